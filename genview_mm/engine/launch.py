@@ -1,0 +1,103 @@
+"""Runner set-up shared by ``tools/train.py`` and ``tools/test.py``.
+
+Keeps the launch scripts thin and makes the same config run on a GPU cluster and on a laptop:
+
+* ``--launcher pytorch|slurm|mpi`` without CUDA initialises a ``gloo`` process group before the
+  Runner is built (MMEngine's own ``init_dist`` calls ``torch.cuda.set_device`` and dies on CPU)
+  and wraps the model in DDP with ``device_ids=None``;
+* without CUDA, ``SyncBN`` in a config becomes ``BN`` (SyncBN needs CUDA) with a logged warning;
+* ``--amp`` selects ``AmpOptimWrapper`` where an accelerator exists and warns otherwise.
+"""
+import os
+import os.path as osp
+from typing import Any, Optional
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+
+SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'TorchSyncBN', 'SyncBatchNorm', 'NaiveSyncBN')
+
+
+def replace_sync_bn(node: Any) -> int:
+    """Replace every ``norm_cfg``-style ``dict(type='SyncBN')`` in a config tree by ``BN``.
+
+    Returns:
+        int: the number of replacements.
+    """
+    count = 0
+    if isinstance(node, dict):
+        if node.get('type') in SYNC_BN_TYPES:
+            node['type'] = 'BN'
+            count += 1
+        for value in node.values():
+            count += replace_sync_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += replace_sync_bn(value)
+    return count
+
+
+def init_cpu_distributed(launcher: str) -> None:
+    """Initialise a gloo process group from torchrun/slurm variables when there is no CUDA."""
+    if dist.is_initialized():
+        return
+    if launcher == 'slurm':
+        os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+        os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+        os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+        os.environ.setdefault('MASTER_PORT', os.environ.get('PORT', '29500'))
+        if 'MASTER_ADDR' not in os.environ:
+            raise RuntimeError('slurm launch on CPU: set MASTER_ADDR to the first node\'s host '
+                               '(tools/slurm_train.sh does this).')
+    elif launcher == 'mpi':
+        os.environ.setdefault('RANK', os.environ.get('OMPI_COMM_WORLD_RANK', '0'))
+        os.environ.setdefault('WORLD_SIZE', os.environ.get('OMPI_COMM_WORLD_SIZE', '1'))
+        os.environ.setdefault('LOCAL_RANK', os.environ.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'))
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+               if k not in os.environ]
+    if missing:
+        raise RuntimeError(f'--launcher {launcher} needs {missing} in the environment: start the '
+                           'job through tools/dist_train.sh (torchrun) or tools/slurm_train.sh.')
+    dist.init_process_group(backend='gloo', init_method='env://')
+
+
+def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = None,
+                config_path: Optional[str] = None, amp: bool = False) -> Config:
+    """Apply the launch-time rules above to ``cfg`` in place and return it."""
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None and config_path is not None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+    has_cuda = torch.cuda.is_available()
+    if not has_cuda:
+        n = replace_sync_bn(cfg._cfg_dict) if isinstance(cfg, Config) else replace_sync_bn(cfg)
+        if cfg.get('sync_bn'):
+            cfg.sync_bn = None
+            n += 1
+        if n:
+            print_log(f'No CUDA: replaced {n} SyncBN setting(s) by BN (SyncBN needs CUDA).',
+                      logger='current', level=30)
+        if launcher != 'none':
+            init_cpu_distributed(launcher)
+            wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(type='MMDistributedDataParallel')
+            wrapper['device_ids'] = None
+            cfg.model_wrapper_cfg = wrapper
+            env_cfg = cfg.get('env_cfg') or ConfigDict()
+            env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
+            cfg.env_cfg = env_cfg
+
+    if amp:
+        has_amp_device = has_cuda or getattr(torch, 'npu', None) is not None
+        if not has_amp_device:
+            print_log('--amp ignored: AmpOptimWrapper needs a CUDA/NPU device; training in fp32.',
+                      logger='current', level=30)
+        elif cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            print_log('AMP is already enabled in the config.', logger='current')
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    return cfg

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project-local environment `.venv` with the OpenMMLab stack that
+# genview_mm is verified against, plus genview_mm itself (editable).
+#
+#   bash tools/bootstrap_env.sh          # idempotent: a second run takes seconds
+#
+# Environment variables:
+#   GENVIEW_VENV        where the venv lives            (default: <repo>/.venv)
+#   GENVIEW_CACHE       where built wheels are cached   (default: ~/.cache/genview_mm)
+#   PYTHON              interpreter that creates the venv (default: python3)
+#   FORCE_CUDA=1        build mmcv's CUDA ops even if no GPU is visible (needs nvcc);
+#                       by default they are built exactly when torch sees a GPU.
+#   GENVIEW_TORCH_SPEC  pip spec for torch/torchvision (default: torch==2.14.1 torchvision==0.29.1)
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${GENVIEW_VENV:-$REPO/.venv}"
+CACHE="${GENVIEW_CACHE:-$HOME/.cache/genview_mm}"
+PYTHON="${PYTHON:-python3}"
+TORCH_SPEC="${GENVIEW_TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}"
+MMCV_VERSION=2.1.0
+STACK=(
+  "mmengine==0.10.7" "mmpretrain==1.2.0" "mmdet==3.3.0"
+  "diffusers==0.42.1" "transformers==5.23.0" "huggingface-hub>=1.32"
+  "numpy>=2,<2.5" "scikit-image" "scikit-learn" "pycocotools" "tqdm" "pytest" "ninja" "psutil"
+)
+
+step() { printf '\n[bootstrap] %s\n' "$*"; }
+fail() { printf '\n[bootstrap] FAILED at step: %s\n[bootstrap] fix: %s\n' "$1" "$2" >&2; exit 1; }
+
+# Everything that decides what gets installed goes into the stamp; same stamp -> nothing to do.
+stamp_src="$(cat "${BASH_SOURCE[0]}" "$REPO/setup.py"; echo "$TORCH_SPEC ${FORCE_CUDA:-}")"
+stamp="$(printf '%s' "$stamp_src" | sha256sum | cut -d' ' -f1)"
+if [ -f "$VENV/.genview_stamp" ] && [ "$(cat "$VENV/.genview_stamp")" = "$stamp" ] \
+   && "$VENV/bin/python" -c "import genview_mm" >/dev/null 2>&1; then
+  echo "[bootstrap] environment $VENV is up to date"
+  exit 0
+fi
+
+step "1/6 virtual environment at $VENV"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV" || fail "create venv" "install python3-venv (Debian: apt-get install python3-venv) or set PYTHON=/path/to/python3.11"
+fi
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip --disable-pip-version-check)
+
+step "2/6 build tools (pip, setuptools>=77,<81: mmcv and mmengine still import pkg_resources)"
+"${PIP[@]}" install -q --upgrade pip "setuptools>=77,<81" wheel \
+  || fail "build tools" "check network access to PyPI"
+
+step "3/6 PyTorch ($TORCH_SPEC)"
+# shellcheck disable=SC2086
+"${PIP[@]}" install -q $TORCH_SPEC || fail "torch" "set GENVIEW_TORCH_SPEC to a torch/torchvision pair your platform has"
+
+step "4/6 mmcv $MMCV_VERSION with ops (built once, cached in $CACHE)"
+with_cuda="$("$PY" -c 'import os,torch; print(int(torch.cuda.is_available() or os.environ.get("FORCE_CUDA")=="1"))')"
+tag="cpu"; [ "$with_cuda" = 1 ] && tag="cuda$("$PY" -c 'import torch; print(torch.version.cuda)')"
+torch_ver="$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')"
+wheel_dir="$CACHE/wheels/mmcv-$MMCV_VERSION-torch$torch_ver-$tag"
+if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" >/dev/null 2>&1; then
+  if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
+    echo "[bootstrap] no cached wheel in $wheel_dir: building from the sdist (~6 min on 2 cores CPU-only, longer with CUDA)"
+    build="$(mktemp -d)"
+    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation "mmcv==$MMCV_VERSION" -d "$build" \
+      || fail "mmcv download" "check network access to PyPI (the mmcv $MMCV_VERSION sdist)"
+    tar -xzf "$build"/mmcv-"$MMCV_VERSION".tar.gz -C "$build"
+    # torch>=2.5 headers need C++20; mmcv 2.1.0's setup.py asks for C++14/17.
+    sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$build/mmcv-$MMCV_VERSION/setup.py"
+    "${PIP[@]}" install -q ninja psutil "numpy>=2,<2.5" addict packaging Pillow pyyaml yapf opencv-python "mmengine==0.10.7"
+    mkdir -p "$wheel_dir"
+    if [ "$with_cuda" = 1 ]; then export FORCE_CUDA=1; fi
+    (cd "$build/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+        "${PIP[@]}" wheel --no-build-isolation --no-deps . -w "$wheel_dir.tmp") \
+      || fail "mmcv build" "see the compiler output above; a C++20 compiler (gcc>=10) is required; for CUDA ops nvcc must match torch.version.cuda"
+    mv "$wheel_dir.tmp"/mmcv-*.whl "$wheel_dir"/ && rm -rf "$wheel_dir.tmp" "$build"
+  fi
+  "${PIP[@]}" install -q "$wheel_dir"/mmcv-*.whl || fail "mmcv install" "delete $wheel_dir and run again to rebuild"
+fi
+
+step "5/6 OpenMMLab, diffusers, transformers, test tools"
+"${PIP[@]}" install -q "${STACK[@]}" "mmcv==$MMCV_VERSION" || fail "stack" "check network access to PyPI; versions are pinned in tools/bootstrap_env.sh"
+
+step "6/6 genview_mm (editable)"
+"${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO" || fail "genview_mm" "run from a full clone of the repository"
+"$PY" -c "import genview_mm, mmcv.ops; print('[bootstrap] genview_mm', genview_mm.__version__, 'ready; mmcv ops', mmcv.__version__)" \
+  || fail "import check" "see the traceback above"
+echo "$stamp" > "$VENV/.genview_stamp"
+echo "[bootstrap] done: activate with 'source $VENV/bin/activate'"
