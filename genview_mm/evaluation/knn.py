@@ -1,0 +1,76 @@
+"""Weighted k-nearest-neighbour classification of frozen features (Wu et al., CVPR 2018,
+"Unsupervised Feature Learning via Non-Parametric Instance Discrimination").
+
+Pure functions on tensors: :func:`pool_features` turns backbone outputs into L2-normalised
+vectors, :func:`knn_predict` votes with weights ``exp(cos / T)`` over the ``k`` most similar
+training features, :func:`knn_top1` scores the votes.
+"""
+from typing import Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+
+def pool_features(feats: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+    """Global-pool the last backbone output and L2-normalise it.
+
+    Args:
+        feats: a tensor or the backbone's tuple of outputs (the last one is used):
+            (B, C, H, W) maps are average pooled, (B, N, C) tokens averaged, (B, C) kept.
+
+    Returns:
+        torch.Tensor: (B, C) unit vectors (float32).
+    """
+    x = feats[-1] if isinstance(feats, (list, tuple)) else feats
+    if isinstance(x, (list, tuple)):  # e.g. ViT outputs (patch_tokens, cls_token)
+        x = x[-1]
+    if x.dim() == 4:
+        x = x.mean(dim=(2, 3))
+    elif x.dim() == 3:
+        x = x.mean(dim=1)
+    elif x.dim() != 2:
+        raise ValueError(f'cannot pool backbone output of shape {tuple(x.shape)}')
+    return F.normalize(x.float(), dim=1)
+
+
+def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
+                num_classes: int, k: int = 20, temperature: float = 0.07,
+                chunk_size: int = 1024) -> torch.Tensor:
+    """Class scores of a weighted kNN vote.
+
+    Args:
+        train_feats (Tensor): (N, C) unit vectors of the labelled memory bank.
+        train_labels (Tensor): (N,) integer labels.
+        test_feats (Tensor): (M, C) unit vectors to classify.
+        num_classes (int): number of classes.
+        k (int): neighbours. Defaults to 20.
+        temperature (float): T in ``exp(cos / T)``. Defaults to 0.07.
+        chunk_size (int): test rows per similarity block. Defaults to 1024.
+
+    Returns:
+        Tensor: (M, num_classes) summed neighbour weights.
+    """
+    if train_feats.shape[0] != train_labels.shape[0]:
+        raise ValueError('train_feats and train_labels differ in length')
+    k = min(k, train_feats.shape[0])
+    labels = train_labels.long().to(train_feats.device)
+    scores = []
+    for start in range(0, test_feats.shape[0], chunk_size):
+        sim = test_feats[start:start + chunk_size] @ train_feats.t()  # (m, N)
+        top_sim, top_idx = sim.topk(k, dim=1)
+        weights = (top_sim / temperature).exp()
+        votes = torch.zeros(sim.shape[0], num_classes, device=sim.device, dtype=weights.dtype)
+        votes.scatter_add_(1, labels[top_idx], weights)
+        scores.append(votes)
+    return torch.cat(scores) if scores else test_feats.new_zeros(0, num_classes)
+
+
+def knn_top1(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
+             test_labels: torch.Tensor, num_classes: int, k: int = 20,
+             temperature: float = 0.07) -> float:
+    """Top-1 accuracy (percent) of :func:`knn_predict`."""
+    if test_feats.shape[0] == 0:
+        raise ValueError('no test features to classify')
+    scores = knn_predict(train_feats, train_labels, test_feats, num_classes, k, temperature)
+    correct = scores.argmax(dim=1).cpu() == test_labels.long().cpu()
+    return 100.0 * correct.float().mean().item()

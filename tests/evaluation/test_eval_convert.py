@@ -1,0 +1,122 @@
+"""Checkpoint conversion: round trip, torchvision and detectron2 naming, refusals."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from mmengine.logging import MessageHub
+from mmpretrain.registry import MODELS
+
+from genview_mm.evaluation.convert import (NoBackboneError, convert_checkpoint, detectron2_name,
+                                           extract_backbone, load_state_dict)
+
+
+def tiny_moco(depth: int = 18):
+    return MODELS.build(dict(
+        type='MoCo', queue_len=16, feat_dim=8, momentum=0.01,
+        backbone=dict(type='ResNet', depth=depth, norm_cfg=dict(type='BN')),
+        neck=dict(type='MoCoV2Neck', in_channels=512 if depth < 50 else 2048, hid_channels=16,
+                  out_channels=8, with_avg_pool=True),
+        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2)))
+
+
+@pytest.fixture(scope='module')
+def moco_ckpt(tmp_path_factory):
+    """A runner-style checkpoint (state_dict + meta with a message hub) of a perturbed MoCo."""
+    torch.manual_seed(0)
+    model = tiny_moco()
+    with torch.no_grad():  # make BN statistics and weights distinctive
+        for name, t in model.state_dict().items():
+            if t.is_floating_point():
+                t.add_(torch.randn_like(t) * 0.1)
+    hub = MessageHub.get_instance('convert_test')
+    hub.update_scalar('train/loss', 1.5)
+    path = str(tmp_path_factory.mktemp('ckpt') / 'epoch_1.pth')
+    torch.save({'meta': {'epoch': 1, 'iter': 3}, 'state_dict': model.state_dict(),
+                'message_hub': hub.state_dict(), 'optimizer': {}}, path)
+    return path, model
+
+
+def test_mmpretrain_format_round_trip(moco_ckpt, tmp_path):
+    path, model = moco_ckpt
+    dst = str(tmp_path / 'backbone.pth')
+    convert_checkpoint(path, dst, 'mmpretrain')
+    saved = torch.load(dst, map_location='cpu', weights_only=True)
+    state = saved['state_dict']
+    expected = model.backbone.state_dict()
+    assert set(state) == {'backbone.' + k for k in expected}
+    for k, v in expected.items():
+        assert torch.equal(state['backbone.' + k], v), k
+    # loads into a fresh backbone through the same init_cfg the configs use
+    fresh = MODELS.build(dict(type='ResNet', depth=18, init_cfg=dict(
+        type='Pretrained', checkpoint=dst, prefix='backbone.')))
+    fresh.init_weights()
+    for k, v in expected.items():
+        assert torch.equal(fresh.state_dict()[k], v), k
+
+
+def test_torchvision_format_loads_into_resnet(moco_ckpt, tmp_path):
+    path, model = moco_ckpt
+    dst = str(tmp_path / 'tv.pth')
+    convert_checkpoint(path, dst, 'torchvision')
+    sd = torch.load(dst, map_location='cpu', weights_only=True)
+    net = torchvision.models.resnet18()
+    result = net.load_state_dict(sd, strict=False)
+    assert result.unexpected_keys == []
+    assert sorted(result.missing_keys) == ['fc.bias', 'fc.weight']
+    assert torch.equal(net.layer3[1].bn2.running_var, model.backbone.layer3[1].bn2.running_var)
+    # and into a ResNet-50 from a ResNet-50 checkpoint, as the brief's users will
+    model50 = tiny_moco(50)
+    torch.save({'state_dict': model50.state_dict()}, str(tmp_path / 'r50.pth'))
+    sd50 = convert_checkpoint(str(tmp_path / 'r50.pth'), str(tmp_path / 'tv50.pth'), 'torchvision')
+    res50 = torchvision.models.resnet50().load_state_dict(sd50, strict=False)
+    assert res50.unexpected_keys == [] and sorted(res50.missing_keys) == ['fc.bias', 'fc.weight']
+
+
+def test_detectron2_format(moco_ckpt, tmp_path):
+    path, model = moco_ckpt
+    dst = str(tmp_path / 'd2.pkl')
+    convert_checkpoint(path, dst, 'detectron2')
+    with open(dst, 'rb') as f:
+        out = pickle.load(f)
+    assert out['__author__'] == 'genview_mm' and out['matching_heuristics'] is True
+    names = set(out['model'])
+    for name in ('stem.conv1.weight', 'stem.conv1.norm.running_mean', 'res2.0.conv1.weight',
+                 'res2.1.conv2.norm.bias', 'res3.0.shortcut.weight',
+                 'res3.0.shortcut.norm.running_var', 'res5.1.conv2.weight'):
+        assert name in names, name
+    assert not any('num_batches_tracked' in n or 'layer' in n or 'bn' in n for n in names)
+    arr = out['model']['res4.0.conv2.norm.weight']
+    assert isinstance(arr, np.ndarray)
+    np.testing.assert_array_equal(arr, model.backbone.layer3[0].bn2.weight.detach().numpy())
+    assert detectron2_name('layer1.0.downsample.1.weight') == 'res2.0.shortcut.norm.weight'
+    assert detectron2_name('bn1.bias') == 'stem.conv1.norm.bias'
+
+
+def test_refuses_checkpoint_without_backbone(tmp_path):
+    path = str(tmp_path / 'head_only.pth')
+    torch.save({'state_dict': {'head.fc.weight': torch.zeros(2, 2),
+                               'neck.mlp.weight': torch.zeros(2)}}, path)
+    with pytest.raises(NoBackboneError, match=r'no "backbone\.\*" weights.*head.*neck'):
+        convert_checkpoint(path, str(tmp_path / 'out.pth'))
+    assert not (tmp_path / 'out.pth').exists()
+    with pytest.raises(FileNotFoundError):
+        load_state_dict(str(tmp_path / 'missing.pth'))
+
+
+def test_vit_backbone_mmpretrain_only(tmp_path):
+    vit = MODELS.build(dict(type='MoCoV3ViT', img_size=32, patch_size=16, arch=dict(
+        embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)))
+    path = str(tmp_path / 'vit.pth')
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in vit.state_dict().items()}}, path)
+    out = convert_checkpoint(path, str(tmp_path / 'vit_mm.pth'), 'mmpretrain')
+    assert len(out['state_dict']) == len(vit.state_dict())
+    with pytest.raises(ValueError, match='ResNet backbones'):
+        convert_checkpoint(path, str(tmp_path / 'vit_tv.pth'), 'torchvision')
+
+
+def test_extract_backbone_skips_momentum_encoder():
+    state = {'backbone.conv1.weight': torch.ones(1), 'target_net.0.conv1.weight': torch.zeros(1),
+             'momentum_encoder.module.0.conv1.weight': torch.zeros(1)}
+    assert list(extract_backbone(state)) == ['conv1.weight']

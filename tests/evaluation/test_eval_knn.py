@@ -1,0 +1,82 @@
+"""kNN monitor: the weighted vote, pooling and the cross-rank gather."""
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from genview_mm.evaluation import KNNMonitorHook
+from genview_mm.evaluation.knn import knn_predict, knn_top1, pool_features
+
+
+def clusters(n_per_class, num_classes=4, dim=16, noise=0.3, seed=0):
+    centres = torch.nn.functional.normalize(
+        torch.randn(num_classes, dim, generator=torch.Generator().manual_seed(123)), dim=1)
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(num_classes).repeat_interleave(n_per_class)
+    feats = centres[labels] + noise * torch.randn(len(labels), dim, generator=g) / dim ** 0.5
+    return torch.nn.functional.normalize(feats, dim=1), labels
+
+
+def test_knn_separable_and_chance():
+    bank, bank_labels = clusters(30)
+    query, query_labels = clusters(10, seed=1)
+    assert knn_top1(bank, bank_labels, query, query_labels, 4) == 100.0
+    shuffled = bank_labels[torch.randperm(len(bank_labels), generator=torch.Generator()
+                                          .manual_seed(0))]
+    assert knn_top1(bank, shuffled, query, query_labels, 4) < 60.0
+
+
+def test_knn_vote_weights():
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    labels = torch.tensor([0, 1, 1])
+    scores = knn_predict(bank, labels, torch.tensor([[1.0, 0.0]]), 2, k=2, temperature=0.5)
+    # neighbours: bank[0] (cos 1, class 0) and bank[2] (cos 0.6, class 1)
+    torch.testing.assert_close(scores, torch.tensor([[torch.e ** 2, torch.e ** 1.2]]))
+
+
+def test_pool_features_shapes():
+    maps = (torch.randn(2, 8, 4, 4), torch.randn(2, 16, 2, 2))
+    out = pool_features(maps)
+    assert out.shape == (2, 16)
+    torch.testing.assert_close(out.norm(dim=1), torch.ones(2))
+    torch.testing.assert_close(pool_features(torch.randn(3, 5, 7)).norm(dim=1), torch.ones(3))
+    with pytest.raises(ValueError, match='cannot pool'):
+        pool_features(torch.randn(5))
+
+
+def test_interval_validated():
+    with pytest.raises(ValueError, match='interval'):
+        KNNMonitorHook(train_dataloader={}, val_dataloader={}, interval=0)
+
+
+def _gather_worker(rank, world, port, queue):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    hook = KNNMonitorHook(train_dataloader={}, val_dataloader={})
+    n = 3 if rank == 0 else 2  # unequal shares, as DefaultSampler(round_up=False) gives
+    feats = torch.full((n, 4), float(rank))
+    labels = torch.full((n,), rank, dtype=torch.long)
+    out_feats, out_labels = hook.gather(feats, labels)
+    queue.put((rank, out_feats.tolist(), out_labels.tolist()))
+    dist.destroy_process_group()
+
+
+def test_gather_across_ranks():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context('fork')  # the children inherit the imports: fast
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_gather_worker, args=(r, 2, port, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    for _, feats, labels in results:
+        assert labels == [0, 0, 0, 1, 1]
+        assert [row[0] for row in feats] == [0.0, 0.0, 0.0, 1.0, 1.0]

@@ -1,0 +1,83 @@
+"""Semi-supervised subset lists: class balance, determinism, SimCLR files, the CLI."""
+import os.path as osp
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from genview_mm.evaluation.subsets import (balanced_subset, per_class_count, read_ann_file,
+                                           read_simclr_names, simclr_subset, write_ann_file)
+
+WNIDS = ['n01440764', 'n01443537', 'n01484850', 'n01491361']
+
+
+def train_list(sizes=(120, 95, 130, 101)):
+    return [(f'{w}/{w}_{i}.JPEG', label) for label, (w, n) in enumerate(zip(WNIDS, sizes))
+            for i in range(n)]
+
+
+def test_balanced_and_deterministic():
+    entries = train_list()
+    a = balanced_subset(entries, fraction=0.1, seed=3)
+    b = balanced_subset(list(reversed(entries)), fraction=0.1, seed=3)  # input order is irrelevant
+    c = balanced_subset(entries, fraction=0.1, seed=4)
+    assert a == b
+    assert a != c
+    k = per_class_count(len(entries), 4, 0.1)
+    assert k == 11
+    assert Counter(label for _, label in a) == {0: k, 1: k, 2: k, 3: k}
+    assert len(set(a)) == len(a) and set(a) <= set(entries)
+    # a class's draw does not depend on the other classes
+    only0 = balanced_subset([e for e in entries if e[1] == 0], num_per_class=k, seed=3)
+    assert only0 == [e for e in a if e[1] == 0]
+
+
+def test_errors():
+    with pytest.raises(ValueError, match='fewer than'):
+        balanced_subset(train_list(), num_per_class=100)
+    with pytest.raises(ValueError, match='exactly one'):
+        balanced_subset(train_list(), fraction=0.1, num_per_class=3)
+    with pytest.raises(ValueError, match=r'\(0, 1\]'):
+        per_class_count(10, 2, 1.5)
+
+
+def test_simclr_subset(tmp_path):
+    entries = train_list()
+    names = [osp.basename(p) for p, _ in entries[::40]]
+    (tmp_path / '1percent.txt').write_text('\n'.join(names) + '\n')
+    read = read_simclr_names(str(tmp_path / '1percent.txt'))
+    assert read == names
+    with_list = simclr_subset(read, entries)
+    assert with_list == entries[::40]
+    without = simclr_subset(read)  # labels from sorted wnids = ImageNet order here
+    assert without == with_list
+    with pytest.raises(ValueError, match='not in the train list'):
+        simclr_subset(['n09999999_1.JPEG'], entries)
+    (tmp_path / 'bad.txt').write_text('n01440764/a 0\n')
+    with pytest.raises(ValueError, match='SimCLR subset'):
+        read_simclr_names(str(tmp_path / 'bad.txt'))
+
+
+def test_cli(tmp_path, repo_root):
+    write_ann_file(train_list(), str(tmp_path / 'train.txt'))
+    (tmp_path / '10percent.txt').write_text('n01443537_3.JPEG\nn01440764_7.JPEG\n')
+    cmd = [sys.executable, osp.join(repo_root, 'tools', 'make_semi_subsets.py'),
+           '--train-list', str(tmp_path / 'train.txt'), '--percent', '1', '10', '--seed', '0',
+           '--out-dir', str(tmp_path / 'meta')]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    one = read_ann_file(str(tmp_path / 'meta' / 'train_1percent.txt'))
+    ten = read_ann_file(str(tmp_path / 'meta' / 'train_10percent.txt'))
+    assert Counter(label for _, label in one) == {0: 1, 1: 1, 2: 1, 3: 1}
+    assert Counter(label for _, label in ten) == {0: 11, 1: 11, 2: 11, 3: 11}
+    assert ten == balanced_subset(train_list(), fraction=0.1, seed=0)
+    assert (tmp_path / 'meta' / 'train_10percent.txt').read_text().splitlines()[0] == \
+        f'{ten[0][0]} {ten[0][1]}'
+    simclr = cmd[:4] + ['--simclr', str(tmp_path / '10percent.txt'), '--out-dir',
+                        str(tmp_path / 'simclr')]
+    subprocess.run(simclr, check=True, capture_output=True, text=True)
+    assert read_ann_file(str(tmp_path / 'simclr' / 'train_10percent.txt')) == [
+        ('n01443537/n01443537_3.JPEG', 1), ('n01440764/n01440764_7.JPEG', 0)]
+    clash = subprocess.run(cmd[:-2] + simclr[4:6] + ['--out-dir', str(tmp_path / 'x')],
+                           capture_output=True, text=True)
+    assert clash.returncode != 0 and 'both be written' in clash.stderr
