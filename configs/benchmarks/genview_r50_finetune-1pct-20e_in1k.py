@@ -1,0 +1,30 @@
+# Semi-supervised ImageNet-1k: fine-tune a GenView ResNet-50 (all layers) on 1% of the labels.
+# Subset list (class-balanced, seeded, or the standard SimCLR 1percent.txt):
+#   python tools/make_semi_subsets.py --train-list data/imagenet/meta/train.txt --percent 1 \
+#       --out-dir data/imagenet/meta          # -> data/imagenet/meta/train_1percent.txt
+#   bash tools/dist_train.sh configs/benchmarks/genview_r50_finetune-1pct-20e_in1k.py 8 \
+#       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/genview_mocov2_r50_backbone.pth
+# Recipe of MMSelfSup's semi-supervised benchmark (SGD, backbone lr 0.01, head lr x100,
+# weight decay 5e-4, 20 epochs, lr x0.2 at epochs 12 and 16, 8 GPUs x 32 = 256 images a step).
+_base_ = 'mmpretrain::resnet/resnet50_8xb32_in1k.py'
+
+custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
+
+# Normalisation of the pretraining configs (upstream's): RGB, ImageNet mean/std in 0-255.
+data_preprocessor = dict(
+    mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+
+pretrained = 'checkpoints/genview_mocov2_r50_backbone.pth'
+model = dict(
+    backbone=dict(
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    head=dict(init_cfg=dict(type='Normal', layer='Linear', std=0.01)))
+
+train_dataloader = dict(dataset=dict(ann_file='meta/train_1percent.txt'))
+
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4),
+    paramwise_cfg=dict(custom_keys={'head': dict(lr_mult=100)}))
+param_scheduler = dict(type='MultiStepLR', by_epoch=True, milestones=[12, 16], gamma=0.2)
+train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=1)
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=2))

@@ -1,0 +1,41 @@
+# COCO Mask R-CNN R50-FPN, 1x schedule (12 epochs, 8 GPUs x 2 images), initialised from a
+# GenView ResNet-50 and fine-tuned end to end with SyncBN (MoCo's detection-transfer protocol:
+# no frozen stages, BN statistics trained and synchronised, BN in FPN and the 4conv1fc box head;
+# multi-scale training, shorter side 640-800).
+#   python tools/convert_checkpoint.py work_dirs/genview_mocov2_r50_in1k/epoch_200.pth \
+#       checkpoints/genview_mocov2_r50_backbone.pth
+#   bash tools/dist_train.sh configs/detection/genview_mask-rcnn_r50-fpn_ms-1x_coco.py 8 \
+#       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/genview_mocov2_r50_backbone.pth
+# Without CUDA, tools/train.py turns SyncBN into BN.
+_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+
+custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
+
+pretrained = 'checkpoints/genview_mocov2_r50_backbone.pth'  # tools/convert_checkpoint.py output
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+
+model = dict(
+    # Normalisation of GenView pretraining (upstream's): RGB, ImageNet mean/std in 0-255.
+    data_preprocessor=dict(
+        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    backbone=dict(
+        frozen_stages=-1,
+        norm_cfg=norm_cfg,
+        norm_eval=False,
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
+    neck=dict(norm_cfg=norm_cfg),
+    roi_head=dict(
+        bbox_head=dict(type='Shared4Conv1FCBBoxHead', norm_cfg=norm_cfg),
+        mask_head=dict(norm_cfg=norm_cfg)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(
+        type='RandomChoiceResize',
+        scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768), (1333, 800)],
+        keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
