@@ -109,8 +109,8 @@ class ForegroundPCA:
             state = torch.load(path, map_location='cpu', weights_only=True)
         except Exception as exc:  # noqa: BLE001  (any unreadable file gets the same advice)
             raise ForegroundPCAError(
-                f'{path!r} is not a foreground PCA file ({type(exc).__name__}: {exc}). '
-                f'{_REFIT}') from exc
+                f'{path!r} is not a foreground PCA file (torch.load with weights_only=True '
+                f'failed: {type(exc).__name__}). {_REFIT}') from exc
         if not isinstance(state, dict) or state.get('format') != FORMAT:
             raise ForegroundPCAError(f'{path!r} is not a foreground PCA file. {_REFIT}')
         state = {k: v for k, v in state.items() if k not in ('format', 'version')}

@@ -1,0 +1,127 @@
+"""Streaming 1-component PCA of patch tokens, the sign rule and the foreground threshold.
+
+The fit never holds all tokens: pass 1 accumulates the token sum and the sum of outer products
+(float64, D x D) and takes the top eigenvector of the covariance; pass 2 re-encodes the images
+and keeps only their scores (N_images x N_tokens floats, ~10 MB for 10,000 ViT-H images) for
+the sign rule and the threshold.
+
+Sign rule ``'center'`` (documented, automatic): objects tend to sit in the middle of a photo, so
+the direction is flipped if needed so that the mean score of the *centre* tokens (rows and
+columns in the central half of the grid) exceeds the mean score of the *border* tokens (the
+outermost ring of the grid). ``'+1'``/``'-1'`` keep/flip the eigenvector's sign as returned
+(after the canonical sign fix: its largest-magnitude entry positive) for a manual override.
+
+Threshold: alpha is the ``1 - fg_fraction`` quantile of all token scores of the sample, so
+``fg_fraction`` of the sample's tokens (default 40%, as the paper's README says) are foreground.
+"""
+from typing import Callable, Iterable, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .pca import ForegroundPCA
+
+SIGN_RULES = ('center', '+1', '-1')
+
+
+class CovarianceAccumulator:
+    """Running sums for the mean and covariance of D-dimensional vectors (float64)."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.count = 0
+        self.sum = torch.zeros(dim, dtype=torch.float64)
+        self.outer = torch.zeros(dim, dim, dtype=torch.float64)
+
+    def update(self, tokens: Tensor) -> None:
+        """Add tokens of shape (..., D)."""
+        x = tokens.detach().reshape(-1, self.dim).to('cpu', torch.float64)
+        self.count += x.shape[0]
+        self.sum += x.sum(0)
+        self.outer += x.T @ x
+
+    def mean(self) -> Tensor:
+        return self.sum / max(self.count, 1)
+
+    def covariance(self) -> Tensor:
+        if self.count < 2:
+            raise ValueError('need at least 2 tokens to fit a PCA')
+        mean = self.mean()
+        return (self.outer - self.count * torch.outer(mean, mean)) / (self.count - 1)
+
+    def top_direction(self) -> Tensor:
+        """Unit eigenvector of the largest eigenvalue, largest-magnitude entry made positive."""
+        _, vectors = torch.linalg.eigh(self.covariance())
+        v = vectors[:, -1]
+        if v[v.abs().argmax()] < 0:
+            v = -v
+        return v
+
+
+def center_border_masks(grid: Tuple[int, int]) -> Tuple[Tensor, Tensor]:
+    """Boolean (h*w,) masks of the centre (central half) and border (outer ring) tokens."""
+    h, w = grid
+    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')
+    centre = ((rows >= h // 4) & (rows < h - h // 4) & (cols >= w // 4) & (cols < w - w // 4))
+    border = (rows == 0) | (rows == h - 1) | (cols == 0) | (cols == w - 1)
+    return centre.flatten(), border.flatten()
+
+
+def choose_sign(scores: Tensor, grid: Tuple[int, int], rule: str = 'center') -> int:
+    """+1 or -1 for the direction whose ``scores`` (M, h*w) were computed, following ``rule``."""
+    if rule not in SIGN_RULES:
+        raise ValueError(f'sign rule must be one of {SIGN_RULES}, got {rule!r}')
+    if rule != 'center':
+        return int(rule)
+    centre, border = center_border_masks(grid)
+    if scores.shape[-1] != centre.numel():
+        raise ValueError(f'scores have {scores.shape[-1]} tokens, grid {grid} has '
+                         f'{centre.numel()}')
+    gap = scores[..., centre].double().mean() - scores[..., border].double().mean()
+    return 1 if gap >= 0 else -1
+
+
+def alpha_for_fraction(scores: Tensor, fg_fraction: float) -> float:
+    """Score threshold above which ``fg_fraction`` of ``scores`` lie."""
+    if not 0.0 < fg_fraction < 1.0:
+        raise ValueError(f'fg_fraction must be in (0, 1), got {fg_fraction}')
+    values = scores.detach().reshape(-1).to('cpu', torch.float64).numpy()
+    return float(np.quantile(values, 1.0 - fg_fraction))
+
+
+def fit_foreground_pca(batches: Callable[[], Iterable[Tensor]], grid: Tuple[int, int],
+                       encoder: str, input_size: int, fg_fraction: float = 0.4,
+                       sign_rule: str = 'center',
+                       progress: Callable[[Iterable, str], Iterable] = lambda it, _: it
+                       ) -> ForegroundPCA:
+    """Fit a :class:`ForegroundPCA` from token batches in two streaming passes.
+
+    Args:
+        batches: called once per pass; yields token tensors of shape (B, N, D), the same
+            images in the same order each time.
+        grid: token grid (h, w) with h * w == N.
+        encoder: encoder id to record.
+        input_size: encoder input size to record.
+        fg_fraction: target foreground fraction. Defaults to 0.4.
+        sign_rule: 'center', '+1' or '-1' (see the module docstring). Defaults to 'center'.
+        progress: wraps an iterable with a progress display (e.g. tqdm). Defaults to none.
+    """
+    if sign_rule not in SIGN_RULES:
+        raise ValueError(f'sign rule must be one of {SIGN_RULES}, got {sign_rule!r}')
+    acc, num_images = None, 0
+    for tokens in progress(batches(), 'pass 1/2 (covariance)'):
+        acc = acc or CovarianceAccumulator(tokens.shape[-1])
+        acc.update(tokens)
+        num_images += tokens.shape[0]
+    if acc is None:
+        raise ValueError('no images to fit the foreground PCA on')
+    pca = ForegroundPCA(direction=acc.top_direction(), mean=acc.mean(), alpha=0.0,
+                        encoder=encoder, grid=grid, input_size=input_size,
+                        fg_fraction=fg_fraction, num_images=num_images, sign_rule=sign_rule)
+    scores = torch.cat([pca.scores(t.float()).cpu()
+                        for t in progress(batches(), 'pass 2/2 (scores)')])
+    sign = choose_sign(scores, grid, sign_rule)
+    pca.direction = pca.direction * sign
+    pca.alpha = alpha_for_fraction(scores * sign, fg_fraction)
+    return pca

@@ -1,0 +1,112 @@
+"""End-to-end foreground PCA fit: sample images, encode them, fit, save, draw a contact sheet.
+
+``tools/fit_foreground_pca.py`` is the command-line front end of :func:`run_fit`.
+"""
+import logging
+import os
+import os.path as osp
+import random
+from typing import Iterator, List, Optional, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .contact_sheet import save_contact_sheet
+from .encoders import CLIPPatchEncoder, clip_preprocess
+from .fit import fit_foreground_pca
+from .pca import ForegroundPCA
+
+logger = logging.getLogger(__name__)
+
+
+class _PreprocessedImages(Dataset):
+    """Loads and CLIP-preprocesses images on CPU; unreadable images give None."""
+
+    def __init__(self, paths: Sequence[str], size: int, mean, std) -> None:
+        self.paths, self.size, self.mean, self.std = list(paths), size, mean, std
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+        try:
+            with Image.open(self.paths[i]) as img:
+                return clip_preprocess([img], self.size, self.mean, self.std)[0]
+        except Exception as exc:  # noqa: BLE001  (any decode error: skip the image)
+            logger.warning('skipping unreadable image %s (%s)', self.paths[i], exc)
+            return None
+
+
+def _collate(batch):
+    batch = [x for x in batch if x is not None]
+    return torch.stack(batch) if batch else None
+
+
+def sample_paths(paths: Sequence[str], num_images: int, seed: int = 0) -> List[str]:
+    """A seeded random sample of ``num_images`` paths (all of them if fewer), in sorted order."""
+    paths = sorted(paths)
+    if num_images <= 0 or num_images >= len(paths):
+        return paths
+    return sorted(random.Random(seed).sample(paths, num_images))
+
+
+def run_fit(paths: Sequence[str], encoder: CLIPPatchEncoder, out: str, fg_fraction: float = 0.4,
+            sign_rule: str = 'center', batch_size: int = 64, num_workers: int = 0,
+            sheet: Optional[str] = None, sheet_images: int = 32,
+            show_progress: bool = True) -> ForegroundPCA:
+    """Fit a :class:`ForegroundPCA` for ``encoder`` on ``paths``, save it to ``out``.
+
+    Args:
+        paths: images to fit on (already sampled).
+        encoder: the frozen patch encoder.
+        out: where to save the PCA file.
+        fg_fraction: target foreground fraction. Defaults to 0.4.
+        sign_rule: 'center', '+1' or '-1' (see :mod:`genview_mm.foreground.fit`).
+        batch_size: images per encoder call. Defaults to 64.
+        num_workers: DataLoader workers for decoding. Defaults to 0.
+        sheet: PNG path for the contact sheet; None: next to ``out`` with suffix ``.png``.
+        sheet_images: images on the contact sheet. Defaults to 32.
+        show_progress: tqdm progress bars. Defaults to True.
+    """
+    data = _PreprocessedImages(paths, encoder.input_size, encoder.mean, encoder.std)
+    loader_kw = dict(batch_size=batch_size, num_workers=num_workers, collate_fn=_collate)
+
+    def batches() -> Iterator[torch.Tensor]:
+        for x in DataLoader(data, **loader_kw):
+            if x is not None:
+                yield encoder(x.to(encoder.device, encoder.dtype)).float()
+
+    def progress(it, desc):
+        if not show_progress:
+            return it
+        from tqdm import tqdm
+        return tqdm(it, desc=desc, total=-(-len(data) // batch_size), unit='batch')
+
+    pca = fit_foreground_pca(batches, encoder.grid, encoder.name, encoder.input_size,
+                             fg_fraction=fg_fraction, sign_rule=sign_rule, progress=progress)
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    pca.save(out)
+    sheet = sheet or osp.splitext(out)[0] + '.png'
+    draw_sheet(pca, encoder, list(paths)[:sheet_images], sheet)
+    logger.info('saved %s (alpha=%.4f, %d images) and contact sheet %s', out, pca.alpha,
+                pca.num_images, sheet)
+    return pca
+
+
+def draw_sheet(pca: ForegroundPCA, encoder: CLIPPatchEncoder, paths: Sequence[str],
+               path: str) -> Optional[str]:
+    """Contact sheet of ``pca``'s masks over ``paths`` (unreadable images left out)."""
+    from PIL import Image
+    images = []
+    for p in paths:
+        try:
+            with Image.open(p) as img:
+                images.append(img.convert('RGB'))
+        except Exception:  # noqa: BLE001
+            continue
+    if not images:
+        return None
+    tokens = encoder(encoder.preprocess(images)).float()
+    masks = pca.foreground_mask(tokens).reshape(-1, *pca.grid).cpu().numpy()
+    return save_contact_sheet(path, images, list(masks))

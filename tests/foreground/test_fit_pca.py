@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from genview_mm.foreground.fit import (CovarianceAccumulator, alpha_for_fraction,
+                                       center_border_masks, choose_sign, fit_foreground_pca)
+
+GRID = (8, 8)
+DIM = 16
+
+
+def planted_tokens(n_images=40, centre_high=True, seed=0):
+    """Tokens = noise + a planted direction v times +2 on a foreground blob, -1 elsewhere."""
+    g = torch.Generator().manual_seed(seed)
+    v = torch.randn(DIM, generator=g)
+    v = v / v.norm()
+    rows, cols = torch.meshgrid(torch.arange(8), torch.arange(8), indexing='ij')
+    batches = []
+    for _ in range(n_images // 8):
+        imgs = []
+        for _ in range(8):
+            cy, cx = torch.randint(2, 6, (2,), generator=g).tolist()
+            radius = float(torch.randint(1, 4, (1,), generator=g))
+            fg = ((rows - cy) ** 2 + (cols - cx) ** 2 <= radius ** 2).flatten().float()
+            amp = (2 * fg - 1 * (1 - fg)) * (1 if centre_high else -1)
+            imgs.append(0.3 * torch.randn(64, DIM, generator=g) + amp[:, None] * v + 0.5)
+        batches.append(torch.stack(imgs))
+    return batches, v
+
+
+def fit(batches, **kw):
+    return fit_foreground_pca(lambda: iter(batches), GRID, 'synthetic', 32, **kw)
+
+
+def test_accumulator_matches_full_covariance():
+    x = torch.randn(500, DIM, dtype=torch.float64) @ torch.randn(DIM, DIM, dtype=torch.float64)
+    acc = CovarianceAccumulator(DIM)
+    for chunk in x.split(77):
+        acc.update(chunk.float().double())
+    assert torch.allclose(acc.mean(), x.mean(0))
+    assert torch.allclose(acc.covariance(), torch.cov(x.T), atol=1e-8)
+
+
+@pytest.mark.parametrize('centre_high', [True, False])
+def test_planted_direction_and_sign_rule(centre_high):
+    batches, v = planted_tokens(centre_high=centre_high)
+    pca = fit(batches)
+    cos = float(pca.direction @ v)
+    assert abs(cos) > 0.99
+    assert cos > 0 if centre_high else cos < 0  # centre tokens score higher either way
+    scores = torch.cat([pca.scores(b) for b in batches])
+    centre, border = center_border_masks(GRID)
+    assert scores[:, centre].mean() > scores[:, border].mean()
+    assert pca.sign_rule == 'center' and pca.num_images == 40 and pca.grid == GRID
+
+
+def test_sign_override():
+    batches, v = planted_tokens(centre_high=False)
+    plus, minus = fit(batches, sign_rule='+1'), fit(batches, sign_rule='-1')
+    assert torch.allclose(plus.direction, -minus.direction)
+    assert plus.alpha != pytest.approx(minus.alpha)
+    with pytest.raises(ValueError, match='sign rule must be one of'):
+        fit(batches, sign_rule='up')
+
+
+@pytest.mark.parametrize('fraction', [0.4, 0.25])
+def test_target_foreground_fraction(fraction):
+    batches, _ = planted_tokens(seed=1)
+    pca = fit(batches, fg_fraction=fraction)
+    ratios = torch.cat([pca.foreground_ratio(b) for b in batches])
+    assert float(ratios.mean()) == pytest.approx(fraction, abs=1.0 / (40 * 64) + 1e-9)
+    assert pca.fg_fraction == fraction
+
+
+def test_center_border_masks_and_helpers():
+    centre, border = center_border_masks((8, 8))
+    assert int(centre.sum()) == 16 and int(border.sum()) == 28 and not (centre & border).any()
+    scores = torch.zeros(2, 64)
+    scores[:, centre] = -1.0
+    assert choose_sign(scores, (8, 8)) == -1 and choose_sign(-scores, (8, 8)) == 1
+    assert choose_sign(scores, (8, 8), '+1') == 1
+    vals = torch.arange(100, dtype=torch.float32)
+    alpha = alpha_for_fraction(vals, 0.4)
+    assert int((vals > alpha).sum()) == 40
+    with pytest.raises(ValueError, match='fg_fraction'):
+        alpha_for_fraction(vals, 1.5)
+    with pytest.raises(ValueError, match='no images'):
+        fit([])
