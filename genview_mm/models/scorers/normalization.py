@@ -1,0 +1,44 @@
+"""Convert images from the SSL model's normalisation to an encoder's (pure function)."""
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def to_encoder_pixels(x: torch.Tensor, src_mean: Optional[Sequence[float]],
+                      src_std: Optional[Sequence[float]], dst_mean: Sequence[float],
+                      dst_std: Sequence[float], bgr: bool = False,
+                      size: Optional[int] = None) -> torch.Tensor:
+    """Undo the SSL normalisation, switch to RGB, apply the encoder's and resize.
+
+    Args:
+        x (torch.Tensor): (B, 3, H, W) images as the SSL model receives them,
+            ``(raw - src_mean) / src_std`` with ``raw`` in [0, 255].
+        src_mean (Sequence[float], optional): SSL mean in 0-255 units, in ``x``'s channel order;
+            None if ``x`` is not normalised (raw 0-255 pixels).
+        src_std (Sequence[float], optional): SSL std in 0-255 units; None as above.
+        dst_mean (Sequence[float]): encoder mean in 0-1 units, RGB (e.g. CLIP's).
+        dst_std (Sequence[float]): encoder std in 0-1 units, RGB.
+        bgr (bool): ``x`` is in BGR order (SSL preprocessor without RGB conversion).
+            Defaults to False.
+        size (int, optional): resize to ``size`` x ``size`` (bilinear, antialiased) when the
+            input differs. Defaults to None (no resize).
+
+    Returns:
+        torch.Tensor: (B, 3, S, S) float32 encoder input.
+    """
+    if x.dim() != 4 or x.size(1) != 3:
+        raise ValueError(f'expected (B, 3, H, W) images, got shape {tuple(x.shape)}')
+    x = x.float()
+
+    def col(v: Sequence[float]) -> torch.Tensor:
+        return torch.as_tensor(list(v), dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+
+    raw = x if src_mean is None else x * col(src_std) + col(src_mean)
+    if bgr:
+        raw = raw.flip(1)
+    out = (raw / 255.0 - col(dst_mean)) / col(dst_std)
+    if size is not None and tuple(out.shape[-2:]) != (size, size):
+        out = F.interpolate(out, size=(size, size), mode='bilinear', align_corners=False,
+                            antialias=True)
+    return out

@@ -1,0 +1,89 @@
+"""The GenView weight rule: pair-quality scores -> per-sample loss weights.
+
+``w = N * softmax(gamma * q)`` (method doc section 3), detached, mean 1. A pure function,
+tested at its boundaries without any model.
+"""
+from typing import NamedTuple, Tuple
+
+import torch
+import torch.distributed as dist
+
+NORMALIZE_MODES = ('local', 'global')
+
+
+class QualityWeights(NamedTuple):
+    """Result of :func:`quality_weights`.
+
+    Attributes:
+        weights (torch.Tensor): (N,) weights of this rank's samples, float32, no gradient.
+        num_nonfinite (int): non-finite scores in the normalised batch (local or global); when
+            positive the whole batch fell back to uniform weights.
+    """
+    weights: torch.Tensor
+    num_nonfinite: int
+
+
+def _dist_ready() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def gather_variable(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
+    """All-gather a 1-D tensor whose length may differ between ranks.
+
+    Args:
+        x (torch.Tensor): (n,) this rank's values.
+
+    Returns:
+        Tuple[torch.Tensor, int]: the (sum n,) concatenation in rank order and the offset of
+        this rank's slice in it. Without an initialised process group: ``(x, 0)``.
+    """
+    if not _dist_ready():
+        return x, 0
+    world, rank = dist.get_world_size(), dist.get_rank()
+    size = torch.tensor([x.numel()], device=x.device, dtype=torch.long)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    dist.all_gather(sizes, size)
+    sizes = [int(s.item()) for s in sizes]
+    padded = x.new_zeros(max(sizes))
+    padded[:x.numel()] = x
+    chunks = [torch.zeros_like(padded) for _ in range(world)]
+    dist.all_gather(chunks, padded)
+    full = torch.cat([c[:n] for c, n in zip(chunks, sizes)])
+    return full, sum(sizes[:rank])
+
+
+@torch.no_grad()
+def quality_weights(q: torch.Tensor, gamma: float = 1.0,
+                    normalize: str = 'local') -> QualityWeights:
+    """Per-sample weights ``w = N * softmax(gamma * q)`` with mean 1 over the batch.
+
+    Args:
+        q (torch.Tensor): (N,) pair-quality scores ``s_f - s_b`` of this rank's samples.
+        gamma (float): softmax temperature multiplier; 0 gives uniform weights.
+            Defaults to 1.0.
+        normalize (str): ``'local'`` normalises over this rank's batch (as the official code,
+            so results depend on the GPU count); ``'global'`` all-gathers ``q`` across ranks,
+            normalises over the global batch (``N_global * softmax``, global mean 1) and returns
+            this rank's slice. Defaults to ``'local'``.
+
+    Returns:
+        QualityWeights: the detached (N,) float32 weights and the number of non-finite scores;
+        if any score of the normalised batch is non-finite, that whole batch gets weight 1.
+    """
+    if normalize not in NORMALIZE_MODES:
+        raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got {normalize!r}')
+    if q.dim() != 1:
+        raise ValueError(f'q must be a 1-D (N,) tensor, got shape {tuple(q.shape)}')
+    q = q.detach().to(torch.float64)
+    n_local, offset = q.numel(), 0
+    if normalize == 'global':
+        q, offset = gather_variable(q)
+    num_nonfinite = int((~torch.isfinite(q)).sum().item())
+    if num_nonfinite or q.numel() == 0:
+        w = torch.ones_like(q)
+    else:
+        w = q.numel() * torch.softmax(gamma * q, dim=0)
+        w = w / w.mean()  # removes the float rounding of the softmax sum
+    w = w[offset:offset + n_local]
+    return QualityWeights(w.to(torch.float32), num_nonfinite)
+

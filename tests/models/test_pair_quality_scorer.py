@@ -1,0 +1,132 @@
+"""The pair-quality scorer against a direct computation of the method doc (section 3)."""
+import pytest
+import torch
+from mmpretrain.registry import MODELS
+
+from genview_mm.foreground import ForegroundPCAError
+from genview_mm.models.scorers import PairQualityScorer, pair_quality
+from genview_tiny import SSL_MEAN, SSL_STD, FakePatchEncoder, save_pca
+
+
+def reference_quality(t1: torch.Tensor, t2: torch.Tensor, u: torch.Tensor):
+    """Loop-by-loop float64 transcription of the method doc."""
+    out = []
+    for f1, f2 in zip(t1.double(), t2.double()):
+        pooled = []
+        for f in (f1, f2):
+            a = [float(f[k] @ u.double()) for k in range(f.shape[0])]
+            lo, hi = min(a), max(a)
+            ahat = [(x - lo) / (hi - lo + 1e-7) for x in a]
+            sf, sb = sum(ahat), sum(1 - x for x in ahat)
+            zf = sum((ahat[k] / (sf + 1e-7)) * f[k] for k in range(len(a)))
+            zb = sum(((1 - ahat[k]) / (sb + 1e-7)) * f[k] for k in range(len(a)))
+            pooled.append((zf, zb))
+        cos = torch.nn.functional.cosine_similarity
+        s_f = cos(pooled[0][0], pooled[1][0], dim=0).item()
+        s_b = cos(pooled[0][1], pooled[1][1], dim=0).item()
+        out.append((s_f, s_b, s_f - s_b))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def test_hand_built_tokens_same_object_different_background():
+    u = torch.tensor([1., 0., 0., 0.])
+    fg, bg1, bg2 = [1., 0., 1., 0.], [0., 0., 0., 1.], [0., 0., 0., -1.]
+    t1 = torch.tensor([[fg, bg1, fg, bg1]])
+    t2 = torch.tensor([[bg2, fg, bg2, bg2]])
+    s_f, s_b, q = pair_quality(t1, t2, u)
+    assert s_f.item() == pytest.approx(1.0, abs=1e-6)
+    assert s_b.item() == pytest.approx(-1.0, abs=1e-6)
+    assert q.item() == pytest.approx(2.0, abs=1e-6)
+
+
+def test_random_tokens_match_reference():
+    g = torch.Generator().manual_seed(1)
+    t1, t2 = torch.randn(3, 9, 5, generator=g), torch.randn(3, 9, 5, generator=g)
+    u = torch.nn.functional.normalize(torch.randn(5, generator=g), dim=0)
+    got = torch.stack(pair_quality(t1, t2, u), dim=1).double()
+    torch.testing.assert_close(got, reference_quality(t1, t2, u), atol=1e-5, rtol=0)
+
+
+def _preprocessor(to_rgb: bool = True):
+    return MODELS.build(dict(type='SelfSupDataPreprocessor', mean=SSL_MEAN, std=SSL_STD,
+                             to_rgb=to_rgb))
+
+
+def _clip_pixels(raw_rgb: torch.Tensor, enc) -> torch.Tensor:
+    mean = torch.tensor(enc.mean).view(1, 3, 1, 1)
+    std = torch.tensor(enc.std).view(1, 3, 1, 1)
+    return (raw_rgb / 255 - mean) / std
+
+
+@pytest.mark.parametrize('to_rgb', [True, False])
+def test_scorer_converts_normalisation_and_matches_reference(fake_encoder, fake_pca_path,
+                                                            to_rgb):
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, normalize='local')
+    g = torch.Generator().manual_seed(2)
+    raw = torch.randint(0, 256, (6, 3, 32, 32), generator=g).float()  # RGB pixels
+    stored = raw if to_rgb else raw.flip(1)  # what the SSL preprocessor normalised
+    pre = _preprocessor(to_rgb)
+    x = (stored - pre.mean) / pre.std
+    scores = scorer(x[:3], x[3:], data_preprocessor=pre)
+    torch.testing.assert_close(fake_encoder.last_input, _clip_pixels(raw, fake_encoder),
+                               atol=1e-4, rtol=0)
+    tokens = fake_encoder(_clip_pixels(raw, fake_encoder))
+    u = scorer.__dict__['_direction']
+    ref = reference_quality(tokens[:3], tokens[3:], u)
+    got = torch.stack([scores.s_f, scores.s_b, scores.q], 1).double()
+    torch.testing.assert_close(got, ref, atol=1e-4, rtol=0)
+    w_ref = 3 * torch.softmax(ref[:, 2], 0)
+    torch.testing.assert_close(scores.weights.double(), w_ref, atol=1e-5, rtol=0)
+    assert scores.num_nonfinite == 0
+
+
+def test_scorer_resizes_to_encoder_input(fake_encoder, fake_pca_path):
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
+    x = torch.randn(2, 3, 48, 40)
+    scores = scorer(x, x.flip(-1), data_preprocessor=_preprocessor())
+    assert fake_encoder.last_input.shape == (4, 3, 32, 32)
+    assert scores.q.shape == (2, ) and torch.isfinite(scores.q).all()
+
+
+def test_encoder_stays_out_of_state_dict_and_frozen(fake_encoder, fake_pca_path):
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
+    assert scorer.state_dict() == {} and list(scorer.parameters()) == []
+    assert all(not p.requires_grad for p in scorer.encoder.parameters())
+    scorer.train()
+    assert not scorer.encoder.training
+
+
+def test_telemetry_values(fake_encoder, fake_pca_path):
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, gamma=2.0)
+    x = torch.randn(4, 3, 32, 32)
+    scores = scorer(x, x + 0.3 * torch.randn_like(x), _preprocessor())
+    logs = scores.log_vars()
+    assert set(logs) == {f'genview_{k}' for k in
+                         ('w_mean', 'w_std', 'w_min', 'w_max', 'sf', 'sb', 'nonfinite')}
+    assert not any('loss' in k for k in logs)
+    assert logs['genview_w_mean'].item() == pytest.approx(1.0, abs=1e-6)
+    assert logs['genview_w_min'] <= logs['genview_w_max']
+    assert logs['genview_sf'].item() == pytest.approx(scores.s_f.mean().item())
+
+
+def test_pca_for_another_encoder_is_refused(fake_encoder, tmp_path):
+    path = save_pca(str(tmp_path / 'other.pth'), 'openai/clip-vit-base-patch32', 16, (7, 7), 224)
+    with pytest.raises(ForegroundPCAError, match='fit_foreground_pca'):
+        PairQualityScorer(path, encoder=fake_encoder)
+    with pytest.raises(ValueError, match='normalize'):
+        PairQualityScorer(path, encoder=FakePatchEncoder(), normalize='per-gpu')
+
+
+def test_tiny_clip_through_transformers(tiny_clip_path, tiny_clip_pca_path):
+    scorer = MODELS.build(dict(type='PairQualityScorer', encoder=tiny_clip_path,
+                               pca_path=tiny_clip_pca_path))
+    assert scorer.encoder.grid == (8, 8) and scorer.state_dict() == {}
+    x = torch.randn(3, 3, 32, 32)
+    y = x + 0.5 * torch.randn_like(x)
+    scores = scorer(x, y, data_preprocessor=_preprocessor())
+    pre = _preprocessor()
+    raw = torch.cat([x, y]) * pre.std + pre.mean
+    tokens = scorer.encoder(_clip_pixels(raw, scorer.encoder))
+    ref = reference_quality(tokens[:3], tokens[3:], scorer.__dict__['_direction'])
+    torch.testing.assert_close(scores.q.double(), ref[:, 2], atol=1e-4, rtol=0)
+    assert (scores.q.abs() <= 2).all()

@@ -1,0 +1,58 @@
+"""The pure weight rule w = N * softmax(gamma * q)."""
+import math
+
+import pytest
+import torch
+
+from genview_mm.models.scorers import quality_weights
+
+
+def test_mean_is_one_and_matches_formula():
+    q = torch.tensor([0.3, -0.5, 1.2, 0.0, -1.9, 0.7])
+    w, bad = quality_weights(q, gamma=1.0)
+    assert bad == 0
+    assert w.dtype == torch.float32 and w.shape == (6, )
+    assert abs(w.mean().item() - 1.0) < 1e-6
+    expected = 6 * torch.exp(q.double()) / torch.exp(q.double()).sum()
+    torch.testing.assert_close(w.double(), expected, atol=1e-6, rtol=0)
+
+
+def test_order_preserved_and_gamma_sharpens():
+    q = torch.tensor([0.1, 0.9, -0.4, 0.5])
+    w1, _ = quality_weights(q, gamma=1.0)
+    w4, _ = quality_weights(q, gamma=4.0)
+    assert torch.equal(torch.argsort(w1), torch.argsort(q))
+    assert w4.max() > w1.max() and w4.min() < w1.min()
+
+
+def test_gamma_zero_and_equal_scores_are_uniform():
+    q = torch.tensor([0.3, -1.0, 2.0])
+    assert torch.equal(quality_weights(q, gamma=0.0).weights, torch.ones(3))
+    assert torch.equal(quality_weights(torch.full((5, ), 0.7)).weights, torch.ones(5))
+
+
+def test_detached_from_graph():
+    q = torch.tensor([0.2, 0.4], requires_grad=True)
+    w, _ = quality_weights(q * 2)
+    assert not w.requires_grad and w.grad_fn is None
+
+
+@pytest.mark.parametrize('bad_value', [math.nan, math.inf, -math.inf])
+def test_nonfinite_falls_back_to_uniform(bad_value):
+    q = torch.tensor([0.2, bad_value, -0.3, bad_value])
+    w, bad = quality_weights(q)
+    assert bad == 2
+    assert torch.equal(w, torch.ones(4))
+
+
+def test_global_without_process_group_equals_local():
+    q = torch.randn(7)
+    torch.testing.assert_close(quality_weights(q, normalize='global').weights,
+                               quality_weights(q, normalize='local').weights)
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError, match='normalize'):
+        quality_weights(torch.zeros(2), normalize='batch')
+    with pytest.raises(ValueError, match='1-D'):
+        quality_weights(torch.zeros(2, 2))
