@@ -29,6 +29,10 @@ def add_mim_configs() -> None:
     dst = osp.join(mim, 'configs')
     editable = any(cmd in sys.argv for cmd in ('develop', 'editable_wheel'))
     os.makedirs(mim, exist_ok=True)
+    # MMEngine reads .mim/model-index.yml before falling back to .mim/configs/<path>; an empty
+    # index (no model-zoo entries) makes it take the fallback instead of raising.
+    with open(osp.join(mim, 'model-index.yml'), 'w') as f:
+        f.write('Import: []\n')
     if osp.islink(dst) or osp.isfile(dst):
         os.remove(dst)
     elif osp.isdir(dst):
@@ -56,7 +60,8 @@ if __name__ == '__main__':
         python_requires='>=3.9',
         packages=find_packages(exclude=('tests', 'tests.*', 'tools', 'configs')),
         include_package_data=True,
-        package_data={'genview_mm': ['.mim/configs/**/*.py', '.mim/configs/*.py']},
+        package_data={'genview_mm': ['.mim/model-index.yml', '.mim/configs/**/*.py',
+                                    '.mim/configs/*.py']},
         install_requires=[
             'torch>=2.0', 'torchvision', 'mmengine>=0.10.7,<1.0', 'mmcv>=2.0.0,<2.2.0',
             'mmpretrain>=1.2.0,<1.3', 'numpy', 'tqdm', 'Pillow',

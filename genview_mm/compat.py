@@ -16,12 +16,23 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    through the builtin ``getattr``: instead of allowing ``getattr`` (which would let a crafted
    checkpoint walk from any allowed class to module globals) we register a replacement that only
    resolves ``HistoryBuffer.<min|max|current|mean>``.
+3. **``_base_ = 'genview_mm::<config>.py'``.** MMEngine resolves ``pkg::`` bases only for a fixed
+   list of OpenMMLab packages, and looks for them under ``<distribution location>/<pkg>``, which
+   for a PEP 660 editable install is site-packages rather than the source tree. We add
+   ``genview_mm`` to that list and resolve its path from the imported package itself. This works
+   in any process that has imported ``genview_mm`` before parsing the config (``tools/train.py``
+   and ``tools/test.py`` do; a downstream script must ``import genview_mm`` first).
+4. **mmcv 2.1.0 ``adjust_hue`` under numpy 2.** It adds ``np.uint8(hue_factor * 255)`` to the hue
+   channel, which numpy 2 refuses for a negative factor (``OverflowError``), so every
+   ``ColorJitter(hue=...)`` pipeline (MoCo v2, BYOL, ...) crashes about half the time. We replace
+   ``mmcv.adjust_hue`` by a version that rotates the hue channel modulo 256, as numpy 1's wrap-around
+   did.
 """
 import importlib.util
 import os.path as osp
 import sys
 import warnings
-from typing import Any, List
+from typing import Any, List, Optional
 
 import numpy as np
 import torch
@@ -107,6 +118,64 @@ def allow_mmengine_checkpoints() -> None:
         add(checkpoint_safe_globals())
 
 
+def register_config_package() -> None:
+    """Let MMEngine resolve ``genview_mm::`` config bases (installed and editable)."""
+    from mmengine.config import config as mm_config
+    from mmengine.config import utils as mm_config_utils
+    mm_config_utils.MODULE2PACKAGE.setdefault('genview_mm', 'genview_mm')
+    upstream = mm_config.get_installed_path
+    if getattr(upstream, '_genview_mm', False):
+        return
+
+    def get_installed_path(package: str) -> str:
+        if package == 'genview_mm':
+            return osp.dirname(osp.abspath(sys.modules['genview_mm'].__file__))
+        return upstream(package)
+
+    get_installed_path._genview_mm = True
+    mm_config.get_installed_path = get_installed_path
+
+
+def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None) -> np.ndarray:
+    """``mmcv.adjust_hue`` with the hue rotation done modulo 256 (works under numpy 2).
+
+    Args:
+        img (np.ndarray): BGR image, uint8 (any dtype for the cv2 backend).
+        hue_factor (float): Hue shift in [-0.5, 0.5] of a full turn.
+        backend (str, optional): 'cv2' or 'pillow'. Defaults to mmcv's imread backend.
+    """
+    import cv2
+    import mmcv.image.io
+    from PIL import Image
+    backend = backend or mmcv.image.io.imread_backend
+    if backend not in ('cv2', 'pillow'):
+        raise ValueError(f'backend: {backend} is not supported. Supported backends are '
+                         "'cv2', 'pillow'")
+    if not -0.5 <= hue_factor <= 0.5:
+        raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
+    if not (isinstance(img, np.ndarray) and img.ndim in (2, 3)):
+        raise TypeError('img should be ndarray with dim=[2 or 3].')
+    shift = int(hue_factor * 255) % 256
+    if backend == 'pillow':
+        assert img.dtype == np.uint8, 'Pillow backend only support uint8 type'
+        h, s, v = Image.fromarray(np.ascontiguousarray(img[..., ::-1]), 'RGB').convert('HSV').split()
+        h = Image.fromarray(((np.asarray(h, dtype=np.uint16) + shift) % 256).astype(np.uint8), 'L')
+        return np.asarray(Image.merge('HSV', (h, s, v)).convert('RGB'), dtype=img.dtype)[..., ::-1]
+    dtype = img.dtype
+    h, s, v = cv2.split(cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL))
+    h = ((h.astype(np.uint16) + shift) % 256).astype(np.uint8)
+    return cv2.cvtColor(cv2.merge([h, s, v]), cv2.COLOR_HSV2BGR_FULL).astype(dtype)
+
+
+def fix_mmcv_adjust_hue() -> None:
+    """Install :func:`adjust_hue` wherever mmcv exposes it."""
+    import mmcv
+    import mmcv.image
+    import mmcv.image.photometric
+    for module in (mmcv, mmcv.image, mmcv.image.photometric):
+        module.adjust_hue = adjust_hue
+
+
 def apply() -> None:
     """Apply every fix once; safe to call repeatedly."""
     global _applied
@@ -115,4 +184,6 @@ def apply() -> None:
     if _transformers_breaks_mmpretrain():
         disable_mmpretrain_multimodal()
     allow_mmengine_checkpoints()
+    register_config_package()
+    fix_mmcv_adjust_hue()
     _applied = True

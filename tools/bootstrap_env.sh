@@ -82,6 +82,9 @@ step "5/6 OpenMMLab, diffusers, transformers, test tools"
 
 step "6/6 genview_mm (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO" || fail "genview_mm" "run from a full clone of the repository"
+probe="$(mktemp -d)/probe_cfg.py"; echo "_base_ = 'genview_mm::demo/mocov2_r18_tiny_cpu.py'" > "$probe"
+"$PY" -c "import sys, genview_mm; from mmengine.config import Config; Config.fromfile(sys.argv[1])" "$probe" >/dev/null 2>&1 \
+  || fail "genview_mm:: config resolution" "check that $REPO/genview_mm/.mim/configs exists (re-run pip install -e $REPO)"
 "$PY" -c "import genview_mm, mmcv.ops; print('[bootstrap] genview_mm', genview_mm.__version__, 'ready; mmcv ops', mmcv.__version__)" \
   || fail "import check" "see the traceback above"
 echo "$stamp" > "$VENV/.genview_stamp"

@@ -6,7 +6,10 @@ Keeps the launch scripts thin and makes the same config run on a GPU cluster and
   Runner is built (MMEngine's own ``init_dist`` calls ``torch.cuda.set_device`` and dies on CPU)
   and wraps the model in DDP with ``device_ids=None``;
 * without CUDA, ``SyncBN`` in a config becomes ``BN`` (SyncBN needs CUDA) with a logged warning;
-* ``--amp`` selects ``AmpOptimWrapper`` where an accelerator exists and warns otherwise.
+* ``--amp`` selects ``AmpOptimWrapper`` where an accelerator exists and warns otherwise;
+* ``collate_fn`` configs inherited from another package (``_base_ = 'mmpretrain::...'``) lose the
+  ``_scope_`` key MMEngine adds to them: the Runner passes every key of a collate config to the
+  function itself, so ``default_collate(_scope_=...)`` would fail.
 """
 import os
 import os.path as osp
@@ -71,6 +74,11 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None and config_path is not None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        collate = (cfg.get(name) or {}).get('collate_fn')
+        if isinstance(collate, dict):
+            collate.pop('_scope_', None)
 
     has_cuda = torch.cuda.is_available()
     if not has_cuda:

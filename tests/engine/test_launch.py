@@ -1,0 +1,34 @@
+"""prepare_cfg: SyncBN -> BN without CUDA, gloo wrapper settings, --amp on CPU."""
+import torch
+from mmengine.config import Config
+
+from genview_mm.engine import prepare_cfg, replace_sync_bn
+
+
+def test_replace_sync_bn_walks_nested_dicts_and_lists():
+    cfg = dict(model=dict(backbone=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
+                          heads=[dict(norm_cfg=dict(type='MMSyncBN')), dict(norm_cfg=dict(type='GN'))]))
+    assert replace_sync_bn(cfg) == 2
+    assert cfg['model']['backbone']['norm_cfg'] == dict(type='BN', requires_grad=True)
+    assert cfg['model']['heads'][0]['norm_cfg']['type'] == 'BN'
+    assert cfg['model']['heads'][1]['norm_cfg']['type'] == 'GN'
+
+
+def test_prepare_cfg_on_cpu(tmp_path):
+    assert not torch.cuda.is_available()
+    cfg = Config(dict(model=dict(backbone=dict(norm_cfg=dict(type='SyncBN'))), sync_bn='torch',
+                      optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))))
+    prepare_cfg(cfg, 'none', None, str(tmp_path / 'my_cfg.py'), amp=True)
+    assert cfg.model.backbone.norm_cfg.type == 'BN'
+    assert not cfg.sync_bn
+    assert cfg.work_dir.endswith('work_dirs/my_cfg')
+    assert cfg.optim_wrapper.type == 'OptimWrapper'  # --amp ignored without an accelerator
+    assert cfg.launcher == 'none'
+
+
+def test_prepare_cfg_strips_scope_from_inherited_collate_fn(repo_root):
+    import os.path as osp
+    cfg = Config.fromfile(osp.join(repo_root, 'configs/demo/mocov2_r18_tiny_cpu.py'))
+    assert cfg.train_dataloader.collate_fn.get('_scope_') == 'mmpretrain'  # added by MMEngine
+    prepare_cfg(cfg)
+    assert cfg.train_dataloader.collate_fn == dict(type='default_collate')

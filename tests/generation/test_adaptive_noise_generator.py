@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genview_mm.foreground import CLIPPatchEncoder, ForegroundPCA, ForegroundPCAError
+from genview_mm.generation import (AdaptiveNoiseGenerator, image_seed, noise_level_from_ratio)
+from genview_mm.generation.sources import list_folder
+
+STEPS = 3
+
+
+@pytest.fixture(scope='module')
+def photos(photo_dir):
+    items = list_folder(photo_dir)
+    return [Image.open(it.path).convert('RGB') for it in items], [it.key for it in items]
+
+
+@pytest.fixture(scope='module')
+def gen(tiny_unclip_path, tiny_unclip_pca):
+    from mmpretrain.registry import MODELS
+    return MODELS.build(dict(type='AdaptiveNoiseGenerator', pca=tiny_unclip_pca,
+                             pretrained=tiny_unclip_path, device='cpu',
+                             num_inference_steps=STEPS, output_size=32))
+
+
+def arrays(views):
+    return {(v.key, v.variation): np.asarray(v.image).astype(np.int16) for v in views}
+
+
+def test_defaults_and_lazy_loading(tiny_unclip_pca):
+    g = AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pretrained='/does/not/matter')
+    assert (g.num_inference_steps, g.guidance_scale, g.output_size, g.prompt) == (20, 10.0,
+                                                                                   512, '')
+    assert g._pipe is None  # nothing loaded until used
+    assert g.noise_levels == (0, 100, 200, 300, 400)
+
+
+def test_order_and_metadata(gen, photos, tiny_unclip_path, tiny_unclip_pca):
+    images, keys = photos
+    views = gen.generate(images, keys)
+    assert [v.key for v in views] == keys
+    enc = CLIPPatchEncoder.from_pretrained(tiny_unclip_path, subfolder='image_encoder')
+    pca = ForegroundPCA.load(tiny_unclip_pca, encoder=enc.name, dim=enc.dim)
+    ratios = pca.foreground_ratio(enc(enc.preprocess(images))).tolist()
+    for v, p in zip(views, ratios):
+        assert v.fg_ratio == pytest.approx(p, abs=1e-6)
+        assert v.noise_level == noise_level_from_ratio(p)
+        assert v.seed == image_seed(v.key, 0, 0)
+        assert v.image.size == (32, 32) and -1.0 <= v.clip_sim <= 1.0
+    assert len({v.noise_level for v in views}) >= 2  # the batch really mixes levels
+    assert gen.encoder.model is gen.pipeline.image_encoder  # no second encoder
+
+
+def test_one_pipeline_call_per_level(gen, photos, monkeypatch):
+    images, keys = photos
+    calls = []
+    run = gen._run
+    monkeypatch.setattr(gen, '_run', lambda e, lvl, s: calls.append((lvl, len(s))) or run(e, lvl, s))
+    views = gen.generate(images, keys)
+    levels = [v.noise_level for v in views]
+    assert sorted(calls) == sorted((lvl, levels.count(lvl)) for lvl in set(levels))
+    calls.clear()
+    gen.generate(images[:4], keys[:4], group_by_level=False)
+    assert [n for _, n in calls] == [1, 1, 1, 1]
+
+
+def test_output_independent_of_batch(gen, photos):
+    images, keys = photos
+    full = arrays(gen.generate(images[:5], keys[:5]))
+    alone = arrays(gen.generate([images[3]], [keys[3]]))
+    shuffled = arrays(gen.generate([images[4], images[0], images[2]],
+                                   [keys[4], keys[0], keys[2]]))
+    for part in (alone, shuffled):
+        for k, arr in part.items():
+            assert np.abs(arr - full[k]).max() <= 2, k  # uint8 rounding at most
+    assert np.abs(full[(keys[0], 0)] - full[(keys[1], 0)]).mean() > 1  # not all the same
+
+
+def test_seed_and_variations(tiny_unclip_path, tiny_unclip_pca, photos):
+    images, keys = photos
+    g = AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pretrained=tiny_unclip_path, device='cpu',
+                               num_inference_steps=STEPS, output_size=None, num_variations=2,
+                               base_seed=5)
+    views = g.generate(images[:2], keys[:2])
+    assert [(v.key, v.variation) for v in views] == [(keys[0], 0), (keys[0], 1), (keys[1], 0),
+                                                     (keys[1], 1)]
+    assert views[0].seed == image_seed(keys[0], 5, 0) != views[1].seed
+    a, b = np.asarray(views[0].image, np.int16), np.asarray(views[1].image, np.int16)
+    assert a.shape == (32, 32, 3) and np.abs(a - b).mean() > 1
+
+
+def test_injected_pipeline(tiny_unclip_path, tiny_unclip_pca, photos):
+    from diffusers import StableUnCLIPImg2ImgPipeline
+    pipe = StableUnCLIPImg2ImgPipeline.from_pretrained(tiny_unclip_path)
+    g = AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pipeline=pipe, device='cpu',
+                               num_inference_steps=1, output_size=16)
+    assert g.pipeline is pipe and g.name == tiny_unclip_path
+    views = g.generate(photos[0][:1], photos[1][:1])
+    assert views[0].image.size == (16, 16)
+
+
+def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_path):
+    with pytest.raises(FileNotFoundError, match='unCLIP pipeline folder not found'):
+        AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pretrained=str(tmp_path / 'nope')).pipeline
+    with pytest.raises(ValueError, match=r'integers in 0\.\.999'):
+        AdaptiveNoiseGenerator(pca=tiny_unclip_pca, noise_levels=(0, 100, 200, 300, 1000))
+    other = ForegroundPCA(direction=torch.ones(32) / 32 ** 0.5, mean=torch.zeros(32), alpha=0.0,
+                          encoder=CLIPPatchEncoder.from_pretrained(tiny_clip_path).name,
+                          grid=(8, 8), input_size=32)
+    other.save(str(tmp_path / 'other.pth'))
+    g = AdaptiveNoiseGenerator(pca=str(tmp_path / 'other.pth'), pretrained=tiny_unclip_path,
+                               device='cpu')
+    with pytest.raises(ForegroundPCAError, match='fitted for encoder'):
+        g.pca

@@ -1,0 +1,53 @@
+import math
+
+import numpy as np
+import pytest
+
+from genview_mm.generation import noise_level_from_ratio, validate_noise_rule
+
+
+def paper_rule(p):
+    return int(100 * np.clip(math.ceil(5 * p) - 1, 0, 4))
+
+
+@pytest.mark.parametrize('p,level', [
+    (0.0, 0), (1e-9, 0), (0.2, 0), (0.2 + 1e-9, 100), (0.3, 100), (0.4, 100),
+    (0.4 + 1e-9, 200), (0.6, 200), (0.6 + 1e-9, 300), (0.8, 300), (0.8 + 1e-9, 400),
+    (0.99, 400), (1.0, 400)])
+def test_default_rule_boundaries(p, level):
+    assert noise_level_from_ratio(p) == level
+    assert paper_rule(p) == level
+
+
+@pytest.mark.parametrize('tokens', [49, 64, 196, 256])
+def test_equals_paper_formula_on_every_reachable_ratio(tokens):
+    for k in range(tokens + 1):
+        p = k / tokens
+        assert noise_level_from_ratio(p) == paper_rule(p), (k, tokens)
+
+
+def test_custom_rule():
+    assert noise_level_from_ratio(0.5, bins=[0.5], levels=[10, 999]) == 10
+    assert noise_level_from_ratio(0.51, bins=[0.5], levels=[10, 999]) == 999
+    assert noise_level_from_ratio(0.9, bins=[], levels=[250]) == 250
+
+
+@pytest.mark.parametrize('bins,levels,msg', [
+    ((0.2, 0.4), (0, 100, 1000), r'integers in 0\.\.999'),
+    ((0.2, 0.4), (0, -1, 100), r'integers in 0\.\.999'),
+    ((0.2, 0.4), (0, 100.5, 200), r'integers in 0\.\.999'),
+    ((0.4, 0.2), (0, 100, 200), 'strictly increasing'),
+    ((0.2, 0.2), (0, 100, 200), 'strictly increasing'),
+    ((0.2, 1.5), (0, 100, 200), r'lie in \[0, 1\]'),
+    ((0.2, 0.4), (0, 100), r'len\(levels\) == len\(bins\) \+ 1'),
+])
+def test_invalid_rules_are_clear(bins, levels, msg):
+    with pytest.raises(ValueError, match=msg):
+        validate_noise_rule(bins, levels)
+    with pytest.raises(ValueError, match=msg):
+        noise_level_from_ratio(0.5, bins, levels)
+
+
+def test_nan_ratio_rejected():
+    with pytest.raises(ValueError, match='NaN'):
+        noise_level_from_ratio(float('nan'))

@@ -1,0 +1,88 @@
+"""Throughput of AdaptiveNoiseGenerator batched by noise level vs one image per call.
+
+Both paths use the same pipeline, settings (20 steps, guidance 10 by default), images and
+seeds in one run; the loop calls ``generate([img])`` once per image, like the official
+script. Without ``--pretrained`` a tiny random-weight pipeline (tests/tiny_models.py) is built
+in a temporary folder and a PCA is fitted for its encoder on the same photos.
+
+    python tools/benchmarks/bench_generator.py                 # tiny pipeline, CPU
+    python tools/benchmarks/bench_generator.py --pretrained stabilityai/stable-diffusion-2-1-unclip \\
+        --pca fg_pca.pth --device cuda --batch-sizes 1 4 8 16
+"""
+import argparse
+import os.path as osp
+import sys
+import tempfile
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--pretrained', default=None, help='pipeline folder/hub id (default: tiny)')
+    p.add_argument('--pca', default=None, help='PCA file (required with --pretrained)')
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--dtype', default=None)
+    p.add_argument('--steps', type=int, default=20)
+    p.add_argument('--guidance', type=float, default=10.0)
+    p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 4, 8, 16])
+    p.add_argument('--repeats', type=int, default=3, help='timed repeats (best is kept)')
+    p.add_argument('--image-size', type=int, default=64)
+    return p.parse_args(argv)
+
+
+def best_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+    from PIL import Image
+
+    import genview_mm  # noqa: F401
+    from genview_mm.generation import AdaptiveNoiseGenerator
+    sys.path.insert(0, osp.join(ROOT, 'tests'))
+    from tiny_models import sample_photos
+
+    tmp = tempfile.mkdtemp(prefix='bench_gen_')
+    images = [Image.fromarray(a) for a in sample_photos(max(args.batch_sizes), args.image_size)]
+    keys = [f'img_{i:04d}.jpg' for i in range(len(images))]
+    pretrained, pca = args.pretrained, args.pca
+    if pretrained is None:
+        from genview_mm.foreground import CLIPPatchEncoder
+        from genview_mm.foreground.fit_runner import run_fit
+        from tiny_models import save_tiny_unclip, write_photos
+        pretrained = save_tiny_unclip(osp.join(tmp, 'unclip'))
+        enc = CLIPPatchEncoder.from_pretrained(pretrained, subfolder='image_encoder')
+        pca = osp.join(tmp, 'pca.pth')
+        run_fit(write_photos(osp.join(tmp, 'photos'), 16, args.image_size), enc, pca,
+                show_progress=False, sheet_images=2)
+    gen = AdaptiveNoiseGenerator(pca=pca, pretrained=pretrained, device=args.device,
+                                 torch_dtype=args.dtype, num_inference_steps=args.steps,
+                                 guidance_scale=args.guidance, output_size=None)
+    gen.generate(images[:2], keys[:2])  # warm-up
+    print(f'device={args.device} torch_threads={torch.get_num_threads()} steps={args.steps} '
+          f'guidance={args.guidance} pipeline={gen.name}')
+    print(f'{"batch":>5} {"levels":>6} {"batched img/s":>14} {"loop img/s":>11} {"ratio":>6}')
+    for bs in args.batch_sizes:
+        imgs, ks = images[:bs], keys[:bs]
+        levels = len(set(gen.analyze(imgs)['noise_level']))
+        t_batch = best_time(lambda: gen.generate(imgs, ks), args.repeats)
+        t_loop = best_time(lambda: [gen.generate([i], [k]) for i, k in zip(imgs, ks)],
+                           args.repeats)
+        print(f'{bs:>5} {levels:>6} {bs / t_batch:>14.2f} {bs / t_loop:>11.2f} '
+              f'{t_loop / t_batch:>5.2f}x', flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
