@@ -1,0 +1,75 @@
+"""Pluggable encoders: the timm adapter (against a stand-in timm module), registry and errors."""
+import sys
+import types
+
+import pytest
+import torch
+from torch import nn
+
+from genview_mm.models.scorers import (PATCH_ENCODERS, PairQualityScorer, build_patch_encoder,
+                                       register_patch_encoder)
+from genview_tiny import save_pca
+
+
+class TinyConvNet(nn.Module):
+    """Behaves like a timm ConvNeXt: ``forward_features`` -> (B, C, H/8, W/8)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__()
+        self.kwargs = kwargs
+        self.stem = nn.Conv2d(3, 12, 8, 8)
+        self.pretrained_cfg = dict(input_size=(3, 48, 48), mean=(0.1, 0.2, 0.3),
+                                   std=(0.5, 0.5, 0.5))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stem(x)
+
+
+@pytest.fixture
+def fake_timm(monkeypatch):
+    module = types.ModuleType('timm')
+    module.create_model = lambda name, **kw: TinyConvNet(name=name, **kw)
+    monkeypatch.setitem(sys.modules, 'timm', module)
+    return module
+
+
+def test_timm_adapter_tokens_and_metadata(fake_timm):
+    enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_base.clip_laion2b',
+                                   pretrained=False, input_size=32))
+    assert enc.model.kwargs == dict(name='convnext_base.clip_laion2b', pretrained=False,
+                                    num_classes=0)
+    assert (enc.input_size, enc.grid, enc.dim) == (32, (4, 4), 12)
+    assert enc.mean == (0.1, 0.2, 0.3) and enc.name == 'convnext_base.clip_laion2b'
+    x = torch.randn(2, 3, 32, 32)
+    tokens = enc(x)
+    fmap = enc.model.forward_features(x)
+    assert tokens.shape == (2, 16, 12)
+    assert torch.equal(tokens[:, 5], fmap[:, :, 1, 1])  # row-major h*w order
+    enc.train()
+    assert not enc.training and not any(p.requires_grad for p in enc.parameters())
+    default = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='m', pretrained=False))
+    assert default.input_size == 48 and default.grid == (6, 6)
+
+
+def test_scorer_with_timm_encoder(fake_timm, tmp_path):
+    pca = save_pca(str(tmp_path / 'pca.pth'), 'convnext_base.clip_laion2b', 12, (4, 4), 32)
+    scorer = PairQualityScorer(pca, encoder=dict(
+        type='TimmPatchEncoder', model_name='convnext_base.clip_laion2b', pretrained=False,
+        input_size=32))
+    x = torch.randn(3, 3, 64, 64)
+    scores = scorer(x, x.flip(-1))
+    assert scores.q.shape == (3, ) and torch.isfinite(scores.q).all()
+    assert scorer.state_dict() == {}
+
+
+def test_registry_and_errors(fake_encoder):
+    assert {'CLIPPatchEncoder', 'TimmPatchEncoder'} <= set(PATCH_ENCODERS)
+    assert build_patch_encoder(fake_encoder) is fake_encoder
+    with pytest.raises(KeyError, match='already registered'):
+        register_patch_encoder('TimmPatchEncoder')(lambda: None)
+    with pytest.raises(KeyError, match='unknown patch encoder'):
+        build_patch_encoder(dict(type='OpenCLIPTower'))
+    with pytest.raises(AttributeError, match='lacks'):
+        build_patch_encoder(nn.Linear(2, 2))
+    with pytest.raises(TypeError):
+        build_patch_encoder(3)

@@ -1,0 +1,80 @@
+"""tools/visualize_pairs.py: a PNG grid of pairs with s_f, s_b and w, from folders or a config."""
+import importlib.util
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genview_mm.models.scorers import PairQualityScorer, PairScores
+from genview_mm.models.scorers.pair_grid import render_pair_grid, views_to_uint8
+from genview_mm.models.scorers.pair_samples import score_folders
+from genview_tiny import PREPROC, tiny_model_cfg
+from tiny_models import write_photos
+
+
+def _tool(repo_root):
+    spec = importlib.util.spec_from_file_location(
+        'visualize_pairs', osp.join(repo_root, 'tools', 'visualize_pairs.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_render_grid_layout(tmp_path):
+    imgs = np.zeros((3, 20, 20, 3), np.uint8)
+    s = torch.tensor([0.1, 0.5, 0.9])
+    scores = PairScores(s, s / 2, s / 2, torch.tensor([0.5, 1.0, 1.5]), 0)
+    path = render_pair_grid(imgs, imgs + 255, scores, str(tmp_path / 'g' / 'grid.png'), cell=40,
+                            columns=2)
+    img = np.asarray(Image.open(path))
+    assert img.shape == (6 + 2 * (40 + 16 + 6), 6 + 2 * (80 + 6), 3)
+    assert (img == 255).all(-1).mean() < 0.9  # views and labels were drawn
+    with pytest.raises(ValueError, match='pairs'):
+        render_pair_grid(imgs, imgs[:2], scores, str(tmp_path / 'bad.png'))
+
+
+def test_views_to_uint8_inverts_preprocessing():
+    raw = torch.randint(0, 256, (2, 3, 8, 8)).float()
+    mean, std = PREPROC['mean'], PREPROC['std']
+    x = (raw - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    out = views_to_uint8(x, mean, std)
+    assert out.shape == (2, 8, 8, 3) and out.dtype == np.uint8
+    assert np.array_equal(out, raw.permute(0, 2, 3, 1).numpy().astype(np.uint8))
+
+
+def test_folder_mode_tool(tmp_path, repo_root, tiny_clip_path, tiny_clip_pca_path, monkeypatch):
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    write_photos(str(a), 3, 48)
+    write_photos(str(b), 3, 40, ext='.png')
+    scorer = PairQualityScorer(tiny_clip_pca_path, encoder=tiny_clip_path, normalize='local')
+    img1, img2, scores = score_folders(str(a), str(b), scorer)
+    assert img1.shape == (3, 32, 32, 3) and scores.weights.mean().item() == pytest.approx(1.0)
+    out = tmp_path / 'pairs.png'
+    monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', '--view1-dir', str(a), '--view2-dir',
+                                      str(b), '--pca', tiny_clip_pca_path, '--encoder',
+                                      tiny_clip_path, '--out', str(out), '--cell', '32'])
+    _tool(repo_root).main()
+    assert Image.open(out).size == (6 + 3 * 70, 6 + 54)
+
+
+def test_config_mode_tool(tmp_path, repo_root, tiny_clip_path, tiny_clip_pca_path, monkeypatch):
+    write_photos(str(tmp_path / 'imgs'), 4, 48)
+    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_clip_pca_path)
+    view = [dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.0)), dict(type='RandomFlip', prob=0.5)]
+    cfg = dict(
+        default_scope='mmpretrain', model=tiny_model_cfg('MoCo', scorer),
+        train_dataloader=dict(dataset=dict(
+            type='CustomDataset', data_root=str(tmp_path / 'imgs'), with_label=False,
+            pipeline=[dict(type='LoadImageFromFile'),
+                      dict(type='MultiView', num_views=2, transforms=[view]),
+                      dict(type='PackInputs')])))
+    path = tmp_path / 'cfg.py'
+    path.write_text('\n'.join(f'{k} = {v!r}' for k, v in cfg.items()))
+    out = tmp_path / 'cfg_pairs.png'
+    monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', '--config', str(path), '--num', '3',
+                                      '--out', str(out), '--cell', '32'])
+    _tool(repo_root).main()
+    assert Image.open(out).size == (6 + 3 * 70, 6 + 54)
