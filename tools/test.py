@@ -38,11 +38,11 @@ def enable_show_dir(cfg: Config, show_dir: str) -> None:
     if hook is None:
         raise ValueError('--show-dir needs a `visualization` hook in default_hooks; the config '
                          'has none.')
-    hook['enable'] = True  # mmpretrain's VisualizationHook
-    if cfg.get('default_scope') == 'mmdet':
+    if cfg.get('default_scope') == 'mmdet':  # DetVisualizationHook
         hook['draw'] = True
         hook['test_out_dir'] = show_dir
-    else:
+    else:  # mmpretrain's VisualizationHook
+        hook['enable'] = True
         hook['out_dir'] = show_dir
 
 

@@ -22,7 +22,7 @@ model = dict(
         mask_roi_extractor=dict(out_channels=16),
         mask_head=dict(in_channels=16, conv_out_channels=16, num_classes=2)),
     train_cfg=dict(rpn_proposal=dict(nms_pre=200, max_per_img=100),
-                   rcnn=dict(sampler=dict(num=64), mask_size=14)),
+                   rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=100), rcnn=dict(max_per_img=20)))
 
 train_pipeline = [

@@ -80,7 +80,6 @@ def test_dist_train_two_cpu_processes(repo_root, tmp_path, photos):
                f'train_dataloader.dataset.data_root={photos}', 'train_cfg.max_epochs=1'],
               repo_root, env=dict(PORT=str(free_port())))
     assert 'Distributed training: True' in out
-    assert re.search(r'GPU number: 2|world_size: 2', out) or 'num_gpus: 2' in out or True
     ckpt = torch.load(osp.join(work, 'epoch_1.pth'), weights_only=True)
     # 16 images, 2 processes x batch 8 -> 1 iteration per epoch
     assert ckpt['meta']['iter'] == 1
