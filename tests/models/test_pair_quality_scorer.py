@@ -130,3 +130,13 @@ def test_tiny_clip_through_transformers(tiny_clip_path, tiny_clip_pca_path):
     ref = reference_quality(tokens[:3], tokens[3:], scorer.__dict__['_direction'])
     torch.testing.assert_close(scores.q.double(), ref[:, 2], atol=1e-4, rtol=0)
     assert (scores.q.abs() <= 2).all()
+
+
+def test_outer_autocast_keeps_scores_float32(fake_encoder, fake_pca_path):
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, normalize='local')
+    x, y = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
+    plain = scorer(x, y, _preprocessor())
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):  # as under AMP training
+        amp = scorer(x, y, _preprocessor())
+    assert amp.q.dtype == torch.float32 and amp.weights.dtype == torch.float32
+    torch.testing.assert_close(amp.q, plain.q, atol=1e-6, rtol=0)

@@ -49,3 +49,45 @@ def test_global_normalisation_matches_single_process(tmp_path):
         assert abs(r['w_local'].mean().item() - 1.0) < 1e-6 and r['w_local'].numel() == n
         assert r['bad'] == 0
     assert not torch.allclose(torch.cat([r['w_local'] for r in results]), reference)
+
+
+def _simclr_worker(rank: int, world: int, port: int, scorer: dict, out_dir: str):
+    from mmpretrain.registry import MODELS
+
+    from genview_tiny import tiny_batch, tiny_model_cfg
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        model = MODELS.build(tiny_model_cfg('SimCLR', scorer))
+        data = model.data_preprocessor(tiny_batch('SimCLR', n=3, seed=rank), True)
+        losses = model(**data, mode='loss')
+        losses['loss'].backward()
+        scores = model.scorer(*data['inputs'], data_preprocessor=model.data_preprocessor)
+        torch.save(dict(loss=losses['loss'].detach(), w=scores.weights,
+                        grad=model.backbone.conv1.weight.grad.abs().sum()),
+                   os.path.join(out_dir, f'simclr{rank}.pth'))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_simclr_two_processes_global_weights(tmp_path, tiny_clip_path, tiny_clip_pca_path):
+    from mmpretrain.registry import MODELS
+
+    from genview_tiny import tiny_batch, tiny_model_cfg
+    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_clip_pca_path,
+                  normalize='global')
+    mp.start_processes(_simclr_worker, args=(2, _free_port(), scorer, str(tmp_path)), nprocs=2,
+                       start_method='fork')
+    results = [torch.load(tmp_path / f'simclr{r}.pth') for r in range(2)]
+    model = MODELS.build(tiny_model_cfg('SimCLR', scorer))
+    views = [model.data_preprocessor(tiny_batch('SimCLR', n=3, seed=r), True)['inputs']
+             for r in range(2)]
+    single = model.scorer(torch.cat([views[0][0], views[1][0]]),
+                          torch.cat([views[0][1], views[1][1]]), model.data_preprocessor)
+    torch.testing.assert_close(torch.cat([r['w'] for r in results]), single.weights,
+                               atol=1e-5, rtol=0)
+    for r in results:
+        assert torch.isfinite(r['loss']) and r['grad'] > 0
+    # every rank computes NT-Xent over the same 2 * N_global rows with the same weights
+    assert abs(results[0]['loss'].item() - results[1]['loss'].item()) < 1e-5
