@@ -1,3 +1,4 @@
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -5,10 +6,11 @@ import sys
 from PIL import Image
 
 from genview_mm.foreground import CLIPPatchEncoder, ForegroundPCA
+from tiny_models import write_photos
 
 
-def test_fit_tool_end_to_end(tiny_clip_path, tmp_path, repo_root, write_distinct_photos):
-    photos = write_distinct_photos(str(tmp_path / 'imgs' / 'cls'), 12, 48)
+def test_fit_tool_end_to_end(tiny_clip_path, tmp_path, repo_root):
+    photos = write_photos(str(tmp_path / 'imgs' / 'cls'), 12, 48)
     Image.new('RGB', (4, 4)).save(tmp_path / 'imgs' / 'cls' / 'tiny.png')
     (tmp_path / 'imgs' / 'cls' / 'broken.jpg').write_bytes(b'not an image')
     out = str(tmp_path / 'pca' / 'fg.pth')
@@ -16,7 +18,8 @@ def test_fit_tool_end_to_end(tiny_clip_path, tmp_path, repo_root, write_distinct
            str(tmp_path / 'imgs'), '--out', out, '--encoder', tiny_clip_path,
            '--num-images', '10', '--batch-size', '4', '--num-workers', '0', '--device', 'cpu',
            '--fg-fraction', '0.3']
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert res.returncode == 0, res.stderr[-3000:]
     enc = CLIPPatchEncoder.from_pretrained(tiny_clip_path)
     pca = ForegroundPCA.load(out, encoder=enc.name, dim=32)

@@ -4,27 +4,6 @@ import os.path as osp
 import pytest
 
 
-def _write_photos(folder, n, size=48):
-    """``n`` distinct real photos: the 4 first scikit-image photos of tiny_models.sample_photos
-    (its list breaks past 4: skimage has no 'motorcycle_left'), cropped/flipped/rotated."""
-    from PIL import Image
-    from tiny_models import sample_photos
-    base = [Image.fromarray(a) for a in sample_photos(4, 2 * size)]
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    for i in range(n):
-        img = base[i % 4]
-        k = i // 4
-        off = (k % 3) * size // 4
-        img = img.crop((off, off, off + 3 * size // 2, off + 3 * size // 2)).resize((size, size))
-        if k % 2:
-            img = img.transpose(Image.FLIP_LEFT_RIGHT)
-        img = img.rotate(90 * (k // 3 % 4))
-        paths.append(osp.join(folder, f'img_{i:04d}.jpg'))
-        img.save(paths[-1])
-    return paths
-
-
 @pytest.fixture(scope='session')
 def tiny_unclip_path(tmp_path_factory) -> str:
     """A tiny random-weight StableUnCLIPImg2ImgPipeline saved to disk."""
@@ -35,9 +14,10 @@ def tiny_unclip_path(tmp_path_factory) -> str:
 @pytest.fixture(scope='session')
 def photo_dir(tmp_path_factory) -> str:
     """10 real photos (48 px) in two class folders: a/img_000*.jpg, b/img_000*.jpg."""
+    from tiny_models import write_photos
     root = tmp_path_factory.mktemp('photos')
-    _write_photos(str(root / 'a'), 5, 48)
-    for i, p in enumerate(_write_photos(str(tmp_path_factory.mktemp('scratch')), 10, 48)[5:]):
+    write_photos(str(root / 'a'), 5, 48)
+    for i, p in enumerate(write_photos(str(tmp_path_factory.mktemp('scratch')), 10, 48)[5:]):
         os.makedirs(root / 'b', exist_ok=True)
         os.replace(p, root / 'b' / f'img_{i:04d}.jpg')
     return str(root)
