@@ -1,6 +1,6 @@
 """Semi-supervised subset lists: class balance, determinism, SimCLR files, the CLI."""
 import os.path as osp
-import subprocess
+import runpy
 import sys
 from collections import Counter
 
@@ -59,13 +59,20 @@ def test_simclr_subset(tmp_path):
         read_simclr_names(str(tmp_path / 'bad.txt'))
 
 
-def test_cli(tmp_path, repo_root):
+def run_cli(repo_root, monkeypatch, args):
+    """Run tools/make_semi_subsets.py as a script, in process (no second interpreter start)."""
+    tool = osp.join(repo_root, 'tools', 'make_semi_subsets.py')
+    monkeypatch.setattr(sys, 'argv', [tool] + args)
+    runpy.run_path(tool, run_name='__main__')
+
+
+def test_cli(tmp_path, repo_root, monkeypatch, capsys):
     write_ann_file(train_list(), str(tmp_path / 'train.txt'))
     (tmp_path / '10percent.txt').write_text('n01443537_3.JPEG\nn01440764_7.JPEG\n')
-    cmd = [sys.executable, osp.join(repo_root, 'tools', 'make_semi_subsets.py'),
-           '--train-list', str(tmp_path / 'train.txt'), '--percent', '1', '10', '--seed', '0',
+    cmd = ['--train-list', str(tmp_path / 'train.txt'), '--percent', '1', '10', '--seed', '0',
            '--out-dir', str(tmp_path / 'meta')]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    run_cli(repo_root, monkeypatch, cmd)
+    assert '44 images, 11 per class, seed 0' in capsys.readouterr().out
     one = read_ann_file(str(tmp_path / 'meta' / 'train_1percent.txt'))
     ten = read_ann_file(str(tmp_path / 'meta' / 'train_10percent.txt'))
     assert Counter(label for _, label in one) == {0: 1, 1: 1, 2: 1, 3: 1}
@@ -73,11 +80,10 @@ def test_cli(tmp_path, repo_root):
     assert ten == balanced_subset(train_list(), fraction=0.1, seed=0)
     assert (tmp_path / 'meta' / 'train_10percent.txt').read_text().splitlines()[0] == \
         f'{ten[0][0]} {ten[0][1]}'
-    simclr = cmd[:4] + ['--simclr', str(tmp_path / '10percent.txt'), '--out-dir',
+    simclr = cmd[:2] + ['--simclr', str(tmp_path / '10percent.txt'), '--out-dir',
                         str(tmp_path / 'simclr')]
-    subprocess.run(simclr, check=True, capture_output=True, text=True)
+    run_cli(repo_root, monkeypatch, simclr)
     assert read_ann_file(str(tmp_path / 'simclr' / 'train_10percent.txt')) == [
         ('n01443537/n01443537_3.JPEG', 1), ('n01440764/n01440764_7.JPEG', 0)]
-    clash = subprocess.run(cmd[:-2] + simclr[4:6] + ['--out-dir', str(tmp_path / 'x')],
-                           capture_output=True, text=True)
-    assert clash.returncode != 0 and 'both be written' in clash.stderr
+    with pytest.raises(SystemExit, match='both be written'):
+        run_cli(repo_root, monkeypatch, cmd[:-2] + simclr[2:4] + ['--out-dir', 'x'])
