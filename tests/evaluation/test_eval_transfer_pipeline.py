@@ -61,10 +61,7 @@ def pretrained(ws, repo_root):
                      neck=dict(in_channels=512, hid_channels=32, out_channels=16))
         views = [dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.5, 1.0),
                       backend='pillow'), dict(type='RandomFlip', prob=0.5)]
-        # collate_fn re-declared: MMEngine 0.10.7 passes the `_scope_` it adds to dicts of a
-        # `pkg::` base on to default_collate() (TypeError); see the report to the lead.
         train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-            collate_fn=dict(_delete_=True, type='default_collate'),
             dataset=dict(_delete_=True, type='CustomDataset', data_root='{ws}/cls_train',
                          pipeline=[dict(type='LoadImageFromFile'),
                                    dict(type='MultiView', num_views=2, transforms=[views]),
@@ -206,3 +203,42 @@ def test_mask_rcnn_downstream_config_trains_and_tests(converted, ws, tmp_path, r
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50'):
         assert key in metrics, text[-3000:]
         assert math.isfinite(float(metrics[key])) and float(metrics[key]) >= 0.0, metrics
+
+
+def test_mask_rcnn_c4_trains_and_validates(converted, ws, tmp_path, repo_root):
+    """The C4 config (res5 + extra norm in the RoI head, both halves from one checkpoint)
+    trains an iteration and validates with bbox and segm metrics."""
+    _, out = converted
+    ckpt = out['mmpretrain']
+    pipe = """[dict(type='LoadImageFromFile'),
+        dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+        dict(type='Resize', scale=(96, 96), keep_ratio=True), dict(type='PackDetInputs')]"""
+    loader = f"""dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(
+        data_root='{ws}/coco/', ann_file='val.json', data_prefix=dict(img='images/'),
+        metainfo=dict(classes=('rectangle', 'ellipse')), indices=2, pipeline={pipe}))"""
+    cfg = write_cfg(tmp_path / 'c4.py', f"""
+        _base_ = 'genview_mm::detection/genview_mask-rcnn_r50-c4_ms-1x_coco.py'
+        model = dict(
+            backbone=dict(depth=18, init_cfg=dict(checkpoint='{ckpt}')),
+            rpn_head=dict(in_channels=256, feat_channels=32),
+            roi_head=dict(
+                shared_head=dict(depth=18, init_cfg=dict(checkpoint='{ckpt}')),
+                bbox_head=dict(in_channels=512, num_classes=2),
+                mask_head=dict(in_channels=512, conv_out_channels=32, num_classes=2)),
+            train_cfg=dict(rpn_proposal=dict(nms_pre=100, max_per_img=16),
+                           rcnn=dict(sampler=dict(num=16))),
+            test_cfg=dict(rpn=dict(nms_pre=100, max_per_img=16),
+                          rcnn=dict(score_thr=0.0, max_per_img=10)))
+        train_dataloader = {loader}
+        val_dataloader = {loader}
+        val_evaluator = dict(ann_file='{ws}/coco/val.json')
+        train_cfg = dict(max_epochs=1)
+        param_scheduler = []
+        default_hooks = dict(logger=dict(interval=1))
+        """)
+    log = run_tool(repo_root, str(tmp_path), 'train.py', cfg, '--work-dir',
+                   str(tmp_path / 'work'))
+    assert log.count(f'load backbone. in model from: {ckpt}') == 2  # backbone + shared head
+    segm = re.findall(r'coco/segm_mAP: (-?[\d.]+)', log)
+    assert segm and math.isfinite(float(segm[-1])), log[-3000:]
+    assert re.findall(r'coco/bbox_mAP: (-?[\d.]+)', log)
