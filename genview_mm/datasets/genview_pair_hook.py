@@ -1,0 +1,90 @@
+"""GenViewPairHook: checks the manifest against the dataset at start and logs pair statistics."""
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+from mmengine.hooks import Hook
+from mmpretrain.registry import HOOKS
+
+from .transforms.genview_pair import GenViewPairDataset
+
+
+def find_pair_transforms(dataset) -> Iterator[tuple]:
+    """Yield (dataset, GenViewPairDataset) for every pipeline in a (wrapped) dataset."""
+    for sub in getattr(dataset, 'datasets', None) or []:  # ConcatDataset
+        yield from find_pair_transforms(sub)
+    inner = getattr(dataset, 'dataset', None)  # RepeatDataset, ClassBalancedDataset, ...
+    if inner is not None:
+        yield from find_pair_transforms(inner)
+    for t in getattr(getattr(dataset, 'pipeline', None), 'transforms', []):
+        if isinstance(t, GenViewPairDataset):
+            yield dataset, t
+
+
+@HOOKS.register_module()
+class GenViewPairHook(Hook):
+    """Validates GenView data at the start of training and logs how pairs were built.
+
+    ``before_train``: for every ``GenViewPairDataset`` in the training pipeline, counts how many
+    of the dataset's images have a generated view (all of them, or an evenly spaced sample of
+    ``max_check`` for bigger datasets) and logs the coverage; a manifest that matches none of
+    the images raises a ``ValueError`` that names both sides, instead of silently training
+    without generated views.
+
+    ``after_train_iter``: logs ``train/genview_gen_frac`` (fraction of pairs with a generated
+    view), ``train/genview_noise_level`` (their mean noise level) and
+    ``train/genview_fallbacks`` (generated files that could not be read, summed over training).
+    These need ``genview_slot``, ``genview_noise_level`` and ``genview_fallback`` in
+    ``PackInputs(meta_keys=...)``.
+
+    Args:
+        max_check (int): most images checked at start. Defaults to 50000.
+        min_coverage (float): raise if the checked coverage is below this. Defaults to 0 (raise
+            only when nothing matches).
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, max_check: int = 50000, min_coverage: float = 0.0) -> None:
+        self.max_check = max_check
+        self.min_coverage = min_coverage
+        self.fallbacks = 0
+
+    def before_train(self, runner) -> None:
+        dataset = runner.train_dataloader.dataset
+        found = False
+        for ds, transform in find_pair_transforms(dataset):
+            found = True
+            n = len(ds)
+            idx = np.unique(np.linspace(0, n - 1, min(n, self.max_check)).astype(int)) if n else []
+            hits, total = transform.index.coverage(ds.get_data_info(int(i))['img_path'] for i in idx)
+            frac = hits / max(total, 1)
+            runner.logger.info(
+                f'GenView: {hits}/{total} checked images ({100 * frac:.1f}%) of {n} have generated '
+                f'views in {transform.index.manifest} ({transform.index.num_rows} views; prob '
+                f'{transform.prob}).')
+            if hits == 0 or frac < self.min_coverage:
+                example = ds.get_data_info(0)['img_path'] if n else '<empty dataset>'
+                some_key = next(iter(transform.index.by_key))
+                raise ValueError(
+                    f'The GenView manifest {transform.index.manifest!r} matches {hits} of {total} '
+                    f'dataset images (needed: >0 and >= {self.min_coverage:.0%}). A dataset image '
+                    f'is {example!r}; a manifest key is {some_key!r}. Generate views for this '
+                    'dataset (tools/generate_views.py), or set `source_root` of '
+                    'GenViewPairDataset to the folder the keys are relative to.')
+        if not found:
+            runner.logger.warning('GenViewPairHook: no GenViewPairDataset in the train pipeline.')
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
+        samples: Sequence = (data_batch or {}).get('data_samples') or []
+        if not samples or 'genview_slot' not in samples[0]:
+            return
+        slots = np.array([s.genview_slot for s in samples])
+        used = slots >= 0
+        self.fallbacks += sum(bool(s.get('genview_fallback', False)) for s in samples)
+        hub = runner.message_hub
+        hub.update_scalar('train/genview_gen_frac', float(used.mean()))
+        if used.any():
+            levels = np.array([s.genview_noise_level for s in samples])[used]
+            hub.update_scalar('train/genview_noise_level', float(levels.mean()))
+        hub.update_scalar('train/genview_fallbacks', float(self.fallbacks))

@@ -1,0 +1,74 @@
+"""Look-up from a dataset sample's image path to its generated views in a manifest."""
+import os.path as osp
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from genview_mm.generation.manifest import read_manifest
+
+# (absolute path of the generated image, noise level) per variation
+Views = List[Tuple[str, int]]
+
+
+def _norm(path: str) -> str:
+    return osp.normpath(path).replace('\\', '/')
+
+
+class ManifestIndex:
+    """Index of a generation manifest by source image.
+
+    A sample's ``img_path`` is matched against, in order: the rows' absolute ``source`` path;
+    its path relative to ``source_root`` (when given) against the rows' ``key``; and the longest
+    trailing part of the path that equals a ``key`` (so ``/data/imagenet/train/n01/x.JPEG``
+    finds key ``train/n01/x.JPEG`` or ``n01/x.JPEG`` wherever the data root is mounted).
+
+    Args:
+        manifest (str): manifest file, or the generation output folder holding ``manifest.jsonl``.
+        source_root (str, optional): the folder the generation tool's keys are relative to.
+            Defaults to None (suffix matching).
+        min_clip_sim (float, optional): drop generated views whose CLIP similarity to their
+            source is below this. Defaults to None (keep all).
+    """
+
+    def __init__(self, manifest: str, source_root: Optional[str] = None,
+                 min_clip_sim: Optional[float] = None) -> None:
+        self.manifest = manifest
+        self.source_root = _norm(osp.abspath(source_root)) if source_root else None
+        self.by_key: Dict[str, Views] = {}
+        self.by_source: Dict[str, str] = {}
+        self.num_rows = self.num_filtered = 0
+        for row in read_manifest(manifest, status='ok'):
+            sim = row.get('clip_sim')
+            if min_clip_sim is not None and sim is not None and sim < min_clip_sim:
+                self.num_filtered += 1
+                continue
+            key = _norm(row['key'])
+            self.by_key.setdefault(key, []).append((row['output'], int(row['noise_level'])))
+            self.by_source[_norm(row['source'])] = key
+            self.num_rows += 1
+        if not self.by_key:
+            raise ValueError(f'The manifest {manifest!r} lists no usable generated image '
+                             f'({self.num_filtered} filtered by min_clip_sim). Check that '
+                             'tools/generate_views.py finished and tools/merge_manifests.py ran.')
+        self.max_depth = max(k.count('/') for k in self.by_key) + 1
+
+    def lookup(self, img_path: str) -> Views:
+        """Generated views of one source image (empty list if it has none)."""
+        path = _norm(osp.abspath(img_path))
+        key = self.by_source.get(path)
+        if key is not None:
+            return self.by_key[key]
+        if self.source_root and path.startswith(self.source_root + '/'):
+            return self.by_key.get(path[len(self.source_root) + 1:], [])
+        parts = path.split('/')
+        for depth in range(min(self.max_depth, len(parts)), 0, -1):
+            views = self.by_key.get('/'.join(parts[-depth:]))
+            if views is not None:
+                return views
+        return []
+
+    def coverage(self, img_paths: Iterable[str]) -> Tuple[int, int]:
+        """(number of paths with at least one generated view, number of paths)."""
+        hits = total = 0
+        for p in img_paths:
+            total += 1
+            hits += bool(self.lookup(p))
+        return hits, total

@@ -1,0 +1,150 @@
+"""GenViewPairDataset: view assignment, prob, fallback on bad files, manifest matching, and
+GenViewPairHook's start-of-training check."""
+import json
+import os
+import os.path as osp
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from genview_mm.datasets import GenViewPairDataset, GenViewPairHook, ManifestIndex
+from tiny_models import write_photos
+
+N = 6
+
+
+def write_manifest(folder, sources, src_root, levels=(100, 200, 0, 300, 400, 100)):
+    """Generated 'views' are solid images of value 10*(i+1), so tests can tell them apart."""
+    gen_dir = osp.join(folder, 'images')
+    os.makedirs(gen_dir, exist_ok=True)
+    rows = []
+    for i, src in enumerate(sources):
+        key = osp.relpath(src, src_root).replace(os.sep, '/')
+        out = osp.join('images', osp.splitext(osp.basename(src))[0] + '.png')
+        Image.fromarray(np.full((24, 24, 3), 10 * (i + 1), np.uint8)).save(osp.join(folder, out))
+        rows.append(dict(source=osp.abspath(src), key=key, variation=0, output=out,
+                         noise_level=levels[i % len(levels)], fg_ratio=0.5, seed=i, generator='t',
+                         clip_sim=0.9 - 0.1 * i, status='ok', reason=''))
+    rows.append(dict(source='/nowhere/x.jpg', key='x.jpg', variation=0, output=None,
+                     noise_level=None, fg_ratio=None, seed=0, generator='t', clip_sim=None,
+                     status='failed', reason='unreadable'))
+    path = osp.join(folder, 'manifest.jsonl')
+    with open(path, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows)
+    return path
+
+
+@pytest.fixture
+def data(tmp_path):
+    src_root = str(tmp_path / 'src')
+    sources = write_photos(osp.join(src_root, 'cls'), N, size=24, ext='.png')
+    manifest = write_manifest(str(tmp_path / 'gen'), sources, src_root)
+    return SimpleNamespace(src_root=src_root, sources=sources, manifest=manifest,
+                           gen_dir=str(tmp_path / 'gen' / 'images'))
+
+
+def original_bgr(path):
+    return np.asarray(Image.open(path).convert('RGB'))[..., ::-1]
+
+
+def run(transform, path):
+    return transform(dict(img_path=path, sample_idx=0))
+
+
+def test_generated_view_in_random_slot_about_half(data):
+    np.random.seed(0)
+    t = GenViewPairDataset(data.manifest, view_pipelines=[[]])  # identity views
+    slots = []
+    for k in range(400):
+        i = k % N
+        out = run(t, data.sources[i])
+        slot = out['genview_slot']
+        assert slot in (0, 1)
+        slots.append(slot)
+        gen, orig = out['img'][slot], out['img'][1 - slot]
+        assert gen.shape == (24, 24, 3) and np.all(gen == 10 * (i + 1))
+        np.testing.assert_array_equal(orig, original_bgr(data.sources[i]))
+        assert out['genview_noise_level'] == (100, 200, 0, 300, 400, 100)[i]
+        assert out['genview_fallback'] is False
+    frac = np.mean(slots)
+    assert abs(frac - 0.5) < 4 * np.sqrt(0.25 / 400), frac  # binomial, 4 sigma
+
+
+@pytest.mark.parametrize('prob', [0.0, 0.3])
+def test_prob_respected(data, prob):
+    np.random.seed(1)
+    t = GenViewPairDataset(data.manifest, view_pipelines=[[]], prob=prob)
+    used = [run(t, data.sources[k % N])['genview_slot'] >= 0 for k in range(500)]
+    assert abs(np.mean(used) - prob) <= 4 * np.sqrt(prob * (1 - prob) / 500) + 1e-9
+
+
+def test_two_pipelines_one_per_slot_and_extra_views(data):
+    t = GenViewPairDataset(
+        data.manifest,
+        view_pipelines=[[dict(type='Resize', scale=8)], [dict(type='Resize', scale=16)]],
+        extra_views=dict(num_views=3, pipeline=[dict(type='Resize', scale=4)]))
+    out = run(t, data.sources[0])
+    assert [im.shape[0] for im in out['img']] == [8, 16, 4, 4, 4]
+
+
+@pytest.mark.parametrize('damage', ['delete', 'corrupt'])
+def test_bad_generated_file_falls_back_to_original(data, damage):
+    victim = osp.join(data.gen_dir, osp.splitext(osp.basename(data.sources[2]))[0] + '.png')
+    if damage == 'delete':
+        os.remove(victim)
+    else:
+        with open(victim, 'wb') as f:
+            f.write(b'\x89PNG this is not an image')
+    t = GenViewPairDataset(data.manifest, view_pipelines=[[]])
+    out = run(t, data.sources[2])
+    assert out['genview_slot'] == -1 and out['genview_fallback'] is True
+    for view in out['img']:
+        np.testing.assert_array_equal(view, original_bgr(data.sources[2]))
+    assert run(t, data.sources[1])['genview_slot'] in (0, 1)  # others unaffected
+
+
+def test_image_without_generated_view_uses_original_twice(data, tmp_path):
+    extra = write_photos(str(tmp_path / 'other'), 1, size=24, ext='.png')[0]
+    t = GenViewPairDataset(data.manifest, view_pipelines=[[]])
+    out = run(t, extra)
+    assert out['genview_slot'] == -1 and out['genview_fallback'] is False
+    assert np.array_equal(out['img'][0], out['img'][1])
+
+
+def test_manifest_index_matching(data, tmp_path):
+    index = ManifestIndex(data.manifest)
+    assert index.num_rows == N  # the failed row is skipped
+    moved = '/mnt/elsewhere/' + osp.relpath(data.sources[3], data.src_root)
+    assert index.lookup(moved)[0][1] == 300  # trailing-path match after the data moved
+    assert index.lookup('/mnt/elsewhere/other/img_0003.png') == []  # folder must match too
+    assert ManifestIndex(data.manifest, min_clip_sim=0.65).num_rows == 3
+    with pytest.raises(FileNotFoundError, match='generate_views'):
+        ManifestIndex(str(tmp_path / 'missing.jsonl'))
+    with pytest.raises(ValueError, match='no usable generated image'):
+        ManifestIndex(data.manifest, min_clip_sim=2.0)
+
+
+def build_dataset(root, manifest):
+    from mmpretrain.datasets import CustomDataset
+    pipeline = [dict(type='GenViewPairDataset', manifest=manifest, view_pipelines=[[]])]
+    return CustomDataset(data_root=root, with_label=False, pipeline=pipeline)
+
+
+def fake_runner(dataset):
+    logs = []
+    logger = SimpleNamespace(info=logs.append, warning=logs.append)
+    return SimpleNamespace(train_dataloader=SimpleNamespace(dataset=dataset), logger=logger), logs
+
+
+def test_hook_reports_coverage_and_rejects_mismatched_manifest(data, tmp_path):
+    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    GenViewPairHook().before_train(runner)
+    assert f'{N}/{N} checked images (100.0%)' in logs[0]
+
+    other = write_photos(str(tmp_path / 'unrelated' / 'dogs'), 3, size=24, ext='.png')
+    runner, _ = fake_runner(build_dataset(str(tmp_path / 'unrelated'), data.manifest))
+    assert len(other) == 3
+    with pytest.raises(ValueError, match='matches 0 of 3 dataset images'):
+        GenViewPairHook().before_train(runner)
