@@ -86,3 +86,13 @@ def test_sources_folder_and_list(tmp_path):
     items = list_file(str(ann), data_root=str(tmp_path / 'x'))
     assert [it.key for it in items] == keys
     assert items[0].path == str(tmp_path / 'x' / 'c.JPEG')
+
+
+def test_sources_mmpretrain_config(tmp_path, photo_dir):
+    from genview_mm.generation.sources import list_images
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(f"train_dataloader = dict(dataset=dict(type='CustomDataset', "
+                   f"data_root={photo_dir!r}, data_prefix='', pipeline=[]))\n")
+    items = list_images(str(cfg))
+    assert [it.key for it in items] == [it.key for it in list_folder(photo_dir)]
+    assert len(items) == 10 and items[0].key == 'a/img_0000.jpg'

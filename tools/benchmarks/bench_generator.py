@@ -31,6 +31,9 @@ def parse_args(argv=None):
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 4, 8, 16])
     p.add_argument('--repeats', type=int, default=3, help='timed repeats (best is kept)')
     p.add_argument('--image-size', type=int, default=64)
+    p.add_argument('--threads', type=int, default=None,
+                   help='torch CPU threads (default: 1 on CPU: on a shared 2-core box more '
+                   'threads only spin against other jobs and make timings meaningless)')
     return p.parse_args(argv)
 
 
@@ -50,6 +53,8 @@ def main(argv=None):
 
     import genview_mm  # noqa: F401
     from genview_mm.generation import AdaptiveNoiseGenerator
+    if args.threads or args.device == 'cpu':
+        torch.set_num_threads(args.threads or 1)
     sys.path.insert(0, osp.join(ROOT, 'tests'))
     from tiny_models import sample_photos
 
@@ -72,7 +77,8 @@ def main(argv=None):
     gen.generate(images[:2], keys[:2])  # warm-up
     print(f'device={args.device} torch_threads={torch.get_num_threads()} steps={args.steps} '
           f'guidance={args.guidance} pipeline={gen.name}')
-    print(f'{"batch":>5} {"levels":>6} {"batched img/s":>14} {"loop img/s":>11} {"ratio":>6}')
+    print(f'{"batch":>5} {"levels":>6} {"batched img/s":>14} {"loop img/s":>11} {"ratio":>6}  '
+          '(levels = distinct noise levels = pipeline calls of the batched path)')
     for bs in args.batch_sizes:
         imgs, ks = images[:bs], keys[:bs]
         levels = len(set(gen.analyze(imgs)['noise_level']))
