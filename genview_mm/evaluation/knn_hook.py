@@ -71,15 +71,15 @@ class KNNMonitorHook(Hook):
 
     def before_train(self, runner) -> None:
         if self.at_start:
-            self.evaluate(runner)
+            self.evaluate(runner, 'before training', runner.iter)
 
     def after_train_epoch(self, runner) -> None:
         if self.by_epoch and self.every_n_epochs(runner, self.interval):
-            self.evaluate(runner)
+            self.evaluate(runner, f'after epoch {runner.epoch + 1}', runner.iter)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if not self.by_epoch and self.every_n_train_iters(runner, self.interval):
-            self.evaluate(runner)
+            self.evaluate(runner, f'after iter {runner.iter + 1}', runner.iter + 1)
 
     @torch.no_grad()
     def extract(self, model, loader) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -104,8 +104,14 @@ class KNNMonitorHook(Hook):
         parts = [p for p in all_gather_object((feats, labels)) if p[0].numel()]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
-    def evaluate(self, runner) -> float:
-        """Extract features, run the kNN vote and log ``<prefix>/top1``."""
+    def evaluate(self, runner, when: str = '', step: Optional[int] = None) -> float:
+        """Extract features, run the kNN vote and log ``<prefix>/top1``.
+
+        Args:
+            runner: the MMEngine runner.
+            when (str): where in training this is, for the log line.
+            step (int, optional): x value of the visualizer scalar. Defaults to ``runner.iter``.
+        """
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         for split, cfg in self.loader_cfgs.items():
             if split not in self.loaders:
@@ -123,8 +129,7 @@ class KNNMonitorHook(Hook):
         key = f'{self.prefix}/top1'
         runner.message_hub.update_scalar(key, top1)
         runner.message_hub.update_info(key, top1)
-        runner.visualizer.add_scalars({key: top1}, step=runner.iter)
+        runner.visualizer.add_scalars({key: top1}, step=runner.iter if step is None else step)
         runner.logger.info(f'{key}: {top1:.2f} (weighted kNN, k={self.k}, T={self.temperature}, '
-                           f'{len(bank)} train / {len(query)} val images, epoch {runner.epoch}, '
-                           f'iter {runner.iter})')
+                           f'{len(bank)} train / {len(query)} val images) {when}'.rstrip())
         return top1

@@ -84,11 +84,14 @@ def pretrained(ws, repo_root):
 
 def test_pretrain_reports_knn(pretrained):
     work, log = pretrained
-    values = [float(v) for v in re.findall(r'knn/top1: ([\d.]+)', log)]
-    assert len(values) == 2, log[-3000:]  # after iterations 3 and 6
+    found = re.findall(r'knn/top1: ([\d.]+) \(weighted kNN, k=5, T=0.07, 24 train / 12 val '
+                       r'images\) after iter (\d+)', log)
+    assert [int(it) for _, it in found] == [3, 6], log[-3000:]
+    values = [float(v) for v, _ in found]
     assert values[-1] > 80.0  # colour classes are separable even for a barely trained ResNet
     scalars = [json.loads(line) for line in open(next(work.glob('*/vis_data/scalars.json')))]
-    assert [s['knn/top1'] for s in scalars if 'knn/top1' in s] == values
+    assert [(s['step'], s['knn/top1']) for s in scalars if 'knn/top1' in s] == [
+        (3, values[0]), (6, values[1])]
 
 
 @pytest.fixture(scope='module')
