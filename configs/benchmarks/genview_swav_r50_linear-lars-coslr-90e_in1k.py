@@ -14,6 +14,9 @@ custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
 data_preprocessor = dict(
     mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
 
+# Default backbone weights (tools/convert_checkpoint.py output). Override the init_cfg key,
+# e.g. --cfg-options model.backbone.init_cfg.checkpoint=PATH;
+# re-assigning `pretrained` in a child config does not reach the dicts below.
 pretrained = 'checkpoints/genview_swav_r50_backbone.pth'
 model = dict(
     backbone=dict(

@@ -4,14 +4,18 @@
 # style and normalisation are switched to GenView pretraining's (RGB, ImageNet mean/std).
 # res2-res4 live in the backbone and res5 in the RoI head: both load the converted checkpoint.
 #   bash tools/dist_train.sh configs/detection/genview_mask-rcnn_r50-c4_ms-1x_coco.py 8 \
-#       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/genview_mocov2_r50_backbone.pth \
-#       model.roi_head.shared_head.init_cfg.checkpoint=checkpoints/genview_mocov2_r50_backbone.pth
+#       --cfg-options model.backbone.init_cfg.checkpoint=$CKPT \
+#       model.roi_head.shared_head.init_cfg.checkpoint=$CKPT
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py'
 
 # mmpretrain.models registers ResLayerExtraNorm (res5 + norm) into mmdet's MODELS.
 custom_imports = dict(imports=['genview_mm', 'mmpretrain.models'], allow_failed_imports=False)
 
-pretrained = 'checkpoints/genview_mocov2_r50_backbone.pth'  # tools/convert_checkpoint.py output
+# Default backbone weights (tools/convert_checkpoint.py output). Override both init_cfg keys:
+# --cfg-options model.backbone.init_cfg.checkpoint=PATH
+#     model.roi_head.shared_head.init_cfg.checkpoint=PATH
+# (re-assigning `pretrained` in a child config does not reach the dicts below).
+pretrained = 'checkpoints/genview_mocov2_r50_backbone.pth'
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 model = dict(

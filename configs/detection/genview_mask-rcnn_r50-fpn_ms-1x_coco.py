@@ -11,7 +11,10 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
 
-pretrained = 'checkpoints/genview_mocov2_r50_backbone.pth'  # tools/convert_checkpoint.py output
+# Default backbone weights (tools/convert_checkpoint.py output). Override the init_cfg key,
+# e.g. --cfg-options model.backbone.init_cfg.checkpoint=PATH;
+# re-assigning `pretrained` in a child config does not reach the dicts below.
+pretrained = 'checkpoints/genview_mocov2_r50_backbone.pth'
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 model = dict(
