@@ -21,3 +21,16 @@ def tiny_clip_path(tmp_path_factory) -> str:
     """A tiny CLIP vision tower saved to disk (load it with from_pretrained(path))."""
     from tiny_models import save_tiny_clip_vision
     return save_tiny_clip_vision(str(tmp_path_factory.mktemp('tiny_clip')))
+
+
+@pytest.fixture(scope='session')
+def tiny_scorer_pca(tiny_clip_path, tmp_path_factory) -> str:
+    """A foreground PCA file for the tiny CLIP (random unit direction, alpha 0)."""
+    import torch
+    from genview_mm.foreground import ForegroundPCA, encoder_id
+    g = torch.Generator().manual_seed(0)
+    direction = torch.randn(32, generator=g)
+    path = str(tmp_path_factory.mktemp('pca') / 'tiny_clip_pca.pth')
+    ForegroundPCA(direction=direction / direction.norm(), mean=torch.zeros(32), alpha=0.0,
+                  encoder=encoder_id(tiny_clip_path), grid=(8, 8), input_size=32).save(path)
+    return path

@@ -162,3 +162,29 @@ def save_tiny_unclip(path: str, seed: int = 0) -> str:
         vae=vae.eval())
     pipe.save_pretrained(path)
     return path
+
+
+def write_fake_manifest(folder: str, sources: List[str], src_root: str,
+                        levels=(100, 200, 0, 300, 400, 100)) -> str:
+    """A generation manifest whose 'generated views' are solid images of value 10*(i+1) (so
+    tests can tell them apart), plus one failed row; returns the manifest path."""
+    import json
+
+    from PIL import Image
+    gen_dir = osp.join(folder, 'images')
+    os.makedirs(gen_dir, exist_ok=True)
+    rows = []
+    for i, src in enumerate(sources):
+        key = osp.relpath(src, src_root).replace(os.sep, '/')
+        out = osp.join('images', osp.splitext(osp.basename(src))[0] + '.png')
+        Image.fromarray(np.full((24, 24, 3), 10 * (i + 1), np.uint8)).save(osp.join(folder, out))
+        rows.append(dict(source=osp.abspath(src), key=key, variation=0, output=out,
+                         noise_level=levels[i % len(levels)], fg_ratio=0.5, seed=i, generator='t',
+                         clip_sim=0.9 - 0.1 * i, status='ok', reason=''))
+    rows.append(dict(source='/nowhere/x.jpg', key='x.jpg', variation=0, output=None,
+                     noise_level=None, fg_ratio=None, seed=0, generator='t', clip_sim=None,
+                     status='failed', reason='unreadable'))
+    path = osp.join(folder, 'manifest.jsonl')
+    with open(path, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows)
+    return path

@@ -4,7 +4,7 @@
 #   python tools/train.py configs/demo/mocov2_r18_tiny_cpu.py \
 #       --cfg-options train_dataloader.dataset.data_root=/path/to/images
 _base_ = 'mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'
-custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
+# (tools/train.py imports genview_mm itself; custom_imports comes with the GenView configs)
 
 model = dict(
     queue_len=64,
