@@ -54,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=8, help='source images per batch')
     p.add_argument('--max-pipeline-batch', type=int, default=None,
                    help='cap on samples per pipeline call (memory)')
+    p.add_argument('--no-level-buckets', action='store_true',
+                   help='generate each batch as loaded (one pipeline call per level present) '
+                   'instead of filling one full batch per noise level first')
     p.add_argument('--ext', default='.jpg', choices=['.jpg', '.png', '.webp'])
     p.add_argument('--quality', type=int, default=95)
     p.add_argument('--retry-failed', action='store_true', help='redo images recorded as failed')

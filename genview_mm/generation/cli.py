@@ -54,7 +54,8 @@ def run_from_args(args: argparse.Namespace) -> Optional[Dict]:
     generator = build_generator(args, _device(args.device, local_rank))
     stats = generate_views(items, generator, args.out_dir, rank, world,
                            batch_size=args.batch_size, ext=args.ext, quality=args.quality,
-                           retry_failed=args.retry_failed, show_progress=not args.no_progress)
+                           retry_failed=args.retry_failed, show_progress=not args.no_progress,
+                           level_buckets=not args.no_level_buckets)
     logger.info('rank %d/%d: %s', rank, world, stats)
     if distributed:
         torch.distributed.barrier()

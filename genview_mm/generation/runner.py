@@ -5,6 +5,8 @@ recorded in any manifest part under ``out_dir`` (so a restart, even with another
 redoes nothing that finished), and for each batch writes every image to a temporary file that is
 then ``os.replace``-d into place before its manifest row is appended and flushed. A killed run
 therefore never lists a truncated image; an image written but not yet listed is simply redone.
+Loaded images wait in one bucket per noise level until a full batch of that level can go to the
+pipeline in one call (``level_buckets``); at most (levels x batch_size) images wait in memory.
 """
 import logging
 import os
@@ -68,8 +70,8 @@ def _load(items: Sequence[ImageItem]):
 
 def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: int = 0,
                    world_size: int = 1, batch_size: int = 8, ext: str = '.jpg',
-                   quality: int = 95, retry_failed: bool = False,
-                   show_progress: bool = True) -> Dict[str, int]:
+                   quality: int = 95, retry_failed: bool = False, show_progress: bool = True,
+                   level_buckets: bool = True) -> Dict[str, int]:
     """Generate views for this rank's share of ``items`` into ``out_dir``.
 
     Args:
@@ -82,6 +84,10 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
         quality: JPEG/WebP quality. Defaults to 95.
         retry_failed: redo images recorded as failed. Defaults to False.
         show_progress: tqdm bar with rate and ETA. Defaults to True.
+        level_buckets: hold loaded images in one bucket per noise level and generate a bucket
+            once it holds ``batch_size`` images (the rest at the end), so every pipeline call
+            runs a full batch instead of one call per level per batch. Outputs are the same
+            either way (per-image seeds). Defaults to True.
 
     Returns:
         dict with counts: share, skipped, ok, failed (rows written by this call).
@@ -96,20 +102,48 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
         from tqdm import tqdm
         bar = tqdm(total=len(mine), initial=stats['skipped'], unit='img', dynamic_ncols=True,
                    desc=f'rank {rank}/{world_size}', position=rank if world_size <= 8 else 0)
+    buckets: Dict[int, List] = {}  # noise level -> loaded (item, image) pairs waiting
+
+    def flush(writer, pairs) -> None:
+        for res in _generate(generator, pairs):
+            row = res if isinstance(res, dict) else _save(res, generator, out_dir, ext, quality)
+            writer.write(row)  # only after the image is in place
+            stats['ok' if row['status'] == 'ok' else 'failed'] += 1
+        if bar is not None:
+            bar.update(len(pairs))
+
     with ManifestWriter(part_path(out_dir, rank, world_size)) as writer:
         for start in range(0, len(todo), batch_size):
             loaded, failed = _load(todo[start:start + batch_size])
-            results = [r for item, why in failed for r in _failed_rows(item, why, generator)]
-            for res in results + _generate(generator, loaded):
-                row = res if isinstance(res, dict) else _save(res, generator, out_dir, ext,
-                                                              quality)
-                writer.write(row)  # only after the image is in place
-                stats['ok' if row['status'] == 'ok' else 'failed'] += 1
+            for row in (r for item, why in failed for r in _failed_rows(item, why, generator)):
+                writer.write(row)
+                stats['failed'] += 1
             if bar is not None:
-                bar.update(len(loaded) + len(failed))
+                bar.update(len(failed))
+            if not level_buckets:
+                flush(writer, loaded)
+                continue
+            for pair, level in zip(loaded, _levels(generator, loaded)):
+                buckets.setdefault(level, []).append(pair)
+            for level in list(buckets):
+                if len(buckets[level]) >= batch_size:
+                    flush(writer, buckets.pop(level))
+        for level in sorted(buckets):
+            flush(writer, buckets.pop(level))
     if bar is not None:
         bar.close()
     return stats
+
+
+def _levels(gen, loaded) -> List[int]:
+    """Noise level of each loaded image (-1 if the analysis fails: generated alone later)."""
+    if not loaded:
+        return []
+    try:
+        return list(gen.analyze([img for _, img in loaded])['noise_level'])
+    except Exception as exc:  # noqa: BLE001
+        logger.warning('analysis failed (%s); these images are generated one by one', exc)
+        return [-1] * len(loaded)
 
 
 def _generate(gen, loaded) -> List:
