@@ -120,3 +120,14 @@ def test_extract_backbone_skips_momentum_encoder():
     state = {'backbone.conv1.weight': torch.ones(1), 'target_net.0.conv1.weight': torch.zeros(1),
              'momentum_encoder.module.0.conv1.weight': torch.zeros(1)}
     assert list(extract_backbone(state)) == ['conv1.weight']
+
+
+def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, repo_root, monkeypatch, capsys):
+    import runpy
+    import sys
+    tool = f'{repo_root}/tools/convert_checkpoint.py'
+    monkeypatch.setattr(sys, 'argv', [tool, moco_ckpt[0], str(tmp_path / 'r18.pkl')])
+    runpy.run_path(tool, run_name='__main__')
+    assert '(detectron2 format)' in capsys.readouterr().out
+    with open(tmp_path / 'r18.pkl', 'rb') as f:
+        assert 'res5.1.conv2.norm.weight' in pickle.load(f)['model']

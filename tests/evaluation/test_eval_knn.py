@@ -80,3 +80,42 @@ def test_gather_across_ranks():
     for _, feats, labels in results:
         assert labels == [0, 0, 0, 1, 1]
         assert [row[0] for row in feats] == [0.0, 0.0, 0.0, 1.0, 1.0]
+
+
+def test_hook_evaluate_logs_to_message_hub(tmp_path):
+    """evaluate() on a real (tiny) MoCo with separable colour classes, with a stand-in runner."""
+    from types import SimpleNamespace
+
+    from eval_toy_data import write_class_folders
+    from mmengine.logging import MessageHub, MMLogger
+    from mmengine.runner import Runner
+    from mmengine.visualization import Visualizer
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    write_class_folders(str(tmp_path / 'train'), per_class=6, seed=0)
+    write_class_folders(str(tmp_path / 'val'), per_class=3, seed=1)
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='MoCo', queue_len=8, feat_dim=8, backbone=dict(type='ResNet', depth=18),
+        neck=dict(type='MoCoV2Neck', in_channels=512, hid_channels=16, out_channels=8),
+        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'), temperature=0.2),
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], to_rgb=True)))
+    model.train()
+    loader = lambda split: dict(batch_size=5, dataset=dict(  # noqa: E731
+        type='CustomDataset', data_root=str(tmp_path / split),
+        pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]))
+    hook = KNNMonitorHook(loader('train'), loader('val'), k=5)
+    hub = MessageHub.get_instance('knn_hook_test')
+    runner = SimpleNamespace(
+        model=model, seed=0, iter=7, epoch=0, message_hub=hub,
+        build_dataloader=Runner.build_dataloader,
+        visualizer=Visualizer.get_instance('knn_hook_test_vis'),
+        logger=MMLogger.get_instance('knn_hook_test_log'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # as inside an mmpretrain Runner
+        top1 = hook.evaluate(runner, 'after iter 7', 7)
+    assert top1 > 80.0
+    assert hub.get_scalar('knn/top1').current() == top1 == hub.get_info('knn/top1')
+    assert model.training  # restored after extraction
+    assert len(hook.loaders['train'].dataset) == 18 and len(hook.loaders['val'].dataset) == 9
