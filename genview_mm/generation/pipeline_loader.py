@@ -1,4 +1,5 @@
-"""Loading and preparing the diffusers StableUnCLIPImg2ImgPipeline (diffusers imported here only)."""
+"""Loading and preparing the diffusers StableUnCLIPImg2ImgPipeline (diffusers is imported here
+only)."""
 import os.path as osp
 from typing import Any, Optional
 

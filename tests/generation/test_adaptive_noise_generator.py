@@ -56,7 +56,8 @@ def test_one_pipeline_call_per_level(gen, photos, monkeypatch):
     images, keys = photos
     calls = []
     run = gen._run
-    monkeypatch.setattr(gen, '_run', lambda e, lvl, s: calls.append((lvl, len(s))) or run(e, lvl, s))
+    monkeypatch.setattr(gen, '_run',
+                        lambda e, lvl, s: calls.append((lvl, len(s))) or run(e, lvl, s))
     views = gen.generate(images, keys)
     levels = [v.noise_level for v in views]
     assert sorted(calls) == sorted((lvl, levels.count(lvl)) for lvl in set(levels))
@@ -120,7 +121,8 @@ def test_runner_level_buckets_fill_batches_same_outputs(gen, photo_dir, tmp_path
     items = list_folder(photo_dir)
     calls = []
     run = gen._run
-    monkeypatch.setattr(gen, '_run', lambda e, lvl, s: calls.append((lvl, len(s))) or run(e, lvl, s))
+    monkeypatch.setattr(gen, '_run',
+                        lambda e, lvl, s: calls.append((lvl, len(s))) or run(e, lvl, s))
     generate_views(items, gen, str(tmp_path / 'bucketed'), batch_size=3, show_progress=False)
     bucketed_calls, calls[:] = list(calls), []
     generate_views(items, gen, str(tmp_path / 'plain'), batch_size=3, show_progress=False,

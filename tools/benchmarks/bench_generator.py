@@ -3,12 +3,13 @@
 Both paths use the same pipeline, settings (20 steps, guidance 10 by default), images and
 seeds in one run; the loop calls ``generate([img])`` once per image, like the official
 script. A third column times a batch whose images share one noise level: what
-``tools/generate_views.py`` feeds the pipeline with its per-level buckets (one full call). Without ``--pretrained`` a tiny random-weight pipeline (tests/tiny_models.py) is built
-in a temporary folder and a PCA is fitted for its encoder on the same photos.
+``tools/generate_views.py`` feeds the pipeline with its per-level buckets (one full call).
+Without ``--pretrained`` a tiny random-weight pipeline (``save_tiny_unclip``) is built in a
+temporary folder and a PCA is fitted for its encoder on the same photos.
 
     python tools/benchmarks/bench_generator.py                 # tiny pipeline, CPU
-    python tools/benchmarks/bench_generator.py --pretrained stabilityai/stable-diffusion-2-1-unclip \\
-        --pca fg_pca.pth --device cuda --batch-sizes 1 4 8 16
+    python tools/benchmarks/bench_generator.py --device cuda --batch-sizes 1 4 8 16 \\
+        --pretrained stabilityai/stable-diffusion-2-1-unclip --pca fg_pca.pth
 """
 import argparse
 import os.path as osp
