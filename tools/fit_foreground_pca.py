@@ -36,7 +36,7 @@ def parse_args(argv=None):
                    help='CLIP vision encoder: local folder or hub id (default: %(default)s)')
     p.add_argument('--subfolder', default=None,
                    help="subfolder of --encoder holding it (default: 'image_encoder' for the "
-                   'default encoder, none otherwise)')
+                   'default hub id or a local diffusers pipeline folder, none otherwise)')
     p.add_argument('--fg-fraction', type=float, default=0.4,
                    help='target foreground fraction of tokens (default: %(default)s)')
     p.add_argument('--sign', choices=['center', '+1', '-1'], default='center',
@@ -62,8 +62,10 @@ def main(argv=None):
     from genview_mm.generation.sources import list_images
 
     subfolder = args.subfolder
-    if subfolder is None and args.encoder == DEFAULT_ENCODER:
-        subfolder = 'image_encoder'
+    pipeline_folder = (osp.isfile(osp.join(args.encoder, 'image_encoder', 'config.json'))
+                       and not osp.isfile(osp.join(args.encoder, 'config.json')))
+    if subfolder is None and (args.encoder == DEFAULT_ENCODER or pipeline_folder):
+        subfolder = 'image_encoder'  # a diffusers unCLIP pipeline: use its image encoder
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = torch.float16 if args.fp16 else None
     items = list_images(args.source, args.data_root, args.dataset_key)

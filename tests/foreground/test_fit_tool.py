@@ -41,3 +41,22 @@ def test_fit_tool_end_to_end(tiny_clip_path, tmp_path, repo_root):
     ratio = float(pca.foreground_ratio(enc(enc.preprocess(imgs))).mean())
     assert abs(ratio - 0.3) <= 1.0 / (64 * len(imgs)) + 1e-6
     assert len(photos) == 12
+
+
+def test_fit_tool_finds_pipeline_image_encoder(tmp_path, repo_root):
+    """A local diffusers unCLIP folder as --encoder: its image_encoder/ is used (in-process)."""
+    import importlib.util
+
+    from genview_mm.foreground import encoder_id
+    from tiny_models import save_tiny_unclip
+    unclip = save_tiny_unclip(str(tmp_path / 'unclip'))
+    write_photos(str(tmp_path / 'imgs'), 6, 40)
+    spec = importlib.util.spec_from_file_location(
+        'fit_tool', osp.join(repo_root, 'tools', 'fit_foreground_pca.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = str(tmp_path / 'fg.pth')
+    assert tool.main([str(tmp_path / 'imgs'), '--out', out, '--encoder', unclip, '--num-images',
+                      '4', '--num-workers', '0', '--device', 'cpu', '--sheet-images', '2']) == 0
+    pca = ForegroundPCA.load(out, encoder=encoder_id(unclip, 'image_encoder'), dim=32)
+    assert pca.num_images == 4 and osp.isfile(str(tmp_path / 'fg.png'))

@@ -137,3 +137,16 @@ def test_runner_level_buckets_fill_batches_same_outputs(gen, photo_dir, tmp_path
         a = np.asarray(Image.open(tmp_path / 'bucketed' / name), np.int16)
         b = np.asarray(Image.open(tmp_path / 'plain' / name), np.int16)
         assert np.abs(a - b).max() <= 3  # same seed -> same image (JPEG/rounding noise only)
+
+
+def test_half_precision_plumbing(tiny_unclip_path, tiny_unclip_pca, photos, gen):
+    """float16 (the GPU default) end to end; torch runs these fp16 ops on CPU too."""
+    images, keys = photos
+    g = AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pretrained=tiny_unclip_path, device='cpu',
+                               torch_dtype='float16', num_inference_steps=1, output_size=32)
+    views = g.generate(images[:3], keys[:3])
+    assert g.pipeline.unet.dtype == torch.float16 and g.encoder.dtype == torch.float16
+    ref = gen.analyze(images[:3])
+    for v, p in zip(views, ref['fg_ratio']):
+        assert abs(v.fg_ratio - p) <= 2 / 64 and v.image.size == (32, 32)
+        assert -1.0 <= v.clip_sim <= 1.0
