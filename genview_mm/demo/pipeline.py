@@ -1,0 +1,186 @@
+"""The whole GenView pipeline on a small embedded dataset, stage by stage, with the real tools.
+
+Stages (each one a ``tools/`` command run as a subprocess, exactly as a user would run it):
+
+1. photos: real photos from scikit-image's wheel, written as a two-folder image dataset;
+2. models: tiny randomly initialised Stable unCLIP + CLIP (unless real ones are given);
+3. ``tools/fit_foreground_pca.py`` for the generator's image encoder and for the scorer's CLIP;
+4. ``tools/generate_views.py``: foreground ratio -> noise level -> generated view + manifest;
+5. ``tools/dist_train.sh``: GenView MoCo v2 with the quality-driven loss, 2 processes;
+6. ``tools/visualize_pairs.py``: pairs with s_f, s_b and w;
+7. a summary (printed and written to ``summary.json``).
+
+A stage whose outputs exist is skipped, so an interrupted demo resumes where it stopped.
+"""
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
+
+
+class Demo:
+    """Runs the stages into ``out_dir``.
+
+    Args:
+        out_dir (str): where everything goes.
+        unclip (str, optional): Stable unCLIP img2img pipeline (folder or hub id); None: tiny.
+        scorer_clip (str, optional): CLIP vision encoder of the scorer; None: tiny.
+        num_images (int): photos in the dataset. Defaults to 48.
+        epochs (int): pretraining epochs. Defaults to 4.
+        gpus (int): training processes (CPU processes without CUDA). Defaults to 2.
+    """
+
+    def __init__(self, out_dir: str, unclip: Optional[str] = None,
+                 scorer_clip: Optional[str] = None, num_images: int = 48, epochs: int = 4,
+                 gpus: int = 2) -> None:
+        self.out = osp.abspath(out_dir)
+        self.unclip, self.scorer_clip = unclip, scorer_clip
+        self.num_images, self.epochs, self.gpus = num_images, epochs, gpus
+        self.times: Dict[str, float] = {}
+        self.images = osp.join(self.out, 'data', 'images')
+        self.views = osp.join(self.out, 'views')
+        self.work = osp.join(self.out, 'train')
+
+    def path(self, *parts: str) -> str:
+        return osp.join(self.out, *parts)
+
+    def stage(self, name: str, done: bool, fn, *args) -> None:
+        print(f'\n===== [genview demo] {name}' + (' (done earlier, skipped)' if done else ''),
+              flush=True)
+        if done:
+            return
+        start = time.time()
+        fn(*args)
+        self.times[name] = round(time.time() - start, 1)
+        print(f'===== [genview demo] {name}: {self.times[name]} s', flush=True)
+
+    def run_tool(self, cmd: List[str], log_name: str) -> None:
+        env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
+                   PYTHONUNBUFFERED='1')
+        log_path = self.path('logs', log_name + '.log')
+        os.makedirs(osp.dirname(log_path), exist_ok=True)
+        print('$ ' + ' '.join(cmd), flush=True)
+        with open(log_path, 'w') as log:
+            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+            for line in proc.stdout:
+                log.write(line)
+                print('    ' + line, end='', flush=True)
+            if proc.wait() != 0:
+                raise RuntimeError(f'demo stage failed: {" ".join(cmd)} (exit {proc.returncode}); '
+                                   f'full log: {log_path}. Rerun the demo to resume.')
+
+    # ---- stages -------------------------------------------------------------------------
+    def write_photos(self) -> None:
+        from PIL import Image
+
+        from .photos import sample_photos
+        for i, img in enumerate(sample_photos(self.num_images, size=96)):
+            folder = osp.join(self.images, 'ab'[i % 2])  # two folders, as in a class layout
+            os.makedirs(folder, exist_ok=True)
+            Image.fromarray(img).save(osp.join(folder, f'img_{i:04d}.jpg'), quality=95)
+
+    def save_models(self) -> None:
+        from .tiny_models import save_tiny_clip_vision, save_tiny_unclip
+        if self.unclip is None:
+            save_tiny_unclip(self.path('models', 'tiny_unclip'))
+        if self.scorer_clip is None:
+            save_tiny_clip_vision(self.path('models', 'tiny_clip'))
+
+    def fit_pca(self, encoder: str, subfolder: Optional[str], out: str) -> None:
+        cmd = [sys.executable, 'tools/fit_foreground_pca.py', self.images, '--out', out,
+               '--encoder', encoder, '--num-images', str(self.num_images)]
+        if subfolder:
+            cmd += ['--subfolder', subfolder]
+        self.run_tool(cmd, osp.splitext(osp.basename(out))[0])
+
+    def generate(self, unclip: str) -> None:
+        self.run_tool([sys.executable, 'tools/generate_views.py', self.images, '--pca',
+                       self.path('pca', 'generator.pth'), '--out-dir', self.views, '--pretrained',
+                       unclip, '--output-size', '96', '--batch-size', '8'], 'generate_views')
+
+    def write_config(self, scorer_clip: str) -> str:
+        from mmengine.config import Config
+        cfg = Config.fromfile(DEMO_CONFIG)
+        cfg.merge_from_dict({
+            'train_dataloader.dataset.data_root': self.images,
+            'train_dataloader.dataset.pipeline.0.manifest': osp.join(self.views, 'manifest.jsonl'),
+            'model.scorer.encoder': scorer_clip,
+            'model.scorer.pca_path': self.path('pca', 'scorer.pth'),
+            'train_cfg.max_epochs': self.epochs,
+            'param_scheduler.0.T_max': self.epochs, 'param_scheduler.0.end': self.epochs,
+        }, allow_list_keys=True)
+        path = self.path('genview_demo_config.py')
+        cfg.dump(path)
+        return path
+
+    def train(self, config: str) -> None:
+        self.run_tool(['bash', 'tools/dist_train.sh', config, str(self.gpus), '--work-dir',
+                       self.work, '--resume'], 'train')
+
+    def visualize(self, config: str) -> None:
+        self.run_tool([sys.executable, 'tools/visualize_pairs.py', '--config', config,
+                       '--checkpoint', osp.join(self.work, f'epoch_{self.epochs}.pth'), '--num',
+                       '8', '--out', self.path('pairs.png')], 'visualize_pairs')
+
+    def run(self) -> dict:
+        unclip = self.unclip or self.path('models', 'tiny_unclip')
+        scorer_clip = self.scorer_clip or self.path('models', 'tiny_clip')
+        self.stage('1/7 photos (scikit-image)', osp.isdir(osp.join(self.images, 'b')),
+                   self.write_photos)
+        models_done = all(osp.isdir(p) for p in (unclip, scorer_clip) if p.startswith(self.out))
+        self.stage('2/7 models', models_done, self.save_models)
+        gen_pca, scorer_pca = self.path('pca', 'generator.pth'), self.path('pca', 'scorer.pth')
+        self.stage('3/7 foreground PCA of the generator encoder', osp.isfile(gen_pca),
+                   self.fit_pca, unclip, 'image_encoder', gen_pca)
+        self.stage('3/7 foreground PCA of the scorer encoder', osp.isfile(scorer_pca),
+                   self.fit_pca, scorer_clip, None, scorer_pca)
+        manifest = osp.join(self.views, 'manifest.jsonl')
+        self.stage('4/7 adaptive view generation', osp.isfile(manifest), self.generate, unclip)
+        config = self.write_config(scorer_clip)
+        last = osp.join(self.work, f'epoch_{self.epochs}.pth')
+        self.stage(f'5/7 GenView MoCo v2 pretraining ({self.gpus} processes)', osp.isfile(last),
+                   self.train, config)
+        self.stage('6/7 pairs and weights picture', osp.isfile(self.path('pairs.png')),
+                   self.visualize, config)
+        summary = self.summary(unclip, scorer_clip, manifest)
+        print('\n===== [genview demo] 7/7 summary\n' + json.dumps(summary, indent=2))
+        with open(self.path('summary.json'), 'w') as f:
+            json.dump(summary, f, indent=2)
+        return summary
+
+    def summary(self, unclip: str, scorer_clip: str, manifest: str) -> dict:
+        from genview_mm.generation.manifest import read_manifest
+        rows = read_manifest(manifest, status=None)
+        ok = [r for r in rows if r['status'] == 'ok']
+        levels, counts = np.unique([r['noise_level'] for r in ok], return_counts=True)
+        logs = []
+        for p in sorted(glob.glob(osp.join(self.work, '*', 'vis_data', 'scalars.json'))):
+            with open(p) as f:
+                logs += [json.loads(line) for line in f if '"loss"' in line]
+        tiny = 'tiny, randomly initialised (outputs are noise; pass --unclip/--scorer-clip ' \
+               'for real weights)'
+        return dict(
+            models=dict(unclip=unclip if self.unclip else f'{unclip} [{tiny}]',
+                        scorer_clip=scorer_clip if self.scorer_clip else f'{scorer_clip} [{tiny}]'),
+            images=self.num_images, generated_ok=len(ok), generation_failed=len(rows) - len(ok),
+            noise_levels={int(k): int(v) for k, v in zip(levels, counts)},
+            mean_fg_ratio=round(float(np.mean([r['fg_ratio'] for r in ok])), 3),
+            mean_clip_sim=round(float(np.mean([r['clip_sim'] for r in ok])), 3),
+            iterations=len(logs),
+            loss_first=logs[0]['loss'] if logs else None,
+            loss_last=logs[-1]['loss'] if logs else None,
+            weight_std_mean=round(float(np.mean([r['genview_w_std'] for r in logs])), 4)
+            if logs else None,
+            checkpoint=osp.join(self.work, f'epoch_{self.epochs}.pth'),
+            pairs_picture=self.path('pairs.png'), manifest=manifest,
+            stage_seconds=self.times)
