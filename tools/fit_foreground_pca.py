@@ -32,6 +32,9 @@ def parse_args(argv=None):
     p.add_argument('--num-images', type=int, default=10000,
                    help='images sampled for the fit; <=0: all (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='sampling seed (default: %(default)s)')
+    p.add_argument('--per-folder', action='store_true',
+                   help='spread the sample evenly over image folders (e.g. 10 per ImageNet '
+                   'class for 10000 images, like the official fit)')
     p.add_argument('--encoder', default=DEFAULT_ENCODER,
                    help='CLIP vision encoder: local folder or hub id (default: %(default)s)')
     p.add_argument('--subfolder', default=None,
@@ -69,7 +72,8 @@ def main(argv=None):
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = torch.float16 if args.fp16 else None
     items = list_images(args.source, args.data_root, args.dataset_key)
-    paths = sample_paths([it.path for it in items], args.num_images, args.seed)
+    paths = sample_paths([it.path for it in items], args.num_images, args.seed,
+                         args.per_folder)
     logging.info('fitting on %d of %d images', len(paths), len(items))
     encoder = CLIPPatchEncoder.from_pretrained(args.encoder, subfolder=subfolder,
                                                torch_dtype=dtype).to(device)

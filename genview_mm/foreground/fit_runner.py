@@ -43,12 +43,30 @@ def _collate(batch):
     return torch.stack(batch) if batch else None
 
 
-def sample_paths(paths: Sequence[str], num_images: int, seed: int = 0) -> List[str]:
-    """A seeded random sample of ``num_images`` paths (all of them if fewer), in sorted order."""
+def sample_paths(paths: Sequence[str], num_images: int, seed: int = 0,
+                 per_folder: bool = False) -> List[str]:
+    """A seeded random sample of ``num_images`` paths (all of them if fewer), sorted.
+
+    With ``per_folder`` the sample is spread evenly over the images' folders (classes, in an
+    ImageNet layout; the official fit used 10 images per class): folders take turns, each
+    giving its next randomly ordered image, until ``num_images`` are drawn.
+    """
     paths = sorted(paths)
     if num_images <= 0 or num_images >= len(paths):
         return paths
-    return sorted(random.Random(seed).sample(paths, num_images))
+    rng = random.Random(seed)
+    if not per_folder:
+        return sorted(rng.sample(paths, num_images))
+    groups: dict = {}
+    for p in paths:
+        groups.setdefault(osp.dirname(p), []).append(p)
+    queues = [rng.sample(g, len(g)) for _, g in sorted(groups.items())]
+    picked: List[str] = []
+    while len(picked) < num_images:
+        for q in queues:
+            if q and len(picked) < num_images:
+                picked.append(q.pop())
+    return sorted(picked)
 
 
 def run_fit(paths: Sequence[str], encoder: CLIPPatchEncoder, out: str, fg_fraction: float = 0.4,

@@ -86,3 +86,17 @@ def test_center_border_masks_and_helpers():
         alpha_for_fraction(vals, 1.5)
     with pytest.raises(ValueError, match='no images'):
         fit([])
+
+
+def test_sample_paths_seeded_and_per_folder():
+    from genview_mm.foreground.fit_runner import sample_paths
+    paths = [f'/d/c{c}/img{i}.jpg' for c in range(5) for i in range(2 + 3 * c)]
+    a = sample_paths(paths, 10, seed=1)
+    assert a == sample_paths(paths, 10, seed=1) and a == sorted(a) and len(set(a)) == 10
+    assert a != sample_paths(paths, 10, seed=2)
+    b = sample_paths(paths, 10, seed=1, per_folder=True)
+    counts = [sum(p.startswith(f'/d/c{c}/') for p in b) for c in range(5)]
+    assert counts == [2, 2, 2, 2, 2]
+    c = sample_paths(paths, 14, seed=0, per_folder=True)  # c0 has only 2: others fill in
+    assert [sum(p.startswith(f'/d/c{k}/') for p in c) for k in range(5)] == [2, 3, 3, 3, 3]
+    assert sample_paths(paths, 0) == sorted(paths)
