@@ -104,3 +104,14 @@ def test_swav_weights_each_sample_across_all_crops():
     feats = twin.neck([twin.backbone(torch.cat(views[:2])), twin.backbone(torch.cat(views[2:]))])
     per_sample = swav_per_sample_loss(twin.head.loss_module, feats)
     assert got.item() == pytest.approx((w * per_sample).mean().item(), abs=1e-5)
+
+
+def test_head_wrapped_once_and_scorer_optional():
+    cfg = tiny_model_cfg('MoCo', StubScorer(torch.ones(4)))
+    cfg['head'] = dict(type='QualityDrivenContrastiveHead', head=cfg['head'])
+    model = MODELS.build(cfg)
+    assert type(model.head.wrapped).__name__ == 'ContrastiveHead'
+    baseline = MODELS.build(tiny_model_cfg('MoCo', None) | dict(type='GenViewMoCo'))
+    assert baseline.scorer is None
+    data = baseline.data_preprocessor(tiny_batch('MoCo'), True)
+    assert set(baseline(**data, mode='loss')) == {'loss'}

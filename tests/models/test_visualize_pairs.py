@@ -63,7 +63,8 @@ def test_folder_mode_tool(tmp_path, repo_root, tiny_clip_path, tiny_clip_pca_pat
 def test_config_mode_tool(tmp_path, repo_root, tiny_clip_path, tiny_clip_pca_path, monkeypatch):
     write_photos(str(tmp_path / 'imgs'), 4, 48)
     scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_clip_pca_path)
-    view = [dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.0)), dict(type='RandomFlip', prob=0.5)]
+    view = [dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.0)),
+            dict(type='RandomFlip', prob=0.5)]
     cfg = dict(
         default_scope='mmpretrain', model=tiny_model_cfg('MoCo', scorer),
         train_dataloader=dict(dataset=dict(

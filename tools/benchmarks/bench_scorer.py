@@ -59,8 +59,8 @@ def make_encoder(p: dict, folder: str) -> str:
     """A randomly initialised CLIP vision tower of the preset's shape, saved to ``folder``."""
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
     torch.manual_seed(0)
-    CLIPVisionModelWithProjection(CLIPVisionConfig(projection_dim=512, **p['clip'])).save_pretrained(
-        folder)
+    config = CLIPVisionConfig(projection_dim=512, **p['clip'])
+    CLIPVisionModelWithProjection(config).save_pretrained(folder)
     size = p['clip']['image_size']
     CLIPImageProcessor(size={'shortest_edge': size},
                        crop_size={'height': size, 'width': size}).save_pretrained(folder)

@@ -11,8 +11,8 @@ HEAD_WRAPPER = 'QualityDrivenContrastiveHead'
 
 def wrap_head(head: Optional[dict]) -> Optional[dict]:
     """Wrap an upstream head config in ``QualityDrivenContrastiveHead`` (once)."""
-    if head is None or head.get('type') in (HEAD_WRAPPER, ) or getattr(
-            head.get('type'), '__name__', None) == HEAD_WRAPPER:
+    kind = None if head is None else head.get('type')
+    if head is None or HEAD_WRAPPER in (kind, getattr(kind, '__name__', None)):
         return head
     return dict(type=HEAD_WRAPPER, head=head)
 
