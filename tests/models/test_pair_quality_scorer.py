@@ -89,7 +89,8 @@ def test_scorer_resizes_to_encoder_input(fake_encoder, fake_pca_path):
 
 
 def test_encoder_stays_out_of_state_dict_and_frozen(fake_encoder, fake_pca_path):
-    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, autocast_dtype='bfloat16')
+    assert scorer.autocast_dtype is torch.bfloat16
     assert scorer.state_dict() == {} and list(scorer.parameters()) == []
     assert all(not p.requires_grad for p in scorer.encoder.parameters())
     scorer.train()

@@ -59,14 +59,15 @@ class PairQualityScorer(nn.Module):
             ``'rgb'`` or ``'bgr'``. Defaults to ``'auto'``.
         mean (Sequence[float], optional): SSL mean (0-255) overriding the preprocessor's.
         std (Sequence[float], optional): SSL std (0-255) overriding the preprocessor's.
-        autocast_dtype (torch.dtype): autocast dtype on GPU. Defaults to torch.float16.
+        autocast_dtype (str | torch.dtype): autocast dtype on GPU (``'bfloat16'`` also works in
+            config files). Defaults to torch.float16.
     """
 
     def __init__(self, pca_path: str,
                  encoder: Union[str, dict, nn.Module] = 'openai/clip-vit-base-patch32',
                  gamma: float = 1.0, normalize: str = 'global', input_order: str = 'auto',
                  mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-                 autocast_dtype: torch.dtype = torch.float16) -> None:
+                 autocast_dtype: Union[str, torch.dtype] = torch.float16) -> None:
         super().__init__()
         from genview_mm.foreground import ForegroundPCA
         if normalize not in ('local', 'global'):
@@ -80,7 +81,8 @@ class PairQualityScorer(nn.Module):
         self.__dict__['_direction'] = pca.direction.detach().float().clone()
         self.gamma, self.normalize, self.input_order = float(gamma), normalize, input_order
         self.ssl_mean, self.ssl_std = mean, std
-        self.autocast_dtype = autocast_dtype
+        self.autocast_dtype = (getattr(torch, autocast_dtype) if isinstance(autocast_dtype, str)
+                               else autocast_dtype)
 
     @property
     def encoder(self) -> nn.Module:
