@@ -16,7 +16,7 @@ IMAGENET_MEAN, IMAGENET_STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 LINEAR = {
     'genview_mocov2_r50': 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
     'genview_mocov3_r50': 'mocov3/mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py',
-    'genview_mocov3_vit-b16': 'mocov3/mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k.py',
+    'genview_mocov3_vit-base-p16': 'mocov3/mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k.py',
     'genview_byol_r50': 'byol/byol_resnet50_16xb256-coslr-200e_in1k.py',
     'genview_simsiam_r50': 'simsiam/simsiam_resnet50_8xb32-coslr-200e_in1k.py',
     'genview_swav_r50': 'swav/swav_resnet50_8xb32-mcrop-coslr-200e_in1k-224px-96px.py',
