@@ -126,6 +126,8 @@ def main() -> None:
     p = dict(PRESETS[args.preset])
     p['batch'] = args.batch or p['batch']
     amp = p['amp'] and args.device.startswith('cuda')
+    from mmengine.logging import MessageHub  # MoCo v3's cosine momentum reads the run length
+    MessageHub.get_current_instance().update_info('max_iters', 10 * (args.warmup + args.steps))
     with tempfile.TemporaryDirectory() as tmp:
         encoder = args.encoder or make_encoder(p, osp.join(tmp, 'clip'))
         pca = args.pca or make_pca(encoder, tmp)
