@@ -21,7 +21,9 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    for a PEP 660 editable install is site-packages rather than the source tree. We add
    ``genview_mm`` to that list and resolve its path from the imported package itself. This works
    in any process that has imported ``genview_mm`` before parsing the config (``tools/train.py``
-   and ``tools/test.py`` do; a downstream script must ``import genview_mm`` first).
+   and ``tools/test.py`` do; a downstream script must ``import genview_mm`` first). MMEngine
+   also insists on ``pkg::dir/file.py``; ``genview_mm::file.py`` is accepted too. (The scope
+   ``_scope_='genview_mm'`` that such bases get is served by :mod:`genview_mm.registry`.)
 4. **mmcv 2.1.0 ``adjust_hue`` under numpy 2.** It adds ``np.uint8(hue_factor * 255)`` to the hue
    channel, which numpy 2 refuses for a negative factor (``OverflowError``), so every
    ``ColorJitter(hue=...)`` pipeline (MoCo v2, BYOL, ...) crashes about half the time. We replace
@@ -119,21 +121,30 @@ def allow_mmengine_checkpoints() -> None:
 
 
 def register_config_package() -> None:
-    """Let MMEngine resolve ``genview_mm::`` config bases (installed and editable)."""
+    """Let MMEngine resolve ``genview_mm::`` config bases (installed and editable, top-level
+    configs like ``genview_mm::genview_mocov2_r50_in1k.py`` included)."""
     from mmengine.config import config as mm_config
     from mmengine.config import utils as mm_config_utils
     mm_config_utils.MODULE2PACKAGE.setdefault('genview_mm', 'genview_mm')
-    upstream = mm_config.get_installed_path
-    if getattr(upstream, '_genview_mm', False):
+    upstream_path, upstream_split = mm_config.get_installed_path, mm_config._get_package_and_cfg_path
+    if getattr(upstream_path, '_genview_mm', False):
         return
 
     def get_installed_path(package: str) -> str:
         if package == 'genview_mm':
             return osp.dirname(osp.abspath(sys.modules['genview_mm'].__file__))
-        return upstream(package)
+        return upstream_path(package)
+
+    def get_package_and_cfg_path(cfg_path: str) -> tuple:
+        # upstream insists on 'pkg::dir/file.py'; our main configs sit at the top of configs/
+        package, sep, rel = cfg_path.partition('::')
+        if package == 'genview_mm' and sep and rel and '::' not in rel:
+            return package, rel
+        return upstream_split(cfg_path)
 
     get_installed_path._genview_mm = True
     mm_config.get_installed_path = get_installed_path
+    mm_config._get_package_and_cfg_path = get_package_and_cfg_path
 
 
 def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None) -> np.ndarray:

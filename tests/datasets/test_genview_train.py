@@ -57,3 +57,44 @@ def test_genview_mocov2_trains_and_resumes(repo_root, tmp_path, tiny_clip_path, 
     ckpt2 = torch.load(osp.join(work, 'epoch_2.pth'), weights_only=True)
     assert ckpt2['meta']['iter'] == 4
     assert [r['iter'] for r in scalars(work)] == [1, 2, 3, 4]
+
+
+DOWNSTREAM = '''
+_base_ = 'genview_mm::genview_mocov2_r50_in1k.py'
+model = dict(queue_len=64, feat_dim=32,
+             backbone=dict(depth=18, stem_channels=8, base_channels=8),
+             neck=dict(in_channels=64, hid_channels=64, out_channels=32),
+             scorer=dict(encoder={clip!r}, pca_path={pca!r}))
+train_dataloader = dict(
+    batch_size=8, num_workers=0, persistent_workers=False,
+    dataset=dict(_delete_=True, type='CustomDataset', data_root={src!r}, with_label=False,
+                 pipeline=[dict(type='GenViewPairDataset', manifest={manifest!r},
+                                view_pipelines=[[dict(type='RandomResizedCrop', scale=32),
+                                                 dict(type='RandomFlip', prob=0.5)]]),
+                           dict(type='PackInputs')]))
+optim_wrapper = dict(optimizer=dict(lr=0.001))
+train_cfg = dict(max_epochs=1)
+'''
+
+
+def test_downstream_config_outside_repo_inherits_genview(repo_root, tmp_path, tiny_clip_path,
+                                                        tiny_scorer_pca):
+    """A user's project config: `_base_ = 'genview_mm::genview_mocov2_r50_in1k.py'`."""
+    src = str(tmp_path / 'images')
+    sources = write_photos(osp.join(src, 'all'), 16, size=40)
+    manifest = write_fake_manifest(str(tmp_path / 'views'), sources, src)
+    project = tmp_path / 'my_project'
+    project.mkdir()
+    cfg = project / 'my_genview.py'
+    cfg.write_text(DOWNSTREAM.format(clip=tiny_clip_path, pca=tiny_scorer_pca, src=src,
+                                     manifest=manifest))
+    work = str(tmp_path / 'work')
+    proc = subprocess.run([sys.executable, osp.join(repo_root, 'tools', 'train.py'), str(cfg),
+                           '--work-dir', work], cwd=str(project), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    ckpt = torch.load(osp.join(work, 'epoch_1.pth'), weights_only=True)
+    assert ckpt['meta']['iter'] == 2
+    assert ckpt['state_dict']['backbone.conv1.weight'].shape[0] == 8  # the override applied
+    assert 'GenViewMoCo' in ckpt['meta']['cfg']  # the GenView model came from the base
+    assert all(math.isfinite(r['loss']) for r in scalars(work))
