@@ -67,7 +67,8 @@ def main() -> None:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
-    print(metrics)
+    if runner.rank == 0:
+        print(metrics)
 
 
 if __name__ == '__main__':

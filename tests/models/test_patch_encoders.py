@@ -73,3 +73,22 @@ def test_registry_and_errors(fake_encoder):
         build_patch_encoder(nn.Linear(2, 2))
     with pytest.raises(TypeError):
         build_patch_encoder(3)
+
+
+def test_real_timm_convnext_tower(tmp_path):
+    """The adapter on a real (randomly initialised) timm ConvNeXt, as the official scorer's
+    LAION-2B ConvNeXt-Base-W tower would be plugged in."""
+    import timm  # noqa: F401  (installed by tools/bootstrap_env.sh)
+    from genview_mm.models.scorers import PairQualityScorer, build_patch_encoder
+    from genview_tiny import save_pca
+    enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                   pretrained=False, input_size=64))
+    assert enc.grid == (2, 2)
+    tokens = enc(torch.randn(1, 3, 64, 64))
+    assert tokens.shape == (1, 4, enc.dim)
+    assert not any(p.requires_grad for p in enc.parameters())
+    pca = save_pca(str(tmp_path / 'p.pth'), enc.name, enc.dim, (2, 2), 64)
+    scorer = PairQualityScorer(pca, encoder=enc)
+    scores = scorer(torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64))
+    assert torch.isfinite(scores.q).all()
+    assert abs(float(scores.weights.mean()) - 1.0) < 1e-6
