@@ -153,16 +153,20 @@ class AdaptiveNoiseGenerator:
         return self.generate(images, keys)
 
     def generate(self, images: List, keys: Sequence[str],
-                 group_by_level: bool = True) -> List[GeneratedView]:
+                 batching: str = 'mixed') -> List[GeneratedView]:
         """Generate ``num_variations`` views per image, returned in input order.
 
         Args:
             images: PIL images.
             keys: one stable id per image (e.g. its path relative to the dataset root); the
                 per-image seed is derived from it.
-            group_by_level: one pipeline call per noise level (True) or per sample (False,
-                the official script's way; for benchmarks).
+            batching: ``'mixed'`` (default): one pipeline call per ``max_batch_size`` samples,
+                each sample at its own noise level; ``'level'``: one call per noise level;
+                ``'none'``: one call per sample (the official script's way; for benchmarks).
+                All three give the same images (per-sample generators).
         """
+        if batching not in ('mixed', 'level', 'none'):
+            raise ValueError(f"batching must be 'mixed', 'level' or 'none', got {batching!r}")
         if len(images) != len(keys):
             raise ValueError(f'got {len(images)} images but {len(keys)} keys')
         if not images:
@@ -170,31 +174,42 @@ class AdaptiveNoiseGenerator:
         info = self.analyze(images)
         samples = [(i, v) for i in range(len(images)) for v in range(self.num_variations)]
         seeds = [image_seed(keys[i], self.base_seed, v) for i, v in samples]
+        levels = [info['noise_level'][i] for i, _ in samples]
         groups: Dict[int, List[int]] = {}
-        for s, (i, _) in enumerate(samples):
-            key = info['noise_level'][i] if group_by_level else -1 - s
+        for s in range(len(samples)):
+            key = {'mixed': 0, 'level': levels[s], 'none': -1 - s}[batching]
             groups.setdefault(key, []).append(s)
         outputs: List[Any] = [None] * len(samples)
         for members in groups.values():
             step = self.max_batch_size or len(members)
             for start in range(0, len(members), step):
                 chunk = members[start:start + step]
-                level = info['noise_level'][samples[chunk[0]][0]]
                 embeds = info['embeds'][[samples[s][0] for s in chunk]]
-                for s, img in zip(chunk, self._run(embeds, level, [seeds[s] for s in chunk])):
+                images_out = self._run(embeds, [levels[s] for s in chunk],
+                                       [seeds[s] for s in chunk])
+                for s, img in zip(chunk, images_out):
                     outputs[s] = img
         sims = self._similarity(outputs, info['embeds'][[i for i, _ in samples]])
-        return [GeneratedView(outputs[s], keys[i], v, info['noise_level'][i],
-                              float(info['fg_ratio'][i]), seeds[s], sims[s])
+        return [GeneratedView(outputs[s], keys[i], v, levels[s], float(info['fg_ratio'][i]),
+                              seeds[s], sims[s])
                 for s, (i, v) in enumerate(samples)]
 
-    def _run(self, embeds: torch.Tensor, level: int, seeds: List[int]) -> List:
+    def _run(self, embeds: torch.Tensor, levels: List[int], seeds: List[int]) -> List:
+        """One pipeline call; sample ``k`` uses ``levels[k]`` and its own generator."""
         gens = [torch.Generator('cpu').manual_seed(s) for s in seeds]
-        out = self.pipeline(prompt=[self.prompt] * len(seeds), image_embeds=embeds,
-                            noise_level=int(level), generator=gens,
-                            num_inference_steps=self.num_inference_steps,
-                            guidance_scale=self.guidance_scale, height=self.height,
-                            width=self.width, output_type='pil').images
+        pipe = self.pipeline
+        patched = len(set(levels)) > 1
+        if patched:  # the pipeline takes one noise_level per call: noise each level's rows apart
+            pipe.noise_image_embeddings = _per_sample_noising(pipe.noise_image_embeddings, levels)
+        try:
+            out = pipe(prompt=[self.prompt] * len(seeds), image_embeds=embeds,
+                       noise_level=int(levels[0]), generator=gens,
+                       num_inference_steps=self.num_inference_steps,
+                       guidance_scale=self.guidance_scale, height=self.height,
+                       width=self.width, output_type='pil').images
+        finally:
+            if patched:
+                del pipe.noise_image_embeddings  # back to the class method
         if self.output_size:
             from PIL import Image
             size = (self.output_size, self.output_size)
@@ -205,3 +220,24 @@ class AdaptiveNoiseGenerator:
         gen_embeds = self.encoder.image_embeds(self.encoder.preprocess(outputs))
         sims = torch.nn.functional.cosine_similarity(gen_embeds.float(), src_embeds.float(), -1)
         return [float(s) for s in sims]
+
+
+def _per_sample_noising(noise_fn, levels: List[int]):
+    """Wrap the pipeline's ``noise_image_embeddings`` so row ``k`` is noised at ``levels[k]``.
+
+    It calls the pipeline's own method once per distinct level on that level's rows (with those
+    rows' generators), so each sample gets exactly the noise and level embedding it would get in
+    a call of its own.
+    """
+    def noise_image_embeddings(image_embeds, noise_level, noise=None, generator=None):
+        out = None
+        for level in sorted(set(levels)):
+            rows = [k for k, lv in enumerate(levels) if lv == level]
+            gens = [generator[k] for k in rows] if isinstance(generator, list) else generator
+            part = noise_fn(image_embeds=image_embeds[rows], noise_level=level,
+                            noise=None if noise is None else noise[rows], generator=gens)
+            if out is None:
+                out = part.new_empty((image_embeds.shape[0], ) + tuple(part.shape[1:]))
+            out[rows] = part
+        return out
+    return noise_image_embeddings

@@ -52,18 +52,32 @@ def test_order_and_metadata(gen, photos, tiny_unclip_path, tiny_unclip_pca):
     assert gen.encoder.model is gen.pipeline.image_encoder  # no second encoder
 
 
-def test_one_pipeline_call_per_level(gen, photos, monkeypatch):
+def test_pipeline_calls_per_batching_mode(gen, photos, monkeypatch):
     images, keys = photos
     calls = []
     run = gen._run
     monkeypatch.setattr(gen, '_run',
-                        lambda e, lvl, s: calls.append((lvl, len(s))) or run(e, lvl, s))
-    views = gen.generate(images, keys)
+                        lambda e, lvls, s: calls.append(tuple(lvls)) or run(e, lvls, s))
+    views = gen.generate(images, keys)  # mixed: one call, each sample at its own level
     levels = [v.noise_level for v in views]
-    assert sorted(calls) == sorted((lvl, levels.count(lvl)) for lvl in set(levels))
+    assert len(set(levels)) > 1 and calls == [tuple(levels)]
     calls.clear()
-    gen.generate(images[:4], keys[:4], group_by_level=False)
-    assert [n for _, n in calls] == [1, 1, 1, 1]
+    gen.generate(images, keys, batching='level')  # one call per noise level
+    assert sorted(calls) == sorted((lvl, ) * levels.count(lvl) for lvl in set(levels))
+    calls.clear()
+    gen.generate(images[:4], keys[:4], batching='none')
+    assert [len(c) for c in calls] == [1, 1, 1, 1]
+    with pytest.raises(ValueError, match='batching'):
+        gen.generate(images[:1], keys[:1], batching='bad')
+
+
+def test_mixed_batch_equals_per_level_and_per_image_calls(gen, photos):
+    images, keys = photos
+    mixed = arrays(gen.generate(images, keys))
+    for mode in ('level', 'none'):
+        other = arrays(gen.generate(images, keys, batching=mode))
+        for k, arr in other.items():
+            assert np.abs(arr - mixed[k]).max() <= 2, (mode, k)  # uint8 rounding at most
 
 
 def test_output_independent_of_batch(gen, photos):
@@ -121,16 +135,17 @@ def test_runner_level_buckets_fill_batches_same_outputs(gen, photo_dir, tmp_path
     items = list_folder(photo_dir)
     calls = []
     run = gen._run
-    monkeypatch.setattr(gen, '_run',
-                        lambda e, lvl, s: calls.append((lvl, len(s))) or run(e, lvl, s))
+    monkeypatch.setattr(gen, '_run', lambda e, lvl, s: calls.append(
+        (tuple(sorted(set(lvl))), len(s))) or run(e, lvl, s))
     generate_views(items, gen, str(tmp_path / 'bucketed'), batch_size=3, show_progress=False)
     bucketed_calls, calls[:] = list(calls), []
     generate_views(items, gen, str(tmp_path / 'plain'), batch_size=3, show_progress=False,
                    level_buckets=False)
     levels = {lvl for lvl, _ in bucketed_calls}
+    assert all(len(lvl) == 1 for lvl in levels)  # a bucket holds one noise level
     # every call but the last one of each level is a full batch
     assert sum(n < 3 for _, n in bucketed_calls) <= len(levels)
-    assert len(bucketed_calls) <= len(calls)
+    assert [n for _, n in calls] == [3, 3, 3, 1]  # without buckets: one mixed-level call a batch
     assert sum(n for _, n in bucketed_calls) == sum(n for _, n in calls) == 10
     for it in items:
         name = 'images/' + it.key
