@@ -2,6 +2,7 @@
 bootstrap) end to end on a small setting, then a rerun that resumes with every stage done."""
 import json
 import os
+import socket
 import os.path as osp
 import subprocess
 import sys
@@ -9,11 +10,17 @@ import sys
 from PIL import Image
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def run_demo(repo_root, out):
     proc = subprocess.run([sys.executable, 'tools/genview_demo.py', '--out-dir', out,
                            '--num-images', '16', '--epochs', '1', '--gpus', '2'],
                           cwd=repo_root, capture_output=True, text=True, timeout=900,
-                          env=dict(os.environ, PORT='29637'))
+                          env=dict(os.environ, PORT=str(free_port())))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     return proc.stdout
 
