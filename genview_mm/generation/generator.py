@@ -15,6 +15,7 @@ import torch
 from mmpretrain.registry import MODELS
 
 from ..foreground import CLIPPatchEncoder, ForegroundPCA, encoder_id
+from .mixed_levels import per_sample_noising
 from .noise import DEFAULT_BINS, DEFAULT_LEVELS, noise_level_from_ratio, validate_noise_rule
 from .seeding import image_seed
 
@@ -200,7 +201,7 @@ class AdaptiveNoiseGenerator:
         pipe = self.pipeline
         patched = len(set(levels)) > 1
         if patched:  # the pipeline takes one noise_level per call: noise each level's rows apart
-            pipe.noise_image_embeddings = _per_sample_noising(pipe.noise_image_embeddings, levels)
+            pipe.noise_image_embeddings = per_sample_noising(pipe.noise_image_embeddings, levels)
         try:
             out = pipe(prompt=[self.prompt] * len(seeds), image_embeds=embeds,
                        noise_level=int(levels[0]), generator=gens,
@@ -221,23 +222,3 @@ class AdaptiveNoiseGenerator:
         sims = torch.nn.functional.cosine_similarity(gen_embeds.float(), src_embeds.float(), -1)
         return [float(s) for s in sims]
 
-
-def _per_sample_noising(noise_fn, levels: List[int]):
-    """Wrap the pipeline's ``noise_image_embeddings`` so row ``k`` is noised at ``levels[k]``.
-
-    It calls the pipeline's own method once per distinct level on that level's rows (with those
-    rows' generators), so each sample gets exactly the noise and level embedding it would get in
-    a call of its own.
-    """
-    def noise_image_embeddings(image_embeds, noise_level, noise=None, generator=None):
-        out = None
-        for level in sorted(set(levels)):
-            rows = [k for k, lv in enumerate(levels) if lv == level]
-            gens = [generator[k] for k in rows] if isinstance(generator, list) else generator
-            part = noise_fn(image_embeds=image_embeds[rows], noise_level=level,
-                            noise=None if noise is None else noise[rows], generator=gens)
-            if out is None:
-                out = part.new_empty((image_embeds.shape[0], ) + tuple(part.shape[1:]))
-            out[rows] = part
-        return out
-    return noise_image_embeddings
