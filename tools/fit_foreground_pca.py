@@ -40,6 +40,13 @@ def parse_args(argv=None):
     p.add_argument('--subfolder', default=None,
                    help="subfolder of --encoder holding it (default: 'image_encoder' for the "
                    'default hub id or a local diffusers pipeline folder, none otherwise)')
+    p.add_argument('--timm-model', default=None,
+                   help='fit for a timm model instead of a transformers CLIP (the official '
+                   'scorer: convnext_base.clip_laion2b); its last feature map gives the tokens')
+    p.add_argument('--timm-checkpoint', default=None,
+                   help='local weights file for --timm-model (default: timm\'s pretrained)')
+    p.add_argument('--input-size', type=int, default=None,
+                   help='input side for --timm-model (default: the model\'s own)')
     p.add_argument('--fg-fraction', type=float, default=0.4,
                    help='target foreground fraction of tokens (default: %(default)s)')
     p.add_argument('--sign', choices=['center', '+1', '-1'], default='center',
@@ -75,8 +82,15 @@ def main(argv=None):
     paths = sample_paths([it.path for it in items], args.num_images, args.seed,
                          args.per_folder)
     logging.info('fitting on %d of %d images', len(paths), len(items))
-    encoder = CLIPPatchEncoder.from_pretrained(args.encoder, subfolder=subfolder,
-                                               torch_dtype=dtype).to(device)
+    if args.timm_model:
+        from genview_mm.models.scorers import build_patch_encoder
+        encoder = build_patch_encoder(dict(
+            type='TimmPatchEncoder', model_name=args.timm_model, input_size=args.input_size,
+            pretrained=args.timm_checkpoint is None, checkpoint_path=args.timm_checkpoint))
+        encoder = encoder.to(device, dtype or torch.float32)
+    else:
+        encoder = CLIPPatchEncoder.from_pretrained(args.encoder, subfolder=subfolder,
+                                                   torch_dtype=dtype).to(device)
     pca = run_fit(paths, encoder, args.out, fg_fraction=args.fg_fraction, sign_rule=args.sign,
                   batch_size=args.batch_size, num_workers=args.num_workers, sheet=args.sheet,
                   sheet_images=args.sheet_images)

@@ -92,3 +92,34 @@ def test_real_timm_convnext_tower(tmp_path):
     scores = scorer(torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64))
     assert torch.isfinite(scores.q).all()
     assert abs(float(scores.weights.mean()) - 1.0) < 1e-6
+
+
+def test_fit_tool_for_a_timm_tower_then_score(tmp_path):
+    """tools/fit_foreground_pca.py --timm-model: the official scorer's encoder family gets its
+    own PCA file through the real tool, and the scorer accepts it."""
+    import os.path as osp
+    import subprocess
+
+    import timm
+    from genview_mm.demo.photos import write_photos
+    from genview_mm.models.scorers import PairQualityScorer
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    weights = str(tmp_path / 'convnext_atto.pth')
+    torch.manual_seed(0)
+    torch.save(timm.create_model('convnext_atto', pretrained=False, num_classes=0).state_dict(),
+               weights)
+    images = str(tmp_path / 'images')
+    write_photos(images, 6, size=64)
+    out = str(tmp_path / 'pca.pth')
+    proc = subprocess.run([sys.executable, 'tools/fit_foreground_pca.py', images, '--out', out,
+                           '--timm-model', 'convnext_atto', '--timm-checkpoint', weights,
+                           '--input-size', '64', '--num-workers', '0', '--fg-fraction', '0.5'],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert 'encoder=convnext_atto grid=(2, 2)' in proc.stdout
+    assert osp.isfile(osp.join(tmp_path, 'pca.png'))  # the contact sheet
+    scorer = PairQualityScorer(out, encoder=dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                                 pretrained=False, checkpoint_path=weights,
+                                                 input_size=64))
+    scores = scorer(torch.randn(3, 3, 64, 64), torch.randn(3, 3, 64, 64))
+    assert torch.isfinite(scores.q).all() and scores.q.shape == (3, )

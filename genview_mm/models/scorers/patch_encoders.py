@@ -81,6 +81,21 @@ class TimmPatchEncoder(nn.Module):
         fmap = self.model.forward_features(pixel_values)
         return fmap.flatten(2).transpose(1, 2)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def preprocess(self, images: list) -> torch.Tensor:
+        """PIL images -> normalised pixels (B, 3, S, S), resized and centre-cropped as for CLIP
+        (what ``tools/fit_foreground_pca.py`` feeds the encoder)."""
+        from genview_mm.foreground import clip_preprocess
+        x = clip_preprocess(images, self.input_size, self.mean, self.std)
+        return x.to(self.device, self.dtype)
+
 
 @register_patch_encoder('TimmPatchEncoder')
 def build_timm_patch_encoder(**kwargs) -> nn.Module:
