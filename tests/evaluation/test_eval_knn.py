@@ -1,4 +1,5 @@
 """kNN monitor: the weighted vote, pooling and the cross-rank gather."""
+import datetime
 import os
 import socket
 
@@ -54,7 +55,8 @@ def test_interval_validated():
 
 def _gather_worker(rank, world, port, queue):
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world)
+    dist.init_process_group('gloo', rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=120))  # fail, never hang
     hook = KNNMonitorHook(train_dataloader={}, val_dataloader={})
     n = 3 if rank == 0 else 2  # unequal shares, as DefaultSampler(round_up=False) gives
     feats = torch.full((n, 4), float(rank))

@@ -1,4 +1,5 @@
 """Global weight normalisation over 2 CPU processes (gloo) equals one process on the full batch."""
+import datetime
 import os
 import time
 
@@ -24,7 +25,8 @@ def _run_two(fn, args: tuple, timeout: float = 150.0) -> None:
 def _init(rank: int, world: int, port: int) -> None:
     torch.set_num_threads(1)  # OpenMP pools do not survive fork (as in DataLoader workers)
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world)
+    dist.init_process_group('gloo', rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=120))  # fail, never hang
 
 
 def _worker(rank: int, world: int, port: int, q_full: torch.Tensor, sizes, out_dir: str):
