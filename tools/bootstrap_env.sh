@@ -59,7 +59,7 @@ torch_ver="$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')"
 wheel_dir="$CACHE/wheels/mmcv-$MMCV_VERSION-torch$torch_ver-$tag"
 if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" >/dev/null 2>&1; then
   if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
-    echo "[bootstrap] no cached wheel in $wheel_dir: building from the sdist (~6 min on 2 cores CPU-only, longer with CUDA)"
+    echo "[bootstrap] no cached wheel in $wheel_dir: building from the sdist (~12 min on 2 cores CPU-only, longer with CUDA)"
     build="$(mktemp -d)"
     "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation "mmcv==$MMCV_VERSION" -d "$build" \
       || fail "mmcv download" "check network access to PyPI (the mmcv $MMCV_VERSION sdist)"
