@@ -28,7 +28,30 @@ def encoder_id(path_or_id: str, subfolder: Optional[str] = None) -> str:
     return full.rstrip('/')
 
 
-class CLIPPatchEncoder(nn.Module):
+class PatchEncoderBase(nn.Module):
+    """What every frozen patch encoder shares: the device/dtype of its weights and CLIP-style
+    preprocessing (resize the short side, centre crop, normalise with ``self.mean/std``).
+    Subclasses set ``input_size``, ``mean`` and ``std``."""
+
+    input_size: int
+    mean: Tuple[float, ...]
+    std: Tuple[float, ...]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def preprocess(self, images: List) -> Tensor:
+        """PIL images -> normalised pixel values (B, 3, S, S) on the encoder's device."""
+        x = clip_preprocess(images, self.input_size, self.mean, self.std)
+        return x.to(self.device, self.dtype)
+
+
+class CLIPPatchEncoder(PatchEncoderBase):
     """Frozen wrapper of a ``transformers`` CLIP vision model giving normalised patch tokens.
 
     Args:
@@ -79,14 +102,6 @@ class CLIPPatchEncoder(nn.Module):
         mean, std = _processor_stats(path_or_id, subfolder)
         return cls(model, name or encoder_id(path_or_id, subfolder), mean, std)
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
-
     @torch.no_grad()
     def encode(self, pixel_values: Tensor) -> Tuple[Tensor, Tensor]:
         """Patch tokens (B, N, D) and projected image embeddings (B, P) from one pass."""
@@ -105,12 +120,6 @@ class CLIPPatchEncoder(nn.Module):
     def image_embeds(self, pixel_values: Tensor) -> Tensor:
         """Projected CLIP image embedding (B, P)."""
         return self.encode(pixel_values)[1]
-
-    def preprocess(self, images: List) -> Tensor:
-        """PIL images -> CLIP-normalised pixel values (B, 3, S, S) on the encoder's device."""
-        x = clip_preprocess(images, self.input_size, self.mean, self.std)
-        return x.to(self.device, self.dtype)
-
 
 def clip_preprocess(images: List, size: int, mean: Sequence[float],
                     std: Sequence[float]) -> Tensor:

@@ -13,7 +13,7 @@ from typing import Callable, Dict, Optional, Tuple, Union
 import torch
 from torch import nn
 
-from genview_mm.foreground.encoders import CLIP_MEAN, CLIP_STD
+from genview_mm.foreground.encoders import CLIP_MEAN, CLIP_STD, PatchEncoderBase
 
 PATCH_ENCODERS: Dict[str, Callable[..., nn.Module]] = {}
 
@@ -38,7 +38,7 @@ def build_clip_patch_encoder(path: str, subfolder: Optional[str] = None,
     return CLIPPatchEncoder.from_pretrained(path, subfolder=subfolder, torch_dtype=torch_dtype)
 
 
-class TimmPatchEncoder(nn.Module):
+class TimmPatchEncoder(PatchEncoderBase):
     """Frozen timm model whose last feature map (B, C, h, w) becomes (B, h*w, C) tokens.
 
     Args:
@@ -80,21 +80,6 @@ class TimmPatchEncoder(nn.Module):
         """(B, 3, S, S) encoder-normalised pixels -> (B, h*w, C) tokens."""
         fmap = self.model.forward_features(pixel_values)
         return fmap.flatten(2).transpose(1, 2)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.model.parameters()).dtype
-
-    def preprocess(self, images: list) -> torch.Tensor:
-        """PIL images -> normalised pixels (B, 3, S, S), resized and centre-cropped as for CLIP
-        (what ``tools/fit_foreground_pca.py`` feeds the encoder)."""
-        from genview_mm.foreground import clip_preprocess
-        x = clip_preprocess(images, self.input_size, self.mean, self.std)
-        return x.to(self.device, self.dtype)
 
 
 @register_patch_encoder('TimmPatchEncoder')
