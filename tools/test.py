@@ -4,14 +4,11 @@
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
 """
 import argparse
-import os
 import os.path as osp
 
 import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
-from genview_mm.engine import prepare_cfg
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from genview_mm.engine import add_common_args, build_runner, load_cfg, prepare_cfg
+from mmengine.config import Config
 
 
 def parse_args() -> argparse.Namespace:
@@ -22,15 +19,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', help='dump predictions to this pickle file (.pkl)')
     parser.add_argument('--show-dir', help='save drawn predictions to this folder, relative to '
                         'the run\'s timestamped folder inside the work dir')
-    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. test_dataloader.batch_size=8')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parser.parse_args()
 
 
 def enable_show_dir(cfg: Config, show_dir: str) -> None:
@@ -50,9 +40,7 @@ def main() -> None:
     args = parse_args()
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_cfg(args)
     prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=False)
     cfg.load_from = args.checkpoint
     if args.show_dir:
@@ -65,7 +53,7 @@ def main() -> None:
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     metrics = runner.test()
     if runner.rank == 0:
         print(metrics)

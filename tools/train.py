@@ -4,13 +4,9 @@
     bash tools/dist_train.sh CONFIG GPUS [same options]
 """
 import argparse
-import os
 
 import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
-from genview_mm.engine import prepare_cfg
-from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from genview_mm.engine import add_common_args, build_runner, load_cfg, prepare_cfg
 
 
 def parse_args() -> argparse.Namespace:
@@ -20,26 +16,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from the given checkpoint, or from the latest checkpoint in '
                         'the work dir if no path is given')
-    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual batch size')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. train_dataloader.batch_size=8')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_common_args(parser)
+    return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_cfg(args)
     prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=args.amp)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
@@ -49,8 +36,7 @@ def main() -> None:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

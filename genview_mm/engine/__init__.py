@@ -1,3 +1,5 @@
-from .launch import init_cpu_distributed, prepare_cfg, replace_sync_bn
+from .launch import (add_common_args, build_runner, init_cpu_distributed, load_cfg,
+                     prepare_cfg, replace_sync_bn)
 
-__all__ = ['init_cpu_distributed', 'prepare_cfg', 'replace_sync_bn']
+__all__ = ['add_common_args', 'build_runner', 'init_cpu_distributed', 'load_cfg', 'prepare_cfg',
+           'replace_sync_bn']

@@ -11,13 +11,14 @@ Keeps the launch scripts thin and makes the same config run on a GPU cluster and
   ``_scope_`` key MMEngine adds to them: the Runner passes every key of a collate config to the
   function itself, so ``default_collate(_scope_=...)`` would fail.
 """
+import argparse
 import os
 import os.path as osp
 from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
 
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'TorchSyncBN', 'SyncBatchNorm', 'NaiveSyncBN')
@@ -109,3 +110,29 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     return cfg
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The options ``tools/train.py`` and ``tools/test.py`` share."""
+    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. train_dataloader.batch_size=8')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_cfg(args: argparse.Namespace) -> Config:
+    """Read ``args.config``, apply ``--cfg-options`` and the launch rules (:func:`prepare_cfg`)."""
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """The config's runner: MMEngine's ``Runner`` unless it names a ``runner_type``."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
