@@ -27,7 +27,8 @@ def tiny_clip_path(tmp_path_factory) -> str:
 def tiny_scorer_pca(tiny_clip_path, tmp_path_factory) -> str:
     """A foreground PCA file for the tiny CLIP (random unit direction, alpha 0)."""
     import torch
-    from genview_mm.foreground import ForegroundPCA, encoder_id
+    from genview_mm.foreground import ForegroundPCA
+    from genview_mm.models.encoders import encoder_id
     g = torch.Generator().manual_seed(0)
     direction = torch.randn(32, generator=g)
     path = str(tmp_path_factory.mktemp('pca') / 'tiny_clip_pca.pth')

@@ -8,11 +8,6 @@
 """
 import argparse
 
-import genview_mm  # noqa: F401  (compat fixes and registration first)
-from genview_mm.models.scorers import PairQualityScorer
-from genview_mm.models.scorers.pair_grid import render_pair_grid
-from genview_mm.models.scorers.pair_samples import score_config_samples, score_folders
-
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -33,18 +28,21 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if args.config:
-        img1, img2, scores = score_config_samples(args.config, args.num, args.checkpoint,
-                                                  args.device)
-    elif args.view1_dir and args.view2_dir and args.pca:
-        scorer = PairQualityScorer(args.pca, encoder=args.encoder, gamma=args.gamma,
-                                   normalize='local')
-        img1, img2, scores = score_folders(args.view1_dir, args.view2_dir, scorer, args.num)
-    else:
+    if not (args.config or (args.view1_dir and args.view2_dir and args.pca)):
         raise SystemExit('give --config, or --view1-dir, --view2-dir and --pca')
-    path = render_pair_grid(img1, img2, scores, args.out, cell=args.cell)
-    print(f'wrote {path}: {len(img1)} pairs, w in [{scores.weights.min():.3f}, '
-          f'{scores.weights.max():.3f}]')
+    import genview_mm  # noqa: F401  (compat fixes and registration first)
+    from genview_mm.models.scorers import PairQualityScorer
+    from genview_mm.visualization import render_pair_grid
+    from genview_mm.visualization.pair_samples import score_config_samples, score_folders
+    if args.config:
+        img1, img2, scores, weights = score_config_samples(args.config, args.num,
+                                                           args.checkpoint, args.device)
+    else:
+        scorer = PairQualityScorer(args.pca, encoder=args.encoder)
+        img1, img2, scores, weights = score_folders(args.view1_dir, args.view2_dir, scorer,
+                                                    args.num, args.gamma)
+    path = render_pair_grid(img1, img2, scores, weights, args.out, cell=args.cell)
+    print(f'wrote {path}: {len(img1)} pairs, w in [{weights.min():.3f}, {weights.max():.3f}]')
 
 
 if __name__ == '__main__':

@@ -1,10 +1,11 @@
-"""Foreground estimation from CLIP patch tokens (GenView, arXiv:2403.12003, Sec. 3.2).
+"""Foreground estimation from patch tokens (GenView, arXiv:2403.12003, Sec. 3.2).
 
-``ForegroundPCA`` holds a fitted direction/threshold (fit with ``tools/fit_foreground_pca.py``);
-``CLIPPatchEncoder`` turns images into the patch tokens it scores.
+``ForegroundPCA`` holds a fitted direction and threshold (``tools/fit_foreground_pca.py`` fits
+one, ``tools/import_official_pca.py`` imports the authors' vectors); ``check_pca_encoder`` says
+whether a file fits the encoder in use. The encoders live in :mod:`genview_mm.models.encoders`.
 """
-from .encoders import CLIP_MEAN, CLIP_STD, CLIPPatchEncoder, clip_preprocess, encoder_id
-from .pca import ForegroundPCA, ForegroundPCAError
+from .encoder_check import check_pca_encoder, same_encoder
+from .pca import THRESHOLD_RULES, ForegroundPCA, ForegroundPCAError
 
-__all__ = ['CLIPPatchEncoder', 'clip_preprocess', 'ForegroundPCA', 'ForegroundPCAError',
-           'encoder_id', 'CLIP_MEAN', 'CLIP_STD']
+__all__ = ['ForegroundPCA', 'ForegroundPCAError', 'THRESHOLD_RULES', 'check_pca_encoder',
+           'same_encoder']

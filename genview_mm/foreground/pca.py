@@ -1,21 +1,25 @@
-"""The fitted foreground PCA: one direction in a CLIP encoder's token space plus a threshold.
+"""The fitted foreground PCA: one direction in an encoder's token space plus a threshold.
 
 GenView (arXiv:2403.12003, Sec. 3.2) scores every patch token of a frozen CLIP encoder by its
 projection on the first principal component of such tokens; tokens scoring above ``alpha`` are
-foreground. The file written by :meth:`ForegroundPCA.save` records the encoder, token grid and
-input size it was fitted with, so a file fitted for one encoder cannot silently be used with
-another. Fit one with ``tools/fit_foreground_pca.py``.
+foreground. The file written by :meth:`ForegroundPCA.save` records what the direction was fitted
+for (encoder name, architecture, a fingerprint of its weights, token grid, input size) and how
+(threshold rule, sign rule, projection convention), so a file fitted for one encoder is never
+silently used with another. Fit one with ``tools/fit_foreground_pca.py`` or import the authors'
+vectors with ``tools/import_official_pca.py``.
 """
 import os.path as osp
 from dataclasses import asdict, dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 FORMAT = 'genview_mm.ForegroundPCA'
-VERSION = 1
-_REFIT = 'Fit one with: python tools/fit_foreground_pca.py --help'
+VERSION = 2
+THRESHOLD_RULES = ('quantile', 'histogram', 'given', 'none')
+_REFIT = ('Fit one with tools/fit_foreground_pca.py (or import the official vector with '
+          'tools/import_official_pca.py)')
 
 
 class ForegroundPCAError(ValueError):
@@ -28,26 +32,40 @@ class ForegroundPCA:
 
     Args:
         direction (Tensor): unit vector of shape (D,).
-        mean (Tensor): token mean of shape (D,) subtracted before projecting.
-        alpha (float): tokens with score > alpha are foreground.
-        encoder (str): id of the encoder the tokens came from (``CLIPPatchEncoder.name``).
+        mean (Tensor): token mean of shape (D,).
+        alpha (float, optional): tokens with score > alpha are foreground; None for a file
+            without a threshold (enough for the pair scorer, which uses soft masks).
+        encoder (str): canonical id of the encoder the tokens came from.
         grid (Tuple[int, int]): token grid (h, w) of that encoder.
         input_size (int): square input size of that encoder in pixels.
-        fg_fraction (float): foreground fraction alpha was chosen for. Defaults to 0.4.
+        fg_fraction (float): fraction of the fitted tokens above ``alpha``. Defaults to 0.4.
         num_images (int): number of images the fit used. Defaults to 0.
-        sign_rule (str): how the sign of ``direction`` was chosen ('center', '+1', '-1').
-            Defaults to 'center'.
+        sign_rule (str): how the sign of ``direction`` was chosen. Defaults to 'center'.
+        threshold_rule (str): how ``alpha`` was chosen: ``'quantile'`` (exact quantile for
+            ``fg_fraction``), ``'histogram'`` (the official 200-bin rule), ``'given'`` or
+            ``'none'``. Defaults to 'quantile'.
+        center (bool): subtract ``mean`` before projecting; False is the official convention
+            (``tokens @ direction``). Defaults to True.
+        encoder_arch (str, optional): architecture signature of the encoder. Defaults to None.
+        fingerprint (List[float], optional): weight fingerprint of the encoder (see
+            :func:`genview_mm.models.encoders.weights_fingerprint`). Defaults to None.
+        source (str): provenance, ``'fit'`` or ``'official:<file>'``. Defaults to 'fit'.
     """
 
     direction: Tensor
     mean: Tensor
-    alpha: float
+    alpha: Optional[float]
     encoder: str
     grid: Tuple[int, int]
     input_size: int
     fg_fraction: float = 0.4
     num_images: int = 0
     sign_rule: str = 'center'
+    threshold_rule: str = 'quantile'
+    center: bool = True
+    encoder_arch: Optional[str] = None
+    fingerprint: Optional[List[float]] = None
+    source: str = 'fit'
 
     def __post_init__(self) -> None:
         self.direction = torch.as_tensor(self.direction, dtype=torch.float32).flatten()
@@ -56,9 +74,16 @@ class ForegroundPCA:
             raise ForegroundPCAError(
                 f'direction {tuple(self.direction.shape)} and mean {tuple(self.mean.shape)} '
                 'must have the same shape (D,)')
-        self.alpha = float(self.alpha)
+        if self.threshold_rule not in THRESHOLD_RULES:
+            raise ForegroundPCAError(f'threshold_rule must be one of {THRESHOLD_RULES}, got '
+                                     f'{self.threshold_rule!r}')
+        self.alpha = None if self.alpha is None else float(self.alpha)
+        if self.alpha is None:
+            self.threshold_rule = 'none'
         self.grid = (int(self.grid[0]), int(self.grid[1]))
         self.input_size = int(self.input_size)
+        if self.fingerprint is not None:
+            self.fingerprint = [float(v) for v in self.fingerprint]
 
     @property
     def dim(self) -> int:
@@ -66,18 +91,32 @@ class ForegroundPCA:
         return int(self.direction.numel())
 
     def scores(self, tokens: Tensor) -> Tensor:
-        """Projection scores ``(tokens - mean) @ direction``: (..., N, D) -> (..., N)."""
+        """Projection scores: (..., N, D) -> (..., N); ``(tokens - mean) @ direction`` when
+        ``center``, else ``tokens @ direction``."""
         direction = self.direction.to(tokens.device, tokens.dtype)
-        mean = self.mean.to(tokens.device, tokens.dtype)
-        return (tokens - mean) @ direction
+        if self.center:
+            tokens = tokens - self.mean.to(tokens.device, tokens.dtype)
+        return tokens @ direction
 
     def foreground_mask(self, tokens: Tensor) -> Tensor:
         """Boolean foreground mask: (..., N, D) -> (..., N)."""
+        if self.alpha is None:
+            raise ForegroundPCAError(
+                f'this PCA file ({self.source}, encoder {self.encoder!r}) has no foreground '
+                'threshold, which foreground ratios need: re-import it with '
+                'tools/import_official_pca.py --alpha A (or --fit-images DIR), or fit one with '
+                'tools/fit_foreground_pca.py.')
         return self.scores(tokens) > self.alpha
 
     def foreground_ratio(self, tokens: Tensor) -> Tensor:
         """Fraction of foreground tokens per image: (B, N, D) -> (B,) float32 in [0, 1]."""
         return self.foreground_mask(tokens).float().mean(-1)
+
+    def describe(self) -> str:
+        """One line naming the encoder the file was fitted for."""
+        arch = f', {self.encoder_arch}' if self.encoder_arch else ''
+        return f'{self.encoder!r}{arch}, {self.dim}-d tokens, {self.grid[0]}x{self.grid[1]} ' \
+               f'grid at {self.input_size} px'
 
     def save(self, path: str) -> None:
         """Save as plain tensors and python types (loadable with ``weights_only=True``)."""
@@ -90,41 +129,30 @@ class ForegroundPCA:
         torch.save(state, path)
 
     @classmethod
-    def load(cls, path: str, encoder: Optional[str] = None,
-             dim: Optional[int] = None) -> 'ForegroundPCA':
-        """Load a file written by :meth:`save`, checking it fits the encoder in use.
+    def load(cls, path: str) -> 'ForegroundPCA':
+        """Load a file written by :meth:`save` (version 1 files too).
 
-        Args:
-            path (str): the file.
-            encoder (str, optional): expected encoder id; checked when given.
-            dim (int, optional): expected token width; checked when given.
+        Check that it fits the encoder in use with
+        :func:`genview_mm.foreground.check_pca_encoder`.
 
         Raises:
-            ForegroundPCAError: the file is missing, is not a foreground PCA file, or was
-                fitted for another encoder or token width.
+            ForegroundPCAError: the file is missing or is not a foreground PCA file.
         """
         if not osp.isfile(path):
-            raise ForegroundPCAError(f'Foreground PCA file not found: {path!r}. {_REFIT}')
+            raise ForegroundPCAError(f'Foreground PCA file not found: {path!r}. {_REFIT}.')
         try:
             state = torch.load(path, map_location='cpu', weights_only=True)
         except Exception as exc:  # noqa: BLE001  (any unreadable file gets the same advice)
             raise ForegroundPCAError(
                 f'{path!r} is not a foreground PCA file (torch.load with weights_only=True '
-                f'failed: {type(exc).__name__}). {_REFIT}') from exc
+                f'failed: {type(exc).__name__}). {_REFIT}.') from exc
         if not isinstance(state, dict) or state.get('format') != FORMAT:
-            raise ForegroundPCAError(f'{path!r} is not a foreground PCA file. {_REFIT}')
+            raise ForegroundPCAError(f'{path!r} is not a foreground PCA file. {_REFIT}.')
+        if int(state.get('version', 1)) > VERSION:
+            raise ForegroundPCAError(f'{path!r} was written by a newer genview_mm (format '
+                                     f'version {state["version"]}); upgrade genview_mm.')
         state = {k: v for k, v in state.items() if k not in ('format', 'version')}
         try:
-            pca = cls(**state)
+            return cls(**state)
         except TypeError as exc:
-            raise ForegroundPCAError(f'{path!r} is malformed ({exc}). {_REFIT}') from exc
-        if encoder is not None and pca.encoder != encoder:
-            raise ForegroundPCAError(
-                f'{path!r} was fitted for encoder {pca.encoder!r}, not {encoder!r}. '
-                f'Refit it for this encoder: python tools/fit_foreground_pca.py '
-                f'--encoder {encoder} ...')
-        if dim is not None and pca.dim != int(dim):
-            raise ForegroundPCAError(
-                f'{path!r} was fitted on {pca.dim}-d tokens of {pca.encoder!r}, but the '
-                f'encoder in use gives {dim}-d tokens. {_REFIT}')
-        return pca
+            raise ForegroundPCAError(f'{path!r} is malformed ({exc}). {_REFIT}.') from exc

@@ -14,7 +14,8 @@ import torch
 
 from mmpretrain.registry import MODELS
 
-from ..foreground import CLIPPatchEncoder, ForegroundPCA, encoder_id
+from ..foreground import ForegroundPCA, check_pca_encoder
+from ..models.encoders import CLIPPatchEncoder, encoder_id
 from .mixed_levels import per_sample_noising
 from .noise import DEFAULT_BINS, DEFAULT_LEVELS, noise_level_from_ratio, validate_noise_rule
 from .seeding import image_seed
@@ -115,10 +116,11 @@ class AdaptiveNoiseGenerator:
         self._pipe = prepare_pipeline(pipe, self.device, self.scheduler)
         source = getattr(pipe, 'name_or_path', None) or self.pretrained
         self._name = self._name or str(source)
-        mean = getattr(pipe.feature_extractor, 'image_mean', None)
-        std = getattr(pipe.feature_extractor, 'image_std', None)
-        self._encoder = CLIPPatchEncoder(pipe.image_encoder, encoder_id(source, 'image_encoder'),
-                                         mean, std)
+        # the pipeline's own image encoder and feature extractor: the same conditioning
+        # pixels the pipeline would compute itself (no second copy of the weights)
+        self._encoder = CLIPPatchEncoder(model=pipe.image_encoder,
+                                         name=encoder_id(source, 'image_encoder'),
+                                         processor=pipe.feature_extractor)
 
     @property
     def encoder(self) -> CLIPPatchEncoder:
@@ -134,10 +136,9 @@ class AdaptiveNoiseGenerator:
     @property
     def pca(self) -> ForegroundPCA:
         if self._pca is None:
-            enc = self.encoder
-            self._pca = ForegroundPCA.load(self._pca_src,
-                                           encoder=enc.name if self.check_encoder else None,
-                                           dim=enc.dim)
+            self._pca = ForegroundPCA.load(self._pca_src)
+        check_pca_encoder(self._pca, self.encoder, str(self._pca_src), 'generator encoder',
+                          check_identity=self.check_encoder)
         return self._pca
 
     # ------------------------------------------------------------------ analysis

@@ -1,15 +1,17 @@
 """GenView models: pair-quality scorer, quality-driven head and algorithm variants.
 
-Importing this package registers ``PairQualityScorer``, ``QualityDrivenContrastiveHead`` and
+Importing this package registers the patch encoders (``CLIPPatchEncoder``, ``TimmPatchEncoder``),
+``PairQualityScorer``, ``QualityDrivenContrastiveHead`` and
 ``GenViewMoCo``, ``GenViewMoCoV3``, ``GenViewBYOL``, ``GenViewSimSiam``, ``GenViewSimCLR``,
 ``GenViewSwAV`` into MMPretrain's ``MODELS`` registry.
 """
-from . import heads, losses, scorers, selfsup  # noqa: F401
+from . import encoders, heads, losses, scorers, selfsup  # noqa: F401
+from .encoders import CLIPPatchEncoder, TimmPatchEncoder
 from .heads import QualityDrivenContrastiveHead
 from .scorers import PairQualityScorer, quality_weights
 from .selfsup import (GenViewBYOL, GenViewMixin, GenViewMoCo, GenViewMoCoV3, GenViewSimCLR,
                       GenViewSimSiam, GenViewSwAV)
 
-__all__ = ['QualityDrivenContrastiveHead', 'PairQualityScorer', 'quality_weights',
+__all__ = ['CLIPPatchEncoder', 'TimmPatchEncoder', 'QualityDrivenContrastiveHead', 'PairQualityScorer', 'quality_weights',
            'GenViewMixin', 'GenViewMoCo', 'GenViewMoCoV3', 'GenViewBYOL', 'GenViewSimSiam',
            'GenViewSimCLR', 'GenViewSwAV']

@@ -2,7 +2,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genview_mm.foreground import CLIPPatchEncoder, encoder_id
+from genview_mm.models.encoders import CLIPPatchEncoder, encoder_id
 from tiny_models import sample_photos
 
 

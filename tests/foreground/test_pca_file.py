@@ -1,7 +1,33 @@
+"""The PCA file: numbers, round trip, old files, and the refusal of a file fitted for another
+encoder (by name, architecture, weights fingerprint, token width, grid or input size)."""
+from typing import NamedTuple, Optional, Tuple
+
 import pytest
 import torch
 
-from genview_mm.foreground import ForegroundPCA, ForegroundPCAError
+from genview_mm.foreground import ForegroundPCA, ForegroundPCAError, check_pca_encoder
+from genview_mm.models.encoders import EncoderIdentity
+
+
+class Enc(NamedTuple):
+    """What check_pca_encoder reads of an encoder (no weights: identity by name/arch)."""
+    name: str
+    dim: int = 8
+    grid: Tuple[int, int] = (2, 4)
+    input_size: int = 32
+    arch: Optional[str] = None
+
+
+class FingerprintedEnc(NamedTuple):
+    name: str
+    fingerprint: list
+    dim: int = 8
+    grid: Tuple[int, int] = (2, 4)
+    input_size: int = 32
+    arch: Optional[str] = 'clip-vit:d8'
+
+    def identity(self) -> EncoderIdentity:
+        return EncoderIdentity(self.name, self.arch, self.fingerprint)
 
 
 def _pca(dim=8, encoder='enc/a'):
@@ -27,10 +53,12 @@ def test_round_trip_weights_only(tmp_path):
     pca.save(path)
     raw = torch.load(path, weights_only=True)
     assert raw['format'] == 'genview_mm.ForegroundPCA'
-    back = ForegroundPCA.load(path, encoder='enc/a', dim=8)
+    back = ForegroundPCA.load(path)
+    check_pca_encoder(back, Enc('enc/a'))
     assert torch.equal(back.direction, pca.direction) and torch.equal(back.mean, pca.mean)
     assert (back.alpha, back.encoder, back.grid, back.input_size) == (0.25, 'enc/a', (2, 4), 32)
     assert (back.fg_fraction, back.num_images, back.sign_rule) == (0.3, 7, '+1')
+    assert (back.threshold_rule, back.center, back.source) == ('quantile', True, 'fit')
 
 
 def test_missing_file_says_how_to_fit(tmp_path):
@@ -52,7 +80,64 @@ def test_not_a_pca_file(tmp_path, content):
 def test_wrong_encoder_or_width(tmp_path):
     path = str(tmp_path / 'fg.pth')
     _pca(encoder='enc/a').save(path)
-    with pytest.raises(ForegroundPCAError, match="fitted for encoder 'enc/a', not 'enc/b'"):
-        ForegroundPCA.load(path, encoder='enc/b')
-    with pytest.raises(ForegroundPCAError, match='8-d tokens.*gives 16-d'):
-        ForegroundPCA.load(path, dim=16)
+    pca = ForegroundPCA.load(path)
+    with pytest.raises(ForegroundPCAError, match="fitted for 'enc/a'.*encoder is 'enc/b'.*"
+                       'another name.*fit_foreground_pca.py IMAGES --encoder enc/b'):
+        check_pca_encoder(pca, Enc('enc/b'))
+    with pytest.raises(ForegroundPCAError, match='8-d tokens.*encoder is .*16-d tokens.*width'):
+        check_pca_encoder(pca, Enc('enc/a', dim=16))
+    # shapes are checked even when the identity check is off (--no-encoder-check)
+    check_pca_encoder(pca, Enc('enc/b'), check_identity=False)
+    with pytest.raises(ForegroundPCAError, match='grid at 32 px.*grid at 64 px'):
+        check_pca_encoder(pca, Enc('enc/b', input_size=64), check_identity=False)
+
+
+def test_input_size_mismatch_names_both(tmp_path):
+    """A ConvNeXt PCA fitted at 256 px (timm's default) is refused for the 224-px scorer."""
+    pca = ForegroundPCA(direction=torch.ones(8) / 8 ** 0.5, mean=torch.zeros(8), alpha=None,
+                        encoder='convnext_base.clip_laion2b_augreg', grid=(8, 8), input_size=256,
+                        encoder_arch='timm:convnext_base')
+    scorer_enc = Enc('convnext_base.clip_laion2b_augreg', grid=(7, 7), input_size=224,
+                     arch='timm:convnext_base')
+    with pytest.raises(ForegroundPCAError) as err:
+        check_pca_encoder(pca, scorer_enc, 'pca.pth', 'scorer encoder')
+    msg = str(err.value)
+    assert '8x8 grid at 256 px' in msg and '7x7 grid at 224 px' in msg and 'scorer encoder' in msg
+    assert '--timm-model convnext_base.clip_laion2b_augreg --input-size 224' in msg
+
+
+def test_same_weights_under_another_name_are_accepted():
+    """Fitted from a local folder, used with the hub id (or a moved folder): same weights."""
+    fp = [0.1, 0.2, 0.3]
+    pca = ForegroundPCA(direction=torch.ones(8) / 8 ** 0.5, mean=torch.zeros(8), alpha=0.0,
+                        encoder='/old/place/clip', grid=(2, 4), input_size=32,
+                        encoder_arch='clip-vit:d8', fingerprint=fp)
+    check_pca_encoder(pca, FingerprintedEnc('openai/clip-vit-base-patch32',
+                                            [0.1, 0.2 * (1 + 1e-4), 0.3]))  # bf16-level noise
+    with pytest.raises(ForegroundPCAError, match='weights differ'):
+        check_pca_encoder(pca, FingerprintedEnc('/old/place/clip', [0.1, 0.25, 0.3]))
+    with pytest.raises(ForegroundPCAError, match='architecture differs'):
+        check_pca_encoder(pca, Enc('/old/place/clip', arch='clip-vit:d16'))
+
+
+def test_version_1_file_loads(tmp_path):
+    """Files written before the identity fields existed still load (checked by name)."""
+    state = dict(direction=torch.tensor([1.0, 0.0]), mean=torch.zeros(2), alpha=0.1,
+                 encoder='enc/a', grid=[1, 2], input_size=8, fg_fraction=0.4, num_images=3,
+                 sign_rule='center', format='genview_mm.ForegroundPCA', version=1)
+    torch.save(state, str(tmp_path / 'v1.pth'))
+    pca = ForegroundPCA.load(str(tmp_path / 'v1.pth'))
+    assert (pca.threshold_rule, pca.center, pca.fingerprint) == ('quantile', True, None)
+    check_pca_encoder(pca, Enc('enc/a', dim=2, grid=(1, 2), input_size=8))
+
+
+def test_uncentred_projection_and_missing_threshold():
+    """The official convention projects without the mean; a file without alpha cannot give
+    foreground ratios (the scorer needs none)."""
+    pca = ForegroundPCA(direction=torch.tensor([1.0, 0.0]), mean=torch.tensor([5.0, 0.0]),
+                        alpha=None, encoder='e', grid=(1, 2), input_size=8, center=False)
+    tokens = torch.tensor([[[2.0, 1.0], [-1.0, 3.0]]])
+    assert pca.scores(tokens).tolist() == [[2.0, -1.0]]
+    assert pca.threshold_rule == 'none'
+    with pytest.raises(ForegroundPCAError, match='no foreground threshold.*--alpha'):
+        pca.foreground_ratio(tokens)

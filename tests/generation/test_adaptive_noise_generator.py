@@ -3,7 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from genview_mm.foreground import CLIPPatchEncoder, ForegroundPCA, ForegroundPCAError
+from genview_mm.foreground import ForegroundPCA, ForegroundPCAError, check_pca_encoder
+from genview_mm.models.encoders import CLIPPatchEncoder
 from genview_mm.generation import (AdaptiveNoiseGenerator, image_seed, noise_level_from_ratio)
 from genview_mm.generation.sources import list_folder
 
@@ -41,7 +42,8 @@ def test_order_and_metadata(gen, photos, tiny_unclip_path, tiny_unclip_pca):
     views = gen.generate(images, keys)
     assert [v.key for v in views] == keys
     enc = CLIPPatchEncoder.from_pretrained(tiny_unclip_path, subfolder='image_encoder')
-    pca = ForegroundPCA.load(tiny_unclip_pca, encoder=enc.name, dim=enc.dim)
+    pca = ForegroundPCA.load(tiny_unclip_pca)
+    check_pca_encoder(pca, enc)
     ratios = pca.foreground_ratio(enc(enc.preprocess(images))).tolist()
     for v, p in zip(views, ratios):
         assert v.fg_ratio == pytest.approx(p, abs=1e-6)
@@ -126,7 +128,7 @@ def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_pat
     other.save(str(tmp_path / 'other.pth'))
     g = AdaptiveNoiseGenerator(pca=str(tmp_path / 'other.pth'), pretrained=tiny_unclip_path,
                                device='cpu')
-    with pytest.raises(ForegroundPCAError, match='fitted for encoder'):
+    with pytest.raises(ForegroundPCAError, match='was fitted for.*the generator encoder is'):
         g.pca
 
 

@@ -16,6 +16,6 @@ def fake_pca_path(tmp_path) -> str:
 
 @pytest.fixture(scope='session')
 def tiny_clip_pca_path(tiny_clip_path, tmp_path_factory) -> str:
-    from genview_mm.foreground import encoder_id
+    from genview_mm.models.encoders import encoder_id
     folder = tmp_path_factory.mktemp('tiny_clip_pca')
     return save_pca(str(folder / 'pca.pth'), encoder_id(tiny_clip_path), 32, (8, 8), 32)

@@ -5,7 +5,8 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
-from genview_mm.foreground import CLIP_MEAN, CLIP_STD, ForegroundPCA
+from genview_mm.foreground import ForegroundPCA
+from genview_mm.models.encoders import CLIP_MEAN, CLIP_STD
 
 SSL_MEAN = (123.675, 116.28, 103.53)
 SSL_STD = (58.395, 57.12, 57.375)
@@ -106,16 +107,18 @@ def tiny_model_cfg(method: str, scorer: Optional[dict] = None) -> dict:
 
 
 class StubScorer(nn.Module):
-    """Returns preset pair weights (to test how algorithms map weights to loss rows)."""
+    """Scores that the weight rule turns into preset pair weights (mean 1): ``q = log w``, so
+    ``N * softmax(q) = w`` (to test how algorithms map weights to loss rows)."""
 
     def __init__(self, weights: torch.Tensor) -> None:
         super().__init__()
+        assert abs(float(weights.mean()) - 1.0) < 1e-6, 'preset weights must have mean 1'
         self.weights = weights
 
     def forward(self, view1, view2, data_preprocessor=None):
         from genview_mm.models.scorers import PairScores
         z = torch.zeros(view1.size(0))
-        return PairScores(z, z, z, self.weights, 0)
+        return PairScores(z, z, self.weights.log())
 
 
 def tiny_batch(method: str, n: int = 4, seed: int = 0) -> dict:

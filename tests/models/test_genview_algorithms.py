@@ -75,7 +75,7 @@ def test_unit_weights_reproduce_upstream_loss():
 
 
 def test_simclr_weights_both_rows_of_each_pair():
-    w = torch.tensor([2.0, 0.5, 1.2, 0.3])
+    w = torch.tensor([2.0, 0.5, 1.2, 0.3])  # mean 1
     torch.manual_seed(0)
     model = MODELS.build(tiny_model_cfg('SimCLR', StubScorer(w)))
     assert torch.equal(model.loss_row_weights(w), torch.tensor([2., 2., .5, .5, 1.2, 1.2, .3, .3]))
@@ -93,7 +93,7 @@ def test_simclr_weights_both_rows_of_each_pair():
 
 
 def test_swav_weights_each_sample_across_all_crops():
-    w = torch.tensor([2.0, 0.5, 1.2, 0.3])
+    w = torch.tensor([2.0, 0.5, 1.2, 0.3])  # mean 1
     torch.manual_seed(0)
     model = MODELS.build(tiny_model_cfg('SwAV', StubScorer(w)))
     twin = copy.deepcopy(model)

@@ -1,15 +1,17 @@
-"""The pair-quality scorer against a direct computation of the method doc (section 3)."""
+"""The pair-quality scorer against a direct computation of the paper's formulas (Sec. 3.3);
+the weight rule that turns its scores into loss weights; the telemetry."""
 import pytest
 import torch
 from mmpretrain.registry import MODELS
 
 from genview_mm.foreground import ForegroundPCAError
-from genview_mm.models.scorers import PairQualityScorer, pair_quality
+from genview_mm.models.scorers import PairQualityScorer, pair_quality, quality_weights
+from genview_mm.models.selfsup.genview_mixin import quality_log_vars
 from genview_tiny import SSL_MEAN, SSL_STD, FakePatchEncoder, save_pca
 
 
 def reference_quality(t1: torch.Tensor, t2: torch.Tensor, u: torch.Tensor):
-    """Loop-by-loop float64 transcription of the method doc."""
+    """Loop-by-loop float64 transcription of the formulas."""
     out = []
     for f1, f2 in zip(t1.double(), t2.double()):
         pooled = []
@@ -61,7 +63,7 @@ def _clip_pixels(raw_rgb: torch.Tensor, enc) -> torch.Tensor:
 @pytest.mark.parametrize('to_rgb', [True, False])
 def test_scorer_converts_normalisation_and_matches_reference(fake_encoder, fake_pca_path,
                                                             to_rgb):
-    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, normalize='local')
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
     g = torch.Generator().manual_seed(2)
     raw = torch.randint(0, 256, (6, 3, 32, 32), generator=g).float()  # RGB pixels
     stored = raw if to_rgb else raw.flip(1)  # what the SSL preprocessor normalised
@@ -76,8 +78,9 @@ def test_scorer_converts_normalisation_and_matches_reference(fake_encoder, fake_
     got = torch.stack([scores.s_f, scores.s_b, scores.q], 1).double()
     torch.testing.assert_close(got, ref, atol=1e-4, rtol=0)
     w_ref = 3 * torch.softmax(ref[:, 2], 0)
-    torch.testing.assert_close(scores.weights.double(), w_ref, atol=1e-5, rtol=0)
-    assert scores.num_nonfinite == 0
+    weights = quality_weights(scores.q, 1.0, 'local')  # what the algorithm does with them
+    torch.testing.assert_close(weights.weights.double(), w_ref, atol=1e-5, rtol=0)
+    assert weights.num_nonfinite == 0
 
 
 def test_scorer_resizes_to_encoder_input(fake_encoder, fake_pca_path):
@@ -98,10 +101,10 @@ def test_encoder_stays_out_of_state_dict_and_frozen(fake_encoder, fake_pca_path)
 
 
 def test_telemetry_values(fake_encoder, fake_pca_path):
-    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, gamma=2.0)
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
     x = torch.randn(4, 3, 32, 32)
     scores = scorer(x, x + 0.3 * torch.randn_like(x), _preprocessor())
-    logs = scores.log_vars()
+    logs = quality_log_vars(scores, quality_weights(scores.q, 2.0))
     assert set(logs) == {f'genview_{k}' for k in
                          ('w_mean', 'w_std', 'w_min', 'w_max', 'sf', 'sb', 'nonfinite')}
     assert not any('loss' in k for k in logs)
@@ -114,8 +117,21 @@ def test_pca_for_another_encoder_is_refused(fake_encoder, tmp_path):
     path = save_pca(str(tmp_path / 'other.pth'), 'openai/clip-vit-base-patch32', 16, (7, 7), 224)
     with pytest.raises(ForegroundPCAError, match='fit_foreground_pca'):
         PairQualityScorer(path, encoder=fake_encoder)
+    with pytest.raises(TypeError, match='unexpected arguments'):
+        PairQualityScorer(path, encoder=FakePatchEncoder(), temperature=2)
+
+
+def test_legacy_weighting_arguments_reach_the_algorithm(fake_encoder, fake_pca_path):
+    """Configs written before the weight rule moved to the algorithm keep working."""
+    from genview_tiny import tiny_model_cfg
+    with pytest.warns(DeprecationWarning, match='model.gamma'):
+        scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, gamma=2.0,
+                                   normalize='global')
+    model = MODELS.build(tiny_model_cfg('MoCo', scorer))
+    assert (model.gamma, model.normalize) == (2.0, 'global')
     with pytest.raises(ValueError, match='normalize'):
-        PairQualityScorer(path, encoder=FakePatchEncoder(), normalize='per-gpu')
+        MODELS.build(dict(tiny_model_cfg('MoCo', fake_encoder and None), type='GenViewMoCo',
+                          normalize='per-gpu'))
 
 
 def test_tiny_clip_through_transformers(tiny_clip_path, tiny_clip_pca_path):
@@ -134,10 +150,10 @@ def test_tiny_clip_through_transformers(tiny_clip_path, tiny_clip_pca_path):
 
 
 def test_outer_autocast_keeps_scores_float32(fake_encoder, fake_pca_path):
-    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, normalize='local')
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
     x, y = torch.randn(4, 3, 32, 32), torch.randn(4, 3, 32, 32)
     plain = scorer(x, y, _preprocessor())
     with torch.autocast(device_type='cpu', dtype=torch.bfloat16):  # as under AMP training
         amp = scorer(x, y, _preprocessor())
-    assert amp.q.dtype == torch.float32 and amp.weights.dtype == torch.float32
+    assert amp.q.dtype == torch.float32 and amp.s_f.dtype == torch.float32
     torch.testing.assert_close(amp.q, plain.q, atol=1e-6, rtol=0)

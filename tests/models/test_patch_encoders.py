@@ -1,4 +1,5 @@
-"""Pluggable encoders: the timm adapter (against a stand-in timm module), registry and errors."""
+"""Patch encoders: the timm adapter (against a stand-in timm module), MODELS registration,
+building, freezing and errors."""
 import sys
 import types
 
@@ -6,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from genview_mm.models.scorers import (PATCH_ENCODERS, PairQualityScorer, build_patch_encoder,
-                                       register_patch_encoder)
+from genview_mm.models.encoders import build_patch_encoder
+from genview_mm.models.scorers import PairQualityScorer
 from genview_tiny import save_pca
 
 
@@ -63,11 +64,13 @@ def test_scorer_with_timm_encoder(fake_timm, tmp_path):
 
 
 def test_registry_and_errors(fake_encoder):
-    assert {'CLIPPatchEncoder', 'TimmPatchEncoder'} <= set(PATCH_ENCODERS)
+    from mmpretrain.registry import MODELS
+
+    from genview_mm.models.encoders import CLIPPatchEncoder, TimmPatchEncoder
+    assert MODELS.get('CLIPPatchEncoder') is CLIPPatchEncoder
+    assert MODELS.get('TimmPatchEncoder') is TimmPatchEncoder
     assert build_patch_encoder(fake_encoder) is fake_encoder
-    with pytest.raises(KeyError, match='already registered'):
-        register_patch_encoder('TimmPatchEncoder')(lambda: None)
-    with pytest.raises(KeyError, match='unknown patch encoder'):
+    with pytest.raises(KeyError, match='OpenCLIPTower'):
         build_patch_encoder(dict(type='OpenCLIPTower'))
     with pytest.raises(AttributeError, match='lacks'):
         build_patch_encoder(nn.Linear(2, 2))
@@ -79,7 +82,8 @@ def test_real_timm_convnext_tower(tmp_path):
     """The adapter on a real (randomly initialised) timm ConvNeXt, as the official scorer's
     LAION-2B ConvNeXt-Base-W tower would be plugged in."""
     import timm  # noqa: F401  (installed by tools/bootstrap_env.sh)
-    from genview_mm.models.scorers import PairQualityScorer, build_patch_encoder
+    from genview_mm.models.encoders import build_patch_encoder
+    from genview_mm.models.scorers import PairQualityScorer, quality_weights
     from genview_tiny import save_pca
     enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
                                    pretrained=False, input_size=64))
@@ -91,7 +95,7 @@ def test_real_timm_convnext_tower(tmp_path):
     scorer = PairQualityScorer(pca, encoder=enc)
     scores = scorer(torch.randn(2, 3, 64, 64), torch.randn(2, 3, 64, 64))
     assert torch.isfinite(scores.q).all()
-    assert abs(float(scores.weights.mean()) - 1.0) < 1e-6
+    assert abs(float(quality_weights(scores.q).weights.mean()) - 1.0) < 1e-6
 
 
 def test_fit_tool_for_a_timm_tower_then_score(tmp_path):

@@ -69,19 +69,20 @@ def test_global_normalisation_matches_single_process(tmp_path):
     assert not torch.allclose(torch.cat([r['w_local'] for r in results]), reference)
 
 
-def _simclr_worker(rank: int, world: int, port: int, scorer: dict, out_dir: str):
+def _simclr_worker(rank: int, world: int, port: int, model_cfg: dict, out_dir: str):
     from mmpretrain.registry import MODELS
 
-    from genview_tiny import tiny_batch, tiny_model_cfg
+    from genview_tiny import tiny_batch
     _init(rank, world, port)
     try:
         torch.manual_seed(0)
-        model = MODELS.build(tiny_model_cfg('SimCLR', scorer))
+        model = MODELS.build(model_cfg)
         data = model.data_preprocessor(tiny_batch('SimCLR', n=3, seed=rank), True)
         losses = model(**data, mode='loss')
         losses['loss'].backward()
         scores = model.scorer(*data['inputs'], data_preprocessor=model.data_preprocessor)
-        torch.save(dict(loss=losses['loss'].detach(), w=scores.weights,
+        weights = quality_weights(scores.q, model.gamma, model.normalize).weights
+        torch.save(dict(loss=losses['loss'].detach(), w=weights,
                         grad=model.backbone.conv1.weight.grad.abs().sum()),
                    os.path.join(out_dir, f'simclr{rank}.pth'))
     finally:
@@ -92,16 +93,18 @@ def test_simclr_two_processes_global_weights(tmp_path, tiny_clip_path, tiny_clip
     from mmpretrain.registry import MODELS
 
     from genview_tiny import tiny_batch, tiny_model_cfg
-    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_clip_pca_path,
-                  normalize='global')
-    _run_two(_simclr_worker, (2, _free_port(), scorer, str(tmp_path)))
+    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_clip_pca_path)
+    model_cfg = dict(tiny_model_cfg('SimCLR', scorer), normalize='global')
+    _run_two(_simclr_worker, (2, _free_port(), model_cfg, str(tmp_path)))
     results = [torch.load(tmp_path / f'simclr{r}.pth') for r in range(2)]
-    model = MODELS.build(tiny_model_cfg('SimCLR', scorer))
+    model = MODELS.build(model_cfg)
     views = [model.data_preprocessor(tiny_batch('SimCLR', n=3, seed=r), True)['inputs']
              for r in range(2)]
     single = model.scorer(torch.cat([views[0][0], views[1][0]]),
                           torch.cat([views[0][1], views[1][1]]), model.data_preprocessor)
-    torch.testing.assert_close(torch.cat([r['w'] for r in results]), single.weights,
+    # global normalisation over 2 ranks = one rank holding the whole batch
+    torch.testing.assert_close(torch.cat([r['w'] for r in results]),
+                               quality_weights(single.q, 1.0, 'local').weights,
                                atol=1e-5, rtol=0)
     for r in results:
         assert torch.isfinite(r['loss']) and r['grad'] > 0

@@ -9,8 +9,8 @@ import torch
 from PIL import Image
 
 from genview_mm.models.scorers import PairQualityScorer, PairScores
-from genview_mm.models.scorers.pair_grid import render_pair_grid, views_to_uint8
-from genview_mm.models.scorers.pair_samples import score_folders
+from genview_mm.visualization import render_pair_grid, views_to_uint8
+from genview_mm.visualization.pair_samples import score_folders
 from genview_tiny import PREPROC, tiny_model_cfg
 from tiny_models import write_photos
 
@@ -26,14 +26,15 @@ def _tool(repo_root):
 def test_render_grid_layout(tmp_path):
     imgs = np.zeros((3, 20, 20, 3), np.uint8)
     s = torch.tensor([0.1, 0.5, 0.9])
-    scores = PairScores(s, s / 2, s / 2, torch.tensor([0.5, 1.0, 1.5]), 0)
-    path = render_pair_grid(imgs, imgs + 255, scores, str(tmp_path / 'g' / 'grid.png'), cell=40,
-                            columns=2)
+    scores = PairScores(s, s / 2, s / 2)
+    weights = torch.tensor([0.5, 1.0, 1.5])
+    path = render_pair_grid(imgs, imgs + 255, scores, weights, str(tmp_path / 'g' / 'grid.png'),
+                            cell=40, columns=2)
     img = np.asarray(Image.open(path))
     assert img.shape == (6 + 2 * (40 + 16 + 6), 6 + 2 * (80 + 6), 3)
     assert (img == 255).all(-1).mean() < 0.9  # views and labels were drawn
     with pytest.raises(ValueError, match='pairs'):
-        render_pair_grid(imgs, imgs[:2], scores, str(tmp_path / 'bad.png'))
+        render_pair_grid(imgs, imgs[:2], scores, weights, str(tmp_path / 'bad.png'))
 
 
 def test_views_to_uint8_inverts_preprocessing():
@@ -49,9 +50,9 @@ def test_folder_mode_tool(tmp_path, repo_root, tiny_clip_path, tiny_clip_pca_pat
     a, b = tmp_path / 'a', tmp_path / 'b'
     write_photos(str(a), 3, 48)
     write_photos(str(b), 3, 40, ext='.png')
-    scorer = PairQualityScorer(tiny_clip_pca_path, encoder=tiny_clip_path, normalize='local')
-    img1, img2, scores = score_folders(str(a), str(b), scorer)
-    assert img1.shape == (3, 32, 32, 3) and scores.weights.mean().item() == pytest.approx(1.0)
+    scorer = PairQualityScorer(tiny_clip_pca_path, encoder=tiny_clip_path)
+    img1, img2, scores, weights = score_folders(str(a), str(b), scorer)
+    assert img1.shape == (3, 32, 32, 3) and weights.mean().item() == pytest.approx(1.0)
     out = tmp_path / 'pairs.png'
     monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', '--view1-dir', str(a), '--view2-dir',
                                       str(b), '--pca', tiny_clip_pca_path, '--encoder',

@@ -69,7 +69,7 @@ def main(argv=None):
     keys = [f'img_{i:04d}.jpg' for i in range(len(images))]
     pretrained, pca = args.pretrained, args.pca
     if pretrained is None:
-        from genview_mm.foreground import CLIPPatchEncoder
+        from genview_mm.models.encoders import CLIPPatchEncoder
         from genview_mm.foreground.fit_runner import run_fit
         from tiny_models import save_tiny_unclip, write_photos
         pretrained = save_tiny_unclip(osp.join(tmp, 'unclip'))

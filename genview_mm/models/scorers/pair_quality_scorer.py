@@ -1,85 +1,91 @@
-"""Frozen-encoder pair-quality scorer of GenView (method doc section 3)."""
-from typing import Dict, NamedTuple, Optional, Sequence, Union
+"""Frozen-encoder pair-quality scorer of GenView (arXiv:2403.12003, Sec. 3.3)."""
+import warnings
+from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from ..encoders import OFFICIAL_SCORER, build_patch_encoder
 from .normalization import to_encoder_pixels
 from .pair_scores import pair_quality
-from .patch_encoders import build_patch_encoder
-from .quality_weights import quality_weights
+
+#: the paper's scorer encoder: OpenCLIP ConvNeXt-Base-W laion2B-s13B-b82K-augreg at 224 px
+OFFICIAL_ENCODER = dict(type='TimmPatchEncoder', model_name=OFFICIAL_SCORER, input_size=224)
 
 
 class PairScores(NamedTuple):
-    """Scores of a batch of positive pairs, all (N,) and without gradient.
+    """Scores of a batch of positive pairs, all (N,) float32 and without gradient.
 
     Attributes:
         s_f (torch.Tensor): foreground cosine similarities.
         s_b (torch.Tensor): background cosine similarities.
-        q (torch.Tensor): qualities ``s_f - s_b``.
-        weights (torch.Tensor): loss weights ``N * softmax(gamma * q)``.
-        num_nonfinite (int): non-finite qualities (the batch then got uniform weights).
+        q (torch.Tensor): qualities ``s_f - s_b`` in [-2, 2].
     """
     s_f: torch.Tensor
     s_b: torch.Tensor
     q: torch.Tensor
-    weights: torch.Tensor
-    num_nonfinite: int
-
-    def log_vars(self, prefix: str = 'genview_') -> Dict[str, torch.Tensor]:
-        """Telemetry for the loss dict (keys contain no 'loss', so MMEngine logs but never sums
-        them): mean/std/min/max of w, means of s_f and s_b, the non-finite count."""
-        w = self.weights.float()
-        std = w.std(unbiased=False) if w.numel() > 0 else w.new_zeros(())
-        stats = dict(w_mean=w.mean(), w_std=std, w_min=w.min(), w_max=w.max(),
-                     sf=self.s_f.float().mean(), sb=self.s_b.float().mean(),
-                     nonfinite=w.new_tensor(float(self.num_nonfinite)))
-        return {prefix + k: v.detach() for k, v in stats.items()}
 
 
 @MODELS.register_module()
 class PairQualityScorer(nn.Module):
     """Scores positive pairs with a frozen patch encoder and a foreground PCA direction.
 
+    It only scores: the algorithm (:class:`~genview_mm.models.selfsup.GenViewMixin`) turns
+    the qualities into loss weights with :func:`quality_weights`.
+
     The encoder is kept out of the module tree (not in ``state_dict``, the optimizer or DDP)
     and moved lazily to the inputs' device; it runs without gradients, in eval mode and
     under autocast on GPU. Views are converted from the SSL model's normalisation to the
     encoder's here, so the SSL config keeps its own mean/std.
 
+    The PCA file must have been fitted (or imported) for this encoder: same token width, grid
+    and input size, and the same weights (see :func:`genview_mm.foreground.check_pca_encoder`);
+    otherwise the scorer refuses to build and names both.
+
     Args:
-        pca_path (str): PCA file fitted for this encoder with ``tools/fit_foreground_pca.py``.
-        encoder (str | dict | nn.Module): transformers CLIP id/folder, or
-            ``dict(type='TimmPatchEncoder', model_name=...)``, or a built module.
-            Defaults to ``'openai/clip-vit-base-patch32'`` (7x7 grid at 224 px).
-        gamma (float): weight-rule temperature. Defaults to 1.0.
-        normalize (str): ``'global'`` (over all ranks; independent of the GPU count) or
-            ``'local'`` (per GPU, as the official code). Defaults to ``'global'``.
+        pca_path (str): PCA file for this encoder (``tools/fit_foreground_pca.py`` or
+            ``tools/import_official_pca.py``).
+        encoder (str | dict | nn.Module, optional): transformers CLIP id/folder, a patch
+            encoder config (``dict(type='TimmPatchEncoder', model_name=...)``) or a built
+            module. Defaults to None: the paper's scorer, :data:`OFFICIAL_ENCODER` (7x7x1024
+            tokens at 224 px).
         input_order (str): ``'auto'`` (RGB if the data preprocessor converts to RGB),
             ``'rgb'`` or ``'bgr'``. Defaults to ``'auto'``.
         mean (Sequence[float], optional): SSL mean (0-255) overriding the preprocessor's.
         std (Sequence[float], optional): SSL std (0-255) overriding the preprocessor's.
         autocast_dtype (str | torch.dtype): autocast dtype on GPU (``'bfloat16'`` also works in
             config files). Defaults to torch.float16.
+        check_encoder (bool): require the PCA file to be for this very encoder (weights
+            fingerprint or name); shapes are always checked. Defaults to True.
+        **legacy: ``gamma`` and ``normalize`` are accepted with a deprecation warning and
+            passed on to the algorithm (they are ``model.gamma`` / ``model.normalize`` now).
     """
 
-    def __init__(self, pca_path: str,
-                 encoder: Union[str, dict, nn.Module] = 'openai/clip-vit-base-patch32',
-                 gamma: float = 1.0, normalize: str = 'global', input_order: str = 'auto',
-                 mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-                 autocast_dtype: Union[str, torch.dtype] = torch.float16) -> None:
+    def __init__(self, pca_path: str, encoder: Union[str, dict, nn.Module, None] = None,
+                 input_order: str = 'auto', mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None,
+                 autocast_dtype: Union[str, torch.dtype] = torch.float16,
+                 check_encoder: bool = True, **legacy) -> None:
         super().__init__()
-        from genview_mm.foreground import ForegroundPCA
-        if normalize not in ('local', 'global'):
-            raise ValueError(f"normalize must be 'local' or 'global', got {normalize!r}")
+        from genview_mm.foreground import ForegroundPCA, check_pca_encoder
+        unknown = sorted(set(legacy) - {'gamma', 'normalize'})
+        if unknown:
+            raise TypeError(f'PairQualityScorer got unexpected arguments {unknown}')
+        if legacy:
+            warnings.warn(f'PairQualityScorer({", ".join(sorted(legacy))}=...) is deprecated: '
+                          'the weight rule belongs to the algorithm, set model.gamma / '
+                          'model.normalize instead.', DeprecationWarning)
+        self.legacy_weighting = dict(legacy)
         if input_order not in ('auto', 'rgb', 'bgr'):
             raise ValueError(f"input_order must be 'auto', 'rgb' or 'bgr', got {input_order!r}")
-        enc = build_patch_encoder(encoder)
-        pca = ForegroundPCA.load(pca_path, encoder=enc.name, dim=enc.dim)
+        enc = build_patch_encoder(OFFICIAL_ENCODER if encoder is None else encoder)
+        pca = ForegroundPCA.load(pca_path)
+        check_pca_encoder(pca, enc, pca_path, 'scorer encoder', check_identity=check_encoder)
         # Plain attributes (not submodules/buffers): nothing of the encoder is trained or saved.
         self.__dict__['_encoder'] = enc
         self.__dict__['_direction'] = pca.direction.detach().float().clone()
-        self.gamma, self.normalize, self.input_order = float(gamma), normalize, input_order
+        self.input_order = input_order
         self.ssl_mean, self.ssl_std = mean, std
         self.autocast_dtype = (getattr(torch, autocast_dtype) if isinstance(autocast_dtype, str)
                                else autocast_dtype)
@@ -120,7 +126,7 @@ class PairQualityScorer(nn.Module):
     @torch.no_grad()
     def forward(self, view1: torch.Tensor, view2: torch.Tensor,
                 data_preprocessor: Optional[nn.Module] = None) -> PairScores:
-        """Score the pairs ``(view1[i], view2[i])`` and derive their loss weights.
+        """Score the pairs ``(view1[i], view2[i])``.
 
         Args:
             view1 (torch.Tensor): (N, 3, H, W) first views, as the SSL model receives them.
@@ -129,12 +135,11 @@ class PairQualityScorer(nn.Module):
                 mean/std and channel order. Defaults to None (raw 0-255 RGB unless overridden).
 
         Returns:
-            PairScores: ``s_f``, ``s_b``, ``q``, ``weights`` and the non-finite count.
+            PairScores: ``s_f``, ``s_b`` and ``q`` on ``view1``'s device.
         """
         n = view1.size(0)
         tokens = self.encode(torch.cat([view1, view2.to(view1.dtype)]), data_preprocessor)
         u = self.__dict__['_direction'].to(tokens.device)
         with torch.autocast(device_type=tokens.device.type, enabled=False):  # fp32 math
             s_f, s_b, q = pair_quality(tokens[:n], tokens[n:], u)
-        w, bad = quality_weights(q, self.gamma, self.normalize)
-        return PairScores(s_f, s_b, q, w.to(view1.device), bad)
+        return PairScores(*(t.float().to(view1.device) for t in (s_f, s_b, q)))

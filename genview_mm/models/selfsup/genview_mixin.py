@@ -6,6 +6,9 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
 
+from ..scorers import PairScores, QualityWeights, quality_weights
+from ..scorers.quality_weights import NORMALIZE_MODES
+
 HEAD_WRAPPER = 'QualityDrivenContrastiveHead'
 
 
@@ -22,9 +25,10 @@ class GenViewMixin:
 
     It wraps the configured head in ``QualityDrivenContrastiveHead`` (an upstream config only
     needs its ``type`` changed and a ``scorer`` added), builds the frozen pair-quality scorer,
-    and in :meth:`loss` scores the two views the upstream ``loss`` receives, maps the pair
-    weights to loss rows (:meth:`loss_row_weights`) and runs the upstream ``loss`` unchanged
-    with those weights active on the head. Telemetry (``genview_w_mean``, ``genview_w_std``,
+    and in :meth:`loss` scores the two views the upstream ``loss`` receives, turns the
+    qualities into weights ``w = N * softmax(gamma * q)`` (:func:`quality_weights`, paper
+    Sec. 3.3), maps the pair weights to loss rows (:meth:`loss_row_weights`) and runs the
+    upstream ``loss`` unchanged with those weights active on the head. Telemetry (``genview_w_mean``, ``genview_w_std``,
     ``genview_w_min``, ``genview_w_max``, ``genview_sf``, ``genview_sb``,
     ``genview_nonfinite``) is added to the loss dict; MMEngine logs these but, their keys not
     containing ``'loss'``, never adds them to the loss. State-dict keys stay upstream's.
@@ -33,10 +37,15 @@ class GenViewMixin:
         scorer (dict | nn.Module): config of the pair scorer, e.g.
             ``dict(type='PairQualityScorer', pca_path=...)``. None disables GenView weighting
             (the upstream loss, for baselines and benchmarks).
+        gamma (float): weight-rule temperature; 0 gives uniform weights. Defaults to 1.0.
+        normalize (str): ``'local'`` normalises the weights over each GPU's batch, as the
+            official code does; ``'global'`` over the whole batch across GPUs, so that results
+            do not depend on the GPU count. Defaults to ``'local'``.
         *args, **kwargs: the upstream algorithm's arguments.
     """
 
     def __init__(self, *args, scorer: Optional[Union[dict, nn.Module]] = None,
+                 gamma: Optional[float] = None, normalize: Optional[str] = None,
                  **kwargs) -> None:
         if 'head' in kwargs:
             kwargs['head'] = wrap_head(kwargs['head'])
@@ -45,6 +54,12 @@ class GenViewMixin:
             raise TypeError(f'{type(self).__name__} needs its head wrapped in {HEAD_WRAPPER}; '
                             'pass the head config as a keyword argument.')
         self.scorer = MODELS.build(scorer) if isinstance(scorer, dict) else scorer
+        legacy = getattr(self.scorer, 'legacy_weighting', None) or {}
+        self.gamma = float(gamma if gamma is not None else legacy.get('gamma', 1.0))
+        self.normalize = normalize or legacy.get('normalize', 'local')
+        if self.normalize not in NORMALIZE_MODES:
+            raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got '
+                             f'{self.normalize!r}')
 
     def pair_views(self, inputs: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """The two views of each positive pair: ``inputs[0]`` and ``inputs[1]``."""
@@ -69,7 +84,20 @@ class GenViewMixin:
             return super().loss(inputs, data_samples, **kwargs)
         view1, view2 = self.pair_views(inputs)
         scores = self.scorer(view1, view2, data_preprocessor=self.data_preprocessor)
-        with self.head.sample_weights(self.loss_row_weights(scores.weights)):
+        weights = quality_weights(scores.q, self.gamma, self.normalize)
+        with self.head.sample_weights(self.loss_row_weights(weights.weights.to(view1.device))):
             losses = super().loss(inputs, data_samples, **kwargs)
-        losses.update(scores.log_vars())
+        losses.update(quality_log_vars(scores, weights))
         return losses
+
+
+def quality_log_vars(scores: PairScores, weights: QualityWeights,
+                     prefix: str = 'genview_') -> Dict[str, torch.Tensor]:
+    """Telemetry for the loss dict: mean/std/min/max of w, means of s_f and s_b, the
+    non-finite count. The keys contain no 'loss', so MMEngine logs but never sums them."""
+    w = weights.weights.float()
+    std = w.std(unbiased=False) if w.numel() > 0 else w.new_zeros(())
+    stats = dict(w_mean=w.mean(), w_std=std, w_min=w.min(), w_max=w.max(),
+                 sf=scores.s_f.float().mean(), sb=scores.s_b.float().mean(),
+                 nonfinite=w.new_tensor(float(weights.num_nonfinite)))
+    return {prefix + k: v.detach() for k, v in stats.items()}

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .normalization import to_encoder_pixels
-from .pair_quality_scorer import PairScores
+from ..models.scorers import PairScores
+from ..models.scorers.normalization import to_encoder_pixels
 
 
 def views_to_uint8(x: torch.Tensor, mean: Optional[Sequence[float]],
@@ -18,14 +18,16 @@ def views_to_uint8(x: torch.Tensor, mean: Optional[Sequence[float]],
     return raw.clamp(0, 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
-def render_pair_grid(images1: np.ndarray, images2: np.ndarray, scores: PairScores, path: str,
-                     cell: int = 128, columns: int = 4, sort: bool = True) -> str:
+def render_pair_grid(images1: np.ndarray, images2: np.ndarray, scores: PairScores,
+                     weights: torch.Tensor, path: str, cell: int = 128, columns: int = 4,
+                     sort: bool = True) -> str:
     """Write a PNG grid: each tile shows a pair side by side and ``s_f``, ``s_b``, ``w`` below.
 
     Args:
         images1 (np.ndarray): (N, H, W, 3) uint8 first views.
         images2 (np.ndarray): (N, H, W, 3) uint8 second views.
         scores (PairScores): scores of the N pairs.
+        weights (torch.Tensor): (N,) their loss weights.
         path (str): output PNG path (folders are created).
         cell (int): side of each view in pixels. Defaults to 128.
         columns (int): pairs per row. Defaults to 4.
@@ -35,10 +37,10 @@ def render_pair_grid(images1: np.ndarray, images2: np.ndarray, scores: PairScore
         str: ``path``.
     """
     n = len(images1)
-    if n == 0 or len(images2) != n or scores.weights.numel() != n:
+    if n == 0 or len(images2) != n or weights.numel() != n:
         raise ValueError(f'need N >= 1 pairs with N scores; got {n}, {len(images2)} and '
-                         f'{scores.weights.numel()}')
-    order = (torch.argsort(scores.weights.cpu(), descending=True).tolist()
+                         f'{weights.numel()}')
+    order = (torch.argsort(weights.cpu(), descending=True).tolist()
              if sort else list(range(n)))
     columns = min(columns, n)
     rows = (n + columns - 1) // columns
@@ -53,7 +55,7 @@ def render_pair_grid(images1: np.ndarray, images2: np.ndarray, scores: PairScore
             tile = Image.fromarray(np.ascontiguousarray(img)).resize((cell, cell))
             canvas.paste(tile, (x0 + j * cell, y0))
         label = (f's_f={scores.s_f[i].item():.2f} s_b={scores.s_b[i].item():.2f} '
-                 f'w={scores.weights[i].item():.2f}')
+                 f'w={weights[i].item():.2f}')
         draw.text((x0, y0 + cell + 2), label, fill='black', font=font)
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     canvas.save(path)

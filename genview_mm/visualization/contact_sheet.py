@@ -3,7 +3,7 @@ import math
 from typing import List, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 
 def square_tile(image: Image.Image, tile: int = 128) -> Image.Image:
@@ -29,24 +29,29 @@ def mask_overlay(image: Image.Image, mask: np.ndarray, tile: int = 128) -> Image
 
 
 def contact_sheet(images: Sequence[Image.Image], masks: Sequence[np.ndarray], tile: int = 128,
-                  columns: int = 8) -> Image.Image:
-    """Pairs (image, overlay) side by side, ``columns`` pairs per row, on a white sheet."""
+                  columns: int = 8, caption: str = '') -> Image.Image:
+    """Pairs (image, overlay) side by side, ``columns`` pairs per row, on a white sheet, with
+    ``caption`` (e.g. the threshold rule) written above them."""
     if len(images) != len(masks) or not images:
         raise ValueError(f'need as many masks as images (>0), got {len(images)}, {len(masks)}')
     columns = min(columns, len(images))
     rows = math.ceil(len(images) / columns)
-    pad = 4
-    sheet = Image.new('RGB', (columns * (2 * tile + 3 * pad), rows * (tile + 2 * pad)), 'white')
+    pad, top = 4, 16 if caption else 0
+    sheet = Image.new('RGB', (columns * (2 * tile + 3 * pad), rows * (tile + 2 * pad) + top),
+                      'white')
+    if caption:
+        ImageDraw.Draw(sheet).text((pad, 2), caption, fill='black',
+                                   font=ImageFont.load_default())
     for i, (img, mask) in enumerate(zip(images, masks)):
         r, c = divmod(i, columns)
-        x, y = c * (2 * tile + 3 * pad) + pad, r * (tile + 2 * pad) + pad
+        x, y = c * (2 * tile + 3 * pad) + pad, r * (tile + 2 * pad) + pad + top
         sheet.paste(square_tile(img, tile), (x, y))
         sheet.paste(mask_overlay(img, mask, tile), (x + tile + pad, y))
     return sheet
 
 
 def save_contact_sheet(path: str, images: List[Image.Image], masks: List[np.ndarray],
-                       tile: int = 128, columns: int = 8) -> str:
+                       tile: int = 128, columns: int = 8, caption: str = '') -> str:
     """Write :func:`contact_sheet` to ``path`` (PNG) and return the path."""
-    contact_sheet(images, masks, tile, columns).save(path)
+    contact_sheet(images, masks, tile, columns, caption).save(path)
     return path

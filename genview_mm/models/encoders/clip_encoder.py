@@ -1,0 +1,146 @@
+"""A transformers CLIP vision tower as a frozen patch encoder."""
+import os
+import os.path as osp
+import re
+from typing import Optional, Sequence, Tuple
+
+import torch
+from mmpretrain.registry import MODELS
+from torch import Tensor, nn
+
+from .base import CLIP_MEAN, CLIP_STD, PatchEncoderBase
+
+_HF_CACHE = re.compile(r'models--([^/]+)--([^/]+)/snapshots/[^/]+(?:/(.*))?$')
+
+
+def encoder_id(path_or_id: str, subfolder: Optional[str] = None) -> str:
+    """A canonical name for a transformers encoder: ``'owner/repo[/subfolder]'`` or an
+    absolute folder.
+
+    A folder inside the Hugging Face cache (``.../models--owner--repo/snapshots/<rev>/...``) maps
+    back to its hub id, so a file fitted with the hub id names the cached copy the same way.
+    """
+    full = osp.join(path_or_id, subfolder) if subfolder else path_or_id
+    if osp.isdir(full):
+        full = osp.abspath(full).replace(os.sep, '/')
+        match = _HF_CACHE.search(full)
+        if match:
+            owner, repo, rest = match.groups()
+            return '/'.join(p for p in (owner, repo, rest) if p)
+    return full.rstrip('/')
+
+
+def clip_arch(config) -> str:
+    """Architecture signature of a CLIP vision config, e.g. ``'clip-vit:d1280-l32-p14-s224'``."""
+    return (f'clip-vit:d{config.hidden_size}-l{config.num_hidden_layers}-p{config.patch_size}'
+            f'-s{config.image_size}')
+
+
+@MODELS.register_module()
+class CLIPPatchEncoder(PatchEncoderBase):
+    """Patch tokens of a ``transformers`` CLIP vision tower: after the final LayerNorm
+    (``post_layernorm``), without the CLS token and without the projection.
+
+    Build it from a hub id or folder (``pretrained``) or wrap a loaded model (``model``, e.g.
+    the ``image_encoder`` of a Stable unCLIP pipeline, which then is not copied)::
+
+        MODELS.build(dict(type='CLIPPatchEncoder', pretrained='openai/clip-vit-base-patch32'))
+
+    Args:
+        pretrained (str, optional): hub id or local folder of a ``CLIPVisionModel(WithProjection)``
+            (or of a full CLIP model). Defaults to None.
+        subfolder (str, optional): subfolder holding it, e.g. ``'image_encoder'`` of a diffusers
+            pipeline. Defaults to None.
+        torch_dtype (torch.dtype, optional): dtype to load the weights in. Defaults to None.
+        model (nn.Module, optional): an already loaded CLIP vision model. Defaults to None.
+        name (str, optional): canonical id; defaults to :func:`encoder_id` of ``pretrained``.
+        processor (optional): the ``CLIPImageProcessor`` to preprocess PIL images with; loaded
+            from ``subfolder`` or a sibling ``feature_extractor`` folder when None.
+        mean (Sequence[float], optional): pixel mean (0-1, RGB); defaults to the processor's or
+            CLIP's.
+        std (Sequence[float], optional): pixel std; likewise.
+    """
+
+    def __init__(self, pretrained: Optional[str] = None, subfolder: Optional[str] = None,
+                 torch_dtype: Optional[torch.dtype] = None, model: Optional[nn.Module] = None,
+                 name: Optional[str] = None, processor=None,
+                 mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None) -> None:
+        super().__init__()
+        if model is None:
+            if pretrained is None:
+                raise ValueError('CLIPPatchEncoder needs `pretrained` (hub id or folder) or a '
+                                 'loaded `model`')
+            model = _load_vision_model(pretrained, subfolder, torch_dtype)
+            processor = processor or _load_processor(pretrained, subfolder)
+        self.model = model
+        self.processor = processor
+        self.name = name or (encoder_id(pretrained, subfolder) if pretrained else
+                             str(getattr(model.config, '_name_or_path', '') or 'clip-vision'))
+        config = model.config
+        self.arch = clip_arch(config)
+        self.input_size = int(config.image_size)
+        side = self.input_size // int(config.patch_size)
+        self.grid: Tuple[int, int] = (side, side)
+        self.dim = int(config.hidden_size)
+        stats = (getattr(processor, 'image_mean', None), getattr(processor, 'image_std', None))
+        self.mean = tuple(float(v) for v in (mean or stats[0] or CLIP_MEAN))
+        self.std = tuple(float(v) for v in (std or stats[1] or CLIP_STD))
+        self.freeze()
+
+    @classmethod
+    def from_pretrained(cls, path_or_id: str, subfolder: Optional[str] = None,
+                        torch_dtype: Optional[torch.dtype] = None,
+                        name: Optional[str] = None) -> 'CLIPPatchEncoder':
+        """Load from a hub id or folder (see the class arguments)."""
+        return cls(pretrained=path_or_id, subfolder=subfolder, torch_dtype=torch_dtype,
+                   name=name)
+
+    def weights(self) -> nn.Module:
+        return self.model
+
+    @torch.no_grad()
+    def encode(self, pixel_values: Tensor) -> Tuple[Tensor, Tensor]:
+        """Patch tokens (B, N, D) and projected image embeddings (B, P) from one pass."""
+        vision = self.model.vision_model
+        hidden = vision(pixel_values=pixel_values.to(self.device, self.dtype)).last_hidden_state
+        normed = vision.post_layernorm(hidden)
+        proj = getattr(self.model, 'visual_projection', None)
+        embeds = proj(normed[:, 0]) if proj is not None else normed[:, 0]
+        return normed[:, 1:], embeds
+
+    def forward(self, pixel_values: Tensor) -> Tensor:
+        """(B, 3, S, S) -> (B, N, D) patch tokens."""
+        return self.encode(pixel_values)[0]
+
+    def image_embeds(self, pixel_values: Tensor) -> Tensor:
+        """Projected CLIP image embedding (B, P)."""
+        return self.encode(pixel_values)[1]
+
+
+def _load_vision_model(path_or_id: str, subfolder: Optional[str],
+                       torch_dtype: Optional[torch.dtype]) -> nn.Module:
+    from transformers import CLIPVisionModelWithProjection
+    kwargs = {'subfolder': subfolder} if subfolder else {}
+    if torch_dtype is not None:
+        kwargs['dtype'] = torch_dtype
+    try:
+        return CLIPVisionModelWithProjection.from_pretrained(path_or_id, **kwargs)
+    except OSError as exc:
+        where = f'{path_or_id!r}' + (f' (subfolder {subfolder!r})' if subfolder else '')
+        raise OSError(f'Cannot load a CLIP vision encoder from {where}: {exc}. Pass a local '
+                      'folder holding config.json + weights, or a hub id that is in the '
+                      'Hugging Face cache (hf download ID) or reachable.') from exc
+
+
+def _load_processor(path_or_id: str, subfolder: Optional[str]):
+    """The CLIP image processor beside the model (in ``subfolder``, else in a sibling
+    ``feature_extractor`` folder as in diffusers pipelines), or None."""
+    from transformers import CLIPImageProcessor
+    for sub in ([subfolder] if subfolder else [None]) + ['feature_extractor']:
+        try:
+            return CLIPImageProcessor.from_pretrained(path_or_id,
+                                                      **({'subfolder': sub} if sub else {}))
+        except (OSError, ValueError, TypeError):
+            continue
+    return None

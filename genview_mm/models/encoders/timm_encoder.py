@@ -1,0 +1,61 @@
+"""A timm image model's last feature map as a frozen patch encoder."""
+from typing import Optional
+
+import torch
+from mmpretrain.registry import MODELS
+from torch import nn
+
+from .base import CLIP_MEAN, CLIP_STD, PatchEncoderBase
+
+#: the pair scorer of the paper: OpenCLIP ConvNeXt-Base-W ``laion2B-s13B-b82K-augreg``, whose
+#: image tower timm names ``convnext_base.clip_laion2b_augreg`` (``convnext_base.clip_laion2b``
+#: is the non-augreg network), used at 224 px (7x7x1024 tokens)
+OFFICIAL_SCORER = 'convnext_base.clip_laion2b_augreg'
+
+
+@MODELS.register_module()
+class TimmPatchEncoder(PatchEncoderBase):
+    """Frozen timm model whose ``forward_features`` map (B, C, h, w) becomes (B, h*w, C) tokens.
+
+    For a ConvNeXt that is the stem, the stages and ``norm_pre``, as the official GenView scorer
+    takes them.
+
+    Args:
+        model_name (str): timm model name, e.g. :data:`OFFICIAL_SCORER`.
+        pretrained (bool): load timm's pretrained weights (hub or cache). Defaults to True.
+        input_size (int, optional): input side; defaults to the model's ``pretrained_cfg``
+            (the paper's scorer: 224 -> 7x7 tokens).
+        checkpoint_path (str, optional): local weights file instead of timm's download.
+            Defaults to None.
+        **kwargs: passed to ``timm.create_model``.
+    """
+
+    def __init__(self, model_name: str, pretrained: bool = True,
+                 input_size: Optional[int] = None, checkpoint_path: Optional[str] = None,
+                 **kwargs) -> None:
+        super().__init__()
+        try:
+            import timm
+        except ImportError as e:
+            raise ImportError('TimmPatchEncoder needs timm: pip install timm') from e
+        extra = dict(checkpoint_path=checkpoint_path) if checkpoint_path else {}
+        self.model = timm.create_model(model_name, pretrained=pretrained, num_classes=0,
+                                       **extra, **kwargs)
+        cfg = getattr(self.model, 'pretrained_cfg', None) or {}
+        self.input_size = int(input_size or cfg.get('input_size', (3, 224, 224))[-1])
+        self.mean = tuple(float(v) for v in cfg.get('mean', CLIP_MEAN))
+        self.std = tuple(float(v) for v in cfg.get('std', CLIP_STD))
+        self.name = model_name
+        self.arch = 'timm:' + model_name.split('.')[0]
+        self.freeze()
+        with torch.no_grad():
+            fmap = self.model.forward_features(torch.zeros(1, 3, self.input_size,
+                                                           self.input_size))
+        self.dim, self.grid = int(fmap.shape[1]), (int(fmap.shape[2]), int(fmap.shape[3]))
+
+    def weights(self) -> nn.Module:
+        return self.model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) encoder-normalised pixels -> (B, h*w, C) tokens (row-major)."""
+        return self.model.forward_features(pixel_values).flatten(2).transpose(1, 2)
