@@ -1,12 +1,22 @@
-"""Fit the foreground PCA (direction, mean, alpha) of a CLIP vision encoder's patch tokens.
+"""Fit the foreground PCA (direction, mean, threshold) of an encoder's patch tokens.
 
-Example (the generator's encoder, 10,000 ImageNet train images)::
+The generator's encoder (the image encoder of Stable unCLIP 2.1), 10,000 ImageNet train images,
+10 per class::
 
-    python tools/fit_foreground_pca.py data/imagenet/train --out work_dirs/fg_pca_vith14.pth
+    python tools/fit_foreground_pca.py data/imagenet/train --per-folder \
+        --out data/genview/pca/generator.pth
+
+The paper's pair scorer (OpenCLIP ConvNeXt-Base-W laion2B augreg at 224 px)::
+
+    python tools/fit_foreground_pca.py data/imagenet/train --per-folder \
+        --timm-model convnext_base.clip_laion2b_augreg --input-size 224 \
+        --out data/genview/pca/convnext-base-w-laion2b-augreg.pth
 
 Writes the PCA file and a contact sheet (``--sheet``, default: the output path with ``.png``)
-showing each sampled image next to its foreground mask. See
-``genview_mm/foreground/fit.py`` for the sign rule and the threshold.
+showing each sampled image next to its foreground mask, with the threshold rule in its caption.
+``--threshold-rule histogram`` is the authors' rule (needed to regenerate their released views);
+the default ``quantile`` puts ``--fg-fraction`` of the tokens in the foreground. See
+``genview_mm/foreground/fit.py`` for the sign and threshold rules.
 """
 import argparse
 import logging
@@ -14,9 +24,10 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS = osp.dirname(osp.abspath(__file__))
+sys.path[:0] = [osp.dirname(TOOLS), TOOLS]
 
-DEFAULT_ENCODER = 'stabilityai/stable-diffusion-2-1-unclip'
+from _pca_args import add_encoder_args, check_output_file, default_workers  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -35,66 +46,56 @@ def parse_args(argv=None):
     p.add_argument('--per-folder', action='store_true',
                    help='spread the sample evenly over image folders (e.g. 10 per ImageNet '
                    'class for 10000 images, like the official fit)')
-    p.add_argument('--encoder', default=DEFAULT_ENCODER,
-                   help='CLIP vision encoder: local folder or hub id (default: %(default)s)')
-    p.add_argument('--subfolder', default=None,
-                   help="subfolder of --encoder holding it (default: 'image_encoder' for the "
-                   'default hub id or a local diffusers pipeline folder, none otherwise)')
-    p.add_argument('--timm-model', default=None,
-                   help='fit for a timm model instead of a transformers CLIP (the official '
-                   'scorer: convnext_base.clip_laion2b); its last feature map gives the tokens')
-    p.add_argument('--timm-checkpoint', default=None,
-                   help='local weights file for --timm-model (default: timm\'s pretrained)')
-    p.add_argument('--input-size', type=int, default=None,
-                   help='input side for --timm-model (default: the model\'s own)')
+    add_encoder_args(p)
+    p.add_argument('--threshold-rule', choices=['quantile', 'histogram'], default='quantile',
+                   help="'quantile': --fg-fraction of the fitted tokens are foreground; "
+                   "'histogram': the official 200-bin rule (~35%%) (default: %(default)s)")
     p.add_argument('--fg-fraction', type=float, default=0.4,
-                   help='target foreground fraction of tokens (default: %(default)s)')
+                   help='target foreground fraction of the quantile rule (default: %(default)s)')
     p.add_argument('--sign', choices=['center', '+1', '-1'], default='center',
                    help="direction sign: 'center' = centre tokens score higher than border "
                    "tokens; '+1'/'-1' = manual override (default: %(default)s)")
     p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--num-workers', type=int, default=4, help='image decoding workers')
-    p.add_argument('--device', default=None, help="default: 'cuda' if available else 'cpu'")
-    p.add_argument('--fp16', action='store_true', help='encode in float16 (GPU only)')
+    p.add_argument('--num-workers', type=int, default=default_workers(),
+                   help='image decoding workers (default: %(default)s on this machine)')
     p.add_argument('--sheet', default=None, help='contact sheet PNG path')
     p.add_argument('--sheet-images', type=int, default=32)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0.0 < args.fg_fraction < 1.0:
+        p.error(f'--fg-fraction must be between 0 and 1 (exclusive), got {args.fg_fraction}')
+    if args.batch_size < 1:
+        p.error(f'--batch-size must be >= 1, got {args.batch_size}')
+    if not (osp.isdir(args.source) or osp.isfile(args.source)):
+        p.error(f'source {args.source!r} is neither a folder nor a file')
+    check_output_file(p, args.out)
+    if args.sheet:
+        check_output_file(p, args.sheet, '--sheet')
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
-    import torch
-
     import genview_mm  # noqa: F401
-    from genview_mm.foreground import CLIPPatchEncoder
+    from genview_mm.foreground.encoder_args import build_encoder_from_args
     from genview_mm.foreground.fit_runner import run_fit, sample_paths
     from genview_mm.generation.sources import list_images
 
-    subfolder = args.subfolder
-    pipeline_folder = (osp.isfile(osp.join(args.encoder, 'image_encoder', 'config.json'))
-                       and not osp.isfile(osp.join(args.encoder, 'config.json')))
-    if subfolder is None and (args.encoder == DEFAULT_ENCODER or pipeline_folder):
-        subfolder = 'image_encoder'  # a diffusers unCLIP pipeline: use its image encoder
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    dtype = torch.float16 if args.fp16 else None
     items = list_images(args.source, args.data_root, args.dataset_key)
+    if not items:
+        raise SystemExit(f'error: no images found in {args.source!r}')
     paths = sample_paths([it.path for it in items], args.num_images, args.seed,
                          args.per_folder)
+    if 0 < len(items) < args.num_images:
+        logging.warning('--num-images %d asked, but %r has only %d images: fitting on all %d',
+                        args.num_images, args.source, len(items), len(items))
     logging.info('fitting on %d of %d images', len(paths), len(items))
-    if args.timm_model:
-        from genview_mm.models.scorers import build_patch_encoder
-        encoder = build_patch_encoder(dict(
-            type='TimmPatchEncoder', model_name=args.timm_model, input_size=args.input_size,
-            pretrained=args.timm_checkpoint is None, checkpoint_path=args.timm_checkpoint))
-        encoder = encoder.to(device, dtype or torch.float32)
-    else:
-        encoder = CLIPPatchEncoder.from_pretrained(args.encoder, subfolder=subfolder,
-                                                   torch_dtype=dtype).to(device)
+    encoder = build_encoder_from_args(args)
     pca = run_fit(paths, encoder, args.out, fg_fraction=args.fg_fraction, sign_rule=args.sign,
                   batch_size=args.batch_size, num_workers=args.num_workers, sheet=args.sheet,
-                  sheet_images=args.sheet_images)
+                  sheet_images=args.sheet_images, threshold_rule=args.threshold_rule)
     print(f'saved {args.out}: encoder={pca.encoder} grid={pca.grid} alpha={pca.alpha:.4f} '
+          f'rule={pca.threshold_rule} foreground={100 * pca.fg_fraction:.1f}% '
           f'images={pca.num_images}')
     return 0
 

@@ -11,8 +11,17 @@ columns in the central half of the grid) exceeds the mean score of the *border* 
 outermost ring of the grid). ``'+1'``/``'-1'`` keep/flip the eigenvector's sign as returned
 (after the canonical sign fix: its largest-magnitude entry positive) for a manual override.
 
-Threshold: alpha is the ``1 - fg_fraction`` quantile of all token scores of the sample, so
-``fg_fraction`` of the sample's tokens (default 40%, as the paper's README says) are foreground.
+Threshold rules (``threshold_rule``):
+
+* ``'quantile'`` (default): alpha is the ``1 - fg_fraction`` quantile of all token scores of the
+  sample, so ``fg_fraction`` of the sample's tokens (default 40%, as the authors' README says)
+  are foreground.
+* ``'histogram'``: the rule of the authors' fit script, needed to regenerate their released
+  views: a 200-bin histogram of all token scores, the first bin whose cumulative fraction
+  reaches 0.65, alpha = that bin's left edge (about 35% of tokens above it). Their script looks
+  the edge up in a dict keyed by cumulative fraction, so when empty bins follow, the left edge
+  of the last bin with the same cumulative fraction is taken; :func:`alpha_histogram` does the
+  same.
 """
 from typing import Callable, Iterable, Tuple
 
@@ -23,6 +32,8 @@ from torch import Tensor
 from .pca import ForegroundPCA
 
 SIGN_RULES = ('center', '+1', '-1')
+FIT_THRESHOLD_RULES = ('quantile', 'histogram')
+HISTOGRAM_BINS, HISTOGRAM_CDF = 200, 0.65
 
 
 class CovarianceAccumulator:
@@ -90,11 +101,34 @@ def alpha_for_fraction(scores: Tensor, fg_fraction: float) -> float:
     return float(np.quantile(values, 1.0 - fg_fraction))
 
 
+def alpha_histogram(scores: Tensor, bins: int = HISTOGRAM_BINS,
+                    cdf: float = HISTOGRAM_CDF) -> float:
+    """The official threshold: left edge of the first histogram bin whose cumulative fraction
+    reaches ``cdf`` (of the last bin sharing that cumulative fraction, see the module doc)."""
+    values = scores.detach().reshape(-1).to('cpu', torch.float32).numpy()
+    if values.size == 0:
+        raise ValueError('no scores to threshold')
+    counts, edges = np.histogram(values, bins=bins)
+    cumulative = np.cumsum(counts) / np.sum(counts)
+    first = int(np.argmax(cumulative >= cdf))
+    last = first + int(np.sum(cumulative[first:] == cumulative[first])) - 1
+    return float(edges[last])
+
+
+def choose_alpha(scores: Tensor, rule: str, fg_fraction: float = 0.4) -> float:
+    """Threshold of ``scores`` by ``rule`` (``'quantile'`` or ``'histogram'``)."""
+    if rule == 'quantile':
+        return alpha_for_fraction(scores, fg_fraction)
+    if rule == 'histogram':
+        return alpha_histogram(scores)
+    raise ValueError(f'threshold rule must be one of {FIT_THRESHOLD_RULES}, got {rule!r}')
+
+
 def fit_foreground_pca(batches: Callable[[], Iterable[Tensor]], grid: Tuple[int, int],
                        encoder: str, input_size: int, fg_fraction: float = 0.4,
-                       sign_rule: str = 'center',
-                       progress: Callable[[Iterable, str], Iterable] = lambda it, _: it
-                       ) -> ForegroundPCA:
+                       sign_rule: str = 'center', threshold_rule: str = 'quantile',
+                       progress: Callable[[Iterable, str], Iterable] = lambda it, _: it,
+                       **record) -> ForegroundPCA:
     """Fit a :class:`ForegroundPCA` from token batches in two streaming passes.
 
     Args:
@@ -103,12 +137,21 @@ def fit_foreground_pca(batches: Callable[[], Iterable[Tensor]], grid: Tuple[int,
         grid: token grid (h, w) with h * w == N.
         encoder: encoder id to record.
         input_size: encoder input size to record.
-        fg_fraction: target foreground fraction. Defaults to 0.4.
+        fg_fraction: target foreground fraction of the quantile rule. Defaults to 0.4.
         sign_rule: 'center', '+1' or '-1' (see the module docstring). Defaults to 'center'.
+        threshold_rule: 'quantile' or 'histogram' (see the module docstring).
+            Defaults to 'quantile'.
         progress: wraps an iterable with a progress display (e.g. tqdm). Defaults to none.
+        **record: more fields for the file (``encoder_arch``, ``fingerprint``).
+
+    The file records the fraction of the fitted tokens that ends above alpha as
+    ``fg_fraction``.
     """
     if sign_rule not in SIGN_RULES:
         raise ValueError(f'sign rule must be one of {SIGN_RULES}, got {sign_rule!r}')
+    if threshold_rule not in FIT_THRESHOLD_RULES:
+        raise ValueError(f'threshold rule must be one of {FIT_THRESHOLD_RULES}, got '
+                         f'{threshold_rule!r}')
     acc, num_images = None, 0
     for tokens in progress(batches(), 'pass 1/2 (covariance)'):
         acc = acc or CovarianceAccumulator(tokens.shape[-1])
@@ -118,10 +161,13 @@ def fit_foreground_pca(batches: Callable[[], Iterable[Tensor]], grid: Tuple[int,
         raise ValueError('no images to fit the foreground PCA on')
     pca = ForegroundPCA(direction=acc.top_direction(), mean=acc.mean(), alpha=0.0,
                         encoder=encoder, grid=grid, input_size=input_size,
-                        fg_fraction=fg_fraction, num_images=num_images, sign_rule=sign_rule)
+                        fg_fraction=fg_fraction, num_images=num_images, sign_rule=sign_rule,
+                        threshold_rule=threshold_rule, **record)
     scores = torch.cat([pca.scores(t.float()).cpu()
                         for t in progress(batches(), 'pass 2/2 (scores)')])
     sign = choose_sign(scores, grid, sign_rule)
     pca.direction = pca.direction * sign
-    pca.alpha = alpha_for_fraction(scores * sign, fg_fraction)
+    scores = scores * sign
+    pca.alpha = choose_alpha(scores, threshold_rule, fg_fraction)
+    pca.fg_fraction = float((scores > pca.alpha).double().mean())
     return pca

@@ -6,13 +6,12 @@ import logging
 import os
 import os.path as osp
 import random
-from typing import Iterator, List, Optional, Sequence
+from typing import Callable, Iterator, List, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .contact_sheet import save_contact_sheet
-from .encoders import CLIPPatchEncoder, clip_preprocess
+from ..visualization.contact_sheet import save_contact_sheet
 from .fit import fit_foreground_pca
 from .pca import ForegroundPCA
 
@@ -20,10 +19,12 @@ logger = logging.getLogger(__name__)
 
 
 class _PreprocessedImages(Dataset):
-    """Loads and CLIP-preprocesses images on CPU; unreadable images give None."""
+    """Loads and preprocesses images on CPU (``pixels``: the encoder's
+    :meth:`~genview_mm.models.encoders.PatchEncoderBase.pixel_transform`); unreadable images
+    give None."""
 
-    def __init__(self, paths: Sequence[str], size: int, mean, std) -> None:
-        self.paths, self.size, self.mean, self.std = list(paths), size, mean, std
+    def __init__(self, paths: Sequence[str], pixels: Callable) -> None:
+        self.paths, self.pixels = list(paths), pixels
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -32,7 +33,7 @@ class _PreprocessedImages(Dataset):
         from PIL import Image
         try:
             with Image.open(self.paths[i]) as img:
-                return clip_preprocess([img], self.size, self.mean, self.std)[0]
+                return self.pixels([img.convert('RGB')])[0]
         except Exception as exc:  # noqa: BLE001  (any decode error: skip the image)
             logger.warning('skipping unreadable image %s (%s)', self.paths[i], exc)
             return None
@@ -69,25 +70,12 @@ def sample_paths(paths: Sequence[str], num_images: int, seed: int = 0,
     return sorted(picked)
 
 
-def run_fit(paths: Sequence[str], encoder: CLIPPatchEncoder, out: str, fg_fraction: float = 0.4,
-            sign_rule: str = 'center', batch_size: int = 64, num_workers: int = 0,
-            sheet: Optional[str] = None, sheet_images: int = 32,
-            show_progress: bool = True) -> ForegroundPCA:
-    """Fit a :class:`ForegroundPCA` for ``encoder`` on ``paths``, save it to ``out``.
-
-    Args:
-        paths: images to fit on (already sampled).
-        encoder: the frozen patch encoder.
-        out: where to save the PCA file.
-        fg_fraction: target foreground fraction. Defaults to 0.4.
-        sign_rule: 'center', '+1' or '-1' (see :mod:`genview_mm.foreground.fit`).
-        batch_size: images per encoder call. Defaults to 64.
-        num_workers: DataLoader workers for decoding. Defaults to 0.
-        sheet: PNG path for the contact sheet; None: next to ``out`` with suffix ``.png``.
-        sheet_images: images on the contact sheet. Defaults to 32.
-        show_progress: tqdm progress bars. Defaults to True.
-    """
-    data = _PreprocessedImages(paths, encoder.input_size, encoder.mean, encoder.std)
+def token_batches(paths: Sequence[str], encoder, batch_size: int = 64, num_workers: int = 0,
+                  show_progress: bool = True):
+    """``(batches, progress)``: ``batches()`` yields float32 (B, N, D) tokens of ``paths``
+    (decoded in ``num_workers`` DataLoader workers, unreadable images skipped), the same images
+    in the same order on every call; ``progress(iterable, desc)`` adds a tqdm bar."""
+    data = _PreprocessedImages(paths, encoder.pixel_transform())
     loader_kw = dict(batch_size=batch_size, num_workers=num_workers, collate_fn=_collate)
 
     def batches() -> Iterator[torch.Tensor]:
@@ -101,8 +89,35 @@ def run_fit(paths: Sequence[str], encoder: CLIPPatchEncoder, out: str, fg_fracti
         from tqdm import tqdm
         return tqdm(it, desc=desc, total=-(-len(data) // batch_size), unit='batch')
 
+    return batches, progress
+
+
+def run_fit(paths: Sequence[str], encoder, out: str, fg_fraction: float = 0.4,
+            sign_rule: str = 'center', batch_size: int = 64, num_workers: int = 0,
+            sheet: Optional[str] = None, sheet_images: int = 32,
+            show_progress: bool = True, threshold_rule: str = 'quantile') -> ForegroundPCA:
+    """Fit a :class:`ForegroundPCA` for ``encoder`` on ``paths``, save it to ``out``.
+
+    Args:
+        paths: images to fit on (already sampled).
+        encoder: the frozen patch encoder (:mod:`genview_mm.models.encoders`).
+        out: where to save the PCA file.
+        fg_fraction: target foreground fraction. Defaults to 0.4.
+        sign_rule: 'center', '+1' or '-1' (see :mod:`genview_mm.foreground.fit`).
+        batch_size: images per encoder call. Defaults to 64.
+        num_workers: DataLoader workers for decoding. Defaults to 0.
+        sheet: PNG path for the contact sheet; None: next to ``out`` with suffix ``.png``.
+        sheet_images: images on the contact sheet. Defaults to 32.
+        show_progress: tqdm progress bars. Defaults to True.
+        threshold_rule: 'quantile' or 'histogram' (:mod:`genview_mm.foreground.fit`).
+            Defaults to 'quantile'.
+    """
+    batches, progress = token_batches(paths, encoder, batch_size, num_workers, show_progress)
+    identity = encoder.identity()
     pca = fit_foreground_pca(batches, encoder.grid, encoder.name, encoder.input_size,
-                             fg_fraction=fg_fraction, sign_rule=sign_rule, progress=progress)
+                             fg_fraction=fg_fraction, sign_rule=sign_rule,
+                             threshold_rule=threshold_rule, progress=progress,
+                             encoder_arch=identity.arch, fingerprint=identity.fingerprint)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     pca.save(out)
     sheet = sheet or osp.splitext(out)[0] + '.png'
@@ -112,7 +127,7 @@ def run_fit(paths: Sequence[str], encoder: CLIPPatchEncoder, out: str, fg_fracti
     return pca
 
 
-def draw_sheet(pca: ForegroundPCA, encoder: CLIPPatchEncoder, paths: Sequence[str],
+def draw_sheet(pca: ForegroundPCA, encoder, paths: Sequence[str],
                path: str) -> Optional[str]:
     """Contact sheet of ``pca``'s masks over ``paths`` (unreadable images left out)."""
     from PIL import Image
@@ -127,4 +142,7 @@ def draw_sheet(pca: ForegroundPCA, encoder: CLIPPatchEncoder, paths: Sequence[st
         return None
     tokens = encoder(encoder.preprocess(images)).float()
     masks = pca.foreground_mask(tokens).reshape(-1, *pca.grid).cpu().numpy()
-    return save_contact_sheet(path, images, list(masks))
+    caption = (f'{pca.encoder}  threshold rule: {pca.threshold_rule}  alpha={pca.alpha:.4f}  '
+               f'foreground {100 * pca.fg_fraction:.1f}% of fitted tokens  sign: {pca.sign_rule}'
+               f'  ({pca.source})')
+    return save_contact_sheet(path, images, list(masks), caption=caption)

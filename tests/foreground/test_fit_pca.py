@@ -100,3 +100,52 @@ def test_sample_paths_seeded_and_per_folder():
     c = sample_paths(paths, 14, seed=0, per_folder=True)  # c0 has only 2: others fill in
     assert [sum(p.startswith(f'/d/c{k}/') for p in c) for k in range(5)] == [2, 3, 3, 3, 3]
     assert sample_paths(paths, 0) == sorted(paths)
+
+
+def _official_threshold(values: np.ndarray) -> float:
+    """The authors' rule as their fit script runs it: a dict from cumulative fraction to bin
+    left edge (later bins with the same fraction overwrite the value), scanned in insertion
+    order for the first fraction >= 0.65."""
+    counts, base = np.histogram(values, bins=200)
+    cumulative = np.cumsum(counts) / np.sum(counts)
+    prob = {}
+    for k in range(200):
+        prob[cumulative[k]] = base[k]
+    for key in prob:
+        if key >= 0.65:
+            return float(prob[key])
+    raise AssertionError('no bin reached 0.65')
+
+
+@pytest.mark.parametrize('case', ['normal', 'gap'])
+def test_histogram_rule_matches_the_official_script(case):
+    from genview_mm.foreground.fit import alpha_histogram
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randn(40, 49, generator=g)
+    if case == 'gap':  # 65% of tokens in [0, 1], 35% in [2, 3]: empty bins follow the 65% bin
+        u = torch.rand(40, 50, generator=g)
+        scores = torch.cat([u[:26], u[26:] + 2.0])
+    values = scores.flatten().numpy().astype(np.float32)
+    alpha = alpha_histogram(scores)
+    assert alpha == pytest.approx(_official_threshold(values), abs=0)
+    above = float((scores > alpha).float().mean())
+    assert 0.30 <= above <= 0.40  # "about 35% of tokens foreground"
+    if case == 'gap':  # the dict quirk takes the last bin of the plateau, not the first
+        counts, edges = np.histogram(values, bins=200)
+        first = int(np.argmax(np.cumsum(counts) / counts.sum() >= 0.65))
+        assert alpha > edges[first]
+
+
+def test_fit_records_histogram_rule():
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randn(4, 16, 6, generator=g) for _ in range(3)]
+    pca = fit_foreground_pca(lambda: iter(batches), (4, 4), 'enc', 32,
+                             threshold_rule='histogram', encoder_arch='a', fingerprint=[1.0])
+    tokens = torch.cat(batches)
+    achieved = float((pca.scores(tokens) > pca.alpha).float().mean())
+    assert pca.threshold_rule == 'histogram'
+    assert pca.fg_fraction == pytest.approx(achieved)
+    assert 0.28 <= achieved <= 0.42
+    assert (pca.encoder_arch, pca.fingerprint) == ('a', [1.0])
+    with pytest.raises(ValueError, match='threshold rule'):
+        fit_foreground_pca(lambda: iter(batches), (4, 4), 'enc', 32, threshold_rule='mean')

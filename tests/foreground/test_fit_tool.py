@@ -5,7 +5,8 @@ import sys
 
 from PIL import Image
 
-from genview_mm.foreground import CLIPPatchEncoder, ForegroundPCA
+from genview_mm.foreground import ForegroundPCA, check_pca_encoder
+from genview_mm.models.encoders import CLIPPatchEncoder
 from tiny_models import write_photos
 
 
@@ -22,9 +23,12 @@ def test_fit_tool_end_to_end(tiny_clip_path, tmp_path, repo_root):
                          env=dict(os.environ, OMP_NUM_THREADS='1'))
     assert res.returncode == 0, res.stderr[-3000:]
     enc = CLIPPatchEncoder.from_pretrained(tiny_clip_path)
-    pca = ForegroundPCA.load(out, encoder=enc.name, dim=32)
+    pca = ForegroundPCA.load(out)
+    check_pca_encoder(pca, enc)
     assert pca.num_images <= 10 and pca.num_images >= 8  # broken file skipped if sampled
-    assert (pca.grid, pca.input_size, pca.fg_fraction) == ((8, 8), 32, 0.3)
+    assert (pca.grid, pca.input_size, pca.threshold_rule) == ((8, 8), 32, 'quantile')
+    # the file records the fraction of fitted tokens above alpha: the target up to one token
+    assert abs(pca.fg_fraction - 0.3) <= 1.0 / (64 * pca.num_images) + 1e-9
     assert abs(float(pca.direction.norm()) - 1) < 1e-5
     sheet = Image.open(out.replace('.pth', '.png'))
     assert sheet.size[0] > 128 and sheet.size[1] >= 128
@@ -47,7 +51,7 @@ def test_fit_tool_finds_pipeline_image_encoder(tmp_path, repo_root):
     """A local diffusers unCLIP folder as --encoder: its image_encoder/ is used (in-process)."""
     import importlib.util
 
-    from genview_mm.foreground import encoder_id
+    from genview_mm.models.encoders import encoder_id
     from tiny_models import save_tiny_unclip
     unclip = save_tiny_unclip(str(tmp_path / 'unclip'))
     write_photos(str(tmp_path / 'imgs'), 6, 40)
@@ -58,5 +62,6 @@ def test_fit_tool_finds_pipeline_image_encoder(tmp_path, repo_root):
     out = str(tmp_path / 'fg.pth')
     assert tool.main([str(tmp_path / 'imgs'), '--out', out, '--encoder', unclip, '--num-images',
                       '4', '--num-workers', '0', '--device', 'cpu', '--sheet-images', '2']) == 0
-    pca = ForegroundPCA.load(out, encoder=encoder_id(unclip, 'image_encoder'), dim=32)
+    pca = ForegroundPCA.load(out)
+    assert pca.encoder == encoder_id(unclip, 'image_encoder') and pca.dim == 32
     assert pca.num_images == 4 and osp.isfile(str(tmp_path / 'fg.png'))

@@ -1,0 +1,27 @@
+"""Build the patch encoder that the PCA tools' arguments name (tools/_pca_args.py)."""
+import argparse
+import os.path as osp
+
+#: the generator's encoder: the image encoder of Stable unCLIP 2.1 (OpenCLIP ViT-H/14)
+DEFAULT_ENCODER = 'stabilityai/stable-diffusion-2-1-unclip'
+
+
+def build_encoder_from_args(args: argparse.Namespace):
+    """The frozen patch encoder the arguments name, on the requested device."""
+    import torch
+
+    from genview_mm.models.encoders import CLIPPatchEncoder, build_patch_encoder
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    dtype = torch.float16 if args.fp16 else None
+    if args.timm_model:
+        encoder = build_patch_encoder(dict(
+            type='TimmPatchEncoder', model_name=args.timm_model, input_size=args.input_size,
+            pretrained=args.timm_checkpoint is None, checkpoint_path=args.timm_checkpoint))
+        return encoder.to(device, dtype or torch.float32)
+    subfolder = args.subfolder
+    pipeline_folder = (osp.isfile(osp.join(args.encoder, 'image_encoder', 'config.json'))
+                       and not osp.isfile(osp.join(args.encoder, 'config.json')))
+    if subfolder is None and (args.encoder == DEFAULT_ENCODER or pipeline_folder):
+        subfolder = 'image_encoder'  # a diffusers unCLIP pipeline: use its image encoder
+    return CLIPPatchEncoder.from_pretrained(args.encoder, subfolder=subfolder,
+                                            torch_dtype=dtype).to(device)

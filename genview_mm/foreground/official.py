@@ -1,0 +1,104 @@
+"""Import the authors' released PCA vectors as :class:`ForegroundPCA` files.
+
+The official repository ships ``tools/clip_pca/pca_results/<model>/eigenvecters/pca_vectors.npy``
+(float32, shape (D, 1), unit norm): D = 1280 for the generator's OpenCLIP ViT-H/14
+``laion2b_s32b_b79k`` (with ``mean_vectors.npy`` of shape (D,)), D = 1024 for the scorer's
+ConvNeXt-Base-W ``laion2B-s13B-b82K-augreg`` (no mean). Their projection is ``tokens @ v``
+without mean subtraction, so the imported file has ``center=False`` (the mean, when given, is
+kept for the record). Their foreground threshold is not stored with the vector: give it
+(``alpha``, the value the authors' fit printed) or fit it on sample images with their 200-bin
+histogram rule. The scorer needs no threshold (it uses soft masks).
+"""
+import os.path as osp
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from .fit import alpha_histogram
+from .pca import ForegroundPCA, ForegroundPCAError
+
+MASK_TYPES = ('gt', 'lt')
+
+
+def load_vector(path: str, what: str = 'PCA vector') -> torch.Tensor:
+    """A (D,) float32 tensor from a ``.npy`` file of shape (D,) or (D, 1)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path!r}')
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ForegroundPCAError(f'{path!r} is not a .npy array ({exc})') from exc
+    if array.ndim == 2 and 1 in array.shape:
+        array = array.reshape(-1)
+    if array.ndim != 1 or array.size < 2 or not np.issubdtype(array.dtype, np.floating):
+        raise ForegroundPCAError(f'{path!r}: expected a float {what} of shape (D,) or (D, 1), '
+                                 f'got {array.dtype} {array.shape}')
+    if not np.isfinite(array).all():
+        raise ForegroundPCAError(f'{path!r}: the {what} has non-finite entries')
+    return torch.from_numpy(array.astype(np.float32))
+
+
+def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
+                        alpha: Optional[float] = None,
+                        fit_batches: Optional[Callable] = None, num_fit_images: int = 0,
+                        mask_type: str = 'gt') -> ForegroundPCA:
+    """Turn an official ``pca_vectors.npy`` into a :class:`ForegroundPCA` for ``encoder``.
+
+    Args:
+        vector (str): the official ``pca_vectors.npy``.
+        encoder: the patch encoder the vector belongs to (its token width must equal the
+            vector's length; its name, grid, input size and weights fingerprint are recorded).
+        mean (str, optional): the official ``mean_vectors.npy``, kept for the record.
+        alpha (float, optional): the foreground threshold (official ``--fg-thre``).
+        fit_batches (Callable, optional): ``() -> iterable of (B, N, D) tokens`` of sample
+            images; the threshold is then fitted with the official histogram rule.
+        num_fit_images (int): number of images behind ``fit_batches``, for the record.
+        mask_type (str): the official ``--mask-type``: ``'gt'`` (foreground above the
+            threshold) or ``'lt'`` (below: the direction and threshold are negated).
+            Defaults to 'gt'.
+
+    Returns:
+        ForegroundPCA: ``center=False``; ``threshold_rule`` 'given', 'histogram' or 'none'.
+    """
+    if mask_type not in MASK_TYPES:
+        raise ValueError(f'mask_type must be one of {MASK_TYPES}, got {mask_type!r}')
+    if alpha is not None and fit_batches is not None:
+        raise ValueError('give the threshold (alpha) or images to fit it on, not both')
+    direction = load_vector(vector)
+    if direction.numel() != int(encoder.dim):
+        raise ForegroundPCAError(
+            f'{vector!r} has {direction.numel()} entries, but {encoder.name!r} gives '
+            f'{encoder.dim}-d tokens: it is the vector of another encoder (ViT-H/14: 1280, '
+            'ConvNeXt-Base-W: 1024). Import it for the encoder it was fitted for.')
+    mean_t = torch.zeros_like(direction) if mean is None else load_vector(mean, 'mean vector')
+    if mean_t.shape != direction.shape:
+        raise ForegroundPCAError(f'{mean!r} has {mean_t.numel()} entries, the vector '
+                                 f'{direction.numel()}')
+    sign = 1.0 if mask_type == 'gt' else -1.0
+    identity = encoder.identity() if hasattr(encoder, 'identity') else None
+    pca = ForegroundPCA(
+        direction=direction * sign, mean=mean_t, alpha=None, encoder=encoder.name,
+        grid=encoder.grid, input_size=encoder.input_size, fg_fraction=0.0, num_images=0,
+        sign_rule='+1' if sign > 0 else '-1', center=False,
+        encoder_arch=getattr(identity, 'arch', None),
+        fingerprint=getattr(identity, 'fingerprint', None),
+        source=f'official:{osp.basename(vector)}')
+    if alpha is not None:
+        pca.alpha, pca.threshold_rule = float(alpha) * sign, 'given'
+    elif fit_batches is not None:
+        scores = torch.cat([pca.scores(t.float()).cpu() for t in fit_batches()])
+        if scores.numel() == 0:
+            raise ValueError('no readable images to fit the threshold on')
+        pca.alpha, pca.threshold_rule = alpha_histogram(scores), 'histogram'
+        pca.fg_fraction = float((scores > pca.alpha).double().mean())
+        pca.num_images = int(num_fit_images or scores.shape[0])
+    return pca
+
+
+def describe_import(pca: ForegroundPCA) -> str:
+    """One line for the tool's output."""
+    alpha = 'none (scorer only)' if pca.alpha is None else f'{pca.alpha:.4f}'
+    return (f'encoder={pca.encoder} grid={pca.grid} input={pca.input_size}px dim={pca.dim} '
+            f'alpha={alpha} rule={pca.threshold_rule} source={pca.source}')
+

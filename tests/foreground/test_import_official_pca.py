@@ -1,0 +1,161 @@
+"""tools/import_official_pca.py: the authors' pca_vectors.npy (built here in their layout) goes
+through the user's path: import -> scorer / generator accept it for that encoder only -> the
+numbers are the official projection's."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from genview_mm.foreground import ForegroundPCA, ForegroundPCAError
+from genview_mm.foreground.fit import alpha_histogram
+from genview_mm.models.encoders import CLIPPatchEncoder
+from genview_mm.models.scorers import PairQualityScorer, pair_quality
+from tiny_models import save_tiny_unclip, write_photos
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def official_layout(root, model: str, dim: int, seed: int, with_mean: bool) -> str:
+    """``pca_results/<model>/eigenvecters/pca_vectors.npy`` (float32 (D, 1), unit norm) and,
+    for the generator's model, ``mean_vectors.npy`` (D,), as the official repository ships."""
+    folder = osp.join(root, 'pca_results', model, 'eigenvecters')
+    os.makedirs(folder, exist_ok=True)
+    v = np.random.default_rng(seed).standard_normal((dim, 1)).astype(np.float32)
+    np.save(osp.join(folder, 'pca_vectors.npy'), v / np.linalg.norm(v))
+    if with_mean:
+        np.save(osp.join(folder, 'mean_vectors.npy'),
+                np.random.default_rng(seed + 1).standard_normal(dim).astype(np.float32))
+    return osp.join(folder, 'pca_vectors.npy')
+
+
+def run_tool(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'import_official_pca.py'),
+                           *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.fixture(scope='module')
+def convnext_weights(tmp_path_factory):
+    """A timm ConvNeXt (the scorer's family) saved locally, and a second, different one."""
+    import timm
+    folder = tmp_path_factory.mktemp('convnext')
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        path = str(folder / f'convnext_atto_{seed}.pth')
+        torch.save(timm.create_model('convnext_atto', pretrained=False, num_classes=0)
+                   .state_dict(), path)
+        paths.append(path)
+    return paths
+
+
+def timm_encoder(weights: str) -> dict:
+    return dict(type='TimmPatchEncoder', model_name='convnext_atto', pretrained=False,
+                checkpoint_path=weights, input_size=64)
+
+
+def test_scorer_vector_imports_and_scores_like_the_official_code(tmp_path, convnext_weights):
+    vector = official_layout(str(tmp_path), 'convnext_base_w_laion2b-s13k-b82k-augreg', 320, 0,
+                             with_mean=False)
+    out = str(tmp_path / 'scorer.pth')
+    res = run_tool(vector, '--timm-model', 'convnext_atto', '--timm-checkpoint',
+                   convnext_weights[0], '--input-size', '64', '--out', out, '--device', 'cpu')
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert 'alpha=none (scorer only)' in res.stdout
+    pca = ForegroundPCA.load(out)
+    assert (pca.center, pca.alpha, pca.threshold_rule) == (False, None, 'none')
+    assert pca.source == 'official:pca_vectors.npy' and pca.fingerprint
+    assert (pca.grid, pca.input_size) == ((2, 2), 64)
+    official = torch.from_numpy(np.load(vector).reshape(-1))
+    assert torch.equal(pca.direction, official)
+
+    scorer = PairQualityScorer(out, encoder=timm_encoder(convnext_weights[0]))
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(3, 3, 64, 64, generator=g) * 255, torch.rand(3, 3, 64, 64, generator=g) * 255
+    scores = scorer(x, y)
+    tokens = scorer.encode(torch.cat([x, y]))  # raw 0-255 RGB -> the encoder's pixels
+    _, _, q = pair_quality(tokens[:3], tokens[3:], official)  # tokens @ v, no mean
+    torch.testing.assert_close(scores.q, q.float(), atol=1e-5, rtol=0)
+
+    # the same architecture with other weights is not the encoder the vector belongs to
+    with pytest.raises(ForegroundPCAError, match='weights differ'):
+        PairQualityScorer(out, encoder=timm_encoder(convnext_weights[1]))
+
+
+def test_vector_of_another_encoder_is_refused(tmp_path, tiny_clip_path):
+    vector = official_layout(str(tmp_path), 'ViT-H-14-laion2b_s32b_b79k', 1280, 0, True)
+    out = str(tmp_path / 'x.pth')
+    res = run_tool(vector, '--encoder', tiny_clip_path, '--out', out, '--alpha', '0.1')
+    assert res.returncode != 0
+    assert 'has 1280 entries' in res.stderr and '32-d tokens' in res.stderr
+    assert not osp.exists(out)
+
+
+def test_usage_errors_before_any_model_loads(tmp_path):
+    res = run_tool(str(tmp_path / 'missing.npy'), '--out', str(tmp_path / 'o.pth'))
+    assert res.returncode == 2 and "vector" in res.stderr and 'not found' in res.stderr
+    vector = official_layout(str(tmp_path), 'm', 8, 0, False)
+    res = run_tool(vector, '--out', str(tmp_path / 'o.pth'), '--alpha', '1',
+                   '--fit-images', str(tmp_path))
+    assert res.returncode == 2 and 'not allowed with argument' in res.stderr
+
+
+@pytest.fixture(scope='module')
+def unclip_and_photos(tmp_path_factory):
+    root = tmp_path_factory.mktemp('gen')
+    unclip = save_tiny_unclip(str(root / 'unclip'))
+    write_photos(str(root / 'photos' / 'a'), 6, 40)
+    write_photos(str(root / 'photos' / 'b'), 6, 48)
+    return unclip, str(root / 'photos')
+
+
+def test_generator_vector_with_histogram_threshold(tmp_path, unclip_and_photos):
+    """ViT-H/14 stand-in: the tiny unCLIP pipeline's own image encoder (32-d tokens)."""
+    unclip, photos = unclip_and_photos
+    vector = official_layout(str(tmp_path), 'ViT-H-14-laion2b_s32b_b79k', 32, 3, True)
+    mean = osp.join(osp.dirname(vector), 'mean_vectors.npy')
+    out = str(tmp_path / 'generator.pth')
+    res = run_tool(vector, '--mean', mean, '--encoder', unclip, '--fit-images', photos,
+                   '--per-folder', '--num-images', '8', '--num-workers', '0', '--out', out,
+                   '--device', 'cpu')
+    assert res.returncode == 0, res.stderr[-3000:]
+    pca = ForegroundPCA.load(out)
+    assert (pca.threshold_rule, pca.num_images, pca.center) == ('histogram', 8, False)
+    assert torch.equal(pca.mean, torch.from_numpy(np.load(mean)))  # kept for the record
+
+    # the threshold is the official histogram rule on tokens @ v of the sampled images
+    from genview_mm.foreground.fit_runner import sample_paths
+    from genview_mm.generation.sources import list_images
+    from PIL import Image
+    paths = sample_paths([it.path for it in list_images(photos)], 8, 0, True)
+    enc = CLIPPatchEncoder.from_pretrained(unclip, subfolder='image_encoder')
+    images = [Image.open(p).convert('RGB') for p in paths]
+    tokens = enc(enc.preprocess(images)).float()
+    v = torch.from_numpy(np.load(vector).reshape(-1))
+    assert pca.alpha == pytest.approx(alpha_histogram(tokens @ v), abs=1e-6)
+
+    # the generator accepts it and its ratio is the official one: #(tokens @ v > alpha) / N
+    from mmpretrain.registry import MODELS
+    gen = MODELS.build(dict(type='AdaptiveNoiseGenerator', pca=out, pretrained=unclip,
+                            device='cpu', num_inference_steps=2, output_size=32))
+    ratios = gen.analyze(images)['fg_ratio']
+    expected = ((tokens @ v) > pca.alpha).float().mean(-1)
+    assert ratios == pytest.approx(expected.tolist(), abs=1e-6)
+
+
+def test_given_alpha_and_lt_mask(tmp_path, tiny_clip_path):
+    vector = official_layout(str(tmp_path), 'm', 32, 5, False)
+    out = str(tmp_path / 'p.pth')
+    res = run_tool(vector, '--encoder', tiny_clip_path, '--alpha', '0.25', '--mask-type', 'lt',
+                   '--out', out)
+    assert res.returncode == 0, res.stderr[-2000:]
+    pca = ForegroundPCA.load(out)
+    v = torch.from_numpy(np.load(vector).reshape(-1))
+    assert (pca.threshold_rule, pca.sign_rule, pca.alpha) == ('given', '-1', -0.25)
+    tokens = torch.randn(2, 64, 32)
+    # 'lt': foreground where tokens @ v < 0.25, as the official --mask-type lt
+    assert torch.equal(pca.foreground_mask(tokens), (tokens @ v) < 0.25)

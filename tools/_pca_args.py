@@ -1,0 +1,48 @@
+"""Arguments shared by the PCA tools (tools/fit_foreground_pca.py, tools/import_official_pca.py).
+
+Plain argparse, no heavy import: the tools parse and check their arguments before torch and
+genview_mm load, so --help and usage errors answer at once.
+"""
+import argparse
+import os
+import os.path as osp
+
+#: the generator's encoder: the image encoder of Stable unCLIP 2.1 (OpenCLIP ViT-H/14);
+#: genview_mm.foreground.encoder_args uses the same default
+DEFAULT_ENCODER = 'stabilityai/stable-diffusion-2-1-unclip'
+
+
+def add_encoder_args(p: argparse.ArgumentParser) -> None:
+    """``--encoder``/``--subfolder`` (transformers CLIP), ``--timm-model`` & co., device."""
+    p.add_argument('--encoder', default=DEFAULT_ENCODER,
+                   help='CLIP vision encoder: local folder or hub id; a diffusers unCLIP '
+                   'pipeline (folder or hub id) means its image_encoder (default: %(default)s)')
+    p.add_argument('--subfolder', default=None,
+                   help="subfolder of --encoder holding it (default: 'image_encoder' for a "
+                   'diffusers pipeline, none otherwise)')
+    p.add_argument('--timm-model', default=None,
+                   help='a timm model instead of a transformers CLIP; the paper\'s scorer is '
+                   'convnext_base.clip_laion2b_augreg (its last feature map gives the tokens)')
+    p.add_argument('--timm-checkpoint', default=None,
+                   help="local weights file for --timm-model (default: timm's pretrained)")
+    p.add_argument('--input-size', type=int, default=None,
+                   help="input side for --timm-model (default: the model's own; the paper's "
+                   'scorer uses 224)')
+    p.add_argument('--device', default=None, help="default: 'cuda' if available else 'cpu'")
+    p.add_argument('--fp16', action='store_true', help='encode in float16 (GPU only)')
+
+
+def check_output_file(p: argparse.ArgumentParser, path: str, flag: str = '--out') -> None:
+    """Exit with a usage error unless ``path`` can be written (its folder is created)."""
+    folder = osp.dirname(osp.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        p.error(f'{flag} {path}: cannot create its folder ({exc.strerror})')
+    if not os.access(folder, os.W_OK) or (osp.exists(path) and not os.access(path, os.W_OK)):
+        p.error(f'{flag} {path}: not writable; choose a writable location')
+
+
+def default_workers() -> int:
+    """DataLoader workers that fit this machine: one core is left to the main process."""
+    return max(0, min(8, (os.cpu_count() or 1) - 1))

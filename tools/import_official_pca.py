@@ -1,0 +1,100 @@
+"""Import the GenView authors' PCA vector (``pca_vectors.npy``) as a genview_mm PCA file.
+
+The scorer's ConvNeXt-Base-W vector (no threshold needed: the scorer uses soft masks)::
+
+    R=genview/tools/clip_pca/pca_results   # the official repository's PCA results
+    python tools/import_official_pca.py \
+        $R/convnext_base_w_laion2b-s13k-b82k-augreg/eigenvecters/pca_vectors.npy \
+        --timm-model convnext_base.clip_laion2b_augreg --input-size 224 \
+        --out data/genview/pca/convnext-base-w-laion2b-augreg.pth
+
+The generator's ViT-H/14 vector, with the threshold fitted on 10 images per class by the
+authors' 200-bin histogram rule (or give the value their fit printed: --alpha A)::
+
+    V=$R/ViT-H-14-laion2b_s32b_b79k/eigenvecters
+    python tools/import_official_pca.py $V/pca_vectors.npy --mean $V/mean_vectors.npy \
+        --encoder /models/sd21-unclip --fit-images data/imagenet/train --per-folder \
+        --out data/genview/pca/generator.pth
+
+The encoder is loaded to check that the vector's width matches its tokens and to record what it
+is (name, grid, input size, weights fingerprint), so the scorer or the generator accepts the file
+only for that encoder. The projection is the official one (tokens @ v, no mean subtraction).
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+
+TOOLS = osp.dirname(osp.abspath(__file__))
+sys.path[:0] = [osp.dirname(TOOLS), TOOLS]
+
+from _pca_args import add_encoder_args, check_output_file, default_workers  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('vector', help='the official pca_vectors.npy (shape (D, 1))')
+    p.add_argument('--out', required=True, help='output PCA file (.pth)')
+    p.add_argument('--mean', default=None, help='the official mean_vectors.npy (kept for the '
+                   'record; the official projection does not subtract it)')
+    add_encoder_args(p)
+    threshold = p.add_mutually_exclusive_group()
+    threshold.add_argument('--alpha', type=float, default=None,
+                           help='foreground threshold (the official --fg-thre)')
+    threshold.add_argument('--fit-images', default=None,
+                           help='image folder or list to fit the threshold on with the official '
+                           'histogram rule')
+    p.add_argument('--num-images', type=int, default=10000,
+                   help='images sampled from --fit-images (default: %(default)s)')
+    p.add_argument('--per-folder', action='store_true',
+                   help='sample evenly over folders (10 per ImageNet class, as the authors)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--mask-type', choices=['gt', 'lt'], default='gt',
+                   help="the official --mask-type: foreground above ('gt') or below ('lt') the "
+                   'threshold (default: %(default)s)')
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--num-workers', type=int, default=default_workers())
+    args = p.parse_args(argv)
+    if not osp.isfile(args.vector):
+        p.error(f'vector {args.vector!r} not found')
+    if args.mean and not osp.isfile(args.mean):
+        p.error(f'--mean {args.mean!r} not found')
+    if args.fit_images and not (osp.isdir(args.fit_images) or osp.isfile(args.fit_images)):
+        p.error(f'--fit-images {args.fit_images!r} is neither a folder nor a file')
+    check_output_file(p, args.out)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    import genview_mm  # noqa: F401
+    from genview_mm.foreground.encoder_args import build_encoder_from_args
+    from genview_mm.foreground.fit_runner import sample_paths, token_batches
+    from genview_mm.foreground.official import describe_import, import_official_pca
+    from genview_mm.generation.sources import list_images
+
+    encoder = build_encoder_from_args(args)
+    fit_batches, paths = None, []
+    if args.fit_images:
+        items = list_images(args.fit_images)
+        paths = sample_paths([it.path for it in items], args.num_images, args.seed,
+                             args.per_folder)
+        logging.info('fitting the threshold on %d of %d images', len(paths), len(items))
+        batches, progress = token_batches(paths, encoder, args.batch_size, args.num_workers)
+
+        def fit_batches():
+            return progress(batches(), 'threshold (histogram rule)')
+    pca = import_official_pca(args.vector, encoder, mean=args.mean, alpha=args.alpha,
+                              fit_batches=fit_batches, num_fit_images=len(paths),
+                              mask_type=args.mask_type)
+    pca.save(args.out)
+    print(f'saved {args.out}: {describe_import(pca)}')
+    return 0
+
+
+if __name__ == '__main__':
+    os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
+    sys.exit(main())
