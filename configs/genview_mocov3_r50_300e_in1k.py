@@ -1,16 +1,13 @@
 # GenView + MoCo v3, ResNet-50, ImageNet-1K, 300 epochs, 8 GPUs x 512, AMP, LARS
 # (paper: 74.8 linear top-1).
-_base_ = [
-    'mmpretrain::mocov3/mocov3_resnet50_8xb512-amp-coslr-300e_in1k.py',
-    './_base_/genview_defaults.py',
-]
+_base_ = ['mmpretrain::mocov3/mocov3_resnet50_8xb512-amp-coslr-300e_in1k.py',
+          './_base_/genview_defaults.py']
 
-model = dict(type='GenViewMoCoV3', scorer={{_base_.scorer}})
-train_pipeline = [
-    dict(type='GenViewPairDataset', manifest={{_base_.genview_manifest}},
-         prob={{_base_.genview_prob}},
-         view_pipelines=[{{_base_.view_pipeline1}}, {{_base_.view_pipeline2}}]),
-    dict(type='PackInputs', meta_keys={{_base_.genview_meta_keys}}),
-]
+model = dict(type='GenViewMoCoV3', scorer=_base_.convnext_scorer)
+data_preprocessor = dict(mean=_base_.clip_mean, std=_base_.clip_std)
+# upstream's MultiView becomes GenViewPairDataset (manifest and prob: `genview` settings)
+train_pipeline = [_base_.train_pipeline[0],
+                  dict(_base_.train_pipeline[1], type='GenViewPairDataset'),
+                  dict(_base_.train_pipeline[2], algorithm_keys=_base_.genview_keys)]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-custom_hooks = {{_base_.genview_hooks}}
+custom_hooks = [dict(type='GenViewPairHook')]

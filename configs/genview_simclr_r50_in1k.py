@@ -1,15 +1,13 @@
-# GenView + SimCLR, ResNet-50, ImageNet-1K, 200 epochs, 16 GPUs x 256, LARS.
+# GenView + SimCLR, ResNet-50, ImageNet-1K, 200 epochs, 16 GPUs x 256, LARS (not in the paper).
 # Pair weight w_i weights both NT-Xent rows of pair i (see GenViewSimCLR).
-_base_ = [
-    'mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py',
-    './_base_/genview_defaults.py',
-]
+_base_ = ['mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py',
+          './_base_/genview_defaults.py']
 
-model = dict(type='GenViewSimCLR', scorer={{_base_.scorer}})
-train_pipeline = [
-    dict(type='GenViewPairDataset', manifest={{_base_.genview_manifest}},
-         prob={{_base_.genview_prob}}, view_pipelines=[{{_base_.view_pipeline}}]),
-    dict(type='PackInputs', meta_keys={{_base_.genview_meta_keys}}),
-]
+model = dict(type='GenViewSimCLR', scorer=_base_.convnext_scorer)
+data_preprocessor = dict(mean=_base_.clip_mean, std=_base_.clip_std)
+# upstream's MultiView becomes GenViewPairDataset (manifest and prob: `genview` settings)
+train_pipeline = [_base_.train_pipeline[0],
+                  dict(_base_.train_pipeline[1], type='GenViewPairDataset'),
+                  dict(_base_.train_pipeline[2], algorithm_keys=_base_.genview_keys)]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-custom_hooks = {{_base_.genview_hooks}}
+custom_hooks = [dict(type='GenViewPairHook')]

@@ -1,17 +1,12 @@
 # GenView + SimSiam, ResNet-50, ImageNet-1K, 200 epochs, 8 GPUs x 32 (paper: 72.2 linear).
-_base_ = [
-    'mmpretrain::simsiam/simsiam_resnet50_8xb32-coslr-200e_in1k.py',
-    './_base_/genview_defaults.py',
-]
+_base_ = ['mmpretrain::simsiam/simsiam_resnet50_8xb32-coslr-200e_in1k.py',
+          './_base_/genview_defaults.py']
 
-model = dict(type='GenViewSimSiam', scorer={{_base_.scorer}})
-train_pipeline = [
-    dict(type='GenViewPairDataset', manifest={{_base_.genview_manifest}},
-         prob={{_base_.genview_prob}}, view_pipelines=[{{_base_.view_pipeline}}]),
-    dict(type='PackInputs', meta_keys={{_base_.genview_meta_keys}}),
-]
+model = dict(type='GenViewSimSiam', scorer=_base_.convnext_scorer)
+data_preprocessor = dict(mean=_base_.clip_mean, std=_base_.clip_std)
+# upstream's MultiView becomes GenViewPairDataset (manifest and prob: `genview` settings)
+train_pipeline = [_base_.train_pipeline[0],
+                  dict(_base_.train_pipeline[1], type='GenViewPairDataset'),
+                  dict(_base_.train_pipeline[2], algorithm_keys=_base_.genview_keys)]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-custom_hooks = [
-    dict(type='SimSiamHook', priority='HIGH', fix_pred_lr=True, lr={{_base_.lr}}),
-    dict(type='GenViewPairHook'),
-]
+custom_hooks = [*_base_.custom_hooks, dict(type='GenViewPairHook')]

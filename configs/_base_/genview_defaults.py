@@ -1,23 +1,19 @@
 # What every GenView pretraining config adds to its upstream MMPretrain config.
-# Data layout (see README, "Data layout"):
+# Data layout (README "Data layout"):
 #   data/imagenet/                      ImageNet-1K, as upstream MMPretrain expects it
-#   data/genview/views/manifest.jsonl   generated views + manifest (tools/generate_views.py)
-#   data/genview/pca/clip-vit-b32.pth   scorer PCA file (tools/fit_foreground_pca.py)
-# Override on the command line, e.g.
-#   --cfg-options train_dataloader.dataset.pipeline.0.manifest=/x/manifest.jsonl \
-#                 model.scorer.pca_path=/x/pca.pth
+#   data/genview/views/manifest.jsonl   views + manifest (tools/generate_views.py or
+#                                       tools/import_views.py for the released views)
+#   data/genview/pca/*.pth              the scorer's foreground PCA (configs/_base_/scorers/)
+# Change a setting in a child config or on the command line, e.g.
+#   genview = dict(manifest='/x/manifest.jsonl')        --cfg-options genview.manifest=/x/m.jsonl
+#   model = dict(scorer=dict(pca_path='/x/pca.pth'))    --cfg-options model.scorer.pca_path=...
+#   model = dict(normalize='global')   # weights over the global batch instead of per GPU
+_base_ = ['./clip_normalization.py', './scorers/convnext_base_w_laion2b_augreg.py',
+          './scorers/clip_vit_b32.py']
 custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
 
-genview_manifest = 'data/genview/views/manifest.jsonl'
-genview_prob = 1.0
-scorer = dict(
-    type='PairQualityScorer',
-    pca_path='data/genview/pca/clip-vit-b32.pth',
-    encoder='openai/clip-vit-base-patch32',
-    gamma=1.0,
-    normalize='global')
-
-# PackInputs keys that carry how each pair was built (read by GenViewPairHook)
-genview_meta_keys = ('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
-                     'flip_direction', 'genview_slot', 'genview_noise_level', 'genview_fallback')
-genview_hooks = [dict(type='GenViewPairHook')]  # children set custom_hooks (upstream hooks + this)
+# GenViewPairDataset settings (genview_mm.datasets.apply_genview_settings writes them into the
+# pipeline when the config is loaded; prob 1.0 as in the official configs)
+genview = dict(manifest='data/genview/views/manifest.jsonl', prob=1.0)
+# what GenViewPairDataset adds to each sample, for PackInputs(algorithm_keys=...)
+genview_keys = ('genview_slot', 'genview_noise_level', 'genview_fallback')

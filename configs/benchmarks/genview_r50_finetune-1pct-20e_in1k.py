@@ -6,13 +6,12 @@
 #       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/genview_mocov2_r50_backbone.pth
 # Recipe of MMSelfSup's semi-supervised benchmark (SGD, backbone lr 0.01, head lr x100,
 # weight decay 5e-4, 20 epochs, lr x0.2 at epochs 12 and 16, 8 GPUs x 32 = 256 images a step).
-_base_ = 'mmpretrain::resnet/resnet50_8xb32_in1k.py'
+_base_ = ['mmpretrain::resnet/resnet50_8xb32_in1k.py', '../_base_/clip_normalization.py']
 
 custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
 
-# Normalisation of the pretraining configs (upstream's): RGB, ImageNet mean/std in 0-255.
-data_preprocessor = dict(
-    mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+# Normalisation of GenView pretraining (and of the official configs): CLIP's mean/std, RGB.
+data_preprocessor = dict(mean=_base_.clip_mean, std=_base_.clip_std)
 
 # Default backbone weights (tools/convert_checkpoint.py output). Override the init_cfg key,
 # e.g. --cfg-options model.backbone.init_cfg.checkpoint=PATH;

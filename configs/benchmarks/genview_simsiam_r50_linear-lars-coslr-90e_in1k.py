@@ -5,14 +5,14 @@
 # checkpoint works too, with the same prefix='backbone.'.
 #   bash tools/dist_train.sh configs/benchmarks/genview_simsiam_r50_linear-lars-coslr-90e_in1k.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/genview_simsiam_r50_backbone.pth
-_base_ = 'mmpretrain::simsiam/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py'
+_base_ = ['mmpretrain::simsiam/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py',
+          '../_base_/clip_normalization.py']
 
 custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
 
-# Normalisation of the pretraining config (genview_simsiam_r50_in1k.py keeps upstream's): RGB,
-# ImageNet mean/std in 0-255. The probe must see inputs normalised as in pretraining.
-data_preprocessor = dict(
-    mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
+# The probe sees inputs normalised as in GenView pretraining (and as the official probes):
+# CLIP's mean/std, RGB.
+data_preprocessor = dict(mean=_base_.clip_mean, std=_base_.clip_std)
 
 # Default backbone weights (tools/convert_checkpoint.py output). Override the init_cfg key,
 # e.g. --cfg-options model.backbone.init_cfg.checkpoint=PATH;

@@ -1,12 +1,12 @@
 # COCO Mask R-CNN R50-C4, 1x schedule, initialised from a GenView ResNet-50 (MoCo's C4 protocol:
 # pytorch-style blocks, SyncBN everywhere incl. an extra norm after res5 in the RoI head, no
 # frozen stages, multi-scale training). mmdet's C4 config is caffe-style (BGR, caffe mean, std 1):
-# style and normalisation are switched to GenView pretraining's (RGB, ImageNet mean/std).
+# style and normalisation are switched to GenView pretraining's (RGB, CLIP mean/std).
 # res2-res4 live in the backbone and res5 in the RoI head: both load the converted checkpoint.
 #   bash tools/dist_train.sh configs/detection/genview_mask-rcnn_r50-c4_ms-1x_coco.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=$CKPT \
 #       model.roi_head.shared_head.init_cfg.checkpoint=$CKPT
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py'
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50-caffe-c4_1x_coco.py', '../_base_/clip_normalization.py']
 
 # mmpretrain.models registers ResLayerExtraNorm (res5 + norm) into mmdet's MODELS.
 custom_imports = dict(imports=['genview_mm', 'mmpretrain.models'], allow_failed_imports=False)
@@ -19,8 +19,7 @@ pretrained = 'checkpoints/genview_mocov2_r50_backbone.pth'
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 model = dict(
-    data_preprocessor=dict(
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    data_preprocessor=dict(mean=_base_.clip_mean, std=_base_.clip_std, bgr_to_rgb=True),
     backbone=dict(
         frozen_stages=-1,
         norm_cfg=norm_cfg,

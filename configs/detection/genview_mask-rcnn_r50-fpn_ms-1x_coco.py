@@ -7,7 +7,7 @@
 #   bash tools/dist_train.sh configs/detection/genview_mask-rcnn_r50-fpn_ms-1x_coco.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/genview_mocov2_r50_backbone.pth
 # Without CUDA, tools/train.py turns SyncBN into BN.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../_base_/clip_normalization.py']
 
 custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
 
@@ -18,9 +18,8 @@ pretrained = 'checkpoints/genview_mocov2_r50_backbone.pth'
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 
 model = dict(
-    # Normalisation of GenView pretraining (upstream's): RGB, ImageNet mean/std in 0-255.
-    data_preprocessor=dict(
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    # Normalisation of GenView pretraining: CLIP's mean/std, RGB.
+    data_preprocessor=dict(mean=_base_.clip_mean, std=_base_.clip_std, bgr_to_rgb=True),
     backbone=dict(
         frozen_stages=-1,
         norm_cfg=norm_cfg,

@@ -113,7 +113,7 @@ class Demo:
         cfg = Config.fromfile(DEMO_CONFIG)
         cfg.merge_from_dict({
             'train_dataloader.dataset.data_root': self.images,
-            'train_dataloader.dataset.pipeline.0.manifest': osp.join(self.views, 'manifest.jsonl'),
+            'genview.manifest': osp.join(self.views, 'manifest.jsonl'),
             'model.scorer.encoder': scorer_clip,
             'model.scorer.pca_path': self.path('pca', 'scorer.pth'),
             'train_cfg.max_epochs': self.epochs,

@@ -1,5 +1,5 @@
-"""GenViewPairDataset: view assignment, prob, fallback on bad files, manifest matching, and
-GenViewPairHook's start-of-training check."""
+"""GenViewPairDataset: MultiView's arguments, view assignment, prob, fallback on bad files,
+manifest matching, and GenViewPairHook's start-of-training check."""
 import os
 import os.path as osp
 from types import SimpleNamespace
@@ -34,7 +34,7 @@ def run(transform, path):
 
 def test_generated_view_in_random_slot_about_half(data):
     np.random.seed(0)
-    t = GenViewPairDataset(data.manifest, view_pipelines=[[]])  # identity views
+    t = GenViewPairDataset(manifest=data.manifest, transforms=[[]])  # identity views
     slots = []
     for k in range(400):
         i = k % N
@@ -54,18 +54,57 @@ def test_generated_view_in_random_slot_about_half(data):
 @pytest.mark.parametrize('prob', [0.0, 0.3])
 def test_prob_respected(data, prob):
     np.random.seed(1)
-    t = GenViewPairDataset(data.manifest, view_pipelines=[[]], prob=prob)
+    t = GenViewPairDataset(manifest=data.manifest, transforms=[[]], prob=prob)
     used = [run(t, data.sources[k % N])['genview_slot'] >= 0 for k in range(500)]
     assert abs(np.mean(used) - prob) <= 4 * np.sqrt(prob * (1 - prob) / 500) + 1e-9
 
 
-def test_two_pipelines_one_per_slot_and_extra_views(data):
-    t = GenViewPairDataset(
-        data.manifest,
-        view_pipelines=[[dict(type='Resize', scale=8)], [dict(type='Resize', scale=16)]],
-        extra_views=dict(num_views=3, pipeline=[dict(type='Resize', scale=4)]))
+def test_multiview_arguments_one_pipeline_per_slot_and_more_views(data):
+    resize = [[dict(type='Resize', scale=s)] for s in (8, 16, 4)]
+    t = GenViewPairDataset(manifest=data.manifest, transforms=resize, num_views=[1, 1, 3])
     out = run(t, data.sources[0])
     assert [im.shape[0] for im in out['img']] == [8, 16, 4, 4, 4]
+    with pytest.raises(ValueError, match='one entry per pipeline'):
+        GenViewPairDataset(manifest=data.manifest, transforms=resize, num_views=[1, 1])
+    with pytest.raises(ValueError, match='at least 2 views'):
+        GenViewPairDataset(manifest=data.manifest, transforms=[[]], num_views=1)
+
+
+def test_swav_layout_generated_view_only_among_the_global_crops(data):
+    """num_views=[2, 6] as upstream SwAV: the pair is the two 224-px-like crops."""
+    np.random.seed(2)
+    t = GenViewPairDataset(manifest=data.manifest, num_views=[2, 6],
+                           transforms=[[], [dict(type='Resize', scale=8)]])
+    for k in range(20):
+        out = run(t, data.sources[k % N])
+        assert len(out['img']) == 8 and out['genview_slot'] in (0, 1)
+        assert all(im.shape[0] == 8 for im in out['img'][2:])
+        assert np.all(out['img'][out['genview_slot']] == 10 * (k % N + 1))
+
+
+def test_deprecated_arguments_still_build_the_same_views(data):
+    with pytest.warns(DeprecationWarning, match='transforms'):
+        t = GenViewPairDataset(
+            manifest=data.manifest,
+            view_pipelines=[[dict(type='Resize', scale=8)], [dict(type='Resize', scale=16)]],
+            extra_views=dict(num_views=3, pipeline=[dict(type='Resize', scale=4)]))
+    out = run(t, data.sources[0])
+    assert [im.shape[0] for im in out['img']] == [8, 16, 4, 4, 4]
+    assert t.num_views == [1, 1, 3]
+
+
+def test_after_upstream_loader_and_without_manifest(data):
+    """Behind upstream's LoadImageFromFile the loaded original is used as it is; without a
+    manifest the error says which setting to give."""
+    from mmcv.transforms import Compose, LoadImageFromFile
+    pipeline = Compose([LoadImageFromFile(),
+                        GenViewPairDataset(manifest=data.manifest, transforms=[[]])])
+    out = pipeline(dict(img_path=data.sources[1], sample_idx=0))
+    np.testing.assert_array_equal(out['img'][1 - out['genview_slot']],
+                                  original_bgr(data.sources[1]))
+    t = GenViewPairDataset(transforms=[[]])
+    with pytest.raises(ValueError, match='genview = dict\\(manifest='):
+        run(t, data.sources[0])
 
 
 @pytest.mark.parametrize('damage', ['delete', 'corrupt'])
@@ -76,7 +115,7 @@ def test_bad_generated_file_falls_back_to_original(data, damage):
     else:
         with open(victim, 'wb') as f:
             f.write(b'\x89PNG this is not an image')
-    t = GenViewPairDataset(data.manifest, view_pipelines=[[]])
+    t = GenViewPairDataset(manifest=data.manifest, transforms=[[]])
     out = run(t, data.sources[2])
     assert out['genview_slot'] == -1 and out['genview_fallback'] is True
     for view in out['img']:
@@ -86,7 +125,7 @@ def test_bad_generated_file_falls_back_to_original(data, damage):
 
 def test_image_without_generated_view_uses_original_twice(data, tmp_path):
     extra = write_photos(str(tmp_path / 'other'), 1, size=24, ext='.png')[0]
-    t = GenViewPairDataset(data.manifest, view_pipelines=[[]])
+    t = GenViewPairDataset(manifest=data.manifest, transforms=[[]])
     out = run(t, extra)
     assert out['genview_slot'] == -1 and out['genview_fallback'] is False
     assert np.array_equal(out['img'][0], out['img'][1])
@@ -107,7 +146,7 @@ def test_manifest_index_matching(data, tmp_path):
 
 def build_dataset(root, manifest):
     from mmpretrain.datasets import CustomDataset
-    pipeline = [dict(type='GenViewPairDataset', manifest=manifest, view_pipelines=[[]])]
+    pipeline = [dict(type='GenViewPairDataset', manifest=manifest, transforms=[[]])]
     return CustomDataset(data_root=root, with_label=False, pipeline=pipeline)
 
 

@@ -37,7 +37,7 @@ def test_genview_mocov2_trains_and_resumes(repo_root, tmp_path, tiny_clip_path, 
     manifest = write_fake_manifest(str(tmp_path / 'views'), sources, src)
     work = str(tmp_path / 'work')
     opts = [f'train_dataloader.dataset.data_root={src}',
-            f'train_dataloader.dataset.pipeline.0.manifest={manifest}',
+            f'genview.manifest={manifest}',
             f'model.scorer.encoder={tiny_clip_path}', f'model.scorer.pca_path={tiny_scorer_pca}']
     out = train(repo_root, work, opts + ['train_cfg.max_epochs=1'])
     assert '16/16 checked images (100.0%)' in out  # GenViewPairHook's start check

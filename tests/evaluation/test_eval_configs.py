@@ -1,5 +1,6 @@
-"""Benchmark and detection configs: they load, match pretraining normalisation, and the C4 model
-takes res2-res5 from one converted checkpoint."""
+"""Benchmark and detection configs: they load, normalise as GenView pretraining (CLIP mean/std,
+as the official configs), keep upstream's recipe, and the C4 model takes res2-res5 from one
+converted checkpoint."""
 import glob
 import os.path as osp
 
@@ -8,30 +9,40 @@ import torch
 from mmengine.config import Config
 from mmengine.utils import get_installed_path
 
-from genview_mm.engine.launch import replace_sync_bn
+from genview_mm.utils.launch import replace_sync_bn
 from genview_mm.evaluation.convert import convert_checkpoint
 
-IMAGENET_MEAN, IMAGENET_STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
-# linear-probe config -> the upstream pretraining config the GenView config is a delta on
-LINEAR = {
-    'genview_mocov2_r50': 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
-    'genview_mocov3_r50': 'mocov3/mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py',
-    'genview_mocov3_vit-base-p16': 'mocov3/mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k.py',
-    'genview_byol_r50': 'byol/byol_resnet50_16xb256-coslr-200e_in1k.py',
-    'genview_simsiam_r50': 'simsiam/simsiam_resnet50_8xb32-coslr-200e_in1k.py',
-    'genview_swav_r50': 'swav/swav_resnet50_8xb32-mcrop-coslr-200e_in1k-224px-96px.py',
-    'genview_simclr_r50': 'simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py',
+CLIP_MEAN = [255 * 0.48145466, 255 * 0.4578275, 255 * 0.40821073]
+CLIP_STD = [255 * 0.26862954, 255 * 0.26130258, 255 * 0.27577711]
+# linear-probe config -> upstream MMPretrain's linear benchmark of that method
+LINEAR_UPSTREAM = {
+    'genview_mocov2_r50': 'mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.py',
+    'genview_mocov3_r50': 'mocov3/benchmarks/resnet50_8xb128-linear-coslr-90e_in1k.py',
+    'genview_mocov3_vit-base-p16': 'mocov3/benchmarks/vit-base-p16_8xb128-linear-coslr-90e_in1k.py',
+    'genview_byol_r50': 'byol/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py',
+    'genview_simsiam_r50': 'simsiam/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py',
+    'genview_swav_r50': 'swav/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py',
+    'genview_simclr_r50': 'simclr/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py',
 }
+LINEAR = LINEAR_UPSTREAM
 DETECTION = ['genview_mask-rcnn_r50-fpn_ms-1x_coco.py', 'genview_mask-rcnn_r50-fpn_ms-2x_coco.py',
              'genview_mask-rcnn_r50-c4_ms-1x_coco.py']
 
 
-def pretraining_normalisation(repo_root: str, stem: str, upstream: str) -> list:
-    """Normalisations a probe must match: the upstream base and the GenView config if present."""
-    path = osp.join(get_installed_path('mmpretrain'), '.mim', 'configs', upstream)
-    found = [Config.fromfile(path).data_preprocessor]
-    found += [Config.fromfile(p).model.get('data_preprocessor') or Config.fromfile(p)
-              .data_preprocessor for p in glob.glob(osp.join(repo_root, 'configs', stem + '*.py'))]
+def unscoped(node):
+    """A config subtree without the ``_scope_`` tags MMEngine adds to inherited entries."""
+    if isinstance(node, dict):
+        return {k: unscoped(v) for k, v in node.items() if k != '_scope_'}
+    if isinstance(node, (list, tuple)):
+        return [unscoped(v) for v in node]
+    return node
+
+
+def pretraining_normalisation(repo_root: str, stem: str) -> list:
+    """Normalisations a probe must match: those of the GenView pretraining config(s)."""
+    found = [Config.fromfile(p).model.get('data_preprocessor') or Config.fromfile(p)
+             .data_preprocessor for p in glob.glob(osp.join(repo_root, 'configs', stem + '*.py'))]
+    assert found, stem
     return found
 
 
@@ -45,10 +56,15 @@ def test_linear_probe_configs(stem, repo_root):
                                                checkpoint=f'checkpoints/{stem}_backbone.pth')
     assert 'genview_mm' in cfg.custom_imports.imports
     probe = cfg.data_preprocessor
-    for pre in pretraining_normalisation(repo_root, stem, LINEAR[stem]):
-        assert list(pre.mean) == list(probe.mean) == IMAGENET_MEAN
-        assert list(pre.std) == list(probe.std) == IMAGENET_STD
+    for pre in pretraining_normalisation(repo_root, stem):
+        assert list(pre.mean) == list(probe.mean) == pytest.approx(CLIP_MEAN)
+        assert list(pre.std) == list(probe.std) == pytest.approx(CLIP_STD)
         assert bool(pre.get('to_rgb') or pre.get('bgr_to_rgb')) and probe.to_rgb
+    # the rest of the recipe is upstream's benchmark for this method
+    upstream = Config.fromfile(osp.join(get_installed_path('mmpretrain'), '.mim', 'configs',
+                                        LINEAR_UPSTREAM[stem]))
+    assert all(unscoped(cfg[k]) == unscoped(upstream[k])
+               for k in ('optim_wrapper', 'param_scheduler', 'train_cfg', 'train_dataloader'))
 
 
 @pytest.mark.parametrize('pct', [1, 10])
@@ -59,7 +75,8 @@ def test_semi_supervised_configs(pct, repo_root):
     assert cfg.model.backbone.get('frozen_stages', -1) == -1  # the whole network is fine-tuned
     assert cfg.model.backbone.init_cfg.prefix == 'backbone.'
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys['head'].lr_mult == 100
-    assert cfg.train_cfg.max_epochs == 20 and list(cfg.data_preprocessor.mean) == IMAGENET_MEAN
+    assert cfg.train_cfg.max_epochs == 20
+    assert list(cfg.data_preprocessor.mean) == pytest.approx(CLIP_MEAN)
 
 
 @pytest.mark.parametrize('name', DETECTION)
@@ -67,7 +84,8 @@ def test_detection_configs(name, repo_root):
     cfg = Config.fromfile(osp.join(repo_root, 'configs', 'detection', name))
     assert cfg.default_scope == 'mmdet' and 'genview_mm' in cfg.custom_imports.imports
     pre, bb = cfg.model.data_preprocessor, cfg.model.backbone
-    assert list(pre.mean) == IMAGENET_MEAN and list(pre.std) == IMAGENET_STD and pre.bgr_to_rgb
+    assert list(pre.mean) == pytest.approx(CLIP_MEAN) and pre.bgr_to_rgb
+    assert list(pre.std) == pytest.approx(CLIP_STD)
     assert bb.norm_cfg == dict(type='SyncBN', requires_grad=True)
     assert bb.norm_eval is False and bb.frozen_stages == -1 and bb.style == 'pytorch'
     assert bb.init_cfg.type == 'Pretrained' and bb.init_cfg.prefix == 'backbone.'

@@ -76,7 +76,7 @@ def pretrained(ws, repo_root, tiny_clip_path, tiny_scorer_pca):
     work = ws / 'pretrain_work'
     log = run_tool(repo_root, str(ws), 'train.py', cfg, '--work-dir', str(work), '--cfg-options',
                    f'train_dataloader.dataset.data_root={ws}/cls_train',
-                   f'train_dataloader.dataset.pipeline.0.manifest={manifest}',
+                   f'genview.manifest={manifest}',
                    f'model.scorer.encoder={tiny_clip_path}',
                    f'model.scorer.pca_path={tiny_scorer_pca}')
     return work, log

@@ -1,107 +1,169 @@
-"""GenViewPairDataset: positive pairs of one original view and one generated view."""
+"""GenViewPairDataset: ``MultiView`` whose pair takes one view from the generated image."""
 import copy
+import warnings
 from typing import Dict, List, Optional, Sequence, Union
 
-import mmcv
-import mmengine.fileio as fileio
 import numpy as np
-from mmcv.transforms import BaseTransform, Compose
+from mmcv.transforms import BaseTransform, Compose, LoadImageFromFile
 from mmengine.logging import print_log
 from mmpretrain.registry import TRANSFORMS
 
 from ..manifest_index import ManifestIndex
 
+#: per-sample fields this transform adds; pass them to ``PackInputs(algorithm_keys=...)``
 GEN_KEYS = ('genview_slot', 'genview_noise_level', 'genview_fallback')
 
 
 @TRANSFORMS.register_module()
 class GenViewPairDataset(BaseTransform):
-    """Build the two views of a GenView positive pair (arXiv:2403.12003, Sec. 3.2).
+    """Upstream ``MultiView`` with GenView's positive pairs (arXiv:2403.12003, Sec. 3.2).
 
-    Put it in place of ``LoadImageFromFile`` + ``MultiView`` in any upstream dataset's pipeline.
-    For each sample it decodes the original image and, with probability ``prob``, one of its
-    generated variations (uniformly among several); the generated image goes to a random view
-    slot and the original to the other, and each slot gets its own view pipeline. Otherwise (or
-    when the image has no generated view) both views come from the original, exactly as
-    ``MultiView(num_views=2)``. Only images that are used are decoded.
+    A drop-in replacement for ``MultiView`` with the same ``transforms`` and ``num_views``, so a
+    config changes only the type of upstream's entry::
 
-    A generated file that is missing or cannot be decoded falls back to the original (a 100-hour
-    job never stops for one file); ``GenViewPairHook`` counts these in the log, and checks at the
-    start of training that the manifest matches the dataset.
+        train_pipeline = [
+            _base_.train_pipeline[0],                                # LoadImageFromFile
+            dict(_base_.train_pipeline[1], type='GenViewPairDataset'),  # was MultiView
+            dict(_base_.train_pipeline[2], algorithm_keys=GEN_KEYS)]  # PackInputs
 
-    Added keys (add them to ``PackInputs(meta_keys=...)`` to see them in data samples):
-    ``genview_slot`` (index of the generated view, -1 if none), ``genview_noise_level`` (-1 if
-    none) and ``genview_fallback`` (True if a generated file could not be read).
+    The first two views are the positive pair (SwAV's ``num_views=[2, 6]``: the two global
+    crops). With probability ``prob`` one of them, chosen uniformly, is built from a generated
+    variation of the image (uniformly among several) and the other from the original, each
+    through its own slot's pipeline; the other views always come from the original. When the
+    image has no generated view, or the coin says no, all views come from the original, exactly
+    as ``MultiView``.
+
+    The generated image is decoded with mmcv's ``LoadImageFromFile`` (file backends,
+    ``backend_args``). A generated file that is missing or cannot be decoded falls back to the
+    original (a 100-hour job never stops for one file) and is flagged in ``genview_fallback``;
+    ``GenViewPairHook`` counts these and checks at the start of training that the manifest
+    matches the dataset. If no ``LoadImageFromFile`` precedes this transform, it decodes the
+    original itself.
+
+    Added keys (see :data:`GEN_KEYS`): ``genview_slot`` (index of the generated view, -1 if
+    none), ``genview_noise_level`` (its noise level, -1 if none or unknown) and
+    ``genview_fallback`` (True if a generated file could not be read).
 
     Args:
-        manifest (str): generation manifest (``manifest.jsonl``) or the folder holding it.
-        view_pipelines (list): one pipeline (used for both views) or two (one per slot), each a
-            list of transform configs, like ``MultiView``'s ``transforms``.
+        transforms (list[list[dict]]): view pipelines, as ``MultiView``'s.
+        num_views (int | list[int]): views per pipeline, as ``MultiView``'s. Defaults to 2.
+        manifest (str, optional): generation manifest (``manifest.jsonl``) or the folder holding
+            it. In the GenView configs it comes from ``genview.manifest`` (see
+            :func:`genview_mm.datasets.apply_genview_settings`). Required.
         prob (float): probability of using a generated view. Defaults to 1.0.
-        extra_views (dict, optional): ``dict(num_views=K, pipeline=[...])``: K more views from
-            the original image, appended after the pair (SwAV's multi-crop local views).
-            Defaults to None.
         source_root (str, optional): folder the manifest keys are relative to. Defaults to None
             (match by trailing path, see :class:`ManifestIndex`).
         min_clip_sim (float, optional): ignore generated views less similar to their source.
             Defaults to None.
-        imdecode_backend (str): backend of ``mmcv.imfrombytes``. Defaults to 'cv2'.
-        backend_args (dict, optional): file backend arguments. Defaults to None.
+        backend_args (dict, optional): file backend arguments of ``LoadImageFromFile``.
+            Defaults to None.
+        imdecode_backend (str): image decoding backend. Defaults to 'cv2'.
+        ignore_empty (bool): when this transform decodes the original itself, skip a missing
+            original as ``LoadImageFromFile`` does. Defaults to False.
+        view_pipelines (list, optional): deprecated; one or two pipelines for the pair, use
+            ``transforms``/``num_views``.
+        extra_views (dict, optional): deprecated; ``dict(num_views=K, pipeline=[...])``, use
+            ``transforms``/``num_views``.
     """
 
-    def __init__(self, manifest: str, view_pipelines: Sequence[Sequence[Union[Dict, object]]],
-                 prob: float = 1.0, extra_views: Optional[dict] = None,
-                 source_root: Optional[str] = None,
-                 min_clip_sim: Optional[float] = None, imdecode_backend: str = 'cv2',
-                 backend_args: Optional[dict] = None) -> None:
+    def __init__(self, transforms: Optional[Sequence[Sequence[dict]]] = None,
+                 num_views: Union[int, Sequence[int]] = 2, manifest: Optional[str] = None,
+                 prob: float = 1.0, source_root: Optional[str] = None,
+                 min_clip_sim: Optional[float] = None, backend_args: Optional[dict] = None,
+                 imdecode_backend: str = 'cv2', ignore_empty: bool = False,
+                 view_pipelines: Optional[Sequence] = None,
+                 extra_views: Optional[dict] = None) -> None:
+        transforms, num_views = _legacy_views(transforms, num_views, view_pipelines,
+                                              extra_views)
+        num_views = [num_views] if isinstance(num_views, int) else list(num_views)
+        if len(num_views) != len(transforms):
+            raise ValueError(f'num_views {num_views} needs one entry per pipeline in '
+                             f'transforms ({len(transforms)} given), as in MultiView')
+        pipelines = [Compose(t) for t in transforms]
+        self.views = [p for p, n in zip(pipelines, num_views) for _ in range(int(n))]
+        if len(self.views) < 2:
+            raise ValueError(f'GenViewPairDataset needs at least 2 views (a pair), got '
+                             f'num_views={num_views}')
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
-        if len(view_pipelines) not in (1, 2):
-            raise ValueError('view_pipelines takes one pipeline (shared) or two (one per view), '
-                             f'got {len(view_pipelines)}')
-        self.index = ManifestIndex(manifest, source_root, min_clip_sim)
-        pipelines = [Compose(p) for p in view_pipelines]
-        self.pipelines = pipelines * 2 if len(pipelines) == 1 else pipelines
-        self.extra_pipelines = []
-        if extra_views:
-            self.extra_pipelines = [Compose(extra_views['pipeline'])] * int(extra_views['num_views'])
-        self.prob = prob
-        self.imdecode_backend = imdecode_backend
-        self.backend_args = backend_args
+        self.num_views, self.manifest, self.prob = num_views, manifest, float(prob)
+        self.source_root, self.min_clip_sim = source_root, min_clip_sim
+        self.loader = LoadImageFromFile(backend_args=backend_args,
+                                        imdecode_backend=imdecode_backend,
+                                        ignore_empty=ignore_empty)
+        self._index: Optional[ManifestIndex] = None
         self._warned = 0
 
-    def _load(self, path: str) -> np.ndarray:
-        img = mmcv.imfrombytes(fileio.get(path, backend_args=self.backend_args), flag='color',
-                               backend=self.imdecode_backend)
-        if img is None:
-            raise ValueError(f'cannot decode {path}')
-        return img
+    @property
+    def index(self) -> ManifestIndex:
+        """The manifest index, read on first use."""
+        if self._index is None:
+            if not self.manifest:
+                raise ValueError(
+                    'GenViewPairDataset has no manifest. Set `genview = dict(manifest=...)` in '
+                    'the config (tools/train.py applies it; in your own script call '
+                    'genview_mm.datasets.apply_genview_settings(cfg)) or pass manifest=...')
+            self._index = ManifestIndex(self.manifest, self.source_root, self.min_clip_sim)
+        return self._index
 
-    def transform(self, results: Dict) -> Dict:
-        original = self._load(results['img_path'])
-        views = self.index.lookup(results['img_path'])
-        slot, level, fallback, generated = -1, -1, False, None
-        if views and np.random.rand() < self.prob:
-            path, noise_level = views[np.random.randint(len(views))]
-            try:
-                generated = self._load(path)
-                slot, level = int(np.random.randint(2)), noise_level
-            except Exception as exc:  # missing/corrupt file: fall back to the original
-                fallback = True
-                if self._warned < 10:
-                    self._warned += 1
-                    print_log(f'GenViewPairDataset: generated view {path} unusable ({exc}); '
-                              'using the original instead.', logger='current', level=30)
+    def _generated(self, img_path: str):
+        """(image, slot, noise level, fallback) of the generated view, or Nones."""
+        views = self.index.lookup(img_path)
+        if not views or np.random.rand() >= self.prob:
+            return None, -1, -1, False
+        path, level = views[np.random.randint(len(views))]
+        try:
+            loaded = self.loader(dict(img_path=path))
+            if loaded is None:
+                raise FileNotFoundError(path)
+        except Exception as exc:  # missing/corrupt file: fall back to the original
+            if self._warned < 10:
+                self._warned += 1
+                print_log(f'GenViewPairDataset: generated view {path} unusable ({exc}); using '
+                          'the original instead.', logger='current', level=30)
+            return None, -1, -1, True
+        level = -1 if level is None else int(level)
+        return loaded['img'], int(np.random.randint(2)), level, False
+
+    def transform(self, results: Dict) -> Optional[Dict]:
+        if 'img' not in results:
+            results = self.loader(results)
+            if results is None:  # ignore_empty and the original is missing
+                return None
+        generated, slot, level, fallback = self._generated(results['img_path'])
         imgs: List[np.ndarray] = []
-        for i, pipeline in enumerate(self.pipelines + self.extra_pipelines):
+        for i, pipeline in enumerate(self.views):
             view = copy.deepcopy(results)
-            img = generated if i == slot else original
-            view.update(img=img.copy(), img_shape=img.shape[:2], ori_shape=img.shape[:2])
+            if i == slot:
+                view.update(img=generated.copy(), img_shape=generated.shape[:2],
+                            ori_shape=generated.shape[:2])
             imgs.append(pipeline(view)['img'])
-        results.update(img=imgs, img_shape=original.shape[:2], ori_shape=original.shape[:2],
-                       genview_slot=slot, genview_noise_level=level, genview_fallback=fallback)
+        results.update(img=imgs, genview_slot=slot, genview_noise_level=level,
+                       genview_fallback=fallback)
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(manifest={self.index.manifest!r}, prob={self.prob}, '
-                f'rows={self.index.num_rows}, pipelines={self.pipelines})')
+        return (f'{self.__class__.__name__}(manifest={self.manifest!r}, prob={self.prob}, '
+                f'num_views={self.num_views})')
+
+
+def _legacy_views(transforms, num_views, view_pipelines, extra_views):
+    """Map the deprecated ``view_pipelines``/``extra_views`` arguments to MultiView's."""
+    if view_pipelines is None and extra_views is None:
+        if transforms is None:
+            raise TypeError("GenViewPairDataset needs `transforms` (and `num_views`), as "
+                            "MultiView")
+        return transforms, num_views
+    warnings.warn('GenViewPairDataset(view_pipelines=..., extra_views=...) is deprecated: use '
+                  "MultiView's transforms=[...] and num_views=... instead.", DeprecationWarning)
+    if transforms is not None:
+        raise TypeError('give either transforms or the deprecated view_pipelines, not both')
+    if len(view_pipelines) not in (1, 2):
+        raise ValueError('view_pipelines takes one pipeline (shared) or two (one per view), '
+                         f'got {len(view_pipelines)}')
+    transforms = list(view_pipelines)
+    num_views = [2] if len(transforms) == 1 else [1, 1]
+    if extra_views:
+        transforms.append(extra_views['pipeline'])
+        num_views.append(int(extra_views['num_views']))
+    return transforms, num_views

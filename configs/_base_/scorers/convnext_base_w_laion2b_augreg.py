@@ -1,0 +1,10 @@
+# The paper's pair scorer (default of every GenView pretraining config): the image tower of
+# OpenCLIP ConvNeXt-Base-W laion2B-s13B-b82K-augreg (timm: convnext_base.clip_laion2b_augreg),
+# frozen, in eval mode, 7x7x1024 tokens from forward_features at 224 px, with its foreground
+# PCA. Import the authors' vector (tools/import_official_pca.py) or fit one
+# (tools/fit_foreground_pca.py --timm-model convnext_base.clip_laion2b_augreg --input-size 224).
+convnext_scorer = dict(
+    type='PairQualityScorer',
+    encoder=dict(type='TimmPatchEncoder', model_name='convnext_base.clip_laion2b_augreg',
+                 input_size=224),
+    pca_path='data/genview/pca/convnext-base-w-laion2b-augreg.pth')

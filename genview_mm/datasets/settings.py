@@ -1,0 +1,56 @@
+"""The ``genview`` settings of a config, applied to its GenView pair transforms.
+
+MMEngine merges a child config's dicts into its base's, but replaces lists whole, and a base's
+variables are copied into its lists when the base is read. A setting inside the training
+pipeline (a list) could therefore not be changed by one line in a child config. GenView's data
+settings live in a top-level dict instead, which children merge like any other dict::
+
+    _base_ = 'genview_mm::genview_mocov2_r50_in1k.py'
+    genview = dict(manifest='/data/views/manifest.jsonl', prob=0.5)
+
+and are written into every ``GenViewPairDataset`` of the config that does not set them itself
+when the config is loaded (``tools/train.py``, ``tools/test.py``, ``tools/check_config.py`` do
+this; a script of your own calls :func:`apply_genview_settings` after ``Config.fromfile``).
+A value given to a ``GenViewPairDataset`` entry directly, or with ``--cfg-options
+train_dataloader.dataset.pipeline.1.manifest=...``, wins.
+"""
+from typing import Any, Iterator
+
+#: the ``genview`` keys that are ``GenViewPairDataset`` arguments
+PAIR_SETTINGS = ('manifest', 'prob', 'source_root', 'min_clip_sim')
+
+
+def iter_pair_transforms(node: Any) -> Iterator[dict]:
+    """Every ``dict(type='GenViewPairDataset', ...)`` in a config tree."""
+    if isinstance(node, dict):
+        if node.get('type') == 'GenViewPairDataset':
+            yield node
+        for value in node.values():
+            yield from iter_pair_transforms(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from iter_pair_transforms(value)
+
+
+def apply_genview_settings(cfg) -> int:
+    """Write ``cfg.genview``'s pair settings into the config's ``GenViewPairDataset`` entries.
+
+    Args:
+        cfg (mmengine.Config | dict): a loaded config (changed in place).
+
+    Returns:
+        int: the number of values written.
+    """
+    settings = cfg.get('genview') or {}
+    unknown = sorted(set(settings) - set(PAIR_SETTINGS))
+    if unknown:
+        raise KeyError(f'unknown genview setting(s) {unknown}; known: {list(PAIR_SETTINGS)} '
+                       '(the pair scorer is model.scorer, the weight rule model.gamma and '
+                       'model.normalize)')
+    written = 0
+    for node in iter_pair_transforms(cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg):
+        for key in PAIR_SETTINGS:
+            if node.get(key) is None and settings.get(key) is not None:
+                node[key] = settings[key]
+                written += 1
+    return written
