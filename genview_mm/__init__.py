@@ -7,7 +7,8 @@ from . import compat
 
 compat.apply()
 
-from . import datasets, engine, evaluation, foreground, generation, models  # noqa: E402,F401
+from . import (datasets, engine, evaluation, foreground, generation, models,  # noqa: E402,F401
+               utils, visualization)
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

@@ -7,7 +7,7 @@ import argparse
 import os.path as osp
 
 import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
-from genview_mm.engine import add_common_args, build_runner, load_cfg, prepare_cfg
+from genview_mm.utils.launch import add_common_args, build_runner, load_cfg, prepare_cfg
 from mmengine.config import Config
 
 

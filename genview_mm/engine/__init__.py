@@ -1,5 +1,4 @@
-from .launch import (add_common_args, build_runner, init_cpu_distributed, load_cfg,
-                     prepare_cfg, replace_sync_bn)
+"""Runner-side components (hooks), as mmpretrain's ``engine`` package."""
+from .hooks import KNNMonitorHook
 
-__all__ = ['add_common_args', 'build_runner', 'init_cpu_distributed', 'load_cfg', 'prepare_cfg',
-           'replace_sync_bn']
+__all__ = ['KNNMonitorHook']

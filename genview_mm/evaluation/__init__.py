@@ -1,13 +1,12 @@
-"""Evaluation and transfer: checkpoint conversion, semi-supervised subsets, kNN monitoring."""
+"""Evaluation and transfer: checkpoint conversion, semi-supervised subsets, kNN top-1."""
 from .convert import (FORMATS, NoBackboneError, convert_checkpoint, detectron2_name,
                       extract_backbone, load_state_dict)
 from .knn import knn_predict, knn_top1, pool_features
-from .knn_hook import KNNMonitorHook
 from .subsets import (balanced_subset, read_ann_file, read_simclr_names, simclr_subset,
                       write_ann_file)
 
 __all__ = [
     'FORMATS', 'NoBackboneError', 'convert_checkpoint', 'detectron2_name', 'extract_backbone',
-    'load_state_dict', 'knn_predict', 'knn_top1', 'pool_features', 'KNNMonitorHook',
+    'load_state_dict', 'knn_predict', 'knn_top1', 'pool_features',
     'balanced_subset', 'read_ann_file', 'read_simclr_names', 'simclr_subset', 'write_ann_file'
 ]

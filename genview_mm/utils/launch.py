@@ -123,12 +123,11 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def load_cfg(args: argparse.Namespace) -> Config:
-    """Read ``args.config``, apply ``--cfg-options`` and the launch rules (:func:`prepare_cfg`)."""
+    """Read ``args.config`` with ``--cfg-options`` and the ``genview`` settings
+    (:func:`genview_mm.utils.load_config`); :func:`prepare_cfg` applies the launch rules."""
+    from .config import load_config
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    return cfg
+    return load_config(args.config, args.cfg_options)
 
 
 def build_runner(cfg: Config):

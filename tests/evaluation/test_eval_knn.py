@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from genview_mm.evaluation import KNNMonitorHook
+from genview_mm.engine import KNNMonitorHook
 from genview_mm.evaluation.knn import knn_predict, knn_top1, pool_features
 
 

@@ -27,7 +27,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
-from .knn import knn_top1, pool_features
+from genview_mm.evaluation.knn import knn_top1, pool_features
 
 
 @HOOKS.register_module()
