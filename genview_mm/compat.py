@@ -24,13 +24,19 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    and ``tools/test.py`` do; a downstream script must ``import genview_mm`` first). MMEngine
    also insists on ``pkg::dir/file.py``; ``genview_mm::file.py`` is accepted too. (The scope
    ``_scope_='genview_mm'`` that such bases get is served by :mod:`genview_mm.registry`.)
-4. **mmcv 2.1.0 ``adjust_hue`` under numpy 2.** It adds ``np.uint8(hue_factor * 255)`` to the hue
+4. **Known-harmless noise of today's stack, silenced once, here.** setuptools' deprecation of
+   ``pkg_resources`` (imported by mmengine and mmcv), mmcv's "Only use 'alpha' for pillow
+   backend" (upstream's ColorJitter passes both), and the per-load progress bars of
+   transformers and the Hugging Face hub (``HF_HUB_DISABLE_PROGRESS_BARS``; set it to 0 to see
+   them). Nothing else is filtered.
+5. **mmcv 2.1.0 ``adjust_hue`` under numpy 2.** It adds ``np.uint8(hue_factor * 255)`` to the hue
    channel, which numpy 2 refuses for a negative factor (``OverflowError``), so every
    ``ColorJitter(hue=...)`` pipeline (MoCo v2, BYOL, ...) crashes about half the time. We replace
    ``mmcv.adjust_hue`` by a version that rotates the hue channel modulo 256, as numpy 1's wrap-around
    did.
 """
 import importlib.util
+import os
 import os.path as osp
 import sys
 import warnings
@@ -41,6 +47,18 @@ import torch
 
 _HISTORY_BUFFER_STATS = ('min', 'max', 'current', 'mean')
 _applied = False
+#: (message regex, category) of the upstream warnings silenced by :func:`silence_known_noise`
+KNOWN_HARMLESS_WARNINGS = (
+    ('pkg_resources is deprecated as an API', UserWarning),
+    ("Only use 'alpha' for pillow backend", UserWarning),
+)
+
+
+def silence_known_noise() -> None:
+    """Filter :data:`KNOWN_HARMLESS_WARNINGS` and turn off per-load progress bars."""
+    for message, category in KNOWN_HARMLESS_WARNINGS:
+        warnings.filterwarnings('ignore', message=message, category=category)
+    os.environ.setdefault('HF_HUB_DISABLE_PROGRESS_BARS', '1')
 
 
 def _version_tuple(version: str) -> tuple:
@@ -192,6 +210,7 @@ def apply() -> None:
     global _applied
     if _applied:
         return
+    silence_known_noise()
     if _transformers_breaks_mmpretrain():
         disable_mmpretrain_multimodal()
     allow_mmengine_checkpoints()

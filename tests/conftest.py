@@ -25,13 +25,16 @@ def tiny_clip_path(tmp_path_factory) -> str:
 
 @pytest.fixture(scope='session')
 def tiny_scorer_pca(tiny_clip_path, tmp_path_factory) -> str:
-    """A foreground PCA file for the tiny CLIP (random unit direction, alpha 0)."""
+    """A foreground PCA file for the tiny CLIP (random unit direction, alpha 0) that records the
+    encoder's identity as a fit does (name, architecture, weights fingerprint)."""
     import torch
     from genview_mm.foreground import ForegroundPCA
-    from genview_mm.models.encoders import encoder_id
+    from genview_mm.models.encoders import CLIPPatchEncoder
+    identity = CLIPPatchEncoder.from_pretrained(tiny_clip_path).identity()
     g = torch.Generator().manual_seed(0)
     direction = torch.randn(32, generator=g)
     path = str(tmp_path_factory.mktemp('pca') / 'tiny_clip_pca.pth')
     ForegroundPCA(direction=direction / direction.norm(), mean=torch.zeros(32), alpha=0.0,
-                  encoder=encoder_id(tiny_clip_path), grid=(8, 8), input_size=32).save(path)
+                  encoder=identity.name, grid=(8, 8), input_size=32,
+                  encoder_arch=identity.arch, fingerprint=identity.fingerprint).save(path)
     return path

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun.  Usage: bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT (same on every node).
+# The test data, annotations and checkpoint are checked once before the processes start.
 set -euo pipefail
 if [ $# -lt 3 ]; then echo "usage: $0 CONFIG CHECKPOINT GPUS [test.py options]" >&2; exit 2; fi
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+"$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" "$CHECKPOINT" --quiet "${@:4}"
 "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
   --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
   --nproc_per_node="$GPUS" \
-  "$GENVIEW_ROOT/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"
+  "$GENVIEW_ROOT/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch --skip-preflight "${@:4}"

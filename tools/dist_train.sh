@@ -2,13 +2,16 @@
 # Distributed training with torchrun.  Usage: bash tools/dist_train.sh CONFIG GPUS [train.py args]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT (same on every node).
 # Without CUDA the processes train on CPU over gloo (GPUS = number of processes).
+# The config's prerequisites (data, views, models, checkpoints) are checked once before the
+# processes start (tools/check_config.py); a missing one stops here with a short checklist.
 set -euo pipefail
 if [ $# -lt 2 ]; then echo "usage: $0 CONFIG GPUS [train.py options]" >&2; exit 2; fi
 CONFIG=$1
 GPUS=$2
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+"$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet "${@:3}"
 "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
   --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
   --nproc_per_node="$GPUS" \
-  "$GENVIEW_ROOT/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"
+  "$GENVIEW_ROOT/tools/train.py" "$CONFIG" --launcher pytorch --skip-preflight "${@:3}"

@@ -1,14 +1,19 @@
 """Evaluate a checkpoint on an MMPretrain or MMDetection config.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--show-dir DIR] [--out FILE]
+    python tools/test.py CONFIG CHECKPOINT --preflight   # only check what the test needs
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
+
+Before anything is built, rank 0 checks the test data, annotation files and the checkpoint
+(genview_mm.preflight) and stops with a short checklist if one is missing.
 """
 import argparse
 import os.path as osp
+import sys
 
-import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
-from genview_mm.utils.launch import add_common_args, build_runner, load_cfg, prepare_cfg
-from mmengine.config import Config
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from _launch_args import add_common_args, cfg_options, is_first_rank  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -20,10 +25,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', help='save drawn predictions to this folder, relative to '
                         'the run\'s timestamped folder inside the work dir')
     add_common_args(parser)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if not osp.isfile(args.config):
+        parser.error(f'config {args.config} not found')
+    if args.out and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error('--out must be a .pkl file')
+    return args
 
 
-def enable_show_dir(cfg: Config, show_dir: str) -> None:
+def enable_show_dir(cfg, show_dir: str) -> None:
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
         raise ValueError('--show-dir needs a `visualization` hook in default_hooks; the config '
@@ -38,16 +48,16 @@ def enable_show_dir(cfg: Config, show_dir: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint {args.checkpoint} does not exist')
-    cfg = load_cfg(args)
+    import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
+    from genview_mm.utils.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
+    cfg = load_cfg(args, cfg_options(args))
+    if args.preflight or (not args.skip_preflight and is_first_rank()):
+        preflight_or_exit(cfg, args, 'test', args.checkpoint)
     prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=False)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         enable_show_dir(cfg, args.show_dir)
     if args.out:
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError('--out must be a .pkl file')
         cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))

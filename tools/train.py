@@ -1,12 +1,19 @@
 """Train an MMPretrain or MMDetection config (the config's ``default_scope`` decides).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v]
+    python tools/train.py CONFIG --preflight      # only check what the config needs
     bash tools/dist_train.sh CONFIG GPUS [same options]
+
+Before anything is built, rank 0 checks the data, views, models and checkpoints the config
+names (genview_mm.preflight) and stops with a short checklist if one is missing.
 """
 import argparse
+import os.path as osp
+import sys
 
-import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
-from genview_mm.utils.launch import add_common_args, build_runner, load_cfg, prepare_cfg
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from _launch_args import add_common_args, cfg_options, is_first_rank  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -21,19 +28,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual batch size')
     add_common_args(parser)
-    return parser.parse_args()
+    args = parser.parse_args()
+    if not osp.isfile(args.config):
+        parser.error(f'config {args.config} not found')
+    return args
 
 
 def main() -> None:
     args = parse_args()
-    cfg = load_cfg(args)
-    prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=args.amp)
+    import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
+    from genview_mm.utils.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
+    cfg = load_cfg(args, cfg_options(args))
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if args.preflight or (not args.skip_preflight and is_first_rank()):
+        preflight_or_exit(cfg, args, 'train')
+    prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=args.amp)
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     build_runner(cfg).train()

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'TorchSyncBN', 'SyncBatchNorm', 'NaiveSyncBN')
@@ -112,22 +112,28 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
     return cfg
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """The options ``tools/train.py`` and ``tools/test.py`` share."""
-    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. train_dataloader.batch_size=8')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def load_cfg(args: argparse.Namespace) -> Config:
-    """Read ``args.config`` with ``--cfg-options`` and the ``genview`` settings
-    (:func:`genview_mm.utils.load_config`); :func:`prepare_cfg` applies the launch rules."""
+def load_cfg(args: argparse.Namespace, options: Optional[dict] = None) -> Config:
+    """Read ``args.config`` with ``options`` (typed ``--cfg-options``) and the ``genview``
+    settings (:func:`genview_mm.utils.load_config`); :func:`prepare_cfg` applies the launch
+    rules."""
     from .config import load_config
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return load_config(args.config, args.cfg_options)
+    os.environ.setdefault('LOCAL_RANK', str(getattr(args, 'local_rank', 0)))
+    return load_config(args.config, options)
+
+
+def preflight_or_exit(cfg: Config, args: argparse.Namespace, mode: str,
+                      checkpoint: Optional[str] = None) -> None:
+    """Run the preflight (:mod:`genview_mm.preflight`): with ``--preflight`` print the whole
+    checklist and exit; otherwise print it and exit with status 2 only if something is
+    missing, and stay silent when all is there."""
+    import sys
+
+    from genview_mm.preflight import format_checklist, preflight_passes, run_preflight
+    checks = run_preflight(cfg, mode, checkpoint)
+    ok = preflight_passes(checks)
+    if args.preflight or not ok:
+        print(format_checklist(checks, args.config, verbose=args.preflight), flush=True)
+        sys.exit(0 if ok else 2)
 
 
 def build_runner(cfg: Config):

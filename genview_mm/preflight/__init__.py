@@ -1,0 +1,64 @@
+"""Preflight: before anything heavy is built, check every external thing a config names.
+
+``tools/train.py`` and ``tools/test.py`` run it (rank 0; ``dist_train.sh``/``slurm_train.sh``
+run it once before starting the processes), ``tools/check_config.py`` runs it alone. It reads
+the resolved config and checks dataset folders and annotation files, the GenView manifest
+(parses, covers a sample of the dataset), the scorer's encoder (local folder, Hugging Face
+cache or hub) and PCA file (made for that encoder and input size), and checkpoints (exist, load
+with ``weights_only``). The result is a short checklist that says, for each missing item, the
+command that makes it.
+"""
+from typing import List, Optional
+
+from .checkpoint_checks import check_checkpoints
+from .checklist import FAILING, Check, format_checklist
+from .data_checks import check_dataset, check_evaluator, check_manifest, iter_datasets
+from .model_checks import check_scorer
+
+MODES = ('train', 'test')
+
+
+def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) -> List[Check]:
+    """All checks of a loaded config (``genview_mm.utils.load_config``).
+
+    Args:
+        cfg (mmengine.Config): the config, ``--cfg-options`` and ``genview`` settings applied.
+        mode (str): ``'train'`` (train data, validation data when ``val_cfg`` is set, the
+            GenView manifest and scorer, initial weights) or ``'test'`` (test data and the
+            checkpoint under test). Defaults to 'train'.
+        checkpoint (str, optional): the checkpoint to test. Defaults to None.
+
+    Returns:
+        List[Check]: one per prerequisite, in the order a user would make them.
+    """
+    from ..datasets.settings import iter_pair_transforms
+    if mode not in MODES:
+        raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    validate = cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None
+    names = ['test'] if mode == 'test' else ['train'] + (['val'] if validate else [])
+    checks: List[Check] = []
+    for name in names:
+        loader = cfg.get(f'{name}_dataloader') or {}
+        for key, ds in iter_datasets(loader.get('dataset'), f'{name}_dataloader.dataset'):
+            checks += check_dataset(key, ds)
+            if mode == 'train' and name == 'train':
+                checks += [check_manifest(t.get('manifest'), ds)
+                           for t in iter_pair_transforms(ds.get('pipeline') or [])]
+        checks += check_evaluator(f'{name}_evaluator', cfg.get(f'{name}_evaluator') or [])
+    if mode == 'train':
+        checks += check_scorer((cfg.get('model') or {}).get('scorer'))
+    checks += check_checkpoints(cfg, checkpoint)
+    unique, seen = [], set()
+    for c in checks:
+        if (c.what, c.detail) not in seen:
+            seen.add((c.what, c.detail))
+            unique.append(c)
+    return unique
+
+
+def preflight_passes(checks: List[Check]) -> bool:
+    """No missing, offline or broken prerequisite."""
+    return not any(c.status in FAILING for c in checks)
+
+
+__all__ = ['Check', 'run_preflight', 'preflight_passes', 'format_checklist', 'MODES']

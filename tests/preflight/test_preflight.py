@@ -1,0 +1,184 @@
+"""The preflight: each missing prerequisite alone and all together, for a pretraining, a
+linear-probe and a detection config; the checklist names the right command; a complete setup
+passes; the headline commands end in the checklist and nothing else."""
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from genview_mm.preflight import format_checklist, preflight_passes, run_preflight
+from genview_mm.utils import load_config
+from tiny_models import write_coco_shapes, write_fake_manifest, write_photos
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+GENVIEW_TINY = osp.join(ROOT, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
+LINEAR = osp.join(ROOT, 'configs', 'benchmarks', 'genview_mocov2_r50_linear-steplr-100e_in1k.py')
+MASK_RCNN = osp.join(ROOT, 'configs', 'demo', 'mask-rcnn_r18_fpn_tiny_cpu.py')
+
+
+@pytest.fixture
+def setup(tmp_path, tiny_clip_path, tiny_scorer_pca):
+    """A complete pretraining setup: images, views manifest, scorer encoder and PCA file."""
+    images = str(tmp_path / 'images')
+    sources = write_photos(osp.join(images, 'cls'), 6, size=32)
+    manifest = write_fake_manifest(str(tmp_path / 'views'), sources, images)
+    clip = shutil.copytree(tiny_clip_path, str(tmp_path / 'clip'))
+    pca = shutil.copy(tiny_scorer_pca, str(tmp_path / 'pca.pth'))
+    return dict(images=images, manifest=manifest, clip=clip, pca=pca)
+
+
+def pretraining_cfg(s):
+    return load_config(GENVIEW_TINY, {'train_dataloader.dataset.data_root': s['images'],
+                                      'genview.manifest': s['manifest'],
+                                      'model.scorer.encoder': s['clip'],
+                                      'model.scorer.pca_path': s['pca']})
+
+
+def failing(checks):
+    return {c.what: c for c in checks if c.failing}
+
+
+def test_complete_pretraining_setup_passes(setup, tiny_clip_path):
+    # the PCA was fitted for the encoder's original folder; the copy has the same weights
+    checks = run_preflight(pretraining_cfg(setup))
+    assert preflight_passes(checks), format_checklist(checks, 'cfg', verbose=True)
+    assert {c.what for c in checks} >= {'GenView views manifest', 'scorer encoder',
+                                        'scorer PCA file'}
+    manifest = next(c for c in checks if c.what == 'GenView views manifest')
+    assert '6 of 6 sampled dataset images have a view' in manifest.detail
+
+
+@pytest.mark.parametrize('piece', ['images', 'manifest', 'clip', 'pca'])
+def test_each_missing_piece_alone_names_its_command(setup, piece):
+    gone = setup[piece]
+    shutil.rmtree(gone) if osp.isdir(gone) else os.remove(gone)
+    checks = run_preflight(pretraining_cfg(setup))
+    bad = failing(checks)
+    assert len(bad) == 1, format_checklist(checks, 'cfg')
+    check = next(iter(bad.values()))
+    text = ' '.join(check.fix)
+    expected = {'images': ('CustomDataset data', 'train_dataloader.dataset.data_root=DIR'),
+                'manifest': ('GenView views manifest', 'python tools/import_views.py'),
+                'clip': ('scorer encoder', 'model.scorer.encoder=/path/to/clip-folder'),
+                'pca': ('scorer PCA file', 'python tools/fit_foreground_pca.py')}[piece]
+    assert check.what.startswith(expected[0]) and expected[1] in text
+    assert gone in check.detail
+
+
+def test_all_missing_together(setup):
+    for key in ('images', 'manifest', 'clip', 'pca'):
+        shutil.rmtree(setup[key]) if osp.isdir(setup[key]) else os.remove(setup[key])
+    checks = run_preflight(pretraining_cfg(setup))
+    text = format_checklist(checks, 'cfg.py')
+    assert len(failing(checks)) == 4
+    assert text.count('MISSING') == 4 and text.splitlines()[-1].startswith('4 of 4 ')
+    assert 'Traceback' not in text and len(text.splitlines()) < 25
+
+
+def test_manifest_for_another_dataset_and_pca_for_another_encoder(setup, tmp_path):
+    other = str(tmp_path / 'other')
+    write_photos(osp.join(other, 'dogs'), 3, size=32)
+    cfg = pretraining_cfg(setup)
+    cfg.train_dataloader.dataset.data_root = other
+    cfg.model.scorer.encoder = dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                    pretrained=False, input_size=64)
+    bad = failing(run_preflight(cfg))
+    assert '0 of 3 sampled dataset images' in bad['GenView views manifest'].detail
+    pca = bad['scorer PCA file']
+    assert 'takes 64 px' in pca.detail and 'convnext_atto' in pca.detail
+    assert '--timm-model convnext_atto --input-size 64' in ' '.join(pca.fix)
+
+
+def test_hub_encoder_not_cached_offline(setup, monkeypatch, tmp_path):
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    cfg = pretraining_cfg(setup)
+    cfg.model.scorer.encoder = 'openai/clip-vit-base-patch32'
+    check = failing(run_preflight(cfg))['scorer encoder']
+    assert check.status == 'OFFLINE' and 'HF_HUB_OFFLINE=1' in check.detail
+    assert check.fix[0].startswith('hf download openai/clip-vit-base-patch32')
+
+
+def test_linear_probe_config(tmp_path):
+    root = tmp_path / 'imagenet'
+    cfg = load_config(LINEAR, {'train_dataloader.dataset.data_root': str(root),
+                               'val_dataloader.dataset.data_root': str(root)})
+    bad = failing(run_preflight(cfg))
+    assert set(bad) == {'ImageNet (train) data [train_dataloader.dataset]',
+                        'ImageNet (val) data [val_dataloader.dataset]',
+                        'pretrained weights [model.backbone.init_cfg.checkpoint]'}
+    assert 'python tools/convert_checkpoint.py' in ' '.join(
+        bad['pretrained weights [model.backbone.init_cfg.checkpoint]'].fix)
+    assert 'data/imagenet/' in bad['ImageNet (train) data [train_dataloader.dataset]'].fix[0]
+    # a complete setup: an ImageNet-layout folder and a converted checkpoint
+    for split in ('train', 'val'):
+        write_photos(str(root / split / 'n01'), 2, size=32)
+        (root / 'meta').mkdir(exist_ok=True)
+        (root / 'meta' / f'{split}.txt').write_text('n01/img_0000.jpg 0\nn01/img_0001.jpg 0\n')
+    ckpt = str(tmp_path / 'backbone.pth')
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}}, ckpt)
+    cfg.model.backbone.init_cfg.checkpoint = ckpt
+    assert preflight_passes(run_preflight(cfg))
+    (root / 'meta' / 'val.txt').unlink()
+    (tmp_path / 'broken.pth').write_text('not a checkpoint')
+    cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'broken.pth')
+    bad = failing(run_preflight(cfg))
+    assert 'does not load with weights_only=True' in \
+        bad['pretrained weights [model.backbone.init_cfg.checkpoint]'].detail
+    assert 'ImageNet (val) data [val_dataloader.dataset]' not in bad  # val/ folder suffices
+
+
+def test_detection_config_train_and_test(tmp_path):
+    coco = str(tmp_path / 'coco') + '/'
+    opts = {f'{k}_dataloader.dataset.data_root': coco for k in ('train', 'val', 'test')}
+    opts.update({'val_evaluator.ann_file': coco + 'annotations.json',
+                 'test_evaluator.ann_file': coco + 'annotations.json'})
+    cfg = load_config(MASK_RCNN, opts)
+    bad = failing(run_preflight(cfg))
+    assert {c.split(' [')[0] for c in bad} == {'CocoDataset data', 'CocoMetric annotations'}
+    assert all('COCO 2017' in c.fix[0] for c in bad.values())
+    write_coco_shapes(coco, 2)
+    assert preflight_passes(run_preflight(cfg))
+    checks = run_preflight(cfg, 'test', str(tmp_path / 'epoch_1.pth'))
+    assert failing(checks)['checkpoint to test'].fix[0].startswith('train the model first')
+
+
+def run(cmd, cwd, **env):
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=ROOT, **env))
+
+
+def test_headline_commands_end_in_the_checklist_and_nothing_else(tmp_path):
+    """On a fresh checkout (no data/), the user's first commands print only the checklist."""
+    proc = run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'),
+                osp.join(ROOT, 'configs', 'genview_mocov2_r50_in1k.py'), '1'], str(tmp_path),
+               HF_HUB_OFFLINE='1')
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert out.startswith('genview_mm preflight:') and 'Traceback' not in out
+    assert out.count('MISSING') == 3 and 'OFFLINE' in out and len(out.splitlines()) < 25
+    for command in ('tools/import_views.py', 'tools/import_official_pca.py',
+                    'hf download timm/convnext_base.clip_laion2b_augreg'):
+        assert command in out
+    proc = run([sys.executable, osp.join(ROOT, 'tools', 'test.py'),
+                osp.join(ROOT, 'configs', 'detection', 'genview_mask-rcnn_r50-fpn_ms-1x_coco.py'),
+                'epoch_12.pth'], str(tmp_path))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and out.startswith('genview_mm preflight:')
+    assert 'instances_val2017.json' in out and 'Traceback' not in out
+
+
+def test_preflight_flag_prints_everything_and_exits(setup):
+    opts = [f'train_dataloader.dataset.data_root={setup["images"]}',
+            f'genview.manifest={setup["manifest"]}', f'model.scorer.encoder={setup["clip"]}',
+            f'model.scorer.pca_path={setup["pca"]}']
+    proc = run([sys.executable, 'tools/train.py', GENVIEW_TINY, '--preflight',
+                '--cfg-options', *opts], ROOT)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert proc.stdout.count('  OK ') == 4 and 'all 4 prerequisites found' in proc.stdout
+    proc = run([sys.executable, 'tools/check_config.py', GENVIEW_TINY, '--quiet',
+                '--cfg-options', *opts], ROOT)
+    assert proc.returncode == 0 and proc.stdout == ''

@@ -1,0 +1,44 @@
+"""Arguments shared by tools/train.py, tools/test.py and tools/check_config.py.
+
+Plain argparse, no heavy import: the tools parse their arguments before torch, MMEngine and
+genview_mm load, so --help and usage errors answer at once. ``--cfg-options`` values are kept
+as text here and typed by MMEngine's DictAction afterwards (:func:`cfg_options`).
+"""
+import argparse
+import os
+from typing import Optional
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--cfg-options``, ``--amp``, ``--launcher``, ``--local-rank`` and the preflight flags."""
+    parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
+                        help='override config settings, e.g. train_dataloader.batch_size=8 '
+                        'genview.manifest=/data/views/manifest.jsonl')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--preflight', action='store_true',
+                        help='only check what the config needs (data, views, models, '
+                        'checkpoints), print the checklist and exit')
+    parser.add_argument('--skip-preflight', action='store_true',
+                        help='do not check prerequisites before starting (the launch scripts '
+                        'check once before starting the processes)')
+
+
+def cfg_options(args: argparse.Namespace) -> Optional[dict]:
+    """``--cfg-options`` as MMEngine's DictAction types them (numbers, lists, bools)."""
+    if not args.cfg_options:
+        return None
+    from mmengine.config import DictAction
+    parsed = argparse.Namespace()
+    DictAction(option_strings=['--cfg-options'], dest='options')(None, parsed, args.cfg_options)
+    return parsed.options
+
+
+def is_first_rank() -> bool:
+    """Whether this process is rank 0 of its job (or runs alone)."""
+    for var in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK'):
+        if os.environ.get(var, '0') != '0':
+            return False
+    return True

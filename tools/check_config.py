@@ -1,0 +1,59 @@
+"""Check everything a config needs before a real run, and say how to make what is missing.
+
+    python tools/check_config.py configs/genview_mocov2_r50_in1k.py
+    python tools/check_config.py configs/detection/genview_mask-rcnn_r50-fpn_ms-1x_coco.py \
+        --checkpoint work_dirs/mask_rcnn/epoch_12.pth       # what tools/test.py needs
+
+Checks dataset folders and annotation files, the GenView manifest (parses, covers a sample of
+the dataset), the pair scorer's encoder (local, Hugging Face cache or hub) and PCA file, and
+checkpoints. Prints the checklist (only problems with --quiet) and exits with 0 when all is
+there, 2 otherwise. The launch scripts run it once before starting their processes, with the
+options they pass to tools/train.py or tools/test.py (unknown options are ignored).
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from _launch_args import cfg_options  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', nargs='?', default=None,
+                        help='checkpoint to test (implies --mode test)')
+    parser.add_argument('--checkpoint', dest='checkpoint_opt', default=None,
+                        help='the same, as an option')
+    parser.add_argument('--mode', choices=['train', 'test'], default=None,
+                        help='what the run does (default: test with a checkpoint, else train)')
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto')
+    parser.add_argument('--quiet', action='store_true', help='print only missing items')
+    args, _unknown = parser.parse_known_args(argv)  # the launchers pass train/test options
+    args.checkpoint = args.checkpoint_opt or args.checkpoint
+    args.mode = args.mode or ('test' if args.checkpoint else 'train')
+    if not osp.isfile(args.config):
+        parser.error(f'config {args.config} not found')
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import genview_mm  # noqa: F401
+    from genview_mm.preflight import format_checklist, preflight_passes, run_preflight
+    from genview_mm.utils import load_config
+    cfg = load_config(args.config, cfg_options(args))
+    if args.resume not in (None, 'auto'):
+        cfg.resume, cfg.load_from = True, args.resume
+    checks = run_preflight(cfg, args.mode, args.checkpoint)
+    ok = preflight_passes(checks)
+    if not (ok and args.quiet):
+        print(format_checklist(checks, args.config, verbose=not args.quiet), flush=True)
+    return 0 if ok else 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())
