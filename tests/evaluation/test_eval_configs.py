@@ -17,6 +17,7 @@ LINEAR = {
     'genview_mocov2_r50': 'mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
     'genview_mocov3_r50': 'mocov3/mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py',
     'genview_mocov3_vit-base-p16': 'mocov3/mocov3_vit-base-p16_16xb256-amp-coslr-300e_in1k.py',
+    'genview_mocov3_vit-small-p16': 'mocov3/mocov3_vit-small-p16_16xb256-amp-coslr-300e_in1k.py',
     'genview_byol_r50': 'byol/byol_resnet50_16xb256-coslr-200e_in1k.py',
     'genview_simsiam_r50': 'simsiam/simsiam_resnet50_8xb32-coslr-200e_in1k.py',
     'genview_swav_r50': 'swav/swav_resnet50_8xb32-mcrop-coslr-200e_in1k-224px-96px.py',
@@ -44,6 +45,12 @@ def test_linear_probe_configs(stem, repo_root):
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', prefix='backbone.',
                                                checkpoint=f'checkpoints/{stem}_backbone.pth')
     assert 'genview_mm' in cfg.custom_imports.imports
+    pretrain_cfgs = glob.glob(osp.join(repo_root, 'configs', stem + '_*in1k.py'))
+    assert pretrain_cfgs, stem
+    for path in pretrain_cfgs:  # the probe builds the pretrained backbone (ViT-S vs ViT-B, R50)
+        pre_bb = Config.fromfile(path).model.backbone
+        for key in ('type', 'arch', 'depth', 'patch_size'):
+            assert cfg.model.backbone.get(key) == pre_bb.get(key), (path, key)
     probe = cfg.data_preprocessor
     for pre in pretraining_normalisation(repo_root, stem, LINEAR[stem]):
         assert list(pre.mean) == list(probe.mean) == IMAGENET_MEAN
