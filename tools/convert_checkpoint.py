@@ -41,8 +41,9 @@ def main() -> None:
     print(f'wrote {len(weights)} backbone tensors to {args.dst} ({fmt} format)')
     norm = out['meta'].get('pretrain_normalisation') if fmt == 'mmpretrain' else None
     if norm and not is_imagenet_normalisation(norm):
-        print(f'note: this checkpoint was pretrained on inputs normalised with mean={norm["mean"]} '
-              f'std={norm["std"]} (to_rgb={norm["to_rgb"]}), not the ImageNet mean/std that '
+        mean, std = ([round(v, 3) for v in norm[k]] for k in ('mean', 'std'))
+        print(f'note: this checkpoint was pretrained on inputs normalised with mean={mean} '
+              f'std={std} (to_rgb={norm["to_rgb"]}), not the ImageNet mean/std that '
               'configs/benchmarks and configs/detection use. Append to --cfg-options of the '
               f'transfer command:\n  linear probe / semi-supervised: {normalisation_options(norm)}'
               f'\n  detection: {normalisation_options(norm, "model.data_preprocessor")}')

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from numpy1_checkpoints import (NUMPY1_RECONSTRUCT, NUMPY1_SCALAR, Numpy1Pickler, data_pkl,
-                                pickled_globals, runner_checkpoint, save_numpy1)
+from numpy1_checkpoints import (NUMPY1_RECONSTRUCT, NUMPY1_SCALAR, data_pkl, pickled_globals,
+                                runner_checkpoint, save_numpy1)
 from tiny_models import write_photos
 
 DEMO_CFG = 'configs/demo/mocov2_r18_tiny_cpu.py'

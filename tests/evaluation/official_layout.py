@@ -22,7 +22,7 @@ import torch
 from numpy1_checkpoints import runner_checkpoint, save_numpy1
 
 CLIP_MEAN = [255 * 0.48145466, 255 * 0.4578275, 255 * 0.40821073]
-CLIP_STD = [255 * 0.26862954, 255 * 0.26130258, 255 * 0.27577711]
+CLIP_STD = [255 * 0.26862954, 255 * 0.2613025, 255 * 0.27577711]  # as the official configs
 R50 = dict(type='ResNet', depth=50, norm_cfg=dict(type='BN'), zero_init_residual=False)
 
 

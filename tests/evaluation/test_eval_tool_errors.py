@@ -3,6 +3,7 @@ exit code, no traceback, and nothing written."""
 import os
 import os.path as osp
 import pickle
+import re
 import subprocess
 import sys
 
@@ -42,7 +43,6 @@ CONVERT_CASES = {  # kind -> what the message must say
 
 @pytest.mark.parametrize('kind', sorted(CONVERT_CASES))
 def test_convert_tool_refuses_a_non_checkpoint(kind, repo_root, tmp_path):
-    import re
     src, dst = str(tmp_path / f'{kind}.pth'), str(tmp_path / 'out' / 'backbone.pth')
     write_bad(kind, src)
     proc = run_tool(repo_root, 'tools/convert_checkpoint.py', src, dst)
@@ -98,7 +98,6 @@ def train_list(tmp_path):
     (['--percent', '-5'], r'--percent must be in \(0, 100\], got -5'),
 ], ids=['num0', 'num-negative', 'pct0', 'pct150', 'pct-negative'])
 def test_semi_subsets_refuses_bad_sizes(option, message, train_list, repo_root, tmp_path):
-    import re
     out_dir = tmp_path / 'meta'
     proc = run_tool(repo_root, 'tools/make_semi_subsets.py', '--train-list', train_list,
                     *option, '--out-dir', str(out_dir))

@@ -110,7 +110,7 @@ def test_official_r50_semi_supervised_and_detection(official, repo_root, tmp_pat
                   scope='mmdet')
     n = assert_same(c4.backbone, expected) + assert_same(c4.roi_head.shared_head.layer4,
                                                          expected, prefix='layer4.')
-    assert n == len(expected)  # res2-res4 in the backbone + res5 in the RoI head = the whole ResNet-50
+    assert n == len(expected)  # res2-res4 in the backbone + res5 in the RoI head: all of R50
 
 
 @pytest.mark.parametrize('arch', ['vit-small', 'vit-base'])
