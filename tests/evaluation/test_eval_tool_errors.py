@@ -60,6 +60,10 @@ def test_unreadable_and_refused_checkpoints(tmp_path):
     with pytest.raises(CheckpointError, match='it is an empty file'):
         read_checkpoint(str(tmp_path / 'empty.pth'))
     torch.save({'state_dict': {'backbone.w': torch.ones(1000)}}, str(tmp_path / 'ok.pth'))
+    torch.save({'state_dict': {'backbone.w': torch.ones(3)}}, str(tmp_path / 'legacy.pth'),
+               _use_new_zipfile_serialization=False)  # torch < 1.6 format: still accepted
+    assert torch.equal(read_checkpoint(str(tmp_path / 'legacy.pth'))['state_dict']['backbone.w'],
+                       torch.ones(3))
     data = (tmp_path / 'ok.pth').read_bytes()
     (tmp_path / 'cut.pth').write_bytes(data[:len(data) // 2])  # an interrupted download
     with pytest.raises(CheckpointError, match=r'cut\.pth is not a PyTorch checkpoint: it is a '
@@ -79,8 +83,8 @@ def test_unreadable_and_refused_checkpoints(tmp_path):
         convert_checkpoint(str(tmp_path / 'evil.pth'), str(tmp_path / 'out.pth'))
     with pytest.raises(FileNotFoundError, match='missing.pth does not exist'):
         read_checkpoint(str(tmp_path / 'missing.pth'))
-    assert sorted(os.listdir(tmp_path)) == ['cut.pth', 'empty.pth', 'evil.pth', 'list.pth',
-                                            'ok.pth']
+    assert sorted(os.listdir(tmp_path)) == ['cut.pth', 'empty.pth', 'evil.pth', 'legacy.pth',
+                                            'list.pth', 'ok.pth']
 
 
 @pytest.fixture()
