@@ -15,7 +15,11 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    any other pickled object is still refused. ``HistoryBuffer`` pickles its statistic methods
    through the builtin ``getattr``: instead of allowing ``getattr`` (which would let a crafted
    checkpoint walk from any allowed class to module globals) we register a replacement that only
-   resolves ``HistoryBuffer.<min|max|current|mean>``.
+   resolves ``HistoryBuffer.<min|max|current|mean>``. Checkpoints written under numpy 1.x (the
+   official GenView model zoo, every OpenMMLab checkpoint before numpy 2) name numpy's pickle
+   helpers ``numpy.core.multiarray._reconstruct`` / ``.scalar``, which numpy 2 moved to
+   ``numpy._core``: both spellings are registered as aliases of today's functions (see
+   :func:`checkpoint_safe_globals`).
 3. **``_base_ = 'genview_mm::<config>.py'``.** MMEngine resolves ``pkg::`` bases only for a fixed
    list of OpenMMLab packages, and looks for them under ``<distribution location>/<pkg>``, which
    for a PEP 660 editable install is site-packages rather than the source tree. We add
@@ -46,6 +50,8 @@ import numpy as np
 import torch
 
 _HISTORY_BUFFER_STATS = ('min', 'max', 'current', 'mean')
+# where numpy 1.x / numpy 2 pickle their array and scalar rebuild functions
+_NUMPY_MULTIARRAY_NAMES = ('numpy.core.multiarray', 'numpy._core.multiarray')
 _applied = False
 #: (message regex, category) of the upstream warnings silenced by :func:`silence_known_noise`
 KNOWN_HARMLESS_WARNINGS = (
@@ -118,13 +124,24 @@ def _safe_history_buffer_getattr(obj: Any, name: str) -> Any:
 
 
 def checkpoint_safe_globals() -> List[Any]:
-    """The globals MMEngine checkpoints need under ``torch.load(weights_only=True)``."""
+    """The globals MMEngine checkpoints need under ``torch.load(weights_only=True)``.
+
+    Data types only: ``HistoryBuffer``, numpy's ndarray, dtypes and scalar/array rebuild
+    functions, and a ``getattr`` that resolves nothing but ``HistoryBuffer``'s statistics.
+    numpy pickles arrays as ``<module>._reconstruct`` and scalars as ``<module>.scalar``, where
+    ``<module>`` is ``numpy.core.multiarray`` under numpy 1.x and ``numpy._core.multiarray``
+    under numpy 2; each spelling is allowed as a ``(function, 'qualified.name')`` alias of the
+    installed function, so a checkpoint written under either numpy loads under both.
+    """
     from mmengine.logging import HistoryBuffer
     safe: List[Any] = [HistoryBuffer, (_safe_history_buffer_getattr, 'builtins.getattr'),
                        np.ndarray, np.dtype]
     core = getattr(np, '_core', None) or np.core
-    safe += [core.multiarray._reconstruct, core.multiarray.scalar]
-    # numpy >= 1.25 pickles dtypes as instances of numpy.dtypes.<Name>DType classes.
+    for module in _NUMPY_MULTIARRAY_NAMES:
+        safe += [(core.multiarray._reconstruct, f'{module}._reconstruct'),
+                 (core.multiarray.scalar, f'{module}.scalar')]
+    # dtypes pickle as `numpy.dtype(...)`; numpy >= 1.25 also has a class per dtype
+    # (numpy.dtypes.<Name>DType), allowed in case a checkpoint pickles the class itself.
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
         safe += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]

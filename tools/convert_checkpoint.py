@@ -5,21 +5,23 @@
     python tools/convert_checkpoint.py CKPT resnet50_tv.pth --format torchvision
     python tools/convert_checkpoint.py CKPT resnet50_d2.pkl --format detectron2
 
-The mmpretrain format keeps ``backbone.`` keys: use it with
-``init_cfg=dict(type='Pretrained', checkpoint=PATH, prefix='backbone.')``.
+Official GenView model-zoo files (e.g. mocov3_resnet50_8xb512-amp-coslr-100e_in1k_genview.pth)
+are read the same way. The mmpretrain format keeps ``backbone.`` keys: use it with
+``init_cfg=dict(type='Pretrained', checkpoint=PATH, prefix='backbone.')``. When the checkpoint's
+own config normalised inputs differently from CLIP's mean/std (what the official GenView configs
+and ours use), the tool prints the --cfg-options that make our transfer configs match.
 """
 import argparse
-
-from genview_mm.evaluation.convert import FORMATS, convert_checkpoint
+import sys
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('src', help='pretraining checkpoint (runner checkpoint or state dict)')
     parser.add_argument('dst', help='output file')
-    parser.add_argument('--format', choices=FORMATS, default=None,
-                        help='output format; defaults to detectron2 for a .pkl output and '
-                        'mmpretrain otherwise')
+    parser.add_argument('--format', choices=('mmpretrain', 'torchvision', 'detectron2'),
+                        default=None, help='output format; defaults to detectron2 for a .pkl '
+                        'output and mmpretrain otherwise')
     parser.add_argument('--prefix', default='backbone.',
                         help='key prefix of the backbone inside the checkpoint')
     return parser.parse_args()
@@ -27,10 +29,24 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    from genview_mm.evaluation.checkpoint_io import (CheckpointError, matches_transfer_normalisation,
+                                                     normalisation_options)
+    from genview_mm.evaluation.convert import convert_checkpoint
     fmt = args.format or ('detectron2' if args.dst.endswith('.pkl') else 'mmpretrain')
-    out = convert_checkpoint(args.src, args.dst, fmt, args.prefix)
+    try:
+        out = convert_checkpoint(args.src, args.dst, fmt, args.prefix)
+    except (CheckpointError, FileNotFoundError) as err:
+        sys.exit(f'convert_checkpoint.py: error: {err}')
     weights = out['state_dict'] if fmt == 'mmpretrain' else out.get('model', out)
     print(f'wrote {len(weights)} backbone tensors to {args.dst} ({fmt} format)')
+    norm = out['meta'].get('pretrain_normalisation') if fmt == 'mmpretrain' else None
+    if norm and not matches_transfer_normalisation(norm):
+        mean, std = ([round(v, 3) for v in norm[k]] for k in ('mean', 'std'))
+        print(f'note: this checkpoint was pretrained on inputs normalised with mean={mean} '
+              f'std={std} (to_rgb={norm["to_rgb"]}), not the CLIP mean/std that '
+              'configs/benchmarks and configs/detection use. Append to --cfg-options of the '
+              f'transfer command:\n  linear probe / semi-supervised: {normalisation_options(norm)}'
+              f'\n  detection: {normalisation_options(norm, "model.data_preprocessor")}')
 
 
 if __name__ == '__main__':

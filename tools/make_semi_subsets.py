@@ -12,18 +12,16 @@ fine-tuning.
 """
 import argparse
 import os.path as osp
-
-from genview_mm.evaluation.subsets import (balanced_subset, read_ann_file, read_simclr_names,
-                                           simclr_subset, write_ann_file)
+import sys
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Write semi-supervised ImageNet subset lists')
     parser.add_argument('--train-list', help='full train list ("relative/path.JPEG label" lines)')
     parser.add_argument('--percent', type=float, nargs='+', default=[],
-                        help='subset sizes in percent of the train list, e.g. 1 10')
+                        help='subset sizes in percent of the train list, in (0, 100], e.g. 1 10')
     parser.add_argument('--num-per-class', type=int, nargs='+', default=[],
-                        help='subset sizes as images per class')
+                        help='subset sizes as images per class (>= 1)')
     parser.add_argument('--simclr', nargs='+', default=[],
                         help='SimCLR subset files to convert (1percent.txt, 10percent.txt)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
@@ -33,30 +31,42 @@ def parse_args() -> argparse.Namespace:
         parser.error('give --percent, --num-per-class or --simclr')
     if (args.percent or args.num_per_class) and not args.train_list:
         parser.error('--percent/--num-per-class need --train-list')
+    bad = [f'{p:g}' for p in args.percent if not 0 < p <= 100]
+    if bad:
+        parser.error(f'--percent must be in (0, 100], got {" ".join(bad)} (1 means 1% of the '
+                     'images; nothing was written)')
+    bad = [str(n) for n in args.num_per_class if n < 1]
+    if bad:
+        parser.error(f'--num-per-class must be at least 1, got {" ".join(bad)} (nothing was '
+                     'written)')
     return args
 
 
 def main() -> None:
     args = parse_args()
-    entries = read_ann_file(args.train_list) if args.train_list else None
+    from genview_mm.evaluation.subsets import (balanced_subset, read_ann_file, read_simclr_names,
+                                               simclr_subset, write_ann_file)
     jobs = [(f'train_{p:g}percent.txt', dict(fraction=p / 100)) for p in args.percent]
     jobs += [(f'train_{n}perclass.txt', dict(num_per_class=n)) for n in args.num_per_class]
     names = [name for name, _ in jobs] + ['train_' + osp.basename(p) for p in args.simclr]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
-        raise SystemExit(f'two requested subsets would both be written to {clash}; run the tool '
-                         'twice with different --out-dir folders.')
-    for name, kwargs in jobs:
-        subset = balanced_subset(entries, seed=args.seed, **kwargs)
+        sys.exit(f'make_semi_subsets.py: error: two requested subsets would both be written to '
+                 f'{clash}; run the tool twice with different --out-dir folders.')
+    try:  # draw every subset first: a bad request writes nothing
+        entries = read_ann_file(args.train_list) if args.train_list else None
+        subsets = [(name, balanced_subset(entries, seed=args.seed, **kw), f'seed {args.seed}')
+                   for name, kw in jobs]
+        subsets += [('train_' + osp.basename(path),
+                     simclr_subset(read_simclr_names(path), entries), f'from {path}')
+                    for path in args.simclr]
+    except (ValueError, OSError) as err:
+        sys.exit(f'make_semi_subsets.py: error: {err} (nothing was written)')
+    for name, subset, how in subsets:
         out = osp.join(args.out_dir, name)
         write_ann_file(subset, out)
-        print(f'wrote {out}: {len(subset)} images, '
-              f'{len(subset) // len({label for _, label in subset})} per class, seed {args.seed}')
-    for path in args.simclr:
-        subset = simclr_subset(read_simclr_names(path), entries)
-        out = osp.join(args.out_dir, 'train_' + osp.basename(path))
-        write_ann_file(subset, out)
-        print(f'wrote {out}: {len(subset)} images from {path}')
+        per_class = len(subset) // max(1, len({label for _, label in subset}))
+        print(f'wrote {out}: {len(subset)} images, {per_class} per class, {how}')
 
 
 if __name__ == '__main__':

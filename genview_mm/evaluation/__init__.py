@@ -1,4 +1,5 @@
 """Evaluation and transfer: checkpoint conversion, semi-supervised subsets, kNN top-1."""
+from .checkpoint_io import CheckpointError, pretraining_normalisation, read_checkpoint
 from .convert import (FORMATS, NoBackboneError, convert_checkpoint, detectron2_name,
                       extract_backbone, load_state_dict)
 from .knn import knn_predict, knn_top1, pool_features
@@ -6,7 +7,8 @@ from .subsets import (balanced_subset, read_ann_file, read_simclr_names, simclr_
                       write_ann_file)
 
 __all__ = [
-    'FORMATS', 'NoBackboneError', 'convert_checkpoint', 'detectron2_name', 'extract_backbone',
+    'CheckpointError', 'pretraining_normalisation', 'read_checkpoint', 'FORMATS',
+    'NoBackboneError', 'convert_checkpoint', 'detectron2_name', 'extract_backbone',
     'load_state_dict', 'knn_predict', 'knn_top1', 'pool_features',
     'balanced_subset', 'read_ann_file', 'read_simclr_names', 'simclr_subset', 'write_ann_file'
 ]

@@ -12,15 +12,24 @@ Three output formats (see :func:`convert_checkpoint`):
 * ``'detectron2'`` -- a pickle ``{'model': {name: ndarray}, '__author__': 'genview_mm',
   'matching_heuristics': True}`` with detectron2 ResNet names (``stem.conv1``, ``res2.0.conv1``,
   ``conv1.norm``, ``shortcut``), the conversion MoCo uses for its detection transfer.
+
+Official GenView model-zoo files (MMPretrain 1.0 fork, numpy 1.x) convert the same way: their
+``state_dict`` holds ``backbone.*`` beside the neck, head, momentum encoder (``encoder_k``,
+``momentum_encoder`` or ``target_net``) and the frozen CLIP scorer (``clip_model.*``), which are
+left out. The pretraining config stored in their ``meta['cfg']`` gives the input normalisation
+(the official configs use CLIP's mean/std); it is kept in the output's ``meta`` so that the
+transfer configs can be told to match it (see :mod:`genview_mm.evaluation.checkpoint_io`).
 """
 import os
 import os.path as osp
 import pickle
 import re
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
+
+from .checkpoint_io import CheckpointError, pretraining_normalisation, read_checkpoint
 
 FORMATS = ('mmpretrain', 'torchvision', 'detectron2')
 # Keys of an MMPretrain/MMDetection ``ResNet`` (pytorch style, plain stem), which torchvision shares.
@@ -29,8 +38,18 @@ _RESNET_KEY = re.compile(
     r'downsample\.[01]\.\w+))$')
 
 
-class NoBackboneError(ValueError):
+class NoBackboneError(CheckpointError):
     """Raised when a checkpoint holds no ``backbone.*`` weights."""
+
+
+def state_dict_of(ckpt: Dict[str, Any]) -> Dict[str, torch.Tensor]:
+    """The tensors of a runner checkpoint's ``state_dict`` (or of a plain state dict), with a
+    ``module.`` DDP prefix removed."""
+    state = ckpt.get('state_dict', ckpt)
+    if not isinstance(state, dict):
+        state = {}
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()
+            if isinstance(v, torch.Tensor)}
 
 
 def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
@@ -45,17 +64,12 @@ def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
 
     Returns:
         Dict[str, torch.Tensor]: parameter name -> tensor (a ``module.`` DDP prefix is removed).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointError: the file is not a checkpoint, is unreadable or was refused.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path} does not exist')
-    import genview_mm  # noqa: F401  (allow-lists MMEngine checkpoint types for weights_only)
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    if not isinstance(ckpt, dict):
-        raise ValueError(f'{path} is not a checkpoint: expected a dict, got {type(ckpt).__name__}')
-    state = ckpt.get('state_dict', ckpt)
-    state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()
-             if isinstance(v, torch.Tensor)}
-    return state
+    return state_dict_of(read_checkpoint(path))
 
 
 def extract_backbone(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbone.',
@@ -83,7 +97,7 @@ def check_resnet(backbone: Dict[str, torch.Tensor], fmt: str) -> None:
     """Refuse backbones that are not a pytorch-style ResNet with a plain stem."""
     bad = [k for k in backbone if not _RESNET_KEY.match(k)]
     if bad:
-        raise ValueError(
+        raise CheckpointError(
             f'the {fmt} format supports ResNet backbones (plain stem) only; this backbone has '
             f'other weights, e.g. {bad[:3]}. Use --format mmpretrain for ViTs and other backbones.')
 
@@ -136,22 +150,36 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
         prefix (str): key prefix of the backbone in ``src``. Defaults to 'backbone.'.
 
     Returns:
-        dict: what was saved.
+        dict: what was saved. For the mmpretrain format, ``meta['pretrain_normalisation']``
+        holds the normalisation found in the source's config (None if it has none).
+
+    Raises:
+        FileNotFoundError, CheckpointError: ``src`` is missing or not a usable checkpoint (nothing
+            is written then).
     """
     if fmt not in FORMATS:
         raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
-    backbone = extract_backbone(load_state_dict(src), prefix, source=src)
+    ckpt = read_checkpoint(src)
+    backbone = extract_backbone(state_dict_of(ckpt), prefix, source=src)
     if fmt == 'mmpretrain':
+        meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
         out = to_mmpretrain(backbone, 'backbone.', meta=dict(
-            converted_from=osp.basename(src), source_prefix=prefix, init_cfg_prefix='backbone.'))
+            converted_from=osp.basename(src), source_prefix=prefix, init_cfg_prefix='backbone.',
+            pretrain_normalisation=pretraining_normalisation(meta.get('cfg'))))
     elif fmt == 'torchvision':
         out = to_torchvision(backbone)
     else:
         out = to_detectron2(backbone)
     os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    if fmt == 'detectron2':
-        with open(dst, 'wb') as f:
-            pickle.dump(out, f)
-    else:
-        torch.save(out, dst)
+    tmp = f'{dst}.tmp-{os.getpid()}'  # a crash never leaves a half-written dst
+    try:
+        if fmt == 'detectron2':
+            with open(tmp, 'wb') as f:
+                pickle.dump(out, f)
+        else:
+            torch.save(out, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
     return out

@@ -35,11 +35,17 @@ def read_ann_file(path: str) -> List[Entry]:
 
 
 def write_ann_file(entries: Sequence[Entry], path: str) -> None:
-    """Write ``path label`` lines."""
+    """Write ``path label`` lines (through a temporary file: never a half-written list)."""
     if osp.dirname(path):
         os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        f.writelines(f'{p} {label}\n' for p, label in entries)
+    tmp = f'{path}.tmp-{os.getpid()}'
+    try:
+        with open(tmp, 'w') as f:
+            f.writelines(f'{p} {label}\n' for p, label in entries)
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
 
 
 def per_class_count(num_images: int, num_classes: int, fraction: float) -> int:
@@ -65,6 +71,8 @@ def balanced_subset(entries: Sequence[Entry], fraction: Optional[float] = None,
     """
     if (fraction is None) == (num_per_class is None):
         raise ValueError('give exactly one of fraction and num_per_class')
+    if num_per_class is not None and num_per_class < 1:
+        raise ValueError(f'num_per_class must be at least 1, got {num_per_class}')
     by_class: Dict[int, List[str]] = defaultdict(list)
     for path, label in entries:
         by_class[label].append(path)

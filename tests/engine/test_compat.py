@@ -1,12 +1,24 @@
 """genview_mm.compat: mmpretrain imports under transformers 5; checkpoints load with
-weights_only=True, and anything beyond MMEngine's own types is still refused."""
+weights_only=True, those written under numpy 1.x included (through every path a user takes:
+tools/convert_checkpoint.py, load_from, tools/train.py --resume, init_cfg Pretrained), and
+anything beyond MMEngine's own data types is still refused."""
 import os
+import os.path as osp
 import pickle
+import re
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+
+from numpy1_checkpoints import (NUMPY1_RECONSTRUCT, NUMPY1_SCALAR, data_pkl, pickled_globals,
+                                runner_checkpoint, save_numpy1)
+from tiny_models import write_photos
+
+DEMO_CFG = 'configs/demo/mocov2_r18_tiny_cpu.py'
+PWNED = '/tmp/genview_mm_pwned'
 
 
 def test_import_registers_and_fixes_mmpretrain():
@@ -70,6 +82,174 @@ def test_arbitrary_pickled_object_is_refused(tmp_path, payload):
     with pytest.raises(pickle.UnpicklingError):
         _load_checkpoint(path)
     assert not os.path.exists('/tmp/genview_mm_pwned')
+
+
+NUMPY1_CORE = np._core.multiarray  # numpy 2's module; Numpy1Pickler writes it as numpy.core...
+
+
+class _Numpy1GetattrEscape:
+    """getattr(_reconstruct, '__self__') is numpy's C module: from there, anything."""
+
+    def __reduce__(self):
+        return (getattr, (NUMPY1_CORE._reconstruct, '__self__'))
+
+
+class _Numpy1Memmap:
+    """A numpy-1 array whose class is np.memmap (an ndarray subclass that opens files)."""
+
+    def __reduce__(self):
+        return (NUMPY1_CORE._reconstruct, (np.memmap, (0,), b'b'))
+
+
+class _RunString:
+    """numpy's own code-execution helper (a classic pickle exploit)."""
+
+    def __reduce__(self):
+        from numpy.testing._private.utils import runstring
+        return (runstring, (f'import os; os.system("touch {PWNED}")', {}))
+
+
+def test_numpy1_checkpoint_bytes_name_numpy_core(tmp_path):
+    path = str(tmp_path / 'np1.pth')
+    save_numpy1(runner_checkpoint({'backbone.w': torch.ones(2)}), path)
+    names = pickled_globals(path)
+    assert NUMPY1_RECONSTRUCT in names and NUMPY1_SCALAR in names and 'numpy.dtype' in names
+    assert not any(n.startswith('numpy._core') for n in names), names
+    assert b'numpy._core' not in data_pkl(path)
+    # the same checkpoint saved by plain torch.save names numpy 2's module instead
+    torch.save(runner_checkpoint({'backbone.w': torch.ones(2)}), str(tmp_path / 'np2.pth'))
+    assert 'numpy._core.multiarray._reconstruct' in pickled_globals(str(tmp_path / 'np2.pth'))
+
+
+def test_numpy1_checkpoint_loads_with_weights_only(tmp_path):
+    from mmengine.logging import HistoryBuffer
+    from mmengine.runner.checkpoint import _load_checkpoint
+    path = str(tmp_path / 'np1.pth')
+    save_numpy1(runner_checkpoint({'backbone.w': torch.arange(3.)}, losses=[3.0, 1.0, 2.0]), path)
+    for ckpt in (torch.load(path, weights_only=True), _load_checkpoint(path)):
+        buf = ckpt['message_hub']['log_scalars']['train/loss']
+        assert isinstance(buf, HistoryBuffer)
+        assert buf.data[0].tolist() == [3.0, 1.0, 2.0] and buf.data[0].dtype == np.float64
+        assert buf.mean() == pytest.approx(2.0) and buf.statistics('min') == 1.0
+        assert ckpt['message_hub']['runtime_info']['loss_scale'] == np.float64(65536.0)
+        assert ckpt['meta']['throughput'] == 123.5
+        assert isinstance(ckpt['meta']['throughput'], np.float32)
+        assert torch.equal(ckpt['state_dict']['backbone.w'], torch.arange(3.))
+
+
+@pytest.mark.parametrize('payload', [_Evil(), _Numpy1GetattrEscape(), _Numpy1Memmap(),
+                                     _RunString()],
+                         ids=['reduce', 'getattr-numpy', 'memmap', 'runstring'])
+def test_numpy1_style_malicious_pickle_is_refused(tmp_path, payload):
+    from mmengine.runner.checkpoint import _load_checkpoint
+    if os.path.exists(PWNED):
+        os.remove(PWNED)
+    path = str(tmp_path / 'evil.pth')
+    save_numpy1(dict(state_dict={'backbone.w': torch.ones(1)}, meta=dict(x=payload)), path)
+    assert not any(n.startswith('numpy._core') for n in pickled_globals(path))
+    with pytest.raises(pickle.UnpicklingError):
+        _load_checkpoint(path)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+    assert not os.path.exists(PWNED)
+
+
+def test_numpy1_aliases_are_data_types_only():
+    from genview_mm.compat import checkpoint_safe_globals
+    named = {name: obj for obj, name in (g for g in checkpoint_safe_globals()
+                                         if isinstance(g, tuple))}
+    assert named[NUMPY1_RECONSTRUCT] is NUMPY1_CORE._reconstruct
+    assert named[NUMPY1_SCALAR] is NUMPY1_CORE.scalar
+    assert sorted(n for n in named if n.startswith('numpy')) == sorted([
+        NUMPY1_RECONSTRUCT, NUMPY1_SCALAR, 'numpy._core.multiarray._reconstruct',
+        'numpy._core.multiarray.scalar'])
+
+
+# ---- the four ways a user loads a numpy-1 checkpoint -------------------------------------------
+
+@pytest.fixture(scope='module')
+def numpy1_run(tmp_path_factory):
+    """One epoch of the tiny demo MoCo v2 (2 iterations), its checkpoint re-saved numpy-1 style."""
+    from mmengine.config import Config
+    from genview_mm.utils.launch import build_runner, prepare_cfg
+    root = tmp_path_factory.mktemp('numpy1_run')
+    photos = str(root / 'photos')
+    write_photos(photos, 16, size=40)
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = Config.fromfile(osp.join(repo, DEMO_CFG))
+    cfg.merge_from_dict({'train_dataloader.dataset.data_root': photos, 'train_cfg.max_epochs': 1})
+    prepare_cfg(cfg, work_dir=str(root / 'work'))
+    build_runner(cfg).train()
+    original = torch.load(str(root / 'work' / 'epoch_1.pth'), weights_only=True)
+    path = str(root / 'numpy1_epoch_1.pth')
+    save_numpy1(original, path)
+    assert NUMPY1_RECONSTRUCT in pickled_globals(path)
+    assert b'numpy._core' not in data_pkl(path)
+    return dict(path=path, original=original, photos=photos, root=root)
+
+
+def _run(cmd, cwd):
+    env = dict(os.environ, PYTHONPATH=cwd, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    return out
+
+
+def test_numpy1_checkpoint_through_convert_tool(numpy1_run, repo_root, tmp_path):
+    dst = str(tmp_path / 'backbone.pth')
+    out = _run([sys.executable, 'tools/convert_checkpoint.py', numpy1_run['path'], dst], repo_root)
+    state = numpy1_run['original']['state_dict']
+    converted = torch.load(dst, weights_only=True)['state_dict']
+    expected = {k: v for k, v in state.items() if k.startswith('backbone.')}
+    assert f'wrote {len(expected)} backbone tensors' in out
+    assert set(converted) == set(expected)
+    assert all(torch.equal(converted[k], v) for k, v in expected.items())
+
+
+def test_numpy1_checkpoint_through_load_from(numpy1_run, repo_root, tmp_path):
+    from mmengine.config import Config
+    from genview_mm.utils.launch import build_runner, prepare_cfg
+    cfg = Config.fromfile(osp.join(repo_root, DEMO_CFG))
+    cfg.merge_from_dict({'train_dataloader.dataset.data_root': numpy1_run['photos'],
+                         'load_from': numpy1_run['path']})
+    prepare_cfg(cfg, work_dir=str(tmp_path / 'work'))
+    runner = build_runner(cfg)
+    before = runner.model.backbone.conv1.weight.detach().clone()
+    runner.load_or_resume()
+    state = numpy1_run['original']['state_dict']
+    assert not torch.equal(before, state['backbone.conv1.weight'])
+    loaded = runner.model.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+    assert runner.iter == 0  # load_from loads weights only; training starts over
+
+
+def test_numpy1_checkpoint_through_train_resume(numpy1_run, repo_root, tmp_path):
+    work = str(tmp_path / 'work')
+    out = _run([sys.executable, 'tools/train.py', DEMO_CFG, '--work-dir', work,
+                '--resume', numpy1_run['path'], '--cfg-options',
+                f'train_dataloader.dataset.data_root={numpy1_run["photos"]}',
+                'train_cfg.max_epochs=2'], repo_root)
+    assert re.search(r'resumed epoch: 1, iter: 2', out), out[-3000:]
+    ckpt = torch.load(osp.join(work, 'epoch_2.pth'), weights_only=True)
+    assert ckpt['meta']['epoch'] == 2 and ckpt['meta']['iter'] == 4
+    # the message hub came back from the numpy-1 HistoryBuffer: its 2 losses, then 2 new ones
+    old = numpy1_run['original']['message_hub']['log_scalars']['train/loss'].data[0]
+    new = ckpt['message_hub']['log_scalars']['train/loss'].data[0]
+    assert len(old) == 2 and len(new) == 4 and new[:2].tolist() == old.tolist()
+    # the optimizer state (SGD momentum buffers) was resumed from the file, then updated
+    assert ckpt['optimizer']['state'].keys() == numpy1_run['original']['optimizer']['state'].keys()
+
+
+def test_numpy1_checkpoint_through_init_cfg_pretrained(numpy1_run):
+    from mmpretrain.registry import MODELS
+    backbone = MODELS.build(dict(
+        type='ResNet', depth=18, stem_channels=8, base_channels=8,
+        init_cfg=dict(type='Pretrained', checkpoint=numpy1_run['path'], prefix='backbone.')))
+    backbone.init_weights()
+    state = numpy1_run['original']['state_dict']
+    for k, v in backbone.state_dict().items():
+        assert torch.equal(v, state['backbone.' + k]), k
 
 
 @pytest.mark.parametrize('backend', ['cv2', 'pillow'])

@@ -19,6 +19,8 @@ LINEAR_UPSTREAM = {
     'genview_mocov2_r50': 'mocov2/benchmarks/resnet50_8xb32-linear-steplr-100e_in1k.py',
     'genview_mocov3_r50': 'mocov3/benchmarks/resnet50_8xb128-linear-coslr-90e_in1k.py',
     'genview_mocov3_vit-base-p16': 'mocov3/benchmarks/vit-base-p16_8xb128-linear-coslr-90e_in1k.py',
+    'genview_mocov3_vit-small-p16':
+        'mocov3/benchmarks/vit-small-p16_8xb128-linear-coslr-90e_in1k.py',
     'genview_byol_r50': 'byol/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py',
     'genview_simsiam_r50': 'simsiam/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py',
     'genview_swav_r50': 'swav/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py',
@@ -55,6 +57,12 @@ def test_linear_probe_configs(stem, repo_root):
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', prefix='backbone.',
                                                checkpoint=f'checkpoints/{stem}_backbone.pth')
     assert 'genview_mm' in cfg.custom_imports.imports
+    pretrain_cfgs = glob.glob(osp.join(repo_root, 'configs', stem + '_*in1k.py'))
+    assert pretrain_cfgs, stem
+    for path in pretrain_cfgs:  # the probe builds the pretrained backbone (ViT-S vs ViT-B, R50)
+        pre_bb = Config.fromfile(path).model.backbone
+        for key in ('type', 'arch', 'depth', 'patch_size'):
+            assert cfg.model.backbone.get(key) == pre_bb.get(key), (path, key)
     probe = cfg.data_preprocessor
     for pre in pretraining_normalisation(repo_root, stem):
         assert list(pre.mean) == list(probe.mean) == pytest.approx(CLIP_MEAN)

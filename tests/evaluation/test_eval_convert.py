@@ -131,3 +131,31 @@ def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, repo_root, monkeypatc
     assert '(detectron2 format)' in capsys.readouterr().out
     with open(tmp_path / 'r18.pkl', 'rb') as f:
         assert 'res5.1.conv2.norm.weight' in pickle.load(f)['model']
+
+
+def test_pretraining_normalisation_reads_config_text_without_running_it(tmp_path):
+    from genview_mm.evaluation.checkpoint_io import (matches_transfer_normalisation,
+                                                     normalisation_options,
+                                                     pretraining_normalisation)
+    marker = tmp_path / 'ran'
+    text = (f"import os\nos.system('touch {marker}')\n"
+            "data_preprocessor = dict(mean=[1.0, 2.0, 3.0], std=[4, 5, 6], to_rgb=True)\n"
+            "model = dict(type='MoCoV3', data_preprocessor=dict(\n"
+            "    mean=[122.7709383, 116.7460125, 104.09373615], std=[68.5, 66.63, 70.32],\n"
+            "    bgr_to_rgb=True))\n")
+    norm = pretraining_normalisation(text)  # the model's own preprocessor wins, as in MMEngine
+    assert norm == dict(mean=[122.7709383, 116.7460125, 104.09373615], std=[68.5, 66.63, 70.32],
+                        to_rgb=True)
+    assert not marker.exists()
+    assert matches_transfer_normalisation(norm)  # the official configs' CLIP values
+    assert not matches_transfer_normalisation(dict(norm, std=[58.395, 57.12, 57.375]))
+    assert normalisation_options(norm) == (
+        'data_preprocessor.mean="[122.7709383,116.7460125,104.0937361]" '
+        'data_preprocessor.std="[68.5,66.63,70.32]" data_preprocessor.to_rgb=True')
+    top = pretraining_normalisation(
+        "data_preprocessor = {'mean': (123.675, 116.28, 103.53), 'std': (58.395, 57.12, 57.375)}")
+    assert top['to_rgb'] is False and not matches_transfer_normalisation(top)  # BGR, ImageNet
+    assert not matches_transfer_normalisation(dict(top, to_rgb=True))  # ImageNet's mean/std
+    for bad in ('', None, 'model = dict(type="X")', 'data_preprocessor = dict(mean=m, std=s)',
+                'def broken(:'):
+        assert pretraining_normalisation(bad) is None

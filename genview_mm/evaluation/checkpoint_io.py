@@ -1,0 +1,186 @@
+"""Read a checkpoint safely, with one clear error per way a file can be wrong.
+
+:func:`read_checkpoint` loads with ``torch.load(weights_only=True)`` (``import genview_mm``
+allow-lists the data types MMEngine checkpoints hold, numpy 1.x spellings included; see
+:mod:`genview_mm.compat`) and tells three failures apart: a file that is not a ``torch.save``
+file at all (text, image, plain pickle), a torch file that cannot be read (truncated, corrupted),
+and a checkpoint that pickles objects beyond tensors and those data types (refused, since
+unpickling them could run code). :func:`pretraining_normalisation` reads the data preprocessor's
+mean/std from the config text that MMEngine stores in ``meta['cfg']``, without executing it.
+"""
+import ast
+import os.path as osp
+import pickle
+import re
+import zipfile
+from typing import Any, Dict, Optional
+
+import torch
+
+# CLIP's mean/std in 0-255, RGB: what GenView pretraining (ours and the official configs),
+# configs/benchmarks and configs/detection normalise with (configs/_base_/clip_normalization.py)
+TRANSFER_MEAN = (255 * 0.48145466, 255 * 0.4578275, 255 * 0.40821073)
+TRANSFER_STD = (255 * 0.26862954, 255 * 0.26130258, 255 * 0.27577711)
+# A legacy (pre-zip) torch.save file starts with a pickled magic number; after the 2-byte
+# protocol header its LONG1 opcode and value are the same for every protocol.
+_LEGACY_MAGIC = pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)[2:-1]
+_EXPECTED = ('Expected a file written by torch.save: an MMEngine runner checkpoint (e.g. '
+             'work_dirs/<config>/epoch_200.pth or an official GenView model-zoo .pth) or a '
+             'state dict of tensors.')
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, not a checkpoint, unreadable, refused or lacks weights."""
+
+
+def _describe(head: bytes, is_zip: bool) -> str:
+    """What a file that is not a torch.save file looks like, from its first bytes."""
+    if not head:
+        return 'an empty file'
+    if head.startswith(b'\xff\xd8\xff'):
+        return 'a JPEG image'
+    if head.startswith(b'\x89PNG'):
+        return 'a PNG image'
+    if is_zip:
+        return 'a zip archive without the data.pkl that torch.save writes'
+    if head.startswith(b'PK'):
+        return ('a truncated or damaged zip archive (an interrupted copy or download?); copy or '
+                'download it again')
+    if head[:1] == b'\x80':
+        return 'a plain pickle (not written by torch.save)'
+    try:
+        text = head.decode('utf-8')
+    except UnicodeDecodeError:
+        return f'binary data starting with {head[:8]!r}'
+    return f'a text file starting with {text.splitlines()[0][:40]!r}' if text.strip() else \
+        'a text file of blank lines'
+
+
+def check_torch_file(path: str) -> None:
+    """Raise :class:`CheckpointError` unless ``path`` looks like a ``torch.save`` file
+    (``FileNotFoundError`` if there is no such file)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint {path} does not exist (or is not a file)')
+    with open(path, 'rb') as f:
+        head = f.read(64)
+    is_zip = zipfile.is_zipfile(path)
+    if is_zip:
+        with zipfile.ZipFile(path) as zf:
+            if any(n == 'data.pkl' or n.endswith('/data.pkl') for n in zf.namelist()):
+                return
+    elif head[:1] == b'\x80' and head[2:2 + len(_LEGACY_MAGIC)] == _LEGACY_MAGIC:
+        return
+    raise CheckpointError(f'{path} is not a PyTorch checkpoint: it is {_describe(head, is_zip)}. '
+                          + _EXPECTED)
+
+
+def _weights_only_detail(err: Exception) -> str:
+    """The unpickler's own reason, without torch's generic preamble and footer."""
+    text = str(err)
+    if 'WeightsUnpickler error:' in text:
+        text = text.split('WeightsUnpickler error:', 1)[1]
+    text = text.split('Check the documentation of torch.load', 1)[0]
+    return ' '.join(text.split())
+
+
+def read_checkpoint(path: str) -> Dict[str, Any]:
+    """``torch.load(path, map_location='cpu', weights_only=True)``, checked to be a dict.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CheckpointError: with a message naming ``path`` and what is wrong with it.
+    """
+    check_torch_file(path)
+    import genview_mm  # noqa: F401  (allow-lists MMEngine checkpoint types for weights_only)
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as err:
+        detail = _weights_only_detail(err)
+        name = re.search(r'GLOBAL (\S+)', detail)
+        if name or 'getattr' in detail or 'allowlist' in detail:
+            what = f'it pickles {name.group(1)}' if name else detail
+            raise CheckpointError(
+                f'{path} was refused by weights_only loading: {what}. Only tensors and the data '
+                'types MMEngine checkpoints hold (numpy arrays, scalars and dtypes, HistoryBuffer) '
+                'are loaded, because unpickling other objects can run code. If you trust the '
+                'file, save its state dict as plain tensors and convert that.') from None
+        raise CheckpointError(f'{path} could not be read ({detail or err}); it may be truncated '
+                              'or corrupted: copy or download it again.') from None
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError) as err:
+        raise CheckpointError(f'{path} could not be read ({type(err).__name__}: '
+                              f'{str(err).splitlines()[0] if str(err) else "no detail"}); it may '
+                              'be truncated or corrupted: copy or download it again.') from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f'{path} is a torch.save file but not a checkpoint: it holds a '
+                              f'{type(ckpt).__name__}, not a dict. ' + _EXPECTED)
+    return ckpt
+
+
+def _dict_items(node: ast.AST) -> Dict[str, ast.AST]:
+    """Keyword -> value node of ``dict(a=..)`` or ``{'a': ..}``; empty for anything else."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'dict':
+        return {kw.arg: kw.value for kw in node.keywords if kw.arg}
+    if isinstance(node, ast.Dict):
+        return {k.value: v for k, v in zip(node.keys, node.values)
+                if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    return {}
+
+
+def pretraining_normalisation(cfg_text: str) -> Optional[Dict[str, Any]]:
+    """The pretraining config's input normalisation, read from MMEngine's ``meta['cfg']``.
+
+    The text is parsed (``ast``), never executed. The model's own ``data_preprocessor`` wins
+    over the top-level one, as in MMEngine's runner.
+
+    Args:
+        cfg_text (str): the config as MMEngine saved it (``Config.pretty_text``).
+
+    Returns:
+        dict or None: ``mean`` and ``std`` (lists of floats, 0-255) and ``to_rgb`` (bool), or
+        None when the text holds no literal mean and std.
+    """
+    if not isinstance(cfg_text, str):
+        return None
+    try:
+        tree = ast.parse(cfg_text)
+    except (SyntaxError, ValueError):
+        return None
+    found: Dict[str, ast.AST] = {}
+    for stmt in tree.body:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)):
+            continue
+        name, items = stmt.targets[0].id, _dict_items(stmt.value)
+        if name == 'data_preprocessor' and not found:
+            found = items
+        elif name == 'model' and 'data_preprocessor' in items:
+            found = _dict_items(items['data_preprocessor']) or found
+    try:
+        mean, std = (ast.literal_eval(found[k]) for k in ('mean', 'std'))
+        rgb = ast.literal_eval(found.get('to_rgb', found.get('bgr_to_rgb', ast.Constant(False))))
+    except (KeyError, ValueError, TypeError, SyntaxError):
+        return None
+    return dict(mean=[float(v) for v in mean], std=[float(v) for v in std], to_rgb=bool(rgb))
+
+
+def matches_transfer_normalisation(norm: Dict[str, Any]) -> bool:
+    """True if ``norm`` is RGB with CLIP's mean/std, what our transfer configs use (the
+    official configs' std differs from CLIP's by 2e-5: accepted)."""
+    close = all(abs(a - b) < 1e-2 for a, b in zip(list(norm['mean']) + list(norm['std']),
+                                                   TRANSFER_MEAN + TRANSFER_STD))
+    return close and len(norm['mean']) == len(norm['std']) == 3 and bool(norm['to_rgb'])
+
+
+def normalisation_options(norm: Dict[str, Any], key: str = 'data_preprocessor') -> str:
+    """``--cfg-options`` that make a transfer config normalise like pretraining.
+
+    Args:
+        norm (dict): from :func:`pretraining_normalisation`.
+        key (str): the config key of the preprocessor: 'data_preprocessor' for configs/benchmarks,
+            'model.data_preprocessor' for configs/detection. Defaults to 'data_preprocessor'.
+    """
+    def fmt(values):
+        return '[' + ','.join(f'{v:.10g}' for v in values) + ']'
+    rgb = 'bgr_to_rgb' if key.startswith('model.') else 'to_rgb'
+    return (f'{key}.mean="{fmt(norm["mean"])}" {key}.std="{fmt(norm["std"])}" '
+            f'{key}.{rgb}={norm["to_rgb"]}')

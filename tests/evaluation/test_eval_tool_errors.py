@@ -1,0 +1,127 @@
+"""User errors in the evaluation tools: one clear message naming the file or option, a non-zero
+exit code, no traceback, and nothing written."""
+import os
+import os.path as osp
+import pickle
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from genview_mm.evaluation.checkpoint_io import CheckpointError, read_checkpoint
+from genview_mm.evaluation.convert import convert_checkpoint
+from genview_mm.evaluation.subsets import write_ann_file
+
+
+def run_tool(repo_root: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=repo_root, OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, *args], cwd=repo_root, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def write_bad(kind: str, path: str) -> None:
+    if kind == 'text':
+        with open(path, 'w') as f:
+            f.write('epoch_200.pth\nthis is a download page, not weights\n')
+    elif kind == 'jpeg':
+        with open(path, 'wb') as f:
+            f.write(b'\xff\xd8\xff\xe0\x00\x10JFIF\x00' + bytes(range(256)) * 4)
+    elif kind == 'pickled-list':
+        with open(path, 'wb') as f:
+            pickle.dump([1, 2, 3], f)
+
+
+CONVERT_CASES = {  # kind -> what the message must say
+    'text': r'is not a PyTorch checkpoint: it is a text file starting with \'epoch_200.pth\'',
+    'jpeg': 'is not a PyTorch checkpoint: it is a JPEG image',
+    'pickled-list': r'is not a PyTorch checkpoint: it is a plain pickle \(not written by '
+                    r'torch.save\)',
+}
+
+
+@pytest.mark.parametrize('kind', sorted(CONVERT_CASES))
+def test_convert_tool_refuses_a_non_checkpoint(kind, repo_root, tmp_path):
+    src, dst = str(tmp_path / f'{kind}.pth'), str(tmp_path / 'out' / 'backbone.pth')
+    write_bad(kind, src)
+    proc = run_tool(repo_root, 'tools/convert_checkpoint.py', src, dst)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert 'Traceback' not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith(f'convert_checkpoint.py: error: {src} ')
+    assert re.search(CONVERT_CASES[kind], lines[-1]), lines[-1]
+    assert 'Expected a file written by torch.save' in lines[-1]
+    assert not osp.exists(dst) and not osp.exists(osp.dirname(dst))
+
+
+def test_unreadable_and_refused_checkpoints(tmp_path):
+    (tmp_path / 'empty.pth').write_bytes(b'')
+    with pytest.raises(CheckpointError, match='it is an empty file'):
+        read_checkpoint(str(tmp_path / 'empty.pth'))
+    torch.save({'state_dict': {'backbone.w': torch.ones(1000)}}, str(tmp_path / 'ok.pth'))
+    torch.save({'state_dict': {'backbone.w': torch.ones(3)}}, str(tmp_path / 'legacy.pth'),
+               _use_new_zipfile_serialization=False)  # torch < 1.6 format: still accepted
+    assert torch.equal(read_checkpoint(str(tmp_path / 'legacy.pth'))['state_dict']['backbone.w'],
+                       torch.ones(3))
+    data = (tmp_path / 'ok.pth').read_bytes()
+    (tmp_path / 'cut.pth').write_bytes(data[:len(data) // 2])  # an interrupted download
+    with pytest.raises(CheckpointError, match=r'cut\.pth is not a PyTorch checkpoint: it is a '
+                       'truncated or damaged zip archive'):
+        read_checkpoint(str(tmp_path / 'cut.pth'))
+    torch.save([torch.ones(2)], str(tmp_path / 'list.pth'))
+    with pytest.raises(CheckpointError, match=r'list\.pth is a torch.save file but not a '
+                       'checkpoint: it holds a list, not a dict'):
+        read_checkpoint(str(tmp_path / 'list.pth'))
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ('true', ))
+    torch.save({'state_dict': {'backbone.w': torch.ones(1)}, 'meta': {'x': Evil()}},
+               str(tmp_path / 'evil.pth'))
+    with pytest.raises(CheckpointError, match=r'evil\.pth was refused .*it pickles posix\.system'):
+        convert_checkpoint(str(tmp_path / 'evil.pth'), str(tmp_path / 'out.pth'))
+    with pytest.raises(FileNotFoundError, match='missing.pth does not exist'):
+        read_checkpoint(str(tmp_path / 'missing.pth'))
+    assert sorted(os.listdir(tmp_path)) == ['cut.pth', 'empty.pth', 'evil.pth', 'legacy.pth',
+                                            'list.pth', 'ok.pth']
+
+
+@pytest.fixture()
+def train_list(tmp_path):
+    path = str(tmp_path / 'train.txt')
+    write_ann_file([(f'n0{c}/img_{i}.JPEG', c) for c in range(3) for i in range(10)], path)
+    return path
+
+
+@pytest.mark.parametrize('option,message', [
+    (['--num-per-class', '0'], '--num-per-class must be at least 1, got 0'),
+    (['--num-per-class', '5', '-2'], '--num-per-class must be at least 1, got -2'),
+    (['--percent', '0'], r'--percent must be in \(0, 100\], got 0'),
+    (['--percent', '10', '150'], r'--percent must be in \(0, 100\], got 150'),
+    (['--percent', '-5'], r'--percent must be in \(0, 100\], got -5'),
+], ids=['num0', 'num-negative', 'pct0', 'pct150', 'pct-negative'])
+def test_semi_subsets_refuses_bad_sizes(option, message, train_list, repo_root, tmp_path):
+    out_dir = tmp_path / 'meta'
+    proc = run_tool(repo_root, 'tools/make_semi_subsets.py', '--train-list', train_list,
+                    *option, '--out-dir', str(out_dir))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert re.search(message, proc.stderr) and 'nothing was written' in proc.stderr
+    assert not out_dir.exists()
+
+
+def test_semi_subsets_writes_nothing_when_one_request_fails(train_list, repo_root, tmp_path):
+    out_dir = tmp_path / 'meta'
+    # 10% is fine (1 per class), 11 per class is not: neither list may be written
+    proc = run_tool(repo_root, 'tools/make_semi_subsets.py', '--train-list', train_list,
+                    '--percent', '10', '--num-per-class', '11', '--out-dir', str(out_dir))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert 'make_semi_subsets.py: error: 3 class(es) have fewer than 11 images' in proc.stderr
+    assert 'nothing was written' in proc.stderr
+    assert not out_dir.exists()
+    missing = run_tool(repo_root, 'tools/make_semi_subsets.py', '--train-list',
+                       str(tmp_path / 'nope.txt'), '--percent', '1', '--out-dir', str(out_dir))
+    assert missing.returncode == 1 and 'nope.txt' in missing.stderr
+    assert 'Traceback' not in missing.stderr and not out_dir.exists()
