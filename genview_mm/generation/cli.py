@@ -99,8 +99,7 @@ def run_from_args(args: argparse.Namespace) -> int:
               f'outputs), retried {stats["retried"]} (failed before); rows written: ok '
               f'{stats["ok"]}, failed {stats["failed"]}', flush=True)
         code = 0
-        failures = summarize_failures(stats['reasons'], stats['ok'] + stats['failed'],
-                                      args.max_fail_fraction)
+        failures = summarize_failures(stats['reasons'], stats['tried'], args.max_fail_fraction)
         if failures:
             logger.error('rank %d: %s', launch.rank, failures)
             code = 1

@@ -23,6 +23,7 @@ _HINTS = {
                          '--max-pipeline-batch)',
     'undecodable image': 'the files are not images PIL can decode (replace them and rerun '
                          'with --retry-failed)',
+    'write failed': 'check the free space and permissions of --out-dir',
 }
 
 
@@ -57,8 +58,8 @@ def summarize_failures(reasons: Iterable[str], attempted: int,
     """A message when ``len(reasons) / attempted >= max_fraction``, else None.
 
     Args:
-        reasons (Iterable[str]): reasons of the failed rows written by this run.
-        attempted (int): rows this run wrote (ok and failed).
+        reasons (Iterable[str]): one reason per image that failed in this run.
+        attempted (int): images this run tried.
         max_fraction (float): failure share that makes the run fail. Defaults to 0.5.
 
     Returns:

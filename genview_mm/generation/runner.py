@@ -55,8 +55,9 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
             Defaults to 0.
 
     Returns:
-        dict: image counts ``share, skipped, new, redone, retried``, row counts ``ok, failed``
-        (rows written by this call) and ``reasons`` (of the failed rows).
+        dict: image counts ``share, skipped, new, redone, retried, tried``, row counts ``ok,
+        failed`` (rows written by this call, one per image and variation) and ``reasons``
+        (one per failed image).
 
     Raises:
         PartLocked: another live process writes this rank's part.
@@ -74,7 +75,8 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
         os.makedirs(tmp_dir)
         todo, stats = plan_share(mine, recorded_rows(out_dir), nvar, out_dir, retry_failed,
                                  verify)
-        stats.update(ok=0, failed=0, reasons=[])
+        stats.update(ok=0, failed=0, tried=len(todo))
+        reasons: Dict[str, str] = {}  # failed image -> why
         bar = None
         if show_progress:
             from tqdm import tqdm
@@ -87,7 +89,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                 writer.write(row)  # only after the image is in place
                 stats['ok' if row['status'] == 'ok' else 'failed'] += 1
                 if row['status'] != 'ok':
-                    stats['reasons'].append(row['reason'])
+                    reasons[row['key']] = row['reason']
             if bar is not None:
                 bar.update(images)
 
@@ -114,6 +116,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
             flush(buckets.pop(level))
         if bar is not None:
             bar.close()
+        stats['reasons'] = list(reasons.values())
         shutil.rmtree(tmp_dir, ignore_errors=True)
         _remove_empty(osp.dirname(tmp_dir))
     return stats
