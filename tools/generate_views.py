@@ -4,17 +4,23 @@ Single process::
 
     python tools/generate_views.py data/imagenet/train --pca fg_pca.pth --out-dir data/genview
 
-Several GPUs / nodes (one process per GPU; RANK / WORLD_SIZE come from torchrun)::
+Several GPUs / nodes (one process per GPU; RANK / WORLD_SIZE come from torchrun; rank 0
+merges the parts after a final barrier)::
 
     torchrun --nnodes $NNODES --node_rank $NODE_RANK --nproc_per_node 8 \\
         --master_addr $MASTER_ADDR --master_port 29500 \\
         tools/generate_views.py data/imagenet/train --pca fg_pca.pth --out-dir data/genview
 
-Rerun the same command to resume. With several processes, rank 0 merges the per-rank manifest
-parts into OUT_DIR/manifest.jsonl when all ranks are done (or run tools/merge_manifests.py).
+Separate launches (a Slurm job array: tools/slurm_generate.sh), one task per share, merged
+afterwards by tools/merge_manifests.py::
+
+    python tools/generate_views.py ... --rank $TASK --world-size $NTASKS
+
+Rerun the same command to resume: finished views are kept, missing or empty outputs and
+transient failures are redone. OUT_DIR/generation_settings.json records the settings that
+change the views; a rerun with other settings is refused (see --overwrite).
 """
 import argparse
-import json
 import logging
 import os
 import os.path as osp
@@ -23,9 +29,56 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument error is one line naming the flag (the usage is behind --help)."""
+
+    def error(self, message):
+        self.exit(2, f'{self.prog}: error: {message}\n')
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
+    return value
+
+
+def writable_dir(path: str) -> None:
+    """Create ``path`` if needed and check this process can write in it (raises ValueError)."""
+    import tempfile
+    if osp.exists(path) and not osp.isdir(path):
+        raise ValueError(f'--out-dir {path!r} is a file, not a folder: pass a folder path')
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix='.write-test-'):
+            pass
+    except OSError as exc:
+        raise ValueError(f'--out-dir {path!r} is not writable ({exc.strerror or exc}): pass a '
+                         'folder on a writable filesystem, or fix its permissions') from None
+
+
+def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Paths named on the command line, checked before any heavy import."""
+    if not osp.exists(args.source):
+        p.error(f'source {args.source!r} does not exist: pass an image folder, an image list / '
+                'MMPretrain annotation file, or an MMPretrain config (.py)')
+    if args.data_root is not None and not osp.isdir(args.data_root):
+        p.error(f'--data-root {args.data_root!r} is not a folder: pass the folder that the '
+                "list's relative paths start from")
+    if not osp.isfile(args.pca):
+        p.error(f'--pca {args.pca!r} does not exist: fit one with tools/fit_foreground_pca.py')
+    if args.pretrained.startswith(('/', '.', '~')) and \
+            not osp.isdir(osp.expanduser(args.pretrained)):
+        p.error(f'--pretrained {args.pretrained!r}: unCLIP pipeline folder not found; pass a '
+                'folder saved with save_pretrained or a hub id')
+    try:
+        writable_dir(args.out_dir)
+    except ValueError as exc:
+        p.error(str(exc))
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('source', help='image folder, image list / MMPretrain annotation file, or '
                    'MMPretrain config (.py)')
     p.add_argument('--pca', required=True, help='foreground PCA file of the pipeline image '
@@ -41,30 +94,48 @@ def parse_args(argv=None):
     p.add_argument('--device', default=None, help='default: cuda:LOCAL_RANK if available, '
                    'else cpu')
     p.add_argument('--scheduler', default=None, help='diffusers scheduler class to use')
-    p.add_argument('--steps', type=int, default=20, help='inference steps (default: 20)')
+    p.add_argument('--steps', type=positive_int, default=20,
+                   help='inference steps (default: 20)')
     p.add_argument('--guidance', type=float, default=10.0, help='guidance scale (default: 10)')
     p.add_argument('--prompt', default='', help='text prompt (default: empty)')
-    p.add_argument('--gen-size', type=int, default=None, help='generation size in px '
+    p.add_argument('--gen-size', type=positive_int, default=None, help='generation size in px '
                    "(default: the pipeline's native size)")
-    p.add_argument('--output-size', type=int, default=512, help='saved size (default: 512)')
+    p.add_argument('--output-size', type=positive_int, default=512,
+                   help='saved size (default: 512)')
     p.add_argument('--noise-bins', type=float, nargs='+', default=[0.2, 0.4, 0.6, 0.8])
     p.add_argument('--noise-levels', type=int, nargs='+', default=[0, 100, 200, 300, 400])
     p.add_argument('--seed', type=int, default=0, help='base seed (default: 0)')
-    p.add_argument('--num-variations', type=int, default=1)
-    p.add_argument('--batch-size', type=int, default=8, help='source images per batch')
-    p.add_argument('--max-pipeline-batch', type=int, default=None,
+    p.add_argument('--num-variations', type=positive_int, default=1)
+    p.add_argument('--batch-size', type=positive_int, default=8, help='source images per batch')
+    p.add_argument('--max-pipeline-batch', type=positive_int, default=None,
                    help='cap on samples per pipeline call (memory)')
     p.add_argument('--no-level-buckets', action='store_true',
                    help='generate each batch as loaded (one pipeline call per level present) '
                    'instead of filling one full batch per noise level first')
     p.add_argument('--ext', default='.jpg', choices=['.jpg', '.png', '.webp'])
     p.add_argument('--quality', type=int, default=95)
-    p.add_argument('--retry-failed', action='store_true', help='redo images recorded as failed')
+    p.add_argument('--retry-failed', action='store_true', help='also redo images recorded as '
+                   'undecodable (transient failures are always redone)')
+    p.add_argument('--verify', action='store_true', help='decode every recorded output and '
+                   'redo damaged ones (default: only missing or empty ones; slow)')
+    p.add_argument('--overwrite', action='store_true', help='if OUT_DIR holds views made with '
+                   'other settings, delete its images and manifests and start over')
+    p.add_argument('--max-fail-fraction', type=float, default=0.5, help='exit with status 1 '
+                   'if at least this share of the images tried fails (default: 0.5)')
     p.add_argument('--no-encoder-check', action='store_true',
                    help="accept a PCA file fitted under another encoder id (same width)")
     p.add_argument('--no-merge', action='store_true', help='do not merge parts at the end')
+    p.add_argument('--rank', type=int, default=None, help='this task\'s share (with '
+                   '--world-size; instead of RANK/WORLD_SIZE, no process group)')
+    p.add_argument('--world-size', type=int, default=None, help='number of shares')
+    p.add_argument('--barrier-timeout', type=float, default=30.0, help='torchrun only: minutes '
+                   'to wait at the final barrier for the other ranks (default: 30)')
+    p.add_argument('--lock-wait', type=float, default=0.0, help='seconds to wait for another '
+                   'live writer of the same part to exit (default: 0, refuse at once)')
     p.add_argument('--no-progress', action='store_true')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    check_paths(p, args)
+    return args
 
 
 def main(argv=None):
@@ -72,11 +143,12 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
     from genview_mm.generation.cli import run_from_args
-    report = run_from_args(args)
-    if report is not None:
-        print(json.dumps({k: (v if not isinstance(v, list) else len(v))
-                          for k, v in report.items()}))
-    return 0
+    from genview_mm.generation.errors import ABORTS
+    try:
+        return run_from_args(args)
+    except ABORTS as exc:
+        print(f'generate_views.py: error: {exc}', file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == '__main__':

@@ -2,9 +2,10 @@
 
     python tools/merge_manifests.py data/genview --source data/imagenet/train --check-files
 
-Duplicates (from resumed runs) are dropped ('ok' beats 'failed'), rows are sorted by source key;
-with --source, images without a row are reported (exit code 1 if any, or if --check-files finds
-listed outputs missing).
+Duplicates (from resumed runs) are dropped: an 'ok' row beats a 'failed' one, a newer row (later
+line, later-written part) an older one; rows are sorted by source key. With --source, images
+without a row are reported (exit code 1 if any, or if --check-files finds listed outputs missing
+or empty). Run it after separate launches (a job array) or after generate_views.py --no-merge.
 """
 import argparse
 import json
@@ -23,7 +24,8 @@ def main(argv=None):
     p.add_argument('--data-root', default=None)
     p.add_argument('--dataset-key', default='train_dataloader.dataset')
     p.add_argument('--num-variations', type=int, default=None)
-    p.add_argument('--check-files', action='store_true', help='verify listed outputs exist')
+    p.add_argument('--check-files', action='store_true',
+                   help='verify listed outputs exist and are not empty')
     p.add_argument('--out', default=None, help='merged manifest (default: OUT_DIR/manifest.jsonl)')
     args = p.parse_args(argv)
 

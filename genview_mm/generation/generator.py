@@ -1,11 +1,12 @@
 """AdaptiveNoiseGenerator: GenView's adaptive-noise image variations (arXiv:2403.12003, Sec. 3.2).
 
-For each image: CLIP patch tokens and image embedding from the unCLIP pipeline's own image
-encoder (one pass), foreground ratio p from a :class:`ForegroundPCA`, noise level
-l = rule(p), then ``StableUnCLIPImg2ImgPipeline(image_embeds=..., noise_level=l)``. A batch is
-grouped by noise level (one pipeline call per level) and every sample has its own
-``torch.Generator`` seeded from (base seed, image key, variation), so an image's output does not
-depend on the batch or shard it is processed in.
+For each image: CLIP patch tokens and image embedding from the unCLIP pipeline's own feature
+extractor and image encoder (one pass, :mod:`.analysis`), foreground ratio p from a
+:class:`ForegroundPCA`, noise level l = rule(p), then
+``StableUnCLIPImg2ImgPipeline(image_embeds=..., noise_level=l)``. A batch goes to the pipeline
+in one call with each sample at its own level (:mod:`.mixed_levels`), and every sample has its
+own ``torch.Generator`` seeded from (base seed, image key, variation), so an image's output
+does not depend on the batch or shard it is processed in.
 """
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -16,8 +17,9 @@ from mmpretrain.registry import MODELS
 
 from ..foreground import ForegroundPCA, check_pca_encoder
 from ..models.encoders import CLIPPatchEncoder, encoder_id
-from .mixed_levels import per_sample_noising
-from .noise import DEFAULT_BINS, DEFAULT_LEVELS, noise_level_from_ratio, validate_noise_rule
+from .analysis import analysis_size, analyze_pixels, pipeline_pixel_values
+from .mixed_levels import call_mixed_levels
+from .noise import DEFAULT_BINS, DEFAULT_LEVELS, validate_noise_rule
 from .seeding import image_seed
 
 DEFAULT_PRETRAINED = 'stabilityai/stable-diffusion-2-1-unclip'
@@ -142,20 +144,22 @@ class AdaptiveNoiseGenerator:
         return self._pca
 
     # ------------------------------------------------------------------ analysis
+    def preprocess(self, images: List) -> torch.Tensor:
+        """Pixel values of PIL ``images`` from the pipeline's own ``feature_extractor``."""
+        return pipeline_pixel_values(self.pipeline, images)
+
     def analyze(self, images: List) -> Dict[str, Any]:
-        """Foreground ratios, noise levels and CLIP image embeddings of PIL ``images``."""
-        enc = self.encoder
-        tokens, embeds = enc.encode(enc.preprocess(images))
-        ratios = self.pca.foreground_ratio(tokens.float()).tolist()
-        levels = [noise_level_from_ratio(p, self.noise_bins, self.noise_levels) for p in ratios]
-        return dict(fg_ratio=ratios, noise_level=levels, embeds=embeds)
+        """Foreground ratios, noise levels and CLIP image embeddings of PIL ``images`` (one
+        encoder pass; see :mod:`.analysis`)."""
+        return analyze_pixels(self.encoder, self.pca, self.preprocess(images), self.noise_bins,
+                              self.noise_levels)
 
     # ------------------------------------------------------------------ generation
     def __call__(self, images: List, keys: Sequence[str]) -> List[GeneratedView]:
         return self.generate(images, keys)
 
-    def generate(self, images: List, keys: Sequence[str],
-                 batching: str = 'mixed') -> List[GeneratedView]:
+    def generate(self, images: List, keys: Sequence[str], batching: str = 'mixed',
+                 analysis: Optional[Dict[str, Any]] = None) -> List[GeneratedView]:
         """Generate ``num_variations`` views per image, returned in input order.
 
         Args:
@@ -166,6 +170,9 @@ class AdaptiveNoiseGenerator:
                 each sample at its own noise level; ``'level'``: one call per noise level;
                 ``'none'``: one call per sample (the official script's way; for benchmarks).
                 All three give the same images (per-sample generators).
+            analysis: :meth:`analyze` of these ``images`` if the caller already has it (the
+                runner analyses each image once to bucket it by noise level); None: analyse
+                them now.
         """
         if batching not in ('mixed', 'level', 'none'):
             raise ValueError(f"batching must be 'mixed', 'level' or 'none', got {batching!r}")
@@ -173,7 +180,10 @@ class AdaptiveNoiseGenerator:
             raise ValueError(f'got {len(images)} images but {len(keys)} keys')
         if not images:
             return []
-        info = self.analyze(images)
+        info = self.analyze(images) if analysis is None else analysis
+        if analysis_size(info) != len(images):
+            raise ValueError(f'analysis describes {analysis_size(info)} images, got '
+                             f'{len(images)}')
         samples = [(i, v) for i in range(len(images)) for v in range(self.num_variations)]
         seeds = [image_seed(keys[i], self.base_seed, v) for i, v in samples]
         levels = [info['noise_level'][i] for i, _ in samples]
@@ -198,20 +208,10 @@ class AdaptiveNoiseGenerator:
 
     def _run(self, embeds: torch.Tensor, levels: List[int], seeds: List[int]) -> List:
         """One pipeline call; sample ``k`` uses ``levels[k]`` and its own generator."""
-        gens = [torch.Generator('cpu').manual_seed(s) for s in seeds]
-        pipe = self.pipeline
-        patched = len(set(levels)) > 1
-        if patched:  # the pipeline takes one noise_level per call: noise each level's rows apart
-            pipe.noise_image_embeddings = per_sample_noising(pipe.noise_image_embeddings, levels)
-        try:
-            out = pipe(prompt=[self.prompt] * len(seeds), image_embeds=embeds,
-                       noise_level=int(levels[0]), generator=gens,
-                       num_inference_steps=self.num_inference_steps,
-                       guidance_scale=self.guidance_scale, height=self.height,
-                       width=self.width, output_type='pil').images
-        finally:
-            if patched:
-                del pipe.noise_image_embeddings  # back to the class method
+        out = call_mixed_levels(self.pipeline, embeds, levels, seeds, prompt=self.prompt,
+                                num_inference_steps=self.num_inference_steps,
+                                guidance_scale=self.guidance_scale, height=self.height,
+                                width=self.width)
         if self.output_size:
             from PIL import Image
             size = (self.output_size, self.output_size)
@@ -219,7 +219,7 @@ class AdaptiveNoiseGenerator:
         return out
 
     def _similarity(self, outputs: List, src_embeds: torch.Tensor) -> List[float]:
-        gen_embeds = self.encoder.image_embeds(self.encoder.preprocess(outputs))
+        gen_embeds = self.encoder.image_embeds(self.preprocess(outputs))
         sims = torch.nn.functional.cosine_similarity(gen_embeds.float(), src_embeds.float(), -1)
         return [float(s) for s in sims]
 

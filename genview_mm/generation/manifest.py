@@ -2,9 +2,11 @@
 
 Layout written by ``tools/generate_views.py --out-dir OUT``::
 
-    OUT/images/<key with the output extension>     generated images (source layout mirrored)
-    OUT/manifests/part-<rank>-of-<world>.jsonl     per-rank parts (appended while running)
-    OUT/manifest.jsonl                             merged (tools/merge_manifests.py)
+    OUT/generation_settings.json                 settings the views were made with
+    OUT/images/<key folder>/<stem>-<hash>.<ext>  generated images (see ``outputs``)
+    OUT/manifests/part-<rank>-of-<world>.jsonl   per-rank parts (appended while running)
+    OUT/manifests/part-...jsonl.lock             locked by the part's live writer
+    OUT/manifest.jsonl                           merged (tools/merge_manifests.py)
 
 Row schema (all keys always present):
 
@@ -24,7 +26,8 @@ key               type     meaning
 ``clip_sim``      float    cosine similarity of the CLIP image embeddings of source and
                            generated image (filter low values later); None if failed
 ``status``        str      'ok' or 'failed'
-``reason``        str      why it failed ('' when ok)
+``reason``        str      why it failed ('' when ok): ``'transient: ...'`` (a rerun
+                           retries it) or ``'undecodable: ...'`` (see ``failures``)
 ================  =======  ===============================================================
 
 A line cut short by a killed process (the last line, without a newline) is ignored by the
@@ -33,6 +36,7 @@ readers and removed before appending again.
 import json
 import os
 import os.path as osp
+from glob import glob
 from typing import Dict, Iterable, Iterator, List, Optional
 
 FIELDS = ('source', 'key', 'variation', 'output', 'noise_level', 'fg_ratio', 'seed',
@@ -44,6 +48,13 @@ PARTS_DIR = 'manifests'
 def part_path(out_dir: str, rank: int, world_size: int) -> str:
     """Path of the per-rank manifest part."""
     return osp.join(out_dir, PARTS_DIR, f'part-{rank:05d}-of-{world_size:05d}.jsonl')
+
+
+def part_paths(out_dir: str) -> List[str]:
+    """The manifest parts under ``out_dir``, oldest first (by last write, then name), so that
+    in their rows in order a later row of an image is a newer one."""
+    parts = glob(osp.join(out_dir, PARTS_DIR, 'part-*.jsonl'))
+    return sorted(parts, key=lambda p: (osp.getmtime(p), p))
 
 
 def iter_rows(path: str) -> Iterator[Dict]:

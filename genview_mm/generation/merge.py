@@ -2,16 +2,18 @@
 import json
 import os
 import os.path as osp
-from glob import glob
+import socket
 from typing import Dict, List, Optional, Sequence
 
-from .manifest import FIELDS, MERGED_NAME, PARTS_DIR, row_id, rows_in
+from .manifest import FIELDS, MERGED_NAME, PARTS_DIR, part_paths, row_id, rows_in
+from .outputs import output_ok
 from .sources import ImageItem
 
 
 def merge_rows(rows: Sequence[Dict]) -> List[Dict]:
-    """One row per (key, variation): an 'ok' row beats a 'failed' one, later beats earlier;
-    sorted by (key, variation)."""
+    """One row per (key, variation): an 'ok' row beats a 'failed' one, a later row beats an
+    earlier one of the same status (a rerun that redid a lost output); sorted by (key,
+    variation). Pass the rows oldest first (:func:`.manifest.part_paths` order)."""
     best: Dict[tuple, Dict] = {}
     for row in rows:
         rid = row_id(row)
@@ -30,25 +32,29 @@ def merge_manifests(out_dir: str, items: Optional[Sequence[ImageItem]] = None,
         out_dir: generation output folder.
         items: the expected source images; missing (key, variation) pairs are reported.
         num_variations: expected variations per image; defaults to the largest seen.
-        check_files: report 'ok' rows whose output file does not exist.
+        check_files: report 'ok' rows whose output file is missing or empty.
         out: merged manifest path. Defaults to ``out_dir/manifest.jsonl``.
 
     Returns:
         report with counts (rows, ok, failed, duplicates) and lists (missing,
         missing_files).
     """
-    parts = sorted(glob(osp.join(out_dir, PARTS_DIR, 'part-*.jsonl')))
+    parts = part_paths(out_dir)
     if not parts:
         raise FileNotFoundError(f'no manifest parts under {osp.join(out_dir, PARTS_DIR)!r}: '
                                 'run tools/generate_views.py with this --out-dir first')
     raw = rows_in(parts)
     rows = merge_rows(raw)
     out = out or osp.join(out_dir, MERGED_NAME)
-    tmp = out + '.partial'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        for row in rows:
-            f.write(json.dumps({k: row[k] for k in FIELDS}) + '\n')
-    os.replace(tmp, out)
+    tmp = f'{out}.{socket.gethostname()}-{os.getpid()}.partial'  # merges may run side by side
+    try:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            for row in rows:
+                f.write(json.dumps({k: row[k] for k in FIELDS}) + '\n')
+        os.replace(tmp, out)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
     report = dict(path=out, parts=len(parts), rows=len(rows),
                   ok=sum(r['status'] == 'ok' for r in rows),
                   failed=sum(r['status'] != 'ok' for r in rows),
@@ -61,5 +67,5 @@ def merge_manifests(out_dir: str, items: Optional[Sequence[ImageItem]] = None,
     if check_files:
         root = osp.dirname(osp.abspath(out))
         report['missing_files'] = [r['output'] for r in rows if r['status'] == 'ok'
-                                   and not osp.isfile(osp.join(root, r['output']))]
+                                   and not output_ok(osp.join(root, r['output']))]
     return report

@@ -1,5 +1,7 @@
 """One Stable unCLIP call for images at different noise levels."""
-from typing import Callable, List
+from typing import Any, Callable, List
+
+import torch
 
 
 def per_sample_noising(noise_fn: Callable, levels: List[int]) -> Callable:
@@ -21,3 +23,21 @@ def per_sample_noising(noise_fn: Callable, levels: List[int]) -> Callable:
             out[rows] = part
         return out
     return noise_image_embeddings
+
+
+def call_mixed_levels(pipe: Any, embeds: torch.Tensor, levels: List[int], seeds: List[int],
+                      prompt: str = '', **call_kwargs) -> List:
+    """One pipeline call in which sample ``k`` uses ``levels[k]`` and a CPU ``torch.Generator``
+    seeded with ``seeds[k]``; returns PIL images. ``call_kwargs`` go to the pipeline
+    (``num_inference_steps``, ``guidance_scale``, ``height``, ``width``)."""
+    gens = [torch.Generator('cpu').manual_seed(s) for s in seeds]
+    patched = len(set(levels)) > 1
+    if patched:  # the pipeline takes one noise_level per call: noise each level's rows apart
+        pipe.noise_image_embeddings = per_sample_noising(pipe.noise_image_embeddings, levels)
+    try:
+        return pipe(prompt=[prompt] * len(seeds), image_embeds=embeds,
+                    noise_level=int(levels[0]), generator=gens, output_type='pil',
+                    **call_kwargs).images
+    finally:
+        if patched:
+            del pipe.noise_image_embeddings  # back to the class method

@@ -1,173 +1,129 @@
 """Offline view generation over a dataset: sharded, resumable, atomic (``tools/generate_views.py``).
 
-Each rank takes its share (:mod:`.sharding`) of the sorted source images, skips those already
-recorded in any manifest part under ``out_dir`` (so a restart, even with another world size,
-redoes nothing that finished), and for each batch writes every image to a temporary file that is
-then ``os.replace``-d into place before its manifest row is appended and flushed. A killed run
-therefore never lists a truncated image; an image written but not yet listed is simply redone.
-Loaded images wait in one bucket per noise level until a full batch of that level can go to the
-pipeline in one call (``level_buckets``); at most (levels x batch_size) images wait in memory.
+Each rank takes its share (:mod:`.sharding`) of the sorted source images, locks its manifest
+part (:mod:`.locking`: one live writer per part), and works out what is left (:mod:`.resume`:
+new images, lost outputs, transient failures), so a restart with any world size redoes nothing
+that finished and keeps nothing that was lost. Every image is written to a temporary file of
+this process and ``os.replace``-d into place before its manifest row is appended and flushed:
+a killed run never lists a truncated image. Loaded images are analysed once (foreground ratio,
+noise level, embedding) and wait in one bucket per noise level until a full batch of that level
+can go to the pipeline in one call (``level_buckets``); at most (levels x batch_size) images
+wait in memory.
 """
 import logging
 import os
 import os.path as osp
-from glob import glob
-from typing import Dict, List, Sequence, Set, Tuple
+import shutil
+from typing import Dict, List, Sequence
 
-from .manifest import PARTS_DIR, ManifestWriter, part_path, row_id, rows_in
-from .seeding import image_seed
+from .batches import analyze_batch, failed_rows, generate_batch, load_batch, save_view
+from .locking import PartLock
+from .manifest import ManifestWriter, part_path
+from .outputs import check_unique_outputs
+from .resume import plan_share, recorded_rows
 from .sharding import shard
 from .sources import ImageItem
 
 logger = logging.getLogger(__name__)
-_FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.webp': 'WEBP'}
-
-
-def output_relpath(key: str, variation: int, num_variations: int, ext: str) -> str:
-    """Generated image path relative to ``out_dir``: ``images/<key stem>[_v<k>]<ext>``."""
-    stem = osp.splitext(key)[0]
-    suffix = f'_v{variation}' if num_variations > 1 else ''
-    return f'images/{stem}{suffix}{ext}'
-
-
-def save_atomic(image, path: str, quality: int = 95) -> None:
-    """Write ``image`` to a temporary sibling file, then rename it onto ``path``."""
-    ext = osp.splitext(path)[1].lower()
-    if ext not in _FORMATS:
-        raise ValueError(f'output extension must be one of {sorted(_FORMATS)}, got {ext!r}')
-    folder, base = osp.split(path)
-    os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, f'.{base}.partial{ext}')
-    kwargs = {'quality': quality} if _FORMATS[ext] in ('JPEG', 'WEBP') else {}
-    image.convert('RGB').save(tmp, format=_FORMATS[ext], **kwargs)
-    os.replace(tmp, path)
-
-
-def finished_ids(out_dir: str, retry_failed: bool = False) -> Set[Tuple[str, int]]:
-    """(key, variation) pairs recorded in any manifest part under ``out_dir``."""
-    parts = sorted(glob(osp.join(out_dir, PARTS_DIR, 'part-*.jsonl')))
-    return {row_id(r) for r in rows_in(parts) if r['status'] == 'ok' or not retry_failed}
-
-
-def _failed_rows(item: ImageItem, reason: str, gen) -> List[Dict]:
-    return [dict(source=item.path, key=item.key, variation=v, output=None, noise_level=None,
-                 fg_ratio=None, seed=image_seed(item.key, gen.base_seed, v), generator=gen.name,
-                 clip_sim=None, status='failed', reason=reason)
-            for v in range(gen.num_variations)]
-
-
-def _load(items: Sequence[ImageItem]):
-    from PIL import Image
-    ok, failed = [], []
-    for item in items:
-        try:
-            with Image.open(item.path) as img:
-                ok.append((item, img.convert('RGB')))
-        except Exception as exc:  # noqa: BLE001  (record any decode error and go on)
-            failed.append((item, f'unreadable image: {type(exc).__name__}: {exc}'))
-    return ok, failed
 
 
 def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: int = 0,
                    world_size: int = 1, batch_size: int = 8, ext: str = '.jpg',
-                   quality: int = 95, retry_failed: bool = False, show_progress: bool = True,
-                   level_buckets: bool = True) -> Dict[str, int]:
+                   quality: int = 95, retry_failed: bool = False, verify: bool = False,
+                   show_progress: bool = True, level_buckets: bool = True,
+                   lock_wait: float = 0.0) -> Dict:
     """Generate views for this rank's share of ``items`` into ``out_dir``.
 
     Args:
-        items: all source images (every rank passes the same list).
-        generator: an :class:`AdaptiveNoiseGenerator` (or anything with its interface).
-        out_dir: output root (images/, manifests/).
-        rank / world_size: this process's place (torchrun's RANK / WORLD_SIZE).
-        batch_size: source images per generator call. Defaults to 8.
-        ext: output image extension ('.jpg', '.png', '.webp'). Defaults to '.jpg'.
-        quality: JPEG/WebP quality. Defaults to 95.
-        retry_failed: redo images recorded as failed. Defaults to False.
-        show_progress: tqdm bar with rate and ETA. Defaults to True.
-        level_buckets: hold loaded images in one bucket per noise level and generate a bucket
-            once it holds ``batch_size`` images (the rest at the end), so every pipeline call
-            runs a full batch instead of one call per level per batch. Outputs are the same
-            either way (per-image seeds). Defaults to True.
+        items (Sequence[ImageItem]): all source images (every rank passes the same list).
+        generator (AdaptiveNoiseGenerator): or anything with its interface.
+        out_dir (str): output root (images/, manifests/).
+        rank (int) / world_size (int): this process's share. Defaults to 0 / 1.
+        batch_size (int): source images per generator call. Defaults to 8.
+        ext (str): output image extension ('.jpg', '.png', '.webp'). Defaults to '.jpg'.
+        quality (int): JPEG/WebP quality. Defaults to 95.
+        retry_failed (bool): also redo images recorded as undecodable (transient failures
+            are always redone). Defaults to False.
+        verify (bool): decode every recorded output to find damaged ones (slow); by default
+            only missing or empty outputs are redone. Defaults to False.
+        show_progress (bool): tqdm bar with rate and ETA. Defaults to True.
+        level_buckets (bool): hold loaded images in one bucket per noise level and generate
+            a bucket once it holds ``batch_size`` images (the rest at the end), so every
+            pipeline call runs a full batch. Outputs are the same either way (per-image
+            seeds). Defaults to True.
+        lock_wait (float): seconds to wait for another writer of this part to exit.
+            Defaults to 0.
 
     Returns:
-        dict with counts: share, skipped, ok, failed (rows written by this call).
+        dict: image counts ``share, skipped, new, redone, retried, tried``, row counts ``ok,
+        failed`` (rows written by this call, one per image and variation) and ``reasons``
+        (one per failed image).
+
+    Raises:
+        PartLocked: another live process writes this rank's part.
     """
-    mine = shard(sorted(items, key=lambda it: it.key), rank, world_size)
-    done = finished_ids(out_dir, retry_failed)
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    items = sorted(items, key=lambda it: it.key)
     nvar = generator.num_variations
-    todo = [it for it in mine if any((it.key, v) not in done for v in range(nvar))]
-    stats = dict(share=len(mine), skipped=len(mine) - len(todo), ok=0, failed=0)
-    bar = None
-    if show_progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(mine), initial=stats['skipped'], unit='img', dynamic_ncols=True,
-                   desc=f'rank {rank}/{world_size}', position=rank if world_size <= 8 else 0)
-    buckets: Dict[int, List] = {}  # noise level -> loaded (item, image) pairs waiting
+    check_unique_outputs((it.key for it in items), nvar, ext)
+    mine = shard(items, rank, world_size)
+    part = part_path(out_dir, rank, world_size)
+    tmp_dir = osp.join(out_dir, '.tmp', osp.splitext(osp.basename(part))[0])
+    with PartLock(part, wait=lock_wait), ManifestWriter(part) as writer:
+        shutil.rmtree(tmp_dir, ignore_errors=True)  # left by a killed writer of this part
+        os.makedirs(tmp_dir)
+        todo, stats = plan_share(mine, recorded_rows(out_dir), nvar, out_dir, retry_failed,
+                                 verify)
+        stats.update(ok=0, failed=0, tried=len(todo))
+        reasons: Dict[str, str] = {}  # failed image -> why
+        bar = None
+        if show_progress:
+            from tqdm import tqdm
+            bar = tqdm(total=len(mine), initial=stats['skipped'], unit='img',
+                       dynamic_ncols=True, desc=f'rank {rank}/{world_size}',
+                       position=rank if world_size <= 8 else 0)
 
-    def flush(writer, pairs) -> None:
-        for res in _generate(generator, pairs):
-            row = res if isinstance(res, dict) else _save(res, generator, out_dir, ext, quality)
-            writer.write(row)  # only after the image is in place
-            stats['ok' if row['status'] == 'ok' else 'failed'] += 1
-        if bar is not None:
-            bar.update(len(pairs))
-
-    with ManifestWriter(part_path(out_dir, rank, world_size)) as writer:
-        for start in range(0, len(todo), batch_size):
-            loaded, failed = _load(todo[start:start + batch_size])
-            for row in (r for item, why in failed for r in _failed_rows(item, why, generator)):
-                writer.write(row)
-                stats['failed'] += 1
+        def record(rows: List[Dict], images: int) -> None:
+            for row in rows:
+                writer.write(row)  # only after the image is in place
+                stats['ok' if row['status'] == 'ok' else 'failed'] += 1
+                if row['status'] != 'ok':
+                    reasons[row['key']] = row['reason']
             if bar is not None:
-                bar.update(len(failed))
+                bar.update(images)
+
+        def flush(loaded) -> None:
+            record([res if isinstance(res, dict) else
+                    save_view(res, generator, out_dir, ext, quality, tmp_dir)
+                    for res in generate_batch(generator, loaded)], len(loaded))
+
+        buckets: Dict[int, List] = {}  # noise level -> loaded images waiting
+        for start in range(0, len(todo), batch_size):
+            pairs, failed = load_batch(todo[start:start + batch_size])
+            record([r for item, why in failed for r in failed_rows(item, why, generator)],
+                   len(failed))
             if not level_buckets:
-                flush(writer, loaded)
+                flush([(item, img, None) for item, img in pairs])  # analysed in generate
                 continue
-            for pair, level in zip(loaded, _levels(generator, loaded)):
-                buckets.setdefault(level, []).append(pair)
+            for loaded in analyze_batch(generator, pairs):
+                level = -1 if loaded[2] is None else loaded[2]['noise_level'][0]
+                buckets.setdefault(level, []).append(loaded)
             for level in list(buckets):
                 if len(buckets[level]) >= batch_size:
-                    flush(writer, buckets.pop(level))
+                    flush(buckets.pop(level))
         for level in sorted(buckets):
-            flush(writer, buckets.pop(level))
-    if bar is not None:
-        bar.close()
+            flush(buckets.pop(level))
+        if bar is not None:
+            bar.close()
+        stats['reasons'] = list(reasons.values())
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        _remove_empty(osp.dirname(tmp_dir))
     return stats
 
 
-def _levels(gen, loaded) -> List[int]:
-    """Noise level of each loaded image (-1 if the analysis fails: generated alone later)."""
-    if not loaded:
-        return []
+def _remove_empty(folder: str) -> None:
     try:
-        return list(gen.analyze([img for _, img in loaded])['noise_level'])
-    except Exception as exc:  # noqa: BLE001
-        logger.warning('analysis failed (%s); these images are generated one by one', exc)
-        return [-1] * len(loaded)
-
-
-def _generate(gen, loaded) -> List:
-    """(item, view) pairs for the loaded images, or failed rows; a failing batch is retried
-    image by image so one bad image cannot sink the others."""
-    if not loaded:
-        return []
-    try:
-        views = gen.generate([img for _, img in loaded], [item.key for item, _ in loaded])
-    except Exception as exc:  # noqa: BLE001
-        if len(loaded) == 1:
-            return _failed_rows(loaded[0][0], f'generation failed: {type(exc).__name__}: {exc}',
-                                gen)
-        logger.warning('batch failed (%s); retrying image by image', exc)
-        return [r for pair in loaded for r in _generate(gen, [pair])]
-    items = {item.key: item for item, _ in loaded}
-    return [(items[view.key], view) for view in views]
-
-
-def _save(pair, gen, out_dir: str, ext: str, quality: int) -> Dict:
-    """Write one generated view atomically and return its manifest row."""
-    item, view = pair
-    rel = output_relpath(item.key, view.variation, gen.num_variations, ext)
-    save_atomic(view.image, osp.join(out_dir, rel), quality)
-    return dict(source=item.path, key=item.key, variation=view.variation, output=rel,
-                noise_level=view.noise_level, fg_ratio=view.fg_ratio, seed=view.seed,
-                generator=gen.name, clip_sim=view.clip_sim, status='ok', reason='')
+        os.rmdir(folder)
+    except OSError:
+        pass  # not empty (another rank's temp folder) or already gone

@@ -4,8 +4,7 @@ Item ``i`` goes to rank ``i % world_size``, so for any world size (including mor
 items, where some ranks get nothing) every item belongs to exactly one rank and shares differ
 in size by at most one.
 """
-import os
-from typing import List, Sequence, Tuple, TypeVar
+from typing import List, Sequence, TypeVar
 
 T = TypeVar('T')
 
@@ -25,10 +24,3 @@ def shard(items: Sequence[T], rank: int, world_size: int) -> List[T]:
     """The items owned by ``rank`` (see :func:`shard_indices`)."""
     return [items[i] for i in shard_indices(len(items), rank, world_size)]
 
-
-def dist_env() -> Tuple[int, int, int]:
-    """(rank, world_size, local_rank) from torchrun's environment, (0, 1, 0) without it."""
-    rank = int(os.environ.get('RANK', 0))
-    world = int(os.environ.get('WORLD_SIZE', 1))
-    local = int(os.environ.get('LOCAL_RANK', rank))
-    return rank, world, local

@@ -75,7 +75,14 @@ def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
 
 def list_images(source: str, data_root: Optional[str] = None,
                 dataset_key: str = 'train_dataloader.dataset') -> List[ImageItem]:
-    """Dispatch on ``source``: a folder, a ``.py`` MMPretrain config, or a list/annotation file."""
+    """Dispatch on ``source``: a folder, a ``.py`` MMPretrain config, or a list/annotation file.
+
+    Raises:
+        FileNotFoundError: ``source`` does not exist (named as such, whatever kind was meant).
+    """
+    if not osp.exists(source):
+        raise FileNotFoundError(f'source not found: {source!r} (pass an image folder, an image '
+                                'list / MMPretrain annotation file, or an MMPretrain config .py)')
     if osp.isdir(source):
         return list_folder(source)
     if source.endswith('.py'):

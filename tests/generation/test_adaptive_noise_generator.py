@@ -44,7 +44,10 @@ def test_order_and_metadata(gen, photos, tiny_unclip_path, tiny_unclip_pca):
     enc = CLIPPatchEncoder.from_pretrained(tiny_unclip_path, subfolder='image_encoder')
     pca = ForegroundPCA.load(tiny_unclip_pca)
     check_pca_encoder(pca, enc)
-    ratios = pca.foreground_ratio(enc(enc.preprocess(images))).tolist()
+    pixels = gen.pipeline.feature_extractor(images=images, return_tensors='pt').pixel_values
+    ratios = pca.foreground_ratio(enc(pixels)).tolist()
+    # the encoder loaded from the folder preprocesses with the same processor
+    torch.testing.assert_close(enc.preprocess(images), pixels, atol=0, rtol=0)
     for v, p in zip(views, ratios):
         assert v.fg_ratio == pytest.approx(p, abs=1e-6)
         assert v.noise_level == noise_level_from_ratio(p)
@@ -133,6 +136,7 @@ def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_pat
 
 
 def test_runner_level_buckets_fill_batches_same_outputs(gen, photo_dir, tmp_path, monkeypatch):
+    from genview_mm.generation.outputs import output_relpath
     from genview_mm.generation.runner import generate_views
     items = list_folder(photo_dir)
     calls = []
@@ -150,7 +154,7 @@ def test_runner_level_buckets_fill_batches_same_outputs(gen, photo_dir, tmp_path
     assert [n for _, n in calls] == [3, 3, 3, 1]  # without buckets: one mixed-level call a batch
     assert sum(n for _, n in bucketed_calls) == sum(n for _, n in calls) == 10
     for it in items:
-        name = 'images/' + it.key
+        name = output_relpath(it.key, 0, 1, '.jpg')
         a = np.asarray(Image.open(tmp_path / 'bucketed' / name), np.int16)
         b = np.asarray(Image.open(tmp_path / 'plain' / name), np.int16)
         assert np.abs(a - b).max() <= 3  # same seed -> same image (JPEG/rounding noise only)
@@ -167,3 +171,38 @@ def test_half_precision_plumbing(tiny_unclip_path, tiny_unclip_pca, photos, gen)
     for v, p in zip(views, ref['fg_ratio']):
         assert abs(v.fg_ratio - p) <= 2 / 64 and v.image.size == (32, 32)
         assert -1.0 <= v.clip_sim <= 1.0
+
+
+def test_conditioning_is_the_pipelines_own(gen, photos):
+    """Pixels from pipe.feature_extractor (which truncates the resized long side: 47x31 ->
+    int(32 * 47 / 31) = 48, where rounding gives 49), embeddings from pipe.image_encoder."""
+    img = photos[0][0].resize((47, 31))
+    pipe = gen.pipeline
+    pixels = pipe.feature_extractor(images=[img], return_tensors='pt').pixel_values
+    with torch.no_grad():
+        embeds = pipe.image_encoder(pixels).image_embeds
+    assert torch.equal(gen.analyze([img])['embeds'], embeds)
+    assert torch.equal(gen.preprocess([img]), pixels)
+    assert not torch.equal(gen.encoder.preprocess([img]), pixels)  # a real difference
+
+
+def test_each_image_is_encoded_once(gen, photos, photo_dir, tmp_path, monkeypatch):
+    """The runner's analysis (for the noise-level buckets) is handed to generate: each source
+    image goes through the CLIP encoder once, each generated one once (for clip_sim)."""
+    from genview_mm.generation.runner import generate_views
+    images, keys = photos
+    direct = gen.generate(images[:4], keys[:4])
+    reused = gen.generate(images[:4], keys[:4], analysis=gen.analyze(images[:4]))
+    for a, b in zip(direct, reused):  # the same pixels for the same seeds
+        assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+        assert (a.noise_level, a.fg_ratio, a.clip_sim) == (b.noise_level, b.fg_ratio, b.clip_sim)
+    encoded = []
+    encode = gen.encoder.encode
+    monkeypatch.setattr(gen.encoder, 'encode',
+                        lambda x: encoded.append(x.shape[0]) or encode(x))
+    stats = generate_views(list_folder(photo_dir), gen, str(tmp_path / 'o'), batch_size=3,
+                           show_progress=False)
+    assert stats['ok'] == 10
+    assert sum(encoded) == 2 * 10  # 10 sources + 10 outputs, not 3 * 10
+    with pytest.raises(ValueError, match='analysis describes 4 images, got 3'):
+        gen.generate(images[:3], keys[:3], analysis=gen.analyze(images[:4]))

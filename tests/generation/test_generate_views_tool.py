@@ -1,63 +1,30 @@
 import glob
+import json
 import os
 import os.path as osp
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
-from PIL import Image
+from gen_tool import DIST_VARS, check_complete, cmd, env, tool_main
 
 from genview_mm.generation import read_manifest
 from genview_mm.generation.manifest import iter_rows
 
-STEPS = '3'
-
-
-def cmd(repo_root, src, pca, model, out, *extra):
-    return [sys.executable, osp.join(repo_root, 'tools', 'generate_views.py'), src, '--pca', pca,
-            '--pretrained', model, '--out-dir', out, '--steps', STEPS, '--output-size', '32',
-            '--device', 'cpu', '--no-progress', *extra]
-
-
-def env():
-    e = dict(os.environ, OMP_NUM_THREADS='1', HF_HUB_OFFLINE='1')
-    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
-        e.pop(k, None)
-    return e
-
-
-def tool_main(repo_root, name):
-    """``main`` of tools/<name>.py, run in this process (saves a ~15 s interpreter start)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(f'tool_{name}',
-                                                  osp.join(repo_root, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
 
 @pytest.fixture
 def no_dist_env(monkeypatch):
-    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
+    for k in DIST_VARS:
         monkeypatch.delenv(k, raising=False)
-
-
-def check_complete(out, keys):
-    rows = read_manifest(out)
-    assert sorted(r['key'] for r in rows) == sorted(keys)  # each image exactly once
-    for r in rows:
-        with Image.open(r['output']) as im:
-            im.load()
-            assert im.size == (32, 32)
-    assert not glob.glob(osp.join(out, '**', '*.partial*'), recursive=True)
-    return rows
 
 
 def test_run_mirrors_layout_and_records_failures(repo_root, photo_dir, tiny_unclip_pca,
                                                  tiny_unclip_path, tmp_path, no_dist_env):
+    from genview_mm.generation.outputs import output_relpath
     src = str(tmp_path / 'src')
     shutil.copytree(photo_dir, src)
     with open(osp.join(src, 'b', 'zz_broken.jpg'), 'wb') as f:
@@ -69,12 +36,15 @@ def test_run_mirrors_layout_and_records_failures(repo_root, photo_dir, tiny_uncl
     rows = read_manifest(out)
     assert len(rows) == 10
     assert {r['output'] for r in rows} == {
-        osp.join(out, 'images', k.replace('.jpg', '.png')) for k in (r['key'] for r in rows)}
+        osp.join(out, output_relpath(r['key'], 0, 1, '.png')) for r in rows}
+    assert all(osp.dirname(r['output']) == osp.join(out, 'images', r['key'][0]) for r in rows)
     assert all(r['generator'] == tiny_unclip_path and r['noise_level'] in (0, 100, 200, 300, 400)
                for r in rows)
     failed = read_manifest(out, status='failed')
     assert [r['key'] for r in failed] == ['b/zz_broken.jpg']
-    assert 'unreadable image' in failed[0]['reason']
+    assert failed[0]['reason'].startswith('undecodable: undecodable image:')
+    settings = json.load(open(osp.join(out, 'generation_settings.json')))
+    assert settings['steps'] == 3 and settings['ext'] == '.png' and settings['quality'] is None
 
 
 def test_kill_and_resume(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path,
@@ -99,10 +69,11 @@ def test_kill_and_resume(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path
     proc.wait()
     first = len(list(iter_rows(part)))
     assert 2 <= first < 20
-    # resume with the same arguments (in this process)
+    # resume with the same arguments (in this process); the killed run's lock is gone
     assert tool_main(repo_root, 'generate_views')(args[2:-1]) == 0
     assert len(list(iter_rows(part))) == 20  # nothing that finished was redone
     check_complete(out, keys)
+    assert not osp.exists(osp.join(out, '.tmp'))  # the killed run's temp files are cleared
     merge = tool_main(repo_root, 'merge_manifests')
     assert merge([out, '--source', src, '--check-files']) == 0
     os.remove(read_manifest(out)[0]['output'])
@@ -112,11 +83,13 @@ def test_kill_and_resume(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path
 def test_torchrun_two_processes(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path,
                                 tmp_path):
     out = str(tmp_path / 'out')
-    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '2')
+    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '2',
+               '--barrier-timeout', '3')
     run = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
            '2'] + args[1:]
     res = subprocess.run(run, capture_output=True, text=True, timeout=300, env=env())
     assert res.returncode == 0, res.stderr[-3000:]
+    assert 'waiting up to 3 min (--barrier-timeout) at the final barrier' in res.stderr
     parts = sorted(glob.glob(osp.join(out, 'manifests', '*.jsonl')))
     assert [osp.basename(p) for p in parts] == ['part-00000-of-00002.jsonl',
                                                 'part-00001-of-00002.jsonl']
@@ -126,12 +99,65 @@ def test_torchrun_two_processes(repo_root, photo_dir, tiny_unclip_pca, tiny_uncl
     check_complete(out, keys)  # merged by rank 0 after the barrier
 
 
-def test_cli_errors(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path,
-                    no_dist_env):
+def test_job_array_tasks_without_process_group(repo_root, photo_dir, tiny_unclip_pca,
+                                               tiny_unclip_path, tmp_path, no_dist_env):
+    """Separate launches: RANK/WORLD_SIZE (or --rank/--world-size), no MASTER_ADDR."""
+    out = str(tmp_path / 'out')
+    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '3')
+    procs = [subprocess.Popen(args, env=env(RANK='0', WORLD_SIZE='2'), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True),
+             subprocess.Popen(args + ['--rank', '1', '--world-size', '2'],
+                              env=env(RANK='0', WORLD_SIZE='1'),  # flags win over the env
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], '\n'.join(x[-2000:] for x in logs)
+    assert 'rank 0/2: share 5, skipped 0, new 5' in logs[0]
+    assert 'rank 1/2: share 5, skipped 0, new 5' in logs[1]
+    assert 'merge with tools/merge_manifests.py' in logs[0]
+    assert not osp.exists(osp.join(out, 'manifest.jsonl'))  # merging is its own step
+    merge = tool_main(repo_root, 'merge_manifests')
+    assert merge([out, '--source', photo_dir, '--check-files']) == 0
+    keys = [osp.relpath(p, photo_dir) for p in glob.glob(osp.join(photo_dir, '*', '*.jpg'))]
+    check_complete(out, keys)
+
+
+HOLDER = r'''
+import fcntl, json, os, socket, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
+                             since='2024-01-01T00:00:00')).encode())
+print('locked', flush=True)
+time.sleep(300)
+'''
+
+
+def test_second_writer_of_a_part_is_refused(repo_root, photo_dir, tiny_unclip_pca,
+                                            tiny_unclip_path, tmp_path, no_dist_env, capsys):
+    """A double launch (or an overlapping requeue) of the same rank: the second process
+    refuses, naming the live holder, and writes nothing; once the holder is gone it runs."""
+    out = str(tmp_path / 'out')
+    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
     main = tool_main(repo_root, 'generate_views')
-    with pytest.raises(ValueError, match=r'integers in 0\.\.999'):
-        main(cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, str(tmp_path / 'o'),
-                 '--noise-levels', '0', '100', '200', '300', '1200')[2:])
-    with pytest.raises(FileNotFoundError, match='unCLIP pipeline folder not found'):
-        main(cmd(repo_root, photo_dir, tiny_unclip_pca, str(tmp_path / 'none'),
-                 str(tmp_path / 'o'))[2:])
+    assert main(args) == 0
+    part = osp.join(out, 'manifests', 'part-00000-of-00001.jsonl')
+    lost = [r['output'] for r in read_manifest(out)[:2]]
+    for path in lost:  # work left for a rerun
+        os.remove(path)
+    before = open(part).read()
+    holder = subprocess.Popen([sys.executable, '-c', HOLDER, part + '.lock'],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert f'pid {holder.pid} on host {socket.gethostname()}' in err
+        assert 'another live process' in err and '--lock-wait' in err
+        assert open(part).read() == before  # nothing touched
+        assert not any(osp.exists(p) for p in lost)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(args) == 0  # the holder is gone: its lock went with it
+    assert all(osp.isfile(p) for p in lost)
+    assert len(list(iter_rows(part))) == 12 and len(read_manifest(out)) == 10

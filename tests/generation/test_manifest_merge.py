@@ -96,3 +96,26 @@ def test_sources_mmpretrain_config(tmp_path, photo_dir):
     items = list_images(str(cfg))
     assert [it.key for it in items] == [it.key for it in list_folder(photo_dir)]
     assert len(items) == 10 and items[0].key == 'a/img_0000.jpg'
+
+
+def test_merge_prefers_the_newer_ok_row_across_parts(tmp_path):
+    """A rerun with another world size redid a lost output: its part sorts first by name but
+    was written last, and its row wins."""
+    import os
+    out = str(tmp_path)
+    old, new = part_path(out, 0, 2), part_path(out, 0, 1)
+    assert new < old  # by name the newer part comes first
+    with ManifestWriter(old) as w:
+        w.write(dict(row('a.jpg'), clip_sim=0.1))
+        w.write(dict(row('b.jpg'), clip_sim=0.1))
+    with ManifestWriter(new) as w:
+        w.write(dict(row('a.jpg'), clip_sim=0.2))
+        w.write(row('b.jpg', 'failed'))  # a failed retry does not replace an ok row
+    os.utime(old, (1_000_000, 1_000_000))
+    os.utime(new, (2_000_000, 2_000_000))
+    rep = merge_manifests(out)
+    assert (rep['rows'], rep['duplicates']) == (2, 2)
+    merged = read_manifest(out, status=None)
+    assert [(r['key'], r['status'], r['clip_sim']) for r in merged] == [
+        ('a.jpg', 'ok', 0.2), ('b.jpg', 'ok', 0.1)]
+    assert not [f for f in os.listdir(out) if 'partial' in f]

@@ -1,9 +1,13 @@
-"""Throughput of AdaptiveNoiseGenerator's batched calls vs one image per call.
+"""Throughput of AdaptiveNoiseGenerator: batched calls vs one image per call, and the runner's
+analysis handed to ``generate`` vs done twice.
 
 All paths use the same pipeline, settings (20 steps, guidance 10 by default), images and
-seeds in one run; the loop calls ``generate([img])`` once per image, like the official
-script. ``mixed`` is the default: one pipeline call for the whole batch, each image at its own
-noise level; ``by level`` makes one call per noise level in the batch.
+seeds in one run. ``--mode batching``: the loop calls ``generate([img])`` once per image, like
+the official script; ``mixed`` (the default) makes one pipeline call for the whole batch, each
+image at its own noise level; ``by level`` makes one call per noise level in the batch.
+``--mode analysis``: what the runner does per batch, ``analyze`` (to bucket by noise level)
+then ``generate``: before, ``generate`` analysed the images again (two CLIP passes per source
+image); now it takes the analysis (one pass).
 Without ``--pretrained`` a tiny random-weight pipeline (``save_tiny_unclip``) is built in a
 temporary folder and a PCA is fitted for its encoder on the same photos.
 
@@ -33,6 +37,7 @@ def parse_args(argv=None):
     p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 4, 8, 16])
     p.add_argument('--repeats', type=int, default=3, help='timed repeats (best is kept)')
     p.add_argument('--image-size', type=int, default=64)
+    p.add_argument('--mode', choices=['batching', 'analysis', 'all'], default='all')
     p.add_argument('--threads', type=int, default=None,
                    help='torch CPU threads (default: torch\'s own, all cores); use 1 on a box '
                    'shared with other jobs, where more threads only spin against them')
@@ -49,6 +54,40 @@ def best_times(fns, repeats):
             fn()
             best[i] = min(best[i], time.perf_counter() - t0)
     return best
+
+
+def bench_batching(gen, images, keys, args) -> None:
+    print(f'{"batch":>5} {"levels":>6} {"loop img/s":>11} {"mixed img/s":>12} {"ratio":>6} '
+          f'{"by level img/s":>15} {"ratio":>6}')
+    for bs in args.batch_sizes:
+        imgs, ks = images[:bs], keys[:bs]
+        levels = len(set(gen.analyze(imgs)['noise_level']))
+        t_mixed, t_loop, t_level = best_times(
+            [lambda: gen.generate(imgs, ks),
+             lambda: [gen.generate([i], [k]) for i, k in zip(imgs, ks)],
+             lambda: gen.generate(imgs, ks, batching='level')], args.repeats)
+        print(f'{bs:>5} {levels:>6} {bs / t_loop:>11.2f} {bs / t_mixed:>12.2f} '
+              f'{t_loop / t_mixed:>5.2f}x {bs / t_level:>15.2f} {t_loop / t_level:>5.2f}x',
+              flush=True)
+    print('levels = distinct noise levels in the batch (= pipeline calls of "by level"; '
+          '"mixed" makes one call); ratio = loop time / batched time')
+
+
+def bench_analysis(gen, images, keys, args) -> None:
+    print(f'{"batch":>5} {"analyze s":>10} {"twice s":>8} {"once s":>8} {"saved (meas.)":>14} '
+          f'{"saved (analyze/twice)":>22}')
+    for bs in args.batch_sizes:
+        imgs, ks = images[:bs], keys[:bs]
+        t_an, t_twice, t_once = best_times(
+            [lambda: gen.analyze(imgs),
+             lambda: (gen.analyze(imgs), gen.generate(imgs, ks)),
+             lambda: gen.generate(imgs, ks, analysis=gen.analyze(imgs))], args.repeats)
+        print(f'{bs:>5} {t_an:>10.4f} {t_twice:>8.3f} {t_once:>8.3f} '
+              f'{100 * (1 - t_once / t_twice):>13.1f}% {100 * t_an / t_twice:>21.2f}%',
+              flush=True)
+    print('twice = analyze, then generate analysing again (before); once = generate takes the '
+          'analysis (now); saved (meas.) = 1 - once / twice (noisy: two timings); '
+          'saved (analyze/twice) = the one CLIP pass removed, as a share of the batch time')
 
 
 def main(argv=None):
@@ -83,20 +122,10 @@ def main(argv=None):
     gen.generate(images[:2], keys[:2])  # warm-up
     print(f'device={args.device} torch_threads={torch.get_num_threads()} steps={args.steps} '
           f'guidance={args.guidance} pipeline={gen.name}')
-    print(f'{"batch":>5} {"levels":>6} {"loop img/s":>11} {"mixed img/s":>12} {"ratio":>6} '
-          f'{"by level img/s":>15} {"ratio":>6}')
-    for bs in args.batch_sizes:
-        imgs, ks = images[:bs], keys[:bs]
-        levels = len(set(gen.analyze(imgs)['noise_level']))
-        t_mixed, t_loop, t_level = best_times(
-            [lambda: gen.generate(imgs, ks),
-             lambda: [gen.generate([i], [k]) for i, k in zip(imgs, ks)],
-             lambda: gen.generate(imgs, ks, batching='level')], args.repeats)
-        print(f'{bs:>5} {levels:>6} {bs / t_loop:>11.2f} {bs / t_mixed:>12.2f} '
-              f'{t_loop / t_mixed:>5.2f}x {bs / t_level:>15.2f} {t_loop / t_level:>5.2f}x',
-              flush=True)
-    print('levels = distinct noise levels in the batch (= pipeline calls of "by level"; '
-          '"mixed" makes one call); ratio = loop time / batched time')
+    if args.mode in ('batching', 'all'):
+        bench_batching(gen, images, keys, args)
+    if args.mode in ('analysis', 'all'):
+        bench_analysis(gen, images, keys, args)
     return 0
 
 

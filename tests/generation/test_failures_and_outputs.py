@@ -1,0 +1,98 @@
+import os
+import os.path as osp
+
+import pytest
+from PIL import Image
+
+from genview_mm.generation import outputs
+from genview_mm.generation.batches import load_image
+from genview_mm.generation.failures import (failure_cause, failure_kind, failure_reason,
+                                            should_retry, summarize_failures)
+from genview_mm.generation.outputs import (check_unique_outputs, output_ok, output_relpath,
+                                           save_atomic)
+
+
+def test_failure_kinds_and_retry_rule():
+    missing = failure_reason('transient', 'missing file', FileNotFoundError(2, 'No such file'))
+    broken = failure_reason('undecodable', 'undecodable image', OSError('cannot identify'))
+    assert missing.startswith('transient: missing file: FileNotFoundError:')
+    assert failure_kind(missing) == 'transient' and failure_kind(broken) == 'undecodable'
+    assert should_retry(missing) and not should_retry(broken)
+    assert should_retry(broken, retry_failed=True)
+    old = 'unreadable image: FileNotFoundError: [Errno 2] x'  # rows of the previous version
+    assert failure_kind(old) == 'transient' and should_retry(old)
+    assert failure_cause(missing) == 'transient: missing file'
+    assert failure_cause(old) == 'unreadable image'
+    with pytest.raises(ValueError, match='failure kind'):
+        failure_reason('fatal', 'x', ValueError())
+
+
+def test_summary_names_the_most_common_cause():
+    miss = [f'transient: missing file: FileNotFoundError: /d/{i}.jpg' for i in range(6)]
+    bad = ['undecodable: undecodable image: UnidentifiedImageError: /d/x.jpg'] * 2
+    msg = summarize_failures(miss + bad, attempted=10)
+    assert msg.startswith('8 of 10 images failed (80% >= 50%)')
+    assert 'Most common cause: transient: missing file (6 images), e.g. transient: missing ' \
+           'file: FileNotFoundError: /d/0.jpg' in msg
+    assert '--data-root' in msg and '2 x undecodable: undecodable image' in msg
+    assert summarize_failures(miss[:4], attempted=10) is None  # 40% < 50%
+    assert summarize_failures(miss[:5], attempted=10) is not None  # exactly 50%
+    assert summarize_failures(miss[:1], attempted=10, max_fraction=0.1) is not None
+    assert summarize_failures([], attempted=0) is None
+
+
+def test_load_image_tells_transient_from_undecodable(tmp_path):
+    reason = load_image(str(tmp_path / 'nope.jpg'))[1]
+    assert reason.startswith('transient: missing file: FileNotFoundError')
+    assert load_image(str(tmp_path))[1].startswith('transient: unreadable file:')  # a folder
+    (tmp_path / 'junk.jpg').write_bytes(b'\x00not a jpeg')
+    assert load_image(str(tmp_path / 'junk.jpg'))[1] == (
+        'undecodable: undecodable image: UnidentifiedImageError: cannot identify image file '
+        f"{str(tmp_path / 'junk.jpg')!r}")
+    Image.new('L', (5, 3), 7).save(tmp_path / 'ok.png')
+    img, reason = load_image(str(tmp_path / 'ok.png'))
+    assert reason is None and img.mode == 'RGB' and img.size == (5, 3)
+
+
+def test_output_names_never_collide():
+    keys = ['a/x.jpg', 'a/x.png', 'a/x.JPEG', 'a/x.jpeg', 'a/X.jpg', 'A/x.jpg', 'x.jpg']
+    names = [output_relpath(k, 0, 1, '.jpg') for k in keys]
+    assert len({n.casefold() for n in names}) == len(keys)  # also on case-insensitive disks
+    assert names[0].startswith('images/a/x-') and names[0].endswith('.jpg')  # readable
+    assert names[-1].startswith('images/x-')
+    assert output_relpath('a/x.jpg', 0, 1, '.jpg') == names[0]  # pure
+    assert output_relpath('n01440764/n01440764_10026.JPEG', 0, 1, '.jpg') == \
+        'images/n01440764/n01440764_10026-8129eb59.jpg'  # the README's example
+    v1 = output_relpath('a/x.jpg', 1, 2, '.png')
+    assert v1 == names[0][:-4] + '_v1.png'
+    check_unique_outputs(keys, 1, '.jpg')
+
+
+def test_check_unique_outputs_refuses_a_collision(monkeypatch):
+    monkeypatch.setattr(outputs, 'output_relpath',
+                        lambda key, v, n, ext: 'images/' + osp.splitext(key)[0] + ext)
+    with pytest.raises(ValueError, match="'a/x.jpg' and 'a/X.png' would share"):
+        check_unique_outputs(['a/x.jpg', 'a/X.png'], 1, '.jpg')
+
+
+def test_save_atomic_uses_a_temp_name_of_this_process(tmp_path, monkeypatch):
+    seen = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, 'replace', lambda a, b: seen.append(a) or real_replace(a, b))
+    target = str(tmp_path / 'o' / 'v.png')
+    save_atomic(Image.new('RGB', (4, 4)), target, tmp_dir=str(tmp_path))
+    assert len(seen) == 1 and f'-{os.getpid()}.partial' in seen[0]
+    assert osp.dirname(seen[0]) == str(tmp_path)
+    assert os.listdir(tmp_path) == ['o'] and output_ok(target, verify=True)
+
+
+def test_output_ok(tmp_path):
+    path = tmp_path / 'v.jpg'
+    Image.new('RGB', (64, 64), (200, 10, 10)).save(path, quality=95)
+    assert output_ok(str(path)) and output_ok(str(path), verify=True)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])  # truncated: only a decode sees it
+    assert output_ok(str(path)) and not output_ok(str(path), verify=True)
+    path.write_bytes(b'')
+    assert not output_ok(str(path))
+    assert not output_ok(str(tmp_path / 'gone.jpg'))

@@ -1,0 +1,173 @@
+"""Reruns into an existing --out-dir: what is retried, redone, refused or kept."""
+import logging
+import os
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+from gen_tool import DIST_VARS, check_complete, cmd, tool_main
+from PIL import Image
+
+from genview_mm.generation import read_manifest
+from genview_mm.generation.manifest import iter_rows
+
+PART = osp.join('manifests', 'part-00000-of-00001.jsonl')
+
+
+@pytest.fixture
+def gen_main(repo_root, monkeypatch):
+    for k in DIST_VARS:
+        monkeypatch.delenv(k, raising=False)
+    return tool_main(repo_root, 'generate_views')
+
+
+@pytest.fixture
+def five(photo_dir, tmp_path):
+    """5 photos and one undecodable file, named in a list file with relative paths."""
+    src = tmp_path / 'src'
+    shutil.copytree(osp.join(photo_dir, 'a'), src / 'a')
+    (src / 'a' / 'zz_broken.jpg').write_bytes(b'\x00not a jpeg')
+    names = sorted(os.listdir(src / 'a'))
+    (tmp_path / 'train.txt').write_text(''.join(f'a/{n} 0\n' for n in names))
+    return str(src), str(tmp_path / 'train.txt'), [f'a/{n}' for n in names]
+
+
+def test_transient_failures_are_retried_undecodable_ones_kept(
+        gen_main, repo_root, five, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys, caplog):
+    src, listing, keys = five
+    out = str(tmp_path / 'out')
+    (tmp_path / 'wrong').mkdir()
+    args = cmd(repo_root, listing, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+    caplog.set_level(logging.INFO)
+    # a wrong --data-root: every image fails, and the run says why and fails
+    assert gen_main(args + ['--data-root', str(tmp_path / 'wrong')]) == 1
+    assert 'share 6, skipped 0, new 6, redone 0 (lost outputs), retried 0 (failed before); ' \
+           'rows written: ok 0, failed 6' in capsys.readouterr().out
+    assert '6 of 6 images failed (100% >= 50%)' in caplog.text
+    assert 'Most common cause: transient: missing file (6 images)' in caplog.text
+    assert '--data-root' in caplog.text
+    caplog.clear()
+    # the flag fixed: the transient failures are retried without --retry-failed
+    assert gen_main(args + ['--data-root', src]) == 0
+    assert 'share 6, skipped 0, new 0, redone 0 (lost outputs), retried 6 (failed before); ' \
+           'rows written: ok 5, failed 1' in capsys.readouterr().out
+    rows = check_complete(out, keys[:5])
+    failed = read_manifest(out, status='failed')
+    assert [r['key'] for r in failed] == ['a/zz_broken.jpg']
+    assert failed[0]['reason'].startswith('undecodable: undecodable image:')
+    # the undecodable file is not retried forever ...
+    assert gen_main(args + ['--data-root', src]) == 0
+    assert 'share 6, skipped 6, new 0' in capsys.readouterr().out
+    # ... unless asked (and then it fails again, all of what was tried: status 1)
+    assert gen_main(args + ['--data-root', src, '--retry-failed']) == 1
+    assert 'skipped 5, new 0, redone 0 (lost outputs), retried 1 (failed before); rows ' \
+           'written: ok 0, failed 1' in capsys.readouterr().out
+    assert [r['output'] for r in read_manifest(out)] == [r['output'] for r in rows]
+
+
+def test_lost_and_damaged_outputs_are_redone(gen_main, repo_root, photo_dir, tiny_unclip_pca,
+                                             tiny_unclip_path, tmp_path, capsys):
+    out = str(tmp_path / 'out')
+    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+    assert gen_main(args) == 0
+    rows = read_manifest(out)
+    first = {r['key']: np.asarray(Image.open(r['output'])) for r in rows}
+    deleted, emptied, cut = (r['output'] for r in rows[:3])
+    os.remove(deleted)
+    open(emptied, 'w').close()
+    data = open(cut, 'rb').read()
+    open(cut, 'wb').write(data[:len(data) // 2])
+    capsys.readouterr()
+    assert gen_main(args) == 0  # by default: missing and empty files (a stat per row)
+    assert 'skipped 8, new 0, redone 2' in capsys.readouterr().out
+    assert os.path.getsize(deleted) > 0 and os.path.getsize(emptied) > 0
+    assert os.path.getsize(cut) == len(data) // 2
+    assert gen_main(args + ['--verify']) == 0  # a full decode finds the cut one
+    assert 'skipped 9, new 0, redone 1' in capsys.readouterr().out
+    rows = check_complete(out, list(first))  # merged: each image once, all decode
+    for r in rows:  # regenerated with the same seed: the same image
+        assert np.abs(np.asarray(Image.open(r['output']), np.int16) - first[r['key']]).max() <= 3
+    assert len(list(iter_rows(osp.join(out, PART)))) == 13
+    assert tool_main(repo_root, 'merge_manifests')(
+        [out, '--source', photo_dir, '--check-files']) == 0
+
+
+def test_same_file_name_with_other_extension_or_case(gen_main, repo_root, photo_dir,
+                                                     tiny_unclip_pca, tiny_unclip_path, tmp_path):
+    src = tmp_path / 'src' / 'n01'
+    src.mkdir(parents=True)
+    photos = sorted(os.listdir(osp.join(photo_dir, 'a')))
+    for name, photo in zip(('x.jpg', 'x.png', 'y.JPEG', 'y.jpeg'), photos):
+        Image.open(osp.join(photo_dir, 'a', photo)).save(src / name)
+    out = str(tmp_path / 'out')
+    assert gen_main(cmd(repo_root, str(src.parent), tiny_unclip_pca, tiny_unclip_path, out)[2:]) \
+        == 0
+    rows = check_complete(out, ['n01/x.jpg', 'n01/x.png', 'n01/y.JPEG', 'n01/y.jpeg'])
+    outputs = [r['output'] for r in rows]
+    assert len({o.casefold() for o in outputs}) == 4  # distinct, even ignoring case
+    assert all(osp.dirname(o) == osp.join(out, 'images', 'n01') for o in outputs)
+    assert sorted(osp.basename(o)[0] for o in outputs) == ['x', 'x', 'y', 'y']  # readable
+    pixels = [np.asarray(Image.open(o), np.int16) for o in outputs]
+    for i in range(4):  # four different sources -> four different views on disk
+        for j in range(i):
+            assert np.abs(pixels[i] - pixels[j]).mean() > 1
+
+
+class ModelLoaded(Exception):
+    pass
+
+
+CHANGES = [(['--steps', '2'], "steps: 3 -> 2"), (['--guidance', '5'], 'guidance: 10.0 -> 5.0'),
+           (['--seed', '1'], 'seed: 0 -> 1'), (['--prompt', 'a'], "prompt: '' -> 'a'"),
+           (['--scheduler', 'DDPMScheduler'], "scheduler: None -> 'DDPMScheduler'"),
+           (['--noise-levels', '0', '50', '200', '300', '400'], 'noise_levels: [0, 100,'),
+           (['--noise-bins', '0.1', '0.4', '0.6', '0.8'], 'noise_bins: [0.2,'),
+           (['--output-size', '16'], 'output_size: 32 -> 16'), (['--ext', '.png'], 'ext:'),
+           (['--quality', '80'], 'quality: 95 -> 80'), (['--gen-size', '32'], 'gen_size:'),
+           (['--num-variations', '2'], 'num_variations: 1 -> 2'),
+           (['--dtype', 'float16'], "dtype: 'float32' -> 'float16'")]
+
+
+def test_other_settings_are_refused_before_any_model_loads(
+        gen_main, repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys,
+        monkeypatch):
+    out = str(tmp_path / 'out')
+    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+    assert gen_main(args) == 0
+    old_rows = read_manifest(out)
+    other_model = shutil.copytree(tiny_unclip_path, str(tmp_path / 'other_unclip'))
+    same_pca = shutil.copy(tiny_unclip_pca, str(tmp_path / 'moved_pca.pth'))
+    other_pca = shutil.copy(tiny_unclip_pca, str(tmp_path / 'other_pca.pth'))
+    with open(other_pca, 'ab') as f:
+        f.write(b'\0')
+
+    def loaded(*a, **k):
+        raise ModelLoaded
+
+    import genview_mm.generation.cli as cli
+    monkeypatch.setattr(cli, 'build_generator', loaded)
+    changes = CHANGES + [(['--pretrained', other_model], f"pretrained: '{tiny_unclip_path}' ->"),
+                         (['--pca', other_pca], 'pca_sha256: ')]
+    capsys.readouterr()
+    for extra, shown in changes:
+        assert gen_main(args + extra) == 2, extra
+        err = capsys.readouterr().err
+        assert shown in err and 'other settings' in err and '--overwrite' in err, (extra, err)
+    for extra in (['--pca', same_pca], ['--batch-size', '3'], ['--max-pipeline-batch', '2'],
+                  ['--no-level-buckets'], ['--device', 'cpu'], ['--verify'], ['--no-merge'],
+                  ['--retry-failed'], ['--rank', '0', '--world-size', '1']):
+        with pytest.raises(ModelLoaded):  # accepted: these do not change the views
+            gen_main(args + extra)
+    monkeypatch.undo()
+    for k in DIST_VARS:
+        monkeypatch.delenv(k, raising=False)
+    stale = osp.join(out, 'images', 'a', 'stale.jpg')
+    open(stale, 'wb').write(b'x')
+    assert gen_main(args + ['--steps', '2', '--overwrite']) == 0
+    assert 'share 10, skipped 0, new 10' in capsys.readouterr().out
+    assert not osp.exists(stale) and len(list(iter_rows(osp.join(out, PART)))) == 10
+    new_rows = read_manifest(out)
+    assert [r['output'] for r in new_rows] == [r['output'] for r in old_rows]
+    assert gen_main(args + ['--steps', '2', '--overwrite']) == 0  # same settings: resumes
+    assert 'share 10, skipped 10' in capsys.readouterr().out

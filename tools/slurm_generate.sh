@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Adaptive view generation as a Slurm job array (one task per share), then a merge job.
+#
+# Usage: [NTASKS=8 GPUS_PER_TASK=1 CPUS_PER_TASK=8 MAX_RUNNING= SBATCH_ARGS=...] \
+#        bash tools/slurm_generate.sh PARTITION JOB_NAME SOURCE OUT_DIR --pca PCA \
+#            [generate_views.py options]
+# e.g.   NTASKS=64 bash tools/slurm_generate.sh gpu genview data/imagenet/train \
+#            data/genview/views --pca data/genview/pca/generator.pth \
+#            --pretrained /models/sd21-unclip --batch-size 16
+#
+# It submits `sbatch --array=0-(NTASKS-1)`: array task i runs tools/generate_views.py with
+# RANK=i, WORLD_SIZE=NTASKS (as --rank/--world-size: no process group, no MASTER_ADDR), so image
+# j is made by task j % NTASKS and each task exits when its share is done. A second job, held
+# until every task succeeded (--dependency=afterok), merges the parts with
+# tools/merge_manifests.py OUT_DIR --source SOURCE --check-files. MAX_RUNNING=k caps the tasks
+# running at once (--array=...%k). Logs: OUT_DIR/slurm/.
+#
+# Requeue-safe: tasks are submitted with --requeue; a requeued or resubmitted task resumes its
+# share (finished views are kept, lost outputs and transient failures redone), and while an
+# earlier copy of it still runs, the part lock refuses the newcomer (it waits --lock-wait 120 s
+# first). If a task failed, submit the same command again: finished shares end in seconds.
+# Do not pass --overwrite here (it is refused for job arrays): delete OUT_DIR first instead.
+set -euo pipefail
+
+if [ "${1:-}" = "--array-task" ]; then  # inside the allocation of one array task
+  shift
+  export RANK="$SLURM_ARRAY_TASK_ID" WORLD_SIZE="$GENVIEW_NTASKS"
+  exec "$PYTHON" -u "$GENVIEW_ROOT/tools/generate_views.py" --lock-wait 120 "$@" \
+    --rank "$RANK" --world-size "$WORLD_SIZE"
+fi
+if [ "${1:-}" = "--merge-task" ]; then  # after all array tasks succeeded
+  shift
+  exec "$PYTHON" -u "$GENVIEW_ROOT/tools/merge_manifests.py" "$@" --check-files
+fi
+
+if [ $# -lt 4 ]; then
+  echo "usage: $0 PARTITION JOB_NAME SOURCE OUT_DIR --pca PCA [generate_views.py options]" >&2
+  exit 2
+fi
+PARTITION=$1; JOB_NAME=$2; SOURCE=$3; OUT_DIR=$4; shift 4
+NTASKS=${NTASKS:-8}; GPUS_PER_TASK=${GPUS_PER_TASK:-1}; CPUS_PER_TASK=${CPUS_PER_TASK:-8}
+source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+export GENVIEW_ROOT PYTHON PYTHONPATH GENVIEW_NTASKS="$NTASKS"
+
+# the options the merge needs to list the same source images
+MERGE_ARGS=()
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[$i]}" in
+    --data-root|--dataset-key|--num-variations) MERGE_ARGS+=("${args[$i]}" "${args[$((i + 1))]}");;
+  esac
+done
+
+mkdir -p "$OUT_DIR/slurm"
+ARRAY="0-$((NTASKS - 1))${MAX_RUNNING:+%$MAX_RUNNING}"
+# shellcheck disable=SC2086
+JOB=$(sbatch --parsable -p "$PARTITION" --job-name="$JOB_NAME" --array="$ARRAY" --requeue \
+  --ntasks=1 --gres=gpu:"$GPUS_PER_TASK" --cpus-per-task="$CPUS_PER_TASK" \
+  --output="$OUT_DIR/slurm/%A_%a.log" ${SBATCH_ARGS:-} \
+  "$0" --array-task "$SOURCE" --out-dir "$OUT_DIR" "$@")
+JOB=${JOB%%;*}
+# shellcheck disable=SC2086
+MERGE=$(sbatch --parsable -p "$PARTITION" --job-name="$JOB_NAME-merge" \
+  --dependency=afterok:"$JOB" --ntasks=1 --cpus-per-task=2 \
+  --output="$OUT_DIR/slurm/%j_merge.log" ${SBATCH_ARGS:-} \
+  "$0" --merge-task "$OUT_DIR" --source "$SOURCE" ${MERGE_ARGS[@]+"${MERGE_ARGS[@]}"})
+echo "submitted generation array job $JOB (tasks 0-$((NTASKS - 1))) and merge job ${MERGE%%;*}"
+echo "logs: $OUT_DIR/slurm/; merged manifest: $OUT_DIR/manifest.jsonl"
