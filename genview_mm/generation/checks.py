@@ -38,7 +38,7 @@ def settings_from_args(args: argparse.Namespace, dtype: str) -> Dict:
         dtype (str): the resolved pipeline dtype ('float16', ...): the default depends on
             the device, and fp16 and fp32 give different images.
     """
-    from ..foreground import encoder_id
+    from ..models.encoders import encoder_id
     bins, levels = validate_noise_rule(args.noise_bins, args.noise_levels)
     settings = dict(
         format=OUTPUT_FORMAT, pretrained=encoder_id(osp.expanduser(args.pretrained)),

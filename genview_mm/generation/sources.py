@@ -5,7 +5,7 @@ import os
 import os.path as osp
 from typing import List, NamedTuple, Optional
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+from ..utils.image_files import IMAGE_EXTENSIONS
 
 
 class ImageItem(NamedTuple):

@@ -183,7 +183,13 @@ def test_conditioning_is_the_pipelines_own(gen, photos):
         embeds = pipe.image_encoder(pixels).image_embeds
     assert torch.equal(gen.analyze([img])['embeds'], embeds)
     assert torch.equal(gen.preprocess([img]), pixels)
-    assert not torch.equal(gen.encoder.preprocess([img]), pixels)  # a real difference
+    # the patch encoder preprocesses with the pipeline's processor too, and the fallback for
+    # encoders without one truncates the same way
+    assert torch.equal(gen.encoder.preprocess([img]), pixels)
+    from genview_mm.models.encoders import clip_preprocess
+    fallback = clip_preprocess([img], 32, gen.encoder.mean, gen.encoder.std)
+    assert fallback.shape == pixels.shape
+    torch.testing.assert_close(fallback, pixels, atol=0.02, rtol=0)
 
 
 def test_each_image_is_encoded_once(gen, photos, photo_dir, tmp_path, monkeypatch):
