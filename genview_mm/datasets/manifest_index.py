@@ -4,8 +4,9 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from genview_mm.generation.manifest import read_manifest
 
-# (absolute path of the generated image, noise level) per variation
+# (absolute path of the generated image, noise level or UNKNOWN_LEVEL) per variation
 Views = List[Tuple[str, int]]
+UNKNOWN_LEVEL = -1  # imported views (tools/import_views.py) may come without their noise level
 
 
 def _norm(path: str) -> str:
@@ -19,6 +20,8 @@ class ManifestIndex:
     its path relative to ``source_root`` (when given) against the rows' ``key``; and the longest
     trailing part of the path that equals a ``key`` (so ``/data/imagenet/train/n01/x.JPEG``
     finds key ``train/n01/x.JPEG`` or ``n01/x.JPEG`` wherever the data root is mounted).
+    A row without a noise level (views imported without the official level lists) gets
+    ``UNKNOWN_LEVEL`` (-1).
 
     Args:
         manifest (str): manifest file, or the generation output folder holding ``manifest.jsonl``.
@@ -41,7 +44,9 @@ class ManifestIndex:
                 self.num_filtered += 1
                 continue
             key = _norm(row['key'])
-            self.by_key.setdefault(key, []).append((row['output'], int(row['noise_level'])))
+            level = row.get('noise_level')
+            level = UNKNOWN_LEVEL if level is None else int(level)
+            self.by_key.setdefault(key, []).append((row['output'], level))
             self.by_source[_norm(row['source'])] = key
             self.num_rows += 1
         if not self.by_key:
