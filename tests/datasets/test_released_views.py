@@ -106,19 +106,15 @@ def test_partial_coverage_training_data_hook_warning_and_levels(released):
 
 def test_full_coverage_is_info(released, tmp_path):
     from mmpretrain.datasets import CustomDataset
-    sub = [p for p in released.covered]
+    ann = tmp_path / 'covered.txt'  # a dataset of the covered images only
+    ann.write_text(''.join(f'{p}\n' for p in released.covered))
     pipeline = [dict(type='GenViewPairDataset', manifest=released.manifest, view_pipelines=[[]])]
     init_default_scope('mmpretrain')
-    dataset = CustomDataset(data_root='', data_prefix='', with_label=False, pipeline=pipeline,
-                            ann_file=_ann(tmp_path, sub))
+    dataset = CustomDataset(ann_file=str(ann), with_label=False, pipeline=pipeline)
+    assert len(dataset) == N // 2
     infos, warnings = [], []
     runner = SimpleNamespace(train_dataloader=SimpleNamespace(dataset=dataset),
                              logger=SimpleNamespace(info=infos.append, warning=warnings.append))
     GenViewPairHook().before_train(runner)
     assert warnings == [] and '8/8 checked images (100.0%)' in infos[0]
 
-
-def _ann(tmp_path, paths):
-    ann = tmp_path / 'ann.txt'
-    ann.write_text(''.join(f'{p}\n' for p in paths))
-    return str(ann)
