@@ -117,4 +117,3 @@ def test_full_coverage_is_info(released, tmp_path):
                              logger=SimpleNamespace(info=infos.append, warning=warnings.append))
     GenViewPairHook().before_train(runner)
     assert warnings == [] and '8/8 checked images (100.0%)' in infos[0]
-

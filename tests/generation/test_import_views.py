@@ -131,6 +131,20 @@ def test_fg_ratio_lists_fill_levels(tmp_path, capsys):
     assert '      e.g. n09/n09_0' in stdout
 
 
+def test_list_folders_match_by_trailing_path(tmp_path):
+    path = tmp_path / 'fg_ratios_100.txt'
+    path.write_text('/d/train/n01/a.JPEG 100\nn01/b.JPEG 0.3\nc.JPEG 100\nx/n02/d.JPEG 100\n'
+                    'n02\\e.JPEG 100\n')  # a Windows path too
+    lists = NoiseLevelLists([str(path)])
+    assert lists.folders_for('n01') == [['/d/train/n01', 'n01'], ['']]
+    assert lists.folders_for('imagenet/train/n02') == [['n02'], ['']]  # suffixes that exist
+    assert lists.folders_for('') == [['']] and lists.folders_for('n09') == [['']]
+    entries = lists.lookup('n01', ['a', 'b', 'c', 'd'])
+    assert [(e.level, e.fg_ratio) for e in entries[:3]] == [(100, None), (100, 0.3), (100, None)]
+    assert entries[3] is None  # x/n02/d is not in n01
+    assert lists.unused() == (2, ['n02/e', 'x/n02/d'])
+
+
 def test_fg_ratio_list_errors(tmp_path):
     bad = tmp_path / 'fg_ratios_100.txt'
     bad.write_text('n01/a.JPEG 100\nn01/b.JPEG 250\n')
@@ -227,6 +241,7 @@ def test_tool_does_not_import_torch(tmp_path):
                            str(tmp_path / 'm.jsonl')], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert 'torch loaded: False' in proc.stdout and 'matched (rows written)         1' in proc.stdout
+    assert 'torch loaded: False' in proc.stdout
+    assert 'matched (rows written)         1' in proc.stdout
     assert 'import views' in proc.stderr  # the tqdm bar
     assert len(read_manifest(str(tmp_path / 'm.jsonl'))) == 1

@@ -12,7 +12,7 @@ import math
 import os.path as osp
 import posixpath
 import re
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -163,43 +163,52 @@ class NoiseLevelLists:
                  np.array(ratios, np.float64)))
         buffer.clear()
 
-    def folders_for(self, rel: str) -> List[str]:
-        """List folders whose images may be those of source folder ``rel``: the ones sharing
-        the most trailing path components with it (``/data/train/n01`` and ``n01`` for
-        ``n01``; ``n01`` for ``train/n01`` when nothing longer matches)."""
-        if not rel:
-            return list(self.tables)
-        parts = rel.split('/')
-        longest = [f for f in self._by_last.get(parts[-1], [])
-                   if f == rel or f.endswith('/' + rel)]
-        if longest:
-            return longest
-        for k in range(1, len(parts)):
-            suffix = '/'.join(parts[k:])
-            if suffix in self.tables:
-                return [suffix]
-        return [''] if '' in self.tables else []
+    def folders_for(self, rel: str) -> List[List[str]]:
+        """List folders whose images may be those of source folder ``rel``, grouped by how many
+        trailing path components they share with it, most first: for ``train/n01``,
+        ``[['/data/train/n01', 'train/n01'], ['n01'], ['']]`` (the groups that exist)."""
+        parts = rel.split('/') if rel else []
+        groups = [[f for f in self._by_last.get(parts[-1], []) if f == rel
+                   or f.endswith('/' + rel)]] if parts else []
+        groups += [['/'.join(parts[k:])] for k in range(1, len(parts))]
+        groups.append([''] if '' in self.tables or parts else list(self.tables))
+        return [[f for f in g if f in self.tables] for g in groups
+                if any(f in self.tables for f in g)]
 
     def lookup(self, rel: str, stems: Sequence[str]) -> List[Optional[LevelEntry]]:
-        """Entries of the images ``rel/<stem>.*`` (None where not listed); marks them used."""
+        """Entries of the images ``rel/<stem>.*`` (None where not listed); marks them used.
+
+        An image takes the entry of the list folder that shares the most trailing components
+        with ``rel``; two such folders that disagree make it a conflict (level None).
+        """
         out: List[Optional[LevelEntry]] = [None] * len(stems)
         if not stems:
             return out
         keys = np.array([_encode(s) for s in stems], dtype=np.bytes_)
-        for folder in self.folders_for(rel):
-            table = self.tables[folder]
-            idx = np.minimum(np.searchsorted(table.names, keys), len(table.names) - 1)
-            for i in np.flatnonzero(table.names[idx] == keys):
-                j = idx[i]
-                table.used[j] = True
-                level, ratio = int(table.levels[j]), float(table.ratios[j])
-                entry = LevelEntry(None if level == CONFLICT else level,
-                                   None if math.isnan(ratio) else ratio, level == CONFLICT)
-                old = out[i]
-                if old is not None and old != entry:  # two list folders disagree
-                    entry = LevelEntry(None, None, True)
+        for group in self.folders_for(rel):
+            found: Dict[int, LevelEntry] = {}
+            for folder in group:
+                for i, entry in self._find(self.tables[folder], keys, out):
+                    old = found.get(i)
+                    found[i] = entry if old is None or old == entry else \
+                        LevelEntry(None, None, True)  # two list folders disagree
+            for i, entry in found.items():
                 out[i] = entry
         return out
+
+    @staticmethod
+    def _find(table: _Table, keys: np.ndarray,
+              done: List[Optional[LevelEntry]]) -> Iterator[Tuple[int, LevelEntry]]:
+        """(index in ``keys``, entry) of the keys listed in ``table`` and not ``done``."""
+        idx = np.minimum(np.searchsorted(table.names, keys), len(table.names) - 1)
+        for i in np.flatnonzero(table.names[idx] == keys):
+            if done[i] is not None:
+                continue
+            j = idx[i]
+            table.used[j] = True
+            level, ratio = int(table.levels[j]), float(table.ratios[j])
+            yield int(i), LevelEntry(None if level == CONFLICT else level,
+                                     None if math.isnan(ratio) else ratio, level == CONFLICT)
 
     def unused(self, limit: int = 5) -> Tuple[int, List[str]]:
         """(number of list entries no imported view took, up to ``limit`` of them)."""
