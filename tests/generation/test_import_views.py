@@ -205,10 +205,10 @@ def import_peak(root, folders, per_folder):
 
 
 def test_memory_bounded_by_largest_folder(tmp_path):
-    small = import_peak(str(tmp_path / 'a'), 10, 200)
-    big = import_peak(str(tmp_path / 'b'), 40, 200)  # 4x the files, same largest folder
+    small = import_peak(str(tmp_path / 'a'), 10, 100)
+    big = import_peak(str(tmp_path / 'b'), 40, 100)  # 4x the files, same largest folder
     assert big < 1.3 * small, (small, big)
-    one_big_folder = import_peak(str(tmp_path / 'c'), 1, 800)
+    one_big_folder = import_peak(str(tmp_path / 'c'), 1, 500)
     assert one_big_folder > 2 * small, (small, one_big_folder)  # it does grow with the folder
 
 
