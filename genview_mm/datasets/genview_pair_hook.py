@@ -26,12 +26,14 @@ class GenViewPairHook(Hook):
 
     ``before_train``: for every ``GenViewPairDataset`` in the training pipeline, counts how many
     of the dataset's images have a generated view (all of them, or an evenly spaced sample of
-    ``max_check`` for bigger datasets) and logs the coverage; a manifest that matches none of
-    the images raises a ``ValueError`` that names both sides, instead of silently training
-    without generated views.
+    ``max_check`` for bigger datasets) and logs the coverage, as a warning when it is below
+    100% (those images' pairs come from the original twice, whatever ``prob``); a manifest
+    that matches none of the images raises a ``ValueError`` that names both sides, instead of
+    silently training without generated views.
 
     ``after_train_iter``: logs ``train/genview_gen_frac`` (fraction of pairs with a generated
-    view), ``train/genview_noise_level`` (their mean noise level) and
+    view), ``train/genview_noise_level`` (mean noise level of the generated views whose level
+    is known; not logged when none is, as for views imported without their level lists) and
     ``train/genview_fallbacks`` (generated files that could not be read, summed over training).
     These need ``genview_slot``, ``genview_noise_level`` and ``genview_fallback`` in
     ``PackInputs(meta_keys=...)``.
@@ -56,12 +58,20 @@ class GenViewPairHook(Hook):
             found = True
             n = len(ds)
             idx = np.unique(np.linspace(0, n - 1, min(n, self.max_check)).astype(int)) if n else []
-            hits, total = transform.index.coverage(ds.get_data_info(int(i))['img_path'] for i in idx)
+            paths = (ds.get_data_info(int(i))['img_path'] for i in idx)
+            hits, total = transform.index.coverage(paths)
             frac = hits / max(total, 1)
-            runner.logger.info(
-                f'GenView: {hits}/{total} checked images ({100 * frac:.1f}%) of {n} have generated '
-                f'views in {transform.index.manifest} ({transform.index.num_rows} views; prob '
-                f'{transform.prob}).')
+            line = (f'GenView: {hits}/{total} checked images ({100 * frac:.1f}%) of {n} have '
+                    f'generated views in {transform.index.manifest} ({transform.index.num_rows} '
+                    f'views; prob {transform.prob}).')
+            if hits == total:
+                runner.logger.info(line)
+            else:
+                runner.logger.warning(
+                    f'{line} The other {100 * (1 - frac):.1f}% of the images have no generated '
+                    'view: their pairs are two views of the original image (plain SSL), so the '
+                    'run is only partly GenView. To cover the whole dataset, import the missing '
+                    'views (tools/import_views.py) or generate them (tools/generate_views.py).')
             if hits == 0 or frac < self.min_coverage:
                 example = ds.get_data_info(0)['img_path'] if n else '<empty dataset>'
                 some_key = next(iter(transform.index.by_key))
@@ -84,7 +94,8 @@ class GenViewPairHook(Hook):
         self.fallbacks += sum(bool(s.get('genview_fallback', False)) for s in samples)
         hub = runner.message_hub
         hub.update_scalar('train/genview_gen_frac', float(used.mean()))
-        if used.any():
-            levels = np.array([s.genview_noise_level for s in samples])[used]
-            hub.update_scalar('train/genview_noise_level', float(levels.mean()))
+        levels = np.array([s.get('genview_noise_level', -1) for s in samples])[used]
+        known = levels[levels >= 0]  # imported views may have no level (-1)
+        if known.size:
+            hub.update_scalar('train/genview_noise_level', float(known.mean()))
         hub.update_scalar('train/genview_fallbacks', float(self.fallbacks))

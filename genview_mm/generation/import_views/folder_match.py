@@ -1,0 +1,109 @@
+"""The rule that pairs source images with pre-generated views inside one folder (pure)."""
+import os.path as osp
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+from ..sources import IMAGE_EXTENSIONS
+
+
+def view_extensions(ext: str = 'any') -> Tuple[str, ...]:
+    """Lower-case extensions that count as view files: every image extension for ``'any'``,
+    else the one given (``'png'``, ``'.JPEG'``, ... are all accepted).
+
+    Raises:
+        ValueError: an empty extension.
+    """
+    if ext.lower() == 'any':
+        return IMAGE_EXTENSIONS
+    ext = ext.strip().lower()
+    if ext in ('', '.'):
+        raise ValueError("--ext takes an extension such as '.jpg' or 'png', or 'any'")
+    return (ext if ext.startswith('.') else '.' + ext, )
+
+
+def split_name(name: str) -> Tuple[str, str]:
+    """(stem, lower-case extension) of a file name: ``'x.JPEG'`` -> ``('x', '.jpeg')``."""
+    stem, ext = osp.splitext(name)
+    return stem, ext.lower()
+
+
+class FolderMatch(NamedTuple):
+    """How the files of one folder pair up; every list is in sorted name order.
+
+    ``pairs``: (source name, view name). ``missing``: sources without a view. ``extra``: view
+    files that belong to no source (no source has their stem, or only ambiguous ones do).
+    ``duplicates``: (source name, chosen view, ignored views) when one source has several views
+    (``x.JPEG`` and ``x.png``). ``ambiguous``: sources that share their stem with another
+    source and have no view with their own extension (no pair: which one the view belongs to
+    is unknown). ``ignored``: files in the views folder that are not views (not an image, or
+    not the extension asked for).
+    """
+    pairs: List[Tuple[str, str]]
+    missing: List[str]
+    extra: List[str]
+    duplicates: List[Tuple[str, str, Tuple[str, ...]]]
+    ambiguous: List[str]
+    ignored: List[str]
+
+
+def _pick(source: str, candidates: Sequence[str]) -> Optional[str]:
+    """The view of ``source`` among views with its stem: the only one; else the first (by name)
+    with the source's extension (case-insensitively); else the first by name."""
+    if len(candidates) == 1:
+        return candidates[0]
+    ext = split_name(source)[1]
+    same = [v for v in candidates if split_name(v)[1] == ext]
+    return (same or list(candidates))[0]
+
+
+def match_folder(sources: Sequence[str], views: Sequence[str],
+                 view_exts: Sequence[str] = IMAGE_EXTENSIONS) -> FolderMatch:
+    """Pair source file names with view file names of the same relative folder.
+
+    A view belongs to the source with the same name up to the extension (compared
+    case-insensitively): ``x.JPEG`` <- ``x.png``, ``x.jpeg`` or ``x.JPEG``.
+
+    Args:
+        sources (Sequence[str]): image file names in the source folder (other files are
+            expected to be filtered out already).
+        views (Sequence[str]): all file names in the views folder.
+        view_exts (Sequence[str]): lower-case extensions that count as views.
+            Defaults to every image extension.
+
+    Returns:
+        FolderMatch: the pairs and every kind of leftover.
+    """
+    by_stem: Dict[str, List[str]] = {}
+    ignored = []
+    for name in sorted(views):
+        stem, ext = split_name(name)
+        if ext in view_exts:
+            by_stem.setdefault(stem, []).append(name)
+        else:
+            ignored.append(name)
+    src_stems: Dict[str, List[str]] = {}
+    for name in sorted(sources):
+        src_stems.setdefault(split_name(name)[0], []).append(name)
+    pairs, missing, duplicates, ambiguous, taken = [], [], [], [], set()
+    for stem, names in src_stems.items():
+        candidates = by_stem.get(stem, [])
+        for name in names:
+            if len(names) > 1 and candidates:  # x.jpg and x.png are both sources
+                ext = split_name(name)[1]
+                own = [v for v in candidates if split_name(v)[1] == ext]
+                if not own:
+                    ambiguous.append(name)
+                    continue
+            else:
+                own = candidates
+            if not own:
+                missing.append(name)
+                continue
+            view = _pick(name, own)
+            pairs.append((name, view))
+            others = tuple(v for v in own if v != view)
+            if others:
+                duplicates.append((name, view, others))
+            taken.update(own)
+    extra = [v for vs in by_stem.values() for v in vs if v not in taken]
+    return FolderMatch(sorted(pairs), sorted(missing), sorted(extra), sorted(duplicates),
+                       sorted(ambiguous), ignored)

@@ -1,0 +1,149 @@
+"""Turn a folder of pre-generated views (e.g. the released GenView variations) into a manifest."""
+import json
+import os
+import os.path as osp
+import time
+from typing import IO, Optional, Sequence
+
+from ..manifest import FIELDS, MERGED_NAME
+from .folder_match import FolderMatch, match_folder, split_name, view_extensions
+from .level_lists import LevelEntry, NoiseLevelLists
+from .report import EXAMPLES, ImportReport
+from .tree_walk import FolderPair, walk_pair
+
+
+def _relative_output(view: str, manifest_dir: str) -> str:
+    """The view's path relative to the manifest's folder ('/'-separated); absolute if there is
+    no relative path (another drive)."""
+    try:
+        rel = osp.relpath(view, manifest_dir)
+    except ValueError:
+        return view
+    return rel.replace(os.sep, '/')
+
+
+def _open_temp(out: str):
+    """Open the temporary manifest next to ``out`` (fails early, before the walk)."""
+    tmp = f'{out}.tmp{os.getpid()}'
+    try:
+        os.makedirs(osp.dirname(out), exist_ok=True)
+        return tmp, open(tmp, 'w', encoding='utf-8', newline='\n')
+    except OSError as exc:
+        raise OSError(f'Cannot write the manifest {out!r} ({exc.strerror or exc}): choose a '
+                      'writable --out, e.g. data/genview/views_released/manifest.jsonl.') from exc
+
+
+class _Rows:
+    """Writes manifest rows of imported views (the schema of :mod:`..manifest`)."""
+
+    def __init__(self, generator: str, manifest_dir: str, f: IO[str]) -> None:
+        self.generator, self.manifest_dir, self.f = generator, manifest_dir, f
+
+    def write(self, source: str, key: str, view: str, entry: Optional[LevelEntry]) -> None:
+        row = dict(source=source, key=key, variation=0,
+                   output=_relative_output(view, self.manifest_dir),
+                   noise_level=entry.level if entry else None,
+                   fg_ratio=entry.fg_ratio if entry else None, seed=None,
+                   generator=self.generator, clip_sim=None, status='ok', reason='')
+        self.f.write(json.dumps({k: row[k] for k in FIELDS}) + '\n')
+
+
+def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLevelLists],
+                   report: ImportReport, rows: _Rows) -> None:
+    """Write one folder's rows and count what did not match."""
+    prefix = f'{folder.rel}/' if folder.rel else ''
+    report['folders'] += 1
+    report['sources'] += len(folder.sources)
+    for kind in ('missing', 'extra', 'ambiguous', 'ignored'):
+        names = getattr(m, kind)
+        report.note(kind, len(names), [prefix + n for n in names[:EXAMPLES]])
+    report.note('duplicates', len(m.duplicates),
+                [f'{prefix}{s}: took {v}, ignored {", ".join(o)}'
+                 for s, v, o in m.duplicates[:EXAMPLES]])
+    entries = (lists.lookup(folder.rel, [split_name(s)[0] for s, _ in m.pairs]) if lists
+               else [None] * len(m.pairs))
+    for (src, view), entry in zip(m.pairs, entries):
+        if entry is not None and entry.conflict:
+            report.note('level_conflicts', 1, [prefix + src])
+        report['with_level'] += entry is not None and entry.level is not None
+        rows.write(osp.join(folder.source_dir, src), prefix + src,
+                   osp.join(folder.view_dir, view), entry)
+    report['matched'] += len(m.pairs)
+
+
+def import_views(views_root: str, source_root: str, out: str,
+                 level_lists: Sequence[str] = (), ext: str = 'any',
+                 progress: bool = True) -> ImportReport:
+    """Write a manifest with one ``ok`` row per source image that has a view in ``views_root``.
+
+    ``views_root`` mirrors ``source_root`` (the released ``train_variations/`` mirrors
+    ``train/``); a view and its source share their relative path up to the extension. Rows get
+    ``variation=0``, ``seed=None``, ``clip_sim=None``, ``generator='import:<views root>'``, the
+    view's path relative to the manifest's folder, and the noise level (and foreground ratio)
+    from ``level_lists`` (else None). Both trees are read one folder at a time. The manifest is
+    written to a temporary file and renamed into place; it is not written when nothing matches.
+
+    Args:
+        views_root (str): folder of the pre-generated views.
+        source_root (str): folder of the source images (the keys are relative to it).
+        out (str): manifest path (a folder gets ``manifest.jsonl`` inside).
+        level_lists (Sequence[str]): official ``fg_ratios_<level>.txt`` lists. Defaults to ().
+        ext (str): extension of the view files, or 'any' image extension. Defaults to 'any'.
+        progress (bool): show a tqdm bar (one step per folder). Defaults to True.
+
+    Returns:
+        ImportReport: the counts and examples.
+
+    Raises:
+        FileNotFoundError: ``views_root`` or ``source_root`` is not a folder.
+        OSError: the manifest cannot be written.
+    """
+    for name, root in (('views root', views_root), ('source root', source_root)):
+        if not osp.isdir(root):
+            raise FileNotFoundError(
+                f'The {name} {root!r} is not a folder. Unpack the released views into it (the '
+                'README, "Using the released views") and pass the ImageNet train folder as '
+                '--source-root.')
+    start = time.time()
+    exts = view_extensions(ext)
+    views_root, source_root = osp.abspath(views_root), osp.abspath(source_root)
+    out = osp.abspath(out)
+    out = osp.join(out, MERGED_NAME) if osp.isdir(out) else out
+    tmp, f = _open_temp(out)  # fail before the long part
+    bar = None
+    try:
+        lists = NoiseLevelLists(level_lists) if level_lists else None
+        report = ImportReport(views_root=views_root, source_root=source_root,
+                              num_lists=len(level_lists),
+                              list_entries=lists.num_entries if lists else 0)
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(unit='folder', desc='import views', dynamic_ncols=True)
+        rows = _Rows(f'import:{views_root}', osp.dirname(out), f)
+        for folder in walk_pair(source_root, views_root):
+            _import_folder(folder, match_folder(folder.sources, folder.views, exts), lists,
+                           report, rows)
+            if bar is not None:
+                bar.set_postfix(matched=report['matched'], refresh=False)
+                bar.update()
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        if report['matched']:
+            os.replace(tmp, out)
+            report['manifest'] = out
+        elif osp.isdir(osp.join(views_root, osp.basename(source_root))):
+            report['hint'] = (f'{views_root} holds a folder {osp.basename(source_root)}/: if '
+                              'the views are in there, pass '
+                              f'{osp.join(views_root, osp.basename(source_root))} as VIEWS_ROOT.')
+    finally:
+        if bar is not None:
+            bar.close()
+        f.close()
+        if osp.exists(tmp):
+            os.remove(tmp)
+    if lists is not None:
+        unused, examples = lists.unused(EXAMPLES)
+        report.note('list_unused', unused, examples)
+    report['seconds'] = round(time.time() - start, 3)
+    return report

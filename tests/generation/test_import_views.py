@@ -1,0 +1,247 @@
+"""tools/import_views.py: pairing rule, manifest rows, summary counts, noise-level lists, errors,
+deterministic output and memory bounded by the largest folder."""
+import gc
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import tracemalloc
+
+import pytest
+
+from genview_mm.generation.import_views import (NoiseLevelLists, import_views, match_folder,
+                                                view_extensions)
+from genview_mm.generation.manifest import FIELDS, read_manifest
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+import import_views as tool  # noqa: E402  (tools/import_views.py)
+
+
+def touch(path):
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'wb'):
+        pass
+
+
+def make_trees(root, layout):
+    """layout: {rel folder: (source names, view names)}; returns (source root, views root)."""
+    src, views = osp.join(root, 'train'), osp.join(root, 'train_variations')
+    for folder, (sources, gen) in layout.items():
+        for name in sources:
+            touch(osp.join(src, folder, name))
+        for name in gen:
+            touch(osp.join(views, folder, name))
+    return src, views
+
+
+def run_tool(capsys, *argv):
+    rc = tool.main([*map(str, argv), '--no-progress'])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_match_folder_rule():
+    m = match_folder(['a.JPEG', 'b.JPEG', 'c.jpg', 'd.jpg', 'd.png'],
+                     ['a.jpeg', 'b.png', 'b.JPEG', 'e.jpg', 'notes.txt', 'd.jpg', 'd.webp'])
+    assert m.pairs == [('a.JPEG', 'a.jpeg'), ('b.JPEG', 'b.JPEG'), ('d.jpg', 'd.jpg')]
+    assert m.missing == ['c.jpg']
+    assert m.duplicates == [('b.JPEG', 'b.JPEG', ('b.png', ))]  # the source's extension wins
+    assert m.ambiguous == ['d.png']  # d.jpg is a source too, and there is no d.png view
+    assert m.extra == ['d.webp', 'e.jpg']
+    assert m.ignored == ['notes.txt']
+    # several views, none with the source's extension: the first by name, deterministically
+    assert match_folder(['x.bmp'], ['x.png', 'x.JPG']).pairs == [('x.bmp', 'x.JPG')]
+    only_png = match_folder(['a.jpg', 'b.jpg'], ['a.PNG', 'b.jpg'], view_extensions('png'))
+    assert only_png.pairs == [('a.jpg', 'a.PNG')] and only_png.ignored == ['b.jpg']
+    assert view_extensions('.JPEG') == ('.jpeg', )
+    with pytest.raises(ValueError, match='--ext'):
+        view_extensions('.')
+
+
+LAYOUT = {
+    'n01': (['n01_1.JPEG', 'n01_2.JPEG', 'n01_3.JPEG'], ['n01_1.JPEG', 'n01_2.png', 'n01_9.JPEG']),
+    'n02': (['n02_1.JPEG', 'n02_2.JPEG'], ['n02_1.JPEG', 'n02_1.png', 'README.txt']),
+    'n03': (['n03_1.JPEG'], []),  # no views folder at all
+    'n04': ([], ['n04_1.JPEG']),  # views of a class that is not among the sources
+}
+
+
+def test_import_released_layout_rows_summary_and_rerun(tmp_path, capsys):
+    src, views = make_trees(str(tmp_path), LAYOUT)
+    out = tmp_path / 'genview' / 'views_released' / 'manifest.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    raw = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r['key'] for r in raw] == ['n01/n01_1.JPEG', 'n01/n01_2.JPEG', 'n02/n02_1.JPEG']
+    assert all(list(r) == list(FIELDS) for r in raw)
+    assert raw[1]['output'] == '../../train_variations/n01/n01_2.png'  # relative to manifest
+    for r in raw:
+        assert r['source'] == osp.join(src, r['key'])
+        assert (r['variation'], r['status'], r['reason']) == (0, 'ok', '')
+        assert r['seed'] is None and r['clip_sim'] is None and r['noise_level'] is None
+        assert r['fg_ratio'] is None and r['generator'] == f'import:{views}'
+    rows = read_manifest(str(out))
+    assert rows[2]['output'] == osp.join(views, 'n02', 'n02_1.JPEG')
+    assert all(osp.isfile(r['output']) for r in rows)
+    lines = stdout.splitlines()
+    assert '  source images scanned          6' in lines
+    assert '  matched (rows written)         3 (50.00%)' in lines
+    assert any(line.startswith('  sources without a view         3') for line in lines)
+    for example in ('n01/n01_3.JPEG', 'n02/n02_2.JPEG', 'n03/n03_1.JPEG', 'n01/n01_9.JPEG',
+                    'n04/n04_1.JPEG', 'n02/README.txt'):
+        assert f'      e.g. {example}' in lines, example
+    assert any(line.startswith('  view files without a source    2') for line in lines)
+    assert '      e.g. n02/n02_1.JPEG: took n02_1.JPEG, ignored n02_1.png' in lines
+    assert os.listdir(out.parent) == ['manifest.jsonl']  # no temporary file left behind
+
+    first = out.read_bytes()
+    os.utime(osp.join(views, 'n01', 'n01_1.JPEG'))  # nothing that matters changed
+    assert run_tool(capsys, views, '--source-root', src, '--out', out)[0] == 0
+    assert out.read_bytes() == first  # byte-identical rerun
+
+
+def test_fg_ratio_lists_fill_levels(tmp_path, capsys):
+    layout = {'n01': ([f'n01_{i}.JPEG' for i in range(4)], [f'n01_{i}.JPEG' for i in range(4)]),
+              'n02': (['n02_0.JPEG', 'n02_1.JPEG'], ['n02_0.JPEG', 'n02_1.JPEG'])}
+    src, views = make_trees(str(tmp_path), layout)
+    lists = tmp_path / 'lists'
+    lists.mkdir()
+    # as the official tool writes them: "<path> <level>", paths in any form
+    (lists / 'fg_ratios_100.txt').write_text(
+        f'{src}/n01/n01_0.JPEG 100\n'  # absolute
+        'train/n01/n01_1.JPEG 100\n'  # with a prefix
+        'n02/n02_0.JPEG 100\n'  # relative to the train folder
+        'n09/n09_0.JPEG 100\n')  # an image that is not imported
+    (lists / 'fg_ratios_300.txt').write_text(
+        'n01/n01_2.JPEG 0.7\n'  # a ratio, not the level
+        'n02/n02_0.JPEG 300\n')  # also in fg_ratios_100: conflict -> level unknown
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out, '--fg-ratios',
+                             lists / 'fg_ratios_100.txt', lists / 'fg_ratios_300.txt')
+    assert rc == 0, stdout
+    got = {r['key']: (r['noise_level'], r['fg_ratio']) for r in read_manifest(str(out))}
+    assert got == {'n01/n01_0.JPEG': (100, None), 'n01/n01_1.JPEG': (100, None),
+                   'n01/n01_2.JPEG': (300, 0.7), 'n01/n01_3.JPEG': (None, None),
+                   'n02/n02_0.JPEG': (None, None), 'n02/n02_1.JPEG': (None, None)}
+    assert '  noise levels                   3 of 6 rows, from 2 lists (6 lines)' in stdout
+    assert 'listed with different values (level null): 1' in stdout
+    assert 'list entries without an imported view: 1' in stdout
+    assert '      e.g. n09/n09_0' in stdout
+
+
+def test_list_folders_match_by_trailing_path(tmp_path):
+    path = tmp_path / 'fg_ratios_100.txt'
+    path.write_text('/d/train/n01/a.JPEG 100\nn01/b.JPEG 0.3\nc.JPEG 100\nx/n02/d.JPEG 100\n'
+                    'n02\\e.JPEG 100\n')  # a Windows path too
+    lists = NoiseLevelLists([str(path)])
+    assert lists.folders_for('n01') == [['/d/train/n01', 'n01'], ['']]
+    assert lists.folders_for('imagenet/train/n02') == [['n02'], ['']]  # suffixes that exist
+    assert lists.folders_for('') == [['']] and lists.folders_for('n09') == [['']]
+    entries = lists.lookup('n01', ['a', 'b', 'c', 'd'])
+    assert [(e.level, e.fg_ratio) for e in entries[:3]] == [(100, None), (100, 0.3), (100, None)]
+    assert entries[3] is None  # x/n02/d is not in n01
+    assert lists.unused() == (2, ['n02/e', 'x/n02/d'])
+
+
+def test_fg_ratio_list_errors(tmp_path):
+    bad = tmp_path / 'fg_ratios_100.txt'
+    bad.write_text('n01/a.JPEG 100\nn01/b.JPEG 250\n')
+    with pytest.raises(ValueError, match=r'fg_ratios_100.txt:2: .*neither the noise level 100'):
+        NoiseLevelLists([str(bad)])
+    bad.write_text('n01/a.JPEG\n')
+    with pytest.raises(ValueError, match=r':1: expected "<image path> <value>"'):
+        NoiseLevelLists([str(bad)])
+    unnamed = tmp_path / 'fg_ratios.txt'
+    unnamed.write_text('n01/a.JPEG 0.5\n')
+    with pytest.raises(ValueError, match='fg_ratios_<level>.txt'):
+        NoiseLevelLists([str(unnamed)])
+    with pytest.raises(FileNotFoundError, match='fg_ratios_0.txt'):
+        NoiseLevelLists([str(tmp_path / 'fg_ratios_0.txt')])
+
+
+def test_bad_inputs_give_clear_errors(tmp_path, capsys):
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG'], ['a.JPEG'])})
+    rc, _, err = run_tool(capsys, tmp_path / 'nowhere', '--source-root', src, '--out',
+                          tmp_path / 'm.jsonl')
+    assert rc == 2 and 'views root' in err and 'nowhere' in err and 'not a folder' in err
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    rc, _, err = run_tool(capsys, views, '--source-root', src, '--out', blocker / 'm.jsonl')
+    assert rc == 2 and 'Cannot write the manifest' in err and 'a_file' in err
+
+    # nothing matches: exit 1, and an existing manifest is left as it was
+    out = tmp_path / 'm.jsonl'
+    out.write_text('previous\n')
+    other = tmp_path / 'other_views'
+    touch(str(other / 'n01' / 'b.JPEG'))
+    rc, stdout, _ = run_tool(capsys, other, '--source-root', src, '--out', out)
+    assert rc == 1 and 'ERROR: no source image has a view' in stdout
+    assert out.read_text() == 'previous\n'
+    # the views one level deeper (train_variations/train/n01/...): the summary says where
+    touch(str(tmp_path / 'nested' / 'train' / 'n01' / 'a.JPEG'))
+    rc, stdout, _ = run_tool(capsys, tmp_path / 'nested', '--source-root', src, '--out', out)
+    assert rc == 1 and f"pass {tmp_path / 'nested' / 'train'} as VIEWS_ROOT" in stdout
+    assert sorted(os.listdir(tmp_path)) == ['a_file', 'm.jsonl', 'nested', 'other_views',
+                                            'train', 'train_variations']
+
+
+def import_peak(root, folders, per_folder):
+    layout = {f'c{k:03d}': ([f'{k}_{i}.JPEG' for i in range(per_folder)],
+                            [f'{k}_{i}.JPEG' for i in range(per_folder) if i % 7]
+                            + [f'x{k}_{i}.png' for i in range(3)])
+              for k in range(folders)}
+    src, views = make_trees(root, layout)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        report = import_views(views, src, osp.join(root, 'm.jsonl'), progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report['sources'] == folders * per_folder and report['extra'] == 3 * folders
+    return peak
+
+
+def test_memory_bounded_by_largest_folder(tmp_path):
+    small = import_peak(str(tmp_path / 'a'), 10, 100)
+    big = import_peak(str(tmp_path / 'b'), 40, 100)  # 4x the files, same largest folder
+    assert big < 1.3 * small, (small, big)
+    one_big_folder = import_peak(str(tmp_path / 'c'), 1, 500)
+    assert one_big_folder > 2 * small, (small, one_big_folder)  # it does grow with the folder
+
+
+def test_level_lists_are_compact(tmp_path):
+    path = tmp_path / 'fg_ratios_200.txt'
+    n = 20000
+    with open(path, 'w') as f:
+        f.writelines(f'/data/imagenet/train/n{k // 500:08d}/n{k // 500:08d}_{k}.JPEG 200\n'
+                     for k in range(n))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        lists = NoiseLevelLists([str(path)], chunk=4096)
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert lists.num_entries == n
+    assert kept / n < 50, kept / n  # bytes per listed image (a dict of paths: ~200)
+    entries = lists.lookup('n00000003', ['n00000003_1500', 'n00000003_1499', 'missing'])
+    assert [e.level if e else None for e in entries] == [200, None, None]
+
+
+def test_tool_does_not_import_torch(tmp_path):
+    """The tool needs NumPy only: genview_mm/__init__ (torch, mmcv, mmpretrain) costs 1.2 GB."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG'], ['a.JPEG'])})
+    code = ('import sys; sys.path.insert(0, "tools"); import import_views as t; '
+            'rc = t.main(sys.argv[1:]); print("torch loaded:", "torch" in sys.modules); '
+            'sys.exit(rc)')
+    proc = subprocess.run([sys.executable, '-c', code, views, '--source-root', src, '--out',
+                           str(tmp_path / 'm.jsonl')], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'torch loaded: False' in proc.stdout
+    assert 'matched (rows written)         1' in proc.stdout
+    assert 'import views' in proc.stderr  # the tqdm bar
+    assert len(read_manifest(str(tmp_path / 'm.jsonl'))) == 1
