@@ -6,12 +6,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 from PIL import Image
 
 from genview_mm.datasets import GenViewPairHook, ManifestIndex
+from genview_mm.utils import load_config
 from genview_mm.generation.import_views import import_views
 from tiny_models import write_photos
 
@@ -57,10 +57,9 @@ def test_manifest_index_takes_rows_without_noise_level(released):
 
 def build_from_config(released):
     from mmpretrain.registry import DATASETS
-    cfg = Config.fromfile(CFG)
-    cfg.merge_from_dict({'train_dataloader.dataset.data_root': released.src,
-                         'train_dataloader.dataset.pipeline.0.manifest': released.manifest})
-    assert cfg.train_dataloader.dataset.pipeline[0].prob == 1.0
+    cfg = load_config(CFG, {'train_dataloader.dataset.data_root': released.src,
+                            'genview.manifest': released.manifest})
+    assert cfg.train_dataloader.dataset.pipeline[1].prob == 1.0
     init_default_scope('mmpretrain')
     return DATASETS.build(cfg.train_dataloader.dataset)
 
@@ -108,7 +107,7 @@ def test_full_coverage_is_info(released, tmp_path):
     from mmpretrain.datasets import CustomDataset
     ann = tmp_path / 'covered.txt'  # a dataset of the covered images only
     ann.write_text(''.join(f'{p}\n' for p in released.covered))
-    pipeline = [dict(type='GenViewPairDataset', manifest=released.manifest, view_pipelines=[[]])]
+    pipeline = [dict(type='GenViewPairDataset', manifest=released.manifest, transforms=[[]])]
     init_default_scope('mmpretrain')
     dataset = CustomDataset(ann_file=str(ann), with_label=False, pipeline=pipeline)
     assert len(dataset) == N // 2
