@@ -5,10 +5,11 @@ Importing this package registers the patch encoders (``CLIPPatchEncoder``, ``Tim
 ``GenViewMoCo``, ``GenViewMoCoV3``, ``GenViewBYOL``, ``GenViewSimSiam``, ``GenViewSimCLR``,
 ``GenViewSwAV`` into MMPretrain's ``MODELS`` registry.
 """
-from . import encoders, heads, losses, scorers, selfsup  # noqa: F401
+from . import encoders, heads, scorers, selfsup, weighting  # noqa: F401
 from .encoders import CLIPPatchEncoder, TimmPatchEncoder
 from .heads import QualityDrivenContrastiveHead
-from .scorers import PairQualityScorer, quality_weights
+from .scorers import PairQualityScorer
+from .weighting import quality_weights
 from .selfsup import (GenViewBYOL, GenViewMixin, GenViewMoCo, GenViewMoCoV3, GenViewSimCLR,
                       GenViewSimSiam, GenViewSwAV)
 

@@ -83,7 +83,8 @@ def test_real_timm_convnext_tower(tmp_path):
     LAION-2B ConvNeXt-Base-W tower would be plugged in."""
     import timm  # noqa: F401  (installed by tools/bootstrap_env.sh)
     from genview_mm.models.encoders import build_patch_encoder
-    from genview_mm.models.scorers import PairQualityScorer, quality_weights
+    from genview_mm.models.scorers import PairQualityScorer
+    from genview_mm.models.weighting import quality_weights
     from genview_tiny import save_pca
     enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
                                    pretrained=False, input_size=64))

@@ -7,7 +7,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from genview_mm.models.scorers import gather_variable, quality_weights
+from genview_mm.models.weighting import quality_weights
+from genview_mm.utils.dist import gather_variable
 
 
 def _run_two(fn, args: tuple, timeout: float = 150.0) -> None:

@@ -6,8 +6,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from ..scorers import PairScores, QualityWeights, quality_weights
-from ..scorers.quality_weights import NORMALIZE_MODES
+from ..scorers import PairScores
+from ..weighting import NORMALIZE_MODES, QualityWeights, quality_weights
 
 HEAD_WRAPPER = 'QualityDrivenContrastiveHead'
 
