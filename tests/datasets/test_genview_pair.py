@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genview_mm.datasets import GenViewPairDataset, GenViewPairHook, ManifestIndex
+from genview_mm.datasets import GenViewPairDataset, ManifestIndex
+from genview_mm.engine import GenViewPairHook
 from tiny_models import write_fake_manifest as write_manifest
 from tiny_models import write_photos
 
