@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from tiny_models import write_coco_shapes, write_photos
+from tiny_models import write_photos
 
 MOCO_CFG = 'configs/demo/mocov2_r18_tiny_cpu.py'
 MASK_CFG = 'configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py'
@@ -88,13 +88,26 @@ def test_dist_train_two_cpu_processes(repo_root, tmp_path, photos):
 
 def test_mask_rcnn_train_and_test(repo_root, tmp_path):
     data = str(tmp_path / 'coco') + '/'
-    ann = write_coco_shapes(data, 6, size=64)
+    out = run([sys.executable, 'tools/make_toy_coco.py', data, '--num-images', '6'], repo_root)
+    ann = osp.join(data, 'annotations.json')
+    assert f'wrote 6 images and {ann}' in out
     work = str(tmp_path / 'det')
     opts = [f'train_dataloader.dataset.data_root={data}', f'val_dataloader.dataset.data_root={data}',
             f'test_dataloader.dataset.data_root={data}', f'val_evaluator.ann_file={ann}',
             f'test_evaluator.ann_file={ann}']
+    # from a converted backbone of the tiny MoCo v2 layout, as the README's override does
+    from mmpretrain.registry import MODELS
+    backbone = MODELS.build(dict(type='ResNet', depth=18, stem_channels=8, base_channels=8))
+    converted = str(tmp_path / 'demo_r18_backbone.pth')
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in backbone.state_dict().items()}},
+               converted)
+    out = run([sys.executable, 'tools/train.py', MASK_CFG, '--work-dir', work, '--no-validate',
+               '--cfg-options', f'model.backbone.init_cfg.checkpoint={converted}'] + opts,
+              repo_root)
+    assert converted in out  # MMEngine logs the checkpoint it initialised the backbone from
     run([sys.executable, 'tools/train.py', MASK_CFG, '--work-dir', work, '--no-validate',
-         '--cfg-options'] + opts, repo_root)
+         '--cfg-options', 'model.backbone.init_cfg=None', 'train_cfg.max_epochs=1'] + opts,
+        repo_root)  # and from scratch
     ckpt = osp.join(work, 'epoch_1.pth')
     assert osp.isfile(ckpt)
     out = run([sys.executable, 'tools/test.py', MASK_CFG, ckpt, '--work-dir', work,
