@@ -41,9 +41,9 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    so a script that builds its own Runner works too.
 6. **mmcv 2.1.0 ``adjust_hue`` under numpy 2.** It adds ``np.uint8(hue_factor * 255)`` to the hue
    channel, which numpy 2 refuses for a negative factor (``OverflowError``), so every
-   ``ColorJitter(hue=...)`` pipeline (MoCo v2, BYOL, ...) crashes about half the time. We replace
-   ``mmcv.adjust_hue`` by a version that rotates the hue channel modulo 256, as numpy 1's wrap-around
-   did.
+   ``ColorJitter(hue=...)`` pipeline (MoCo v2, BYOL, ...) crashes about half the time. We
+   replace ``mmcv.adjust_hue`` by a version that rotates the hue channel modulo 256, as numpy 1's
+   wrap-around did.
 """
 import copy
 import importlib.util
@@ -163,7 +163,8 @@ def register_config_package() -> None:
     from mmengine.config import config as mm_config
     from mmengine.config import utils as mm_config_utils
     mm_config_utils.MODULE2PACKAGE.setdefault('genview_mm', 'genview_mm')
-    upstream_path, upstream_split = mm_config.get_installed_path, mm_config._get_package_and_cfg_path
+    upstream_path = mm_config.get_installed_path
+    upstream_split = mm_config._get_package_and_cfg_path
     if getattr(upstream_path, '_genview_mm', False):
         return
 
@@ -229,7 +230,8 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None
     shift = int(hue_factor * 255) % 256
     if backend == 'pillow':
         assert img.dtype == np.uint8, 'Pillow backend only support uint8 type'
-        h, s, v = Image.fromarray(np.ascontiguousarray(img[..., ::-1]), 'RGB').convert('HSV').split()
+        rgb = Image.fromarray(np.ascontiguousarray(img[..., ::-1]), 'RGB')
+        h, s, v = rgb.convert('HSV').split()
         h = Image.fromarray(((np.asarray(h, dtype=np.uint16) + shift) % 256).astype(np.uint8), 'L')
         return np.asarray(Image.merge('HSV', (h, s, v)).convert('RGB'), dtype=img.dtype)[..., ::-1]
     dtype = img.dtype

@@ -5,7 +5,6 @@ from typing import List
 
 import numpy as np
 
-
 PHOTO_FILES = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png',
                'motorcycle_right.png', 'hubble_deep_field.jpg', 'retina.jpg', 'ihc.png',
                'color.png', 'logo.png', 'camera.png', 'coins.png', 'moon.png', 'brick.png',

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
-
 from mmpretrain.registry import MODELS
 
 from ..foreground import ForegroundPCA, check_pca_encoder

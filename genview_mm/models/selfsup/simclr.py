@@ -4,6 +4,7 @@ from mmpretrain.models.selfsup import SimCLR
 from mmpretrain.registry import MODELS
 
 from genview_mm.utils.dist import gather_variable
+
 from .genview_mixin import GenViewMixin
 
 
