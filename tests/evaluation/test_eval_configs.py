@@ -99,6 +99,11 @@ def test_detection_configs(name, repo_root):
     assert bb.init_cfg.type == 'Pretrained' and bb.init_cfg.prefix == 'backbone.'
     assert set(cfg.val_evaluator.metric) == {'bbox', 'segm'}
     assert cfg.train_cfg.max_epochs == (24 if '2x' in name else 12)
+    # MoCo's multi-scale training (shorter side 640-800) in place of upstream's single Resize
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    assert [t['type'] for t in pipeline] == ['LoadImageFromFile', 'LoadAnnotations',
+                                             'RandomChoiceResize', 'RandomFlip', 'PackDetInputs']
+    assert [s[1] for s in pipeline[2]['scales']] == [640, 672, 704, 736, 768, 800]
     if 'fpn' in name:
         assert cfg.model.neck.norm_cfg.type == 'SyncBN'
         assert cfg.model.roi_head.bbox_head.type == 'Shared4Conv1FCBBoxHead'
