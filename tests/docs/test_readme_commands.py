@@ -47,7 +47,7 @@ def test_every_bash_line_is_a_command_of_a_known_kind():
     problems = check_unknown(COMMANDS)
     assert not problems, report(problems)
     kinds = {classify(c).kind for c in COMMANDS}
-    assert kinds == {'python-tool', 'torchrun', 'bash-script', 'hf', 'assignment', 'unknown'}
+    assert kinds >= {'python-tool', 'torchrun', 'bash-script', 'hf'}  # the parser finds each
 
 
 def test_tool_commands_use_existing_tools_and_options():
