@@ -1,0 +1,112 @@
+"""tools/benchmarks/bench_scorer.py: baseline and GenView steps with both scorers in one run, on
+CPU with tiny stand-ins of the scorer encoders; and the real settings it reads."""
+import importlib.util
+import os.path as osp
+import re
+
+import pytest
+
+
+@pytest.fixture(scope='module')
+def bench(repo_root):
+    """The tool module and its model pieces (``scorer_step``)."""
+    path = osp.join(repo_root, 'tools', 'benchmarks', 'bench_scorer.py')
+    spec = importlib.util.spec_from_file_location('bench_scorer_tool', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)  # puts tools/benchmarks on sys.path
+    import scorer_step
+    return tool, scorer_step
+
+
+@pytest.fixture
+def tiny_encoders(bench, monkeypatch):
+    """Both scorer names, each a tiny random model of its kind (timm ConvNeXt, CLIP ViT)."""
+    _, step = bench
+    monkeypatch.setitem(step.ENCODERS, 'convnext',
+                        dict(timm=dict(model_name='test_convnext', input_size=64)))
+    monkeypatch.setitem(step.ENCODERS, 'vit-b32', dict(clip=dict(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        image_size=32, patch_size=8, projection_dim=16)))
+
+
+def ratio_rows(out: str, unit: str):
+    """{(scorer, what): (baseline, genview, ratio)} from the printed ratio lines; ``unit`` is a
+    pattern with one group (``what``)."""
+    pattern = (r'genview\[([\w-]+)\]: ' + unit + r' baseline=([\d.]+) genview=([\d.]+) '
+               r'overhead ratio=([\d.]+) \([+-][\d.]+%\)')
+    return {m.groups()[:2]: tuple(float(v) for v in m.groups()[2:])
+            for m in re.finditer(pattern, out)}
+
+
+ARGS = ['--preset', 'cpu', '--scorer', 'convnext', 'vit-b32', '--batch', '2', '--warmup', '0',
+        '--device', 'cpu']
+
+
+def test_times_both_scorers_against_one_baseline(bench, tiny_encoders, capsys):
+    tool, _ = bench
+    tool.main(ARGS + ['--steps', '2', '--clock', 'process'])
+    out = capsys.readouterr().out
+    assert 'preset=cpu method=MoCo batch=2 size=64 device=cpu amp=False optim=SGD' in out
+    assert 'clock=process' in out
+    rows = ratio_rows(out, r'ms/step \((median|min) of 2\)')
+    assert sorted(rows) == [('convnext', 'median'), ('convnext', 'min'),
+                            ('vit-b32', 'median'), ('vit-b32', 'min')]
+    for stat in ('median', 'min'):  # one shared baseline per statistic
+        assert rows['convnext', stat][0] == rows['vit-b32', stat][0]
+    for base, gv, ratio in rows.values():
+        assert base > 0 and gv > 0
+        assert ratio == pytest.approx(gv / base, abs=2e-3)
+
+
+def test_flops_count_the_scorer(bench, tiny_encoders, capsys):
+    tool, _ = bench
+    tool.main(ARGS + ['--method', 'MoCoV3', '--flops'])
+    out = capsys.readouterr().out
+    assert 'method=MoCoV3' in out
+    rows = {k[0]: v for k, v in ratio_rows(out, r'(GFLOPs/step)').items()}
+    assert sorted(rows) == ['convnext', 'vit-b32']
+    for base, gv, ratio in rows.values():
+        assert gv > base > 0  # the scorer's forward on both views is counted
+        assert ratio == pytest.approx(gv / base, abs=2e-3)
+
+
+def test_real_settings_come_from_the_configs(bench):
+    _, step = bench
+    v2, v3 = step.real_setup('MoCo'), step.real_setup('MoCoV3', batch=4)
+    assert (v2['batch'], v2['size'], v2['model']['type'], v2['model']['queue_len']) == (
+        32, 224, 'MoCo', 65536)
+    assert v2['optim_wrapper']['type'] == 'OptimWrapper'
+    assert (v3['batch'], v3['model']['type'], v3['optim_wrapper']['type'],
+            v3['optim_wrapper']['optimizer']['type']) == (4, 'MoCoV3', 'AmpOptimWrapper', 'LARS')
+    assert v3['model']['backbone']['norm_cfg']['type'] == 'BN'  # SyncBN needs several processes
+    assert 'scorer' not in v2['model'] and 'scorer' not in v3['model']
+
+
+def test_scorer_shapes_are_the_real_ones(bench, repo_root):
+    from mmengine.config import Config
+    from transformers import CLIPVisionConfig
+    _, step = bench
+    cfg = Config.fromfile(osp.join(repo_root, 'configs', '_base_', 'scorers',
+                                   'convnext_base_w_laion2b_augreg.py'))
+    assert step.ENCODERS['convnext']['timm'] == {
+        k: cfg.convnext_scorer.encoder[k] for k in ('model_name', 'input_size')}
+    default = CLIPVisionConfig()  # transformers' default is ViT-B/32's shape
+    assert {k: getattr(default, k) for k in step.VIT_B32} == step.VIT_B32
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--batch', '1'], '--batch must be at least 2'),
+    (['--clock', 'process'], '--clock process needs --device cpu'),
+    (['--clock', 'process', '--device', 'cuda'], '--clock process needs --device cpu'),
+])
+def test_bad_arguments_are_refused(bench, capsys, argv, message):
+    tool, _ = bench
+    with pytest.raises(SystemExit):
+        tool.parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_batch_that_does_not_divide_the_moco_queue_is_refused(bench):
+    tool, _ = bench
+    with pytest.raises(SystemExit, match=r'queue \(65536\) must be a multiple'):
+        tool.main(['--preset', 'gpu', '--device', 'cpu', '--batch', '3'])
