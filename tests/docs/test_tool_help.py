@@ -8,9 +8,7 @@ a timing.
 import pytest
 from tool_help import HEAVY, probe, tools, warm
 
-# tools/benchmarks/bench_scorer.py is being restructured separately; it joins once it parses
-# before its imports.
-TOOLS = [t for t in tools() if t != 'tools/benchmarks/bench_scorer.py']
+TOOLS = tools()
 
 
 @pytest.fixture(scope='module', autouse=True)
