@@ -11,10 +11,7 @@ import torch
 from mmengine.config import Config
 
 from genview_mm.utils import load_config
-
-from tiny_models import write_fake_manifest, write_photos
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import ROOT, photos_with_views
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'genview_*.py')))
 EXPECTED = {'genview_mocov2_r50_in1k': 'GenViewMoCo', 'genview_mocov3_r50_in1k': 'GenViewMoCoV3',
             'genview_mocov3_r50_300e_in1k': 'GenViewMoCoV3',
@@ -39,9 +36,8 @@ def test_all_paper_configs_are_shipped():
 
 @pytest.fixture(scope='module')
 def manifest(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('cfg_data'))
-    sources = write_photos(osp.join(root, 'src', 'cls'), 2, size=64, ext='.png')
-    return write_fake_manifest(osp.join(root, 'gen'), sources, osp.join(root, 'src')), sources
+    data = photos_with_views(str(tmp_path_factory.mktemp('cfg_data')), 2, 64, ext='.png')
+    return data.manifest, data.sources
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.basename(p)[:-3])

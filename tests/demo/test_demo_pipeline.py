@@ -1,33 +1,23 @@
 """The README's main command (tools/genview_demo.py, which tools/run_demo.sh runs after the
 bootstrap) end to end on a small setting, then a rerun that resumes with every stage done."""
 import json
-import os
-import socket
 import os.path as osp
-import subprocess
-import sys
 
+import pytest
 from PIL import Image
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from helpers import free_port, run_tool
 
 
-def run_demo(repo_root, out):
-    proc = subprocess.run([sys.executable, 'tools/genview_demo.py', '--out-dir', out,
-                           '--num-images', '16', '--epochs', '1', '--gpus', '2'],
-                          cwd=repo_root, capture_output=True, text=True, timeout=900,
-                          env=dict(os.environ, PORT=str(free_port())))
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
-    return proc.stdout
+def run_demo(out):
+    return run_tool('genview_demo.py', '--out-dir', out, '--num-images', '16', '--epochs', '1',
+                    '--gpus', '2', timeout=900, env=dict(PORT=str(free_port()))).stdout
 
 
-def test_demo_runs_every_stage_and_resumes(repo_root, tmp_path):
+@pytest.mark.slow
+def test_demo_runs_every_stage_and_resumes(tmp_path):
     out = str(tmp_path / 'demo')
-    log = run_demo(repo_root, out)
+    log = run_demo(out)
     with open(osp.join(out, 'summary.json')) as f:
         summary = json.load(f)
     assert summary['images'] == 16 and summary['generated_ok'] == 16
@@ -42,5 +32,5 @@ def test_demo_runs_every_stage_and_resumes(repo_root, tmp_path):
         assert im.width > 100 and im.height > 50
     assert len(summary['stage_seconds']) == 7 and '(done earlier, skipped)' not in log
 
-    again = run_demo(repo_root, out)
+    again = run_demo(out)
     assert again.count('(done earlier, skipped)') == 7
