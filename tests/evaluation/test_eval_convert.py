@@ -10,6 +10,7 @@ from mmpretrain.registry import MODELS
 
 from genview_mm.evaluation.convert import (NoBackboneError, convert_checkpoint, detectron2_name,
                                            extract_backbone, load_state_dict)
+from helpers import run_script
 
 
 def tiny_moco(depth: int = 18):
@@ -66,7 +67,7 @@ def test_torchvision_format_loads_into_resnet(moco_ckpt, tmp_path):
     assert result.unexpected_keys == []
     assert sorted(result.missing_keys) == ['fc.bias', 'fc.weight']
     assert torch.equal(net.layer3[1].bn2.running_var, model.backbone.layer3[1].bn2.running_var)
-    # and into a ResNet-50 from a ResNet-50 checkpoint, as the brief's users will
+    # and into a torchvision ResNet-50 from a ResNet-50 checkpoint (the paper's backbone)
     model50 = tiny_moco(50)
     torch.save({'state_dict': model50.state_dict()}, str(tmp_path / 'r50.pth'))
     sd50 = convert_checkpoint(str(tmp_path / 'r50.pth'), str(tmp_path / 'tv50.pth'), 'torchvision')
@@ -122,12 +123,8 @@ def test_extract_backbone_skips_momentum_encoder():
     assert list(extract_backbone(state)) == ['conv1.weight']
 
 
-def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, repo_root, monkeypatch, capsys):
-    import runpy
-    import sys
-    tool = f'{repo_root}/tools/convert_checkpoint.py'
-    monkeypatch.setattr(sys, 'argv', [tool, moco_ckpt[0], str(tmp_path / 'r18.pkl')])
-    runpy.run_path(tool, run_name='__main__')
+def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, capsys):
+    run_script('convert_checkpoint.py', moco_ckpt[0], tmp_path / 'r18.pkl')
     assert '(detectron2 format)' in capsys.readouterr().out
     with open(tmp_path / 'r18.pkl', 'rb') as f:
         assert 'res5.1.conv2.norm.weight' in pickle.load(f)['model']

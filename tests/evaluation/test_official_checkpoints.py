@@ -3,10 +3,7 @@ the user's way: tools/convert_checkpoint.py -> our linear-probe, semi-supervised
 configs with init_cfg.checkpoint=<converted> -> init_weights() -> the source backbone, bit for
 bit; the raw official file works as init_cfg.checkpoint too."""
 import argparse
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,6 +12,7 @@ from mmengine.registry import DefaultScope
 
 from genview_mm.utils.launch import replace_sync_bn
 from genview_mm.evaluation.convert import convert_checkpoint
+from helpers import run_tool
 from numpy1_checkpoints import NUMPY1_RECONSTRUCT, data_pkl, pickled_globals
 from official_layout import (CLIP_MEAN, CLIP_STD, OFFICIAL, VIT_B_2_LAYERS, build_standin,
                              save_standin)
@@ -143,6 +141,7 @@ def test_vit_base_standin_names_match_the_real_vit_base():
         {k for k in standin if not k.startswith('layers.')}
 
 
+@pytest.mark.slow
 def test_convert_tool_on_official_file_and_on_other_normalisations(official, repo_root,
                                                                    tmp_path):
     """An official (CLIP-normalised) file needs nothing more: our transfer configs normalise
@@ -150,13 +149,9 @@ def test_convert_tool_on_official_file_and_on_other_normalisations(official, rep
     --cfg-options that make the transfer configs match it."""
     item = official(MOCOV3_R50)
     dst = str(tmp_path / 'mocov3_r50_backbone.pth')
-    env = dict(os.environ, PYTHONPATH=repo_root, OMP_NUM_THREADS='1')
 
     def convert(src, out):
-        proc = subprocess.run([sys.executable, 'tools/convert_checkpoint.py', src, out],
-                              cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return proc.stdout
+        return run_tool('convert_checkpoint.py', src, out).stdout
 
     stdout = convert(item['path'], dst)
     assert f'wrote {len(backbone_of(item["ckpt"]))} backbone tensors' in stdout

@@ -3,7 +3,7 @@ import torch
 from PIL import Image
 
 from genview_mm.models.encoders import CLIPPatchEncoder, encoder_id
-from tiny_models import sample_photos
+from helpers import sample_photos
 
 
 @pytest.fixture(scope='module')
