@@ -24,8 +24,8 @@ class PairViews(Dataset):
 
 
 def test_runner_checkpoint_has_no_clip_and_logs_weights(tmp_path, tiny_clip_path,
-                                                        tiny_clip_pca_path):
-    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_clip_pca_path)
+                                                        tiny_scorer_pca):
+    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_scorer_pca)
     runner = Runner(
         model=tiny_model_cfg('MoCo', scorer), work_dir=str(tmp_path), default_scope='mmpretrain',
         train_dataloader=DataLoader(PairViews(), batch_size=4, collate_fn=default_collate),
