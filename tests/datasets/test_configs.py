@@ -1,7 +1,6 @@
-"""Every shipped GenView pretraining config is the paper's recipe on its upstream config (the
-official scorer, per-GPU weights, CLIP normalisation, prob 1, upstream's views), loads, and its
-model and data pipeline build and run one loss step on CPU (tiny CLIP scorer, tiny manifest,
-small images)."""
+"""configs/genview_*.py: each is the paper's recipe on its upstream config (the official scorer,
+per-GPU weights, CLIP normalisation, prob 1, upstream's views), loads, and its model and data
+pipeline build and run one loss step on CPU (tiny CLIP scorer, tiny manifest, small images)."""
 import glob
 import math
 import os.path as osp

@@ -1,5 +1,6 @@
-"""GenView MoCo v2 (tiny) through tools/train.py on a manifest-backed dataset: checkpoint with
-finite loss, GenView telemetry in the log, no CLIP weights saved, and resume."""
+"""tools/train.py with the tiny GenView MoCo v2 on a manifest-backed dataset: a checkpoint with
+finite loss, GenView telemetry in the log, no CLIP weights saved, resume, and a user's config
+outside the repository."""
 import math
 import os.path as osp
 

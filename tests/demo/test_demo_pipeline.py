@@ -1,5 +1,5 @@
-"""The README's main command (tools/genview_demo.py, which tools/run_demo.sh runs after the
-bootstrap) end to end on a small setting, then a rerun that resumes with every stage done."""
+"""tools/genview_demo.py (the README's main command; tools/run_demo.sh runs it after the
+bootstrap): end to end on a small setting, then a rerun that resumes with every stage done."""
 import json
 import os.path as osp
 

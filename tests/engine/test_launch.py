@@ -6,8 +6,9 @@ from genview_mm.utils.launch import prepare_cfg, replace_sync_bn
 
 
 def test_replace_sync_bn_walks_nested_dicts_and_lists():
+    heads = [dict(norm_cfg=dict(type='MMSyncBN')), dict(norm_cfg=dict(type='GN'))]
     cfg = dict(model=dict(backbone=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
-                          heads=[dict(norm_cfg=dict(type='MMSyncBN')), dict(norm_cfg=dict(type='GN'))]))
+                          heads=heads))
     assert replace_sync_bn(cfg) == 2
     assert cfg['model']['backbone']['norm_cfg'] == dict(type='BN', requires_grad=True)
     assert cfg['model']['heads'][0]['norm_cfg']['type'] == 'BN'

@@ -1,4 +1,4 @@
-"""The launchers end to end on CPU: tools/train.py (+ resume), tools/dist_train.sh with 2 gloo
+"""The launchers on CPU, end to end: tools/train.py (+ resume), tools/dist_train.sh with 2 gloo
 processes, and an MMDetection Mask R-CNN through tools/train.py and tools/test.py."""
 import glob
 import json
@@ -62,9 +62,8 @@ def test_mask_rcnn_train_and_test(tmp_path):
     data = str(tmp_path / 'coco') + '/'
     ann = write_coco_shapes(data, 6, size=64)
     work = str(tmp_path / 'det')
-    opts = [f'train_dataloader.dataset.data_root={data}', f'val_dataloader.dataset.data_root={data}',
-            f'test_dataloader.dataset.data_root={data}', f'val_evaluator.ann_file={ann}',
-            f'test_evaluator.ann_file={ann}']
+    opts = [f'{split}_dataloader.dataset.data_root={data}' for split in ('train', 'val', 'test')]
+    opts += [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
     run_tool('train.py', MASK_CFG, '--work-dir', work, '--no-validate', '--cfg-options', *opts)
     ckpt = osp.join(work, 'epoch_1.pth')
     assert osp.isfile(ckpt)

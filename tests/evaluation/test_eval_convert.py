@@ -1,4 +1,5 @@
-"""Checkpoint conversion: round trip, torchvision and detectron2 naming, refusals."""
+"""genview_mm.evaluation.convert: round trip, torchvision and detectron2 naming, refusals, and
+tools/convert_checkpoint.py's choice of format."""
 import pickle
 
 import numpy as np

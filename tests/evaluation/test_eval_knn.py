@@ -1,4 +1,5 @@
-"""kNN monitor: the weighted vote, pooling and the cross-rank gather."""
+"""KNNMonitorHook and genview_mm.evaluation.knn: the weighted vote, pooling, the cross-rank
+gather, and an evaluation logged to the message hub."""
 import os
 
 import pytest

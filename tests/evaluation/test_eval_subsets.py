@@ -1,4 +1,5 @@
-"""Semi-supervised subset lists: class balance, determinism, SimCLR files, the CLI."""
+"""genview_mm.evaluation.subsets and tools/make_semi_subsets.py: class balance, determinism,
+SimCLR's subset files, the CLI."""
 import os.path as osp
 from collections import Counter
 

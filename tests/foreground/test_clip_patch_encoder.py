@@ -1,3 +1,6 @@
+"""CLIPPatchEncoder: tokens and embeddings equal to the Hugging Face model's, frozen weights,
+CLIP preprocessing (centre crop, normalisation), a clear error for a missing model, and ids of
+hub-cache folders."""
 import pytest
 import torch
 from PIL import Image

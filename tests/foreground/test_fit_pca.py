@@ -1,3 +1,5 @@
+"""Fitting the foreground PCA (arXiv:2403.12003, Sec. 3.2): a planted direction and the sign
+rule, the target foreground fraction, the official histogram threshold rule, image sampling."""
 import numpy as np
 import pytest
 import torch

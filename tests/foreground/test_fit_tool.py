@@ -1,3 +1,5 @@
+"""tools/fit_foreground_pca.py: a fit through the real tool (broken and tiny images skipped)
+that reaches its foreground fraction, and a diffusers unCLIP folder as the encoder."""
 import os.path as osp
 
 import pytest
@@ -48,8 +50,9 @@ def test_fit_tool_finds_pipeline_image_encoder(tmp_path):
     unclip = save_tiny_unclip(str(tmp_path / 'unclip'))
     write_photos(str(tmp_path / 'imgs'), 6, 40)
     out = str(tmp_path / 'fg.pth')
-    assert load_tool('fit_foreground_pca').main([str(tmp_path / 'imgs'), '--out', out, '--encoder', unclip, '--num-images',
-                      '4', '--num-workers', '0', '--device', 'cpu', '--sheet-images', '2']) == 0
+    fit = load_tool('fit_foreground_pca').main
+    assert fit([str(tmp_path / 'imgs'), '--out', out, '--encoder', unclip, '--num-images', '4',
+                '--num-workers', '0', '--device', 'cpu', '--sheet-images', '2']) == 0
     pca = ForegroundPCA.load(out)
     assert pca.encoder == encoder_id(unclip, 'image_encoder') and pca.dim == 32
     assert pca.num_images == 4 and osp.isfile(str(tmp_path / 'fg.png'))

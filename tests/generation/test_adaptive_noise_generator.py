@@ -1,3 +1,6 @@
+"""AdaptiveNoiseGenerator (arXiv:2403.12003, Sec. 3.2): the noise level from each image's
+foreground ratio, order and metadata, batching modes that give the same images, seeds and
+variations, half precision, the pipeline's own conditioning, and one encoding per image."""
 import numpy as np
 import pytest
 import torch

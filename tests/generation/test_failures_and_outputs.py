@@ -1,3 +1,5 @@
+"""Generation failures and outputs: transient versus undecodable failures and what is retried,
+the failure summary, collision-free output names, atomic saves and output checks."""
 import os
 import os.path as osp
 

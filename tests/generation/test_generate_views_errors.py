@@ -1,6 +1,6 @@
-"""Bad arguments end the real tool early: one line naming the flag and the fix, exit status 2,
-no traceback, nothing loaded or written. The checks of paths and counts run before the tool
-imports anything heavy (a subprocess answers in well under a second)."""
+"""tools/generate_views.py on bad arguments: it ends early with one line naming the flag and
+the fix, exit status 2, no traceback, nothing loaded or written. The checks of paths and counts
+run before the tool imports anything heavy (a subprocess answers in well under a second)."""
 import os
 import os.path as osp
 import subprocess

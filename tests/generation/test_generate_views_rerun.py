@@ -1,4 +1,5 @@
-"""Reruns into an existing --out-dir: what is retried, redone, refused or kept."""
+"""tools/generate_views.py rerun into an existing --out-dir: what is retried, redone, refused
+or kept."""
 import logging
 import os
 import os.path as osp

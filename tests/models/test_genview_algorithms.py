@@ -1,4 +1,5 @@
-"""Every GenView algorithm variant: trains on CPU, keeps upstream keys, never trains CLIP."""
+"""The GenView algorithms (GenViewMoCo, ...MoCoV3, ...BYOL, ...SimSiam, ...SimCLR, ...SwAV): each
+trains on CPU, keeps upstream keys, never trains CLIP, and weights its loss rows exactly."""
 import copy
 
 import pytest

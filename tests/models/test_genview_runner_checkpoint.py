@@ -1,4 +1,5 @@
-"""A runner checkpoint of a GenView model holds no CLIP weights; telemetry reaches the logger."""
+"""A GenView model under MMEngine's Runner: its checkpoint holds no CLIP weights, and the
+telemetry reaches the message hub."""
 import math
 
 import torch

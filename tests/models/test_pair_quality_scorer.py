@@ -1,5 +1,5 @@
-"""The pair-quality scorer against a direct computation of the paper's formulas (Sec. 3.3);
-the weight rule that turns its scores into loss weights; the telemetry."""
+"""PairQualityScorer against a direct computation of the paper's formulas (arXiv:2403.12003,
+Sec. 3.3); the weight rule that turns its scores into loss weights; the telemetry."""
 import pytest
 import torch
 from mmpretrain.registry import MODELS

@@ -1,5 +1,6 @@
-"""Patch encoders: the timm adapter (against a stand-in timm module), MODELS registration,
-building, freezing and errors."""
+"""TimmPatchEncoder and build_patch_encoder: the timm adapter (against a stand-in timm module
+and a real ConvNeXt), MODELS registration, building, freezing, errors, and a PCA fitted for a
+timm tower through tools/fit_foreground_pca.py."""
 import sys
 import types
 
@@ -115,8 +116,8 @@ def test_fit_tool_for_a_timm_tower_then_score(tmp_path):
                     '--fg-fraction', '0.5', timeout=300)
     assert 'encoder=convnext_atto grid=(2, 2)' in proc.stdout
     assert osp.isfile(osp.join(tmp_path, 'pca.png'))  # the contact sheet
-    scorer = PairQualityScorer(out, encoder=dict(type='TimmPatchEncoder', model_name='convnext_atto',
-                                                 pretrained=False, checkpoint_path=weights,
-                                                 input_size=64))
+    scorer = PairQualityScorer(out, encoder=dict(
+        type='TimmPatchEncoder', model_name='convnext_atto', pretrained=False,
+        checkpoint_path=weights, input_size=64))
     scores = scorer(torch.randn(3, 3, 64, 64), torch.randn(3, 3, 64, 64))
     assert torch.isfinite(scores.q).all() and scores.q.shape == (3, )

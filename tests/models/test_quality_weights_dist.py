@@ -1,4 +1,5 @@
-"""Global weight normalisation over 2 CPU processes (gloo) equals one process on the full batch."""
+"""quality_weights(normalize='global') over 2 CPU processes (gloo): equal to one process on the
+full batch, also inside GenView SimCLR's loss."""
 import os
 
 import torch

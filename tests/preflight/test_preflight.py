@@ -152,9 +152,8 @@ def test_headline_commands_end_in_the_checklist_and_nothing_else(tmp_path):
     for command in ('tools/import_views.py', 'tools/import_official_pca.py',
                     'hf download timm/convnext_base.clip_laion2b_augreg'):
         assert command in out
-    proc = run_tool('test.py',
-                    osp.join(ROOT, 'configs', 'detection', 'genview_mask-rcnn_r50-fpn_ms-1x_coco.py'),
-                    'epoch_12.pth', cwd=str(tmp_path), timeout=300, returncode=2)
+    fpn = osp.join(ROOT, 'configs', 'detection', 'genview_mask-rcnn_r50-fpn_ms-1x_coco.py')
+    proc = run_tool('test.py', fpn, 'epoch_12.pth', cwd=str(tmp_path), timeout=300, returncode=2)
     out = proc.output
     assert out.startswith('genview_mm preflight:')
     assert 'instances_val2017.json' in out and 'Traceback' not in out
