@@ -6,9 +6,17 @@ import pytest
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # before anything imports huggingface_hub
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+# One thread unless asked for more: the models are tiny, and on a busy 2-core machine several
+# OpenMP threads spin against each other (the in-process tests ran 2-3x slower with two).
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+os.environ.setdefault('MKL_NUM_THREADS', os.environ['OMP_NUM_THREADS'])
+
+import torch  # noqa: E402
 
 import genview_mm  # noqa: E402,F401  (compat fixes before any test imports mmpretrain)
 from helpers import ROOT, photos_with_views, save_pca, save_tiny_clip_vision  # noqa: E402
+
+torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))  # also if torch came in earlier
 
 
 @pytest.fixture(scope='session')

@@ -1,6 +1,7 @@
 """Benchmark and detection configs: they load, normalise as GenView pretraining (CLIP mean/std,
 as the official configs), keep upstream's recipe, and the C4 model takes res2-res5 from one
 converted checkpoint."""
+import functools
 import glob
 import os.path as osp
 
@@ -31,6 +32,12 @@ DETECTION = ['genview_mask-rcnn_r50-fpn_ms-1x_coco.py', 'genview_mask-rcnn_r50-f
              'genview_mask-rcnn_r50-c4_ms-1x_coco.py']
 
 
+@functools.lru_cache(maxsize=None)
+def read_config(path: str) -> Config:
+    """``Config.fromfile(path)``, parsed once per module (the tests only read it)."""
+    return Config.fromfile(path)
+
+
 def unscoped(node):
     """A config subtree without the ``_scope_`` tags MMEngine adds to inherited entries."""
     if isinstance(node, dict):
@@ -42,8 +49,8 @@ def unscoped(node):
 
 def pretraining_normalisation(repo_root: str, stem: str) -> list:
     """Normalisations a probe must match: those of the GenView pretraining config(s)."""
-    found = [Config.fromfile(p).model.get('data_preprocessor') or Config.fromfile(p)
-             .data_preprocessor for p in glob.glob(osp.join(repo_root, 'configs', stem + '*.py'))]
+    found = [read_config(p).model.get('data_preprocessor') or read_config(p).data_preprocessor
+             for p in glob.glob(osp.join(repo_root, 'configs', stem + '*.py'))]
     assert found, stem
     return found
 
@@ -52,7 +59,7 @@ def pretraining_normalisation(repo_root: str, stem: str) -> list:
 def test_linear_probe_configs(stem, repo_root):
     paths = glob.glob(osp.join(repo_root, 'configs', 'benchmarks', stem + '_linear-*.py'))
     assert len(paths) == 1, paths
-    cfg = Config.fromfile(paths[0])
+    cfg = read_config(paths[0])
     assert cfg.model.backbone.frozen_stages in (4, 12)
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', prefix='backbone.',
                                                checkpoint=f'checkpoints/{stem}_backbone.pth')
@@ -60,7 +67,7 @@ def test_linear_probe_configs(stem, repo_root):
     pretrain_cfgs = glob.glob(osp.join(repo_root, 'configs', stem + '_*in1k.py'))
     assert pretrain_cfgs, stem
     for path in pretrain_cfgs:  # the probe builds the pretrained backbone (ViT-S vs ViT-B, R50)
-        pre_bb = Config.fromfile(path).model.backbone
+        pre_bb = read_config(path).model.backbone
         for key in ('type', 'arch', 'depth', 'patch_size'):
             assert cfg.model.backbone.get(key) == pre_bb.get(key), (path, key)
     probe = cfg.data_preprocessor

@@ -19,6 +19,8 @@ from official_layout import (CLIP_MEAN, CLIP_STD, OFFICIAL, VIT_B_2_LAYERS, buil
 
 MOCOV3_R50 = 'mocov3_resnet50_8xb512-amp-coslr-100e_in1k_genview.pth'
 
+pytestmark = pytest.mark.slow  # full-size ResNet-50 and ViT stand-ins, built and pickled
+
 
 def backbone_of(ckpt: dict) -> dict:
     return {k[len('backbone.'):]: v for k, v in ckpt['state_dict'].items()
@@ -141,7 +143,6 @@ def test_vit_base_standin_names_match_the_real_vit_base():
         {k for k in standin if not k.startswith('layers.')}
 
 
-@pytest.mark.slow
 def test_convert_tool_on_official_file_and_on_other_normalisations(official, repo_root,
                                                                    tmp_path):
     """An official (CLIP-normalised) file needs nothing more: our transfer configs normalise

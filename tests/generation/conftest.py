@@ -58,12 +58,3 @@ def merge_main():
     """``main(argv)`` of tools/merge_manifests.py, run in this process."""
     return load_tool('merge_manifests').main
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models on a shared 2-core machine: several threads only spin against each other."""
-    import torch
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)

@@ -202,6 +202,7 @@ def import_peak(root, folders, per_folder):
     return peak
 
 
+@pytest.mark.slow  # 6.5 s of CPU: thousands of files under tracemalloc
 def test_memory_bounded_by_largest_folder(tmp_path):
     small = import_peak(str(tmp_path / 'a'), 10, 100)
     big = import_peak(str(tmp_path / 'b'), 40, 100)  # 4x the files, same largest folder
