@@ -12,6 +12,7 @@ from mmengine.utils import get_installed_path
 
 from genview_mm.utils.launch import replace_sync_bn
 from genview_mm.evaluation.convert import convert_checkpoint
+from helpers import save_backbone_checkpoint
 
 CLIP_MEAN = [255 * 0.48145466, 255 * 0.4578275, 255 * 0.40821073]
 CLIP_STD = [255 * 0.26862954, 255 * 0.26130258, 255 * 0.27577711]
@@ -128,10 +129,8 @@ def test_c4_loads_res2_to_res5_from_one_checkpoint(repo_root, tmp_path):
         for t in resnet.state_dict().values():
             if t.is_floating_point():
                 t.add_(torch.randn_like(t) * 0.1)
-    torch.save({'state_dict': {'backbone.' + k: v for k, v in resnet.state_dict().items()}},
-               str(tmp_path / 'ssl.pth'))
     ckpt = str(tmp_path / 'backbone.pth')
-    convert_checkpoint(str(tmp_path / 'ssl.pth'), ckpt)
+    convert_checkpoint(save_backbone_checkpoint(resnet, str(tmp_path / 'ssl.pth')), ckpt)
     cfg = Config.fromfile(osp.join(repo_root, 'configs', 'detection', DETECTION[2]))
     cfg.merge_from_dict({
         'model.backbone.depth': 18, 'model.backbone.init_cfg.checkpoint': ckpt,

@@ -11,7 +11,7 @@ from mmpretrain.registry import MODELS
 
 from genview_mm.evaluation.convert import (NoBackboneError, convert_checkpoint, detectron2_name,
                                            extract_backbone, load_state_dict)
-from helpers import run_script
+from helpers import run_script, save_backbone_checkpoint
 
 
 def tiny_moco(depth: int = 18):
@@ -110,8 +110,7 @@ def test_refuses_checkpoint_without_backbone(tmp_path):
 def test_vit_backbone_mmpretrain_only(tmp_path):
     vit = MODELS.build(dict(type='MoCoV3ViT', img_size=32, patch_size=16, arch=dict(
         embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)))
-    path = str(tmp_path / 'vit.pth')
-    torch.save({'state_dict': {'backbone.' + k: v for k, v in vit.state_dict().items()}}, path)
+    path = save_backbone_checkpoint(vit, str(tmp_path / 'vit.pth'))
     out = convert_checkpoint(path, str(tmp_path / 'vit_mm.pth'), 'mmpretrain')
     assert len(out['state_dict']) == len(vit.state_dict())
     with pytest.raises(ValueError, match='ResNet backbones'):

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from genview_mm.evaluation.convert import convert_checkpoint, load_state_dict
-from helpers import (run_script, run_tool, scalar_rows, write_class_folders, write_coco_shapes,
-                     write_fake_manifest)
+from helpers import (run_script, run_tool, save_backbone_checkpoint, scalar_rows,
+                     write_class_folders, write_coco_shapes, write_fake_manifest)
 
 PRETRAIN_CFG = 'configs/demo/genview_mocov2_r18_tiny_cpu.py'
 DET_BASE = 'genview_mm::detection/genview_mask-rcnn_r50-fpn_ms-1x_coco.py'
@@ -201,10 +201,8 @@ def test_mask_rcnn_c4_trains_and_validates(ws, tmp_path):
     stage widths, so this uses a converted standard-width ResNet-18."""
     from mmpretrain.registry import MODELS
     resnet = MODELS.build(dict(type='ResNet', depth=18))
-    torch.save({'state_dict': {'backbone.' + k: v for k, v in resnet.state_dict().items()}},
-               str(tmp_path / 'r18_ssl.pth'))
     ckpt = str(tmp_path / 'r18_backbone.pth')
-    convert_checkpoint(str(tmp_path / 'r18_ssl.pth'), ckpt)
+    convert_checkpoint(save_backbone_checkpoint(resnet, str(tmp_path / 'r18_ssl.pth')), ckpt)
     pipe = """[dict(type='LoadImageFromFile'),
         dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
         dict(type='Resize', scale=(96, 96), keep_ratio=True), dict(type='PackDetInputs')]"""

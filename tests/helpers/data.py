@@ -141,6 +141,15 @@ def photos_with_views(root: str, n: int, size: int, ext: str = '.jpg',
                            gen_dir=osp.join(root, 'views', 'images'))
 
 
+def save_backbone_checkpoint(backbone, path: str) -> str:
+    """A checkpoint as a pretraining run leaves it for conversion: ``backbone``'s weights under
+    ``state_dict['backbone.*']``; returns ``path``."""
+    import torch
+    torch.save({'state_dict': {'backbone.' + k: v for k, v in backbone.state_dict().items()}},
+               path)
+    return path
+
+
 def save_pca(path: str, encoder: str, dim: int, grid: Tuple[int, int], input_size: int,
              seed: int = 0, arch: Optional[str] = None,
              fingerprint: Optional[list] = None) -> str:
