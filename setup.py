@@ -68,8 +68,11 @@ if __name__ == '__main__':
         ],
         extras_require={
             'generation': ['diffusers>=0.30', 'transformers>=4.40'],
+            'scorer': ['timm>=1.0', 'transformers>=4.40'],
             'detection': ['mmdet>=3.3.0,<3.4', 'pycocotools'],
-            'tests': ['pytest', 'scikit-image', 'scikit-learn'],
+            # genview_mm.demo (tools/run_demo.sh): real photos that ship in scikit-image
+            'demo': ['scikit-image', 'diffusers>=0.30', 'transformers>=4.40', 'timm>=1.0'],
+            'tests': ['pytest', 'scikit-image', 'scikit-learn', 'ruff'],
         },
         zip_safe=False,
     )

@@ -7,8 +7,7 @@ from . import compat
 
 compat.apply()
 
-from . import (datasets, engine, evaluation, foreground, generation, models,  # noqa: E402,F401
-               utils, visualization)
+from . import datasets, engine, evaluation, foreground, generation, models, utils, visualization  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

@@ -30,15 +30,22 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    ``_scope_='genview_mm'`` that such bases get is served by :mod:`genview_mm.registry`.)
 4. **Known-harmless noise of today's stack, silenced once, here.** setuptools' deprecation of
    ``pkg_resources`` (imported by mmengine and mmcv), mmcv's "Only use 'alpha' for pillow
-   backend" (upstream's ColorJitter passes both), and the per-load progress bars of
+   backend" (upstream's ColorJitter passes both), MMEngine's note that it set OMP/MKL threads
+   to 1 per process, and the per-load progress bars of
    transformers and the Hugging Face hub (``HF_HUB_DISABLE_PROGRESS_BARS``; set it to 0 to see
    them). Nothing else is filtered.
-5. **mmcv 2.1.0 ``adjust_hue`` under numpy 2.** It adds ``np.uint8(hue_factor * 255)`` to the hue
+5. **MMEngine's ``collate_fn`` of inherited configs.** A config inheriting from another package
+   (``_base_ = 'mmpretrain::...'``) gets ``_scope_`` added to its ``collate_fn`` dict, and
+   ``Runner.build_dataloader`` passes every key of that dict to the function, so
+   ``default_collate(_scope_=...)`` fails. We wrap ``Runner.build_dataloader`` to drop the key,
+   so a script that builds its own Runner works too.
+6. **mmcv 2.1.0 ``adjust_hue`` under numpy 2.** It adds ``np.uint8(hue_factor * 255)`` to the hue
    channel, which numpy 2 refuses for a negative factor (``OverflowError``), so every
-   ``ColorJitter(hue=...)`` pipeline (MoCo v2, BYOL, ...) crashes about half the time. We replace
-   ``mmcv.adjust_hue`` by a version that rotates the hue channel modulo 256, as numpy 1's wrap-around
-   did.
+   ``ColorJitter(hue=...)`` pipeline (MoCo v2, BYOL, ...) crashes about half the time. We
+   replace ``mmcv.adjust_hue`` by a version that rotates the hue channel modulo 256, as numpy 1's
+   wrap-around did.
 """
+import copy
 import importlib.util
 import os
 import os.path as osp
@@ -57,6 +64,7 @@ _applied = False
 KNOWN_HARMLESS_WARNINGS = (
     ('pkg_resources is deprecated as an API', UserWarning),
     ("Only use 'alpha' for pillow backend", UserWarning),
+    ('Setting (OMP|MKL)_NUM_THREADS environment variable for each process', UserWarning),
 )
 
 
@@ -67,18 +75,12 @@ def silence_known_noise() -> None:
     os.environ.setdefault('HF_HUB_DISABLE_PROGRESS_BARS', '1')
 
 
-def _version_tuple(version: str) -> tuple:
-    parts = []
-    for p in version.split('.')[:3]:
-        digits = ''.join(ch for ch in p if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
-
-
 def _transformers_breaks_mmpretrain() -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from mmengine.utils import digit_version
     try:
-        from importlib.metadata import PackageNotFoundError, version
-        return _version_tuple(version('transformers')) >= (4, 56)
+        return digit_version(version('transformers')) >= digit_version('4.56.0')
     except PackageNotFoundError:
         return False
 
@@ -161,7 +163,8 @@ def register_config_package() -> None:
     from mmengine.config import config as mm_config
     from mmengine.config import utils as mm_config_utils
     mm_config_utils.MODULE2PACKAGE.setdefault('genview_mm', 'genview_mm')
-    upstream_path, upstream_split = mm_config.get_installed_path, mm_config._get_package_and_cfg_path
+    upstream_path = mm_config.get_installed_path
+    upstream_split = mm_config._get_package_and_cfg_path
     if getattr(upstream_path, '_genview_mm', False):
         return
 
@@ -182,8 +185,31 @@ def register_config_package() -> None:
     mm_config._get_package_and_cfg_path = get_package_and_cfg_path
 
 
+def fix_collate_fn_scope() -> None:
+    """Make ``Runner.build_dataloader`` ignore the ``_scope_`` of a ``collate_fn`` dict."""
+    from mmengine.runner import Runner
+    upstream = Runner.build_dataloader
+    if getattr(upstream, '_genview_mm', False):
+        return
+
+    def build_dataloader(dataloader, seed=None, diff_rank_seed=False):
+        collate = dataloader.get('collate_fn') if isinstance(dataloader, dict) else None
+        if isinstance(collate, dict) and '_scope_' in collate:
+            dataloader = copy.copy(dataloader)
+            dataloader['collate_fn'] = {k: v for k, v in collate.items() if k != '_scope_'}
+        return upstream(dataloader, seed=seed, diff_rank_seed=diff_rank_seed)
+
+    build_dataloader._genview_mm = True
+    build_dataloader.__doc__ = upstream.__doc__
+    Runner.build_dataloader = staticmethod(build_dataloader)
+
+
 def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None) -> np.ndarray:
     """``mmcv.adjust_hue`` with the hue rotation done modulo 256 (works under numpy 2).
+
+    Adapted from ``mmcv.image.photometric.adjust_hue`` (mmcv 2.1.0), which adds
+    ``np.uint8(hue_factor * 255)`` and so overflows for a negative factor under numpy 2; the
+    rotation is the same as numpy 1's wrap-around.
 
     Args:
         img (np.ndarray): BGR image, uint8 (any dtype for the cv2 backend).
@@ -204,7 +230,8 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None
     shift = int(hue_factor * 255) % 256
     if backend == 'pillow':
         assert img.dtype == np.uint8, 'Pillow backend only support uint8 type'
-        h, s, v = Image.fromarray(np.ascontiguousarray(img[..., ::-1]), 'RGB').convert('HSV').split()
+        rgb = Image.fromarray(np.ascontiguousarray(img[..., ::-1]), 'RGB')
+        h, s, v = rgb.convert('HSV').split()
         h = Image.fromarray(((np.asarray(h, dtype=np.uint16) + shift) % 256).astype(np.uint8), 'L')
         return np.asarray(Image.merge('HSV', (h, s, v)).convert('RGB'), dtype=img.dtype)[..., ::-1]
     dtype = img.dtype
@@ -232,5 +259,6 @@ def apply() -> None:
         disable_mmpretrain_multimodal()
     allow_mmengine_checkpoints()
     register_config_package()
+    fix_collate_fn_scope()
     fix_mmcv_adjust_hue()
     _applied = True

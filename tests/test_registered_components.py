@@ -66,10 +66,11 @@ def registered_components() -> Dict[str, Set[Tuple[str, str]]]:
     """Name -> {(scope, registry)} of every registry entry whose class or function comes from
     genview_mm, after importing all of genview_mm's modules (MMEngine's root registries and
     every child: MMPretrain's, MMDetection's)."""
-    import genview_mm
     import mmdet.registry  # noqa: F401  (its registries become children of MMEngine's)
     import mmengine.registry as roots
     from mmengine.registry import Registry
+
+    import genview_mm
     for info in pkgutil.walk_packages(genview_mm.__path__, 'genview_mm.'):
         importlib.import_module(info.name)
     registries, todo = {}, [r for r in vars(roots).values() if isinstance(r, Registry)]

@@ -23,6 +23,7 @@ STACK=(
   "mmengine==0.10.7" "mmpretrain==1.2.0" "mmdet==3.3.0"
   "diffusers==0.42.1" "transformers==5.23.0" "huggingface-hub>=1.32"
   "numpy>=2,<2.5" "timm" "scikit-image" "scikit-learn" "pycocotools" "tqdm" "pytest" "ninja" "psutil"
+  "tensorboard" "accelerate" "ruff"
 )
 
 step() { printf '\n[bootstrap] %s\n' "$*"; }

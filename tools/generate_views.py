@@ -123,7 +123,8 @@ def parse_args(argv=None):
     p.add_argument('--max-fail-fraction', type=float, default=0.5, help='exit with status 1 '
                    'if at least this share of the images tried fails (default: 0.5)')
     p.add_argument('--no-encoder-check', action='store_true',
-                   help="accept a PCA file fitted under another encoder id (same width)")
+                   help='accept a PCA file made for another encoder of the same token width, '
+                   'grid and input size (the weights/name check is skipped)')
     p.add_argument('--no-merge', action='store_true', help='do not merge parts at the end')
     p.add_argument('--rank', type=int, default=None, help='this task\'s share (with '
                    '--world-size; instead of RANK/WORLD_SIZE, no process group)')

@@ -10,9 +10,6 @@ Rerun the same command to resume an interrupted demo.
 import argparse
 import os
 
-import genview_mm  # noqa: F401
-from genview_mm.demo.pipeline import Demo
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
@@ -26,6 +23,8 @@ def main() -> None:
     parser.add_argument('--epochs', type=int, default=4)
     parser.add_argument('--gpus', type=int, default=2, help='training processes')
     args = parser.parse_args()
+    import genview_mm  # noqa: F401  (after parsing: --help answers without torch)
+    from genview_mm.demo.pipeline import Demo
     Demo(args.out_dir, args.unclip, args.scorer_clip, args.num_images, args.epochs,
          args.gpus).run()
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: the whole GenView pipeline on an embedded default, bootstrapping .venv if needed.
 #   bash tools/run_demo.sh [--out-dir DIR] [--unclip ID_OR_DIR] [--scorer-clip ID_OR_DIR]
+# A relative --out-dir is relative to the directory you run this from.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/bootstrap_env.sh"
-cd "$ROOT"
-exec "${GENVIEW_VENV:-$ROOT/.venv}/bin/python" tools/genview_demo.py "$@"
+exec "${GENVIEW_VENV:-$ROOT/.venv}/bin/python" "$ROOT/tools/genview_demo.py" "$@"

@@ -1,10 +1,11 @@
 # A tiny Mask R-CNN (ResNet-18 layout with 8 base channels, 64-px images) that trains and evaluates
-# in seconds on a CPU: the launchers' smoke test for MMDetection configs.  Point `data_root` at a
-# COCO-format folder holding `annotations.json` and `images/`:
+# in seconds on a CPU: the launchers' smoke test for MMDetection configs. Its backbone has the
+# layout of configs/demo/genview_mocov2_r18_tiny_cpu.py and, like the GenView detection configs,
+# starts from a converted backbone (tools/convert_checkpoint.py); init_cfg=None trains from
+# scratch. Data: a COCO-format folder with annotations.json and images/ (tools/make_toy_coco.py):
+#   python tools/make_toy_coco.py data/demo_coco
 #   python tools/train.py configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py \
-#       --cfg-options train_dataloader.dataset.data_root=D/ val_dataloader.dataset.data_root=D/ \
-#       test_dataloader.dataset.data_root=D/ val_evaluator.ann_file=D/annotations.json \
-#       test_evaluator.ann_file=D/annotations.json
+#       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/demo_r18_backbone.pth
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 data_root = 'data/demo_coco/'
@@ -12,7 +13,9 @@ metainfo = dict(classes=('rectangle', 'ellipse'))
 image_size = (64, 64)
 
 model = dict(
-    backbone=dict(depth=18, base_channels=8, stem_channels=8, init_cfg=None),
+    backbone=dict(depth=18, base_channels=8, stem_channels=8,
+                  init_cfg=dict(type='Pretrained', checkpoint='checkpoints/demo_r18_backbone.pth',
+                                prefix='backbone.')),
     neck=dict(in_channels=[8, 16, 32, 64], out_channels=16),
     rpn_head=dict(in_channels=16, feat_channels=16,
                   anchor_generator=dict(scales=[2], strides=[4, 8, 16, 32, 64])),

@@ -1,6 +1,6 @@
 # A tiny MoCo v2 (ResNet-18 layout, 8 base channels, 32-px views) that trains in seconds on a CPU.
 # Used by the smoke tests and as the smallest real job; the ImageNet config is
-# configs/genview_mocov2_r50_in1k.py.  Point `train_dataloader.dataset.data_root` at any image folder:
+# configs/genview_mocov2_r50_in1k.py. Point `train_dataloader.dataset.data_root` at an image folder:
 #   python tools/train.py configs/demo/mocov2_r18_tiny_cpu.py \
 #       --cfg-options train_dataloader.dataset.data_root=/path/to/images
 _base_ = 'mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'

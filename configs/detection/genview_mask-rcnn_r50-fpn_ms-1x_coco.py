@@ -30,14 +30,9 @@ model = dict(
         bbox_head=dict(type='Shared4Conv1FCBBoxHead', norm_cfg=norm_cfg),
         mask_head=dict(norm_cfg=norm_cfg)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(
-        type='RandomChoiceResize',
-        scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768), (1333, 800)],
-        keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
+# upstream's pipeline with its single-scale Resize replaced by multi-scale training
+multi_scale = dict(type='RandomChoiceResize', keep_ratio=True,
+                   scales=[(1333, 640), (1333, 672), (1333, 704), (1333, 736), (1333, 768),
+                           (1333, 800)])
+train_pipeline = [*_base_.train_pipeline[:2], multi_scale, *_base_.train_pipeline[3:]]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -1,8 +1,7 @@
-"""GenView data pipeline: the pair transform, its manifest index and its hook."""
-from .genview_pair_hook import GenViewPairHook
+"""GenView data pipeline: the pair transform, its manifest index and the genview settings."""
 from .manifest_index import ManifestIndex
 from .settings import PAIR_SETTINGS, apply_genview_settings
 from .transforms import GEN_KEYS, GenViewPairDataset
 
-__all__ = ['GenViewPairDataset', 'GenViewPairHook', 'ManifestIndex', 'GEN_KEYS',
+__all__ = ['GenViewPairDataset', 'ManifestIndex', 'GEN_KEYS',
            'PAIR_SETTINGS', 'apply_genview_settings']

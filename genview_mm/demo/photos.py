@@ -5,7 +5,6 @@ from typing import List
 
 import numpy as np
 
-
 PHOTO_FILES = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'motorcycle_left.png',
                'motorcycle_right.png', 'hubble_deep_field.jpg', 'retina.jpg', 'ihc.png',
                'color.png', 'logo.png', 'camera.png', 'coins.png', 'moon.png', 'brick.png',
@@ -18,7 +17,11 @@ def sample_photos(n: int, size: int = 64) -> List[np.ndarray]:
     Beyond the 19 shipped files the photos repeat mirrored/rotated, so all ``n`` are distinct.
     """
     from PIL import Image
-    from skimage import data
+    try:
+        from skimage import data
+    except ImportError as exc:
+        raise ImportError('the demo photos ship in scikit-image: pip install scikit-image (or '
+                          "pip install 'genview_mm[demo]')") from exc
     photos = []
     for i in range(n):
         pil = Image.open(osp.join(data.data_dir, PHOTO_FILES[i % len(PHOTO_FILES)])).convert('RGB')

@@ -45,13 +45,21 @@ class Demo:
         self.out = osp.abspath(out_dir)
         self.unclip, self.scorer_clip = unclip, scorer_clip
         self.num_images, self.epochs, self.gpus = num_images, epochs, gpus
-        self.times: Dict[str, float] = {}
+        self.times: Dict[str, float] = self._load_times()
         self.images = osp.join(self.out, 'data', 'images')
         self.views = osp.join(self.out, 'views')
         self.work = osp.join(self.out, 'train')
 
     def path(self, *parts: str) -> str:
         return osp.join(self.out, *parts)
+
+    def _load_times(self) -> Dict[str, float]:
+        """Stage timings of an earlier run into the same folder (kept for skipped stages)."""
+        try:
+            with open(osp.join(self.out, 'stage_seconds.json')) as f:
+                return {str(k): float(v) for k, v in json.load(f).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
 
     def stage(self, name: str, done: bool, fn, *args) -> None:
         print(f'\n===== [genview demo] {name}' + (' (done earlier, skipped)' if done else ''),
@@ -61,6 +69,9 @@ class Demo:
         start = time.time()
         fn(*args)
         self.times[name] = round(time.time() - start, 1)
+        os.makedirs(self.out, exist_ok=True)
+        with open(self.path('stage_seconds.json'), 'w') as f:
+            json.dump(self.times, f, indent=2)
         print(f'===== [genview demo] {name}: {self.times[name]} s', flush=True)
 
     def run_tool(self, cmd: List[str], log_name: str) -> None:

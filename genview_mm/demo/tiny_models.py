@@ -15,8 +15,7 @@ def save_tiny_clip_vision(path: str, image_size: int = 32, patch_size: int = 4,
     The token grid is ``(image_size // patch_size) ** 2`` (8x8 = 64 by default).
     """
     import torch
-    from transformers import (CLIPImageProcessor, CLIPVisionConfig,
-                              CLIPVisionModelWithProjection)
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
     torch.manual_seed(seed)
     config = CLIPVisionConfig(hidden_size=hidden_size, intermediate_size=37, projection_dim=32,
                               num_hidden_layers=2, num_attention_heads=4, image_size=image_size,
@@ -39,12 +38,24 @@ def save_tiny_unclip(path: str, seed: int = 0) -> str:
     import json
 
     import torch
-    from diffusers import (AutoencoderKL, DDIMScheduler, DDPMScheduler,
-                           StableUnCLIPImg2ImgPipeline, UNet2DConditionModel)
-    from diffusers.pipelines.stable_diffusion.stable_unclip_image_normalizer import \
-        StableUnCLIPImageNormalizer
-    from transformers import (CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPTokenizer,
-                              CLIPVisionConfig, CLIPVisionModelWithProjection)
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        DDPMScheduler,
+        StableUnCLIPImg2ImgPipeline,
+        UNet2DConditionModel,
+    )
+    from diffusers.pipelines.stable_diffusion.stable_unclip_image_normalizer import (
+        StableUnCLIPImageNormalizer,
+    )
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTokenizer,
+        CLIPVisionConfig,
+        CLIPVisionModelWithProjection,
+    )
     width = 32
     tok_dir = osp.join(path, '_tokenizer_src')
     os.makedirs(tok_dir, exist_ok=True)

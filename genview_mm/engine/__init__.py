@@ -1,4 +1,4 @@
 """Runner-side components (hooks), as mmpretrain's ``engine`` package."""
-from .hooks import KNNMonitorHook
+from .hooks import GenViewPairHook, KNNMonitorHook
 
-__all__ = ['KNNMonitorHook']
+__all__ = ['GenViewPairHook', 'KNNMonitorHook']

@@ -32,7 +32,7 @@ import torch
 from .checkpoint_io import CheckpointError, pretraining_normalisation, read_checkpoint
 
 FORMATS = ('mmpretrain', 'torchvision', 'detectron2')
-# Keys of an MMPretrain/MMDetection ``ResNet`` (pytorch style, plain stem), which torchvision shares.
+# Keys of an MMPretrain/MMDetection ``ResNet`` (pytorch style, plain stem), as torchvision's.
 _RESNET_KEY = re.compile(
     r'^(conv1\.weight|bn1\.\w+|layer[1-4]\.\d+\.(conv[1-3]\.weight|bn[1-3]\.\w+|'
     r'downsample\.[01]\.\w+))$')

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
-
 from mmpretrain.registry import MODELS
 
 from ..foreground import ForegroundPCA, check_pca_encoder
@@ -66,8 +65,9 @@ class AdaptiveNoiseGenerator:
         num_variations (int): generated images per source image. Defaults to 1.
         max_batch_size (int, optional): split a noise-level group into pipeline calls of at
             most this many samples. Defaults to None (no split).
-        check_encoder (bool): require the PCA file to name this pipeline's encoder.
-            Defaults to True (the token width is always checked).
+        check_encoder (bool): require the PCA file to be for this pipeline's encoder (same
+            weights fingerprint, or same architecture and name); token width, grid and input
+            size are always checked. Defaults to True.
         name (str, optional): generator id written to manifests; defaults to the pipeline's
             path or hub id.
     """

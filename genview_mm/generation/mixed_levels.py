@@ -1,4 +1,11 @@
-"""One Stable unCLIP call for images at different noise levels."""
+"""One Stable unCLIP call for images at different noise levels.
+
+Why this exists: ``StableUnCLIPImg2ImgPipeline`` takes one ``noise_level`` per call, while
+GenView picks a level per image (arXiv:2403.12003, Sec. 3.2); one call per level leaves batches
+half empty. The pipeline's own ``noise_image_embeddings`` is called once per level on that
+level's rows, so every sample gets exactly what a call of its own would give (tested against
+per-level and per-image calls).
+"""
 from typing import Any, Callable, List
 
 import torch

@@ -54,10 +54,11 @@ def list_file(list_file: str, data_root: Optional[str] = None) -> List[ImageItem
 def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
                 data_root: Optional[str] = None) -> List[ImageItem]:
     """Images of the dataset an MMPretrain config builds at ``dataset_key``."""
-    import genview_mm  # noqa: F401  (compat fixes before mmpretrain.models)
     from mmengine.config import Config
     from mmpretrain.registry import DATASETS
     from mmpretrain.utils import register_all_modules
+
+    import genview_mm  # noqa: F401  (compat fixes before mmpretrain.models)
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(config)
     node = cfg

@@ -10,8 +10,8 @@ command that makes it.
 """
 from typing import List, Optional
 
-from .checkpoint_checks import check_checkpoints
 from .checklist import FAILING, Check, format_checklist
+from .checkpoint_checks import check_checkpoints
 from .data_checks import check_dataset, check_evaluator, check_manifest, iter_datasets
 from .model_checks import check_scorer
 

@@ -156,8 +156,8 @@ def check_pca(path: Optional[str], spec: dict, folder: Optional[str],
     if pca.encoder == name:
         return Check(what, OK, f'{path} ({pca.encoder}, {pca.input_size} px)')
     if folder and pca.fingerprint:
-        from .weights import folder_fingerprint
         from ..models.encoders import same_fingerprint
+        from .weights import folder_fingerprint
         fingerprint = folder_fingerprint(folder)
         if fingerprint is not None and same_fingerprint(pca.fingerprint, fingerprint):
             return Check(what, OK, f'{path} (made for the same weights as {name})')

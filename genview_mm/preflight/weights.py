@@ -29,8 +29,7 @@ def folder_fingerprint(folder: str) -> Optional[List[float]]:
         import torch
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-        from ..models.encoders.base import (FINGERPRINT_ELEMENTS, fingerprint_keys,
-                                            tensor_statistic)
+        from ..models.encoders.base import FINGERPRINT_ELEMENTS, fingerprint_keys, tensor_statistic
         files = sorted(glob.glob(osp.join(folder, '*.safetensors')))
         if not files:
             return None

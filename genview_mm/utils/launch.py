@@ -6,12 +6,12 @@ Keeps the launch scripts thin and makes the same config run on a GPU cluster and
   Runner is built (MMEngine's own ``init_dist`` calls ``torch.cuda.set_device`` and dies on CPU)
   and wraps the model in DDP with ``device_ids=None``;
 * without CUDA, ``SyncBN`` in a config becomes ``BN`` (SyncBN needs CUDA) with a logged warning;
-* ``--amp`` selects ``AmpOptimWrapper`` where an accelerator exists and warns otherwise;
-* ``collate_fn`` configs inherited from another package (``_base_ = 'mmpretrain::...'``) lose the
-  ``_scope_`` key MMEngine adds to them: the Runner passes every key of a collate config to the
-  function itself, so ``default_collate(_scope_=...)`` would fail.
+* ``--amp`` selects ``AmpOptimWrapper`` where an accelerator exists and warns otherwise.
+
+(The ``_scope_`` of inherited ``collate_fn`` configs is handled in :mod:`genview_mm.compat`.)
 """
 import argparse
+import logging
 import os
 import os.path as osp
 from typing import Any, Optional
@@ -44,7 +44,12 @@ def replace_sync_bn(node: Any) -> int:
 
 
 def init_cpu_distributed(launcher: str) -> None:
-    """Initialise a gloo process group from torchrun/slurm variables when there is no CUDA."""
+    """Initialise a gloo process group from torchrun/slurm variables when there is no CUDA.
+
+    Why this exists: MMEngine's ``init_dist`` (which the Runner calls for ``--launcher``) calls
+    ``torch.cuda.set_device`` and NCCL unconditionally, so multi-process training on CPU (tests,
+    laptops) would die; once a process group exists, the Runner skips its own initialisation.
+    """
     if dist.is_initialized():
         return
     if launcher == 'slurm':
@@ -76,11 +81,6 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
     elif cfg.get('work_dir') is None and config_path is not None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
-    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        collate = (cfg.get(name) or {}).get('collate_fn')
-        if isinstance(collate, dict):
-            collate.pop('_scope_', None)
-
     has_cuda = torch.cuda.is_available()
     if not has_cuda:
         n = replace_sync_bn(cfg._cfg_dict) if isinstance(cfg, Config) else replace_sync_bn(cfg)
@@ -89,7 +89,7 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
             n += 1
         if n:
             print_log(f'No CUDA: replaced {n} SyncBN setting(s) by BN (SyncBN needs CUDA).',
-                      logger='current', level=30)
+                      logger='current', level=logging.WARNING)
         if launcher != 'none':
             init_cpu_distributed(launcher)
             wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(type='MMDistributedDataParallel')
@@ -103,7 +103,7 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
         has_amp_device = has_cuda or getattr(torch, 'npu', None) is not None
         if not has_amp_device:
             print_log('--amp ignored: AmpOptimWrapper needs a CUDA/NPU device; training in fp32.',
-                      logger='current', level=30)
+                      logger='current', level=logging.WARNING)
         elif cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
             print_log('AMP is already enabled in the config.', logger='current')
         else:

@@ -16,9 +16,10 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             registers into MMPretrain's registries), as ``mmpretrain.utils.register_all_modules``
             does. Defaults to True.
     """
-    import genview_mm  # noqa: F401  (compat fixes, then every genview_mm module registers)
     from mmengine.registry import DefaultScope
     from mmpretrain.utils import register_all_modules as register_mmpretrain
+
+    import genview_mm  # noqa: F401  (compat fixes, then every genview_mm module registers)
     register_mmpretrain(init_default_scope=False)
     if not init_default_scope:
         return

@@ -6,7 +6,8 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from ..models.scorers import PairQualityScorer, PairScores, quality_weights
+from ..models.scorers import PairQualityScorer, PairScores
+from ..models.weighting import quality_weights
 from ..utils.image_files import IMAGE_EXTENSIONS
 from .pair_grid import views_to_uint8
 

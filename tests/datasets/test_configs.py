@@ -11,6 +11,7 @@ from mmengine.config import Config
 
 from genview_mm.utils import load_config
 from helpers import ROOT, photos_with_views
+
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'genview_*.py')))
 EXPECTED = {'genview_mocov2_r50_in1k': 'GenViewMoCo', 'genview_mocov3_r50_in1k': 'GenViewMoCoV3',
             'genview_mocov3_r50_300e_in1k': 'GenViewMoCoV3',
@@ -41,10 +42,11 @@ def manifest(tmp_path_factory):
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.basename(p)[:-3])
 def test_config_builds_and_runs_a_loss_step(path, manifest, tiny_clip_path, tiny_scorer_pca):
-    import genview_mm  # noqa: F401
     from mmengine.dataset import Compose, default_collate
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
+
+    import genview_mm  # noqa: F401
     init_default_scope('mmpretrain')
     from genview_mm.datasets import GEN_KEYS
     manifest_path, sources = manifest

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genview_mm.datasets import GenViewPairDataset, GenViewPairHook, ManifestIndex
+from genview_mm.datasets import GenViewPairDataset, ManifestIndex
+from genview_mm.engine import GenViewPairHook
 from helpers import photos_with_views, write_photos
 
 N = 6

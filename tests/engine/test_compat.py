@@ -13,18 +13,25 @@ import pytest
 import torch
 
 from helpers import run_tool
-from numpy1_checkpoints import (NUMPY1_RECONSTRUCT, NUMPY1_SCALAR, data_pkl, pickled_globals,
-                                runner_checkpoint, save_numpy1)
+from numpy1_checkpoints import (
+    NUMPY1_RECONSTRUCT,
+    NUMPY1_SCALAR,
+    data_pkl,
+    pickled_globals,
+    runner_checkpoint,
+    save_numpy1,
+)
 
 DEMO_CFG = 'configs/demo/mocov2_r18_tiny_cpu.py'
 PWNED = '/tmp/genview_mm_pwned'
 
 
 def test_import_registers_and_fixes_mmpretrain():
-    import genview_mm
     import mmpretrain.models  # noqa: F401  (fails without the compat fix under transformers 5)
     from mmpretrain.registry import MODELS
     from mmpretrain.utils import dependency
+
+    import genview_mm
     assert isinstance(genview_mm.__version__, str) and genview_mm.__version__.count('.') == 2
     assert dependency.WITH_MULTIMODAL is False
     assert 'mmpretrain.models' in sys.modules
@@ -173,6 +180,7 @@ def test_numpy1_aliases_are_data_types_only():
 def numpy1_run(tmp_path_factory, repo_root, train_photos):
     """One epoch of the tiny demo MoCo v2 (2 iterations), its checkpoint re-saved numpy-1 style."""
     from mmengine.config import Config
+
     from genview_mm.utils.launch import build_runner, prepare_cfg
     root = tmp_path_factory.mktemp('numpy1_run')
     photos = train_photos.src_root
@@ -202,6 +210,7 @@ def test_numpy1_checkpoint_through_convert_tool(numpy1_run, tmp_path):
 
 def test_numpy1_checkpoint_through_load_from(numpy1_run, repo_root, tmp_path):
     from mmengine.config import Config
+
     from genview_mm.utils.launch import build_runner, prepare_cfg
     cfg = Config.fromfile(osp.join(repo_root, DEMO_CFG))
     cfg.merge_from_dict({'train_dataloader.dataset.data_root': numpy1_run['photos'],

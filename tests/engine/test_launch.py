@@ -27,9 +27,23 @@ def test_prepare_cfg_on_cpu(tmp_path):
     assert cfg.launcher == 'none'
 
 
-def test_prepare_cfg_strips_scope_from_inherited_collate_fn(repo_root):
+def test_inherited_collate_fn_scope_is_ignored_by_any_runner(repo_root, tmp_path):
+    """compat fixes Runner.build_dataloader itself: a script building its own loader from an
+    mmpretrain:: config works (upstream fails with default_collate(_scope_=...))."""
     import os.path as osp
+
+    import torch
+    from mmengine.runner import Runner
+
+    from helpers import write_photos
     cfg = Config.fromfile(osp.join(repo_root, 'configs/demo/mocov2_r18_tiny_cpu.py'))
     assert cfg.train_dataloader.collate_fn.get('_scope_') == 'mmpretrain'  # added by MMEngine
-    prepare_cfg(cfg)
-    assert cfg.train_dataloader.collate_fn == dict(type='default_collate')
+    write_photos(str(tmp_path / 'imgs' / 'a'), 4, size=40)
+    cfg.train_dataloader.dataset.data_root = str(tmp_path / 'imgs')
+    cfg.train_dataloader.batch_size = 4
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')
+    loader = Runner.build_dataloader(cfg.train_dataloader)
+    batch = next(iter(loader))
+    assert isinstance(batch['inputs'][0], torch.Tensor) and batch['inputs'][0].shape[0] == 4
+    assert cfg.train_dataloader.collate_fn.get('_scope_') == 'mmpretrain'  # config untouched

@@ -10,8 +10,8 @@ import torch
 from mmengine.config import Config
 from mmengine.utils import get_installed_path
 
-from genview_mm.utils.launch import replace_sync_bn
 from genview_mm.evaluation.convert import convert_checkpoint
+from genview_mm.utils.launch import replace_sync_bn
 from helpers import save_backbone_checkpoint
 
 CLIP_MEAN = [255 * 0.48145466, 255 * 0.4578275, 255 * 0.40821073]
@@ -107,6 +107,11 @@ def test_detection_configs(name, repo_root):
     assert bb.init_cfg.type == 'Pretrained' and bb.init_cfg.prefix == 'backbone.'
     assert set(cfg.val_evaluator.metric) == {'bbox', 'segm'}
     assert cfg.train_cfg.max_epochs == (24 if '2x' in name else 12)
+    # MoCo's multi-scale training (shorter side 640-800) in place of upstream's single Resize
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    assert [t['type'] for t in pipeline] == ['LoadImageFromFile', 'LoadAnnotations',
+                                             'RandomChoiceResize', 'RandomFlip', 'PackDetInputs']
+    assert [s[1] for s in pipeline[2]['scales']] == [640, 672, 704, 736, 768, 800]
     if 'fpn' in name:
         assert cfg.model.neck.norm_cfg.type == 'SyncBN'
         assert cfg.model.roi_head.bbox_head.type == 'Shared4Conv1FCBBoxHead'
@@ -117,10 +122,11 @@ def test_detection_configs(name, repo_root):
 
 
 def test_c4_loads_res2_to_res5_from_one_checkpoint(repo_root, tmp_path):
-    import genview_mm  # noqa: F401
     from mmdet.registry import MODELS as DET_MODELS
     from mmdet.utils import register_all_modules
     from mmpretrain.registry import MODELS
+
+    import genview_mm  # noqa: F401
 
     register_all_modules(init_default_scope=False)
     import mmpretrain.models  # noqa: F401  (registers ResLayerExtraNorm into mmdet)

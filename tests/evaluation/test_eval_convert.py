@@ -9,8 +9,13 @@ import torchvision
 from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
 
-from genview_mm.evaluation.convert import (NoBackboneError, convert_checkpoint, detectron2_name,
-                                           extract_backbone, load_state_dict)
+from genview_mm.evaluation.convert import (
+    NoBackboneError,
+    convert_checkpoint,
+    detectron2_name,
+    extract_backbone,
+    load_state_dict,
+)
 from helpers import run_script, save_backbone_checkpoint
 
 
@@ -131,9 +136,11 @@ def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, capsys):
 
 
 def test_pretraining_normalisation_reads_config_text_without_running_it(tmp_path):
-    from genview_mm.evaluation.checkpoint_io import (matches_transfer_normalisation,
-                                                     normalisation_options,
-                                                     pretraining_normalisation)
+    from genview_mm.evaluation.checkpoint_io import (
+        matches_transfer_normalisation,
+        normalisation_options,
+        pretraining_normalisation,
+    )
     marker = tmp_path / 'ran'
     text = (f"import os\nos.system('touch {marker}')\n"
             "data_preprocessor = dict(mean=[1.0, 2.0, 3.0], std=[4, 5, 6], to_rgb=True)\n"

@@ -80,9 +80,9 @@ def test_hook_evaluate_logs_to_message_hub(tmp_path):
     from types import SimpleNamespace
 
     from mmengine.logging import MessageHub, MMLogger
+    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
     from mmengine.visualization import Visualizer
-    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
     write_class_folders(str(tmp_path / 'train'), per_class=6, seed=0)

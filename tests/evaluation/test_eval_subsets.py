@@ -5,8 +5,14 @@ from collections import Counter
 
 import pytest
 
-from genview_mm.evaluation.subsets import (balanced_subset, per_class_count, read_ann_file,
-                                           read_simclr_names, simclr_subset, write_ann_file)
+from genview_mm.evaluation.subsets import (
+    balanced_subset,
+    per_class_count,
+    read_ann_file,
+    read_simclr_names,
+    simclr_subset,
+    write_ann_file,
+)
 from helpers import run_script
 
 WNIDS = ['n01440764', 'n01443537', 'n01484850', 'n01491361']

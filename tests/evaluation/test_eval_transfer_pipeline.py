@@ -15,8 +15,15 @@ import pytest
 import torch
 
 from genview_mm.evaluation.convert import convert_checkpoint, load_state_dict
-from helpers import (run_script, run_tool, save_backbone_checkpoint, scalar_rows,
-                     write_class_folders, write_coco_shapes, write_fake_manifest)
+from helpers import (
+    run_script,
+    run_tool,
+    save_backbone_checkpoint,
+    scalar_rows,
+    write_class_folders,
+    write_coco_shapes,
+    write_fake_manifest,
+)
 
 PRETRAIN_CFG = 'configs/demo/genview_mocov2_r18_tiny_cpu.py'
 DET_BASE = 'genview_mm::detection/genview_mask-rcnn_r50-fpn_ms-1x_coco.py'

@@ -10,12 +10,18 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 
-from genview_mm.utils.launch import replace_sync_bn
 from genview_mm.evaluation.convert import convert_checkpoint
+from genview_mm.utils.launch import replace_sync_bn
 from helpers import run_tool
 from numpy1_checkpoints import NUMPY1_RECONSTRUCT, data_pkl, pickled_globals
-from official_layout import (CLIP_MEAN, CLIP_STD, OFFICIAL, VIT_B_2_LAYERS, build_standin,
-                             save_standin)
+from official_layout import (
+    CLIP_MEAN,
+    CLIP_STD,
+    OFFICIAL,
+    VIT_B_2_LAYERS,
+    build_standin,
+    save_standin,
+)
 
 MOCOV3_R50 = 'mocov3_resnet50_8xb512-amp-coslr-100e_in1k_genview.pth'
 
@@ -47,8 +53,8 @@ def build(repo_root: str, rel: str, checkpoint: str, scope: str = 'mmpretrain', 
         cfg.model.backbone.arch, cfg.model.backbone.frozen_stages = arch, arch['num_layers']
     replace_sync_bn(cfg._cfg_dict)
     if scope == 'mmdet':
-        from mmdet.registry import MODELS
         import mmpretrain.models  # noqa: F401  (ResLayerExtraNorm, the C4 head)
+        from mmdet.registry import MODELS
     else:
         from mmpretrain.registry import MODELS
     with DefaultScope.overwrite_default_scope(scope):

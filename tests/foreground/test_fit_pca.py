@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from genview_mm.foreground.fit import (CovarianceAccumulator, alpha_for_fraction,
-                                       center_border_masks, choose_sign, fit_foreground_pca)
+from genview_mm.foreground.fit import (
+    CovarianceAccumulator,
+    alpha_for_fraction,
+    center_border_masks,
+    choose_sign,
+    fit_foreground_pca,
+)
 
 GRID = (8, 8)
 DIM = 16

@@ -28,9 +28,9 @@ def photo_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope='session')
 def tiny_unclip_pca(tiny_unclip_path, photo_dir, tmp_path_factory) -> str:
     """Foreground PCA fitted for the tiny pipeline's own image encoder."""
-    from genview_mm.models.encoders import CLIPPatchEncoder
     from genview_mm.foreground.fit_runner import run_fit
     from genview_mm.generation.sources import list_folder
+    from genview_mm.models.encoders import CLIPPatchEncoder
     enc = CLIPPatchEncoder.from_pretrained(tiny_unclip_path, subfolder='image_encoder')
     out = str(tmp_path_factory.mktemp('pca') / 'fg_pca.pth')
     run_fit([it.path for it in list_folder(photo_dir)], enc, out, batch_size=4,

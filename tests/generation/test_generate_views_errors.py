@@ -6,8 +6,8 @@ import os.path as osp
 import subprocess
 
 import pytest
-from gen_tool import cmd
 
+from gen_tool import cmd
 from helpers import tool_env
 
 

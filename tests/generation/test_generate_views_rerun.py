@@ -7,9 +7,9 @@ import shutil
 
 import numpy as np
 import pytest
-from gen_tool import check_complete, cmd
 from PIL import Image
 
+from gen_tool import check_complete, cmd
 from genview_mm.generation import read_manifest
 from genview_mm.generation.manifest import iter_rows
 from helpers import DIST_VARS

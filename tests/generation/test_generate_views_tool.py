@@ -13,8 +13,8 @@ import sys
 import time
 
 import pytest
-from gen_tool import check_complete, cmd
 
+from gen_tool import check_complete, cmd
 from genview_mm.generation import read_manifest
 from genview_mm.generation.manifest import iter_rows
 from helpers import run_cmd, tool_env

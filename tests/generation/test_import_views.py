@@ -9,8 +9,12 @@ import tracemalloc
 
 import pytest
 
-from genview_mm.generation.import_views import (NoiseLevelLists, import_views, match_folder,
-                                                view_extensions)
+from genview_mm.generation.import_views import (
+    NoiseLevelLists,
+    import_views,
+    match_folder,
+    view_extensions,
+)
 from genview_mm.generation.manifest import FIELDS, read_manifest
 from helpers import load_tool, run_cmd
 

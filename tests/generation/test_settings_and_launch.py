@@ -10,8 +10,13 @@ import pytest
 
 from genview_mm.generation.errors import SettingsMismatch, UsageError
 from genview_mm.generation.launch import launch_from
-from genview_mm.generation.settings import (SETTINGS_NAME, check_settings, clear_outputs,
-                                            settings_diff, write_settings)
+from genview_mm.generation.settings import (
+    SETTINGS_NAME,
+    check_settings,
+    clear_outputs,
+    settings_diff,
+    write_settings,
+)
 from helpers import free_port, tool_env
 
 

@@ -6,8 +6,30 @@
 - :mod:`helpers.data`: photos, class folders, a toy COCO set, fake views manifests, PCA files.
 - :mod:`helpers.dist`: several forked processes in one gloo group.
 """
-from .data import (CLASS_COLOURS, photos_with_views, sample_photos,  # noqa: F401
-                   save_backbone_checkpoint, save_pca, save_tiny_clip_vision, save_tiny_unclip,
-                   write_class_folders, write_coco_shapes, write_fake_manifest, write_photos)
-from .tools import (DIST_VARS, ROOT, TOOLS, ToolRun, free_port, load_tool,  # noqa: F401
-                    run_cmd, run_script, run_tool, scalar_rows, tool_cmd, tool_env)
+from .data import (  # noqa: F401
+                   CLASS_COLOURS,
+                   photos_with_views,
+                   sample_photos,
+                   save_backbone_checkpoint,
+                   save_pca,
+                   save_tiny_clip_vision,
+                   save_tiny_unclip,
+                   write_class_folders,
+                   write_coco_shapes,
+                   write_fake_manifest,
+                   write_photos,
+)
+from .tools import (  # noqa: F401
+                   DIST_VARS,
+                   ROOT,
+                   TOOLS,
+                   ToolRun,
+                   free_port,
+                   load_tool,
+                   run_cmd,
+                   run_script,
+                   run_tool,
+                   scalar_rows,
+                   tool_cmd,
+                   tool_env,
+)

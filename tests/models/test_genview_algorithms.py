@@ -100,7 +100,7 @@ def test_swav_weights_each_sample_across_all_crops():
     twin = copy.deepcopy(model)
     data = model.data_preprocessor(tiny_batch('SwAV'), True)
     got = model(**copy.deepcopy(data), mode='loss')['loss']
-    from genview_mm.models.losses import swav_per_sample_loss
+    from genview_mm.models.weighting import swav_per_sample_loss
     views = data['inputs']
     feats = twin.neck([twin.backbone(torch.cat(views[:2])), twin.backbone(torch.cat(views[2:]))])
     per_sample = swav_per_sample_loss(twin.head.loss_module, feats)

@@ -5,8 +5,9 @@ import torch
 from mmpretrain.registry import MODELS
 
 from genview_mm.foreground import ForegroundPCAError
-from genview_mm.models.scorers import PairQualityScorer, pair_quality, quality_weights
+from genview_mm.models.scorers import PairQualityScorer, pair_quality
 from genview_mm.models.selfsup.genview_mixin import quality_log_vars
+from genview_mm.models.weighting import quality_weights
 from genview_tiny import SSL_MEAN, SSL_STD, FakePatchEncoder
 from helpers import save_pca
 

@@ -83,7 +83,8 @@ def test_real_timm_convnext_tower(tmp_path):
     """The adapter on a real (randomly initialised) timm ConvNeXt, as the official scorer's
     LAION-2B ConvNeXt-Base-W tower would be plugged in."""
     import timm  # noqa: F401  (installed by tools/bootstrap_env.sh)
-    from genview_mm.models.scorers import quality_weights
+
+    from genview_mm.models.weighting import quality_weights
     enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
                                    pretrained=False, input_size=64))
     assert enc.grid == (2, 2)

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 
-from genview_mm.models.losses import swav_per_sample_loss
+from genview_mm.models.weighting import swav_per_sample_loss
 from genview_tiny import nonlinear
 
 N, C = 6, 8

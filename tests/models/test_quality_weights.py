@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from genview_mm.models.scorers import quality_weights
+from genview_mm.models.weighting import quality_weights
 
 
 def test_mean_is_one_and_matches_formula():

@@ -5,7 +5,8 @@ import os
 import torch
 import torch.distributed as dist
 
-from genview_mm.models.scorers import gather_variable, quality_weights
+from genview_mm.models.weighting import quality_weights
+from genview_mm.utils.dist import gather_variable
 from helpers import free_port
 from helpers.dist import init_gloo, run_processes
 

@@ -133,9 +133,13 @@ def test_detection_config_train_and_test(tmp_path):
                  'test_evaluator.ann_file': coco + 'annotations.json'})
     cfg = load_config(MASK_RCNN, opts)
     bad = failing(run_preflight(cfg))
-    assert {c.split(' [')[0] for c in bad} == {'CocoDataset data', 'CocoMetric annotations'}
-    assert all('COCO 2017' in c.fix[0] for c in bad.values())
+    assert {c.split(' [')[0] for c in bad} == {'CocoDataset data', 'CocoMetric annotations',
+                                                'pretrained weights'}
+    assert all('COCO 2017' in c.fix[0] for k, c in bad.items() if k.startswith('Coco'))
     write_coco_shapes(coco, 2)
+    assert set(failing(run_preflight(cfg))) == {
+        'pretrained weights [model.backbone.init_cfg.checkpoint]'}
+    cfg.model.backbone.init_cfg = None  # from scratch
     assert preflight_passes(run_preflight(cfg))
     checks = run_preflight(cfg, 'test', str(tmp_path / 'epoch_1.pth'))
     assert failing(checks)['checkpoint to test'].fix[0].startswith('train the model first')

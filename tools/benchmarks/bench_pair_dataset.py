@@ -11,12 +11,6 @@ import os.path as osp
 import tempfile
 import time
 
-import numpy as np
-
-import genview_mm  # noqa: F401
-from genview_mm.demo.photos import sample_photos
-from genview_mm.generation.manifest import ManifestWriter
-
 VIEW = [
     dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.), backend='pillow'),
     dict(type='RandomApply', prob=0.8, transforms=[
@@ -29,7 +23,11 @@ VIEW = [
 
 
 def make_data(root: str, num: int):
+    """``num`` ~500x375 JPEG originals in ``root`` and a manifest of 512-px generated views."""
     from PIL import Image
+
+    from genview_mm.demo.photos import sample_photos
+    from genview_mm.generation.manifest import ManifestWriter
     sources = []
     with ManifestWriter(osp.join(root, 'gen', 'manifest.jsonl'), fsync=False) as writer:
         for i, img in enumerate(sample_photos(num, size=512)):
@@ -49,8 +47,11 @@ def main() -> None:
     parser.add_argument('--num', type=int, default=64)
     parser.add_argument('--rounds', type=int, default=3)
     args = parser.parse_args()
+    import numpy as np  # heavy imports after parsing: --help answers without torch
     from mmengine.dataset import Compose
     from mmengine.registry import init_default_scope
+
+    import genview_mm  # noqa: F401
     init_default_scope('mmpretrain')
     with tempfile.TemporaryDirectory() as root:
         sources, manifest = make_data(root, args.num)
@@ -74,8 +75,8 @@ def main() -> None:
     rate = {k: args.num / np.median(v) for k, v in times.items()}
     for k, v in rate.items():
         print(f'{k:>20}: {v:7.1f} samples/s (median of {args.rounds} rounds of {args.num})')
-    print(f'ratio GenViewPairDataset / MultiView: {rate["GenViewPairDataset"] / rate["MultiView"]:.3f}'
-          ' (target >= 0.75)')
+    ratio = rate['GenViewPairDataset'] / rate['MultiView']
+    print(f'ratio GenViewPairDataset / MultiView: {ratio:.3f} (target >= 0.75)')
 
 
 if __name__ == '__main__':

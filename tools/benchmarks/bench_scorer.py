@@ -70,7 +70,7 @@ def make_encoder(p: dict, folder: str) -> str:
 def make_pca(encoder: str, folder: str) -> str:
     """A PCA file with a random direction for ``encoder`` (timing does not depend on it)."""
     from genview_mm.foreground import ForegroundPCA
-from genview_mm.models.encoders import CLIPPatchEncoder
+    from genview_mm.models.encoders import CLIPPatchEncoder
     enc = CLIPPatchEncoder.from_pretrained(encoder)
     d = torch.nn.functional.normalize(torch.randn(enc.dim), dim=0)
     path = osp.join(folder, 'pca.pth')

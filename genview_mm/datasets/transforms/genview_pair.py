@@ -1,5 +1,6 @@
 """GenViewPairDataset: ``MultiView`` whose pair takes one view from the generated image."""
 import copy
+import logging
 import warnings
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -120,7 +121,7 @@ class GenViewPairDataset(BaseTransform):
             if self._warned < 10:
                 self._warned += 1
                 print_log(f'GenViewPairDataset: generated view {path} unusable ({exc}); using '
-                          'the original instead.', logger='current', level=30)
+                          'the original instead.', logger='current', level=logging.WARNING)
             return None, -1, -1, True
         level = -1 if level is None else int(level)
         return loaded['img'], int(np.random.randint(2)), level, False

@@ -3,8 +3,15 @@
 Registered in MMPretrain's ``MODELS``: ``CLIPPatchEncoder`` (a transformers CLIP vision tower) and
 ``TimmPatchEncoder`` (a timm model's last feature map, e.g. the paper's ConvNeXt scorer).
 """
-from .base import (CLIP_MEAN, CLIP_STD, EncoderIdentity, PatchEncoderBase, clip_preprocess,
-                   same_fingerprint, weights_fingerprint)
+from .base import (
+                   CLIP_MEAN,
+                   CLIP_STD,
+                   EncoderIdentity,
+                   PatchEncoderBase,
+                   clip_preprocess,
+                   same_fingerprint,
+                   weights_fingerprint,
+)
 from .builder import build_patch_encoder
 from .clip_encoder import CLIPPatchEncoder, encoder_id
 from .timm_encoder import OFFICIAL_SCORER, TimmPatchEncoder

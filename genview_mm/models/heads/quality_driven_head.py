@@ -6,7 +6,7 @@ import torch
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 
-from ..losses import weighting_rule
+from ..weighting import weighting_rule
 
 
 @MODELS.register_module()
@@ -16,12 +16,37 @@ class QualityDrivenContrastiveHead(BaseModule):
     `GenView <https://arxiv.org/abs/2403.12003>`_ reweights the per-sample SSL loss,
     ``L = (1/N) sum_i w_i l_i``. The wrapped head (``ContrastiveHead``, ``MoCoV3Head``,
     ``LatentPredictHead``, ``SwAVHead``) runs its own ``loss``; the weights enter through its
-    loss module (see :mod:`genview_mm.models.losses.sample_weighting`). Without weights
+    loss module (see :mod:`genview_mm.models.weighting.loss_rules`). Without weights
     (outside :meth:`sample_weights`) or with all weights 1 the loss equals the wrapped head's.
 
     The wrapped head's children (``predictor``, ``loss_module``) are registered directly on
     this module, so state-dict keys stay upstream's (``head.predictor.*``) and upstream hooks
     reaching ``model.head.loss_module`` (e.g. ``SwAVHook``) keep working.
+
+    Where ``w_i * l_i`` happens, from the algorithm's ``loss`` down::
+
+        GenViewMixin.loss(inputs, data_samples)               # models/selfsup/genview_mixin.py
+          scores = self.scorer(view1, view2)                  # q = s_f - s_b, no weights
+          w = quality_weights(scores.q, gamma, normalize)     # N * softmax(gamma * q)
+          with self.head.sample_weights(loss_row_weights(w)): # rows of each head.loss call
+            Upstream.loss(self, inputs, data_samples)         # MoCo / MoCoV3 / BYOL / ...
+              self.head.loss(...)  -> QualityDrivenContrastiveHead.loss (this class)
+                rule(wrapped_head, w, args)                   # models/weighting/loss_rules.py
+                  wrapped_head.loss(...)                      # upstream head, unchanged
+                    loss_module(...)                          # with w injected, see below
+
+    per loss module (``rule`` = :func:`~genview_mm.models.weighting.weighting_rule`):
+
+    * MoCo v2 (ContrastiveHead), MoCo v3 (MoCoV3Head), SimCLR (ContrastiveHead):
+      ``CrossEntropyLoss(cls_score, label, weight=w)`` -- a forward pre-hook adds ``weight``;
+      its mean reduction is ``mean_i(w_i * CE_i)``. MoCo v3 calls the head twice (both
+      symmetric terms, the same ``w``); SimCLR maps pair ``i`` to rows ``2i, 2i+1``.
+    * BYOL, SimSiam (LatentPredictHead): ``CosineSimilarityLoss(pred, target, mask=w)`` -- a
+      pre-hook adds ``mask`` (giving ``sum(w l) / sum(w)``) and a forward hook rescales by
+      ``sum(w) / N``, so the result is ``mean_i(w_i * l_i)``.
+    * SwAV (SwAVHead): ``SwAVLoss`` has no per-sample input, so the rule computes
+      :func:`~genview_mm.models.weighting.swav_per_sample_loss` from the loss module's own
+      prototypes, queue and Sinkhorn and returns ``mean_i(w_i * l_i)``.
 
     Args:
         head (dict): config of the upstream head to wrap.

@@ -1,4 +1,4 @@
-"""Pure pair-quality math of GenView (method doc section 3), on patch tokens.
+"""Pure pair-quality math of GenView (arXiv:2403.12003, Sec. 3.3), on patch tokens.
 
 For each view: token scores ``a_k = F_k . u``, per-image min-max ``ahat``, soft masks
 ``M^f = ahat / (sum ahat + eps)`` and ``M^b = (1 - ahat) / (sum (1 - ahat) + eps)``, pooled

@@ -6,8 +6,8 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from ..scorers import PairScores, QualityWeights, quality_weights
-from ..scorers.quality_weights import NORMALIZE_MODES
+from ..scorers import PairScores
+from ..weighting import NORMALIZE_MODES, QualityWeights, quality_weights
 
 HEAD_WRAPPER = 'QualityDrivenContrastiveHead'
 
@@ -28,10 +28,11 @@ class GenViewMixin:
     and in :meth:`loss` scores the two views the upstream ``loss`` receives, turns the
     qualities into weights ``w = N * softmax(gamma * q)`` (:func:`quality_weights`, paper
     Sec. 3.3), maps the pair weights to loss rows (:meth:`loss_row_weights`) and runs the
-    upstream ``loss`` unchanged with those weights active on the head. Telemetry (``genview_w_mean``, ``genview_w_std``,
-    ``genview_w_min``, ``genview_w_max``, ``genview_sf``, ``genview_sb``,
-    ``genview_nonfinite``) is added to the loss dict; MMEngine logs these but, their keys not
-    containing ``'loss'``, never adds them to the loss. State-dict keys stay upstream's.
+    upstream ``loss`` unchanged with those weights active on the head. Telemetry
+    (``genview_w_mean``, ``genview_w_std``, ``genview_w_min``, ``genview_w_max``,
+    ``genview_sf``, ``genview_sb``, ``genview_nonfinite``) is added to the loss dict; MMEngine
+    logs these but, their keys not containing ``'loss'``, never adds them to the loss.
+    State-dict keys stay upstream's.
 
     Args:
         scorer (dict | nn.Module): config of the pair scorer, e.g.

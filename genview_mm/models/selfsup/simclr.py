@@ -3,7 +3,8 @@ import torch
 from mmpretrain.models.selfsup import SimCLR
 from mmpretrain.registry import MODELS
 
-from ..scorers.quality_weights import gather_variable
+from genview_mm.utils.dist import gather_variable
+
 from .genview_mixin import GenViewMixin
 
 

@@ -5,7 +5,7 @@ import numpy as np
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
-from .transforms.genview_pair import GenViewPairDataset
+from genview_mm.datasets.transforms.genview_pair import GenViewPairDataset
 
 
 def find_pair_transforms(dataset) -> Iterator[tuple]:
@@ -35,8 +35,8 @@ class GenViewPairHook(Hook):
     view), ``train/genview_noise_level`` (mean noise level of the generated views whose level
     is known; not logged when none is, as for views imported without their level lists) and
     ``train/genview_fallbacks`` (generated files that could not be read, summed over training).
-    These need ``genview_slot``, ``genview_noise_level`` and ``genview_fallback`` in
-    ``PackInputs(meta_keys=...)``.
+    These need the fields GenViewPairDataset adds in the data samples:
+    ``PackInputs(algorithm_keys=GEN_KEYS)`` (or ``meta_keys``), as every GenView config has.
 
     Args:
         max_check (int): most images checked at start. Defaults to 50000.

@@ -1,12 +1,14 @@
 """The GenView weight rule: pair-quality scores -> per-sample loss weights.
 
-``w = N * softmax(gamma * q)`` (method doc section 3), detached, mean 1. A pure function,
-tested at its boundaries without any model.
+``w = N * softmax(gamma * q)`` (arXiv:2403.12003, Sec. 3.3; the paper writes softmax(q), the
+authors' code multiplies by N to keep the loss scale), detached, mean 1. A pure function, tested
+at its boundaries without any model; GenViewMixin calls it on the scorer's qualities.
 """
-from typing import NamedTuple, Tuple
+from typing import NamedTuple
 
 import torch
-import torch.distributed as dist
+
+from genview_mm.utils.dist import gather_variable
 
 NORMALIZE_MODES = ('local', 'global')
 
@@ -21,35 +23,6 @@ class QualityWeights(NamedTuple):
     """
     weights: torch.Tensor
     num_nonfinite: int
-
-
-def _dist_ready() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def gather_variable(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
-    """All-gather a 1-D tensor whose length may differ between ranks.
-
-    Args:
-        x (torch.Tensor): (n,) this rank's values.
-
-    Returns:
-        Tuple[torch.Tensor, int]: the (sum n,) concatenation in rank order and the offset of
-        this rank's slice in it. Without an initialised process group: ``(x, 0)``.
-    """
-    if not _dist_ready():
-        return x, 0
-    world, rank = dist.get_world_size(), dist.get_rank()
-    size = torch.tensor([x.numel()], device=x.device, dtype=torch.long)
-    sizes = [torch.zeros_like(size) for _ in range(world)]
-    dist.all_gather(sizes, size)
-    sizes = [int(s.item()) for s in sizes]
-    padded = x.new_zeros(max(sizes))
-    padded[:x.numel()] = x
-    chunks = [torch.zeros_like(padded) for _ in range(world)]
-    dist.all_gather(chunks, padded)
-    full = torch.cat([c[:n] for c, n in zip(chunks, sizes)])
-    return full, sum(sizes[:rank])
 
 
 @torch.no_grad()

@@ -4,6 +4,9 @@ Upstream ``SwAVLoss.forward`` averages inside its loops, so there is no per-samp
 computes the same terms without the batch mean, using the loss module's prototypes, queue and
 ``distributed_sinkhorn``; it updates the prototypes' normalisation and the queue exactly as a
 forward call would, and ``per_sample.mean()`` equals ``SwAVLoss.forward`` (tested).
+
+Adapted from ``mmpretrain.models.losses.SwAVLoss.forward`` (MMPretrain 1.2.0): the same
+queue update, Sinkhorn codes and swapped cross-entropies, summed per sample instead of averaged.
 """
 import torch
 import torch.nn.functional as F

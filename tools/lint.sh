@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Lint (ruff: pyflakes, pycodestyle, import order, 100 columns; settings in ruff.toml).
+#   bash tools/lint.sh            # check;   bash tools/lint.sh --fix   to fix what ruff can
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/tools/bootstrap_env.sh" >/dev/null
+cd "$ROOT"
+exec "${GENVIEW_VENV:-$ROOT/.venv}/bin/ruff" check "$@" .

@@ -1,0 +1,35 @@
+"""Write a toy COCO-format dataset for the tiny Mask R-CNN (configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py)
+images of filled rectangles and ellipses with polygon masks, two categories.
+
+    python tools/make_toy_coco.py data/demo_coco --num-images 16
+    python tools/train.py configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py \
+        --cfg-options model.backbone.init_cfg=None          # from scratch (no converted backbone)
+
+Writes OUT/images/*.png and OUT/annotations.json (the tiny config's layout and default data_root
+is data/demo_coco/).
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('out_dir', help='output folder (images/, annotations.json)')
+    p.add_argument('--num-images', type=int, default=16)
+    p.add_argument('--size', type=int, default=64, help='image side in pixels')
+    p.add_argument('--seed', type=int, default=0)
+    args = p.parse_args(argv)
+    if args.num_images < 1 or args.size < 16:
+        p.error('--num-images must be >= 1 and --size >= 16')
+    from genview_mm.demo.coco_shapes import write_coco_shapes
+    ann = write_coco_shapes(args.out_dir, args.num_images, args.size, args.seed)
+    print(f'wrote {args.num_images} images and {ann}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
