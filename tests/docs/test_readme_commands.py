@@ -1,4 +1,4 @@
-"""Every command of README.md is checked, so the README cannot drift from the code (issue 10.9).
+"""Every command of README.md is checked, so the README cannot drift from the code.
 
 The README is read from the repository root (what is committed). Its commands
 (tests/docs/readme_parse.py) are checked without running them (readme_checks.py): our tools

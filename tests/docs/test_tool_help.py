@@ -1,4 +1,4 @@
-"""``--help`` of every tool answers before torch or genview_mm's models load (issue 10.12).
+"""``--help`` of every tool answers before torch or genview_mm's models load.
 
 Tools parse their arguments first and import the heavy stack after, so ``--help`` and usage
 errors come at once. Each tool runs with ``--help`` in a fresh interpreter (tests/docs/
