@@ -47,8 +47,8 @@ def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp('transfer')
     write_class_folders(str(root / 'cls_train'), per_class=8, seed=0)
     write_class_folders(str(root / 'cls_val'), per_class=4, seed=1)
-    write_coco_shapes(str(root / 'coco'), 8, size=128, seed=0, split='train')
-    write_coco_shapes(str(root / 'coco'), 4, size=128, seed=1, split='val')
+    write_coco_shapes(str(root / 'coco_train'), 8, size=128, seed=0)
+    write_coco_shapes(str(root / 'coco_val'), 4, size=128, seed=1)
     return root
 
 
@@ -151,8 +151,9 @@ def det_cfg_text(ws, backbone: str, base: str = DET_BASE) -> str:
         dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                                               'scale_factor'))]"""
     loader = lambda split, pipe, bs: f"""dict(batch_size={bs}, num_workers=0,
-        persistent_workers=False, dataset=dict(data_root='{ws}/coco/', ann_file='{split}.json',
-        data_prefix=dict(img='images/'), metainfo=metainfo, pipeline={pipe}))"""  # noqa: E731
+        persistent_workers=False, dataset=dict(data_root='{ws}/coco_{split}/',
+        ann_file='annotations.json', data_prefix=dict(img='images/'), metainfo=metainfo,
+        pipeline={pipe}))"""  # noqa: E731
     return f"""
         _base_ = '{base}'
         metainfo = dict(classes=('rectangle', 'ellipse'))
@@ -174,7 +175,7 @@ def det_cfg_text(ws, backbone: str, base: str = DET_BASE) -> str:
         train_dataloader = {loader('train', 'train_pipeline', 2)}
         val_dataloader = {loader('val', test_pipeline, 2)}
         test_dataloader = val_dataloader
-        val_evaluator = dict(ann_file='{ws}/coco/val.json', metric=['bbox', 'segm'])
+        val_evaluator = dict(ann_file='{ws}/coco_val/annotations.json', metric=['bbox', 'segm'])
         test_evaluator = val_evaluator
         train_cfg = dict(max_epochs=1)
         param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
@@ -214,7 +215,7 @@ def test_mask_rcnn_c4_trains_and_validates(ws, tmp_path):
         dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
         dict(type='Resize', scale=(96, 96), keep_ratio=True), dict(type='PackDetInputs')]"""
     loader = f"""dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(
-        data_root='{ws}/coco/', ann_file='val.json', data_prefix=dict(img='images/'),
+        data_root='{ws}/coco_val/', ann_file='annotations.json', data_prefix=dict(img='images/'),
         metainfo=dict(classes=('rectangle', 'ellipse')), indices=2, pipeline={pipe}))"""
     cfg = write_cfg(tmp_path / 'c4.py', f"""
         _base_ = 'genview_mm::detection/genview_mask-rcnn_r50-c4_ms-1x_coco.py'
@@ -231,7 +232,7 @@ def test_mask_rcnn_c4_trains_and_validates(ws, tmp_path):
                           rcnn=dict(score_thr=0.0, max_per_img=10)))
         train_dataloader = {loader}
         val_dataloader = {loader}
-        val_evaluator = dict(ann_file='{ws}/coco/val.json')
+        val_evaluator = dict(ann_file='{ws}/coco_val/annotations.json')
         train_cfg = dict(max_epochs=1)
         param_scheduler = []
         default_hooks = dict(logger=dict(interval=1))
