@@ -1,14 +1,22 @@
+"""Session fixtures shared by all test folders: tiny CLIP files and the photos the demo configs
+train on. Test helpers are in :mod:`helpers` (tests/helpers/)."""
 import os
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
-os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('HF_HUB_OFFLINE', '1')  # before anything imports huggingface_hub
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+# One thread unless asked for more: the models are tiny, and on a busy 2-core machine several
+# OpenMP threads spin against each other (the in-process tests ran 2-3x slower with two).
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+os.environ.setdefault('MKL_NUM_THREADS', os.environ['OMP_NUM_THREADS'])
+
+import torch  # noqa: E402
 
 import genview_mm  # noqa: E402,F401  (compat fixes before any test imports mmpretrain)
+from helpers import ROOT, photos_with_views, save_pca, save_tiny_clip_vision  # noqa: E402
+
+torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))  # also if torch came in earlier
 
 
 @pytest.fixture(scope='session')
@@ -19,7 +27,6 @@ def repo_root() -> str:
 @pytest.fixture(scope='session')
 def tiny_clip_path(tmp_path_factory) -> str:
     """A tiny CLIP vision tower saved to disk (load it with from_pretrained(path))."""
-    from tiny_models import save_tiny_clip_vision
     return save_tiny_clip_vision(str(tmp_path_factory.mktemp('tiny_clip')))
 
 
@@ -27,14 +34,15 @@ def tiny_clip_path(tmp_path_factory) -> str:
 def tiny_scorer_pca(tiny_clip_path, tmp_path_factory) -> str:
     """A foreground PCA file for the tiny CLIP (random unit direction, alpha 0) that records the
     encoder's identity as a fit does (name, architecture, weights fingerprint)."""
-    import torch
-    from genview_mm.foreground import ForegroundPCA
     from genview_mm.models.encoders import CLIPPatchEncoder
     identity = CLIPPatchEncoder.from_pretrained(tiny_clip_path).identity()
-    g = torch.Generator().manual_seed(0)
-    direction = torch.randn(32, generator=g)
     path = str(tmp_path_factory.mktemp('pca') / 'tiny_clip_pca.pth')
-    ForegroundPCA(direction=direction / direction.norm(), mean=torch.zeros(32), alpha=0.0,
-                  encoder=identity.name, grid=(8, 8), input_size=32,
-                  encoder_arch=identity.arch, fingerprint=identity.fingerprint).save(path)
-    return path
+    return save_pca(path, identity.name, 32, (8, 8), 32, arch=identity.arch,
+                    fingerprint=identity.fingerprint)
+
+
+@pytest.fixture(scope='session')
+def train_photos(tmp_path_factory):
+    """16 photos of 40 px in ``src_root/all/`` (2 iterations of the demo configs' batch of 8)
+    and a fake views manifest of them (:func:`helpers.photos_with_views`)."""
+    return photos_with_views(str(tmp_path_factory.mktemp('train_photos')), 16, 40, folder='all')

@@ -1,7 +1,6 @@
-"""Every shipped GenView pretraining config is the paper's recipe on its upstream config (the
-official scorer, per-GPU weights, CLIP normalisation, prob 1, upstream's views), loads, and its
-model and data pipeline build and run one loss step on CPU (tiny CLIP scorer, tiny manifest,
-small images)."""
+"""configs/genview_*.py: each is the paper's recipe on its upstream config (the official scorer,
+per-GPU weights, CLIP normalisation, prob 1, upstream's views), loads, and its model and data
+pipeline build and run one loss step on CPU (tiny CLIP scorer, tiny manifest, small images)."""
 import glob
 import math
 import os.path as osp
@@ -11,10 +10,8 @@ import torch
 from mmengine.config import Config
 
 from genview_mm.utils import load_config
+from helpers import ROOT, photos_with_views
 
-from tiny_models import write_fake_manifest, write_photos
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'genview_*.py')))
 EXPECTED = {'genview_mocov2_r50_in1k': 'GenViewMoCo', 'genview_mocov3_r50_in1k': 'GenViewMoCoV3',
             'genview_mocov3_r50_300e_in1k': 'GenViewMoCoV3',
@@ -39,17 +36,17 @@ def test_all_paper_configs_are_shipped():
 
 @pytest.fixture(scope='module')
 def manifest(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('cfg_data'))
-    sources = write_photos(osp.join(root, 'src', 'cls'), 2, size=64, ext='.png')
-    return write_fake_manifest(osp.join(root, 'gen'), sources, osp.join(root, 'src')), sources
+    data = photos_with_views(str(tmp_path_factory.mktemp('cfg_data')), 2, 64, ext='.png')
+    return data.manifest, data.sources
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.basename(p)[:-3])
 def test_config_builds_and_runs_a_loss_step(path, manifest, tiny_clip_path, tiny_scorer_pca):
-    import genview_mm  # noqa: F401
     from mmengine.dataset import Compose, default_collate
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
+
+    import genview_mm  # noqa: F401
     init_default_scope('mmpretrain')
     from genview_mm.datasets import GEN_KEYS
     manifest_path, sources = manifest

@@ -2,15 +2,12 @@
 inherits a GenView config changes one documented setting and it takes effect; switching the
 dataset to CustomDataset with the documented lines works."""
 import os.path as osp
-import subprocess
-import sys
 
+import pytest
 import torch
 
 from genview_mm.utils import load_config
-from tiny_models import write_fake_manifest, write_photos
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import run_tool
 
 # the README's dataset switch, verbatim apart from the paths and the tiny model
 CUSTOM_DATASET = '''
@@ -57,11 +54,10 @@ def test_child_settings_take_effect(tmp_path):
     assert cfg.train_dataloader.dataset.pipeline[1].manifest == '/x.jsonl'
 
 
-def test_custom_dataset_switch_trains_from_outside_the_repo(tmp_path, tiny_clip_path,
-                                                           tiny_scorer_pca):
-    images = str(tmp_path / 'my_images')
-    sources = write_photos(osp.join(images, 'any'), 16, size=40)
-    manifest = write_fake_manifest(str(tmp_path / 'my_views'), sources, images)
+@pytest.mark.slow
+def test_custom_dataset_switch_trains_from_outside_the_repo(tmp_path, train_photos,
+                                                           tiny_clip_path, tiny_scorer_pca):
+    images, manifest = train_photos.src_root, train_photos.manifest
     project = tmp_path / 'my_project'
     project.mkdir()
     cfg_path = project / 'my_genview.py'
@@ -73,13 +69,9 @@ def test_custom_dataset_switch_trains_from_outside_the_repo(tmp_path, tiny_clip_
     assert 'split' not in cfg.train_dataloader.dataset  # ImageNet's leftover key is gone
     assert cfg.train_dataloader.dataset.pipeline[1].manifest == manifest
     work = str(tmp_path / 'work')
-    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), str(cfg_path),
-                           '--work-dir', work, '--cfg-options',
-                           f'model.scorer.encoder={tiny_clip_path}',
-                           f'model.scorer.pca_path={tiny_scorer_pca}'],
-                          cwd=str(project), capture_output=True, text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-5000:]
+    out = run_tool('train.py', cfg_path, '--work-dir', work, '--cfg-options',
+                   f'model.scorer.encoder={tiny_clip_path}',
+                   f'model.scorer.pca_path={tiny_scorer_pca}', cwd=str(project)).output
     assert 'genview_mm preflight' not in out  # a complete setup passes silently
     assert '16/16 checked images (100.0%)' in out
     ckpt = torch.load(osp.join(work, 'epoch_1.pth'), weights_only=True)

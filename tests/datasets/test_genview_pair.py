@@ -10,19 +10,15 @@ from PIL import Image
 
 from genview_mm.datasets import GenViewPairDataset, ManifestIndex
 from genview_mm.engine import GenViewPairHook
-from tiny_models import write_fake_manifest as write_manifest
-from tiny_models import write_photos
+from helpers import photos_with_views, write_photos
 
 N = 6
 
 
 @pytest.fixture
 def data(tmp_path):
-    src_root = str(tmp_path / 'src')
-    sources = write_photos(osp.join(src_root, 'cls'), N, size=24, ext='.png')
-    manifest = write_manifest(str(tmp_path / 'gen'), sources, src_root)
-    return SimpleNamespace(src_root=src_root, sources=sources, manifest=manifest,
-                           gen_dir=str(tmp_path / 'gen' / 'images'))
+    """6 photos (24 px) in src_root/cls/ and a fake manifest whose view i is solid 10*(i+1)."""
+    return photos_with_views(str(tmp_path), N, 24, ext='.png')
 
 
 def original_bgr(path):

@@ -1,50 +1,35 @@
-"""GenView MoCo v2 (tiny) through tools/train.py on a manifest-backed dataset: checkpoint with
-finite loss, GenView telemetry in the log, no CLIP weights saved, and resume."""
-import glob
-import json
+"""tools/train.py with the tiny GenView MoCo v2 on a manifest-backed dataset: a checkpoint with
+finite loss, GenView telemetry in the log, no CLIP weights saved, resume, and a user's config
+outside the repository."""
 import math
 import os.path as osp
-import subprocess
-import sys
 
+import pytest
 import torch
 
-from tiny_models import write_fake_manifest, write_photos
+from helpers import run_tool, scalar_rows
 
 CFG = 'configs/demo/genview_mocov2_r18_tiny_cpu.py'
 
-
-def scalars(work):
-    rows = []
-    for path in sorted(glob.glob(osp.join(work, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            rows += [json.loads(line) for line in f if '"loss"' in line]
-    return rows
+pytestmark = pytest.mark.slow
 
 
-def train(repo_root, work, opts, extra=()):
-    proc = subprocess.run([sys.executable, 'tools/train.py', CFG, '--work-dir', work, *extra,
-                           '--cfg-options', *opts], cwd=repo_root, capture_output=True,
-                          text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-5000:]
-    return out
+def train(work, opts, extra=()):
+    return run_tool('train.py', CFG, '--work-dir', work, *extra, '--cfg-options', *opts).output
 
 
-def test_genview_mocov2_trains_and_resumes(repo_root, tmp_path, tiny_clip_path, tiny_scorer_pca):
-    src = str(tmp_path / 'images')
-    sources = write_photos(osp.join(src, 'all'), 16, size=40)
-    manifest = write_fake_manifest(str(tmp_path / 'views'), sources, src)
+def test_genview_mocov2_trains_and_resumes(tmp_path, train_photos, tiny_clip_path,
+                                          tiny_scorer_pca):
     work = str(tmp_path / 'work')
-    opts = [f'train_dataloader.dataset.data_root={src}',
-            f'genview.manifest={manifest}',
+    opts = [f'train_dataloader.dataset.data_root={train_photos.src_root}',
+            f'genview.manifest={train_photos.manifest}',
             f'model.scorer.encoder={tiny_clip_path}', f'model.scorer.pca_path={tiny_scorer_pca}']
-    out = train(repo_root, work, opts + ['train_cfg.max_epochs=1'])
+    out = train(work, opts + ['train_cfg.max_epochs=1'])
     assert '16/16 checked images (100.0%)' in out  # GenViewPairHook's start check
     ckpt = torch.load(osp.join(work, 'epoch_1.pth'), weights_only=True)
     assert not any(k.startswith('scorer') or 'vision_model' in k for k in ckpt['state_dict'])
     assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
-    rows = scalars(work)
+    rows = scalar_rows(work, 'loss')
     assert [r['iter'] for r in rows] == [1, 2]
     for r in rows:
         assert math.isfinite(r['loss'])
@@ -52,11 +37,11 @@ def test_genview_mocov2_trains_and_resumes(repo_root, tmp_path, tiny_clip_path, 
         assert r['genview_gen_frac'] == 1.0  # prob 1 and every image has a view
         assert r['genview_w_min'] <= 1.0 <= r['genview_w_max']
 
-    out = train(repo_root, work, opts + ['train_cfg.max_epochs=2'], extra=['--resume'])
+    out = train(work, opts + ['train_cfg.max_epochs=2'], extra=['--resume'])
     assert 'resumed epoch: 1, iter: 2' in out
     ckpt2 = torch.load(osp.join(work, 'epoch_2.pth'), weights_only=True)
     assert ckpt2['meta']['iter'] == 4
-    assert [r['iter'] for r in scalars(work)] == [1, 2, 3, 4]
+    assert [r['iter'] for r in scalar_rows(work, 'loss')] == [1, 2, 3, 4]
 
 
 DOWNSTREAM = '''
@@ -77,24 +62,18 @@ train_cfg = dict(max_epochs=1)
 '''
 
 
-def test_downstream_config_outside_repo_inherits_genview(repo_root, tmp_path, tiny_clip_path,
+def test_downstream_config_outside_repo_inherits_genview(tmp_path, train_photos, tiny_clip_path,
                                                         tiny_scorer_pca):
     """A user's project config: `_base_ = 'genview_mm::genview_mocov2_r50_in1k.py'`."""
-    src = str(tmp_path / 'images')
-    sources = write_photos(osp.join(src, 'all'), 16, size=40)
-    manifest = write_fake_manifest(str(tmp_path / 'views'), sources, src)
     project = tmp_path / 'my_project'
     project.mkdir()
     cfg = project / 'my_genview.py'
-    cfg.write_text(DOWNSTREAM.format(clip=tiny_clip_path, pca=tiny_scorer_pca, src=src,
-                                     manifest=manifest))
+    cfg.write_text(DOWNSTREAM.format(clip=tiny_clip_path, pca=tiny_scorer_pca,
+                                     src=train_photos.src_root, manifest=train_photos.manifest))
     work = str(tmp_path / 'work')
-    proc = subprocess.run([sys.executable, osp.join(repo_root, 'tools', 'train.py'), str(cfg),
-                           '--work-dir', work], cwd=str(project), capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    run_tool('train.py', cfg, '--work-dir', work, cwd=str(project))
     ckpt = torch.load(osp.join(work, 'epoch_1.pth'), weights_only=True)
     assert ckpt['meta']['iter'] == 2
     assert ckpt['state_dict']['backbone.conv1.weight'].shape[0] == 8  # the override applied
     assert 'GenViewMoCo' in ckpt['meta']['cfg']  # the GenView model came from the base
-    assert all(math.isfinite(r['loss']) for r in scalars(work))
+    assert all(math.isfinite(r['loss']) for r in scalar_rows(work, 'loss'))

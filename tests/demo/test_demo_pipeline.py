@@ -1,34 +1,24 @@
-"""The README's main command (tools/genview_demo.py, which tools/run_demo.sh runs after the
-bootstrap) end to end on a small setting, then a rerun that resumes with every stage done."""
+"""tools/genview_demo.py (the README's main command; tools/run_demo.sh runs it after the
+bootstrap): end to end on a small setting, then a rerun that resumes with every stage done."""
 import json
-import os
-import socket
 import os.path as osp
-import subprocess
-import sys
 
+import pytest
 from PIL import Image
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from helpers import free_port, run_tool
 
 
-def run_demo(repo_root, caller_dir, out):
+def run_demo(caller_dir, out):
     """The demo from another directory, with a relative --out-dir (resolved against it)."""
-    proc = subprocess.run([sys.executable, osp.join(repo_root, 'tools', 'genview_demo.py'),
-                           '--out-dir', out, '--num-images', '16', '--epochs', '1',
-                           '--gpus', '2'],
-                          cwd=caller_dir, capture_output=True, text=True, timeout=900,
-                          env=dict(os.environ, PORT=str(free_port()), PYTHONPATH=repo_root))
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
-    return proc.stdout + proc.stderr
+    return run_tool('genview_demo.py', '--out-dir', out, '--num-images', '16', '--epochs', '1',
+                    '--gpus', '2', cwd=caller_dir, timeout=900,
+                    env=dict(PORT=str(free_port()))).output
 
 
-def test_demo_runs_every_stage_and_resumes(repo_root, tmp_path):
-    log = run_demo(repo_root, str(tmp_path), 'demo')
+@pytest.mark.slow
+def test_demo_runs_every_stage_and_resumes(tmp_path):
+    log = run_demo(str(tmp_path), 'demo')
     out = str(tmp_path / 'demo')
     with open(osp.join(out, 'summary.json')) as f:
         summary = json.load(f)
@@ -47,7 +37,7 @@ def test_demo_runs_every_stage_and_resumes(repo_root, tmp_path):
     assert not [line for line in log.splitlines() if 'warn' in line.lower()
                 and ('genview_mm' in line or 'tools/' in line)], log[-3000:]
 
-    again = run_demo(repo_root, str(tmp_path), 'demo')
+    again = run_demo(str(tmp_path), 'demo')
     assert again.count('(done earlier, skipped)') == 7
     with open(osp.join(out, 'summary.json')) as f:
         assert json.load(f)['stage_seconds'] == summary['stage_seconds']  # kept on a rerun

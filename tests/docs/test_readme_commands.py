@@ -1,4 +1,4 @@
-"""Every command of README.md is checked, so the README cannot drift from the code (issue 10.9).
+"""Every command of README.md is checked, so the README cannot drift from the code.
 
 The README is read from the repository root (what is committed). Its commands
 (tests/docs/readme_parse.py) are checked without running them (readme_checks.py): our tools
@@ -8,10 +8,10 @@ configs that commands train or test with load with the command's ``--cfg-options
 (readme_configs.py). A ``$ `` transcript is run, and must print what the README shows.
 """
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
 from readme_checks import (
     BIN,
     check_hf_commands,
@@ -31,9 +31,11 @@ COMMANDS = commands(MARKDOWN)
 MOCOV2 = 'configs/genview_mocov2_r50_in1k.py'
 
 
-@pytest.fixture(scope='module', autouse=True)
+@pytest.fixture(scope='module')
 def probes():
-    warm(tools())  # --help of every tool, once, four at a time
+    """``--help`` of every tool, once, four at a time (a fresh interpreter each: the tests
+    that need them all are marked slow)."""
+    warm(tools())
 
 
 def report(problems):
@@ -50,12 +52,14 @@ def test_every_bash_line_is_a_command_of_a_known_kind():
     assert kinds >= {'python-tool', 'torchrun', 'bash-script', 'hf'}  # the parser finds each
 
 
-def test_tool_commands_use_existing_tools_and_options():
+@pytest.mark.slow
+def test_tool_commands_use_existing_tools_and_options(probes):
     problems = check_tool_commands(COMMANDS)
     assert not problems, report(problems)
 
 
-def test_script_commands_parse_and_get_their_arguments():
+@pytest.mark.slow
+def test_script_commands_parse_and_get_their_arguments(probes):
     problems = check_script_commands(COMMANDS)
     assert not problems, report(problems)
 
@@ -69,7 +73,8 @@ def test_hf_download_and_no_huggingface_cli():
             assert 'huggingface-cli' not in path.read_text(errors='replace'), path
 
 
-def test_options_named_in_the_prose_exist():
+@pytest.mark.slow
+def test_options_named_in_the_prose_exist(probes):
     known = {'torchrun': external_options(str(BIN / 'torchrun')),
              'hf download': external_options(str(BIN / 'hf'), 'download')}
     known.update({Path(tool).name: probe(tool).options for tool in tools()})
@@ -91,6 +96,7 @@ def test_config_blocks_and_command_configs_load(tmp_path):
     assert not problems, report(problems)
 
 
+@pytest.mark.slow
 def test_transcripts_print_what_the_readme_shows(tmp_path):
     """A ``$ `` command runs from a fresh folder that holds only configs/ and tools/ (nothing
     downloaded, nothing cached, offline) and prints exactly the lines the README shows."""
@@ -98,7 +104,7 @@ def test_transcripts_print_what_the_readme_shows(tmp_path):
     assert transcripts
     for name in ('configs', 'tools'):
         (tmp_path / name).symlink_to(ROOT / name)
-    env = dict(environment(), HF_HOME=str(tmp_path / 'hf'), PYTHON=sys.executable)
+    env = dict(environment(), HF_HOME=str(tmp_path / 'hf'))
     for command in transcripts:
         proc = subprocess.run(['bash', '-c', command.text], cwd=tmp_path, env=env,
                               capture_output=True, text=True, timeout=300)

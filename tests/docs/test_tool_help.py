@@ -1,4 +1,4 @@
-"""``--help`` of every tool answers before torch or genview_mm's models load (issue 10.12).
+"""``--help`` of every tool answers before torch or genview_mm's models load.
 
 Tools parse their arguments first and import the heavy stack after, so ``--help`` and usage
 errors come at once. Each tool runs with ``--help`` in a fresh interpreter (tests/docs/
@@ -6,9 +6,12 @@ tool_help.py), and the modules it imported are read from ``sys.modules``: determ
 a timing.
 """
 import pytest
+
 from tool_help import HEAVY, probe, tools, warm
 
 TOOLS = tools()
+
+pytestmark = pytest.mark.slow  # a fresh interpreter for every tool
 
 
 @pytest.fixture(scope='module', autouse=True)

@@ -6,7 +6,6 @@ the options are exactly the parser's, not words picked out of the help text.
 """
 import functools
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import FrozenSet, Iterable, List, Tuple
+
+from helpers import tool_env
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ('torch', 'mmengine', 'mmpretrain', 'mmdet', 'diffusers', 'transformers',
@@ -57,10 +58,9 @@ class Probe:
 
 
 def environment() -> dict:
-    """This checkout first on the path, no hub access."""
-    env = dict(os.environ, HF_HUB_OFFLINE='1', TRANSFORMERS_OFFLINE='1')
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(ROOT), env.get('PYTHONPATH')]))
-    return env
+    """A tool's environment (:func:`helpers.tool_env`: this checkout on the path, this
+    interpreter as ``PYTHON``, no hub access, one thread)."""
+    return tool_env()
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,26 +6,32 @@ import os
 import os.path as osp
 import pickle
 import re
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
 
-from numpy1_checkpoints import (NUMPY1_RECONSTRUCT, NUMPY1_SCALAR, data_pkl, pickled_globals,
-                                runner_checkpoint, save_numpy1)
-from tiny_models import write_photos
+from helpers import run_tool
+from numpy1_checkpoints import (
+    NUMPY1_RECONSTRUCT,
+    NUMPY1_SCALAR,
+    data_pkl,
+    pickled_globals,
+    runner_checkpoint,
+    save_numpy1,
+)
 
 DEMO_CFG = 'configs/demo/mocov2_r18_tiny_cpu.py'
 PWNED = '/tmp/genview_mm_pwned'
 
 
 def test_import_registers_and_fixes_mmpretrain():
-    import genview_mm
     import mmpretrain.models  # noqa: F401  (fails without the compat fix under transformers 5)
     from mmpretrain.registry import MODELS
     from mmpretrain.utils import dependency
+
+    import genview_mm
     assert isinstance(genview_mm.__version__, str) and genview_mm.__version__.count('.') == 2
     assert dependency.WITH_MULTIMODAL is False
     assert 'mmpretrain.models' in sys.modules
@@ -61,7 +67,7 @@ def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
 
 class _Evil:
     def __reduce__(self):
-        return (os.system, ('touch /tmp/genview_mm_pwned',))
+        return (os.system, (f'touch {PWNED}',))
 
 
 class _GetattrEscape:
@@ -72,16 +78,21 @@ class _GetattrEscape:
         return (getattr, (HistoryBuffer, '__init__'))
 
 
+@pytest.fixture
+def no_pwned_file():
+    """The file a malicious pickle would create is not there before the test."""
+    if os.path.exists(PWNED):
+        os.remove(PWNED)
+
+
 @pytest.mark.parametrize('payload', [_Evil(), _GetattrEscape()], ids=['reduce', 'getattr'])
-def test_arbitrary_pickled_object_is_refused(tmp_path, payload):
+def test_arbitrary_pickled_object_is_refused(tmp_path, payload, no_pwned_file):
     from mmengine.runner.checkpoint import _load_checkpoint
-    if os.path.exists('/tmp/genview_mm_pwned'):
-        os.remove('/tmp/genview_mm_pwned')
     path = str(tmp_path / 'evil.pth')
     torch.save(dict(state_dict={}, meta=dict(x=payload)), path)
     with pytest.raises(pickle.UnpicklingError):
         _load_checkpoint(path)
-    assert not os.path.exists('/tmp/genview_mm_pwned')
+    assert not os.path.exists(PWNED)
 
 
 NUMPY1_CORE = np._core.multiarray  # numpy 2's module; Numpy1Pickler writes it as numpy.core...
@@ -140,10 +151,8 @@ def test_numpy1_checkpoint_loads_with_weights_only(tmp_path):
 @pytest.mark.parametrize('payload', [_Evil(), _Numpy1GetattrEscape(), _Numpy1Memmap(),
                                      _RunString()],
                          ids=['reduce', 'getattr-numpy', 'memmap', 'runstring'])
-def test_numpy1_style_malicious_pickle_is_refused(tmp_path, payload):
+def test_numpy1_style_malicious_pickle_is_refused(tmp_path, payload, no_pwned_file):
     from mmengine.runner.checkpoint import _load_checkpoint
-    if os.path.exists(PWNED):
-        os.remove(PWNED)
     path = str(tmp_path / 'evil.pth')
     save_numpy1(dict(state_dict={'backbone.w': torch.ones(1)}, meta=dict(x=payload)), path)
     assert not any(n.startswith('numpy._core') for n in pickled_globals(path))
@@ -168,15 +177,14 @@ def test_numpy1_aliases_are_data_types_only():
 # ---- the four ways a user loads a numpy-1 checkpoint -------------------------------------------
 
 @pytest.fixture(scope='module')
-def numpy1_run(tmp_path_factory):
+def numpy1_run(tmp_path_factory, repo_root, train_photos):
     """One epoch of the tiny demo MoCo v2 (2 iterations), its checkpoint re-saved numpy-1 style."""
     from mmengine.config import Config
+
     from genview_mm.utils.launch import build_runner, prepare_cfg
     root = tmp_path_factory.mktemp('numpy1_run')
-    photos = str(root / 'photos')
-    write_photos(photos, 16, size=40)
-    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-    cfg = Config.fromfile(osp.join(repo, DEMO_CFG))
+    photos = train_photos.src_root
+    cfg = Config.fromfile(osp.join(repo_root, DEMO_CFG))
     cfg.merge_from_dict({'train_dataloader.dataset.data_root': photos, 'train_cfg.max_epochs': 1})
     prepare_cfg(cfg, work_dir=str(root / 'work'))
     build_runner(cfg).train()
@@ -188,17 +196,10 @@ def numpy1_run(tmp_path_factory):
     return dict(path=path, original=original, photos=photos, root=root)
 
 
-def _run(cmd, cwd):
-    env = dict(os.environ, PYTHONPATH=cwd, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-5000:]
-    return out
-
-
-def test_numpy1_checkpoint_through_convert_tool(numpy1_run, repo_root, tmp_path):
+@pytest.mark.slow
+def test_numpy1_checkpoint_through_convert_tool(numpy1_run, tmp_path):
     dst = str(tmp_path / 'backbone.pth')
-    out = _run([sys.executable, 'tools/convert_checkpoint.py', numpy1_run['path'], dst], repo_root)
+    out = run_tool('convert_checkpoint.py', numpy1_run['path'], dst).output
     state = numpy1_run['original']['state_dict']
     converted = torch.load(dst, weights_only=True)['state_dict']
     expected = {k: v for k, v in state.items() if k.startswith('backbone.')}
@@ -209,6 +210,7 @@ def test_numpy1_checkpoint_through_convert_tool(numpy1_run, repo_root, tmp_path)
 
 def test_numpy1_checkpoint_through_load_from(numpy1_run, repo_root, tmp_path):
     from mmengine.config import Config
+
     from genview_mm.utils.launch import build_runner, prepare_cfg
     cfg = Config.fromfile(osp.join(repo_root, DEMO_CFG))
     cfg.merge_from_dict({'train_dataloader.dataset.data_root': numpy1_run['photos'],
@@ -224,12 +226,12 @@ def test_numpy1_checkpoint_through_load_from(numpy1_run, repo_root, tmp_path):
     assert runner.iter == 0  # load_from loads weights only; training starts over
 
 
-def test_numpy1_checkpoint_through_train_resume(numpy1_run, repo_root, tmp_path):
+@pytest.mark.slow
+def test_numpy1_checkpoint_through_train_resume(numpy1_run, tmp_path):
     work = str(tmp_path / 'work')
-    out = _run([sys.executable, 'tools/train.py', DEMO_CFG, '--work-dir', work,
-                '--resume', numpy1_run['path'], '--cfg-options',
-                f'train_dataloader.dataset.data_root={numpy1_run["photos"]}',
-                'train_cfg.max_epochs=2'], repo_root)
+    out = run_tool('train.py', DEMO_CFG, '--work-dir', work, '--resume', numpy1_run['path'],
+                   '--cfg-options', f'train_dataloader.dataset.data_root={numpy1_run["photos"]}',
+                   'train_cfg.max_epochs=2').output
     assert re.search(r'resumed epoch: 1, iter: 2', out), out[-3000:]
     ckpt = torch.load(osp.join(work, 'epoch_2.pth'), weights_only=True)
     assert ckpt['meta']['epoch'] == 2 and ckpt['meta']['iter'] == 4

@@ -6,8 +6,9 @@ from genview_mm.utils.launch import prepare_cfg, replace_sync_bn
 
 
 def test_replace_sync_bn_walks_nested_dicts_and_lists():
+    heads = [dict(norm_cfg=dict(type='MMSyncBN')), dict(norm_cfg=dict(type='GN'))]
     cfg = dict(model=dict(backbone=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
-                          heads=[dict(norm_cfg=dict(type='MMSyncBN')), dict(norm_cfg=dict(type='GN'))]))
+                          heads=heads))
     assert replace_sync_bn(cfg) == 2
     assert cfg['model']['backbone']['norm_cfg'] == dict(type='BN', requires_grad=True)
     assert cfg['model']['heads'][0]['norm_cfg']['type'] == 'BN'
@@ -34,7 +35,7 @@ def test_inherited_collate_fn_scope_is_ignored_by_any_runner(repo_root, tmp_path
     import torch
     from mmengine.runner import Runner
 
-    from tiny_models import write_photos
+    from helpers import write_photos
     cfg = Config.fromfile(osp.join(repo_root, 'configs/demo/mocov2_r18_tiny_cpu.py'))
     assert cfg.train_dataloader.collate_fn.get('_scope_') == 'mmpretrain'  # added by MMEngine
     write_photos(str(tmp_path / 'imgs' / 'a'), 4, size=40)

@@ -1,6 +1,7 @@
 """Benchmark and detection configs: they load, normalise as GenView pretraining (CLIP mean/std,
 as the official configs), keep upstream's recipe, and the C4 model takes res2-res5 from one
 converted checkpoint."""
+import functools
 import glob
 import os.path as osp
 
@@ -9,8 +10,9 @@ import torch
 from mmengine.config import Config
 from mmengine.utils import get_installed_path
 
-from genview_mm.utils.launch import replace_sync_bn
 from genview_mm.evaluation.convert import convert_checkpoint
+from genview_mm.utils.launch import replace_sync_bn
+from helpers import save_backbone_checkpoint
 
 CLIP_MEAN = [255 * 0.48145466, 255 * 0.4578275, 255 * 0.40821073]
 CLIP_STD = [255 * 0.26862954, 255 * 0.26130258, 255 * 0.27577711]
@@ -31,6 +33,12 @@ DETECTION = ['genview_mask-rcnn_r50-fpn_ms-1x_coco.py', 'genview_mask-rcnn_r50-f
              'genview_mask-rcnn_r50-c4_ms-1x_coco.py']
 
 
+@functools.lru_cache(maxsize=None)
+def read_config(path: str) -> Config:
+    """``Config.fromfile(path)``, parsed once per module (the tests only read it)."""
+    return Config.fromfile(path)
+
+
 def unscoped(node):
     """A config subtree without the ``_scope_`` tags MMEngine adds to inherited entries."""
     if isinstance(node, dict):
@@ -42,8 +50,8 @@ def unscoped(node):
 
 def pretraining_normalisation(repo_root: str, stem: str) -> list:
     """Normalisations a probe must match: those of the GenView pretraining config(s)."""
-    found = [Config.fromfile(p).model.get('data_preprocessor') or Config.fromfile(p)
-             .data_preprocessor for p in glob.glob(osp.join(repo_root, 'configs', stem + '*.py'))]
+    found = [read_config(p).model.get('data_preprocessor') or read_config(p).data_preprocessor
+             for p in glob.glob(osp.join(repo_root, 'configs', stem + '*.py'))]
     assert found, stem
     return found
 
@@ -52,7 +60,7 @@ def pretraining_normalisation(repo_root: str, stem: str) -> list:
 def test_linear_probe_configs(stem, repo_root):
     paths = glob.glob(osp.join(repo_root, 'configs', 'benchmarks', stem + '_linear-*.py'))
     assert len(paths) == 1, paths
-    cfg = Config.fromfile(paths[0])
+    cfg = read_config(paths[0])
     assert cfg.model.backbone.frozen_stages in (4, 12)
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', prefix='backbone.',
                                                checkpoint=f'checkpoints/{stem}_backbone.pth')
@@ -60,7 +68,7 @@ def test_linear_probe_configs(stem, repo_root):
     pretrain_cfgs = glob.glob(osp.join(repo_root, 'configs', stem + '_*in1k.py'))
     assert pretrain_cfgs, stem
     for path in pretrain_cfgs:  # the probe builds the pretrained backbone (ViT-S vs ViT-B, R50)
-        pre_bb = Config.fromfile(path).model.backbone
+        pre_bb = read_config(path).model.backbone
         for key in ('type', 'arch', 'depth', 'patch_size'):
             assert cfg.model.backbone.get(key) == pre_bb.get(key), (path, key)
     probe = cfg.data_preprocessor
@@ -114,10 +122,11 @@ def test_detection_configs(name, repo_root):
 
 
 def test_c4_loads_res2_to_res5_from_one_checkpoint(repo_root, tmp_path):
-    import genview_mm  # noqa: F401
     from mmdet.registry import MODELS as DET_MODELS
     from mmdet.utils import register_all_modules
     from mmpretrain.registry import MODELS
+
+    import genview_mm  # noqa: F401
 
     register_all_modules(init_default_scope=False)
     import mmpretrain.models  # noqa: F401  (registers ResLayerExtraNorm into mmdet)
@@ -126,10 +135,8 @@ def test_c4_loads_res2_to_res5_from_one_checkpoint(repo_root, tmp_path):
         for t in resnet.state_dict().values():
             if t.is_floating_point():
                 t.add_(torch.randn_like(t) * 0.1)
-    torch.save({'state_dict': {'backbone.' + k: v for k, v in resnet.state_dict().items()}},
-               str(tmp_path / 'ssl.pth'))
     ckpt = str(tmp_path / 'backbone.pth')
-    convert_checkpoint(str(tmp_path / 'ssl.pth'), ckpt)
+    convert_checkpoint(save_backbone_checkpoint(resnet, str(tmp_path / 'ssl.pth')), ckpt)
     cfg = Config.fromfile(osp.join(repo_root, 'configs', 'detection', DETECTION[2]))
     cfg.merge_from_dict({
         'model.backbone.depth': 18, 'model.backbone.init_cfg.checkpoint': ckpt,

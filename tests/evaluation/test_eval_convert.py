@@ -1,4 +1,5 @@
-"""Checkpoint conversion: round trip, torchvision and detectron2 naming, refusals."""
+"""genview_mm.evaluation.convert: round trip, torchvision and detectron2 naming, refusals, and
+tools/convert_checkpoint.py's choice of format."""
 import pickle
 
 import numpy as np
@@ -8,8 +9,14 @@ import torchvision
 from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
 
-from genview_mm.evaluation.convert import (NoBackboneError, convert_checkpoint, detectron2_name,
-                                           extract_backbone, load_state_dict)
+from genview_mm.evaluation.convert import (
+    NoBackboneError,
+    convert_checkpoint,
+    detectron2_name,
+    extract_backbone,
+    load_state_dict,
+)
+from helpers import run_script, save_backbone_checkpoint
 
 
 def tiny_moco(depth: int = 18):
@@ -66,7 +73,7 @@ def test_torchvision_format_loads_into_resnet(moco_ckpt, tmp_path):
     assert result.unexpected_keys == []
     assert sorted(result.missing_keys) == ['fc.bias', 'fc.weight']
     assert torch.equal(net.layer3[1].bn2.running_var, model.backbone.layer3[1].bn2.running_var)
-    # and into a ResNet-50 from a ResNet-50 checkpoint, as the brief's users will
+    # and into a torchvision ResNet-50 from a ResNet-50 checkpoint (the paper's backbone)
     model50 = tiny_moco(50)
     torch.save({'state_dict': model50.state_dict()}, str(tmp_path / 'r50.pth'))
     sd50 = convert_checkpoint(str(tmp_path / 'r50.pth'), str(tmp_path / 'tv50.pth'), 'torchvision')
@@ -108,8 +115,7 @@ def test_refuses_checkpoint_without_backbone(tmp_path):
 def test_vit_backbone_mmpretrain_only(tmp_path):
     vit = MODELS.build(dict(type='MoCoV3ViT', img_size=32, patch_size=16, arch=dict(
         embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)))
-    path = str(tmp_path / 'vit.pth')
-    torch.save({'state_dict': {'backbone.' + k: v for k, v in vit.state_dict().items()}}, path)
+    path = save_backbone_checkpoint(vit, str(tmp_path / 'vit.pth'))
     out = convert_checkpoint(path, str(tmp_path / 'vit_mm.pth'), 'mmpretrain')
     assert len(out['state_dict']) == len(vit.state_dict())
     with pytest.raises(ValueError, match='ResNet backbones'):
@@ -122,21 +128,19 @@ def test_extract_backbone_skips_momentum_encoder():
     assert list(extract_backbone(state)) == ['conv1.weight']
 
 
-def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, repo_root, monkeypatch, capsys):
-    import runpy
-    import sys
-    tool = f'{repo_root}/tools/convert_checkpoint.py'
-    monkeypatch.setattr(sys, 'argv', [tool, moco_ckpt[0], str(tmp_path / 'r18.pkl')])
-    runpy.run_path(tool, run_name='__main__')
+def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, capsys):
+    run_script('convert_checkpoint.py', moco_ckpt[0], tmp_path / 'r18.pkl')
     assert '(detectron2 format)' in capsys.readouterr().out
     with open(tmp_path / 'r18.pkl', 'rb') as f:
         assert 'res5.1.conv2.norm.weight' in pickle.load(f)['model']
 
 
 def test_pretraining_normalisation_reads_config_text_without_running_it(tmp_path):
-    from genview_mm.evaluation.checkpoint_io import (matches_transfer_normalisation,
-                                                     normalisation_options,
-                                                     pretraining_normalisation)
+    from genview_mm.evaluation.checkpoint_io import (
+        matches_transfer_normalisation,
+        normalisation_options,
+        pretraining_normalisation,
+    )
     marker = tmp_path / 'ran'
     text = (f"import os\nos.system('touch {marker}')\n"
             "data_preprocessor = dict(mean=[1.0, 2.0, 3.0], std=[4, 5, 6], to_rgb=True)\n"

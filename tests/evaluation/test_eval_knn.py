@@ -1,15 +1,15 @@
-"""kNN monitor: the weighted vote, pooling and the cross-rank gather."""
-import datetime
+"""KNNMonitorHook and genview_mm.evaluation.knn: the weighted vote, pooling, the cross-rank
+gather, and an evaluation logged to the message hub."""
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from genview_mm.engine import KNNMonitorHook
 from genview_mm.evaluation.knn import knn_predict, knn_top1, pool_features
+from helpers import free_port, write_class_folders
+from helpers.dist import init_gloo, run_processes
 
 
 def clusters(n_per_class, num_classes=4, dim=16, noise=0.3, seed=0):
@@ -53,33 +53,24 @@ def test_interval_validated():
         KNNMonitorHook(train_dataloader={}, val_dataloader={}, interval=0)
 
 
-def _gather_worker(rank, world, port, queue):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=120))  # fail, never hang
-    hook = KNNMonitorHook(train_dataloader={}, val_dataloader={})
-    n = 3 if rank == 0 else 2  # unequal shares, as DefaultSampler(round_up=False) gives
-    feats = torch.full((n, 4), float(rank))
-    labels = torch.full((n,), rank, dtype=torch.long)
-    out_feats, out_labels = hook.gather(feats, labels)
-    queue.put((rank, out_feats.tolist(), out_labels.tolist()))
-    dist.destroy_process_group()
+def _gather_worker(rank, world, port, out_dir):
+    init_gloo(rank, world, port)
+    try:
+        hook = KNNMonitorHook(train_dataloader={}, val_dataloader={})
+        n = 3 if rank == 0 else 2  # unequal shares, as DefaultSampler(round_up=False) gives
+        feats = torch.full((n, 4), float(rank))
+        labels = torch.full((n,), rank, dtype=torch.long)
+        out_feats, out_labels = hook.gather(feats, labels)
+        torch.save((out_feats.tolist(), out_labels.tolist()),
+                   os.path.join(out_dir, f'rank{rank}.pth'))
+    finally:
+        dist.destroy_process_group()
 
 
-def test_gather_across_ranks():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    ctx = mp.get_context('fork')  # the children inherit the imports: fast
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_gather_worker, args=(r, 2, port, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    for _, feats, labels in results:
+def test_gather_across_ranks(tmp_path):
+    run_processes(_gather_worker, (2, free_port(), str(tmp_path)))  # fails if a rank fails
+    results = [torch.load(tmp_path / f'rank{r}.pth') for r in range(2)]
+    for feats, labels in results:
         assert labels == [0, 0, 0, 1, 1]
         assert [row[0] for row in feats] == [0.0, 0.0, 0.0, 1.0, 1.0]
 
@@ -88,11 +79,10 @@ def test_hook_evaluate_logs_to_message_hub(tmp_path):
     """evaluate() on a real (tiny) MoCo with separable colour classes, with a stand-in runner."""
     from types import SimpleNamespace
 
-    from eval_toy_data import write_class_folders
     from mmengine.logging import MessageHub, MMLogger
+    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
     from mmengine.visualization import Visualizer
-    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
     write_class_folders(str(tmp_path / 'train'), per_class=6, seed=0)

@@ -1,13 +1,19 @@
-"""Semi-supervised subset lists: class balance, determinism, SimCLR files, the CLI."""
+"""genview_mm.evaluation.subsets and tools/make_semi_subsets.py: class balance, determinism,
+SimCLR's subset files, the CLI."""
 import os.path as osp
-import runpy
-import sys
 from collections import Counter
 
 import pytest
 
-from genview_mm.evaluation.subsets import (balanced_subset, per_class_count, read_ann_file,
-                                           read_simclr_names, simclr_subset, write_ann_file)
+from genview_mm.evaluation.subsets import (
+    balanced_subset,
+    per_class_count,
+    read_ann_file,
+    read_simclr_names,
+    simclr_subset,
+    write_ann_file,
+)
+from helpers import run_script
 
 WNIDS = ['n01440764', 'n01443537', 'n01484850', 'n01491361']
 
@@ -59,19 +65,17 @@ def test_simclr_subset(tmp_path):
         read_simclr_names(str(tmp_path / 'bad.txt'))
 
 
-def run_cli(repo_root, monkeypatch, args):
+def run_cli(args):
     """Run tools/make_semi_subsets.py as a script, in process (no second interpreter start)."""
-    tool = osp.join(repo_root, 'tools', 'make_semi_subsets.py')
-    monkeypatch.setattr(sys, 'argv', [tool] + args)
-    runpy.run_path(tool, run_name='__main__')
+    run_script('make_semi_subsets.py', *args)
 
 
-def test_cli(tmp_path, repo_root, monkeypatch, capsys):
+def test_cli(tmp_path, capsys):
     write_ann_file(train_list(), str(tmp_path / 'train.txt'))
     (tmp_path / '10percent.txt').write_text('n01443537_3.JPEG\nn01440764_7.JPEG\n')
     cmd = ['--train-list', str(tmp_path / 'train.txt'), '--percent', '1', '10', '--seed', '0',
            '--out-dir', str(tmp_path / 'meta')]
-    run_cli(repo_root, monkeypatch, cmd)
+    run_cli(cmd)
     assert '44 images, 11 per class, seed 0' in capsys.readouterr().out
     one = read_ann_file(str(tmp_path / 'meta' / 'train_1percent.txt'))
     ten = read_ann_file(str(tmp_path / 'meta' / 'train_10percent.txt'))
@@ -82,8 +86,8 @@ def test_cli(tmp_path, repo_root, monkeypatch, capsys):
         f'{ten[0][0]} {ten[0][1]}'
     simclr = cmd[:2] + ['--simclr', str(tmp_path / '10percent.txt'), '--out-dir',
                         str(tmp_path / 'simclr')]
-    run_cli(repo_root, monkeypatch, simclr)
+    run_cli(simclr)
     assert read_ann_file(str(tmp_path / 'simclr' / 'train_10percent.txt')) == [
         ('n01443537/n01443537_3.JPEG', 1), ('n01440764/n01440764_7.JPEG', 0)]
     with pytest.raises(SystemExit, match='both be written'):
-        run_cli(repo_root, monkeypatch, cmd[:-2] + simclr[2:4] + ['--out-dir', 'x'])
+        run_cli(cmd[:-2] + simclr[2:4] + ['--out-dir', 'x'])

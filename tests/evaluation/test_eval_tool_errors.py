@@ -4,8 +4,6 @@ import os
 import os.path as osp
 import pickle
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -13,12 +11,7 @@ import torch
 from genview_mm.evaluation.checkpoint_io import CheckpointError, read_checkpoint
 from genview_mm.evaluation.convert import convert_checkpoint
 from genview_mm.evaluation.subsets import write_ann_file
-
-
-def run_tool(repo_root: str, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=repo_root, OMP_NUM_THREADS='1')
-    return subprocess.run([sys.executable, *args], cwd=repo_root, env=env, capture_output=True,
-                          text=True, timeout=600)
+from helpers import run_tool
 
 
 def write_bad(kind: str, path: str) -> None:
@@ -41,12 +34,12 @@ CONVERT_CASES = {  # kind -> what the message must say
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kind', sorted(CONVERT_CASES))
-def test_convert_tool_refuses_a_non_checkpoint(kind, repo_root, tmp_path):
+def test_convert_tool_refuses_a_non_checkpoint(kind, tmp_path):
     src, dst = str(tmp_path / f'{kind}.pth'), str(tmp_path / 'out' / 'backbone.pth')
     write_bad(kind, src)
-    proc = run_tool(repo_root, 'tools/convert_checkpoint.py', src, dst)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    proc = run_tool('convert_checkpoint.py', src, dst, returncode=1)
     assert 'Traceback' not in proc.stderr, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert lines[-1].startswith(f'convert_checkpoint.py: error: {src} ')
@@ -101,27 +94,26 @@ def train_list(tmp_path):
     (['--percent', '10', '150'], r'--percent must be in \(0, 100\], got 150'),
     (['--percent', '-5'], r'--percent must be in \(0, 100\], got -5'),
 ], ids=['num0', 'num-negative', 'pct0', 'pct150', 'pct-negative'])
-def test_semi_subsets_refuses_bad_sizes(option, message, train_list, repo_root, tmp_path):
+def test_semi_subsets_refuses_bad_sizes(option, message, train_list, tmp_path):
     out_dir = tmp_path / 'meta'
-    proc = run_tool(repo_root, 'tools/make_semi_subsets.py', '--train-list', train_list,
-                    *option, '--out-dir', str(out_dir))
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    proc = run_tool('make_semi_subsets.py', '--train-list', train_list, *option, '--out-dir',
+                    out_dir, returncode=2)
     assert 'Traceback' not in proc.stderr
     assert re.search(message, proc.stderr) and 'nothing was written' in proc.stderr
     assert not out_dir.exists()
 
 
-def test_semi_subsets_writes_nothing_when_one_request_fails(train_list, repo_root, tmp_path):
+@pytest.mark.slow
+def test_semi_subsets_writes_nothing_when_one_request_fails(train_list, tmp_path):
     out_dir = tmp_path / 'meta'
     # 10% is fine (1 per class), 11 per class is not: neither list may be written
-    proc = run_tool(repo_root, 'tools/make_semi_subsets.py', '--train-list', train_list,
-                    '--percent', '10', '--num-per-class', '11', '--out-dir', str(out_dir))
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    proc = run_tool('make_semi_subsets.py', '--train-list', train_list, '--percent', '10',
+                    '--num-per-class', '11', '--out-dir', out_dir, returncode=1)
     assert 'Traceback' not in proc.stderr
     assert 'make_semi_subsets.py: error: 3 class(es) have fewer than 11 images' in proc.stderr
     assert 'nothing was written' in proc.stderr
     assert not out_dir.exists()
-    missing = run_tool(repo_root, 'tools/make_semi_subsets.py', '--train-list',
-                       str(tmp_path / 'nope.txt'), '--percent', '1', '--out-dir', str(out_dir))
-    assert missing.returncode == 1 and 'nope.txt' in missing.stderr
+    missing = run_tool('make_semi_subsets.py', '--train-list', tmp_path / 'nope.txt',
+                       '--percent', '1', '--out-dir', out_dir, returncode=1)
+    assert 'nope.txt' in missing.stderr
     assert 'Traceback' not in missing.stderr and not out_dir.exists()

@@ -7,38 +7,34 @@ The pretrained backbone is configs/demo's ResNet-18 layout with 8 base channels 
 8/16/32/64); the transfer configs below are shrunk to match.
 """
 import glob
-import json
 import math
-import os
-import os.path as osp
 import re
-import runpy
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
 
-from eval_toy_data import write_class_folders, write_coco
 from genview_mm.evaluation.convert import convert_checkpoint, load_state_dict
-from tiny_models import write_fake_manifest
+from helpers import (
+    run_script,
+    run_tool,
+    save_backbone_checkpoint,
+    scalar_rows,
+    write_class_folders,
+    write_coco_shapes,
+    write_fake_manifest,
+)
 
 PRETRAIN_CFG = 'configs/demo/genview_mocov2_r18_tiny_cpu.py'
 DET_BASE = 'genview_mm::detection/genview_mask-rcnn_r50-fpn_ms-1x_coco.py'
 TINY_R18 = 'depth=18, stem_channels=8, base_channels=8'
 
-# One thread per process: on a shared 2-core machine OpenMP's spinning threads slow tiny
-# convolutions down several-fold.
-ENV = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+pytestmark = pytest.mark.slow
 
 
-def run_tool(repo_root: str, cwd: str, *args: str) -> str:
-    proc = subprocess.run([sys.executable, osp.join(repo_root, 'tools', args[0]), *args[1:]],
-                          cwd=cwd, capture_output=True, text=True, timeout=600, env=ENV)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-6000:]
-    return out
+def train(cwd, cfg: str, *args: str) -> str:
+    """tools/train.py CONFIG ARGS run from ``cwd``; its stdout and stderr."""
+    return run_tool('train.py', cfg, *args, cwd=str(cwd)).output
 
 
 def write_cfg(path, text: str) -> str:
@@ -51,8 +47,8 @@ def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp('transfer')
     write_class_folders(str(root / 'cls_train'), per_class=8, seed=0)
     write_class_folders(str(root / 'cls_val'), per_class=4, seed=1)
-    write_coco(str(root / 'coco'), 'train', 8, seed=0)
-    write_coco(str(root / 'coco'), 'val', 4, seed=1)
+    write_coco_shapes(str(root / 'coco_train'), 8, size=128, seed=0)
+    write_coco_shapes(str(root / 'coco_val'), 4, size=128, seed=1)
     return root
 
 
@@ -74,11 +70,10 @@ def pretrained(ws, repo_root, tiny_clip_path, tiny_scorer_pca):
                                                         data_root='{ws}/cls_val')))]
         """)
     work = ws / 'pretrain_work'
-    log = run_tool(repo_root, str(ws), 'train.py', cfg, '--work-dir', str(work), '--cfg-options',
-                   f'train_dataloader.dataset.data_root={ws}/cls_train',
-                   f'genview.manifest={manifest}',
-                   f'model.scorer.encoder={tiny_clip_path}',
-                   f'model.scorer.pca_path={tiny_scorer_pca}')
+    log = train(ws, cfg, '--work-dir', str(work), '--cfg-options',
+                f'train_dataloader.dataset.data_root={ws}/cls_train',
+                f'genview.manifest={manifest}', f'model.scorer.encoder={tiny_clip_path}',
+                f'model.scorer.pca_path={tiny_scorer_pca}')
     return work, log
 
 
@@ -90,24 +85,18 @@ def test_genview_pretraining_reports_knn(pretrained):
     assert [int(it) for _, it in found] == [3, 6], log[-3000:]
     values = [float(v) for v, _ in found]
     assert values[-1] > 60.0  # chance is 33%: colour classes separate even after 6 iterations
-    scalars = [json.loads(line) for line in open(next(work.glob('*/vis_data/scalars.json')))]
-    logged = [(s['step'], s['knn/top1']) for s in scalars if 'knn/top1' in s]
+    logged = [(s['step'], s['knn/top1']) for s in scalar_rows(str(work), 'knn/top1')]
     assert [step for step, _ in logged] == [3, 6]
     assert [v for _, v in logged] == pytest.approx(values, abs=0.006)  # the log rounds
 
 
 @pytest.fixture(scope='module')
-def converted(pretrained, ws, repo_root):
+def converted(pretrained, ws):
     work, _ = pretrained
     ckpt = str(work / 'epoch_2.pth')
     out = {'mmpretrain': str(ws / 'backbone.pth'), 'torchvision': str(ws / 'tv.pth')}
-    tool = osp.join(repo_root, 'tools', 'convert_checkpoint.py')
-    argv = sys.argv
-    sys.argv = [tool, ckpt, out['mmpretrain']]
-    try:  # the CLI, run in process: a second interpreter would re-import the whole stack
-        runpy.run_path(tool, run_name='__main__')
-    finally:
-        sys.argv = argv
+    # the CLI, run in process: a second interpreter would re-import the whole stack
+    run_script('convert_checkpoint.py', ckpt, out['mmpretrain'])
     convert_checkpoint(ckpt, out['torchvision'], 'torchvision')  # all formats: test_eval_convert
     return ckpt, out
 
@@ -149,7 +138,7 @@ def test_linear_probe_reports_accuracy(converted, ws, repo_root):
         train_cfg = dict(max_epochs=1, val_interval=1)
         default_hooks = dict(logger=dict(interval=1))
         """)
-    log = run_tool(repo_root, str(ws), 'train.py', cfg, '--work-dir', str(ws / 'linear_work'))
+    log = train(ws, cfg, '--work-dir', str(ws / 'linear_work'))
     acc = re.findall(r'accuracy/top1: ([\d.]+)', log)
     assert acc and 0.0 <= float(acc[-1]) <= 100.0, log[-3000:]
     assert f"load backbone. in model from: {out['mmpretrain']}" in log
@@ -162,8 +151,9 @@ def det_cfg_text(ws, backbone: str, base: str = DET_BASE) -> str:
         dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                                               'scale_factor'))]"""
     loader = lambda split, pipe, bs: f"""dict(batch_size={bs}, num_workers=0,
-        persistent_workers=False, dataset=dict(data_root='{ws}/coco/', ann_file='{split}.json',
-        data_prefix=dict(img='images/'), metainfo=metainfo, pipeline={pipe}))"""  # noqa: E731
+        persistent_workers=False, dataset=dict(data_root='{ws}/coco_{split}/',
+        ann_file='annotations.json', data_prefix=dict(img='images/'), metainfo=metainfo,
+        pipeline={pipe}))"""  # noqa: E731
     return f"""
         _base_ = '{base}'
         metainfo = dict(classes=('rectangle', 'ellipse'))
@@ -185,7 +175,7 @@ def det_cfg_text(ws, backbone: str, base: str = DET_BASE) -> str:
         train_dataloader = {loader('train', 'train_pipeline', 2)}
         val_dataloader = {loader('val', test_pipeline, 2)}
         test_dataloader = val_dataloader
-        val_evaluator = dict(ann_file='{ws}/coco/val.json', metric=['bbox', 'segm'])
+        val_evaluator = dict(ann_file='{ws}/coco_val/annotations.json', metric=['bbox', 'segm'])
         test_evaluator = val_evaluator
         train_cfg = dict(max_epochs=1)
         param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
@@ -194,7 +184,7 @@ def det_cfg_text(ws, backbone: str, base: str = DET_BASE) -> str:
         """
 
 
-def test_mask_rcnn_downstream_config_trains_and_tests(converted, ws, tmp_path, repo_root):
+def test_mask_rcnn_downstream_config_trains_and_tests(converted, ws, tmp_path):
     """A config outside the repository inherits genview_mm::detection/..., trains a few
     iterations from the converted backbone; tools/test.py reports bbox and segm mAP."""
     _, out = converted
@@ -202,33 +192,30 @@ def test_mask_rcnn_downstream_config_trains_and_tests(converted, ws, tmp_path, r
     outside.mkdir()
     cfg = write_cfg(outside / 'my_mask_rcnn.py', det_cfg_text(ws, out['mmpretrain']))
     work = str(outside / 'work')
-    log = run_tool(repo_root, str(outside), 'train.py', cfg, '--work-dir', work,
-                   '--no-validate')
+    log = train(outside, cfg, '--work-dir', work, '--no-validate')
     assert f"load backbone. in model from: {out['mmpretrain']}" in log
     assert 'replaced' in log and 'SyncBN' in log  # CPU run: SyncBN -> BN by the launcher
-    text = run_tool(repo_root, str(outside), 'test.py', cfg, osp.join(work, 'epoch_1.pth'),
-                    '--work-dir', work)
+    text = run_tool('test.py', cfg, f'{work}/epoch_1.pth', '--work-dir', work,
+                    cwd=str(outside)).output
     metrics = dict(re.findall(r"'(coco/\w+)': (-?[\d.]+|nan)", text))  # print(metrics) line
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_50'):
         assert key in metrics, text[-3000:]
         assert math.isfinite(float(metrics[key])) and float(metrics[key]) >= 0.0, metrics
 
 
-def test_mask_rcnn_c4_trains_and_validates(ws, tmp_path, repo_root):
+def test_mask_rcnn_c4_trains_and_validates(ws, tmp_path):
     """The C4 config (res5 + extra norm in the RoI head, both halves from one checkpoint)
     trains an iteration and validates with bbox and segm metrics. mmdet's res5 head has fixed
     stage widths, so this uses a converted standard-width ResNet-18."""
     from mmpretrain.registry import MODELS
     resnet = MODELS.build(dict(type='ResNet', depth=18))
-    torch.save({'state_dict': {'backbone.' + k: v for k, v in resnet.state_dict().items()}},
-               str(tmp_path / 'r18_ssl.pth'))
     ckpt = str(tmp_path / 'r18_backbone.pth')
-    convert_checkpoint(str(tmp_path / 'r18_ssl.pth'), ckpt)
+    convert_checkpoint(save_backbone_checkpoint(resnet, str(tmp_path / 'r18_ssl.pth')), ckpt)
     pipe = """[dict(type='LoadImageFromFile'),
         dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
         dict(type='Resize', scale=(96, 96), keep_ratio=True), dict(type='PackDetInputs')]"""
     loader = f"""dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(
-        data_root='{ws}/coco/', ann_file='val.json', data_prefix=dict(img='images/'),
+        data_root='{ws}/coco_val/', ann_file='annotations.json', data_prefix=dict(img='images/'),
         metainfo=dict(classes=('rectangle', 'ellipse')), indices=2, pipeline={pipe}))"""
     cfg = write_cfg(tmp_path / 'c4.py', f"""
         _base_ = 'genview_mm::detection/genview_mask-rcnn_r50-c4_ms-1x_coco.py'
@@ -245,13 +232,12 @@ def test_mask_rcnn_c4_trains_and_validates(ws, tmp_path, repo_root):
                           rcnn=dict(score_thr=0.0, max_per_img=10)))
         train_dataloader = {loader}
         val_dataloader = {loader}
-        val_evaluator = dict(ann_file='{ws}/coco/val.json')
+        val_evaluator = dict(ann_file='{ws}/coco_val/annotations.json')
         train_cfg = dict(max_epochs=1)
         param_scheduler = []
         default_hooks = dict(logger=dict(interval=1))
         """)
-    log = run_tool(repo_root, str(tmp_path), 'train.py', cfg, '--work-dir',
-                   str(tmp_path / 'work'))
+    log = train(tmp_path, cfg, '--work-dir', str(tmp_path / 'work'))
     assert log.count(f'load backbone. in model from: {ckpt}') == 2  # backbone + shared head
     segm = re.findall(r'coco/segm_mAP: (-?[\d.]+)', log)
     assert segm and math.isfinite(float(segm[-1])), log[-3000:]

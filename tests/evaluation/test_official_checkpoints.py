@@ -3,23 +3,29 @@ the user's way: tools/convert_checkpoint.py -> our linear-probe, semi-supervised
 configs with init_cfg.checkpoint=<converted> -> init_weights() -> the source backbone, bit for
 bit; the raw official file works as init_cfg.checkpoint too."""
 import argparse
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 
-from genview_mm.utils.launch import replace_sync_bn
 from genview_mm.evaluation.convert import convert_checkpoint
+from genview_mm.utils.launch import replace_sync_bn
+from helpers import run_tool
 from numpy1_checkpoints import NUMPY1_RECONSTRUCT, data_pkl, pickled_globals
-from official_layout import (CLIP_MEAN, CLIP_STD, OFFICIAL, VIT_B_2_LAYERS, build_standin,
-                             save_standin)
+from official_layout import (
+    CLIP_MEAN,
+    CLIP_STD,
+    OFFICIAL,
+    VIT_B_2_LAYERS,
+    build_standin,
+    save_standin,
+)
 
 MOCOV3_R50 = 'mocov3_resnet50_8xb512-amp-coslr-100e_in1k_genview.pth'
+
+pytestmark = pytest.mark.slow  # full-size ResNet-50 and ViT stand-ins, built and pickled
 
 
 def backbone_of(ckpt: dict) -> dict:
@@ -47,8 +53,8 @@ def build(repo_root: str, rel: str, checkpoint: str, scope: str = 'mmpretrain', 
         cfg.model.backbone.arch, cfg.model.backbone.frozen_stages = arch, arch['num_layers']
     replace_sync_bn(cfg._cfg_dict)
     if scope == 'mmdet':
-        from mmdet.registry import MODELS
         import mmpretrain.models  # noqa: F401  (ResLayerExtraNorm, the C4 head)
+        from mmdet.registry import MODELS
     else:
         from mmpretrain.registry import MODELS
     with DefaultScope.overwrite_default_scope(scope):
@@ -150,13 +156,9 @@ def test_convert_tool_on_official_file_and_on_other_normalisations(official, rep
     --cfg-options that make the transfer configs match it."""
     item = official(MOCOV3_R50)
     dst = str(tmp_path / 'mocov3_r50_backbone.pth')
-    env = dict(os.environ, PYTHONPATH=repo_root, OMP_NUM_THREADS='1')
 
     def convert(src, out):
-        proc = subprocess.run([sys.executable, 'tools/convert_checkpoint.py', src, out],
-                              cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return proc.stdout
+        return run_tool('convert_checkpoint.py', src, out).stdout
 
     stdout = convert(item['path'], dst)
     assert f'wrote {len(backbone_of(item["ckpt"]))} backbone tensors' in stdout

@@ -1,9 +1,12 @@
+"""CLIPPatchEncoder: tokens and embeddings equal to the Hugging Face model's, frozen weights,
+CLIP preprocessing (centre crop, normalisation), a clear error for a missing model, and ids of
+hub-cache folders."""
 import pytest
 import torch
 from PIL import Image
 
 from genview_mm.models.encoders import CLIPPatchEncoder, encoder_id
-from tiny_models import sample_photos
+from helpers import sample_photos
 
 
 @pytest.fixture(scope='module')

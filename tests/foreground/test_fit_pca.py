@@ -1,9 +1,16 @@
+"""Fitting the foreground PCA (arXiv:2403.12003, Sec. 3.2): a planted direction and the sign
+rule, the target foreground fraction, the official histogram threshold rule, image sampling."""
 import numpy as np
 import pytest
 import torch
 
-from genview_mm.foreground.fit import (CovarianceAccumulator, alpha_for_fraction,
-                                       center_border_masks, choose_sign, fit_foreground_pca)
+from genview_mm.foreground.fit import (
+    CovarianceAccumulator,
+    alpha_for_fraction,
+    center_border_masks,
+    choose_sign,
+    fit_foreground_pca,
+)
 
 GRID = (8, 8)
 DIM = 16

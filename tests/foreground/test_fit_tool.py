@@ -1,27 +1,24 @@
-import os
+"""tools/fit_foreground_pca.py: a fit through the real tool (broken and tiny images skipped)
+that reaches its foreground fraction, and a diffusers unCLIP folder as the encoder."""
 import os.path as osp
-import subprocess
-import sys
 
+import pytest
 from PIL import Image
 
 from genview_mm.foreground import ForegroundPCA, check_pca_encoder
 from genview_mm.models.encoders import CLIPPatchEncoder
-from tiny_models import write_photos
+from helpers import load_tool, run_tool, save_tiny_unclip, write_photos
 
 
-def test_fit_tool_end_to_end(tiny_clip_path, tmp_path, repo_root):
+@pytest.mark.slow
+def test_fit_tool_end_to_end(tiny_clip_path, tmp_path):
     photos = write_photos(str(tmp_path / 'imgs' / 'cls'), 12, 48)
     Image.new('RGB', (4, 4)).save(tmp_path / 'imgs' / 'cls' / 'tiny.png')
     (tmp_path / 'imgs' / 'cls' / 'broken.jpg').write_bytes(b'not an image')
     out = str(tmp_path / 'pca' / 'fg.pth')
-    cmd = [sys.executable, osp.join(repo_root, 'tools', 'fit_foreground_pca.py'),
-           str(tmp_path / 'imgs'), '--out', out, '--encoder', tiny_clip_path,
-           '--num-images', '10', '--batch-size', '4', '--num-workers', '0', '--device', 'cpu',
-           '--fg-fraction', '0.3']
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                         env=dict(os.environ, OMP_NUM_THREADS='1'))
-    assert res.returncode == 0, res.stderr[-3000:]
+    run_tool('fit_foreground_pca.py', tmp_path / 'imgs', '--out', out, '--encoder', tiny_clip_path,
+             '--num-images', '10', '--batch-size', '4', '--num-workers', '0', '--device', 'cpu',
+             '--fg-fraction', '0.3', timeout=300)
     enc = CLIPPatchEncoder.from_pretrained(tiny_clip_path)
     pca = ForegroundPCA.load(out)
     check_pca_encoder(pca, enc)
@@ -47,21 +44,15 @@ def test_fit_tool_end_to_end(tiny_clip_path, tmp_path, repo_root):
     assert len(photos) == 12
 
 
-def test_fit_tool_finds_pipeline_image_encoder(tmp_path, repo_root):
+def test_fit_tool_finds_pipeline_image_encoder(tmp_path):
     """A local diffusers unCLIP folder as --encoder: its image_encoder/ is used (in-process)."""
-    import importlib.util
-
     from genview_mm.models.encoders import encoder_id
-    from tiny_models import save_tiny_unclip
     unclip = save_tiny_unclip(str(tmp_path / 'unclip'))
     write_photos(str(tmp_path / 'imgs'), 6, 40)
-    spec = importlib.util.spec_from_file_location(
-        'fit_tool', osp.join(repo_root, 'tools', 'fit_foreground_pca.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     out = str(tmp_path / 'fg.pth')
-    assert tool.main([str(tmp_path / 'imgs'), '--out', out, '--encoder', unclip, '--num-images',
-                      '4', '--num-workers', '0', '--device', 'cpu', '--sheet-images', '2']) == 0
+    fit = load_tool('fit_foreground_pca').main
+    assert fit([str(tmp_path / 'imgs'), '--out', out, '--encoder', unclip, '--num-images', '4',
+                '--num-workers', '0', '--device', 'cpu', '--sheet-images', '2']) == 0
     pca = ForegroundPCA.load(out)
     assert pca.encoder == encoder_id(unclip, 'image_encoder') and pca.dim == 32
     assert pca.num_images == 4 and osp.isfile(str(tmp_path / 'fg.png'))

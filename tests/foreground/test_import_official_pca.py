@@ -3,8 +3,6 @@ through the user's path: import -> scorer / generator accept it for that encoder
 numbers are the official projection's."""
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,9 +12,7 @@ from genview_mm.foreground import ForegroundPCA, ForegroundPCAError
 from genview_mm.foreground.fit import alpha_histogram
 from genview_mm.models.encoders import CLIPPatchEncoder
 from genview_mm.models.scorers import PairQualityScorer, pair_quality
-from tiny_models import save_tiny_unclip, write_photos
-
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import run_tool, save_tiny_unclip, write_photos
 
 
 def official_layout(root, model: str, dim: int, seed: int, with_mean: bool) -> str:
@@ -32,10 +28,9 @@ def official_layout(root, model: str, dim: int, seed: int, with_mean: bool) -> s
     return osp.join(folder, 'pca_vectors.npy')
 
 
-def run_tool(*args):
-    env = dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1')
-    return subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'import_official_pca.py'),
-                           *args], capture_output=True, text=True, timeout=300, env=env)
+def import_pca(*args, returncode=0):
+    """tools/import_official_pca.py ARGS as a subprocess, ending with ``returncode``."""
+    return run_tool('import_official_pca.py', *args, timeout=300, returncode=returncode)
 
 
 @pytest.fixture(scope='module')
@@ -58,13 +53,13 @@ def timm_encoder(weights: str) -> dict:
                 checkpoint_path=weights, input_size=64)
 
 
+@pytest.mark.slow
 def test_scorer_vector_imports_and_scores_like_the_official_code(tmp_path, convnext_weights):
     vector = official_layout(str(tmp_path), 'convnext_base_w_laion2b-s13k-b82k-augreg', 320, 0,
                              with_mean=False)
     out = str(tmp_path / 'scorer.pth')
-    res = run_tool(vector, '--timm-model', 'convnext_atto', '--timm-checkpoint',
-                   convnext_weights[0], '--input-size', '64', '--out', out, '--device', 'cpu')
-    assert res.returncode == 0, res.stderr[-3000:]
+    res = import_pca(vector, '--timm-model', 'convnext_atto', '--timm-checkpoint',
+                     convnext_weights[0], '--input-size', '64', '--out', out, '--device', 'cpu')
     assert 'alpha=none (scorer only)' in res.stdout
     pca = ForegroundPCA.load(out)
     assert (pca.center, pca.alpha, pca.threshold_rule) == (False, None, 'none')
@@ -86,22 +81,24 @@ def test_scorer_vector_imports_and_scores_like_the_official_code(tmp_path, convn
         PairQualityScorer(out, encoder=timm_encoder(convnext_weights[1]))
 
 
+@pytest.mark.slow
 def test_vector_of_another_encoder_is_refused(tmp_path, tiny_clip_path):
     vector = official_layout(str(tmp_path), 'ViT-H-14-laion2b_s32b_b79k', 1280, 0, True)
     out = str(tmp_path / 'x.pth')
-    res = run_tool(vector, '--encoder', tiny_clip_path, '--out', out, '--alpha', '0.1')
+    res = import_pca(vector, '--encoder', tiny_clip_path, '--out', out, '--alpha', '0.1',
+                     returncode=None)
     assert res.returncode != 0
     assert 'has 1280 entries' in res.stderr and '32-d tokens' in res.stderr
     assert not osp.exists(out)
 
 
 def test_usage_errors_before_any_model_loads(tmp_path):
-    res = run_tool(str(tmp_path / 'missing.npy'), '--out', str(tmp_path / 'o.pth'))
-    assert res.returncode == 2 and "vector" in res.stderr and 'not found' in res.stderr
+    res = import_pca(tmp_path / 'missing.npy', '--out', tmp_path / 'o.pth', returncode=2)
+    assert "vector" in res.stderr and 'not found' in res.stderr
     vector = official_layout(str(tmp_path), 'm', 8, 0, False)
-    res = run_tool(vector, '--out', str(tmp_path / 'o.pth'), '--alpha', '1',
-                   '--fit-images', str(tmp_path))
-    assert res.returncode == 2 and 'not allowed with argument' in res.stderr
+    res = import_pca(vector, '--out', tmp_path / 'o.pth', '--alpha', '1', '--fit-images', tmp_path,
+                     returncode=2)
+    assert 'not allowed with argument' in res.stderr
 
 
 @pytest.fixture(scope='module')
@@ -113,24 +110,24 @@ def unclip_and_photos(tmp_path_factory):
     return unclip, str(root / 'photos')
 
 
+@pytest.mark.slow
 def test_generator_vector_with_histogram_threshold(tmp_path, unclip_and_photos):
     """ViT-H/14 stand-in: the tiny unCLIP pipeline's own image encoder (32-d tokens)."""
     unclip, photos = unclip_and_photos
     vector = official_layout(str(tmp_path), 'ViT-H-14-laion2b_s32b_b79k', 32, 3, True)
     mean = osp.join(osp.dirname(vector), 'mean_vectors.npy')
     out = str(tmp_path / 'generator.pth')
-    res = run_tool(vector, '--mean', mean, '--encoder', unclip, '--fit-images', photos,
-                   '--per-folder', '--num-images', '8', '--num-workers', '0', '--out', out,
-                   '--device', 'cpu')
-    assert res.returncode == 0, res.stderr[-3000:]
+    import_pca(vector, '--mean', mean, '--encoder', unclip, '--fit-images', photos, '--per-folder',
+               '--num-images', '8', '--num-workers', '0', '--out', out, '--device', 'cpu')
     pca = ForegroundPCA.load(out)
     assert (pca.threshold_rule, pca.num_images, pca.center) == ('histogram', 8, False)
     assert torch.equal(pca.mean, torch.from_numpy(np.load(mean)))  # kept for the record
 
     # the threshold is the official histogram rule on tokens @ v of the sampled images
+    from PIL import Image
+
     from genview_mm.foreground.fit_runner import sample_paths
     from genview_mm.generation.sources import list_images
-    from PIL import Image
     paths = sample_paths([it.path for it in list_images(photos)], 8, 0, True)
     enc = CLIPPatchEncoder.from_pretrained(unclip, subfolder='image_encoder')
     images = [Image.open(p).convert('RGB') for p in paths]
@@ -147,12 +144,12 @@ def test_generator_vector_with_histogram_threshold(tmp_path, unclip_and_photos):
     assert ratios == pytest.approx(expected.tolist(), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_given_alpha_and_lt_mask(tmp_path, tiny_clip_path):
     vector = official_layout(str(tmp_path), 'm', 32, 5, False)
     out = str(tmp_path / 'p.pth')
-    res = run_tool(vector, '--encoder', tiny_clip_path, '--alpha', '0.25', '--mask-type', 'lt',
-                   '--out', out)
-    assert res.returncode == 0, res.stderr[-2000:]
+    import_pca(vector, '--encoder', tiny_clip_path, '--alpha', '0.25', '--mask-type', 'lt',
+               '--out', out)
     pca = ForegroundPCA.load(out)
     v = torch.from_numpy(np.load(vector).reshape(-1))
     assert (pca.threshold_rule, pca.sign_rule, pca.alpha) == ('given', '-1', -0.25)

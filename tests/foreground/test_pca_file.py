@@ -1,5 +1,6 @@
-"""The PCA file: numbers, round trip, old files, and the refusal of a file fitted for another
-encoder (by name, architecture, weights fingerprint, token width, grid or input size)."""
+"""ForegroundPCA, the PCA file (arXiv:2403.12003, Sec. 3.2): numbers, round trip, old files,
+and the refusal of a file fitted for another encoder (by name, architecture, weights
+fingerprint, token width, grid or input size)."""
 from typing import NamedTuple, Optional, Tuple
 
 import pytest

@@ -1,12 +1,15 @@
+"""AdaptiveNoiseGenerator (arXiv:2403.12003, Sec. 3.2): the noise level from each image's
+foreground ratio, order and metadata, batching modes that give the same images, seeds and
+variations, half precision, the pipeline's own conditioning, and one encoding per image."""
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from genview_mm.foreground import ForegroundPCA, ForegroundPCAError, check_pca_encoder
-from genview_mm.models.encoders import CLIPPatchEncoder
-from genview_mm.generation import (AdaptiveNoiseGenerator, image_seed, noise_level_from_ratio)
+from genview_mm.generation import AdaptiveNoiseGenerator, image_seed, noise_level_from_ratio
 from genview_mm.generation.sources import list_folder
+from genview_mm.models.encoders import CLIPPatchEncoder
 
 STEPS = 3
 

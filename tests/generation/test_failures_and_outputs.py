@@ -1,3 +1,5 @@
+"""Generation failures and outputs: transient versus undecodable failures and what is retried,
+the failure summary, collision-free output names, atomic saves and output checks."""
 import os
 import os.path as osp
 
@@ -6,10 +8,19 @@ from PIL import Image
 
 from genview_mm.generation import outputs
 from genview_mm.generation.batches import load_image
-from genview_mm.generation.failures import (failure_cause, failure_kind, failure_reason,
-                                            should_retry, summarize_failures)
-from genview_mm.generation.outputs import (check_unique_outputs, output_ok, output_relpath,
-                                           save_atomic)
+from genview_mm.generation.failures import (
+    failure_cause,
+    failure_kind,
+    failure_reason,
+    should_retry,
+    summarize_failures,
+)
+from genview_mm.generation.outputs import (
+    check_unique_outputs,
+    output_ok,
+    output_relpath,
+    save_atomic,
+)
 
 
 def test_failure_kinds_and_retry_rule():

@@ -1,4 +1,5 @@
-"""Reruns into an existing --out-dir: what is retried, redone, refused or kept."""
+"""tools/generate_views.py rerun into an existing --out-dir: what is retried, redone, refused
+or kept."""
 import logging
 import os
 import os.path as osp
@@ -6,20 +7,14 @@ import shutil
 
 import numpy as np
 import pytest
-from gen_tool import DIST_VARS, check_complete, cmd, tool_main
 from PIL import Image
 
+from gen_tool import check_complete, cmd
 from genview_mm.generation import read_manifest
 from genview_mm.generation.manifest import iter_rows
+from helpers import DIST_VARS
 
 PART = osp.join('manifests', 'part-00000-of-00001.jsonl')
-
-
-@pytest.fixture
-def gen_main(repo_root, monkeypatch):
-    for k in DIST_VARS:
-        monkeypatch.delenv(k, raising=False)
-    return tool_main(repo_root, 'generate_views')
 
 
 @pytest.fixture
@@ -34,11 +29,11 @@ def five(photo_dir, tmp_path):
 
 
 def test_transient_failures_are_retried_undecodable_ones_kept(
-        gen_main, repo_root, five, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys, caplog):
+        gen_main, five, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys, caplog):
     src, listing, keys = five
     out = str(tmp_path / 'out')
     (tmp_path / 'wrong').mkdir()
-    args = cmd(repo_root, listing, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+    args = cmd(listing, tiny_unclip_pca, tiny_unclip_path, out)[2:]
     caplog.set_level(logging.INFO)
     # a wrong --data-root: every image fails, and the run says why and fails
     assert gen_main(args + ['--data-root', str(tmp_path / 'wrong')]) == 1
@@ -66,10 +61,10 @@ def test_transient_failures_are_retried_undecodable_ones_kept(
     assert [r['output'] for r in read_manifest(out)] == [r['output'] for r in rows]
 
 
-def test_lost_and_damaged_outputs_are_redone(gen_main, repo_root, photo_dir, tiny_unclip_pca,
+def test_lost_and_damaged_outputs_are_redone(gen_main, merge_main, photo_dir, tiny_unclip_pca,
                                              tiny_unclip_path, tmp_path, capsys):
     out = str(tmp_path / 'out')
-    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
     assert gen_main(args) == 0
     rows = read_manifest(out)
     first = {r['key']: np.asarray(Image.open(r['output'])) for r in rows}
@@ -89,20 +84,18 @@ def test_lost_and_damaged_outputs_are_redone(gen_main, repo_root, photo_dir, tin
     for r in rows:  # regenerated with the same seed: the same image
         assert np.abs(np.asarray(Image.open(r['output']), np.int16) - first[r['key']]).max() <= 3
     assert len(list(iter_rows(osp.join(out, PART)))) == 13
-    assert tool_main(repo_root, 'merge_manifests')(
-        [out, '--source', photo_dir, '--check-files']) == 0
+    assert merge_main([out, '--source', photo_dir, '--check-files']) == 0
 
 
-def test_same_file_name_with_other_extension_or_case(gen_main, repo_root, photo_dir,
-                                                     tiny_unclip_pca, tiny_unclip_path, tmp_path):
+def test_same_file_name_with_other_extension_or_case(gen_main, photo_dir, tiny_unclip_pca,
+                                                     tiny_unclip_path, tmp_path):
     src = tmp_path / 'src' / 'n01'
     src.mkdir(parents=True)
     photos = sorted(os.listdir(osp.join(photo_dir, 'a')))
     for name, photo in zip(('x.jpg', 'x.png', 'y.JPEG', 'y.jpeg'), photos):
         Image.open(osp.join(photo_dir, 'a', photo)).save(src / name)
     out = str(tmp_path / 'out')
-    assert gen_main(cmd(repo_root, str(src.parent), tiny_unclip_pca, tiny_unclip_path, out)[2:]) \
-        == 0
+    assert gen_main(cmd(str(src.parent), tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 0
     rows = check_complete(out, ['n01/x.jpg', 'n01/x.png', 'n01/y.JPEG', 'n01/y.jpeg'])
     outputs = [r['output'] for r in rows]
     assert len({o.casefold() for o in outputs}) == 4  # distinct, even ignoring case
@@ -130,10 +123,10 @@ CHANGES = [(['--steps', '2'], "steps: 3 -> 2"), (['--guidance', '5'], 'guidance:
 
 
 def test_other_settings_are_refused_before_any_model_loads(
-        gen_main, repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys,
+        gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys,
         monkeypatch):
     out = str(tmp_path / 'out')
-    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
     assert gen_main(args) == 0
     old_rows = read_manifest(out)
     other_model = shutil.copytree(tiny_unclip_path, str(tmp_path / 'other_unclip'))

@@ -1,3 +1,6 @@
+"""tools/generate_views.py end to end on the tiny pipeline: the output layout and manifest,
+failures recorded, a killed run resumed, torchrun and job-array launches, and a second writer of
+the same part refused."""
 import glob
 import json
 import os
@@ -10,29 +13,23 @@ import sys
 import time
 
 import pytest
-from gen_tool import DIST_VARS, check_complete, cmd, env, tool_main
 
+from gen_tool import check_complete, cmd
 from genview_mm.generation import read_manifest
 from genview_mm.generation.manifest import iter_rows
+from helpers import run_cmd, tool_env
 
 
-@pytest.fixture
-def no_dist_env(monkeypatch):
-    for k in DIST_VARS:
-        monkeypatch.delenv(k, raising=False)
-
-
-def test_run_mirrors_layout_and_records_failures(repo_root, photo_dir, tiny_unclip_pca,
-                                                 tiny_unclip_path, tmp_path, no_dist_env):
+def test_run_mirrors_layout_and_records_failures(gen_main, photo_dir, tiny_unclip_pca,
+                                                 tiny_unclip_path, tmp_path):
     from genview_mm.generation.outputs import output_relpath
     src = str(tmp_path / 'src')
     shutil.copytree(photo_dir, src)
     with open(osp.join(src, 'b', 'zz_broken.jpg'), 'wb') as f:
         f.write(b'\x00not a jpeg')
     out = str(tmp_path / 'out')
-    assert tool_main(repo_root, 'generate_views')(
-        cmd(repo_root, src, tiny_unclip_pca, tiny_unclip_path, out, '--ext', '.png',
-            '--batch-size', '4')[2:]) == 0
+    assert gen_main(cmd(src, tiny_unclip_pca, tiny_unclip_path, out, '--ext', '.png',
+                        '--batch-size', '4')[2:]) == 0
     rows = read_manifest(out)
     assert len(rows) == 10
     assert {r['output'] for r in rows} == {
@@ -47,17 +44,19 @@ def test_run_mirrors_layout_and_records_failures(repo_root, photo_dir, tiny_uncl
     assert settings['steps'] == 3 and settings['ext'] == '.png' and settings['quality'] is None
 
 
-def test_kill_and_resume(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path,
-                         no_dist_env):
+@pytest.mark.slow
+def test_kill_and_resume(gen_main, merge_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,
+                         tmp_path):
     src = str(tmp_path / 'src')
     for i in range(2):  # 20 images
         shutil.copytree(photo_dir, osp.join(src, f'part{i}'))
     keys = [osp.relpath(p, src) for p in glob.glob(osp.join(src, '**', '*.jpg'), recursive=True)]
     out = str(tmp_path / 'out')
-    args = cmd(repo_root, src, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '1',
+    args = cmd(src, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '1',
                '--no-merge')
     part = osp.join(out, 'manifests', 'part-00000-of-00001.jsonl')
-    proc = subprocess.Popen(args, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(args, env=tool_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if osp.isfile(part) and len(list(iter_rows(part))) >= 2:
@@ -70,25 +69,23 @@ def test_kill_and_resume(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path
     first = len(list(iter_rows(part)))
     assert 2 <= first < 20
     # resume with the same arguments (in this process); the killed run's lock is gone
-    assert tool_main(repo_root, 'generate_views')(args[2:-1]) == 0
+    assert gen_main(args[2:-1]) == 0
     assert len(list(iter_rows(part))) == 20  # nothing that finished was redone
     check_complete(out, keys)
     assert not osp.exists(osp.join(out, '.tmp'))  # the killed run's temp files are cleared
-    merge = tool_main(repo_root, 'merge_manifests')
-    assert merge([out, '--source', src, '--check-files']) == 0
+    assert merge_main([out, '--source', src, '--check-files']) == 0
     os.remove(read_manifest(out)[0]['output'])
-    assert merge([out, '--source', src, '--check-files']) == 1  # a listed file went missing
+    assert merge_main([out, '--source', src, '--check-files']) == 1  # a listed file went missing
 
 
-def test_torchrun_two_processes(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path,
-                                tmp_path):
+@pytest.mark.slow
+def test_torchrun_two_processes(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path):
     out = str(tmp_path / 'out')
-    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '2',
+    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '2',
                '--barrier-timeout', '3')
     run = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
            '2'] + args[1:]
-    res = subprocess.run(run, capture_output=True, text=True, timeout=300, env=env())
-    assert res.returncode == 0, res.stderr[-3000:]
+    res = run_cmd(run, timeout=300)
     assert 'waiting up to 3 min (--barrier-timeout) at the final barrier' in res.stderr
     parts = sorted(glob.glob(osp.join(out, 'manifests', '*.jsonl')))
     assert [osp.basename(p) for p in parts] == ['part-00000-of-00002.jsonl',
@@ -99,15 +96,16 @@ def test_torchrun_two_processes(repo_root, photo_dir, tiny_unclip_pca, tiny_uncl
     check_complete(out, keys)  # merged by rank 0 after the barrier
 
 
-def test_job_array_tasks_without_process_group(repo_root, photo_dir, tiny_unclip_pca,
-                                               tiny_unclip_path, tmp_path, no_dist_env):
+@pytest.mark.slow
+def test_job_array_tasks_without_process_group(merge_main, photo_dir, tiny_unclip_pca,
+                                               tiny_unclip_path, tmp_path):
     """Separate launches: RANK/WORLD_SIZE (or --rank/--world-size), no MASTER_ADDR."""
     out = str(tmp_path / 'out')
-    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '3')
-    procs = [subprocess.Popen(args, env=env(RANK='0', WORLD_SIZE='2'), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True),
+    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '3')
+    procs = [subprocess.Popen(args, env=tool_env(RANK='0', WORLD_SIZE='2'),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
              subprocess.Popen(args + ['--rank', '1', '--world-size', '2'],
-                              env=env(RANK='0', WORLD_SIZE='1'),  # flags win over the env
+                              env=tool_env(RANK='0', WORLD_SIZE='1'),  # flags win over the env
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
     logs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], '\n'.join(x[-2000:] for x in logs)
@@ -115,8 +113,7 @@ def test_job_array_tasks_without_process_group(repo_root, photo_dir, tiny_unclip
     assert 'rank 1/2: share 5, skipped 0, new 5' in logs[1]
     assert 'merge with tools/merge_manifests.py' in logs[0]
     assert not osp.exists(osp.join(out, 'manifest.jsonl'))  # merging is its own step
-    merge = tool_main(repo_root, 'merge_manifests')
-    assert merge([out, '--source', photo_dir, '--check-files']) == 0
+    assert merge_main([out, '--source', photo_dir, '--check-files']) == 0
     keys = [osp.relpath(p, photo_dir) for p in glob.glob(osp.join(photo_dir, '*', '*.jpg'))]
     check_complete(out, keys)
 
@@ -132,13 +129,13 @@ time.sleep(300)
 '''
 
 
-def test_second_writer_of_a_part_is_refused(repo_root, photo_dir, tiny_unclip_pca,
-                                            tiny_unclip_path, tmp_path, no_dist_env, capsys):
+def test_second_writer_of_a_part_is_refused(gen_main, photo_dir, tiny_unclip_pca,
+                                            tiny_unclip_path, tmp_path, capsys):
     """A double launch (or an overlapping requeue) of the same rank: the second process
     refuses, naming the live holder, and writes nothing; once the holder is gone it runs."""
     out = str(tmp_path / 'out')
-    args = cmd(repo_root, photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
-    main = tool_main(repo_root, 'generate_views')
+    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+    main = gen_main
     assert main(args) == 0
     part = osp.join(out, 'manifests', 'part-00000-of-00001.jsonl')
     lost = [r['output'] for r in read_manifest(out)[:2]]

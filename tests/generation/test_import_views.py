@@ -4,19 +4,21 @@ import gc
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import tracemalloc
 
 import pytest
 
-from genview_mm.generation.import_views import (NoiseLevelLists, import_views, match_folder,
-                                                view_extensions)
+from genview_mm.generation.import_views import (
+    NoiseLevelLists,
+    import_views,
+    match_folder,
+    view_extensions,
+)
 from genview_mm.generation.manifest import FIELDS, read_manifest
+from helpers import load_tool, run_cmd
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import import_views as tool  # noqa: E402  (tools/import_views.py)
+tool = load_tool('import_views')
 
 
 def touch(path):
@@ -204,6 +206,7 @@ def import_peak(root, folders, per_folder):
     return peak
 
 
+@pytest.mark.slow  # 6.5 s of CPU: thousands of files under tracemalloc
 def test_memory_bounded_by_largest_folder(tmp_path):
     small = import_peak(str(tmp_path / 'a'), 10, 100)
     big = import_peak(str(tmp_path / 'b'), 40, 100)  # 4x the files, same largest folder
@@ -237,10 +240,8 @@ def test_tool_does_not_import_torch(tmp_path):
     code = ('import sys; sys.path.insert(0, "tools"); import import_views as t; '
             'rc = t.main(sys.argv[1:]); print("torch loaded:", "torch" in sys.modules); '
             'sys.exit(rc)')
-    proc = subprocess.run([sys.executable, '-c', code, views, '--source-root', src, '--out',
-                           str(tmp_path / 'm.jsonl')], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run_cmd([sys.executable, '-c', code, views, '--source-root', src, '--out',
+                    tmp_path / 'm.jsonl'], timeout=120)
     assert 'torch loaded: False' in proc.stdout
     assert 'matched (rows written)         1' in proc.stdout
     assert 'import views' in proc.stderr  # the tqdm bar

@@ -1,3 +1,5 @@
+"""The views manifest: writer/reader round trip, a truncated or corrupt line, merging parts
+(duplicates, the newest ok row wins, missing images and files), and the source listings."""
 import json
 
 import pytest

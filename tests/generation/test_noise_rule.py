@@ -1,3 +1,6 @@
+"""The adaptive noise-level rule (arXiv:2403.12003, Sec. 3.2): the level is
+``100 * clip(ceil(5 p) - 1, 0, 4)`` for a foreground ratio p at every bin edge and every ratio a
+token grid can give; custom rules; invalid rules and NaN refused with a clear message."""
 import math
 
 import numpy as np

@@ -1,13 +1,23 @@
+"""The generation settings file (what a rerun must match), the launch modes read from the
+environment, and the final barrier that gives up after its timeout."""
 import json
 import os
 import os.path as osp
+import subprocess
+import sys
 
 import pytest
 
 from genview_mm.generation.errors import SettingsMismatch, UsageError
 from genview_mm.generation.launch import launch_from
-from genview_mm.generation.settings import (SETTINGS_NAME, check_settings, clear_outputs,
-                                            settings_diff, write_settings)
+from genview_mm.generation.settings import (
+    SETTINGS_NAME,
+    check_settings,
+    clear_outputs,
+    settings_diff,
+    write_settings,
+)
+from helpers import free_port, tool_env
 
 
 def base():
@@ -90,17 +100,13 @@ else:  # joins the group, then is still busy with its share until rank 0 gave up
 '''
 
 
-def test_final_barrier_gives_up_after_its_timeout(repo_root, tmp_path):
-    import socket
-    import subprocess
-    import sys
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = str(s.getsockname()[1])
-    env = dict(os.environ, MASTER_ADDR='127.0.0.1', MASTER_PORT=port, WORLD_SIZE='2',
-               PYTHONPATH=repo_root, OMP_NUM_THREADS='1')
+@pytest.mark.slow
+def test_final_barrier_gives_up_after_its_timeout(tmp_path):
+    port = str(free_port())
     flag = str(tmp_path / 'rank0_done')
-    procs = [subprocess.Popen([sys.executable, '-c', BARRIER, flag], env=dict(env, RANK=str(r)),
+    procs = [subprocess.Popen([sys.executable, '-c', BARRIER, flag],
+                              env=tool_env(MASTER_ADDR='127.0.0.1', MASTER_PORT=port,
+                                           WORLD_SIZE='2', RANK=str(r)),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for r in (0, 1)]
     logs = [p.communicate(timeout=120)[0] for p in procs]

@@ -1,3 +1,5 @@
+"""Sharding the images over ranks: disjoint, complete and balanced shares; per-image seeds
+that are pure and distinct."""
 import pytest
 
 from genview_mm.generation import image_seed, shard, shard_indices

@@ -3,7 +3,8 @@ stand-in Python (records what it was asked to run): the submissions, and each ta
 import os
 import os.path as osp
 import stat
-import subprocess
+
+from helpers import TOOLS, run_tool
 
 FAKE_SBATCH = r'''#!/usr/bin/env bash
 echo "sbatch $*" >> "$FAKE_LOG"
@@ -44,25 +45,21 @@ def script(path, text):
     return path
 
 
-def test_job_array_submission(repo_root, tmp_path):
+def test_job_array_submission(tmp_path):
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
     script(bin_dir / 'sbatch', FAKE_SBATCH)
     log = tmp_path / 'calls.log'
-    env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}', FAKE_LOG=str(log),
+    env = dict(PATH=f'{bin_dir}:{os.environ["PATH"]}', FAKE_LOG=str(log),
                PYTHON=script(str(tmp_path / 'python'), FAKE_PYTHON), NTASKS='2',
                MAX_RUNNING='1')
     out = str(tmp_path / 'views dir')  # a space: arguments must stay whole
-    res = subprocess.run(['bash', osp.join(repo_root, 'tools', 'slurm_generate.sh'), 'gpu',
-                          'gv', 'train.txt', out, '--pca', 'p.pth', '--data-root', 'data/in',
-                          '--batch-size', '16'], env=env, capture_output=True, text=True,
-                         timeout=60)
-    assert res.returncode == 0, res.stderr
+    res = run_tool('slurm_generate.sh', 'gpu', 'gv', 'train.txt', out, '--pca', 'p.pth',
+                   '--data-root', 'data/in', '--batch-size', '16', env=env, timeout=60)
     assert 'submitted generation array job 77 (tasks 0-1) and merge job 78' in res.stdout
     calls = log.read_text().splitlines()
-    tool = osp.join(repo_root, 'tools')
     assert calls[0].startswith('sbatch --parsable -p gpu --job-name=gv --array=0-1%1 --requeue')
-    task = args('-u', f'{tool}/generate_views.py', '--lock-wait', '120', 'train.txt',
+    task = args('-u', f'{TOOLS}/generate_views.py', '--lock-wait', '120', 'train.txt',
                 '--out-dir', out, '--pca', 'p.pth', '--data-root', 'data/in', '--batch-size',
                 '16')
     assert calls[1] == f'python RANK=0 WORLD_SIZE=2 {task} ' + args('--rank', '0',
@@ -72,9 +69,8 @@ def test_job_array_submission(repo_root, tmp_path):
     assert calls[3].startswith('sbatch --parsable -p gpu --job-name=gv-merge '
                                '--dependency=afterok:77 ')
     assert calls[4] == 'python RANK= WORLD_SIZE= ' + args(
-        '-u', f'{tool}/merge_manifests.py', out, '--source', 'train.txt', '--data-root',
+        '-u', f'{TOOLS}/merge_manifests.py', out, '--source', 'train.txt', '--data-root',
         'data/in', '--check-files')
     assert osp.isdir(osp.join(out, 'slurm'))
-    usage = subprocess.run(['bash', osp.join(repo_root, 'tools', 'slurm_generate.sh'), 'gpu'],
-                           env=env, capture_output=True, text=True)
-    assert usage.returncode == 2 and 'usage:' in usage.stderr
+    usage = run_tool('slurm_generate.sh', 'gpu', env=env, timeout=60, returncode=2)
+    assert 'usage:' in usage.stderr

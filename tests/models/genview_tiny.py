@@ -1,11 +1,11 @@
-"""Tiny building blocks for the GenView model tests (fake encoder, PCA files, tiny models)."""
+"""Tiny building blocks for the GenView model tests: a fake patch encoder, the upstream
+algorithms' configs at toy size with their GenView variants, a stub scorer and batches."""
 import copy
 from typing import Dict, Optional
 
 import torch
 from torch import nn
 
-from genview_mm.foreground import ForegroundPCA
 from genview_mm.models.encoders import CLIP_MEAN, CLIP_STD
 
 SSL_MEAN = (123.675, 116.28, 103.53)
@@ -30,15 +30,6 @@ class FakePatchEncoder(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         self.last_input = pixel_values.detach().clone()
         return self.proj(pixel_values).flatten(2).transpose(1, 2)
-
-
-def save_pca(path: str, encoder: str, dim: int, grid, input_size: int, seed: int = 0) -> str:
-    """A PCA file with a random unit direction for ``encoder``."""
-    g = torch.Generator().manual_seed(seed)
-    direction = torch.randn(dim, generator=g)
-    ForegroundPCA(direction=direction / direction.norm(), mean=torch.zeros(dim), alpha=0.0,
-                  encoder=encoder, grid=grid, input_size=input_size).save(path)
-    return path
 
 
 def resnet18(stem: int = 8) -> dict:

@@ -1,4 +1,5 @@
-"""Every GenView algorithm variant: trains on CPU, keeps upstream keys, never trains CLIP."""
+"""The GenView algorithms (GenViewMoCo, ...MoCoV3, ...BYOL, ...SimSiam, ...SimCLR, ...SwAV): each
+trains on CPU, keeps upstream keys, never trains CLIP, and weights its loss rows exactly."""
 import copy
 
 import pytest
@@ -18,8 +19,8 @@ def max_iters():
 
 
 @pytest.fixture(scope='module')
-def clip_scorer(tiny_clip_path, tiny_clip_pca_path) -> dict:
-    return dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_clip_pca_path)
+def clip_scorer(tiny_clip_path, tiny_scorer_pca) -> dict:
+    return dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_scorer_pca)
 
 
 @pytest.mark.parametrize('method', list(TINY_MODELS))

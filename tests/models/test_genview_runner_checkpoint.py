@@ -1,4 +1,5 @@
-"""A runner checkpoint of a GenView model holds no CLIP weights; telemetry reaches the logger."""
+"""A GenView model under MMEngine's Runner: its checkpoint holds no CLIP weights, and the
+telemetry reaches the message hub."""
 import math
 
 import torch
@@ -24,8 +25,8 @@ class PairViews(Dataset):
 
 
 def test_runner_checkpoint_has_no_clip_and_logs_weights(tmp_path, tiny_clip_path,
-                                                        tiny_clip_pca_path):
-    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_clip_pca_path)
+                                                        tiny_scorer_pca):
+    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_scorer_pca)
     runner = Runner(
         model=tiny_model_cfg('MoCo', scorer), work_dir=str(tmp_path), default_scope='mmpretrain',
         train_dataloader=DataLoader(PairViews(), batch_size=4, collate_fn=default_collate),

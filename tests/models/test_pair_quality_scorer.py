@@ -1,14 +1,15 @@
-"""The pair-quality scorer against a direct computation of the paper's formulas (Sec. 3.3);
-the weight rule that turns its scores into loss weights; the telemetry."""
+"""PairQualityScorer against a direct computation of the paper's formulas (arXiv:2403.12003,
+Sec. 3.3); the weight rule that turns its scores into loss weights; the telemetry."""
 import pytest
 import torch
 from mmpretrain.registry import MODELS
 
 from genview_mm.foreground import ForegroundPCAError
 from genview_mm.models.scorers import PairQualityScorer, pair_quality
-from genview_mm.models.weighting import quality_weights
 from genview_mm.models.selfsup.genview_mixin import quality_log_vars
-from genview_tiny import SSL_MEAN, SSL_STD, FakePatchEncoder, save_pca
+from genview_mm.models.weighting import quality_weights
+from genview_tiny import SSL_MEAN, SSL_STD, FakePatchEncoder
+from helpers import save_pca
 
 
 def reference_quality(t1: torch.Tensor, t2: torch.Tensor, u: torch.Tensor):
@@ -135,9 +136,9 @@ def test_legacy_weighting_arguments_reach_the_algorithm(fake_encoder, fake_pca_p
                           normalize='per-gpu'))
 
 
-def test_tiny_clip_through_transformers(tiny_clip_path, tiny_clip_pca_path):
+def test_tiny_clip_through_transformers(tiny_clip_path, tiny_scorer_pca):
     scorer = MODELS.build(dict(type='PairQualityScorer', encoder=tiny_clip_path,
-                               pca_path=tiny_clip_pca_path))
+                               pca_path=tiny_scorer_pca))
     assert scorer.encoder.grid == (8, 8) and scorer.state_dict() == {}
     x = torch.randn(3, 3, 32, 32)
     y = x + 0.5 * torch.randn_like(x)

@@ -1,5 +1,6 @@
-"""Patch encoders: the timm adapter (against a stand-in timm module), MODELS registration,
-building, freezing and errors."""
+"""TimmPatchEncoder and build_patch_encoder: the timm adapter (against a stand-in timm module
+and a real ConvNeXt), MODELS registration, building, freezing, errors, and a PCA fitted for a
+timm tower through tools/fit_foreground_pca.py."""
 import sys
 import types
 
@@ -9,7 +10,7 @@ from torch import nn
 
 from genview_mm.models.encoders import build_patch_encoder
 from genview_mm.models.scorers import PairQualityScorer
-from genview_tiny import save_pca
+from helpers import run_tool, save_pca, write_photos
 
 
 class TinyConvNet(nn.Module):
@@ -82,10 +83,8 @@ def test_real_timm_convnext_tower(tmp_path):
     """The adapter on a real (randomly initialised) timm ConvNeXt, as the official scorer's
     LAION-2B ConvNeXt-Base-W tower would be plugged in."""
     import timm  # noqa: F401  (installed by tools/bootstrap_env.sh)
-    from genview_mm.models.encoders import build_patch_encoder
-    from genview_mm.models.scorers import PairQualityScorer
+
     from genview_mm.models.weighting import quality_weights
-    from genview_tiny import save_pca
     enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
                                    pretrained=False, input_size=64))
     assert enc.grid == (2, 2)
@@ -99,16 +98,13 @@ def test_real_timm_convnext_tower(tmp_path):
     assert abs(float(quality_weights(scores.q).weights.mean()) - 1.0) < 1e-6
 
 
+@pytest.mark.slow
 def test_fit_tool_for_a_timm_tower_then_score(tmp_path):
     """tools/fit_foreground_pca.py --timm-model: the official scorer's encoder family gets its
     own PCA file through the real tool, and the scorer accepts it."""
     import os.path as osp
-    import subprocess
 
     import timm
-    from genview_mm.demo.photos import write_photos
-    from genview_mm.models.scorers import PairQualityScorer
-    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     weights = str(tmp_path / 'convnext_atto.pth')
     torch.manual_seed(0)
     torch.save(timm.create_model('convnext_atto', pretrained=False, num_classes=0).state_dict(),
@@ -116,15 +112,13 @@ def test_fit_tool_for_a_timm_tower_then_score(tmp_path):
     images = str(tmp_path / 'images')
     write_photos(images, 6, size=64)
     out = str(tmp_path / 'pca.pth')
-    proc = subprocess.run([sys.executable, 'tools/fit_foreground_pca.py', images, '--out', out,
-                           '--timm-model', 'convnext_atto', '--timm-checkpoint', weights,
-                           '--input-size', '64', '--num-workers', '0', '--fg-fraction', '0.5'],
-                          cwd=root, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    proc = run_tool('fit_foreground_pca.py', images, '--out', out, '--timm-model', 'convnext_atto',
+                    '--timm-checkpoint', weights, '--input-size', '64', '--num-workers', '0',
+                    '--fg-fraction', '0.5', timeout=300)
     assert 'encoder=convnext_atto grid=(2, 2)' in proc.stdout
     assert osp.isfile(osp.join(tmp_path, 'pca.png'))  # the contact sheet
-    scorer = PairQualityScorer(out, encoder=dict(type='TimmPatchEncoder', model_name='convnext_atto',
-                                                 pretrained=False, checkpoint_path=weights,
-                                                 input_size=64))
+    scorer = PairQualityScorer(out, encoder=dict(
+        type='TimmPatchEncoder', model_name='convnext_atto', pretrained=False,
+        checkpoint_path=weights, input_size=64))
     scores = scorer(torch.randn(3, 3, 64, 64), torch.randn(3, 3, 64, 64))
     assert torch.isfinite(scores.q).all() and scores.q.shape == (3, )

@@ -1,5 +1,5 @@
-"""QualityDrivenContrastiveHead: equal to the wrapped head with unit weights, exact per-sample
-weighting otherwise, upstream state-dict keys."""
+"""QualityDrivenContrastiveHead (arXiv:2403.12003, Sec. 3.3): equal to the wrapped head with
+unit weights, exact per-sample weighting otherwise, upstream state-dict keys."""
 import copy
 
 import pytest

@@ -1,4 +1,5 @@
-"""The pure weight rule w = N * softmax(gamma * q)."""
+"""quality_weights, the pure weight rule w = N * softmax(gamma * q) (arXiv:2403.12003,
+Sec. 3.3): mean one, order kept, gamma, detached, non-finite scores, bad arguments."""
 import math
 
 import pytest

@@ -1,37 +1,18 @@
-"""Global weight normalisation over 2 CPU processes (gloo) equals one process on the full batch."""
-import datetime
+"""quality_weights(normalize='global') over 2 CPU processes (gloo): equal to one process on the
+full batch, also inside GenView SimCLR's loss."""
 import os
-import time
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from genview_mm.models.weighting import quality_weights
 from genview_mm.utils.dist import gather_variable
-
-
-def _run_two(fn, args: tuple, timeout: float = 150.0) -> None:
-    """Run ``fn(rank, *args)`` in 2 forked processes (they inherit the imported modules instead
-    of re-importing mmpretrain); fail instead of hanging if they do not finish in time."""
-    context = mp.start_processes(fn, args=args, nprocs=2, join=False, start_method='fork')
-    deadline = time.monotonic() + timeout
-    while not context.join(timeout=1):
-        if time.monotonic() > deadline:
-            for p in context.processes:
-                p.kill()
-            raise TimeoutError(f'2-process run did not finish in {timeout} s')
-
-
-def _init(rank: int, world: int, port: int) -> None:
-    torch.set_num_threads(1)  # OpenMP pools do not survive fork (as in DataLoader workers)
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=120))  # fail, never hang
+from helpers import free_port
+from helpers.dist import init_gloo, run_processes
 
 
 def _worker(rank: int, world: int, port: int, q_full: torch.Tensor, sizes, out_dir: str):
-    _init(rank, world, port)
+    init_gloo(rank, world, port)
     try:
         start = sum(sizes[:rank])
         q_local = q_full[start:start + sizes[rank]]
@@ -44,18 +25,11 @@ def _worker(rank: int, world: int, port: int, q_full: torch.Tensor, sizes, out_d
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def test_global_normalisation_matches_single_process(tmp_path):
     torch.manual_seed(0)
     sizes = [3, 5]  # uneven local batches are supported too
     q_full = torch.randn(sum(sizes))
-    _run_two(_worker, (2, _free_port(), q_full, sizes, str(tmp_path)))
+    run_processes(_worker, (2, free_port(), q_full, sizes, str(tmp_path)))
     results = [torch.load(tmp_path / f'rank{r}.pth') for r in range(2)]
     reference, _ = quality_weights(q_full, gamma=1.5, normalize='local')
     merged = torch.cat([r['w_global'] for r in results])
@@ -74,7 +48,7 @@ def _simclr_worker(rank: int, world: int, port: int, model_cfg: dict, out_dir: s
     from mmpretrain.registry import MODELS
 
     from genview_tiny import tiny_batch
-    _init(rank, world, port)
+    init_gloo(rank, world, port)
     try:
         torch.manual_seed(0)
         model = MODELS.build(model_cfg)
@@ -90,13 +64,13 @@ def _simclr_worker(rank: int, world: int, port: int, model_cfg: dict, out_dir: s
         dist.destroy_process_group()
 
 
-def test_simclr_two_processes_global_weights(tmp_path, tiny_clip_path, tiny_clip_pca_path):
+def test_simclr_two_processes_global_weights(tmp_path, tiny_clip_path, tiny_scorer_pca):
     from mmpretrain.registry import MODELS
 
     from genview_tiny import tiny_batch, tiny_model_cfg
-    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_clip_pca_path)
+    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_scorer_pca)
     model_cfg = dict(tiny_model_cfg('SimCLR', scorer), normalize='global')
-    _run_two(_simclr_worker, (2, _free_port(), model_cfg, str(tmp_path)))
+    run_processes(_simclr_worker, (2, free_port(), model_cfg, str(tmp_path)))
     results = [torch.load(tmp_path / f'simclr{r}.pth') for r in range(2)]
     model = MODELS.build(model_cfg)
     views = [model.data_preprocessor(tiny_batch('SimCLR', n=3, seed=r), True)['inputs']

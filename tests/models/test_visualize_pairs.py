@@ -1,6 +1,4 @@
 """tools/visualize_pairs.py: a PNG grid of pairs with s_f, s_b and w, from folders or a config."""
-import importlib.util
-import os.path as osp
 import sys
 
 import numpy as np
@@ -12,15 +10,7 @@ from genview_mm.models.scorers import PairQualityScorer, PairScores
 from genview_mm.visualization import render_pair_grid, views_to_uint8
 from genview_mm.visualization.pair_samples import score_folders
 from genview_tiny import PREPROC, tiny_model_cfg
-from tiny_models import write_photos
-
-
-def _tool(repo_root):
-    spec = importlib.util.spec_from_file_location(
-        'visualize_pairs', osp.join(repo_root, 'tools', 'visualize_pairs.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import load_tool, write_photos
 
 
 def test_render_grid_layout(tmp_path):
@@ -46,24 +36,24 @@ def test_views_to_uint8_inverts_preprocessing():
     assert np.array_equal(out, raw.permute(0, 2, 3, 1).numpy().astype(np.uint8))
 
 
-def test_folder_mode_tool(tmp_path, repo_root, tiny_clip_path, tiny_clip_pca_path, monkeypatch):
+def test_folder_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch):
     a, b = tmp_path / 'a', tmp_path / 'b'
     write_photos(str(a), 3, 48)
     write_photos(str(b), 3, 40, ext='.png')
-    scorer = PairQualityScorer(tiny_clip_pca_path, encoder=tiny_clip_path)
+    scorer = PairQualityScorer(tiny_scorer_pca, encoder=tiny_clip_path)
     img1, img2, scores, weights = score_folders(str(a), str(b), scorer)
     assert img1.shape == (3, 32, 32, 3) and weights.mean().item() == pytest.approx(1.0)
     out = tmp_path / 'pairs.png'
     monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', '--view1-dir', str(a), '--view2-dir',
-                                      str(b), '--pca', tiny_clip_pca_path, '--encoder',
+                                      str(b), '--pca', tiny_scorer_pca, '--encoder',
                                       tiny_clip_path, '--out', str(out), '--cell', '32'])
-    _tool(repo_root).main()
+    load_tool('visualize_pairs').main()
     assert Image.open(out).size == (6 + 3 * 70, 6 + 54)
 
 
-def test_config_mode_tool(tmp_path, repo_root, tiny_clip_path, tiny_clip_pca_path, monkeypatch):
+def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch):
     write_photos(str(tmp_path / 'imgs'), 4, 48)
-    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_clip_pca_path)
+    scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_scorer_pca)
     view = [dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.0)),
             dict(type='RandomFlip', prob=0.5)]
     cfg = dict(
@@ -78,5 +68,5 @@ def test_config_mode_tool(tmp_path, repo_root, tiny_clip_path, tiny_clip_pca_pat
     out = tmp_path / 'cfg_pairs.png'
     monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', '--config', str(path), '--num', '3',
                                       '--out', str(out), '--cell', '32'])
-    _tool(repo_root).main()
+    load_tool('visualize_pairs').main()
     assert Image.open(out).size == (6 + 3 * 70, 6 + 54)

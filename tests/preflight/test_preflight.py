@@ -4,17 +4,14 @@ passes; the headline commands end in the checklist and nothing else."""
 import os
 import os.path as osp
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from genview_mm.preflight import format_checklist, preflight_passes, run_preflight
 from genview_mm.utils import load_config
-from tiny_models import write_coco_shapes, write_fake_manifest, write_photos
+from helpers import ROOT, photos_with_views, run_tool, write_coco_shapes, write_photos
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 GENVIEW_TINY = osp.join(ROOT, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
 LINEAR = osp.join(ROOT, 'configs', 'benchmarks', 'genview_mocov2_r50_linear-steplr-100e_in1k.py')
 MASK_RCNN = osp.join(ROOT, 'configs', 'demo', 'mask-rcnn_r18_fpn_tiny_cpu.py')
@@ -23,12 +20,10 @@ MASK_RCNN = osp.join(ROOT, 'configs', 'demo', 'mask-rcnn_r18_fpn_tiny_cpu.py')
 @pytest.fixture
 def setup(tmp_path, tiny_clip_path, tiny_scorer_pca):
     """A complete pretraining setup: images, views manifest, scorer encoder and PCA file."""
-    images = str(tmp_path / 'images')
-    sources = write_photos(osp.join(images, 'cls'), 6, size=32)
-    manifest = write_fake_manifest(str(tmp_path / 'views'), sources, images)
+    data = photos_with_views(str(tmp_path), 6, 32)
     clip = shutil.copytree(tiny_clip_path, str(tmp_path / 'clip'))
     pca = shutil.copy(tiny_scorer_pca, str(tmp_path / 'pca.pth'))
-    return dict(images=images, manifest=manifest, clip=clip, pca=pca)
+    return dict(images=data.src_root, manifest=data.manifest, clip=clip, pca=pca)
 
 
 def pretraining_cfg(s):
@@ -150,39 +145,31 @@ def test_detection_config_train_and_test(tmp_path):
     assert failing(checks)['checkpoint to test'].fix[0].startswith('train the model first')
 
 
-def run(cmd, cwd, **env):
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONPATH=ROOT, **env))
-
-
+@pytest.mark.slow
 def test_headline_commands_end_in_the_checklist_and_nothing_else(tmp_path):
     """On a fresh checkout (no data/), the user's first commands print only the checklist."""
-    proc = run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'),
-                osp.join(ROOT, 'configs', 'genview_mocov2_r50_in1k.py'), '1'], str(tmp_path),
-               HF_HUB_OFFLINE='1')
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 2, out[-3000:]
+    proc = run_tool('dist_train.sh', osp.join(ROOT, 'configs', 'genview_mocov2_r50_in1k.py'), '1',
+                    cwd=str(tmp_path), env=dict(HF_HUB_OFFLINE='1'), timeout=300, returncode=2)
+    out = proc.output
     assert out.startswith('genview_mm preflight:') and 'Traceback' not in out
     assert out.count('MISSING') == 3 and 'OFFLINE' in out and len(out.splitlines()) < 25
     for command in ('tools/import_views.py', 'tools/import_official_pca.py',
                     'hf download timm/convnext_base.clip_laion2b_augreg'):
         assert command in out
-    proc = run([sys.executable, osp.join(ROOT, 'tools', 'test.py'),
-                osp.join(ROOT, 'configs', 'detection', 'genview_mask-rcnn_r50-fpn_ms-1x_coco.py'),
-                'epoch_12.pth'], str(tmp_path))
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 2 and out.startswith('genview_mm preflight:')
+    fpn = osp.join(ROOT, 'configs', 'detection', 'genview_mask-rcnn_r50-fpn_ms-1x_coco.py')
+    proc = run_tool('test.py', fpn, 'epoch_12.pth', cwd=str(tmp_path), timeout=300, returncode=2)
+    out = proc.output
+    assert out.startswith('genview_mm preflight:')
     assert 'instances_val2017.json' in out and 'Traceback' not in out
 
 
+@pytest.mark.slow
 def test_preflight_flag_prints_everything_and_exits(setup):
     opts = [f'train_dataloader.dataset.data_root={setup["images"]}',
             f'genview.manifest={setup["manifest"]}', f'model.scorer.encoder={setup["clip"]}',
             f'model.scorer.pca_path={setup["pca"]}']
-    proc = run([sys.executable, 'tools/train.py', GENVIEW_TINY, '--preflight',
-                '--cfg-options', *opts], ROOT)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    proc = run_tool('train.py', GENVIEW_TINY, '--preflight', '--cfg-options', *opts, timeout=300)
     assert proc.stdout.count('  OK ') == 4 and 'all 4 prerequisites found' in proc.stdout
-    proc = run([sys.executable, 'tools/check_config.py', GENVIEW_TINY, '--quiet',
-                '--cfg-options', *opts], ROOT)
-    assert proc.returncode == 0 and proc.stdout == ''
+    proc = run_tool('check_config.py', GENVIEW_TINY, '--quiet', '--cfg-options', *opts,
+                    timeout=300)
+    assert proc.stdout == ''
