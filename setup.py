@@ -23,7 +23,8 @@ def version() -> str:
 
 
 def add_mim_configs() -> None:
-    """Expose ``configs/`` as ``genview_mm/.mim/configs`` (symlink when editable, copy otherwise)."""
+    """Expose ``configs/`` as ``genview_mm/.mim/configs`` (a symlink when editable, else a
+    copy)."""
     src = osp.join(HERE, 'configs')
     mim = osp.join(HERE, 'genview_mm', '.mim')
     dst = osp.join(mim, 'configs')

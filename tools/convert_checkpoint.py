@@ -29,8 +29,11 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    from genview_mm.evaluation.checkpoint_io import (CheckpointError, matches_transfer_normalisation,
-                                                     normalisation_options)
+    from genview_mm.evaluation.checkpoint_io import (
+        CheckpointError,
+        matches_transfer_normalisation,
+        normalisation_options,
+    )
     from genview_mm.evaluation.convert import convert_checkpoint
     fmt = args.format or ('detectron2' if args.dst.endswith('.pkl') else 'mmpretrain')
     try:

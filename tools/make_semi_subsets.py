@@ -44,8 +44,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    from genview_mm.evaluation.subsets import (balanced_subset, read_ann_file, read_simclr_names,
-                                               simclr_subset, write_ann_file)
+    from genview_mm.evaluation.subsets import (
+        balanced_subset,
+        read_ann_file,
+        read_simclr_names,
+        simclr_subset,
+        write_ann_file,
+    )
     jobs = [(f'train_{p:g}percent.txt', dict(fraction=p / 100)) for p in args.percent]
     jobs += [(f'train_{n}perclass.txt', dict(num_per_class=n)) for n in args.num_per_class]
     names = [name for name, _ in jobs] + ['train_' + osp.basename(p) for p in args.simclr]

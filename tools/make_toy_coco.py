@@ -1,5 +1,6 @@
-"""Write a toy COCO-format dataset for the tiny Mask R-CNN (configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py)
-images of filled rectangles and ellipses with polygon masks, two categories.
+"""Write a toy COCO-format dataset for the tiny Mask R-CNN
+(configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py): images of filled rectangles and ellipses with
+polygon masks, two categories.
 
     python tools/make_toy_coco.py data/demo_coco --num-images 16
     python tools/train.py configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py \

@@ -36,6 +36,7 @@ SCRIPTS = {
     'tools/run_demo.sh': ('tools/genview_demo.py', None),
     'tools/run_tests.sh': (None, None),
     'tools/bootstrap_env.sh': (None, None),
+    'tools/lint.sh': (None, None),  # its options go to ruff check
     '.ci/run': (None, None),
 }
 # Where the config of a train/test/check command is: a positional index or an option.

@@ -99,8 +99,7 @@ def main(argv=None):
     from genview_mm.generation import AdaptiveNoiseGenerator
     if args.threads:
         torch.set_num_threads(args.threads)
-    sys.path.insert(0, osp.join(ROOT, 'tests'))
-    from tiny_models import sample_photos
+    from genview_mm.demo.photos import sample_photos
 
     tmp = tempfile.mkdtemp(prefix='bench_gen_')
     images = [Image.fromarray(a) for a in sample_photos(max(args.batch_sizes) * 4,
@@ -108,9 +107,10 @@ def main(argv=None):
     keys = [f'img_{i:04d}.jpg' for i in range(len(images))]
     pretrained, pca = args.pretrained, args.pca
     if pretrained is None:
-        from genview_mm.models.encoders import CLIPPatchEncoder
+        from genview_mm.demo.photos import write_photos
+        from genview_mm.demo.tiny_models import save_tiny_unclip
         from genview_mm.foreground.fit_runner import run_fit
-        from tiny_models import save_tiny_unclip, write_photos
+        from genview_mm.models.encoders import CLIPPatchEncoder
         pretrained = save_tiny_unclip(osp.join(tmp, 'unclip'))
         enc = CLIPPatchEncoder.from_pretrained(pretrained, subfolder='image_encoder')
         pca = osp.join(tmp, 'pca.pth')

@@ -68,11 +68,11 @@ def main(argv=None) -> None:
     import logging
     import tempfile
 
+    import scorer_step as bench
     import torch
+    from mmengine.logging import MessageHub, MMLogger
 
     import genview_mm  # noqa: F401  (compat fixes and registration first)
-    import scorer_step as bench
-    from mmengine.logging import MessageHub, MMLogger
     # no per-parameter lines from the optimizer constructor (LARS skips the frozen momentum
     # encoder's parameters with a warning each)
     MMLogger.get_current_instance().setLevel(logging.ERROR)
