@@ -55,7 +55,9 @@ def test_times_both_scorers_against_one_baseline(bench, tiny_encoders, capsys):
         assert rows['convnext', stat][0] == rows['vit-b32', stat][0]
     for base, gv, ratio in rows.values():
         assert base > 0 and gv > 0
-        assert ratio == pytest.approx(gv / base, abs=2e-3)
+        # the times are printed to 0.1 ms: the ratio of the printed numbers is off by at most
+        # 0.05 ms in each, relative to the baseline
+        assert ratio == pytest.approx(gv / base, abs=0.05 * (1 + ratio) / base + 2e-3)
 
 
 def test_flops_count_the_scorer(bench, tiny_encoders, capsys):
