@@ -163,3 +163,50 @@ def test_hook_reports_coverage_and_rejects_mismatched_manifest(data, tmp_path):
     assert len(other) == 3
     with pytest.raises(ValueError, match='matches 0 of 3 dataset images'):
         GenViewPairHook().before_train(runner)
+
+
+def test_manifest_and_views_on_another_storage_backend(data, tmp_path):
+    """The manifest is read and the views decoded through mmengine.fileio: a backend other than
+    the local disk (here one serving 'mirror://' paths from a copy of the files) works."""
+    import shutil
+
+    import mmengine.fileio as fileio
+    from mmengine.fileio.backends import BaseStorageBackend
+    mirror = str(tmp_path / 'mirror')
+    shutil.copytree(osp.dirname(data.manifest), osp.join(mirror, 'gen'))
+    fetched = []
+
+    class MirrorBackend(BaseStorageBackend):
+        def _local(self, path):
+            return osp.join(mirror, str(path).split('mirror://', 1)[1])
+
+        def get(self, filepath):
+            fetched.append(str(filepath))
+            with open(self._local(filepath), 'rb') as f:
+                return f.read()
+
+        def get_text(self, filepath, encoding='utf-8'):
+            return self.get(filepath).decode(encoding)
+
+        def join_path(self, filepath, *filepaths):
+            return '/'.join([str(filepath).rstrip('/'), *filepaths])
+
+        def get_local_path(self, filepath):
+            from contextlib import contextmanager
+
+            @contextmanager
+            def local():
+                fetched.append(str(filepath))
+                yield self._local(filepath)
+            return local()
+
+    fileio.register_backend('genview_test_mirror', MirrorBackend, force=True)
+    args = dict(backend='genview_test_mirror')
+    from mmcv.transforms import Compose, LoadImageFromFile
+    t = Compose([LoadImageFromFile(),  # the originals stay on the local disk
+                 GenViewPairDataset(manifest='mirror://gen/manifest.jsonl', transforms=[[]],
+                                    backend_args=args)])
+    out = run(t, data.sources[1])
+    assert out['genview_slot'] in (0, 1) and np.all(out['img'][out['genview_slot']] == 20)
+    assert fetched[0] == 'mirror://gen/manifest.jsonl'
+    assert fetched[-1].startswith('mirror://gen/images/')  # the view came through the backend

@@ -104,7 +104,8 @@ class GenViewPairDataset(BaseTransform):
                     'GenViewPairDataset has no manifest. Set `genview = dict(manifest=...)` in '
                     'the config (tools/train.py applies it; in your own script call '
                     'genview_mm.datasets.apply_genview_settings(cfg)) or pass manifest=...')
-            self._index = ManifestIndex(self.manifest, self.source_root, self.min_clip_sim)
+            self._index = ManifestIndex(self.manifest, self.source_root, self.min_clip_sim,
+                                        self.loader.backend_args)
         return self._index
 
     def _generated(self, img_path: str):
