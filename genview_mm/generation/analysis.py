@@ -7,20 +7,11 @@ compute from the image itself. An analysis is a dict ``{fg_ratio: [float], noise
 embeds: Tensor (B, P)}``; :func:`select_analysis` and :func:`concat_analyses` cut and join them
 so a runner can analyse an image once and hand the result to ``generate(..., analysis=...)``.
 """
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Sequence
 
 import torch
 
 from .noise import noise_level_from_ratio
-
-
-def pipeline_pixel_values(pipe: Any, images: List) -> torch.Tensor:
-    """``pipe.feature_extractor(images=images, return_tensors='pt').pixel_values``."""
-    extractor = getattr(pipe, 'feature_extractor', None)
-    if extractor is None:
-        raise ValueError('the unCLIP pipeline has no feature_extractor (CLIPImageProcessor): '
-                         'load a complete StableUnCLIPImg2ImgPipeline folder')
-    return extractor(images=list(images), return_tensors='pt').pixel_values
 
 
 def analyze_pixels(encoder: Any, pca: Any, pixel_values: torch.Tensor, bins: Sequence[float],
@@ -30,7 +21,8 @@ def analyze_pixels(encoder: Any, pca: Any, pixel_values: torch.Tensor, bins: Seq
     Args:
         encoder (CLIPPatchEncoder): the pipeline's image encoder.
         pca (ForegroundPCA): foreground PCA fitted for that encoder.
-        pixel_values (Tensor): (B, 3, S, S) from :func:`pipeline_pixel_values`.
+        pixel_values (Tensor): (B, 3, S, S) from the pipeline's ``feature_extractor``
+            (``AdaptiveNoiseGenerator.preprocess``).
         bins / levels: the noise rule (see :mod:`.noise`).
     """
     tokens, embeds = encoder.encode(pixel_values)

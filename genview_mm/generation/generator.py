@@ -16,7 +16,7 @@ from mmpretrain.registry import MODELS
 
 from ..foreground import ForegroundPCA, check_pca_encoder
 from ..models.encoders import CLIPPatchEncoder, encoder_id
-from .analysis import analysis_size, analyze_pixels, pipeline_pixel_values
+from .analysis import analysis_size, analyze_pixels
 from .mixed_levels import call_mixed_levels
 from .noise import DEFAULT_BINS, DEFAULT_LEVELS, validate_noise_rule
 from .seeding import image_seed
@@ -146,7 +146,7 @@ class AdaptiveNoiseGenerator:
     # ------------------------------------------------------------------ analysis
     def preprocess(self, images: List) -> torch.Tensor:
         """Pixel values of PIL ``images`` from the pipeline's own ``feature_extractor``."""
-        return pipeline_pixel_values(self.pipeline, images)
+        return self.encoder.preprocess(images)  # the encoder's processor is the pipeline's
 
     def analyze(self, images: List) -> Dict[str, Any]:
         """Foreground ratios, noise levels and CLIP image embeddings of PIL ``images`` (one
