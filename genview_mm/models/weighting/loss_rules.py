@@ -28,46 +28,48 @@ def _check_rows(weights: torch.Tensor, rows: int, loss: nn.Module) -> None:
             '(see GenViewMixin.loss_row_weights).')
 
 
-def _ce_weighted(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: dict
-                 ) -> torch.Tensor:
+def _with_row_keyword(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: dict,
+                      first: str, keyword: str, float32: bool, rescale: bool = False
+                      ) -> torch.Tensor:
+    """Run ``head.loss`` with ``weights`` passed to its loss module as ``keyword``.
+
+    A forward pre-hook on ``head.loss_module`` checks the rows of its first input (``first``
+    when given by keyword) and adds ``keyword=weights`` (float32, or the input's dtype); with
+    ``rescale`` a forward hook multiplies the output by ``sum(w) / R``.
+    """
 
     def inject(module: nn.Module, a: tuple, kw: dict) -> Tuple[tuple, dict]:
-        score = a[0] if a else kw['cls_score']
-        _check_rows(weights, score.size(0), module)
-        if len(a) > 2 or kw.get('weight') is not None:
-            raise ValueError('the wrapped head already passes a sample weight to its loss')
-        kw['weight'] = weights.to(device=score.device, dtype=torch.float32)
+        x = a[0] if a else kw[first]
+        _check_rows(weights, x.size(0), module)
+        if len(a) > 2 or kw.get(keyword) is not None:
+            raise ValueError(f'the wrapped head already passes {keyword!r} to its loss')
+        kw[keyword] = weights.to(device=x.device, dtype=torch.float32 if float32 else x.dtype)
         return a, kw
 
-    handle = head.loss_module.register_forward_pre_hook(inject, with_kwargs=True)
+    def scale(module: nn.Module, a: tuple, kw: dict, out: torch.Tensor) -> torch.Tensor:
+        w = weights.to(out.device)
+        return out * (w.sum() / w.numel()).to(out.dtype)
+
+    handles = [head.loss_module.register_forward_pre_hook(inject, with_kwargs=True)]
+    if rescale:
+        handles.append(head.loss_module.register_forward_hook(scale, with_kwargs=True))
     try:
         return head.loss(*args, **kwargs)
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
+
+
+def _ce_weighted(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: dict
+                 ) -> torch.Tensor:
+    """``CrossEntropyLoss(weight=w)``: its mean reduction is ``mean(w * l)``."""
+    return _with_row_keyword(head, weights, args, kwargs, 'cls_score', 'weight', True)
 
 
 def _cosine_weighted(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: dict
                      ) -> torch.Tensor:
-
-    def inject(module: nn.Module, a: tuple, kw: dict) -> Tuple[tuple, dict]:
-        pred = a[0] if a else kw['pred']
-        _check_rows(weights, pred.size(0), module)
-        if len(a) > 2 or kw.get('mask') is not None:
-            raise ValueError('the wrapped head already passes a mask to its loss')
-        kw['mask'] = weights.to(device=pred.device, dtype=pred.dtype)
-        return a, kw
-
-    def rescale(module: nn.Module, a: tuple, kw: dict, out: torch.Tensor) -> torch.Tensor:
-        w = weights.to(out.device)
-        return out * (w.sum() / w.numel()).to(out.dtype)
-
-    pre = head.loss_module.register_forward_pre_hook(inject, with_kwargs=True)
-    post = head.loss_module.register_forward_hook(rescale, with_kwargs=True)
-    try:
-        return head.loss(*args, **kwargs)
-    finally:
-        pre.remove()
-        post.remove()
+    """``CosineSimilarityLoss(mask=w)`` gives ``sum(w l) / sum(w)``; rescaled to ``mean(w l)``."""
+    return _with_row_keyword(head, weights, args, kwargs, 'pred', 'mask', False, rescale=True)
 
 
 def _swav_weighted(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: dict
