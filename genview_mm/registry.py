@@ -10,8 +10,6 @@ child of MMPretrain's, so every lookup falls through to MMPretrain (and on to MM
 import mmpretrain.registry as mmpretrain_registry
 from mmengine.registry import Registry
 
-import genview_mm  # noqa: F401  (registers the components; applies genview_mm.compat)
-
 SCOPE = 'genview_mm'
 _NAMES = ('RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS',
           'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'DATASETS',

@@ -8,7 +8,7 @@ import os
 import os.path as osp
 
 #: the generator's encoder: the image encoder of Stable unCLIP 2.1 (OpenCLIP ViT-H/14);
-#: genview_mm.foreground.encoder_args uses the same default
+#: genview_mm.apis.pca_encoder uses the same default
 DEFAULT_ENCODER = 'stabilityai/stable-diffusion-2-1-unclip'
 
 

@@ -43,8 +43,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     import genview_mm  # noqa: F401
-    from genview_mm.preflight import format_checklist, preflight_passes, run_preflight
-    from genview_mm.utils import load_config
+    from genview_mm.apis import load_config
+    from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
     cfg = load_config(args.config, cfg_options(args))
     if args.resume not in (None, 'auto'):
         cfg.resume, cfg.load_from = True, args.resume

@@ -5,7 +5,7 @@
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
 
 Before anything is built, rank 0 checks the test data, annotation files and the checkpoint
-(genview_mm.preflight) and stops with a short checklist if one is missing.
+(genview_mm.apis.preflight) and stops with a short checklist if one is missing.
 """
 import argparse
 import os.path as osp
@@ -49,7 +49,7 @@ def enable_show_dir(cfg, show_dir: str) -> None:
 def main() -> None:
     args = parse_args()
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
-    from genview_mm.utils.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
+    from genview_mm.apis.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
     cfg = load_cfg(args, cfg_options(args))
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'test', args.checkpoint)

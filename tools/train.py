@@ -5,7 +5,7 @@
     bash tools/dist_train.sh CONFIG GPUS [same options]
 
 Before anything is built, rank 0 checks the data, views, models and checkpoints the config
-names (genview_mm.preflight) and stops with a short checklist if one is missing.
+names (genview_mm.apis.preflight) and stops with a short checklist if one is missing.
 """
 import argparse
 import os.path as osp
@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
-    from genview_mm.utils.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
+    from genview_mm.apis.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
     cfg = load_cfg(args, cfg_options(args))
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None

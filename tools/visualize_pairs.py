@@ -31,9 +31,9 @@ def main() -> None:
     if not (args.config or (args.view1_dir and args.view2_dir and args.pca)):
         raise SystemExit('give --config, or --view1-dir, --view2-dir and --pca')
     import genview_mm  # noqa: F401  (compat fixes and registration first)
+    from genview_mm.apis.pair_samples import score_config_samples, score_folders
     from genview_mm.models.scorers import PairQualityScorer
     from genview_mm.visualization import render_pair_grid
-    from genview_mm.visualization.pair_samples import score_config_samples, score_folders
     if args.config:
         img1, img2, scores, weights = score_config_samples(args.config, args.num,
                                                            args.checkpoint, args.device)

@@ -12,7 +12,7 @@ _base_ = ['./clip_normalization.py', './scorers/convnext_base_w_laion2b_augreg.p
           './scorers/clip_vit_b32.py']
 custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
 
-# GenViewPairDataset settings (genview_mm.datasets.apply_genview_settings writes them into the
+# GenViewPairDataset settings (genview_mm.apis.apply_genview_settings writes them into the
 # pipeline when the config is loaded; prob 1.0 as in the official configs)
 genview = dict(manifest='data/genview/views/manifest.jsonl', prob=1.0)
 # what GenViewPairDataset adds to each sample, for PackInputs(algorithm_keys=...)

@@ -1,7 +1,5 @@
-"""GenView data pipeline: the pair transform, its manifest index and the genview settings."""
+"""GenView data pipeline: the pair transform and its manifest index."""
 from .manifest_index import ManifestIndex
-from .settings import PAIR_SETTINGS, apply_genview_settings
 from .transforms import GEN_KEYS, GenViewPairDataset
 
-__all__ = ['GenViewPairDataset', 'ManifestIndex', 'GEN_KEYS',
-           'PAIR_SETTINGS', 'apply_genview_settings']
+__all__ = ['GenViewPairDataset', 'ManifestIndex', 'GEN_KEYS']

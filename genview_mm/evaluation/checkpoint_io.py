@@ -91,7 +91,6 @@ def read_checkpoint(path: str) -> Dict[str, Any]:
         CheckpointError: with a message naming ``path`` and what is wrong with it.
     """
     check_torch_file(path)
-    import genview_mm  # noqa: F401  (allow-lists MMEngine checkpoint types for weights_only)
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:

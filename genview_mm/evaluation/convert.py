@@ -20,7 +20,6 @@ left out. The pretraining config stored in their ``meta['cfg']`` gives the input
 (the official configs use CLIP's mean/std); it is kept in the output's ``meta`` so that the
 transfer configs can be told to match it (see :mod:`genview_mm.evaluation.checkpoint_io`).
 """
-import os
 import os.path as osp
 import pickle
 import re
@@ -28,6 +27,8 @@ from collections import OrderedDict
 from typing import Any, Dict, Optional
 
 import torch
+
+from genview_mm.utils.atomic_write import atomic_write
 
 from .checkpoint_io import CheckpointError, pretraining_normalisation, read_checkpoint
 
@@ -170,16 +171,9 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
         out = to_torchvision(backbone)
     else:
         out = to_detectron2(backbone)
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    tmp = f'{dst}.tmp-{os.getpid()}'  # a crash never leaves a half-written dst
-    try:
+    with atomic_write(dst, 'wb') as f:  # a crash never leaves a half-written dst
         if fmt == 'detectron2':
-            with open(tmp, 'wb') as f:
-                pickle.dump(out, f)
+            pickle.dump(out, f)
         else:
-            torch.save(out, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+            torch.save(out, f)
     return out

@@ -10,42 +10,32 @@ line per image (e.g. ``n01440764/n01440764_10026.JPEG 0``), relative to the data
   one file name such as ``n01440764_10026.JPEG`` per line), resolved against the train list (or,
   without one, against the sorted synset ids, which is ImageNet's label order).
 """
-import os
 import os.path as osp
 import random
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from genview_mm.utils.annotation_list import read_annotation_list
+from genview_mm.utils.atomic_write import atomic_write
+
 Entry = Tuple[str, int]
 
 
 def read_ann_file(path: str) -> List[Entry]:
-    """Read ``path label`` lines (blank lines ignored)."""
+    """Read ``path label`` lines (blank lines ignored); every line must have a label."""
     entries = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.strip().rsplit(' ', 1)
-            if not parts[0]:
-                continue
-            if len(parts) != 2 or not parts[1].lstrip('-').isdigit():
-                raise ValueError(f'{path}:{lineno}: expected "relative/path.JPEG label", '
-                                 f'got {line.strip()!r}')
-            entries.append((parts[0], int(parts[1])))
+    for name, label in read_annotation_list(path):
+        if label is None:
+            raise ValueError(f'{path}: expected "relative/path.JPEG label" lines, got '
+                             f'{name!r} without a label')
+        entries.append((name, label))
     return entries
 
 
 def write_ann_file(entries: Sequence[Entry], path: str) -> None:
     """Write ``path label`` lines (through a temporary file: never a half-written list)."""
-    if osp.dirname(path):
-        os.makedirs(osp.dirname(path), exist_ok=True)
-    tmp = f'{path}.tmp-{os.getpid()}'
-    try:
-        with open(tmp, 'w') as f:
-            f.writelines(f'{p} {label}\n' for p, label in entries)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as f:
+        f.writelines(f'{p} {label}\n' for p, label in entries)
 
 
 def per_class_count(num_images: int, num_classes: int, fraction: float) -> int:

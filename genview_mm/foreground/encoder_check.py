@@ -7,13 +7,13 @@ name. "Refit" is advised only when the encoder really differs.
 """
 from typing import Optional, Tuple
 
+from .encoder_identity import EncoderIdentity, same_fingerprint
 from .pca import ForegroundPCA, ForegroundPCAError
 
 
 def same_encoder(pca: ForegroundPCA, identity) -> Tuple[bool, str]:
-    """Whether ``identity`` (an :class:`~genview_mm.models.encoders.EncoderIdentity`) is the
+    """Whether ``identity`` (an :class:`EncoderIdentity`) is the
     encoder ``pca`` was fitted for, and why."""
-    from genview_mm.models.encoders import same_fingerprint
     if pca.fingerprint and identity.fingerprint:
         if same_fingerprint(pca.fingerprint, identity.fingerprint):
             return True, 'same weights'
@@ -63,7 +63,6 @@ def check_pca_encoder(pca: ForegroundPCA, encoder, path: str = '<pca>',
     if shape_pca != shape_enc:
         reason = 'token width, grid or input size differ'
     elif check_identity:
-        from genview_mm.models.encoders import EncoderIdentity
         identity = (encoder.identity() if hasattr(encoder, 'identity') else
                     EncoderIdentity(encoder.name, getattr(encoder, 'arch', None)))
         ok, why = same_encoder(pca, identity)

@@ -48,7 +48,7 @@ class ForegroundPCA:
             (``tokens @ direction``). Defaults to True.
         encoder_arch (str, optional): architecture signature of the encoder. Defaults to None.
         fingerprint (List[float], optional): weight fingerprint of the encoder (see
-            :func:`genview_mm.models.encoders.weights_fingerprint`). Defaults to None.
+            :func:`~genview_mm.foreground.encoder_identity.weights_fingerprint`). Defaults to None.
         source (str): provenance, ``'fit'`` or ``'official:<file>'``. Defaults to 'fit'.
     """
 

@@ -58,7 +58,6 @@ def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
     from mmpretrain.registry import DATASETS
     from mmpretrain.utils import register_all_modules
 
-    import genview_mm  # noqa: F401  (compat fixes before mmpretrain.models)
     register_all_modules(init_default_scope=False)
     cfg = Config.fromfile(config)
     node = cfg

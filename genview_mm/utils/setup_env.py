@@ -19,7 +19,6 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     from mmengine.registry import DefaultScope
     from mmpretrain.utils import register_all_modules as register_mmpretrain
 
-    import genview_mm  # noqa: F401  (compat fixes, then every genview_mm module registers)
     register_mmpretrain(init_default_scope=False)
     if not init_default_scope:
         return

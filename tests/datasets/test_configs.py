@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from genview_mm.utils import load_config
+from genview_mm.apis import load_config
 from helpers import ROOT, photos_with_views
 
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'genview_*.py')))

@@ -6,7 +6,7 @@ import os.path as osp
 import pytest
 import torch
 
-from genview_mm.utils import load_config
+from genview_mm.apis import load_config
 from helpers import run_tool
 
 # the README's dataset switch, verbatim apart from the paths and the tiny model

@@ -37,7 +37,7 @@ def config_blocks(blocks: List[Block]) -> List[Block]:
 
 def check_config_blocks(blocks: List[Block], folder: Path) -> Tuple[List[str], Dict[str, Path]]:
     """Problems of the config blocks, and the files written for them (README name -> path)."""
-    from genview_mm.utils import load_config
+    from genview_mm.apis import load_config
     problems, written = [], {}
     twins = {path: base_of(path.read_text()) for path in (ROOT / 'configs').rglob('*.py')}
     for block in config_blocks(blocks):
@@ -117,7 +117,7 @@ def missing_keys(cfg, keys) -> List[str]:
 
 def check_command_configs(commands: List[Command], written: Dict[str, Path]) -> List[str]:
     """Each command's config loads with its ``--cfg-options``, whose keys all exist."""
-    from genview_mm.utils import load_config
+    from genview_mm.apis import load_config
     problems, loaded, merged = [], {}, set()
     for command in commands:
         use = config_of(command)

@@ -181,7 +181,7 @@ def numpy1_run(tmp_path_factory, repo_root, train_photos):
     """One epoch of the tiny demo MoCo v2 (2 iterations), its checkpoint re-saved numpy-1 style."""
     from mmengine.config import Config
 
-    from genview_mm.utils.launch import build_runner, prepare_cfg
+    from genview_mm.apis.launch import build_runner, prepare_cfg
     root = tmp_path_factory.mktemp('numpy1_run')
     photos = train_photos.src_root
     cfg = Config.fromfile(osp.join(repo_root, DEMO_CFG))
@@ -211,7 +211,7 @@ def test_numpy1_checkpoint_through_convert_tool(numpy1_run, tmp_path):
 def test_numpy1_checkpoint_through_load_from(numpy1_run, repo_root, tmp_path):
     from mmengine.config import Config
 
-    from genview_mm.utils.launch import build_runner, prepare_cfg
+    from genview_mm.apis.launch import build_runner, prepare_cfg
     cfg = Config.fromfile(osp.join(repo_root, DEMO_CFG))
     cfg.merge_from_dict({'train_dataloader.dataset.data_root': numpy1_run['photos'],
                          'load_from': numpy1_run['path']})

@@ -2,7 +2,7 @@
 import torch
 from mmengine.config import Config
 
-from genview_mm.utils.launch import prepare_cfg, replace_sync_bn
+from genview_mm.apis.launch import prepare_cfg, replace_sync_bn
 
 
 def test_replace_sync_bn_walks_nested_dicts_and_lists():

@@ -10,8 +10,8 @@ import torch
 from mmengine.config import Config
 from mmengine.utils import get_installed_path
 
+from genview_mm.apis.launch import replace_sync_bn
 from genview_mm.evaluation.convert import convert_checkpoint
-from genview_mm.utils.launch import replace_sync_bn
 from helpers import save_backbone_checkpoint
 
 CLIP_MEAN = [255 * 0.48145466, 255 * 0.4578275, 255 * 0.40821073]

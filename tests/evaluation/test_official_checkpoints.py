@@ -10,8 +10,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 
+from genview_mm.apis.launch import replace_sync_bn
 from genview_mm.evaluation.convert import convert_checkpoint
-from genview_mm.utils.launch import replace_sync_bn
 from helpers import run_tool
 from numpy1_checkpoints import NUMPY1_RECONSTRUCT, data_pkl, pickled_globals
 from official_layout import (

@@ -96,7 +96,7 @@ def test_center_border_masks_and_helpers():
 
 
 def test_sample_paths_seeded_and_per_folder():
-    from genview_mm.foreground.fit_runner import sample_paths
+    from genview_mm.apis.pca_fit import sample_paths
     paths = [f'/d/c{c}/img{i}.jpg' for c in range(5) for i in range(2 + 3 * c)]
     a = sample_paths(paths, 10, seed=1)
     assert a == sample_paths(paths, 10, seed=1) and a == sorted(a) and len(set(a)) == 10

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genview_mm.foreground import ForegroundPCA, ForegroundPCAError, check_pca_encoder
-from genview_mm.models.encoders import EncoderIdentity
+from genview_mm.foreground.encoder_identity import EncoderIdentity
 
 
 class Enc(NamedTuple):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
+from genview_mm.apis.pair_samples import score_folders
 from genview_mm.models.scorers import PairQualityScorer, PairScores
 from genview_mm.visualization import render_pair_grid, views_to_uint8
-from genview_mm.visualization.pair_samples import score_folders
 from genview_tiny import PREPROC, tiny_model_cfg
 from helpers import load_tool, write_photos
 

@@ -107,9 +107,9 @@ def main(argv=None):
     keys = [f'img_{i:04d}.jpg' for i in range(len(images))]
     pretrained, pca = args.pretrained, args.pca
     if pretrained is None:
+        from genview_mm.apis.pca_fit import run_fit
         from genview_mm.demo.photos import write_photos
         from genview_mm.demo.tiny_models import save_tiny_unclip
-        from genview_mm.foreground.fit_runner import run_fit
         from genview_mm.models.encoders import CLIPPatchEncoder
         pretrained = save_tiny_unclip(osp.join(tmp, 'unclip'))
         enc = CLIPPatchEncoder.from_pretrained(pretrained, subfolder='image_encoder')

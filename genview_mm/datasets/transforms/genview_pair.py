@@ -50,7 +50,7 @@ class GenViewPairDataset(BaseTransform):
         num_views (int | list[int]): views per pipeline, as ``MultiView``'s. Defaults to 2.
         manifest (str, optional): generation manifest (``manifest.jsonl``) or the folder holding
             it. In the GenView configs it comes from ``genview.manifest`` (see
-            :func:`genview_mm.datasets.apply_genview_settings`). Required.
+            :func:`genview_mm.apis.apply_genview_settings`). Required.
         prob (float): probability of using a generated view. Defaults to 1.0.
         source_root (str, optional): folder the manifest keys are relative to. Defaults to None
             (match by trailing path, see :class:`ManifestIndex`).
@@ -103,7 +103,7 @@ class GenViewPairDataset(BaseTransform):
                 raise ValueError(
                     'GenViewPairDataset has no manifest. Set `genview = dict(manifest=...)` in '
                     'the config (tools/train.py applies it; in your own script call '
-                    'genview_mm.datasets.apply_genview_settings(cfg)) or pass manifest=...')
+                    'genview_mm.apis.apply_genview_settings(cfg)) or pass manifest=...')
             self._index = ManifestIndex(self.manifest, self.source_root, self.min_clip_sim,
                                         self.loader.backend_args)
         return self._index

@@ -8,70 +8,17 @@ foreground/background similarities weight the loss. Both read a :class:`Foregrou
 architecture signature and a fingerprint of its weights that survives moving the files, another
 path to the same weights and another dtype.
 """
-import math
 from functools import partial
-from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from genview_mm.foreground.encoder_identity import EncoderIdentity, weights_fingerprint
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-#: tensors sampled by :func:`weights_fingerprint` and elements read from each
-FINGERPRINT_TENSORS, FINGERPRINT_ELEMENTS = 16, 4096
-#: relative tolerance of :func:`same_fingerprint` (bf16 rounding moves the statistics ~1e-4)
-FINGERPRINT_RTOL = 2e-3
-
-
-class EncoderIdentity(NamedTuple):
-    """What a patch encoder is, as recorded in PCA files and compared when one is loaded.
-
-    Attributes:
-        name (str): canonical id: a hub id (also for a copy inside the Hugging Face cache), a
-            timm model name, or an absolute folder.
-        arch (str): architecture signature, e.g. ``'clip-vit:d1280-l32-p14-s224'``.
-        fingerprint (List[float], optional): weight statistics (:func:`weights_fingerprint`);
-            None when they could not be read.
-    """
-    name: str
-    arch: Optional[str] = None
-    fingerprint: Optional[List[float]] = None
-
-
-def fingerprint_keys(shapes: Dict[str, Sequence[int]]) -> List[str]:
-    """The tensors :func:`weights_fingerprint` reads: evenly spaced over the sorted names of
-    the tensors with at least 16 elements."""
-    names = sorted(k for k, s in shapes.items() if math.prod(s) >= 16)
-    if not names:
-        return []
-    count = min(FINGERPRINT_TENSORS, len(names))
-    step = (len(names) - 1) / max(count - 1, 1)
-    return [names[round(i * step)] for i in range(count)]
-
-
-def tensor_statistic(t: Tensor) -> float:
-    """Mean absolute value of the first elements of ``t`` (flattened), in float64."""
-    return float(t.detach().reshape(-1)[:FINGERPRINT_ELEMENTS].double().abs().mean())
-
-
-def weights_fingerprint(state_dict: Dict[str, Tensor]) -> List[float]:
-    """A dtype- and path-independent summary of a model's weights.
-
-    For :data:`FINGERPRINT_TENSORS` tensors chosen by name (:func:`fingerprint_keys`) it takes
-    the mean absolute value of their first :data:`FINGERPRINT_ELEMENTS` elements. The same
-    weights give the same numbers whether loaded in fp32, fp16 or bf16 (within
-    :data:`FINGERPRINT_RTOL`), from whichever folder; two trainings of one architecture do not.
-    """
-    floats = {k: v for k, v in state_dict.items() if v.is_floating_point()}
-    keys = fingerprint_keys({k: tuple(v.shape) for k, v in floats.items()})
-    return [tensor_statistic(floats[k]) for k in keys]
-
-
-def same_fingerprint(a: Sequence[float], b: Sequence[float]) -> bool:
-    """Whether two fingerprints describe the same weights."""
-    return len(a) == len(b) and all(
-        math.isclose(x, y, rel_tol=FINGERPRINT_RTOL, abs_tol=1e-8) for x, y in zip(a, b))
 
 
 def clip_preprocess(images: List, size: int, mean: Sequence[float],

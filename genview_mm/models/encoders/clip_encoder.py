@@ -1,33 +1,13 @@
 """A transformers CLIP vision tower as a frozen patch encoder."""
-import os
-import os.path as osp
-import re
 from typing import Optional, Sequence, Tuple
 
 import torch
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
+from genview_mm.foreground.encoder_identity import encoder_id
+
 from .base import CLIP_MEAN, CLIP_STD, PatchEncoderBase
-
-_HF_CACHE = re.compile(r'models--([^/]+)--([^/]+)/snapshots/[^/]+(?:/(.*))?$')
-
-
-def encoder_id(path_or_id: str, subfolder: Optional[str] = None) -> str:
-    """A canonical name for a transformers encoder: ``'owner/repo[/subfolder]'`` or an
-    absolute folder.
-
-    A folder inside the Hugging Face cache (``.../models--owner--repo/snapshots/<rev>/...``) maps
-    back to its hub id, so a file fitted with the hub id names the cached copy the same way.
-    """
-    full = osp.join(path_or_id, subfolder) if subfolder else path_or_id
-    if osp.isdir(full):
-        full = osp.abspath(full).replace(os.sep, '/')
-        match = _HF_CACHE.search(full)
-        if match:
-            owner, repo, rest = match.groups()
-            return '/'.join(p for p in (owner, repo, rest) if p)
-    return full.rstrip('/')
 
 
 def clip_arch(config) -> str:

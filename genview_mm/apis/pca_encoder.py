@@ -2,6 +2,8 @@
 import argparse
 import os.path as osp
 
+from genview_mm.models.encoders import CLIPPatchEncoder, build_patch_encoder
+
 #: the generator's encoder: the image encoder of Stable unCLIP 2.1 (OpenCLIP ViT-H/14)
 DEFAULT_ENCODER = 'stabilityai/stable-diffusion-2-1-unclip'
 
@@ -10,7 +12,6 @@ def build_encoder_from_args(args: argparse.Namespace):
     """The frozen patch encoder the arguments name, on the requested device."""
     import torch
 
-    from genview_mm.models.encoders import CLIPPatchEncoder, build_patch_encoder
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     dtype = torch.float16 if args.fp16 else None
     if args.timm_model:

@@ -29,7 +29,11 @@ def folder_fingerprint(folder: str) -> Optional[List[float]]:
         import torch
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-        from ..models.encoders.base import FINGERPRINT_ELEMENTS, fingerprint_keys, tensor_statistic
+        from genview_mm.foreground.encoder_identity import (
+            FINGERPRINT_ELEMENTS,
+            fingerprint_keys,
+            tensor_statistic,
+        )
         files = sorted(glob.glob(osp.join(folder, '*.safetensors')))
         if not files:
             return None

@@ -19,7 +19,7 @@ MODES = ('train', 'test')
 
 
 def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) -> List[Check]:
-    """All checks of a loaded config (``genview_mm.utils.load_config``).
+    """All checks of a loaded config (``genview_mm.apis.load_config``).
 
     Args:
         cfg (mmengine.Config): the config, ``--cfg-options`` and ``genview`` settings applied.
@@ -31,7 +31,7 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     Returns:
         List[Check]: one per prerequisite, in the order a user would make them.
     """
-    from ..datasets.settings import iter_pair_transforms
+    from ..genview_settings import iter_pair_transforms
     if mode not in MODES:
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
     validate = cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None

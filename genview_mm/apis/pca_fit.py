@@ -11,9 +11,9 @@ from typing import Callable, Iterator, List, Optional, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..visualization.contact_sheet import save_contact_sheet
-from .fit import fit_foreground_pca
-from .pca import ForegroundPCA
+from genview_mm.foreground.fit import fit_foreground_pca
+from genview_mm.foreground.pca import ForegroundPCA
+from genview_mm.visualization.contact_sheet import save_contact_sheet
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,9 @@ import random
 import re
 from typing import Iterator, List, Optional, Tuple
 
-from ..utils.image_files import is_image_file
+from genview_mm.utils.annotation_list import read_annotation_list
+from genview_mm.utils.image_files import is_image_file
+
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
 
 #: dataset images a manifest's coverage is measured on
@@ -105,9 +107,7 @@ def sample_images(ds: dict, k: int = SAMPLE, seed: int = 0) -> List[str]:
     root, ann, folders = dataset_paths(ds)
     rng = random.Random(seed)
     if ann and osp.isfile(ann):
-        with open(ann, encoding='utf-8') as f:
-            names = [line.rsplit(maxsplit=1)[0] if line.rstrip()[-1:].isdigit() and ' ' in
-                     line.strip() else line.strip() for line in f if line.strip()]
+        names = [name for name, _ in read_annotation_list(ann)]
         base = folders[0] if folders else root
         return [_join(base, n) for n in rng.sample(names, min(k, len(names)))]
     paths: List[str] = []

@@ -6,10 +6,12 @@ from typing import Optional, Tuple
 import numpy as np
 import torch
 
-from ..models.scorers import PairQualityScorer, PairScores
-from ..models.weighting import quality_weights
-from ..utils.image_files import IMAGE_EXTENSIONS
-from .pair_grid import views_to_uint8
+from genview_mm.models.scorers import PairQualityScorer, PairScores
+from genview_mm.models.weighting import quality_weights
+from genview_mm.utils.image_files import IMAGE_EXTENSIONS
+from genview_mm.visualization.pair_grid import views_to_uint8
+
+from .config import load_config
 
 
 def _load_square(path: str, size: int) -> np.ndarray:
@@ -62,7 +64,6 @@ def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = 
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import DATASETS, MODELS
 
-    from ..utils.config import load_config
     cfg = load_config(config)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model = MODELS.build(cfg.model).to(device).eval()

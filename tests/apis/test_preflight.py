@@ -8,8 +8,8 @@ import shutil
 import pytest
 import torch
 
-from genview_mm.preflight import format_checklist, preflight_passes, run_preflight
-from genview_mm.utils import load_config
+from genview_mm.apis import load_config
+from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
 from helpers import ROOT, photos_with_views, run_tool, write_coco_shapes, write_photos
 
 GENVIEW_TINY = osp.join(ROOT, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')

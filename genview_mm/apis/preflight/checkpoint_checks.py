@@ -34,7 +34,6 @@ def check_checkpoint(what: str, path: str, key: str) -> Check:
         return Check(what, MISSING, f'{path} not found', fix)
     import torch
 
-    import genview_mm  # noqa: F401  (MMEngine and numpy 1.x types allow-listed)
     try:
         torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     except Exception as exc:  # noqa: BLE001  (what torch.load says is the detail)

@@ -54,7 +54,7 @@ def looks_like_path(spec: str) -> bool:
 
 def encoder_spec(scorer: dict) -> dict:
     """The scorer's encoder config as a dict with a ``type``."""
-    from ..models.scorers.pair_quality_scorer import OFFICIAL_ENCODER
+    from genview_mm.models.scorers.pair_quality_scorer import OFFICIAL_ENCODER
     enc = scorer.get('encoder') or OFFICIAL_ENCODER
     if isinstance(enc, str):
         return dict(type='CLIPPatchEncoder', pretrained=enc)
@@ -101,7 +101,7 @@ def timm_status(spec: dict) -> Check:
 
 def expected_encoder(spec: dict, folder: Optional[str]) -> Tuple[str, Optional[int]]:
     """(canonical name, input size) the scorer's encoder will have, from its config."""
-    from ..models.encoders import encoder_id
+    from genview_mm.foreground.encoder_identity import encoder_id
     if spec['type'] == 'TimmPatchEncoder':
         size = spec.get('input_size')
         if size is None:
@@ -138,7 +138,7 @@ def check_pca(path: Optional[str], spec: dict, folder: Optional[str],
               encoder_there: bool = True) -> Check:
     """The scorer's PCA file exists, loads and was made for the scorer's encoder (compared
     only when the encoder is there)."""
-    from ..foreground import ForegroundPCA, ForegroundPCAError
+    from genview_mm.foreground import ForegroundPCA, ForegroundPCAError
     what = 'scorer PCA file'
     if not path or not osp.isfile(path):
         return Check(what, MISSING, f'{path} not found', pca_fix(spec, path or 'PCA.pth'))
@@ -156,7 +156,8 @@ def check_pca(path: Optional[str], spec: dict, folder: Optional[str],
     if pca.encoder == name:
         return Check(what, OK, f'{path} ({pca.encoder}, {pca.input_size} px)')
     if folder and pca.fingerprint:
-        from ..models.encoders import same_fingerprint
+        from genview_mm.foreground.encoder_identity import same_fingerprint
+
         from .weights import folder_fingerprint
         fingerprint = folder_fingerprint(folder)
         if fingerprint is not None and same_fingerprint(pca.fingerprint, fingerprint):

@@ -14,12 +14,16 @@ import argparse
 import logging
 import os
 import os.path as osp
+import sys
 from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
+
+from .config import load_config
+from .preflight import format_checklist, preflight_passes, run_preflight
 
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'TorchSyncBN', 'SyncBatchNorm', 'NaiveSyncBN')
 
@@ -114,21 +118,17 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
 
 def load_cfg(args: argparse.Namespace, options: Optional[dict] = None) -> Config:
     """Read ``args.config`` with ``options`` (typed ``--cfg-options``) and the ``genview``
-    settings (:func:`genview_mm.utils.load_config`); :func:`prepare_cfg` applies the launch
+    settings (:func:`genview_mm.apis.load_config`); :func:`prepare_cfg` applies the launch
     rules."""
-    from .config import load_config
     os.environ.setdefault('LOCAL_RANK', str(getattr(args, 'local_rank', 0)))
     return load_config(args.config, options)
 
 
 def preflight_or_exit(cfg: Config, args: argparse.Namespace, mode: str,
                       checkpoint: Optional[str] = None) -> None:
-    """Run the preflight (:mod:`genview_mm.preflight`): with ``--preflight`` print the whole
+    """Run the preflight (:mod:`genview_mm.apis.preflight`): with ``--preflight`` print the whole
     checklist and exit; otherwise print it and exit with status 2 only if something is
     missing, and stay silent when all is there."""
-    import sys
-
-    from genview_mm.preflight import format_checklist, preflight_passes, run_preflight
     checks = run_preflight(cfg, mode, checkpoint)
     ok = preflight_passes(checks)
     if args.preflight or not ok:

@@ -1,0 +1,43 @@
+"""The one reader of MMPretrain annotation lists (``relative/path.JPEG [label]`` per line).
+
+MMPretrain's ``CustomDataset`` reads such a file line by line and splits the last space-separated
+field off as the integer label. Every genview_mm tool that takes a list (view generation, the
+preflight's dataset sample, the semi-supervised subsets, the extra-image sampler) reads it here,
+the same way: blank lines and ``#`` comments are skipped, a trailing integer after a space is the
+label, anything else is part of the path. Files are streamed (a 1.28M-line list is never held as
+a whole) and may live on any ``mmengine.fileio`` backend.
+"""
+from typing import Iterator, Optional, Tuple
+
+Entry = Tuple[str, Optional[int]]
+
+
+def parse_annotation_line(line: str) -> Optional[Entry]:
+    """``'a/b.JPEG 3'`` -> ``('a/b.JPEG', 3)``; ``'a/b.JPEG'`` -> ``('a/b.JPEG', None)``; a
+    blank or ``#`` line -> None."""
+    line = line.strip()
+    if not line or line.startswith('#'):
+        return None
+    parts = line.rsplit(' ', 1)
+    if len(parts) == 2 and parts[1].lstrip('-').isdigit() and parts[0].strip():
+        return parts[0].rstrip(), int(parts[1])
+    return line, None
+
+
+def read_annotation_list(path: str, backend_args: Optional[dict] = None) -> Iterator[Entry]:
+    """Stream the ``(path, label or None)`` entries of an annotation list.
+
+    Args:
+        path (str): a local path or any URI an ``mmengine.fileio`` backend reads.
+        backend_args (dict, optional): ``mmengine.fileio`` backend arguments. Defaults to None.
+
+    Yields:
+        Tuple[str, Optional[int]]: the image path as written in the file, and its label.
+    """
+    from mmengine.fileio import get_local_path
+    with get_local_path(path, backend_args=backend_args) as local:
+        with open(local, encoding='utf-8') as f:
+            for line in f:
+                entry = parse_annotation_line(line)
+                if entry is not None:
+                    yield entry

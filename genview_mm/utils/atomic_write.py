@@ -1,0 +1,47 @@
+"""Write a file so that readers see the old one or the whole new one, never a part.
+
+Every file genview_mm writes that someone may read while it is written, or that a crash could
+truncate (checkpoints, annotation lists, manifests, settings records, generated views), goes
+through :func:`atomic_write`: the data goes to a temporary file of this process in the same
+folder (same filesystem, so the rename is atomic), which replaces the target only once it is
+complete and closed. On any error the temporary file is removed and the target is untouched.
+"""
+import contextlib
+import os
+import os.path as osp
+from typing import IO, Iterator
+
+
+def temp_name(path: str) -> str:
+    """The temporary file :func:`atomic_write` uses for ``path``: hidden, in the same folder,
+    unique to this process (two writers never share one)."""
+    folder, name = osp.split(path)
+    return osp.join(folder, f'.{name}.tmp-{os.getpid()}')
+
+
+@contextlib.contextmanager
+def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8') -> Iterator[IO]:
+    """Open a temporary file for writing and move it onto ``path`` when the block succeeds.
+
+    Args:
+        path (str): the file to (re)place. Its folder is created if needed.
+        mode (str): ``'w'`` (text) or ``'wb'`` (bytes). Defaults to ``'w'``.
+        encoding (str): text encoding. Defaults to ``'utf-8'``.
+
+    Yields:
+        IO: the open temporary file.
+    """
+    if mode not in ('w', 'wb'):
+        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = temp_name(path)
+    try:
+        with open(tmp, mode, **({} if 'b' in mode else {'encoding': encoding})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,45 @@
+"""The leaves in genview_mm.utils: the one annotation-list reader and the one atomic writer."""
+import os
+
+import pytest
+
+from genview_mm.utils.annotation_list import parse_annotation_line, read_annotation_list
+from genview_mm.utils.atomic_write import atomic_write, temp_name
+
+
+def test_annotation_lines_split_a_trailing_integer_label():
+    assert parse_annotation_line('n01/a b.JPEG 3\n') == ('n01/a b.JPEG', 3)
+    assert parse_annotation_line('n01/a.JPEG -1') == ('n01/a.JPEG', -1)
+    assert parse_annotation_line('n01/a b.JPEG') == ('n01/a b.JPEG', None)
+    assert parse_annotation_line('n01/a.JPEG x3') == ('n01/a.JPEG x3', None)
+    assert parse_annotation_line('   ') is None
+    assert parse_annotation_line('# a comment 3') is None
+
+
+def test_annotation_list_streams_entries(tmp_path):
+    path = tmp_path / 'train.txt'
+    path.write_text('a/1.JPEG 0\n\n# skipped\nb/2.JPEG 1\nc/3.png\n')
+    entries = read_annotation_list(str(path))
+    assert not isinstance(entries, list)  # a generator: lists are streamed
+    assert list(entries) == [('a/1.JPEG', 0), ('b/2.JPEG', 1), ('c/3.png', None)]
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
+    path = tmp_path / 'sub' / 'list.txt'
+    with atomic_write(str(path)) as f:
+        f.write('first\n')
+        assert not path.exists()  # nothing visible until the block ends
+        assert os.path.basename(f.name) == os.path.basename(temp_name(str(path)))
+    assert path.read_text() == 'first\n'
+    with pytest.raises(RuntimeError):
+        with atomic_write(str(path)) as f:
+            f.write('half')
+            raise RuntimeError('crash while writing')
+    assert path.read_text() == 'first\n'  # the old file is untouched
+    assert sorted(os.listdir(path.parent)) == ['list.txt']  # no temporary file left
+    with atomic_write(str(path), 'wb') as f:
+        f.write(b'\x00\x01')
+    assert path.read_bytes() == b'\x00\x01'
+    with pytest.raises(ValueError, match='mode'):
+        with atomic_write(str(path), 'a'):
+            pass
