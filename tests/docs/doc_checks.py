@@ -1,9 +1,6 @@
-"""Checks of the docs' commands, paths, links and configs; each returns its problems.
-
-:data:`CHECKS` is how each kind of command (:func:`doc_parse.classify`) is checked; the config a
-command trains or tests with (:data:`CONFIG_AT`) must load with its ``--cfg-options``, whose keys
-must exist; a config block must load, or equal the file of the repository it names.
-"""
+"""Checks of the docs' commands (:data:`CHECKS`, by kind), paths and links (:data:`PATHS`) and
+configs (blocks load or equal the file they name; a command's config loads with its
+``--cfg-options``, whose keys must exist); each returns its problems."""
 import argparse
 import difflib
 import functools
@@ -26,30 +23,27 @@ SCRIPTS = {  # script -> the tool its extra options go to (None: not ours, e.g. 
     'tools/slurm_generate.sh': 'tools/generate_views.py', 'tools/run_demo.sh':
     'tools/genview_demo.py', 'tools/run_tests.sh': None, 'tools/bootstrap_env.sh': None,
     'tools/lint.sh': None, '.ci/run': None}
-CONFIG_AT = {'tools/train.py': 0, 'tools/test.py': 0, 'tools/check_config.py': 0,  # position
-             'tools/visualize_pairs.py': '--config', 'tools/dist_train.sh': 0,  # or option
-             'tools/dist_test.sh': 0, 'tools/slurm_train.sh': 2, 'tools/slurm_test.sh': 2}
+# train.py, dist_train.sh, slurm_test.sh, ...: their config is their first argument ending in .py
+CONFIG_TOOLS = re.compile(r'tools/(\w+_)?(train|test|check_config|visualize_pairs)\.(py|sh)$')
 FOREIGN = {'--dependency': "sbatch's", 'tools/clip_pca/pca_results': 'the official repository'}
 REPO_PATH = re.compile(r'(?<![\w/~.$-])(?:configs|tools|tests|genview_mm|docs)/[\w./<>*-]*')
 
 
-def option_problems(args: List[str], program: str) -> List[str]:
-    known = dp.options_of(program)
+def option_problems(args: List[str], program: str, known: frozenset = None) -> List[str]:
+    known = dp.options_of(program) if known is None else known
     return [f'{o} is not an option of {program}' for o in dp.options_used(args) if o not in known]
 
 
 def tool_problems(tool: str, args: List[str]) -> List[str]:
-    if not (ROOT / tool).is_file():
-        return [f'{tool} does not exist']
-    result = dp.probe(tool)
-    if result.code != 0 or not result.options:
-        return [f'{tool} --help failed ({result.code}): {result.stderr[-600:]}']
+    result = dp.probe(tool) if (ROOT / tool).is_file() else None
+    if not result or result.code != 0:
+        return [f'{tool} --help failed: {result.stderr[-600:]}' if result else
+                f'{tool} does not exist']
     return option_problems(args, tool)
 
 
 def script_problems(call: Call, _) -> List[str]:
-    """It is in :data:`SCRIPTS`, parses, gets its usage check's ``$# -lt N`` arguments, and
-    passes on options of its tool."""
+    """In :data:`SCRIPTS`, parses, gets its ``$# -lt N`` arguments, passes on its tool's options."""
     script, given = ROOT / call.program, dp.positionals(call.args)
     if call.program not in SCRIPTS:
         return [f'{call.program} does not exist' if not script.is_file() else f'{call.program} '
@@ -69,6 +63,9 @@ CHECKS = {  # command kind -> its problems
     'torchrun': lambda call, command: tool_problems(call.program, call.args)
     + option_problems(call.launcher_args, 'torchrun'),
     'script': script_problems,
+    'options': lambda call, command: option_problems(  # named in the prose: `--steps`
+        call.args, call.program or 'any program the docs run',
+        dp.options_of(call.program) | set(FOREIGN)),
     'hf': lambda call, command: option_problems(call.args, 'hf download')
     if call.args[:1] == ['download'] and dp.positionals(call.args[1:])
     else ['only `hf download REPO_ID ...` is checked'],
@@ -79,8 +76,7 @@ CHECKS = {  # command kind -> its problems
 
 @functools.lru_cache(maxsize=None)
 def load(path: str, words: tuple = ()) -> tuple:
-    """The config with ``--cfg-options`` words (typed by MMEngine's DictAction, as the tools
-    type them), and the typed options."""
+    """The config with ``--cfg-options`` words (typed as the tools type them), the options."""
     from mmengine.config import DictAction
 
     from genview_mm.apis import load_config
@@ -91,12 +87,9 @@ def load(path: str, words: tuple = ()) -> tuple:
 
 
 def config_problems(call: Call, command: Command, written: Dict[str, Path]) -> List[str]:
-    at = CONFIG_AT[call.program]
-    given, at = (dp.option_values(call.args, at), 0) if isinstance(at, str) else \
-        (dp.positionals(call.args), at)
-    config = given[at] if len(given) > at else 'CONFIG'
-    path = ROOT / config if (ROOT / config).is_file() else written.get(config)
-    if re.fullmatch(r'[A-Z][A-Z_]*|\$\w+', config):  # a placeholder
+    config = next((w for w in call.args if w.endswith('.py') and '[' not in w), None)
+    path = ROOT / config if config and (ROOT / config).is_file() else written.get(config)
+    if config is None:  # a placeholder (CONFIG)
         return []
     if path is None:
         return [f'config {config} is neither in the repository nor a config block of the docs']
@@ -115,49 +108,29 @@ def has_key(node, parts: List[str]) -> bool:
         node[parts[0]], parts[1:])
 
 
-@functools.lru_cache(maxsize=None)
-def known_options() -> dict:
-    known = {Path(p).name: dp.options_of(p) for p in [*dp.tools(), 'torchrun', 'hf download']}
-    return dict(known, everything=frozenset().union(*known.values()))
+def link_exists(doc: Doc, match: re.Match) -> bool:
+    file = (ROOT / doc.name).parent / match[1]
+    text = file.read_text() if file.is_file() else None if match[1] else doc.text
+    slugs = [re.sub(r'[^\w\- ]', '', h.lower()).replace(' ', '-')
+             for h in re.findall(r'^#+ (.*)$', text or '', re.M)]
+    return text is not None and (not match[2] or match[2] in slugs)
 
 
-def prose_problems(doc: Doc) -> List[str]:
-    """``--options`` named alone (`` `--steps` ``) belong to a program the docs run (or are in
-    :data:`FOREIGN`), those of a span naming a program (`` `x.py ... --rank i` ``) to it."""
-    problems = []
-    for match in re.finditer(r'`((--|[\w-]+\.py )[^`]+)`', doc.prose):
-        words = dp.split(' '.join(match[1].split()))
-        owner = words[0] if words[0] in known_options() else 'everything'
-        for opt in dp.options_used(words) if '.py' in owner or words[0][:2] == '--' else []:
-            if opt not in known_options()[owner] and opt not in FOREIGN:
-                line = doc.prose.count('\n', 0, match.start()) + 1
-                problems.append(f'{doc.name}:{line}: `{match[1]}`\n    -> {opt} is not an option '
-                                f'of {owner.replace("everything", "any program the docs run")}')
-    return problems
+PATHS = {  # what a line names -> whether it exists
+    REPO_PATH: lambda doc, m: m[0] in FOREIGN or any(
+        ROOT.glob(re.sub(r'<[^>]+>', '*', m[0].rstrip('.')).rstrip('/'))),  # <x>, *: any file
+    r'\b(genview_mm|mmpretrain|mmdet)::([\w./-]+\.py)': lambda doc, m: (ROOT / 'configs' / m[2]
+        if m[1] == 'genview_mm' else Path(importlib.util.find_spec(m[1]).origin).parent
+        / '.mim' / 'configs' / m[2]).is_file(),
+    r'(?<=`)genview_[\w.-]+\.py(?=`)': lambda doc, m: any((ROOT / 'configs').rglob(m[0])),
+    r'(?<=\]\()(?!https?:)([^)#\s]*)#?([^)\s]*)(?=\))': link_exists}  # relative, #anchor
 
 
 def path_problems(doc: Doc) -> List[str]:
-    """Paths of the repository exist (``*``, ``<x>``: some file), so do ``pkg::x.py`` configs,
-    the configs named in tables (`` `genview_*.py` ``) and relative links with their anchors."""
-    problems = []
-    for number, line in enumerate(doc.text.splitlines(), 1):
-        found = [p for p in REPO_PATH.findall(line) if p not in FOREIGN and not list(
-            ROOT.glob(re.sub(r'<[^>]+>', '*', p.rstrip('.')).rstrip('/')))]
-        for package, path in re.findall(r'\b(genview_mm|mmpretrain|mmdet)::([\w./-]+\.py)', line):
-            folder = ROOT / 'configs' if package == 'genview_mm' else Path(
-                importlib.util.find_spec(package).origin).parent / '.mim' / 'configs'
-            found += [] if (folder / path).is_file() else [f'{package}::{path}']
-        found += [f'configs/**/{name}' for name in re.findall(r'`(genview_[\w.-]+\.py)`', line)
-                  if not list((ROOT / 'configs').rglob(name))]
-        for target, anchor in re.findall(r'\]\((?!https?:)([^)#\s]*)(#[^)\s]*)?\)', line):
-            file = (ROOT / doc.name).parent / target
-            text = file.read_text() if file.is_file() else None if target else doc.text
-            slugs = [re.sub(r'[^\w\- ]', '', h.lower()).replace(' ', '-')
-                     for h in re.findall(r'^#+ (.*)$', text or '', re.M)]
-            found += [f'link {target}{anchor}'] if text is None or (
-                anchor and anchor[1:] not in slugs) else []
-        problems += [f'{doc.name}:{number}: {what} does not exist' for what in found]
-    return problems
+    return [f'{doc.name}:{number}: {match[0]} does not exist'
+            for number, line in enumerate(doc.text.splitlines(), 1)
+            for pattern, exists in PATHS.items() for match in re.finditer(pattern, line)
+            if not exists(doc, match)]
 
 
 def code_lines(text: str) -> List[str]:
@@ -193,11 +166,11 @@ def doc_problems(docs: List[Doc], folder: Path) -> List[str]:
     """Every check of ``docs`` but the transcripts' (config blocks first: commands use them)."""
     written: Dict[str, Path] = {}
     problems = [p for doc in docs for p in config_block_problems(doc, folder, written)]
-    problems += [p for doc in docs for p in path_problems(doc) + prose_problems(doc)]
+    problems += [p for doc in docs for p in path_problems(doc)]
     for command in (c for doc in docs for c in doc.commands):
         call = dp.classify(command.text)
         found = CHECKS[call.kind](call, command)
-        if not found and call.program in CONFIG_AT:
+        if not found and CONFIG_TOOLS.search(call.program or ''):
             found = config_problems(call, command, written)
         problems += [f'{command.where}\n    -> {p}' for p in found]
     return problems

@@ -1,9 +1,6 @@
-"""What the docs (README.md, docs/*.md) run, and the options of the programs they run.
-
-Commands: the lines of ```bash blocks, the ``$ `` lines of ```text blocks (with the output below
-them), the commands quoted in text blocks, and prose code spans starting with python, bash,
-torchrun or hf. Our tools' options are those their argparse parsers know (:func:`probe`).
-"""
+"""What the docs (README.md, docs/*.md) run: the lines of ```bash blocks, ``$ `` lines of ```text
+blocks (with the output below them), commands quoted in text blocks, prose code spans starting
+with python, bash, torchrun, hf, ``--`` or ``x.py``; and the options of the programs they run."""
 import functools
 import itertools
 import json
@@ -30,15 +27,10 @@ Doc = namedtuple('Doc', 'name text blocks prose commands')  # prose: the blocks 
 Block = namedtuple('Block', 'lang text line')
 # where: 'docs/x.md:12 (bash): TEXT'; output: a transcript's; variables: set by earlier lines
 Command = namedtuple('Command', 'text where output variables', defaults=(None, {}))
-# kind: tool, torchrun, script, hf, assignment or unknown; program: e.g. 'tools/train.py'
+# kind: tool, torchrun, script, hf, options, assignment or unknown; program: 'tools/train.py'
 Call = namedtuple('Call', 'kind program args launcher_args', defaults=(None, [], []))
 Probe = namedtuple('Probe', 'code help options imported stderr')  # what a tool's --help did
-
-
-def split(text: str) -> List[str]:
-    lexer = shlex.shlex(text, posix=True, punctuation_chars='|')
-    lexer.whitespace_split, lexer.commenters = True, '#'
-    return list(lexer)
+split = functools.partial(shlex.split, comments=True)  # a command's shell words
 
 
 def read(name: str, text: str = None) -> Doc:
@@ -68,19 +60,18 @@ def read(name: str, text: str = None) -> Doc:
                     transcript.output.append(line)
                 for quoted in QUOTED.finditer(line):
                     add(quoted[0], number, 'quoted')
-    for match in re.finditer(r'`([^`]+)`', prose):
-        if match[1].startswith(('python ', 'bash ', 'torchrun ', 'hf ')):
-            add(match[1], prose.count('\n', 0, match.start()) + 1, 'inline')
+    for match in re.finditer(r'`((?:python |bash |torchrun |hf |--|[\w-]+\.py )[^`]+)`', prose):
+        add(match[1], prose.count('\n', 0, match.start()) + 1, 'inline')
     return Doc(name, text, blocks, prose, found)
 
 
 def classify(text: str) -> Call:
-    words = split(text)
-    while words and ASSIGNMENT.match(words[0]):
-        words.pop(0)
+    words = list(itertools.dropwhile(ASSIGNMENT.match, split(text)))  # without VAR=x prefixes
     at = next((i for i, w in enumerate(words) if TOOL.search(w)), 0)
     if not words or '|' in words:
         return Call('unknown' if words else 'assignment')
+    if re.match(r'--|[\w-]+\.py$', words[0]):  # options named in the prose, alone or after
+        return Call('options', words[0] if words[0][0] != '-' else None, words)  # their program
     if (words[0], at) == ('python', 1) or (words[0] == 'torchrun' and at):
         kind = 'tool' if at == 1 and words[0] == 'python' else 'torchrun'
         return Call(kind, TOOL.search(words[at])[1], words[at + 1:], words[1:at])
@@ -130,18 +121,20 @@ def probe(tool: str) -> Probe:
     """``tool --help`` in a fresh interpreter, run as ``python tools/X.py`` runs it."""
     proc = subprocess.run([sys.executable, '-c', PROBE, str(ROOT / tool), ','.join(HEAVY)],
                           cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=120)
-    if proc.returncode or not proc.stdout.strip():
-        return Probe(f'crashed ({proc.returncode})', '', frozenset(), (), proc.stderr[-2000:])
+    assert proc.returncode == 0 and proc.stdout, f'{tool} --help crashed: {proc.stderr[-2000:]}'
     code, helped, options, imported = json.loads(proc.stdout.strip().splitlines()[-1])
     return Probe(code, helped, frozenset(options), tuple(imported), proc.stderr[-2000:])
 
 
 @functools.lru_cache(maxsize=None)
 def options_of(program: str) -> FrozenSet[str]:
-    """A tool's options (:func:`probe`), or those ``torchrun --help``, ``hf download --help``
-    print."""
-    if program.startswith('tools/'):
-        return probe(program).options
+    """A tool's options (:func:`probe`; by path or name), those ``torchrun --help`` and ``hf
+    download --help`` print, or (None) those of all of them."""
+    if program is None:
+        return frozenset().union(*map(options_of, [*tools(), 'torchrun', 'hf download']))
+    if program.endswith('.py'):
+        tool = next((t for t in tools() if Path(t).name == program), program)
+        return probe(tool).options if (ROOT / tool).is_file() else frozenset()
     proc = subprocess.run([str(BIN / program.split()[0]), *program.split()[1:], '--help'],
                           env=tool_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f'{program} --help failed: {proc.stderr[-1000:]}'
