@@ -1,5 +1,5 @@
 # What every GenView pretraining config adds to its upstream MMPretrain config.
-# Data layout (README "Data layout"):
+# Data layout (docs/pretraining_and_the_loss.md, "Data layout"):
 #   data/imagenet/                      ImageNet-1K, as upstream MMPretrain expects it
 #   data/genview/views/manifest.jsonl   views + manifest (tools/generate_views.py or
 #                                       tools/import_views.py for the released views)

@@ -1,5 +1,5 @@
 # A cheaper pair scorer: CLIP ViT-B/32 (same 7x7 grid at 224 px, 768-d tokens, about a third of
-# the ConvNeXt-Base-W's FLOPs; README "Quality-driven contrastive loss" gives the measured step
+# the ConvNeXt-Base-W's FLOPs; docs/benchmarks.md, "The pair scorer", gives the measured step
 # cost of both). Not the paper's. Switch a GenView config to it in a child config:
 #   model = dict(scorer=dict(_delete_=True, **_base_.clip_vit_b32_scorer))
 clip_vit_b32_scorer = dict(

@@ -6,7 +6,7 @@ from .checklist import BROKEN, MISSING, NOTE, OK, Check
 
 REMOTE = ('http://', 'https://', 'torchvision://', 'open-mmlab://', 'mmcls://', 's3://')
 CONVERT_FIX = ('python tools/convert_checkpoint.py work_dirs/<pretraining>/epoch_N.pth {path} '
-               '(or an official GenView checkpoint: README "Official GenView checkpoints")')
+               '(or an official GenView checkpoint: docs/released_views_and_official_artefacts.md)')
 
 
 def iter_pretrained(node, key: str = 'model') -> Iterator[Tuple[str, str]]:

@@ -101,9 +101,9 @@ def import_views(views_root: str, source_root: str, out: str,
     for name, root in (('views root', views_root), ('source root', source_root)):
         if not osp.isdir(root):
             raise FileNotFoundError(
-                f'The {name} {root!r} is not a folder. Unpack the released views into it (the '
-                'README, "Using the released views") and pass the ImageNet train folder as '
-                '--source-root.')
+                f'The {name} {root!r} is not a folder. Unpack the released views into it '
+                '(docs/released_views_and_official_artefacts.md) and pass the ImageNet train '
+                'folder as --source-root.')
     start = time.time()
     exts = view_extensions(ext)
     views_root, source_root = osp.abspath(views_root), osp.abspath(source_root)
