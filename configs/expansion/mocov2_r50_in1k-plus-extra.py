@@ -2,8 +2,9 @@
 # (method, pipeline, batch 8 GPUs x 32) on ImageNet-1K train plus as many extra real images as
 # GenView has views (one per ImageNet train image: 1,281,167), instead of GenView's pairs.
 # An epoch is twice as long as GenView's (2N images, not N), so the epochs are halved (100, not
-# 200) and the cosine schedule with them: both runs take 1.0008M iterations of 256 images
-# (README "Data-expansion baselines").
+# 200) and the cosine schedule with them: 1,000,900 iterations of 256 images, GenView's 1,000,800
+# (2N images make 10,009 whole batches, one more than twice N's 5,004; README "Data-expansion
+# baselines").
 #   python tools/sample_extra_images.py data/extra_images --imagenet data/imagenet/train \
 #       --num 1281167 --out data/expansion/extra_images.txt
 #   bash tools/dist_train.sh configs/expansion/mocov2_r50_in1k-plus-extra.py 8

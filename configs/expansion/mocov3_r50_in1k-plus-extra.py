@@ -2,7 +2,7 @@
 # MMPretrain's MoCo v3 (method, pipeline, AMP, LARS, batch 8 GPUs x 512) on ImageNet-1K train
 # plus as many extra real images as GenView has views (1,281,167), instead of GenView's pairs.
 # An epoch is twice as long as GenView's (2N images, not N), so the epochs are halved (50, not
-# 100) with the warm-up (5) and the cosine (45): about 31.2k iterations of 4096 images either way
+# 100) with the warm-up (5) and the cosine (45): 31,300 iterations of 4096 images, as GenView's
 # (README "Data-expansion baselines").
 #   python tools/sample_extra_images.py data/extra_images --imagenet data/imagenet/train \
 #       --num 1281167 --out data/expansion/extra_images.txt

@@ -73,7 +73,7 @@ def test_expansion_takes_the_iterations_of_the_genview_run(row):
     assert cfg.train_dataloader.batch_size == gen.train_dataloader.batch_size
     assert (iterations(gen, gpus), iterations(cfg, gpus)) == (genview_iters, expansion_iters)
     # equal up to the rounding of the last batch: at most one batch more per (expansion) epoch
-    # (MoCo v2 drops the last partial batch: 143 of N images, 286 of 2N, so +1 batch per epoch)
+    # (MoCo v2 drops the last partial batch: 2N images make 10,009 batches, twice N's 5,004 + 1)
     assert 0 <= expansion_iters - genview_iters <= cfg.train_cfg.max_epochs
     assert (expansion_iters - genview_iters) / genview_iters <= 0.0001
     # the same images seen: 2N per expansion epoch x half the epochs = N x the GenView epochs
@@ -103,3 +103,21 @@ def test_tiny_expansion_config_is_the_demo_plus_an_extra_list():
     assert main == demo.train_dataloader.dataset
     assert extra.with_label is False and extra.pipeline == main.pipeline
     assert cfg.train_cfg.max_epochs * 2 == demo.train_cfg.max_epochs
+
+
+@pytest.mark.parametrize('probe, genview_probe', [
+    ('baselines/mocov2_r50_linear-steplr-100e_in1k.py',
+     'benchmarks/genview_mocov2_r50_linear-steplr-100e_in1k.py'),
+    ('baselines/mocov3_r50_linear-coslr-90e_in1k.py',
+     'benchmarks/genview_mocov3_r50_linear-coslr-90e_in1k.py')])
+def test_baseline_probes_normalise_as_the_baselines_were_trained(probe, genview_probe):
+    """Upstream and expansion backbones saw ImageNet's mean/std, GenView's CLIP's: each is
+    probed as it was trained, with otherwise the same benchmark."""
+    cfg, gen = config(probe), config(genview_probe)
+    assert cfg.data_preprocessor.mean == [123.675, 116.28, 103.53]
+    assert gen.data_preprocessor.mean != cfg.data_preprocessor.mean
+    assert cfg.model.backbone.init_cfg == dict(
+        type='Pretrained', checkpoint=f'checkpoints/{probe[10:16]}_r50_backbone.pth',
+        prefix='backbone.')
+    assert (cfg.optim_wrapper, cfg.param_scheduler, cfg.train_cfg) == (
+        gen.optim_wrapper, gen.param_scheduler, gen.train_cfg)
