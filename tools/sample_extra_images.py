@@ -57,7 +57,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    from genview_mm.datasets.extra_images import (
+    from genview_mm.apis.extra_images import (
         ImageNetIndex,
         default_data_root,
         sample_extra_images,

@@ -5,8 +5,8 @@ import os.path as osp
 
 import pytest
 
-from genview_mm.preflight import format_checklist, preflight_passes, run_preflight
-from genview_mm.utils import load_config
+from genview_mm.apis import load_config
+from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
 from helpers import ROOT, write_photos
 
 TINY = osp.join(ROOT, 'configs', 'demo', 'mocov2_r18_tiny_cpu_expansion.py')

@@ -8,7 +8,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from genview_mm.utils import load_config
+from genview_mm.apis import load_config
 from helpers import ROOT
 
 IMAGENET_TRAIN = 1_281_167  # images in ImageNet-1K train (meta/train.txt), = GenView's views

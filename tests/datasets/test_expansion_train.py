@@ -7,8 +7,8 @@ import shutil
 import pytest
 from mmengine.hooks import Hook
 
-from genview_mm.preflight import format_checklist, preflight_passes, run_preflight
-from genview_mm.utils import load_config
+from genview_mm.apis import load_config
+from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
 from helpers import ROOT, run_script, write_class_folders
 
 TINY = osp.join(ROOT, 'configs', 'demo', 'mocov2_r18_tiny_cpu_expansion.py')
@@ -47,7 +47,7 @@ def test_tool_excludes_the_copies(extra_setup):
 
 @pytest.mark.slow  # an MMEngine Runner: ~10 s
 def test_tiny_expansion_trains_on_both_sources(extra_setup, tmp_path):
-    from genview_mm.utils.launch import build_runner, prepare_cfg
+    from genview_mm.apis.launch import build_runner, prepare_cfg
     cfg = load_config(TINY, {
         'train_dataloader.dataset.datasets.0.data_root': extra_setup['main'],
         'train_dataloader.dataset.datasets.1.data_prefix.img_path': extra_setup['dump'],

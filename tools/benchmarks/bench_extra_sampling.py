@@ -50,7 +50,7 @@ def main() -> None:
 
     import numpy as np
 
-    from genview_mm.datasets.extra_images import ImageNetIndex, sample_extra_images, sampling
+    from genview_mm.apis.extra_images import ImageNetIndex, sample_extra_images, sampling
     with tempfile.TemporaryDirectory() as tmp:
         lst = osp.join(tmp, 'candidates.txt')
         with open(lst, 'w') as f:

@@ -44,7 +44,7 @@ def sample_command(cfg, folder: str, ann: str, num: Optional[int]) -> str:
 
 def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
     """The extra set's folder, its list, the list's length and its first paths."""
-    from ..datasets.extra_images import count_list_images
+    from ..extra_images import count_list_images
     root, ann, folders = dataset_paths(ds)
     folder = folders[0] if folders else root
     num = (cfg.get('expansion') or {}).get('num_extra')

@@ -1,4 +1,4 @@
-"""The extra-image sampler (genview_mm.datasets.extra_images): which files are candidates, the
+"""The extra-image sampler (genview_mm.apis.extra_images): which files are candidates, the
 seeded reservoir, ImageNet exclusion by name and by content, too few images, memory."""
 import os
 import os.path as osp
@@ -7,7 +7,7 @@ import tracemalloc
 
 import pytest
 
-from genview_mm.datasets.extra_images import (
+from genview_mm.apis.extra_images import (
     ImageNetIndex,
     KeyedReservoir,
     NotEnoughImages,
@@ -16,7 +16,7 @@ from genview_mm.datasets.extra_images import (
     sample_extra_images,
     write_image_list,
 )
-from genview_mm.datasets.extra_images.candidates import iter_folder, iter_list
+from genview_mm.apis.extra_images.candidates import iter_folder, iter_list
 
 
 def write(path, data: bytes) -> str:
