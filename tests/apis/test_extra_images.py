@@ -188,6 +188,7 @@ def _peak_bytes(tmp_path, candidates: int, num: int) -> int:
     return peak
 
 
+@pytest.mark.slow  # a scaling check: ~2 s alone, more on a busy machine
 def test_memory_is_the_reservoir_not_the_source(tmp_path):
     """Peak memory of a draw of 5,000 from 10,000 and from 40,000 candidates (34-character
     paths, measured: ~116 bytes per drawn image either way): under 200 bytes per drawn image,
