@@ -87,6 +87,25 @@ def test_reservoir_is_roughly_uniform():
     assert all(60 <= c <= 140 for c in counts.values()), counts  # mean 100, sd ~8.7
 
 
+def test_folder_walk_follows_links_to_folders_once(tmp_path):
+    write(str(tmp_path / 'dump' / 'in21k' / 'a.jpg'), b'x')
+    os.symlink(tmp_path / 'dump', tmp_path / 'dump' / 'in21k' / 'loop')  # a cycle
+    write(str(tmp_path / 'laion' / 'b.jpg'), b'y')
+    os.symlink(tmp_path / 'laion', tmp_path / 'dump' / 'laion')  # a dump linked in
+    assert sorted(iter_folder(str(tmp_path / 'dump'), str(tmp_path / 'dump'))) == [
+        'in21k/a.jpg', 'laion/b.jpg']
+
+
+def test_a_path_listed_twice_is_drawn_once(tmp_path):
+    lst = tmp_path / 'list.txt'
+    lst.write_text(''.join(f'{i}.jpg\n' for i in range(10)) * 2)  # every path twice
+    report = sample_extra_images(str(lst), 10, None)
+    assert report.paths == sorted(f'{i}.jpg' for i in range(10))
+    assert report.passes == 2 and report.candidates == 20
+    with pytest.raises(NotEnoughImages, match=r'has 10 eligible .* 10 listed twice\), fewer'):
+        sample_extra_images(str(lst), 11, None)
+
+
 def test_sample_is_deterministic_and_independent_of_list_order(tmp_path):
     names = [f'd{i % 7}/{i}.jpg' for i in range(300)]
     for name in names:
@@ -132,7 +151,8 @@ def test_too_few_images_says_how_many(tmp_path, imagenet):
         write(str(tmp_path / 'extra' / f'{i}.jpg'), bytes([i]) * 50)
     write(str(tmp_path / 'extra' / 'n00_0.JPEG'), b'x')
     with pytest.raises(NotEnoughImages, match=r'has 12 eligible images \(13 image files, 1 '
-                       r'excluded by name, 0 by content, 0 unreadable\), fewer than the 20 '
+                       r'excluded by name, 0 by content, 0 unreadable, 0 listed twice\), fewer '
+                       r'than the 20 '
                        r'asked: pass --num 12 or --allow-fewer'):
         sample_extra_images(str(tmp_path / 'extra'), 20, ImageNetIndex.from_folder(imagenet))
     report = sample_extra_images(str(tmp_path / 'extra'), 20,

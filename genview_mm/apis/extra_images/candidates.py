@@ -10,7 +10,7 @@ import os
 import os.path as osp
 import posixpath
 import re
-from typing import Iterator
+from typing import Iterator, Set, Tuple
 
 from ...utils.image_files import is_image_file
 
@@ -31,8 +31,33 @@ def relative_to(path: str, data_root: str) -> str:
     return rel
 
 
+def iter_image_entries(folder: str) -> Iterator[Tuple[os.DirEntry, str]]:
+    """(entry, path relative to ``folder``) of the image files under ``folder``, recursively.
+
+    Dot-files and dot-folders are skipped, and so are names with a line break (a list cannot
+    hold them). Links to folders are followed, each folder once (a link loop ends the walk of
+    that branch).
+    """
+    seen: Set[Tuple[int, int]] = set()
+    stack = [(folder, '')]
+    while stack:
+        current, rel = stack.pop()
+        info = os.stat(current)
+        if (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.name.startswith('.') or '\n' in entry.name or '\r' in entry.name:
+                    continue
+                if entry.is_dir():
+                    stack.append((entry.path, rel + entry.name + '/'))
+                elif is_image_file(entry.name) and entry.is_file():
+                    yield entry, rel + entry.name
+
+
 def iter_folder(folder: str, data_root: str) -> Iterator[str]:
-    """Image files under ``folder`` (recursive, dot-files and dot-folders skipped).
+    """Image files under ``folder`` (:func:`iter_image_entries`).
 
     Args:
         folder (str): the folder to walk.
@@ -43,17 +68,8 @@ def iter_folder(folder: str, data_root: str) -> Iterator[str]:
     """
     prefix = relative_to(folder, data_root)
     prefix = '' if prefix == '.' else prefix + '/'
-    stack = [(folder, prefix)]
-    while stack:
-        current, rel = stack.pop()
-        with os.scandir(current) as entries:
-            for entry in entries:
-                if entry.name.startswith('.') or '\n' in entry.name or '\r' in entry.name:
-                    continue
-                if entry.is_dir():
-                    stack.append((entry.path, rel + entry.name + '/'))
-                elif is_image_file(entry.name) and entry.is_file():
-                    yield rel + entry.name
+    for _, rel in iter_image_entries(folder):
+        yield prefix + rel
 
 
 def iter_list(list_file: str, data_root: str) -> Iterator[str]:

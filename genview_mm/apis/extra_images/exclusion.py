@@ -8,7 +8,6 @@ only when its size is the size of some ImageNet file, and an ImageNet file only 
 the size of some candidate that may be kept (:meth:`ImageNetIndex.digests_of_sizes`).
 """
 import hashlib
-import os
 import os.path as osp
 from array import array
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ from typing import Callable, Iterable, Iterator, List, Optional, Tuple, TypeVar
 
 import numpy as np
 
-from ...utils.image_files import is_image_file
+from .candidates import iter_image_entries
 
 CHUNK = 1 << 20
 T = TypeVar('T')
@@ -52,17 +51,10 @@ def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int,
 
 
 def walk_images(root: str, with_size: bool) -> Iterator[Tuple[str, str, int]]:
-    """(path, base name, size or -1) of the image files under ``root`` (dot entries skipped)."""
-    stack = [root]
-    while stack:
-        with os.scandir(stack.pop()) as entries:
-            for entry in entries:
-                if entry.name.startswith('.'):
-                    continue
-                if entry.is_dir():
-                    stack.append(entry.path)
-                elif is_image_file(entry.name) and entry.is_file():
-                    yield entry.path, entry.name, entry.stat().st_size if with_size else -1
+    """(path, base name, size or -1) of the image files under ``root``
+    (:func:`~.candidates.iter_image_entries`)."""
+    for entry, _ in iter_image_entries(root):
+        yield entry.path, entry.name, entry.stat().st_size if with_size else -1
 
 
 class ImageNetIndex:

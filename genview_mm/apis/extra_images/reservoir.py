@@ -40,6 +40,7 @@ class KeyedReservoir:
             raise ValueError(f'capacity must be at least 1, got {capacity}')
         self.capacity, self.seed = capacity, seed
         self.offered = 0
+        self.duplicates = 0
         # min-heap of f'{KEY_MAX - key:016x}{item}': its root is the kept item of largest key
         self._heap: List[str] = []
 
@@ -61,10 +62,17 @@ class KeyedReservoir:
             heapq.heapreplace(self._heap, entry)
 
     def ranked(self) -> List[str]:
-        """The kept items, smallest key first; empties the reservoir. The list is the heap's
-        own, sorted and stripped of its keys in place, so no second copy of the items exists."""
+        """The kept items, smallest key first, each once (an item offered twice was kept twice;
+        :attr:`duplicates` counts the copies dropped); empties the reservoir. The list is the
+        heap's own, sorted and stripped of its keys in place: no second copy of the items."""
         items, self._heap = self._heap, []
         items.sort(reverse=True)
-        for i, entry in enumerate(items):
-            items[i] = entry[_HEX:]
+        kept = 0
+        for entry in items:
+            if kept and entry[_HEX:] == items[kept - 1]:
+                continue  # the same item again (equal entries sort next to each other)
+            items[kept] = entry[_HEX:]
+            kept += 1
+        self.duplicates = len(items) - kept
+        del items[kept:]
         return items

@@ -31,6 +31,7 @@ class SampleReport:
     excluded_by_name: int = 0
     excluded_by_content: int = 0  # among the reservoir images examined
     unreadable: int = 0  # reservoir images that could not be read (dropped)
+    duplicates: int = 0  # reservoir entries of a path listed more than once (dropped)
     hashed: int = 0  # reservoir images whose bytes were hashed
     passes: int = 0
 
@@ -121,8 +122,8 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
         raise ValueError(f'num must be at least 1, got {num}')
     data_root = default_data_root(source) if data_root is None else data_root
     content = imagenet is not None and imagenet.checks_content
-    margin = max(100, num // 100) if content else 0
-    capacity = num + margin
+    margin = max(100, num // 100)  # places for images found to be copies after the draw
+    capacity = num + (margin if content else 0)
     report = SampleReport()
     while True:
         report = SampleReport(passes=report.passes + 1)
@@ -140,22 +141,24 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
             progress(f'{report.candidates:,} candidates, {report.excluded_by_name:,} excluded '
                      f'by name, {reservoir.offered:,} eligible by name')
         overflowed, items = reservoir.overflowed, reservoir.ranked()
+        report.duplicates = reservoir.duplicates
         kept = (filter_by_content(items, num, data_root, imagenet, report, workers, progress)
                 if content else items[:num])
         del items
         if len(kept) >= num or not overflowed:
             break
-        capacity += 2 * (report.excluded_by_content + report.unreadable) + margin
+        lost = report.excluded_by_content + report.unreadable + report.duplicates
+        capacity += 2 * lost + margin
         if progress:
-            progress(f'{report.excluded_by_content:,} reservoir images are ImageNet copies: '
-                     f'another pass with a reservoir of {capacity:,}')
+            progress(f'{lost:,} reservoir images are ImageNet copies, unreadable or listed '
+                     f'twice: another pass with a reservoir of {capacity:,}')
     kept.sort()
     report.paths = kept
     if len(kept) < num and not allow_fewer:
         raise NotEnoughImages(
             f'{source} has {len(kept):,} eligible images ({report.candidates:,} image files, '
             f'{report.excluded_by_name:,} excluded by name, {report.excluded_by_content:,} by '
-            f'content, {report.unreadable:,} unreadable), fewer than the {num:,} asked: pass '
-            f'--num {len(kept)} or --allow-fewer',
+            f'content, {report.unreadable:,} unreadable, {report.duplicates:,} listed twice), '
+            f'fewer than the {num:,} asked: pass --num {len(kept)} or --allow-fewer',
             report)
     return report
