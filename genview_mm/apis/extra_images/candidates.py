@@ -9,13 +9,10 @@ is collected: a source of 100M files costs the memory of one directory listing.
 import os
 import os.path as osp
 import posixpath
-import re
 from typing import Iterator, Set, Tuple
 
+from ...utils.annotation_list import read_annotation_list
 from ...utils.image_files import is_image_file
-
-#: a trailing ``label`` column, as in an MMPretrain ``ann_file`` ("path/x.jpg 3")
-LABEL_COLUMN = re.compile(r'\s+-?\d+$')
 
 
 def relative_to(path: str, data_root: str) -> str:
@@ -73,8 +70,9 @@ def iter_folder(folder: str, data_root: str) -> Iterator[str]:
 
 
 def iter_list(list_file: str, data_root: str) -> Iterator[str]:
-    """Image paths of a list file (blank lines and ``#`` comments skipped, a trailing integer
-    label column dropped, dot-files and non-images skipped).
+    """Image paths of a list file, read by the one annotation-list reader
+    (:func:`~genview_mm.utils.annotation_list.read_annotation_list`: blank lines and ``#``
+    comments skipped, a trailing integer label dropped); dot-files and non-images skipped.
 
     Args:
         list_file (str): one path per line, relative to ``data_root`` or absolute.
@@ -86,22 +84,18 @@ def iter_list(list_file: str, data_root: str) -> Iterator[str]:
     Raises:
         ValueError: a path points outside ``data_root``.
     """
-    with open(list_file, encoding='utf-8') as f:
-        for line in f:
-            entry = LABEL_COLUMN.sub('', line.strip())
-            if not entry or entry.startswith('#'):
-                continue
-            name = posixpath.basename(entry.replace(os.sep, '/'))
-            if name.startswith('.') or not is_image_file(name):
-                continue
-            if osp.isabs(entry):
-                yield relative_to(entry, data_root)
-                continue
-            rel = posixpath.normpath(entry.replace(os.sep, '/'))
-            if rel == '..' or rel.startswith('../'):
-                raise ValueError(f'{list_file}: {entry} points outside the data root '
-                                 f'{data_root}: give --data-root a folder that holds it')
-            yield rel
+    for entry, _ in read_annotation_list(list_file):
+        name = posixpath.basename(entry.replace(os.sep, '/'))
+        if name.startswith('.') or not is_image_file(name):
+            continue
+        if osp.isabs(entry):
+            yield relative_to(entry, data_root)
+            continue
+        rel = posixpath.normpath(entry.replace(os.sep, '/'))
+        if rel == '..' or rel.startswith('../'):
+            raise ValueError(f'{list_file}: {entry} points outside the data root '
+                             f'{data_root}: give --data-root a folder that holds it')
+        yield rel
 
 
 def iter_candidates(source: str, data_root: str) -> Iterator[str]:
