@@ -4,7 +4,9 @@
 - :mod:`.launch`: build the MMEngine runner (distributed set-up on CPU and GPU, SyncBN on CPU);
 - :mod:`.preflight`: check what a config needs before anything heavy is built;
 - :mod:`.pca_fit` / :mod:`.pca_encoder`: fit a foreground PCA over a folder of images;
-- :mod:`.pair_samples`: score sample pairs for ``tools/visualize_pairs.py``.
+- :mod:`.pair_samples`: score sample pairs for ``tools/visualize_pairs.py``;
+- :mod:`.extra_images`: draw the extra real images of the data-expansion baselines
+  (``tools/sample_extra_images.py``).
 
 Nothing below this package imports it.
 """

@@ -13,6 +13,7 @@ from typing import List, Optional
 from .checklist import FAILING, Check, format_checklist
 from .checkpoint_checks import check_checkpoints
 from .data_checks import check_dataset, check_evaluator, check_manifest, iter_datasets
+from .extra_checks import check_extra_images, is_extra_images
 from .model_checks import check_scorer
 
 MODES = ('train', 'test')
@@ -40,6 +41,9 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     for name in names:
         loader = cfg.get(f'{name}_dataloader') or {}
         for key, ds in iter_datasets(loader.get('dataset'), f'{name}_dataloader.dataset'):
+            if is_extra_images(cfg, ds):  # a data-expansion baseline's extra set
+                checks += check_extra_images(cfg, key, ds)
+                continue
             checks += check_dataset(key, ds)
             if mode == 'train' and name == 'train':
                 checks += [check_manifest(t.get('manifest'), ds)

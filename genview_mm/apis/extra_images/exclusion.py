@@ -1,0 +1,132 @@
+"""What of ImageNet-1K train an extra image must not be: its file names and its file contents.
+
+Names are kept as a sorted array of 64-bit hashes of the base names (10 MB for 1.28M files,
+against ~150 MB for a Python set of the names); a false match (probability ~n/2^64 per
+candidate) only drops a candidate. Contents are compared by SHA-1 of the bytes, and only where a
+match is possible: two files with the same SHA-1 have the same size, so a candidate is hashed
+only when its size is the size of some ImageNet file, and an ImageNet file only when its size is
+the size of some candidate that may be kept (:meth:`ImageNetIndex.digests_of_sizes`).
+"""
+import hashlib
+import os.path as osp
+from array import array
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple, TypeVar
+
+import numpy as np
+
+from .candidates import iter_image_entries
+
+CHUNK = 1 << 20
+T = TypeVar('T')
+R = TypeVar('R')
+
+
+def name_hash(name: str) -> int:
+    """The 64-bit hash an ImageNet file name is kept as."""
+    return int.from_bytes(hashlib.blake2b(name.encode('utf-8'), digest_size=8).digest(), 'big')
+
+
+def file_sha1(path: str) -> bytes:
+    """SHA-1 of a file's bytes (read in 1 MiB chunks)."""
+    sha = hashlib.sha1()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(CHUNK), b''):
+            sha.update(chunk)
+    return sha.digest()
+
+
+def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int,
+                window: int = 1024) -> Iterator[R]:
+    """``map(fn, items)`` in order, on ``workers`` threads, holding at most ``window`` items
+    (``ThreadPoolExecutor.map`` alone would queue the whole stream)."""
+    items = iter(items)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        while True:
+            batch: List[T] = list(islice(items, window))
+            if not batch:
+                return
+            yield from pool.map(fn, batch)
+
+
+def walk_images(root: str, with_size: bool) -> Iterator[Tuple[str, str, int]]:
+    """(path, base name, size or -1) of the image files under ``root``
+    (:func:`~.candidates.iter_image_entries`)."""
+    for entry, _ in iter_image_entries(root):
+        yield entry.path, entry.name, entry.stat().st_size if with_size else -1
+
+
+class ImageNetIndex:
+    """The names and file sizes of ImageNet-1K train, to exclude its images from an extra set.
+
+    Args:
+        name_hashes (np.ndarray): sorted unique uint64 :func:`name_hash` of the file names.
+        sizes (np.ndarray | None): sorted unique int64 file sizes; None: names only.
+        root (str | None): the folder, for content hashes. Defaults to None.
+    """
+
+    def __init__(self, name_hashes: np.ndarray, sizes: Optional[np.ndarray] = None,
+                 root: Optional[str] = None) -> None:
+        self.name_hashes, self.sizes, self.root = name_hashes, sizes, root
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[Tuple[str, int]],
+                     root: Optional[str] = None) -> 'ImageNetIndex':
+        """From (file name, size) pairs (size -1: unknown; then no content check)."""
+        names, sizes = array('Q'), array('q')
+        for name, size in entries:
+            names.append(name_hash(name))
+            if size >= 0:
+                sizes.append(size)
+        return cls(np.unique(np.frombuffer(names, np.uint64)),
+                   np.unique(np.frombuffer(sizes, np.int64)) if len(sizes) else None, root)
+
+    @classmethod
+    def from_folder(cls, root: str, with_sizes: bool = True,
+                    progress: Optional[Callable[[str], None]] = None) -> 'ImageNetIndex':
+        """Walk ImageNet's train folder once (one ``stat`` per file when ``with_sizes``)."""
+        if not osp.isdir(root):
+            raise FileNotFoundError(f'ImageNet train folder {root} not found: give --imagenet '
+                                    'DIR (the train/ folder of ImageNet-1K)')
+        index = cls.from_entries(((name, size) for _, name, size in
+                                  walk_images(root, with_sizes)), root if with_sizes else None)
+        if not len(index.name_hashes):
+            raise ValueError(f'no images found under {root}: give --imagenet the train/ folder '
+                             'of ImageNet-1K')
+        if progress:
+            progress(f'ImageNet: {len(index.name_hashes):,} file names'
+                     + (f', {len(index.sizes):,} distinct sizes' if with_sizes else '')
+                     + f' under {root}')
+        return index
+
+    @property
+    def checks_content(self) -> bool:
+        return self.sizes is not None and self.root is not None
+
+    def has_name(self, name: str) -> bool:
+        """Whether an ImageNet file has this base name."""
+        h = np.uint64(name_hash(name))
+        i = int(np.searchsorted(self.name_hashes, h))
+        return i < len(self.name_hashes) and self.name_hashes[i] == h
+
+    def has_size(self, size: int) -> bool:
+        """Whether an ImageNet file has this size in bytes."""
+        i = int(np.searchsorted(self.sizes, size))
+        return i < len(self.sizes) and int(self.sizes[i]) == size
+
+    def digests_of_sizes(self, sizes: np.ndarray, workers: int = 8) -> np.ndarray:
+        """Sorted SHA-1 digests (``S20``) of the ImageNet files whose size is in ``sizes``
+        (a second walk of the folder; the files are hashed by ``workers`` threads)."""
+        wanted = np.unique(np.asarray(sizes, np.int64))
+
+        def matching() -> Iterator[str]:
+            for path, _, size in walk_images(self.root, True):
+                i = int(np.searchsorted(wanted, size))
+                if i < len(wanted) and int(wanted[i]) == size:
+                    yield path
+
+        digests = bytearray()
+        for digest in bounded_map(file_sha1, matching(), workers):
+            digests += digest
+        return np.unique(np.frombuffer(bytes(digests), dtype='S20'))

@@ -1,0 +1,164 @@
+"""Draw the extra real images of a data-expansion baseline (``tools/sample_extra_images.py``).
+
+One streamed pass over the source offers every image whose file name is not an ImageNet-1K train
+name to a seeded :class:`KeyedReservoir` of ``num`` + 1% places; the content check then runs on
+the reservoir alone, in rank order, and stops once ``num`` images are accepted: a ``stat`` per
+reservoir image, a SHA-1 of those whose size is the size of an ImageNet file, and a SHA-1 of the
+ImageNet files whose size is the size of a reservoir image (see :mod:`.exclusion`). If more than
+1% turn out to be ImageNet copies, the pass is repeated with a larger reservoir (same seed, so
+the same ranking). Memory: the reservoir (~135 bytes per image for 60-character paths), 20 MB
+for ImageNet's names and sizes, 20 bytes per hashed ImageNet file.
+"""
+import os
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional
+
+import numpy as np
+
+from .candidates import iter_candidates
+from .exclusion import ImageNetIndex, bounded_map, file_sha1
+from .reservoir import KeyedReservoir
+
+Progress = Optional[Callable[[str], None]]
+
+
+@dataclass
+class SampleReport:
+    """What a draw saw and kept (all counts of the last pass over the source)."""
+    paths: List[str] = field(default_factory=list)  # kept, relative to the data root, sorted
+    candidates: int = 0  # image files in the source
+    excluded_by_name: int = 0
+    excluded_by_content: int = 0  # among the reservoir images examined
+    unreadable: int = 0  # reservoir images that could not be read (dropped)
+    duplicates: int = 0  # reservoir entries of a path listed more than once (dropped)
+    hashed: int = 0  # reservoir images whose bytes were hashed
+    passes: int = 0
+
+
+class NotEnoughImages(ValueError):
+    """Fewer eligible images than asked (``report.paths`` holds all of them)."""
+
+    def __init__(self, message: str, report: SampleReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def default_data_root(source: str) -> str:
+    """The folder paths are relative to unless told: the source folder, or the list's folder."""
+    return source if osp.isdir(source) else osp.dirname(osp.abspath(source))
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
+
+
+def filter_by_content(items: List[str], num: int, data_root: str, imagenet: ImageNetIndex,
+                      report: SampleReport, workers: int = 8, progress: Progress = None
+                      ) -> List[str]:
+    """The first ``num`` of ``items`` (rank order) that are not byte copies of an ImageNet
+    file (unreadable files are dropped too)."""
+    paths = (osp.join(data_root, item) for item in items)
+    sizes = np.fromiter(bounded_map(_size, paths, workers), np.int64, len(items))
+    maybe = np.isin(sizes, imagenet.sizes)
+    if progress:
+        progress(f'{int(maybe.sum()):,} of {len(items):,} reservoir images have the size of an '
+                 'ImageNet file: hashing the ImageNet files of those sizes')
+    digests = imagenet.digests_of_sizes(sizes[maybe], workers)
+
+    def verdict(i: int) -> str:
+        if sizes[i] < 0:
+            return 'unreadable'
+        if not maybe[i]:
+            return 'kept'
+        try:
+            digest = np.frombuffer(file_sha1(osp.join(data_root, items[i])), 'S20')[0]
+        except OSError:
+            return 'unreadable'
+        j = int(np.searchsorted(digests, digest))
+        return 'copy' if j < len(digests) and digests[j] == digest else 'hashed'
+
+    kept: List[str] = []
+    for i, result in enumerate(bounded_map(verdict, range(len(items)), workers)):
+        report.hashed += result in ('hashed', 'copy')
+        report.excluded_by_content += result == 'copy'
+        report.unreadable += result == 'unreadable'
+        if result in ('kept', 'hashed'):
+            kept.append(items[i])
+            if len(kept) == num:
+                break
+    return kept
+
+
+def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex],
+                        data_root: Optional[str] = None, seed: int = 0,
+                        allow_fewer: bool = False, workers: int = 8, progress: Progress = None,
+                        progress_every: int = 100_000) -> SampleReport:
+    """A seeded uniform sample of ``num`` images of ``source`` that are not ImageNet's.
+
+    Args:
+        source (str): a folder (walked recursively) or a list file of images.
+        num (int): how many images to draw (>= 1).
+        imagenet (ImageNetIndex | None): what to exclude; content is compared when it has the
+            file sizes and folder. None: nothing is excluded.
+        data_root (str, optional): the folder the paths are relative to. Defaults to the source
+            folder, or the list file's folder.
+        seed (int): the sampling seed. Defaults to 0.
+        allow_fewer (bool): keep all eligible images when there are fewer than ``num``.
+        workers (int): threads for ``stat`` and hashing. Defaults to 8.
+        progress (callable, optional): receives one line per step and per ``progress_every``
+            candidates.
+
+    Returns:
+        SampleReport: the kept paths (relative to ``data_root``, sorted) and the counts.
+
+    Raises:
+        NotEnoughImages: fewer eligible images than ``num`` and not ``allow_fewer``.
+    """
+    if num < 1:
+        raise ValueError(f'num must be at least 1, got {num}')
+    data_root = default_data_root(source) if data_root is None else data_root
+    content = imagenet is not None and imagenet.checks_content
+    margin = max(100, num // 100)  # places for images found to be copies after the draw
+    capacity = num + (margin if content else 0)
+    report = SampleReport()
+    while True:
+        report = SampleReport(passes=report.passes + 1)
+        reservoir = KeyedReservoir(capacity, seed)
+        for rel in iter_candidates(source, data_root):
+            report.candidates += 1
+            if imagenet is not None and imagenet.has_name(rel.rsplit('/', 1)[-1]):
+                report.excluded_by_name += 1
+            else:
+                reservoir.offer(rel)
+            if progress and report.candidates % progress_every == 0:
+                progress(f'{report.candidates:,} candidates read, {report.excluded_by_name:,} '
+                         f'excluded by name, reservoir {len(reservoir):,}/{capacity:,}')
+        if progress:
+            progress(f'{report.candidates:,} candidates, {report.excluded_by_name:,} excluded '
+                     f'by name, {reservoir.offered:,} eligible by name')
+        overflowed, items = reservoir.overflowed, reservoir.ranked()
+        report.duplicates = reservoir.duplicates
+        kept = (filter_by_content(items, num, data_root, imagenet, report, workers, progress)
+                if content else items[:num])
+        del items
+        if len(kept) >= num or not overflowed:
+            break
+        lost = report.excluded_by_content + report.unreadable + report.duplicates
+        capacity += 2 * lost + margin
+        if progress:
+            progress(f'{lost:,} reservoir images are ImageNet copies, unreadable or listed '
+                     f'twice: another pass with a reservoir of {capacity:,}')
+    kept.sort()
+    report.paths = kept
+    if len(kept) < num and not allow_fewer:
+        raise NotEnoughImages(
+            f'{source} has {len(kept):,} eligible images ({report.candidates:,} image files, '
+            f'{report.excluded_by_name:,} excluded by name, {report.excluded_by_content:,} by '
+            f'content, {report.unreadable:,} unreadable, {report.duplicates:,} listed twice), '
+            f'fewer than the {num:,} asked: pass --num {len(kept)} or --allow-fewer',
+            report)
+    return report

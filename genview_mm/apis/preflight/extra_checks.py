@@ -1,0 +1,76 @@
+"""Preflight check of a data-expansion baseline's extra images (``configs/expansion/``).
+
+A config with an ``expansion = dict(num_extra=N)`` setting trains on its dataset plus an extra
+set: a ``CustomDataset(with_label=False)`` reading an annotation list that
+``tools/sample_extra_images.py`` writes. This check replaces the generic dataset check for that
+set: the image folder and the list exist, the list holds at least N images, and its first paths
+are files of the folder; each missing item names the command that makes it.
+"""
+import os.path as osp
+from itertools import islice
+from typing import List, Optional
+
+from .checklist import BROKEN, MISSING, OK, Check
+from .data_checks import dataset_paths, iter_datasets
+
+#: listed paths whose files must exist (a list drawn for another folder fails on the first)
+SPOT_CHECKED = 10
+SOURCES = ('(candidates: an ImageNet-21K or LAION image dump, in {folder} or a list file with '
+           '--data-root {folder})')
+
+
+def is_extra_images(cfg, ds: dict) -> bool:
+    """Whether ``ds`` is the extra set of an expansion config (``cfg.expansion`` is set)."""
+    return bool(cfg.get('expansion')) and ds.get('type') == 'CustomDataset' and \
+        ds.get('with_label') is False and bool(ds.get('ann_file'))
+
+
+def _reference_folder(cfg) -> str:
+    """The image folder of the train set the extra images join (ImageNet's train/)."""
+    loader = cfg.get('train_dataloader') or {}
+    for _, ds in iter_datasets(loader.get('dataset'), 'train_dataloader.dataset'):
+        if not is_extra_images(cfg, ds):
+            root, _, folders = dataset_paths(ds)
+            return (folders[0] if folders else root).rstrip('/') or '.'
+    return 'data/imagenet/train'
+
+
+def sample_command(cfg, folder: str, ann: str, num: Optional[int]) -> str:
+    """The ``tools/sample_extra_images.py`` command that writes this config's list."""
+    count = f' --num {num}' if num else ''
+    return (f'python tools/sample_extra_images.py {folder.rstrip("/")} --imagenet '
+            f'{_reference_folder(cfg)}{count} --out {ann}')
+
+
+def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
+    """The extra set's folder, its list, the list's length and its first paths."""
+    from ..extra_images import count_list_images
+    root, ann, folders = dataset_paths(ds)
+    folder = folders[0] if folders else root
+    num = (cfg.get('expansion') or {}).get('num_extra')
+    what = f'extra images [{key}]'
+    make = sample_command(cfg, folder, ann, num)
+    sources = SOURCES.format(folder=folder.rstrip('/'))
+    if not osp.isdir(folder):
+        return [Check(what, MISSING, f'image folder {folder} not found', [
+            f'put the candidate images under {folder} (a symlink to an ImageNet-21K or LAION '
+            f'dump will do), or --cfg-options {key}.data_prefix.img_path=DIR', f'then {make}'])]
+    if not osp.isfile(ann):
+        return [Check(what, MISSING, f'annotation list {ann} not found',
+                      [f'{make}   {sources}', f'or --cfg-options {key}.ann_file=LIST'])]
+    count = count_list_images(ann)
+    if num and count < num:
+        return [Check(what, BROKEN, f'{ann} lists {count:,} images, fewer than the {num:,} '
+                      'asked (expansion.num_extra)',
+                      [f'{make}   {sources}', f'or ask for fewer: --cfg-options '
+                       f'expansion.num_extra={count}'])]
+    with open(ann, encoding='utf-8') as f:
+        listed = [line.rstrip('\n\r') for line in islice(f, SPOT_CHECKED) if line.strip()]
+    absent = [p for p in listed if not osp.isfile(osp.join(folder, p))]
+    if absent:
+        return [Check(what, BROKEN, f'{ann} names {osp.join(folder, absent[0])}, which does not '
+                      f'exist ({len(absent)} of its first {len(listed)} paths): the list was '
+                      f'drawn for another folder', [f'{make} --data-root {folder.rstrip("/")}',
+                                                    f'or --cfg-options {key}.data_prefix.'
+                                                    'img_path=DIR (the --data-root of the list)'])]
+    return [Check(what, OK, f'{ann}: {count:,} images under {folder}')]

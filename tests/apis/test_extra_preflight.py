@@ -1,0 +1,97 @@
+"""The preflight of a data-expansion config: the extra image folder, its list (made by
+tools/sample_extra_images.py) and the list's length, each missing item with its command."""
+import os
+import os.path as osp
+
+import pytest
+
+from genview_mm.apis import load_config
+from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
+from helpers import ROOT, write_photos
+
+TINY = osp.join(ROOT, 'configs', 'demo', 'mocov2_r18_tiny_cpu_expansion.py')
+MOCOV2 = osp.join(ROOT, 'configs', 'expansion', 'mocov2_r50_in1k-plus-extra.py')
+EXTRA = 'extra images [train_dataloader.dataset.datasets.1]'
+
+
+@pytest.fixture
+def setup(tmp_path):
+    main = str(tmp_path / 'main')
+    write_photos(osp.join(main, 'all'), 2, size=16)
+    extra = str(tmp_path / 'extra')
+    names = [osp.relpath(p, extra) for p in write_photos(osp.join(extra, 'web'), 4, size=16)]
+    lst = str(tmp_path / 'extra.txt')
+    with open(lst, 'w') as f:
+        f.writelines(n + '\n' for n in names)
+    return dict(main=main, extra=extra, list=lst)
+
+
+def tiny_cfg(s, num=4):
+    return load_config(TINY, {'train_dataloader.dataset.datasets.0.data_root': s['main'],
+                              'train_dataloader.dataset.datasets.1.data_prefix.img_path':
+                              s['extra'],
+                              'train_dataloader.dataset.datasets.1.ann_file': s['list'],
+                              'expansion.num_extra': num})
+
+
+def only_failure(checks):
+    bad = [c for c in checks if c.failing]
+    assert len(bad) == 1, format_checklist(checks, 'cfg')
+    return bad[0]
+
+
+def test_complete_setup_passes_with_one_check_for_the_extra_set(setup):
+    checks = run_preflight(tiny_cfg(setup))
+    assert preflight_passes(checks), format_checklist(checks, 'cfg', verbose=True)
+    extra = [c for c in checks if 'datasets.1' in c.what]
+    assert [(c.what, c.detail) for c in extra] == [
+        (EXTRA, f'{setup["list"]}: 4 images under {setup["extra"]}')]
+
+
+def test_missing_list_names_the_sampling_command(setup):
+    os.remove(setup['list'])
+    check = only_failure(run_preflight(tiny_cfg(setup)))
+    assert (check.what, check.status) == (EXTRA, 'MISSING')
+    assert check.detail == f'annotation list {setup["list"]} not found'
+    assert check.fix[0].startswith(
+        f'python tools/sample_extra_images.py {setup["extra"]} --imagenet {setup["main"]} '
+        f'--num 4 --out {setup["list"]}   (candidates: an ImageNet-21K or LAION image dump')
+
+
+def test_missing_folder_says_where_the_images_go(setup):
+    for name in os.listdir(osp.join(setup['extra'], 'web')):
+        os.remove(osp.join(setup['extra'], 'web', name))
+    os.rmdir(osp.join(setup['extra'], 'web'))
+    os.rmdir(setup['extra'])
+    check = only_failure(run_preflight(tiny_cfg(setup)))
+    assert (check.status, check.detail) == ('MISSING', f'image folder {setup["extra"]} not found')
+    assert 'train_dataloader.dataset.datasets.1.data_prefix.img_path=DIR' in check.fix[0]
+    assert check.fix[1].startswith('then python tools/sample_extra_images.py ')
+
+
+def test_fewer_images_than_asked(setup):
+    check = only_failure(run_preflight(tiny_cfg(setup, num=10)))
+    assert (check.status, check.detail) == (
+        'BROKEN', f'{setup["list"]} lists 4 images, fewer than the 10 asked (expansion.num_extra)')
+    assert '--num 10 --out' in check.fix[0]
+    assert check.fix[1] == 'or ask for fewer: --cfg-options expansion.num_extra=4'
+
+
+def test_list_drawn_for_another_folder(setup, tmp_path):
+    with open(setup['list'], 'w') as f:
+        f.write('elsewhere/1.jpg\nweb/img_0000.jpg\n')
+    check = only_failure(run_preflight(tiny_cfg(setup, num=2)))
+    assert check.status == 'BROKEN'
+    assert check.detail.startswith(f'{setup["list"]} names {setup["extra"]}/elsewhere/1.jpg, '
+                                   'which does not exist (1 of its first 2 paths)')
+    assert check.fix[0].endswith(f'--data-root {setup["extra"]}')
+
+
+def test_fresh_clone_names_imagenet_and_the_extra_set(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    checks = run_preflight(load_config(MOCOV2))
+    text = format_checklist(checks, 'configs/expansion/mocov2_r50_in1k-plus-extra.py')
+    assert [c.what for c in checks if c.failing] == [
+        'ImageNet (train) data [train_dataloader.dataset.datasets.0]', EXTRA], text
+    assert ('then python tools/sample_extra_images.py data/extra_images --imagenet '
+            'data/imagenet/train --num 1281167 --out data/expansion/extra_images.txt') in text

@@ -1,0 +1,90 @@
+"""Draw the extra real images of a data-expansion baseline: a seeded sample of N images from a
+folder or a list (e.g. an ImageNet-21K or LAION dump) without ImageNet-1K train's own images
+(same file name, or same bytes), written as the annotation list configs/expansion/ reads.
+
+    python tools/sample_extra_images.py data/extra_images --imagenet data/imagenet/train \\
+        --num 1281167 --out data/expansion/extra_images.txt
+
+The source is streamed (a 100M-image dump is never held in memory: the sample is a seeded
+bottom-k reservoir of N entries, about 135 bytes each); the content check hashes only the
+sampled images whose size equals an ImageNet file's, and the ImageNet files of those sizes.
+Same seed and same set of files, same list, whatever order the files are walked or listed in.
+Exit status 2, with nothing written, when fewer than N images are eligible (or --allow-fewer).
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+
+IMAGENET_TRAIN_IMAGES = 1281167
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Sample extra real images (not ImageNet-1K train images) into an '
+        'annotation list for the data-expansion baselines')
+    parser.add_argument('source', help='folder of candidate images (walked recursively; '
+                        'dot-files skipped) or a list file (one path per line, relative to '
+                        '--data-root or absolute)')
+    parser.add_argument('--out', required=True, help='annotation list to write (paths '
+                        'relative to --data-root); its provenance goes to OUT.json')
+    parser.add_argument('--num', type=int, default=IMAGENET_TRAIN_IMAGES,
+                        help='images to draw (default: one per ImageNet-1K train image, as '
+                        'many as GenView has views)')
+    parser.add_argument('--data-root', help='the folder the written paths are relative to: the '
+                        "config's extra image folder (default: SOURCE if a folder, else the "
+                        "list file's folder)")
+    parser.add_argument('--imagenet', default='data/imagenet/train',
+                        help='ImageNet-1K train folder whose images are excluded '
+                        '(default: data/imagenet/train)')
+    parser.add_argument('--names-only', action='store_true',
+                        help='exclude by file name only (no stat of ImageNet, no hashing)')
+    parser.add_argument('--seed', type=int, default=0, help='sampling seed (default: 0)')
+    parser.add_argument('--allow-fewer', action='store_true',
+                        help='write all eligible images when there are fewer than --num')
+    parser.add_argument('--workers', type=int, default=8,
+                        help='threads for stat and hashing (default: 8)')
+    args = parser.parse_args()
+    if args.num < 1:
+        parser.error(f'--num must be at least 1, got {args.num}')
+    if not osp.exists(args.source):
+        parser.error(f'{args.source} not found: give a folder of images or a list file')
+    if not osp.isdir(args.imagenet):
+        parser.error(f'ImageNet train folder {args.imagenet} not found: give --imagenet DIR '
+                     '(the train/ folder of ImageNet-1K)')
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    from genview_mm.apis.extra_images import (
+        ImageNetIndex,
+        default_data_root,
+        sample_extra_images,
+        write_image_list,
+    )
+
+    def progress(line: str) -> None:
+        print(f'[{time.strftime("%H:%M:%S")}] {line}', file=sys.stderr, flush=True)
+
+    try:
+        imagenet = ImageNetIndex.from_folder(args.imagenet, not args.names_only, progress)
+        report = sample_extra_images(args.source, args.num, imagenet, args.data_root, args.seed,
+                                     args.allow_fewer, args.workers, progress)
+    except (ValueError, OSError) as err:  # NotEnoughImages included: it says how many exist
+        print(f'sample_extra_images.py: error: {err} (nothing was written)', file=sys.stderr)
+        sys.exit(2)
+    data_root = args.data_root or default_data_root(args.source)
+    write_image_list(report.paths, args.out, dict(
+        source=osp.abspath(args.source), data_root=osp.abspath(data_root),
+        imagenet=osp.abspath(args.imagenet), content_check=not args.names_only,
+        seed=args.seed, num_asked=args.num, num_written=len(report.paths),
+        candidates=report.candidates, excluded_by_name=report.excluded_by_name,
+        excluded_by_content=report.excluded_by_content, unreadable=report.unreadable))
+    print(f'wrote {args.out}: {len(report.paths):,} images (relative to {data_root}) of '
+          f'{report.candidates:,} candidates; excluded {report.excluded_by_name:,} by ImageNet '
+          f'name, {report.excluded_by_content:,} by content; seed {args.seed}')
+
+
+if __name__ == '__main__':
+    main()
