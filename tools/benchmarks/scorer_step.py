@@ -100,31 +100,69 @@ def random_pca(encoder: torch.nn.Module, path: str) -> str:
     return path
 
 
-def build_runs(setup: dict, scorers: List[str], device: str, amp: bool,
-               folder: str) -> Dict[str, tuple]:
+def official_style(scorer_cls):
+    """A subclass of ``scorer_cls`` (PairQualityScorer) scoring the official way: two eager
+    encoder calls under autocast (when the scorer's ``autocast`` is on for the device), float32
+    weights, NCHW; its speed switches are ignored."""
+    from genview_mm.models.scorers import PairScores, official_scores
+    from genview_mm.models.scorers.fast_path import resolve_switch
+
+    class OfficialStyleScorer(scorer_cls):
+
+        @torch.no_grad()
+        def forward(self, view1, view2, data_preprocessor=None):
+            mean, std, bgr = self._ssl_normalisation(data_preprocessor)
+            if bgr:
+                view1, view2 = view1.flip(1), view2.flip(1)
+                mean, std = mean and mean[::-1], std and std[::-1]
+            enc = self.encoder.to(view1.device)
+            amp = resolve_switch('autocast', self.switches['autocast'], view1.device, set())
+            scores = official_scores(enc, self.__dict__['_direction'], view1, view2.to(view1),
+                                     self.autocast_dtype if amp else None, mean, std)
+            return PairScores(scores['s_f'], scores['s_b'], scores['q'])
+
+    return OfficialStyleScorer
+
+
+def build_runs(setup: dict, scorers: List[str], device: str, amp: bool, folder: str,
+               impls: Tuple[str, ...] = ('optimised',),
+               options: Optional[dict] = None) -> Dict[str, tuple]:
     """``{'baseline': (model, optim_wrapper), 'genview[NAME]': ...}``: the upstream model and
-    its GenView variant with each scorer, same config and initial weights."""
+    its GenView variant with each scorer, same config and initial weights; with ``'official'``
+    in ``impls`` also ``genview[NAME-official]``, the official-style scorer (``options``: the
+    optimised scorer's arguments, e.g. ``compile=True``)."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
+
+    from genview_mm.models.scorers import PairQualityScorer
     init_default_scope('mmpretrain')  # as the runner does: LARS is mmpretrain's
     optim_cfg = dict(setup['optim_wrapper'])
     if not amp:
         optim_cfg.pop('loss_scale', None)
         optim_cfg['type'] = 'OptimWrapper'
     variants = {'baseline': setup['model']}
+    kinds = {'optimised': ('', PairQualityScorer),
+             'official': ('-official', official_style(PairQualityScorer))}
     for name in scorers:
-        enc = build_encoder(name).to(device)  # not a submodule: model.to() leaves it
-        scorer = dict(type='PairQualityScorer', encoder=enc,
-                      pca_path=random_pca(enc, osp.join(folder, f'{name}.pth')))
-        variants[f'genview[{name}]'] = dict(setup['model'], scorer=scorer,
-                                            type='GenView' + setup['model']['type'])
+        for impl in impls:
+            suffix, cls = kinds[impl]
+            enc = build_encoder(name).to(device)  # not a submodule: model.to() leaves it
+            scorer = cls(random_pca(enc, osp.join(folder, f'{name}.pth')), encoder=enc,
+                         **((options or {}) if impl == 'optimised' else _amp_only(options)))
+            variants[f'genview[{name}{suffix}]'] = dict(setup['model'], scorer=scorer,
+                                                        type='GenView' + setup['model']['type'])
     runs = {}
     for key, cfg in variants.items():
         torch.manual_seed(0)
         model = MODELS.build(cfg).to(device).train()
         runs[key] = (model, build_optim_wrapper(model, optim_cfg))
     return runs
+
+
+def _amp_only(options: Optional[dict]) -> dict:
+    """The autocast settings of ``options`` (the official-style arm shares them)."""
+    return {k: v for k, v in (options or {}).items() if k in ('autocast', 'autocast_dtype')}
 
 
 def fake_batch(batch: int, size: int, device: str) -> dict:
