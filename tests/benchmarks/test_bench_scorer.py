@@ -170,10 +170,15 @@ def check_scorer_report(out: str, compile: bool) -> None:
             assert rates[pairs, arm][1] == pytest.approx(
                 100 * 2 * flops * rates[pairs, arm][0] / 1e9, rel=0.05, abs=0.06)
         assert errors[pairs, 'O'][0] > 0  # bf16 autocast moves the official scores
-        assert re.search(rf'pairs={pairs} first call \(compile, capture, warm-up\) '
+        assert re.search(rf'pairs={pairs} first call \(compile, capture; wall\) '
                          r'O=[\d.]+ s P=[\d.]+ s; then warm-up O=[\d.]+ s P=[\d.]+ s', out)
-        assert re.search(rf"pairs={pairs} P within the accuracy rule \(errors <= O's\): "
-                         r'(yes|no)', out)
+        verdict = re.search(rf"pairs={pairs} P within the accuracy rule \(errors <= O's\): "
+                            r'(yes|no) \(P/O error ratio q=([\d.]+) w=([\d.]+)\)', out)
+        q_ratio, w_ratio = float(verdict.group(2)), float(verdict.group(3))
+        assert q_ratio == pytest.approx(errors[pairs, 'P'][0] / errors[pairs, 'O'][0], rel=0.01)
+        assert w_ratio == pytest.approx(errors[pairs, 'P'][1] / errors[pairs, 'O'][1], rel=0.01)
+        worst = max(q_ratio, w_ratio)  # printed to 3 decimals: 1.000 may go either way
+        assert verdict.group(1) == ('yes' if worst <= 1 else 'no') or abs(worst - 1) < 1e-3
         assert (f'pairs={pairs} P: autocast=True cast_weights=True channels_last=True '
                 f'compile={compile} cuda_graph=False') in out
 
