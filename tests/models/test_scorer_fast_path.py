@@ -200,3 +200,15 @@ def test_paper_configs_use_the_optimised_scorer(repo_root, config):
         autocast_dtype='float16', cast_weights=True, channels_last='auto', compile='auto',
         cuda_graph='auto')
     assert not scorer.get('overlap', False)  # opt-in
+
+
+@pytest.mark.parametrize('to_rgb', [True, False])
+def test_official_style_scorer_matches_the_scorer_in_float32(pca, convnext, to_rgb):
+    from genview_mm.models.scorers import OfficialStyleScorer
+    pre = MODELS.build(dict(type='SelfSupDataPreprocessor', mean=SSL_MEAN, std=SSL_STD,
+                            to_rgb=to_rgb))
+    v1, v2 = views(3)
+    kwargs = dict(encoder=copy.deepcopy(convnext), autocast=False)
+    got = OfficialStyleScorer(pca, **kwargs)(v1, v2, pre)
+    want = PairQualityScorer(pca, **kwargs)(v1, v2, pre)
+    torch.testing.assert_close(torch.stack(got), torch.stack(want), atol=1e-5, rtol=0)

@@ -100,30 +100,6 @@ def random_pca(encoder: torch.nn.Module, path: str) -> str:
     return path
 
 
-def official_style(scorer_cls):
-    """A subclass of ``scorer_cls`` (PairQualityScorer) scoring the official way: two eager
-    encoder calls under autocast (when the scorer's ``autocast`` is on for the device), float32
-    weights, NCHW; its speed switches are ignored."""
-    from genview_mm.models.scorers import PairScores, official_scores
-    from genview_mm.models.scorers.fast_path import resolve_switch
-
-    class OfficialStyleScorer(scorer_cls):
-
-        @torch.no_grad()
-        def forward(self, view1, view2, data_preprocessor=None):
-            mean, std, bgr = self._ssl_normalisation(data_preprocessor)
-            if bgr:
-                view1, view2 = view1.flip(1), view2.flip(1)
-                mean, std = mean and mean[::-1], std and std[::-1]
-            enc = self.encoder.to(view1.device)
-            amp = resolve_switch('autocast', self.switches['autocast'], view1.device, set())
-            scores = official_scores(enc, self.__dict__['_direction'], view1, view2.to(view1),
-                                     self.autocast_dtype if amp else None, mean, std)
-            return PairScores(scores['s_f'], scores['s_b'], scores['q'])
-
-    return OfficialStyleScorer
-
-
 def build_runs(setup: dict, scorers: List[str], device: str, amp: bool, folder: str,
                impls: Tuple[str, ...] = ('optimised',),
                options: Optional[dict] = None) -> Dict[str, tuple]:
@@ -135,7 +111,7 @@ def build_runs(setup: dict, scorers: List[str], device: str, amp: bool, folder: 
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
 
-    from genview_mm.models.scorers import PairQualityScorer
+    from genview_mm.models.scorers import OfficialStyleScorer, PairQualityScorer
     init_default_scope('mmpretrain')  # as the runner does: LARS is mmpretrain's
     optim_cfg = dict(setup['optim_wrapper'])
     if not amp:
@@ -143,7 +119,7 @@ def build_runs(setup: dict, scorers: List[str], device: str, amp: bool, folder: 
         optim_cfg['type'] = 'OptimWrapper'
     variants = {'baseline': setup['model']}
     kinds = {'optimised': ('', PairQualityScorer),
-             'official': ('-official', official_style(PairQualityScorer))}
+             'official': ('-official', OfficialStyleScorer)}
     for name in scorers:
         for impl in impls:
             suffix, cls = kinds[impl]

@@ -5,6 +5,8 @@ under fp16 autocast, with float32 weights and NCHW tensors. :func:`official_scor
 any patch encoder; :func:`score_errors` measures a path against a float32 reference, and
 :func:`within_accuracy_rule` says whether a faster path is at least as close to it as the
 official one (max ``|q - q_ref|`` and max relative ``|w - w_ref|``, ``w = N softmax(q)``).
+:class:`OfficialStyleScorer` is a :class:`PairQualityScorer` that scores the official way (the
+benchmarks' baseline arm).
 """
 import contextlib
 from typing import Dict, Iterator, Optional, Sequence
@@ -13,7 +15,9 @@ import torch
 from torch import nn
 
 from ..weighting import quality_weights
+from .fast_path import resolve_switch
 from .normalization import to_encoder_pixels
+from .pair_quality_scorer import PairQualityScorer, PairScores
 from .pair_scores import pair_quality
 
 
@@ -83,3 +87,23 @@ def within_accuracy_rule(errors: Dict[str, float], official: Dict[str, float],
                          slack: float = 1.0) -> bool:
     """Whether a path's errors are no larger than ``slack`` times the official path's."""
     return all(errors[k] <= slack * official[k] for k in ('q', 'w'))
+
+
+class OfficialStyleScorer(PairQualityScorer):
+    """A :class:`PairQualityScorer` scoring the official way: two eager encoder calls under
+    autocast (where its ``autocast`` switch is on for the device), float32 weights, NCHW; the
+    other speed switches are ignored. Same arguments."""
+
+    @torch.no_grad()
+    def forward(self, view1: torch.Tensor, view2: torch.Tensor,
+                data_preprocessor: Optional[nn.Module] = None) -> PairScores:
+        """Score the pairs ``(view1[i], view2[i])`` (see :meth:`PairQualityScorer.forward`)."""
+        mean, std, bgr = self._ssl_normalisation(data_preprocessor)
+        if bgr:
+            view1, view2 = view1.flip(1), view2.flip(1)
+            mean, std = mean and mean[::-1], std and std[::-1]
+        enc = self.encoder.to(view1.device)
+        amp = resolve_switch('autocast', self.switches['autocast'], view1.device, self._seen)
+        scores = official_scores(enc, self.__dict__['_direction'], view1, view2.to(view1),
+                                 self.autocast_dtype if amp else None, mean, std)
+        return PairScores(scores['s_f'], scores['s_b'], scores['q'])

@@ -15,7 +15,7 @@ from .fast_path import (
     resolve_graph,
     resolve_switch,
 )
-from .normalization import to_encoder_pixels
+from .normalization import ssl_normalisation, to_encoder_pixels
 from .pair_scores import pair_quality
 
 #: the paper's scorer encoder: OpenCLIP ConvNeXt-Base-W laion2B-s13B-b82K-augreg at 224 px
@@ -55,8 +55,9 @@ class PairQualityScorer(nn.Module):
     otherwise the scorer refuses to build and names both.
 
     Speed (:mod:`.fast_path`; each switch is True, False or ``'auto'`` = on for CUDA only):
-    ``cast_weights`` and ``channels_last`` change no score beyond fp16 rounding (the first
-    none at all), ``compile`` and ``cuda_graph`` fix the batch at the first call.
+    ``cast_weights`` changes no score, ``channels_last`` and ``compile`` only the rounding
+    (the autocast error), ``cuda_graph`` replays the same kernels; the last two fix the batch
+    at the first call.
 
     Args:
         pca_path (str): PCA file for this encoder (``tools/fit_foreground_pca.py`` or
@@ -163,15 +164,8 @@ class PairQualityScorer(nn.Module):
         return dict(current[1], compile=runner.compile, cuda_graph=runner.cuda_graph)
 
     def _ssl_normalisation(self, data_preprocessor: Optional[nn.Module]):
-        mean, std = self.ssl_mean, self.ssl_std
-        bgr = self.input_order == 'bgr'
-        if data_preprocessor is not None:
-            if self.input_order == 'auto':
-                bgr = not getattr(data_preprocessor, '_channel_conversion', True)
-            if mean is None and getattr(data_preprocessor, '_enable_normalize', False):
-                mean = data_preprocessor.mean.flatten().tolist()
-                std = data_preprocessor.std.flatten().tolist()
-        return mean, std, bgr
+        return ssl_normalisation(data_preprocessor, self.ssl_mean, self.ssl_std,
+                                 self.input_order)
 
     def _pixels(self, views: torch.Tensor, data_preprocessor: Optional[nn.Module],
                 pairs: int) -> torch.Tensor:
