@@ -39,7 +39,7 @@ def ratio_rows(out: str, unit: str):
 
 
 ARGS = ['--preset', 'cpu', '--scorer', 'convnext', 'vit-b32', '--batch', '2', '--warmup', '0',
-        '--device', 'cpu']
+        '--device', 'cpu', '--impl', 'optimised']
 
 
 def test_times_both_scorers_against_one_baseline(bench, tiny_encoders, capsys):
@@ -98,8 +98,8 @@ def test_scorer_shapes_are_the_real_ones(bench, repo_root):
 
 @pytest.mark.parametrize('argv,message', [
     (['--batch', '1'], '--batch must be at least 2'),
-    (['--clock', 'process'], '--clock process needs --device cpu'),
     (['--clock', 'process', '--device', 'cuda'], '--clock process needs --device cpu'),
+    (['--mode', 'scorer', '--pairs', '0'], '--blocks, --reps and --pairs must be at least 1'),
 ])
 def test_bad_arguments_are_refused(bench, capsys, argv, message):
     tool, _ = bench
@@ -112,3 +112,83 @@ def test_batch_that_does_not_divide_the_moco_queue_is_refused(bench):
     tool, _ = bench
     with pytest.raises(SystemExit, match=r'queue \(65536\) must be a multiple'):
         tool.main(['--preset', 'gpu', '--device', 'cpu', '--batch', '3'])
+
+
+@pytest.mark.parametrize('cuda', [False, True])
+def test_process_clock_without_device_follows_the_default_device(bench, capsys, monkeypatch,
+                                                                  cuda):
+    """Without --device the device is cuda only where there is one: a CPU-only machine takes
+    --clock process as it is."""
+    import torch
+    tool, _ = bench
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
+    if cuda:
+        with pytest.raises(SystemExit):
+            tool.parse_args(['--clock', 'process'])
+        assert '--clock process needs --device cpu' in capsys.readouterr().err
+    else:
+        assert tool.parse_args(['--clock', 'process']).clock == 'process'
+
+
+def test_step_mode_times_official_and_optimised_scorers(bench, tiny_encoders, capsys):
+    tool, _ = bench
+    tool.main(['--preset', 'cpu', '--method', 'MoCoV3', '--scorer', 'convnext', '--batch', '2',
+               '--warmup', '0', '--steps', '1', '--device', 'cpu', '--set', 'channels_last=True'])
+    out = capsys.readouterr().out
+    rows = ratio_rows(out, r'ms/step \((median|min) of 1\)')
+    assert sorted(rows) == [('convnext', 'median'), ('convnext', 'min'),
+                            ('convnext-official', 'median'), ('convnext-official', 'min')]
+    assert ('genview[convnext] scorer: autocast=False cast_weights=False channels_last=True '
+            'compile=False cuda_graph=False') in out
+
+
+def scorer_rows(out: str) -> dict:
+    """{(pairs, arm): (pairs/s, MFU %)} and {(pairs, arm): (err_q, err_w)} of --mode scorer."""
+    rates = {(int(p), a): (float(r), float(m)) for p, a, r, m in re.findall(
+        r'pairs=(\d+) arm=(\w) pairs/s=([\d.]+) MFU=([\d.]+)%', out)}
+    errors = {(int(p), a): (float(q), float(w)) for p, a, q, w in re.findall(
+        r'pairs=(\d+) arm=(\w) err_q=([\d.e+-]+) err_w=([\d.e+-]+)', out)}
+    return rates, errors
+
+
+def run_scorer_mode(tool, capsys, *extra):
+    tool.main(['--mode', 'scorer', '--scorer-model', 'test_convnext', '--size', '64',
+               '--pairs', '2', '3', '--device', 'cpu', '--warmup', '1', '--blocks', '2',
+               '--reps', '1', '--peak-tflops', '0.001', *extra])
+    return capsys.readouterr().out
+
+
+def check_scorer_report(out: str, compile: bool) -> None:
+    assert 'mode=scorer model=test_convnext size=64 device=cpu amp=torch.bfloat16' in out
+    rates, errors = scorer_rows(out)
+    assert sorted(rates) == sorted(errors) == [(2, 'O'), (2, 'P'), (3, 'O'), (3, 'P')]
+    flops = float(re.search(r'GFLOP/image=([\d.]+)', out).group(1)) * 1e9
+    for pairs in (2, 3):
+        ratio = float(re.search(rf'pairs={pairs} ratio P/O=([\d.]+)', out).group(1))
+        assert ratio == pytest.approx(rates[pairs, 'P'][0] / rates[pairs, 'O'][0], rel=0.02)
+        for arm in 'OP':  # MFU = 2 images per pair x FLOPs per image x pairs/s / peak
+            assert rates[pairs, arm][1] == pytest.approx(
+                100 * 2 * flops * rates[pairs, arm][0] / 1e9, rel=0.05, abs=0.06)
+        assert errors[pairs, 'O'][0] > 0  # bf16 autocast moves the official scores
+        assert re.search(rf'pairs={pairs} first call \(compile, capture; wall\) '
+                         r'O=[\d.]+ s P=[\d.]+ s; then warm-up O=[\d.]+ s P=[\d.]+ s', out)
+        verdict = re.search(rf"pairs={pairs} P within the accuracy rule \(errors <= O's\): "
+                            r'(yes|no) \(P/O error ratio q=([\d.]+) w=([\d.]+)\)', out)
+        q_ratio, w_ratio = float(verdict.group(2)), float(verdict.group(3))
+        assert q_ratio == pytest.approx(errors[pairs, 'P'][0] / errors[pairs, 'O'][0], rel=0.01)
+        assert w_ratio == pytest.approx(errors[pairs, 'P'][1] / errors[pairs, 'O'][1], rel=0.01)
+        worst = max(q_ratio, w_ratio)  # printed to 3 decimals: 1.000 may go either way
+        assert verdict.group(1) == ('yes' if worst <= 1 else 'no') or abs(worst - 1) < 1e-3
+        assert (f'pairs={pairs} P: autocast=True cast_weights=True channels_last=True '
+                f'compile={compile} cuda_graph=False') in out
+
+
+def test_scorer_mode_reports_throughput_mfu_and_errors(bench, capsys):
+    tool, _ = bench
+    check_scorer_report(run_scorer_mode(tool, capsys, '--set', 'compile=False'), False)
+
+
+@pytest.mark.slow
+def test_scorer_mode_compiles_on_cpu(bench, capsys):
+    tool, _ = bench
+    check_scorer_report(run_scorer_mode(tool, capsys), True)

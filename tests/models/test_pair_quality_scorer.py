@@ -119,18 +119,20 @@ def test_pca_for_another_encoder_is_refused(fake_encoder, tmp_path):
     path = save_pca(str(tmp_path / 'other.pth'), 'openai/clip-vit-base-patch32', 16, (7, 7), 224)
     with pytest.raises(ForegroundPCAError, match='fit_foreground_pca'):
         PairQualityScorer(path, encoder=fake_encoder)
-    with pytest.raises(TypeError, match='unexpected arguments'):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'temperature'"):
         PairQualityScorer(path, encoder=FakePatchEncoder(), temperature=2)
 
 
-def test_legacy_weighting_arguments_reach_the_algorithm(fake_encoder, fake_pca_path):
-    """Configs written before the weight rule moved to the algorithm keep working."""
+@pytest.mark.parametrize('name,value', [('gamma', 2.0), ('normalize', 'global')])
+def test_weighting_arguments_belong_to_the_algorithm(fake_encoder, fake_pca_path, name, value):
+    """No shim for the weight rule's arguments on the scorer (never released): they are the
+    algorithm's."""
     from genview_tiny import tiny_model_cfg
-    with pytest.warns(DeprecationWarning, match='model.gamma'):
-        scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, gamma=2.0,
-                                   normalize='global')
-    model = MODELS.build(tiny_model_cfg('MoCo', scorer))
-    assert (model.gamma, model.normalize) == (2.0, 'global')
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{name}'"):
+        PairQualityScorer(fake_pca_path, encoder=fake_encoder, **{name: value})
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
+    model = MODELS.build(dict(tiny_model_cfg('MoCo', scorer), **{name: value}))
+    assert getattr(model, name) == value
     with pytest.raises(ValueError, match='normalize'):
         MODELS.build(dict(tiny_model_cfg('MoCo', fake_encoder and None), type='GenViewMoCo',
                           normalize='per-gpu'))

@@ -100,31 +100,45 @@ def random_pca(encoder: torch.nn.Module, path: str) -> str:
     return path
 
 
-def build_runs(setup: dict, scorers: List[str], device: str, amp: bool,
-               folder: str) -> Dict[str, tuple]:
+def build_runs(setup: dict, scorers: List[str], device: str, amp: bool, folder: str,
+               impls: Tuple[str, ...] = ('optimised',),
+               options: Optional[dict] = None) -> Dict[str, tuple]:
     """``{'baseline': (model, optim_wrapper), 'genview[NAME]': ...}``: the upstream model and
-    its GenView variant with each scorer, same config and initial weights."""
+    its GenView variant with each scorer, same config and initial weights; with ``'official'``
+    in ``impls`` also ``genview[NAME-official]``, the official-style scorer (``options``: the
+    optimised scorer's arguments, e.g. ``compile=True``)."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
+
+    from genview_mm.models.scorers import OfficialStyleScorer, PairQualityScorer
     init_default_scope('mmpretrain')  # as the runner does: LARS is mmpretrain's
     optim_cfg = dict(setup['optim_wrapper'])
     if not amp:
         optim_cfg.pop('loss_scale', None)
         optim_cfg['type'] = 'OptimWrapper'
     variants = {'baseline': setup['model']}
+    kinds = {'optimised': ('', PairQualityScorer),
+             'official': ('-official', OfficialStyleScorer)}
     for name in scorers:
-        enc = build_encoder(name).to(device)  # not a submodule: model.to() leaves it
-        scorer = dict(type='PairQualityScorer', encoder=enc,
-                      pca_path=random_pca(enc, osp.join(folder, f'{name}.pth')))
-        variants[f'genview[{name}]'] = dict(setup['model'], scorer=scorer,
-                                            type='GenView' + setup['model']['type'])
+        for impl in impls:
+            suffix, cls = kinds[impl]
+            enc = build_encoder(name).to(device)  # not a submodule: model.to() leaves it
+            scorer = cls(random_pca(enc, osp.join(folder, f'{name}.pth')), encoder=enc,
+                         **((options or {}) if impl == 'optimised' else _amp_only(options)))
+            variants[f'genview[{name}{suffix}]'] = dict(setup['model'], scorer=scorer,
+                                                        type='GenView' + setup['model']['type'])
     runs = {}
     for key, cfg in variants.items():
         torch.manual_seed(0)
         model = MODELS.build(cfg).to(device).train()
         runs[key] = (model, build_optim_wrapper(model, optim_cfg))
     return runs
+
+
+def _amp_only(options: Optional[dict]) -> dict:
+    """The autocast settings of ``options`` (the official-style arm shares them)."""
+    return {k: v for k, v in (options or {}).items() if k in ('autocast', 'autocast_dtype')}
 
 
 def fake_batch(batch: int, size: int, device: str) -> dict:

@@ -2,6 +2,7 @@
 # the ConvNeXt-Base-W's FLOPs; docs/benchmarks.md, "The pair scorer", gives the measured step
 # cost of both). Not the paper's. Switch a GenView config to it in a child config:
 #   model = dict(scorer=dict(_delete_=True, **_base_.clip_vit_b32_scorer))
+# Speed switches: PairQualityScorer's defaults, the same as convnext_scorer's (on CUDA only).
 clip_vit_b32_scorer = dict(
     type='PairQualityScorer',
     encoder='openai/clip-vit-base-patch32',

@@ -1,8 +1,34 @@
 """Convert images from the SSL model's normalisation to an encoder's (pure function)."""
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+
+def ssl_normalisation(data_preprocessor: Optional[nn.Module], mean: Optional[Sequence[float]],
+                      std: Optional[Sequence[float]], input_order: str = 'auto'
+                      ) -> Tuple[Optional[List[float]], Optional[List[float]], bool]:
+    """The SSL model's mean, std (0-255) and whether its inputs are BGR.
+
+    Args:
+        data_preprocessor (nn.Module, optional): the SSL model's preprocessor, read for its
+            mean/std and channel conversion.
+        mean (Sequence[float], optional): a mean that overrides the preprocessor's.
+        std (Sequence[float], optional): a std that overrides the preprocessor's.
+        input_order (str): ``'auto'`` (from the preprocessor), ``'rgb'`` or ``'bgr'``.
+
+    Returns:
+        Tuple: ``(mean, std, bgr)``; mean and std None for raw 0-255 pixels.
+    """
+    bgr = input_order == 'bgr'
+    if data_preprocessor is not None:
+        if input_order == 'auto':
+            bgr = not getattr(data_preprocessor, '_channel_conversion', True)
+        if mean is None and getattr(data_preprocessor, '_enable_normalize', False):
+            mean = data_preprocessor.mean.flatten().tolist()
+            std = data_preprocessor.std.flatten().tolist()
+    return mean, std, bgr
 
 
 def to_encoder_pixels(x: torch.Tensor, src_mean: Optional[Sequence[float]],

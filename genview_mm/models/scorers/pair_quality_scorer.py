@@ -1,5 +1,4 @@
 """Frozen-encoder pair-quality scorer of GenView (arXiv:2403.12003, Sec. 3.3)."""
-import warnings
 from typing import NamedTuple, Optional, Sequence, Union
 
 import torch
@@ -7,11 +6,23 @@ from mmpretrain.registry import MODELS
 from torch import nn
 
 from ..encoders import OFFICIAL_SCORER, build_patch_encoder
-from .normalization import to_encoder_pixels
+from .fast_path import (
+    FixedBatchRunner,
+    Scores,
+    Switch,
+    cast_autocast_weights,
+    check_switch,
+    resolve_graph,
+    resolve_switch,
+)
+from .normalization import ssl_normalisation, to_encoder_pixels
 from .pair_scores import pair_quality
 
 #: the paper's scorer encoder: OpenCLIP ConvNeXt-Base-W laion2B-s13B-b82K-augreg at 224 px
 OFFICIAL_ENCODER = dict(type='TimmPatchEncoder', model_name=OFFICIAL_SCORER, input_size=224)
+#: ``cuda_graph='auto'`` replays CUDA graphs up to this many images per call (2 per pair): the
+#: graph keeps its activation memory, and larger batches gain little from fewer launches
+GRAPH_MAX_IMAGES = 128
 
 
 class PairScores(NamedTuple):
@@ -36,47 +47,56 @@ class PairQualityScorer(nn.Module):
 
     The encoder is kept out of the module tree (not in ``state_dict``, the optimizer or DDP)
     and moved lazily to the inputs' device; it runs without gradients, in eval mode and
-    under autocast on GPU. Views are converted from the SSL model's normalisation to the
-    encoder's here, so the SSL config keeps its own mean/std.
+    under autocast on GPU, once on both views. Views are converted from the SSL model's
+    normalisation to the encoder's here, so the SSL config keeps its own mean/std.
 
     The PCA file must have been fitted (or imported) for this encoder: same token width, grid
     and input size, and the same weights (see :func:`genview_mm.foreground.check_pca_encoder`);
     otherwise the scorer refuses to build and names both.
+
+    Speed (:mod:`.fast_path`; each switch is True, False or ``'auto'`` = on for CUDA only):
+    ``cast_weights`` changes no score, ``channels_last`` and ``compile`` only the rounding
+    (the autocast error), ``cuda_graph`` replays the same kernels; the last two fix the batch
+    at the first call.
 
     Args:
         pca_path (str): PCA file for this encoder (``tools/fit_foreground_pca.py`` or
             ``tools/import_official_pca.py``).
         encoder (str | dict | nn.Module, optional): transformers CLIP id/folder, a patch
             encoder config (``dict(type='TimmPatchEncoder', model_name=...)``) or a built
-            module. Defaults to None: the paper's scorer, :data:`OFFICIAL_ENCODER` (7x7x1024
-            tokens at 224 px).
+            module (then cast and moved in place). Defaults to None: the paper's scorer,
+            :data:`OFFICIAL_ENCODER` (7x7x1024 tokens at 224 px).
         input_order (str): ``'auto'`` (RGB if the data preprocessor converts to RGB),
             ``'rgb'`` or ``'bgr'``. Defaults to ``'auto'``.
         mean (Sequence[float], optional): SSL mean (0-255) overriding the preprocessor's.
         std (Sequence[float], optional): SSL std (0-255) overriding the preprocessor's.
-        autocast_dtype (str | torch.dtype): autocast dtype on GPU (``'bfloat16'`` also works in
+        autocast_dtype (str | torch.dtype): autocast dtype (``'bfloat16'`` also works in
             config files). Defaults to torch.float16.
         check_encoder (bool): require the PCA file to be for this very encoder (weights
             fingerprint or name); shapes are always checked. Defaults to True.
-        **legacy: ``gamma`` and ``normalize`` are accepted with a deprecation warning and
-            passed on to the algorithm (they are ``model.gamma`` / ``model.normalize`` now).
+        autocast (bool | str): run the encoder under autocast; ``'auto'``: on CUDA only (CPU
+            autocast needs ``autocast_dtype='bfloat16'`` to be fast). Defaults to ``'auto'``.
+        cast_weights (bool): under autocast, store Conv/Linear weights in ``autocast_dtype``
+            (bit-identical scores, no casts per call). Defaults to True.
+        channels_last (bool | str): encoder and input in channels_last. Defaults to ``'auto'``.
+        compile (bool | str): ``torch.compile`` encoder + pair math at the first call's batch.
+            Defaults to ``'auto'``.
+        cuda_graph (bool | str): replay a CUDA graph; ``'auto'``: on CUDA up to
+            :data:`GRAPH_MAX_IMAGES` images per call. Defaults to ``'auto'``.
+        overlap (bool): score on a CUDA side stream while the SSL forward runs (read by the
+            algorithm; on CPU the same numbers, in line). Defaults to False.
     """
 
     def __init__(self, pca_path: str, encoder: Union[str, dict, nn.Module, None] = None,
                  input_order: str = 'auto', mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None,
                  autocast_dtype: Union[str, torch.dtype] = torch.float16,
-                 check_encoder: bool = True, **legacy) -> None:
+                 check_encoder: bool = True, autocast: Switch = 'auto',
+                 cast_weights: bool = True, channels_last: Switch = 'auto',
+                 compile: Switch = 'auto', cuda_graph: Switch = 'auto',
+                 overlap: bool = False) -> None:
         super().__init__()
         from genview_mm.foreground import ForegroundPCA, check_pca_encoder
-        unknown = sorted(set(legacy) - {'gamma', 'normalize'})
-        if unknown:
-            raise TypeError(f'PairQualityScorer got unexpected arguments {unknown}')
-        if legacy:
-            warnings.warn(f'PairQualityScorer({", ".join(sorted(legacy))}=...) is deprecated: '
-                          'the weight rule belongs to the algorithm, set model.gamma / '
-                          'model.normalize instead.', DeprecationWarning)
-        self.legacy_weighting = dict(legacy)
         if input_order not in ('auto', 'rgb', 'bgr'):
             raise ValueError(f"input_order must be 'auto', 'rgb' or 'bgr', got {input_order!r}")
         enc = build_patch_encoder(OFFICIAL_ENCODER if encoder is None else encoder)
@@ -89,39 +109,93 @@ class PairQualityScorer(nn.Module):
         self.ssl_mean, self.ssl_std = mean, std
         self.autocast_dtype = (getattr(torch, autocast_dtype) if isinstance(autocast_dtype, str)
                                else autocast_dtype)
+        self.switches = dict(autocast=check_switch('autocast', autocast),
+                             channels_last=check_switch('channels_last', channels_last),
+                             compile=check_switch('compile', compile),
+                             cuda_graph=check_switch('cuda_graph', cuda_graph))
+        self.cast_weights, self.overlap = bool(cast_weights), bool(overlap)
+        self.__dict__['_plan'] = None  # (device, settings, runner), made at the first call
+        self._seen: set = set()
 
     @property
     def encoder(self) -> nn.Module:
         """The frozen encoder (not a submodule)."""
         return self.__dict__['_encoder']
 
+    def plan(self, device: torch.device, pairs: int) -> dict:
+        """The speed settings in force on ``device`` (fixed at the first call on it).
+
+        Args:
+            device (torch.device): where the views are.
+            pairs (int): pairs of the first call (``cuda_graph='auto'`` reads it).
+
+        Returns:
+            dict: ``autocast``, ``cast_weights``, ``channels_last``, ``compile`` and
+            ``cuda_graph``, each a bool.
+        """
+        current = self.__dict__['_plan']
+        if current is not None and current[0] == device:
+            return current[1]
+        sw, seen = self.switches, self._seen
+        amp = resolve_switch('autocast', sw['autocast'], device, seen)
+        graph = resolve_graph(sw['cuda_graph'], device, pairs, seen, GRAPH_MAX_IMAGES)
+        settings = dict(autocast=amp, cast_weights=amp and self.cast_weights,
+                        channels_last=resolve_switch('channels_last', sw['channels_last'],
+                                                     device, seen),
+                        compile=resolve_switch('compile', sw['compile'], device, seen),
+                        cuda_graph=graph)
+        enc = self.encoder.to(device).eval()
+        if settings['cast_weights']:
+            cast_autocast_weights(enc, self.autocast_dtype)
+        if settings['channels_last']:
+            enc.to(memory_format=torch.channels_last)
+        self.__dict__['_direction'] = self.__dict__['_direction'].to(device)
+        runner = FixedBatchRunner(self._score, settings['compile'], settings['cuda_graph'])
+        self.__dict__['_plan'] = (device, settings, runner)
+        return settings
+
+    def speed_settings(self) -> Optional[dict]:
+        """The settings in force after any fallback (compile or graph capture failed), or None
+        before the first call."""
+        current = self.__dict__['_plan']
+        if current is None:
+            return None
+        runner = current[2]
+        return dict(current[1], compile=runner.compile, cuda_graph=runner.cuda_graph)
+
     def _ssl_normalisation(self, data_preprocessor: Optional[nn.Module]):
-        mean, std = self.ssl_mean, self.ssl_std
-        bgr = self.input_order == 'bgr'
-        if data_preprocessor is not None:
-            if self.input_order == 'auto':
-                bgr = not getattr(data_preprocessor, '_channel_conversion', True)
-            if mean is None and getattr(data_preprocessor, '_enable_normalize', False):
-                mean = data_preprocessor.mean.flatten().tolist()
-                std = data_preprocessor.std.flatten().tolist()
-        return mean, std, bgr
+        return ssl_normalisation(data_preprocessor, self.ssl_mean, self.ssl_std,
+                                 self.input_order)
+
+    def _pixels(self, views: torch.Tensor, data_preprocessor: Optional[nn.Module],
+                pairs: int) -> torch.Tensor:
+        """SSL-normalised views -> float32 encoder pixels, in the plan's memory format."""
+        settings = self.plan(views.device, pairs)
+        enc = self.encoder
+        mean, std, bgr = self._ssl_normalisation(data_preprocessor)
+        with torch.autocast(device_type=views.device.type, enabled=False):
+            x = to_encoder_pixels(views, mean, std, enc.mean, enc.std, bgr, enc.input_size)
+        return x.contiguous(memory_format=torch.channels_last) if settings[
+            'channels_last'] else x
+
+    def _tokens(self, x: torch.Tensor) -> torch.Tensor:
+        amp = self.__dict__['_plan'][1]['autocast']
+        with torch.autocast(device_type=x.device.type, dtype=self.autocast_dtype, enabled=amp,
+                            cache_enabled=False):
+            return self.encoder(x).float()
+
+    def _score(self, x: torch.Tensor) -> Scores:
+        """Encoder + fp32 pair math on (2N, 3, S, S) pixels: first views, then second."""
+        n = x.size(0) // 2
+        tokens = self._tokens(x)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return pair_quality(tokens[:n], tokens[n:], self.__dict__['_direction'])
 
     @torch.no_grad()
     def encode(self, views: torch.Tensor,
                data_preprocessor: Optional[nn.Module] = None) -> torch.Tensor:
-        """(B, 3, H, W) SSL-normalised views -> (B, N, D) float32 patch tokens."""
-        enc = self.encoder
-        device = views.device
-        if next(iter(enc.parameters()), torch.empty(0)).device != device:
-            enc.to(device)
-        enc.eval()
-        mean, std, bgr = self._ssl_normalisation(data_preprocessor)
-        with torch.autocast(device_type=device.type, enabled=False):
-            x = to_encoder_pixels(views, mean, std, enc.mean, enc.std, bgr, enc.input_size)
-        with torch.autocast(device_type=device.type, dtype=self.autocast_dtype,
-                            enabled=device.type == 'cuda'):
-            tokens = enc(x)
-        return tokens.float()
+        """(B, 3, H, W) SSL-normalised views -> (B, N, D) float32 patch tokens (eager)."""
+        return self._tokens(self._pixels(views, data_preprocessor, views.size(0) // 2))
 
     @torch.no_grad()
     def forward(self, view1: torch.Tensor, view2: torch.Tensor,
@@ -138,8 +212,6 @@ class PairQualityScorer(nn.Module):
             PairScores: ``s_f``, ``s_b`` and ``q`` on ``view1``'s device.
         """
         n = view1.size(0)
-        tokens = self.encode(torch.cat([view1, view2.to(view1.dtype)]), data_preprocessor)
-        u = self.__dict__['_direction'].to(tokens.device)
-        with torch.autocast(device_type=tokens.device.type, enabled=False):  # fp32 math
-            s_f, s_b, q = pair_quality(tokens[:n], tokens[n:], u)
-        return PairScores(*(t.float().to(view1.device) for t in (s_f, s_b, q)))
+        x = self._pixels(torch.cat([view1, view2.to(view1.dtype)]), data_preprocessor, n)
+        scores = self.__dict__['_plan'][2](x)
+        return PairScores(*(t.float().to(view1.device) for t in scores))

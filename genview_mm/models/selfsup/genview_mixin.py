@@ -7,6 +7,7 @@ from mmpretrain.structures import DataSample
 from torch import nn
 
 from ..scorers import PairScores
+from ..scorers.side_stream import PendingScores, deferred_head_loss
 from ..weighting import NORMALIZE_MODES, QualityWeights, quality_weights
 
 HEAD_WRAPPER = 'QualityDrivenContrastiveHead'
@@ -32,7 +33,9 @@ class GenViewMixin:
     (``genview_w_mean``, ``genview_w_std``, ``genview_w_min``, ``genview_w_max``,
     ``genview_sf``, ``genview_sb``, ``genview_nonfinite``) is added to the loss dict; MMEngine
     logs these but, their keys not containing ``'loss'``, never adds them to the loss.
-    State-dict keys stay upstream's.
+    State-dict keys stay upstream's. With ``scorer.overlap`` the scorer runs on a CUDA side
+    stream during the SSL forward and the weights are made at the head's first loss call
+    (the same weights).
 
     Args:
         scorer (dict | nn.Module): config of the pair scorer, e.g.
@@ -46,8 +49,7 @@ class GenViewMixin:
     """
 
     def __init__(self, *args, scorer: Optional[Union[dict, nn.Module]] = None,
-                 gamma: Optional[float] = None, normalize: Optional[str] = None,
-                 **kwargs) -> None:
+                 gamma: float = 1.0, normalize: str = 'local', **kwargs) -> None:
         if 'head' in kwargs:
             kwargs['head'] = wrap_head(kwargs['head'])
         super().__init__(*args, **kwargs)
@@ -55,9 +57,7 @@ class GenViewMixin:
             raise TypeError(f'{type(self).__name__} needs its head wrapped in {HEAD_WRAPPER}; '
                             'pass the head config as a keyword argument.')
         self.scorer = MODELS.build(scorer) if isinstance(scorer, dict) else scorer
-        legacy = getattr(self.scorer, 'legacy_weighting', None) or {}
-        self.gamma = float(gamma if gamma is not None else legacy.get('gamma', 1.0))
-        self.normalize = normalize or legacy.get('normalize', 'local')
+        self.gamma, self.normalize = float(gamma), normalize
         if self.normalize not in NORMALIZE_MODES:
             raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got '
                              f'{self.normalize!r}')
@@ -84,12 +84,30 @@ class GenViewMixin:
         if self.scorer is None:
             return super().loss(inputs, data_samples, **kwargs)
         view1, view2 = self.pair_views(inputs)
-        scores = self.scorer(view1, view2, data_preprocessor=self.data_preprocessor)
-        weights = quality_weights(scores.q, self.gamma, self.normalize)
-        with self.head.sample_weights(self.loss_row_weights(weights.weights.to(view1.device))):
-            losses = super().loss(inputs, data_samples, **kwargs)
+        if getattr(self.scorer, 'overlap', False):
+            pending, made = PendingScores(self.scorer, view1, view2, self.data_preprocessor), []
+
+            def row_weights() -> torch.Tensor:
+                made.append(self._weigh(pending.wait(), view1.device))
+                return made[0][2]
+
+            with deferred_head_loss(self.head, row_weights):
+                losses = super().loss(inputs, data_samples, **kwargs)
+            scores, weights, _ = made[0] if made else self._weigh(pending.wait(), view1.device)
+        else:
+            scores, weights, rows = self._weigh(
+                self.scorer(view1, view2, data_preprocessor=self.data_preprocessor),
+                view1.device)
+            with self.head.sample_weights(rows):
+                losses = super().loss(inputs, data_samples, **kwargs)
         losses.update(quality_log_vars(scores, weights))
         return losses
+
+    def _weigh(self, scores: PairScores, device: torch.device
+               ) -> Tuple[PairScores, QualityWeights, torch.Tensor]:
+        """The scores, their weights and the loss-row weights on ``device``."""
+        weights = quality_weights(scores.q, self.gamma, self.normalize)
+        return scores, weights, self.loss_row_weights(weights.weights.to(device))
 
 
 def quality_log_vars(scores: PairScores, weights: QualityWeights,
