@@ -6,7 +6,7 @@ half empty. The pipeline's own ``noise_image_embeddings`` is called once per lev
 level's rows, so every sample gets exactly what a call of its own would give (tested against
 per-level and per-image calls).
 """
-from typing import Any, Callable, List
+from typing import Any, Callable, List, Optional, Tuple
 
 import torch
 
@@ -33,18 +33,41 @@ def per_sample_noising(noise_fn: Callable, levels: List[int]) -> Callable:
 
 
 def call_mixed_levels(pipe: Any, embeds: torch.Tensor, levels: List[int], seeds: List[int],
-                      prompt: str = '', **call_kwargs) -> List:
+                      prompt: str = '', output_type: str = 'pil',
+                      prompt_embeds: Optional[Tuple[torch.Tensor, Optional[torch.Tensor]]] = None,
+                      **call_kwargs) -> Any:
     """One pipeline call in which sample ``k`` uses ``levels[k]`` and a CPU ``torch.Generator``
-    seeded with ``seeds[k]``; returns PIL images. ``call_kwargs`` go to the pipeline
-    (``num_inference_steps``, ``guidance_scale``, ``height``, ``width``)."""
+    seeded with ``seeds[k]``.
+
+    Args:
+        pipe: the ``StableUnCLIPImg2ImgPipeline``.
+        embeds (Tensor): (B, P) CLIP image embeddings; levels / seeds: one per sample.
+        prompt (str): the text prompt (ignored with ``prompt_embeds``).
+        output_type (str): ``'pil'`` (PIL images) or ``'latent'`` (the final latents, decoded
+            by the caller). Defaults to 'pil'.
+        prompt_embeds (tuple, optional): (prompt, negative prompt) text embeddings of one
+            sample, (1, T, D) each (the negative one None without guidance), expanded to the
+            batch: the text encoder does not run again. Defaults to None (encode ``prompt``).
+        call_kwargs: go to the pipeline (``num_inference_steps``, ``guidance_scale``,
+            ``height``, ``width``).
+
+    Returns:
+        list of PIL images, or a latent tensor (B, C, h, w).
+    """
+    n = len(seeds)
     gens = [torch.Generator('cpu').manual_seed(s) for s in seeds]
+    if prompt_embeds is None:
+        text = dict(prompt=[prompt] * n)
+    else:
+        pos, neg = prompt_embeds
+        text = dict(prompt_embeds=pos.expand(n, -1, -1),
+                    negative_prompt_embeds=None if neg is None else neg.expand(n, -1, -1))
     patched = len(set(levels)) > 1
     if patched:  # the pipeline takes one noise_level per call: noise each level's rows apart
         pipe.noise_image_embeddings = per_sample_noising(pipe.noise_image_embeddings, levels)
     try:
-        return pipe(prompt=[prompt] * len(seeds), image_embeds=embeds,
-                    noise_level=int(levels[0]), generator=gens, output_type='pil',
-                    **call_kwargs).images
+        return pipe(image_embeds=embeds, noise_level=int(levels[0]), generator=gens,
+                    output_type=output_type, **text, **call_kwargs).images
     finally:
         if patched:
             del pipe.noise_image_embeddings  # back to the class method
