@@ -11,8 +11,8 @@ does not depend on the batch or shard it is processed in.
 The GPU fast path (each part a constructor option, each tested against the plain path on the
 tiny pipeline): outputs kept as tensors, resized and made uint8 on the device
 (``output='tensor'``, :mod:`.device_images`); the prompt encoded once; channels_last and fused
-QKV (:mod:`.speedups`); ``compile=True`` at a fixed, padded batch and the call size halved on
-CUDA out-of-memory (:mod:`.call_batches`).
+QKV (:mod:`.pipeline_loader`); ``compile=True`` at a fixed, padded batch and the call size
+halved on CUDA out-of-memory (:mod:`.mixed_levels`).
 """
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -23,12 +23,11 @@ from mmpretrain.registry import MODELS
 from ..foreground import ForegroundPCA, check_pca_encoder
 from ..models.encoders import CLIPPatchEncoder, encoder_id
 from .analysis import analysis_size, analyze_pixels
-from .call_batches import CallBatches
 from .device_images import clip_pixels, decode_latents, to_hwc_cpu, to_uint8
-from .mixed_levels import call_mixed_levels
+from .mixed_levels import CallBatches, call_mixed_levels
 from .noise import DEFAULT_BINS, DEFAULT_LEVELS, validate_noise_rule
+from .pipeline_loader import apply_layout, compile_models, encode_empty_prompt, resolve_auto
 from .seeding import image_seed
-from .speedups import apply_layout, compile_models, encode_empty_prompt, resolve_auto
 
 DEFAULT_PRETRAINED = 'stabilityai/stable-diffusion-2-1-unclip'
 

@@ -162,7 +162,7 @@ def test_out_of_memory_halves_the_call_and_says_so_once(tiny_unclip_path, tiny_u
             raise torch.OutOfMemoryError('CUDA out of memory (injected)')
         return run(e, lv, s, **kw)
     monkeypatch.setattr(gen, '_run', flaky)
-    with caplog.at_level(logging.WARNING, logger='genview_mm.generation.call_batches'):
+    with caplog.at_level(logging.WARNING, logger='genview_mm.generation.mixed_levels'):
         views = gen.generate(images[:6], keys[:6]) + gen.generate(images[6:10], keys[6:10])
     assert sizes == [4, 2, 2, 2, 2, 2]  # halved for the rest of the run, never to 1
     warnings = [r.getMessage() for r in caplog.records]
