@@ -94,3 +94,22 @@ def test_real_size_dry_run_has_the_published_shapes(bench, capsys):
     assert (text['hidden'], text['layers']) == ('1024', '23')
     assert 'generated size=768' in out
     assert bench.main(['--preset', 'tiny', '--dry-run']) == 2
+
+
+def test_host_clock_counts_nested_host_work_once(bench):
+    """Host time = wall - device sections + host work nested in them; host work outside
+    any device section is not added again."""
+    import time
+
+    import torch
+    from generator_arms import HostClock
+    clock = HostClock(torch.device('cpu'))
+    host = clock.host_fn(lambda: time.sleep(0.02))
+    device = clock.device_fn(lambda: (time.sleep(0.05), host()))
+    t0 = time.perf_counter()
+    device()
+    host()  # outside: part of the wall time already
+    wall = time.perf_counter() - t0
+    assert clock.nested_host_s == pytest.approx(0.02, abs=0.015)
+    assert clock.device_s == pytest.approx(0.07, abs=0.03)
+    assert clock.host_s(wall) == pytest.approx(0.04, abs=0.02)

@@ -23,26 +23,37 @@ def sync(device: torch.device) -> None:
 
 class HostClock:
     """Wall time of wrapped device sections (synchronised before and after), minus host work
-    nested in them (e.g. diffusers' PIL conversion inside the pipeline call)."""
+    nested in them (e.g. diffusers' PIL conversion inside the pipeline call); a host section
+    outside any device section is host time already and is not counted twice."""
 
     def __init__(self, device: torch.device) -> None:
-        self.device, self.device_s, self.nested_host_s = device, 0.0, 0.0
+        self.device, self.device_s, self.nested_host_s, self.depth = device, 0.0, 0.0, 0
 
-    def _timed(self, fn: Callable, attr: str) -> Callable:
+    def device_fn(self, fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):
             sync(self.device)
             t0 = time.perf_counter()
-            out = fn(*args, **kwargs)
-            sync(self.device)
-            setattr(self, attr, getattr(self, attr) + time.perf_counter() - t0)
+            self.depth += 1
+            try:
+                out = fn(*args, **kwargs)
+                sync(self.device)
+            finally:
+                self.depth -= 1
+            if self.depth == 0:
+                self.device_s += time.perf_counter() - t0
             return out
         return wrapper
 
-    def device_fn(self, fn: Callable) -> Callable:
-        return self._timed(fn, 'device_s')
-
     def host_fn(self, fn: Callable) -> Callable:
-        return self._timed(fn, 'nested_host_s')
+        def wrapper(*args, **kwargs):
+            if self.depth == 0:
+                return fn(*args, **kwargs)
+            sync(self.device)
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            self.nested_host_s += time.perf_counter() - t0
+            return out
+        return wrapper
 
     def host_s(self, wall_s: float) -> float:
         return wall_s - self.device_s + self.nested_host_s
