@@ -3,7 +3,9 @@ tensor outputs resized and quantised on the device, the prompt encoded once, cha
 fused QKV, compile at a fixed padded batch, and the call size halved on out-of-memory. Seeds are
 per image throughout, so every option gives each image the plain path's pixels (to the stated
 tolerance) whatever batch it is in."""
+import glob
 import logging
+import os.path as osp
 
 import numpy as np
 import pytest
@@ -12,15 +14,15 @@ from PIL import Image
 
 from genview_mm.generation import AdaptiveNoiseGenerator, image_seed
 from genview_mm.generation.device_images import MAX_RESIZE_DIFF
-from genview_mm.generation.sources import list_folder
 
 STEPS = 2
 
 
 @pytest.fixture(scope='module')
 def photos(photo_dir):
-    items = list_folder(photo_dir)
-    return [Image.open(it.path).convert('RGB') for it in items], [it.key for it in items]
+    paths = sorted(glob.glob(osp.join(photo_dir, '*', '*.jpg')))
+    return ([Image.open(p).convert('RGB') for p in paths],
+            [osp.relpath(p, photo_dir) for p in paths])
 
 
 def make(path, pca, **kw):

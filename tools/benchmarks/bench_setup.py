@@ -18,8 +18,18 @@ from generator_arms import (
     project_outputs,
 )
 
-WRITER_MODULES = ('genview_mm.generation.outputs', 'genview_mm.apis.outputs',
-                  'genview_mm.apis.writer')
+# where the job keeps its source listing and writer (the job layer moved to genview_mm.apis)
+SOURCE_MODULES = ('genview_mm.apis.generation.sources', 'genview_mm.generation.sources')
+WRITER_MODULES = ('genview_mm.apis.generation.writer', 'genview_mm.generation.outputs')
+
+
+def _job_function(modules, name: str):
+    for module in modules:
+        try:
+            return getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            continue
+    raise ImportError(f'no {name} in any of {modules}: update bench_setup.py to the job layout')
 
 
 def _base_pipeline(args, tmp: str, device: torch.device) -> Any:
@@ -57,17 +67,12 @@ def _tame(pipes, steps: int) -> float:
 
 def _writer_takes_tensors(tmp: str) -> bool:
     """Whether the runner's writer (``save_atomic``) saves a uint8 HWC tensor."""
-    for name in WRITER_MODULES:
-        try:
-            save = importlib.import_module(name).save_atomic
-        except (ImportError, AttributeError):
-            continue
-        try:
-            save(torch.zeros(4, 4, 3, dtype=torch.uint8), osp.join(tmp, 'probe.jpg'))
-            return True
-        except Exception:  # noqa: BLE001  (a PIL-only writer fails on a tensor)
-            return False
-    return False
+    try:
+        save = _job_function(WRITER_MODULES, 'save_atomic')
+        save(torch.zeros(4, 4, 3, dtype=torch.uint8), osp.join(tmp, 'probe.jpg'))
+        return True
+    except Exception:  # noqa: BLE001  (a PIL-only writer fails on a tensor)
+        return False
 
 
 def _pca(pipe: Any):
@@ -85,7 +90,6 @@ def prepare(args, tmp: str, device: torch.device) -> SimpleNamespace:
     from genview_mm.demo.photos import write_photos
     from genview_mm.generation import AdaptiveNoiseGenerator, image_seed
     from genview_mm.generation.pipeline_loader import resolve_dtype
-    from genview_mm.generation.sources import list_folder
     dtype = resolve_dtype(args.dtype, device)
     other = torch.float32 if dtype != torch.float32 else torch.float16
     base = _base_pipeline(args, tmp, device)
@@ -95,7 +99,7 @@ def prepare(args, tmp: str, device: torch.device) -> SimpleNamespace:
         p.set_progress_bar_config(disable=True)
     scale = _tame([pipe_o, pipe_p, pipe_ref], args.steps)
     write_photos(osp.join(tmp, 'src'), args.images, args.source_size)
-    items = list_folder(osp.join(tmp, 'src'))
+    items = _job_function(SOURCE_MODULES, 'list_folder')(osp.join(tmp, 'src'))
     paths, keys = [it.path for it in items], [it.key for it in items]
     output = args.output
     if output == 'auto':
