@@ -7,6 +7,12 @@ extractor and image encoder (one pass, :mod:`.analysis`), foreground ratio p fro
 in one call with each sample at its own level (:mod:`.mixed_levels`), and every sample has its
 own ``torch.Generator`` seeded from (base seed, image key, variation), so an image's output
 does not depend on the batch or shard it is processed in.
+
+The GPU fast path (each part a constructor option, each tested against the plain path on the
+tiny pipeline): outputs kept as tensors, resized and made uint8 on the device
+(``output='tensor'``, :mod:`.device_images`); the prompt encoded once; channels_last and fused
+QKV (:mod:`.pipeline_loader`); ``compile=True`` at a fixed, padded batch and the call size
+halved on CUDA out-of-memory (:mod:`.mixed_levels`).
 """
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -17,8 +23,10 @@ from mmpretrain.registry import MODELS
 from ..foreground import ForegroundPCA, check_pca_encoder
 from ..models.encoders import CLIPPatchEncoder, encoder_id
 from .analysis import analysis_size, analyze_pixels
-from .mixed_levels import call_mixed_levels
+from .device_images import clip_pixels, decode_latents, to_hwc_cpu, to_uint8
+from .mixed_levels import CallBatches, call_mixed_levels
 from .noise import DEFAULT_BINS, DEFAULT_LEVELS, validate_noise_rule
+from .pipeline_loader import apply_layout, compile_models, encode_empty_prompt, resolve_auto
 from .seeding import image_seed
 
 DEFAULT_PRETRAINED = 'stabilityai/stable-diffusion-2-1-unclip'
@@ -28,7 +36,7 @@ DEFAULT_PRETRAINED = 'stabilityai/stable-diffusion-2-1-unclip'
 class GeneratedView:
     """One generated image and its provenance."""
 
-    image: Any  # PIL.Image.Image
+    image: Any  # PIL.Image.Image, or a uint8 (H, W, 3) CPU tensor with output='tensor'
     key: str
     variation: int
     noise_level: int
@@ -64,7 +72,21 @@ class AdaptiveNoiseGenerator:
         base_seed (int): base of the per-image seeds. Defaults to 0.
         num_variations (int): generated images per source image. Defaults to 1.
         max_batch_size (int, optional): split a noise-level group into pipeline calls of at
-            most this many samples. Defaults to None (no split).
+            most this many samples. Defaults to None (no split). On CUDA out-of-memory the
+            call size is halved (and logged) for the rest of the run.
+        output (str): what :meth:`generate` returns by default: ``'pil'`` (PIL images, through
+            diffusers' PIL conversion and PIL's resize) or ``'tensor'`` (uint8 (H, W, 3) CPU
+            tensors decoded, resized and quantised on the device). Defaults to 'pil'.
+        cache_prompt_embeds (bool): encode the prompt (and the empty negative prompt) once
+            and pass the embeddings to every call. Defaults to True.
+        channels_last (bool, optional): UNet and VAE in channels_last. None (default): on
+            CUDA only.
+        fuse_qkv (bool, optional): fuse the attention QKV projections of the UNet and VAE
+            (diffusers' ``fuse_qkv_projections``). None (default): on CUDA only.
+        compile (bool): torch.compile the UNet and the VAE decoder; every pipeline call is
+            padded to ``max_batch_size`` (required) so they compile once. Defaults to False.
+        compile_mode (str, optional) / compile_backend (str): passed to torch.compile.
+            Defaults to None / 'inductor'.
         check_encoder (bool): require the PCA file to be for this pipeline's encoder (same
             weights fingerprint, or same architecture and name); token width, grid and input
             size are always checked. Defaults to True.
@@ -80,10 +102,14 @@ class AdaptiveNoiseGenerator:
                  output_size: Optional[int] = 512, noise_bins: Sequence[float] = DEFAULT_BINS,
                  noise_levels: Sequence[int] = DEFAULT_LEVELS, base_seed: int = 0,
                  num_variations: int = 1, max_batch_size: Optional[int] = None,
-                 check_encoder: bool = True, name: Optional[str] = None) -> None:
+                 check_encoder: bool = True, name: Optional[str] = None, output: str = 'pil',
+                 cache_prompt_embeds: bool = True, channels_last: Optional[bool] = None,
+                 fuse_qkv: Optional[bool] = None, compile: bool = False,
+                 compile_mode: Optional[str] = None, compile_backend: str = 'inductor') -> None:
         self.noise_bins, self.noise_levels = validate_noise_rule(noise_bins, noise_levels)
         if num_variations < 1:
             raise ValueError(f'num_variations must be >= 1, got {num_variations}')
+        self.output = _check_output(output)
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         self.torch_dtype = torch_dtype
         self.pretrained = pretrained
@@ -95,6 +121,13 @@ class AdaptiveNoiseGenerator:
         self.base_seed = base_seed
         self.num_variations = num_variations
         self.max_batch_size = max_batch_size
+        self._batches = CallBatches(max_batch_size, fixed=compile)
+        self.cache_prompt_embeds = cache_prompt_embeds
+        self._prompt_embeds = None  # (prompt, negative prompt) embeddings, once computed
+        self.channels_last = resolve_auto(channels_last, self.device)
+        self.fuse_qkv = resolve_auto(fuse_qkv, self.device)
+        self.compile, self.compile_mode, self.compile_backend = (compile, compile_mode,
+                                                                 compile_backend)
         self.check_encoder = check_encoder
         self._pca_src = pca
         self._pca: Optional[ForegroundPCA] = pca if isinstance(pca, ForegroundPCA) else None
@@ -116,6 +149,9 @@ class AdaptiveNoiseGenerator:
     def _setup(self, pipe) -> None:
         from .pipeline_loader import prepare_pipeline
         self._pipe = prepare_pipeline(pipe, self.device, self.scheduler)
+        apply_layout(self._pipe, self.channels_last, self.fuse_qkv)
+        if self.compile:
+            compile_models(self._pipe, self.compile_mode, self.compile_backend)
         source = getattr(pipe, 'name_or_path', None) or self.pretrained
         self._name = self._name or str(source)
         # the pipeline's own image encoder and feature extractor: the same conditioning
@@ -159,7 +195,8 @@ class AdaptiveNoiseGenerator:
         return self.generate(images, keys)
 
     def generate(self, images: List, keys: Sequence[str], batching: str = 'mixed',
-                 analysis: Optional[Dict[str, Any]] = None) -> List[GeneratedView]:
+                 analysis: Optional[Dict[str, Any]] = None,
+                 output: Optional[str] = None) -> List[GeneratedView]:
         """Generate ``num_variations`` views per image, returned in input order.
 
         Args:
@@ -173,9 +210,12 @@ class AdaptiveNoiseGenerator:
             analysis: :meth:`analyze` of these ``images`` if the caller already has it (the
                 runner analyses each image once to bucket it by noise level); None: analyse
                 them now.
+            output: ``'pil'`` or ``'tensor'`` (see the class arguments); None: the
+                generator's ``output``.
         """
         if batching not in ('mixed', 'level', 'none'):
             raise ValueError(f"batching must be 'mixed', 'level' or 'none', got {batching!r}")
+        output = _check_output(output or self.output)
         if len(images) != len(keys):
             raise ValueError(f'got {len(images)} images but {len(keys)} keys')
         if not images:
@@ -193,33 +233,56 @@ class AdaptiveNoiseGenerator:
             groups.setdefault(key, []).append(s)
         outputs: List[Any] = [None] * len(samples)
         for members in groups.values():
-            step = self.max_batch_size or len(members)
-            for start in range(0, len(members), step):
-                chunk = members[start:start + step]
-                embeds = info['embeds'][[samples[s][0] for s in chunk]]
-                images_out = self._run(embeds, [levels[s] for s in chunk],
-                                       [seeds[s] for s in chunk])
-                for s, img in zip(chunk, images_out):
-                    outputs[s] = img
-        sims = self._similarity(outputs, info['embeds'][[i for i, _ in samples]])
+            embeds = info['embeds'][[samples[s][0] for s in members]]
+            images_out = self._batches.run(
+                lambda e, lv, sd: self._run(e, lv, sd, output=output), embeds,
+                [levels[s] for s in members], [seeds[s] for s in members])
+            for s, img in zip(members, images_out):
+                outputs[s] = img
+        src_embeds = info['embeds'][[i for i, _ in samples]]
+        if output == 'tensor':
+            batch = torch.stack(outputs)
+            sims = self._similarity_pixels(clip_pixels(batch, self.encoder.processor),
+                                           src_embeds)
+            outputs = to_hwc_cpu(batch)
+        else:
+            sims = self._similarity_pixels(self.preprocess(outputs), src_embeds)
         return [GeneratedView(outputs[s], keys[i], v, levels[s], float(info['fg_ratio'][i]),
                               seeds[s], sims[s])
                 for s, (i, v) in enumerate(samples)]
 
-    def _run(self, embeds: torch.Tensor, levels: List[int], seeds: List[int]) -> List:
-        """One pipeline call; sample ``k`` uses ``levels[k]`` and its own generator."""
-        out = call_mixed_levels(self.pipeline, embeds, levels, seeds, prompt=self.prompt,
+    def _run(self, embeds: torch.Tensor, levels: List[int], seeds: List[int],
+             output: str = 'pil') -> Any:
+        """One pipeline call; sample ``k`` uses ``levels[k]`` and its own generator. Returns
+        PIL images (``output='pil'``) or uint8 (B, 3, S, S) on the device ('tensor')."""
+        pipe = self.pipeline
+        if self.cache_prompt_embeds and self._prompt_embeds is None:
+            self._prompt_embeds = encode_empty_prompt(pipe, self.prompt,
+                                                      self.guidance_scale > 1.0)
+        out = call_mixed_levels(pipe, embeds, levels, seeds, prompt=self.prompt,
+                                output_type='latent' if output == 'tensor' else 'pil',
+                                prompt_embeds=self._prompt_embeds,
                                 num_inference_steps=self.num_inference_steps,
                                 guidance_scale=self.guidance_scale, height=self.height,
                                 width=self.width)
+        if output == 'tensor':
+            return to_uint8(decode_latents(pipe, out), self.output_size)
         if self.output_size:
             from PIL import Image
             size = (self.output_size, self.output_size)
             out = [im if im.size == size else im.resize(size, Image.BICUBIC) for im in out]
         return out
 
-    def _similarity(self, outputs: List, src_embeds: torch.Tensor) -> List[float]:
-        gen_embeds = self.encoder.image_embeds(self.preprocess(outputs))
-        sims = torch.nn.functional.cosine_similarity(gen_embeds.float(), src_embeds.float(), -1)
+    def _similarity_pixels(self, pixels: torch.Tensor,
+                           src_embeds: torch.Tensor) -> List[float]:
+        gen_embeds = self.encoder.image_embeds(pixels)
+        sims = torch.nn.functional.cosine_similarity(gen_embeds.float(),
+                                                     src_embeds.float().to(gen_embeds.device),
+                                                     -1)
         return [float(s) for s in sims]
 
+
+def _check_output(output: str) -> str:
+    if output not in ('pil', 'tensor'):
+        raise ValueError(f"output must be 'pil' or 'tensor', got {output!r}")
+    return output

@@ -65,7 +65,8 @@ def test_pipeline_calls_per_batching_mode(gen, photos, monkeypatch):
     calls = []
     run = gen._run
     monkeypatch.setattr(gen, '_run',
-                        lambda e, lvls, s: calls.append(tuple(lvls)) or run(e, lvls, s))
+                        lambda e, lvls, s, **kw: calls.append(tuple(lvls)) or run(e, lvls, s,
+                                                                                   **kw))
     views = gen.generate(images, keys)  # mixed: one call, each sample at its own level
     levels = [v.noise_level for v in views]
     assert len(set(levels)) > 1 and calls == [tuple(levels)]
@@ -144,8 +145,8 @@ def test_runner_level_buckets_fill_batches_same_outputs(gen, photo_dir, tmp_path
     items = list_folder(photo_dir)
     calls = []
     run = gen._run
-    monkeypatch.setattr(gen, '_run', lambda e, lvl, s: calls.append(
-        (tuple(sorted(set(lvl))), len(s))) or run(e, lvl, s))
+    monkeypatch.setattr(gen, '_run', lambda e, lvl, s, **kw: calls.append(
+        (tuple(sorted(set(lvl))), len(s))) or run(e, lvl, s, **kw))
     generate_views(items, gen, str(tmp_path / 'bucketed'), batch_size=3, show_progress=False)
     bucketed_calls, calls[:] = list(calls), []
     generate_views(items, gen, str(tmp_path / 'plain'), batch_size=3, show_progress=False,

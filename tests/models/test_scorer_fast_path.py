@@ -193,7 +193,7 @@ def test_bad_switch_values_are_refused(pca, convnext):
 
 @pytest.mark.parametrize('config', ['genview_mocov2_r50_in1k.py', 'genview_mocov3_r50_in1k.py'])
 def test_paper_configs_use_the_optimised_scorer(repo_root, config):
-    from genview_mm.utils import load_config
+    from genview_mm.apis import load_config
     scorer = load_config(f'{repo_root}/configs/{config}').model.scorer
     assert {k: scorer[k] for k in ('autocast_dtype', 'cast_weights', 'channels_last', 'compile',
                                    'cuda_graph')} == dict(

@@ -1,19 +1,21 @@
-"""Throughput of AdaptiveNoiseGenerator: batched calls vs one image per call, and the runner's
-analysis handed to ``generate`` vs done twice.
+"""View generation, the official way (arm O) against the project's runner (arm P), side by side
+in one process on the same source JPEGs, seeds and noise levels.
 
-All paths use the same pipeline, settings (20 steps, guidance 10 by default), images and
-seeds in one run. ``--mode batching``: the loop calls ``generate([img])`` once per image, like
-the official script; ``mixed`` (the default) makes one pipeline call for the whole batch, each
-image at its own noise level; ``by level`` makes one call per noise level in the batch.
-``--mode analysis``: what the runner does per batch, ``analyze`` (to bucket by noise level)
-then ``generate``: before, ``generate`` analysed the images again (two CLIP passes per source
-image); now it takes the analysis (one pass).
-Without ``--pretrained`` a tiny random-weight pipeline (``save_tiny_unclip``) is built in a
-temporary folder and a PCA is fitted for its encoder on the same photos.
+Arm O: per image, PIL open, one pipeline call (``output_type='pil'``), resize to the output size
+(bicubic), JPEG save. Arm P: ``generate_views`` (the runner) with the generator's fast path,
+from source file to JPEG plus manifest row. Printed per arm: images/s, ms per image, MFU (FLOPs
+of one call counted with torch's FlopCounterMode, against ``--peak-tflops``), host time per image
+on the main thread (wall time outside synchronised model calls, in a second pass), peak memory;
+then the ratio P/O and the PSNR of P to O next to the PSNR of O in fp16 to O in fp32.
 
-    python tools/benchmarks/bench_generator.py                 # tiny pipeline, CPU
-    python tools/benchmarks/bench_generator.py --device cuda --batch-sizes 1 4 8 16 \\
-        --pretrained stabilityai/stable-diffusion-2-1-unclip --pca fg_pca.pth
+    python tools/benchmarks/bench_generator.py --preset tiny            # CPU, tiny pipeline
+    python tools/benchmarks/bench_generator.py --preset real-size --device cuda --compile
+    python tools/benchmarks/bench_generator.py --preset real-size --dry-run   # shapes only
+
+``real-size`` is Stable unCLIP 2.1 built from its published configs (sd21_unclip_config.json)
+with random weights; 64 images by default (estimated: under a minute per arm on an H100-class
+GPU, the host-time pass and the fp32 reference under two more, compile two to three; the whole
+run within 10 minutes). ``tiny`` is the tiny random pipeline of the tests.
 """
 import argparse
 import os.path as osp
@@ -23,109 +25,138 @@ import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+H100_DENSE_FP16_TFLOPS = 989.0  # H100/H200 SXM dense fp16/bf16 tensor-core peak
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--pretrained', default=None, help='pipeline folder/hub id (default: tiny)')
-    p.add_argument('--pca', default=None, help='PCA file (required with --pretrained)')
+    p.add_argument('--preset', choices=['tiny', 'real-size'], default='tiny')
+    p.add_argument('--dry-run', action='store_true',
+                   help='build the preset on the meta device, print its sizes and exit')
     p.add_argument('--device', default='cpu')
-    p.add_argument('--dtype', default=None)
+    p.add_argument('--dtype', default=None, help='arms dtype (default: float16 on CUDA, '
+                   'float32 on CPU); the PSNR reference runs arm O in the other of fp16/fp32')
+    p.add_argument('--images', type=int, default=None, help='source images (tiny: 16, '
+                   'real-size: 64)')
+    p.add_argument('--batch-size', type=int, default=None, help='arm P batch (tiny: 8, '
+                   'real-size: 16)')
     p.add_argument('--steps', type=int, default=20)
     p.add_argument('--guidance', type=float, default=10.0)
-    p.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 4, 8, 16])
-    p.add_argument('--repeats', type=int, default=3, help='timed repeats (best is kept)')
-    p.add_argument('--image-size', type=int, default=64)
-    p.add_argument('--mode', choices=['batching', 'analysis', 'all'], default='all')
-    p.add_argument('--threads', type=int, default=None,
-                   help='torch CPU threads (default: torch\'s own, all cores); use 1 on a box '
-                   'shared with other jobs, where more threads only spin against them')
-    return p.parse_args(argv)
+    p.add_argument('--output-size', type=int, default=512)
+    p.add_argument('--source-size', type=int, default=None, help='source JPEG size (tiny: '
+                   '64, real-size: 384)')
+    p.add_argument('--compile', action='store_true', help='arm P with torch.compile')
+    p.add_argument('--output', choices=['auto', 'pil', 'tensor'], default='auto',
+                   help="arm P's generator output (auto: tensor if the runner's writer takes "
+                   'tensors)')
+    p.add_argument('--psnr-images', type=int, default=4, help='images of the fp16/fp32 run')
+    p.add_argument('--host-images', type=int, default=None,
+                   help='images of the host-time pass (tiny: all, real-size: 16)')
+    p.add_argument('--peak-tflops', type=float, default=None,
+                   help=f'device peak (default: {H100_DENSE_FP16_TFLOPS} on CUDA, the H100/'
+                   'H200 dense fp16 value; on CPU the measured float32 matmul rate)')
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    args = p.parse_args(argv)
+    real = args.preset == 'real-size'
+    args.images = args.images or (64 if real else 16)
+    args.host_images = args.host_images or (16 if real else args.images)
+    args.batch_size = args.batch_size or (16 if real else 8)
+    args.source_size = args.source_size or (384 if real else 64)
+    return args
 
 
-def best_times(fns, repeats):
-    """Best wall time of each function over ``repeats`` rounds, interleaved so that load
-    changes on a shared machine hit both paths alike."""
-    best = [float('inf')] * len(fns)
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
+def _csv(values) -> str:
+    return ','.join(str(v) for v in values)
 
 
-def bench_batching(gen, images, keys, args) -> None:
-    print(f'{"batch":>5} {"levels":>6} {"loop img/s":>11} {"mixed img/s":>12} {"ratio":>6} '
-          f'{"by level img/s":>15} {"ratio":>6}')
-    for bs in args.batch_sizes:
-        imgs, ks = images[:bs], keys[:bs]
-        levels = len(set(gen.analyze(imgs)['noise_level']))
-        t_mixed, t_loop, t_level = best_times(
-            [lambda: gen.generate(imgs, ks),
-             lambda: [gen.generate([i], [k]) for i, k in zip(imgs, ks)],
-             lambda: gen.generate(imgs, ks, batching='level')], args.repeats)
-        print(f'{bs:>5} {levels:>6} {bs / t_loop:>11.2f} {bs / t_mixed:>12.2f} '
-              f'{t_loop / t_mixed:>5.2f}x {bs / t_level:>15.2f} {t_loop / t_level:>5.2f}x',
-              flush=True)
-    print('levels = distinct noise levels in the batch (= pipeline calls of "by level"; '
-          '"mixed" makes one call); ratio = loop time / batched time')
-
-
-def bench_analysis(gen, images, keys, args) -> None:
-    print(f'{"batch":>5} {"analyze s":>10} {"twice s":>8} {"once s":>8} {"saved (meas.)":>14} '
-          f'{"saved (analyze/twice)":>22}')
-    for bs in args.batch_sizes:
-        imgs, ks = images[:bs], keys[:bs]
-        t_an, t_twice, t_once = best_times(
-            [lambda: gen.analyze(imgs),
-             lambda: (gen.analyze(imgs), gen.generate(imgs, ks)),
-             lambda: gen.generate(imgs, ks, analysis=gen.analyze(imgs))], args.repeats)
-        print(f'{bs:>5} {t_an:>10.4f} {t_twice:>8.3f} {t_once:>8.3f} '
-              f'{100 * (1 - t_once / t_twice):>13.1f}% {100 * t_an / t_twice:>21.2f}%',
-              flush=True)
-    print('twice = analyze, then generate analysing again (before); once = generate takes the '
-          'analysis (now); saved (meas.) = 1 - once / twice (noisy: two timings); '
-          'saved (analyze/twice) = the one CLIP pass removed, as a share of the batch time')
+def dry_run(args) -> int:
+    from unclip_real_size import build_real_size, param_count
+    if args.preset != 'real-size':
+        print('--dry-run builds the real-size preset: add --preset real-size', file=sys.stderr)
+        return 2
+    pipe = build_real_size('meta')
+    u, v, ie, te = pipe.unet, pipe.vae, pipe.image_encoder, pipe.text_encoder
+    print(f'unet blocks={_csv(u.config.block_out_channels)} '
+          f'cross_attention_dim={u.config.cross_attention_dim} '
+          f'class_embed_input={u.config.projection_class_embeddings_input_dim} '
+          f'sample_size={u.config.sample_size} params={param_count(u)}')
+    print(f'vae blocks={_csv(v.config.block_out_channels)} '
+          f'scaling_factor={v.config.scaling_factor} params={param_count(v)}')
+    print(f'image_encoder hidden={ie.config.hidden_size} layers={ie.config.num_hidden_layers} '
+          f'patch={ie.config.patch_size} projection={ie.config.projection_dim} '
+          f'params={param_count(ie)}')
+    print(f'text_encoder hidden={te.config.hidden_size} layers={te.config.num_hidden_layers} '
+          f'params={param_count(te)}')
+    print(f'generated size={u.config.sample_size * pipe.vae_scale_factor}')
+    return 0
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.dry_run:
+        return dry_run(args)
     import torch
-    from PIL import Image
-
-    import genview_mm  # noqa: F401
-    from genview_mm.generation import AdaptiveNoiseGenerator
+    from diffusers.utils import logging as diffusers_logging
     if args.threads:
         torch.set_num_threads(args.threads)
-    from genview_mm.demo.photos import sample_photos
-
+    diffusers_logging.set_verbosity_error()  # dtype-cast notes of the copied pipelines
+    diffusers_logging.disable_progress_bar()
+    from bench_setup import prepare
+    from generator_arms import (
+        HostClock,
+        cpu_matmul_tflops,
+        mean_psnr,
+        official_arm,
+        peak_memory_mib,
+        project_arm,
+        reset_peak_memory,
+    )
+    device = torch.device(args.device)
     tmp = tempfile.mkdtemp(prefix='bench_gen_')
-    images = [Image.fromarray(a) for a in sample_photos(max(args.batch_sizes) * 4,
-                                                        args.image_size)]
-    keys = [f'img_{i:04d}.jpg' for i in range(len(images))]
-    pretrained, pca = args.pretrained, args.pca
-    if pretrained is None:
-        from genview_mm.apis.pca_fit import run_fit
-        from genview_mm.demo.photos import write_photos
-        from genview_mm.demo.tiny_models import save_tiny_unclip
-        from genview_mm.models.encoders import CLIPPatchEncoder
-        pretrained = save_tiny_unclip(osp.join(tmp, 'unclip'))
-        enc = CLIPPatchEncoder.from_pretrained(pretrained, subfolder='image_encoder')
-        pca = osp.join(tmp, 'pca.pth')
-        run_fit(write_photos(osp.join(tmp, 'photos'), 16, args.image_size), enc, pca,
-                show_progress=False, sheet_images=2)
-    gen = AdaptiveNoiseGenerator(pca=pca, pretrained=pretrained, device=args.device,
-                                 torch_dtype=args.dtype, num_inference_steps=args.steps,
-                                 guidance_scale=args.guidance, output_size=None)
-    gen.generate(images[:2], keys[:2])  # warm-up
-    print(f'device={args.device} torch_threads={torch.get_num_threads()} steps={args.steps} '
-          f'guidance={args.guidance} pipeline={gen.name}')
-    if args.mode in ('batching', 'all'):
-        bench_batching(gen, images, keys, args)
-    if args.mode in ('analysis', 'all'):
-        bench_analysis(gen, images, keys, args)
+    s = prepare(args, tmp, device)  # pipelines, generator, sources, levels, seeds, FLOPs
+    peak = args.peak_tflops or (H100_DENSE_FP16_TFLOPS if device.type == 'cuda'
+                                else cpu_matmul_tflops())
+    results = {}
+    for arm in ('O', 'P'):
+        reset_peak_memory(device)
+        out = osp.join(tmp, arm)
+        t0 = time.perf_counter()
+        if arm == 'O':
+            official_arm(s.pipe_o, s.paths, s.keys, s.levels, s.seeds, out, args.steps,
+                         args.guidance, args.output_size)
+        else:
+            stats = project_arm(s.gen, s.items, out, args.batch_size)
+            if stats['ok'] != len(s.keys):
+                raise RuntimeError(f'arm P wrote {stats["ok"]} of {len(s.keys)} views: '
+                                   f'{stats.get("reasons")}')
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        wall = time.perf_counter() - t0
+        results[arm] = dict(images_per_s=len(s.keys) / wall, ms_per_image=1e3 * wall /
+                            len(s.keys), peak_mem_mib=peak_memory_mib(device))
+        results[arm]['mfu_pct'] = 100 * s.flops * results[arm]['images_per_s'] / (peak * 1e12)
+    runner_host = stats.get('host_ms_per_image')  # the runner's own figure, if it keeps one
+    for arm in ('O', 'P'):
+        results[arm]['host_ms_per_image'] = s.host_pass(arm, HostClock(device))
+    print(f'preset={args.preset} device={device} dtype={s.dtype} images={len(s.keys)} '
+          f'batch={args.batch_size} steps={args.steps} output={s.output} '
+          f'compile={args.compile} compile_s={s.compile_s:.1f} weight_scale={s.weight_scale:g} '
+          f'gflop_per_image={s.flops / 1e9:.3f} peak_tflops={peak:.3f}')
+    for arm in ('O', 'P'):
+        r = results[arm]
+        print(f'arm={arm} images_per_s={r["images_per_s"]:.3f} '
+              f'ms_per_image={r["ms_per_image"]:.1f} mfu_pct={r["mfu_pct"]:.2f} '
+              f'host_ms_per_image={r["host_ms_per_image"]:.2f} '
+              f'peak_mem_mib={r["peak_mem_mib"]:.0f}'
+              + (f' runner_host_ms_per_image={runner_host:.2f}'
+                 if arm == 'P' and runner_host is not None else ''))
+    ratio = results['P']['images_per_s'] / results['O']['images_per_s']
+    p_to_o = mean_psnr(s.psnr_pairs(osp.join(tmp, 'O'), osp.join(tmp, 'P')))
+    print(f'ratio_p_over_o={ratio:.2f} psnr_p_to_o_db={p_to_o:.2f} '
+          f'psnr_o_fp16_to_o_fp32_db={s.psnr_reference():.2f}')
     return 0
 
 

@@ -1,0 +1,115 @@
+"""tools/benchmarks/bench_generator.py: arm O (official) against arm P (the runner) on the tiny
+pipeline on CPU, every printed figure a number; and the real-size preset's published shapes,
+built on the meta device (no weights)."""
+import importlib.util
+import os.path as osp
+import re
+
+import pytest
+
+
+@pytest.fixture(scope='module')
+def bench(repo_root):
+    path = osp.join(repo_root, 'tools', 'benchmarks', 'bench_generator.py')
+    spec = importlib.util.spec_from_file_location('bench_generator_tool', path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)  # puts tools/benchmarks on sys.path
+    return tool
+
+
+def fields(line_start: str, out: str) -> dict:
+    line = next(ln for ln in out.splitlines() if ln.startswith(line_start))
+    return dict(kv.split('=', 1) for kv in line.split() if '=' in kv)
+
+
+NUMBER = re.compile(r'^-?\d+(\.\d+)?$')
+
+
+@pytest.mark.slow
+def test_tiny_preset_prints_both_arms(bench, capsys):
+    assert bench.main(['--preset', 'tiny', '--images', '4', '--batch-size', '2', '--steps',
+                       '2', '--output-size', '64', '--psnr-images', '2', '--host-images', '2',
+                       '--threads', '1']) == 0
+    out = capsys.readouterr().out
+    head = fields('preset=', out)
+    assert head['preset'] == 'tiny' and head['images'] == '4' and head['dtype'] == 'float32'
+    assert float(head['gflop_per_image']) > 0 and float(head['peak_tflops']) > 0
+    for arm in ('O', 'P'):
+        row = fields(f'arm={arm} ', out)
+        for key in ('images_per_s', 'ms_per_image', 'mfu_pct', 'host_ms_per_image',
+                    'peak_mem_mib'):
+            assert NUMBER.match(row[key]), (arm, key, row[key])
+        assert float(row['images_per_s']) > 0 and float(row['host_ms_per_image']) >= 0
+        assert float(row['ms_per_image']) == pytest.approx(1e3 / float(row['images_per_s']),
+                                                           rel=0.01)
+    last = fields('ratio_p_over_o=', out)
+    for key in ('ratio_p_over_o', 'psnr_p_to_o_db', 'psnr_o_fp16_to_o_fp32_db'):
+        assert NUMBER.match(last[key]), (key, last[key])
+    # same seeds, levels and weights: P reproduces O up to batching, resize and JPEG rounding
+    assert float(last['psnr_p_to_o_db']) > 30
+
+
+@pytest.mark.slow
+def test_real_size_code_path_on_shrunk_configs(bench, capsys, monkeypatch):
+    """The real-size preset's building, fp16 taming and both arms, on its published configs
+    shrunk to CPU size (the full size needs a GPU)."""
+    import unclip_real_size
+    full = unclip_real_size.load_configs()
+
+    def shrunk(path=None):
+        c = {k: dict(v) for k, v in full.items()}
+        c['unet'].update(block_out_channels=[32, 64, 64, 64], attention_head_dim=[2, 4, 4, 4],
+                         cross_attention_dim=32, projection_class_embeddings_input_dim=64,
+                         sample_size=8, layers_per_block=1)
+        c['vae'].update(block_out_channels=[32] * 4, layers_per_block=1)
+        for name in ('image_encoder', 'text_encoder'):
+            c[name].update(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4)
+        c['image_encoder']['projection_dim'] = 32
+        c['image_normalizer'] = {'embedding_dim': 32}
+        return c
+    monkeypatch.setattr(unclip_real_size, 'load_configs', shrunk)
+    assert bench.main(['--preset', 'real-size', '--images', '2', '--batch-size', '2',
+                       '--steps', '1', '--output-size', '64', '--psnr-images', '1',
+                       '--threads', '1']) == 0
+    out = capsys.readouterr().out
+    head = fields('preset=', out)
+    assert head['preset'] == 'real-size' and head['weight_scale'] == '1'
+    assert NUMBER.match(fields('ratio_p_over_o=', out)['psnr_p_to_o_db'])
+
+
+def test_real_size_dry_run_has_the_published_shapes(bench, capsys):
+    assert bench.main(['--preset', 'real-size', '--dry-run']) == 0
+    out = capsys.readouterr().out
+    unet = fields('unet ', out)
+    assert unet['blocks'] == '320,640,1280,1280'
+    assert unet['cross_attention_dim'] == '1024' and unet['class_embed_input'] == '2048'
+    assert unet['sample_size'] == '96' and 860e6 < int(unet['params']) < 880e6
+    assert 'vae blocks=128,256,512,512 scaling_factor=0.18215' in out
+    enc = fields('image_encoder ', out)
+    assert (enc['hidden'], enc['layers'], enc['patch'], enc['projection']) == (
+        '1280', '32', '14', '1024')
+    assert 600e6 < int(enc['params']) < 660e6  # OpenCLIP ViT-H/14 vision tower
+    text = fields('text_encoder ', out)
+    assert (text['hidden'], text['layers']) == ('1024', '23')
+    assert 'generated size=768' in out
+    assert bench.main(['--preset', 'tiny', '--dry-run']) == 2
+
+
+def test_host_clock_counts_nested_host_work_once(bench):
+    """Host time = wall - device sections + host work nested in them; host work outside
+    any device section is not added again."""
+    import time
+
+    import torch
+    from generator_arms import HostClock
+    clock = HostClock(torch.device('cpu'))
+    host = clock.host_fn(lambda: time.sleep(0.02))
+    device = clock.device_fn(lambda: (time.sleep(0.05), host()))
+    t0 = time.perf_counter()
+    device()
+    host()  # outside: part of the wall time already
+    wall = time.perf_counter() - t0
+    assert clock.nested_host_s == pytest.approx(0.02, abs=0.015)
+    assert clock.device_s == pytest.approx(0.07, abs=0.03)
+    assert clock.host_s(wall) == pytest.approx(0.04, abs=0.02)
