@@ -2,7 +2,6 @@
 stops everything it started: it ``exec``s its last command (torchrun, srun, python) and forwards
 the signal to the child of an earlier step (the preflight, the bootstrap). Stand-in programs
 play python/srun (tests/tools/launchers.py); one test runs the real torchrun."""
-import os
 import os.path as osp
 import signal
 import sys
