@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from genview_mm.foreground import ForegroundPCA
-from genview_mm.utils.file_safety import ReplaceRefused, check_replace, same_file
 from helpers import load_tool, run_script, write_class_folders
 
 USER_LIST = b'n01440764/a.JPEG 0\nn01440764/b.JPEG 0\n'
@@ -35,6 +34,7 @@ def one_error_line(err: str, tool: str) -> str:
 
 
 def test_check_replace_rule(tmp_path):
+    from genview_mm.utils.file_safety import ReplaceRefused, check_replace
     never = lambda path: False  # noqa: E731
     check_replace(str(tmp_path / 'missing.txt'), never, 'a manifest', '--overwrite')
     check_replace(user_file(tmp_path / 'empty.txt', b''), never, 'a manifest', '--overwrite')
@@ -56,6 +56,7 @@ def test_check_replace_rule(tmp_path):
 
 
 def test_same_file_through_other_names(tmp_path, monkeypatch):
+    from genview_mm.utils.file_safety import same_file
     a = user_file(tmp_path / 'ckpt' / 'epoch_1.pth')
     os.symlink(a, tmp_path / 'link.pth')
     os.link(a, tmp_path / 'hard.pth')

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genview_mm.visualization.pair_samples import pair_by_stem, score_folders
+from genview_mm.visualization.pair_samples import score_folders
 from helpers import load_tool
 
 COLOURS = {'apple': 30, 'bird': 90, 'cat': 150, 'dog': 210}
@@ -35,11 +35,6 @@ class RecordingScorer:
 def test_folders_pair_by_name_and_report_the_rest(tmp_path, capsys):
     a = folder(tmp_path / 'a', ['bird.jpg', 'cat.png', 'dog.jpg', 'eel.jpg'])
     b = folder(tmp_path / 'b', ['apple.png', 'bird.png', 'cat.jpg', 'dog.webp', 'dog.png'])
-    found = pair_by_stem(a, b)
-    assert found.pairs == [('bird.jpg', 'bird.png'), ('cat.png', 'cat.jpg')]
-    assert found.unmatched1 == ['dog.jpg', 'eel.jpg']  # dog is ambiguous in b
-    assert found.unmatched2 == ['apple.png', 'dog.png', 'dog.webp']
-
     scorer = RecordingScorer()
     img1, img2, _, weights = score_folders(a, b, scorer, num=8)
     assert img1.shape == img2.shape == (2, 8, 8, 3) and weights.shape == (2,)
@@ -47,6 +42,12 @@ def test_folders_pair_by_name_and_report_the_rest(tmp_path, capsys):
     # a/bird.jpg with b/apple.png)
     np.testing.assert_array_equal(img1[:, 0, 0, 0], [COLOURS['bird'], COLOURS['cat']])
     np.testing.assert_array_equal(img2[:, 0, 0, 0], [COLOURS['bird'], COLOURS['cat']])
+
+    from genview_mm.visualization.pair_samples import pair_by_stem
+    found = pair_by_stem(a, b)
+    assert found.pairs == [('bird.jpg', 'bird.png'), ('cat.png', 'cat.jpg')]
+    assert found.unmatched1 == ['dog.jpg', 'eel.jpg']  # dog is ambiguous in b
+    assert found.unmatched2 == ['apple.png', 'dog.png', 'dog.webp']
 
     load_tool('visualize_pairs').report_unmatched(a, b)
     out = capsys.readouterr().out.splitlines()
