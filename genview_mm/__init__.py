@@ -3,7 +3,7 @@
 ``import genview_mm`` (or ``custom_imports = dict(imports=['genview_mm'])`` in a config) applies
 :mod:`genview_mm.compat` and registers the GenView components into MMPretrain's registries.
 """
-from .tools import interrupt as _interrupt
+from .utils import interrupt as _interrupt
 
 _interrupt.install_if_tool()  # Ctrl-C in a tool: one line, not a traceback (before torch loads)
 

@@ -73,8 +73,8 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
-    from genview_mm.foreground import ForegroundPCAError
     from genview_mm.apis.pca_fit import check_outputs
+    from genview_mm.foreground import ForegroundPCAError
     from genview_mm.foreground.official import describe_import
     from genview_mm.utils.file_safety import ReplaceRefused
     try:

@@ -49,11 +49,11 @@ def load_package() -> types.ModuleType:
     if 'genview_mm' not in sys.modules:
         spec = importlib.util.find_spec('genview_mm')
         root = list(spec.submodule_search_locations)[0]
-        for sub in ('', 'generation', 'utils', 'tools'):
+        for sub in ('', 'generation', 'utils'):
             package = types.ModuleType('.'.join(filter(None, ('genview_mm', sub))))
             package.__path__ = [osp.join(root, sub) if sub else root]
             sys.modules[package.__name__] = package
-        importlib.import_module('genview_mm.tools.interrupt').install()
+        importlib.import_module('genview_mm.utils.interrupt').install()
     return importlib.import_module('genview_mm.generation.import_views')
 
 

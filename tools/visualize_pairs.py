@@ -28,7 +28,7 @@ def parse_args() -> argparse.Namespace:
 
 def report_unmatched(dir1: str, dir2: str, show: int = 10) -> None:
     """Print the images of either folder that have no partner of the same name."""
-    from genview_mm.visualization.pair_samples import pair_by_stem
+    from genview_mm.apis.pair_samples import pair_by_stem
     found = pair_by_stem(dir1, dir2)
     for folder, names in ((dir1, found.unmatched1), (dir2, found.unmatched2)):
         if names:

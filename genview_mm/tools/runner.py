@@ -10,7 +10,7 @@ import runpy
 import sys
 from typing import Callable, Dict, Optional
 
-from . import interrupt
+from ..utils import interrupt
 
 #: tool file (tools/<name>.py) -> console command (setup.py's entry points)
 TOOLS: Dict[str, str] = {

@@ -1,6 +1,6 @@
 """Ctrl-C in a tool prints one line (``<tool>: interrupted``) and ends the process by SIGINT
 (status 130 in a shell), installed once for every tool by ``import genview_mm``
-(genview_mm.tools.interrupt); and the demo's SIGTERM stops the stage it runs."""
+(genview_mm.utils.interrupt); and the demo's SIGTERM stops the stage it runs."""
 import os
 import os.path as osp
 import shutil
@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from genview_mm.tools import interrupt
+from genview_mm.utils import interrupt
 from helpers import ROOT, TOOLS, tool_env
 from launchers import alive, recorded
 
@@ -78,7 +78,7 @@ def test_ctrl_c_in_a_tool_is_one_line_and_status_130(tmp_path):
 def test_sigterm_to_the_demo_stops_its_stage(tmp_path):
     pids = str(tmp_path / 'pids')
     code = ('from genview_mm.demo.pipeline import Demo\n'
-            'from genview_mm.tools.interrupt import exit_on_sigterm\n'
+            'from genview_mm.utils.interrupt import exit_on_sigterm\n'
             'exit_on_sigterm()\n'
             f'Demo({str(tmp_path / "demo")!r}).run_tool(["bash", "-c", '
             '"echo $$ >> $PIDS; exec sleep 300"], "stage")\n')

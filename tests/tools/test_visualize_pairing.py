@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genview_mm.visualization.pair_samples import score_folders
+from genview_mm.apis.pair_samples import score_folders
 from helpers import load_tool
 
 COLOURS = {'apple': 30, 'bird': 90, 'cat': 150, 'dog': 210}
@@ -43,7 +43,7 @@ def test_folders_pair_by_name_and_report_the_rest(tmp_path, capsys):
     np.testing.assert_array_equal(img1[:, 0, 0, 0], [COLOURS['bird'], COLOURS['cat']])
     np.testing.assert_array_equal(img2[:, 0, 0, 0], [COLOURS['bird'], COLOURS['cat']])
 
-    from genview_mm.visualization.pair_samples import pair_by_stem
+    from genview_mm.apis.pair_samples import pair_by_stem
     found = pair_by_stem(a, b)
     assert found.pairs == [('bird.jpg', 'bird.png'), ('cat.png', 'cat.jpg')]
     assert found.unmatched1 == ['dog.jpg', 'eel.jpg']  # dog is ambiguous in b
