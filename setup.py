@@ -1,14 +1,15 @@
 """Install genview_mm.
 
-Besides the Python package, the configs are installed as package data under
-``genview_mm/.mim/configs`` so that MMEngine resolves ``_base_ = 'genview_mm::<cfg>.py'``
-(the same layout mmpretrain and mmdet use). An editable install links that folder to the
-repository's ``configs/``; a normal install copies it.
+Besides the Python package, the configs and tools are installed as package data under
+``genview_mm/.mim/configs`` and ``genview_mm/.mim/tools`` so that MMEngine resolves
+``_base_ = 'genview_mm::<cfg>.py'`` and ``genview-<tool>`` / ``python -m genview_mm.tools.<tool>``
+run the tools without the repository (the layout mmpretrain and mmdet use). In the source tree
+both folders are symlinks to ``configs/`` and ``tools/``; a wheel carries their files.
 """
+import ast
 import os
 import os.path as osp
 import shutil
-import sys
 
 from setuptools import find_packages, setup
 
@@ -22,33 +23,61 @@ def version() -> str:
     return scope['__version__']
 
 
-def add_mim_configs() -> None:
-    """Expose ``configs/`` as ``genview_mm/.mim/configs`` (a symlink when editable, else a
-    copy)."""
-    src = osp.join(HERE, 'configs')
+def link_or_copy(name: str) -> None:
+    """Expose ``<repo>/<name>`` as ``genview_mm/.mim/<name>``: a symlink ``../../<name>``.
+
+    The build follows the link, so a wheel carries real files and the source tree keeps the
+    link: a ``pip wheel .`` in an editable checkout must not leave a copy that goes stale when
+    ``<name>/`` changes. An existing link to ``../../<name>`` is left as it is; anything else
+    there (a copy an older setup.py left) is replaced by the link. Only where symlinks are not
+    available (some Windows setups) is the folder copied.
+    """
+    src = osp.join(HERE, name)
     mim = osp.join(HERE, 'genview_mm', '.mim')
-    dst = osp.join(mim, 'configs')
-    editable = any(cmd in sys.argv for cmd in ('develop', 'editable_wheel'))
-    os.makedirs(mim, exist_ok=True)
-    # MMEngine reads .mim/model-index.yml before falling back to .mim/configs/<path>; an empty
-    # index (no model-zoo entries) makes it take the fallback instead of raising.
-    with open(osp.join(mim, 'model-index.yml'), 'w') as f:
-        f.write('Import: []\n')
+    dst = osp.join(mim, name)
+    if not osp.isdir(src):  # an sdist without it: keep what is there
+        return
+    if osp.islink(dst) and osp.realpath(dst) == osp.realpath(src):
+        return
     if osp.islink(dst) or osp.isfile(dst):
         os.remove(dst)
     elif osp.isdir(dst):
         shutil.rmtree(dst)
-    if editable:
-        try:
-            os.symlink(osp.relpath(src, mim), dst, target_is_directory=True)
-            return
-        except OSError:  # no symlinks (e.g. some Windows setups): fall back to a copy
-            pass
-    shutil.copytree(src, dst)
+    try:
+        os.symlink(osp.relpath(src, mim), dst, target_is_directory=True)
+    except OSError:  # no symlinks: a copy (refreshed by every build)
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+
+
+def add_mim_files() -> None:
+    """``configs/`` and ``tools/`` as ``genview_mm/.mim/{configs,tools}`` (mmpretrain's layout:
+    MMEngine resolves ``genview_mm::`` bases there; ``genview_mm.tools`` runs the tools)."""
+    mim = osp.join(HERE, 'genview_mm', '.mim')
+    os.makedirs(mim, exist_ok=True)
+    # MMEngine reads .mim/model-index.yml before falling back to .mim/configs/<path>; an empty
+    # index (no model-zoo entries) makes it take the fallback instead of raising.
+    index = osp.join(mim, 'model-index.yml')
+    if not osp.isfile(index):
+        with open(index, 'w') as f:
+            f.write('Import: []\n')
+    for name in ('configs', 'tools'):
+        link_or_copy(name)
+
+
+def tool_commands() -> list:
+    """``genview-<tool>`` console scripts, from ``genview_mm.tools.runner.TOOLS`` (the one list
+    of tools; read without importing genview_mm)."""
+    with open(osp.join(HERE, 'genview_mm', 'tools', 'runner.py')) as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, 'id', '') == 'TOOLS':
+            tools = ast.literal_eval(node.value)
+            return [f'{command} = genview_mm.tools.{name}:main' for name, command in tools.items()]
+    raise RuntimeError('genview_mm/tools/runner.py defines no TOOLS')
 
 
 if __name__ == '__main__':
-    add_mim_configs()
+    add_mim_files()
     setup(
         name='genview_mm',
         version=version(),
@@ -62,9 +91,12 @@ if __name__ == '__main__':
         packages=find_packages(exclude=('tests', 'tests.*', 'tools', 'configs')),
         include_package_data=True,
         package_data={'genview_mm': ['.mim/model-index.yml', '.mim/configs/**/*.py',
-                                    '.mim/configs/*.py']},
+                                    '.mim/configs/*.py', '.mim/tools/*.py', '.mim/tools/*.sh']},
+        entry_points={'console_scripts': tool_commands()},
         install_requires=[
-            'torch>=2.0', 'torchvision', 'mmengine>=0.10.7,<1.0', 'mmcv>=2.0.0,<2.2.0',
+            'torch>=2.0', 'torchvision',
+            # genview_mm.compat's safe loading is verified against 0.10.7 (checked at import)
+            'mmengine==0.10.7', 'mmcv>=2.0.0,<2.2.0',
             'mmpretrain>=1.2.0,<1.3', 'numpy', 'tqdm', 'Pillow',
         ],
         extras_require={

@@ -3,7 +3,11 @@
 ``import genview_mm`` (or ``custom_imports = dict(imports=['genview_mm'])`` in a config) applies
 :mod:`genview_mm.compat` and registers the GenView components into MMPretrain's registries.
 """
-from . import compat
+from .utils import interrupt as _interrupt
+
+_interrupt.install_if_tool()  # Ctrl-C in a tool: one line, not a traceback (before torch loads)
+
+from . import compat  # noqa: E402
 
 compat.apply()
 

@@ -19,7 +19,10 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    official GenView model zoo, every OpenMMLab checkpoint before numpy 2) name numpy's pickle
    helpers ``numpy.core.multiarray._reconstruct`` / ``.scalar``, which numpy 2 moved to
    ``numpy._core``: both spellings are registered as aliases of today's functions (see
-   :func:`checkpoint_safe_globals`).
+   :func:`checkpoint_safe_globals`). All of this holds only while MMEngine loads with
+   ``weights_only`` on (0.10.7, pinned in setup.py; its main branch passes
+   ``weights_only=False``): :func:`check_safe_checkpoint_loading` checks it at import by
+   giving MMEngine's own loader a file that calls a function, and refuses to go on if it loads.
 3. **``_base_ = 'genview_mm::<config>.py'``.** MMEngine resolves ``pkg::`` bases only for a fixed
    list of OpenMMLab packages, and looks for them under ``<distribution location>/<pkg>``, which
    for a PEP 660 editable install is site-packages rather than the source tree. We add
@@ -43,7 +46,8 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    channel, which numpy 2 refuses for a negative factor (``OverflowError``), so every
    ``ColorJitter(hue=...)`` pipeline (MoCo v2, BYOL, ...) crashes about half the time. We
    replace ``mmcv.adjust_hue`` by a version that rotates the hue channel modulo 256, as numpy 1's
-   wrap-around did.
+   wrap-around did; the result is a writable array, bit-identical to upstream's wherever
+   upstream worked (a factor >= 0).
 """
 import copy
 import importlib.util
@@ -60,6 +64,8 @@ _HISTORY_BUFFER_STATS = ('min', 'max', 'current', 'mean')
 # where numpy 1.x / numpy 2 pickle their array and scalar rebuild functions
 _NUMPY_MULTIARRAY_NAMES = ('numpy.core.multiarray', 'numpy._core.multiarray')
 _applied = False
+#: the MMEngine release whose checkpoint loading keeps torch's weights_only (setup.py pins it)
+VERIFIED_MMENGINE = '0.10.7'
 #: (message regex, category) of the upstream warnings silenced by :func:`silence_known_noise`
 KNOWN_HARMLESS_WARNINGS = (
     ('pkg_resources is deprecated as an API', UserWarning),
@@ -157,6 +163,55 @@ def allow_mmengine_checkpoints() -> None:
         add(checkpoint_safe_globals())
 
 
+class UnsafeCheckpointLoading(RuntimeError):
+    """MMEngine's checkpoint loading would run arbitrary pickled code."""
+
+
+class _PickledCall:
+    """Unpickles by calling ``os.getpid``: harmless if run, refused by ``weights_only``."""
+
+    def __reduce__(self):
+        return os.getpid, ()
+
+
+def check_safe_checkpoint_loading() -> None:
+    """Fail closed unless MMEngine's checkpoint loader refuses a pickle that calls a function.
+
+    Fix 2 relies on MMEngine calling ``torch.load`` with torch's default ``weights_only=True``
+    (MMEngine 0.10.7 does; its main branch passes ``weights_only=False``, and
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` switches it off too). So the loader every MMEngine
+    checkpoint load goes through (``CheckpointLoader.load_checkpoint``: ``load_from``,
+    ``resume``, ``init_cfg=dict(type='Pretrained')``) is given a tiny file whose unpickling
+    calls ``os.getpid`` (harmless if it ran); it must be refused. About 2 ms.
+
+    Raises:
+        UnsafeCheckpointLoading: the file loaded: safe loading is off in this installation.
+    """
+    import pickle
+    import tempfile
+
+    from mmengine.runner.checkpoint import CheckpointLoader
+    with tempfile.TemporaryDirectory(prefix='genview_mm-') as tmp:
+        path = osp.join(tmp, 'pickled_call.pth')
+        torch.save({'state_dict': {}, 'meta': _PickledCall()}, path)
+        try:
+            CheckpointLoader.load_checkpoint(path, map_location='cpu', logger='silent')
+        except pickle.UnpicklingError:
+            return  # refused: weights_only is on
+    import mmengine
+    if os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '0') not in ('', '0'):
+        fix = 'unset TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+    elif mmengine.__version__ != VERIFIED_MMENGINE:
+        fix = f"install the verified MMEngine: pip install 'mmengine=={VERIFIED_MMENGINE}'"
+    else:
+        fix = ("remove what replaced MMEngine's checkpoint loader "
+               '(mmengine.runner.checkpoint.CheckpointLoader) by one without weights_only')
+    raise UnsafeCheckpointLoading(
+        f'genview_mm: checkpoint loading here (MMEngine {mmengine.__version__}, torch '
+        f'{torch.__version__}) runs code from checkpoint files: it loaded a test file whose '
+        f'unpickling calls a function, so genview_mm stops rather than load unsafely; {fix}.')
+
+
 def register_config_package() -> None:
     """Let MMEngine resolve ``genview_mm::`` config bases (installed and editable, top-level
     configs like ``genview_mm::genview_mocov2_r50_in1k.py`` included)."""
@@ -233,7 +288,9 @@ def adjust_hue(img: np.ndarray, hue_factor: float, backend: Optional[str] = None
         rgb = Image.fromarray(np.ascontiguousarray(img[..., ::-1]), 'RGB')
         h, s, v = rgb.convert('HSV').split()
         h = Image.fromarray(((np.asarray(h, dtype=np.uint16) + shift) % 256).astype(np.uint8), 'L')
-        return np.asarray(Image.merge('HSV', (h, s, v)).convert('RGB'), dtype=img.dtype)[..., ::-1]
+        # np.array (a writable copy, as upstream returns), not np.asarray (a read-only view of
+        # PIL's buffer that an in-place transform after ColorJitter, e.g. RandomErasing, fails on)
+        return np.array(Image.merge('HSV', (h, s, v)).convert('RGB'), dtype=img.dtype)[..., ::-1]
     dtype = img.dtype
     h, s, v = cv2.split(cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL))
     h = ((h.astype(np.uint16) + shift) % 256).astype(np.uint8)
@@ -258,6 +315,7 @@ def apply() -> None:
     if _transformers_breaks_mmpretrain():
         disable_mmpretrain_multimodal()
     allow_mmengine_checkpoints()
+    check_safe_checkpoint_loading()
     register_config_package()
     fix_collate_fn_scope()
     fix_mmcv_adjust_hue()

@@ -19,7 +19,7 @@ FLOORS = (
     ('models', 'evaluation'),
     ('datasets', 'generation', 'visualization'),
     ('engine', 'demo'),
-    ('apis', ),
+    ('apis', 'tools'),  # tools: the installed tools/*.py as modules and console scripts
 )
 FLOOR = {room: i for i, rooms in enumerate(FLOORS) for room in rooms}
 #: (file, imported module) pairs still to be moved; each entry must still exist (see below)

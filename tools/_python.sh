@@ -9,3 +9,5 @@ if [ -z "${PYTHON:-}" ]; then
   fi
 fi
 export PYTHONPATH="$GENVIEW_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+
+source "$_tools_dir/_signals.sh"

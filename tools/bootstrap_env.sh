@@ -32,7 +32,17 @@ fail() { printf '\n[bootstrap] FAILED at step: %s\n[bootstrap] fix: %s\n' "$1" "
 # Everything that decides what gets installed goes into the stamp; same stamp -> nothing to do.
 stamp_src="$(cat "${BASH_SOURCE[0]}" "$REPO/setup.py"; echo "$TORCH_SPEC ${FORCE_CUDA:-}")"
 stamp="$(printf '%s' "$stamp_src" | sha256sum | cut -d' ' -f1)"
-if [ -f "$VENV/.genview_stamp" ] && [ "$(cat "$VENV/.genview_stamp")" = "$stamp" ] \
+# The editable install serves genview_mm/.mim/{configs,tools} as links to configs/ and tools/; a
+# copy there (left by an older non-editable build) goes stale silently: reinstall to relink.
+mim_ok=1
+for name in configs tools; do
+  link="$REPO/genview_mm/.mim/$name"
+  if [ ! -L "$link" ] || [ "$(cd "$link" 2>/dev/null && pwd -P)" != "$(cd "$REPO/$name" && pwd -P)" ]; then
+    echo "[bootstrap] genview_mm/.mim/$name is not a link to $name/ (a stale copy?): reinstalling genview_mm"
+    mim_ok=0
+  fi
+done
+if [ "$mim_ok" = 1 ] && [ -f "$VENV/.genview_stamp" ] && [ "$(cat "$VENV/.genview_stamp")" = "$stamp" ] \
    && "$VENV/bin/python" -c "import genview_mm" >/dev/null 2>&1; then
   echo "[bootstrap] environment $VENV is up to date"
   exit 0

@@ -35,6 +35,13 @@ def main() -> None:
         normalisation_options,
     )
     from genview_mm.evaluation.convert import convert_checkpoint
+    from genview_mm.utils.file_safety import same_file
+    if same_file(args.src, args.dst):
+        print(f'convert_checkpoint.py: error: {args.dst} is the input checkpoint {args.src} (the '
+              'same file): converting would replace it by its backbone weights, and the rest '
+              '(heads, optimizer state, training progress) would be lost; write the output to '
+              'another path', file=sys.stderr)
+        sys.exit(2)
     fmt = args.format or ('detectron2' if args.dst.endswith('.pkl') else 'mmpretrain')
     try:
         out = convert_checkpoint(args.src, args.dst, fmt, args.prefix)

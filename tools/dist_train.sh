@@ -9,8 +9,8 @@ if [ $# -lt 2 ]; then echo "usage: $0 CONFIG GPUS [train.py options]" >&2; exit 
 CONFIG=$1
 GPUS=$2
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
-"$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet "${@:3}"
-"$PYTHON" -m torch.distributed.run \
+run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet "${@:3}"
+exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
   --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
   --nproc_per_node="$GPUS" \

@@ -14,6 +14,7 @@ The paper's pair scorer (OpenCLIP ConvNeXt-Base-W laion2B augreg at 224 px)::
 
 Writes the PCA file and a contact sheet (``--sheet``, default: the output path with ``.png``)
 showing each sampled image next to its foreground mask, with the threshold rule in its caption.
+An existing file there is replaced only if this tool wrote it (or with ``--overwrite``).
 ``--threshold-rule histogram`` is the authors' rule (needed to regenerate their released views);
 the default ``quantile`` puts ``--fg-fraction`` of the tokens in the foreground. See
 ``genview_mm/foreground/fit.py`` for the sign and threshold rules.
@@ -58,8 +59,12 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--num-workers', type=int, default=default_workers(),
                    help='image decoding workers (default: %(default)s on this machine)')
-    p.add_argument('--sheet', default=None, help='contact sheet PNG path')
+    p.add_argument('--sheet', default=None, help='contact sheet PNG path (default: --out with '
+                   '.png)')
     p.add_argument('--sheet-images', type=int, default=32)
+    p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
+                   'not a PCA file, or an existing sheet that is not a contact sheet this tool '
+                   'wrote (without it such files are left alone and the tool stops)')
     args = p.parse_args(argv)
     if not 0.0 < args.fg_fraction < 1.0:
         p.error(f'--fg-fraction must be between 0 and 1 (exclusive), got {args.fg_fraction}')
@@ -78,8 +83,15 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
     from genview_mm.apis.pca_encoder import build_encoder_from_args
-    from genview_mm.apis.pca_fit import run_fit, sample_paths
+    from genview_mm.apis.pca_fit import check_outputs, run_fit, sample_paths, sheet_path
     from genview_mm.generation.sources import list_images
+    from genview_mm.utils.file_safety import ReplaceRefused
+
+    try:  # before the (long) fit
+        check_outputs(args.out, sheet_path(args.out, args.sheet), args.overwrite)
+    except ReplaceRefused as exc:
+        print(f'fit_foreground_pca.py: error: {exc}', file=sys.stderr)
+        return 2
 
     items = list_images(args.source, args.data_root, args.dataset_key)
     if not items:
@@ -93,7 +105,8 @@ def main(argv=None):
     encoder = build_encoder_from_args(args)
     pca = run_fit(paths, encoder, args.out, fg_fraction=args.fg_fraction, sign_rule=args.sign,
                   batch_size=args.batch_size, num_workers=args.num_workers, sheet=args.sheet,
-                  sheet_images=args.sheet_images, threshold_rule=args.threshold_rule)
+                  sheet_images=args.sheet_images, threshold_rule=args.threshold_rule,
+                  overwrite=args.overwrite)
     print(f'saved {args.out}: encoder={pca.encoder} grid={pca.grid} alpha={pca.alpha:.4f} '
           f'rule={pca.threshold_rule} foreground={100 * pca.fg_fraction:.1f}% '
           f'images={pca.num_images}')

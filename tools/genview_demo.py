@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument('--gpus', type=int, default=2, help='training processes')
     args = parser.parse_args()
     import genview_mm  # noqa: F401  (after parsing: --help answers without torch)
+    from genview_mm.utils.interrupt import exit_on_sigterm
+    exit_on_sigterm()  # `kill`/`timeout` of the demo stops the stage it runs (see Demo.run_tool)
     from genview_mm.demo.pipeline import Demo
     Demo(args.out_dir, args.unclip, args.scorer_clip, args.num_images, args.epochs,
          args.gpus).run()

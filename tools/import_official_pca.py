@@ -56,6 +56,8 @@ def parse_args(argv=None):
                    'threshold (default: %(default)s)')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--num-workers', type=int, default=default_workers())
+    p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
+                   'not a PCA file (without it the tool stops and leaves it alone)')
     args = p.parse_args(argv)
     if not osp.isfile(args.vector):
         p.error(f'vector {args.vector!r} not found')
@@ -71,9 +73,26 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
+    from genview_mm.apis.pca_fit import check_outputs
+    from genview_mm.foreground import ForegroundPCAError
+    from genview_mm.foreground.official import describe_import
+    from genview_mm.utils.file_safety import ReplaceRefused
+    try:
+        check_outputs(args.out, None, args.overwrite)
+        pca = make_pca(args)
+    except (ReplaceRefused, ForegroundPCAError, ValueError, OSError) as exc:
+        print(f'import_official_pca.py: error: {exc}', file=sys.stderr)
+        return 2
+    pca.save(args.out)
+    print(f'saved {args.out}: {describe_import(pca)}')
+    return 0
+
+
+def make_pca(args):
+    """The imported :class:`ForegroundPCA` (the encoder built, the threshold given or fitted)."""
     from genview_mm.apis.pca_encoder import build_encoder_from_args
     from genview_mm.apis.pca_fit import sample_paths, token_batches
-    from genview_mm.foreground.official import describe_import, import_official_pca
+    from genview_mm.foreground.official import import_official_pca
     from genview_mm.generation.sources import list_images
 
     encoder = build_encoder_from_args(args)
@@ -87,12 +106,9 @@ def main(argv=None):
 
         def fit_batches():
             return progress(batches(), 'threshold (histogram rule)')
-    pca = import_official_pca(args.vector, encoder, mean=args.mean, alpha=args.alpha,
-                              fit_batches=fit_batches, num_fit_images=len(paths),
-                              mask_type=args.mask_type)
-    pca.save(args.out)
-    print(f'saved {args.out}: {describe_import(pca)}')
-    return 0
+    return import_official_pca(args.vector, encoder, mean=args.mean, alpha=args.alpha,
+                               fit_batches=fit_batches, num_fit_images=len(paths),
+                               mask_type=args.mask_type)
 
 
 if __name__ == '__main__':

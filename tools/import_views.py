@@ -9,11 +9,13 @@ VIEWS_ROOT mirrors --source-root: VIEWS_ROOT/n01440764/x.JPEG is the view of
 SOURCE_ROOT/n01440764/x.JPEG (any image extension; compared case-insensitively). One row per
 source image with a view; noise levels come from the official fg_ratios_<level>.txt lists if
 given (else null). Prints what did not match; exits with status 1 if nothing matched, 2 on bad
-input. Rerunning rewrites the same manifest byte for byte.
+input. Rerunning rewrites the same manifest byte for byte; an existing --out that is not a
+GenView manifest (e.g. an image list) is left alone unless --overwrite.
 """
 import argparse
 import importlib
 import importlib.util
+import json
 import os.path as osp
 import sys
 import types
@@ -35,6 +37,8 @@ def parse_args(argv=None):
     p.add_argument('--ext', default='any', help="extension of the view files, e.g. '.JPEG' "
                    "(case-insensitive), or 'any' image extension (default: %(default)s)")
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
+                   'not a GenView manifest (without it the tool stops and leaves it alone)')
     return p.parse_args(argv)
 
 
@@ -45,18 +49,34 @@ def load_package() -> types.ModuleType:
     if 'genview_mm' not in sys.modules:
         spec = importlib.util.find_spec('genview_mm')
         root = list(spec.submodule_search_locations)[0]
-        for name, path in (('genview_mm', root), ('genview_mm.generation',
-                                                  osp.join(root, 'generation'))):
-            package = types.ModuleType(name)
-            package.__path__ = [path]
-            sys.modules[name] = package
+        for sub in ('', 'generation', 'utils'):
+            package = types.ModuleType('.'.join(filter(None, ('genview_mm', sub))))
+            package.__path__ = [osp.join(root, sub) if sub else root]
+            sys.modules[package.__name__] = package
+        importlib.import_module('genview_mm.utils.interrupt').install()
     return importlib.import_module('genview_mm.generation.import_views')
+
+
+def is_manifest(path: str) -> bool:
+    """Whether ``path`` starts with a GenView manifest row (a JSON object with the row keys)."""
+    with open(path, encoding='utf-8') as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                return isinstance(row, dict) and {'source', 'key', 'output'} <= set(row)
+    return True  # only blank lines: nothing to lose
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     package = load_package()
     format_report, import_views = package.format_report, package.import_views
+    from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+    try:
+        check_replace(args.out, is_manifest, 'a GenView manifest', '--overwrite', args.overwrite)
+    except ReplaceRefused as exc:
+        print(f'import_views.py: error: {exc}', file=sys.stderr)
+        return 2
     try:
         report = import_views(args.views_root, args.source_root, args.out, args.fg_ratios,
                               args.ext, progress=not args.no_progress)

@@ -4,5 +4,6 @@
 # A relative --out-dir is relative to the directory you run this from.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/tools/bootstrap_env.sh"
+source "$ROOT/tools/_signals.sh"
+run_child bash "$ROOT/tools/bootstrap_env.sh"
 exec "${GENVIEW_VENV:-$ROOT/.venv}/bin/python" "$ROOT/tools/genview_demo.py" "$@"

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Run the test suite, bootstrapping .venv first if needed.   bash tools/run_tests.sh [pytest args]
+#   bash tools/run_tests.sh                             # everything under tests/
+#   bash tools/run_tests.sh tests/engine -m "not slow"  # a path given replaces tests/
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/tools/bootstrap_env.sh"
+source "$ROOT/tools/_signals.sh"
+run_child bash "$ROOT/tools/bootstrap_env.sh"
 cd "$ROOT"
-exec "${GENVIEW_VENV:-$ROOT/.venv}/bin/python" -m pytest tests -q -p no:cacheprovider "$@"
+# pytest's own default (testpaths = tests in pytest.ini) applies only when no path is given
+exec "${GENVIEW_VENV:-$ROOT/.venv}/bin/python" -m pytest -q -p no:cacheprovider "$@"

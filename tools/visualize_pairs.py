@@ -2,7 +2,7 @@
 
     # from a GenView config (its training set and scorer), optionally with a checkpoint
     python tools/visualize_pairs.py --config CONFIG [--checkpoint CKPT] --num 8 --out pairs.png
-    # from two folders of images paired by sorted file name
+    # from two folders of images paired by file name (x.jpg with x.png; unmatched are listed)
     python tools/visualize_pairs.py --view1-dir A --view2-dir B --pca PCA.pth \
         [--encoder openai/clip-vit-base-patch32] --out pairs.png
 """
@@ -26,6 +26,17 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def report_unmatched(dir1: str, dir2: str, show: int = 10) -> None:
+    """Print the images of either folder that have no partner of the same name."""
+    from genview_mm.apis.pair_samples import pair_by_stem
+    found = pair_by_stem(dir1, dir2)
+    for folder, names in ((dir1, found.unmatched1), (dir2, found.unmatched2)):
+        if names:
+            more = f' (and {len(names) - show} more)' if len(names) > show else ''
+            print(f'unmatched in {folder}: {len(names)} images without a partner of the same '
+                  f'name: {", ".join(names[:show])}{more}')
+
+
 def main() -> None:
     args = parse_args()
     if not (args.config or (args.view1_dir and args.view2_dir and args.pca)):
@@ -38,9 +49,13 @@ def main() -> None:
         img1, img2, scores, weights = score_config_samples(args.config, args.num,
                                                            args.checkpoint, args.device)
     else:
+        report_unmatched(args.view1_dir, args.view2_dir)
         scorer = PairQualityScorer(args.pca, encoder=args.encoder)
-        img1, img2, scores, weights = score_folders(args.view1_dir, args.view2_dir, scorer,
-                                                    args.num, args.gamma)
+        try:
+            img1, img2, scores, weights = score_folders(args.view1_dir, args.view2_dir, scorer,
+                                                        args.num, args.gamma)
+        except ValueError as exc:
+            raise SystemExit(f'visualize_pairs.py: error: {exc}') from None
     path = render_pair_grid(img1, img2, scores, weights, args.out, cell=args.cell)
     print(f'wrote {path}: {len(img1)} pairs, w in [{weights.min():.3f}, {weights.max():.3f}]')
 

@@ -1,7 +1,7 @@
 """Load a few positive pairs and score them, for :mod:`tools/visualize_pairs.py`."""
 import os
 import os.path as osp
-from typing import Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -28,18 +28,50 @@ def _load_square(path: str, size: int) -> np.ndarray:
 Scored = Tuple[np.ndarray, np.ndarray, PairScores, torch.Tensor]
 
 
+class FolderPairs(NamedTuple):
+    """Images of two folders paired by file name without extension (``a/x.jpg``-``b/x.png``).
+
+    ``pairs`` are (name in folder 1, name in folder 2), sorted by stem; ``unmatched1`` and
+    ``unmatched2`` the images of each folder without a partner (or whose stem two of its
+    images share, which leaves the pairing ambiguous).
+    """
+
+    pairs: List[Tuple[str, str]]
+    unmatched1: List[str]
+    unmatched2: List[str]
+
+
+def pair_by_stem(dir1: str, dir2: str) -> FolderPairs:
+    """Pair the images of ``dir1`` and ``dir2`` by file stem (see :class:`FolderPairs`)."""
+    stems, unmatched = [], ([], [])
+    for d, lost in zip((dir1, dir2), unmatched):
+        names = sorted(f for f in os.listdir(d) if f.lower().endswith(IMAGE_EXTENSIONS))
+        by_stem = {}
+        for name in names:
+            by_stem.setdefault(osp.splitext(name)[0], []).append(name)
+        lost += [n for group in by_stem.values() if len(group) > 1 for n in group]
+        stems.append({s: group[0] for s, group in by_stem.items() if len(group) == 1})
+    common = sorted(set(stems[0]) & set(stems[1]))
+    for side, lost in zip(stems, unmatched):
+        lost += [name for s, name in side.items() if s not in stems[0] or s not in stems[1]]
+    return FolderPairs([(stems[0][s], stems[1][s]) for s in common], sorted(unmatched[0]),
+                       sorted(unmatched[1]))
+
+
 def score_folders(dir1: str, dir2: str, scorer: PairQualityScorer, num: int = 8,
                   gamma: float = 1.0) -> Scored:
-    """Pair images of two folders by sorted file name and score the first ``num`` pairs.
+    """Pair images of two folders by file name (:func:`pair_by_stem`) and score the first
+    ``num`` pairs.
 
     Returns:
         tuple: the (N, S, S, 3) uint8 views of each side, their scores and their weights
         ``N * softmax(gamma * q)`` over these N pairs.
     """
-    names = [sorted(f for f in os.listdir(d) if f.lower().endswith(IMAGE_EXTENSIONS))[:num]
-             for d in (dir1, dir2)]
-    if not names[0] or len(names[0]) != len(names[1]):
-        raise ValueError(f'{dir1!r} and {dir2!r} must hold the same number (>0) of images')
+    pairs = pair_by_stem(dir1, dir2).pairs[:num]
+    if not pairs:
+        raise ValueError(f'{dir1!r} and {dir2!r} have no images of the same name (x.jpg in one '
+                         'pairs with x.* in the other)')
+    names = list(zip(*pairs))
     size = scorer.encoder.input_size
     imgs = [np.stack([_load_square(osp.join(d, f), size) for f in fs])
             for d, fs in zip((dir1, dir2), names)]

@@ -12,8 +12,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from genview_mm.foreground.fit import fit_foreground_pca
-from genview_mm.foreground.pca import ForegroundPCA
-from genview_mm.visualization.contact_sheet import save_contact_sheet
+from genview_mm.foreground.pca import ForegroundPCA, is_pca_file
+from genview_mm.utils.file_safety import check_replace
+from genview_mm.visualization.contact_sheet import is_contact_sheet, save_contact_sheet
 
 logger = logging.getLogger(__name__)
 
@@ -92,10 +93,34 @@ def token_batches(paths: Sequence[str], encoder, batch_size: int = 64, num_worke
     return batches, progress
 
 
+def sheet_path(out: str, sheet: Optional[str] = None) -> str:
+    """The contact sheet's path: ``sheet``, else ``out`` with suffix ``.png``."""
+    return sheet or osp.splitext(out)[0] + '.png'
+
+
+def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False) -> None:
+    """Refuse to replace an existing ``out`` that is not a PCA file, or an existing sheet that
+    is not a contact sheet written here, unless ``overwrite``.
+
+    Args:
+        out (str): the PCA file to write.
+        sheet (str, optional): the contact sheet to write; None: none is written.
+        overwrite (bool): replace whatever is there (``--overwrite``). Defaults to False.
+
+    Raises:
+        genview_mm.utils.file_safety.ReplaceRefused: one line naming the file and the flag.
+    """
+    check_replace(out, is_pca_file, 'a foreground PCA file', '--overwrite', overwrite)
+    if sheet:
+        check_replace(sheet, is_contact_sheet, 'a contact sheet of a PCA fit', '--overwrite',
+                      overwrite)
+
+
 def run_fit(paths: Sequence[str], encoder, out: str, fg_fraction: float = 0.4,
             sign_rule: str = 'center', batch_size: int = 64, num_workers: int = 0,
             sheet: Optional[str] = None, sheet_images: int = 32,
-            show_progress: bool = True, threshold_rule: str = 'quantile') -> ForegroundPCA:
+            show_progress: bool = True, threshold_rule: str = 'quantile',
+            overwrite: bool = False) -> ForegroundPCA:
     """Fit a :class:`ForegroundPCA` for ``encoder`` on ``paths``, save it to ``out``.
 
     Args:
@@ -111,7 +136,11 @@ def run_fit(paths: Sequence[str], encoder, out: str, fg_fraction: float = 0.4,
         show_progress: tqdm progress bars. Defaults to True.
         threshold_rule: 'quantile' or 'histogram' (:mod:`genview_mm.foreground.fit`).
             Defaults to 'quantile'.
+        overwrite: replace an existing ``out`` or sheet that this code did not write
+            (:func:`check_outputs`). Defaults to False.
     """
+    sheet = sheet_path(out, sheet)
+    check_outputs(out, sheet, overwrite)
     batches, progress = token_batches(paths, encoder, batch_size, num_workers, show_progress)
     identity = encoder.identity()
     pca = fit_foreground_pca(batches, encoder.grid, encoder.name, encoder.input_size,
@@ -120,7 +149,6 @@ def run_fit(paths: Sequence[str], encoder, out: str, fg_fraction: float = 0.4,
                              encoder_arch=identity.arch, fingerprint=identity.fingerprint)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     pca.save(out)
-    sheet = sheet or osp.splitext(out)[0] + '.png'
     draw_sheet(pca, encoder, list(paths)[:sheet_images], sheet)
     logger.info('saved %s (alpha=%.4f, %d images) and contact sheet %s', out, pca.alpha,
                 pca.num_images, sheet)

@@ -83,10 +83,16 @@ class Demo:
         with open(log_path, 'w') as log:
             proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
-            for line in proc.stdout:
-                log.write(line)
-                print('    ' + line, end='', flush=True)
-            if proc.wait() != 0:
+            try:
+                for line in proc.stdout:
+                    log.write(line)
+                    print('    ' + line, end='', flush=True)
+                proc.wait()
+            except BaseException:  # Ctrl-C, or SIGTERM (genview_demo.py exits on it): the
+                proc.terminate()   # stage (torchrun and its workers) stops with the demo
+                proc.wait()
+                raise
+            if proc.returncode != 0:
                 raise RuntimeError(f'demo stage failed: {" ".join(cmd)} (exit {proc.returncode}); '
                                    f'full log: {log_path}. Rerun the demo to resume.')
 

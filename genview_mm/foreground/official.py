@@ -55,8 +55,8 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
             images; the threshold is then fitted with the official histogram rule.
         num_fit_images (int): number of images behind ``fit_batches``, for the record.
         mask_type (str): the official ``--mask-type``: ``'gt'`` (foreground above the
-            threshold) or ``'lt'`` (below: the direction and threshold are negated).
-            Defaults to 'gt'.
+            threshold) or ``'lt'`` (at or below, ``tokens @ v <= t``: the direction and
+            threshold are negated and the comparison made inclusive). Defaults to 'gt'.
 
     Returns:
         ForegroundPCA: ``center=False``; ``threshold_rule`` 'given', 'histogram' or 'none'.
@@ -83,7 +83,7 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
         sign_rule='+1' if sign > 0 else '-1', center=False,
         encoder_arch=getattr(identity, 'arch', None),
         fingerprint=getattr(identity, 'fingerprint', None),
-        source=f'official:{osp.basename(vector)}')
+        source=f'official:{osp.basename(vector)}', inclusive=mask_type == 'lt')
     if alpha is not None:
         pca.alpha, pca.threshold_rule = float(alpha) * sign, 'given'
     elif fit_batches is not None:
@@ -91,7 +91,8 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
         if scores.numel() == 0:
             raise ValueError('no readable images to fit the threshold on')
         pca.alpha, pca.threshold_rule = alpha_histogram(scores), 'histogram'
-        pca.fg_fraction = float((scores > pca.alpha).double().mean())
+        fg = scores >= pca.alpha if pca.inclusive else scores > pca.alpha
+        pca.fg_fraction = float(fg.double().mean())
         pca.num_images = int(num_fit_images or scores.shape[0])
     return pca
 

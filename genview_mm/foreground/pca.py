@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 FORMAT = 'genview_mm.ForegroundPCA'
-VERSION = 2
+VERSION = 3  # 3: ``inclusive``
 THRESHOLD_RULES = ('quantile', 'histogram', 'given', 'none')
 _REFIT = ('Fit one with tools/fit_foreground_pca.py (or import the official vector with '
           'tools/import_official_pca.py)')
@@ -33,8 +33,9 @@ class ForegroundPCA:
     Args:
         direction (Tensor): unit vector of shape (D,).
         mean (Tensor): token mean of shape (D,).
-        alpha (float, optional): tokens with score > alpha are foreground; None for a file
-            without a threshold (enough for the pair scorer, which uses soft masks).
+        alpha (float, optional): tokens with score > alpha (>= with ``inclusive``) are
+            foreground; None for a file without a threshold (enough for the pair scorer, which
+            uses soft masks).
         encoder (str): canonical id of the encoder the tokens came from.
         grid (Tuple[int, int]): token grid (h, w) of that encoder.
         input_size (int): square input size of that encoder in pixels.
@@ -50,6 +51,9 @@ class ForegroundPCA:
         fingerprint (List[float], optional): weight fingerprint of the encoder (see
             :func:`~genview_mm.foreground.encoder_identity.weights_fingerprint`). Defaults to None.
         source (str): provenance, ``'fit'`` or ``'official:<file>'``. Defaults to 'fit'.
+        inclusive (bool): a token scoring exactly ``alpha`` is foreground too (the official
+            ``--mask-type lt``, ``tokens @ v <= t``, imported as ``-score >= -t``). Defaults
+            to False.
     """
 
     direction: Tensor
@@ -66,6 +70,7 @@ class ForegroundPCA:
     encoder_arch: Optional[str] = None
     fingerprint: Optional[List[float]] = None
     source: str = 'fit'
+    inclusive: bool = False
 
     def __post_init__(self) -> None:
         self.direction = torch.as_tensor(self.direction, dtype=torch.float32).flatten()
@@ -106,7 +111,8 @@ class ForegroundPCA:
                 'threshold, which foreground ratios need: re-import it with '
                 'tools/import_official_pca.py --alpha A (or --fit-images DIR), or fit one with '
                 'tools/fit_foreground_pca.py.')
-        return self.scores(tokens) > self.alpha
+        scores = self.scores(tokens)
+        return scores >= self.alpha if self.inclusive else scores > self.alpha
 
     def foreground_ratio(self, tokens: Tensor) -> Tensor:
         """Fraction of foreground tokens per image: (B, N, D) -> (B,) float32 in [0, 1]."""
@@ -156,3 +162,19 @@ class ForegroundPCA:
             return cls(**state)
         except TypeError as exc:
             raise ForegroundPCAError(f'{path!r} is malformed ({exc}). {_REFIT}.') from exc
+
+
+def is_pca_file(path: str) -> bool:
+    """Whether ``path`` is a file :meth:`ForegroundPCA.save` wrote (any version).
+
+    Args:
+        path (str): an existing file.
+
+    Returns:
+        bool: True if it loads (``weights_only``) as a dict tagged as a foreground PCA file.
+    """
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception:  # noqa: BLE001  (unreadable: not ours)
+        return False
+    return isinstance(state, dict) and state.get('format') == FORMAT

@@ -156,3 +156,25 @@ def test_given_alpha_and_lt_mask(tmp_path, tiny_clip_path):
     tokens = torch.randn(2, 64, 32)
     # 'lt': foreground where tokens @ v < 0.25, as the official --mask-type lt
     assert torch.equal(pca.foreground_mask(tokens), (tokens @ v) < 0.25)
+
+
+@pytest.mark.parametrize('mask_type, expected', [('gt', [False, False, True]),
+                                                 ('lt', [True, True, False])])
+def test_mask_type_boundary_matches_the_official_comparison(tmp_path, mask_type, expected):
+    """The official calculate_fgratio.py: 'gt' is ``tokens @ v > t``, 'lt' is ``<= t``: a token
+    exactly at the threshold is foreground for 'lt' (and was not here, with '<')."""
+    from types import SimpleNamespace
+
+    from genview_mm.foreground.official import import_official_pca
+    np.save(tmp_path / 'v.npy', np.array([[1.0], [0.0], [0.0], [0.0]], np.float32))
+    encoder = SimpleNamespace(dim=4, name='e', grid=(1, 3), input_size=8)
+    pca = import_official_pca(str(tmp_path / 'v.npy'), encoder, alpha=0.25, mask_type=mask_type)
+    tokens = torch.tensor([[[0.25, 1, 2, 3], [0.2, 0, 0, 0], [0.3, 5, 5, 5]]])
+    official = (tokens @ torch.tensor([1.0, 0, 0, 0]))
+    official = official > 0.25 if mask_type == 'gt' else official <= 0.25
+    assert pca.foreground_mask(tokens).tolist() == [expected] == official.tolist()
+    path = str(tmp_path / 'p.pth')
+    pca.save(path)  # the rule survives the file
+    assert ForegroundPCA.load(path).foreground_mask(tokens).tolist() == [expected]
+    assert ForegroundPCA.load(path).foreground_ratio(tokens).tolist() == pytest.approx(
+        [sum(expected) / 3])

@@ -175,12 +175,13 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
 
     # nothing matches: exit 1, and an existing manifest is left as it was
     out = tmp_path / 'm.jsonl'
-    out.write_text('previous\n')
+    previous = json.dumps(dict.fromkeys(FIELDS, 'previous')) + '\n'  # a manifest of ours
+    out.write_text(previous)
     other = tmp_path / 'other_views'
     touch(str(other / 'n01' / 'b.JPEG'))
     rc, stdout, _ = run_tool(capsys, other, '--source-root', src, '--out', out)
     assert rc == 1 and 'ERROR: no source image has a view' in stdout
-    assert out.read_text() == 'previous\n'
+    assert out.read_text() == previous
     # the views one level deeper (train_variations/train/n01/...): the summary says where
     touch(str(tmp_path / 'nested' / 'train' / 'n01' / 'a.JPEG'))
     rc, stdout, _ = run_tool(capsys, tmp_path / 'nested', '--source-root', src, '--out', out)

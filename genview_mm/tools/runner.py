@@ -1,0 +1,71 @@
+"""Run a tool of ``tools/`` from wherever genview_mm is: a checkout or an installed wheel.
+
+A wheel carries the repository's ``tools/`` under ``genview_mm/.mim/tools`` (``setup.py``); a
+checkout links that folder to ``tools/`` (or has ``tools/`` next to the package). The tool
+file runs as ``__main__`` with the command line unchanged, exactly as
+``python tools/<name>.py`` would run it, so its exit status and messages are the same.
+"""
+import os.path as osp
+import runpy
+import sys
+from typing import Callable, Dict, Optional
+
+from ..utils import interrupt
+
+#: tool file (tools/<name>.py) -> console command (setup.py's entry points)
+TOOLS: Dict[str, str] = {
+    'train': 'genview-train',
+    'test': 'genview-test',
+    'check_config': 'genview-check-config',
+    'generate_views': 'genview-generate',
+    'merge_manifests': 'genview-merge-manifests',
+    'import_views': 'genview-import-views',
+    'fit_foreground_pca': 'genview-fit-pca',
+    'import_official_pca': 'genview-import-official-pca',
+    'convert_checkpoint': 'genview-convert-checkpoint',
+    'visualize_pairs': 'genview-visualize-pairs',
+    'make_semi_subsets': 'genview-make-semi-subsets',
+    'make_toy_coco': 'genview-make-toy-coco',
+    'genview_demo': 'genview-demo',
+}
+
+
+def tools_dir() -> str:
+    """The folder holding the tool files: ``genview_mm/.mim/tools`` of this installation, else
+    the ``tools/`` folder of the checkout this package sits in.
+
+    Raises:
+        FileNotFoundError: neither exists (a wheel built without its tools).
+    """
+    package = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    for folder in (osp.join(package, '.mim', 'tools'), osp.join(osp.dirname(package), 'tools')):
+        if osp.isfile(osp.join(folder, interrupt.TOOLS_MARKER)):
+            return folder
+    raise FileNotFoundError(f'no tools found under {package}/.mim/tools: reinstall genview_mm '
+                            '(pip install genview_mm, or pip install -e from a full clone)')
+
+
+def run_tool(name: str, argv: Optional[list] = None) -> None:
+    """Run ``tools/<name>.py`` as ``__main__``; its ``sys.exit`` ends the process.
+
+    Args:
+        name (str): a key of :data:`TOOLS`.
+        argv (list, optional): arguments instead of ``sys.argv[1:]``. Defaults to None.
+    """
+    if name not in TOOLS:
+        raise KeyError(f'unknown tool {name!r}; tools: {", ".join(sorted(TOOLS))}')
+    interrupt.install()
+    path = osp.join(tools_dir(), f'{name}.py')
+    if argv is not None:
+        sys.argv[1:] = list(argv)
+    runpy.run_path(path, run_name='__main__')
+
+
+def tool_main(name: str) -> Callable[[], None]:
+    """The ``main`` of ``genview_mm.tools.<name>`` (a console-script entry point)."""
+
+    def main() -> None:
+        run_tool(name)
+
+    main.__doc__ = f'Run tools/{name}.py (console command {TOOLS[name]}).'
+    return main

@@ -1,0 +1,67 @@
+"""The one rule of every tool that writes a file: replace only what genview_mm wrote, or forced.
+
+A tool about to write ``path`` asks :func:`check_replace` first. Nothing there, an empty file,
+or a file that ``is_ours`` recognises as its own kind of output: go ahead. Anything else (a
+user's list, image or checkpoint): :class:`ReplaceRefused`, naming what would be lost and the
+flag that forces it. :func:`same_file` catches an output that is the input under another name
+(another relative path, a symlink, a hard link). Standard library only: the tools ask before
+torch loads.
+"""
+import os
+import os.path as osp
+from typing import Callable, Optional
+
+
+class ReplaceRefused(ValueError):
+    """Writing would replace or delete a file that genview_mm did not write."""
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` name one existing file (same path, symlink or hard link).
+
+    Args:
+        a (str): a path.
+        b (str): another path.
+
+    Returns:
+        bool: True if both exist and are the same file (False if either is missing).
+    """
+    try:
+        return osp.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_replace(path: str, is_ours: Callable[[str], bool], what: str, flag: str,
+                  force: bool = False, lost: Optional[str] = None) -> None:
+    """Refuse to replace ``path`` unless it is missing, empty, ours, or ``force`` is set.
+
+    Args:
+        path (str): the file a tool is about to write.
+        is_ours (Callable[[str], bool]): recognises the tool's own kind of file (a manifest,
+            a PCA file, a contact sheet it wrote); it may raise, which counts as not ours.
+        what (str): what the tool writes there, e.g. 'a GenView manifest'.
+        flag (str): the option that forces the replacement, e.g. '--overwrite'.
+        force (bool): that option was given. Defaults to False.
+        lost (str, optional): what the existing file is, for the message. Defaults to a
+            description from its size.
+
+    Raises:
+        ReplaceRefused: one line: the path, what would be lost and the flag.
+    """
+    if force or not osp.lexists(path):
+        return
+    if osp.isdir(path):
+        raise ReplaceRefused(f'{path} is a folder; give a file path to write {what} to')
+    size = os.path.getsize(path)
+    if size == 0:
+        return
+    try:
+        if is_ours(path):
+            return
+    except Exception:  # noqa: BLE001  (unreadable or foreign: not ours)
+        pass
+    lost = lost or f"its {size} bytes"
+    raise ReplaceRefused(f'{path} exists and is not {what} (written by genview_mm): writing '
+                         f'would replace it and {lost} would be lost; pass {flag} to replace '
+                         'it, or choose another path')

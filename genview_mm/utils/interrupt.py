@@ -1,0 +1,68 @@
+"""Ctrl-C in a tool: one line instead of a traceback, and the exit status of an interrupt.
+
+:func:`install` wraps ``sys.excepthook``: an uncaught ``KeyboardInterrupt`` prints
+``<tool>: interrupted`` to stderr; Python then ends the process by SIGINT, as it does for any
+uncaught ``KeyboardInterrupt``, which a shell reports as status 130 (128 + SIGINT) and which
+stops a calling shell loop too. Every other exception reaches the previous hook unchanged.
+``import genview_mm`` installs it when the running program is one of the tools
+(:func:`install_if_tool`); the ``genview-*`` commands install it before anything else.
+"""
+import os.path as osp
+import signal
+import sys
+from typing import Optional
+
+#: a file next to every tool in ``tools/`` (and in an installed ``genview_mm/.mim/tools``)
+TOOLS_MARKER = '_launch_args.py'
+
+
+def install(prog: Optional[str] = None) -> None:
+    """Print one line for an uncaught ``KeyboardInterrupt`` (idempotent).
+
+    Args:
+        prog (str, optional): name printed before ``interrupted``. Defaults to the basename
+            of ``sys.argv[0]``.
+    """
+    previous = sys.excepthook
+    if getattr(previous, '_genview_mm', False):
+        return
+
+    def excepthook(exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            name = prog or osp.basename(sys.argv[0] if sys.argv else '') or 'genview_mm'
+            print(f'{name}: interrupted', file=sys.stderr, flush=True)
+            return
+        previous(exc_type, exc, tb)
+
+    excepthook._genview_mm = True
+    sys.excepthook = excepthook
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)``, so that ``finally`` blocks run (a tool that
+    starts child processes stops them) instead of the process vanishing at once."""
+
+    def handler(signum, frame) -> None:
+        raise SystemExit(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def is_tool_process() -> bool:
+    """Whether ``__main__`` is a genview_mm tool (``tools/*.py`` or ``genview_mm.tools.*``)."""
+    main = sys.modules.get('__main__')
+    spec = getattr(main, '__spec__', None)
+    if spec is not None and (spec.name or '').startswith('genview_mm.tools.'):
+        return True
+    path = getattr(main, '__file__', None)
+    if not path:
+        return False
+    folder = osp.dirname(osp.realpath(path))
+    return osp.basename(folder) == 'tools' and osp.isfile(osp.join(folder, TOOLS_MARKER))
+
+
+def install_if_tool() -> None:
+    """:func:`install` when the running program is a genview_mm tool; otherwise nothing (a
+    user's own script keeps Python's traceback)."""
+    if is_tool_process():
+        install()

@@ -1,0 +1,169 @@
+"""A tool replaces only what it wrote: the shared rule (genview_mm.utils.file_safety) and each
+tool that writes a file a user may already have (import_views.py --out, convert_checkpoint.py
+OUT, the PCA tools' --out and contact sheet). A refusal is one line, exit 2, naming what would
+be lost and the flag, and leaves the file byte for byte as it was."""
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from genview_mm.foreground import ForegroundPCA
+from helpers import load_tool, run_script, write_class_folders
+
+USER_LIST = b'n01440764/a.JPEG 0\nn01440764/b.JPEG 0\n'
+
+
+def user_file(path, data=USER_LIST) -> str:
+    os.makedirs(osp.dirname(str(path)), exist_ok=True)
+    with open(path, 'wb') as f:
+        f.write(data)
+    return str(path)
+
+
+def read(path) -> bytes:
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def one_error_line(err: str, tool: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f'{tool}: error: '), err
+    return lines[0]
+
+
+def test_check_replace_rule(tmp_path):
+    from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+    never = lambda path: False  # noqa: E731
+    check_replace(str(tmp_path / 'missing.txt'), never, 'a manifest', '--overwrite')
+    check_replace(user_file(tmp_path / 'empty.txt', b''), never, 'a manifest', '--overwrite')
+    theirs = user_file(tmp_path / 'meta' / 'train.txt')
+    check_replace(theirs, lambda path: True, 'a manifest', '--overwrite')  # ours
+    check_replace(theirs, never, 'a manifest', '--overwrite', force=True)
+    with pytest.raises(ReplaceRefused) as err:
+        check_replace(theirs, never, 'a GenView manifest', '--overwrite')
+    msg = str(err.value)
+    assert '\n' not in msg and theirs in msg and 'not a GenView manifest' in msg
+    assert f'its {len(USER_LIST)} bytes would be lost' in msg and 'pass --overwrite' in msg
+
+    def broken(path):
+        raise ValueError('cannot parse')
+    with pytest.raises(ReplaceRefused):  # a recogniser that fails: not ours
+        check_replace(theirs, broken, 'a manifest', '--force')
+    with pytest.raises(ReplaceRefused, match='is a folder'):
+        check_replace(str(tmp_path), never, 'a manifest', '--overwrite')
+
+
+def test_same_file_through_other_names(tmp_path, monkeypatch):
+    from genview_mm.utils.file_safety import same_file
+    a = user_file(tmp_path / 'ckpt' / 'epoch_1.pth')
+    os.symlink(a, tmp_path / 'link.pth')
+    os.link(a, tmp_path / 'hard.pth')
+    monkeypatch.chdir(tmp_path)
+    for other in ('ckpt/epoch_1.pth', 'ckpt/../ckpt/epoch_1.pth', 'link.pth', 'hard.pth'):
+        assert same_file(a, other), other
+    assert not same_file(a, user_file(tmp_path / 'other.pth'))
+    assert not same_file(a, 'missing.pth') and not same_file('missing.pth', 'missing.pth')
+
+
+# ---- tools/import_views.py --out -------------------------------------------------------------
+def _trees(root):
+    for sub in ('train/n0', 'train_variations/n0'):
+        os.makedirs(osp.join(root, sub))
+        with open(osp.join(root, sub, 'a.jpg'), 'wb'):
+            pass
+    return osp.join(root, 'train_variations'), osp.join(root, 'train')
+
+
+def test_import_views_refuses_to_replace_a_user_file(tmp_path, capsys):
+    tool = load_tool('import_views')
+    views, source = _trees(str(tmp_path))
+    target = user_file(tmp_path / 'meta' / 'train.txt')
+    rc = tool.main([views, '--source-root', source, '--out', target, '--no-progress'])
+    line = one_error_line(capsys.readouterr().err, 'import_views.py')
+    assert rc == 2 and read(target) == USER_LIST
+    assert 'not a GenView manifest' in line and '--overwrite' in line and 'bytes' in line
+
+    # a manifest it wrote is replaced on a rerun; --overwrite replaces a foreign file
+    out = str(tmp_path / 'views.jsonl')
+    assert tool.main([views, '--source-root', source, '--out', out, '--no-progress']) == 0
+    first = read(out)
+    assert tool.main([views, '--source-root', source, '--out', out, '--no-progress']) == 0
+    assert read(out) == first
+    assert tool.main([views, '--source-root', source, '--out', target, '--no-progress',
+                      '--overwrite']) == 0
+    assert tool.is_manifest(target) and read(target).count(b'\n') == first.count(b'\n')
+
+
+# ---- tools/convert_checkpoint.py IN OUT --------------------------------------------------------
+@pytest.mark.parametrize('how', ['same path', 'symlink', 'relative path'])
+def test_convert_checkpoint_refuses_output_equal_to_input(tmp_path, capsys, monkeypatch, how):
+    src = str(tmp_path / 'work' / 'epoch_200.pth')
+    os.makedirs(osp.dirname(src))
+    torch.save({'state_dict': {'backbone.w': torch.ones(2), 'head.w': torch.ones(3)},
+                'optimizer': {'lr': 0.1}, 'meta': {'epoch': 200}}, src)
+    before = read(src)
+    dst = {'same path': src, 'symlink': str(tmp_path / 'link.pth'),
+           'relative path': 'work/../work/epoch_200.pth'}[how]
+    if how == 'symlink':
+        os.symlink(src, dst)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        run_script('convert_checkpoint.py', src, dst)
+    assert exit_.value.code == 2 and read(src) == before
+    line = one_error_line(capsys.readouterr().err, 'convert_checkpoint.py')
+    assert 'is the input checkpoint' in line and 'would be lost' in line
+
+
+# ---- the PCA tools: --out and the contact sheet ------------------------------------------------
+def fit_args(tmp_path, tiny_clip_path, out, *extra):
+    images = str(tmp_path / 'images')
+    if not osp.isdir(images):
+        write_class_folders(images, 2, size=32)
+    return [images, '--out', str(out), '--encoder', tiny_clip_path, '--num-images', '4',
+            '--batch-size', '4', '--num-workers', '0', '--sheet-images', '2', '--device',
+            'cpu', *extra]
+
+
+def test_fit_pca_keeps_user_files_unless_overwrite(tmp_path, capsys, tiny_clip_path):
+    tool = load_tool('fit_foreground_pca')
+    out = tmp_path / 'pca' / 'generator.pth'
+    photo = user_file(tmp_path / 'pca' / 'generator.png', b'\x89PNG my own picture')
+    assert tool.main(fit_args(tmp_path, tiny_clip_path, out)) == 2
+    line = one_error_line(capsys.readouterr().err, 'fit_foreground_pca.py')
+    assert photo in line and 'not a contact sheet' in line and '--overwrite' in line
+    assert read(photo) == b'\x89PNG my own picture' and not osp.exists(out)
+
+    notes = user_file(tmp_path / 'notes.pth', b'my notes')
+    assert tool.main(fit_args(tmp_path, tiny_clip_path, notes, '--sheet',
+                              str(tmp_path / 's.png'))) == 2
+    assert 'not a foreground PCA file' in one_error_line(capsys.readouterr().err,
+                                                         'fit_foreground_pca.py')
+    assert read(notes) == b'my notes' and not osp.exists(tmp_path / 's.png')
+
+    # with --overwrite both are replaced; a rerun replaces its own files without the flag
+    assert tool.main(fit_args(tmp_path, tiny_clip_path, out, '--overwrite')) == 0
+    assert ForegroundPCA.load(str(out)).num_images == 4 and read(photo)[:4] == b'\x89PNG'
+    assert tool.main(fit_args(tmp_path, tiny_clip_path, out, '--seed', '1')) == 0
+    capsys.readouterr()
+
+
+def test_import_official_pca_keeps_a_user_out_and_refuses_a_wrong_width(tmp_path, capsys,
+                                                                         tiny_clip_path):
+    tool = load_tool('import_official_pca')
+    v = np.ones((32, 1), np.float32) / np.sqrt(32)
+    np.save(tmp_path / 'pca_vectors.npy', v)
+    np.save(tmp_path / 'vit_h.npy', np.ones((1280, 1), np.float32))
+    base = ['--encoder', tiny_clip_path, '--device', 'cpu']
+    notes = user_file(tmp_path / 'notes.pth', b'my notes')
+    assert tool.main([str(tmp_path / 'pca_vectors.npy'), '--out', notes, *base]) == 2
+    assert 'not a foreground PCA file' in one_error_line(capsys.readouterr().err,
+                                                         'import_official_pca.py')
+    assert read(notes) == b'my notes'
+
+    # the vector of another encoder: one line, exit 2 (was an uncaught ForegroundPCAError)
+    out = str(tmp_path / 'p.pth')
+    assert tool.main([str(tmp_path / 'vit_h.npy'), '--out', out, *base]) == 2
+    line = one_error_line(capsys.readouterr().err, 'import_official_pca.py')
+    assert 'has 1280 entries' in line and '32-d tokens' in line and not osp.exists(out)

@@ -1,0 +1,96 @@
+"""The repository's own scripts: tools/run_tests.sh runs what it is given; setup.py keeps
+genview_mm/.mim/{configs,tools} as links to configs/ and tools/ (a build never leaves a stale
+copy in the source tree); tools/bootstrap_env.sh notices a copy there instead of saying
+"up to date"."""
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from helpers import ROOT, TOOLS, run_cmd
+from launchers import executable
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_tests_sh_runs_the_path_it_is_given(tmp_path):
+    (tmp_path / 'tools').mkdir()
+    for name in ('run_tests.sh', '_signals.sh'):
+        shutil.copy(osp.join(TOOLS, name), tmp_path / 'tools')
+    executable(str(tmp_path / 'tools' / 'bootstrap_env.sh'), '#!/usr/bin/env bash\nexit 0\n')
+    (tmp_path / 'venv' / 'bin').mkdir(parents=True)
+    executable(str(tmp_path / 'venv' / 'bin' / 'python'),
+               f'#!/usr/bin/env bash\nexec {sys.executable} "$@"\n')
+    (tmp_path / 'pytest.ini').write_text('[pytest]\ntestpaths = tests\n')
+    (tmp_path / 'tests').mkdir()
+    (tmp_path / 'tests' / 'test_a.py').write_text('def test_a():\n    assert 1 + 1 == 2\n')
+    (tmp_path / 'tests' / 'test_b.py').write_text('def test_b():\n    assert False\n')
+    env = dict(GENVIEW_VENV=str(tmp_path / 'venv'))
+    script = str(tmp_path / 'tools' / 'run_tests.sh')
+    one = run_cmd(['bash', script, 'tests/test_a.py'], cwd=str(tmp_path), env=env)
+    assert '1 passed' in one.stdout and 'test_b' not in one.output
+    picked = run_cmd(['bash', script, '-k', 'test_a'], cwd=str(tmp_path), env=env)
+    assert '1 passed, 1 deselected' in picked.stdout  # no path: pytest.ini's testpaths
+    everything = run_cmd(['bash', script], cwd=str(tmp_path), env=env, returncode=1)
+    assert '1 failed, 1 passed' in everything.stdout
+
+
+def scratch_repo(root) -> str:
+    """setup.py and what it reads, configs/ and tools/ with one file each."""
+    repo = osp.join(str(root), 'repo')
+    for rel in ('setup.py', 'README.md', 'genview_mm/version.py', 'genview_mm/tools/runner.py',
+                'tools/bootstrap_env.sh'):
+        os.makedirs(osp.dirname(osp.join(repo, rel)), exist_ok=True)
+        shutil.copy(osp.join(ROOT, rel), osp.join(repo, rel))
+    os.makedirs(osp.join(repo, 'configs'))
+    with open(osp.join(repo, 'configs', 'a.py'), 'w') as f:
+        f.write('x = 1\n')
+    return repo
+
+
+def is_link_to(repo: str, name: str) -> bool:
+    path = osp.join(repo, 'genview_mm', '.mim', name)
+    return osp.islink(path) and os.readlink(path) == osp.join('..', '..', name)
+
+
+def test_setup_py_keeps_the_links_and_replaces_a_stale_copy(tmp_path):
+    repo = scratch_repo(tmp_path)
+    mim = osp.join(repo, 'genview_mm', '.mim')
+    os.makedirs(mim)
+    os.symlink(osp.join('..', '..', 'configs'), osp.join(mim, 'configs'))
+    shutil.copytree(osp.join(repo, 'tools'), osp.join(mim, 'tools'))  # a stale copy
+    # any command but develop/editable_wheel (what `pip wheel .` runs) used to copy configs/
+    out = subprocess.run([sys.executable, 'setup.py', '--version'], cwd=repo, text=True,
+                         capture_output=True, check=True).stdout
+    assert out.strip().splitlines()[-1].count('.') == 2
+    assert is_link_to(repo, 'configs') and is_link_to(repo, 'tools')
+    with open(osp.join(repo, 'configs', 'a.py'), 'w') as f:
+        f.write('x = 2\n')  # an edit shows through the link at once
+    with open(osp.join(mim, 'configs', 'a.py')) as f:
+        assert f.read() == 'x = 2\n'
+
+
+def test_bootstrap_notices_a_stale_copy_of_the_configs(tmp_path):
+    repo = scratch_repo(tmp_path)
+    mim = osp.join(repo, 'genview_mm', '.mim')
+    os.makedirs(mim)
+    for name in ('configs', 'tools'):
+        os.symlink(osp.join('..', '..', name), osp.join(mim, name))
+    venv = tmp_path / 'venv'
+    (venv / 'bin').mkdir(parents=True)
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\nexit 0\n')  # "all installed"
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'))
+    script = osp.join(repo, 'tools', 'bootstrap_env.sh')
+    first = run_cmd(['bash', script], cwd=repo, env=env)
+    assert 'done' in first.stdout and (venv / '.genview_stamp').is_file()
+    assert 'is up to date' in run_cmd(['bash', script], cwd=repo, env=env).stdout
+
+    os.remove(osp.join(mim, 'configs'))
+    shutil.copytree(osp.join(repo, 'configs'), osp.join(mim, 'configs'))  # what pip wheel left
+    stale = run_cmd(['bash', script], cwd=repo, env=env)
+    assert 'is up to date' not in stale.stdout
+    assert 'genview_mm/.mim/configs is not a link to configs/' in stale.stdout
+    assert '6/6 genview_mm (editable)' in stale.stdout  # reinstalled (which relinks)
