@@ -77,9 +77,9 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
+    from genview_mm.apis.generation.sources import list_images
     from genview_mm.foreground.encoder_args import build_encoder_from_args
     from genview_mm.foreground.fit_runner import run_fit, sample_paths
-    from genview_mm.generation.sources import list_images
 
     items = list_images(args.source, args.data_root, args.dataset_key)
     if not items:

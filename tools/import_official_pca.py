@@ -71,10 +71,10 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
+    from genview_mm.apis.generation.sources import list_images
     from genview_mm.foreground.encoder_args import build_encoder_from_args
     from genview_mm.foreground.fit_runner import sample_paths, token_batches
     from genview_mm.foreground.official import describe_import, import_official_pca
-    from genview_mm.generation.sources import list_images
 
     encoder = build_encoder_from_args(args)
     fit_batches, paths = None, []

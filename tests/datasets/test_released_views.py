@@ -10,9 +10,9 @@ from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 from PIL import Image
 
+from genview_mm.apis.import_views import import_views
 from genview_mm.datasets import ManifestIndex
 from genview_mm.engine import GenViewPairHook
-from genview_mm.generation.import_views import import_views
 from genview_mm.utils import load_config
 from helpers import write_photos
 

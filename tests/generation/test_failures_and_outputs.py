@@ -6,16 +6,16 @@ import os.path as osp
 import pytest
 from PIL import Image
 
-from genview_mm.generation import outputs
-from genview_mm.generation.batches import load_image
-from genview_mm.generation.failures import (
+from genview_mm.apis.generation import writer as outputs
+from genview_mm.apis.generation.errors import (
     failure_cause,
     failure_kind,
     failure_reason,
     should_retry,
     summarize_failures,
 )
-from genview_mm.generation.outputs import (
+from genview_mm.apis.generation.sources import load_image
+from genview_mm.apis.generation.writer import (
     check_unique_outputs,
     output_ok,
     output_relpath,
@@ -58,7 +58,7 @@ def test_load_image_tells_transient_from_undecodable(tmp_path):
     assert load_image(str(tmp_path))[1].startswith('transient: unreadable file:')  # a folder
     (tmp_path / 'junk.jpg').write_bytes(b'\x00not a jpeg')
     assert load_image(str(tmp_path / 'junk.jpg'))[1] == (
-        'undecodable: undecodable image: UnidentifiedImageError: cannot identify image file '
+        'undecodable: undecodable image: ValueError: cannot decode image file '
         f"{str(tmp_path / 'junk.jpg')!r}")
     Image.new('L', (5, 3), 7).save(tmp_path / 'ok.png')
     img, reason = load_image(str(tmp_path / 'ok.png'))
