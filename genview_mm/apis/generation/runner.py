@@ -191,6 +191,10 @@ class _Shard:
             self.pool.close()
             self.journal.close()
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            try:
+                os.rmdir(osp.dirname(self.tmp_dir))
+            except OSError:
+                pass  # another worker's shard is in progress
 
 
 def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: int = 0,
