@@ -2,12 +2,12 @@
 
 Per shard (:mod:`.shards`): skip it if its record says it is done; else take its lock, work
 out what is left, and stream the images through three stages: a prefetch thread decodes the
-next batches and analyses them (foreground ratio, noise level, CLIP embedding: one encoder
-pass), the main thread holds analysed images in one bucket per noise level until a full batch
-of that level can go to the pipeline in one call, and a writer pool (:mod:`.writer`) encodes
-and writes the views. A view's row is journaled once its file is in place; the shard's record
-is written (atomically) at its end. Outputs do not depend on batch, shard or worker count:
-every image has its own seed.
+next batches and computes their CLIP pixels, the main thread runs the models (one encoder pass
+per batch for foreground ratio, noise level and embedding; images wait in one bucket per noise
+level until a full batch of that level can go to the pipeline in one call), and a writer pool
+(:mod:`.writer`) encodes and writes the views. A view's row is journaled once its file is in
+place; the shard's record is written (atomically) at its end. Outputs do not depend on batch,
+shard, worker count or threads: every image has its own seed.
 """
 import logging
 import os
@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Dict, Iterator, List, Sequence
 
-from ...generation.analysis import concat_analyses, select_analysis
+from ...generation.analysis import analyze_pixels, concat_analyses, select_analysis
 from ...generation.seeding import image_seed
 from ...structures.manifest import ManifestRow, newest_rows, write_manifest
 from .errors import TRANSIENT, SetupError, failure_reason
@@ -48,21 +48,36 @@ def failed_rows(item: ImageItem, reason: str, gen) -> List[ManifestRow]:
 
 
 def _batches(gen, todo: Sequence[ImageItem], batch_size: int, analyse: bool):
-    """Yield ``(loaded, failed)`` per batch: loaded ``(item, image, analysis or None)`` (one
-    encoder pass per batch), failed ``(item, reason)``."""
+    """Yield ``(pairs, pixels, failed)`` per batch: the decoded ``(item, image)`` pairs, their
+    CLIP pixels (``gen.preprocess``, when it has one and ``analyse``) and the ``(item,
+    reason)`` of the images that failed to load. Host work only: it runs in the prefetch
+    thread."""
     for start in range(0, len(todo), batch_size):
         pairs, failed = [], []
         for item in todo[start:start + batch_size]:
             img, why = load_image(item.path)
             (pairs.append((item, img)) if why is None else failed.append((item, why)))
-        info = None
-        if analyse and pairs:
+        pixels = None
+        if analyse and pairs and hasattr(gen, 'preprocess'):
             try:
-                info = gen.analyze([img for _, img in pairs])
+                pixels = gen.preprocess([img for _, img in pairs])
             except Exception as exc:  # noqa: BLE001
-                logger.warning('analysis failed (%s); retrying it at generation', exc)
-        yield ([(it, img, info and select_analysis(info, [i]))
-                for i, (it, img) in enumerate(pairs)], failed)
+                logger.warning('preprocessing failed (%s); retrying it at generation', exc)
+        yield pairs, pixels, failed
+
+
+def _analyse(gen, pairs: Sequence, pixels) -> list:
+    """``(item, image, analysis or None)`` per pair: one encoder pass for the batch, in the
+    main thread (the models run in one thread only, so outputs equal the serial path's)."""
+    info = None
+    try:
+        if pixels is not None:
+            info = analyze_pixels(gen.encoder, gen.pca, pixels, gen.noise_bins, gen.noise_levels)
+        elif pairs:
+            info = gen.analyze([img for _, img in pairs])
+    except Exception as exc:  # noqa: BLE001
+        logger.warning('analysis failed (%s); retrying it at generation', exc)
+    return [(it, img, info and select_analysis(info, [i])) for i, (it, img) in enumerate(pairs)]
 
 
 def _prefetch(batches) -> Iterator:
@@ -154,6 +169,7 @@ class _Shard:
                                     o['quality'], self.tmp_dir)
             self.wait_time += time.perf_counter() - start if o['writers'] else 0.0
             self.record(done)
+        self.journal.flush()  # once per pipeline call
         if self.bar is not None:
             self.bar.update(len(loaded))
 
@@ -170,13 +186,16 @@ class _Shard:
                     self.wait_time += time.perf_counter() - start
                 if batch is None:
                     break
-                loaded, failed = batch
+                pairs, pixels, failed = batch
                 self.record([r for it, why in failed for r in failed_rows(it, why, self.gen)],
                             len(failed))
                 if not o['level_buckets']:
-                    if loaded:
-                        self.flush(loaded)
+                    if pairs:
+                        self.flush([(it, img, None) for it, img in pairs])
                     continue
+                start = time.perf_counter()
+                loaded = _analyse(self.gen, pairs, pixels)
+                self.gen_time += time.perf_counter() - start
                 for one in loaded:
                     level = -1 if one[2] is None else one[2]['noise_level'][0]
                     buckets.setdefault(level, []).append(one)

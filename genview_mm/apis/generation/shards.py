@@ -6,8 +6,9 @@ of ``world_size`` takes the shards with ``s % world_size == rank``. Under ``OUT/
 
     shard-00003.jsonl     the record: one row per (image, variation) of a finished shard,
                           written atomically; its presence marks the shard done
-    shard-00003.journal   rows of the shard in progress, appended (and fsynced) as each
-                          view lands: a killed worker loses at most the images in flight
+    shard-00003.journal   rows of the shard in progress, appended as views land (written
+                          out after each pipeline call): a killed worker loses at most the
+                          images of its last batch
     shard-00003.lock      flock of the shard's one live writer (dropped by the kernel when
                           the holder exits, however it exits)
 
@@ -101,8 +102,9 @@ def is_complete(out_dir: str, num_shards: int) -> bool:
 
 
 class Journal:
-    """Appends rows to a shard's journal, flushed and fsynced after each (a half line left by
-    a kill is cut off first)."""
+    """Appends rows to a shard's journal: written out by :meth:`flush` (the runner calls it
+    once per pipeline call: a killed process loses at most the rows since, whose images are
+    then redone) and fsynced when closed; a half line left by a kill is cut off first."""
 
     def __init__(self, path: str) -> None:
         if osp.isfile(path):
@@ -114,11 +116,15 @@ class Journal:
 
     def write(self, row: ManifestRow) -> None:
         self._f.write(row.to_line())
+
+    def flush(self) -> None:
         self._f.flush()
-        os.fsync(self._f.fileno())
 
     def close(self) -> None:
-        self._f.close()
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
 
 
 class ShardLock:
