@@ -12,11 +12,9 @@ shard, worker count or threads: every image has its own seed.
 import logging
 import os
 import os.path as osp
-import queue
 import shutil
-import threading
 import time
-from typing import Dict, Iterator, List, Sequence
+from typing import Dict, List, Sequence
 
 from ...generation.analysis import analyze_pixels, concat_analyses, select_analysis
 from ...generation.seeding import image_seed
@@ -33,8 +31,8 @@ from .shards import (
     shard_count,
     shard_path,
 )
-from .sources import ImageItem, load_image
-from .writer import WriterPool, check_unique_outputs, output_relpath, save_atomic
+from .sources import ImageItem, prefetch_batches, read_batches
+from .writer import WriterPool, check_unique_outputs, save_view
 
 logger = logging.getLogger(__name__)
 DEFAULT_SHARD_SIZE = 1000
@@ -45,25 +43,6 @@ def failed_rows(item: ImageItem, reason: str, gen) -> List[ManifestRow]:
     return [ManifestRow(item.path, item.key, v, seed=image_seed(item.key, gen.base_seed, v),
                         generator=gen.name, status='failed', reason=reason)
             for v in range(gen.num_variations)]
-
-
-def _batches(gen, todo: Sequence[ImageItem], batch_size: int, analyse: bool):
-    """Yield ``(pairs, pixels, failed)`` per batch: the decoded ``(item, image)`` pairs, their
-    CLIP pixels (``gen.preprocess``, when it has one and ``analyse``) and the ``(item,
-    reason)`` of the images that failed to load. Host work only: it runs in the prefetch
-    thread."""
-    for start in range(0, len(todo), batch_size):
-        pairs, failed = [], []
-        for item in todo[start:start + batch_size]:
-            img, why = load_image(item.path)
-            (pairs.append((item, img)) if why is None else failed.append((item, why)))
-        pixels = None
-        if analyse and pairs and hasattr(gen, 'preprocess'):
-            try:
-                pixels = gen.preprocess([img for _, img in pairs])
-            except Exception as exc:  # noqa: BLE001
-                logger.warning('preprocessing failed (%s); retrying it at generation', exc)
-        yield pairs, pixels, failed
 
 
 def _analyse(gen, pairs: Sequence, pixels) -> list:
@@ -78,28 +57,6 @@ def _analyse(gen, pairs: Sequence, pixels) -> list:
     except Exception as exc:  # noqa: BLE001
         logger.warning('analysis failed (%s); retrying it at generation', exc)
     return [(it, img, info and select_analysis(info, [i])) for i, (it, img) in enumerate(pairs)]
-
-
-def _prefetch(batches) -> Iterator:
-    """``batches`` produced by a thread two batches ahead of the caller."""
-    out: queue.Queue = queue.Queue(maxsize=2)
-
-    def work() -> None:
-        try:
-            for batch in batches:
-                out.put(batch)
-            out.put(None)
-        except BaseException as exc:  # noqa: BLE001  (handed to the main thread)
-            out.put(exc)
-
-    threading.Thread(target=work, daemon=True, name='view-prefetch').start()
-    while True:
-        batch = out.get()
-        if isinstance(batch, BaseException):
-            raise batch
-        if batch is None:
-            return
-        yield batch
 
 
 def _generate(gen, loaded: Sequence) -> list:
@@ -117,21 +74,6 @@ def _generate(gen, loaded: Sequence) -> list:
         return [r for one in loaded for r in _generate(gen, [one])]
     items = {item.key: item for item, _, _ in loaded}
     return [(items[view.key], view) for view in views]
-
-
-def _save(item: ImageItem, view, gen, out_dir: str, ext: str, quality: int,
-          tmp_dir: str) -> ManifestRow:
-    """Write one view and return its row (a failed row for a write error; a full disk ends
-    the run)."""
-    rel = output_relpath(item.key, view.variation, gen.num_variations, ext)
-    try:
-        save_atomic(view.image, osp.join(out_dir, rel), quality, tmp_dir)
-    except OSError as exc:
-        return ManifestRow(item.path, item.key, view.variation, seed=view.seed,
-                           generator=gen.name, status='failed',
-                           reason=failure_reason(TRANSIENT, 'write failed', exc))
-    return ManifestRow(item.path, item.key, view.variation, rel, view.noise_level,
-                       view.fg_ratio, view.seed, gen.name, view.clip_sim)
 
 
 class _Shard:
@@ -165,7 +107,7 @@ class _Shard:
                 self.record([res])
                 continue
             start = time.perf_counter()
-            done = self.pool.submit(_save, *res, self.gen, self.out_dir, o['ext'],
+            done = self.pool.submit(save_view, *res, self.gen, self.out_dir, o['ext'],
                                     o['quality'], self.tmp_dir)
             self.wait_time += time.perf_counter() - start if o['writers'] else 0.0
             self.record(done)
@@ -176,8 +118,8 @@ class _Shard:
     def run(self, todo: Sequence[ImageItem]) -> None:
         shutil.rmtree(self.tmp_dir, ignore_errors=True)  # left by a killed writer
         o, buckets = self.opts, {}
-        batches = _batches(self.gen, todo, o['batch_size'], o['level_buckets'])
-        batches = _prefetch(batches) if o['prefetch'] else batches
+        batches = read_batches(self.gen, todo, o['batch_size'], o['level_buckets'])
+        batches = prefetch_batches(batches) if o['prefetch'] else batches
         try:
             while True:
                 start = time.perf_counter()

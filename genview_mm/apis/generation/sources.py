@@ -1,11 +1,14 @@
-"""The source images: which there are (a folder, a list / annotation file or an MMPretrain
-config's dataset, as ``ImageItem(path, key)`` sorted by key) and how they are decoded: as
-training decodes them, with ``mmcv.imfrombytes`` and OpenCV (MMPretrain's
-``LoadImageFromFile``): EXIF orientation applied, 16-bit images scaled to 8 bits."""
+"""The reading stage: which source images there are (a folder, a list / annotation file or an
+MMPretrain config's dataset, as ``ImageItem(path, key)`` sorted by key), how they are decoded
+(as training decodes them, with ``mmcv.imfrombytes`` and OpenCV, MMPretrain's
+``LoadImageFromFile``: EXIF orientation applied, 16-bit images scaled to 8 bits), and the
+batches a prefetch thread reads ahead of the models."""
 import logging
 import os
 import os.path as osp
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+import queue
+import threading
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from ...structures.manifest import source_key
 from ...utils.image_files import IMAGE_EXTENSIONS
@@ -152,6 +155,47 @@ def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:
         return None, failure_reason(TRANSIENT, 'out of memory', exc)
     except ValueError as exc:
         return None, failure_reason(UNDECODABLE, 'undecodable image', exc)
+
+
+def read_batches(gen, todo: Sequence[ImageItem], batch_size: int, analyse: bool):
+    """Yield ``(pairs, pixels, failed)`` per batch: the decoded ``(item, image)`` pairs, their
+    CLIP pixels (``gen.preprocess``, when it has one and ``analyse``) and the ``(item,
+    reason)`` of the images that failed to load. Host work only: it runs in the prefetch
+    thread."""
+    for start in range(0, len(todo), batch_size):
+        pairs, failed = [], []
+        for item in todo[start:start + batch_size]:
+            img, why = load_image(item.path)
+            (pairs.append((item, img)) if why is None else failed.append((item, why)))
+        pixels = None
+        if analyse and pairs and hasattr(gen, 'preprocess'):
+            try:
+                pixels = gen.preprocess([img for _, img in pairs])
+            except Exception as exc:  # noqa: BLE001
+                logger.warning('preprocessing failed (%s); retrying it at generation', exc)
+        yield pairs, pixels, failed
+
+
+def prefetch_batches(batches) -> Iterator:
+    """``batches`` produced by a thread two batches ahead of the caller."""
+    out: queue.Queue = queue.Queue(maxsize=2)
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                out.put(batch)
+            out.put(None)
+        except BaseException as exc:  # noqa: BLE001  (handed to the main thread)
+            out.put(exc)
+
+    threading.Thread(target=work, daemon=True, name='view-prefetch').start()
+    while True:
+        batch = out.get()
+        if isinstance(batch, BaseException):
+            raise batch
+        if batch is None:
+            return
+        yield batch
 
 
 def check_out_dir(out_dir: str, source: str, items: Sequence[ImageItem]) -> None:

@@ -15,7 +15,9 @@ import os.path as osp
 import socket
 from typing import Any, Dict, Iterable, Optional
 
-from .errors import SetupError
+from ...structures.manifest import ManifestRow
+from .errors import TRANSIENT, SetupError, failure_reason
+from .sources import ImageItem
 
 _FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.webp': 'WEBP'}
 IMAGES_DIR = 'images'
@@ -61,7 +63,8 @@ def to_pil(image: Any):
     return Image.fromarray(np.ascontiguousarray(array)).convert('RGB')
 
 
-def save_atomic(image: Any, path: str, quality: int = 95, tmp_dir: Optional[str] = None) -> None:
+def save_atomic(image: Any, path: str, quality: int = 95,
+                tmp_dir: Optional[str] = None) -> None:
     """Encode ``image`` (see :func:`to_pil`) to a temporary file of this process (in
     ``tmp_dir``, else next to ``path``), then rename it onto ``path``.
 
@@ -92,6 +95,21 @@ def save_atomic(image: Any, path: str, quality: int = 95, tmp_dir: Optional[str]
         finally:
             if osp.exists(tmp):
                 os.remove(tmp)
+
+
+def save_view(item: ImageItem, view, gen, out_dir: str, ext: str, quality: int,
+          tmp_dir: str) -> ManifestRow:
+    """Write one generated view (``gen``'s) and return its row: a failed row for a write
+    error, while a full disk ends the run (:class:`SetupError`)."""
+    rel = output_relpath(item.key, view.variation, gen.num_variations, ext)
+    try:
+        save_atomic(view.image, osp.join(out_dir, rel), quality, tmp_dir)
+    except OSError as exc:
+        return ManifestRow(item.path, item.key, view.variation, seed=view.seed,
+                           generator=gen.name, status='failed',
+                           reason=failure_reason(TRANSIENT, 'write failed', exc))
+    return ManifestRow(item.path, item.key, view.variation, rel, view.noise_level,
+                       view.fg_ratio, view.seed, gen.name, view.clip_sim)
 
 
 def output_ok(path: str, verify: bool = False) -> bool:
