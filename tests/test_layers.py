@@ -23,10 +23,7 @@ FLOORS = (
 )
 FLOOR = {room: i for i, rooms in enumerate(FLOORS) for room in rooms}
 #: (file, imported module) pairs still to be moved; each entry must still exist (see below)
-PENDING = {
-    # the manifest schema moves below both (genview_mm/structures/manifest.py)
-    ('genview_mm/datasets/manifest_index.py', 'genview_mm.generation.manifest'),
-}
+PENDING: set = set()
 
 
 def module_imports(path: str, root: str = ROOT) -> Iterator[Tuple[int, str]]:

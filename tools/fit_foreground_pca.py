@@ -84,7 +84,7 @@ def main(argv=None):
     import genview_mm  # noqa: F401
     from genview_mm.apis.pca_encoder import build_encoder_from_args
     from genview_mm.apis.pca_fit import check_outputs, run_fit, sample_paths, sheet_path
-    from genview_mm.generation.sources import list_images
+    from genview_mm.apis.generation.sources import list_images
     from genview_mm.utils.file_safety import ReplaceRefused
 
     try:  # before the (long) fit

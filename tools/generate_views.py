@@ -1,24 +1,26 @@
-"""Generate GenView's adaptive-noise views for a dataset (sharded, resumable).
+"""Generate GenView's adaptive-noise views for a dataset (fixed shards, resumable).
 
 Single process::
 
     python tools/generate_views.py data/imagenet/train --pca fg_pca.pth --out-dir data/genview
 
-Several GPUs / nodes (one process per GPU; RANK / WORLD_SIZE come from torchrun; rank 0
-merges the parts after a final barrier)::
+Several GPUs / nodes (one process per GPU; RANK / WORLD_SIZE come from torchrun)::
 
     torchrun --nnodes $NNODES --node_rank $NODE_RANK --nproc_per_node 8 \\
         --master_addr $MASTER_ADDR --master_port 29500 \\
         tools/generate_views.py data/imagenet/train --pca fg_pca.pth --out-dir data/genview
 
-Separate launches (a Slurm job array: tools/slurm_generate.sh), one task per share, merged
-afterwards by tools/merge_manifests.py::
+Separate launches (a Slurm job array: tools/slurm_generate.sh)::
 
     python tools/generate_views.py ... --rank $TASK --world-size $NTASKS
 
-Rerun the same command to resume: finished views are kept, missing or empty outputs and
-transient failures are redone. OUT_DIR/generation_settings.json records the settings that
-change the views; a rerun with other settings is refused (see --overwrite).
+The sorted images are cut into shards of --shard-size; worker RANK of WORLD_SIZE takes the
+shards s with s % WORLD_SIZE == RANK, and a finished shard's record (OUT_DIR/shards/) marks it
+done. The worker that finds every shard done merges them into OUT_DIR/manifest.jsonl (so does
+tools/merge_manifests.py, at any time). Rerun with any number of workers to resume: finished
+shards are skipped, missing or empty outputs and transient failures are redone.
+OUT_DIR/generation_settings.json records the settings that change the views; a rerun with
+other settings is refused (see --overwrite).
 """
 import argparse
 import logging
@@ -83,7 +85,7 @@ def parse_args(argv=None):
                    'MMPretrain config (.py)')
     p.add_argument('--pca', required=True, help='foreground PCA file of the pipeline image '
                    'encoder (tools/fit_foreground_pca.py)')
-    p.add_argument('--out-dir', required=True, help='output root (images/, manifests/)')
+    p.add_argument('--out-dir', required=True, help='output root (images/, shards/)')
     p.add_argument('--data-root', default=None, help='root for relative paths in a list '
                    'file, or data_root override for a config')
     p.add_argument('--dataset-key', default='train_dataloader.dataset')
@@ -119,20 +121,24 @@ def parse_args(argv=None):
     p.add_argument('--verify', action='store_true', help='decode every recorded output and '
                    'redo damaged ones (default: only missing or empty ones; slow)')
     p.add_argument('--overwrite', action='store_true', help='if OUT_DIR holds views made with '
-                   'other settings, delete its images and manifests and start over')
+                   'other settings, delete the views and records this tool wrote there and '
+                   'start over (one process only)')
     p.add_argument('--max-fail-fraction', type=float, default=0.5, help='exit with status 1 '
                    'if at least this share of the images tried fails (default: 0.5)')
     p.add_argument('--no-encoder-check', action='store_true',
                    help='accept a PCA file made for another encoder of the same token width, '
                    'grid and input size (the weights/name check is skipped)')
-    p.add_argument('--no-merge', action='store_true', help='do not merge parts at the end')
+    p.add_argument('--no-merge', action='store_true', help='do not merge the shard records '
+                   'when every shard is done')
     p.add_argument('--rank', type=int, default=None, help='this task\'s share (with '
                    '--world-size; instead of RANK/WORLD_SIZE, no process group)')
     p.add_argument('--world-size', type=int, default=None, help='number of shares')
-    p.add_argument('--barrier-timeout', type=float, default=30.0, help='torchrun only: minutes '
-                   'to wait at the final barrier for the other ranks (default: 30)')
+    p.add_argument('--shard-size', type=positive_int, default=1000, help='images per shard '
+                   '(recorded: fixed for an --out-dir; default: 1000)')
+    p.add_argument('--writers', type=int, default=4, help='threads encoding and writing views '
+                   '(default: 4)')
     p.add_argument('--lock-wait', type=float, default=0.0, help='seconds to wait for another '
-                   'live writer of the same part to exit (default: 0, refuse at once)')
+                   'live writer of the same shard to exit (default: 0, refuse at once)')
     p.add_argument('--no-progress', action='store_true')
     args = p.parse_args(argv)
     check_paths(p, args)
@@ -143,8 +149,8 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
-    from genview_mm.generation.cli import run_from_args
-    from genview_mm.generation.errors import ABORTS
+    from genview_mm.apis.generation.errors import ABORTS
+    from genview_mm.apis.generation.job import run_from_args
     try:
         return run_from_args(args)
     except ABORTS as exc:

@@ -93,7 +93,7 @@ def make_pca(args):
     from genview_mm.apis.pca_encoder import build_encoder_from_args
     from genview_mm.apis.pca_fit import sample_paths, token_batches
     from genview_mm.foreground.official import import_official_pca
-    from genview_mm.generation.sources import list_images
+    from genview_mm.apis.generation.sources import list_images
 
     encoder = build_encoder_from_args(args)
     fit_batches, paths = None, []

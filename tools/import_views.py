@@ -43,18 +43,18 @@ def parse_args(argv=None):
 
 
 def load_package() -> types.ModuleType:
-    """``genview_mm.generation.import_views``, without running ``genview_mm/__init__.py`` if
-    genview_mm is not imported yet: that imports torch, mmcv and mmpretrain (1.2 GB of RSS and
-    7 s measured) for a tool that needs only NumPy and the standard library."""
+    """``genview_mm.apis.import_views``, without running the ``__init__.py`` of the packages
+    above it if genview_mm is not imported yet: that imports torch, mmcv and mmpretrain (1.2 GB
+    of RSS and 7 s measured) for a tool that needs only NumPy and the standard library."""
     if 'genview_mm' not in sys.modules:
         spec = importlib.util.find_spec('genview_mm')
         root = list(spec.submodule_search_locations)[0]
-        for sub in ('', 'generation', 'utils'):
+        for sub in ('', 'apis', 'generation', 'utils'):
             package = types.ModuleType('.'.join(filter(None, ('genview_mm', sub))))
             package.__path__ = [osp.join(root, sub) if sub else root]
             sys.modules[package.__name__] = package
         importlib.import_module('genview_mm.utils.interrupt').install()
-    return importlib.import_module('genview_mm.generation.import_views')
+    return importlib.import_module('genview_mm.apis.import_views')
 
 
 def is_manifest(path: str) -> bool:

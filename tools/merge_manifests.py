@@ -1,11 +1,13 @@
-"""Merge the per-rank manifest parts of a generation run into OUT_DIR/manifest.jsonl.
+"""Merge the shard records of a generation run into OUT_DIR/manifest.jsonl.
 
     python tools/merge_manifests.py data/genview --source data/imagenet/train --check-files
 
-Duplicates (from resumed runs) are dropped: an 'ok' row beats a 'failed' one, a newer row (later
-line, later-written part) an older one; rows are sorted by source key. With --source, images
-without a row are reported (exit code 1 if any, or if --check-files finds listed outputs missing
-or empty). Run it after separate launches (a job array) or after generate_views.py --no-merge.
+tools/generate_views.py merges by itself when its worker finds every shard done; this command
+does the same at any time (idempotent). Repeated rows (from resumed runs) are dropped: an 'ok'
+row beats a 'failed' one, a newer row an older one; rows are sorted by source key. Two different
+'ok' rows of one image are reported as conflicts (the newer is kept; exit code 1 with --strict).
+With --source, images without a row are reported (exit code 1 if any, or if --check-files finds
+listed outputs missing or empty).
 """
 import argparse
 import json
@@ -26,23 +28,29 @@ def main(argv=None):
     p.add_argument('--num-variations', type=int, default=None)
     p.add_argument('--check-files', action='store_true',
                    help='verify listed outputs exist and are not empty')
+    p.add_argument('--strict', action='store_true',
+                   help='exit with status 1 if two different ok rows exist for one image')
     p.add_argument('--out', default=None, help='merged manifest (default: OUT_DIR/manifest.jsonl)')
     args = p.parse_args(argv)
 
     import genview_mm  # noqa: F401
-    from genview_mm.generation.merge import merge_manifests
-    from genview_mm.generation.sources import list_images
+    from genview_mm.apis.generation.merge import merge_manifests
+    from genview_mm.apis.generation.sources import list_images
     items = (list_images(args.source, args.data_root, args.dataset_key)
              if args.source else None)
     report = merge_manifests(args.out_dir, items, args.num_variations, args.check_files,
                              args.out)
-    for key in ('missing', 'missing_files'):
+    for key in ('missing', 'missing_files', 'conflicts'):
         for name in report[key][:20]:
             print(f'{key}: {name}')
         if len(report[key]) > 20:
             print(f'{key}: ... {len(report[key]) - 20} more')
     print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in report.items()}))
-    return 1 if report['missing'] or report['missing_files'] else 0
+    if report['conflicts']:
+        print(f"{len(report['conflicts'])} images have two different ok rows (kept the newer "
+              'of each): two runs with other settings wrote into this folder?', file=sys.stderr)
+    strict = args.strict and report['conflicts']
+    return 1 if report['missing'] or report['missing_files'] or strict else 0
 
 
 if __name__ == '__main__':

@@ -9,16 +9,17 @@
 #            --pretrained /models/sd21-unclip --batch-size 16
 #
 # It submits `sbatch --array=0-(NTASKS-1)`: array task i runs tools/generate_views.py with
-# RANK=i, WORLD_SIZE=NTASKS (as --rank/--world-size: no process group, no MASTER_ADDR), so image
-# j is made by task j % NTASKS and each task exits when its share is done. A second job, held
-# until every task succeeded (--dependency=afterok), merges the parts with
-# tools/merge_manifests.py OUT_DIR --source SOURCE --check-files. MAX_RUNNING=k caps the tasks
+# --rank i --world-size NTASKS (no process group), so it makes the shards s with
+# s % NTASKS == i and exits; the task that finds every shard done merges them. A second job, held
+# until every task succeeded (--dependency=afterok), reports with tools/merge_manifests.py
+# OUT_DIR --source SOURCE --check-files (an idempotent merge). MAX_RUNNING=k caps the tasks
 # running at once (--array=...%k). Logs: OUT_DIR/slurm/.
 #
-# Requeue-safe: tasks are submitted with --requeue; a requeued or resubmitted task resumes its
-# share (finished views are kept, lost outputs and transient failures redone), and while an
-# earlier copy of it still runs, the part lock refuses the newcomer (it waits --lock-wait 120 s
-# first). If a task failed, submit the same command again: finished shares end in seconds.
+# Requeue-safe: tasks are submitted with --requeue; a requeued or resubmitted task skips its
+# finished shards and resumes the others (lost outputs and transient failures redone), and while
+# an earlier copy of it still runs, the shard lock refuses the newcomer (it waits --lock-wait
+# 120 s first). If a task failed, submit the same command again (any NTASKS works: the shards
+# are fixed): finished shards end in seconds.
 # Do not pass --overwrite here (it is refused for job arrays): delete OUT_DIR first instead.
 set -euo pipefail
 

@@ -6,7 +6,9 @@
 - :mod:`.pca_fit` / :mod:`.pca_encoder`: fit a foreground PCA over a folder of images;
 - :mod:`.pair_samples`: score sample pairs for ``tools/visualize_pairs.py``;
 - :mod:`.extra_images`: draw the extra real images of the data-expansion baselines
-  (``tools/sample_extra_images.py``).
+  (``tools/sample_extra_images.py``);
+- :mod:`.generation`: the view-generation job (fixed shards, resume, merge;
+  ``tools/generate_views.py``); :mod:`.import_views`: the released-views import.
 
 Nothing below this package imports it.
 """

@@ -176,7 +176,7 @@ class Demo:
         return summary
 
     def summary(self, unclip: str, scorer_clip: str, manifest: str) -> dict:
-        from genview_mm.generation.manifest import read_manifest
+        from genview_mm.structures.manifest import read_manifest
         rows = read_manifest(manifest, status=None)
         ok = [r for r in rows if r['status'] == 'ok']
         levels, counts = np.unique([r['noise_level'] for r in ok], return_counts=True)

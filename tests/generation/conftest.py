@@ -29,7 +29,7 @@ def photo_dir(tmp_path_factory) -> str:
 def tiny_unclip_pca(tiny_unclip_path, photo_dir, tmp_path_factory) -> str:
     """Foreground PCA fitted for the tiny pipeline's own image encoder."""
     from genview_mm.apis.pca_fit import run_fit
-    from genview_mm.generation.sources import list_folder
+    from genview_mm.apis.generation.sources import list_folder
     from genview_mm.models.encoders import CLIPPatchEncoder
     enc = CLIPPatchEncoder.from_pretrained(tiny_unclip_path, subfolder='image_encoder')
     out = str(tmp_path_factory.mktemp('pca') / 'fg_pca.pth')

@@ -1,10 +1,10 @@
 """Running tools/generate_views.py and tools/merge_manifests.py in the generation tests."""
-import glob
+import os
 import os.path as osp
 
 from PIL import Image
 
-from genview_mm.generation import read_manifest
+from genview_mm.structures.manifest import read_manifest
 from helpers import tool_cmd
 
 STEPS = '3'
@@ -25,5 +25,11 @@ def check_complete(out, keys, size=32):
         with Image.open(r['output']) as im:
             im.load()
             assert im.size == (size, size)
-    assert not glob.glob(osp.join(out, '**', '*.partial*'), recursive=True)
+    assert not leftovers(out)
     return rows
+
+
+def leftovers(out):
+    """Temporary files (hidden ones too) and journals under ``out``."""
+    return [osp.join(d, f) for d, _, files in os.walk(out) for f in files
+            if '.partial' in f or f.endswith('.journal')]

@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
+from genview_mm.apis.generation.sources import list_folder
 from genview_mm.foreground import ForegroundPCA, ForegroundPCAError, check_pca_encoder
 from genview_mm.generation import AdaptiveNoiseGenerator, image_seed, noise_level_from_ratio
-from genview_mm.generation.sources import list_folder
 from genview_mm.models.encoders import CLIPPatchEncoder
 
 STEPS = 3
@@ -140,7 +140,7 @@ def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_pat
 
 
 def test_runner_level_buckets_fill_batches_same_outputs(gen, photo_dir, tmp_path, monkeypatch):
-    from genview_mm.generation.outputs import output_relpath
+    from genview_mm.apis.generation.writer import output_relpath
     from genview_mm.generation.runner import generate_views
     items = list_folder(photo_dir)
     calls = []

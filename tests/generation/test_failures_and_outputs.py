@@ -6,16 +6,16 @@ import os.path as osp
 import pytest
 from PIL import Image
 
-from genview_mm.generation import outputs
-from genview_mm.generation.batches import load_image
-from genview_mm.generation.failures import (
+from genview_mm.apis.generation import writer as outputs
+from genview_mm.apis.generation.errors import (
     failure_cause,
     failure_kind,
     failure_reason,
     should_retry,
     summarize_failures,
 )
-from genview_mm.generation.outputs import (
+from genview_mm.apis.generation.sources import load_image
+from genview_mm.apis.generation.writer import (
     check_unique_outputs,
     output_ok,
     output_relpath,
@@ -58,7 +58,7 @@ def test_load_image_tells_transient_from_undecodable(tmp_path):
     assert load_image(str(tmp_path))[1].startswith('transient: unreadable file:')  # a folder
     (tmp_path / 'junk.jpg').write_bytes(b'\x00not a jpeg')
     assert load_image(str(tmp_path / 'junk.jpg'))[1] == (
-        'undecodable: undecodable image: UnidentifiedImageError: cannot identify image file '
+        'undecodable: undecodable image: ValueError: cannot decode image file '
         f"{str(tmp_path / 'junk.jpg')!r}")
     Image.new('L', (5, 3), 7).save(tmp_path / 'ok.png')
     img, reason = load_image(str(tmp_path / 'ok.png'))
@@ -107,3 +107,29 @@ def test_output_ok(tmp_path):
     path.write_bytes(b'')
     assert not output_ok(str(path))
     assert not output_ok(str(tmp_path / 'gone.jpg'))
+
+
+def test_sources_decoded_as_training_decodes_them(tmp_path):
+    """As MMPretrain's LoadImageFromFile (mmcv, OpenCV): an EXIF-rotated JPEG is rotated and
+    a 16-bit PNG scaled to 8 bits (on main, PIL generated from the unrotated photo and turned
+    the 16-bit image white, so its foreground ratio was not the one training sees)."""
+    import cv2
+    import numpy as np
+    from mmcv.transforms import LoadImageFromFile
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (20, 40, 3), np.uint8))  # 40 wide, 20 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    photo.save(tmp_path / 'rotated.jpg', exif=exif, quality=95)
+    gray16 = (np.arange(24 * 24, dtype=np.uint16).reshape(24, 24) * 113).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / 'deep.png'), gray16)
+    load = LoadImageFromFile()
+    for name, shape in (('rotated.jpg', (40, 20, 3)), ('deep.png', (24, 24, 3))):
+        path = str(tmp_path / name)
+        img, reason = load_image(path)
+        assert reason is None
+        ours = np.asarray(img)
+        training = load(dict(img_path=path))['img'][..., ::-1]  # BGR -> RGB
+        assert ours.shape == shape and np.array_equal(ours, training), name
+    deep = np.asarray(load_image(str(tmp_path / 'deep.png'))[0])
+    assert np.array_equal(deep[..., 0], (gray16 >> 8).astype(np.uint8))  # not all white

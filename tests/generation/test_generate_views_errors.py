@@ -1,14 +1,16 @@
 """tools/generate_views.py on bad arguments: it ends early with one line naming the flag and
 the fix, exit status 2, no traceback, nothing loaded or written. The checks of paths and counts
 run before the tool imports anything heavy (a subprocess answers in well under a second)."""
+import errno
 import os
 import os.path as osp
+import shutil
 import subprocess
 
 import pytest
 
 from gen_tool import cmd
-from helpers import tool_env
+from helpers import save_pca, tool_env
 
 
 def unwritable_dir(tmp_path):
@@ -71,3 +73,70 @@ def test_errors_found_by_the_package(gen_main, photo_dir, tiny_unclip_pca, tiny_
     err = capsys.readouterr().err
     assert err.startswith(f'generate_views.py: error: {shown}') and err.count('\n') == 1, err
     assert os.listdir(out) == []
+
+
+def test_a_refused_start_leaves_no_settings_record(gen_main, photo_dir, tiny_unclip_pca,
+                                                   tiny_unclip_path, tmp_path, capsys):
+    """A wrong --pca or --pretrained is found when the model loads; on main the settings record
+    was written before that, and the corrected command was then refused."""
+    out = str(tmp_path / 'out')
+    wrong_pca = save_pca(str(tmp_path / 'wrong.pth'), 'other/encoder', dim=16, grid=(2, 2),
+                         input_size=28)
+    not_a_model = tmp_path / 'empty_model'
+    not_a_model.mkdir()
+    for extra in (['--pca', wrong_pca], ['--pretrained', str(not_a_model)]):
+        args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:] + extra
+        assert gen_main(args) == 1, extra
+        err = capsys.readouterr().err.splitlines()[-1]  # after diffusers' loading bar
+        assert err.startswith('generate_views.py: error: '), err
+        assert os.listdir(out) == [], extra  # no settings record, nothing else
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 0
+
+
+def test_out_dir_inside_or_around_the_source_is_refused(gen_main, photo_dir, tiny_unclip_pca,
+                                                        tiny_unclip_path, tmp_path, capsys):
+    """On main a rerun with --out-dir = source made views of views."""
+    src = tmp_path / 'src'
+    shutil.copytree(photo_dir, src)
+    listing = tmp_path / 'train.txt'
+    listing.write_text('src/a/img_0000.jpg 0\n')
+    for source, out, shown in ((src, src, 'is inside the source folder'),
+                               (src, src / 'views', 'is inside the source folder'),
+                               (src / 'a', src, 'holds source images'),
+                               (listing, tmp_path, 'holds source images')):
+        assert gen_main(cmd(str(source), tiny_unclip_pca, tiny_unclip_path, str(out))[2:]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f'generate_views.py: error: --out-dir {str(out)!r} {shown}')
+        assert err.count('\n') == 1
+    assert sorted(os.listdir(src)) == ['a', 'b', 'views'] and os.listdir(src / 'views') == []
+
+
+def test_job_arrays_cannot_overwrite(gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,
+                                     tmp_path, capsys):
+    out = str(tmp_path / 'out')
+    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--overwrite', '--rank', '1',
+               '--world-size', '2')[2:]
+    assert gen_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('generate_views.py: error: --overwrite with 2 workers (a job array '
+                          'or torchrun) would let one delete what another already wrote')
+    assert os.listdir(out) == []
+
+
+def test_a_full_disk_ends_in_one_line(gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,
+                                      tmp_path, capsys, monkeypatch):
+    from PIL import Image
+    out = str(tmp_path / 'out')
+    real_save = Image.Image.save
+
+    def full(self, fp, *args, **kwargs):
+        real_save(self, fp, *args, **kwargs)
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(Image.Image, 'save', full)
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if 'error' in line]
+    assert err == [f'generate_views.py: error: no space left on the device writing to '
+                   f'{out}/.tmp/shard-00000 (No space left on device): free space or pass '
+                   'another --out-dir, then rerun to resume']
+    assert not [f for _, _, fs in os.walk(out) for f in fs if '.partial' in f]

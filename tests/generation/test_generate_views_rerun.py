@@ -10,11 +10,10 @@ import pytest
 from PIL import Image
 
 from gen_tool import check_complete, cmd
-from genview_mm.generation import read_manifest
-from genview_mm.generation.manifest import iter_rows
-from helpers import DIST_VARS
+from genview_mm.structures.manifest import read_manifest, read_rows
+from helpers import DIST_VARS, save_tiny_unclip
 
-PART = osp.join('manifests', 'part-00000-of-00001.jsonl')
+RECORD = osp.join('shards', 'shard-00000.jsonl')  # the one shard of <= 1000 images
 
 
 @pytest.fixture
@@ -83,7 +82,7 @@ def test_lost_and_damaged_outputs_are_redone(gen_main, merge_main, photo_dir, ti
     rows = check_complete(out, list(first))  # merged: each image once, all decode
     for r in rows:  # regenerated with the same seed: the same image
         assert np.abs(np.asarray(Image.open(r['output']), np.int16) - first[r['key']]).max() <= 3
-    assert len(list(iter_rows(osp.join(out, PART)))) == 13
+    assert len(list(read_rows(osp.join(out, RECORD)))) == 10  # one newest row per image
     assert merge_main([out, '--source', photo_dir, '--check-files']) == 0
 
 
@@ -129,7 +128,8 @@ def test_other_settings_are_refused_before_any_model_loads(
     args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
     assert gen_main(args) == 0
     old_rows = read_manifest(out)
-    other_model = shutil.copytree(tiny_unclip_path, str(tmp_path / 'other_unclip'))
+    moved_model = shutil.copytree(tiny_unclip_path, str(tmp_path / 'moved_unclip'))
+    other_weights = save_tiny_unclip(str(tmp_path / 'other_unclip'), seed=1)
     same_pca = shutil.copy(tiny_unclip_pca, str(tmp_path / 'moved_pca.pth'))
     other_pca = shutil.copy(tiny_unclip_pca, str(tmp_path / 'other_pca.pth'))
     with open(other_pca, 'ab') as f:
@@ -138,18 +138,20 @@ def test_other_settings_are_refused_before_any_model_loads(
     def loaded(*a, **k):
         raise ModelLoaded
 
-    import genview_mm.generation.cli as cli
-    monkeypatch.setattr(cli, 'build_generator', loaded)
-    changes = CHANGES + [(['--pretrained', other_model], f"pretrained: '{tiny_unclip_path}' ->"),
-                         (['--pca', other_pca], 'pca_sha256: ')]
+    import genview_mm.apis.generation.job as job
+    monkeypatch.setattr(job, 'build_generator', loaded)
+    changes = CHANGES + [(['--pretrained', other_weights], "pretrained: 'weights:"),
+                         (['--pca', other_pca], 'pca_sha256: '),
+                         (['--shard-size', '4'], 'shard_size: 1000 -> 4')]
     capsys.readouterr()
     for extra, shown in changes:
         assert gen_main(args + extra) == 2, extra
         err = capsys.readouterr().err
         assert shown in err and 'other settings' in err and '--overwrite' in err, (extra, err)
-    for extra in (['--pca', same_pca], ['--batch-size', '3'], ['--max-pipeline-batch', '2'],
-                  ['--no-level-buckets'], ['--device', 'cpu'], ['--verify'], ['--no-merge'],
-                  ['--retry-failed'], ['--rank', '0', '--world-size', '1']):
+    for extra in (['--pca', same_pca], ['--pretrained', moved_model], ['--batch-size', '3'],
+                  ['--max-pipeline-batch', '2'], ['--no-level-buckets'], ['--device', 'cpu'],
+                  ['--verify'], ['--no-merge'],
+                  ['--retry-failed'], ['--rank', '0', '--world-size', '1'], ['--writers', '0']):
         with pytest.raises(ModelLoaded):  # accepted: these do not change the views
             gen_main(args + extra)
     monkeypatch.undo()
@@ -159,7 +161,8 @@ def test_other_settings_are_refused_before_any_model_loads(
     open(stale, 'wb').write(b'x')
     assert gen_main(args + ['--steps', '2', '--overwrite']) == 0
     assert 'share 10, skipped 0, new 10' in capsys.readouterr().out
-    assert not osp.exists(stale) and len(list(iter_rows(osp.join(out, PART)))) == 10
+    assert osp.isfile(stale)  # not recorded by the tool: --overwrite leaves it
+    assert len(list(read_rows(osp.join(out, RECORD)))) == 10
     new_rows = read_manifest(out)
     assert [r['output'] for r in new_rows] == [r['output'] for r in old_rows]
     assert gen_main(args + ['--steps', '2', '--overwrite']) == 0  # same settings: resumes

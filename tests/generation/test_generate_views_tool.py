@@ -1,6 +1,6 @@
 """tools/generate_views.py end to end on the tiny pipeline: the output layout and manifest,
-failures recorded, a killed run resumed, torchrun and job-array launches, and a second writer of
-the same part refused."""
+failures recorded, a killed run resumed, torchrun and job-array launches (no barrier: the last
+finisher merges), and a second writer of the same shard refused."""
 import glob
 import json
 import os
@@ -15,14 +15,13 @@ import time
 import pytest
 
 from gen_tool import check_complete, cmd
-from genview_mm.generation import read_manifest
-from genview_mm.generation.manifest import iter_rows
+from genview_mm.structures.manifest import read_manifest, read_rows
 from helpers import run_cmd, tool_env
 
 
 def test_run_mirrors_layout_and_records_failures(gen_main, photo_dir, tiny_unclip_pca,
                                                  tiny_unclip_path, tmp_path):
-    from genview_mm.generation.outputs import output_relpath
+    from genview_mm.apis.generation.writer import output_relpath
     src = str(tmp_path / 'src')
     shutil.copytree(photo_dir, src)
     with open(osp.join(src, 'b', 'zz_broken.jpg'), 'wb') as f:
@@ -46,32 +45,42 @@ def test_run_mirrors_layout_and_records_failures(gen_main, photo_dir, tiny_uncli
 
 @pytest.mark.slow
 def test_kill_and_resume(gen_main, merge_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,
-                         tmp_path):
+                         tmp_path, capsys):
+    """A killed worker loses at most the images in flight of its current shard: finished
+    shards keep their records, the current one its journal."""
     src = str(tmp_path / 'src')
-    for i in range(2):  # 20 images
+    for i in range(2):  # 20 images, shards of 6: 0-5, 6-11, 12-17, 18-19
         shutil.copytree(photo_dir, osp.join(src, f'part{i}'))
     keys = [osp.relpath(p, src) for p in glob.glob(osp.join(src, '**', '*.jpg'), recursive=True)]
     out = str(tmp_path / 'out')
     args = cmd(src, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '1',
-               '--no-merge')
-    part = osp.join(out, 'manifests', 'part-00000-of-00001.jsonl')
+               '--shard-size', '6', '--no-merge')
+    journal = osp.join(out, 'shards', 'shard-00001.journal')
     proc = subprocess.Popen(args, env=tool_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
-        if osp.isfile(part) and len(list(iter_rows(part))) >= 2:
+        if osp.isfile(journal) and len(list(read_rows(journal))) >= 2:
             break
         time.sleep(0.02)
     assert proc.poll() is None, 'run finished before it could be killed: ' + \
         proc.stderr.read().decode()[-2000:]
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    first = len(list(iter_rows(part)))
-    assert 2 <= first < 20
-    # resume with the same arguments (in this process); the killed run's lock is gone
-    assert gen_main(args[2:-1]) == 0
-    assert len(list(iter_rows(part))) == 20  # nothing that finished was redone
-    check_complete(out, keys)
+    assert len(list(read_rows(osp.join(out, 'shards', 'shard-00000.jsonl')))) == 6
+    done = 6 + len(list(read_rows(journal)))
+    assert 8 <= done < 20
+    capsys.readouterr()
+    # resume with the same arguments and two workers in turn; the killed run's lock is gone
+    assert gen_main(args[2:-1] + ['--rank', '1', '--world-size', '2']) == 0  # shards 1, 3
+    assert gen_main(args[2:-1] + ['--rank', '0', '--world-size', '2']) == 0  # 0 (done), 2
+    logs = capsys.readouterr().out
+    assert f'share 8, skipped {done - 6}, new {14 - done}' in logs  # nothing finished redone
+    assert 'share 12, skipped 6, new 6' in logs
+    rows = [r for p in sorted(glob.glob(osp.join(out, 'shards', '*.jsonl')))
+            for r in read_rows(p)]
+    assert sorted(r.key for r in rows) == sorted(keys)  # each image once
+    check_complete(out, keys)  # merged by the worker that finished last
     assert not osp.exists(osp.join(out, '.tmp'))  # the killed run's temp files are cleared
     assert merge_main([out, '--source', src, '--check-files']) == 0
     os.remove(read_manifest(out)[0]['output'])
@@ -82,39 +91,44 @@ def test_kill_and_resume(gen_main, merge_main, photo_dir, tiny_unclip_pca, tiny_
 def test_torchrun_two_processes(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path):
     out = str(tmp_path / 'out')
     args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '2',
-               '--barrier-timeout', '3')
+               '--shard-size', '3')
     run = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node',
            '2'] + args[1:]
     res = run_cmd(run, timeout=300)
-    assert 'waiting up to 3 min (--barrier-timeout) at the final barrier' in res.stderr
-    parts = sorted(glob.glob(osp.join(out, 'manifests', '*.jsonl')))
-    assert [osp.basename(p) for p in parts] == ['part-00000-of-00002.jsonl',
-                                                'part-00001-of-00002.jsonl']
-    shares = [{r['key'] for r in iter_rows(p)} for p in parts]
-    assert len(shares[0]) == len(shares[1]) == 5 and not shares[0] & shares[1]
+    assert 'launch: torchrun' in res.stderr and 'barrier' not in res.stderr
+    records = sorted(glob.glob(osp.join(out, 'shards', '*.jsonl')))
+    assert [osp.basename(p) for p in records] == [f'shard-0000{s}.jsonl' for s in range(4)]
+    assert 'worker 0/2: 2 shards (2 run), share 6' in res.stdout
+    assert 'worker 1/2: 2 shards (2 run), share 4' in res.stdout
+    assert res.stdout.count('"rows": 10') == 1  # merged once, by the last finisher
     keys = [osp.relpath(p, photo_dir) for p in glob.glob(osp.join(photo_dir, '*', '*.jpg'))]
-    check_complete(out, keys)  # merged by rank 0 after the barrier
+    check_complete(out, keys)
 
 
 @pytest.mark.slow
 def test_job_array_tasks_without_process_group(merge_main, photo_dir, tiny_unclip_pca,
                                                tiny_unclip_path, tmp_path):
-    """Separate launches: RANK/WORLD_SIZE (or --rank/--world-size), no MASTER_ADDR."""
+    """Separate launches: RANK/WORLD_SIZE (with a MASTER_ADDR but no torchrun agent: no wait)
+    or --rank/--world-size; the task that finishes last merges."""
     out = str(tmp_path / 'out')
-    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '3')
-    procs = [subprocess.Popen(args, env=tool_env(RANK='0', WORLD_SIZE='2'),
+    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '3',
+               '--shard-size', '5')
+    procs = [subprocess.Popen(args, env=tool_env(RANK='0', WORLD_SIZE='2',
+                                                 MASTER_ADDR='127.0.0.1', MASTER_PORT='1'),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
              subprocess.Popen(args + ['--rank', '1', '--world-size', '2'],
                               env=tool_env(RANK='0', WORLD_SIZE='1'),  # flags win over the env
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
     logs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], '\n'.join(x[-2000:] for x in logs)
-    assert 'rank 0/2: share 5, skipped 0, new 5' in logs[0]
-    assert 'rank 1/2: share 5, skipped 0, new 5' in logs[1]
-    assert 'merge with tools/merge_manifests.py' in logs[0]
-    assert not osp.exists(osp.join(out, 'manifest.jsonl'))  # merging is its own step
-    assert merge_main([out, '--source', photo_dir, '--check-files']) == 0
+    assert 'launch: RANK/WORLD_SIZE from the environment, no torchrun agent' in logs[0]
+    assert 'launch: separate task (--rank/--world-size)' in logs[1]
+    assert 'worker 0/2: 1 shards (1 run), share 5, skipped 0, new 5' in logs[0]
+    assert 'worker 1/2: 1 shards (1 run), share 5, skipped 0, new 5' in logs[1]
+    assert sum('every shard done: merged 10 rows' in x for x in logs) >= 1
     keys = [osp.relpath(p, photo_dir) for p in glob.glob(osp.join(photo_dir, '*', '*.jpg'))]
+    check_complete(out, keys)
+    assert merge_main([out, '--source', photo_dir, '--check-files']) == 0  # idempotent
     check_complete(out, keys)
 
 
@@ -131,18 +145,18 @@ time.sleep(300)
 
 def test_second_writer_of_a_part_is_refused(gen_main, photo_dir, tiny_unclip_pca,
                                             tiny_unclip_path, tmp_path, capsys):
-    """A double launch (or an overlapping requeue) of the same rank: the second process
+    """A double launch (or an overlapping requeue) of the same shard: the second process
     refuses, naming the live holder, and writes nothing; once the holder is gone it runs."""
     out = str(tmp_path / 'out')
     args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
     main = gen_main
     assert main(args) == 0
-    part = osp.join(out, 'manifests', 'part-00000-of-00001.jsonl')
+    part = osp.join(out, 'shards', 'shard-00000.jsonl')
     lost = [r['output'] for r in read_manifest(out)[:2]]
     for path in lost:  # work left for a rerun
         os.remove(path)
     before = open(part).read()
-    holder = subprocess.Popen([sys.executable, '-c', HOLDER, part + '.lock'],
+    holder = subprocess.Popen([sys.executable, '-c', HOLDER, part[:-6] + '.lock'],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == 'locked'
@@ -157,4 +171,4 @@ def test_second_writer_of_a_part_is_refused(gen_main, photo_dir, tiny_unclip_pca
         holder.wait()
     assert main(args) == 0  # the holder is gone: its lock went with it
     assert all(osp.isfile(p) for p in lost)
-    assert len(list(iter_rows(part))) == 12 and len(read_manifest(out)) == 10
+    assert len(list(read_rows(part))) == 10 and len(read_manifest(out)) == 10

@@ -9,13 +9,13 @@ import tracemalloc
 
 import pytest
 
-from genview_mm.generation.import_views import (
+from genview_mm.apis.import_views import (
     NoiseLevelLists,
     import_views,
     match_folder,
     view_extensions,
 )
-from genview_mm.generation.manifest import FIELDS, read_manifest
+from genview_mm.structures.manifest import FIELDS, read_manifest
 from helpers import load_tool, run_cmd
 
 tool = load_tool('import_views')

@@ -1,54 +1,59 @@
-"""The views manifest: writer/reader round trip, a truncated or corrupt line, merging parts
-(duplicates, the newest ok row wins, missing images and files), and the source listings."""
+"""The views manifest (structures.manifest): row type, reader and writer round trip, a truncated
+or corrupt line, the matching rule, reading without the heavy stack; merging shard records
+(duplicates, the newest ok row wins, conflicts, missing images and files); the source listings."""
 import json
+import os
+import os.path as osp
+import sys
 
 import pytest
 
-from genview_mm.generation import read_manifest
-from genview_mm.generation.manifest import FIELDS, ManifestWriter, iter_rows, part_path
-from genview_mm.generation.merge import merge_manifests
-from genview_mm.generation.sources import ImageItem, list_file, list_folder
+from genview_mm.apis.generation.merge import merge_manifests
+from genview_mm.apis.generation.shards import shard_path
+from genview_mm.apis.generation.sources import ImageItem, list_file, list_folder
+from genview_mm.structures.manifest import (
+    FIELDS,
+    ManifestRow,
+    RowMatcher,
+    read_manifest,
+    read_rows,
+    write_manifest,
+)
+from helpers import run_cmd
 
 
-def row(key, status='ok', variation=0, level=100):
+def row(key, status='ok', variation=0, level=100, **extra):
     ok = status == 'ok'
-    return dict(source=f'/data/{key}', key=key, variation=variation,
-                output=f'images/{key}' if ok else None, noise_level=level if ok else None,
-                fg_ratio=0.3 if ok else None, seed=7, generator='g',
-                clip_sim=0.9 if ok else None, status=status, reason='' if ok else 'bad')
+    return ManifestRow(f'/data/{key}', key, variation, f'images/{key}' if ok else None,
+                       level if ok else None, 0.3 if ok else None, 7, 'g', 0.9 if ok else None,
+                       status, '' if ok else 'bad', **extra)
 
 
 def test_writer_reader_round_trip_and_status_filter(tmp_path):
     path = str(tmp_path / 'm.jsonl')
-    with ManifestWriter(path) as w:
-        w.write(row('a.jpg'))
-        w.write(row('b.jpg', 'failed'))
+    assert write_manifest(path, [row('a.jpg'), row('b.jpg', 'failed')]) == 2
     rows = read_manifest(path)
     assert [r['key'] for r in rows] == ['a.jpg']
     assert rows[0]['output'] == str(tmp_path / 'images' / 'a.jpg')
-    assert set(rows[0]) == set(FIELDS)
+    assert list(rows[0]) == list(FIELDS)
     assert len(read_manifest(path, status=None)) == 2
     assert read_manifest(path, status='failed')[0]['reason'] == 'bad'
     assert read_manifest(str(tmp_path / 'm.jsonl'), absolute=False)[0]['output'] == 'images/a.jpg'
-    with pytest.raises(KeyError, match='lacks'):
-        ManifestWriter(path).write({'key': 'x'})
+    assert os.listdir(tmp_path) == ['m.jsonl']  # no temporary file left
 
 
-def test_truncated_last_line_ignored_then_repaired(tmp_path):
+def test_truncated_last_line_ignored(tmp_path):
     path = str(tmp_path / 'm.jsonl')
     with open(path, 'w') as f:
-        f.write(json.dumps(row('a.jpg')) + '\n' + json.dumps(row('b.jpg'))[:25])
-    assert [r['key'] for r in iter_rows(path)] == ['a.jpg']
-    with ManifestWriter(path) as w:  # appending first drops the half line
-        w.write(row('c.jpg'))
-    assert [r['key'] for r in iter_rows(path)] == ['a.jpg', 'c.jpg']
+        f.write(row('a.jpg').to_line() + row('b.jpg').to_line()[:25])
+    assert [r.key for r in read_rows(path)] == ['a.jpg']
 
 
 def test_corrupt_middle_line_raises(tmp_path):
     path = tmp_path / 'm.jsonl'
-    path.write_text('{"broken\n' + json.dumps(row('a.jpg')) + '\n')
+    path.write_text('{"broken\n' + row('a.jpg').to_line())
     with pytest.raises(ValueError, match='corrupt manifest line'):
-        list(iter_rows(str(path)))
+        list(read_rows(str(path)))
 
 
 def test_missing_manifest_is_clear(tmp_path):
@@ -56,25 +61,89 @@ def test_missing_manifest_is_clear(tmp_path):
         read_manifest(str(tmp_path))
 
 
+def test_matching_rule():
+    m = RowMatcher('/data/imagenet/train')
+    for key, source in (('n01/x.JPEG', '/old/mount/train/n01/x.JPEG'), ('y.jpg', '/s/y.jpg')):
+        m.add(ManifestRow(source, key))
+    assert m.match('/old/mount/train/n01/x.JPEG') == 'n01/x.JPEG'  # the recorded source
+    assert m.match('/data/imagenet/train/n01/x.JPEG') == 'n01/x.JPEG'  # the key under the root
+    assert m.match('/data/imagenet/train/n02/x.JPEG') is None  # under the root: no suffix guess
+    assert m.match('/elsewhere/n01/x.JPEG') == 'n01/x.JPEG'  # the longest trailing key
+    assert RowMatcher().match('/x/z.jpg') is None
+
+
+READ = r'''
+import importlib, sys, types
+root = importlib.util.find_spec('genview_mm').submodule_search_locations[0]
+pkg = types.ModuleType('genview_mm'); pkg.__path__ = [root]; sys.modules['genview_mm'] = pkg
+from genview_mm.structures.manifest import RowMatcher, read_manifest, read_rows
+rows = read_manifest(sys.argv[1])
+m = RowMatcher()
+for r in read_rows(sys.argv[1]):
+    m.add(r)
+print(len(rows), m.match('/data/a.jpg'), sorted(k for k in ('torch', 'diffusers',
+      'transformers', 'mmengine', 'mmpretrain') if k in sys.modules))
+'''
+
+
+@pytest.mark.slow
+def test_reading_a_manifest_imports_no_heavy_stack(tmp_path):
+    path = str(tmp_path / 'm.jsonl')
+    write_manifest(path, [row('a.jpg'), row('b.jpg')])
+    res = run_cmd([sys.executable, '-c', READ, path], timeout=60)
+    assert res.stdout.split() == ['2', 'a.jpg', '[]']
+
+
+def write_record(out, shard, rows, mtime=None):
+    path = shard_path(out, shard)
+    write_manifest(path, rows)
+    if mtime:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
 def test_merge_dedups_sorts_and_reports_missing(tmp_path):
     out = str(tmp_path)
-    with ManifestWriter(part_path(out, 0, 2)) as w:
-        w.write(row('c.jpg', 'failed'))
-        w.write(row('a.jpg'))
-    with ManifestWriter(part_path(out, 1, 2)) as w:
-        w.write(row('c.jpg'))  # a retry succeeded
-        w.write(row('a.jpg'))  # duplicate from a resumed run
-        w.write(row('d.jpg', 'failed'))
+    write_record(out, 0, [row('c.jpg', 'failed'), row('a.jpg')], 1_000_000)
+    write_record(out, 1, [row('c.jpg'), row('a.jpg'), row('d.jpg', 'failed')], 2_000_000)
     (tmp_path / 'images').mkdir()
     (tmp_path / 'images' / 'a.jpg').write_bytes(b'x')
     items = [ImageItem(f'/data/{k}', k) for k in ('a.jpg', 'b.jpg', 'c.jpg', 'd.jpg')]
     rep = merge_manifests(out, items, check_files=True)
     assert (rep['rows'], rep['ok'], rep['failed'], rep['duplicates']) == (3, 2, 1, 2)
+    assert rep['conflicts'] == []  # the same view listed twice is a plain duplicate
     assert rep['missing'] == ['b.jpg#0']
     assert rep['missing_files'] == ['images/c.jpg']
     merged = read_manifest(out, status=None)
     assert [(r['key'], r['status']) for r in merged] == [
         ('a.jpg', 'ok'), ('c.jpg', 'ok'), ('d.jpg', 'failed')]
+    first = open(osp.join(out, 'manifest.jsonl')).read()
+    merge_manifests(out, items)
+    assert open(osp.join(out, 'manifest.jsonl')).read() == first  # idempotent
+
+
+def test_merge_prefers_the_newer_ok_row_and_reports_conflicts(tmp_path, capsys):
+    """Two different ok rows of one image (on main: counted as a plain duplicate): reported,
+    the newer kept, and ``--strict`` fails."""
+    out = str(tmp_path)
+    old = write_record(out, 1, [row('a.jpg'), row('b.jpg')], 1_000_000)
+    new = write_record(out, 0, [ManifestRow(**dict(row('a.jpg').as_dict(), seed=8,
+                                                   output='images/a2.jpg')),
+                                row('b.jpg', 'failed')], 2_000_000)
+    assert new < old  # by name the newer record comes first
+    rep = merge_manifests(out)
+    assert (rep['rows'], rep['duplicates'], rep['conflicts']) == (2, 2, ['a.jpg#0'])
+    merged = read_manifest(out, status=None, absolute=False)
+    assert [(r['key'], r['status'], r['output']) for r in merged] == [
+        ('a.jpg', 'ok', 'images/a2.jpg'), ('b.jpg', 'ok', 'images/b.jpg')]
+    assert not [f for f in os.listdir(out) if 'partial' in f]
+    from helpers import load_tool
+    tool = load_tool('merge_manifests')
+    assert tool.main([out]) == 0
+    assert tool.main([out, '--strict']) == 1
+    captured = capsys.readouterr()
+    assert '"conflicts": 1' in captured.out and 'conflicts: a.jpg#0' in captured.out
+    assert '1 images have two different ok rows (kept the newer' in captured.err
 
 
 def test_sources_folder_and_list(tmp_path):
@@ -90,34 +159,30 @@ def test_sources_folder_and_list(tmp_path):
     assert items[0].path == str(tmp_path / 'x' / 'c.JPEG')
 
 
+def test_sources_skip_hidden_files_and_symlink_cycles(tmp_path, caplog):
+    """As mmengine's listing: no ``.x`` or ``._x`` (macOS resource forks) files, no hidden
+    folders; a symlink back to an ancestor is skipped with a warning (on main a loop listed
+    164 keys for 4 images)."""
+    root = tmp_path / 'src'
+    (root / 'a' / 'deep').mkdir(parents=True)
+    (root / '.cache').mkdir()
+    for name in ('a/1.jpg', 'a/2.jpg', 'a/deep/3.jpg', '4.jpg', 'a/._1.jpg', 'a/.hidden.jpg',
+                 '.cache/5.jpg'):
+        (root / name).write_bytes(b'')
+    os.symlink('..', root / 'a' / 'deep' / 'loop')  # deep/loop -> a
+    os.symlink(str(root), root / 'a' / 'root')  # a/root -> the source root
+    with caplog.at_level('WARNING'):
+        keys = [it.key for it in list_folder(str(root))]
+    assert keys == ['4.jpg', 'a/1.jpg', 'a/2.jpg', 'a/deep/3.jpg']
+    assert caplog.text.count('symlink cycle') == 2
+
+
 def test_sources_mmpretrain_config(tmp_path, photo_dir):
-    from genview_mm.generation.sources import list_images
+    from genview_mm.apis.generation.sources import list_images
     cfg = tmp_path / 'cfg.py'
     cfg.write_text(f"train_dataloader = dict(dataset=dict(type='CustomDataset', "
                    f"data_root={photo_dir!r}, data_prefix='', pipeline=[]))\n")
     items = list_images(str(cfg))
     assert [it.key for it in items] == [it.key for it in list_folder(photo_dir)]
     assert len(items) == 10 and items[0].key == 'a/img_0000.jpg'
-
-
-def test_merge_prefers_the_newer_ok_row_across_parts(tmp_path):
-    """A rerun with another world size redid a lost output: its part sorts first by name but
-    was written last, and its row wins."""
-    import os
-    out = str(tmp_path)
-    old, new = part_path(out, 0, 2), part_path(out, 0, 1)
-    assert new < old  # by name the newer part comes first
-    with ManifestWriter(old) as w:
-        w.write(dict(row('a.jpg'), clip_sim=0.1))
-        w.write(dict(row('b.jpg'), clip_sim=0.1))
-    with ManifestWriter(new) as w:
-        w.write(dict(row('a.jpg'), clip_sim=0.2))
-        w.write(row('b.jpg', 'failed'))  # a failed retry does not replace an ok row
-    os.utime(old, (1_000_000, 1_000_000))
-    os.utime(new, (2_000_000, 2_000_000))
-    rep = merge_manifests(out)
-    assert (rep['rows'], rep['duplicates']) == (2, 2)
-    merged = read_manifest(out, status=None)
-    assert [(r['key'], r['status'], r['clip_sim']) for r in merged] == [
-        ('a.jpg', 'ok', 0.2), ('b.jpg', 'ok', 0.1)]
-    assert not [f for f in os.listdir(out) if 'partial' in f]
+    assert json.dumps(items[0].key)

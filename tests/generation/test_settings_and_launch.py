@@ -1,23 +1,25 @@
-"""The generation settings file (what a rerun must match), the launch modes read from the
-environment, and the final barrier that gives up after its timeout."""
+"""The generation settings file (what a rerun must match; a model recorded by its weights),
+what --overwrite may delete, and the launch modes read from the environment."""
 import json
 import os
 import os.path as osp
-import subprocess
+import shutil
 import sys
 
 import pytest
 
-from genview_mm.generation.errors import SettingsMismatch, UsageError
-from genview_mm.generation.launch import launch_from
-from genview_mm.generation.settings import (
+from genview_mm.apis.generation.errors import SettingsMismatch, UsageError
+from genview_mm.apis.generation.job import launch_from
+from genview_mm.apis.generation.settings import (
     SETTINGS_NAME,
     check_settings,
     clear_outputs,
+    model_fingerprint,
     settings_diff,
     write_settings,
 )
-from helpers import free_port, tool_env
+from genview_mm.structures.manifest import ManifestRow, write_manifest
+from helpers import run_cmd, save_tiny_unclip
 
 
 def base():
@@ -46,29 +48,72 @@ def test_write_then_check_and_refuse(tmp_path):
     assert json.load(open(osp.join(out, SETTINGS_NAME))) == base()  # the first one stays
 
 
-def test_views_without_settings_file_are_refused_then_cleared(tmp_path):
+def test_views_without_settings_file_are_refused_and_never_cleared(tmp_path):
+    """A folder of images and manifests this tool did not record: refused, with or without
+    --overwrite, and clear_outputs deletes nothing there (on main it deleted images/)."""
     out = tmp_path / 'out'
     (out / 'images' / 'a').mkdir(parents=True)
     (out / 'images' / 'a' / 'x.jpg').write_bytes(b'x')
-    (out / 'manifests').mkdir()
-    (out / 'manifests' / 'part-00000-of-00001.jsonl').write_text('')
+    (out / 'manifest.jsonl').write_text('{"mine": 1}\n')
     (out / 'keep.txt').write_text('mine')
-    with pytest.raises(SettingsMismatch, match='no generation_settings.json'):
-        check_settings(str(out), base())
-    clear_outputs(str(out))
-    assert sorted(os.listdir(out)) == ['keep.txt']
-    check_settings(str(out), base())
+    for overwrite in (False, True):
+        with pytest.raises(SettingsMismatch, match='no generation_settings.json') as err:
+            check_settings(str(out), base(), overwrite)
+        assert '--overwrite will not delete' in str(err.value)
+    with pytest.raises(SettingsMismatch, match='deletes only what this tool recorded'):
+        clear_outputs(str(out))
+    assert sorted(os.listdir(out)) == ['images', 'keep.txt', 'manifest.jsonl']
+    assert (out / 'images' / 'a' / 'x.jpg').read_bytes() == b'x'
+
+
+def test_overwrite_deletes_only_recorded_files_inside_out_dir(tmp_path):
+    out = tmp_path / 'out'
+    write_settings(str(out), base())
+    (out / 'images' / 'a').mkdir(parents=True)
+    for name in ('v1.jpg', 'v2.jpg', 'user.jpg'):
+        (out / 'images' / 'a' / name).write_bytes(b'x')
+    outside = tmp_path / 'outside.jpg'
+    outside.write_bytes(b'precious')
+    rows = [ManifestRow('/s/1', '1', 0, 'images/a/v1.jpg'),
+            ManifestRow('/s/2', '2', 0, 'images/a/v2.jpg'),
+            ManifestRow('/s/3', '3', 0, '../outside.jpg'),  # a record climbing out: ignored
+            ManifestRow('/s/4', '4', 0, str(outside))]  # absolute: ignored
+    write_manifest(str(out / 'shards' / 'shard-00000.jsonl'), rows)
+    (out / 'shards' / 'shard-00001.journal').write_text(rows[0].to_line())
+    (out / 'manifest.jsonl').write_text(''.join(r.to_line() for r in rows))
+    assert clear_outputs(str(out)) == 6  # 2 views, record, journal, manifest, settings
+    assert outside.read_bytes() == b'precious'
+    assert os.listdir(out / 'images' / 'a') == ['user.jpg']
+    assert sorted(os.listdir(out)) == ['images']
+
+
+def test_model_recorded_by_its_weights_not_its_path(tmp_path, tiny_unclip_path):
+    moved = shutil.copytree(tiny_unclip_path, str(tmp_path / 'elsewhere' / 'unclip'))
+    other = save_tiny_unclip(str(tmp_path / 'other'), seed=1)
+    first = model_fingerprint(tiny_unclip_path)
+    assert first.startswith('weights:') and model_fingerprint(moved) == first
+    assert model_fingerprint(other) != first
+    assert model_fingerprint('owner/repo') == 'owner/repo'  # a hub id as it is
+    with open(osp.join(moved, 'scheduler', 'scheduler_config.json')) as f:
+        cfg = json.load(f)
+    cfg['num_train_timesteps'] = 999
+    with open(osp.join(moved, 'scheduler', 'scheduler_config.json'), 'w') as f:
+        json.dump(cfg, f)
+    assert model_fingerprint(moved) != first  # a config that changes the views counts too
 
 
 def test_launch_modes():
-    assert launch_from(env={}) == (0, 1, 0, False)
-    # a job-array task: fixed RANK/WORLD_SIZE, no MASTER_ADDR -> no process group, GPU 0
-    assert launch_from(env={'RANK': '3', 'WORLD_SIZE': '4'}) == (3, 4, 0, False)
+    assert launch_from(env={}) == (0, 1, 0, 'single')
+    # a job-array task: fixed RANK/WORLD_SIZE -> a separate task on GPU 0
+    assert launch_from(env={'RANK': '3', 'WORLD_SIZE': '4'}) == (3, 4, 0, 'environment')
     torchrun = {'RANK': '3', 'WORLD_SIZE': '4', 'LOCAL_RANK': '1', 'MASTER_ADDR': 'h',
                 'TORCHELASTIC_RUN_ID': 'x'}
-    assert launch_from(env=torchrun) == (3, 4, 1, True)
-    assert launch_from(env={'WORLD_SIZE': '1', 'MASTER_ADDR': 'h'}).torchrun is False
-    assert launch_from(1, 2, env=torchrun) == (1, 2, 0, False)  # flags win: separate launch
+    assert launch_from(env=torchrun) == (3, 4, 1, 'torchrun')
+    # MASTER_ADDR without torchrun's agent: a separate task (on main: a 30-minute barrier)
+    no_agent = dict(torchrun, TORCHELASTIC_RUN_ID='')
+    del no_agent['TORCHELASTIC_RUN_ID']
+    assert launch_from(env=no_agent) == (3, 4, 0, 'environment')
+    assert launch_from(1, 2, env=torchrun) == (1, 2, 0, 'flags')  # flags win: separate launch
     with pytest.raises(UsageError, match='go together'):
         launch_from(rank=1)
     with pytest.raises(UsageError, match='rank 2 of 2'):
@@ -79,40 +124,12 @@ def test_launch_modes():
         launch_from(env={'RANK': 'x'})
 
 
-BARRIER = r'''
-import datetime, logging, os, sys, time
-import torch.distributed as dist
-logging.basicConfig(level=logging.INFO, format='%(message)s')
-rank, flag = int(os.environ['RANK']), sys.argv[1]
-if rank == 0:
-    from genview_mm.generation.launch import Launch, close_group, final_barrier, init_group
-    init_group(2.0)
-    start = time.time()
-    arrived = final_barrier(Launch(0, 2, 0, True), timeout_min=0.05)  # 3 s
-    print('arrived', arrived, 'after', round(time.time() - start), 's', flush=True)
-    open(flag, 'w').close()
-    close_group()
-else:  # joins the group, then is still busy with its share until rank 0 gave up
-    dist.init_process_group('gloo', timeout=datetime.timedelta(minutes=2))
-    while not os.path.exists(flag):
-        time.sleep(0.1)
-    os._exit(0)
-'''
-
-
 @pytest.mark.slow
-def test_final_barrier_gives_up_after_its_timeout(tmp_path):
-    port = str(free_port())
-    flag = str(tmp_path / 'rank0_done')
-    procs = [subprocess.Popen([sys.executable, '-c', BARRIER, flag],
-                              env=tool_env(MASTER_ADDR='127.0.0.1', MASTER_PORT=port,
-                                           WORLD_SIZE='2', RANK=str(r)),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for r in (0, 1)]
-    logs = [p.communicate(timeout=120)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], logs
-    assert 'waiting up to 0.05 min (--barrier-timeout) at the final barrier for the other 1 ' \
-           'ranks' in logs[0]
-    assert 'arrived False after 3 s' in logs[0] or 'arrived False after 4 s' in logs[0], logs[0]
-    assert 'did not all finish within 0.05 min' in logs[0] and 'merge_manifests.py' in logs[0]
-    assert 'Rank 1' in logs[0]  # gloo's monitored barrier names the missing rank
+def test_module_entry_points_do_not_pretend_to_run():
+    """``python -m genview_mm.generation.cli`` exited 0 doing nothing on main."""
+    old = run_cmd([sys.executable, '-m', 'genview_mm.generation.cli'], timeout=120,
+                  returncode=None)
+    assert old.returncode != 0 and 'No module named genview_mm.generation.cli' in old.stderr
+    job = run_cmd([sys.executable, '-m', 'genview_mm.apis.generation.job'], timeout=120,
+                  returncode=2)
+    assert job.stderr.strip().startswith('usage: python tools/generate_views.py SOURCE')

@@ -50,8 +50,7 @@ def parse_args(argv=None):
                    '64, real-size: 384)')
     p.add_argument('--compile', action='store_true', help='arm P with torch.compile')
     p.add_argument('--output', choices=['auto', 'pil', 'tensor'], default='auto',
-                   help="arm P's generator output (auto: tensor if the runner's writer takes "
-                   'tensors)')
+                   help="arm P's generator output (auto: tensor, which the runner's writer takes)")
     p.add_argument('--psnr-images', type=int, default=4, help='images of the fp16/fp32 run')
     p.add_argument('--host-images', type=int, default=None,
                    help='images of the host-time pass (tiny: all, real-size: 16)')

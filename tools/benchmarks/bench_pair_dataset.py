@@ -7,6 +7,7 @@ Rounds alternate between the two so machine noise hits both alike.
     python tools/benchmarks/bench_pair_dataset.py [--num 64] [--rounds 3]
 """
 import argparse
+import os
 import os.path as osp
 import tempfile
 import time
@@ -27,18 +28,17 @@ def make_data(root: str, num: int):
     from PIL import Image
 
     from genview_mm.demo.photos import sample_photos
-    from genview_mm.generation.manifest import ManifestWriter
-    sources = []
-    with ManifestWriter(osp.join(root, 'gen', 'manifest.jsonl'), fsync=False) as writer:
-        for i, img in enumerate(sample_photos(num, size=512)):
-            src = osp.join(root, f'src_{i:04d}.jpg')
-            Image.fromarray(img).resize((500, 375)).save(src, quality=90)
-            out = f'img_{i:04d}.jpg'
-            Image.fromarray(img[:, ::-1]).save(osp.join(root, 'gen', out), quality=90)
-            writer.write(dict(source=src, key=osp.basename(src), variation=0, output=out,
-                              noise_level=100, fg_ratio=0.3, seed=i, generator='bench',
-                              clip_sim=0.9, status='ok', reason=''))
-            sources.append(src)
+    from genview_mm.structures.manifest import ManifestRow, write_manifest
+    sources, rows = [], []
+    os.makedirs(osp.join(root, 'gen'), exist_ok=True)
+    for i, img in enumerate(sample_photos(num, size=512)):
+        src = osp.join(root, f'src_{i:04d}.jpg')
+        Image.fromarray(img).resize((500, 375)).save(src, quality=90)
+        out = f'img_{i:04d}.jpg'
+        Image.fromarray(img[:, ::-1]).save(osp.join(root, 'gen', out), quality=90)
+        rows.append(ManifestRow(src, osp.basename(src), 0, out, 100, 0.3, i, 'bench', 0.9))
+        sources.append(src)
+    write_manifest(osp.join(root, 'gen', 'manifest.jsonl'), rows)
     return sources, osp.join(root, 'gen', 'manifest.jsonl')
 
 

@@ -3,7 +3,6 @@ into the arms' dtype (O and P) and the other of fp16/fp32 (the PSNR reference), 
 JPEGs, a foreground PCA for the pipeline's encoder, the generator of arm P (warmed up and, with
 ``--compile``, compiled), each image's noise level and seed, and the FLOPs of one call."""
 import copy
-import importlib
 import os.path as osp
 import time
 from types import SimpleNamespace
@@ -18,19 +17,7 @@ from generator_arms import (
     project_outputs,
 )
 
-# where the job keeps its source listing and writer (the job layer moved to genview_mm.apis)
-SOURCE_MODULES = ('genview_mm.apis.generation.sources', 'genview_mm.generation.sources')
-WRITER_MODULES = ('genview_mm.apis.generation.writer', 'genview_mm.generation.outputs')
-
-
-def _job_function(modules, name: str):
-    for module in modules:
-        try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            continue
-    raise ImportError(f'no {name} in any of {modules}: update bench_setup.py to the job layout')
-
+from genview_mm.apis.generation.sources import list_folder
 
 def _base_pipeline(args, tmp: str, device: torch.device) -> Any:
     if args.preset == 'tiny':
@@ -65,16 +52,6 @@ def _tame(pipes, steps: int) -> float:
     return scale
 
 
-def _writer_takes_tensors(tmp: str) -> bool:
-    """Whether the runner's writer (``save_atomic``) saves a uint8 HWC tensor."""
-    try:
-        save = _job_function(WRITER_MODULES, 'save_atomic')
-        save(torch.zeros(4, 4, 3, dtype=torch.uint8), osp.join(tmp, 'probe.jpg'))
-        return True
-    except Exception:  # noqa: BLE001  (a PIL-only writer fails on a tensor)
-        return False
-
-
 def _pca(pipe: Any):
     """A foreground PCA for the pipeline's encoder (a random direction: any split works)."""
     from genview_mm.foreground import ForegroundPCA
@@ -99,11 +76,9 @@ def prepare(args, tmp: str, device: torch.device) -> SimpleNamespace:
         p.set_progress_bar_config(disable=True)
     scale = _tame([pipe_o, pipe_p, pipe_ref], args.steps)
     write_photos(osp.join(tmp, 'src'), args.images, args.source_size)
-    items = _job_function(SOURCE_MODULES, 'list_folder')(osp.join(tmp, 'src'))
+    items = list_folder(osp.join(tmp, 'src'))
     paths, keys = [it.path for it in items], [it.key for it in items]
-    output = args.output
-    if output == 'auto':
-        output = 'tensor' if _writer_takes_tensors(tmp) else 'pil'
+    output = 'tensor' if args.output == 'auto' else args.output
     gen = AdaptiveNoiseGenerator(pca=_pca(pipe_p), pipeline=pipe_p, device=str(device),
                                  num_inference_steps=args.steps, guidance_scale=args.guidance,
                                  output_size=args.output_size, max_batch_size=args.batch_size,

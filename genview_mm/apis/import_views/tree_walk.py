@@ -3,7 +3,7 @@ import os
 import os.path as osp
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
-from ..sources import IMAGE_EXTENSIONS
+from ...utils.image_files import IMAGE_EXTENSIONS
 
 
 class FolderPair(NamedTuple):

@@ -1,14 +1,10 @@
-"""Why an image failed, whether a rerun should try it again, and what a run's failures say.
+"""What stops a run (one line, an exit code) and why a single image failed.
 
-A failed manifest row's ``reason`` starts with its kind:
-
-* ``'undecodable: ...'``: the file exists and was read, but PIL cannot decode it. Retrying
-  cannot help, so a rerun skips it (``--retry-failed`` tries it anyway).
-* ``'transient: ...'``: anything that can go away: a missing or unreadable file, a permission
-  error, out of memory, a failed batch, a bad argument. A rerun tries it again.
-
-Rows written before these prefixes existed count as transient. The second field names the cause
-(``'transient: missing file: ...'``); :func:`summarize_failures` groups reasons by it.
+A failed row's ``reason`` starts with its kind: ``'undecodable: ...'`` (the file was read but
+does not decode: a rerun skips it unless ``--retry-failed``) or ``'transient: ...'`` (anything
+that can go away: a missing file, out of memory, a failed batch; a rerun retries it). Rows
+without a known prefix count as transient. The second field names the cause, by which
+:func:`summarize_failures` groups them.
 """
 from collections import Counter
 from typing import Dict, Iterable, Optional
@@ -21,10 +17,35 @@ _HINTS = {
     'unreadable file': 'check the files\' permissions and the filesystem',
     'generation failed': 'see the error above (out of memory: lower --batch-size or '
                          '--max-pipeline-batch)',
-    'undecodable image': 'the files are not images PIL can decode (replace them and rerun '
+    'undecodable image': 'the files are not images OpenCV can decode (replace them and rerun '
                          'with --retry-failed)',
     'write failed': 'check the free space and permissions of --out-dir',
 }
+
+
+class UsageError(ValueError):
+    """A bad argument or a bad place to write: fix the command line (exit code 2)."""
+
+    exit_code = 2
+
+
+class SettingsMismatch(UsageError):
+    """``--out-dir`` holds views made with other settings (exit code 2)."""
+
+
+class ShardLocked(RuntimeError):
+    """Another live process writes the same shard (exit code 1)."""
+
+    exit_code = 1
+
+
+class SetupError(RuntimeError):
+    """The pipeline or the PCA file cannot be loaded, or the disk is full (exit code 1)."""
+
+    exit_code = 1
+
+
+ABORTS = (UsageError, ShardLocked, SetupError)
 
 
 def failure_reason(kind: str, cause: str, exc: BaseException) -> str:
@@ -73,7 +94,7 @@ def summarize_failures(reasons: Iterable[str], attempted: int,
         groups.setdefault(failure_cause(reason), []).append(reason)
     counts = Counter({cause: len(rs) for cause, rs in groups.items()})
     cause, count = counts.most_common(1)[0]
-    hint = _HINTS.get(cause.split(': ', 1)[-1], 'see the reasons in the manifest parts')
+    hint = _HINTS.get(cause.split(': ', 1)[-1], 'see the reasons in the shard records')
     lines = [f'{len(reasons)} of {attempted} images failed '
              f'({100 * len(reasons) / attempted:.0f}% >= {100 * max_fraction:.0f}%).',
              f'Most common cause: {cause} ({count} images), e.g. {groups[cause][0]}',

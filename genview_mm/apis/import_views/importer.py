@@ -1,13 +1,12 @@
 """Turn a folder of pre-generated views (e.g. the released GenView variations) into a manifest."""
-import json
 import os
 import os.path as osp
 import time
-from typing import IO, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
-from ..manifest import FIELDS, MERGED_NAME
+from ...structures.manifest import MERGED_NAME, ManifestRow, source_key, write_manifest
 from .folder_match import FolderMatch, match_folder, split_name, view_extensions
-from .level_lists import LevelEntry, NoiseLevelLists
+from .level_lists import NoiseLevelLists
 from .report import EXAMPLES, ImportReport
 from .tree_walk import FolderPair, walk_pair
 
@@ -22,35 +21,10 @@ def _relative_output(view: str, manifest_dir: str) -> str:
     return rel.replace(os.sep, '/')
 
 
-def _open_temp(out: str):
-    """Open the temporary manifest next to ``out`` (fails early, before the walk)."""
-    tmp = f'{out}.tmp{os.getpid()}'
-    try:
-        os.makedirs(osp.dirname(out), exist_ok=True)
-        return tmp, open(tmp, 'w', encoding='utf-8', newline='\n')
-    except OSError as exc:
-        raise OSError(f'Cannot write the manifest {out!r} ({exc.strerror or exc}): choose a '
-                      'writable --out, e.g. data/genview/views_released/manifest.jsonl.') from exc
-
-
-class _Rows:
-    """Writes manifest rows of imported views (the schema of :mod:`..manifest`)."""
-
-    def __init__(self, generator: str, manifest_dir: str, f: IO[str]) -> None:
-        self.generator, self.manifest_dir, self.f = generator, manifest_dir, f
-
-    def write(self, source: str, key: str, view: str, entry: Optional[LevelEntry]) -> None:
-        row = dict(source=source, key=key, variation=0,
-                   output=_relative_output(view, self.manifest_dir),
-                   noise_level=entry.level if entry else None,
-                   fg_ratio=entry.fg_ratio if entry else None, seed=None,
-                   generator=self.generator, clip_sim=None, status='ok', reason='')
-        self.f.write(json.dumps({k: row[k] for k in FIELDS}) + '\n')
-
-
 def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLevelLists],
-                   report: ImportReport, rows: _Rows) -> None:
-    """Write one folder's rows and count what did not match."""
+                   report: ImportReport, generator: str, source_root: str,
+                   manifest_dir: str) -> Iterator[ManifestRow]:
+    """One folder's rows; counts what did not match."""
     prefix = f'{folder.rel}/' if folder.rel else ''
     report['folders'] += 1
     report['sources'] += len(folder.sources)
@@ -66,8 +40,11 @@ def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLeve
         if entry is not None and entry.conflict:
             report.note('level_conflicts', 1, [prefix + src])
         report['with_level'] += entry is not None and entry.level is not None
-        rows.write(osp.join(folder.source_dir, src), prefix + src,
-                   osp.join(folder.view_dir, view), entry)
+        source = osp.join(folder.source_dir, src)
+        yield ManifestRow(source, source_key(source, source_root), 0,
+                          _relative_output(osp.join(folder.view_dir, view), manifest_dir),
+                          entry.level if entry else None, entry.fg_ratio if entry else None,
+                          None, generator)
     report['matched'] += len(m.pairs)
 
 
@@ -109,39 +86,38 @@ def import_views(views_root: str, source_root: str, out: str,
     views_root, source_root = osp.abspath(views_root), osp.abspath(source_root)
     out = osp.abspath(out)
     out = osp.join(out, MERGED_NAME) if osp.isdir(out) else out
-    tmp, f = _open_temp(out)  # fail before the long part
+    lists = NoiseLevelLists(level_lists) if level_lists else None
+    report = ImportReport(views_root=views_root, source_root=source_root,
+                          num_lists=len(level_lists),
+                          list_entries=lists.num_entries if lists else 0)
     bar = None
-    try:
-        lists = NoiseLevelLists(level_lists) if level_lists else None
-        report = ImportReport(views_root=views_root, source_root=source_root,
-                              num_lists=len(level_lists),
-                              list_entries=lists.num_entries if lists else 0)
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(unit='folder', desc='import views', dynamic_ncols=True)
-        rows = _Rows(f'import:{views_root}', osp.dirname(out), f)
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(unit='folder', desc='import views', dynamic_ncols=True)
+
+    def rows() -> Iterator[ManifestRow]:
         for folder in walk_pair(source_root, views_root):
-            _import_folder(folder, match_folder(folder.sources, folder.views, exts), lists,
-                           report, rows)
+            yield from _import_folder(folder, match_folder(folder.sources, folder.views, exts),
+                                      lists, report, f'import:{views_root}', source_root,
+                                      osp.dirname(out))
             if bar is not None:
                 bar.set_postfix(matched=report['matched'], refresh=False)
                 bar.update()
-        f.flush()
-        os.fsync(f.fileno())
-        f.close()
-        if report['matched']:
-            os.replace(tmp, out)
-            report['manifest'] = out
-        elif osp.isdir(osp.join(views_root, osp.basename(source_root))):
-            report['hint'] = (f'{views_root} holds a folder {osp.basename(source_root)}/: if '
-                              'the views are in there, pass '
-                              f'{osp.join(views_root, osp.basename(source_root))} as VIEWS_ROOT.')
+
+    try:
+        written = write_manifest(out, rows(), keep_empty=False)  # opened before the walk
+    except OSError as exc:
+        raise OSError(f'Cannot write the manifest {out!r} ({exc.strerror or exc}): choose a '
+                      'writable --out, e.g. data/genview/views_released/manifest.jsonl.') from exc
     finally:
         if bar is not None:
             bar.close()
-        f.close()
-        if osp.exists(tmp):
-            os.remove(tmp)
+    if written:
+        report['manifest'] = out
+    elif osp.isdir(osp.join(views_root, osp.basename(source_root))):
+        report['hint'] = (f'{views_root} holds a folder {osp.basename(source_root)}/: if '
+                          'the views are in there, pass '
+                          f'{osp.join(views_root, osp.basename(source_root))} as VIEWS_ROOT.')
     if lists is not None:
         unused, examples = lists.unused(EXAMPLES)
         report.note('list_unused', unused, examples)

@@ -2,7 +2,7 @@
 import os.path as osp
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from ..sources import IMAGE_EXTENSIONS
+from ...utils.image_files import IMAGE_EXTENSIONS
 
 
 def view_extensions(ext: str = 'any') -> Tuple[str, ...]:

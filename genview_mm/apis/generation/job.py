@@ -1,0 +1,182 @@
+"""The command behind ``tools/generate_views.py``: launch mode -> checks -> settings check ->
+model -> settings record -> this worker's shards -> merge if every shard is done.
+
+No process group and no barrier: a worker (a torchrun rank, a Slurm array task, a plain
+``--rank/--world-size`` process) takes its shards by rank, and whichever worker finds every
+shard recorded when it is done merges (an idempotent rewrite of ``manifest.jsonl``).
+"""
+import argparse
+import glob
+import json
+import logging
+import os
+import os.path as osp
+from contextlib import ExitStack
+from typing import Mapping, NamedTuple, Optional
+
+from .errors import SetupError, UsageError, summarize_failures
+
+logger = logging.getLogger(__name__)
+
+
+class Launch(NamedTuple):
+    rank: int
+    world_size: int
+    local_rank: int
+    mode: str  # 'single', 'flags' (--rank/--world-size), 'torchrun', 'environment'
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, '')
+    try:
+        return int(value) if value != '' else default
+    except ValueError:
+        raise UsageError(f'{name}={value!r} in the environment is not an integer') from None
+
+
+def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
+                env: Optional[Mapping[str, str]] = None) -> Launch:
+    """This worker's rank from ``--rank/--world-size`` or RANK/WORLD_SIZE (pure).
+
+    Raises:
+        UsageError: only one of the two flags, or a rank outside [0, world_size).
+    """
+    env = os.environ if env is None else env
+    if (rank is None) != (world_size is None):
+        raise UsageError('--rank and --world-size go together: pass both (or neither and let '
+                         'torchrun / RANK and WORLD_SIZE set them)')
+    flags = rank is not None
+    if not flags:
+        rank, world_size = _int_env(env, 'RANK', 0), _int_env(env, 'WORLD_SIZE', 1)
+    if world_size < 1 or not 0 <= rank < world_size:
+        src = '--rank/--world-size' if flags else 'RANK/WORLD_SIZE'
+        raise UsageError(f'{src}: need 0 <= rank < world size, got rank {rank} of '
+                         f'{world_size}')
+    torchrun = not flags and 'TORCHELASTIC_RUN_ID' in env
+    mode = ('flags' if flags else 'torchrun' if torchrun else
+            'environment' if 'RANK' in env or 'WORLD_SIZE' in env else 'single')
+    local_rank = _int_env(env, 'LOCAL_RANK', 0) if torchrun else 0
+    return Launch(rank, world_size, local_rank, mode)
+
+
+def build_generator(args: argparse.Namespace, device: str):
+    """An :class:`AdaptiveNoiseGenerator` from the tool's arguments (pipeline loaded now)."""
+    from mmpretrain.registry import MODELS
+    gen = MODELS.build(dict(
+        type='AdaptiveNoiseGenerator', pca=args.pca, pretrained=args.pretrained, device=device,
+        torch_dtype=args.dtype, scheduler=args.scheduler, num_inference_steps=args.steps,
+        guidance_scale=args.guidance, prompt=args.prompt, height=args.gen_size,
+        width=args.gen_size, output_size=args.output_size, noise_bins=args.noise_bins,
+        noise_levels=args.noise_levels, base_seed=args.seed,
+        num_variations=args.num_variations, max_batch_size=args.max_pipeline_batch,
+        check_encoder=not args.no_encoder_check))
+    try:
+        gen.pca  # noqa: B018  (load pipeline + PCA now: fail before any work)
+    except (OSError, ValueError) as exc:
+        raise SetupError(str(exc)) from exc
+    return gen
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Raise :class:`UsageError` for a bad argument (before any model loads)."""
+    from ...generation.noise import validate_noise_rule
+    if not 1 <= args.quality <= 100:
+        raise UsageError(f'--quality must be in 1..100, got {args.quality}')
+    if args.lock_wait < 0:
+        raise UsageError('--lock-wait must be >= 0')
+    if not 0 < args.max_fail_fraction <= 1:
+        raise UsageError(f'--max-fail-fraction must be in (0, 1], got {args.max_fail_fraction}')
+    try:
+        validate_noise_rule(args.noise_bins, args.noise_levels)
+    except ValueError as exc:
+        raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
+
+
+def overwrite(out_dir: str) -> None:
+    """``--overwrite``: with every shard lock held (no live writer), delete what the records
+    list (:func:`.settings.clear_outputs`)."""
+    from .settings import clear_outputs
+    from .shards import ShardLock
+    with ExitStack() as stack:
+        for path in sorted(glob.glob(osp.join(out_dir, 'shards', '*.lock'))):
+            stack.enter_context(ShardLock(path))
+        logger.warning('--overwrite: deleted %d files this tool recorded in %s',
+                       clear_outputs(out_dir), out_dir)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run this worker's shards; merge if every shard is then done.
+
+    Returns:
+        int: 0, or 1 if too many of the images tried failed.
+    """
+    import torch
+
+    from ...generation.pipeline_loader import resolve_dtype
+    from .merge import merge_manifests
+    from .runner import generate_views
+    from .settings import check_settings, mismatch_message, settings_from_args, write_settings
+    from .sources import check_out_dir, list_images
+    check_args(args)
+    launch = launch_from(args.rank, args.world_size)
+    logger.info('launch: %s, worker %d of %d', {
+        'single': 'one process', 'flags': 'separate task (--rank/--world-size)',
+        'torchrun': 'torchrun (RANK/WORLD_SIZE/LOCAL_RANK from its agent)',
+        'environment': 'RANK/WORLD_SIZE from the environment, no torchrun agent: a separate '
+                       'task'}[launch.mode], launch.rank, launch.world_size)
+    if args.overwrite and launch.world_size > 1:
+        raise UsageError(f'--overwrite with {launch.world_size} workers (a job array or '
+                         'torchrun) would let one delete what another already wrote: delete '
+                         '--out-dir once before launching instead')
+    device = args.device or (f'cuda:{launch.local_rank}' if torch.cuda.is_available() else 'cpu')
+    dtype = str(resolve_dtype(args.dtype, torch.device(device))).replace('torch.', '')
+    settings = settings_from_args(args, dtype)
+    check_settings(args.out_dir, settings, args.overwrite)  # before any model loads
+    items = list_images(args.source, args.data_root, args.dataset_key)
+    if not items:
+        raise UsageError(f'no images found in source {args.source!r}')
+    try:
+        check_out_dir(args.out_dir, args.source, items)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    generator = build_generator(args, device)
+    if args.overwrite and mismatch_message(args.out_dir, settings):
+        overwrite(args.out_dir)
+    write_settings(args.out_dir, settings)  # the model loaded: this run starts
+    stats = generate_views(items, generator, args.out_dir, launch.rank, launch.world_size,
+                           batch_size=args.batch_size, ext=args.ext, quality=args.quality,
+                           retry_failed=args.retry_failed, verify=args.verify,
+                           show_progress=not args.no_progress,
+                           level_buckets=not args.no_level_buckets, lock_wait=args.lock_wait,
+                           shard_size=args.shard_size, writers=args.writers)
+    print(f'worker {launch.rank}/{launch.world_size}: {stats["shards"]} shards ({stats["ran"]} '
+          f'run), share {stats["share"]}, skipped {stats["skipped"]}, new {stats["new"]}, '
+          f'redone {stats["redone"]} (lost outputs), retried {stats["retried"]} (failed '
+          f'before); rows written: ok {stats["ok"]}, failed {stats["failed"]}; host '
+          f'{stats["host_ms_per_image"]} ms/image', flush=True)
+    code = 0
+    failures = summarize_failures(stats['reasons'], stats['tried'], args.max_fail_fraction)
+    if failures:
+        logger.error('worker %d: %s', launch.rank, failures)
+        code = 1
+    if args.no_merge:
+        return code
+    if not stats['complete']:
+        logger.info('worker %d: its shards are done, others are not yet: the worker that '
+                    'finishes last merges (or run tools/merge_manifests.py %s)', launch.rank,
+                    args.out_dir)
+        return code
+    report = merge_manifests(args.out_dir, items, args.num_variations)
+    logger.info('every shard done: merged %d rows (%d ok, %d failed) into %s; %d missing',
+                report['rows'], report['ok'], report['failed'], report['path'],
+                len(report['missing']))
+    print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in report.items()}))
+    return code
+
+
+if __name__ == '__main__':
+    import sys
+    print('usage: python tools/generate_views.py SOURCE --pca PCA --out-dir OUT [options] '
+          '(this module is the library behind that tool; it runs nothing itself)',
+          file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,258 @@
+"""The generation loop over this worker's shards (``tools/generate_views.py``).
+
+Per shard (:mod:`.shards`): skip it if its record says it is done; else take its lock, work
+out what is left, and stream the images through three stages: a prefetch thread decodes the
+next batches and computes their CLIP pixels, the main thread runs the models (one encoder pass
+per batch for foreground ratio, noise level and embedding; images wait in one bucket per noise
+level until a full batch of that level can go to the pipeline in one call), and a writer pool
+(:mod:`.writer`) encodes and writes the views. A view's row is journaled once its file is in
+place; the shard's record is written (atomically) at its end. Outputs do not depend on batch,
+shard, worker count or threads: every image has its own seed.
+"""
+import logging
+import os
+import os.path as osp
+import shutil
+import time
+from typing import Dict, List, Sequence
+
+from ...generation.analysis import analyze_pixels, concat_analyses, select_analysis
+from ...generation.seeding import image_seed
+from ...structures.manifest import ManifestRow, newest_rows, write_manifest
+from .errors import TRANSIENT, SetupError, failure_reason
+from .shards import (
+    Journal,
+    ShardLock,
+    is_complete,
+    my_shards,
+    plan_images,
+    recorded_rows,
+    row_files,
+    shard_count,
+    shard_path,
+)
+from .sources import ImageItem, prefetch_batches, read_batches
+from .writer import WriterPool, check_unique_outputs, save_view
+
+logger = logging.getLogger(__name__)
+DEFAULT_SHARD_SIZE = 1000
+
+
+def failed_rows(item: ImageItem, reason: str, gen) -> List[ManifestRow]:
+    """One failed row per variation of ``item``."""
+    return [ManifestRow(item.path, item.key, v, seed=image_seed(item.key, gen.base_seed, v),
+                        generator=gen.name, status='failed', reason=reason)
+            for v in range(gen.num_variations)]
+
+
+def _analyse(gen, pairs: Sequence, pixels) -> list:
+    """``(item, image, analysis or None)`` per pair: one encoder pass for the batch, in the
+    main thread (the models run in one thread only, so outputs equal the serial path's)."""
+    info = None
+    try:
+        if pixels is not None:
+            info = analyze_pixels(gen.encoder, gen.pca, pixels, gen.noise_bins, gen.noise_levels)
+        elif pairs:
+            info = gen.analyze([img for _, img in pairs])
+    except Exception as exc:  # noqa: BLE001
+        logger.warning('analysis failed (%s); retrying it at generation', exc)
+    return [(it, img, info and select_analysis(info, [i])) for i, (it, img) in enumerate(pairs)]
+
+
+def _generate(gen, loaded: Sequence) -> list:
+    """(item, view) pairs, or failed rows; a failing batch is retried image by image."""
+    infos = [info for _, _, info in loaded]
+    analysis = concat_analyses(infos) if all(i is not None for i in infos) else None
+    try:
+        views = gen.generate([img for _, img, _ in loaded], [it.key for it, _, _ in loaded],
+                             analysis=analysis)
+    except Exception as exc:  # noqa: BLE001
+        if len(loaded) == 1:
+            return failed_rows(loaded[0][0],
+                               failure_reason(TRANSIENT, 'generation failed', exc), gen)
+        logger.warning('batch failed (%s); retrying image by image', exc)
+        return [r for one in loaded for r in _generate(gen, [one])]
+    items = {item.key: item for item, _, _ in loaded}
+    return [(items[view.key], view) for view in views]
+
+
+class _Shard:
+    """One shard's run: what the main thread does between the prefetch and the writers."""
+
+    def __init__(self, gen, out_dir, shard, opts, stats, bar):
+        self.gen, self.out_dir, self.opts, self.stats, self.bar = gen, out_dir, opts, stats, bar
+        self.tmp_dir = osp.join(out_dir, '.tmp', f'shard-{shard:05d}')
+        self.journal = Journal(shard_path(out_dir, shard, 'journal'))
+        self.rows: List[ManifestRow] = []
+        self.pool = WriterPool(opts['writers'])
+        self.gen_time = self.wait_time = 0.0
+
+    def record(self, rows: Sequence[ManifestRow], images: int = 0) -> None:
+        for row in rows:
+            self.journal.write(row)  # only after its image is in place
+            self.rows.append(row)
+            self.stats['ok' if row.ok else 'failed'] += 1
+            if not row.ok:
+                self.stats['reasons'][row.key] = row.reason
+        if self.bar is not None and images:
+            self.bar.update(images)
+
+    def flush(self, loaded: Sequence) -> None:
+        start = time.perf_counter()
+        results = _generate(self.gen, loaded)
+        self.gen_time += time.perf_counter() - start
+        o = self.opts
+        for res in results:
+            if isinstance(res, ManifestRow):
+                self.record([res])
+                continue
+            start = time.perf_counter()
+            done = self.pool.submit(save_view, *res, self.gen, self.out_dir, o['ext'],
+                                    o['quality'], self.tmp_dir)
+            self.wait_time += time.perf_counter() - start if o['writers'] else 0.0
+            self.record(done)
+        self.journal.flush()  # once per pipeline call
+        if self.bar is not None:
+            self.bar.update(len(loaded))
+
+    def run(self, todo: Sequence[ImageItem]) -> None:
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)  # left by a killed writer
+        o, buckets = self.opts, {}
+        batches = read_batches(self.gen, todo, o['batch_size'], o['level_buckets'])
+        batches = prefetch_batches(batches) if o['prefetch'] else batches
+        try:
+            while True:
+                start = time.perf_counter()
+                batch = next(batches, None)
+                if o['prefetch']:
+                    self.wait_time += time.perf_counter() - start
+                if batch is None:
+                    break
+                pairs, pixels, failed = batch
+                self.record([r for it, why in failed for r in failed_rows(it, why, self.gen)],
+                            len(failed))
+                if not o['level_buckets']:
+                    if pairs:
+                        self.flush([(it, img, None) for it, img in pairs])
+                    continue
+                start = time.perf_counter()
+                loaded = _analyse(self.gen, pairs, pixels)
+                self.gen_time += time.perf_counter() - start
+                for one in loaded:
+                    level = -1 if one[2] is None else one[2]['noise_level'][0]
+                    buckets.setdefault(level, []).append(one)
+                for level in [lv for lv, b in buckets.items() if len(b) >= o['batch_size']]:
+                    self.flush(buckets.pop(level))
+            for level in sorted(buckets):
+                self.flush(buckets.pop(level))
+            start = time.perf_counter()
+            self.record(self.pool.done(wait=True))
+            self.wait_time += time.perf_counter() - start
+        finally:
+            self.pool.close()
+            self.journal.close()
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            try:
+                os.rmdir(osp.dirname(self.tmp_dir))
+            except OSError:
+                pass  # another worker's shard is in progress
+
+
+def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: int = 0,
+                   world_size: int = 1, batch_size: int = 8, ext: str = '.jpg',
+                   quality: int = 95, retry_failed: bool = False, verify: bool = False,
+                   show_progress: bool = True, level_buckets: bool = True,
+                   lock_wait: float = 0.0, shard_size: int = DEFAULT_SHARD_SIZE,
+                   prefetch: bool = True, writers: int = 4) -> Dict:
+    """Generate views for this worker's shards of ``items`` into ``out_dir``.
+
+    Args:
+        items (Sequence[ImageItem]): all source images (every worker passes the same list).
+        generator (AdaptiveNoiseGenerator): or anything with its ``analyze``/``generate``.
+        out_dir (str): output root (images/, shards/).
+        rank (int) / world_size (int): this worker; it takes shards ``s % world_size == rank``.
+        batch_size (int): images per generator call. Defaults to 8.
+        ext (str): '.jpg', '.png' or '.webp'. Defaults to '.jpg'.
+        quality (int): JPEG/WebP quality. Defaults to 95.
+        retry_failed (bool): also redo images recorded as undecodable. Defaults to False.
+        verify (bool): decode every recorded output to find damaged ones. Defaults to False.
+        show_progress (bool): tqdm bar. Defaults to True.
+        level_buckets (bool): fill one full batch per noise level before calling the
+            pipeline (same outputs, fuller batches). Defaults to True.
+        lock_wait (float): seconds to wait for another live writer of a shard. Defaults to 0.
+        shard_size (int): images per shard (fixed for an ``out_dir``). Defaults to 1000.
+        prefetch (bool): decode and analyse in a thread ahead of the pipeline; False does it
+            first, in order (the serial reference: the same outputs). Defaults to True.
+        writers (int): encoding/writing threads (0: the main thread). Defaults to 4.
+
+    Returns:
+        dict: image counts ``share, skipped, new, redone, retried, tried``, row counts ``ok,
+        failed``, ``reasons`` (one per failed image), ``shards`` (this worker's) and ``ran``
+        (those it worked on), ``complete`` (every shard has its record), ``host_ms_per_image``
+        (main-thread time outside the pipeline and waits, per image tried).
+
+    Raises:
+        ShardLocked: another live process writes one of this worker's shards.
+        SetupError: the disk is full.
+    """
+    if batch_size < 1 or shard_size < 1:
+        raise ValueError(f'batch_size and shard_size must be >= 1, got {batch_size}, '
+                         f'{shard_size}')
+    items = sorted(items, key=lambda it: it.key)
+    nvar = generator.num_variations
+    check_unique_outputs((it.key for it in items), nvar, ext)
+    num_shards = shard_count(len(items), shard_size)
+    mine = my_shards(num_shards, rank, world_size)
+    recorded = recorded_rows(row_files(out_dir))
+    stats = dict(share=0, skipped=0, new=0, redone=0, retried=0, tried=0, ok=0, failed=0,
+                 reasons={}, shards=len(mine), ran=0)
+    opts = dict(batch_size=batch_size, ext=ext, quality=quality, level_buckets=level_buckets,
+                prefetch=prefetch, writers=writers)
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=sum(min(shard_size, len(items) - s * shard_size) for s in mine),
+                   unit='img', dynamic_ncols=True, desc=f'worker {rank}/{world_size}')
+    host = [0.0]
+    for s in mine:
+        chunk = items[s * shard_size:(s + 1) * shard_size]
+        stats['share'] += len(chunk)
+        record, journal = shard_path(out_dir, s), shard_path(out_dir, s, 'journal')
+        todo, counts = plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify)
+        if not todo and osp.isfile(record) and not osp.exists(journal):
+            stats['skipped'] += len(chunk)
+            bar is not None and bar.update(len(chunk))
+            continue
+        with ShardLock(shard_path(out_dir, s, 'lock'), lock_wait):
+            fresh = list(recorded_rows([record, journal]).values())
+            mine_rows = newest_rows([r for it in chunk for v in range(nvar)
+                                     for r in [recorded.get((it.key, v))] if r] + fresh)
+            todo, counts = plan_images(chunk, mine_rows, nvar, out_dir, retry_failed, verify)
+            for name, count in counts.items():
+                stats[name] += count
+            stats['tried'] += len(todo)
+            bar is not None and bar.update(counts['skipped'])
+            run = _Shard(generator, out_dir, s, opts, stats, bar)
+            start = time.perf_counter()
+            try:
+                run.run(todo)
+            except OSError as exc:  # the journal: a full disk
+                raise SetupError(f'cannot write to {osp.dirname(journal)} ({exc.strerror}): '
+                                 'free space or pass another --out-dir') from None
+            host[0] += time.perf_counter() - start - run.gen_time - run.wait_time
+            keep = {(it.key, v) for it in chunk for v in range(nvar)}
+            rows = newest_rows(list(mine_rows.values()) + run.rows)
+            try:
+                write_manifest(record, [rows[k] for k in sorted(rows) if k in keep])
+            except OSError as exc:
+                raise SetupError(f'cannot write to {osp.dirname(record)} ({exc.strerror}): '
+                                 'free space or pass another --out-dir') from None
+            if osp.exists(journal):
+                os.remove(journal)
+            stats['ran'] += 1
+    if bar is not None:
+        bar.close()
+    stats['reasons'] = list(stats['reasons'].values())
+    stats['complete'] = is_complete(out_dir, num_shards)
+    stats['host_ms_per_image'] = round(1000 * host[0] / max(stats['tried'], 1), 3)
+    return stats

@@ -1,0 +1,217 @@
+"""Fixed shards and the runner (a stand-in generator, no model): shard ids that do not depend on
+the worker count, each image generated exactly once over any sequence of worker counts and
+kills, prefetch + writer pool equal to the serial path bit for bit, the views a writer accepts,
+a full disk, and the per-image seeds."""
+import errno
+import os
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gen_tool import leftovers
+from genview_mm.apis.generation import runner as runner_mod
+from genview_mm.apis.generation import writer
+from genview_mm.apis.generation.errors import SetupError
+from genview_mm.apis.generation.merge import merge_manifests
+from genview_mm.apis.generation.runner import generate_views
+from genview_mm.apis.generation.shards import my_shards, shard_count, shard_path
+from genview_mm.apis.generation.sources import list_folder
+from genview_mm.generation import GeneratedView, image_seed
+from genview_mm.structures.manifest import read_manifest, read_rows
+
+
+class Killed(BaseException):  # not caught as a failed batch: the process dies
+    pass
+
+
+class FakeGen:
+    """Views whose pixels depend only on (key, variation) and their seed; counts the images
+    generated, and can 'die' after a number of them."""
+
+    name, base_seed = 'fake', 0
+
+    def __init__(self, num_variations=1, die_after=None, tensor=None):
+        self.num_variations, self.die_after, self.tensor = num_variations, die_after, tensor
+        self.calls = Counter()
+
+    def analyze(self, images):
+        ratios = [float(np.asarray(im).mean()) / 255 for im in images]
+        return dict(fg_ratio=ratios, noise_level=[100 * int(r * 4) for r in ratios],
+                    embeds=torch.zeros(len(images), 2))
+
+    def generate(self, images, keys, analysis=None):
+        info = analysis or self.analyze(images)
+        views = []
+        for i, key in enumerate(keys):
+            if self.die_after is not None and sum(self.calls.values()) >= self.die_after:
+                raise Killed
+            self.calls[key] += 1
+            for v in range(self.num_variations):
+                seed = image_seed(key, self.base_seed, v)
+                pixels = np.random.default_rng(seed).integers(0, 256, (8, 8, 3), np.uint8)
+                image = Image.fromarray(pixels)
+                if self.tensor == 'hwc':
+                    image = torch.from_numpy(pixels)
+                elif self.tensor == 'chw':
+                    image = torch.from_numpy(pixels).permute(2, 0, 1)
+                views.append(GeneratedView(image, key, v, info['noise_level'][i],
+                                           info['fg_ratio'][i], seed, 0.5))
+        return views
+
+
+@pytest.fixture(scope='module')
+def items(tmp_path_factory):
+    root = tmp_path_factory.mktemp('src')
+    rng = np.random.default_rng(0)
+    for i in range(11):
+        os.makedirs(root / f'c{i % 2}', exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (6, 6, 3), np.uint8)).save(
+            root / f'c{i % 2}' / f'{i:02d}.png')
+    return list_folder(str(root))
+
+
+def test_shards_do_not_depend_on_the_worker_count():
+    assert shard_count(0, 4) == 0 and shard_count(11, 4) == 3 and shard_count(12, 4) == 3
+    for n in (0, 1, 7, 100):
+        for world in (1, 2, 3, 8, 150):
+            got = sorted(s for r in range(world) for s in my_shards(n, r, world))
+            assert got == list(range(n))  # each shard to exactly one worker
+    assert my_shards(10, 1, 4) == [1, 5, 9]
+    with pytest.raises(ValueError, match='rank 4 of 4'):
+        my_shards(10, 4, 4)
+
+
+def run(items, out, gen, **kw):
+    kw = dict(dict(show_progress=False, shard_size=3, batch_size=2), **kw)
+    stats = generate_views(items, gen, str(out), **kw)
+    if stats['complete']:
+        merge_manifests(str(out))
+    return stats
+
+
+def test_each_image_once_over_worker_counts_and_kills(items, tmp_path):
+    out, gen = tmp_path / 'out', FakeGen()
+    run(items, out, gen, rank=0, world_size=3)  # shards 0 and 3 of 0..3
+    assert sorted(gen.calls) == sorted(it.key for it in items[0:3] + items[9:11])
+    run(items, out, gen, rank=1, world_size=2)  # shard 1 (3 is done)
+    dying = FakeGen(die_after=1)  # worker 0 of 2: shard 0 is done, it dies inside shard 2
+    with pytest.raises(Killed):
+        run(items, out, dying, rank=0, world_size=2, batch_size=1, writers=0)
+    assert len(list(read_rows(shard_path(str(out), 2, 'journal')))) == 1
+    assert sum(dying.calls.values()) == 1
+    stats = run(items, out, gen, rank=0, world_size=1)  # one worker finishes
+    assert (stats['shards'], stats['ran'], stats['skipped'], stats['new']) == (4, 1, 9, 2)
+    assert stats['complete'] and all(n == 1 for n in (gen.calls + dying.calls).values())
+    assert len(gen.calls + dying.calls) == 11
+    assert sorted(r.key for s in range(4) for r in read_rows(shard_path(str(out), s))) == \
+        sorted(it.key for it in items)
+    assert not leftovers(str(out))
+
+
+def test_a_kill_inside_a_shard_keeps_its_finished_images(items, tmp_path):
+    out = tmp_path / 'out'
+    dying = FakeGen(die_after=2)
+    with pytest.raises(Killed):
+        run(items, out, dying, shard_size=100, batch_size=1, writers=0)
+    assert len(list(read_rows(shard_path(str(out), 0, 'journal')))) == 2
+    gen = FakeGen()
+    stats = run(items, out, gen, shard_size=100)
+    assert (stats['skipped'], stats['new']) == (2, 9) and not set(gen.calls) & set(dying.calls)
+
+
+def test_outputs_independent_of_batch_shard_workers_and_threads(items, tmp_path):
+    """The pooled path (prefetch thread, 3 writers) against the serial one (no prefetch, the
+    main thread writes), at other batch and shard sizes and worker counts: the same bytes."""
+    serial = tmp_path / 'serial'
+    stats = run(items, serial, FakeGen(), prefetch=False, writers=0, batch_size=1,
+                shard_size=100)
+    assert stats['host_ms_per_image'] > 0
+    pooled = tmp_path / 'pooled'
+    for rank in range(2):
+        run(items, pooled, FakeGen(), rank=rank, world_size=2, writers=3, batch_size=4,
+            shard_size=2)
+    a, b = read_manifest(str(serial)), read_manifest(str(pooled))
+    assert [r['key'] for r in a] == [r['key'] for r in b] and len(a) == 11
+    for ra, rb in zip(a, b):
+        assert open(ra['output'], 'rb').read() == open(rb['output'], 'rb').read()
+        assert (ra['seed'], ra['noise_level']) == (rb['seed'], rb['noise_level'])
+
+
+@pytest.mark.parametrize('kind', ['hwc', 'chw'])
+def test_tensor_views_are_written_as_pil_ones(items, tmp_path, kind):
+    run(items, tmp_path / 'pil', FakeGen(num_variations=2))
+    run(items, tmp_path / kind, FakeGen(num_variations=2, tensor=kind))
+    for ra, rb in zip(read_manifest(str(tmp_path / 'pil')), read_manifest(str(tmp_path / kind))):
+        assert open(ra['output'], 'rb').read() == open(rb['output'], 'rb').read()
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 7, 3), np.uint8)
+    for view in (pixels, pixels.transpose(2, 0, 1), torch.from_numpy(pixels)):
+        assert np.array_equal(np.asarray(writer.to_pil(view)), pixels)
+    with pytest.raises(ValueError, match='uint8 HWC/CHW'):
+        writer.to_pil(pixels.astype(np.float32))
+
+
+def test_full_disk_stops_with_one_line_and_no_temp_file(items, tmp_path, monkeypatch):
+    out = tmp_path / 'out'
+    real_save = Image.Image.save
+
+    def full(self, fp, *args, **kwargs):
+        real_save(self, fp, *args, **kwargs)  # half a file is there...
+        raise OSError(errno.ENOSPC, 'No space left on device')  # ...when the disk fills up
+
+    monkeypatch.setattr(Image.Image, 'save', full)
+    with pytest.raises(SetupError) as err:
+        run(items, out, FakeGen(), writers=2)
+    message = str(err.value)
+    assert '\n' not in message and message.startswith('no space left on the device writing '
+                                                      f'to {out}')
+    assert not leftovers(str(out)) or all(p.endswith('.journal') for p in leftovers(str(out)))
+    assert not [f for _, _, fs in os.walk(out) for f in fs if '.partial' in f]
+    monkeypatch.undo()
+    stats = run(items, out, FakeGen())  # space freed: the rerun finishes
+    assert stats['complete'] and stats['new'] + stats['retried'] == 11
+
+
+def test_seed_is_pure_and_distinct():
+    assert image_seed('n01/a.jpg', 0) == image_seed('n01/a.jpg', 0)
+    seeds = {image_seed(f'img{i}', b, v) for i in range(50) for b in (0, 1) for v in (0, 1)}
+    assert len(seeds) == 200
+    assert all(0 <= s < 2 ** 63 for s in seeds)
+
+
+def test_runner_is_still_importable_from_the_generation_package():
+    from genview_mm.generation.runner import generate_views as old_name
+    assert old_name is runner_mod.generate_views
+
+
+def test_tiny_pipeline_pooled_equals_serial_bit_for_bit(tiny_unclip_path, tiny_unclip_pca,
+                                                        photo_dir, tmp_path):
+    """The real generator: prefetch thread and writer pool against the serial path, the same
+    bytes and numbers; at another batch size, shard size and worker count the same images up to
+    the rounding of a batched UNet call."""
+    from mmpretrain.registry import MODELS
+    gen = MODELS.build(dict(type='AdaptiveNoiseGenerator', pca=tiny_unclip_pca,
+                            pretrained=tiny_unclip_path, device='cpu', num_inference_steps=2,
+                            output_size=32))
+    items = list_folder(photo_dir)
+    stats = run(items, tmp_path / 'serial', gen, prefetch=False, writers=0, batch_size=4,
+                shard_size=100)
+    assert stats['ok'] == 10 and stats['host_ms_per_image'] > 0
+    run(items, tmp_path / 'pooled', gen, writers=3, batch_size=4, shard_size=100)
+    for rank in range(2):
+        run(items, tmp_path / 'other', gen, rank=rank, world_size=2, batch_size=1)
+    serial = read_manifest(str(tmp_path / 'serial'))
+    fields = ('key', 'noise_level', 'fg_ratio', 'clip_sim', 'seed')
+    for other in ('pooled', 'other'):
+        rows = read_manifest(str(tmp_path / other))
+        assert len(rows) == 10
+        for ra, rb in zip(serial, rows):
+            if other == 'pooled':
+                assert open(ra['output'], 'rb').read() == open(rb['output'], 'rb').read()
+                assert [ra[f] for f in fields] == [rb[f] for f in fields]
+            else:  # a batch of 1, not 4: the same seed, rounding-level differences only
+                pa, pb = (np.asarray(Image.open(r['output']), np.int16) for r in (ra, rb))
+                assert np.abs(pa - pb).max() <= 3 and ra['noise_level'] == rb['noise_level']
+                assert abs(ra['clip_sim'] - rb['clip_sim']) < 1e-4
