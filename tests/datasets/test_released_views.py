@@ -11,9 +11,9 @@ from mmengine.registry import init_default_scope
 from PIL import Image
 
 from genview_mm.apis import load_config
+from genview_mm.apis.import_views import import_views
 from genview_mm.datasets import ManifestIndex
 from genview_mm.engine import GenViewPairHook
-from genview_mm.apis.import_views import import_views
 from helpers import write_photos
 
 CFG = 'configs/demo/genview_mocov2_r18_tiny_cpu.py'

@@ -140,8 +140,8 @@ def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_pat
 
 
 def test_runner_level_buckets_fill_batches_same_outputs(gen, photo_dir, tmp_path, monkeypatch):
+    from genview_mm.apis.generation.runner import generate_views
     from genview_mm.apis.generation.writer import output_relpath
-    from genview_mm.generation.runner import generate_views
     items = list_folder(photo_dir)
     calls = []
     run = gen._run
@@ -199,7 +199,7 @@ def test_conditioning_is_the_pipelines_own(gen, photos):
 def test_each_image_is_encoded_once(gen, photos, photo_dir, tmp_path, monkeypatch):
     """The runner's analysis (for the noise-level buckets) is handed to generate: each source
     image goes through the CLIP encoder once, each generated one once (for clip_sim)."""
-    from genview_mm.generation.runner import generate_views
+    from genview_mm.apis.generation.runner import generate_views
     images, keys = photos
     direct = gen.generate(images[:4], keys[:4])
     reused = gen.generate(images[:4], keys[:4], analysis=gen.analyze(images[:4]))

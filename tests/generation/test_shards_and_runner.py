@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 
 from gen_tool import leftovers
-from genview_mm.apis.generation import runner as runner_mod
 from genview_mm.apis.generation import writer
 from genview_mm.apis.generation.errors import SetupError
 from genview_mm.apis.generation.merge import merge_manifests
@@ -179,11 +178,6 @@ def test_seed_is_pure_and_distinct():
     seeds = {image_seed(f'img{i}', b, v) for i in range(50) for b in (0, 1) for v in (0, 1)}
     assert len(seeds) == 200
     assert all(0 <= s < 2 ** 63 for s in seeds)
-
-
-def test_runner_is_still_importable_from_the_generation_package():
-    from genview_mm.generation.runner import generate_views as old_name
-    assert old_name is runner_mod.generate_views
 
 
 def test_tiny_pipeline_pooled_equals_serial_bit_for_bit(tiny_unclip_path, tiny_unclip_pca,

@@ -19,6 +19,7 @@ from generator_arms import (
 
 from genview_mm.apis.generation.sources import list_folder
 
+
 def _base_pipeline(args, tmp: str, device: torch.device) -> Any:
     if args.preset == 'tiny':
         from diffusers import StableUnCLIPImg2ImgPipeline

@@ -78,7 +78,7 @@ def official_arm(pipe: Any, paths: List[str], keys: List[str], levels: Dict[str,
 
 def project_arm(gen: Any, items: List, out_dir: str, batch_size: int) -> Dict:
     """Arm P: the runner from source files to JPEGs and manifest rows."""
-    from genview_mm.generation.runner import generate_views
+    from genview_mm.apis.generation.runner import generate_views
     return generate_views(items, gen, out_dir, rank=0, world_size=1, batch_size=batch_size,
                           ext='.jpg', quality=95, show_progress=False)
 

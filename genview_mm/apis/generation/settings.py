@@ -44,7 +44,7 @@ def model_fingerprint(pretrained: str) -> str:
     folder = osp.expanduser(pretrained)
     if not osp.isdir(folder):
         return pretrained
-    from ...models.encoders.base import fingerprint_keys, tensor_statistic
+    from ...foreground.encoder_identity import fingerprint_keys, tensor_statistic
     digest = hashlib.sha256()
     for path in sorted(glob.glob(osp.join(folder, '**', '*'), recursive=True)):
         rel = osp.relpath(path, folder).replace(os.sep, '/')

@@ -89,7 +89,6 @@ def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
     from mmpretrain.registry import DATASETS
     from mmpretrain.utils import register_all_modules
 
-    import genview_mm  # noqa: F401  (compat fixes before mmpretrain.models)
     register_all_modules(init_default_scope=False)
     node = Config.fromfile(config)
     for part in dataset_key.split('.'):
