@@ -187,6 +187,29 @@ def test_scorer_weights_that_do_not_load(setup, tmp_path, content):
     assert check.status == 'BROKEN' and 'is not a loadable torch file' in check.detail
 
 
+def test_damaged_weights_in_the_hugging_face_cache(setup, tmp_path, monkeypatch):
+    """A timm encoder whose cached weights file is random bytes (an interrupted download)."""
+    import huggingface_hub.constants
+    from timm.models import get_pretrained_cfg
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hub'))
+    repo = get_pretrained_cfg('convnext_atto').hf_hub_id
+    cache = tmp_path / 'hub' / ('models--' + repo.replace('/', '--'))
+    (cache / 'refs').mkdir(parents=True)
+    (cache / 'refs' / 'main').write_text('0' * 40)
+    (cache / 'snapshots' / ('0' * 40)).mkdir(parents=True)
+    weights = cache / 'snapshots' / ('0' * 40) / 'model.safetensors'
+    weights.write_bytes(os.urandom(1000))
+    cfg = pretraining_cfg(setup)
+    cfg.model.scorer.encoder = dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                    input_size=64)
+    check = by_what(run_preflight(cfg))['scorer encoder']
+    assert check.status == 'BROKEN' and 'is not a loadable safetensors file' in check.detail
+    assert check.fix[0].startswith(f'hf download {repo} --force-download')
+    from safetensors.torch import save_file
+    save_file({'stem.0.weight': torch.zeros(2)}, str(weights))
+    assert by_what(run_preflight(cfg))['scorer encoder'].status == 'ok'
+
+
 def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):
     empty = tmp_path / 'empty'
     (empty / 'cls').mkdir(parents=True)

@@ -49,6 +49,14 @@ def hub_status(repo: str, filenames, what: str, key: str) -> Check:
     return Check(what, OK, f'{repo} (not cached; will be downloaded from the hub)')
 
 
+def damaged_cache(check: Check, repo: str, problem: Optional[str]) -> Check:
+    """``check`` turned BROKEN when the cached weights of ``repo`` do not load."""
+    if check.status != OK or not problem:
+        return check
+    return Check(check.what, BROKEN, f'{repo} in the Hugging Face cache: {problem}',
+                 [f'hf download {repo} --force-download   (replaces the damaged cached files)'])
+
+
 def looks_like_path(spec: str) -> bool:
     return spec.startswith(('/', '.', '~')) or osp.exists(spec) or spec.count('/') != 1
 
@@ -81,7 +89,8 @@ def clip_folder(spec: dict) -> Tuple[Optional[str], Check]:
         return folder, Check(what, OK, folder)
     check = hub_status(path, [f'{sub}/config.json' if sub else 'config.json'], what, key)
     found = cached_file(path, [f'{sub}/config.json' if sub else 'config.json'])
-    return (osp.dirname(found) if found else None), check
+    folder = osp.dirname(found) if found else None
+    return folder, damaged_cache(check, path, folder and folder_weights_problem(folder, False))
 
 
 def timm_status(spec: dict) -> Check:
@@ -109,6 +118,8 @@ def timm_status(spec: dict) -> Check:
         return Check(what, NOTE, f'{name}: timm downloads its weights on first use')
     files = [cfg.hf_hub_filename] if getattr(cfg, 'hf_hub_filename', None) else HUB_WEIGHT_FILES
     check = hub_status(repo, files, what, key)
+    found = cached_file(repo, files)
+    check = damaged_cache(check, repo, found and weights_file_problem(found))
     return check._replace(fix=[*check.fix[:1], local]) if check.fix else check
 
 

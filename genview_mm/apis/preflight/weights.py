@@ -97,8 +97,9 @@ def weights_file_problem(path: str) -> Optional[str]:
     return None
 
 
-def folder_weights_problem(folder: str) -> Optional[str]:
-    """Why a model folder's weights cannot be loaded (none there, or one unreadable), or None."""
+def folder_weights_problem(folder: str, required: bool = True) -> Optional[str]:
+    """Why a model folder's weights cannot be loaded (one unreadable, or none there when
+    ``required``), or None."""
     import json
     files = [osp.join(folder, n) for n in FOLDER_WEIGHTS if osp.isfile(osp.join(folder, n))]
     for index in sorted(glob.glob(osp.join(folder, '*.index.json'))):
@@ -111,7 +112,7 @@ def folder_weights_problem(folder: str) -> Optional[str]:
         if missing:
             return f'{folder} lacks {len(missing)} weight shards of {index}, e.g. {missing[0]}'
         files += [osp.join(folder, s) for s in shards]
-    if not files:
+    if not files and required:
         return f'{folder} has no weights file ({", ".join(FOLDER_WEIGHTS[:2])})'
     for path in files:
         problem = weights_file_problem(path)
