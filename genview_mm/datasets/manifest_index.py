@@ -16,10 +16,14 @@ def _norm(path: str) -> str:
     return osp.normpath(path).replace('\\', '/')
 
 
-def outside_views_folder(output: str) -> bool:
-    """A row's ``output`` is absolute or climbs out of the manifest's folder (``..``)."""
+def outside_views_folder(output: str) -> Optional[str]:
+    """``'absolute'`` or ``'climbs'`` when a row's ``output`` is absolute or climbs out of the
+    manifest's folder (``..``, as tools/import_views.py writes for views imported in place),
+    else None."""
     path = output.replace('\\', '/')
-    return osp.isabs(path) or '://' in path or osp.normpath(path).split('/')[0] == '..'
+    if osp.isabs(path) or '://' in path:
+        return 'absolute'
+    return 'climbs' if osp.normpath(path).split('/')[0] == '..' else None
 
 
 def _ok_rows(manifest: str, backend_args: Optional[dict] = None,
@@ -31,8 +35,8 @@ def _ok_rows(manifest: str, backend_args: Optional[dict] = None,
     The file is read through ``mmengine.fileio`` (``backend_args`` as in ``LoadImageFromFile``),
     so a manifest on another storage backend is fetched to a local file first; ``output`` paths
     are joined to the manifest's folder with ``fileio.join_path``. ``stats`` counts the rows
-    not ok (``'failed'``, of which ``'undecodable'``) and the ok rows whose ``output`` is
-    outside the manifest's folder (``'outside'``).
+    not ok (``'failed'``, of which ``'undecodable'``), the ``'ok'`` rows, and their
+    ``output`` places: ``'inside'`` the manifest's folder, ``'absolute'`` or ``'climbs'`` out.
     """
     stats = Counter() if stats is None else stats
     remote = '://' in manifest or (backend_args or {}).get('backend', 'local') != 'local'
@@ -49,8 +53,9 @@ def _ok_rows(manifest: str, backend_args: Optional[dict] = None,
                 stats['failed'] += 1
                 stats['undecodable'] += str(row.get('reason') or '').startswith('undecodable')
             else:
+                stats['ok'] += 1
                 if row.get('output'):
-                    stats['outside'] += outside_views_folder(row['output'])
+                    stats[outside_views_folder(row['output']) or 'inside'] += 1
                     out = fileio.join_path(root, row['output'], backend_args=backend_args)
                     row['output'] = out if remote else osp.normpath(out)
                 yield row
@@ -84,7 +89,7 @@ class ManifestIndex:
         self.by_key: Dict[str, Views] = {}
         self.by_source: Dict[str, str] = {}
         self.num_rows = self.num_filtered = 0
-        #: rows not used: 'failed' (of which 'undecodable'); ok rows with an 'outside' output
+        #: rows 'failed' (of them 'undecodable') and 'ok'; outputs 'inside', 'absolute', 'climbs'
         self.stats: Counter = Counter()
         for row in _ok_rows(manifest, backend_args, self.stats):
             sim = row.get('clip_sim')

@@ -234,8 +234,11 @@ def test_hook_warns_once_about_failed_rows_and_outputs_outside_the_views_folder(
     assert len(failed) == 1  # two transforms, one manifest: one warning
     assert '2 rows failed and give no view, 1 of them "undecodable"' in failed[0]
     outside_lines = [line for line in logs if 'climbs out' in line]
-    assert len(outside_lines) == 1 and '2 of its ok rows' in outside_lines[0]
+    assert len(outside_lines) == 1
+    assert f'1 of its {N} ok rows have an absolute `output` and 1 one that climbs' in \
+        outside_lines[0]
     assert f'{N}/{N} checked images (100.0%)' in logs[0]
+    assert logs[0].endswith(f"2 of its {N} views lie outside the manifest's folder.")
 
 
 def test_hook_and_dataset_at_prob0_need_no_manifest(data):
@@ -249,3 +252,22 @@ def test_hook_and_dataset_at_prob0_need_no_manifest(data):
                     'the manifest is not read.']
     out = dataset[0]
     assert out['genview_slot'] == -1 and np.array_equal(out['img'][0], out['img'][1])
+
+
+def test_hook_views_imported_in_place_are_counted_not_warned(data):
+    """tools/import_views.py writes '..' outputs for views left where they are: when every view
+    climbs out together the coverage line counts them and nothing warns."""
+    import json
+    folder = osp.basename(osp.dirname(data.manifest))
+    with open(data.manifest) as f:
+        rows = [json.loads(line) for line in f]
+    for row in rows:
+        row['output'] = row['output'] and f'../{folder}/{row["output"]}'
+    with open(data.manifest, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows)
+    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    GenViewPairHook().before_train(runner)
+    assert not [line for line in logs if 'climbs out' in line]
+    assert logs[0].endswith(f"{N} of its {N} views lie outside the manifest's folder.")
+    assert run(GenViewPairDataset(manifest=data.manifest, transforms=[[]]),
+               data.sources[0])['genview_slot'] in (0, 1)

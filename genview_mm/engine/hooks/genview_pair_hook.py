@@ -20,8 +20,16 @@ def find_pair_transforms(dataset) -> Iterator[tuple]:
             yield dataset, t
 
 
+def outside_note(stats) -> str:
+    """What the coverage line says about views outside the manifest's folder ('' if none)."""
+    outside = stats['absolute'] + stats['climbs']
+    return (f' {outside} of its {stats["ok"]} views lie outside the manifest\'s folder.'
+            if outside else '')
+
+
 def manifest_warnings(index, logger) -> None:
-    """Warn about a manifest's failed rows and rows whose output is outside its folder."""
+    """Warn about a manifest's failed rows, and about outputs outside its folder unless all of
+    them climb out together (views imported in place by tools/import_views.py)."""
     stats, name = index.stats, index.manifest
     if stats['failed']:
         logger.warning(
@@ -29,12 +37,13 @@ def manifest_warnings(index, logger) -> None:
             f'{stats["undecodable"]} of them "undecodable" (source images that could not be '
             'decoded: check or remove those files, training reads them too); rerun '
             'tools/generate_views.py to retry the others (--retry-failed for undecodable).')
-    if stats['outside']:
+    if stats['absolute'] or 0 < stats['climbs'] < stats['ok']:
         logger.warning(
-            f'GenView manifest {name}: {stats["outside"]} of its ok rows have an `output` that '
-            "is absolute or climbs out of the manifest's folder ('..'), so those views are read "
-            'from elsewhere: a manifest written for another machine or edited by hand? Outputs '
-            "are paths relative to the manifest's folder (tools/import_views.py writes them).")
+            f'GenView manifest {name}: {stats["absolute"]} of its {stats["ok"]} ok rows have an '
+            f'absolute `output` and {stats["climbs"]} one that climbs out of the manifest\'s '
+            "folder ('..'), so those views are read from elsewhere: a manifest written for "
+            'another machine, merged or edited by hand? Outputs are paths relative to the '
+            "manifest's folder (tools/generate_views.py and tools/import_views.py write them).")
 
 
 @HOOKS.register_module()
@@ -48,8 +57,9 @@ class GenViewPairHook(Hook):
     that matches none of the images raises a ``ValueError`` that names both sides, instead of
     silently training without generated views. It also warns, once per manifest, about rows
     that give no view (failed, ``undecodable`` sources among them) and rows whose ``output`` is
-    absolute or climbs out of the manifest's folder (``..``). With ``prob=0`` nothing is read:
-    the pairs are ``MultiView``'s.
+    absolute or climbs out of the manifest's folder (``..``; counted in the coverage line, and a
+    warning unless all views climb out together, as views imported in place do). With
+    ``prob=0`` nothing is read: the pairs are ``MultiView``'s.
 
     ``after_train_iter``: logs ``train/genview_gen_frac`` (fraction of pairs with a generated
     view), ``train/genview_noise_level`` (mean noise level of the generated views whose level
@@ -87,7 +97,7 @@ class GenViewPairHook(Hook):
             frac = hits / max(total, 1)
             line = (f'GenView: {hits}/{total} checked images ({100 * frac:.1f}%) of {n} have '
                     f'generated views in {transform.index.manifest} ({transform.index.num_rows} '
-                    f'views; prob {transform.prob}).')
+                    f'views; prob {transform.prob}).' + outside_note(transform.index.stats))
             if hits == total:
                 runner.logger.info(line)
             else:
