@@ -79,12 +79,14 @@ def has_images(folder: str, budget: int = 64) -> Optional[bool]:
         if not queue:
             return False
         try:
-            entries = sorted(os.scandir(queue.pop(0)), key=lambda e: e.name)
+            with os.scandir(queue.pop(0)) as entries:  # stops at the first image
+                for e in entries:
+                    if e.is_dir():
+                        queue.append(e.path)
+                    elif is_image_file(e.name) and e.is_file():
+                        return True
         except OSError:
             return None
-        if any(e.is_file() and is_image_file(e.name) for e in entries):
-            return True
-        queue += [e.path for e in entries if e.is_dir()]
     return None if queue else False
 
 
