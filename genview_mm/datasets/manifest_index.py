@@ -1,7 +1,8 @@
 """Look-up from a dataset sample's image path to its generated views in a manifest."""
+from collections import Counter
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from ..structures.manifest import RowMatcher, output_resolver, read_rows
+from ..structures.manifest import RowMatcher, output_resolver, outside_views_folder, read_rows
 
 # (absolute path of the generated image, noise level or UNKNOWN_LEVEL) per variation
 Views = List[Tuple[str, int]]
@@ -37,9 +38,16 @@ class ManifestIndex:
         self.by_key: Dict[str, Views] = {}
         self.num_rows = self.num_filtered = 0
         resolve = output_resolver(manifest, backend_args)
+        #: rows 'failed' (of them 'undecodable') and 'ok'; outputs 'inside', 'absolute', 'climbs'
+        self.stats: Counter = Counter()
         for row in read_rows(manifest, backend_args):
             if not row.ok:
+                self.stats['failed'] += 1
+                self.stats['undecodable'] += str(row.reason or '').startswith('undecodable')
                 continue
+            self.stats['ok'] += 1
+            if row.output:
+                self.stats[outside_views_folder(row.output) or 'inside'] += 1
             if min_clip_sim is not None and row.clip_sim is not None and \
                     row.clip_sim < min_clip_sim:
                 self.num_filtered += 1

@@ -134,6 +134,16 @@ def _parse(line: str, path: str, number: int, last: bool) -> Optional[ManifestRo
         raise ValueError(f'{path}:{number}: corrupt manifest line ({exc})') from exc
 
 
+def outside_views_folder(output: str) -> Optional[str]:
+    """``'absolute'`` or ``'climbs'`` when a row's ``output`` is absolute or climbs out of the
+    manifest's folder (``..``, as tools/import_views.py writes for views imported in place),
+    else None."""
+    path = output.replace('\\', '/')
+    if osp.isabs(path) or '://' in path:
+        return 'absolute'
+    return 'climbs' if osp.normpath(path).split('/')[0] == '..' else None
+
+
 def output_resolver(manifest: str, backend_args: Optional[dict] = None) -> Callable[[str], str]:
     """A function from a row's relative ``output`` to its absolute location (joined to the
     manifest's folder; with ``mmengine.fileio.join_path`` on another backend)."""

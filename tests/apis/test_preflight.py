@@ -116,6 +116,10 @@ def test_linear_probe_config(tmp_path):
     ckpt = str(tmp_path / 'backbone.pth')
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}}, ckpt)
     cfg.model.backbone.init_cfg.checkpoint = ckpt
+    init = 'pretrained weights [model.backbone.init_cfg.checkpoint]'
+    assert "'conv1.weight' (1,) in the checkpoint, (64, 3, 7, 7) in the model" in \
+        failing(run_preflight(cfg))[init].detail
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7)}}, ckpt)
     assert preflight_passes(run_preflight(cfg))
     (root / 'meta' / 'val.txt').unlink()
     (tmp_path / 'broken.pth').write_text('not a checkpoint')

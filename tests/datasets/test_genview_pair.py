@@ -79,15 +79,14 @@ def test_swav_layout_generated_view_only_among_the_global_crops(data):
         assert np.all(out['img'][out['genview_slot']] == 10 * (k % N + 1))
 
 
-def test_deprecated_arguments_still_build_the_same_views(data):
-    with pytest.warns(DeprecationWarning, match='transforms'):
-        t = GenViewPairDataset(
-            manifest=data.manifest,
-            view_pipelines=[[dict(type='Resize', scale=8)], [dict(type='Resize', scale=16)]],
-            extra_views=dict(num_views=3, pipeline=[dict(type='Resize', scale=4)]))
-    out = run(t, data.sources[0])
-    assert [im.shape[0] for im in out['img']] == [8, 16, 4, 4, 4]
-    assert t.num_views == [1, 1, 3]
+def test_arguments_of_an_unreleased_version_are_refused(data):
+    """view_pipelines/extra_views were never released: MultiView's arguments only."""
+    with pytest.raises(TypeError, match='view_pipelines'):
+        GenViewPairDataset(manifest=data.manifest, view_pipelines=[[dict(type='Resize',
+                                                                         scale=8)]])
+    with pytest.raises(TypeError, match='extra_views'):
+        GenViewPairDataset(transforms=[[]], manifest=data.manifest,
+                           extra_views=dict(num_views=3, pipeline=[]))
 
 
 def test_after_upstream_loader_and_without_manifest(data):
@@ -210,3 +209,65 @@ def test_manifest_and_views_on_another_storage_backend(data, tmp_path):
     assert out['genview_slot'] in (0, 1) and np.all(out['img'][out['genview_slot']] == 20)
     assert fetched[0] == 'mirror://gen/manifest.jsonl'
     assert fetched[-1].startswith('mirror://gen/images/')  # the view came through the backend
+
+
+def test_hook_warns_once_about_failed_rows_and_outputs_outside_the_views_folder(data):
+    """Rows that give no view (undecodable sources among them) and outputs that are absolute or
+    climb out of the manifest's folder are counted in one warning each at start."""
+    import json
+    outside = osp.join(osp.dirname(data.manifest), '..', 'elsewhere.png')
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(outside)
+    with open(data.manifest) as f:
+        rows = [json.loads(line) for line in f]
+    rows[0]['output'] = osp.abspath(osp.join(osp.dirname(data.manifest), rows[0]['output']))
+    rows[1]['output'] = '../elsewhere.png'
+    rows.append(dict(rows[-1], source='/nowhere/y.jpg', key='y.jpg',
+                     reason='undecodable: undecodable image: UnidentifiedImageError: y.jpg'))
+    with open(data.manifest, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows)
+    pipeline = [dict(type='GenViewPairDataset', manifest=data.manifest, transforms=[[]])] * 2
+    from mmpretrain.datasets import CustomDataset
+    runner, logs = fake_runner(CustomDataset(data_root=data.src_root, with_label=False,
+                                             pipeline=pipeline))
+    GenViewPairHook().before_train(runner)
+    failed = [line for line in logs if 'rows failed' in line]
+    assert len(failed) == 1  # two transforms, one manifest: one warning
+    assert '2 rows failed and give no view, 1 of them "undecodable"' in failed[0]
+    outside_lines = [line for line in logs if 'climbs out' in line]
+    assert len(outside_lines) == 1
+    assert f'1 of its {N} ok rows have an absolute `output` and 1 one that climbs' in \
+        outside_lines[0]
+    assert f'{N}/{N} checked images (100.0%)' in logs[0]
+    assert logs[0].endswith(f"2 of its {N} views lie outside the manifest's folder.")
+
+
+def test_hook_and_dataset_at_prob0_need_no_manifest(data):
+    """prob=0 is plain MultiView: no manifest is read, by the hook or by the transform."""
+    from mmpretrain.datasets import CustomDataset
+    pipeline = [dict(type='GenViewPairDataset', transforms=[[]], prob=0.0)]
+    dataset = CustomDataset(data_root=data.src_root, with_label=False, pipeline=pipeline)
+    runner, logs = fake_runner(dataset)
+    GenViewPairHook().before_train(runner)
+    assert logs == ["GenView: prob 0, no generated view is used (the pairs are MultiView's); "
+                    'the manifest is not read.']
+    out = dataset[0]
+    assert out['genview_slot'] == -1 and np.array_equal(out['img'][0], out['img'][1])
+
+
+def test_hook_views_imported_in_place_are_counted_not_warned(data):
+    """tools/import_views.py writes '..' outputs for views left where they are: when every view
+    climbs out together the coverage line counts them and nothing warns."""
+    import json
+    folder = osp.basename(osp.dirname(data.manifest))
+    with open(data.manifest) as f:
+        rows = [json.loads(line) for line in f]
+    for row in rows:
+        row['output'] = row['output'] and f'../{folder}/{row["output"]}'
+    with open(data.manifest, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows)
+    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    GenViewPairHook().before_train(runner)
+    assert not [line for line in logs if 'climbs out' in line]
+    assert logs[0].endswith(f"{N} of its {N} views lie outside the manifest's folder.")
+    assert run(GenViewPairDataset(manifest=data.manifest, transforms=[[]]),
+               data.sources[0])['genview_slot'] in (0, 1)

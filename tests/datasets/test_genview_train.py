@@ -54,8 +54,9 @@ train_dataloader = dict(
     batch_size=8, num_workers=0, persistent_workers=False,
     dataset=dict(_delete_=True, type='CustomDataset', data_root={src!r}, with_label=False,
                  pipeline=[dict(type='GenViewPairDataset', manifest={manifest!r},
-                                view_pipelines=[[dict(type='RandomResizedCrop', scale=32),
-                                                 dict(type='RandomFlip', prob=0.5)]]),
+                                num_views=2,
+                                transforms=[[dict(type='RandomResizedCrop', scale=32),
+                                             dict(type='RandomFlip', prob=0.5)]]),
                            dict(type='PackInputs')]))
 optim_wrapper = dict(optimizer=dict(lr=0.001))
 train_cfg = dict(max_epochs=1)

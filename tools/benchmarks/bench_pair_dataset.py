@@ -60,7 +60,8 @@ def main() -> None:
                                   dict(type='MultiView', num_views=2, transforms=[VIEW]),
                                   dict(type='PackInputs')]),
             'GenViewPairDataset': Compose([
-                dict(type='GenViewPairDataset', manifest=manifest, view_pipelines=[VIEW]),
+                dict(type='GenViewPairDataset', manifest=manifest, num_views=2,
+                     transforms=[VIEW]),
                 dict(type='PackInputs')]),
         }
         times = {k: [] for k in pipelines}

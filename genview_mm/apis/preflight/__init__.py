@@ -2,18 +2,21 @@
 
 ``tools/train.py`` and ``tools/test.py`` run it (rank 0; ``dist_train.sh``/``slurm_train.sh``
 run it once before starting the processes), ``tools/check_config.py`` runs it alone. It reads
-the resolved config and checks dataset folders and annotation files, the GenView manifest
-(parses, covers a sample of the dataset), the scorer's encoder (local folder, Hugging Face
-cache or hub) and PCA file (made for that encoder and input size), and checkpoints (exist, load
-with ``weights_only``). The result is a short checklist that says, for each missing item, the
-command that makes it.
+the resolved config and checks contents, not only existence, each on a sample: dataset folders
+and annotation files (not empty, listed images there), the GenView manifest (parses, covers a
+sample of the dataset, the sampled views exist), the scorer's encoder (local folder with
+loadable weights, Hugging Face cache or hub) and PCA file (made for that encoder and input
+size), and checkpoints (load with ``weights_only``, keys and shapes fit the module they load
+into, a checkpoint to resume was written by training). The result is a short checklist that
+says, for each missing item, the command that makes it.
 """
 from typing import List, Optional
 
 from .checklist import FAILING, Check, format_checklist
 from .checkpoint_checks import check_checkpoints
-from .data_checks import check_dataset, check_evaluator, check_manifest, iter_datasets
+from .data_checks import check_dataset, check_evaluator, iter_datasets
 from .extra_checks import check_extra_images, is_extra_images
+from .manifest_checks import check_manifest
 from .model_checks import check_scorer
 
 MODES = ('train', 'test')
@@ -46,7 +49,7 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
                 continue
             checks += check_dataset(key, ds)
             if mode == 'train' and name == 'train':
-                checks += [check_manifest(t.get('manifest'), ds)
+                checks += [check_manifest(t.get('manifest'), ds, t.get('prob', 1.0))
                            for t in iter_pair_transforms(ds.get('pipeline') or [])]
         checks += check_evaluator(f'{name}_evaluator', cfg.get(f'{name}_evaluator') or [])
     if mode == 'train':

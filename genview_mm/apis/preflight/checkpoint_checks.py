@@ -1,22 +1,44 @@
-"""Preflight checks of the checkpoints a config (or the command line) names."""
+"""Preflight checks of the checkpoints a config (or the command line) names: each exists, loads
+with ``weights_only`` and holds weights that fit the module it will load into (keys and shapes,
+see :mod:`.state_dict_checks`); a checkpoint to resume was written by training."""
 import os.path as osp
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
+from .state_dict_checks import as_loaded, checkpoint_shapes, compare, module_shapes
+from .weights import load_weights
 
 REMOTE = ('http://', 'https://', 'torchvision://', 'open-mmlab://', 'mmcls://', 's3://')
 CONVERT_FIX = ('python tools/convert_checkpoint.py work_dirs/<pretraining>/epoch_N.pth {path} '
                '(or an official GenView checkpoint: docs/released_views_and_official_artefacts.md)')
+TRAIN_FIX = ['train the model first (tools/train.py CONFIG) or give the path of its checkpoint '
+             '(work_dirs/<config>/epoch_N.pth)']
+RESUME_FIX = ['pass --resume without a path: training resumes from the last checkpoint in its '
+              'work dir', 'or --resume work_dirs/<config>/epoch_N.pth (a checkpoint that '
+              'tools/train.py wrote for this config)']
+PCA_FORMAT = 'genview_mm.ForegroundPCA'
 
 
-def iter_pretrained(node, key: str = 'model') -> Iterator[Tuple[str, str]]:
-    """(config key, checkpoint) of every ``init_cfg=dict(type='Pretrained', checkpoint=...)``."""
+class Target(NamedTuple):
+    """The module a checkpoint loads into: its config node, the registry scope, the init_cfg
+    ``prefix``, whether it is the whole model (then every component needs weights) and whether
+    a partial fit is only noted (``load_from``)."""
+    node: dict
+    scope: Optional[str]
+    prefix: Optional[str] = None
+    whole_model: bool = False
+    lenient: bool = False
+
+
+def iter_pretrained(node, key: str = 'model') -> Iterator[Tuple[str, str, dict, dict]]:
+    """(config key, checkpoint, init_cfg, module node) of every ``init_cfg=dict(type=
+    'Pretrained', checkpoint=...)``."""
     if isinstance(node, dict):
         init = node.get('init_cfg')
         for item in init if isinstance(init, list) else [init]:
             if isinstance(item, dict) and item.get('type') == 'Pretrained' and \
                     item.get('checkpoint'):
-                yield f'{key}.init_cfg.checkpoint', item['checkpoint']
+                yield f'{key}.init_cfg.checkpoint', item['checkpoint'], item, node
         for k, v in node.items():
             if k != 'init_cfg':
                 yield from iter_pretrained(v, f'{key}.{k}')
@@ -25,37 +47,72 @@ def iter_pretrained(node, key: str = 'model') -> Iterator[Tuple[str, str]]:
             yield from iter_pretrained(v, f'{key}.{i}')
 
 
-def check_checkpoint(what: str, path: str, key: str) -> Check:
-    """The file exists and loads with ``weights_only=True`` (memory-mapped: no full read)."""
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else ''
+
+
+def _contents(path: str, ckpt, target: Optional[Target]) -> Tuple[str, str]:
+    """(status, detail) of what a loaded checkpoint holds, against its target module."""
+    if isinstance(ckpt, dict) and ckpt.get('format') == PCA_FORMAT:
+        return BROKEN, (f'{path} is a foreground PCA file (the pair scorer\'s '
+                        'model.scorer.pca_path), not model weights')
+    shapes = checkpoint_shapes(ckpt)
+    if shapes is None:
+        keys = ', '.join(map(str, list(ckpt)[:4])) if isinstance(ckpt, dict) else ''
+        return BROKEN, f'{path} holds no weights (no state dict of tensors; keys: {keys})'
+    if target is None:
+        return OK, path
+    loaded = as_loaded(shapes, target.prefix)
+    if not loaded:
+        return BROKEN, (f"{path}: no key starts with the init_cfg prefix {target.prefix!r} "
+                        f"(its keys look like '{next(iter(shapes))}')")
+    model, kind = module_shapes(target.node, target.scope)
+    if model is None:
+        return OK, f'{path} (not compared with the {kind}: it cannot be built here)'
+    status, found = compare(loaded, model, kind, target.whole_model, target.lenient)
+    return status, f'{path}: {found}'
+
+
+def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = None,
+                     fix: Optional[List[str]] = None) -> Check:
+    """The file exists, loads with ``weights_only=True`` (memory-mapped: no full read) and
+    holds weights that fit ``target`` (when given)."""
     if path.startswith(REMOTE):
         return Check(what, NOTE, f'{path} is downloaded when the run starts')
-    fix = [CONVERT_FIX.format(path=path), f'or --cfg-options {key}=PATH']
+    fix = fix or [CONVERT_FIX.format(path=path), f'or --cfg-options {key}=PATH']
     if not osp.isfile(path):
         return Check(what, MISSING, f'{path} not found', fix)
-    import torch
-
     try:
-        torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+        ckpt = load_weights(path)
     except Exception as exc:  # noqa: BLE001  (what torch.load says is the detail)
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''
         return Check(what, BROKEN, f'{path} does not load with weights_only=True '
-                     f'({type(exc).__name__}: {first})', fix)
-    return Check(what, OK, path)
+                     f'({type(exc).__name__}: {_first_line(exc)})', fix)
+    if what == 'checkpoint to resume' and not (isinstance(ckpt, dict) and 'meta' in ckpt and
+                                               'state_dict' in ckpt):
+        return Check(what, BROKEN, f'{path} was not written by training (no meta and state '
+                     'dict to resume from; a converted or official weights file cannot be '
+                     'resumed: load it with load_from=PATH instead)', fix)
+    status, detail = _contents(path, ckpt, target)
+    return Check(what, status, detail, fix if status == BROKEN else ())
 
 
 def check_checkpoints(cfg, checkpoint: Optional[str] = None) -> List[Check]:
     """``load_from``, a ``--resume`` path, ``init_cfg`` Pretrained and the tested checkpoint."""
     checks = []
-    if checkpoint:
-        check = check_checkpoint('checkpoint to test', checkpoint, 'CHECKPOINT')
-        if check.fix:  # a trained model's checkpoint: it comes from training, not conversion
-            check = check._replace(fix=['train the model first (tools/train.py CONFIG) or give '
-                                        'the path of its checkpoint'])
-        checks.append(check)
+    scope = cfg.get('default_scope')
+    whole = Target(cfg.get('model') or {}, scope, whole_model=True)
+    if checkpoint:  # a trained model's checkpoint: it comes from training, not conversion
+        checks.append(check_checkpoint('checkpoint to test', checkpoint, 'CHECKPOINT', whole,
+                                       TRAIN_FIX))
+    elif cfg.get('load_from') and cfg.get('resume'):
+        checks.append(check_checkpoint('checkpoint to resume', cfg.load_from, 'load_from',
+                                       whole, RESUME_FIX))
     elif cfg.get('load_from'):
-        what = 'checkpoint to resume' if cfg.get('resume') else 'load_from checkpoint'
-        checks.append(check_checkpoint(what, cfg.load_from, 'load_from'))
+        checks.append(check_checkpoint('load_from checkpoint', cfg.load_from, 'load_from',
+                                       whole._replace(lenient=True)))
     if not checkpoint:  # a tested checkpoint replaces the initial weights
-        for key, path in iter_pretrained(cfg.get('model')):
-            checks.append(check_checkpoint(f'pretrained weights [{key}]', path, key))
+        for key, path, init, node in iter_pretrained(cfg.get('model')):
+            target = Target(node, scope, init.get('prefix'))
+            checks.append(check_checkpoint(f'pretrained weights [{key}]', path, key, target))
     return checks

@@ -1,20 +1,18 @@
-"""Preflight checks of the data a config names: dataset folders, annotation files, evaluator
-annotation files and the GenView manifest (parsed, and matched against a sample of the dataset).
+"""Preflight checks of the data a config names: dataset folders and annotation files (there and
+not empty), evaluator annotation files.
 
-Nothing scans a whole dataset: folders are checked for existence, image lists are read, and a
-manifest's coverage is measured on at most :data:`SAMPLE` images.
+Nothing scans a whole dataset: a folder is walked until its first image, an image list is read
+and a sample of its images looked up.
 """
-import json
 import os
 import os.path as osp
 import random
-import re
 from typing import Iterator, List, Optional, Tuple
 
 from genview_mm.utils.annotation_list import read_annotation_list
 from genview_mm.utils.image_files import is_image_file
 
-from .checklist import BROKEN, MISSING, NOTE, OK, Check
+from .checklist import BROKEN, MISSING, OK, Check
 
 #: dataset images a manifest's coverage is measured on
 SAMPLE = 200
@@ -67,8 +65,51 @@ def dataset_paths(ds: dict) -> Tuple[str, Optional[str], List[str]]:
     return root, (_join(root, ann) if ann else None), folders
 
 
+def is_empty_file(path: str) -> bool:
+    """Nothing but white space in a file's first 64 KiB (0 bytes included)."""
+    with open(path, 'rb') as f:
+        return not f.read(1 << 16).strip()
+
+
+def has_images(folder: str, budget: int = 64) -> Optional[bool]:
+    """Whether a folder holds an image file at any depth: True at the first one found, False
+    when a walk of the whole tree found none, None when ``budget`` folders did not settle it."""
+    queue = [folder]
+    for _ in range(budget):
+        if not queue:
+            return False
+        try:
+            with os.scandir(queue.pop(0)) as entries:  # stops at the first image
+                for e in entries:
+                    if e.is_dir():
+                        queue.append(e.path)
+                    elif is_image_file(e.name) and e.is_file():
+                        return True
+        except OSError:
+            return None
+    return None if queue else False
+
+
+def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
+                     ) -> Optional[str]:
+    """What is wrong with an existing dataset's contents (sampled), or None."""
+    if ann is not None and is_empty_file(ann):
+        return f'annotation file {ann} is empty'
+    if ann is not None and not ann.endswith('.json'):  # an image list: do its images exist?
+        listed = sample_images(ds, k=20)
+        if listed and not any(osp.isfile(p) for p in listed):
+            return (f'none of {len(listed)} sampled images listed in {ann} exists (e.g. '
+                    f'{listed[0]})')
+        return None
+    for folder in folders or [root]:
+        if folder and has_images(folder) is False:
+            return f'image folder {folder} holds no images'
+    return None
+
+
 def check_dataset(key: str, ds: dict) -> List[Check]:
-    """Existence of the dataset's root, annotation file and image folders."""
+    """The dataset's root, annotation file and image folders exist and are not empty (an
+    image list's sampled images exist)."""
     kind = str(ds.get('type', 'dataset'))
     split = f" ({ds['split']})" if ds.get('split') else ''
     what = f'{kind}{split} data [{key}]'
@@ -83,6 +124,10 @@ def check_dataset(key: str, ds: dict) -> List[Check]:
     if missing:
         checks.append(Check(what, MISSING, f'image folder {missing[0]} not found',
                             dataset_fix(kind, key)))
+    if not checks:
+        problem = dataset_contents(ds, ann, folders, root)
+        if problem:
+            checks.append(Check(what, BROKEN, problem, dataset_fix(kind, key)))
     return checks or [Check(what, OK, ann or (folders[0] if folders else root))]
 
 
@@ -94,9 +139,11 @@ def check_evaluator(key: str, evaluator) -> List[Check]:
         ann = ev.get('ann_file') if isinstance(ev, dict) else None
         if ann:
             status = OK if osp.isfile(ann) else MISSING
+            detail = ann if status == OK else f'{ann} not found'
+            if status == OK and is_empty_file(ann):
+                status, detail = BROKEN, f'{ann} is empty'
             fix = dataset_fix('Coco', key)[:1] + [f'or --cfg-options {key}.ann_file=FILE']
-            checks.append(Check(f'{ev.get("type")} annotations [{key}]', status,
-                                ann if status == OK else f'{ann} not found',
+            checks.append(Check(f'{ev.get("type")} annotations [{key}]', status, detail,
                                 fix if status != OK else ()))
     return checks
 
@@ -120,75 +167,3 @@ def sample_images(ds: dict, k: int = SAMPLE, seed: int = 0) -> List[str]:
         for sub in rng.sample(subdirs, min(len(subdirs), 20)):
             paths += [e.path for e in os.scandir(sub) if e.is_file() and is_image_file(e.name)]
     return rng.sample(paths, min(k, len(paths)))
-
-
-MANIFEST_FIX = [
-    'released views: python tools/import_views.py data/imagenet/train_variations '
-    '--source-root data/imagenet/train --out data/genview/views/manifest.jsonl',
-    'or generate them: python tools/generate_views.py data/imagenet/train --pca '
-    'data/genview/pca/generator.pth --out-dir data/genview/views',
-    'then set genview = dict(manifest=...) in the config or --cfg-options genview.manifest=...']
-
-
-def manifest_coverage(path: str, sample: List[str], parse_first: int = 100
-                      ) -> Tuple[int, int, Optional[str]]:
-    """Stream a manifest once: (rows, sampled images with an ``ok`` row, one key).
-
-    Only the first ``parse_first`` lines and the lines whose key names a sampled file are
-    decoded, so 1.28M rows take seconds. A sampled image matches a row by absolute source path
-    or by the row's key being a trailing part of its path (as :class:`ManifestIndex`).
-
-    Raises:
-        ValueError: a decoded line is not a valid manifest row.
-    """
-    wanted = {}
-    for p in sample:
-        wanted.setdefault(osp.basename(p), []).append(osp.abspath(p).replace(os.sep, '/'))
-    key_re = re.compile(r'"key":\s*"((?:[^"\\]|\\.)*)"')
-    rows, found, example = 0, set(), None
-    with open(path, encoding='utf-8') as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            rows += 1
-            match = key_re.search(line)
-            name = osp.basename(match.group(1)) if match else None
-            if number > parse_first and name not in wanted:
-                continue
-            try:
-                row = json.loads(line)
-                key, source, status = row['key'], row['source'], row['status']
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ValueError(f'line {number} is not a manifest row ({exc})') from exc
-            example = example or key
-            if status != 'ok':
-                continue
-            for sp in wanted.get(osp.basename(key), []):
-                if source == sp or sp.endswith('/' + key.lstrip('/')):
-                    found.add(sp)
-    return rows, len(found), example
-
-
-def check_manifest(manifest: Optional[str], ds: Optional[dict]) -> Check:
-    """The GenView manifest exists, parses and matches a sample of the dataset's images."""
-    what = 'GenView views manifest'
-    if not manifest:
-        return Check(what, MISSING, 'no manifest set', MANIFEST_FIX)
-    path = osp.join(manifest, 'manifest.jsonl') if osp.isdir(manifest) else manifest
-    if not osp.isfile(path):
-        return Check(what, MISSING, f'{path} not found', MANIFEST_FIX)
-    sample = sample_images(ds) if ds is not None else []
-    try:
-        rows, hits, key = manifest_coverage(path, sample)
-    except (ValueError, OSError) as exc:
-        return Check(what, BROKEN, f'{path}: {exc}', MANIFEST_FIX[:2])
-    if rows == 0:
-        return Check(what, BROKEN, f'{path} is empty', MANIFEST_FIX[:2])
-    if not sample:
-        return Check(what, OK, f'{path} ({rows} rows)')
-    detail = f'{path}: {rows} rows; {hits} of {len(sample)} sampled dataset images have a view'
-    if hits == 0:
-        return Check(what, BROKEN, f'{detail} (a dataset image: {sample[0]}; a manifest key: '
-                     f'{key})', ['generate or import views for this dataset, or set '
-                                 'genview.source_root to the folder the keys are relative to'])
-    return Check(what, OK if hits == len(sample) else NOTE, detail)

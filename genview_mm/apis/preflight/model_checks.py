@@ -8,6 +8,7 @@ import os.path as osp
 from typing import List, Optional, Tuple
 
 from .checklist import BROKEN, MISSING, NOTE, OFFLINE, OK, Check
+from .weights import folder_weights_problem, weights_file_problem
 
 HUB_WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin', 'open_clip_pytorch_model.bin',
                     'open_clip_model.safetensors')
@@ -48,6 +49,14 @@ def hub_status(repo: str, filenames, what: str, key: str) -> Check:
     return Check(what, OK, f'{repo} (not cached; will be downloaded from the hub)')
 
 
+def damaged_cache(check: Check, repo: str, problem: Optional[str]) -> Check:
+    """``check`` turned BROKEN when the cached weights of ``repo`` do not load."""
+    if check.status != OK or not problem:
+        return check
+    return Check(check.what, BROKEN, f'{repo} in the Hugging Face cache: {problem}',
+                 [f'hf download {repo} --force-download   (replaces the damaged cached files)'])
+
+
 def looks_like_path(spec: str) -> bool:
     return spec.startswith(('/', '.', '~')) or osp.exists(spec) or spec.count('/') != 1
 
@@ -67,14 +76,21 @@ def clip_folder(spec: dict) -> Tuple[Optional[str], Check]:
     path, sub = spec['pretrained'], spec.get('subfolder')
     if looks_like_path(path):
         folder = osp.join(osp.expanduser(path), sub) if sub else osp.expanduser(path)
+        fix = [f'--cfg-options {key}=/path/to/clip-folder (a folder saved by '
+               'save_pretrained or downloaded with hf download)']
         if not osp.isfile(osp.join(folder, 'config.json')):
             return None, Check(what, MISSING, f'{folder} is not a model folder (no config.json)',
-                               [f'--cfg-options {key}=/path/to/clip-folder (a folder saved by '
-                                'save_pretrained or downloaded with hf download)'])
+                               fix)
+        problem = folder_weights_problem(folder)
+        if problem:
+            return folder, Check(what, BROKEN, problem, [
+                f'download or save the model into {folder} again (hf download REPO --local-dir '
+                f'{folder}, or save_pretrained)', 'or ' + fix[0]])
         return folder, Check(what, OK, folder)
     check = hub_status(path, [f'{sub}/config.json' if sub else 'config.json'], what, key)
     found = cached_file(path, [f'{sub}/config.json' if sub else 'config.json'])
-    return (osp.dirname(found) if found else None), check
+    folder = osp.dirname(found) if found else None
+    return folder, damaged_cache(check, path, folder and folder_weights_problem(folder, False))
 
 
 def timm_status(spec: dict) -> Check:
@@ -84,9 +100,15 @@ def timm_status(spec: dict) -> Check:
     name = spec.get('model_name', '?')
     if spec.get('checkpoint_path'):
         path = spec['checkpoint_path']
-        return Check(what, OK if osp.isfile(path) else MISSING,
-                     f'{name} weights {path}' + ('' if osp.isfile(path) else ' not found'),
-                     () if osp.isfile(path) else [f'--cfg-options {key}=/path/to/weights'])
+        if not osp.isfile(path):
+            return Check(what, MISSING, f'{name} weights {path} not found',
+                         [f'--cfg-options {key}=/path/to/weights'])
+        problem = weights_file_problem(path)
+        if problem:
+            return Check(what, BROKEN, f'{name} weights {problem}',
+                         [f'--cfg-options {key}=/path/to/weights (a safetensors or torch file '
+                          f'of {name})'])
+        return Check(what, OK, f'{name} weights {path}')
     if not spec.get('pretrained', True):
         return Check(what, NOTE, f'{name} with random weights (pretrained=False)')
     from timm.models import get_pretrained_cfg
@@ -96,6 +118,8 @@ def timm_status(spec: dict) -> Check:
         return Check(what, NOTE, f'{name}: timm downloads its weights on first use')
     files = [cfg.hf_hub_filename] if getattr(cfg, 'hf_hub_filename', None) else HUB_WEIGHT_FILES
     check = hub_status(repo, files, what, key)
+    found = cached_file(repo, files)
+    check = damaged_cache(check, repo, found and weights_file_problem(found))
     return check._replace(fix=[*check.fix[:1], local]) if check.fix else check
 
 

@@ -1,8 +1,7 @@
 """GenViewPairDataset: ``MultiView`` whose pair takes one view from the generated image."""
 import copy
 import logging
-import warnings
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose, LoadImageFromFile
@@ -13,6 +12,7 @@ from ..manifest_index import ManifestIndex
 
 #: per-sample fields this transform adds; pass them to ``PackInputs(algorithm_keys=...)``
 GEN_KEYS = ('genview_slot', 'genview_noise_level', 'genview_fallback')
+Transform = Union[dict, Callable[[dict], dict]]  # a transform or its config
 
 
 @TRANSFORMS.register_module()
@@ -45,12 +45,17 @@ class GenViewPairDataset(BaseTransform):
     none), ``genview_noise_level`` (its noise level, -1 if none or unknown) and
     ``genview_fallback`` (True if a generated file could not be read).
 
+    Without a generated view it is ``MultiView``: ``transforms``, ``num_views`` (one view
+    allowed), the ``pipelines`` and ``transforms`` attributes, input dicts with an ``img`` and no
+    ``img_path``; with ``prob=0`` (no manifest needed) it draws no random number of its own, so
+    a seed gives the very views ``MultiView`` gives.
+
     Args:
-        transforms (list[list[dict]]): view pipelines, as ``MultiView``'s.
+        transforms (list[list[dict | callable]]): view pipelines, as ``MultiView``'s.
         num_views (int | list[int]): views per pipeline, as ``MultiView``'s. Defaults to 2.
         manifest (str, optional): generation manifest (``manifest.jsonl``) or the folder holding
             it. In the GenView configs it comes from ``genview.manifest`` (see
-            :func:`genview_mm.apis.apply_genview_settings`). Required.
+            :func:`genview_mm.apis.apply_genview_settings`). Required when ``prob > 0``.
         prob (float): probability of using a generated view. Defaults to 1.0.
         source_root (str, optional): folder the manifest keys are relative to. Defaults to None
             (match by trailing path, see :class:`ManifestIndex`).
@@ -61,33 +66,27 @@ class GenViewPairDataset(BaseTransform):
         imdecode_backend (str): image decoding backend. Defaults to 'cv2'.
         ignore_empty (bool): when this transform decodes the original itself, skip a missing
             original as ``LoadImageFromFile`` does. Defaults to False.
-        view_pipelines (list, optional): deprecated; one or two pipelines for the pair, use
-            ``transforms``/``num_views``.
-        extra_views (dict, optional): deprecated; ``dict(num_views=K, pipeline=[...])``, use
-            ``transforms``/``num_views``.
     """
 
-    def __init__(self, transforms: Optional[Sequence[Sequence[dict]]] = None,
+    def __init__(self, transforms: Sequence[Sequence[Transform]],
                  num_views: Union[int, Sequence[int]] = 2, manifest: Optional[str] = None,
                  prob: float = 1.0, source_root: Optional[str] = None,
                  min_clip_sim: Optional[float] = None, backend_args: Optional[dict] = None,
-                 imdecode_backend: str = 'cv2', ignore_empty: bool = False,
-                 view_pipelines: Optional[Sequence] = None,
-                 extra_views: Optional[dict] = None) -> None:
-        transforms, num_views = _legacy_views(transforms, num_views, view_pipelines,
-                                              extra_views)
+                 imdecode_backend: str = 'cv2', ignore_empty: bool = False) -> None:
         num_views = [num_views] if isinstance(num_views, int) else list(num_views)
         if len(num_views) != len(transforms):
             raise ValueError(f'num_views {num_views} needs one entry per pipeline in '
                              f'transforms ({len(transforms)} given), as in MultiView')
-        pipelines = [Compose(t) for t in transforms]
-        self.views = [p for p, n in zip(pipelines, num_views) for _ in range(int(n))]
-        if len(self.views) < 2:
-            raise ValueError(f'GenViewPairDataset needs at least 2 views (a pair), got '
-                             f'num_views={num_views}')
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
         self.num_views, self.manifest, self.prob = num_views, manifest, float(prob)
+        #: one Compose per entry of ``transforms``, and the pipeline of every view (MultiView's)
+        self.pipelines = [Compose(t) for t in transforms]
+        self.transforms = [p for p, n in zip(self.pipelines, num_views) for _ in range(int(n))]
+        if self.prob > 0 and len(self.transforms) < 2:
+            raise ValueError(f'num_views={num_views} makes {len(self.transforms)} view; a '
+                             'generated view needs a pair (at least 2 views), or set prob=0 '
+                             '(MultiView\'s behaviour)')
         self.source_root, self.min_clip_sim = source_root, min_clip_sim
         self.loader = LoadImageFromFile(backend_args=backend_args,
                                         imdecode_backend=imdecode_backend,
@@ -101,15 +100,21 @@ class GenViewPairDataset(BaseTransform):
         if self._index is None:
             if not self.manifest:
                 raise ValueError(
-                    'GenViewPairDataset has no manifest. Set `genview = dict(manifest=...)` in '
-                    'the config (tools/train.py applies it; in your own script call '
-                    'genview_mm.apis.apply_genview_settings(cfg)) or pass manifest=...')
+                    f'GenViewPairDataset has no manifest (prob={self.prob}). Set `genview = '
+                    'dict(manifest=...)` in the config (tools/train.py applies it; in your own '
+                    'script call genview_mm.apis.apply_genview_settings(cfg)) or pass '
+                    'manifest=..., or prob=0 for plain MultiView views')
             self._index = ManifestIndex(self.manifest, self.source_root, self.min_clip_sim,
                                         self.loader.backend_args)
         return self._index
 
-    def _generated(self, img_path: str):
-        """(image, slot, noise level, fallback) of the generated view, or Nones."""
+    def _generated(self, img_path: Optional[str]):
+        """(image, slot, noise level, fallback) of the generated view, or Nones.
+
+        Draws random numbers only when the image has generated views and ``0 < prob``, so
+        that otherwise the views are ``MultiView``'s for the same seed."""
+        if self.prob <= 0 or img_path is None:
+            return None, -1, -1, False
         views = self.index.lookup(img_path)
         if not views or np.random.rand() >= self.prob:
             return None, -1, -1, False
@@ -128,13 +133,22 @@ class GenViewPairDataset(BaseTransform):
         return loaded['img'], int(np.random.randint(2)), level, False
 
     def transform(self, results: Dict) -> Optional[Dict]:
-        if 'img' not in results:
+        """The views of one sample (``results['img']`` becomes their list).
+
+        Args:
+            results (dict): the sample; its ``img``, or its ``img_path`` to decode.
+
+        Returns:
+            dict | None: ``results`` with the views and :data:`GEN_KEYS`; None when
+            ``ignore_empty`` and the original is missing.
+        """
+        if 'img' not in results and 'img_path' in results:
             results = self.loader(results)
             if results is None:  # ignore_empty and the original is missing
                 return None
-        generated, slot, level, fallback = self._generated(results['img_path'])
+        generated, slot, level, fallback = self._generated(results.get('img_path'))
         imgs: List[np.ndarray] = []
-        for i, pipeline in enumerate(self.views):
+        for i, pipeline in enumerate(self.transforms):
             view = copy.deepcopy(results)
             if i == slot:
                 view.update(img=generated.copy(), img_shape=generated.shape[:2],
@@ -148,24 +162,3 @@ class GenViewPairDataset(BaseTransform):
         return (f'{self.__class__.__name__}(manifest={self.manifest!r}, prob={self.prob}, '
                 f'num_views={self.num_views})')
 
-
-def _legacy_views(transforms, num_views, view_pipelines, extra_views):
-    """Map the deprecated ``view_pipelines``/``extra_views`` arguments to MultiView's."""
-    if view_pipelines is None and extra_views is None:
-        if transforms is None:
-            raise TypeError("GenViewPairDataset needs `transforms` (and `num_views`), as "
-                            "MultiView")
-        return transforms, num_views
-    warnings.warn('GenViewPairDataset(view_pipelines=..., extra_views=...) is deprecated: use '
-                  "MultiView's transforms=[...] and num_views=... instead.", DeprecationWarning)
-    if transforms is not None:
-        raise TypeError('give either transforms or the deprecated view_pipelines, not both')
-    if len(view_pipelines) not in (1, 2):
-        raise ValueError('view_pipelines takes one pipeline (shared) or two (one per view), '
-                         f'got {len(view_pipelines)}')
-    transforms = list(view_pipelines)
-    num_views = [2] if len(transforms) == 1 else [1, 1]
-    if extra_views:
-        transforms.append(extra_views['pipeline'])
-        num_views.append(int(extra_views['num_views']))
-    return transforms, num_views

@@ -20,6 +20,32 @@ def find_pair_transforms(dataset) -> Iterator[tuple]:
             yield dataset, t
 
 
+def outside_note(stats) -> str:
+    """What the coverage line says about views outside the manifest's folder ('' if none)."""
+    outside = stats['absolute'] + stats['climbs']
+    return (f' {outside} of its {stats["ok"]} views lie outside the manifest\'s folder.'
+            if outside else '')
+
+
+def manifest_warnings(index, logger) -> None:
+    """Warn about a manifest's failed rows, and about outputs outside its folder unless all of
+    them climb out together (views imported in place by tools/import_views.py)."""
+    stats, name = index.stats, index.manifest
+    if stats['failed']:
+        logger.warning(
+            f'GenView manifest {name}: {stats["failed"]} rows failed and give no view, '
+            f'{stats["undecodable"]} of them "undecodable" (source images that could not be '
+            'decoded: check or remove those files, training reads them too); rerun '
+            'tools/generate_views.py to retry the others (--retry-failed for undecodable).')
+    if stats['absolute'] or 0 < stats['climbs'] < stats['ok']:
+        logger.warning(
+            f'GenView manifest {name}: {stats["absolute"]} of its {stats["ok"]} ok rows have an '
+            f'absolute `output` and {stats["climbs"]} one that climbs out of the manifest\'s '
+            "folder ('..'), so those views are read from elsewhere: a manifest written for "
+            'another machine, merged or edited by hand? Outputs are paths relative to the '
+            "manifest's folder (tools/generate_views.py and tools/import_views.py write them).")
+
+
 @HOOKS.register_module()
 class GenViewPairHook(Hook):
     """Validates GenView data at the start of training and logs how pairs were built.
@@ -29,7 +55,11 @@ class GenViewPairHook(Hook):
     ``max_check`` for bigger datasets) and logs the coverage, as a warning when it is below
     100% (those images' pairs come from the original twice, whatever ``prob``); a manifest
     that matches none of the images raises a ``ValueError`` that names both sides, instead of
-    silently training without generated views.
+    silently training without generated views. It also warns, once per manifest, about rows
+    that give no view (failed, ``undecodable`` sources among them) and rows whose ``output`` is
+    absolute or climbs out of the manifest's folder (``..``; counted in the coverage line, and a
+    warning unless all views climb out together, as views imported in place do). With
+    ``prob=0`` nothing is read: the pairs are ``MultiView``'s.
 
     ``after_train_iter``: logs ``train/genview_gen_frac`` (fraction of pairs with a generated
     view), ``train/genview_noise_level`` (mean noise level of the generated views whose level
@@ -53,9 +83,13 @@ class GenViewPairHook(Hook):
 
     def before_train(self, runner) -> None:
         dataset = runner.train_dataloader.dataset
-        found = False
+        found, warned = False, set()
         for ds, transform in find_pair_transforms(dataset):
             found = True
+            if transform.prob <= 0:
+                runner.logger.info('GenView: prob 0, no generated view is used (the pairs are '
+                                   "MultiView's); the manifest is not read.")
+                continue
             n = len(ds)
             idx = np.unique(np.linspace(0, n - 1, min(n, self.max_check)).astype(int)) if n else []
             paths = (ds.get_data_info(int(i))['img_path'] for i in idx)
@@ -63,7 +97,7 @@ class GenViewPairHook(Hook):
             frac = hits / max(total, 1)
             line = (f'GenView: {hits}/{total} checked images ({100 * frac:.1f}%) of {n} have '
                     f'generated views in {transform.index.manifest} ({transform.index.num_rows} '
-                    f'views; prob {transform.prob}).')
+                    f'views; prob {transform.prob}).' + outside_note(transform.index.stats))
             if hits == total:
                 runner.logger.info(line)
             else:
@@ -72,6 +106,9 @@ class GenViewPairHook(Hook):
                     'view: their pairs are two views of the original image (plain SSL), so the '
                     'run is only partly GenView. To cover the whole dataset, import the missing '
                     'views (tools/import_views.py) or generate them (tools/generate_views.py).')
+            if transform.index.manifest not in warned:
+                warned.add(transform.index.manifest)
+                manifest_warnings(transform.index, runner.logger)
             if hits == 0 or frac < self.min_coverage:
                 example = ds.get_data_info(0)['img_path'] if n else '<empty dataset>'
                 some_key = next(iter(transform.index.by_key))

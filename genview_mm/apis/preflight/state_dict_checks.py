@@ -1,0 +1,124 @@
+"""Does a checkpoint fit the model it will load into? Keys and shapes compared, no weights read.
+
+The checkpoint is opened memory-mapped (its tensors' shapes without their data) and the module
+it initialises is built from the config with its parameters on the ``meta`` device (shapes
+without memory or initialisation), then its state dict is compared with the checkpoint's as
+MMEngine would load it (``prefix`` of an ``init_cfg``, ``module.`` stripped).
+"""
+import copy
+import re
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from .checklist import BROKEN, NOTE, OK
+
+Shapes = Dict[str, Tuple[int, ...]]
+#: buffers a checkpoint may lack without harm
+IGNORED = ('num_batches_tracked',)
+
+
+def checkpoint_shapes(ckpt) -> Optional[Shapes]:
+    """The tensors' shapes of a loaded checkpoint's state dict (None when it holds none)."""
+    if not isinstance(ckpt, dict):
+        return None
+    state = ckpt.get('state_dict', ckpt)
+    if not isinstance(state, dict):
+        return None
+    shapes = {str(k): tuple(v.shape) for k, v in state.items() if hasattr(v, 'shape')}
+    return shapes or None
+
+
+def as_loaded(shapes: Shapes, prefix: Optional[str]) -> Shapes:
+    """The keys MMEngine loads: those under ``prefix`` (stripped), else ``module.`` stripped."""
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        return {k[len(prefix):]: s for k, s in shapes.items() if k.startswith(prefix)}
+    return {re.sub(r'^module\.', '', k): s for k, s in shapes.items()}
+
+
+@contextmanager
+def parameters_on_meta() -> Iterator[None]:
+    """Modules built inside have their parameters on the ``meta`` device: each parameter is
+    replaced by a meta tensor of its shape as it is registered, so its initialisation costs
+    nothing, while the rest of a constructor (``torch.linspace(...).item()`` for drop-path
+    rates, buffers) runs on the CPU as usual."""
+    import torch
+    register = torch.nn.Module.register_parameter
+
+    def on_meta(module, name, param):
+        if param is not None and param.device.type != 'meta':
+            param = torch.nn.Parameter(param.to('meta'), requires_grad=param.requires_grad)
+        register(module, name, param)
+
+    torch.nn.Module.register_parameter = on_meta
+    try:
+        yield
+    finally:
+        torch.nn.Module.register_parameter = register
+
+
+def module_shapes(node: dict, scope: Optional[str]) -> Tuple[Optional[Shapes], str]:
+    """(state-dict shapes of the module a config node builds, its type), parameters on meta.
+
+    Returns None for the shapes when the module cannot be built here (the check then compares
+    nothing rather than guessing).
+    """
+    from mmengine.registry import MODELS, DefaultScope
+    node = copy.deepcopy(dict(node))
+    node.pop('init_cfg', None)
+    node.pop('scorer', None)  # GenView's frozen scorer: never in checkpoints
+    kind = str(node.get('type', 'model'))
+    try:
+        with DefaultScope.overwrite_default_scope(scope), parameters_on_meta():
+            module = MODELS.build(node)
+        return {k: tuple(v.shape) for k, v in module.state_dict().items()}, kind
+    except Exception:  # noqa: BLE001  (a model that cannot be built here is not compared)
+        return None, kind
+
+
+def _shape(shape: tuple) -> str:
+    return str(tuple(shape))
+
+
+def _examples(keys, n: int = 3) -> str:
+    """The first ``n`` keys, in state-dict order."""
+    return ', '.join(f"'{k}'" for k in list(keys)[:n])
+
+
+def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
+            lenient: bool = False) -> Tuple[str, str]:
+    """(status, what was found): the checkpoint's keys and shapes against the model's.
+
+    BROKEN when no key matches, when a matching key has another shape (MMEngine would skip it
+    with a warning and keep the random initialisation), or, for a whole model, when a component
+    with weights (``neck``, ``roi_head``, ...) has none in the checkpoint; NOTE when some of the
+    model's tensors are not in it; else OK. ``lenient`` (``load_from``, which may fine-tune
+    from another head on purpose) notes what a strict check refuses, unless nothing fits.
+    """
+    bad = NOTE if lenient else BROKEN
+    common = set(loaded) & set(model)
+    if not common:
+        return BROKEN, (f'none of its {len(loaded)} tensors belongs to the {kind} it loads '
+                        f'into (checkpoint keys: {_examples(loaded)}; the {kind}\'s: '
+                        f'{_examples(model)})')
+    wrong = [k for k in model if k in common and loaded[k] != model[k]]
+    if wrong:
+        k = wrong[0]
+        return bad, (f'{len(wrong)} of its tensors have other shapes than the {kind}\'s, '
+                        f"e.g. '{k}' {_shape(loaded[k])} in the checkpoint, {_shape(model[k])} "
+                        'in the model')
+    missing = [k for k in model if k not in loaded and not k.endswith(IGNORED)]
+    parts: List[str] = []
+    for k in missing if whole_model else ():
+        part = k.split('.', 1)[0]
+        if part not in parts and not any(m.startswith(part + '.') for m in common):
+            parts.append(part)
+    if parts:
+        return bad, (f'it has no weights for {", ".join(parts)} of the {kind} (a checkpoint '
+                        'of another model: a pretraining, classification or backbone-only '
+                        'file?)')
+    if missing:
+        return NOTE, (f'{len(common)} tensors fit the {kind}, {len(missing)} of its tensors are '
+                      f'not in the checkpoint and keep their initialisation, e.g. '
+                      f'{_examples(missing)}')
+    return OK, f'all {len(common)} tensors fit the {kind}'

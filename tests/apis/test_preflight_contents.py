@@ -1,0 +1,260 @@
+"""The preflight checks contents, not existence: checkpoints against the model they load into,
+the views a manifest names, empty folders and annotation files, unloadable scorer weights, a
+checkpoint to resume; a config at prob=0 needs no manifest."""
+import os
+import os.path as osp
+import shutil
+
+import pytest
+import torch
+
+from genview_mm.apis import load_config
+from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
+from helpers import (
+    ROOT,
+    photos_with_views,
+    save_backbone_checkpoint,
+    write_coco_shapes,
+    write_photos,
+)
+
+GENVIEW_TINY = osp.join(ROOT, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
+MASK_RCNN = osp.join(ROOT, 'configs', 'demo', 'mask-rcnn_r18_fpn_tiny_cpu.py')
+INIT_KEY = 'pretrained weights [model.backbone.init_cfg.checkpoint]'
+
+
+def by_what(checks):
+    return {c.what: c for c in checks}
+
+
+def tiny_backbone(kind='r18', width=8):
+    """The backbone of configs/demo (ResNet-18 layout, 8 base channels) or a tiny ViT."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.models import ResNet, VisionTransformer
+    init_default_scope('mmpretrain')
+    if kind == 'vit':
+        return VisionTransformer(arch=dict(embed_dims=32, num_layers=1, num_heads=2,
+                                           feedforward_channels=64), img_size=32, patch_size=8)
+    return ResNet(depth=18, stem_channels=width, base_channels=width)
+
+
+@pytest.fixture
+def coco(tmp_path):
+    root = str(tmp_path / 'coco') + '/'
+    write_coco_shapes(root, 2)
+    return root
+
+
+def detection_cfg(coco, checkpoint=None):
+    opts = {f'{k}_dataloader.dataset.data_root': coco for k in ('train', 'val', 'test')}
+    opts.update({'val_evaluator.ann_file': coco + 'annotations.json',
+                 'test_evaluator.ann_file': coco + 'annotations.json'})
+    if checkpoint:
+        opts['model.backbone.init_cfg.checkpoint'] = checkpoint
+    return load_config(MASK_RCNN, opts)
+
+
+def test_init_cfg_checkpoint_must_fit_the_backbone(coco, tmp_path):
+    """A ViT backbone, a wider ResNet and a file without the prefix are named with the mismatch
+    and the conversion command; the converted R18 of the demo passes."""
+    r18 = save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'r18.pth'))
+    assert preflight_passes(run_preflight(detection_cfg(coco, r18)))
+    vit = save_backbone_checkpoint(tiny_backbone('vit'), str(tmp_path / 'vit.pth'))
+    check = by_what(run_preflight(detection_cfg(coco, vit)))[INIT_KEY]
+    assert check.status == 'BROKEN', check
+    assert 'none of its' in check.detail and "belongs to the ResNet" in check.detail
+    assert "the ResNet's: 'conv1.weight'" in check.detail and 'patch_embed' in check.detail
+    assert check.fix[0].startswith('python tools/convert_checkpoint.py ')
+    wide = save_backbone_checkpoint(tiny_backbone(width=16), str(tmp_path / 'r18w16.pth'))
+    check = by_what(run_preflight(detection_cfg(coco, wide)))[INIT_KEY]
+    assert check.status == 'BROKEN'
+    assert "'conv1.weight' (16, 3, 7, 7) in the checkpoint, (8, 3, 7, 7) in the model" in \
+        check.detail
+    plain = str(tmp_path / 'plain.pth')
+    torch.save(tiny_backbone().state_dict(), plain)  # no 'backbone.' prefix
+    check = by_what(run_preflight(detection_cfg(coco, plain)))[INIT_KEY]
+    assert check.status == 'BROKEN' and "prefix 'backbone.'" in check.detail
+
+
+def test_checkpoint_to_test_must_be_this_models(coco, tmp_path, tiny_scorer_pca):
+    """A PCA file, a classification and a raw pretraining checkpoint are refused for a detection
+    config; the detector's own checkpoint passes."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    cfg = detection_cfg(coco)
+    cfg.model.backbone.init_cfg = None
+    checks = run_preflight(cfg, 'test', tiny_scorer_pca)
+    check = by_what(checks)['checkpoint to test']
+    assert check.status == 'BROKEN' and 'is a foreground PCA file' in check.detail
+    assert check.fix[0].startswith('train the model first')
+    backbone = {'backbone.' + k: v for k, v in tiny_backbone().state_dict().items()}
+    raw = {**backbone, 'neck.mlp.0.weight': torch.zeros(32, 64),
+           'momentum_encoder.module.0.conv1.weight': torch.zeros(8, 3, 7, 7)}
+    classification = {**backbone, 'head.fc.weight': torch.zeros(10, 64)}
+    for name, state in (('raw', raw), ('classification', classification)):
+        path = str(tmp_path / f'{name}.pth')
+        torch.save({'state_dict': state, 'meta': {}}, path)
+        check = by_what(run_preflight(cfg, 'test', path))['checkpoint to test']
+        assert check.status == 'BROKEN', (name, check)
+        assert 'no weights for neck, rpn_head, roi_head of the MaskRCNN' in check.detail
+    init_default_scope('mmdet')
+    detector = MODELS.build(cfg.model)
+    trained = str(tmp_path / 'epoch_1.pth')
+    torch.save({'state_dict': detector.state_dict(), 'meta': {}}, trained)
+    checks = run_preflight(cfg, 'test', trained)
+    assert preflight_passes(checks), format_checklist(checks, 'cfg', verbose=True)
+    assert 'tensors fit the MaskRCNN' in by_what(checks)['checkpoint to test'].detail
+    # load_from may fine-tune from another head on purpose: noted, not refused
+    state = detector.state_dict()
+    state['roi_head.bbox_head.fc_cls.weight'] = torch.zeros(81, 32)
+    torch.save({'state_dict': state, 'meta': {}}, trained)
+    cfg.load_from = trained
+    checks = run_preflight(cfg)
+    check = by_what(checks)['load_from checkpoint']
+    assert preflight_passes(checks) and check.status == 'note'
+    assert "'roi_head.bbox_head.fc_cls.weight' (81, 32) in the checkpoint" in check.detail
+    cfg.load_from = tiny_scorer_pca
+    assert by_what(run_preflight(cfg))['load_from checkpoint'].status == 'BROKEN'
+
+
+def test_checkpoint_to_resume(coco, tmp_path):
+    cfg = detection_cfg(coco)
+    cfg.model.backbone.init_cfg = None
+    cfg.resume, cfg.load_from = True, str(tmp_path / 'work' / 'epoch_3.pth')
+    check = by_what(run_preflight(cfg))['checkpoint to resume']
+    assert check.status == 'MISSING'
+    assert 'convert_checkpoint' not in ' '.join(check.fix)
+    assert check.fix[0].startswith('pass --resume without a path')
+    cfg.load_from = save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'converted.pth'))
+    check = by_what(run_preflight(cfg))['checkpoint to resume']
+    assert check.status == 'BROKEN' and 'was not written by training' in check.detail
+
+
+@pytest.fixture
+def setup(tmp_path, tiny_clip_path, tiny_scorer_pca):
+    data = photos_with_views(str(tmp_path), 6, 32)
+    clip = shutil.copytree(tiny_clip_path, str(tmp_path / 'clip'))
+    return dict(images=data.src_root, manifest=data.manifest, clip=clip, pca=tiny_scorer_pca,
+                views=data.gen_dir)
+
+
+def pretraining_cfg(s, **extra):
+    return load_config(GENVIEW_TINY, {'train_dataloader.dataset.data_root': s['images'],
+                                      'genview.manifest': s['manifest'],
+                                      'model.scorer.encoder': s['clip'],
+                                      'model.scorer.pca_path': s['pca'], **extra})
+
+
+def test_manifest_whose_views_are_missing(setup):
+    first = sorted(os.listdir(setup['views']))[0]
+    os.remove(osp.join(setup['views'], first))
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert check.status == 'note' and '1 of 6 sampled views are missing' in check.detail
+    shutil.rmtree(setup['views'])
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert check.status == 'BROKEN'
+    assert '6 of 6 sampled views are missing' in check.detail and 'plain SSL' in check.detail
+    assert "relative to the manifest's folder" in check.fix[0]
+
+
+def test_prob0_needs_no_manifest(setup):
+    os.remove(setup['manifest'])
+    checks = run_preflight(pretraining_cfg(setup, **{'genview.prob': 0.0}))
+    assert preflight_passes(checks), format_checklist(checks, 'cfg')
+    check = by_what(checks)['GenView views manifest']
+    assert check.status == 'note' and 'prob=0' in check.detail
+    assert not preflight_passes(run_preflight(pretraining_cfg(setup)))  # prob 1 still refuses
+
+
+@pytest.mark.parametrize('content', [b'', os.urandom(4096)], ids=['zero_bytes', 'random'])
+def test_scorer_weights_that_do_not_load(setup, tmp_path, content):
+    weights = osp.join(setup['clip'], 'model.safetensors')
+    assert osp.isfile(weights)
+    with open(weights, 'wb') as f:
+        f.write(content)
+    check = by_what(run_preflight(pretraining_cfg(setup)))['scorer encoder']
+    assert check.status == 'BROKEN' and 'is not a loadable safetensors file' in check.detail
+    os.remove(weights)
+    check = by_what(run_preflight(pretraining_cfg(setup)))['scorer encoder']
+    assert check.status == 'BROKEN' and 'has no weights file' in check.detail
+    cfg = pretraining_cfg(setup)
+    junk = str(tmp_path / 'convnext.pth')
+    with open(junk, 'wb') as f:
+        f.write(content)
+    cfg.model.scorer.encoder = dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                    checkpoint_path=junk, input_size=64)
+    check = by_what(run_preflight(cfg))['scorer encoder']
+    assert check.status == 'BROKEN' and 'is not a loadable torch file' in check.detail
+
+
+def test_damaged_weights_in_the_hugging_face_cache(setup, tmp_path, monkeypatch):
+    """A timm encoder whose cached weights file is random bytes (an interrupted download)."""
+    import huggingface_hub.constants
+    from timm.models import get_pretrained_cfg
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hub'))
+    repo = get_pretrained_cfg('convnext_atto').hf_hub_id
+    cache = tmp_path / 'hub' / ('models--' + repo.replace('/', '--'))
+    (cache / 'refs').mkdir(parents=True)
+    (cache / 'refs' / 'main').write_text('0' * 40)
+    (cache / 'snapshots' / ('0' * 40)).mkdir(parents=True)
+    weights = cache / 'snapshots' / ('0' * 40) / 'model.safetensors'
+    weights.write_bytes(os.urandom(1000))
+    cfg = pretraining_cfg(setup)
+    cfg.model.scorer.encoder = dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                    input_size=64)
+    check = by_what(run_preflight(cfg))['scorer encoder']
+    assert check.status == 'BROKEN' and 'is not a loadable safetensors file' in check.detail
+    assert check.fix[0].startswith(f'hf download {repo} --force-download')
+    from safetensors.torch import save_file
+    save_file({'stem.0.weight': torch.zeros(2)}, str(weights))
+    assert by_what(run_preflight(cfg))['scorer encoder'].status == 'ok'
+
+
+def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):
+    empty = tmp_path / 'empty'
+    (empty / 'cls').mkdir(parents=True)
+    cfg = pretraining_cfg(setup, **{'train_dataloader.dataset.data_root': str(empty)})
+    check = by_what(run_preflight(cfg))['CustomDataset data [train_dataloader.dataset]']
+    assert check.status == 'BROKEN' and f'image folder {empty} holds no images' in check.detail
+    # ImageNet layout whose train/ is empty, then whose list is empty
+    linear = osp.join(ROOT, 'configs', 'benchmarks',
+                      'genview_mocov2_r50_linear-steplr-100e_in1k.py')
+    root = tmp_path / 'imagenet'
+    for split in ('train', 'val'):
+        write_photos(str(root / split / 'n01'), 2, size=32)
+        (root / 'meta').mkdir(exist_ok=True)
+        (root / 'meta' / f'{split}.txt').write_text('n01/img_0000.jpg 0\nn01/img_0001.jpg 0\n')
+    cfg = load_config(linear, {'train_dataloader.dataset.data_root': str(root),
+                               'val_dataloader.dataset.data_root': str(root),
+                               'model.backbone.init_cfg': None})
+    assert preflight_passes(run_preflight(cfg))
+    shutil.rmtree(root / 'train' / 'n01')
+    train = 'ImageNet (train) data [train_dataloader.dataset]'
+    check = by_what(run_preflight(cfg))[train]
+    assert check.status == 'BROKEN' and 'none of 2 sampled images listed in' in check.detail
+    (root / 'meta' / 'train.txt').write_text('')
+    check = by_what(run_preflight(cfg))[train]
+    assert check.status == 'BROKEN' and 'meta/train.txt is empty' in check.detail
+    # COCO: an empty annotation file, for the dataset and for the evaluator
+    open(coco + 'annotations.json', 'w').close()
+    cfg = detection_cfg(coco)
+    cfg.model.backbone.init_cfg = None
+    checks = by_what(run_preflight(cfg))
+    assert checks['CocoMetric annotations [val_evaluator]'].status == 'BROKEN'
+    assert checks['CocoDataset data [train_dataloader.dataset]'].detail.endswith(
+        'annotations.json is empty')
+
+
+@pytest.mark.parametrize('config, part, kind, tensors', [
+    ('benchmarks/genview_mocov2_r50_linear-steplr-100e_in1k.py', 'backbone', 'ResNet', 318),
+    ('benchmarks/genview_mocov3_vit-base-p16_linear-coslr-90e_in1k.py', None,
+     'ImageClassifier', 152),
+    ('detection/genview_mask-rcnn_r50-fpn_ms-1x_coco.py', None, 'MaskRCNN', 430)])
+def test_the_compared_models_build_without_their_weights(config, part, kind, tensors):
+    """The real configs' modules build with parameters on meta (mmpretrain's ResNet and ViT
+    compute drop-path rates with .item() in their constructors, which a meta device refuses)."""
+    from genview_mm.apis.preflight.state_dict_checks import module_shapes
+    cfg = load_config(osp.join(ROOT, 'configs', config))
+    shapes, built = module_shapes(cfg.model[part] if part else cfg.model, cfg.default_scope)
+    assert built == kind and shapes is not None and len(shapes) == tensors
+    assert all(isinstance(s, tuple) for s in shapes.values())
