@@ -27,13 +27,15 @@ registered storage backend work; local files are read and written directly, with
 it) and the one rule matching a dataset sample to its rows
 (:class:`RowMatcher`). It imports neither torch, diffusers nor transformers.
 """
+import itertools
 import json
 import os
 import os.path as osp
-import socket
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from typing import Callable, Dict, Iterable, Iterator, List, Optional
+
+from genview_mm.utils.atomic_write import atomic_write
 
 MERGED_NAME = 'manifest.jsonl'
 
@@ -200,22 +202,15 @@ def write_manifest(path: str, rows: Iterable[ManifestRow], backend_args: Optiona
         if lines or keep_empty:
             fileio.put_text(''.join(lines), path, backend_args=backend_args)
         return len(lines)
-    folder, base = osp.split(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, f'.{base}.{socket.gethostname()}-{os.getpid()}.partial')
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None and not keep_empty:
+        return 0
     count = 0
-    try:
-        with open(tmp, 'w', encoding='utf-8', newline='\n') as f:
-            for row in rows:
-                f.write(row.to_line())
-                count += 1
-            f.flush()
-            os.fsync(f.fileno())
-        if count or keep_empty:
-            os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path, newline='\n') as f:
+        for row in ([] if first is None else itertools.chain([first], rows)):
+            f.write(row.to_line())
+            count += 1
     return count
 
 

@@ -9,24 +9,28 @@ complete and closed. On any error the temporary file is removed and the target i
 import contextlib
 import os
 import os.path as osp
-from typing import IO, Iterator
+import socket
+from typing import IO, Iterator, Optional
 
 
 def temp_name(path: str) -> str:
     """The temporary file :func:`atomic_write` uses for ``path``: hidden, in the same folder,
-    unique to this process (two writers never share one)."""
+    unique to this process on this host (two writers never share one, also on a filesystem
+    that several nodes share)."""
     folder, name = osp.split(path)
-    return osp.join(folder, f'.{name}.tmp-{os.getpid()}')
+    return osp.join(folder, f'.{name}.tmp-{socket.gethostname()}-{os.getpid()}')
 
 
 @contextlib.contextmanager
-def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8') -> Iterator[IO]:
+def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
+                 newline: Optional[str] = None) -> Iterator[IO]:
     """Open a temporary file for writing and move it onto ``path`` when the block succeeds.
 
     Args:
         path (str): the file to (re)place. Its folder is created if needed.
         mode (str): ``'w'`` (text) or ``'wb'`` (bytes). Defaults to ``'w'``.
         encoding (str): text encoding. Defaults to ``'utf-8'``.
+        newline (str, optional): as :func:`open`'s (``'\\n'``: no translation). Defaults to None.
 
     Yields:
         IO: the open temporary file.
@@ -37,7 +41,8 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8') -> Iterato
     os.makedirs(folder, exist_ok=True)
     tmp = temp_name(path)
     try:
-        with open(tmp, mode, **({} if 'b' in mode else {'encoding': encoding})) as f:
+        text = {} if 'b' in mode else {'encoding': encoding, 'newline': newline}
+        with open(tmp, mode, **text) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
