@@ -3,17 +3,11 @@
 # GenView has views (one per ImageNet train image: 1,281,167), instead of GenView's pairs.
 # An epoch is twice as long as GenView's (2N images, not N), so the epochs are halved (100, not
 # 200) and the cosine schedule with them: 1,000,900 iterations of 256 images, GenView's 1,000,800
-# (2N images make 10,009 whole batches, one more than twice N's 5,004; README "Data-expansion
-# baselines").
-#   python tools/sample_extra_images.py data/extra_images --imagenet data/imagenet/train \
-#       --num 1281167 --out data/expansion/extra_images.txt
+# (2N images make 10,009 whole batches, one more than twice N's 5,004; docs/reproducing_the_paper.md,
+# "Data-expansion baselines").
 #   bash tools/dist_train.sh configs/expansion/mocov2_r50_in1k-plus-extra.py 8
-# Other paths: --cfg-options train_dataloader.dataset.datasets.1.data_prefix.img_path=DIR
-#   train_dataloader.dataset.datasets.1.ann_file=LIST
-_base_ = 'mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py'
+_base_ = ['mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py', '../_base_/expansion.py']
 
-# how many images the extra list must hold (the preflight checks it)
-expansion = dict(num_extra=1281167)
 train_dataloader = dict(dataset=dict(
     _delete_=True,
     type='ConcatDataset',
@@ -21,11 +15,7 @@ train_dataloader = dict(dataset=dict(
     ignore_keys=['classes'],
     datasets=[
         _base_.train_dataloader.dataset,  # upstream's ImageNet-1K train, unchanged
-        dict(type='CustomDataset',
-             data_prefix=dict(img_path='data/extra_images/'),
-             ann_file='data/expansion/extra_images.txt',  # tools/sample_extra_images.py
-             with_label=False,
-             pipeline=_base_.train_dataloader.dataset.pipeline),
+        dict(_base_.extra_images, pipeline=_base_.train_dataloader.dataset.pipeline),
     ]))
 train_cfg = dict(max_epochs=100)
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=100, by_epoch=True, begin=0, end=100)]

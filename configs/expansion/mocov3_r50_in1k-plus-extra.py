@@ -3,14 +3,10 @@
 # plus as many extra real images as GenView has views (1,281,167), instead of GenView's pairs.
 # An epoch is twice as long as GenView's (2N images, not N), so the epochs are halved (50, not
 # 100) with the warm-up (5) and the cosine (45): 31,300 iterations of 4096 images, as GenView's
-# (README "Data-expansion baselines").
-#   python tools/sample_extra_images.py data/extra_images --imagenet data/imagenet/train \
-#       --num 1281167 --out data/expansion/extra_images.txt
+# (docs/reproducing_the_paper.md, "Data-expansion baselines").
 #   bash tools/dist_train.sh configs/expansion/mocov3_r50_in1k-plus-extra.py 8
-_base_ = 'mmpretrain::mocov3/mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py'
+_base_ = ['mmpretrain::mocov3/mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py', '../_base_/expansion.py']
 
-# how many images the extra list must hold (the preflight checks it)
-expansion = dict(num_extra=1281167)
 train_dataloader = dict(dataset=dict(
     _delete_=True,
     type='ConcatDataset',
@@ -18,11 +14,7 @@ train_dataloader = dict(dataset=dict(
     ignore_keys=['classes'],
     datasets=[
         _base_.train_dataloader.dataset,  # upstream's ImageNet-1K train, unchanged
-        dict(type='CustomDataset',
-             data_prefix=dict(img_path='data/extra_images/'),
-             ann_file='data/expansion/extra_images.txt',  # tools/sample_extra_images.py
-             with_label=False,
-             pipeline=_base_.train_dataloader.dataset.pipeline),
+        dict(_base_.extra_images, pipeline=_base_.train_dataloader.dataset.pipeline),
     ]))
 train_cfg = dict(max_epochs=50)
 param_scheduler = [
