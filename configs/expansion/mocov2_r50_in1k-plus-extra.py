@@ -3,10 +3,11 @@
 # GenView has views (one per ImageNet train image: 1,281,167), instead of GenView's pairs.
 # An epoch is twice as long as GenView's (2N images, not N), so the epochs are halved (100, not
 # 200) and the cosine schedule with them: 1,000,900 iterations of 256 images, GenView's 1,000,800
-# (2N images make 10,009 whole batches, one more than twice N's 5,004; docs/reproducing_the_paper.md,
-# "Data-expansion baselines").
+# (2N images make 10,009 whole batches, one more than twice N's 5,004; see
+# docs/reproducing_the_paper.md, "Data-expansion baselines").
 #   bash tools/dist_train.sh configs/expansion/mocov2_r50_in1k-plus-extra.py 8
-_base_ = ['mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py', '../_base_/expansion.py']
+_base_ = ['mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
+          '../_base_/expansion.py']
 
 train_dataloader = dict(dataset=dict(
     _delete_=True,

@@ -5,7 +5,8 @@
 # 100) with the warm-up (5) and the cosine (45): 31,300 iterations of 4096 images, as GenView's
 # (docs/reproducing_the_paper.md, "Data-expansion baselines").
 #   bash tools/dist_train.sh configs/expansion/mocov3_r50_in1k-plus-extra.py 8
-_base_ = ['mmpretrain::mocov3/mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py', '../_base_/expansion.py']
+_base_ = ['mmpretrain::mocov3/mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py',
+          '../_base_/expansion.py']
 
 train_dataloader = dict(dataset=dict(
     _delete_=True,
