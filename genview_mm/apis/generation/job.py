@@ -59,17 +59,26 @@ def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
     return Launch(rank, world_size, local_rank, mode)
 
 
-def build_generator(args: argparse.Namespace, device: str):
-    """An :class:`AdaptiveNoiseGenerator` from the tool's arguments (pipeline loaded now)."""
+def output_mode(flag: str, device: str) -> str:
+    """``--output``: 'auto' is 'tensor' on CUDA, 'pil' elsewhere."""
+    return flag if flag != 'auto' else ('tensor' if device.startswith('cuda') else 'pil')
+
+
+def build_generator(args: argparse.Namespace, device: str, output: str = 'pil'):
+    """An :class:`AdaptiveNoiseGenerator` from the tool's arguments (pipeline loaded now);
+    ``--compile`` fixes the pipeline batch at ``--max-pipeline-batch`` or a full bucket."""
     from mmpretrain.registry import MODELS
+    max_batch = args.max_pipeline_batch
+    if args.compile and max_batch is None:
+        max_batch = args.batch_size * args.num_variations
     gen = MODELS.build(dict(
         type='AdaptiveNoiseGenerator', pca=args.pca, pretrained=args.pretrained, device=device,
         torch_dtype=args.dtype, scheduler=args.scheduler, num_inference_steps=args.steps,
         guidance_scale=args.guidance, prompt=args.prompt, height=args.gen_size,
         width=args.gen_size, output_size=args.output_size, noise_bins=args.noise_bins,
         noise_levels=args.noise_levels, base_seed=args.seed,
-        num_variations=args.num_variations, max_batch_size=args.max_pipeline_batch,
-        check_encoder=not args.no_encoder_check))
+        num_variations=args.num_variations, max_batch_size=max_batch, output=output,
+        compile=args.compile, check_encoder=not args.no_encoder_check))
     try:
         gen.pca  # noqa: B018  (load pipeline + PCA now: fail before any work)
     except (OSError, ValueError) as exc:
@@ -130,7 +139,8 @@ def run_from_args(args: argparse.Namespace) -> int:
                          '--out-dir once before launching instead')
     device = args.device or (f'cuda:{launch.local_rank}' if torch.cuda.is_available() else 'cpu')
     dtype = str(resolve_dtype(args.dtype, torch.device(device))).replace('torch.', '')
-    settings = settings_from_args(args, dtype)
+    output = output_mode(args.output, device)
+    settings = settings_from_args(args, dtype, output)
     check_settings(args.out_dir, settings, args.overwrite)  # before any model loads
     items = list_images(args.source, args.data_root, args.dataset_key)
     if not items:
@@ -139,7 +149,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         check_out_dir(args.out_dir, args.source, items)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    generator = build_generator(args, device)
+    generator = build_generator(args, device, output)
     if args.overwrite and mismatch_message(args.out_dir, settings):
         overwrite(args.out_dir)
     write_settings(args.out_dir, settings)  # the model loaded: this run starts

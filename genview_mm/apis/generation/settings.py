@@ -25,6 +25,7 @@ SETTINGS_NAME = 'generation_settings.json'
 # bump when the code changes the views (or their names) that the same settings give
 OUTPUT_FORMAT = 3  # 3: sources decoded by OpenCV as in training (EXIF, 16 bit); fixed shards
 _JPEG_LIKE = ('.jpg', '.jpeg', '.webp')
+_UNRECORDED = {'output': 'pil'}  # what a record from before a setting existed had
 
 
 def file_sha256(path: str) -> str:
@@ -64,14 +65,15 @@ def model_fingerprint(pretrained: str) -> str:
     return 'weights:' + digest.hexdigest()[:24]
 
 
-def settings_from_args(args: argparse.Namespace, dtype: str) -> Dict:
+def settings_from_args(args: argparse.Namespace, dtype: str, output: str = 'pil') -> Dict:
     """Everything in ``tools/generate_views.py``'s arguments that changes the views' pixels,
-    names or shards (JSON types); ``dtype`` is the resolved pipeline dtype."""
+    names or shards (JSON types); ``dtype`` and ``output`` as resolved for the device."""
     from ...generation.noise import validate_noise_rule
     bins, levels = validate_noise_rule(args.noise_bins, args.noise_levels)
     settings = dict(
         format=OUTPUT_FORMAT, pretrained=model_fingerprint(args.pretrained),
-        pca_sha256=file_sha256(args.pca), dtype=dtype, scheduler=args.scheduler,
+        pca_sha256=file_sha256(args.pca), dtype=dtype, output=output,
+        scheduler=args.scheduler,
         steps=args.steps, guidance=float(args.guidance), prompt=args.prompt, seed=args.seed,
         noise_bins=list(bins), noise_levels=list(levels), gen_size=args.gen_size,
         output_size=args.output_size, ext=args.ext,
@@ -93,8 +95,10 @@ def read_settings(out_dir: str) -> Optional[Dict]:
 
 def settings_diff(old: Dict, new: Dict) -> List[str]:
     """``'name: old -> new'`` for every setting that differs (pure)."""
-    return [f'{k}: {old.get(k, "(not recorded)")!r} -> {new.get(k, "(not recorded)")!r}'
-            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    def get(d: Dict, k: str):
+        return d.get(k, _UNRECORDED.get(k, '(not recorded)'))
+    return [f'{k}: {get(old, k)!r} -> {get(new, k)!r}' for k in sorted(set(old) | set(new))
+            if get(old, k) != get(new, k)]
 
 
 def has_outputs(out_dir: str) -> bool:
