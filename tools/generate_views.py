@@ -156,8 +156,7 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
-    from genview_mm.apis.generation.errors import ABORTS
-    from genview_mm.apis.generation.job import run_from_args
+    from genview_mm.apis.generation.job import ABORTS, run_from_args
     try:
         return run_from_args(args)
     except ABORTS as exc:

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from genview_mm.apis.generation.errors import SettingsMismatch, UsageError
-from genview_mm.apis.generation.job import launch_from, output_mode
+from genview_mm.apis.generation.job import SettingsMismatch, UsageError, launch_from, output_mode
 from genview_mm.apis.generation.settings import (
     SETTINGS_NAME,
     check_settings,

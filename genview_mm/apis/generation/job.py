@@ -1,22 +1,73 @@
-"""The command behind ``tools/generate_views.py``: launch mode -> checks -> settings check ->
-model -> settings record -> this worker's shards -> merge if every shard is done.
-
-No process group and no barrier: a worker (a torchrun rank, a Slurm array task, a plain
-``--rank/--world-size`` process) takes its shards by rank, and whichever worker finds every
-shard recorded when it is done merges (an idempotent rewrite of ``manifest.jsonl``).
-"""
+"""The command behind ``tools/generate_views.py`` (docs/view_generation.md): launch mode ->
+checks -> settings check -> model -> settings record -> this worker's shards -> merge if every
+shard is done; and the errors that stop it. No process group and no barrier: a worker takes its
+shards by rank, and whichever finds every shard recorded at its end merges (idempotent)."""
 import argparse
 import glob
 import json
 import logging
 import os
 import os.path as osp
+from collections import Counter
 from contextlib import ExitStack
-from typing import Mapping, NamedTuple, Optional
+from typing import Iterable, Mapping, NamedTuple, Optional
 
-from .errors import SetupError, UsageError, summarize_failures
+from ...structures.manifest import failure_cause
 
 logger = logging.getLogger(__name__)
+_HINTS = {
+    'missing file': 'check the source list and --data-root (relative paths are resolved '
+                    "against it; default: the list file's folder)",
+    'unreadable file': 'check the files\' permissions and the filesystem',
+    'generation failed': 'see the error above (out of memory: lower --batch-size or '
+                         '--max-pipeline-batch)',
+    'undecodable image': 'the files are not images OpenCV can decode (replace them and rerun '
+                         'with --retry-failed)',
+    'write failed': 'check the free space and permissions of --out-dir',
+}
+
+
+class UsageError(ValueError):
+    """A bad argument or a bad place to write: fix the command line (exit code 2)."""
+
+    exit_code = 2
+
+
+class SettingsMismatch(UsageError):
+    """``--out-dir`` holds views made with other settings (exit code 2)."""
+
+
+class ShardLocked(RuntimeError):
+    """Another live process writes the same shard (exit code 1)."""
+
+    exit_code = 1
+
+
+class SetupError(RuntimeError):
+    """The pipeline or the PCA file cannot be loaded, or the disk is full (exit code 1)."""
+
+    exit_code = 1
+
+
+ABORTS = (UsageError, ShardLocked, SetupError)
+
+
+def summarize_failures(reasons: Iterable[str], attempted: int,
+                       max_fraction: float = 0.5) -> Optional[str]:
+    """The counts, the most common cause with an example and a hint, when at least
+    ``max_fraction`` of the ``attempted`` images failed (one reason each); else None."""
+    reasons = list(reasons)
+    if attempted <= 0 or not reasons or len(reasons) / attempted < max_fraction:
+        return None
+    counts = Counter(failure_cause(r) for r in reasons)
+    cause, count = counts.most_common(1)[0]
+    example = next(r for r in reasons if failure_cause(r) == cause)
+    hint = _HINTS.get(cause.split(': ', 1)[-1], 'see the reasons in the shard records')
+    lines = [f'{len(reasons)} of {attempted} images failed '
+             f'({100 * len(reasons) / attempted:.0f}% >= {100 * max_fraction:.0f}%).',
+             f'Most common cause: {cause} ({count} images), e.g. {example}',
+             f'Fix: {hint}. A rerun retries transient failures.']
+    return '\n'.join(lines + [f'  {n} x {c}' for c, n in counts.most_common()[1:5]])
 
 
 class Launch(NamedTuple):
@@ -36,11 +87,7 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
 
 def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
                 env: Optional[Mapping[str, str]] = None) -> Launch:
-    """This worker's rank from ``--rank/--world-size`` or RANK/WORLD_SIZE (pure).
-
-    Raises:
-        UsageError: only one of the two flags, or a rank outside [0, world_size).
-    """
+    """This worker from ``--rank/--world-size``, else RANK/WORLD_SIZE (pure; UsageError)."""
     env = os.environ if env is None else env
     if (rank is None) != (world_size is None):
         raise UsageError('--rank and --world-size go together: pass both (or neither and let '
@@ -55,8 +102,13 @@ def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
     torchrun = not flags and 'TORCHELASTIC_RUN_ID' in env
     mode = ('flags' if flags else 'torchrun' if torchrun else
             'environment' if 'RANK' in env or 'WORLD_SIZE' in env else 'single')
-    local_rank = _int_env(env, 'LOCAL_RANK', 0) if torchrun else 0
-    return Launch(rank, world_size, local_rank, mode)
+    return Launch(rank, world_size, _int_env(env, 'LOCAL_RANK', 0) if torchrun else 0, mode)
+
+
+_MODES = {'single': 'one process', 'flags': 'separate task (--rank/--world-size)',
+          'torchrun': 'torchrun (RANK/WORLD_SIZE/LOCAL_RANK from its agent)',
+          'environment': 'RANK/WORLD_SIZE from the environment, no torchrun agent: a separate '
+                         'task'}
 
 
 def output_mode(flag: str, device: str) -> str:
@@ -65,8 +117,8 @@ def output_mode(flag: str, device: str) -> str:
 
 
 def build_generator(args: argparse.Namespace, device: str, output: str = 'pil'):
-    """An :class:`AdaptiveNoiseGenerator` from the tool's arguments (pipeline loaded now);
-    ``--compile`` fixes the pipeline batch at ``--max-pipeline-batch`` or a full bucket."""
+    """The generator, its pipeline and PCA loaded now (SetupError); ``--compile`` fixes the
+    pipeline batch at ``--max-pipeline-batch`` or a full bucket."""
     from mmpretrain.registry import MODELS
     max_batch = args.max_pipeline_batch
     if args.compile and max_batch is None:
@@ -86,7 +138,7 @@ def build_generator(args: argparse.Namespace, device: str, output: str = 'pil'):
     return gen
 
 
-def check_args(args: argparse.Namespace) -> None:
+def check_args(args: argparse.Namespace, world_size: int) -> None:
     """Raise :class:`UsageError` for a bad argument (before any model loads)."""
     from ...generation.noise import validate_noise_rule
     if not 1 <= args.quality <= 100:
@@ -99,6 +151,10 @@ def check_args(args: argparse.Namespace) -> None:
         validate_noise_rule(args.noise_bins, args.noise_levels)
     except ValueError as exc:
         raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
+    if args.overwrite and world_size > 1:
+        raise UsageError(f'--overwrite with {world_size} workers (a job array or torchrun) '
+                         'would let one delete what another already wrote: delete --out-dir '
+                         'once before launching instead')
 
 
 def overwrite(out_dir: str) -> None:
@@ -114,29 +170,19 @@ def overwrite(out_dir: str) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run this worker's shards; merge if every shard is then done.
-
-    Returns:
-        int: 0, or 1 if too many of the images tried failed.
-    """
+    """Run this worker's shards, merge if every shard is then done; 0, or 1 if too many of
+    the images tried failed."""
     import torch
 
     from ...generation.pipeline_loader import resolve_dtype
-    from .merge import merge_manifests
     from .runner import generate_views
     from .settings import check_settings, mismatch_message, settings_from_args, write_settings
+    from .shards import merge_manifests
     from .sources import check_out_dir, list_images
-    check_args(args)
     launch = launch_from(args.rank, args.world_size)
-    logger.info('launch: %s, worker %d of %d', {
-        'single': 'one process', 'flags': 'separate task (--rank/--world-size)',
-        'torchrun': 'torchrun (RANK/WORLD_SIZE/LOCAL_RANK from its agent)',
-        'environment': 'RANK/WORLD_SIZE from the environment, no torchrun agent: a separate '
-                       'task'}[launch.mode], launch.rank, launch.world_size)
-    if args.overwrite and launch.world_size > 1:
-        raise UsageError(f'--overwrite with {launch.world_size} workers (a job array or '
-                         'torchrun) would let one delete what another already wrote: delete '
-                         '--out-dir once before launching instead')
+    check_args(args, launch.world_size)
+    logger.info('launch: %s, worker %d of %d', _MODES[launch.mode], launch.rank,
+                launch.world_size)
     device = args.device or (f'cuda:{launch.local_rank}' if torch.cuda.is_available() else 'cpu')
     dtype = str(resolve_dtype(args.dtype, torch.device(device))).replace('torch.', '')
     output = output_mode(args.output, device)
@@ -164,24 +210,20 @@ def run_from_args(args: argparse.Namespace) -> int:
           f'redone {stats["redone"]} (lost outputs), retried {stats["retried"]} (failed '
           f'before); rows written: ok {stats["ok"]}, failed {stats["failed"]}; host '
           f'{stats["host_ms_per_image"]} ms/image', flush=True)
-    code = 0
     failures = summarize_failures(stats['reasons'], stats['tried'], args.max_fail_fraction)
     if failures:
         logger.error('worker %d: %s', launch.rank, failures)
-        code = 1
-    if args.no_merge:
-        return code
-    if not stats['complete']:
+    if not args.no_merge and not stats['complete']:
         logger.info('worker %d: its shards are done, others are not yet: the worker that '
                     'finishes last merges (or run tools/merge_manifests.py %s)', launch.rank,
                     args.out_dir)
-        return code
-    report = merge_manifests(args.out_dir, items, args.num_variations)
-    logger.info('every shard done: merged %d rows (%d ok, %d failed) into %s; %d missing',
-                report['rows'], report['ok'], report['failed'], report['path'],
-                len(report['missing']))
-    print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in report.items()}))
-    return code
+    elif not args.no_merge:
+        report = merge_manifests(args.out_dir, items, args.num_variations)
+        logger.info('every shard done: merged %d rows (%d ok, %d failed) into %s; %d missing',
+                    report['rows'], report['ok'], report['failed'], report['path'],
+                    len(report['missing']))
+        print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in report.items()}))
+    return 1 if failures else 0
 
 
 if __name__ == '__main__':
