@@ -166,24 +166,12 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                    show_progress: bool = True, level_buckets: bool = True,
                    lock_wait: float = 0.0, shard_size: int = 1000, prefetch: bool = True,
                    writers: int = 4) -> Dict:
-    """Generate views for this worker's shards of ``items`` into ``out_dir``.
-
-    Args:
-        items (Sequence[ImageItem]): all source images (every worker passes the same list).
-        generator (AdaptiveNoiseGenerator): or anything with its ``analyze``/``generate``.
-        out_dir (str): output root (images/, shards/).
-        rank (int) / world_size (int): this worker; it takes shards ``s % world_size == rank``.
-        batch_size (int): images per generator call. Defaults to 8.
-        ext (str) / quality (int): '.jpg', '.png' or '.webp'; JPEG/WebP quality.
-        retry_failed (bool): also redo images recorded as undecodable. Defaults to False.
-        verify (bool): decode every recorded output to find damaged ones. Defaults to False.
-        show_progress (bool): tqdm bar. Defaults to True.
-        level_buckets (bool): fill one batch per noise level first. Defaults to True.
-        lock_wait (float): seconds to wait for another live writer of a shard. Defaults to 0.
-        shard_size (int): images per shard (fixed for an ``out_dir``). Defaults to 1000.
-        prefetch (bool): decode ahead in a thread (False: the serial reference, the same
-            outputs). Defaults to True.
-        writers (int): encoding/writing threads (0: the main thread). Defaults to 4.
+    """Generate views for this worker's shards of ``items`` (every worker passes the same
+    list; worker ``rank`` of ``world_size`` takes the shards ``s % world_size == rank``) into
+    ``out_dir``. ``generator``: an :class:`AdaptiveNoiseGenerator` or anything with its
+    ``analyze``/``generate``; ``level_buckets``: fill one batch per noise level first;
+    ``prefetch=False, writers=0``: the serial reference (the same outputs); the other options
+    are the tool's flags.
 
     Returns:
         dict: image counts ``share, skipped, new, redone, retried, tried``, row counts ``ok,
