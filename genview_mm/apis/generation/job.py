@@ -3,13 +3,10 @@ checks -> settings check -> model -> settings record -> this worker's shards -> 
 shard is done; and the errors that stop it. No process group and no barrier: a worker takes its
 shards by rank, and whichever finds every shard recorded at its end merges (idempotent)."""
 import argparse
-import glob
 import json
 import logging
 import os
-import os.path as osp
 from collections import Counter
-from contextlib import ExitStack
 from typing import Iterable, Mapping, NamedTuple, Optional
 
 from ...structures.manifest import failure_cause
@@ -157,18 +154,6 @@ def check_args(args: argparse.Namespace, world_size: int) -> None:
                          'once before launching instead')
 
 
-def overwrite(out_dir: str) -> None:
-    """``--overwrite``: with every shard lock held (no live writer), delete what the records
-    list (:func:`.settings.clear_outputs`)."""
-    from .settings import clear_outputs
-    from .shards import ShardLock
-    with ExitStack() as stack:
-        for path in sorted(glob.glob(osp.join(out_dir, 'shards', '*.lock'))):
-            stack.enter_context(ShardLock(path))
-        logger.warning('--overwrite: deleted %d files this tool recorded in %s',
-                       clear_outputs(out_dir), out_dir)
-
-
 def run_from_args(args: argparse.Namespace) -> int:
     """Run this worker's shards, merge if every shard is then done; 0, or 1 if too many of
     the images tried failed."""
@@ -176,7 +161,13 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     from ...generation.pipeline_loader import resolve_dtype
     from .runner import generate_views
-    from .settings import check_settings, mismatch_message, settings_from_args, write_settings
+    from .settings import (
+        check_settings,
+        clear_outputs,
+        mismatch_message,
+        settings_from_args,
+        write_settings,
+    )
     from .shards import merge_manifests
     from .sources import check_out_dir, list_images
     launch = launch_from(args.rank, args.world_size)
@@ -197,7 +188,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     generator = build_generator(args, device, output)
     if args.overwrite and mismatch_message(args.out_dir, settings):
-        overwrite(args.out_dir)
+        logger.warning('--overwrite: deleted %d files this tool recorded in %s',
+                       clear_outputs(args.out_dir), args.out_dir)
     write_settings(args.out_dir, settings)  # the model loaded: this run starts
     stats = generate_views(items, generator, args.out_dir, launch.rank, launch.world_size,
                            batch_size=args.batch_size, ext=args.ext, quality=args.quality,

@@ -9,11 +9,12 @@ import hashlib
 import json
 import os
 import os.path as osp
+from contextlib import ExitStack
 from typing import Dict, List, Optional
 
 from ...structures.manifest import MERGED_NAME, read_rows
 from .job import SettingsMismatch
-from .shards import SHARDS_DIR, row_files
+from .shards import SHARDS_DIR, ShardLock, row_files
 from .writer import IMAGES_DIR
 
 SETTINGS_NAME = 'generation_settings.json'
@@ -144,11 +145,19 @@ def write_settings(out_dir: str, settings: Dict) -> None:
 
 
 def clear_outputs(out_dir: str) -> int:
-    """``--overwrite``: delete the views the records list (inside ``out_dir`` only), the
-    records, the merged manifest and the settings record (none without it); the count."""
+    """``--overwrite``: with every shard lock held (no live writer), delete the views the
+    records list (inside ``out_dir`` only), the records, the merged manifest and the settings
+    record (none without it); the count."""
     if read_settings(out_dir) is None:
         raise SettingsMismatch(f'{out_dir} has no {SETTINGS_NAME}: --overwrite deletes only '
                                'what this tool recorded; use a new --out-dir')
+    with ExitStack() as stack:
+        for path in sorted(glob.glob(osp.join(out_dir, SHARDS_DIR, '*.lock'))):
+            stack.enter_context(ShardLock(path))
+        return _delete_recorded(out_dir)
+
+
+def _delete_recorded(out_dir: str) -> int:
     root = osp.realpath(out_dir)
     files = row_files(out_dir)
     targets = {osp.join(out_dir, r.output) for p in files for r in read_rows(p) if r.output}
