@@ -114,6 +114,13 @@ def parse_args(argv=None):
     p.add_argument('--no-level-buckets', action='store_true',
                    help='generate each batch as loaded (one pipeline call per level present) '
                    'instead of filling one full batch per noise level first')
+    p.add_argument('--output', default='auto', choices=['auto', 'pil', 'tensor'],
+                   help='views kept as tensors and resized on the device, or made by PIL '
+                   '(auto: tensor on CUDA, pil on CPU; recorded: the resizes differ by up to 2 '
+                   'levels)')
+    p.add_argument('--compile', action='store_true', help='torch.compile the UNet and VAE at '
+                   'a fixed pipeline batch (--max-pipeline-batch, default --batch-size x '
+                   '--num-variations; the tail padded)')
     p.add_argument('--ext', default='.jpg', choices=['.jpg', '.png', '.webp'])
     p.add_argument('--quality', type=int, default=95)
     p.add_argument('--retry-failed', action='store_true', help='also redo images recorded as '
@@ -149,8 +156,7 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
-    from genview_mm.apis.generation.errors import ABORTS
-    from genview_mm.apis.generation.job import run_from_args
+    from genview_mm.apis.generation.job import ABORTS, run_from_args
     try:
         return run_from_args(args)
     except ABORTS as exc:

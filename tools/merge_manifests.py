@@ -34,7 +34,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     import genview_mm  # noqa: F401
-    from genview_mm.apis.generation.merge import merge_manifests
+    from genview_mm.apis.generation.shards import merge_manifests
     from genview_mm.apis.generation.sources import list_images
     items = (list_images(args.source, args.data_root, args.dataset_key)
              if args.source else None)

@@ -21,10 +21,11 @@ field             type     meaning
                            ``'undecodable: ...'``
 ================  =======  ===============================================================
 
-This module owns the row type, its one reader (:func:`read_rows`, :func:`read_manifest`) and
-one writer (:func:`write_manifest`, both through ``mmengine.fileio``, so manifests on any
-registered storage backend work; local files are read and written directly, without importing
-it) and the one rule matching a dataset sample to its rows
+This module owns the row type, the format of a failed row's ``reason`` (:func:`failure_reason`;
+what a rerun retries: :func:`should_retry`), its one reader (:func:`read_rows`,
+:func:`read_manifest`) and one writer (:func:`write_manifest`, both through ``mmengine.fileio``,
+so manifests on any registered storage backend work; local files are read and written directly,
+without importing it) and the one rule matching a dataset sample to its rows
 (:class:`RowMatcher`). It imports neither torch, diffusers nor transformers.
 """
 import itertools
@@ -223,6 +224,37 @@ def newest_rows(rows: Iterable[ManifestRow]) -> Dict[tuple, ManifestRow]:
         if old is None or row.ok or not old.ok:
             best[row.id] = row
     return best
+
+
+TRANSIENT, UNDECODABLE = 'transient', 'undecodable'
+
+
+def failure_reason(kind: str, cause: str, exc: BaseException) -> str:
+    """A failed row's ``reason``: ``'<kind>: <cause>: <ExceptionType>: <message>'``; kind
+    ``'undecodable'`` (read but not an image: kept) or ``'transient'`` (anything that can go
+    away: retried)."""
+    if kind not in (TRANSIENT, UNDECODABLE):
+        raise ValueError(f'failure kind must be {TRANSIENT!r} or {UNDECODABLE!r}, got {kind!r}')
+    return f'{kind}: {cause}: {type(exc).__name__}: {exc}'
+
+
+def failure_kind(reason: Optional[str]) -> str:
+    """The kind a reason starts with; reasons without a known prefix are transient."""
+    head = (reason or '').split(':', 1)[0].strip()
+    return UNDECODABLE if head == UNDECODABLE else TRANSIENT
+
+
+def should_retry(reason: Optional[str], retry_failed: bool = False) -> bool:
+    """Whether a rerun tries a failed image again: transient always, undecodable on request."""
+    return retry_failed or failure_kind(reason) == TRANSIENT
+
+
+def failure_cause(reason: Optional[str]) -> str:
+    """The group of a reason: ``'<kind>: <cause>'`` (the first field of an older one)."""
+    fields = [f.strip() for f in (reason or 'unknown').split(':')]
+    if fields[0] in (TRANSIENT, UNDECODABLE) and len(fields) > 1:
+        return f'{fields[0]}: {fields[1]}'
+    return fields[0] or 'unknown'
 
 
 def _norm(path: str) -> str:

@@ -23,7 +23,8 @@ def temp_name(path: str) -> str:
 
 @contextlib.contextmanager
 def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
-                 newline: Optional[str] = None) -> Iterator[IO]:
+                 newline: Optional[str] = None,
+                 tmp_dir: Optional[str] = None) -> Iterator[IO]:
     """Open a temporary file for writing and move it onto ``path`` when the block succeeds.
 
     Args:
@@ -31,6 +32,8 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
         mode (str): ``'w'`` (text) or ``'wb'`` (bytes). Defaults to ``'w'``.
         encoding (str): text encoding. Defaults to ``'utf-8'``.
         newline (str, optional): as :func:`open`'s (``'\\n'``: no translation). Defaults to None.
+        tmp_dir (str, optional): a folder on the same filesystem for the temporary file (one
+            that its owner clears after a crash), instead of ``path``'s. Defaults to None.
 
     Yields:
         IO: the open temporary file.
@@ -40,6 +43,9 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     tmp = temp_name(path)
+    if tmp_dir is not None:
+        os.makedirs(tmp_dir, exist_ok=True)
+        tmp = osp.join(tmp_dir, osp.basename(tmp))
     try:
         text = {} if 'b' in mode else {'encoding': encoding, 'newline': newline}
         with open(tmp, mode, **text) as f:

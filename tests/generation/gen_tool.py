@@ -30,6 +30,7 @@ def check_complete(out, keys, size=32):
 
 
 def leftovers(out):
-    """Temporary files (hidden ones too) and journals under ``out``."""
+    """Temporary files (hidden ones too: ``.partial`` and ``atomic_write``'s ``.tmp-``) and
+    journals under ``out``."""
     return [osp.join(d, f) for d, _, files in os.walk(out) for f in files
-            if '.partial' in f or f.endswith('.journal')]
+            if '.partial' in f or '.tmp-' in f or f.endswith('.journal')]

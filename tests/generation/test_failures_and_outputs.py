@@ -7,13 +7,7 @@ import pytest
 from PIL import Image
 
 from genview_mm.apis.generation import writer as outputs
-from genview_mm.apis.generation.errors import (
-    failure_cause,
-    failure_kind,
-    failure_reason,
-    should_retry,
-    summarize_failures,
-)
+from genview_mm.apis.generation.job import summarize_failures
 from genview_mm.apis.generation.sources import load_image
 from genview_mm.apis.generation.writer import (
     check_unique_outputs,
@@ -21,6 +15,13 @@ from genview_mm.apis.generation.writer import (
     output_relpath,
     save_atomic,
 )
+from genview_mm.structures.manifest import (
+    failure_cause,
+    failure_kind,
+    failure_reason,
+    should_retry,
+)
+from genview_mm.utils.atomic_write import temp_name
 
 
 def test_failure_kinds_and_retry_rule():
@@ -92,7 +93,7 @@ def test_save_atomic_uses_a_temp_name_of_this_process(tmp_path, monkeypatch):
     monkeypatch.setattr(os, 'replace', lambda a, b: seen.append(a) or real_replace(a, b))
     target = str(tmp_path / 'o' / 'v.png')
     save_atomic(Image.new('RGB', (4, 4)), target, tmp_dir=str(tmp_path))
-    assert len(seen) == 1 and f'-{os.getpid()}.partial' in seen[0]
+    assert len(seen) == 1 and osp.basename(seen[0]) == osp.basename(temp_name(target))
     assert osp.dirname(seen[0]) == str(tmp_path)
     assert os.listdir(tmp_path) == ['o'] and output_ok(target, verify=True)
 

@@ -118,7 +118,8 @@ CHANGES = [(['--steps', '2'], "steps: 3 -> 2"), (['--guidance', '5'], 'guidance:
            (['--output-size', '16'], 'output_size: 32 -> 16'), (['--ext', '.png'], 'ext:'),
            (['--quality', '80'], 'quality: 95 -> 80'), (['--gen-size', '32'], 'gen_size:'),
            (['--num-variations', '2'], 'num_variations: 1 -> 2'),
-           (['--dtype', 'float16'], "dtype: 'float32' -> 'float16'")]
+           (['--dtype', 'float16'], "dtype: 'float32' -> 'float16'"),
+           (['--output', 'tensor'], "output: 'pil' -> 'tensor'")]
 
 
 def test_other_settings_are_refused_before_any_model_loads(
@@ -151,7 +152,8 @@ def test_other_settings_are_refused_before_any_model_loads(
     for extra in (['--pca', same_pca], ['--pretrained', moved_model], ['--batch-size', '3'],
                   ['--max-pipeline-batch', '2'], ['--no-level-buckets'], ['--device', 'cpu'],
                   ['--verify'], ['--no-merge'],
-                  ['--retry-failed'], ['--rank', '0', '--world-size', '1'], ['--writers', '0']):
+                  ['--retry-failed'], ['--rank', '0', '--world-size', '1'], ['--writers', '0'],
+                  ['--compile'], ['--output', 'pil'], ['--output', 'auto']):
         with pytest.raises(ModelLoaded):  # accepted: these do not change the views
             gen_main(args + extra)
     monkeypatch.undo()

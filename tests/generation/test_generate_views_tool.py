@@ -172,3 +172,83 @@ def test_second_writer_of_a_part_is_refused(gen_main, photo_dir, tiny_unclip_pca
     assert main(args) == 0  # the holder is gone: its lock went with it
     assert all(osp.isfile(p) for p in lost)
     assert len(list(read_rows(part))) == 10 and len(read_manifest(out)) == 10
+
+
+def spy_generator(monkeypatch):
+    """Record the generator each run of the tool builds."""
+    import genview_mm.apis.generation.job as job
+    built, real = [], job.build_generator
+    monkeypatch.setattr(job, 'build_generator',
+                        lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    return built
+
+
+def test_output_flag_reaches_the_generator_and_the_record(gen_main, photo_dir, tiny_unclip_pca,
+                                                          tiny_unclip_path, tmp_path,
+                                                          monkeypatch):
+    """--output tensor: the generator returns device-resized tensors and the record says so;
+    the default on CPU is PIL."""
+    built = spy_generator(monkeypatch)
+    runs = {}
+    for name, extra in (('default', []), ('tensor', ['--output', 'tensor'])):
+        out = str(tmp_path / name)
+        assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--output-size',
+                            '24', *extra)[2:]) == 0
+        settings = json.load(open(osp.join(out, 'generation_settings.json')))
+        runs[name] = (built[-1].output, settings['output'])
+        keys = [r['key'] for r in read_manifest(out)]
+        check_complete(out, keys, size=24)
+    assert runs == {'default': ('pil', 'pil'), 'tensor': ('tensor', 'tensor')}
+    pil, ten = (read_manifest(str(tmp_path / n)) for n in ('default', 'tensor'))
+    import numpy as np
+    from PIL import Image
+    for a, b in zip(pil, ten):  # resized 32 -> 24 on the device or by PIL: close, recorded
+        pa, pb = (np.asarray(Image.open(r['output']), np.int16) for r in (a, b))
+        assert np.abs(pa - pb).max() <= 8 and a['seed'] == b['seed']
+
+
+def test_compile_flag_compiles_at_a_fixed_batch(gen_main, photo_dir, tiny_unclip_pca,
+                                                tiny_unclip_path, tmp_path, monkeypatch):
+    """--compile: torch.compile of the UNet and the VAE decoder at one shape (dynamic=False),
+    every pipeline call padded to --batch-size x --num-variations; the views are the plain
+    run's (torch.compile stubbed here: the eager-backend run is the slow test below)."""
+    import torch
+    built, compiled = spy_generator(monkeypatch), []
+    monkeypatch.setattr(torch, 'compile', lambda fn, **kw: compiled.append(kw) or fn)
+    out, plain = str(tmp_path / 'compiled'), str(tmp_path / 'plain')
+    args = ['--batch-size', '3', '--num-variations', '2']
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--compile',
+                        *args)[2:]) == 0
+    gen = built[-1]
+    assert (gen.compile, gen.max_batch_size) == (True, 6)
+    assert [(k['backend'], k['dynamic']) for k in compiled] == [('inductor', False)] * 2
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, plain, *args)[2:]) == 0
+    assert built[-1].compile is False and built[-1].max_batch_size is None
+    a, b = read_manifest(out), read_manifest(plain)
+    assert len(a) == 20 and [r['key'] for r in a] == [r['key'] for r in b]
+    import numpy as np
+    from PIL import Image
+    for ra, rb in zip(a, b):  # padded calls of 6: the same seeds, rounding-level differences
+        pa, pb = (np.asarray(Image.open(r['output']), np.int16) for r in (ra, rb))
+        assert np.abs(pa - pb).max() <= 3 and ra['seed'] == rb['seed']
+
+
+@pytest.mark.slow
+def test_compile_flag_end_to_end_with_the_eager_backend(gen_main, photo_dir, tiny_unclip_pca,
+                                                        tiny_unclip_path, tmp_path,
+                                                        monkeypatch):
+    """The real torch.compile (dynamo's 'eager' backend: graph capture without a C++
+    toolchain) behind --compile: the run completes and every view decodes."""
+    import torch
+    real, backends = torch.compile, []
+
+    def eager(fn, **kw):
+        backends.append(kw.pop('backend'))
+        return real(fn, backend='eager', **kw)
+    monkeypatch.setattr(torch, 'compile', eager)
+    out = str(tmp_path / 'out')
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--compile',
+                        '--batch-size', '4', '--output', 'tensor')[2:]) == 0
+    assert backends == ['inductor', 'inductor']
+    check_complete(out, [r['key'] for r in read_manifest(out)])
+    assert len(read_manifest(out)) == 10

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from genview_mm.apis.generation.merge import merge_manifests
-from genview_mm.apis.generation.shards import shard_path
+from genview_mm.apis.generation.shards import merge_manifests, shard_path
 from genview_mm.apis.generation.sources import ImageItem, list_file, list_folder
 from genview_mm.structures.manifest import (
     FIELDS,

@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from genview_mm.apis.generation.errors import SettingsMismatch, UsageError
-from genview_mm.apis.generation.job import launch_from
+from genview_mm.apis.generation.job import SettingsMismatch, UsageError, launch_from, output_mode
 from genview_mm.apis.generation.settings import (
     SETTINGS_NAME,
     check_settings,
@@ -32,6 +31,14 @@ def test_settings_diff_lists_old_and_new():
     assert settings_diff(base(), new) == ["pca_sha256: 'ab' -> 'cd'", 'steps: 20 -> 30']
     assert settings_diff(base(), base()) == []
     assert settings_diff({}, {'seed': 1}) == ["seed: '(not recorded)' -> 1"]
+    # a record from before --output existed was made through PIL
+    assert settings_diff(base(), dict(base(), output='pil')) == []
+    assert settings_diff(base(), dict(base(), output='tensor')) == ["output: 'pil' -> 'tensor'"]
+
+
+def test_output_mode_follows_the_device():
+    assert output_mode('auto', 'cuda:1') == 'tensor' and output_mode('auto', 'cpu') == 'pil'
+    assert output_mode('pil', 'cuda') == 'pil' and output_mode('tensor', 'cpu') == 'tensor'
 
 
 def test_write_then_check_and_refuse(tmp_path):

@@ -13,10 +13,9 @@ from PIL import Image
 
 from gen_tool import leftovers
 from genview_mm.apis.generation import writer
-from genview_mm.apis.generation.errors import SetupError
-from genview_mm.apis.generation.merge import merge_manifests
+from genview_mm.apis.generation.job import SetupError
 from genview_mm.apis.generation.runner import generate_views
-from genview_mm.apis.generation.shards import my_shards, shard_count, shard_path
+from genview_mm.apis.generation.shards import merge_manifests, my_shards, shard_count, shard_path
 from genview_mm.apis.generation.sources import list_folder
 from genview_mm.generation import GeneratedView, image_seed
 from genview_mm.structures.manifest import read_manifest, read_rows
@@ -167,7 +166,7 @@ def test_full_disk_stops_with_one_line_and_no_temp_file(items, tmp_path, monkeyp
     assert '\n' not in message and message.startswith('no space left on the device writing '
                                                       f'to {out}')
     assert not leftovers(str(out)) or all(p.endswith('.journal') for p in leftovers(str(out)))
-    assert not [f for _, _, fs in os.walk(out) for f in fs if '.partial' in f]
+    assert not [f for _, _, fs in os.walk(out) for f in fs if '.partial' in f or '.tmp-' in f]
     monkeypatch.undo()
     stats = run(items, out, FakeGen())  # space freed: the rerun finishes
     assert stats['complete'] and stats['new'] + stats['retried'] == 11

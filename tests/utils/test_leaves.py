@@ -43,3 +43,17 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
     with pytest.raises(ValueError, match='mode'):
         with atomic_write(str(path), 'a'):
             pass
+
+
+def test_atomic_write_into_a_temp_folder(tmp_path):
+    """``tmp_dir``: the temporary file lives there (a folder its owner clears after a kill),
+    and an error leaves neither it nor the target."""
+    path, scratch = tmp_path / 'out' / 'v.bin', tmp_path / 'scratch'
+    with atomic_write(str(path), 'wb', tmp_dir=str(scratch)) as f:
+        assert os.path.dirname(f.name) == str(scratch) and not path.exists()
+        f.write(b'x')
+    assert path.read_bytes() == b'x' and os.listdir(scratch) == []
+    with pytest.raises(RuntimeError):
+        with atomic_write(str(tmp_path / 'out' / 'w.bin'), 'wb', tmp_dir=str(scratch)):
+            raise RuntimeError('crash while writing')
+    assert os.listdir(scratch) == [] and sorted(os.listdir(path.parent)) == ['v.bin']

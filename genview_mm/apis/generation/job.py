@@ -1,22 +1,70 @@
-"""The command behind ``tools/generate_views.py``: launch mode -> checks -> settings check ->
-model -> settings record -> this worker's shards -> merge if every shard is done.
-
-No process group and no barrier: a worker (a torchrun rank, a Slurm array task, a plain
-``--rank/--world-size`` process) takes its shards by rank, and whichever worker finds every
-shard recorded when it is done merges (an idempotent rewrite of ``manifest.jsonl``).
-"""
+"""The command behind ``tools/generate_views.py`` (docs/view_generation.md): launch mode ->
+checks -> settings check -> model -> settings record -> this worker's shards -> merge if every
+shard is done; and the errors that stop it. No process group and no barrier: a worker takes its
+shards by rank, and whichever finds every shard recorded at its end merges (idempotent)."""
 import argparse
-import glob
 import json
 import logging
 import os
-import os.path as osp
-from contextlib import ExitStack
-from typing import Mapping, NamedTuple, Optional
+from collections import Counter
+from typing import Iterable, Mapping, NamedTuple, Optional
 
-from .errors import SetupError, UsageError, summarize_failures
+from ...structures.manifest import failure_cause
 
 logger = logging.getLogger(__name__)
+_HINTS = {
+    'missing file': 'check the source list and --data-root (relative paths are resolved '
+                    "against it; default: the list file's folder)",
+    'unreadable file': 'check the files\' permissions and the filesystem',
+    'generation failed': 'see the error above (out of memory: lower --batch-size or '
+                         '--max-pipeline-batch)',
+    'undecodable image': 'the files are not images OpenCV can decode (replace them and rerun '
+                         'with --retry-failed)',
+    'write failed': 'check the free space and permissions of --out-dir',
+}
+
+
+class UsageError(ValueError):
+    """A bad argument or a bad place to write: fix the command line (exit code 2)."""
+
+    exit_code = 2
+
+
+class SettingsMismatch(UsageError):
+    """``--out-dir`` holds views made with other settings (exit code 2)."""
+
+
+class ShardLocked(RuntimeError):
+    """Another live process writes the same shard (exit code 1)."""
+
+    exit_code = 1
+
+
+class SetupError(RuntimeError):
+    """The pipeline or the PCA file cannot be loaded, or the disk is full (exit code 1)."""
+
+    exit_code = 1
+
+
+ABORTS = (UsageError, ShardLocked, SetupError)
+
+
+def summarize_failures(reasons: Iterable[str], attempted: int,
+                       max_fraction: float = 0.5) -> Optional[str]:
+    """The counts, the most common cause with an example and a hint, when at least
+    ``max_fraction`` of the ``attempted`` images failed (one reason each); else None."""
+    reasons = list(reasons)
+    if attempted <= 0 or not reasons or len(reasons) / attempted < max_fraction:
+        return None
+    counts = Counter(failure_cause(r) for r in reasons)
+    cause, count = counts.most_common(1)[0]
+    example = next(r for r in reasons if failure_cause(r) == cause)
+    hint = _HINTS.get(cause.split(': ', 1)[-1], 'see the reasons in the shard records')
+    lines = [f'{len(reasons)} of {attempted} images failed '
+             f'({100 * len(reasons) / attempted:.0f}% >= {100 * max_fraction:.0f}%).',
+             f'Most common cause: {cause} ({count} images), e.g. {example}',
+             f'Fix: {hint}. A rerun retries transient failures.']
+    return '\n'.join(lines + [f'  {n} x {c}' for c, n in counts.most_common()[1:5]])
 
 
 class Launch(NamedTuple):
@@ -36,11 +84,7 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
 
 def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
                 env: Optional[Mapping[str, str]] = None) -> Launch:
-    """This worker's rank from ``--rank/--world-size`` or RANK/WORLD_SIZE (pure).
-
-    Raises:
-        UsageError: only one of the two flags, or a rank outside [0, world_size).
-    """
+    """This worker from ``--rank/--world-size``, else RANK/WORLD_SIZE (pure; UsageError)."""
     env = os.environ if env is None else env
     if (rank is None) != (world_size is None):
         raise UsageError('--rank and --world-size go together: pass both (or neither and let '
@@ -55,21 +99,35 @@ def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
     torchrun = not flags and 'TORCHELASTIC_RUN_ID' in env
     mode = ('flags' if flags else 'torchrun' if torchrun else
             'environment' if 'RANK' in env or 'WORLD_SIZE' in env else 'single')
-    local_rank = _int_env(env, 'LOCAL_RANK', 0) if torchrun else 0
-    return Launch(rank, world_size, local_rank, mode)
+    return Launch(rank, world_size, _int_env(env, 'LOCAL_RANK', 0) if torchrun else 0, mode)
 
 
-def build_generator(args: argparse.Namespace, device: str):
-    """An :class:`AdaptiveNoiseGenerator` from the tool's arguments (pipeline loaded now)."""
+_MODES = {'single': 'one process', 'flags': 'separate task (--rank/--world-size)',
+          'torchrun': 'torchrun (RANK/WORLD_SIZE/LOCAL_RANK from its agent)',
+          'environment': 'RANK/WORLD_SIZE from the environment, no torchrun agent: a separate '
+                         'task'}
+
+
+def output_mode(flag: str, device: str) -> str:
+    """``--output``: 'auto' is 'tensor' on CUDA, 'pil' elsewhere."""
+    return flag if flag != 'auto' else ('tensor' if device.startswith('cuda') else 'pil')
+
+
+def build_generator(args: argparse.Namespace, device: str, output: str = 'pil'):
+    """The generator, its pipeline and PCA loaded now (SetupError); ``--compile`` fixes the
+    pipeline batch at ``--max-pipeline-batch`` or a full bucket."""
     from mmpretrain.registry import MODELS
+    max_batch = args.max_pipeline_batch
+    if args.compile and max_batch is None:
+        max_batch = args.batch_size * args.num_variations
     gen = MODELS.build(dict(
         type='AdaptiveNoiseGenerator', pca=args.pca, pretrained=args.pretrained, device=device,
         torch_dtype=args.dtype, scheduler=args.scheduler, num_inference_steps=args.steps,
         guidance_scale=args.guidance, prompt=args.prompt, height=args.gen_size,
         width=args.gen_size, output_size=args.output_size, noise_bins=args.noise_bins,
         noise_levels=args.noise_levels, base_seed=args.seed,
-        num_variations=args.num_variations, max_batch_size=args.max_pipeline_batch,
-        check_encoder=not args.no_encoder_check))
+        num_variations=args.num_variations, max_batch_size=max_batch, output=output,
+        compile=args.compile, check_encoder=not args.no_encoder_check))
     try:
         gen.pca  # noqa: B018  (load pipeline + PCA now: fail before any work)
     except (OSError, ValueError) as exc:
@@ -77,7 +135,7 @@ def build_generator(args: argparse.Namespace, device: str):
     return gen
 
 
-def check_args(args: argparse.Namespace) -> None:
+def check_args(args: argparse.Namespace, world_size: int) -> None:
     """Raise :class:`UsageError` for a bad argument (before any model loads)."""
     from ...generation.noise import validate_noise_rule
     if not 1 <= args.quality <= 100:
@@ -90,47 +148,36 @@ def check_args(args: argparse.Namespace) -> None:
         validate_noise_rule(args.noise_bins, args.noise_levels)
     except ValueError as exc:
         raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
-
-
-def overwrite(out_dir: str) -> None:
-    """``--overwrite``: with every shard lock held (no live writer), delete what the records
-    list (:func:`.settings.clear_outputs`)."""
-    from .settings import clear_outputs
-    from .shards import ShardLock
-    with ExitStack() as stack:
-        for path in sorted(glob.glob(osp.join(out_dir, 'shards', '*.lock'))):
-            stack.enter_context(ShardLock(path))
-        logger.warning('--overwrite: deleted %d files this tool recorded in %s',
-                       clear_outputs(out_dir), out_dir)
+    if args.overwrite and world_size > 1:
+        raise UsageError(f'--overwrite with {world_size} workers (a job array or torchrun) '
+                         'would let one delete what another already wrote: delete --out-dir '
+                         'once before launching instead')
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run this worker's shards; merge if every shard is then done.
-
-    Returns:
-        int: 0, or 1 if too many of the images tried failed.
-    """
+    """Run this worker's shards, merge if every shard is then done; 0, or 1 if too many of
+    the images tried failed."""
     import torch
 
     from ...generation.pipeline_loader import resolve_dtype
-    from .merge import merge_manifests
     from .runner import generate_views
-    from .settings import check_settings, mismatch_message, settings_from_args, write_settings
+    from .settings import (
+        check_settings,
+        clear_outputs,
+        mismatch_message,
+        settings_from_args,
+        write_settings,
+    )
+    from .shards import merge_manifests
     from .sources import check_out_dir, list_images
-    check_args(args)
     launch = launch_from(args.rank, args.world_size)
-    logger.info('launch: %s, worker %d of %d', {
-        'single': 'one process', 'flags': 'separate task (--rank/--world-size)',
-        'torchrun': 'torchrun (RANK/WORLD_SIZE/LOCAL_RANK from its agent)',
-        'environment': 'RANK/WORLD_SIZE from the environment, no torchrun agent: a separate '
-                       'task'}[launch.mode], launch.rank, launch.world_size)
-    if args.overwrite and launch.world_size > 1:
-        raise UsageError(f'--overwrite with {launch.world_size} workers (a job array or '
-                         'torchrun) would let one delete what another already wrote: delete '
-                         '--out-dir once before launching instead')
+    check_args(args, launch.world_size)
+    logger.info('launch: %s, worker %d of %d', _MODES[launch.mode], launch.rank,
+                launch.world_size)
     device = args.device or (f'cuda:{launch.local_rank}' if torch.cuda.is_available() else 'cpu')
     dtype = str(resolve_dtype(args.dtype, torch.device(device))).replace('torch.', '')
-    settings = settings_from_args(args, dtype)
+    output = output_mode(args.output, device)
+    settings = settings_from_args(args, dtype, output)
     check_settings(args.out_dir, settings, args.overwrite)  # before any model loads
     items = list_images(args.source, args.data_root, args.dataset_key)
     if not items:
@@ -139,9 +186,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         check_out_dir(args.out_dir, args.source, items)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    generator = build_generator(args, device)
+    generator = build_generator(args, device, output)
     if args.overwrite and mismatch_message(args.out_dir, settings):
-        overwrite(args.out_dir)
+        logger.warning('--overwrite: deleted %d files this tool recorded in %s',
+                       clear_outputs(args.out_dir), args.out_dir)
     write_settings(args.out_dir, settings)  # the model loaded: this run starts
     stats = generate_views(items, generator, args.out_dir, launch.rank, launch.world_size,
                            batch_size=args.batch_size, ext=args.ext, quality=args.quality,
@@ -154,24 +202,20 @@ def run_from_args(args: argparse.Namespace) -> int:
           f'redone {stats["redone"]} (lost outputs), retried {stats["retried"]} (failed '
           f'before); rows written: ok {stats["ok"]}, failed {stats["failed"]}; host '
           f'{stats["host_ms_per_image"]} ms/image', flush=True)
-    code = 0
     failures = summarize_failures(stats['reasons'], stats['tried'], args.max_fail_fraction)
     if failures:
         logger.error('worker %d: %s', launch.rank, failures)
-        code = 1
-    if args.no_merge:
-        return code
-    if not stats['complete']:
+    if not args.no_merge and not stats['complete']:
         logger.info('worker %d: its shards are done, others are not yet: the worker that '
                     'finishes last merges (or run tools/merge_manifests.py %s)', launch.rank,
                     args.out_dir)
-        return code
-    report = merge_manifests(args.out_dir, items, args.num_variations)
-    logger.info('every shard done: merged %d rows (%d ok, %d failed) into %s; %d missing',
-                report['rows'], report['ok'], report['failed'], report['path'],
-                len(report['missing']))
-    print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in report.items()}))
-    return code
+    elif not args.no_merge:
+        report = merge_manifests(args.out_dir, items, args.num_variations)
+        logger.info('every shard done: merged %d rows (%d ok, %d failed) into %s; %d missing',
+                    report['rows'], report['ok'], report['failed'], report['path'],
+                    len(report['missing']))
+        print(json.dumps({k: (len(v) if isinstance(v, list) else v) for k, v in report.items()}))
+    return 1 if failures else 0
 
 
 if __name__ == '__main__':

@@ -1,13 +1,11 @@
-"""The generation loop over this worker's shards (``tools/generate_views.py``).
+"""The generation loop over this worker's shards (:mod:`.shards`).
 
-Per shard (:mod:`.shards`): skip it if its record says it is done; else take its lock, work
-out what is left, and stream the images through three stages: a prefetch thread decodes the
-next batches and computes their CLIP pixels, the main thread runs the models (one encoder pass
-per batch for foreground ratio, noise level and embedding; images wait in one bucket per noise
-level until a full batch of that level can go to the pipeline in one call), and a writer pool
-(:mod:`.writer`) encodes and writes the views. A view's row is journaled once its file is in
-place; the shard's record is written (atomically) at its end. Outputs do not depend on batch,
-shard, worker count or threads: every image has its own seed.
+Per shard not yet recorded: take its lock, plan what is left, and stream the images through a
+prefetch thread (decode, CLIP pixels), the main thread (one encoder pass per batch; images wait
+in one bucket per noise level until a full batch of that level goes to the pipeline in one
+call) and a writer pool; a view's row is journaled once its file is in place, the shard's record
+written at its end. Every image has its own seed: outputs do not depend on batch, shard, worker
+count or threads.
 """
 import logging
 import os
@@ -18,8 +16,14 @@ from typing import Dict, List, Sequence
 
 from ...generation.analysis import analyze_pixels, concat_analyses, select_analysis
 from ...generation.seeding import image_seed
-from ...structures.manifest import ManifestRow, newest_rows, write_manifest
-from .errors import TRANSIENT, SetupError, failure_reason
+from ...structures.manifest import (
+    TRANSIENT,
+    ManifestRow,
+    failure_reason,
+    newest_rows,
+    write_manifest,
+)
+from .job import SetupError
 from .shards import (
     Journal,
     ShardLock,
@@ -35,7 +39,6 @@ from .sources import ImageItem, prefetch_batches, read_batches
 from .writer import WriterPool, check_unique_outputs, save_view
 
 logger = logging.getLogger(__name__)
-DEFAULT_SHARD_SIZE = 1000
 
 
 def failed_rows(item: ImageItem, reason: str, gen) -> List[ManifestRow]:
@@ -47,7 +50,7 @@ def failed_rows(item: ImageItem, reason: str, gen) -> List[ManifestRow]:
 
 def _analyse(gen, pairs: Sequence, pixels) -> list:
     """``(item, image, analysis or None)`` per pair: one encoder pass for the batch, in the
-    main thread (the models run in one thread only, so outputs equal the serial path's)."""
+    main thread (the models run in one thread only)."""
     info = None
     try:
         if pixels is not None:
@@ -77,9 +80,9 @@ def _generate(gen, loaded: Sequence) -> list:
 
 
 class _Shard:
-    """One shard's run: what the main thread does between the prefetch and the writers."""
+    """One shard's run: the main thread's part between the prefetch and the writers."""
 
-    def __init__(self, gen, out_dir, shard, opts, stats, bar):
+    def __init__(self, gen, out_dir: str, shard: int, opts: Dict, stats: Dict, bar) -> None:
         self.gen, self.out_dir, self.opts, self.stats, self.bar = gen, out_dir, opts, stats, bar
         self.tmp_dir = osp.join(out_dir, '.tmp', f'shard-{shard:05d}')
         self.journal = Journal(shard_path(out_dir, shard, 'journal'))
@@ -97,23 +100,24 @@ class _Shard:
         if self.bar is not None and images:
             self.bar.update(images)
 
-    def flush(self, loaded: Sequence) -> None:
+    def timed(self, attr: str, fn, *args):
         start = time.perf_counter()
-        results = _generate(self.gen, loaded)
-        self.gen_time += time.perf_counter() - start
-        o = self.opts
-        for res in results:
+        try:
+            return fn(*args)
+        finally:
+            setattr(self, attr, getattr(self, attr) + time.perf_counter() - start)
+
+    def flush(self, loaded: Sequence) -> None:
+        for res in self.timed('gen_time', _generate, self.gen, loaded):
             if isinstance(res, ManifestRow):
                 self.record([res])
                 continue
-            start = time.perf_counter()
-            done = self.pool.submit(save_view, *res, self.gen, self.out_dir, o['ext'],
-                                    o['quality'], self.tmp_dir)
-            self.wait_time += time.perf_counter() - start if o['writers'] else 0.0
-            self.record(done)
+            args = (save_view, *res, self.gen, self.out_dir, self.opts['ext'],
+                    self.opts['quality'], self.tmp_dir)  # with writers: waits count as waits
+            self.record(self.timed('wait_time', self.pool.submit, *args)
+                        if self.opts['writers'] else self.pool.submit(*args))
         self.journal.flush()  # once per pipeline call
-        if self.bar is not None:
-            self.bar.update(len(loaded))
+        self.record([], len(loaded))
 
     def run(self, todo: Sequence[ImageItem]) -> None:
         shutil.rmtree(self.tmp_dir, ignore_errors=True)  # left by a killed writer
@@ -122,10 +126,8 @@ class _Shard:
         batches = prefetch_batches(batches) if o['prefetch'] else batches
         try:
             while True:
-                start = time.perf_counter()
-                batch = next(batches, None)
-                if o['prefetch']:
-                    self.wait_time += time.perf_counter() - start
+                batch = self.timed('wait_time', next, batches, None) if o['prefetch'] else \
+                    next(batches, None)
                 if batch is None:
                     break
                 pairs, pixels, failed = batch
@@ -135,19 +137,14 @@ class _Shard:
                     if pairs:
                         self.flush([(it, img, None) for it, img in pairs])
                     continue
-                start = time.perf_counter()
-                loaded = _analyse(self.gen, pairs, pixels)
-                self.gen_time += time.perf_counter() - start
-                for one in loaded:
+                for one in self.timed('gen_time', _analyse, self.gen, pairs, pixels):
                     level = -1 if one[2] is None else one[2]['noise_level'][0]
                     buckets.setdefault(level, []).append(one)
                 for level in [lv for lv, b in buckets.items() if len(b) >= o['batch_size']]:
                     self.flush(buckets.pop(level))
             for level in sorted(buckets):
                 self.flush(buckets.pop(level))
-            start = time.perf_counter()
-            self.record(self.pool.done(wait=True))
-            self.wait_time += time.perf_counter() - start
+            self.record(self.timed('wait_time', self.pool.done, True))
         finally:
             self.pool.close()
             self.journal.close()
@@ -158,42 +155,29 @@ class _Shard:
                 pass  # another worker's shard is in progress
 
 
+def _disk_full(path: str, exc: OSError) -> SetupError:
+    return SetupError(f'cannot write to {osp.dirname(path)} ({exc.strerror}): free space or '
+                      'pass another --out-dir')
+
+
 def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: int = 0,
                    world_size: int = 1, batch_size: int = 8, ext: str = '.jpg',
                    quality: int = 95, retry_failed: bool = False, verify: bool = False,
                    show_progress: bool = True, level_buckets: bool = True,
-                   lock_wait: float = 0.0, shard_size: int = DEFAULT_SHARD_SIZE,
-                   prefetch: bool = True, writers: int = 4) -> Dict:
-    """Generate views for this worker's shards of ``items`` into ``out_dir``.
-
-    Args:
-        items (Sequence[ImageItem]): all source images (every worker passes the same list).
-        generator (AdaptiveNoiseGenerator): or anything with its ``analyze``/``generate``.
-        out_dir (str): output root (images/, shards/).
-        rank (int) / world_size (int): this worker; it takes shards ``s % world_size == rank``.
-        batch_size (int): images per generator call. Defaults to 8.
-        ext (str): '.jpg', '.png' or '.webp'. Defaults to '.jpg'.
-        quality (int): JPEG/WebP quality. Defaults to 95.
-        retry_failed (bool): also redo images recorded as undecodable. Defaults to False.
-        verify (bool): decode every recorded output to find damaged ones. Defaults to False.
-        show_progress (bool): tqdm bar. Defaults to True.
-        level_buckets (bool): fill one full batch per noise level before calling the
-            pipeline (same outputs, fuller batches). Defaults to True.
-        lock_wait (float): seconds to wait for another live writer of a shard. Defaults to 0.
-        shard_size (int): images per shard (fixed for an ``out_dir``). Defaults to 1000.
-        prefetch (bool): decode and analyse in a thread ahead of the pipeline; False does it
-            first, in order (the serial reference: the same outputs). Defaults to True.
-        writers (int): encoding/writing threads (0: the main thread). Defaults to 4.
+                   lock_wait: float = 0.0, shard_size: int = 1000, prefetch: bool = True,
+                   writers: int = 4) -> Dict:
+    """Generate views for this worker's shards of ``items`` (every worker passes the same
+    list; worker ``rank`` of ``world_size`` takes the shards ``s % world_size == rank``) into
+    ``out_dir``. ``generator``: an :class:`AdaptiveNoiseGenerator` or anything with its
+    ``analyze``/``generate``; ``level_buckets``: fill one batch per noise level first;
+    ``prefetch=False, writers=0``: the serial reference (the same outputs); the other options
+    are the tool's flags.
 
     Returns:
         dict: image counts ``share, skipped, new, redone, retried, tried``, row counts ``ok,
-        failed``, ``reasons`` (one per failed image), ``shards`` (this worker's) and ``ran``
-        (those it worked on), ``complete`` (every shard has its record), ``host_ms_per_image``
-        (main-thread time outside the pipeline and waits, per image tried).
-
-    Raises:
-        ShardLocked: another live process writes one of this worker's shards.
-        SetupError: the disk is full.
+        failed``, ``reasons`` (one per failed image), ``shards`` (this worker's), ``ran``
+        (worked on), ``complete`` (every shard recorded), ``host_ms_per_image`` (main-thread
+        time outside the models and waits, per image tried).
     """
     if batch_size < 1 or shard_size < 1:
         raise ValueError(f'batch_size and shard_size must be >= 1, got {batch_size}, '
@@ -213,21 +197,21 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
         from tqdm import tqdm
         bar = tqdm(total=sum(min(shard_size, len(items) - s * shard_size) for s in mine),
                    unit='img', dynamic_ncols=True, desc=f'worker {rank}/{world_size}')
-    host = [0.0]
+    host = 0.0
     for s in mine:
         chunk = items[s * shard_size:(s + 1) * shard_size]
         stats['share'] += len(chunk)
         record, journal = shard_path(out_dir, s), shard_path(out_dir, s, 'journal')
-        todo, counts = plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify)
-        if not todo and osp.isfile(record) and not osp.exists(journal):
+        if not plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify)[0] and \
+                osp.isfile(record) and not osp.exists(journal):
             stats['skipped'] += len(chunk)
             bar is not None and bar.update(len(chunk))
             continue
         with ShardLock(shard_path(out_dir, s, 'lock'), lock_wait):
             fresh = list(recorded_rows([record, journal]).values())
-            mine_rows = newest_rows([r for it in chunk for v in range(nvar)
-                                     for r in [recorded.get((it.key, v))] if r] + fresh)
-            todo, counts = plan_images(chunk, mine_rows, nvar, out_dir, retry_failed, verify)
+            old = newest_rows([r for it in chunk for v in range(nvar)
+                               for r in [recorded.get((it.key, v))] if r] + fresh)
+            todo, counts = plan_images(chunk, old, nvar, out_dir, retry_failed, verify)
             for name, count in counts.items():
                 stats[name] += count
             stats['tried'] += len(todo)
@@ -237,22 +221,19 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
             try:
                 run.run(todo)
             except OSError as exc:  # the journal: a full disk
-                raise SetupError(f'cannot write to {osp.dirname(journal)} ({exc.strerror}): '
-                                 'free space or pass another --out-dir') from None
-            host[0] += time.perf_counter() - start - run.gen_time - run.wait_time
+                raise _disk_full(journal, exc) from None
+            host += time.perf_counter() - start - run.gen_time - run.wait_time
             keep = {(it.key, v) for it in chunk for v in range(nvar)}
-            rows = newest_rows(list(mine_rows.values()) + run.rows)
+            rows = newest_rows(list(old.values()) + run.rows)
             try:
                 write_manifest(record, [rows[k] for k in sorted(rows) if k in keep])
             except OSError as exc:
-                raise SetupError(f'cannot write to {osp.dirname(record)} ({exc.strerror}): '
-                                 'free space or pass another --out-dir') from None
+                raise _disk_full(record, exc) from None
             if osp.exists(journal):
                 os.remove(journal)
             stats['ran'] += 1
     if bar is not None:
         bar.close()
-    stats['reasons'] = list(stats['reasons'].values())
-    stats['complete'] = is_complete(out_dir, num_shards)
-    stats['host_ms_per_image'] = round(1000 * host[0] / max(stats['tried'], 1), 3)
-    return stats
+    return dict(stats, reasons=list(stats['reasons'].values()),
+                complete=is_complete(out_dir, num_shards),
+                host_ms_per_image=round(1000 * host / max(stats['tried'], 1), 3))

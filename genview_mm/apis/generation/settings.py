@@ -1,34 +1,30 @@
 """The settings that decide a view's pixels, names and shards, recorded in
-``OUT/generation_settings.json``, and what ``--overwrite`` may delete.
-
-A run records them once its model has loaded (so a refused start leaves nothing behind); a
-rerun into the same ``--out-dir`` must match them, checked before any model loads: otherwise
-resuming would mix views of two models, PCAs, step counts, seeds... The model is recorded by a
-fingerprint of its weights and configs, so a moved or copied model folder still matches. Speed
-and placement settings (batch sizes, device, worker count) are not recorded; the dtype is (fp16
-and fp32 give different images).
-"""
+``OUT/generation_settings.json`` once the model has loaded (a refused start leaves nothing), and
+matched by every rerun before any model loads; and what ``--overwrite`` may delete. The model is
+recorded by a fingerprint of its weights (a moved folder still matches); speed and placement
+settings are not recorded, the dtype and output mode are (they change pixels)."""
 import argparse
 import glob
 import hashlib
 import json
 import os
 import os.path as osp
+from contextlib import ExitStack
 from typing import Dict, List, Optional
 
 from ...structures.manifest import MERGED_NAME, read_rows
-from .errors import SettingsMismatch
-from .shards import SHARDS_DIR, row_files
+from .job import SettingsMismatch
+from .shards import SHARDS_DIR, ShardLock, row_files
 from .writer import IMAGES_DIR
 
 SETTINGS_NAME = 'generation_settings.json'
 # bump when the code changes the views (or their names) that the same settings give
 OUTPUT_FORMAT = 3  # 3: sources decoded by OpenCV as in training (EXIF, 16 bit); fixed shards
 _JPEG_LIKE = ('.jpg', '.jpeg', '.webp')
+_UNRECORDED = {'output': 'pil'}  # what a record from before a setting existed had
 
 
 def file_sha256(path: str) -> str:
-    """sha256 of a file's content."""
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -37,10 +33,9 @@ def file_sha256(path: str) -> str:
 
 
 def model_fingerprint(pretrained: str) -> str:
-    """``'weights:<sha256>'`` of a pipeline folder: its config files' contents and, per
-    weights file, the encoder weight statistics (``models.encoders.weights_fingerprint``'s
-    sampling) read lazily from safetensors (other formats: their bytes). Where the folder
-    lives does not count. A hub id is returned as it is."""
+    """``'weights:<hash>'`` of a pipeline folder: its configs' contents and the encoder weight
+    statistics of each safetensors file (other files: their bytes), not where it lives. A hub
+    id is returned as it is."""
     folder = osp.expanduser(pretrained)
     if not osp.isdir(folder):
         return pretrained
@@ -64,20 +59,19 @@ def model_fingerprint(pretrained: str) -> str:
     return 'weights:' + digest.hexdigest()[:24]
 
 
-def settings_from_args(args: argparse.Namespace, dtype: str) -> Dict:
-    """Everything in ``tools/generate_views.py``'s arguments that changes the views' pixels,
-    names or shards (JSON types); ``dtype`` is the resolved pipeline dtype."""
+def settings_from_args(args: argparse.Namespace, dtype: str, output: str = 'pil') -> Dict:
+    """What in ``tools/generate_views.py``'s arguments changes the views' pixels, names or
+    shards (JSON types); ``dtype`` and ``output`` as resolved for the device."""
     from ...generation.noise import validate_noise_rule
     bins, levels = validate_noise_rule(args.noise_bins, args.noise_levels)
-    settings = dict(
+    return json.loads(json.dumps(dict(
         format=OUTPUT_FORMAT, pretrained=model_fingerprint(args.pretrained),
-        pca_sha256=file_sha256(args.pca), dtype=dtype, scheduler=args.scheduler,
+        pca_sha256=file_sha256(args.pca), dtype=dtype, output=output, scheduler=args.scheduler,
         steps=args.steps, guidance=float(args.guidance), prompt=args.prompt, seed=args.seed,
         noise_bins=list(bins), noise_levels=list(levels), gen_size=args.gen_size,
         output_size=args.output_size, ext=args.ext,
         quality=args.quality if args.ext in _JPEG_LIKE else None,
-        num_variations=args.num_variations, shard_size=args.shard_size)
-    return json.loads(json.dumps(settings))
+        num_variations=args.num_variations, shard_size=args.shard_size)))
 
 
 def settings_path(out_dir: str) -> str:
@@ -93,23 +87,20 @@ def read_settings(out_dir: str) -> Optional[Dict]:
 
 def settings_diff(old: Dict, new: Dict) -> List[str]:
     """``'name: old -> new'`` for every setting that differs (pure)."""
-    return [f'{k}: {old.get(k, "(not recorded)")!r} -> {new.get(k, "(not recorded)")!r}'
-            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-
-
-def has_outputs(out_dir: str) -> bool:
-    """Whether ``out_dir`` holds records, a manifest or images (of this tool or another)."""
-    images = osp.join(out_dir, IMAGES_DIR)
-    return (bool(row_files(out_dir)) or osp.isfile(osp.join(out_dir, MERGED_NAME))
-            or osp.isdir(osp.join(out_dir, 'manifests'))
-            or (osp.isdir(images) and bool(os.listdir(images))))
+    def get(d: Dict, k: str):
+        return d.get(k, _UNRECORDED.get(k, '(not recorded)'))
+    return [f'{k}: {get(old, k)!r} -> {get(new, k)!r}' for k in sorted(set(old) | set(new))
+            if get(old, k) != get(new, k)]
 
 
 def mismatch_message(out_dir: str, settings: Dict) -> Optional[str]:
     """Why ``settings`` cannot resume ``out_dir`` (None: they can, or nothing is there)."""
     old = read_settings(out_dir)
     if old is None:
-        if not has_outputs(out_dir):
+        images = osp.join(out_dir, IMAGES_DIR)
+        if not (row_files(out_dir) or osp.isfile(osp.join(out_dir, MERGED_NAME))
+                or osp.isdir(osp.join(out_dir, 'manifests'))
+                or (osp.isdir(images) and os.listdir(images))):
             return None
         return (f'{out_dir} holds images or manifests but no {SETTINGS_NAME} of this tool, so '
                 'they cannot be checked against this run\'s settings, and --overwrite will not '
@@ -133,14 +124,13 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> Non
 
 
 def write_settings(out_dir: str, settings: Dict) -> None:
-    """Create the settings record atomically; if another worker created it first, check that
-    it holds the same settings."""
+    """Create the settings record atomically unless another worker created it first (a hard
+    link: the first one stays), then check it holds these settings."""
     os.makedirs(out_dir, exist_ok=True)
     path = settings_path(out_dir)
     tmp = f'{path}.{os.getpid()}.partial'
     with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(settings, f, indent=1, sort_keys=True)
-        f.write('\n')
+        f.write(json.dumps(settings, indent=1, sort_keys=True) + '\n')
     try:
         os.link(tmp, path)  # atomic, and fails if the file exists
     except FileExistsError:
@@ -155,22 +145,28 @@ def write_settings(out_dir: str, settings: Dict) -> None:
 
 
 def clear_outputs(out_dir: str) -> int:
-    """``--overwrite``: delete the views the records under ``out_dir`` list (only inside
-    ``out_dir``), the records, the merged manifest and the settings record; nothing is deleted
-    without a settings record. Returns the number of files deleted."""
+    """``--overwrite``: with every shard lock held (no live writer), delete the views the
+    records list (inside ``out_dir`` only), the records, the merged manifest and the settings
+    record (none without it); the count."""
     if read_settings(out_dir) is None:
         raise SettingsMismatch(f'{out_dir} has no {SETTINGS_NAME}: --overwrite deletes only '
                                'what this tool recorded; use a new --out-dir')
+    with ExitStack() as stack:
+        for path in sorted(glob.glob(osp.join(out_dir, SHARDS_DIR, '*.lock'))):
+            stack.enter_context(ShardLock(path))
+        return _delete_recorded(out_dir)
+
+
+def _delete_recorded(out_dir: str) -> int:
     root = osp.realpath(out_dir)
     files = row_files(out_dir)
     targets = {osp.join(out_dir, r.output) for p in files for r in read_rows(p) if r.output}
     targets = {t for t in targets if osp.realpath(t).startswith(root + os.sep)}
     targets |= set(files) | {osp.join(out_dir, MERGED_NAME), settings_path(out_dir)}
     gone = 0
-    for path in sorted(targets):
-        if osp.isfile(path):
-            os.remove(path)
-            gone += 1
+    for path in sorted(t for t in targets if osp.isfile(t)):
+        os.remove(path)
+        gone += 1
     for folder in (IMAGES_DIR, SHARDS_DIR):  # folders left empty
         for d, _, _ in sorted(os.walk(osp.join(out_dir, folder)), reverse=True):
             if not os.listdir(d):

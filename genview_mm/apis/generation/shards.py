@@ -1,21 +1,11 @@
-"""Fixed shards and their records (datatrove's executor model).
+"""Fixed shards, their records and locks, and the merge (datatrove's executor model).
 
-The sorted source list is cut into shards of ``shard_size`` images; shard ``s`` holds images
-``s*shard_size .. (s+1)*shard_size - 1`` whatever the number of workers, and worker ``rank``
-of ``world_size`` takes the shards with ``s % world_size == rank``. Under ``OUT/shards/``::
-
-    shard-00003.jsonl     the record: one row per (image, variation) of a finished shard,
-                          written atomically; its presence marks the shard done
-    shard-00003.journal   rows of the shard in progress, appended as views land (written
-                          out after each pipeline call): a killed worker loses at most the
-                          images of its last batch
-    shard-00003.lock      flock of the shard's one live writer (dropped by the kernel when
-                          the holder exits, however it exits)
-
-What a rerun still does for an image (:func:`plan_images`): nothing if every variation's
-newest row is ``ok`` with its output present (``verify``: and decodable) or ``failed`` for a
-reason retrying cannot fix; otherwise it is generated again (no row, a lost output, a transient
-failure).
+Shard ``s`` holds sorted images ``s*shard_size ..`` whatever the worker count; worker ``rank``
+of ``world_size`` takes the shards ``s % world_size == rank``. Under ``OUT/shards/``:
+``shard-SSSSS.jsonl`` (the record, written atomically: the shard is done),
+``shard-SSSSS.journal`` (rows of the shard in progress, written out after each pipeline call)
+and ``shard-SSSSS.lock`` (the flock of its one live writer, dropped by the kernel however the
+holder exits). :func:`merge_manifests` turns the records into ``OUT/manifest.jsonl``.
 """
 import datetime
 import errno
@@ -27,15 +17,25 @@ import os
 import os.path as osp
 import socket
 import time
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from ...structures.manifest import ManifestRow, newest_rows, read_rows
-from .errors import ShardLocked, should_retry
+from ...structures.manifest import (
+    MERGED_NAME,
+    ManifestRow,
+    RowMatcher,
+    newest_rows,
+    read_rows,
+    should_retry,
+    write_manifest,
+)
+from .job import ShardLocked
 from .writer import output_ok
 
 logger = logging.getLogger(__name__)
 SHARDS_DIR = 'shards'
 _NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
+# fields that say which view a row describes: two ok rows of one image differing here conflict
+_IDENTITY = ('source', 'output', 'seed', 'noise_level', 'generator')
 
 
 def shard_count(num_items: int, shard_size: int) -> int:
@@ -55,8 +55,8 @@ def shard_path(out_dir: str, shard: int, kind: str = 'jsonl') -> str:
 
 
 def row_files(out_dir: str) -> List[str]:
-    """Every record and journal under ``out_dir``, oldest first (by last write, then name):
-    in their rows in this order a later row of an image is a newer one."""
+    """Every record and journal under ``out_dir``, oldest first (last write, then name): a
+    later row of an image is a newer one."""
     files = glob.glob(osp.join(out_dir, SHARDS_DIR, 'shard-*.jsonl')) + \
         glob.glob(osp.join(out_dir, SHARDS_DIR, 'shard-*.journal'))
     return sorted(files, key=lambda p: (osp.getmtime(p), p.endswith('.journal'), p))
@@ -67,31 +67,28 @@ def recorded_rows(paths: Sequence[str]) -> Dict[tuple, ManifestRow]:
     return newest_rows(r for p in paths if osp.isfile(p) for r in read_rows(p))
 
 
-def row_state(row: ManifestRow, out_dir: str, retry_failed: bool, verify: bool) -> str:
-    """``'done'``, ``'lost'`` (ok but its file is missing or bad) or ``'retry'``."""
-    if row.ok:
-        good = row.output and output_ok(osp.join(out_dir, row.output), verify)
-        return 'done' if good else 'lost'
-    return 'retry' if should_retry(row.reason, retry_failed) else 'done'
-
-
 def plan_images(items: Sequence, recorded: Dict[tuple, ManifestRow], num_variations: int,
                 out_dir: str, retry_failed: bool = False,
                 verify: bool = False) -> Tuple[list, Dict[str, int]]:
-    """The images still to generate, and counts (in images) ``skipped``, ``new`` (no row),
-    ``redone`` (an output lost) and ``retried`` (a failure tried again)."""
+    """The images still to generate: those with a variation without a row (counted ``new``),
+    with an ok row whose output is lost (``redone``) or a failure worth retrying
+    (``retried``); the others are ``skipped``."""
     counts = dict(skipped=0, new=0, redone=0, retried=0)
     todo = []
     for item in items:
-        states = {('new' if row is None else row_state(row, out_dir, retry_failed, verify))
-                  for row in (recorded.get((item.key, v)) for v in range(num_variations))}
-        if states == {'done'}:
-            counts['skipped'] += 1
-            continue
-        todo.append(item)
-        name = next(n for s, n in (('new', 'new'), ('lost', 'redone'), ('retry', 'retried'))
-                    if s in states)
+        states = set()
+        for row in (recorded.get((item.key, v)) for v in range(num_variations)):
+            if row is None:
+                states.add('new')
+            elif row.ok and not (row.output and output_ok(osp.join(out_dir, row.output),
+                                                          verify)):
+                states.add('redone')
+            elif not row.ok and should_retry(row.reason, retry_failed):
+                states.add('retried')
+        name = next((n for n in ('new', 'redone', 'retried') if n in states), 'skipped')
         counts[name] += 1
+        if states:
+            todo.append(item)
     return todo, counts
 
 
@@ -102,9 +99,8 @@ def is_complete(out_dir: str, num_shards: int) -> bool:
 
 
 class Journal:
-    """Appends rows to a shard's journal: written out by :meth:`flush` (the runner calls it
-    once per pipeline call: a killed process loses at most the rows since, whose images are
-    then redone) and fsynced when closed; a half line left by a kill is cut off first."""
+    """Appends rows to a shard's journal, written out by :meth:`flush` (a killed process
+    loses the rows since) and fsynced when closed; a half line left by a kill is cut off."""
 
     def __init__(self, path: str) -> None:
         if osp.isfile(path):
@@ -128,12 +124,8 @@ class Journal:
 
 
 class ShardLock:
-    """Exclusive ``flock`` on ``shard-<s>.lock`` for the life of the ``with`` block.
-
-    Args:
-        path (str): the lock file.
-        wait (float): seconds to wait for a live holder to exit before refusing. Defaults to 0.
-    """
+    """Exclusive ``flock`` on a shard's lock file for the ``with`` block; a live holder is
+    waited for ``wait`` seconds, then refused (:class:`ShardLocked` naming it)."""
 
     def __init__(self, path: str, wait: float = 0.0) -> None:
         self.path, self.wait, self._fd = path, wait, None
@@ -181,3 +173,44 @@ class ShardLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
+
+
+def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
+                    num_variations: Optional[int] = None, check_files: bool = False,
+                    out: Optional[str] = None) -> Dict:
+    """Write one row per (key, variation) of the records and journals under ``out_dir`` to
+    ``out`` (default ``OUT/manifest.jsonl``), sorted by key; an ok row beats a failed one, a
+    newer row an older one. Idempotent.
+
+    Returns:
+        dict: ``path, files, rows, ok, failed, duplicates`` (repeats dropped), ``conflicts``
+        (keys with two different ok rows), ``missing`` (of ``items``, with ``num_variations``
+        or the most seen), ``missing_files`` (``check_files``: ok rows without a good output).
+    """
+    files = row_files(out_dir)
+    if not files:
+        raise FileNotFoundError(f'no shard records under {osp.join(out_dir, SHARDS_DIR)!r}: '
+                                'run tools/generate_views.py with this --out-dir first')
+    raw = [row for path in files for row in read_rows(path)]
+    best = newest_rows(raw)
+    conflicts = sorted({f'{r.key}#{r.variation}' for r in raw if r.ok and best[r.id].ok and
+                        any(getattr(r, f) != getattr(best[r.id], f) for f in _IDENTITY)})
+    rows = [best[k] for k in sorted(best)]
+    out = out or osp.join(out_dir, MERGED_NAME)
+    write_manifest(out, rows)
+    report = dict(path=out, files=len(files), rows=len(rows), ok=sum(r.ok for r in rows),
+                  failed=sum(not r.ok for r in rows), duplicates=len(raw) - len(rows),
+                  conflicts=conflicts, missing=[], missing_files=[])
+    if items is not None:
+        nvar = num_variations or (1 + max((int(r.variation) for r in rows), default=0))
+        matcher = RowMatcher()
+        for row in rows:
+            matcher.add(row)
+        report['missing'] = [f'{it.key}#{v}' for it in sorted(items, key=lambda i: i.key)
+                             for v in range(nvar)
+                             if matcher.match(it.path) is None or (it.key, v) not in best]
+    if check_files:
+        root = osp.dirname(osp.abspath(out))
+        report['missing_files'] = [r.output for r in rows
+                                   if r.ok and not output_ok(osp.join(root, r.output))]
+    return report

@@ -1,8 +1,7 @@
-"""The reading stage: which source images there are (a folder, a list / annotation file or an
-MMPretrain config's dataset, as ``ImageItem(path, key)`` sorted by key), how they are decoded
-(as training decodes them, with ``mmcv.imfrombytes`` and OpenCV, MMPretrain's
-``LoadImageFromFile``: EXIF orientation applied, 16-bit images scaled to 8 bits), and the
-batches a prefetch thread reads ahead of the models."""
+"""The reading stage: the source images (a folder, a list / annotation file or an MMPretrain
+config's dataset) as ``ImageItem(path, key)`` sorted by key, decoded as training decodes them
+(``mmcv.imfrombytes`` with OpenCV, as MMPretrain's ``LoadImageFromFile``: EXIF orientation
+applied, 16-bit images scaled to 8 bits), in batches read ahead by a prefetch thread."""
 import logging
 import os
 import os.path as osp
@@ -10,9 +9,9 @@ import queue
 import threading
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from ...structures.manifest import source_key
+from ...structures.manifest import TRANSIENT, UNDECODABLE, failure_reason, source_key
+from ...utils.annotation_list import read_annotation_list
 from ...utils.image_files import IMAGE_EXTENSIONS
-from .errors import TRANSIENT, UNDECODABLE, failure_reason
 
 logger = logging.getLogger(__name__)
 
@@ -22,64 +21,50 @@ class ImageItem(NamedTuple):
     key: str  # path relative to the source root, '/'-separated (structures.manifest.source_key)
 
 
-def _item(path: str, root: str) -> ImageItem:
-    return ImageItem(osp.abspath(path), source_key(path, root))
+def _items(paths, root: str) -> List[ImageItem]:
+    root = osp.abspath(root)
+    return sorted({ImageItem(osp.abspath(p), source_key(p, root)) for p in paths},
+                  key=lambda it: it.key)
 
 
-def _walk(folder: str) -> List[str]:
+def _walk(folder: str) -> Iterator[str]:
     """Image files under ``folder``, following links, skipping hidden names (``.x``, ``._x``)
-    as mmengine's file listing does, and each symlink that leads back to a folder above it."""
-    found, stack = [], [(folder, (osp.realpath(folder), ))]
+    as mmengine's listing does and each symlink back to a folder above it (with a warning)."""
+    stack = [(folder, (osp.realpath(folder), ))]
     while stack:
         path, ancestors = stack.pop()
         with os.scandir(path) as it:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
-            if entry.name.startswith('.'):
-                continue
             try:
-                is_dir = entry.is_dir()
+                is_dir = not entry.name.startswith('.') and entry.is_dir()
             except OSError:
                 continue  # a dangling link
-            if not is_dir:
-                if entry.name.lower().endswith(IMAGE_EXTENSIONS):
-                    found.append(entry.path)
-                continue
-            real = osp.realpath(entry.path)
+            real = osp.realpath(entry.path) if is_dir else None
             if real in ancestors:
                 logger.warning('skipping %s: a symlink cycle (it leads back to %s)', entry.path,
                                real)
-                continue
-            stack.append((entry.path, ancestors + (real, )))
-    return found
+            elif is_dir:
+                stack.append((entry.path, ancestors + (real, )))
+            elif not entry.name.startswith('.') and \
+                    entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                yield entry.path
 
 
 def list_folder(folder: str) -> List[ImageItem]:
     """All images under ``folder`` (recursive), keyed by their relative path."""
     if not osp.isdir(folder):
         raise FileNotFoundError(f'Image folder not found: {folder!r}')
-    root = osp.abspath(folder)
-    return sorted((_item(p, root) for p in _walk(root)), key=lambda it: it.key)
+    return _items(_walk(osp.abspath(folder)), folder)
 
 
 def list_file(list_file: str, data_root: Optional[str] = None) -> List[ImageItem]:
-    """Images named in a text file, one per line (an MMPretrain annotation file's trailing
-    integer label is dropped). Relative names are resolved against ``data_root`` (default: the
-    list file's folder)."""
+    """Images named in a list / MMPretrain annotation file (``utils.annotation_list``);
+    relative names start from ``data_root`` (default: the list file's folder)."""
     if not osp.isfile(list_file):
         raise FileNotFoundError(f'Image list not found: {list_file!r}')
-    root = osp.abspath(data_root if data_root is not None else osp.dirname(list_file))
-    items = []
-    with open(list_file, encoding='utf-8') as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith('#'):
-                continue
-            parts = line.rsplit(maxsplit=1)
-            if len(parts) == 2 and parts[1].lstrip('-').isdigit():
-                line = parts[0]
-            items.append(_item(line if osp.isabs(line) else osp.join(root, line), root))
-    return sorted(set(items), key=lambda it: it.key)
+    root = data_root if data_root is not None else osp.dirname(osp.abspath(list_file))
+    return _items((osp.join(root, p) for p, _ in read_annotation_list(list_file)), root)
 
 
 def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
@@ -88,27 +73,19 @@ def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
     from mmengine.config import Config
     from mmpretrain.registry import DATASETS
     from mmpretrain.utils import register_all_modules
-
     register_all_modules(init_default_scope=False)
     node = Config.fromfile(config)
     for part in dataset_key.split('.'):
         node = node[part]
-    ds_cfg = dict(node, pipeline=[])
-    if data_root is not None:
-        ds_cfg['data_root'] = data_root
-    dataset = DATASETS.build(ds_cfg)
-    root = osp.abspath(getattr(dataset, 'img_prefix', None) or dataset.data_root or '')
-    items = [_item(dataset.get_data_info(i)['img_path'], root) for i in range(len(dataset))]
-    return sorted(set(items), key=lambda it: it.key)
+    dataset = DATASETS.build(dict(node, pipeline=[], **(
+        {'data_root': data_root} if data_root is not None else {})))
+    root = getattr(dataset, 'img_prefix', None) or dataset.data_root or ''
+    return _items((dataset.get_data_info(i)['img_path'] for i in range(len(dataset))), root)
 
 
 def list_images(source: str, data_root: Optional[str] = None,
                 dataset_key: str = 'train_dataloader.dataset') -> List[ImageItem]:
-    """Dispatch on ``source``: a folder, a ``.py`` MMPretrain config, or a list/annotation file.
-
-    Raises:
-        FileNotFoundError: ``source`` does not exist (named as such, whatever kind was meant).
-    """
+    """A folder, a ``.py`` MMPretrain config, or a list / annotation file."""
     if not osp.exists(source):
         raise FileNotFoundError(f'source not found: {source!r} (pass an image folder, an image '
                                 'list / MMPretrain annotation file, or an MMPretrain config .py)')
@@ -119,28 +96,11 @@ def list_images(source: str, data_root: Optional[str] = None,
     return list_file(source, data_root)
 
 
-def decode_image(data: bytes, path: str = '<bytes>'):
-    """RGB PIL image of encoded ``data``, decoded as ``LoadImageFromFile`` decodes it
-    (``mmcv.imfrombytes``, OpenCV, ``flag='color'``).
-
-    Raises:
-        ValueError: the bytes are not an image OpenCV can decode.
-    """
+def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:
+    """(the RGB PIL image at ``path``, None) or (None, failure reason): a read error is
+    transient, a file that does not decode undecodable."""
     import mmcv
     from PIL import Image
-    try:
-        array = mmcv.imfrombytes(data, flag='color', channel_order='rgb', backend='cv2')
-    except Exception:  # noqa: BLE001  (cv2.error when OpenCV returns nothing)
-        array = None
-    if array is None:
-        raise ValueError(f'cannot decode image file {path!r}')
-    return Image.fromarray(array)
-
-
-def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:
-    """(the RGB image at ``path``, None) or (None, failure reason): reading errors (missing
-    file, permission, I/O) are transient; a file that was read but does not decode is
-    undecodable."""
     try:
         with open(path, 'rb') as f:
             data = f.read()
@@ -149,18 +109,21 @@ def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:
     except (OSError, MemoryError) as exc:
         return None, failure_reason(TRANSIENT, 'unreadable file', exc)
     try:
-        return decode_image(data, path), None
+        array = mmcv.imfrombytes(data, flag='color', channel_order='rgb', backend='cv2')
     except MemoryError as exc:
         return None, failure_reason(TRANSIENT, 'out of memory', exc)
-    except ValueError as exc:
+    except Exception:  # noqa: BLE001  (cv2.error when OpenCV returns nothing)
+        array = None
+    if array is None:
+        exc = ValueError(f'cannot decode image file {path!r}')
         return None, failure_reason(UNDECODABLE, 'undecodable image', exc)
+    return Image.fromarray(array), None
 
 
 def read_batches(gen, todo: Sequence[ImageItem], batch_size: int, analyse: bool):
-    """Yield ``(pairs, pixels, failed)`` per batch: the decoded ``(item, image)`` pairs, their
-    CLIP pixels (``gen.preprocess``, when it has one and ``analyse``) and the ``(item,
-    reason)`` of the images that failed to load. Host work only: it runs in the prefetch
-    thread."""
+    """Per batch, ``(pairs, pixels, failed)``: the decoded ``(item, image)`` pairs, their CLIP
+    pixels (``gen.preprocess``, with ``analyse``) and the ``(item, reason)`` of the images that
+    failed to load. Host work only (the prefetch thread's)."""
     for start in range(0, len(todo), batch_size):
         pairs, failed = [], []
         for item in todo[start:start + batch_size]:
@@ -188,12 +151,9 @@ def prefetch_batches(batches) -> Iterator:
             out.put(exc)
 
     threading.Thread(target=work, daemon=True, name='view-prefetch').start()
-    while True:
-        batch = out.get()
+    while (batch := out.get()) is not None:
         if isinstance(batch, BaseException):
             raise batch
-        if batch is None:
-            return
         yield batch
 
 

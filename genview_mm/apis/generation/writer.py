@@ -1,35 +1,30 @@
-"""Where a generated view goes, how it is encoded and written, and whether a written one is
-still good.
+"""Where a view goes, how it is encoded and written (atomically, by a thread pool), and whether
+a written one is still good.
 
-Output names mirror the source layout and carry a short hash of the source key:
-``images/<key folder>/<key stem>-<8 hex of sha1(key)>[_v<k>]<ext>``. The hash keeps names of
-distinct sources distinct even when they differ only in extension (``x.jpg`` / ``x.png``) or
-case; :func:`check_unique_outputs` refuses the (2^-32 per such pair) case where two would meet.
-An image goes to a temporary file of this process and is renamed into place, so a killed run
-never leaves a truncated view under its final name; a full disk stops the run with one line.
+Names mirror the source layout with a short hash of the key:
+``images/<key folder>/<key stem>-<8 hex of sha1(key)>[_v<k>]<ext>``, distinct even for sources
+that differ only in extension or case (:func:`check_unique_outputs` refuses the rare clash).
 """
 import errno
 import hashlib
-import os
 import os.path as osp
-import socket
 from typing import Any, Dict, Iterable, Optional
 
-from ...structures.manifest import ManifestRow
-from .errors import TRANSIENT, SetupError, failure_reason
-from .sources import ImageItem
+from ...structures.manifest import TRANSIENT, ManifestRow, failure_reason
+from ...utils.atomic_write import atomic_write
+from .job import SetupError
 
 _FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.webp': 'WEBP'}
 IMAGES_DIR = 'images'
 
 
 def output_relpath(key: str, variation: int, num_variations: int, ext: str) -> str:
-    """Generated image path relative to ``out_dir`` (see the module docstring)."""
+    """A view's path relative to the output folder (see the module docstring)."""
     folder, name = osp.split(key)
-    stem = osp.splitext(name)[0]
     tag = hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]
     suffix = f'_v{variation}' if num_variations > 1 else ''
-    return '/'.join(p for p in (IMAGES_DIR, folder, f'{stem}-{tag}{suffix}{ext}') if p)
+    return '/'.join(p for p in (IMAGES_DIR, folder,
+                                f'{osp.splitext(name)[0]}-{tag}{suffix}{ext}') if p)
 
 
 def check_unique_outputs(keys: Iterable[str], num_variations: int, ext: str) -> None:
@@ -44,63 +39,47 @@ def check_unique_outputs(keys: Iterable[str], num_variations: int, ext: str) -> 
 
 
 def to_pil(image: Any):
-    """A PIL RGB image from a PIL image or a uint8 array / tensor (HWC or CHW, on any
-    device): every kind is encoded from the same pixels."""
+    """A PIL RGB image from a PIL image or a uint8 HWC/CHW array or tensor (any device)."""
+    import numpy as np
     from PIL import Image
     if isinstance(image, Image.Image):
         return image.convert('RGB')
-    if hasattr(image, 'detach'):  # a torch tensor
-        image = image.detach().cpu().numpy()
-    import numpy as np
-    array = np.asarray(image)
+    array = np.asarray(image.detach().cpu() if hasattr(image, 'detach') else image)
     if array.dtype != np.uint8 or array.ndim != 3:
         raise ValueError(f'a view must be a PIL image or a uint8 HWC/CHW array, got '
                          f'{array.dtype} of shape {array.shape}')
     if array.shape[-1] not in (1, 3) and array.shape[0] in (1, 3):
         array = array.transpose(1, 2, 0)
-    if array.shape[-1] == 1:
-        array = array[..., 0]
-    return Image.fromarray(np.ascontiguousarray(array)).convert('RGB')
+    return Image.fromarray(np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else
+                                                array)).convert('RGB')
 
 
 def save_atomic(image: Any, path: str, quality: int = 95,
                 tmp_dir: Optional[str] = None) -> None:
-    """Encode ``image`` (see :func:`to_pil`) to a temporary file of this process (in
-    ``tmp_dir``, else next to ``path``), then rename it onto ``path``.
-
-    Raises:
-        SetupError: the disk is full (one line naming the folder; no temporary file left).
-        OSError: any other write error (the temporary file is removed).
-    """
+    """Encode ``image`` (:func:`to_pil`) to a temporary file of this process in ``tmp_dir``
+    (else next to ``path``) and rename it onto ``path``; a full disk raises SetupError (one
+    line naming the folder, no temporary file left)."""
     ext = osp.splitext(path)[1].lower()
     if ext not in _FORMATS:
         raise ValueError(f'output extension must be one of {sorted(_FORMATS)}, got {ext!r}')
-    folder, base = osp.split(path)
     kwargs = {'quality': quality} if _FORMATS[ext] in ('JPEG', 'WEBP') else {}
-    for where in ([tmp_dir] if tmp_dir else []) + [folder]:
-        tmp = osp.join(where, f'.{base}.{socket.gethostname()}-{os.getpid()}.partial{ext}')
+    for where in ([tmp_dir] if tmp_dir else []) + [None]:
         try:
-            os.makedirs(folder, exist_ok=True)
-            os.makedirs(where, exist_ok=True)
-            to_pil(image).save(tmp, format=_FORMATS[ext], **kwargs)
-            os.replace(tmp, path)
+            with atomic_write(path, 'wb', tmp_dir=where) as f:
+                to_pil(image).save(f, format=_FORMATS[ext], **kwargs)
             return
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise SetupError(f'no space left on the device writing to {where} '
-                                 f'({exc.strerror}): free space or pass another --out-dir, '
-                                 'then rerun to resume') from None
-            if where == folder or exc.errno != errno.EXDEV:
+                raise SetupError(f'no space left on the device writing to '
+                                 f'{where or osp.dirname(path)} ({exc.strerror}): free space or '
+                                 'pass another --out-dir, then rerun to resume') from None
+            if where is None or exc.errno != errno.EXDEV:  # EXDEV: tmp_dir on another disk
                 raise
-        finally:
-            if osp.exists(tmp):
-                os.remove(tmp)
 
 
-def save_view(item: ImageItem, view, gen, out_dir: str, ext: str, quality: int,
-          tmp_dir: str) -> ManifestRow:
-    """Write one generated view (``gen``'s) and return its row: a failed row for a write
-    error, while a full disk ends the run (:class:`SetupError`)."""
+def save_view(item, view, gen, out_dir: str, ext: str, quality: int,
+              tmp_dir: str) -> ManifestRow:
+    """Write one of ``gen``'s views of ``item``; its row (failed for a write error)."""
     rel = output_relpath(item.key, view.variation, gen.num_variations, ext)
     try:
         save_atomic(view.image, osp.join(out_dir, rel), quality, tmp_dir)
@@ -113,8 +92,7 @@ def save_view(item: ImageItem, view, gen, out_dir: str, ext: str, quality: int,
 
 
 def output_ok(path: str, verify: bool = False) -> bool:
-    """Whether a recorded output is usable: it exists and is not empty; with ``verify``, it
-    also decodes completely (slow: reads every pixel)."""
+    """Whether a recorded output exists and is not empty (``verify``: and fully decodes)."""
     try:
         if osp.getsize(path) <= 0:
             return False
@@ -132,14 +110,8 @@ def output_ok(path: str, verify: bool = False) -> bool:
 
 
 class WriterPool:
-    """Encodes and writes views on ``workers`` threads (0: in the calling thread), keeping
-    their order: :meth:`done` returns the results of finished writes, oldest first.
-
-    Args:
-        workers (int): threads. Defaults to 4.
-        max_pending (int, optional): :meth:`submit` waits while this many writes are pending
-            (bounds the views held in memory). Defaults to 4 x workers.
-    """
+    """Runs writes on ``workers`` threads (0: the caller's), results in submission order; at
+    most ``max_pending`` (default 4 x workers) writes wait, bounding the views in memory."""
 
     def __init__(self, workers: int = 4, max_pending: Optional[int] = None) -> None:
         from concurrent.futures import ThreadPoolExecutor
@@ -158,8 +130,7 @@ class WriterPool:
         return ready
 
     def done(self, wait: bool = False) -> list:
-        """Results of the leading finished writes (all of them with ``wait``); re-raises the
-        first error."""
+        """Results of the leading finished writes (all with ``wait``); re-raises errors."""
         ready = []
         while self.pending and (wait or self.pending[0].done()):
             ready.append(self.pending.pop(0).result())
