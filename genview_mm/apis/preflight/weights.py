@@ -1,9 +1,19 @@
 """A model's weights files, without loading the model: whether they load (headers), and their
 fingerprint."""
 import glob
+import json
 import math
 import os.path as osp
 from typing import Dict, List, Optional
+
+import torch
+
+from genview_mm.evaluation.checkpoint_io import CheckpointError, check_torch_file
+from genview_mm.foreground.encoder_identity import (
+    FINGERPRINT_ELEMENTS,
+    fingerprint_keys,
+    tensor_statistic,
+)
 
 
 def _read_head(files: List[str], key: str, count: int):
@@ -27,14 +37,7 @@ def folder_fingerprint(folder: str) -> Optional[List[float]]:
     ``*.safetensors``), as :meth:`PatchEncoderBase.identity` would compute it after loading;
     None when the folder has no safetensors weights or another layout."""
     try:
-        import torch
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-        from genview_mm.foreground.encoder_identity import (
-            FINGERPRINT_ELEMENTS,
-            fingerprint_keys,
-            tensor_statistic,
-        )
         files = sorted(glob.glob(osp.join(folder, '*.safetensors')))
         if not files:
             return None
@@ -61,7 +64,6 @@ FOLDER_WEIGHTS = ('model.safetensors', 'pytorch_model.bin', 'open_clip_model.saf
 def load_weights(path: str):
     """``torch.load(weights_only=True)``, memory-mapped (tensors' data not read) unless the file
     has the legacy (pre-zip) format, which cannot be mapped."""
-    import torch
     try:
         return torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     except RuntimeError as exc:
@@ -74,7 +76,6 @@ def weights_file_problem(path: str) -> Optional[str]:
     """Why a weights file cannot be loaded, or None: a safetensors file by its header, any
     other by its torch.save structure and ``torch.load`` (memory-mapped; a file refused only
     for pickling objects beyond tensors is left to its loader)."""
-    from genview_mm.evaluation.checkpoint_io import CheckpointError, check_torch_file
     try:
         if path.endswith('.safetensors'):
             from safetensors import safe_open
@@ -100,7 +101,6 @@ def weights_file_problem(path: str) -> Optional[str]:
 def folder_weights_problem(folder: str, required: bool = True) -> Optional[str]:
     """Why a model folder's weights cannot be loaded (one unreadable, or none there when
     ``required``), or None."""
-    import json
     files = [osp.join(folder, n) for n in FOLDER_WEIGHTS if osp.isfile(osp.join(folder, n))]
     for index in sorted(glob.glob(osp.join(folder, '*.index.json'))):
         try:
