@@ -99,13 +99,14 @@ class ManifestRow:
 FIELDS = tuple(f.name for f in fields(ManifestRow))
 
 
-def _is_remote(path: str, backend_args: Optional[dict]) -> bool:
+def is_remote(path: str, backend_args: Optional[dict] = None) -> bool:
+    """Whether ``path`` is read through another ``mmengine.fileio`` backend than local files."""
     return '://' in path or (backend_args or {}).get('backend', 'local') != 'local'
 
 
 def manifest_file(path: str, backend_args: Optional[dict] = None) -> str:
     """``path``, or ``path/manifest.jsonl`` when ``path`` is a local folder."""
-    if not _is_remote(path, backend_args) and osp.isdir(path):
+    if not is_remote(path, backend_args) and osp.isdir(path):
         return osp.join(path, MERGED_NAME)
     return path
 
@@ -132,7 +133,7 @@ def read_rows(path: str, backend_args: Optional[dict] = None,
         ValueError: a decoded line other than the last is not valid JSON (the file is corrupt).
     """
     path = manifest_file(path, backend_args)
-    if not _is_remote(path, backend_args) and not osp.isfile(path):
+    if not is_remote(path, backend_args) and not osp.isfile(path):
         raise FileNotFoundError(
             f'Manifest not found: {path!r}. Generate views with tools/generate_views.py (it '
             'merges when the last shard is done) or merge with tools/merge_manifests.py OUT_DIR.')
@@ -206,7 +207,7 @@ def _decode(held: List[Tuple[int, str]], texts: List[str], lines: List[str], fir
 def _local_copy(path: str, backend_args: Optional[dict]):
     """A local path to read ``path`` from (``mmengine.fileio.get_local_path`` for another
     backend, imported only then)."""
-    if not _is_remote(path, backend_args):
+    if not is_remote(path, backend_args):
         return nullcontext(path)
     import mmengine.fileio as fileio
     return fileio.get_local_path(path, backend_args=backend_args)
@@ -238,7 +239,7 @@ def output_resolver(manifest: str, backend_args: Optional[dict] = None) -> Calla
     """A function from a row's relative ``output`` to its absolute location (joined to the
     manifest's folder; with ``mmengine.fileio.join_path`` on another backend)."""
     manifest = manifest_file(manifest, backend_args)
-    if _is_remote(manifest, backend_args):
+    if is_remote(manifest, backend_args):
         import mmengine.fileio as fileio
         root = manifest.rsplit('/', 1)[0]
         return lambda out: fileio.join_path(root, out, backend_args=backend_args)
@@ -284,7 +285,7 @@ def write_manifest(path: str, rows: Iterable[ManifestRow], backend_args: Optiona
     Returns:
         int: the number of rows written.
     """
-    if _is_remote(path, backend_args):
+    if is_remote(path, backend_args):
         import mmengine.fileio as fileio
         lines = [row.to_line() for row in rows]
         if lines or keep_empty:
@@ -433,7 +434,7 @@ def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:
     """Whether a file (a manifest, a view) is there, on any ``mmengine.fileio`` backend; one
     that can only read (``get``, as the HTTP backend) is asked for the file, as training
     would."""
-    if not _is_remote(path, backend_args):
+    if not is_remote(path, backend_args):
         return osp.isfile(path)
     import mmengine.fileio as fileio
     backend = fileio.get_file_backend(path, backend_args=backend_args)

@@ -11,7 +11,7 @@ from typing import Optional
 
 from genview_mm.structures.manifest import (
     ManifestProbe,
-    file_exists,
+    is_remote,
     manifest_file,
     probe_manifest,
 )
@@ -59,11 +59,14 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
     if not manifest:
         return Check(WHAT, MISSING, 'no manifest set', fix_lines('manifest'))
     path = manifest_file(manifest, backend_args)
-    if not file_exists(path, backend_args):
-        return Check(WHAT, MISSING, f'{path} not found', fix_lines('manifest'))
+    missing = Check(WHAT, MISSING, f'{path} not found', fix_lines('manifest'))
+    if not is_remote(path, backend_args) and not osp.isfile(path):
+        return missing  # (another backend is asked by reading it, once)
     sample = sample_images(ds) if ds is not None else []
     try:
         probe = probe_manifest(path, sample, backend_args, source_root)
+    except FileNotFoundError:
+        return missing
     except (ValueError, OSError) as exc:
         return Check(WHAT, BROKEN, f'{path}: {exc}', fix_lines('manifest_remake'))
     if probe.rows == 0:
