@@ -18,8 +18,9 @@ from genview_mm.apis.genview_settings import iter_pair_transforms
 from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
 from genview_mm.apis.preflight.fixes import FIXES, fix_lines
 from genview_mm.apis.preflight.manifest_checks import check_manifest
-from genview_mm.foreground import EncoderIdentity, ForegroundPCA, fits_encoder
+from genview_mm.foreground import EncoderIdentity, ForegroundPCA, fits_encoder, same_fingerprint
 from genview_mm.models.encoders import CLIPPatchEncoder, TimmPatchEncoder
+from genview_mm.models.encoders.clip_folder import clip_folder_identity
 from genview_mm.structures import manifest as manifest_module
 from genview_mm.structures.manifest import ManifestRow, probe_manifest, read_rows, write_manifest
 from helpers import ROOT, photos_with_views, save_pca
@@ -183,6 +184,13 @@ def test_encoders_say_where_their_weights_are(tmp_path, tiny_clip_path, monkeypa
                                              input_size=64)
     assert (source.kind, source.location, source.input_size) == ('file', weights, 64)
     assert TimmPatchEncoder.weights_source('resnet18', pretrained=False).kind == 'random'
+
+
+def test_clip_folder_identity_is_what_the_loaded_encoder_reports(tiny_clip_path):
+    loaded = CLIPPatchEncoder.from_pretrained(tiny_clip_path).identity()
+    read = clip_folder_identity(tiny_clip_path, loaded.name)
+    assert (read.name, read.arch) == (loaded.name, loaded.arch)
+    assert same_fingerprint(read.fingerprint, loaded.fingerprint)
 
 
 def test_fix_commands_come_from_one_table():

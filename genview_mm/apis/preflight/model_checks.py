@@ -10,12 +10,13 @@ from typing import List, Optional
 from genview_mm.foreground import EncoderIdentity, ForegroundPCA, ForegroundPCAError, encoder_id
 from genview_mm.foreground.encoder_check import fits_encoder
 from genview_mm.models.encoders import CLIPPatchEncoder, TimmPatchEncoder
+from genview_mm.models.encoders.clip_folder import clip_folder_identity
 from genview_mm.models.encoders.weights_source import WeightsSource, hub_offline
 from genview_mm.models.scorers.pair_quality_scorer import OFFICIAL_ENCODER
 
 from .checklist import BROKEN, MISSING, NOTE, OFFLINE, OK, Check
 from .fixes import fix_lines
-from .weights import folder_fingerprint, folder_weights_problem, weights_file_problem
+from .weights import folder_weights_problem, weights_file_problem
 
 WHAT = 'scorer encoder'
 ENCODERS = {'CLIPPatchEncoder': CLIPPatchEncoder, 'TimmPatchEncoder': TimmPatchEncoder}
@@ -135,9 +136,9 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
     if fits:
         return Check(what, OK, f'{path} ({pca.encoder}, {pca.input_size} px)')
     folder = clip_folder(source) if spec['type'] == 'CLIPPatchEncoder' else None
-    fingerprint = folder_fingerprint(folder) if folder and pca.fingerprint else None
-    if fingerprint is not None:
-        fits, _ = fits_encoder(pca, identity._replace(fingerprint=fingerprint), size)
+    stored = clip_folder_identity(folder, name) if folder and pca.fingerprint else None
+    if stored is not None:
+        fits, _ = fits_encoder(pca, stored, size)
         if fits:
             return Check(what, OK, f'{path} (made for the same weights as {name})')
         return Check(what, BROKEN, f'{path} was made for {pca.encoder!r}, whose weights '
