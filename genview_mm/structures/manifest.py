@@ -24,8 +24,9 @@ field             type     meaning
 This module owns the row type, its one reader (:func:`read_rows`, :func:`read_manifest`) and
 one writer (:func:`write_manifest`, both through ``mmengine.fileio``, so manifests on any
 registered storage backend work; local files are read and written directly, without importing
-it) and the one rule matching a dataset sample to its rows
-(:class:`RowMatcher`). It imports neither torch, diffusers nor transformers.
+it), the one rule matching a dataset sample to its rows (:class:`RowMatcher`), and the cheap
+look the preflight takes at a manifest with both (:func:`probe_manifest`). It imports neither
+torch, diffusers nor transformers.
 """
 import gc
 import itertools
