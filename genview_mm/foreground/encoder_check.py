@@ -26,6 +26,27 @@ def same_encoder(pca: ForegroundPCA, identity) -> Tuple[bool, str]:
                    'the encoder carries no fingerprint)')
 
 
+def fits_encoder(pca: ForegroundPCA, identity: EncoderIdentity,
+                 input_size: Optional[int] = None) -> Tuple[bool, str]:
+    """Whether ``pca`` fits the encoder a config describes, without loading that encoder.
+
+    Args:
+        pca (ForegroundPCA): the loaded file.
+        identity (EncoderIdentity): what the encoder is: its canonical name, and its
+            architecture and weights fingerprint when they could be read without loading it.
+        input_size (int, optional): the side the encoder takes, when known. Defaults to None.
+
+    Returns:
+        Tuple[bool, str]: whether it fits, and why: ``'input size'`` (it does not),
+        ``'same name'``, ``'same weights'``, or :func:`same_encoder`'s reason.
+    """
+    if input_size is not None and pca.input_size != int(input_size):
+        return False, 'input size'
+    if pca.encoder == identity.name and not identity.fingerprint:
+        return True, 'same name'
+    return same_encoder(pca, identity)
+
+
 def describe_encoder(encoder) -> str:
     """One line naming an encoder module like :meth:`ForegroundPCA.describe`."""
     arch = getattr(encoder, 'arch', None)

@@ -25,20 +25,38 @@ This module owns the row type, the format of a failed row's ``reason`` (:func:`f
 what a rerun retries: :func:`should_retry`), its one reader (:func:`read_rows`,
 :func:`read_manifest`) and one writer (:func:`write_manifest`, both through ``mmengine.fileio``,
 so manifests on any registered storage backend work; local files are read and written directly,
-without importing it) and the one rule matching a dataset sample to its rows
-(:class:`RowMatcher`). It imports neither torch, diffusers nor transformers.
+without importing it), the one rule matching a dataset sample to its rows (:class:`RowMatcher`),
+and the cheap look the preflight takes at a manifest with both (:func:`probe_manifest`). It
+imports neither torch, diffusers nor transformers.
 """
+import gc
 import itertools
 import json
 import os
 import os.path as osp
+import re
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
-from typing import Callable, Dict, Iterable, Iterator, List, Optional
+from typing import (
+    AbstractSet,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from genview_mm.utils.atomic_write import atomic_write
 
 MERGED_NAME = 'manifest.jsonl'
+_CHUNK = 1 << 22  # characters decoded at once by read_rows
+#: a row's key, read from its line without decoding it (see ``names`` of read_rows)
+_KEY = re.compile(r'"key":\s*"([^"\\]*)"')
 
 
 @dataclass
@@ -83,46 +101,115 @@ class ManifestRow:
 FIELDS = tuple(f.name for f in fields(ManifestRow))
 
 
-def _is_remote(path: str, backend_args: Optional[dict]) -> bool:
+def is_remote(path: str, backend_args: Optional[dict] = None) -> bool:
+    """Whether ``path`` is read through another ``mmengine.fileio`` backend than local files."""
     return '://' in path or (backend_args or {}).get('backend', 'local') != 'local'
 
 
 def manifest_file(path: str, backend_args: Optional[dict] = None) -> str:
     """``path``, or ``path/manifest.jsonl`` when ``path`` is a local folder."""
-    if not _is_remote(path, backend_args) and osp.isdir(path):
+    if not is_remote(path, backend_args) and osp.isdir(path):
         return osp.join(path, MERGED_NAME)
     return path
 
 
-def read_rows(path: str, backend_args: Optional[dict] = None) -> Iterator[ManifestRow]:
+def read_rows(path: str, backend_args: Optional[dict] = None,
+              names: Optional[AbstractSet[str]] = None,
+              counts: Optional[Counter] = None) -> Iterator[ManifestRow]:
     """The rows of one manifest file, one at a time; a last line cut short by a kill is skipped.
+
+    Lines are decoded a chunk at a time (one ``json.loads`` per chunk; line by line only to name
+    a bad one), so 1.28M rows stream in seconds.
+
+    Args:
+        path (str): manifest file, or a local folder holding ``manifest.jsonl``.
+        backend_args (dict, optional): ``mmengine.fileio`` backend. Defaults to None (local).
+        names (AbstractSet[str], optional): when given, a line whose ``key`` (read without
+            decoding the line) ends in a file name not in ``names`` may be skipped undecoded:
+            a cheap look at the rows of a few images. Defaults to None (every row).
+        counts (Counter, optional): ``counts['rows']`` is increased by the rows read, skipped
+            ones included. Defaults to None.
 
     Raises:
         FileNotFoundError: no such manifest (the message says how to make one).
-        ValueError: a line other than the last is not valid JSON (the file is corrupt).
+        ValueError: a decoded line other than the last is not valid JSON (the file is corrupt).
     """
     path = manifest_file(path, backend_args)
-    if not _is_remote(path, backend_args) and not osp.isfile(path):
+    if not is_remote(path, backend_args) and not osp.isfile(path):
         raise FileNotFoundError(
             f'Manifest not found: {path!r}. Generate views with tools/generate_views.py (it '
             'merges when the last shard is done) or merge with tools/merge_manifests.py OUT_DIR.')
+    counts = Counter() if counts is None else counts
     with _local_copy(path, backend_args) as local:
         with open(local, 'r', encoding='utf-8') as f:
-            previous = None  # hold one line back: only the last may be cut short
-            for number, line in enumerate(f, 1):
-                if previous is not None:
-                    yield _parse(previous, path, number - 1, last=False)
-                previous = line if line.strip() else None
-            if previous is not None:
-                row = _parse(previous, path, number, last=not previous.endswith('\n'))
-                if row is not None:
+            held: List[Tuple[int, str]] = []  # the last line so far: only it may be cut short
+            number = 0
+            while True:
+                lines = f.readlines(_CHUNK)
+                if not lines:
+                    break
+                texts = [line for line in lines if line.strip()]
+                if texts:
+                    counts['rows'] += len(texts)
+                    yield from _decode(held, texts[:-1], lines, number + 1, path, names)
+                    last = len(lines) - next(i for i, x in enumerate(reversed(lines))
+                                             if x.strip())
+                    held = [(number + last, texts[-1])]
+                number += len(lines)
+            for n, line in held:
+                row = _parse(line, path, n, last=not line.endswith('\n'))
+                if row is None:
+                    counts['rows'] -= 1
+                else:
                     yield row
+
+
+def _wanted(line: str, names: Optional[AbstractSet[str]]) -> bool:
+    """Whether a line is to be decoded (see ``names`` of :func:`read_rows`)."""
+    if names is None:
+        return True
+    key = _KEY.search(line)
+    return key is None or key.group(1).rsplit('/', 1)[-1] in names
+
+
+def _decode(held: List[Tuple[int, str]], texts: List[str], lines: List[str], first: int,
+            path: str, names: Optional[AbstractSet[str]]) -> List[ManifestRow]:
+    """The rows of the line held back from the last chunk and of ``texts`` (the non-blank
+    ``lines`` but the last, ``lines[0]`` being line ``first``) that :func:`_wanted` keeps, in
+    one ``json.loads``; line by line, to name the bad one, when that fails.
+
+    The garbage collector is paused meanwhile: the new rows hold no cycles, and collections
+    triggered by their allocation would cost more than the decoding.
+    """
+    batch = [line for _, line in held] + [x for x in texts if _wanted(x, names)]
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        try:
+            data = json.loads('[' + ','.join(batch) + ']')
+        except json.JSONDecodeError:
+            data = None
+        if data is None or len(data) != len(batch) or \
+                not all(isinstance(d, dict) for d in data):
+            numbered = held + [(n, x) for n, x in enumerate(lines, first) if x.strip()]
+            return [_parse(x, path, n, last=False) for n, x in numbered[:len(held) + len(texts)]
+                    if _wanted(x, names)]
+        rows = []
+        for d in data:
+            try:
+                rows.append(ManifestRow(**d))
+            except TypeError:  # unknown or absent fields
+                rows.append(ManifestRow.from_dict(d))
+        return rows
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _local_copy(path: str, backend_args: Optional[dict]):
     """A local path to read ``path`` from (``mmengine.fileio.get_local_path`` for another
     backend, imported only then)."""
-    if not _is_remote(path, backend_args):
+    if not is_remote(path, backend_args):
         return nullcontext(path)
     import mmengine.fileio as fileio
     return fileio.get_local_path(path, backend_args=backend_args)
@@ -130,7 +217,10 @@ def _local_copy(path: str, backend_args: Optional[dict]):
 
 def _parse(line: str, path: str, number: int, last: bool) -> Optional[ManifestRow]:
     try:
-        return ManifestRow.from_dict(json.loads(line))
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            raise json.JSONDecodeError('not a JSON object', line, 0)
+        return ManifestRow.from_dict(data)
     except json.JSONDecodeError as exc:
         if last:
             return None
@@ -151,7 +241,7 @@ def output_resolver(manifest: str, backend_args: Optional[dict] = None) -> Calla
     """A function from a row's relative ``output`` to its absolute location (joined to the
     manifest's folder; with ``mmengine.fileio.join_path`` on another backend)."""
     manifest = manifest_file(manifest, backend_args)
-    if _is_remote(manifest, backend_args):
+    if is_remote(manifest, backend_args):
         import mmengine.fileio as fileio
         root = manifest.rsplit('/', 1)[0]
         return lambda out: fileio.join_path(root, out, backend_args=backend_args)
@@ -197,7 +287,7 @@ def write_manifest(path: str, rows: Iterable[ManifestRow], backend_args: Optiona
     Returns:
         int: the number of rows written.
     """
-    if _is_remote(path, backend_args):
+    if is_remote(path, backend_args):
         import mmengine.fileio as fileio
         lines = [row.to_line() for row in rows]
         if lines or keep_empty:
@@ -295,18 +385,96 @@ class RowMatcher:
         self.by_source[_norm(row.source)] = key
         return key
 
+    def candidates(self, img_path: str, depth: Optional[int] = None) -> List[str]:
+        """The keys ``img_path`` may have, in the order :meth:`match` tries them (its absolute
+        path aside): its key under ``source_root`` when it lies there, else its trailing
+        parts, longest first (at most ``depth`` parts)."""
+        path = _norm(osp.abspath(img_path))
+        if self.source_root and path.startswith(self.source_root + '/'):
+            return [path[len(self.source_root) + 1:]]
+        parts = path.split('/')
+        top = len(parts) if depth is None else min(depth, len(parts))
+        return ['/'.join(parts[-d:]) for d in range(top, 0, -1)]
+
     def match(self, img_path: str) -> Optional[str]:
         """The key ``img_path`` belongs to, or None."""
-        path = _norm(osp.abspath(img_path))
-        key = self.by_source.get(path)
+        key = self.by_source.get(_norm(osp.abspath(img_path)))
         if key is not None:
             return key
-        if self.source_root and path.startswith(self.source_root + '/'):
-            key = path[len(self.source_root) + 1:]
-            return key if key in self.keys else None
-        parts = path.split('/')
-        for depth in range(min(self.max_depth, len(parts)), 0, -1):
-            key = '/'.join(parts[-depth:])
-            if key in self.keys:
-                return key
-        return None
+        return next((k for k in self.candidates(img_path, self.max_depth) if k in self.keys),
+                    None)
+
+
+class ManifestProbe(NamedTuple):
+    """What :func:`probe_manifest` found.
+
+    Attributes:
+        path (str): the manifest file read.
+        rows (int): rows of the manifest.
+        hits (int): sampled images that have an ``ok`` row (by :class:`RowMatcher`).
+        example (str, optional): the key of a row.
+        outputs (List[str]): where the views of the sampled images' ``ok`` rows are (of the
+            first rows when nothing was sampled), resolved as training resolves them.
+        missing (List[str]): those of ``outputs`` that do not exist.
+    """
+    path: str
+    rows: int
+    hits: int
+    example: Optional[str]
+    outputs: List[str]
+    missing: List[str]
+
+
+def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optional[dict] = None,
+                   source_root: Optional[str] = None, first: int = 100) -> ManifestProbe:
+    """Look at a manifest as training would, cheaply: one streamed read that decodes only the
+    rows of the sampled images (:func:`read_rows` with ``names``), matched by
+    :class:`RowMatcher`, and whether their views exist (through ``mmengine.fileio`` on
+    another backend).
+
+    Args:
+        path (str): manifest file or folder (on any ``mmengine.fileio`` backend).
+        sample_paths (Sequence[str]): dataset images to look up; none reads every row and
+            looks at the views of the ``first`` ones.
+        backend_args (dict, optional): ``mmengine.fileio`` backend. Defaults to None (local).
+        source_root (str, optional): the pair transform's ``source_root``. Defaults to None.
+        first (int): rows whose views are looked at when nothing is sampled. Defaults to 100.
+
+    Raises:
+        FileNotFoundError: no manifest there.
+        ValueError: it is corrupt.
+    """
+    path = manifest_file(path, backend_args)
+    matcher, counts = RowMatcher(source_root), Counter()
+    wanted = {c for p in sample_paths for c in matcher.candidates(p)}
+    sources = {_norm(osp.abspath(p)) for p in sample_paths}
+    names = {c.rsplit('/', 1)[-1] for c in wanted} if sample_paths else None
+    example, picked = None, []
+    for row in read_rows(path, backend_args, names, counts):
+        example = example or row.key
+        if row.ok and (_norm(row.key) in wanted or _norm(row.source) in sources
+                       or (not sample_paths and len(picked) < first)):
+            picked.append((matcher.add(row), row.output))
+    matched = [matcher.match(p) for p in sample_paths]
+    hit = set(matched) - {None}
+    resolve = output_resolver(path, backend_args)
+    outputs = [resolve(out) for key, out in picked if out and (key in hit or not sample_paths)]
+    return ManifestProbe(path, counts['rows'], len(matched) - matched.count(None), example,
+                         outputs, [o for o in outputs if not file_exists(o, backend_args)])
+
+
+def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:
+    """Whether a file (a manifest, a view) is there, on any ``mmengine.fileio`` backend; one
+    that can only read (``get``, as the HTTP backend) is asked for the file, as training
+    would."""
+    if not is_remote(path, backend_args):
+        return osp.isfile(path)
+    import mmengine.fileio as fileio
+    backend = fileio.get_file_backend(path, backend_args=backend_args)
+    if hasattr(backend, 'exists'):
+        return backend.exists(path)
+    try:
+        backend.get(path)
+    except OSError:
+        return False
+    return True

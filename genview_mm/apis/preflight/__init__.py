@@ -8,10 +8,18 @@ sample of the dataset, the sampled views exist), the scorer's encoder (local fol
 loadable weights, Hugging Face cache or hub) and PCA file (made for that encoder and input
 size), and checkpoints (load with ``weights_only``, keys and shapes fit the module they load
 into, a checkpoint to resume was written by training). The result is a short checklist that
-says, for each missing item, the command that makes it.
+says, for each missing item, the command that makes it (from the one table of
+:mod:`.fixes`).
+
+Each rule is asked of the component that owns it: the manifest module probes a manifest
+(:func:`~genview_mm.structures.manifest.probe_manifest`), an encoder class says where its
+weights come from (``weights_source``), a PCA file says whether it fits an encoder
+(:func:`~genview_mm.foreground.encoder_check.fits_encoder`); the checks here walk the config and
+turn the answers into :class:`Check` lines.
 """
 from typing import List, Optional
 
+from ..genview_settings import iter_pair_transforms
 from .checklist import FAILING, Check, format_checklist
 from .checkpoint_checks import check_checkpoints
 from .data_checks import check_dataset, check_evaluator, iter_datasets
@@ -35,7 +43,6 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     Returns:
         List[Check]: one per prerequisite, in the order a user would make them.
     """
-    from ..genview_settings import iter_pair_transforms
     if mode not in MODES:
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
     validate = cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None
@@ -49,7 +56,8 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
                 continue
             checks += check_dataset(key, ds)
             if mode == 'train' and name == 'train':
-                checks += [check_manifest(t.get('manifest'), ds, t.get('prob', 1.0))
+                checks += [check_manifest(t.get('manifest'), ds, t.get('prob', 1.0),
+                                          t.get('source_root'), t.get('backend_args'))
                            for t in iter_pair_transforms(ds.get('pipeline') or [])]
         checks += check_evaluator(f'{name}_evaluator', cfg.get(f'{name}_evaluator') or [])
     if mode == 'train':

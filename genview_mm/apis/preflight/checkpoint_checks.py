@@ -5,17 +5,11 @@ import os.path as osp
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
+from .fixes import fix_lines
 from .state_dict_checks import as_loaded, checkpoint_shapes, compare, module_shapes
 from .weights import load_weights
 
 REMOTE = ('http://', 'https://', 'torchvision://', 'open-mmlab://', 'mmcls://', 's3://')
-CONVERT_FIX = ('python tools/convert_checkpoint.py work_dirs/<pretraining>/epoch_N.pth {path} '
-               '(or an official GenView checkpoint: docs/released_views_and_official_artefacts.md)')
-TRAIN_FIX = ['train the model first (tools/train.py CONFIG) or give the path of its checkpoint '
-             '(work_dirs/<config>/epoch_N.pth)']
-RESUME_FIX = ['pass --resume without a path: training resumes from the last checkpoint in its '
-              'work dir', 'or --resume work_dirs/<config>/epoch_N.pth (a checkpoint that '
-              'tools/train.py wrote for this config)']
 PCA_FORMAT = 'genview_mm.ForegroundPCA'
 
 
@@ -80,7 +74,7 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
     holds weights that fit ``target`` (when given)."""
     if path.startswith(REMOTE):
         return Check(what, NOTE, f'{path} is downloaded when the run starts')
-    fix = fix or [CONVERT_FIX.format(path=path), f'or --cfg-options {key}=PATH']
+    fix = fix or fix_lines('checkpoint', path=path, key=key)
     if not osp.isfile(path):
         return Check(what, MISSING, f'{path} not found', fix)
     try:
@@ -104,10 +98,10 @@ def check_checkpoints(cfg, checkpoint: Optional[str] = None) -> List[Check]:
     whole = Target(cfg.get('model') or {}, scope, whole_model=True)
     if checkpoint:  # a trained model's checkpoint: it comes from training, not conversion
         checks.append(check_checkpoint('checkpoint to test', checkpoint, 'CHECKPOINT', whole,
-                                       TRAIN_FIX))
+                                       fix_lines('checkpoint_to_test')))
     elif cfg.get('load_from') and cfg.get('resume'):
         checks.append(check_checkpoint('checkpoint to resume', cfg.load_from, 'load_from',
-                                       whole, RESUME_FIX))
+                                       whole, fix_lines('checkpoint_to_resume')))
     elif cfg.get('load_from'):
         checks.append(check_checkpoint('load_from checkpoint', cfg.load_from, 'load_from',
                                        whole._replace(lenient=True)))

@@ -13,24 +13,15 @@ from genview_mm.utils.annotation_list import read_annotation_list
 from genview_mm.utils.image_files import is_image_file
 
 from .checklist import BROKEN, MISSING, OK, Check
+from .fixes import dataset_fix_kind, fix_lines
 
 #: dataset images a manifest's coverage is measured on
 SAMPLE = 200
-SEMI_SUBSETS = ('python tools/make_semi_subsets.py --train-list data/imagenet/meta/train.txt '
-                '--percent 1 10 --out-dir data/imagenet/meta')
 
 
 def dataset_fix(kind: str, key: str) -> List[str]:
     """How to provide a dataset of ``kind`` (the config's dataset type)."""
-    if 'Coco' in kind:
-        make = ('download COCO 2017 into data/coco/ (annotations/instances_{train,val}2017.json, '
-                'train2017/, val2017/), MMDetection\'s layout')
-    elif kind == 'ImageNet':
-        make = ('put ImageNet-1K under data/imagenet/ as MMPretrain expects (train/, val/, '
-                'meta/train.txt, meta/val.txt)')
-    else:
-        make = f'create it (a {kind})'
-    return [make, f'or point the config at yours: --cfg-options {key}.data_root=DIR']
+    return fix_lines(dataset_fix_kind(kind), kind=kind, key=key)
 
 
 def iter_datasets(node: dict, key: str) -> Iterator[Tuple[str, dict]]:
@@ -118,7 +109,8 @@ def check_dataset(key: str, ds: dict) -> List[Check]:
         return [Check(what, MISSING, f'{root} not found', dataset_fix(kind, key))]
     checks = []
     if ann is not None and not osp.isfile(ann):
-        fix = [SEMI_SUBSETS] if 'percent' in osp.basename(ann) else dataset_fix(kind, key)
+        fix = fix_lines('semi_subsets') if 'percent' in osp.basename(ann) else \
+            dataset_fix(kind, key)
         checks.append(Check(what, MISSING, f'annotation file {ann} not found', fix))
     missing = [f for f in folders if not osp.isdir(f)]
     if missing:
@@ -142,7 +134,7 @@ def check_evaluator(key: str, evaluator) -> List[Check]:
             detail = ann if status == OK else f'{ann} not found'
             if status == OK and is_empty_file(ann):
                 status, detail = BROKEN, f'{ann} is empty'
-            fix = dataset_fix('Coco', key)[:1] + [f'or --cfg-options {key}.ann_file=FILE']
+            fix = fix_lines('coco_annotations', key=key)
             checks.append(Check(f'{ev.get("type")} annotations [{key}]', status, detail,
                                 fix if status != OK else ()))
     return checks

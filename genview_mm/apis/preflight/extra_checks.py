@@ -8,15 +8,15 @@ are files of the folder; each missing item names the command that makes it.
 """
 import os.path as osp
 from itertools import islice
-from typing import List, Optional
+from typing import List
 
+from ..extra_images import count_list_images
 from .checklist import BROKEN, MISSING, OK, Check
 from .data_checks import dataset_paths, iter_datasets
+from .fixes import fix_lines
 
 #: listed paths whose files must exist (a list drawn for another folder fails on the first)
 SPOT_CHECKED = 10
-SOURCES = ('(candidates: an ImageNet-21K or LAION image dump, in {folder} or a list file with '
-           '--data-root {folder})')
 
 
 def is_extra_images(cfg, ds: dict) -> bool:
@@ -35,42 +35,30 @@ def _reference_folder(cfg) -> str:
     return 'data/imagenet/train'
 
 
-def sample_command(cfg, folder: str, ann: str, num: Optional[int]) -> str:
-    """The ``tools/sample_extra_images.py`` command that writes this config's list."""
-    count = f' --num {num}' if num else ''
-    return (f'python tools/sample_extra_images.py {folder.rstrip("/")} --imagenet '
-            f'{_reference_folder(cfg)}{count} --out {ann}')
-
-
 def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
     """The extra set's folder, its list, the list's length and its first paths."""
-    from ..extra_images import count_list_images
     root, ann, folders = dataset_paths(ds)
     folder = folders[0] if folders else root
     num = (cfg.get('expansion') or {}).get('num_extra')
     what = f'extra images [{key}]'
-    make = sample_command(cfg, folder, ann, num)
-    sources = SOURCES.format(folder=folder.rstrip('/'))
+    facts = dict(key=key, folder=folder, dir=folder.rstrip('/'), ann=ann,
+                 imagenet=_reference_folder(cfg), count=f' --num {num}' if num else '')
     if not osp.isdir(folder):
-        return [Check(what, MISSING, f'image folder {folder} not found', [
-            f'put the candidate images under {folder} (a symlink to an ImageNet-21K or LAION '
-            f'dump will do), or --cfg-options {key}.data_prefix.img_path=DIR', f'then {make}'])]
+        return [Check(what, MISSING, f'image folder {folder} not found',
+                      fix_lines('extra_folder', **facts))]
     if not osp.isfile(ann):
         return [Check(what, MISSING, f'annotation list {ann} not found',
-                      [f'{make}   {sources}', f'or --cfg-options {key}.ann_file=LIST'])]
+                      fix_lines('extra_list', **facts))]
     count = count_list_images(ann)
     if num and count < num:
         return [Check(what, BROKEN, f'{ann} lists {count:,} images, fewer than the {num:,} '
-                      'asked (expansion.num_extra)',
-                      [f'{make}   {sources}', f'or ask for fewer: --cfg-options '
-                       f'expansion.num_extra={count}'])]
+                      'asked (expansion.num_extra)', fix_lines('extra_too_few', found=count,
+                                                               **facts))]
     with open(ann, encoding='utf-8') as f:
         listed = [line.rstrip('\n\r') for line in islice(f, SPOT_CHECKED) if line.strip()]
     absent = [p for p in listed if not osp.isfile(osp.join(folder, p))]
     if absent:
         return [Check(what, BROKEN, f'{ann} names {osp.join(folder, absent[0])}, which does not '
                       f'exist ({len(absent)} of its first {len(listed)} paths): the list was '
-                      f'drawn for another folder', [f'{make} --data-root {folder.rstrip("/")}',
-                                                    f'or --cfg-options {key}.data_prefix.'
-                                                    'img_path=DIR (the --data-root of the list)'])]
+                      'drawn for another folder', fix_lines('extra_other_folder', **facts))]
     return [Check(what, OK, f'{ann}: {count:,} images under {folder}')]

@@ -10,6 +10,9 @@ import re
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Tuple
 
+import torch
+from mmengine.registry import MODELS, DefaultScope
+
 from .checklist import BROKEN, NOTE, OK
 
 Shapes = Dict[str, Tuple[int, ...]]
@@ -42,7 +45,6 @@ def parameters_on_meta() -> Iterator[None]:
     replaced by a meta tensor of its shape as it is registered, so its initialisation costs
     nothing, while the rest of a constructor (``torch.linspace(...).item()`` for drop-path
     rates, buffers) runs on the CPU as usual."""
-    import torch
     register = torch.nn.Module.register_parameter
 
     def on_meta(module, name, param):
@@ -63,7 +65,6 @@ def module_shapes(node: dict, scope: Optional[str]) -> Tuple[Optional[Shapes], s
     Returns None for the shapes when the module cannot be built here (the check then compares
     nothing rather than guessing).
     """
-    from mmengine.registry import MODELS, DefaultScope
     node = copy.deepcopy(dict(node))
     node.pop('init_cfg', None)
     node.pop('scorer', None)  # GenView's frozen scorer: never in checkpoints

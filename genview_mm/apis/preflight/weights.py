@@ -1,57 +1,13 @@
-"""A model's weights files, without loading the model: whether they load (headers), and their
-fingerprint."""
+"""A model's weights files, without loading the model: whether they load (headers, a
+memory-mapped ``torch.load``)."""
 import glob
-import math
+import json
 import os.path as osp
-from typing import Dict, List, Optional
+from typing import Optional
 
+import torch
 
-def _read_head(files: List[str], key: str, count: int):
-    """The first ``count`` elements (flattened) of tensor ``key`` in safetensors ``files``."""
-    from safetensors import safe_open
-    for path in files:
-        with safe_open(path, framework='pt') as f:
-            if key not in f.keys():
-                continue
-            sliced = f.get_slice(key)
-            shape = sliced.get_shape()
-            if len(shape) <= 1:
-                return sliced[:count] if shape else f.get_tensor(key)
-            rows = -(-count // max(1, math.prod(shape[1:])))
-            return sliced[:rows]
-    return None
-
-
-def folder_fingerprint(folder: str) -> Optional[List[float]]:
-    """The weights fingerprint of the CLIP vision tower in ``folder`` (``config.json`` +
-    ``*.safetensors``), as :meth:`PatchEncoderBase.identity` would compute it after loading;
-    None when the folder has no safetensors weights or another layout."""
-    try:
-        import torch
-        from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
-
-        from genview_mm.foreground.encoder_identity import (
-            FINGERPRINT_ELEMENTS,
-            fingerprint_keys,
-            tensor_statistic,
-        )
-        files = sorted(glob.glob(osp.join(folder, '*.safetensors')))
-        if not files:
-            return None
-        with torch.device('meta'):
-            model = CLIPVisionModelWithProjection(CLIPVisionConfig.from_pretrained(folder))
-        shapes: Dict[str, tuple] = {k: tuple(v.shape) for k, v in model.state_dict().items()
-                                    if v.is_floating_point()}
-        values = []
-        for key in fingerprint_keys(shapes):
-            head = _read_head(files, key, FINGERPRINT_ELEMENTS)
-            if head is None:
-                return None
-            values.append(tensor_statistic(head))
-        return values
-    except Exception:  # noqa: BLE001  (an unreadable folder just cannot be fingerprinted)
-        return None
-
+from genview_mm.evaluation.checkpoint_io import CheckpointError, check_torch_file
 
 #: weights files of a model folder (Hugging Face layouts), single or sharded (``.index.json``)
 FOLDER_WEIGHTS = ('model.safetensors', 'pytorch_model.bin', 'open_clip_model.safetensors',
@@ -61,7 +17,6 @@ FOLDER_WEIGHTS = ('model.safetensors', 'pytorch_model.bin', 'open_clip_model.saf
 def load_weights(path: str):
     """``torch.load(weights_only=True)``, memory-mapped (tensors' data not read) unless the file
     has the legacy (pre-zip) format, which cannot be mapped."""
-    import torch
     try:
         return torch.load(path, map_location='cpu', weights_only=True, mmap=True)
     except RuntimeError as exc:
@@ -74,7 +29,6 @@ def weights_file_problem(path: str) -> Optional[str]:
     """Why a weights file cannot be loaded, or None: a safetensors file by its header, any
     other by its torch.save structure and ``torch.load`` (memory-mapped; a file refused only
     for pickling objects beyond tensors is left to its loader)."""
-    from genview_mm.evaluation.checkpoint_io import CheckpointError, check_torch_file
     try:
         if path.endswith('.safetensors'):
             from safetensors import safe_open
@@ -100,7 +54,6 @@ def weights_file_problem(path: str) -> Optional[str]:
 def folder_weights_problem(folder: str, required: bool = True) -> Optional[str]:
     """Why a model folder's weights cannot be loaded (one unreadable, or none there when
     ``required``), or None."""
-    import json
     files = [osp.join(folder, n) for n in FOLDER_WEIGHTS if osp.isfile(osp.join(folder, n))]
     for index in sorted(glob.glob(osp.join(folder, '*.index.json'))):
         try:

@@ -1,4 +1,6 @@
 """A transformers CLIP vision tower as a frozen patch encoder."""
+import json
+import os.path as osp
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -8,6 +10,7 @@ from torch import Tensor, nn
 from genview_mm.foreground.encoder_identity import encoder_id
 
 from .base import CLIP_MEAN, CLIP_STD, PatchEncoderBase
+from .weights_source import WeightsSource, hub_source, looks_like_path
 
 
 def clip_arch(config) -> str:
@@ -76,6 +79,32 @@ class CLIPPatchEncoder(PatchEncoderBase):
         return cls(pretrained=path_or_id, subfolder=subfolder, torch_dtype=torch_dtype,
                    name=name)
 
+    @classmethod
+    def weights_source(cls, pretrained: str, subfolder: Optional[str] = None,
+                       **kwargs) -> WeightsSource:
+        """Where the weights of ``CLIPPatchEncoder(pretrained, subfolder)`` come from, without
+        loading them: a local folder (``'folder'``, whether or not it holds a model), the
+        Hugging Face cache or the hub; with the input size its ``config.json`` gives.
+
+        Args:
+            pretrained (str): hub id or local folder, as the class takes it.
+            subfolder (str, optional): subfolder holding the model. Defaults to None.
+            **kwargs: the other arguments of the class (ignored).
+
+        Returns:
+            WeightsSource: the source.
+        """
+        config = f'{subfolder}/config.json' if subfolder else 'config.json'
+        if looks_like_path(pretrained):
+            folder = osp.expanduser(pretrained)
+            folder = osp.join(folder, subfolder) if subfolder else folder
+            return WeightsSource('folder', folder, files=('config.json',),
+                                 input_size=_image_size(osp.join(folder, 'config.json')))
+        source = hub_source(pretrained, [config])
+        if source.location:  # the cached config.json
+            source = source._replace(input_size=_image_size(source.location))
+        return source
+
     def weights(self) -> nn.Module:
         return self.model
 
@@ -96,6 +125,16 @@ class CLIPPatchEncoder(PatchEncoderBase):
     def image_embeds(self, pixel_values: Tensor) -> Tensor:
         """Projected CLIP image embedding (B, P)."""
         return self.encode(pixel_values)[1]
+
+
+def _image_size(config_file: str) -> Optional[int]:
+    """The vision tower's ``image_size`` in a (CLIP or CLIP vision) ``config.json``."""
+    if not osp.isfile(config_file):
+        return None
+    with open(config_file, encoding='utf-8') as f:
+        config = json.load(f)
+    size = (config.get('vision_config') or config).get('image_size')
+    return int(size) if size is not None else None
 
 
 def _load_vision_model(path_or_id: str, subfolder: Optional[str],

@@ -6,6 +6,7 @@ from mmpretrain.registry import MODELS
 from torch import nn
 
 from .base import CLIP_MEAN, CLIP_STD, PatchEncoderBase
+from .weights_source import HUB_WEIGHT_FILES, WeightsSource, hub_source
 
 #: the pair scorer of the paper: OpenCLIP ConvNeXt-Base-W ``laion2B-s13B-b82K-augreg``, whose
 #: image tower timm names ``convnext_base.clip_laion2b_augreg`` (``convnext_base.clip_laion2b``
@@ -52,6 +53,38 @@ class TimmPatchEncoder(PatchEncoderBase):
             fmap = self.model.forward_features(torch.zeros(1, 3, self.input_size,
                                                            self.input_size))
         self.dim, self.grid = int(fmap.shape[1]), (int(fmap.shape[2]), int(fmap.shape[3]))
+
+    @classmethod
+    def weights_source(cls, model_name: str, pretrained: bool = True,
+                       input_size: Optional[int] = None, checkpoint_path: Optional[str] = None,
+                       **kwargs) -> WeightsSource:
+        """Where the weights of ``TimmPatchEncoder(model_name, ...)`` come from, without
+        loading them: ``checkpoint_path`` (``'file'``), none (``'random'``), the Hugging Face
+        cache or hub repository of timm's pretrained config, or timm's own download; with the
+        input size the encoder will take.
+
+        Args:
+            model_name (str): timm model name.
+            pretrained (bool): load pretrained weights. Defaults to True.
+            input_size (int, optional): input side; defaults to the pretrained config's.
+            checkpoint_path (str, optional): local weights file. Defaults to None.
+            **kwargs: the other arguments of the class (ignored).
+
+        Returns:
+            WeightsSource: the source.
+        """
+        from timm.models import get_pretrained_cfg
+        cfg = get_pretrained_cfg(model_name)
+        size = input_size or (cfg.input_size[-1] if cfg is not None else None)
+        if checkpoint_path:
+            return WeightsSource('file', checkpoint_path, input_size=size)
+        if not pretrained:
+            return WeightsSource('random', input_size=size)
+        repo = getattr(cfg, 'hf_hub_id', None) if cfg is not None else None
+        if not repo:
+            return WeightsSource('download', input_size=size)
+        filename = getattr(cfg, 'hf_hub_filename', None)
+        return hub_source(repo, [filename] if filename else HUB_WEIGHT_FILES, size)
 
     def weights(self) -> nn.Module:
         return self.model

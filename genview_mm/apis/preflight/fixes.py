@@ -1,0 +1,106 @@
+"""The one table of what makes each missing or unusable prerequisite: the tool commands and
+settings the preflight prints after ``->``.
+
+The checks (and the components they ask) say what is wrong; only this table names ``tools/``
+commands and ``--cfg-options`` keys. Each entry is a list of lines formatted with the facts of
+the check (:func:`fix_lines`).
+"""
+from typing import Dict, List, Tuple
+
+_MANIFEST = (
+    'released views: python tools/import_views.py data/imagenet/train_variations '
+    '--source-root data/imagenet/train --out data/genview/views/manifest.jsonl',
+    'or generate them: python tools/generate_views.py data/imagenet/train --pca '
+    'data/genview/pca/generator.pth --out-dir data/genview/views')
+_OTHER_DATA = 'or point the config at yours: --cfg-options {key}.data_root=DIR'
+_HUB = ('hf download {repo}   (on a machine with internet; copy ~/.cache/huggingface to '
+        'offline nodes, or set HF_HOME)')
+_FORCE = 'hf download {repo} --force-download   (replaces the damaged cached files)'
+_EXTRA_SOURCES = ('(candidates: an ImageNet-21K or LAION image dump, in {dir} or a list file '
+                  'with --data-root {dir})')
+_EXTRA_MAKE = 'python tools/sample_extra_images.py {dir} --imagenet {imagenet}{count} --out {ann}'
+
+#: problem kind -> fix lines (``str.format`` templates over the check's facts)
+FIXES: Dict[str, Tuple[str, ...]] = {
+    # data
+    'imagenet_data': ('put ImageNet-1K under data/imagenet/ as MMPretrain expects (train/, val/, '
+                      'meta/train.txt, meta/val.txt)', _OTHER_DATA),
+    'coco_data': ("download COCO 2017 into data/coco/ (annotations/instances_{{train,val}}2017."
+                  "json, train2017/, val2017/), MMDetection's layout", _OTHER_DATA),
+    'other_data': ('create it (a {kind})', _OTHER_DATA),
+    'coco_annotations': ("download COCO 2017 into data/coco/ (annotations/instances_{{train,val}}"
+                         "2017.json, train2017/, val2017/), MMDetection's layout",
+                         'or --cfg-options {key}.ann_file=FILE'),
+    'semi_subsets': ('python tools/make_semi_subsets.py --train-list data/imagenet/meta/train.txt '
+                     '--percent 1 10 --out-dir data/imagenet/meta',),
+    'extra_folder': ('put the candidate images under {folder} (a symlink to an ImageNet-21K or '
+                     'LAION dump will do), or --cfg-options {key}.data_prefix.img_path=DIR',
+                     'then ' + _EXTRA_MAKE),
+    'extra_list': (_EXTRA_MAKE + '   ' + _EXTRA_SOURCES, 'or --cfg-options {key}.ann_file=LIST'),
+    'extra_too_few': (_EXTRA_MAKE + '   ' + _EXTRA_SOURCES,
+                      'or ask for fewer: --cfg-options expansion.num_extra={found}'),
+    'extra_other_folder': (_EXTRA_MAKE + ' --data-root {dir}',
+                           'or --cfg-options {key}.data_prefix.img_path=DIR (the --data-root of '
+                           'the list)'),
+    # the views manifest
+    'manifest': _MANIFEST + ('then set genview = dict(manifest=...) in the config or '
+                             '--cfg-options genview.manifest=...',),
+    'manifest_remake': _MANIFEST,
+    'manifest_other_dataset': ('generate or import views for this dataset, or set '
+                               'genview.source_root to the folder the keys are relative to',),
+    'views_moved': ("outputs are relative to the manifest's folder ({root}): move or copy the "
+                    'views folder together with its manifest',) + _MANIFEST,
+    # the scorer's encoder and PCA file
+    'clip_folder': ('--cfg-options {key}=/path/to/clip-folder (a folder saved by save_pretrained '
+                    'or downloaded with hf download)',),
+    'clip_folder_broken': ('download or save the model into {folder} again (hf download REPO '
+                           '--local-dir {folder}, or save_pretrained)',
+                           'or --cfg-options {key}=/path/to/clip-folder (a folder saved by '
+                           'save_pretrained or downloaded with hf download)'),
+    'hub_clip': (_HUB, 'or point the config at a local copy: --cfg-options {key}=/path/to/folder'),
+    'hub_timm': (_HUB, 'or give local weights: --cfg-options {key}=FILE'),
+    'hub_damaged_clip': (_FORCE,),
+    'hub_damaged_timm': (_FORCE, 'or give local weights: --cfg-options {key}=FILE'),
+    'timm_weights': ('--cfg-options {key}=/path/to/weights',),
+    'timm_weights_broken': ('--cfg-options {key}=/path/to/weights (a safetensors or torch file '
+                            'of {name})',),
+    'pca_timm': ('python tools/import_official_pca.py PCA_RESULTS/convnext_base_w_laion2b-s13k-'
+                 'b82k-augreg/eigenvecters/pca_vectors.npy --timm-model {name} --input-size '
+                 '{size} --out {path}   (PCA_RESULTS: tools/clip_pca/pca_results of the official '
+                 'GenView repository)',
+                 'or fit one: python tools/fit_foreground_pca.py data/imagenet/train --per-folder '
+                 '--timm-model {name} --input-size {size} --out {path}'),
+    'pca_clip': ('python tools/fit_foreground_pca.py data/imagenet/train --per-folder --encoder '
+                 '{name} --out {path}', 'or set --cfg-options model.scorer.pca_path=FILE'),
+    # checkpoints
+    'checkpoint': ('python tools/convert_checkpoint.py work_dirs/<pretraining>/epoch_N.pth {path} '
+                   '(or an official GenView checkpoint: '
+                   'docs/released_views_and_official_artefacts.md)',
+                   'or --cfg-options {key}=PATH'),
+    'checkpoint_to_test': ('train the model first (tools/train.py CONFIG) or give the path of its '
+                           'checkpoint (work_dirs/<config>/epoch_N.pth)',),
+    'checkpoint_to_resume': ('pass --resume without a path: training resumes from the last '
+                             'checkpoint in its work dir', 'or --resume work_dirs/<config>/'
+                             'epoch_N.pth (a checkpoint that tools/train.py wrote for this '
+                             'config)'),
+}
+
+
+def fix_lines(problem: str, **facts) -> List[str]:
+    """The fix lines of a ``problem`` of :data:`FIXES`, formatted with ``facts``.
+
+    Args:
+        problem (str): a key of :data:`FIXES`.
+        **facts: the values its templates name (``key``, ``path``, ``repo``, ...).
+
+    Returns:
+        List[str]: one line per command or setting.
+    """
+    return [line.format(**facts) for line in FIXES[problem]]
+
+
+def dataset_fix_kind(kind: str) -> str:
+    """The :data:`FIXES` kind of a missing dataset of config type ``kind``."""
+    if 'Coco' in kind:
+        return 'coco_data'
+    return 'imagenet_data' if kind == 'ImageNet' else 'other_data'

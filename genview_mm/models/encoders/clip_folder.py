@@ -1,0 +1,66 @@
+"""The identity of a CLIP vision tower saved in a folder, read without loading it: its
+architecture from ``config.json`` and its weights fingerprint from the heads of a few
+safetensors tensors (what :meth:`PatchEncoderBase.identity` computes after loading)."""
+import glob
+import math
+import os.path as osp
+from typing import Dict, List, Optional
+
+import torch
+
+from genview_mm.foreground.encoder_identity import (
+    FINGERPRINT_ELEMENTS,
+    EncoderIdentity,
+    fingerprint_keys,
+    tensor_statistic,
+)
+
+
+def _read_head(files: List[str], key: str, count: int):
+    """The first ``count`` elements (flattened) of tensor ``key`` in safetensors ``files``."""
+    from safetensors import safe_open
+    for path in files:
+        with safe_open(path, framework='pt') as f:
+            if key not in f.keys():
+                continue
+            sliced = f.get_slice(key)
+            shape = sliced.get_shape()
+            if len(shape) <= 1:
+                return sliced[:count] if shape else f.get_tensor(key)
+            rows = -(-count // max(1, math.prod(shape[1:])))
+            return sliced[:rows]
+    return None
+
+
+def clip_folder_identity(folder: str, name: str) -> Optional[EncoderIdentity]:
+    """The identity (``name``, architecture, weights fingerprint) of the CLIP vision tower in
+    ``folder`` (``config.json`` + ``*.safetensors``), as the loaded encoder would report it;
+    None when the folder has no safetensors weights or another layout.
+
+    Args:
+        folder (str): the model folder.
+        name (str): the encoder's canonical name.
+
+    Returns:
+        EncoderIdentity, optional: the identity.
+    """
+    from .clip_encoder import clip_arch
+    try:
+        from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+        files = sorted(glob.glob(osp.join(folder, '*.safetensors')))
+        if not files:
+            return None
+        config = CLIPVisionConfig.from_pretrained(folder)
+        with torch.device('meta'):
+            model = CLIPVisionModelWithProjection(config)
+        shapes: Dict[str, tuple] = {k: tuple(v.shape) for k, v in model.state_dict().items()
+                                    if v.is_floating_point()}
+        values = []
+        for key in fingerprint_keys(shapes):
+            head = _read_head(files, key, FINGERPRINT_ELEMENTS)
+            if head is None:
+                return None
+            values.append(tensor_statistic(head))
+        return EncoderIdentity(name, clip_arch(config), values)
+    except Exception:  # noqa: BLE001  (an unreadable folder just cannot be identified)
+        return None

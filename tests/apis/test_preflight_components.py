@@ -1,0 +1,242 @@
+"""The preflight asks the components that own each rule: the manifest module probes a manifest
+(on any mmengine.fileio backend, as training reads it), an encoder class says where its weights
+come from, a PCA file says whether it fits an encoder; the fix commands come from one table."""
+import ast
+import glob
+import json
+import os
+import os.path as osp
+import shutil
+from contextlib import contextmanager
+
+import mmengine.fileio as fileio
+import pytest
+from mmengine.fileio.backends import BaseStorageBackend
+
+from genview_mm.apis import load_config
+from genview_mm.apis.genview_settings import iter_pair_transforms
+from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
+from genview_mm.apis.preflight.fixes import FIXES, fix_lines
+from genview_mm.apis.preflight.manifest_checks import check_manifest
+from genview_mm.foreground import EncoderIdentity, ForegroundPCA, fits_encoder, same_fingerprint
+from genview_mm.models.encoders import CLIPPatchEncoder, TimmPatchEncoder
+from genview_mm.models.encoders.clip_folder import clip_folder_identity
+from genview_mm.structures import manifest as manifest_module
+from genview_mm.structures.manifest import ManifestRow, probe_manifest, read_rows, write_manifest
+from helpers import ROOT, photos_with_views, save_pca
+
+GENVIEW_TINY = osp.join(ROOT, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
+PREFLIGHT = osp.join(ROOT, 'genview_mm', 'apis', 'preflight')
+BACKEND = 'genview_test_preflight_mirror'
+
+
+class MirrorBackend(BaseStorageBackend):
+    """``mirror://X`` is ``MIRROR/X``; it can only read (no ``exists``), like the HTTP
+    backend, and records what was read."""
+    root = ''
+    fetched: list = []
+
+    def _local(self, path) -> str:
+        return osp.join(self.root, str(path).split('mirror://', 1)[1])
+
+    def get(self, filepath) -> bytes:
+        self.fetched.append(str(filepath))
+        with open(self._local(filepath), 'rb') as f:
+            return f.read()
+
+    def get_text(self, filepath, encoding='utf-8') -> str:
+        return self.get(filepath).decode(encoding)
+
+    def join_path(self, filepath, *filepaths) -> str:
+        return '/'.join([str(filepath).rstrip('/'), *filepaths])
+
+    def get_local_path(self, filepath):
+        @contextmanager
+        def local():
+            self.fetched.append(str(filepath))
+            yield self._local(filepath)
+        return local()
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """Photos on the local disk, their manifest and views only behind ``mirror://gen/``."""
+    data = photos_with_views(str(tmp_path / 'local'), 6, 32)
+    MirrorBackend.root = str(tmp_path / 'mirror')
+    MirrorBackend.fetched = []
+    shutil.copytree(osp.dirname(data.manifest), osp.join(MirrorBackend.root, 'gen'))
+    shutil.rmtree(osp.dirname(data.manifest))  # nothing local to fall back on
+    fileio.register_backend(BACKEND, MirrorBackend, force=True)
+    return data
+
+
+def test_remote_manifest_and_views_pass_the_preflight(mirror, tiny_clip_path, tiny_scorer_pca):
+    """A manifest and views read through a registered backend (the pair transform's
+    backend_args) pass, as training reads them; on the old preflight they were MISSING."""
+    cfg = load_config(GENVIEW_TINY, {'train_dataloader.dataset.data_root': mirror.src_root,
+                                     'genview.manifest': 'mirror://gen/manifest.jsonl',
+                                     'model.scorer.encoder': tiny_clip_path,
+                                     'model.scorer.pca_path': tiny_scorer_pca})
+    for t in iter_pair_transforms(cfg._cfg_dict):
+        t['backend_args'] = dict(backend=BACKEND)
+    checks = run_preflight(cfg)
+    assert preflight_passes(checks), format_checklist(checks, 'cfg', verbose=True)
+    check = next(c for c in checks if c.what == 'GenView views manifest')
+    assert check.status == 'ok'
+    assert check.detail == ('mirror://gen/manifest.jsonl: 7 rows; 6 of 6 sampled dataset images '
+                            'have a view')
+    assert MirrorBackend.fetched[0] == 'mirror://gen/manifest.jsonl'
+    assert sorted(MirrorBackend.fetched[1:]) == sorted(
+        f'mirror://gen/images/{osp.splitext(osp.basename(s))[0]}.png' for s in mirror.sources)
+
+
+def test_remote_missing_view_and_missing_manifest(mirror):
+    ds = dict(type='CustomDataset', data_root=mirror.src_root, with_label=False)
+    args = dict(backend=BACKEND)
+    gone = osp.join(MirrorBackend.root, 'gen', 'images',
+                    osp.splitext(osp.basename(mirror.sources[0]))[0] + '.png')
+    os.remove(gone)
+    check = check_manifest('mirror://gen/manifest.jsonl', ds, backend_args=args)
+    assert check.status == 'note'
+    assert '1 of 6 sampled views are missing (e.g. mirror://gen/images/' in check.detail
+    check = check_manifest('mirror://elsewhere/manifest.jsonl', ds, backend_args=args)
+    assert (check.status, check.detail) == ('MISSING',
+                                            'mirror://elsewhere/manifest.jsonl not found')
+    assert check.fix == fix_lines('manifest')
+
+
+def rows_for(keys, root='/data/train', status='ok'):
+    return [ManifestRow(source=f'{root}/{k}', key=k, output=f'images/{i}.png', status=status)
+            for i, k in enumerate(keys)]
+
+
+def test_probe_manifest_uses_the_one_matching_rule(tmp_path):
+    """Keys found as trailing parts of the sampled paths (wherever the data is mounted) or under
+    source_root; failed rows give no view; views checked where training resolves them."""
+    path = str(tmp_path / 'views' / 'manifest.jsonl')
+    keys = [f'n{c}/img_{i}.jpg' for c in range(3) for i in range(50)]
+    write_manifest(path, rows_for(keys) + rows_for(['n9/bad.jpg'], status='failed'))
+    os.makedirs(tmp_path / 'views' / 'images')
+    open(tmp_path / 'views' / 'images' / '0.png', 'w').close()
+    sample = ['/mnt/other/train/n0/img_0.jpg', '/mnt/other/train/n2/img_7.jpg',
+              '/mnt/other/train/n9/bad.jpg', '/mnt/other/train/n5/none.jpg']
+    probe = probe_manifest(path, sample)
+    assert (probe.rows, probe.hits) == (151, 2)
+    assert probe.outputs == [str(tmp_path / 'views' / 'images' / '0.png'),
+                             str(tmp_path / 'views' / 'images' / '107.png')]
+    assert probe.missing == probe.outputs[1:]
+    # under source_root only the key relative to it counts: 'train/n0/img_0.jpg' is no key
+    assert probe_manifest(path, sample, source_root='/mnt/other').hits == 0
+    assert probe_manifest(path, sample, source_root='/mnt/other/train').hits == 2
+    # nothing sampled: the views of the first rows
+    assert len(probe_manifest(path, [], first=5).outputs) == 5
+
+
+def test_read_rows_across_chunks_skips_only_a_cut_last_line(tmp_path, monkeypatch):
+    """The chunked reader gives every row once, skips rows of other file names only when asked,
+    names the line of a corrupt row and drops a last line cut short."""
+    monkeypatch.setattr(manifest_module, '_CHUNK', 300)  # a few lines per chunk
+    path = str(tmp_path / 'manifest.jsonl')
+    keys = [f'n{i % 7}/img_{i}.jpg' for i in range(40)]
+    write_manifest(path, rows_for(keys))
+    assert [r.key for r in read_rows(path)] == keys
+    with open(path, 'a') as f:
+        f.write('\n{"source": "/x", "key": "cut')  # a kill mid-write, after a blank line
+    counts = manifest_module.Counter()
+    picked = [r.key for r in read_rows(path, names={'img_3.jpg', 'img_39.jpg'}, counts=counts)]
+    assert {'n3/img_3.jpg', 'n4/img_39.jpg'} <= set(picked) and len(picked) < len(keys)
+    assert counts['rows'] == 40
+    with open(path) as f:
+        lines = f.readlines()
+    lines[20] = '{"source": "/x", "key": broken}\n'
+    with open(path, 'w') as f:
+        f.writelines(lines)
+    with pytest.raises(ValueError, match=r'manifest.jsonl:21: corrupt manifest line'):
+        list(read_rows(path))
+
+
+def test_pca_file_says_whether_it_fits_an_encoder(tmp_path):
+    """fits_encoder takes what a config tells about the encoder (name, input size, a
+    fingerprint when the weights could be read) and loads nothing."""
+    pca = ForegroundPCA.load(save_pca(str(tmp_path / 'p.pth'), 'org/clip', 32, (8, 8), 32,
+                                      arch='clip-vit:a', fingerprint=[1.0, 2.0]))
+    assert fits_encoder(pca, EncoderIdentity('org/clip'), 32) == (True, 'same name')
+    assert fits_encoder(pca, EncoderIdentity('org/clip'), 64) == (False, 'input size')
+    assert fits_encoder(pca, EncoderIdentity('/copy', None, [1.0, 2.0])) == (True,
+                                                                              'same weights')
+    assert fits_encoder(pca, EncoderIdentity('org/clip', None, [1.0, 3.0])) == (
+        False, 'its weights differ')
+    assert not fits_encoder(pca, EncoderIdentity('other/clip'))[0]
+
+
+def test_encoders_say_where_their_weights_are(tmp_path, tiny_clip_path, monkeypatch):
+    monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path / 'empty-cache'))
+    source = CLIPPatchEncoder.weights_source(pretrained=tiny_clip_path)
+    assert (source.kind, source.location, source.input_size) == ('folder', tiny_clip_path, 32)
+    assert CLIPPatchEncoder.weights_source(str(tmp_path / 'nothing')).input_size is None
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, 'HF_HUB_CACHE', str(tmp_path / 'empty-cache'))
+    hub = CLIPPatchEncoder.weights_source('org/clip-model', subfolder='image_encoder')
+    assert (hub.kind, hub.repo, hub.files) == ('hub', 'org/clip-model',
+                                               ('image_encoder/config.json',))
+    weights = str(tmp_path / 'w.safetensors')
+    source = TimmPatchEncoder.weights_source('resnet18', checkpoint_path=weights,
+                                             input_size=64)
+    assert (source.kind, source.location, source.input_size) == ('file', weights, 64)
+    assert TimmPatchEncoder.weights_source('resnet18', pretrained=False).kind == 'random'
+
+
+def test_clip_folder_identity_is_what_the_loaded_encoder_reports(tiny_clip_path):
+    loaded = CLIPPatchEncoder.from_pretrained(tiny_clip_path).identity()
+    read = clip_folder_identity(tiny_clip_path, loaded.name)
+    assert (read.name, read.arch) == (loaded.name, loaded.arch)
+    assert same_fingerprint(read.fingerprint, loaded.fingerprint)
+
+
+def test_fix_commands_come_from_one_table():
+    """Only fixes.py names tool commands: no other preflight module, and nothing the preflight
+    asks below genview_mm/apis, spells `python tools/`."""
+    spelled = []
+    for path in sorted(glob.glob(osp.join(PREFLIGHT, '*.py'))):
+        if osp.basename(path) != 'fixes.py' and 'python tools/' in open(path).read():
+            spelled.append(osp.basename(path))
+    asked = ['structures/manifest.py', 'models/encoders/weights_source.py',
+             'models/encoders/clip_encoder.py', 'models/encoders/timm_encoder.py']
+    for rel in asked:
+        source = open(osp.join(ROOT, 'genview_mm', rel)).read()
+        probe_part = source.split('def weights_source', 1)[-1].split('\n    def ', 1)[0] \
+            if 'encoders/' in rel else source.split('class ManifestProbe', 1)[-1]
+        if 'tools/' in probe_part:
+            spelled.append(rel)
+    assert spelled == []
+    assert all(isinstance(v, tuple) and v for v in FIXES.values())
+    assert fix_lines('checkpoint', path='a.pth', key='load_from')[1] == \
+        'or --cfg-options load_from=PATH'
+
+
+def test_preflight_imports_genview_mm_at_module_level():
+    """No function in the preflight imports genview_mm (or its siblings) inside its body;
+    only optional third-party dependencies may be imported late."""
+    late = []
+    for path in sorted(glob.glob(osp.join(PREFLIGHT, '*.py'))):
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.ImportFrom) and (
+                            inner.level or (inner.module or '').startswith('genview_mm')):
+                        late.append(f'{osp.basename(path)}:{inner.lineno}')
+                    if isinstance(inner, ast.Import) and any(
+                            a.name.startswith('genview_mm') for a in inner.names):
+                        late.append(f'{osp.basename(path)}:{inner.lineno}')
+    assert late == []
+
+
+def test_manifest_json_written_by_others_is_read(tmp_path):
+    """Rows written compactly by another tool (no spaces) are still decoded when their file
+    name is sampled, and unknown fields are ignored."""
+    path = str(tmp_path / 'manifest.jsonl')
+    with open(path, 'w') as f:
+        for i in range(3):
+            f.write(json.dumps(dict(source=f'/d/a/{i}.jpg', key=f'a/{i}.jpg', output=f'{i}.png',
+                                    extra='x'), separators=(',', ':')) + '\n')
+    assert probe_manifest(path, ['/elsewhere/a/2.jpg']).hits == 1
