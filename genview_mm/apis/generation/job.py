@@ -9,7 +9,22 @@ import os
 from collections import Counter
 from typing import Iterable, Mapping, NamedTuple, Optional
 
+import torch
+
+from ...generation.noise import validate_noise_rule
+from ...generation.pipeline_loader import resolve_dtype
 from ...structures.manifest import failure_cause
+from . import ABORTS, SettingsMismatch, SetupError, ShardLocked, UsageError  # noqa: F401
+from .runner import generate_views
+from .settings import (
+    check_settings,
+    clear_outputs,
+    mismatch_message,
+    settings_from_args,
+    write_settings,
+)
+from .shards import merge_manifests
+from .sources import check_out_dir, list_images
 
 logger = logging.getLogger(__name__)
 _HINTS = {
@@ -24,29 +39,6 @@ _HINTS = {
 }
 
 
-class UsageError(ValueError):
-    """A bad argument or a bad place to write: fix the command line (exit code 2)."""
-
-    exit_code = 2
-
-
-class SettingsMismatch(UsageError):
-    """``--out-dir`` holds views made with other settings (exit code 2)."""
-
-
-class ShardLocked(RuntimeError):
-    """Another live process writes the same shard (exit code 1)."""
-
-    exit_code = 1
-
-
-class SetupError(RuntimeError):
-    """The pipeline or the PCA file cannot be loaded, or the disk is full (exit code 1)."""
-
-    exit_code = 1
-
-
-ABORTS = (UsageError, ShardLocked, SetupError)
 
 
 def summarize_failures(reasons: Iterable[str], attempted: int,
@@ -137,7 +129,6 @@ def build_generator(args: argparse.Namespace, device: str, output: str = 'pil'):
 
 def check_args(args: argparse.Namespace, world_size: int) -> None:
     """Raise :class:`UsageError` for a bad argument (before any model loads)."""
-    from ...generation.noise import validate_noise_rule
     if not 1 <= args.quality <= 100:
         raise UsageError(f'--quality must be in 1..100, got {args.quality}')
     if args.lock_wait < 0:
@@ -157,19 +148,6 @@ def check_args(args: argparse.Namespace, world_size: int) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run this worker's shards, merge if every shard is then done; 0, or 1 if too many of
     the images tried failed."""
-    import torch
-
-    from ...generation.pipeline_loader import resolve_dtype
-    from .runner import generate_views
-    from .settings import (
-        check_settings,
-        clear_outputs,
-        mismatch_message,
-        settings_from_args,
-        write_settings,
-    )
-    from .shards import merge_manifests
-    from .sources import check_out_dir, list_images
     launch = launch_from(args.rank, args.world_size)
     check_args(args, launch.world_size)
     logger.info('launch: %s, worker %d of %d', _MODES[launch.mode], launch.rank,

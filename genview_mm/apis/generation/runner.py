@@ -23,7 +23,7 @@ from ...structures.manifest import (
     newest_rows,
     write_manifest,
 )
-from .job import SetupError
+from . import SetupError
 from .shards import (
     Journal,
     ShardLock,

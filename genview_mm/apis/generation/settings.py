@@ -12,8 +12,10 @@ import os.path as osp
 from contextlib import ExitStack
 from typing import Dict, List, Optional
 
+from ...foreground.encoder_identity import fingerprint_keys, tensor_statistic
+from ...generation.noise import validate_noise_rule
 from ...structures.manifest import MERGED_NAME, read_rows
-from .job import SettingsMismatch
+from . import SettingsMismatch
 from .shards import SHARDS_DIR, ShardLock, row_files
 from .writer import IMAGES_DIR
 
@@ -39,7 +41,6 @@ def model_fingerprint(pretrained: str) -> str:
     folder = osp.expanduser(pretrained)
     if not osp.isdir(folder):
         return pretrained
-    from ...foreground.encoder_identity import fingerprint_keys, tensor_statistic
     digest = hashlib.sha256()
     for path in sorted(glob.glob(osp.join(folder, '**', '*'), recursive=True)):
         rel = osp.relpath(path, folder).replace(os.sep, '/')
@@ -62,7 +63,6 @@ def model_fingerprint(pretrained: str) -> str:
 def settings_from_args(args: argparse.Namespace, dtype: str, output: str = 'pil') -> Dict:
     """What in ``tools/generate_views.py``'s arguments changes the views' pixels, names or
     shards (JSON types); ``dtype`` and ``output`` as resolved for the device."""
-    from ...generation.noise import validate_noise_rule
     bins, levels = validate_noise_rule(args.noise_bins, args.noise_levels)
     return json.loads(json.dumps(dict(
         format=OUTPUT_FORMAT, pretrained=model_fingerprint(args.pretrained),

@@ -28,7 +28,7 @@ from ...structures.manifest import (
     should_retry,
     write_manifest,
 )
-from .job import ShardLocked
+from . import ShardLocked
 from .writer import output_ok
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, Optional
 
 from ...structures.manifest import TRANSIENT, ManifestRow, failure_reason
 from ...utils.atomic_write import atomic_write
-from .job import SetupError
+from . import SetupError
 
 _FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.webp': 'WEBP'}
 IMAGES_DIR = 'images'
