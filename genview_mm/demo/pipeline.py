@@ -23,6 +23,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from genview_mm.structures.manifest import read_manifest
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
 
@@ -176,7 +178,6 @@ class Demo:
         return summary
 
     def summary(self, unclip: str, scorer_clip: str, manifest: str) -> dict:
-        from genview_mm.structures.manifest import read_manifest
         rows = read_manifest(manifest, status=None)
         ok = [r for r in rows if r['status'] == 'ok']
         levels, counts = np.unique([r['noise_level'] for r in ok], return_counts=True)

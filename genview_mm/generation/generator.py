@@ -26,7 +26,14 @@ from .analysis import analysis_size, analyze_pixels
 from .device_images import clip_pixels, decode_latents, to_hwc_cpu, to_uint8
 from .mixed_levels import CallBatches, call_mixed_levels
 from .noise import DEFAULT_BINS, DEFAULT_LEVELS, validate_noise_rule
-from .pipeline_loader import apply_layout, compile_models, encode_empty_prompt, resolve_auto
+from .pipeline_loader import (
+    apply_layout,
+    compile_models,
+    encode_empty_prompt,
+    load_unclip_pipeline,
+    prepare_pipeline,
+    resolve_auto,
+)
 from .seeding import image_seed
 
 DEFAULT_PRETRAINED = 'stabilityai/stable-diffusion-2-1-unclip'
@@ -142,12 +149,10 @@ class AdaptiveNoiseGenerator:
     def pipeline(self):
         """The diffusers pipeline, loaded on first use."""
         if self._pipe is None:
-            from .pipeline_loader import load_unclip_pipeline
             self._setup(load_unclip_pipeline(self.pretrained, self.device, self.torch_dtype))
         return self._pipe
 
     def _setup(self, pipe) -> None:
-        from .pipeline_loader import prepare_pipeline
         self._pipe = prepare_pipeline(pipe, self.device, self.scheduler)
         apply_layout(self._pipe, self.channels_last, self.fuse_qkv)
         if self.compile:

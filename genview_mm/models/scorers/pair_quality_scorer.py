@@ -5,6 +5,8 @@ import torch
 from mmpretrain.registry import MODELS
 from torch import nn
 
+from genview_mm.foreground import ForegroundPCA, check_pca_encoder
+
 from ..encoders import OFFICIAL_SCORER, build_patch_encoder
 from .fast_path import (
     FixedBatchRunner,
@@ -96,7 +98,6 @@ class PairQualityScorer(nn.Module):
                  compile: Switch = 'auto', cuda_graph: Switch = 'auto',
                  overlap: bool = False) -> None:
         super().__init__()
-        from genview_mm.foreground import ForegroundPCA, check_pca_encoder
         if input_order not in ('auto', 'rgb', 'bgr'):
             raise ValueError(f"input_order must be 'auto', 'rgb' or 'bgr', got {input_order!r}")
         enc = build_patch_encoder(OFFICIAL_ENCODER if encoder is None else encoder)
