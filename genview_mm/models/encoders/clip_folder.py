@@ -15,6 +15,8 @@ from genview_mm.foreground.encoder_identity import (
     tensor_statistic,
 )
 
+from .clip_encoder import clip_arch
+
 
 def _read_head(files: List[str], key: str, count: int):
     """The first ``count`` elements (flattened) of tensor ``key`` in safetensors ``files``."""
@@ -44,7 +46,6 @@ def clip_folder_identity(folder: str, name: str) -> Optional[EncoderIdentity]:
     Returns:
         EncoderIdentity, optional: the identity.
     """
-    from .clip_encoder import clip_arch
     try:
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
         files = sorted(glob.glob(osp.join(folder, '*.safetensors')))
