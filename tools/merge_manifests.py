@@ -35,7 +35,7 @@ def main(argv=None):
 
     import genview_mm  # noqa: F401
     from genview_mm.apis.generation.shards import merge_manifests
-    from genview_mm.apis.generation.sources import list_images
+    from genview_mm.datasets.image_sources import list_images
     items = (list_images(args.source, args.data_root, args.dataset_key)
              if args.source else None)
     report = merge_manifests(args.out_dir, items, args.num_variations, args.check_files,

@@ -4,8 +4,12 @@ An encoder's identity (:class:`EncoderIdentity`) is a canonical name (:func:`enc
 architecture signature and a fingerprint of its weights (:func:`weights_fingerprint`) that
 survives moving the files, another path to the same weights and another dtype. It lives here,
 with the PCA file, so that :mod:`genview_mm.foreground` needs nothing from the models; the
-encoders (:mod:`genview_mm.models.encoders`) compute their identity with these functions.
+encoders (:mod:`genview_mm.models.encoders`) compute their identity with these functions. A
+whole model folder (a diffusers pipeline) is identified by :func:`model_fingerprint`.
 """
+import glob
+import hashlib
+import json
 import math
 import os
 import os.path as osp
@@ -69,6 +73,41 @@ def same_fingerprint(a: Sequence[float], b: Sequence[float]) -> bool:
     return len(a) == len(b) and all(
         math.isclose(x, y, rel_tol=FINGERPRINT_RTOL, abs_tol=1e-8) for x, y in zip(a, b))
 
+
+
+def file_sha256(path: str) -> str:
+    """The sha256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_fingerprint(pretrained: str) -> str:
+    """``'weights:<hash>'`` of a model folder (e.g. a diffusers pipeline): its configs'
+    contents and the :func:`fingerprint_keys` statistics of each safetensors file (other files:
+    their bytes), not where it lives. A hub id is returned as it is."""
+    folder = osp.expanduser(pretrained)
+    if not osp.isdir(folder):
+        return pretrained
+    digest = hashlib.sha256()
+    for path in sorted(glob.glob(osp.join(folder, '**', '*'), recursive=True)):
+        rel = osp.relpath(path, folder).replace(os.sep, '/')
+        if not osp.isfile(path) or rel.startswith('_'):
+            continue
+        digest.update(rel.encode() + b'\0')
+        if path.endswith('.safetensors'):
+            from safetensors import safe_open
+            with safe_open(path, framework='pt') as f:
+                shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}
+                stats = [tensor_statistic(f.get_tensor(k)) for k in fingerprint_keys(shapes)]
+            digest.update(json.dumps([sorted(shapes.items()), stats]).encode())
+        elif path.endswith(('.json', '.txt')) or osp.getsize(path) < (1 << 20):
+            digest.update(open(path, 'rb').read())
+        else:
+            digest.update(file_sha256(path).encode())
+    return 'weights:' + digest.hexdigest()[:24]
 
 _HF_CACHE = re.compile(r'models--([^/]+)--([^/]+)/snapshots/[^/]+(?:/(.*))?$')
 

@@ -4,7 +4,8 @@ the CLIP pixels of the outputs (for ``clip_sim``) without a PIL round trip.
 Why: diffusers' ``output_type='pil'`` copies every 768 px image to the host, converts it to PIL
 (~17 ms) and the resize to 512 px runs there too (~5 ms), all on the main thread. Here the
 decoded batch stays on the device until it is uint8 at the output size, and the CLIP pixels
-of the outputs (for ``clip_sim``) come from the same tensors.
+of the outputs (for ``clip_sim``) come from the same tensors. :func:`to_pil` turns a view
+(PIL, or uint8 array / tensor) into the PIL image that gets encoded.
 
 Exactness (tested on the tiny pipeline): without a resize the uint8 pixels equal diffusers'
 PIL path exactly (same ``(x / 2 + 0.5).clamp(0, 1)``, float32 ``* 255``, round). The resize is
@@ -72,3 +73,19 @@ def clip_pixels(images: torch.Tensor, processor: Any) -> torch.Tensor:
     from PIL import Image
     pil = [Image.fromarray(a) for a in images.permute(0, 2, 3, 1).cpu().numpy()]
     return processor(images=pil, return_tensors='pt')['pixel_values'].float()
+
+
+def to_pil(image: Any):
+    """A PIL RGB image from a PIL image or a uint8 HWC/CHW array or tensor (any device)."""
+    import numpy as np
+    from PIL import Image
+    if isinstance(image, Image.Image):
+        return image.convert('RGB')
+    array = np.asarray(image.detach().cpu() if hasattr(image, 'detach') else image)
+    if array.dtype != np.uint8 or array.ndim != 3:
+        raise ValueError(f'a view must be a PIL image or a uint8 HWC/CHW array, got '
+                         f'{array.dtype} of shape {array.shape}')
+    if array.shape[-1] not in (1, 3) and array.shape[0] in (1, 3):
+        array = array.transpose(1, 2, 0)
+    return Image.fromarray(np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else
+                                                array)).convert('RGB')

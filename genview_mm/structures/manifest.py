@@ -25,7 +25,8 @@ This module owns the row type, the format of a failed row's ``reason`` (:func:`f
 what a rerun retries: :func:`should_retry`), its one reader (:func:`read_rows`,
 :func:`read_manifest`) and one writer (:func:`write_manifest`, both through ``mmengine.fileio``,
 so manifests on any registered storage backend work; local files are read and written directly,
-without importing it), the one rule matching a dataset sample to its rows (:class:`RowMatcher`),
+without importing it; rows of work in progress are appended by :class:`ManifestJournal`), the
+one rule matching a dataset sample to its rows (:class:`RowMatcher`),
 and the cheap look the preflight takes at a manifest with both (:func:`probe_manifest`). It
 imports neither torch, diffusers nor transformers.
 """
@@ -303,6 +304,32 @@ def write_manifest(path: str, rows: Iterable[ManifestRow], backend_args: Optiona
             f.write(row.to_line())
             count += 1
     return count
+
+
+class ManifestJournal:
+    """Rows appended to a local manifest as they come (a job's record of work in progress):
+    written out by :meth:`flush` (a killed process loses the rows since), fsynced when closed;
+    a half line left by a kill is cut off when the journal is reopened."""
+
+    def __init__(self, path: str) -> None:
+        if osp.isfile(path):
+            with open(path, 'rb+') as f:
+                data = f.read()
+                if data and not data.endswith(b'\n'):
+                    f.truncate(data.rfind(b'\n') + 1)
+        self._f = open(path, 'a', encoding='utf-8')
+
+    def write(self, row: ManifestRow) -> None:
+        self._f.write(row.to_line())
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
 
 
 def newest_rows(rows: Iterable[ManifestRow]) -> Dict[tuple, ManifestRow]:

@@ -1,5 +1,8 @@
-"""Distributed helpers built on ``mmengine.dist`` (a no-op without a process group)."""
-from typing import Tuple
+"""Distributed helpers: which worker this process is (:func:`launch_from`: flags, torchrun or
+the environment, no process group needed) and gathers built on ``mmengine.dist`` (a no-op
+without a process group)."""
+import os
+from typing import Mapping, NamedTuple, Optional, Tuple
 
 import torch
 from mmengine import dist as mm_dist
@@ -27,3 +30,46 @@ def gather_variable(x: torch.Tensor) -> Tuple[torch.Tensor, int]:
     chunks = mm_dist.all_gather(padded)
     full = torch.cat([c[:n] for c, n in zip(chunks, sizes)])
     return full, sum(sizes[:mm_dist.get_rank()])
+
+
+class Launch(NamedTuple):
+    rank: int
+    world_size: int
+    local_rank: int
+    mode: str  # 'single', 'flags' (--rank/--world-size), 'torchrun', 'environment'
+
+
+#: how each launch mode reads in a log line
+LAUNCH_MODES = {'single': 'one process', 'flags': 'separate task (--rank/--world-size)',
+                'torchrun': 'torchrun (RANK/WORLD_SIZE/LOCAL_RANK from its agent)',
+                'environment': 'RANK/WORLD_SIZE from the environment, no torchrun agent: a '
+                               'separate task'}
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, '')
+    try:
+        return int(value) if value != '' else default
+    except ValueError:
+        raise ValueError(f'{name}={value!r} in the environment is not an integer') from None
+
+
+def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
+                env: Optional[Mapping[str, str]] = None) -> Launch:
+    """This worker from ``--rank/--world-size``, else RANK/WORLD_SIZE (and LOCAL_RANK under a
+    torchrun agent); pure, ValueError naming the fix."""
+    env = os.environ if env is None else env
+    if (rank is None) != (world_size is None):
+        raise ValueError('--rank and --world-size go together: pass both (or neither and let '
+                         'torchrun / RANK and WORLD_SIZE set them)')
+    flags = rank is not None
+    if not flags:
+        rank, world_size = _int_env(env, 'RANK', 0), _int_env(env, 'WORLD_SIZE', 1)
+    if world_size < 1 or not 0 <= rank < world_size:
+        src = '--rank/--world-size' if flags else 'RANK/WORLD_SIZE'
+        raise ValueError(f'{src}: need 0 <= rank < world size, got rank {rank} of '
+                         f'{world_size}')
+    torchrun = not flags and 'TORCHELASTIC_RUN_ID' in env
+    mode = ('flags' if flags else 'torchrun' if torchrun else
+            'environment' if 'RANK' in env or 'WORLD_SIZE' in env else 'single')
+    return Launch(rank, world_size, _int_env(env, 'LOCAL_RANK', 0) if torchrun else 0, mode)

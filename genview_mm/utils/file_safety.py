@@ -4,12 +4,13 @@ A tool about to write ``path`` asks :func:`check_replace` first. Nothing there, 
 or a file that ``is_ours`` recognises as its own kind of output: go ahead. Anything else (a
 user's list, image or checkpoint): :class:`ReplaceRefused`, naming what would be lost and the
 flag that forces it. :func:`same_file` catches an output that is the input under another name
-(another relative path, a symlink, a hard link). Standard library only: the tools ask before
+(another relative path, a symlink, a hard link). :func:`check_outside_sources` keeps an output
+folder out of the folder its inputs come from. Standard library only: the tools ask before
 torch loads.
 """
 import os
 import os.path as osp
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 
 class ReplaceRefused(ValueError):
@@ -65,3 +66,18 @@ def check_replace(path: str, is_ours: Callable[[str], bool], what: str, flag: st
     raise ReplaceRefused(f'{path} exists and is not {what} (written by genview_mm): writing '
                          f'would replace it and {lost} would be lost; pass {flag} to replace '
                          'it, or choose another path')
+
+
+def check_outside_sources(out_dir: str, source: str, source_paths: Sequence[str]) -> None:
+    """Raise ValueError when ``out_dir`` is inside the ``source`` folder or holds any of
+    ``source_paths`` (absolute): a rerun would read outputs as sources, and deleting outputs
+    could reach the sources."""
+    outs = {osp.realpath(out_dir), osp.abspath(out_dir)}
+    roots = {osp.realpath(source), osp.abspath(source)} if osp.isdir(source) else set()
+    inside = [r for r in roots for o in outs if o == r or o.startswith(r + os.sep)]
+    held = next((p for p in source_paths for o in outs if p.startswith(o + os.sep)), None)
+    if inside or held:
+        what = f'is inside the source folder {source!r}' if inside else \
+            f'holds source images ({held!r})'
+        raise ValueError(f'--out-dir {out_dir!r} {what}: pass an --out-dir outside the '
+                         'source (views would be listed as sources on the next run)')

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genview_mm.apis.generation.sources import list_folder
+from genview_mm.datasets.image_sources import list_folder
 from genview_mm.foreground import ForegroundPCA, ForegroundPCAError, check_pca_encoder
 from genview_mm.generation import AdaptiveNoiseGenerator, image_seed, noise_level_from_ratio
 from genview_mm.models.encoders import CLIPPatchEncoder

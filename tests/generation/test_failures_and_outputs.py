@@ -8,7 +8,7 @@ from PIL import Image
 
 from genview_mm.apis.generation import writer as outputs
 from genview_mm.apis.generation.job import summarize_failures
-from genview_mm.apis.generation.sources import load_image
+from genview_mm.datasets.image_sources import load_image
 from genview_mm.apis.generation.writer import (
     check_unique_outputs,
     output_ok,

@@ -47,5 +47,5 @@ def test_one_image_from_the_tool_to_its_row_visits_at_most_8_job_files(
     assert sorted(job) == sorted([
         'tools/generate_views.py', 'genview_mm/structures/manifest.py',
         'genview_mm/apis/generation/job.py', 'genview_mm/apis/generation/settings.py',
-        'genview_mm/apis/generation/sources.py', 'genview_mm/apis/generation/runner.py',
+        'genview_mm/apis/generation/runner.py',
         'genview_mm/apis/generation/shards.py', 'genview_mm/apis/generation/writer.py'])

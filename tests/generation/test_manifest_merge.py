@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from genview_mm.apis.generation.shards import merge_manifests, shard_path
-from genview_mm.apis.generation.sources import ImageItem, list_file, list_folder
+from genview_mm.datasets.image_sources import ImageItem, list_file, list_folder
 from genview_mm.structures.manifest import (
     FIELDS,
     ManifestRow,
@@ -177,7 +177,7 @@ def test_sources_skip_hidden_files_and_symlink_cycles(tmp_path, caplog):
 
 
 def test_sources_mmpretrain_config(tmp_path, photo_dir):
-    from genview_mm.apis.generation.sources import list_images
+    from genview_mm.datasets.image_sources import list_images
     cfg = tmp_path / 'cfg.py'
     cfg.write_text(f"train_dataloader = dict(dataset=dict(type='CustomDataset', "
                    f"data_root={photo_dir!r}, data_prefix='', pipeline=[]))\n")

@@ -8,16 +8,17 @@ import sys
 
 import pytest
 
-from genview_mm.apis.generation.job import SettingsMismatch, UsageError, launch_from, output_mode
+from genview_mm.apis.generation.job import SettingsMismatch, output_mode
 from genview_mm.apis.generation.settings import (
     SETTINGS_NAME,
     check_settings,
     clear_outputs,
-    model_fingerprint,
     settings_diff,
     write_settings,
 )
+from genview_mm.foreground.encoder_identity import model_fingerprint
 from genview_mm.structures.manifest import ManifestRow, write_manifest
+from genview_mm.utils.dist import launch_from
 from helpers import run_cmd, save_tiny_unclip
 
 
@@ -121,13 +122,13 @@ def test_launch_modes():
     del no_agent['TORCHELASTIC_RUN_ID']
     assert launch_from(env=no_agent) == (3, 4, 0, 'environment')
     assert launch_from(1, 2, env=torchrun) == (1, 2, 0, 'flags')  # flags win: separate launch
-    with pytest.raises(UsageError, match='go together'):
+    with pytest.raises(ValueError, match='go together'):
         launch_from(rank=1)
-    with pytest.raises(UsageError, match='rank 2 of 2'):
+    with pytest.raises(ValueError, match='rank 2 of 2'):
         launch_from(2, 2)
-    with pytest.raises(UsageError, match='RANK/WORLD_SIZE'):
+    with pytest.raises(ValueError, match='RANK/WORLD_SIZE'):
         launch_from(env={'RANK': '5', 'WORLD_SIZE': '2'})
-    with pytest.raises(UsageError, match='not an integer'):
+    with pytest.raises(ValueError, match='not an integer'):
         launch_from(env={'RANK': 'x'})
 
 

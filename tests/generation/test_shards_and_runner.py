@@ -16,8 +16,9 @@ from genview_mm.apis.generation import writer
 from genview_mm.apis.generation.job import SetupError
 from genview_mm.apis.generation.runner import generate_views
 from genview_mm.apis.generation.shards import merge_manifests, my_shards, shard_count, shard_path
-from genview_mm.apis.generation.sources import list_folder
+from genview_mm.datasets.image_sources import list_folder
 from genview_mm.generation import GeneratedView, image_seed
+from genview_mm.generation.device_images import to_pil
 from genview_mm.structures.manifest import read_manifest, read_rows
 
 
@@ -146,9 +147,9 @@ def test_tensor_views_are_written_as_pil_ones(items, tmp_path, kind):
         assert open(ra['output'], 'rb').read() == open(rb['output'], 'rb').read()
     pixels = np.random.default_rng(0).integers(0, 256, (5, 7, 3), np.uint8)
     for view in (pixels, pixels.transpose(2, 0, 1), torch.from_numpy(pixels)):
-        assert np.array_equal(np.asarray(writer.to_pil(view)), pixels)
+        assert np.array_equal(np.asarray(to_pil(view)), pixels)
     with pytest.raises(ValueError, match='uint8 HWC/CHW'):
-        writer.to_pil(pixels.astype(np.float32))
+        to_pil(pixels.astype(np.float32))
 
 
 def test_full_disk_stops_with_one_line_and_no_temp_file(items, tmp_path, monkeypatch):

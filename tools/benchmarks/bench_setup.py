@@ -17,7 +17,7 @@ from generator_arms import (
     project_outputs,
 )
 
-from genview_mm.apis.generation.sources import list_folder
+from genview_mm.datasets.image_sources import list_folder
 
 
 def _base_pipeline(args, tmp: str, device: torch.device) -> Any:

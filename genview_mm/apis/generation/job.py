@@ -5,15 +5,17 @@ shards by rank, and whichever finds every shard recorded at its end merges (idem
 import argparse
 import json
 import logging
-import os
 from collections import Counter
-from typing import Iterable, Mapping, NamedTuple, Optional
+from typing import Iterable, Optional
 
 import torch
 
+from ...datasets.image_sources import list_images
 from ...generation.noise import validate_noise_rule
 from ...generation.pipeline_loader import resolve_dtype
 from ...structures.manifest import failure_cause
+from ...utils.dist import LAUNCH_MODES, launch_from
+from ...utils.file_safety import check_outside_sources
 from . import ABORTS, SettingsMismatch, SetupError, ShardLocked, UsageError  # noqa: F401
 from .runner import generate_views
 from .settings import (
@@ -24,7 +26,6 @@ from .settings import (
     write_settings,
 )
 from .shards import merge_manifests
-from .sources import check_out_dir, list_images
 
 logger = logging.getLogger(__name__)
 _HINTS = {
@@ -57,47 +58,6 @@ def summarize_failures(reasons: Iterable[str], attempted: int,
              f'Most common cause: {cause} ({count} images), e.g. {example}',
              f'Fix: {hint}. A rerun retries transient failures.']
     return '\n'.join(lines + [f'  {n} x {c}' for c, n in counts.most_common()[1:5]])
-
-
-class Launch(NamedTuple):
-    rank: int
-    world_size: int
-    local_rank: int
-    mode: str  # 'single', 'flags' (--rank/--world-size), 'torchrun', 'environment'
-
-
-def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name, '')
-    try:
-        return int(value) if value != '' else default
-    except ValueError:
-        raise UsageError(f'{name}={value!r} in the environment is not an integer') from None
-
-
-def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
-                env: Optional[Mapping[str, str]] = None) -> Launch:
-    """This worker from ``--rank/--world-size``, else RANK/WORLD_SIZE (pure; UsageError)."""
-    env = os.environ if env is None else env
-    if (rank is None) != (world_size is None):
-        raise UsageError('--rank and --world-size go together: pass both (or neither and let '
-                         'torchrun / RANK and WORLD_SIZE set them)')
-    flags = rank is not None
-    if not flags:
-        rank, world_size = _int_env(env, 'RANK', 0), _int_env(env, 'WORLD_SIZE', 1)
-    if world_size < 1 or not 0 <= rank < world_size:
-        src = '--rank/--world-size' if flags else 'RANK/WORLD_SIZE'
-        raise UsageError(f'{src}: need 0 <= rank < world size, got rank {rank} of '
-                         f'{world_size}')
-    torchrun = not flags and 'TORCHELASTIC_RUN_ID' in env
-    mode = ('flags' if flags else 'torchrun' if torchrun else
-            'environment' if 'RANK' in env or 'WORLD_SIZE' in env else 'single')
-    return Launch(rank, world_size, _int_env(env, 'LOCAL_RANK', 0) if torchrun else 0, mode)
-
-
-_MODES = {'single': 'one process', 'flags': 'separate task (--rank/--world-size)',
-          'torchrun': 'torchrun (RANK/WORLD_SIZE/LOCAL_RANK from its agent)',
-          'environment': 'RANK/WORLD_SIZE from the environment, no torchrun agent: a separate '
-                         'task'}
 
 
 def output_mode(flag: str, device: str) -> str:
@@ -148,9 +108,12 @@ def check_args(args: argparse.Namespace, world_size: int) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run this worker's shards, merge if every shard is then done; 0, or 1 if too many of
     the images tried failed."""
-    launch = launch_from(args.rank, args.world_size)
+    try:
+        launch = launch_from(args.rank, args.world_size)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     check_args(args, launch.world_size)
-    logger.info('launch: %s, worker %d of %d', _MODES[launch.mode], launch.rank,
+    logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
                 launch.world_size)
     device = args.device or (f'cuda:{launch.local_rank}' if torch.cuda.is_available() else 'cpu')
     dtype = str(resolve_dtype(args.dtype, torch.device(device))).replace('torch.', '')
@@ -161,7 +124,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     if not items:
         raise UsageError(f'no images found in source {args.source!r}')
     try:
-        check_out_dir(args.out_dir, args.source, items)
+        check_outside_sources(args.out_dir, args.source, [it.path for it in items])
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     generator = build_generator(args, device, output)

@@ -14,29 +14,30 @@ import shutil
 import time
 from typing import Dict, List, Sequence
 
+from ...datasets.image_sources import ImageItem, load_image
 from ...generation.analysis import analyze_pixels, concat_analyses, select_analysis
 from ...generation.seeding import image_seed
 from ...structures.manifest import (
     TRANSIENT,
+    ManifestJournal,
     ManifestRow,
     failure_reason,
     newest_rows,
     write_manifest,
 )
+from ...utils.threads import OrderedPool, prefetch
 from . import SetupError
 from .shards import (
-    Journal,
-    ShardLock,
     is_complete,
     my_shards,
     plan_images,
     recorded_rows,
     row_files,
     shard_count,
+    shard_lock,
     shard_path,
 )
-from .sources import ImageItem, prefetch_batches, read_batches
-from .writer import WriterPool, check_unique_outputs, save_view
+from .writer import check_unique_outputs, save_view
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,24 @@ def failed_rows(item: ImageItem, reason: str, gen) -> List[ManifestRow]:
     return [ManifestRow(item.path, item.key, v, seed=image_seed(item.key, gen.base_seed, v),
                         generator=gen.name, status='failed', reason=reason)
             for v in range(gen.num_variations)]
+
+
+def read_batches(gen, todo: Sequence[ImageItem], batch_size: int, analyse: bool):
+    """Per batch, ``(pairs, pixels, failed)``: the decoded ``(item, image)`` pairs, their CLIP
+    pixels (``gen.preprocess``, with ``analyse``) and the ``(item, reason)`` of the images that
+    failed to load. Host work only (the prefetch thread's)."""
+    for start in range(0, len(todo), batch_size):
+        pairs, failed = [], []
+        for item in todo[start:start + batch_size]:
+            img, why = load_image(item.path)
+            (pairs.append((item, img)) if why is None else failed.append((item, why)))
+        pixels = None
+        if analyse and pairs and hasattr(gen, 'preprocess'):
+            try:
+                pixels = gen.preprocess([img for _, img in pairs])
+            except Exception as exc:  # noqa: BLE001
+                logger.warning('preprocessing failed (%s); retrying it at generation', exc)
+        yield pairs, pixels, failed
 
 
 def _analyse(gen, pairs: Sequence, pixels) -> list:
@@ -85,9 +104,9 @@ class _Shard:
     def __init__(self, gen, out_dir: str, shard: int, opts: Dict, stats: Dict, bar) -> None:
         self.gen, self.out_dir, self.opts, self.stats, self.bar = gen, out_dir, opts, stats, bar
         self.tmp_dir = osp.join(out_dir, '.tmp', f'shard-{shard:05d}')
-        self.journal = Journal(shard_path(out_dir, shard, 'journal'))
+        self.journal = ManifestJournal(shard_path(out_dir, shard, 'journal'))
         self.rows: List[ManifestRow] = []
-        self.pool = WriterPool(opts['writers'])
+        self.pool = OrderedPool(opts['writers'], name='view-writer')
         self.gen_time = self.wait_time = 0.0
 
     def record(self, rows: Sequence[ManifestRow], images: int = 0) -> None:
@@ -123,7 +142,7 @@ class _Shard:
         shutil.rmtree(self.tmp_dir, ignore_errors=True)  # left by a killed writer
         o, buckets = self.opts, {}
         batches = read_batches(self.gen, todo, o['batch_size'], o['level_buckets'])
-        batches = prefetch_batches(batches) if o['prefetch'] else batches
+        batches = prefetch(batches, name='view-prefetch') if o['prefetch'] else batches
         try:
             while True:
                 batch = self.timed('wait_time', next, batches, None) if o['prefetch'] else \
@@ -207,7 +226,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
             stats['skipped'] += len(chunk)
             bar is not None and bar.update(len(chunk))
             continue
-        with ShardLock(shard_path(out_dir, s, 'lock'), lock_wait):
+        with shard_lock(out_dir, s, lock_wait):
             fresh = list(recorded_rows([record, journal]).values())
             old = newest_rows([r for it in chunk for v in range(nvar)
                                for r in [recorded.get((it.key, v))] if r] + fresh)

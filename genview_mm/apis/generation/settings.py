@@ -5,18 +5,18 @@ recorded by a fingerprint of its weights (a moved folder still matches); speed a
 settings are not recorded, the dtype and output mode are (they change pixels)."""
 import argparse
 import glob
-import hashlib
 import json
 import os
 import os.path as osp
 from contextlib import ExitStack
 from typing import Dict, List, Optional
 
-from ...foreground.encoder_identity import fingerprint_keys, tensor_statistic
+from ...foreground.encoder_identity import file_sha256, model_fingerprint
 from ...generation.noise import validate_noise_rule
 from ...structures.manifest import MERGED_NAME, read_rows
+from ...utils.file_lock import FileLock
 from . import SettingsMismatch
-from .shards import SHARDS_DIR, ShardLock, row_files
+from .shards import SHARDS_DIR, row_files
 from .writer import IMAGES_DIR
 
 SETTINGS_NAME = 'generation_settings.json'
@@ -24,40 +24,6 @@ SETTINGS_NAME = 'generation_settings.json'
 OUTPUT_FORMAT = 3  # 3: sources decoded by OpenCV as in training (EXIF, 16 bit); fixed shards
 _JPEG_LIKE = ('.jpg', '.jpeg', '.webp')
 _UNRECORDED = {'output': 'pil'}  # what a record from before a setting existed had
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def model_fingerprint(pretrained: str) -> str:
-    """``'weights:<hash>'`` of a pipeline folder: its configs' contents and the encoder weight
-    statistics of each safetensors file (other files: their bytes), not where it lives. A hub
-    id is returned as it is."""
-    folder = osp.expanduser(pretrained)
-    if not osp.isdir(folder):
-        return pretrained
-    digest = hashlib.sha256()
-    for path in sorted(glob.glob(osp.join(folder, '**', '*'), recursive=True)):
-        rel = osp.relpath(path, folder).replace(os.sep, '/')
-        if not osp.isfile(path) or rel.startswith('_'):
-            continue
-        digest.update(rel.encode() + b'\0')
-        if path.endswith('.safetensors'):
-            from safetensors import safe_open
-            with safe_open(path, framework='pt') as f:
-                shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}
-                stats = [tensor_statistic(f.get_tensor(k)) for k in fingerprint_keys(shapes)]
-            digest.update(json.dumps([sorted(shapes.items()), stats]).encode())
-        elif path.endswith(('.json', '.txt')) or osp.getsize(path) < (1 << 20):
-            digest.update(open(path, 'rb').read())
-        else:
-            digest.update(file_sha256(path).encode())
-    return 'weights:' + digest.hexdigest()[:24]
 
 
 def settings_from_args(args: argparse.Namespace, dtype: str, output: str = 'pil') -> Dict:
@@ -153,7 +119,7 @@ def clear_outputs(out_dir: str) -> int:
                                'what this tool recorded; use a new --out-dir')
     with ExitStack() as stack:
         for path in sorted(glob.glob(osp.join(out_dir, SHARDS_DIR, '*.lock'))):
-            stack.enter_context(ShardLock(path))
+            stack.enter_context(FileLock(path))
         return _delete_recorded(out_dir)
 
 

@@ -7,16 +7,9 @@ of ``world_size`` takes the shards ``s % world_size == rank``. Under ``OUT/shard
 and ``shard-SSSSS.lock`` (the flock of its one live writer, dropped by the kernel however the
 holder exits). :func:`merge_manifests` turns the records into ``OUT/manifest.jsonl``.
 """
-import datetime
-import errno
-import fcntl
 import glob
-import json
 import logging
-import os
 import os.path as osp
-import socket
-import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ...structures.manifest import (
@@ -28,12 +21,11 @@ from ...structures.manifest import (
     should_retry,
     write_manifest,
 )
-from . import ShardLocked
+from ...utils.file_lock import FileLock
 from .writer import output_ok
 
 logger = logging.getLogger(__name__)
 SHARDS_DIR = 'shards'
-_NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 # fields that say which view a row describes: two ok rows of one image differing here conflict
 _IDENTITY = ('source', 'output', 'seed', 'noise_level', 'generator')
 
@@ -98,81 +90,12 @@ def is_complete(out_dir: str, num_shards: int) -> bool:
                not osp.exists(shard_path(out_dir, s, 'journal')) for s in range(num_shards))
 
 
-class Journal:
-    """Appends rows to a shard's journal, written out by :meth:`flush` (a killed process
-    loses the rows since) and fsynced when closed; a half line left by a kill is cut off."""
-
-    def __init__(self, path: str) -> None:
-        if osp.isfile(path):
-            with open(path, 'rb+') as f:
-                data = f.read()
-                if data and not data.endswith(b'\n'):
-                    f.truncate(data.rfind(b'\n') + 1)
-        self._f = open(path, 'a', encoding='utf-8')
-
-    def write(self, row: ManifestRow) -> None:
-        self._f.write(row.to_line())
-
-    def flush(self) -> None:
-        self._f.flush()
-
-    def close(self) -> None:
-        if not self._f.closed:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
-
-
-class ShardLock:
-    """Exclusive ``flock`` on a shard's lock file for the ``with`` block; a live holder is
-    waited for ``wait`` seconds, then refused (:class:`ShardLocked` naming it)."""
-
-    def __init__(self, path: str, wait: float = 0.0) -> None:
-        self.path, self.wait, self._fd = path, wait, None
-
-    def holder(self) -> str:
-        try:
-            with open(self.path, encoding='utf-8') as f:
-                info = json.load(f)
-            return f"pid {info['pid']} on host {info['host']} since {info['since']}"
-        except (OSError, ValueError, KeyError):
-            return 'an unknown process'
-
-    def __enter__(self) -> 'ShardLock':
-        os.makedirs(osp.dirname(self.path), exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise ShardLocked(
-                        f'{self.path[:-5]} is being written by another live process '
-                        f'({self.holder()}). Two writers of one shard would redo the same '
-                        'images: wait for it to finish or stop it (an overlapping Slurm '
-                        'requeue: pass --lock-wait SECONDS).') from None
-                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-            except OSError as exc:
-                if exc.errno not in _NO_LOCKS:
-                    os.close(fd)
-                    raise
-                logger.warning('%s: this filesystem has no file locks (%s); make sure only one '
-                               'process writes this shard', self.path, exc)
-                break
-        since = datetime.datetime.now().isoformat(timespec='seconds')
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
-                                     since=since)).encode())
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
+def shard_lock(out_dir: str, shard: int, wait: float = 0.0) -> FileLock:
+    """The lock of a shard's one live writer (``ShardLocked`` for a second one)."""
+    return FileLock(shard_path(out_dir, shard, 'lock'), wait, what=f'shard {shard} of {out_dir}',
+                    advice='Two writers of one shard would redo the same images: wait for it '
+                    'to finish or stop it (an overlapping Slurm requeue: pass --lock-wait '
+                    'SECONDS).')
 
 
 def merge_manifests(out_dir: str, items: Optional[Sequence] = None,

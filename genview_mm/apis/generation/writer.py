@@ -1,5 +1,5 @@
-"""Where a view goes, how it is encoded and written (atomically, by a thread pool), and whether
-a written one is still good.
+"""Where a view goes, how it is encoded and written (atomically; the runner calls
+:func:`save_view` from a thread pool), and whether a written one is still good.
 
 Names mirror the source layout with a short hash of the key:
 ``images/<key folder>/<key stem>-<8 hex of sha1(key)>[_v<k>]<ext>``, distinct even for sources
@@ -10,6 +10,7 @@ import hashlib
 import os.path as osp
 from typing import Any, Dict, Iterable, Optional
 
+from ...generation.device_images import to_pil
 from ...structures.manifest import TRANSIENT, ManifestRow, failure_reason
 from ...utils.atomic_write import atomic_write
 from . import SetupError
@@ -36,22 +37,6 @@ def check_unique_outputs(keys: Iterable[str], num_variations: int, ext: str) -> 
         if other != key:
             raise ValueError(f'sources {other!r} and {key!r} would share the output file '
                              f'{folded!r}: rename one of them')
-
-
-def to_pil(image: Any):
-    """A PIL RGB image from a PIL image or a uint8 HWC/CHW array or tensor (any device)."""
-    import numpy as np
-    from PIL import Image
-    if isinstance(image, Image.Image):
-        return image.convert('RGB')
-    array = np.asarray(image.detach().cpu() if hasattr(image, 'detach') else image)
-    if array.dtype != np.uint8 or array.ndim != 3:
-        raise ValueError(f'a view must be a PIL image or a uint8 HWC/CHW array, got '
-                         f'{array.dtype} of shape {array.shape}')
-    if array.shape[-1] not in (1, 3) and array.shape[0] in (1, 3):
-        array = array.transpose(1, 2, 0)
-    return Image.fromarray(np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else
-                                                array)).convert('RGB')
 
 
 def save_atomic(image: Any, path: str, quality: int = 95,
@@ -107,39 +92,3 @@ def output_ok(path: str, verify: bool = False) -> bool:
         return True
     except Exception:  # noqa: BLE001  (any decode error: the file is bad)
         return False
-
-
-class WriterPool:
-    """Runs writes on ``workers`` threads (0: the caller's), results in submission order; at
-    most ``max_pending`` (default 4 x workers) writes wait, bounding the views in memory."""
-
-    def __init__(self, workers: int = 4, max_pending: Optional[int] = None) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-        self.pool = ThreadPoolExecutor(workers, 'view-writer') if workers > 0 else None
-        self.max_pending = max_pending or 4 * max(workers, 1)
-        self.pending: list = []
-
-    def submit(self, fn, *args) -> list:
-        """Run ``fn(*args)``; returns the results that are ready (see :meth:`done`)."""
-        if self.pool is None:
-            return [fn(*args)]
-        self.pending.append(self.pool.submit(fn, *args))
-        ready = self.done()
-        while len(self.pending) >= self.max_pending:
-            ready.append(self.pending.pop(0).result())
-        return ready
-
-    def done(self, wait: bool = False) -> list:
-        """Results of the leading finished writes (all with ``wait``); re-raises errors."""
-        ready = []
-        while self.pending and (wait or self.pending[0].done()):
-            ready.append(self.pending.pop(0).result())
-        return ready
-
-    def close(self) -> None:
-        """Wait for running writes (none left half-written), drop the rest."""
-        if self.pool is not None:
-            for future in self.pending:
-                future.cancel()
-            self.pool.shutdown(wait=True)
-            self.pending = []

@@ -1,17 +1,16 @@
-"""The reading stage: the source images (a folder, a list / annotation file or an MMPretrain
-config's dataset) as ``ImageItem(path, key)`` sorted by key, decoded as training decodes them
-(``mmcv.imfrombytes`` with OpenCV, as MMPretrain's ``LoadImageFromFile``: EXIF orientation
-applied, 16-bit images scaled to 8 bits), in batches read ahead by a prefetch thread."""
+"""The images of a dataset as the tools see them: a folder, a list / annotation file or an
+MMPretrain config's dataset, as ``ImageItem(path, key)`` sorted by key, and one image decoded as
+training decodes it (``mmcv.imfrombytes`` with OpenCV, as MMPretrain's ``LoadImageFromFile``:
+EXIF orientation applied, 16-bit images scaled to 8 bits). Used by view generation, the PCA
+fit, the official PCA import and the manifest merge."""
 import logging
 import os
 import os.path as osp
-import queue
-import threading
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterator, List, NamedTuple, Optional, Tuple
 
-from ...structures.manifest import TRANSIENT, UNDECODABLE, failure_reason, source_key
-from ...utils.annotation_list import read_annotation_list
-from ...utils.image_files import IMAGE_EXTENSIONS
+from ..structures.manifest import TRANSIENT, UNDECODABLE, failure_reason, source_key
+from ..utils.annotation_list import read_annotation_list
+from ..utils.image_files import IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 
@@ -118,55 +117,3 @@ def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:
         exc = ValueError(f'cannot decode image file {path!r}')
         return None, failure_reason(UNDECODABLE, 'undecodable image', exc)
     return Image.fromarray(array), None
-
-
-def read_batches(gen, todo: Sequence[ImageItem], batch_size: int, analyse: bool):
-    """Per batch, ``(pairs, pixels, failed)``: the decoded ``(item, image)`` pairs, their CLIP
-    pixels (``gen.preprocess``, with ``analyse``) and the ``(item, reason)`` of the images that
-    failed to load. Host work only (the prefetch thread's)."""
-    for start in range(0, len(todo), batch_size):
-        pairs, failed = [], []
-        for item in todo[start:start + batch_size]:
-            img, why = load_image(item.path)
-            (pairs.append((item, img)) if why is None else failed.append((item, why)))
-        pixels = None
-        if analyse and pairs and hasattr(gen, 'preprocess'):
-            try:
-                pixels = gen.preprocess([img for _, img in pairs])
-            except Exception as exc:  # noqa: BLE001
-                logger.warning('preprocessing failed (%s); retrying it at generation', exc)
-        yield pairs, pixels, failed
-
-
-def prefetch_batches(batches) -> Iterator:
-    """``batches`` produced by a thread two batches ahead of the caller."""
-    out: queue.Queue = queue.Queue(maxsize=2)
-
-    def work() -> None:
-        try:
-            for batch in batches:
-                out.put(batch)
-            out.put(None)
-        except BaseException as exc:  # noqa: BLE001  (handed to the main thread)
-            out.put(exc)
-
-    threading.Thread(target=work, daemon=True, name='view-prefetch').start()
-    while (batch := out.get()) is not None:
-        if isinstance(batch, BaseException):
-            raise batch
-        yield batch
-
-
-def check_out_dir(out_dir: str, source: str, items: Sequence[ImageItem]) -> None:
-    """Raise ValueError when ``out_dir`` is inside a source folder or holds source images (a
-    rerun would make views of views, and ``--overwrite`` could reach the sources)."""
-    outs = {osp.realpath(out_dir), osp.abspath(out_dir)}
-    roots = {osp.realpath(source), osp.abspath(source)} if osp.isdir(source) else set()
-    inside = [r for r in roots for o in outs if o == r or o.startswith(r + os.sep)]
-    held = next((it.path for it in items for o in outs if it.path.startswith(o + os.sep)),
-                None)
-    if inside or held:
-        what = f'is inside the source folder {source!r}' if inside else \
-            f'holds source images ({held!r})'
-        raise ValueError(f'--out-dir {out_dir!r} {what}: pass an --out-dir outside the '
-                         'source (views would be listed as sources on the next run)')
