@@ -37,7 +37,7 @@ def test_tiny_preset_prints_both_arms(bench, capsys):
     for arm in ('O', 'P'):
         row = fields(f'arm={arm} ', out)
         for key in ('images_per_s', 'ms_per_image', 'mfu_pct', 'host_ms_per_image',
-                    'peak_mem_mib'):
+                    'host_wall_ms_per_image', 'peak_mem_mib'):
             assert NUMBER.match(row[key]), (arm, key, row[key])
         assert float(row['images_per_s']) > 0 and float(row['host_ms_per_image']) >= 0
         assert float(row['ms_per_image']) == pytest.approx(1e3 / float(row['images_per_s']),
@@ -113,3 +113,28 @@ def test_host_clock_counts_nested_host_work_once(bench):
     assert clock.nested_host_s == pytest.approx(0.02, abs=0.015)
     assert clock.device_s == pytest.approx(0.07, abs=0.03)
     assert clock.host_s(wall) == pytest.approx(0.04, abs=0.02)
+
+
+def test_host_clock_cpu_time_leaves_out_waits(bench):
+    """On the CPU clock a wait (sleep) costs nothing and busy host work counts, also nested in
+    a device section; busy device work is taken out."""
+    import time
+
+    import torch
+    from generator_arms import HostClock
+
+    def busy(seconds):
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+    clock = HostClock(torch.device('cpu'))
+    host = clock.host_fn(lambda: busy(0.03))
+    device = clock.device_fn(lambda: (busy(0.05), host(), time.sleep(0.05)))
+    c0 = time.thread_time()
+    device()
+    time.sleep(0.05)  # a wait outside: wall time, no CPU time
+    busy(0.02)  # host work outside
+    cpu = time.thread_time() - c0
+    assert clock.nested_host_cpu_s == pytest.approx(0.03, abs=0.01)
+    assert clock.device_cpu_s == pytest.approx(0.08, abs=0.015)
+    assert clock.host_cpu_s(cpu) == pytest.approx(0.05, abs=0.015)

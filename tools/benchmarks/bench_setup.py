@@ -6,7 +6,7 @@ import copy
 import os.path as osp
 import time
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Tuple
 
 import torch
 from generator_arms import (
@@ -100,8 +100,9 @@ def prepare(args, tmp: str, device: torch.device) -> SimpleNamespace:
                         levels=levels, seeds=seeds, flops=flops, dtype=str(dtype).split('.')[-1],
                         output=output, compile_s=compile_s, weight_scale=scale)
 
-    def host_pass(arm: str, clock) -> float:
-        """Host ms per image of ``arm`` on the first ``--host-images`` images."""
+    def host_pass(arm: str, clock) -> Tuple[float, float]:
+        """Main-thread host ms per image of ``arm`` on the first ``--host-images`` images: CPU
+        time (the host work) and wall time (waits included)."""
         n = max(1, min(args.host_images, len(keys)))
         undo = []
 
@@ -117,20 +118,20 @@ def prepare(args, tmp: str, device: torch.device) -> SimpleNamespace:
             instrument_project(gen, clock, patch)
         out = osp.join(tmp, f'host_{arm}')
         try:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             if arm == 'O':
                 official_arm(pipe_o, paths[:n], keys[:n], levels, seeds, out, args.steps,
                              args.guidance, args.output_size, clock=clock)
             else:
                 project_arm(gen, items[:n], out, args.batch_size)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
         finally:
             for obj, name, old in reversed(undo):
                 if old is None:
                     delattr(obj, name)
                 else:
                     setattr(obj, name, old)
-        return 1e3 * clock.host_s(wall) / n
+        return 1e3 * clock.host_cpu_s(cpu) / n, 1e3 * clock.host_s(wall) / n
 
     def psnr_pairs(o_dir: str, p_dir: str):
         found = project_outputs(p_dir, keys)

@@ -3,8 +3,8 @@
 Arm O, the official way: per image, PIL open, one pipeline call (``output_type='pil'``, the
 image passed as is), PIL bicubic resize, JPEG save. Arm P: the project's runner
 (``generate_views``) on the same files, seeds and noise levels, from source file to JPEG and
-manifest row. :class:`HostClock` splits an arm's main-thread wall time into device work (model
-calls, synchronised) and the rest (host time).
+manifest row. :class:`HostClock` splits an arm's main-thread time into device work (model
+calls, synchronised) and the rest (host time), on the wall clock and the thread's CPU clock.
 """
 import glob
 import os
@@ -22,17 +22,21 @@ def sync(device: torch.device) -> None:
 
 
 class HostClock:
-    """Wall time of wrapped device sections (synchronised before and after), minus host work
-    nested in them (e.g. diffusers' PIL conversion inside the pipeline call); a host section
-    outside any device section is host time already and is not counted twice."""
+    """The main thread's time outside the model calls, on two clocks: wall time (waits for the
+    prefetch thread and the writers included) and the main thread's own CPU time
+    (``time.thread_time``: the host work it does, waits excluded). Wrapped device sections are
+    synchronised before and after and taken out of both; host work nested in them (e.g.
+    diffusers' PIL conversion inside the pipeline call) is put back; a host section outside
+    any device section is host time already and is not counted twice."""
 
     def __init__(self, device: torch.device) -> None:
-        self.device, self.device_s, self.nested_host_s, self.depth = device, 0.0, 0.0, 0
+        self.device, self.depth = device, 0
+        self.device_s = self.nested_host_s = self.device_cpu_s = self.nested_host_cpu_s = 0.0
 
     def device_fn(self, fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):
             sync(self.device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             self.depth += 1
             try:
                 out = fn(*args, **kwargs)
@@ -41,6 +45,7 @@ class HostClock:
                 self.depth -= 1
             if self.depth == 0:
                 self.device_s += time.perf_counter() - t0
+                self.device_cpu_s += time.thread_time() - c0
             return out
         return wrapper
 
@@ -49,14 +54,20 @@ class HostClock:
             if self.depth == 0:
                 return fn(*args, **kwargs)
             sync(self.device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             out = fn(*args, **kwargs)
             self.nested_host_s += time.perf_counter() - t0
+            self.nested_host_cpu_s += time.thread_time() - c0
             return out
         return wrapper
 
     def host_s(self, wall_s: float) -> float:
+        """Main-thread wall time outside the model calls, of ``wall_s`` in all."""
         return wall_s - self.device_s + self.nested_host_s
+
+    def host_cpu_s(self, thread_cpu_s: float) -> float:
+        """Main-thread CPU time outside the model calls, of ``thread_cpu_s`` in all."""
+        return thread_cpu_s - self.device_cpu_s + self.nested_host_cpu_s
 
 
 def official_arm(pipe: Any, paths: List[str], keys: List[str], levels: Dict[str, int],
