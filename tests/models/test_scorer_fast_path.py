@@ -197,7 +197,7 @@ def test_paper_configs_use_the_optimised_scorer(repo_root, config):
     scorer = load_config(f'{repo_root}/configs/{config}').model.scorer
     assert {k: scorer[k] for k in ('autocast_dtype', 'cast_weights', 'channels_last', 'compile',
                                    'cuda_graph')} == dict(
-        autocast_dtype='float16', cast_weights=True, channels_last='auto', compile='auto',
+        autocast_dtype='float16', cast_weights=True, channels_last='auto', compile=False,
         cuda_graph='auto')
     assert not scorer.get('overlap', False)  # opt-in
 

@@ -4,8 +4,10 @@ the default: the upstream step vs the GenView steps, in one run).
     # the scorer alone: official path (O) vs the optimised scorer (P) at 32 and 512 pairs, the
     # real ConvNeXt-Base-W with random weights: pairs/s, ratio P/O, MFU, errors vs float32
     python tools/benchmarks/bench_scorer.py --mode scorer --preset gpu
-    # the same at CPU size (ConvNeXt-Atto at 224 px, 2 and 8 pairs, bf16 autocast, compiled)
+    # the same at CPU size (ConvNeXt-Atto at 224 px, 2 and 8 pairs, bf16 autocast)
     python tools/benchmarks/bench_scorer.py --mode scorer --preset cpu --threads 1 --clock process
+    # the opt-in torch.compile of the scorer: its speed and its errors beside O's
+    python tools/benchmarks/bench_scorer.py --mode scorer --preset gpu --set compile=True
     # steps on CPU: ResNet-18 (width 32) MoCo v2 at 64 px, batch 16, a small random CLIP scorer
     python tools/benchmarks/bench_scorer.py --preset cpu
     # steps on a GPU: the real config of the method (MoCo v2: ResNet-50, batch 32, fp32, SGD;
@@ -77,7 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                     default=['official', 'optimised'],
                     help='step mode: the GenView arms of each scorer (official-style, optimised)')
     ap.add_argument('--set', nargs='+', type=scorer_option, default=[], metavar='KEY=VALUE',
-                    help='PairQualityScorer arguments of the optimised arm, e.g. compile=False')
+                    help='PairQualityScorer arguments of the optimised arm, e.g. compile=True')
     ap.add_argument('--batch', type=int, help='step mode: override the per-GPU batch size')
     ap.add_argument('--steps', type=int, default=6, help='step mode: timed steps per model')
     ap.add_argument('--warmup', type=int, default=2, help='untimed steps (calls) per arm first')
@@ -183,7 +185,7 @@ def main_scorer(args: argparse.Namespace, device: str) -> None:
     model, size = args.scorer_model or preset['model'], args.size or preset['size']
     amp = getattr(torch, args.amp_dtype or ('float16' if cuda else 'bfloat16'))
     # on CUDA the scorer's defaults ('auto'); elsewhere the same switches, asked for
-    options = {} if cuda else dict(autocast=True, channels_last=True, compile=True)
+    options = {} if cuda else dict(autocast=True, channels_last=True)
     options.update(dict(args.set))
     peak = args.peak_tflops or (H100_PEAK_TFLOPS if cuda else None)
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
