@@ -82,9 +82,9 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
-    from genview_mm.datasets.image_sources import list_images
     from genview_mm.apis.pca_encoder import build_encoder_from_args
     from genview_mm.apis.pca_fit import check_outputs, run_fit, sample_paths, sheet_path
+    from genview_mm.datasets.image_sources import list_images
     from genview_mm.utils.file_safety import ReplaceRefused
 
     try:  # before the (long) fit

@@ -90,9 +90,9 @@ def main(argv=None):
 
 def make_pca(args):
     """The imported :class:`ForegroundPCA` (the encoder built, the threshold given or fitted)."""
-    from genview_mm.datasets.image_sources import list_images
     from genview_mm.apis.pca_encoder import build_encoder_from_args
     from genview_mm.apis.pca_fit import sample_paths, token_batches
+    from genview_mm.datasets.image_sources import list_images
     from genview_mm.foreground.official import import_official_pca
 
     encoder = build_encoder_from_args(args)

@@ -5,10 +5,14 @@ truncate (checkpoints, annotation lists, manifests, settings records, generated 
 through :func:`atomic_write`: the data goes to a temporary file of this process in the same
 folder (same filesystem, so the rename is atomic), which replaces the target only once it is
 complete and closed. On any error the temporary file is removed and the target is untouched.
+:func:`create_once` is the create-if-absent variant (the first writer wins), for a record that
+several processes may try to create at once.
 """
 import contextlib
+import errno
 import os
 import os.path as osp
+import shutil
 import socket
 from typing import IO, Iterator, Optional
 
@@ -32,8 +36,9 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
         mode (str): ``'w'`` (text) or ``'wb'`` (bytes). Defaults to ``'w'``.
         encoding (str): text encoding. Defaults to ``'utf-8'``.
         newline (str, optional): as :func:`open`'s (``'\\n'``: no translation). Defaults to None.
-        tmp_dir (str, optional): a folder on the same filesystem for the temporary file (one
-            that its owner clears after a crash), instead of ``path``'s. Defaults to None.
+        tmp_dir (str, optional): a folder for the temporary file (one that its owner clears
+            after a crash), instead of ``path``'s; if it is on another filesystem, the file is
+            copied next to ``path`` and renamed from there. Defaults to None.
 
     Yields:
         IO: the open temporary file.
@@ -52,7 +57,43 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            if tmp_dir is None or exc.errno != errno.EXDEV:
+                raise
+            near = temp_name(path)  # tmp_dir on another filesystem
+            try:
+                shutil.copyfile(tmp, near)
+                os.replace(near, path)
+            finally:
+                if osp.exists(near):
+                    os.remove(near)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def create_once(path: str, text: str) -> bool:
+    """Create ``path`` holding ``text`` unless it exists: written to a temporary file, then
+    hard-linked into place (atomic, and it fails if another process created ``path`` first);
+    on a filesystem without hard links, renamed if ``path`` is still absent. Whether this call
+    created it."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = temp_name(path)
+    try:
+        with open(tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links on this filesystem
+            if osp.exists(path):
+                return False
+            os.replace(tmp, path)
+            return True
     finally:
         if osp.exists(tmp):
             os.remove(tmp)

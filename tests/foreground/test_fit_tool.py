@@ -30,8 +30,8 @@ def test_fit_tool_end_to_end(tiny_clip_path, tmp_path):
     sheet = Image.open(out.replace('.pth', '.png'))
     assert sheet.size[0] > 128 and sheet.size[1] >= 128
     # the threshold gives the target fraction on the fitted sample (same seeded sample)
-    from genview_mm.datasets.image_sources import list_folder
     from genview_mm.apis.pca_fit import sample_paths
+    from genview_mm.datasets.image_sources import list_folder
     imgs = []
     for p in sample_paths([it.path for it in list_folder(str(tmp_path / 'imgs'))], 10, 0):
         try:

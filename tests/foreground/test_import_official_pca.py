@@ -126,8 +126,8 @@ def test_generator_vector_with_histogram_threshold(tmp_path, unclip_and_photos):
     # the threshold is the official histogram rule on tokens @ v of the sampled images
     from PIL import Image
 
-    from genview_mm.datasets.image_sources import list_images
     from genview_mm.apis.pca_fit import sample_paths
+    from genview_mm.datasets.image_sources import list_images
     paths = sample_paths([it.path for it in list_images(photos)], 8, 0, True)
     enc = CLIPPatchEncoder.from_pretrained(unclip, subfolder='image_encoder')
     images = [Image.open(p).convert('RGB') for p in paths]

@@ -28,8 +28,8 @@ def photo_dir(tmp_path_factory) -> str:
 @pytest.fixture(scope='session')
 def tiny_unclip_pca(tiny_unclip_path, photo_dir, tmp_path_factory) -> str:
     """Foreground PCA fitted for the tiny pipeline's own image encoder."""
-    from genview_mm.datasets.image_sources import list_folder
     from genview_mm.apis.pca_fit import run_fit
+    from genview_mm.datasets.image_sources import list_folder
     from genview_mm.models.encoders import CLIPPatchEncoder
     enc = CLIPPatchEncoder.from_pretrained(tiny_unclip_path, subfolder='image_encoder')
     out = str(tmp_path_factory.mktemp('pca') / 'fg_pca.pth')

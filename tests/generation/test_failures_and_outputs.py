@@ -8,13 +8,12 @@ from PIL import Image
 
 from genview_mm.apis.generation import writer as outputs
 from genview_mm.apis.generation.job import summarize_failures
-from genview_mm.datasets.image_sources import load_image
 from genview_mm.apis.generation.writer import (
     check_unique_outputs,
-    output_ok,
     output_relpath,
     save_atomic,
 )
+from genview_mm.datasets.image_sources import load_image
 from genview_mm.structures.manifest import (
     failure_cause,
     failure_kind,
@@ -22,6 +21,7 @@ from genview_mm.structures.manifest import (
     should_retry,
 )
 from genview_mm.utils.atomic_write import temp_name
+from genview_mm.utils.image_files import image_file_ok
 
 
 def test_failure_kinds_and_retry_rule():
@@ -95,19 +95,19 @@ def test_save_atomic_uses_a_temp_name_of_this_process(tmp_path, monkeypatch):
     save_atomic(Image.new('RGB', (4, 4)), target, tmp_dir=str(tmp_path))
     assert len(seen) == 1 and osp.basename(seen[0]) == osp.basename(temp_name(target))
     assert osp.dirname(seen[0]) == str(tmp_path)
-    assert os.listdir(tmp_path) == ['o'] and output_ok(target, verify=True)
+    assert os.listdir(tmp_path) == ['o'] and image_file_ok(target, verify=True)
 
 
 def test_output_ok(tmp_path):
     path = tmp_path / 'v.jpg'
     Image.new('RGB', (64, 64), (200, 10, 10)).save(path, quality=95)
-    assert output_ok(str(path)) and output_ok(str(path), verify=True)
+    assert image_file_ok(str(path)) and image_file_ok(str(path), verify=True)
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])  # truncated: only a decode sees it
-    assert output_ok(str(path)) and not output_ok(str(path), verify=True)
+    assert image_file_ok(str(path)) and not image_file_ok(str(path), verify=True)
     path.write_bytes(b'')
-    assert not output_ok(str(path))
-    assert not output_ok(str(tmp_path / 'gone.jpg'))
+    assert not image_file_ok(str(path))
+    assert not image_file_ok(str(tmp_path / 'gone.jpg'))
 
 
 def test_sources_decoded_as_training_decodes_them(tmp_path):

@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 
 from gen_tool import leftovers
-from genview_mm.apis.generation import writer
 from genview_mm.apis.generation.job import SetupError
 from genview_mm.apis.generation.runner import generate_views
 from genview_mm.apis.generation.shards import merge_manifests, my_shards, shard_count, shard_path

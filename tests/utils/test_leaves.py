@@ -4,7 +4,7 @@ import os
 import pytest
 
 from genview_mm.utils.annotation_list import parse_annotation_line, read_annotation_list
-from genview_mm.utils.atomic_write import atomic_write, temp_name
+from genview_mm.utils.atomic_write import atomic_write, create_once, temp_name
 
 
 def test_annotation_lines_split_a_trailing_integer_label():
@@ -57,3 +57,44 @@ def test_atomic_write_into_a_temp_folder(tmp_path):
         with atomic_write(str(tmp_path / 'out' / 'w.bin'), 'wb', tmp_dir=str(scratch)):
             raise RuntimeError('crash while writing')
     assert os.listdir(scratch) == [] and sorted(os.listdir(path.parent)) == ['v.bin']
+
+
+def test_atomic_write_from_a_temp_folder_on_another_filesystem(tmp_path, monkeypatch):
+    """A rename across filesystems fails (EXDEV): the file is copied next to the target and
+    renamed from there; nothing is left in either folder."""
+    import errno
+    path, scratch = tmp_path / 'out' / 'v.bin', tmp_path / 'scratch'
+    real_replace, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(os.path.dirname(src))
+        if os.path.dirname(src) == str(scratch):
+            raise OSError(errno.EXDEV, 'Invalid cross-device link')
+        return real_replace(src, dst)
+    monkeypatch.setattr(os, 'replace', replace)
+    with atomic_write(str(path), 'wb', tmp_dir=str(scratch)) as f:
+        f.write(b'payload')
+    assert path.read_bytes() == b'payload'
+    assert calls == [str(scratch), str(path.parent)]
+    assert os.listdir(scratch) == [] and os.listdir(path.parent) == ['v.bin']
+    monkeypatch.setattr(os, 'replace', lambda a, b: (_ for _ in ()).throw(
+        OSError(errno.EACCES, 'Permission denied')))  # any other error is raised
+    with pytest.raises(PermissionError):
+        with atomic_write(str(path), 'wb', tmp_dir=str(scratch)) as f:
+            f.write(b'new')
+    assert path.read_bytes() == b'payload' and os.listdir(scratch) == []
+
+
+def test_create_once_keeps_the_first_writer(tmp_path, monkeypatch):
+    path = tmp_path / 'rec' / 'settings.json'
+    assert create_once(str(path), 'first\n') is True
+    assert create_once(str(path), 'second\n') is False
+    assert path.read_text() == 'first\n' and os.listdir(path.parent) == ['settings.json']
+
+    def no_links(src, dst):
+        raise OSError(1, 'Operation not permitted')  # a filesystem without hard links
+    monkeypatch.setattr(os, 'link', no_links)
+    other = tmp_path / 'rec' / 'other.json'
+    assert create_once(str(other), 'a') is True and other.read_text() == 'a'
+    assert create_once(str(other), 'b') is False and other.read_text() == 'a'
+    assert sorted(os.listdir(path.parent)) == ['other.json', 'settings.json']

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 from ...foreground.encoder_identity import file_sha256, model_fingerprint
 from ...generation.noise import validate_noise_rule
 from ...structures.manifest import MERGED_NAME, read_rows
+from ...utils.atomic_write import create_once
 from ...utils.file_lock import FileLock
 from . import SettingsMismatch
 from .shards import SHARDS_DIR, row_files
@@ -90,23 +91,9 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> Non
 
 
 def write_settings(out_dir: str, settings: Dict) -> None:
-    """Create the settings record atomically unless another worker created it first (a hard
-    link: the first one stays), then check it holds these settings."""
-    os.makedirs(out_dir, exist_ok=True)
-    path = settings_path(out_dir)
-    tmp = f'{path}.{os.getpid()}.partial'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(json.dumps(settings, indent=1, sort_keys=True) + '\n')
-    try:
-        os.link(tmp, path)  # atomic, and fails if the file exists
-    except FileExistsError:
-        pass
-    except OSError:  # no hard links on this filesystem
-        if not osp.exists(path):
-            os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    """Create the settings record unless another worker created it first (the first one
+    stays), then check it holds these settings."""
+    create_once(settings_path(out_dir), json.dumps(settings, indent=1, sort_keys=True) + '\n')
     check_settings(out_dir, settings)
 
 

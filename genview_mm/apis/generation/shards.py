@@ -22,7 +22,7 @@ from ...structures.manifest import (
     write_manifest,
 )
 from ...utils.file_lock import FileLock
-from .writer import output_ok
+from ...utils.image_files import image_file_ok
 
 logger = logging.getLogger(__name__)
 SHARDS_DIR = 'shards'
@@ -72,7 +72,7 @@ def plan_images(items: Sequence, recorded: Dict[tuple, ManifestRow], num_variati
         for row in (recorded.get((item.key, v)) for v in range(num_variations)):
             if row is None:
                 states.add('new')
-            elif row.ok and not (row.output and output_ok(osp.join(out_dir, row.output),
+            elif row.ok and not (row.output and image_file_ok(osp.join(out_dir, row.output),
                                                           verify)):
                 states.add('redone')
             elif not row.ok and should_retry(row.reason, retry_failed):
@@ -135,5 +135,5 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
     if check_files:
         root = osp.dirname(osp.abspath(out))
         report['missing_files'] = [r.output for r in rows
-                                   if r.ok and not output_ok(osp.join(root, r.output))]
+                                   if r.ok and not image_file_ok(osp.join(root, r.output))]
     return report

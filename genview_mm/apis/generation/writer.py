@@ -48,18 +48,15 @@ def save_atomic(image: Any, path: str, quality: int = 95,
     if ext not in _FORMATS:
         raise ValueError(f'output extension must be one of {sorted(_FORMATS)}, got {ext!r}')
     kwargs = {'quality': quality} if _FORMATS[ext] in ('JPEG', 'WEBP') else {}
-    for where in ([tmp_dir] if tmp_dir else []) + [None]:
-        try:
-            with atomic_write(path, 'wb', tmp_dir=where) as f:
-                to_pil(image).save(f, format=_FORMATS[ext], **kwargs)
-            return
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise SetupError(f'no space left on the device writing to '
-                                 f'{where or osp.dirname(path)} ({exc.strerror}): free space or '
-                                 'pass another --out-dir, then rerun to resume') from None
-            if where is None or exc.errno != errno.EXDEV:  # EXDEV: tmp_dir on another disk
-                raise
+    try:
+        with atomic_write(path, 'wb', tmp_dir=tmp_dir) as f:
+            to_pil(image).save(f, format=_FORMATS[ext], **kwargs)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise SetupError(f'no space left on the device writing to '
+                             f'{tmp_dir or osp.dirname(path)} ({exc.strerror}): free space or '
+                             'pass another --out-dir, then rerun to resume') from None
+        raise
 
 
 def save_view(item, view, gen, out_dir: str, ext: str, quality: int,
@@ -74,21 +71,3 @@ def save_view(item, view, gen, out_dir: str, ext: str, quality: int,
                            reason=failure_reason(TRANSIENT, 'write failed', exc))
     return ManifestRow(item.path, item.key, view.variation, rel, view.noise_level,
                        view.fg_ratio, view.seed, gen.name, view.clip_sim)
-
-
-def output_ok(path: str, verify: bool = False) -> bool:
-    """Whether a recorded output exists and is not empty (``verify``: and fully decodes)."""
-    try:
-        if osp.getsize(path) <= 0:
-            return False
-    except OSError:
-        return False
-    if not verify:
-        return True
-    from PIL import Image
-    try:
-        with Image.open(path) as img:
-            img.load()
-        return True
-    except Exception:  # noqa: BLE001  (any decode error: the file is bad)
-        return False
