@@ -38,11 +38,19 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f'{self.prog}: error: {message}\n')
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-    return value
+def number_in(kind, low, high=None, low_open=False):
+    """An argparse type: ``kind(text)`` in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    def parse(text: str):
+        value = kind(text)
+        if value < low or (low_open and value == low) or (high is not None and value > high):
+            span = (f'>= {low}' if high is None else f'in ({low}, {high}]' if low_open else
+                    f'in {low}..{high}')
+            raise argparse.ArgumentTypeError(f'must be {span}, got {value}')
+        return value
+    return parse
+
+
+positive_int = number_in(int, 1)
 
 
 def writable_dir(path: str) -> None:
@@ -122,7 +130,7 @@ def parse_args(argv=None):
                    'a fixed pipeline batch (--max-pipeline-batch, default --batch-size x '
                    '--num-variations; the tail padded)')
     p.add_argument('--ext', default='.jpg', choices=['.jpg', '.png', '.webp'])
-    p.add_argument('--quality', type=int, default=95)
+    p.add_argument('--quality', type=number_in(int, 1, 100), default=95)
     p.add_argument('--retry-failed', action='store_true', help='also redo images recorded as '
                    'undecodable (transient failures are always redone)')
     p.add_argument('--verify', action='store_true', help='decode every recorded output and '
@@ -130,7 +138,8 @@ def parse_args(argv=None):
     p.add_argument('--overwrite', action='store_true', help='if OUT_DIR holds views made with '
                    'other settings, delete the views and records this tool wrote there and '
                    'start over (one process only)')
-    p.add_argument('--max-fail-fraction', type=float, default=0.5, help='exit with status 1 '
+    p.add_argument('--max-fail-fraction', type=number_in(float, 0, 1, low_open=True),
+                   default=0.5, help='exit with status 1 '
                    'if at least this share of the images tried fails (default: 0.5)')
     p.add_argument('--no-encoder-check', action='store_true',
                    help='accept a PCA file made for another encoder of the same token width, '
@@ -144,7 +153,8 @@ def parse_args(argv=None):
                    '(recorded: fixed for an --out-dir; default: 1000)')
     p.add_argument('--writers', type=int, default=4, help='threads encoding and writing views '
                    '(default: 4)')
-    p.add_argument('--lock-wait', type=float, default=0.0, help='seconds to wait for another '
+    p.add_argument('--lock-wait', type=number_in(float, 0), default=0.0,
+                   help='seconds to wait for another '
                    'live writer of the same shard to exit (default: 0, refuse at once)')
     p.add_argument('--no-progress', action='store_true')
     args = p.parse_args(argv)

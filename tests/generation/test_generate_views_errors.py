@@ -40,6 +40,14 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
                                '--batch-size', '-2'), '--batch-size: must be >= 1, got -2'),
         'no variations': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
                               '--num-variations', '0'), '--num-variations: must be >= 1, got 0'),
+        'quality 0': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--quality', '0'),
+                      'argument --quality: must be in 1..100, got 0'),
+        'fail fraction 0': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                                '--max-fail-fraction', '0'),
+                            'argument --max-fail-fraction: must be in (0, 1], got 0.0'),
+        'negative lock wait': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                                   '--lock-wait', '-1'),
+                               'argument --lock-wait: must be >= 0, got -1.0'),
         'missing pipeline': (cmd(photo_dir, tiny_unclip_pca, str(tmp_path / 'none'),
                                  out), 'unCLIP pipeline folder not found'),
         'bad PCA path': (cmd(photo_dir, str(tmp_path / 'pca.pth'), tiny_unclip_path,
@@ -64,8 +72,7 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
      '--noise-bins/--noise-levels: noise levels must be integers in 0..999'),
     (['--rank', '1'], '--rank and --world-size go together'),
     (['--rank', '2', '--world-size', '2'],
-     '--rank/--world-size: need 0 <= rank < world size, got rank 2 of 2'),
-    (['--quality', '0'], '--quality must be in 1..100, got 0')])
+     '--rank/--world-size: need 0 <= rank < world size, got rank 2 of 2')])
 def test_errors_found_by_the_package(gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,
                                      tmp_path, capsys, extra, shown):
     out = str(tmp_path / 'out')

@@ -88,13 +88,8 @@ def build_generator(args: argparse.Namespace, device: str, output: str = 'pil'):
 
 
 def check_args(args: argparse.Namespace, world_size: int) -> None:
-    """Raise :class:`UsageError` for a bad argument (before any model loads)."""
-    if not 1 <= args.quality <= 100:
-        raise UsageError(f'--quality must be in 1..100, got {args.quality}')
-    if args.lock_wait < 0:
-        raise UsageError('--lock-wait must be >= 0')
-    if not 0 < args.max_fail_fraction <= 1:
-        raise UsageError(f'--max-fail-fraction must be in (0, 1], got {args.max_fail_fraction}')
+    """Raise :class:`UsageError` for a bad argument (before any model loads; the tool's parser
+    checked the ranges)."""
     try:
         validate_noise_rule(args.noise_bins, args.noise_levels)
     except ValueError as exc:
