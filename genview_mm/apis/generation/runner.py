@@ -14,6 +14,8 @@ import shutil
 import time
 from typing import Dict, List, Sequence
 
+from tqdm import tqdm
+
 from ...datasets.image_sources import ImageItem, load_image
 from ...generation.analysis import analyze_pixels, concat_analyses, select_analysis
 from ...generation.seeding import image_seed
@@ -116,7 +118,7 @@ class _Shard:
             self.stats['ok' if row.ok else 'failed'] += 1
             if not row.ok:
                 self.stats['reasons'][row.key] = row.reason
-        if self.bar is not None and images:
+        if images:
             self.bar.update(images)
 
     def timed(self, attr: str, fn, *args):
@@ -211,11 +213,9 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                  reasons={}, shards=len(mine), ran=0)
     opts = dict(batch_size=batch_size, ext=ext, quality=quality, level_buckets=level_buckets,
                 prefetch=prefetch, writers=writers)
-    bar = None
-    if show_progress:
-        from tqdm import tqdm
-        bar = tqdm(total=sum(min(shard_size, len(items) - s * shard_size) for s in mine),
-                   unit='img', dynamic_ncols=True, desc=f'worker {rank}/{world_size}')
+    bar = tqdm(total=sum(min(shard_size, len(items) - s * shard_size) for s in mine),
+               unit='img', dynamic_ncols=True, desc=f'worker {rank}/{world_size}',
+               disable=not show_progress)
     host = 0.0
     for s in mine:
         chunk = items[s * shard_size:(s + 1) * shard_size]
@@ -224,7 +224,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
         if not plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify)[0] and \
                 osp.isfile(record) and not osp.exists(journal):
             stats['skipped'] += len(chunk)
-            bar is not None and bar.update(len(chunk))
+            bar.update(len(chunk))
             continue
         with shard_lock(out_dir, s, lock_wait):
             fresh = list(recorded_rows([record, journal]).values())
@@ -234,7 +234,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
             for name, count in counts.items():
                 stats[name] += count
             stats['tried'] += len(todo)
-            bar is not None and bar.update(counts['skipped'])
+            bar.update(counts['skipped'])
             run = _Shard(generator, out_dir, s, opts, stats, bar)
             start = time.perf_counter()
             try:
@@ -251,8 +251,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
             if osp.exists(journal):
                 os.remove(journal)
             stats['ran'] += 1
-    if bar is not None:
-        bar.close()
+    bar.close()
     return dict(stats, reasons=list(stats['reasons'].values()),
                 complete=is_complete(out_dir, num_shards),
                 host_ms_per_image=round(1000 * host / max(stats['tried'], 1), 3))
