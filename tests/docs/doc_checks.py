@@ -22,7 +22,7 @@ SCRIPTS = {  # script -> the tool its extra options go to (None: not ours, e.g. 
     'tools/slurm_train.sh': 'tools/train.py', 'tools/slurm_test.sh': 'tools/test.py',
     'tools/slurm_generate.sh': 'tools/generate_views.py', 'tools/run_demo.sh':
     'tools/genview_demo.py', 'tools/run_tests.sh': None, 'tools/bootstrap_env.sh': None,
-    'tools/lint.sh': None, '.ci/run': None}
+    'tools/lint.sh': None, '.ci/run': None, 'tools/benchmarks/gpu_figures.sh': None}
 # train.py, dist_train.sh, slurm_test.sh, ...: their config is their first argument ending in .py
 CONFIG_TOOLS = re.compile(r'tools/(\w+_)?(train|test|check_config|visualize_pairs)\.(py|sh)$')
 FOREIGN = {'--dependency': "sbatch's", 'tools/clip_pca/pca_results': 'the official repository'}

@@ -1,0 +1,46 @@
+"""tools/benchmarks/gpu_figures.sh: the GPU benchmarks in one script. Its --smoke mode runs the
+same commands at CPU size, so every benchmark it names starts, ends and prints its figures; a
+wrong argument is one usage line."""
+import os
+import os.path as osp
+import re
+import sys
+
+import pytest
+
+from helpers import ROOT, run_cmd
+
+SCRIPT = osp.join(ROOT, 'tools', 'benchmarks', 'gpu_figures.sh')
+
+
+@pytest.mark.parametrize('args', [[], ['run'], ['run', 'OUT', 'nothing'],
+                                  ['run', 'OUT', 'all', '--fast'], ['prepare', 'x']])
+def test_wrong_arguments_print_the_usage(tmp_path, args):
+    res = run_cmd(['bash', SCRIPT, *[str(tmp_path / a) if a == 'OUT' else a for a in args]],
+                  returncode=2)
+    assert res.stderr.strip().splitlines() == [
+        f'usage: {SCRIPT} prepare | run OUT [scorer|generator|all] [--smoke]']
+    assert not (tmp_path / 'OUT').exists()
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_every_benchmark_log(tmp_path):
+    """Without wheels (an empty WHEELS_DIR) it uses this interpreter's packages."""
+    wheels, out = tmp_path / 'wheels', tmp_path / 'out'
+    wheels.mkdir()
+    res = run_cmd(['bash', SCRIPT, 'run', str(out), '--smoke'], timeout=900,
+                  env=dict(PYTHON=sys.executable, WHEELS_DIR=str(wheels)))
+    names = ['scorer', 'scorer_compiled', 'step_mocov2', 'step_mocov3', 'generator']
+    assert sorted(os.listdir(out)) == sorted([f'{n}.log' for n in names] + ['device.log'])
+    for name in names:
+        assert f'== {name}: exit 0' in res.stdout
+    logs = {n: (out / f'{n}.log').read_text() for n in names}
+    # the default scorer keeps the strict accuracy rule; the compiled one prints its verdict
+    assert "within the accuracy rule (errors <= O's): yes" in logs['scorer']
+    assert 'compile=True' in logs['scorer_compiled'] and re.search(
+        r"within the accuracy rule \(errors <= O's\): (yes|no)", logs['scorer_compiled'])
+    for name in ('step_mocov2', 'step_mocov3'):
+        assert re.search(r'genview\[tiny-clip\]: ms/step \(median of 2\) .* overhead ratio='
+                         r'[\d.]+', logs[name])
+    assert re.search(r'ratio_p_over_o=[\d.]+ psnr_p_to_o_db=[\d.]+', logs['generator'])
+    assert 'torch ' in (out / 'device.log').read_text()
