@@ -27,7 +27,8 @@ from ...structures.manifest import (
     newest_rows,
     write_manifest,
 )
-from ...utils.threads import OrderedPool, prefetch
+from ...utils.threads import OrderedPool
+from ...utils.threads import prefetch as read_ahead
 from . import SetupError
 from .shards import (
     is_complete,
@@ -144,7 +145,7 @@ class _Shard:
         shutil.rmtree(self.tmp_dir, ignore_errors=True)  # left by a killed writer
         o, buckets = self.opts, {}
         batches = read_batches(self.gen, todo, o['batch_size'], o['level_buckets'])
-        batches = prefetch(batches, name='view-prefetch') if o['prefetch'] else batches
+        batches = read_ahead(batches, name='view-prefetch') if o['prefetch'] else batches
         try:
             while True:
                 batch = self.timed('wait_time', next, batches, None) if o['prefetch'] else \
