@@ -18,13 +18,7 @@ from ...utils.dist import LAUNCH_MODES, launch_from
 from ...utils.file_safety import check_outside_sources
 from . import ABORTS, SettingsMismatch, SetupError, ShardLocked, UsageError  # noqa: F401
 from .runner import generate_views
-from .settings import (
-    check_settings,
-    clear_outputs,
-    mismatch_message,
-    settings_from_args,
-    write_settings,
-)
+from .settings import check_settings, clear_outputs, settings_from_args, write_settings
 from .shards import merge_manifests
 
 logger = logging.getLogger(__name__)
@@ -38,8 +32,6 @@ _HINTS = {
                          'with --retry-failed)',
     'write failed': 'check the free space and permissions of --out-dir',
 }
-
-
 
 
 def summarize_failures(reasons: Iterable[str], attempted: int,
@@ -87,19 +79,6 @@ def build_generator(args: argparse.Namespace, device: str, output: str = 'pil'):
     return gen
 
 
-def check_args(args: argparse.Namespace, world_size: int) -> None:
-    """Raise :class:`UsageError` for a bad argument (before any model loads; the tool's parser
-    checked the ranges)."""
-    try:
-        validate_noise_rule(args.noise_bins, args.noise_levels)
-    except ValueError as exc:
-        raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
-    if args.overwrite and world_size > 1:
-        raise UsageError(f'--overwrite with {world_size} workers (a job array or torchrun) '
-                         'would let one delete what another already wrote: delete --out-dir '
-                         'once before launching instead')
-
-
 def run_from_args(args: argparse.Namespace) -> int:
     """Run this worker's shards, merge if every shard is then done; 0, or 1 if too many of
     the images tried failed."""
@@ -107,14 +86,21 @@ def run_from_args(args: argparse.Namespace) -> int:
         launch = launch_from(args.rank, args.world_size)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    check_args(args, launch.world_size)
+    try:
+        validate_noise_rule(args.noise_bins, args.noise_levels)
+    except ValueError as exc:
+        raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
+    if args.overwrite and launch.world_size > 1:
+        raise UsageError(f'--overwrite with {launch.world_size} workers (a job array or '
+                         'torchrun) would let one delete what another already wrote: delete '
+                         '--out-dir once before launching instead')
     logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
                 launch.world_size)
     device = args.device or (f'cuda:{launch.local_rank}' if torch.cuda.is_available() else 'cpu')
     dtype = str(resolve_dtype(args.dtype, torch.device(device))).replace('torch.', '')
     output = output_mode(args.output, device)
     settings = settings_from_args(args, dtype, output)
-    check_settings(args.out_dir, settings, args.overwrite)  # before any model loads
+    clear = check_settings(args.out_dir, settings, args.overwrite)  # before any model loads
     items = list_images(args.source, args.data_root, args.dataset_key)
     if not items:
         raise UsageError(f'no images found in source {args.source!r}')
@@ -123,7 +109,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     generator = build_generator(args, device, output)
-    if args.overwrite and mismatch_message(args.out_dir, settings):
+    if clear:
         logger.warning('--overwrite: deleted %d files this tool recorded in %s',
                        clear_outputs(args.out_dir), args.out_dir)
     write_settings(args.out_dir, settings)  # the model loaded: this run starts
@@ -136,16 +122,17 @@ def run_from_args(args: argparse.Namespace) -> int:
     print(f'worker {launch.rank}/{launch.world_size}: {stats["shards"]} shards ({stats["ran"]} '
           f'run), share {stats["share"]}, skipped {stats["skipped"]}, new {stats["new"]}, '
           f'redone {stats["redone"]} (lost outputs), retried {stats["retried"]} (failed '
-          f'before); rows written: ok {stats["ok"]}, failed {stats["failed"]}; host '
-          f'{stats["host_ms_per_image"]} ms/image', flush=True)
+          f'before); rows written: ok {stats["ok"]}, failed {stats["failed"]}', flush=True)
     failures = summarize_failures(stats['reasons'], stats['tried'], args.max_fail_fraction)
     if failures:
         logger.error('worker %d: %s', launch.rank, failures)
-    if not args.no_merge and not stats['complete']:
+    if args.no_merge:
+        pass
+    elif not stats['complete']:
         logger.info('worker %d: its shards are done, others are not yet: the worker that '
                     'finishes last merges (or run tools/merge_manifests.py %s)', launch.rank,
                     args.out_dir)
-    elif not args.no_merge:
+    else:
         report = merge_manifests(args.out_dir, items, args.num_variations)
         logger.info('every shard done: merged %d rows (%d ok, %d failed) into %s; %d missing',
                     report['rows'], report['ok'], report['failed'], report['path'],

@@ -1,8 +1,8 @@
 """The settings that decide a view's pixels, names and shards, recorded in
-``OUT/generation_settings.json`` once the model has loaded (a refused start leaves nothing), and
+``OUT/generation_settings.json`` once the model has loaded (a refused start leaves nothing) and
 matched by every rerun before any model loads; and what ``--overwrite`` may delete. The model is
-recorded by a fingerprint of its weights (a moved folder still matches); speed and placement
-settings are not recorded, the dtype and output mode are (they change pixels)."""
+recorded by a fingerprint of its weights (a moved folder still matches), the dtype and output
+mode too (they change pixels), speed and placement settings not."""
 import argparse
 import glob
 import json
@@ -41,14 +41,11 @@ def settings_from_args(args: argparse.Namespace, dtype: str, output: str = 'pil'
         num_variations=args.num_variations, shard_size=args.shard_size)))
 
 
-def settings_path(out_dir: str) -> str:
-    return osp.join(out_dir, SETTINGS_NAME)
-
-
 def read_settings(out_dir: str) -> Optional[Dict]:
-    if not osp.isfile(settings_path(out_dir)):
+    path = osp.join(out_dir, SETTINGS_NAME)
+    if not osp.isfile(path):
         return None
-    with open(settings_path(out_dir), encoding='utf-8') as f:
+    with open(path, encoding='utf-8') as f:
         return json.load(f)
 
 
@@ -60,40 +57,37 @@ def settings_diff(old: Dict, new: Dict) -> List[str]:
             if get(old, k) != get(new, k)]
 
 
-def mismatch_message(out_dir: str, settings: Dict) -> Optional[str]:
-    """Why ``settings`` cannot resume ``out_dir`` (None: they can, or nothing is there)."""
+def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> bool:
+    """Raise :class:`SettingsMismatch` unless ``settings`` may resume ``out_dir`` or
+    ``overwrite`` may clear it (only where this tool's settings record is): True for the
+    latter, the views there are to be cleared."""
     old = read_settings(out_dir)
     if old is None:
         images = osp.join(out_dir, IMAGES_DIR)
-        if not (row_files(out_dir) or osp.isfile(osp.join(out_dir, MERGED_NAME))
+        if (row_files(out_dir) or osp.isfile(osp.join(out_dir, MERGED_NAME))
                 or osp.isdir(osp.join(out_dir, 'manifests'))
                 or (osp.isdir(images) and os.listdir(images))):
-            return None
-        return (f'{out_dir} holds images or manifests but no {SETTINGS_NAME} of this tool, so '
-                'they cannot be checked against this run\'s settings, and --overwrite will not '
+            raise SettingsMismatch(
+                f'{out_dir} holds images or manifests but no {SETTINGS_NAME} of this tool, so '
+                "they cannot be checked against this run's settings, and --overwrite will not "
                 'delete what this tool did not record: use a new --out-dir (or delete them '
                 'yourself).')
+        return False
     diff = settings_diff(old, settings)
-    if not diff:
-        return None
-    return (f'{out_dir} holds views generated with other settings ({settings_path(out_dir)}); '
-            'resuming would mix them with this run\'s:\n  ' + '\n  '.join(diff) +
-            '\nUse a new --out-dir, or pass --overwrite to delete the views and records this '
-            'tool wrote there and start over.')
-
-
-def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> None:
-    """Raise :class:`SettingsMismatch` unless ``settings`` may resume ``out_dir`` (or
-    ``overwrite`` may clear it: only where this tool's settings record is)."""
-    message = mismatch_message(out_dir, settings)
-    if message and not (overwrite and read_settings(out_dir) is not None):
-        raise SettingsMismatch(message)
+    if diff and not overwrite:
+        raise SettingsMismatch(
+            f'{out_dir} holds views generated with other settings '
+            f"({osp.join(out_dir, SETTINGS_NAME)}); resuming would mix them with this run's:"
+            '\n  ' + '\n  '.join(diff) + '\nUse a new --out-dir, or pass --overwrite to delete '
+            'the views and records this tool wrote there and start over.')
+    return bool(diff)
 
 
 def write_settings(out_dir: str, settings: Dict) -> None:
     """Create the settings record unless another worker created it first (the first one
     stays), then check it holds these settings."""
-    create_once(settings_path(out_dir), json.dumps(settings, indent=1, sort_keys=True) + '\n')
+    create_once(osp.join(out_dir, SETTINGS_NAME),
+                json.dumps(settings, indent=1, sort_keys=True) + '\n')
     check_settings(out_dir, settings)
 
 
@@ -104,24 +98,20 @@ def clear_outputs(out_dir: str) -> int:
     if read_settings(out_dir) is None:
         raise SettingsMismatch(f'{out_dir} has no {SETTINGS_NAME}: --overwrite deletes only '
                                'what this tool recorded; use a new --out-dir')
+    root = osp.realpath(out_dir)
     with ExitStack() as stack:
         for path in sorted(glob.glob(osp.join(out_dir, SHARDS_DIR, '*.lock'))):
             stack.enter_context(FileLock(path))
-        return _delete_recorded(out_dir)
-
-
-def _delete_recorded(out_dir: str) -> int:
-    root = osp.realpath(out_dir)
-    files = row_files(out_dir)
-    targets = {osp.join(out_dir, r.output) for p in files for r in read_rows(p) if r.output}
-    targets = {t for t in targets if osp.realpath(t).startswith(root + os.sep)}
-    targets |= set(files) | {osp.join(out_dir, MERGED_NAME), settings_path(out_dir)}
-    gone = 0
-    for path in sorted(t for t in targets if osp.isfile(t)):
-        os.remove(path)
-        gone += 1
-    for folder in (IMAGES_DIR, SHARDS_DIR):  # folders left empty
-        for d, _, _ in sorted(os.walk(osp.join(out_dir, folder)), reverse=True):
-            if not os.listdir(d):
-                os.rmdir(d)
-    return gone
+        files = row_files(out_dir)
+        views = {osp.join(out_dir, r.output) for p in files for r in read_rows(p) if r.output}
+        targets = {v for v in views if osp.realpath(v).startswith(root + os.sep)} | set(files)
+        targets = sorted(t for t in targets | {osp.join(out_dir, MERGED_NAME),
+                                               osp.join(out_dir, SETTINGS_NAME)}
+                         if osp.isfile(t))
+        for path in targets:
+            os.remove(path)
+        for folder in (IMAGES_DIR, SHARDS_DIR):  # folders left empty
+            for d, _, _ in sorted(os.walk(osp.join(out_dir, folder)), reverse=True):
+                if not os.listdir(d):
+                    os.rmdir(d)
+    return len(targets)
