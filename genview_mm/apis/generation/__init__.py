@@ -1,13 +1,8 @@
 """The view-generation job behind ``tools/generate_views.py`` (the method is
-:mod:`genview_mm.generation`), one module per stage after img2dataset: :mod:`.shards` (fixed
-shards, records, locks, merge), :mod:`.writer` (names, atomic writes), :mod:`.runner` (the
-loop: read, analyse, generate, write), :mod:`.settings` (what a rerun must match) and
-:mod:`.job` (the command). What is not the job's own lives with its owner: the sources and
-their decoding in :mod:`genview_mm.datasets.image_sources`, the manifest rows and journal in
-:mod:`genview_mm.structures.manifest`, the model fingerprint in
-:mod:`genview_mm.foreground.encoder_identity`, the file lock, threads and launch mode in
-:mod:`genview_mm.utils`. The job's errors are defined here, below every stage, so that each
-stage can raise them without importing another."""
+:mod:`genview_mm.generation`), one module per stage: :mod:`.shards` (fixed shards, records,
+locks, merge), :mod:`.writer` (names, atomic writes), :mod:`.runner` (read, analyse, generate,
+write), :mod:`.settings` (what a rerun must match), :mod:`.job` (the command). Its errors are
+defined here, below every stage."""
 from ...utils.file_lock import FileLocked as ShardLocked  # another live writer (exit code 1)
 
 
@@ -28,4 +23,3 @@ class SetupError(RuntimeError):
 
 
 ABORTS = (UsageError, ShardLocked, SetupError)
-

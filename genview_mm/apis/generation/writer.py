@@ -1,9 +1,7 @@
-"""Where a view goes, how it is encoded and written (atomically; the runner calls
-:func:`save_view` from a thread pool), and whether a written one is still good.
-
-Names mirror the source layout with a short hash of the key:
-``images/<key folder>/<key stem>-<8 hex of sha1(key)>[_v<k>]<ext>``, distinct even for sources
-that differ only in extension or case (:func:`check_unique_outputs` refuses the rare clash).
+"""Where a view goes and how it is written (encoded, then renamed into place; the runner calls
+:func:`save_view` from a thread pool). Names mirror the source layout with a short hash of the
+key, ``images/<key folder>/<key stem>-<8 hex of sha1(key)>[_v<k>]<ext>``: distinct even for
+sources that differ only in extension or case (:func:`check_unique_outputs` refuses a clash).
 """
 import errno
 import hashlib
@@ -20,7 +18,7 @@ IMAGES_DIR = 'images'
 
 
 def output_relpath(key: str, variation: int, num_variations: int, ext: str) -> str:
-    """A view's path relative to the output folder (see the module docstring)."""
+    """A view's path relative to the output folder."""
     folder, name = osp.split(key)
     tag = hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]
     suffix = f'_v{variation}' if num_variations > 1 else ''
@@ -33,17 +31,16 @@ def check_unique_outputs(keys: Iterable[str], num_variations: int, ext: str) -> 
     seen: Dict[str, str] = {}
     for key in keys:
         folded = output_relpath(key, 0, num_variations, ext).casefold()
-        other = seen.setdefault(folded, key)
-        if other != key:
-            raise ValueError(f'sources {other!r} and {key!r} would share the output file '
-                             f'{folded!r}: rename one of them')
+        if seen.setdefault(folded, key) != key:
+            raise ValueError(f'sources {seen[folded]!r} and {key!r} would share the output '
+                             f'file {folded!r}: rename one of them')
 
 
 def save_atomic(image: Any, path: str, quality: int = 95,
                 tmp_dir: Optional[str] = None) -> None:
-    """Encode ``image`` (:func:`to_pil`) to a temporary file of this process in ``tmp_dir``
-    (else next to ``path``) and rename it onto ``path``; a full disk raises SetupError (one
-    line naming the folder, no temporary file left)."""
+    """Encode ``image`` (:func:`to_pil`) into a temporary file in ``tmp_dir`` (else next to
+    ``path``) renamed onto ``path``; a full disk raises SetupError (one line naming the
+    folder, no temporary file left)."""
     ext = osp.splitext(path)[1].lower()
     if ext not in _FORMATS:
         raise ValueError(f'output extension must be one of {sorted(_FORMATS)}, got {ext!r}')
