@@ -126,7 +126,6 @@ def test_outputs_independent_of_batch_shard_workers_and_threads(items, tmp_path)
     serial = tmp_path / 'serial'
     stats = run(items, serial, FakeGen(), prefetch=False, writers=0, batch_size=1,
                 shard_size=100)
-    assert stats['host_ms_per_image'] > 0
     pooled = tmp_path / 'pooled'
     for rank in range(2):
         run(items, pooled, FakeGen(), rank=rank, world_size=2, writers=3, batch_size=4,
@@ -191,7 +190,7 @@ def test_tiny_pipeline_pooled_equals_serial_bit_for_bit(tiny_unclip_path, tiny_u
     items = list_folder(photo_dir)
     stats = run(items, tmp_path / 'serial', gen, prefetch=False, writers=0, batch_size=4,
                 shard_size=100)
-    assert stats['ok'] == 10 and stats['host_ms_per_image'] > 0
+    assert stats['ok'] == 10
     run(items, tmp_path / 'pooled', gen, writers=3, batch_size=4, shard_size=100)
     for rank in range(2):
         run(items, tmp_path / 'other', gen, rank=rank, world_size=2, batch_size=1)

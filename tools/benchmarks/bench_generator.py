@@ -139,7 +139,6 @@ def main(argv=None):
         results[arm] = dict(images_per_s=len(s.keys) / wall, ms_per_image=1e3 * wall /
                             len(s.keys), peak_mem_mib=peak_memory_mib(device))
         results[arm]['mfu_pct'] = 100 * s.flops * results[arm]['images_per_s'] / (peak * 1e12)
-    runner_host = stats.get('host_ms_per_image')  # the runner's own figure, if it keeps one
     for arm in ('O', 'P'):
         results[arm]['host_ms_per_image'], results[arm]['host_wall_ms_per_image'] = \
             s.host_pass(arm, HostClock(device))
@@ -153,9 +152,7 @@ def main(argv=None):
               f'ms_per_image={r["ms_per_image"]:.1f} mfu_pct={r["mfu_pct"]:.2f} '
               f'host_ms_per_image={r["host_ms_per_image"]:.2f} '
               f'host_wall_ms_per_image={r["host_wall_ms_per_image"]:.2f} '
-              f'peak_mem_mib={r["peak_mem_mib"]:.0f}'
-              + (f' runner_host_ms_per_image={runner_host:.2f}'
-                 if arm == 'P' and runner_host is not None else ''))
+              f'peak_mem_mib={r["peak_mem_mib"]:.0f}')
     ratio = results['P']['images_per_s'] / results['O']['images_per_s']
     p_to_o = mean_psnr(s.psnr_pairs(osp.join(tmp, 'O'), osp.join(tmp, 'P')))
     print(f'ratio_p_over_o={ratio:.2f} psnr_p_to_o_db={p_to_o:.2f} '

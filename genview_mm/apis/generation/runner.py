@@ -11,7 +11,6 @@ import logging
 import os
 import os.path as osp
 import shutil
-import time
 from typing import Dict, List, Sequence
 
 from tqdm import tqdm
@@ -19,27 +18,11 @@ from tqdm import tqdm
 from ...datasets.image_sources import ImageItem, load_image
 from ...generation.analysis import analyze_pixels, concat_analyses, select_analysis
 from ...generation.seeding import image_seed
-from ...structures.manifest import (
-    TRANSIENT,
-    ManifestJournal,
-    ManifestRow,
-    failure_reason,
-    newest_rows,
-    write_manifest,
-)
+from ...structures import manifest
+from ...structures.manifest import ManifestRow
 from ...utils.threads import OrderedPool
 from ...utils.threads import prefetch as read_ahead
-from . import SetupError
-from .shards import (
-    is_complete,
-    my_shards,
-    plan_images,
-    recorded_rows,
-    row_files,
-    shard_count,
-    shard_lock,
-    shard_path,
-)
+from . import SetupError, shards
 from .writer import check_unique_outputs, save_view
 
 logger = logging.getLogger(__name__)
@@ -93,8 +76,8 @@ def _generate(gen, loaded: Sequence) -> list:
                              analysis=analysis)
     except Exception as exc:  # noqa: BLE001
         if len(loaded) == 1:
-            return failed_rows(loaded[0][0],
-                               failure_reason(TRANSIENT, 'generation failed', exc), gen)
+            why = manifest.failure_reason(manifest.TRANSIENT, 'generation failed', exc)
+            return failed_rows(loaded[0][0], why, gen)
         logger.warning('batch failed (%s); retrying image by image', exc)
         return [r for one in loaded for r in _generate(gen, [one])]
     items = {item.key: item for item, _, _ in loaded}
@@ -107,10 +90,9 @@ class _Shard:
     def __init__(self, gen, out_dir: str, shard: int, opts: Dict, stats: Dict, bar) -> None:
         self.gen, self.out_dir, self.opts, self.stats, self.bar = gen, out_dir, opts, stats, bar
         self.tmp_dir = osp.join(out_dir, '.tmp', f'shard-{shard:05d}')
-        self.journal = ManifestJournal(shard_path(out_dir, shard, 'journal'))
+        self.journal = manifest.ManifestJournal(shards.shard_path(out_dir, shard, 'journal'))
         self.rows: List[ManifestRow] = []
         self.pool = OrderedPool(opts['writers'], name='view-writer')
-        self.gen_time = self.wait_time = 0.0
 
     def record(self, rows: Sequence[ManifestRow], images: int = 0) -> None:
         for row in rows:
@@ -119,54 +101,39 @@ class _Shard:
             self.stats['ok' if row.ok else 'failed'] += 1
             if not row.ok:
                 self.stats['reasons'][row.key] = row.reason
-        if images:
-            self.bar.update(images)
-
-    def timed(self, attr: str, fn, *args):
-        start = time.perf_counter()
-        try:
-            return fn(*args)
-        finally:
-            setattr(self, attr, getattr(self, attr) + time.perf_counter() - start)
+        self.bar.update(images)
 
     def flush(self, loaded: Sequence) -> None:
-        for res in self.timed('gen_time', _generate, self.gen, loaded):
+        for res in _generate(self.gen, loaded):
             if isinstance(res, ManifestRow):
                 self.record([res])
                 continue
-            args = (save_view, *res, self.gen, self.out_dir, self.opts['ext'],
-                    self.opts['quality'], self.tmp_dir)  # with writers: waits count as waits
-            self.record(self.timed('wait_time', self.pool.submit, *args)
-                        if self.opts['writers'] else self.pool.submit(*args))
+            self.record(self.pool.submit(save_view, *res, self.gen, self.out_dir,
+                                         self.opts['ext'], self.opts['quality'], self.tmp_dir))
         self.journal.flush()  # once per pipeline call
         self.record([], len(loaded))
 
     def run(self, todo: Sequence[ImageItem]) -> None:
+        """Bucket the images by noise level (one bucket without ``level_buckets``), send each
+        full bucket to the pipeline, the rest at the end."""
         shutil.rmtree(self.tmp_dir, ignore_errors=True)  # left by a killed writer
-        o, buckets = self.opts, {}
-        batches = read_batches(self.gen, todo, o['batch_size'], o['level_buckets'])
-        batches = read_ahead(batches, name='view-prefetch') if o['prefetch'] else batches
+        buckets, size = {}, self.opts['batch_size']
         try:
-            while True:
-                batch = self.timed('wait_time', next, batches, None) if o['prefetch'] else \
-                    next(batches, None)
-                if batch is None:
-                    break
-                pairs, pixels, failed = batch
+            batches = read_batches(self.gen, todo, size, self.opts['level_buckets'])
+            for pairs, pixels, failed in (read_ahead(batches, name='view-prefetch')
+                                          if self.opts['prefetch'] else batches):
                 self.record([r for it, why in failed for r in failed_rows(it, why, self.gen)],
                             len(failed))
-                if not o['level_buckets']:
-                    if pairs:
-                        self.flush([(it, img, None) for it, img in pairs])
-                    continue
-                for one in self.timed('gen_time', _analyse, self.gen, pairs, pixels):
+                loaded = (_analyse(self.gen, pairs, pixels)
+                          if self.opts['level_buckets'] else [(*p, None) for p in pairs])
+                for one in loaded:
                     level = -1 if one[2] is None else one[2]['noise_level'][0]
                     buckets.setdefault(level, []).append(one)
-                for level in [lv for lv, b in buckets.items() if len(b) >= o['batch_size']]:
+                for level in [lv for lv, b in buckets.items() if len(b) >= size]:
                     self.flush(buckets.pop(level))
             for level in sorted(buckets):
                 self.flush(buckets.pop(level))
-            self.record(self.timed('wait_time', self.pool.done, True))
+            self.record(self.pool.done(True))
         finally:
             self.pool.close()
             self.journal.close()
@@ -177,11 +144,6 @@ class _Shard:
                 pass  # another worker's shard is in progress
 
 
-def _disk_full(path: str, exc: OSError) -> SetupError:
-    return SetupError(f'cannot write to {osp.dirname(path)} ({exc.strerror}): free space or '
-                      'pass another --out-dir')
-
-
 def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: int = 0,
                    world_size: int = 1, batch_size: int = 8, ext: str = '.jpg',
                    quality: int = 95, retry_failed: bool = False, verify: bool = False,
@@ -189,17 +151,15 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                    lock_wait: float = 0.0, shard_size: int = 1000, prefetch: bool = True,
                    writers: int = 4) -> Dict:
     """Generate views for this worker's shards of ``items`` (every worker passes the same
-    list; worker ``rank`` of ``world_size`` takes the shards ``s % world_size == rank``) into
-    ``out_dir``. ``generator``: an :class:`AdaptiveNoiseGenerator` or anything with its
-    ``analyze``/``generate``; ``level_buckets``: fill one batch per noise level first;
+    list) into ``out_dir``. ``generator``: an :class:`AdaptiveNoiseGenerator` or anything with
+    its ``analyze``/``generate``; ``level_buckets``: fill one batch per noise level first;
     ``prefetch=False, writers=0``: the serial reference (the same outputs); the other options
     are the tool's flags.
 
     Returns:
         dict: image counts ``share, skipped, new, redone, retried, tried``, row counts ``ok,
         failed``, ``reasons`` (one per failed image), ``shards`` (this worker's), ``ran``
-        (worked on), ``complete`` (every shard recorded), ``host_ms_per_image`` (main-thread
-        time outside the models and waits, per image tried).
+        (worked on), ``complete`` (every shard recorded).
     """
     if batch_size < 1 or shard_size < 1:
         raise ValueError(f'batch_size and shard_size must be >= 1, got {batch_size}, '
@@ -207,52 +167,45 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
     items = sorted(items, key=lambda it: it.key)
     nvar = generator.num_variations
     check_unique_outputs((it.key for it in items), nvar, ext)
-    num_shards = shard_count(len(items), shard_size)
-    mine = my_shards(num_shards, rank, world_size)
-    recorded = recorded_rows(row_files(out_dir))
+    num_shards = shards.shard_count(len(items), shard_size)
+    mine = shards.my_shards(num_shards, rank, world_size)
+    chunks = {s: items[s * shard_size:(s + 1) * shard_size] for s in mine}
+    recorded = shards.recorded_rows(shards.row_files(out_dir))
     stats = dict(share=0, skipped=0, new=0, redone=0, retried=0, tried=0, ok=0, failed=0,
                  reasons={}, shards=len(mine), ran=0)
     opts = dict(batch_size=batch_size, ext=ext, quality=quality, level_buckets=level_buckets,
                 prefetch=prefetch, writers=writers)
-    bar = tqdm(total=sum(min(shard_size, len(items) - s * shard_size) for s in mine),
-               unit='img', dynamic_ncols=True, desc=f'worker {rank}/{world_size}',
-               disable=not show_progress)
-    host = 0.0
-    for s in mine:
-        chunk = items[s * shard_size:(s + 1) * shard_size]
+    bar = tqdm(total=sum(map(len, chunks.values())), unit='img', dynamic_ncols=True,
+               desc=f'worker {rank}/{world_size}', disable=not show_progress)
+    for s, chunk in chunks.items():
         stats['share'] += len(chunk)
-        record, journal = shard_path(out_dir, s), shard_path(out_dir, s, 'journal')
-        if not plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify)[0] and \
-                osp.isfile(record) and not osp.exists(journal):
+        record, journal = shards.shard_path(out_dir, s), shards.shard_path(out_dir, s, 'journal')
+        if not shards.plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify)[0] \
+                and osp.isfile(record) and not osp.exists(journal):
             stats['skipped'] += len(chunk)
             bar.update(len(chunk))
             continue
-        with shard_lock(out_dir, s, lock_wait):
-            fresh = list(recorded_rows([record, journal]).values())
-            old = newest_rows([r for it in chunk for v in range(nvar)
-                               for r in [recorded.get((it.key, v))] if r] + fresh)
-            todo, counts = plan_images(chunk, old, nvar, out_dir, retry_failed, verify)
+        with shards.shard_lock(out_dir, s, lock_wait):
+            fresh = list(shards.recorded_rows([record, journal]).values())
+            old = manifest.newest_rows([r for it in chunk for v in range(nvar)
+                                        for r in [recorded.get((it.key, v))] if r] + fresh)
+            todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed, verify)
             for name, count in counts.items():
                 stats[name] += count
             stats['tried'] += len(todo)
             bar.update(counts['skipped'])
             run = _Shard(generator, out_dir, s, opts, stats, bar)
-            start = time.perf_counter()
             try:
                 run.run(todo)
-            except OSError as exc:  # the journal: a full disk
-                raise _disk_full(journal, exc) from None
-            host += time.perf_counter() - start - run.gen_time - run.wait_time
-            keep = {(it.key, v) for it in chunk for v in range(nvar)}
-            rows = newest_rows(list(old.values()) + run.rows)
-            try:
-                write_manifest(record, [rows[k] for k in sorted(rows) if k in keep])
-            except OSError as exc:
-                raise _disk_full(record, exc) from None
+                rows = manifest.newest_rows(list(old.values()) + run.rows)
+                keep = {(it.key, v) for it in chunk for v in range(nvar)}
+                manifest.write_manifest(record, [rows[k] for k in sorted(rows) if k in keep])
+            except OSError as exc:  # the journal or the record: a full disk
+                raise SetupError(f'cannot write to {osp.dirname(record)} ({exc.strerror}): '
+                                 'free space or pass another --out-dir') from None
             if osp.exists(journal):
                 os.remove(journal)
             stats['ran'] += 1
     bar.close()
     return dict(stats, reasons=list(stats['reasons'].values()),
-                complete=is_complete(out_dir, num_shards),
-                host_ms_per_image=round(1000 * host / max(stats['tried'], 1), 3))
+                complete=shards.is_complete(out_dir, num_shards))
