@@ -189,11 +189,12 @@ class AdaptiveNoiseGenerator:
         """Pixel values of PIL ``images`` from the pipeline's own ``feature_extractor``."""
         return self.encoder.preprocess(images)  # the encoder's processor is the pipeline's
 
-    def analyze(self, images: List) -> Dict[str, Any]:
+    def analyze(self, images: List, pixels: Optional[torch.Tensor] = None) -> Dict[str, Any]:
         """Foreground ratios, noise levels and CLIP image embeddings of PIL ``images`` (one
-        encoder pass; see :mod:`.analysis`)."""
-        return analyze_pixels(self.encoder, self.pca, self.preprocess(images), self.noise_bins,
-                              self.noise_levels)
+        encoder pass; see :mod:`.analysis`); ``pixels``: their :meth:`preprocess` if the
+        caller has it (the runner preprocesses in its prefetch thread)."""
+        pixels = self.preprocess(images) if pixels is None else pixels
+        return analyze_pixels(self.encoder, self.pca, pixels, self.noise_bins, self.noise_levels)
 
     # ------------------------------------------------------------------ generation
     def __call__(self, images: List, keys: Sequence[str]) -> List[GeneratedView]:

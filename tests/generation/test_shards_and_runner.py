@@ -35,7 +35,7 @@ class FakeGen:
         self.num_variations, self.die_after, self.tensor = num_variations, die_after, tensor
         self.calls = Counter()
 
-    def analyze(self, images):
+    def analyze(self, images, pixels=None):
         ratios = [float(np.asarray(im).mean()) / 255 for im in images]
         return dict(fg_ratio=ratios, noise_level=[100 * int(r * 4) for r in ratios],
                     embeds=torch.zeros(len(images), 2))

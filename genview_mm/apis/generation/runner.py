@@ -16,7 +16,7 @@ from typing import Dict, List, Sequence
 from tqdm import tqdm
 
 from ...datasets.image_sources import ImageItem, load_image
-from ...generation.analysis import analyze_pixels, concat_analyses, select_analysis
+from ...generation.analysis import concat_analyses, select_analysis
 from ...generation.seeding import image_seed
 from ...structures import manifest
 from ...structures.manifest import ManifestRow
@@ -58,10 +58,7 @@ def _analyse(gen, pairs: Sequence, pixels) -> list:
     main thread (the models run in one thread only)."""
     info = None
     try:
-        if pixels is not None:
-            info = analyze_pixels(gen.encoder, gen.pca, pixels, gen.noise_bins, gen.noise_levels)
-        elif pairs:
-            info = gen.analyze([img for _, img in pairs])
+        info = gen.analyze([img for _, img in pairs], pixels) if pairs else None
     except Exception as exc:  # noqa: BLE001
         logger.warning('analysis failed (%s); retrying it at generation', exc)
     return [(it, img, info and select_analysis(info, [i])) for i, (it, img) in enumerate(pairs)]
