@@ -126,6 +126,7 @@ def test_outputs_independent_of_batch_shard_workers_and_threads(items, tmp_path)
     serial = tmp_path / 'serial'
     stats = run(items, serial, FakeGen(), prefetch=False, writers=0, batch_size=1,
                 shard_size=100)
+    assert (stats['ok'], stats['failed'], stats['tried']) == (11, 0, 11)
     pooled = tmp_path / 'pooled'
     for rank in range(2):
         run(items, pooled, FakeGen(), rank=rank, world_size=2, writers=3, batch_size=4,
