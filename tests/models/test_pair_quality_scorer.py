@@ -85,6 +85,37 @@ def test_scorer_converts_normalisation_and_matches_reference(fake_encoder, fake_
     assert weights.num_nonfinite == 0
 
 
+def test_normalisation_read_once_per_preprocessor(fake_encoder, fake_pca_path, monkeypatch):
+    """The preprocessor's mean/std are read at the first step only (reading them syncs a GPU)
+    and the normalisation tensors made once per device: the same scores at every step, and a
+    new preprocessor is read again."""
+    from genview_mm.models.scorers import pair_quality_scorer as module
+    reads = []
+    real = module.ssl_normalisation
+    monkeypatch.setattr(module, 'ssl_normalisation', lambda *a: reads.append(a) or real(*a))
+    columns = []
+    real_pixels = module.to_encoder_pixels
+    monkeypatch.setattr(module, 'to_encoder_pixels', lambda x, *cols, **k: columns.append(
+        [c for c in cols[:4] if isinstance(c, torch.Tensor)]) or real_pixels(x, *cols, **k))
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
+    pre = _preprocessor(to_rgb=False)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    first = scorer(x[:2], x[2:], data_preprocessor=pre)
+    for _ in range(3):
+        again = scorer(x[:2], x[2:], data_preprocessor=pre)
+        assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert len(reads) == 1 and len(columns) == 4 and len(columns[0]) == 4
+    same = [all(a is b for a, b in zip(cols, columns[0])) for cols in columns]
+    assert same == [True] * 4  # the same four tensors at every step (kept alive: no id reuse)
+    other = _preprocessor(to_rgb=False)
+    assert torch.equal(scorer(x[:2], x[2:], data_preprocessor=other).q, first.q)
+    assert len(reads) == 2 and all(a is b for a, b in zip(columns[-1], columns[0]))
+    monkeypatch.setattr(module, 'ssl_normalisation', real)
+    monkeypatch.setattr(module, 'to_encoder_pixels', real_pixels)
+    fresh = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
+    assert torch.equal(fresh(x[:2], x[2:], data_preprocessor=pre).q, first.q)
+
+
 def test_scorer_resizes_to_encoder_input(fake_encoder, fake_pca_path):
     scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
     x = torch.randn(2, 3, 48, 40)

@@ -1,5 +1,5 @@
 """Convert images from the SSL model's normalisation to an encoder's (pure function)."""
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +41,8 @@ def to_encoder_pixels(x: torch.Tensor, src_mean: Optional[Sequence[float]],
         x (torch.Tensor): (B, 3, H, W) images as the SSL model receives them,
             ``(raw - src_mean) / src_std`` with ``raw`` in [0, 255].
         src_mean (Sequence[float], optional): SSL mean in 0-255 units, in ``x``'s channel order;
-            None if ``x`` is not normalised (raw 0-255 pixels).
+            None if ``x`` is not normalised (raw 0-255 pixels). Each of the four may also be a
+            float32 tensor of 3 values made once by the caller.
         src_std (Sequence[float], optional): SSL std in 0-255 units; None as above.
         dst_mean (Sequence[float]): encoder mean in 0-1 units, RGB (e.g. CLIP's).
         dst_std (Sequence[float]): encoder std in 0-1 units, RGB.
@@ -57,7 +58,9 @@ def to_encoder_pixels(x: torch.Tensor, src_mean: Optional[Sequence[float]],
         raise ValueError(f'expected (B, 3, H, W) images, got shape {tuple(x.shape)}')
     x = x.float()
 
-    def col(v: Sequence[float]) -> torch.Tensor:
+    def col(v: Union[Sequence[float], torch.Tensor]) -> torch.Tensor:
+        if isinstance(v, torch.Tensor):  # made once by the caller: no copy per call
+            return v.to(device=x.device, dtype=torch.float32).view(1, 3, 1, 1)
         return torch.as_tensor(list(v), dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
 
     raw = x if src_mean is None else x * col(src_std) + col(src_mean)

@@ -119,6 +119,10 @@ class PairQualityScorer(nn.Module):
                              cuda_graph=check_switch('cuda_graph', cuda_graph))
         self.cast_weights, self.overlap = bool(cast_weights), bool(overlap)
         self.__dict__['_plan'] = None  # (device, settings, runner), made at the first call
+        # the SSL normalisation read from a preprocessor, and its per-device tensors: reading a
+        # preprocessor's buffers, or making tensors from floats, syncs a GPU at every step
+        self.__dict__['_ssl_norm'] = None  # (data_preprocessor, (mean, std, bgr))
+        self.__dict__['_columns'] = {}
         self._seen: set = set()
 
     @property
@@ -168,8 +172,23 @@ class PairQualityScorer(nn.Module):
         return dict(current[1], compile=runner.compile, cuda_graph=runner.cuda_graph)
 
     def _ssl_normalisation(self, data_preprocessor: Optional[nn.Module]):
-        return ssl_normalisation(data_preprocessor, self.ssl_mean, self.ssl_std,
-                                 self.input_order)
+        """:func:`ssl_normalisation` of ``data_preprocessor``, read once per preprocessor."""
+        cached = self.__dict__['_ssl_norm']
+        if cached is None or cached[0] is not data_preprocessor:
+            cached = (data_preprocessor, ssl_normalisation(data_preprocessor, self.ssl_mean,
+                                                           self.ssl_std, self.input_order))
+            self.__dict__['_ssl_norm'] = cached
+        return cached[1]
+
+    def _column_tensors(self, device: torch.device, *values: Optional[Sequence[float]]):
+        """``values`` (3 floats each, or None) as (1, 3, 1, 1) float32 tensors on ``device``,
+        made once per device and values."""
+        key = (device, *(None if v is None else tuple(v) for v in values))
+        columns = self.__dict__['_columns']
+        if key not in columns:
+            columns[key] = [None if v is None else torch.tensor(
+                list(v), dtype=torch.float32, device=device).view(1, 3, 1, 1) for v in values]
+        return columns[key]
 
     def _pixels(self, views: torch.Tensor, data_preprocessor: Optional[nn.Module],
                 pairs: int) -> torch.Tensor:
@@ -177,8 +196,9 @@ class PairQualityScorer(nn.Module):
         settings = self.plan(views.device, pairs)
         enc = self.encoder
         mean, std, bgr = self._ssl_normalisation(data_preprocessor)
+        columns = self._column_tensors(views.device, mean, std, enc.mean, enc.std)
         with torch.autocast(device_type=views.device.type, enabled=False):
-            x = to_encoder_pixels(views, mean, std, enc.mean, enc.std, bgr, enc.input_size)
+            x = to_encoder_pixels(views, *columns, bgr, enc.input_size)
         return x.contiguous(memory_format=torch.channels_last) if settings[
             'channels_last'] else x
 
