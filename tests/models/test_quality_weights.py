@@ -57,3 +57,24 @@ def test_rejects_bad_arguments():
         quality_weights(torch.zeros(2), normalize='batch')
     with pytest.raises(ValueError, match='1-D'):
         quality_weights(torch.zeros(2, 2))
+
+
+def test_no_host_read_in_a_local_step(monkeypatch):
+    """Weights and telemetry stay on the device: no ``.item()``/``bool()``/``int()`` of a
+    tensor (each waits for a GPU to finish the scorer before the SSL forward can be queued)."""
+    from genview_mm.models.scorers import PairScores
+    from genview_mm.models.selfsup.genview_mixin import quality_log_vars
+    q = torch.tensor([0.2, 0.5, -0.1])
+    expected = quality_weights(q)
+    log_vars = quality_log_vars(PairScores(q, q, q), expected)
+
+    def refuse(*args):
+        raise AssertionError('a host read of a tensor')
+    for name in ('item', 'tolist', '__bool__', '__int__', '__float__'):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+    got = quality_weights(q)
+    got_vars = quality_log_vars(PairScores(q, q, q), got)
+    monkeypatch.undo()
+    assert torch.equal(got.weights, expected.weights) and got.num_nonfinite == 0
+    assert all(torch.equal(got_vars[k], log_vars[k]) for k in log_vars)
+    assert log_vars['genview_nonfinite'].dtype == torch.float32

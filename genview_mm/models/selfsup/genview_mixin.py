@@ -118,5 +118,5 @@ def quality_log_vars(scores: PairScores, weights: QualityWeights,
     std = w.std(unbiased=False) if w.numel() > 0 else w.new_zeros(())
     stats = dict(w_mean=w.mean(), w_std=std, w_min=w.min(), w_max=w.max(),
                  sf=scores.s_f.float().mean(), sb=scores.s_b.float().mean(),
-                 nonfinite=w.new_tensor(float(weights.num_nonfinite)))
+                 nonfinite=torch.as_tensor(weights.num_nonfinite).to(w))
     return {prefix + k: v.detach() for k, v in stats.items()}

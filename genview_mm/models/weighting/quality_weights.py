@@ -18,11 +18,12 @@ class QualityWeights(NamedTuple):
 
     Attributes:
         weights (torch.Tensor): (N,) weights of this rank's samples, float32, no gradient.
-        num_nonfinite (int): non-finite scores in the normalised batch (local or global); when
-            positive the whole batch fell back to uniform weights.
+        num_nonfinite (torch.Tensor): 0-d count of the non-finite scores in the normalised
+            batch (local or global); when positive the whole batch fell back to uniform weights.
+            A tensor, so that a training step does not wait for the GPU here.
     """
     weights: torch.Tensor
-    num_nonfinite: int
+    num_nonfinite: torch.Tensor
 
 
 @torch.no_grad()
@@ -51,12 +52,10 @@ def quality_weights(q: torch.Tensor, gamma: float = 1.0,
     n_local, offset = q.numel(), 0
     if normalize == 'global':
         q, offset = gather_variable(q)
-    num_nonfinite = int((~torch.isfinite(q)).sum().item())
-    if num_nonfinite or q.numel() == 0:
-        w = torch.ones_like(q)
-    else:
-        w = q.numel() * torch.softmax(gamma * q, dim=0)
-        w = w / w.mean()  # removes the float rounding of the softmax sum
+    num_nonfinite = (~torch.isfinite(q)).sum()
+    w = q.numel() * torch.softmax(gamma * q, dim=0)
+    w = w / w.mean()  # removes the float rounding of the softmax sum
+    w = torch.where(num_nonfinite > 0, torch.ones_like(q), w)  # chosen on the device: no sync
     w = w[offset:offset + n_local]
     return QualityWeights(w.to(torch.float32), num_nonfinite)
 
