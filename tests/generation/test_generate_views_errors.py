@@ -144,6 +144,6 @@ def test_a_full_disk_ends_in_one_line(gen_main, photo_dir, tiny_unclip_pca, tiny
     assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if 'error' in line]
     assert err == [f'generate_views.py: error: no space left on the device writing to '
-                   f'{out}/.tmp/shard-00000 (No space left on device): free space or pass '
+                   f'{out}/shards/shard-00000.tmp (No space left on device): free space or pass '
                    'another --out-dir, then rerun to resume']
     assert not [f for _, _, fs in os.walk(out) for f in fs if '.partial' in f or '.tmp-' in f]

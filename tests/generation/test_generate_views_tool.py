@@ -70,6 +70,7 @@ def test_kill_and_resume(gen_main, merge_main, photo_dir, tiny_unclip_pca, tiny_
     assert len(list(read_rows(osp.join(out, 'shards', 'shard-00000.jsonl')))) == 6
     done = 6 + len(list(read_rows(journal)))
     assert 8 <= done < 20
+    assert osp.isdir(osp.join(out, 'shards', 'shard-00001.tmp'))  # the writers' temp files
     capsys.readouterr()
     # resume with the same arguments and two workers in turn; the killed run's lock is gone
     assert gen_main(args[2:-1] + ['--rank', '1', '--world-size', '2']) == 0  # shards 1, 3
@@ -81,7 +82,7 @@ def test_kill_and_resume(gen_main, merge_main, photo_dir, tiny_unclip_pca, tiny_
             for r in read_rows(p)]
     assert sorted(r.key for r in rows) == sorted(keys)  # each image once
     check_complete(out, keys)  # merged by the worker that finished last
-    assert not osp.exists(osp.join(out, '.tmp'))  # the killed run's temp files are cleared
+    assert not glob.glob(osp.join(out, 'shards', '*.tmp'))  # the killed run's temp files too
     assert merge_main([out, '--source', src, '--check-files']) == 0
     os.remove(read_manifest(out)[0]['output'])
     assert merge_main([out, '--source', src, '--check-files']) == 1  # a listed file went missing

@@ -86,7 +86,7 @@ class _Shard:
 
     def __init__(self, gen, out_dir: str, shard: int, opts: Dict, stats: Dict, bar) -> None:
         self.gen, self.out_dir, self.opts, self.stats, self.bar = gen, out_dir, opts, stats, bar
-        self.tmp_dir = osp.join(out_dir, '.tmp', f'shard-{shard:05d}')
+        self.tmp_dir = shards.shard_path(out_dir, shard, 'tmp')
         self.journal = manifest.ManifestJournal(shards.shard_path(out_dir, shard, 'journal'))
         self.rows: List[ManifestRow] = []
         self.pool = OrderedPool(opts['writers'], name='view-writer')
@@ -113,7 +113,7 @@ class _Shard:
     def run(self, todo: Sequence[ImageItem]) -> None:
         """Bucket the images by noise level (one bucket without ``level_buckets``), send each
         full bucket to the pipeline, the rest at the end."""
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)  # left by a killed writer
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
         buckets, size = {}, self.opts['batch_size']
         try:
             batches = read_batches(self.gen, todo, size, self.opts['level_buckets'])
@@ -135,10 +135,6 @@ class _Shard:
             self.pool.close()
             self.journal.close()
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
-            try:
-                os.rmdir(osp.dirname(self.tmp_dir))
-            except OSError:
-                pass  # another worker's shard is in progress
 
 
 def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: int = 0,

@@ -4,7 +4,8 @@ Shard ``s`` holds the sorted images ``s*shard_size ..`` whatever the worker coun
 ``rank`` of ``world_size`` takes the shards ``s % world_size == rank``. Under ``OUT/shards/``:
 ``shard-SSSSS.jsonl`` (the record, written atomically: the shard is done), ``.journal`` (rows
 of the shard in progress, written out after each pipeline call) and ``.lock`` (the flock of
-its one live writer, dropped by the kernel however the holder exits).
+its one live writer, dropped by the kernel however the holder exits); ``.tmp/`` holds the views
+being encoded (the next run of the shard clears what a killed one left).
 """
 import glob
 import os.path as osp
@@ -31,7 +32,7 @@ def my_shards(num_shards: int, rank: int, world_size: int) -> List[int]:
 
 
 def shard_path(out_dir: str, shard: int, kind: str = 'jsonl') -> str:
-    """``OUT/shards/shard-<shard>.<kind>`` (kind: 'jsonl' record, 'journal', 'lock')."""
+    """``OUT/shards/shard-<shard>.<kind>`` (kind: 'jsonl' record, 'journal', 'lock', 'tmp')."""
     return osp.join(out_dir, SHARDS_DIR, f'shard-{shard:05d}.{kind}')
 
 
