@@ -27,6 +27,7 @@ TOOLS: Dict[str, str] = {
     'make_semi_subsets': 'genview-make-semi-subsets',
     'make_toy_coco': 'genview-make-toy-coco',
     'genview_demo': 'genview-demo',
+    'sample_extra_images': 'genview-sample-extra-images',
 }
 
 

@@ -45,6 +45,16 @@ def installed(tmp_path_factory):
                 env=dict(PYTHONPATH=target))  # the installed copy, not the checkout
 
 
+def test_every_user_tool_has_a_command():
+    """A tool file of tools/ (not a ``_helper``) has its ``genview-*`` command and module."""
+    names = sorted(osp.splitext(n)[0] for n in os.listdir(osp.join(ROOT, 'tools'))
+                   if n.endswith('.py') and not n.startswith('_'))
+    assert names == sorted(TOOLS)
+    for name in names:
+        module = osp.join(ROOT, 'genview_mm', 'tools', f'{name}.py')
+        assert f"tool_main('{name}')" in open(module).read(), module
+
+
 def test_wheel_carries_tools_configs_and_commands(installed):
     package = osp.join(installed['target'], 'genview_mm')
     assert osp.isfile(osp.join(package, '.mim', 'configs', 'demo', 'mocov2_r18_tiny_cpu.py'))
