@@ -190,9 +190,10 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
             run = _Shard(generator, out_dir, s, opts, stats, bar)
             try:
                 run.run(todo)
+                # the chunk's rows and every row the shard held: one of an image that moved to
+                # a finished neighbour (the source grew or shrank) is in no other record
                 rows = manifest.newest_rows(list(old.values()) + run.rows)
-                keep = {(it.key, v) for it in chunk for v in range(nvar)}
-                manifest.write_manifest(record, [rows[k] for k in sorted(rows) if k in keep])
+                manifest.write_manifest(record, [rows[k] for k in sorted(rows)])
             except OSError as exc:  # the journal or the record: a full disk
                 raise SetupError(f'cannot write to {osp.dirname(record)} ({exc.strerror}): '
                                  'free space or pass another --out-dir') from None
