@@ -121,6 +121,24 @@ def test_merge_dedups_sorts_and_reports_missing(tmp_path):
     assert open(osp.join(out, 'manifest.jsonl')).read() == first  # idempotent
 
 
+def test_merge_elsewhere_keeps_the_outputs_reachable(tmp_path):
+    """``--out`` outside OUT_DIR: the outputs are rewritten relative to the manifest's folder
+    (they were left relative to OUT_DIR, so every view was reported missing)."""
+    out = str(tmp_path / 'gen')
+    write_record(out, 0, [row('a/x.jpg'), row('b.jpg', 'failed')], 1_000_000)
+    os.makedirs(osp.join(out, 'images', 'a'))
+    open(osp.join(out, 'images', 'a', 'x.jpg'), 'wb').write(b'x')
+    elsewhere = str(tmp_path / 'lists' / 'm.jsonl')
+    rep = merge_manifests(out, check_files=True, out=elsewhere)
+    assert rep['path'] == elsewhere and rep['missing_files'] == []
+    assert [r['output'] for r in read_manifest(elsewhere, absolute=False)] == [
+        '../gen/images/a/x.jpg']
+    assert read_manifest(elsewhere)[0]['output'] == osp.join(out, 'images', 'a', 'x.jpg')
+    os.remove(osp.join(out, 'images', 'a', 'x.jpg'))
+    assert merge_manifests(out, check_files=True, out=elsewhere)['missing_files'] == [
+        '../gen/images/a/x.jpg']
+
+
 def test_merge_prefers_the_newer_ok_row_and_reports_conflicts(tmp_path, capsys):
     """Two different ok rows of one image (on main: counted as a plain duplicate): reported,
     the newer kept, and ``--strict`` fails."""

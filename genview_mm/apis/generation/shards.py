@@ -9,6 +9,8 @@ being encoded (the next run of the shard clears what a killed one left).
 """
 import glob
 import os.path as osp
+import posixpath
+from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ...structures import manifest
@@ -90,8 +92,8 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
                     num_variations: Optional[int] = None, check_files: bool = False,
                     out: Optional[str] = None) -> Dict:
     """Write one row per (key, variation) of the records and journals under ``out_dir`` to
-    ``out`` (default ``OUT/manifest.jsonl``), sorted by key; an ok row beats a failed one, a
-    newer row an older one. Idempotent.
+    ``out`` (default ``OUT/manifest.jsonl``; elsewhere, the outputs relative to its folder), sorted
+    by key; an ok row beats a failed one, a newer row an older one. Idempotent.
 
     Returns:
         dict: ``path, files, rows, ok, failed, duplicates`` (repeats dropped), ``conflicts``
@@ -106,11 +108,13 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
     best = manifest.newest_rows(raw)
     conflicts = sorted({f'{r.key}#{r.variation}' for r in raw if r.ok and best[r.id].ok and
                         any(getattr(r, f) != getattr(best[r.id], f) for f in _IDENTITY)})
-    rows = [best[k] for k in sorted(best)]
     out = out or osp.join(out_dir, manifest.MERGED_NAME)
+    root = osp.dirname(osp.abspath(out))
+    up = osp.relpath(osp.abspath(out_dir), root).replace(osp.sep, '/')  # outputs follow ``out``
+    rows = [replace(r, output=posixpath.normpath(f'{up}/{r.output}')) if r.output else r
+            for r in (best[k] for k in sorted(best))]
     manifest.write_manifest(out, rows)
     nvar = num_variations or (1 + max((int(r.variation) for r in rows), default=0))
-    root = osp.dirname(osp.abspath(out))
     return dict(path=out, files=len(files), rows=len(rows), ok=sum(r.ok for r in rows),
                 failed=sum(not r.ok for r in rows), duplicates=len(raw) - len(rows),
                 conflicts=conflicts,
