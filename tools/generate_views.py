@@ -54,13 +54,17 @@ positive_int = number_in(int, 1)
 
 
 def writable_dir(path: str) -> None:
-    """Create ``path`` if needed and check this process can write in it (raises ValueError)."""
+    """Check this process can write in ``path``, or create it in its nearest existing folder
+    (raises ValueError); nothing is created, so a refused start leaves nothing behind."""
     import tempfile
-    if osp.exists(path) and not osp.isdir(path):
-        raise ValueError(f'--out-dir {path!r} is a file, not a folder: pass a folder path')
+    existing = osp.abspath(path)
+    while not osp.exists(existing):
+        existing = osp.dirname(existing)
+    if not osp.isdir(existing):
+        raise ValueError(f'--out-dir {path!r}: {existing!r} is a file, not a folder: pass a '
+                         'folder path')
     try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix='.write-test-'):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix='.write-test-'):
             pass
     except OSError as exc:
         raise ValueError(f'--out-dir {path!r} is not writable ({exc.strerror or exc}): pass a '

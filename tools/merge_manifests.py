@@ -30,16 +30,21 @@ def main(argv=None):
                    help='verify listed outputs exist and are not empty')
     p.add_argument('--strict', action='store_true',
                    help='exit with status 1 if two different ok rows exist for one image')
-    p.add_argument('--out', default=None, help='merged manifest (default: OUT_DIR/manifest.jsonl)')
+    p.add_argument('--out', default=None, help='merged manifest (default: '
+                   'OUT_DIR/manifest.jsonl; elsewhere, its outputs are relative to its folder)')
     args = p.parse_args(argv)
 
     import genview_mm  # noqa: F401
     from genview_mm.apis.generation.shards import merge_manifests
     from genview_mm.datasets.image_sources import list_images
-    items = (list_images(args.source, args.data_root, args.dataset_key)
-             if args.source else None)
-    report = merge_manifests(args.out_dir, items, args.num_variations, args.check_files,
-                             args.out)
+    try:
+        items = (list_images(args.source, args.data_root, args.dataset_key)
+                 if args.source else None)
+        report = merge_manifests(args.out_dir, items, args.num_variations, args.check_files,
+                                 args.out)
+    except (OSError, ValueError) as exc:
+        print(f'merge_manifests.py: error: {exc}', file=sys.stderr)
+        return 2
     for key in ('missing', 'missing_files', 'conflicts'):
         for name in report[key][:20]:
             print(f'{key}: {name}')

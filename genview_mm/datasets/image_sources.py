@@ -63,7 +63,12 @@ def list_file(list_file: str, data_root: Optional[str] = None) -> List[ImageItem
     if not osp.isfile(list_file):
         raise FileNotFoundError(f'Image list not found: {list_file!r}')
     root = data_root if data_root is not None else osp.dirname(osp.abspath(list_file))
-    return _items((osp.join(root, p) for p, _ in read_annotation_list(list_file)), root)
+    try:
+        return _items((osp.join(root, p) for p, _ in read_annotation_list(list_file)), root)
+    except UnicodeDecodeError:
+        raise ValueError(f'{list_file!r} is not a text list of image paths (not UTF-8 text): '
+                         'pass an image folder, an image list / MMPretrain annotation file, or '
+                         'an MMPretrain config (.py)') from None
 
 
 def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',

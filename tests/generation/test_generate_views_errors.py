@@ -64,7 +64,7 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
             (name, stderr)
         assert cases[name][1] in lines[0], (name, lines[0])
         assert 'Traceback' not in stderr and stdout == ''
-    assert not osp.exists(osp.join(out, 'images')) and not osp.exists(osp.join(out, 'manifests'))
+    assert not osp.exists(out)
 
 
 @pytest.mark.parametrize('extra,shown', [
@@ -79,7 +79,7 @@ def test_errors_found_by_the_package(gen_main, photo_dir, tiny_unclip_pca, tiny_
     assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, *extra)[2:]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f'generate_views.py: error: {shown}') and err.count('\n') == 1, err
-    assert os.listdir(out) == []
+    assert not osp.exists(out)
 
 
 def test_a_refused_start_leaves_no_settings_record(gen_main, photo_dir, tiny_unclip_pca,
@@ -96,7 +96,7 @@ def test_a_refused_start_leaves_no_settings_record(gen_main, photo_dir, tiny_unc
         assert gen_main(args) == 1, extra
         err = capsys.readouterr().err.splitlines()[-1]  # after diffusers' loading bar
         assert err.startswith('generate_views.py: error: '), err
-        assert os.listdir(out) == [], extra  # no settings record, nothing else
+        assert not osp.exists(out), extra  # no settings record, no folder
     assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 0
 
 
@@ -115,7 +115,25 @@ def test_out_dir_inside_or_around_the_source_is_refused(gen_main, photo_dir, tin
         err = capsys.readouterr().err
         assert err.startswith(f'generate_views.py: error: --out-dir {str(out)!r} {shown}')
         assert err.count('\n') == 1
-    assert sorted(os.listdir(src)) == ['a', 'b', 'views'] and os.listdir(src / 'views') == []
+    assert sorted(os.listdir(src)) == ['a', 'b']  # on main, an empty views/ was left there
+
+
+def test_an_image_given_as_the_source_list(gen_main, merge_main, photo_dir, tiny_unclip_pca,
+                                           tiny_unclip_path, tmp_path, capsys):
+    """An image file passed where a list is expected: one line, exit 2 (a traceback on main);
+    so for the merge tool's source, and its OUT_DIR without records."""
+    image = osp.join(photo_dir, 'a', 'img_0000.jpg')
+    out = str(tmp_path / 'out')
+    assert gen_main(cmd(image, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 2
+    err = capsys.readouterr().err
+    assert err == (f'generate_views.py: error: {image!r} is not a text list of image paths (not '
+                   'UTF-8 text): pass an image folder, an image list / MMPretrain annotation '
+                   'file, or an MMPretrain config (.py)\n')
+    assert not osp.exists(out)
+    assert merge_main([str(tmp_path), '--source', image]) == 2
+    assert capsys.readouterr().err.startswith(f'merge_manifests.py: error: {image!r} is not a')
+    assert merge_main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith('merge_manifests.py: error: no shard records under')
 
 
 def test_job_arrays_cannot_overwrite(gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,
@@ -127,7 +145,7 @@ def test_job_arrays_cannot_overwrite(gen_main, photo_dir, tiny_unclip_pca, tiny_
     err = capsys.readouterr().err
     assert err.startswith('generate_views.py: error: --overwrite with 2 workers (a job array '
                           'or torchrun) would let one delete what another already wrote')
-    assert os.listdir(out) == []
+    assert not osp.exists(out)
 
 
 def test_a_full_disk_ends_in_one_line(gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,

@@ -101,13 +101,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     output = output_mode(args.output, device)
     settings = settings_from_args(args, dtype, output)
     clear = check_settings(args.out_dir, settings, args.overwrite)  # before any model loads
-    items = list_images(args.source, args.data_root, args.dataset_key)
+    try:
+        items = list_images(args.source, args.data_root, args.dataset_key)
+        check_outside_sources(args.out_dir, args.source, [it.path for it in items])
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
     if not items:
         raise UsageError(f'no images found in source {args.source!r}')
-    try:
-        check_outside_sources(args.out_dir, args.source, [it.path for it in items])
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
     generator = build_generator(args, device, output)
     if clear:
         logger.warning('--overwrite: deleted %d files this tool recorded in %s',
