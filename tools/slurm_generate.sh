@@ -49,6 +49,7 @@ args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[$i]}" in
     --data-root|--dataset-key|--num-variations) MERGE_ARGS+=("${args[$i]}" "${args[$((i + 1))]}");;
+    --data-root=*|--dataset-key=*|--num-variations=*) MERGE_ARGS+=("${args[$i]}");;
   esac
 done
 

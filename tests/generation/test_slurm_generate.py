@@ -72,5 +72,11 @@ def test_job_array_submission(tmp_path):
         '-u', f'{TOOLS}/merge_manifests.py', out, '--source', 'train.txt', '--data-root',
         'data/in', '--check-files')
     assert osp.isdir(osp.join(out, 'slurm'))
+    log.write_text('')  # the --flag=value spelling reaches the merge too (it was dropped)
+    run_tool('slurm_generate.sh', 'gpu', 'gv', 'cfg.py', out, '--pca', 'p.pth',
+             '--dataset-key=val_dataloader.dataset', '--num-variations=2', env=env, timeout=60)
+    assert log.read_text().splitlines()[4] == 'python RANK= WORLD_SIZE= ' + args(
+        '-u', f'{TOOLS}/merge_manifests.py', out, '--source', 'cfg.py',
+        '--dataset-key=val_dataloader.dataset', '--num-variations=2', '--check-files')
     usage = run_tool('slurm_generate.sh', 'gpu', env=env, timeout=60, returncode=2)
     assert 'usage:' in usage.stderr
