@@ -158,6 +158,10 @@ def test_merge_prefers_the_newer_ok_row_and_reports_conflicts(tmp_path, capsys):
     tool = load_tool('merge_manifests')
     assert tool.main([out]) == 0
     assert tool.main([out, '--strict']) == 1
+    # the model folder named another way (relative, moved): the same view, no conflict
+    write_record(out, 2, [ManifestRow(**dict(row('b.jpg').as_dict(), generator='../g'))],
+                 3_000_000)
+    assert merge_manifests(out)['conflicts'] == ['a.jpg#0']
     captured = capsys.readouterr()
     assert '"conflicts": 1' in captured.out and 'conflicts: a.jpg#0' in captured.out
     assert '1 images have two different ok rows (kept the newer' in captured.err

@@ -19,7 +19,8 @@ from ...utils.image_files import image_file_ok
 
 SHARDS_DIR = 'shards'
 # the fields that say which view a row describes: two ok rows of one image differing here conflict
-_IDENTITY = ('source', 'output', 'seed', 'noise_level', 'generator')
+# (not ``generator``, the model path as typed: the settings record holds the weights' fingerprint)
+_IDENTITY = ('source', 'output', 'seed', 'noise_level')
 
 
 def shard_count(num_items: int, shard_size: int) -> int:
