@@ -56,6 +56,22 @@ def test_write_then_check_and_refuse(tmp_path):
     assert json.load(open(osp.join(out, SETTINGS_NAME))) == base()  # the first one stays
 
 
+def test_a_damaged_settings_record_is_refused_unless_overwrite(tmp_path):
+    """An empty or damaged record (a power loss after it was created): one clear refusal, and
+    --overwrite may clear what the shard records list (a JSON error traceback on main)."""
+    out = str(tmp_path / 'out')
+    os.makedirs(out)
+    for text in ('', '{"format": 3, "st', '[1, 2]'):
+        open(osp.join(out, SETTINGS_NAME), 'w').write(text)
+        with pytest.raises(SettingsMismatch) as err:
+            check_settings(out, base())
+        assert str(err.value).startswith(f'{out} holds views generated with other settings '
+                                         f'({osp.join(out, SETTINGS_NAME)}, empty or damaged)')
+        assert "seed: '(not recorded)' -> 0" in str(err.value)
+        assert check_settings(out, base(), overwrite=True) is True
+    assert clear_outputs(out) == 1 and os.listdir(out) == []
+
+
 def test_views_without_settings_file_are_refused_and_never_cleared(tmp_path):
     """A folder of images and manifests this tool did not record: refused, with or without
     --overwrite, and clear_outputs deletes nothing there (on main it deleted images/)."""

@@ -42,11 +42,17 @@ def settings_from_args(args: argparse.Namespace, dtype: str, output: str = 'pil'
 
 
 def read_settings(out_dir: str) -> Optional[Dict]:
+    """The settings record; None without one, ``{}`` for an empty or damaged one (it matches
+    no settings: only ``--overwrite`` goes on)."""
     path = osp.join(out_dir, SETTINGS_NAME)
     if not osp.isfile(path):
         return None
-    with open(path, encoding='utf-8') as f:
-        return json.load(f)
+    try:
+        with open(path, encoding='utf-8') as f:
+            settings = json.load(f)
+    except ValueError:
+        settings = None
+    return settings if isinstance(settings, dict) else {}
 
 
 def settings_diff(old: Dict, new: Dict) -> List[str]:
@@ -77,8 +83,8 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> boo
     if diff and not overwrite:
         raise SettingsMismatch(
             f'{out_dir} holds views generated with other settings '
-            f"({osp.join(out_dir, SETTINGS_NAME)}); resuming would mix them with this run's:"
-            '\n  ' + '\n  '.join(diff) + '\nUse a new --out-dir, or pass --overwrite to delete '
+            f"({osp.join(out_dir, SETTINGS_NAME)}{', empty or damaged' if not old else ''}); "
+            "resuming would mix them with this run's:" '\n  ' + '\n  '.join(diff) + '\nUse a new --out-dir, or pass --overwrite to delete '
             'the views and records this tool wrote there and start over.')
     return bool(diff)
 
