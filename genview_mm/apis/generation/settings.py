@@ -84,8 +84,9 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> boo
         raise SettingsMismatch(
             f'{out_dir} holds views generated with other settings '
             f"({osp.join(out_dir, SETTINGS_NAME)}{', empty or damaged' if not old else ''}); "
-            "resuming would mix them with this run's:" '\n  ' + '\n  '.join(diff) + '\nUse a new --out-dir, or pass --overwrite to delete '
-            'the views and records this tool wrote there and start over.')
+            "resuming would mix them with this run's:\n  " + '\n  '.join(diff) +
+            '\nUse a new --out-dir, or pass --overwrite to delete the views and records this '
+            'tool wrote there and start over.')
     return bool(diff)
 
 
