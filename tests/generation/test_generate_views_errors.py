@@ -136,6 +136,30 @@ def test_an_image_given_as_the_source_list(gen_main, merge_main, photo_dir, tiny
     assert capsys.readouterr().err.startswith('merge_manifests.py: error: no shard records under')
 
 
+def test_damaged_record_and_unwritable_shards_folder(gen_main, photo_dir, tiny_unclip_pca,
+                                                     tiny_unclip_path, tmp_path, capsys):
+    """A shard record damaged in its middle, or a shards/ folder that cannot be written: one
+    line naming the file and the way out, exit 1 (tracebacks on main)."""
+    out = tmp_path / 'out'
+    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, str(out), '--shard-size', '5')[2:]
+    assert gen_main(args) == 0
+    record = out / 'shards' / 'shard-00001.jsonl'
+    lines = record.read_text().splitlines(keepends=True)
+    record.write_text(lines[0] + '{"source": garbage\n' + ''.join(lines[2:]))
+    capsys.readouterr()
+    assert gen_main(args) == 1
+    assert capsys.readouterr().err == (
+        f'generate_views.py: error: {record}:2: corrupt manifest line (Expecting value: line 1 '
+        'column 12 (char 11)): delete that file (its shard is redone) and rerun\n')
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / 'shards').write_text('not a folder')
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, str(other))[2:]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith(f'generate_views.py: error: cannot write to {other}/shards (')
+    assert err.endswith('free space, make it writable or pass another --out-dir')
+
+
 def test_job_arrays_cannot_overwrite(gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,
                                      tmp_path, capsys):
     out = str(tmp_path / 'out')

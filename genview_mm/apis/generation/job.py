@@ -60,7 +60,10 @@ def output_mode(flag: str, device: str) -> str:
 def build_generator(args: argparse.Namespace, device: str, output: str = 'pil'):
     """The generator, its pipeline and PCA loaded now (SetupError); ``--compile`` fixes the
     pipeline batch at ``--max-pipeline-batch`` or a full bucket."""
+    from diffusers.utils import logging as diffusers_logging
     from mmpretrain.registry import MODELS
+    if args.no_progress:  # diffusers' loading bar too
+        diffusers_logging.disable_progress_bar()
     max_batch = args.max_pipeline_batch
     if args.compile and max_batch is None:
         max_batch = args.batch_size * args.num_variations

@@ -178,28 +178,29 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
             stats['skipped'] += len(chunk)
             bar.update(len(chunk))
             continue
-        with shards.shard_lock(out_dir, s, lock_wait):
-            fresh = list(shards.recorded_rows([record, journal]).values())
-            old = manifest.newest_rows([r for it in chunk for v in range(nvar)
-                                        for r in [recorded.get((it.key, v))] if r] + fresh)
-            todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed, verify)
-            for name, count in counts.items():
-                stats[name] += count
-            stats['tried'] += len(todo)
-            bar.update(counts['skipped'])
-            run = _Shard(generator, out_dir, s, opts, stats, bar)
-            try:
+        try:  # an OSError: the lock, journal or record (a full disk, a read-only folder)
+            with shards.shard_lock(out_dir, s, lock_wait):
+                fresh = list(shards.recorded_rows([record, journal]).values())
+                old = manifest.newest_rows([r for it in chunk for v in range(nvar)
+                                            for r in [recorded.get((it.key, v))] if r] + fresh)
+                todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed,
+                                                  verify)
+                for name, count in counts.items():
+                    stats[name] += count
+                stats['tried'] += len(todo)
+                bar.update(counts['skipped'])
+                run = _Shard(generator, out_dir, s, opts, stats, bar)
                 run.run(todo)
                 # the chunk's rows and every row the shard held: one of an image that moved to
                 # a finished neighbour (the source grew or shrank) is in no other record
                 rows = manifest.newest_rows(list(old.values()) + run.rows)
                 manifest.write_manifest(record, [rows[k] for k in sorted(rows)])
-            except OSError as exc:  # the journal or the record: a full disk
-                raise SetupError(f'cannot write to {osp.dirname(record)} ({exc.strerror}): '
-                                 'free space or pass another --out-dir') from None
-            if osp.exists(journal):
-                os.remove(journal)
-            stats['ran'] += 1
+                if osp.exists(journal):
+                    os.remove(journal)
+        except OSError as exc:
+            raise SetupError(f'cannot write to {osp.dirname(record)} ({exc.strerror}): free '
+                             'space, make it writable or pass another --out-dir') from None
+        stats['ran'] += 1
     bar.close()
     return dict(stats, reasons=list(stats['reasons'].values()),
                 complete=shards.is_complete(out_dir, num_shards))

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ...structures import manifest
 from ...utils.file_lock import FileLock
 from ...utils.image_files import image_file_ok
+from . import SetupError
 
 SHARDS_DIR = 'shards'
 # the fields that say which view a row describes: two ok rows of one image differing here conflict
@@ -47,8 +48,13 @@ def row_files(out_dir: str) -> List[str]:
 
 
 def recorded_rows(paths: Sequence[str]) -> Dict[tuple, manifest.ManifestRow]:
-    """The newest row of every (key, variation) in these files (missing ones skipped)."""
-    return manifest.newest_rows(r for p in paths if osp.isfile(p) for r in manifest.read_rows(p))
+    """The newest row of every (key, variation) in these files (missing ones skipped); a
+    damaged line other than a last one is a SetupError naming the file and the way out."""
+    try:
+        return manifest.newest_rows(r for p in paths if osp.isfile(p)
+                                    for r in manifest.read_rows(p))
+    except ValueError as exc:
+        raise SetupError(f'{exc}: delete that file (its shard is redone) and rerun') from None
 
 
 def plan_images(items: Sequence, recorded: Dict[tuple, manifest.ManifestRow],
