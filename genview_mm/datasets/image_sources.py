@@ -22,8 +22,15 @@ class ImageItem(NamedTuple):
 
 def _items(paths, root: str) -> List[ImageItem]:
     root = osp.abspath(root)
-    return sorted({ImageItem(osp.abspath(p), source_key(p, root)) for p in paths},
-                  key=lambda it: it.key)
+    items = sorted({ImageItem(osp.abspath(p), source_key(p, root)) for p in paths},
+                   key=lambda it: it.key)
+    for item in items:
+        try:
+            item.key.encode('utf-8')
+        except UnicodeEncodeError:
+            raise ValueError(f'{item.path!r}: the file name is not valid UTF-8 (keys and '
+                             'manifests are UTF-8 text): rename it') from None
+    return items
 
 
 def _walk(folder: str) -> Iterator[str]:

@@ -45,6 +45,8 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
         'fail fraction 0': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
                                 '--max-fail-fraction', '0'),
                             'argument --max-fail-fraction: must be in (0, 1], got 0.0'),
+        'negative writers': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                                 '--writers', '-1'), 'argument --writers: must be >= 0, got -1'),
         'negative lock wait': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
                                    '--lock-wait', '-1'),
                                'argument --lock-wait: must be >= 0, got -1.0'),
@@ -158,6 +160,29 @@ def test_damaged_record_and_unwritable_shards_folder(gen_main, photo_dir, tiny_u
     err = capsys.readouterr().err.splitlines()[-1]
     assert err.startswith(f'generate_views.py: error: cannot write to {other}/shards (')
     assert err.endswith('free space, make it writable or pass another --out-dir')
+
+
+def test_bad_device_and_undecodable_file_name(gen_main, photo_dir, tiny_unclip_pca,
+                                              tiny_unclip_path, tmp_path, capsys, monkeypatch):
+    """A device torch cannot parse or does not have, and a file name that is not UTF-8: one
+    line before the model loads, exit 2 (tracebacks on main, the last one after loading)."""
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    out = tmp_path / 'out'
+    for device, shown in (('gpu0', "--device: Invalid device string: 'gpu0' (e.g. cuda"),
+                          ('cuda:1', '--device cuda:1: no CUDA device is available here')):
+        args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, str(out), '--device', device)
+        assert gen_main(args[2:]) == 2
+        assert capsys.readouterr().err.startswith(f'generate_views.py: error: {shown}')
+    src = tmp_path / 'src'
+    shutil.copytree(osp.join(photo_dir, 'a'), src)
+    bad = os.path.join(os.fsencode(src), b'caf\xe9.jpg')
+    shutil.copy(osp.join(photo_dir, 'a', 'img_0000.jpg'), bad)
+    assert gen_main(cmd(str(src), tiny_unclip_pca, tiny_unclip_path, str(out))[2:]) == 2
+    assert capsys.readouterr().err == (
+        f'generate_views.py: error: {os.fsdecode(bad)!r}: the file name is not valid UTF-8 '
+        '(keys and manifests are UTF-8 text): rename it\n')
+    assert not osp.exists(out)
 
 
 def test_job_arrays_cannot_overwrite(gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,

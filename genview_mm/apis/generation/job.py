@@ -100,6 +100,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
                 launch.world_size)
     device = args.device or (f'cuda:{launch.local_rank}' if torch.cuda.is_available() else 'cpu')
+    try:
+        kind = torch.device(device).type
+    except RuntimeError as exc:
+        raise UsageError(f'--device: {exc} (e.g. cuda, cuda:1, cpu)') from None
+    if kind == 'cuda' and not torch.cuda.is_available():
+        raise UsageError(f'--device {device}: no CUDA device is available here: pass --device '
+                         'cpu or run on a GPU node')
     dtype = str(resolve_dtype(args.dtype, torch.device(device))).replace('torch.', '')
     output = output_mode(args.output, device)
     settings = settings_from_args(args, dtype, output)
