@@ -155,8 +155,8 @@ def parse_args(argv=None):
     p.add_argument('--world-size', type=int, default=None, help='number of shares')
     p.add_argument('--shard-size', type=positive_int, default=1000, help='images per shard '
                    '(recorded: fixed for an --out-dir; default: 1000)')
-    p.add_argument('--writers', type=number_in(int, 0), default=4, help='threads encoding and writing views '
-                   '(default: 4)')
+    p.add_argument('--writers', type=number_in(int, 0), default=4,
+                   help='threads encoding and writing views (default: 4)')
     p.add_argument('--lock-wait', type=number_in(float, 0), default=0.0,
                    help='seconds to wait for another '
                    'live writer of the same shard to exit (default: 0, refuse at once)')
