@@ -37,10 +37,18 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
-    from genview_mm.apis.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
+    from genview_mm.apis.launch import (
+        build_runner,
+        load_cfg,
+        preflight_or_exit,
+        prepare_cfg,
+        resume_checkpoint,
+        work_dir_of,
+    )
     cfg = load_cfg(args, cfg_options(args))
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+    if args.resume == 'auto':  # the file it resumes from, named now: the preflight checks it
+        cfg.resume = True
+        cfg.load_from = resume_checkpoint(work_dir_of(cfg, args.work_dir, args.config))
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.no_validate:

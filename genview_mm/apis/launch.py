@@ -76,14 +76,39 @@ def init_cpu_distributed(launcher: str) -> None:
     dist.init_process_group(backend='gloo', init_method='env://')
 
 
+def work_dir_of(cfg: Config, work_dir: Optional[str] = None,
+                config_path: Optional[str] = None) -> Optional[str]:
+    """``--work-dir``, else the config's ``work_dir``, else ``./work_dirs/<config name>``."""
+    if work_dir is not None:
+        return work_dir
+    if cfg.get('work_dir') is not None or config_path is None:
+        return cfg.get('work_dir')
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def resume_checkpoint(work_dir: Optional[str]) -> Optional[str]:
+    """What ``--resume`` without a path continues from: the checkpoint that ``last_checkpoint``
+    in ``work_dir`` names (MMEngine's rule), None without one (training starts afresh). A name
+    outside ``work_dir`` (the folder was copied or moved) is read from ``work_dir`` itself, so
+    a copy never resumes another run's checkpoint; the preflight then checks that file."""
+    marker = osp.join(work_dir or '', 'last_checkpoint')
+    if not work_dir or not osp.isfile(marker):
+        return None
+    with open(marker, encoding='utf-8') as f:
+        named = f.read().strip()
+    if not named:
+        return None
+    if osp.realpath(osp.dirname(osp.join(work_dir, named))) != osp.realpath(work_dir):
+        return osp.join(work_dir, osp.basename(named))
+    return named
+
+
 def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = None,
                 config_path: Optional[str] = None, amp: bool = False) -> Config:
     """Apply the launch-time rules above to ``cfg`` in place and return it."""
     cfg.launcher = launcher
-    if work_dir is not None:
-        cfg.work_dir = work_dir
-    elif cfg.get('work_dir') is None and config_path is not None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+    if work_dir_of(cfg, work_dir, config_path) is not None:
+        cfg.work_dir = work_dir_of(cfg, work_dir, config_path)
 
     has_cuda = torch.cuda.is_available()
     if not has_cuda:

@@ -177,3 +177,21 @@ def test_preflight_flag_prints_everything_and_exits(setup):
     proc = run_tool('check_config.py', GENVIEW_TINY, '--quiet', '--cfg-options', *opts,
                     timeout=300)
     assert proc.stdout == ''
+
+
+@pytest.mark.slow
+def test_resume_without_a_path_checks_the_last_checkpoint(setup, tmp_path):
+    """``tools/train.py --resume``: the checkpoint ``last_checkpoint`` names is checked (on main
+    a truncated one passed the preflight and failed after the runner was built)."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'epoch_3.pth').write_bytes(b'PK\x03\x04 cut short')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_3.pth'))
+    opts = [f'train_dataloader.dataset.data_root={setup["images"]}',
+            f'genview.manifest={setup["manifest"]}', f'model.scorer.encoder={setup["clip"]}',
+            f'model.scorer.pca_path={setup["pca"]}']
+    proc = run_tool('train.py', GENVIEW_TINY, '--preflight', '--work-dir', str(work), '--resume',
+                    '--cfg-options', *opts, timeout=300, returncode=None)
+    assert proc.returncode != 0
+    line = next(x for x in proc.stdout.splitlines() if 'checkpoint to resume' in x)
+    assert 'BROKEN' in line and str(work / 'epoch_3.pth') in proc.stdout, proc.stdout

@@ -124,7 +124,7 @@ def test_checkpoint_to_resume(coco, tmp_path):
     check = by_what(run_preflight(cfg))['checkpoint to resume']
     assert check.status == 'MISSING'
     assert 'convert_checkpoint' not in ' '.join(check.fix)
-    assert check.fix[0].startswith('pass --resume without a path')
+    assert check.fix[0].startswith('pass --resume work_dirs/<config>/epoch_N.pth')
     cfg.load_from = save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'converted.pth'))
     check = by_what(run_preflight(cfg))['checkpoint to resume']
     assert check.status == 'BROKEN' and 'was not written by training' in check.detail
@@ -258,3 +258,28 @@ def test_the_compared_models_build_without_their_weights(config, part, kind, ten
     shapes, built = module_shapes(cfg.model[part] if part else cfg.model, cfg.default_scope)
     assert built == kind and shapes is not None and len(shapes) == tensors
     assert all(isinstance(s, tuple) for s in shapes.values())
+
+
+def test_resume_without_a_path_names_the_checkpoint_it_will_load(tmp_path):
+    """``--resume`` without a path: the file ``last_checkpoint`` names is resolved before the
+    preflight (on main the preflight checked nothing, and a damaged last checkpoint failed after
+    the runner was built); a copied work dir resumes from its own copy, never the original's."""
+    from mmengine.config import Config
+
+    from genview_mm.apis.launch import resume_checkpoint, work_dir_of
+    work = tmp_path / 'copy'
+    work.mkdir()
+    assert resume_checkpoint(str(work)) is None  # nothing yet: training starts afresh
+    original = tmp_path / 'run' / 'epoch_3.pth'
+    original.parent.mkdir()
+    original.write_bytes(b'the original run')
+    (work / 'last_checkpoint').write_text(str(original))
+    assert resume_checkpoint(str(work)) == str(work / 'epoch_3.pth')  # missing: the preflight
+    (work / 'epoch_3.pth').write_bytes(b'the copy')
+    assert resume_checkpoint(str(work)) == str(work / 'epoch_3.pth')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_3.pth') + '\n')
+    assert resume_checkpoint(str(work)) == str(work / 'epoch_3.pth')
+    cfg = Config(dict(model=dict()))
+    assert work_dir_of(cfg, None, 'configs/x/my_cfg.py') == './work_dirs/my_cfg'
+    assert work_dir_of(Config(dict(work_dir='w')), None, 'a.py') == 'w'
+    assert work_dir_of(cfg, 'cli', 'a.py') == 'cli'

@@ -79,10 +79,10 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                    'or --cfg-options {key}=PATH'),
     'checkpoint_to_test': ('train the model first (tools/train.py CONFIG) or give the path of its '
                            'checkpoint (work_dirs/<config>/epoch_N.pth)',),
-    'checkpoint_to_resume': ('pass --resume without a path: training resumes from the last '
-                             'checkpoint in its work dir', 'or --resume work_dirs/<config>/'
-                             'epoch_N.pth (a checkpoint that tools/train.py wrote for this '
-                             'config)'),
+    'checkpoint_to_resume': ('pass --resume work_dirs/<config>/epoch_N.pth: a checkpoint that '
+                             'tools/train.py wrote for this config (an earlier one if the last '
+                             'is damaged)', "or --resume without a path: the one the work dir's "
+                             'last_checkpoint names'),
 }
 
 
