@@ -190,6 +190,25 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
                                             'train', 'train_variations']
 
 
+def test_views_root_that_is_or_holds_the_source_root_is_refused(tmp_path, capsys):
+    """The same folder (as typed or through a link), or one inside the other: the sources would
+    be imported as their own views (plain SSL); one line naming both, nothing written."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG'], ['a.JPEG'])})
+    os.symlink(src, tmp_path / 'link')
+    out = tmp_path / 'm.jsonl'
+    for views_root, source_root, how in (
+            (src, src, 'are the same folder'), (tmp_path / 'link', src, 'are the same folder'),
+            (osp.join(src, 'n01'), src, 'lies inside the source root'),
+            (tmp_path, src, 'contains the source root')):
+        rc, stdout, err = run_tool(capsys, views_root, '--source-root', source_root, '--out', out)
+        assert rc == 2 and stdout == '', err
+        assert len(err.splitlines()) == 1 and how in err, err
+        assert f"The views root '{views_root}'" in err and f"'{source_root}'" in err
+        assert 'train_variations/' in err and '--source-root' in err
+        assert not out.exists()
+    assert run_tool(capsys, views, '--source-root', src, '--out', out)[0] == 0  # side by side
+
+
 def import_peak(root, folders, per_folder):
     layout = {f'c{k:03d}': ([f'{k}_{i}.JPEG' for i in range(per_folder)],
                             [f'{k}_{i}.JPEG' for i in range(per_folder) if i % 7]

@@ -48,6 +48,23 @@ def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLeve
     report['matched'] += len(m.pairs)
 
 
+def _check_apart(views_root: str, source_root: str) -> None:
+    """Refuse roots that are one folder, or one inside the other (links resolved): the views
+    would be the source images themselves, and training plain SSL."""
+    views, sources = osp.realpath(views_root), osp.realpath(source_root)
+    if views == sources:
+        how = f'and the source root {source_root!r} are the same folder ({views})'
+    elif views.startswith(osp.join(sources, '')):
+        how = f'lies inside the source root {source_root!r}'
+    elif sources.startswith(osp.join(views, '')):
+        how = f'contains the source root {source_root!r}'
+    else:
+        return
+    raise ValueError(f'The views root {views_root!r} {how}: pass the folder of the released '
+                     'views (train_variations/, unpacked next to train/) as VIEWS_ROOT and the '
+                     'ImageNet train folder as --source-root.')
+
+
 def import_views(views_root: str, source_root: str, out: str,
                  level_lists: Sequence[str] = (), ext: str = 'any',
                  progress: bool = True) -> ImportReport:
@@ -73,6 +90,7 @@ def import_views(views_root: str, source_root: str, out: str,
 
     Raises:
         FileNotFoundError: ``views_root`` or ``source_root`` is not a folder.
+        ValueError: they are the same folder, or one lies inside the other.
         OSError: the manifest cannot be written.
     """
     for name, root in (('views root', views_root), ('source root', source_root)):
@@ -81,6 +99,7 @@ def import_views(views_root: str, source_root: str, out: str,
                 f'The {name} {root!r} is not a folder. Unpack the released views into it '
                 '(docs/released_views_and_official_artefacts.md) and pass the ImageNet train '
                 'folder as --source-root.')
+    _check_apart(views_root, source_root)
     start = time.time()
     exts = view_extensions(ext)
     views_root, source_root = osp.abspath(views_root), osp.abspath(source_root)
