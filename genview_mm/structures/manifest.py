@@ -100,6 +100,7 @@ class ManifestRow:
 
 
 FIELDS = tuple(f.name for f in fields(ManifestRow))
+_REQUIRED = frozenset(('source', 'key'))  # the fields without a default
 
 
 def is_remote(path: str, backend_args: Optional[dict] = None) -> bool:
@@ -177,7 +178,8 @@ def _decode(held: List[Tuple[int, str]], texts: List[str], lines: List[str], fir
             path: str, names: Optional[AbstractSet[str]]) -> List[ManifestRow]:
     """The rows of the line held back from the last chunk and of ``texts`` (the non-blank
     ``lines`` but the last, ``lines[0]`` being line ``first``) that :func:`_wanted` keeps, in
-    one ``json.loads``; line by line, to name the bad one, when that fails.
+    one ``json.loads``; line by line, to name the bad one, when that fails or a line is not a
+    row.
 
     The garbage collector is paused meanwhile: the new rows hold no cycles, and collections
     triggered by their allocation would cost more than the decoding.
@@ -190,21 +192,30 @@ def _decode(held: List[Tuple[int, str]], texts: List[str], lines: List[str], fir
             data = json.loads('[' + ','.join(batch) + ']')
         except json.JSONDecodeError:
             data = None
-        if data is None or len(data) != len(batch) or \
-                not all(isinstance(d, dict) for d in data):
+        rows = None if data is None or len(data) != len(batch) else _rows(data)
+        if rows is None:
             numbered = held + [(n, x) for n, x in enumerate(lines, first) if x.strip()]
             return [_parse(x, path, n, last=False) for n, x in numbered[:len(held) + len(texts)]
                     if _wanted(x, names)]
-        rows = []
-        for d in data:
-            try:
-                rows.append(ManifestRow(**d))
-            except TypeError:  # unknown or absent fields
-                rows.append(ManifestRow.from_dict(d))
         return rows
     finally:
         if paused:
             gc.enable()
+
+
+def _rows(data: list) -> Optional[List[ManifestRow]]:
+    """The rows of decoded lines; None if one is not a row (not an object, or no source/key)."""
+    rows = []
+    for d in data:
+        if not isinstance(d, dict):
+            return None
+        try:
+            rows.append(ManifestRow(**d))
+        except TypeError:  # unknown or absent fields
+            if not _REQUIRED <= d.keys():
+                return None
+            rows.append(ManifestRow.from_dict(d))
+    return rows
 
 
 def _local_copy(path: str, backend_args: Optional[dict]):
@@ -221,11 +232,13 @@ def _parse(line: str, path: str, number: int, last: bool) -> Optional[ManifestRo
         data = json.loads(line)
         if not isinstance(data, dict):
             raise json.JSONDecodeError('not a JSON object', line, 0)
-        return ManifestRow.from_dict(data)
     except json.JSONDecodeError as exc:
         if last:
             return None
         raise ValueError(f'{path}:{number}: corrupt manifest line ({exc})') from exc
+    if not _REQUIRED <= data.keys():
+        raise ValueError(f'{path}:{number}: not a manifest row (needs source, key)')
+    return ManifestRow.from_dict(data)
 
 
 def outside_views_folder(output: str) -> Optional[str]:

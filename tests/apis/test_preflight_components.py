@@ -155,6 +155,36 @@ def test_read_rows_across_chunks_skips_only_a_cut_last_line(tmp_path, monkeypatc
         list(read_rows(path))
 
 
+def test_a_jsonl_that_is_not_a_manifest_is_named_broken(tmp_path):
+    """Lines of another JSONL (an image-caption list) are refused with the line, as a corrupt
+    one, in the preflight and in training; it was a TypeError traceback of ManifestRow."""
+    from genview_mm.datasets.manifest_index import ManifestIndex
+    data = photos_with_views(str(tmp_path), 3, 32)
+    path = str(tmp_path / 'captions.jsonl')
+    with open(path, 'w') as f:
+        f.writelines(json.dumps({'file_name': f'cls/{i}.jpg', 'text': 'a photo'}) + '\n'
+                     for i in range(3))
+    message = f'{path}:1: not a manifest row (needs source, key)'
+    with pytest.raises(ValueError) as exc:
+        list(read_rows(path))
+    assert str(exc.value) == message
+    with pytest.raises(ValueError) as exc:
+        ManifestIndex(path)
+    assert str(exc.value) == message
+    ds = dict(type='CustomDataset', data_root=data.src_root, with_label=False)
+    check = check_manifest(path, ds)
+    assert (check.status, check.detail) == ('BROKEN', f'{path}: {message}')
+    assert check.fix == fix_lines('manifest_remake')
+    # one such line among rows is named by its number, the rows before it being good
+    with open(data.manifest) as f:
+        lines = f.readlines()
+    lines.insert(2, json.dumps({'file_name': 'cls/0.jpg', 'text': 'a photo'}) + '\n')
+    with open(data.manifest, 'w') as f:
+        f.writelines(lines)
+    with pytest.raises(ValueError, match=r'manifest.jsonl:3: not a manifest row \(needs source'):
+        list(read_rows(data.manifest))
+
+
 def test_pca_file_says_whether_it_fits_an_encoder(tmp_path):
     """fits_encoder takes what a config tells about the encoder (name, input size, a
     fingerprint when the weights could be read) and loads nothing."""
