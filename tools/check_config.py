@@ -43,9 +43,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     import genview_mm  # noqa: F401
-    from genview_mm.apis import load_config
+    from genview_mm.apis import GenViewSettingError, load_config
     from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
-    cfg = load_config(args.config, cfg_options(args))
+    try:
+        cfg = load_config(args.config, cfg_options(args))
+    except GenViewSettingError as exc:
+        print(f'check_config.py: error: {exc}', file=sys.stderr)
+        return 2
     if args.resume not in (None, 'auto'):
         cfg.resume, cfg.load_from = True, args.resume
     checks = run_preflight(cfg, args.mode, args.checkpoint)

@@ -49,8 +49,13 @@ def enable_show_dir(cfg, show_dir: str) -> None:
 def main() -> None:
     args = parse_args()
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
+    from genview_mm.apis import GenViewSettingError
     from genview_mm.apis.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
-    cfg = load_cfg(args, cfg_options(args))
+    try:
+        cfg = load_cfg(args, cfg_options(args))
+    except GenViewSettingError as exc:
+        print(f'test.py: error: {exc}', file=sys.stderr)
+        sys.exit(2)
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'test', args.checkpoint)
     prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=False)

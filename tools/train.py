@@ -37,6 +37,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
+    from genview_mm.apis import GenViewSettingError
     from genview_mm.apis.launch import (
         build_runner,
         load_cfg,
@@ -45,7 +46,11 @@ def main() -> None:
         resume_checkpoint,
         work_dir_of,
     )
-    cfg = load_cfg(args, cfg_options(args))
+    try:
+        cfg = load_cfg(args, cfg_options(args))
+    except GenViewSettingError as exc:
+        print(f'train.py: error: {exc}', file=sys.stderr)
+        sys.exit(2)
     if args.resume == 'auto':  # the file it resumes from, named now: the preflight checks it
         cfg.resume = True
         cfg.load_from = resume_checkpoint(work_dir_of(cfg, args.work_dir, args.config))

@@ -13,6 +13,6 @@
 Nothing below this package imports it.
 """
 from .config import load_config
-from .genview_settings import PAIR_SETTINGS, apply_genview_settings
+from .genview_settings import PAIR_SETTINGS, GenViewSettingError, apply_genview_settings
 
-__all__ = ['load_config', 'PAIR_SETTINGS', 'apply_genview_settings']
+__all__ = ['load_config', 'PAIR_SETTINGS', 'GenViewSettingError', 'apply_genview_settings']

@@ -20,6 +20,11 @@ from typing import Any, Iterator
 PAIR_SETTINGS = ('manifest', 'prob', 'source_root', 'min_clip_sim')
 
 
+class GenViewSettingError(ValueError):
+    """A ``prob`` or ``min_clip_sim`` of the wrong type or range (the tools print it in one
+    line and exit with status 2)."""
+
+
 def iter_pair_transforms(node: Any) -> Iterator[dict]:
     """Every ``dict(type='GenViewPairDataset', ...)`` in a config tree."""
     if isinstance(node, dict):
@@ -40,6 +45,11 @@ def apply_genview_settings(cfg) -> int:
 
     Returns:
         int: the number of values written.
+
+    Raises:
+        KeyError: an unknown ``genview`` key.
+        GenViewSettingError: a ``prob`` outside [0, 1] or a ``min_clip_sim`` that is not a
+            number.
     """
     settings = cfg.get('genview') or {}
     unknown = sorted(set(settings) - set(PAIR_SETTINGS))
@@ -47,10 +57,26 @@ def apply_genview_settings(cfg) -> int:
         raise KeyError(f'unknown genview setting(s) {unknown}; known: {list(PAIR_SETTINGS)} '
                        '(the pair scorer is model.scorer, the weight rule model.gamma and '
                        'model.normalize)')
+    for key in ('prob', 'min_clip_sim'):
+        check_setting(key, settings.get(key), f'genview.{key}')
     written = 0
     for node in iter_pair_transforms(cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg):
         for key in PAIR_SETTINGS:
             if node.get(key) is None and settings.get(key) is not None:
                 node[key] = settings[key]
                 written += 1
+        for key in ('prob', 'min_clip_sim'):
+            check_setting(key, node.get(key), f'GenViewPairDataset {key}')
     return written
+
+
+def check_setting(key: str, value: Any, where: str) -> None:
+    """Refuse a ``prob`` that is not a number in [0, 1] and a ``min_clip_sim`` that is not a
+    number (None: unset), in one line naming ``where`` it was set."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if key == 'prob' and value is not None and not (number and 0 <= value <= 1):
+        raise GenViewSettingError(f'{where} must be a number in [0, 1] (the probability of using a '
+                         f'generated view), got {value!r}')
+    if key == 'min_clip_sim' and value is not None and not number:
+        raise GenViewSettingError(f'{where} must be a number (the lowest CLIP similarity of a view '
+                         f'to its source) or None, got {value!r}')

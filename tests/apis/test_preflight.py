@@ -10,7 +10,15 @@ import torch
 
 from genview_mm.apis import load_config
 from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
-from helpers import ROOT, photos_with_views, run_tool, write_coco_shapes, write_photos
+from helpers import (
+    ROOT,
+    load_tool,
+    photos_with_views,
+    run_script,
+    run_tool,
+    write_coco_shapes,
+    write_photos,
+)
 
 GENVIEW_TINY = osp.join(ROOT, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
 LINEAR = osp.join(ROOT, 'configs', 'benchmarks', 'genview_mocov2_r50_linear-steplr-100e_in1k.py')
@@ -195,3 +203,34 @@ def test_resume_without_a_path_checks_the_last_checkpoint(setup, tmp_path):
     assert proc.returncode != 0
     line = next(x for x in proc.stdout.splitlines() if 'checkpoint to resume' in x)
     assert 'BROKEN' in line and str(work / 'epoch_3.pth') in proc.stdout, proc.stdout
+
+
+PROB = 'must be a number in [0, 1] (the probability of using a generated view), got'
+MIN_SIM = ('must be a number (the lowest CLIP similarity of a view to its source) or None, '
+           'got')
+
+
+@pytest.mark.parametrize('option, message', [
+    ('genview.prob=1.5', f'genview.prob {PROB} 1.5'),
+    ('genview.prob=yes', f"genview.prob {PROB} 'yes'"),
+    ('genview.min_clip_sim=high', f"genview.min_clip_sim {MIN_SIM} 'high'"),
+    ('train_dataloader.dataset.pipeline.1.prob=-0.5', f'GenViewPairDataset prob {PROB} -0.5'),
+])
+def test_bad_genview_values_are_refused_in_one_line(option, message, capsys):
+    """A prob outside [0, 1] passed the preflight and was a traceback in training; a prob that
+    is not a number was a traceback of the preflight (float('yes'))."""
+    rc = load_tool('check_config').main([GENVIEW_TINY, '--cfg-options', option])
+    out = capsys.readouterr()
+    assert rc == 2 and out.out == '' and out.err == f'check_config.py: error: {message}\n'
+    with pytest.raises(SystemExit) as exc:
+        run_script('train.py', GENVIEW_TINY, '--cfg-options', option)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == f'train.py: error: {message}\n'
+
+
+def test_good_genview_values_are_applied():
+    cfg = load_config(GENVIEW_TINY, {'genview.prob': 0, 'genview.min_clip_sim': 0.25})
+    pair = cfg.train_dataloader.dataset.pipeline[1]
+    assert (pair.prob, pair.min_clip_sim) == (0, 0.25)
+    pair = load_config(GENVIEW_TINY, {'genview.prob': 1}).train_dataloader.dataset.pipeline[1]
+    assert pair.prob == 1 and pair.get('min_clip_sim') is None
