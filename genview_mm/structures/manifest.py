@@ -455,7 +455,9 @@ class ManifestProbe(NamedTuple):
         example (str, optional): the key of a row.
         outputs (List[str]): where the views of the sampled images' ``ok`` rows are (of the
             first rows when nothing was sampled), resolved as training resolves them.
-        missing (List[str]): those of ``outputs`` that do not exist.
+        missing (List[str]): those of ``outputs`` that do not exist or are empty.
+        empty (List[str]): those of ``missing`` that are there but empty (0 bytes: written
+            on a full disk).
     """
     path: str
     rows: int
@@ -463,6 +465,7 @@ class ManifestProbe(NamedTuple):
     example: Optional[str]
     outputs: List[str]
     missing: List[str]
+    empty: List[str]
 
 
 def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optional[dict] = None,
@@ -499,22 +502,32 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
     hit = set(matched) - {None}
     resolve = output_resolver(path, backend_args)
     outputs = [resolve(out) for key, out in picked if out and (key in hit or not sample_paths)]
+    sizes = [file_size(o, backend_args) for o in outputs]
     return ManifestProbe(path, counts['rows'], len(matched) - matched.count(None), example,
-                         outputs, [o for o in outputs if not file_exists(o, backend_args)])
+                         outputs, [o for o, n in zip(outputs, sizes) if not n],
+                         [o for o, n in zip(outputs, sizes) if n == 0])
 
 
 def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:
     """Whether a file (a manifest, a view) is there, on any ``mmengine.fileio`` backend; one
     that can only read (``get``, as the HTTP backend) is asked for the file, as training
     would."""
+    return file_size(path, backend_args) is not None
+
+
+def file_size(path: str, backend_args: Optional[dict] = None) -> Optional[int]:
+    """The size in bytes of a file, None if it is not there (as :func:`file_exists`); -1 when
+    it is there but the backend cannot tell its size (``exists`` only)."""
     if not is_remote(path, backend_args):
-        return osp.isfile(path)
+        try:
+            return os.stat(path).st_size if osp.isfile(path) else None
+        except OSError:
+            return None
     import mmengine.fileio as fileio
     backend = fileio.get_file_backend(path, backend_args=backend_args)
     if hasattr(backend, 'exists'):
-        return backend.exists(path)
+        return -1 if backend.exists(path) else None
     try:
-        backend.get(path)
+        return len(backend.get(path))
     except OSError:
-        return False
-    return True
+        return None

@@ -117,7 +117,7 @@ def test_probe_manifest_uses_the_one_matching_rule(tmp_path):
     keys = [f'n{c}/img_{i}.jpg' for c in range(3) for i in range(50)]
     write_manifest(path, rows_for(keys) + rows_for(['n9/bad.jpg'], status='failed'))
     os.makedirs(tmp_path / 'views' / 'images')
-    open(tmp_path / 'views' / 'images' / '0.png', 'w').close()
+    (tmp_path / 'views' / 'images' / '0.png').write_bytes(b'x')  # 0 bytes would be missing
     sample = ['/mnt/other/train/n0/img_0.jpg', '/mnt/other/train/n2/img_7.jpg',
               '/mnt/other/train/n9/bad.jpg', '/mnt/other/train/n5/none.jpg']
     probe = probe_manifest(path, sample)

@@ -157,6 +157,27 @@ def test_manifest_whose_views_are_missing(setup):
     assert "relative to the manifest's folder" in check.fix[0]
 
 
+def test_manifest_whose_views_are_empty_files(setup):
+    """0-byte views (left by a full disk) count as missing, named as empty: one is a note, all
+    of them BROKEN with the command that remakes them; they passed as views before."""
+    views = sorted(osp.join(setup['views'], n) for n in os.listdir(setup['views']))
+    open(views[0], 'wb').close()
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert check.status == 'note'
+    assert (f'1 of 6 sampled views are empty files (0 bytes, e.g. {views[0]}: written on a full '
+            'disk?): those images train on the original') in check.detail
+    for path in views[1:]:
+        open(path, 'wb').close()
+    os.remove(views[0])
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert check.status == 'BROKEN'
+    assert (f'1 of 6 sampled views are missing (e.g. {views[0]}); 5 of 6 sampled views are '
+            f'empty files (0 bytes, e.g. {views[1]}: written on a full disk?): training would '
+            'fall back to the original for every image (plain SSL)') in check.detail
+    assert "relative to the manifest's folder" in check.fix[0]
+    assert check.fix[-1].startswith('unpack or generate the views again on a disk with room')
+
+
 def test_prob0_needs_no_manifest(setup):
     os.remove(setup['manifest'])
     checks = run_preflight(pretraining_cfg(setup, **{'genview.prob': 0.0}))

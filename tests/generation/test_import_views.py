@@ -21,10 +21,11 @@ from helpers import load_tool, run_cmd
 tool = load_tool('import_views')
 
 
-def touch(path):
+def touch(path, data=b'x'):
+    """A file of one byte (a 0-byte view is counted as empty and not imported)."""
     os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, 'wb'):
-        pass
+    with open(path, 'wb') as f:
+        f.write(data)
 
 
 def make_trees(root, layout):
@@ -188,6 +189,29 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     assert rc == 1 and f"pass {tmp_path / 'nested' / 'train'} as VIEWS_ROOT" in stdout
     assert sorted(os.listdir(tmp_path)) == ['a_file', 'm.jsonl', 'nested', 'other_views',
                                             'train', 'train_variations']
+
+
+def test_empty_views_are_counted_and_not_imported(tmp_path, capsys):
+    """0-byte views (a full disk while unpacking) get no row and a line of the summary; they
+    were imported as views, and training fell back to the original for each."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG', 'b.JPEG', 'c.JPEG'], ['a.JPEG']),
+                                            'n02': (['d.JPEG'], [])})
+    for name in ('n01/b.JPEG', 'n01/c.png', 'n02/d.JPEG'):
+        touch(osp.join(views, name), b'')
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    assert [r['key'] for r in read_manifest(str(out))] == ['n01/a.JPEG']
+    lines = stdout.splitlines()
+    assert '  matched (rows written)         1 (25.00%)' in lines
+    assert '  sources whose view is empty    3  [no row: 0-byte files, as a full disk leaves ' \
+        'them; unpack the views again and rerun]' in lines
+    for example in ('n01/b.JPEG', 'n01/c.JPEG', 'n02/d.JPEG'):
+        assert f'      e.g. {example}' in lines
+    os.remove(osp.join(views, 'n01', 'a.JPEG'))  # only empty views: nothing is written
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', tmp_path / 'n.jsonl')
+    assert rc == 1 and 'sources whose view is empty    3' in stdout
+    assert not (tmp_path / 'n.jsonl').exists()
 
 
 def test_views_root_that_is_or_holds_the_source_root_is_refused(tmp_path, capsys):

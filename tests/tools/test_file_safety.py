@@ -71,8 +71,8 @@ def test_same_file_through_other_names(tmp_path, monkeypatch):
 def _trees(root):
     for sub in ('train/n0', 'train_variations/n0'):
         os.makedirs(osp.join(root, sub))
-        with open(osp.join(root, sub, 'a.jpg'), 'wb'):
-            pass
+        with open(osp.join(root, sub, 'a.jpg'), 'wb') as f:
+            f.write(b'x')  # a 0-byte view is not imported
     return osp.join(root, 'train_variations'), osp.join(root, 'train')
 
 

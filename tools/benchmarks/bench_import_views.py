@@ -1,4 +1,4 @@
-"""Time and peak memory of tools/import_views.py on a released-style tree of empty files.
+"""Time and peak memory of tools/import_views.py on a released-style tree of tiny files.
 
 Creates N source files and N views (train/<class>/<class>_<i>.JPEG and the same under
 train_variations/) in F class folders, optionally the five official noise-level lists (absolute
@@ -23,7 +23,7 @@ LEVELS = (0, 100, 200, 300, 400)
 
 
 def make_tree(root: str, num: int, folders: int, lists: bool) -> None:
-    """Empty source and view files, streamed (nothing held in memory)."""
+    """Empty source files and one-byte views (an empty view is not imported), streamed."""
     per = -(-num // folders)
     files = [open(osp.join(root, f'fg_ratios_{lv}.txt'), 'w') for lv in LEVELS] if lists else []
     for k in range(folders):
@@ -32,8 +32,9 @@ def make_tree(root: str, num: int, folders: int, lists: bool) -> None:
             os.makedirs(osp.join(root, top, cls))
         for i in range(k * per, min(num, (k + 1) * per)):
             name = f'{cls}_{i}.JPEG'
-            for top in ('train', 'train_variations'):
-                open(osp.join(root, top, cls, name), 'wb').close()
+            open(osp.join(root, 'train', cls, name), 'wb').close()
+            with open(osp.join(root, 'train_variations', cls, name), 'wb') as f:
+                f.write(b'x')
             if files:
                 level = i % len(LEVELS)
                 files[level].write(f'{root}/train/{cls}/{name} {LEVELS[level]}\n')

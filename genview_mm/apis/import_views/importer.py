@@ -24,7 +24,7 @@ def _relative_output(view: str, manifest_dir: str) -> str:
 def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLevelLists],
                    report: ImportReport, generator: str, source_root: str,
                    manifest_dir: str) -> Iterator[ManifestRow]:
-    """One folder's rows; counts what did not match."""
+    """One folder's rows; counts what did not match, and empty views (no row)."""
     prefix = f'{folder.rel}/' if folder.rel else ''
     report['folders'] += 1
     report['sources'] += len(folder.sources)
@@ -34,9 +34,15 @@ def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLeve
     report.note('duplicates', len(m.duplicates),
                 [f'{prefix}{s}: took {v}, ignored {", ".join(o)}'
                  for s, v, o in m.duplicates[:EXAMPLES]])
-    entries = (lists.lookup(folder.rel, [split_name(s)[0] for s, _ in m.pairs]) if lists
-               else [None] * len(m.pairs))
-    for (src, view), entry in zip(m.pairs, entries):
+    pairs = m.pairs
+    empty = [src for src, view in pairs if _is_empty(osp.join(folder.view_dir, view))]
+    if empty:
+        report.note('empty', len(empty), [prefix + n for n in empty[:EXAMPLES]])
+        skip = set(empty)
+        pairs = [(src, view) for src, view in pairs if src not in skip]
+    entries = (lists.lookup(folder.rel, [split_name(s)[0] for s, _ in pairs]) if lists
+               else [None] * len(pairs))
+    for (src, view), entry in zip(pairs, entries):
         if entry is not None and entry.conflict:
             report.note('level_conflicts', 1, [prefix + src])
         report['with_level'] += entry is not None and entry.level is not None
@@ -45,7 +51,15 @@ def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLeve
                           _relative_output(osp.join(folder.view_dir, view), manifest_dir),
                           entry.level if entry else None, entry.fg_ratio if entry else None,
                           None, generator)
-    report['matched'] += len(m.pairs)
+    report['matched'] += len(pairs)
+
+
+def _is_empty(path: str) -> bool:
+    """Whether a view file has 0 bytes (a full disk while unpacking leaves such files)."""
+    try:
+        return os.stat(path).st_size == 0
+    except OSError:  # gone meanwhile, or a dangling link: imported as before
+        return False
 
 
 def _check_apart(views_root: str, source_root: str) -> None:
@@ -68,7 +82,8 @@ def _check_apart(views_root: str, source_root: str) -> None:
 def import_views(views_root: str, source_root: str, out: str,
                  level_lists: Sequence[str] = (), ext: str = 'any',
                  progress: bool = True) -> ImportReport:
-    """Write a manifest with one ``ok`` row per source image that has a view in ``views_root``.
+    """Write a manifest with one ``ok`` row per source image that has a view in ``views_root``
+    (an empty view file, 0 bytes, is counted and gets no row).
 
     ``views_root`` mirrors ``source_root`` (the released ``train_variations/`` mirrors
     ``train/``); a view and its source share their relative path up to the extension. Rows get

@@ -3,14 +3,16 @@ from typing import List, Sequence
 
 EXAMPLES = 5  # examples kept per kind of problem
 
-COUNTS = ('folders', 'sources', 'matched', 'missing', 'extra', 'duplicates', 'ambiguous',
-          'ignored', 'with_level', 'level_conflicts', 'list_entries', 'list_unused')
+COUNTS = ('folders', 'sources', 'matched', 'missing', 'empty', 'extra', 'duplicates',
+          'ambiguous', 'ignored', 'with_level', 'level_conflicts', 'list_entries', 'list_unused')
 
 LINES = (  # (count, label, what it means / what was done)
     ('sources', 'source images scanned', ''),
     ('matched', 'matched (rows written)', ''),
     ('missing', 'sources without a view', 'no row: with prob=1 their pairs use the original '
      'twice'),
+    ('empty', 'sources whose view is empty', 'no row: 0-byte files, as a full disk leaves '
+     'them; unpack the views again and rerun'),
     ('extra', 'view files without a source', 'not imported'),
     ('duplicates', 'sources with several views', 'took the view with the source\'s extension, '
      'else the first by name'),

@@ -50,6 +50,8 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                                'genview.source_root to the folder the keys are relative to',),
     'views_moved': ("outputs are relative to the manifest's folder ({root}): move or copy the "
                     'views folder together with its manifest',) + _MANIFEST,
+    'views_empty': ('unpack or generate the views again on a disk with room (a full disk '
+                    'leaves 0-byte files), then import or merge their manifest again',),
     # the scorer's encoder and PCA file
     'clip_folder': ('--cfg-options {key}=/path/to/clip-folder (a folder saved by save_pretrained '
                     'or downloaded with hf download)',),

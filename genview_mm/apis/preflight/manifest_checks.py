@@ -1,6 +1,6 @@
 """Preflight check of the GenView manifest, asked of the manifest module: it is there (on
 whichever ``mmengine.fileio`` backend the pair transform reads it from), parses, matches a
-sample of the dataset's images and the views of those sampled rows exist
+sample of the dataset's images and the views of those sampled rows exist and are not empty
 (:func:`~genview_mm.structures.manifest.probe_manifest`).
 
 Coverage is measured on at most :data:`~.data_checks.SAMPLE` images and the existence of their
@@ -27,14 +27,20 @@ def _views_check(probe: ManifestProbe, detail: str) -> Optional[Check]:
     """A failing or noting check when sampled views are missing, else None."""
     if not probe.missing:
         return None
-    found = (f'{len(probe.missing)} of {len(probe.outputs)} sampled views are missing (e.g. '
-             f'{probe.missing[0]})')
-    if len(probe.missing) < len(probe.outputs):
+    absent = [o for o in probe.missing if o not in probe.empty]
+    n = len(probe.outputs)
+    found = '; '.join(
+        ([f'{len(absent)} of {n} sampled views are missing (e.g. {absent[0]})'] if absent else [])
+        + ([f'{len(probe.empty)} of {n} sampled views are empty files (0 bytes, e.g. '
+            f'{probe.empty[0]}: written on a full disk?)'] if probe.empty else []))
+    if len(probe.missing) < n:
         return Check(WHAT, NOTE, f'{detail}; {found}: those images train on the original')
     root = probe.path.rsplit('/', 1)[0] if '://' in probe.path else \
         osp.dirname(osp.abspath(probe.path))
+    fix = (fix_lines('views_moved', root=root) if absent else []) + \
+        (fix_lines('views_empty') if probe.empty else [])
     return Check(WHAT, BROKEN, f'{detail}; {found}: training would fall back to the original '
-                 'for every image (plain SSL)', fix_lines('views_moved', root=root))
+                 'for every image (plain SSL)', fix)
 
 
 def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.0,
