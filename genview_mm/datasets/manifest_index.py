@@ -33,8 +33,10 @@ class ManifestIndex:
     def __init__(self, manifest: str, source_root: Optional[str] = None,
                  min_clip_sim: Optional[float] = None,
                  backend_args: Optional[dict] = None) -> None:
-        self.manifest = manifest
+        self.manifest, self.min_clip_sim = manifest, min_clip_sim
         self.matcher = RowMatcher(source_root)
+        #: the keys of rows filtered by ``min_clip_sim`` (to say why an image has no view)
+        self.filtered = RowMatcher(source_root)
         self.by_key: Dict[str, Views] = {}
         self.num_rows = self.num_filtered = 0
         resolve = output_resolver(manifest, backend_args)
@@ -48,19 +50,34 @@ class ManifestIndex:
             self.stats['ok'] += 1
             if row.output:
                 self.stats[outside_views_folder(row.output) or 'inside'] += 1
-            if min_clip_sim is not None and row.clip_sim is not None and \
-                    row.clip_sim < min_clip_sim:
+            if row.below(min_clip_sim):
                 self.num_filtered += 1
+                self.filtered.add(row)
                 continue
             key = self.matcher.add(row)
             level = UNKNOWN_LEVEL if row.noise_level is None else int(row.noise_level)
             out = resolve(row.output) if row.output else row.output
             self.by_key.setdefault(key, []).append((out, level))
             self.num_rows += 1
+        if not self.by_key and self.num_filtered:
+            raise ValueError(f'The manifest {manifest!r} lists no usable generated image: '
+                             f'{self.filtered_note()}: lower it (genview.min_clip_sim), or set '
+                             'it to None to keep every view.')
         if not self.by_key:
-            raise ValueError(f'The manifest {manifest!r} lists no usable generated image '
-                             f'({self.num_filtered} filtered by min_clip_sim). Check that '
-                             'tools/generate_views.py finished and tools/merge_manifests.py ran.')
+            raise ValueError(f'The manifest {manifest!r} lists no usable generated image. Check '
+                             'that tools/generate_views.py finished and tools/merge_manifests.py '
+                             'ran.')
+
+    def filtered_note(self) -> str:
+        """'N views filtered by min_clip_sim=X' ('' when none was)."""
+        if not self.num_filtered:
+            return ''
+        return f'{self.num_filtered} views filtered by min_clip_sim={self.min_clip_sim}'
+
+    def num_filtered_only(self, img_paths: Iterable[str]) -> int:
+        """How many of ``img_paths`` have no view only because ``min_clip_sim`` filtered
+        theirs out."""
+        return sum(not self.lookup(p) and self.filtered.match(p) is not None for p in img_paths)
 
     def lookup(self, img_path: str) -> Views:
         """Generated views of one source image (empty list if it has none)."""

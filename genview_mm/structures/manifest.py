@@ -85,6 +85,12 @@ class ManifestRow:
     def ok(self) -> bool:
         return self.status == 'ok'
 
+    def below(self, min_clip_sim: Optional[float]) -> bool:
+        """Whether ``min_clip_sim`` filters this row's view out (the one rule: a known
+        ``clip_sim`` below it; rows without one are kept)."""
+        return min_clip_sim is not None and self.clip_sim is not None and \
+            self.clip_sim < min_clip_sim
+
     def to_line(self) -> str:
         """The JSON line of this row (newline included): the only serialisation."""
         return json.dumps(self.as_dict()) + '\n'
@@ -458,6 +464,9 @@ class ManifestProbe(NamedTuple):
         missing (List[str]): those of ``outputs`` that do not exist or are empty.
         empty (List[str]): those of ``missing`` that are there but empty (0 bytes: written
             on a full disk).
+        filtered (int): ``ok`` rows of the sampled images (of every image when nothing was
+            sampled) whose view ``min_clip_sim`` filters out.
+        filtered_hits (int): sampled images without a view only because of that.
     """
     path: str
     rows: int
@@ -466,10 +475,13 @@ class ManifestProbe(NamedTuple):
     outputs: List[str]
     missing: List[str]
     empty: List[str]
+    filtered: int = 0
+    filtered_hits: int = 0
 
 
 def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optional[dict] = None,
-                   source_root: Optional[str] = None, first: int = 100) -> ManifestProbe:
+                   source_root: Optional[str] = None, first: int = 100,
+                   min_clip_sim: Optional[float] = None) -> ManifestProbe:
     """Look at a manifest as training would, cheaply: one streamed read that decodes only the
     rows of the sampled images (:func:`read_rows` with ``names``), matched by
     :class:`RowMatcher`, and whether their views exist (through ``mmengine.fileio`` on
@@ -482,6 +494,8 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
         backend_args (dict, optional): ``mmengine.fileio`` backend. Defaults to None (local).
         source_root (str, optional): the pair transform's ``source_root``. Defaults to None.
         first (int): rows whose views are looked at when nothing is sampled. Defaults to 100.
+        min_clip_sim (float, optional): the pair transform's ``min_clip_sim``: rows it filters
+            out give no view, as in training. Defaults to None.
 
     Raises:
         FileNotFoundError: no manifest there.
@@ -492,20 +506,29 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
     wanted = {c for p in sample_paths for c in matcher.candidates(p)}
     sources = {_norm(osp.abspath(p)) for p in sample_paths}
     names = {c.rsplit('/', 1)[-1] for c in wanted} if sample_paths else None
-    example, picked = None, []
+    example, picked, filtered = None, [], RowMatcher(source_root)
     for row in read_rows(path, backend_args, names, counts):
         example = example or row.key
-        if row.ok and (_norm(row.key) in wanted or _norm(row.source) in sources
-                       or (not sample_paths and len(picked) < first)):
+        if not row.ok or (sample_paths and _norm(row.key) not in wanted
+                          and _norm(row.source) not in sources):
+            continue
+        if row.below(min_clip_sim):
+            counts['filtered'] += 1
+            if sample_paths:
+                filtered.add(row)
+        elif sample_paths or len(picked) < first:
             picked.append((matcher.add(row), row.output))
     matched = [matcher.match(p) for p in sample_paths]
+    filtered_hits = sum(key is None and filtered.match(p) is not None
+                        for p, key in zip(sample_paths, matched))
     hit = set(matched) - {None}
     resolve = output_resolver(path, backend_args)
     outputs = [resolve(out) for key, out in picked if out and (key in hit or not sample_paths)]
     sizes = [file_size(o, backend_args) for o in outputs]
     return ManifestProbe(path, counts['rows'], len(matched) - matched.count(None), example,
                          outputs, [o for o, n in zip(outputs, sizes) if not n],
-                         [o for o, n in zip(outputs, sizes) if n == 0])
+                         [o for o, n in zip(outputs, sizes) if n == 0], counts['filtered'],
+                         filtered_hits)
 
 
 def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:

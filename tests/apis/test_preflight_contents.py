@@ -178,6 +178,30 @@ def test_manifest_whose_views_are_empty_files(setup):
     assert check.fix[-1].startswith('unpack or generate the views again on a disk with room')
 
 
+def test_views_filtered_by_min_clip_sim(setup):
+    """The preflight applies the pair transform's min_clip_sim as training does: it said OK
+    6/6, then training stopped with advice about generate_views/merge_manifests."""
+    from genview_mm.apis.preflight.fixes import fix_lines
+    check = by_what(run_preflight(pretraining_cfg(setup, **{'genview.min_clip_sim': 2.0})))[
+        'GenView views manifest']
+    assert check.status == 'BROKEN'
+    assert check.detail == (f'{setup["manifest"]}: 7 rows; 0 of 6 sampled dataset images have '
+                            'a view; 6 views filtered by min_clip_sim=2.0 (6 sampled images have '
+                            'no other): lower it')
+    assert check.fix == fix_lines('min_clip_sim', value=2.0)
+    assert 'genview.min_clip_sim=X (below 2.0)' in check.fix[0]
+    check = by_what(run_preflight(pretraining_cfg(setup, **{'genview.min_clip_sim': 0.65})))[
+        'GenView views manifest']
+    assert check.status == 'note' and check.detail.endswith(
+        '3 of 6 sampled dataset images have a view; 3 views filtered by min_clip_sim=0.65 (3 '
+        'sampled images have no other): lower it')
+    from genview_mm.apis.preflight.manifest_checks import check_manifest
+    check = check_manifest(setup['manifest'], None, min_clip_sim=2.0)  # nothing sampled
+    assert (check.status, check.detail) == (
+        'BROKEN', f'{setup["manifest"]} (7 rows; 6 views filtered by min_clip_sim=2.0): lower it')
+    assert check_manifest(setup['manifest'], None, min_clip_sim=0.65).status == 'ok'
+
+
 def test_prob0_needs_no_manifest(setup):
     os.remove(setup['manifest'])
     checks = run_preflight(pretraining_cfg(setup, **{'genview.prob': 0.0}))

@@ -136,8 +136,17 @@ def test_manifest_index_matching(data, tmp_path):
     assert ManifestIndex(data.manifest, min_clip_sim=0.65).num_rows == 3
     with pytest.raises(FileNotFoundError, match='generate_views'):
         ManifestIndex(str(tmp_path / 'missing.jsonl'))
-    with pytest.raises(ValueError, match='no usable generated image'):
+    with pytest.raises(ValueError) as exc:
         ManifestIndex(data.manifest, min_clip_sim=2.0)
+    assert str(exc.value) == (f'The manifest {data.manifest!r} lists no usable generated image: '
+                              '6 views filtered by min_clip_sim=2.0: lower it '
+                              '(genview.min_clip_sim), or set it to None to keep every view.')
+    failed_only = tmp_path / 'failed.jsonl'
+    with open(data.manifest) as f:
+        failed_only.write_text(f.readlines()[-1])
+    with pytest.raises(ValueError, match='no usable generated image. Check that '
+                       'tools/generate_views.py finished'):
+        ManifestIndex(str(failed_only), min_clip_sim=2.0)
 
 
 def build_dataset(root, manifest):
@@ -162,6 +171,25 @@ def test_hook_reports_coverage_and_rejects_mismatched_manifest(data, tmp_path):
     assert len(other) == 3
     with pytest.raises(ValueError, match='matches 0 of 3 dataset images'):
         GenViewPairHook().before_train(runner)
+
+
+def test_hook_says_when_min_clip_sim_took_the_views(data):
+    """Images whose only views min_clip_sim filtered out are named as such, with what to do
+    (the advice was to check generate_views/merge_manifests)."""
+    from mmpretrain.datasets import CustomDataset
+    pipeline = [dict(type='GenViewPairDataset', manifest=data.manifest, transforms=[[]],
+                     min_clip_sim=0.65)]  # clip_sim 0.9, 0.8, ..., 0.4: 3 kept
+    runner, logs = fake_runner(CustomDataset(data_root=data.src_root, with_label=False,
+                                             pipeline=pipeline))
+    GenViewPairHook().before_train(runner)
+    assert logs[0].startswith(f'GenView: 3/{N} checked images (50.0%)')
+    assert logs[0].endswith('partly GenView. 3 views filtered by min_clip_sim=0.65 (3 of the '
+                            'checked images have no other): lower it (genview.min_clip_sim).')
+    with pytest.raises(ValueError) as exc:
+        GenViewPairHook(min_coverage=1.0).before_train(runner)
+    assert str(exc.value).endswith('matches 3 of 6 dataset images (needed: >0 and >= 100%). 3 '
+                                   'views filtered by min_clip_sim=0.65 (3 of the checked images '
+                                   'have no other): lower it (genview.min_clip_sim).')
 
 
 def test_manifest_and_views_on_another_storage_backend(data, tmp_path):

@@ -50,6 +50,8 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                                'genview.source_root to the folder the keys are relative to',),
     'views_moved': ("outputs are relative to the manifest's folder ({root}): move or copy the "
                     'views folder together with its manifest',) + _MANIFEST,
+    'min_clip_sim': ('lower it: --cfg-options genview.min_clip_sim=X (below {value}), or '
+                     'genview.min_clip_sim=None to keep every view',),
     'views_empty': ('unpack or generate the views again on a disk with room (a full disk '
                     'leaves 0-byte files), then import or merge their manifest again',),
     # the scorer's encoder and PCA file

@@ -43,9 +43,17 @@ def _views_check(probe: ManifestProbe, detail: str) -> Optional[Check]:
                  'for every image (plain SSL)', fix)
 
 
+def _filtered(probe: ManifestProbe, min_clip_sim: Optional[float]) -> str:
+    """What ``min_clip_sim`` took away ('' if nothing)."""
+    if not probe.filtered:
+        return ''
+    return f'{probe.filtered} views filtered by min_clip_sim={min_clip_sim}' + (
+        f' ({probe.filtered_hits} sampled images have no other)' if probe.filtered_hits else '')
+
+
 def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.0,
-                   source_root: Optional[str] = None,
-                   backend_args: Optional[dict] = None) -> Check:
+                   source_root: Optional[str] = None, backend_args: Optional[dict] = None,
+                   min_clip_sim: Optional[float] = None) -> Check:
     """The GenView manifest exists, parses, matches a sample of the dataset's images and the
     sampled views exist; nothing is needed at ``prob=0``.
 
@@ -55,6 +63,8 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
         prob (float): the pair transform's ``prob``. Defaults to 1.0.
         source_root (str, optional): the pair transform's ``source_root``. Defaults to None.
         backend_args (dict, optional): the pair transform's ``backend_args``. Defaults to None.
+        min_clip_sim (float, optional): the pair transform's ``min_clip_sim``: views it filters
+            out count as absent, as in training. Defaults to None.
 
     Returns:
         Check: the manifest's line of the checklist.
@@ -70,19 +80,28 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
         return missing  # (another backend is asked by reading it, once)
     sample = sample_images(ds) if ds is not None else []
     try:
-        probe = probe_manifest(path, sample, backend_args, source_root)
+        probe = probe_manifest(path, sample, backend_args, source_root,
+                               min_clip_sim=min_clip_sim)
     except FileNotFoundError:
         return missing
     except (ValueError, OSError) as exc:
         return Check(WHAT, BROKEN, f'{path}: {exc}', fix_lines('manifest_remake'))
     if probe.rows == 0:
         return Check(WHAT, BROKEN, f'{path} is empty', fix_lines('manifest_remake'))
+    filtered = _filtered(probe, min_clip_sim)
+    lower = fix_lines('min_clip_sim', value=min_clip_sim)
     if not sample:
-        detail = f'{path} ({probe.rows} rows)'
+        detail = f'{path} ({probe.rows} rows' + (f'; {filtered}' if filtered else '') + ')'
+        if filtered and not probe.outputs:
+            return Check(WHAT, BROKEN, f'{detail}: lower it', lower)
         return _views_check(probe, detail) or Check(WHAT, OK, detail)
     detail = (f'{path}: {probe.rows} rows; {probe.hits} of {len(sample)} sampled dataset images '
               'have a view')
+    if probe.filtered_hits:
+        detail += f'; {filtered}: lower it'
     if probe.hits == 0:
+        if probe.filtered_hits:
+            return Check(WHAT, BROKEN, detail, lower)
         return Check(WHAT, BROKEN, f'{detail} (a dataset image: {sample[0]}; a manifest key: '
                      f'{probe.example})', fix_lines('manifest_other_dataset'))
     return _views_check(probe, detail) or \

@@ -92,9 +92,12 @@ class GenViewPairHook(Hook):
                 continue
             n = len(ds)
             idx = np.unique(np.linspace(0, n - 1, min(n, self.max_check)).astype(int)) if n else []
-            paths = (ds.get_data_info(int(i))['img_path'] for i in idx)
+            paths = [ds.get_data_info(int(i))['img_path'] for i in idx]
             hits, total = transform.index.coverage(paths)
             frac = hits / max(total, 1)
+            filtered = transform.index.num_filtered_only(paths) if hits < total else 0
+            lower = (f' {transform.index.filtered_note()} ({filtered} of the checked images '
+                     'have no other): lower it (genview.min_clip_sim).') if filtered else ''
             line = (f'GenView: {hits}/{total} checked images ({100 * frac:.1f}%) of {n} have '
                     f'generated views in {transform.index.manifest} ({transform.index.num_rows} '
                     f'views; prob {transform.prob}).' + outside_note(transform.index.stats))
@@ -104,14 +107,21 @@ class GenViewPairHook(Hook):
                 runner.logger.warning(
                     f'{line} The other {100 * (1 - frac):.1f}% of the images have no generated '
                     'view: their pairs are two views of the original image (plain SSL), so the '
-                    'run is only partly GenView. To cover the whole dataset, import the missing '
-                    'views (tools/import_views.py) or generate them (tools/generate_views.py).')
+                    'run is only partly GenView.' + lower + (
+                        ' To cover the whole dataset, import the missing views '
+                        '(tools/import_views.py) or generate them (tools/generate_views.py).'
+                        if filtered < total - hits else ''))
             if transform.index.manifest not in warned:
                 warned.add(transform.index.manifest)
                 manifest_warnings(transform.index, runner.logger)
             if hits == 0 or frac < self.min_coverage:
                 example = ds.get_data_info(0)['img_path'] if n else '<empty dataset>'
                 some_key = next(iter(transform.index.by_key))
+                if filtered:
+                    raise ValueError(
+                        f'The GenView manifest {transform.index.manifest!r} matches {hits} of '
+                        f'{total} dataset images (needed: >0 and >= {self.min_coverage:.0%}).'
+                        + lower)
                 raise ValueError(
                     f'The GenView manifest {transform.index.manifest!r} matches {hits} of {total} '
                     f'dataset images (needed: >0 and >= {self.min_coverage:.0%}). A dataset image '
