@@ -45,6 +45,9 @@ def main() -> None:
     fmt = args.format or ('detectron2' if args.dst.endswith('.pkl') else 'mmpretrain')
     try:
         out = convert_checkpoint(args.src, args.dst, fmt, args.prefix)
+    except IsADirectoryError as err:  # a bad argument
+        print(f'convert_checkpoint.py: error: {err}', file=sys.stderr)
+        sys.exit(2)
     except (CheckpointError, FileNotFoundError) as err:
         sys.exit(f'convert_checkpoint.py: error: {err}')
     weights = out['state_dict'] if fmt == 'mmpretrain' else out.get('model', out)

@@ -157,9 +157,14 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
     Raises:
         FileNotFoundError, CheckpointError: ``src`` is missing or not a usable checkpoint (nothing
             is written then).
+        IsADirectoryError: ``dst`` is a folder (checked first).
     """
     if fmt not in FORMATS:
         raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
+    if osp.isdir(dst):  # before the work: writing would fail only at the end
+        name = 'backbone.pkl' if fmt == 'detectron2' else 'backbone.pth'
+        raise IsADirectoryError(f'{dst} is a folder: give the output file, e.g. '
+                                f'{osp.join(dst, name)}')
     ckpt = read_checkpoint(src)
     backbone = extract_backbone(state_dict_of(ckpt), prefix, source=src)
     if fmt == 'mmpretrain':

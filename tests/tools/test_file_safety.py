@@ -116,6 +116,24 @@ def test_convert_checkpoint_refuses_output_equal_to_input(tmp_path, capsys, monk
     assert 'is the input checkpoint' in line and 'would be lost' in line
 
 
+def test_convert_checkpoint_refuses_a_folder_as_output_first(tmp_path, capsys, monkeypatch):
+    """A folder as dst: one line and exit 2 before any work (it was an IsADirectoryError
+    traceback after the conversion)."""
+    from genview_mm.evaluation import convert
+    src = str(tmp_path / 'epoch_200.pth')
+    torch.save({'state_dict': {'backbone.w': torch.ones(2)}}, src)
+    read_calls = []
+    monkeypatch.setattr(convert, 'read_checkpoint', lambda path: read_calls.append(path))
+    out_dir = tmp_path / 'checkpoints'
+    out_dir.mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        run_script('convert_checkpoint.py', src, str(out_dir))
+    assert exit_.value.code == 2 and read_calls == [] and os.listdir(out_dir) == []
+    line = one_error_line(capsys.readouterr().err, 'convert_checkpoint.py')
+    assert line == (f'convert_checkpoint.py: error: {out_dir} is a folder: give the output '
+                    f'file, e.g. {out_dir / "backbone.pth"}')
+
+
 # ---- the PCA tools: --out and the contact sheet ------------------------------------------------
 def fit_args(tmp_path, tiny_clip_path, out, *extra):
     images = str(tmp_path / 'images')
