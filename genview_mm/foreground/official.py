@@ -19,6 +19,9 @@ from .fit import alpha_histogram
 from .pca import ForegroundPCA, ForegroundPCAError
 
 MASK_TYPES = ('gt', 'lt')
+#: how far from 1 the norm of an imported direction may be (the official vectors are unit norm
+#: in float32: off by ~1e-6; a mean vector or another array is off by far more)
+UNIT_NORM_TOL = 1e-3
 
 
 def load_vector(path: str, what: str = 'PCA vector') -> torch.Tensor:
@@ -60,6 +63,11 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
 
     Returns:
         ForegroundPCA: ``center=False``; ``threshold_rule`` 'given', 'histogram' or 'none'.
+
+    Raises:
+        ForegroundPCAError: the vector's length is not the encoder's token width, or its norm
+            is 0 or further than :data:`UNIT_NORM_TOL` from 1 (a mean vector given as the
+            direction).
     """
     if mask_type not in MASK_TYPES:
         raise ValueError(f'mask_type must be one of {MASK_TYPES}, got {mask_type!r}')
@@ -71,6 +79,15 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
             f'{vector!r} has {direction.numel()} entries, but {encoder.name!r} gives '
             f'{encoder.dim}-d tokens: it is the vector of another encoder (ViT-H/14: 1280, '
             'ConvNeXt-Base-W: 1024). Import it for the encoder it was fitted for.')
+    norm = float(direction.double().norm())
+    if norm == 0:
+        raise ForegroundPCAError(
+            f'{vector!r} is all zeros: as a PCA direction every score would be 0 (uniform '
+            'weights). Give the official pca_vectors.npy.')
+    if abs(norm - 1) > UNIT_NORM_TOL:
+        raise ForegroundPCAError(
+            f'{vector!r} has norm {norm:.4g}, not 1 as the official pca_vectors.npy: is it '
+            'mean_vectors.npy? Give pca_vectors.npy as the vector and the mean with --mean.')
     mean_t = torch.zeros_like(direction) if mean is None else load_vector(mean, 'mean vector')
     if mean_t.shape != direction.shape:
         raise ForegroundPCAError(f'{mean!r} has {mean_t.numel()} entries, the vector '

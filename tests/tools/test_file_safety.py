@@ -185,3 +185,16 @@ def test_import_official_pca_keeps_a_user_out_and_refuses_a_wrong_width(tmp_path
     assert tool.main([str(tmp_path / 'vit_h.npy'), '--out', out, *base]) == 2
     line = one_error_line(capsys.readouterr().err, 'import_official_pca.py')
     assert 'has 1280 entries' in line and '32-d tokens' in line and not osp.exists(out)
+
+    # a zero vector, or the mean given as the direction: one line naming --mean, exit 2
+    np.save(tmp_path / 'zeros.npy', np.zeros((32, 1), np.float32))
+    assert tool.main([str(tmp_path / 'zeros.npy'), '--out', out, *base]) == 2
+    line = one_error_line(capsys.readouterr().err, 'import_official_pca.py')
+    assert f"{str(tmp_path / 'zeros.npy')!r} is all zeros" in line and 'uniform' in line
+    np.save(tmp_path / 'mean_vectors.npy', np.full(32, 0.5, np.float32))  # norm 2.828
+    assert tool.main([str(tmp_path / 'mean_vectors.npy'), '--out', out, *base]) == 2
+    line = one_error_line(capsys.readouterr().err, 'import_official_pca.py')
+    assert 'has norm 2.828, not 1' in line and 'is it mean_vectors.npy?' in line
+    assert '--mean' in line and not osp.exists(out)
+    np.save(tmp_path / 'near.npy', v * (1 + 5e-4))  # float rounding is no reason to refuse
+    assert tool.main([str(tmp_path / 'near.npy'), '--out', out, *base]) == 0
