@@ -40,7 +40,8 @@ class ManifestIndex:
         self.by_key: Dict[str, Views] = {}
         self.num_rows = self.num_filtered = 0
         resolve = output_resolver(manifest, backend_args)
-        #: rows 'failed' (of them 'undecodable') and 'ok'; outputs 'inside', 'absolute', 'climbs'
+        #: rows 'failed' (of them 'undecodable') and 'ok'; outputs 'inside', 'absolute', 'climbs';
+        #: 'duplicates': ok rows of a view already listed (each view is drawn with one chance)
         self.stats: Counter = Counter()
         for row in read_rows(manifest, backend_args):
             if not row.ok:
@@ -57,7 +58,11 @@ class ManifestIndex:
             key = self.matcher.add(row)
             level = UNKNOWN_LEVEL if row.noise_level is None else int(row.noise_level)
             out = resolve(row.output) if row.output else row.output
-            self.by_key.setdefault(key, []).append((out, level))
+            views = self.by_key.setdefault(key, [])
+            if any(known == out for known, _ in views):  # listed again (concatenated manifests)
+                self.stats['duplicates'] += 1
+                continue
+            views.append((out, level))
             self.num_rows += 1
         if not self.by_key and self.num_filtered:
             raise ValueError(f'The manifest {manifest!r} lists no usable generated image: '
