@@ -147,6 +147,12 @@ def test_manifest_index_matching(data, tmp_path):
     with pytest.raises(ValueError, match='no usable generated image. Check that '
                        'tools/generate_views.py finished'):
         ManifestIndex(str(failed_only), min_clip_sim=2.0)
+    # two manifests concatenated: each view once (it was listed twice, with twice the chance)
+    twice = tmp_path / 'twice.jsonl'
+    twice.write_text(open(data.manifest).read() * 2)
+    index = ManifestIndex(str(twice))
+    assert index.num_rows == N and index.stats['duplicates'] == N
+    assert all(len(views) == 1 for views in index.by_key.values())
 
 
 def build_dataset(root, manifest):
@@ -155,10 +161,33 @@ def build_dataset(root, manifest):
     return CustomDataset(data_root=root, with_label=False, pipeline=pipeline)
 
 
-def fake_runner(dataset):
+def fake_runner(dataset, hub=None):
+    from mmengine.logging import MessageHub
     logs = []
     logger = SimpleNamespace(info=logs.append, warning=logs.append)
-    return SimpleNamespace(train_dataloader=SimpleNamespace(dataset=dataset), logger=logger), logs
+    hub = hub or MessageHub(f'fake-runner-{len(MessageHub._instance_dict)}')
+    return SimpleNamespace(train_dataloader=SimpleNamespace(dataset=dataset), logger=logger,
+                           message_hub=hub), logs
+
+
+def test_hook_fallback_count_continues_after_resume(data):
+    """``train/genview_fallbacks`` is a sum over training: a resumed run continues the count
+    its checkpoint's message hub holds (it started again from 0)."""
+    from mmengine.logging import MessageHub
+    from mmengine.structures import BaseDataElement
+    saved = MessageHub('before-the-kill')
+    saved.update_scalar('train/genview_fallbacks', 5.0)
+    hub = MessageHub('resumed')
+    hub.load_state_dict(saved.state_dict())  # what --resume does with the checkpoint
+    runner, _ = fake_runner(build_dataset(data.src_root, data.manifest), hub)
+    hook = GenViewPairHook()
+    hook.before_train(runner)
+    samples = [BaseDataElement(genview_slot=-1, genview_fallback=fell) for fell in (True, False)]
+    hook.after_train_iter(runner, 0, dict(data_samples=samples))
+    assert hub.get_scalar('train/genview_fallbacks').current() == 6.0
+    runner, _ = fake_runner(build_dataset(data.src_root, data.manifest))  # a fresh run
+    hook.before_train(runner)
+    assert hook.fallbacks == 0
 
 
 def test_hook_reports_coverage_and_rejects_mismatched_manifest(data, tmp_path):

@@ -114,6 +114,7 @@ def test_full_coverage_is_info(released, tmp_path):
     assert len(dataset) == N // 2
     infos, warnings = [], []
     runner = SimpleNamespace(train_dataloader=SimpleNamespace(dataset=dataset),
-                             logger=SimpleNamespace(info=infos.append, warning=warnings.append))
+                             logger=SimpleNamespace(info=infos.append, warning=warnings.append),
+                             message_hub=MessageHub.get_instance('test_full_coverage_is_info'))
     GenViewPairHook().before_train(runner)
     assert warnings == [] and '8/8 checked images (100.0%)' in infos[0]

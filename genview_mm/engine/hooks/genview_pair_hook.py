@@ -44,6 +44,11 @@ def manifest_warnings(index, logger) -> None:
             "folder ('..'), so those views are read from elsewhere: a manifest written for "
             'another machine, merged or edited by hand? Outputs are paths relative to the '
             "manifest's folder (tools/generate_views.py and tools/import_views.py write them).")
+    if stats['duplicates']:
+        logger.warning(
+            f'GenView manifest {name}: {stats["duplicates"]} ok rows list a view already listed '
+            '(manifests concatenated?); each view is used once. tools/merge_manifests.py writes '
+            'one row per view.')
 
 
 @HOOKS.register_module()
@@ -64,7 +69,9 @@ class GenViewPairHook(Hook):
     ``after_train_iter``: logs ``train/genview_gen_frac`` (fraction of pairs with a generated
     view), ``train/genview_noise_level`` (mean noise level of the generated views whose level
     is known; not logged when none is, as for views imported without their level lists) and
-    ``train/genview_fallbacks`` (generated files that could not be read, summed over training).
+    ``train/genview_fallbacks`` (generated files that could not be read, summed over training
+    and continued by ``--resume``; like the losses MMEngine logs, all three are this process's:
+    rank 0's share of the batches in a distributed run).
     These need the fields GenViewPairDataset adds in the data samples:
     ``PackInputs(algorithm_keys=GEN_KEYS)`` (or ``meta_keys``), as every GenView config has.
 
@@ -82,6 +89,8 @@ class GenViewPairHook(Hook):
         self.fallbacks = 0
 
     def before_train(self, runner) -> None:
+        resumed = runner.message_hub.log_scalars.get('train/genview_fallbacks')
+        self.fallbacks = int(resumed.current()) if resumed is not None else 0
         dataset = runner.train_dataloader.dataset
         found, warned = False, set()
         for ds, transform in find_pair_transforms(dataset):
