@@ -21,8 +21,8 @@ PAIR_SETTINGS = ('manifest', 'prob', 'source_root', 'min_clip_sim')
 
 
 class GenViewSettingError(ValueError):
-    """A ``prob`` or ``min_clip_sim`` of the wrong type or range (the tools print it in one
-    line and exit with status 2)."""
+    """An unknown ``genview`` key, or a ``prob`` or ``min_clip_sim`` of the wrong type or range
+    (the tools print it in one line and exit with status 2)."""
 
 
 def iter_pair_transforms(node: Any) -> Iterator[dict]:
@@ -47,16 +47,15 @@ def apply_genview_settings(cfg) -> int:
         int: the number of values written.
 
     Raises:
-        KeyError: an unknown ``genview`` key.
-        GenViewSettingError: a ``prob`` outside [0, 1] or a ``min_clip_sim`` that is not a
-            number.
+        GenViewSettingError: an unknown ``genview`` key, a ``prob`` outside [0, 1] or a
+            ``min_clip_sim`` that is not a number.
     """
     settings = cfg.get('genview') or {}
     unknown = sorted(set(settings) - set(PAIR_SETTINGS))
     if unknown:
-        raise KeyError(f'unknown genview setting(s) {unknown}; known: {list(PAIR_SETTINGS)} '
-                       '(the pair scorer is model.scorer, the weight rule model.gamma and '
-                       'model.normalize)')
+        raise GenViewSettingError(
+            f'unknown genview setting(s) {unknown}; known: {list(PAIR_SETTINGS)} (the pair '
+            'scorer is model.scorer, the weight rule model.gamma and model.normalize)')
     for key in ('prob', 'min_clip_sim'):
         check_setting(key, settings.get(key), f'genview.{key}')
     written = 0

@@ -228,6 +228,15 @@ def test_bad_genview_values_are_refused_in_one_line(option, message, capsys):
     assert capsys.readouterr().err == f'train.py: error: {message}\n'
 
 
+def test_an_unknown_genview_key_is_one_line(capsys):
+    """A misspelt genview key: one line naming the known ones (a KeyError traceback on main)."""
+    rc = load_tool('check_config').main([GENVIEW_TINY, '--cfg-options', 'genview.probability=1'])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("check_config.py: error: unknown genview setting(s) "
+                                      "['probability']; known: ['manifest', ")
+    assert err.count('\n') == 1
+
+
 def test_good_genview_values_are_applied():
     cfg = load_config(GENVIEW_TINY, {'genview.prob': 0, 'genview.min_clip_sim': 0.25})
     pair = cfg.train_dataloader.dataset.pipeline[1]
