@@ -122,3 +122,27 @@ def test_fit_tool_for_a_timm_tower_then_score(tmp_path):
         checkpoint_path=weights, input_size=64))
     scores = scorer(torch.randn(3, 3, 64, 64), torch.randn(3, 3, 64, 64))
     assert torch.isfinite(scores.q).all() and scores.q.shape == (3, )
+
+
+def test_local_timm_weights_load_offline_with_or_without_a_classifier(tmp_path, monkeypatch):
+    """``checkpoint_path`` replaces the download even with the default ``pretrained=True`` (timm
+    went to the hub first: the README's offline fix failed), a full timm checkpoint's classifier
+    is dropped (a strict-load error before), and another model's weights are refused."""
+    import timm
+    from timm.models import _builder
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError('tried to download')
+    monkeypatch.setattr(_builder, 'load_pretrained', no_hub)
+    torch.manual_seed(0)
+    full = timm.create_model('convnext_atto', pretrained=False, num_classes=10)
+    weights = str(tmp_path / 'full.pth')
+    torch.save(full.state_dict(), weights)
+    enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                   checkpoint_path=weights, input_size=64))
+    assert torch.equal(enc.model.stem[0].weight, full.stem[0].weight)
+    other = str(tmp_path / 'resnet.pth')
+    torch.save(timm.create_model('resnet18', pretrained=False).state_dict(), other)
+    with pytest.raises(ValueError, match=f'{other} does not hold the weights of this timm model'):
+        build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                 checkpoint_path=other, input_size=64))

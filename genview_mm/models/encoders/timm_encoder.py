@@ -31,6 +31,19 @@ class TimmPatchEncoder(PatchEncoderBase):
         **kwargs: passed to ``timm.create_model``.
     """
 
+    def _load(self, path: str, classifier: Optional[str]) -> None:
+        """The weights of ``path`` without the classifier this headless tower lacks (a full timm
+        checkpoint has one); any other missing or extra key is a ValueError."""
+        from timm.models import load_state_dict
+        state = {k: v for k, v in load_state_dict(path).items()
+                 if not (classifier and k.startswith(classifier + '.'))}
+        missing, extra = self.model.load_state_dict(state, strict=False)
+        if missing or extra:
+            raise ValueError(f'{path} does not hold the weights of this timm model: missing '
+                             f'{list(missing)[:5]}, unexpected {list(extra)[:5]} (of '
+                             f'{len(missing)} and {len(extra)}): pass the file saved from the '
+                             'model_name given')
+
     def __init__(self, model_name: str, pretrained: bool = True,
                  input_size: Optional[int] = None, checkpoint_path: Optional[str] = None,
                  **kwargs) -> None:
@@ -39,10 +52,12 @@ class TimmPatchEncoder(PatchEncoderBase):
             import timm
         except ImportError as e:
             raise ImportError('TimmPatchEncoder needs timm: pip install timm') from e
-        extra = dict(checkpoint_path=checkpoint_path) if checkpoint_path else {}
-        self.model = timm.create_model(model_name, pretrained=pretrained, num_classes=0,
-                                       **extra, **kwargs)
+        # a local file replaces the download (timm would still fetch with pretrained=True)
+        self.model = timm.create_model(model_name, pretrained=pretrained and not checkpoint_path,
+                                       num_classes=0, **kwargs)
         cfg = getattr(self.model, 'pretrained_cfg', None) or {}
+        if checkpoint_path:
+            self._load(checkpoint_path, cfg.get('classifier'))
         self.input_size = int(input_size or cfg.get('input_size', (3, 224, 224))[-1])
         self.mean = tuple(float(v) for v in cfg.get('mean', CLIP_MEAN))
         self.std = tuple(float(v) for v in cfg.get('std', CLIP_STD))
