@@ -1,5 +1,7 @@
 """PairQualityScorer against a direct computation of the paper's formulas (arXiv:2403.12003,
 Sec. 3.3); the weight rule that turns its scores into loss weights; the telemetry."""
+import re
+
 import pytest
 import torch
 from mmpretrain.registry import MODELS
@@ -174,6 +176,34 @@ def test_weighting_arguments_belong_to_the_algorithm(fake_encoder, fake_pca_path
     with pytest.raises(ValueError, match='normalize'):
         MODELS.build(dict(tiny_model_cfg('MoCo', fake_encoder and None), type='GenViewMoCo',
                           normalize='per-gpu'))
+
+
+@pytest.mark.parametrize('gamma', [float('inf'), float('nan'), -1.0])
+def test_gamma_must_be_finite_and_not_negative(fake_encoder, fake_pca_path, gamma):
+    """gamma=inf or nan made NaN weights that the non-finite fallback did not see; a negative
+    one silently favoured the worst pairs."""
+    from genview_tiny import tiny_model_cfg
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
+    with pytest.raises(ValueError, match=f'gamma must be a finite number >= 0 .*got {gamma}'):
+        MODELS.build(dict(tiny_model_cfg('MoCo', scorer), gamma=gamma))
+
+
+@pytest.mark.parametrize('options,shown', [
+    (dict(mean=[120, 115, 100]), 'mean and std go together, 3 values each'),
+    (dict(mean=[1, 2], std=[1, 2]), 'mean and std go together, 3 values each'),
+    (dict(autocast_dtype='float8'), "autocast_dtype must be 'float16' or 'bfloat16', got 'float8'"),
+    (dict(autocast_dtype='cuda'), "autocast_dtype must be 'float16' or 'bfloat16', got 'cuda'"),
+    (dict(autocast_dtype=torch.int8), "autocast_dtype must be 'float16' or 'bfloat16'"),
+    (dict(cast_weights='no'), "cast_weights must be True or False, got 'no'"),
+    (dict(overlap='no'), "overlap must be True or False, got 'no'")])
+def test_scorer_options_are_checked_when_built(fake_encoder, fake_pca_path, options, shown):
+    """A lone mean, an autocast dtype that is not one, a switch spelt as a string: one error
+    naming the option when the scorer is built (a TypeError or AttributeError at the first step,
+    or 'no' taken as True, before)."""
+    with pytest.raises(ValueError, match=re.escape(shown)):
+        PairQualityScorer(fake_pca_path, encoder=fake_encoder, **options)
+    assert PairQualityScorer(fake_pca_path, encoder=fake_encoder, autocast_dtype=torch.bfloat16,
+                             mean=[1, 2, 3], std=[4, 5, 6]).autocast_dtype == torch.bfloat16
 
 
 def test_tiny_clip_through_transformers(tiny_clip_path, tiny_scorer_pca):

@@ -110,14 +110,24 @@ class PairQualityScorer(nn.Module):
         self.__dict__['_encoder'] = enc
         self.__dict__['_direction'] = pca.direction.detach().float().clone()
         self.input_order = input_order
+        if (mean is None) != (std is None) or any(v is not None and len(v) != 3
+                                                  for v in (mean, std)):
+            raise ValueError(f'mean and std go together, 3 values each (0-255), got mean={mean!r}'
+                             f', std={std!r}')
         self.ssl_mean, self.ssl_std = mean, std
-        self.autocast_dtype = (getattr(torch, autocast_dtype) if isinstance(autocast_dtype, str)
-                               else autocast_dtype)
+        self.autocast_dtype = {'float16': torch.float16, 'bfloat16': torch.bfloat16}.get(
+            autocast_dtype, autocast_dtype)
+        if self.autocast_dtype not in (torch.float16, torch.bfloat16):
+            raise ValueError(f"autocast_dtype must be 'float16' or 'bfloat16', got "
+                             f'{autocast_dtype!r}')
+        for name, value in (('cast_weights', cast_weights), ('overlap', overlap)):
+            if not isinstance(value, bool):
+                raise ValueError(f'{name} must be True or False, got {value!r}')
         self.switches = dict(autocast=check_switch('autocast', autocast),
                              channels_last=check_switch('channels_last', channels_last),
                              compile=check_switch('compile', compile),
                              cuda_graph=check_switch('cuda_graph', cuda_graph))
-        self.cast_weights, self.overlap = bool(cast_weights), bool(overlap)
+        self.cast_weights, self.overlap = cast_weights, overlap
         self.__dict__['_plan'] = None  # (device, settings, runner), made at the first call
         # the SSL normalisation read from a preprocessor, and its per-device tensors: reading a
         # preprocessor's buffers, or making tensors from floats, syncs a GPU at every step

@@ -58,6 +58,9 @@ class GenViewMixin:
                             'pass the head config as a keyword argument.')
         self.scorer = MODELS.build(scorer) if isinstance(scorer, dict) else scorer
         self.gamma, self.normalize = float(gamma), normalize
+        if not 0 <= self.gamma < float('inf'):  # inf/nan: NaN weights the fallback misses
+            raise ValueError(f'gamma must be a finite number >= 0 (0: uniform weights; a '
+                             f'negative one favours the worst pairs), got {gamma!r}')
         if self.normalize not in NORMALIZE_MODES:
             raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got '
                              f'{self.normalize!r}')
