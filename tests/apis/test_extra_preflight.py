@@ -74,7 +74,11 @@ def test_fewer_images_than_asked(setup):
     assert (check.status, check.detail) == (
         'BROKEN', f'{setup["list"]} lists 4 images, fewer than the 10 asked (expansion.num_extra)')
     assert '--num 10 --out' in check.fix[0]
-    assert check.fix[1] == 'or ask for fewer: --cfg-options expansion.num_extra=4'
+    assert check.fix[1] == 'or ask for what it lists: --cfg-options expansion.num_extra=4'
+    # a longer list (a whole dump): more data than GenView's run, not the paper's comparison
+    check = only_failure(run_preflight(tiny_cfg(setup, num=3)))
+    assert (check.status, check.detail) == (
+        'BROKEN', f'{setup["list"]} lists 4 images, more than the 3 asked (expansion.num_extra)')
 
 
 def test_list_drawn_for_another_folder(setup, tmp_path):

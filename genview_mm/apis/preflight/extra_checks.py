@@ -50,10 +50,11 @@ def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
         return [Check(what, MISSING, f'annotation list {ann} not found',
                       fix_lines('extra_list', **facts))]
     count = count_list_images(ann)
-    if num and count < num:
-        return [Check(what, BROKEN, f'{ann} lists {count:,} images, fewer than the {num:,} '
-                      'asked (expansion.num_extra)', fix_lines('extra_too_few', found=count,
-                                                               **facts))]
+    if num and count != num:  # more: the baseline sees more data than GenView's
+        return [Check(what, BROKEN, f'{ann} lists {count:,} images, '
+                      f'{"fewer" if count < num else "more"} than the {num:,} asked '
+                      '(expansion.num_extra)', fix_lines('extra_too_few', found=count,
+                                                         **facts))]
     with open(ann, encoding='utf-8') as f:
         listed = [line.rstrip('\n\r') for line in islice(f, SPOT_CHECKED) if line.strip()]
     absent = [p for p in listed if not osp.isfile(osp.join(folder, p))]

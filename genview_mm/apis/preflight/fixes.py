@@ -38,7 +38,7 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                      'then ' + _EXTRA_MAKE),
     'extra_list': (_EXTRA_MAKE + '   ' + _EXTRA_SOURCES, 'or --cfg-options {key}.ann_file=LIST'),
     'extra_too_few': (_EXTRA_MAKE + '   ' + _EXTRA_SOURCES,
-                      'or ask for fewer: --cfg-options expansion.num_extra={found}'),
+                      'or ask for what it lists: --cfg-options expansion.num_extra={found}'),
     'extra_other_folder': (_EXTRA_MAKE + ' --data-root {dir}',
                            'or --cfg-options {key}.data_prefix.img_path=DIR (the --data-root of '
                            'the list)'),
