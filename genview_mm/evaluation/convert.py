@@ -43,10 +43,13 @@ class NoBackboneError(CheckpointError):
     """Raised when a checkpoint holds no ``backbone.*`` weights."""
 
 
+_DETECTOR_HEADS = ('rpn_head.', 'roi_head.', 'bbox_head.', 'mask_head.')
+
+
 def state_dict_of(ckpt: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-    """The tensors of a runner checkpoint's ``state_dict`` (or of a plain state dict), with a
-    ``module.`` DDP prefix removed."""
-    state = ckpt.get('state_dict', ckpt)
+    """The tensors of a runner checkpoint's ``state_dict`` (or ``model``, as many released
+    checkpoints name it, or of a plain state dict), with a ``module.`` DDP prefix removed."""
+    state = ckpt.get('state_dict', ckpt.get('model', ckpt))
     if not isinstance(state, dict):
         state = {}
     return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()
@@ -166,7 +169,13 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
         raise IsADirectoryError(f'{dst} is a folder: give the output file, e.g. '
                                 f'{osp.join(dst, name)}')
     ckpt = read_checkpoint(src)
-    backbone = extract_backbone(state_dict_of(ckpt), prefix, source=src)
+    state = state_dict_of(ckpt)
+    heads = sorted({k.split('.')[0] for k in state if k.startswith(_DETECTOR_HEADS)})
+    if heads:  # its backbone may lack res5 (C4: in the RoI head) and was trained on COCO
+        raise CheckpointError(f'{src} is a detector checkpoint ({", ".join(heads)}): convert '
+                              'the self-supervised pretraining checkpoint instead '
+                              '(work_dirs/<pretraining config>/epoch_N.pth)')
+    backbone = extract_backbone(state, prefix, source=src)
     if fmt == 'mmpretrain':
         meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
         out = to_mmpretrain(backbone, 'backbone.', meta=dict(

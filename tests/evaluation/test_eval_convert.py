@@ -112,6 +112,25 @@ def test_refuses_checkpoint_without_backbone(tmp_path):
         load_state_dict(str(tmp_path / 'missing.pth'))
 
 
+def test_refuses_a_detector_and_reads_a_model_key(moco_ckpt, tmp_path):
+    """A Mask R-CNN checkpoint converted silently (a C4 one without res5); a ``{'model': ...}``
+    file was said to hold no backbone weights."""
+    from genview_mm.evaluation.checkpoint_io import CheckpointError
+    path, _ = moco_ckpt
+    state = torch.load(path, weights_only=False)['state_dict']
+    c4 = {k: v for k, v in state.items() if k.startswith('backbone.') and 'layer4' not in k}
+    c4['roi_head.shared_head.layer4.0.conv1.weight'] = torch.zeros(2, 2, 1, 1)
+    c4['rpn_head.rpn_conv.weight'] = torch.zeros(2, 2, 3, 3)
+    torch.save({'state_dict': c4}, str(tmp_path / 'det.pth'))
+    with pytest.raises(CheckpointError, match=r'det\.pth is a detector checkpoint '
+                       r'\(roi_head, rpn_head\): convert the self-supervised pretraining'):
+        convert_checkpoint(str(tmp_path / 'det.pth'), str(tmp_path / 'out.pth'))
+    assert not (tmp_path / 'out.pth').exists()
+    torch.save({'model': state}, str(tmp_path / 'model_key.pth'))
+    out = convert_checkpoint(str(tmp_path / 'model_key.pth'), str(tmp_path / 'out.pth'))
+    assert sorted(out['state_dict']) == sorted(k for k in state if k.startswith('backbone.'))
+
+
 def test_vit_backbone_mmpretrain_only(tmp_path):
     vit = MODELS.build(dict(type='MoCoV3ViT', img_size=32, patch_size=16, arch=dict(
         embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)))
