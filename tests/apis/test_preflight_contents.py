@@ -328,3 +328,22 @@ def test_resume_without_a_path_names_the_checkpoint_it_will_load(tmp_path):
     assert work_dir_of(cfg, None, 'configs/x/my_cfg.py') == './work_dirs/my_cfg'
     assert work_dir_of(Config(dict(work_dir='w')), None, 'a.py') == 'w'
     assert work_dir_of(cfg, 'cli', 'a.py') == 'cli'
+
+
+def test_c4_backbone_and_shared_head_load_one_file():
+    """The C4 config loads res2-res4 into the backbone and res5 into the RoI head: overriding
+    only the backbone's file (as every other transfer config is told) mixed two models with a
+    NOTE; now it is BROKEN with both keys to pass."""
+    from genview_mm.apis.preflight.checkpoint_checks import check_checkpoints
+    c4 = osp.join(ROOT, 'configs', 'detection', 'genview_mask-rcnn_r50-c4_ms-1x_coco.py')
+    checks = {c.what: c for c in check_checkpoints(load_config(c4))}
+    assert 'one backbone checkpoint' not in checks  # the config's default: one file
+    cfg = load_config(c4, {'model.backbone.init_cfg.checkpoint': 'mine.pth'})
+    check = {c.what: c for c in check_checkpoints(cfg)}['one backbone checkpoint']
+    assert check.status == 'BROKEN' and check.detail.endswith(
+        'load different files: model.backbone.init_cfg.checkpoint=mine.pth, '
+        'model.roi_head.shared_head.init_cfg.checkpoint=checkpoints/'
+        'genview_mocov2_r50_backbone.pth')
+    assert check.fix == ['pass the same file to both: --cfg-options '
+                         'model.backbone.init_cfg.checkpoint=CKPT',
+                         '    model.roi_head.shared_head.init_cfg.checkpoint=CKPT']

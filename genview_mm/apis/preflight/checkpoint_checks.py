@@ -106,7 +106,25 @@ def check_checkpoints(cfg, checkpoint: Optional[str] = None) -> List[Check]:
         checks.append(check_checkpoint('load_from checkpoint', cfg.load_from, 'load_from',
                                        whole._replace(lenient=True)))
     if not checkpoint:  # a tested checkpoint replaces the initial weights
-        for key, path, init, node in iter_pretrained(cfg.get('model')):
+        pretrained = list(iter_pretrained(cfg.get('model')))
+        for key, path, init, node in pretrained:
             target = Target(node, scope, init.get('prefix'))
             checks.append(check_checkpoint(f'pretrained weights [{key}]', path, key, target))
+        checks += check_one_backbone_file(pretrained)
     return checks
+
+
+def check_one_backbone_file(pretrained) -> List[Check]:
+    """A C4 detector loads res2-res4 into the backbone and res5 into the RoI head's shared
+    head from one converted file; two files would mix two models."""
+    files = {key: path for key, path, init, _ in pretrained
+             if init.get('prefix') == 'backbone.' and
+             key in ('model.backbone.init_cfg.checkpoint',
+                     'model.roi_head.shared_head.init_cfg.checkpoint')}
+    if len(set(files.values())) < 2:
+        return []
+    return [Check('one backbone checkpoint', BROKEN, 'the backbone (res2-res4) and the RoI '
+                  "head's shared head (res5) load different files: " +
+                  ', '.join(f'{k}={v}' for k, v in files.items()),
+                  [f'pass the same file to both: --cfg-options {k}=CKPT' if i == 0 else
+                   f'    {k}=CKPT' for i, k in enumerate(files)])]
