@@ -39,6 +39,8 @@ def parse_args() -> argparse.Namespace:
     if bad:
         parser.error(f'--num-per-class must be at least 1, got {" ".join(bad)} (nothing was '
                      'written)')
+    if osp.exists(args.out_dir) and not osp.isdir(args.out_dir):
+        parser.error(f'--out-dir {args.out_dir!r} is a file, not a folder (nothing was written)')
     return args
 
 
@@ -58,6 +60,11 @@ def main() -> None:
     if clash:
         sys.exit(f'make_semi_subsets.py: error: two requested subsets would both be written to '
                  f'{clash}; run the tool twice with different --out-dir folders.')
+    inputs = [p for p in [args.train_list, *args.simclr] if p and osp.isfile(p)]
+    for out in (osp.join(args.out_dir, name) for name in names):
+        if any(osp.isfile(out) and osp.samefile(out, p) for p in inputs):
+            sys.exit(f'make_semi_subsets.py: error: {out} is one of the input lists and would be '
+                     'replaced by its own subset: pass another --out-dir (nothing was written)')
     try:  # draw every subset first: a bad request writes nothing
         entries = read_ann_file(args.train_list) if args.train_list else None
         subsets = [(name, balanced_subset(entries, seed=args.seed, **kw), f'seed {args.seed}')

@@ -4,6 +4,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import shutil
 
 import pytest
 import torch
@@ -117,3 +118,23 @@ def test_semi_subsets_writes_nothing_when_one_request_fails(train_list, tmp_path
                        '--percent', '1', '--out-dir', out_dir, returncode=1)
     assert 'nope.txt' in missing.stderr
     assert 'Traceback' not in missing.stderr and not out_dir.exists()
+
+
+@pytest.mark.slow
+def test_semi_subsets_never_replace_an_input_or_write_into_a_file(train_list, tmp_path):
+    """An --out-dir that is a file was a FileExistsError traceback; one holding the input list
+    under an output's name replaced the list by its own subset."""
+    proc = run_tool('make_semi_subsets.py', '--train-list', train_list, '--percent', '10',
+                    '--out-dir', train_list, returncode=2)
+    assert proc.stderr.strip().endswith(f"--out-dir {str(train_list)!r} is a file, not a folder "
+                                        '(nothing was written)')
+    own = tmp_path / 'meta' / 'train_10percent.txt'
+    own.parent.mkdir()
+    shutil.copy(train_list, own)
+    before = own.read_text()
+    proc = run_tool('make_semi_subsets.py', '--train-list', own, '--percent', '10', '--out-dir',
+                    own.parent, returncode=1)
+    assert proc.stderr.strip() == (f'make_semi_subsets.py: error: {own} is one of the input '
+                                   'lists and would be replaced by its own subset: pass another '
+                                   '--out-dir (nothing was written)')
+    assert own.read_text() == before
