@@ -108,8 +108,8 @@ class CallBatches:
         n = len(seeds)
         if self.limit is not None and n > self.limit:
             out: List = []
-            for start in range(0, n, self.limit):
-                stop = start + self.limit
+            while len(out) < n:  # the limit may halve on the way: each chunk reads it anew
+                start, stop = len(out), len(out) + self.limit
                 out.extend(self.run(call, embeds[start:stop], levels[start:stop],
                                     seeds[start:stop]))
             return out
@@ -119,9 +119,10 @@ class CallBatches:
             levels, seeds = list(levels) + [levels[-1]] * pad, list(seeds) + [PAD_SEED] * pad
         try:
             result = call(embeds, levels, seeds)
-        except torch.OutOfMemoryError:
+        except RuntimeError as exc:  # torch.OutOfMemoryError, or a library's plain one
             size = len(seeds)
-            if size == 1:
+            if size == 1 or not (isinstance(exc, torch.OutOfMemoryError)
+                                 or 'out of memory' in str(exc)):
                 raise
             self._halve(size)
             return self.run(call, embeds[:n], levels[:n], seeds[:n])

@@ -151,6 +151,30 @@ def test_compile_really_compiles(tiny_unclip_path, tiny_unclip_pca, photos, plai
     assert max_diff(pixels(views), pixels(ref.generate(images[:5], keys[:5]))) <= 1
 
 
+@pytest.mark.parametrize('error', [torch.OutOfMemoryError('CUDA out of memory (injected)'),
+                                   RuntimeError('CUDA out of memory. Tried to allocate 2 GiB')])
+def test_every_sample_is_kept_after_a_halving(error):
+    """10 samples in calls of 4, out of memory above 2: every later chunk lost its second half
+    (the loop stepped by the old limit), so views went to the wrong images; a library's plain
+    RuntimeError('... out of memory') was not halved at all."""
+    from genview_mm.generation.mixed_levels import CallBatches
+    calls = []
+
+    def call(embeds, levels, seeds):
+        calls.append(len(seeds))
+        if len(seeds) > 2:
+            raise error
+        return list(seeds)
+    assert CallBatches(4).run(call, torch.zeros(10, 2), [0] * 10, list(range(10))) == list(
+        range(10))
+    assert calls == [4, 2, 2, 2, 2, 2]
+
+    def broken(embeds, levels, seeds):
+        raise RuntimeError('mat1 and mat2 shapes cannot be multiplied')
+    with pytest.raises(RuntimeError, match='shapes'):  # not memory: no halving, no retry
+        CallBatches(4).run(broken, torch.zeros(4, 2), [0] * 4, list(range(4)))
+
+
 def test_out_of_memory_halves_the_call_and_says_so_once(tiny_unclip_path, tiny_unclip_pca,
                                                         photos, plain, monkeypatch, caplog):
     images, keys = photos
