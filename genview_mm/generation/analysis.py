@@ -26,6 +26,11 @@ def analyze_pixels(encoder: Any, pca: Any, pixel_values: torch.Tensor, bins: Seq
         bins / levels: the noise rule (see :mod:`.noise`).
     """
     tokens, embeds = encoder.encode(pixel_values)
+    finite = (torch.isfinite(tokens.flatten(1)).all(1) & torch.isfinite(embeds.flatten(1)).all(1))
+    if not bool(finite.all()):  # NaN would read as no foreground: level 0, garbage views
+        raise ValueError(f'the image encoder gave non-finite values for images '
+                         f'{(~finite).nonzero().flatten().tolist()} of the batch (fp16 overflow?'
+                         ' damaged pixels?)')
     ratios = [float(p) for p in pca.foreground_ratio(tokens.float()).tolist()]
     noise = [noise_level_from_ratio(p, bins, levels) for p in ratios]
     return dict(fg_ratio=ratios, noise_level=noise, embeds=embeds)

@@ -194,6 +194,11 @@ class AdaptiveNoiseGenerator:
         encoder pass; see :mod:`.analysis`); ``pixels``: their :meth:`preprocess` if the
         caller has it (the runner preprocesses in its prefetch thread)."""
         pixels = self.preprocess(images) if pixels is None else pixels
+        if not (pixels.is_floating_point() and pixels.dim() == 4 and
+                tuple(pixels.shape[:2]) == (len(images), 3)):
+            raise ValueError(f'pixels must be float (N, 3, S, S) for the {len(images)} images '
+                             f'(the output of preprocess), got {tuple(pixels.shape)} '
+                             f'{pixels.dtype}')
         return analyze_pixels(self.encoder, self.pca, pixels, self.noise_bins, self.noise_levels)
 
     # ------------------------------------------------------------------ generation
@@ -224,6 +229,10 @@ class AdaptiveNoiseGenerator:
         output = _check_output(output or self.output)
         if len(images) != len(keys):
             raise ValueError(f'got {len(images)} images but {len(keys)} keys')
+        if len(set(keys)) != len(keys):  # one key, one seed: two images would share it
+            repeated = sorted({k for k in keys if list(keys).count(k) > 1})
+            raise ValueError(f'duplicate keys in one call (each key seeds its image): '
+                             f'{repeated[:5]}')
         if not images:
             return []
         info = self.analyze(images) if analysis is None else analysis

@@ -216,3 +216,26 @@ def test_each_image_is_encoded_once(gen, photos, photo_dir, tmp_path, monkeypatc
     assert sum(encoded) == 2 * 10  # 10 sources + 10 outputs, not 3 * 10
     with pytest.raises(ValueError, match='analysis describes 4 images, got 3'):
         gen.generate(images[:3], keys[:3], analysis=gen.analyze(images[:4]))
+
+
+def test_bad_pixels_non_finite_features_and_repeated_keys_are_refused(gen, photos, monkeypatch):
+    """Raw uint8 pixels or pixels of another batch were analysed as if preprocessed; NaN
+    features read as no foreground (level 0, garbage views); two images under one key got one
+    seed. Each is now a ValueError naming what is wrong."""
+    images, keys = photos
+    pixels = gen.preprocess(images[:2])
+    with pytest.raises(ValueError, match=r'pixels must be float \(N, 3, S, S\) for the 2 images'):
+        gen.analyze(images[:2], (pixels * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match=r'for the 3 images .*got \(2, 3, '):
+        gen.analyze(images[:3], pixels)
+    encode = gen.encoder.encode
+
+    def overflow(x):
+        tokens, embeds = encode(x)
+        return tokens, torch.cat([embeds[:1], torch.full_like(embeds[1:], float('nan'))])
+    monkeypatch.setattr(gen.encoder, 'encode', overflow)
+    with pytest.raises(ValueError, match=r'non-finite values for images \[1\] of the batch'):
+        gen.analyze(images[:2], pixels)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"duplicate keys in one call .*\['a/x.jpg'\]"):
+        gen.generate(images[:3], ['a/x.jpg', 'b.jpg', 'a/x.jpg'])
