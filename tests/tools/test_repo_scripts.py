@@ -94,3 +94,17 @@ def test_bootstrap_notices_a_stale_copy_of_the_configs(tmp_path):
     assert 'is up to date' not in stale.stdout
     assert 'genview_mm/.mim/configs is not a link to configs/' in stale.stdout
     assert '6/6 genview_mm (editable)' in stale.stdout  # reinstalled (which relinks)
+
+
+def test_launchers_use_the_bootstrapped_venv(tmp_path):
+    """``GENVIEW_VENV`` (bootstrap_env.sh's venv) is the launchers' interpreter too: the demo's
+    dist_train.sh stage fell back to python3 without torch."""
+    venv = tmp_path / 'venv'
+    (venv / 'bin').mkdir(parents=True)
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\nexit 0\n')
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('PYTHON', 'VIRTUAL_ENV', 'CONDA_PREFIX')}
+    script = f'source {osp.join(TOOLS, "_python.sh")} && echo "$PYTHON"'
+    picked = subprocess.run(['bash', '-c', script], env=dict(env, GENVIEW_VENV=str(venv)),
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert picked == str(venv / 'bin' / 'python')
