@@ -15,6 +15,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..utils.atomic_write import atomic_write
+
 FORMAT = 'genview_mm.ForegroundPCA'
 VERSION = 3  # 3: ``inclusive``
 THRESHOLD_RULES = ('quantile', 'histogram', 'given', 'none')
@@ -125,14 +127,16 @@ class ForegroundPCA:
                f'grid at {self.input_size} px'
 
     def save(self, path: str) -> None:
-        """Save as plain tensors and python types (loadable with ``weights_only=True``)."""
+        """Save as plain tensors and python types (loadable with ``weights_only=True``), through a
+        temporary file renamed into place: a killed save leaves no truncated file."""
         state = asdict(self)
         state['direction'] = self.direction.detach().cpu().float().clone()
         state['mean'] = self.mean.detach().cpu().float().clone()
         state['grid'] = list(self.grid)
         state['format'] = FORMAT
         state['version'] = VERSION
-        torch.save(state, path)
+        with atomic_write(path, 'wb') as f:
+            torch.save(state, f)
 
     @classmethod
     def load(cls, path: str) -> 'ForegroundPCA':

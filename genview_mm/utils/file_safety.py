@@ -50,10 +50,10 @@ def check_replace(path: str, is_ours: Callable[[str], bool], what: str, flag: st
     Raises:
         ReplaceRefused: one line: the path, what would be lost and the flag.
     """
+    if osp.isdir(path):  # even with force: writing would fail only at the end
+        raise ReplaceRefused(f'{path} is a folder; give a file path to write {what} to')
     if force or not osp.lexists(path):
         return
-    if osp.isdir(path):
-        raise ReplaceRefused(f'{path} is a folder; give a file path to write {what} to')
     size = os.path.getsize(path)
     if size == 0:
         return

@@ -62,6 +62,23 @@ def test_round_trip_weights_only(tmp_path):
     assert (back.threshold_rule, back.center, back.source) == ('quantile', True, 'fit')
 
 
+def test_a_killed_save_leaves_the_old_file(tmp_path, monkeypatch):
+    """The save goes through a temporary file: a fit killed while saving left a truncated PCA
+    file that the rerun then refused to replace."""
+    import os
+    path = str(tmp_path / 'pca.pth')
+    _pca().save(path)
+    before = open(path, 'rb').read()
+
+    def killed(state, f):
+        f.write(b'half a pickle')
+        raise KeyboardInterrupt
+    monkeypatch.setattr(torch, 'save', killed)
+    with pytest.raises(KeyboardInterrupt):
+        _pca(encoder='enc/b').save(path)
+    assert open(path, 'rb').read() == before and os.listdir(tmp_path) == ['pca.pth']
+
+
 def test_missing_file_says_how_to_fit(tmp_path):
     with pytest.raises(ForegroundPCAError, match='not found.*fit_foreground_pca.py'):
         ForegroundPCA.load(str(tmp_path / 'nope.pth'))

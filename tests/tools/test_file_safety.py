@@ -53,6 +53,8 @@ def test_check_replace_rule(tmp_path):
         check_replace(theirs, broken, 'a manifest', '--force')
     with pytest.raises(ReplaceRefused, match='is a folder'):
         check_replace(str(tmp_path), never, 'a manifest', '--overwrite')
+    with pytest.raises(ReplaceRefused, match='is a folder'):  # force writes files, not folders
+        check_replace(str(tmp_path), never, 'a manifest', '--overwrite', force=True)
 
 
 def test_same_file_through_other_names(tmp_path, monkeypatch):
