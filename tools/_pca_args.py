@@ -32,6 +32,19 @@ def add_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--fp16', action='store_true', help='encode in float16 (GPU only)')
 
 
+def check_encoder_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors for the ``--timm-*`` options: given without ``--timm-model`` they were
+    ignored (the CLIP --encoder was fitted), a missing checkpoint was a bare FileNotFoundError,
+    a tiny input a convolution traceback."""
+    if (args.timm_checkpoint or args.input_size is not None) and not args.timm_model:
+        p.error('--timm-checkpoint and --input-size go with --timm-model (the CLIP --encoder '
+                'takes its own input size)')
+    if args.timm_checkpoint and not osp.isfile(args.timm_checkpoint):
+        p.error(f'--timm-checkpoint {args.timm_checkpoint!r} is not a file')
+    if args.input_size is not None and args.input_size < 32:
+        p.error(f'--input-size must be >= 32, got {args.input_size}')
+
+
 def check_output_file(p: argparse.ArgumentParser, path: str, flag: str = '--out') -> None:
     """Exit with a usage error unless ``path`` can be written (its folder is created)."""
     folder = osp.dirname(osp.abspath(path))

@@ -28,7 +28,12 @@ import sys
 TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path[:0] = [osp.dirname(TOOLS), TOOLS]
 
-from _pca_args import add_encoder_args, check_output_file, default_workers  # noqa: E402
+from _pca_args import (  # noqa: E402
+    add_encoder_args,
+    check_encoder_args,
+    check_output_file,
+    default_workers,
+)
 
 
 def parse_args(argv=None):
@@ -72,6 +77,7 @@ def parse_args(argv=None):
         p.error(f'--batch-size must be >= 1, got {args.batch_size}')
     if not (osp.isdir(args.source) or osp.isfile(args.source)):
         p.error(f'source {args.source!r} is neither a folder nor a file')
+    check_encoder_args(p, args)
     check_output_file(p, args.out)
     if args.sheet:
         check_output_file(p, args.sheet, '--sheet')
@@ -102,11 +108,17 @@ def main(argv=None):
         logging.warning('--num-images %d asked, but %r has only %d images: fitting on all %d',
                         args.num_images, args.source, len(items), len(items))
     logging.info('fitting on %d of %d images', len(paths), len(items))
-    encoder = build_encoder_from_args(args)
-    pca = run_fit(paths, encoder, args.out, fg_fraction=args.fg_fraction, sign_rule=args.sign,
-                  batch_size=args.batch_size, num_workers=args.num_workers, sheet=args.sheet,
-                  sheet_images=args.sheet_images, threshold_rule=args.threshold_rule,
-                  overwrite=args.overwrite)
+    try:  # a model timm does not know, weights of another model, no CUDA, no readable image
+        encoder = build_encoder_from_args(args)
+        pca = run_fit(paths, encoder, args.out, fg_fraction=args.fg_fraction,
+                      sign_rule=args.sign, batch_size=args.batch_size,
+                      num_workers=args.num_workers, sheet=args.sheet,
+                      sheet_images=args.sheet_images, threshold_rule=args.threshold_rule,
+                      overwrite=args.overwrite)
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f'fit_foreground_pca.py: error: {str(exc).strip().splitlines()[0]}',
+              file=sys.stderr)
+        return 1
     print(f'saved {args.out}: encoder={pca.encoder} grid={pca.grid} alpha={pca.alpha:.4f} '
           f'rule={pca.threshold_rule} foreground={100 * pca.fg_fraction:.1f}% '
           f'images={pca.num_images}')

@@ -29,7 +29,12 @@ import sys
 TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path[:0] = [osp.dirname(TOOLS), TOOLS]
 
-from _pca_args import add_encoder_args, check_output_file, default_workers  # noqa: E402
+from _pca_args import (  # noqa: E402
+    add_encoder_args,
+    check_encoder_args,
+    check_output_file,
+    default_workers,
+)
 
 
 def parse_args(argv=None):
@@ -65,6 +70,7 @@ def parse_args(argv=None):
         p.error(f'--mean {args.mean!r} not found')
     if args.fit_images and not (osp.isdir(args.fit_images) or osp.isfile(args.fit_images)):
         p.error(f'--fit-images {args.fit_images!r} is neither a folder nor a file')
+    check_encoder_args(p, args)
     check_output_file(p, args.out)
     return args
 

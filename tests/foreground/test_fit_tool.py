@@ -56,3 +56,36 @@ def test_fit_tool_finds_pipeline_image_encoder(tmp_path):
     pca = ForegroundPCA.load(out)
     assert pca.encoder == encoder_id(unclip, 'image_encoder') and pca.dim == 32
     assert pca.num_images == 4 and osp.isfile(str(tmp_path / 'fg.png'))
+
+
+@pytest.mark.parametrize('extra,shown', [
+    (['--timm-checkpoint', 'w.pth'], '--timm-checkpoint and --input-size go with --timm-model'),
+    (['--timm-model', 'convnext_atto', '--timm-checkpoint', 'nowhere.pth'],
+     "--timm-checkpoint 'nowhere.pth' is not a file"),
+    (['--timm-model', 'convnext_atto', '--input-size', '20'], '--input-size must be >= 32, got 20'),
+])
+def test_timm_options_are_usage_errors(extra, shown, tmp_path, capsys):
+    """Ignored without --timm-model (the CLIP encoder was fitted instead), a bare
+    FileNotFoundError, a convolution traceback: now usage errors before anything loads."""
+    (tmp_path / 'imgs').mkdir()
+    with pytest.raises(SystemExit) as exc:
+        load_tool('fit_foreground_pca').main([str(tmp_path / 'imgs'), '--out',
+                                              str(tmp_path / 'o.pth'), *extra])
+    assert exc.value.code == 2 and shown in capsys.readouterr().err
+
+
+def test_unreadable_images_and_unknown_models_are_one_line(tiny_clip_path, tmp_path, capsys):
+    """Every image unreadable, or a model timm does not know: one line, exit 1 (tracebacks)."""
+    (tmp_path / 'imgs').mkdir()
+    for i in range(3):
+        (tmp_path / 'imgs' / f'{i}.jpg').write_text('not an image')
+    tool = load_tool('fit_foreground_pca').main
+    args = [str(tmp_path / 'imgs'), '--out', str(tmp_path / 'o.pth'), '--num-workers', '0',
+            '--device', 'cpu']
+    assert tool(args + ['--encoder', tiny_clip_path]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == 'fit_foreground_pca.py: error: no images to fit the foreground PCA on'
+    assert tool(args + ['--timm-model', 'not_a_model', '--input-size', '64']) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith('fit_foreground_pca.py: error: ') and 'not_a_model' in err[-1]
+    assert not osp.exists(tmp_path / 'o.pth')
