@@ -26,7 +26,11 @@ NUMBER = re.compile(r'^-?\d+(\.\d+)?$')
 
 
 @pytest.mark.slow
-def test_tiny_preset_prints_both_arms(bench, capsys):
+def test_tiny_preset_prints_both_arms(bench, capsys, monkeypatch):
+    made = []
+    mkdtemp = bench.tempfile.mkdtemp
+    monkeypatch.setattr(bench.tempfile, 'mkdtemp', lambda **kw: made.append(mkdtemp(**kw)) or
+                        made[-1])
     assert bench.main(['--preset', 'tiny', '--images', '4', '--batch-size', '2', '--steps',
                        '2', '--output-size', '64', '--psnr-images', '2', '--host-images', '2',
                        '--threads', '1']) == 0
@@ -47,6 +51,19 @@ def test_tiny_preset_prints_both_arms(bench, capsys):
         assert NUMBER.match(last[key]), (key, last[key])
     # same seeds, levels and weights: P reproduces O up to batching, resize and JPEG rounding
     assert float(last['psnr_p_to_o_db']) > 30
+    assert len(made) == 1 and not osp.exists(made[0])  # its work folder went (one was left)
+
+
+def test_bad_counts_and_a_missing_gpu_are_usage_errors(bench, capsys, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for argv, shown in ((['--images', '0'], 'must be at least 1: --images 0'),
+                        (['--batch-size', '-2'], 'must be at least 1: --batch-size -2'),
+                        (['--device', 'cuda'], '--device cuda: no CUDA device here')):
+        with pytest.raises(SystemExit) as exc:
+            bench.parse_args(argv)
+        assert exc.value.code == 2 and shown in capsys.readouterr().err
+    assert bench.parse_args(['--preset', 'real-size', '--dry-run', '--device', 'cuda']).dry_run
 
 
 @pytest.mark.slow

@@ -115,19 +115,23 @@ def test_batch_that_does_not_divide_the_moco_queue_is_refused(bench):
 
 
 @pytest.mark.parametrize('cuda', [False, True])
-def test_process_clock_without_device_follows_the_default_device(bench, capsys, monkeypatch,
-                                                                  cuda):
-    """Without --device the device is cuda only where there is one: a CPU-only machine takes
-    --clock process as it is."""
+def test_process_clock_without_device_measures_the_cpu(bench, capsys, monkeypatch, cuda):
+    """--clock process without --device means the CPU, on any machine (it was refused on a
+    machine without a GPU, then on one with a GPU, where the documented CPU commands failed);
+    --device cuda with it is refused, and so is --device cuda where there is none."""
     import torch
     tool, _ = bench
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: cuda)
-    if cuda:
+    args = tool.parse_args(['--clock', 'process'])
+    assert (args.clock, args.device) == ('process', 'cpu')
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--clock', 'process', '--device', 'cuda'])
+    assert '--clock process needs --device cpu' in capsys.readouterr().err
+    if not cuda:
         with pytest.raises(SystemExit):
-            tool.parse_args(['--clock', 'process'])
-        assert '--clock process needs --device cpu' in capsys.readouterr().err
-    else:
-        assert tool.parse_args(['--clock', 'process']).clock == 'process'
+            tool.parse_args(['--device', 'cuda'])
+        assert '--device cuda: no CUDA device here (pass --device cpu)' in \
+            capsys.readouterr().err
 
 
 def test_step_mode_times_official_and_optimised_scorers(bench, tiny_encoders, capsys):

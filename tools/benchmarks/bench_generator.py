@@ -21,6 +21,7 @@ run within 10 minutes). ``tiny`` is the tiny random pipeline of the tests.
 """
 import argparse
 import os.path as osp
+import shutil
 import sys
 import tempfile
 import time
@@ -61,11 +62,20 @@ def parse_args(argv=None):
                    'H200 dense fp16 value; on CPU the measured float32 matmul rate)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     args = p.parse_args(argv)
+    counts = ('images', 'host_images', 'batch_size', 'source_size', 'steps', 'psnr_images')
+    bad = [f'--{k.replace("_", "-")} {getattr(args, k)}' for k in counts
+           if getattr(args, k, None) is not None and getattr(args, k) < 1]
+    if bad:
+        p.error(f'must be at least 1: {", ".join(bad)}')
     real = args.preset == 'real-size'
     args.images = args.images or (64 if real else 16)
     args.host_images = args.host_images or (16 if real else args.images)
     args.batch_size = args.batch_size or (16 if real else 8)
     args.source_size = args.source_size or (384 if real else 64)
+    if args.device.startswith('cuda') and not args.dry_run:
+        import torch
+        if not torch.cuda.is_available():
+            p.error(f'--device {args.device}: no CUDA device here (pass --device cpu)')
     return args
 
 
@@ -99,6 +109,15 @@ def main(argv=None):
     args = parse_args(argv)
     if args.dry_run:
         return dry_run(args)
+    tmp = tempfile.mkdtemp(prefix='bench_gen_')  # sources, views: removed whatever happens
+    try:
+        return measure(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(args, tmp: str) -> int:
+    """Both arms, the host-time pass and the PSNR reference, printed; work files in ``tmp``."""
     import torch
     from diffusers.utils import logging as diffusers_logging
     if args.threads:
@@ -116,7 +135,6 @@ def main(argv=None):
         reset_peak_memory,
     )
     device = torch.device(args.device)
-    tmp = tempfile.mkdtemp(prefix='bench_gen_')
     s = prepare(args, tmp, device)  # pipelines, generator, sources, levels, seeds, FLOPs
     peak = args.peak_tflops or (H100_DENSE_FP16_TFLOPS if device.type == 'cuda'
                                 else cpu_matmul_tflops())

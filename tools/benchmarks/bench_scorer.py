@@ -109,8 +109,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         ap.error('--steps must be >= 1 and --warmup >= 0')
     if args.blocks < 1 or args.reps < 1 or any(n < 1 for n in args.pairs or []):
         ap.error('--blocks, --reps and --pairs must be at least 1')
-    if args.clock == 'process' and resolve_device(args.device) != 'cpu':
+    if args.clock == 'process' and args.device is None:
+        args.device = 'cpu'  # the documented CPU commands, on a machine with a GPU too
+    if args.clock == 'process' and args.device != 'cpu':
         ap.error('--clock process needs --device cpu (GPU work is not process CPU time)')
+    if resolve_device(args.device).startswith('cuda'):
+        import torch
+        if not torch.cuda.is_available():
+            ap.error(f'--device {args.device}: no CUDA device here (pass --device cpu)')
     args.scorers = args.scorers or DEFAULT_SCORERS[args.preset]
     return args
 
