@@ -9,10 +9,18 @@ import os
 from typing import Optional
 
 
+def key_value(text: str) -> str:
+    """An argparse type: a ``--cfg-options`` item must be ``KEY=VALUE`` (MMEngine's DictAction
+    raised a ValueError traceback after the heavy imports)."""
+    if '=' not in text or text.startswith('='):
+        raise argparse.ArgumentTypeError(f'expected KEY=VALUE, got {text!r}')
+    return text
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """``--cfg-options``, ``--amp``, ``--launcher``, ``--local-rank`` and the preflight flags."""
     parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', type=key_value,
                         help='override config settings, e.g. train_dataloader.batch_size=8 '
                         'genview.manifest=/data/views/manifest.jsonl')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],

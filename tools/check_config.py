@@ -16,7 +16,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _launch_args import cfg_options  # noqa: E402
+from _launch_args import cfg_options, key_value  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -29,7 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='the same, as an option')
     parser.add_argument('--mode', choices=['train', 'test'], default=None,
                         help='what the run does (default: test with a checkpoint, else train)')
-    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE')
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', type=key_value)
     parser.add_argument('--resume', nargs='?', type=str, const='auto')
     parser.add_argument('--quiet', action='store_true', help='print only missing items')
     args, _unknown = parser.parse_known_args(argv)  # the launchers pass train/test options

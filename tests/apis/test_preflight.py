@@ -228,6 +228,18 @@ def test_bad_genview_values_are_refused_in_one_line(option, message, capsys):
     assert capsys.readouterr().err == f'train.py: error: {message}\n'
 
 
+def test_a_cfg_option_without_a_value_is_a_usage_error(capsys):
+    """``--cfg-options foo`` was a ValueError traceback from MMEngine's DictAction."""
+    with pytest.raises(SystemExit) as exc:
+        load_tool('check_config').main([GENVIEW_TINY, '--cfg-options', 'foo'])
+    assert exc.value.code == 2
+    assert "argument --cfg-options: expected KEY=VALUE, got 'foo'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        run_script('train.py', GENVIEW_TINY, '--cfg-options', 'a=1', 'train_dataloader')
+    assert exc.value.code == 2
+    assert "expected KEY=VALUE, got 'train_dataloader'" in capsys.readouterr().err
+
+
 def test_an_unknown_genview_key_is_one_line(capsys):
     """A misspelt genview key: one line naming the known ones (a KeyError traceback on main)."""
     rc = load_tool('check_config').main([GENVIEW_TINY, '--cfg-options', 'genview.probability=1'])
