@@ -7,6 +7,7 @@
         [--encoder openai/clip-vit-base-patch32] --out pairs.png
 """
 import argparse
+import os
 
 
 def parse_args() -> argparse.Namespace:
@@ -23,7 +24,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--cell', type=int, default=128, help='pixel side of each view')
     p.add_argument('--device', default='cpu')
     p.add_argument('--out', default='pairs.png', help='output PNG')
-    return p.parse_args()
+    args = p.parse_args()
+    if args.num < 1:
+        p.error(f'--num must be at least 1, got {args.num}')
+    for flag, folder in (('--view1-dir', args.view1_dir), ('--view2-dir', args.view2_dir)):
+        if folder is not None and not os.path.isdir(folder):
+            p.error(f'{flag} {folder!r} is not a folder')
+    return args
 
 
 def report_unmatched(dir1: str, dir2: str, show: int = 10) -> None:
@@ -45,17 +52,17 @@ def main() -> None:
     from genview_mm.apis.pair_samples import score_config_samples, score_folders
     from genview_mm.models.scorers import PairQualityScorer
     from genview_mm.visualization import render_pair_grid
-    if args.config:
-        img1, img2, scores, weights = score_config_samples(args.config, args.num,
-                                                           args.checkpoint, args.device)
-    else:
-        report_unmatched(args.view1_dir, args.view2_dir)
-        scorer = PairQualityScorer(args.pca, encoder=args.encoder)
-        try:
+    try:  # a missing or empty manifest, a PCA file that does not fit: one line
+        if args.config:
+            img1, img2, scores, weights = score_config_samples(args.config, args.num,
+                                                               args.checkpoint, args.device)
+        else:
+            report_unmatched(args.view1_dir, args.view2_dir)
+            scorer = PairQualityScorer(args.pca, encoder=args.encoder)
             img1, img2, scores, weights = score_folders(args.view1_dir, args.view2_dir, scorer,
                                                         args.num, args.gamma)
-        except ValueError as exc:
-            raise SystemExit(f'visualize_pairs.py: error: {exc}') from None
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f'visualize_pairs.py: error: {exc}') from None
     path = render_pair_grid(img1, img2, scores, weights, args.out, cell=args.cell)
     print(f'wrote {path}: {len(img1)} pairs, w in [{weights.min():.3f}, {weights.max():.3f}]')
 

@@ -70,3 +70,26 @@ def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
                                       '--out', str(out), '--cell', '32'])
     load_tool('visualize_pairs').main()
     assert Image.open(out).size == (6 + 3 * 70, 6 + 54)
+
+
+def test_tool_errors_are_one_line(tmp_path, monkeypatch, capsys):
+    """A missing view folder, --num 0 (named 'no images of the same name') and a PCA file that is
+    not one were tracebacks or wrong messages."""
+    tool = load_tool('visualize_pairs')
+    (tmp_path / 'a').mkdir()
+    for argv, shown in (
+            (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'gone'),
+              '--pca', 'p.pth'], f"--view2-dir {str(tmp_path / 'gone')!r} is not a folder"),
+            (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
+              'p.pth', '--num', '0'], '--num must be at least 1, got 0')):
+        monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', *argv])
+        with pytest.raises(SystemExit) as exc:
+            tool.main()
+        assert exc.value.code == 2 and shown in capsys.readouterr().err
+    monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', '--view1-dir', str(tmp_path / 'a'),
+                                      '--view2-dir', str(tmp_path / 'a'), '--pca',
+                                      str(tmp_path / 'missing.pth')])
+    with pytest.raises(SystemExit) as exc:
+        tool.main()
+    # no hub here: the encoder's loading error, said as the tool's error (not a traceback)
+    assert str(exc.value).startswith('visualize_pairs.py: error: Cannot load a CLIP vision')
