@@ -74,8 +74,8 @@ def check_setting(key: str, value: Any, where: str) -> None:
     number (None: unset), in one line naming ``where`` it was set."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if key == 'prob' and value is not None and not (number and 0 <= value <= 1):
-        raise GenViewSettingError(f'{where} must be a number in [0, 1] (the probability of using a '
-                         f'generated view), got {value!r}')
+        raise GenViewSettingError(f'{where} must be a number in [0, 1] (the probability of '
+                                  f'using a generated view), got {value!r}')
     if key == 'min_clip_sim' and value is not None and not number:
-        raise GenViewSettingError(f'{where} must be a number (the lowest CLIP similarity of a view '
-                         f'to its source) or None, got {value!r}')
+        raise GenViewSettingError(f'{where} must be a number (the lowest CLIP similarity of a '
+                                  f'view to its source) or None, got {value!r}')

@@ -91,9 +91,9 @@ def resume_checkpoint(work_dir: Optional[str]) -> Optional[str]:
     in ``work_dir`` names (MMEngine's rule), None without one (training starts afresh). A name
     outside ``work_dir`` (the folder was copied or moved) is read from ``work_dir`` itself, so
     a copy never resumes another run's checkpoint; the preflight then checks that file."""
-    marker = osp.join(work_dir or '', 'last_checkpoint')
-    if not work_dir or not osp.isfile(marker):
+    if not work_dir or not osp.isfile(osp.join(work_dir, 'last_checkpoint')):
         return None
+    marker = osp.join(work_dir, 'last_checkpoint')
     with open(marker, encoding='utf-8') as f:
         named = f.read().strip()
     if not named:
@@ -107,8 +107,9 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
                 config_path: Optional[str] = None, amp: bool = False) -> Config:
     """Apply the launch-time rules above to ``cfg`` in place and return it."""
     cfg.launcher = launcher
-    if work_dir_of(cfg, work_dir, config_path) is not None:
-        cfg.work_dir = work_dir_of(cfg, work_dir, config_path)
+    folder = work_dir_of(cfg, work_dir, config_path)
+    if folder is not None:
+        cfg.work_dir = folder
 
     has_cuda = torch.cuda.is_available()
     if not has_cuda:
