@@ -3,6 +3,7 @@ import argparse
 import os.path as osp
 
 from genview_mm.models.encoders import CLIPPatchEncoder, build_patch_encoder
+from genview_mm.utils.dist import resolve_device
 
 #: the generator's encoder: the image encoder of Stable unCLIP 2.1 (OpenCLIP ViT-H/14)
 DEFAULT_ENCODER = 'stabilityai/stable-diffusion-2-1-unclip'
@@ -12,7 +13,7 @@ def build_encoder_from_args(args: argparse.Namespace):
     """The frozen patch encoder the arguments name, on the requested device."""
     import torch
 
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    device = resolve_device(args.device)
     dtype = torch.float16 if args.fp16 else None
     if args.timm_model:
         encoder = build_patch_encoder(dict(

@@ -1,6 +1,6 @@
 """Distributed helpers: which worker this process is (:func:`launch_from`: flags, torchrun or
-the environment, no process group needed) and gathers built on ``mmengine.dist`` (a no-op
-without a process group)."""
+the environment, no process group needed) and its device (:func:`resolve_device`), and
+gathers built on ``mmengine.dist`` (a no-op without a process group)."""
 import os
 from typing import Mapping, NamedTuple, Optional, Tuple
 
@@ -73,3 +73,18 @@ def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
     mode = ('flags' if flags else 'torchrun' if torchrun else
             'environment' if 'RANK' in env or 'WORLD_SIZE' in env else 'single')
     return Launch(rank, world_size, _int_env(env, 'LOCAL_RANK', 0) if torchrun else 0, mode)
+
+
+def resolve_device(device: Optional[str] = None, local_rank: int = 0) -> str:
+    """``--device`` as given, checked (a device name; CUDA present for a CUDA one), else
+    ``cuda:<local_rank>`` where CUDA is available, else ``cpu``; ValueError naming the fix."""
+    if not device:
+        return f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu'
+    try:
+        kind = torch.device(device).type
+    except RuntimeError as exc:
+        raise ValueError(f'--device {device}: {exc} (e.g. cuda, cuda:1, cpu)') from None
+    if kind == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'--device {device}: no CUDA device here (pass --device cpu or run '
+                         'on a GPU node)')
+    return device

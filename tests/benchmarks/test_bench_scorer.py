@@ -130,7 +130,7 @@ def test_process_clock_without_device_measures_the_cpu(bench, capsys, monkeypatc
     if not cuda:
         with pytest.raises(SystemExit):
             tool.parse_args(['--device', 'cuda'])
-        assert '--device cuda: no CUDA device here (pass --device cpu)' in \
+        assert '--device cuda: no CUDA device here (pass --device cpu' in \
             capsys.readouterr().err
 
 

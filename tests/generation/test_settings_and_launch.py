@@ -18,7 +18,7 @@ from genview_mm.apis.generation.settings import (
 )
 from genview_mm.foreground.encoder_identity import model_fingerprint
 from genview_mm.structures.manifest import ManifestRow, write_manifest
-from genview_mm.utils.dist import launch_from
+from genview_mm.utils.dist import launch_from, resolve_device
 from helpers import run_cmd, save_tiny_unclip
 
 
@@ -146,6 +146,20 @@ def test_launch_modes():
         launch_from(env={'RANK': '5', 'WORLD_SIZE': '2'})
     with pytest.raises(ValueError, match='not an integer'):
         launch_from(env={'RANK': 'x'})
+
+
+def test_resolve_device(monkeypatch):
+    """One rule for every tool's --device: the local rank's GPU by default, a bad name or a
+    missing GPU refused naming the fix."""
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert resolve_device(None, 3) == 'cuda:3' and resolve_device('cuda:1', 3) == 'cuda:1'
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    assert resolve_device(None, 3) == 'cpu' and resolve_device('cpu') == 'cpu'
+    with pytest.raises(ValueError, match=r'^--device cuda: no CUDA device here \(pass --device'):
+        resolve_device('cuda')
+    with pytest.raises(ValueError, match=r"^--device gpu0: .*'gpu0' \(e.g. cuda, cuda:1, cpu\)"):
+        resolve_device('gpu0')
 
 
 @pytest.mark.slow

@@ -72,10 +72,12 @@ def parse_args(argv=None):
     args.host_images = args.host_images or (16 if real else args.images)
     args.batch_size = args.batch_size or (16 if real else 8)
     args.source_size = args.source_size or (384 if real else 64)
-    if args.device.startswith('cuda') and not args.dry_run:
-        import torch
-        if not torch.cuda.is_available():
-            p.error(f'--device {args.device}: no CUDA device here (pass --device cpu)')
+    if not args.dry_run:
+        from genview_mm.utils.dist import resolve_device
+        try:
+            resolve_device(args.device)
+        except ValueError as exc:
+            p.error(str(exc))
     return args
 
 

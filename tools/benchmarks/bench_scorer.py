@@ -43,14 +43,6 @@ DEFAULT_SCORERS = {'cpu': ['tiny-clip'], 'gpu': ['convnext', 'vit-b32']}
 H100_PEAK_TFLOPS = 989.4
 
 
-def resolve_device(device) -> str:
-    """``device`` as given, else cuda when available, else cpu."""
-    if device:
-        return device
-    import torch
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
-
-
 def scorer_option(text: str) -> tuple:
     """``KEY=VALUE`` -> (key, Python literal or string), for ``--set``."""
     key, sep, value = text.partition('=')
@@ -113,10 +105,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.device = 'cpu'  # the documented CPU commands, on a machine with a GPU too
     if args.clock == 'process' and args.device != 'cpu':
         ap.error('--clock process needs --device cpu (GPU work is not process CPU time)')
-    if resolve_device(args.device).startswith('cuda'):
-        import torch
-        if not torch.cuda.is_available():
-            ap.error(f'--device {args.device}: no CUDA device here (pass --device cpu)')
+    from genview_mm.utils.dist import resolve_device
+    try:
+        args.device = resolve_device(args.device)
+    except ValueError as exc:
+        ap.error(str(exc))
     args.scorers = args.scorers or DEFAULT_SCORERS[args.preset]
     return args
 
@@ -135,7 +128,7 @@ def main(argv=None) -> None:
         logging.ERROR if args.mode == 'step' else logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    (main_scorer if args.mode == 'scorer' else main_step)(args, resolve_device(args.device))
+    (main_scorer if args.mode == 'scorer' else main_step)(args, args.device)
 
 
 def main_step(args: argparse.Namespace, device: str) -> None:

@@ -14,7 +14,7 @@ from ...datasets.image_sources import list_images
 from ...generation.noise import validate_noise_rule
 from ...generation.pipeline_loader import resolve_dtype
 from ...structures.manifest import failure_cause
-from ...utils.dist import LAUNCH_MODES, launch_from
+from ...utils.dist import LAUNCH_MODES, launch_from, resolve_device
 from ...utils.file_safety import check_outside_sources
 from . import ABORTS, SettingsMismatch, SetupError, ShardLocked, UsageError  # noqa: F401
 from .runner import generate_views
@@ -99,14 +99,10 @@ def run_from_args(args: argparse.Namespace) -> int:
                          '--out-dir once before launching instead')
     logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
                 launch.world_size)
-    device = args.device or (f'cuda:{launch.local_rank}' if torch.cuda.is_available() else 'cpu')
     try:
-        kind = torch.device(device).type
-    except RuntimeError as exc:
-        raise UsageError(f'--device: {exc} (e.g. cuda, cuda:1, cpu)') from None
-    if kind == 'cuda' and not torch.cuda.is_available():
-        raise UsageError(f'--device {device}: no CUDA device is available here: pass --device '
-                         'cpu or run on a GPU node')
+        device = resolve_device(args.device, launch.local_rank)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     dtype = str(resolve_dtype(args.dtype, torch.device(device))).replace('torch.', '')
     output = output_mode(args.output, device)
     settings = settings_from_args(args, dtype, output)
