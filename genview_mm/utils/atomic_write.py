@@ -4,7 +4,8 @@ Every file genview_mm writes that someone may read while it is written, or that 
 truncate (checkpoints, annotation lists, manifests, settings records, generated views), goes
 through :func:`atomic_write`: the data goes to a temporary file of this process in the same
 folder (same filesystem, so the rename is atomic), which replaces the target only once it is
-complete and closed. On any error the temporary file is removed and the target is untouched.
+complete and closed. On any error the temporary file is removed and the target is untouched;
+a full disk or quota raises :class:`DiskFull`, one line naming the folder.
 :func:`create_once` is the create-if-absent variant (the first writer wins), for a record that
 several processes may try to create at once.
 """
@@ -15,6 +16,14 @@ import os.path as osp
 import shutil
 import socket
 from typing import IO, Iterator, Optional
+
+
+class DiskFull(OSError):
+    """No space (or quota) left writing into the folder ``filename``: one line saying so."""
+
+    def __str__(self) -> str:
+        return (f'no space left on the device writing to {self.filename} ({self.strerror}): '
+                'free space or write elsewhere, then rerun')
 
 
 def temp_name(path: str) -> str:
@@ -69,6 +78,10 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
             finally:
                 if osp.exists(near):
                     os.remove(near)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(exc, DiskFull):
+            raise DiskFull(exc.errno, exc.strerror, osp.dirname(tmp)) from None
+        raise
     finally:
         if osp.exists(tmp):
             os.remove(tmp)

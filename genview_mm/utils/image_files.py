@@ -1,14 +1,30 @@
-"""The image file extensions genview_mm reads (one list for every tool), and whether a written
-image file is whole."""
+"""The image file extensions genview_mm reads (one list for every tool), how it writes an image
+file (atomically) and whether a written one is whole."""
 import os.path as osp
+from typing import Optional
+
+from .atomic_write import atomic_write
 
 #: lower-case extensions of the image files the tools list, match and read
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
+#: the formats :func:`save_image` writes, by extension
+WRITE_FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.webp': 'WEBP'}
 
 
 def is_image_file(name: str) -> bool:
     """Whether ``name`` ends in one of :data:`IMAGE_EXTENSIONS` (any case)."""
     return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def save_image(image, path: str, quality: int = 95, tmp_dir: Optional[str] = None) -> None:
+    """Write a PIL ``image`` to ``path`` in its extension's format (``quality``: JPEG and
+    WebP) through :func:`atomic_write` (``tmp_dir``: its temporary file's folder)."""
+    ext = osp.splitext(path)[1].lower()
+    if ext not in WRITE_FORMATS:
+        raise ValueError(f'output extension must be one of {sorted(WRITE_FORMATS)}, got {ext!r}')
+    options = {'quality': quality} if WRITE_FORMATS[ext] in ('JPEG', 'WEBP') else {}
+    with atomic_write(path, 'wb', tmp_dir=tmp_dir) as f:
+        image.save(f, format=WRITE_FORMATS[ext], **options)
 
 
 def image_file_ok(path: str, verify: bool = False) -> bool:

@@ -1,6 +1,5 @@
 """Generation failures and outputs: transient versus undecodable failures and what is retried,
-the failure summary, collision-free output names, atomic saves and output checks."""
-import os
+the failure summary, collision-free output names and output checks."""
 import os.path as osp
 
 import pytest
@@ -8,11 +7,7 @@ from PIL import Image
 
 from genview_mm.apis.generation import writer as outputs
 from genview_mm.apis.generation.job import summarize_failures
-from genview_mm.apis.generation.writer import (
-    check_unique_outputs,
-    output_relpath,
-    save_atomic,
-)
+from genview_mm.apis.generation.writer import check_unique_outputs, output_relpath
 from genview_mm.datasets.image_sources import load_image
 from genview_mm.structures.manifest import (
     failure_cause,
@@ -20,7 +15,6 @@ from genview_mm.structures.manifest import (
     failure_reason,
     should_retry,
 )
-from genview_mm.utils.atomic_write import temp_name
 from genview_mm.utils.image_files import image_file_ok
 
 
@@ -85,17 +79,6 @@ def test_check_unique_outputs_refuses_a_collision(monkeypatch):
                         lambda key, v, n, ext: 'images/' + osp.splitext(key)[0] + ext)
     with pytest.raises(ValueError, match="'a/x.jpg' and 'a/X.png' would share"):
         check_unique_outputs(['a/x.jpg', 'a/X.png'], 1, '.jpg')
-
-
-def test_save_atomic_uses_a_temp_name_of_this_process(tmp_path, monkeypatch):
-    seen = []
-    real_replace = os.replace
-    monkeypatch.setattr(os, 'replace', lambda a, b: seen.append(a) or real_replace(a, b))
-    target = str(tmp_path / 'o' / 'v.png')
-    save_atomic(Image.new('RGB', (4, 4)), target, tmp_dir=str(tmp_path))
-    assert len(seen) == 1 and osp.basename(seen[0]) == osp.basename(temp_name(target))
-    assert osp.dirname(seen[0]) == str(tmp_path)
-    assert os.listdir(tmp_path) == ['o'] and image_file_ok(target, verify=True)
 
 
 def test_output_ok(tmp_path):

@@ -1,10 +1,14 @@
-"""The leaves in genview_mm.utils: the one annotation-list reader and the one atomic writer."""
+"""The leaves in genview_mm.utils: the one annotation-list reader, the one atomic writer and
+the one image-file writer."""
+import errno
 import os
 
 import pytest
+from PIL import Image
 
 from genview_mm.utils.annotation_list import parse_annotation_line, read_annotation_list
-from genview_mm.utils.atomic_write import atomic_write, create_once, temp_name
+from genview_mm.utils.atomic_write import DiskFull, atomic_write, create_once, temp_name
+from genview_mm.utils.image_files import image_file_ok, save_image
 
 
 def test_annotation_lines_split_a_trailing_integer_label():
@@ -98,3 +102,40 @@ def test_create_once_keeps_the_first_writer(tmp_path, monkeypatch):
     assert create_once(str(other), 'a') is True and other.read_text() == 'a'
     assert create_once(str(other), 'b') is False and other.read_text() == 'a'
     assert sorted(os.listdir(path.parent)) == ['other.json', 'settings.json']
+
+
+def test_save_image_writes_atomically_through_a_temp_name_of_this_process(tmp_path,
+                                                                           monkeypatch):
+    seen = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, 'replace', lambda a, b: seen.append(a) or real_replace(a, b))
+    target = str(tmp_path / 'o' / 'v.png')
+    save_image(Image.new('RGB', (4, 4)), target, tmp_dir=str(tmp_path))
+    assert len(seen) == 1 and os.path.basename(seen[0]) == os.path.basename(temp_name(target))
+    assert os.path.dirname(seen[0]) == str(tmp_path)
+    assert os.listdir(tmp_path) == ['o'] and image_file_ok(target, verify=True)
+    with Image.open(target) as img:
+        assert img.format == 'PNG'
+    save_image(Image.new('RGB', (4, 4)), str(tmp_path / 'o' / 'v.JPG'), quality=50)
+    with Image.open(tmp_path / 'o' / 'v.JPG') as img:
+        assert img.format == 'JPEG'
+    with pytest.raises(ValueError, match=r"one of \['.jpeg', '.jpg', '.png', '.webp'\], "
+                                         r"got '.gif'"):
+        save_image(Image.new('RGB', (4, 4)), str(tmp_path / 'v.gif'))
+
+
+@pytest.mark.parametrize('code', [errno.ENOSPC, errno.EDQUOT])
+def test_a_full_disk_is_one_line_naming_the_folder_and_leaves_nothing(tmp_path, code):
+    path = tmp_path / 'out' / 'list.txt'
+    with pytest.raises(DiskFull) as err:
+        with atomic_write(str(path)) as f:
+            f.write('half')
+            raise OSError(code, os.strerror(code))
+    assert err.value.errno == code and isinstance(err.value, OSError)
+    assert str(err.value) == (f'no space left on the device writing to {path.parent} '
+                              f'({os.strerror(code)}): free space or write elsewhere, then rerun')
+    assert os.listdir(path.parent) == []
+    with pytest.raises(OSError) as other:  # any other error passes through as it was
+        with atomic_write(str(path)):
+            raise OSError(errno.EACCES, 'Permission denied')
+    assert type(other.value) is PermissionError

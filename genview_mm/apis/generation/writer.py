@@ -3,17 +3,16 @@
 key, ``images/<key folder>/<key stem>-<8 hex of sha1(key)>[_v<k>]<ext>``: distinct even for
 sources that differ only in extension or case (:func:`check_unique_outputs` refuses a clash).
 """
-import errno
 import hashlib
 import os.path as osp
-from typing import Any, Dict, Iterable, Optional
+from typing import Dict, Iterable
 
 from ...generation.device_images import to_pil
 from ...structures.manifest import TRANSIENT, ManifestRow, failure_reason
-from ...utils.atomic_write import atomic_write
+from ...utils.atomic_write import DiskFull
+from ...utils.image_files import save_image
 from . import SetupError
 
-_FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.webp': 'WEBP'}
 IMAGES_DIR = 'images'
 
 
@@ -36,32 +35,14 @@ def check_unique_outputs(keys: Iterable[str], num_variations: int, ext: str) -> 
                              f'file {folded!r}: rename one of them')
 
 
-def save_atomic(image: Any, path: str, quality: int = 95,
-                tmp_dir: Optional[str] = None) -> None:
-    """Encode ``image`` (:func:`to_pil`) into a temporary file in ``tmp_dir`` (else next to
-    ``path``) renamed onto ``path``; a full disk raises SetupError (one line naming the
-    folder, no temporary file left)."""
-    ext = osp.splitext(path)[1].lower()
-    if ext not in _FORMATS:
-        raise ValueError(f'output extension must be one of {sorted(_FORMATS)}, got {ext!r}')
-    kwargs = {'quality': quality} if _FORMATS[ext] in ('JPEG', 'WEBP') else {}
-    try:
-        with atomic_write(path, 'wb', tmp_dir=tmp_dir) as f:
-            to_pil(image).save(f, format=_FORMATS[ext], **kwargs)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise SetupError(f'no space left on the device writing to '
-                             f'{tmp_dir or osp.dirname(path)} ({exc.strerror}): free space or '
-                             'pass another --out-dir, then rerun to resume') from None
-        raise
-
-
 def save_view(item, view, gen, out_dir: str, ext: str, quality: int,
               tmp_dir: str) -> ManifestRow:
     """Write one of ``gen``'s views of ``item``; its row (failed for a write error)."""
     rel = output_relpath(item.key, view.variation, gen.num_variations, ext)
     try:
-        save_atomic(view.image, osp.join(out_dir, rel), quality, tmp_dir)
+        save_image(to_pil(view.image), osp.join(out_dir, rel), quality, tmp_dir)
+    except DiskFull as exc:  # every later write would fail too
+        raise SetupError(str(exc)) from None
     except OSError as exc:
         return ManifestRow(item.path, item.key, view.variation, seed=view.seed,
                            generator=gen.name, status='failed',
