@@ -83,7 +83,8 @@ class AdaptiveNoiseGenerator:
             call size is halved (and logged) for the rest of the run.
         output (str): what :meth:`generate` returns by default: ``'pil'`` (PIL images, through
             diffusers' PIL conversion and PIL's resize) or ``'tensor'`` (uint8 (H, W, 3) CPU
-            tensors decoded, resized and quantised on the device). Defaults to 'pil'.
+            tensors decoded, resized and quantised on the device); ``'auto'``: tensor on
+            CUDA, PIL elsewhere. Defaults to 'pil'.
         cache_prompt_embeds (bool): encode the prompt (and the empty negative prompt) once
             and pass the embeddings to every call. Defaults to True.
         channels_last (bool, optional): UNet and VAE in channels_last. None (default): on
@@ -116,8 +117,10 @@ class AdaptiveNoiseGenerator:
         self.noise_bins, self.noise_levels = validate_noise_rule(noise_bins, noise_levels)
         if num_variations < 1:
             raise ValueError(f'num_variations must be >= 1, got {num_variations}')
-        self.output = _check_output(output)
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+        if output == 'auto':
+            output = 'tensor' if self.device.type == 'cuda' else 'pil'
+        self.output = _check_output(output)
         self.torch_dtype = torch_dtype
         self.pretrained = pretrained
         self.scheduler = scheduler

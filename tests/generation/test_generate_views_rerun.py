@@ -140,7 +140,7 @@ def test_other_settings_are_refused_before_any_model_loads(
         raise ModelLoaded
 
     import genview_mm.apis.generation.job as job
-    monkeypatch.setattr(job, 'build_generator', loaded)
+    monkeypatch.setattr(job, 'load_generator', loaded)
     changes = CHANGES + [(['--pretrained', other_weights], "pretrained: 'weights:"),
                          (['--pca', other_pca], 'pca_sha256: '),
                          (['--shard-size', '4'], 'shard_size: 1000 -> 4')]

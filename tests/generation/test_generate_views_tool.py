@@ -178,8 +178,8 @@ def test_second_writer_of_a_part_is_refused(gen_main, photo_dir, tiny_unclip_pca
 def spy_generator(monkeypatch):
     """Record the generator each run of the tool builds."""
     import genview_mm.apis.generation.job as job
-    built, real = [], job.build_generator
-    monkeypatch.setattr(job, 'build_generator',
+    built, real = [], job.make_generator
+    monkeypatch.setattr(job, 'make_generator',
                         lambda *a, **k: built.append(real(*a, **k)) or built[-1])
     return built
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from genview_mm.apis.generation.job import SettingsMismatch, output_mode
+from genview_mm.apis.generation.job import SettingsMismatch
 from genview_mm.apis.generation.settings import (
     SETTINGS_NAME,
     check_settings,
@@ -17,6 +17,7 @@ from genview_mm.apis.generation.settings import (
     write_settings,
 )
 from genview_mm.foreground.encoder_identity import model_fingerprint
+from genview_mm.generation import AdaptiveNoiseGenerator
 from genview_mm.structures.manifest import ManifestRow, write_manifest
 from genview_mm.utils.dist import launch_from, resolve_device
 from helpers import run_cmd, save_tiny_unclip
@@ -37,9 +38,16 @@ def test_settings_diff_lists_old_and_new():
     assert settings_diff(base(), dict(base(), output='tensor')) == ["output: 'pil' -> 'tensor'"]
 
 
-def test_output_mode_follows_the_device():
-    assert output_mode('auto', 'cuda:1') == 'tensor' and output_mode('auto', 'cpu') == 'pil'
-    assert output_mode('pil', 'cuda') == 'pil' and output_mode('tensor', 'cpu') == 'tensor'
+def test_output_auto_follows_the_device(tiny_unclip_pca):
+    """The generator's ``output='auto'`` (the tool's default): tensors on CUDA, PIL elsewhere;
+    nothing loads to decide it."""
+    def built(output, device):
+        return AdaptiveNoiseGenerator(tiny_unclip_pca, pretrained='/absent', device=device,
+                                      output=output).output
+    assert built('auto', 'cuda:1') == 'tensor' and built('auto', 'cpu') == 'pil'
+    assert built('pil', 'cuda') == 'pil' and built('tensor', 'cpu') == 'tensor'
+    with pytest.raises(ValueError, match="output must be 'pil' or 'tensor', got 'gpu'"):
+        built('gpu', 'cpu')
 
 
 def test_write_then_check_and_refuse(tmp_path):

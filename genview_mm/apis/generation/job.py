@@ -8,17 +8,13 @@ import logging
 from collections import Counter
 from typing import Iterable, Optional
 
-import torch
-
 from ...datasets.image_sources import list_images
-from ...generation.noise import validate_noise_rule
-from ...generation.pipeline_loader import resolve_dtype
 from ...structures.manifest import failure_cause
 from ...utils.dist import LAUNCH_MODES, launch_from, resolve_device
 from ...utils.file_safety import check_outside_sources
 from . import ABORTS, SettingsMismatch, SetupError, ShardLocked, UsageError  # noqa: F401
 from .runner import generate_views
-from .settings import check_settings, clear_outputs, settings_from_args, write_settings
+from .settings import check_settings, clear_outputs, settings_of, write_settings
 from .shards import merge_manifests
 
 logger = logging.getLogger(__name__)
@@ -52,34 +48,33 @@ def summarize_failures(reasons: Iterable[str], attempted: int,
     return '\n'.join(lines + [f'  {n} x {c}' for c, n in counts.most_common()[1:5]])
 
 
-def output_mode(flag: str, device: str) -> str:
-    """``--output``: 'auto' is 'tensor' on CUDA, 'pil' elsewhere."""
-    return flag if flag != 'auto' else ('tensor' if device.startswith('cuda') else 'pil')
-
-
-def build_generator(args: argparse.Namespace, device: str, output: str = 'pil'):
-    """The generator, its pipeline and PCA loaded now (SetupError); ``--compile`` fixes the
-    pipeline batch at ``--max-pipeline-batch`` or a full bucket."""
-    from diffusers.utils import logging as diffusers_logging
+def make_generator(args: argparse.Namespace, device: str):
+    """The generator the arguments describe; nothing loads until :func:`load_generator`.
+    ``--compile`` fixes the pipeline batch at ``--max-pipeline-batch`` or a full bucket."""
     from mmpretrain.registry import MODELS
-    if args.no_progress:  # diffusers' loading bar too
-        diffusers_logging.disable_progress_bar()
     max_batch = args.max_pipeline_batch
     if args.compile and max_batch is None:
         max_batch = args.batch_size * args.num_variations
-    gen = MODELS.build(dict(
+    return MODELS.build(dict(
         type='AdaptiveNoiseGenerator', pca=args.pca, pretrained=args.pretrained, device=device,
         torch_dtype=args.dtype, scheduler=args.scheduler, num_inference_steps=args.steps,
         guidance_scale=args.guidance, prompt=args.prompt, height=args.gen_size,
         width=args.gen_size, output_size=args.output_size, noise_bins=args.noise_bins,
         noise_levels=args.noise_levels, base_seed=args.seed,
-        num_variations=args.num_variations, max_batch_size=max_batch, output=output,
+        num_variations=args.num_variations, max_batch_size=max_batch, output=args.output,
         compile=args.compile, check_encoder=not args.no_encoder_check))
+
+
+def load_generator(gen, quiet: bool = False) -> None:
+    """Load the pipeline and the PCA now, before any work (SetupError); ``quiet``: without
+    diffusers' loading bar."""
+    from diffusers.utils import logging as diffusers_logging
+    if quiet:
+        diffusers_logging.disable_progress_bar()
     try:
-        gen.pca  # noqa: B018  (load pipeline + PCA now: fail before any work)
+        gen.pca  # noqa: B018
     except (OSError, ValueError) as exc:
         raise SetupError(str(exc)) from exc
-    return gen
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -87,11 +82,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     the images tried failed."""
     try:
         launch = launch_from(args.rank, args.world_size)
+        device = resolve_device(args.device, launch.local_rank)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
-        validate_noise_rule(args.noise_bins, args.noise_levels)
-    except ValueError as exc:
+        generator = make_generator(args, device)
+    except ValueError as exc:  # the only setting argparse leaves unchecked
         raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
     if args.overwrite and launch.world_size > 1:
         raise UsageError(f'--overwrite with {launch.world_size} workers (a job array or '
@@ -99,13 +95,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                          '--out-dir once before launching instead')
     logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
                 launch.world_size)
-    try:
-        device = resolve_device(args.device, launch.local_rank)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    dtype = str(resolve_dtype(args.dtype, torch.device(device))).replace('torch.', '')
-    output = output_mode(args.output, device)
-    settings = settings_from_args(args, dtype, output)
+    settings = settings_of(generator, args)
     clear = check_settings(args.out_dir, settings, args.overwrite)  # before any model loads
     try:
         items = list_images(args.source, args.data_root, args.dataset_key)
@@ -114,7 +104,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not items:
         raise UsageError(f'no images found in source {args.source!r}')
-    generator = build_generator(args, device, output)
+    load_generator(generator, args.no_progress)
     if clear:
         logger.warning('--overwrite: deleted %d files this tool recorded in %s',
                        clear_outputs(args.out_dir), args.out_dir)

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from typing import Dict, List, Optional
 
 from ...foreground.encoder_identity import file_sha256, model_fingerprint
-from ...generation.noise import validate_noise_rule
+from ...generation.pipeline_loader import resolve_dtype
 from ...structures.manifest import MERGED_NAME, read_rows
 from ...utils.atomic_write import create_once
 from ...utils.file_lock import FileLock
@@ -27,18 +27,20 @@ _JPEG_LIKE = ('.jpg', '.jpeg', '.webp')
 _UNRECORDED = {'output': 'pil'}  # what a record from before a setting existed had
 
 
-def settings_from_args(args: argparse.Namespace, dtype: str, output: str = 'pil') -> Dict:
-    """What in ``tools/generate_views.py``'s arguments changes the views' pixels, names or
-    shards (JSON types); ``dtype`` and ``output`` as resolved for the device."""
-    bins, levels = validate_noise_rule(args.noise_bins, args.noise_levels)
+def settings_of(gen, args: argparse.Namespace) -> Dict:
+    """What changes the views' pixels, names or shards (JSON types): the settings ``gen`` was
+    built with (its dtype and output resolved for its device) and ``tools/generate_views.py``'s
+    ``--pca``, ``--ext``, ``--quality`` and ``--shard-size``."""
     return json.loads(json.dumps(dict(
-        format=OUTPUT_FORMAT, pretrained=model_fingerprint(args.pretrained),
-        pca_sha256=file_sha256(args.pca), dtype=dtype, output=output, scheduler=args.scheduler,
-        steps=args.steps, guidance=float(args.guidance), prompt=args.prompt, seed=args.seed,
-        noise_bins=list(bins), noise_levels=list(levels), gen_size=args.gen_size,
-        output_size=args.output_size, ext=args.ext,
+        format=OUTPUT_FORMAT, pretrained=model_fingerprint(gen.pretrained),
+        pca_sha256=file_sha256(args.pca), output=gen.output,
+        dtype=str(resolve_dtype(gen.torch_dtype, gen.device)).replace('torch.', ''),
+        scheduler=gen.scheduler, steps=gen.num_inference_steps,
+        guidance=float(gen.guidance_scale), prompt=gen.prompt, seed=gen.base_seed,
+        noise_bins=list(gen.noise_bins), noise_levels=list(gen.noise_levels),
+        gen_size=gen.height, output_size=gen.output_size, ext=args.ext,
         quality=args.quality if args.ext in _JPEG_LIKE else None,
-        num_variations=args.num_variations, shard_size=args.shard_size)))
+        num_variations=gen.num_variations, shard_size=args.shard_size)))
 
 
 def read_settings(out_dir: str) -> Optional[Dict]:
