@@ -53,17 +53,6 @@ def read_batches(gen, todo: Sequence[ImageItem], batch_size: int, analyse: bool)
         yield pairs, pixels, failed
 
 
-def _analyse(gen, pairs: Sequence, pixels) -> list:
-    """``(item, image, analysis or None)`` per pair: one encoder pass for the batch, in the
-    main thread (the models run in one thread only)."""
-    info = None
-    try:
-        info = gen.analyze([img for _, img in pairs], pixels) if pairs else None
-    except Exception as exc:  # noqa: BLE001
-        logger.warning('analysis failed (%s); retrying it at generation', exc)
-    return [(it, img, info and select_analysis(info, [i])) for i, (it, img) in enumerate(pairs)]
-
-
 def _generate(gen, loaded: Sequence) -> list:
     """(item, view) pairs, or failed rows; a failing batch is retried image by image."""
     infos = [info for _, _, info in loaded]
@@ -81,60 +70,58 @@ def _generate(gen, loaded: Sequence) -> list:
     return [(items[view.key], view) for view in views]
 
 
-class _Shard:
-    """One shard's run: the main thread's part between the prefetch and the writers."""
+def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: Dict,
+               stats: Dict, bar) -> List[ManifestRow]:
+    """Generate ``todo`` (what is left of one shard), journaling each row once its view is in
+    place; the rows. The main thread's part between the prefetch thread and the writers."""
+    tmp_dir = shards.shard_path(out_dir, shard, 'tmp')
+    shutil.rmtree(tmp_dir, ignore_errors=True)  # what a killed run left
+    journal = manifest.ManifestJournal(shards.shard_path(out_dir, shard, 'journal'))
+    pool = OrderedPool(opts['writers'], name='view-writer')
+    rows: List[ManifestRow] = []
 
-    def __init__(self, gen, out_dir: str, shard: int, opts: Dict, stats: Dict, bar) -> None:
-        self.gen, self.out_dir, self.opts, self.stats, self.bar = gen, out_dir, opts, stats, bar
-        self.tmp_dir = shards.shard_path(out_dir, shard, 'tmp')
-        self.journal = manifest.ManifestJournal(shards.shard_path(out_dir, shard, 'journal'))
-        self.rows: List[ManifestRow] = []
-        self.pool = OrderedPool(opts['writers'], name='view-writer')
-
-    def record(self, rows: Sequence[ManifestRow], images: int = 0) -> None:
-        for row in rows:
-            self.journal.write(row)  # only after its image is in place
-            self.rows.append(row)
-            self.stats['ok' if row.ok else 'failed'] += 1
+    def record(new: Sequence[ManifestRow], images: int = 0) -> None:
+        for row in new:
+            journal.write(row)
+            rows.append(row)
+            stats['ok' if row.ok else 'failed'] += 1
             if not row.ok:
-                self.stats['reasons'][row.key] = row.reason
-        self.bar.update(images)
+                stats['reasons'][row.key] = row.reason
+        bar.update(images)
 
-    def flush(self, loaded: Sequence) -> None:
-        for res in _generate(self.gen, loaded):
-            if isinstance(res, ManifestRow):
-                self.record([res])
-                continue
-            self.record(self.pool.submit(save_view, *res, self.gen, self.out_dir,
-                                         self.opts['ext'], self.opts['quality'], self.tmp_dir))
-        self.journal.flush()  # once per pipeline call
-        self.record([], len(loaded))
+    def flush(loaded: Sequence) -> None:  # one bucket: one generate call
+        for res in _generate(gen, loaded):
+            record([res] if isinstance(res, ManifestRow) else pool.submit(
+                save_view, *res, gen, out_dir, opts['ext'], opts['quality'], tmp_dir))
+        journal.flush()  # once per pipeline call
+        bar.update(len(loaded))
 
-    def run(self, todo: Sequence[ImageItem]) -> None:
-        """Bucket the images by noise level (one bucket without ``level_buckets``), send each
-        full bucket to the pipeline, the rest at the end."""
-        shutil.rmtree(self.tmp_dir, ignore_errors=True)
-        buckets, size = {}, self.opts['batch_size']
-        try:
-            batches = read_batches(self.gen, todo, size, self.opts['level_buckets'])
-            for pairs, pixels, failed in (read_ahead(batches, name='view-prefetch')
-                                          if self.opts['prefetch'] else batches):
-                self.record([r for it, why in failed for r in failed_rows(it, why, self.gen)],
-                            len(failed))
-                loaded = (_analyse(self.gen, pairs, pixels)
-                          if self.opts['level_buckets'] else [(*p, None) for p in pairs])
-                for one in loaded:
-                    level = -1 if one[2] is None else one[2]['noise_level'][0]
-                    buckets.setdefault(level, []).append(one)
-                for level in [lv for lv, b in buckets.items() if len(b) >= size]:
-                    self.flush(buckets.pop(level))
-            for level in sorted(buckets):
-                self.flush(buckets.pop(level))
-            self.record(self.pool.done(True))
-        finally:
-            self.pool.close()
-            self.journal.close()
-            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+    buckets, size = {}, opts['batch_size']  # level -> [(item, image, analysis or None)]
+    try:
+        batches = read_batches(gen, todo, size, opts['level_buckets'])
+        for pairs, pixels, failed in (read_ahead(batches, name='view-prefetch')
+                                      if opts['prefetch'] else batches):
+            record([r for it, why in failed for r in failed_rows(it, why, gen)], len(failed))
+            info = None
+            if opts['level_buckets'] and pairs:
+                try:  # one encoder pass per batch, here: the models run in one thread only
+                    info = gen.analyze([img for _, img in pairs], pixels)
+                except Exception as exc:  # noqa: BLE001
+                    logger.warning('analysis failed (%s); retrying it at generation', exc)
+            for i, (item, img) in enumerate(pairs):
+                one = info and select_analysis(info, [i])
+                buckets.setdefault(-1 if one is None else one['noise_level'][0], []).append(
+                    (item, img, one))
+            for level in [lv for lv, b in buckets.items() if len(b) >= size]:
+                flush(buckets.pop(level))
+        for level in sorted(buckets):
+            flush(buckets.pop(level))
+        record(pool.done(True))
+    finally:
+        pool.close()
+        journal.close()
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return rows
 
 
 def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: int = 0,
@@ -189,11 +176,10 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                     stats[name] += count
                 stats['tried'] += len(todo)
                 bar.update(counts['skipped'])
-                run = _Shard(generator, out_dir, s, opts, stats, bar)
-                run.run(todo)
+                new = _run_shard(generator, out_dir, s, todo, opts, stats, bar)
                 # the chunk's rows and every row the shard held: one of an image that moved to
                 # a finished neighbour (the source grew or shrank) is in no other record
-                rows = manifest.newest_rows(list(old.values()) + run.rows)
+                rows = manifest.newest_rows(list(old.values()) + new)
                 manifest.write_manifest(record, [rows[k] for k in sorted(rows)])
                 if osp.exists(journal):
                     os.remove(journal)
