@@ -11,6 +11,7 @@ import logging
 import os
 import os.path as osp
 import shutil
+from collections import Counter
 from typing import Dict, List, Sequence
 
 from tqdm import tqdm
@@ -71,7 +72,7 @@ def _generate(gen, loaded: Sequence) -> list:
 
 
 def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: Dict,
-               stats: Dict, bar) -> List[ManifestRow]:
+               bar) -> List[ManifestRow]:
     """Generate ``todo`` (what is left of one shard), journaling each row once its view is in
     place; the rows. The main thread's part between the prefetch thread and the writers."""
     tmp_dir = shards.shard_path(out_dir, shard, 'tmp')
@@ -84,9 +85,6 @@ def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: D
         for row in new:
             journal.write(row)
             rows.append(row)
-            stats['ok' if row.ok else 'failed'] += 1
-            if not row.ok:
-                stats['reasons'][row.key] = row.reason
         bar.update(images)
 
     def flush(loaded: Sequence) -> None:  # one bucket: one generate call
@@ -151,8 +149,9 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
     mine = shards.my_shards(num_shards, rank, world_size)
     chunks = {s: items[s * shard_size:(s + 1) * shard_size] for s in mine}
     recorded = shards.recorded_rows(shards.row_files(out_dir))
-    stats = dict(share=0, skipped=0, new=0, redone=0, retried=0, tried=0, ok=0, failed=0,
-                 reasons={}, shards=len(mine), ran=0)
+    stats = Counter(dict.fromkeys(('share', 'skipped', 'new', 'redone', 'retried', 'tried', 'ok',
+                                   'failed', 'ran'), 0), shards=len(mine))
+    reasons = {}  # one per failed image
     opts = dict(batch_size=batch_size, ext=ext, quality=quality, level_buckets=level_buckets,
                 prefetch=prefetch, writers=writers)
     bar = tqdm(total=sum(map(len, chunks.values())), unit='img', dynamic_ncols=True,
@@ -172,11 +171,11 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                                             for r in [recorded.get((it.key, v))] if r] + fresh)
                 todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed,
                                                   verify)
-                for name, count in counts.items():
-                    stats[name] += count
-                stats['tried'] += len(todo)
+                stats.update(counts, tried=len(todo))
                 bar.update(counts['skipped'])
-                new = _run_shard(generator, out_dir, s, todo, opts, stats, bar)
+                new = _run_shard(generator, out_dir, s, todo, opts, bar)
+                stats.update(ok=sum(r.ok for r in new), failed=sum(not r.ok for r in new))
+                reasons.update((r.key, r.reason) for r in new if not r.ok)
                 # the chunk's rows and every row the shard held: one of an image that moved to
                 # a finished neighbour (the source grew or shrank) is in no other record
                 rows = manifest.newest_rows(list(old.values()) + new)
@@ -188,5 +187,5 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                              'space, make it writable or pass another --out-dir') from None
         stats['ran'] += 1
     bar.close()
-    return dict(stats, reasons=list(stats['reasons'].values()),
+    return dict(stats, reasons=list(reasons.values()),
                 complete=shards.is_complete(out_dir, num_shards))
