@@ -137,6 +137,7 @@ HOLDER = r'''
 import fcntl, json, os, socket, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.ftruncate(fd, 0)  # as FileLock does: a longer record of the last holder would stay behind
 os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
                              since='2024-01-01T00:00:00')).encode())
 print('locked', flush=True)
