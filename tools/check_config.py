@@ -30,7 +30,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--mode', choices=['train', 'test'], default=None,
                         help='what the run does (default: test with a checkpoint, else train)')
     parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', type=key_value)
-    parser.add_argument('--resume', nargs='?', type=str, const='auto')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help="the checkpoint to resume (no path: the one the work dir's "
+                        'last_checkpoint names, as tools/train.py --resume)')
+    parser.add_argument('--work-dir', help='the work dir of the run (where --resume without a '
+                        'path looks; default: as tools/train.py)')
     parser.add_argument('--quiet', action='store_true', help='print only missing items')
     args, _unknown = parser.parse_known_args(argv)  # the launchers pass train/test options
     args.checkpoint = args.checkpoint_opt or args.checkpoint
@@ -44,13 +48,17 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import genview_mm  # noqa: F401
     from genview_mm.apis import GenViewSettingError, load_config
+    from genview_mm.apis.launch import resume_checkpoint, work_dir_of
     from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
     try:
         cfg = load_config(args.config, cfg_options(args))
     except GenViewSettingError as exc:
         print(f'check_config.py: error: {exc}', file=sys.stderr)
         return 2
-    if args.resume not in (None, 'auto'):
+    if args.resume == 'auto':  # the file tools/train.py --resume will load: checked too
+        cfg.resume = True
+        cfg.load_from = resume_checkpoint(work_dir_of(cfg, args.work_dir, args.config))
+    elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     checks = run_preflight(cfg, args.mode, args.checkpoint)
     ok = preflight_passes(checks)

@@ -205,6 +205,33 @@ def test_resume_without_a_path_checks_the_last_checkpoint(setup, tmp_path):
     assert 'BROKEN' in line and str(work / 'epoch_3.pth') in proc.stdout, proc.stdout
 
 
+
+def test_check_config_resume_without_a_path_checks_the_last_checkpoint(setup, tmp_path, capsys):
+    """``tools/check_config.py --resume --work-dir W`` (what dist_train.sh and slurm_train.sh run
+    before starting train.py with --skip-preflight): the checkpoint ``last_checkpoint`` names
+    is checked as ``train.py --resume`` checks it (on main the option was ignored, the launchers'
+    preflight passed a damaged checkpoint and the processes failed after the runner was built)."""
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'epoch_3.pth').write_bytes(b'PK\x03\x04 cut short')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_3.pth'))
+    opts = [f'train_dataloader.dataset.data_root={setup["images"]}',
+            f'genview.manifest={setup["manifest"]}', f'model.scorer.encoder={setup["clip"]}',
+            f'model.scorer.pca_path={setup["pca"]}']
+    tool = load_tool('check_config')
+    assert tool.main([GENVIEW_TINY, '--mode', 'train', '--quiet', '--cfg-options', *opts]) == 0
+    capsys.readouterr()
+    for where in (['--work-dir', str(work)], [f'--work-dir={work}']):
+        code = tool.main([GENVIEW_TINY, '--mode', 'train', '--quiet', *where, '--resume',
+                          '--cfg-options', *opts])
+        out = capsys.readouterr().out
+        assert code == 2, out
+        line = next(x for x in out.splitlines() if 'checkpoint to resume' in x)
+        assert 'BROKEN' in line and str(work / 'epoch_3.pth') in line
+    with open(osp.join(ROOT, 'tools', 'slurm_train.sh')) as f:  # it passes its WORK_DIR on
+        check = next(x for x in f if 'check_config.py' in x and 'run_child' in x)
+    assert '--work-dir="$WORK_DIR"' in check
+
 PROB = 'must be a number in [0, 1] (the probability of using a generated view), got'
 MIN_SIM = ('must be a number (the lowest CLIP similarity of a view to its source) or None, '
            'got')
