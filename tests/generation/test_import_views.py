@@ -214,6 +214,29 @@ def test_empty_views_are_counted_and_not_imported(tmp_path, capsys):
     assert not (tmp_path / 'n.jsonl').exists()
 
 
+
+def test_dangling_view_links_are_counted_and_not_imported(tmp_path, capsys):
+    """A view that is a link to a file that does not exist (views on a disk that is not
+    mounted) gets no row and a line of the summary; on main it was written as an ok row,
+    counted as matched, and training fell back to the original for that image."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG', 'b.JPEG', 'c.JPEG'],
+                                                    ['a.JPEG'])})
+    os.symlink(str(tmp_path / 'unmounted' / 'b.JPEG'), osp.join(views, 'n01', 'b.JPEG'))
+    os.symlink(str(tmp_path / 'unmounted' / 'c.png'), osp.join(views, 'n01', 'c.png'))
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    assert [r['key'] for r in read_manifest(str(out))] == ['n01/a.JPEG']
+    lines = stdout.splitlines()
+    assert '  matched (rows written)         1 (33.33%)' in lines
+    assert '  sources whose view is dangling 2  [no row: links to files that do not exist; ' \
+        'mount or fix their targets and rerun]' in lines
+    assert '      e.g. n01/b.JPEG' in lines and '      e.g. n01/c.JPEG' in lines
+    os.remove(osp.join(views, 'n01', 'a.JPEG'))  # only dangling views: nothing is written
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', tmp_path / 'n.jsonl')
+    assert rc == 1 and 'sources whose view is dangling 2' in stdout
+    assert not (tmp_path / 'n.jsonl').exists()
+
 def test_views_root_that_is_or_holds_the_source_root_is_refused(tmp_path, capsys):
     """The same folder (as typed or through a link), or one inside the other: the sources would
     be imported as their own views (plain SSL); one line naming both, nothing written."""

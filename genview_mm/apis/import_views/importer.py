@@ -24,7 +24,7 @@ def _relative_output(view: str, manifest_dir: str) -> str:
 def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLevelLists],
                    report: ImportReport, generator: str, source_root: str,
                    manifest_dir: str) -> Iterator[ManifestRow]:
-    """One folder's rows; counts what did not match, and empty views (no row)."""
+    """One folder's rows; counts what did not match, and empty or dangling views (no row)."""
     prefix = f'{folder.rel}/' if folder.rel else ''
     report['folders'] += 1
     report['sources'] += len(folder.sources)
@@ -35,10 +35,14 @@ def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLeve
                 [f'{prefix}{s}: took {v}, ignored {", ".join(o)}'
                  for s, v, o in m.duplicates[:EXAMPLES]])
     pairs = m.pairs
-    empty = [src for src, view in pairs if _is_empty(osp.join(folder.view_dir, view))]
-    if empty:
-        report.note('empty', len(empty), [prefix + n for n in empty[:EXAMPLES]])
-        skip = set(empty)
+    sizes = [_size(osp.join(folder.view_dir, view)) for _, view in pairs]
+    empty = [src for (src, _), size in zip(pairs, sizes) if size == 0]
+    dangling = [src for (src, _), size in zip(pairs, sizes) if size is None]
+    for kind, names in (('empty', empty), ('dangling', dangling)):
+        if names:
+            report.note(kind, len(names), [prefix + n for n in names[:EXAMPLES]])
+    if empty or dangling:
+        skip = set(empty) | set(dangling)
         pairs = [(src, view) for src, view in pairs if src not in skip]
     entries = (lists.lookup(folder.rel, [split_name(s)[0] for s, _ in pairs]) if lists
                else [None] * len(pairs))
@@ -54,12 +58,14 @@ def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLeve
     report['matched'] += len(pairs)
 
 
-def _is_empty(path: str) -> bool:
-    """Whether a view file has 0 bytes (a full disk while unpacking leaves such files)."""
+def _size(path: str) -> Optional[int]:
+    """The size of a view file (0: a full disk while unpacking leaves such files); None when it
+    cannot be read: a link whose target does not exist (views on a disk that is not mounted),
+    or a file gone meanwhile."""
     try:
-        return os.stat(path).st_size == 0
-    except OSError:  # gone meanwhile, or a dangling link: imported as before
-        return False
+        return os.stat(path).st_size
+    except OSError:
+        return None
 
 
 def _check_apart(views_root: str, source_root: str) -> None:
@@ -83,7 +89,7 @@ def import_views(views_root: str, source_root: str, out: str,
                  level_lists: Sequence[str] = (), ext: str = 'any',
                  progress: bool = True) -> ImportReport:
     """Write a manifest with one ``ok`` row per source image that has a view in ``views_root``
-    (an empty view file, 0 bytes, is counted and gets no row).
+    (an empty view file, 0 bytes, or a link to nothing is counted and gets no row).
 
     ``views_root`` mirrors ``source_root`` (the released ``train_variations/`` mirrors
     ``train/``); a view and its source share their relative path up to the extension. Rows get

@@ -3,8 +3,9 @@ from typing import List, Sequence
 
 EXAMPLES = 5  # examples kept per kind of problem
 
-COUNTS = ('folders', 'sources', 'matched', 'missing', 'empty', 'extra', 'duplicates',
-          'ambiguous', 'ignored', 'with_level', 'level_conflicts', 'list_entries', 'list_unused')
+COUNTS = ('folders', 'sources', 'matched', 'missing', 'empty', 'dangling', 'extra',
+          'duplicates', 'ambiguous', 'ignored', 'with_level', 'level_conflicts', 'list_entries',
+          'list_unused')
 
 LINES = (  # (count, label, what it means / what was done)
     ('sources', 'source images scanned', ''),
@@ -13,6 +14,8 @@ LINES = (  # (count, label, what it means / what was done)
      'twice'),
     ('empty', 'sources whose view is empty', 'no row: 0-byte files, as a full disk leaves '
      'them; unpack the views again and rerun'),
+    ('dangling', 'sources whose view is dangling', 'no row: links to files that do not exist; '
+     'mount or fix their targets and rerun'),
     ('extra', 'view files without a source', 'not imported'),
     ('duplicates', 'sources with several views', 'took the view with the source\'s extension, '
      'else the first by name'),
