@@ -83,6 +83,9 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    if getattr(sys.stdout, 'errors', None) == 'strict' and hasattr(sys.stdout, 'reconfigure'):
+        # file names that are not UTF-8 (surrogate escapes) print as \udcXX, not a traceback
+        sys.stdout.reconfigure(errors='backslashreplace')
     print(format_report(report))
     return 0 if report['manifest'] else 1
 

@@ -237,6 +237,22 @@ def test_dangling_view_links_are_counted_and_not_imported(tmp_path, capsys):
     assert rc == 1 and 'sources whose view is dangling 2' in stdout
     assert not (tmp_path / 'n.jsonl').exists()
 
+
+def test_names_that_are_not_utf8_are_printed_not_a_traceback(tmp_path):
+    """A source without a view whose name is not UTF-8 is an example of the summary; with a
+    strict stdout (a UTF-8 locale other than C.UTF-8) printing it raised UnicodeEncodeError
+    after the manifest was written, and the tool exited with 1 ("nothing matched")."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG'], ['a.JPEG'])})
+    touch(os.fsencode(osp.join(src, 'n01')) + b'/caf\xe9.JPEG')
+    out = tmp_path / 'm.jsonl'
+    run = run_cmd([sys.executable, tool.__file__, views, '--source-root', src,
+                   '--out', out, '--no-progress'], env={'PYTHONIOENCODING': 'utf-8:strict'},
+                  returncode=None)
+    assert run.returncode == 0, run.output
+    assert 'Traceback' not in run.output
+    assert '      e.g. n01/caf\\udce9.JPEG' in run.stdout.splitlines()
+    assert [r['key'] for r in read_manifest(str(out))] == ['n01/a.JPEG']
+
 def test_views_root_that_is_or_holds_the_source_root_is_refused(tmp_path, capsys):
     """The same folder (as typed or through a link), or one inside the other: the sources would
     be imported as their own views (plain SSL); one line naming both, nothing written."""
