@@ -54,6 +54,10 @@ def check_replace(path: str, is_ours: Callable[[str], bool], what: str, flag: st
         raise ReplaceRefused(f'{path} is a folder; give a file path to write {what} to')
     if force or not osp.lexists(path):
         return
+    if not osp.exists(path):  # a link to nothing: writing would replace the link itself
+        raise ReplaceRefused(f'{path} is a link to {os.readlink(path)}, which does not exist: '
+                             f'writing would replace the link; pass {flag} to replace it, or '
+                             'choose another path')
     size = os.path.getsize(path)
     if size == 0:
         return

@@ -98,6 +98,22 @@ def test_import_views_refuses_to_replace_a_user_file(tmp_path, capsys):
     assert tool.is_manifest(target) and read(target).count(b'\n') == first.count(b'\n')
 
 
+def test_out_that_is_a_link_to_nothing_is_one_line(tmp_path, capsys):
+    """An --out that is a dangling symlink: one line (on main: a FileNotFoundError traceback
+    from os.path.getsize); --overwrite replaces the link."""
+    tool = load_tool('import_views')
+    views, source = _trees(str(tmp_path))
+    out = tmp_path / 'manifest.jsonl'
+    os.symlink(tmp_path / 'unmounted' / 'manifest.jsonl', out)
+    rc = tool.main([views, '--source-root', source, '--out', str(out), '--no-progress'])
+    line = one_error_line(capsys.readouterr().err, 'import_views.py')
+    assert rc == 2 and osp.islink(out)
+    assert 'is a link to' in line and 'does not exist' in line and '--overwrite' in line
+    assert tool.main([views, '--source-root', source, '--out', str(out), '--no-progress',
+                      '--overwrite']) == 0
+    assert not osp.islink(out) and tool.is_manifest(str(out))
+
+
 # ---- tools/convert_checkpoint.py IN OUT --------------------------------------------------------
 @pytest.mark.parametrize('how', ['same path', 'symlink', 'relative path'])
 def test_convert_checkpoint_refuses_output_equal_to_input(tmp_path, capsys, monkeypatch, how):
