@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import genview_mm  # noqa: F401
     from genview_mm.apis import GenViewSettingError, load_config
-    from genview_mm.apis.launch import resume_checkpoint, work_dir_of
+    from genview_mm.apis.launch import checkpoint_dir_of, resume_checkpoint, work_dir_of
     from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
     try:
         cfg = load_config(args.config, cfg_options(args))
@@ -57,7 +57,8 @@ def main(argv=None) -> int:
         return 2
     if args.resume == 'auto':  # the file tools/train.py --resume will load: checked too
         cfg.resume = True
-        cfg.load_from = resume_checkpoint(work_dir_of(cfg, args.work_dir, args.config))
+        work_dir = work_dir_of(cfg, args.work_dir, args.config)
+        cfg.load_from = resume_checkpoint(work_dir, checkpoint_dir_of(cfg, work_dir))
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     checks = run_preflight(cfg, args.mode, args.checkpoint)

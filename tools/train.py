@@ -40,6 +40,7 @@ def main() -> None:
     from genview_mm.apis import GenViewSettingError
     from genview_mm.apis.launch import (
         build_runner,
+        checkpoint_dir_of,
         load_cfg,
         preflight_or_exit,
         prepare_cfg,
@@ -53,7 +54,8 @@ def main() -> None:
         sys.exit(2)
     if args.resume == 'auto':  # the file it resumes from, named now: the preflight checks it
         cfg.resume = True
-        cfg.load_from = resume_checkpoint(work_dir_of(cfg, args.work_dir, args.config))
+        work_dir = work_dir_of(cfg, args.work_dir, args.config)
+        cfg.load_from = resume_checkpoint(work_dir, checkpoint_dir_of(cfg, work_dir))
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.no_validate:

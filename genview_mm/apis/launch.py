@@ -86,10 +86,23 @@ def work_dir_of(cfg: Config, work_dir: Optional[str] = None,
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
-def resume_checkpoint(work_dir: Optional[str]) -> Optional[str]:
+def checkpoint_dir_of(cfg: Config, work_dir: Optional[str]) -> Optional[str]:
+    """The folder MMEngine's ``CheckpointHook`` saves into: ``work_dir``, or
+    ``<default_hooks.checkpoint.out_dir>/<work_dir's name>`` when the config sets ``out_dir``."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
+    out_dir = hook.get('out_dir') if isinstance(hook, dict) else None
+    if not work_dir or not out_dir:
+        return work_dir
+    name = osp.basename(osp.abspath(work_dir))
+    return f"{out_dir.rstrip('/')}/{name}" if '://' in out_dir else osp.join(out_dir, name)
+
+
+def resume_checkpoint(work_dir: Optional[str], checkpoint_dir: Optional[str] = None
+                      ) -> Optional[str]:
     """What ``--resume`` without a path continues from: the checkpoint that ``last_checkpoint``
     in ``work_dir`` names (MMEngine's rule), None without one (training starts afresh). A name
-    outside ``work_dir`` (the folder was copied or moved) is read from ``work_dir`` itself, so
+    outside the run's checkpoint folder (``checkpoint_dir``, :func:`checkpoint_dir_of`; default
+    ``work_dir``) means the folder was copied or moved: it is read from that folder itself, so
     a copy never resumes another run's checkpoint; the preflight then checks that file."""
     if not work_dir or not osp.isfile(osp.join(work_dir, 'last_checkpoint')):
         return None
@@ -98,8 +111,13 @@ def resume_checkpoint(work_dir: Optional[str]) -> Optional[str]:
         named = f.read().strip()
     if not named:
         return None
-    if osp.realpath(osp.dirname(osp.join(work_dir, named))) != osp.realpath(work_dir):
-        return osp.join(work_dir, osp.basename(named))
+    folder = checkpoint_dir or work_dir
+    if '://' in folder or '://' in named:
+        if named.rsplit('/', 1)[0] != folder.rstrip('/'):
+            return f"{folder.rstrip('/')}/{named.rsplit('/', 1)[-1]}"
+        return named
+    if osp.realpath(osp.dirname(osp.join(work_dir, named))) != osp.realpath(folder):
+        return osp.join(folder, osp.basename(named))
     return named
 
 

@@ -330,6 +330,36 @@ def test_resume_without_a_path_names_the_checkpoint_it_will_load(tmp_path):
     assert work_dir_of(cfg, 'cli', 'a.py') == 'cli'
 
 
+
+def test_resume_without_a_path_with_a_checkpoint_out_dir(tmp_path):
+    """With ``default_hooks.checkpoint.out_dir`` MMEngine saves to ``<out_dir>/<work dir name>``
+    and ``last_checkpoint`` names a file there: that file is resumed (on main it was taken
+    for a copied work dir's and replaced by ``<work_dir>/epoch_N.pth``: missing, or a stale
+    file of an earlier run); a name outside that folder is still read from it."""
+    from mmengine.config import Config
+
+    from genview_mm.apis.launch import checkpoint_dir_of, resume_checkpoint
+    work, out = tmp_path / 'run', tmp_path / 'scratch'
+    work.mkdir()
+    saved = out / 'run' / 'epoch_3.pth'
+    (work / 'last_checkpoint').write_text(str(saved))
+    (work / 'epoch_3.pth').write_bytes(b'a stale file of an earlier run')
+    cfg = Config(dict(default_hooks=dict(checkpoint=dict(type='CheckpointHook',
+                                                         out_dir=str(out)))))
+    folder = checkpoint_dir_of(cfg, str(work))
+    assert folder == str(out / 'run')
+    assert resume_checkpoint(str(work), folder) == str(saved)
+    (work / 'last_checkpoint').write_text(str(tmp_path / 'other' / 'run' / 'epoch_3.pth'))
+    assert resume_checkpoint(str(work), folder) == str(saved)  # copied: its own out folder
+    remote = Config(dict(default_hooks=dict(checkpoint=dict(out_dir='s3://bucket/ckpts/'))))
+    assert checkpoint_dir_of(remote, str(work)) == 's3://bucket/ckpts/run'
+    (work / 'last_checkpoint').write_text('s3://bucket/ckpts/run/epoch_5.pth')
+    assert resume_checkpoint(str(work), 's3://bucket/ckpts/run') == \
+        's3://bucket/ckpts/run/epoch_5.pth'
+    assert checkpoint_dir_of(Config(dict()), str(work)) == str(work)  # no out_dir: work dir
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_3.pth'))
+    assert resume_checkpoint(str(work)) == str(work / 'epoch_3.pth')
+
 def test_c4_backbone_and_shared_head_load_one_file():
     """The C4 config loads res2-res4 into the backbone and res5 into the RoI head: overriding
     only the backbone's file (as every other transfer config is told) mixed two models with a
