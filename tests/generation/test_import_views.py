@@ -169,6 +169,10 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
     rc, _, err = run_tool(capsys, tmp_path / 'nowhere', '--source-root', src, '--out',
                           tmp_path / 'm.jsonl')
     assert rc == 2 and 'views root' in err and 'nowhere' in err and 'not a folder' in err
+    rc, _, err = run_tool(capsys, views, '--source-root', tmp_path / 'nowhere', '--out',
+                          tmp_path / 'm.jsonl')  # not told to unpack the views into it
+    assert rc == 2 and err.count('\n') == 1 and 'source root' in err and 'nowhere' in err
+    assert 'not a folder' in err and 'Unpack' not in err and "ImageNet's train/" in err
     blocker = tmp_path / 'a_file'
     blocker.write_text('')
     rc, _, err = run_tool(capsys, views, '--source-root', src, '--out', blocker / 'm.jsonl')

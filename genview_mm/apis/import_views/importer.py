@@ -114,12 +114,15 @@ def import_views(views_root: str, source_root: str, out: str,
         ValueError: they are the same folder, or one lies inside the other.
         OSError: the manifest cannot be written.
     """
-    for name, root in (('views root', views_root), ('source root', source_root)):
-        if not osp.isdir(root):
-            raise FileNotFoundError(
-                f'The {name} {root!r} is not a folder. Unpack the released views into it '
-                '(docs/released_views_and_official_artefacts.md) and pass the ImageNet train '
-                'folder as --source-root.')
+    if not osp.isdir(views_root):
+        raise FileNotFoundError(
+            f'The views root {views_root!r} is not a folder. Unpack the released views into it '
+            '(docs/released_views_and_official_artefacts.md) and pass the ImageNet train '
+            'folder as --source-root.')
+    if not osp.isdir(source_root):
+        raise FileNotFoundError(
+            f'The source root {source_root!r} is not a folder: pass the folder of the source '
+            'images the views were made from (ImageNet\'s train/) as --source-root.')
     _check_apart(views_root, source_root)
     start = time.time()
     exts = view_extensions(ext)
