@@ -81,11 +81,16 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbon
     """Select the online backbone's weights (``backbone.*``) and strip the prefix.
 
     Momentum/target encoders (``target_net.*``, ``momentum_encoder.*``), necks and heads are left
-    out. Tensors are cloned so that a saved file holds only the backbone.
+    out. Tensors are cloned so that a saved file holds only the backbone. A prefix without its
+    final dot (``backbone``) means the module ``backbone.``, as for MMEngine's ``init_cfg``
+    prefix: matching the bare text would keep a leading dot in every name (``.conv1.weight``)
+    and take in sibling modules (``backbone_k.*``).
 
     Raises:
         NoBackboneError: if no key starts with ``prefix``.
     """
+    if prefix and not prefix.endswith('.'):
+        prefix += '.'
     out = OrderedDict((k[len(prefix):], v.detach().clone().contiguous())
                       for k, v in state_dict.items() if k.startswith(prefix))
     if not out:

@@ -147,6 +147,24 @@ def test_extract_backbone_skips_momentum_encoder():
     assert list(extract_backbone(state)) == ['conv1.weight']
 
 
+def test_prefix_without_its_dot_names_the_module(moco_ckpt, tmp_path):
+    """``--prefix backbone`` kept a leading dot in every converted name
+    (``backbone..conv1.weight``: nothing fits the model) and took in ``backbone_k.*``."""
+    path, model = moco_ckpt
+    state = torch.load(path, weights_only=False)['state_dict']
+    state['backbone_k.conv1.weight'] = torch.zeros(1)  # a sibling module, not the backbone
+    torch.save({'state_dict': state}, str(tmp_path / 'with_sibling.pth'))
+    for fmt in ('mmpretrain', 'torchvision'):
+        out = convert_checkpoint(str(tmp_path / 'with_sibling.pth'), str(tmp_path / f'{fmt}.pth'),
+                                 fmt, prefix='backbone')
+        names = set(out['state_dict'] if fmt == 'mmpretrain' else out)
+        head = 'backbone.' if fmt == 'mmpretrain' else ''
+        assert names == {head + k for k in model.backbone.state_dict()}, fmt
+    assert list(extract_backbone({'encoder_q.0.conv1.weight': torch.ones(1),
+                                  'encoder_q.1.fc.weight': torch.ones(1)}, 'encoder_q.0')) == \
+        ['conv1.weight']
+
+
 def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, capsys):
     run_script('convert_checkpoint.py', moco_ckpt[0], tmp_path / 'r18.pkl')
     assert '(detectron2 format)' in capsys.readouterr().out
