@@ -30,11 +30,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--mode', choices=['train', 'test'], default=None,
                         help='what the run does (default: test with a checkpoint, else train)')
     parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', type=key_value)
+    # tools/train.py's options that change what the run needs (the launch scripts pass them)
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                        help="the checkpoint to resume (no path: the one the work dir's "
-                        'last_checkpoint names, as tools/train.py --resume)')
-    parser.add_argument('--work-dir', help='the work dir of the run (where --resume without a '
-                        'path looks; default: as tools/train.py)')
+                        help='check the checkpoint to resume (no path: the one the work dir\'s '
+                        'last_checkpoint names)')
+    parser.add_argument('--work-dir', help='the work dir of --resume without a path')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='training will not validate: the validation data is not needed')
     parser.add_argument('--quiet', action='store_true', help='print only missing items')
     args, _unknown = parser.parse_known_args(argv)  # the launchers pass train/test options
     args.checkpoint = args.checkpoint_opt or args.checkpoint
@@ -48,19 +50,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import genview_mm  # noqa: F401
     from genview_mm.apis import GenViewSettingError, load_config
-    from genview_mm.apis.launch import checkpoint_dir_of, resume_checkpoint, work_dir_of
+    from genview_mm.apis.launch import apply_train_options
     from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
     try:
         cfg = load_config(args.config, cfg_options(args))
     except GenViewSettingError as exc:
         print(f'check_config.py: error: {exc}', file=sys.stderr)
         return 2
-    if args.resume == 'auto':  # the file tools/train.py --resume will load: checked too
-        cfg.resume = True
-        work_dir = work_dir_of(cfg, args.work_dir, args.config)
-        cfg.load_from = resume_checkpoint(work_dir, checkpoint_dir_of(cfg, work_dir))
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+    if args.mode == 'train':
+        apply_train_options(cfg, args)
     checks = run_preflight(cfg, args.mode, args.checkpoint)
     ok = preflight_passes(checks)
     if not (ok and args.quiet):

@@ -8,7 +8,8 @@ PARTITION=$1; JOB_NAME=$2; CONFIG=$3; WORK_DIR=$4
 GPUS=${GPUS:-8}; GPUS_PER_NODE=${GPUS_PER_NODE:-8}; CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 # check the prerequisites once, here, before the job starts (tools/check_config.py)
-run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet --work-dir="$WORK_DIR" "${@:5}"
+run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet \
+  --work-dir="$WORK_DIR" "${@:5}"
 # shellcheck disable=SC2086
 exec srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" \
   --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 \

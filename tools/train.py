@@ -39,27 +39,18 @@ def main() -> None:
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
     from genview_mm.apis import GenViewSettingError
     from genview_mm.apis.launch import (
+        apply_train_options,
         build_runner,
-        checkpoint_dir_of,
         load_cfg,
         preflight_or_exit,
         prepare_cfg,
-        resume_checkpoint,
-        work_dir_of,
     )
     try:
         cfg = load_cfg(args, cfg_options(args))
     except GenViewSettingError as exc:
         print(f'train.py: error: {exc}', file=sys.stderr)
         sys.exit(2)
-    if args.resume == 'auto':  # the file it resumes from, named now: the preflight checks it
-        cfg.resume = True
-        work_dir = work_dir_of(cfg, args.work_dir, args.config)
-        cfg.load_from = resume_checkpoint(work_dir, checkpoint_dir_of(cfg, work_dir))
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
-    if args.no_validate:
-        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    apply_train_options(cfg, args)  # --resume (the file named now: the preflight checks it)
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'train')
     prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=args.amp)

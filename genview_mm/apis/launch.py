@@ -121,6 +121,26 @@ def resume_checkpoint(work_dir: Optional[str], checkpoint_dir: Optional[str] = N
     return named
 
 
+def apply_train_options(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply ``tools/train.py``'s ``--resume [CKPT]`` and ``--no-validate`` to ``cfg`` in place
+    (and return it), before the preflight: ``tools/check_config.py``, which the launch scripts
+    run for ``tools/train.py``, applies them the same way, so it checks what the run will need.
+
+    ``--resume`` without a path (``'auto'``) names the checkpoint now, from the work dir of
+    ``--work-dir``/the config (:func:`resume_checkpoint`), so the preflight checks it.
+    """
+    resume = getattr(args, 'resume', None)
+    if resume == 'auto':
+        cfg.resume = True
+        work_dir = work_dir_of(cfg, getattr(args, 'work_dir', None), args.config)
+        cfg.load_from = resume_checkpoint(work_dir, checkpoint_dir_of(cfg, work_dir))
+    elif resume is not None:
+        cfg.resume, cfg.load_from = True, resume
+    if getattr(args, 'no_validate', False):
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    return cfg
+
+
 def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = None,
                 config_path: Optional[str] = None, amp: bool = False) -> Config:
     """Apply the launch-time rules above to ``cfg`` in place and return it."""

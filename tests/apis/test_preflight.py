@@ -4,6 +4,7 @@ passes; the headline commands end in the checklist and nothing else."""
 import os
 import os.path as osp
 import shutil
+import subprocess
 
 import pytest
 import torch
@@ -228,9 +229,7 @@ def test_check_config_resume_without_a_path_checks_the_last_checkpoint(setup, tm
         assert code == 2, out
         line = next(x for x in out.splitlines() if 'checkpoint to resume' in x)
         assert 'BROKEN' in line and str(work / 'epoch_3.pth') in line
-    with open(osp.join(ROOT, 'tools', 'slurm_train.sh')) as f:  # it passes its WORK_DIR on
-        check = next(x for x in f if 'check_config.py' in x and 'run_child' in x)
-    assert '--work-dir="$WORK_DIR"' in check
+    # slurm_train.sh passes its WORK_DIR on: test_slurm_train_checks_the_work_dir_it_trains_in
 
 PROB = 'must be a number in [0, 1] (the probability of using a generated view), got'
 MIN_SIM = ('must be a number (the lowest CLIP similarity of a view to its source) or None, '
@@ -282,3 +281,49 @@ def test_good_genview_values_are_applied():
     assert (pair.prob, pair.min_clip_sim) == (0, 0.25)
     pair = load_config(GENVIEW_TINY, {'genview.prob': 1}).train_dataloader.dataset.pipeline[1]
     assert pair.prob == 1 and pair.get('min_clip_sim') is None
+
+
+def test_check_config_applies_the_train_options_the_launchers_pass(tmp_path, capsys):
+    """dist_train.sh/slurm_train.sh check once with tools/check_config.py, then start train.py
+    with --skip-preflight: check_config ignored ``--no-validate`` (a run without validation
+    data was refused) and ``--resume`` without a path with its ``--work-dir`` (a damaged last
+    checkpoint was not checked, and every rank failed with a traceback after the runner was
+    built)."""
+    coco = str(tmp_path / 'coco') + '/'
+    write_coco_shapes(coco, 2)
+    opts = ['--cfg-options', f'train_dataloader.dataset.data_root={coco}',
+            f'val_dataloader.dataset.data_root={coco}',
+            'val_dataloader.dataset.ann_file=missing.json', 'model.backbone.init_cfg=None']
+    check = load_tool('check_config').main
+    assert check([MASK_RCNN, '--mode', 'train', '--quiet', *opts]) == 2
+    assert 'missing.json not found' in capsys.readouterr().out
+    assert check([MASK_RCNN, '--mode', 'train', '--quiet', '--no-validate', *opts]) == 0
+    assert capsys.readouterr().out == ''
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'epoch_3.pth').write_bytes(b'PK\x03\x04 cut short')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_3.pth'))
+    rc = check([MASK_RCNN, '--mode', 'train', '--quiet', '--no-validate', f'--work-dir={work}',
+                '--resume', *opts])
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if 'checkpoint to resume' in x)
+    assert rc == 2 and 'BROKEN' in line and str(work / 'epoch_3.pth') in line, out
+
+
+def test_slurm_train_checks_the_work_dir_it_trains_in(tmp_path):
+    """slurm_train.sh gives train.py its WORK_DIR: check_config gets it too (for --resume)."""
+    shutil.copytree(osp.join(ROOT, 'tools'), str(tmp_path / 'tools'),
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    calls = tmp_path / 'calls.txt'
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name in ('python', 'srun'):
+        (bin_dir / name).write_text(f'#!/usr/bin/env bash\necho "{name} $*" >> {calls}\n')
+        (bin_dir / name).chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ('VIRTUAL_ENV', 'CONDA_PREFIX')}
+    env.update(PYTHON=str(bin_dir / 'python'), PATH=f'{bin_dir}{os.pathsep}{env["PATH"]}')
+    subprocess.run(['bash', str(tmp_path / 'tools' / 'slurm_train.sh'), 'part', 'job', 'cfg.py',
+                    'work/mine', '--resume'], env=env, check=True, timeout=60)
+    check, train = calls.read_text().splitlines()
+    assert 'check_config.py cfg.py --mode train --quiet --work-dir=work/mine --resume' in check
+    assert train.startswith('srun ') and '--work-dir=work/mine' in train
