@@ -76,6 +76,31 @@ def test_init_cfg_checkpoint_must_fit_the_backbone(coco, tmp_path):
     assert check.status == 'BROKEN' and "prefix 'backbone.'" in check.detail
 
 
+def test_a_backbone_checkpoint_with_fewer_blocks_is_refused(coco, tmp_path):
+    """A ResNet-18 backbone in a ResNet-34 config and a converted file without layer4 fitted
+    'partly' (a note, silent at launch): the missing blocks kept their random initialisation.
+    A layer that no pretraining has (the C4 RoI head's extra norm) is still only a note."""
+    from genview_mm.apis.preflight.state_dict_checks import compare
+    r18 = save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'r18.pth'))
+    cfg = detection_cfg(coco, r18)
+    cfg.model.backbone.depth = 34
+    check = by_what(run_preflight(cfg))[INIT_KEY]
+    assert check.status == 'BROKEN' and 'fewer blocks or stages than the ResNet' in check.detail
+    assert "80 of the ResNet's tensors are not in it" in check.detail
+    assert "e.g. 'layer1.2.conv1.weight'" in check.detail
+    state = torch.load(r18, weights_only=True)
+    state['state_dict'] = {k: v for k, v in state['state_dict'].items() if 'layer4' not in k}
+    torch.save(state, str(tmp_path / 'no_layer4.pth'))
+    check = by_what(run_preflight(detection_cfg(coco, str(tmp_path / 'no_layer4.pth'))))[INIT_KEY]
+    assert check.status == 'BROKEN' and "e.g. 'layer4.0.conv1.weight'" in check.detail
+    model = {'layer4.0.conv1.weight': (4, 4), 'norm.weight': (4,), 'norm.bias': (4,)}
+    status, found = compare({'layer4.0.conv1.weight': (4, 4)}, model, 'ResLayerExtraNorm', False)
+    assert status == 'note' and "'norm.weight', 'norm.bias'" in found
+    status, _ = compare({'layer1.0.w': (1,)}, {'layer1.0.w': (1,), 'layer1.1.w': (1,)}, 'M',
+                        False, lenient=True)
+    assert status == 'note'  # load_from may start from a partial model on purpose
+
+
 def test_checkpoint_to_test_must_be_this_models(coco, tmp_path, tiny_scorer_pca):
     """A PCA file, a classification and a raw pretraining checkpoint are refused for a detection
     config; the detector's own checkpoint passes."""

@@ -91,10 +91,12 @@ def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
     """(status, what was found): the checkpoint's keys and shapes against the model's.
 
     BROKEN when no key matches, when a matching key has another shape (MMEngine would skip it
-    with a warning and keep the random initialisation), or, for a whole model, when a component
-    with weights (``neck``, ``roi_head``, ...) has none in the checkpoint; NOTE when some of the
-    model's tensors are not in it; else OK. ``lenient`` (``load_from``, which may fine-tune
-    from another head on purpose) notes what a strict check refuses, unless nothing fits.
+    with a warning and keep the random initialisation), when the model has blocks or stages the
+    checkpoint lacks (``layer3.6.*`` missing beside ``layer3.0.*``), or, for a whole model, when
+    a component with weights (``neck``, ``roi_head``, ...) has none in the checkpoint; NOTE when
+    some of the model's tensors are not in it; else OK. ``lenient`` (``load_from``, which may
+    fine-tune from another head on purpose) notes what a strict check refuses, unless nothing
+    fits.
     """
     bad = NOTE if lenient else BROKEN
     common = set(loaded) & set(model)
@@ -109,6 +111,16 @@ def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
                         f"e.g. '{k}' {_shape(loaded[k])} in the checkpoint, {_shape(model[k])} "
                         'in the model')
     missing = [k for k in model if k not in loaded and not k.endswith(IGNORED)]
+    # a missing tensor whose name differs from a loaded one only in its numbers (layer3.6.* while
+    # layer3.0.* is there, layer4.* beside layer1-3.*): blocks or stages of the same network
+    # that the checkpoint lacks (a shallower or cut network), not a layer new to this model
+    loaded_patterns = {re.sub(r'\d+', '#', k) for k in common}
+    short = [k for k in missing if re.sub(r'\d+', '#', k) in loaded_patterns]
+    if short:
+        return bad, (f'it has fewer blocks or stages than the {kind}: {len(short)} of the '
+                     f'{kind}\'s tensors are not in it and would keep their random '
+                     f'initialisation, e.g. {_examples(short)} (a checkpoint of a shallower '
+                     'network, or one missing layers?)')
     parts: List[str] = []
     for k in missing if whole_model else ():
         part = k.split('.', 1)[0]
