@@ -127,13 +127,19 @@ def apply_train_options(cfg: Config, args: argparse.Namespace) -> Config:
     run for ``tools/train.py``, applies them the same way, so it checks what the run will need.
 
     ``--resume`` without a path (``'auto'``) names the checkpoint now, from the work dir of
-    ``--work-dir``/the config (:func:`resume_checkpoint`), so the preflight checks it.
+    ``--work-dir``/the config (:func:`resume_checkpoint`), so the preflight checks it. With none
+    there yet (the first submission of a job that always passes ``--resume``) the run starts as
+    it would without ``--resume``, from the config's ``load_from`` if it has one (MMEngine's rule
+    of resume=True with load_from=None dropped it: training started from scratch, silently).
     """
     resume = getattr(args, 'resume', None)
     if resume == 'auto':
-        cfg.resume = True
         work_dir = work_dir_of(cfg, getattr(args, 'work_dir', None), args.config)
-        cfg.load_from = resume_checkpoint(work_dir, checkpoint_dir_of(cfg, work_dir))
+        found = resume_checkpoint(work_dir, checkpoint_dir_of(cfg, work_dir))
+        if found is not None:
+            cfg.resume, cfg.load_from = True, found
+        else:
+            cfg.resume = False
     elif resume is not None:
         cfg.resume, cfg.load_from = True, resume
     if getattr(args, 'no_validate', False):

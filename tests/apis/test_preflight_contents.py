@@ -402,3 +402,28 @@ def test_c4_backbone_and_shared_head_load_one_file():
     assert check.fix == ['pass the same file to both: --cfg-options '
                          'model.backbone.init_cfg.checkpoint=CKPT',
                          '    model.roi_head.shared_head.init_cfg.checkpoint=CKPT']
+
+
+def test_resume_with_nothing_to_resume_keeps_the_configs_load_from(tmp_path):
+    """``--resume`` without a path on a job's first run (no last_checkpoint yet) set
+    load_from=None: a config fine-tuning from ``load_from`` trained from scratch, silently."""
+    import argparse
+
+    from mmengine.config import Config
+
+    from genview_mm.apis.launch import apply_train_options
+    work = tmp_path / 'work'
+    args = argparse.Namespace(config='my_cfg.py', resume='auto', work_dir=str(work),
+                              no_validate=False)
+    cfg = apply_train_options(Config(dict(model=dict(), load_from='pretrained.pth')), args)
+    assert (cfg.resume, cfg.load_from) == (False, 'pretrained.pth')
+    cfg = apply_train_options(Config(dict(model=dict())), args)
+    assert not cfg.resume and cfg.get('load_from') is None
+    work.mkdir()
+    (work / 'epoch_2.pth').write_bytes(b'x')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_2.pth'))
+    cfg = apply_train_options(Config(dict(model=dict(), load_from='pretrained.pth')), args)
+    assert (cfg.resume, cfg.load_from) == (True, str(work / 'epoch_2.pth'))
+    args.resume = 'mine.pth'
+    cfg = apply_train_options(Config(dict(model=dict(), load_from='pretrained.pth')), args)
+    assert (cfg.resume, cfg.load_from) == (True, 'mine.pth')
