@@ -44,6 +44,14 @@ for name in configs tools; do
 done
 if [ "$mim_ok" = 1 ] && [ -f "$VENV/.genview_stamp" ] && [ "$(cat "$VENV/.genview_stamp")" = "$stamp" ] \
    && "$VENV/bin/python" -c "import genview_mm" >/dev/null 2>&1; then
+  # a venv shared by two checkouts (GENVIEW_VENV) serves the last one installed: outside its
+  # folder, and for genview_mm:: configs, this checkout would run the other one's code
+  served="$(cd / && "$VENV/bin/python" -c 'import os, genview_mm; print(os.path.dirname(os.path.realpath(genview_mm.__file__)))' 2>/dev/null || true)"
+  if [ -n "$served" ] && [ "$served" != "$(cd "$REPO" && pwd -P)/genview_mm" ]; then
+    echo "[bootstrap] $VENV serves genview_mm from $served: installing this checkout instead"
+    "$VENV/bin/python" -m pip --disable-pip-version-check install -q --no-deps --no-build-isolation -e "$REPO" \
+      || fail "genview_mm" "run from a full clone of the repository"
+  fi
   echo "[bootstrap] environment $VENV is up to date"
   exit 0
 fi

@@ -96,6 +96,37 @@ def test_bootstrap_notices_a_stale_copy_of_the_configs(tmp_path):
     assert '6/6 genview_mm (editable)' in stale.stdout  # reinstalled (which relinks)
 
 
+def test_bootstrap_repoints_a_venv_another_checkout_installed_into(tmp_path):
+    """Two checkouts sharing one venv (GENVIEW_VENV): the venv served the last one installed, so
+    this checkout's tools run from elsewhere and its genview_mm:: configs were the other's, while
+    the bootstrap said 'up to date'. It now installs this checkout again (and only it)."""
+    repo = scratch_repo(tmp_path)
+    mim = osp.join(repo, 'genview_mm', '.mim')
+    os.makedirs(mim)
+    for name in ('configs', 'tools'):
+        os.symlink(osp.join('..', '..', name), osp.join(mim, name))
+    venv, log = tmp_path / 'venv', tmp_path / 'pip.log'
+    (venv / 'bin').mkdir(parents=True)
+    served = tmp_path / 'served'
+    served.write_text(osp.join(os.path.realpath(repo), 'genview_mm'))
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\n'  # "all installed"
+               f'case "$*" in *genview_mm.__file__*) cat {served};; '
+               f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\nexit 0\n')
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'))
+    script = osp.join(repo, 'tools', 'bootstrap_env.sh')
+    run_cmd(['bash', script], cwd=repo, env=env)
+    log.write_text('')
+    same = run_cmd(['bash', script], cwd=repo, env=env).stdout
+    assert 'is up to date' in same and 'installing this checkout' not in same
+    assert log.read_text() == ''
+    served.write_text('/elsewhere/genview_mm')  # another checkout installed itself since
+    other = run_cmd(['bash', script], cwd=repo, env=env).stdout
+    assert f'{venv} serves genview_mm from /elsewhere/genview_mm: installing this checkout' \
+        in other and 'is up to date' in other
+    assert log.read_text().split() == ['-m', 'pip', '--disable-pip-version-check', 'install',
+                                       '-q', '--no-deps', '--no-build-isolation', '-e', repo]
+
+
 def test_launchers_use_the_bootstrapped_venv(tmp_path):
     """``GENVIEW_VENV`` (bootstrap_env.sh's venv) is the launchers' interpreter too: the demo's
     dist_train.sh stage fell back to python3 without torch."""
