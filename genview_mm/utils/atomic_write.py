@@ -19,7 +19,10 @@ from typing import IO, Iterator, Optional
 
 
 class DiskFull(OSError):
-    """No space (or quota) left writing into the folder ``filename``: one line saying so."""
+    """No space (or quota) left writing into the folder ``filename``: one line saying so
+    (exit code 1)."""
+
+    exit_code = 1
 
     def __str__(self) -> str:
         return (f'no space left on the device writing to {self.filename} ({self.strerror}): '
@@ -79,24 +82,35 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
                 if osp.exists(near):
                     os.remove(near)
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(exc, DiskFull):
-            raise DiskFull(exc.errno, exc.strerror, osp.dirname(tmp)) from None
+        _raise_disk_full(exc, osp.dirname(tmp))
         raise
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
 
 
+def _raise_disk_full(exc: OSError, folder: str) -> None:
+    """Raise :class:`DiskFull` for ``folder`` if ``exc`` is a full disk or quota."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(exc, DiskFull):
+        raise DiskFull(exc.errno, exc.strerror, folder) from None
+
+
 def create_once(path: str, text: str) -> bool:
     """Create ``path`` holding ``text`` unless it exists: written to a temporary file, then
     hard-linked into place (atomic, and it fails if another process created ``path`` first);
     on a filesystem without hard links, renamed if ``path`` is still absent. Whether this call
-    created it."""
+    created it (an existing ``path`` is not written again, also on a full disk)."""
+    if osp.exists(path):
+        return False
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     tmp = temp_name(path)
     try:
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
+        try:
+            with open(tmp, 'w', encoding='utf-8') as f:
+                f.write(text)
+        except OSError as exc:
+            _raise_disk_full(exc, osp.dirname(osp.abspath(path)))
+            raise
         try:
             os.link(tmp, path)
             return True

@@ -214,3 +214,34 @@ def test_a_full_disk_ends_in_one_line(gen_main, photo_dir, tiny_unclip_pca, tiny
                    f'{out}/shards/shard-00000.tmp (No space left on device): free space or write '
                    'elsewhere, then rerun']
     assert not [f for _, _, fs in os.walk(out) for f in fs if '.partial' in f or '.tmp-' in f]
+
+
+def test_a_full_disk_at_the_settings_record_or_the_merge_ends_in_one_line(
+        gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys, monkeypatch):
+    """The settings record and the merged manifest are written outside the shard loop: a full
+    disk there is the same one line (exit status 1), not a traceback; a rerun with every shard
+    done only merges, it does not write the existing settings record again."""
+    from genview_mm.utils import atomic_write
+    out = str(tmp_path / 'out')
+    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+
+    def full_open(path, mode='r', *a, **kw):
+        if 'w' in mode:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return open(path, mode, *a, **kw)
+
+    def errors():
+        return [line for line in capsys.readouterr().err.splitlines() if 'error' in line]
+
+    line = (f'generate_views.py: error: no space left on the device writing to {out} (No space '
+            'left on device): free space or write elsewhere, then rerun')
+    monkeypatch.setattr(atomic_write, 'open', full_open, raising=False)
+    assert gen_main(args) == 1
+    assert errors() == [line] and os.listdir(out) == []  # refused with nothing written
+    monkeypatch.undo()
+    assert gen_main(args + ['--no-merge']) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(atomic_write, 'open', full_open, raising=False)
+    assert gen_main(args) == 1  # every shard done: only the merge writes
+    assert errors() == [line]
+    assert sorted(os.listdir(out)) == ['generation_settings.json', 'images', 'shards']

@@ -3,6 +3,7 @@
 locks, merge), :mod:`.writer` (names, atomic writes), :mod:`.runner` (read, analyse, generate,
 write), :mod:`.settings` (what a rerun must match), :mod:`.job` (the command). Its errors are
 defined here, below every stage."""
+from ...utils.atomic_write import DiskFull  # a full disk, wherever the job writes (exit code 1)
 from ...utils.file_lock import FileLocked as ShardLocked  # another live writer (exit code 1)
 
 
@@ -22,4 +23,4 @@ class SetupError(RuntimeError):
     exit_code = 1
 
 
-ABORTS = (UsageError, ShardLocked, SetupError)
+ABORTS = (UsageError, ShardLocked, SetupError, DiskFull)
