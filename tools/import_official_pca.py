@@ -89,7 +89,11 @@ def main(argv=None):
     except (ReplaceRefused, ForegroundPCAError, ValueError, OSError) as exc:
         print(f'import_official_pca.py: error: {exc}', file=sys.stderr)
         return 2
-    pca.save(args.out)
+    try:
+        pca.save(args.out)
+    except OSError as exc:  # a full disk: one line naming the folder (DiskFull)
+        print(f'import_official_pca.py: error: {exc}', file=sys.stderr)
+        return 1
     print(f'saved {args.out}: {describe_import(pca)}')
     return 0
 

@@ -178,3 +178,28 @@ def test_mask_type_boundary_matches_the_official_comparison(tmp_path, mask_type,
     assert ForegroundPCA.load(path).foreground_mask(tokens).tolist() == [expected]
     assert ForegroundPCA.load(path).foreground_ratio(tokens).tolist() == pytest.approx(
         [sum(expected) / 3])
+
+
+def test_a_full_disk_saving_the_file_is_one_line(tmp_path, tiny_clip_path, capsys, monkeypatch):
+    """The encoder built and the vector checked, the save hits a full disk: one line naming
+    the folder, exit status 1, no file and no temporary file left (not a traceback)."""
+    import errno
+
+    from genview_mm.utils import atomic_write
+    from helpers import load_tool
+    vector = official_layout(str(tmp_path), 'm', 32, 5, False)
+    out = tmp_path / 'pca' / 'p.pth'
+
+    def full_open(path, mode='r', *a, **kw):
+        if 'w' in mode:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return open(path, mode, *a, **kw)
+
+    monkeypatch.setattr(atomic_write, 'open', full_open, raising=False)
+    main = load_tool('import_official_pca').main
+    assert main([vector, '--encoder', tiny_clip_path, '--alpha', '0.25', '--device', 'cpu',
+                 '--out', str(out)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f'import_official_pca.py: error: no space left on the device writing to {out.parent} '
+        '(No space left on device): free space or write elsewhere, then rerun')
+    assert os.listdir(out.parent) == []
