@@ -139,6 +139,22 @@ def test_merge_elsewhere_keeps_the_outputs_reachable(tmp_path):
         '../gen/images/a/x.jpg']
 
 
+def test_merge_into_a_linked_folder_checks_the_outputs_its_readers_open(tmp_path):
+    """``--out`` in a folder reached through a symlink: the relative outputs resolve as
+    read_manifest resolves them (lexically, from the manifest's folder as named); the check
+    resolved them through the link instead and called every view missing."""
+    out = str(tmp_path / 'gen')
+    write_record(out, 0, [row('a/x.jpg')], 1_000_000)
+    os.makedirs(osp.join(out, 'images', 'a'))
+    open(osp.join(out, 'images', 'a', 'x.jpg'), 'wb').write(b'x')
+    os.makedirs(tmp_path / 'real' / 'deep')
+    os.symlink(tmp_path / 'real' / 'deep', tmp_path / 'lists')
+    elsewhere = str(tmp_path / 'lists' / 'm.jsonl')
+    rep = merge_manifests(out, check_files=True, out=elsewhere)
+    assert read_manifest(elsewhere)[0]['output'] == osp.join(out, 'images', 'a', 'x.jpg')
+    assert rep['missing_files'] == []
+
+
 def test_merge_prefers_the_newer_ok_row_and_reports_conflicts(tmp_path, capsys):
     """Two different ok rows of one image (on main: counted as a plain duplicate): reported,
     the newer kept, and ``--strict`` fails."""

@@ -128,4 +128,4 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
                 missing=[f'{it.key}#{v}' for it in sorted(items or [], key=lambda i: i.key)
                          for v in range(nvar) if (it.key, v) not in best],
                 missing_files=[r.output for r in rows if check_files and r.ok and
-                               not image_file_ok(osp.join(root, r.output))])
+                               not image_file_ok(osp.normpath(osp.join(root, r.output)))])
