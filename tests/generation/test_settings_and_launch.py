@@ -119,6 +119,34 @@ def test_overwrite_deletes_only_recorded_files_inside_out_dir(tmp_path):
     assert sorted(os.listdir(out)) == ['images']
 
 
+def test_an_overwrite_cut_short_can_be_rerun(tmp_path, monkeypatch):
+    """A clear killed (or failing) after some deletions keeps the settings record, so the
+    next --overwrite clears the rest; deleted first (it sorts before images/), it left views
+    and records that no run would touch again ('no generation_settings.json')."""
+    from genview_mm.apis.generation import settings as settings_module
+    out = tmp_path / 'out'
+    write_settings(str(out), base())
+    (out / 'images').mkdir()
+    rows = [ManifestRow(f'/s/{i}', str(i), 0, f'images/v{i}.jpg') for i in range(3)]
+    for r in rows:
+        (out / r.output).write_bytes(b'x')
+    write_manifest(str(out / 'shards' / 'shard-00000.jsonl'), rows)
+    real_remove, removed = os.remove, []
+
+    def remove(path):
+        if len(removed) == 2:
+            raise OSError(5, 'Input/output error')  # or a kill -9 here
+        removed.append(path)
+        real_remove(path)
+    monkeypatch.setattr(settings_module.os, 'remove', remove)
+    with pytest.raises(OSError):
+        clear_outputs(str(out))
+    monkeypatch.undo()
+    assert check_settings(str(out), dict(base(), steps=30), overwrite=True) is True
+    assert clear_outputs(str(out)) == 3  # a view, the record, the settings record
+    assert sorted(os.listdir(out)) == []
+
+
 def test_model_recorded_by_its_weights_not_its_path(tmp_path, tiny_unclip_path):
     moved = shutil.copytree(tiny_unclip_path, str(tmp_path / 'elsewhere' / 'unclip'))
     other = save_tiny_unclip(str(tmp_path / 'other'), seed=1)

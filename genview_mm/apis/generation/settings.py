@@ -114,9 +114,9 @@ def clear_outputs(out_dir: str) -> int:
         files = row_files(out_dir)
         views = {osp.join(out_dir, r.output) for p in files for r in read_rows(p) if r.output}
         targets = {v for v in views if osp.realpath(v).startswith(root + os.sep)} | set(files)
-        targets = sorted(t for t in targets | {osp.join(out_dir, MERGED_NAME),
-                                               osp.join(out_dir, SETTINGS_NAME)}
-                         if osp.isfile(t))
+        targets = sorted(t for t in targets | {osp.join(out_dir, MERGED_NAME)} if osp.isfile(t))
+        # the settings record last: a clear cut short leaves a folder --overwrite still clears
+        targets += [p for p in [osp.join(out_dir, SETTINGS_NAME)] if osp.isfile(p)]
         for path in targets:
             os.remove(path)
         for folder in (IMAGES_DIR, SHARDS_DIR):  # folders left empty
