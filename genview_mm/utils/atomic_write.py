@@ -57,13 +57,12 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
     """
     if mode not in ('w', 'wb'):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     tmp = temp_name(path)
     if tmp_dir is not None:
-        os.makedirs(tmp_dir, exist_ok=True)
         tmp = osp.join(tmp_dir, osp.basename(tmp))
     try:
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)  # a full disk: DiskFull too
+        os.makedirs(osp.dirname(tmp), exist_ok=True)
         text = {} if 'b' in mode else {'encoding': encoding, 'newline': newline}
         with open(tmp, mode, **text) as f:
             yield f

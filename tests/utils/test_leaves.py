@@ -139,3 +139,16 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_leaves_nothing(tmp_path, 
         with atomic_write(str(path)):
             raise OSError(errno.EACCES, 'Permission denied')
     assert type(other.value) is PermissionError
+
+
+def test_a_full_disk_making_the_folder_is_disk_full_too(tmp_path, monkeypatch):
+    """A view into a new class folder on a full disk: the folder's mkdir fails first; that was
+    a bare OSError, which the view writer records as a failed view and goes on with the next."""
+    def full(path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(os, 'makedirs', full)
+    for tmp_dir in (None, str(tmp_path / 'scratch')):
+        with pytest.raises(DiskFull, match='^no space left on the device writing to '):
+            with atomic_write(str(tmp_path / 'new' / 'v.jpg'), 'wb', tmp_dir=tmp_dir):
+                pass
+    assert os.listdir(tmp_path) == []
