@@ -242,6 +242,32 @@ def test_dangling_view_links_are_counted_and_not_imported(tmp_path, capsys):
     assert not (tmp_path / 'n.jsonl').exists()
 
 
+def test_symlink_cycles_are_skipped_not_walked(tmp_path, capsys, caplog):
+    """Links back to a folder above (in either tree) are skipped with a warning: on main the
+    walk followed them down to the OS's limit, and two loops in one folder grew exponentially
+    (what looked like a hang)."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG', 'b.JPEG'], ['a.JPEG', 'b.JPEG']),
+                                            'n02': (['c.JPEG'], ['c.JPEG'])})
+    for root in (src, views):
+        for name in ('up', 'up2'):  # two loops in one folder
+            os.symlink('..', osp.join(root, 'n01', name))
+        os.symlink(root, osp.join(root, 'n02', 'root'))
+    os.symlink(osp.join(views, 'n02'), osp.join(views, 'n01', 'side'))  # no cycle: walked
+    out = tmp_path / 'm.jsonl'
+    with caplog.at_level('WARNING'):
+        rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    assert [r['key'] for r in read_manifest(str(out))] == ['n01/a.JPEG', 'n01/b.JPEG',
+                                                            'n02/c.JPEG']
+    cycles = sorted(r.getMessage().split(':')[0] for r in caplog.records
+                    if 'symlink cycle' in r.getMessage())
+    assert cycles == sorted([f'skipping {osp.join(root, *p)}' for root in (src, views)
+                             for p in (('n01', 'up'), ('n01', 'up2'), ('n02', 'root'))] +
+                            [f'skipping {osp.join(views, "n01", "side", "root")}'])
+    extra = [x.split() for x in stdout.splitlines() if 'view files without a source' in x]
+    assert extra[0][5] == '1' and '      e.g. n01/side/c.JPEG' in stdout  # walked, no source
+
+
 def test_names_that_are_not_utf8_are_printed_not_a_traceback(tmp_path):
     """A source without a view whose name is not UTF-8 is an example of the summary; with a
     strict stdout (a UTF-8 locale other than C.UTF-8) printing it raised UnicodeEncodeError

@@ -1,9 +1,12 @@
 """Walk a source tree and a views tree side by side, one folder at a time (streaming)."""
+import logging
 import os
 import os.path as osp
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from ...utils.image_files import IMAGE_EXTENSIONS
+
+logger = logging.getLogger(__name__)
 
 
 class FolderPair(NamedTuple):
@@ -16,10 +19,12 @@ class FolderPair(NamedTuple):
     views: List[str]
 
 
-def scan_folder(path: Optional[str], skip: Tuple[str, ...] = ()) -> Tuple[List[str], List[str]]:
+def scan_folder(path: Optional[str], skip: Tuple[str, ...] = (),
+                ancestors: Tuple[str, ...] = ()) -> Tuple[List[str], List[str]]:
     """(sorted file names, sorted sub-folder names) of one folder, following symlinks like
     ``os.walk(followlinks=True)``; ``([], [])`` for None. Sub-folders whose absolute path is in
-    ``skip`` are left out."""
+    ``skip`` are left out, and so, with a warning, are links back to a folder whose real path
+    is in ``ancestors`` (a symlink cycle: walked, it would never end)."""
     if path is None:
         return [], []
     files, dirs = [], []
@@ -31,6 +36,9 @@ def scan_folder(path: Optional[str], skip: Tuple[str, ...] = ()) -> Tuple[List[s
                 continue
             if not is_dir:
                 files.append(entry.name)
+            elif osp.realpath(entry.path) in ancestors:
+                logger.warning('skipping %s: a symlink cycle (it leads back to %s)', entry.path,
+                               osp.realpath(entry.path))
             elif osp.abspath(entry.path) not in skip:
                 dirs.append(entry.name)
     files.sort()
@@ -50,13 +58,16 @@ def walk_pair(source_root: str, views_root: str) -> Iterator[FolderPair]:
         views_root (str): folder of the views, mirroring ``source_root``.
     """
     source_root, views_root = osp.abspath(source_root), osp.abspath(views_root)
-    yield from _walk(source_root, views_root, '', (views_root, ), (source_root, ))
+    yield from _walk(source_root, views_root, '', (views_root, ), (source_root, ), (), ())
 
 
 def _walk(src: Optional[str], view: Optional[str], rel: str, src_skip: Tuple[str, ...],
-          view_skip: Tuple[str, ...]) -> Iterator[FolderPair]:
-    src_files, src_dirs = scan_folder(src, src_skip)
-    view_files, view_dirs = scan_folder(view, view_skip)
+          view_skip: Tuple[str, ...], src_up: Tuple[str, ...],
+          view_up: Tuple[str, ...]) -> Iterator[FolderPair]:
+    src_up += (osp.realpath(src), ) if src else ()  # the real folders above, for cycles
+    view_up += (osp.realpath(view), ) if view else ()
+    src_files, src_dirs = scan_folder(src, src_skip, src_up)
+    view_files, view_dirs = scan_folder(view, view_skip, view_up)
     sources = [f for f in src_files if osp.splitext(f)[1].lower() in IMAGE_EXTENSIONS]
     del src_files
     yield FolderPair(rel, src, view, sources, view_files)
@@ -65,4 +76,4 @@ def _walk(src: Optional[str], view: Optional[str], rel: str, src_skip: Tuple[str
     for name in sorted(src_set | view_set):
         yield from _walk(osp.join(src, name) if name in src_set else None,
                          osp.join(view, name) if name in view_set else None,
-                         f'{rel}/{name}' if rel else name, src_skip, view_skip)
+                         f'{rel}/{name}' if rel else name, src_skip, view_skip, src_up, view_up)
