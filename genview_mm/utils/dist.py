@@ -78,13 +78,20 @@ def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
 def resolve_device(device: Optional[str] = None, local_rank: int = 0) -> str:
     """``--device`` as given, checked (a device name; CUDA present for a CUDA one), else
     ``cuda:<local_rank>`` where CUDA is available, else ``cpu``; ValueError naming the fix."""
+    what = f'--device {device}'
     if not device:
-        return f'cuda:{local_rank}' if torch.cuda.is_available() else 'cpu'
+        if not torch.cuda.is_available():
+            return 'cpu'
+        device = f'cuda:{local_rank}'
+        what = f'{device} (LOCAL_RANK {local_rank}: one process per GPU of a node)'
     try:
-        kind = torch.device(device).type
+        dev = torch.device(device)
     except RuntimeError as exc:
-        raise ValueError(f'--device {device}: {exc} (e.g. cuda, cuda:1, cpu)') from None
-    if kind == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f'--device {device}: no CUDA device here (pass --device cpu or run '
-                         'on a GPU node)')
+        raise ValueError(f'{what}: {exc} (e.g. cuda, cuda:1, cpu)') from None
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'{what}: no CUDA device here (pass --device cpu or run on a GPU '
+                         'node)')
+    if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f'{what}: this node has {torch.cuda.device_count()} CUDA devices, '
+                         'cuda:0 to cuda:N-1 (CUDA_VISIBLE_DEVICES counts)')
     return device

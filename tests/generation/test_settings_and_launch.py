@@ -189,7 +189,13 @@ def test_resolve_device(monkeypatch):
     missing GPU refused naming the fix."""
     import torch
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    assert resolve_device(None, 3) == 'cuda:3' and resolve_device('cuda:1', 3) == 'cuda:1'
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    assert resolve_device(None, 1) == 'cuda:1' and resolve_device('cuda:1', 3) == 'cuda:1'
+    with pytest.raises(ValueError, match=r'^--device cuda:2: this node has 2 CUDA devices'):
+        resolve_device('cuda:2')  # a later traceback from torch on main
+    with pytest.raises(ValueError, match=r'^cuda:3 \(LOCAL_RANK 3: one process per GPU of a '
+                       r'node\): this node has 2 CUDA devices'):
+        resolve_device(None, 3)  # torchrun --nproc-per-node 4 on a node with 2
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     assert resolve_device(None, 3) == 'cpu' and resolve_device('cpu') == 'cpu'
     with pytest.raises(ValueError, match=r'^--device cuda: no CUDA device here \(pass --device'):
