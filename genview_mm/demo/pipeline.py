@@ -10,12 +10,15 @@ Stages (each one a ``tools/`` command run as a subprocess, exactly as a user wou
 6. ``tools/visualize_pairs.py``: pairs with s_f, s_b and w;
 7. a summary (printed and written to ``summary.json``).
 
-A stage whose outputs exist is skipped, so an interrupted demo resumes where it stopped.
+A stage is done once it has finished with the same settings (its record under ``stages/``), so
+an interrupted demo resumes where it stopped: a stage cut short runs again (its tools resume), as
+does one whose settings changed (``--num-images``, ``--epochs``, the models).
 """
 import glob
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +27,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from genview_mm.structures.manifest import read_manifest
+from genview_mm.utils.atomic_write import atomic_write
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
@@ -63,17 +67,33 @@ class Demo:
         except (OSError, ValueError, AttributeError):
             return {}
 
-    def stage(self, name: str, done: bool, fn, *args) -> None:
-        print(f'\n===== [genview demo] {name}' + (' (done earlier, skipped)' if done else ''),
-              flush=True)
-        if done:
+    def stage(self, name: str, key: str, settings: dict, outputs: List[str], fn, *args) -> None:
+        """Run ``fn(*args)`` unless stage ``key`` finished before with these ``settings``; if it
+        finished with others, its ``outputs`` (in the demo's folder) are deleted first."""
+        record = self.path('stages', f'{key}.json')
+        try:
+            with open(record) as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            old = None  # never finished: its tools resume what it left
+        print(f'\n===== [genview demo] {name}' +
+              (' (done earlier, skipped)' if old == settings else ''), flush=True)
+        if old == settings:
             return
+        if old is not None:
+            print(f'===== [genview demo] settings changed ({old} -> {settings}): starting over')
+            for path in (p for p in outputs if p.startswith(self.out + os.sep)):
+                if osp.isdir(path) and not osp.islink(path):
+                    shutil.rmtree(path)
+                elif osp.lexists(path):
+                    os.remove(path)
         start = time.time()
         fn(*args)
         self.times[name] = round(time.time() - start, 1)
-        os.makedirs(self.out, exist_ok=True)
-        with open(self.path('stage_seconds.json'), 'w') as f:
+        with atomic_write(self.path('stage_seconds.json')) as f:
             json.dump(self.times, f, indent=2)
+        with atomic_write(record) as f:  # last: the stage is done
+            json.dump(settings, f)
         print(f'===== [genview demo] {name}: {self.times[name]} s', flush=True)
 
     def run_tool(self, cmd: List[str], log_name: str) -> None:
@@ -154,22 +174,24 @@ class Demo:
     def run(self) -> dict:
         unclip = self.unclip or self.path('models', 'tiny_unclip')
         scorer_clip = self.scorer_clip or self.path('models', 'tiny_clip')
-        self.stage('1/7 photos (scikit-image)', osp.isdir(osp.join(self.images, 'b')),
+        data = dict(images=self.num_images)
+        models = dict(data, unclip=unclip, scorer_clip=scorer_clip)
+        self.stage('1/7 photos (scikit-image)', 'photos', data, [self.images],
                    self.write_photos)
-        models_done = all(osp.isdir(p) for p in (unclip, scorer_clip) if p.startswith(self.out))
-        self.stage('2/7 models', models_done, self.save_models)
+        self.stage('2/7 models', 'models', models, [self.path('models')], self.save_models)
         gen_pca, scorer_pca = self.path('pca', 'generator.pth'), self.path('pca', 'scorer.pth')
-        self.stage('3/7 foreground PCA of the generator encoder', osp.isfile(gen_pca),
-                   self.fit_pca, unclip, 'image_encoder', gen_pca)
-        self.stage('3/7 foreground PCA of the scorer encoder', osp.isfile(scorer_pca),
-                   self.fit_pca, scorer_clip, None, scorer_pca)
+        self.stage('3/7 foreground PCA of the generator encoder', 'pca_generator', models,
+                   [gen_pca], self.fit_pca, unclip, 'image_encoder', gen_pca)
+        self.stage('3/7 foreground PCA of the scorer encoder', 'pca_scorer', models,
+                   [scorer_pca], self.fit_pca, scorer_clip, None, scorer_pca)
         manifest = osp.join(self.views, 'manifest.jsonl')
-        self.stage('4/7 adaptive view generation', osp.isfile(manifest), self.generate, unclip)
+        self.stage('4/7 adaptive view generation', 'views', models, [self.views],
+                   self.generate, unclip)
         config = self.write_config(scorer_clip)
-        last = osp.join(self.work, f'epoch_{self.epochs}.pth')
-        self.stage(f'5/7 GenView MoCo v2 pretraining ({self.gpus} processes)', osp.isfile(last),
-                   self.train, config)
-        self.stage('6/7 pairs and weights picture', osp.isfile(self.path('pairs.png')),
+        trained = dict(models, epochs=self.epochs)
+        self.stage(f'5/7 GenView MoCo v2 pretraining ({self.gpus} processes)', 'train', trained,
+                   [self.work], self.train, config)
+        self.stage('6/7 pairs and weights picture', 'pairs', trained, [self.path('pairs.png')],
                    self.visualize, config)
         summary = self.summary(unclip, scorer_clip, manifest)
         print('\n===== [genview demo] 7/7 summary\n' + json.dumps(summary, indent=2))

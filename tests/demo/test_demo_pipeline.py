@@ -1,11 +1,13 @@
 """tools/genview_demo.py (the README's main command; tools/run_demo.sh runs it after the
 bootstrap): end to end on a small setting, then a rerun that resumes with every stage done."""
 import json
+import os
 import os.path as osp
 
 import pytest
 from PIL import Image
 
+from genview_mm.demo.pipeline import Demo
 from helpers import free_port, run_tool
 
 
@@ -41,3 +43,34 @@ def test_demo_runs_every_stage_and_resumes(tmp_path):
     assert again.count('(done earlier, skipped)') == 7
     with open(osp.join(out, 'summary.json')) as f:
         assert json.load(f)['stage_seconds'] == summary['stage_seconds']  # kept on a rerun
+
+
+def test_a_stage_is_done_only_once_finished_with_the_same_settings(tmp_path, capsys):
+    """A stage cut short runs again (on main, stage 1 counted as done once its second folder
+    existed, so a demo killed while writing photos went on with part of the dataset), and one
+    whose settings changed starts over from a clean output (main kept the old outputs)."""
+    demo, ran = Demo(str(tmp_path / 'demo')), []
+    out = demo.path('data', 'images')
+
+    def write(n, fail=False):
+        os.makedirs(out, exist_ok=True)
+        for i in range(n):
+            open(osp.join(out, f'{i}.jpg'), 'w').close()
+            if fail and i == 1:
+                raise KeyboardInterrupt  # killed in the middle
+        ran.append(n)
+
+    with pytest.raises(KeyboardInterrupt):
+        demo.stage('1/7 photos', 'photos', dict(images=4), [out], write, 4, True)
+    demo.stage('1/7 photos', 'photos', dict(images=4), [out], write, 4)  # runs again
+    demo.stage('1/7 photos', 'photos', dict(images=4), [out], write, 4)  # done: skipped
+    assert ran == [4] and len(os.listdir(out)) == 4
+    assert capsys.readouterr().out.count('(done earlier, skipped)') == 1
+    open(osp.join(tmp_path, 'mine.txt'), 'w').close()
+    demo.stage('1/7 photos', 'photos', dict(images=2), [out, str(tmp_path / 'mine.txt')],
+               write, 2)
+    assert ran == [4, 2] and sorted(os.listdir(out)) == ['0.jpg', '1.jpg']
+    assert 'settings changed' in capsys.readouterr().out
+    assert osp.isfile(tmp_path / 'mine.txt')  # outside the demo's folder: never deleted
+    with open(demo.path('stages', 'photos.json')) as f:
+        assert json.load(f) == dict(images=2)
