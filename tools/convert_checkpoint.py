@@ -35,6 +35,7 @@ def main() -> None:
         normalisation_options,
     )
     from genview_mm.evaluation.convert import convert_checkpoint
+    from genview_mm.utils.atomic_write import DiskFull
     from genview_mm.utils.file_safety import same_file
     if same_file(args.src, args.dst):
         print(f'convert_checkpoint.py: error: {args.dst} is the input checkpoint {args.src} (the '
@@ -48,7 +49,7 @@ def main() -> None:
     except IsADirectoryError as err:  # a bad argument
         print(f'convert_checkpoint.py: error: {err}', file=sys.stderr)
         sys.exit(2)
-    except (CheckpointError, FileNotFoundError) as err:
+    except (CheckpointError, FileNotFoundError, DiskFull) as err:
         sys.exit(f'convert_checkpoint.py: error: {err}')
     weights = out['state_dict'] if fmt == 'mmpretrain' else out.get('model', out)
     print(f'wrote {len(weights)} backbone tensors to {args.dst} ({fmt} format)')

@@ -80,8 +80,9 @@ class Demo:
               (' (done earlier, skipped)' if old == settings else ''), flush=True)
         if old == settings:
             return
-        if old is not None:
+        if old is not None:  # the record goes first: cut short now, the next run resumes
             print(f'===== [genview demo] settings changed ({old} -> {settings}): starting over')
+            os.remove(record)
             for path in (p for p in outputs if p.startswith(self.out + os.sep)):
                 if osp.isdir(path) and not osp.islink(path):
                     shutil.rmtree(path)

@@ -83,9 +83,21 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
     except OSError as exc:
         _raise_disk_full(exc, osp.dirname(tmp))
         raise
+    except RuntimeError as exc:  # torch.save's writer reports a full disk as a RuntimeError
+        if _no_space(osp.dirname(tmp)):
+            raise DiskFull(errno.ENOSPC, os.strerror(errno.ENOSPC), osp.dirname(tmp)) from exc
+        raise
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+def _no_space(folder: str) -> bool:
+    """Whether the filesystem of ``folder`` has no block left for this user."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 def _raise_disk_full(exc: OSError, folder: str) -> None:

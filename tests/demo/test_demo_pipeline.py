@@ -74,3 +74,9 @@ def test_a_stage_is_done_only_once_finished_with_the_same_settings(tmp_path, cap
     assert osp.isfile(tmp_path / 'mine.txt')  # outside the demo's folder: never deleted
     with open(demo.path('stages', 'photos.json')) as f:
         assert json.load(f) == dict(images=2)
+    # cut short after a change of settings: the next run resumes (no second clean start)
+    with pytest.raises(KeyboardInterrupt):
+        demo.stage('1/7 photos', 'photos', dict(images=3), [out], write, 3, True)
+    assert 'settings changed' in capsys.readouterr().out
+    demo.stage('1/7 photos', 'photos', dict(images=3), [out], write, 3)
+    assert 'settings changed' not in capsys.readouterr().out and ran == [4, 2, 3]

@@ -12,7 +12,7 @@ import torch
 from genview_mm.evaluation.checkpoint_io import CheckpointError, read_checkpoint
 from genview_mm.evaluation.convert import convert_checkpoint
 from genview_mm.evaluation.subsets import write_ann_file
-from helpers import run_tool
+from helpers import run_script, run_tool
 
 
 def write_bad(kind: str, path: str) -> None:
@@ -47,6 +47,26 @@ def test_convert_tool_refuses_a_non_checkpoint(kind, tmp_path):
     assert re.search(CONVERT_CASES[kind], lines[-1]), lines[-1]
     assert 'Expected a file written by torch.save' in lines[-1]
     assert not osp.exists(dst) and not osp.exists(osp.dirname(dst))
+
+
+def test_convert_tool_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
+    """A full disk while writing the backbone (DiskFull from the atomic write) ends in one line
+    naming the folder, exit 1; it was a traceback."""
+    import errno
+
+    import genview_mm.evaluation.convert as convert
+    from genview_mm.utils.atomic_write import DiskFull
+
+    def full(src, dst, *args):
+        raise DiskFull(errno.ENOSPC, 'No space left on device', str(tmp_path / 'out'))
+
+    monkeypatch.setattr(convert, 'convert_checkpoint', full)
+    with pytest.raises(SystemExit) as exit_:
+        run_script('convert_checkpoint.py', str(tmp_path / 'ssl.pth'),
+                   str(tmp_path / 'out' / 'backbone.pth'))
+    assert exit_.value.code == ('convert_checkpoint.py: error: no space left on the device '
+                                f'writing to {tmp_path / "out"} (No space left on device): free '
+                                'space or write elsewhere, then rerun')
 
 
 def test_unreadable_and_refused_checkpoints(tmp_path):

@@ -152,3 +152,29 @@ def test_a_full_disk_making_the_folder_is_disk_full_too(tmp_path, monkeypatch):
             with atomic_write(str(tmp_path / 'new' / 'v.jpg'), 'wb', tmp_dir=tmp_dir):
                 pass
     assert os.listdir(tmp_path) == []
+
+
+def test_torch_save_filling_the_disk_is_disk_full(tmp_path, monkeypatch):
+    """torch.save's zip writer turns ENOSPC into a RuntimeError ('unexpected pos ...'): with
+    no block left on the filesystem that is DiskFull (one line naming the folder); any other
+    RuntimeError passes through as it was."""
+    import types
+
+    import torch
+    path = tmp_path / 'out' / 'w.pth'
+
+    class Full(RuntimeError):
+        pass
+
+    def write(free):
+        monkeypatch.setattr(os, 'statvfs', lambda p: types.SimpleNamespace(f_bavail=free))
+        with atomic_write(str(path), 'wb') as f:
+            torch.save({'w': torch.zeros(4)}, f)
+            raise Full('[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0')
+
+    with pytest.raises(DiskFull) as err:
+        write(0)
+    assert str(err.value).startswith(f'no space left on the device writing to {path.parent} (')
+    assert isinstance(err.value.__cause__, Full) and os.listdir(path.parent) == []
+    with pytest.raises(Full):
+        write(1000)
