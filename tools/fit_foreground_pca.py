@@ -91,11 +91,13 @@ def main(argv=None):
     from genview_mm.apis.pca_encoder import build_encoder_from_args
     from genview_mm.apis.pca_fit import check_outputs, run_fit, sample_paths, sheet_path
     from genview_mm.datasets.image_sources import list_images
+    from genview_mm.utils.dist import resolve_device
     from genview_mm.utils.file_safety import ReplaceRefused
 
-    try:  # before the (long) fit
+    try:  # before the listing and the (long) fit
         check_outputs(args.out, sheet_path(args.out, args.sheet), args.overwrite)
-    except ReplaceRefused as exc:
+        resolve_device(args.device)
+    except (ReplaceRefused, ValueError) as exc:
         print(f'fit_foreground_pca.py: error: {exc}', file=sys.stderr)
         return 2
 

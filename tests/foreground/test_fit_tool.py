@@ -89,3 +89,21 @@ def test_unreadable_images_and_unknown_models_are_one_line(tiny_clip_path, tmp_p
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith('fit_foreground_pca.py: error: ') and 'not_a_model' in err[-1]
     assert not osp.exists(tmp_path / 'o.pth')
+
+
+def test_a_bad_device_is_a_usage_error_before_the_images_are_listed(tmp_path, capsys,
+                                                                    monkeypatch):
+    """--device the node lacks: one line, exit 2, before the (long) listing of the source; it
+    was exit 1 after listing and sampling it."""
+    import torch
+
+    import genview_mm.datasets.image_sources as sources
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    listed = []
+    monkeypatch.setattr(sources, 'list_images', lambda *a: listed.append(a) or [])
+    tool = load_tool('fit_foreground_pca').main
+    assert tool([str(tmp_path), '--out', str(tmp_path / 'o.pth'), '--device', 'cuda:1']) == 2
+    assert capsys.readouterr().err.strip() == ('fit_foreground_pca.py: error: --device cuda:1: '
+                                               'no CUDA device here (pass --device cpu or run '
+                                               'on a GPU node)')
+    assert listed == [] and not osp.exists(tmp_path / 'o.pth')
