@@ -46,7 +46,8 @@ if [ "$mim_ok" = 1 ] && [ -f "$VENV/.genview_stamp" ] && [ "$(cat "$VENV/.genvie
    && "$VENV/bin/python" -c "import genview_mm" >/dev/null 2>&1; then
   # a venv shared by two checkouts (GENVIEW_VENV) serves the last one installed: outside its
   # folder, and for genview_mm:: configs, this checkout would run the other one's code
-  served="$(cd / && "$VENV/bin/python" -c 'import os, genview_mm; print(os.path.dirname(os.path.realpath(genview_mm.__file__)))' 2>/dev/null || true)"
+  served="$(cd / && "$VENV/bin/python" -c 'import os, genview_mm; print(os.path.dirname(os.path.realpath(genview_mm.__file__)))' 2>/dev/null)" \
+    || served="a checkout that is gone"
   if [ -n "$served" ] && [ "$served" != "$(cd "$REPO" && pwd -P)/genview_mm" ]; then
     echo "[bootstrap] $VENV serves genview_mm from $served: installing this checkout instead"
     "$VENV/bin/python" -m pip --disable-pip-version-check install -q --no-deps --no-build-isolation -e "$REPO" \

@@ -110,7 +110,7 @@ def test_bootstrap_repoints_a_venv_another_checkout_installed_into(tmp_path):
     served = tmp_path / 'served'
     served.write_text(osp.join(os.path.realpath(repo), 'genview_mm'))
     executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\n'  # "all installed"
-               f'case "$*" in *genview_mm.__file__*) cat {served};; '
+               f'case "$*" in *genview_mm.__file__*) cat {served} || exit 1;; '
                f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\nexit 0\n')
     env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'))
     script = osp.join(repo, 'tools', 'bootstrap_env.sh')
@@ -125,6 +125,11 @@ def test_bootstrap_repoints_a_venv_another_checkout_installed_into(tmp_path):
         in other and 'is up to date' in other
     assert log.read_text().split() == ['-m', 'pip', '--disable-pip-version-check', 'install',
                                        '-q', '--no-deps', '--no-build-isolation', '-e', repo]
+    log.write_text('')
+    served.unlink()  # the other checkout was deleted: importing genview_mm from / fails
+    gone = run_cmd(['bash', script], cwd=repo, env=env).stdout
+    assert f'{venv} serves genview_mm from a checkout that is gone: installing this ' \
+        'checkout' in gone and log.read_text().split()[-1] == repo
 
 
 def test_launchers_use_the_bootstrapped_venv(tmp_path):
