@@ -146,21 +146,21 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
     nvar = generator.num_variations
     check_unique_outputs((it.key for it in items), nvar, ext)
     num_shards = shards.shard_count(len(items), shard_size)
-    mine = shards.my_shards(num_shards, rank, world_size)
-    chunks = {s: items[s * shard_size:(s + 1) * shard_size] for s in mine}
+    chunks = {s: items[s * shard_size:(s + 1) * shard_size]
+              for s in shards.my_shards(num_shards, rank, world_size)}
     recorded = shards.recorded_rows(shards.row_files(out_dir))
+    share = sum(map(len, chunks.values()))
     stats = Counter(dict.fromkeys(('share', 'skipped', 'new', 'redone', 'retried', 'tried', 'ok',
-                                   'failed', 'ran'), 0), shards=len(mine))
+                                   'failed', 'ran'), 0), share=share, shards=len(chunks))
     reasons = {}  # one per failed image
     opts = dict(batch_size=batch_size, ext=ext, quality=quality, level_buckets=level_buckets,
                 prefetch=prefetch, writers=writers)
-    bar = tqdm(total=sum(map(len, chunks.values())), unit='img', dynamic_ncols=True,
-               desc=f'worker {rank}/{world_size}', disable=not show_progress)
+    bar = tqdm(total=share, unit='img', dynamic_ncols=True, desc=f'worker {rank}/{world_size}',
+               disable=not show_progress)
     for s, chunk in chunks.items():
-        stats['share'] += len(chunk)
         record, journal = shards.shard_path(out_dir, s), shards.shard_path(out_dir, s, 'journal')
-        if not shards.plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify)[0] \
-                and osp.isfile(record) and not osp.exists(journal):
+        if osp.isfile(record) and not osp.exists(journal) and not shards.plan_images(
+                chunk, recorded, nvar, out_dir, retry_failed, verify)[0]:
             stats['skipped'] += len(chunk)
             bar.update(len(chunk))
             continue
@@ -169,8 +169,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                 fresh = list(shards.recorded_rows([record, journal]).values())
                 old = manifest.newest_rows([r for it in chunk for v in range(nvar)
                                             for r in [recorded.get((it.key, v))] if r] + fresh)
-                todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed,
-                                                  verify)
+                todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed, verify)
                 stats.update(counts, tried=len(todo))
                 bar.update(counts['skipped'])
                 new = _run_shard(generator, out_dir, s, todo, opts, bar)
@@ -180,8 +179,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                 # a finished neighbour (the source grew or shrank) is in no other record
                 rows = manifest.newest_rows(list(old.values()) + new)
                 manifest.write_manifest(record, [rows[k] for k in sorted(rows)])
-                if osp.exists(journal):
-                    os.remove(journal)
+                os.remove(journal)  # _run_shard opened it
         except OSError as exc:
             raise SetupError(f'cannot write to {osp.dirname(record)} ({exc.strerror}): free '
                              'space, make it writable or pass another --out-dir') from None
