@@ -122,13 +122,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     failures = summarize_failures(stats['reasons'], stats['tried'], args.max_fail_fraction)
     if failures:
         logger.error('worker %d: %s', launch.rank, failures)
-    if args.no_merge:
-        pass
-    elif not stats['complete']:
+    if not (args.no_merge or stats['complete']):
         logger.info('worker %d: its shards are done, others are not yet: the worker that '
                     'finishes last merges (or run tools/merge_manifests.py %s)', launch.rank,
                     args.out_dir)
-    else:
+    elif not args.no_merge:
         report = merge_manifests(args.out_dir, items, args.num_variations)
         logger.info('every shard done: merged %d rows (%d ok, %d failed) into %s; %d missing',
                     report['rows'], report['ok'], report['failed'], report['path'],
