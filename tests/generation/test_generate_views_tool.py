@@ -101,7 +101,9 @@ def test_torchrun_two_processes(photo_dir, tiny_unclip_pca, tiny_unclip_path, tm
     assert [osp.basename(p) for p in records] == [f'shard-0000{s}.jsonl' for s in range(4)]
     assert 'worker 0/2: 2 shards (2 run), share 6' in res.stdout
     assert 'worker 1/2: 2 shards (2 run), share 4' in res.stdout
-    assert res.stdout.count('"rows": 10') == 1  # merged once, by the last finisher
+    # merged by the last finisher; two that finish together may both see every shard done and
+    # both merge (idempotent: the same rows), never neither
+    assert res.stdout.count('"rows": 10') in (1, 2)
     keys = [osp.relpath(p, photo_dir) for p in glob.glob(osp.join(photo_dir, '*', '*.jpg'))]
     check_complete(out, keys)
 
