@@ -60,6 +60,7 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
     tmp = temp_name(path)
     if tmp_dir is not None:
         tmp = osp.join(tmp_dir, osp.basename(tmp))
+    tmp = osp.abspath(tmp)  # a bare file name: its folder is the cwd, not ''
     try:
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)  # a full disk: DiskFull too
         os.makedirs(osp.dirname(tmp), exist_ok=True)

@@ -49,6 +49,17 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
             pass
 
 
+def test_atomic_write_and_create_once_take_a_bare_file_name(tmp_path, monkeypatch):
+    """A path without a folder (``--out list.txt``) is in the cwd: the temporary file's folder
+    was '' and every tool failed with "No such file or directory: ''"."""
+    monkeypatch.chdir(tmp_path)
+    with atomic_write('list.txt') as f:
+        f.write('x\n')
+    assert (tmp_path / 'list.txt').read_text() == 'x\n'
+    assert create_once('record.json', '{}') and (tmp_path / 'record.json').read_text() == '{}'
+    assert sorted(os.listdir(tmp_path)) == ['list.txt', 'record.json']
+
+
 def test_atomic_write_into_a_temp_folder(tmp_path):
     """``tmp_dir``: the temporary file lives there (a folder its owner clears after a kill),
     and an error leaves neither it nor the target."""
