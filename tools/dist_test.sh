@@ -3,11 +3,13 @@
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT (same on every node).
 # The test data, annotations and checkpoint are checked once before the processes start.
 set -euo pipefail
-if [ $# -lt 3 ]; then echo "usage: $0 CONFIG CHECKPOINT GPUS [test.py options]" >&2; exit 2; fi
+USAGE="usage: $0 CONFIG CHECKPOINT GPUS [test.py options]"
+if [ $# -lt 3 ]; then echo "$USAGE" >&2; exit 2; fi
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+require_count GPUS "$GPUS" 1 "$USAGE"
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" "$CHECKPOINT" --quiet "${@:4}"
 exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \

@@ -5,10 +5,12 @@
 # The config's prerequisites (data, views, models, checkpoints) are checked once before the
 # processes start (tools/check_config.py); a missing one stops here with a short checklist.
 set -euo pipefail
-if [ $# -lt 2 ]; then echo "usage: $0 CONFIG GPUS [train.py options]" >&2; exit 2; fi
+USAGE="usage: $0 CONFIG GPUS [train.py options]"
+if [ $# -lt 2 ]; then echo "$USAGE" >&2; exit 2; fi
 CONFIG=$1
 GPUS=$2
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+require_count GPUS "$GPUS" 1 "$USAGE"
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet "${@:3}"
 exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \

@@ -34,13 +34,16 @@ if [ "${1:-}" = "--merge-task" ]; then  # after all array tasks succeeded
   exec "$PYTHON" -u "$GENVIEW_ROOT/tools/merge_manifests.py" "$@" --check-files
 fi
 
-if [ $# -lt 4 ]; then
-  echo "usage: $0 PARTITION JOB_NAME SOURCE OUT_DIR --pca PCA [generate_views.py options]" >&2
-  exit 2
-fi
+USAGE="usage: [NTASKS=8 GPUS_PER_TASK=1 CPUS_PER_TASK=8 MAX_RUNNING=] $0 PARTITION JOB_NAME \
+SOURCE OUT_DIR --pca PCA [generate_views.py options]"
+if [ $# -lt 4 ]; then echo "$USAGE" >&2; exit 2; fi
 PARTITION=$1; JOB_NAME=$2; SOURCE=$3; OUT_DIR=$4; shift 4
 NTASKS=${NTASKS:-8}; GPUS_PER_TASK=${GPUS_PER_TASK:-1}; CPUS_PER_TASK=${CPUS_PER_TASK:-8}
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+require_count NTASKS "$NTASKS" 1 "$USAGE"
+require_count GPUS_PER_TASK "$GPUS_PER_TASK" 0 "$USAGE"  # 0: a CPU partition
+require_count CPUS_PER_TASK "$CPUS_PER_TASK" 1 "$USAGE"
+if [ -n "${MAX_RUNNING:-}" ]; then require_count MAX_RUNNING "$MAX_RUNNING" 1 "$USAGE"; fi
 export GENVIEW_ROOT PYTHON PYTHONPATH GENVIEW_NTASKS="$NTASKS"
 
 # the options the merge needs to list the same source images

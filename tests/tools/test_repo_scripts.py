@@ -1,7 +1,7 @@
 """The repository's own scripts: tools/run_tests.sh runs what it is given; setup.py keeps
 genview_mm/.mim/{configs,tools} as links to configs/ and tools/ (a build never leaves a stale
 copy in the source tree); tools/bootstrap_env.sh notices a copy there instead of saying
-"up to date"."""
+"up to date"; the launchers refuse a bad number of processes before they start anything."""
 import os
 import os.path as osp
 import shutil
@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from helpers import ROOT, TOOLS, run_cmd
-from launchers import executable
+from launchers import executable, recorded, scratch_tools
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +144,54 @@ def test_launchers_use_the_bootstrapped_venv(tmp_path):
     picked = subprocess.run(['bash', '-c', script], env=dict(env, GENVIEW_VENV=str(venv)),
                             capture_output=True, text=True, check=True).stdout.strip()
     assert picked == str(venv / 'bin' / 'python')
+
+
+# script, arguments, extra environment, the one line it must print (after "<script>: ")
+BAD_COUNTS = [
+    ('dist_train.sh', ['8', 'cfg.py'], {}, "GPUS must be a whole number >= 1, not 'cfg.py'"),
+    ('dist_train.sh', ['cfg.py', '0'], {}, "GPUS must be a whole number >= 1, not '0'"),
+    ('dist_test.sh', ['cfg.py', 'ckpt.pth', '2x'], {}, "GPUS must be a whole number >= 1, "
+     "not '2x'"),
+    ('slurm_train.sh', ['part', 'job', 'cfg.py', 'work'], dict(GPUS='eight'),
+     "GPUS must be a whole number >= 1, not 'eight'"),
+    ('slurm_train.sh', ['part', 'job', 'cfg.py', 'work'], dict(GPUS_PER_NODE='0'),
+     "GPUS_PER_NODE must be a whole number >= 1, not '0'"),
+    ('slurm_test.sh', ['part', 'job', 'cfg.py', 'ckpt.pth'], dict(CPUS_PER_TASK='-5'),
+     "CPUS_PER_TASK must be a whole number >= 1, not '-5'"),
+    ('slurm_generate.sh', ['part', 'job', 'src', 'views', '--pca', 'p.pth'], dict(NTASKS='0'),
+     "NTASKS must be a whole number >= 1, not '0'"),
+    ('slurm_generate.sh', ['part', 'job', 'src', 'views', '--pca', 'p.pth'], dict(NTASKS='abc'),
+     "NTASKS must be a whole number >= 1, not 'abc'"),
+    ('slurm_generate.sh', ['part', 'job', 'src', 'views', '--pca', 'p.pth'],
+     dict(MAX_RUNNING='08'), "MAX_RUNNING must be a whole number >= 1, not '08'"),
+]
+
+
+@pytest.mark.parametrize('script, args, env, message', BAD_COUNTS,
+                         ids=[s + ':' + m.split()[0] + '=' + m.split("'")[1]
+                              for s, _, _, m in BAD_COUNTS])
+def test_launchers_refuse_a_bad_count_before_starting_anything(tmp_path, script, args, env,
+                                                              message):
+    """GPUS swapped with CONFIG or 0 reached torchrun (a traceback), GPUS=eight reached srun,
+    NTASKS=0 submitted a Slurm array '0--1' (NTASKS=abc: 'unbound variable')."""
+    stand_ins = scratch_tools(str(tmp_path), script)
+    for name in ('python', 'srun', 'sbatch'):  # record that they ran, and end at once
+        executable(str(tmp_path / 'bin' / name), '#!/usr/bin/env bash\necho $$ >> "$PIDS"\n')
+    run = run_cmd(['bash', str(tmp_path / 'tools' / script), *args], cwd=str(tmp_path),
+                  env=dict(stand_ins, **env), returncode=2)
+    assert run.stdout == '' and run.stderr.count('\n') == 1
+    assert run.stderr.startswith(f'{script}: {message}; usage: ')
+    assert recorded(stand_ins['PIDS']) == []  # no preflight, torchrun, srun or sbatch
+    assert not (tmp_path / 'views').exists()
+
+
+def test_slurm_generate_takes_gpus_per_task_0(tmp_path):
+    """A CPU partition: --gres=gpu:0 (the count check allows 0 where 0 makes sense)."""
+    stand_ins = scratch_tools(str(tmp_path), 'slurm_generate.sh')
+    executable(str(tmp_path / 'bin' / 'sbatch'),
+               '#!/usr/bin/env bash\necho "$*" >> "$PIDS.args"\necho 7\n')
+    run_cmd(['bash', str(tmp_path / 'tools' / 'slurm_generate.sh'), 'part', 'job', 'src',
+             'views', '--pca', 'p.pth'], cwd=str(tmp_path),
+            env=dict(stand_ins, NTASKS='3', GPUS_PER_TASK='0', MAX_RUNNING='2'))
+    array = (tmp_path / 'pids.txt.args').read_text().splitlines()[0]
+    assert '--array=0-2%2 ' in array and '--gres=gpu:0 ' in array
