@@ -1,5 +1,6 @@
 """tools/genview_demo.py (the README's main command; tools/run_demo.sh runs it after the
-bootstrap): end to end on a small setting, then a rerun that resumes with every stage done."""
+bootstrap): end to end on a small setting, then a rerun that resumes with every stage done; sizes
+a later stage would fail on are usage errors."""
 import json
 import os
 import os.path as osp
@@ -8,7 +9,7 @@ import pytest
 from PIL import Image
 
 from genview_mm.demo.pipeline import Demo
-from helpers import free_port, run_tool
+from helpers import ROOT, free_port, load_tool, run_tool
 
 
 def run_demo(caller_dir, out):
@@ -80,3 +81,37 @@ def test_a_stage_is_done_only_once_finished_with_the_same_settings(tmp_path, cap
     assert 'settings changed' in capsys.readouterr().out
     demo.stage('1/7 photos', 'photos', dict(images=3), [out], write, 3)
     assert 'settings changed' not in capsys.readouterr().out and ran == [4, 2, 3]
+
+
+BAD_SIZES = [  # arguments, the error line (after "genview_demo.py: error: ")
+    (['--epochs', '0'], '--epochs must be >= 1, got 0'),
+    (['--gpus', '3'], '--gpus must be one of 1, 2, 4, 8 (the MoCo queue of 64 keys takes 8 per '
+     'process at each step), got 3'),
+    (['--gpus', '0'], '--gpus must be one of 1, 2, 4, 8 (the MoCo queue of 64 keys takes 8 per '
+     'process at each step), got 0'),
+    (['--num-images', '8'], '--num-images must be >= 16 with --gpus 2 (8 images per process in '
+     'a training step), got 8'),
+    (['--num-images', '24', '--gpus', '4'], '--num-images must be >= 32 with --gpus 4 (8 images '
+     'per process in a training step), got 24'),
+]
+
+
+@pytest.mark.parametrize('args, message', BAD_SIZES, ids=['-'.join(a) for a, _ in BAD_SIZES])
+def test_sizes_a_stage_would_fail_on_are_usage_errors(tmp_path, args, message):
+    """--epochs 0 died in stage 5 (the LR scheduler: 'end should be larger than begin'),
+    --gpus 3 there too (MoCo's queue assert), after a minute of stages 1-4; --num-images 8
+    trained 0 iterations and reported success; now nothing runs."""
+    run = run_tool('genview_demo.py', '--out-dir', tmp_path / 'demo', *args, returncode=2,
+                   timeout=60)
+    assert run.stderr.splitlines()[-1] == f'genview_demo.py: error: {message}'
+    assert not osp.exists(tmp_path / 'demo')
+
+
+def test_the_size_checks_follow_the_demo_config():
+    from mmengine.config import Config
+
+    demo = load_tool('genview_demo')
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py'))
+    assert cfg.train_dataloader.batch_size == demo.BATCH_SIZE and cfg.train_dataloader.drop_last
+    assert cfg.model.queue_len == demo.QUEUE_LEN
+
