@@ -98,8 +98,12 @@ class Demo:
         print(f'===== [genview demo] {name}: {self.times[name]} s', flush=True)
 
     def run_tool(self, cmd: List[str], log_name: str) -> None:
+        """Run a stage's ``cmd`` in the repository, its output shown and saved to the log
+        ``log_name``. Its shell launchers (tools/_python.sh) get this interpreter as ``PYTHON``,
+        so every stage runs under the demo's Python: from a conda env without the repo's .venv,
+        ``tools/dist_train.sh`` picked ``python``/``python3`` from the PATH instead."""
         env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
-                   PYTHONUNBUFFERED='1')
+                   PYTHONUNBUFFERED='1', PYTHON=sys.executable)
         log_path = self.path('logs', log_name + '.log')
         os.makedirs(osp.dirname(log_path), exist_ok=True)
         print('$ ' + ' '.join(cmd), flush=True)

@@ -1,9 +1,10 @@
 """tools/genview_demo.py (the README's main command; tools/run_demo.sh runs it after the
 bootstrap): end to end on a small setting, then a rerun that resumes with every stage done; sizes
-a later stage would fail on are usage errors."""
+a later stage would fail on are usage errors; every stage runs under the demo's interpreter."""
 import json
 import os
 import os.path as osp
+import sys
 
 import pytest
 from PIL import Image
@@ -115,3 +116,14 @@ def test_the_size_checks_follow_the_demo_config():
     assert cfg.train_dataloader.batch_size == demo.BATCH_SIZE and cfg.train_dataloader.drop_last
     assert cfg.model.queue_len == demo.QUEUE_LEN
 
+
+def test_stages_run_under_the_demo_interpreter(tmp_path, monkeypatch):
+    """From a conda env (or any python) without the repo's .venv, the stages run as
+    sys.executable but tools/dist_train.sh picked python/python3 from the PATH."""
+    for name in ('PYTHON', 'VIRTUAL_ENV', 'CONDA_PREFIX'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('GENVIEW_VENV', str(tmp_path / 'no_venv'))
+    demo = Demo(str(tmp_path / 'demo'))
+    demo.run_tool(['bash', '-c', 'source tools/_python.sh && echo "PYTHON=$PYTHON"'], 'python')
+    with open(demo.path('logs', 'python.log')) as f:
+        assert f.read() == f'PYTHON={sys.executable}\n'
