@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument('--scorer-clip', default=os.environ.get('GENVIEW_SCORER_CLIP'),
                         help='CLIP vision encoder of the pair scorer (default: a tiny random one)')
     parser.add_argument('--num-images', type=int, default=48,
-                        help=f'photos in the dataset (>= {BATCH_SIZE} per training process)')
+                        help=f'photos in the dataset (>= {BATCH_SIZE} per training process; '
+                        '76 are distinct, more repeat them)')
     parser.add_argument('--epochs', type=int, default=4, help='pretraining epochs (>= 1)')
     parser.add_argument('--gpus', type=int, default=2,
                         help='training processes (CPU processes without CUDA): 1, 2, 4 or 8')

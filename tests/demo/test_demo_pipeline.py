@@ -1,14 +1,18 @@
 """tools/genview_demo.py (the README's main command; tools/run_demo.sh runs it after the
 bootstrap): end to end on a small setting, then a rerun that resumes with every stage done; sizes
-a later stage would fail on are usage errors; every stage runs under the demo's interpreter."""
+a later stage would fail on are usage errors; every stage runs under the demo's interpreter; the
+embedded photos say when they repeat."""
 import json
+import logging
 import os
 import os.path as osp
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from genview_mm.demo.photos import sample_photos
 from genview_mm.demo.pipeline import Demo
 from helpers import ROOT, free_port, load_tool, run_tool
 
@@ -127,3 +131,18 @@ def test_stages_run_under_the_demo_interpreter(tmp_path, monkeypatch):
     demo.run_tool(['bash', '-c', 'source tools/_python.sh && echo "PYTHON=$PYTHON"'], 'python')
     with open(demo.path('logs', 'python.log')) as f:
         assert f.read() == f'PYTHON={sys.executable}\n'
+
+
+def test_photos_beyond_the_distinct_ones_repeat_and_say_so(caplog):
+    """sample_photos said all n photos are distinct, but photo 76 is photo 0 again (19 files x 4
+    rotations), and nothing told a demo run with --num-images 100 that a quarter repeated."""
+    with caplog.at_level(logging.WARNING, logger='genview_mm.demo.photos'):
+        photos = sample_photos(76, size=8)
+    assert caplog.records == []
+    assert len({p.tobytes() for p in photos}) == 76
+    with caplog.at_level(logging.WARNING, logger='genview_mm.demo.photos'):
+        more = sample_photos(78, size=8)
+    assert [r.getMessage() for r in caplog.records] == [
+        '78 photos asked for, but the embedded set has 76 distinct ones (19 files x 4 '
+        'rotations): photos 77-78 repeat them']
+    assert np.array_equal(more[76], more[0]) and np.array_equal(more[77], more[1])
