@@ -9,10 +9,14 @@ fine-tuning.
     # or convert the standard SimCLR subset files (1percent.txt / 10percent.txt)
     python tools/make_semi_subsets.py --train-list data/imagenet/meta/train.txt \
         --simclr 1percent.txt 10percent.txt --out-dir data/imagenet/meta
+
+A list already in --out-dir is left as it is when it holds the same lines (a rerun), and
+refused, with nothing written, when it differs (pass --overwrite to replace it).
 """
 import argparse
 import os.path as osp
 import sys
+import tempfile
 
 
 def parse_args() -> argparse.Namespace:
@@ -26,6 +30,9 @@ def parse_args() -> argparse.Namespace:
                         help='SimCLR subset files to convert (1percent.txt, 10percent.txt)')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
     parser.add_argument('--out-dir', required=True, help='folder for the written lists')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace a list in --out-dir that holds other lines (without it, '
+                        'such a list is refused and nothing is written)')
     args = parser.parse_args()
     if not (args.percent or args.num_per_class or args.simclr):
         parser.error('give --percent, --num-per-class or --simclr')
@@ -41,12 +48,35 @@ def parse_args() -> argparse.Namespace:
                      'written)')
     if osp.exists(args.out_dir) and not osp.isdir(args.out_dir):
         parser.error(f'--out-dir {args.out_dir!r} is a file, not a folder (nothing was written)')
+    problem = unwritable(args.out_dir)
+    if problem:
+        parser.error(f'--out-dir {args.out_dir!r} {problem}: pass a writable folder (nothing '
+                     'was written)')
     return args
+
+
+def unwritable(out_dir: str) -> str:
+    """Why this process cannot create files in ``out_dir`` (or create it), '' if it can.
+
+    Nothing is left behind: the nearest existing folder is probed with a temporary file.
+    """
+    existing = osp.abspath(out_dir)
+    while not osp.exists(existing):
+        existing = osp.dirname(existing)
+    if not osp.isdir(existing):
+        return f'is inside {existing!r}, which is a file, not a folder'
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix='.write-test-'):
+            pass
+    except OSError as exc:
+        return f'is not writable ({exc.strerror or exc})'
+    return ''
 
 
 def main() -> None:
     args = parse_args()
     from genview_mm.evaluation.subsets import (
+        ann_text,
         balanced_subset,
         read_ann_file,
         read_simclr_names,
@@ -74,11 +104,30 @@ def main() -> None:
                     for path in args.simclr]
     except (ValueError, OSError) as err:
         sys.exit(f'make_semi_subsets.py: error: {err} (nothing was written)')
+    for name, subset, _ in subsets:  # a user's list with other lines is never replaced silently
+        out = osp.join(args.out_dir, name)
+        if not args.overwrite and osp.lexists(out) and not same_text(out, ann_text(subset)):
+            sys.exit(f'make_semi_subsets.py: error: {out} exists and holds other lines than '
+                     'this subset: pass --overwrite to replace it, or another --out-dir '
+                     '(nothing was written)')
     for name, subset, how in subsets:
         out = osp.join(args.out_dir, name)
-        write_ann_file(subset, out)
+        try:
+            write_ann_file(subset, out)
+        except OSError as err:
+            sys.exit(f'make_semi_subsets.py: error: cannot write {out}: '
+                     f'{err.strerror or err}; pass a writable --out-dir')
         per_class = len(subset) // max(1, len({label for _, label in subset}))
         print(f'wrote {out}: {len(subset)} images, {per_class} per class, {how}')
+
+
+def same_text(path: str, text: str) -> bool:
+    """Whether the file ``path`` holds exactly ``text`` (False for a folder or unreadable)."""
+    try:
+        with open(path, encoding='utf-8', newline='') as f:
+            return f.read() == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 if __name__ == '__main__':

@@ -32,10 +32,15 @@ def read_ann_file(path: str) -> List[Entry]:
     return entries
 
 
+def ann_text(entries: Sequence[Entry]) -> str:
+    """The text :func:`write_ann_file` writes: one ``path label`` line per entry."""
+    return ''.join(f'{p} {label}\n' for p, label in entries)
+
+
 def write_ann_file(entries: Sequence[Entry], path: str) -> None:
     """Write ``path label`` lines (through a temporary file: never a half-written list)."""
-    with atomic_write(path) as f:
-        f.writelines(f'{p} {label}\n' for p, label in entries)
+    with atomic_write(path, newline='\n') as f:
+        f.write(ann_text(entries))
 
 
 def per_class_count(num_images: int, num_classes: int, fraction: float) -> int:

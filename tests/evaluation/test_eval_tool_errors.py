@@ -158,3 +158,49 @@ def test_semi_subsets_never_replace_an_input_or_write_into_a_file(train_list, tm
                                    'lists and would be replaced by its own subset: pass another '
                                    '--out-dir (nothing was written)')
     assert own.read_text() == before
+
+
+def test_semi_subsets_refuse_to_replace_a_list_with_other_lines(train_list, tmp_path, capsys):
+    """A list of the user's under an output's name was replaced silently; now it is refused
+    (nothing written) unless --overwrite; a rerun that would write the same lines succeeds."""
+    meta = tmp_path / 'meta'
+    meta.mkdir()
+    mine = meta / 'train_10percent.txt'
+    mine.write_text('n00/my_pick.JPEG 0\n')
+    cmd = ['--train-list', train_list, '--percent', '10', '--num-per-class', '2', '--out-dir',
+           meta]
+    with pytest.raises(SystemExit) as exc:
+        run_script('make_semi_subsets.py', *cmd)
+    assert exc.value.code == (f'make_semi_subsets.py: error: {mine} exists and holds other lines '
+                              'than this subset: pass --overwrite to replace it, or another '
+                              '--out-dir (nothing was written)')
+    assert mine.read_text() == 'n00/my_pick.JPEG 0\n'
+    assert sorted(os.listdir(meta)) == ['train_10percent.txt']
+    run_script('make_semi_subsets.py', *cmd, '--overwrite')
+    written = {name: (meta / name).read_text() for name in os.listdir(meta)}
+    assert sorted(written) == ['train_10percent.txt', 'train_2perclass.txt']
+    assert len(written['train_10percent.txt'].splitlines()) == 3  # 1 of 10 per class
+    capsys.readouterr()
+    run_script('make_semi_subsets.py', *cmd)  # the same lines again: a rerun is fine
+    assert 'wrote' in capsys.readouterr().out
+    assert {name: (meta / name).read_text() for name in os.listdir(meta)} == written
+
+
+def test_semi_subsets_unwritable_out_dir_is_one_line(train_list, tmp_path, capsys):
+    """An --out-dir under a file, or one that cannot be written, was a traceback."""
+    under_file = osp.join(train_list, 'meta')
+    read_only = tmp_path / 'read_only'
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    unwritable = str(read_only / 'meta') if not os.access(read_only, os.W_OK) else \
+        '/sys/genview-test-out'  # root ignores permission bits: sysfs refuses new files
+    for out_dir, problem in ((under_file, f'is inside {train_list!r}, which is a file, not a '
+                              'folder'), (unwritable, 'is not writable (')):
+        with pytest.raises(SystemExit) as exc:
+            run_script('make_semi_subsets.py', '--train-list', train_list, '--percent', '10',
+                       '--out-dir', out_dir)
+        assert exc.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith(f'make_semi_subsets.py: error: --out-dir {out_dir!r} {problem}')
+        assert err.endswith(': pass a writable folder (nothing was written)')
+        assert not osp.exists(out_dir)
