@@ -9,7 +9,8 @@ The source is streamed (a 100M-image dump is never held in memory: the sample is
 bottom-k reservoir of N entries, about 135 bytes each); the content check hashes only the
 sampled images whose size equals an ImageNet file's, and the ImageNet files of those sizes.
 Same seed and same set of files, same list, whatever order the files are walked or listed in.
-Exit status 2, with nothing written, when fewer than N images are eligible (or --allow-fewer).
+Exit status 2, with nothing written, when no image is eligible, when fewer than N are (unless
+--allow-fewer), or when --out (or OUT.json) is the SOURCE list itself.
 """
 import argparse
 import os.path as osp
@@ -49,6 +50,12 @@ def parse_args() -> argparse.Namespace:
         parser.error(f'--num must be at least 1, got {args.num}')
     if not osp.exists(args.source):
         parser.error(f'{args.source} not found: give a folder of images or a list file')
+    if osp.isfile(args.source):  # the candidate list must survive the run
+        for out in (args.out, args.out + '.json'):
+            if osp.exists(out) and osp.samefile(out, args.source):
+                parser.error(f'--out {args.out!r} would write {out!r}, which is the candidate '
+                             f'list {args.source!r} itself: pass another --out (nothing was '
+                             'written)')
     if not osp.isdir(args.imagenet):
         parser.error(f'ImageNet train folder {args.imagenet} not found: give --imagenet DIR '
                      '(the train/ folder of ImageNet-1K)')

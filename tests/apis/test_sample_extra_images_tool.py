@@ -76,3 +76,50 @@ def test_missing_imagenet_is_a_usage_error(folders, capsys):
                    '--out', str(tmp / 'x.txt'))
     assert exit_info.value.code == 2
     assert 'ImageNet train folder' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('allow_fewer', [[], ['--allow-fewer']], ids=['strict', 'allow-fewer'])
+@pytest.mark.parametrize('source', ['empty', 'all-excluded'])
+def test_no_eligible_image_writes_nothing_and_exits_2(folders, capsys, source, allow_fewer):
+    """No eligible image advised '--num 0' (an invalid value), and with --allow-fewer wrote an
+    empty list; now it says so and writes nothing, with or without --allow-fewer."""
+    imagenet, _, tmp = folders
+    src = tmp / source
+    src.mkdir()
+    if source == 'all-excluded':
+        (src / 'n01_1.JPEG').write_bytes(b'same name')
+        (src / 'copy.jpg').write_bytes(b'imagenet bytes')
+    counts = '0 image files, 0 excluded by name, 0 by content' if source == 'empty' else \
+        '2 image files, 1 excluded by name, 1 by content'
+    out = tmp / 'extra.txt'
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('sample_extra_images.py', src, '--imagenet', imagenet, '--num', 3, '--out',
+                   out, *allow_fewer)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f'sample_extra_images.py: error: {src} has no eligible images ({counts}, '
+                   '0 unreadable, 0 listed twice): give a source holding images that are not '
+                   'ImageNet-1K train images (nothing was written)')
+    assert not out.exists() and not osp.exists(f'{out}.json')
+
+
+@pytest.mark.parametrize('out', ['candidates.txt', 'link.txt', 'list.json'])
+def test_out_is_never_the_candidate_list(folders, capsys, out):
+    """--out naming the source list (or a link to it, or OUT.json being it) replaced the
+    candidate list by its own sample."""
+    imagenet, dump, tmp = folders
+    lst = tmp / 'candidates.txt'
+    lst.write_text('part0/0.jpg\npart1/1.jpg\n')
+    (tmp / 'link.txt').symlink_to(lst)
+    (tmp / 'list.json.json').symlink_to(lst)
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('sample_extra_images.py', lst, '--data-root', dump, '--imagenet', imagenet,
+                   '--num', 1, '--out', tmp / out)
+    assert exit_info.value.code == 2
+    written = tmp / out if out != 'list.json' else tmp / 'list.json.json'
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"sample_extra_images.py: error: --out {str(tmp / out)!r} would write {str(written)!r}, "
+        f"which is the candidate list {str(lst)!r} itself: pass another --out (nothing was "
+        'written)')
+    assert lst.read_text() == 'part0/0.jpg\npart1/1.jpg\n'
+    assert not (tmp / 'list.json').exists()

@@ -116,7 +116,8 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
         SampleReport: the kept paths (relative to ``data_root``, sorted) and the counts.
 
     Raises:
-        NotEnoughImages: fewer eligible images than ``num`` and not ``allow_fewer``.
+        NotEnoughImages: no eligible image at all, or fewer than ``num`` and not
+            ``allow_fewer``.
     """
     if num < 1:
         raise ValueError(f'num must be at least 1, got {num}')
@@ -154,11 +155,15 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
                      f'twice: another pass with a reservoir of {capacity:,}')
     kept.sort()
     report.paths = kept
+    counts = (f'{report.candidates:,} image files, {report.excluded_by_name:,} excluded by name, '
+              f'{report.excluded_by_content:,} by content, {report.unreadable:,} unreadable, '
+              f'{report.duplicates:,} listed twice')
+    if not kept:  # even with allow_fewer: an empty list would train on no extra image
+        raise NotEnoughImages(
+            f'{source} has no eligible images ({counts}): give a source holding images that '
+            'are not ImageNet-1K train images', report)
     if len(kept) < num and not allow_fewer:
         raise NotEnoughImages(
-            f'{source} has {len(kept):,} eligible images ({report.candidates:,} image files, '
-            f'{report.excluded_by_name:,} excluded by name, {report.excluded_by_content:,} by '
-            f'content, {report.unreadable:,} unreadable, {report.duplicates:,} listed twice), '
-            f'fewer than the {num:,} asked: pass --num {len(kept)} or --allow-fewer',
-            report)
+            f'{source} has {len(kept):,} eligible images ({counts}), fewer than the {num:,} '
+            f'asked: pass --num {len(kept)} or --allow-fewer', report)
     return report
