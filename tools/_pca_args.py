@@ -32,6 +32,28 @@ def add_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--fp16', action='store_true', help='encode in float16 (GPU only)')
 
 
+def int_at_least(low: int):
+    """An argparse type: an integer >= ``low``, else a usage error naming the flag (exit 2)."""
+    def parse(text: str) -> int:
+        value = int(text)  # not a number: argparse's "invalid int value"
+        if value < low:
+            raise argparse.ArgumentTypeError(f'must be >= {low}, got {value}')
+        return value
+    parse.__name__ = 'int'
+    return parse
+
+
+def add_loader_args(p: argparse.ArgumentParser) -> None:
+    """``--batch-size`` (>= 1) and ``--num-workers`` (>= 0) of the image loading: a 0 or a
+    negative value was taken and failed inside the DataLoader, after the encoder loaded (or
+    was never used: --alpha)."""
+    p.add_argument('--batch-size', type=int_at_least(1), default=64,
+                   help='images per encoder call, >= 1 (default: %(default)s)')
+    p.add_argument('--num-workers', type=int_at_least(0), default=default_workers(),
+                   help='image decoding workers, >= 0 (0: in the main process; default: '
+                   '%(default)s on this machine)')
+
+
 def check_encoder_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors for the ``--timm-*`` options: given without ``--timm-model`` they were
     ignored (the CLIP --encoder was fitted), a missing checkpoint was a bare FileNotFoundError,

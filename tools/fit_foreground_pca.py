@@ -30,9 +30,9 @@ sys.path[:0] = [osp.dirname(TOOLS), TOOLS]
 
 from _pca_args import (  # noqa: E402
     add_encoder_args,
+    add_loader_args,
     check_encoder_args,
     check_output_file,
-    default_workers,
 )
 
 
@@ -61,9 +61,7 @@ def parse_args(argv=None):
     p.add_argument('--sign', choices=['center', '+1', '-1'], default='center',
                    help="direction sign: 'center' = centre tokens score higher than border "
                    "tokens; '+1'/'-1' = manual override (default: %(default)s)")
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--num-workers', type=int, default=default_workers(),
-                   help='image decoding workers (default: %(default)s on this machine)')
+    add_loader_args(p)
     p.add_argument('--sheet', default=None, help='contact sheet PNG path (default: --out with '
                    '.png)')
     p.add_argument('--sheet-images', type=int, default=32)
@@ -73,8 +71,6 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if not 0.0 < args.fg_fraction < 1.0:
         p.error(f'--fg-fraction must be between 0 and 1 (exclusive), got {args.fg_fraction}')
-    if args.batch_size < 1:
-        p.error(f'--batch-size must be >= 1, got {args.batch_size}')
     if not (osp.isdir(args.source) or osp.isfile(args.source)):
         p.error(f'source {args.source!r} is neither a folder nor a file')
     check_encoder_args(p, args)

@@ -31,9 +31,9 @@ sys.path[:0] = [osp.dirname(TOOLS), TOOLS]
 
 from _pca_args import (  # noqa: E402
     add_encoder_args,
+    add_loader_args,
     check_encoder_args,
     check_output_file,
-    default_workers,
 )
 
 
@@ -59,8 +59,7 @@ def parse_args(argv=None):
     p.add_argument('--mask-type', choices=['gt', 'lt'], default='gt',
                    help="the official --mask-type: foreground above ('gt') or below ('lt') the "
                    'threshold (default: %(default)s)')
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--num-workers', type=int, default=default_workers())
+    add_loader_args(p)
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
                    'not a PCA file (without it the tool stops and leaves it alone)')
     args = p.parse_args(argv)
@@ -105,10 +104,14 @@ def make_pca(args):
     from genview_mm.datasets.image_sources import list_images
     from genview_mm.foreground.official import import_official_pca
 
+    items = list_images(args.fit_images) if args.fit_images else []
+    if args.fit_images and not items:  # it failed inside torch.cat, after the encoder loaded
+        raise ValueError(f'--fit-images {args.fit_images!r} holds no images to fit the '
+                         'threshold on: give a folder or list of images, or the threshold '
+                         'itself with --alpha')
     encoder = build_encoder_from_args(args)
     fit_batches, paths = None, []
     if args.fit_images:
-        items = list_images(args.fit_images)
         paths = sample_paths([it.path for it in items], args.num_images, args.seed,
                              args.per_folder)
         logging.info('fitting the threshold on %d of %d images', len(paths), len(items))

@@ -203,3 +203,45 @@ def test_a_full_disk_saving_the_file_is_one_line(tmp_path, tiny_clip_path, capsy
         f'import_official_pca.py: error: no space left on the device writing to {out.parent} '
         '(No space left on device): free space or write elsewhere, then rerun')
     assert os.listdir(out.parent) == []
+
+
+@pytest.mark.parametrize('tool', ['import_official_pca', 'fit_foreground_pca'])
+@pytest.mark.parametrize('flag,value,shown', [
+    ('--batch-size', '0', 'argument --batch-size: must be >= 1, got 0'),
+    ('--batch-size', '-4', 'argument --batch-size: must be >= 1, got -4'),
+    ('--num-workers', '-1', 'argument --num-workers: must be >= 0, got -1'),
+    ('--num-workers', 'two', "argument --num-workers: invalid int value: 'two'"),
+])
+def test_loader_sizes_are_usage_errors(tool, flag, value, shown, tmp_path, capsys):
+    """--batch-size 0 was taken by import_official_pca (unused with --alpha, a DataLoader error
+    after the encoder loaded with --fit-images); --num-workers -1 by both tools (a DataLoader
+    error, exit 1, after the encoder loaded): now exit 2 before anything loads."""
+    from helpers import load_tool
+    vector = official_layout(str(tmp_path), 'm', 8, 0, False)
+    first = [vector, '--alpha', '0.1'] if tool == 'import_official_pca' else [str(tmp_path)]
+    with pytest.raises(SystemExit) as exc:
+        load_tool(tool).main([*first, '--out', str(tmp_path / 'o.pth'), flag, value])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(f': error: {shown}')
+    assert not osp.exists(tmp_path / 'o.pth')
+
+
+@pytest.mark.parametrize('fit_images', ['empty.txt', 'empty_folder'])
+def test_fit_images_without_images_is_one_line(fit_images, tmp_path, capsys, monkeypatch):
+    """An empty --fit-images list or folder failed inside torch.cat ('expected a non-empty list
+    of Tensors') after the encoder loaded; now it says so before loading it."""
+    import genview_mm.apis.pca_encoder as pca_encoder
+    from helpers import load_tool
+    (tmp_path / 'empty.txt').write_text('\n# no images here\n')
+    (tmp_path / 'empty_folder').mkdir()
+    (tmp_path / 'empty_folder' / 'notes.txt').write_text('not an image')
+    built = []
+    monkeypatch.setattr(pca_encoder, 'build_encoder_from_args', lambda a: built.append(a))
+    vector = official_layout(str(tmp_path), 'm', 8, 0, False)
+    source = str(tmp_path / fit_images)
+    assert load_tool('import_official_pca').main([vector, '--fit-images', source, '--out',
+                                                  str(tmp_path / 'o.pth')]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f'import_official_pca.py: error: --fit-images {source!r} holds no images to fit the '
+        'threshold on: give a folder or list of images, or the threshold itself with --alpha')
+    assert built == [] and not osp.exists(tmp_path / 'o.pth')
