@@ -33,6 +33,7 @@ from _pca_args import (  # noqa: E402
     add_loader_args,
     check_encoder_args,
     check_output_file,
+    int_at_least,
 )
 
 
@@ -64,7 +65,9 @@ def parse_args(argv=None):
     add_loader_args(p)
     p.add_argument('--sheet', default=None, help='contact sheet PNG path (default: --out with '
                    '.png)')
-    p.add_argument('--sheet-images', type=int, default=32)
+    p.add_argument('--sheet-images', type=int_at_least(1), default=32,
+                   help='images on the contact sheet, >= 1: the first N of the sample, all of '
+                   'it when the sample is smaller (default: %(default)s)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
                    'not a PCA file, or an existing sheet that is not a contact sheet this tool '
                    'wrote (without it such files are left alone and the tool stops)')

@@ -21,12 +21,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--pca', help='foreground PCA file for the encoder (folder mode)')
     p.add_argument('--gamma', type=float, default=1.0, help='weight-rule gamma (folder mode)')
     p.add_argument('--num', type=int, default=8, help='number of pairs')
-    p.add_argument('--cell', type=int, default=128, help='pixel side of each view')
+    p.add_argument('--cell', type=int, default=128, help='pixel side of each view (>= 1)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--out', default='pairs.png', help='output PNG')
     args = p.parse_args()
     if args.num < 1:
         p.error(f'--num must be at least 1, got {args.num}')
+    if args.cell < 1:  # it failed in PIL after every pair was scored
+        p.error(f'--cell must be at least 1, got {args.cell}')
     for flag, folder in (('--view1-dir', args.view1_dir), ('--view2-dir', args.view2_dir)):
         if folder is not None and not os.path.isdir(folder):
             p.error(f'{flag} {folder!r} is not a folder')

@@ -63,10 +63,14 @@ def test_fit_tool_finds_pipeline_image_encoder(tmp_path):
     (['--timm-model', 'convnext_atto', '--timm-checkpoint', 'nowhere.pth'],
      "--timm-checkpoint 'nowhere.pth' is not a file"),
     (['--timm-model', 'convnext_atto', '--input-size', '20'], '--input-size must be >= 32, got 20'),
+    # -3 meant 'all but 3' (a Python slice), 0 an empty sheet while the log named it saved
+    (['--sheet-images', '-3'], 'argument --sheet-images: must be >= 1, got -3'),
+    (['--sheet-images', '0'], 'argument --sheet-images: must be >= 1, got 0'),
 ])
-def test_timm_options_are_usage_errors(extra, shown, tmp_path, capsys):
-    """Ignored without --timm-model (the CLIP encoder was fitted instead), a bare
-    FileNotFoundError, a convolution traceback: now usage errors before anything loads."""
+def test_option_values_are_usage_errors(extra, shown, tmp_path, capsys):
+    """--timm-* ignored without --timm-model (the CLIP encoder was fitted instead), a bare
+    FileNotFoundError, a convolution traceback; a --sheet-images below 1 taken as a slice: now
+    usage errors before anything loads."""
     (tmp_path / 'imgs').mkdir()
     with pytest.raises(SystemExit) as exc:
         load_tool('fit_foreground_pca').main([str(tmp_path / 'imgs'), '--out',

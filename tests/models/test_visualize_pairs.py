@@ -93,3 +93,19 @@ def test_tool_errors_are_one_line(tmp_path, monkeypatch, capsys):
         tool.main()
     # no hub here: the encoder's loading error, said as the tool's error (not a traceback)
     assert str(exc.value).startswith('visualize_pairs.py: error: Cannot load a CLIP vision')
+
+
+@pytest.mark.parametrize('cell', ['0', '-5'])
+def test_cell_below_one_is_a_usage_error(tmp_path, monkeypatch, capsys, cell):
+    """--cell 0 or -5 scored every pair, then died in PIL with a ValueError traceback ('height
+    and width must be > 0'); now a usage error before anything loads."""
+    (tmp_path / 'a').mkdir()
+    monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', '--view1-dir', str(tmp_path / 'a'),
+                                      '--view2-dir', str(tmp_path / 'a'), '--pca', 'p.pth',
+                                      '--out', str(tmp_path / 'o.png'), '--cell', cell])
+    with pytest.raises(SystemExit) as exc:
+        load_tool('visualize_pairs').main()
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        f'error: --cell must be at least 1, got {cell}')
+    assert not (tmp_path / 'o.png').exists()
