@@ -7,7 +7,9 @@ polygon masks, two categories.
         --cfg-options model.backbone.init_cfg=None          # from scratch (no converted backbone)
 
 Writes OUT/images/*.png and OUT/annotations.json (the tiny config's layout and default data_root
-is data/demo_coco/).
+is data/demo_coco/). A rerun with the same arguments writes the same files; an annotations.json
+there that differs (other arguments, or not this tool's) is refused, with nothing written,
+unless --overwrite.
 """
 import argparse
 import os.path as osp
@@ -23,13 +25,38 @@ def main(argv=None) -> int:
     p.add_argument('--num-images', type=int, default=16)
     p.add_argument('--size', type=int, default=64, help='image side in pixels')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace an OUT/annotations.json that differs from the one these '
+                   'arguments give (without it the tool stops and writes nothing)')
     args = p.parse_args(argv)
     if args.num_images < 1 or args.size < 16:
         p.error('--num-images must be >= 1 and --size >= 16')
-    from genview_mm.demo.coco_shapes import write_coco_shapes
-    ann = write_coco_shapes(args.out_dir, args.num_images, args.size, args.seed)
+    from genview_mm.demo.coco_shapes import annotation_text, coco_shapes, write_coco_shapes
+    ann = osp.join(args.out_dir, 'annotations.json')
+    _, dataset = coco_shapes(args.num_images, args.size, args.seed)
+    if not args.overwrite and osp.lexists(ann) and not same_text(ann, annotation_text(dataset)):
+        print(f'make_toy_coco.py: error: {ann} exists and differs from the annotations these '
+              'arguments give (another --num-images, --size or --seed, or not this tool\'s): '
+              'pass --overwrite to replace it, or another output folder (nothing was written)',
+              file=sys.stderr)
+        return 2
+    try:
+        ann = write_coco_shapes(args.out_dir, args.num_images, args.size, args.seed)
+    except OSError as exc:  # OUT is a file, or read-only
+        print(f'make_toy_coco.py: error: cannot write into {args.out_dir}: '
+              f'{exc.strerror or exc}; pass a writable output folder', file=sys.stderr)
+        return 2
     print(f'wrote {args.num_images} images and {ann}')
     return 0
+
+
+def same_text(path: str, text: str) -> bool:
+    """Whether the file ``path`` holds exactly ``text`` (False for a folder or unreadable)."""
+    try:
+        with open(path, encoding='utf-8', newline='') as f:
+            return f.read() == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 if __name__ == '__main__':

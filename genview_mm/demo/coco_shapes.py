@@ -3,20 +3,23 @@ Mask R-CNN (configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py); ``tools/make_toy_coco.p
 import json
 import os
 import os.path as osp
+from typing import List, Tuple
 
 import numpy as np
 
+from genview_mm.utils.atomic_write import atomic_write
 
-def write_coco_shapes(folder: str, n: int, size: int = 64, seed: int = 0) -> str:
+
+def coco_shapes(n: int, size: int = 64, seed: int = 0) -> Tuple[List[tuple], dict]:
     """Draw ``n`` images of filled rectangles and ellipses with COCO polygon masks.
 
-    Writes ``folder/images/*.png`` and ``folder/annotations.json`` (categories: rectangle,
-    ellipse); returns the annotation path.
+    Returns:
+        Tuple[List[tuple], dict]: ``(file name, PIL image)`` pairs and the COCO dataset
+        (images, annotations, categories: rectangle, ellipse); the same for the same arguments.
     """
     from PIL import Image, ImageDraw
     rng = np.random.default_rng(seed)
-    os.makedirs(osp.join(folder, 'images'), exist_ok=True)
-    images, annotations = [], []
+    pictures, images, annotations = [], [], []
     for i in range(n):
         img = Image.new('RGB', (size, size), tuple(int(c) for c in rng.integers(0, 80, 3)))
         draw = ImageDraw.Draw(img)
@@ -37,10 +40,25 @@ def write_coco_shapes(folder: str, n: int, size: int = 64, seed: int = 0) -> str
                                     bbox=[x0, y0, w, h], area=float(w * h), iscrowd=0,
                                     segmentation=[[float(v) for v in poly]]))
         name = f'shape_{i:04d}.png'
-        img.save(osp.join(folder, 'images', name))
+        pictures.append((name, img))
         images.append(dict(id=i + 1, file_name=name, width=size, height=size))
+    return pictures, dict(images=images, annotations=annotations,
+                          categories=[dict(id=1, name='rectangle'), dict(id=2, name='ellipse')])
+
+
+def annotation_text(dataset: dict) -> str:
+    """The text of ``annotations.json`` for ``dataset`` (what :func:`write_coco_shapes` writes)."""
+    return json.dumps(dataset)
+
+
+def write_coco_shapes(folder: str, n: int, size: int = 64, seed: int = 0) -> str:
+    """Draw :func:`coco_shapes` and write them: ``folder/images/*.png`` and
+    ``folder/annotations.json``; returns the annotation path."""
+    pictures, dataset = coco_shapes(n, size, seed)
+    os.makedirs(osp.join(folder, 'images'), exist_ok=True)
+    for name, img in pictures:
+        img.save(osp.join(folder, 'images', name))
     ann = osp.join(folder, 'annotations.json')
-    with open(ann, 'w') as f:
-        json.dump(dict(images=images, annotations=annotations,
-                       categories=[dict(id=1, name='rectangle'), dict(id=2, name='ellipse')]), f)
+    with atomic_write(ann) as f:
+        f.write(annotation_text(dataset))
     return ann

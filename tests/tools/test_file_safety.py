@@ -1,7 +1,9 @@
 """A tool replaces only what it wrote: the shared rule (genview_mm.utils.file_safety) and each
 tool that writes a file a user may already have (import_views.py --out, convert_checkpoint.py
-OUT, the PCA tools' --out and contact sheet). A refusal is one line, exit 2, naming what would
-be lost and the flag, and leaves the file byte for byte as it was."""
+OUT, the PCA tools' --out and contact sheet, make_toy_coco.py's annotations.json). A refusal
+is one line, exit 2, naming what would be lost and the flag, and leaves the file byte for byte
+as it was."""
+import json
 import os
 import os.path as osp
 
@@ -216,3 +218,26 @@ def test_import_official_pca_keeps_a_user_out_and_refuses_a_wrong_width(tmp_path
     assert '--mean' in line and not osp.exists(out)
     np.save(tmp_path / 'near.npy', v * (1 + 5e-4))  # float rounding is no reason to refuse
     assert tool.main([str(tmp_path / 'near.npy'), '--out', out, *base]) == 0
+
+
+def test_make_toy_coco_keeps_a_different_annotations_json(tmp_path, capsys):
+    """tools/make_toy_coco.py replaced OUT/annotations.json silently; now one that differs is
+    refused (exit 2, nothing written) unless --overwrite, and an identical rerun succeeds."""
+    main = load_tool('make_toy_coco').main
+    out = tmp_path / 'coco'
+    ann = user_file(out / 'annotations.json', b'{"images": [], "mine": true}')
+    assert main([str(out), '--num-images', '3']) == 2
+    assert one_error_line(capsys.readouterr().err, 'make_toy_coco.py') == (
+        f'make_toy_coco.py: error: {ann} exists and differs from the annotations these '
+        "arguments give (another --num-images, --size or --seed, or not this tool's): pass "
+        '--overwrite to replace it, or another output folder (nothing was written)')
+    assert read(ann) == b'{"images": [], "mine": true}'
+    assert os.listdir(out) == ['annotations.json']  # no images/ either
+    assert main([str(out), '--num-images', '3', '--overwrite']) == 0
+    written = read(ann)
+    assert [im['file_name'] for im in json.loads(written)['images']] == [
+        'shape_0000.png', 'shape_0001.png', 'shape_0002.png']
+    assert main([str(out), '--num-images', '3']) == 0  # the same arguments: a rerun is fine
+    assert read(ann) == written
+    assert main([str(out), '--num-images', '4']) == 2  # other arguments: refused again
+    assert read(ann) == written and len(os.listdir(out / 'images')) == 3
