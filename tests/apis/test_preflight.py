@@ -97,6 +97,26 @@ def test_manifest_for_another_dataset_and_pca_for_another_encoder(setup, tmp_pat
     assert '--timm-model convnext_atto --input-size 64' in ' '.join(pca.fix)
 
 
+def test_datasets_of_a_training_hook_are_checked(setup, tmp_path):
+    """KNNMonitorHook builds its loaders only after the first epoch (and then fails before that
+    epoch's checkpoint is saved): its missing data is in the checklist, with the key to set."""
+    write_photos(str(tmp_path / 'knn_val' / 'cls'), 2, size=32)
+    loader = lambda root: dict(batch_size=2, dataset=dict(  # noqa: E731
+        type='CustomDataset', data_root=root, pipeline=[dict(type='PackInputs')]))
+    cfg = pretraining_cfg(setup)
+    cfg.custom_hooks = cfg.custom_hooks + [dict(
+        type='KNNMonitorHook', train_dataloader=loader(str(tmp_path / 'knn_train')),
+        val_dataloader=loader(str(tmp_path / 'knn_val')))]
+    checks = run_preflight(cfg)
+    bad = failing(checks)
+    assert list(bad) == ['CustomDataset data [custom_hooks.1.train_dataloader.dataset]']
+    check = next(iter(bad.values()))
+    assert check.detail == f'{tmp_path / "knn_train"} not found'
+    assert 'custom_hooks.1.train_dataloader.dataset.data_root=DIR' in check.fix[-1]
+    assert 'CustomDataset data [custom_hooks.1.val_dataloader.dataset]' in \
+        {c.what for c in checks if c.status == 'ok'}
+
+
 def test_hub_encoder_not_cached_offline(setup, monkeypatch, tmp_path):
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     cfg = pretraining_cfg(setup)

@@ -17,7 +17,7 @@ weights come from (``weights_source``), a PCA file says whether it fits an encod
 (:func:`~genview_mm.foreground.encoder_check.fits_encoder`); the checks here walk the config and
 turn the answers into :class:`Check` lines.
 """
-from typing import List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 from ..genview_settings import iter_pair_transforms
 from .checklist import FAILING, Check, format_checklist
@@ -62,6 +62,8 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
                            for t in iter_pair_transforms(ds.get('pipeline') or [])]
         checks += check_evaluator(f'{name}_evaluator', cfg.get(f'{name}_evaluator') or [])
     if mode == 'train':
+        for key, ds in iter_hook_datasets(cfg.get('custom_hooks') or []):
+            checks += check_dataset(key, ds)
         checks += check_scorer((cfg.get('model') or {}).get('scorer'))
     checks += check_checkpoints(cfg, checkpoint)
     unique, seen = [], set()
@@ -70,6 +72,20 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
             seen.add((c.what, c.detail))
             unique.append(c)
     return unique
+
+
+def iter_hook_datasets(hooks) -> Iterator[Tuple[str, dict]]:
+    """(config key, dataset config) of the data loaders a training hook reads (e.g.
+    ``KNNMonitorHook``'s ``train_dataloader`` and ``val_dataloader``): a hook builds them only
+    when it first runs, after an epoch of training, and did not save that epoch when its data
+    was missing."""
+    for i, hook in enumerate(hooks if isinstance(hooks, (list, tuple)) else []):
+        if not isinstance(hook, dict):
+            continue
+        for name, loader in hook.items():
+            if name.endswith('dataloader') and isinstance(loader, dict):
+                yield from iter_datasets(loader.get('dataset'),
+                                         f'custom_hooks.{i}.{name}.dataset')
 
 
 def preflight_passes(checks: List[Check]) -> bool:
