@@ -86,7 +86,7 @@ def test_remote_manifest_and_views_pass_the_preflight(mirror, tiny_clip_path, ti
     assert check.detail == ('mirror://gen/manifest.jsonl: 7 rows; 6 of 6 sampled dataset images '
                             'have a view')
     assert MirrorBackend.fetched[0] == 'mirror://gen/manifest.jsonl'
-    assert sorted(MirrorBackend.fetched[1:]) == sorted(
+    assert sorted(set(MirrorBackend.fetched[1:])) == sorted(  # (read to be there, and decoded)
         f'mirror://gen/images/{osp.splitext(osp.basename(s))[0]}.png' for s in mirror.sources)
 
 

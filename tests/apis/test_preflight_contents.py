@@ -203,6 +203,27 @@ def test_manifest_whose_views_are_empty_files(setup):
     assert check.fix[-1].startswith('unpack or generate the views again on a disk with room')
 
 
+def test_manifest_whose_views_are_not_images(setup):
+    """Views cut short by a copy or unpack (not images, not empty) passed as views; training
+    then fell back to the original for each, a run of plain SSL: one is a note, all BROKEN."""
+    views = sorted(osp.join(setup['views'], n) for n in os.listdir(setup['views']))
+    with open(views[0], 'r+b') as f:
+        f.truncate(20)  # the PNG signature and part of its header
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert check.status == 'note'
+    assert (f'1 of 6 decoded sampled views are not images (e.g. {views[0]} (not an image): '
+            'copied or unpacked only in part?): those images train on the original'
+            ) in check.detail
+    for path in views[1:]:
+        with open(path, 'wb') as f:
+            f.write(b'<html>503 Service Unavailable</html>')
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert check.status == 'BROKEN'
+    assert ('6 of 6 decoded sampled views are not images' in check.detail
+            and 'fall back to the original for every image (plain SSL)' in check.detail)
+    assert check.fix[0].startswith('copy, unpack or generate the views again')
+
+
 def test_views_filtered_by_min_clip_sim(setup):
     """The preflight applies the pair transform's min_clip_sim as training does: it said OK
     6/6, then training stopped with advice about generate_views/merge_manifests."""

@@ -58,7 +58,8 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
             if mode == 'train' and name == 'train':
                 checks += [check_manifest(t.get('manifest'), ds, t.get('prob', 1.0),
                                           t.get('source_root'), t.get('backend_args'),
-                                          t.get('min_clip_sim'))
+                                          t.get('min_clip_sim'),
+                                          t.get('imdecode_backend') or 'cv2')
                            for t in iter_pair_transforms(ds.get('pipeline') or [])]
         checks += check_evaluator(f'{name}_evaluator', cfg.get(f'{name}_evaluator') or [])
     if mode == 'train':

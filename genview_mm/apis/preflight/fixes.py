@@ -54,6 +54,9 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                      'genview.min_clip_sim=None to keep every view',),
     'views_empty': ('unpack or generate the views again on a disk with room (a full disk '
                     'leaves 0-byte files), then import or merge their manifest again',),
+    'views_undecodable': ('copy, unpack or generate the views again (a copy or unpack that '
+                          'stopped part-way leaves files that are not images), then import or '
+                          'merge their manifest again',),
     # the scorer's encoder and PCA file
     'clip_folder': ('--cfg-options {key}=/path/to/clip-folder (a folder saved by save_pretrained '
                     'or downloaded with hf download)',),

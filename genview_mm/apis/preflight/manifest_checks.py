@@ -4,10 +4,11 @@ sample of the dataset's images and the views of those sampled rows exist and are
 (:func:`~genview_mm.structures.manifest.probe_manifest`).
 
 Coverage is measured on at most :data:`~.data_checks.SAMPLE` images and the existence of their
-views on as many files; nothing scans the whole views folder.
+views on as many files, of which :data:`DECODED` are decoded as training decodes them; nothing
+scans the whole views folder.
 """
 import os.path as osp
-from typing import Optional
+from typing import List, Optional, Tuple
 
 from genview_mm.structures.manifest import (
     ManifestProbe,
@@ -23,22 +24,58 @@ from .fixes import fix_lines
 WHAT = 'GenView views manifest'
 
 
-def _views_check(probe: ManifestProbe, detail: str) -> Optional[Check]:
-    """A failing or noting check when sampled views are missing, else None."""
-    if not probe.missing:
+#: sampled views (of those there and not empty) decoded, as training decodes them
+DECODED = 16
+
+
+def undecodable_views(probe: ManifestProbe, backend_args: Optional[dict] = None,
+                      imdecode_backend: str = 'cv2') -> Tuple[List[str], int]:
+    """The views that do not decode among up to :data:`DECODED` of the sampled ones that are
+    there and not empty (training falls back to the original for each).
+
+    Returns:
+        Tuple[List[str], int]: ``'path (why)'`` of each view that does not decode, and how many
+        views were decoded.
+    """
+    import mmcv
+    import mmengine.fileio as fileio
+    present = [o for o in probe.outputs if o not in probe.missing]
+    picked = present[::max(1, -(-len(present) // DECODED))][:DECODED]
+    bad = []
+    for path in picked:
+        try:
+            img = mmcv.imfrombytes(fileio.get(path, backend_args=backend_args),
+                                   backend=imdecode_backend)
+            why = None if img is not None and img.size else 'not an image'
+        except Exception as exc:  # noqa: BLE001  (whatever fails, training falls back)
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[-1][:80]
+        if why:
+            bad.append(f'{path} ({why})')
+    return bad, len(picked)
+
+
+def _views_check(probe: ManifestProbe, detail: str,
+                 undecodable: Tuple[List[str], int] = ([], 0)) -> Optional[Check]:
+    """A failing or noting check when sampled views are missing or do not decode, else
+    None."""
+    bad, decoded = undecodable
+    if not probe.missing and not bad:
         return None
     absent = [o for o in probe.missing if o not in probe.empty]
     n = len(probe.outputs)
     found = '; '.join(
         ([f'{len(absent)} of {n} sampled views are missing (e.g. {absent[0]})'] if absent else [])
         + ([f'{len(probe.empty)} of {n} sampled views are empty files (0 bytes, e.g. '
-            f'{probe.empty[0]}: written on a full disk?)'] if probe.empty else []))
-    if len(probe.missing) < n:
+            f'{probe.empty[0]}: written on a full disk?)'] if probe.empty else [])
+        + ([f'{len(bad)} of {decoded} decoded sampled views are not images (e.g. {bad[0]}: '
+            'copied or unpacked only in part?)'] if bad else []))
+    if len(probe.missing) < n and len(bad) < decoded:
         return Check(WHAT, NOTE, f'{detail}; {found}: those images train on the original')
     root = probe.path.rsplit('/', 1)[0] if '://' in probe.path else \
         osp.dirname(osp.abspath(probe.path))
     fix = (fix_lines('views_moved', root=root) if absent else []) + \
-        (fix_lines('views_empty') if probe.empty else [])
+        (fix_lines('views_empty') if probe.empty else []) + \
+        (fix_lines('views_undecodable') if bad else [])
     return Check(WHAT, BROKEN, f'{detail}; {found}: training would fall back to the original '
                  'for every image (plain SSL)', fix)
 
@@ -53,9 +90,10 @@ def _filtered(probe: ManifestProbe, min_clip_sim: Optional[float]) -> str:
 
 def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.0,
                    source_root: Optional[str] = None, backend_args: Optional[dict] = None,
-                   min_clip_sim: Optional[float] = None) -> Check:
+                   min_clip_sim: Optional[float] = None, imdecode_backend: str = 'cv2'
+                   ) -> Check:
     """The GenView manifest exists, parses, matches a sample of the dataset's images and the
-    sampled views exist; nothing is needed at ``prob=0``.
+    sampled views exist and decode; nothing is needed at ``prob=0``.
 
     Args:
         manifest (str, optional): the pair transform's ``manifest``.
@@ -65,6 +103,7 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
         backend_args (dict, optional): the pair transform's ``backend_args``. Defaults to None.
         min_clip_sim (float, optional): the pair transform's ``min_clip_sim``: views it filters
             out count as absent, as in training. Defaults to None.
+        imdecode_backend (str): the pair transform's ``imdecode_backend``. Defaults to 'cv2'.
 
     Returns:
         Check: the manifest's line of the checklist.
@@ -89,12 +128,13 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
     if probe.rows == 0:
         return Check(WHAT, BROKEN, f'{path} is empty', fix_lines('manifest_remake'))
     filtered = _filtered(probe, min_clip_sim)
+    undecodable = undecodable_views(probe, backend_args, imdecode_backend)
     lower = fix_lines('min_clip_sim', value=min_clip_sim)
     if not sample:
         detail = f'{path} ({probe.rows} rows' + (f'; {filtered}' if filtered else '') + ')'
         if filtered and not probe.outputs:
             return Check(WHAT, BROKEN, f'{detail}: lower it', lower)
-        return _views_check(probe, detail) or Check(WHAT, OK, detail)
+        return _views_check(probe, detail, undecodable) or Check(WHAT, OK, detail)
     detail = (f'{path}: {probe.rows} rows; {probe.hits} of {len(sample)} sampled dataset images '
               'have a view')
     if probe.filtered_hits:
@@ -104,5 +144,5 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
             return Check(WHAT, BROKEN, detail, lower)
         return Check(WHAT, BROKEN, f'{detail} (a dataset image: {sample[0]}; a manifest key: '
                      f'{probe.example})', fix_lines('manifest_other_dataset'))
-    return _views_check(probe, detail) or \
+    return _views_check(probe, detail, undecodable) or \
         Check(WHAT, OK if probe.hits == len(sample) else NOTE, detail)
