@@ -190,6 +190,29 @@ def test_hook_fallback_count_continues_after_resume(data):
     assert hook.fallbacks == 0
 
 
+def test_hook_warns_once_when_the_pipeline_drops_the_genview_fields(data):
+    """A pipeline ending in a plain PackInputs drops genview_slot & co.: no gen_frac and no
+    fallback count were logged, silently (all views unreadable read the same as all fine)."""
+    from mmengine.structures import BaseDataElement
+    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    hook = GenViewPairHook()
+    hook.before_train(runner)
+    started = len(logs)
+    for i in range(3):
+        hook.after_train_iter(runner, i, dict(data_samples=[BaseDataElement()] * 2))
+    assert logs[started:] == [
+        'GenViewPairHook: the data samples carry no genview_slot, so train/genview_gen_frac, '
+        'genview_noise_level and genview_fallbacks are not logged (nor are generated views that '
+        "could not be read counted): pack them with PackInputs(algorithm_keys=('genview_slot', "
+        "'genview_noise_level', 'genview_fallback')) after GenViewPairDataset, as the GenView "
+        'configs do (genview_keys of configs/_base_/genview_defaults.py).']
+    assert 'train/genview_gen_frac' not in runner.message_hub.log_scalars
+    samples = [BaseDataElement(genview_slot=0, genview_noise_level=100, genview_fallback=False)]
+    hook.after_train_iter(runner, 3, dict(data_samples=samples))  # the fields: no warning
+    assert len(logs) == started + 1
+    assert runner.message_hub.get_scalar('train/genview_gen_frac').current() == 1.0
+
+
 def test_hook_reports_coverage_and_rejects_mismatched_manifest(data, tmp_path):
     runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
     GenViewPairHook().before_train(runner)

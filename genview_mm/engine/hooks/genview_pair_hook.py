@@ -5,7 +5,7 @@ import numpy as np
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
-from genview_mm.datasets.transforms.genview_pair import GenViewPairDataset
+from genview_mm.datasets.transforms.genview_pair import GEN_KEYS, GenViewPairDataset
 
 
 def find_pair_transforms(dataset) -> Iterator[tuple]:
@@ -73,7 +73,9 @@ class GenViewPairHook(Hook):
     and continued by ``--resume``; like the losses MMEngine logs, all three are this process's:
     rank 0's share of the batches in a distributed run).
     These need the fields GenViewPairDataset adds in the data samples:
-    ``PackInputs(algorithm_keys=GEN_KEYS)`` (or ``meta_keys``), as every GenView config has.
+    ``PackInputs(algorithm_keys=GEN_KEYS)`` (or ``meta_keys``), as every GenView config has;
+    when a pipeline drops them while generated views are in use, it warns once, at the first
+    iteration.
 
     Args:
         max_check (int): most images checked at start. Defaults to 50000.
@@ -87,14 +89,17 @@ class GenViewPairHook(Hook):
         self.max_check = max_check
         self.min_coverage = min_coverage
         self.fallbacks = 0
+        self._expects_fields = self._warned_fields = False
 
     def before_train(self, runner) -> None:
         resumed = runner.message_hub.log_scalars.get('train/genview_fallbacks')
         self.fallbacks = int(resumed.current()) if resumed is not None else 0
+        self._expects_fields = self._warned_fields = False
         dataset = runner.train_dataloader.dataset
         found, warned = False, set()
         for ds, transform in find_pair_transforms(dataset):
             found = True
+            self._expects_fields |= transform.prob > 0
             if transform.prob <= 0:
                 runner.logger.info('GenView: prob 0, no generated view is used (the pairs are '
                                    "MultiView's); the manifest is not read.")
@@ -143,6 +148,15 @@ class GenViewPairHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
         samples: Sequence = (data_batch or {}).get('data_samples') or []
+        if samples and 'genview_slot' not in samples[0] and self._expects_fields \
+                and not self._warned_fields:
+            self._warned_fields = True
+            runner.logger.warning(
+                'GenViewPairHook: the data samples carry no genview_slot, so '
+                'train/genview_gen_frac, genview_noise_level and genview_fallbacks are not '
+                'logged (nor are generated views that could not be read counted): pack them '
+                f'with PackInputs(algorithm_keys={GEN_KEYS}) after GenViewPairDataset, as the '
+                'GenView configs do (genview_keys of configs/_base_/genview_defaults.py).')
         if not samples or 'genview_slot' not in samples[0]:
             return
         slots = np.array([s.genview_slot for s in samples])
