@@ -146,3 +146,17 @@ def test_local_timm_weights_load_offline_with_or_without_a_classifier(tmp_path, 
     with pytest.raises(ValueError, match=f'{other} does not hold the weights of this timm model'):
         build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
                                  checkpoint_path=other, input_size=64))
+
+
+def test_missing_timm_weights_file_is_named_with_the_setting_to_fix(tmp_path):
+    """A ``checkpoint_path`` that is not there: timm raised a FileNotFoundError without any
+    message (the scorer of a run started with --skip-preflight, or of a script of one's own)."""
+    missing = str(tmp_path / 'convnext_base.safetensors')
+    with pytest.raises(FileNotFoundError) as info:
+        build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                 checkpoint_path=missing, input_size=64))
+    assert str(info.value) == (
+        f"TimmPatchEncoder: checkpoint_path {missing!r} (convnext_atto weights) is not a file: "
+        'give the local weights file of that model (in a GenView config: --cfg-options '
+        'model.scorer.encoder.checkpoint_path=FILE), or leave checkpoint_path unset to load '
+        "timm's pretrained weights (Hugging Face cache or hub)")

@@ -1,4 +1,5 @@
 """A timm image model's last feature map as a frozen patch encoder."""
+import os.path as osp
 from typing import Optional
 
 import torch
@@ -52,6 +53,13 @@ class TimmPatchEncoder(PatchEncoderBase):
             import timm
         except ImportError as e:
             raise ImportError('TimmPatchEncoder needs timm: pip install timm') from e
+        if checkpoint_path and not osp.isfile(checkpoint_path):  # (timm's error has no message)
+            raise FileNotFoundError(
+                f'TimmPatchEncoder: checkpoint_path {checkpoint_path!r} ({model_name} weights) '
+                'is not a file: give the local weights file of that model (in a GenView config: '
+                '--cfg-options model.scorer.encoder.checkpoint_path=FILE), or leave '
+                "checkpoint_path unset to load timm's pretrained weights (Hugging Face cache or "
+                'hub)')
         # a local file replaces the download (timm would still fetch with pretrained=True)
         self.model = timm.create_model(model_name, pretrained=pretrained and not checkpoint_path,
                                        num_classes=0, **kwargs)
