@@ -224,6 +224,27 @@ def test_manifest_whose_views_are_not_images(setup):
     assert check.fix[0].startswith('copy, unpack or generate the views again')
 
 
+def test_manifest_of_a_generation_that_has_not_finished(setup):
+    """The manifest's folder holds shard records of tools/generate_views.py but no merged
+    manifest: the checklist said to import or generate the views from scratch."""
+    out = osp.dirname(setup['manifest'])
+    os.makedirs(osp.join(out, 'shards'))
+    os.rename(setup['manifest'], osp.join(out, 'shards', 'shard-00000.jsonl'))
+    open(osp.join(out, 'shards', 'shard-00001.journal'), 'w').close()
+    for manifest in (out, setup['manifest']):  # genview.manifest: the folder or the file
+        check = by_what(run_preflight(pretraining_cfg(setup, **{'genview.manifest': manifest}))
+                        )['GenView views manifest']
+        assert check.status == 'MISSING'
+        assert check.detail == (
+            f'{setup["manifest"]} not found; {out}/shards holds 1 finished shard records and 1 '
+            'in progress: the generation has not finished (tools/generate_views.py merges when '
+            'its last shard is done)')
+        assert check.fix == [
+            'finish it: run the same tools/generate_views.py command again (it skips the '
+            'images done and merges at the end)',
+            f'or train on the views made so far: python tools/merge_manifests.py {out}']
+
+
 def test_views_filtered_by_min_clip_sim(setup):
     """The preflight applies the pair transform's min_clip_sim as training does: it said OK
     6/6, then training stopped with advice about generate_views/merge_manifests."""

@@ -46,6 +46,10 @@ FIXES: Dict[str, Tuple[str, ...]] = {
     'manifest': _MANIFEST + ('then set genview = dict(manifest=...) in the config or '
                              '--cfg-options genview.manifest=...',),
     'manifest_remake': _MANIFEST,
+    'manifest_unmerged': ('finish it: run the same tools/generate_views.py command again (it '
+                          'skips the images done and merges at the end)',
+                          'or train on the views made so far: python tools/merge_manifests.py '
+                          '{out}'),
     'manifest_other_dataset': ('generate or import views for this dataset, or set '
                                'genview.source_root to the folder the keys are relative to',),
     'views_moved': ("outputs are relative to the manifest's folder ({root}): move or copy the "

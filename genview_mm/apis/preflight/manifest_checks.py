@@ -7,9 +7,11 @@ Coverage is measured on at most :data:`~.data_checks.SAMPLE` images and the exis
 views on as many files, of which :data:`DECODED` are decoded as training decodes them; nothing
 scans the whole views folder.
 """
+import glob
 import os.path as osp
 from typing import List, Optional, Tuple
 
+from genview_mm.apis.generation.shards import SHARDS_DIR
 from genview_mm.structures.manifest import (
     ManifestProbe,
     is_remote,
@@ -80,6 +82,23 @@ def _views_check(probe: ManifestProbe, detail: str,
                  'for every image (plain SSL)', fix)
 
 
+def unmerged_generation(path: str) -> Optional[Check]:
+    """A missing manifest whose folder holds the shard records of a generation run that has not
+    merged them (unfinished, or its last worker died): the run is to be finished, or what is
+    there merged; None when there is none."""
+    out_dir = osp.dirname(osp.abspath(path))
+    shards = osp.join(out_dir, SHARDS_DIR)
+    done = glob.glob(osp.join(shards, 'shard-*.jsonl'))
+    running = glob.glob(osp.join(shards, 'shard-*.journal'))
+    if not done and not running:
+        return None
+    found = f'{len(done)} finished shard records' + (
+        f' and {len(running)} in progress' if running else '')
+    return Check(WHAT, MISSING, f'{path} not found; {shards} holds {found}: the generation has '
+                 'not finished (tools/generate_views.py merges when its last shard is done)',
+                 fix_lines('manifest_unmerged', out=out_dir))
+
+
 def _filtered(probe: ManifestProbe, min_clip_sim: Optional[float]) -> str:
     """What ``min_clip_sim`` took away ('' if nothing)."""
     if not probe.filtered:
@@ -116,7 +135,7 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
     path = manifest_file(manifest, backend_args)
     missing = Check(WHAT, MISSING, f'{path} not found', fix_lines('manifest'))
     if not is_remote(path, backend_args) and not osp.isfile(path):
-        return missing  # (another backend is asked by reading it, once)
+        return unmerged_generation(path) or missing  # (another backend: asked by reading it)
     sample = sample_images(ds) if ds is not None else []
     try:
         probe = probe_manifest(path, sample, backend_args, source_root,
