@@ -83,6 +83,7 @@ def main() -> None:
         simclr_subset,
         write_ann_file,
     )
+    from genview_mm.utils.file_safety import holds_text
     jobs = [(f'train_{p:g}percent.txt', dict(fraction=p / 100)) for p in args.percent]
     jobs += [(f'train_{n}perclass.txt', dict(num_per_class=n)) for n in args.num_per_class]
     names = [name for name, _ in jobs] + ['train_' + osp.basename(p) for p in args.simclr]
@@ -106,7 +107,7 @@ def main() -> None:
         sys.exit(f'make_semi_subsets.py: error: {err} (nothing was written)')
     for name, subset, _ in subsets:  # a user's list with other lines is never replaced silently
         out = osp.join(args.out_dir, name)
-        if not args.overwrite and osp.lexists(out) and not same_text(out, ann_text(subset)):
+        if not args.overwrite and osp.lexists(out) and not holds_text(out, ann_text(subset)):
             sys.exit(f'make_semi_subsets.py: error: {out} exists and holds other lines than '
                      'this subset: pass --overwrite to replace it, or another --out-dir '
                      '(nothing was written)')
@@ -119,15 +120,6 @@ def main() -> None:
                      f'{err.strerror or err}; pass a writable --out-dir')
         per_class = len(subset) // max(1, len({label for _, label in subset}))
         print(f'wrote {out}: {len(subset)} images, {per_class} per class, {how}')
-
-
-def same_text(path: str, text: str) -> bool:
-    """Whether the file ``path`` holds exactly ``text`` (False for a folder or unreadable)."""
-    try:
-        with open(path, encoding='utf-8', newline='') as f:
-            return f.read() == text
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 if __name__ == '__main__':

@@ -32,9 +32,10 @@ def main(argv=None) -> int:
     if args.num_images < 1 or args.size < 16:
         p.error('--num-images must be >= 1 and --size >= 16')
     from genview_mm.demo.coco_shapes import annotation_text, coco_shapes, write_coco_shapes
+    from genview_mm.utils.file_safety import holds_text
     ann = osp.join(args.out_dir, 'annotations.json')
     _, dataset = coco_shapes(args.num_images, args.size, args.seed)
-    if not args.overwrite and osp.lexists(ann) and not same_text(ann, annotation_text(dataset)):
+    if not args.overwrite and osp.lexists(ann) and not holds_text(ann, annotation_text(dataset)):
         print(f'make_toy_coco.py: error: {ann} exists and differs from the annotations these '
               'arguments give (another --num-images, --size or --seed, or not this tool\'s): '
               'pass --overwrite to replace it, or another output folder (nothing was written)',
@@ -48,15 +49,6 @@ def main(argv=None) -> int:
         return 2
     print(f'wrote {args.num_images} images and {ann}')
     return 0
-
-
-def same_text(path: str, text: str) -> bool:
-    """Whether the file ``path`` holds exactly ``text`` (False for a folder or unreadable)."""
-    try:
-        with open(path, encoding='utf-8', newline='') as f:
-            return f.read() == text
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 if __name__ == '__main__':

@@ -33,6 +33,16 @@ def same_file(a: str, b: str) -> bool:
         return False
 
 
+def holds_text(path: str, text: str) -> bool:
+    """Whether the file ``path`` holds exactly ``text`` (False for a folder or unreadable): a
+    rerun that would write the same file replaces nothing."""
+    try:
+        with open(path, encoding='utf-8', newline='') as f:
+            return f.read() == text
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def check_replace(path: str, is_ours: Callable[[str], bool], what: str, flag: str,
                   force: bool = False, lost: Optional[str] = None) -> None:
     """Refuse to replace ``path`` unless it is missing, empty, ours, or ``force`` is set.
