@@ -236,7 +236,7 @@ def test_manifest_of_a_generation_that_has_not_finished(setup):
                         )['GenView views manifest']
         assert check.status == 'MISSING'
         assert check.detail == (
-            f'{setup["manifest"]} not found; {out}/shards holds 1 finished shard records and 1 '
+            f'{setup["manifest"]} not found; {out}/shards holds 1 finished shard record and 1 '
             'in progress: the generation has not finished (tools/generate_views.py merges when '
             'its last shard is done)')
         assert check.fix == [

@@ -92,7 +92,7 @@ def unmerged_generation(path: str) -> Optional[Check]:
     running = glob.glob(osp.join(shards, 'shard-*.journal'))
     if not done and not running:
         return None
-    found = f'{len(done)} finished shard records' + (
+    found = f"{len(done)} finished shard record{'s' * (len(done) != 1)}" + (
         f' and {len(running)} in progress' if running else '')
     return Check(WHAT, MISSING, f'{path} not found; {shards} holds {found}: the generation has '
                  'not finished (tools/generate_views.py merges when its last shard is done)',
