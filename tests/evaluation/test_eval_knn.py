@@ -75,14 +75,45 @@ def test_gather_across_ranks(tmp_path):
         assert [row[0] for row in feats] == [0.0, 0.0, 0.0, 1.0, 1.0]
 
 
-def test_hook_evaluate_logs_to_message_hub(tmp_path):
-    """evaluate() on a real (tiny) MoCo with separable colour classes, with a stand-in runner."""
+def _stand_in_runner(model, name):
     from types import SimpleNamespace
 
     from mmengine.logging import MessageHub, MMLogger
-    from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
     from mmengine.visualization import Visualizer
+    return SimpleNamespace(
+        model=model, seed=0, iter=7, epoch=0, message_hub=MessageHub.get_instance(name),
+        build_dataloader=Runner.build_dataloader, visualizer=Visualizer.get_instance(f'{name}_vis'),
+        logger=MMLogger.get_instance(f'{name}_log'))
+
+
+@pytest.mark.parametrize('broken', ['missing', 'empty', 'unlabelled'])
+def test_hook_refuses_bad_loaders_before_training(tmp_path, broken):
+    """Data the vote cannot use fails in before_train, naming the loader: found only at the
+    first evaluation, after an epoch, the error came before that epoch's checkpoint was saved."""
+    from mmengine.registry import DefaultScope
+    write_class_folders(str(tmp_path / 'train'), per_class=2, seed=0)
+    (tmp_path / 'missing').mkdir()
+    (tmp_path / 'empty.txt').write_text('')
+    val = dict(missing=dict(data_root=str(tmp_path / 'missing')),
+               empty=dict(data_root=str(tmp_path / 'train'), ann_file=str(tmp_path / 'empty.txt')),
+               unlabelled=dict(data_root=str(tmp_path / 'train'), with_label=False))[broken]
+    loader = lambda **ds: dict(batch_size=2, dataset=dict(  # noqa: E731
+        type='CustomDataset', pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')],
+        **ds))
+    hook = KNNMonitorHook(loader(data_root=str(tmp_path / 'train')), loader(**val))
+    runner = _stand_in_runner(torch.nn.Linear(1, 1), f'knn_refuse_{broken}')
+    with DefaultScope.overwrite_default_scope('mmpretrain'), \
+            pytest.raises(Exception, match='val_dataloader') as exc:
+        hook.before_train(runner)
+    assert {'missing': 'Found 0 files', 'empty': 'its val_dataloader: ',
+            'unlabelled': 'without labels'}[broken] in str(exc.value)
+    assert len(hook.loaders['train'].dataset) == 6  # the good one was built and checked
+
+
+def test_hook_evaluate_logs_to_message_hub(tmp_path):
+    """evaluate() on a real (tiny) MoCo with separable colour classes, with a stand-in runner."""
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
     write_class_folders(str(tmp_path / 'train'), per_class=6, seed=0)
@@ -99,12 +130,8 @@ def test_hook_evaluate_logs_to_message_hub(tmp_path):
         type='CustomDataset', data_root=str(tmp_path / split),
         pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]))
     hook = KNNMonitorHook(loader('train'), loader('val'), k=5)
-    hub = MessageHub.get_instance('knn_hook_test')
-    runner = SimpleNamespace(
-        model=model, seed=0, iter=7, epoch=0, message_hub=hub,
-        build_dataloader=Runner.build_dataloader,
-        visualizer=Visualizer.get_instance('knn_hook_test_vis'),
-        logger=MMLogger.get_instance('knn_hook_test_log'))
+    runner = _stand_in_runner(model, 'knn_hook_test')
+    hub = runner.message_hub
     with DefaultScope.overwrite_default_scope('mmpretrain'):  # as inside an mmpretrain Runner
         top1 = hook.evaluate(runner, 'after iter 7', 7)
     assert top1 > 80.0

@@ -70,6 +70,7 @@ class KNNMonitorHook(Hook):
         return cfg
 
     def before_train(self, runner) -> None:
+        self.build_loaders(runner)  # bad data fails now, not after an epoch (that checkpoint lost)
         if self.at_start:
             self.evaluate(runner, 'before training', runner.iter)
 
@@ -80,6 +81,28 @@ class KNNMonitorHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if not self.by_epoch and self.every_n_train_iters(runner, self.interval):
             self.evaluate(runner, f'after iter {runner.iter + 1}', runner.iter + 1)
+
+    def build_loaders(self, runner) -> None:
+        """Build the two loaders once and check that each has images with labels (a
+        ValueError naming the loader otherwise): the hook's first evaluation comes after the
+        first epoch, and an error there loses that epoch's checkpoint."""
+        for split, cfg in self.loader_cfgs.items():
+            if split in self.loaders:
+                continue
+            what = f'KNNMonitorHook: its {split}_dataloader'
+            try:
+                loader = runner.build_dataloader(cfg, seed=runner.seed)
+            except (OSError, RuntimeError, ValueError) as exc:  # missing data, bad settings
+                raise ValueError(f'{what}: {exc}') from exc
+            self.loaders[split] = loader
+            if len(loader.dataset) == 0:
+                raise ValueError(f'{what} has no images: check its dataset (data_root, ann_file, '
+                                 'data_prefix)')
+            sample = loader.dataset[0].get('data_samples')
+            if sample is None or 'gt_label' not in sample:
+                raise ValueError(f'{what} gives images without labels: the kNN vote needs them '
+                                 '(a labelled dataset, with_label=True, and PackInputs in its '
+                                 'pipeline)')
 
     @torch.no_grad()
     def extract(self, model, loader) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -113,9 +136,7 @@ class KNNMonitorHook(Hook):
             step (int, optional): x value of the visualizer scalar. Defaults to ``runner.iter``.
         """
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        for split, cfg in self.loader_cfgs.items():
-            if split not in self.loaders:
-                self.loaders[split] = runner.build_dataloader(cfg, seed=runner.seed)
+        self.build_loaders(runner)
         was_training = model.training
         model.eval()
         try:
