@@ -102,7 +102,9 @@ def main(argv=None):
 
     items = list_images(args.source, args.data_root, args.dataset_key)
     if not items:
-        raise SystemExit(f'error: no images found in {args.source!r}')
+        print(f'fit_foreground_pca.py: error: no images found in {args.source!r}',
+              file=sys.stderr)
+        return 2
     paths = sample_paths([it.path for it in items], args.num_images, args.seed,
                          args.per_folder)
     if 0 < len(items) < args.num_images:

@@ -111,3 +111,15 @@ def test_a_bad_device_is_a_usage_error_before_the_images_are_listed(tmp_path, ca
                                                'no CUDA device here (pass --device cpu or run '
                                                'on a GPU node)')
     assert listed == [] and not osp.exists(tmp_path / 'o.pth')
+
+
+def test_a_source_without_images_is_a_usage_error(tmp_path, capsys):
+    """An empty source: one line in the tool's form, exit 2 (it was a bare 'error: ...' from
+    SystemExit, exit 1, unlike every other message of the tool)."""
+    (tmp_path / 'imgs').mkdir()
+    tool = load_tool('fit_foreground_pca').main
+    assert tool([str(tmp_path / 'imgs'), '--out', str(tmp_path / 'o.pth'),
+                 '--device', 'cpu']) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"fit_foreground_pca.py: error: no images found in '{tmp_path / 'imgs'}'")
+    assert not osp.exists(tmp_path / 'o.pth')
