@@ -13,6 +13,7 @@ Exit status 2, with nothing written, when no image is eligible, when fewer than 
 --allow-fewer), or when --out (or OUT.json) is the SOURCE list itself.
 """
 import argparse
+import json
 import os.path as osp
 import sys
 import time
@@ -45,6 +46,8 @@ def parse_args() -> argparse.Namespace:
                         help='write all eligible images when there are fewer than --num')
     parser.add_argument('--workers', type=int, default=8,
                         help='threads for stat and hashing (default: 8)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace an --out (or OUT.json) that this tool did not write')
     args = parser.parse_args()
     if args.num < 1:
         parser.error(f'--num must be at least 1, got {args.num}')
@@ -56,10 +59,26 @@ def parse_args() -> argparse.Namespace:
                 parser.error(f'--out {args.out!r} would write {out!r}, which is the candidate '
                              f'list {args.source!r} itself: pass another --out (nothing was '
                              'written)')
+    from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+    try:  # before the (long) scan: a user's file of that name is never replaced silently
+        check_replace(args.out, lambda p: _provenance(p + '.json'),
+                      'an image list of this tool (with its OUT.json)', '--overwrite',
+                      args.overwrite)
+        check_replace(args.out + '.json', _provenance, "an image list's provenance",
+                      '--overwrite', args.overwrite)
+    except ReplaceRefused as exc:
+        parser.error(f'{exc} (nothing was written)')
     if not osp.isdir(args.imagenet):
         parser.error(f'ImageNet train folder {args.imagenet} not found: give --imagenet DIR '
                      '(the train/ folder of ImageNet-1K)')
     return args
+
+
+def _provenance(path: str) -> bool:
+    """Whether ``path`` is the OUT.json this tool writes next to a list."""
+    with open(path, encoding='utf-8') as f:
+        record = json.load(f)
+    return isinstance(record, dict) and {'num_written', 'num_asked', 'seed'} <= set(record)
 
 
 def main() -> None:

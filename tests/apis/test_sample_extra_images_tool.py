@@ -123,3 +123,23 @@ def test_out_is_never_the_candidate_list(folders, capsys, out):
         'written)')
     assert lst.read_text() == 'part0/0.jpg\npart1/1.jpg\n'
     assert not (tmp / 'list.json').exists()
+
+
+@pytest.mark.parametrize('mine', ['extra.txt', 'extra.txt.json'])
+def test_a_users_file_at_out_is_kept_unless_overwrite(folders, capsys, mine):
+    """--out (or OUT.json) naming a file this tool did not write: refused before the scan, the
+    file kept; a list it wrote is replaced on a rerun, and --overwrite replaces the user's."""
+    imagenet, dump, tmp = folders
+    out = tmp / 'extra.txt'
+    (tmp / mine).write_text('my notes\n')
+    cmd = ['sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 2, '--out', out]
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(*cmd)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f'{tmp / mine} exists and is not' in err and 'pass --overwrite' in err
+    assert (tmp / mine).read_text() == 'my notes\n' and len(os.listdir(tmp)) == 3
+    run_script(*cmd, '--overwrite')
+    assert len(out.read_text().splitlines()) == 2
+    run_script(*cmd, '--seed', 1)  # its own list: a rerun replaces it
+    assert json.load(open(f'{out}.json'))['seed'] == 1
