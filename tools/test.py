@@ -21,7 +21,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
-    parser.add_argument('--out', help='dump predictions to this pickle file (.pkl)')
+    parser.add_argument('--out', help='dump predictions to this pickle file (.pkl or .pickle; '
+                        "MMDetection configs: mmdet's DumpDetResults, masks as RLE)")
     parser.add_argument('--show-dir', help='save drawn predictions to this folder, relative to '
                         'the run\'s timestamped folder inside the work dir')
     add_common_args(parser)
@@ -29,8 +30,26 @@ def parse_args() -> argparse.Namespace:
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
     if args.out and not args.out.endswith(('.pkl', '.pickle')):
-        parser.error('--out must be a .pkl file')
+        usage_error(f'--out {args.out}: predictions are dumped as a pickle; give a .pkl or '
+                    '.pickle file')
     return args
+
+
+def usage_error(message: str) -> None:
+    """Exit with status 2 and one line ``test.py: error: MESSAGE``."""
+    print(f'test.py: error: {message}', file=sys.stderr)
+    sys.exit(2)
+
+
+def add_dump(cfg, out: str) -> None:
+    """Append the metric that dumps the predictions to ``out`` to ``cfg.test_evaluator``: for an
+    MMDetection config mmdet's ``DumpDetResults`` (masks encoded as RLE, ground truth left out:
+    the file mmdet's tools/test.py writes and its analysis tools read), else MMEngine's
+    ``DumpResults``."""
+    cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
+        cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+    kind = 'mmdet.DumpDetResults' if cfg.get('default_scope') == 'mmdet' else 'DumpResults'
+    cfg.test_evaluator.append(dict(type=kind, out_file_path=out))
 
 
 def enable_show_dir(cfg, show_dir: str) -> None:
@@ -51,11 +70,16 @@ def main() -> None:
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
     from genview_mm.apis import GenViewSettingError
     from genview_mm.apis.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
+    from genview_mm.utils.file_safety import NotWritable, check_writable
+    if args.out:  # before the test: the dump is written only at its end
+        try:
+            check_writable(args.out)
+        except NotWritable as exc:
+            usage_error(f'--out {exc}')
     try:
         cfg = load_cfg(args, cfg_options(args))
     except GenViewSettingError as exc:
-        print(f'test.py: error: {exc}', file=sys.stderr)
-        sys.exit(2)
+        usage_error(str(exc))
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'test', args.checkpoint)
     prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=False)
@@ -63,9 +87,7 @@ def main() -> None:
     if args.show_dir:
         enable_show_dir(cfg, args.show_dir)
     if args.out:
-        cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
-            cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
-        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+        add_dump(cfg, args.out)
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
     runner = build_runner(cfg)

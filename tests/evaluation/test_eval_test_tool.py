@@ -1,0 +1,97 @@
+"""tools/test.py's own options on an MMDetection and an MMPretrain config, as mmdet's and
+mmpretrain's tools/test.py have them: ``--out`` (mmdet's DumpDetResults for detection, the path
+checked before anything is built) and ``--show-dir``, ``--amp`` on a machine without CUDA."""
+import os
+import pickle
+
+import pytest
+import torch
+
+from helpers import run_script, run_tool, write_coco_shapes
+
+MASK_CFG = 'configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py'
+LINEAR_CFG = 'configs/benchmarks/genview_mocov2_r50_linear-steplr-100e_in1k.py'
+
+
+@pytest.fixture(scope='module')
+def det(tmp_path_factory):
+    """4 toy COCO images, a random tiny Mask R-CNN checkpoint and the --cfg-options that point
+    the demo config at them (score_thr 0: every image has detections, so masks are dumped)."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    register_all_modules(init_default_scope=False)
+    root = tmp_path_factory.mktemp('det')
+    ann = write_coco_shapes(str(root / 'coco'), 4)
+    cfg = Config.fromfile(MASK_CFG)
+    cfg.model.backbone.init_cfg = None
+    ckpt = str(root / 'mask_rcnn.pth')
+    torch.save({'state_dict': MODELS.build(cfg.model).state_dict(), 'meta': {}}, ckpt)
+    opts = [f"test_dataloader.dataset.data_root={root / 'coco'}/", f'test_evaluator.ann_file={ann}',
+            'model.test_cfg.rcnn.score_thr=0.0']
+    return root, ckpt, opts
+
+
+@pytest.mark.slow
+def test_out_dumps_mmdet_det_results(det, tmp_path):
+    """A detection config's --out holds what mmdet's own tools/test.py writes (DumpDetResults):
+    one record per image, masks as COCO RLE and no ground truth. It was MMEngine's DumpResults:
+    dense mask tensors (images x detections x H x W) beside the ground-truth instances."""
+    _, ckpt, opts = det
+    out = tmp_path / 'preds' / 'mask_rcnn.pkl'
+    run_tool('test.py', MASK_CFG, ckpt, '--work-dir', tmp_path / 'work', '--out', out,
+             '--cfg-options', *opts)
+    with open(out, 'rb') as f:
+        results = pickle.load(f)
+    assert len(results) == 4
+    for result in results:
+        assert 'gt_instances' not in result and 'ignored_instances' not in result
+        pred = result['pred_instances']
+        assert len(pred['bboxes']) == len(pred['masks']) == 20  # max_per_img of the config
+        assert all(sorted(m) == ['counts', 'size'] and m['size'] == [64, 64]
+                   for m in pred['masks'])
+
+
+@pytest.mark.parametrize('where,message', [
+    ('preds.json', '{out}: predictions are dumped as a pickle; give a .pkl or .pickle file'),
+    ('a_file/preds.pkl', 'cannot write {out}: {tmp}/a_file is a file, not a folder; choose '
+                         'another path'),
+    ('a_file/deeper/preds.pkl', 'cannot write {out}: {tmp}/a_file is a file, not a folder; '
+                                'choose another path'),
+    ('folder.pkl', '{out} is a folder; give a file path'),
+], ids=['suffix', 'parent-is-a-file', 'ancestor-is-a-file', 'folder'])
+@pytest.mark.slow
+def test_out_is_checked_before_anything_is_built(where, message, det, tmp_path):
+    """A bad --out ends at once in one line, exit 2, nothing written; a path under a file ran
+    the whole test and then died in the dump with a FileExistsError traceback."""
+    _, ckpt, opts = det
+    (tmp_path / 'a_file').write_text('mine')
+    (tmp_path / 'folder.pkl').mkdir()
+    out = tmp_path / where
+    proc = run_tool('test.py', MASK_CFG, ckpt, '--work-dir', tmp_path / 'work', '--out', out,
+                    '--cfg-options', *opts, returncode=2)
+    assert proc.stdout == ''
+    assert proc.stderr == 'test.py: error: --out ' + message.format(out=out, tmp=tmp_path) + '\n'
+    assert sorted(os.listdir(tmp_path)) == ['a_file', 'folder.pkl']
+    assert (tmp_path / 'a_file').read_text() == 'mine' and not os.listdir(tmp_path / 'folder.pkl')
+
+
+def test_out_in_a_folder_that_refuses_files_is_one_line(det, tmp_path, monkeypatch, capsys):
+    """A read-only folder (or filesystem): the check tries to create a file there, as the dump
+    would (root may write a chmod-555 folder; a read-only mount refuses it too)."""
+    import tempfile
+    _, ckpt, opts = det
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied')
+
+    monkeypatch.setattr(tempfile, 'NamedTemporaryFile', refused)
+    out = tmp_path / 'ro' / 'preds.pkl'
+    out.parent.mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        run_script('test.py', MASK_CFG, ckpt, '--out', out, '--cfg-options', *opts)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        f'test.py: error: --out cannot write {out}: no file can be created in {out.parent} '
+        '(Permission denied); choose a writable location\n')
+    assert not os.listdir(out.parent)
