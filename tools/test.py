@@ -23,8 +23,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump predictions to this pickle file (.pkl or .pickle; '
                         "MMDetection configs: mmdet's DumpDetResults, masks as RLE)")
-    parser.add_argument('--show-dir', help='save drawn predictions to this folder, relative to '
-                        'the run\'s timestamped folder inside the work dir')
+    parser.add_argument('--show-dir', help='draw every test image with its predictions into '
+                        'this folder, relative to the run\'s timestamped folder inside the work '
+                        'dir')
     add_common_args(parser)
     args = parser.parse_args()
     if not osp.isfile(args.config):
@@ -53,16 +54,31 @@ def add_dump(cfg, out: str) -> None:
 
 
 def enable_show_dir(cfg, show_dir: str) -> None:
+    """Draw every test image with its predictions into ``show_dir`` inside the run's
+    timestamped folder (``<work_dir>/<timestamp>/<show_dir>``), as mmdet's tools/test.py does
+    (``draw``, ``test_out_dir``); ``interval=1`` as mmpretrain's (its hook draws one sample in
+    ``interval``, 5000 by default). mmpretrain's hook writes to ``out_dir`` as given: the runner's
+    folder is known only once it is built, :func:`place_show_dir` puts it there."""
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
         raise ValueError('--show-dir needs a `visualization` hook in default_hooks; the config '
                          'has none.')
+    hook['interval'] = 1
     if cfg.get('default_scope') == 'mmdet':  # DetVisualizationHook
         hook['draw'] = True
         hook['test_out_dir'] = show_dir
     else:  # mmpretrain's VisualizationHook
         hook['enable'] = True
         hook['out_dir'] = show_dir
+
+
+def place_show_dir(runner, show_dir: str) -> None:
+    """Point mmpretrain's ``VisualizationHook`` of ``runner`` at ``<work_dir>/<timestamp>/
+    show_dir``, where mmdet's ``DetVisualizationHook`` writes (it joins the folders itself)."""
+    from mmpretrain.engine.hooks import VisualizationHook
+    for hook in runner.hooks:
+        if isinstance(hook, VisualizationHook):
+            hook.out_dir = osp.join(runner.log_dir, show_dir)
 
 
 def main() -> None:
@@ -91,6 +107,8 @@ def main() -> None:
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
     runner = build_runner(cfg)
+    if args.show_dir:
+        place_show_dir(runner, args.show_dir)
     metrics = runner.test()
     if runner.rank == 0:
         print(metrics)

@@ -1,15 +1,18 @@
 """tools/test.py's own options on an MMDetection and an MMPretrain config, as mmdet's and
 mmpretrain's tools/test.py have them: ``--out`` (mmdet's DumpDetResults for detection, the path
 checked before anything is built) and ``--show-dir``, ``--amp`` on a machine without CUDA."""
+import glob
 import os
+import os.path as osp
 import pickle
+import textwrap
 
 import pytest
 import torch
 
-from helpers import run_script, run_tool, write_coco_shapes
+from helpers import ROOT, run_script, run_tool, write_class_folders, write_coco_shapes
 
-MASK_CFG = 'configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py'
+MASK_CFG = osp.join(ROOT, 'configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py')
 LINEAR_CFG = 'configs/benchmarks/genview_mocov2_r50_linear-steplr-100e_in1k.py'
 
 
@@ -30,6 +33,33 @@ def det(tmp_path_factory):
     opts = [f"test_dataloader.dataset.data_root={root / 'coco'}/", f'test_evaluator.ann_file={ann}',
             'model.test_cfg.rcnn.score_thr=0.0']
     return root, ckpt, opts
+
+
+@pytest.fixture(scope='module')
+def cls(tmp_path_factory, repo_root):
+    """9 images of 3 classes (each file name once), a linear-probe config shrunk to the tiny
+    ResNet-18 layout and a random checkpoint of it."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    root = tmp_path_factory.mktemp('cls')
+    for name in write_class_folders(str(root / 'images'), per_class=3, seed=1):
+        for path in glob.glob(str(root / 'images' / name / '*.png')):  # n01/0.png -> n01/n01_0.png
+            os.rename(path, osp.join(osp.dirname(path), f'{name}_{osp.basename(path)}'))
+    cfg = root / 'linear.py'
+    cfg.write_text(textwrap.dedent(f"""
+        _base_ = '{repo_root}/{LINEAR_CFG}'
+        model = dict(backbone=dict(depth=18, stem_channels=8, base_channels=8, init_cfg=None),
+                     head=dict(num_classes=3, in_channels=64, topk=(1, )))
+        data_preprocessor = dict(num_classes=3)
+        test_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+            dataset=dict(_delete_=True, type='CustomDataset', data_root='{root}/images',
+                         pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]))
+        test_evaluator = dict(type='Accuracy', topk=(1, ))
+        """))
+    ckpt = str(root / 'linear.pth')
+    model = MODELS.build(Config.fromfile(str(cfg)).model)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    return root, str(cfg), ckpt
 
 
 @pytest.mark.slow
@@ -95,3 +125,27 @@ def test_out_in_a_folder_that_refuses_files_is_one_line(det, tmp_path, monkeypat
         f'test.py: error: --out cannot write {out}: no file can be created in {out.parent} '
         '(Permission denied); choose a writable location\n')
     assert not os.listdir(out.parent)
+
+
+@pytest.mark.slow
+def test_show_dir_draws_every_image_into_the_run_folder(cls, det, tmp_path):
+    """--show-dir DIR: every test image, drawn into WORK_DIR/<timestamp>/DIR, for MMPretrain as
+    for MMDetection configs. With an MMPretrain config it drew one image in 5000 (the hook's
+    default interval: here only the first) into DIR relative to the current folder."""
+    root, cfg, ckpt = cls
+    work, cwd = tmp_path / 'work', tmp_path / 'cwd'
+    cwd.mkdir()
+    run_tool('test.py', cfg, ckpt, '--work-dir', work, '--show-dir', 'shown', cwd=str(cwd))
+    images = glob.glob(str(root / 'images' / '*' / '*.png'))
+    assert len(images) == 9
+    drawn = glob.glob(str(work / '*' / 'shown' / '*'))
+    # mmpretrain's hook names a drawing <image name>_<step>.png (step 0 in a test)
+    assert sorted(osp.basename(p) for p in drawn) == sorted(
+        f'{osp.basename(p)}_0.png' for p in images)
+    assert not os.listdir(cwd)
+    det_root, det_ckpt, opts = det
+    run_tool('test.py', MASK_CFG, det_ckpt, '--work-dir', tmp_path / 'det_work', '--show-dir',
+             'shown', '--cfg-options', *opts, cwd=str(cwd))
+    drawn = glob.glob(str(tmp_path / 'det_work' / '*' / 'shown' / '*'))
+    assert sorted(map(osp.basename, drawn)) == sorted(os.listdir(det_root / 'coco' / 'images'))
+    assert not os.listdir(cwd)
