@@ -8,6 +8,7 @@ Before anything is built, rank 0 checks the test data, annotation files and the 
 (genview_mm.apis.preflight) and stops with a short checklist if one is missing.
 """
 import argparse
+import logging
 import os.path as osp
 import sys
 
@@ -81,6 +82,24 @@ def place_show_dir(runner, show_dir: str) -> None:
             hook.out_dir = osp.join(runner.log_dir, show_dir)
 
 
+def check_amp(cfg) -> None:
+    """``--amp`` on a machine without an accelerator, where MMEngine's autocast runs bfloat16
+    on the CPU (float16 autocast needs a GPU). mmcv's detection ops (NMS) take only float32 on
+    the CPU, so an MMDetection config would fail in its first batch: refused at once, in one
+    line (mmdet's own tools/test.py has no --amp). An MMPretrain config runs, as mmpretrain's
+    tools/test.py runs it, with a warning that it tests in bfloat16."""
+    from mmengine.device import get_device
+    from mmengine.logging import print_log
+    if get_device() != 'cpu':
+        return
+    if cfg.get('default_scope') == 'mmdet':
+        usage_error('--amp without CUDA would test under bfloat16 autocast on the CPU, which '
+                    "mmcv's detection ops (NMS) do not take; drop --amp to test in float32")
+    print_log('--amp without CUDA: testing under bfloat16 autocast on the CPU (float16 autocast '
+              'needs a GPU); the metrics may differ slightly from a float32 test (without --amp)',
+              logger='current', level=logging.WARNING)
+
+
 def main() -> None:
     args = parse_args()
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
@@ -96,6 +115,8 @@ def main() -> None:
         cfg = load_cfg(args, cfg_options(args))
     except GenViewSettingError as exc:
         usage_error(str(exc))
+    if args.amp:
+        check_amp(cfg)
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'test', args.checkpoint)
     prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=False)

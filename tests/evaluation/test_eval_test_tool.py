@@ -149,3 +149,26 @@ def test_show_dir_draws_every_image_into_the_run_folder(cls, det, tmp_path):
     drawn = glob.glob(str(tmp_path / 'det_work' / '*' / 'shown' / '*'))
     assert sorted(map(osp.basename, drawn)) == sorted(os.listdir(det_root / 'coco' / 'images'))
     assert not os.listdir(cwd)
+
+
+@pytest.mark.slow
+def test_amp_without_cuda(cls, det, tmp_path):
+    """--amp on a CPU-only machine tests under bfloat16 autocast (float16 needs a GPU). An
+    MMPretrain config runs, as mmpretrain's tools/test.py runs it, but now says so (it was
+    silent). An MMDetection config is refused at once in one line: mmcv's NMS takes no
+    bfloat16 on the CPU, and the run died in its first batch with a RuntimeError traceback."""
+    no_cuda = dict(CUDA_VISIBLE_DEVICES='')
+    _, cfg, ckpt = cls
+    out = run_tool('test.py', cfg, ckpt, '--work-dir', tmp_path / 'work', '--amp',
+                   env=no_cuda).output
+    assert ('WARNING - --amp without CUDA: testing under bfloat16 autocast on the CPU (float16 '
+            'autocast needs a GPU); the metrics may differ slightly from a float32 test (without '
+            '--amp)\n') in out
+    assert "{'accuracy/top1': " in out
+    _, det_ckpt, opts = det
+    proc = run_tool('test.py', MASK_CFG, det_ckpt, '--work-dir', tmp_path / 'det_work', '--amp',
+                    '--cfg-options', *opts, env=no_cuda, returncode=2)
+    assert (proc.stdout, proc.stderr) == ('', (
+        'test.py: error: --amp without CUDA would test under bfloat16 autocast on the CPU, which '
+        "mmcv's detection ops (NMS) do not take; drop --amp to test in float32\n"))
+    assert not (tmp_path / 'det_work').exists()
