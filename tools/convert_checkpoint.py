@@ -36,7 +36,7 @@ def main() -> None:
     )
     from genview_mm.evaluation.convert import convert_checkpoint
     from genview_mm.utils.atomic_write import DiskFull
-    from genview_mm.utils.file_safety import same_file
+    from genview_mm.utils.file_safety import NotWritable, same_file
     if same_file(args.src, args.dst):
         print(f'convert_checkpoint.py: error: {args.dst} is the input checkpoint {args.src} (the '
               'same file): converting would replace it by its backbone weights, and the rest '
@@ -46,11 +46,14 @@ def main() -> None:
     fmt = args.format or ('detectron2' if args.dst.endswith('.pkl') else 'mmpretrain')
     try:
         out = convert_checkpoint(args.src, args.dst, fmt, args.prefix)
-    except IsADirectoryError as err:  # a bad argument
+    except (IsADirectoryError, NotWritable) as err:  # a bad argument (checked before the work)
         print(f'convert_checkpoint.py: error: {err}', file=sys.stderr)
         sys.exit(2)
     except (CheckpointError, FileNotFoundError, DiskFull) as err:
         sys.exit(f'convert_checkpoint.py: error: {err}')
+    except OSError as err:  # writing dst (reading src gives a CheckpointError)
+        sys.exit(f'convert_checkpoint.py: error: cannot write {args.dst} ({err.strerror or err}); '
+                 'nothing was written: choose a writable location')
     weights = out['state_dict'] if fmt == 'mmpretrain' else out.get('model', out)
     print(f'wrote {len(weights)} backbone tensors to {args.dst} ({fmt} format)')
     norm = out['meta'].get('pretrain_normalisation') if fmt == 'mmpretrain' else None

@@ -29,6 +29,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from genview_mm.utils.atomic_write import atomic_write
+from genview_mm.utils.file_safety import check_writable
 
 from .checkpoint_io import CheckpointError, pretraining_normalisation, read_checkpoint
 
@@ -166,6 +167,8 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
         FileNotFoundError, CheckpointError: ``src`` is missing or not a usable checkpoint (nothing
             is written then).
         IsADirectoryError: ``dst`` is a folder (checked first).
+        NotWritable: ``dst`` cannot be created: under a file, or in a folder where this process
+            cannot create files (checked next; :func:`genview_mm.utils.file_safety.check_writable`).
     """
     if fmt not in FORMATS:
         raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
@@ -173,6 +176,7 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
         name = 'backbone.pkl' if fmt == 'detectron2' else 'backbone.pth'
         raise IsADirectoryError(f'{dst} is a folder: give the output file, e.g. '
                                 f'{osp.join(dst, name)}')
+    check_writable(dst)
     ckpt = read_checkpoint(src)
     state = state_dict_of(ckpt)
     heads = sorted({k.split('.')[0] for k in state if k.startswith(_DETECTOR_HEADS)})

@@ -69,6 +69,70 @@ def test_convert_tool_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
                                 'space or write elsewhere, then rerun')
 
 
+@pytest.fixture()
+def ssl_ckpt(tmp_path):
+    path = str(tmp_path / 'ssl.pth')
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.ones(2, 3, 3, 3)}}, path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('where', ['a_file/backbone.pth', 'a_file/deeper/backbone.pth'])
+def test_convert_tool_into_a_path_under_a_file_is_one_line(where, ssl_ckpt, tmp_path):
+    """An output whose parent is a file was a FileExistsError / NotADirectoryError traceback
+    from the write, after the checkpoint was read: now one line before that, exit 2 (as for an
+    output that is a folder), nothing written."""
+    (tmp_path / 'a_file').write_text('mine')
+    dst = tmp_path / where
+    proc = run_tool('convert_checkpoint.py', ssl_ckpt, dst, returncode=2)
+    assert (proc.stdout, proc.stderr) == ('', (
+        f'convert_checkpoint.py: error: cannot write {dst}: {tmp_path / "a_file"} is a file, not '
+        'a folder; choose another path\n'))
+    assert sorted(os.listdir(tmp_path)) == ['a_file', 'ssl.pth']
+    assert (tmp_path / 'a_file').read_text() == 'mine'
+
+
+def test_convert_tool_into_a_read_only_folder_is_one_line(ssl_ckpt, tmp_path, monkeypatch,
+                                                          capsys):
+    """A folder where no file can be created (read-only folder or filesystem; root writes a
+    chmod-555 folder, so the refusal is simulated): one line, exit 2, before the checkpoint is
+    read. A write that fails anyway (the folder changed meanwhile) is one line too, exit 1, as
+    the tool's other I/O errors, and leaves nothing behind."""
+    import tempfile
+
+    import genview_mm.evaluation.convert as convert
+    from genview_mm.utils import atomic_write
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied')
+
+    folder = tmp_path / 'ro'
+    folder.mkdir()
+    dst = folder / 'backbone.pth'
+    with monkeypatch.context() as patch:
+        patch.setattr(tempfile, 'NamedTemporaryFile', refused)
+        with pytest.raises(SystemExit) as exit_:
+            run_script('convert_checkpoint.py', ssl_ckpt, dst)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        f'convert_checkpoint.py: error: cannot write {dst}: no file can be created in {folder} '
+        '(Permission denied); choose a writable location\n')
+    real_open = open
+
+    def no_write_in(path, mode='r', *args, **kwargs):  # the atomic write's temporary file
+        if str(path).startswith(str(folder)) and 'w' in mode:
+            raise PermissionError(13, 'Permission denied', str(path))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(atomic_write, 'open', no_write_in, raising=False)
+    assert convert.atomic_write is atomic_write.atomic_write
+    with pytest.raises(SystemExit) as exit_:
+        run_script('convert_checkpoint.py', ssl_ckpt, dst)
+    assert exit_.value.code == (f'convert_checkpoint.py: error: cannot write {dst} (Permission '
+                                'denied); nothing was written: choose a writable location')
+    assert not os.listdir(folder)
+
+
 def test_unreadable_and_refused_checkpoints(tmp_path):
     (tmp_path / 'empty.pth').write_bytes(b'')
     with pytest.raises(CheckpointError, match='it is an empty file'):
