@@ -156,10 +156,30 @@ def config_block_problems(doc: Doc, folder: Path, written: Dict[str, Path]) -> L
         written[name].parent.mkdir(parents=True, exist_ok=True)
         written[name].write_text(re.sub(r"(['\"])\./", r'\1genview_mm::', block.text))
         try:
-            load(str(written[name]))
+            cfg, _ = load(str(written[name]))
         except Exception as exc:  # any failure to load is the problem to report
             problems.append(f'{where}\n    -> does not load: {type(exc).__name__}: {exc}')
+            continue
+        problems += [f'{where}\n    -> {p}' for p in dropped_hooks(cfg, written[name])]
     return problems
+
+
+def dropped_hooks(cfg, path: Path) -> List[str]:
+    """A config block that sets ``custom_hooks`` keeps every hook of its base's: the list
+    replaces the base's whole list, and a GenView config without its ``GenViewPairHook`` trains
+    without the start check that its manifest matches the dataset (a manifest that matches
+    nothing then trains on original images only) and without the pair statistics."""
+    text = path.read_text()
+    base = re.findall(r'^_base_ = .*$', text, re.M)
+    if not base or not re.search(r'^custom_hooks\s*=', text, re.M):
+        return []
+    alone = path.with_name(f'{path.stem}_base_only.py')  # the block's base, nothing added
+    alone.write_text(base[0] + '\n')
+    kept = {hook.get('type') for hook in cfg.get('custom_hooks') or []}
+    lost = [hook.get('type') for hook in load(str(alone))[0].get('custom_hooks') or []
+            if hook.get('type') not in kept]
+    return [f'custom_hooks drops {", ".join(lost)} of its base config: start the list with '
+            '*_base_.custom_hooks'] if lost else []
 
 
 def doc_problems(docs: List[Doc], folder: Path) -> List[str]:

@@ -78,6 +78,13 @@ BAD = {  # documents with drift of each kind, and what the checks say of them, i
                 ["+custom_hooks = [dict(type='PairHook')]", '-> does not load: NameError',
                  '--cfg-options model.backbon.depth: no such key',
                  'mine/x.py does not load with its --cfg-options']),
+    'hooks': ('```python\n# mine/knn.py\n_base_ = "./demo/genview_mocov2_r18_tiny_cpu.py"\n'
+              'custom_hooks = [dict(type="KNNMonitorHook", interval=1)]\n```\n'
+              '```python\n# mine/knn_kept.py\n_base_ = "./demo/genview_mocov2_r18_tiny_cpu.py"\n'
+              'custom_hooks = [*_base_.custom_hooks, dict(type="KNNMonitorHook", interval=1)]\n'
+              '```\n',
+              ['BAD.md:2 (python config block)\n    -> custom_hooks drops GenViewPairHook of its '
+               'base config: start the list with *_base_.custom_hooks']),
 }
 
 
