@@ -16,7 +16,6 @@ refused, with nothing written, when it differs (pass --overwrite to replace it).
 import argparse
 import os.path as osp
 import sys
-import tempfile
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,29 +47,12 @@ def parse_args() -> argparse.Namespace:
                      'written)')
     if osp.exists(args.out_dir) and not osp.isdir(args.out_dir):
         parser.error(f'--out-dir {args.out_dir!r} is a file, not a folder (nothing was written)')
-    problem = unwritable(args.out_dir)
+    from genview_mm.utils.file_safety import writable_problem
+    problem = writable_problem(args.out_dir)
     if problem:
-        parser.error(f'--out-dir {args.out_dir!r} {problem}: pass a writable folder (nothing '
+        parser.error(f'--out-dir {args.out_dir!r}: {problem}: pass a writable folder (nothing '
                      'was written)')
     return args
-
-
-def unwritable(out_dir: str) -> str:
-    """Why this process cannot create files in ``out_dir`` (or create it), '' if it can.
-
-    Nothing is left behind: the nearest existing folder is probed with a temporary file.
-    """
-    existing = osp.abspath(out_dir)
-    while not osp.exists(existing):
-        existing = osp.dirname(existing)
-    if not osp.isdir(existing):
-        return f'is inside {existing!r}, which is a file, not a folder'
-    try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix='.write-test-'):
-            pass
-    except OSError as exc:
-        return f'is not writable ({exc.strerror or exc})'
-    return ''
 
 
 def main() -> None:

@@ -3,11 +3,11 @@
 A tool about to write ``path`` asks :func:`check_replace` first. Nothing there, an empty file,
 or a file that ``is_ours`` recognises as its own kind of output: go ahead. Anything else (a
 user's list, image or checkpoint): :class:`ReplaceRefused`, naming what would be lost and the
-flag that forces it. :func:`check_writable` tells, before any work, that an output cannot be
-created where it is asked for. :func:`same_file` catches an output that is the input under
-another name (another relative path, a symlink, a hard link). :func:`check_outside_sources`
-keeps an output folder out of the folder its inputs come from. Standard library only: the
-tools ask before torch loads.
+flag that forces it. :func:`check_writable` (:func:`writable_problem`) tells, before any work,
+that an output cannot be created where it is asked for. :func:`same_file` catches an output
+that is the input under another name (another relative path, a symlink, a hard link).
+:func:`check_outside_sources` keeps an output folder out of the folder its inputs come from.
+Standard library only: the tools ask before torch loads.
 """
 import os
 import os.path as osp
@@ -23,14 +23,28 @@ class NotWritable(ValueError):
     """An output file cannot be created where it is asked for."""
 
 
-def check_writable(path: str) -> None:
-    """Check, before any work, that this process can create the file ``path``.
+def writable_problem(folder: str) -> str:
+    """Why this process cannot create a file in ``folder`` ('' if it can): the nearest existing
+    folder (``folder``, or the first of its parents that exists: the missing ones are created
+    when the file is written) must be a folder that takes a file. That is tried with a temporary
+    file, removed at once, so read-only filesystems, ACLs and root are judged as the real write
+    will be; nothing else is created, so a refused start leaves nothing behind."""
+    existing = osp.abspath(folder)
+    while not osp.exists(existing):
+        existing = osp.dirname(existing)
+    if not osp.isdir(existing):
+        return f'{existing} is a file, not a folder'
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix='.write-test-'):
+            pass
+    except OSError as exc:
+        return f'no file can be created in {existing} ({exc.strerror or exc})'
+    return ''
 
-    Its nearest existing folder (``path``'s folder, or the first of its parents that exists:
-    the missing ones are created when the file is written) must be a folder in which this
-    process can create a file; that is tried with a temporary file, removed at once, so read-only
-    filesystems, ACLs and root are judged as the real write will be. Nothing else is created: a
-    refused start leaves nothing behind.
+
+def check_writable(path: str) -> None:
+    """Check, before any work, that this process can create the file ``path``
+    (:func:`writable_problem` of its folder).
 
     Args:
         path (str): the file a tool is about to write.
@@ -40,18 +54,11 @@ def check_writable(path: str) -> None:
     """
     if osp.isdir(path):
         raise NotWritable(f'{path} is a folder; give a file path')
-    existing = osp.dirname(osp.abspath(path))
-    while not osp.exists(existing):
-        existing = osp.dirname(existing)
-    if not osp.isdir(existing):
-        raise NotWritable(f'cannot write {path}: {existing} is a file, not a folder; choose '
-                          'another path')
-    try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix='.write-test-'):
-            pass
-    except OSError as exc:
-        raise NotWritable(f'cannot write {path}: no file can be created in {existing} '
-                          f'({exc.strerror or exc}); choose a writable location') from None
+    problem = writable_problem(osp.dirname(osp.abspath(path)))
+    if problem:
+        advice = 'choose another path' if problem.endswith('not a folder') else \
+            'choose a writable location'
+        raise NotWritable(f'cannot write {path}: {problem}; {advice}')
 
 
 def same_file(a: str, b: str) -> bool:

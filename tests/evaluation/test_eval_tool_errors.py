@@ -258,13 +258,13 @@ def test_semi_subsets_unwritable_out_dir_is_one_line(train_list, tmp_path, capsy
     read_only.chmod(0o555)
     unwritable = str(read_only / 'meta') if not os.access(read_only, os.W_OK) else \
         '/sys/genview-test-out'  # root ignores permission bits: sysfs refuses new files
-    for out_dir, problem in ((under_file, f'is inside {train_list!r}, which is a file, not a '
-                              'folder'), (unwritable, 'is not writable (')):
+    for out_dir, problem in ((under_file, f'{train_list} is a file, not a folder'),
+                             (unwritable, 'no file can be created in ')):
         with pytest.raises(SystemExit) as exc:
             run_script('make_semi_subsets.py', '--train-list', train_list, '--percent', '10',
                        '--out-dir', out_dir)
         assert exc.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
-        assert err.startswith(f'make_semi_subsets.py: error: --out-dir {out_dir!r} {problem}')
+        assert err.startswith(f'make_semi_subsets.py: error: --out-dir {out_dir!r}: {problem}')
         assert err.endswith(': pass a writable folder (nothing was written)')
         assert not osp.exists(out_dir)
