@@ -7,9 +7,9 @@ polygon masks, two categories.
         --cfg-options model.backbone.init_cfg=None          # from scratch (no converted backbone)
 
 Writes OUT/images/*.png and OUT/annotations.json (the tiny config's layout and default data_root
-is data/demo_coco/). A rerun with the same arguments writes the same files; an annotations.json
-there that differs (other arguments, or not this tool's) is refused, with nothing written,
-unless --overwrite.
+is data/demo_coco/). A rerun with the same arguments writes the same files and replaces
+nothing; an annotations.json or an images/*.png there that differs (other arguments, or not
+this tool's, e.g. your own images) is refused, with nothing written, unless --overwrite.
 """
 import argparse
 import os.path as osp
@@ -26,13 +26,13 @@ def main(argv=None) -> int:
     p.add_argument('--size', type=int, default=64, help='image side in pixels')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--overwrite', action='store_true',
-                   help='replace an OUT/annotations.json that differs from the one these '
-                   'arguments give (without it the tool stops and writes nothing)')
+                   help='replace an OUT/annotations.json or OUT/images/*.png that differs from '
+                   'the one these arguments give (without it the tool stops and writes nothing)')
     args = p.parse_args(argv)
     if args.num_images < 1 or args.size < 16:
         p.error('--num-images must be >= 1 and --size >= 16')
     from genview_mm.demo.coco_shapes import annotation_text, coco_shapes, write_coco_shapes
-    from genview_mm.utils.file_safety import holds_text
+    from genview_mm.utils.file_safety import ReplaceRefused, holds_text
     ann = osp.join(args.out_dir, 'annotations.json')
     _, dataset = coco_shapes(args.num_images, args.size, args.seed)
     if not args.overwrite and osp.lexists(ann) and not holds_text(ann, annotation_text(dataset)):
@@ -42,7 +42,11 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     try:
-        ann = write_coco_shapes(args.out_dir, args.num_images, args.size, args.seed)
+        ann = write_coco_shapes(args.out_dir, args.num_images, args.size, args.seed,
+                                overwrite=args.overwrite)
+    except ReplaceRefused as exc:  # a user's own image, or one drawn with other arguments
+        print(f'make_toy_coco.py: error: {exc} (nothing was written)', file=sys.stderr)
+        return 2
     except OSError as exc:  # OUT is a file, or read-only
         print(f'make_toy_coco.py: error: cannot write into {args.out_dir}: '
               f'{exc.strerror or exc}; pass a writable output folder', file=sys.stderr)

@@ -8,6 +8,7 @@ from typing import List, Tuple
 import numpy as np
 
 from genview_mm.utils.atomic_write import atomic_write
+from genview_mm.utils.file_safety import check_replace, holds_text
 
 
 def coco_shapes(n: int, size: int = 64, seed: int = 0) -> Tuple[List[tuple], dict]:
@@ -51,14 +52,41 @@ def annotation_text(dataset: dict) -> str:
     return json.dumps(dataset)
 
 
-def write_coco_shapes(folder: str, n: int, size: int = 64, seed: int = 0) -> str:
+def same_picture(path: str, img) -> bool:
+    """Whether the image file ``path`` decodes to the pixels of ``img`` (mode, size and every
+    pixel; False if it is not an image): such a file is what :func:`write_coco_shapes` would
+    write there, whichever PNG encoder wrote it."""
+    from PIL import Image
+    try:
+        with Image.open(path) as old:
+            return (old.mode, old.size) == (img.mode, img.size) and old.tobytes() == img.tobytes()
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def write_coco_shapes(folder: str, n: int, size: int = 64, seed: int = 0,
+                      overwrite: bool = False) -> str:
     """Draw :func:`coco_shapes` and write them: ``folder/images/*.png`` and
-    ``folder/annotations.json``; returns the annotation path."""
+    ``folder/annotations.json``; returns the annotation path.
+
+    An image already there with the same pixels, and an annotations.json with the same text (a
+    rerun), are left as they are. An image with other content (a user's own, or one of other
+    ``n``, ``size`` or ``seed``) raises :class:`~genview_mm.utils.file_safety.ReplaceRefused`
+    before anything is written, unless ``overwrite``. A differing annotations.json is replaced
+    without asking (tools/make_toy_coco.py checks it first).
+    """
     pictures, dataset = coco_shapes(n, size, seed)
+    images = [(osp.join(folder, 'images', name), img) for name, img in pictures]
+    if not overwrite:  # check every image first: a refusal writes nothing
+        for path, img in images:
+            check_replace(path, lambda p, img=img: same_picture(p, img),
+                          'the image these arguments draw', '--overwrite')
     os.makedirs(osp.join(folder, 'images'), exist_ok=True)
-    for name, img in pictures:
-        img.save(osp.join(folder, 'images', name))
-    ann = osp.join(folder, 'annotations.json')
-    with atomic_write(ann) as f:
-        f.write(annotation_text(dataset))
+    for path, img in images:
+        if not same_picture(path, img):
+            img.save(path)
+    ann, text = osp.join(folder, 'annotations.json'), annotation_text(dataset)
+    if not holds_text(ann, text):
+        with atomic_write(ann) as f:
+            f.write(text)
     return ann

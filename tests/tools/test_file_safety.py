@@ -1,8 +1,8 @@
 """A tool replaces only what it wrote: the shared rule (genview_mm.utils.file_safety) and each
 tool that writes a file a user may already have (import_views.py --out, convert_checkpoint.py
-OUT, the PCA tools' --out and contact sheet, make_toy_coco.py's annotations.json). A refusal
-is one line, exit 2, naming what would be lost and the flag, and leaves the file byte for byte
-as it was."""
+OUT, the PCA tools' --out and contact sheet, make_toy_coco.py's annotations.json and images).
+A refusal is one line, exit 2, naming what would be lost and the flag, and leaves the file byte
+for byte as it was."""
 import json
 import os
 import os.path as osp
@@ -241,3 +241,45 @@ def test_make_toy_coco_keeps_a_different_annotations_json(tmp_path, capsys):
     assert read(ann) == written
     assert main([str(out), '--num-images', '4']) == 2  # other arguments: refused again
     assert read(ann) == written and len(os.listdir(out / 'images')) == 3
+
+
+def test_make_toy_coco_keeps_a_users_own_images(tmp_path, capsys):
+    """With no annotations.json in OUT, tools/make_toy_coco.py replaced the user's own
+    OUT/images/shape_*.png silently; now an image with other pixels is refused (exit 2, nothing
+    written) unless --overwrite, and an identical rerun replaces nothing."""
+    from PIL import Image
+    main = load_tool('make_toy_coco').main
+    out = tmp_path / 'coco'
+    os.makedirs(out / 'images')
+    mine = str(out / 'images' / 'shape_0001.png')
+    Image.new('RGB', (64, 64), (1, 2, 3)).save(mine)
+    before = read(mine)
+    assert main([str(out), '--num-images', '3']) == 2
+    assert one_error_line(capsys.readouterr().err, 'make_toy_coco.py') == (
+        f'make_toy_coco.py: error: {mine} exists and is not the image these arguments draw '
+        f'(written by genview_mm): writing would replace it and its {len(before)} bytes would '
+        'be lost; pass --overwrite to replace it, or choose another path (nothing was written)')
+    assert read(mine) == before
+    assert os.listdir(out) == ['images'] and os.listdir(out / 'images') == ['shape_0001.png']
+    assert main([str(out), '--num-images', '3', '--overwrite']) == 0
+    names = sorted(os.listdir(out / 'images'))
+    assert names == ['shape_0000.png', 'shape_0001.png', 'shape_0002.png']
+    assert read(mine) != before
+    # the same pixels in another PNG encoding are this tool's image: kept, not rewritten
+    first = str(out / 'images' / 'shape_0000.png')
+    Image.open(first).save(first, compress_level=0)
+    files = [str(out / 'images' / n) for n in names] + [str(out / 'annotations.json')]
+    for path in files:
+        os.utime(path, ns=(10 ** 18, 10 ** 18))
+    written = {path: read(path) for path in files}
+    assert main([str(out), '--num-images', '3']) == 0  # an identical rerun: nothing replaced
+    assert {path: read(path) for path in files} == written
+    assert [os.stat(p).st_mtime_ns for p in files] == [10 ** 18] * 4
+    # other arguments with no annotations.json to tell: the first differing image is named
+    os.remove(out / 'annotations.json')
+    capsys.readouterr()
+    assert main([str(out), '--num-images', '3', '--seed', '1']) == 2
+    assert one_error_line(capsys.readouterr().err, 'make_toy_coco.py').startswith(
+        f'make_toy_coco.py: error: {first} exists and is not the image these arguments draw')
+    assert {path: read(path) for path in files[:3]} == {p: written[p] for p in files[:3]}
+    assert not osp.exists(out / 'annotations.json')
