@@ -11,7 +11,7 @@ fine-tuning.
         --simclr 1percent.txt 10percent.txt --out-dir data/imagenet/meta
 
 A list already in --out-dir is left as it is when it holds the same lines (a rerun), and
-refused, with nothing written, when it differs (pass --overwrite to replace it).
+refused (exit status 2), with nothing written, when it differs (pass --overwrite to replace it).
 """
 import argparse
 import os.path as osp
@@ -90,9 +90,10 @@ def main() -> None:
     for name, subset, _ in subsets:  # a user's list with other lines is never replaced silently
         out = osp.join(args.out_dir, name)
         if not args.overwrite and osp.lexists(out) and not holds_text(out, ann_text(subset)):
-            sys.exit(f'make_semi_subsets.py: error: {out} exists and holds other lines than '
-                     'this subset: pass --overwrite to replace it, or another --out-dir '
-                     '(nothing was written)')
+            print(f'make_semi_subsets.py: error: {out} exists and holds other lines than '
+                  'this subset: pass --overwrite to replace it, or another --out-dir '
+                  '(nothing was written)', file=sys.stderr)
+            sys.exit(2)  # a usage problem, as every tool's refusal to replace a file
     for name, subset, how in subsets:
         out = osp.join(args.out_dir, name)
         try:

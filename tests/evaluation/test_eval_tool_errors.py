@@ -226,7 +226,8 @@ def test_semi_subsets_never_replace_an_input_or_write_into_a_file(train_list, tm
 
 def test_semi_subsets_refuse_to_replace_a_list_with_other_lines(train_list, tmp_path, capsys):
     """A list of the user's under an output's name was replaced silently; now it is refused
-    (nothing written) unless --overwrite; a rerun that would write the same lines succeeds."""
+    (one line, exit 2 as every tool's refusal to replace a file: it was 1; nothing written)
+    unless --overwrite; a rerun that would write the same lines succeeds."""
     meta = tmp_path / 'meta'
     meta.mkdir()
     mine = meta / 'train_10percent.txt'
@@ -235,9 +236,10 @@ def test_semi_subsets_refuse_to_replace_a_list_with_other_lines(train_list, tmp_
            meta]
     with pytest.raises(SystemExit) as exc:
         run_script('make_semi_subsets.py', *cmd)
-    assert exc.value.code == (f'make_semi_subsets.py: error: {mine} exists and holds other lines '
-                              'than this subset: pass --overwrite to replace it, or another '
-                              '--out-dir (nothing was written)')
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == (f'make_semi_subsets.py: error: {mine} exists and holds '
+                                       'other lines than this subset: pass --overwrite to replace '
+                                       'it, or another --out-dir (nothing was written)\n')
     assert mine.read_text() == 'n00/my_pick.JPEG 0\n'
     assert sorted(os.listdir(meta)) == ['train_10percent.txt']
     run_script('make_semi_subsets.py', *cmd, '--overwrite')
