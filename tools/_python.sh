@@ -1,7 +1,8 @@
 # Sourced by the launch scripts: picks the Python interpreter that has genview_mm.
 # Order: $PYTHON if set; the active virtualenv/conda env; $GENVIEW_VENV (bootstrap_env.sh's
 # venv, default the repo's .venv); python3.
-# Also defines require_count, the launchers' check of their numeric arguments.
+# Also defines require_count, the launchers' check of their numeric arguments, and
+# require_whole_nodes, the Slurm launchers' check of GPUS against GPUS_PER_NODE.
 _tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GENVIEW_ROOT="$(dirname "$_tools_dir")"
 if [ -z "${PYTHON:-}" ]; then
@@ -20,6 +21,19 @@ export PYTHONPATH="$GENVIEW_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 require_count() {
   if [[ ! "$2" =~ ^(0|[1-9][0-9]{0,8})$ ]] || (( $2 < $3 )); then
     echo "$(basename "$0"): $1 must be a whole number >= $3, not '$2'; $4" >&2
+    exit 2
+  fi
+}
+
+# require_whole_nodes GPUS GPUS_PER_NODE USAGE: exit 2 with one line (what is wrong, then USAGE)
+# when GPUS spans more than one node but is not a multiple of GPUS_PER_NODE (GPUS=12 with 8 per
+# node reached srun as is). GPUS below GPUS_PER_NODE (part of one node) is fine. Call it after
+# require_count has checked both numbers.
+require_whole_nodes() {
+  if (( $1 > $2 && $1 % $2 != 0 )); then
+    echo "$(basename "$0"): GPUS=$1 spans several nodes but is not a multiple of" \
+      "GPUS_PER_NODE=$2; pass GPUS=$(( $1 / $2 * $2 )) or $(( ($1 / $2 + 1) * $2 )) (whole" \
+      "nodes), or a GPUS_PER_NODE that divides it; $3" >&2
     exit 2
   fi
 }

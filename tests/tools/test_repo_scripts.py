@@ -185,6 +185,35 @@ def test_launchers_refuse_a_bad_count_before_starting_anything(tmp_path, script,
     assert not (tmp_path / 'views').exists()
 
 
+SLURM_JOBS = [('slurm_train.sh', ['part', 'job', 'cfg.py', 'work']),
+              ('slurm_test.sh', ['part', 'job', 'cfg.py', 'ckpt.pth'])]
+
+
+@pytest.mark.parametrize('script, args', SLURM_JOBS, ids=[s for s, _ in SLURM_JOBS])
+def test_slurm_launchers_refuse_gpus_that_are_not_whole_nodes(tmp_path, script, args):
+    """GPUS=12 with GPUS_PER_NODE=8 reached srun as is; now more GPUs than one node holds must
+    be whole nodes (exit 2, one line and the usage, before the preflight or srun). One partial
+    node (GPUS=4) and whole nodes (GPUS=16) still go to srun."""
+    stand_ins = scratch_tools(str(tmp_path), script)
+    executable(str(tmp_path / 'bin' / 'python'), '#!/usr/bin/env bash\necho $$ >> "$PIDS"\n')
+    executable(str(tmp_path / 'bin' / 'srun'),
+               '#!/usr/bin/env bash\necho $$ >> "$PIDS"\necho "$*" >> "$PIDS.srun"\n')
+    cmd = ['bash', str(tmp_path / 'tools' / script), *args]
+    run = run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, GPUS='12', GPUS_PER_NODE='8'),
+                  returncode=2)
+    assert run.stdout == '' and run.stderr.count('\n') == 1
+    assert run.stderr.startswith(
+        f'{script}: GPUS=12 spans several nodes but is not a multiple of GPUS_PER_NODE=8; pass '
+        'GPUS=8 or 16 (whole nodes), or a GPUS_PER_NODE that divides it; usage: ')
+    assert recorded(stand_ins['PIDS']) == []  # no preflight, no srun
+    for gpus in ('4', '16'):
+        run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, GPUS=gpus, GPUS_PER_NODE='8'))
+    sruns = (tmp_path / 'pids.txt.srun').read_text().splitlines()
+    assert [line.split()[4:7] for line in sruns] == [
+        ['--ntasks=4', '--ntasks-per-node=8', '--cpus-per-task=5'],
+        ['--ntasks=16', '--ntasks-per-node=8', '--cpus-per-task=5']]
+
+
 def test_slurm_generate_takes_gpus_per_task_0(tmp_path):
     """A CPU partition: --gres=gpu:0 (the count check allows 0 where 0 makes sense)."""
     stand_ins = scratch_tools(str(tmp_path), 'slurm_generate.sh')
