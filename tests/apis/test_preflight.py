@@ -22,6 +22,7 @@ from helpers import (
 )
 
 GENVIEW_TINY = osp.join(ROOT, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
+GENVIEW_IN1K = osp.join(ROOT, 'configs', 'genview_mocov2_r50_in1k.py')
 LINEAR = osp.join(ROOT, 'configs', 'benchmarks', 'genview_mocov2_r50_linear-steplr-100e_in1k.py')
 MASK_RCNN = osp.join(ROOT, 'configs', 'demo', 'mask-rcnn_r18_fpn_tiny_cpu.py')
 
@@ -68,7 +69,9 @@ def test_each_missing_piece_alone_names_its_command(setup, piece):
     expected = {'images': ('CustomDataset data', 'train_dataloader.dataset.data_root=DIR'),
                 'manifest': ('GenView views manifest', 'python tools/import_views.py'),
                 'clip': ('scorer encoder', 'model.scorer.encoder=/path/to/clip-folder'),
-                'pca': ('scorer PCA file', 'python tools/fit_foreground_pca.py')}[piece]
+                'pca': ('scorer PCA file',  # fitted on the config's own images
+                        f'python tools/fit_foreground_pca.py {setup["images"]} --per-folder '
+                        '--encoder')}[piece]
     assert check.what.startswith(expected[0]) and expected[1] in text
     assert gone in check.detail
 
@@ -95,6 +98,29 @@ def test_manifest_for_another_dataset_and_pca_for_another_encoder(setup, tmp_pat
     pca = bad['scorer PCA file']
     assert 'takes 64 px' in pca.detail and 'convnext_atto' in pca.detail
     assert '--timm-model convnext_atto --input-size 64' in ' '.join(pca.fix)
+    assert f'python tools/fit_foreground_pca.py {other} --per-folder' in pca.fix[1]
+
+
+def test_fix_lines_name_the_configs_training_images(tmp_path, monkeypatch, capsys):
+    """The commands that make the views manifest and the scorer's PCA file read the config's
+    own training images (here moved with --cfg-options): they named data/imagenet/train, a
+    folder that need not exist; that stays the folder when the config names no other."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    check = load_tool('check_config').main
+    in1k = str(tmp_path / 'in1k')
+    assert check([GENVIEW_IN1K, '--quiet', '--cfg-options',
+                  f'train_dataloader.dataset.data_root={in1k}']) == 2
+    out = capsys.readouterr().out
+    train = osp.join(in1k, 'train')
+    assert f'--source-root {train} --out data/genview/views/manifest.jsonl' in out, out
+    assert f'or generate them: python tools/generate_views.py {train} --pca ' in out
+    assert f'or fit one: python tools/fit_foreground_pca.py {train} --per-folder ' in out
+    assert 'data/imagenet/train ' not in out
+    assert check([GENVIEW_IN1K, '--quiet']) == 2  # the config's own data_root: data/imagenet/
+    out = capsys.readouterr().out
+    assert '--source-root data/imagenet/train --out' in out
+    assert 'python tools/fit_foreground_pca.py data/imagenet/train --per-folder' in out
 
 
 def test_datasets_of_a_training_hook_are_checked(setup, tmp_path):

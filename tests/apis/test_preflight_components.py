@@ -102,7 +102,7 @@ def test_remote_missing_view_and_missing_manifest(mirror):
     check = check_manifest('mirror://elsewhere/manifest.jsonl', ds, backend_args=args)
     assert (check.status, check.detail) == ('MISSING',
                                             'mirror://elsewhere/manifest.jsonl not found')
-    assert check.fix == fix_lines('manifest')
+    assert check.fix == fix_lines('manifest', images=mirror.src_root)
 
 
 def rows_for(keys, root='/data/train', status='ok'):
@@ -174,7 +174,8 @@ def test_a_jsonl_that_is_not_a_manifest_is_named_broken(tmp_path):
     ds = dict(type='CustomDataset', data_root=data.src_root, with_label=False)
     check = check_manifest(path, ds)
     assert (check.status, check.detail) == ('BROKEN', f'{path}: {message}')
-    assert check.fix == fix_lines('manifest_remake')
+    assert check.fix == fix_lines('manifest_remake', images=data.src_root)
+    assert f'--source-root {data.src_root} --out' in check.fix[0]  # the dataset's own images
     # one such line among rows is named by its number, the rows before it being good
     with open(data.manifest) as f:
         lines = f.readlines()

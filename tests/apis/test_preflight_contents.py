@@ -180,6 +180,8 @@ def test_manifest_whose_views_are_missing(setup):
     assert check.status == 'BROKEN'
     assert '6 of 6 sampled views are missing' in check.detail and 'plain SSL' in check.detail
     assert "relative to the manifest's folder" in check.fix[0]
+    assert f'--source-root {setup["images"]} --out' in check.fix[1]  # the config's images
+    assert f'python tools/generate_views.py {setup["images"]} --pca' in check.fix[2]
 
 
 def test_manifest_whose_views_are_empty_files(setup):

@@ -22,8 +22,14 @@ from typing import Iterator, List, Optional, Tuple
 from ..genview_settings import iter_pair_transforms
 from .checklist import FAILING, Check, format_checklist
 from .checkpoint_checks import check_checkpoints
-from .data_checks import check_dataset, check_evaluator, iter_datasets
-from .extra_checks import check_extra_images, is_extra_images
+from .data_checks import (
+    check_dataset,
+    check_evaluator,
+    is_extra_images,
+    iter_datasets,
+    train_images,
+)
+from .extra_checks import check_extra_images
 from .manifest_checks import check_manifest
 from .model_checks import check_scorer
 
@@ -65,7 +71,7 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     if mode == 'train':
         for key, ds in iter_hook_datasets(cfg.get('custom_hooks') or []):
             checks += check_dataset(key, ds)
-        checks += check_scorer((cfg.get('model') or {}).get('scorer'))
+        checks += check_scorer((cfg.get('model') or {}).get('scorer'), train_images(cfg))
     checks += check_checkpoints(cfg, checkpoint)
     unique, seen = [], set()
     for c in checks:

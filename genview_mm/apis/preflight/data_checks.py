@@ -18,6 +18,9 @@ from .fixes import dataset_fix_kind, fix_lines
 #: dataset images a manifest's coverage is measured on
 SAMPLE = 200
 
+#: the training image folder the fix lines name when the config names none (ImageNet's train/)
+DEFAULT_TRAIN_IMAGES = 'data/imagenet/train'
+
 
 def dataset_fix(kind: str, key: str) -> List[str]:
     """How to provide a dataset of ``kind`` (the config's dataset type)."""
@@ -54,6 +57,33 @@ def dataset_paths(ds: dict) -> Tuple[str, Optional[str], List[str]]:
     folders = list(prefix.values()) if isinstance(prefix, dict) else [prefix]
     folders = [_join(root, f) for f in folders if f and isinstance(f, str)]
     return root, (_join(root, ann) if ann else None), folders
+
+
+def image_folder(ds: Optional[dict]) -> str:
+    """The image folder a dataset config reads (its first ``data_prefix`` folder, else its
+    ``data_root``), :data:`DEFAULT_TRAIN_IMAGES` when it names neither."""
+    if not isinstance(ds, dict):
+        return DEFAULT_TRAIN_IMAGES
+    root, _, folders = dataset_paths(ds)
+    folder = folders[0] if folders else root
+    return (folder.rstrip('/') or '/') if folder else DEFAULT_TRAIN_IMAGES
+
+
+def is_extra_images(cfg, ds: dict) -> bool:
+    """Whether ``ds`` is the extra set of an expansion config (``cfg.expansion`` is set)."""
+    return bool(cfg.get('expansion')) and ds.get('type') == 'CustomDataset' and \
+        ds.get('with_label') is False and bool(ds.get('ann_file'))
+
+
+def train_images(cfg) -> str:
+    """The image folder of the config's training set (of its first dataset that is not an
+    expansion config's extra set), the folder the tools that make views, PCA files and extra
+    sets read; :data:`DEFAULT_TRAIN_IMAGES` when the config names none."""
+    loader = cfg.get('train_dataloader') or {}
+    for _, ds in iter_datasets(loader.get('dataset'), 'train_dataloader.dataset'):
+        if not is_extra_images(cfg, ds):
+            return image_folder(ds)
+    return DEFAULT_TRAIN_IMAGES
 
 
 def is_empty_file(path: str) -> bool:

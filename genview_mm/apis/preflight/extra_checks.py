@@ -12,27 +12,11 @@ from typing import List
 
 from ..extra_images import count_list_images
 from .checklist import BROKEN, MISSING, OK, Check
-from .data_checks import dataset_paths, iter_datasets
+from .data_checks import dataset_paths, train_images
 from .fixes import fix_lines
 
 #: listed paths whose files must exist (a list drawn for another folder fails on the first)
 SPOT_CHECKED = 10
-
-
-def is_extra_images(cfg, ds: dict) -> bool:
-    """Whether ``ds`` is the extra set of an expansion config (``cfg.expansion`` is set)."""
-    return bool(cfg.get('expansion')) and ds.get('type') == 'CustomDataset' and \
-        ds.get('with_label') is False and bool(ds.get('ann_file'))
-
-
-def _reference_folder(cfg) -> str:
-    """The image folder of the train set the extra images join (ImageNet's train/)."""
-    loader = cfg.get('train_dataloader') or {}
-    for _, ds in iter_datasets(loader.get('dataset'), 'train_dataloader.dataset'):
-        if not is_extra_images(cfg, ds):
-            root, _, folders = dataset_paths(ds)
-            return (folders[0] if folders else root).rstrip('/') or '.'
-    return 'data/imagenet/train'
 
 
 def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
@@ -42,7 +26,7 @@ def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
     num = (cfg.get('expansion') or {}).get('num_extra')
     what = f'extra images [{key}]'
     facts = dict(key=key, folder=folder, dir=folder.rstrip('/'), ann=ann,
-                 imagenet=_reference_folder(cfg), count=f' --num {num}' if num else '')
+                 imagenet=train_images(cfg), count=f' --num {num}' if num else '')
     if not osp.isdir(folder):
         return [Check(what, MISSING, f'image folder {folder} not found',
                       fix_lines('extra_folder', **facts))]

@@ -3,14 +3,15 @@ settings the preflight prints after ``->``.
 
 The checks (and the components they ask) say what is wrong; only this table names ``tools/``
 commands and ``--cfg-options`` keys. Each entry is a list of lines formatted with the facts of
-the check (:func:`fix_lines`).
+the check (:func:`fix_lines`); a command that reads the training images names the config's
+own folder (``{images}``, :func:`~.data_checks.train_images`), not ImageNet's default one.
 """
 from typing import Dict, List, Tuple
 
 _MANIFEST = (
     'released views: python tools/import_views.py data/imagenet/train_variations '
-    '--source-root data/imagenet/train --out data/genview/views/manifest.jsonl',
-    'or generate them: python tools/generate_views.py data/imagenet/train --pca '
+    '--source-root {images} --out data/genview/views/manifest.jsonl',
+    'or generate them: python tools/generate_views.py {images} --pca '
     'data/genview/pca/generator.pth --out-dir data/genview/views')
 _OTHER_DATA = 'or point the config at yours: --cfg-options {key}.data_root=DIR'
 _HUB = ('hf download {repo}   (on a machine with internet; copy ~/.cache/huggingface to '
@@ -79,9 +80,9 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                  'b82k-augreg/eigenvecters/pca_vectors.npy --timm-model {name} --input-size '
                  '{size} --out {path}   (PCA_RESULTS: tools/clip_pca/pca_results of the official '
                  'GenView repository)',
-                 'or fit one: python tools/fit_foreground_pca.py data/imagenet/train --per-folder '
+                 'or fit one: python tools/fit_foreground_pca.py {images} --per-folder '
                  '--timm-model {name} --input-size {size} --out {path}'),
-    'pca_clip': ('python tools/fit_foreground_pca.py data/imagenet/train --per-folder --encoder '
+    'pca_clip': ('python tools/fit_foreground_pca.py {images} --per-folder --encoder '
                  '{name} --out {path}', 'or set --cfg-options model.scorer.pca_path=FILE'),
     # checkpoints
     'checkpoint': ('python tools/convert_checkpoint.py work_dirs/<pretraining>/epoch_N.pth {path} '

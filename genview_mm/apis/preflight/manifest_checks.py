@@ -20,7 +20,7 @@ from genview_mm.structures.manifest import (
 )
 
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
-from .data_checks import sample_images
+from .data_checks import DEFAULT_TRAIN_IMAGES, image_folder, sample_images
 from .fixes import fix_lines
 
 WHAT = 'GenView views manifest'
@@ -57,9 +57,10 @@ def undecodable_views(probe: ManifestProbe, backend_args: Optional[dict] = None,
 
 
 def _views_check(probe: ManifestProbe, detail: str,
-                 undecodable: Tuple[List[str], int] = ([], 0)) -> Optional[Check]:
+                 undecodable: Tuple[List[str], int] = ([], 0),
+                 images: str = DEFAULT_TRAIN_IMAGES) -> Optional[Check]:
     """A failing or noting check when sampled views are missing or do not decode, else
-    None."""
+    None (``images``: the dataset's image folder, which the fix's commands read)."""
     bad, decoded = undecodable
     if not probe.missing and not bad:
         return None
@@ -75,7 +76,7 @@ def _views_check(probe: ManifestProbe, detail: str,
         return Check(WHAT, NOTE, f'{detail}; {found}: those images train on the original')
     root = probe.path.rsplit('/', 1)[0] if '://' in probe.path else \
         osp.dirname(osp.abspath(probe.path))
-    fix = (fix_lines('views_moved', root=root) if absent else []) + \
+    fix = (fix_lines('views_moved', root=root, images=images) if absent else []) + \
         (fix_lines('views_empty') if probe.empty else []) + \
         (fix_lines('views_undecodable') if bad else [])
     return Check(WHAT, BROKEN, f'{detail}; {found}: training would fall back to the original '
@@ -130,10 +131,11 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
     if prob is not None and float(prob) <= 0:
         return Check(WHAT, NOTE, "prob=0: no generated view is used (the pairs are "
                      "MultiView's), so no manifest is read")
+    images = image_folder(ds)  # what the commands that make a manifest read
     if not manifest:
-        return Check(WHAT, MISSING, 'no manifest set', fix_lines('manifest'))
+        return Check(WHAT, MISSING, 'no manifest set', fix_lines('manifest', images=images))
     path = manifest_file(manifest, backend_args)
-    missing = Check(WHAT, MISSING, f'{path} not found', fix_lines('manifest'))
+    missing = Check(WHAT, MISSING, f'{path} not found', fix_lines('manifest', images=images))
     if not is_remote(path, backend_args) and not osp.isfile(path):
         return unmerged_generation(path) or missing  # (another backend: asked by reading it)
     sample = sample_images(ds) if ds is not None else []
@@ -143,9 +145,9 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
     except FileNotFoundError:
         return missing
     except (ValueError, OSError) as exc:
-        return Check(WHAT, BROKEN, f'{path}: {exc}', fix_lines('manifest_remake'))
+        return Check(WHAT, BROKEN, f'{path}: {exc}', fix_lines('manifest_remake', images=images))
     if probe.rows == 0:
-        return Check(WHAT, BROKEN, f'{path} is empty', fix_lines('manifest_remake'))
+        return Check(WHAT, BROKEN, f'{path} is empty', fix_lines('manifest_remake', images=images))
     filtered = _filtered(probe, min_clip_sim)
     undecodable = undecodable_views(probe, backend_args, imdecode_backend)
     lower = fix_lines('min_clip_sim', value=min_clip_sim)
@@ -153,7 +155,7 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
         detail = f'{path} ({probe.rows} rows' + (f'; {filtered}' if filtered else '') + ')'
         if filtered and not probe.outputs:
             return Check(WHAT, BROKEN, f'{detail}: lower it', lower)
-        return _views_check(probe, detail, undecodable) or Check(WHAT, OK, detail)
+        return _views_check(probe, detail, undecodable, images) or Check(WHAT, OK, detail)
     detail = (f'{path}: {probe.rows} rows; {probe.hits} of {len(sample)} sampled dataset images '
               'have a view')
     if probe.filtered_hits:
@@ -163,5 +165,5 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
             return Check(WHAT, BROKEN, detail, lower)
         return Check(WHAT, BROKEN, f'{detail} (a dataset image: {sample[0]}; a manifest key: '
                      f'{probe.example})', fix_lines('manifest_other_dataset'))
-    return _views_check(probe, detail, undecodable) or \
+    return _views_check(probe, detail, undecodable, images) or \
         Check(WHAT, OK if probe.hits == len(sample) else NOTE, detail)

@@ -15,6 +15,7 @@ from genview_mm.models.encoders.weights_source import WeightsSource, hub_offline
 from genview_mm.models.scorers.pair_quality_scorer import OFFICIAL_ENCODER
 
 from .checklist import BROKEN, MISSING, NOTE, OFFLINE, OK, Check
+from .data_checks import DEFAULT_TRAIN_IMAGES
 from .fixes import fix_lines
 from .weights import folder_weights_problem, weights_file_problem
 
@@ -105,25 +106,25 @@ def expected_identity(spec: dict, source: WeightsSource) -> EncoderIdentity:
     return EncoderIdentity(encoder_id(spec['pretrained'], spec.get('subfolder')))
 
 
-def pca_fix(spec: dict, path: str) -> List[str]:
-    """How to make a PCA file for the scorer's encoder."""
+def pca_fix(spec: dict, path: str, images: str = DEFAULT_TRAIN_IMAGES) -> List[str]:
+    """How to make a PCA file for the scorer's encoder (fitted on the images in ``images``)."""
     if spec['type'] == 'TimmPatchEncoder':
         return fix_lines('pca_timm', name=spec['model_name'], path=path,
-                         size=spec.get('input_size') or 224)
-    return fix_lines('pca_clip', name=spec['pretrained'], path=path)
+                         size=spec.get('input_size') or 224, images=images)
+    return fix_lines('pca_clip', name=spec['pretrained'], path=path, images=images)
 
 
 def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
-              encoder_there: bool = True) -> Check:
+              encoder_there: bool = True, images: str = DEFAULT_TRAIN_IMAGES) -> Check:
     """The scorer's PCA file exists, loads and fits the scorer's encoder (asked of the file,
-    only when the encoder is there)."""
+    only when the encoder is there); the fix fits one on the training images in ``images``."""
     what = 'scorer PCA file'
     if not path or not osp.isfile(path):
-        return Check(what, MISSING, f'{path} not found', pca_fix(spec, path or 'PCA.pth'))
+        return Check(what, MISSING, f'{path} not found', pca_fix(spec, path or 'PCA.pth', images))
     try:
         pca = ForegroundPCA.load(path)
     except ForegroundPCAError as exc:
-        return Check(what, BROKEN, str(exc).split(' Fit one')[0], pca_fix(spec, path))
+        return Check(what, BROKEN, str(exc).split(' Fit one')[0], pca_fix(spec, path, images))
     if not encoder_there:
         return Check(what, OK, f'{path} ({pca.encoder}; compared with the scorer encoder once '
                      'that is there)')
@@ -132,7 +133,7 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
     name = identity.name
     if why == 'input size':
         return Check(what, BROKEN, f'{path} was made for {pca.describe()}; the scorer encoder '
-                     f'{name!r} takes {size} px', pca_fix(spec, path))
+                     f'{name!r} takes {size} px', pca_fix(spec, path, images))
     if fits:
         return Check(what, OK, f'{path} ({pca.encoder}, {pca.input_size} px)')
     folder = clip_folder(source) if spec['type'] == 'CLIPPatchEncoder' else None
@@ -142,13 +143,15 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
         if fits:
             return Check(what, OK, f'{path} (made for the same weights as {name})')
         return Check(what, BROKEN, f'{path} was made for {pca.encoder!r}, whose weights '
-                     f'differ from {name!r}', pca_fix(spec, path))
+                     f'differ from {name!r}', pca_fix(spec, path, images))
     return Check(what, BROKEN, f'{path} was made for {pca.encoder!r}, the scorer encoder is '
-                 f'{name!r} (weights could not be compared)', pca_fix(spec, path))
+                 f'{name!r} (weights could not be compared)', pca_fix(spec, path, images))
 
 
-def check_scorer(scorer: Optional[dict]) -> List[Check]:
-    """The GenView scorer's encoder and PCA file (no check when the model has no scorer)."""
+def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> List[Check]:
+    """The GenView scorer's encoder and PCA file (no check when the model has no scorer);
+    ``images``: the training image folder (:func:`~.data_checks.train_images`) a PCA file's
+    fix fits on."""
     if not isinstance(scorer, dict):
         return []
     spec = encoder_spec(scorer)
@@ -158,4 +161,5 @@ def check_scorer(scorer: Optional[dict]) -> List[Check]:
     args = {k: v for k, v in spec.items() if k != 'type'}
     source = encoder.weights_source(**args)
     available = clip_check(source) if encoder is CLIPPatchEncoder else timm_check(spec, source)
-    return [available, check_pca(scorer.get('pca_path'), spec, source, not available.failing)]
+    return [available, check_pca(scorer.get('pca_path'), spec, source, not available.failing,
+                                 images)]
