@@ -26,7 +26,8 @@ def parse_args() -> argparse.Namespace:
                         "MMDetection configs: mmdet's DumpDetResults, masks as RLE)")
     parser.add_argument('--show-dir', help='draw every test image with its predictions into '
                         'this folder, relative to the run\'s timestamped folder inside the work '
-                        'dir')
+                        'dir (a config without a visualization hook or visualizer gets its '
+                        "kind's default ones)")
     add_common_args(parser)
     args = parser.parse_args()
     if not osp.isfile(args.config):
@@ -54,18 +55,43 @@ def add_dump(cfg, out: str) -> None:
     cfg.test_evaluator.append(dict(type=kind, out_file_path=out))
 
 
+# What each kind's default_runtime.py sets, for a config that dropped them (``_delete_`` in
+# default_hooks, ``visualization=None``, no ``visualizer``): --show-dir adds them.
+VIS_HOOKS = {'mmdet': dict(type='mmdet.DetVisualizationHook'),
+             'mmpretrain': dict(type='mmpretrain.VisualizationHook')}
+VISUALIZERS = {'mmdet': dict(type='mmdet.DetLocalVisualizer', name='visualizer',
+                             vis_backends=[dict(type='LocalVisBackend')]),
+               'mmpretrain': dict(type='mmpretrain.UniversalVisualizer',
+                                  vis_backends=[dict(type='LocalVisBackend')])}
+
+
 def enable_show_dir(cfg, show_dir: str) -> None:
     """Draw every test image with its predictions into ``show_dir`` inside the run's
     timestamped folder (``<work_dir>/<timestamp>/<show_dir>``), as mmdet's tools/test.py does
     (``draw``, ``test_out_dir``); ``interval=1`` as mmpretrain's (its hook draws one sample in
     ``interval``, 5000 by default). mmpretrain's hook writes to ``out_dir`` as given: the runner's
-    folder is known only once it is built, :func:`place_show_dir` puts it there."""
-    hook = cfg.default_hooks.get('visualization')
-    if hook is None:
-        raise ValueError('--show-dir needs a `visualization` hook in default_hooks; the config '
-                         'has none.')
+    folder is known only once it is built, :func:`place_show_dir` puts it there. A config
+    without a ``visualization`` hook in ``default_hooks`` or without a ``visualizer`` gets those
+    of its kind's default_runtime.py (mmdet's and mmpretrain's tools/test.py stop with an
+    assertion instead)."""
+    from mmengine.config import ConfigDict
+    from mmengine.logging import print_log
+    kind = 'mmdet' if cfg.get('default_scope') == 'mmdet' else 'mmpretrain'
+    added = []
+    if cfg.get('default_hooks') is None:
+        cfg.default_hooks = ConfigDict()
+    if cfg.default_hooks.get('visualization') is None:
+        cfg.default_hooks.visualization = ConfigDict(VIS_HOOKS[kind])
+        added.append(f"default_hooks.visualization={VIS_HOOKS[kind]['type']}")
+    if cfg.get('visualizer') is None:
+        cfg.visualizer = ConfigDict(VISUALIZERS[kind])
+        added.append(f"visualizer={VISUALIZERS[kind]['type']}")
+    if added:
+        print_log(f"--show-dir: added what the config lacks for drawing: {', '.join(added)}",
+                  logger='current')
+    hook = cfg.default_hooks.visualization
     hook['interval'] = 1
-    if cfg.get('default_scope') == 'mmdet':  # DetVisualizationHook
+    if kind == 'mmdet':  # DetVisualizationHook
         hook['draw'] = True
         hook['test_out_dir'] = show_dir
     else:  # mmpretrain's VisualizationHook

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import torch
 
-from helpers import ROOT, run_script, run_tool, write_class_folders, write_coco_shapes
+from helpers import ROOT, load_tool, run_script, run_tool, write_class_folders, write_coco_shapes
 
 MASK_CFG = osp.join(ROOT, 'configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py')
 LINEAR_CFG = 'configs/benchmarks/genview_mocov2_r50_linear-steplr-100e_in1k.py'
@@ -172,3 +172,49 @@ def test_amp_without_cuda(cls, det, tmp_path):
         'test.py: error: --amp without CUDA would test under bfloat16 autocast on the CPU, which '
         "mmcv's detection ops (NMS) do not take; drop --amp to test in float32\n"))
     assert not (tmp_path / 'det_work').exists()
+
+
+@pytest.mark.parametrize('kind', ['mmdet', 'mmpretrain'])
+def test_show_dir_adds_the_hook_and_visualizer_a_config_lacks(kind, repo_root):
+    """A config without a visualization hook (or without any default_hooks) and without a
+    visualizer gets those of its kind's default_runtime.py; it ended in a ValueError traceback
+    (after the preflight and the work dir) and, had it passed, drew with MMEngine's bare
+    Visualizer, which has no add_datasample."""
+    from mmengine.config import Config
+    enable_show_dir = load_tool('test').enable_show_dir
+    path = MASK_CFG if kind == 'mmdet' else osp.join(repo_root, LINEAR_CFG)
+    for drop in ('hook', 'default_hooks'):
+        cfg = Config.fromfile(path)
+        if drop == 'hook':
+            cfg.default_hooks.visualization = None
+        else:
+            cfg = Config({k: v for k, v in cfg.to_dict().items() if k != 'default_hooks'})
+        cfg.visualizer = None
+        enable_show_dir(cfg, 'shown')
+        if kind == 'mmdet':
+            assert cfg.default_hooks.visualization == dict(
+                type='mmdet.DetVisualizationHook', interval=1, draw=True, test_out_dir='shown')
+            assert cfg.visualizer.type == 'mmdet.DetLocalVisualizer'
+        else:
+            assert cfg.default_hooks.visualization == dict(
+                type='mmpretrain.VisualizationHook', interval=1, enable=True, out_dir='shown')
+            assert cfg.visualizer.type == 'mmpretrain.UniversalVisualizer'
+        assert list(cfg.default_hooks) == ['visualization'] or drop == 'hook'
+    cfg = Config.fromfile(path)  # the config's own hook and visualizer are kept
+    hook_type, visualizer = cfg.default_hooks.visualization.type, cfg.visualizer
+    enable_show_dir(cfg, 'shown')
+    assert (cfg.default_hooks.visualization.type, cfg.visualizer) == (hook_type, visualizer)
+
+
+@pytest.mark.slow
+def test_show_dir_draws_with_a_config_without_visualization(cls, tmp_path):
+    """End to end: an MMPretrain config that sets ``visualization=None`` and no visualizer
+    draws every image, as one with them (it was a ValueError traceback)."""
+    root, cfg, ckpt = cls
+    bare = tmp_path / 'bare.py'
+    bare.write_text(f"_base_ = '{cfg}'\ndefault_hooks = dict(visualization=None)\n"
+                    'visualizer = None\n')
+    run_tool('test.py', bare, ckpt, '--work-dir', tmp_path / 'work', '--show-dir', 'shown')
+    drawn = glob.glob(str(tmp_path / 'work' / '*' / 'shown' / '*'))
+    assert sorted(osp.basename(p) for p in drawn) == sorted(
+        f'{osp.basename(p)}_0.png' for p in glob.glob(str(root / 'images' / '*' / '*.png')))
