@@ -11,6 +11,7 @@ import argparse
 import logging
 import os.path as osp
 import sys
+from typing import Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
@@ -26,8 +27,9 @@ def parse_args() -> argparse.Namespace:
                         "MMDetection configs: mmdet's DumpDetResults, masks as RLE)")
     parser.add_argument('--show-dir', help='draw every test image with its predictions into '
                         'this folder, relative to the run\'s timestamped folder inside the work '
-                        'dir (a config without a visualization hook or visualizer gets its '
-                        "kind's default ones)")
+                        "dir, each under its image's folder relative to the test images' "
+                        'common folder (a config without a visualization hook or visualizer '
+                        "gets its kind's default ones)")
     add_common_args(parser)
     args = parser.parse_args()
     if not osp.isfile(args.config):
@@ -101,11 +103,75 @@ def enable_show_dir(cfg, show_dir: str) -> None:
 
 def place_show_dir(runner, show_dir: str) -> None:
     """Point mmpretrain's ``VisualizationHook`` of ``runner`` at ``<work_dir>/<timestamp>/
-    show_dir``, where mmdet's ``DetVisualizationHook`` writes (it joins the folders itself)."""
+    show_dir``, where mmdet's ``DetVisualizationHook`` writes (it joins the folders itself), and
+    have both keep each image's folder (:class:`KeepFolders`)."""
     from mmpretrain.engine.hooks import VisualizationHook
+    kinds = (VisualizationHook, )
+    if runner.cfg.get('default_scope') == 'mmdet':
+        from mmdet.engine.hooks import DetVisualizationHook
+        kinds = (DetVisualizationHook, )
     for hook in runner.hooks:
         if isinstance(hook, VisualizationHook):
             hook.out_dir = osp.join(runner.log_dir, show_dir)
+        if isinstance(hook, kinds):
+            hook._visualizer = KeepFolders(hook._visualizer, runner)
+
+
+class KeepFolders:
+    """A visualization hook's visualizer that writes each drawing under the folder of its image
+    relative to the folder that holds all the test images (``a/x.png`` and ``b/x.png`` drawn as
+    ``SHOW_DIR/a/x.png`` and ``SHOW_DIR/b/x.png``; the hooks name a drawing after the image's
+    file name alone, so the second overwrote the first). Images in one folder are drawn into
+    SHOW_DIR itself, as before. That common folder is found from the whole test set (every rank
+    the same) at the first drawing, when the runner has built its test loop."""
+
+    def __init__(self, visualizer, runner) -> None:
+        self._visualizer = visualizer
+        self._runner = runner
+        self._root: Optional[str] = None
+        self._root_known = False
+
+    def __getattr__(self, name: str):
+        return getattr(self._visualizer, name)
+
+    def add_datasample(self, *args, **kwargs):  # mmdet's DetLocalVisualizer
+        return self._visualizer.add_datasample(*args, **self._keep_folder(kwargs))
+
+    def visualize_cls(self, *args, **kwargs):  # mmpretrain's UniversalVisualizer
+        return self._visualizer.visualize_cls(*args, **self._keep_folder(kwargs))
+
+    def _keep_folder(self, kwargs: dict) -> dict:
+        out_file, sample = kwargs.get('out_file'), kwargs.get('data_sample')
+        img_path = sample.get('img_path') if sample is not None else None
+        if out_file is None or img_path is None:
+            return kwargs
+        if not self._root_known:
+            self._root = image_root(self._runner.test_loop.dataloader.dataset)
+            self._root_known = True
+        if self._root is None:
+            return kwargs
+        folder = osp.relpath(osp.dirname(img_path) or '.', self._root or '.')
+        if folder == '.' or folder.split(osp.sep)[0] == '..':  # not under the root: as before
+            return kwargs
+        out_dir, name = osp.split(out_file)
+        return dict(kwargs, out_file=osp.join(out_dir, folder, name))
+
+
+def image_root(dataset) -> Optional[str]:
+    """The deepest folder that holds every image of ``dataset`` (its ``img_path``s), or None
+    if some sample has none or they mix absolute and relative paths."""
+    if hasattr(dataset, 'full_init'):
+        dataset.full_init()
+    folders = set()
+    for i in range(len(dataset)):
+        img_path = dataset.get_data_info(i).get('img_path')
+        if img_path is None:
+            return None
+        folders.add(osp.dirname(img_path))
+    try:
+        return osp.commonpath(folders) if folders else None
+    except ValueError:
+        return None
 
 
 def check_amp(cfg) -> None:

@@ -2,9 +2,11 @@
 mmpretrain's tools/test.py have them: ``--out`` (mmdet's DumpDetResults for detection, the path
 checked before anything is built) and ``--show-dir``, ``--amp`` on a machine without CUDA."""
 import glob
+import json
 import os
 import os.path as osp
 import pickle
+import shutil
 import textwrap
 
 import pytest
@@ -37,14 +39,12 @@ def det(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def cls(tmp_path_factory, repo_root):
-    """9 images of 3 classes (each file name once), a linear-probe config shrunk to the tiny
-    ResNet-18 layout and a random checkpoint of it."""
+    """9 images of 3 classes (0.png, 1.png and 2.png in each class folder), a linear-probe
+    config shrunk to the tiny ResNet-18 layout and a random checkpoint of it."""
     from mmengine.config import Config
     from mmpretrain.registry import MODELS
     root = tmp_path_factory.mktemp('cls')
-    for name in write_class_folders(str(root / 'images'), per_class=3, seed=1):
-        for path in glob.glob(str(root / 'images' / name / '*.png')):  # n01/0.png -> n01/n01_0.png
-            os.rename(path, osp.join(osp.dirname(path), f'{name}_{osp.basename(path)}'))
+    write_class_folders(str(root / 'images'), per_class=3, seed=1)
     cfg = root / 'linear.py'
     cfg.write_text(textwrap.dedent(f"""
         _base_ = '{repo_root}/{LINEAR_CFG}'
@@ -127,27 +127,44 @@ def test_out_in_a_folder_that_refuses_files_is_one_line(det, tmp_path, monkeypat
     assert not os.listdir(out.parent)
 
 
+def drawings(work_dir) -> list:
+    """The files under ``work_dir/<timestamp>/shown`` (one run), relative to that folder."""
+    shown, = glob.glob(str(work_dir / '*' / 'shown'))
+    return sorted(osp.relpath(osp.join(folder, name), shown)
+                  for folder, _, names in os.walk(shown) for name in names)
+
+
 @pytest.mark.slow
 def test_show_dir_draws_every_image_into_the_run_folder(cls, det, tmp_path):
     """--show-dir DIR: every test image, drawn into WORK_DIR/<timestamp>/DIR, for MMPretrain as
     for MMDetection configs. With an MMPretrain config it drew one image in 5000 (the hook's
-    default interval: here only the first) into DIR relative to the current folder."""
+    default interval: here only the first) into DIR relative to the current folder. Images in
+    subfolders keep their folder there: both hooks named a drawing after the image's file name
+    alone, so same-named images in different folders (here 0.png of each class, a/same.png and
+    b/same.png) overwrote each other and one drawing was left of them."""
     root, cfg, ckpt = cls
     work, cwd = tmp_path / 'work', tmp_path / 'cwd'
     cwd.mkdir()
     run_tool('test.py', cfg, ckpt, '--work-dir', work, '--show-dir', 'shown', cwd=str(cwd))
-    images = glob.glob(str(root / 'images' / '*' / '*.png'))
-    assert len(images) == 9
-    drawn = glob.glob(str(work / '*' / 'shown' / '*'))
+    images = [osp.relpath(p, root / 'images') for p in glob.glob(str(root / 'images/*/*.png'))]
+    assert len(images) == 9 and len(set(map(osp.basename, images))) == 3
     # mmpretrain's hook names a drawing <image name>_<step>.png (step 0 in a test)
-    assert sorted(osp.basename(p) for p in drawn) == sorted(
-        f'{osp.basename(p)}_0.png' for p in images)
+    assert drawings(work) == sorted(f'{p}_0.png' for p in images)
     assert not os.listdir(cwd)
     det_root, det_ckpt, opts = det
+    coco = tmp_path / 'coco'  # images/shape_0000.png -> images/a/same.png, 0001 -> b/same.png
+    shutil.copytree(det_root / 'coco', coco)
+    ann = json.loads((coco / 'annotations.json').read_text())
+    for image, folder in zip(ann['images'], 'ab'):
+        (coco / 'images' / folder).mkdir()
+        os.rename(coco / 'images' / image['file_name'], coco / 'images' / folder / 'same.png')
+        image['file_name'] = f'{folder}/same.png'
+    (coco / 'annotations.json').write_text(json.dumps(ann))
     run_tool('test.py', MASK_CFG, det_ckpt, '--work-dir', tmp_path / 'det_work', '--show-dir',
-             'shown', '--cfg-options', *opts, cwd=str(cwd))
-    drawn = glob.glob(str(tmp_path / 'det_work' / '*' / 'shown' / '*'))
-    assert sorted(map(osp.basename, drawn)) == sorted(os.listdir(det_root / 'coco' / 'images'))
+             'shown', '--cfg-options', *opts, f'test_dataloader.dataset.data_root={coco}/',
+             f"test_evaluator.ann_file={coco / 'annotations.json'}", cwd=str(cwd))
+    assert drawings(tmp_path / 'det_work') == [
+        'a/same.png', 'b/same.png', 'shape_0002.png', 'shape_0003.png']
     assert not os.listdir(cwd)
 
 
@@ -215,6 +232,5 @@ def test_show_dir_draws_with_a_config_without_visualization(cls, tmp_path):
     bare.write_text(f"_base_ = '{cfg}'\ndefault_hooks = dict(visualization=None)\n"
                     'visualizer = None\n')
     run_tool('test.py', bare, ckpt, '--work-dir', tmp_path / 'work', '--show-dir', 'shown')
-    drawn = glob.glob(str(tmp_path / 'work' / '*' / 'shown' / '*'))
-    assert sorted(osp.basename(p) for p in drawn) == sorted(
-        f'{osp.basename(p)}_0.png' for p in glob.glob(str(root / 'images' / '*' / '*.png')))
+    assert drawings(tmp_path / 'work') == sorted(
+        f"{osp.relpath(p, root / 'images')}_0.png" for p in glob.glob(str(root / 'images/*/*.png')))
