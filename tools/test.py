@@ -57,6 +57,26 @@ def add_dump(cfg, out: str) -> None:
     cfg.test_evaluator.append(dict(type=kind, out_file_path=out))
 
 
+def dump_atomically(metric) -> None:
+    """Have ``metric`` (MMEngine's ``DumpResults`` or mmdet's ``DumpDetResults``) write its
+    pickle through :func:`genview_mm.utils.atomic_write.atomic_write`: into a temporary file
+    next to ``out_file_path``, renamed onto it once complete. MMEngine's writes the file in
+    place: a run killed during the dump left a partial pickle where the results belong, and a
+    failed write (a full disk) an earlier dump truncated."""
+    from mmengine.fileio import dump
+    from mmengine.logging import print_log
+
+    from genview_mm.utils.atomic_write import atomic_write
+
+    def compute_metrics(results: list) -> dict:
+        with atomic_write(metric.out_file_path, 'wb') as f:
+            dump(results, f, file_format='pkl')
+        print_log(f'Results has been saved to {metric.out_file_path}.', logger='current')
+        return {}
+
+    metric.compute_metrics = compute_metrics
+
+
 # What each kind's default_runtime.py sets, for a config that dropped them (``_delete_`` in
 # default_hooks, ``visualization=None``, no ``visualizer``): --show-dir adds them.
 VIS_HOOKS = {'mmdet': dict(type='mmdet.DetVisualizationHook'),
@@ -222,6 +242,11 @@ def main() -> None:
     runner = build_runner(cfg)
     if args.show_dir:
         place_show_dir(runner, args.show_dir)
+    if args.out and runner.test_loop is not None:  # builds the loop that test() would build
+        from mmengine.evaluator import DumpResults
+        for metric in runner.test_loop.evaluator.metrics:
+            if isinstance(metric, DumpResults):
+                dump_atomically(metric)
     metrics = runner.test()
     if runner.rank == 0:
         print(metrics)

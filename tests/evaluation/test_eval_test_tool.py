@@ -66,11 +66,16 @@ def cls(tmp_path_factory, repo_root):
 def test_out_dumps_mmdet_det_results(det, tmp_path):
     """A detection config's --out holds what mmdet's own tools/test.py writes (DumpDetResults):
     one record per image, masks as COCO RLE and no ground truth. It was MMEngine's DumpResults:
-    dense mask tensors (images x detections x H x W) beside the ground-truth instances."""
+    dense mask tensors (images x detections x H x W) beside the ground-truth instances. An
+    earlier dump at that path is replaced (MMEngine's rule), through a temporary file that is
+    gone afterwards (:func:`test_out_is_written_atomically`)."""
     _, ckpt, opts = det
     out = tmp_path / 'preds' / 'mask_rcnn.pkl'
+    out.parent.mkdir()
+    out.write_bytes(b'an earlier dump')
     run_tool('test.py', MASK_CFG, ckpt, '--work-dir', tmp_path / 'work', '--out', out,
              '--cfg-options', *opts)
+    assert os.listdir(out.parent) == ['mask_rcnn.pkl']
     with open(out, 'rb') as f:
         results = pickle.load(f)
     assert len(results) == 4
@@ -80,6 +85,35 @@ def test_out_dumps_mmdet_det_results(det, tmp_path):
         assert len(pred['bboxes']) == len(pred['masks']) == 20  # max_per_img of the config
         assert all(sorted(m) == ['counts', 'size'] and m['size'] == [64, 64]
                    for m in pred['masks'])
+
+
+def test_out_is_written_atomically(tmp_path):
+    """The dump goes to a temporary file beside --out, renamed onto it once complete: a write
+    that fails half-way (here the file-size limit, as a full disk or a killed run would stop
+    it) leaves an earlier dump as it was and no temporary file; MMEngine's DumpResults wrote
+    in place, and left the earlier file truncated to what was written (a kill: a partial
+    pickle that looks like a result)."""
+    import resource
+
+    from mmengine.evaluator import DumpResults
+    out = tmp_path / 'preds.pkl'
+    out.write_bytes(b'an earlier dump')
+    metric = DumpResults(out_file_path=str(out))
+    load_tool('test').dump_atomically(metric)
+    results = [dict(scores=torch.arange(100_000.0))]  # 400 kB
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, hard))  # Python ignores SIGXFSZ
+    try:
+        with pytest.raises(OSError, match='File too large'):
+            metric.compute_metrics(results)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert os.listdir(tmp_path) == ['preds.pkl']
+    assert out.read_bytes() == b'an earlier dump'
+    assert metric.compute_metrics(results) == {}
+    assert os.listdir(tmp_path) == ['preds.pkl']
+    with open(out, 'rb') as f:
+        assert torch.equal(pickle.load(f)[0]['scores'], results[0]['scores'])
 
 
 @pytest.mark.parametrize('where,message', [
