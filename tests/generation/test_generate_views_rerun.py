@@ -149,6 +149,9 @@ def test_other_settings_are_refused_before_any_model_loads(
         assert gen_main(args + extra) == 2, extra
         err = capsys.readouterr().err
         assert shown in err and 'other settings' in err and '--overwrite' in err, (extra, err)
+    assert gen_main(args) == 0  # nothing left to generate: no model loads
+    assert 'share 10, skipped 10' in capsys.readouterr().out
+    os.remove(osp.join(out, old_rows[0]['output']))  # one view to redo: the model must load
     for extra in (['--pca', same_pca], ['--pretrained', moved_model], ['--batch-size', '3'],
                   ['--max-pipeline-batch', '2'], ['--no-level-buckets'], ['--device', 'cpu'],
                   ['--verify'], ['--no-merge'],

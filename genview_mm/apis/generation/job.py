@@ -1,7 +1,8 @@
 """The command behind ``tools/generate_views.py`` (docs/view_generation.md): launch mode ->
-checks -> settings check -> model -> settings record -> this worker's shards -> merge if every
-shard is done; and the errors that stop it. No process group and no barrier: a worker takes its
-shards by rank, and whichever finds every shard recorded at its end merges (idempotent)."""
+checks -> settings check -> this worker's shards (the model loads and the settings record is
+written before the first shard with work) -> merge if every shard is done; and the errors
+that stop it. No process group and no barrier: a worker takes its shards by rank, and whichever
+finds every shard recorded at its end merges (idempotent)."""
 import argparse
 import json
 import logging
@@ -104,17 +105,23 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not items:
         raise UsageError(f'no images found in source {args.source!r}')
-    load_generator(generator, args.no_progress)
-    if clear:
-        logger.warning('--overwrite: deleted %d files this tool recorded in %s',
-                       clear_outputs(args.out_dir), args.out_dir)
-    write_settings(args.out_dir, settings)  # the model loaded: this run starts
+
+    def start() -> None:  # the model loaded, this run starts: a failed start changes nothing
+        load_generator(generator, args.no_progress)
+        if clear:
+            logger.warning('--overwrite: deleted %d files this tool recorded in %s',
+                           clear_outputs(args.out_dir), args.out_dir)
+        write_settings(args.out_dir, settings)
+
+    if clear:  # before the records are read; else before the first shard with work
+        start()
     stats = generate_views(items, generator, args.out_dir, launch.rank, launch.world_size,
                            batch_size=args.batch_size, ext=args.ext, quality=args.quality,
                            retry_failed=args.retry_failed, verify=args.verify,
                            show_progress=not args.no_progress,
                            level_buckets=not args.no_level_buckets, lock_wait=args.lock_wait,
-                           shard_size=args.shard_size, writers=args.writers)
+                           shard_size=args.shard_size, writers=args.writers,
+                           start=None if clear else start)
     print(f'worker {launch.rank}/{launch.world_size}: {stats["shards"]} shards ({stats["ran"]} '
           f'run), share {stats["share"]}, skipped {stats["skipped"]}, new {stats["new"]}, '
           f'redone {stats["redone"]} (lost outputs), retried {stats["retried"]} (failed '

@@ -1,18 +1,15 @@
-"""The generation loop over this worker's shards (:mod:`.shards`).
-
-Per shard not yet recorded: take its lock, plan what is left, and stream the images through a
-prefetch thread (decode, CLIP pixels), the main thread (one encoder pass per batch; images wait
-in one bucket per noise level until a full batch of that level goes to the pipeline in one
-call) and a writer pool; a view's row is journaled once its file is in place, the shard's record
-written at its end. Every image has its own seed: outputs do not depend on batch, shard, worker
-count or threads.
-"""
+"""The generation loop over this worker's shards (:mod:`.shards`). Per shard not yet recorded:
+take its lock, plan what is left, and stream the images through a prefetch thread (decode, CLIP
+pixels), the main thread (one encoder pass per batch; images wait in one bucket per noise level
+until a full batch of that level goes to the pipeline in one call) and a writer pool; a view's
+row is journaled once its file is in place, the shard's record written at its end. Every image
+has its own seed: outputs do not depend on batch, shard, worker count or threads."""
 import logging
 import os
 import os.path as osp
 import shutil
 from collections import Counter
-from typing import Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from tqdm import tqdm
 
@@ -41,17 +38,15 @@ def read_batches(gen, todo: Sequence[ImageItem], batch_size: int, analyse: bool)
     pixels (``gen.preprocess``, with ``analyse``) and the ``(item, reason)`` of the images that
     failed to load. Host work only (the prefetch thread's)."""
     for start in range(0, len(todo), batch_size):
-        pairs, failed = [], []
-        for item in todo[start:start + batch_size]:
-            img, why = load_image(item.path)
-            (pairs.append((item, img)) if why is None else failed.append((item, why)))
+        loaded = [(item, *load_image(item.path)) for item in todo[start:start + batch_size]]
+        pairs = [(item, img) for item, img, why in loaded if why is None]
         pixels = None
         if analyse and pairs and hasattr(gen, 'preprocess'):
             try:
                 pixels = gen.preprocess([img for _, img in pairs])
             except Exception as exc:  # noqa: BLE001
                 logger.warning('preprocessing failed (%s); retrying it at generation', exc)
-        yield pairs, pixels, failed
+        yield pairs, pixels, [(item, why) for item, _, why in loaded if why is not None]
 
 
 def _generate(gen, loaded: Sequence) -> list:
@@ -127,36 +122,32 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                    quality: int = 95, retry_failed: bool = False, verify: bool = False,
                    show_progress: bool = True, level_buckets: bool = True,
                    lock_wait: float = 0.0, shard_size: int = 1000, prefetch: bool = True,
-                   writers: int = 4) -> Dict:
+                   writers: int = 4, start: Optional[Callable[[], None]] = None) -> Dict:
     """Generate views for this worker's shards of ``items`` (every worker passes the same
     list) into ``out_dir``. ``generator``: an :class:`AdaptiveNoiseGenerator` or anything with
     its ``analyze``/``generate``; ``level_buckets``: fill one batch per noise level first;
-    ``prefetch=False, writers=0``: the serial reference (the same outputs); the other options
-    are the tool's flags.
-
-    Returns:
-        dict: image counts ``share, skipped, new, redone, retried, tried``, row counts ``ok,
-        failed``, ``reasons`` (one per failed image), ``shards`` (this worker's), ``ran``
-        (worked on), ``complete`` (every shard recorded).
-    """
+    ``prefetch=False, writers=0``: the serial reference (the same outputs); ``start``: called
+    once, before the first shard with work is locked (a worker with nothing left loads no
+    model); the other options are the tool's flags. Returns image counts ``share, skipped, new,
+    redone, retried, tried``, row counts ``ok, failed``, ``reasons`` (one per failed image),
+    ``shards`` (this worker's), ``ran`` (worked on) and ``complete`` (every shard recorded)."""
     if batch_size < 1 or shard_size < 1:
         raise ValueError(f'batch_size and shard_size must be >= 1, got {batch_size}, '
                          f'{shard_size}')
-    items = sorted(items, key=lambda it: it.key)
-    nvar = generator.num_variations
+    items, nvar = sorted(items, key=lambda it: it.key), generator.num_variations
     check_unique_outputs((it.key for it in items), nvar, ext)
     num_shards = shards.shard_count(len(items), shard_size)
     chunks = {s: items[s * shard_size:(s + 1) * shard_size]
               for s in shards.my_shards(num_shards, rank, world_size)}
     recorded = shards.recorded_rows(shards.row_files(out_dir))
-    share = sum(map(len, chunks.values()))
-    stats = Counter(dict.fromkeys(('share', 'skipped', 'new', 'redone', 'retried', 'tried', 'ok',
-                                   'failed', 'ran'), 0), share=share, shards=len(chunks))
+    stats = Counter(dict.fromkeys(('skipped', 'new', 'redone', 'retried', 'tried', 'ok',
+                                   'failed', 'ran'), 0),
+                    share=sum(map(len, chunks.values())), shards=len(chunks))
     reasons = {}  # one per failed image
     opts = dict(batch_size=batch_size, ext=ext, quality=quality, level_buckets=level_buckets,
                 prefetch=prefetch, writers=writers)
-    bar = tqdm(total=share, unit='img', dynamic_ncols=True, desc=f'worker {rank}/{world_size}',
-               disable=not show_progress)
+    bar = tqdm(total=stats['share'], unit='img', dynamic_ncols=True,
+               desc=f'worker {rank}/{world_size}', disable=not show_progress)
     for s, chunk in chunks.items():
         record, journal = shards.shard_path(out_dir, s), shards.shard_path(out_dir, s, 'journal')
         if osp.isfile(record) and not osp.exists(journal) and not shards.plan_images(
@@ -164,6 +155,9 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
             stats['skipped'] += len(chunk)
             bar.update(len(chunk))
             continue
+        if start:  # the first shard with work: load the model now, before writing anything
+            start()
+            start = None
         try:  # an OSError: the lock, journal or record (a full disk, a read-only folder)
             with shards.shard_lock(out_dir, s, lock_wait):
                 fresh = list(shards.recorded_rows([record, journal]).values())
