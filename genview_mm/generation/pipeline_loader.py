@@ -4,6 +4,7 @@ the prompt encoded once, torch.compile of the UNet and the VAE decoder). None of
 settings changes what is computed, only how: the outputs equal the plain pipeline's to float
 rounding (tests/generation/test_generator_fast_path.py states each tolerance).
 """
+import json
 import logging
 import os.path as osp
 from typing import Any, Optional, Tuple
@@ -24,6 +25,20 @@ def resolve_dtype(torch_dtype: Optional[str], device: torch.device) -> torch.dty
     if torch_dtype not in _DTYPES:
         raise ValueError(f'torch_dtype must be one of {sorted(_DTYPES)}, got {torch_dtype!r}')
     return _DTYPES[torch_dtype]
+
+
+def native_size(pretrained: str) -> Optional[int]:
+    """The size a pipeline folder generates at by default (diffusers: the UNet's sample size
+    times the VAE's scale factor, 768 for Stable unCLIP 2.1), read from its configs without
+    loading it; None where they cannot be read (a hub id)."""
+    folder = osp.expanduser(pretrained)
+    try:
+        with open(osp.join(folder, 'unet', 'config.json'), encoding='utf-8') as f:
+            sample_size = json.load(f)['sample_size']
+        with open(osp.join(folder, 'vae', 'config.json'), encoding='utf-8') as f:
+            return int(sample_size) * 2 ** (len(json.load(f)['block_out_channels']) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def load_unclip_pipeline(pretrained: str, device: torch.device,

@@ -116,7 +116,8 @@ CHANGES = [(['--steps', '2'], "steps: 3 -> 2"), (['--guidance', '5'], 'guidance:
            (['--noise-levels', '0', '50', '200', '300', '400'], 'noise_levels: [0, 100,'),
            (['--noise-bins', '0.1', '0.4', '0.6', '0.8'], 'noise_bins: [0.2,'),
            (['--output-size', '16'], 'output_size: 32 -> 16'), (['--ext', '.png'], 'ext:'),
-           (['--quality', '80'], 'quality: 95 -> 80'), (['--gen-size', '32'], 'gen_size:'),
+           (['--quality', '80'], 'quality: 95 -> 80'),
+           (['--gen-size', '64'], 'gen_size: None -> 64'),
            (['--num-variations', '2'], 'num_variations: 1 -> 2'),
            (['--dtype', 'float16'], "dtype: 'float32' -> 'float16'"),
            (['--output', 'tensor'], "output: 'pil' -> 'tensor'")]
@@ -156,7 +157,8 @@ def test_other_settings_are_refused_before_any_model_loads(
                   ['--max-pipeline-batch', '2'], ['--no-level-buckets'], ['--device', 'cpu'],
                   ['--verify'], ['--no-merge'],
                   ['--retry-failed'], ['--rank', '0', '--world-size', '1'], ['--writers', '0'],
-                  ['--compile'], ['--output', 'pil'], ['--output', 'auto']):
+                  ['--compile'], ['--output', 'pil'], ['--output', 'auto'],
+                  ['--gen-size', '32']):  # the tiny pipeline's native size, as if unset
         with pytest.raises(ModelLoaded):  # accepted: these do not change the views
             gen_main(args + extra)
     monkeypatch.undo()

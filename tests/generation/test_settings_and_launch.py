@@ -18,6 +18,7 @@ from genview_mm.apis.generation.settings import (
 )
 from genview_mm.foreground.encoder_identity import model_fingerprint
 from genview_mm.generation import AdaptiveNoiseGenerator
+from genview_mm.generation.pipeline_loader import native_size
 from genview_mm.structures.manifest import ManifestRow, write_manifest
 from genview_mm.utils.dist import launch_from, resolve_device
 from helpers import run_cmd, save_tiny_unclip
@@ -160,6 +161,21 @@ def test_model_recorded_by_its_weights_not_its_path(tmp_path, tiny_unclip_path):
     with open(osp.join(moved, 'scheduler', 'scheduler_config.json'), 'w') as f:
         json.dump(cfg, f)
     assert model_fingerprint(moved) != first  # a config that changes the views counts too
+
+
+def test_native_size_read_from_the_configs(tmp_path, tiny_unclip_path):
+    """What diffusers generates at when no size is given (UNet sample size x VAE factor): an
+    explicit --gen-size of that size is recorded as unset, so it resumes a run that left it
+    unset."""
+    assert native_size(tiny_unclip_path) == 16 * 2  # sample_size 16, two VAE blocks
+    moved = shutil.copytree(tiny_unclip_path, str(tmp_path / 'unclip'))
+    with open(osp.join(moved, 'vae', 'config.json')) as f:
+        cfg = json.load(f)
+    cfg['block_out_channels'] = [8, 8, 8, 8]  # Stable unCLIP 2.1's VAE: 96 x 8 = 768
+    with open(osp.join(moved, 'vae', 'config.json'), 'w') as f:
+        json.dump(cfg, f)
+    assert native_size(moved) == 128
+    assert native_size('owner/repo') is None and native_size(str(tmp_path)) is None
 
 
 def test_launch_modes():

@@ -12,7 +12,7 @@ from contextlib import ExitStack
 from typing import Dict, List, Optional
 
 from ...foreground.encoder_identity import file_sha256, model_fingerprint
-from ...generation.pipeline_loader import resolve_dtype
+from ...generation.pipeline_loader import native_size, resolve_dtype
 from ...structures.manifest import MERGED_NAME, read_rows
 from ...utils.atomic_write import create_once
 from ...utils.file_lock import FileLock
@@ -29,8 +29,8 @@ _UNRECORDED = {'output': 'pil'}  # what a record from before a setting existed h
 
 def settings_of(gen, args: argparse.Namespace) -> Dict:
     """What changes the views' pixels, names or shards (JSON types): the settings ``gen`` was
-    built with (its dtype and output resolved for its device) and ``tools/generate_views.py``'s
-    ``--pca``, ``--ext``, ``--quality`` and ``--shard-size``."""
+    built with (its dtype and output resolved for its device; the native generation size as
+    None, as if left unset) and the tool's ``--pca``, ``--ext``, ``--quality``, ``--shard-size``."""
     return json.loads(json.dumps(dict(
         format=OUTPUT_FORMAT, pretrained=model_fingerprint(gen.pretrained),
         pca_sha256=file_sha256(args.pca), output=gen.output,
@@ -38,7 +38,8 @@ def settings_of(gen, args: argparse.Namespace) -> Dict:
         scheduler=gen.scheduler, steps=gen.num_inference_steps,
         guidance=float(gen.guidance_scale), prompt=gen.prompt, seed=gen.base_seed,
         noise_bins=list(gen.noise_bins), noise_levels=list(gen.noise_levels),
-        gen_size=gen.height, output_size=gen.output_size, ext=args.ext,
+        gen_size=None if gen.height == native_size(gen.pretrained) else gen.height,
+        output_size=gen.output_size, ext=args.ext,
         quality=args.quality if args.ext in _JPEG_LIKE else None,
         num_variations=gen.num_variations, shard_size=args.shard_size)))
 
