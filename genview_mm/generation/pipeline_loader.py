@@ -4,6 +4,7 @@ the prompt encoded once, torch.compile of the UNet and the VAE decoder). None of
 settings changes what is computed, only how: the outputs equal the plain pipeline's to float
 rounding (tests/generation/test_generator_fast_path.py states each tolerance).
 """
+import inspect
 import json
 import logging
 import os.path as osp
@@ -41,6 +42,28 @@ def native_size(pretrained: str) -> Optional[int]:
         return None
 
 
+def check_pipeline_folder(folder: str, cls: Any) -> None:
+    """Raise OSError naming what ``folder`` lacks to be a saved ``cls`` pipeline (its
+    model_index.json, or the component folders its ``__init__`` needs: e.g. a Stable Diffusion
+    2.1 folder has no ``image_encoder``), before diffusers' error about a missing weights file."""
+    index = osp.join(folder, 'model_index.json')
+    try:
+        with open(index, encoding='utf-8') as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as exc:
+        why = 'damaged' if isinstance(exc, ValueError) else exc.strerror or 'unreadable'
+        raise OSError(f'{folder!r} is not a saved diffusers pipeline ({index}: {why}): pass the '
+                      'folder of stabilityai/stable-diffusion-2-1-unclip saved with '
+                      'save_pretrained') from None
+    need = [n for n in inspect.signature(cls.__init__).parameters if n != 'self'
+            and n not in getattr(cls, '_optional_components', [])]
+    missing = [n for n in need if not osp.isdir(osp.join(folder, n))]
+    if missing:
+        raise OSError(f"{folder!r} holds a {saved.get('_class_name', 'pipeline')} without "
+                      f"{', '.join(missing)}: {cls.__name__} needs them (e.g. "
+                      "stabilityai/stable-diffusion-2-1-unclip saved with save_pretrained)")
+
+
 def load_unclip_pipeline(pretrained: str, device: torch.device,
                          torch_dtype: Optional[str] = None) -> Any:
     """``StableUnCLIPImg2ImgPipeline.from_pretrained(pretrained)`` with a clear error."""
@@ -52,6 +75,8 @@ def load_unclip_pipeline(pretrained: str, device: torch.device,
             f'unCLIP pipeline folder not found: {pretrained!r}. Pass a folder saved with '
             "pipeline.save_pretrained(...) or a hub id such as "
             "'stabilityai/stable-diffusion-2-1-unclip'.")
+    if looks_local:
+        check_pipeline_folder(osp.expanduser(pretrained), StableUnCLIPImg2ImgPipeline)
     try:
         return StableUnCLIPImg2ImgPipeline.from_pretrained(osp.expanduser(pretrained),
                                                            dtype=dtype)

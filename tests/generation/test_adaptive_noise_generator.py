@@ -1,6 +1,8 @@
 """AdaptiveNoiseGenerator (arXiv:2403.12003, Sec. 3.2): the noise level from each image's
 foreground ratio, order and metadata, batching modes that give the same images, seeds and
 variations, half precision, the pipeline's own conditioning, and one encoding per image."""
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -127,6 +129,16 @@ def test_injected_pipeline(tiny_unclip_path, tiny_unclip_pca, photos):
 def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_path):
     with pytest.raises(FileNotFoundError, match='unCLIP pipeline folder not found'):
         AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pretrained=str(tmp_path / 'nope')).pipeline
+    # a folder that is not an unCLIP pipeline: named before diffusers' 'no file named
+    # model.safetensors' (Stable Diffusion 2.1 itself has no image_encoder)
+    not_unclip = shutil.copytree(tiny_unclip_path, str(tmp_path / 'sd21'),
+                                 ignore=shutil.ignore_patterns('image_encoder'))
+    with pytest.raises(OSError, match=r"'.*sd21' holds a StableUnCLIPImg2ImgPipeline without "
+                                      r'image_encoder: StableUnCLIPImg2ImgPipeline needs them'):
+        AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pretrained=not_unclip).pipeline
+    with pytest.raises(OSError, match=r"'.*' is not a saved diffusers pipeline \(.*"
+                                      r'model_index.json: No such file or directory\)'):
+        AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pretrained=str(tmp_path)).pipeline
     with pytest.raises(ValueError, match=r'integers in 0\.\.999'):
         AdaptiveNoiseGenerator(pca=tiny_unclip_pca, noise_levels=(0, 100, 200, 300, 1000))
     other = ForegroundPCA(direction=torch.ones(32) / 32 ** 0.5, mean=torch.zeros(32), alpha=0.0,
