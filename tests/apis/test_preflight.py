@@ -3,6 +3,7 @@ linear-probe and a detection config; the checklist names the right command; a co
 passes; the headline commands end in the checklist and nothing else."""
 import os
 import os.path as osp
+import shlex
 import shutil
 import subprocess
 
@@ -121,6 +122,26 @@ def test_fix_lines_name_the_configs_training_images(tmp_path, monkeypatch, capsy
     out = capsys.readouterr().out
     assert '--source-root data/imagenet/train --out' in out
     assert 'python tools/fit_foreground_pca.py data/imagenet/train --per-folder' in out
+    assert 'python tools/import_views.py data/imagenet/train_variations --source-root' in out
+
+
+def test_fix_lines_quote_paths_and_name_the_views_next_to_the_images(tmp_path):
+    """A training folder with a space: each printed command, split as a shell splits it, gets
+    the folder as one argument (they were pasted unquoted), and the released views are the
+    train_variations folder next to it (not data/imagenet/train_variations)."""
+    in1k = str(tmp_path / 'my in1k')
+    train, views = osp.join(in1k, 'train'), osp.join(in1k, 'train_variations')
+    checks = run_preflight(load_config(GENVIEW_IN1K,
+                                       {'train_dataloader.dataset.data_root': in1k}))
+    lines = format_checklist(checks, 'cfg').splitlines()
+
+    def command(prefix):
+        line = next(x for x in lines if prefix in x)
+        return shlex.split(line.split(prefix, 1)[1].split('   (')[0])
+
+    assert command('released views: ')[2:6] == [views, '--source-root', train, '--out']
+    assert command('or generate them: ')[2] == train
+    assert command('or fit one: ')[2:4] == [train, '--per-folder']
 
 
 def test_datasets_of_a_training_hook_are_checked(setup, tmp_path):

@@ -4,12 +4,16 @@ settings the preflight prints after ``->``.
 The checks (and the components they ask) say what is wrong; only this table names ``tools/``
 commands and ``--cfg-options`` keys. Each entry is a list of lines formatted with the facts of
 the check (:func:`fix_lines`); a command that reads the training images names the config's
-own folder (``{images}``, :func:`~.data_checks.train_images`), not ImageNet's default one.
+own folder (``{images}``, :func:`~.data_checks.train_images`), not ImageNet's default one, and
+the released views the ``train_variations`` folder next to it (``{views}``). Paths are
+shell-quoted (:data:`PATH_FACTS`), so a line pasted into a shell works for a folder with a space.
 """
+import os.path as osp
+import shlex
 from typing import Dict, List, Tuple
 
 _MANIFEST = (
-    'released views: python tools/import_views.py data/imagenet/train_variations '
+    'released views: python tools/import_views.py {views} '
     '--source-root {images} --out data/genview/views/manifest.jsonl',
     'or generate them: python tools/generate_views.py {images} --pca '
     'data/genview/pca/generator.pth --out-dir data/genview/views')
@@ -98,16 +102,32 @@ FIXES: Dict[str, Tuple[str, ...]] = {
 }
 
 
+#: the facts that are paths: shell-quoted in the lines (``shlex.quote``: a plain path stays as is)
+PATH_FACTS = ('images', 'views', 'path', 'folder', 'root', 'out', 'dir', 'imagenet', 'ann')
+
+
+def released_views(images: str) -> str:
+    """Where the released views of a training images folder unpack: its sibling
+    ``train_variations`` (``data/imagenet/train`` -> ``data/imagenet/train_variations``)."""
+    return osp.join(osp.dirname(images), 'train_variations')
+
+
 def fix_lines(problem: str, **facts) -> List[str]:
     """The fix lines of a ``problem`` of :data:`FIXES`, formatted with ``facts``.
 
     Args:
         problem (str): a key of :data:`FIXES`.
-        **facts: the values its templates name (``key``, ``path``, ``repo``, ...).
+        **facts: the values its templates name (``key``, ``path``, ``repo``, ...); ``views``
+            defaults to the :func:`released_views` of ``images``. The :data:`PATH_FACTS`
+            are shell-quoted.
 
     Returns:
         List[str]: one line per command or setting.
     """
+    if isinstance(facts.get('images'), str):
+        facts.setdefault('views', released_views(facts['images']))
+    facts = {k: shlex.quote(v) if k in PATH_FACTS and isinstance(v, str) else v
+             for k, v in facts.items()}
     return [line.format(**facts) for line in FIXES[problem]]
 
 
