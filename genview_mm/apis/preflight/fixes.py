@@ -109,7 +109,7 @@ PATH_FACTS = ('images', 'views', 'path', 'folder', 'root', 'out', 'dir', 'imagen
 def released_views(images: str) -> str:
     """Where the released views of a training images folder unpack: its sibling
     ``train_variations`` (``data/imagenet/train`` -> ``data/imagenet/train_variations``)."""
-    return osp.join(osp.dirname(images), 'train_variations')
+    return osp.join(osp.dirname(osp.normpath(images)), 'train_variations')
 
 
 def fix_lines(problem: str, **facts) -> List[str]:
