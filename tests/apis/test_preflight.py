@@ -12,6 +12,7 @@ import torch
 
 from genview_mm.apis import load_config
 from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
+from genview_mm.apis.preflight.fixes import released_views
 from helpers import (
     ROOT,
     load_tool,
@@ -131,6 +132,7 @@ def test_fix_lines_quote_paths_and_name_the_views_next_to_the_images(tmp_path):
     train_variations folder next to it (not data/imagenet/train_variations)."""
     in1k = str(tmp_path / 'my in1k')
     train, views = osp.join(in1k, 'train'), osp.join(in1k, 'train_variations')
+    assert released_views(train + '/') == views  # a trailing slash: still the sibling
     checks = run_preflight(load_config(GENVIEW_IN1K,
                                        {'train_dataloader.dataset.data_root': in1k}))
     lines = format_checklist(checks, 'cfg').splitlines()
