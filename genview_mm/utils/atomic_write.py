@@ -5,7 +5,8 @@ truncate (checkpoints, annotation lists, manifests, settings records, generated 
 through :func:`atomic_write`: the data goes to a temporary file of this process in the same
 folder (same filesystem, so the rename is atomic), which replaces the target only once it is
 complete and closed. On any error the temporary file is removed and the target is untouched;
-a full disk or quota raises :class:`DiskFull`, one line naming the folder.
+a full disk or quota raises :class:`DiskFull`, one line naming the folder. What a killed
+process left (its temporary file of the same target) goes at the next write of that target.
 :func:`create_once` is the create-if-absent variant (the first writer wins), for a record that
 several processes may try to create at once.
 """
@@ -15,6 +16,7 @@ import os
 import os.path as osp
 import shutil
 import socket
+import time
 from typing import IO, Iterator, Optional
 
 
@@ -71,6 +73,8 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
             os.fsync(f.fileno())
         try:
             os.replace(tmp, path)
+            if tmp_dir is None:
+                clear_stale(path)
         except OSError as exc:
             if tmp_dir is None or exc.errno != errno.EXDEV:
                 raise
@@ -91,6 +95,38 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+STALE_AFTER = 3600.0
+"""Seconds after which a temporary file whose process is gone counts as left by a kill."""
+
+
+def clear_stale(path: str) -> int:
+    """Remove the temporary files of ``path`` left by killed processes of this host (their
+    process gone and the file untouched for :data:`STALE_AFTER`: a live writer's file, or one
+    of another host, is never removed); how many."""
+    folder, name = osp.split(osp.abspath(path))
+    prefix, removed = f'.{name}.tmp-{socket.gethostname()}-', 0
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix)]
+    except OSError:
+        return 0
+    for other in names:
+        pid, other = other[len(prefix):], osp.join(folder, other)
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive (PermissionError: alive, another user's)
+        except ProcessLookupError:
+            pass
+        except (OSError, OverflowError):
+            continue
+        with contextlib.suppress(OSError):
+            if time.time() - osp.getmtime(other) > STALE_AFTER:
+                os.remove(other)
+                removed += 1
+    return removed
 
 
 def _no_space(folder: str) -> bool:

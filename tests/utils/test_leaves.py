@@ -2,12 +2,23 @@
 the one image-file writer."""
 import errno
 import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 from PIL import Image
 
 from genview_mm.utils.annotation_list import parse_annotation_line, read_annotation_list
-from genview_mm.utils.atomic_write import DiskFull, atomic_write, create_once, temp_name
+from genview_mm.utils.atomic_write import (
+    STALE_AFTER,
+    DiskFull,
+    atomic_write,
+    create_once,
+    temp_name,
+)
 from genview_mm.utils.image_files import image_file_ok, save_image
 
 
@@ -47,6 +58,29 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
     with pytest.raises(ValueError, match='mode'):
         with atomic_write(str(path), 'a'):
             pass
+
+
+def test_a_write_clears_what_killed_writers_of_the_same_file_left(tmp_path):
+    """A process killed while writing (SIGKILL, a preempted job) leaves its hidden temporary
+    file; the next write of that file removes it, never a live writer's or another host's."""
+    path = str(tmp_path / 'epoch_1.pth')
+    gone, gone_too = (subprocess.Popen([sys.executable, '-c', 'pass']) for _ in range(2))
+    gone.wait(), gone_too.wait()  # pids no process has now
+    prefix = osp.join(str(tmp_path), f'.epoch_1.pth.tmp-{socket.gethostname()}-')
+    killed, recent = prefix + str(gone.pid), prefix + str(gone_too.pid)
+    alive = prefix + str(os.getppid())
+    other_host = osp.join(str(tmp_path), f'.epoch_1.pth.tmp-othernode-{gone.pid}')
+    other_file = osp.join(str(tmp_path), f'.epoch_2.pth.tmp-{socket.gethostname()}-{gone.pid}')
+    old = time.time() - 2 * STALE_AFTER
+    for stray in (killed, alive, other_host, other_file, recent):
+        open(stray, 'wb').write(b'half a checkpoint')
+        if stray != recent:
+            os.utime(stray, (old, old))
+    with atomic_write(path, 'wb') as f:
+        f.write(b'whole')
+    assert open(path, 'rb').read() == b'whole'
+    assert not osp.exists(killed)  # its process is gone and it is an hour old
+    assert all(osp.exists(p) for p in (alive, other_host, other_file, recent))
 
 
 def test_atomic_write_and_create_once_take_a_bare_file_name(tmp_path, monkeypatch):
