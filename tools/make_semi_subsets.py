@@ -12,6 +12,9 @@ fine-tuning.
 
 A list already in --out-dir is left as it is when it holds the same lines (a rerun), and
 refused (exit status 2), with nothing written, when it differs (pass --overwrite to replace it).
+Every refusal of the request (bad sizes, two subsets under one name, an output that is an input,
+a list that cannot be read or a subset that cannot be drawn) exits with status 2 and writes
+nothing; a list that cannot be written exits with status 1.
 """
 import argparse
 import os.path as osp
@@ -55,6 +58,12 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def refuse(message: str) -> None:
+    """A usage problem: one line ``make_semi_subsets.py: error: MESSAGE``, exit status 2."""
+    print(f'make_semi_subsets.py: error: {message}', file=sys.stderr)
+    sys.exit(2)
+
+
 def main() -> None:
     args = parse_args()
     from genview_mm.evaluation.subsets import (
@@ -71,13 +80,13 @@ def main() -> None:
     names = [name for name, _ in jobs] + ['train_' + osp.basename(p) for p in args.simclr]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
-        sys.exit(f'make_semi_subsets.py: error: two requested subsets would both be written to '
-                 f'{clash}; run the tool twice with different --out-dir folders.')
+        refuse(f'two requested subsets would both be written to {clash}; run the tool twice '
+               'with different --out-dir folders (nothing was written)')
     inputs = [p for p in [args.train_list, *args.simclr] if p and osp.isfile(p)]
     for out in (osp.join(args.out_dir, name) for name in names):
         if any(osp.isfile(out) and osp.samefile(out, p) for p in inputs):
-            sys.exit(f'make_semi_subsets.py: error: {out} is one of the input lists and would be '
-                     'replaced by its own subset: pass another --out-dir (nothing was written)')
+            refuse(f'{out} is one of the input lists and would be replaced by its own subset: '
+                   'pass another --out-dir (nothing was written)')
     try:  # draw every subset first: a bad request writes nothing
         entries = read_ann_file(args.train_list) if args.train_list else None
         subsets = [(name, balanced_subset(entries, seed=args.seed, **kw), f'seed {args.seed}')
@@ -86,14 +95,12 @@ def main() -> None:
                      simclr_subset(read_simclr_names(path), entries), f'from {path}')
                     for path in args.simclr]
     except (ValueError, OSError) as err:
-        sys.exit(f'make_semi_subsets.py: error: {err} (nothing was written)')
+        refuse(f'{err} (nothing was written)')
     for name, subset, _ in subsets:  # a user's list with other lines is never replaced silently
         out = osp.join(args.out_dir, name)
         if not args.overwrite and osp.lexists(out) and not holds_text(out, ann_text(subset)):
-            print(f'make_semi_subsets.py: error: {out} exists and holds other lines than '
-                  'this subset: pass --overwrite to replace it, or another --out-dir '
-                  '(nothing was written)', file=sys.stderr)
-            sys.exit(2)  # a usage problem, as every tool's refusal to replace a file
+            refuse(f'{out} exists and holds other lines than this subset: pass --overwrite to '
+                   'replace it, or another --out-dir (nothing was written)')
     for name, subset, how in subsets:
         out = osp.join(args.out_dir, name)
         try:

@@ -89,5 +89,11 @@ def test_cli(tmp_path, capsys):
     run_cli(simclr)
     assert read_ann_file(str(tmp_path / 'simclr' / 'train_10percent.txt')) == [
         ('n01443537/n01443537_3.JPEG', 1), ('n01440764/n01440764_7.JPEG', 0)]
-    with pytest.raises(SystemExit, match='both be written'):
-        run_cli(cmd[:-2] + simclr[2:4] + ['--out-dir', 'x'])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(cmd[:-2] + simclr[2:4] + ['--out-dir', str(tmp_path / 'x')])
+    assert exit_.value.code == 2  # a usage problem, as argparse's
+    err = capsys.readouterr().err
+    assert err.startswith("make_semi_subsets.py: error: two requested subsets would both be "
+                          "written to ['train_10percent.txt']") and 'nothing was written' in err
+    assert not (tmp_path / 'x').exists()

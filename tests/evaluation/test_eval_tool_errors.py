@@ -193,13 +193,13 @@ def test_semi_subsets_writes_nothing_when_one_request_fails(train_list, tmp_path
     out_dir = tmp_path / 'meta'
     # 10% is fine (1 per class), 11 per class is not: neither list may be written
     proc = run_tool('make_semi_subsets.py', '--train-list', train_list, '--percent', '10',
-                    '--num-per-class', '11', '--out-dir', out_dir, returncode=1)
+                    '--num-per-class', '11', '--out-dir', out_dir, returncode=2)
     assert 'Traceback' not in proc.stderr
     assert 'make_semi_subsets.py: error: 3 class(es) have fewer than 11 images' in proc.stderr
     assert 'nothing was written' in proc.stderr
     assert not out_dir.exists()
     missing = run_tool('make_semi_subsets.py', '--train-list', tmp_path / 'nope.txt',
-                       '--percent', '1', '--out-dir', out_dir, returncode=1)
+                       '--percent', '1', '--out-dir', out_dir, returncode=2)
     assert 'nope.txt' in missing.stderr
     assert 'Traceback' not in missing.stderr and not out_dir.exists()
 
@@ -217,7 +217,7 @@ def test_semi_subsets_never_replace_an_input_or_write_into_a_file(train_list, tm
     shutil.copy(train_list, own)
     before = own.read_text()
     proc = run_tool('make_semi_subsets.py', '--train-list', own, '--percent', '10', '--out-dir',
-                    own.parent, returncode=1)
+                    own.parent, returncode=2)
     assert proc.stderr.strip() == (f'make_semi_subsets.py: error: {own} is one of the input '
                                    'lists and would be replaced by its own subset: pass another '
                                    '--out-dir (nothing was written)')
