@@ -217,6 +217,7 @@ def main() -> None:
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
     from genview_mm.apis import GenViewSettingError
     from genview_mm.apis.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
+    from genview_mm.utils.atomic_write import DiskFull
     from genview_mm.utils.file_safety import NotWritable, check_writable
     if args.out:  # before the test: the dump is written only at its end
         try:
@@ -247,7 +248,11 @@ def main() -> None:
         for metric in runner.test_loop.evaluator.metrics:
             if isinstance(metric, DumpResults):
                 dump_atomically(metric)
-    metrics = runner.test()
+    try:
+        metrics = runner.test()
+    except DiskFull as exc:  # the --out dump (atomic: an earlier dump is kept, no temp file)
+        print(f'test.py: error: {exc}', file=sys.stderr)
+        sys.exit(exc.exit_code)
     if runner.rank == 0:
         print(metrics)
 

@@ -161,6 +161,34 @@ def test_out_in_a_folder_that_refuses_files_is_one_line(det, tmp_path, monkeypat
     assert not os.listdir(out.parent)
 
 
+def test_out_on_a_full_disk_is_one_line(det, tmp_path, monkeypatch, capsys):
+    """The disk fills up while the predictions are dumped at the end of the test: one line
+    naming the folder, exit 1, the earlier dump as it was and no temporary file (it was a
+    DiskFull traceback from inside MMEngine's evaluator)."""
+    import errno
+
+    import mmengine.fileio
+    _, ckpt, opts = det
+    out = tmp_path / 'preds.pkl'
+    out.write_bytes(b'an earlier dump')
+
+    def full(obj, file, **kwargs):
+        file.write(b'part of a dump')
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(mmengine.fileio, 'dump', full)
+    with pytest.raises(SystemExit) as exit_:
+        run_script('test.py', MASK_CFG, ckpt, '--work-dir', tmp_path / 'work', '--out', out,
+                   '--cfg-options', *opts)
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (f'test.py: error: no space left on the device writing to {tmp_path} '
+                       '(No space left on device): free space or write elsewhere, then rerun')
+    assert 'Traceback' not in '\n'.join(err)
+    assert out.read_bytes() == b'an earlier dump'
+    assert sorted(os.listdir(tmp_path)) == ['preds.pkl', 'work']
+
+
 def drawings(work_dir) -> list:
     """The files under ``work_dir/<timestamp>/shown`` (one run), relative to that folder."""
     shown, = glob.glob(str(work_dir / '*' / 'shown'))
