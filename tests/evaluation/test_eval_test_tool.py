@@ -168,6 +168,7 @@ def test_out_on_a_full_disk_is_one_line(det, tmp_path, monkeypatch, capsys):
     import errno
 
     import mmengine.fileio
+    from mmengine.registry import DefaultScope
     _, ckpt, opts = det
     out = tmp_path / 'preds.pkl'
     out.write_bytes(b'an earlier dump')
@@ -177,7 +178,9 @@ def test_out_on_a_full_disk_is_one_line(det, tmp_path, monkeypatch, capsys):
         raise OSError(errno.ENOSPC, 'No space left on device')
 
     monkeypatch.setattr(mmengine.fileio, 'dump', full)
-    with pytest.raises(SystemExit) as exit_:
+    # the runner built in this process makes mmdet the current scope: restored at the end,
+    # or later tests would build their models from mmdet's registry
+    with DefaultScope.overwrite_default_scope('mmdet'), pytest.raises(SystemExit) as exit_:
         run_script('test.py', MASK_CFG, ckpt, '--work-dir', tmp_path / 'work', '--out', out,
                    '--cfg-options', *opts)
     assert exit_.value.code == 1
