@@ -59,15 +59,23 @@ def parse_args() -> argparse.Namespace:
                 parser.error(f'--out {args.out!r} would write {out!r}, which is the candidate '
                              f'list {args.source!r} itself: pass another --out (nothing was '
                              'written)')
-    from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+    from genview_mm.utils.file_safety import (
+        NotWritable,
+        ReplaceRefused,
+        check_replace,
+        check_writable,
+    )
     try:  # before the (long) scan: a user's file of that name is never replaced silently
         check_replace(args.out, lambda p: _provenance(p + '.json'),
                       'an image list of this tool (with its OUT.json)', '--overwrite',
                       args.overwrite)
         check_replace(args.out + '.json', _provenance, "an image list's provenance",
                       '--overwrite', args.overwrite)
+        check_writable(args.out)  # nor is it found unwritable after hours of scanning
     except ReplaceRefused as exc:
         parser.error(f'{exc} (nothing was written)')
+    except NotWritable as exc:
+        parser.error(f'--out {exc} (nothing was written)')
     if not osp.isdir(args.imagenet):
         parser.error(f'ImageNet train folder {args.imagenet} not found: give --imagenet DIR '
                      '(the train/ folder of ImageNet-1K)')
@@ -101,12 +109,17 @@ def main() -> None:
         print(f'sample_extra_images.py: error: {err} (nothing was written)', file=sys.stderr)
         sys.exit(2)
     data_root = args.data_root or default_data_root(args.source)
-    write_image_list(report.paths, args.out, dict(
+    provenance = dict(
         source=osp.abspath(args.source), data_root=osp.abspath(data_root),
         imagenet=osp.abspath(args.imagenet), content_check=not args.names_only,
         seed=args.seed, num_asked=args.num, num_written=len(report.paths),
         candidates=report.candidates, excluded_by_name=report.excluded_by_name,
-        excluded_by_content=report.excluded_by_content, unreadable=report.unreadable))
+        excluded_by_content=report.excluded_by_content, unreadable=report.unreadable)
+    try:
+        write_image_list(report.paths, args.out, provenance)
+    except OSError as err:  # a full disk (DiskFull names the folder), a folder turned read-only
+        print(f'sample_extra_images.py: error: cannot write {args.out}: {err}', file=sys.stderr)
+        sys.exit(1)
     print(f'wrote {args.out}: {len(report.paths):,} images (relative to {data_root}) of '
           f'{report.candidates:,} candidates; excluded {report.excluded_by_name:,} by ImageNet '
           f'name, {report.excluded_by_content:,} by content; seed {args.seed}')

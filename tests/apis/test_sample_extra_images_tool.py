@@ -143,3 +143,53 @@ def test_a_users_file_at_out_is_kept_unless_overwrite(folders, capsys, mine):
     assert len(out.read_text().splitlines()) == 2
     run_script(*cmd, '--seed', 1)  # its own list: a rerun replaces it
     assert json.load(open(f'{out}.json'))['seed'] == 1
+
+
+@pytest.mark.parametrize('where,message', [
+    ('a_file/extra.txt', 'cannot write {out}: {tmp}/a_file is a file, not a folder; choose '
+                         'another path'),
+    ('a_file/deeper/extra.txt', 'cannot write {out}: {tmp}/a_file is a file, not a folder; '
+                                'choose another path'),
+], ids=['under-a-file', 'under-a-file-deeper'])
+def test_an_out_that_cannot_be_written_is_refused_before_the_scan(folders, capsys, where,
+                                                                 message):
+    """An --out under a file was found unwritable only after the whole scan (hours on a real
+    dump), as a FileExistsError traceback with exit 1."""
+    imagenet, dump, tmp = folders
+    (tmp / 'a_file').write_text('mine')
+    out = tmp / where
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 2,
+                   '--out', out)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == ('sample_extra_images.py: error: --out '
+                                    + message.format(out=out, tmp=tmp) + ' (nothing was written)')
+    assert 'ImageNet:' not in err  # nothing was scanned
+    assert (tmp / 'a_file').read_text() == 'mine'
+    assert sorted(os.listdir(tmp)) == ['a_file', 'dump', 'imagenet']
+
+
+def test_a_full_disk_at_the_end_is_one_line(folders, capsys, monkeypatch):
+    """The disk fills up while the list is written: one line naming the folder, exit 1 (it was
+    a DiskFull traceback)."""
+    import errno
+
+    import genview_mm.apis.extra_images as extra
+    from genview_mm.utils.atomic_write import DiskFull
+    imagenet, dump, tmp = folders
+
+    def full(paths, out, provenance=None):
+        raise DiskFull(errno.ENOSPC, 'No space left on device', str(tmp))
+
+    monkeypatch.setattr(extra, 'write_image_list', full)
+    out = tmp / 'extra.txt'
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 2,
+                   '--out', out)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f'sample_extra_images.py: error: cannot write {out}: no space left on the device '
+        f'writing to {tmp} (No space left on device): free space or write elsewhere, then rerun')
+    assert 'Traceback' not in err and not out.exists()
