@@ -56,18 +56,20 @@ def _size(path: str) -> int:
         return -1
 
 
-def filter_by_content(items: List[str], num: int, data_root: str, imagenet: ImageNetIndex,
-                      report: SampleReport, workers: int = 8, progress: Progress = None
-                      ) -> List[str]:
-    """The first ``num`` of ``items`` (rank order) that are not byte copies of an ImageNet
-    file (unreadable files are dropped too)."""
+def filter_reservoir(items: List[str], num: int, data_root: str,
+                     imagenet: Optional[ImageNetIndex], report: SampleReport, workers: int = 8,
+                     progress: Progress = None) -> List[str]:
+    """The first ``num`` of ``items`` (rank order) that exist and, where ``imagenet`` checks
+    content, are not byte copies of an ImageNet file (a ``stat`` each; missing or unreadable
+    files are dropped in both modes: a list naming them would fail training mid-epoch)."""
     paths = (osp.join(data_root, item) for item in items)
     sizes = np.fromiter(bounded_map(_size, paths, workers), np.int64, len(items))
-    maybe = np.isin(sizes, imagenet.sizes)
-    if progress:
+    content = imagenet is not None and imagenet.checks_content
+    maybe = np.isin(sizes, imagenet.sizes) if content else np.zeros(len(items), bool)
+    if content and progress:
         progress(f'{int(maybe.sum()):,} of {len(items):,} reservoir images have the size of an '
                  'ImageNet file: hashing the ImageNet files of those sizes')
-    digests = imagenet.digests_of_sizes(sizes[maybe], workers)
+    digests = imagenet.digests_of_sizes(sizes[maybe], workers) if content else None
 
     def verdict(i: int) -> str:
         if sizes[i] < 0:
@@ -122,9 +124,8 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
     if num < 1:
         raise ValueError(f'num must be at least 1, got {num}')
     data_root = default_data_root(source) if data_root is None else data_root
-    content = imagenet is not None and imagenet.checks_content
-    margin = max(100, num // 100)  # places for images found to be copies after the draw
-    capacity = num + (margin if content else 0)
+    margin = max(100, num // 100)  # places for images found to be copies or missing after the draw
+    capacity = num + margin
     report = SampleReport()
     while True:
         report = SampleReport(passes=report.passes + 1)
@@ -143,8 +144,7 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
                      f'by name, {reservoir.offered:,} eligible by name')
         overflowed, items = reservoir.overflowed, reservoir.ranked()
         report.duplicates = reservoir.duplicates
-        kept = (filter_by_content(items, num, data_root, imagenet, report, workers, progress)
-                if content else items[:num])
+        kept = filter_reservoir(items, num, data_root, imagenet, report, workers, progress)
         del items
         if len(kept) >= num or not overflowed:
             break
