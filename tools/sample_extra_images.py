@@ -51,6 +51,9 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.num < 1:
         parser.error(f'--num must be at least 1, got {args.num}')
+    if len(str(args.seed)) > 64:
+        parser.error(f'--seed may have at most 64 digits, got {len(str(args.seed))} (nothing '
+                     'was written)')
     if not osp.exists(args.source):
         parser.error(f'{args.source} not found: give a folder of images or a list file')
     if osp.isfile(args.source):  # the candidate list must survive the run

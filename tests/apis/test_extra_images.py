@@ -247,3 +247,11 @@ def test_missing_files_are_dropped_without_the_content_check_too(tmp_path):
             sample_extra_images(str(lst), 32, imagenet, data_root=str(tmp_path / 'src'))
     with pytest.raises(NotEnoughImages, match=r'no eligible images .* 32 unreadable'):
         sample_extra_images(str(lst), 5, None, data_root=str(tmp_path / 'nowhere'))
+
+
+def test_a_seed_longer_than_the_hash_key_is_refused():
+    with pytest.raises(ValueError, match='at most 64 characters, got 65'):
+        KeyedReservoir(3, int('9' * 65))
+    longest = KeyedReservoir(3, -int('9' * 63))  # 64 characters with the sign: still a key
+    longest.offer('a.jpg')
+    assert longest.ranked() == ['a.jpg']

@@ -193,3 +193,19 @@ def test_a_full_disk_at_the_end_is_one_line(folders, capsys, monkeypatch):
         f'sample_extra_images.py: error: cannot write {out}: no space left on the device '
         f'writing to {tmp} (No space left on device): free space or write elsewhere, then rerun')
     assert 'Traceback' not in err and not out.exists()
+
+
+def test_a_seed_too_long_for_the_hash_key_is_a_usage_error(folders, capsys):
+    """A seed of more than 64 digits keys no BLAKE2b: it ended in 'maximum key length is 64
+    bytes' after the ImageNet scan, naming no option."""
+    imagenet, dump, tmp = folders
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 2,
+                   '--out', tmp / 'x.txt', '--seed', '9' * 65)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        'sample_extra_images.py: error: --seed may have at most 64 digits, got 65 (nothing was '
+        'written)')
+    run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 2,
+               '--out', tmp / 'x.txt', '--seed', '9' * 64)  # the longest seed still draws
+    assert len(open(tmp / 'x.txt').read().splitlines()) == 2

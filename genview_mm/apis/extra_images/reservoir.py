@@ -38,6 +38,8 @@ class KeyedReservoir:
     def __init__(self, capacity: int, seed: int = 0) -> None:
         if capacity < 1:
             raise ValueError(f'capacity must be at least 1, got {capacity}')
+        if len(str(seed)) > 64:  # the seed's digits key BLAKE2b, which takes 64 bytes at most
+            raise ValueError(f'the seed may have at most 64 characters, got {len(str(seed))}')
         self.capacity, self.seed = capacity, seed
         self.offered = 0
         self.duplicates = 0
