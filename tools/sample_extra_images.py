@@ -51,9 +51,6 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.num < 1:
         parser.error(f'--num must be at least 1, got {args.num}')
-    if len(str(args.seed)) > 64:
-        parser.error(f'--seed may have at most 64 digits, got {len(str(args.seed))} (nothing '
-                     'was written)')
     if not osp.exists(args.source):
         parser.error(f'{args.source} not found: give a folder of images or a list file')
     if osp.isfile(args.source):  # the candidate list must survive the run
@@ -62,6 +59,11 @@ def parse_args() -> argparse.Namespace:
                 parser.error(f'--out {args.out!r} would write {out!r}, which is the candidate '
                              f'list {args.source!r} itself: pass another --out (nothing was '
                              'written)')
+    from genview_mm.apis.extra_images.reservoir import check_seed
+    try:  # before the scan: the seed keys the hash that ranks every candidate
+        check_seed(args.seed, '--seed')
+    except ValueError as exc:
+        parser.error(f'{exc} (nothing was written)')
     from genview_mm.utils.file_safety import (
         NotWritable,
         ReplaceRefused,

@@ -204,8 +204,8 @@ def test_a_seed_too_long_for_the_hash_key_is_a_usage_error(folders, capsys):
                    '--out', tmp / 'x.txt', '--seed', '9' * 65)
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
-        'sample_extra_images.py: error: --seed may have at most 64 digits, got 65 (nothing was '
-        'written)')
+        'sample_extra_images.py: error: --seed may have at most 64 characters, got 65 (nothing '
+        'was written)')
     run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 2,
                '--out', tmp / 'x.txt', '--seed', '9' * 64)  # the longest seed still draws
     assert len(open(tmp / 'x.txt').read().splitlines()) == 2

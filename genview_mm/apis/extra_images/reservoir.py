@@ -20,6 +20,12 @@ _KEY_MAX = (1 << 64) - 1
 _HEX = 16
 
 
+def check_seed(seed: int, name: str = 'the seed') -> None:
+    """Raise ValueError naming ``name`` unless ``str(seed)`` can key BLAKE2b (64 bytes at most)."""
+    if len(str(seed)) > 64:
+        raise ValueError(f'{name} may have at most 64 characters, got {len(str(seed))}')
+
+
 def item_key(item: str, seed: int) -> int:
     """The item's 64-bit priority: a keyed BLAKE2b of the item, keyed by the seed."""
     digest = hashlib.blake2b(item.encode('utf-8'), digest_size=8,
@@ -38,8 +44,7 @@ class KeyedReservoir:
     def __init__(self, capacity: int, seed: int = 0) -> None:
         if capacity < 1:
             raise ValueError(f'capacity must be at least 1, got {capacity}')
-        if len(str(seed)) > 64:  # the seed's digits key BLAKE2b, which takes 64 bytes at most
-            raise ValueError(f'the seed may have at most 64 characters, got {len(str(seed))}')
+        check_seed(seed)
         self.capacity, self.seed = capacity, seed
         self.offered = 0
         self.duplicates = 0
