@@ -50,15 +50,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import genview_mm  # noqa: F401
     from genview_mm.apis import GenViewSettingError, load_config
-    from genview_mm.apis.launch import apply_train_options
+    from genview_mm.apis.launch import ResumeRefused, apply_train_options
     from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
     try:
         cfg = load_config(args.config, cfg_options(args))
-    except GenViewSettingError as exc:
+        if args.mode == 'train':
+            apply_train_options(cfg, args)
+    except (GenViewSettingError, ResumeRefused) as exc:
         print(f'check_config.py: error: {exc}', file=sys.stderr)
         return 2
-    if args.mode == 'train':
-        apply_train_options(cfg, args)
     checks = run_preflight(cfg, args.mode, args.checkpoint)
     ok = preflight_passes(checks)
     if not (ok and args.quiet):

@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import os.path as osp
+import re
 import sys
 from typing import Any, Optional
 
@@ -97,21 +98,41 @@ def checkpoint_dir_of(cfg: Config, work_dir: Optional[str]) -> Optional[str]:
     return f"{out_dir.rstrip('/')}/{name}" if '://' in out_dir else osp.join(out_dir, name)
 
 
+class ResumeRefused(ValueError):
+    """``--resume`` cannot tell which checkpoint to continue from, and starting afresh would
+    overwrite the run's checkpoints (the tools print it in one line and exit with status 2)."""
+
+
+_CHECKPOINT_NAME = re.compile(r'(epoch|iter)_(\d+)\.pth')  # CheckpointHook's default names
+
+
 def resume_checkpoint(work_dir: Optional[str], checkpoint_dir: Optional[str] = None
                       ) -> Optional[str]:
     """What ``--resume`` without a path continues from: the checkpoint that ``last_checkpoint``
     in ``work_dir`` names (MMEngine's rule), None without one (training starts afresh). A name
     outside the run's checkpoint folder (``checkpoint_dir``, :func:`checkpoint_dir_of`; default
     ``work_dir``) means the folder was copied or moved: it is read from that folder itself, so
-    a copy never resumes another run's checkpoint; the preflight then checks that file."""
-    if not work_dir or not osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+    a copy never resumes another run's checkpoint; the preflight then checks that file.
+    :class:`ResumeRefused` when ``last_checkpoint`` is missing or empty (a kill or a full disk
+    while it was written) but the local checkpoint folder holds ``epoch_N.pth``/``iter_N.pth``:
+    starting afresh would overwrite them."""
+    if not work_dir:
         return None
-    marker = osp.join(work_dir, 'last_checkpoint')
-    with open(marker, encoding='utf-8') as f:
-        named = f.read().strip()
+    folder, marker, named = checkpoint_dir or work_dir, osp.join(work_dir, 'last_checkpoint'), ''
+    if osp.isfile(marker):
+        with open(marker, encoding='utf-8') as f:
+            named = f.read().strip()
     if not named:
+        names = os.listdir(folder) if '://' not in folder and osp.isdir(folder) else []
+        saved = sorted((int(m[2]), m[0]) for m in map(_CHECKPOINT_NAME.fullmatch, names) if m)
+        if saved:
+            newest = osp.join(folder, saved[-1][1])
+            raise ResumeRefused(
+                f'--resume: {marker} is {"empty" if osp.isfile(marker) else "missing"}, but '
+                f'{folder} holds {len(saved)} checkpoint(s) of a run that training afresh would '
+                f'overwrite: pass --resume {newest} to continue from the newest, or another '
+                '--work-dir to start over')
         return None
-    folder = checkpoint_dir or work_dir
     if '://' in folder or '://' in named:
         if named.rsplit('/', 1)[0] != folder.rstrip('/'):
             return f"{folder.rstrip('/')}/{named.rsplit('/', 1)[-1]}"
@@ -133,6 +154,8 @@ def apply_train_options(cfg: Config, args: argparse.Namespace) -> Config:
     of resume=True with load_from=None dropped it: training started from scratch, silently).
     """
     resume = getattr(args, 'resume', None)
+    if resume is None and cfg.get('resume') is True and not cfg.get('load_from'):
+        resume = 'auto'  # the config's resume=True: MMEngine's own search skips the rules below
     if resume == 'auto':
         work_dir = work_dir_of(cfg, getattr(args, 'work_dir', None), args.config)
         found = resume_checkpoint(work_dir, checkpoint_dir_of(cfg, work_dir))

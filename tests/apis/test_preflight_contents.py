@@ -471,3 +471,63 @@ def test_resume_with_nothing_to_resume_keeps_the_configs_load_from(tmp_path):
     args.resume = 'mine.pth'
     cfg = apply_train_options(Config(dict(model=dict(), load_from='pretrained.pth')), args)
     assert (cfg.resume, cfg.load_from) == (True, 'mine.pth')
+
+
+@pytest.mark.parametrize('marker', ['empty', 'missing'])
+def test_resume_refuses_to_start_afresh_over_a_runs_checkpoints(tmp_path, capsys, marker):
+    """``--resume`` where ``last_checkpoint`` is empty (a kill or a full disk while MMEngine
+    wrote it) or missing, beside the run's ``epoch_N.pth``: on main training started from
+    scratch, exit 0, and overwrote epoch_2.pth .. epoch_4.pth. Now one line naming the newest
+    checkpoint by number (epoch_10 after epoch_9), exit 2, every file as it was."""
+    from helpers import load_tool, run_script
+    work = tmp_path / 'work'
+    work.mkdir()
+    for n in (2, 9, 10):
+        (work / f'epoch_{n}.pth').write_bytes(b'finished epoch %d' % n)
+    (work / 'best_accuracy_epoch_9.pth').write_bytes(b'not a resume point')
+    if marker == 'empty':
+        (work / 'last_checkpoint').write_text('\n')
+    before = {p.name: p.read_bytes() for p in work.iterdir()}
+    code = load_tool('check_config').main([GENVIEW_TINY, '--resume', '--work-dir', str(work)])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f'check_config.py: error: --resume: {work}/last_checkpoint is {marker}, but {work} '
+        'holds 3 checkpoint(s) of a run that training afresh would overwrite: pass --resume '
+        f'{work}/epoch_10.pth to continue from the newest, or another --work-dir to start '
+        'over\n')
+    with pytest.raises(SystemExit) as exit_:  # train.py: the same line, before any runner
+        run_script('train.py', GENVIEW_TINY, '--resume', '--work-dir', work)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith('train.py: error: --resume: ')
+    assert {p.name: p.read_bytes() for p in work.iterdir()} == before
+
+
+def test_a_configs_resume_true_follows_the_resume_rules(tmp_path):
+    """``resume=True`` in the config (or ``--cfg-options resume=True``) without ``load_from``:
+    MMEngine's own search resumed a copied work dir from the original run's checkpoint (the
+    path last_checkpoint names) and the preflight checked nothing. Now it is ``--resume``."""
+    import argparse
+
+    from mmengine.config import Config
+
+    from genview_mm.apis.launch import ResumeRefused, apply_train_options
+    original = tmp_path / 'run' / 'epoch_4.pth'
+    original.parent.mkdir()
+    original.write_bytes(b'the original run')
+    copy = tmp_path / 'copy'
+    copy.mkdir()
+    (copy / 'epoch_4.pth').write_bytes(b'the copy')
+    (copy / 'last_checkpoint').write_text(str(original))
+    args = argparse.Namespace(config='my_cfg.py', resume=None, work_dir=str(copy),
+                              no_validate=False)
+    cfg = apply_train_options(Config(dict(model=dict(), resume=True)), args)
+    assert (cfg.resume, cfg.load_from) == (True, str(copy / 'epoch_4.pth'))
+    cfg = apply_train_options(Config(dict(model=dict(), resume=True, load_from='a.pth')), args)
+    assert (cfg.resume, cfg.load_from) == (True, 'a.pth')  # a named file: MMEngine's rule
+    (copy / 'last_checkpoint').unlink()
+    with pytest.raises(ResumeRefused, match='last_checkpoint is missing'):
+        apply_train_options(Config(dict(model=dict(), resume=True)), args)
+    fresh = argparse.Namespace(config='my_cfg.py', resume=None, work_dir=str(tmp_path / 'new'),
+                               no_validate=False)
+    cfg = apply_train_options(Config(dict(model=dict(), resume=True)), fresh)
+    assert not cfg.resume and cfg.get('load_from') is None  # nothing yet: starts afresh
