@@ -12,6 +12,7 @@ own config normalised inputs differently from CLIP's mean/std (what the official
 and ours use), the tool prints the --cfg-options that make our transfer configs match.
 """
 import argparse
+import os.path as osp
 import sys
 
 
@@ -24,7 +25,22 @@ def parse_args() -> argparse.Namespace:
                         'output and mmpretrain otherwise')
     parser.add_argument('--prefix', default='backbone.',
                         help='key prefix of the backbone inside the checkpoint')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='replace a dst that is not a backbone file this tool wrote')
     return parser.parse_args()
+
+
+def converted_by_us(path: str) -> bool:
+    """Whether ``path`` is a backbone file this tool wrote (mmpretrain or detectron2 format:
+    a torchvision state dict carries no mark, so replacing one needs --overwrite)."""
+    import pickletools
+
+    from genview_mm.evaluation.checkpoint_io import read_checkpoint
+    if path.endswith('.pkl'):  # its opcodes read, nothing unpickled: a foreign file runs no code
+        with open(path, 'rb') as f:
+            texts = [arg for _, arg, _ in pickletools.genops(f) if isinstance(arg, str)]
+        return ('__author__', 'genview_mm') in zip(texts, texts[1:])
+    return 'converted_from' in read_checkpoint(path)['meta']
 
 
 def main() -> None:
@@ -36,12 +52,19 @@ def main() -> None:
     )
     from genview_mm.evaluation.convert import convert_checkpoint
     from genview_mm.utils.atomic_write import DiskFull
-    from genview_mm.utils.file_safety import NotWritable, same_file
+    from genview_mm.utils.file_safety import NotWritable, ReplaceRefused, check_replace, same_file
     if same_file(args.src, args.dst):
         print(f'convert_checkpoint.py: error: {args.dst} is the input checkpoint {args.src} (the '
               'same file): converting would replace it by its backbone weights, and the rest '
               '(heads, optimizer state, training progress) would be lost; write the output to '
               'another path', file=sys.stderr)
+        sys.exit(2)
+    try:  # a training checkpoint (or any other file) given as dst is never replaced silently
+        if not osp.isdir(args.dst):  # a folder: convert_checkpoint says which name to give
+                check_replace(args.dst, converted_by_us, 'backbone weights', '--overwrite',
+                          args.overwrite)
+    except ReplaceRefused as err:
+        print(f'convert_checkpoint.py: error: {err}', file=sys.stderr)
         sys.exit(2)
     fmt = args.format or ('detectron2' if args.dst.endswith('.pkl') else 'mmpretrain')
     try:

@@ -1,5 +1,6 @@
 """genview_mm.evaluation.convert: round trip, torchvision and detectron2 naming, refusals, and
 tools/convert_checkpoint.py's choice of format."""
+import os
 import pickle
 
 import numpy as np
@@ -200,3 +201,32 @@ def test_pretraining_normalisation_reads_config_text_without_running_it(tmp_path
     for bad in ('', None, 'model = dict(type="X")', 'data_preprocessor = dict(mean=m, std=s)',
                 'def broken(:'):
         assert pretraining_normalisation(bad) is None
+
+
+@pytest.mark.parametrize('fmt', ['mmpretrain', 'detectron2', 'torchvision'])
+def test_cli_replaces_only_its_own_output(moco_ckpt, tmp_path, capsys, fmt):
+    """An existing dst that this tool did not write (here another epoch's training checkpoint)
+    is refused in one line, exit 2, byte for byte as it was: on main it was replaced by the
+    backbone weights, and the heads, optimizer and progress were lost. A backbone file the tool
+    wrote is replaced by a rerun; a torchvision one (no mark) and the rest with --overwrite."""
+    ext = '.pkl' if fmt == 'detectron2' else '.pth'
+    other = tmp_path / f'epoch_3{ext}'
+    torch.save({'meta': {'epoch': 3}, 'state_dict': {'head.w': torch.ones(2)}}, str(other))
+    before = other.read_bytes()
+    cmd = [moco_ckpt[0], other, '--format', fmt]
+    with pytest.raises(SystemExit) as exit_:
+        run_script('convert_checkpoint.py', *cmd)
+    assert exit_.value.code == 2 and other.read_bytes() == before
+    err = capsys.readouterr().err.strip()
+    assert err == (f'convert_checkpoint.py: error: {other} exists and is not backbone weights '
+                   f'(written by genview_mm): writing would replace it and its {len(before)} '
+                   'bytes would be lost; pass --overwrite to replace it, or choose another path')
+    run_script('convert_checkpoint.py', *cmd, '--overwrite')
+    assert other.read_bytes() != before
+    if fmt == 'torchvision':
+        with pytest.raises(SystemExit):
+            run_script('convert_checkpoint.py', *cmd)
+    else:  # a rerun (after more training, say) replaces the tool's own file
+        os.utime(other, (0, 0))
+        run_script('convert_checkpoint.py', *cmd)
+        assert os.stat(other).st_mtime > 0
