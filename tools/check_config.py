@@ -8,7 +8,8 @@ Checks dataset folders and annotation files, the GenView manifest (parses, cover
 the dataset), the pair scorer's encoder (local, Hugging Face cache or hub) and PCA file, and
 checkpoints. Prints the checklist (only problems with --quiet) and exits with 0 when all is
 there, 2 otherwise. The launch scripts run it once before starting their processes, with the
-options they pass to tools/train.py or tools/test.py (unknown options are ignored).
+options they pass to tools/train.py or tools/test.py (unknown options are ignored;
+``--skip-preflight`` among them turns the checks off).
 """
 import argparse
 import os.path as osp
@@ -38,6 +39,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--no-validate', action='store_true',
                         help='training will not validate: the validation data is not needed')
     parser.add_argument('--quiet', action='store_true', help='print only missing items')
+    parser.add_argument('--skip-preflight', action='store_true',
+                        help="check nothing (the launch scripts pass on the user's flag); the "
+                        'config and --resume are still read')
     args, _unknown = parser.parse_known_args(argv)  # the launchers pass train/test options
     args.checkpoint = args.checkpoint_opt or args.checkpoint
     args.mode = args.mode or ('test' if args.checkpoint else 'train')
@@ -59,6 +63,8 @@ def main(argv=None) -> int:
     except (GenViewSettingError, ResumeRefused) as exc:
         print(f'check_config.py: error: {exc}', file=sys.stderr)
         return 2
+    if args.skip_preflight:
+        return 0
     checks = run_preflight(cfg, args.mode, args.checkpoint)
     ok = preflight_passes(checks)
     if not (ok and args.quiet):

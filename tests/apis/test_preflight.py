@@ -379,6 +379,22 @@ def test_check_config_applies_the_train_options_the_launchers_pass(tmp_path, cap
     assert rc == 2 and 'BROKEN' in line and str(work / 'epoch_3.pth') in line, out
 
 
+def test_skip_preflight_passed_to_a_launcher_turns_its_check_off(tmp_path, capsys):
+    """The README: ``--skip-preflight`` turns the launchers' check off. dist_*.sh and slurm_*.sh
+    pass the user's options to tools/check_config.py, which ignored the flag: a preflight false
+    positive stopped every launch (exit 2) with no way past it."""
+    check = load_tool('check_config').main
+    opts = ['--cfg-options', f'model.scorer.pca_path={tmp_path / "nonexistent.pth"}']
+    assert check([GENVIEW_TINY, '--mode', 'train', '--quiet', *opts]) == 2
+    assert 'nonexistent.pth' in capsys.readouterr().out
+    assert check([GENVIEW_TINY, '--mode', 'train', '--quiet', '--skip-preflight', *opts]) == 0
+    assert capsys.readouterr().out == ''
+    work = tmp_path / 'work'  # what --resume needs is still read: the refusal comes once, here
+    work.mkdir()
+    (work / 'epoch_1.pth').write_bytes(b'a finished epoch')
+    assert check([GENVIEW_TINY, '--skip-preflight', '--resume', f'--work-dir={work}']) == 2
+    assert 'last_checkpoint is missing' in capsys.readouterr().err
+
 def test_slurm_train_checks_the_work_dir_it_trains_in(tmp_path):
     """slurm_train.sh gives train.py its WORK_DIR: check_config gets it too (for --resume)."""
     shutil.copytree(osp.join(ROOT, 'tools'), str(tmp_path / 'tools'),
