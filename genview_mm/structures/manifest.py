@@ -134,7 +134,8 @@ def read_rows(path: str, backend_args: Optional[dict] = None,
         backend_args (dict, optional): ``mmengine.fileio`` backend. Defaults to None (local).
         names (AbstractSet[str], optional): when given, a line whose ``key`` (read without
             decoding the line) ends in a file name not in ``names`` may be skipped undecoded:
-            a cheap look at the rows of a few images. Defaults to None (every row).
+            a cheap look at the rows of a few images; a line that does not end in ``}`` is
+            decoded all the same, so a damaged one is named. Defaults to None (every row).
         counts (Counter, optional): ``counts['rows']`` is increased by the rows read, skipped
             ones included. Defaults to None.
 
@@ -173,8 +174,9 @@ def read_rows(path: str, backend_args: Optional[dict] = None,
 
 
 def _wanted(line: str, names: Optional[AbstractSet[str]]) -> bool:
-    """Whether a line is to be decoded (see ``names`` of :func:`read_rows`)."""
-    if names is None:
+    """Whether a line is to be decoded (see ``names`` of :func:`read_rows`): also one that does
+    not end its object (cut short by a kill, or joined to part of another), to name it."""
+    if names is None or not line.rstrip().endswith('}'):
         return True
     key = _KEY.search(line)
     return key is None or key.group(1).rsplit('/', 1)[-1] in names

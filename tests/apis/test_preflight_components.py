@@ -153,6 +153,16 @@ def test_read_rows_across_chunks_skips_only_a_cut_last_line(tmp_path, monkeypatc
         f.writelines(lines)
     with pytest.raises(ValueError, match=r'manifest.jsonl:21: corrupt manifest line'):
         list(read_rows(path))
+    # a line cut short in the middle (img_20, not a sampled name): the preflight's look at a
+    # few images skipped it undecoded and passed, and training failed on it at its start
+    lines[20] = '{"source": "/x", "key": "n6/img_20.jpg", "variation": 0, "output": "ima\n'
+    with open(path, 'w') as f:
+        f.writelines(lines)
+    with pytest.raises(ValueError, match=r'manifest.jsonl:21: corrupt manifest line'):
+        list(read_rows(path, names={'img_3.jpg'}))
+    with pytest.raises(ValueError, match=r'manifest.jsonl:21: corrupt manifest line'):
+        manifest_module.probe_manifest(path, [str(tmp_path / 'n3' / 'img_3.jpg')],
+                                       source_root=str(tmp_path))
 
 
 def test_a_jsonl_that_is_not_a_manifest_is_named_broken(tmp_path):
