@@ -6,8 +6,8 @@
 
 Checks dataset folders and annotation files, the GenView manifest (parses, covers a sample of
 the dataset), the pair scorer's encoder (local, Hugging Face cache or hub) and PCA file, and
-checkpoints. Prints the checklist (only problems with --quiet) and exits with 0 when all is
-there, 2 otherwise. The launch scripts run it once before starting their processes, with the
+checkpoints. Prints the checklist (only problems and notes with --quiet) and exits with 0 when
+all is there, 2 otherwise. The launch scripts run it once before starting their processes, with the
 options they pass to tools/train.py or tools/test.py (unknown options are ignored;
 ``--skip-preflight`` among them turns the checks off).
 """
@@ -38,7 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the work dir of --resume without a path')
     parser.add_argument('--no-validate', action='store_true',
                         help='training will not validate: the validation data is not needed')
-    parser.add_argument('--quiet', action='store_true', help='print only missing items')
+    parser.add_argument('--quiet', action='store_true',
+                        help='print only missing items and notes (nothing when all is there)')
     parser.add_argument('--skip-preflight', action='store_true',
                         help="check nothing (the launch scripts pass on the user's flag); the "
                         'config and --resume are still read')
@@ -56,6 +57,7 @@ def main(argv=None) -> int:
     from genview_mm.apis import GenViewSettingError, load_config
     from genview_mm.apis.launch import ResumeRefused, apply_train_options
     from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
+    from genview_mm.apis.preflight.checklist import NOTE
     try:
         cfg = load_config(args.config, cfg_options(args))
         if args.mode == 'train':
@@ -67,7 +69,7 @@ def main(argv=None) -> int:
         return 0
     checks = run_preflight(cfg, args.mode, args.checkpoint)
     ok = preflight_passes(checks)
-    if not (ok and args.quiet):
+    if not (ok and args.quiet) or any(c.status == NOTE for c in checks):
         print(format_checklist(checks, args.config, verbose=not args.quiet), flush=True)
     return 0 if ok else 2
 

@@ -25,6 +25,7 @@ from mmengine.logging import print_log
 
 from .config import load_config
 from .preflight import format_checklist, preflight_passes, run_preflight
+from .preflight.checklist import NOTE
 
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'TorchSyncBN', 'SyncBatchNorm', 'NaiveSyncBN')
 
@@ -221,12 +222,15 @@ def preflight_or_exit(cfg: Config, args: argparse.Namespace, mode: str,
                       checkpoint: Optional[str] = None) -> None:
     """Run the preflight (:mod:`genview_mm.apis.preflight`): with ``--preflight`` print the whole
     checklist and exit; otherwise print it and exit with status 2 only if something is
-    missing, and stay silent when all is there."""
+    missing, print only its notes (usable, worth knowing: e.g. views missing for some images,
+    which train on the original) and go on when all is there, and stay silent without notes."""
     checks = run_preflight(cfg, mode, checkpoint)
     ok = preflight_passes(checks)
     if args.preflight or not ok:
         print(format_checklist(checks, args.config, verbose=args.preflight), flush=True)
         sys.exit(0 if ok else 2)
+    if any(c.status == NOTE for c in checks):
+        print(format_checklist(checks, args.config), flush=True)
 
 
 def build_runner(cfg: Config):
