@@ -469,6 +469,7 @@ class ManifestProbe(NamedTuple):
         filtered (int): ``ok`` rows of the sampled images (of every image when nothing was
             sampled) whose view ``min_clip_sim`` filters out.
         filtered_hits (int): sampled images without a view only because of that.
+        failed_hits (int): sampled images without an ``ok`` row that have a failed one.
     """
     path: str
     rows: int
@@ -479,6 +480,7 @@ class ManifestProbe(NamedTuple):
     empty: List[str]
     filtered: int = 0
     filtered_hits: int = 0
+    failed_hits: int = 0
 
 
 def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optional[dict] = None,
@@ -508,11 +510,14 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
     wanted = {c for p in sample_paths for c in matcher.candidates(p)}
     sources = {_norm(osp.abspath(p)) for p in sample_paths}
     names = {c.rsplit('/', 1)[-1] for c in wanted} if sample_paths else None
-    example, picked, filtered = None, [], RowMatcher(source_root)
+    example, picked, filtered, failed = None, [], RowMatcher(source_root), RowMatcher(source_root)
     for row in read_rows(path, backend_args, names, counts):
         example = example or row.key
-        if not row.ok or (sample_paths and _norm(row.key) not in wanted
-                          and _norm(row.source) not in sources):
+        if sample_paths and _norm(row.key) not in wanted and _norm(row.source) not in sources:
+            continue
+        if not row.ok:
+            if sample_paths:
+                failed.add(row)
             continue
         if row.below(min_clip_sim):
             counts['filtered'] += 1
@@ -521,8 +526,9 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
         elif sample_paths or len(picked) < first:
             picked.append((matcher.add(row), row.output))
     matched = [matcher.match(p) for p in sample_paths]
-    filtered_hits = sum(key is None and filtered.match(p) is not None
-                        for p, key in zip(sample_paths, matched))
+    filtered_hits, failed_hits = (sum(key is None and m.match(p) is not None
+                                      for p, key in zip(sample_paths, matched))
+                                  for m in (filtered, failed))
     hit = set(matched) - {None}
     resolve = output_resolver(path, backend_args)
     outputs = [resolve(out) for key, out in picked if out and (key in hit or not sample_paths)]
@@ -530,7 +536,7 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
     return ManifestProbe(path, counts['rows'], len(matched) - matched.count(None), example,
                          outputs, [o for o, n in zip(outputs, sizes) if not n],
                          [o for o, n in zip(outputs, sizes) if n == 0], counts['filtered'],
-                         filtered_hits)
+                         filtered_hits, failed_hits)
 
 
 def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:

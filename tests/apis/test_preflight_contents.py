@@ -531,3 +531,32 @@ def test_a_configs_resume_true_follows_the_resume_rules(tmp_path):
                                no_validate=False)
     cfg = apply_train_options(Config(dict(model=dict(), resume=True)), fresh)
     assert not cfg.resume and cfg.get('load_from') is None  # nothing yet: starts afresh
+
+
+def test_a_manifest_of_failed_rows_is_named_so(setup):
+    """Every sampled image has only a failed row (a generation that ran out of memory): the
+    preflight said the manifest belongs to another dataset and suggested genview.source_root;
+    the keys match, the views failed. 2 of 6 failed: a NOTE that counts them."""
+    import json
+    with open(setup['manifest']) as f:
+        rows = [json.loads(line) for line in f]
+    oom = 'transient: generation failed: OutOfMemoryError: CUDA out of memory'
+
+    def write(failed):
+        with open(setup['manifest'], 'w') as f:
+            for i, r in enumerate(rows):
+                if i < failed:
+                    r = dict(r, status='failed', output=None, reason=oom)
+                f.write(json.dumps(r) + '\n')
+
+    write(6)
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert (check.status, check.detail) == (
+        'BROKEN', f'{setup["manifest"]}: 7 rows; 0 of 6 sampled dataset images have a view; 6 '
+        'have only failed rows (see their reason)')
+    assert check.fix[0].startswith('run the same tools/generate_views.py command again: it '
+                                   'retries the transient failures')
+    write(2)
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert check.status == 'note' and check.detail.endswith(
+        '4 of 6 sampled dataset images have a view; 2 have only failed rows (see their reason)')

@@ -55,6 +55,9 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                           'skips the images done and merges at the end)',
                           'or train on the views made so far: python tools/merge_manifests.py '
                           '{out}'),
+    'manifest_failed': ('run the same tools/generate_views.py command again: it retries the '
+                        'transient failures (add --retry-failed to retry every failure) and '
+                        'merges at the end',),
     'manifest_other_dataset': ('generate or import views for this dataset, or set '
                                'genview.source_root to the folder the keys are relative to',),
     'views_moved': ("outputs are relative to the manifest's folder ({root}): move or copy the "

@@ -160,9 +160,13 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
               'have a view')
     if probe.filtered_hits:
         detail += f'; {filtered}: lower it'
+    if probe.failed_hits:
+        detail += f'; {probe.failed_hits} have only failed rows (see their reason)'
     if probe.hits == 0:
         if probe.filtered_hits:
             return Check(WHAT, BROKEN, detail, lower)
+        if probe.failed_hits:
+            return Check(WHAT, BROKEN, detail, fix_lines('manifest_failed'))
         return Check(WHAT, BROKEN, f'{detail} (a dataset image: {sample[0]}; a manifest key: '
                      f'{probe.example})', fix_lines('manifest_other_dataset'))
     return _views_check(probe, detail, undecodable, images) or \
