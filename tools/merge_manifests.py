@@ -7,7 +7,8 @@ does the same at any time (idempotent). Repeated rows (from resumed runs) are dr
 row beats a 'failed' one, a newer row an older one; rows are sorted by source key. Two different
 'ok' rows of one image are reported as conflicts (the newer is kept; exit code 1 with --strict).
 With --source, images without a row are reported (exit code 1 if any, or if --check-files finds
-listed outputs missing or empty).
+listed outputs missing or empty). An --out that is not a GenView manifest is left alone (exit
+code 2) unless --overwrite is given.
 """
 import argparse
 import json
@@ -32,11 +33,22 @@ def main(argv=None):
                    help='exit with status 1 if two different ok rows exist for one image')
     p.add_argument('--out', default=None, help='merged manifest (default: '
                    'OUT_DIR/manifest.jsonl; elsewhere, its outputs are relative to its folder)')
+    p.add_argument('--overwrite', action='store_true', help='replace an --out that is not a '
+                   'GenView manifest (without it the tool stops and leaves it alone)')
     args = p.parse_args(argv)
 
     import genview_mm  # noqa: F401
     from genview_mm.apis.generation.shards import merge_manifests
     from genview_mm.datasets.image_sources import list_images
+    from genview_mm.structures.manifest import MERGED_NAME, read_rows
+    from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+    try:  # a user's file given as --out is never replaced silently
+        check_replace(args.out or osp.join(args.out_dir, MERGED_NAME),
+                      lambda path: next(read_rows(path), None) is not None,
+                      'a GenView manifest', '--overwrite', args.overwrite)
+    except ReplaceRefused as exc:
+        print(f'merge_manifests.py: error: {exc}', file=sys.stderr)
+        return 2
     try:
         items = (list_images(args.source, args.data_root, args.dataset_key)
                  if args.source else None)

@@ -139,6 +139,27 @@ def test_merge_elsewhere_keeps_the_outputs_reachable(tmp_path):
         '../gen/images/a/x.jpg']
 
 
+def test_merge_tool_replaces_only_a_manifest(tmp_path, capsys):
+    """``merge_manifests.py OUT --out mylist.txt``: a user's list there was replaced by the
+    merged rows (exit 0). Now one line, exit 2, the file as it was; a manifest there (a rerun)
+    is replaced, the list with --overwrite."""
+    from helpers import load_tool
+    out = str(tmp_path / 'gen')
+    write_record(out, 0, [row('a.jpg')], 1_000_000)
+    mine = tmp_path / 'mylist.txt'
+    mine.write_text('my precious list\nline2\n')
+    tool = load_tool('merge_manifests')
+    assert tool.main([out, '--out', str(mine)]) == 2
+    assert capsys.readouterr().err == (
+        f'merge_manifests.py: error: {mine} exists and is not a GenView manifest (written by '
+        'genview_mm): writing would replace it and its 23 bytes would be lost; pass '
+        '--overwrite to replace it, or choose another path\n')
+    assert mine.read_text() == 'my precious list\nline2\n'
+    assert tool.main([out, '--out', str(mine), '--overwrite']) == 0
+    assert [r['key'] for r in read_manifest(str(mine))] == ['a.jpg']
+    assert tool.main([out, '--out', str(mine)]) == 0  # its own manifest: a rerun replaces it
+    assert tool.main([out]) == 0 and tool.main([out]) == 0  # OUT/manifest.jsonl, rerun
+
 def test_merge_into_a_linked_folder_checks_the_outputs_its_readers_open(tmp_path):
     """``--out`` in a folder reached through a symlink: the relative outputs resolve as
     read_manifest resolves them (lexically, from the manifest's folder as named); the check
