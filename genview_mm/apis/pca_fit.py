@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from genview_mm.foreground.fit import fit_foreground_pca
 from genview_mm.foreground.pca import ForegroundPCA, is_pca_file
-from genview_mm.utils.file_safety import check_replace
+from genview_mm.utils.file_safety import ReplaceRefused, check_replace
 from genview_mm.visualization.contact_sheet import is_contact_sheet, save_contact_sheet
 
 logger = logging.getLogger(__name__)
@@ -108,8 +108,12 @@ def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False
         overwrite (bool): replace whatever is there (``--overwrite``). Defaults to False.
 
     Raises:
-        genview_mm.utils.file_safety.ReplaceRefused: one line naming the file and the flag.
+        genview_mm.utils.file_safety.ReplaceRefused: one line naming the file and the flag,
+            or both flags when the sheet would be written over the PCA file itself.
     """
+    if sheet and osp.realpath(sheet) == osp.realpath(out):  # the sheet would replace the fit
+        raise ReplaceRefused(f'the contact sheet and the PCA file would both be written to {out}'
+                             ': give --out a .pth name, or --sheet another path')
     check_replace(out, is_pca_file, 'a foreground PCA file', '--overwrite', overwrite)
     if sheet:
         check_replace(sheet, is_contact_sheet, 'a contact sheet of a PCA fit', '--overwrite',

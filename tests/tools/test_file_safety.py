@@ -187,6 +187,20 @@ def test_fit_pca_keeps_user_files_unless_overwrite(tmp_path, capsys, tiny_clip_p
     capsys.readouterr()
 
 
+@pytest.mark.parametrize('how', ['png out', 'same sheet'])
+def test_fit_pca_refuses_a_sheet_over_its_own_out(tmp_path, capsys, tiny_clip_path, how):
+    """``--out pca.png`` (the sheet defaults to --out with .png) or ``--sheet`` equal to
+    ``--out``: the sheet was drawn over the saved fit and the tool said 'saved' (the fit of
+    hours lost; the file no PCA file). Now one line before the fit, even with --overwrite."""
+    tool = load_tool('fit_foreground_pca')
+    out = tmp_path / ('pca.png' if how == 'png out' else 'pca.pth')
+    extra = ['--sheet', str(tmp_path / '.' / out.name)] if how == 'same sheet' else []
+    assert tool.main(fit_args(tmp_path, tiny_clip_path, out, *extra, '--overwrite')) == 2
+    assert one_error_line(capsys.readouterr().err, 'fit_foreground_pca.py') == (
+        f'fit_foreground_pca.py: error: the contact sheet and the PCA file would both be '
+        f'written to {out}: give --out a .pth name, or --sheet another path')
+    assert not osp.exists(out)
+
 def test_import_official_pca_keeps_a_user_out_and_refuses_a_wrong_width(tmp_path, capsys,
                                                                          tiny_clip_path):
     tool = load_tool('import_official_pca')
