@@ -105,15 +105,20 @@ class ForegroundPCA:
             tokens = tokens - self.mean.to(tokens.device, tokens.dtype)
         return tokens @ direction
 
-    def foreground_mask(self, tokens: Tensor) -> Tensor:
-        """Boolean foreground mask: (..., N, D) -> (..., N)."""
+    def require_threshold(self) -> 'ForegroundPCA':
+        """``self``; :class:`ForegroundPCAError` if it has no foreground threshold (a scorer-only
+        import), which foreground ratios need."""
         if self.alpha is None:
             raise ForegroundPCAError(
                 f'this PCA file ({self.source}, encoder {self.encoder!r}) has no foreground '
                 'threshold, which foreground ratios need: re-import it with '
                 'tools/import_official_pca.py --alpha A (or --fit-images DIR), or fit one with '
                 'tools/fit_foreground_pca.py.')
-        scores = self.scores(tokens)
+        return self
+
+    def foreground_mask(self, tokens: Tensor) -> Tensor:
+        """Boolean foreground mask: (..., N, D) -> (..., N)."""
+        scores = self.require_threshold().scores(tokens)
         return scores >= self.alpha if self.inclusive else scores > self.alpha
 
     def foreground_ratio(self, tokens: Tensor) -> Tensor:

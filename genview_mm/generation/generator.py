@@ -181,8 +181,8 @@ class AdaptiveNoiseGenerator:
 
     @property
     def pca(self) -> ForegroundPCA:
-        if self._pca is None:
-            self._pca = ForegroundPCA.load(self._pca_src)
+        if self._pca is None:  # the threshold first: a file without one loads no pipeline
+            self._pca = ForegroundPCA.load(self._pca_src).require_threshold()
         check_pca_encoder(self._pca, self.encoder, str(self._pca_src), 'generator encoder',
                           check_identity=self.check_encoder)
         return self._pca

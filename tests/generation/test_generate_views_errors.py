@@ -93,12 +93,20 @@ def test_a_refused_start_leaves_no_settings_record(gen_main, photo_dir, tiny_unc
                          input_size=28)
     not_a_model = tmp_path / 'empty_model'
     not_a_model.mkdir()
-    for extra in (['--pca', wrong_pca], ['--pretrained', str(not_a_model)]):
+    # a scorer-only import (no threshold): every image failed as 'transient', exit 1, and the
+    # folder's settings record pinned that file, so the corrected command was refused
+    from genview_mm.foreground import ForegroundPCA
+    no_threshold = ForegroundPCA.load(tiny_unclip_pca)
+    no_threshold.alpha = None
+    no_threshold.save(str(tmp_path / 'scorer_only.pth'))
+    for extra in (['--pca', wrong_pca], ['--pretrained', str(not_a_model)],
+                  ['--pca', str(tmp_path / 'scorer_only.pth')]):
         args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:] + extra
         assert gen_main(args) == 1, extra
         err = capsys.readouterr().err.splitlines()[-1]  # after diffusers' loading bar
         assert err.startswith('generate_views.py: error: '), err
         assert not osp.exists(out), extra  # no settings record, no folder
+    assert 'has no foreground threshold, which foreground ratios need: re-import it' in err
     assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 0
 
 
