@@ -149,6 +149,15 @@ def read_rows(path: str, backend_args: Optional[dict] = None,
             f'Manifest not found: {path!r}. Generate views with tools/generate_views.py (it '
             'merges when the last shard is done) or merge with tools/merge_manifests.py OUT_DIR.')
     counts = Counter() if counts is None else counts
+    try:
+        yield from _read(path, backend_args, names, counts)
+    except UnicodeDecodeError as exc:  # a ValueError that named no file
+        raise ValueError(f'{path}: not UTF-8 text, so not a manifest ({exc})') from None
+
+
+def _read(path: str, backend_args: Optional[dict], names: Optional[AbstractSet[str]],
+          counts: Counter) -> Iterator[ManifestRow]:
+    """:func:`read_rows` of a manifest file's path."""
     with _local_copy(path, backend_args) as local:
         with open(local, 'r', encoding='utf-8') as f:
             held: List[Tuple[int, str]] = []  # the last line so far: only it may be cut short
@@ -223,7 +232,15 @@ def _rows(data: list) -> Optional[List[ManifestRow]]:
             if not _REQUIRED <= d.keys():
                 return None
             rows.append(ManifestRow.from_dict(d))
+        if not _typed(rows[-1]):
+            return None
     return rows
+
+
+def _typed(row: ManifestRow) -> bool:
+    """Whether the fields a row's identity is made of have their types (a damaged or edited
+    line: ``"variation": null`` failed later, in int(), naming no file)."""
+    return isinstance(row.key, str) and isinstance(row.variation, int)
 
 
 def _local_copy(path: str, backend_args: Optional[dict]):
@@ -246,7 +263,11 @@ def _parse(line: str, path: str, number: int, last: bool) -> Optional[ManifestRo
         raise ValueError(f'{path}:{number}: corrupt manifest line ({exc})') from exc
     if not _REQUIRED <= data.keys():
         raise ValueError(f'{path}:{number}: not a manifest row (needs source, key)')
-    return ManifestRow.from_dict(data)
+    row = ManifestRow.from_dict(data)
+    if not _typed(row):
+        raise ValueError(f'{path}:{number}: not a manifest row (key must be a string, variation '
+                         f'an integer: got {row.key!r}, {row.variation!r})')
+    return row
 
 
 def outside_views_folder(output: str) -> Optional[str]:

@@ -160,6 +160,33 @@ def test_merge_tool_replaces_only_a_manifest(tmp_path, capsys):
     assert tool.main([out, '--out', str(mine)]) == 0  # its own manifest: a rerun replaces it
     assert tool.main([out]) == 0 and tool.main([out]) == 0  # OUT/manifest.jsonl, rerun
 
+@pytest.mark.parametrize('damage', ['null variation', 'text variation', 'not utf-8'])
+def test_a_damaged_record_is_named_with_the_way_out(tmp_path, capsys, damage):
+    """A record line with ``"variation": null`` was a TypeError traceback from int(); with
+    ``"zero"`` or bytes that are not UTF-8, an error naming no file. Now one line naming the
+    file (and line), with what to do, exit 2."""
+    from helpers import load_tool
+    out = str(tmp_path)
+    record = write_record(out, 0, [row('a.jpg'), row('b.jpg'), row('c.jpg')])
+    with open(record, 'rb') as f:
+        lines = f.readlines()
+    if damage == 'not utf-8':
+        lines.insert(1, b'\xff\xfe\n')
+    else:
+        lines[1] = lines[1].replace(b'"variation": 0', b'"variation": ' + (
+            b'null' if damage == 'null variation' else b'"zero"'))
+    with open(record, 'wb') as f:
+        f.writelines(lines)
+    assert load_tool('merge_manifests').main([out]) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith(f'merge_manifests.py: error: {record}')
+    assert err.endswith(': delete that file (tools/generate_views.py redoes its shard) and '
+                        'merge again\n')
+    assert ('not UTF-8 text' if damage == 'not utf-8' else
+            ':2: not a manifest row (key must be a string, variation an integer') in err
+    with pytest.raises(ValueError, match=record):
+        list(read_rows(record))  # training's reader too
+
 def test_merge_into_a_linked_folder_checks_the_outputs_its_readers_open(tmp_path):
     """``--out`` in a folder reached through a symlink: the relative outputs resolve as
     read_manifest resolves them (lexically, from the manifest's folder as named); the check

@@ -111,7 +111,11 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
     if not files:
         raise FileNotFoundError(f'no shard records under {osp.join(out_dir, SHARDS_DIR)!r}: '
                                 'run tools/generate_views.py with this --out-dir first')
-    raw = [row for path in files for row in manifest.read_rows(path)]
+    try:
+        raw = [row for path in files for row in manifest.read_rows(path)]
+    except ValueError as exc:
+        raise ValueError(f'{exc}: delete that file (tools/generate_views.py redoes its shard) '
+                         'and merge again') from None
     best = manifest.newest_rows(raw)
     conflicts = sorted({f'{r.key}#{r.variation}' for r in raw if r.ok and best[r.id].ok and
                         any(getattr(r, f) != getattr(best[r.id], f) for f in _IDENTITY)})
