@@ -30,7 +30,8 @@ def parse_args(argv=None):
     p.add_argument('--source-root', default='data/imagenet/train',
                    help='folder of the source images (default: %(default)s)')
     p.add_argument('--out', default='data/genview/views_released/manifest.jsonl',
-                   help='manifest to write (default: %(default)s)')
+                   help='manifest to write; a folder (or a name ending in /) gets '
+                   'manifest.jsonl inside (default: %(default)s)')
     p.add_argument('--fg-ratios', nargs='+', default=[], metavar='LIST',
                    help='official noise-level lists fg_ratios_<level>.txt ("<image path> '
                    '<value>" lines; the level is taken from the file name)')
@@ -72,6 +73,8 @@ def main(argv=None) -> int:
     package = load_package()
     format_report, import_views = package.format_report, package.import_views
     from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+    if osp.isdir(args.out) or args.out.endswith(('/', osp.sep)):  # a folder, maybe still to make
+        args.out = osp.join(args.out, 'manifest.jsonl')
     try:
         check_replace(args.out, is_manifest, 'a GenView manifest', '--overwrite', args.overwrite)
     except ReplaceRefused as exc:

@@ -100,6 +100,17 @@ def test_import_views_refuses_to_replace_a_user_file(tmp_path, capsys):
     assert tool.is_manifest(target) and read(target).count(b'\n') == first.count(b'\n')
 
 
+def test_import_views_out_folder_gets_its_manifest_inside(tmp_path, capsys):
+    """``--out newdir/`` (not there yet) wrote a file named ``newdir``; an existing folder was
+    refused. Both get ``manifest.jsonl`` inside, as the importer's docstring says."""
+    tool = load_tool('import_views')
+    views, source = _trees(str(tmp_path))
+    (tmp_path / 'there').mkdir()
+    for out in (str(tmp_path / 'newdir') + '/', str(tmp_path / 'there')):
+        assert tool.main([views, '--source-root', source, '--out', out, '--no-progress']) == 0
+        assert tool.is_manifest(osp.join(out, 'manifest.jsonl'))
+    capsys.readouterr()
+
 def test_out_that_is_a_link_to_nothing_is_one_line(tmp_path, capsys):
     """An --out that is a dangling symlink: one line (on main: a FileNotFoundError traceback
     from os.path.getsize); --overwrite replaces the link."""
