@@ -34,6 +34,14 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         'check once before starting the processes)')
 
 
+def check_work_dir(parser: argparse.ArgumentParser, work_dir: Optional[str]) -> None:
+    """A usage error for a ``--work-dir`` that is a file (MMEngine's makedirs ended in a
+    FileExistsError traceback after the runner was being built)."""
+    if work_dir and os.path.exists(work_dir) and not os.path.isdir(work_dir):
+        parser.error(f'--work-dir {work_dir} is a file, not a folder: pass a folder (it is '
+                     'created if missing)')
+
+
 def cfg_options(args: argparse.Namespace) -> Optional[dict]:
     """``--cfg-options`` as MMEngine's DictAction types them (numbers, lists, bools)."""
     if not args.cfg_options:

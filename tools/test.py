@@ -15,7 +15,7 @@ from typing import Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _launch_args import add_common_args, cfg_options, is_first_rank  # noqa: E402
+from _launch_args import add_common_args, cfg_options, check_work_dir, is_first_rank  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,6 +34,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
+    check_work_dir(parser, args.work_dir)
     if args.out and not args.out.endswith(('.pkl', '.pickle')):
         usage_error(f'--out {args.out}: predictions are dumped as a pickle; give a .pkl or '
                     '.pickle file')
@@ -228,6 +229,11 @@ def main() -> None:
         cfg = load_cfg(args, cfg_options(args))
     except GenViewSettingError as exc:
         usage_error(str(exc))
+    missing = [k for k in ('test_dataloader', 'test_cfg', 'test_evaluator') if cfg.get(k) is None]
+    if missing:  # MMEngine's 'self._test_loop should not be None' traceback, after the build
+        usage_error(f'{args.config} has no {", ".join(missing)}: it does not say how to test '
+                    '(a pretraining config?); test with an evaluation config such as '
+                    'configs/benchmarks/ or configs/detection/')
     if args.amp:
         check_amp(cfg)
     if args.preflight or (not args.skip_preflight and is_first_rank()):

@@ -299,3 +299,28 @@ def test_show_dir_draws_with_a_config_without_visualization(cls, tmp_path):
     run_tool('test.py', bare, ckpt, '--work-dir', tmp_path / 'work', '--show-dir', 'shown')
     assert drawings(tmp_path / 'work') == sorted(
         f"{osp.relpath(p, root / 'images')}_0.png" for p in glob.glob(str(root / 'images/*/*.png')))
+
+
+def test_a_config_that_cannot_test_and_a_work_dir_that_is_a_file(tmp_path, capsys):
+    """test.py on a pretraining config (no test_dataloader/test_cfg/test_evaluator) ended in
+    MMEngine's 'self._test_loop should not be None' traceback after the runner was built, the
+    preflight having passed; a --work-dir that is a file, train.py's and test.py's, in a
+    FileExistsError traceback. Both: one line, exit 2."""
+    pretrain = osp.join(ROOT, 'configs/demo/genview_mocov2_r18_tiny_cpu.py')
+    with pytest.raises(SystemExit) as exit_:
+        run_script('test.py', pretrain, tmp_path / 'epoch_1.pth')
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f'test.py: error: {pretrain} has no test_dataloader, test_cfg, test_evaluator: it does '
+        'not say how to test (a pretraining config?); test with an evaluation config such as '
+        'configs/benchmarks/ or configs/detection/')
+    a_file = tmp_path / 'work'
+    a_file.write_text('mine')
+    for tool, args in (('train.py', [pretrain]), ('test.py', [MASK_CFG, 'ckpt.pth'])):
+        with pytest.raises(SystemExit) as exit_:
+            run_script(tool, *args, '--work-dir', a_file)
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1].endswith(
+            f'error: --work-dir {a_file} is a file, not a folder: pass a folder (it is created '
+            'if missing)')
+    assert a_file.read_text() == 'mine'
