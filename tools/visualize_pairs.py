@@ -29,6 +29,9 @@ def parse_args() -> argparse.Namespace:
         p.error(f'--num must be at least 1, got {args.num}')
     if args.cell < 1:  # it failed in PIL after every pair was scored
         p.error(f'--cell must be at least 1, got {args.cell}')
+    if os.path.isdir(args.out) or not args.out.lower().endswith(('.png', '.jpg', '.jpeg')):
+        p.error(f'--out {args.out!r}: give an image file name ending in .png, .jpg or .jpeg '
+                '(it failed after every pair was scored)')
     for flag, folder in (('--view1-dir', args.view1_dir), ('--view2-dir', args.view2_dir)):
         if folder is not None and not os.path.isdir(folder):
             p.error(f'{flag} {folder!r} is not a folder')

@@ -73,15 +73,21 @@ def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
 
 
 def test_tool_errors_are_one_line(tmp_path, monkeypatch, capsys):
-    """A missing view folder, --num 0 (named 'no images of the same name') and a PCA file that is
-    not one were tracebacks or wrong messages."""
+    """A missing view folder, --num 0 (named 'no images of the same name'), an --out that is a
+    folder or not an image name, and a PCA file that is not one were tracebacks or wrong
+    messages."""
     tool = load_tool('visualize_pairs')
     (tmp_path / 'a').mkdir()
     for argv, shown in (
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'gone'),
               '--pca', 'p.pth'], f"--view2-dir {str(tmp_path / 'gone')!r} is not a folder"),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
-              'p.pth', '--num', '0'], '--num must be at least 1, got 0')):
+              'p.pth', '--num', '0'], '--num must be at least 1, got 0'),
+            # scored every pair, then PIL's 'unknown file extension' traceback
+            (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
+              'p.pth', '--out', str(tmp_path / 'a')], f"--out {str(tmp_path / 'a')!r}: give an "
+             'image file name ending in .png, .jpg or .jpeg'),
+            (['--config', 'c.py', '--out', 'pairs.pdf'], "--out 'pairs.pdf': give an image")):
         monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', *argv])
         with pytest.raises(SystemExit) as exc:
             tool.main()
