@@ -109,7 +109,7 @@ def list_images(source: str, data_root: Optional[str] = None,
 
 def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:
     """(the RGB PIL image at ``path``, None) or (None, failure reason): a read error is
-    transient, a file that does not decode undecodable."""
+    transient, a folder or a file that does not decode undecodable."""
     import mmcv
     from PIL import Image
     try:
@@ -117,6 +117,8 @@ def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:
             data = f.read()
     except FileNotFoundError as exc:
         return None, failure_reason(TRANSIENT, 'missing file', exc)
+    except IsADirectoryError as exc:  # a list naming a folder: no rerun reads an image there
+        return None, failure_reason(UNDECODABLE, 'not a file', exc)
     except (OSError, MemoryError) as exc:
         return None, failure_reason(TRANSIENT, 'unreadable file', exc)
     try:

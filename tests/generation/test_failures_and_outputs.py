@@ -50,7 +50,12 @@ def test_summary_names_the_most_common_cause():
 def test_load_image_tells_transient_from_undecodable(tmp_path):
     reason = load_image(str(tmp_path / 'nope.jpg'))[1]
     assert reason.startswith('transient: missing file: FileNotFoundError')
-    assert load_image(str(tmp_path))[1].startswith('transient: unreadable file:')  # a folder
+    # a folder in a source list: it was 'transient: unreadable file', retried on every rerun
+    # with the advice to check permissions
+    assert load_image(str(tmp_path))[1].startswith('undecodable: not a file: IsADirectoryError')
+    assert summarize_failures([load_image(str(tmp_path))[1]], attempted=1).splitlines()[2] == (
+        'Fix: the source list names folders: list image files (then rerun with --retry-failed). '
+        'A rerun retries transient failures.')
     (tmp_path / 'junk.jpg').write_bytes(b'\x00not a jpeg')
     assert load_image(str(tmp_path / 'junk.jpg'))[1] == (
         'undecodable: undecodable image: ValueError: cannot decode image file '

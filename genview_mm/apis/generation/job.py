@@ -28,6 +28,8 @@ _HINTS = {
     'undecodable image': 'the files are not images OpenCV can decode (replace them and rerun '
                          'with --retry-failed)',
     'write failed': 'check the free space and permissions of --out-dir',
+    'not a file': 'the source list names folders: list image files (then rerun with '
+                  '--retry-failed)',
 }
 
 
