@@ -56,8 +56,12 @@ def main(argv=None) -> int:
     import genview_mm  # noqa: F401
     from genview_mm.apis import GenViewSettingError, load_config
     from genview_mm.apis.launch import ResumeRefused, apply_train_options
-    from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
-    from genview_mm.apis.preflight.checklist import NOTE
+    from genview_mm.apis.preflight import (
+        format_checklist,
+        has_notes,
+        preflight_passes,
+        run_preflight,
+    )
     try:
         cfg = load_config(args.config, cfg_options(args))
         if args.mode == 'train':
@@ -69,7 +73,7 @@ def main(argv=None) -> int:
         return 0
     checks = run_preflight(cfg, args.mode, args.checkpoint)
     ok = preflight_passes(checks)
-    if not (ok and args.quiet) or any(c.status == NOTE for c in checks):
+    if not (ok and args.quiet) or has_notes(checks):
         print(format_checklist(checks, args.config, verbose=not args.quiet), flush=True)
     return 0 if ok else 2
 

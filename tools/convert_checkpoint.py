@@ -30,18 +30,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def converted_by_us(path: str) -> bool:
-    """Whether ``path`` is a backbone file this tool wrote (mmpretrain or detectron2 format:
-    a torchvision state dict carries no mark, so replacing one needs --overwrite)."""
-    import pickletools
-
-    from genview_mm.evaluation.checkpoint_io import read_checkpoint
-    if path.endswith('.pkl'):  # its opcodes read, nothing unpickled: a foreign file runs no code
-        with open(path, 'rb') as f:
-            texts = [arg for _, arg, _ in pickletools.genops(f) if isinstance(arg, str)]
-        return ('__author__', 'genview_mm') in zip(texts, texts[1:])
-    return 'converted_from' in read_checkpoint(path)['meta']
-
 
 def main() -> None:
     args = parse_args()
@@ -50,7 +38,7 @@ def main() -> None:
         matches_transfer_normalisation,
         normalisation_options,
     )
-    from genview_mm.evaluation.convert import convert_checkpoint
+    from genview_mm.evaluation.convert import convert_checkpoint, is_converted_backbone
     from genview_mm.utils.atomic_write import DiskFull
     from genview_mm.utils.file_safety import NotWritable, ReplaceRefused, check_replace, same_file
     if same_file(args.src, args.dst):
@@ -61,7 +49,7 @@ def main() -> None:
         sys.exit(2)
     try:  # a training checkpoint (or any other file) given as dst is never replaced silently
         if not osp.isdir(args.dst):  # a folder: convert_checkpoint says which name to give
-                check_replace(args.dst, converted_by_us, 'backbone weights', '--overwrite',
+                check_replace(args.dst, is_converted_backbone, 'backbone weights', '--overwrite',
                           args.overwrite)
     except ReplaceRefused as err:
         print(f'convert_checkpoint.py: error: {err}', file=sys.stderr)

@@ -24,8 +24,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from .config import load_config
-from .preflight import format_checklist, preflight_passes, run_preflight
-from .preflight.checklist import NOTE
+from .preflight import format_checklist, has_notes, preflight_passes, run_preflight
 
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'TorchSyncBN', 'SyncBatchNorm', 'NaiveSyncBN')
 
@@ -229,7 +228,7 @@ def preflight_or_exit(cfg: Config, args: argparse.Namespace, mode: str,
     if args.preflight or not ok:
         print(format_checklist(checks, args.config, verbose=args.preflight), flush=True)
         sys.exit(0 if ok else 2)
-    if any(c.status == NOTE for c in checks):
+    if has_notes(checks):
         print(format_checklist(checks, args.config), flush=True)
 
 

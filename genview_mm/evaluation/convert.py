@@ -22,6 +22,7 @@ transfer configs can be told to match it (see :mod:`genview_mm.evaluation.checkp
 """
 import os.path as osp
 import pickle
+import pickletools
 import re
 from collections import OrderedDict
 from typing import Any, Dict, Optional
@@ -147,6 +148,18 @@ def to_detectron2(backbone: Dict[str, torch.Tensor]) -> dict:
     model = OrderedDict((detectron2_name(k), v.cpu().numpy()) for k, v in backbone.items()
                         if not k.endswith('num_batches_tracked'))
     return {'model': model, '__author__': 'genview_mm', 'matching_heuristics': True}
+
+
+def is_converted_backbone(path: str) -> bool:
+    """Whether ``path`` is a backbone file :func:`convert_checkpoint` wrote: the mmpretrain
+    format's ``meta.converted_from``, or the detectron2 pickle's ``__author__`` (read from its
+    opcodes, nothing unpickled: a foreign file runs no code). A torchvision state dict carries
+    no mark."""
+    if path.endswith('.pkl'):
+        with open(path, 'rb') as f:
+            texts = [arg for _, arg, _ in pickletools.genops(f) if isinstance(arg, str)]
+        return ('__author__', 'genview_mm') in zip(texts, texts[1:])
+    return 'converted_from' in read_checkpoint(path)['meta']
 
 
 def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',

@@ -20,7 +20,7 @@ turn the answers into :class:`Check` lines.
 from typing import Iterator, List, Optional, Tuple
 
 from ..genview_settings import iter_pair_transforms
-from .checklist import FAILING, Check, format_checklist
+from .checklist import FAILING, NOTE, Check, format_checklist
 from .checkpoint_checks import check_checkpoints
 from .data_checks import (
     check_dataset,
@@ -100,4 +100,10 @@ def preflight_passes(checks: List[Check]) -> bool:
     return not any(c.status in FAILING for c in checks)
 
 
-__all__ = ['Check', 'run_preflight', 'preflight_passes', 'format_checklist', 'MODES']
+def has_notes(checks: List[Check]) -> bool:
+    """Some prerequisite is usable but worth knowing about (printed even when all passes)."""
+    return any(c.status == NOTE for c in checks)
+
+
+__all__ = ['Check', 'run_preflight', 'preflight_passes', 'has_notes', 'format_checklist',
+           'MODES']
