@@ -12,6 +12,7 @@ import pytest
 from genview_mm.apis.import_views import (
     NoiseLevelLists,
     import_views,
+    level_from_filename,
     match_folder,
     view_extensions,
 )
@@ -146,6 +147,25 @@ def test_list_folders_match_by_trailing_path(tmp_path):
     assert [(e.level, e.fg_ratio) for e in entries[:3]] == [(100, None), (100, 0.3), (100, None)]
     assert entries[3] is None  # x/n02/d is not in n01
     assert lists.unused() == (2, ['n02/e', 'x/n02/d'])
+
+
+def test_level_of_a_list_is_the_number_after_fg_ratios():
+    """``fg_ratios_100 (1).txt`` (a browser's second download) gave level 1: the last number."""
+    assert level_from_filename('/d/fg_ratios_100 (1).txt') == 100
+    assert level_from_filename('in1k_fg_ratios_0.txt') == 0
+    assert level_from_filename('level300.txt') == 300
+    for name, said in (('v2_level300.txt', 'numbers 2, 300'), ('levels.txt', 'no number')):
+        with pytest.raises(ValueError, match=f'list name .*{name}.* \\({said}\\): the lists '
+                           'are named fg_ratios_<level>.txt'):
+            level_from_filename(name)
+
+
+def test_byte_order_mark_of_a_list_is_not_part_of_its_first_path(tmp_path):
+    path = tmp_path / 'fg_ratios_100.txt'  # as Windows Notepad saves UTF-8
+    path.write_bytes('n01/a.JPEG 100\nn01/b.JPEG 100\n'.encode('utf-8-sig'))
+    lists = NoiseLevelLists([str(path)])
+    assert [e.level for e in lists.lookup('n01', ['a', 'b'])] == [100, 100]
+    assert lists.unused() == (0, [])
 
 
 def test_fg_ratio_list_errors(tmp_path):

@@ -28,17 +28,23 @@ class LevelEntry(NamedTuple):
 
 
 def level_from_filename(path: str) -> int:
-    """Noise level named by a list file: the last number in its name (``fg_ratios_200.txt``).
+    """Noise level named by a list file: the number after ``fg_ratios_`` (``fg_ratios_200.txt``,
+    ``fg_ratios_200 (1).txt``), else the one number in its name.
 
     Raises:
-        ValueError: no number in the name, or a level outside 0..999.
+        ValueError: no number in the name, several without ``fg_ratios_``, or a level outside
+            0..999.
     """
-    match = re.search(r'(\d+)\D*$', osp.splitext(osp.basename(path))[0])
-    if match is None:
-        raise ValueError(f'Cannot tell the noise level from the list name {path!r}: the lists '
-                         'are named fg_ratios_<level>.txt (one per level, e.g. fg_ratios_100.txt)'
-                         '; rename it after the level its images were generated with.')
-    level = int(match.group(1))
+    name = osp.splitext(osp.basename(path))[0]
+    numbers = re.findall(r'\d+', name)
+    named = re.search(r'fg_ratios_(\d+)', name)
+    if named is None and len(numbers) != 1:
+        raise ValueError(f'Cannot tell the noise level from the list name {path!r} '
+                         f'({"no number" if not numbers else "numbers " + ", ".join(numbers)}): '
+                         'the lists are named fg_ratios_<level>.txt (one per level, e.g. '
+                         'fg_ratios_100.txt); rename it after the level its images were '
+                         'generated with.')
+    level = int(named.group(1) if named else numbers[0])
     if level > MAX_NOISE_LEVEL:
         raise ValueError(f'{path!r} names noise level {level}, outside 0..{MAX_NOISE_LEVEL}.')
     return level
@@ -122,7 +128,7 @@ class NoiseLevelLists:
             if not osp.isfile(path):
                 raise FileNotFoundError(f'Noise-level list not found: {path!r}')
             level = level_from_filename(path)
-            with open(path, encoding='utf-8', errors='surrogateescape') as f:
+            with open(path, encoding='utf-8-sig', errors='surrogateescape') as f:
                 for lineno, line in enumerate(f, 1):
                     parts = line.rstrip('\r\n').rsplit(None, 1)
                     if not parts:
