@@ -43,12 +43,17 @@ def check_work_dir(parser: argparse.ArgumentParser, work_dir: Optional[str]) -> 
 
 
 def cfg_options(args: argparse.Namespace) -> Optional[dict]:
-    """``--cfg-options`` as MMEngine's DictAction types them (numbers, lists, bools)."""
+    """``--cfg-options`` as MMEngine's DictAction types them (numbers, lists, bools), except
+    that a value with spaces and no list syntax (``[](),``) is kept as the text it is."""
     if not args.cfg_options:
         return None
     from mmengine.config import DictAction
     parsed = argparse.Namespace()
     DictAction(option_strings=['--cfg-options'], dest='options')(None, parsed, args.cfg_options)
+    for item in args.cfg_options:  # DictAction drops every space: '/my data' became '/mydata'
+        key, value = item.split('=', 1)
+        if ' ' in value.strip() and not any(c in value for c in '[](),'):
+            parsed.options[key] = value.strip().strip('\'"')
     return parsed.options
 
 

@@ -14,6 +14,7 @@ this; a script of your own calls :func:`apply_genview_settings` after ``Config.f
 A value given to a ``GenViewPairDataset`` entry directly, or with ``--cfg-options
 train_dataloader.dataset.pipeline.1.manifest=...``, wins.
 """
+import difflib
 from typing import Any, Iterator
 
 #: the ``genview`` keys that are ``GenViewPairDataset`` arguments
@@ -21,8 +22,8 @@ PAIR_SETTINGS = ('manifest', 'prob', 'source_root', 'min_clip_sim')
 
 
 class GenViewSettingError(ValueError):
-    """An unknown ``genview`` key, or a ``prob`` or ``min_clip_sim`` of the wrong type or range
-    (the tools print it in one line and exit with status 2)."""
+    """A misspelt or unknown ``genview`` key, or a ``prob`` or ``min_clip_sim`` of the wrong
+    type or range (the tools print it in one line and exit with status 2)."""
 
 
 def iter_pair_transforms(node: Any) -> Iterator[dict]:
@@ -47,9 +48,15 @@ def apply_genview_settings(cfg) -> int:
         int: the number of values written.
 
     Raises:
-        GenViewSettingError: an unknown ``genview`` key, a ``prob`` outside [0, 1] or a
-            ``min_clip_sim`` that is not a number.
+        GenViewSettingError: a top-level dict whose name looks like a misspelt ``genview``
+            (its settings would be ignored), an unknown ``genview`` key, a ``prob`` outside
+            [0, 1] or a ``min_clip_sim`` that is not a number.
     """
+    misspelt = sorted(k for k, v in cfg.items() if k != 'genview' and isinstance(v, dict)
+                      and difflib.get_close_matches(k, ['genview'], cutoff=0.8))
+    if misspelt:  # MMEngine keeps any top-level key: these settings would be ignored silently
+        raise GenViewSettingError(f'unknown top-level setting(s) {misspelt}: did you mean '
+                                  "'genview'? (its settings would be ignored)")
     settings = cfg.get('genview') or {}
     unknown = sorted(set(settings) - set(PAIR_SETTINGS))
     if unknown:

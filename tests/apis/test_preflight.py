@@ -1,6 +1,7 @@
 """The preflight: each missing prerequisite alone and all together, for a pretraining, a
 linear-probe and a detection config; the checklist names the right command; a complete setup
 passes; the headline commands end in the checklist and nothing else."""
+import argparse
 import glob
 import os
 import os.path as osp
@@ -336,6 +337,17 @@ def test_a_cfg_option_without_a_value_is_a_usage_error(capsys):
     assert "expected KEY=VALUE, got 'train_dataloader'" in capsys.readouterr().err
 
 
+def test_a_cfg_option_path_with_spaces_keeps_them():
+    """MMEngine's DictAction drops every space of a value: ``genview.manifest=/my views/m.jsonl``
+    pointed the run at ``/myviews/m.jsonl``. Typed values and lists are parsed as before."""
+    items = ['genview.manifest=/data/my views/m.jsonl', "model.scorer.encoder='/m/clip b'",
+             'a=[1, 2]', 'b=3', 'c=True', 'd=x,y', 'e=nospace']
+    options = load_tool('_launch_args').cfg_options(argparse.Namespace(cfg_options=items))
+    assert options == {'genview.manifest': '/data/my views/m.jsonl',
+                       'model.scorer.encoder': '/m/clip b', 'a': [1, 2], 'b': 3, 'c': True,
+                       'd': ['x', 'y'], 'e': 'nospace'}
+
+
 def test_an_unknown_genview_key_is_one_line(capsys):
     """A misspelt genview key: one line naming the known ones (a KeyError traceback on main)."""
     rc = load_tool('check_config').main([GENVIEW_TINY, '--cfg-options', 'genview.probability=1'])
@@ -343,6 +355,18 @@ def test_an_unknown_genview_key_is_one_line(capsys):
     assert rc == 2 and err.startswith("check_config.py: error: unknown genview setting(s) "
                                       "['probability']; known: ['manifest', ")
     assert err.count('\n') == 1
+
+
+def test_a_misspelt_genview_dict_is_refused_not_ignored(capsys):
+    """``genveiw.prob=0`` was a new top-level dict MMEngine keeps and nothing reads: the run
+    went on with the config's prob."""
+    rc = load_tool('check_config').main([GENVIEW_TINY, '--cfg-options', 'genveiw.prob=0'])
+    err = capsys.readouterr().err
+    assert rc == 2 and err == ("check_config.py: error: unknown top-level setting(s) "
+                               "['genveiw']: did you mean 'genview'? (its settings would be "
+                               "ignored)\n")
+    cfg = load_config(GENVIEW_TINY, {'genview_notes': 'kept', 'view': {'a': 1}})
+    assert cfg.genview_notes == 'kept'  # not a dict, or not close: other keys are the user's
 
 
 def test_good_genview_values_are_applied():
