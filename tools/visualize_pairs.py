@@ -23,7 +23,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--num', type=int, default=8, help='number of pairs')
     p.add_argument('--cell', type=int, default=128, help='pixel side of each view (>= 1)')
     p.add_argument('--device', default='cpu')
-    p.add_argument('--out', default='pairs.png', help='output PNG')
+    p.add_argument('--out', default='pairs.png', help='output image (.png, .jpg or .jpeg); '
+                   'replaces only a grid this tool wrote, anything else with --overwrite')
+    p.add_argument('--overwrite', action='store_true', help='replace whatever --out names')
     args = p.parse_args()
     if args.num < 1:
         p.error(f'--num must be at least 1, got {args.num}')
@@ -56,7 +58,12 @@ def main() -> None:
     import genview_mm  # noqa: F401  (compat fixes and registration first)
     from genview_mm.apis.pair_samples import score_config_samples, score_folders
     from genview_mm.models.scorers import PairQualityScorer
-    from genview_mm.visualization import render_pair_grid
+    from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+    from genview_mm.visualization import is_pair_grid, render_pair_grid
+    try:  # before any pair is scored
+        check_replace(args.out, is_pair_grid, 'a grid of pairs', '--overwrite', args.overwrite)
+    except ReplaceRefused as exc:
+        raise SystemExit(f'visualize_pairs.py: error: {exc}') from None
     try:  # a missing or empty manifest, a PCA file that does not fit: one line
         if args.config:
             img1, img2, scores, weights = score_config_samples(args.config, args.num,

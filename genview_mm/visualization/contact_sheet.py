@@ -3,10 +3,12 @@ import math
 from typing import List, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
+from PIL import Image, ImageDraw, ImageFont
 
-#: PNG text chunk that marks a sheet written here (so a rerun may replace it, nothing else)
-SHEET_KEY, SHEET_VALUE = 'genview_mm', 'foreground contact sheet'
+from .marks import is_marked, save_marked
+
+#: the mark of a sheet written here (so a rerun may replace it, nothing else)
+SHEET_MARK = 'foreground contact sheet'
 
 
 def square_tile(image: Image.Image, tile: int = 128) -> Image.Image:
@@ -56,9 +58,7 @@ def contact_sheet(images: Sequence[Image.Image], masks: Sequence[np.ndarray], ti
 def save_contact_sheet(path: str, images: List[Image.Image], masks: List[np.ndarray],
                        tile: int = 128, columns: int = 8, caption: str = '') -> str:
     """Write :func:`contact_sheet` to ``path`` (PNG, marked as ours) and return the path."""
-    info = PngImagePlugin.PngInfo()
-    info.add_text(SHEET_KEY, SHEET_VALUE)
-    contact_sheet(images, masks, tile, columns, caption).save(path, format='PNG', pnginfo=info)
+    save_marked(contact_sheet(images, masks, tile, columns, caption), path, SHEET_MARK, 'PNG')
     return path
 
 
@@ -71,8 +71,4 @@ def is_contact_sheet(path: str) -> bool:
     Returns:
         bool: True for a PNG carrying the sheet's text chunk.
     """
-    try:
-        with Image.open(path) as img:
-            return img.format == 'PNG' and img.info.get(SHEET_KEY) == SHEET_VALUE
-    except Exception:  # noqa: BLE001  (not an image: not ours)
-        return False
+    return is_marked(path, SHEET_MARK)

@@ -9,6 +9,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..models.scorers import PairScores
 from ..models.scorers.normalization import to_encoder_pixels
+from .marks import is_marked, save_marked
+
+#: the mark of a grid written here (so a rerun may replace it, nothing else)
+GRID_MARK = 'pair grid'
 
 
 def views_to_uint8(x: torch.Tensor, mean: Optional[Sequence[float]],
@@ -21,14 +25,15 @@ def views_to_uint8(x: torch.Tensor, mean: Optional[Sequence[float]],
 def render_pair_grid(images1: np.ndarray, images2: np.ndarray, scores: PairScores,
                      weights: torch.Tensor, path: str, cell: int = 128, columns: int = 4,
                      sort: bool = True) -> str:
-    """Write a PNG grid: each tile shows a pair side by side and ``s_f``, ``s_b``, ``w`` below.
+    """Write a grid (PNG, or JPEG for a .jpg/.jpeg ``path``; marked as ours): each tile shows a
+    pair side by side and ``s_f``, ``s_b``, ``w`` below.
 
     Args:
         images1 (np.ndarray): (N, H, W, 3) uint8 first views.
         images2 (np.ndarray): (N, H, W, 3) uint8 second views.
         scores (PairScores): scores of the N pairs.
         weights (torch.Tensor): (N,) their loss weights.
-        path (str): output PNG path (folders are created).
+        path (str): output path (.png; .jpg or .jpeg: JPEG). Folders are created.
         cell (int): side of each view in pixels. Defaults to 128.
         columns (int): pairs per row. Defaults to 4.
         sort (bool): order pairs by decreasing weight. Defaults to True.
@@ -58,5 +63,9 @@ def render_pair_grid(images1: np.ndarray, images2: np.ndarray, scores: PairScore
                  f'w={weights[i].item():.2f}')
         draw.text((x0, y0 + cell + 2), label, fill='black', font=font)
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    canvas.save(path)
-    return path
+    return save_marked(canvas, path, GRID_MARK)
+
+
+def is_pair_grid(path: str) -> bool:
+    """Whether ``path`` is a picture :func:`render_pair_grid` wrote."""
+    return is_marked(path, GRID_MARK)

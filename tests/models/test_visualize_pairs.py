@@ -8,7 +8,7 @@ from PIL import Image
 
 from genview_mm.apis.pair_samples import score_folders
 from genview_mm.models.scorers import PairQualityScorer, PairScores
-from genview_mm.visualization import render_pair_grid, views_to_uint8
+from genview_mm.visualization import is_pair_grid, render_pair_grid, views_to_uint8
 from genview_tiny import PREPROC, tiny_model_cfg
 from helpers import load_tool, write_photos
 
@@ -99,6 +99,35 @@ def test_tool_errors_are_one_line(tmp_path, monkeypatch, capsys):
         tool.main()
     # no hub here: the encoder's loading error, said as the tool's error (not a traceback)
     assert str(exc.value).startswith('visualize_pairs.py: error: Cannot load a CLIP vision')
+
+
+def test_out_replaces_only_a_grid_the_tool_wrote(tmp_path, tiny_clip_path, tiny_scorer_pca,
+                                                 monkeypatch, capsys):
+    """``--out`` replaced any file without asking, e.g. a dataset image named by mistake."""
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    write_photos(str(a), 2, 48)
+    write_photos(str(b), 2, 40)
+    photo = sorted(a.iterdir())[0]
+    before = photo.read_bytes()
+    tool = load_tool('visualize_pairs')
+    argv = ['visualize_pairs.py', '--view1-dir', str(a), '--view2-dir', str(b), '--pca',
+            tiny_scorer_pca, '--encoder', tiny_clip_path, '--cell', '32']
+    monkeypatch.setattr(sys, 'argv', argv + ['--out', str(photo)])
+    with pytest.raises(SystemExit) as exc:
+        tool.main()
+    assert str(exc.value).startswith(f'visualize_pairs.py: error: {photo} exists and is not a '
+                                     'grid of pairs (written by genview_mm)')
+    assert photo.read_bytes() == before
+    for name in ('grid.png', 'grid.jpg'):  # the tool's own grid: a rerun replaces it
+        out = tmp_path / name
+        for _ in range(2):
+            monkeypatch.setattr(sys, 'argv', argv + ['--out', str(out)])
+            tool.main()
+            assert is_pair_grid(str(out)) and Image.open(out).size == (6 + 2 * 70, 6 + 54)
+    assert not is_pair_grid(str(photo))
+    monkeypatch.setattr(sys, 'argv', argv + ['--out', str(photo), '--overwrite'])
+    tool.main()
+    assert is_pair_grid(str(photo)) and 'wrote ' in capsys.readouterr().out
 
 
 @pytest.mark.parametrize('cell', ['0', '-5'])
