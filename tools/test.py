@@ -24,7 +24,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump predictions to this pickle file (.pkl or .pickle; '
-                        "MMDetection configs: mmdet's DumpDetResults, masks as RLE)")
+                        "MMDetection configs: mmdet's DumpDetResults, masks as RLE); it "
+                        'replaces an earlier dump, anything else only with --overwrite')
+    parser.add_argument('--overwrite', action='store_true', help='let --out replace a file '
+                        'that is not a dump of predictions (never CONFIG or CHECKPOINT)')
     parser.add_argument('--show-dir', help='draw every test image with its predictions into '
                         'this folder, relative to the run\'s timestamped folder inside the work '
                         "dir, each under its image's folder relative to the test images' "
@@ -38,7 +41,25 @@ def parse_args() -> argparse.Namespace:
     if args.out and not args.out.endswith(('.pkl', '.pickle')):
         usage_error(f'--out {args.out}: predictions are dumped as a pickle; give a .pkl or '
                     '.pickle file')
+    for name, path in (('CONFIG', args.config), ('CHECKPOINT', args.checkpoint)):
+        if args.out and osp.realpath(args.out) == osp.realpath(path):  # even with --overwrite
+            usage_error(f'--out {args.out} is the {name}: the dump would replace it; give '
+                        'another path')
     return args
+
+
+def is_results_dump(path: str) -> bool:
+    """Whether ``path`` is a pickle of a list, as ``DumpResults`` and ``DumpDetResults`` write
+    (read from its first opcode: nothing is unpickled, a foreign file runs no code)."""
+    import pickletools
+    try:
+        with open(path, 'rb') as f:
+            for op, _, _ in pickletools.genops(f):
+                if op.name not in ('PROTO', 'FRAME'):
+                    return op.name == 'EMPTY_LIST'
+    except Exception:  # noqa: BLE001  (not a pickle: not a dump)
+        pass
+    return False
 
 
 def usage_error(message: str) -> None:
@@ -219,12 +240,21 @@ def main() -> None:
     from genview_mm.apis import GenViewSettingError
     from genview_mm.apis.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
     from genview_mm.utils.atomic_write import DiskFull
-    from genview_mm.utils.file_safety import NotWritable, check_writable
+    from genview_mm.utils.file_safety import (
+        NotWritable,
+        ReplaceRefused,
+        check_replace,
+        check_writable,
+    )
     if args.out:  # before the test: the dump is written only at its end
         try:
             check_writable(args.out)
+            check_replace(args.out, is_results_dump, 'a dump of predictions', '--overwrite',
+                          args.overwrite)
         except NotWritable as exc:
             usage_error(f'--out {exc}')
+        except ReplaceRefused as exc:
+            usage_error(str(exc))
     try:
         cfg = load_cfg(args, cfg_options(args))
     except GenViewSettingError as exc:

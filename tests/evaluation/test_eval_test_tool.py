@@ -72,7 +72,7 @@ def test_out_dumps_mmdet_det_results(det, tmp_path):
     _, ckpt, opts = det
     out = tmp_path / 'preds' / 'mask_rcnn.pkl'
     out.parent.mkdir()
-    out.write_bytes(b'an earlier dump')
+    out.write_bytes(pickle.dumps([{'an earlier': 'dump'}]))
     run_tool('test.py', MASK_CFG, ckpt, '--work-dir', tmp_path / 'work', '--out', out,
              '--cfg-options', *opts)
     assert os.listdir(out.parent) == ['mask_rcnn.pkl']
@@ -114,6 +114,33 @@ def test_out_is_written_atomically(tmp_path):
     assert os.listdir(tmp_path) == ['preds.pkl']
     with open(out, 'rb') as f:
         assert torch.equal(pickle.load(f)[0]['scores'], results[0]['scores'])
+
+
+def test_out_replaces_only_a_dump_and_never_the_checkpoint(det, tmp_path):
+    """--out replaced any file: a user's pickle, even the CHECKPOINT under test (a 749 kB
+    checkpoint became a 10 kB dump). Refused now in one line before anything is built; an
+    earlier dump (a pickle of a list) is still replaced
+    (:func:`test_out_dumps_mmdet_det_results`)."""
+    _, ckpt, opts = det
+    tool = load_tool('test')
+    mine = tmp_path / 'mine.pkl'
+    mine.write_bytes(pickle.dumps({'my': 'results'}))
+    torch.save({'state_dict': {}}, tmp_path / 'ck.pkl')
+    (tmp_path / 'old.pkl').write_bytes(pickle.dumps([1], protocol=2))
+    assert tool.is_results_dump(str(tmp_path / 'old.pkl'))
+    assert not tool.is_results_dump(str(mine)) and not tool.is_results_dump(ckpt)
+    assert not tool.is_results_dump(str(tmp_path / 'ck.pkl'))
+    for out, extra, said in (
+            (mine, [], f'{mine} exists and is not a dump of predictions (written by genview_mm)'),
+            (tmp_path / 'ck.pkl', ['--overwrite'], f'--out {tmp_path / "ck.pkl"} is the '
+             'CHECKPOINT: the dump would replace it; give another path')):
+        before = out.read_bytes()
+        ck = str(out) if out.name == 'ck.pkl' else ckpt
+        proc = run_tool('test.py', MASK_CFG, ck, '--work-dir', tmp_path / 'work', '--out', out,
+                        *extra, '--cfg-options', *opts, returncode=2)
+        assert proc.stderr.startswith(f'test.py: error: {said}') and proc.stdout == ''
+        assert proc.stderr.count('\n') == 1 and out.read_bytes() == before
+    assert not (tmp_path / 'work').exists()
 
 
 @pytest.mark.parametrize('where,message', [
@@ -171,7 +198,8 @@ def test_out_on_a_full_disk_is_one_line(det, tmp_path, monkeypatch, capsys):
     from mmengine.registry import DefaultScope
     _, ckpt, opts = det
     out = tmp_path / 'preds.pkl'
-    out.write_bytes(b'an earlier dump')
+    earlier = pickle.dumps([{'an earlier': 'dump'}])
+    out.write_bytes(earlier)
 
     def full(obj, file, **kwargs):
         file.write(b'part of a dump')
@@ -188,7 +216,7 @@ def test_out_on_a_full_disk_is_one_line(det, tmp_path, monkeypatch, capsys):
     assert err[-1] == (f'test.py: error: no space left on the device writing to {tmp_path} '
                        '(No space left on device): free space or write elsewhere, then rerun')
     assert 'Traceback' not in '\n'.join(err)
-    assert out.read_bytes() == b'an earlier dump'
+    assert out.read_bytes() == earlier
     assert sorted(os.listdir(tmp_path)) == ['preds.pkl', 'work']
 
 
