@@ -46,12 +46,24 @@ def main() -> None:
                         help='training processes (CPU processes without CUDA): 1, 2, 4 or 8')
     args = parser.parse_args()
     check_sizes(parser, args)
+    for flag, model in (('--unclip', args.unclip), ('--scorer-clip', args.scorer_clip)):
+        if model and model.startswith(('/', '.', '~')) and not os.path.isdir(
+                os.path.expanduser(model)):
+            parser.error(f'{flag} {model}: no such folder; pass a folder saved with '
+                         'save_pretrained or a hub id')
     import genview_mm  # noqa: F401  (after parsing: --help answers without torch)
     from genview_mm.utils.interrupt import exit_on_sigterm
     exit_on_sigterm()  # `kill`/`timeout` of the demo stops the stage it runs (see Demo.run_tool)
-    from genview_mm.demo.pipeline import Demo
-    Demo(args.out_dir, args.unclip, args.scorer_clip, args.num_images, args.epochs,
-         args.gpus).run()
+    from genview_mm.demo.pipeline import Demo, check_out_dir
+    try:
+        check_out_dir(args.out_dir)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        Demo(args.out_dir, args.unclip, args.scorer_clip, args.num_images, args.epochs,
+             args.gpus).run()
+    except RuntimeError as exc:  # a stage failed: its command, its log and what to do
+        raise SystemExit(f'genview_demo.py: error: {exc}') from None
 
 
 if __name__ == '__main__':

@@ -31,6 +31,23 @@ from genview_mm.utils.atomic_write import atomic_write
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
+#: the file that marks a folder as a demo's own: a rerun writes into it and deletes in it
+MARK = '.genview_demo'
+
+
+def check_out_dir(out_dir: str) -> None:
+    """Raise ValueError unless ``out_dir`` is missing, an empty folder or a demo's own (its
+    mark, or the ``stages/`` of a demo from before the mark): a stage overwrites its files, and
+    one whose settings changed deletes them."""
+    if not osp.lexists(out_dir):
+        return
+    if not osp.isdir(out_dir):
+        raise ValueError(f'--out-dir {out_dir} is a file: pass a folder (it is created)')
+    if os.listdir(out_dir) and not (osp.isfile(osp.join(out_dir, MARK))
+                                    or osp.isdir(osp.join(out_dir, 'stages'))):
+        raise ValueError(f'--out-dir {out_dir} holds files that a demo did not write, and the '
+                         'demo overwrites and deletes files in its folder: pass a new or empty '
+                         'folder')
 
 
 class Demo:
@@ -121,7 +138,8 @@ class Demo:
                 raise
             if proc.returncode != 0:
                 raise RuntimeError(f'demo stage failed: {" ".join(cmd)} (exit {proc.returncode}); '
-                                   f'full log: {log_path}. Rerun the demo to resume.')
+                                   f'full log: {log_path}. Fix what it says, then rerun the '
+                                   'demo: it resumes.')
 
     # ---- stages -------------------------------------------------------------------------
     def write_photos(self) -> None:
@@ -177,6 +195,9 @@ class Demo:
                        '8', '--out', self.path('pairs.png')], 'visualize_pairs')
 
     def run(self) -> dict:
+        check_out_dir(self.out)
+        os.makedirs(self.out, exist_ok=True)
+        open(self.path(MARK), 'a').close()
         unclip = self.unclip or self.path('models', 'tiny_unclip')
         scorer_clip = self.scorer_clip or self.path('models', 'tiny_clip')
         data = dict(images=self.num_images)

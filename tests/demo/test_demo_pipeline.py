@@ -112,6 +112,39 @@ def test_sizes_a_stage_would_fail_on_are_usage_errors(tmp_path, args, message):
     assert not osp.exists(tmp_path / 'demo')
 
 
+def test_out_dir_must_be_new_empty_or_a_demos_own(tmp_path):
+    """An --out-dir holding the user's files was written into (data/images/a/img_0000.jpg
+    replaced, other images taken into the dataset), and a change of settings deleted its
+    data/images with them. Refused now before anything is written; a file is refused too (a
+    NotADirectoryError traceback), and so is a local model folder that does not exist (stages 1
+    and 2 ran, then a traceback)."""
+    mine = tmp_path / 'mine'
+    (mine / 'data' / 'images' / 'a').mkdir(parents=True)
+    (mine / 'data' / 'images' / 'a' / 'img_0000.jpg').write_bytes(b'my photo')
+    (tmp_path / 'afile').write_text('x')
+    for out, said in ((mine, 'holds files that a demo did not write'), (tmp_path / 'afile',
+                                                                        'is a file')):
+        run = run_tool('genview_demo.py', '--out-dir', out, returncode=2, timeout=120)
+        assert run.stderr.splitlines()[-1].startswith(f'genview_demo.py: error: --out-dir {out} '
+                                                      f'{said}')
+    assert (mine / 'data' / 'images' / 'a' / 'img_0000.jpg').read_bytes() == b'my photo'
+    assert sorted(os.listdir(mine)) == ['data']
+    run = run_tool('genview_demo.py', '--out-dir', tmp_path / 'new', '--unclip',
+                   str(tmp_path / 'gone'), returncode=2, timeout=60)
+    assert run.stderr.splitlines()[-1] == (f'genview_demo.py: error: --unclip {tmp_path}/gone: '
+                                           'no such folder; pass a folder saved with '
+                                           'save_pretrained or a hub id')
+    assert not osp.exists(tmp_path / 'new')
+    from genview_mm.demo.pipeline import MARK, check_out_dir
+    for ok in ('new', 'empty', 'old_demo', 'marked'):
+        (tmp_path / ok).mkdir(exist_ok=True)
+    (tmp_path / 'old_demo' / 'stages').mkdir()  # a demo from before the mark
+    (tmp_path / 'marked' / MARK).write_text('')
+    (tmp_path / 'marked' / 'logs').mkdir()
+    for ok in ('new', 'empty', 'old_demo', 'marked', 'not_there'):
+        check_out_dir(str(tmp_path / ok))
+
+
 def test_the_size_checks_follow_the_demo_config():
     from mmengine.config import Config
 
