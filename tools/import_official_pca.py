@@ -52,7 +52,7 @@ def parse_args(argv=None):
                            help='image folder or list to fit the threshold on with the official '
                            'histogram rule')
     p.add_argument('--num-images', type=int, default=10000,
-                   help='images sampled from --fit-images (default: %(default)s)')
+                   help='images sampled from --fit-images; <=0: all (default: %(default)s)')
     p.add_argument('--per-folder', action='store_true',
                    help='sample evenly over folders (10 per ImageNet class, as the authors)')
     p.add_argument('--seed', type=int, default=0)
@@ -120,7 +120,7 @@ def make_pca(args):
         def fit_batches():
             return progress(batches(), 'threshold (histogram rule)')
     return import_official_pca(args.vector, encoder, mean=args.mean, alpha=args.alpha,
-                               fit_batches=fit_batches, num_fit_images=len(paths),
+                               fit_batches=fit_batches,
                                mask_type=args.mask_type)
 
 

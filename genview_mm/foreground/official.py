@@ -9,6 +9,7 @@ kept for the record). Their foreground threshold is not stored with the vector: 
 (``alpha``, the value the authors' fit printed) or fit it on sample images with their 200-bin
 histogram rule. The scorer needs no threshold (it uses soft masks).
 """
+import math
 import os.path as osp
 from typing import Callable, Optional
 
@@ -44,7 +45,7 @@ def load_vector(path: str, what: str = 'PCA vector') -> torch.Tensor:
 
 def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
                         alpha: Optional[float] = None,
-                        fit_batches: Optional[Callable] = None, num_fit_images: int = 0,
+                        fit_batches: Optional[Callable] = None,
                         mask_type: str = 'gt') -> ForegroundPCA:
     """Turn an official ``pca_vectors.npy`` into a :class:`ForegroundPCA` for ``encoder``.
 
@@ -53,10 +54,9 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
         encoder: the patch encoder the vector belongs to (its token width must equal the
             vector's length; its name, grid, input size and weights fingerprint are recorded).
         mean (str, optional): the official ``mean_vectors.npy``, kept for the record.
-        alpha (float, optional): the foreground threshold (official ``--fg-thre``).
+        alpha (float, optional): the foreground threshold (official ``--fg-thre``); finite.
         fit_batches (Callable, optional): ``() -> iterable of (B, N, D) tokens`` of sample
             images; the threshold is then fitted with the official histogram rule.
-        num_fit_images (int): number of images behind ``fit_batches``, for the record.
         mask_type (str): the official ``--mask-type``: ``'gt'`` (foreground above the
             threshold) or ``'lt'`` (at or below, ``tokens @ v <= t``: the direction and
             threshold are negated and the comparison made inclusive). Defaults to 'gt'.
@@ -68,9 +68,13 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
         ForegroundPCAError: the vector's length is not the encoder's token width, or its norm
             is 0 or further than :data:`UNIT_NORM_TOL` from 1 (a mean vector given as the
             direction).
+        ValueError: an alpha that is not finite, both alpha and images, or images of which
+            none could be read.
     """
     if mask_type not in MASK_TYPES:
         raise ValueError(f'mask_type must be one of {MASK_TYPES}, got {mask_type!r}')
+    if alpha is not None and not math.isfinite(alpha):  # nan: no image would have foreground
+        raise ValueError(f'alpha must be a finite number, got {alpha}')
     if alpha is not None and fit_batches is not None:
         raise ValueError('give the threshold (alpha) or images to fit it on, not both')
     direction = load_vector(vector)
@@ -104,13 +108,16 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
     if alpha is not None:
         pca.alpha, pca.threshold_rule = float(alpha) * sign, 'given'
     elif fit_batches is not None:
-        scores = torch.cat([pca.scores(t.float()).cpu() for t in fit_batches()])
-        if scores.numel() == 0:
-            raise ValueError('no readable images to fit the threshold on')
+        scores = [pca.scores(t.float()).cpu() for t in fit_batches()]
+        if not scores:  # every image failed to load
+            raise ValueError('none of the images to fit the threshold on could be read: check '
+                             'them (the warnings above name them), or give the threshold '
+                             'itself with --alpha')
+        scores = torch.cat(scores)
         pca.alpha, pca.threshold_rule = alpha_histogram(scores), 'histogram'
         fg = scores >= pca.alpha if pca.inclusive else scores > pca.alpha
         pca.fg_fraction = float(fg.double().mean())
-        pca.num_images = int(num_fit_images or scores.shape[0])
+        pca.num_images = int(scores.shape[0])  # the images read, not those listed
     return pca
 
 

@@ -8,6 +8,7 @@ for (encoder name, architecture, a fingerprint of its weights, token grid, input
 silently used with another. Fit one with ``tools/fit_foreground_pca.py`` or import the authors'
 vectors with ``tools/import_official_pca.py``.
 """
+import math
 import os.path as osp
 from dataclasses import asdict, dataclass
 from typing import List, Optional, Tuple
@@ -85,6 +86,12 @@ class ForegroundPCA:
             raise ForegroundPCAError(f'threshold_rule must be one of {THRESHOLD_RULES}, got '
                                      f'{self.threshold_rule!r}')
         self.alpha = None if self.alpha is None else float(self.alpha)
+        if self.alpha is not None and not math.isfinite(self.alpha):  # nan: no foreground ever
+            raise ForegroundPCAError(f'the foreground threshold alpha must be a finite number, '
+                                     f'got {self.alpha}')
+        if not (torch.isfinite(self.direction).all() and torch.isfinite(self.mean).all()):
+            raise ForegroundPCAError('the direction and mean must be finite (they hold nan or '
+                                     'inf)')
         if self.alpha is None:
             self.threshold_rule = 'none'
         self.grid = (int(self.grid[0]), int(self.grid[1]))
@@ -169,7 +176,7 @@ class ForegroundPCA:
         state = {k: v for k, v in state.items() if k not in ('format', 'version')}
         try:
             return cls(**state)
-        except TypeError as exc:
+        except (TypeError, ForegroundPCAError) as exc:  # a field missing or not usable
             raise ForegroundPCAError(f'{path!r} is malformed ({exc}). {_REFIT}.') from exc
 
 

@@ -1,6 +1,7 @@
 """tools/import_official_pca.py: the authors' pca_vectors.npy (built here in their layout) goes
 through the user's path: import -> scorer / generator accept it for that encoder only -> the
 numbers are the official projection's."""
+import math
 import os
 import os.path as osp
 
@@ -245,3 +246,42 @@ def test_fit_images_without_images_is_one_line(fit_images, tmp_path, capsys, mon
         f'import_official_pca.py: error: --fit-images {source!r} holds no images to fit the '
         'threshold on: give a folder or list of images, or the threshold itself with --alpha')
     assert built == [] and not osp.exists(tmp_path / 'o.pth')
+
+
+def test_a_threshold_that_is_not_finite_or_fitted_on_nothing_is_refused(tmp_path, monkeypatch,
+                                                                          capsys):
+    """``--alpha nan`` was saved, and every image then had no foreground (one noise level for
+    all, no warning); a PCA file holding nan is refused at load, naming the file. A threshold
+    fitted on images none of which could be read failed inside torch.cat, and ``num_images``
+    recorded the images listed, not those read."""
+    from types import SimpleNamespace
+
+    import genview_mm.apis.pca_encoder as pca_encoder
+    from genview_mm.foreground.official import import_official_pca
+    from helpers import load_tool
+    vector = official_layout(str(tmp_path), 'm', 8, 0, False)
+    enc = SimpleNamespace(dim=8, name='enc', grid=(2, 2), input_size=32)
+    for alpha in (float('nan'), float('inf')):
+        with pytest.raises(ValueError, match=f'^alpha must be a finite number, got {alpha}$'):
+            import_official_pca(vector, enc, alpha=alpha)
+    monkeypatch.setattr(pca_encoder, 'build_encoder_from_args', lambda a: enc)
+    out = tmp_path / 'o.pth'
+    assert load_tool('import_official_pca').main([vector, '--alpha', 'nan', '--out',
+                                                  str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        'import_official_pca.py: error: alpha must be a finite number, got nan')
+    assert not out.exists()
+    with pytest.raises(ValueError, match='^none of the images to fit the threshold on could '
+                       'be read: check them'):
+        import_official_pca(vector, enc, fit_batches=lambda: iter([]))
+    g = torch.Generator().manual_seed(0)
+    pca = import_official_pca(vector, enc, fit_batches=lambda: iter(
+        [torch.randn(3, 4, 8, generator=g), torch.randn(2, 4, 8, generator=g)]))
+    assert pca.num_images == 5 and pca.threshold_rule == 'histogram'
+    pca.save(str(out))
+    fitted, pca.alpha = pca.alpha, float('nan')
+    pca.save(str(tmp_path / 'nan.pth'))
+    with pytest.raises(ForegroundPCAError, match=r"nan.pth' is malformed \(the foreground "
+                       'threshold alpha must be a finite number, got nan\\)'):
+        ForegroundPCA.load(str(tmp_path / 'nan.pth'))
+    assert ForegroundPCA.load(str(out)).alpha == fitted and math.isfinite(fitted)
