@@ -48,6 +48,25 @@ def test_folder_walk_takes_images_and_skips_dot_files(tmp_path):
         list(iter_folder(str(tmp_path / 'src'), str(tmp_path / 'src' / 'a')))
 
 
+def test_names_a_list_cannot_hold_are_skipped_and_counted(tmp_path, caplog):
+    """A file name that is not UTF-8 ended the whole run after the scan (hours on a large
+    source) with "'utf-8' codec can't encode character '\\udce9'", naming no file."""
+    src = os.fsencode(str(tmp_path / 'src'))
+    os.makedirs(src + b'/caf\xe9')
+    for name in (b'ok.jpg', b'caf\xe9.jpg', b'caf\xe9/inside.jpg', b'two\nlines.jpg'):
+        with open(src + b'/' + name, 'wb') as f:
+            f.write(b'x')
+    with caplog.at_level('WARNING'):
+        found = sorted(iter_folder(str(tmp_path / 'src'), str(tmp_path)))
+    assert found == ['src/ok.jpg']
+    (message,) = caplog.messages  # one warning per walk, whatever the order of the names
+    assert message.startswith(f"{tmp_path / 'src'}: skipped 3 names that a list cannot hold (a "
+                              'line break, or bytes that are not UTF-8), e.g. ')
+    assert message.endswith(': rename them to include them')
+    report = sample_extra_images(str(tmp_path / 'src'), 1, None, str(tmp_path), seed=0)
+    assert report.paths == ['src/ok.jpg']
+
+
 def test_list_source_drops_labels_comments_and_non_images(tmp_path):
     lst = tmp_path / 'list.txt'
     lst.write_text(f'# header\nx/1.jpg 17\n\n./x/2.jpeg\nx/notes.txt\nx/.3.jpg\n'

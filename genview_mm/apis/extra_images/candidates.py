@@ -6,6 +6,7 @@ dot-files and dot-folders are skipped, and every path is yielded relative to the
 ``/`` separators: the form an annotation list stores and :class:`CustomDataset` reads. Nothing
 is collected: a source of 100M files costs the memory of one directory listing.
 """
+import logging
 import os
 import os.path as osp
 import posixpath
@@ -13,6 +14,8 @@ from typing import Iterator, Set, Tuple
 
 from ...utils.annotation_list import read_annotation_list
 from ...utils.image_files import is_image_file
+
+logger = logging.getLogger(__name__)
 
 
 def relative_to(path: str, data_root: str) -> str:
@@ -31,12 +34,12 @@ def relative_to(path: str, data_root: str) -> str:
 def iter_image_entries(folder: str) -> Iterator[Tuple[os.DirEntry, str]]:
     """(entry, path relative to ``folder``) of the image files under ``folder``, recursively.
 
-    Dot-files and dot-folders are skipped, and so are names with a line break (a list cannot
-    hold them). Links to folders are followed, each folder once (a link loop ends the walk of
-    that branch).
+    Dot-files and dot-folders are skipped, and so are names a UTF-8 list cannot hold (a line
+    break, or bytes that are not UTF-8), with a warning that counts them. Links to folders are
+    followed, each folder once (a link loop ends the walk of that branch).
     """
     seen: Set[Tuple[int, int]] = set()
-    stack = [(folder, '')]
+    stack, unlistable = [(folder, '')], []
     while stack:
         current, rel = stack.pop()
         info = os.stat(current)
@@ -45,12 +48,29 @@ def iter_image_entries(folder: str) -> Iterator[Tuple[os.DirEntry, str]]:
         seen.add((info.st_dev, info.st_ino))
         with os.scandir(current) as entries:
             for entry in entries:
-                if entry.name.startswith('.') or '\n' in entry.name or '\r' in entry.name:
+                if entry.name.startswith('.'):
                     continue
-                if entry.is_dir():
+                if not listable(entry.name):
+                    unlistable.append(rel + entry.name)
+                elif entry.is_dir():
                     stack.append((entry.path, rel + entry.name + '/'))
                 elif is_image_file(entry.name) and entry.is_file():
                     yield entry, rel + entry.name
+    if unlistable:
+        logger.warning('%s: skipped %d names that a list cannot hold (a line break, or bytes '
+                       'that are not UTF-8), e.g. %r: rename them to include them', folder,
+                       len(unlistable), unlistable[0])
+
+
+def listable(name: str) -> bool:
+    """Whether a UTF-8 annotation list can hold ``name`` (one line, valid UTF-8)."""
+    if '\n' in name or '\r' in name:
+        return False
+    try:
+        name.encode('utf-8')
+    except UnicodeEncodeError:  # undecodable bytes, kept by the OS as surrogates
+        return False
+    return True
 
 
 def iter_folder(folder: str, data_root: str) -> Iterator[str]:
