@@ -87,24 +87,36 @@ def balanced_subset(entries: Sequence[Entry], fraction: Optional[float] = None,
 
 
 def read_simclr_names(path: str) -> List[str]:
-    """Read a SimCLR subset file (one ``nXXXXXXXX_NNN.JPEG`` per line)."""
-    with open(path) as f:
-        names = [osp.basename(line.strip()) for line in f if line.strip()]
-    bad = [n for n in names if '_' not in n]
+    """Read a SimCLR subset file (one ``nXXXXXXXX_NNN.JPEG`` per line).
+
+    Raises:
+        ValueError: the file is not UTF-8 text, holds no name, or a line is not one file name
+            of that form (a train list given by mistake, ``path label``).
+    """
+    try:
+        with open(path, encoding='utf-8') as f:
+            names = [osp.basename(line.strip()) for line in f if line.strip()]
+    except UnicodeDecodeError as exc:
+        raise ValueError(f'{path}: not a SimCLR subset file (not UTF-8 text: {exc.reason} at '
+                         f'byte {exc.start})') from None
+    if not names:
+        raise ValueError(f'{path}: no image names in it (a SimCLR subset file holds one name '
+                         'like n01440764_10026.JPEG per line)')
+    bad = [n for n in names if '_' not in n or len(n.split()) != 1]
     if bad:
         raise ValueError(f'{path}: not a SimCLR subset file (expected names like '
-                         f'n01440764_10026.JPEG), got e.g. {bad[:3]}')
+                         f'n01440764_10026.JPEG, one per line), got e.g. {bad[:3]}')
     return names
 
 
-def simclr_subset(names: Sequence[str],
-                  train_entries: Optional[Sequence[Entry]] = None) -> List[Entry]:
+def simclr_subset(names: Sequence[str], train_entries: Optional[Sequence[Entry]] = None,
+                  num_classes: int = 1000) -> List[Entry]:
     """Resolve SimCLR subset file names into ``(relative path, label)`` entries.
 
     With ``train_entries`` each name is looked up by base name (the train list decides the path
     and label). Without it the path is ``<wnid>/<name>`` and the label is the index of the wnid
-    among the sorted wnids of ``names`` (ImageNet's order when all 1000 classes are present, as
-    in both SimCLR files).
+    among the sorted wnids of ``names``: ImageNet's labels only when all ``num_classes``
+    classes are present (as in both SimCLR files), so fewer or more are refused.
     """
     if train_entries is not None:
         lookup = {osp.basename(p): (p, label) for p, label in train_entries}
@@ -114,5 +126,9 @@ def simclr_subset(names: Sequence[str],
                              f'{missing[:3]}; is it the ImageNet-1k train list?')
         return [lookup[n] for n in names]
     wnids = sorted({n.split('_', 1)[0] for n in names})
+    if len(wnids) != num_classes:  # the labels would be ranks among these classes only
+        raise ValueError(f'the subset names {len(wnids)} classes, not {num_classes}: without a '
+                         'train list its labels would not be ImageNet\'s; pass --train-list '
+                         '(the ImageNet-1k train list decides paths and labels)')
     index = {w: i for i, w in enumerate(wnids)}
     return [(f'{n.split("_", 1)[0]}/{n}', index[n.split('_', 1)[0]]) for n in names]

@@ -33,11 +33,18 @@ def read_annotation_list(path: str, backend_args: Optional[dict] = None) -> Iter
 
     Yields:
         Tuple[str, Optional[int]]: the image path as written in the file, and its label.
+
+    Raises:
+        ValueError: the file is not UTF-8 text (naming it).
     """
     from mmengine.fileio import get_local_path
     with get_local_path(path, backend_args=backend_args) as local:
         with open(local, encoding='utf-8') as f:
-            for line in f:
-                entry = parse_annotation_line(line)
-                if entry is not None:
-                    yield entry
+            try:
+                for line in f:
+                    entry = parse_annotation_line(line)
+                    if entry is not None:
+                        yield entry
+            except UnicodeDecodeError as exc:  # an image or archive given as the list
+                raise ValueError(f'{path} is not UTF-8 text ({exc.reason}): give an annotation '
+                                 'list, one "relative/path.JPEG [label]" per line') from None

@@ -1,6 +1,7 @@
 """genview_mm.evaluation.subsets and tools/make_semi_subsets.py: class balance, determinism,
 SimCLR's subset files, the CLI."""
 import os.path as osp
+import re
 from collections import Counter
 
 import pytest
@@ -56,13 +57,24 @@ def test_simclr_subset(tmp_path):
     assert read == names
     with_list = simclr_subset(read, entries)
     assert with_list == entries[::40]
-    without = simclr_subset(read)  # labels from sorted wnids = ImageNet order here
-    assert without == with_list
+    without = simclr_subset(read, num_classes=4)  # labels from sorted wnids: ImageNet's order
+    assert without == with_list                    # when every class is present
+    with pytest.raises(ValueError, match="names 4 classes, not 1000: without a train list its "
+                       "labels would not be ImageNet's; pass --train-list"):
+        simclr_subset(read)  # a truncated file: ranks among its 4 classes, silently before
     with pytest.raises(ValueError, match='not in the train list'):
         simclr_subset(['n09999999_1.JPEG'], entries)
     (tmp_path / 'bad.txt').write_text('n01440764/a 0\n')
     with pytest.raises(ValueError, match='SimCLR subset'):
         read_simclr_names(str(tmp_path / 'bad.txt'))
+    # written silently before: an empty list, a train list ('path label' lines), binary bytes
+    for text, said in ((b'\n \n', 'no image names in it'),
+                       (b'n00/n00_18.JPEG 0\n', "got e.g. ['n00_18.JPEG 0']"),
+                       (b'\xff\xd8\xff\xe0 JFIF', 'not UTF-8 text: invalid start byte at byte 0')):
+        (tmp_path / 'bad.txt').write_bytes(text)
+        with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'bad.txt'}: ") + '.*' +
+                           re.escape(said)):
+            read_simclr_names(str(tmp_path / 'bad.txt'))
 
 
 def run_cli(args):

@@ -39,6 +39,17 @@ def test_annotation_list_streams_entries(tmp_path):
     assert list(entries) == [('a/1.JPEG', 0), ('b/2.JPEG', 1), ('c/3.png', None)]
 
 
+def test_an_annotation_list_that_is_not_text_names_the_file(tmp_path):
+    """An image given as the list was "'utf-8' codec can't decode byte 0xff ...", naming no
+    file (make_semi_subsets --train-list, sample_extra_images SOURCE, generate_views)."""
+    path = tmp_path / 'photo.jpg'
+    path.write_bytes(b'\xff\xd8\xff\xe0\x00\x10JFIF')
+    with pytest.raises(ValueError) as exc:
+        list(read_annotation_list(str(path)))
+    assert str(exc.value) == (f'{path} is not UTF-8 text (invalid start byte): give an '
+                              'annotation list, one "relative/path.JPEG [label]" per line')
+
+
 def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
     path = tmp_path / 'sub' / 'list.txt'
     with atomic_write(str(path)) as f:
