@@ -127,7 +127,8 @@ def main() -> None:
         sys.exit(1)
     print(f'wrote {args.out}: {len(report.paths):,} images (relative to {data_root}) of '
           f'{report.candidates:,} candidates; excluded {report.excluded_by_name:,} by ImageNet '
-          f'name, {report.excluded_by_content:,} by content; seed {args.seed}')
+          f'name, {report.excluded_by_content:,} by content; dropped {report.unreadable:,} '
+          f'missing, empty or not files; seed {args.seed}')
 
 
 if __name__ == '__main__':

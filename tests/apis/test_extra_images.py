@@ -119,7 +119,7 @@ def test_a_path_listed_twice_is_drawn_once(tmp_path):
     lst = tmp_path / 'list.txt'
     names = [f'{i}.jpg' for i in range(150)]
     for name in names:
-        write(str(tmp_path / name), b'')
+        write(str(tmp_path / name), b'x')
     lst.write_text(''.join(n + '\n' for n in names) * 2)  # every path twice
     report = sample_extra_images(str(lst), 150, None)  # 250 places: ~125 distinct paths
     assert report.paths == sorted(names)
@@ -131,7 +131,7 @@ def test_a_path_listed_twice_is_drawn_once(tmp_path):
 def test_sample_is_deterministic_and_independent_of_list_order(tmp_path):
     names = [f'd{i % 7}/{i}.jpg' for i in range(300)]
     for name in names:
-        write(str(tmp_path / 'src' / name), b'')
+        write(str(tmp_path / 'src' / name), b'x')
     lst = tmp_path / 'shuffled.txt'
     shuffled = names[:]
     random.Random(1).shuffle(shuffled)
@@ -173,8 +173,8 @@ def test_too_few_images_says_how_many(tmp_path, imagenet):
         write(str(tmp_path / 'extra' / f'{i}.jpg'), bytes([i]) * 50)
     write(str(tmp_path / 'extra' / 'n00_0.JPEG'), b'x')
     with pytest.raises(NotEnoughImages, match=r'has 12 eligible images \(13 image files, 1 '
-                       r'excluded by name, 0 by content, 0 unreadable, 0 listed twice\), fewer '
-                       r'than the 20 '
+                       r'excluded by name, 0 by content, 0 missing, empty or not files, 0 '
+                       r'listed twice\), fewer than the 20 '
                        r'asked: pass --num 12 or --allow-fewer'):
         sample_extra_images(str(tmp_path / 'extra'), 20, ImageNetIndex.from_folder(imagenet))
     report = sample_extra_images(str(tmp_path / 'extra'), 20,
@@ -220,8 +220,8 @@ def _peak_bytes(tmp_path, candidates: int, num: int) -> int:
     names = [f'laion/part-{i // 1000:05d}/{i:09d}.jpg' for i in range(candidates)]
     for folder in {n.rsplit('/', 1)[0] for n in names}:
         os.makedirs(tmp_path / folder, exist_ok=True)
-    for name in names:  # the drawn ones are checked to exist
-        open(tmp_path / name, 'wb').close()
+    for name in names:  # the drawn ones are checked to exist and not to be empty
+        (tmp_path / name).write_bytes(b'x')
     with open(lst, 'w') as f:
         f.writelines(n + '\n' for n in names)
     del names
@@ -262,10 +262,20 @@ def test_missing_files_are_dropped_without_the_content_check_too(tmp_path):
     for imagenet in (None, names_only):
         report = sample_extra_images(str(lst), 30, imagenet, data_root=str(tmp_path / 'src'))
         assert report.paths == sorted(names) and report.unreadable == 2
-        with pytest.raises(NotEnoughImages, match=r'has 30 eligible .* 2 unreadable'):
+        with pytest.raises(NotEnoughImages, match=r'has 30 eligible .* 2 missing, empty or not '
+                           r'files.*: pass --num 30'):
             sample_extra_images(str(lst), 32, imagenet, data_root=str(tmp_path / 'src'))
-    with pytest.raises(NotEnoughImages, match=r'no eligible images .* 32 unreadable'):
+    # a list relative to another root: the fix named is --data-root, not 'another source'
+    with pytest.raises(NotEnoughImages, match=r'no eligible images .* 32 missing, empty or not '
+                       r'files, 0 listed twice\): most drawn paths are missing, empty or not '
+                       r'files: check that they are relative to --data-root'):
         sample_extra_images(str(lst), 5, None, data_root=str(tmp_path / 'nowhere'))
+    # an empty file and a folder named like an image were kept, and training failed on them
+    write(str(tmp_path / 'src' / 'a' / 'empty.jpg'), b'')
+    os.makedirs(tmp_path / 'src' / 'a' / 'folder.jpg')
+    lst.write_text(''.join(n + '\n' for n in names + ['a/empty.jpg', 'a/folder.jpg']))
+    report = sample_extra_images(str(lst), 30, None, data_root=str(tmp_path / 'src'))
+    assert report.paths == sorted(names) and report.unreadable == 2
 
 
 def test_a_seed_longer_than_the_hash_key_is_refused():

@@ -38,6 +38,7 @@ def test_writes_the_list_and_its_provenance(folders, capsys):
     assert meta['data_root'] == osp.abspath(dump) and meta['content_check'] is True
     captured = capsys.readouterr()
     assert f'wrote {out}: 6 images' in captured.out
+    assert 'dropped 0 missing, empty or not files; seed 3' in captured.out
     assert 'ImageNet: 1 file names, 1 distinct sizes' in captured.err
     assert '8 candidates, 1 excluded by name, 7 eligible by name' in captured.err
     assert sorted(os.listdir(tmp / 'meta')) == ['extra.txt', 'extra.txt.json']
@@ -98,7 +99,8 @@ def test_no_eligible_image_writes_nothing_and_exits_2(folders, capsys, source, a
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == (f'sample_extra_images.py: error: {src} has no eligible images ({counts}, '
-                   '0 unreadable, 0 listed twice): give a source holding images that are not '
+                   '0 missing, empty or not files, 0 listed twice): give a source holding '
+                   'images that are not '
                    'ImageNet-1K train images (nothing was written)')
     assert not out.exists() and not osp.exists(f'{out}.json')
 

@@ -11,6 +11,7 @@ for ImageNet's names and sizes, 20 bytes per hashed ImageNet file.
 """
 import os
 import os.path as osp
+import stat
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
@@ -30,7 +31,7 @@ class SampleReport:
     candidates: int = 0  # image files in the source
     excluded_by_name: int = 0
     excluded_by_content: int = 0  # among the reservoir images examined
-    unreadable: int = 0  # reservoir images that could not be read (dropped)
+    unreadable: int = 0  # reservoir images missing, unreadable, empty or not files (dropped)
     duplicates: int = 0  # reservoir entries of a path listed more than once (dropped)
     hashed: int = 0  # reservoir images whose bytes were hashed
     passes: int = 0
@@ -50,18 +51,22 @@ def default_data_root(source: str) -> str:
 
 
 def _size(path: str) -> int:
+    """The file's size; -1 if it is missing, unreadable, empty or not a file (a folder named
+    ``x.jpg``): training would fail on it mid-epoch."""
     try:
-        return os.stat(path).st_size
+        info = os.stat(path)
     except OSError:
         return -1
+    return info.st_size if stat.S_ISREG(info.st_mode) and info.st_size > 0 else -1
 
 
 def filter_reservoir(items: List[str], num: int, data_root: str,
                      imagenet: Optional[ImageNetIndex], report: SampleReport, workers: int = 8,
                      progress: Progress = None) -> List[str]:
     """The first ``num`` of ``items`` (rank order) that exist and, where ``imagenet`` checks
-    content, are not byte copies of an ImageNet file (a ``stat`` each; missing or unreadable
-    files are dropped in both modes: a list naming them would fail training mid-epoch)."""
+    content, are not byte copies of an ImageNet file (a ``stat`` each; missing, unreadable or
+    empty files and folders are dropped in both modes: a list naming them would fail training
+    mid-epoch)."""
     paths = (osp.join(data_root, item) for item in items)
     sizes = np.fromiter(bounded_map(_size, paths, workers), np.int64, len(items))
     content = imagenet is not None and imagenet.checks_content
@@ -156,12 +161,14 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
     kept.sort()
     report.paths = kept
     counts = (f'{report.candidates:,} image files, {report.excluded_by_name:,} excluded by name, '
-              f'{report.excluded_by_content:,} by content, {report.unreadable:,} unreadable, '
-              f'{report.duplicates:,} listed twice')
+              f'{report.excluded_by_content:,} by content, {report.unreadable:,} missing, empty '
+              f'or not files, {report.duplicates:,} listed twice')
+    fix = ('give a source holding images that are not ImageNet-1K train images'
+           if report.unreadable <= len(kept) else 'most drawn paths are missing, empty or not '
+           'files: check that they are relative to --data-root (default: the folder of the '
+           'source list)')
     if not kept:  # even with allow_fewer: an empty list would train on no extra image
-        raise NotEnoughImages(
-            f'{source} has no eligible images ({counts}): give a source holding images that '
-            'are not ImageNet-1K train images', report)
+        raise NotEnoughImages(f'{source} has no eligible images ({counts}): {fix}', report)
     if len(kept) < num and not allow_fewer:
         raise NotEnoughImages(
             f'{source} has {len(kept):,} eligible images ({counts}), fewer than the {num:,} '
