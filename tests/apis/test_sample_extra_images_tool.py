@@ -147,6 +147,31 @@ def test_a_users_file_at_out_is_kept_unless_overwrite(folders, capsys, mine):
     assert json.load(open(f'{out}.json'))['seed'] == 1
 
 
+def test_a_run_stopped_between_its_two_files_is_rerun_as_is(folders, monkeypatch):
+    """A kill after the list was renamed into place and before OUT.json was written left a
+    list the rerun refused as not the tool's ('pass --overwrite'); the record goes first now,
+    and a record without its list is the tool's own: the same command goes on."""
+    import genview_mm.apis.extra_images.image_list as image_list
+    imagenet, dump, tmp = folders
+    out = tmp / 'extra.txt'
+    real, calls = image_list.atomic_write, []
+
+    def killed_at_the_second(path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(image_list, 'atomic_write', killed_at_the_second)
+    cmd = ['sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 2, '--out', out]
+    with pytest.raises(KeyboardInterrupt):
+        run_script(*cmd)
+    monkeypatch.setattr(image_list, 'atomic_write', real)
+    run_script(*cmd)  # no --overwrite
+    assert len(out.read_text().splitlines()) == 2
+    assert json.load(open(f'{out}.json'))['num_written'] == 2
+
+
 @pytest.mark.parametrize('where,message', [
     ('a_file/extra.txt', 'cannot write {out}: {tmp}/a_file is a file, not a folder; choose '
                          'another path'),
