@@ -9,6 +9,7 @@ import numpy as np
 
 from genview_mm.utils.atomic_write import atomic_write
 from genview_mm.utils.file_safety import check_replace, holds_text
+from genview_mm.utils.image_files import save_image
 
 
 def coco_shapes(n: int, size: int = 64, seed: int = 0) -> Tuple[List[tuple], dict]:
@@ -83,8 +84,8 @@ def write_coco_shapes(folder: str, n: int, size: int = 64, seed: int = 0,
                           'the image these arguments draw', '--overwrite')
     os.makedirs(osp.join(folder, 'images'), exist_ok=True)
     for path, img in images:
-        if not same_picture(path, img):
-            img.save(path)
+        if not same_picture(path, img):  # atomically: a kill leaves no partial picture, and a
+            save_image(img, path)        # link there is replaced, not written through
     ann, text = osp.join(folder, 'annotations.json'), annotation_text(dataset)
     if not holds_text(ann, text):
         with atomic_write(ann) as f:

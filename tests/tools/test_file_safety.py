@@ -268,6 +268,21 @@ def test_make_toy_coco_keeps_a_different_annotations_json(tmp_path, capsys):
     assert read(ann) == written and len(os.listdir(out / 'images')) == 3
 
 
+def test_make_toy_coco_overwrite_replaces_a_link_not_its_target(tmp_path):
+    """Pictures were saved in place: with --overwrite a link images/shape_0000.png ->
+    ../../mine.png wrote the picture into the user's file outside the output folder (and a
+    killed save left a partial PNG that the rerun refused). Written atomically now."""
+    main = load_tool('make_toy_coco').main
+    out = tmp_path / 'coco'
+    os.makedirs(out / 'images')
+    mine = user_file(tmp_path / 'mine.png', b'my picture, not a PNG')
+    os.symlink(mine, out / 'images' / 'shape_0000.png')
+    assert main([str(out), '--num-images', '2', '--overwrite']) == 0
+    assert read(mine) == b'my picture, not a PNG'
+    assert not osp.islink(out / 'images' / 'shape_0000.png')
+    assert sorted(os.listdir(out / 'images')) == ['shape_0000.png', 'shape_0001.png']
+
+
 def test_make_toy_coco_keeps_a_users_own_images(tmp_path, capsys):
     """With no annotations.json in OUT, tools/make_toy_coco.py replaced the user's own
     OUT/images/shape_*.png silently; now an image with other pixels is refused (exit 2, nothing
