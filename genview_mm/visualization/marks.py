@@ -1,5 +1,6 @@
 """The mark a picture drawn by a genview_mm tool carries, so that a rerun may replace it and
 nothing else (a PNG text chunk, or a JPEG comment)."""
+import os
 import os.path as osp
 from typing import Optional
 
@@ -9,8 +10,9 @@ MARK_KEY = 'genview_mm'
 
 
 def save_marked(image: Image.Image, path: str, what: str, fmt: Optional[str] = None) -> str:
-    """Save ``image`` to ``path`` marked as ``what``; ``fmt`` 'PNG' or 'JPEG', by default JPEG
-    for a .jpg/.jpeg name and PNG for any other."""
+    """Save ``image`` to ``path`` (its folder created) marked as ``what``; ``fmt`` 'PNG' or
+    'JPEG', by default JPEG for a .jpg/.jpeg name and PNG for any other."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     if fmt is None:
         fmt = 'JPEG' if osp.splitext(path)[1].lower() in ('.jpg', '.jpeg') else 'PNG'
     if fmt == 'JPEG':

@@ -1,6 +1,4 @@
 """Render scored positive pairs as a grid with s_f, s_b and w under each (paper Fig. 5)."""
-import os
-import os.path as osp
 from typing import Optional, Sequence
 
 import numpy as np
@@ -62,7 +60,6 @@ def render_pair_grid(images1: np.ndarray, images2: np.ndarray, scores: PairScore
         label = (f's_f={scores.s_f[i].item():.2f} s_b={scores.s_b[i].item():.2f} '
                  f'w={weights[i].item():.2f}')
         draw.text((x0, y0 + cell + 2), label, fill='black', font=font)
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     return save_marked(canvas, path, GRID_MARK)
 
 

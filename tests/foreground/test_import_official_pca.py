@@ -271,6 +271,10 @@ def test_a_threshold_that_is_not_finite_or_fitted_on_nothing_is_refused(tmp_path
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         'import_official_pca.py: error: alpha must be a finite number, got nan')
     assert not out.exists()
+    # a refused start leaves nothing: the --out folder was created while the arguments were read
+    assert load_tool('import_official_pca').main([vector, '--alpha', 'nan', '--out', str(
+        tmp_path / 'new' / 'sub' / 'o.pth')]) == 2
+    assert not (tmp_path / 'new').exists()
     with pytest.raises(ValueError, match='^none of the images to fit the threshold on could '
                        'be read: check them'):
         import_official_pca(vector, enc, fit_batches=lambda: iter([]))
