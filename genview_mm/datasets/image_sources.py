@@ -9,7 +9,7 @@ import os.path as osp
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from ..structures.manifest import TRANSIENT, UNDECODABLE, failure_reason, source_key
-from ..utils.annotation_list import read_annotation_list
+from ..utils.annotation_list import NotText, read_annotation_list
 from ..utils.image_files import IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def list_file(list_file: str, data_root: Optional[str] = None) -> List[ImageItem
     root = data_root if data_root is not None else osp.dirname(osp.abspath(list_file))
     try:
         return _items((osp.join(root, p) for p, _ in read_annotation_list(list_file)), root)
-    except UnicodeDecodeError:
+    except NotText:
         raise ValueError(f'{list_file!r} is not a text list of image paths (not UTF-8 text): '
                          'pass an image folder, an image list / MMPretrain annotation file, or '
                          'an MMPretrain config (.py)') from None

@@ -12,6 +12,10 @@ from typing import Iterator, Optional, Tuple
 Entry = Tuple[str, Optional[int]]
 
 
+class NotText(ValueError):
+    """The file given as a list is not UTF-8 text (an image or an archive, say)."""
+
+
 def parse_annotation_line(line: str) -> Optional[Entry]:
     """``'a/b.JPEG 3'`` -> ``('a/b.JPEG', 3)``; ``'a/b.JPEG'`` -> ``('a/b.JPEG', None)``; a
     blank or ``#`` line -> None."""
@@ -35,7 +39,7 @@ def read_annotation_list(path: str, backend_args: Optional[dict] = None) -> Iter
         Tuple[str, Optional[int]]: the image path as written in the file, and its label.
 
     Raises:
-        ValueError: the file is not UTF-8 text (naming it).
+        NotText: the file is not UTF-8 text (naming it; a ValueError).
     """
     from mmengine.fileio import get_local_path
     with get_local_path(path, backend_args=backend_args) as local:
@@ -46,5 +50,5 @@ def read_annotation_list(path: str, backend_args: Optional[dict] = None) -> Iter
                     if entry is not None:
                         yield entry
             except UnicodeDecodeError as exc:  # an image or archive given as the list
-                raise ValueError(f'{path} is not UTF-8 text ({exc.reason}): give an annotation '
+                raise NotText(f'{path} is not UTF-8 text ({exc.reason}): give an annotation '
                                  'list, one "relative/path.JPEG [label]" per line') from None
