@@ -14,6 +14,7 @@ this; a script of your own calls :func:`apply_genview_settings` after ``Config.f
 A value given to a ``GenViewPairDataset`` entry directly, or with ``--cfg-options
 train_dataloader.dataset.pipeline.1.manifest=...``, wins.
 """
+import copy
 import difflib
 from typing import Any, Iterator
 
@@ -86,3 +87,26 @@ def check_setting(key: str, value: Any, where: str) -> None:
     if key == 'min_clip_sim' and value is not None and not number:
         raise GenViewSettingError(f'{where} must be a number (the lowest CLIP similarity of a '
                                   f'view to its source) or None, got {value!r}')
+
+
+def without_applied_settings(cfg):
+    """A copy of ``cfg`` without the values its ``genview`` settings give in its
+    ``GenViewPairDataset`` entries: the config as a user writes it. A runner records this copy
+    (the config in its work dir and checkpoints): a value in an entry wins over ``genview``, so
+    values written there by :func:`apply_genview_settings` would make a run started from the
+    record ignore new ``genview`` overrides (``genview.prob=0`` trained with prob 1.0). An
+    entry value equal to its ``genview`` one is dropped too; loading the copy writes it back.
+
+    Args:
+        cfg (mmengine.Config | dict): a loaded config (left as it is).
+
+    Returns:
+        mmengine.Config | dict: the copy.
+    """
+    plain = copy.deepcopy(cfg)
+    settings = plain.get('genview') or {}
+    for node in iter_pair_transforms(plain._cfg_dict if hasattr(plain, '_cfg_dict') else plain):
+        for key in PAIR_SETTINGS:
+            if settings.get(key) is not None and node.get(key) == settings[key]:
+                node.pop(key)
+    return plain

@@ -11,6 +11,7 @@ Keeps the launch scripts thin and makes the same config run on a GPU cluster and
 (The ``_scope_`` of inherited ``collate_fn`` configs is handled in :mod:`genview_mm.compat`.)
 """
 import argparse
+import copy
 import logging
 import os
 import os.path as osp
@@ -24,6 +25,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from .config import load_config
+from .genview_settings import without_applied_settings
 from .preflight import format_checklist, has_notes, preflight_passes, run_preflight
 
 SYNC_BN_TYPES = ('SyncBN', 'MMSyncBN', 'TorchSyncBN', 'SyncBatchNorm', 'NaiveSyncBN')
@@ -233,7 +235,16 @@ def preflight_or_exit(cfg: Config, args: argparse.Namespace, mode: str,
 
 
 def build_runner(cfg: Config):
-    """The config's runner: MMEngine's ``Runner`` unless it names a ``runner_type``."""
+    """The config's runner: MMEngine's ``Runner`` unless it names a ``runner_type``. It records
+    (in its work dir, checkpoints and visualizer) the config without the values the ``genview``
+    settings wrote into its pipelines (:func:`~.genview_settings.without_applied_settings`),
+    so a run started from that record takes new ``genview`` overrides; its data loaders are
+    built from ``cfg`` itself."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    plain = without_applied_settings(cfg)
+    runner = Runner.from_cfg(plain) if 'runner_type' not in plain else RUNNERS.build(plain)
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if isinstance(getattr(runner, f'_{name}', None), dict) and cfg.get(name) is not None:
+            setattr(runner, f'_{name}', copy.deepcopy(cfg[name]))  # not built yet: still a dict
+    return runner

@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 import torch
+from mmengine.config import Config
 
 from genview_mm.apis import load_config
 from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
@@ -367,6 +368,32 @@ def test_a_misspelt_genview_dict_is_refused_not_ignored(capsys):
                                "ignored)\n")
     cfg = load_config(GENVIEW_TINY, {'genview_notes': 'kept', 'view': {'a': 1}})
     assert cfg.genview_notes == 'kept'  # not a dict, or not close: other keys are the user's
+
+
+def test_the_config_a_run_records_takes_new_genview_overrides(setup, tmp_path):
+    """A run's saved config held the manifest and prob that genview had written into the
+    pipeline, and an entry's value wins: ``train.py work_dir/cfg.py --cfg-options
+    genview.prob=0`` trained with prob 1.0 while the new record said 0. The runner records the
+    config without those values and builds its loaders with them."""
+    from mmengine.registry import DefaultScope
+
+    from genview_mm.apis.launch import build_runner, prepare_cfg
+    cfg = pretraining_cfg(setup)
+    assert cfg.train_dataloader.dataset.pipeline[1].manifest == setup['manifest']
+    prepare_cfg(cfg, work_dir=str(tmp_path / 'work'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        runner = build_runner(cfg)
+    pair = runner._train_dataloader['dataset']['pipeline'][1]
+    assert (pair['manifest'], pair['prob']) == (setup['manifest'], 1.0)
+    recorded = osp.join(str(tmp_path / 'work'), osp.basename(GENVIEW_TINY))
+    saved = Config.fromfile(recorded)
+    assert 'manifest' not in saved.train_dataloader.dataset.pipeline[1]
+    assert 'prob' not in saved.train_dataloader.dataset.pipeline[1]
+    assert saved.genview.manifest == setup['manifest']
+    again = load_config(recorded, {'genview.prob': 0})
+    assert again.train_dataloader.dataset.pipeline[1].prob == 0
+    assert again.train_dataloader.dataset.pipeline[1].manifest == setup['manifest']
+    assert cfg.train_dataloader.dataset.pipeline[1].manifest == setup['manifest']  # unchanged
 
 
 def test_good_genview_values_are_applied():
