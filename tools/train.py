@@ -58,7 +58,12 @@ def main() -> None:
     prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=args.amp)
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
-    build_runner(cfg).train()
+    from genview_mm.engine import StartCheckFailed
+    try:
+        build_runner(cfg).train()
+    except StartCheckFailed as exc:  # a hook's check of the data, before the first iteration
+        print(f'train.py: error: {exc}', file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == '__main__':

@@ -89,6 +89,23 @@ class ManifestIndex:
         key = self.matcher.match(img_path)
         return self.by_key[key] if key is not None else []
 
+    def shared_keys(self, img_paths: Iterable[str]) -> Tuple[int, Optional[Tuple[str, ...]]]:
+        """How many of ``img_paths`` (distinct) match the same rows as another of them, and an
+        example ``(key, path, other path)``: each would be paired with the other's views (a
+        manifest made for part of the dataset, or for another layout, matched by a shorter
+        trailing path)."""
+        first: Dict[str, str] = {}
+        shared, example = set(), None
+        for p in dict.fromkeys(img_paths):
+            key = self.matcher.match(p)
+            if key is None or key not in self.by_key:
+                continue
+            other = first.setdefault(key, p)
+            if other != p:
+                shared.update((other, p))
+                example = example or (key, other, p)
+        return len(shared), example
+
     def coverage(self, img_paths: Iterable[str]) -> Tuple[int, int]:
         """(number of paths with at least one generated view, number of paths)."""
         hits = total = 0

@@ -396,6 +396,25 @@ def test_the_config_a_run_records_takes_new_genview_overrides(setup, tmp_path):
     assert cfg.train_dataloader.dataset.pipeline[1].manifest == setup['manifest']  # unchanged
 
 
+def test_a_hook_check_that_fails_at_the_start_of_training_is_one_line(setup, tmp_path,
+                                                                        capsys):
+    """With --skip-preflight (or on the ranks after the first), a manifest that matches none
+    of the images stopped training with the hook's message inside a traceback."""
+    from mmengine.registry import DefaultScope
+    other = write_photos(str(tmp_path / 'other' / 'dogs'), 4, 32)
+    assert len(other) == 4
+    with DefaultScope.overwrite_default_scope('mmpretrain'), pytest.raises(SystemExit) as exc:
+        run_script('train.py', GENVIEW_TINY, '--skip-preflight', '--work-dir', tmp_path / 'w',
+                   '--cfg-options', f"train_dataloader.dataset.data_root={tmp_path / 'other'}",
+                   f"genview.manifest={setup['manifest']}",
+                   f"model.scorer.encoder={setup['clip']}", f"model.scorer.pca_path={setup['pca']}")
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"train.py: error: The GenView manifest "
+                                           f"{setup['manifest']!r} matches 0 of 4 dataset images")
+    assert 'Traceback' not in err
+
+
 def test_good_genview_values_are_applied():
     cfg = load_config(GENVIEW_TINY, {'genview.prob': 0, 'genview.min_clip_sim': 0.25})
     pair = cfg.train_dataloader.dataset.pipeline[1]

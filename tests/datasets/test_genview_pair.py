@@ -225,6 +225,38 @@ def test_hook_reports_coverage_and_rejects_mismatched_manifest(data, tmp_path):
         GenViewPairHook().before_train(runner)
 
 
+def test_hook_refuses_images_that_share_manifest_rows(data, tmp_path):
+    """A manifest made for one folder (keys 'img_0001.png', ...) used for a dataset holding
+    that folder and another with the same file names: b/img_0001.png matched key
+    'img_0001.png' by its trailing path and trained with the view of a/img_0001.png, while the
+    hook said 100% coverage. So did two manifests of two datasets concatenated."""
+    import json
+    import shutil
+    root = tmp_path / 'both'
+    shutil.copytree(osp.dirname(data.sources[0]), root / 'a')
+    shutil.copytree(osp.dirname(data.sources[0]), root / 'b')
+    manifest = tmp_path / 'a_only.jsonl'
+    with open(data.manifest) as f:
+        rows = [json.loads(line) for line in f]
+    with open(manifest, 'w') as f:
+        for row in rows:
+            row['key'] = osp.basename(row['key'])
+            if row['output']:  # the failed row has none
+                row['output'] = osp.join(osp.dirname(data.manifest), row['output'])
+            f.write(json.dumps(row) + '\n')
+    runner, _ = fake_runner(build_dataset(str(root / 'a'), str(manifest)))
+    GenViewPairHook().before_train(runner)  # one folder: every key matched once
+    runner, _ = fake_runner(build_dataset(str(root), str(manifest)))
+    with pytest.raises(ValueError) as exc:
+        GenViewPairHook().before_train(runner)
+    assert str(exc.value).startswith(f'{2 * N} of {2 * N} checked dataset images share '
+                                     'manifest rows with another image: ')
+    assert "both match key 'img_0000.png' of" in str(exc.value)
+    assert str(exc.value).endswith('set genview.source_root to the folder its keys are '
+                                   'relative to, or generate views for this dataset '
+                                   '(tools/generate_views.py).')
+
+
 def test_hook_says_when_min_clip_sim_took_the_views(data):
     """Images whose only views min_clip_sim filtered out are named as such, with what to do
     (the advice was to check generate_views/merge_manifests)."""

@@ -7,6 +7,8 @@ from mmpretrain.registry import HOOKS
 
 from genview_mm.datasets.transforms.genview_pair import GEN_KEYS, GenViewPairDataset
 
+from ..errors import StartCheckFailed
+
 
 def find_pair_transforms(dataset) -> Iterator[tuple]:
     """Yield (dataset, GenViewPairDataset) for every pipeline in a (wrapped) dataset."""
@@ -59,12 +61,14 @@ class GenViewPairHook(Hook):
     of the dataset's images have a generated view (all of them, or an evenly spaced sample of
     ``max_check`` for bigger datasets) and logs the coverage, as a warning when it is below
     100% (those images' pairs come from the original twice, whatever ``prob``); a manifest
-    that matches none of the images raises a ``ValueError`` that names both sides, instead of
-    silently training without generated views. It also warns, once per manifest, about rows
-    that give no view (failed, ``undecodable`` sources among them) and rows whose ``output`` is
-    absolute or climbs out of the manifest's folder (``..``; counted in the coverage line, and a
-    warning unless all views climb out together, as views imported in place do). With
-    ``prob=0`` nothing is read: the pairs are ``MultiView``'s.
+    that matches none of the images raises :class:`~genview_mm.engine.errors.StartCheckFailed`
+    (a ``ValueError``) that names both sides, instead of silently training without generated
+    views, and so do checked images that match the same rows as another (each would be paired
+    with the other's views). It also warns, once per manifest, about rows that give no view
+    (failed, ``undecodable`` sources among them) and rows whose ``output`` is absolute or
+    climbs out of the manifest's folder (``..``; counted in the coverage line, and a warning
+    unless all views climb out together, as views imported in place do). With ``prob=0``
+    nothing is read: the pairs are ``MultiView``'s.
 
     ``after_train_iter``: logs ``train/genview_gen_frac`` (fraction of pairs with a generated
     view), ``train/genview_noise_level`` (mean noise level of the generated views whose level
@@ -108,6 +112,16 @@ class GenViewPairHook(Hook):
             idx = np.unique(np.linspace(0, n - 1, min(n, self.max_check)).astype(int)) if n else []
             paths = [ds.get_data_info(int(i))['img_path'] for i in idx]
             hits, total = transform.index.coverage(paths)
+            shared, example = transform.index.shared_keys(paths)
+            if shared:  # each of them would train with the other's generated views
+                raise StartCheckFailed(
+                    f'{shared} of {total} checked dataset images share manifest rows with '
+                    f'another image: {example[1]!r} and {example[2]!r} both match key '
+                    f'{example[0]!r} of {transform.index.manifest!r}, so each would be paired '
+                    "with the other's generated view. The manifest was made for part of this "
+                    'dataset or for another layout: set genview.source_root to the folder its '
+                    'keys are relative to, or generate views for this dataset '
+                    '(tools/generate_views.py).')
             frac = hits / max(total, 1)
             filtered = transform.index.num_filtered_only(paths) if hits < total else 0
             lower = (f' {transform.index.filtered_note()} ({filtered} of the checked images '
@@ -132,11 +146,11 @@ class GenViewPairHook(Hook):
                 example = ds.get_data_info(0)['img_path'] if n else '<empty dataset>'
                 some_key = next(iter(transform.index.by_key))
                 if filtered:
-                    raise ValueError(
+                    raise StartCheckFailed(
                         f'The GenView manifest {transform.index.manifest!r} matches {hits} of '
                         f'{total} dataset images (needed: >0 and >= {self.min_coverage:.0%}).'
                         + lower)
-                raise ValueError(
+                raise StartCheckFailed(
                     f'The GenView manifest {transform.index.manifest!r} matches {hits} of {total} '
                     f'dataset images (needed: >0 and >= {self.min_coverage:.0%}). A dataset image '
                     f'is {example!r}; a manifest key is {some_key!r}. Generate views for this '

@@ -29,6 +29,8 @@ from mmpretrain.registry import HOOKS
 
 from genview_mm.evaluation.knn import knn_top1, pool_features
 
+from ..errors import StartCheckFailed
+
 
 @HOOKS.register_module()
 class KNNMonitorHook(Hook):
@@ -84,7 +86,7 @@ class KNNMonitorHook(Hook):
 
     def build_loaders(self, runner) -> None:
         """Build the two loaders once and check that each has images with labels (a
-        ValueError naming the loader otherwise): the hook's first evaluation comes after the
+        StartCheckFailed naming the loader otherwise): the hook's first evaluation comes after the
         first epoch, and an error there loses that epoch's checkpoint."""
         for split, cfg in self.loader_cfgs.items():
             if split in self.loaders:
@@ -93,16 +95,16 @@ class KNNMonitorHook(Hook):
             try:
                 loader = runner.build_dataloader(cfg, seed=runner.seed)
             except (OSError, RuntimeError, ValueError) as exc:  # missing data, bad settings
-                raise ValueError(f'{what}: {exc}') from exc
+                raise StartCheckFailed(f'{what}: {exc}') from exc
             self.loaders[split] = loader
             if len(loader.dataset) == 0:
-                raise ValueError(f'{what} has no images: check its dataset (data_root, ann_file, '
-                                 'data_prefix)')
+                raise StartCheckFailed(f'{what} has no images: check its dataset (data_root, '
+                                       'ann_file, data_prefix)')
             sample = loader.dataset[0].get('data_samples')
             if sample is None or 'gt_label' not in sample:
-                raise ValueError(f'{what} gives images without labels: the kNN vote needs them '
-                                 '(a labelled dataset, with_label=True, and PackInputs in its '
-                                 'pipeline)')
+                raise StartCheckFailed(f'{what} gives images without labels: the kNN vote needs '
+                                       'them (a labelled dataset, with_label=True, and PackInputs '
+                                       'in its pipeline)')
 
     @torch.no_grad()
     def extract(self, model, loader) -> Tuple[torch.Tensor, torch.Tensor]:
