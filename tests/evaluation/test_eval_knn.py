@@ -138,3 +138,18 @@ def test_hook_evaluate_logs_to_message_hub(tmp_path):
     assert hub.get_scalar('knn/top1').current() == top1 == hub.get_info('knn/top1')
     assert model.training  # restored after extraction
     assert len(hook.loaders['train'].dataset) == 18 and len(hook.loaders['val'].dataset) == 9
+
+
+def test_hook_runs_after_the_epoch_checkpoint_is_saved(tmp_path):
+    """The hook (priority LOW) evaluated before CheckpointHook (VERY_LOW) saved the epoch: a
+    corrupt validation image or an out-of-memory kNN pass lost that epoch's checkpoint."""
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    loader = dict(batch_size=2, dataset=dict(type='CustomDataset', data_root=str(tmp_path)))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        runner = Runner(model=torch.nn.Module(), work_dir=str(tmp_path / 'work'),
+                        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
+                        custom_hooks=[KNNMonitorHook(loader, loader)],
+                        experiment_name='knn_after_checkpoint')
+    names = [type(h).__name__ for h in runner.hooks]
+    assert names.index('CheckpointHook') < names.index('KNNMonitorHook')

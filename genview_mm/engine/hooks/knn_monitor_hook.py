@@ -1,8 +1,9 @@
 """A training hook that reports weighted-kNN top-1 of the backbone during pretraining.
 
-Add it to a pretraining config to watch representation quality without a 90-epoch linear probe::
+Add it to a pretraining config to watch representation quality without a 90-epoch linear probe
+(``_base_.custom_hooks +``: a GenView config's list holds its ``GenViewPairHook``)::
 
-    custom_hooks = [dict(
+    custom_hooks = _base_.custom_hooks + [dict(
         type='KNNMonitorHook', interval=10,
         train_dataloader=dict(batch_size=256, num_workers=8, dataset=dict(
             type='ImageNet', data_root='data/imagenet', ann_file='meta/train_10percent.txt',
@@ -17,6 +18,7 @@ The hook sets each loader's sampler (no shuffle, no padding) and ``default_colla
 the model's own data preprocessor (so normalisation matches pretraining), pools and
 L2-normalises the last backbone output, gathers features from all ranks and logs
 ``knn/top1`` (logger line, message hub scalar, visualizer scalar -> ``vis_data/scalars.json``).
+It runs after the epoch's checkpoint is saved: an evaluation that fails loses no epoch.
 """
 import copy
 from typing import Optional, Tuple
@@ -48,7 +50,8 @@ class KNNMonitorHook(Hook):
         prefix (str): metric name prefix. Defaults to 'knn'.
     """
 
-    priority = 'LOW'
+    priority = 'VERY_LOW'  # after CheckpointHook (a default hook, registered first): a failing
+    # evaluation at the end of an epoch no longer loses that epoch's checkpoint
 
     def __init__(self, train_dataloader: dict, val_dataloader: dict, interval: int = 1,
                  by_epoch: bool = True, k: int = 20, temperature: float = 0.07,
