@@ -49,9 +49,10 @@ def apply_genview_settings(cfg) -> int:
         int: the number of values written.
 
     Raises:
-        GenViewSettingError: a top-level dict whose name looks like a misspelt ``genview``
-            (its settings would be ignored), an unknown ``genview`` key, a ``prob`` outside
-            [0, 1] or a ``min_clip_sim`` that is not a number.
+        GenViewSettingError: a top-level dict whose name looks like a misspelt ``genview``, or
+            ``genview`` settings in a config without a ``GenViewPairDataset`` (either would be
+            ignored), an unknown ``genview`` key, a ``prob`` outside [0, 1] or a
+            ``min_clip_sim`` that is not a number.
     """
     misspelt = sorted(k for k, v in cfg.items() if k != 'genview' and isinstance(v, dict)
                       and difflib.get_close_matches(k, ['genview'], cutoff=0.8))
@@ -66,8 +67,18 @@ def apply_genview_settings(cfg) -> int:
             'scorer is model.scorer, the weight rule model.gamma and model.normalize)')
     for key in ('prob', 'min_clip_sim'):
         check_setting(key, settings.get(key), f'genview.{key}')
+    tree = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
+    nodes = list(iter_pair_transforms(tree))
+    loaders = [v for k, v in tree.items() if k.endswith('dataloader')]
+    given = sorted(k for k in PAIR_SETTINGS if settings.get(k) is not None)
+    if given and not any(True for _ in iter_pair_transforms(loaders)):  # a MultiView pipeline
+        # in the loaders (a base's train_pipeline variable may still hold one, unused)
+        raise GenViewSettingError(
+            f'genview sets {given}, but no GenViewPairDataset is in the config, so they would '
+            'be ignored and the run would be plain SSL: keep a GenViewPairDataset in the train '
+            "pipeline (the GenView configs' train_pipeline), or set genview = None")
     written = 0
-    for node in iter_pair_transforms(cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg):
+    for node in nodes:
         for key in PAIR_SETTINGS:
             if node.get(key) is None and settings.get(key) is not None:
                 node[key] = settings[key]

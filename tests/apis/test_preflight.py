@@ -415,6 +415,22 @@ def test_a_hook_check_that_fails_at_the_start_of_training_is_one_line(setup, tmp
     assert 'Traceback' not in err
 
 
+def test_genview_settings_without_a_pair_transform_are_refused(tmp_path, capsys):
+    """A project config that replaced the pipeline by a MultiView one kept genview's manifest
+    and prob: the preflight passed and training ran plain SSL after one warning."""
+    child = tmp_path / 'my_multiview.py'
+    child.write_text(f"_base_ = {GENVIEW_TINY!r}\n"
+                     "train_dataloader = dict(dataset=dict(pipeline=[\n"
+                     "    dict(type='LoadImageFromFile'),\n"
+                     "    dict(type='MultiView', num_views=2, transforms=[[]]),\n"
+                     "    dict(type='PackInputs')]))\n")
+    rc = load_tool('check_config').main([str(child)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("check_config.py: error: genview sets ['manifest', 'prob']"
+                                      ', but no GenViewPairDataset is in the config')
+    assert load_config(str(child), {'genview': None}).genview is None  # the way out
+
+
 def test_good_genview_values_are_applied():
     cfg = load_config(GENVIEW_TINY, {'genview.prob': 0, 'genview.min_clip_sim': 0.25})
     pair = cfg.train_dataloader.dataset.pipeline[1]
