@@ -237,10 +237,38 @@ def _rows(data: list) -> Optional[List[ManifestRow]]:
     return rows
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: field -> (what it must be, check); None is allowed where the field is optional
+_TYPES = {
+    'source': ('a string', lambda v: isinstance(v, str)),
+    'output': ('a string or null', lambda v: v is None or isinstance(v, str)),
+    'noise_level': ('an integer or null', lambda v: v is None or _is_int(v)),
+    'fg_ratio': ('a number or null', lambda v: v is None or _is_int(v) or isinstance(v, float)),
+    'clip_sim': ('a number or null', lambda v: v is None or _is_int(v) or isinstance(v, float)),
+    'seed': ('an integer or null', lambda v: v is None or _is_int(v)),
+    'status': ('a string', lambda v: isinstance(v, str)),
+}
+
+
+def _type_error(row: ManifestRow) -> Optional[str]:
+    """What is wrong with a row's field types (a damaged or edited line: ``"variation": null``
+    or ``"noise_level": "abc"`` failed later, in int() or a comparison, naming no file); None
+    when nothing is."""
+    if not (isinstance(row.key, str) and _is_int(row.variation)):
+        return (f'key must be a string, variation an integer: got {row.key!r}, '
+                f'{row.variation!r}')
+    for field, (kind, ok) in _TYPES.items():
+        if not ok(getattr(row, field)):
+            return f'{field} must be {kind}: got {getattr(row, field)!r}'
+    return None
+
+
 def _typed(row: ManifestRow) -> bool:
-    """Whether the fields a row's identity is made of have their types (a damaged or edited
-    line: ``"variation": null`` failed later, in int(), naming no file)."""
-    return isinstance(row.key, str) and isinstance(row.variation, int)
+    """Whether every field of a row has its type (:func:`_type_error`)."""
+    return _type_error(row) is None
 
 
 def _local_copy(path: str, backend_args: Optional[dict]):
@@ -264,9 +292,9 @@ def _parse(line: str, path: str, number: int, last: bool) -> Optional[ManifestRo
     if not _REQUIRED <= data.keys():
         raise ValueError(f'{path}:{number}: not a manifest row (needs source, key)')
     row = ManifestRow.from_dict(data)
-    if not _typed(row):
-        raise ValueError(f'{path}:{number}: not a manifest row (key must be a string, variation '
-                         f'an integer: got {row.key!r}, {row.variation!r})')
+    wrong = _type_error(row)
+    if wrong:
+        raise ValueError(f'{path}:{number}: not a manifest row ({wrong})')
     return row
 
 

@@ -187,6 +187,28 @@ def test_a_damaged_record_is_named_with_the_way_out(tmp_path, capsys, damage):
     with pytest.raises(ValueError, match=record):
         list(read_rows(record))  # training's reader too
 
+@pytest.mark.parametrize('field, value, said', [
+    ('noise_level', '"abc"', "noise_level must be an integer or null: got 'abc'"),
+    ('clip_sim', '"0.5"', "clip_sim must be a number or null: got '0.5'"),
+    ('output', '5', 'output must be a string or null: got 5'),
+])
+def test_a_field_of_the_wrong_type_names_the_line(tmp_path, field, value, said):
+    """A hand-edited row ("noise_level": "abc", "clip_sim": "0.5", "output": 5) passed the
+    reader and failed in training's index or the preflight with a traceback naming no file."""
+    from genview_mm.datasets.manifest_index import ManifestIndex
+    path = tmp_path / 'manifest.jsonl'
+    rows = [dict(source=f'/d/{n}.jpg', key=f'{n}.jpg', output=f'images/{n}.jpg', noise_level=100,
+                 clip_sim=0.9) for n in 'abc']
+    lines = [json.dumps(r) for r in rows]
+    lines[1] = json.dumps(dict(rows[1], **{field: None}))
+    lines[1] = lines[1].replace(f'"{field}": null', f'"{field}": {value}')
+    path.write_text('\n'.join(lines) + '\n')
+    for read in (lambda: list(read_rows(str(path))), lambda: ManifestIndex(str(path))):
+        with pytest.raises(ValueError) as exc:
+            read()
+        assert str(exc.value) == f'{path}:2: not a manifest row ({said})'
+
+
 def test_merge_into_a_linked_folder_checks_the_outputs_its_readers_open(tmp_path):
     """``--out`` in a folder reached through a symlink: the relative outputs resolve as
     read_manifest resolves them (lexically, from the manifest's folder as named); the check
