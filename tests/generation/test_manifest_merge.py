@@ -209,6 +209,19 @@ def test_a_field_of_the_wrong_type_names_the_line(tmp_path, field, value, said):
         assert str(exc.value) == f'{path}:2: not a manifest row ({said})'
 
 
+def test_the_fast_type_check_agrees_with_the_one_that_explains():
+    from genview_mm.structures.manifest import ManifestRow, _type_error, _typed
+    fields = ('key', 'variation', 'source', 'status', 'output', 'noise_level', 'seed',
+              'fg_ratio', 'clip_sim')
+    verdicts = set()
+    for field in fields:
+        for value in (None, True, 1, 1.5, 's', [1]):
+            row = ManifestRow(**dict(dict(source='/a', key='k', variation=0), **{field: value}))
+            assert _typed(row) == (_type_error(row) is None), (field, value)
+            verdicts.add(_typed(row))
+    assert verdicts == {True, False}
+
+
 def test_merge_into_a_linked_folder_checks_the_outputs_its_readers_open(tmp_path):
     """``--out`` in a folder reached through a symlink: the relative outputs resolve as
     read_manifest resolves them (lexically, from the manifest's folder as named); the check
