@@ -483,16 +483,16 @@ def test_skip_preflight_passed_to_a_launcher_turns_its_check_off(tmp_path, capsy
     assert 'last_checkpoint is missing' in capsys.readouterr().err
 
 def test_notes_are_printed_before_training_starts(setup, capsys):
-    """4 of 6 views deleted: the preflight's NOTE ('those images train on the original') was
+    """2 of 6 views deleted: the preflight's NOTE ('those images train on the original') was
     shown only by check_config.py without --quiet; train.py and the launchers' check said
-    nothing and the run trained mostly on originals. Now both print the notes and go on."""
+    nothing. Now both print the notes and go on; with 4 of 6 (most) deleted both stop."""
     import argparse
 
     from genview_mm.apis.launch import preflight_or_exit
     views = sorted(glob.glob(osp.join(osp.dirname(setup['manifest']), 'images', '**', '*.*'),
                    recursive=True))
     assert len(views) == 6
-    for view in views[:4]:
+    for view in views[:2]:
         os.remove(view)
     opts = [f'train_dataloader.dataset.data_root={setup["images"]}',
             f'genview.manifest={setup["manifest"]}', f'model.scorer.encoder={setup["clip"]}',
@@ -502,10 +502,16 @@ def test_notes_are_printed_before_training_starts(setup, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f'genview_mm preflight: {GENVIEW_TINY}' and out[-1].startswith('all ')
     assert [x.split(':')[0].strip() for x in out[1:-1]] == ['NOTE     GenView views manifest']
-    assert '4 of 6 sampled views are missing' in out[1], out
+    assert '2 of 6 sampled views are missing' in out[1], out
     check = load_tool('check_config').main
     assert check([GENVIEW_TINY, '--mode', 'train', '--quiet', '--cfg-options', *opts]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == out[1:]
+    for view in views[2:4]:  # most of them gone: the run would be mostly plain SSL
+        os.remove(view)
+    assert check([GENVIEW_TINY, '--mode', 'train', '--quiet', '--cfg-options', *opts]) == 2
+    out = capsys.readouterr().out
+    assert ('4 of 6 sampled views are missing' in out and 'training would fall back to the '
+            'original for most images (plain SSL)' in out), out
 
 def test_slurm_train_checks_the_work_dir_it_trains_in(tmp_path):
     """slurm_train.sh gives train.py its WORK_DIR: check_config gets it too (for --resume)."""

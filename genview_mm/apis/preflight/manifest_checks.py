@@ -59,8 +59,9 @@ def undecodable_views(probe: ManifestProbe, backend_args: Optional[dict] = None,
 def _views_check(probe: ManifestProbe, detail: str,
                  undecodable: Tuple[List[str], int] = ([], 0),
                  images: str = DEFAULT_TRAIN_IMAGES) -> Optional[Check]:
-    """A failing or noting check when sampled views are missing or do not decode, else
-    None (``images``: the dataset's image folder, which the fix's commands read)."""
+    """A check that notes sampled views that are missing or do not decode (at most half of
+    them) or fails (more: the run would be mostly plain SSL), else None (``images``: the
+    dataset's image folder, which the fix's commands read)."""
     bad, decoded = undecodable
     if not probe.missing and not bad:
         return None
@@ -72,15 +73,16 @@ def _views_check(probe: ManifestProbe, detail: str,
             f'{probe.empty[0]}: written on a full disk?)'] if probe.empty else [])
         + ([f'{len(bad)} of {decoded} decoded sampled views are not images (e.g. {bad[0]}: '
             'copied or unpacked only in part?)'] if bad else []))
-    if len(probe.missing) < n and len(bad) < decoded:
+    if 2 * len(probe.missing) <= n and 2 * len(bad) <= decoded:  # at most half: a note
         return Check(WHAT, NOTE, f'{detail}; {found}: those images train on the original')
+    every = len(probe.missing) == n or (decoded and len(bad) == decoded)
     root = probe.path.rsplit('/', 1)[0] if '://' in probe.path else \
         osp.dirname(osp.abspath(probe.path))
     fix = (fix_lines('views_moved', root=root, images=images) if absent else []) + \
         (fix_lines('views_empty') if probe.empty else []) + \
         (fix_lines('views_undecodable') if bad else [])
     return Check(WHAT, BROKEN, f'{detail}; {found}: training would fall back to the original '
-                 'for every image (plain SSL)', fix)
+                 f"for {'every image' if every else 'most images'} (plain SSL)", fix)
 
 
 def unmerged_generation(path: str) -> Optional[Check]:
