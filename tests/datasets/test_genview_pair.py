@@ -257,6 +257,27 @@ def test_hook_refuses_images_that_share_manifest_rows(data, tmp_path):
                                    '(tools/generate_views.py).')
 
 
+def test_hook_checks_that_the_view_files_are_there(data):
+    """With most view files deleted the hook said '6/6 checked images (100.0%) have generated
+    views' and the run was mostly plain SSL (each missing view falls back to the original)."""
+    from genview_mm.engine import StartCheckFailed
+    views = [v[0][0] for v in map(ManifestIndex(data.manifest).lookup, data.sources) if v]
+    assert len(views) == N
+    os.remove(views[0])
+    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    GenViewPairHook().before_train(runner)
+    assert logs[0].startswith(f'GenView: {N}/{N} checked images (100.0%)')
+    assert logs[0].endswith(f' 1 of {N} sampled view files are missing or empty (e.g. '
+                            f'{views[0]!r}): those images train on the original.')
+    for view in views[1:4]:
+        open(view, 'wb').close()  # empty: as a full disk leaves them
+    with pytest.raises(StartCheckFailed) as exc:
+        GenViewPairHook().before_train(runner)
+    assert str(exc.value).startswith(f'4 of {N} sampled views of {data.manifest!r} are missing '
+                                     f'or empty files (e.g. {views[0]!r}), so most images would '
+                                     'train on the original (plain SSL)')
+
+
 def test_hook_says_when_min_clip_sim_took_the_views(data):
     """Images whose only views min_clip_sim filtered out are named as such, with what to do
     (the advice was to check generate_views/merge_manifests)."""

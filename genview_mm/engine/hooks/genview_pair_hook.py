@@ -1,5 +1,6 @@
 """GenViewPairHook: checks the manifest against the dataset at start and logs pair statistics."""
-from typing import Iterator, Optional, Sequence
+import os.path as osp
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.hooks import Hook
@@ -27,6 +28,15 @@ def outside_note(stats) -> str:
     outside = stats['absolute'] + stats['climbs']
     return (f' {outside} of its {stats["ok"]} views lie outside the manifest\'s folder.'
             if outside else '')
+
+
+def missing_views(index, img_paths, sample: int = 200) -> Tuple[List[str], int]:
+    """The view files that are missing or empty among the first views of an even sample of
+    ``sample`` of ``img_paths`` that have views (local files: another backend is asked when
+    a view is loaded), and how many were looked at."""
+    found = [views[0][0] for views in map(index.lookup, img_paths) if views]
+    picked = [o for o in found[::max(1, -(-len(found) // sample))][:sample] if '://' not in o]
+    return [o for o in picked if not (osp.isfile(o) and osp.getsize(o) > 0)], len(picked)
 
 
 def manifest_warnings(index, logger) -> None:
@@ -64,11 +74,12 @@ class GenViewPairHook(Hook):
     that matches none of the images raises :class:`~genview_mm.engine.errors.StartCheckFailed`
     (a ``ValueError``) that names both sides, instead of silently training without generated
     views, and so do checked images that match the same rows as another (each would be paired
-    with the other's views). It also warns, once per manifest, about rows that give no view
-    (failed, ``undecodable`` sources among them) and rows whose ``output`` is absolute or
-    climbs out of the manifest's folder (``..``; counted in the coverage line, and a warning
-    unless all views climb out together, as views imported in place do). With ``prob=0``
-    nothing is read: the pairs are ``MultiView``'s.
+    with the other's views) and a sample of 200 view files of which most are missing or empty
+    (fewer are counted in the coverage line, a warning). It also warns, once per manifest,
+    about rows that give no view (failed, ``undecodable`` sources among them) and rows whose
+    ``output`` is absolute or climbs out of the manifest's folder (``..``; counted in the
+    coverage line, and a warning unless all views climb out together, as views imported in
+    place do). With ``prob=0`` nothing is read: the pairs are ``MultiView``'s.
 
     ``after_train_iter``: logs ``train/genview_gen_frac`` (fraction of pairs with a generated
     view), ``train/genview_noise_level`` (mean noise level of the generated views whose level
@@ -112,6 +123,14 @@ class GenViewPairHook(Hook):
             idx = np.unique(np.linspace(0, n - 1, min(n, self.max_check)).astype(int)) if n else []
             paths = [ds.get_data_info(int(i))['img_path'] for i in idx]
             hits, total = transform.index.coverage(paths)
+            gone, looked = missing_views(transform.index, paths)
+            if 2 * len(gone) > looked:  # the run would be mostly plain SSL
+                raise StartCheckFailed(
+                    f'{len(gone)} of {looked} sampled views of {transform.index.manifest!r} are '
+                    f'missing or empty files (e.g. {gone[0]!r}), so most images would train on '
+                    'the original (plain SSL): move or copy the views folder next to the '
+                    'manifest (its outputs are relative to it), or import or generate the views '
+                    'again.')
             shared, example = transform.index.shared_keys(paths)
             if shared:  # each of them would train with the other's generated views
                 raise StartCheckFailed(
@@ -128,9 +147,13 @@ class GenViewPairHook(Hook):
                      'have no other): lower it (genview.min_clip_sim).') if filtered else ''
             line = (f'GenView: {hits}/{total} checked images ({100 * frac:.1f}%) of {n} have '
                     f'generated views in {transform.index.manifest} ({transform.index.num_rows} '
-                    f'views; prob {transform.prob}).' + outside_note(transform.index.stats))
-            if hits == total:
+                    f'views; prob {transform.prob}).' + outside_note(transform.index.stats)
+                    + (f' {len(gone)} of {looked} sampled view files are missing or empty (e.g. '
+                       f'{gone[0]!r}): those images train on the original.' if gone else ''))
+            if hits == total and not gone:
                 runner.logger.info(line)
+            elif hits == total:
+                runner.logger.warning(line)
             else:
                 runner.logger.warning(
                     f'{line} The other {100 * (1 - frac):.1f}% of the images have no generated '
