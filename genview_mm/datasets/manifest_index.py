@@ -89,27 +89,9 @@ class ManifestIndex:
         key = self.matcher.match(img_path)
         return self.by_key[key] if key is not None else []
 
-    def shared_keys(self, img_paths: Iterable[str]) -> Tuple[int, Optional[Tuple[str, ...]]]:
-        """How many of ``img_paths`` (distinct) match the same rows as another of them, and an
-        example ``(key, path, other path)``: each would be paired with the other's views (a
-        manifest made for part of the dataset, or for another layout, matched by a shorter
-        trailing path)."""
-        first: Dict[str, str] = {}
-        shared, example = set(), None
-        for p in dict.fromkeys(img_paths):
-            key = self.matcher.match(p)
-            if key is None or key not in self.by_key:
-                continue
-            other = first.setdefault(key, p)
-            if other != p:
-                shared.update((other, p))
-                example = example or (key, other, p)
-        return len(shared), example
-
-    def coverage(self, img_paths: Iterable[str]) -> Tuple[int, int]:
-        """(number of paths with at least one generated view, number of paths)."""
-        hits = total = 0
-        for p in img_paths:
-            total += 1
-            hits += bool(self.lookup(p))
-        return hits, total
+    def matches(self, img_paths: Iterable[str]) -> List[Tuple[Optional[str], Views]]:
+        """The key (None: no row) and the generated views of each of ``img_paths``, matched
+        once each (the start-of-training checks read coverage, shared rows and missing files
+        from this)."""
+        keys = [self.matcher.match(p) for p in img_paths]
+        return [(key, self.by_key[key] if key is not None else []) for key in keys]

@@ -30,13 +30,31 @@ def outside_note(stats) -> str:
             if outside else '')
 
 
-def missing_views(index, img_paths, sample: int = 200) -> Tuple[List[str], int]:
+def missing_views(matched: Sequence[tuple], sample: int = 200) -> Tuple[List[str], int]:
     """The view files that are missing or empty among the first views of an even sample of
-    ``sample`` of ``img_paths`` that have views (local files: another backend is asked when
-    a view is loaded), and how many were looked at."""
-    found = [views[0][0] for views in map(index.lookup, img_paths) if views]
+    ``sample`` of the ``(key, views)`` of :meth:`ManifestIndex.matches` that have views (local
+    files: another backend is asked when a view is loaded), and how many were looked at."""
+    found = [views[0][0] for _, views in matched if views]
     picked = [o for o in found[::max(1, -(-len(found) // sample))][:sample] if '://' not in o]
     return [o for o in picked if not (osp.isfile(o) and osp.getsize(o) > 0)], len(picked)
+
+
+def shared_keys(img_paths: Sequence[str], matched: Sequence[tuple]
+                ) -> Tuple[int, Optional[Tuple[str, str, str]]]:
+    """How many of ``img_paths`` (distinct) match the same rows as another of them (their
+    ``(key, views)`` of :meth:`ManifestIndex.matches`), and an example ``(key, path, other
+    path)``: each would be paired with the other's views (a manifest made for part of the
+    dataset, or for another layout, matched by a shorter trailing path)."""
+    first: dict = {}
+    shared, example = set(), None
+    for path, (key, views) in zip(img_paths, matched):
+        if not views:
+            continue
+        other = first.setdefault(key, path)
+        if other != path:
+            shared.update((other, path))
+            example = example or (key, other, path)
+    return len(shared), example
 
 
 def manifest_warnings(index, logger) -> None:
@@ -122,8 +140,9 @@ class GenViewPairHook(Hook):
             n = len(ds)
             idx = np.unique(np.linspace(0, n - 1, min(n, self.max_check)).astype(int)) if n else []
             paths = [ds.get_data_info(int(i))['img_path'] for i in idx]
-            hits, total = transform.index.coverage(paths)
-            gone, looked = missing_views(transform.index, paths)
+            matched = transform.index.matches(paths)  # one match per checked image
+            hits, total = sum(bool(views) for _, views in matched), len(paths)
+            gone, looked = missing_views(matched)
             if 2 * len(gone) > looked:  # the run would be mostly plain SSL
                 raise StartCheckFailed(
                     f'{len(gone)} of {looked} sampled views of {transform.index.manifest!r} are '
@@ -131,7 +150,7 @@ class GenViewPairHook(Hook):
                     'the original (plain SSL): move or copy the views folder next to the '
                     'manifest (its outputs are relative to it), or import or generate the views '
                     'again.')
-            shared, example = transform.index.shared_keys(paths)
+            shared, example = shared_keys(paths, matched)
             if shared:  # each of them would train with the other's generated views
                 raise StartCheckFailed(
                     f'{shared} of {total} checked dataset images share manifest rows with '
