@@ -35,19 +35,19 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def check_work_dir(parser: argparse.ArgumentParser, work_dir: Optional[str]) -> None:
-    """A usage error for a ``--work-dir`` that is a file or lies under one (MMEngine's makedirs
-    ended in a FileExistsError or NotADirectoryError traceback while the runner was built)."""
+    """A usage error for a ``--work-dir`` that is a file, lies under one or cannot be written
+    (MMEngine's makedirs ended in a FileExistsError or NotADirectoryError traceback while the
+    runner was built)."""
     if not work_dir:
         return
     if os.path.exists(work_dir) and not os.path.isdir(work_dir):
         parser.error(f'--work-dir {work_dir} is a file, not a folder: pass a folder (it is '
                      'created if missing)')
-    parent = os.path.dirname(os.path.abspath(work_dir))
-    while not os.path.exists(parent):  # the nearest existing folder above it must be one
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        parser.error(f'--work-dir {work_dir}: {parent} is a file, not a folder, so it cannot '
-                     'be created: pass a folder path')
+    from _early import writable_problem
+    problem = writable_problem(work_dir)
+    if problem:
+        parser.error(f'--work-dir {work_dir}: {problem}, so it cannot be created: pass a '
+                     'folder path')
 
 
 def cfg_options(args: argparse.Namespace) -> Optional[dict]:

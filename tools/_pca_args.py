@@ -71,12 +71,11 @@ def check_output_file(p: argparse.ArgumentParser, path: str, flag: str = '--out'
     """Exit with a usage error unless ``path`` can be written: its folder, or the nearest one
     above that exists, is a writable folder. Nothing is created (the save creates the folder):
     a start refused later leaves nothing behind."""
-    folder = osp.dirname(osp.abspath(path))
-    while not osp.exists(folder):
-        folder = osp.dirname(folder)
-    if not osp.isdir(folder):
-        p.error(f'{flag} {path}: {folder} is a file, not a folder; choose another path')
-    if not os.access(folder, os.W_OK) or (osp.exists(path) and not os.access(path, os.W_OK)):
+    from _early import writable_problem
+    problem = writable_problem(osp.dirname(osp.abspath(path)))
+    if problem:
+        p.error(f'{flag} {path}: {problem}; choose another path')
+    if osp.exists(path) and not os.access(path, os.W_OK):
         p.error(f'{flag} {path}: not writable; choose a writable location')
 
 

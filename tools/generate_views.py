@@ -28,7 +28,8 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS = osp.dirname(osp.abspath(__file__))
+sys.path[:0] = [osp.dirname(TOOLS), TOOLS]
 
 
 class Parser(argparse.ArgumentParser):
@@ -53,24 +54,6 @@ def number_in(kind, low, high=None, low_open=False):
 positive_int = number_in(int, 1)
 
 
-def writable_dir(path: str) -> None:
-    """Check this process can write in ``path``, or create it in its nearest existing folder
-    (raises ValueError); nothing is created, so a refused start leaves nothing behind."""
-    import tempfile
-    existing = osp.abspath(path)
-    while not osp.exists(existing):
-        existing = osp.dirname(existing)
-    if not osp.isdir(existing):
-        raise ValueError(f'--out-dir {path!r}: {existing!r} is a file, not a folder: pass a '
-                         'folder path')
-    try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix='.write-test-'):
-            pass
-    except OSError as exc:
-        raise ValueError(f'--out-dir {path!r} is not writable ({exc.strerror or exc}): pass a '
-                         'folder on a writable filesystem, or fix its permissions') from None
-
-
 def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Paths named on the command line, checked before any heavy import."""
     if not osp.exists(args.source):
@@ -85,10 +68,10 @@ def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             not osp.isdir(osp.expanduser(args.pretrained)):
         p.error(f'--pretrained {args.pretrained!r}: unCLIP pipeline folder not found; pass a '
                 'folder saved with save_pretrained or a hub id')
-    try:
-        writable_dir(args.out_dir)
-    except ValueError as exc:
-        p.error(str(exc))
+    from _early import writable_problem
+    problem = writable_problem(args.out_dir)
+    if problem:
+        p.error(f'--out-dir {args.out_dir!r}: {problem}: pass a writable folder path')
 
 
 def parse_args(argv=None):

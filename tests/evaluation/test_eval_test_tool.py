@@ -357,4 +357,10 @@ def test_a_config_that_cannot_test_and_a_work_dir_that_is_a_file(tmp_path, capsy
         assert capsys.readouterr().err.splitlines()[-1].endswith(
             f"error: --work-dir {a_file / 'sub' / 'deeper'}: {a_file} is a file, not a folder, "
             'so it cannot be created: pass a folder path')
+        with pytest.raises(SystemExit) as exit_:  # passed the check, then an OSError traceback
+            run_script(tool, *args, '--work-dir', '/sys/genview-test-work')
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1].endswith(
+            'error: --work-dir /sys/genview-test-work: no file can be created in /sys '
+            '(Permission denied), so it cannot be created: pass a folder path')
     assert a_file.read_text() == 'mine'

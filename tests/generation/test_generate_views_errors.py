@@ -31,7 +31,7 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
                            f"source {str(tmp_path / 'no_such_folder')!r} does not exist: pass "
                            'an image folder'),
         'unwritable out-dir': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path,
-                                   unwritable_dir(tmp_path)), 'is not writable'),
+                                   unwritable_dir(tmp_path)), 'no file can be created in'),
         'out-dir is a file': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path,
                                   str(a_file)), 'is a file, not a folder'),
         'batch size 0': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,

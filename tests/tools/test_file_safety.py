@@ -323,3 +323,26 @@ def test_make_toy_coco_keeps_a_users_own_images(tmp_path, capsys):
         f'make_toy_coco.py: error: {first} exists and is not the image these arguments draw')
     assert {path: read(path) for path in files[:3]} == {p: written[p] for p in files[:3]}
     assert not osp.exists(out / 'annotations.json')
+
+
+def test_tools_check_writability_with_the_library_rule_before_torch(tmp_path):
+    """tools/_early.py loads the library's writable_problem from its file: the tools' checks
+    before their heavy imports (--work-dir, --out, --out-dir) follow the one rule, and loading
+    it imports neither genview_mm nor torch."""
+    import subprocess
+    import sys
+
+    from genview_mm.utils import file_safety
+    tools = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools')
+    (tmp_path / 'a_file').write_text('x')
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import _early; "
+             "print(sorted(m for m in ('torch', 'genview_mm') if m in sys.modules)); "
+             "print([_early.writable_problem(p) for p in sys.argv[2:]])")
+    paths = [str(tmp_path / 'new' / 'deeper'), str(tmp_path / 'a_file' / 'sub'),
+             '/sys/genview-test']
+    out = subprocess.run([sys.executable, '-c', probe, tools, *paths], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert out[0] == '[]'
+    assert out[1] == str([file_safety.writable_problem(p) for p in paths])
+    assert out[1] == str(['', f"{tmp_path / 'a_file'} is a file, not a folder",
+                          'no file can be created in /sys (Permission denied)'])

@@ -60,7 +60,7 @@ def test_wheel_carries_tools_configs_and_commands(installed):
     assert osp.isfile(osp.join(package, '.mim', 'configs', 'demo', 'mocov2_r18_tiny_cpu.py'))
     for name in TOOLS:
         assert osp.isfile(osp.join(package, '.mim', 'tools', f'{name}.py')), name
-    for name in ('dist_train.sh', '_python.sh', '_signals.sh', '_launch_args.py'):
+    for name in ('dist_train.sh', '_python.sh', '_signals.sh', '_launch_args.py', '_early.py'):
         assert osp.isfile(osp.join(package, '.mim', 'tools', name)), name
     for command in TOOLS.values():
         assert osp.isfile(osp.join(installed['target'], 'bin', command)), command
@@ -87,3 +87,8 @@ def test_installed_tools_run_outside_the_repository(installed):
     usage = run_cmd([sys.executable, '-m', 'genview_mm.tools.convert_checkpoint', '--help'],
                     cwd=cwd, env=env)
     assert 'pretraining checkpoint' in usage.stdout
+    # the early checks load the installed library's rule from its file (tools/_early.py)
+    refused = run_cmd([osp.join(target, 'bin', 'genview-train'), config, '--work-dir',
+                       '/sys/genview-test-work'], cwd=cwd, env=env, returncode=2)
+    assert refused.stderr.strip().endswith('no file can be created in /sys (Permission denied), '
+                                           'so it cannot be created: pass a folder path')
