@@ -22,6 +22,7 @@ only for that encoder. The projection is the official one (tokens @ v, no mean s
 """
 import argparse
 import logging
+import math
 import os
 import os.path as osp
 import sys
@@ -37,6 +38,14 @@ from _pca_args import (  # noqa: E402
 )
 
 
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (``nan`` gave every image zero foreground)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'must be a finite number, got {value}')
+    return value
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,7 +55,7 @@ def parse_args(argv=None):
                    'record; the official projection does not subtract it)')
     add_encoder_args(p)
     threshold = p.add_mutually_exclusive_group()
-    threshold.add_argument('--alpha', type=float, default=None,
+    threshold.add_argument('--alpha', type=finite_float, default=None,
                            help='foreground threshold (the official --fg-thre)')
     threshold.add_argument('--fit-images', default=None,
                            help='image folder or list to fit the threshold on with the official '

@@ -9,7 +9,6 @@ kept for the record). Their foreground threshold is not stored with the vector: 
 (``alpha``, the value the authors' fit printed) or fit it on sample images with their 200-bin
 histogram rule. The scorer needs no threshold (it uses soft masks).
 """
-import math
 import os.path as osp
 from typing import Callable, Optional
 
@@ -68,13 +67,11 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
         ForegroundPCAError: the vector's length is not the encoder's token width, or its norm
             is 0 or further than :data:`UNIT_NORM_TOL` from 1 (a mean vector given as the
             direction).
-        ValueError: an alpha that is not finite, both alpha and images, or images of which
-            none could be read.
+            An alpha that is not finite (nan: no image would have foreground) too.
+        ValueError: both alpha and images, or images of which none could be read.
     """
     if mask_type not in MASK_TYPES:
         raise ValueError(f'mask_type must be one of {MASK_TYPES}, got {mask_type!r}')
-    if alpha is not None and not math.isfinite(alpha):  # nan: no image would have foreground
-        raise ValueError(f'alpha must be a finite number, got {alpha}')
     if alpha is not None and fit_batches is not None:
         raise ValueError('give the threshold (alpha) or images to fit it on, not both')
     direction = load_vector(vector)
@@ -99,15 +96,14 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
     sign = 1.0 if mask_type == 'gt' else -1.0
     identity = encoder.identity() if hasattr(encoder, 'identity') else None
     pca = ForegroundPCA(
-        direction=direction * sign, mean=mean_t, alpha=None, encoder=encoder.name,
+        direction=direction * sign, mean=mean_t, alpha=None if alpha is None else alpha * sign,
+        threshold_rule='given', encoder=encoder.name,
         grid=encoder.grid, input_size=encoder.input_size, fg_fraction=0.0, num_images=0,
         sign_rule='+1' if sign > 0 else '-1', center=False,
         encoder_arch=getattr(identity, 'arch', None),
         fingerprint=getattr(identity, 'fingerprint', None),
         source=f'official:{osp.basename(vector)}', inclusive=mask_type == 'lt')
-    if alpha is not None:
-        pca.alpha, pca.threshold_rule = float(alpha) * sign, 'given'
-    elif fit_batches is not None:
+    if fit_batches is not None:
         scores = [pca.scores(t.float()).cpu() for t in fit_batches()]
         if not scores:  # every image failed to load
             raise ValueError('none of the images to fit the threshold on could be read: check '
