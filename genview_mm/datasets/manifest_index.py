@@ -40,7 +40,8 @@ class ManifestIndex:
         self.by_key: Dict[str, Views] = {}
         self.num_rows = self.num_filtered = 0
         resolve = output_resolver(manifest, backend_args)
-        #: rows 'failed' (of them 'undecodable') and 'ok'; outputs 'inside', 'absolute', 'climbs';
+        #: rows 'failed' (of them 'undecodable') and 'ok' (of them 'no_clip_sim': no similarity
+        #: recorded, so ``min_clip_sim`` keeps them); outputs 'inside', 'absolute', 'climbs';
         #: 'duplicates': ok rows of a view already listed (each view is drawn with one chance)
         self.stats: Counter = Counter()
         for row in read_rows(manifest, backend_args):
@@ -49,6 +50,7 @@ class ManifestIndex:
                 self.stats['undecodable'] += str(row.reason or '').startswith('undecodable')
                 continue
             self.stats['ok'] += 1
+            self.stats['no_clip_sim'] += row.clip_sim is None
             if row.output:
                 self.stats[outside_views_folder(row.output) or 'inside'] += 1
             if row.below(min_clip_sim):

@@ -297,6 +297,32 @@ def test_hook_says_when_min_clip_sim_took_the_views(data):
                                    'have no other): lower it (genview.min_clip_sim).')
 
 
+def test_hook_warns_when_min_clip_sim_cannot_filter(data):
+    """Rows without a clip_sim (every imported view) pass any min_clip_sim: a run that set one
+    filtered nothing of them and said nothing."""
+    import json
+
+    from mmpretrain.datasets import CustomDataset
+    with open(data.manifest) as f:
+        rows = [json.loads(line) for line in f]
+    for row in rows[:2]:
+        row['clip_sim'] = None
+    with open(data.manifest, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows)
+    warned = {}
+    for min_clip_sim in (0.65, None):
+        pipeline = [dict(type='GenViewPairDataset', manifest=data.manifest, transforms=[[]],
+                         min_clip_sim=min_clip_sim)]
+        runner, logs = fake_runner(CustomDataset(data_root=data.src_root, with_label=False,
+                                                 pipeline=pipeline))
+        GenViewPairHook().before_train(runner)
+        warned[min_clip_sim] = [line for line in logs if 'record no clip_sim' in line]
+    assert warned[None] == [] and warned[0.65] == [
+        f'GenView manifest {data.manifest}: min_clip_sim=0.65 filters none of its 2 of {N} views '
+        'that record no clip_sim (imported views have none): they are all kept. Generate the '
+        'views with tools/generate_views.py to filter them, or set min_clip_sim to None.']
+
+
 def test_manifest_and_views_on_another_storage_backend(data, tmp_path):
     """The manifest is read and the views decoded through mmengine.fileio: a backend other than
     the local disk (here one serving 'mirror://' paths from a copy of the files) works."""

@@ -58,9 +58,16 @@ def shared_keys(img_paths: Sequence[str], matched: Sequence[tuple]
 
 
 def manifest_warnings(index, logger) -> None:
-    """Warn about a manifest's failed rows, and about outputs outside its folder unless all of
-    them climb out together (views imported in place by tools/import_views.py)."""
+    """Warn about a manifest's failed rows, about outputs outside its folder unless all of
+    them climb out together (views imported in place by tools/import_views.py), and about a
+    ``min_clip_sim`` that cannot filter rows recording no similarity."""
     stats, name = index.stats, index.manifest
+    if index.min_clip_sim is not None and stats['no_clip_sim']:
+        logger.warning(
+            f'GenView manifest {name}: min_clip_sim={index.min_clip_sim} filters none of its '
+            f'{stats["no_clip_sim"]} of {stats["ok"]} views that record no clip_sim (imported '
+            'views have none): they are all kept. Generate the views with '
+            'tools/generate_views.py to filter them, or set min_clip_sim to None.')
     if stats['failed']:
         logger.warning(
             f'GenView manifest {name}: {stats["failed"]} rows failed and give no view, '
