@@ -27,12 +27,23 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from genview_mm.structures.manifest import read_manifest
+from genview_mm.tools.runner import tools_dir
 from genview_mm.utils.atomic_write import atomic_write
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO_CONFIG = osp.join(REPO, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
+#: the folder holding the package (a checkout's root, or site-packages): on the stages' path
+PACKAGE_PARENT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 #: the file that marks a folder as a demo's own: a rerun writes into it and deletes in it
 MARK = '.genview_demo'
+
+
+def tool(name: str) -> str:
+    """``tools/<name>`` of this installation (a checkout's, or the wheel's ``.mim/tools``)."""
+    return osp.join(tools_dir(), name)
+
+
+def demo_config() -> str:
+    """The demo's config, beside the tools (``configs/`` or ``.mim/configs``)."""
+    return osp.join(osp.dirname(tools_dir()), 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
 
 
 def check_out_dir(out_dir: str) -> None:
@@ -115,17 +126,18 @@ class Demo:
         print(f'===== [genview demo] {name}: {self.times[name]} s', flush=True)
 
     def run_tool(self, cmd: List[str], log_name: str) -> None:
-        """Run a stage's ``cmd`` in the repository, its output shown and saved to the log
+        """Run a stage's ``cmd`` (from the user's folder), its output shown and saved to the log
         ``log_name``. Its shell launchers (tools/_python.sh) get this interpreter as ``PYTHON``,
         so every stage runs under the demo's Python: from a conda env without the repo's .venv,
         ``tools/dist_train.sh`` picked ``python``/``python3`` from the PATH instead."""
-        env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
+        env = dict(os.environ, PYTHONPATH=PACKAGE_PARENT + os.pathsep +
+                   os.environ.get('PYTHONPATH', ''),
                    PYTHONUNBUFFERED='1', PYTHON=sys.executable)
         log_path = self.path('logs', log_name + '.log')
         os.makedirs(osp.dirname(log_path), exist_ok=True)
         print('$ ' + ' '.join(cmd), flush=True)
         with open(log_path, 'w') as log:
-            proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
             try:
                 for line in proc.stdout:
@@ -159,20 +171,20 @@ class Demo:
             save_tiny_clip_vision(self.path('models', 'tiny_clip'))
 
     def fit_pca(self, encoder: str, subfolder: Optional[str], out: str) -> None:
-        cmd = [sys.executable, 'tools/fit_foreground_pca.py', self.images, '--out', out,
+        cmd = [sys.executable, tool('fit_foreground_pca.py'), self.images, '--out', out,
                '--encoder', encoder, '--num-images', str(self.num_images)]
         if subfolder:
             cmd += ['--subfolder', subfolder]
         self.run_tool(cmd, osp.splitext(osp.basename(out))[0])
 
     def generate(self, unclip: str) -> None:
-        self.run_tool([sys.executable, 'tools/generate_views.py', self.images, '--pca',
+        self.run_tool([sys.executable, tool('generate_views.py'), self.images, '--pca',
                        self.path('pca', 'generator.pth'), '--out-dir', self.views, '--pretrained',
                        unclip, '--output-size', '96', '--batch-size', '8'], 'generate_views')
 
     def write_config(self, scorer_clip: str) -> str:
         from mmengine.config import Config
-        cfg = Config.fromfile(DEMO_CONFIG)
+        cfg = Config.fromfile(demo_config())
         cfg.merge_from_dict({
             'train_dataloader.dataset.data_root': self.images,
             'genview.manifest': osp.join(self.views, 'manifest.jsonl'),
@@ -186,11 +198,11 @@ class Demo:
         return path
 
     def train(self, config: str) -> None:
-        self.run_tool(['bash', 'tools/dist_train.sh', config, str(self.gpus), '--work-dir',
+        self.run_tool(['bash', tool('dist_train.sh'), config, str(self.gpus), '--work-dir',
                        self.work, '--resume'], 'train')
 
     def visualize(self, config: str) -> None:
-        self.run_tool([sys.executable, 'tools/visualize_pairs.py', '--config', config,
+        self.run_tool([sys.executable, tool('visualize_pairs.py'), '--config', config,
                        '--checkpoint', osp.join(self.work, f'epoch_{self.epochs}.pth'), '--num',
                        '8', '--out', self.path('pairs.png')], 'visualize_pairs')
 

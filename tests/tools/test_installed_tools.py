@@ -87,6 +87,17 @@ def test_installed_tools_run_outside_the_repository(installed):
     usage = run_cmd([sys.executable, '-m', 'genview_mm.tools.convert_checkpoint', '--help'],
                     cwd=cwd, env=env)
     assert 'pretraining checkpoint' in usage.stdout
+    # the demo runs the installed tools and config (it looked for them above site-packages):
+    # its PCA stage, run from the installed copy outside the repository
+    out = osp.join(cwd, 'demo')
+    probe = ('from genview_mm.demo import pipeline as p; d = p.Demo(%r, unclip="unused", '
+             'num_images=4); import os; os.makedirs(d.out); d.write_photos(); d.save_models(); '
+             'd.fit_pca(d.path("models", "tiny_clip"), None, d.path("pca.pth")); '
+             'print(p.demo_config())' % out)
+    demo_config = run_cmd([sys.executable, '-c', probe], cwd=cwd, env=env).stdout.split()[-1]
+    assert demo_config == osp.join(target, 'genview_mm', '.mim', 'configs', 'demo',
+                                   'genview_mocov2_r18_tiny_cpu.py') and osp.isfile(demo_config)
+    assert osp.isfile(osp.join(out, 'pca.pth'))
     # the early checks load the installed library's rule from its file (tools/_early.py)
     refused = run_cmd([osp.join(target, 'bin', 'genview-train'), config, '--work-dir',
                        '/sys/genview-test-work'], cwd=cwd, env=env, returncode=2)
