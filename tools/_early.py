@@ -1,16 +1,20 @@
 """The library's checks the tools run before their heavy imports.
 
 ``import genview_mm`` loads torch and the registries (seconds), so a tool checks its arguments
-first. The check that a path can be written is the library's own
-(``genview_mm.utils.file_safety.writable_problem``, standard library only): it is loaded here
-from its file, without running ``genview_mm/__init__.py``, so there is one copy of the rule.
+first, with the library's own rules where they live in standard-library-only modules
+(``utils/file_safety.py``: may this path be written or replaced; the extra-image seed rule): they
+are loaded here from their files, without running ``genview_mm/__init__.py``, so each rule has
+one copy. Their exceptions are this copy's classes: catch them from the same module.
 """
+import functools
 import importlib.util
 import os.path as osp
 
 
-def _library_module(relpath: str):
-    """A standard-library-only module of genview_mm, loaded from its file alone."""
+@functools.lru_cache(maxsize=None)
+def library_module(relpath: str):
+    """A standard-library-only module of genview_mm (``relpath`` under the package), loaded
+    from its file alone."""
     package = importlib.util.find_spec('genview_mm')  # found, not imported
     if package is None or not package.submodule_search_locations:
         raise ImportError('genview_mm is not importable: install it (pip install -e .) or run '
@@ -23,4 +27,4 @@ def _library_module(relpath: str):
     return module
 
 
-writable_problem = _library_module('utils/file_safety.py').writable_problem
+writable_problem = library_module('utils/file_safety.py').writable_problem

@@ -20,6 +20,8 @@ import argparse
 import os.path as osp
 import sys
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # tools/_early.py
+
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Write semi-supervised ImageNet subset lists')
@@ -50,7 +52,7 @@ def parse_args() -> argparse.Namespace:
                      'written)')
     if osp.exists(args.out_dir) and not osp.isdir(args.out_dir):
         parser.error(f'--out-dir {args.out_dir!r} is a file, not a folder (nothing was written)')
-    from genview_mm.utils.file_safety import writable_problem
+    from _early import writable_problem
     problem = writable_problem(args.out_dir)
     if problem:
         parser.error(f'--out-dir {args.out_dir!r}: {problem}: pass a writable folder (nothing '

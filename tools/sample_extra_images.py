@@ -18,6 +18,8 @@ import os.path as osp
 import sys
 import time
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # tools/_early.py
+
 IMAGENET_TRAIN_IMAGES = 1281167
 
 
@@ -59,17 +61,14 @@ def parse_args() -> argparse.Namespace:
                 parser.error(f'--out {args.out!r} would write {out!r}, which is the candidate '
                              f'list {args.source!r} itself: pass another --out (nothing was '
                              'written)')
-    from genview_mm.apis.extra_images.reservoir import check_seed
+    from _early import library_module
     try:  # before the scan: the seed keys the hash that ranks every candidate
-        check_seed(args.seed, '--seed')
+        library_module('apis/extra_images/reservoir.py').check_seed(args.seed, '--seed')
     except ValueError as exc:
         parser.error(f'{exc} (nothing was written)')
-    from genview_mm.utils.file_safety import (
-        NotWritable,
-        ReplaceRefused,
-        check_replace,
-        check_writable,
-    )
+    safety = library_module('utils/file_safety.py')  # its exceptions are this copy's
+    NotWritable, ReplaceRefused = safety.NotWritable, safety.ReplaceRefused
+    check_replace, check_writable = safety.check_replace, safety.check_writable
     try:  # before the (long) scan: a user's file of that name is never replaced silently
         check_replace(args.out, lambda p: _provenance(p + '.json'),
                       'an image list of this tool (with its OUT.json)', '--overwrite',

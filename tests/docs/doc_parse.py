@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections import namedtuple
 from pathlib import Path
-from typing import FrozenSet, List
+from typing import FrozenSet, List, Tuple
 
 from helpers import tool_env
 
@@ -106,7 +106,8 @@ def spy(self, args=None, namespace=None):
     seen.update(self._option_string_actions)
     return parse(self, args, namespace)
 argparse.ArgumentParser.parse_known_args = spy
-sys.argv, sys.path[0], out, code = [path, '--help'], os.path.dirname(path), io.StringIO(), None
+args = json.loads(sys.argv[3]) if len(sys.argv) > 3 else ['--help']
+sys.argv, sys.path[0], out, code = [path, *args], os.path.dirname(path), io.StringIO(), None
 with contextlib.redirect_stdout(out):
     try:
         runpy.run_path(path, run_name='__main__')
@@ -117,9 +118,10 @@ print(json.dumps([code, out.getvalue(), sorted(seen), [m for m in heavy if m in 
 
 
 @functools.lru_cache(maxsize=None)
-def probe(tool: str) -> Probe:
-    """``tool --help`` in a fresh interpreter, run as ``python tools/X.py`` runs it."""
-    proc = subprocess.run([sys.executable, '-c', PROBE, str(ROOT / tool), ','.join(HEAVY)],
+def probe(tool: str, args: Tuple[str, ...] = ('--help',)) -> Probe:
+    """``tool ARGS`` in a fresh interpreter, run as ``python tools/X.py`` runs it."""
+    proc = subprocess.run([sys.executable, '-c', PROBE, str(ROOT / tool), ','.join(HEAVY),
+                           json.dumps(list(args))],
                           cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout, f'{tool} --help crashed: {proc.stderr[-2000:]}'
     code, helped, options, imported = json.loads(proc.stdout.strip().splitlines()[-1])

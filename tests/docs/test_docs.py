@@ -108,6 +108,36 @@ def test_help_imports_nothing_heavy(tool):
 
 
 @pytest.mark.slow
+def test_path_usage_errors_import_nothing_heavy(tmp_path):
+    """A path a tool cannot write (or a missing input) is refused before the heavy imports,
+    as docs/development.md says: make_semi_subsets.py and sample_extra_images.py imported
+    genview_mm (torch; 7-11 s) before refusing them."""
+    (tmp_path / 'src').mkdir()
+    (tmp_path / 'pca.pth').write_text('x')
+    blocked = '/sys/genview-test/x'  # no file can be created there, even as root
+    cases = {
+        'tools/make_semi_subsets.py': ['--train-list', str(tmp_path / 'pca.pth'), '--percent',
+                                       '1', '--out-dir', blocked],
+        'tools/sample_extra_images.py': [str(tmp_path / 'src'), '--out', blocked,
+                                         '--imagenet', str(tmp_path)],
+        'tools/generate_views.py': [str(tmp_path / 'src'), '--pca', str(tmp_path / 'pca.pth'),
+                                    '--out-dir', blocked],
+        'tools/fit_foreground_pca.py': [str(tmp_path / 'src'), '--out', blocked + '.pth'],
+        'tools/train.py': [str(tmp_path / 'pca.pth'), '--work-dir', blocked],
+    }
+    for tool, args in cases.items():
+        result = probe(tool, tuple(args))
+        assert result.code == 2, (tool, result.stderr)
+        assert 'no file can be created in /sys' in result.stderr.strip().splitlines()[-1], tool
+        assert result.imported == (), f'{tool} imported {result.imported} before refusing'
+    result = probe('tools/sample_extra_images.py', (str(tmp_path / 'src'), '--out',
+                                                    str(tmp_path / 'l.txt'), '--imagenet',
+                                                    str(tmp_path / 'none')))
+    assert result.code == 2 and result.imported == ()
+    assert 'ImageNet train folder' in result.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
 def test_probe_sees_a_heavy_import(tmp_path):
     """The check can fail: a tool that imports torch before parsing is caught."""
     tool = tmp_path / 'eager.py'
