@@ -124,7 +124,8 @@ def manifest_file(path: str, backend_args: Optional[dict] = None) -> str:
 def read_rows(path: str, backend_args: Optional[dict] = None,
               names: Optional[AbstractSet[str]] = None,
               counts: Optional[Counter] = None) -> Iterator[ManifestRow]:
-    """The rows of one manifest file, one at a time; a last line cut short by a kill is skipped.
+    """The rows of one manifest file, one at a time; a last line cut short by a kill (no line
+    end, no closing brace) is skipped.
 
     Lines are decoded a chunk at a time (one ``json.loads`` per chunk; line by line only to name
     a bad one), so 1.28M rows stream in seconds.
@@ -174,8 +175,10 @@ def _read(path: str, backend_args: Optional[dict], names: Optional[AbstractSet[s
                                              if x.strip())
                     held = [(number + last, texts[-1])]
                 number += len(lines)
-            for n, line in held:
-                row = _parse(line, path, n, last=not line.endswith('\n'))
+            for n, line in held:  # cut short: no line end, and no '}' that ends an object
+                # (a complete line that does not decode is damaged, named as any other)
+                row = _parse(line, path, n, last=not (line.endswith('\n') or
+                                                      line.rstrip().endswith('}')))
                 if row is None:
                     counts['rows'] -= 1
                 else:
@@ -263,6 +266,8 @@ def _type_error(row: ManifestRow) -> Optional[str]:
     for field, (kind, ok) in _TYPES.items():
         if not ok(getattr(row, field)):
             return f'{field} must be {kind}: got {getattr(row, field)!r}'
+    if row.status == 'ok' and not row.output:  # it counted as a view that no file backs
+        return f"an ok row needs an output (its view's path): got {row.output!r}"
     return None
 
 
@@ -274,7 +279,8 @@ def _typed(row: ManifestRow) -> bool:
     this is its fast form, run on every row: 0.3 us instead of 1.2)."""
     return (type(row.key) in _STR and type(row.variation) is int and type(row.source) in _STR
             and type(row.status) in _STR and (row.output is None or type(row.output) in _STR)
-            and type(row.noise_level) in _INT and type(row.seed) in _INT
+            and (row.output or row.status != 'ok') and type(row.noise_level) in _INT
+            and type(row.seed) in _INT
             and type(row.fg_ratio) in _NUM and type(row.clip_sim) in _NUM)
 
 

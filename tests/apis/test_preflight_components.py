@@ -163,6 +163,17 @@ def test_read_rows_across_chunks_skips_only_a_cut_last_line(tmp_path, monkeypatc
     with pytest.raises(ValueError, match=r'manifest.jsonl:21: corrupt manifest line'):
         manifest_module.probe_manifest(path, [str(tmp_path / 'n3' / 'img_3.jpg')],
                                        source_root=str(tmp_path))
+    # a last line that ends its object without a line end was not cut short: a hand edit with
+    # single quotes was skipped silently (that image lost its view), and is named now
+    write_manifest(path, rows_for(keys))
+    with open(path, 'a') as f:
+        f.write("{'source': '/x', 'key': 'n4/img_40.jpg', 'variation': 0}")
+    with pytest.raises(ValueError, match=r'manifest.jsonl:41: corrupt manifest line'):
+        list(read_rows(path))
+    write_manifest(path, rows_for(keys))
+    with open(path, 'a') as f:  # cut short by a kill: skipped, as before
+        f.write("{'source': '/x', 'key': 'n4/img_40.jpg', 'vari")
+    assert len(list(read_rows(path))) == 40
 
 
 def test_a_jsonl_that_is_not_a_manifest_is_named_broken(tmp_path):
