@@ -23,8 +23,8 @@ PAIR_SETTINGS = ('manifest', 'prob', 'source_root', 'min_clip_sim')
 
 
 class GenViewSettingError(ValueError):
-    """A misspelt or unknown ``genview`` key, or a ``prob`` or ``min_clip_sim`` of the wrong
-    type or range (the tools print it in one line and exit with status 2)."""
+    """A misspelt or unknown ``genview`` key, a ``genview`` that is not a dict, or a setting of
+    the wrong type or range (the tools print it in one line and exit with status 2)."""
 
 
 def iter_pair_transforms(node: Any) -> Iterator[dict]:
@@ -55,17 +55,21 @@ def apply_genview_settings(cfg) -> int:
             ``min_clip_sim`` that is not a number.
     """
     misspelt = sorted(k for k, v in cfg.items() if k != 'genview' and isinstance(v, dict)
-                      and difflib.get_close_matches(k, ['genview'], cutoff=0.8))
+                      and difflib.get_close_matches(k.lower(), ['genview'], cutoff=0.8))
     if misspelt:  # MMEngine keeps any top-level key: these settings would be ignored silently
         raise GenViewSettingError(f'unknown top-level setting(s) {misspelt}: did you mean '
                                   "'genview'? (its settings would be ignored)")
-    settings = cfg.get('genview') or {}
+    settings = {} if cfg.get('genview') is None else cfg.get('genview')
+    if not isinstance(settings, dict):  # '--cfg-options genview=PATH' listed PATH's letters
+        raise GenViewSettingError(
+            f'genview must be a dict of {list(PAIR_SETTINGS)} or None, got {settings!r}: set '
+            'one of them, e.g. --cfg-options genview.manifest=PATH')
     unknown = sorted(set(settings) - set(PAIR_SETTINGS))
     if unknown:
         raise GenViewSettingError(
             f'unknown genview setting(s) {unknown}; known: {list(PAIR_SETTINGS)} (the pair '
             'scorer is model.scorer, the weight rule model.gamma and model.normalize)')
-    for key in ('prob', 'min_clip_sim'):
+    for key in PAIR_SETTINGS:
         check_setting(key, settings.get(key), f'genview.{key}')
     tree = cfg._cfg_dict if hasattr(cfg, '_cfg_dict') else cfg
     nodes = list(iter_pair_transforms(tree))
@@ -83,14 +87,19 @@ def apply_genview_settings(cfg) -> int:
             if node.get(key) is None and settings.get(key) is not None:
                 node[key] = settings[key]
                 written += 1
-        for key in ('prob', 'min_clip_sim'):
+        for key in PAIR_SETTINGS:
             check_setting(key, node.get(key), f'GenViewPairDataset {key}')
     return written
 
 
 def check_setting(key: str, value: Any, where: str) -> None:
-    """Refuse a ``prob`` that is not a number in [0, 1] and a ``min_clip_sim`` that is not a
-    number (None: unset), in one line naming ``where`` it was set."""
+    """Refuse a ``prob`` that is not a number in [0, 1], a ``min_clip_sim`` that is not a
+    number and a ``manifest`` or ``source_root`` that is not a path (None: unset), in one line
+    naming ``where`` it was set."""
+    if key in ('manifest', 'source_root') and value is not None and not isinstance(value, str):
+        what = 'a manifest file or generation folder' if key == 'manifest' else 'a folder'
+        raise GenViewSettingError(  # a list of manifests failed at the first sample
+            f'{where} must be one path ({what}) or None, got {value!r}')
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if key == 'prob' and value is not None and not (number and 0 <= value <= 1):
         raise GenViewSettingError(f'{where} must be a number in [0, 1] (the probability of '

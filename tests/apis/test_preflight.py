@@ -370,6 +370,28 @@ def test_a_misspelt_genview_dict_is_refused_not_ignored(capsys):
     assert cfg.genview_notes == 'kept'  # not a dict, or not close: other keys are the user's
 
 
+@pytest.mark.parametrize('options, said', [
+    ({'GenView.prob': 0.25}, "unknown top-level setting(s) ['GenView']: did you mean 'genview'?"
+     ' (its settings would be ignored)'),  # the paper's spelling was not close enough
+    ({'genview': '/data/views/manifest.jsonl'},
+     "genview must be a dict of ['manifest', 'prob', 'source_root', 'min_clip_sim'] or None, "
+     "got '/data/views/manifest.jsonl': set one of them, e.g. --cfg-options "
+     'genview.manifest=PATH'),  # was: unknown genview setting(s) ['.', '/', 'a', ...]
+    ({'genview': 0.5}, "genview must be a dict of ['manifest', 'prob', 'source_root', "
+     "'min_clip_sim'] or None, got 0.5: set one of them, e.g. --cfg-options "
+     'genview.manifest=PATH'),  # was: TypeError: 'float' object is not iterable
+    ({'genview.manifest': ['a.jsonl', 'b.jsonl']}, "genview.manifest must be one path (a "
+     "manifest file or generation folder) or None, got ['a.jsonl', 'b.jsonl']"),  # failed at
+    ({'genview.source_root': 3}, 'genview.source_root must be one path (a folder) or None, '
+     'got 3'),                                                     # the first sample's stat()
+])
+def test_genview_settings_that_would_be_ignored_or_fail_later_are_one_line(options, said):
+    from genview_mm.apis.genview_settings import GenViewSettingError
+    with pytest.raises(GenViewSettingError) as exc:
+        load_config(GENVIEW_TINY, options)
+    assert str(exc.value) == said
+
+
 def test_the_config_a_run_records_takes_new_genview_overrides(setup, tmp_path):
     """A run's saved config held the manifest and prob that genview had written into the
     pipeline, and an entry's value wins: ``train.py work_dir/cfg.py --cfg-options
