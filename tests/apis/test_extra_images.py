@@ -202,7 +202,7 @@ def test_many_imagenet_copies_take_a_second_pass(tmp_path, imagenet):
 def test_written_list_is_atomic_and_counted(tmp_path):
     out = str(tmp_path / 'meta' / 'extra.txt')
     write_image_list(['a/1.jpg', 'b c/2.jpg'], out, dict(seed=0))
-    assert open(out).read() == 'a/1.jpg\nb c/2.jpg\n' and count_list_images(out) == 2
+    assert open(out).read() == 'a/1.jpg\nb c/2.jpg\n' and count_list_images(out) == (2, None)
     assert sorted(os.listdir(tmp_path / 'meta')) == ['extra.txt', 'extra.txt.json']
 
     def broken():

@@ -99,3 +99,26 @@ def test_fresh_clone_names_imagenet_and_the_extra_set(tmp_path, monkeypatch):
         'ImageNet (train) data [train_dataloader.dataset.datasets.0]', EXTRA], text
     assert ('then python tools/sample_extra_images.py data/extra_images --imagenet '
             'data/imagenet/train --num 1281167 --out data/expansion/extra_images.txt') in text
+
+
+@pytest.mark.parametrize('line, said', [
+    ('\n', 'line 4 is blank'),
+    ('  web/img_0003.jpg\n', "line 4 ('  web/img_0003.jpg') has spaces around its path"),
+    ('web/img_0003.jpg \n', "line 4 ('web/img_0003.jpg ') has spaces around its path"),
+    ('# drawn 2026\n', "line 4 ('# drawn 2026') is a comment"),
+])
+def test_a_line_that_is_not_a_plain_path_is_broken(setup, line, said):
+    """MMPretrain reads every line of the list as a path, as it is: the preflight counted only
+    non-blank lines and looked at the first 10, so a blank, padded or '#' line passed as 'N
+    images' and training failed when it reached it (a blank line: IsADirectoryError)."""
+    with open(setup['list']) as f:
+        lines = f.readlines()
+    lines[3:4] = [line, lines[3]] if line.strip() in ('', '# drawn 2026') else [line]
+    with open(setup['list'], 'w') as f:
+        f.writelines(lines)
+    check = only_failure(run_preflight(tiny_cfg(setup, num=len(lines))))
+    assert (check.what, check.status) == (EXTRA, 'BROKEN')
+    assert check.detail == (f'{setup["list"]}: {said}, but MMPretrain reads every line as an '
+                            'image path, as it is, so training would fail there')
+    assert check.fix == [f'remove or fix that line ({len(lines)} lines); '
+                         'tools/sample_extra_images.py writes one plain path per line']

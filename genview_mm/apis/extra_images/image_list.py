@@ -2,7 +2,7 @@
 config's ``CustomDataset(with_label=False)`` reads them from (its ``data_prefix``), nothing else
 (MMPretrain reads every line as a path). Its provenance goes to a ``.json`` beside it."""
 import json
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Tuple
 
 from ...utils.atomic_write import atomic_write
 
@@ -20,7 +20,25 @@ def write_image_list(paths: Iterable[str], out: str, provenance: Optional[dict] 
         f.writelines(p + '\n' for p in paths)
 
 
-def count_list_images(path: str) -> int:
-    """The number of images a list names: its non-blank lines (1.28M lines: ~0.2 s)."""
+def count_list_images(path: str) -> Tuple[int, Optional[str]]:
+    """The images MMPretrain reads from a list, and what is wrong with its first line that is
+    not a plain path (None if every line is one).
+
+    ``CustomDataset(with_label=False)`` takes every line as a path, as it is: a blank line is a
+    sample of the image folder itself, a path with spaces around it or a ``#`` line (a comment
+    elsewhere) names no file, and training fails when it reaches it. 1.28M lines: ~0.5 s.
+    """
+    count, problem = 0, None
     with open(path, 'rb') as f:
-        return sum(1 for line in f if line.strip())
+        for count, line in enumerate(f, 1):
+            if problem is None and (not line.strip() or line[:1] in _ODD_START
+                                    or line.rstrip(b'\r\n')[-1:] in _SPACE):
+                text = line.rstrip(b'\r\n').decode('utf-8', 'replace')
+                problem = (f'line {count} is blank' if not text.strip() else
+                           f'line {count} ({text!r}) is a comment' if text.startswith('#') else
+                           f'line {count} ({text!r}) has spaces around its path')
+    return count, problem
+
+
+_SPACE = (b' ', b'\t')
+_ODD_START = _SPACE + (b'#',)

@@ -3,8 +3,9 @@
 A config with an ``expansion = dict(num_extra=N)`` setting trains on its dataset plus an extra
 set: a ``CustomDataset(with_label=False)`` reading an annotation list that
 ``tools/sample_extra_images.py`` writes. This check replaces the generic dataset check for that
-set: the image folder and the list exist, the list holds at least N images, and its first paths
-are files of the folder; each missing item names the command that makes it.
+set: the image folder and the list exist, every line of the list is a plain path, it holds N
+images, and its first paths are files of the folder; each missing item names the command that
+makes it.
 """
 import os.path as osp
 from itertools import islice
@@ -17,6 +18,7 @@ from .fixes import fix_lines
 
 #: listed paths whose files must exist (a list drawn for another folder fails on the first)
 SPOT_CHECKED = 10
+_EXTRA_WRITES = 'tools/sample_extra_images.py writes one plain path per line'
 
 
 def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
@@ -33,14 +35,18 @@ def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
     if not osp.isfile(ann):
         return [Check(what, MISSING, f'annotation list {ann} not found',
                       fix_lines('extra_list', **facts))]
-    count = count_list_images(ann)
+    count, problem = count_list_images(ann)
+    if problem:  # it passed as N images, and training failed when it reached that line
+        return [Check(what, BROKEN, f'{ann}: {problem}, but MMPretrain reads every line as an '
+                      'image path, as it is, so training would fail there',
+                      [f'remove or fix that line ({count:,} lines); ' + _EXTRA_WRITES])]
     if num and count != num:  # more: the baseline sees more data than GenView's
         return [Check(what, BROKEN, f'{ann} lists {count:,} images, '
                       f'{"fewer" if count < num else "more"} than the {num:,} asked '
                       '(expansion.num_extra)', fix_lines('extra_too_few', found=count,
                                                          **facts))]
     with open(ann, encoding='utf-8') as f:
-        listed = [line.rstrip('\n\r') for line in islice(f, SPOT_CHECKED) if line.strip()]
+        listed = [line.rstrip('\n\r') for line in islice(f, SPOT_CHECKED)]
     absent = [p for p in listed if not osp.isfile(osp.join(folder, p))]
     if absent:
         return [Check(what, BROKEN, f'{ann} names {osp.join(folder, absent[0])}, which does not '
