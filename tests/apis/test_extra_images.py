@@ -152,17 +152,20 @@ def test_sample_is_deterministic_and_independent_of_list_order(tmp_path):
 def test_exclusion_by_name_and_by_content(tmp_path, imagenet):
     src = tmp_path / 'extra'
     write(str(src / 'a' / 'n01_4.JPEG'), b'other bytes, ImageNet name')  # excluded: name
+    write(str(src / 'a' / 'n01_7.png'), b're-encoded, other extension')  # excluded: name (stem)
     with open(osp.join(imagenet, 'n02', 'n02_5.JPEG'), 'rb') as f:
         write(str(src / 'b' / 'renamed.jpg'), f.read())  # excluded: same bytes as n02_5
     write(str(src / 'b' / 'same_size.jpg'), b'\xff' * 205)  # size of n02_5, other bytes: kept
     for i in range(20):
         write(str(src / 'c' / f'{i}.jpg'), b'\x01' * (10 + i))  # sizes ImageNet has not
     index = ImageNetIndex.from_folder(imagenet)
-    assert index.has_name('n01_4.JPEG') and not index.has_name('n01_4.jpeg')
+    assert all(index.has_name(n) for n in ('n01_4.JPEG', 'n01_4.jpeg', 'N01_4.jpg', 'n01_4.png'))
+    assert not any(index.has_name(n) for n in ('n01_40.JPEG', 'n01_4.JPEG.png'))
     report = sample_extra_images(str(src), 21, index)
     assert 'a/n01_4.JPEG' not in report.paths and 'b/renamed.jpg' not in report.paths
+    assert 'a/n01_7.png' not in report.paths  # a re-encoded copy kept ImageNet's name only
     assert 'b/same_size.jpg' in report.paths and len(report.paths) == 21
-    assert (report.candidates, report.excluded_by_name, report.excluded_by_content) == (23, 1, 1)
+    assert (report.candidates, report.excluded_by_name, report.excluded_by_content) == (24, 2, 1)
     assert report.hashed == 2  # only the two files whose size is an ImageNet file's
     names_only = sample_extra_images(str(src), 22, ImageNetIndex.from_folder(imagenet, False))
     assert 'b/renamed.jpg' in names_only.paths and names_only.hashed == 0

@@ -1,6 +1,7 @@
 """What of ImageNet-1K train an extra image must not be: its file names and its file contents.
 
-Names are kept as a sorted array of 64-bit hashes of the base names (10 MB for 1.28M files,
+Names are kept as a sorted array of 64-bit hashes of the base names' stems, in any case and
+with any extension (10 MB for 1.28M files,
 against ~150 MB for a Python set of the names); a false match (probability ~n/2^64 per
 candidate) only drops a candidate. Contents are compared by SHA-1 of the bytes, and only where a
 match is possible: two files with the same SHA-1 have the same size, so a candidate is hashed
@@ -24,8 +25,11 @@ R = TypeVar('R')
 
 
 def name_hash(name: str) -> int:
-    """The 64-bit hash an ImageNet file name is kept as."""
-    return int.from_bytes(hashlib.blake2b(name.encode('utf-8'), digest_size=8).digest(), 'big')
+    """The 64-bit hash an ImageNet file name is kept as: of its stem, lower-cased, so a copy
+    re-encoded or renamed by a dump (``n01440764_10026.jpg`` or ``.png`` for ``.JPEG``, whose
+    bytes differ too) is still matched by its name."""
+    key = osp.splitext(name)[0].lower()
+    return int.from_bytes(hashlib.blake2b(key.encode('utf-8'), digest_size=8).digest(), 'big')
 
 
 def file_sha1(path: str) -> bytes:
@@ -105,7 +109,7 @@ class ImageNetIndex:
         return self.sizes is not None and self.root is not None
 
     def has_name(self, name: str) -> bool:
-        """Whether an ImageNet file has this base name."""
+        """Whether an ImageNet file has this base name (its stem, in any case)."""
         h = np.uint64(name_hash(name))
         i = int(np.searchsorted(self.name_hashes, h))
         return i < len(self.name_hashes) and self.name_hashes[i] == h
