@@ -27,8 +27,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from genview_mm.structures.manifest import read_manifest
-from genview_mm.tools.runner import tools_dir
 from genview_mm.utils.atomic_write import atomic_write
+from genview_mm.utils.installation import configs_dir, tools_dir
 
 #: the folder holding the package (a checkout's root, or site-packages): on the stages' path
 PACKAGE_PARENT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -43,7 +43,7 @@ def tool(name: str) -> str:
 
 def demo_config() -> str:
     """The demo's config, beside the tools (``configs/`` or ``.mim/configs``)."""
-    return osp.join(osp.dirname(tools_dir()), 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
+    return osp.join(configs_dir(), 'demo', 'genview_mocov2_r18_tiny_cpu.py')
 
 
 def check_out_dir(out_dir: str) -> None:

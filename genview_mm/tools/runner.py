@@ -11,6 +11,7 @@ import sys
 from typing import Callable, Dict, Optional
 
 from ..utils import interrupt
+from ..utils.installation import tools_dir
 
 #: tool file (tools/<name>.py) -> console command (setup.py's entry points)
 TOOLS: Dict[str, str] = {
@@ -29,21 +30,6 @@ TOOLS: Dict[str, str] = {
     'genview_demo': 'genview-demo',
     'sample_extra_images': 'genview-sample-extra-images',
 }
-
-
-def tools_dir() -> str:
-    """The folder holding the tool files: ``genview_mm/.mim/tools`` of this installation, else
-    the ``tools/`` folder of the checkout this package sits in.
-
-    Raises:
-        FileNotFoundError: neither exists (a wheel built without its tools).
-    """
-    package = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    for folder in (osp.join(package, '.mim', 'tools'), osp.join(osp.dirname(package), 'tools')):
-        if osp.isfile(osp.join(folder, interrupt.TOOLS_MARKER)):
-            return folder
-    raise FileNotFoundError(f'no tools found under {package}/.mim/tools: reinstall genview_mm '
-                            '(pip install genview_mm, or pip install -e from a full clone)')
 
 
 def run_tool(name: str, argv: Optional[list] = None) -> None:

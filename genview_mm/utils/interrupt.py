@@ -12,8 +12,7 @@ import signal
 import sys
 from typing import Optional
 
-#: a file next to every tool in ``tools/`` (and in an installed ``genview_mm/.mim/tools``)
-TOOLS_MARKER = '_launch_args.py'
+from .installation import TOOLS_MARKER
 
 
 def install(prog: Optional[str] = None) -> None:

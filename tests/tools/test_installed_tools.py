@@ -70,7 +70,7 @@ def test_wheel_carries_tools_configs_and_commands(installed):
 
 def test_installed_tools_run_outside_the_repository(installed):
     env, cwd, target = installed['env'], installed['cwd'], installed['target']
-    where = run_cmd([sys.executable, '-c', 'import genview_mm, genview_mm.tools.runner as r; '
+    where = run_cmd([sys.executable, '-c', 'import genview_mm, genview_mm.utils.installation as r; '
                      'print(genview_mm.__file__); print(r.tools_dir())'], cwd=cwd, env=env)
     package_file, tools_dir = where.stdout.split()[-2:]
     assert package_file == osp.join(target, 'genview_mm', '__init__.py')
