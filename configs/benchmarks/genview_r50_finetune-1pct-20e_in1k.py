@@ -5,7 +5,8 @@
 #   bash tools/dist_train.sh configs/benchmarks/genview_r50_finetune-1pct-20e_in1k.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/genview_mocov2_r50_backbone.pth
 # Recipe of MMSelfSup's semi-supervised benchmark (SGD, backbone lr 0.01, head lr x100,
-# weight decay 5e-4, 20 epochs, lr x0.2 at epochs 12 and 16, 8 GPUs x 32 = 256 images a step).
+# weight decay 5e-4, 20 epochs, lr x0.2 at epochs 12 and 16, SyncBN, 8 GPUs x 32 = 256 images
+# a step: its 4 x 64).
 _base_ = ['mmpretrain::resnet/resnet50_8xb32_in1k.py', '../_base_/clip_normalization.py']
 
 custom_imports = dict(imports=['genview_mm'], allow_failed_imports=False)
@@ -19,6 +20,7 @@ data_preprocessor = dict(mean=_base_.clip_mean, std=_base_.clip_std)
 pretrained = 'checkpoints/genview_mocov2_r50_backbone.pth'
 model = dict(
     backbone=dict(
+        norm_cfg=dict(type='SyncBN'),  # BN statistics of the whole step's 256 images
         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     head=dict(init_cfg=dict(type='Normal', layer='Linear', std=0.01)))
 

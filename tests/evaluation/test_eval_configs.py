@@ -89,6 +89,8 @@ def test_semi_supervised_configs(pct, repo_root):
                                    f'genview_r50_finetune-{pct}pct-20e_in1k.py'))
     assert cfg.train_dataloader.dataset.ann_file == f'meta/train_{pct}percent.txt'
     assert cfg.model.backbone.get('frozen_stages', -1) == -1  # the whole network is fine-tuned
+    # MMSelfSup's benchmark: BN over the step's 256 images (plain BN saw a GPU's 32)
+    assert cfg.model.backbone.norm_cfg == dict(type='SyncBN')
     assert cfg.model.backbone.init_cfg.prefix == 'backbone.'
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys['head'].lr_mult == 100
     assert cfg.train_cfg.max_epochs == 20
