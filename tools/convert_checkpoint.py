@@ -35,6 +35,7 @@ def main() -> None:
     args = parse_args()
     from genview_mm.evaluation.checkpoint_io import (
         CheckpointError,
+        consumer_normalisation,
         matches_transfer_normalisation,
         normalisation_options,
     )
@@ -56,7 +57,8 @@ def main() -> None:
         sys.exit(2)
     fmt = args.format or ('detectron2' if args.dst.endswith('.pkl') else 'mmpretrain')
     try:
-        out = convert_checkpoint(args.src, args.dst, fmt, args.prefix)
+        info: dict = {}
+        out = convert_checkpoint(args.src, args.dst, fmt, args.prefix, info=info)
     except (IsADirectoryError, NotWritable) as err:  # a bad argument (checked before the work)
         print(f'convert_checkpoint.py: error: {err}', file=sys.stderr)
         sys.exit(2)
@@ -67,8 +69,10 @@ def main() -> None:
                  'nothing was written: choose a writable location')
     weights = out['state_dict'] if fmt == 'mmpretrain' else out.get('model', out)
     print(f'wrote {len(weights)} backbone tensors to {args.dst} ({fmt} format)')
-    norm = out['meta'].get('pretrain_normalisation') if fmt == 'mmpretrain' else None
-    if norm and not matches_transfer_normalisation(norm):
+    norm = info['pretrain_normalisation']
+    if fmt != 'mmpretrain':  # those libraries' defaults are ImageNet's (detectron2: caffe BGR)
+        print(consumer_normalisation(norm, fmt))
+    elif norm and not matches_transfer_normalisation(norm):
         mean, std = ([round(v, 3) for v in norm[k]] for k in ('mean', 'std'))
         print(f'note: this checkpoint was pretrained on inputs normalised with mean={mean} '
               f'std={std} (to_rgb={norm["to_rgb"]}), not the CLIP mean/std that '

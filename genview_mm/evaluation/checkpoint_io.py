@@ -170,6 +170,34 @@ def matches_transfer_normalisation(norm: Dict[str, Any]) -> bool:
     return close and len(norm['mean']) == len(norm['std']) == 3 and bool(norm['to_rgb'])
 
 
+def consumer_normalisation(norm: Optional[Dict[str, Any]], fmt: str) -> str:
+    """How a torchvision or detectron2 user must normalise inputs for a converted backbone:
+    those libraries default to ImageNet's mean/std (detectron2: caffe BGR), which GenView's
+    pretraining did not use (CLIP's, RGB: the stem would see inputs scaled ~20% otherwise).
+
+    Args:
+        norm (dict, optional): from :func:`pretraining_normalisation`; None: the checkpoint
+            records no config, and GenView's configs' normalisation is given.
+        fmt (str): 'torchvision' or 'detectron2'.
+    """
+    given = norm or dict(mean=list(TRANSFER_MEAN), std=list(TRANSFER_STD), to_rgb=True)
+    order = 'RGB' if given['to_rgb'] else 'BGR'
+    source = ('this backbone was pretrained on inputs normalised with' if norm else
+              'the checkpoint records no config; GenView pretrains on inputs normalised with')
+
+    def fmt_list(values, scale=1.0):
+        return '[' + ', '.join(f'{v / scale:.6g}' for v in values) + ']'
+    if fmt == 'torchvision':
+        use = (f'transforms.Normalize(mean={fmt_list(given["mean"], 255)}, '
+               f'std={fmt_list(given["std"], 255)}) on {order} images in [0, 1]')
+    else:
+        use = (f'MODEL.PIXEL_MEAN {fmt_list(given["mean"])} MODEL.PIXEL_STD '
+               f'{fmt_list(given["std"])} INPUT.FORMAT {order}')
+    return (f'note: {source} mean={fmt_list(given["mean"])} '
+            f'std={fmt_list(given["std"])} ({order}, 0-255), not the ImageNet defaults of '
+            f'{fmt}: use {use}')
+
+
 def normalisation_options(norm: Dict[str, Any], key: str = 'data_preprocessor') -> str:
     """``--cfg-options`` that make a transfer config normalise like pretraining.
 

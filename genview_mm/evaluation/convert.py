@@ -163,7 +163,7 @@ def is_converted_backbone(path: str) -> bool:
 
 
 def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
-                       prefix: str = 'backbone.') -> dict:
+                       prefix: str = 'backbone.', info: Optional[dict] = None) -> dict:
     """Convert ``src`` into ``dst`` in format ``fmt`` (one of :data:`FORMATS`).
 
     Args:
@@ -171,10 +171,13 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
         dst (str): output file (``.pth`` for mmpretrain/torchvision, ``.pkl`` for detectron2).
         fmt (str): output format. Defaults to 'mmpretrain'.
         prefix (str): key prefix of the backbone in ``src``. Defaults to 'backbone.'.
+        info (dict, optional): receives ``pretrain_normalisation``, whatever the format.
 
     Returns:
-        dict: what was saved. For the mmpretrain format, ``meta['pretrain_normalisation']``
-        holds the normalisation found in the source's config (None if it has none).
+        dict: what was saved. The normalisation found in the source's config (None if it has
+        none) is ``meta['pretrain_normalisation']`` of the mmpretrain format and
+        ``pretrain_normalisation`` of the detectron2 pickle (detectron2 ignores the key); a
+        torchvision state dict has no room for it.
 
     Raises:
         FileNotFoundError, CheckpointError: ``src`` is missing or not a usable checkpoint (nothing
@@ -198,15 +201,18 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
                               'the self-supervised pretraining checkpoint instead '
                               '(work_dirs/<pretraining config>/epoch_N.pth)')
     backbone = extract_backbone(state, prefix, source=src)
+    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
+    norm = pretraining_normalisation(meta.get('cfg'))
+    if info is not None:
+        info['pretrain_normalisation'] = norm
     if fmt == 'mmpretrain':
-        meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
         out = to_mmpretrain(backbone, 'backbone.', meta=dict(
             converted_from=osp.basename(src), source_prefix=prefix, init_cfg_prefix='backbone.',
-            pretrain_normalisation=pretraining_normalisation(meta.get('cfg'))))
+            pretrain_normalisation=norm))
     elif fmt == 'torchvision':
-        out = to_torchvision(backbone)
+        out = to_torchvision(backbone)  # a bare state dict: no room for it
     else:
-        out = to_detectron2(backbone)
+        out = dict(to_detectron2(backbone), pretrain_normalisation=norm)
     with atomic_write(dst, 'wb') as f:  # a crash never leaves a half-written dst
         if fmt == 'detectron2':
             pickle.dump(out, f)

@@ -230,3 +230,35 @@ def test_cli_replaces_only_its_own_output(moco_ckpt, tmp_path, capsys, fmt):
         os.utime(other, (0, 0))
         run_script('convert_checkpoint.py', *cmd)
         assert os.stat(other).st_mtime > 0
+
+
+def test_torchvision_and_detectron2_outputs_say_how_to_normalise(moco_ckpt, tmp_path, capsys):
+    """Those libraries default to ImageNet's mean/std (detectron2: caffe BGR); GenView
+    pretrains on CLIP's, RGB. Only the mmpretrain format kept the pretraining normalisation
+    and only it could print a note, so a torchvision or detectron2 user got no word of it."""
+    path, model = moco_ckpt
+    ckpt = torch.load(path, weights_only=False)
+    clip = dict(mean=[122.7709383, 116.7460125, 104.09373615],
+                std=[68.5005327, 66.6321579, 70.32316305], to_rgb=True)
+    ckpt['meta']['cfg'] = (f"model = dict(type='MoCo', data_preprocessor=dict(mean={clip['mean']}"
+                           f", std={clip['std']}, to_rgb=True))\n")
+    with_cfg = str(tmp_path / 'with_cfg.pth')
+    torch.save(ckpt, with_cfg)
+    for fmt, dst, expected in (
+            ('torchvision', 'tv.pth', 'use transforms.Normalize(mean=[0.481455, 0.457827, '
+             '0.408211], std=[0.26863, 0.261303, 0.275777]) on RGB images in [0, 1]'),
+            ('detectron2', 'd2.pkl', 'use MODEL.PIXEL_MEAN [122.771, 116.746, 104.094] '
+             'MODEL.PIXEL_STD [68.5005, 66.6322, 70.3232] INPUT.FORMAT RGB')):
+        run_script('convert_checkpoint.py', with_cfg, tmp_path / dst, '--format', fmt)
+        note = capsys.readouterr().out.splitlines()[-1]
+        assert note == ('note: this backbone was pretrained on inputs normalised with '
+                        'mean=[122.771, 116.746, 104.094] std=[68.5005, 66.6322, 70.3232] (RGB, '
+                        f'0-255), not the ImageNet defaults of {fmt}: {expected}')
+    with open(tmp_path / 'd2.pkl', 'rb') as f:
+        assert pickle.load(f)['pretrain_normalisation'] == clip
+    run_script('convert_checkpoint.py', path, tmp_path / 'tv2.pth', '--format', 'torchvision')
+    assert capsys.readouterr().out.splitlines()[-1].startswith(
+        'note: the checkpoint records no config; GenView pretrains on inputs normalised with '
+        'mean=[122.771, 116.746, 104.094]')
+    run_script('convert_checkpoint.py', with_cfg, tmp_path / 'mm.pth')  # the configs match
+    assert 'note' not in capsys.readouterr().out
