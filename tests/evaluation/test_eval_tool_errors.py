@@ -57,7 +57,7 @@ def test_convert_tool_on_a_full_disk_is_one_line(tmp_path, monkeypatch):
     import genview_mm.evaluation.convert as convert
     from genview_mm.utils.atomic_write import DiskFull
 
-    def full(src, dst, *args):
+    def full(src, dst, *args, **kwargs):
         raise DiskFull(errno.ENOSPC, 'No space left on device', str(tmp_path / 'out'))
 
     monkeypatch.setattr(convert, 'convert_checkpoint', full)
