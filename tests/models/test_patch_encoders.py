@@ -127,7 +127,8 @@ def test_fit_tool_for_a_timm_tower_then_score(tmp_path):
 def test_local_timm_weights_load_offline_with_or_without_a_classifier(tmp_path, monkeypatch):
     """``checkpoint_path`` replaces the download even with the default ``pretrained=True`` (timm
     went to the hub first: the README's offline fix failed), a full timm checkpoint's classifier
-    is dropped (a strict-load error before), and another model's weights are refused."""
+    is dropped (a strict-load error before), OpenCLIP's layout of the tower is converted as timm
+    converts it, and another model's weights are refused."""
     import timm
     from timm.models import _builder
 
@@ -141,6 +142,18 @@ def test_local_timm_weights_load_offline_with_or_without_a_classifier(tmp_path, 
     enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
                                    checkpoint_path=weights, input_size=64))
     assert torch.equal(enc.model.stem[0].weight, full.stem[0].weight)
+    # OpenCLIP's file of the same tower (open_clip_pytorch_model.bin: visual.trunk.*, the
+    # projection, the text tower), which timm's loader converts, was refused as another model's
+    openclip = {f'visual.trunk.{k}': v for k, v in full.state_dict().items()
+                if not k.startswith('head.fc.')}
+    openclip.update({'visual.head.proj.weight': torch.randn(16, full.num_features),
+                     'text.token_embedding.weight': torch.randn(10, 16)})
+    weights = str(tmp_path / 'open_clip_pytorch_model.bin')
+    torch.save(openclip, weights)
+    enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                   checkpoint_path=weights, input_size=64))
+    assert all(torch.equal(v, openclip[f'visual.trunk.{k}'])
+               for k, v in enc.model.state_dict().items())
     other = str(tmp_path / 'resnet.pth')
     torch.save(timm.create_model('resnet18', pretrained=False).state_dict(), other)
     with pytest.raises(ValueError, match=f'{other} does not hold the weights of this timm model'):

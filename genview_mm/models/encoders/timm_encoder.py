@@ -1,5 +1,6 @@
 """A timm image model's last feature map as a frozen patch encoder."""
 import os.path as osp
+import sys
 from typing import Optional
 
 import torch
@@ -34,9 +35,19 @@ class TimmPatchEncoder(PatchEncoderBase):
 
     def _load(self, path: str, classifier: Optional[str]) -> None:
         """The weights of ``path`` without the classifier this headless tower lacks (a full timm
-        checkpoint has one); any other missing or extra key is a ValueError."""
+        checkpoint has one); any other missing or extra key is a ValueError. A file in another
+        layout that timm's own loader converts (OpenCLIP's ``open_clip_pytorch_model.bin``:
+        ``visual.trunk.*``) goes through the model's ``checkpoint_filter_fn`` as it would."""
         from timm.models import load_state_dict
-        state = {k: v for k, v in load_state_dict(path).items()
+        state = load_state_dict(path)
+        convert = getattr(sys.modules.get(type(self.model).__module__), 'checkpoint_filter_fn',
+                          None)
+        if convert is not None:
+            try:
+                state = convert(state, self.model)
+            except (KeyError, ValueError, RuntimeError, AttributeError):
+                pass  # not a layout it knows (another model's file): the key check names it
+        state = {k: v for k, v in state.items()
                  if not (classifier and k.startswith(classifier + '.'))}
         missing, extra = self.model.load_state_dict(state, strict=False)
         if missing or extra:
