@@ -43,6 +43,10 @@ def parse_args() -> argparse.Namespace:
                         '(default: data/imagenet/train)')
     parser.add_argument('--names-only', action='store_true',
                         help='exclude by file name only (no stat of ImageNet, no hashing)')
+    parser.add_argument('--verify', action='store_true',
+                        help='also decode every kept image as training does and drop those that '
+                        'fail (an HTML page saved as .jpg, a truncated file): a read and a '
+                        'decode of each drawn image')
     parser.add_argument('--seed', type=int, default=0, help='sampling seed (default: 0)')
     parser.add_argument('--allow-fewer', action='store_true',
                         help='write all eligible images when there are fewer than --num')
@@ -108,7 +112,8 @@ def main() -> None:
     try:
         imagenet = ImageNetIndex.from_folder(args.imagenet, not args.names_only, progress)
         report = sample_extra_images(args.source, args.num, imagenet, args.data_root, args.seed,
-                                     args.allow_fewer, args.workers, progress)
+                                     args.allow_fewer, args.workers, progress,
+                                     verify=args.verify)
     except (ValueError, OSError) as err:  # NotEnoughImages included: it says how many exist
         print(f'sample_extra_images.py: error: {err} (nothing was written)', file=sys.stderr)
         sys.exit(2)
@@ -116,6 +121,7 @@ def main() -> None:
     provenance = dict(
         source=osp.abspath(args.source), data_root=osp.abspath(data_root),
         imagenet=osp.abspath(args.imagenet), content_check=not args.names_only,
+        decoded=args.verify,
         seed=args.seed, num_asked=args.num, num_written=len(report.paths),
         candidates=report.candidates, excluded_by_name=report.excluded_by_name,
         excluded_by_content=report.excluded_by_content, unreadable=report.unreadable)
@@ -127,7 +133,8 @@ def main() -> None:
     print(f'wrote {args.out}: {len(report.paths):,} images (relative to {data_root}) of '
           f'{report.candidates:,} candidates; excluded {report.excluded_by_name:,} by ImageNet '
           f'name, {report.excluded_by_content:,} by content; dropped {report.unreadable:,} '
-          f'missing, empty or not files; seed {args.seed}')
+          f'missing, empty{", undecodable" if args.verify else ""} or not files; seed '
+          f'{args.seed}')
 
 
 if __name__ == '__main__':

@@ -285,6 +285,32 @@ def test_missing_files_are_dropped_without_the_content_check_too(tmp_path):
     assert report.paths == sorted(names) and report.unreadable == 2
 
 
+def test_verify_drops_files_that_do_not_decode(tmp_path, imagenet):
+    """A non-empty file that is not an image (an HTML page saved as .jpg, a JPEG cut short)
+    passed the stat and went into the list; training then failed on it mid-epoch. With
+    ``verify`` every kept image is decoded as training decodes it, and those that fail are
+    dropped and replaced like missing ones."""
+    import io
+
+    from PIL import Image
+    good = []
+    for i in range(6):
+        buf = io.BytesIO()
+        Image.new('RGB', (8 + i, 8), (40 * i, 0, 0)).save(buf, format='JPEG')
+        good.append(write(str(tmp_path / 'src' / f'{i}.jpg'), buf.getvalue()))
+    write(str(tmp_path / 'src' / 'page.jpg'), b'<html>404 Not Found</html>')
+    with open(good[0], 'rb') as f:
+        write(str(tmp_path / 'src' / 'cut.jpg'), f.read()[:60])
+    src = str(tmp_path / 'src')
+    index = ImageNetIndex.from_folder(imagenet)
+    plain = sample_extra_images(src, 8, index)
+    assert plain.paths == sorted(os.listdir(src)) and plain.unreadable == 0
+    checked = sample_extra_images(src, 6, index, verify=True)
+    assert checked.paths == [f'{i}.jpg' for i in range(6)] and checked.unreadable == 2
+    with pytest.raises(NotEnoughImages, match=r'2 missing, empty, undecodable or not files'):
+        sample_extra_images(src, 7, index, verify=True)
+
+
 def test_a_seed_longer_than_the_hash_key_is_refused():
     with pytest.raises(ValueError, match='at most 64 characters, got 65'):
         KeyedReservoir(3, int('9' * 65))

@@ -236,3 +236,18 @@ def test_a_seed_too_long_for_the_hash_key_is_a_usage_error(folders, capsys):
     run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 2,
                '--out', tmp / 'x.txt', '--seed', '9' * 64)  # the longest seed still draws
     assert len(open(tmp / 'x.txt').read().splitlines()) == 2
+
+
+def test_verify_decodes_what_it_keeps(folders, capsys):
+    """--verify: the fixture's 'images' are bytes that no decoder reads, so none is kept (they
+    were listed, and training failed on the first); the provenance records the check."""
+    imagenet, dump, tmp = folders
+    out = str(tmp / 'extra.txt')
+    with pytest.raises(SystemExit) as exit_:
+        run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 6, '--out',
+                   out, '--verify')
+    assert exit_.value.code == 2
+    assert '6 missing, empty, undecodable or not files' in capsys.readouterr().err
+    assert not osp.exists(out)
+    run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 6, '--out', out)
+    assert json.load(open(out + '.json'))['decoded'] is False

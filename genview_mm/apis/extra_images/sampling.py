@@ -31,7 +31,8 @@ class SampleReport:
     candidates: int = 0  # image files in the source
     excluded_by_name: int = 0
     excluded_by_content: int = 0  # among the reservoir images examined
-    unreadable: int = 0  # reservoir images missing, unreadable, empty or not files (dropped)
+    unreadable: int = 0  # reservoir images missing, unreadable, empty or not files (dropped;
+    #                      with ``verify``, also those that do not decode)
     duplicates: int = 0  # reservoir entries of a path listed more than once (dropped)
     hashed: int = 0  # reservoir images whose bytes were hashed
     passes: int = 0
@@ -62,11 +63,13 @@ def _size(path: str) -> int:
 
 def filter_reservoir(items: List[str], num: int, data_root: str,
                      imagenet: Optional[ImageNetIndex], report: SampleReport, workers: int = 8,
-                     progress: Progress = None) -> List[str]:
+                     progress: Progress = None, verify: bool = False) -> List[str]:
     """The first ``num`` of ``items`` (rank order) that exist and, where ``imagenet`` checks
     content, are not byte copies of an ImageNet file (a ``stat`` each; missing, unreadable or
     empty files and folders are dropped in both modes: a list naming them would fail training
-    mid-epoch)."""
+    mid-epoch). ``verify``: a kept file must also decode as training decodes it (a read and a
+    decode each: an HTML page saved as ``.jpg``, a truncated JPEG are dropped too)."""
+    from ...datasets.image_sources import load_image
     paths = (osp.join(data_root, item) for item in items)
     sizes = np.fromiter(bounded_map(_size, paths, workers), np.int64, len(items))
     content = imagenet is not None and imagenet.checks_content
@@ -79,14 +82,17 @@ def filter_reservoir(items: List[str], num: int, data_root: str,
     def verdict(i: int) -> str:
         if sizes[i] < 0:
             return 'unreadable'
-        if not maybe[i]:
-            return 'kept'
-        try:
-            digest = np.frombuffer(file_sha1(osp.join(data_root, items[i])), 'S20')[0]
-        except OSError:
+        result = 'kept'
+        if maybe[i]:
+            try:
+                digest = np.frombuffer(file_sha1(osp.join(data_root, items[i])), 'S20')[0]
+            except OSError:
+                return 'unreadable'
+            j = int(np.searchsorted(digests, digest))
+            result = 'copy' if j < len(digests) and digests[j] == digest else 'hashed'
+        if verify and result != 'copy' and load_image(osp.join(data_root, items[i]))[1]:
             return 'unreadable'
-        j = int(np.searchsorted(digests, digest))
-        return 'copy' if j < len(digests) and digests[j] == digest else 'hashed'
+        return result
 
     kept: List[str] = []
     for i, result in enumerate(bounded_map(verdict, range(len(items)), workers)):
@@ -103,7 +109,7 @@ def filter_reservoir(items: List[str], num: int, data_root: str,
 def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex],
                         data_root: Optional[str] = None, seed: int = 0,
                         allow_fewer: bool = False, workers: int = 8, progress: Progress = None,
-                        progress_every: int = 100_000) -> SampleReport:
+                        progress_every: int = 100_000, verify: bool = False) -> SampleReport:
     """A seeded uniform sample of ``num`` images of ``source`` that are not ImageNet's.
 
     Args:
@@ -118,6 +124,8 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
         workers (int): threads for ``stat`` and hashing. Defaults to 8.
         progress (callable, optional): receives one line per step and per ``progress_every``
             candidates.
+        verify (bool): decode every kept image as training does, dropping those that fail
+            (:func:`filter_reservoir`). Defaults to False.
 
     Returns:
         SampleReport: the kept paths (relative to ``data_root``, sorted) and the counts.
@@ -149,7 +157,8 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
                      f'by name, {reservoir.offered:,} eligible by name')
         overflowed, items = reservoir.overflowed, reservoir.ranked()
         report.duplicates = reservoir.duplicates
-        kept = filter_reservoir(items, num, data_root, imagenet, report, workers, progress)
+        kept = filter_reservoir(items, num, data_root, imagenet, report, workers, progress,
+                                verify)
         del items
         if len(kept) >= num or not overflowed:
             break
@@ -161,8 +170,9 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
     kept.sort()
     report.paths = kept
     counts = (f'{report.candidates:,} image files, {report.excluded_by_name:,} excluded by name, '
-              f'{report.excluded_by_content:,} by content, {report.unreadable:,} missing, empty '
-              f'or not files, {report.duplicates:,} listed twice')
+              f'{report.excluded_by_content:,} by content, {report.unreadable:,} missing, empty'
+              f'{", undecodable" if verify else ""} or not files, {report.duplicates:,} listed '
+              'twice')
     fix = ('give a source holding images that are not ImageNet-1K train images'
            if report.unreadable <= len(kept) else 'most drawn paths are missing, empty or not '
            'files: check that they are relative to --data-root (default: the folder of the '
