@@ -1,6 +1,8 @@
 """The image file extensions genview_mm reads (one list for every tool), how it writes an image
 file (atomically) and whether a written one is whole."""
+import os
 import os.path as osp
+import stat
 from typing import Optional
 
 from .atomic_write import atomic_write
@@ -28,11 +30,13 @@ def save_image(image, path: str, quality: int = 95, tmp_dir: Optional[str] = Non
 
 
 def image_file_ok(path: str, verify: bool = False) -> bool:
-    """Whether an image file exists and is not empty (``verify``: and fully decodes)."""
+    """Whether an image file exists, is a regular file and is not empty (``verify``: and fully
+    decodes)."""
     try:
-        if osp.getsize(path) <= 0:
-            return False
+        info = os.stat(path)
     except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode) or info.st_size <= 0:  # a folder has a size too
         return False
     if not verify:
         return True

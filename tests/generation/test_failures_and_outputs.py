@@ -96,6 +96,10 @@ def test_output_ok(tmp_path):
     path.write_bytes(b'')
     assert not image_file_ok(str(path))
     assert not image_file_ok(str(tmp_path / 'gone.jpg'))
+    (tmp_path / 'dir.jpg').mkdir()  # a folder where a view should be: lost, redone
+    (tmp_path / 'dir.jpg' / 'x').write_bytes(b'x')
+    assert not image_file_ok(str(tmp_path / 'dir.jpg'))
+    assert not image_file_ok(str(tmp_path / 'dir.jpg'), verify=True)
 
 
 def test_sources_decoded_as_training_decodes_them(tmp_path):
