@@ -24,7 +24,16 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     head=dict(init_cfg=dict(type='Normal', layer='Linear', std=0.01)))
 
-train_dataloader = dict(dataset=dict(ann_file='meta/train_1percent.txt'))
+# MMSelfSup's benchmark crops and resizes with Pillow (upstream's ResNet recipe: OpenCV)
+train_pipeline = [_base_.train_pipeline[0],
+                  dict(_base_.train_pipeline[1], backend='pillow'),
+                  _base_.train_pipeline[2], _base_.train_pipeline[3]]
+test_pipeline = [_base_.test_pipeline[0], dict(_base_.test_pipeline[1], backend='pillow'),
+                 _base_.test_pipeline[2], _base_.test_pipeline[3]]
+train_dataloader = dict(dataset=dict(ann_file='meta/train_1percent.txt',
+                                     pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4),

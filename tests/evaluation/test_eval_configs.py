@@ -93,7 +93,16 @@ def test_semi_supervised_configs(pct, repo_root):
     assert cfg.model.backbone.norm_cfg == dict(type='SyncBN')
     assert cfg.model.backbone.init_cfg.prefix == 'backbone.'
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys['head'].lr_mult == 100
+    # MMSelfSup's imagenet_{1,10}percent configs: weight decay 5e-4 for 1%, 1e-4 for 10%
+    assert cfg.optim_wrapper.optimizer.weight_decay == {1: 5e-4, 10: 1e-4}[pct]
+    assert cfg.optim_wrapper.optimizer.lr == 0.01 and cfg.optim_wrapper.optimizer.type == 'SGD'
     assert cfg.train_cfg.max_epochs == 20
+    # ... and its crops and resizes are Pillow's (the val set's too)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        resizes = [t for t in cfg[loader].dataset.pipeline
+                   if t['type'] in ('RandomResizedCrop', 'ResizeEdge')]
+        assert len(resizes) == 1 and resizes[0].get('backend') == 'pillow', loader
+        assert cfg[loader].dataset.pipeline[-1]['type'] == 'PackInputs'
     assert list(cfg.data_preprocessor.mean) == pytest.approx(CLIP_MEAN)
 
 
