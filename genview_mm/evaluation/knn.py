@@ -1,5 +1,6 @@
-"""Weighted k-nearest-neighbour classification of frozen features (Wu et al., CVPR 2018,
-"Unsupervised Feature Learning via Non-Parametric Instance Discrimination").
+"""Weighted k-nearest-neighbour classification of frozen features: the vote of Wu et al.,
+CVPR 2018 ("Unsupervised Feature Learning via Non-Parametric Instance Discrimination", InstDisc),
+with k=20 by default as DINO reports it (InstDisc itself used k=200: pass it).
 
 Pure functions on tensors: :func:`pool_features` turns backbone outputs into L2-normalised
 vectors, :func:`knn_predict` votes with weights ``exp(cos / T)`` over the ``k`` most similar
@@ -39,9 +40,10 @@ def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feat
     """Class scores of a weighted kNN vote.
 
     Args:
-        train_feats (Tensor): (N, C) unit vectors of the labelled memory bank.
+        train_feats (Tensor): (N, C) features of the labelled memory bank (L2-normalised
+            here: the vote is over cosine similarities).
         train_labels (Tensor): (N,) integer labels.
-        test_feats (Tensor): (M, C) unit vectors to classify.
+        test_feats (Tensor): (M, C) features to classify (L2-normalised here).
         num_classes (int): number of classes.
         k (int): neighbours. Defaults to 20.
         temperature (float): T in ``exp(cos / T)``. Defaults to 0.07.
@@ -53,6 +55,8 @@ def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feat
     if train_feats.shape[0] != train_labels.shape[0]:
         raise ValueError('train_feats and train_labels differ in length')
     k = min(k, train_feats.shape[0])
+    # unit vectors (a no-op for pool_features' output): raw features would overflow exp(dot / T)
+    train_feats, test_feats = F.normalize(train_feats, dim=1), F.normalize(test_feats, dim=1)
     labels = train_labels.long().to(train_feats.device)
     scores = []
     for start in range(0, test_feats.shape[0], chunk_size):

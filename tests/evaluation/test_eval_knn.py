@@ -36,6 +36,10 @@ def test_knn_vote_weights():
     scores = knn_predict(bank, labels, torch.tensor([[1.0, 0.0]]), 2, k=2, temperature=0.5)
     # neighbours: bank[0] (cos 1, class 0) and bank[2] (cos 0.6, class 1)
     torch.testing.assert_close(scores, torch.tensor([[torch.e ** 2, torch.e ** 1.2]]))
+    # the vote is over cosines whatever the features' lengths (raw features overflowed exp)
+    scaled = knn_predict(bank * torch.tensor([[50.0], [3.0], [80.0]]), labels,
+                         torch.tensor([[40.0, 0.0]]), 2, k=2, temperature=0.5)
+    torch.testing.assert_close(scaled, scores)
 
 
 def test_pool_features_shapes():

@@ -36,14 +36,15 @@ from ..errors import StartCheckFailed
 
 @HOOKS.register_module()
 class KNNMonitorHook(Hook):
-    """Report weighted kNN top-1 (InstDisc protocol) every ``interval`` epochs or iterations.
+    """Report weighted kNN top-1 (InstDisc's vote; k=20 as DINO reports it)
+    every ``interval`` epochs or iterations.
 
     Args:
         train_dataloader (dict): labelled memory-bank loader config (dataset, batch_size, ...).
         val_dataloader (dict): labelled query loader config.
         interval (int): evaluate every ``interval`` epochs (or iterations). Defaults to 1.
         by_epoch (bool): count ``interval`` in epochs, else in iterations. Defaults to True.
-        k (int): neighbours. Defaults to 20.
+        k (int): neighbours. Defaults to 20 (InstDisc used 200).
         temperature (float): vote temperature. Defaults to 0.07.
         num_classes (int, optional): defaults to 1 + the largest label seen.
         before_train (bool): also evaluate once before training. Defaults to False.
