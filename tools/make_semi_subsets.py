@@ -19,6 +19,7 @@ nothing; a list that cannot be written exits with status 1.
 import argparse
 import os.path as osp
 import sys
+from collections import Counter
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # tools/_early.py
 
@@ -110,8 +111,10 @@ def main() -> None:
         except OSError as err:
             sys.exit(f'make_semi_subsets.py: error: cannot write {out}: '
                      f'{err.strerror or err}; pass a writable --out-dir')
-        per_class = len(subset) // max(1, len({label for _, label in subset}))
-        print(f'wrote {out}: {len(subset)} images, {per_class} per class, {how}')
+        counts = Counter(label for _, label in subset).values()
+        low, high = min(counts, default=0), max(counts, default=0)
+        per_class = f'{low} per class' if low == high else f'{low} to {high} per class'
+        print(f'wrote {out}: {len(subset)} images of {len(counts)} classes, {per_class}, {how}')
 
 
 if __name__ == '__main__':

@@ -88,7 +88,7 @@ def test_cli(tmp_path, capsys):
     cmd = ['--train-list', str(tmp_path / 'train.txt'), '--percent', '1', '10', '--seed', '0',
            '--out-dir', str(tmp_path / 'meta')]
     run_cli(cmd)
-    assert '44 images, 11 per class, seed 0' in capsys.readouterr().out
+    assert '44 images of 4 classes, 11 per class, seed 0' in capsys.readouterr().out
     one = read_ann_file(str(tmp_path / 'meta' / 'train_1percent.txt'))
     ten = read_ann_file(str(tmp_path / 'meta' / 'train_10percent.txt'))
     assert Counter(label for _, label in one) == {0: 1, 1: 1, 2: 1, 3: 1}
@@ -98,7 +98,13 @@ def test_cli(tmp_path, capsys):
         f'{ten[0][0]} {ten[0][1]}'
     simclr = cmd[:2] + ['--simclr', str(tmp_path / '10percent.txt'), '--out-dir',
                         str(tmp_path / 'simclr')]
-    run_cli(simclr)
+    capsys.readouterr()
+    run_cli(simclr)  # SimCLR's lists are not balanced: the count says so (it said '1 per class')
+    assert '2 images of 2 classes, 1 per class, from' in capsys.readouterr().out
+    (tmp_path / '10percent.txt').write_text('n01443537_3.JPEG\nn01440764_7.JPEG\n'
+                                            'n01440764_8.JPEG\n')
+    run_cli(simclr[:-1] + [str(tmp_path / 'simclr3')])
+    assert '3 images of 2 classes, 1 to 2 per class, from' in capsys.readouterr().out
     assert read_ann_file(str(tmp_path / 'simclr' / 'train_10percent.txt')) == [
         ('n01443537/n01443537_3.JPEG', 1), ('n01440764/n01440764_7.JPEG', 0)]
     capsys.readouterr()
