@@ -105,17 +105,18 @@ def parse_args(argv=None):
     p.add_argument('--num-variations', type=positive_int, default=1)
     p.add_argument('--batch-size', type=positive_int, default=8, help='source images per batch')
     p.add_argument('--max-pipeline-batch', type=positive_int, default=None,
-                   help='cap on samples per pipeline call (memory)')
+                   help='cap on samples per pipeline call (memory; without it a '
+                   'call holds up to --batch-size x --num-variations)')
     p.add_argument('--no-level-buckets', action='store_true',
-                   help='generate each batch as loaded (one pipeline call per level present) '
-                   'instead of filling one full batch per noise level first')
+                   help='generate each batch as loaded (one pipeline call, its images at their '
+                   'own levels) instead of filling one batch per noise level first')
     p.add_argument('--output', default='auto', choices=['auto', 'pil', 'tensor'],
                    help='views kept as tensors and resized on the device, or made by PIL '
                    '(auto: tensor on CUDA, pil on CPU; recorded: the resizes differ by up to 2 '
                    'levels)')
-    p.add_argument('--compile', action='store_true', help='torch.compile the UNet and VAE at '
-                   'a fixed pipeline batch (--max-pipeline-batch, default --batch-size x '
-                   '--num-variations; the tail padded)')
+    p.add_argument('--compile', action='store_true', help='torch.compile the UNet and VAE '
+                   'decoder at a fixed pipeline batch (--max-pipeline-batch, default '
+                   '--batch-size x --num-variations; the tail padded)')
     p.add_argument('--ext', default='.jpg', choices=['.jpg', '.png', '.webp'])
     p.add_argument('--quality', type=number_in(int, 1, 100), default=95)
     p.add_argument('--retry-failed', action='store_true', help='also redo images recorded as '

@@ -78,9 +78,9 @@ class AdaptiveNoiseGenerator:
         noise_bins / noise_levels: the noise rule (see :mod:`.noise`).
         base_seed (int): base of the per-image seeds. Defaults to 0.
         num_variations (int): generated images per source image. Defaults to 1.
-        max_batch_size (int, optional): split a noise-level group into pipeline calls of at
-            most this many samples. Defaults to None (no split). On CUDA out-of-memory the
-            call size is halved (and logged) for the rest of the run.
+        max_batch_size (int, optional): split the samples of one :meth:`generate` call into
+            pipeline calls of at most this many. Defaults to None (no split). On CUDA
+            out-of-memory the call size is halved (and logged) for the rest of the run.
         output (str): what :meth:`generate` returns by default: ``'pil'`` (PIL images, through
             diffusers' PIL conversion and PIL's resize) or ``'tensor'`` (uint8 (H, W, 3) CPU
             tensors decoded, resized and quantised on the device); ``'auto'``: tensor on

@@ -117,22 +117,30 @@ class CallBatches:
         if pad:  # repeat the last row under a seed of its own; its output is dropped
             embeds = torch.cat([embeds, embeds[-1:].expand(pad, *embeds.shape[1:])])
             levels, seeds = list(levels) + [levels[-1]] * pad, list(seeds) + [PAD_SEED] * pad
+        out_of_memory = False
         try:
             result = call(embeds, levels, seeds)
         except RuntimeError as exc:  # torch.OutOfMemoryError, or a library's plain one
-            size = len(seeds)
-            if size == 1 or not (isinstance(exc, torch.OutOfMemoryError)
-                                 or 'out of memory' in str(exc)):
+            if len(seeds) == 1 or not _out_of_memory(exc):
                 raise
-            self._halve(size)
+            out_of_memory = True
+        if out_of_memory:  # retried out here: the error's traceback held the failed call's
+            self._halve(len(seeds))  # tensors, so the smaller call ran beside them
             return self.run(call, embeds[:n], levels[:n], seeds[:n])
         return list(result[:n])
 
     def _halve(self, size: int) -> None:
-        """Lower the limit to half the call that ran out of memory, and say so once."""
-        self.limit = max(1, size // 2)
+        """Lower the limit to half (rounded up) the call that ran out of memory, and say so."""
+        self.limit = (size + 1) // 2
         logger.warning('CUDA out of memory in a pipeline call of %d samples: continuing with '
-                       'calls of %d (set max_batch_size=%d to start there)', size, self.limit,
-                       self.limit)
+                       'calls of %d (start there: --max-pipeline-batch %d, max_batch_size=%d '
+                       'in Python)', size, self.limit, self.limit, self.limit)
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a device out-of-memory error (``torch.OutOfMemoryError`` or a
+    library's plain ``RuntimeError('... out of memory ...')``)."""
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and 'out of memory' in str(exc))

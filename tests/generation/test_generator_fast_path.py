@@ -175,6 +175,28 @@ def test_every_sample_is_kept_after_a_halving(error):
         CallBatches(4).run(broken, torch.zeros(4, 2), [0] * 4, list(range(4)))
 
 
+def test_the_smaller_call_runs_without_the_failed_one_and_halves_up():
+    """The retry ran inside the ``except``: the error's traceback kept the failed call's tensors
+    (on a GPU, its activations) alive beside the smaller call, which could run out of memory
+    again; and halving rounded down, 7 -> 3 -> 1 where calls of 2 fit."""
+    import weakref
+
+    from genview_mm.generation.mixed_levels import CallBatches
+    calls, held = [], []
+
+    def call(embeds, levels, seeds):
+        activations = torch.ones(len(seeds), 8)  # what the failed call still held
+        assert all(ref() is None for ref in held), 'a failed call\'s tensors are alive'
+        calls.append(len(seeds))
+        if len(seeds) > 2:
+            held.append(weakref.ref(activations))
+            raise torch.OutOfMemoryError('CUDA out of memory (injected)')
+        return list(seeds)
+    batches = CallBatches(7)
+    assert batches.run(call, torch.zeros(7, 2), [0] * 7, list(range(7))) == list(range(7))
+    assert calls == [7, 4, 2, 2, 2, 1] and batches.limit == 2 and len(held) == 2
+
+
 def test_out_of_memory_halves_the_call_and_says_so_once(tiny_unclip_path, tiny_unclip_pca,
                                                         photos, plain, monkeypatch, caplog):
     images, keys = photos
@@ -193,7 +215,8 @@ def test_out_of_memory_halves_the_call_and_says_so_once(tiny_unclip_path, tiny_u
     assert sizes == [4, 2, 2, 2, 2, 2]  # halved for the rest of the run, never to 1
     warnings = [r.getMessage() for r in caplog.records]
     assert warnings == ['CUDA out of memory in a pipeline call of 4 samples: continuing with '
-                        'calls of 2 (set max_batch_size=2 to start there)']
+                        'calls of 2 (start there: --max-pipeline-batch 2, max_batch_size=2 in '
+                        'Python)']
     assert max_diff(pixels(views), pixels(plain.generate(images[:10], keys[:10]))) <= 1
     one = make(tiny_unclip_path, tiny_unclip_pca, max_batch_size=1)
     monkeypatch.setattr(one, '_run', lambda *a, **kw: (_ for _ in ()).throw(

@@ -4,6 +4,7 @@ kills, prefetch + writer pool equal to the serial path bit for bit, the views a 
 a full disk, and the per-image seeds."""
 import errno
 import os
+import weakref
 from collections import Counter
 
 import numpy as np
@@ -136,6 +137,59 @@ def test_outputs_independent_of_batch_shard_workers_and_threads(items, tmp_path)
     for ra, rb in zip(a, b):
         assert open(ra['output'], 'rb').read() == open(rb['output'], 'rb').read()
         assert (ra['seed'], ra['noise_level']) == (rb['seed'], rb['noise_level'])
+
+
+class LevelsGen(FakeGen):
+    """Noise levels in a fixed order of analysis; records the size of every generate call."""
+
+    def __init__(self, levels):
+        super().__init__()
+        self.levels, self.sizes = list(levels), []
+
+    def analyze(self, images, pixels=None):
+        info = super().analyze(images, pixels)
+        info['noise_level'] = [self.levels.pop(0) for _ in images]
+        return info
+
+    def generate(self, images, keys, analysis=None):
+        self.sizes.append(len(images))
+        return super().generate(images, keys, analysis)
+
+
+def test_level_buckets_never_exceed_the_batch_size(items, tmp_path):
+    """A bucket one short of a batch that got a whole batch of its level went to the pipeline
+    as one call of 7 for --batch-size 4 (up to 2 x batch - 1: out of memory where the user
+    sized the batch to fit); now full calls of 4 go and the rest waits."""
+    gen = LevelsGen([0, 0, 0, 100] + [0] * 4 + [100] * 3)
+    stats = run(items, tmp_path / 'out', gen, batch_size=4, shard_size=11)
+    assert gen.sizes == [4, 4, 3] and stats['ok'] == 11  # level 0: 4 (3 wait), 100: 4, 0: 3
+    assert sorted(gen.calls) == sorted(it.key for it in items)
+    assert set(gen.calls.values()) == {1}
+
+
+class FailingBatchGen(FakeGen):
+    """Fails every call of more than one image; a single-image call checks that no failed
+    call's tensors are still alive."""
+
+    def __init__(self):
+        super().__init__()
+        self.held = []
+
+    def generate(self, images, keys, analysis=None):
+        activations = torch.ones(len(images), 8)
+        assert all(ref() is None for ref in self.held), "a failed call's tensors are alive"
+        if len(images) > 1:
+            self.held.append(weakref.ref(activations))
+            raise RuntimeError('CUDA out of memory (injected)')
+        return super().generate(images, keys, analysis)
+
+
+def test_a_failed_batch_is_retried_once_its_tensors_are_freed(items, tmp_path):
+    """The image-by-image retry ran inside the ``except``, beside the failed call's tensors."""
+    gen = FailingBatchGen()
+    stats = run(items, tmp_path / 'out', gen, batch_size=4, shard_size=11, level_buckets=False)
+    assert (stats['ok'], stats['failed']) == (11, 0) and len(gen.held) == 3
+    assert set(gen.calls.values()) == {1}
 
 
 @pytest.mark.parametrize('kind', ['hwc', 'chw'])

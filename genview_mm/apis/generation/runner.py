@@ -53,6 +53,7 @@ def _generate(gen, loaded: Sequence) -> list:
     """(item, view) pairs, or failed rows; a failing batch is retried image by image."""
     infos = [info for _, _, info in loaded]
     analysis = concat_analyses(infos) if all(i is not None for i in infos) else None
+    split = False
     try:
         views = gen.generate([img for _, img, _ in loaded], [it.key for it, _, _ in loaded],
                              analysis=analysis)
@@ -60,7 +61,9 @@ def _generate(gen, loaded: Sequence) -> list:
         if len(loaded) == 1:
             why = manifest.failure_reason(manifest.TRANSIENT, 'generation failed', exc)
             return failed_rows(loaded[0][0], why, gen)
-        logger.warning('batch failed (%s); retrying image by image', exc)
+        logger.warning('batch failed (%s); retrying image by image', str(exc))
+        split = True  # retried out here: the error (kept by a log record too) holds the
+    if split:  # failed call's tensors through its traceback
         return [r for one in loaded for r in _generate(gen, [one])]
     items = {item.key: item for item, _, _ in loaded}
     return [(items[view.key], view) for view in views]
@@ -105,9 +108,11 @@ def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: D
                 one = info and select_analysis(info, [i])
                 buckets.setdefault(-1 if one is None else one['noise_level'][0], []).append(
                     (item, img, one))
-            for level in [lv for lv, b in buckets.items() if len(b) >= size]:
-                flush(buckets.pop(level))
-        for level in sorted(buckets):
+            for bucket in buckets.values():  # calls of --batch-size images, the rest waits
+                while len(bucket) >= size:
+                    flush(bucket[:size])
+                    del bucket[:size]
+        for level in sorted(lv for lv, bucket in buckets.items() if bucket):
             flush(buckets.pop(level))
         record(pool.done(True))
     finally:
