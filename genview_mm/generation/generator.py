@@ -133,7 +133,7 @@ class AdaptiveNoiseGenerator:
         self.max_batch_size = max_batch_size
         self._batches = CallBatches(max_batch_size, fixed=compile)
         self.cache_prompt_embeds = cache_prompt_embeds
-        self._prompt_embeds = None  # (prompt, negative prompt) embeddings, once computed
+        self._prompt_embeds = None  # ((prompt, guidance), (prompt, negative prompt) embeddings)
         self.channels_last = resolve_auto(channels_last, self.device)
         self.fuse_qkv = resolve_auto(fuse_qkv, self.device)
         self.compile, self.compile_mode, self.compile_backend = (compile, compile_mode,
@@ -274,12 +274,15 @@ class AdaptiveNoiseGenerator:
         """One pipeline call; sample ``k`` uses ``levels[k]`` and its own generator. Returns
         PIL images (``output='pil'``) or uint8 (B, 3, S, S) on the device ('tensor')."""
         pipe = self.pipeline
-        if self.cache_prompt_embeds and self._prompt_embeds is None:
-            self._prompt_embeds = encode_empty_prompt(pipe, self.prompt,
-                                                      self.guidance_scale > 1.0)
+        text = None
+        if self.cache_prompt_embeds:  # encoded anew if the prompt or guidance changed since
+            key = (self.prompt, self.guidance_scale > 1.0)
+            if self._prompt_embeds is None or self._prompt_embeds[0] != key:
+                self._prompt_embeds = key, encode_empty_prompt(pipe, *key)
+            text = self._prompt_embeds[1]
         out = call_mixed_levels(pipe, embeds, levels, seeds, prompt=self.prompt,
                                 output_type='latent' if output == 'tensor' else 'pil',
-                                prompt_embeds=self._prompt_embeds,
+                                prompt_embeds=text,
                                 num_inference_steps=self.num_inference_steps,
                                 guidance_scale=self.guidance_scale, height=self.height,
                                 width=self.width)

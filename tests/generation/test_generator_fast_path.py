@@ -91,6 +91,14 @@ def test_prompt_encoded_once_same_pixels(tiny_unclip_path, tiny_unclip_pca, phot
     # (prompt, negative prompt) per call, a row per sample
     assert [n for g, n in calls if g is gen] == [1, 1]
     assert [n for g, n in calls if g is plain] == [3, 3, 3, 3]
+    # a prompt changed on the generator is encoded anew (the first one's embeddings were kept)
+    gen.prompt = plain.prompt = 'a photo'
+    try:
+        assert max_diff(pixels(gen.generate(images[:2], keys[:2])),
+                        pixels(plain.generate(images[:2], keys[:2]))) == 0
+    finally:
+        plain.prompt = ''  # a fixture shared with later tests
+    assert [n for g, n in calls if g is gen] == [1, 1, 1, 1]
 
 
 def test_channels_last_and_fused_qkv(tiny_unclip_path, tiny_unclip_pca, photos, plain):
