@@ -6,13 +6,15 @@
 #   python tools/make_toy_coco.py data/demo_coco
 #   python tools/train.py configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/demo_r18_backbone.pth
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../_base_/clip_normalization.py']
 
 data_root = 'data/demo_coco/'
 metainfo = dict(classes=('rectangle', 'ellipse'))
 image_size = (64, 64)
 
 model = dict(
+    # as the demo pretraining (and GenView's configs) normalise: CLIP's mean/std, RGB
+    data_preprocessor=dict(mean=_base_.clip_mean, std=_base_.clip_std, bgr_to_rgb=True),
     backbone=dict(depth=18, base_channels=8, stem_channels=8,
                   init_cfg=dict(type='Pretrained', checkpoint='checkpoints/demo_r18_backbone.pth',
                                 prefix='backbone.')),

@@ -162,12 +162,31 @@ def pretraining_normalisation(cfg_text: str) -> Optional[Dict[str, Any]]:
     return dict(mean=[float(v) for v in mean], std=[float(v) for v in std], to_rgb=bool(rgb))
 
 
+def recorded_normalisation(ckpt: Any) -> Optional[Dict[str, Any]]:
+    """The normalisation a checkpoint's weights were pretrained with: what a converted file
+    records (``meta['pretrain_normalisation']``; the detectron2 pickle's top-level key), else
+    what its training config says (``meta['cfg']``); None if neither says."""
+    if not isinstance(ckpt, dict):
+        return None
+    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
+    for norm in (meta.get('pretrain_normalisation'), ckpt.get('pretrain_normalisation')):
+        if isinstance(norm, dict) and {'mean', 'std', 'to_rgb'} <= set(norm):
+            return norm
+    return pretraining_normalisation(meta.get('cfg'))
+
+
+def same_normalisation(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+    """Whether two normalisations agree: channel order, and mean/std within 1e-2 (the official
+    configs' std differs from CLIP's by 2e-5: the same)."""
+    values_a, values_b = list(a['mean']) + list(a['std']), list(b['mean']) + list(b['std'])
+    return (bool(a['to_rgb']) == bool(b['to_rgb']) and len(values_a) == len(values_b)
+            and all(abs(float(x) - float(y)) < 1e-2 for x, y in zip(values_a, values_b)))
+
+
 def matches_transfer_normalisation(norm: Dict[str, Any]) -> bool:
-    """True if ``norm`` is RGB with CLIP's mean/std, what our transfer configs use (the
-    official configs' std differs from CLIP's by 2e-5: accepted)."""
-    close = all(abs(a - b) < 1e-2 for a, b in zip(list(norm['mean']) + list(norm['std']),
-                                                   TRANSFER_MEAN + TRANSFER_STD))
-    return close and len(norm['mean']) == len(norm['std']) == 3 and bool(norm['to_rgb'])
+    """True if ``norm`` is RGB with CLIP's mean/std, what our transfer configs use."""
+    return len(norm['mean']) == 3 and same_normalisation(
+        norm, dict(mean=TRANSFER_MEAN, std=TRANSFER_STD, to_rgb=True))
 
 
 def consumer_normalisation(norm: Optional[Dict[str, Any]], fmt: str) -> str:

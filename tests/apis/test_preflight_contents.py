@@ -76,6 +76,42 @@ def test_init_cfg_checkpoint_must_fit_the_backbone(coco, tmp_path):
     assert check.status == 'BROKEN' and "prefix 'backbone.'" in check.detail
 
 
+def test_a_backbone_pretrained_with_another_normalisation_is_refused(coco, tmp_path):
+    """A backbone converted from a run that normalised with ImageNet's mean/std (upstream
+    MMPretrain's configs) passed the preflight of a CLIP-normalised transfer config: the
+    converter's note was the only word of it, and the inputs were silently ~20% off. The fix the
+    check gives is the one the converter prints, and with it the check passes."""
+    from genview_mm.apis.preflight.checkpoint_checks import check_checkpoints
+    from genview_mm.evaluation.convert import convert_checkpoint
+    raw = save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'raw.pth'))
+    state = torch.load(raw, weights_only=True)
+    imagenet = ('data_preprocessor = dict(type=\'SelfSupDataPreprocessor\', '
+                'mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)\n')
+    torch.save(dict(state, meta=dict(cfg=imagenet)), raw)
+    converted = str(tmp_path / 'converted.pth')
+    convert_checkpoint(raw, converted)
+    for path in (raw, converted):  # the run's own config, or what the converted file records
+        check = by_what(check_checkpoints(detection_cfg(coco, path)))[INIT_KEY]
+        assert check.status == 'BROKEN', check
+        assert check.detail == (
+            f'{path} was pretrained on inputs normalised with mean=[123.675, 116.28, 103.53] '
+            'std=[58.395, 57.12, 57.375] (RGB), but this config normalises with mean=[122.771, '
+            '116.746, 104.094] std=[68.501, 66.632, 70.323] (RGB) (model.data_preprocessor): '
+            'the backbone would see inputs scaled and ordered otherwise than in pretraining')
+        assert check.fix[0] == ('append to --cfg-options: model.data_preprocessor.mean='
+                                '"[123.675,116.28,103.53]" model.data_preprocessor.std='
+                                '"[58.395,57.12,57.375]" model.data_preprocessor.bgr_to_rgb=True')
+    fixed = detection_cfg(coco, converted)
+    fixed.model.data_preprocessor.update(mean=[123.675, 116.28, 103.53],
+                                         std=[58.395, 57.12, 57.375])
+    assert by_what(check_checkpoints(fixed))[INIT_KEY].status == 'ok'
+    fixed.model.data_preprocessor.bgr_to_rgb = False  # BGR: the channels swapped
+    assert by_what(check_checkpoints(fixed))[INIT_KEY].status == 'BROKEN'
+    # a file that records no normalisation is not refused
+    plain = save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'plain.pth'))
+    assert by_what(check_checkpoints(detection_cfg(coco, plain)))[INIT_KEY].status == 'ok'
+
+
 def test_a_backbone_checkpoint_with_fewer_blocks_is_refused(coco, tmp_path):
     """A ResNet-18 backbone in a ResNet-34 config and a converted file without layer4 fitted
     'partly' (a note, silent at launch): the missing blocks kept their random initialisation.

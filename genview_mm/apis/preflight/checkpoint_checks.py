@@ -1,9 +1,15 @@
 """Preflight checks of the checkpoints a config (or the command line) names: each exists, loads
 with ``weights_only`` and holds weights that fit the module it will load into (keys and shapes,
-see :mod:`.state_dict_checks`); a checkpoint to resume was written by training."""
+see :mod:`.state_dict_checks`) and that were pretrained on inputs normalised as the config
+normalises them; a checkpoint to resume was written by training."""
 import os.path as osp
-from typing import Iterator, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
+from ...evaluation.checkpoint_io import (
+    normalisation_options,
+    recorded_normalisation,
+    same_normalisation,
+)
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
 from .fixes import fix_lines
 from .state_dict_checks import as_loaded, checkpoint_shapes, compare, module_shapes
@@ -68,10 +74,45 @@ def _contents(path: str, ckpt, target: Optional[Target]) -> Tuple[str, str]:
     return status, f'{path}: {found}'
 
 
+def config_normalisation(cfg) -> Tuple[Optional[Dict[str, Any]], str]:
+    """How the config normalises the model's inputs and the key that sets it: the model's own
+    ``data_preprocessor``, else the top-level one (MMEngine's runner gives the model that);
+    None where neither has a mean and std."""
+    model = cfg.get('model') or {}
+    pre, key = model.get('data_preprocessor'), 'model.data_preprocessor'
+    if not isinstance(pre, dict):
+        pre, key = cfg.get('data_preprocessor'), 'data_preprocessor'
+    if not isinstance(pre, dict) or pre.get('mean') is None or pre.get('std') is None:
+        return None, key
+    rgb = pre.get('to_rgb', pre.get('bgr_to_rgb', False))
+    return dict(mean=list(pre['mean']), std=list(pre['std']), to_rgb=bool(rgb)), key
+
+
+def _normalisation_problem(ckpt, expect: Tuple[Dict[str, Any], str]
+                           ) -> Optional[Tuple[str, List[str]]]:
+    """(detail, fix) when the checkpoint records another normalisation than the config's."""
+    norm, (used, key) = recorded_normalisation(ckpt), expect
+    if norm is None or same_normalisation(norm, used):
+        return None
+
+    def text(n):
+        return (f"mean={[round(float(v), 3) for v in n['mean']]} "
+                f"std={[round(float(v), 3) for v in n['std']]} "
+                f"({'RGB' if n['to_rgb'] else 'BGR'})")
+    rgb = 'bgr_to_rgb' if key.startswith('model.') else 'to_rgb'
+    return (f'was pretrained on inputs normalised with {text(norm)}, but this config normalises '
+            f'with {text(used)} ({key}): the backbone would see inputs scaled and ordered '
+            'otherwise than in pretraining',
+            [f'append to --cfg-options: {normalisation_options(norm, key)}',
+             f'(or use weights pretrained as {key}.mean/std/{rgb} say)'])
+
+
 def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = None,
-                     fix: Optional[List[str]] = None) -> Check:
-    """The file exists, loads with ``weights_only=True`` (memory-mapped: no full read) and
-    holds weights that fit ``target`` (when given)."""
+                     fix: Optional[List[str]] = None,
+                     expect: Optional[Tuple[Dict[str, Any], str]] = None) -> Check:
+    """The file exists, loads with ``weights_only=True`` (memory-mapped: no full read), holds
+    weights that fit ``target`` (when given) and, with ``expect`` (a
+    :func:`config_normalisation`), records no other pretraining normalisation."""
     if path.startswith(REMOTE):
         return Check(what, NOTE, f'{path} is downloaded when the run starts')
     fix = fix or fix_lines('checkpoint', path=path, key=key)
@@ -88,6 +129,9 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
                      'dict to resume from; a converted or official weights file cannot be '
                      'resumed: load it with load_from=PATH instead)', fix)
     status, detail = _contents(path, ckpt, target)
+    problem = expect and expect[0] and status != BROKEN and _normalisation_problem(ckpt, expect)
+    if problem:
+        return Check(what, BROKEN, f'{path} {problem[0]}', problem[1])
     return Check(what, status, detail, fix if status == BROKEN else ())
 
 
@@ -107,9 +151,11 @@ def check_checkpoints(cfg, checkpoint: Optional[str] = None) -> List[Check]:
                                        whole._replace(lenient=True)))
     if not checkpoint:  # a tested checkpoint replaces the initial weights
         pretrained = list(iter_pretrained(cfg.get('model')))
+        expect = config_normalisation(cfg)
         for key, path, init, node in pretrained:
             target = Target(node, scope, init.get('prefix'))
-            checks.append(check_checkpoint(f'pretrained weights [{key}]', path, key, target))
+            checks.append(check_checkpoint(f'pretrained weights [{key}]', path, key, target,
+                                           expect=expect))
         checks += check_one_backbone_file(pretrained)
     return checks
 
