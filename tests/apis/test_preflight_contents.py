@@ -482,6 +482,10 @@ def test_c4_backbone_and_shared_head_load_one_file():
     assert check.fix == ['pass the same file to both: --cfg-options '
                          'model.backbone.init_cfg.checkpoint=CKPT',
                          '    model.roi_head.shared_head.init_cfg.checkpoint=CKPT']
+    # one file spelt two ways is one file (it was refused)
+    cfg = load_config(c4, {'model.backbone.init_cfg.checkpoint': './checkpoints/'
+                           'genview_mocov2_r50_backbone.pth'})
+    assert 'one backbone checkpoint' not in {c.what for c in check_checkpoints(cfg)}
 
 
 def test_resume_with_nothing_to_resume_keeps_the_configs_load_from(tmp_path):
