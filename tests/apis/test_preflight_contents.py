@@ -129,6 +129,15 @@ def test_a_backbone_checkpoint_with_fewer_blocks_is_refused(coco, tmp_path):
     torch.save(state, str(tmp_path / 'no_layer4.pth'))
     check = by_what(run_preflight(detection_cfg(coco, str(tmp_path / 'no_layer4.pth'))))[INIT_KEY]
     assert check.status == 'BROKEN' and "e.g. 'layer4.0.conv1.weight'" in check.detail
+    # a backbone file without the stem: every later layer loaded, conv1/bn1 stayed random
+    # (a note before: their names match no loaded block's)
+    state = torch.load(r18, weights_only=True)
+    state['state_dict'] = {k: v for k, v in state['state_dict'].items()
+                           if not k.startswith(('backbone.conv1', 'backbone.bn1'))}
+    torch.save(state, str(tmp_path / 'no_stem.pth'))
+    check = by_what(run_preflight(detection_cfg(coco, str(tmp_path / 'no_stem.pth'))))[INIT_KEY]
+    assert check.status == 'BROKEN' and 'its input layers are not in it: 5 of the ResNet' in \
+        check.detail and "e.g. 'conv1.weight', 'bn1.weight', 'bn1.bias'" in check.detail
     model = {'layer4.0.conv1.weight': (4, 4), 'norm.weight': (4,), 'norm.bias': (4,)}
     status, found = compare({'layer4.0.conv1.weight': (4, 4)}, model, 'ResLayerExtraNorm', False)
     assert status == 'note' and "'norm.weight', 'norm.bias'" in found

@@ -92,9 +92,10 @@ def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
 
     BROKEN when no key matches, when a matching key has another shape (MMEngine would skip it
     with a warning and keep the random initialisation), when the model has blocks or stages the
-    checkpoint lacks (``layer3.6.*`` missing beside ``layer3.0.*``), or, for a whole model, when
-    a component with weights (``neck``, ``roi_head``, ...) has none in the checkpoint; NOTE when
-    some of the model's tensors are not in it; else OK. ``lenient`` (``load_from``, which may
+    checkpoint lacks (``layer3.6.*`` missing beside ``layer3.0.*``) or tensors before the first
+    that loads (the stem, ``conv1``/``bn1``, of a backbone file without it), or, for a whole
+    model, when a component with weights (``neck``, ``roi_head``, ...) has none in the
+    checkpoint; NOTE when some of the model's tensors are not in it; else OK. ``lenient`` (``load_from``, which may
     fine-tune from another head on purpose) notes what a strict check refuses, unless nothing
     fits.
     """
@@ -121,6 +122,15 @@ def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
                      f'{kind}\'s tensors are not in it and would keep their random '
                      f'initialisation, e.g. {_examples(short)} (a checkpoint of a shallower '
                      'network, or one missing layers?)')
+    # the tensors before the first one that loads: the input side (a ResNet's stem, a ViT's
+    # embeddings), which every later layer depends on; a new layer is added further on
+    first = next(i for i, k in enumerate(model) if k in common)
+    front = [k for k in list(model)[:first] if k in missing]
+    if front:
+        return bad, (f'its input layers are not in it: {len(front)} of the {kind}\'s tensors '
+                     f'before the first that loads would keep their random initialisation, '
+                     f'e.g. {_examples(front)} (a checkpoint of a network with another stem, '
+                     'or one missing layers?)')
     parts: List[str] = []
     for k in missing if whole_model else ():
         part = k.split('.', 1)[0]
