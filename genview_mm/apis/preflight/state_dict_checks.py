@@ -95,9 +95,9 @@ def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
     checkpoint lacks (``layer3.6.*`` missing beside ``layer3.0.*``) or tensors before the first
     that loads (the stem, ``conv1``/``bn1``, of a backbone file without it), or, for a whole
     model, when a component with weights (``neck``, ``roi_head``, ...) has none in the
-    checkpoint; NOTE when some of the model's tensors are not in it; else OK. ``lenient`` (``load_from``, which may
-    fine-tune from another head on purpose) notes what a strict check refuses, unless nothing
-    fits.
+    checkpoint; NOTE when some of the model's tensors are not in it; else OK. ``lenient``
+    (``load_from``, which may fine-tune from another head on purpose) notes what a strict check
+    refuses, unless nothing fits.
     """
     bad = NOTE if lenient else BROKEN
     common = set(loaded) & set(model)
