@@ -211,7 +211,9 @@ def consumer_normalisation(norm: Optional[Dict[str, Any]], fmt: str) -> str:
                f'std={fmt_list(given["std"], 255)}) on {order} images in [0, 1]')
     else:
         use = (f'MODEL.PIXEL_MEAN {fmt_list(given["mean"])} MODEL.PIXEL_STD '
-               f'{fmt_list(given["std"])} INPUT.FORMAT {order}')
+               f'{fmt_list(given["std"])} INPUT.FORMAT {order} MODEL.RESNETS.STRIDE_IN_1X1 False '
+               "(a pytorch-style ResNet: detectron2's default True moves the stride to the 1x1 "
+               'conv)')
     return (f'note: {source} mean={fmt_list(given["mean"])} '
             f'std={fmt_list(given["std"])} ({order}, 0-255), not the ImageNet defaults of '
             f'{fmt}: use {use}')

@@ -248,7 +248,9 @@ def test_torchvision_and_detectron2_outputs_say_how_to_normalise(moco_ckpt, tmp_
             ('torchvision', 'tv.pth', 'use transforms.Normalize(mean=[0.481455, 0.457827, '
              '0.408211], std=[0.26863, 0.261303, 0.275777]) on RGB images in [0, 1]'),
             ('detectron2', 'd2.pkl', 'use MODEL.PIXEL_MEAN [122.771, 116.746, 104.094] '
-             'MODEL.PIXEL_STD [68.5005, 66.6322, 70.3232] INPUT.FORMAT RGB')):
+             'MODEL.PIXEL_STD [68.5005, 66.6322, 70.3232] INPUT.FORMAT RGB '
+             'MODEL.RESNETS.STRIDE_IN_1X1 False (a pytorch-style ResNet: detectron2\'s default '
+             'True moves the stride to the 1x1 conv)')):
         run_script('convert_checkpoint.py', with_cfg, tmp_path / dst, '--format', fmt)
         note = capsys.readouterr().out.splitlines()[-1]
         assert note == ('note: this backbone was pretrained on inputs normalised with '
