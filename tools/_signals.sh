@@ -11,8 +11,10 @@ run_child() {
   "$@" &
   child=$!
   set +m
-  trap 'kill -TERM -- "-$child" 2>/dev/null; wait "$child"; exit 143' TERM HUP
-  trap 'kill -TERM -- "-$child" 2>/dev/null; wait "$child"; exit 130' INT
+  # `|| true`: under the callers' `set -e` the killed child's status (143) ended the script
+  # before `exit 130`, so Ctrl-C in the first step reported a TERM
+  trap 'kill -TERM -- "-$child" 2>/dev/null; wait "$child" || true; exit 143' TERM HUP
+  trap 'kill -TERM -- "-$child" 2>/dev/null; wait "$child" || true; exit 130' INT
   wait "$child" || status=$?
   trap - TERM HUP INT
   return "$status"
