@@ -38,6 +38,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the work dir of --resume without a path')
     parser.add_argument('--no-validate', action='store_true',
                         help='training will not validate: the validation data is not needed')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help="training will scale the lr: the config's auto_scale_lr is needed")
     parser.add_argument('--quiet', action='store_true',
                         help='print only missing items and notes (nothing when all is there)')
     parser.add_argument('--skip-preflight', action='store_true',
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import genview_mm  # noqa: F401
     from genview_mm.apis import GenViewSettingError, load_config
-    from genview_mm.apis.launch import ResumeRefused, apply_train_options
+    from genview_mm.apis.launch import OptionRefused, apply_train_options
     from genview_mm.apis.preflight import (
         format_checklist,
         has_notes,
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, cfg_options(args))
         if args.mode == 'train':
             apply_train_options(cfg, args)
-    except (GenViewSettingError, ResumeRefused) as exc:
+    except (GenViewSettingError, OptionRefused) as exc:
         print(f'check_config.py: error: {exc}', file=sys.stderr)
         return 2
     if args.skip_preflight:

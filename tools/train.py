@@ -40,7 +40,7 @@ def main() -> None:
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
     from genview_mm.apis import GenViewSettingError
     from genview_mm.apis.launch import (
-        ResumeRefused,
+        OptionRefused,
         apply_train_options,
         build_runner,
         load_cfg,
@@ -50,14 +50,12 @@ def main() -> None:
     try:
         cfg = load_cfg(args, cfg_options(args))
         apply_train_options(cfg, args)  # --resume (the file named now: the preflight checks it)
-    except (GenViewSettingError, ResumeRefused) as exc:
+    except (GenViewSettingError, OptionRefused) as exc:
         print(f'train.py: error: {exc}', file=sys.stderr)
         sys.exit(2)
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'train')
     prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=args.amp)
-    if args.auto_scale_lr:
-        cfg.setdefault('auto_scale_lr', {})['enable'] = True
     from genview_mm.engine import StartCheckFailed
     try:
         build_runner(cfg).train()

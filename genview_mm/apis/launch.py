@@ -100,7 +100,12 @@ def checkpoint_dir_of(cfg: Config, work_dir: Optional[str]) -> Optional[str]:
     return f"{out_dir.rstrip('/')}/{name}" if '://' in out_dir else osp.join(out_dir, name)
 
 
-class ResumeRefused(ValueError):
+class OptionRefused(ValueError):
+    """A train option the config cannot honour (the tools print it in one line and exit with
+    status 2)."""
+
+
+class ResumeRefused(OptionRefused):
     """``--resume`` cannot tell which checkpoint to continue from, and starting afresh would
     overwrite the run's checkpoints (the tools print it in one line and exit with status 2)."""
 
@@ -145,7 +150,8 @@ def resume_checkpoint(work_dir: Optional[str], checkpoint_dir: Optional[str] = N
 
 
 def apply_train_options(cfg: Config, args: argparse.Namespace) -> Config:
-    """Apply ``tools/train.py``'s ``--resume [CKPT]`` and ``--no-validate`` to ``cfg`` in place
+    """Apply ``tools/train.py``'s ``--resume [CKPT]``, ``--no-validate`` and ``--auto-scale-lr``
+    (:class:`OptionRefused` without ``auto_scale_lr.base_batch_size``) to ``cfg`` in place
     (and return it), before the preflight: ``tools/check_config.py``, which the launch scripts
     run for ``tools/train.py``, applies them the same way, so it checks what the run will need.
 
@@ -169,6 +175,14 @@ def apply_train_options(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.resume, cfg.load_from = True, resume
     if getattr(args, 'no_validate', False):
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    if getattr(args, 'auto_scale_lr', False):
+        scale = cfg.get('auto_scale_lr')
+        if not (isinstance(scale, dict) and scale.get('base_batch_size')):
+            raise OptionRefused(  # it was dropped silently: the lr stayed unscaled
+                '--auto-scale-lr needs the batch size the config\'s lr is set for, and this '
+                'config has no auto_scale_lr.base_batch_size: pass --cfg-options '
+                'auto_scale_lr.base_batch_size=N (N: the total batch of its recipe)')
+        cfg.auto_scale_lr = dict(scale, enable=True)
     return cfg
 
 

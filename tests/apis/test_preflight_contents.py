@@ -609,3 +609,31 @@ def test_a_manifest_of_failed_rows_is_named_so(setup):
     check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
     assert check.status == 'note' and check.detail.endswith(
         '4 of 6 sampled dataset images have a view; 2 have only failed rows (see their reason)')
+
+
+def test_auto_scale_lr_needs_the_configs_base_batch_size(tmp_path, capsys):
+    """``--auto-scale-lr`` on a config without ``auto_scale_lr`` (SimCLR, SimSiam, SwAV, every
+    linear probe) set ``enable`` in a throwaway dict: the run went on at the unscaled lr, exit 0.
+    Now one line, exit 2, before any runner; with a base batch size it is enabled."""
+    import argparse
+
+    from mmengine.config import Config
+
+    from genview_mm.apis.launch import OptionRefused, apply_train_options
+    from helpers import load_tool, run_script
+    args = argparse.Namespace(config='c.py', resume=None, work_dir=None, no_validate=False,
+                              auto_scale_lr=True)
+    with pytest.raises(OptionRefused, match='auto_scale_lr.base_batch_size=N'):
+        apply_train_options(Config(dict(model=dict())), args)
+    cfg = apply_train_options(Config(dict(auto_scale_lr=dict(base_batch_size=256))), args)
+    assert cfg.auto_scale_lr == dict(base_batch_size=256, enable=True)
+    work = str(tmp_path / 'work')
+    without = ['--cfg-options', 'auto_scale_lr=None']  # as configs without the block
+    assert load_tool('check_config').main([GENVIEW_TINY, '--auto-scale-lr', '--work-dir',
+                                           work] + without) == 2
+    assert capsys.readouterr().err.startswith(
+        'check_config.py: error: --auto-scale-lr needs the batch size')
+    with pytest.raises(SystemExit) as exit_:
+        run_script('train.py', GENVIEW_TINY, '--auto-scale-lr', '--work-dir', work, *without)
+    assert exit_.value.code == 2 and not osp.exists(work)
+    assert capsys.readouterr().err.startswith('train.py: error: --auto-scale-lr needs')
