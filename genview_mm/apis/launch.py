@@ -16,6 +16,7 @@ import logging
 import os
 import os.path as osp
 import re
+import subprocess
 import sys
 from typing import Any, Optional
 
@@ -50,6 +51,16 @@ def replace_sync_bn(node: Any) -> int:
     return count
 
 
+def first_slurm_host(nodelist: str) -> Optional[str]:
+    """The first host of a Slurm node list (``scontrol show hostnames``); None if unknown."""
+    try:
+        out = subprocess.run(['scontrol', 'show', 'hostnames', nodelist], capture_output=True,
+                             text=True, timeout=30, check=True).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out[0] if out else None
+
+
 def init_cpu_distributed(launcher: str) -> None:
     """Initialise a gloo process group from torchrun/slurm variables when there is no CUDA.
 
@@ -64,9 +75,12 @@ def init_cpu_distributed(launcher: str) -> None:
         os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
         os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
         os.environ.setdefault('MASTER_PORT', os.environ.get('PORT', '29500'))
-        if 'MASTER_ADDR' not in os.environ:
-            raise RuntimeError('slurm launch on CPU: set MASTER_ADDR to the first node\'s host '
-                               '(tools/slurm_train.sh does this).')
+        if 'MASTER_ADDR' not in os.environ:  # the first node, as MMEngine's GPU path finds it
+            host = first_slurm_host(os.environ.get('SLURM_NODELIST', ''))
+            if host is None:
+                raise RuntimeError('slurm launch on CPU: the first node of SLURM_NODELIST could '
+                                   'not be found with scontrol: set MASTER_ADDR to its host name')
+            os.environ['MASTER_ADDR'] = host
     elif launcher == 'mpi':
         os.environ.setdefault('RANK', os.environ.get('OMPI_COMM_WORLD_RANK', '0'))
         os.environ.setdefault('WORLD_SIZE', os.environ.get('OMPI_COMM_WORLD_SIZE', '1'))

@@ -1,4 +1,5 @@
 """prepare_cfg: SyncBN -> BN without CUDA, gloo wrapper settings, --amp on CPU."""
+import pytest
 import torch
 from mmengine.config import Config
 
@@ -47,3 +48,35 @@ def test_inherited_collate_fn_scope_is_ignored_by_any_runner(repo_root, tmp_path
     batch = next(iter(loader))
     assert isinstance(batch['inputs'][0], torch.Tensor) and batch['inputs'][0].shape[0] == 4
     assert cfg.train_dataloader.collate_fn.get('_scope_') == 'mmpretrain'  # config untouched
+
+
+def test_slurm_on_cpu_finds_the_first_node_as_mmengine_does(tmp_path, monkeypatch):
+    """The CPU (gloo) Slurm path asked for MASTER_ADDR, 'tools/slurm_train.sh does this', which
+    it does not: now the first host of SLURM_NODELIST (scontrol), as MMEngine's GPU path."""
+    import os
+
+    import torch.distributed as dist
+
+    from genview_mm.apis import launch
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    scontrol = bin_dir / 'scontrol'
+    scontrol.write_text('#!/bin/sh\n[ "$1 $2 $3" = "show hostnames node[7-8]" ] && '
+                        'printf "node7\\nnode8\\n"\n')
+    scontrol.chmod(0o755)
+    for key in ('MASTER_ADDR', 'MASTER_PORT', 'RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'PORT'):
+        monkeypatch.setenv(key, '')  # recorded, so what the launch sets is undone after
+        monkeypatch.delenv(key)
+    monkeypatch.setenv('SLURM_PROCID', '0')
+    monkeypatch.setenv('SLURM_NTASKS', '1')
+    monkeypatch.setenv('SLURM_NODELIST', 'node[7-8]')
+    monkeypatch.setenv('PATH', f'{bin_dir}{os.pathsep}{os.environ["PATH"]}')
+    started = []
+    monkeypatch.setattr(dist, 'init_process_group', lambda **kw: started.append(kw))
+    launch.init_cpu_distributed('slurm')
+    assert os.environ['MASTER_ADDR'] == 'node7' and os.environ['MASTER_PORT'] == '29500'
+    assert started == [dict(backend='gloo', init_method='env://')]
+    monkeypatch.delenv('MASTER_ADDR')
+    monkeypatch.setenv('PATH', str(tmp_path / 'nothing'))  # no scontrol: told what to set
+    with pytest.raises(RuntimeError, match='set MASTER_ADDR to its host name'):
+        launch.init_cpu_distributed('slurm')
