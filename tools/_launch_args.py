@@ -6,6 +6,7 @@ as text here and typed by MMEngine's DictAction afterwards (:func:`cfg_options`)
 """
 import argparse
 import os
+import sys
 from typing import Optional
 
 
@@ -52,16 +53,34 @@ def check_work_dir(parser: argparse.ArgumentParser, work_dir: Optional[str]) -> 
 
 def cfg_options(args: argparse.Namespace) -> Optional[dict]:
     """``--cfg-options`` as MMEngine's DictAction types them (numbers, lists, bools), except
-    that a value with spaces and no list syntax (``[](),``) is kept as the text it is."""
+    that a value with spaces and no list syntax (``[](),``) is kept as the text it is, and one
+    with list syntax and a space inside an item is read as a Python literal
+    (``"['x y', 'z']"``) or refused (exit status 2), never run together."""
     if not args.cfg_options:
         return None
+    import ast
+    import re
+
     from mmengine.config import DictAction
     parsed = argparse.Namespace()
     DictAction(option_strings=['--cfg-options'], dest='options')(None, parsed, args.cfg_options)
     for item in args.cfg_options:  # DictAction drops every space: '/my data' became '/mydata'
         key, value = item.split('=', 1)
-        if ' ' in value.strip() and not any(c in value for c in '[](),'):
+        if ' ' not in value.strip():
+            continue
+        if not any(c in value for c in '[](),'):
             parsed.options[key] = value.strip().strip('\'"')
+            continue
+        try:  # a Python literal: its quoted items keep their spaces
+            parsed.options[key] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            # else a space inside an item would go: '/d/ImageNet (2012)/x' -> '/d/ImageNet(2012)/x'
+            if re.search(r'[^\s,\[(]\s+[^\s,\])]', value.strip()):
+                print(f'{os.path.basename(sys.argv[0])}: error: --cfg-options {item!r}: '
+                      "MMEngine's list syntax would drop the spaces inside it; write it as a "
+                      'Python literal (e.g. "[\'my data\', \'x\']"), or set the value in a '
+                      'config file', file=sys.stderr)
+                raise SystemExit(2) from None
     return parsed.options
 
 

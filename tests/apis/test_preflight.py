@@ -338,7 +338,7 @@ def test_a_cfg_option_without_a_value_is_a_usage_error(capsys):
     assert "expected KEY=VALUE, got 'train_dataloader'" in capsys.readouterr().err
 
 
-def test_a_cfg_option_path_with_spaces_keeps_them():
+def test_a_cfg_option_path_with_spaces_keeps_them(capsys):
     """MMEngine's DictAction drops every space of a value: ``genview.manifest=/my views/m.jsonl``
     pointed the run at ``/myviews/m.jsonl``. Typed values and lists are parsed as before."""
     items = ['genview.manifest=/data/my views/m.jsonl', "model.scorer.encoder='/m/clip b'",
@@ -347,6 +347,17 @@ def test_a_cfg_option_path_with_spaces_keeps_them():
     assert options == {'genview.manifest': '/data/my views/m.jsonl',
                        'model.scorer.encoder': '/m/clip b', 'a': [1, 2], 'b': 3, 'c': True,
                        'd': ['x', 'y'], 'e': 'nospace'}
+    # list syntax with a space inside an item: a Python literal keeps it ("['xy', 'z']" and
+    # "ImageNet(2012)" before), anything else is refused rather than run together
+    items = ["f=['x y', 'z']", "g=('/data/ImageNet (2012)', 3)", "h=['a', 'b']"]
+    options = load_tool('_launch_args').cfg_options(argparse.Namespace(cfg_options=items))
+    assert options == {'f': ['x y', 'z'], 'g': ('/data/ImageNet (2012)', 3), 'h': ['a', 'b']}
+    for item in ('i=/data/ImageNet (2012)/train', 'j=my data, more'):
+        with pytest.raises(SystemExit) as exit_:
+            load_tool('_launch_args').cfg_options(argparse.Namespace(cfg_options=[item]))
+        assert exit_.value.code == 2
+        assert f"--cfg-options {item!r}: MMEngine's list syntax would drop the spaces" in \
+            capsys.readouterr().err
 
 
 def test_an_unknown_genview_key_is_one_line(capsys):
