@@ -110,7 +110,9 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
                              'them (the warnings above name them), or give the threshold '
                              'itself with --alpha')
         scores = torch.cat(scores)
-        pca.alpha, pca.threshold_rule = alpha_histogram(scores), 'histogram'
+        # the official threshold is fitted on tokens @ v whatever the mask type (then 'lt' keeps
+        # tokens @ v <= it); the rule does not commute with the negation 'lt' made above
+        pca.alpha, pca.threshold_rule = sign * alpha_histogram(scores * sign), 'histogram'
         fg = scores >= pca.alpha if pca.inclusive else scores > pca.alpha
         pca.fg_fraction = float(fg.double().mean())
         pca.num_images = int(scores.shape[0])  # the images read, not those listed

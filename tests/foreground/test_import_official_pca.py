@@ -186,6 +186,30 @@ def test_mask_type_boundary_matches_the_official_comparison(tmp_path, mask_type,
         [sum(expected) / 3])
 
 
+def test_lt_threshold_fitted_on_the_official_scores():
+    """``--mask-type lt --fit-images``: the histogram rule ran on the negated scores, so about
+    35% of tokens were foreground where the authors' pipeline (threshold fitted on ``tokens @ v``
+    by extract_features_pca.py, then ``<=`` in calculate_fgratio.py) gives about 65%."""
+    import tempfile
+    from types import SimpleNamespace
+
+    from genview_mm.foreground.official import import_official_pca
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randn(200, 16, 8, generator=g)
+    tokens[..., 0] = torch.distributions.Gamma(2.0, 1.0).sample((200, 16))  # skewed, as PCA
+    with tempfile.TemporaryDirectory() as tmp:
+        np.save(osp.join(tmp, 'v.npy'), np.eye(8, 1, dtype=np.float32))
+        encoder = SimpleNamespace(dim=8, name='e', grid=(4, 4), input_size=64)
+        pca = import_official_pca(osp.join(tmp, 'v.npy'), encoder, fit_batches=lambda: [tokens],
+                                  mask_type='lt')
+    raw = tokens[..., 0]
+    official = raw <= alpha_histogram(raw)  # the authors' two scripts
+    assert pca.alpha == pytest.approx(-alpha_histogram(raw))
+    assert torch.equal(pca.foreground_mask(tokens), official)
+    assert pca.fg_fraction == pytest.approx(float(official.double().mean()))
+    assert pca.fg_fraction > 0.5
+
+
 def test_a_full_disk_saving_the_file_is_one_line(tmp_path, tiny_clip_path, capsys, monkeypatch):
     """The encoder built and the vector checked, the save hits a full disk: one line naming
     the folder, exit status 1, no file and no temporary file left (not a traceback)."""
