@@ -5,6 +5,7 @@ is the same one: the same weights (fingerprints agree, whatever the path or hub 
 loaded from), or, where a fingerprint is missing on one side, the same architecture and canonical
 name. "Refit" is advised only when the encoder really differs.
 """
+import os.path as osp
 from typing import Optional, Tuple
 
 from .encoder_identity import EncoderIdentity, same_fingerprint
@@ -61,6 +62,10 @@ def refit_command(encoder) -> str:
     if getattr(encoder, 'arch', '') and str(encoder.arch).startswith('timm:'):
         return (f'python tools/fit_foreground_pca.py IMAGES --timm-model {name} --input-size '
                 f'{encoder.input_size} --out PCA.pth')
+    folder, sub = name.rsplit('/', 1) if '/' in name else ('', '')
+    if sub == 'image_encoder' and not osp.isdir(name):  # a pipeline's by hub id: the tool
+        return (f'python tools/fit_foreground_pca.py IMAGES --encoder {folder} --subfolder '
+                'image_encoder --out PCA.pth')  # takes the id, not 'id/image_encoder'
     return f'python tools/fit_foreground_pca.py IMAGES --encoder {name} --out PCA.pth'
 
 

@@ -104,6 +104,10 @@ def test_wrong_encoder_or_width(tmp_path):
         check_pca_encoder(pca, Enc('enc/b'))
     with pytest.raises(ForegroundPCAError, match='8-d tokens.*encoder is .*16-d tokens.*width'):
         check_pca_encoder(pca, Enc('enc/a', dim=16))
+    # a pipeline's encoder by hub id: the command the tool can run (it refused 'id/image_encoder')
+    with pytest.raises(ForegroundPCAError, match='fit_foreground_pca.py IMAGES --encoder '
+                       'stabilityai/stable-diffusion-2-1-unclip --subfolder image_encoder '):
+        check_pca_encoder(pca, Enc('stabilityai/stable-diffusion-2-1-unclip/image_encoder'))
     # shapes are checked even when the identity check is off (--no-encoder-check)
     check_pca_encoder(pca, Enc('enc/b'), check_identity=False)
     with pytest.raises(ForegroundPCAError, match='grid at 32 px.*grid at 64 px'):
