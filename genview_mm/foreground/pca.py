@@ -112,6 +112,19 @@ class ForegroundPCA:
             tokens = tokens - self.mean.to(tokens.device, tokens.dtype)
         return tokens @ direction
 
+    def require_scorer_direction(self) -> 'ForegroundPCA':
+        """``self``; :class:`ForegroundPCAError` for an official vector imported with
+        ``--mask-type lt`` (its direction negated for the generator's rule): the authors' scorer
+        uses the vector as it is, so foreground and background would swap and every pair's
+        weight invert."""
+        if self.source.startswith('official:') and self.inclusive:
+            raise ForegroundPCAError(
+                f'this PCA file ({self.source}) was imported with --mask-type lt, which negates '
+                "the vector for the generator's foreground rule; the authors' scorer uses it "
+                'as it is (foreground and background would swap, every pair weight invert): '
+                'import the scorer vector without --mask-type (tools/import_official_pca.py).')
+        return self
+
     def require_threshold(self) -> 'ForegroundPCA':
         """``self``; :class:`ForegroundPCAError` if it has no foreground threshold (a scorer-only
         import), which foreground ratios need."""

@@ -162,6 +162,13 @@ def test_given_alpha_and_lt_mask(tmp_path, tiny_clip_path):
     tokens = torch.randn(2, 64, 32)
     # 'lt': foreground where tokens @ v < 0.25, as the official --mask-type lt
     assert torch.equal(pca.foreground_mask(tokens), (tokens @ v) < 0.25)
+    # ... for the generator only: the authors' scorer uses +v, and this file's -v swapped its
+    # foreground and background (every pair weight inverted, silently)
+    with pytest.raises(ForegroundPCAError, match='imported with --mask-type lt.*scorer'):
+        PairQualityScorer(out, encoder=tiny_clip_path)
+    from genview_mm.apis.preflight.model_checks import check_scorer
+    checks = check_scorer(dict(type='PairQualityScorer', pca_path=out, encoder=tiny_clip_path))
+    assert checks[-1].status == 'BROKEN' and 'imported with --mask-type lt' in checks[-1].detail
 
 
 @pytest.mark.parametrize('mask_type, expected', [('gt', [False, False, True]),

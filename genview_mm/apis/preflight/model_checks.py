@@ -123,6 +123,7 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
         return Check(what, MISSING, f'{path} not found', pca_fix(spec, path or 'PCA.pth', images))
     try:
         pca = ForegroundPCA.load(path)
+        pca.require_scorer_direction()
     except ForegroundPCAError as exc:
         return Check(what, BROKEN, str(exc).split(' Fit one')[0], pca_fix(spec, path, images))
     if not encoder_there:

@@ -104,7 +104,7 @@ class PairQualityScorer(nn.Module):
         if input_order not in ('auto', 'rgb', 'bgr'):
             raise ValueError(f"input_order must be 'auto', 'rgb' or 'bgr', got {input_order!r}")
         enc = build_patch_encoder(OFFICIAL_ENCODER if encoder is None else encoder)
-        pca = ForegroundPCA.load(pca_path)
+        pca = ForegroundPCA.load(pca_path).require_scorer_direction()
         check_pca_encoder(pca, enc, pca_path, 'scorer encoder', check_identity=check_encoder)
         # Plain attributes (not submodules/buffers): nothing of the encoder is trained or saved.
         self.__dict__['_encoder'] = enc
