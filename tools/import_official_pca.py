@@ -18,7 +18,9 @@ authors' 200-bin histogram rule (or give the value their fit printed: --alpha A)
 
 The encoder is loaded to check that the vector's width matches its tokens and to record what it
 is (name, grid, input size, weights fingerprint), so the scorer or the generator accepts the file
-only for that encoder. The projection is the official one (tokens @ v, no mean subtraction).
+only for that encoder. A --timm-model is taken at 224 px unless --input-size says otherwise: the
+authors fitted every vector at 224 px (timm's own size for the scorer's ConvNeXt is 256).
+The projection is the official one (tokens @ v, no mean subtraction).
 """
 import argparse
 import logging
@@ -79,6 +81,8 @@ def parse_args(argv=None):
     if args.fit_images and not (osp.isdir(args.fit_images) or osp.isfile(args.fit_images)):
         p.error(f'--fit-images {args.fit_images!r} is neither a folder nor a file')
     check_encoder_args(p, args)
+    if args.timm_model and args.input_size is None:  # the authors' scripts fit at 224 px (timm's
+        args.input_size = 224  # own size for convnext_base.clip_laion2b_augreg is 256)
     check_output_file(p, args.out)
     return args
 

@@ -69,6 +69,13 @@ def test_scorer_vector_imports_and_scores_like_the_official_code(tmp_path, convn
     official = torch.from_numpy(np.load(vector).reshape(-1))
     assert torch.equal(pca.direction, official)
 
+    # without --input-size: the authors' 224 px (timm's own size was recorded: 256 for the
+    # scorer's ConvNeXt, which the scorer then refused, telling the user to fit a new file)
+    from helpers import load_tool
+    args = load_tool('import_official_pca').parse_args(
+        [vector, '--timm-model', 'convnext_base.clip_laion2b_augreg', '--out', out + '2'])
+    assert args.input_size == 224
+
     scorer = PairQualityScorer(out, encoder=timm_encoder(convnext_weights[0]))
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(3, 3, 64, 64, generator=g) * 255, torch.rand(3, 3, 64, 64, generator=g) * 255
