@@ -145,7 +145,8 @@ def fit_foreground_pca(batches: Callable[[], Iterable[Tensor]], grid: Tuple[int,
         **record: more fields for the file (``encoder_arch``, ``fingerprint``).
 
     The file records the fraction of the fitted tokens that ends above alpha as
-    ``fg_fraction``.
+    ``fg_fraction``, and as ``sign_rule`` the rule with the sign 'center' chose
+    (``'center (+1)'``: the same direction as ``sign_rule='+1'``).
     """
     if sign_rule not in SIGN_RULES:
         raise ValueError(f'sign rule must be one of {SIGN_RULES}, got {sign_rule!r}')
@@ -166,6 +167,8 @@ def fit_foreground_pca(batches: Callable[[], Iterable[Tensor]], grid: Tuple[int,
     scores = torch.cat([pca.scores(t.float()).cpu()
                         for t in progress(batches(), 'pass 2/2 (scores)')])
     sign = choose_sign(scores, grid, sign_rule)
+    if sign_rule == 'center':  # which one it chose: '--sign' with the other flips the mask
+        pca.sign_rule = f'center ({sign:+d})'
     pca.direction = pca.direction * sign
     scores = scores * sign
     pca.alpha = choose_alpha(scores, threshold_rule, fg_fraction)
