@@ -2,7 +2,8 @@
 # Order: $PYTHON if set; the active virtualenv/conda env; $GENVIEW_VENV (bootstrap_env.sh's
 # venv, default the repo's .venv); python3.
 # Also defines require_count, the launchers' check of their numeric arguments, and
-# require_whole_nodes, the Slurm launchers' check of GPUS against GPUS_PER_NODE.
+# require_whole_nodes, the Slurm launchers' check of GPUS against GPUS_PER_NODE, and
+# stop_after_preflight.
 _tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GENVIEW_ROOT="$(dirname "$_tools_dir")"
 if [ -z "${PYTHON:-}" ]; then
@@ -36,6 +37,16 @@ require_whole_nodes() {
       "nodes), or a GPUS_PER_NODE that divides it; $3" >&2
     exit 2
   fi
+}
+
+# stop_after_preflight ARGS...: exit 0 when the user's options hold --preflight. The launchers
+# call it after tools/check_config.py has printed the checklist: without it every process that
+# torchrun or srun started printed the checklist again, once per rank.
+stop_after_preflight() {
+  local arg
+  for arg in "$@"; do
+    if [ "$arg" = --preflight ]; then exit 0; fi
+  done
 }
 
 source "$_tools_dir/_signals.sh"

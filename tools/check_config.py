@@ -9,7 +9,7 @@ the dataset), the pair scorer's encoder (local, Hugging Face cache or hub) and P
 checkpoints. Prints the checklist (only problems and notes with --quiet) and exits with 0 when
 all is there, 2 otherwise. The launch scripts run it once before starting their processes, with the
 options they pass to tools/train.py or tools/test.py (unknown options are ignored;
-``--skip-preflight`` among them turns the checks off).
+``--skip-preflight`` among them turns the checks off; after ``--preflight`` they start nothing).
 """
 import argparse
 import os.path as osp
@@ -42,6 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="training will scale the lr: the config's auto_scale_lr is needed")
     parser.add_argument('--quiet', action='store_true',
                         help='print only missing items and notes (nothing when all is there)')
+    parser.add_argument('--preflight', action='store_true',
+                        help='print the whole checklist, even with --quiet (the launch scripts '
+                        "pass on the user's flag, then stop)")
     parser.add_argument('--skip-preflight', action='store_true',
                         help="check nothing (the launch scripts pass on the user's flag); the "
                         'config and --resume are still read')
@@ -75,8 +78,9 @@ def main(argv=None) -> int:
         return 0
     checks = run_preflight(cfg, args.mode, args.checkpoint)
     ok = preflight_passes(checks)
-    if not (ok and args.quiet) or has_notes(checks):
-        print(format_checklist(checks, args.config, verbose=not args.quiet), flush=True)
+    verbose = args.preflight or not args.quiet
+    if verbose or not ok or has_notes(checks):
+        print(format_checklist(checks, args.config, verbose=verbose), flush=True)
     return 0 if ok else 2
 
 

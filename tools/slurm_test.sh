@@ -13,6 +13,7 @@ for var in GPUS GPUS_PER_NODE CPUS_PER_TASK; do require_count "$var" "${!var}" 1
 require_whole_nodes "$GPUS" "$GPUS_PER_NODE" "$USAGE"
 # check the prerequisites once, here, before the job starts (tools/check_config.py)
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" "$CHECKPOINT" --quiet "${@:5}"
+stop_after_preflight "${@:5}"
 # shellcheck disable=SC2086
 exec srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" \
   --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 \

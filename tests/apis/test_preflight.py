@@ -261,6 +261,22 @@ def test_preflight_flag_prints_everything_and_exits(setup):
 
 
 @pytest.mark.slow
+def test_preflight_through_a_launcher_prints_the_checklist_once(setup, tmp_path):
+    """``dist_train.sh CONFIG 2 --preflight`` printed nothing from its own check (--quiet), then
+    started torchrun, whose 2 processes printed the checklist once each; slurm_train.sh went on
+    to srun. The launcher's check prints it once and nothing starts."""
+    opts = ['--cfg-options', f'train_dataloader.dataset.data_root={setup["images"]}',
+            f'genview.manifest={setup["manifest"]}', f'model.scorer.encoder={setup["clip"]}',
+            f'model.scorer.pca_path={setup["pca"]}']
+    proc = run_tool('dist_train.sh', GENVIEW_TINY, '2', '--preflight', *opts, timeout=300)
+    assert proc.stdout.count('genview_mm preflight:') == 1, proc.output
+    assert proc.stdout.count('  OK ') == 4 and 'all 4 prerequisites found' in proc.stdout
+    proc = run_tool('slurm_train.sh', 'part', 'job', GENVIEW_TINY, str(tmp_path / 'work'),
+                    '--preflight', *opts, timeout=300)
+    assert proc.stdout.count('genview_mm preflight:') == 1 and 'srun' not in proc.output
+
+
+@pytest.mark.slow
 def test_resume_without_a_path_checks_the_last_checkpoint(setup, tmp_path):
     """``tools/train.py --resume``: the checkpoint ``last_checkpoint`` names is checked (on main
     a truncated one passed the preflight and failed after the runner was built)."""
