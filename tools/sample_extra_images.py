@@ -1,8 +1,11 @@
 """Draw the extra real images of a data-expansion baseline: a seeded sample of N images from a
-folder or a list (e.g. an ImageNet-21K or LAION dump) without ImageNet-1K train's own images
-(same file name, or same bytes), written as the annotation list configs/expansion/ reads.
+folder or a list (e.g. an ImageNet-21K or LAION dump) without ImageNet-1K's own images, those of
+train and of val (same file name, or same bytes: ImageNet-21K holds val's images under other
+names, and the baselines are evaluated on val), written as the annotation list configs/expansion/
+reads.
 
-    python tools/sample_extra_images.py data/extra_images --imagenet data/imagenet/train \\
+    python tools/sample_extra_images.py data/extra_images \\
+        --imagenet data/imagenet/train data/imagenet/val \\
         --num 1281167 --out data/expansion/extra_images.txt
 
 The source is streamed (a 100M-image dump is never held in memory: the sample is a seeded
@@ -25,7 +28,7 @@ IMAGENET_TRAIN_IMAGES = 1281167
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Sample extra real images (not ImageNet-1K train images) into an '
+        description='Sample extra real images (not ImageNet-1K train or val images) into an '
         'annotation list for the data-expansion baselines')
     parser.add_argument('source', help='folder of candidate images (walked recursively; '
                         'dot-files skipped) or a list file (one path per line, relative to '
@@ -38,9 +41,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--data-root', help='the folder the written paths are relative to: the '
                         "config's extra image folder (default: SOURCE if a folder, else the "
                         "list file's folder)")
-    parser.add_argument('--imagenet', default='data/imagenet/train',
-                        help='ImageNet-1K train folder whose images are excluded '
-                        '(default: data/imagenet/train)')
+    parser.add_argument('--imagenet', nargs='+', metavar='DIR',
+                        default=['data/imagenet/train', 'data/imagenet/val'],
+                        help='ImageNet-1K folders whose images are excluded: train and val '
+                        '(default: data/imagenet/train data/imagenet/val)')
     parser.add_argument('--names-only', action='store_true',
                         help='exclude by file name only (no stat of ImageNet, no hashing)')
     parser.add_argument('--verify', action='store_true',
@@ -84,9 +88,11 @@ def parse_args() -> argparse.Namespace:
         parser.error(f'{exc} (nothing was written)')
     except NotWritable as exc:
         parser.error(f'--out {exc} (nothing was written)')
-    if not osp.isdir(args.imagenet):
-        parser.error(f'ImageNet train folder {args.imagenet} not found: give --imagenet DIR '
-                     '(the train/ folder of ImageNet-1K)')
+    for folder in args.imagenet:
+        if not osp.isdir(folder):
+            parser.error(f'ImageNet folder {folder} not found: give --imagenet TRAIN VAL (the '
+                         "train/ and val/ folders of ImageNet-1K: neither's images may be in the "
+                         'extra set)')
     return args
 
 
@@ -110,7 +116,7 @@ def main() -> None:
         print(f'[{time.strftime("%H:%M:%S")}] {line}', file=sys.stderr, flush=True)
 
     try:
-        imagenet = ImageNetIndex.from_folder(args.imagenet, not args.names_only, progress)
+        imagenet = ImageNetIndex.from_folders(args.imagenet, not args.names_only, progress)
         report = sample_extra_images(args.source, args.num, imagenet, args.data_root, args.seed,
                                      args.allow_fewer, args.workers, progress,
                                      verify=args.verify)
@@ -120,7 +126,7 @@ def main() -> None:
     data_root = args.data_root or default_data_root(args.source)
     provenance = dict(
         source=osp.abspath(args.source), data_root=osp.abspath(data_root),
-        imagenet=osp.abspath(args.imagenet), content_check=not args.names_only,
+        imagenet=[osp.abspath(d) for d in args.imagenet], content_check=not args.names_only,
         decoded=args.verify,
         seed=args.seed, num_asked=args.num, num_written=len(report.paths),
         candidates=report.candidates, excluded_by_name=report.excluded_by_name,

@@ -2,8 +2,9 @@
 # images listed by tools/sample_extra_images.py, as many as GenView has views (one per ImageNet-1K
 # train image). A config concatenates it with its method's ImageNet train set and gives it that
 # set's pipeline: dict(_base_.extra_images, pipeline=...).
-#   python tools/sample_extra_images.py data/extra_images --imagenet data/imagenet/train \
-#       --num 1281167 --out data/expansion/extra_images.txt
+#   python tools/sample_extra_images.py data/extra_images \
+#       --imagenet data/imagenet/train data/imagenet/val --num 1281167 \
+#       --out data/expansion/extra_images.txt
 # Other paths: --cfg-options train_dataloader.dataset.datasets.1.data_prefix.img_path=DIR
 #   train_dataloader.dataset.datasets.1.ann_file=LIST
 

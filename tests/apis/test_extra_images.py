@@ -158,7 +158,7 @@ def test_exclusion_by_name_and_by_content(tmp_path, imagenet):
     write(str(src / 'b' / 'same_size.jpg'), b'\xff' * 205)  # size of n02_5, other bytes: kept
     for i in range(20):
         write(str(src / 'c' / f'{i}.jpg'), b'\x01' * (10 + i))  # sizes ImageNet has not
-    index = ImageNetIndex.from_folder(imagenet)
+    index = ImageNetIndex.from_folders([imagenet])
     assert all(index.has_name(n) for n in ('n01_4.JPEG', 'n01_4.jpeg', 'N01_4.jpg', 'n01_4.png'))
     assert not any(index.has_name(n) for n in ('n01_40.JPEG', 'n01_4.JPEG.png'))
     report = sample_extra_images(str(src), 21, index)
@@ -167,8 +167,27 @@ def test_exclusion_by_name_and_by_content(tmp_path, imagenet):
     assert 'b/same_size.jpg' in report.paths and len(report.paths) == 21
     assert (report.candidates, report.excluded_by_name, report.excluded_by_content) == (24, 2, 1)
     assert report.hashed == 2  # only the two files whose size is an ImageNet file's
-    names_only = sample_extra_images(str(src), 22, ImageNetIndex.from_folder(imagenet, False))
+    names_only = sample_extra_images(str(src), 22, ImageNetIndex.from_folders([imagenet], False))
     assert 'b/renamed.jpg' in names_only.paths and names_only.hashed == 0
+
+
+def test_every_folder_given_is_excluded(tmp_path, imagenet):
+    """train/ and val/: a copy of a val image under a 21K name is excluded by its bytes, and each
+    folder must hold images."""
+    val = write(str(tmp_path / 'imagenet' / 'val' / 'ILSVRC2012_val_00000001.JPEG'), b'v' * 300)
+    for i in range(5):
+        write(str(tmp_path / 'extra' / f'{i}.jpg'), b'\x02' * (10 + i))
+    with open(val, 'rb') as f:
+        write(str(tmp_path / 'extra' / 'n09_7.jpg'), f.read())
+    both = ImageNetIndex.from_folders([imagenet, osp.dirname(val)])
+    assert both.has_name('ILSVRC2012_val_00000001.png') and both.has_name('n01_4.JPEG')
+    report = sample_extra_images(str(tmp_path / 'extra'), 6, both, allow_fewer=True)
+    assert 'n09_7.jpg' not in report.paths and report.excluded_by_content == 1
+    train_only = ImageNetIndex.from_folders([imagenet])
+    assert 'n09_7.jpg' in sample_extra_images(str(tmp_path / 'extra'), 6, train_only).paths
+    os.makedirs(tmp_path / 'empty')
+    with pytest.raises(ValueError, match=f'no images found under {tmp_path / "empty"}'):
+        ImageNetIndex.from_folders([imagenet, str(tmp_path / 'empty')])
 
 
 def test_too_few_images_says_how_many(tmp_path, imagenet):
@@ -179,9 +198,9 @@ def test_too_few_images_says_how_many(tmp_path, imagenet):
                        r'excluded by name, 0 by content, 0 missing, empty or not files, 0 '
                        r'listed twice\), fewer than the 20 '
                        r'asked: pass --num 12 or --allow-fewer'):
-        sample_extra_images(str(tmp_path / 'extra'), 20, ImageNetIndex.from_folder(imagenet))
+        sample_extra_images(str(tmp_path / 'extra'), 20, ImageNetIndex.from_folders([imagenet]))
     report = sample_extra_images(str(tmp_path / 'extra'), 20,
-                                 ImageNetIndex.from_folder(imagenet), allow_fewer=True)
+                                 ImageNetIndex.from_folders([imagenet]), allow_fewer=True)
     assert len(report.paths) == 12
 
 
@@ -195,7 +214,8 @@ def test_many_imagenet_copies_take_a_second_pass(tmp_path, imagenet):
     originals = [f'own/{i}.jpg' for i in range(20)]
     for i, name in enumerate(originals):
         write(str(tmp_path / 'extra' / name), b'\x07' * (1000 + i))
-    report = sample_extra_images(str(tmp_path / 'extra'), 20, ImageNetIndex.from_folder(imagenet))
+    report = sample_extra_images(str(tmp_path / 'extra'), 20,
+                                 ImageNetIndex.from_folders([imagenet]))
     assert report.paths == sorted(originals)
     # the first pass's reservoir (120) held more copies than its margin (100); the second, all
     assert report.passes == 2 and 100 < report.excluded_by_content <= 150
@@ -302,7 +322,7 @@ def test_verify_drops_files_that_do_not_decode(tmp_path, imagenet):
     with open(good[0], 'rb') as f:
         write(str(tmp_path / 'src' / 'cut.jpg'), f.read()[:60])
     src = str(tmp_path / 'src')
-    index = ImageNetIndex.from_folder(imagenet)
+    index = ImageNetIndex.from_folders([imagenet])
     plain = sample_extra_images(src, 8, index)
     assert plain.paths == sorted(os.listdir(src)) and plain.unreadable == 0
     checked = sample_extra_images(src, 6, index, verify=True)

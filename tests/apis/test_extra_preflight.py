@@ -55,6 +55,7 @@ def test_missing_list_names_the_sampling_command(setup):
     assert check.detail == f'annotation list {setup["list"]} not found'
     assert check.fix[0].startswith(
         f'python tools/sample_extra_images.py {setup["extra"]} --imagenet {setup["main"]} '
+        f'{osp.join(osp.dirname(setup["main"].rstrip("/")), "val")} '
         f'--num 4 --out {setup["list"]}   (candidates: an ImageNet-21K or LAION image dump')
 
 
@@ -98,7 +99,8 @@ def test_fresh_clone_names_imagenet_and_the_extra_set(tmp_path, monkeypatch):
     assert [c.what for c in checks if c.failing] == [
         'ImageNet (train) data [train_dataloader.dataset.datasets.0]', EXTRA], text
     assert ('then python tools/sample_extra_images.py data/extra_images --imagenet '
-            'data/imagenet/train --num 1281167 --out data/expansion/extra_images.txt') in text
+            'data/imagenet/train data/imagenet/val --num 1281167 --out '
+            'data/expansion/extra_images.txt') in text
 
 
 @pytest.mark.parametrize('line, said', [

@@ -3,6 +3,7 @@ few images says how many there are, writes nothing and exits with status 2."""
 import json
 import os
 import os.path as osp
+import shutil
 
 import pytest
 
@@ -76,7 +77,32 @@ def test_missing_imagenet_is_a_usage_error(folders, capsys):
         run_script('sample_extra_images.py', dump, '--imagenet', str(tmp / 'nowhere'),
                    '--out', str(tmp / 'x.txt'))
     assert exit_info.value.code == 2
-    assert 'ImageNet train folder' in capsys.readouterr().err
+    assert f'ImageNet folder {tmp / "nowhere"} not found' in capsys.readouterr().err
+
+
+def test_imagenet_val_is_excluded_by_default(folders, capsys, monkeypatch):
+    """The default --imagenet is train and val: an ImageNet-21K dump holds val's images under
+    its own names, and only train's were excluded (the baseline pretrained on the images it is
+    evaluated on)."""
+    imagenet, dump, tmp = folders
+    monkeypatch.chdir(tmp)
+    os.makedirs('data')
+    os.symlink(osp.dirname(imagenet), 'data/imagenet')
+    with pytest.raises(SystemExit) as exit_info:  # no val/: refused, nothing drawn without it
+        run_script('sample_extra_images.py', dump, '--out', 'x.txt', '--num', 2)
+    assert exit_info.value.code == 2 and not osp.exists('x.txt')
+    assert 'ImageNet folder data/imagenet/val not found' in capsys.readouterr().err
+    val_image = osp.join(osp.dirname(imagenet), 'val', 'ILSVRC2012_val_00000001.JPEG')
+    os.makedirs(osp.dirname(val_image))
+    with open(val_image, 'wb') as f:
+        f.write(b'a val image')
+    names = sorted(osp.relpath(osp.join(d, n), dump) for d, _, files in os.walk(dump)
+                   for n in files)
+    shutil.copy(val_image, osp.join(dump, 'n09_val.jpg'))  # its 21K copy, another name
+    run_script('sample_extra_images.py', dump, '--out', 'x.txt', '--num', len(names),
+               '--allow-fewer')
+    assert 'n09_val.jpg' not in open('x.txt').read().split()
+    assert json.load(open('x.txt.json'))['excluded_by_content'] >= 1
 
 
 @pytest.mark.parametrize('allow_fewer', [[], ['--allow-fewer']], ids=['strict', 'allow-fewer'])

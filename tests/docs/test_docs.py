@@ -134,7 +134,7 @@ def test_path_usage_errors_import_nothing_heavy(tmp_path):
                                                     str(tmp_path / 'l.txt'), '--imagenet',
                                                     str(tmp_path / 'none')))
     assert result.code == 2 and result.imported == ()
-    assert 'ImageNet train folder' in result.stderr.strip().splitlines()[-1]
+    assert 'ImageNet folder' in result.stderr.strip().splitlines()[-1]
 
 
 @pytest.mark.slow

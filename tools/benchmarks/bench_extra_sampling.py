@@ -64,7 +64,7 @@ def main() -> None:
         t0 = time.perf_counter()
         imagenet = ImageNetIndex.from_entries(
             ((f'n{i // 1300:08d}_{i}.JPEG', 3 * (i % 1_000_000 + 1))
-             for i in range(args.imagenet_names)), root=None if args.names_only else tmp)
+             for i in range(args.imagenet_names)), roots=() if args.names_only else [tmp])
         index_peak = tracemalloc.get_traced_memory()[1]
 
         def digests_of_sizes(sizes, workers=8):  # as many digests as ImageNet files hashed

@@ -1,4 +1,6 @@
-"""What of ImageNet-1K train an extra image must not be: its file names and its file contents.
+"""What of ImageNet-1K an extra image must not be: the file names and file contents of its train
+folder and of its val folder (the baselines are evaluated on val, and an ImageNet-21K dump holds
+its images under other names).
 
 Names are kept as a sorted array of 64-bit hashes of the base names' stems, in any case and
 with any extension (10 MB for 1.28M files,
@@ -13,7 +15,7 @@ import os.path as osp
 from array import array
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
-from typing import Callable, Iterable, Iterator, List, Optional, Tuple, TypeVar
+from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
@@ -62,21 +64,22 @@ def walk_images(root: str, with_size: bool) -> Iterator[Tuple[str, str, int]]:
 
 
 class ImageNetIndex:
-    """The names and file sizes of ImageNet-1K train, to exclude its images from an extra set.
+    """The names and file sizes of ImageNet-1K's folders, to exclude their images from an extra
+    set.
 
     Args:
         name_hashes (np.ndarray): sorted unique uint64 :func:`name_hash` of the file names.
         sizes (np.ndarray | None): sorted unique int64 file sizes; None: names only.
-        root (str | None): the folder, for content hashes. Defaults to None.
+        roots (Sequence[str]): the folders, for content hashes. Defaults to none.
     """
 
     def __init__(self, name_hashes: np.ndarray, sizes: Optional[np.ndarray] = None,
-                 root: Optional[str] = None) -> None:
-        self.name_hashes, self.sizes, self.root = name_hashes, sizes, root
+                 roots: Sequence[str] = ()) -> None:
+        self.name_hashes, self.sizes, self.roots = name_hashes, sizes, list(roots)
 
     @classmethod
     def from_entries(cls, entries: Iterable[Tuple[str, int]],
-                     root: Optional[str] = None) -> 'ImageNetIndex':
+                     roots: Sequence[str] = ()) -> 'ImageNetIndex':
         """From (file name, size) pairs (size -1: unknown; then no content check)."""
         names, sizes = array('Q'), array('q')
         for name, size in entries:
@@ -84,29 +87,37 @@ class ImageNetIndex:
             if size >= 0:
                 sizes.append(size)
         return cls(np.unique(np.frombuffer(names, np.uint64)),
-                   np.unique(np.frombuffer(sizes, np.int64)) if len(sizes) else None, root)
+                   np.unique(np.frombuffer(sizes, np.int64)) if len(sizes) else None, roots)
 
     @classmethod
-    def from_folder(cls, root: str, with_sizes: bool = True,
-                    progress: Optional[Callable[[str], None]] = None) -> 'ImageNetIndex':
-        """Walk ImageNet's train folder once (one ``stat`` per file when ``with_sizes``)."""
-        if not osp.isdir(root):
-            raise FileNotFoundError(f'ImageNet train folder {root} not found: give --imagenet '
-                                    'DIR (the train/ folder of ImageNet-1K)')
-        index = cls.from_entries(((name, size) for _, name, size in
-                                  walk_images(root, with_sizes)), root if with_sizes else None)
-        if not len(index.name_hashes):
-            raise ValueError(f'no images found under {root}: give --imagenet the train/ folder '
-                             'of ImageNet-1K')
+    def from_folders(cls, roots: Sequence[str], with_sizes: bool = True,
+                     progress: Optional[Callable[[str], None]] = None) -> 'ImageNetIndex':
+        """Walk ImageNet's folders (train/ and val/) once (one ``stat`` per file when
+        ``with_sizes``); each must hold images."""
+        for root in roots:
+            if not osp.isdir(root):
+                raise FileNotFoundError(f'ImageNet folder {root} not found: give --imagenet '
+                                        'TRAIN VAL (the train/ and val/ folders of ImageNet-1K)')
+
+        def entries() -> Iterator[Tuple[str, int]]:
+            for root in roots:
+                found = 0
+                for _, name, size in walk_images(root, with_sizes):
+                    found += 1
+                    yield name, size
+                if not found:
+                    raise ValueError(f'no images found under {root}: give --imagenet the '
+                                     'train/ and val/ folders of ImageNet-1K')
+        index = cls.from_entries(entries(), roots if with_sizes else ())
         if progress:
             progress(f'ImageNet: {len(index.name_hashes):,} file names'
                      + (f', {len(index.sizes):,} distinct sizes' if with_sizes else '')
-                     + f' under {root}')
+                     + f' under {", ".join(roots)}')
         return index
 
     @property
     def checks_content(self) -> bool:
-        return self.sizes is not None and self.root is not None
+        return self.sizes is not None and bool(self.roots)
 
     def has_name(self, name: str) -> bool:
         """Whether an ImageNet file has this base name (its stem, in any case)."""
@@ -125,7 +136,7 @@ class ImageNetIndex:
         wanted = np.unique(np.asarray(sizes, np.int64))
 
         def matching() -> Iterator[str]:
-            for path, _, size in walk_images(self.root, True):
+            for path, _, size in (e for root in self.roots for e in walk_images(root, True)):
                 i = int(np.searchsorted(wanted, size))
                 if i < len(wanted) and int(wanted[i]) == size:
                     yield path

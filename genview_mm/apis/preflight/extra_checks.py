@@ -27,8 +27,10 @@ def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
     folder = folders[0] if folders else root
     num = (cfg.get('expansion') or {}).get('num_extra')
     what = f'extra images [{key}]'
-    facts = dict(key=key, folder=folder, dir=folder.rstrip('/'), ann=ann,
-                 imagenet=train_images(cfg), count=f' --num {num}' if num else '')
+    train = train_images(cfg).rstrip('/')  # its val/ beside it: neither may be in the set
+    facts = dict(key=key, folder=folder, dir=folder.rstrip('/'), ann=ann, imagenet=train,
+                 imagenet_val=osp.join(osp.dirname(train), 'val'),
+                 count=f' --num {num}' if num else '')
     if not osp.isdir(folder):
         return [Check(what, MISSING, f'image folder {folder} not found',
                       fix_lines('extra_folder', **facts))]
