@@ -1,6 +1,7 @@
 """The GenView algorithms (GenViewMoCo, ...MoCoV3, ...BYOL, ...SimSiam, ...SimCLR, ...SwAV): each
 trains on CPU, keeps upstream keys, never trains CLIP, and weights its loss rows exactly."""
 import copy
+from unittest import mock
 
 import pytest
 import torch
@@ -112,7 +113,10 @@ def test_head_wrapped_once_and_scorer_optional():
     cfg['head'] = dict(type='QualityDrivenContrastiveHead', head=cfg['head'])
     model = MODELS.build(cfg)
     assert type(model.head.wrapped).__name__ == 'ContrastiveHead'
-    baseline = MODELS.build(tiny_model_cfg('MoCo', None) | dict(type='GenViewMoCo'))
-    assert baseline.scorer is None
+    with mock.patch('genview_mm.models.selfsup.genview_mixin.print_log') as log:
+        baseline = MODELS.build(tiny_model_cfg('MoCo', None) | dict(type='GenViewMoCo'))
+    assert baseline.scorer is None  # said: a config that lost its scorer trains the baseline
+    assert log.call_args[0][0].startswith('GenViewMoCo has no scorer: it trains the upstream '
+                                          'loss, unweighted')
     data = baseline.data_preprocessor(tiny_batch('MoCo'), True)
     assert set(baseline(**data, mode='loss')) == {'loss'}

@@ -1,7 +1,9 @@
 """The shared logic of every GenView algorithm variant: score pairs, weight the head's loss."""
+import logging
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
+from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
@@ -57,6 +59,10 @@ class GenViewMixin:
             raise TypeError(f'{type(self).__name__} needs its head wrapped in {HEAD_WRAPPER}; '
                             'pass the head config as a keyword argument.')
         self.scorer = MODELS.build(scorer) if isinstance(scorer, dict) else scorer
+        if self.scorer is None:  # a config that lost its scorer would train the baseline
+            print_log(f'{type(self).__name__} has no scorer: it trains the upstream loss, '
+                      'unweighted (for a baseline, configs/baselines/ use the upstream types)',
+                      logger='current', level=logging.WARNING)
         self.gamma, self.normalize = float(gamma), normalize
         if not 0 <= self.gamma < float('inf'):  # inf/nan: NaN weights the fallback misses
             raise ValueError(f'gamma must be a finite number >= 0 (0: uniform weights; a '
