@@ -56,12 +56,15 @@ def main() -> None:
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'train')
     prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=args.amp)
-    from genview_mm.engine import StartCheckFailed
+    from genview_mm.engine import RunCheckFailed, StartCheckFailed
     try:
         build_runner(cfg).train()
     except StartCheckFailed as exc:  # a hook's check of the data, before the first iteration
         print(f'train.py: error: {exc}', file=sys.stderr)
         sys.exit(2)
+    except RunCheckFailed as exc:  # a hook's check during training (the checkpoints stay)
+        print(f'train.py: error: {exc}', file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == '__main__':

@@ -1,5 +1,5 @@
 """Runner-side components (hooks), as mmpretrain's ``engine`` package."""
-from .errors import StartCheckFailed
+from .errors import RunCheckFailed, StartCheckFailed
 from .hooks import GenViewPairHook, KNNMonitorHook
 
-__all__ = ['GenViewPairHook', 'KNNMonitorHook', 'StartCheckFailed']
+__all__ = ['GenViewPairHook', 'KNNMonitorHook', 'RunCheckFailed', 'StartCheckFailed']

@@ -464,6 +464,32 @@ def test_a_hook_check_that_fails_at_the_start_of_training_is_one_line(setup, tmp
     assert 'Traceback' not in err
 
 
+def test_a_scorer_without_finite_scores_stops_training_in_one_line(setup, tmp_path, capsys,
+                                                                   monkeypatch):
+    """Scores that are never finite (an encoder overflowing in float16) gave every batch
+    uniform weights: the run trained the upstream loss, in silence. GenViewPairHook stops it
+    after max_unweighted iterations in a row; train.py says why in one line, exit status 1."""
+    from mmengine.registry import DefaultScope
+
+    from genview_mm.models.scorers import pair_quality_scorer as pqs
+
+    def overflowing(self, view1, view2, data_preprocessor=None):
+        nan = torch.full((view1.shape[0],), float('nan'))
+        return pqs.PairScores(nan, nan, nan)
+    monkeypatch.setattr(pqs.PairQualityScorer, 'forward', overflowing)
+    with DefaultScope.overwrite_default_scope('mmpretrain'), pytest.raises(SystemExit) as exc:
+        run_script('train.py', GENVIEW_TINY, '--skip-preflight', '--work-dir', tmp_path / 'w',
+                   '--cfg-options', f"train_dataloader.dataset.data_root={setup['images']}",
+                   f"genview.manifest={setup['manifest']}",
+                   f"model.scorer.encoder={setup['clip']}", f"model.scorer.pca_path={setup['pca']}",
+                   'custom_hooks.0.max_unweighted=1', 'train_dataloader.batch_size=2')
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith('train.py: error: GenView: 2 pair score(s) of '
+                                           'iteration 1 were not finite'), err
+    assert 'Traceback' not in err
+
+
 def test_genview_settings_without_a_pair_transform_are_refused(tmp_path, capsys):
     """A project config that replaced the pipeline by a MultiView one kept genview's manifest
     and prob: the preflight passed and training ran plain SSL after one warning."""

@@ -167,7 +167,43 @@ def fake_runner(dataset, hub=None):
     logger = SimpleNamespace(info=logs.append, warning=logs.append)
     hub = hub or MessageHub(f'fake-runner-{len(MessageHub._instance_dict)}')
     return SimpleNamespace(train_dataloader=SimpleNamespace(dataset=dataset), logger=logger,
-                           message_hub=hub), logs
+                           message_hub=hub, iter=0), logs
+
+
+def test_hook_stops_a_run_whose_scores_are_not_finite(data):
+    """A batch with a non-finite score trains unweighted (decided on the device, counted in
+    genview_nonfinite): a scorer failing every iteration turned the run into the baseline with
+    no word. The first such batch is a warning, max_unweighted in a row stop the run."""
+    import torch
+
+    from genview_mm.engine import RunCheckFailed
+    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    hook = GenViewPairHook(max_unweighted=3)
+    hook.before_train(runner)
+    started = len(logs)
+
+    def step(nonfinite):
+        hook.after_train_iter(runner, runner.iter, {},
+                              dict(loss=torch.tensor(1.0),
+                                   genview_nonfinite=torch.tensor(float(nonfinite))))
+        runner.iter += 1
+    for count in (0, 2, 1, 0, 4, 4):  # a finite batch ends a streak
+        step(count)
+    assert logs[started:] == [
+        'GenView: 2 pair score(s) of iteration 2 were not finite, so its batch trained with '
+        'uniform weights (the upstream loss; counted in train/genview_nonfinite); if it goes on, '
+        'a scorer encoder that overflows in float16 does this: try --cfg-options '
+        'model.scorer.autocast_dtype=bfloat16 (or model.scorer.autocast=False).']
+    with pytest.raises(RunCheckFailed, match=r'4 pair score\(s\) of iteration 7 were not finite.*'
+                       r'and so did the 2 before it: the run is training the upstream loss'):
+        step(4)
+    hook.before_train(runner)  # a resumed run starts its count again
+    step(4)
+    step(4)
+    never = GenViewPairHook(max_unweighted=0)
+    for _ in range(200):  # 0: warned, never stopped
+        never._check_scores(runner, 9.0)
+    assert never._unweighted == 200
 
 
 def test_hook_fallback_count_continues_after_resume(data):

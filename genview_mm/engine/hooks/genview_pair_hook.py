@@ -8,7 +8,7 @@ from mmpretrain.registry import HOOKS
 
 from genview_mm.datasets.transforms.genview_pair import GEN_KEYS, GenViewPairDataset
 
-from ..errors import StartCheckFailed
+from ..errors import RunCheckFailed, StartCheckFailed
 
 
 def find_pair_transforms(dataset) -> Iterator[tuple]:
@@ -115,26 +115,35 @@ class GenViewPairHook(Hook):
     These need the fields GenViewPairDataset adds in the data samples:
     ``PackInputs(algorithm_keys=GEN_KEYS)`` (or ``meta_keys``), as every GenView config has;
     when a pipeline drops them while generated views are in use, it warns once, at the first
-    iteration.
+    iteration. It also reads the model's ``genview_nonfinite``: a batch with a score that is
+    not finite trains with uniform weights (the upstream loss; the model decides it on the
+    device, without a sync), so the first such batch is a warning and ``max_unweighted`` in a
+    row raise :class:`~genview_mm.engine.errors.RunCheckFailed` (a scorer that fails every
+    iteration would otherwise turn the run into the baseline).
 
     Args:
         max_check (int): most images checked at start. Defaults to 50000.
         min_coverage (float): raise if the checked coverage is below this. Defaults to 0 (raise
             only when nothing matches).
+        max_unweighted (int): iterations in a row with non-finite scores that stop training;
+            0: never. Defaults to 100.
     """
 
     priority = 'NORMAL'
 
-    def __init__(self, max_check: int = 50000, min_coverage: float = 0.0) -> None:
+    def __init__(self, max_check: int = 50000, min_coverage: float = 0.0,
+                 max_unweighted: int = 100) -> None:
         self.max_check = max_check
         self.min_coverage = min_coverage
-        self.fallbacks = 0
-        self._expects_fields = self._warned_fields = False
+        self.max_unweighted = max_unweighted
+        self.fallbacks = self._unweighted = 0
+        self._expects_fields = self._warned_fields = self._warned_scores = False
 
     def before_train(self, runner) -> None:
         resumed = runner.message_hub.log_scalars.get('train/genview_fallbacks')
         self.fallbacks = int(resumed.current()) if resumed is not None else 0
-        self._expects_fields = self._warned_fields = False
+        self._expects_fields = self._warned_fields = self._warned_scores = False
+        self._unweighted = 0
         dataset = runner.train_dataloader.dataset
         found, warned = False, set()
         for ds, transform in find_pair_transforms(dataset):
@@ -210,6 +219,7 @@ class GenViewPairHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
+        self._check_scores(runner, (outputs or {}).get('genview_nonfinite'))
         samples: Sequence = (data_batch or {}).get('data_samples') or []
         if samples and 'genview_slot' not in samples[0] and self._expects_fields \
                 and not self._warned_fields:
@@ -232,3 +242,24 @@ class GenViewPairHook(Hook):
         if known.size:
             hub.update_scalar('train/genview_noise_level', float(known.mean()))
         hub.update_scalar('train/genview_fallbacks', float(self.fallbacks))
+
+    def _check_scores(self, runner, nonfinite) -> None:
+        """Warn at the first batch trained unweighted (``nonfinite`` > 0), stop after
+        ``max_unweighted`` in a row (MMEngine has already read the value: no extra sync)."""
+        if nonfinite is None or float(nonfinite) <= 0:
+            self._unweighted = 0
+            return
+        self._unweighted += 1
+        why = (f'{int(float(nonfinite))} pair score(s) of iteration {runner.iter + 1} were not '
+               'finite, so its batch trained with uniform weights (the upstream loss; counted in '
+               'train/genview_nonfinite)')
+        fix = ('a scorer encoder that overflows in float16 does this: try --cfg-options '
+               "model.scorer.autocast_dtype=bfloat16 (or model.scorer.autocast=False)")
+        if not self._warned_scores:
+            self._warned_scores = True
+            runner.logger.warning(f'GenView: {why}; if it goes on, {fix}.')
+        if self.max_unweighted and self._unweighted >= self.max_unweighted:
+            raise RunCheckFailed(
+                f'GenView: {why}, and so did the {self._unweighted - 1} before it: the run is '
+                f'training the upstream loss, not GenView\'s. Stopped; {fix}, then rerun with '
+                '--resume (or set max_unweighted of GenViewPairHook).')
