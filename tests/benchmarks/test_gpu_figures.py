@@ -43,4 +43,8 @@ def test_smoke_run_writes_every_benchmark_log(tmp_path):
         assert re.search(r'genview\[tiny-clip\]: ms/step \(median of 2\) .* overhead ratio='
                          r'[\d.]+', logs[name])
     assert re.search(r'ratio_p_over_o=[\d.]+ psnr_p_to_o_db=[\d.]+', logs['generator'])
+    # compiled, as on the GPU: 5 images in calls of 2 leave a padded tail
+    assert 'compile=True' in logs['generator']
+    assert re.search(r'p_padded_rows=[1-9]', logs['generator'])
+    assert re.search(r'psnr_o_fp16_to_o_fp32_db=[\d.]+', logs['generator'])
     assert 'torch ' in (out / 'device.log').read_text()

@@ -4,11 +4,13 @@ in one process on the same source JPEGs, seeds and noise levels.
 Arm O: per image, PIL open, one pipeline call (``output_type='pil'``), resize to the output size
 (bicubic), JPEG save. Arm P: ``generate_views`` (the runner) with the generator's fast path,
 from source file to JPEG plus manifest row. Printed per arm: images/s, ms per image, MFU (FLOPs
-of one call counted with torch's FlopCounterMode, against ``--peak-tflops``), host time per image
-on the main thread outside the synchronised model calls, in a second pass (``host_ms``: the
-thread's CPU time, the host work it does; ``host_wall_ms``: wall time, waits for the prefetch
-thread and the writers included), peak memory; then the ratio P/O and the PSNR of P to O next
-to the PSNR of O in fp16 to O in fp32.
+of one call counted with torch's FlopCounterMode, against ``--peak-tflops``), peak memory (on
+CUDA less the other arm's weights); then the ratio P/O, the PSNR of P to O (images generated at
+the same level by both), P's levels, calls and padded rows; then host time per image on the main
+thread outside the synchronised model calls, in a second pass (``host_ms``: the thread's CPU
+time, the host work it does; ``host_wall_ms``: wall time, waits for the prefetch thread and the
+writers included); then the PSNR of O in fp16 to O in fp32 (TF32 off) beside P to O on the same
+images. Each line as soon as it is measured.
 
     python tools/benchmarks/bench_generator.py --preset tiny            # CPU, tiny pipeline
     python tools/benchmarks/bench_generator.py --preset real-size --device cuda --compile
@@ -25,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
@@ -119,7 +122,8 @@ def main(argv=None):
 
 
 def measure(args, tmp: str) -> int:
-    """Both arms, the host-time pass and the PSNR reference, printed; work files in ``tmp``."""
+    """Both arms, the host-time pass and the PSNR reference; each line printed as soon as it is
+    measured (a run cut short by a timeout keeps what it had); work files in ``tmp``."""
     import torch
     from diffusers.utils import logging as diffusers_logging
     if args.threads:
@@ -129,17 +133,26 @@ def measure(args, tmp: str) -> int:
     from bench_setup import prepare
     from generator_arms import (
         HostClock,
+        constant_images,
         cpu_matmul_tflops,
         mean_psnr,
         official_arm,
         peak_memory_mib,
+        pipeline_bytes,
         project_arm,
+        project_levels,
         reset_peak_memory,
     )
     device = torch.device(args.device)
     s = prepare(args, tmp, device)  # pipelines, generator, sources, levels, seeds, FLOPs
     peak = args.peak_tflops or (H100_DENSE_FP16_TFLOPS if device.type == 'cuda'
                                 else cpu_matmul_tflops())
+    print(f'preset={args.preset} device={device} dtype={s.dtype} images={len(s.keys)} '
+          f'batch={args.batch_size} steps={args.steps} output={s.output} '
+          f'compile={args.compile} compile_s={s.compile_s:.1f} weight_scale={s.weight_scale:g} '
+          f'gflop_per_image={s.flops / 1e9:.3f} peak_tflops={peak:.3f}', flush=True)
+    # both pipelines stay on the device: each arm's peak leaves out the other's weights
+    other_mib = {'O': pipeline_bytes(s.pipe_p) / 2 ** 20, 'P': pipeline_bytes(s.pipe_o) / 2 ** 20}
     results = {}
     for arm in ('O', 'P'):
         reset_peak_memory(device)
@@ -156,27 +169,34 @@ def measure(args, tmp: str) -> int:
         if device.type == 'cuda':
             torch.cuda.synchronize(device)
         wall = time.perf_counter() - t0
-        results[arm] = dict(images_per_s=len(s.keys) / wall, ms_per_image=1e3 * wall /
-                            len(s.keys), peak_mem_mib=peak_memory_mib(device))
-        results[arm]['mfu_pct'] = 100 * s.flops * results[arm]['images_per_s'] / (peak * 1e12)
-    for arm in ('O', 'P'):
-        results[arm]['host_ms_per_image'], results[arm]['host_wall_ms_per_image'] = \
-            s.host_pass(arm, HostClock(device))
-    print(f'preset={args.preset} device={device} dtype={s.dtype} images={len(s.keys)} '
-          f'batch={args.batch_size} steps={args.steps} output={s.output} '
-          f'compile={args.compile} compile_s={s.compile_s:.1f} weight_scale={s.weight_scale:g} '
-          f'gflop_per_image={s.flops / 1e9:.3f} peak_tflops={peak:.3f}')
-    for arm in ('O', 'P'):
-        r = results[arm]
+        mem = peak_memory_mib(device) - (other_mib[arm] if device.type == 'cuda' else 0)
+        r = results[arm] = dict(images_per_s=len(s.keys) / wall)
         print(f'arm={arm} images_per_s={r["images_per_s"]:.3f} '
-              f'ms_per_image={r["ms_per_image"]:.1f} mfu_pct={r["mfu_pct"]:.2f} '
-              f'host_ms_per_image={r["host_ms_per_image"]:.2f} '
-              f'host_wall_ms_per_image={r["host_wall_ms_per_image"]:.2f} '
-              f'peak_mem_mib={r["peak_mem_mib"]:.0f}')
+              f'ms_per_image={1e3 * wall / len(s.keys):.1f} '
+              f'mfu_pct={100 * s.flops * r["images_per_s"] / (peak * 1e12):.2f} '
+              f'peak_mem_mib={mem:.0f}', flush=True)
     ratio = results['P']['images_per_s'] / results['O']['images_per_s']
-    p_to_o = mean_psnr(s.psnr_pairs(osp.join(tmp, 'O'), osp.join(tmp, 'P')))
-    print(f'ratio_p_over_o={ratio:.2f} psnr_p_to_o_db={p_to_o:.2f} '
-          f'psnr_o_fp16_to_o_fp32_db={s.psnr_reference():.2f}')
+    got = project_levels(osp.join(tmp, 'P'))  # the levels P generated at, from its rows
+    same = [k for k in s.keys if got.get(k) == s.levels[k]]  # a level flipped at a bin edge
+    pairs = s.psnr_pairs(osp.join(tmp, 'O'), osp.join(tmp, 'P'), same)
+    hist = sorted(Counter(got.values()).items())
+    calls = sum(-(-n // args.batch_size) for _, n in hist)
+    print(f'ratio_p_over_o={ratio:.2f} psnr_p_to_o_db={mean_psnr(pairs):.2f} '
+          f'level_mismatches={len(s.keys) - len(same)} '
+          f'constant_outputs_o={constant_images([o for o, _ in pairs])} '
+          f'constant_outputs_p={constant_images([p for _, p in pairs])} '
+          f'p_levels={",".join(f"{lv}:{n}" for lv, n in hist)} p_pipeline_calls={calls} '
+          f'p_padded_rows={calls * args.batch_size - len(got) if args.compile else 0}',
+          flush=True)
+    for arm in ('O', 'P'):
+        host, host_wall = s.host_pass(arm, HostClock(device))
+        print(f'host arm={arm} host_ms_per_image={host:.2f} '
+              f'host_wall_ms_per_image={host_wall:.2f}', flush=True)
+    ref_db, n = s.psnr_reference()
+    first = [k for k in s.keys[:n] if k in same]
+    print(f'psnr_o_fp16_to_o_fp32_db={ref_db:.2f} psnr_p_to_o_same_images_db='
+          f'{mean_psnr(s.psnr_pairs(osp.join(tmp, "O"), osp.join(tmp, "P"), first)):.2f} '
+          f'psnr_images={n}', flush=True)
     return 0
 
 

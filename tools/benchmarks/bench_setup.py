@@ -46,7 +46,10 @@ def _tame(pipes, steps: int) -> float:
     embeds = torch.randn(1, dim, generator=torch.Generator().manual_seed(0))
     embeds = embeds.to(pipe.device, pipe.unet.dtype)
     scale = 1.0
-    while not _finite(pipe, embeds, steps) and scale > 1e-3:
+    while not _finite(pipe, embeds, steps):
+        if scale <= 1e-3:  # both arms would write black images, read as identical
+            raise RuntimeError(f'{pipe.unet.dtype} outputs stay non-finite with the random '
+                               f'output projections scaled by {scale:g}')
         for p in pipes:
             scale_output_projections(p, 0.5)
         scale *= 0.5
@@ -76,6 +79,7 @@ def prepare(args, tmp: str, device: torch.device) -> SimpleNamespace:
     for p in (pipe_o, pipe_p, pipe_ref):
         p.set_progress_bar_config(disable=True)
     scale = _tame([pipe_o, pipe_p, pipe_ref], args.steps)
+    pipe_ref.to('cpu')  # on the device only for its pass: the arms' peak memory is their own
     write_photos(osp.join(tmp, 'src'), args.images, args.source_size)
     items = list_folder(osp.join(tmp, 'src'))
     paths, keys = [it.path for it in items], [it.key for it in items]
@@ -98,7 +102,8 @@ def prepare(args, tmp: str, device: torch.device) -> SimpleNamespace:
                         args.guidance)
     s = SimpleNamespace(pipe_o=pipe_o, gen=gen, items=items, paths=paths, keys=keys,
                         levels=levels, seeds=seeds, flops=flops, dtype=str(dtype).split('.')[-1],
-                        output=output, compile_s=compile_s, weight_scale=scale)
+                        output=output, compile_s=compile_s, weight_scale=scale,
+                        pipe_p=pipe_p)
 
     def host_pass(arm: str, clock) -> Tuple[float, float]:
         """Main-thread host ms per image of ``arm`` on the first ``--host-images`` images: CPU
@@ -133,19 +138,29 @@ def prepare(args, tmp: str, device: torch.device) -> SimpleNamespace:
                     setattr(obj, name, old)
         return 1e3 * clock.host_cpu_s(cpu) / n, 1e3 * clock.host_s(wall) / n
 
-    def psnr_pairs(o_dir: str, p_dir: str):
-        found = project_outputs(p_dir, keys)
-        return [(osp.join(o_dir, osp.splitext(k)[0] + '.jpg'), found[k]) for k in keys
+    def psnr_pairs(o_dir: str, p_dir: str, among):
+        """(arm O's file, arm P's file) of the keys ``among`` that both arms wrote."""
+        found = project_outputs(p_dir, among)
+        return [(osp.join(o_dir, osp.splitext(k)[0] + '.jpg'), found[k]) for k in among
                 if k in found]
 
-    def psnr_reference() -> float:
+    def psnr_reference() -> Tuple[float, int]:
+        """The PSNR of arm O to arm O in the other of fp16/fp32 on the first ``--psnr-images``
+        images (fp32 without TF32, whose 10-bit mantissa is fp16's) and how many that is."""
         from generator_arms import mean_psnr
+
+        from genview_mm.models.scorers.official import no_tf32
         n = max(1, min(args.psnr_images, len(keys)))
         ref = osp.join(tmp, 'ref')
-        official_arm(pipe_ref, paths[:n], keys[:n], levels, seeds, ref, args.steps,
-                     args.guidance, args.output_size)
+        pipe_ref.to(device)
+        try:
+            with no_tf32():
+                official_arm(pipe_ref, paths[:n], keys[:n], levels, seeds, ref, args.steps,
+                             args.guidance, args.output_size)
+        finally:
+            pipe_ref.to('cpu')
         names = [osp.splitext(k)[0] + '.jpg' for k in keys[:n]]
-        return mean_psnr([(osp.join(tmp, 'O', m), osp.join(ref, m)) for m in names])
+        return mean_psnr([(osp.join(tmp, 'O', m), osp.join(ref, m)) for m in names]), n
 
     s.host_pass, s.psnr_pairs, s.psnr_reference = host_pass, psnr_pairs, psnr_reference
     return s

@@ -124,6 +124,27 @@ def project_outputs(out_dir: str, keys: List[str]) -> Dict[str, str]:
     return found
 
 
+def project_levels(out_dir: str) -> Dict[str, int]:
+    """{key: noise level} arm P recorded in its manifest rows (the levels it generated at)."""
+    from genview_mm.structures.manifest import read_rows
+    return {row.key: row.noise_level
+            for path in glob.glob(osp.join(out_dir, '**', '*.jsonl'), recursive=True)
+            for row in read_rows(path) if row.ok}
+
+
+def pipeline_bytes(pipe: Any) -> int:
+    """Bytes of a pipeline's weights and buffers (its modules')."""
+    modules = [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
+    return sum(t.numel() * t.element_size() for m in modules
+               for t in [*m.parameters(), *m.buffers()])
+
+
+def constant_images(paths: List[str]) -> int:
+    """How many of the images are one flat colour (a NaN-black or saturated output)."""
+    from PIL import Image
+    return sum(int(np.asarray(Image.open(p).convert('L')).std() == 0) for p in paths)
+
+
 def psnr(a_path: str, b_path: str) -> float:
     """PSNR (dB) of two 8-bit images; 100 for identical ones."""
     from PIL import Image
