@@ -2,6 +2,7 @@
 manifest matching, and GenViewPairHook's start-of-training check."""
 import os
 import os.path as osp
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -303,15 +304,80 @@ def test_hook_checks_that_the_view_files_are_there(data):
     runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
     GenViewPairHook().before_train(runner)
     assert logs[0].startswith(f'GenView: {N}/{N} checked images (100.0%)')
-    assert logs[0].endswith(f' 1 of {N} sampled view files are missing or empty (e.g. '
-                            f'{views[0]!r}): those images train on the original.')
-    for view in views[1:4]:
-        open(view, 'wb').close()  # empty: as a full disk leaves them
+    assert logs[0].endswith(f' 1 of {N} sampled view files are missing, empty or undecodable '
+                            f'(e.g. {views[0]!r}): those images train on the original.')
+    open(views[1], 'wb').close()  # empty: as a full disk leaves them
+    for view in views[2:4]:  # not images: an error page saved by a failed download
+        with open(view, 'wb') as f:
+            f.write(b'<html>403 Forbidden</html>')
     with pytest.raises(StartCheckFailed) as exc:
         GenViewPairHook().before_train(runner)
-    assert str(exc.value).startswith(f'4 of {N} sampled views of {data.manifest!r} are missing '
-                                     f'or empty files (e.g. {views[0]!r}), so most images would '
-                                     'train on the original (plain SSL)')
+    assert str(exc.value).startswith(f'4 of {N} sampled views of {data.manifest!r} are missing, '
+                                     f'empty or undecodable files (e.g. {views[0]!r}), so most '
+                                     'images would train on the original (plain SSL)')
+
+
+def test_hook_reads_the_views_through_the_transforms_backend(data, tmp_path):
+    """Views on a named storage backend under plain paths (``backend_args`` with a
+    ``path_mapping``, as on a cluster's object store): the transform reads them, but the start
+    check looked for local files and stopped the run (6 of 6 missing)."""
+    from mmengine.fileio import LocalBackend, register_backend
+    from mmpretrain.datasets import CustomDataset
+
+    @register_backend('genview_test_store', force=True)
+    class Store(LocalBackend):  # what a petrel-style path_mapping does, on local files
+        def __init__(self, path_mapping=None):
+            super().__init__()
+            self.mapping = path_mapping or {}
+
+        def _map(self, path):
+            for src, dst in self.mapping.items():
+                path = str(path).replace(src, dst)
+            return path
+
+        def get(self, filepath):
+            return super().get(self._map(filepath))
+
+        def exists(self, filepath):
+            return super().exists(self._map(filepath))
+    stored = str(tmp_path / 'store')
+    shutil.move(osp.dirname(data.manifest), stored)  # the views now live in the store only
+    os.makedirs(osp.dirname(data.manifest))
+    shutil.copy(osp.join(stored, osp.basename(data.manifest)), data.manifest)
+    backend = dict(backend='genview_test_store',
+                   path_mapping={osp.dirname(data.manifest): stored})
+    pipeline = [dict(type='GenViewPairDataset', manifest=data.manifest, transforms=[[]],
+                     backend_args=backend)]
+    runner, logs = fake_runner(CustomDataset(data_root=data.src_root, with_label=False,
+                                             pipeline=pipeline))
+    GenViewPairHook().before_train(runner)  # it raised StartCheckFailed
+    assert logs[0].startswith(f'GenView: {N}/{N} checked images (100.0%)')
+    assert 'undecodable' not in logs[0]
+
+
+def test_hook_stops_a_run_whose_views_cannot_be_read(data):
+    """Views deleted (or overwritten) after the start check: every one falls back to the
+    original, so the run was plain SSL with only a counter saying so. Most of a window of
+    drawn views unreadable stops it."""
+    from mmengine.structures import BaseDataElement
+
+    from genview_mm.engine import RunCheckFailed
+    runner, _ = fake_runner(build_dataset(data.src_root, data.manifest))
+    hook = GenViewPairHook(fallback_window=8)
+    hook.before_train(runner)
+
+    def step(used, fell):
+        samples = ([BaseDataElement(genview_slot=0, genview_fallback=False)] * used
+                   + [BaseDataElement(genview_slot=-1, genview_fallback=True)] * fell
+                   + [BaseDataElement(genview_slot=-1, genview_fallback=False)] * 2)
+        hook.after_train_iter(runner, 0, dict(data_samples=samples))
+    step(2, 2)
+    step(2, 2)  # 4 of 8: not most of them
+    step(0, 4)
+    with pytest.raises(RunCheckFailed, match=r'^GenView: 8 of the last 9 generated views drawn '
+                       r'could not be read'):
+        step(1, 4)  # 9 drawn: the window is full
+    assert runner.message_hub.get_scalar('train/genview_fallbacks').current() == 12.0
 
 
 def test_hook_says_when_min_clip_sim_took_the_views(data):

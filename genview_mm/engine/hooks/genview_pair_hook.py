@@ -1,6 +1,5 @@
 """GenViewPairHook: checks the manifest against the dataset at start and logs pair statistics."""
-import os.path as osp
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.hooks import Hook
@@ -30,13 +29,21 @@ def outside_note(stats) -> str:
             if outside else '')
 
 
-def missing_views(matched: Sequence[tuple], sample: int = 200) -> Tuple[List[str], int]:
-    """The view files that are missing or empty among the first views of an even sample of
-    ``sample`` of the ``(key, views)`` of :meth:`ManifestIndex.matches` that have views (local
-    files: another backend is asked when a view is loaded), and how many were looked at."""
+def unusable_views(matched: Sequence[tuple], load: Callable[[dict], Optional[dict]],
+                   sample: int = 200) -> Tuple[List[str], int]:
+    """The view files that ``load`` (the transform's loader: training's backend and decoder)
+    cannot read and decode, among the first views of an even sample of ``sample`` of the
+    ``(key, views)`` of :meth:`ManifestIndex.matches` that have views: missing, empty or
+    undecodable (an error page saved as a view); and how many were looked at."""
     found = [views[0][0] for _, views in matched if views]
-    picked = [o for o in found[::max(1, -(-len(found) // sample))][:sample] if '://' not in o]
-    return [o for o in picked if not (osp.isfile(o) and osp.getsize(o) > 0)], len(picked)
+    picked = found[::max(1, -(-len(found) // sample))][:sample]
+
+    def usable(path: str) -> bool:
+        try:
+            return load(dict(img_path=path)) is not None
+        except Exception:  # noqa: BLE001  (what training's loader raises: it falls back)
+            return False
+    return [p for p in picked if not usable(p)], len(picked)
 
 
 def shared_keys(img_paths: Sequence[str], matched: Sequence[tuple]
@@ -99,8 +106,9 @@ class GenViewPairHook(Hook):
     that matches none of the images raises :class:`~genview_mm.engine.errors.StartCheckFailed`
     (a ``ValueError``) that names both sides, instead of silently training without generated
     views, and so do checked images that match the same rows as another (each would be paired
-    with the other's views) and a sample of 200 view files of which most are missing or empty
-    (fewer are counted in the coverage line, a warning). It also warns, once per manifest,
+    with the other's views) and a sample of 200 view files of which most are missing, empty or
+    undecodable (read as training reads them; fewer are counted in the coverage line, a
+    warning). It also warns, once per manifest,
     about rows that give no view (failed, ``undecodable`` sources among them) and rows whose
     ``output`` is absolute or climbs out of the manifest's folder (``..``; counted in the
     coverage line, and a warning unless all views climb out together, as views imported in
@@ -111,7 +119,10 @@ class GenViewPairHook(Hook):
     is known; not logged when none is, as for views imported without their level lists) and
     ``train/genview_fallbacks`` (generated files that could not be read, summed over training
     and continued by ``--resume``; like the losses MMEngine logs, all three are this process's:
-    rank 0's share of the batches in a distributed run).
+    rank 0's share of the batches in a distributed run); when more than
+    ``max_fallback_fraction`` of the last ``fallback_window`` generated views this process drew
+    could not be read (their images trained on the original), it raises
+    :class:`~genview_mm.engine.errors.RunCheckFailed`.
     These need the fields GenViewPairDataset adds in the data samples:
     ``PackInputs(algorithm_keys=GEN_KEYS)`` (or ``meta_keys``), as every GenView config has;
     when a pipeline drops them while generated views are in use, it warns once, at the first
@@ -127,23 +138,29 @@ class GenViewPairHook(Hook):
             only when nothing matches).
         max_unweighted (int): iterations in a row with non-finite scores that stop training;
             0: never. Defaults to 100.
+        max_fallback_fraction (float): the fraction of unreadable generated views, over a
+            window, that stops training; 1: never. Defaults to 0.5.
+        fallback_window (int): generated views drawn per window. Defaults to 1000.
     """
 
     priority = 'NORMAL'
 
     def __init__(self, max_check: int = 50000, min_coverage: float = 0.0,
-                 max_unweighted: int = 100) -> None:
+                 max_unweighted: int = 100, max_fallback_fraction: float = 0.5,
+                 fallback_window: int = 1000) -> None:
         self.max_check = max_check
         self.min_coverage = min_coverage
         self.max_unweighted = max_unweighted
+        self.max_fallback_fraction, self.fallback_window = max_fallback_fraction, fallback_window
         self.fallbacks = self._unweighted = 0
+        self._window = [0, 0]  # generated views drawn, of them unreadable
         self._expects_fields = self._warned_fields = self._warned_scores = False
 
     def before_train(self, runner) -> None:
         resumed = runner.message_hub.log_scalars.get('train/genview_fallbacks')
         self.fallbacks = int(resumed.current()) if resumed is not None else 0
         self._expects_fields = self._warned_fields = self._warned_scores = False
-        self._unweighted = 0
+        self._unweighted, self._window = 0, [0, 0]
         dataset = runner.train_dataloader.dataset
         found, warned = False, set()
         for ds, transform in find_pair_transforms(dataset):
@@ -158,14 +175,14 @@ class GenViewPairHook(Hook):
             paths = [ds.get_data_info(int(i))['img_path'] for i in idx]
             matched = transform.index.matches(paths)  # one match per checked image
             hits, total = sum(bool(views) for _, views in matched), len(paths)
-            gone, looked = missing_views(matched)
+            gone, looked = unusable_views(matched, transform.loader)
             if 2 * len(gone) > looked:  # the run would be mostly plain SSL
                 raise StartCheckFailed(
                     f'{len(gone)} of {looked} sampled views of {transform.index.manifest!r} are '
-                    f'missing or empty files (e.g. {gone[0]!r}), so most images would train on '
-                    'the original (plain SSL): move or copy the views folder next to the '
-                    'manifest (its outputs are relative to it), or import or generate the views '
-                    'again.')
+                    f'missing, empty or undecodable files (e.g. {gone[0]!r}), so most images '
+                    'would train on the original (plain SSL): move or copy the views folder next '
+                    'to the manifest (its outputs are relative to it), or import or generate the '
+                    'views again.')
             shared, example = shared_keys(paths, matched)
             if shared:  # each of them would train with the other's generated views
                 raise StartCheckFailed(
@@ -183,8 +200,9 @@ class GenViewPairHook(Hook):
             line = (f'GenView: {hits}/{total} checked images ({100 * frac:.1f}%) of {n} have '
                     f'generated views in {transform.index.manifest} ({transform.index.num_rows} '
                     f'views; prob {transform.prob}).' + outside_note(transform.index.stats)
-                    + (f' {len(gone)} of {looked} sampled view files are missing or empty (e.g. '
-                       f'{gone[0]!r}): those images train on the original.' if gone else ''))
+                    + (f' {len(gone)} of {looked} sampled view files are missing, empty or '
+                       f'undecodable (e.g. {gone[0]!r}): those images train on the original.'
+                       if gone else ''))
             if hits == total and not gone:
                 runner.logger.info(line)
             elif hits == total:
@@ -234,7 +252,8 @@ class GenViewPairHook(Hook):
             return
         slots = np.array([s.genview_slot for s in samples])
         used = slots >= 0
-        self.fallbacks += sum(bool(s.get('genview_fallback', False)) for s in samples)
+        fell = sum(bool(s.get('genview_fallback', False)) for s in samples)
+        self.fallbacks += fell
         hub = runner.message_hub
         hub.update_scalar('train/genview_gen_frac', float(used.mean()))
         levels = np.array([s.get('genview_noise_level', -1) for s in samples])[used]
@@ -242,6 +261,24 @@ class GenViewPairHook(Hook):
         if known.size:
             hub.update_scalar('train/genview_noise_level', float(known.mean()))
         hub.update_scalar('train/genview_fallbacks', float(self.fallbacks))
+        self._check_fallbacks(int(used.sum()) + fell, fell)
+
+    def _check_fallbacks(self, drawn: int, fell: int) -> None:
+        """Stop when most generated views of a window could not be read (a run turning into
+        plain SSL: views deleted, or error pages saved as views, after the start check)."""
+        self._window[0] += drawn
+        self._window[1] += fell
+        drawn, fell = self._window
+        if drawn < self.fallback_window:
+            return
+        self._window = [0, 0]
+        if fell > self.max_fallback_fraction * drawn:
+            raise RunCheckFailed(
+                f'GenView: {fell} of the last {drawn} generated views drawn could not be read '
+                '(missing, empty or undecodable files; counted in train/genview_fallbacks), so '
+                'their images trained on the original (plain SSL). Stopped; the warnings of '
+                'GenViewPairDataset name such files: restore the views folder, then rerun with '
+                '--resume (or set max_fallback_fraction of GenViewPairHook).')
 
     def _check_scores(self, runner, nonfinite) -> None:
         """Warn at the first batch trained unweighted (``nonfinite`` > 0), stop after
