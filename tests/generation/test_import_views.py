@@ -215,6 +215,29 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
                                             'train', 'train_variations']
 
 
+def test_an_unreadable_folder_is_named_not_blamed_on_the_manifest(tmp_path, capsys,
+                                                                  monkeypatch):
+    """A folder of the trees that cannot be listed (permissions, a mount gone) was reported as
+    'Cannot write the manifest ...: choose a writable --out'; nothing is written either way."""
+    from genview_mm.apis.import_views import tree_walk
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG'], ['a.JPEG']),
+                                            'n02': (['b.JPEG'], ['b.JPEG'])})
+    scandir = os.scandir
+
+    def denied(path):
+        if osp.basename(path) == 'n02' and str(path).startswith(views):
+            raise PermissionError(13, 'Permission denied', path)
+        return scandir(path)
+    monkeypatch.setattr(tree_walk.os, 'scandir', denied)
+    out = tmp_path / 'm.jsonl'
+    rc, _, err = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 2 and 'Cannot write' not in err
+    assert err.strip() == (f"error: Cannot read {osp.join(views, 'n02')} (Permission denied): "
+                           'fix its permissions or its mount and rerun (no manifest was '
+                           'written).')
+    assert not out.exists() and sorted(os.listdir(tmp_path)) == ['train', 'train_variations']
+
+
 def test_empty_views_are_counted_and_not_imported(tmp_path, capsys):
     """0-byte views (a full disk while unpacking) get no row and a line of the summary; they
     were imported as views, and training fell back to the original for each."""

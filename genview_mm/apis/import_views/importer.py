@@ -11,6 +11,10 @@ from .report import EXAMPLES, ImportReport
 from .tree_walk import FolderPair, walk_pair
 
 
+class UnreadableFolder(OSError):
+    """A folder of the source or views tree cannot be read (its message names it; exit 2)."""
+
+
 def _relative_output(view: str, manifest_dir: str) -> str:
     """The view's path relative to the manifest's folder ('/'-separated); absolute if there is
     no relative path (another drive)."""
@@ -139,16 +143,24 @@ def import_views(views_root: str, source_root: str, out: str,
         bar = tqdm(unit='folder', desc='import views', dynamic_ncols=True)
 
     def rows() -> Iterator[ManifestRow]:
-        for folder in walk_pair(source_root, views_root):
-            yield from _import_folder(folder, match_folder(folder.sources, folder.views, exts),
-                                      lists, report, f'import:{views_root}', source_root,
-                                      osp.dirname(out))
-            if bar is not None:
-                bar.set_postfix(matched=report['matched'], refresh=False)
-                bar.update()
+        try:
+            for folder in walk_pair(source_root, views_root):
+                yield from _import_folder(folder, match_folder(folder.sources, folder.views,
+                                                               exts),
+                                          lists, report, f'import:{views_root}', source_root,
+                                          osp.dirname(out))
+                if bar is not None:
+                    bar.set_postfix(matched=report['matched'], refresh=False)
+                    bar.update()
+        except OSError as exc:  # reading the trees, not writing the manifest
+            raise UnreadableFolder(
+                f'Cannot read {exc.filename or "a folder of the trees"} ({exc.strerror or exc}): '
+                'fix its permissions or its mount and rerun (no manifest was written).') from exc
 
     try:
         written = write_manifest(out, rows(), keep_empty=False)  # opened before the walk
+    except UnreadableFolder:
+        raise
     except OSError as exc:
         raise OSError(f'Cannot write the manifest {out!r} ({exc.strerror or exc}): choose a '
                       'writable --out, e.g. data/genview/views_released/manifest.jsonl.') from exc
