@@ -48,6 +48,20 @@ def test_folder_walk_takes_images_and_skips_dot_files(tmp_path):
         list(iter_folder(str(tmp_path / 'src'), str(tmp_path / 'src' / 'a')))
 
 
+def test_folder_names_a_list_line_cannot_hold_are_skipped(tmp_path, caplog):
+    """'#tag.jpg' or ' lead.jpg' at the top of the folder made list lines that MMPretrain reads
+    as a comment or a path with a space: the sampler wrote them and the preflight refused its
+    own list."""
+    for rel in ('#tag1.jpg', '#tag2.jpg', ' lead.jpg', 'ok.jpg', 'a/#inner.jpg', 'a/ b.jpg'):
+        write(str(tmp_path / 'src' / rel), b'x' * 3)
+    found = sorted(iter_folder(str(tmp_path / 'src'), str(tmp_path / 'src')))
+    assert found == ['a/ b.jpg', 'a/#inner.jpg', 'ok.jpg']
+    assert "skipped 3 images whose path, as a line of the list, would start with '#'" in caplog.text
+    report = sample_extra_images(str(tmp_path / 'src'), 3, None)
+    write_image_list(report.paths, str(tmp_path / 'l.txt'))
+    assert count_list_images(str(tmp_path / 'l.txt')) == (3, None)
+
+
 def test_names_a_list_cannot_hold_are_skipped_and_counted(tmp_path, caplog):
     """A file name that is not UTF-8 ended the whole run after the scan (hours on a large
     source) with "'utf-8' codec can't encode character '\\udce9'", naming no file."""
