@@ -46,18 +46,21 @@ def unusable_views(matched: Sequence[tuple], load: Callable[[dict], Optional[dic
     return [p for p in picked if not usable(p)], len(picked)
 
 
-def shared_keys(img_paths: Sequence[str], matched: Sequence[tuple]
-                ) -> Tuple[int, Optional[Tuple[str, str, str]]]:
-    """How many of ``img_paths`` (distinct) match the same rows as another of them (their
-    ``(key, views)`` of :meth:`ManifestIndex.matches`), and an example ``(key, path, other
-    path)``: each would be paired with the other's views (a manifest made for part of the
-    dataset, or for another layout, matched by a shorter trailing path)."""
-    first: dict = {}
+def shared_keys(dataset, index) -> Tuple[int, Optional[Tuple[str, str, str]]]:
+    """How many of the dataset's images (distinct paths; every image, not a sample: two that
+    collide are rarely both in one) match the same rows of ``index`` (a
+    :class:`ManifestIndex`) as another, and an example ``(key, path, other path)``: each would
+    be paired with the other's views (a manifest made for part of the dataset, or for another
+    layout, matched by a shorter trailing path). ImageNet's 1.28M images: a few seconds."""
+    first: dict = {}  # key -> index of its first image (a path is read again on a collision)
     shared, example = set(), None
-    for path, (key, views) in zip(img_paths, matched):
-        if not views:
+    for i in range(len(dataset)):
+        path = dataset.get_data_info(i)['img_path']
+        key = index.matcher.match(path)
+        if key is None:
             continue
-        other = first.setdefault(key, path)
+        j = first.setdefault(key, i)
+        other = path if j == i else dataset.get_data_info(j)['img_path']
         if other != path:
             shared.update((other, path))
             example = example or (key, other, path)
@@ -105,7 +108,7 @@ class GenViewPairHook(Hook):
     100% (those images' pairs come from the original twice, whatever ``prob``); a manifest
     that matches none of the images raises :class:`~genview_mm.engine.errors.StartCheckFailed`
     (a ``ValueError``) that names both sides, instead of silently training without generated
-    views, and so do checked images that match the same rows as another (each would be paired
+    views, and so do images (all of them) that match the same rows as another (each would be paired
     with the other's views) and a sample of 200 view files of which most are missing, empty or
     undecodable (read as training reads them; fewer are counted in the coverage line, a
     warning). It also warns, once per manifest,
@@ -183,10 +186,10 @@ class GenViewPairHook(Hook):
                     'would train on the original (plain SSL): move or copy the views folder next '
                     'to the manifest (its outputs are relative to it), or import or generate the '
                     'views again.')
-            shared, example = shared_keys(paths, matched)
+            shared, example = shared_keys(ds, transform.index)
             if shared:  # each of them would train with the other's generated views
                 raise StartCheckFailed(
-                    f'{shared} of {total} checked dataset images share manifest rows with '
+                    f'{shared} of {n} dataset images share manifest rows with '
                     f'another image: {example[1]!r} and {example[2]!r} both match key '
                     f'{example[0]!r} of {transform.index.manifest!r}, so each would be paired '
                     "with the other's generated view. The manifest was made for part of this "
