@@ -1,6 +1,6 @@
 """Look-up from a dataset sample's image path to its generated views in a manifest."""
 from collections import Counter
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from ..structures.manifest import RowMatcher, output_resolver, outside_views_folder, read_rows
 
@@ -18,7 +18,11 @@ class ManifestIndex:
     is read through ``mmengine.fileio`` (``backend_args`` as in ``LoadImageFromFile``), one row
     at a time (no list of 1.28M row dicts: 2.5 GB of RSS per training process for ImageNet).
     A row without a noise level (views imported without the official level lists) gets
-    ``UNKNOWN_LEVEL`` (-1).
+    ``UNKNOWN_LEVEL`` (-1). A key whose rows come from several sources (the manifests of two
+    datasets with the same layout, concatenated) is ``mixed``: a sample whose path is one of
+    those sources gets that source's views only (else each image would draw the other's), one
+    that is none of them all of them (:meth:`ambiguous` says which); the manifest is then read
+    a second time for those keys.
 
     Args:
         manifest (str): manifest file, or the generation output folder holding ``manifest.jsonl``.
@@ -38,6 +42,9 @@ class ManifestIndex:
         #: the keys of rows filtered by ``min_clip_sim`` (to say why an image has no view)
         self.filtered = RowMatcher(source_root)
         self.by_key: Dict[str, Views] = {}
+        #: keys with rows of several sources, and the views of each of their sources
+        self.mixed: Set[str] = set()
+        self.by_exact_source: Dict[str, Views] = {}
         self.num_rows = self.num_filtered = 0
         resolve = output_resolver(manifest, backend_args)
         #: rows 'failed' (of them 'undecodable') and 'ok' (of them 'no_clip_sim': no similarity
@@ -57,15 +64,21 @@ class ManifestIndex:
                 self.num_filtered += 1
                 self.filtered.add(row)
                 continue
-            key = self.matcher.add(row)
-            level = UNKNOWN_LEVEL if row.noise_level is None else int(row.noise_level)
-            out = resolve(row.output) if row.output else row.output
+            source = self.matcher.source_id(row.source)
+            new_source = source not in self.matcher.by_source
+            key = self.matcher.add(row, source)
+            if new_source and key in self.by_key:  # another source's rows came first
+                self.mixed.add(key)
             views = self.by_key.setdefault(key, [])
-            if any(known == out for known, _ in views):  # listed again (concatenated manifests)
+            if self._add_view(views, row, resolve):
+                self.num_rows += 1
+            else:  # listed again (concatenated manifests)
                 self.stats['duplicates'] += 1
-                continue
-            views.append((out, level))
-            self.num_rows += 1
+        for row in read_rows(manifest, backend_args) if self.mixed else ():
+            key = self.matcher.key_id(row.key)
+            if row.ok and not row.below(min_clip_sim) and key in self.mixed:
+                self._add_view(self.by_exact_source.setdefault(
+                    self.matcher.source_id(row.source), []), row, resolve)
         if not self.by_key and self.num_filtered:
             raise ValueError(f'The manifest {manifest!r} lists no usable generated image: '
                              f'{self.filtered_note()}: lower it (genview.min_clip_sim), or set '
@@ -74,6 +87,29 @@ class ManifestIndex:
             raise ValueError(f'The manifest {manifest!r} lists no usable generated image. Check '
                              'that tools/generate_views.py finished and tools/merge_manifests.py '
                              'ran.')
+
+    @staticmethod
+    def _add_view(views: Views, row, resolve) -> bool:
+        """Append ``row``'s view to ``views`` unless it is there; whether it was added."""
+        out = resolve(row.output) if row.output else row.output
+        if any(known == out for known, _ in views):
+            return False
+        views.append((out, UNKNOWN_LEVEL if row.noise_level is None else int(row.noise_level)))
+        return True
+
+    def _views(self, key: Optional[str], img_path: str) -> Views:
+        if key is None:
+            return []
+        if key in self.mixed:
+            return self.by_exact_source.get(self.matcher.source_id(img_path), self.by_key[key])
+        return self.by_key[key]
+
+    def ambiguous(self, img_path: str) -> bool:
+        """Whether ``img_path`` matches a mixed key by that key alone (none of its sources is
+        this path): it draws from the views of every source."""
+        key = self.matcher.match(img_path)
+        return (key in self.mixed and
+                self.matcher.source_id(img_path) not in self.by_exact_source)
 
     def filtered_note(self) -> str:
         """'N views filtered by min_clip_sim=X' ('' when none was)."""
@@ -88,12 +124,11 @@ class ManifestIndex:
 
     def lookup(self, img_path: str) -> Views:
         """Generated views of one source image (empty list if it has none)."""
-        key = self.matcher.match(img_path)
-        return self.by_key[key] if key is not None else []
+        return self._views(self.matcher.match(img_path), img_path)
 
     def matches(self, img_paths: Iterable[str]) -> List[Tuple[Optional[str], Views]]:
         """The key (None: no row) and the generated views of each of ``img_paths``, matched
         once each (the start-of-training checks read coverage, shared rows and missing files
         from this)."""
-        keys = [self.matcher.match(p) for p in img_paths]
-        return [(key, self.by_key[key] if key is not None else []) for key in keys]
+        return [(key, self._views(key, p)) for p in img_paths
+                for key in [self.matcher.match(p)]]

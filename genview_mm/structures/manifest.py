@@ -485,14 +485,25 @@ class RowMatcher:
         self.by_source: Dict[str, str] = {}
         self.max_depth = 0
 
-    def add(self, row: ManifestRow) -> str:
-        """Register a row; returns its normalised key."""
-        key = _norm(row.key)
+    def add(self, row: ManifestRow, source_id: Optional[str] = None) -> str:
+        """Register a row (``source_id``: its :meth:`source_id`, if known); returns its
+        normalised key."""
+        key = self.key_id(row.key)
         if key not in self.keys:
             self.keys[key] = None
             self.max_depth = max(self.max_depth, key.count('/') + 1)
-        self.by_source[_norm(row.source)] = key
+        self.by_source[source_id or self.source_id(row.source)] = key
         return key
+
+    @staticmethod
+    def key_id(key: str) -> str:
+        """A row's ``key`` as the matcher stores it."""
+        return _norm(key)
+
+    @staticmethod
+    def source_id(path: str) -> str:
+        """A row's ``source`` or a sample's ``img_path`` as the matcher compares them."""
+        return _norm(osp.abspath(path))
 
     def candidates(self, img_path: str, depth: Optional[int] = None) -> List[str]:
         """The keys ``img_path`` may have, in the order :meth:`match` tries them (its absolute
@@ -507,7 +518,7 @@ class RowMatcher:
 
     def match(self, img_path: str) -> Optional[str]:
         """The key ``img_path`` belongs to, or None."""
-        key = self.by_source.get(_norm(osp.abspath(img_path)))
+        key = self.by_source.get(self.source_id(img_path))
         if key is not None:
             return key
         return next((k for k in self.candidates(img_path, self.max_depth) if k in self.keys),

@@ -262,6 +262,42 @@ def test_hook_reports_coverage_and_rejects_mismatched_manifest(data, tmp_path):
         GenViewPairHook().before_train(runner)
 
 
+def test_rows_of_two_datasets_under_one_key_keep_to_their_source(tmp_path):
+    """Two datasets of the same layout, their manifests concatenated: the key 'cls/img_0000.png'
+    has a row of each, and an image of either drew its own view or the other dataset's with
+    equal odds, while the start check said 100%. A source path now takes its own rows; a path
+    that is neither (a copy) takes all, with a warning."""
+    import json
+    sets = [photos_with_views(str(tmp_path / name), N, 24, ext='.png') for name in 'ab']
+    both = tmp_path / 'both.jsonl'
+    with open(both, 'w') as out:
+        for one in sets:
+            with open(one.manifest) as f:
+                for row in map(json.loads, f):
+                    if row['output']:
+                        row['output'] = osp.join(osp.dirname(one.manifest), row['output'])
+                    out.write(json.dumps(row) + '\n')
+    index = ManifestIndex(str(both))
+    alone = [ManifestIndex(one.manifest) for one in sets]
+    assert len(index.mixed) == N and index.num_rows == 2 * N
+    for one, own in zip(sets, alone):
+        for src in one.sources:
+            assert index.lookup(src) == own.lookup(src) and not index.ambiguous(src)
+    assert [v for _, v in index.matches(sets[1].sources)] == [
+        alone[1].lookup(p) for p in sets[1].sources]
+    copy = tmp_path / 'c' / 'cls'
+    shutil.copytree(osp.dirname(sets[0].sources[0]), copy)
+    moved = str(copy / osp.basename(sets[0].sources[1]))
+    assert index.ambiguous(moved) and len(index.lookup(moved)) == 2
+    runner, logs = fake_runner(build_dataset(str(tmp_path / 'c'), str(both)))
+    GenViewPairHook().before_train(runner)
+    assert any(f'GenView: {N} of {N} checked images (e.g. ' in line and 'by their key '
+               "alone, not by their own path" in line for line in logs), logs
+    runner, logs = fake_runner(build_dataset(sets[0].src_root, str(both)))
+    GenViewPairHook().before_train(runner)
+    assert not any('by their key alone' in line for line in logs)
+
+
 def test_hook_refuses_images_that_share_manifest_rows(data, tmp_path):
     """A manifest made for one folder (keys 'img_0001.png', ...) used for a dataset holding
     that folder and another with the same file names: b/img_0001.png matched key

@@ -196,6 +196,14 @@ class GenViewPairHook(Hook):
                     'dataset or for another layout: set genview.source_root to the folder its '
                     'keys are relative to, or generate views for this dataset '
                     '(tools/generate_views.py).')
+            mixed = [p for p in paths if transform.index.mixed and transform.index.ambiguous(p)]
+            if mixed:  # rows of several datasets under one key, and these images are none
+                runner.logger.warning(
+                    f'GenView: {len(mixed)} of {total} checked images (e.g. {mixed[0]!r}) match '
+                    f'rows of {transform.index.manifest} that come from several source images '
+                    '(the manifests of datasets with the same layout, concatenated) by their key '
+                    'alone, not by their own path: each draws from the views of all of them. '
+                    "Keep only this dataset's rows in the manifest.")
             frac = hits / max(total, 1)
             filtered = transform.index.num_filtered_only(paths) if hits < total else 0
             lower = (f' {transform.index.filtered_note()} ({filtered} of the checked images '
