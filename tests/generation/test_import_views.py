@@ -215,6 +215,23 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
                                             'train', 'train_variations']
 
 
+def test_flat_views_get_a_hint_whose_command_works(tmp_path, capsys):
+    """Views made with the official script lie flat (output_prefix/<name>); the sources are in
+    class folders: nothing matched and nothing said why. The hint's command sorts them."""
+    src, _ = make_trees(str(tmp_path), {'n01': (['n01_1.JPEG', 'n01_2.JPEG'], []),
+                                        'n02': (['n02_7.JPEG'], [])})
+    flat = tmp_path / 'flat'
+    for name in ('n01_1.png', 'n01_2.png', 'n02_7.png'):
+        touch(str(flat / name))
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, _ = run_tool(capsys, flat, '--source-root', src, '--out', out)
+    assert rc == 1 and f'{flat} holds the views flat' in stdout
+    command = stdout.split('cd VIEWS_ROOT && ', 1)[1].split('), then import again')[0]
+    run_cmd(['bash', '-c', command], cwd=str(flat))
+    rc, stdout, _ = run_tool(capsys, flat, '--source-root', src, '--out', out)
+    assert rc == 0 and len(read_manifest(str(out))) == 3
+
+
 def test_an_unreadable_folder_is_named_not_blamed_on_the_manifest(tmp_path, capsys,
                                                                   monkeypatch):
     """A folder of the trees that cannot be listed (permissions, a mount gone) was reported as

@@ -15,6 +15,12 @@ class UnreadableFolder(OSError):
     """A folder of the source or views tree cannot be read (its message names it; exit 2)."""
 
 
+def _flat_views(views_root: str, exts) -> bool:
+    """Whether ``views_root`` holds view files at its top (a flat folder of views)."""
+    with os.scandir(views_root) as it:
+        return any(e.is_file() and e.name.lower().endswith(exts) for e in it)
+
+
 def _relative_output(view: str, manifest_dir: str) -> str:
     """The view's path relative to the manifest's folder ('/'-separated); absolute if there is
     no relative path (another drive)."""
@@ -173,6 +179,12 @@ def import_views(views_root: str, source_root: str, out: str,
         report['hint'] = (f'{views_root} holds a folder {osp.basename(source_root)}/: if '
                           'the views are in there, pass '
                           f'{osp.join(views_root, osp.basename(source_root))} as VIEWS_ROOT.')
+    elif _flat_views(views_root, exts):
+        report['hint'] = (
+            f'{views_root} holds the views flat (as the official generation script writes '
+            'them) and the sources are in class folders: put each view in the folder of its '
+            "source (ImageNet's names start with the class: cd VIEWS_ROOT && for f in *_*.*; "
+            'do d="${f%%_*}"; mkdir -p "$d" && mv "$f" "$d/"; done), then import again.')
     if lists is not None:
         unused, examples = lists.unused(EXAMPLES)
         report.note('list_unused', unused, examples)
