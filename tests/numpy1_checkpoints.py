@@ -25,23 +25,11 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
+from genview_mm.utils.numpy1_pickle import Numpy1Pickler
+
 NUMPY1_RECONSTRUCT = 'numpy.core.multiarray._reconstruct'
 NUMPY1_SCALAR = 'numpy.core.multiarray.scalar'
 _HUB_IDS = itertools.count()
-
-
-class Numpy1Pickler(pickle._Pickler):
-    """Pickles numpy objects under the module names numpy 1.x uses."""
-
-    def save_global(self, obj: Any, name: Optional[str] = None) -> None:
-        module = getattr(obj, '__module__', None) or ''
-        if module == 'numpy._core' or module.startswith('numpy._core.'):
-            qualname = name or obj.__qualname__
-            old_module = 'numpy.core' + module[len('numpy._core'):]
-            self.write(pickle.GLOBAL + f'{old_module}\n{qualname}\n'.encode('ascii'))
-            self.memoize(obj)
-            return
-        super().save_global(obj, name)
 
 
 numpy1_pickle = types.ModuleType('numpy1_pickle')

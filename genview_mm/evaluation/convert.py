@@ -21,7 +21,6 @@ left out. The pretraining config stored in their ``meta['cfg']`` gives the input
 transfer configs can be told to match it (see :mod:`genview_mm.evaluation.checkpoint_io`).
 """
 import os.path as osp
-import pickle
 import pickletools
 import re
 from collections import OrderedDict
@@ -29,6 +28,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from genview_mm.utils import numpy1_pickle
 from genview_mm.utils.atomic_write import atomic_write
 from genview_mm.utils.file_safety import check_writable
 
@@ -214,8 +214,8 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
     else:
         out = dict(to_detectron2(backbone), pretrain_normalisation=norm)
     with atomic_write(dst, 'wb') as f:  # a crash never leaves a half-written dst
-        if fmt == 'detectron2':
-            pickle.dump(out, f)
+        if fmt == 'detectron2':  # numpy-1 names: detectron2 setups often have numpy < 1.26.1
+            numpy1_pickle.dump(out, f)
         else:
             torch.save(out, f)
     return out

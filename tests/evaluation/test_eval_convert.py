@@ -2,6 +2,7 @@
 tools/convert_checkpoint.py's choice of format."""
 import os
 import pickle
+import pickletools
 
 import numpy as np
 import pytest
@@ -86,6 +87,10 @@ def test_detectron2_format(moco_ckpt, tmp_path):
     path, model = moco_ckpt
     dst = str(tmp_path / 'd2.pkl')
     convert_checkpoint(path, dst, 'detectron2')
+    with open(dst, 'rb') as f:  # numpy < 1.26.1 (detectron2 setups) has no numpy._core
+        names = {arg for op, arg, _ in pickletools.genops(f) if op.name == 'GLOBAL'}
+    assert 'numpy.core.multiarray _reconstruct' in names, names
+    assert not any(n.startswith('numpy._core') for n in names), names
     with open(dst, 'rb') as f:
         out = pickle.load(f)
     assert out['__author__'] == 'genview_mm' and out['matching_heuristics'] is True
