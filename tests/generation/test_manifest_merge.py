@@ -311,3 +311,37 @@ def test_sources_mmpretrain_config(tmp_path, photo_dir):
     assert [it.key for it in items] == [it.key for it in list_folder(photo_dir)]
     assert len(items) == 10 and items[0].key == 'a/img_0000.jpg'
     assert json.dumps(items[0].key)
+
+
+def test_merge_while_a_shard_finishes_loses_no_rows(tmp_path, monkeypatch):
+    """A worker finishes a shard by writing its record, then removing its journal. A merge
+    running meanwhile listed the journal and found it gone (FileNotFoundError, exit 2), or
+    listed the records before the new one and the journals after the old one was gone (its
+    rows silently left out, exit 0)."""
+    from genview_mm.apis.generation import shards
+    out = str(tmp_path)
+    os.makedirs(osp.join(out, 'shards'))
+    write_manifest(shard_path(out, 0), [row('a.jpg')])
+    write_manifest(shard_path(out, 1, 'journal'), [row('b.jpg')])
+
+    def finish():  # what the worker does at the end of shard 1
+        if osp.exists(shard_path(out, 1, 'journal')):
+            write_manifest(shard_path(out, 1), [row('b.jpg')])
+            os.remove(shard_path(out, 1, 'journal'))
+    listed = shards.row_files(out)
+    finish()
+    monkeypatch.setattr(shards, 'row_files', lambda _: listed)  # listed before it finished
+    assert merge_manifests(out)['rows'] == 2
+    monkeypatch.undo()
+    os.remove(shard_path(out, 1))
+    write_manifest(shard_path(out, 1, 'journal'), [row('b.jpg')])
+    real_glob = shards.glob.glob
+
+    def glob_then_finish(pattern):  # the shard finishes between the two listings
+        found = real_glob(pattern)
+        finish()
+        return found
+    monkeypatch.setattr(shards.glob, 'glob', glob_then_finish)
+    report = merge_manifests(out)
+    monkeypatch.undo()
+    assert [r['key'] for r in read_manifest(report['path'])] == ['a.jpg', 'b.jpg']

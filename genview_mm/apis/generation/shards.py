@@ -11,7 +11,7 @@ import glob
 import os.path as osp
 import posixpath
 from dataclasses import replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ...structures import manifest
 from ...utils.file_lock import FileLock
@@ -41,18 +41,41 @@ def shard_path(out_dir: str, shard: int, kind: str = 'jsonl') -> str:
 
 
 def row_files(out_dir: str) -> List[str]:
-    """The records and journals under ``out_dir``, oldest first (a later row is newer)."""
-    files = [f for kind in ('jsonl', 'journal')
+    """The records and journals under ``out_dir``, oldest first (a later row is newer). The
+    journals are listed first: a shard finishing meanwhile (record written, then journal
+    removed) is then listed by one of them (:func:`read_row_files` reads a vanished journal's
+    record)."""
+    files = [f for kind in ('journal', 'jsonl')
              for f in glob.glob(osp.join(out_dir, SHARDS_DIR, f'shard-*.{kind}'))]
-    return sorted(files, key=lambda p: (osp.getmtime(p), p.endswith('.journal'), p))
+    return sorted(files, key=lambda p: (_mtime(p), p.endswith('.journal'), p))
+
+
+def _mtime(path: str) -> float:
+    try:
+        return osp.getmtime(path)
+    except FileNotFoundError:  # a journal whose shard just finished: its record is newest
+        return float('inf')
+
+
+def read_row_files(paths: Sequence[str]) -> Iterator[manifest.ManifestRow]:
+    """The rows of these files; a listed journal gone by now is read as its shard's record
+    (written before the journal is removed), a missing record is skipped."""
+    for path in paths:
+        journal = path.endswith('.journal')
+        for one in [path] + ([path[:-len('journal')] + 'jsonl'] if journal else []):
+            try:
+                rows = list(manifest.read_rows(one))  # one shard's rows
+            except FileNotFoundError:  # gone since it was listed
+                continue
+            yield from rows
+            break
 
 
 def recorded_rows(paths: Sequence[str]) -> Dict[tuple, manifest.ManifestRow]:
     """The newest row of every (key, variation) in these files (missing ones skipped); a
     damaged line other than a last one is a SetupError naming the file and the way out."""
     try:
-        return manifest.newest_rows(r for p in paths if osp.isfile(p)
-                                    for r in manifest.read_rows(p))
+        return manifest.newest_rows(read_row_files(paths))
     except ValueError as exc:
         raise SetupError(f'{exc}: delete that file (its shard is redone) and rerun') from None
 
@@ -112,7 +135,7 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
         raise FileNotFoundError(f'no shard records under {osp.join(out_dir, SHARDS_DIR)!r}: '
                                 'run tools/generate_views.py with this --out-dir first')
     try:
-        raw = [row for path in files for row in manifest.read_rows(path)]
+        raw = list(read_row_files(files))
     except ValueError as exc:
         raise ValueError(f'{exc}: delete that file (tools/generate_views.py redoes its shard) '
                          'and merge again') from None
