@@ -154,11 +154,13 @@ def is_converted_backbone(path: str) -> bool:
     """Whether ``path`` is a backbone file :func:`convert_checkpoint` wrote: the mmpretrain
     format's ``meta.converted_from``, or the detectron2 pickle's ``__author__`` (read from its
     opcodes, nothing unpickled: a foreign file runs no code). A torchvision state dict carries
-    no mark."""
-    if path.endswith('.pkl'):
-        with open(path, 'rb') as f:
+    no mark. Told apart by their bytes, not their names (either may have been written under
+    the other's extension): torch's files are zip archives."""
+    with open(path, 'rb') as f:
+        if f.read(2) != b'PK':
+            f.seek(0)
             texts = [arg for _, arg, _ in pickletools.genops(f) if isinstance(arg, str)]
-        return ('__author__', 'genview_mm') in zip(texts, texts[1:])
+            return ('__author__', 'genview_mm') in zip(texts, texts[1:])
     return 'converted_from' in read_checkpoint(path)['meta']
 
 

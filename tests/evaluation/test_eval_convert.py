@@ -178,6 +178,20 @@ def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, capsys):
         assert 'res5.1.conv2.norm.weight' in pickle.load(f)['model']
 
 
+def test_a_rerun_replaces_its_own_output_under_the_other_formats_extension(moco_ckpt,
+                                                                          tmp_path, capsys):
+    """A detectron2 file written to a .pth name (or an mmpretrain one to .pkl) was read by the
+    wrong reader on the rerun and refused as 'not backbone weights (written by genview_mm)'."""
+    for name, fmt in (('d2.pth', 'detectron2'), ('mm.pkl', 'mmpretrain')):
+        for _ in range(2):
+            run_script('convert_checkpoint.py', moco_ckpt[0], tmp_path / name, '--format', fmt)
+        assert f'({fmt} format)' in capsys.readouterr().out
+    (tmp_path / 'user.pth').write_bytes(pickle.dumps({'model': {}}))  # not ours: kept
+    with pytest.raises(SystemExit):
+        run_script('convert_checkpoint.py', moco_ckpt[0], tmp_path / 'user.pth')
+    assert pickle.loads((tmp_path / 'user.pth').read_bytes()) == {'model': {}}
+
+
 def test_pretraining_normalisation_reads_config_text_without_running_it(tmp_path):
     from genview_mm.evaluation.checkpoint_io import (
         matches_transfer_normalisation,
