@@ -72,7 +72,7 @@ def main() -> None:
             report_unmatched(args.view1_dir, args.view2_dir)
             scorer = PairQualityScorer(args.pca, encoder=args.encoder)
             img1, img2, scores, weights = score_folders(args.view1_dir, args.view2_dir, scorer,
-                                                        args.num, args.gamma)
+                                                        args.num, args.gamma, args.device)
     except (OSError, ValueError) as exc:
         raise SystemExit(f'visualize_pairs.py: error: {exc}') from None
     path = render_pair_grid(img1, img2, scores, weights, args.out, cell=args.cell)

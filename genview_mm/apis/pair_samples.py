@@ -59,9 +59,9 @@ def pair_by_stem(dir1: str, dir2: str) -> FolderPairs:
 
 
 def score_folders(dir1: str, dir2: str, scorer: PairQualityScorer, num: int = 8,
-                  gamma: float = 1.0) -> Scored:
+                  gamma: float = 1.0, device: str = 'cpu') -> Scored:
     """Pair images of two folders by file name (:func:`pair_by_stem`) and score the first
-    ``num`` pairs.
+    ``num`` pairs on ``device`` (the scorer is moved there).
 
     Returns:
         tuple: the (N, S, S, 3) uint8 views of each side, their scores and their weights
@@ -75,8 +75,9 @@ def score_folders(dir1: str, dir2: str, scorer: PairQualityScorer, num: int = 8,
     size = scorer.encoder.input_size
     imgs = [np.stack([_load_square(osp.join(d, f), size) for f in fs])
             for d, fs in zip((dir1, dir2), names)]
-    raw = [torch.from_numpy(a).permute(0, 3, 1, 2).float() for a in imgs]
-    scores = scorer(raw[0], raw[1], data_preprocessor=None)
+    raw = [torch.from_numpy(a).permute(0, 3, 1, 2).float().to(device) for a in imgs]
+    scores = scorer.to(device)(raw[0], raw[1], data_preprocessor=None)
+    scores = type(scores)(*(t.cpu() for t in scores))
     return imgs[0], imgs[1], scores, quality_weights(scores.q, gamma).weights
 
 

@@ -49,6 +49,16 @@ def test_folder_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
                                       tiny_clip_path, '--out', str(out), '--cell', '32'])
     load_tool('visualize_pairs').main()
     assert Image.open(out).size == (6 + 3 * 70, 6 + 54)
+    # --device reaches the folder mode (it scored on the CPU whatever was asked)
+    import genview_mm.apis.pair_samples as pair_samples
+    asked = []
+    real = pair_samples.score_folders
+    monkeypatch.setattr(pair_samples, 'score_folders',
+                        lambda *a, **k: asked.append(a[5] if len(a) > 5 else k.get('device'))
+                        or real(*a, **k))
+    monkeypatch.setattr(sys, 'argv', sys.argv + ['--overwrite', '--device', 'cpu:0'])
+    load_tool('visualize_pairs').main()
+    assert asked == ['cpu:0']
 
 
 def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch):
