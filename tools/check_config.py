@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     except (GenViewSettingError, OptionRefused) as exc:
         print(f'check_config.py: error: {exc}', file=sys.stderr)
         return 2
-    if args.skip_preflight:
+    if args.skip_preflight and not args.preflight:  # as tools/train.py: --preflight wins
         return 0
     checks = run_preflight(cfg, args.mode, args.checkpoint)
     ok = preflight_passes(checks)

@@ -274,6 +274,9 @@ def test_preflight_through_a_launcher_prints_the_checklist_once(setup, tmp_path)
     proc = run_tool('slurm_train.sh', 'part', 'job', GENVIEW_TINY, str(tmp_path / 'work'),
                     '--preflight', *opts, timeout=300)
     assert proc.stdout.count('genview_mm preflight:') == 1 and 'srun' not in proc.output
+    proc = run_tool('dist_train.sh', GENVIEW_TINY, '2', '--skip-preflight', '--preflight', *opts,
+                    timeout=300)  # --preflight wins, as in tools/train.py (it printed nothing)
+    assert proc.stdout.count('genview_mm preflight:') == 1, proc.output
 
 
 @pytest.mark.slow
