@@ -48,18 +48,21 @@ def test_folder_walk_takes_images_and_skips_dot_files(tmp_path):
         list(iter_folder(str(tmp_path / 'src'), str(tmp_path / 'src' / 'a')))
 
 
-def test_folder_names_a_list_line_cannot_hold_are_skipped(tmp_path, caplog):
-    """'#tag.jpg' or ' lead.jpg' at the top of the folder made list lines that MMPretrain reads
-    as a comment or a path with a space: the sampler wrote them and the preflight refused its
-    own list."""
-    for rel in ('#tag1.jpg', '#tag2.jpg', ' lead.jpg', 'ok.jpg', 'a/#inner.jpg', 'a/ b.jpg'):
+def test_names_starting_with_a_hash_or_a_space_are_listed_and_accepted(tmp_path):
+    """'#tag.jpg' and ' lead.jpg' are file names MMPretrain reads verbatim from a
+    with_label=False list; the preflight refused the sampler's own list for them (a '#' line or
+    spaces around a path are refused only when they name no file)."""
+    for rel in ('#tag1.jpg', ' lead.jpg', 'ok.jpg', 'a/#inner.jpg'):
         write(str(tmp_path / 'src' / rel), b'x' * 3)
-    found = sorted(iter_folder(str(tmp_path / 'src'), str(tmp_path / 'src')))
-    assert found == ['a/ b.jpg', 'a/#inner.jpg', 'ok.jpg']
-    assert "skipped 3 images whose path, as a line of the list, would start with '#'" in caplog.text
-    report = sample_extra_images(str(tmp_path / 'src'), 3, None)
-    write_image_list(report.paths, str(tmp_path / 'l.txt'))
-    assert count_list_images(str(tmp_path / 'l.txt')) == (3, None)
+    report = sample_extra_images(str(tmp_path / 'src'), 4, None)
+    assert sorted(report.paths) == sorted([' lead.jpg', '#tag1.jpg', 'a/#inner.jpg', 'ok.jpg'])
+    lst = str(tmp_path / 'l.txt')
+    write_image_list(report.paths, lst)
+    assert count_list_images(lst, str(tmp_path / 'src')) == (4, None)
+    with open(lst, 'a') as f:
+        f.write('# a comment\n')  # names no file: refused
+    count, problem = count_list_images(lst, str(tmp_path / 'src'))
+    assert count == 5 and problem == "line 5 ('# a comment') is a comment"
 
 
 def test_names_a_list_cannot_hold_are_skipped_and_counted(tmp_path, caplog):

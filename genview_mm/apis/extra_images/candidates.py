@@ -85,21 +85,8 @@ def iter_folder(folder: str, data_root: str) -> Iterator[str]:
     """
     prefix = relative_to(folder, data_root)
     prefix = '' if prefix == '.' else prefix + '/'
-    odd = []  # a line starting with '#' or a space, or ending with one, names no file
     for _, rel in iter_image_entries(folder):
-        path = prefix + rel
-        if path[0] in _ODD_START or path[-1] in _ODD_START[:2]:
-            odd.append(path)
-        else:
-            yield path
-    if odd:
-        logger.warning('%s: skipped %d images whose path, as a line of the list, would start '
-                       "with '#' or a space or end with a space (MMPretrain would not read it "
-                       'as that path), e.g. %r: rename them to include them', folder, len(odd),
-                       odd[0])
-
-
-_ODD_START = (' ', '\t', '#')
+        yield prefix + rel
 
 
 def iter_list(list_file: str, data_root: str) -> Iterator[str]:

@@ -37,7 +37,7 @@ def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
     if not osp.isfile(ann):
         return [Check(what, MISSING, f'annotation list {ann} not found',
                       fix_lines('extra_list', **facts))]
-    count, problem = count_list_images(ann)
+    count, problem = count_list_images(ann, folder)
     if problem:  # it passed as N images, and training failed when it reached that line
         return [Check(what, BROKEN, f'{ann}: {problem}, but MMPretrain reads every line as an '
                       'image path, as it is, so training would fail there',
