@@ -55,7 +55,6 @@ def test_missing_list_names_the_sampling_command(setup):
     assert check.detail == f'annotation list {setup["list"]} not found'
     assert check.fix[0].startswith(
         f'python tools/sample_extra_images.py {setup["extra"]} --imagenet {setup["main"]} '
-        f'{osp.join(osp.dirname(setup["main"].rstrip("/")), "val")} '
         f'--num 4 --out {setup["list"]}   (candidates: an ImageNet-21K or LAION image dump')
 
 

@@ -8,6 +8,7 @@ images, and its first paths are files of the folder; each missing item names the
 makes it.
 """
 import os.path as osp
+import shlex
 from itertools import islice
 from typing import List
 
@@ -27,9 +28,11 @@ def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
     folder = folders[0] if folders else root
     num = (cfg.get('expansion') or {}).get('num_extra')
     what = f'extra images [{key}]'
-    train = train_images(cfg).rstrip('/')  # its val/ beside it: neither may be in the set
+    train = train_images(cfg).rstrip('/')  # and ImageNet's val/ beside it: neither may be in
+    val = osp.join(osp.dirname(train), 'val')  # the set (a folder of another layout: none)
+    has_val = osp.isdir(val) or osp.basename(train) == 'train'
     facts = dict(key=key, folder=folder, dir=folder.rstrip('/'), ann=ann, imagenet=train,
-                 imagenet_val=osp.join(osp.dirname(train), 'val'),
+                 and_val=f' {shlex.quote(val)}' if has_val else '',
                  count=f' --num {num}' if num else '')
     if not osp.isdir(folder):
         return [Check(what, MISSING, f'image folder {folder} not found',

@@ -23,8 +23,8 @@ _HUB = ('hf download {repo}   (on a machine with internet; copy ~/.cache/hugging
 _FORCE = 'hf download {repo} --force-download   (replaces the damaged cached files)'
 _EXTRA_SOURCES = ('(candidates: an ImageNet-21K or LAION image dump, in {dir} or a list file '
                   'with --data-root {dir})')
-_EXTRA_MAKE = ('python tools/sample_extra_images.py {dir} --imagenet {imagenet} {imagenet_val}'
-               '{count} --out {ann}')
+_EXTRA_MAKE = ('python tools/sample_extra_images.py {dir} --imagenet {imagenet}{and_val}{count} '
+               '--out {ann}')
 
 #: problem kind -> fix lines (``str.format`` templates over the check's facts)
 FIXES: Dict[str, Tuple[str, ...]] = {
@@ -107,8 +107,7 @@ FIXES: Dict[str, Tuple[str, ...]] = {
 
 
 #: the facts that are paths: shell-quoted in the lines (``shlex.quote``: a plain path stays as is)
-PATH_FACTS = ('images', 'views', 'path', 'folder', 'root', 'out', 'dir', 'imagenet',
-              'imagenet_val', 'ann')
+PATH_FACTS = ('images', 'views', 'path', 'folder', 'root', 'out', 'dir', 'imagenet', 'ann')
 
 
 def released_views(images: str) -> str:
