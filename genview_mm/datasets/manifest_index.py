@@ -18,11 +18,12 @@ class ManifestIndex:
     is read through ``mmengine.fileio`` (``backend_args`` as in ``LoadImageFromFile``), one row
     at a time (no list of 1.28M row dicts: 2.5 GB of RSS per training process for ImageNet).
     A row without a noise level (views imported without the official level lists) gets
-    ``UNKNOWN_LEVEL`` (-1). A key whose rows come from several sources (the manifests of two
-    datasets with the same layout, concatenated) is ``mixed``: a sample whose path is one of
-    those sources gets that source's views only (else each image would draw the other's), one
-    that is none of them all of them (:meth:`ambiguous` says which); the manifest is then read
-    a second time for those keys.
+    ``UNKNOWN_LEVEL`` (-1). A key whose rows (failed and filtered ones included) come from
+    several sources (the manifests of two datasets with the same layout, concatenated) is
+    ``mixed``: a sample whose path is one of those sources gets that source's views only (none
+    if its rows failed; else each image would draw the other's), one that is none of them all
+    of them (:meth:`ambiguous` says which); the manifest is then read a second time for those
+    keys.
 
     Args:
         manifest (str): manifest file, or the generation output folder holding ``manifest.jsonl``.
@@ -52,6 +53,11 @@ class ManifestIndex:
         #: 'duplicates': ok rows of a view already listed (each view is drawn with one chance)
         self.stats: Counter = Counter()
         for row in read_rows(manifest, backend_args):
+            # every row's source is matched, so a source whose rows failed is still itself
+            source, key = self.matcher.source_id(row.source), self.matcher.key_id(row.key)
+            if key in self.matcher.keys and source not in self.matcher.by_source:
+                self.mixed.add(key)  # another source's rows came first
+            self.matcher.add(row, source)
             if not row.ok:
                 self.stats['failed'] += 1
                 self.stats['undecodable'] += str(row.reason or '').startswith('undecodable')
@@ -64,11 +70,6 @@ class ManifestIndex:
                 self.num_filtered += 1
                 self.filtered.add(row)
                 continue
-            source = self.matcher.source_id(row.source)
-            new_source = source not in self.matcher.by_source
-            key = self.matcher.add(row, source)
-            if new_source and key in self.by_key:  # another source's rows came first
-                self.mixed.add(key)
             views = self.by_key.setdefault(key, [])
             if self._add_view(views, row, resolve):
                 self.num_rows += 1
@@ -98,18 +99,26 @@ class ManifestIndex:
         return True
 
     def _views(self, key: Optional[str], img_path: str) -> Views:
-        if key is None:
-            return []
         if key in self.mixed:
-            return self.by_exact_source.get(self.matcher.source_id(img_path), self.by_key[key])
-        return self.by_key[key]
+            source = self.matcher.source_id(img_path)
+            if source in self.matcher.by_source:  # one of the key's sources: its own views
+                return self.by_exact_source.get(source, [])
+        return self.by_key.get(key, []) if key is not None else []
 
     def ambiguous(self, img_path: str) -> bool:
         """Whether ``img_path`` matches a mixed key by that key alone (none of its sources is
         this path): it draws from the views of every source."""
+        return (self.matcher.match(img_path) in self.mixed and
+                self.matcher.source_id(img_path) not in self.matcher.by_source)
+
+    def identity(self, img_path: str) -> Optional[tuple]:
+        """What ``img_path`` draws its views from, None without views: its key, and for a
+        mixed key the source it is (two paths of one identity share their views)."""
         key = self.matcher.match(img_path)
-        return (key in self.mixed and
-                self.matcher.source_id(img_path) not in self.by_exact_source)
+        if not self._views(key, img_path):
+            return None
+        source = self.matcher.source_id(img_path)
+        return key, source if key in self.mixed and source in self.matcher.by_source else None
 
     def filtered_note(self) -> str:
         """'N views filtered by min_clip_sim=X' ('' when none was)."""

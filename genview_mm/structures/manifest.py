@@ -503,7 +503,7 @@ class RowMatcher:
     @staticmethod
     def source_id(path: str) -> str:
         """A row's ``source`` or a sample's ``img_path`` as the matcher compares them."""
-        return _norm(osp.abspath(path))
+        return _norm(path if osp.isabs(path) else osp.abspath(path))
 
     def candidates(self, img_path: str, depth: Optional[int] = None) -> List[str]:
         """The keys ``img_path`` may have, in the order :meth:`match` tries them (its absolute

@@ -296,6 +296,28 @@ def test_rows_of_two_datasets_under_one_key_keep_to_their_source(tmp_path):
     runner, logs = fake_runner(build_dataset(sets[0].src_root, str(both)))
     GenViewPairHook().before_train(runner)
     assert not any('by their key alone' in line for line in logs)
+    # one dataset holding both: each image its own view, no two share one
+    from mmpretrain.datasets import CustomDataset
+    lst = tmp_path / 'both.txt'
+    lst.write_text(''.join(osp.relpath(p, tmp_path) + '\n' for one in sets for p in one.sources))
+    pipeline = [dict(type='GenViewPairDataset', manifest=str(both), transforms=[[]])]
+    runner, logs = fake_runner(CustomDataset(data_root=str(tmp_path), ann_file=str(lst),
+                                             with_label=False, pipeline=pipeline))
+    GenViewPairHook().before_train(runner)  # it refused them as sharing rows
+    assert logs[0].startswith(f'GenView: {2 * N}/{2 * N} checked images (100.0%)'), logs
+    # a's row of one image failed (or was filtered): that image has no view, not b's
+    failed = tmp_path / 'failed.jsonl'
+    with open(both) as f, open(failed, 'w') as out:
+        for i, line in enumerate(f):
+            row = json.loads(line)
+            if i == 0:
+                row.update(status='failed', output=None, reason='generation failed: x')
+            out.write(json.dumps(row) + '\n')
+    index = ManifestIndex(str(failed))
+    first = json.loads(open(failed).readline())['source']
+    assert index.lookup(first) == [] and not index.ambiguous(first)
+    twin = next(p for p in sets[1].sources if osp.basename(p) == osp.basename(first))
+    assert index.lookup(twin) == alone[1].lookup(twin)
 
 
 def test_hook_refuses_images_that_share_manifest_rows(data, tmp_path):
