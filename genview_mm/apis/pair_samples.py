@@ -103,9 +103,12 @@ def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = 
     if getattr(model, 'scorer', None) is None:
         raise ValueError(f'{config!r} has no GenView scorer (model.scorer); use a GenView config '
                          'or --view1-dir/--view2-dir with --encoder and --pca.')
-    if checkpoint:
-        from mmengine.runner import load_checkpoint
-        load_checkpoint(model, checkpoint, map_location=device, strict=False)
+    if checkpoint:  # read as the other tools read them: a damaged file is one clear line
+        from mmengine.runner.checkpoint import load_state_dict
+
+        from ..evaluation.checkpoint_io import read_checkpoint
+        from ..evaluation.convert import state_dict_of
+        load_state_dict(model, state_dict_of(read_checkpoint(checkpoint)), strict=False)
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     batch = default_collate([dataset[i] for i in range(min(num, len(dataset)))])
     data = model.data_preprocessor(batch, False)

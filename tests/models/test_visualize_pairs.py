@@ -80,6 +80,19 @@ def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
                                       '--out', str(out), '--cell', '32'])
     load_tool('visualize_pairs').main()
     assert Image.open(out).size == (6 + 3 * 70, 6 + 54)
+    # --checkpoint: a cut-short file is one line (it was a RuntimeError traceback)
+    import torch
+    ckpt = tmp_path / 'epoch_1.pth'
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}}, ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    monkeypatch.setattr(sys, 'argv', sys.argv + ['--overwrite', '--checkpoint', str(ckpt)])
+    with pytest.raises(SystemExit) as exc:
+        load_tool('visualize_pairs').main()
+    assert str(exc.value).startswith('visualize_pairs.py: error: ') and str(ckpt) in str(
+        exc.value)
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}}, ckpt)  # whole
+    load_tool('visualize_pairs').main()
+    assert Image.open(out).size == (6 + 3 * 70, 6 + 54)
 
 
 def test_tool_errors_are_one_line(tmp_path, monkeypatch, capsys):
