@@ -143,13 +143,27 @@ def _load_vision_model(path_or_id: str, subfolder: Optional[str],
     kwargs = {'subfolder': subfolder} if subfolder else {}
     if torch_dtype is not None:
         kwargs['dtype'] = torch_dtype
+    where = f'{path_or_id!r}' + (f' (subfolder {subfolder!r})' if subfolder else '')
     try:
-        return CLIPVisionModelWithProjection.from_pretrained(path_or_id, **kwargs)
+        model, info = CLIPVisionModelWithProjection.from_pretrained(
+            path_or_id, output_loading_info=True, **kwargs)
     except OSError as exc:
-        where = f'{path_or_id!r}' + (f' (subfolder {subfolder!r})' if subfolder else '')
         raise OSError(f'Cannot load a CLIP vision encoder from {where}: {exc}. Pass a local '
                       'folder holding config.json + weights, or a hub id that is in the '
                       'Hugging Face cache (hf download ID) or reachable.') from exc
+    # transformers fills what the files lack with random weights, and only logs it
+    missing = [k for k in info.get('missing_keys', ())
+               if not k.startswith('visual_projection.')]
+    wrong = [k if isinstance(k, str) else k[0] for k in info.get('mismatched_keys', ())]
+    if missing or wrong:
+        raise ValueError(
+            f'{where} is not a CLIP vision encoder whose weights fit its config: '
+            f'{len(missing)} weights missing (e.g. {(missing or ["-"])[0]}), {len(wrong)} of '
+            f'another shape (e.g. {(wrong or ["-"])[0]}); they would be random. Pass the folder '
+            'of a CLIP (or CLIP vision) model saved with its weights.')
+    if info.get('missing_keys'):  # a vision model without projection: no projected embedding
+        model.visual_projection = None
+    return model
 
 
 def _load_processor(path_or_id: str, subfolder: Optional[str]):

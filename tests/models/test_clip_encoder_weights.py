@@ -1,0 +1,40 @@
+"""CLIPPatchEncoder refuses a folder whose weights do not fit its config: transformers filled
+the missing ones with random values and only logged it (a ViT folder, renamed keys), so a PCA
+or a scorer ran on a random encoder."""
+import os
+import os.path as osp
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import CLIPVisionConfig, CLIPVisionModel
+
+from genview_mm.models.encoders.clip_encoder import CLIPPatchEncoder
+
+
+def test_weights_that_do_not_fit_are_refused(tiny_clip_path, tmp_path):
+    folder = shutil.copytree(tiny_clip_path, str(tmp_path / 'renamed'))
+    name = next(f for f in os.listdir(folder) if f.endswith('.safetensors'))
+    weights = load_file(osp.join(folder, name))
+    key = next(k for k in weights if 'patch_embedding' in k)
+    weights[key.replace('patch_embedding', 'patch_embed')] = weights.pop(key)
+    save_file(weights, osp.join(folder, name), metadata={'format': 'pt'})
+    with pytest.raises(ValueError, match=r"is not a CLIP vision encoder whose weights fit its "
+                       r"config: 1 weights missing \(e\.g\. vision_model\.embeddings\."
+                       r"patch_embedding\.weight\)"):
+        CLIPPatchEncoder(pretrained=folder)
+
+
+def test_a_vision_model_without_projection_has_no_random_projection(tiny_clip_path, tmp_path):
+    """Only the projection missing (a CLIPVisionModel folder): the tokens are the file's, and
+    no random projection enters the embeddings (or the weights' fingerprint)."""
+    config = CLIPVisionConfig.from_pretrained(tiny_clip_path)
+    torch.manual_seed(0)
+    CLIPVisionModel(config).save_pretrained(str(tmp_path / 'plain'))
+    one, two = (CLIPPatchEncoder(pretrained=str(tmp_path / 'plain')) for _ in range(2))
+    assert one.model.visual_projection is None
+    assert not any(k.startswith('visual_projection') for k in one.model.state_dict())
+    pixels = torch.rand(1, 3, config.image_size, config.image_size)
+    assert torch.equal(one.image_embeds(pixels), two.image_embeds(pixels))
+    assert one.image_embeds(pixels).shape == (1, config.hidden_size)
