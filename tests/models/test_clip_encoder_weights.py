@@ -1,6 +1,7 @@
-"""CLIPPatchEncoder refuses a folder whose weights do not fit its config: transformers filled
-the missing ones with random values and only logged it (a ViT folder, renamed keys), so a PCA
-or a scorer ran on a random encoder."""
+"""The patch encoders refuse what would give wrong tokens silently: CLIPPatchEncoder a folder
+whose weights do not fit its config (transformers filled the missing ones with random values and
+only logged it: a ViT folder, renamed keys), TimmPatchEncoder a model whose feature map is not
+(B, C, h, w)."""
 import os
 import os.path as osp
 import shutil
@@ -38,3 +39,13 @@ def test_a_vision_model_without_projection_has_no_random_projection(tiny_clip_pa
     pixels = torch.rand(1, 3, config.image_size, config.image_size)
     assert torch.equal(one.image_embeds(pixels), two.image_embeds(pixels))
     assert one.image_embeds(pixels).shape == (1, config.hidden_size)
+
+
+@pytest.mark.parametrize('model_name', ['swin_tiny_patch4_window7_224', 'vit_tiny_patch16_224'])
+def test_a_timm_model_without_a_channels_first_map_is_refused(model_name):
+    """Swin's (B, h, w, C) map was read as (B, C, h, w): 7-wide tokens, no error; a ViT's
+    (B, N, C) gave an IndexError."""
+    from genview_mm.models.encoders.timm_encoder import TimmPatchEncoder
+    with pytest.raises(ValueError, match=f'TimmPatchEncoder needs a model whose forward_features '
+                       rf'gives a \(B, C, h, w\) map, as ConvNeXt does; {model_name} gives shape'):
+        TimmPatchEncoder(model_name, pretrained=False)

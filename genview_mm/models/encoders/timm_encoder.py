@@ -86,6 +86,13 @@ class TimmPatchEncoder(PatchEncoderBase):
         with torch.no_grad():
             fmap = self.model.forward_features(torch.zeros(1, 3, self.input_size,
                                                            self.input_size))
+        channels = getattr(self.model, 'num_features', None)
+        if fmap.ndim != 4 or (channels is not None and fmap.shape[1] != channels):
+            raise ValueError(  # a (B, h, w, C) map read as (B, C, h, w) gave wrong tokens
+                f'TimmPatchEncoder needs a model whose forward_features gives a (B, C, h, w) '
+                f'map, as ConvNeXt does; {model_name} gives shape {tuple(fmap.shape)} '
+                f'({channels} features): use a convolutional model, or CLIPPatchEncoder for a '
+                'CLIP ViT')
         self.dim, self.grid = int(fmap.shape[1]), (int(fmap.shape[2]), int(fmap.shape[3]))
 
     @classmethod
