@@ -49,3 +49,20 @@ def test_a_timm_model_without_a_channels_first_map_is_refused(model_name):
     with pytest.raises(ValueError, match=f'TimmPatchEncoder needs a model whose forward_features '
                        rf'gives a \(B, C, h, w\) map, as ConvNeXt does; {model_name} gives shape'):
         TimmPatchEncoder(model_name, pretrained=False)
+
+
+def test_a_whole_clip_model_with_its_own_projection_size_loads(tmp_path, monkeypatch):
+    """A CLIPModel folder whose projection_dim is not 512 failed (its vision_config says 512);
+    a '~/...' folder, which the preflight reads, did not load at all."""
+    from transformers import CLIPConfig, CLIPModel
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                 num_attention_heads=2)
+    config = CLIPConfig(text_config=small, vision_config=dict(small, image_size=32,
+                                                              patch_size=4), projection_dim=16)
+    torch.manual_seed(0)
+    whole = CLIPModel(config)
+    whole.save_pretrained(str(tmp_path / 'clip'))
+    monkeypatch.setenv('HOME', str(tmp_path))
+    enc = CLIPPatchEncoder(pretrained='~/clip')
+    assert torch.equal(enc.model.visual_projection.weight, whole.visual_projection.weight)
+    assert enc.image_embeds(torch.rand(1, 3, 32, 32)).shape == (1, 16)

@@ -50,6 +50,8 @@ class CLIPPatchEncoder(PatchEncoderBase):
                  mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None) -> None:
         super().__init__()
+        if pretrained is not None and looks_like_path(pretrained):  # as weights_source reads it
+            pretrained = osp.expanduser(pretrained)
         if model is None:
             if pretrained is None:
                 raise ValueError('CLIPPatchEncoder needs `pretrained` (hub id or folder) or a '
@@ -139,12 +141,17 @@ def _image_size(config_file: str) -> Optional[int]:
 
 def _load_vision_model(path_or_id: str, subfolder: Optional[str],
                        torch_dtype: Optional[torch.dtype]) -> nn.Module:
-    from transformers import CLIPVisionModelWithProjection
+    from transformers import AutoConfig, CLIPConfig, CLIPVisionModelWithProjection
     kwargs = {'subfolder': subfolder} if subfolder else {}
-    if torch_dtype is not None:
-        kwargs['dtype'] = torch_dtype
     where = f'{path_or_id!r}' + (f' (subfolder {subfolder!r})' if subfolder else '')
     try:
+        config = AutoConfig.from_pretrained(path_or_id, **kwargs)
+        if isinstance(config, CLIPConfig):  # a whole CLIP model: its projection is top-level
+            vision = config.vision_config  # (its vision_config says 512 whatever it is)
+            vision.projection_dim = config.projection_dim
+            kwargs['config'] = vision
+        if torch_dtype is not None:
+            kwargs['dtype'] = torch_dtype
         model, info = CLIPVisionModelWithProjection.from_pretrained(
             path_or_id, output_loading_info=True, **kwargs)
     except OSError as exc:
