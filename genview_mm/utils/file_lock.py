@@ -60,9 +60,14 @@ class FileLock:
                                'process writes %s', self.path, exc, self.what)
                 break
         since = datetime.datetime.now().isoformat(timespec='seconds')
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
-                                     since=since)).encode())
+        try:  # who holds it, for the next one's message
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
+                                         since=since)).encode())
+        except OSError as exc:  # the descriptor, and with it the lock, stayed open
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                os.close(fd)
+                raise  # a full disk: the lock holds without its holder's name
         self._fd = fd
         return self
 
