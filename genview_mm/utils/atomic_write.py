@@ -82,6 +82,9 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
             try:
                 shutil.copyfile(tmp, near)
                 os.replace(near, path)
+            except OSError as copy_exc:  # a full disk here is the target's, not tmp_dir's
+                _raise_disk_full(copy_exc, osp.dirname(osp.abspath(path)))
+                raise
             finally:
                 if osp.exists(near):
                     os.remove(near)

@@ -143,6 +143,19 @@ def test_atomic_write_from_a_temp_folder_on_another_filesystem(tmp_path, monkeyp
         with atomic_write(str(path), 'wb', tmp_dir=str(scratch)) as f:
             f.write(b'new')
     assert path.read_bytes() == b'payload' and os.listdir(scratch) == []
+    # the target's disk full while copying across: DiskFull names the target's folder (it
+    # named tmp_dir's, the disk with room)
+    import shutil
+
+    from genview_mm.utils.atomic_write import DiskFull
+    monkeypatch.setattr(os, 'replace', replace)
+    monkeypatch.setattr(shutil, 'copyfile', lambda a, b: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, 'No space left on device')))
+    with pytest.raises(DiskFull) as full:
+        with atomic_write(str(path), 'wb', tmp_dir=str(scratch)) as f:
+            f.write(b'new')
+    assert str(path.parent) in str(full.value) and str(scratch) not in str(full.value)
+    assert path.read_bytes() == b'payload' and os.listdir(scratch) == []
 
 
 def test_create_once_keeps_the_first_writer(tmp_path, monkeypatch):
