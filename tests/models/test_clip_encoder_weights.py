@@ -66,3 +66,12 @@ def test_a_whole_clip_model_with_its_own_projection_size_loads(tmp_path, monkeyp
     enc = CLIPPatchEncoder(pretrained='~/clip')
     assert torch.equal(enc.model.visual_projection.weight, whole.visual_projection.weight)
     assert enc.image_embeds(torch.rand(1, 3, 32, 32)).shape == (1, 16)
+
+
+def test_timm_weights_missing_offline_say_what_to_do(monkeypatch):
+    """Offline and not cached: the error was huggingface_hub's ('check your connection')."""
+    from genview_mm.models.encoders.timm_encoder import TimmPatchEncoder
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    with pytest.raises(OSError, match=r'hf download timm/convnext_atto\.d2_in1k; .*'
+                       r'checkpoint_path=FILE \(tools: --timm-checkpoint FILE\)'):
+        TimmPatchEncoder('convnext_atto.d2_in1k')

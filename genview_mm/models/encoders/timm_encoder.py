@@ -72,8 +72,17 @@ class TimmPatchEncoder(PatchEncoderBase):
                 "checkpoint_path unset to load timm's pretrained weights (Hugging Face cache or "
                 'hub)')
         # a local file replaces the download (timm would still fetch with pretrained=True)
-        self.model = timm.create_model(model_name, pretrained=pretrained and not checkpoint_path,
-                                       num_classes=0, **kwargs)
+        try:
+            self.model = timm.create_model(model_name,
+                                           pretrained=pretrained and not checkpoint_path,
+                                           num_classes=0, **kwargs)
+        except OSError as exc:  # hub weights neither cached nor reachable (offline nodes)
+            repo = self.weights_source(model_name).repo or model_name
+            raise OSError(
+                f'TimmPatchEncoder: cannot get the pretrained weights of {model_name} ({exc}). '
+                f'Download them where there is internet (hf download {repo}; copy '
+                '~/.cache/huggingface to offline nodes, or set HF_HOME), or give the local file: '
+                'checkpoint_path=FILE (tools: --timm-checkpoint FILE)') from exc
         cfg = getattr(self.model, 'pretrained_cfg', None) or {}
         if checkpoint_path:
             self._load(checkpoint_path, cfg.get('classifier'))
