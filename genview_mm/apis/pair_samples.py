@@ -76,12 +76,9 @@ def score_folders(dir1: str, dir2: str, scorer: PairQualityScorer, num: int = 8,
     imgs = [np.stack([_load_square(osp.join(d, f), size) for f in fs])
             for d, fs in zip((dir1, dir2), names)]
     raw = [torch.from_numpy(a).permute(0, 3, 1, 2).float().to(device) for a in imgs]
-    if isinstance(scorer, torch.nn.Module):
-        scorer = scorer.to(device)
-    scores = scorer(raw[0], raw[1], data_preprocessor=None)
-    if isinstance(scores, tuple):  # PairScores, back on the CPU for the picture
-        scores = type(scores)(*(t.cpu() for t in scores))
-    return imgs[0], imgs[1], scores, quality_weights(scores.q.cpu(), gamma).weights
+    scores = scorer.to(device)(raw[0], raw[1], data_preprocessor=None)
+    scores = PairScores(*(t.cpu() for t in scores))  # back on the CPU for the picture
+    return imgs[0], imgs[1], scores, quality_weights(scores.q, gamma).weights
 
 
 def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = None,

@@ -54,10 +54,11 @@ class ManifestIndex:
         self.stats: Counter = Counter()
         for row in read_rows(manifest, backend_args):
             # every row's source is matched, so a source whose rows failed is still itself
-            source, key = self.matcher.source_id(row.source), self.matcher.key_id(row.key)
-            if key in self.matcher.keys and source not in self.matcher.by_source:
-                self.mixed.add(key)  # another source's rows came first
-            self.matcher.add(row, source)
+            source, known = self.matcher.source_id(row.source), len(self.matcher.keys)
+            new_source = source not in self.matcher.by_source
+            key = self.matcher.add(row, source)
+            if new_source and len(self.matcher.keys) == known:  # the key had another source
+                self.mixed.add(key)
             if not row.ok:
                 self.stats['failed'] += 1
                 self.stats['undecodable'] += str(row.reason or '').startswith('undecodable')

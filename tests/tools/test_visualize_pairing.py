@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from genview_mm.apis.pair_samples import score_folders
+from genview_mm.models.scorers import PairScores
 from helpers import load_tool
 
 COLOURS = {'apple': 30, 'bird': 90, 'cat': 150, 'dog': 210}
@@ -27,9 +28,13 @@ class RecordingScorer:
     """Stands in for PairQualityScorer: records the views it is given."""
     encoder = SimpleNamespace(input_size=8)
 
+    def to(self, device):
+        return self
+
     def __call__(self, v1, v2, data_preprocessor=None):
         self.views = (v1, v2)
-        return SimpleNamespace(q=torch.zeros(v1.shape[0]))
+        zeros = torch.zeros(v1.shape[0])
+        return PairScores(zeros, zeros, zeros)
 
 
 def test_folders_pair_by_name_and_report_the_rest(tmp_path, capsys):
