@@ -17,9 +17,8 @@ images. Each line as soon as it is measured.
     python tools/benchmarks/bench_generator.py --preset real-size --dry-run   # shapes only
 
 ``real-size`` is Stable unCLIP 2.1 built from its published configs (sd21_unclip_config.json)
-with random weights; 64 images by default (estimated: under a minute per arm on an H100-class
-GPU, the host-time pass and the fp32 reference under two more, compile two to three; the whole
-run within 10 minutes). ``tiny`` is the tiny random pipeline of the tests.
+with random weights; 64 images by default (measured on an H200, 2026-12-04: 321 s for the whole
+run, compile 96 s of it; docs/benchmarks.md). ``tiny`` is the tiny random pipeline of the tests.
 """
 import argparse
 import os.path as osp

@@ -5,8 +5,9 @@
 # (tools/fit_foreground_pca.py --timm-model convnext_base.clip_laion2b_augreg --input-size 224).
 # Speed (PairQualityScorer docstring; docs/benchmarks.md "The pair scorer"): fp16 autocast
 # with the Conv/Linear weights stored in fp16 (bit-identical), channels_last and CUDA graphs up
-# to 64 pairs, on CUDA only ('auto'). torch.compile is opt-in (its rounding measured up to 4%
-# above the official path's error on CPU): --cfg-options model.scorer.compile=auto
+# to 64 pairs, on CUDA only ('auto'). torch.compile is opt-in (on an H200 its largest errors
+# were 1.05x / 1.19x the official path's at 32 pairs, 0.85x at 512; it made a MoCo v3 step 1.27x
+# upstream's against 1.46x without): --cfg-options model.scorer.compile=auto
 convnext_scorer = dict(
     type='PairQualityScorer',
     encoder=dict(type='TimmPatchEncoder', model_name='convnext_base.clip_laion2b_augreg',
