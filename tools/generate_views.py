@@ -108,8 +108,9 @@ def parse_args(argv=None):
                    help='cap on samples per pipeline call (memory; without it a '
                    'call holds up to --batch-size x --num-variations)')
     p.add_argument('--no-level-buckets', action='store_true',
-                   help='generate each batch as loaded (one pipeline call, its images at their '
-                   'own levels) instead of filling one batch per noise level first')
+                   help='no effect, kept so that older command lines run: each batch goes to '
+                   'the pipeline as loaded, its images at their own noise levels (per-level '
+                   'buckets only added partial calls)')
     p.add_argument('--output', default='auto', choices=['auto', 'pil', 'tensor'],
                    help='views kept as tensors and resized on the device, or made by PIL '
                    '(auto: tensor on CUDA, pil on CPU; recorded: the resizes differ by up to 2 '

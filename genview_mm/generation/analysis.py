@@ -4,8 +4,8 @@ CLIP image embedding (arXiv:2403.12003, Sec. 3.2).
 Pixels come from the pipeline's own ``feature_extractor`` (a ``CLIPImageProcessor``), so the
 embedding that conditions the generation is exactly what ``StableUnCLIPImg2ImgPipeline`` would
 compute from the image itself. An analysis is a dict ``{fg_ratio: [float], noise_level: [int],
-embeds: Tensor (B, P)}``; :func:`select_analysis` and :func:`concat_analyses` cut and join them
-so a runner can analyse an image once and hand the result to ``generate(..., analysis=...)``.
+embeds: Tensor (B, P)}``, so a runner can analyse an image once and hand the result to
+``generate(..., analysis=...)``; :func:`select_analysis` cuts one.
 """
 from typing import Any, Dict, Sequence
 
@@ -50,12 +50,3 @@ def select_analysis(info: Dict[str, Any], indices: Sequence[int]) -> Dict[str, A
     idx = list(indices)
     return dict(fg_ratio=[info['fg_ratio'][i] for i in idx],
                 noise_level=[info['noise_level'][i] for i in idx], embeds=info['embeds'][idx])
-
-
-def concat_analyses(infos: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
-    """Join analyses of consecutive groups of images into one."""
-    if not infos:
-        raise ValueError('no analyses to join')
-    return dict(fg_ratio=[p for i in infos for p in i['fg_ratio']],
-                noise_level=[lv for i in infos for lv in i['noise_level']],
-                embeds=torch.cat([i['embeds'] for i in infos]))

@@ -222,8 +222,8 @@ class AdaptiveNoiseGenerator:
                 ``'none'``: one call per sample (the official script's way; for benchmarks).
                 All three give the same images (per-sample generators).
             analysis: :meth:`analyze` of these ``images`` if the caller already has it (the
-                runner analyses each image once to bucket it by noise level); None: analyse
-                them now.
+                runner analyses each batch once, on pixels its prefetch thread made); None:
+                analyse them now.
             output: ``'pil'`` or ``'tensor'`` (see the class arguments); None: the
                 generator's ``output``.
         """

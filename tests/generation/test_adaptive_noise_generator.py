@@ -151,7 +151,9 @@ def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_pat
         g.pca
 
 
-def test_runner_level_buckets_fill_batches_same_outputs(gen, photo_dir, tmp_path, monkeypatch):
+def test_runner_makes_one_mixed_level_call_per_batch(gen, photo_dir, tmp_path, monkeypatch):
+    """Each loaded batch is one pipeline call, its images at their own noise levels (per-level
+    buckets made one partial call per level), and the views equal those made one image a call."""
     from genview_mm.apis.generation.runner import generate_views
     from genview_mm.apis.generation.writer import output_relpath
     items = list_folder(photo_dir)
@@ -159,20 +161,15 @@ def test_runner_level_buckets_fill_batches_same_outputs(gen, photo_dir, tmp_path
     run = gen._run
     monkeypatch.setattr(gen, '_run', lambda e, lvl, s, **kw: calls.append(
         (tuple(sorted(set(lvl))), len(s))) or run(e, lvl, s, **kw))
-    generate_views(items, gen, str(tmp_path / 'bucketed'), batch_size=3, show_progress=False)
-    bucketed_calls, calls[:] = list(calls), []
-    generate_views(items, gen, str(tmp_path / 'plain'), batch_size=3, show_progress=False,
-                   level_buckets=False)
-    levels = {lvl for lvl, _ in bucketed_calls}
-    assert all(len(lvl) == 1 for lvl in levels)  # a bucket holds one noise level
-    # every call but the last one of each level is a full batch
-    assert sum(n < 3 for _, n in bucketed_calls) <= len(levels)
-    assert [n for _, n in calls] == [3, 3, 3, 1]  # without buckets: one mixed-level call a batch
-    assert sum(n for _, n in bucketed_calls) == sum(n for _, n in calls) == 10
+    generate_views(items, gen, str(tmp_path / 'batched'), batch_size=3, show_progress=False)
+    assert [n for _, n in calls] == [3, 3, 3, 1]
+    assert any(len(lvl) > 1 for lvl, _ in calls)  # a call holds several noise levels
+    generate_views(items, gen, str(tmp_path / 'alone'), batch_size=1, show_progress=False)
+    assert len(calls) == 4 + 10
     for it in items:
         name = output_relpath(it.key, 0, 1, '.jpg')
-        a = np.asarray(Image.open(tmp_path / 'bucketed' / name), np.int16)
-        b = np.asarray(Image.open(tmp_path / 'plain' / name), np.int16)
+        a = np.asarray(Image.open(tmp_path / 'batched' / name), np.int16)
+        b = np.asarray(Image.open(tmp_path / 'alone' / name), np.int16)
         assert np.abs(a - b).max() <= 3  # same seed -> same image (JPEG/rounding noise only)
 
 
@@ -209,7 +206,7 @@ def test_conditioning_is_the_pipelines_own(gen, photos):
 
 
 def test_each_image_is_encoded_once(gen, photos, photo_dir, tmp_path, monkeypatch):
-    """The runner's analysis (for the noise-level buckets) is handed to generate: each source
+    """The runner's analysis (on the prefetched pixels) is handed to generate: each source
     image goes through the CLIP encoder once, each generated one once (for clip_sim)."""
     from genview_mm.apis.generation.runner import generate_views
     images, keys = photos

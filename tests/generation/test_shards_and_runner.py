@@ -156,15 +156,18 @@ class LevelsGen(FakeGen):
         return super().generate(images, keys, analysis)
 
 
-def test_level_buckets_never_exceed_the_batch_size(items, tmp_path):
-    """A bucket one short of a batch that got a whole batch of its level went to the pipeline
-    as one call of 7 for --batch-size 4 (up to 2 x batch - 1: out of memory where the user
-    sized the batch to fit); now full calls of 4 go and the rest waits."""
-    gen = LevelsGen([0, 0, 0, 100] + [0] * 4 + [100] * 3)
+def test_each_loaded_batch_is_one_call_of_mixed_levels(items, tmp_path):
+    """Per-level buckets (from before the generator took mixed-level calls) only added partial
+    calls: 11 images of alternating levels at --batch-size 4 went as calls of 4, 4, 2 and 1 (on a
+    GPU with --compile each padded to 4). Now each loaded batch is one call, whatever its
+    levels, and only a shard's last call is partial."""
+    gen = LevelsGen([0, 100] * 6)
     stats = run(items, tmp_path / 'out', gen, batch_size=4, shard_size=11)
-    assert gen.sizes == [4, 4, 3] and stats['ok'] == 11  # level 0: 4 (3 wait), 100: 4, 0: 3
+    assert gen.sizes == [4, 4, 3] and stats['ok'] == 11
     assert sorted(gen.calls) == sorted(it.key for it in items)
     assert set(gen.calls.values()) == {1}
+    rows = read_manifest(str(tmp_path / 'out'))
+    assert sorted(r['noise_level'] for r in rows) == [0] * 6 + [100] * 5  # levels kept
 
 
 class FailingBatchGen(FakeGen):
@@ -187,7 +190,7 @@ class FailingBatchGen(FakeGen):
 def test_a_failed_batch_is_retried_once_its_tensors_are_freed(items, tmp_path):
     """The image-by-image retry ran inside the ``except``, beside the failed call's tensors."""
     gen = FailingBatchGen()
-    stats = run(items, tmp_path / 'out', gen, batch_size=4, shard_size=11, level_buckets=False)
+    stats = run(items, tmp_path / 'out', gen, batch_size=4, shard_size=11)
     assert (stats['ok'], stats['failed']) == (11, 0) and len(gen.held) == 3
     assert set(gen.calls.values()) == {1}
 

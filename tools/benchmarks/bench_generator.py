@@ -161,7 +161,12 @@ def measure(args, tmp: str) -> int:
             official_arm(s.pipe_o, s.paths, s.keys, s.levels, s.seeds, out, args.steps,
                          args.guidance, args.output_size)
         else:
-            stats = project_arm(s.gen, s.items, out, args.batch_size)
+            run, calls = s.gen._run, []  # samples of each pipeline call, padding included
+            s.gen._run = lambda e, lv, sd, **kw: calls.append(len(sd)) or run(e, lv, sd, **kw)
+            try:
+                stats = project_arm(s.gen, s.items, out, args.batch_size)
+            finally:
+                del s.gen._run  # the method again
             if stats['ok'] != len(s.keys):
                 raise RuntimeError(f'arm P wrote {stats["ok"]} of {len(s.keys)} views: '
                                    f'{stats.get("reasons")}')
@@ -179,13 +184,12 @@ def measure(args, tmp: str) -> int:
     same = [k for k in s.keys if got.get(k) == s.levels[k]]  # a level flipped at a bin edge
     pairs = s.psnr_pairs(osp.join(tmp, 'O'), osp.join(tmp, 'P'), same)
     hist = sorted(Counter(got.values()).items())
-    calls = sum(-(-n // args.batch_size) for _, n in hist)
     print(f'ratio_p_over_o={ratio:.2f} psnr_p_to_o_db={mean_psnr(pairs):.2f} '
           f'level_mismatches={len(s.keys) - len(same)} '
           f'constant_outputs_o={constant_images([o for o, _ in pairs])} '
           f'constant_outputs_p={constant_images([p for _, p in pairs])} '
-          f'p_levels={",".join(f"{lv}:{n}" for lv, n in hist)} p_pipeline_calls={calls} '
-          f'p_padded_rows={calls * args.batch_size - len(got) if args.compile else 0}',
+          f'p_levels={",".join(f"{lv}:{n}" for lv, n in hist)} p_pipeline_calls={len(calls)} '
+          f'p_padded_rows={sum(calls) - len(got)}',
           flush=True)
     for arm in ('O', 'P'):
         host, host_wall = s.host_pass(arm, HostClock(device))

@@ -53,7 +53,7 @@ def summarize_failures(reasons: Iterable[str], attempted: int,
 
 def make_generator(args: argparse.Namespace, device: str):
     """The generator the arguments describe; nothing loads until :func:`load_generator`.
-    ``--compile`` fixes the pipeline batch at ``--max-pipeline-batch`` or a full bucket."""
+    ``--compile`` fixes the pipeline batch at ``--max-pipeline-batch`` or a full batch."""
     from mmpretrain.registry import MODELS
     max_batch = args.max_pipeline_batch
     if args.compile and max_batch is None:
@@ -120,8 +120,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     stats = generate_views(items, generator, args.out_dir, launch.rank, launch.world_size,
                            batch_size=args.batch_size, ext=args.ext, quality=args.quality,
                            retry_failed=args.retry_failed, verify=args.verify,
-                           show_progress=not args.no_progress,
-                           level_buckets=not args.no_level_buckets, lock_wait=args.lock_wait,
+                           show_progress=not args.no_progress, lock_wait=args.lock_wait,
                            shard_size=args.shard_size, writers=args.writers,
                            start=None if clear else start)
     print(f'worker {launch.rank}/{launch.world_size}: {stats["shards"]} shards ({stats["ran"]} '

@@ -1,9 +1,9 @@
 """The generation loop over this worker's shards (:mod:`.shards`). Per shard not yet recorded:
 take its lock, plan what is left, and stream the images through a prefetch thread (decode, CLIP
-pixels), the main thread (one encoder pass per batch; images wait in one bucket per noise level
-until a full batch of that level goes to the pipeline in one call) and a writer pool; a view's
-row is journaled once its file is in place, the shard's record written at its end. Every image
-has its own seed: outputs do not depend on batch, shard, worker count or threads."""
+pixels), the main thread (per batch one encoder pass and one generate call, its images at their
+own noise levels) and a writer pool; a view's row is journaled once its file is in place, the
+shard's record written at its end. Every image has its own seed: outputs do not depend on batch,
+shard, worker count or threads."""
 import logging
 import os
 import os.path as osp
@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from tqdm import tqdm
 
 from ...datasets.image_sources import ImageItem, load_image
-from ...generation.analysis import concat_analyses, select_analysis
+from ...generation.analysis import select_analysis
 from ...generation.seeding import image_seed
 from ...structures import manifest
 from ...structures.manifest import ManifestRow
@@ -33,15 +33,15 @@ def failed_rows(item: ImageItem, reason: str, gen) -> List[ManifestRow]:
             for v in range(gen.num_variations)]
 
 
-def read_batches(gen, todo: Sequence[ImageItem], batch_size: int, analyse: bool):
+def read_batches(gen, todo: Sequence[ImageItem], batch_size: int):
     """Per batch, ``(pairs, pixels, failed)``: the decoded ``(item, image)`` pairs, their CLIP
-    pixels (``gen.preprocess``, with ``analyse``) and the ``(item, reason)`` of the images that
-    failed to load. Host work only (the prefetch thread's)."""
+    pixels (``gen.preprocess``) and the ``(item, reason)`` of the images that failed to load.
+    Host work only (the prefetch thread's)."""
     for start in range(0, len(todo), batch_size):
         loaded = [(item, *load_image(item.path)) for item in todo[start:start + batch_size]]
         pairs = [(item, img) for item, img, why in loaded if why is None]
         pixels = None
-        if analyse and pairs and hasattr(gen, 'preprocess'):
+        if pairs and hasattr(gen, 'preprocess'):
             try:
                 pixels = gen.preprocess([img for _, img in pairs])
             except Exception as exc:  # noqa: BLE001
@@ -49,23 +49,24 @@ def read_batches(gen, todo: Sequence[ImageItem], batch_size: int, analyse: bool)
         yield pairs, pixels, [(item, why) for item, _, why in loaded if why is not None]
 
 
-def _generate(gen, loaded: Sequence) -> list:
-    """(item, view) pairs, or failed rows; a failing batch is retried image by image."""
-    infos = [info for _, _, info in loaded]
-    analysis = concat_analyses(infos) if all(i is not None for i in infos) else None
+def _generate(gen, pairs: Sequence, info: Optional[Dict]) -> list:
+    """(item, view) pairs, or failed rows, of one generate call on the decoded ``(item,
+    image)`` ``pairs`` (``info``: their analysis, or None); a failing batch is retried image by
+    image."""
     split = False
     try:
-        views = gen.generate([img for _, img, _ in loaded], [it.key for it, _, _ in loaded],
-                             analysis=analysis)
+        views = gen.generate([img for _, img in pairs], [it.key for it, _ in pairs],
+                             analysis=info)
     except Exception as exc:  # noqa: BLE001
-        if len(loaded) == 1:
+        if len(pairs) == 1:
             why = manifest.failure_reason(manifest.TRANSIENT, 'generation failed', exc)
-            return failed_rows(loaded[0][0], why, gen)
+            return failed_rows(pairs[0][0], why, gen)
         logger.warning('batch failed (%s); retrying image by image', str(exc))
         split = True  # retried out here: the error (kept by a log record too) holds the
     if split:  # failed call's tensors through its traceback
-        return [r for one in loaded for r in _generate(gen, [one])]
-    items = {item.key: item for item, _, _ in loaded}
+        return [r for i, one in enumerate(pairs)
+                for r in _generate(gen, [one], info and select_analysis(info, [i]))]
+    items = {item.key: item for item, _ in pairs}
     return [(items[view.key], view) for view in views]
 
 
@@ -85,35 +86,23 @@ def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: D
             rows.append(row)
         bar.update(images)
 
-    def flush(loaded: Sequence) -> None:  # one bucket: one generate call
-        for res in _generate(gen, loaded):
-            record([res] if isinstance(res, ManifestRow) else pool.submit(
-                save_view, *res, gen, out_dir, opts['ext'], opts['quality'], tmp_dir))
-        journal.flush()  # once per pipeline call
-        bar.update(len(loaded))
-
-    buckets, size = {}, opts['batch_size']  # level -> [(item, image, analysis or None)]
     try:
-        batches = read_batches(gen, todo, size, opts['level_buckets'])
+        batches = read_batches(gen, todo, opts['batch_size'])
         for pairs, pixels, failed in (read_ahead(batches, name='view-prefetch')
                                       if opts['prefetch'] else batches):
             record([r for it, why in failed for r in failed_rows(it, why, gen)], len(failed))
+            if not pairs:
+                continue
             info = None
-            if opts['level_buckets'] and pairs:
-                try:  # one encoder pass per batch, here: the models run in one thread only
-                    info = gen.analyze([img for _, img in pairs], pixels)
-                except Exception as exc:  # noqa: BLE001
-                    logger.warning('analysis failed (%s); retrying it at generation', exc)
-            for i, (item, img) in enumerate(pairs):
-                one = info and select_analysis(info, [i])
-                buckets.setdefault(-1 if one is None else one['noise_level'][0], []).append(
-                    (item, img, one))
-            for bucket in buckets.values():  # calls of --batch-size images, the rest waits
-                while len(bucket) >= size:
-                    flush(bucket[:size])
-                    del bucket[:size]
-        for level in sorted(lv for lv, bucket in buckets.items() if bucket):
-            flush(buckets.pop(level))
+            try:  # the encoder pass on the prefetched pixels: the models run in this thread
+                info = gen.analyze([img for _, img in pairs], pixels)
+            except Exception as exc:  # noqa: BLE001
+                logger.warning('analysis failed (%s); retrying it at generation', exc)
+            for res in _generate(gen, pairs, info):  # one call, each image at its own level
+                record([res] if isinstance(res, ManifestRow) else pool.submit(
+                    save_view, *res, gen, out_dir, opts['ext'], opts['quality'], tmp_dir))
+            journal.flush()  # once per pipeline call
+            bar.update(len(pairs))
         record(pool.done(True))
     finally:
         pool.close()
@@ -125,17 +114,17 @@ def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: D
 def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: int = 0,
                    world_size: int = 1, batch_size: int = 8, ext: str = '.jpg',
                    quality: int = 95, retry_failed: bool = False, verify: bool = False,
-                   show_progress: bool = True, level_buckets: bool = True,
-                   lock_wait: float = 0.0, shard_size: int = 1000, prefetch: bool = True,
-                   writers: int = 4, start: Optional[Callable[[], None]] = None) -> Dict:
+                   show_progress: bool = True, lock_wait: float = 0.0, shard_size: int = 1000,
+                   prefetch: bool = True, writers: int = 4,
+                   start: Optional[Callable[[], None]] = None) -> Dict:
     """Generate views for this worker's shards of ``items`` (every worker passes the same
     list) into ``out_dir``. ``generator``: an :class:`AdaptiveNoiseGenerator` or anything with
-    its ``analyze``/``generate``; ``level_buckets``: fill one batch per noise level first;
-    ``prefetch=False, writers=0``: the serial reference (the same outputs); ``start``: called
-    once, before the first shard with work is locked (a worker with nothing left loads no
-    model); the other options are the tool's flags. Returns image counts ``share, skipped, new,
-    redone, retried, tried``, row counts ``ok, failed``, ``reasons`` (one per failed image),
-    ``shards`` (this worker's), ``ran`` (worked on) and ``complete`` (every shard recorded)."""
+    its ``analyze``/``generate``; ``prefetch=False, writers=0``: the serial reference (the same
+    outputs); ``start``: called once, before the first shard with work is locked (a worker with
+    nothing left loads no model); the other options are the tool's flags. Returns image counts
+    ``share, skipped, new, redone, retried, tried``, row counts ``ok, failed``, ``reasons`` (one
+    per failed image), ``shards`` (this worker's), ``ran`` (worked on) and ``complete`` (every
+    shard recorded)."""
     if batch_size < 1 or shard_size < 1:
         raise ValueError(f'batch_size and shard_size must be >= 1, got {batch_size}, '
                          f'{shard_size}')
@@ -149,8 +138,8 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                                    'failed', 'ran'), 0),
                     share=sum(map(len, chunks.values())), shards=len(chunks))
     reasons = {}  # one per failed image
-    opts = dict(batch_size=batch_size, ext=ext, quality=quality, level_buckets=level_buckets,
-                prefetch=prefetch, writers=writers)
+    opts = dict(batch_size=batch_size, ext=ext, quality=quality, prefetch=prefetch,
+                writers=writers)
     bar = tqdm(total=stats['share'], unit='img', dynamic_ncols=True,
                desc=f'worker {rank}/{world_size}', disable=not show_progress)
     for s, chunk in chunks.items():
