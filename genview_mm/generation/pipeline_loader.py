@@ -28,6 +28,19 @@ def resolve_dtype(torch_dtype: Optional[str], device: torch.device) -> torch.dty
     return _DTYPES[torch_dtype]
 
 
+def local_folder(pretrained: str) -> str:
+    """The folder ``pretrained`` names: itself (``~`` expanded) if it is one, else the hub id's
+    snapshot in the Hugging Face cache (what diffusers loads offline), else ``pretrained``."""
+    folder = osp.expanduser(pretrained)
+    if osp.isdir(folder):
+        return folder
+    try:
+        from huggingface_hub import snapshot_download
+        return snapshot_download(pretrained, local_files_only=True)
+    except Exception:  # noqa: BLE001  not a hub id, or not in the cache
+        return pretrained
+
+
 def native_size(pretrained: str) -> Optional[int]:
     """The size a pipeline folder generates at by default (diffusers: the UNet's sample size
     times the VAE's scale factor, 768 for Stable unCLIP 2.1), read from its configs without

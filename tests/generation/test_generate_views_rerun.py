@@ -1,5 +1,6 @@
 """tools/generate_views.py rerun into an existing --out-dir: what is retried, redone, refused
 or kept."""
+import json
 import logging
 import os
 import os.path as osp
@@ -174,6 +175,48 @@ def test_other_settings_are_refused_before_any_model_loads(
     assert [r['output'] for r in new_rows] == [r['output'] for r in old_rows]
     assert gen_main(args + ['--steps', '2', '--overwrite']) == 0  # same settings: resumes
     assert 'share 10, skipped 10' in capsys.readouterr().out
+
+
+def test_a_hub_id_and_its_cached_folder_are_one_model(
+        gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys, monkeypatch):
+    """A hub id was recorded as typed, its native size unknown: a run started with the folder
+    (``hf download``'s, or a copy) was refused when resumed with the hub id, and so was one that
+    added or dropped ``--gen-size`` at the native size. The hub id now stands for its snapshot
+    in the Hugging Face cache (what diffusers loads offline), and a record that holds a hub id
+    (made before) matches that folder's fingerprint."""
+    import huggingface_hub.constants
+
+    from genview_mm.generation.pipeline_loader import native_size
+    hub, repo = tmp_path / 'hub', 'genview/tiny-unclip'
+    snapshot = hub / 'models--genview--tiny-unclip' / 'snapshots' / '0123abcd'
+    shutil.copytree(tiny_unclip_path, str(snapshot))
+    (hub / 'models--genview--tiny-unclip' / 'refs').mkdir()
+    (hub / 'models--genview--tiny-unclip' / 'refs' / 'main').write_text('0123abcd')
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(hub))
+    native = str(native_size(tiny_unclip_path))
+    out = str(tmp_path / 'out')
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 0
+
+    def loaded(*a, **k):
+        raise ModelLoaded
+
+    import genview_mm.apis.generation.job as job
+    monkeypatch.setattr(job, 'load_generator', loaded)
+    os.remove(read_manifest(out)[0]['output'])  # one view to redo: the model must load
+    for model, extra in ((repo, []), (repo, ['--gen-size', native]),
+                         (tiny_unclip_path, ['--gen-size', native])):
+        with pytest.raises(ModelLoaded):  # accepted
+            gen_main(cmd(photo_dir, tiny_unclip_pca, model, out, *extra)[2:])
+    record = osp.join(out, 'generation_settings.json')
+    settings = json.load(open(record))
+    assert settings['pretrained'].startswith('weights:') and settings['gen_size'] is None
+    json.dump(dict(settings, pretrained=repo, gen_size=int(native)), open(record, 'w'))
+    with pytest.raises(ModelLoaded):  # a record made with the hub id and --gen-size NATIVE
+        gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:])
+    capsys.readouterr()
+    other = save_tiny_unclip(str(tmp_path / 'other_unclip'), seed=1)
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, other, out)[2:]) == 2  # other weights
+    assert "pretrained: 'weights:" in capsys.readouterr().err
 
 
 def test_images_added_to_the_source_lose_no_row(gen_main, photo_dir, tiny_unclip_pca,

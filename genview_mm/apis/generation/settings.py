@@ -1,8 +1,9 @@
 """The settings that decide a view's pixels, names and shards, recorded in
 ``OUT/generation_settings.json`` once the model has loaded (a refused start leaves nothing) and
 matched by every rerun before any model loads; and what ``--overwrite`` may delete. The model is
-recorded by a fingerprint of its weights (a moved folder still matches), the dtype and output
-mode too (they change pixels), speed and placement settings not."""
+recorded by a fingerprint of its weights (a moved folder, or a hub id and its folder in the
+Hugging Face cache, still match), the dtype and output mode too (they change pixels), speed and
+placement settings not."""
 import argparse
 import glob
 import json
@@ -12,7 +13,7 @@ from contextlib import ExitStack
 from typing import Dict, List, Optional
 
 from ...foreground.encoder_identity import file_sha256, model_fingerprint
-from ...generation.pipeline_loader import native_size, resolve_dtype
+from ...generation.pipeline_loader import local_folder, native_size, resolve_dtype
 from ...structures.manifest import MERGED_NAME, read_rows
 from ...utils.atomic_write import create_once
 from ...utils.file_lock import FileLock
@@ -31,14 +32,15 @@ def settings_of(gen, args: argparse.Namespace) -> Dict:
     """What changes the views' pixels, names or shards (JSON types): the settings ``gen`` was
     built with (its dtype and output resolved for its device; the native generation size as
     None, as if left unset) and the tool's ``--pca``, ``--ext``, ``--quality``, ``--shard-size``."""
+    folder = local_folder(gen.pretrained)
     return json.loads(json.dumps(dict(
-        format=OUTPUT_FORMAT, pretrained=model_fingerprint(gen.pretrained),
+        format=OUTPUT_FORMAT, pretrained=model_fingerprint(folder),
         pca_sha256=file_sha256(args.pca), output=gen.output,
         dtype=str(resolve_dtype(gen.torch_dtype, gen.device)).replace('torch.', ''),
         scheduler=gen.scheduler, steps=gen.num_inference_steps,
         guidance=float(gen.guidance_scale), prompt=gen.prompt, seed=gen.base_seed,
         noise_bins=list(gen.noise_bins), noise_levels=list(gen.noise_levels),
-        gen_size=None if gen.height == native_size(gen.pretrained) else gen.height,
+        gen_size=None if gen.height == native_size(folder) else gen.height,
         output_size=gen.output_size, ext=args.ext,
         quality=args.quality if args.ext in _JPEG_LIKE else None,
         num_variations=gen.num_variations, shard_size=args.shard_size)))
@@ -82,6 +84,12 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> boo
                 'delete what this tool did not record: use a new --out-dir (or delete them '
                 'yourself).')
         return False
+    name = old.get('pretrained')
+    if (isinstance(name, str) and not name.startswith('weights:')
+            and osp.isdir(local_folder(name))):  # recorded by its hub id
+        folder, size = local_folder(name), old.get('gen_size')
+        old = dict(old, pretrained=model_fingerprint(folder),
+                   gen_size=None if size == native_size(folder) else size)
     diff = settings_diff(old, settings)
     if diff and not overwrite:
         raise SettingsMismatch(
