@@ -168,3 +168,28 @@ def test_host_clock_cpu_time_leaves_out_waits(bench):
     assert clock.nested_host_cpu_s == pytest.approx(0.03, abs=0.01)
     assert clock.device_cpu_s == pytest.approx(0.08, abs=0.015)
     assert clock.host_cpu_s(cpu) == pytest.approx(0.05, abs=0.015)
+
+
+@pytest.mark.slow
+def test_calls_that_ran_out_of_memory_are_not_counted(bench, capsys, monkeypatch):
+    """P's pipeline calls were counted before they ran: a call that ran out of memory (and was
+    redone in halves) counted as a call, and its rows as padding."""
+    import torch
+
+    from genview_mm.generation import AdaptiveNoiseGenerator
+    run, pairs = AdaptiveNoiseGenerator._run, []
+
+    def once_out_of_memory(self, embeds, levels, seeds, **kw):
+        if len(seeds) == 2:
+            pairs.append(1)
+            if len(pairs) == 2:  # the first call of 2 of arm P (the warm-up made one before)
+                raise torch.OutOfMemoryError('CUDA out of memory (injected)')
+        return run(self, embeds, levels, seeds, **kw)
+
+    monkeypatch.setattr(AdaptiveNoiseGenerator, '_run', once_out_of_memory)
+    assert bench.main(['--preset', 'tiny', '--images', '4', '--batch-size', '2', '--steps',
+                       '1', '--output-size', '32', '--psnr-images', '1', '--host-images', '1',
+                       '--threads', '1']) == 0
+    ratio = fields('ratio_p_over_o=', capsys.readouterr().out)
+    assert len(pairs) == 2  # one call of 2 ran out of memory: the limit went down to 1
+    assert (ratio['p_pipeline_calls'], ratio['p_padded_rows']) == ('4', '0')

@@ -162,7 +162,12 @@ def measure(args, tmp: str) -> int:
                          args.guidance, args.output_size)
         else:
             run, calls = s.gen._run, []  # samples of each pipeline call, padding included
-            s.gen._run = lambda e, lv, sd, **kw: calls.append(len(sd)) or run(e, lv, sd, **kw)
+
+            def counted(e, lv, sd, **kw):  # a call that ran out of memory is not counted
+                out = run(e, lv, sd, **kw)
+                calls.append(len(sd))
+                return out
+            s.gen._run = counted
             try:
                 stats = project_arm(s.gen, s.items, out, args.batch_size)
             finally:
