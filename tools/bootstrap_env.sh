@@ -30,7 +30,9 @@ step() { printf '\n[bootstrap] %s\n' "$*"; }
 fail() { printf '\n[bootstrap] FAILED at step: %s\n[bootstrap] fix: %s\n' "$1" "$2" >&2; exit 1; }
 
 # Everything that decides what gets installed goes into the stamp; same stamp -> nothing to do.
-stamp_src="$(cat "${BASH_SOURCE[0]}" "$REPO/setup.py"; echo "$TORCH_SPEC ${FORCE_CUDA:-}")"
+# A visible GPU too: a venv bootstrapped on a CPU node has mmcv without CUDA ops (step 4).
+gpu=""; if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then gpu=gpu; fi
+stamp_src="$(cat "${BASH_SOURCE[0]}" "$REPO/setup.py"; echo "$TORCH_SPEC ${FORCE_CUDA:-} $gpu")"
 stamp="$(printf '%s' "$stamp_src" | sha256sum | cut -d' ' -f1)"
 # The editable install serves genview_mm/.mim/{configs,tools} as links to configs/ and tools/; a
 # copy there (left by an older non-editable build) goes stale silently: reinstall to relink.
@@ -77,7 +79,14 @@ with_cuda="$("$PY" -c 'import os,torch; print(int(torch.cuda.is_available() or o
 tag="cpu"; [ "$with_cuda" = 1 ] && tag="cuda$("$PY" -c 'import torch; print(torch.version.cuda)')"
 torch_ver="$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')"
 wheel_dir="$CACHE/wheels/mmcv-$MMCV_VERSION-torch$torch_ver-$tag"
-if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" >/dev/null 2>&1; then
+# installed at this version, with CUDA ops where they are to be built (a CUDA build serves CPUs too)
+mmcv_ok="import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'; from mmcv.ops import get_compiling_cuda_version as cuda; assert not $with_cuda or cuda() != 'not available'"
+if ! "$PY" -c "$mmcv_ok" >/dev/null 2>&1; then
+  reinstall=()
+  if "$PY" -c "import mmcv" >/dev/null 2>&1; then  # another build of it (pip would keep it)
+    echo "[bootstrap] the installed mmcv is not mmcv $MMCV_VERSION with ${tag/cpu/CPU} ops: replacing it"
+    reinstall=(--force-reinstall --no-deps)
+  fi
   if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
     echo "[bootstrap] no cached wheel in $wheel_dir: building from the sdist (~12 min on 2 cores CPU-only, longer with CUDA)"
     build="$(mktemp -d)"
@@ -94,7 +103,8 @@ if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'
       || fail "mmcv build" "see the compiler output above; a C++20 compiler (gcc>=10) is required; for CUDA ops nvcc must match torch.version.cuda"
     mv "$wheel_dir.tmp"/mmcv-*.whl "$wheel_dir"/ && rm -rf "$wheel_dir.tmp" "$build"
   fi
-  "${PIP[@]}" install -q "$wheel_dir"/mmcv-*.whl || fail "mmcv install" "delete $wheel_dir and run again to rebuild"
+  "${PIP[@]}" install -q ${reinstall[@]+"${reinstall[@]}"} "$wheel_dir"/mmcv-*.whl \
+    || fail "mmcv install" "delete $wheel_dir and run again to rebuild"
 fi
 
 step "5/6 OpenMMLab, diffusers, transformers, test tools"

@@ -132,6 +132,50 @@ def test_bootstrap_repoints_a_venv_another_checkout_installed_into(tmp_path):
         'checkout' in gone and log.read_text().split()[-1] == repo
 
 
+def test_bootstrap_on_a_gpu_node_replaces_a_cpu_build_of_mmcv(tmp_path):
+    """A venv bootstrapped on a CPU node, bootstrapped again on a GPU node (as the installation
+    page says to do), was 'up to date' (the stamp did not see the GPU), and with FORCE_CUDA=1
+    step 4 still kept the installed mmcv (right version, no CUDA ops). Now a visible GPU changes
+    the stamp and step 4 replaces the CPU build with the cached CUDA wheel."""
+    repo = scratch_repo(tmp_path)
+    mim = osp.join(repo, 'genview_mm', '.mim')
+    os.makedirs(mim)
+    for name in ('configs', 'tools'):
+        os.symlink(osp.join('..', '..', name), osp.join(mim, name))
+    venv, log, gpu = tmp_path / 'venv', tmp_path / 'pip.log', tmp_path / 'gpu'
+    (venv / 'bin').mkdir(parents=True)
+    served = osp.join(os.path.realpath(repo), 'genview_mm')
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\n'  # torch sees a GPU iff
+               f'case "$*" in *genview_mm.__file__*) echo {served};; '  # the file gpu exists
+               f'*cuda.is_available*) [ -f {gpu} ] && echo 1 || echo 0;; '
+               '*torch.version.cuda*) echo 12.1;; *__version__.split*) echo 2.14.1;; '
+               f'*get_compiling_cuda_version*) [ ! -f {gpu} ];; '  # mmcv: the CPU build
+               f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\n')
+    wheel = (tmp_path / 'cache' / 'wheels' / 'mmcv-2.1.0-torch2.14.1-cuda12.1' /
+             'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl')
+    wheel.parent.mkdir(parents=True)
+    wheel.write_bytes(b'')
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'),
+               PATH=f'{bin_dir}:{os.environ["PATH"]}')
+    script = osp.join(repo, 'tools', 'bootstrap_env.sh')
+    cpu = run_cmd(['bash', script], cwd=repo, env=env).stdout
+    assert 'replacing it' not in cpu and str(wheel) not in log.read_text()
+    assert 'is up to date' in run_cmd(['bash', script], cwd=repo, env=env).stdout
+
+    gpu.write_text('')  # the GPU node
+    executable(str(bin_dir / 'nvidia-smi'), '#!/usr/bin/env bash\necho "GPU 0: NVIDIA H200"\n')
+    log.write_text('')
+    node = run_cmd(['bash', script], cwd=repo, env=env).stdout
+    assert 'is up to date' not in node
+    assert 'the installed mmcv is not mmcv 2.1.0 with cuda12.1 ops: replacing it' in node
+    installs = [ln.split() for ln in log.read_text().splitlines() if str(wheel) in ln]
+    assert installs == [['-m', 'pip', '--disable-pip-version-check', 'install', '-q',
+                         '--force-reinstall', '--no-deps', str(wheel)]]
+    assert 'is up to date' in run_cmd(['bash', script], cwd=repo, env=env).stdout
+
+
 def test_launchers_use_the_bootstrapped_venv(tmp_path):
     """``GENVIEW_VENV`` (bootstrap_env.sh's venv) is the launchers' interpreter too: the demo's
     dist_train.sh stage fell back to python3 without torch."""
