@@ -170,6 +170,34 @@ def test_each_loaded_batch_is_one_call_of_mixed_levels(items, tmp_path):
     assert sorted(r['noise_level'] for r in rows) == [0] * 6 + [100] * 5  # levels kept
 
 
+class SplitLevelsGen(LevelsGen):
+    """Fails every call of more than one image; records the level each single call was given."""
+
+    def __init__(self, levels):
+        super().__init__(levels)
+        self.given = {}
+
+    def generate(self, images, keys, analysis=None):
+        self.sizes.append(len(images))
+        if len(images) > 1:
+            raise RuntimeError('CUDA out of memory (injected)')
+        self.given[keys[0]] = analysis and analysis['noise_level'][0]
+        return FakeGen.generate(self, images, keys, analysis)
+
+
+def test_a_failed_batch_retried_image_by_image_keeps_each_images_analysis(items, tmp_path):
+    """The retry hands each image its own row of the batch's analysis (not re-analysed, not
+    another image's level)."""
+    levels = [0, 100, 200, 300] * 3
+    gen = SplitLevelsGen(levels)
+    stats = run(items, tmp_path / 'out', gen, batch_size=4, shard_size=11)
+    keys = sorted(it.key for it in items)
+    assert stats['ok'] == 11 and gen.sizes == [4, 1, 1, 1, 1] * 2 + [3, 1, 1, 1]
+    assert [gen.given[k] for k in keys] == levels[:11]
+    rows = sorted(read_manifest(str(tmp_path / 'out')), key=lambda r: r['key'])
+    assert [r['noise_level'] for r in rows] == levels[:11]
+
+
 class FailingBatchGen(FakeGen):
     """Fails every call of more than one image; a single-image call checks that no failed
     call's tensors are still alive."""
