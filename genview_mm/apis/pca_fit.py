@@ -98,9 +98,15 @@ def sheet_path(out: str, sheet: Optional[str] = None) -> str:
     return sheet or osp.splitext(out)[0] + '.png'
 
 
+def _fitted_here(path: str) -> bool:
+    """Whether ``path`` is a PCA file this tool fitted (not the authors' vector imported by
+    ``tools/import_official_pca.py``, which a fit would silently replace)."""
+    return is_pca_file(path) and not ForegroundPCA.load(path).source.startswith('official:')
+
+
 def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False) -> None:
-    """Refuse to replace an existing ``out`` that is not a PCA file, or an existing sheet that
-    is not a contact sheet written here, unless ``overwrite``.
+    """Refuse to replace an existing ``out`` that is not a PCA file fitted here, or an existing
+    sheet that is not a contact sheet written here, unless ``overwrite``.
 
     Args:
         out (str): the PCA file to write.
@@ -114,7 +120,8 @@ def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False
     if sheet and osp.realpath(sheet) == osp.realpath(out):  # the sheet would replace the fit
         raise ReplaceRefused(f'the contact sheet and the PCA file would both be written to {out}'
                              ': give --out a .pth name, or --sheet another path')
-    check_replace(out, is_pca_file, 'a foreground PCA file', '--overwrite', overwrite)
+    check_replace(out, _fitted_here, 'a foreground PCA file fitted by this tool', '--overwrite',
+                  overwrite)
     if sheet:
         check_replace(sheet, is_contact_sheet, 'a contact sheet of a PCA fit', '--overwrite',
                       overwrite)
@@ -153,15 +160,16 @@ def run_fit(paths: Sequence[str], encoder, out: str, fg_fraction: float = 0.4,
                              encoder_arch=identity.arch, fingerprint=identity.fingerprint)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     pca.save(out)
-    draw_sheet(pca, encoder, list(paths)[:sheet_images], sheet)
+    draw_sheet(pca, encoder, list(paths)[:sheet_images], sheet, batch_size)
     logger.info('saved %s (alpha=%.4f, %d images) and contact sheet %s', out, pca.alpha,
                 pca.num_images, sheet)
     return pca
 
 
-def draw_sheet(pca: ForegroundPCA, encoder, paths: Sequence[str],
-               path: str) -> Optional[str]:
-    """Contact sheet of ``pca``'s masks over ``paths`` (unreadable images left out)."""
+def draw_sheet(pca: ForegroundPCA, encoder, paths: Sequence[str], path: str,
+               batch_size: int = 64) -> Optional[str]:
+    """Contact sheet of ``pca``'s masks over ``paths`` (unreadable images left out), encoded
+    ``batch_size`` images a call (the fit's batch: ``--sheet-images`` may be larger)."""
     from PIL import Image
     images = []
     for p in paths:
@@ -172,8 +180,9 @@ def draw_sheet(pca: ForegroundPCA, encoder, paths: Sequence[str],
             continue
     if not images:
         return None
-    tokens = encoder(encoder.preprocess(images)).float()
-    masks = pca.foreground_mask(tokens).reshape(-1, *pca.grid).cpu().numpy()
+    masks = torch.cat([pca.foreground_mask(encoder(encoder.preprocess(
+        images[i:i + batch_size])).float()).cpu() for i in range(0, len(images), batch_size)])
+    masks = masks.reshape(-1, *pca.grid).numpy()
     caption = (f'{pca.encoder}  threshold rule: {pca.threshold_rule}  alpha={pca.alpha:.4f}  '
                f'foreground {100 * pca.fg_fraction:.1f}% of fitted tokens  sign: {pca.sign_rule}'
                f'  ({pca.source})')

@@ -198,6 +198,46 @@ def test_fit_pca_keeps_user_files_unless_overwrite(tmp_path, capsys, tiny_clip_p
     capsys.readouterr()
 
 
+def test_fit_pca_keeps_an_imported_official_vector_unless_overwrite(tmp_path, capsys,
+                                                                    tiny_clip_path):
+    """The fit replaced any PCA file at --out, the authors' vector imported by
+    import_official_pca.py too (its docstring: only files this tool wrote)."""
+    np.save(tmp_path / 'pca_vectors.npy', np.ones((32, 1), np.float32) / np.sqrt(32))
+    out = tmp_path / 'official.pth'
+    assert load_tool('import_official_pca').main(
+        [str(tmp_path / 'pca_vectors.npy'), '--out', str(out), '--encoder', tiny_clip_path,
+         '--device', 'cpu']) == 0
+    imported = read(out)
+    assert ForegroundPCA.load(str(out)).source == 'official:pca_vectors.npy'
+    capsys.readouterr()
+    tool = load_tool('fit_foreground_pca')
+    assert tool.main(fit_args(tmp_path, tiny_clip_path, out)) == 2
+    line = one_error_line(capsys.readouterr().err, 'fit_foreground_pca.py')
+    assert str(out) in line and 'fitted by this tool' in line and '--overwrite' in line
+    assert read(out) == imported
+    assert tool.main(fit_args(tmp_path, tiny_clip_path, out, '--overwrite')) == 0
+    assert ForegroundPCA.load(str(out)).source == 'fit'
+    assert tool.main(fit_args(tmp_path, tiny_clip_path, out, '--seed', '1')) == 0  # its own
+    capsys.readouterr()
+
+
+def test_fit_pca_sheet_encodes_at_most_batch_size_images_a_call(tmp_path, capsys,
+                                                                 tiny_clip_path, monkeypatch):
+    """The contact sheet encoded all --sheet-images in one call (1000 images through ViT-H: out
+    of memory after the fit was saved, exit 1); now --batch-size images a call."""
+    from genview_mm.models.encoders.clip_encoder import CLIPPatchEncoder
+    sizes, forward = [], CLIPPatchEncoder.forward
+    monkeypatch.setattr(CLIPPatchEncoder, 'forward', lambda self, x: sizes.append(len(x)) or
+                        forward(self, x))
+    out = tmp_path / 'pca.pth'
+    args = fit_args(tmp_path, tiny_clip_path, out)
+    args[args.index('--batch-size') + 1] = '2'
+    args[args.index('--sheet-images') + 1] = '4'
+    assert load_tool('fit_foreground_pca').main(args) == 0
+    assert sizes and max(sizes) == 2 and osp.isfile(tmp_path / 'pca.png')
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize('how', ['png out', 'same sheet'])
 def test_fit_pca_refuses_a_sheet_over_its_own_out(tmp_path, capsys, tiny_clip_path, how):
     """``--out pca.png`` (the sheet defaults to --out with .png) or ``--sheet`` equal to
