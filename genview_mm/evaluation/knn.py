@@ -69,12 +69,21 @@ def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feat
     return torch.cat(scores) if scores else test_feats.new_zeros(0, num_classes)
 
 
+def knn_hits(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
+             test_labels: torch.Tensor, num_classes: int, k: int = 20,
+             temperature: float = 0.07) -> int:
+    """How many of ``test_feats`` :func:`knn_predict` labels right (0 for none)."""
+    if test_feats.shape[0] == 0:
+        return 0
+    scores = knn_predict(train_feats, train_labels, test_feats, num_classes, k, temperature)
+    return int((scores.argmax(dim=1).cpu() == test_labels.long().cpu()).sum())
+
+
 def knn_top1(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
              test_labels: torch.Tensor, num_classes: int, k: int = 20,
              temperature: float = 0.07) -> float:
     """Top-1 accuracy (percent) of :func:`knn_predict`."""
     if test_feats.shape[0] == 0:
         raise ValueError('no test features to classify')
-    scores = knn_predict(train_feats, train_labels, test_feats, num_classes, k, temperature)
-    correct = scores.argmax(dim=1).cpu() == test_labels.long().cpu()
-    return 100.0 * correct.float().mean().item()
+    return 100.0 * knn_hits(train_feats, train_labels, test_feats, test_labels, num_classes, k,
+                            temperature) / test_feats.shape[0]

@@ -82,7 +82,7 @@ def test_gather_across_ranks(tmp_path):
 def _vote_worker(rank, world, port, out_dir):
     init_gloo(rank, world, port)
     try:
-        import genview_mm.engine.hooks.knn_monitor_hook as module
+        import genview_mm.evaluation.knn as module
         voted, predict = [], module.knn_predict
         module.knn_predict = lambda bank, labels, query, *a: voted.append(len(query)) or predict(
             bank, labels, query, *a)

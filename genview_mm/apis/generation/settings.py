@@ -85,9 +85,10 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> boo
                 'yourself).')
         return False
     name = old.get('pretrained')
-    if (isinstance(name, str) and not name.startswith('weights:')
-            and osp.isdir(local_folder(name))):  # recorded by its hub id
-        folder, size = local_folder(name), old.get('gen_size')
+    folder = local_folder(name) if isinstance(name, str) and not name.startswith(
+        'weights:') else None
+    if folder and osp.isdir(folder):  # recorded by its hub id
+        size = old.get('gen_size')
         old = dict(old, pretrained=model_fingerprint(folder),
                    gen_size=None if size == native_size(folder) else size)
     diff = settings_diff(old, settings)

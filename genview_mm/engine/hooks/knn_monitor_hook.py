@@ -30,7 +30,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
-from genview_mm.evaluation.knn import knn_predict, pool_features
+from genview_mm.evaluation.knn import knn_hits, pool_features
 
 from ..errors import StartCheckFailed
 
@@ -141,12 +141,9 @@ class KNNMonitorHook(Hook):
         own ``query`` against the whole ``bank`` on ``device`` and the hits are summed (each
         rank voting for all the queries on the CPU took minutes per evaluation)."""
         num_classes = self.num_classes or int(bank_labels.max()) + 1  # no other is predicted
-        hits = 0.0
-        if len(query):
-            scores = knn_predict(bank.to(device), bank_labels.to(device), query.to(device),
-                                 num_classes, self.k, self.temperature)
-            hits = float((scores.argmax(dim=1).cpu() == query_labels.long()).sum())
-        counts = torch.tensor([hits, float(len(query))], dtype=torch.float64, device=device)
+        hits = knn_hits(bank.to(device), bank_labels, query.to(device), query_labels,
+                        num_classes, self.k, self.temperature)
+        counts = torch.tensor([hits, len(query)], dtype=torch.float64, device=device)
         all_reduce(counts)  # a no-op in one process
         if counts[1] == 0:
             raise ValueError('no val features to classify')
