@@ -45,7 +45,7 @@ def test_scores_and_ratio_numbers():
     tokens = torch.tensor([[[2.0, 5.0], [1.0, 0.0], [1.4, 3.0], [3.0, -1.0]]])
     assert torch.allclose(pca.scores(tokens), torch.tensor([[1.0, 0.0, 0.4, 2.0]]))
     assert pca.foreground_ratio(tokens).tolist() == [0.5]
-    assert pca.foreground_ratio(tokens.double()).dtype == torch.float32
+    assert pca.foreground_ratio(tokens.double()).dtype == torch.float64
 
 
 def test_round_trip_weights_only(tmp_path):

@@ -5,8 +5,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
+from genview_mm.foreground import ForegroundPCA
 from genview_mm.generation import noise_level_from_ratio, validate_noise_rule
+from genview_mm.generation.analysis import analyze_pixels
 
 
 def paper_rule(p):
@@ -27,6 +30,28 @@ def test_equals_paper_formula_on_every_reachable_ratio(tokens):
     for k in range(tokens + 1):
         p = k / tokens
         assert noise_level_from_ratio(p) == paper_rule(p), (k, tokens)
+
+
+@pytest.mark.parametrize('side', [5, 10, 15])
+def test_edge_ratios_from_tokens_keep_their_bin(side):
+    """k of N foreground tokens with k/N exactly on a bin edge (N a multiple of 5) gets the
+    lower level, as the right-closed rule says: a float32 ratio of 3/5 reads above 0.6."""
+    n = side * side
+    pca = ForegroundPCA(direction=torch.tensor([1.0, 0.0]), mean=torch.zeros(2), alpha=0.5,
+                        encoder='e', grid=(side, side), input_size=8)
+
+    class Encoder:  # stands for CLIPPatchEncoder: tokens and embeddings of a batch
+        def encode(self, pixels):
+            rows = [[1.0 if t < k else 0.0 for t in range(n)] for k in counts]
+            tokens = torch.stack([torch.tensor(r) for r in rows])[..., None] * \
+                torch.tensor([1.0, 0.0])
+            return tokens, torch.zeros(len(counts), 4)
+
+    counts = [n * i // 5 for i in range(6)]  # every edge: 0, 0.2, ..., 1.0
+    info = analyze_pixels(Encoder(), pca, torch.zeros(len(counts), 3, 8, 8),
+                          (0.2, 0.4, 0.6, 0.8), (0, 100, 200, 300, 400))
+    assert info['noise_level'] == [0, 0, 100, 200, 300, 400]
+    assert info['fg_ratio'] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
 
 
 def test_custom_rule():
