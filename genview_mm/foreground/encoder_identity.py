@@ -84,18 +84,27 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def model_fingerprint(pretrained: str) -> str:
+def model_fingerprint(pretrained: str, whole_folder: bool = False) -> str:
     """``'weights:<hash>'`` of a model folder (e.g. a diffusers pipeline): its configs'
     contents and the :func:`fingerprint_keys` statistics of each safetensors file (other files:
-    their bytes), not where it lives. A hub id is returned as it is."""
+    their bytes), not where it lives. A hub id is returned as it is.
+
+    A pipeline folder (one with ``model_index.json``) counts what the pipeline loads: that file
+    and the component folders it names, and in a component with safetensors weights no other
+    weight files (diffusers loads the safetensors then). A README, the repository's single-file
+    ``.ckpt`` or a ``.bin`` copy, added by a full-repository download, change nothing and are
+    not read. ``whole_folder``: every file (the fingerprint before this rule, which settings
+    records made then hold); it equals the default for a folder ``save_pretrained`` wrote."""
     folder = osp.expanduser(pretrained)
     if not osp.isdir(folder):
         return pretrained
+    files = {osp.relpath(p, folder).replace(os.sep, '/'): p for p in glob.glob(
+        osp.join(folder, '**', '*'), recursive=True) if osp.isfile(p)}
+    files = {rel: p for rel, p in files.items() if not rel.startswith('_')}
+    if not whole_folder:
+        files = _pipeline_files(folder, files)
     digest = hashlib.sha256()
-    for path in sorted(glob.glob(osp.join(folder, '**', '*'), recursive=True)):
-        rel = osp.relpath(path, folder).replace(os.sep, '/')
-        if not osp.isfile(path) or rel.startswith('_'):
-            continue
+    for rel, path in sorted(files.items()):
         digest.update(rel.encode() + b'\0')
         if path.endswith('.safetensors'):
             from safetensors import safe_open
@@ -108,6 +117,26 @@ def model_fingerprint(pretrained: str) -> str:
         else:
             digest.update(file_sha256(path).encode())
     return 'weights:' + digest.hexdigest()[:24]
+
+
+_OTHER_WEIGHTS = ('.bin', '.ckpt', '.pt', '.pth', '.msgpack', '.h5', '.onnx')
+
+
+def _pipeline_files(folder: str, files: Dict[str, str]) -> Dict[str, str]:
+    """The files of ``files`` (relative path -> path) a diffusers pipeline at ``folder`` loads
+    (see :func:`model_fingerprint`); all of them where there is no readable model_index.json."""
+    try:
+        with open(osp.join(folder, 'model_index.json'), encoding='utf-8') as f:
+            index = json.load(f)
+        parts = {k for k, v in index.items() if not k.startswith('_') and isinstance(v, list)
+                 and v and v[0] is not None}
+    except (OSError, ValueError, AttributeError):
+        return files
+    safetensors = {rel.split('/')[0] for rel in files if rel.endswith('.safetensors')}
+    return {rel: p for rel, p in files.items() if rel == 'model_index.json' or (
+        '/' in rel and rel.split('/')[0] in parts
+        and not (rel.split('/')[0] in safetensors and rel.endswith(_OTHER_WEIGHTS)))}
+
 
 _HF_CACHE = re.compile(r'models--([^/]+)--([^/]+)/snapshots/[^/]+(?:/(.*))?$')
 

@@ -219,6 +219,40 @@ def test_a_hub_id_and_its_cached_folder_are_one_model(
     assert "pretrained: 'weights:" in capsys.readouterr().err
 
 
+def test_files_added_to_the_model_folder_later_resume(
+        gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys, monkeypatch):
+    """A run started on a pipeline folder resumes after a full-repository download added files
+    the pipeline does not load (refused on main: the whole folder was fingerprinted); a record
+    holding that whole-folder fingerprint (made before) resumes too; other weights still not."""
+    from genview_mm.foreground.encoder_identity import model_fingerprint
+    model = shutil.copytree(tiny_unclip_path, str(tmp_path / 'unclip'))
+    out = str(tmp_path / 'out')
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, model, out)[2:]) == 0
+    for rel in ('README.md', 'sd21-unclip-h.ckpt', 'unet/diffusion_pytorch_model.bin'):
+        with open(osp.join(model, rel), 'wb') as f:
+            f.write(b'added by hf download')
+
+    def loaded(*a, **k):
+        raise ModelLoaded
+
+    import genview_mm.apis.generation.job as job
+    monkeypatch.setattr(job, 'load_generator', loaded)
+    os.remove(read_manifest(out)[0]['output'])  # one view to redo: the model must load
+    with pytest.raises(ModelLoaded):  # accepted
+        gen_main(cmd(photo_dir, tiny_unclip_pca, model, out)[2:])
+    record = osp.join(out, 'generation_settings.json')
+    settings = json.load(open(record))
+    whole = model_fingerprint(model, whole_folder=True)
+    assert settings['pretrained'] == model_fingerprint(model) != whole
+    json.dump(dict(settings, pretrained=whole), open(record, 'w'))
+    with pytest.raises(ModelLoaded):  # a record of the whole folder, from before
+        gen_main(cmd(photo_dir, tiny_unclip_pca, model, out)[2:])
+    capsys.readouterr()
+    other = save_tiny_unclip(str(tmp_path / 'other_unclip'), seed=1)
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, other, out)[2:]) == 2  # other weights
+    assert f"pretrained: '{whole}' -> 'weights:" in capsys.readouterr().err
+
+
 def test_images_added_to_the_source_lose_no_row(gen_main, photo_dir, tiny_unclip_pca,
                                                 tiny_unclip_path, tmp_path, capsys):
     """Added images shift the shard boundaries: a shard that runs for a new image keeps the

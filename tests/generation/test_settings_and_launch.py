@@ -163,6 +163,40 @@ def test_model_recorded_by_its_weights_not_its_path(tmp_path, tiny_unclip_path):
     assert model_fingerprint(moved) != first  # a config that changes the views counts too
 
 
+def test_a_pipeline_is_fingerprinted_by_what_it_loads(tmp_path, tiny_unclip_path):
+    """A full-repository download holds more than the pipeline loads (a README, the single-file
+    .ckpt, .bin copies of safetensors weights, files added later): the fingerprint counted all
+    of them, so a resume after a later download was refused, and each start hashed the
+    multi-GB .ckpt in full. Now: model_index.json and the components it names."""
+    first = model_fingerprint(tiny_unclip_path)
+    assert model_fingerprint(tiny_unclip_path, whole_folder=True) == first  # save_pretrained's
+    full = shutil.copytree(tiny_unclip_path, str(tmp_path / 'full'))
+    big = os.urandom(1 << 20) * 2  # over the size hashed in one read
+    for rel, data in (('README.md', b'# unclip'), ('sd21-unclip-h.ckpt', big),
+                      ('unet/diffusion_pytorch_model.bin', big), ('notes/todo.txt', b'x')):
+        os.makedirs(osp.dirname(osp.join(full, rel)), exist_ok=True)
+        with open(osp.join(full, rel), 'wb') as f:
+            f.write(data)
+    read = []
+    import genview_mm.foreground.encoder_identity as identity
+    real = identity.file_sha256
+    identity.file_sha256 = lambda path: read.append(path) or real(path)
+    try:
+        assert model_fingerprint(full) == first and read == []  # nothing big read
+        assert model_fingerprint(full, whole_folder=True) != first and len(read) == 2
+    finally:
+        identity.file_sha256 = real
+    os.remove(osp.join(full, 'unet', 'diffusion_pytorch_model.safetensors'))
+    assert model_fingerprint(full) != first  # the .bin is what loads now: it counts
+    shutil.rmtree(full)
+    full = shutil.copytree(tiny_unclip_path, str(tmp_path / 'full'))
+    with open(osp.join(full, 'vae', 'config.json')) as f:
+        cfg = json.load(f)
+    with open(osp.join(full, 'vae', 'config.json'), 'w') as f:
+        json.dump(dict(cfg, scaling_factor=0.5), f)
+    assert model_fingerprint(full) != first  # a component's config counts
+
+
 def test_native_size_read_from_the_configs(tmp_path, tiny_unclip_path):
     """What diffusers generates at when no size is given (UNet sample size x VAE factor): an
     explicit --gen-size of that size is recorded as unset, so it resumes a run that left it

@@ -99,7 +99,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
                 launch.world_size)
     settings = settings_of(generator, args)
-    clear = check_settings(args.out_dir, settings, args.overwrite)  # before any model loads
+    clear = check_settings(args.out_dir, settings, args.overwrite, args.pretrained)  # unloaded
     try:
         items = list_images(args.source, args.data_root, args.dataset_key)
         check_outside_sources(args.out_dir, args.source, [it.path for it in items])
@@ -113,7 +113,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         if clear:
             logger.warning('--overwrite: deleted %d files this tool recorded in %s',
                            clear_outputs(args.out_dir), args.out_dir)
-        write_settings(args.out_dir, settings)
+        write_settings(args.out_dir, settings, args.pretrained)
 
     if clear:  # before the records are read; else before the first shard with work
         start()

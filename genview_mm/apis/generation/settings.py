@@ -68,10 +68,12 @@ def settings_diff(old: Dict, new: Dict) -> List[str]:
             if get(old, k) != get(new, k)]
 
 
-def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> bool:
+def check_settings(out_dir: str, settings: Dict, overwrite: bool = False,
+                   pretrained: Optional[str] = None) -> bool:
     """Raise :class:`SettingsMismatch` unless ``settings`` may resume ``out_dir`` or
     ``overwrite`` may clear it (only where this tool's settings record is): True for the
-    latter, the views there are to be cleared."""
+    latter, the views there are to be cleared. ``pretrained``: the model as given, whose
+    whole-folder fingerprint an older record may hold."""
     old = read_settings(out_dir)
     if old is None:
         images = osp.join(out_dir, IMAGES_DIR)
@@ -91,6 +93,9 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> boo
         size = old.get('gen_size')
         old = dict(old, pretrained=model_fingerprint(folder),
                    gen_size=None if size == native_size(folder) else size)
+    elif pretrained and name != settings.get('pretrained') and name == model_fingerprint(
+            local_folder(pretrained), whole_folder=True):  # recorded before pipeline files
+        old = dict(old, pretrained=settings.get('pretrained'))
     diff = settings_diff(old, settings)
     if diff and not overwrite:
         raise SettingsMismatch(
@@ -102,12 +107,12 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False) -> boo
     return bool(diff)
 
 
-def write_settings(out_dir: str, settings: Dict) -> None:
+def write_settings(out_dir: str, settings: Dict, pretrained: Optional[str] = None) -> None:
     """Create the settings record unless another worker created it first (the first one
-    stays), then check it holds these settings."""
+    stays), then check it holds these settings (``pretrained``: see :func:`check_settings`)."""
     create_once(osp.join(out_dir, SETTINGS_NAME),
                 json.dumps(settings, indent=1, sort_keys=True) + '\n')
-    check_settings(out_dir, settings)
+    check_settings(out_dir, settings, pretrained=pretrained)
 
 
 def clear_outputs(out_dir: str) -> int:
