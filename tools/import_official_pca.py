@@ -72,7 +72,8 @@ def parse_args(argv=None):
                    'threshold (default: %(default)s)')
     add_loader_args(p)
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
-                   'not a PCA file (without it the tool stops and leaves it alone)')
+                   'not an import of this tool (a fitted PCA file, or another file; without it '
+                   'the tool stops and leaves it alone)')
     args = p.parse_args(argv)
     if not osp.isfile(args.vector):
         p.error(f'vector {args.vector!r} not found')
@@ -96,7 +97,7 @@ def main(argv=None):
     from genview_mm.foreground.official import describe_import
     from genview_mm.utils.file_safety import ReplaceRefused
     try:
-        check_outputs(args.out, None, args.overwrite)
+        check_outputs(args.out, None, args.overwrite, official=True)
         pca = make_pca(args)
     except (ReplaceRefused, ForegroundPCAError, ValueError, OSError) as exc:
         print(f'import_official_pca.py: error: {exc}', file=sys.stderr)

@@ -98,20 +98,24 @@ def sheet_path(out: str, sheet: Optional[str] = None) -> str:
     return sheet or osp.splitext(out)[0] + '.png'
 
 
-def _fitted_here(path: str) -> bool:
-    """Whether ``path`` is a PCA file this tool fitted (not the authors' vector imported by
-    ``tools/import_official_pca.py``, which a fit would silently replace)."""
-    return is_pca_file(path) and not ForegroundPCA.load(path).source.startswith('official:')
+def _made_here(path: str, official: bool = False) -> bool:
+    """Whether ``path`` is a PCA file this tool made: fitted (``official=False``; not the
+    authors' vector, whose import a fit would silently replace) or imported by
+    ``tools/import_official_pca.py`` (``official=True``; not a fit, minutes of encoder passes)."""
+    return is_pca_file(path) and ForegroundPCA.load(path).source.startswith('official:') == official
 
 
-def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False) -> None:
-    """Refuse to replace an existing ``out`` that is not a PCA file fitted here, or an existing
-    sheet that is not a contact sheet written here, unless ``overwrite``.
+def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False,
+                  official: bool = False) -> None:
+    """Refuse to replace an existing ``out`` that is not a PCA file made the same way, or an
+    existing sheet that is not a contact sheet written here, unless ``overwrite``.
 
     Args:
         out (str): the PCA file to write.
         sheet (str, optional): the contact sheet to write; None: none is written.
         overwrite (bool): replace whatever is there (``--overwrite``). Defaults to False.
+        official (bool): ``out`` is the authors' vector being imported, not a fit. Defaults to
+            False.
 
     Raises:
         genview_mm.utils.file_safety.ReplaceRefused: one line naming the file and the flag,
@@ -120,8 +124,9 @@ def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False
     if sheet and osp.realpath(sheet) == osp.realpath(out):  # the sheet would replace the fit
         raise ReplaceRefused(f'the contact sheet and the PCA file would both be written to {out}'
                              ': give --out a .pth name, or --sheet another path')
-    check_replace(out, _fitted_here, 'a foreground PCA file fitted by this tool', '--overwrite',
-                  overwrite)
+    check_replace(out, lambda path: _made_here(path, official),
+                  "the authors' PCA vector imported by this tool" if official else
+                  'a foreground PCA file fitted by this tool', '--overwrite', overwrite)
     if sheet:
         check_replace(sheet, is_contact_sheet, 'a contact sheet of a PCA fit', '--overwrite',
                       overwrite)

@@ -332,3 +332,27 @@ def test_a_threshold_that_is_not_finite_or_fitted_on_nothing_is_refused(tmp_path
                        'threshold alpha must be a finite number, got nan\\)'):
         ForegroundPCA.load(str(tmp_path / 'nan.pth'))
     assert ForegroundPCA.load(str(out)).alpha == fitted and math.isfinite(fitted)
+
+
+def test_a_fitted_file_is_not_replaced_without_overwrite(tmp_path, tiny_clip_path, capsys):
+    """A PCA file fitted at --out (minutes of encoder passes) was replaced by an import
+    without a word; an earlier import (redone in seconds) still is, and --overwrite replaces
+    the fit."""
+    from helpers import load_tool
+    main = load_tool('import_official_pca').main
+    vector = official_layout(str(tmp_path), 'm', 32, 5, False)
+    out = str(tmp_path / 'p.pth')
+    fitted = ForegroundPCA(direction=torch.ones(32) / math.sqrt(32), mean=torch.zeros(32),
+                           alpha=0.1, encoder='fitted/here', grid=(8, 8), input_size=32)
+    fitted.save(out)
+    before = open(out, 'rb').read()
+    args = [vector, '--encoder', tiny_clip_path, '--alpha', '0.25', '--device', 'cpu',
+            '--out', out]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f'import_official_pca.py: error: {out}') and '--overwrite' in err
+    assert open(out, 'rb').read() == before  # left as it was
+    assert main(args + ['--overwrite']) == 0
+    assert ForegroundPCA.load(out).source == 'official:pca_vectors.npy'
+    assert main(args[:4] + ['0.5'] + args[5:]) == 0  # an import replaces an import
+    assert ForegroundPCA.load(out).alpha == 0.5
