@@ -125,7 +125,7 @@ def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False
         raise ReplaceRefused(f'the contact sheet and the PCA file would both be written to {out}'
                              ': give --out a .pth name, or --sheet another path')
     check_replace(out, lambda path: _made_here(path, official),
-                  "the authors' PCA vector imported by this tool" if official else
+                  "a foreground PCA file imported by this tool (the authors' vector)" if official else
                   'a foreground PCA file fitted by this tool', '--overwrite', overwrite)
     if sheet:
         check_replace(sheet, is_contact_sheet, 'a contact sheet of a PCA fit', '--overwrite',
