@@ -31,6 +31,8 @@ def writable_problem(folder: str) -> str:
     will be; nothing else is created, so a refused start leaves nothing behind."""
     existing = osp.abspath(folder)
     while not osp.exists(existing):
+        if osp.islink(existing):  # the write's makedirs would stop at it
+            return f'{existing} is a link to {os.readlink(existing)}, which does not exist'
         existing = osp.dirname(existing)
     if not osp.isdir(existing):
         return f'{existing} is a file, not a folder'
@@ -54,10 +56,12 @@ def check_writable(path: str) -> None:
     """
     if osp.isdir(path):
         raise NotWritable(f'{path} is a folder; give a file path')
+    if path.endswith(('/', os.sep)):
+        raise NotWritable(f"{path} ends with '/': give a file name")
     problem = writable_problem(osp.dirname(osp.abspath(path)))
     if problem:
-        advice = 'choose another path' if problem.endswith('not a folder') else \
-            'choose a writable location'
+        advice = 'choose a writable location' if problem.startswith('no file can be') else \
+            'choose another path'
         raise NotWritable(f'cannot write {path}: {problem}; {advice}')
 
 
@@ -106,6 +110,9 @@ def check_replace(path: str, is_ours: Callable[[str], bool], what: str, flag: st
     """
     if osp.isdir(path):  # even with force: writing would fail only at the end
         raise ReplaceRefused(f'{path} is a folder; give a file path to write {what} to')
+    if osp.exists(path) and not osp.isfile(path):  # the rename would replace the node itself
+        raise ReplaceRefused(f'{path} is not a regular file (a device, pipe or socket); give a '
+                             f'file path to write {what} to')
     if force or not osp.lexists(path):
         return
     if not osp.exists(path):  # a link to nothing: writing would replace the link itself
@@ -132,7 +139,7 @@ def check_outside_sources(out_dir: str, source: str, source_paths: Sequence[str]
     could reach the sources."""
     outs = {osp.realpath(out_dir), osp.abspath(out_dir)}
     roots = {osp.realpath(source), osp.abspath(source)} if osp.isdir(source) else set()
-    inside = [r for r in roots for o in outs if o == r or o.startswith(r + os.sep)]
+    inside = [r for r in roots for o in outs if o == r or o.startswith(r.rstrip(os.sep) + os.sep)]
     held = next((p for p in source_paths for o in outs if p.startswith(o + os.sep)), None)
     if inside or held:
         what = f'is inside the source folder {source!r}' if inside else \

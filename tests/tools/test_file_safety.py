@@ -386,3 +386,31 @@ def test_tools_check_writability_with_the_library_rule_before_torch(tmp_path):
     assert out[1] == str([file_safety.writable_problem(p) for p in paths])
     assert out[1] == str(['', f"{tmp_path / 'a_file'} is a file, not a folder",
                           'no file can be created in /sys (Permission denied)'])
+
+
+def test_paths_that_cannot_be_written_as_files_are_refused_first(tmp_path):
+    """Each passed the checks and failed only at the write, with a raw error (or, for a device
+    or a pipe, would have been replaced by the rename): a path ending in a separator, a path
+    under a link to nothing, a FIFO at the output path; and an output under the source '/'."""
+    from genview_mm.utils.file_safety import (
+        NotWritable,
+        ReplaceRefused,
+        check_outside_sources,
+        check_replace,
+        check_writable,
+        writable_problem,
+    )
+    with pytest.raises(NotWritable, match=r"ends with '/': give a file name"):
+        check_writable(str(tmp_path / 'new') + '/')
+    os.symlink(str(tmp_path / 'nowhere'), str(tmp_path / 'dangling'))
+    assert writable_problem(str(tmp_path / 'dangling' / 'sub')) == (
+        f"{tmp_path / 'dangling'} is a link to {tmp_path / 'nowhere'}, which does not exist")
+    with pytest.raises(NotWritable, match='is a link to .*which does not exist; choose'):
+        check_writable(str(tmp_path / 'dangling' / 'out.txt'))
+    fifo = str(tmp_path / 'pipe')
+    os.mkfifo(fifo)
+    for force in (False, True):  # the rename would replace the pipe itself
+        with pytest.raises(ReplaceRefused, match='is not a regular file'):
+            check_replace(fifo, lambda path: True, 'a manifest', '--overwrite', force)
+    with pytest.raises(ValueError, match="is inside the source folder '/'"):
+        check_outside_sources(str(tmp_path / 'out'), '/', [])
