@@ -124,9 +124,11 @@ def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False
     if sheet and osp.realpath(sheet) == osp.realpath(out):  # the sheet would replace the fit
         raise ReplaceRefused(f'the contact sheet and the PCA file would both be written to {out}'
                              ': give --out a .pth name, or --sheet another path')
+    other = osp.isfile(out) and is_pca_file(out)  # if not ours: the other kind, named
     check_replace(out, lambda path: _made_here(path, official),
-                  "a foreground PCA file imported by this tool (the authors' vector)" if official else
-                  'a foreground PCA file fitted by this tool', '--overwrite', overwrite)
+                  f"a foreground PCA file {'imported' if official else 'fitted'} by this tool",
+                  '--overwrite', overwrite, lost=None if not other else 'the PCA fit it holds'
+                  if official else "the authors' vector it holds (imported)")
     if sheet:
         check_replace(sheet, is_contact_sheet, 'a contact sheet of a PCA fit', '--overwrite',
                       overwrite)

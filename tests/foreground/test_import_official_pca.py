@@ -350,7 +350,9 @@ def test_a_fitted_file_is_not_replaced_without_overwrite(tmp_path, tiny_clip_pat
             '--out', out]
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith(f'import_official_pca.py: error: {out}') and '--overwrite' in err
+    assert err.startswith(f'import_official_pca.py: error: {out} exists and is not a foreground '
+                          'PCA file imported by this tool') and '--overwrite' in err
+    assert 'the PCA fit it holds would be lost' in err
     assert open(out, 'rb').read() == before  # left as it was
     assert main(args + ['--overwrite']) == 0
     assert ForegroundPCA.load(out).source == 'official:pca_vectors.npy'
