@@ -90,11 +90,12 @@ def model_fingerprint(pretrained: str, whole_folder: bool = False) -> str:
     their bytes), not where it lives. A hub id is returned as it is.
 
     A pipeline folder (one with ``model_index.json``) counts what the pipeline loads: that file
-    and the component folders it names, and in a component with safetensors weights no other
-    weight files (diffusers loads the safetensors then). A README, the repository's single-file
-    ``.ckpt`` or a ``.bin`` copy, added by a full-repository download, change nothing and are
-    not read. ``whole_folder``: every file (the fingerprint before this rule, which settings
-    records made then hold); it equals the default for a folder ``save_pretrained`` wrote."""
+    and the component folders it names, and of a component's weight files those loaded without
+    a variant (its safetensors where it has them, else its ``.bin``). A README, the single-file
+    ``.ckpt``, ``.bin`` copies or fp16 variants, added by a full-repository download, change
+    nothing and are not read. ``whole_folder``: every file (the fingerprint before this rule,
+    which settings records made then hold); it equals the default for a folder
+    ``save_pretrained`` wrote."""
     folder = osp.expanduser(pretrained)
     if not osp.isdir(folder):
         return pretrained
@@ -119,7 +120,11 @@ def model_fingerprint(pretrained: str, whole_folder: bool = False) -> str:
     return 'weights:' + digest.hexdigest()[:24]
 
 
-_OTHER_WEIGHTS = ('.bin', '.ckpt', '.pt', '.pth', '.msgpack', '.h5', '.onnx')
+#: a weights file (or a sharded one's index) in a component folder
+_WEIGHTS = re.compile(r'\.(safetensors|bin|ckpt|pt|pth|msgpack|h5|onnx)$|\.index(\.[^.]+)?\.json$')
+#: the ones a pipeline loads without a variant: ``NAME[-0000k-of-0000n].safetensors`` or
+#: ``.bin`` and their ``.index.json`` (``NAME.fp16.safetensors`` is a variant)
+_LOADED = re.compile(r'^[^.]+\.(safetensors|bin)(\.index\.json)?$')
 
 
 def _pipeline_files(folder: str, files: Dict[str, str]) -> Dict[str, str]:
@@ -132,10 +137,17 @@ def _pipeline_files(folder: str, files: Dict[str, str]) -> Dict[str, str]:
                  and v and v[0] is not None}
     except (OSError, ValueError, AttributeError):
         return files
-    safetensors = {rel.split('/')[0] for rel in files if rel.endswith('.safetensors')}
-    return {rel: p for rel, p in files.items() if rel == 'model_index.json' or (
-        '/' in rel and rel.split('/')[0] in parts
-        and not (rel.split('/')[0] in safetensors and rel.endswith(_OTHER_WEIGHTS)))}
+    kept = {rel: p for rel, p in files.items()
+            if rel == 'model_index.json' or ('/' in rel and rel.split('/')[0] in parts)}
+    for part in parts:  # of its weights: safetensors if there are, else .bin; no variants
+        weights = [r for r in kept if r.startswith(part + '/') and _WEIGHTS.search(r)]
+        loaded = [r for r in weights if _LOADED.match(osp.basename(r))]
+        safe = any('.safetensors' in r for r in loaded)
+        loaded = [r for r in loaded if safe == ('.safetensors' in r)]
+        for rel in weights if loaded else ():  # none loaded as named: keep them all
+            if rel not in loaded:
+                del kept[rel]
+    return kept
 
 
 _HF_CACHE = re.compile(r'models--([^/]+)--([^/]+)/snapshots/[^/]+(?:/(.*))?$')

@@ -236,6 +236,7 @@ def test_files_added_to_the_model_folder_later_resume(
         raise ModelLoaded
 
     import genview_mm.apis.generation.job as job
+    load = job.load_generator
     monkeypatch.setattr(job, 'load_generator', loaded)
     os.remove(read_manifest(out)[0]['output'])  # one view to redo: the model must load
     with pytest.raises(ModelLoaded):  # accepted
@@ -247,7 +248,13 @@ def test_files_added_to_the_model_folder_later_resume(
     json.dump(dict(settings, pretrained=whole), open(record, 'w'))
     with pytest.raises(ModelLoaded):  # a record of the whole folder, from before
         gen_main(cmd(photo_dir, tiny_unclip_pca, model, out)[2:])
-    capsys.readouterr()
+    monkeypatch.setattr(job, 'load_generator', load)
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, model, out)[2:]) == 0
+    assert 'share 10, skipped 9, new 0, redone 1' in capsys.readouterr().out
+    # the started run put its settings in the old record's place: the next start compares
+    # fingerprints at once (the whole folder, .ckpt included, was hashed at every start)
+    assert json.load(open(record)) == settings
+    json.dump(dict(settings, pretrained=whole), open(record, 'w'))
     other = save_tiny_unclip(str(tmp_path / 'other_unclip'), seed=1)
     assert gen_main(cmd(photo_dir, tiny_unclip_pca, other, out)[2:]) == 2  # other weights
     assert f"pretrained: '{whole}' -> 'weights:" in capsys.readouterr().err

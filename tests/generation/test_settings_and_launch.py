@@ -165,15 +165,19 @@ def test_model_recorded_by_its_weights_not_its_path(tmp_path, tiny_unclip_path):
 
 def test_a_pipeline_is_fingerprinted_by_what_it_loads(tmp_path, tiny_unclip_path):
     """A full-repository download holds more than the pipeline loads (a README, the single-file
-    .ckpt, .bin copies of safetensors weights, files added later): the fingerprint counted all
-    of them, so a resume after a later download was refused, and each start hashed the
-    multi-GB .ckpt in full. Now: model_index.json and the components it names."""
+    .ckpt, .bin copies of safetensors weights, fp16 variants, files added later): the
+    fingerprint counted all of them, so a resume after a later download was refused, and each
+    start hashed the multi-GB .ckpt in full. Now: model_index.json and the components it names,
+    of their weights the files loaded without a variant (safetensors, else .bin)."""
     first = model_fingerprint(tiny_unclip_path)
     assert model_fingerprint(tiny_unclip_path, whole_folder=True) == first  # save_pretrained's
     full = shutil.copytree(tiny_unclip_path, str(tmp_path / 'full'))
     big = os.urandom(1 << 20) * 2  # over the size hashed in one read
+    unet = osp.join(full, 'unet', 'diffusion_pytorch_model')
+    shutil.copy(unet + '.safetensors', unet + '.fp16.safetensors')  # a variant: not loaded
     for rel, data in (('README.md', b'# unclip'), ('sd21-unclip-h.ckpt', big),
-                      ('unet/diffusion_pytorch_model.bin', big), ('notes/todo.txt', b'x')):
+                      ('unet/diffusion_pytorch_model.bin', big), ('notes/todo.txt', b'x'),
+                      ('vae/diffusion_pytorch_model.safetensors.index.fp16.json', b'{}')):
         os.makedirs(osp.dirname(osp.join(full, rel)), exist_ok=True)
         with open(osp.join(full, rel), 'wb') as f:
             f.write(data)
@@ -186,8 +190,12 @@ def test_a_pipeline_is_fingerprinted_by_what_it_loads(tmp_path, tiny_unclip_path
         assert model_fingerprint(full, whole_folder=True) != first and len(read) == 2
     finally:
         identity.file_sha256 = real
-    os.remove(osp.join(full, 'unet', 'diffusion_pytorch_model.safetensors'))
-    assert model_fingerprint(full) != first  # the .bin is what loads now: it counts
+    os.remove(unet + '.safetensors')
+    without = model_fingerprint(full)
+    assert without != first  # the .bin is what loads now (the fp16 variant is not): it counts
+    with open(unet + '.bin', 'wb') as f:
+        f.write(big[::-1])
+    assert model_fingerprint(full) != without  # other weights in it: another fingerprint
     shutil.rmtree(full)
     full = shutil.copytree(tiny_unclip_path, str(tmp_path / 'full'))
     with open(osp.join(full, 'vae', 'config.json')) as f:

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 from ...foreground.encoder_identity import file_sha256, model_fingerprint
 from ...generation.pipeline_loader import local_folder, native_size, resolve_dtype
 from ...structures.manifest import MERGED_NAME, read_rows
-from ...utils.atomic_write import create_once
+from ...utils.atomic_write import atomic_write, create_once
 from ...utils.file_lock import FileLock
 from . import SettingsMismatch
 from .shards import SHARDS_DIR, row_files
@@ -87,14 +87,14 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False,
                 'yourself).')
         return False
     name = old.get('pretrained')
-    folder = local_folder(name) if isinstance(name, str) and not name.startswith(
-        'weights:') else None
+    weights = isinstance(name, str) and name.startswith('weights:')
+    folder = local_folder(name) if isinstance(name, str) and not weights else None
     if folder and osp.isdir(folder):  # recorded by its hub id
         size = old.get('gen_size')
         old = dict(old, pretrained=model_fingerprint(folder),
                    gen_size=None if size == native_size(folder) else size)
-    elif pretrained and name != settings.get('pretrained') and name == model_fingerprint(
-            local_folder(pretrained), whole_folder=True):  # recorded before pipeline files
+    elif weights and pretrained and name != settings.get('pretrained') and name == \
+            model_fingerprint(local_folder(pretrained), whole_folder=True):  # an older record
         old = dict(old, pretrained=settings.get('pretrained'))
     diff = settings_diff(old, settings)
     if diff and not overwrite:
@@ -109,10 +109,16 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False,
 
 def write_settings(out_dir: str, settings: Dict, pretrained: Optional[str] = None) -> None:
     """Create the settings record unless another worker created it first (the first one
-    stays), then check it holds these settings (``pretrained``: see :func:`check_settings`)."""
-    create_once(osp.join(out_dir, SETTINGS_NAME),
-                json.dumps(settings, indent=1, sort_keys=True) + '\n')
+    stays), then check it holds these settings (``pretrained``: see :func:`check_settings`). A
+    record that names the same model otherwise (a hub id, an older fingerprint) is replaced by
+    these settings: later starts compare it at once."""
+    path, text = osp.join(out_dir, SETTINGS_NAME), json.dumps(settings, indent=1,
+                                                               sort_keys=True) + '\n'
+    create_once(path, text)
     check_settings(out_dir, settings, pretrained=pretrained)
+    if read_settings(out_dir) != settings:
+        with atomic_write(path) as f:
+            f.write(text)
 
 
 def clear_outputs(out_dir: str) -> int:
