@@ -142,13 +142,15 @@ class ForegroundPCA:
         return scores >= self.alpha if self.inclusive else scores > self.alpha
 
     def foreground_ratio(self, tokens: Tensor) -> Tensor:
-        """Fraction of foreground tokens per image: (B, N, D) -> (B,) float64 in [0, 1].
+        """Fraction of foreground tokens per image: (B, N, D) -> (B,) float64 in [0, 1], on the
+        CPU.
 
         Counted, then divided in float64, so k/N is the nearest double to the exact fraction: a
         ratio on a bin edge of the noise rule (60 of 100 tokens) stays in its right-closed bin,
-        where a float32 mean (3/5 -> 0.6000000238) read above the edge."""
+        where a float32 mean (3/5 -> 0.6000000238) read above the edge. The division is on the
+        CPU: some devices (MPS) have no float64."""
         mask = self.foreground_mask(tokens)
-        return mask.sum(-1, dtype=torch.float64) / mask.shape[-1]
+        return mask.sum(-1).cpu().double() / mask.shape[-1]
 
     def describe(self) -> str:
         """One line naming the encoder the file was fitted for."""
