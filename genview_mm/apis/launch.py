@@ -18,6 +18,7 @@ import os.path as osp
 import re
 import subprocess
 import sys
+import zipfile
 from typing import Any, Optional
 
 import torch
@@ -146,13 +147,17 @@ def resume_checkpoint(work_dir: Optional[str], checkpoint_dir: Optional[str] = N
     if not named:
         names = os.listdir(folder) if '://' not in folder and osp.isdir(folder) else []
         saved = sorted((int(m[2]), m[0]) for m in map(_CHECKPOINT_NAME.fullmatch, names) if m)
-        if saved:
-            newest = osp.join(folder, saved[-1][1])
+        if saved:  # the newest whole zip (torch.save's format): a kill cuts a save short
+            newer = [name for _, name in reversed(saved)]
+            whole = next((i for i, name in enumerate(newer)
+                          if zipfile.is_zipfile(osp.join(folder, name))), 0)
+            cut = f' saved whole ({", ".join(newer[:whole])} {"is" if whole == 1 else "are"} ' \
+                'cut short: a kill during a save)' if whole else ''
             raise ResumeRefused(
                 f'--resume: {marker} is {"empty" if osp.isfile(marker) else "missing"}, but '
                 f'{folder} holds {len(saved)} checkpoint(s) of a run that training afresh would '
-                f'overwrite: pass --resume {newest} to continue from the newest, or another '
-                '--work-dir to start over')
+                f'overwrite: pass --resume {osp.join(folder, newer[whole])} to continue from the '
+                f'newest{cut}, or another --work-dir to start over')
         return None
     if '://' in folder or '://' in named:
         if named.rsplit('/', 1)[0] != folder.rstrip('/'):

@@ -551,6 +551,31 @@ def test_resume_refuses_to_start_afresh_over_a_runs_checkpoints(tmp_path, capsys
     assert {p.name: p.read_bytes() for p in work.iterdir()} == before
 
 
+def test_resume_refusal_names_the_newest_checkpoint_saved_whole(tmp_path, capsys):
+    """The newest ``epoch_N.pth`` is cut short when the kill came during its save: the refusal
+    named it as the one to resume from (the resume then failed in torch.load). Now it names the
+    newest one whose save finished (a whole zip archive, as torch.save writes) and says why."""
+    import io
+
+    import torch
+
+    from helpers import load_tool
+    work = tmp_path / 'work'
+    work.mkdir()
+    for n in (2, 9, 10):
+        buf = io.BytesIO()
+        torch.save({'meta': {'epoch': n}, 'state_dict': {'w': torch.zeros(64)}}, buf)
+        data = buf.getvalue()
+        (work / f'epoch_{n}.pth').write_bytes(data if n < 10 else data[:len(data) // 2])
+    assert load_tool('check_config').main([GENVIEW_TINY, '--resume', '--work-dir',
+                                           str(work)]) == 2
+    assert capsys.readouterr().err == (
+        f'check_config.py: error: --resume: {work}/last_checkpoint is missing, but {work} '
+        'holds 3 checkpoint(s) of a run that training afresh would overwrite: pass --resume '
+        f'{work}/epoch_9.pth to continue from the newest saved whole (epoch_10.pth is cut '
+        'short: a kill during a save), or another --work-dir to start over\n')
+
+
 def test_a_configs_resume_true_follows_the_resume_rules(tmp_path):
     """``resume=True`` in the config (or ``--cfg-options resume=True``) without ``load_from``:
     MMEngine's own search resumed a copied work dir from the original run's checkpoint (the
