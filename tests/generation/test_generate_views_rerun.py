@@ -219,6 +219,48 @@ def test_a_hub_id_and_its_cached_folder_are_one_model(
     assert "pretrained: 'weights:" in capsys.readouterr().err
 
 
+def test_a_hub_id_downloaded_at_the_first_start_is_recorded_by_its_weights(
+        gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys, monkeypatch):
+    """A hub id not in the cache yet (an online node downloads it when the model loads): the
+    settings were computed before that, so the record held the hub id, and the check after
+    loading, which reads a cached hub id as its folder's fingerprint, refused the run's own
+    start (exit 2, nothing generated). The settings are now taken again once it has loaded."""
+    import huggingface_hub.constants
+
+    import genview_mm.apis.generation.job as job
+    from genview_mm.foreground.encoder_identity import model_fingerprint
+    hub, repo = tmp_path / 'hub', 'genview/tiny-unclip'
+    cached = hub / 'models--genview--tiny-unclip'
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(hub))
+    load, served = job.load_generator, [tiny_unclip_path]  # what the hub serves
+
+    def download_then_load(gen, quiet=False):  # what from_pretrained does on an online node
+        shutil.copytree(served[0], str(cached / 'snapshots' / '0123abcd'))
+        (cached / 'refs').mkdir()
+        (cached / 'refs' / 'main').write_text('0123abcd')
+        return load(gen, quiet)
+
+    monkeypatch.setattr(job, 'load_generator', download_then_load)
+    out = str(tmp_path / 'out')
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, repo, out)[2:]) == 0
+    settings = json.load(open(osp.join(out, 'generation_settings.json')))
+    assert settings['pretrained'] == model_fingerprint(tiny_unclip_path)
+    check_complete(out, [r['key'] for r in read_manifest(out)])
+    assert len(read_manifest(out)) == 10
+    # another node, its cache empty (a torchrun across nodes): the hub id is checked once it
+    # has loaded, against the record's fingerprint (refused before loading on main)
+    shutil.rmtree(str(cached))
+    os.remove(read_manifest(out)[0]['output'])
+    capsys.readouterr()
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, repo, out)[2:]) == 0
+    assert 'skipped 9, new 0, redone 1' in capsys.readouterr().out
+    served[0] = save_tiny_unclip(str(tmp_path / 'other_unclip'), seed=1)
+    shutil.rmtree(str(cached))  # the hub serves other weights now: refused once they load
+    os.remove(read_manifest(out)[1]['output'])  # (the PCA check would stop it first)
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, repo, out, '--no-encoder-check')[2:]) == 2
+    assert "pretrained: 'weights:" in capsys.readouterr().err
+
+
 def test_files_added_to_the_model_folder_later_resume(
         gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys, monkeypatch):
     """A run started on a pipeline folder resumes after a full-repository download added files

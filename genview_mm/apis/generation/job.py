@@ -113,7 +113,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         if clear:
             logger.warning('--overwrite: deleted %d files this tool recorded in %s',
                            clear_outputs(args.out_dir), args.out_dir)
-        write_settings(args.out_dir, settings, args.pretrained)
+        write_settings(args.out_dir, settings_of(generator, args), args.pretrained)  # loaded
 
     if clear:  # before the records are read; else before the first shard with work
         start()
