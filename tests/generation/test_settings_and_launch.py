@@ -205,6 +205,31 @@ def test_a_pipeline_is_fingerprinted_by_what_it_loads(tmp_path, tiny_unclip_path
     assert model_fingerprint(full) != first  # a component's config counts
 
 
+def test_an_accepted_record_is_replaced_only_if_unchanged_since_its_check(tmp_path,
+                                                                         monkeypatch):
+    """A started run puts its settings in place of a record that names its model otherwise
+    (an older fingerprint, a hub id), but not over one another launch wrote after the check."""
+    import genview_mm.apis.generation.settings as settings_module
+    out = tmp_path / 'out'
+    out.mkdir()
+    record, new = out / SETTINGS_NAME, dict(base(), pretrained='weights:new')
+    record.write_text(json.dumps(dict(base(), pretrained='weights:old')))
+
+    def accepted_then_replaced(out_dir, settings, overwrite=False, pretrained=None):
+        record.write_text(json.dumps(dict(new, steps=50)))  # an --overwrite launch, meanwhile
+        return False
+
+    monkeypatch.setattr(settings_module, 'check_settings', accepted_then_replaced)
+    write_settings(str(out), new)
+    assert json.loads(record.read_text()) == dict(new, steps=50)  # left to the other launch
+    record.write_text(json.dumps(dict(base(), pretrained='weights:old')))
+    monkeypatch.setattr(settings_module, 'check_settings', lambda *a, **k: False)  # accepted
+    write_settings(str(out), new)
+    assert json.loads(record.read_text()) == new
+    write_settings(str(out), dict(base(), pretrained='owner/repo'))  # a hub id: never written
+    assert json.loads(record.read_text()) == new
+
+
 def test_native_size_read_from_the_configs(tmp_path, tiny_unclip_path):
     """What diffusers generates at when no size is given (UNet sample size x VAE factor): an
     explicit --gen-size of that size is recorded as unset, so it resumes a run that left it

@@ -93,6 +93,9 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False,
         size = old.get('gen_size')
         old = dict(old, pretrained=model_fingerprint(folder),
                    gen_size=None if size == native_size(folder) else size)
+    elif weights and not str(settings.get('pretrained')).startswith('weights:'):
+        old = dict(old, pretrained=settings.get('pretrained'))  # a hub id not downloaded yet:
+        # compared once it has loaded (write_settings, with the settings taken again)
     elif weights and pretrained and name != settings.get('pretrained') and name == \
             model_fingerprint(local_folder(pretrained), whole_folder=True):  # an older record
         old = dict(old, pretrained=settings.get('pretrained'))
@@ -111,14 +114,24 @@ def write_settings(out_dir: str, settings: Dict, pretrained: Optional[str] = Non
     """Create the settings record unless another worker created it first (the first one
     stays), then check it holds these settings (``pretrained``: see :func:`check_settings`). A
     record that names the same model otherwise (a hub id, an older fingerprint) is replaced by
-    these settings: later starts compare it at once."""
+    these settings, unless it changed since it was checked: later starts compare it at once."""
     path, text = osp.join(out_dir, SETTINGS_NAME), json.dumps(settings, indent=1,
                                                                sort_keys=True) + '\n'
     create_once(path, text)
+    seen = _read_bytes(path)
     check_settings(out_dir, settings, pretrained=pretrained)
-    if read_settings(out_dir) != settings:
+    if str(settings.get('pretrained')).startswith('weights:') and read_settings(
+            out_dir) != settings and _read_bytes(path) == seen:
         with atomic_write(path) as f:
             f.write(text)
+
+
+def _read_bytes(path: str) -> Optional[bytes]:
+    try:
+        with open(path, 'rb') as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def clear_outputs(out_dir: str) -> int:
