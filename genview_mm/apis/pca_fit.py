@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from genview_mm.foreground.fit import fit_foreground_pca
-from genview_mm.foreground.pca import ForegroundPCA, is_pca_file
+from genview_mm.foreground.pca import ForegroundPCA
 from genview_mm.utils.file_safety import ReplaceRefused, check_replace
 from genview_mm.visualization.contact_sheet import is_contact_sheet, save_contact_sheet
 
@@ -98,11 +98,14 @@ def sheet_path(out: str, sheet: Optional[str] = None) -> str:
     return sheet or osp.splitext(out)[0] + '.png'
 
 
-def _made_here(path: str, official: bool = False) -> bool:
-    """Whether ``path`` is a PCA file this tool made: fitted (``official=False``; not the
-    authors' vector, whose import a fit would silently replace) or imported by
-    ``tools/import_official_pca.py`` (``official=True``; not a fit, minutes of encoder passes)."""
-    return is_pca_file(path) and ForegroundPCA.load(path).source.startswith('official:') == official
+def _pca_kind(path: str) -> Optional[str]:
+    """What PCA file ``path`` is: ``'official'`` (the authors' vector, imported by
+    ``tools/import_official_pca.py``), ``'fit'`` (fitted here), None (missing, or another file).
+    """
+    try:
+        return 'official' if ForegroundPCA.load(path).source.startswith('official:') else 'fit'
+    except Exception:  # noqa: BLE001  (missing, unreadable or foreign: not a PCA file)
+        return None
 
 
 def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False,
@@ -124,11 +127,12 @@ def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False
     if sheet and osp.realpath(sheet) == osp.realpath(out):  # the sheet would replace the fit
         raise ReplaceRefused(f'the contact sheet and the PCA file would both be written to {out}'
                              ': give --out a .pth name, or --sheet another path')
-    other = osp.isfile(out) and is_pca_file(out)  # if not ours: the other kind, named
-    check_replace(out, lambda path: _made_here(path, official),
+    kind = None if overwrite else _pca_kind(out)  # one load of what is there
+    check_replace(out, lambda path: kind == ('official' if official else 'fit'),
                   f"a foreground PCA file {'imported' if official else 'fitted'} by this tool",
-                  '--overwrite', overwrite, lost=None if not other else 'the PCA fit it holds'
-                  if official else "the authors' vector it holds (imported)")
+                  '--overwrite', overwrite, lost={'fit': 'the PCA fit it holds', 'official':
+                                                  "the authors' vector it holds (imported)"
+                                                  }.get(kind))
     if sheet:
         check_replace(sheet, is_contact_sheet, 'a contact sheet of a PCA fit', '--overwrite',
                       overwrite)
