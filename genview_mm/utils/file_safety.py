@@ -140,7 +140,8 @@ def check_outside_sources(out_dir: str, source: str, source_paths: Sequence[str]
     outs = {osp.realpath(out_dir), osp.abspath(out_dir)}
     roots = {osp.realpath(source), osp.abspath(source)} if osp.isdir(source) else set()
     inside = [r for r in roots for o in outs if o == r or o.startswith(r.rstrip(os.sep) + os.sep)]
-    held = next((p for p in source_paths for o in outs if p.startswith(o + os.sep)), None)
+    held = next((p for p in source_paths for o in outs if p.startswith(o.rstrip(os.sep) + os.sep)),
+                None)
     if inside or held:
         what = f'is inside the source folder {source!r}' if inside else \
             f'holds source images ({held!r})'

@@ -414,3 +414,5 @@ def test_paths_that_cannot_be_written_as_files_are_refused_first(tmp_path):
             check_replace(fifo, lambda path: True, 'a manifest', '--overwrite', force)
     with pytest.raises(ValueError, match="is inside the source folder '/'"):
         check_outside_sources(str(tmp_path / 'out'), '/', [])
+    with pytest.raises(ValueError, match=r"^--out-dir '/' holds source images"):
+        check_outside_sources('/', str(tmp_path / 'src'), [str(tmp_path / 'src' / 'a.jpg')])
