@@ -350,6 +350,22 @@ def test_hook_refuses_images_that_share_manifest_rows(data, tmp_path):
     assert str(exc.value).endswith('set genview.source_root to the folder its keys are '
                                    'relative to, or generate views for this dataset '
                                    '(tools/generate_views.py).')
+    # the two folders as two datasets of a ConcatDataset, each with the same manifest: each
+    # was checked alone (every key once), so b's images trained on a's views, 100% covered
+    from mmengine.dataset import ConcatDataset
+    concat = ConcatDataset([build_dataset(str(root / 'a'), str(manifest)),
+                            build_dataset(str(root / 'b'), str(manifest))])
+    runner, _ = fake_runner(concat)
+    with pytest.raises(ValueError) as exc:
+        GenViewPairHook().before_train(runner)
+    assert str(exc.value).startswith(f'{2 * N} of {2 * N} dataset images share manifest rows '
+                                     'with another image: ')
+    other = photos_with_views(str(tmp_path / 'other'), N, 24, ext='.png')  # its own manifest
+    runner, logs = fake_runner(ConcatDataset([build_dataset(str(root / 'a'), str(manifest)),
+                                              build_dataset(other.src_root, other.manifest)]))
+    GenViewPairHook().before_train(runner)
+    assert [line.split(' checked')[0] for line in logs if 'checked images (' in line] == [
+        f'GenView: {N}/{N}', f'GenView: {N}/{N}']
 
 
 def test_hook_checks_that_the_view_files_are_there(data):

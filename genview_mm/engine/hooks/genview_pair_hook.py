@@ -46,24 +46,26 @@ def unusable_views(matched: Sequence[tuple], load: Callable[[dict], Optional[dic
     return [p for p in picked if not usable(p)], len(picked)
 
 
-def shared_keys(dataset, index) -> Tuple[int, Optional[Tuple[str, str, str]]]:
-    """How many of the dataset's images (distinct paths; every image, not a sample: two that
-    collide are rarely both in one) match the same rows of ``index`` (a
-    :class:`ManifestIndex`) as another, and an example ``(key, path, other path)``: each would
-    be paired with the other's views (a manifest made for part of the dataset, or for another
-    layout, matched by a shorter trailing path). ImageNet's 1.28M images: about 10 s."""
-    first: dict = {}  # identity -> index of its first image (read again on a collision)
+def shared_keys(members: Sequence[tuple]) -> Tuple[int, Optional[Tuple[str, str, str]]]:
+    """How many images (distinct paths; every image, not a sample: two that collide are rarely
+    both in one) of the ``(dataset, index)`` pairs that read one manifest (one dataset, or the
+    parts of a ConcatDataset; ``index``: their :class:`ManifestIndex`) match the same rows as
+    another, and an example ``(key, path, other path)``: each would be paired with the other's
+    views (a manifest made for part of the data, or for another layout, matched by a shorter
+    trailing path). ImageNet's 1.28M images: about 10 s."""
+    first: dict = {}  # identity -> (member, index) of its first image (read again on a clash)
     shared, example = set(), None
-    for i in range(len(dataset)):
-        path = dataset.get_data_info(i)['img_path']
-        ident = index.identity(path)
-        if ident is None:
-            continue
-        j = first.setdefault(ident, i)
-        other = path if j == i else dataset.get_data_info(j)['img_path']
-        if other != path:
-            shared.update((other, path))
-            example = example or (ident[0], other, path)
+    for m, (dataset, index) in enumerate(members):
+        for i in range(len(dataset)):
+            path = dataset.get_data_info(i)['img_path']
+            ident = index.identity(path)
+            if ident is None:
+                continue
+            j, k = first.setdefault(ident, (m, i))
+            other = path if (j, k) == (m, i) else members[j][0].get_data_info(k)['img_path']
+            if other != path:
+                shared.update((other, path))
+                example = example or (ident[0], other, path)
     return len(shared), example
 
 
@@ -165,8 +167,12 @@ class GenViewPairHook(Hook):
         self._expects_fields = self._warned_fields = self._warned_scores = False
         self._unweighted, self._window = 0, [0, 0]
         dataset = runner.train_dataloader.dataset
-        found, warned = False, set()
-        for ds, transform in find_pair_transforms(dataset):
+        found, warned, readers, checked = False, set(), {}, {}
+        pairs = list(find_pair_transforms(dataset))
+        for ds, transform in pairs:  # the datasets reading each manifest, checked together
+            if transform.prob > 0:
+                readers.setdefault(transform.index.manifest, []).append((ds, transform.index))
+        for ds, transform in pairs:
             found = True
             self._expects_fields |= transform.prob > 0
             if transform.prob <= 0:
@@ -186,10 +192,14 @@ class GenViewPairHook(Hook):
                     'would train on the original (plain SSL): move or copy the views folder next '
                     'to the manifest (its outputs are relative to it), or import or generate the '
                     'views again.')
-            shared, example = shared_keys(ds, transform.index)
+            manifest = transform.index.manifest
+            if manifest not in checked:  # once per manifest, over every dataset reading it
+                members = readers[manifest]
+                checked[manifest] = (*shared_keys(members), sum(len(d) for d, _ in members))
+            shared, example, images = checked[manifest]
             if shared:  # each of them would train with the other's generated views
                 raise StartCheckFailed(
-                    f'{shared} of {n} dataset images share manifest rows with '
+                    f'{shared} of {images} dataset images share manifest rows with '
                     f'another image: {example[1]!r} and {example[2]!r} both match key '
                     f'{example[0]!r} of {transform.index.manifest!r}, so each would be paired '
                     "with the other's generated view. The manifest was made for part of this "
