@@ -120,6 +120,20 @@ def test_bad_generated_file_falls_back_to_original(data, damage):
     assert run(t, data.sources[1])['genview_slot'] in (0, 1)  # others unaffected
 
 
+def test_a_bad_generated_file_draws_what_a_good_one_draws(data):
+    """The fallback skipped the slot draw, so one missing view shifted the random numbers of
+    every later sample in that worker (their crops and slots), not only its own."""
+    os.remove(osp.join(data.gen_dir, osp.splitext(osp.basename(data.sources[2]))[0] + '.png'))
+    good = photos_with_views(osp.join(osp.dirname(data.manifest), 'intact'), N, 24, ext='.png')
+    after = []
+    for d in (data, good):
+        np.random.seed(3)
+        t = GenViewPairDataset(manifest=d.manifest, transforms=[[]])
+        out = [run(t, d.sources[i]) for i in (0, 2, 1)]
+        after.append(([o['genview_slot'] for o in out[::2]], np.random.rand()))
+    assert after[0] == after[1]
+
+
 def test_image_without_generated_view_uses_original_twice(data, tmp_path):
     extra = write_photos(str(tmp_path / 'other'), 1, size=24, ext='.png')[0]
     t = GenViewPairDataset(manifest=data.manifest, transforms=[[]])

@@ -119,6 +119,7 @@ class GenViewPairDataset(BaseTransform):
         if not views or np.random.rand() >= self.prob:
             return None, -1, -1, False
         path, level = views[np.random.randint(len(views))]
+        slot = int(np.random.randint(2))  # drawn before loading: a bad file shifts no later draw
         try:
             loaded = self.loader(dict(img_path=path))
             if loaded is None:
@@ -130,7 +131,7 @@ class GenViewPairDataset(BaseTransform):
                           'the original instead.', logger='current', level=logging.WARNING)
             return None, -1, -1, True
         level = -1 if level is None else int(level)
-        return loaded['img'], int(np.random.randint(2)), level, False
+        return loaded['img'], slot, level, False
 
     def transform(self, results: Dict) -> Optional[Dict]:
         """The views of one sample (``results['img']`` becomes their list).
