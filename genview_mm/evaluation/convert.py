@@ -78,6 +78,11 @@ def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
     return state_dict_of(read_checkpoint(path))
 
 
+#: top-level modules of a whole model: a bare backbone has none of them
+_MODEL_PARTS = ('backbone', 'neck', 'head', 'heads', 'target_net', 'momentum_encoder',
+                'data_preprocessor', 'teacher', 'projector', 'predictor')
+
+
 def extract_backbone(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbone.',
                      source: str = 'the checkpoint') -> 'OrderedDict[str, torch.Tensor]':
     """Select the online backbone's weights (``backbone.*``) and strip the prefix.
@@ -89,10 +94,17 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbon
     and take in sibling modules (``backbone_k.*``).
 
     Raises:
-        NoBackboneError: if no key starts with ``prefix``.
+        NoBackboneError: if no key starts with ``prefix``, or ``prefix`` is empty and the
+            state holds a whole model (``backbone.*``, ``neck.*``, ...).
     """
     if prefix and not prefix.endswith('.'):
         prefix += '.'
+    parts = sorted({k.split('.', 1)[0] for k in state_dict} & set(_MODEL_PARTS))
+    if not prefix and parts:  # each name would be saved under a second module name
+        raise NoBackboneError(
+            f"--prefix '' takes every tensor of {source}, which holds a whole model "
+            f"({', '.join(map(repr, parts))}): pass --prefix backbone (its online backbone, the "
+            'default) or the prefix of the module to convert')
     out = OrderedDict((k[len(prefix):], v.detach().clone().contiguous())
                       for k, v in state_dict.items() if k.startswith(prefix))
     if not out:

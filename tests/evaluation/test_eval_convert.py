@@ -171,6 +171,22 @@ def test_prefix_without_its_dot_names_the_module(moco_ckpt, tmp_path):
         ['conv1.weight']
 
 
+def test_an_empty_prefix_of_a_whole_model_is_refused(moco_ckpt, tmp_path):
+    """``--prefix ''`` on a pretraining checkpoint kept every tensor (neck, momentum encoder,
+    backbone) under a second ``backbone.`` (``backbone.backbone.conv1.weight``): the file loaded
+    nothing into a model, whose backbone then trained from random weights with a warning. A
+    bare backbone (no module names) still converts with it."""
+    path, model = moco_ckpt
+    with pytest.raises(NoBackboneError, match=r"^--prefix '' takes every tensor of .*, which "
+                       r"holds a whole model \('backbone'.*\): pass --prefix backbone"):
+        convert_checkpoint(path, str(tmp_path / 'out.pth'), 'mmpretrain', prefix='')
+    assert not (tmp_path / 'out.pth').exists()
+    bare = str(tmp_path / 'bare.pth')
+    torch.save(model.backbone.state_dict(), bare)
+    out = convert_checkpoint(bare, str(tmp_path / 'out.pth'), 'mmpretrain', prefix='')
+    assert set(out['state_dict']) == {'backbone.' + k for k in model.backbone.state_dict()}
+
+
 def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, capsys):
     run_script('convert_checkpoint.py', moco_ckpt[0], tmp_path / 'r18.pkl')
     assert '(detectron2 format)' in capsys.readouterr().out
