@@ -115,3 +115,18 @@ def test_cli(tmp_path, capsys):
     assert err.startswith("make_semi_subsets.py: error: two requested subsets would both be "
                           "written to ['train_10percent.txt']") and 'nothing was written' in err
     assert not (tmp_path / 'x').exists()
+
+
+def test_a_rerun_leaves_a_list_that_holds_its_lines_as_it_is(tmp_path, capsys):
+    """A list holding the same lines (e.g. a link to a shared, read-only copy) is left as it is,
+    as the tool says: the rerun replaced the link with a file of its own."""
+    write_ann_file(train_list(), str(tmp_path / 'train.txt'))
+    cmd = ['--train-list', str(tmp_path / 'train.txt'), '--percent', '10', '--out-dir',
+           str(tmp_path / 'shared')]
+    run_cli(cmd)
+    (tmp_path / 'meta').mkdir()
+    link = tmp_path / 'meta' / 'train_10percent.txt'
+    link.symlink_to(tmp_path / 'shared' / 'train_10percent.txt')
+    run_cli(cmd[:-1] + [str(tmp_path / 'meta')])
+    assert link.is_symlink()
+    assert 'train_10percent.txt: 44 images of 4 classes' in capsys.readouterr().out
