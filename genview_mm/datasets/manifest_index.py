@@ -64,7 +64,7 @@ class ManifestIndex:
                 self.stats['undecodable'] += str(row.reason or '').startswith('undecodable')
                 continue
             self.stats['ok'] += 1
-            self.stats['no_clip_sim'] += row.clip_sim is None
+            self.stats['no_clip_sim'] += row.clip_sim is None or row.clip_sim != row.clip_sim  # NaN
             if row.output:
                 self.stats[outside_views_folder(row.output) or 'inside'] += 1
             if row.below(min_clip_sim):

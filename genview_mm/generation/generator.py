@@ -14,6 +14,7 @@ tiny pipeline): outputs kept as tensors, resized and made uint8 on the device
 QKV (:mod:`.pipeline_loader`); ``compile=True`` at a fixed, padded batch and the call size
 halved on CUDA out-of-memory (:mod:`.mixed_levels`).
 """
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -49,7 +50,7 @@ class GeneratedView:
     noise_level: int
     fg_ratio: float
     seed: int
-    clip_sim: float
+    clip_sim: Optional[float]
 
 
 @MODELS.register_module()
@@ -295,12 +296,14 @@ class AdaptiveNoiseGenerator:
         return out
 
     def _similarity_pixels(self, pixels: torch.Tensor,
-                           src_embeds: torch.Tensor) -> List[float]:
+                           src_embeds: torch.Tensor) -> List[Optional[float]]:
+        """Cosine similarity of each view to its source; None where it is not finite (an
+        embedding that overflowed in fp16): unknown, as the manifest records it."""
         gen_embeds = self.encoder.image_embeds(pixels)
         sims = torch.nn.functional.cosine_similarity(gen_embeds.float(),
                                                      src_embeds.float().to(gen_embeds.device),
                                                      -1)
-        return [float(s) for s in sims]
+        return [s if math.isfinite(s) else None for s in sims.tolist()]
 
 
 def _check_output(output: str) -> str:

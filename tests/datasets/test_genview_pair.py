@@ -134,6 +134,20 @@ def test_a_bad_generated_file_draws_what_a_good_one_draws(data):
     assert after[0] == after[1]
 
 
+def test_a_similarity_that_is_not_finite_counts_as_unknown(data, tmp_path):
+    """A row whose clip_sim is NaN (JSON's NaN, written before the generator recorded it as
+    null) passed min_clip_sim and was counted neither as filtered nor as unknown."""
+    import json
+    rows = [json.loads(line) for line in open(data.manifest)]
+    rows[0]['clip_sim'], rows[1]['clip_sim'] = float('nan'), 0.9
+    manifest = osp.join(osp.dirname(data.manifest), 'nan.jsonl')
+    with open(manifest, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows)
+    index = ManifestIndex(manifest, min_clip_sim=0.5)
+    unknown = sum(r['status'] == 'ok' and r.get('clip_sim') is None for r in rows)
+    assert index.stats['no_clip_sim'] == unknown + 1
+
+
 def test_image_without_generated_view_uses_original_twice(data, tmp_path):
     extra = write_photos(str(tmp_path / 'other'), 1, size=24, ext='.png')[0]
     t = GenViewPairDataset(manifest=data.manifest, transforms=[[]])

@@ -248,3 +248,12 @@ def test_bad_pixels_non_finite_features_and_repeated_keys_are_refused(gen, photo
     monkeypatch.undo()
     with pytest.raises(ValueError, match=r"duplicate keys in one call .*\['a/x.jpg'\]"):
         gen.generate(images[:3], ['a/x.jpg', 'b.jpg', 'a/x.jpg'])
+
+
+def test_a_similarity_that_is_not_finite_is_recorded_as_unknown(gen, monkeypatch):
+    """A generated view whose CLIP embedding overflows (fp16) had NaN written as its
+    similarity, which min_clip_sim kept without counting it as unknown."""
+    monkeypatch.setattr(gen.encoder, 'image_embeds',
+                        lambda pixels: torch.tensor([[1.0, 0.0], [float('nan'), 1.0]]))
+    sims = gen._similarity_pixels(torch.zeros(2, 3, 8, 8), torch.tensor([[1.0, 0.0]] * 2))
+    assert sims == [pytest.approx(1.0), None]
