@@ -22,13 +22,21 @@ Entry = Tuple[str, int]
 
 
 def read_ann_file(path: str) -> List[Entry]:
-    """Read ``path label`` lines (blank lines ignored); every line must have a label."""
-    entries = []
+    """Read ``path label`` lines (blank lines ignored); every line must have a label, and no
+    image may be listed twice (a subset drawn from it would hold repeats)."""
+    entries, seen, repeated = [], set(), []
     for name, label in read_annotation_list(path):
         if label is None:
             raise ValueError(f'{path}: expected "relative/path.JPEG label" lines, got '
                              f'{name!r} without a label')
+        if name in seen:
+            repeated.append(name)
+        seen.add(name)
         entries.append((name, label))
+    if repeated:
+        raise ValueError(f'{path}: {len(repeated)} images are listed more than once (e.g. '
+                         f'{repeated[0]!r}): remove the repeated lines (two lists '
+                         'concatenated?); a subset drawn from it would hold repeats')
     return entries
 
 

@@ -130,3 +130,13 @@ def test_a_rerun_leaves_a_list_that_holds_its_lines_as_it_is(tmp_path, capsys):
     run_cli(cmd[:-1] + [str(tmp_path / 'meta')])
     assert link.is_symlink()
     assert 'train_10percent.txt: 44 images of 4 classes' in capsys.readouterr().out
+
+
+def test_a_train_list_with_repeated_images_is_refused(tmp_path):
+    """A train list with an image listed twice (two lists concatenated): the subsets were
+    drawn with repeats (24 lines for 8 per class, 20 distinct) and passed the size check."""
+    path = str(tmp_path / 'train.txt')
+    write_ann_file(train_list() + train_list()[:3], path)
+    with pytest.raises(ValueError, match=r"train.txt: 3 images are listed more than once \(e\.g\. "
+                       r"'n01440764/.*'\): remove the repeated lines"):
+        read_ann_file(path)
