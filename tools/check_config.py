@@ -1,4 +1,4 @@
-"""Check everything a config needs before a real run, and say how to make what is missing.
+r"""Check everything a config needs before a real run, and say how to make what is missing.
 
     python tools/check_config.py configs/genview_mocov2_r50_in1k.py
     python tools/check_config.py configs/detection/genview_mask-rcnn_r50-fpn_ms-1x_coco.py \

@@ -1,4 +1,4 @@
-"""Convert a GenView/MMPretrain pretraining checkpoint into backbone weights for transfer.
+r"""Convert a GenView/MMPretrain pretraining checkpoint into backbone weights for transfer.
 
     python tools/convert_checkpoint.py work_dirs/genview_mocov2_r50_in1k/epoch_200.pth \
         checkpoints/genview_mocov2_r50_backbone.pth                    # MMPretrain / MMDetection

@@ -1,4 +1,4 @@
-"""Fit the foreground PCA (direction, mean, threshold) of an encoder's patch tokens.
+r"""Fit the foreground PCA (direction, mean, threshold) of an encoder's patch tokens.
 
 The generator's encoder (the image encoder of Stable unCLIP 2.1), 10,000 ImageNet train images,
 10 per class::

@@ -1,4 +1,4 @@
-"""Import the GenView authors' PCA vector (``pca_vectors.npy``) as a genview_mm PCA file.
+r"""Import the GenView authors' PCA vector (``pca_vectors.npy``) as a genview_mm PCA file.
 
 The scorer's ConvNeXt-Base-W vector (no threshold needed: the scorer uses soft masks)::
 

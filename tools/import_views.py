@@ -84,7 +84,7 @@ def main(argv=None) -> int:
         report = import_views(args.views_root, args.source_root, args.out, args.fg_ratios,
                               args.ext, progress=not args.no_progress)
     except (OSError, ValueError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
+        print(f'import_views.py: error: {exc}', file=sys.stderr)
         return 2
     if getattr(sys.stdout, 'errors', None) == 'strict' and hasattr(sys.stdout, 'reconfigure'):
         # file names that are not UTF-8 (surrogate escapes) print as \udcXX, not a traceback

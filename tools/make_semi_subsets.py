@@ -1,4 +1,4 @@
-"""Write class-balanced ImageNet subset lists (MMPretrain ann_file format) for semi-supervised
+r"""Write class-balanced ImageNet subset lists (MMPretrain ann_file format) for semi-supervised
 fine-tuning.
 
     # seeded, class-balanced 1% and 10% lists drawn from the full train list

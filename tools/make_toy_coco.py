@@ -1,4 +1,4 @@
-"""Write a toy COCO-format dataset for the tiny Mask R-CNN
+r"""Write a toy COCO-format dataset for the tiny Mask R-CNN
 (configs/demo/mask-rcnn_r18_fpn_tiny_cpu.py): images of filled rectangles and ellipses with
 polygon masks, two categories.
 
@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.num_images < 1 or args.size < 16:
         p.error('--num-images must be >= 1 and --size >= 16')
+    if args.seed < 0:  # numpy's default_rng took it with a traceback
+        p.error(f'--seed must be >= 0, got {args.seed}')
     from genview_mm.demo.coco_shapes import annotation_text, coco_shapes, write_coco_shapes
     from genview_mm.utils.file_safety import ReplaceRefused, holds_text
     ann = osp.join(args.out_dir, 'annotations.json')

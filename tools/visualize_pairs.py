@@ -1,4 +1,4 @@
-"""Render positive pairs with their GenView scores s_f, s_b and weight w (paper Fig. 5).
+r"""Render positive pairs with their GenView scores s_f, s_b and weight w (paper Fig. 5).
 
     # from a GenView config (its training set and scorer), optionally with a checkpoint
     python tools/visualize_pairs.py --config CONFIG [--checkpoint CKPT] --num 8 --out pairs.png

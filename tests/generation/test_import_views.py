@@ -249,9 +249,9 @@ def test_an_unreadable_folder_is_named_not_blamed_on_the_manifest(tmp_path, caps
     out = tmp_path / 'm.jsonl'
     rc, _, err = run_tool(capsys, views, '--source-root', src, '--out', out)
     assert rc == 2 and 'Cannot write' not in err
-    assert err.strip() == (f"error: Cannot read {osp.join(views, 'n02')} (Permission denied): "
-                           'fix its permissions or its mount and rerun (no manifest was '
-                           'written).')
+    assert err.strip() == (f"import_views.py: error: Cannot read {osp.join(views, 'n02')} "
+                           '(Permission denied): fix its permissions or its mount and rerun '
+                           '(no manifest was written).')
     assert not out.exists() and sorted(os.listdir(tmp_path)) == ['train', 'train_variations']
 
 

@@ -416,3 +416,28 @@ def test_paths_that_cannot_be_written_as_files_are_refused_first(tmp_path):
         check_outside_sources(str(tmp_path / 'out'), '/', [])
     with pytest.raises(ValueError, match=r"^--out-dir '/' holds source images"):
         check_outside_sources('/', str(tmp_path / 'src'), [str(tmp_path / 'src' / 'a.jpg')])
+
+
+def test_tool_docstrings_keep_their_line_continuations_and_toy_coco_refuses_a_bad_seed(
+        tmp_path, capsys):
+    """``--help`` prints a tool's docstring: a backslash ending a line of its example command
+    was read as Python's line continuation, and the two lines ran together with the backslash
+    gone. ``make_toy_coco.py --seed -1`` was a numpy traceback, exit 1."""
+    import ast
+    import glob
+    tools = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools')
+    for path in sorted(glob.glob(osp.join(tools, '*.py')) +
+                       glob.glob(osp.join(tools, '*', '*.py'))):
+        source = open(path, encoding='utf-8').read()
+        tree = ast.parse(source)
+        doc = ast.get_docstring(tree, clean=False)
+        if doc is None:
+            continue
+        raw = ast.get_source_segment(source, tree.body[0])
+        assert raw.count('\\\n') == doc.count('\\\n'), osp.basename(path)
+    with pytest.raises(SystemExit) as exit_:
+        load_tool('make_toy_coco').main([str(tmp_path / 'coco'), '--seed', '-1'])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        '.py: error: --seed must be >= 0, got -1')  # the prog name: argv[0], here pytest's
+    assert not (tmp_path / 'coco').exists()

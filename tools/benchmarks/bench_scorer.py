@@ -1,4 +1,4 @@
-"""Cost of GenView's pair scorer, alone (``--mode scorer``) or in a training step (``--mode step``,
+r"""Cost of GenView's pair scorer, alone (``--mode scorer``) or in a training step (``--mode step``,
 the default: the upstream step vs the GenView steps, in one run).
 
     # the scorer alone: official path (O) vs the optimised scorer (P) at 32 and 512 pairs, the
