@@ -229,6 +229,7 @@ def test_a_hub_id_downloaded_at_the_first_start_is_recorded_by_its_weights(
 
     import genview_mm.apis.generation.job as job
     from genview_mm.foreground.encoder_identity import model_fingerprint
+    from genview_mm.generation.pipeline_loader import native_size
     hub, repo = tmp_path / 'hub', 'genview/tiny-unclip'
     cached = hub / 'models--genview--tiny-unclip'
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(hub))
@@ -259,6 +260,19 @@ def test_a_hub_id_downloaded_at_the_first_start_is_recorded_by_its_weights(
     os.remove(read_manifest(out)[1]['output'])  # (the PCA check would stop it first)
     assert gen_main(cmd(photo_dir, tiny_unclip_pca, repo, out, '--no-encoder-check')[2:]) == 2
     assert "pretrained: 'weights:" in capsys.readouterr().err
+    # ... unless --overwrite: the folder is cleared once the new weights have loaded, before
+    # the records are read (the check after loading refused it, naming --overwrite)
+    shutil.rmtree(str(cached))
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, repo, out, '--no-encoder-check',
+                        '--overwrite')[2:]) == 0
+    assert 'share 10, skipped 0, new 10' in capsys.readouterr().out
+    assert json.load(open(osp.join(out, 'generation_settings.json')))['pretrained'] == \
+        model_fingerprint(served[0])
+    shutil.rmtree(str(cached))  # an empty cache again, the same weights: nothing cleared,
+    native = str(native_size(tiny_unclip_path))  # and --gen-size NATIVE is no difference
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, repo, out, '--no-encoder-check',
+                        '--overwrite', '--gen-size', native)[2:]) == 0
+    assert 'share 10, skipped 10' in capsys.readouterr().out
 
 
 def test_files_added_to_the_model_folder_later_resume(

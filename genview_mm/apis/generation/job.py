@@ -110,19 +110,23 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     def start() -> None:  # the model loaded, this run starts: a failed start changes nothing
         load_generator(generator, args.no_progress)
-        if clear:
+        loaded = settings_of(generator, args)  # a hub id is its downloaded folder now
+        if check_settings(args.out_dir, loaded, args.overwrite, args.pretrained):
             logger.warning('--overwrite: deleted %d files this tool recorded in %s',
                            clear_outputs(args.out_dir), args.out_dir)
-        write_settings(args.out_dir, settings_of(generator, args), args.pretrained)  # loaded
+        write_settings(args.out_dir, loaded, args.pretrained)
 
-    if clear:  # before the records are read; else before the first shard with work
+    # before the records are read where --overwrite may clear them (a hub id not downloaded
+    # yet is compared once loaded); else before the first shard with work
+    early = clear or (args.overwrite and not settings['pretrained'].startswith('weights:'))
+    if early:
         start()
     stats = generate_views(items, generator, args.out_dir, launch.rank, launch.world_size,
                            batch_size=args.batch_size, ext=args.ext, quality=args.quality,
                            retry_failed=args.retry_failed, verify=args.verify,
                            show_progress=not args.no_progress, lock_wait=args.lock_wait,
                            shard_size=args.shard_size, writers=args.writers,
-                           start=None if clear else start)
+                           start=None if early else start)
     print(f'worker {launch.rank}/{launch.world_size}: {stats["shards"]} shards ({stats["ran"]} '
           f'run), share {stats["share"]}, skipped {stats["skipped"]}, new {stats["new"]}, '
           f'redone {stats["redone"]} (lost outputs), retried {stats["retried"]} (failed '

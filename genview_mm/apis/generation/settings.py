@@ -94,8 +94,9 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False,
         old = dict(old, pretrained=model_fingerprint(folder),
                    gen_size=None if size == native_size(folder) else size)
     elif weights and not str(settings.get('pretrained')).startswith('weights:'):
-        old = dict(old, pretrained=settings.get('pretrained'))  # a hub id not downloaded yet:
-        # compared once it has loaded (write_settings, with the settings taken again)
+        old = dict(old, pretrained=settings.get('pretrained'), gen_size=settings.get(
+            'gen_size'))  # a hub id not downloaded yet (its native size unknown): compared
+        # once it has loaded, with the settings taken again
     elif weights and pretrained and name != settings.get('pretrained') and name == \
             model_fingerprint(local_folder(pretrained), whole_folder=True):  # an older record
         old = dict(old, pretrained=settings.get('pretrained'))
