@@ -78,9 +78,9 @@ def load_state_dict(path: str) -> Dict[str, torch.Tensor]:
     return state_dict_of(read_checkpoint(path))
 
 
-#: top-level modules of a whole model: a bare backbone has none of them
-_MODEL_PARTS = ('backbone', 'neck', 'head', 'heads', 'target_net', 'momentum_encoder',
-                'data_preprocessor', 'teacher', 'projector', 'predictor')
+#: top-level modules of a whole self-supervised model (a bare timm or torchvision backbone may
+#: have a ``head``/``fc``, never these)
+_MODEL_PARTS = ('backbone', 'target_net', 'momentum_encoder', 'teacher')
 
 
 def extract_backbone(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbone.',
@@ -99,16 +99,15 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbon
     """
     if prefix and not prefix.endswith('.'):
         prefix += '.'
-    parts = sorted({k.split('.', 1)[0] for k in state_dict} & set(_MODEL_PARTS))
-    if not prefix and parts:  # each name would be saved under a second module name
+    tops = sorted({k.split('.', 1)[0] for k in state_dict})
+    if not prefix and set(tops) & set(_MODEL_PARTS):  # names saved under a second module name
         raise NoBackboneError(
             f"--prefix '' takes every tensor of {source}, which holds a whole model "
-            f"({', '.join(map(repr, parts))}): pass --prefix backbone (its online backbone, the "
-            'default) or the prefix of the module to convert')
+            f"({', '.join(map(repr, tops[:8]))}): pass --prefix backbone (its online backbone, "
+            'the default) or the prefix of the module to convert')
     out = OrderedDict((k[len(prefix):], v.detach().clone().contiguous())
                       for k, v in state_dict.items() if k.startswith(prefix))
     if not out:
-        tops = sorted({k.split('.', 1)[0] for k in state_dict})
         raise NoBackboneError(
             f'{source} has no "{prefix}*" weights (top-level names found: {tops[:10] or "none"}). '
             'Pass a checkpoint written by GenView/MMPretrain self-supervised pretraining (e.g. '

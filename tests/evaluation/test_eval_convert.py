@@ -185,6 +185,10 @@ def test_an_empty_prefix_of_a_whole_model_is_refused(moco_ckpt, tmp_path):
     torch.save(model.backbone.state_dict(), bare)
     out = convert_checkpoint(bare, str(tmp_path / 'out.pth'), 'mmpretrain', prefix='')
     assert set(out['state_dict']) == {'backbone.' + k for k in model.backbone.state_dict()}
+    with_head = dict(model.backbone.state_dict(), **{'head.weight': torch.zeros(2, 2)})
+    torch.save(with_head, bare)  # a bare timm backbone has a top-level head: still converts
+    out = convert_checkpoint(bare, str(tmp_path / 'out.pth'), 'mmpretrain', prefix='')
+    assert 'backbone.head.weight' in out['state_dict']
 
 
 def test_cli_picks_detectron2_for_pkl(moco_ckpt, tmp_path, capsys):
