@@ -240,6 +240,7 @@ class Demo:
     def summary(self, unclip: str, scorer_clip: str, manifest: str) -> dict:
         rows = read_manifest(manifest, status=None)
         ok = [r for r in rows if r['status'] == 'ok']
+        sims = [r['clip_sim'] for r in ok if r['clip_sim'] is not None]
         levels, counts = np.unique([r['noise_level'] for r in ok], return_counts=True)
         logs = []
         for p in sorted(glob.glob(osp.join(self.work, '*', 'vis_data', 'scalars.json'))):
@@ -253,7 +254,7 @@ class Demo:
             images=self.num_images, generated_ok=len(ok), generation_failed=len(rows) - len(ok),
             noise_levels={int(k): int(v) for k, v in zip(levels, counts)},
             mean_fg_ratio=round(float(np.mean([r['fg_ratio'] for r in ok])), 3),
-            mean_clip_sim=round(float(np.mean([r['clip_sim'] for r in ok])), 3),
+            mean_clip_sim=round(float(np.mean(sims)), 3) if sims else None,  # known ones
             iterations=len(logs),
             loss_first=logs[0]['loss'] if logs else None,
             loss_last=logs[-1]['loss'] if logs else None,

@@ -179,3 +179,22 @@ def test_photos_beyond_the_distinct_ones_repeat_and_say_so(caplog):
         '78 photos asked for, but the embedded set has 76 distinct ones (19 files x 4 '
         'rotations): photos 77-78 repeat them']
     assert np.array_equal(more[76], more[0]) and np.array_equal(more[77], more[1])
+
+
+def test_summary_leaves_out_similarities_recorded_as_unknown(tmp_path):
+    """A view whose similarity is unknown (null: its embedding overflowed in fp16) made the
+    summary's mean a TypeError at the last stage."""
+    from types import SimpleNamespace
+
+    from genview_mm.structures.manifest import ManifestRow, write_manifest
+    manifest = str(tmp_path / 'manifest.jsonl')
+    write_manifest(manifest, [
+        ManifestRow('/s/a.jpg', 'a.jpg', 0, 'images/a.jpg', 100, 0.3, 1, 'g', 0.8),
+        ManifestRow('/s/b.jpg', 'b.jpg', 0, 'images/b.jpg', 200, 0.5, 2, 'g', None)])
+    demo = SimpleNamespace(unclip='u', scorer_clip='c', num_images=2, work=str(tmp_path),
+                           epochs=1, times={}, path=lambda name: str(tmp_path / name))
+    summary = Demo.summary(demo, 'u', 'c', manifest)
+    assert summary['mean_clip_sim'] == 0.8 and summary['mean_fg_ratio'] == 0.4
+    write_manifest(manifest, [ManifestRow('/s/b.jpg', 'b.jpg', 0, 'images/b.jpg', 200, 0.5, 2,
+                                          'g', None)])
+    assert Demo.summary(demo, 'u', 'c', manifest)['mean_clip_sim'] is None
