@@ -381,13 +381,17 @@ def test_hook_refuses_images_that_share_manifest_rows(data, tmp_path):
     # the two folders as two datasets of a ConcatDataset, each with the same manifest: each
     # was checked alone (every key once), so b's images trained on a's views, 100% covered
     from mmengine.dataset import ConcatDataset
+    spelled = osp.join(str(tmp_path), '.', 'a_only.jsonl')  # the same file, spelled otherwise
     concat = ConcatDataset([build_dataset(str(root / 'a'), str(manifest)),
-                            build_dataset(str(root / 'b'), str(manifest))])
+                            build_dataset(str(root / 'b'), spelled)])
     runner, _ = fake_runner(concat)
     with pytest.raises(ValueError) as exc:
         GenViewPairHook().before_train(runner)
     assert str(exc.value).startswith(f'{2 * N} of {2 * N} dataset images share manifest rows '
                                      'with another image: ')
+    twice = ConcatDataset([build_dataset(str(root / 'a'), str(manifest)),  # one folder twice
+                           build_dataset(osp.join(str(root), '.', 'a'), spelled)])
+    GenViewPairHook().before_train(fake_runner(twice)[0])
     other = photos_with_views(str(tmp_path / 'other'), N, 24, ext='.png')  # its own manifest
     runner, logs = fake_runner(ConcatDataset([build_dataset(str(root / 'a'), str(manifest)),
                                               build_dataset(other.src_root, other.manifest)]))

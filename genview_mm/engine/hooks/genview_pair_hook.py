@@ -1,4 +1,5 @@
 """GenViewPairHook: checks the manifest against the dataset at start and logs pair statistics."""
+import os.path as osp
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -46,6 +47,11 @@ def unusable_views(matched: Sequence[tuple], load: Callable[[dict], Optional[dic
     return [p for p in picked if not usable(p)], len(picked)
 
 
+def _same(path: str) -> str:
+    """One spelling of a local path (``a/./b``, ``a//b``); a remote one as it is."""
+    return path if '://' in path else osp.normpath(path)
+
+
 def shared_keys(members: Sequence[tuple]) -> Tuple[int, Optional[Tuple[str, str, str]]]:
     """How many images (distinct paths; every image, not a sample: two that collide are rarely
     both in one) of the ``(dataset, index)`` pairs that read one manifest (one dataset, or the
@@ -57,12 +63,13 @@ def shared_keys(members: Sequence[tuple]) -> Tuple[int, Optional[Tuple[str, str,
     shared, example = set(), None
     for m, (dataset, index) in enumerate(members):
         for i in range(len(dataset)):
-            path = dataset.get_data_info(i)['img_path']
+            path = _same(dataset.get_data_info(i)['img_path'])
             ident = index.identity(path)
             if ident is None:
                 continue
             j, k = first.setdefault(ident, (m, i))
-            other = path if (j, k) == (m, i) else members[j][0].get_data_info(k)['img_path']
+            other = path if (j, k) == (m, i) else _same(
+                members[j][0].get_data_info(k)['img_path'])
             if other != path:
                 shared.update((other, path))
                 example = example or (ident[0], other, path)
@@ -171,7 +178,8 @@ class GenViewPairHook(Hook):
         pairs = list(find_pair_transforms(dataset))
         for ds, transform in pairs:  # the datasets reading each manifest, checked together
             if transform.prob > 0:
-                readers.setdefault(transform.index.manifest, []).append((ds, transform.index))
+                readers.setdefault(_same(transform.index.manifest), []).append(
+                    (ds, transform.index))
         for ds, transform in pairs:
             found = True
             self._expects_fields |= transform.prob > 0
@@ -192,7 +200,7 @@ class GenViewPairHook(Hook):
                     'would train on the original (plain SSL): move or copy the views folder next '
                     'to the manifest (its outputs are relative to it), or import or generate the '
                     'views again.')
-            manifest = transform.index.manifest
+            manifest = _same(transform.index.manifest)
             if manifest not in checked:  # once per manifest, over every dataset reading it
                 members = readers[manifest]
                 checked[manifest] = (*shared_keys(members), sum(len(d) for d, _ in members))
