@@ -106,8 +106,9 @@ def main() -> None:
                    'replace it, or another --out-dir (nothing was written)')
     for name, subset, how in subsets:
         out = osp.join(args.out_dir, name)
+        kept = holds_text(out, ann_text(subset))  # a list holding these lines is left as is
         try:
-            if not holds_text(out, ann_text(subset)):  # one holding these lines is left as is
+            if not kept:
                 write_ann_file(subset, out)
         except OSError as err:
             sys.exit(f'make_semi_subsets.py: error: cannot write {out}: '
@@ -115,7 +116,8 @@ def main() -> None:
         counts = Counter(label for _, label in subset).values()
         low, high = min(counts, default=0), max(counts, default=0)
         per_class = f'{low} per class' if low == high else f'{low} to {high} per class'
-        print(f'wrote {out}: {len(subset)} images of {len(counts)} classes, {per_class}, {how}')
+        print(f'{"kept" if kept else "wrote"} {out}: {len(subset)} images of {len(counts)} '
+              f'classes, {per_class}, {how}')
 
 
 if __name__ == '__main__':

@@ -129,7 +129,7 @@ def test_a_rerun_leaves_a_list_that_holds_its_lines_as_it_is(tmp_path, capsys):
     link.symlink_to(tmp_path / 'shared' / 'train_10percent.txt')
     run_cli(cmd[:-1] + [str(tmp_path / 'meta')])
     assert link.is_symlink()
-    assert 'train_10percent.txt: 44 images of 4 classes' in capsys.readouterr().out
+    assert f'kept {link}: 44 images of 4 classes' in capsys.readouterr().out
 
 
 def test_a_train_list_with_repeated_images_is_refused(tmp_path):
