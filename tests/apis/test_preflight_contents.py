@@ -387,8 +387,12 @@ def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):
                                'val_dataloader.dataset.data_root': str(root),
                                'model.backbone.init_cfg': None})
     assert preflight_passes(run_preflight(cfg))
-    shutil.rmtree(root / 'train' / 'n01')
     train = 'ImageNet (train) data [train_dataloader.dataset]'
+    os.remove(root / 'train' / 'n01' / 'img_0001.jpg')  # half of the list: the loader stops
+    check = by_what(run_preflight(cfg))[train]  # at it (passed while any one existed)
+    assert check.status == 'BROKEN' and check.detail.startswith(
+        f"1 of 2 sampled images listed in {root / 'meta' / 'train.txt'} are missing (e.g. ")
+    shutil.rmtree(root / 'train' / 'n01')
     check = by_what(run_preflight(cfg))[train]
     assert check.status == 'BROKEN' and 'none of 2 sampled images listed in' in check.detail
     (root / 'meta' / 'train.txt').write_text('')

@@ -118,9 +118,13 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
         return f'annotation file {ann} is empty'
     if ann is not None and not ann.endswith('.json'):  # an image list: do its images exist?
         listed = sample_images(ds, k=20)
-        if listed and not any(osp.isfile(p) for p in listed):
+        missing = [p for p in listed if not osp.isfile(p)]
+        if missing and len(missing) == len(listed):
             return (f'none of {len(listed)} sampled images listed in {ann} exists (e.g. '
                     f'{listed[0]})')
+        if missing:  # the loader stops at the first one it reads, maybe hours in
+            return (f'{len(missing)} of {len(listed)} sampled images listed in {ann} are '
+                    f'missing (e.g. {missing[0]}): training stops at the first it reads')
         return None
     for folder in folders or [root]:
         if folder and has_images(folder) is False:
