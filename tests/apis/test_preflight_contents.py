@@ -198,6 +198,20 @@ def test_checkpoint_to_resume(coco, tmp_path):
     cfg.load_from = save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'converted.pth'))
     check = by_what(run_preflight(cfg))['checkpoint to resume']
     assert check.status == 'BROKEN' and 'was not written by training' in check.detail
+    # a whole model's weights with a meta (a release): the runner's resume reads the epoch,
+    # the iteration and the message hub (a KeyError once built; the preflight said ok)
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    state = MODELS.build(cfg.model).state_dict()
+    torch.save({'meta': {'mmdet_version': '3.3.0'}, 'state_dict': state}, cfg.load_from)
+    check = by_what(run_preflight(cfg))['checkpoint to resume']
+    assert check.status == 'BROKEN' and 'was not written by training' in check.detail
+    assert "no meta['epoch']" in check.detail
+    torch.save({'meta': {'epoch': 3, 'iter': 30}, 'state_dict': state, 'message_hub': {}},
+               cfg.load_from)  # what the runner's save writes
+    assert by_what(run_preflight(cfg))['checkpoint to resume'].status == 'ok'
 
 
 @pytest.fixture

@@ -123,11 +123,17 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
     except Exception as exc:  # noqa: BLE001  (what torch.load says is the detail)
         return Check(what, BROKEN, f'{path} does not load with weights_only=True '
                      f'({type(exc).__name__}: {_first_line(exc)})', fix)
-    if what == 'checkpoint to resume' and not (isinstance(ckpt, dict) and 'meta' in ckpt and
-                                               'state_dict' in ckpt):
-        return Check(what, BROKEN, f'{path} was not written by training (no meta and state '
-                     'dict to resume from; a converted or official weights file cannot be '
-                     'resumed: load it with load_from=PATH instead)', fix)
+    if what == 'checkpoint to resume':  # what the runner's resume reads
+        meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
+        lacks = [name for name, ok in (
+            ('meta and state dict', isinstance(meta, dict) and 'state_dict' in ckpt),
+            ("meta['epoch']", isinstance(meta, dict) and 'epoch' in meta),
+            ("meta['iter']", isinstance(meta, dict) and 'iter' in meta),
+            ('message_hub', isinstance(ckpt, dict) and 'message_hub' in ckpt)) if not ok]
+        if lacks:
+            return Check(what, BROKEN, f'{path} was not written by training (no '
+                         f'{", ".join(lacks)} to resume from; a converted or official weights '
+                         'file cannot be resumed: load it with load_from=PATH instead)', fix)
     status, detail = _contents(path, ckpt, target)
     problem = expect and expect[0] and status != BROKEN and _normalisation_problem(ckpt, expect)
     if problem:
