@@ -383,6 +383,32 @@ def test_damaged_weights_in_the_hugging_face_cache(setup, tmp_path, monkeypatch)
     assert by_what(run_preflight(cfg))['scorer encoder'].status == 'ok'
 
 
+def test_a_clip_encoder_cached_without_its_weights_is_broken_offline(setup, tmp_path,
+                                                                     monkeypatch):
+    """A CLIP encoder's hub id whose cache holds only config.json (an interrupted download):
+    OK on main with the hub offline, then the model failed to build. Offline, its weights must
+    be cached (online, transformers downloads what is missing)."""
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hub'))
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    repo = 'genview/tiny-clip'
+    cache = tmp_path / 'hub' / 'models--genview--tiny-clip'
+    (cache / 'refs').mkdir(parents=True)
+    (cache / 'refs' / 'main').write_text('0' * 40)
+    snapshot = cache / 'snapshots' / ('0' * 40)
+    snapshot.mkdir(parents=True)
+    shutil.copy(osp.join(setup['clip'], 'config.json'), str(snapshot / 'config.json'))
+    cfg = pretraining_cfg(setup)
+    cfg.model.scorer.encoder = repo
+    check = by_what(run_preflight(cfg))['scorer encoder']
+    assert check.status == 'BROKEN' and 'has no weights file' in check.detail, check
+    for name in os.listdir(setup['clip']):
+        if not osp.exists(str(snapshot / name)):
+            shutil.copy(osp.join(setup['clip'], name), str(snapshot / name))
+    check = by_what(run_preflight(cfg))['scorer encoder']
+    assert check.status != 'BROKEN' and 'has no weights file' not in check.detail, check
+
+
 def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):
     empty = tmp_path / 'empty'
     (empty / 'cls').mkdir(parents=True)

@@ -65,8 +65,8 @@ def clip_check(source: WeightsSource) -> Check:
     key = 'model.scorer.encoder'
     folder = clip_folder(source)
     if source.kind != 'folder':
-        return hub_check(source, 'clip', key,
-                         folder and folder_weights_problem(folder, False))
+        return hub_check(source, 'clip', key,  # offline, the weights must be cached too
+                         folder and folder_weights_problem(folder, hub_offline()))
     if not osp.isfile(osp.join(folder, 'config.json')):
         return Check(WHAT, MISSING, f'{folder} is not a model folder (no config.json)',
                      fix_lines('clip_folder', key=key))
