@@ -409,6 +409,25 @@ def test_a_clip_encoder_cached_without_its_weights_is_broken_offline(setup, tmp_
     assert check.status != 'BROKEN' and 'has no weights file' not in check.detail, check
 
 
+def test_scorer_check_encoder_false_is_asked_of_the_pca_check(setup, tmp_path):
+    """``model.scorer.check_encoder=False`` (the scorer then compares only token width, grid and
+    input size): the preflight still required the file's encoder to be this one, BROKEN, and
+    stopped a run the scorer builds."""
+    from dataclasses import replace
+
+    from genview_mm.foreground import ForegroundPCA
+    other = str(tmp_path / 'other_pca.pth')
+    pca = ForegroundPCA.load(setup['pca'])
+    replace(pca, encoder='some-other-clip', fingerprint=None).save(other)
+    cfg = pretraining_cfg(setup, **{'model.scorer.pca_path': other})
+    assert by_what(run_preflight(cfg))['scorer PCA file'].status == 'BROKEN'
+    cfg.model.scorer.check_encoder = False
+    check = by_what(run_preflight(cfg))['scorer PCA file']
+    assert check.status == 'ok' and 'check_encoder=False' in check.detail, check
+    replace(pca, encoder='some-other-clip', input_size=pca.input_size * 2).save(other)
+    assert by_what(run_preflight(cfg))['scorer PCA file'].status == 'BROKEN'  # a size still
+
+
 def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):
     empty = tmp_path / 'empty'
     (empty / 'cls').mkdir(parents=True)

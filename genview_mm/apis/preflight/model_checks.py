@@ -115,9 +115,12 @@ def pca_fix(spec: dict, path: str, images: str = DEFAULT_TRAIN_IMAGES) -> List[s
 
 
 def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
-              encoder_there: bool = True, images: str = DEFAULT_TRAIN_IMAGES) -> Check:
+              encoder_there: bool = True, images: str = DEFAULT_TRAIN_IMAGES,
+              check_identity: bool = True) -> Check:
     """The scorer's PCA file exists, loads and fits the scorer's encoder (asked of the file,
-    only when the encoder is there); the fix fits one on the training images in ``images``."""
+    only when the encoder is there; ``check_identity=False``, the scorer's
+    ``check_encoder=False``: its input size only); the fix fits one on the training images in
+    ``images``."""
     what = 'scorer PCA file'
     if not path or not osp.isfile(path):
         return Check(what, MISSING, f'{path} not found', pca_fix(spec, path or 'PCA.pth', images))
@@ -137,6 +140,9 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
                      f'{name!r} takes {size} px', pca_fix(spec, path, images))
     if fits:
         return Check(what, OK, f'{path} ({pca.encoder}, {pca.input_size} px)')
+    if not check_identity:  # the scorer compares token width and grid as it builds
+        return Check(what, OK, f'{path} ({pca.encoder}, {pca.input_size} px; not compared with '
+                     f'{name!r}: check_encoder=False)')
     folder = clip_folder(source) if spec['type'] == 'CLIPPatchEncoder' else None
     stored = clip_folder_identity(folder, name) if folder and pca.fingerprint else None
     if stored is not None:
@@ -163,4 +169,4 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
     source = encoder.weights_source(**args)
     available = clip_check(source) if encoder is CLIPPatchEncoder else timm_check(spec, source)
     return [available, check_pca(scorer.get('pca_path'), spec, source, not available.failing,
-                                 images)]
+                                 images, scorer.get('check_encoder', True) is not False)]
