@@ -428,6 +428,25 @@ def test_scorer_check_encoder_false_is_asked_of_the_pca_check(setup, tmp_path):
     assert by_what(run_preflight(cfg))['scorer PCA file'].status == 'BROKEN'  # a size still
 
 
+def test_fix_lines_name_the_config_paths_and_the_overwrite_they_need(setup, tmp_path):
+    """The semi-supervised subsets' fix named data/imagenet/meta whatever the data_root; a
+    damaged PCA file's fix wrote to it without --overwrite, which the tool then refused."""
+    semi = osp.join(ROOT, 'configs', 'benchmarks', 'genview_r50_finetune-1pct-20e_in1k.py')
+    root = tmp_path / 'in1k'
+    write_photos(str(root / 'train' / 'n01'), 2, size=32)
+    cfg = load_config(semi, {'train_dataloader.dataset.data_root': str(root),
+                             'model.backbone.init_cfg': None})
+    check = next(c for c in run_preflight(cfg) if 'train_1percent.txt not found' in c.detail)
+    assert check.fix[0] == (f"python tools/make_semi_subsets.py --train-list "
+                            f"{root / 'meta' / 'train.txt'} --percent 1 10 --out-dir "
+                            f"{root / 'meta'}")
+    damaged = tmp_path / 'pca.pth'
+    damaged.write_bytes(b'not a PCA file')
+    check = by_what(run_preflight(pretraining_cfg(setup, **{
+        'model.scorer.pca_path': str(damaged)})))['scorer PCA file']
+    assert check.status == 'BROKEN' and check.fix[0].endswith(f'--out {damaged} --overwrite')
+
+
 def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):
     empty = tmp_path / 'empty'
     (empty / 'cls').mkdir(parents=True)

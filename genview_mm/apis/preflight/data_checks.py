@@ -143,8 +143,9 @@ def check_dataset(key: str, ds: dict) -> List[Check]:
         return [Check(what, MISSING, f'{root} not found', dataset_fix(kind, key))]
     checks = []
     if ann is not None and not osp.isfile(ann):
-        fix = fix_lines('semi_subsets') if 'percent' in osp.basename(ann) else \
-            dataset_fix(kind, key)
+        meta = osp.dirname(ann)  # the subsets go beside the train list they are drawn from
+        fix = fix_lines('semi_subsets', ann=osp.join(meta, 'train.txt'), dir=meta) \
+            if 'percent' in osp.basename(ann) else dataset_fix(kind, key)
         checks.append(Check(what, MISSING, f'annotation file {ann} not found', fix))
     missing = [f for f in folders if not osp.isdir(f)]
     if missing:
