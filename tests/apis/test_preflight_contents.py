@@ -447,6 +447,17 @@ def test_fix_lines_name_the_config_paths_and_the_overwrite_they_need(setup, tmp_
     assert check.status == 'BROKEN' and check.fix[0].endswith(f'--out {damaged} --overwrite')
 
 
+def test_a_manifest_is_checked_against_images_two_folders_deep(setup, tmp_path):
+    """Images two folders below the data root (root/x/y/*.jpg): the sample found none, so a
+    manifest of other images was checked for its rows only and passed as OK."""
+    deep = tmp_path / 'deep'
+    write_photos(str(deep / 'x' / 'y'), 4, size=32)
+    cfg = pretraining_cfg(setup, **{'train_dataloader.dataset.data_root': str(deep)})
+    check = by_what(run_preflight(cfg))['GenView views manifest']
+    assert check.status == 'BROKEN' and '0 of 4 sampled dataset images have a view' in \
+        check.detail, check
+
+
 def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):
     empty = tmp_path / 'empty'
     (empty / 'cls').mkdir(parents=True)

@@ -188,9 +188,23 @@ def sample_images(ds: dict, k: int = SAMPLE, seed: int = 0) -> List[str]:
     for folder in folders or [root]:
         if not osp.isdir(folder):
             continue
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        subdirs = [e.path for e in entries if e.is_dir()]
-        paths += [e.path for e in entries if e.is_file() and is_image_file(e.name)]
+        images, subdirs = _scan(folder)
+        paths += images
         for sub in rng.sample(subdirs, min(len(subdirs), 20)):
-            paths += [e.path for e in os.scandir(sub) if e.is_file() and is_image_file(e.name)]
+            for _ in range(8):  # down a random path until a folder holds images (root/x/y/)
+                images, below = _scan(sub)
+                if images or not below:
+                    break
+                sub = rng.choice(below)
+            paths += images
     return rng.sample(paths, min(k, len(paths)))
+
+
+def _scan(folder: str) -> Tuple[List[str], List[str]]:
+    """The image files and the subfolders of ``folder``, sorted (none if it cannot be read)."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return [], []
+    return ([e.path for e in entries if e.is_file() and is_image_file(e.name)],
+            [e.path for e in entries if e.is_dir()])
