@@ -458,6 +458,14 @@ def test_a_manifest_is_checked_against_images_two_folders_deep(setup, tmp_path):
         check.detail, check
 
 
+def test_a_dataset_on_another_storage_backend_is_noted_not_missing(setup):
+    """An s3:// data root was always MISSING (checked with os.path), which stopped a run that
+    reads it through its backend_args."""
+    cfg = pretraining_cfg(setup, **{'train_dataloader.dataset.data_root': 's3://bucket/imgs'})
+    check = by_what(run_preflight(cfg))['CustomDataset data [train_dataloader.dataset]']
+    assert check.status == 'note' and 's3://bucket/imgs' in check.detail, check
+
+
 def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):
     empty = tmp_path / 'empty'
     (empty / 'cls').mkdir(parents=True)

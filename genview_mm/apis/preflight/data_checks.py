@@ -12,7 +12,7 @@ from typing import Iterator, List, Optional, Tuple
 from genview_mm.utils.annotation_list import read_annotation_list
 from genview_mm.utils.image_files import is_image_file
 
-from .checklist import BROKEN, MISSING, OK, Check
+from .checklist import BROKEN, MISSING, NOTE, OK, Check
 from .fixes import dataset_fix_kind, fix_lines
 
 #: dataset images a manifest's coverage is measured on
@@ -139,6 +139,9 @@ def check_dataset(key: str, ds: dict) -> List[Check]:
     split = f" ({ds['split']})" if ds.get('split') else ''
     what = f'{kind}{split} data [{key}]'
     root, ann, folders = dataset_paths(ds)
+    remote = next((p for p in [root, ann, *folders] if p and '://' in p), None)
+    if remote:  # read through the dataset's backend_args, not the local filesystem
+        return [Check(what, NOTE, f'{remote} is on another storage backend: not checked here')]
     if root and not osp.isdir(root):
         return [Check(what, MISSING, f'{root} not found', dataset_fix(kind, key))]
     checks = []
