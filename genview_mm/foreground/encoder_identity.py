@@ -84,6 +84,11 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def is_fingerprint(value) -> bool:
+    """Whether ``value`` is a :func:`model_fingerprint` (not a hub id it returned as it is)."""
+    return isinstance(value, str) and value.startswith('weights:')
+
+
 def model_fingerprint(pretrained: str, whole_folder: bool = False) -> str:
     """``'weights:<hash>'`` of a model folder (e.g. a diffusers pipeline): its configs'
     contents and the :func:`fingerprint_keys` statistics of each safetensors file (other files:

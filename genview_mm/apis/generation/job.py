@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Iterable, Optional
 
 from ...datasets.image_sources import list_images
+from ...foreground.encoder_identity import is_fingerprint
 from ...structures.manifest import failure_cause
 from ...utils.dist import LAUNCH_MODES, launch_from, resolve_device
 from ...utils.file_safety import check_outside_sources
@@ -118,7 +119,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     # before the records are read where --overwrite may clear them (a hub id not downloaded
     # yet is compared once loaded); else before the first shard with work
-    early = clear or (args.overwrite and not settings['pretrained'].startswith('weights:'))
+    early = clear or (args.overwrite and not is_fingerprint(settings['pretrained']))
     if early:
         start()
     stats = generate_views(items, generator, args.out_dir, launch.rank, launch.world_size,

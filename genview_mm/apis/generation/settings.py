@@ -12,7 +12,7 @@ import os.path as osp
 from contextlib import ExitStack
 from typing import Dict, List, Optional
 
-from ...foreground.encoder_identity import file_sha256, model_fingerprint
+from ...foreground.encoder_identity import file_sha256, is_fingerprint, model_fingerprint
 from ...generation.pipeline_loader import local_folder, native_size, resolve_dtype
 from ...structures.manifest import MERGED_NAME, read_rows
 from ...utils.atomic_write import atomic_write, create_once
@@ -87,13 +87,13 @@ def check_settings(out_dir: str, settings: Dict, overwrite: bool = False,
                 'yourself).')
         return False
     name = old.get('pretrained')
-    weights = isinstance(name, str) and name.startswith('weights:')
+    weights = is_fingerprint(name)
     folder = local_folder(name) if isinstance(name, str) and not weights else None
     if folder and osp.isdir(folder):  # recorded by its hub id
         size = old.get('gen_size')
         old = dict(old, pretrained=model_fingerprint(folder),
                    gen_size=None if size == native_size(folder) else size)
-    elif weights and not str(settings.get('pretrained')).startswith('weights:'):
+    elif weights and not is_fingerprint(settings.get('pretrained')):
         old = dict(old, pretrained=settings.get('pretrained'), gen_size=settings.get(
             'gen_size'))  # a hub id not downloaded yet (its native size unknown): compared
         # once it has loaded, with the settings taken again
@@ -119,20 +119,12 @@ def write_settings(out_dir: str, settings: Dict, pretrained: Optional[str] = Non
     path, text = osp.join(out_dir, SETTINGS_NAME), json.dumps(settings, indent=1,
                                                                sort_keys=True) + '\n'
     create_once(path, text)
-    seen = _read_bytes(path)
+    seen = read_settings(out_dir)
     check_settings(out_dir, settings, pretrained=pretrained)
-    if str(settings.get('pretrained')).startswith('weights:') and read_settings(
-            out_dir) != settings and _read_bytes(path) == seen:
+    now = read_settings(out_dir)
+    if is_fingerprint(settings.get('pretrained')) and now != settings and now == seen:
         with atomic_write(path) as f:
             f.write(text)
-
-
-def _read_bytes(path: str) -> Optional[bytes]:
-    try:
-        with open(path, 'rb') as f:
-            return f.read()
-    except OSError:
-        return None
 
 
 def clear_outputs(out_dir: str) -> int:
