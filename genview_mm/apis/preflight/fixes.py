@@ -86,12 +86,13 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                             'of {name})',),
     'pca_timm': ('python tools/import_official_pca.py PCA_RESULTS/convnext_base_w_laion2b-s13k-'
                  'b82k-augreg/eigenvecters/pca_vectors.npy --timm-model {name} --input-size '
-                 '{size} --out {path}   (PCA_RESULTS: tools/clip_pca/pca_results of the official '
-                 'GenView repository)',
+                 '{size} --out {path}{overwrite}   (PCA_RESULTS: tools/clip_pca/pca_results of '
+                 'the official GenView repository)',
                  'or fit one: python tools/fit_foreground_pca.py {images} --per-folder '
-                 '--timm-model {name} --input-size {size} --out {path}'),
+                 '--timm-model {name} --input-size {size} --out {path}{overwrite}'),
     'pca_clip': ('python tools/fit_foreground_pca.py {images} --per-folder --encoder '
-                 '{name} --out {path}', 'or set --cfg-options model.scorer.pca_path=FILE'),
+                 '{name} --out {path}{overwrite}',
+                 'or set --cfg-options model.scorer.pca_path=FILE'),
     # checkpoints
     'checkpoint': ('python tools/convert_checkpoint.py work_dirs/<pretraining>/epoch_N.pth {path} '
                    '(or an official GenView checkpoint: '

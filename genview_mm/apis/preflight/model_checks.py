@@ -5,7 +5,6 @@ whether it fits that encoder (:func:`~genview_mm.foreground.encoder_check.fits_e
 model is loaded.
 """
 import os.path as osp
-import shlex
 from typing import List, Optional
 
 from genview_mm.foreground import EncoderIdentity, ForegroundPCA, ForegroundPCAError, encoder_id
@@ -110,15 +109,12 @@ def expected_identity(spec: dict, source: WeightsSource) -> EncoderIdentity:
 def pca_fix(spec: dict, path: str, images: str = DEFAULT_TRAIN_IMAGES) -> List[str]:
     """How to make a PCA file for the scorer's encoder (fitted on the images in ``images``);
     with ``--overwrite`` where a file is in the way (the tools keep one they did not write)."""
+    overwrite = ' --overwrite' if osp.isfile(path) else ''
     if spec['type'] == 'TimmPatchEncoder':
-        lines = fix_lines('pca_timm', name=spec['model_name'], path=path,
-                          size=spec.get('input_size') or 224, images=images)
-    else:
-        lines = fix_lines('pca_clip', name=spec['pretrained'], path=path, images=images)
-    if not osp.isfile(path):
-        return lines
-    out = f' --out {shlex.quote(path)}'  # as fix_lines writes it
-    return [line.replace(out, out + ' --overwrite') for line in lines]
+        return fix_lines('pca_timm', name=spec['model_name'], path=path, overwrite=overwrite,
+                         size=spec.get('input_size') or 224, images=images)
+    return fix_lines('pca_clip', name=spec['pretrained'], path=path, images=images,
+                     overwrite=overwrite)
 
 
 def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
