@@ -133,15 +133,19 @@ def check_replace(path: str, is_ours: Callable[[str], bool], what: str, flag: st
                          'it, or choose another path')
 
 
+def _below(path: str, folder: str) -> bool:
+    """Whether ``path`` lies under ``folder`` (``/`` included), both spelled alike."""
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def check_outside_sources(out_dir: str, source: str, source_paths: Sequence[str]) -> None:
     """Raise ValueError when ``out_dir`` is inside the ``source`` folder or holds any of
     ``source_paths`` (absolute): a rerun would read outputs as sources, and deleting outputs
     could reach the sources."""
     outs = {osp.realpath(out_dir), osp.abspath(out_dir)}
     roots = {osp.realpath(source), osp.abspath(source)} if osp.isdir(source) else set()
-    inside = [r for r in roots for o in outs if o == r or o.startswith(r.rstrip(os.sep) + os.sep)]
-    held = next((p for p in source_paths for o in outs if p.startswith(o.rstrip(os.sep) + os.sep)),
-                None)
+    inside = [r for r in roots for o in outs if o == r or _below(o, r)]
+    held = next((p for p in source_paths for o in outs if _below(p, o)), None)
     if inside or held:
         what = f'is inside the source folder {source!r}' if inside else \
             f'holds source images ({held!r})'
