@@ -46,3 +46,31 @@ def train_photos(tmp_path_factory):
     """16 photos of 40 px in ``src_root/all/`` (2 iterations of the demo configs' batch of 8)
     and a fake views manifest of them (:func:`helpers.photos_with_views`)."""
     return photos_with_views(str(tmp_path_factory.mktemp('train_photos')), 16, 40, folder='all')
+
+
+def _managed_classes():
+    """MMEngine's globally named classes (loggers, message hubs, visualizers and their
+    subclasses, e.g. mmpretrain's UniversalVisualizer): each keeps its own instances."""
+    from mmengine.utils import ManagerMixin
+    found, todo = [], [ManagerMixin]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mmengine_instances():
+    """Drop the loggers, message hubs and visualizers a test made. A Runner names them
+    ``<config>_<timestamp>`` to the second, so a second in-process run of one config within the
+    same second took the first one's logger (its stream the first test's closed capture: a
+    'Logging error' traceback in this one's stderr), hub and visualizer (its work dir)."""
+    before = {cls: set(cls._instance_dict) for cls in _managed_classes()}
+    yield
+    for cls in _managed_classes():
+        for name in [n for n in cls._instance_dict if n not in before.get(cls, ())]:
+            instance = cls._instance_dict.pop(name)
+            for handler in list(getattr(instance, 'handlers', ())):
+                handler.close()
+                instance.removeHandler(handler)
