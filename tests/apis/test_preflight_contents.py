@@ -489,6 +489,15 @@ def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):
     check = by_what(run_preflight(cfg))[train]  # at it (passed while any one existed)
     assert check.status == 'BROKEN' and check.detail.startswith(
         f"1 of 2 sampled images listed in {root / 'meta' / 'train.txt'} are missing (e.g. ")
+    load = cfg.train_dataloader.dataset.pipeline[0]
+    assert load.type == 'LoadImageFromFile'
+    load.ignore_empty = True  # the loader skips them: a note, no longer a stop
+    checks = run_preflight(cfg)
+    assert preflight_passes(checks) and by_what(checks)[train].status == 'note'
+    assert 'ignore_empty=True skips them' in by_what(checks)[train].detail
+    cfg.train_dataloader.dataset.test_mode = True  # in test mode a skipped image is an error
+    assert by_what(run_preflight(cfg))[train].status == 'BROKEN'
+    load.ignore_empty, cfg.train_dataloader.dataset.test_mode = False, False
     shutil.rmtree(root / 'train' / 'n01')
     check = by_what(run_preflight(cfg))[train]
     assert check.status == 'BROKEN' and 'none of 2 sampled images listed in' in check.detail

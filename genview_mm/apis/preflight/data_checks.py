@@ -111,24 +111,37 @@ def has_images(folder: str, budget: int = 64) -> Optional[bool]:
     return None if queue else False
 
 
+def skips_missing(ds: dict) -> bool:
+    """Whether the dataset trains on without a missing image: a loading step of its pipeline
+    has ``ignore_empty=True`` (it gives None, and a dataset outside test mode draws another)."""
+    return not ds.get('test_mode') and any(
+        isinstance(t, dict) and t.get('ignore_empty') for t in ds.get('pipeline') or ())
+
+
 def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
-                     ) -> Optional[str]:
-    """What is wrong with an existing dataset's contents (sampled), or None."""
+                     ) -> Optional[Tuple[str, str]]:
+    """What is wrong with an existing dataset's contents (sampled): ``(status, detail)``, or
+    None."""
     if ann is not None and is_empty_file(ann):
-        return f'annotation file {ann} is empty'
+        return BROKEN, f'annotation file {ann} is empty'
     if ann is not None and not ann.endswith('.json'):  # an image list: do its images exist?
         listed = sample_images(ds, k=20)
         missing = [p for p in listed if not osp.isfile(p)]
         if missing and len(missing) == len(listed):
-            return (f'none of {len(listed)} sampled images listed in {ann} exists (e.g. '
-                    f'{listed[0]})')
+            return BROKEN, (f'none of {len(listed)} sampled images listed in {ann} exists '
+                            f'(e.g. {listed[0]})')
+        if missing and skips_missing(ds):
+            return NOTE, (f'{len(missing)} of {len(listed)} sampled images listed in {ann} '
+                          f'are missing (e.g. {missing[0]}): ignore_empty=True skips them, '
+                          'another image is drawn in their place')
         if missing:  # the loader stops at the first one it reads, maybe hours in
-            return (f'{len(missing)} of {len(listed)} sampled images listed in {ann} are '
-                    f'missing (e.g. {missing[0]}): training stops at the first it reads')
+            return BROKEN, (f'{len(missing)} of {len(listed)} sampled images listed in {ann} '
+                            f'are missing (e.g. {missing[0]}): training stops at the first it '
+                            'reads')
         return None
     for folder in folders or [root]:
         if folder and has_images(folder) is False:
-            return f'image folder {folder} holds no images'
+            return BROKEN, f'image folder {folder} holds no images'
     return None
 
 
@@ -157,7 +170,9 @@ def check_dataset(key: str, ds: dict) -> List[Check]:
     if not checks:
         problem = dataset_contents(ds, ann, folders, root)
         if problem:
-            checks.append(Check(what, BROKEN, problem, dataset_fix(kind, key)))
+            status, detail = problem
+            checks.append(Check(what, status, detail,
+                                dataset_fix(kind, key) if status == BROKEN else ()))
     return checks or [Check(what, OK, ann or (folders[0] if folders else root))]
 
 
