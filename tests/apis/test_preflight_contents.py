@@ -458,12 +458,20 @@ def test_a_manifest_is_checked_against_images_two_folders_deep(setup, tmp_path):
         check.detail, check
 
 
-def test_a_dataset_on_another_storage_backend_is_noted_not_missing(setup):
+def test_a_dataset_on_another_storage_backend_is_noted_not_missing(setup, coco):
     """An s3:// data root was always MISSING (checked with os.path), which stopped a run that
-    reads it through its backend_args."""
+    reads it through its backend_args; so was an evaluator's s3:// annotation file."""
     cfg = pretraining_cfg(setup, **{'train_dataloader.dataset.data_root': 's3://bucket/imgs'})
     check = by_what(run_preflight(cfg))['CustomDataset data [train_dataloader.dataset]']
     assert check.status == 'note' and 's3://bucket/imgs' in check.detail, check
+    cfg = detection_cfg(coco)
+    cfg.model.backbone.init_cfg = None
+    cfg.val_evaluator.ann_file = 's3://bucket/coco/instances_val2017.json'
+    checks = run_preflight(cfg)
+    check = by_what(checks)['CocoMetric annotations [val_evaluator]']
+    assert check.status == 'note' and check.detail.startswith(
+        's3://bucket/coco/instances_val2017.json is on another storage backend'), check
+    assert preflight_passes(checks)
 
 
 def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):

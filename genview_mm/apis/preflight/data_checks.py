@@ -182,7 +182,10 @@ def check_evaluator(key: str, evaluator) -> List[Check]:
     checks = []
     for ev in items:
         ann = ev.get('ann_file') if isinstance(ev, dict) else None
-        if ann:
+        if ann and '://' in ann:  # read through the metric's backend_args
+            checks.append(Check(f'{ev.get("type")} annotations [{key}]', NOTE,
+                                f'{ann} is on another storage backend: not checked here'))
+        elif ann:
             status = OK if osp.isfile(ann) else MISSING
             detail = ann if status == OK else f'{ann} not found'
             if status == OK and is_empty_file(ann):
