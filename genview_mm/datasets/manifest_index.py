@@ -54,10 +54,9 @@ class ManifestIndex:
         self.stats: Counter = Counter()
         for row in read_rows(manifest, backend_args):
             # every row's source is matched, so a source whose rows failed is still itself
-            source, known = self.matcher.source_id(row.source), len(self.matcher.keys)
-            new_source = source not in self.matcher.by_source
+            source = self.matcher.source_id(row.source)
             key = self.matcher.add(row, source)
-            if new_source and len(self.matcher.keys) == known:  # the key had another source
+            if self.matcher.keys[key] != source:  # the key's first row had another source
                 self.mixed.add(key)
             if not row.ok:
                 self.stats['failed'] += 1

@@ -481,18 +481,18 @@ class RowMatcher:
 
     def __init__(self, source_root: Optional[str] = None) -> None:
         self.source_root = _norm(osp.abspath(source_root)) if source_root else None
-        self.keys: Dict[str, None] = {}
+        self.keys: Dict[str, str] = {}  #: key -> the source id of its first row
         self.by_source: Dict[str, str] = {}
         self.max_depth = 0
 
     def add(self, row: ManifestRow, source_id: Optional[str] = None) -> str:
         """Register a row (``source_id``: its :meth:`source_id`, if known); returns its
         normalised key."""
-        key = self.key_id(row.key)
+        key, source = self.key_id(row.key), source_id or self.source_id(row.source)
         if key not in self.keys:
-            self.keys[key] = None
+            self.keys[key] = source
             self.max_depth = max(self.max_depth, key.count('/') + 1)
-        self.by_source[source_id or self.source_id(row.source)] = key
+        self.by_source[source] = key
         return key
 
     @staticmethod

@@ -278,6 +278,24 @@ def test_hook_warns_once_when_the_pipeline_drops_the_genview_fields(data):
     assert runner.message_hub.get_scalar('train/genview_gen_frac').current() == 1.0
 
 
+@pytest.mark.parametrize('order', [(0, 1, 2), (2, 1, 0), (1, 0, 2)])
+def test_a_key_with_rows_of_two_sources_is_mixed_in_any_row_order(tmp_path, order):
+    """Source b listed under two keys (two runs with other data roots, concatenated): key
+    'n01/x.jpg' has rows of a and of b. Whether it counted as mixed depended on the row order
+    (b's key row first: b was no longer a new source when its n01/x.jpg row came, so a's
+    image drew b's view too)."""
+    from genview_mm.structures.manifest import ManifestRow, write_manifest
+    a, b = str(tmp_path / 'a' / 'n01' / 'x.jpg'), str(tmp_path / 'b' / 'n01' / 'x.jpg')
+    rows = [ManifestRow(a, 'n01/x.jpg', output=str(tmp_path / 'va.jpg'), noise_level=0),
+            ManifestRow(b, 'b/n01/x.jpg', output=str(tmp_path / 'vb1.jpg'), noise_level=100),
+            ManifestRow(b, 'n01/x.jpg', output=str(tmp_path / 'vb2.jpg'), noise_level=200)]
+    path = str(tmp_path / 'm.jsonl')
+    write_manifest(path, [rows[i] for i in order])
+    index = ManifestIndex(path)
+    assert index.mixed == {'n01/x.jpg'}
+    assert index.lookup(a) == [(str(tmp_path / 'va.jpg'), 0)]
+
+
 def test_hook_reports_coverage_and_rejects_mismatched_manifest(data, tmp_path):
     runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
     GenViewPairHook().before_train(runner)
