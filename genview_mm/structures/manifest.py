@@ -9,8 +9,8 @@ field             type     meaning
 ``key``           str      source path relative to the source root ('/'-separated): the
                            image's identity (seed, output name, matching; :func:`source_key`)
 ``variation``     int      variation index, 0..num_variations-1
-``output``        str      generated image path relative to the manifest's folder; None if
-                           failed
+``output``        str      generated image path relative to the manifest's folder (that of
+                           the file a symlink names); None if failed
 ``noise_level``   int      unCLIP ``noise_level`` used (0..999); None if failed or unknown
 ``fg_ratio``      float    foreground ratio p in [0, 1]; None if failed or unknown
 ``seed``          int      per-image seed; None for imported views
@@ -320,15 +320,25 @@ def outside_views_folder(output: str) -> Optional[str]:
     return 'climbs' if osp.normpath(path).split('/')[0] == '..' else None
 
 
-def output_resolver(manifest: str, backend_args: Optional[dict] = None) -> Callable[[str], str]:
-    """A function from a row's relative ``output`` to its absolute location (joined to the
-    manifest's folder; with ``mmengine.fileio.join_path`` on another backend)."""
+def views_root(manifest: str, backend_args: Optional[dict] = None) -> str:
+    """The folder a manifest's relative ``output`` paths start from: the folder of the file
+    (of the file a symlink to the manifest file names: a manifest linked into another folder
+    still finds its views), its prefix on another backend."""
     manifest = manifest_file(manifest, backend_args)
     if is_remote(manifest, backend_args):
+        return manifest.rsplit('/', 1)[0]
+    if osp.islink(manifest):
+        manifest = osp.realpath(manifest)
+    return osp.dirname(osp.abspath(manifest))
+
+
+def output_resolver(manifest: str, backend_args: Optional[dict] = None) -> Callable[[str], str]:
+    """A function from a row's relative ``output`` to its absolute location (joined to
+    :func:`views_root`; with ``mmengine.fileio.join_path`` on another backend)."""
+    root = views_root(manifest, backend_args)
+    if is_remote(manifest_file(manifest, backend_args), backend_args):
         import mmengine.fileio as fileio
-        root = manifest.rsplit('/', 1)[0]
         return lambda out: fileio.join_path(root, out, backend_args=backend_args)
-    root = osp.dirname(osp.abspath(manifest))
     return lambda out: osp.normpath(osp.join(root, out))
 
 

@@ -278,6 +278,19 @@ def test_hook_warns_once_when_the_pipeline_drops_the_genview_fields(data):
     assert runner.message_hub.get_scalar('train/genview_gen_frac').current() == 1.0
 
 
+def test_a_symlinked_manifest_finds_its_views_beside_the_file_it_names(tmp_path):
+    """A manifest file linked into a config folder resolved its relative outputs from the
+    link's folder: no view was found, and every image trained on its original."""
+    data = photos_with_views(str(tmp_path / 'set'), N, 24, ext='.png')
+    (tmp_path / 'cfgs').mkdir()
+    link = tmp_path / 'cfgs' / 'manifest.jsonl'
+    os.symlink(data.manifest, link)
+    direct, linked = ManifestIndex(data.manifest), ManifestIndex(str(link))
+    views = [linked.lookup(src) for src in data.sources]
+    assert views == [direct.lookup(src) for src in data.sources]
+    assert all(v and all(osp.isfile(p) for p, _ in v) for v in views)
+
+
 @pytest.mark.parametrize('order', [(0, 1, 2), (2, 1, 0), (1, 0, 2)])
 def test_a_key_with_rows_of_two_sources_is_mixed_in_any_row_order(tmp_path, order):
     """Source b listed under two keys (two runs with other data roots, concatenated): key

@@ -17,6 +17,7 @@ from genview_mm.structures.manifest import (
     is_remote,
     manifest_file,
     probe_manifest,
+    views_root,
 )
 
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
@@ -76,8 +77,7 @@ def _views_check(probe: ManifestProbe, detail: str,
     if 2 * len(probe.missing) <= n and 2 * len(bad) <= decoded:  # at most half: a note
         return Check(WHAT, NOTE, f'{detail}; {found}: those images train on the original')
     every = len(probe.missing) == n or (decoded and len(bad) == decoded)
-    root = probe.path.rsplit('/', 1)[0] if '://' in probe.path else \
-        osp.dirname(osp.abspath(probe.path))
+    root = views_root(probe.path)
     fix = (fix_lines('views_moved', root=root, images=images) if absent else []) + \
         (fix_lines('views_empty') if probe.empty else []) + \
         (fix_lines('views_undecodable') if bad else [])
