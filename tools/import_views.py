@@ -83,9 +83,9 @@ def main(argv=None) -> int:
     try:
         report = import_views(args.views_root, args.source_root, args.out, args.fg_ratios,
                               args.ext, progress=not args.no_progress)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # a full disk (DiskFull): 1, as everywhere
         print(f'import_views.py: error: {exc}', file=sys.stderr)
-        return 2
+        return getattr(exc, 'exit_code', 2)
     if getattr(sys.stdout, 'errors', None) == 'strict' and hasattr(sys.stdout, 'reconfigure'):
         # file names that are not UTF-8 (surrogate escapes) print as \udcXX, not a traceback
         sys.stdout.reconfigure(errors='backslashreplace')

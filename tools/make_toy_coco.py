@@ -49,7 +49,10 @@ def main(argv=None) -> int:
     except ReplaceRefused as exc:  # a user's own image, or one drawn with other arguments
         print(f'make_toy_coco.py: error: {exc} (nothing was written)', file=sys.stderr)
         return 2
-    except OSError as exc:  # OUT is a file, or read-only
+    except OSError as exc:  # OUT is a file, or read-only; or a full disk (DiskFull, 1)
+        if hasattr(exc, 'exit_code'):
+            print(f'make_toy_coco.py: error: {exc}', file=sys.stderr)
+            return exc.exit_code
         print(f'make_toy_coco.py: error: cannot write into {args.out_dir}: '
               f'{exc.strerror or exc}; pass a writable output folder', file=sys.stderr)
         return 2

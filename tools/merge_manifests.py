@@ -54,9 +54,9 @@ def main(argv=None):
                  if args.source else None)
         report = merge_manifests(args.out_dir, items, args.num_variations, args.check_files,
                                  args.out)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # a full disk (DiskFull): 1, as everywhere
         print(f'merge_manifests.py: error: {exc}', file=sys.stderr)
-        return 2
+        return getattr(exc, 'exit_code', 2)
     for key in ('missing', 'missing_files', 'conflicts'):
         for name in report[key][:20]:
             print(f'{key}: {name}')

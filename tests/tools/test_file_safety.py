@@ -441,3 +441,36 @@ def test_tool_docstrings_keep_their_line_continuations_and_toy_coco_refuses_a_ba
     assert capsys.readouterr().err.splitlines()[-1].endswith(
         '.py: error: --seed must be >= 0, got -1')  # the prog name: argv[0], here pytest's
     assert not (tmp_path / 'coco').exists()
+
+
+# ---- a full disk: one line and exit 1, as everywhere else ------------------------------------
+@pytest.mark.parametrize('tool', ['import_views', 'merge_manifests', 'make_toy_coco'])
+def test_a_full_disk_is_exit_1_with_the_folder_named(tool, tmp_path, capsys, monkeypatch):
+    """These tools caught every OSError as a usage error: a full disk ended in exit 2 and
+    (make_toy_coco) 'pass a writable output folder'. A full disk is exit 1 elsewhere
+    (DiskFull: free space, then rerun); nothing is left behind."""
+    import errno
+
+    from genview_mm.structures.manifest import ManifestRow, write_manifest
+    if tool == 'import_views':
+        views, source = _trees(str(tmp_path / 'in'))
+        argv, folder = [views, '--source-root', source, '--out', str(tmp_path / 'out' / 'm.jsonl'),
+                        '--no-progress'], tmp_path / 'out'
+    elif tool == 'merge_manifests':
+        folder = tmp_path / 'out'
+        write_manifest(str(folder / 'shards' / 'shard-00000.jsonl'),
+                       [ManifestRow('/x/a.jpg', 'a.jpg', output='images/a.jpg')])
+        argv = [str(folder)]
+    else:
+        argv, folder = [str(tmp_path / 'out'), '--num-images', '2'], tmp_path / 'out'
+    main = load_tool(tool).main
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(os, 'fsync', full)
+    assert main(argv) == 1
+    line = one_error_line(capsys.readouterr().err, f'{tool}.py')
+    assert f'no space left on the device writing to {folder}' in line, line
+    assert 'free space or write elsewhere' in line
+    assert not [n for _, _, names in os.walk(folder) for n in names if '.tmp-' in n]

@@ -5,6 +5,7 @@ import time
 from typing import Iterator, Optional, Sequence
 
 from ...structures.manifest import MERGED_NAME, ManifestRow, source_key, write_manifest
+from ...utils.atomic_write import DiskFull
 from .folder_match import FolderMatch, match_folder, split_name, view_extensions
 from .level_lists import NoiseLevelLists
 from .report import EXAMPLES, ImportReport
@@ -165,7 +166,7 @@ def import_views(views_root: str, source_root: str, out: str,
 
     try:
         written = write_manifest(out, rows(), keep_empty=False)  # opened before the walk
-    except UnreadableFolder:
+    except (UnreadableFolder, DiskFull):  # a full disk names the folder, exit 1
         raise
     except OSError as exc:
         raise OSError(f'Cannot write the manifest {out!r} ({exc.strerror or exc}): choose a '
