@@ -127,3 +127,24 @@ def test_gradients_follow_weights():
     with head2.sample_weights(w):
         head2.loss(pos, torch.randn(N, 4)).backward()
     assert pos.grad[0].item() == 0.0 and pos.grad[5].abs().item() > 0
+
+
+@pytest.mark.parametrize('w, dtype', [
+    (torch.full((N,), 1e-17), torch.float16),  # a rank's slice of global weights, under AMP
+    (torch.zeros(N), torch.float32),           # ... underflowed to 0 even in float32
+])
+def test_cosine_loss_of_weights_that_underflow_is_zero_not_nan(w, dtype):
+    """BYOL/SimSiam pass the weights as CosineSimilarityLoss's mask: sum(w l) / sum(w). A
+    rank whose weights under normalize='global' all round to 0 (fp16 under AMP, or a large
+    gamma) gave 0/0: a NaN loss and NaN gradients, all-reduced into every rank, while the
+    scores were finite (nothing warned). Its loss is mean(w l), ~0, with finite gradients."""
+    head = _build('LatentPredictHead')
+    pred, target = (a.clone() for a in CASES['LatentPredictHead'][1])
+    cast = head.loss_module.register_forward_pre_hook(
+        lambda m, a: tuple(x.to(dtype) for x in a))  # the dtype autocast gives the loss
+    with head.sample_weights(w):
+        loss = head.loss(pred, target)
+    cast.remove()
+    loss.float().backward()
+    assert torch.isfinite(loss) and abs(loss.item()) < 1e-6
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters() if p.grad is not None)

@@ -41,9 +41,9 @@ class QualityDrivenContrastiveHead(BaseModule):
       ``CrossEntropyLoss(cls_score, label, weight=w)`` -- a forward pre-hook adds ``weight``;
       its mean reduction is ``mean_i(w_i * CE_i)``. MoCo v3 calls the head twice (both
       symmetric terms, the same ``w``); SimCLR maps pair ``i`` to rows ``2i, 2i+1``.
-    * BYOL, SimSiam (LatentPredictHead): ``CosineSimilarityLoss(pred, target, mask=w)`` -- a
-      pre-hook adds ``mask`` (giving ``sum(w l) / sum(w)``) and a forward hook rescales by
-      ``sum(w) / N``, so the result is ``mean_i(w_i * l_i)``.
+    * BYOL, SimSiam (LatentPredictHead): ``CosineSimilarityLoss(pred, target, mask=m)`` -- a
+      pre-hook adds ``mask`` ``m = w / max(w)`` (giving ``sum(w l) / sum(w)``, never 0/0) and
+      a forward hook rescales by ``sum(w) / N``, so the result is ``mean_i(w_i * l_i)``.
     * SwAV (SwAVHead): ``SwAVLoss`` has no per-sample input, so the rule computes
       :func:`~genview_mm.models.weighting.swav_per_sample_loss` from the loss module's own
       prototypes, queue and Sinkhorn and returns ``mean_i(w_i * l_i)``.

@@ -6,12 +6,14 @@ its ``loss_module`` turns the mean over rows into ``(1/R) sum_r w_r l_r``:
 * ``CrossEntropyLoss`` (ContrastiveHead: MoCo v2, SimCLR; MoCoV3Head): the loss's own
   sample-wise ``weight`` argument, whose mean reduction is exactly ``mean(w * l)``.
 * ``CosineSimilarityLoss`` (LatentPredictHead: BYOL, SimSiam): its ``mask`` argument gives
-  ``sum(w l) / sum(w)``; the output is rescaled by ``sum(w) / R``, so weights normalised over
-  the global batch keep their scale on every rank.
+  ``sum(m l) / sum(m)``; with ``m = w / max(w)`` (its sum >= 1: weights that all round to 0,
+  a rank's slice of a global softmax in float16, give no 0/0) and the output rescaled by
+  ``sum(w) / R`` that is ``mean(w l)``, so weights normalised over the global batch keep their
+  scale on every rank.
 * ``SwAVLoss`` (SwAVHead): it has no per-sample hook, so its per-sample terms are computed from
   the loss module's own prototypes, queue and Sinkhorn (:func:`swav_per_sample_loss`).
 """
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from mmpretrain.models.losses import CosineSimilarityLoss, CrossEntropyLoss, SwAVLoss
@@ -29,13 +31,13 @@ def _check_rows(weights: torch.Tensor, rows: int, loss: nn.Module) -> None:
 
 
 def _with_row_keyword(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: dict,
-                      first: str, keyword: str, float32: bool, rescale: bool = False
-                      ) -> torch.Tensor:
+                      first: str, keyword: str, float32: bool,
+                      rescale: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Run ``head.loss`` with ``weights`` passed to its loss module as ``keyword``.
 
     A forward pre-hook on ``head.loss_module`` checks the rows of its first input (``first``
     when given by keyword) and adds ``keyword=weights`` (float32, or the input's dtype); with
-    ``rescale`` a forward hook multiplies the output by ``sum(w) / R``.
+    ``rescale`` a forward hook multiplies the output by it.
     """
 
     def inject(module: nn.Module, a: tuple, kw: dict) -> Tuple[tuple, dict]:
@@ -47,11 +49,10 @@ def _with_row_keyword(head: nn.Module, weights: torch.Tensor, args: tuple, kwarg
         return a, kw
 
     def scale(module: nn.Module, a: tuple, kw: dict, out: torch.Tensor) -> torch.Tensor:
-        w = weights.to(out.device)
-        return out * (w.sum() / w.numel()).to(out.dtype)
+        return out * rescale.to(device=out.device, dtype=out.dtype)
 
     handles = [head.loss_module.register_forward_pre_hook(inject, with_kwargs=True)]
-    if rescale:
+    if rescale is not None:
         handles.append(head.loss_module.register_forward_hook(scale, with_kwargs=True))
     try:
         return head.loss(*args, **kwargs)
@@ -68,8 +69,13 @@ def _ce_weighted(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: di
 
 def _cosine_weighted(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: dict
                      ) -> torch.Tensor:
-    """``CosineSimilarityLoss(mask=w)`` gives ``sum(w l) / sum(w)``; rescaled to ``mean(w l)``."""
-    return _with_row_keyword(head, weights, args, kwargs, 'pred', 'mask', False, rescale=True)
+    """``CosineSimilarityLoss(mask=m)`` gives ``sum(m l) / sum(m)``, ``m = w / max(w)`` (ones
+    if every weight is 0); rescaled by ``sum(w) / R`` to ``mean(w l)``. No host sync."""
+    w = weights.float()
+    peak = w.max()
+    mask = torch.where(peak > 0, w / peak.clamp_min(torch.finfo(w.dtype).tiny), torch.ones_like(w))
+    return _with_row_keyword(head, mask, args, kwargs, 'pred', 'mask', False,
+                             rescale=w.sum() / w.numel())
 
 
 def _swav_weighted(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: dict
