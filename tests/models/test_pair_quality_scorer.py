@@ -133,6 +133,22 @@ def test_scorer_resizes_to_encoder_input(fake_encoder, fake_pca_path):
     assert scores.q.shape == (2, ) and torch.isfinite(scores.q).all()
 
 
+def test_views_of_two_sizes_are_each_resized(fake_encoder, fake_pca_path):
+    """Two pipelines may crop to other sizes (upstream algorithms encode each view alone): the
+    scorer concatenated the views before resizing, a torch size error once GenView was on.
+    Each is resized on its own: the scores of the views resized beforehand."""
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
+    g = torch.Generator().manual_seed(5)
+    small, large = torch.randn(2, 3, 32, 32, generator=g), torch.randn(2, 3, 48, 40, generator=g)
+    pre = _preprocessor()
+    scores = scorer(small, large, data_preprocessor=pre)
+    assert fake_encoder.last_input.shape == (4, 3, 32, 32)
+    resized = torch.nn.functional.interpolate(large, size=(32, 32), mode='bilinear',
+                                              antialias=True, align_corners=False)
+    same = scorer(small, resized, data_preprocessor=pre)  # resizing commutes with the affine
+    torch.testing.assert_close(scores.q, same.q, atol=1e-4, rtol=0)
+
+
 def test_encoder_stays_out_of_state_dict_and_frozen(fake_encoder, fake_pca_path):
     scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, autocast_dtype='bfloat16')
     assert scorer.autocast_dtype is torch.bfloat16

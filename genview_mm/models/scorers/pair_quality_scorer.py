@@ -239,7 +239,7 @@ class PairQualityScorer(nn.Module):
 
         Args:
             view1 (torch.Tensor): (N, 3, H, W) first views, as the SSL model receives them.
-            view2 (torch.Tensor): (N, 3, H, W) second views.
+            view2 (torch.Tensor): (N, 3, H2, W2) second views (resized apart if other size).
             data_preprocessor (nn.Module, optional): the SSL model's preprocessor, read for its
                 mean/std and channel order. Defaults to None (raw 0-255 RGB unless overridden).
 
@@ -247,6 +247,9 @@ class PairQualityScorer(nn.Module):
             PairScores: ``s_f``, ``s_b`` and ``q`` on ``view1``'s device.
         """
         n = view1.size(0)
-        x = self._pixels(torch.cat([view1, view2.to(view1.dtype)]), data_preprocessor, n)
+        if view1.shape[-2:] == view2.shape[-2:]:
+            x = self._pixels(torch.cat([view1, view2.to(view1.dtype)]), data_preprocessor, n)
+        else:  # two pipelines cropping to other sizes: each resized to the encoder's input
+            x = torch.cat([self._pixels(v, data_preprocessor, n) for v in (view1, view2)])
         scores = self.__dict__['_plan'][2](x)
         return PairScores(*(t.float().to(view1.device) for t in scores))
