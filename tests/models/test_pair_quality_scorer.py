@@ -245,3 +245,21 @@ def test_outer_autocast_keeps_scores_float32(fake_encoder, fake_pca_path):
         amp = scorer(x, y, _preprocessor())
     assert amp.q.dtype == torch.float32 and amp.s_f.dtype == torch.float32
     torch.testing.assert_close(amp.q, plain.q, atol=1e-6, rtol=0)
+
+
+def test_arguments_and_pca_file_are_checked_before_the_encoder_loads(tmp_path):
+    """A typo in pca_path, gamma or normalize was reported only after the encoder had loaded:
+    with the default encoder on an offline node the error was about its weights (online, a
+    download of gigabytes came first). Here the encoder cannot load at all, and each error
+    named is the argument's."""
+    from genview_tiny import tiny_model_cfg
+    typo, no_encoder = str(tmp_path / 'typo_pca.pth'), str(tmp_path / 'no_encoder')
+    with pytest.raises(ValueError, match="autocast_dtype must be 'float16' or 'bfloat16'"):
+        PairQualityScorer(typo, encoder=no_encoder, autocast_dtype='float8')
+    with pytest.raises(ForegroundPCAError, match=f"file not found: '{re.escape(typo)}'"):
+        PairQualityScorer(typo, encoder=no_encoder)
+    scorer = dict(type='PairQualityScorer', pca_path=typo, encoder=no_encoder)
+    for bad, shown in ((dict(normalize='globl'), 'normalize must be one of'),
+                       (dict(gamma=-1.0), 'gamma must be a finite number >= 0')):
+        with pytest.raises(ValueError, match=shown):
+            MODELS.build(dict(tiny_model_cfg('MoCo', scorer), **bad))

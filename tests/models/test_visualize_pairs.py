@@ -95,7 +95,7 @@ def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
     assert Image.open(out).size == (6 + 3 * 70, 6 + 54)
 
 
-def test_tool_errors_are_one_line(tmp_path, monkeypatch, capsys):
+def test_tool_errors_are_one_line(tmp_path, tiny_scorer_pca, monkeypatch, capsys):
     """A missing view folder, --num 0 (named 'no images of the same name'), an --out that is a
     folder or not an image name, and a PCA file that is not one were tracebacks or wrong
     messages."""
@@ -118,6 +118,13 @@ def test_tool_errors_are_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', '--view1-dir', str(tmp_path / 'a'),
                                       '--view2-dir', str(tmp_path / 'a'), '--pca',
                                       str(tmp_path / 'missing.pth')])
+    with pytest.raises(SystemExit) as exc:
+        tool.main()
+    # the PCA file is read before the encoder loads: its error, said as the tool's (not a
+    # traceback, nor the error of an encoder that cannot load here)
+    assert str(exc.value).startswith('visualize_pairs.py: error: Foreground PCA file not found')
+    argv = [a if a != str(tmp_path / 'missing.pth') else tiny_scorer_pca for a in sys.argv]
+    monkeypatch.setattr(sys, 'argv', argv)
     with pytest.raises(SystemExit) as exc:
         tool.main()
     # no hub here: the encoder's loading error, said as the tool's error (not a traceback)

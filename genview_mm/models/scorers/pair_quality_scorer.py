@@ -104,12 +104,6 @@ class PairQualityScorer(nn.Module):
         super().__init__()
         if input_order not in ('auto', 'rgb', 'bgr'):
             raise ValueError(f"input_order must be 'auto', 'rgb' or 'bgr', got {input_order!r}")
-        enc = build_patch_encoder(OFFICIAL_ENCODER if encoder is None else encoder)
-        pca = ForegroundPCA.load(pca_path).require_scorer_direction()
-        check_pca_encoder(pca, enc, pca_path, 'scorer encoder', check_identity=check_encoder)
-        # Plain attributes (not submodules/buffers): nothing of the encoder is trained or saved.
-        self.__dict__['_encoder'] = enc
-        self.__dict__['_direction'] = pca.direction.detach().float().clone()
         self.input_order = input_order
         if (mean is None) != (std is None) or any(v is not None and len(v) != 3
                                                   for v in (mean, std)):
@@ -129,6 +123,13 @@ class PairQualityScorer(nn.Module):
                              compile=check_switch('compile', compile),
                              cuda_graph=check_switch('cuda_graph', cuda_graph))
         self.cast_weights, self.overlap = cast_weights, overlap
+        # the arguments and the PCA file first: a typo is not reported after gigabytes load
+        pca = ForegroundPCA.load(pca_path).require_scorer_direction()
+        enc = build_patch_encoder(OFFICIAL_ENCODER if encoder is None else encoder)
+        check_pca_encoder(pca, enc, pca_path, 'scorer encoder', check_identity=check_encoder)
+        # Plain attributes (not submodules/buffers): nothing of the encoder is trained or saved.
+        self.__dict__['_encoder'] = enc
+        self.__dict__['_direction'] = pca.direction.detach().float().clone()
         self.__dict__['_plan'] = None  # (device, settings, runner), made at the first call
         # the SSL normalisation read from a preprocessor, and its per-device tensors: reading a
         # preprocessor's buffers, or making tensors from floats, syncs a GPU at every step

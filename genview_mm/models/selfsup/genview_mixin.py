@@ -52,6 +52,11 @@ class GenViewMixin:
 
     def __init__(self, *args, scorer: Optional[Union[dict, nn.Module]] = None,
                  gamma: float = 1.0, normalize: str = 'local', **kwargs) -> None:
+        if not 0 <= float(gamma) < float('inf'):  # inf/nan: NaN weights the fallback misses
+            raise ValueError(f'gamma must be a finite number >= 0 (0: uniform weights; a '
+                             f'negative one favours the worst pairs), got {gamma!r}')
+        if normalize not in NORMALIZE_MODES:  # both before anything is built or loaded
+            raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got {normalize!r}')
         if 'head' in kwargs:
             kwargs['head'] = wrap_head(kwargs['head'])
         super().__init__(*args, **kwargs)
@@ -64,12 +69,6 @@ class GenViewMixin:
                       'unweighted (for a baseline, configs/baselines/ use the upstream types)',
                       logger='current', level=logging.WARNING)
         self.gamma, self.normalize = float(gamma), normalize
-        if not 0 <= self.gamma < float('inf'):  # inf/nan: NaN weights the fallback misses
-            raise ValueError(f'gamma must be a finite number >= 0 (0: uniform weights; a '
-                             f'negative one favours the worst pairs), got {gamma!r}')
-        if self.normalize not in NORMALIZE_MODES:
-            raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got '
-                             f'{self.normalize!r}')
 
     def pair_views(self, inputs: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         """The two views of each positive pair: ``inputs[0]`` and ``inputs[1]``."""
