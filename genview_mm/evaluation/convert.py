@@ -18,7 +18,8 @@ Official GenView model-zoo files (MMPretrain 1.0 fork, numpy 1.x) convert the sa
 ``momentum_encoder`` or ``target_net``) and the frozen CLIP scorer (``clip_model.*``), which are
 left out. The pretraining config stored in their ``meta['cfg']`` gives the input normalisation
 (the official configs use CLIP's mean/std); it is kept in the output's ``meta`` so that the
-transfer configs can be told to match it (see :mod:`genview_mm.evaluation.checkpoint_io`).
+transfer configs can be told to match it (see :mod:`genview_mm.evaluation.checkpoint_io`); a
+converted file converted again keeps its record.
 """
 import os.path as osp
 import pickletools
@@ -32,7 +33,7 @@ from genview_mm.utils import numpy1_pickle
 from genview_mm.utils.atomic_write import atomic_write
 from genview_mm.utils.file_safety import check_writable
 
-from .checkpoint_io import CheckpointError, pretraining_normalisation, read_checkpoint
+from .checkpoint_io import CheckpointError, read_checkpoint, recorded_normalisation
 
 FORMATS = ('mmpretrain', 'torchvision', 'detectron2')
 # Keys of an MMPretrain/MMDetection ``ResNet`` (pytorch style, plain stem), as torchvision's.
@@ -214,8 +215,7 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
                               'the self-supervised pretraining checkpoint instead '
                               '(work_dirs/<pretraining config>/epoch_N.pth)')
     backbone = extract_backbone(state, prefix, source=src)
-    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
-    norm = pretraining_normalisation(meta.get('cfg'))
+    norm = recorded_normalisation(ckpt)  # a converted file's record, else its config's
     if info is not None:
         info['pretrain_normalisation'] = norm
     if fmt == 'mmpretrain':

@@ -303,3 +303,12 @@ def test_torchvision_and_detectron2_outputs_say_how_to_normalise(moco_ckpt, tmp_
         'mean=[122.771, 116.746, 104.094]')
     run_script('convert_checkpoint.py', with_cfg, tmp_path / 'mm.pth')  # the configs match
     assert 'note' not in capsys.readouterr().out
+    # a converted file converted again keeps what it records (it has no config: the record
+    # was dropped, the note said 'records no config', and the preflight then checked nothing)
+    run_script('convert_checkpoint.py', tmp_path / 'mm.pth', tmp_path / 'mm2.pth')
+    again = torch.load(tmp_path / 'mm2.pth', weights_only=False)
+    assert again['meta']['pretrain_normalisation'] == clip
+    run_script('convert_checkpoint.py', tmp_path / 'mm.pth', tmp_path / 'd2b.pkl', '--format',
+               'detectron2')
+    assert capsys.readouterr().out.splitlines()[-1].startswith(
+        'note: this backbone was pretrained on inputs normalised with mean=[122.771, ')
