@@ -55,8 +55,10 @@ def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feat
     if train_feats.shape[0] != train_labels.shape[0]:
         raise ValueError('train_feats and train_labels differ in length')
     k = min(k, train_feats.shape[0])
-    # unit vectors (a no-op for pool_features' output): raw features would overflow exp(dot / T)
-    train_feats, test_feats = F.normalize(train_feats, dim=1), F.normalize(test_feats, dim=1)
+    # unit vectors (a no-op for pool_features' output): raw features would overflow exp(dot / T);
+    # float32: exp(cos / 0.07) overflows float16 (AMP features) above cos ~0.78
+    train_feats = F.normalize(train_feats.float(), dim=1)
+    test_feats = F.normalize(test_feats.float(), dim=1)
     labels = train_labels.long().to(train_feats.device)
     scores = []
     for start in range(0, test_feats.shape[0], chunk_size):

@@ -42,6 +42,19 @@ def test_knn_vote_weights():
     torch.testing.assert_close(scaled, scores)
 
 
+def test_half_precision_features_vote_in_float32():
+    """exp(cos / 0.07) overflows float16 above cos ~0.78: AMP features gave inf votes, and
+    two classes at inf tied to the lower index. Votes are counted in float32."""
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.1, 0.9]])
+    labels = torch.tensor([0, 1, 0, 1])
+    query = torch.tensor([[0.2, 1.0]])
+    ref = knn_predict(bank, labels, query, 2, k=4)
+    half = knn_predict(bank.half(), labels, query.half(), 2, k=4)
+    assert half.dtype == torch.float32 and torch.isfinite(half).all()
+    torch.testing.assert_close(half, ref, rtol=2e-2, atol=0)
+    assert knn_top1(bank.half(), labels, query.half(), torch.tensor([1]), 4) == 100.0
+
+
 def test_pool_features_shapes():
     maps = (torch.randn(2, 8, 4, 4), torch.randn(2, 16, 2, 2))
     out = pool_features(maps)
