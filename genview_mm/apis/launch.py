@@ -231,8 +231,17 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
             env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
             cfg.env_cfg = env_cfg
 
+    has_amp_device = has_cuda or getattr(torch, 'npu', None) is not None
+    optim_wrapper = cfg.get('optim_wrapper')
+    if not has_amp_device and isinstance(optim_wrapper, dict) and \
+            optim_wrapper.get('type') == 'AmpOptimWrapper':  # MMEngine asserts an accelerator
+        cfg.optim_wrapper = type(optim_wrapper)(
+            {k: v for k, v in optim_wrapper.items()
+             if k not in ('loss_scale', 'dtype', 'use_fsdp')}, type='OptimWrapper')
+        print_log('No CUDA/NPU: the config\'s AmpOptimWrapper trains in fp32 here '
+                  '(OptimWrapper; AMP needs an accelerator).', logger='current',
+                  level=logging.WARNING)
     if amp:
-        has_amp_device = has_cuda or getattr(torch, 'npu', None) is not None
         if not has_amp_device:
             print_log('--amp ignored: AmpOptimWrapper needs a CUDA/NPU device; training in fp32.',
                       logger='current', level=logging.WARNING)

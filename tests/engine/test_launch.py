@@ -80,3 +80,33 @@ def test_slurm_on_cpu_finds_the_first_node_as_mmengine_does(tmp_path, monkeypatc
     monkeypatch.setenv('PATH', str(tmp_path / 'nothing'))  # no scontrol: told what to set
     with pytest.raises(RuntimeError, match='set MASTER_ADDR to its host name'):
         launch.init_cpu_distributed('slurm')
+
+
+def test_a_config_with_amp_trains_in_fp32_without_an_accelerator(repo_root, tmp_path):
+    """The MoCo v3 configs inherit mmpretrain's AmpOptimWrapper: on CPU the run died in
+    MMEngine's assert ('only available training on gpu, npu, mlu or musa') after the
+    preflight had passed. Without an accelerator it is a plain OptimWrapper, as --amp is
+    ignored there, with a warning."""
+    import logging
+    import os.path as osp
+
+    from mmengine.logging import MMLogger
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    from genview_mm.apis import load_config
+    cfg = load_config(osp.join(repo_root, 'configs/baselines/mocov3_r50_in1k.py'))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and 'loss_scale' in cfg.optim_wrapper
+    logger = MMLogger.get_instance('amp_on_cpu')  # the current one: print_log's
+    seen = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logger.addHandler(handler)
+    prepare_cfg(cfg, 'none', None, str(tmp_path / 'mocov3.py'))
+    logger.removeHandler(handler)
+    assert cfg.optim_wrapper.type == 'OptimWrapper' and 'loss_scale' not in cfg.optim_wrapper
+    assert any('AmpOptimWrapper' in r.getMessage() for r in seen), [r.msg for r in seen]
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        wrapper = build_optim_wrapper(torch.nn.Conv2d(3, 4, 1), cfg.optim_wrapper)
+    assert type(wrapper).__name__ == 'OptimWrapper'
+    assert type(wrapper.optimizer).__name__ == 'LARS'
