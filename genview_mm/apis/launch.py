@@ -231,6 +231,11 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
             env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
             cfg.env_cfg = env_cfg
 
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)  # num_workers=0 (debugging): torch refuses persistent workers
+        if isinstance(loader, dict) and loader.get('num_workers') == 0 and \
+                loader.get('persistent_workers'):
+            loader['persistent_workers'] = False
     has_amp_device = has_cuda or getattr(torch, 'npu', None) is not None
     optim_wrapper = cfg.get('optim_wrapper')
     if not has_amp_device and isinstance(optim_wrapper, dict) and \

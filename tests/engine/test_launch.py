@@ -26,6 +26,12 @@ def test_prepare_cfg_on_cpu(tmp_path):
     assert cfg.work_dir.endswith('work_dirs/my_cfg')
     assert cfg.optim_wrapper.type == 'OptimWrapper'  # --amp ignored without an accelerator
     assert cfg.launcher == 'none'
+    # num_workers=0 (debugging) with the configs' persistent_workers: torch's bare ValueError
+    cfg = Config(dict(train_dataloader=dict(num_workers=0, persistent_workers=True),
+                      val_dataloader=dict(num_workers=2, persistent_workers=True)))
+    prepare_cfg(cfg, 'none', None, str(tmp_path / 'my_cfg.py'))
+    assert cfg.train_dataloader.persistent_workers is False
+    assert cfg.val_dataloader.persistent_workers is True
 
 
 def test_inherited_collate_fn_scope_is_ignored_by_any_runner(repo_root, tmp_path):
