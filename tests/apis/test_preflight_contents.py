@@ -464,6 +464,14 @@ def test_a_dataset_on_another_storage_backend_is_noted_not_missing(setup, coco):
     cfg = pretraining_cfg(setup, **{'train_dataloader.dataset.data_root': 's3://bucket/imgs'})
     check = by_what(run_preflight(cfg))['CustomDataset data [train_dataloader.dataset]']
     assert check.status == 'note' and 's3://bucket/imgs' in check.detail, check
+    # a remote list of local images: the local folder is still checked (it was a note as a whole)
+    cfg = pretraining_cfg(setup, **{'train_dataloader.dataset.ann_file': 's3://bucket/train.txt',
+                                    'train_dataloader.dataset.data_root': '/nowhere/imgs'})
+    check = by_what(run_preflight(cfg))['CustomDataset data [train_dataloader.dataset]']
+    assert check.status == 'MISSING' and check.detail == '/nowhere/imgs not found', check
+    cfg.train_dataloader.dataset.data_root = setup['images']
+    check = by_what(run_preflight(cfg))['CustomDataset data [train_dataloader.dataset]']
+    assert check.status == 'note' and 's3://bucket/train.txt' in check.detail, check
     cfg = detection_cfg(coco)
     cfg.model.backbone.init_cfg = None
     cfg.val_evaluator.ann_file = 's3://bucket/coco/instances_val2017.json'

@@ -153,7 +153,11 @@ def check_dataset(key: str, ds: dict) -> List[Check]:
     what = f'{kind}{split} data [{key}]'
     root, ann, folders = dataset_paths(ds)
     remote = next((p for p in [root, ann, *folders] if p and '://' in p), None)
-    if remote:  # read through the dataset's backend_args, not the local filesystem
+    if remote:  # read through the dataset's backend_args; its local parts must still be there
+        gone = next((p for p in [root, ann, *folders] if p and '://' not in p
+                     and not osp.exists(p)), None)
+        if gone:
+            return [Check(what, MISSING, f'{gone} not found', dataset_fix(kind, key))]
         return [Check(what, NOTE, f'{remote} is on another storage backend: not checked here')]
     if root and not osp.isdir(root):
         return [Check(what, MISSING, f'{root} not found', dataset_fix(kind, key))]
