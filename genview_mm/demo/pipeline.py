@@ -28,6 +28,7 @@ import numpy as np
 
 from genview_mm.structures.manifest import read_manifest
 from genview_mm.utils.atomic_write import atomic_write
+from genview_mm.utils.file_safety import lies_under
 from genview_mm.utils.installation import configs_dir, tools_dir
 
 #: the folder holding the package (a checkout's root, or site-packages): on the stages' path
@@ -111,7 +112,7 @@ class Demo:
         if old is not None:  # the record goes first: cut short now, the next run resumes
             print(f'===== [genview demo] settings changed ({old} -> {settings}): starting over')
             os.remove(record)
-            for path in (p for p in outputs if p.startswith(self.out + os.sep)):
+            for path in (p for p in outputs if lies_under(p, self.out)):
                 if osp.isdir(path) and not osp.islink(path):
                     shutil.rmtree(path)
                 elif osp.lexists(path):

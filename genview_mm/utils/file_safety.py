@@ -133,7 +133,7 @@ def check_replace(path: str, is_ours: Callable[[str], bool], what: str, flag: st
                          'it, or choose another path')
 
 
-def _below(path: str, folder: str) -> bool:
+def lies_under(path: str, folder: str) -> bool:
     """Whether ``path`` lies under ``folder`` (``/`` included), both spelled alike."""
     return path.startswith(folder.rstrip(os.sep) + os.sep)
 
@@ -144,8 +144,8 @@ def check_outside_sources(out_dir: str, source: str, source_paths: Sequence[str]
     could reach the sources."""
     outs = {osp.realpath(out_dir), osp.abspath(out_dir)}
     roots = {osp.realpath(source), osp.abspath(source)} if osp.isdir(source) else set()
-    inside = [r for r in roots for o in outs if o == r or _below(o, r)]
-    held = next((p for p in source_paths for o in outs if _below(p, o)), None)
+    inside = [r for r in roots for o in outs if o == r or lies_under(o, r)]
+    held = next((p for p in source_paths for o in outs if lies_under(p, o)), None)
     if inside or held:
         what = f'is inside the source folder {source!r}' if inside else \
             f'holds source images ({held!r})'

@@ -17,6 +17,7 @@ from ...generation.pipeline_loader import local_folder, native_size, resolve_dty
 from ...structures.manifest import MERGED_NAME, read_rows
 from ...utils.atomic_write import atomic_write, create_once
 from ...utils.file_lock import FileLock
+from ...utils.file_safety import lies_under
 from . import SettingsMismatch
 from .shards import SHARDS_DIR, row_files
 from .writer import IMAGES_DIR
@@ -140,7 +141,7 @@ def clear_outputs(out_dir: str) -> int:
             stack.enter_context(FileLock(path))
         files = row_files(out_dir)
         views = {osp.join(out_dir, r.output) for p in files for r in read_rows(p) if r.output}
-        targets = {v for v in views if osp.realpath(v).startswith(root + os.sep)} | set(files)
+        targets = {v for v in views if lies_under(osp.realpath(v), root)} | set(files)
         targets = sorted(t for t in targets | {osp.join(out_dir, MERGED_NAME)} if osp.isfile(t))
         # the settings record last: a clear cut short leaves a folder --overwrite still clears
         targets += [p for p in [osp.join(out_dir, SETTINGS_NAME)] if osp.isfile(p)]
