@@ -71,8 +71,29 @@ step "2/6 build tools (pip, setuptools>=77,<81: mmcv and mmengine still import p
   || fail "build tools" "check network access to PyPI"
 
 step "3/6 PyTorch ($TORCH_SPEC)"
+# A CUDA build of torch is ~3 GB of wheels that unpack to ~5.5 GB. One `pip install` holds every
+# wheel on disk until all are unpacked, and pip's cache keeps a second copy (CI's fresh machines
+# ran out of disk there). So: ask pip what it would install, then install it one wheel at a time
+# without the cache: the peak is the venv plus the largest wheel.
+free_gb() { df -Pk "$1" 2>/dev/null | awk 'NR == 2 { printf "%.1f", $4 / 1048576 }'; }
+torch_failed() {
+  local tmp="${TMPDIR:-/tmp}"
+  fail "torch" "if pip said 'No space left on device': torch with its CUDA libraries takes ~5.5 GB in $VENV ($(free_gb "$VENV") GB free there) and room for one wheel (<1 GB) in $tmp ($(free_gb "$tmp") GB free): free space or set GENVIEW_VENV / TMPDIR to a larger disk. Otherwise set GENVIEW_TORCH_SPEC to a torch/torchvision pair your platform has"
+}
+report="$(mktemp)"
 # shellcheck disable=SC2086
-"${PIP[@]}" install -q $TORCH_SPEC || fail "torch" "set GENVIEW_TORCH_SPEC to a torch/torchvision pair your platform has"
+"${PIP[@]}" install -q --no-cache-dir --dry-run --report "$report" $TORCH_SPEC || torch_failed
+pins="$("$PY" -c 'import json, sys
+with open(sys.argv[1]) as f:
+    text = f.read()
+for item in (json.loads(text).get("install", []) if text.strip() else []):
+    print(item["metadata"]["name"] + "==" + item["metadata"]["version"])' "$report")" || torch_failed
+rm -f "$report"
+for pin in $pins; do
+  "${PIP[@]}" install -q --no-cache-dir --no-deps "$pin" || torch_failed
+done
+# shellcheck disable=SC2086
+"${PIP[@]}" install -q --no-cache-dir $TORCH_SPEC || torch_failed  # nothing left to fetch: checks
 
 step "4/6 mmcv $MMCV_VERSION with ops (built once, cached in $CACHE)"
 with_cuda="$("$PY" -c 'import os,torch; print(int(torch.cuda.is_available() or os.environ.get("FORCE_CUDA")=="1"))')"

@@ -2,8 +2,10 @@
 genview_mm/.mim/{configs,tools} as links to configs/ and tools/ (a build never leaves a stale
 copy in the source tree); tools/bootstrap_env.sh notices a copy there instead of saying
 "up to date"; the launchers refuse a bad number of processes before they start anything."""
+import json
 import os
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
@@ -174,6 +176,55 @@ def test_bootstrap_on_a_gpu_node_replaces_a_cpu_build_of_mmcv(tmp_path):
     assert installs == [['-m', 'pip', '--disable-pip-version-check', 'install', '-q',
                          '--force-reinstall', '--no-deps', str(wheel)]]
     assert 'is up to date' in run_cmd(['bash', script], cwd=repo, env=env).stdout
+
+
+def test_bootstrap_installs_torch_one_wheel_at_a_time_without_pips_cache(tmp_path):
+    """A CUDA build of torch is ~3 GB of wheels that unpack to ~5.5 GB: one `pip install` held
+    every wheel on disk until all were unpacked, and pip's cache a second copy (a CI machine ran
+    out of disk in step 3). Step 3 now asks pip what it would install, installs that one wheel at
+    a time without the cache, then checks the whole spec; a failure there names the free space."""
+    repo = scratch_repo(tmp_path)
+    mim = osp.join(repo, 'genview_mm', '.mim')
+    os.makedirs(mim)
+    for name in ('configs', 'tools'):
+        os.symlink(osp.join('..', '..', name), osp.join(mim, name))
+    venv, log, full = tmp_path / 'venv', tmp_path / 'pip.log', tmp_path / 'full'
+    (venv / 'bin').mkdir(parents=True)
+    report = {'install': [{'metadata': {'name': name, 'version': version}}
+                          for name, version in (('torch', '2.14.1'), ('nvidia-cublas', '13.1'),
+                                                ('triton', '3.8.0'))]}
+    (tmp_path / 'report.json').write_text(json.dumps(report))
+    # --dry-run --report writes the report; the disk is full for nvidia-cublas once `full` exists
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\n'
+               f'case "$*" in *json.load*) exec {sys.executable} "$@";; '
+               f'*genview_mm.__file__*) echo {osp.join(os.path.realpath(repo), "genview_mm")};; '
+               f'*--report*) echo "$*" >> {log}; cp {tmp_path / "report.json"} "${{@: -3:1}}";; '
+               f'*nvidia-cublas*) echo "$*" >> {log}; [ ! -f {full} ] || {{ echo "ERROR: Could '
+               'not install packages due to an OSError: [Errno 28] No space left on device"; '
+               'exit 1; };; '
+               f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\nexit 0\n')
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'),
+               GENVIEW_TORCH_SPEC='torch==2.14.1 torchvision==0.29.1')
+    script = osp.join(repo, 'tools', 'bootstrap_env.sh')
+    run_cmd(['bash', script], cwd=repo, env=env)
+    pip = [ln.split()[3:] for ln in log.read_text().splitlines()]
+    start = next(i for i, args in enumerate(pip) if '--dry-run' in args)
+    assert pip[start][:5] == ['install', '-q', '--no-cache-dir', '--dry-run', '--report']
+    assert pip[start][6:] == ['torch==2.14.1', 'torchvision==0.29.1']
+    assert pip[start + 1:start + 5] == [
+        ['install', '-q', '--no-cache-dir', '--no-deps', 'torch==2.14.1'],
+        ['install', '-q', '--no-cache-dir', '--no-deps', 'nvidia-cublas==13.1'],
+        ['install', '-q', '--no-cache-dir', '--no-deps', 'triton==3.8.0'],
+        ['install', '-q', '--no-cache-dir', 'torch==2.14.1', 'torchvision==0.29.1']]
+
+    full.write_text('')
+    (venv / '.genview_stamp').unlink()
+    failed = run_cmd(['bash', script], cwd=repo, env=env, returncode=1)
+    assert 'No space left on device' in failed.output
+    assert '[bootstrap] FAILED at step: torch' in failed.stderr
+    assert re.search(rf'takes ~5.5 GB in {re.escape(str(venv))} \(\d+\.\d GB free there\)',
+                     failed.stderr)
+    assert '5/6' not in failed.stdout  # stopped at the wheel that did not fit
 
 
 def test_launchers_use_the_bootstrapped_venv(tmp_path):
