@@ -153,10 +153,10 @@ def create_once(path: str, text: str) -> bool:
     created it (an existing ``path`` is not written again, also on a full disk)."""
     if osp.exists(path):
         return False
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     tmp = temp_name(path)
     try:
         try:
+            os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
             with open(tmp, 'w', encoding='utf-8') as f:
                 f.write(text)
         except OSError as exc:

@@ -220,6 +220,9 @@ def test_a_full_disk_making_the_folder_is_disk_full_too(tmp_path, monkeypatch):
         with pytest.raises(DiskFull, match='^no space left on the device writing to '):
             with atomic_write(str(tmp_path / 'new' / 'v.jpg'), 'wb', tmp_dir=tmp_dir):
                 pass
+    # the settings record of a first run into a new --out-dir: a traceback of a bare OSError
+    with pytest.raises(DiskFull, match=f'^no space left on the device writing to {tmp_path}/new '):
+        create_once(str(tmp_path / 'new' / 'settings.json'), '{}')
     assert os.listdir(tmp_path) == []
 
 
