@@ -113,10 +113,14 @@ def model_fingerprint(pretrained: str, whole_folder: bool = False) -> str:
     for rel, path in sorted(files.items()):
         digest.update(rel.encode() + b'\0')
         if path.endswith('.safetensors'):
-            from safetensors import safe_open
-            with safe_open(path, framework='pt') as f:
-                shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}
-                stats = [tensor_statistic(f.get_tensor(k)) for k in fingerprint_keys(shapes)]
+            from safetensors import SafetensorError, safe_open
+            try:
+                with safe_open(path, framework='pt') as f:
+                    shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}
+                    stats = [tensor_statistic(f.get_tensor(k)) for k in fingerprint_keys(shapes)]
+            except SafetensorError as exc:  # a cut download, a file overwritten by something
+                raise ValueError(f'cannot read the weights file {path} ({exc}): it is damaged '
+                                 'or incomplete; download the model again') from None
             digest.update(json.dumps([sorted(shapes.items()), stats]).encode())
         elif path.endswith(('.json', '.txt')) or osp.getsize(path) < (1 << 20):
             digest.update(open(path, 'rb').read())

@@ -99,13 +99,24 @@ def test_a_refused_start_leaves_no_settings_record(gen_main, photo_dir, tiny_unc
     no_threshold = ForegroundPCA.load(tiny_unclip_pca)
     no_threshold.alpha = None
     no_threshold.save(str(tmp_path / 'scorer_only.pth'))
-    for extra in (['--pca', wrong_pca], ['--pretrained', str(not_a_model)],
+    # a cut download: the weights' fingerprint failed with safetensors' traceback
+    damaged = tmp_path / 'damaged_model'
+    shutil.copytree(tiny_unclip_path, damaged)
+    weights = sorted(damaged.glob('unet/*.safetensors'))[0]
+    weights.write_bytes(weights.read_bytes()[:1000])
+    for extra in (['--pretrained', str(damaged)], ['--pca', wrong_pca],
+                  ['--pretrained', str(not_a_model)],
                   ['--pca', str(tmp_path / 'scorer_only.pth')]):
         args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:] + extra
         assert gen_main(args) == 1, extra
-        err = capsys.readouterr().err.splitlines()[-1]  # after diffusers' loading bar
-        assert err.startswith('generate_views.py: error: '), err
+        full = capsys.readouterr().err
+        err = full.splitlines()[-1]  # after diffusers' loading bar
+        assert err.startswith('generate_views.py: error: ') and 'Traceback' not in full, full
         assert not osp.exists(out), extra  # no settings record, no folder
+        if extra[1] == str(damaged):
+            assert err.startswith(f'generate_views.py: error: cannot read the weights file '
+                                  f'{weights} (') and err.endswith(
+                ': it is damaged or incomplete; download the model again'), err
     assert 'has no foreground threshold, which foreground ratios need: re-import it' in err
     assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 0
 

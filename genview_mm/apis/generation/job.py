@@ -99,7 +99,10 @@ def run_from_args(args: argparse.Namespace) -> int:
                          '--out-dir once before launching instead')
     logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
                 launch.world_size)
-    settings = settings_of(generator, args)
+    try:
+        settings = settings_of(generator, args)
+    except ValueError as exc:  # a damaged weights file (the fingerprint reads them)
+        raise SetupError(str(exc)) from None
     clear = check_settings(args.out_dir, settings, args.overwrite, args.pretrained)  # unloaded
     try:
         items = list_images(args.source, args.data_root, args.dataset_key)
