@@ -25,7 +25,9 @@ def main(argv=None):
     p.add_argument('--source', default=None, help='the source given to generate_views.py, to '
                    'report images without a row')
     p.add_argument('--data-root', default=None)
-    p.add_argument('--dataset-key', default='train_dataloader.dataset')
+    p.add_argument('--dataset-key', default='train_dataloader.dataset',
+                   help='with a config --source: the dotted key of its dataset (default: '
+                   'train_dataloader.dataset)')
     p.add_argument('--num-variations', type=int, default=None)
     p.add_argument('--check-files', action='store_true',
                    help='verify listed outputs exist and are not empty')

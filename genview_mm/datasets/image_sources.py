@@ -80,16 +80,36 @@ def list_file(list_file: str, data_root: Optional[str] = None) -> List[ImageItem
 
 def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
                 data_root: Optional[str] = None) -> List[ImageItem]:
-    """Images of the dataset an MMPretrain config builds at ``dataset_key``."""
+    """Images of the dataset an MMPretrain config builds at ``dataset_key`` (dotted; a list's
+    item by its index). A key the config lacks, or a dataset that fails to build, is a
+    ValueError saying which (a missing file stays an OSError)."""
     from mmengine.config import Config
     from mmpretrain.registry import DATASETS
     from mmpretrain.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    node = Config.fromfile(config)
+    node, walked = Config.fromfile(config), []
     for part in dataset_key.split('.'):
-        node = node[part]
-    dataset = DATASETS.build(dict(node, pipeline=[], **(
-        {'data_root': data_root} if data_root is not None else {})))
+        walked.append(part)
+        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif hasattr(node, 'keys') and part in node:
+            node = node[part]
+        else:
+            raise ValueError(f'--dataset-key {dataset_key!r}: {config} has no '
+                             f'{".".join(walked)!r}: pass the dotted key of its dataset, e.g. '
+                             'train_dataloader.dataset')
+    if not hasattr(node, 'keys') or 'type' not in node:
+        raise ValueError(f'--dataset-key {dataset_key!r}: that entry of {config} is not a '
+                         'dataset (a dict with a type): pass the dotted key of its dataset, e.g. '
+                         'train_dataloader.dataset')
+    try:
+        dataset = DATASETS.build(dict(node, pipeline=[], **(
+            {'data_root': data_root} if data_root is not None else {})))
+    except (OSError, ValueError):
+        raise
+    except Exception as exc:  # noqa: BLE001  (a registry KeyError, a dataset's own checks)
+        raise ValueError(f'the dataset at {dataset_key} of {config} cannot be built '
+                         f'({type(exc).__name__}: {exc})') from exc
     root = getattr(dataset, 'img_prefix', None) or dataset.data_root or ''
     return _items((dataset.get_data_info(i)['img_path'] for i in range(len(dataset))), root)
 

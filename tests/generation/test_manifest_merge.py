@@ -4,6 +4,7 @@ or corrupt line, the matching rule, reading without the heavy stack; merging sha
 import json
 import os
 import os.path as osp
+import re
 import sys
 
 import pytest
@@ -311,6 +312,43 @@ def test_sources_mmpretrain_config(tmp_path, photo_dir):
     assert [it.key for it in items] == [it.key for it in list_folder(photo_dir)]
     assert len(items) == 10 and items[0].key == 'a/img_0000.jpg'
     assert json.dumps(items[0].key)
+
+
+def test_a_config_source_with_a_wrong_dataset_key_is_one_line(tmp_path, photo_dir, gen_main,
+                                                               merge_main, capsys,
+                                                               tiny_unclip_pca, tiny_unclip_path):
+    """A misspelt --dataset-key, a key naming no dataset, a dataset that cannot be built: a
+    KeyError traceback from both tools (the docs promise status 2 and one line)."""
+    from genview_mm.datasets.image_sources import list_images
+    cfg = tmp_path / 'cfg.py'
+    dataset = f"dict(type='CustomDataset', data_root={photo_dir!r}, data_prefix='', pipeline=[])"
+    cfg.write_text(f"train_dataloader = dict(dataset={dataset})\n"
+                   f"concat = dict(datasets=[{dataset}])\n"
+                   "odd = dict(dataset=dict(type='NoSuchDataset'), batch_size=2)\n")
+    assert len(list_images(str(cfg), dataset_key='concat.datasets.0')) == 10  # a list's item
+    for key, shown in (
+            ('train_dataloader.datset', f"--dataset-key 'train_dataloader.datset': {cfg} has no "
+             "'train_dataloader.datset': pass the dotted key of its dataset, e.g. "
+             'train_dataloader.dataset'),
+            ('val_dataloader.dataset', f"{cfg} has no 'val_dataloader': pass"),
+            ('concat.datasets.1', f"{cfg} has no 'concat.datasets.1': pass"),
+            ('odd.batch_size', "--dataset-key 'odd.batch_size': that entry of "
+             f'{cfg} is not a dataset (a dict with a type)'),
+            ('odd.dataset', f'the dataset at odd.dataset of {cfg} cannot be built (KeyError: ')):
+        with pytest.raises(ValueError, match=re.escape(shown)):
+            list_images(str(cfg), dataset_key=key)
+    out = tmp_path / 'out'
+    from gen_tool import cmd
+    assert gen_main(cmd(str(cfg), tiny_unclip_pca, tiny_unclip_path, str(out), '--dataset-key',
+                        'train_dataloader.datset')[2:]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("generate_views.py: error: --dataset-key 'train_dataloader.datset': ")
+    assert err.count('\n') == 1 and not out.exists()
+    (out / 'shards').mkdir(parents=True)
+    assert merge_main([str(out), '--source', str(cfg), '--dataset-key', 'val_dataloader.x']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("merge_manifests.py: error: --dataset-key 'val_dataloader.x': ")
+    assert err.count('\n') == 1
 
 
 def test_merge_while_a_shard_finishes_loses_no_rows(tmp_path, monkeypatch):
