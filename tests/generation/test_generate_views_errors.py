@@ -172,6 +172,13 @@ def test_damaged_record_and_unwritable_shards_folder(gen_main, photo_dir, tiny_u
     assert capsys.readouterr().err == (
         f'generate_views.py: error: {record}:2: corrupt manifest line (Expecting value: line 1 '
         'column 12 (char 11)): delete that file (its shard is redone) and rerun\n')
+    views = sorted(p for p in out.rglob('*') if p.is_file())
+    assert gen_main(args + ['--steps', '2', '--overwrite']) == 1  # was a ValueError traceback
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f'generate_views.py: error: {record}:2: corrupt manifest line (Expecting value: line 1 '
+        'column 12 (char 11)): delete that file (its views are then not deleted, the new run '
+        'writes over them) and rerun')
+    assert sorted(p for p in out.rglob('*') if p.is_file()) == views  # nothing deleted
     other = tmp_path / 'other'
     other.mkdir()
     (other / 'shards').write_text('not a folder')

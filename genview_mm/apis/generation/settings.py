@@ -18,7 +18,7 @@ from ...structures.manifest import MERGED_NAME, read_rows
 from ...utils.atomic_write import atomic_write, create_once
 from ...utils.file_lock import FileLock
 from ...utils.file_safety import lies_under
-from . import SettingsMismatch
+from . import SettingsMismatch, SetupError
 from .shards import SHARDS_DIR, row_files
 from .writer import IMAGES_DIR
 
@@ -140,7 +140,12 @@ def clear_outputs(out_dir: str) -> int:
         for path in sorted(glob.glob(osp.join(out_dir, SHARDS_DIR, '*.lock'))):
             stack.enter_context(FileLock(path))
         files = row_files(out_dir)
-        views = {osp.join(out_dir, r.output) for p in files for r in read_rows(p) if r.output}
+        try:
+            views = {osp.join(out_dir, r.output) for p in files for r in read_rows(p)
+                     if r.output}
+        except ValueError as exc:  # a damaged record: its views cannot all be listed
+            raise SetupError(f'{exc}: delete that file (its views are then not deleted, the '
+                             'new run writes over them) and rerun') from None
         targets = {v for v in views if lies_under(osp.realpath(v), root)} | set(files)
         targets = sorted(t for t in targets | {osp.join(out_dir, MERGED_NAME)} if osp.isfile(t))
         # the settings record last: a clear cut short leaves a folder --overwrite still clears
