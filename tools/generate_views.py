@@ -54,6 +54,16 @@ def number_in(kind, low, high=None, low_open=False):
 positive_int = number_in(int, 1)
 
 
+def multiple_of_8(text: str) -> int:
+    """A generation size: the pipeline's VAE works on 8-pixel blocks (diffusers refuses other
+    sizes at the first call, which failed every image of the run)."""
+    value = positive_int(text)
+    if value % 8:
+        raise argparse.ArgumentTypeError(f'must be a multiple of 8, got {value} (e.g. '
+                                         f'{max(8, value - value % 8)} or {value - value % 8 + 8})')
+    return value
+
+
 def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Paths named on the command line, checked before any heavy import."""
     if not osp.exists(args.source):
@@ -98,7 +108,7 @@ def parse_args(argv=None):
                    help='inference steps (default: 20)')
     p.add_argument('--guidance', type=float, default=10.0, help='guidance scale (default: 10)')
     p.add_argument('--prompt', default='', help='text prompt (default: empty)')
-    p.add_argument('--gen-size', type=positive_int, default=None, help='generation size in px '
+    p.add_argument('--gen-size', type=multiple_of_8, default=None, help='generation size in px '
                    "(default: the pipeline's native size)")
     p.add_argument('--output-size', type=positive_int, default=512,
                    help='saved size (default: 512)')

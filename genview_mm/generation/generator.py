@@ -118,6 +118,9 @@ class AdaptiveNoiseGenerator:
         self.noise_bins, self.noise_levels = validate_noise_rule(noise_bins, noise_levels)
         if num_variations < 1:
             raise ValueError(f'num_variations must be >= 1, got {num_variations}')
+        for side, size in (('height', height), ('width', width)):  # the VAE's 8-pixel blocks
+            if size is not None and (size < 8 or size % 8):
+                raise ValueError(f'{side} must be a positive multiple of 8, got {size}')
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         if output == 'auto':
             output = 'tensor' if self.device.type == 'cuda' else 'pil'

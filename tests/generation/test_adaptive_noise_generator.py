@@ -141,6 +141,10 @@ def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_pat
         AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pretrained=str(tmp_path)).pipeline
     with pytest.raises(ValueError, match=r'integers in 0\.\.999'):
         AdaptiveNoiseGenerator(pca=tiny_unclip_pca, noise_levels=(0, 100, 200, 300, 1000))
+    for size in (36, 0):  # diffusers refused it at the first call: every image failed
+        with pytest.raises(ValueError, match=f'height must be a positive multiple of 8, got '
+                                             f'{size}'):
+            AdaptiveNoiseGenerator(pca=tiny_unclip_pca, height=size, width=size)
     other = ForegroundPCA(direction=torch.ones(32) / 32 ** 0.5, mean=torch.zeros(32), alpha=0.0,
                           encoder=CLIPPatchEncoder.from_pretrained(tiny_clip_path).name,
                           grid=(8, 8), input_size=32)

@@ -45,6 +45,10 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
         'fail fraction 0': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
                                 '--max-fail-fraction', '0'),
                             'argument --max-fail-fraction: must be in (0, 1], got 0.0'),
+        'gen size not a multiple of 8': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                                             '--gen-size', '36'),  # every image failed
+                                         'argument --gen-size: must be a multiple of 8, got 36 '
+                                         '(e.g. 32 or 40)'),
         'negative writers': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
                                  '--writers', '-1'), 'argument --writers: must be >= 0, got -1'),
         'negative lock wait': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
