@@ -37,7 +37,7 @@ import os
 import os.path as osp
 import re
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, fields
 from typing import (
     AbstractSet,
@@ -418,10 +418,15 @@ class ManifestJournal:
         self._f.flush()
 
     def close(self) -> None:
+        """Write out, fsync and close; the file is closed also when writing out fails (a
+        full disk), and that error is raised."""
         if not self._f.closed:
-            self._f.flush()
-            os.fsync(self._f.fileno())
-            self._f.close()
+            try:
+                self._f.flush()
+                os.fsync(self._f.fileno())
+            finally:
+                with suppress(OSError):  # its own flush fails the same way
+                    self._f.close()
 
 
 def newest_rows(rows: Iterable[ManifestRow]) -> Dict[tuple, ManifestRow]:

@@ -240,10 +240,32 @@ def test_a_full_disk_ends_in_one_line(gen_main, photo_dir, tiny_unclip_pca, tiny
     monkeypatch.setattr(Image.Image, 'save', full)
     assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 1
     err = [line for line in capsys.readouterr().err.splitlines() if 'error' in line]
+    # the view's folder (it named the shard's temporary folder, deleted before the tool ended)
     assert err == [f'generate_views.py: error: no space left on the device writing to '
-                   f'{out}/shards/shard-00000.tmp (No space left on device): free space or write '
+                   f'{out}/images/a (No space left on device): free space or write '
                    'elsewhere, then rerun']
     assert not [f for _, _, fs in os.walk(out) for f in fs if '.partial' in f or '.tmp-' in f]
+
+    # the journal fails too, as on a real full disk: its close raised before the shard's
+    # temporary folder was removed (left behind) and before its file was closed (left open)
+    from genview_mm.structures import manifest
+    files, real_close = [], manifest.ManifestJournal.close
+
+    def closing(journal):
+        files.append(journal._f)
+        real_close(journal)
+    monkeypatch.setattr(manifest.ManifestJournal, 'close', closing)
+    monkeypatch.setattr(manifest.ManifestJournal, 'flush', lambda journal: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, 'No space left on device')))
+    monkeypatch.setattr(os, 'fsync', lambda fd: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, 'No space left on device')))
+    shutil.rmtree(out)
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if 'error' in line]
+    assert len(err) == 1 and 'No space left on device' in err[0], err
+    assert sorted(os.listdir(osp.join(out, 'shards'))) == ['shard-00000.journal',
+                                                          'shard-00000.lock']
+    assert len(files) == 1 and files[0].closed
 
 
 def test_a_full_disk_at_the_settings_record_or_the_merge_ends_in_one_line(

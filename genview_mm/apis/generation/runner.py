@@ -104,10 +104,12 @@ def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: D
             journal.flush()  # once per pipeline call
             bar.update(len(pairs))
         record(pool.done(True))
-    finally:
-        pool.close()
-        journal.close()
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+    finally:  # each step also when one before it fails (a full disk fails the journal too)
+        try:
+            pool.close()
+            journal.close()
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
     return rows
 
 

@@ -39,10 +39,11 @@ def save_view(item, view, gen, out_dir: str, ext: str, quality: int,
               tmp_dir: str) -> ManifestRow:
     """Write one of ``gen``'s views of ``item``; its row (failed for a write error)."""
     rel = output_relpath(item.key, view.variation, gen.num_variations, ext)
+    path = osp.join(out_dir, rel)
     try:
-        save_image(to_pil(view.image), osp.join(out_dir, rel), quality, tmp_dir)
-    except DiskFull as exc:  # every later write would fail too
-        raise SetupError(str(exc)) from None
+        save_image(to_pil(view.image), path, quality, tmp_dir)
+    except DiskFull as exc:  # every later write would fail too; named by the view's folder
+        raise SetupError(str(DiskFull(exc.errno, exc.strerror, osp.dirname(path)))) from None
     except OSError as exc:
         return ManifestRow(item.path, item.key, view.variation, seed=view.seed,
                            generator=gen.name, status='failed',
