@@ -153,6 +153,14 @@ def test_other_settings_are_refused_before_any_model_loads(
         assert shown in err and 'other settings' in err and '--overwrite' in err, (extra, err)
     assert gen_main(args) == 0  # nothing left to generate: no model loads
     assert 'share 10, skipped 10' in capsys.readouterr().out
+    # a kill after a shard's last row was journaled (or before its journal went): the shard
+    # is finished from its rows, without the model (it loaded, for nothing to generate)
+    journal = osp.join(out, 'shards', 'shard-00000.journal')
+    with open(journal, 'w') as f:
+        f.write(open(osp.join(out, 'shards', 'shard-00000.jsonl')).readlines()[3])
+    assert gen_main(args) == 0
+    assert 'share 10, skipped 10' in capsys.readouterr().out and not osp.exists(journal)
+    assert read_manifest(out) == old_rows
     os.remove(osp.join(out, old_rows[0]['output']))  # one view to redo: the model must load
     for extra in (['--pca', same_pca], ['--pretrained', moved_model], ['--batch-size', '3'],
                   ['--max-pipeline-batch', '2'], ['--no-level-buckets'], ['--device', 'cpu'],

@@ -123,10 +123,10 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
     list) into ``out_dir``. ``generator``: an :class:`AdaptiveNoiseGenerator` or anything with
     its ``analyze``/``generate``; ``prefetch=False, writers=0``: the serial reference (the same
     outputs); ``start``: called once, before the first shard with work is locked (a worker with
-    nothing left loads no model); the other options are the tool's flags. Returns image counts
-    ``share, skipped, new, redone, retried, tried``, row counts ``ok, failed``, ``reasons`` (one
-    per failed image), ``shards`` (this worker's), ``ran`` (worked on) and ``complete`` (every
-    shard recorded)."""
+    nothing left loads no model, nor one finishing a shard whose rows are all journaled); the
+    other options are the tool's flags. Returns image counts ``share, skipped, new, redone,
+    retried, tried``, row counts ``ok, failed``, ``reasons`` (one per failed image), ``shards``
+    (this worker's), ``ran`` (worked on) and ``complete`` (every shard recorded)."""
     if batch_size < 1 or shard_size < 1:
         raise ValueError(f'batch_size and shard_size must be >= 1, got {batch_size}, '
                          f'{shard_size}')
@@ -146,12 +146,12 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                desc=f'worker {rank}/{world_size}', disable=not show_progress)
     for s, chunk in chunks.items():
         record, journal = shards.shard_path(out_dir, s), shards.shard_path(out_dir, s, 'journal')
-        if osp.isfile(record) and not osp.exists(journal) and not shards.plan_images(
-                chunk, recorded, nvar, out_dir, retry_failed, verify)[0]:
+        left = shards.plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify)[0]
+        if not left and osp.isfile(record) and not osp.exists(journal):
             stats['skipped'] += len(chunk)
             bar.update(len(chunk))
             continue
-        if start:  # the first shard with work: load the model now, before writing anything
+        if start and left:  # the first shard with work: load the model now, before writing
             start()
             start = None
         try:  # an OSError: the lock, journal or record (a full disk, a read-only folder)
@@ -160,6 +160,9 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                 old = manifest.newest_rows([r for it in chunk for v in range(nvar)
                                             for r in [recorded.get((it.key, v))] if r] + fresh)
                 todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed, verify)
+                if todo and start:  # work since the plan above (a shard only journaled)
+                    start()
+                    start = None
                 stats.update(counts, tried=len(todo))
                 bar.update(counts['skipped'])
                 new = _run_shard(generator, out_dir, s, todo, opts, bar)
