@@ -35,7 +35,8 @@ def _items(paths, root: str) -> List[ImageItem]:
 
 def _walk(folder: str) -> Iterator[str]:
     """Image files under ``folder``, following links, skipping hidden names (``.x``, ``._x``)
-    as mmengine's listing does and each symlink back to a folder above it (with a warning)."""
+    and dangling links as mmengine's listing does, and each symlink back to a folder above it
+    (with a warning)."""
     stack = [(folder, (osp.realpath(folder), ))]
     while stack:
         path, ancestors = stack.pop()
@@ -53,8 +54,15 @@ def _walk(folder: str) -> Iterator[str]:
             elif is_dir:
                 stack.append((entry.path, ancestors + (real, )))
             elif not entry.name.startswith('.') and \
-                    entry.name.lower().endswith(IMAGE_EXTENSIONS):
-                yield entry.path
+                    entry.name.lower().endswith(IMAGE_EXTENSIONS) and _is_file(entry):
+                yield entry.path  # a file, or a link to one: not a dangling link (mmengine's too)
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def list_folder(folder: str) -> List[ImageItem]:

@@ -287,8 +287,8 @@ def test_sources_folder_and_list(tmp_path):
 
 def test_sources_skip_hidden_files_and_symlink_cycles(tmp_path, caplog):
     """As mmengine's listing: no ``.x`` or ``._x`` (macOS resource forks) files, no hidden
-    folders; a symlink back to an ancestor is skipped with a warning (on main a loop listed
-    164 keys for 4 images)."""
+    folders, no dangling links or other non-files; a symlink back to an ancestor is skipped with
+    a warning (on main a loop listed 164 keys for 4 images)."""
     root = tmp_path / 'src'
     (root / 'a' / 'deep').mkdir(parents=True)
     (root / '.cache').mkdir()
@@ -297,9 +297,14 @@ def test_sources_skip_hidden_files_and_symlink_cycles(tmp_path, caplog):
         (root / name).write_bytes(b'')
     os.symlink('..', root / 'a' / 'deep' / 'loop')  # deep/loop -> a
     os.symlink(str(root), root / 'a' / 'root')  # a/root -> the source root
+    # a dangling link and a FIFO are no images (listed, they failed as 'missing file' on every
+    # rerun, each time loading the model); a link to an image is one
+    os.symlink('nowhere.jpg', root / 'a' / 'dangling.jpg')
+    os.mkfifo(root / 'a' / 'pipe.jpg')
+    os.symlink('1.jpg', root / 'a' / 'link.jpg')
     with caplog.at_level('WARNING'):
         keys = [it.key for it in list_folder(str(root))]
-    assert keys == ['4.jpg', 'a/1.jpg', 'a/2.jpg', 'a/deep/3.jpg']
+    assert keys == ['4.jpg', 'a/1.jpg', 'a/2.jpg', 'a/deep/3.jpg', 'a/link.jpg']
     assert caplog.text.count('symlink cycle') == 2
 
 
