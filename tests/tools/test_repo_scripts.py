@@ -53,6 +53,17 @@ def scratch_repo(root) -> str:
     return repo
 
 
+def linked_repo(root) -> str:
+    """A :func:`scratch_repo` whose genview_mm/.mim/{configs,tools} link to configs/ and tools/
+    (what the editable install leaves)."""
+    repo = scratch_repo(root)
+    mim = osp.join(repo, 'genview_mm', '.mim')
+    os.makedirs(mim)
+    for name in ('configs', 'tools'):
+        os.symlink(osp.join('..', '..', name), osp.join(mim, name))
+    return repo
+
+
 def is_link_to(repo: str, name: str) -> bool:
     path = osp.join(repo, 'genview_mm', '.mim', name)
     return osp.islink(path) and os.readlink(path) == osp.join('..', '..', name)
@@ -76,11 +87,8 @@ def test_setup_py_keeps_the_links_and_replaces_a_stale_copy(tmp_path):
 
 
 def test_bootstrap_notices_a_stale_copy_of_the_configs(tmp_path):
-    repo = scratch_repo(tmp_path)
+    repo = linked_repo(tmp_path)
     mim = osp.join(repo, 'genview_mm', '.mim')
-    os.makedirs(mim)
-    for name in ('configs', 'tools'):
-        os.symlink(osp.join('..', '..', name), osp.join(mim, name))
     venv = tmp_path / 'venv'
     (venv / 'bin').mkdir(parents=True)
     executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\nexit 0\n')  # "all installed"
@@ -102,11 +110,7 @@ def test_bootstrap_repoints_a_venv_another_checkout_installed_into(tmp_path):
     """Two checkouts sharing one venv (GENVIEW_VENV): the venv served the last one installed, so
     this checkout's tools run from elsewhere and its genview_mm:: configs were the other's, while
     the bootstrap said 'up to date'. It now installs this checkout again (and only it)."""
-    repo = scratch_repo(tmp_path)
-    mim = osp.join(repo, 'genview_mm', '.mim')
-    os.makedirs(mim)
-    for name in ('configs', 'tools'):
-        os.symlink(osp.join('..', '..', name), osp.join(mim, name))
+    repo = linked_repo(tmp_path)
     venv, log = tmp_path / 'venv', tmp_path / 'pip.log'
     (venv / 'bin').mkdir(parents=True)
     served = tmp_path / 'served'
@@ -139,11 +143,7 @@ def test_bootstrap_on_a_gpu_node_replaces_a_cpu_build_of_mmcv(tmp_path):
     page says to do), was 'up to date' (the stamp did not see the GPU), and with FORCE_CUDA=1
     step 4 still kept the installed mmcv (right version, no CUDA ops). Now a visible GPU changes
     the stamp and step 4 replaces the CPU build with the cached CUDA wheel."""
-    repo = scratch_repo(tmp_path)
-    mim = osp.join(repo, 'genview_mm', '.mim')
-    os.makedirs(mim)
-    for name in ('configs', 'tools'):
-        os.symlink(osp.join('..', '..', name), osp.join(mim, name))
+    repo = linked_repo(tmp_path)
     venv, log, gpu = tmp_path / 'venv', tmp_path / 'pip.log', tmp_path / 'gpu'
     (venv / 'bin').mkdir(parents=True)
     served = osp.join(os.path.realpath(repo), 'genview_mm')
@@ -183,11 +183,7 @@ def test_bootstrap_installs_torch_one_wheel_at_a_time_without_pips_cache(tmp_pat
     every wheel on disk until all were unpacked, and pip's cache a second copy (a CI machine ran
     out of disk in step 3). Step 3 now asks pip what it would install, installs that one wheel at
     a time without the cache, then checks the whole spec; a failure there names the free space."""
-    repo = scratch_repo(tmp_path)
-    mim = osp.join(repo, 'genview_mm', '.mim')
-    os.makedirs(mim)
-    for name in ('configs', 'tools'):
-        os.symlink(osp.join('..', '..', name), osp.join(mim, name))
+    repo = linked_repo(tmp_path)
     venv, log, full = tmp_path / 'venv', tmp_path / 'pip.log', tmp_path / 'full'
     (venv / 'bin').mkdir(parents=True)
     report = {'install': [{'metadata': {'name': name, 'version': version}}
