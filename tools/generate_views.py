@@ -2,13 +2,15 @@
 
 Single process::
 
-    python tools/generate_views.py data/imagenet/train --pca fg_pca.pth --out-dir data/genview
+    python tools/generate_views.py data/imagenet/train --pca data/genview/pca/generator.pth \\
+        --out-dir data/genview/views
 
 Several GPUs / nodes (one process per GPU; RANK / WORLD_SIZE come from torchrun)::
 
     torchrun --nnodes $NNODES --node_rank $NODE_RANK --nproc_per_node 8 \\
         --master_addr $MASTER_ADDR --master_port 29500 \\
-        tools/generate_views.py data/imagenet/train --pca fg_pca.pth --out-dir data/genview
+        tools/generate_views.py data/imagenet/train --pca data/genview/pca/generator.pth \\
+        --out-dir data/genview/views
 
 Separate launches (a Slurm job array: tools/slurm_generate.sh)::
 

@@ -1,6 +1,6 @@
 """Merge the shard records of a generation run into OUT_DIR/manifest.jsonl.
 
-    python tools/merge_manifests.py data/genview --source data/imagenet/train --check-files
+    python tools/merge_manifests.py data/genview/views --source data/imagenet/train --check-files
 
 tools/generate_views.py merges by itself when its worker finds every shard done; this command
 does the same at any time (idempotent). Repeated rows (from resumed runs) are dropped: an 'ok'

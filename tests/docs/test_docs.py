@@ -145,3 +145,29 @@ def test_probe_sees_a_heavy_import(tmp_path):
                     '    argparse.ArgumentParser().parse_args()\n')
     result = probe(str(tool))
     assert (result.code, result.imported) == (0, ('torch',)) and 'torch' in HEAVY
+
+
+def test_generation_examples_use_the_layout_the_configs_read():
+    """Every generation example (docs, the tools' --help, slurm_generate.sh, the preflight's
+    fixes) writes the views where the configs read them and reads the generator's PCA from one
+    place: tools/generate_views.py --help said ``--pca fg_pca.pth --out-dir data/genview``
+    while the configs read data/genview/views/manifest.jsonl."""
+    defaults = (ROOT / 'configs/_base_/genview_defaults.py').read_text()
+    views = re.search(r"manifest='(data/[^']+)/manifest\.jsonl'", defaults)[1]
+    expected = {'--out-dir': views, 'merge_manifests.py': views,
+                '--pca': 'data/genview/pca/generator.pth'}
+    files = [ROOT / name for name in DOCS] + sorted(
+        p for pattern in ('tools/**/*.py', 'tools/*.sh', 'genview_mm/**/*.py')
+        for p in ROOT.glob(pattern))
+    seen, wrong = [], []
+    for path in files:  # a command is one line once \-continuations and '..' '..' are joined
+        text = re.sub(r"'\s*\n\s*'", '', re.sub(r'\\+\n[\s#]*', ' ', path.read_text()))
+        for line in text.splitlines():
+            if re.search(r'generate_views\.py|merge_manifests\.py|slurm_generate\.sh', line):
+                for flag, value in re.findall(r'(--pca|--out-dir|merge_manifests\.py)[ =]+'
+                                              r'([\w.][\w./-]*/[\w./-]*|[\w-]+\.pth)', line):
+                    seen.append(flag)
+                    if value.rstrip('.') != expected[flag]:
+                        wrong.append(f'{path.relative_to(ROOT)}: {flag} {value}')
+    assert not wrong, f'expected {expected}:\n' + '\n'.join(wrong)
+    assert {'--out-dir', '--pca', 'merge_manifests.py'} <= set(seen) and len(seen) >= 12
