@@ -12,8 +12,12 @@ import os.path as osp
 DEFAULT_ENCODER = 'stabilityai/stable-diffusion-2-1-unclip'
 
 
-def add_encoder_args(p: argparse.ArgumentParser) -> None:
-    """``--encoder``/``--subfolder`` (transformers CLIP), ``--timm-model`` & co., device."""
+def add_encoder_args(p: argparse.ArgumentParser,
+                     input_size_default: str = "the model's own; the paper's scorer uses "
+                                               '224') -> None:
+    """``--encoder``/``--subfolder`` (transformers CLIP), ``--timm-model`` & co., device.
+    ``input_size_default`` is what the tool uses when ``--input-size`` is not given (its help
+    says it)."""
     p.add_argument('--encoder', default=DEFAULT_ENCODER,
                    help='CLIP vision encoder: local folder or hub id; a diffusers unCLIP '
                    'pipeline (folder or hub id) means its image_encoder (default: %(default)s)')
@@ -26,8 +30,7 @@ def add_encoder_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--timm-checkpoint', default=None,
                    help="local weights file for --timm-model (default: timm's pretrained)")
     p.add_argument('--input-size', type=int, default=None,
-                   help="input side for --timm-model (default: the model's own; the paper's "
-                   'scorer uses 224)')
+                   help=f'input side for --timm-model (default: {input_size_default})')
     p.add_argument('--device', default=None, help="default: 'cuda' if available else 'cpu'")
     p.add_argument('--fp16', action='store_true', help='encode in float16 (GPU only)')
 

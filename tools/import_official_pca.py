@@ -55,7 +55,7 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True, help='output PCA file (.pth)')
     p.add_argument('--mean', default=None, help='the official mean_vectors.npy (kept for the '
                    'record; the official projection does not subtract it)')
-    add_encoder_args(p)
+    add_encoder_args(p, input_size_default="224, as the authors' scripts fit")
     threshold = p.add_mutually_exclusive_group()
     threshold.add_argument('--alpha', type=finite_float, default=None,
                            help='foreground threshold (the official --fg-thre)')

@@ -4,6 +4,7 @@ numbers are the official projection's."""
 import math
 import os
 import os.path as osp
+import re
 
 import numpy as np
 import pytest
@@ -358,3 +359,21 @@ def test_a_fitted_file_is_not_replaced_without_overwrite(tmp_path, tiny_clip_pat
     assert ForegroundPCA.load(out).source == 'official:pca_vectors.npy'
     assert main(args[:4] + ['0.5'] + args[5:]) == 0  # an import replaces an import
     assert ForegroundPCA.load(out).alpha == 0.5
+
+
+@pytest.mark.parametrize('tool,default', [('import_official_pca', '224'),
+                                          ('fit_foreground_pca', None)])
+def test_input_size_help_states_the_default_used(tool, default, capsys):
+    """import_official_pca.py --help said --input-size defaults to "the model's own" while the
+    tool fits at the authors' 224 px; fit_foreground_pca.py does take the model's own."""
+    from helpers import load_tool
+    module = load_tool(tool)
+    with pytest.raises(SystemExit):
+        module.parse_args(['--help'])
+    help_text = ' '.join(capsys.readouterr().out.split())
+    shown = re.search(r'--input-size INPUT_SIZE input side for --timm-model \(default: ([^)]+)\)',
+                      help_text)[1]
+    args = module.parse_args([__file__, '--timm-model', 'convnext_atto', '--out', 'x.pth'])
+    assert shown == ("the model's own; the paper's scorer uses 224" if default is None else
+                     f"{default}, as the authors' scripts fit")
+    assert args.input_size == (None if default is None else int(default))
