@@ -69,8 +69,10 @@ def parse_args(argv=None):
                    help='images on the contact sheet, >= 1: the first N of the sample, all of '
                    'it when the sample is smaller (default: %(default)s)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
-                   'not a PCA file, or an existing sheet that is not a contact sheet this tool '
-                   'wrote (without it such files are left alone and the tool stops)')
+                   "not a fit of this tool (another file, or the authors' vector imported by "
+                   'tools/import_official_pca.py), or an existing sheet that is not a contact '
+                   'sheet this tool wrote (without it such files are left alone and the tool '
+                   'stops)')
     args = p.parse_args(argv)
     if not 0.0 < args.fg_fraction < 1.0:
         p.error(f'--fg-fraction must be between 0 and 1 (exclusive), got {args.fg_fraction}')

@@ -1,5 +1,5 @@
 # Upstream MMPretrain MoCo v3, ResNet-50, ImageNet-1K, 100 epochs, 8 GPUs x 512, AMP, unchanged:
-# the baseline row of README "Data-expansion baselines" (68.9 linear top-1), run through this
-# project's tools (preflight, CPU/GPU launch rules).
+# the baseline row of docs/reproducing_the_paper.md "Data-expansion baselines" (68.9 linear
+# top-1), run through this project's tools (preflight, CPU/GPU launch rules).
 #   bash tools/dist_train.sh configs/baselines/mocov3_r50_in1k.py 8
 _base_ = 'mmpretrain::mocov3/mocov3_resnet50_8xb512-amp-coslr-100e_in1k.py'
