@@ -10,17 +10,20 @@ of the outputs (for ``clip_sim``) come from the same tensors. :func:`to_pil` tur
 Exactness (tested on the tiny pipeline): without a resize the uint8 pixels equal diffusers'
 PIL path exactly (same ``(x / 2 + 0.5).clamp(0, 1)``, float32 ``* 255``, round). The resize is
 torch's antialiased bicubic, the same kernel as PIL's (a = -0.5, support scaled when
-downsampling), in PIL's order (width, then height, rounded and clipped to uint8 between the
-passes). PIL computes in fixed point, so a pixel may still differ by a level or two: measured
-on random noise, 768 -> 512 px differs by at most 1 (0.002 on average), upscaling by at most 2
-(``MAX_RESIZE_DIFF``, bounded by a test).
+downsampling), in PIL's order of the two passes, rounded and clipped to uint8 between them
+(:func:`pil_height_first`). PIL computes in fixed point, so a pixel may still differ by a level
+or two: measured on random noise, 768 -> 512 px differs by at most 1 (0.002 on average),
+upscaling by at most 2 (``MAX_RESIZE_DIFF``, bounded by a test).
 """
 from typing import Any, Optional, Sequence
 
+import PIL
 import torch
 import torch.nn.functional as F
 
 MAX_RESIZE_DIFF = 2  # max |uint8| difference to PIL's bicubic resize (a test bounds it)
+#: Pillow 13 chose the order of its two passes by the shape (before: always the width first)
+_PILLOW_PICKS_ORDER = int(PIL.__version__.split('.')[0]) >= 13
 
 
 def decode_latents(pipe: Any, latents: torch.Tensor) -> torch.Tensor:
@@ -37,16 +40,28 @@ def to_uint8(images: torch.Tensor, size: Optional[int] = None) -> torch.Tensor:
     """Images in [0, 1] (B, 3, H, W) -> uint8 (B, 3, size, size) on the same device.
 
     They are quantised as diffusers quantises them for PIL (float32, ``* 255``, round); if
-    ``size`` differs they are resized as PIL resizes: antialiased bicubic (PIL's kernel), the
-    width first, rounded and clipped to uint8 after each pass.
+    ``size`` differs they are resized as PIL resizes: antialiased bicubic (PIL's kernel), one
+    axis at a time in PIL's order, rounded and clipped to uint8 after each pass.
     """
     out = (images.float() * 255).round()
     height, width = out.shape[-2:]
-    if size and width != size:
-        out = _resize(out, (height, size))
-    if size and height != size:
-        out = _resize(out, (size, size))
+    if size:
+        between = (size, width) if pil_height_first(height, width, size, size) else \
+            (height, size)
+        for hw in (between, (size, size)):
+            if tuple(out.shape[-2:]) != hw:
+                out = _resize(out, hw)
     return out.clamp(0, 255).to(torch.uint8)
+
+
+def pil_height_first(height: int, width: int, out_height: int, out_width: int) -> bool:
+    """Whether the installed Pillow resizes ``height x width`` to ``out_height x out_width``
+    height first: Pillow >= 13 does when the height shrinks by more than twice the pixels the
+    width shrinks by (found by comparing both orders with its output over random shapes);
+    older Pillow always resizes the width first. The order matters: the first pass is clipped
+    to uint8, so bicubic overshoot on noisy content is cut at different places."""
+    return (_PILLOW_PICKS_ORDER and out_height < height
+            and height - out_height > 2 * (width - out_width))
 
 
 def _resize(x: torch.Tensor, hw: tuple) -> torch.Tensor:

@@ -46,12 +46,15 @@ def max_diff(a, b):
     return max(int(np.abs(a[k] - b[k]).max()) for k in a)
 
 
-@pytest.mark.parametrize('size', [None, 32, 20, 48])
-def test_tensor_output_equals_pil_output(tiny_unclip_path, tiny_unclip_pca, photos, size):
+@pytest.mark.parametrize('size,hw', [(None, None), (32, None), (20, None), (48, None),
+                                     (20, (48, 32)), (20, (32, 48))])
+def test_tensor_output_equals_pil_output(tiny_unclip_path, tiny_unclip_pca, photos, size, hw):
     """Native size (32): exactly the PIL path's pixels and clip_sim; resized (down to 20, up to
-    48): within MAX_RESIZE_DIFF of PIL's bicubic, clip_sim within 1e-3."""
+    48): within MAX_RESIZE_DIFF of PIL's bicubic, clip_sim within 1e-3; also when generated at
+    height x width (hw) and resized square (the order of the passes: test_device_images)."""
     images, keys = photos
-    gen = make(tiny_unclip_path, tiny_unclip_pca, output_size=size)
+    height, width = hw or (None, None)
+    gen = make(tiny_unclip_path, tiny_unclip_pca, output_size=size, height=height, width=width)
     pil = gen.generate(images[:4], keys[:4])
     ten = gen.generate(images[:4], keys[:4], output='tensor')
     side = size or 32
@@ -61,9 +64,10 @@ def test_tensor_output_equals_pil_output(tiny_unclip_path, tiny_unclip_pca, phot
     assert [(v.key, v.seed, v.noise_level, v.fg_ratio) for v in ten] == \
         [(v.key, v.seed, v.noise_level, v.fg_ratio) for v in pil]
     diff = max_diff(pixels(pil), pixels(ten))
-    assert diff == 0 if side == 32 else diff <= MAX_RESIZE_DIFF
+    assert diff == 0 if (side, hw) == (32, None) else diff <= MAX_RESIZE_DIFF
     for a, b in zip(pil, ten):
-        assert a.clip_sim == b.clip_sim if side == 32 else abs(a.clip_sim - b.clip_sim) < 1e-3
+        assert a.clip_sim == b.clip_sim if (side, hw) == (32, None) else \
+            abs(a.clip_sim - b.clip_sim) < 1e-3
     with pytest.raises(ValueError, match="output must be 'pil' or 'tensor'"):
         gen.generate(images[:1], keys[:1], output='numpy')
 
