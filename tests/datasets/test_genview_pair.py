@@ -669,3 +669,49 @@ def test_hook_views_imported_in_place_are_counted_not_warned(data):
     assert logs[0].endswith(f"{N} of its {N} views lie outside the manifest's folder.")
     assert run(GenViewPairDataset(manifest=data.manifest, transforms=[[]]),
                data.sources[0])['genview_slot'] in (0, 1)
+
+
+def test_hook_turns_a_damaged_manifest_into_a_start_error(data, tmp_path):
+    """A malformed row the preflight's sample skipped (or a manifest removed since) was a
+    13-frame ValueError traceback from before_train, after the model was built; now it is a
+    StartCheckFailed (one line, exit 2) naming the file and line."""
+    from genview_mm.engine import StartCheckFailed
+    lines = open(data.manifest).read().splitlines()
+    bad = str(tmp_path / 'bad.jsonl')
+    with open(bad, 'w') as f:
+        f.write('\n'.join(lines[:2] + ['{"source": "/x/y.jpg", "key": "y.jpg", "variation": 0, '
+                                       '"output": null, "status": "ok"}'] + lines[2:]) + '\n')
+    runner, _ = fake_runner(build_dataset(data.src_root, bad))
+    with pytest.raises(StartCheckFailed, match=r'bad\.jsonl:3: not a manifest row'):
+        GenViewPairHook().before_train(runner)
+    runner, _ = fake_runner(build_dataset(data.src_root, str(tmp_path / 'gone.jsonl')))
+    with pytest.raises(StartCheckFailed, match='gone.jsonl'):
+        GenViewPairHook().before_train(runner)
+
+
+def test_a_dataset_without_image_files_is_refused_by_the_hook_and_warned_by_the_transform(
+        data, monkeypatch):
+    """An in-memory dataset (no img_path, like MMPretrain's CIFAR-10) with prob > 0 trained as
+    plain SSL without a word, and the hook failed with a bare KeyError: 'img_path'."""
+    from mmengine.dataset import BaseDataset
+
+    import genview_mm.datasets.transforms.genview_pair as pair_module
+    from genview_mm.engine import StartCheckFailed
+
+    class InMemory(BaseDataset):
+        def load_data_list(self):
+            return [dict(img=np.zeros((8, 8, 3), np.uint8), gt_label=0)] * 3
+
+    pipeline = [GenViewPairDataset(manifest=data.manifest, transforms=[[]])]
+    runner, _ = fake_runner(InMemory(pipeline=pipeline))
+    with pytest.raises(StartCheckFailed, match='needs image files: sample 0 has no img_path'):
+        GenViewPairHook().before_train(runner)
+    transform = GenViewPairDataset(manifest=data.manifest, transforms=[[]])
+    seen = []
+    monkeypatch.setattr(pair_module, 'print_log', lambda msg, **kw: seen.append(msg))
+    for _ in range(3):
+        out = transform(dict(img=np.zeros((8, 8, 3), np.uint8), sample_idx=0))
+    assert out['genview_slot'] == -1
+    assert [m for m in seen if 'without img_path' in m] == [
+        'GenViewPairDataset: a sample without img_path (an in-memory dataset) gets no generated '
+        'view: GenView pairs need image files named in the manifest (or set prob=0)']

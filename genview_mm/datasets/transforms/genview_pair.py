@@ -92,7 +92,7 @@ class GenViewPairDataset(BaseTransform):
                                         imdecode_backend=imdecode_backend,
                                         ignore_empty=ignore_empty)
         self._index: Optional[ManifestIndex] = None
-        self._warned = 0
+        self._warned, self._warned_no_path = 0, False
 
     @property
     def index(self) -> ManifestIndex:
@@ -113,6 +113,11 @@ class GenViewPairDataset(BaseTransform):
 
         Draws random numbers only when the image has generated views and ``0 < prob``, so
         that otherwise the views are ``MultiView``'s for the same seed."""
+        if self.prob > 0 and img_path is None and not self._warned_no_path:
+            self._warned_no_path = True
+            print_log('GenViewPairDataset: a sample without img_path (an in-memory dataset) '
+                      'gets no generated view: GenView pairs need image files named in the '
+                      'manifest (or set prob=0)', logger='current', level=logging.WARNING)
         if self.prob <= 0 or img_path is None:
             return None, -1, -1, False
         views = self.index.lookup(img_path)

@@ -23,6 +23,28 @@ def find_pair_transforms(dataset) -> Iterator[tuple]:
             yield dataset, t
 
 
+def _read_index(transform: GenViewPairDataset):
+    """The transform's manifest index; a manifest that is gone or has a damaged row is a
+    :class:`StartCheckFailed` naming the file (and line)."""
+    try:
+        return transform.index
+    except (OSError, ValueError) as exc:
+        raise StartCheckFailed(f'GenView: {exc}') from None
+
+
+def _image_path(dataset, index: int) -> str:
+    """The image file of sample ``index``; a dataset without one (in memory, like MMPretrain's
+    CIFAR-10) is a :class:`StartCheckFailed`: its views cannot be looked up."""
+    path = dataset.get_data_info(index).get('img_path')
+    if path is None:
+        raise StartCheckFailed(
+            f'GenView: GenViewPairDataset needs image files: sample {index} has no img_path '
+            f'({type(dataset).__name__} holds its images in memory), so no sample could get a '
+            'generated view and the run would be plain SSL: use a dataset of image files, or '
+            'set genview.prob=0')
+    return path
+
+
 def outside_note(stats) -> str:
     """What the coverage line says about views outside the manifest's folder ('' if none)."""
     outside = stats['absolute'] + stats['climbs']
@@ -178,7 +200,7 @@ class GenViewPairHook(Hook):
         pairs = list(find_pair_transforms(dataset))
         for ds, transform in pairs:  # the datasets reading each manifest, checked together
             if transform.prob > 0:
-                readers.setdefault(_same(transform.index.manifest), []).append(
+                readers.setdefault(_same(_read_index(transform).manifest), []).append(
                     (ds, transform.index))
         for ds, transform in pairs:
             found = True
@@ -189,7 +211,7 @@ class GenViewPairHook(Hook):
                 continue
             n = len(ds)
             idx = np.unique(np.linspace(0, n - 1, min(n, self.max_check)).astype(int)) if n else []
-            paths = [ds.get_data_info(int(i))['img_path'] for i in idx]
+            paths = [_image_path(ds, int(i)) for i in idx]
             matched = transform.index.matches(paths)  # one match per checked image
             hits, total = sum(bool(views) for _, views in matched), len(paths)
             gone, looked = unusable_views(matched, transform.loader)
