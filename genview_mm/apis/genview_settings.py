@@ -51,8 +51,9 @@ def apply_genview_settings(cfg) -> int:
     Raises:
         GenViewSettingError: a top-level dict whose name looks like a misspelt ``genview``, or
             ``genview`` settings in a config without a ``GenViewPairDataset`` (either would be
-            ignored), an unknown ``genview`` key, a ``prob`` outside [0, 1] or a
-            ``min_clip_sim`` that is not a number.
+            ignored), an unknown ``genview`` key, a ``prob`` outside [0, 1], a
+            ``min_clip_sim`` that is not a number, or a train pipeline drawing generated views
+            without ``GenViewPairHook`` in ``custom_hooks`` (:func:`check_pair_hook`).
     """
     misspelt = sorted(k for k, v in cfg.items() if k != 'genview' and isinstance(v, dict)
                       and difflib.get_close_matches(k.lower(), ['genview'], cutoff=0.8))
@@ -89,7 +90,29 @@ def apply_genview_settings(cfg) -> int:
                 written += 1
         for key in PAIR_SETTINGS:
             check_setting(key, node.get(key), f'GenViewPairDataset {key}')
+    check_pair_hook(tree)
     return written
+
+
+def check_pair_hook(tree) -> None:
+    """Refuse a train pipeline whose ``GenViewPairDataset`` draws generated views (prob > 0)
+    when ``custom_hooks`` has no ``GenViewPairHook``: the views' checks (coverage at the start,
+    unreadable views and non-finite scores during training) would not run. MMEngine replaces a
+    base's list with a child's, so ``custom_hooks = [dict(type='EMAHook')]`` in a child config
+    dropped the hook, and a run whose views were gone trained as plain SSL to the end."""
+    drawing = [n for n in iter_pair_transforms(tree.get('train_dataloader'))
+               if n.get('prob') is None or n.get('prob') > 0]
+    hooks = tree.get('custom_hooks') or []
+    names = [h.get('type') if isinstance(h, dict) else h for h in hooks]
+    names = [n if isinstance(n, str) else getattr(n, '__name__', type(n).__name__)
+             for n in names]
+    if drawing and not any(n.split('.')[-1] == 'GenViewPairHook' for n in names):
+        raise GenViewSettingError(
+            f'custom_hooks {names} has no GenViewPairHook, but the train pipeline draws '
+            'generated views (GenViewPairDataset): the checks of the views would not run. A '
+            "child config's custom_hooks replaces its base's list: start it with "
+            "*_base_.custom_hooks, e.g. custom_hooks = [*_base_.custom_hooks, "
+            "dict(type='EMAHook')], or set genview.prob=0 for plain MultiView pairs")
 
 
 def check_setting(key: str, value: Any, where: str) -> None:

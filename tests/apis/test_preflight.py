@@ -608,3 +608,26 @@ def test_slurm_train_checks_the_work_dir_it_trains_in(tmp_path):
     check, train = calls.read_text().splitlines()
     assert 'check_config.py cfg.py --mode train --quiet --work-dir=work/mine --resume' in check
     assert train.startswith('srun ') and '--work-dir=work/mine' in train
+
+
+def test_a_child_config_that_drops_the_pair_hook_is_refused(tmp_path, capsys):
+    """``custom_hooks = [dict(type='EMAHook')]`` in a child config replaced the base's list:
+    GenViewPairHook was gone, and a run whose views were deleted trained 80 iterations as
+    plain SSL, exit 0 (its checks would have stopped it). Now loading refuses it (exit 2)."""
+    child = tmp_path / 'child.py'
+    child.write_text(f'_base_ = {GENVIEW_TINY!r}\n'
+                     "custom_hooks = [dict(type='EMAHook', momentum=0.001)]\n")
+    rc = load_tool('check_config').main([str(child)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(
+        "check_config.py: error: custom_hooks ['EMAHook'] has no GenViewPairHook, but the train "
+        'pipeline draws generated views') and 'start it with *_base_.custom_hooks' in err
+    with pytest.raises(SystemExit) as exc:
+        run_script('train.py', str(child))
+    assert exc.value.code == 2 and 'has no GenViewPairHook' in capsys.readouterr().err
+    # kept with the base's list, or not needed without generated views
+    assert load_config(str(child), cfg_options={'genview.prob': 0.0}).genview.prob == 0.0
+    child.write_text(f'_base_ = {GENVIEW_TINY!r}\ncustom_hooks = [*_base_.custom_hooks, '
+                     "dict(type='EMAHook', momentum=0.001)]\n")
+    assert [h['type'] for h in load_config(str(child)).custom_hooks] == ['GenViewPairHook',
+                                                                        'EMAHook']

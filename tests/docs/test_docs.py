@@ -82,9 +82,12 @@ BAD = {  # documents with drift of each kind, and what the checks say of them, i
               'custom_hooks = [dict(type="KNNMonitorHook", interval=1)]\n```\n'
               '```python\n# mine/knn_kept.py\n_base_ = "./demo/genview_mocov2_r18_tiny_cpu.py"\n'
               'custom_hooks = [*_base_.custom_hooks, dict(type="KNNMonitorHook", interval=1)]\n'
-              '```\n',
-              ['BAD.md:2 (python config block)\n    -> custom_hooks drops GenViewPairHook of its '
-               'base config: start the list with *_base_.custom_hooks']),
+              '```\n```python\n# mine/swav.py\n_base_ = "./genview_swav_r50_in1k.py"\n'
+              'custom_hooks = [dict(type="GenViewPairHook")]\n```\n',
+              ["BAD.md:2 (python config block)\n    -> does not load: GenViewSettingError: "
+               "custom_hooks ['KNNMonitorHook'] has no GenViewPairHook",  # the loader's check
+               'BAD.md:12 (python config block)\n    -> custom_hooks drops SwAVHook of its base '
+               'config: start the list with *_base_.custom_hooks']),  # any hook: the docs'
 }
 
 
