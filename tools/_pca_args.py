@@ -20,10 +20,12 @@ def add_encoder_args(p: argparse.ArgumentParser,
     says it)."""
     p.add_argument('--encoder', default=DEFAULT_ENCODER,
                    help='CLIP vision encoder: local folder or hub id; a diffusers unCLIP '
-                   'pipeline (folder or hub id) means its image_encoder (default: %(default)s)')
+                   'pipeline folder, or the default hub id, means its image_encoder (default: '
+                   '%(default)s)')
     p.add_argument('--subfolder', default=None,
                    help="subfolder of --encoder holding it (default: 'image_encoder' for a "
-                   'diffusers pipeline, none otherwise)')
+                   'local diffusers pipeline folder or the default hub id, none otherwise: give '
+                   "'image_encoder' for another pipeline's hub id)")
     p.add_argument('--timm-model', default=None,
                    help='a timm model instead of a transformers CLIP; the paper\'s scorer is '
                    'convnext_base.clip_laion2b_augreg (its last feature map gives the tokens)')
@@ -32,7 +34,8 @@ def add_encoder_args(p: argparse.ArgumentParser,
     p.add_argument('--input-size', type=int, default=None,
                    help=f'input side for --timm-model (default: {input_size_default})')
     p.add_argument('--device', default=None, help="default: 'cuda' if available else 'cpu'")
-    p.add_argument('--fp16', action='store_true', help='encode in float16 (GPU only)')
+    p.add_argument('--fp16', action='store_true', help='encode in float16 (meant for a GPU; '
+                   'a CPU is not refused, only slow)')
 
 
 def int_at_least(low: int):
