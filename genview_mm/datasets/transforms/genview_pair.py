@@ -113,12 +113,12 @@ class GenViewPairDataset(BaseTransform):
 
         Draws random numbers only when the image has generated views and ``0 < prob``, so
         that otherwise the views are ``MultiView``'s for the same seed."""
-        if self.prob > 0 and img_path is None and not self._warned_no_path:
-            self._warned_no_path = True
-            print_log('GenViewPairDataset: a sample without img_path (an in-memory dataset) '
-                      'gets no generated view: GenView pairs need image files named in the '
-                      'manifest (or set prob=0)', logger='current', level=logging.WARNING)
         if self.prob <= 0 or img_path is None:
+            if self.prob > 0 and not self._warned_no_path:  # off the per-sample path
+                self._warned_no_path = True
+                print_log('GenViewPairDataset: a sample without img_path (an in-memory dataset) '
+                          'gets no generated view: GenView pairs need image files named in the '
+                          'manifest (or set prob=0)', logger='current', level=logging.WARNING)
             return None, -1, -1, False
         views = self.index.lookup(img_path)
         if not views or np.random.rand() >= self.prob:

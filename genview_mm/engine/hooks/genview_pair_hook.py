@@ -200,8 +200,8 @@ class GenViewPairHook(Hook):
         pairs = list(find_pair_transforms(dataset))
         for ds, transform in pairs:  # the datasets reading each manifest, checked together
             if transform.prob > 0:
-                readers.setdefault(_same(_read_index(transform).manifest), []).append(
-                    (ds, transform.index))
+                index = _read_index(transform)
+                readers.setdefault(_same(index.manifest), []).append((ds, index))
         for ds, transform in pairs:
             found = True
             self._expects_fields |= transform.prob > 0
