@@ -92,6 +92,9 @@ class ForegroundPCA:
         if not (torch.isfinite(self.direction).all() and torch.isfinite(self.mean).all()):
             raise ForegroundPCAError('the direction and mean must be finite (they hold nan or '
                                      'inf)')
+        if not self.direction.any():  # one noise level for every image, uniform pair weights
+            raise ForegroundPCAError('the direction is all zeros: every token would score the '
+                                     'same')
         if self.alpha is None:
             self.threshold_rule = 'none'
         self.grid = (int(self.grid[0]), int(self.grid[1]))

@@ -163,3 +163,20 @@ def test_uncentred_projection_and_missing_threshold():
     assert pca.threshold_rule == 'none'
     with pytest.raises(ForegroundPCAError, match='no foreground threshold.*--alpha'):
         pca.foreground_ratio(tokens)
+
+
+def test_an_all_zero_direction_is_refused_at_load(tmp_path):
+    """Every score of a zero direction is 0 (or ``-mean @ 0``): one side of alpha for every
+    token, so every image got the same foreground ratio and noise level, and the scorer's masks
+    were all equal (uniform weights), with no warning. The file is refused at load, naming it."""
+    pca = _pca()
+    pca.save(str(tmp_path / 'good.pth'))
+    raw = torch.load(str(tmp_path / 'good.pth'), weights_only=True)
+    raw['direction'] = torch.zeros_like(raw['direction'])
+    torch.save(raw, str(tmp_path / 'zero.pth'))
+    with pytest.raises(ForegroundPCAError, match=r"zero.pth' is malformed \(the direction is "
+                       r'all zeros: every token would score the same\)'):
+        ForegroundPCA.load(str(tmp_path / 'zero.pth'))
+    with pytest.raises(ForegroundPCAError, match='the direction is all zeros'):
+        ForegroundPCA(direction=torch.zeros(8), mean=torch.zeros(8), alpha=0.0, encoder='e',
+                      grid=(2, 4), input_size=32)
