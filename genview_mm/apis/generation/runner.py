@@ -4,6 +4,7 @@ pixels), the main thread (per batch one encoder pass and one generate call, its 
 own noise levels) and a writer pool; a view's row is journaled once its file is in place, the
 shard's record written at its end. Every image has its own seed: outputs do not depend on batch,
 shard, worker count or threads."""
+import functools
 import logging
 import os
 import os.path as osp
@@ -140,6 +141,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                                    'failed', 'ran'), 0),
                     share=sum(map(len, chunks.values())), shards=len(chunks))
     reasons = {}  # one per failed image
+    begin = functools.cache(start or (lambda: None))  # runs once, on the first call
     opts = dict(batch_size=batch_size, ext=ext, quality=quality, prefetch=prefetch,
                 writers=writers)
     bar = tqdm(total=stats['share'], unit='img', dynamic_ncols=True,
@@ -151,18 +153,16 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
             stats['skipped'] += len(chunk)
             bar.update(len(chunk))
             continue
-        if start and left:  # the first shard with work: load the model now, before writing
-            start()
-            start = None
+        if left:  # the first shard with work: load the model now, before writing
+            begin()
         try:  # an OSError: the lock, journal or record (a full disk, a read-only folder)
             with shards.shard_lock(out_dir, s, lock_wait):
                 fresh = list(shards.recorded_rows([record, journal]).values())
                 old = manifest.newest_rows([r for it in chunk for v in range(nvar)
                                             for r in [recorded.get((it.key, v))] if r] + fresh)
                 todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed, verify)
-                if todo and start:  # work since the plan above (a shard only journaled)
-                    start()
-                    start = None
+                if todo:  # work since the plan above (a shard only journaled)
+                    begin()
                 stats.update(counts, tried=len(todo))
                 bar.update(counts['skipped'])
                 new = _run_shard(generator, out_dir, s, todo, opts, bar)
