@@ -715,3 +715,35 @@ def test_a_dataset_without_image_files_is_refused_by_the_hook_and_warned_by_the_
     assert [m for m in seen if 'without img_path' in m] == [
         'GenViewPairDataset: a sample without img_path (an in-memory dataset) gets no generated '
         'view: GenView pairs need image files named in the manifest (or set prob=0)']
+
+
+def test_hook_refuses_a_manifest_whose_views_are_the_images_themselves(data):
+    """tools/import_views.py run with VIEWS_ROOT and --source-root swapped matched 100%, and the
+    hook said '6/6 checked images (100.0%) have generated views': every pair was two views of
+    the original (plain SSL), with no warning. The same file by another path (a link) counts."""
+    import json
+
+    from genview_mm.engine import StartCheckFailed
+    folder = osp.dirname(data.manifest)
+    with open(data.manifest) as f:
+        rows = [json.loads(line) for line in f]
+    assert all(osp.isabs(r['source']) for r in rows)
+    link = osp.join(folder, 'link.png')
+    os.symlink(rows[0]['source'], link)
+    first = dict(rows[0], output='link.png')  # one row: a warning, the run goes on
+    with open(data.manifest, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in [first] + rows[1:])
+    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    GenViewPairHook().before_train(runner)
+    assert [line for line in logs if 'have themselves' in line] == [
+        f'GenView: 1 of {N} sampled images (e.g. {rows[0]["source"]!r}) have themselves as '
+        f'their generated view in {data.manifest!r}, so their pairs are two views of the '
+        'original (plain SSL): the views folder and --source-root of tools/import_views.py were '
+        'swapped, or the rows name the sources as outputs; import or generate the views again.']
+    with open(data.manifest, 'w') as f:  # every row: the run stops
+        f.writelines(json.dumps(dict(r, output=osp.relpath(r['source'], folder))) + '\n'
+                     for r in rows)
+    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    with pytest.raises(StartCheckFailed, match=f'^{N} of {N} sampled images .* have themselves '
+                       'as their generated view'):
+        GenViewPairHook().before_train(runner)

@@ -69,6 +69,25 @@ def unusable_views(matched: Sequence[tuple], load: Callable[[dict], Optional[dic
     return [p for p in picked if not usable(p)], len(picked)
 
 
+def views_of_themselves(paths: Sequence[str], matched: Sequence[tuple],
+                        sample: int = 200) -> Tuple[List[str], int]:
+    """The images, among an even sample of ``sample`` of ``paths`` that have views (``matched``:
+    their :meth:`ManifestIndex.matches`), whose first view is the image itself (a manifest
+    imported with the views and source folders swapped: every pair two views of the
+    original, plain SSL); and how many were looked at."""
+    found = [(p, views[0][0]) for p, (_, views) in zip(paths, matched) if views]
+    picked = found[::max(1, -(-len(found) // sample))][:sample]
+
+    def itself(path: str, view: str) -> bool:
+        if _same(path) == _same(view):
+            return True
+        try:
+            return '://' not in path + view and osp.samefile(path, view)
+        except OSError:  # one of them missing: counted by unusable_views
+            return False
+    return [p for p, v in picked if itself(p, v)], len(picked)
+
+
 def _same(path: str) -> str:
     """One spelling of a local path (``a/./b``, ``a//b``); a remote one as it is."""
     return path if '://' in path else osp.normpath(path)
@@ -222,6 +241,16 @@ class GenViewPairHook(Hook):
                     'would train on the original (plain SSL): move or copy the views folder next '
                     'to the manifest (its outputs are relative to it), or import or generate the '
                     'views again.')
+            own, seen = views_of_themselves(paths, matched)
+            if own:  # most: the run would be plain SSL; a few: rows that pair wrongly
+                text = (f'{len(own)} of {seen} sampled images (e.g. {own[0]!r}) have themselves '
+                        f'as their generated view in {transform.index.manifest!r}, so their pairs '
+                        'are two views of the original (plain SSL): the views folder and '
+                        '--source-root of tools/import_views.py were swapped, or the rows name '
+                        'the sources as outputs; import or generate the views again.')
+                if 2 * len(own) > seen:
+                    raise StartCheckFailed(text)
+                runner.logger.warning(f'GenView: {text}')
             manifest = _same(transform.index.manifest)
             if manifest not in checked:  # once per manifest, over every dataset reading it
                 members = readers[manifest]
