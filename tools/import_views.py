@@ -58,6 +58,10 @@ def load_package() -> types.ModuleType:
     return importlib.import_module('genview_mm.apis.import_views')
 
 
+# what tools/generate_views.py leaves in its --out-dir (apis/generation: settings, shards)
+GENERATION_RUN = ('generation_settings.json', 'shards')
+
+
 def is_manifest(path: str) -> bool:
     """Whether ``path`` starts with a GenView manifest row (a JSON object with the row keys)."""
     with open(path, encoding='utf-8') as f:
@@ -75,6 +79,14 @@ def main(argv=None) -> int:
     from genview_mm.utils.file_safety import ReplaceRefused, check_replace
     if osp.isdir(args.out) or args.out.endswith(('/', osp.sep)):  # a folder, maybe still to make
         args.out = osp.join(args.out, 'manifest.jsonl')
+    run = [osp.join(osp.dirname(args.out) or '.', name) for name in GENERATION_RUN]
+    if any(osp.exists(path) for path in run):  # its manifest is a generation's, not an import's
+        print(f'import_views.py: error: {osp.dirname(args.out) or "."} holds a run of '
+              f'tools/generate_views.py ({" or ".join(map(osp.basename, run))}): importing '
+              'there would replace its merged manifest and train on the released views '
+              'instead. Pass another --out (e.g. data/genview/views_released/manifest.jsonl) '
+              'and point genview.manifest at it.', file=sys.stderr)
+        return 2
     try:
         check_replace(args.out, is_manifest, 'a GenView manifest', '--overwrite', args.overwrite)
     except ReplaceRefused as exc:

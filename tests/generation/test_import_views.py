@@ -419,3 +419,31 @@ def test_tool_does_not_import_torch(tmp_path):
     assert 'matched (rows written)         1' in proc.stdout
     assert 'import views' in proc.stderr  # the tqdm bar
     assert len(read_manifest(str(tmp_path / 'm.jsonl'))) == 1
+
+
+@pytest.mark.parametrize('left', ['settings', 'shards'])
+def test_an_import_into_a_generation_runs_folder_is_refused(tmp_path, capsys, left):
+    """The docs' import command writes data/genview/views/manifest.jsonl, the folder
+    generate_views.py writes by default: an import there replaced the generation's merged
+    manifest (exit 0) and training took the released views instead, with no word. Refused,
+    exit 2, the manifest left as it was."""
+    from genview_mm.apis.generation.settings import SETTINGS_NAME
+    from genview_mm.apis.generation.shards import SHARDS_DIR
+    src, views = make_trees(str(tmp_path), LAYOUT)
+    run = tmp_path / 'genview' / 'views'
+    os.makedirs(run / SHARDS_DIR)
+    if left == 'settings':
+        os.rmdir(run / SHARDS_DIR)
+        (run / SETTINGS_NAME).write_text('{}\n')
+    row = dict(zip(FIELDS, [osp.join(src, 'n01/n01_1.JPEG'), 'n01/n01_1.JPEG', 0, 'x.jpg']))
+    (run / 'manifest.jsonl').write_text(json.dumps(row) + '\n')
+    before = (run / 'manifest.jsonl').read_bytes()
+    for out in (run / 'manifest.jsonl', run):
+        rc, _, err = run_tool(capsys, views, '--source-root', src, '--out', out, '--overwrite')
+        assert rc == 2
+        assert err == (f'import_views.py: error: {run} holds a run of tools/generate_views.py '
+                       f'({SETTINGS_NAME} or {SHARDS_DIR}): importing there would replace its '
+                       'merged manifest and train on the released views instead. Pass another '
+                       '--out (e.g. data/genview/views_released/manifest.jsonl) and point '
+                       'genview.manifest at it.\n')
+        assert (run / 'manifest.jsonl').read_bytes() == before
