@@ -178,8 +178,12 @@ def test_fg_ratio_list_errors(tmp_path):
         NoiseLevelLists([str(bad)])
     unnamed = tmp_path / 'fg_ratios.txt'
     unnamed.write_text('n01/a.JPEG 0.5\n')
-    with pytest.raises(ValueError, match='fg_ratios_<level>.txt'):
-        NoiseLevelLists([str(unnamed)])
+    with pytest.raises(ValueError, match='fg_ratios_<level>.txt') as exc:
+        NoiseLevelLists([str(unnamed)])  # the official unsplit list: how to split it
+    assert str(exc.value).endswith('The unsplit fg_ratios.txt of the official '
+                                   'calculate_fgratio.py holds every level: split it first with '
+                                   'the official tools/clip_pca/generate_ada_noise_level.py, and '
+                                   'pass the lists it writes.')
     with pytest.raises(FileNotFoundError, match='fg_ratios_0.txt'):
         NoiseLevelLists([str(tmp_path / 'fg_ratios_0.txt')])
 

@@ -43,7 +43,10 @@ def level_from_filename(path: str) -> int:
                          f'({"no number" if not numbers else "numbers " + ", ".join(numbers)}): '
                          'the lists are named fg_ratios_<level>.txt (one per level, e.g. '
                          'fg_ratios_100.txt); rename it after the level its images were '
-                         'generated with.')
+                         'generated with. The unsplit fg_ratios.txt of the official '
+                         'calculate_fgratio.py holds every level: split it first with the '
+                         "official tools/clip_pca/generate_ada_noise_level.py, and pass the "
+                         'lists it writes.')
     level = int(named.group(1) if named else numbers[0])
     if level > MAX_NOISE_LEVEL:
         raise ValueError(f'{path!r} names noise level {level}, outside 0..{MAX_NOISE_LEVEL}.')
