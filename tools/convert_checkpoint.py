@@ -22,7 +22,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('dst', help='output file')
     parser.add_argument('--format', choices=('mmpretrain', 'torchvision', 'detectron2'),
                         default=None, help='output format; defaults to detectron2 for a .pkl '
-                        'output and mmpretrain otherwise')
+                        'output and mmpretrain otherwise (a detectron2 output must be named .pkl)')
     parser.add_argument('--prefix', default='backbone.',
                         help='key prefix of the backbone inside the checkpoint')
     parser.add_argument('--overwrite', action='store_true',
@@ -56,6 +56,11 @@ def main() -> None:
         print(f'convert_checkpoint.py: error: {err}', file=sys.stderr)
         sys.exit(2)
     fmt = args.format or ('detectron2' if args.dst.endswith('.pkl') else 'mmpretrain')
+    if fmt == 'detectron2' and not osp.isdir(args.dst) and not args.dst.endswith('.pkl'):
+        print(f'convert_checkpoint.py: error: {args.dst}: detectron2 reads a file as its pickle '
+              'format only when the name ends in .pkl (any other name goes to torch.load, which '
+              'fails on it): name the output .pkl', file=sys.stderr)
+        sys.exit(2)
     try:
         info: dict = {}
         out = convert_checkpoint(args.src, args.dst, fmt, args.prefix, info=info)
