@@ -187,6 +187,45 @@ def test_checkpoint_to_test_must_be_this_models(coco, tmp_path, tiny_scorer_pca)
     assert by_what(run_preflight(cfg))['load_from checkpoint'].status == 'BROKEN'
 
 
+def test_a_checkpoint_trained_with_another_normalisation_is_refused_for_test(coco, tmp_path):
+    """A detector fine-tuned with the normalisation its backbone was pretrained with (the
+    --cfg-options the converter prints) was tested by ``tools/test.py CONFIG CKPT`` with the
+    config's own CLIP mean/std, with no word, and its boxes changed. The training config the
+    checkpoint records (``meta['cfg']``) is compared, for a tested, resumed or loaded file."""
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    cfg = detection_cfg(coco)
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmdet')
+    detector = MODELS.build(cfg.model)
+    used = ("model = dict(type='MaskRCNN', data_preprocessor=dict(type='DetDataPreprocessor', "
+            'mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], bgr_to_rgb=True))\n')
+    trained = str(tmp_path / 'epoch_1.pth')
+    torch.save({'state_dict': detector.state_dict(), 'meta': {'cfg': used, 'epoch': 1,
+                'iter': 1}, 'message_hub': {}}, trained)
+    check = by_what(run_preflight(cfg, 'test', trained))['checkpoint to test']
+    assert check.status == 'BROKEN', check
+    assert check.detail == (
+        f'{trained} was trained on inputs normalised with mean=[123.675, 116.28, 103.53] '
+        'std=[58.395, 57.12, 57.375] (RGB), but this config normalises with mean=[122.771, '
+        '116.746, 104.094] std=[68.501, 66.632, 70.323] (RGB) (model.data_preprocessor): '
+        'the backbone would see inputs scaled and ordered otherwise than in training')
+    assert check.fix == ['append to --cfg-options: model.data_preprocessor.mean='
+                         '"[123.675,116.28,103.53]" model.data_preprocessor.std='
+                         '"[58.395,57.12,57.375]" model.data_preprocessor.bgr_to_rgb=True',
+                         '(or use weights trained as model.data_preprocessor.mean/std/'
+                         'bgr_to_rgb say)']
+    cfg.load_from = trained
+    assert by_what(run_preflight(cfg))['load_from checkpoint'].status == 'BROKEN'
+    cfg.resume = True
+    assert by_what(run_preflight(cfg))['checkpoint to resume'].status == 'BROKEN'
+    cfg.resume, cfg.load_from = False, None
+    cfg.model.data_preprocessor.update(mean=[123.675, 116.28, 103.53],
+                                       std=[58.395, 57.12, 57.375])
+    checks = run_preflight(cfg, 'test', trained)  # tested as it was trained: passes
+    assert preflight_passes(checks), format_checklist(checks, 'cfg', verbose=True)
+
+
 def test_checkpoint_to_resume(coco, tmp_path):
     cfg = detection_cfg(coco)
     cfg.model.backbone.init_cfg = None

@@ -88,9 +88,10 @@ def config_normalisation(cfg) -> Tuple[Optional[Dict[str, Any]], str]:
     return dict(mean=list(pre['mean']), std=list(pre['std']), to_rgb=bool(rgb)), key
 
 
-def _normalisation_problem(ckpt, expect: Tuple[Dict[str, Any], str]
+def _normalisation_problem(ckpt, expect: Tuple[Dict[str, Any], str], trained: str = 'pretrained'
                            ) -> Optional[Tuple[str, List[str]]]:
-    """(detail, fix) when the checkpoint records another normalisation than the config's."""
+    """(detail, fix) when the checkpoint records another normalisation than the config's
+    (``trained``: how the checkpoint's weights came to be, for the message)."""
     norm, (used, key) = recorded_normalisation(ckpt), expect
     if norm is None or same_normalisation(norm, used):
         return None
@@ -100,11 +101,11 @@ def _normalisation_problem(ckpt, expect: Tuple[Dict[str, Any], str]
                 f"std={[round(float(v), 3) for v in n['std']]} "
                 f"({'RGB' if n['to_rgb'] else 'BGR'})")
     rgb = 'bgr_to_rgb' if key.startswith('model.') else 'to_rgb'
-    return (f'was pretrained on inputs normalised with {text(norm)}, but this config normalises '
+    return (f'was {trained} on inputs normalised with {text(norm)}, but this config normalises '
             f'with {text(used)} ({key}): the backbone would see inputs scaled and ordered '
-            'otherwise than in pretraining',
+            f"otherwise than in {trained.replace('ed', 'ing')}",
             [f'append to --cfg-options: {normalisation_options(norm, key)}',
-             f'(or use weights pretrained as {key}.mean/std/{rgb} say)'])
+             f'(or use weights {trained} as {key}.mean/std/{rgb} say)'])
 
 
 def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = None,
@@ -135,7 +136,8 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
                          f'{", ".join(lacks)} to resume from; a converted or official weights '
                          'file cannot be resumed: load it with load_from=PATH instead)', fix)
     status, detail = _contents(path, ckpt, target)
-    problem = expect and expect[0] and status != BROKEN and _normalisation_problem(ckpt, expect)
+    problem = expect and expect[0] and status != BROKEN and _normalisation_problem(
+        ckpt, expect, 'pretrained' if what.startswith('pretrained') else 'trained')
     if problem:
         return Check(what, BROKEN, f'{path} {problem[0]}', problem[1])
     return Check(what, status, detail, fix if status == BROKEN else ())
@@ -146,18 +148,18 @@ def check_checkpoints(cfg, checkpoint: Optional[str] = None) -> List[Check]:
     checks = []
     scope = cfg.get('default_scope')
     whole = Target(cfg.get('model') or {}, scope, whole_model=True)
+    expect = config_normalisation(cfg)  # tested or resumed with the normalisation it learnt
     if checkpoint:  # a trained model's checkpoint: it comes from training, not conversion
         checks.append(check_checkpoint('checkpoint to test', checkpoint, 'CHECKPOINT', whole,
-                                       fix_lines('checkpoint_to_test')))
+                                       fix_lines('checkpoint_to_test'), expect=expect))
     elif cfg.get('load_from') and cfg.get('resume'):
         checks.append(check_checkpoint('checkpoint to resume', cfg.load_from, 'load_from',
-                                       whole, fix_lines('checkpoint_to_resume')))
+                                       whole, fix_lines('checkpoint_to_resume'), expect=expect))
     elif cfg.get('load_from'):
         checks.append(check_checkpoint('load_from checkpoint', cfg.load_from, 'load_from',
-                                       whole._replace(lenient=True)))
+                                       whole._replace(lenient=True), expect=expect))
     if not checkpoint:  # a tested checkpoint replaces the initial weights
         pretrained = list(iter_pretrained(cfg.get('model')))
-        expect = config_normalisation(cfg)
         for key, path, init, node in pretrained:
             target = Target(node, scope, init.get('prefix'))
             checks.append(check_checkpoint(f'pretrained weights [{key}]', path, key, target,
