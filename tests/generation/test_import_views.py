@@ -64,6 +64,20 @@ def test_match_folder_rule():
         view_extensions('.')
 
 
+
+def test_sources_that_differ_in_the_case_of_the_extension_keep_their_own_views():
+    """x.JPG and x.jpg (a case-sensitive disk): both took x.JPG's view, and x.jpg's own view
+    was listed as not imported. Only an exact name pairs them; a view of neither name is
+    ambiguous."""
+    m = match_folder(['x.JPG', 'x.jpg'], ['x.JPG', 'x.jpg'])
+    assert m.pairs == [('x.JPG', 'x.JPG'), ('x.jpg', 'x.jpg')] and m.extra == []
+    m = match_folder(['x.JPG', 'x.jpg'], ['x.jpg'])
+    assert m.pairs == [('x.jpg', 'x.jpg')] and m.ambiguous == ['x.JPG']
+    m = match_folder(['x.JPG', 'x.jpg', 'x.png'], ['x.Jpg', 'x.png'])
+    assert m.pairs == [('x.png', 'x.png')] and m.ambiguous == ['x.JPG', 'x.jpg']
+    assert m.extra == ['x.Jpg']
+
+
 LAYOUT = {
     'n01': (['n01_1.JPEG', 'n01_2.JPEG', 'n01_3.JPEG'], ['n01_1.JPEG', 'n01_2.png', 'n01_9.JPEG']),
     'n02': (['n02_1.JPEG', 'n02_2.JPEG'], ['n02_1.JPEG', 'n02_1.png', 'README.txt']),

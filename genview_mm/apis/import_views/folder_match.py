@@ -33,9 +33,10 @@ class FolderMatch(NamedTuple):
     files that belong to no source (no source has their stem, or only ambiguous ones do).
     ``duplicates``: (source name, chosen view, ignored views) when one source has several views
     (``x.JPEG`` and ``x.png``). ``ambiguous``: sources that share their stem with another
-    source and have no view with their own extension (no pair: which one the view belongs to
-    is unknown). ``ignored``: files in the views folder that are not views (not an image, or
-    not the extension asked for).
+    source and have no view with their own extension, or, where they differ only in the case
+    of the extension (``x.JPG``, ``x.jpg``), none with their own name (no pair: which one the
+    view belongs to is unknown). ``ignored``: files in the views folder that are not views
+    (not an image, or not the extension asked for).
     """
     pairs: List[Tuple[str, str]]
     missing: List[str]
@@ -90,6 +91,8 @@ def match_folder(sources: Sequence[str], views: Sequence[str],
             if len(names) > 1 and candidates:  # x.jpg and x.png are both sources
                 ext = split_name(name)[1]
                 own = [v for v in candidates if split_name(v)[1] == ext]
+                if sum(split_name(n)[1] == ext for n in names) > 1:  # x.JPG and x.jpg too
+                    own = [v for v in own if v == name]  # only its own name tells
                 if not own:
                     ambiguous.append(name)
                     continue

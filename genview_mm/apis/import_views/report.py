@@ -19,8 +19,8 @@ LINES = (  # (count, label, what it means / what was done)
     ('extra', 'view files without a source', 'not imported'),
     ('duplicates', 'sources with several views', 'took the view with the source\'s extension, '
      'else the first by name'),
-    ('ambiguous', 'ambiguous sources', 'x.jpg and x.png are both sources and neither has a '
-     'view with its own extension: no row'),
+    ('ambiguous', 'ambiguous sources', 'x.jpg and x.png are both sources and no view has its '
+     'extension (x.JPG beside x.jpg: its name): no row'),
     ('ignored', 'other files among the views', 'not images, or not --ext'),
 )
 
