@@ -557,6 +557,8 @@ class ManifestProbe(NamedTuple):
             sampled) whose view ``min_clip_sim`` filters out.
         filtered_hits (int): sampled images without a view only because of that.
         failed_hits (int): sampled images without an ``ok`` row that have a failed one.
+        themselves (List[str]): those of ``outputs`` that are their row's source image (local
+            files; the views and source folders swapped at import: plain SSL).
     """
     path: str
     rows: int
@@ -568,6 +570,7 @@ class ManifestProbe(NamedTuple):
     filtered: int = 0
     filtered_hits: int = 0
     failed_hits: int = 0
+    themselves: Sequence[str] = ()
 
 
 def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optional[dict] = None,
@@ -611,19 +614,30 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
             if sample_paths:
                 filtered.add(row)
         elif sample_paths or len(picked) < first:
-            picked.append((matcher.add(row), row.output))
+            picked.append((matcher.add(row), row.output, row.source))
     matched = [matcher.match(p) for p in sample_paths]
     filtered_hits, failed_hits = (sum(key is None and m.match(p) is not None
                                       for p, key in zip(sample_paths, matched))
                                   for m in (filtered, failed))
     hit = set(matched) - {None}
     resolve = output_resolver(path, backend_args)
-    outputs = [resolve(out) for key, out in picked if out and (key in hit or not sample_paths)]
+    views = [(resolve(out), src) for key, out, src in picked
+             if out and (key in hit or not sample_paths)]
+    outputs = [o for o, _ in views]
     sizes = [file_size(o, backend_args) for o in outputs]
     return ManifestProbe(path, counts['rows'], len(matched) - matched.count(None), example,
                          outputs, [o for o, n in zip(outputs, sizes) if not n],
                          [o for o, n in zip(outputs, sizes) if n == 0], counts['filtered'],
-                         filtered_hits, failed_hits)
+                         filtered_hits, failed_hits,
+                         [o for (o, src), n in zip(views, sizes) if n and _same_file(o, src)])
+
+
+def _same_file(path: str, other: str) -> bool:
+    """Whether two local paths name one file (links followed); False for a remote one."""
+    try:
+        return '://' not in path + other and osp.samefile(path, other)
+    except OSError:
+        return False
 
 
 def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:

@@ -282,6 +282,24 @@ def test_manifest_whose_views_are_missing(setup):
     assert f'python tools/generate_views.py {setup["images"]} --pca' in check.fix[2]
 
 
+def test_manifest_whose_views_are_the_dataset_images(setup):
+    """A manifest imported with the views folder and --source-root swapped: check_config.py
+    said OK ('6 of 6 sampled dataset images have a view') and training was plain SSL."""
+    import json
+    folder = osp.dirname(setup['manifest'])
+    with open(setup['manifest']) as f:
+        rows = [json.loads(line) for line in f]
+    with open(setup['manifest'], 'w') as f:
+        f.writelines(json.dumps(dict(r, output=osp.relpath(r['source'], folder))) + '\n'
+                     for r in rows)
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert check.status == 'BROKEN', check
+    assert check.detail.endswith('; 6 of 6 sampled views are the dataset images themselves '
+                                 f'(e.g. {rows[0]["source"]}): every pair would be two views '
+                                 'of the original (plain SSL)')
+    assert check.fix[0].startswith('import again with the released views folder first')
+
+
 def test_manifest_whose_views_are_empty_files(setup):
     """0-byte views (left by a full disk) count as missing, named as empty: one is a note, all
     of them BROKEN with the command that remakes them; they passed as views before."""

@@ -64,10 +64,14 @@ def _views_check(probe: ManifestProbe, detail: str,
     them) or fails (more: the run would be mostly plain SSL), else None (``images``: the
     dataset's image folder, which the fix's commands read)."""
     bad, decoded = undecodable
+    own, n = probe.themselves, len(probe.outputs)
+    if own and 2 * len(own) > n:  # training stops at its start (GenViewPairHook)
+        return Check(WHAT, BROKEN, f'{detail}; {len(own)} of {n} sampled views are the dataset '
+                     f'images themselves (e.g. {own[0]}): every pair would be two views of the '
+                     'original (plain SSL)', fix_lines('views_themselves'))
     if not probe.missing and not bad:
         return None
     absent = [o for o in probe.missing if o not in probe.empty]
-    n = len(probe.outputs)
     found = '; '.join(
         ([f'{len(absent)} of {n} sampled views are missing (e.g. {absent[0]})'] if absent else [])
         + ([f'{len(probe.empty)} of {n} sampled views are empty files (0 bytes, e.g. '
