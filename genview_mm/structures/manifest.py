@@ -53,6 +53,7 @@ from typing import (
 )
 
 from genview_mm.utils.atomic_write import atomic_write
+from genview_mm.utils.file_safety import same_file
 
 MERGED_NAME = 'manifest.jsonl'
 _CHUNK = 1 << 22  # characters decoded at once by read_rows
@@ -629,15 +630,7 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
                          outputs, [o for o, n in zip(outputs, sizes) if not n],
                          [o for o, n in zip(outputs, sizes) if n == 0], counts['filtered'],
                          filtered_hits, failed_hits,
-                         [o for (o, src), n in zip(views, sizes) if n and _same_file(o, src)])
-
-
-def _same_file(path: str, other: str) -> bool:
-    """Whether two local paths name one file (links followed); False for a remote one."""
-    try:
-        return '://' not in path + other and osp.samefile(path, other)
-    except OSError:
-        return False
+                         [o for (o, src), n in zip(views, sizes) if n and same_file(o, src)])
 
 
 def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:

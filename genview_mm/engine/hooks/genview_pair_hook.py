@@ -7,6 +7,7 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
 from genview_mm.datasets.transforms.genview_pair import GEN_KEYS, GenViewPairDataset
+from genview_mm.utils.file_safety import same_file
 
 from ..errors import RunCheckFailed, StartCheckFailed
 
@@ -52,40 +53,32 @@ def outside_note(stats) -> str:
             if outside else '')
 
 
-def unusable_views(matched: Sequence[tuple], load: Callable[[dict], Optional[dict]],
-                   sample: int = 200) -> Tuple[List[str], int]:
-    """The view files that ``load`` (the transform's loader: training's backend and decoder)
-    cannot read and decode, among the first views of an even sample of ``sample`` of the
-    ``(key, views)`` of :meth:`ManifestIndex.matches` that have views: missing, empty or
-    undecodable (an error page saved as a view); and how many were looked at."""
-    found = [views[0][0] for _, views in matched if views]
-    picked = found[::max(1, -(-len(found) // sample))][:sample]
+def sampled_views(paths: Sequence[str], matched: Sequence[tuple],
+                  sample: int = 200) -> List[Tuple[str, str]]:
+    """``(image, its first view)`` for an even sample of ``sample`` of ``paths`` that have views
+    (``matched``: their :meth:`ManifestIndex.matches`)."""
+    found = [(p, views[0][0]) for p, (_, views) in zip(paths, matched) if views]
+    return found[::max(1, -(-len(found) // sample))][:sample]
 
+
+def unusable_views(picked: Sequence[Tuple[str, str]],
+                   load: Callable[[dict], Optional[dict]]) -> List[str]:
+    """The views of ``picked`` (:func:`sampled_views`) that ``load`` (the transform's loader:
+    training's backend and decoder) cannot read and decode: missing, empty or undecodable (an
+    error page saved as a view)."""
     def usable(path: str) -> bool:
         try:
             return load(dict(img_path=path)) is not None
         except Exception:  # noqa: BLE001  (what training's loader raises: it falls back)
             return False
-    return [p for p in picked if not usable(p)], len(picked)
+    return [view for _, view in picked if not usable(view)]
 
 
-def views_of_themselves(paths: Sequence[str], matched: Sequence[tuple],
-                        sample: int = 200) -> Tuple[List[str], int]:
-    """The images, among an even sample of ``sample`` of ``paths`` that have views (``matched``:
-    their :meth:`ManifestIndex.matches`), whose first view is the image itself (a manifest
-    imported with the views and source folders swapped: every pair two views of the
-    original, plain SSL); and how many were looked at."""
-    found = [(p, views[0][0]) for p, (_, views) in zip(paths, matched) if views]
-    picked = found[::max(1, -(-len(found) // sample))][:sample]
-
-    def itself(path: str, view: str) -> bool:
-        if _same(path) == _same(view):
-            return True
-        try:
-            return '://' not in path + view and osp.samefile(path, view)
-        except OSError:  # one of them missing: counted by unusable_views
-            return False
-    return [p for p, v in picked if itself(p, v)], len(picked)
+def views_of_themselves(picked: Sequence[Tuple[str, str]]) -> List[str]:
+    """The images of ``picked`` (:func:`sampled_views`) whose view is the image itself (a
+    manifest imported with the views and source folders swapped: every pair two views of the
+    original, plain SSL)."""
+    return [p for p, view in picked if _same(p) == _same(view) or same_file(p, view)]
 
 
 def _same(path: str) -> str:
@@ -233,7 +226,8 @@ class GenViewPairHook(Hook):
             paths = [_image_path(ds, int(i)) for i in idx]
             matched = transform.index.matches(paths)  # one match per checked image
             hits, total = sum(bool(views) for _, views in matched), len(paths)
-            gone, looked = unusable_views(matched, transform.loader)
+            picked = sampled_views(paths, matched)
+            gone, looked = unusable_views(picked, transform.loader), len(picked)
             if 2 * len(gone) > looked:  # the run would be mostly plain SSL
                 raise StartCheckFailed(
                     f'{len(gone)} of {looked} sampled views of {transform.index.manifest!r} are '
@@ -241,7 +235,7 @@ class GenViewPairHook(Hook):
                     'would train on the original (plain SSL): move or copy the views folder next '
                     'to the manifest (its outputs are relative to it), or import or generate the '
                     'views again.')
-            own, seen = views_of_themselves(paths, matched)
+            own, seen = views_of_themselves(picked), looked
             if own:  # most: the run would be plain SSL; a few: rows that pair wrongly
                 text = (f'{len(own)} of {seen} sampled images (e.g. {own[0]!r}) have themselves '
                         f'as their generated view in {transform.index.manifest!r}, so their pairs '
