@@ -1,5 +1,6 @@
 """The extra-image sampler (genview_mm.apis.extra_images): which files are candidates, the
 seeded reservoir, ImageNet exclusion by name and by content, too few images, memory."""
+import json
 import os
 import os.path as osp
 import random
@@ -354,3 +355,81 @@ def test_a_seed_longer_than_the_hash_key_is_refused():
     longest = KeyedReservoir(3, -int('9' * 63))  # 64 characters with the sign: still a key
     longest.offer('a.jpg')
     assert longest.ranked() == ['a.jpg']
+
+
+def test_a_list_relative_to_another_root_stops_after_one_pass(tmp_path):
+    """Every drawn path missing (a list relative to another folder, --data-root forgotten):
+    each pass tripled the reservoir and read the source again until the reservoir held all of
+    it (6 passes and 1 GB for 200k lines) before the --data-root hint; now the first pass
+    that finds nearly every drawn path missing ends with that hint."""
+    lst = tmp_path / 'list.txt'
+    lst.write_text(''.join(f'shard{i % 10}/img_{i}.jpg\n' for i in range(2000)))
+    with pytest.raises(NotEnoughImages, match=r'most drawn paths are missing, empty or not '
+                       r'files: check that they are relative to --data-root') as info:
+        sample_extra_images(str(lst), 5, None, data_root=str(tmp_path / 'elsewhere'))
+    assert info.value.report.passes == 1 and info.value.report.unreadable == 105
+    # 1 in 20 there: --allow-fewer does not make a list of them (the rest was never examined)
+    for i in range(0, 2000, 20):
+        write(str(tmp_path / 'elsewhere' / f'shard{i % 10}' / f'img_{i}.jpg'), b'x')
+    with pytest.raises(NotEnoughImages, match=r'of the 600 paths examined are usable .*: most '
+                       r'drawn paths are missing') as info:
+        sample_extra_images(str(lst), 500, None, data_root=str(tmp_path / 'elsewhere'),
+                            allow_fewer=True)
+    assert info.value.report.passes == 1
+
+
+def test_a_half_broken_source_still_takes_more_passes(tmp_path):
+    """Missing files that are not nearly all of the drawn ones are replaced by a larger
+    reservoir, as before."""
+    names = [f'a/{i}.jpg' for i in range(400)]
+    for name in names[::2]:
+        write(str(tmp_path / 'src' / name), b'x')
+    lst = tmp_path / 'list.txt'
+    lst.write_text(''.join(n + '\n' for n in names))
+    report = sample_extra_images(str(lst), 150, None, data_root=str(tmp_path / 'src'))
+    assert len(report.paths) == 150 and report.passes == 2
+    assert set(report.paths) <= set(names[::2])
+
+
+def test_absolute_paths_under_a_linked_data_root(tmp_path):
+    """docs/reproducing_the_paper.md lets data/extra_images be a link to the dump; a list of
+    the dump's absolute paths with --data-root data/extra_images was refused as 'not inside
+    the data root' (the paths were compared unresolved)."""
+    dump = tmp_path / 'dump'
+    names = [f'd{i % 2}/img_{i}.jpg' for i in range(6)]
+    for name in names:
+        write(str(dump / name), b'y' * 10)
+    link = tmp_path / 'data' / 'extra_images'
+    os.makedirs(link.parent)
+    os.symlink(dump, link)
+    lst = tmp_path / 'abs.txt'
+    lst.write_text(''.join(f'{dump / n}\n' for n in names))
+    assert sorted(iter_list(str(lst), str(link))) == sorted(names)
+    report = sample_extra_images(str(lst), 6, None, data_root=str(link))
+    assert report.paths == sorted(names)
+    outside = tmp_path / 'other' / 'x.jpg'
+    write(str(outside), b'z')
+    lst.write_text(f'{outside}\n')
+    with pytest.raises(ValueError, match='is not inside the data root'):
+        list(iter_list(str(lst), str(link)))
+
+
+def test_a_list_that_fails_to_write_keeps_its_old_record(tmp_path, monkeypatch):
+    """The record OUT.json was written before the list: a full disk while the list was
+    written left the old list beside a new record (another seed and count) that described a
+    list never written."""
+    import errno
+
+    from genview_mm.utils.atomic_write import DiskFull
+    out = str(tmp_path / 'extra.txt')
+    write_image_list(['a/1.jpg', 'a/2.jpg'], out, dict(seed=0, num_written=2))
+
+    def full_disk():
+        yield 'b/1.jpg'
+        raise DiskFull(errno.ENOSPC, 'No space left on device', str(tmp_path))
+
+    with pytest.raises(DiskFull):
+        write_image_list(full_disk(), out, dict(seed=7, num_written=1))
+    assert open(out).read() == 'a/1.jpg\na/2.jpg\n'
+    assert json.load(open(out + '.json')) == dict(seed=0, num_written=2)
+    assert sorted(os.listdir(tmp_path)) == ['extra.txt', 'extra.txt.json']

@@ -123,3 +123,20 @@ def test_a_line_that_is_not_a_plain_path_is_broken(setup, line, said):
                             'image path, as it is, so training would fail there')
     assert check.fix == [f'remove or fix that line ({len(lines)} lines); '
                          'tools/sample_extra_images.py writes one plain path per line']
+
+
+@pytest.mark.parametrize('junk', [b'web/img_\xff.jpg\n', b'\x1f\x8b\x08\x00\xc0\x00\n'],
+                         ids=['latin-1-name', 'an-archive'])
+def test_a_list_that_is_not_utf8_is_broken(setup, junk):
+    """A list line that is not UTF-8 (or an archive given as the list) crashed the preflight
+    with a UnicodeDecodeError traceback; MMPretrain reads the list as UTF-8 text."""
+    with open(setup['list'], 'rb') as f:
+        lines = f.readlines()
+    lines[1:1] = [junk]
+    with open(setup['list'], 'wb') as f:
+        f.writelines(lines)
+    check = only_failure(run_preflight(tiny_cfg(setup, num=len(lines))))
+    assert (check.what, check.status) == (EXTRA, 'BROKEN')
+    assert check.detail == (f'{setup["list"]}: line 2 is not UTF-8 text, but MMPretrain reads '
+                            'every line as an image path, as it is, so training would fail '
+                            'there')

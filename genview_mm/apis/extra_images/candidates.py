@@ -10,7 +10,7 @@ import logging
 import os
 import os.path as osp
 import posixpath
-from typing import Iterator, Set, Tuple
+from typing import Iterator, Optional, Set, Tuple
 
 from ...utils.annotation_list import read_annotation_list
 from ...utils.image_files import is_image_file
@@ -19,16 +19,27 @@ logger = logging.getLogger(__name__)
 
 
 def relative_to(path: str, data_root: str) -> str:
-    """``path`` relative to ``data_root`` with ``/`` separators.
+    """``path`` relative to ``data_root`` with ``/`` separators; when its folder is inside
+    ``data_root`` only once links are resolved (``data_root`` a link to the dump), relative to
+    the resolved root.
 
     Raises:
         ValueError: ``path`` is not inside ``data_root``.
     """
-    rel = osp.relpath(osp.abspath(path), osp.abspath(data_root)).replace(os.sep, '/')
-    if rel == '..' or rel.startswith('../'):
+    rel = _relative(osp.abspath(path), osp.abspath(data_root))
+    if rel is None:  # the file's own name stays: a link to a file is read through its name
+        folder, name = osp.split(osp.abspath(path))
+        rel = _relative(osp.join(osp.realpath(folder), name), osp.realpath(data_root))
+    if rel is None:
         raise ValueError(f'{path} is not inside the data root {data_root}: give --data-root a '
                          'folder that holds every extra image')
     return rel
+
+
+def _relative(path: str, root: str) -> Optional[str]:
+    """``path`` relative to ``root`` with ``/`` separators; None if it is outside."""
+    rel = osp.relpath(path, root).replace(os.sep, '/')
+    return None if rel == '..' or rel.startswith('../') else rel
 
 
 def iter_image_entries(folder: str) -> Iterator[Tuple[os.DirEntry, str]]:

@@ -9,16 +9,20 @@ from ...utils.atomic_write import atomic_write
 
 
 def write_image_list(paths: Iterable[str], out: str, provenance: Optional[dict] = None) -> None:
-    """Write ``provenance`` as ``OUT.json`` if given, then ``paths`` one per line, each with
+    """Write ``paths`` one per line and ``provenance`` as ``OUT.json`` if given, each with
     :func:`~genview_mm.utils.atomic_write.atomic_write` (a reader never sees half a list, an
-    interrupted run leaves the old one). The record first: a run stopped between the two
-    leaves a record without its list, which a rerun replaces; the other way round it left a
-    list without a record, which the tool cannot tell from a user's and refused."""
-    if provenance is not None:
-        with atomic_write(out + '.json') as f:
-            f.write(json.dumps(provenance, indent=1, sort_keys=True) + '\n')
+    interrupted run leaves the old one). The list is written and synced, then the record goes
+    into place, then the list: a failed list write (a full disk) leaves the old record with
+    the old list, and a run stopped between the two renames leaves a new record, which tells
+    a rerun the list is the tool's own to replace (a list without its record could not be told
+    from a user's and was refused)."""
     with atomic_write(out) as f:
         f.writelines(p + '\n' for p in paths)
+        f.flush()
+        os.fsync(f.fileno())  # a full disk shows here, before the record is replaced
+        if provenance is not None:
+            with atomic_write(out + '.json') as record:
+                record.write(json.dumps(provenance, indent=1, sort_keys=True) + '\n')
 
 
 def count_list_images(path: str, folder: Optional[str] = None) -> Tuple[int, Optional[str]]:
@@ -34,6 +38,8 @@ def count_list_images(path: str, folder: Optional[str] = None) -> Tuple[int, Opt
     count, problem = 0, None
     with open(path, 'rb') as f:
         for count, line in enumerate(f, 1):
+            if problem is None and not line.isascii() and not _utf8(line):
+                problem = f'line {count} is not UTF-8 text'
             if problem is None and (not line.strip() or line[:1] in _ODD_START
                                     or line.rstrip(b'\r\n')[-1:] in _SPACE):
                 text = line.rstrip(b'\r\n').decode('utf-8', 'replace')
@@ -47,3 +53,12 @@ def count_list_images(path: str, folder: Optional[str] = None) -> Tuple[int, Opt
 
 _SPACE = (b' ', b'\t')
 _ODD_START = _SPACE + (b'#',)
+
+
+def _utf8(line: bytes) -> bool:
+    """Whether ``line`` decodes as UTF-8 (MMPretrain reads a list as UTF-8 text)."""
+    try:
+        line.decode('utf-8')
+    except UnicodeDecodeError:
+        return False
+    return True

@@ -6,8 +6,10 @@ the reservoir alone, in rank order, and stops once ``num`` images are accepted: 
 reservoir image, a SHA-1 of those whose size is the size of an ImageNet file, and a SHA-1 of the
 ImageNet files whose size is the size of a reservoir image (see :mod:`.exclusion`). If more than
 1% turn out to be ImageNet copies, the pass is repeated with a larger reservoir (same seed, so
-the same ranking). Memory: the reservoir (~135 bytes per image for 60-character paths), 20 MB
-for ImageNet's names and sizes, 20 bytes per hashed ImageNet file.
+the same ranking), unless nearly all drawn paths are missing (a list relative to another
+folder: more passes would only end with the whole source in memory). Memory: the reservoir
+(~135 bytes per image for 60-character paths), 20 MB for ImageNet's names and sizes, 20 bytes
+per hashed ImageNet file.
 """
 import os
 import os.path as osp
@@ -59,6 +61,13 @@ def _size(path: str) -> int:
     except OSError:
         return -1
     return info.st_size if stat.S_ISREG(info.st_mode) and info.st_size > 0 else -1
+
+
+def _nearly_all_missing(report: SampleReport, kept: int) -> bool:
+    """Whether at least 90% of the drawn paths examined were missing or unreadable: a list
+    relative to another folder, which more passes (each over the whole source, with a larger
+    reservoir) would only hold in memory at last, not fix."""
+    return report.unreadable >= 9 * kept and report.unreadable > 0
 
 
 def filter_reservoir(items: List[str], num: int, data_root: str,
@@ -160,13 +169,15 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
         kept = filter_reservoir(items, num, data_root, imagenet, report, workers, progress,
                                 verify)
         del items
-        if len(kept) >= num or not overflowed:
+        missing = overflowed and _nearly_all_missing(report, len(kept))
+        if len(kept) >= num or not overflowed or missing:
             break
         lost = report.excluded_by_content + report.unreadable + report.duplicates
         capacity += 2 * lost + margin
         if progress:
-            progress(f'{lost:,} reservoir images are ImageNet copies, unreadable or listed '
-                     f'twice: another pass with a reservoir of {capacity:,}')
+            progress(f'{report.excluded_by_content:,} reservoir images are ImageNet copies, '
+                     f'{report.unreadable:,} missing or unreadable, {report.duplicates:,} '
+                     f'listed twice: another pass with a reservoir of {capacity:,}')
     kept.sort()
     report.paths = kept
     counts = (f'{report.candidates:,} image files, {report.excluded_by_name:,} excluded by name, '
@@ -179,6 +190,10 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
            'source list)')
     if not kept:  # even with allow_fewer: an empty list would train on no extra image
         raise NotEnoughImages(f'{source} has no eligible images ({counts}): {fix}', report)
+    if missing:  # even with allow_fewer: the rest of the source was not examined
+        examined = len(kept) + report.unreadable + report.excluded_by_content
+        raise NotEnoughImages(f'{source}: {len(kept):,} of the {examined:,} paths examined are '
+                              f'usable ({counts}): {fix}', report)
     if len(kept) < num and not allow_fewer:
         raise NotEnoughImages(
             f'{source} has {len(kept):,} eligible images ({counts}), fewer than the {num:,} '
