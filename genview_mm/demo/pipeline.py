@@ -10,9 +10,11 @@ Stages (each one a ``tools/`` command run as a subprocess, exactly as a user wou
 6. ``tools/visualize_pairs.py``: pairs with s_f, s_b and w;
 7. a summary (printed and written to ``summary.json``).
 
-A stage is done once it has finished with the same settings (its record under ``stages/``), so
-an interrupted demo resumes where it stopped: a stage cut short runs again (its tools resume), as
-does one whose settings changed (``--num-images``, ``--epochs``, the models).
+A stage records the settings it starts with and, once finished, that it is done (its record
+under ``stages/``), so an interrupted demo resumes where it stopped: a stage cut short runs again
+with the same settings (its tools resume); one started or finished with other settings
+(``--num-images``, ``--epochs``, ``--gpus``, the models), or after an earlier stage that ran
+again, starts over from clean outputs.
 """
 import glob
 import json
@@ -22,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 import numpy as np
 
@@ -49,14 +51,14 @@ def demo_config() -> str:
 
 def check_out_dir(out_dir: str) -> None:
     """Raise ValueError unless ``out_dir`` is missing, an empty folder or a demo's own (its
-    mark, or the ``stages/`` of a demo from before the mark): a stage overwrites its files, and
-    one whose settings changed deletes them."""
+    mark, or the ``stages/photos.json`` of a demo from before the mark): a stage overwrites its
+    files, and one whose settings changed deletes them."""
     if not osp.lexists(out_dir):
         return
     if not osp.isdir(out_dir):
         raise ValueError(f'--out-dir {out_dir} is a file: pass a folder (it is created)')
     if os.listdir(out_dir) and not (osp.isfile(osp.join(out_dir, MARK))
-                                    or osp.isdir(osp.join(out_dir, 'stages'))):
+                                    or osp.isfile(osp.join(out_dir, 'stages', 'photos.json'))):
         raise ValueError(f'--out-dir {out_dir} holds files that a demo did not write, and the '
                          'demo overwrites and deletes files in its folder: pass a new or empty '
                          'folder')
@@ -81,6 +83,7 @@ class Demo:
         self.unclip, self.scorer_clip = unclip, scorer_clip
         self.num_images, self.epochs, self.gpus = num_images, epochs, gpus
         self.times: Dict[str, float] = self._load_times()
+        self.ran: Set[str] = set()  # the stages that ran in this run: later ones start over
         self.images = osp.join(self.out, 'data', 'images')
         self.views = osp.join(self.out, 'views')
         self.work = osp.join(self.out, 'train')
@@ -97,33 +100,39 @@ class Demo:
             return {}
 
     def stage(self, name: str, key: str, settings: dict, outputs: List[str], fn, *args) -> None:
-        """Run ``fn(*args)`` unless stage ``key`` finished before with these ``settings``; if it
-        finished with others, its ``outputs`` (in the demo's folder) are deleted first."""
+        """Run ``fn(*args)`` unless stage ``key`` finished before with these ``settings`` and
+        no earlier stage ran in this run. It resumes (its tools pick up what they left) when
+        it was cut short with these settings; otherwise its ``outputs`` (in the demo's folder)
+        are deleted first: it started or finished with other settings, or its inputs were
+        made again."""
         record = self.path('stages', f'{key}.json')
-        try:
-            with open(record) as f:
-                old = json.load(f)
-        except (OSError, ValueError):
-            old = None  # never finished: its tools resume what it left
+        old = _read_record(record)
+        same = (old is not None and old['settings'] == settings
+                and not self.ran - {key})
         print(f'\n===== [genview demo] {name}' +
-              (' (done earlier, skipped)' if old == settings else ''), flush=True)
-        if old == settings:
+              (' (done earlier, skipped)' if same and old['done'] else ''), flush=True)
+        if same and old['done']:
             return
-        if old is not None:  # the record goes first: cut short now, the next run resumes
-            print(f'===== [genview demo] settings changed ({old} -> {settings}): starting over')
-            os.remove(record)
+        if not same:
+            if old is not None:
+                why = (f'settings changed ({old["settings"]} -> {settings})'
+                       if old['settings'] != settings else 'an earlier stage ran again')
+                print(f'===== [genview demo] {why}: starting over')
             for path in (p for p in outputs if lies_under(p, self.out)):
                 if osp.isdir(path) and not osp.islink(path):
                     shutil.rmtree(path)
                 elif osp.lexists(path):
                     os.remove(path)
+        self.ran.add(key)
+        with atomic_write(record) as f:  # before it runs: cut short, a rerun knows its settings
+            json.dump(dict(settings=settings, done=False), f)
         start = time.time()
         fn(*args)
         self.times[name] = round(time.time() - start, 1)
         with atomic_write(self.path('stage_seconds.json')) as f:
             json.dump(self.times, f, indent=2)
         with atomic_write(record) as f:  # last: the stage is done
-            json.dump(settings, f)
+            json.dump(dict(settings=settings, done=True), f)
         print(f'===== [genview demo] {name}: {self.times[name]} s', flush=True)
 
     def run_tool(self, cmd: List[str], log_name: str) -> None:
@@ -227,14 +236,14 @@ class Demo:
         self.stage('4/7 adaptive view generation', 'views', models, [self.views],
                    self.generate, unclip)
         config = self.write_config(scorer_clip)
-        trained = dict(models, epochs=self.epochs)
+        trained = dict(models, epochs=self.epochs, gpus=self.gpus)
         self.stage(f'5/7 GenView MoCo v2 pretraining ({self.gpus} processes)', 'train', trained,
                    [self.work], self.train, config)
         self.stage('6/7 pairs and weights picture', 'pairs', trained, [self.path('pairs.png')],
                    self.visualize, config)
         summary = self.summary(unclip, scorer_clip, manifest)
         print('\n===== [genview demo] 7/7 summary\n' + json.dumps(summary, indent=2))
-        with open(self.path('summary.json'), 'w') as f:
+        with atomic_write(self.path('summary.json')) as f:
             json.dump(summary, f, indent=2)
         return summary
 
@@ -264,3 +273,19 @@ class Demo:
             checkpoint=osp.join(self.work, f'epoch_{self.epochs}.pth'),
             pairs_picture=self.path('pairs.png'), manifest=manifest,
             stage_seconds=self.times)
+
+
+def _read_record(path: str) -> Optional[dict]:
+    """A stage record: ``{'settings': ..., 'done': bool}``; a demo's from before the
+    start records held the settings alone, written when the stage was done; None if there is
+    none, or it does not parse."""
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    if set(record) == {'settings', 'done'}:
+        return record
+    return dict(settings=record, done=True)

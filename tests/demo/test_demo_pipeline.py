@@ -79,13 +79,71 @@ def test_a_stage_is_done_only_once_finished_with_the_same_settings(tmp_path, cap
     assert 'settings changed' in capsys.readouterr().out
     assert osp.isfile(tmp_path / 'mine.txt')  # outside the demo's folder: never deleted
     with open(demo.path('stages', 'photos.json')) as f:
-        assert json.load(f) == dict(images=2)
+        assert json.load(f) == dict(settings=dict(images=2), done=True)
     # cut short after a change of settings: the next run resumes (no second clean start)
     with pytest.raises(KeyboardInterrupt):
         demo.stage('1/7 photos', 'photos', dict(images=3), [out], write, 3, True)
     assert 'settings changed' in capsys.readouterr().out
     demo.stage('1/7 photos', 'photos', dict(images=3), [out], write, 3)
     assert 'settings changed' not in capsys.readouterr().out and ran == [4, 2, 3]
+
+
+def test_a_stage_cut_short_and_rerun_with_other_settings_starts_over(tmp_path, capsys):
+    """A stage's settings were recorded only once it finished: a demo killed in a stage and
+    rerun with other settings resumed the old work (--epochs 20 after a cut 60-epoch run:
+    'resumed epoch 40', recorded as done with 20 epochs, and every rerun then failed on the
+    missing epoch_20.pth). The settings a stage starts with are recorded now."""
+    out = str(tmp_path / 'demo' / 'data' / 'images')
+
+    def write(n, fail=False):
+        os.makedirs(out, exist_ok=True)
+        for i in range(n):
+            open(osp.join(out, f'{i}.jpg'), 'w').close()
+            if fail and i == 3:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Demo(str(tmp_path / 'demo')).stage('1/7 photos', 'photos', dict(images=6), [out], write,
+                                           6, True)
+    Demo(str(tmp_path / 'demo')).stage('1/7 photos', 'photos', dict(images=2), [out], write, 2)
+    assert sorted(os.listdir(out)) == ['0.jpg', '1.jpg']  # the cut run's 2.jpg, 3.jpg: gone
+    assert "settings changed ({'images': 6} -> {'images': 2})" in capsys.readouterr().out
+
+
+def test_a_stage_after_one_that_ran_again_runs_again(tmp_path, capsys):
+    """Its record was from earlier inputs: a stage whose earlier stage ran in this run starts
+    over, whatever its record says; one whose earlier stages were all skipped is skipped."""
+    ran = []
+    first = Demo(str(tmp_path / 'demo'))
+    first.stage('a', 'a', dict(x=1), [], ran.append, 'a1')
+    first.stage('b', 'b', dict(y=1), [], ran.append, 'b1')
+    second = Demo(str(tmp_path / 'demo'))
+    second.stage('a', 'a', dict(x=1), [], ran.append, 'a2')
+    second.stage('b', 'b', dict(y=1), [], ran.append, 'b2')
+    assert ran == ['a1', 'b1'] and capsys.readouterr().out.count('skipped') == 2
+    third = Demo(str(tmp_path / 'demo'))
+    third.stage('a', 'a', dict(x=2), [], ran.append, 'a3')
+    third.stage('b', 'b', dict(y=1), [], ran.append, 'b3')
+    assert ran == ['a1', 'b1', 'a3', 'b3']
+    assert 'an earlier stage ran again: starting over' in capsys.readouterr().out
+
+
+def test_the_number_of_processes_is_a_training_setting(tmp_path, monkeypatch):
+    """--gpus 1 after a finished 2-process demo reused the 2-process training (12 iterations
+    where 1 process makes 24) under a '1 processes' header."""
+    calls = []
+    for name in ('write_photos', 'save_models', 'fit_pca', 'generate', 'train', 'visualize'):
+        monkeypatch.setattr(Demo, name, lambda self, *a, _n=name: calls.append(_n))
+    monkeypatch.setattr(Demo, 'write_config', lambda self, scorer: 'cfg.py')
+    monkeypatch.setattr(Demo, 'summary', lambda self, *a: {})
+    Demo(str(tmp_path / 'demo'), gpus=2).run()
+    assert calls == ['write_photos', 'save_models', 'fit_pca', 'fit_pca', 'generate', 'train',
+                     'visualize']
+    calls.clear()
+    Demo(str(tmp_path / 'demo'), gpus=2).run()
+    assert calls == []
+    Demo(str(tmp_path / 'demo'), gpus=1).run()
+    assert calls == ['train', 'visualize']
 
 
 BAD_SIZES = [  # arguments, the error line (after "genview_demo.py: error: ")
@@ -139,10 +197,17 @@ def test_out_dir_must_be_new_empty_or_a_demos_own(tmp_path):
     for ok in ('new', 'empty', 'old_demo', 'marked'):
         (tmp_path / ok).mkdir(exist_ok=True)
     (tmp_path / 'old_demo' / 'stages').mkdir()  # a demo from before the mark
+    (tmp_path / 'old_demo' / 'stages' / 'photos.json').write_text('{"images": 48}')
     (tmp_path / 'marked' / MARK).write_text('')
     (tmp_path / 'marked' / 'logs').mkdir()
     for ok in ('new', 'empty', 'old_demo', 'marked', 'not_there'):
         check_out_dir(str(tmp_path / ok))
+    # a folder of the user's that happens to hold a stages/ folder: its summary.json was
+    # replaced and data/, models/, train/ written beside it
+    (tmp_path / 'users' / 'stages').mkdir(parents=True)
+    (tmp_path / 'users' / 'summary.json').write_text('my results')
+    with pytest.raises(ValueError, match='holds files that a demo did not write'):
+        check_out_dir(str(tmp_path / 'users'))
 
 
 def test_the_size_checks_follow_the_demo_config():
