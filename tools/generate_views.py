@@ -161,6 +161,9 @@ def parse_args(argv=None):
                    help='seconds to wait for another '
                    'live writer of the same shard to exit (default: 0, refuse at once)')
     p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--check-args', action='store_true', help='check the arguments and paths, '
+                   'then exit without loading a model (tools/slurm_generate.sh runs this '
+                   'before it submits)')
     args = p.parse_args(argv)
     check_paths(p, args)
     return args
@@ -170,8 +173,11 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
-    from genview_mm.apis.generation.job import ABORTS, run_from_args
+    from genview_mm.apis.generation.job import ABORTS, check_overwrite, run_from_args
     try:
+        if args.check_args:
+            check_overwrite(args.overwrite, args.world_size or 1)
+            return 0
         return run_from_args(args)
     except ABORTS as exc:
         print(f'generate_views.py: error: {exc}', file=sys.stderr)

@@ -20,7 +20,9 @@
 # an earlier copy of it still runs, the shard lock refuses the newcomer (it waits --lock-wait
 # 120 s first). If a task failed, submit the same command again (any NTASKS works: the shards
 # are fixed): finished shards end in seconds.
-# Do not pass --overwrite here (it is refused for job arrays): delete OUT_DIR first instead.
+# The arguments and paths are checked before anything is submitted (generate_views.py
+# --check-args: exit 2 and one line). --overwrite is refused with NTASKS > 1: delete OUT_DIR
+# first instead.
 set -euo pipefail
 
 if [ "${1:-}" = "--array-task" ]; then  # inside the allocation of one array task
@@ -45,6 +47,10 @@ require_count GPUS_PER_TASK "$GPUS_PER_TASK" 0 "$USAGE"  # 0: a CPU partition
 require_count CPUS_PER_TASK "$CPUS_PER_TASK" 1 "$USAGE"
 if [ -n "${MAX_RUNNING:-}" ]; then require_count MAX_RUNNING "$MAX_RUNNING" 1 "$USAGE"; fi
 export GENVIEW_ROOT PYTHON PYTHONPATH GENVIEW_NTASKS="$NTASKS"
+# the tasks' arguments and paths, checked once here before anything is submitted (a bad one
+# failed every task after queueing, and left the merge job pending forever)
+run_child "$PYTHON" "$GENVIEW_ROOT/tools/generate_views.py" "$SOURCE" --out-dir "$OUT_DIR" "$@" \
+  --rank 0 --world-size "$NTASKS" --check-args
 
 # the options the merge needs to list the same source images
 MERGE_ARGS=()

@@ -3,6 +3,9 @@ stand-in Python (records what it was asked to run): the submissions, and each ta
 import os
 import os.path as osp
 import stat
+import sys
+
+import pytest
 
 from helpers import TOOLS, run_tool
 
@@ -57,7 +60,11 @@ def test_job_array_submission(tmp_path):
     res = run_tool('slurm_generate.sh', 'gpu', 'gv', 'train.txt', out, '--pca', 'p.pth',
                    '--data-root', 'data/in', '--batch-size', '16', env=env, timeout=60)
     assert 'submitted generation array job 77 (tasks 0-1) and merge job 78' in res.stdout
-    calls = log.read_text().splitlines()
+    check, *calls = log.read_text().splitlines()
+    assert check == 'python RANK= WORLD_SIZE= ' + args(
+        f'{TOOLS}/generate_views.py', 'train.txt', '--out-dir', out, '--pca', 'p.pth',
+        '--data-root', 'data/in', '--batch-size', '16', '--rank', '0', '--world-size', '2',
+        '--check-args')
     assert calls[0].startswith('sbatch --parsable -p gpu --job-name=gv --array=0-1%1 --requeue')
     task = args('-u', f'{TOOLS}/generate_views.py', '--lock-wait', '120', 'train.txt',
                 '--out-dir', out, '--pca', 'p.pth', '--data-root', 'data/in', '--batch-size',
@@ -75,8 +82,37 @@ def test_job_array_submission(tmp_path):
     log.write_text('')  # the --flag=value spelling reaches the merge too (it was dropped)
     run_tool('slurm_generate.sh', 'gpu', 'gv', 'cfg.py', out, '--pca', 'p.pth',
              '--dataset-key=val_dataloader.dataset', '--num-variations=2', env=env, timeout=60)
-    assert log.read_text().splitlines()[4] == 'python RANK= WORLD_SIZE= ' + args(
+    assert log.read_text().splitlines()[5] == 'python RANK= WORLD_SIZE= ' + args(
         '-u', f'{TOOLS}/merge_manifests.py', out, '--source', 'cfg.py',
         '--dataset-key=val_dataloader.dataset', '--num-variations=2', '--check-files')
     usage = run_tool('slurm_generate.sh', 'gpu', env=env, timeout=60, returncode=2)
     assert 'usage:' in usage.stderr
+
+
+@pytest.mark.parametrize('options, ntasks, said', [
+    (['--batch-size', '4'], '2', 'the following arguments are required: --pca'),
+    (['--pca', 'p.pth', '--overwrite'], '2', '--overwrite with 2 workers (a job array or '
+     'torchrun) would let one delete what another already wrote: delete --out-dir once before '
+     'launching instead'),
+    (['--pca', 'p.pth', '--data-root'], '2', 'argument --data-root: expected one argument'),
+    (['--pca', 'gone.pth'], '2', "--pca 'gone.pth' does not exist: fit one with "
+     'tools/fit_foreground_pca.py'),
+], ids=['no-pca', 'overwrite', 'data-root-without-value', 'pca-not-there'])
+def test_bad_arguments_are_refused_before_anything_is_submitted(tmp_path, options, ntasks,
+                                                               said):
+    """Nothing was checked before sbatch: without --pca (or with --overwrite, refused by each
+    task) the script said 'submitted' and exited 0, every array task then failed and the merge
+    job waited forever on afterok; a --data-root without its value ended in 'unbound
+    variable'. The tasks' arguments are checked first now (exit 2, one line, no job)."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    script(bin_dir / 'sbatch', FAKE_SBATCH)
+    log = tmp_path / 'calls.log'
+    (tmp_path / 'src').mkdir()
+    (tmp_path / 'p.pth').write_bytes(b'pca')
+    env = dict(PATH=f'{bin_dir}:{os.environ["PATH"]}', FAKE_LOG=str(log), PYTHON=sys.executable,
+               NTASKS=ntasks)
+    run = run_tool('slurm_generate.sh', 'gpu', 'gv', 'src', 'views', *options, env=env,
+                   cwd=str(tmp_path), timeout=120, returncode=2)
+    assert run.stderr.splitlines()[-1] == f'generate_views.py: error: {said}'
+    assert not log.exists() and not (tmp_path / 'views').exists()

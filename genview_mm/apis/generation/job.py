@@ -81,6 +81,14 @@ def load_generator(gen, quiet: bool = False) -> None:
         raise SetupError(str(exc)) from exc
 
 
+def check_overwrite(overwrite: bool, world_size: int) -> None:
+    """UsageError for ``--overwrite`` with several workers."""
+    if overwrite and world_size > 1:
+        raise UsageError(f'--overwrite with {world_size} workers (a job array or torchrun) '
+                         'would let one delete what another already wrote: delete --out-dir '
+                         'once before launching instead')
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """Run this worker's shards, merge if every shard is then done; 0, or 1 if too many of
     the images tried failed."""
@@ -93,10 +101,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         generator = make_generator(args, device)
     except ValueError as exc:  # the only setting argparse leaves unchecked
         raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
-    if args.overwrite and launch.world_size > 1:
-        raise UsageError(f'--overwrite with {launch.world_size} workers (a job array or '
-                         'torchrun) would let one delete what another already wrote: delete '
-                         '--out-dir once before launching instead')
+    check_overwrite(args.overwrite, launch.world_size)
     logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
                 launch.world_size)
     try:
