@@ -4,7 +4,8 @@ Every file genview_mm writes that someone may read while it is written, or that 
 truncate (checkpoints, annotation lists, manifests, settings records, generated views), goes
 through :func:`atomic_write`: the data goes to a temporary file of this process in the same
 folder (same filesystem, so the rename is atomic), which replaces the target only once it is
-complete and closed. On any error the temporary file is removed and the target is untouched;
+complete and closed (a replaced file keeps its permissions; a link to a file is written
+through, the link kept). On any error the temporary file is removed and the target is untouched;
 a full disk or quota raises :class:`DiskFull`, one line naming the folder. What a killed
 process left (its temporary file of the same target) goes at the next write of that target.
 :func:`create_once` is the create-if-absent variant (the first writer wins), for a record that
@@ -12,10 +13,12 @@ several processes may try to create at once.
 """
 import contextlib
 import errno
+import hashlib
 import os
 import os.path as osp
 import shutil
 import socket
+import stat
 import time
 from typing import IO, Iterator, Optional
 
@@ -36,7 +39,17 @@ def temp_name(path: str) -> str:
     unique to this process on this host (two writers never share one, also on a filesystem
     that several nodes share)."""
     folder, name = osp.split(path)
-    return osp.join(folder, f'.{name}.tmp-{socket.gethostname()}-{os.getpid()}')
+    return osp.join(folder, f'{_temp_prefix(name)}{os.getpid()}')
+
+
+def _temp_prefix(name: str) -> str:
+    """The temporary names of ``name`` on this host, less the pid; a name that would make
+    one longer than a file name may be (255 bytes) is replaced by a hash of it."""
+    prefix = f'.{name}.tmp-{socket.gethostname()}-'
+    if len(prefix.encode('utf-8', 'surrogateescape')) + 10 > 255:  # 10: the pid's digits
+        digest = hashlib.sha1(name.encode('utf-8', 'surrogateescape')).hexdigest()[:16]
+        prefix = f'.{digest}.tmp-{socket.gethostname()}-'
+    return prefix
 
 
 @contextlib.contextmanager
@@ -59,6 +72,8 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
     """
     if mode not in ('w', 'wb'):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
+    if osp.islink(path) and osp.isfile(path):  # write through a link to a file, as open does
+        path = osp.realpath(path)
     tmp = temp_name(path)
     if tmp_dir is not None:
         tmp = osp.join(tmp_dir, osp.basename(tmp))
@@ -68,6 +83,8 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
         os.makedirs(osp.dirname(tmp), exist_ok=True)
         text = {} if 'b' in mode else {'encoding': encoding, 'newline': newline}
         with open(tmp, mode, **text) as f:
+            with contextlib.suppress(OSError):  # a replaced file keeps its permissions
+                os.chmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -81,6 +98,7 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
             near = temp_name(path)  # tmp_dir on another filesystem
             try:
                 shutil.copyfile(tmp, near)
+                shutil.copymode(tmp, near)
                 os.replace(near, path)
             except OSError as copy_exc:  # a full disk here is the target's, not tmp_dir's
                 _raise_disk_full(copy_exc, osp.dirname(osp.abspath(path)))
@@ -109,7 +127,7 @@ def clear_stale(path: str) -> int:
     process gone and the file untouched for :data:`STALE_AFTER`: a live writer's file, or one
     of another host, is never removed); how many."""
     folder, name = osp.split(osp.abspath(path))
-    prefix, removed = f'.{name}.tmp-{socket.gethostname()}-', 0
+    prefix, removed = _temp_prefix(name), 0
     try:
         names = [n for n in os.listdir(folder) if n.startswith(prefix)]
     except OSError:

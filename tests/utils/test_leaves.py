@@ -250,3 +250,37 @@ def test_torch_save_filling_the_disk_is_disk_full(tmp_path, monkeypatch):
     assert isinstance(err.value.__cause__, Full) and os.listdir(path.parent) == []
     with pytest.raises(Full):
         write(1000)
+
+
+def test_atomic_write_keeps_the_mode_and_writes_through_a_link(tmp_path):
+    """A replaced file came back 0644 (a private 0600 record became readable by everyone, a
+    0750 script lost its x bit), and a link to a file was replaced by a regular file, its
+    target left stale."""
+    private = tmp_path / 'private.json'
+    private.write_text('old')
+    os.chmod(private, 0o600)
+    with atomic_write(str(private)) as f:
+        f.write('new')
+    assert private.read_text() == 'new' and os.stat(private).st_mode & 0o777 == 0o600
+    real = tmp_path / 'shared' / 'manifest.jsonl'
+    real.parent.mkdir()
+    real.write_text('old')
+    link = tmp_path / 'manifest.jsonl'
+    os.symlink(real, link)
+    with atomic_write(str(link)) as f:
+        f.write('new')
+    assert osp.islink(link) and real.read_text() == 'new'
+    assert sorted(os.listdir(tmp_path / 'shared')) == ['manifest.jsonl']
+
+
+def test_a_name_near_the_limit_gets_a_temporary_name_within_it(tmp_path):
+    """The temporary name adds '.', '.tmp-', the host and the pid to the target's: a view
+    named with 250 bytes (78 CJK characters) could never be written (File name too long),
+    and each rerun retried it as a transient failure."""
+    name = '\u4e2d' * 78 + '-0123.png'
+    assert len(name.encode()) <= 255
+    target = tmp_path / name
+    assert len(osp.basename(temp_name(str(target))).encode()) <= 255
+    with atomic_write(str(target), 'wb') as f:
+        f.write(b'view')
+    assert target.read_bytes() == b'view' and os.listdir(tmp_path) == [name]
