@@ -50,8 +50,10 @@ class ManifestIndex:
         resolve = output_resolver(manifest, backend_args)
         #: rows 'failed' (of them 'undecodable') and 'ok' (of them 'no_clip_sim': no similarity
         #: recorded, so ``min_clip_sim`` keeps them); outputs 'inside', 'absolute', 'climbs';
-        #: 'duplicates': ok rows of a view already listed (each view is drawn with one chance)
+        #: 'duplicates': ok rows of a view already listed (each view is drawn with one chance);
+        #: 'conflicts': ok rows of another view of a (key, variation) already listed
         self.stats: Counter = Counter()
+        variations: Dict[str, int] = {}  # key -> bit mask of the variations with a view
         for row in read_rows(manifest, backend_args):
             # every row's source is matched, so a source whose rows failed is still itself
             source = self.matcher.source_id(row.source)
@@ -73,8 +75,12 @@ class ManifestIndex:
             views = self.by_key.setdefault(key, [])
             if self._add_view(views, row, resolve):
                 self.num_rows += 1
+                bit = 1 << int(row.variation)
+                self.stats['conflicts'] += bool(variations.get(key, 0) & bit)
+                variations[key] = variations.get(key, 0) | bit
             else:  # listed again (concatenated manifests)
                 self.stats['duplicates'] += 1
+        del variations
         for row in read_rows(manifest, backend_args) if self.mixed else ():
             key = self.matcher.key_id(row.key)
             if row.ok and not row.below(min_clip_sim) and key in self.mixed:

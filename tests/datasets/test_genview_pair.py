@@ -148,6 +148,36 @@ def test_a_similarity_that_is_not_finite_counts_as_unknown(data, tmp_path):
     assert index.stats['no_clip_sim'] == unknown + 1
 
 
+def test_two_views_claiming_one_variation_are_counted_and_warned(data, tmp_path):
+    """Manifests of two runs concatenated by hand: rows with the same (key, variation) and
+    different outputs were all kept without a word, so those images drew from extra views at
+    other noise levels (tools/merge_manifests.py reports them as conflicts)."""
+    import json
+    import logging
+    rows = [json.loads(line) for line in open(data.manifest)]
+    ok = [r for r in rows if r['status'] == 'ok']
+    redo = [dict(r, output=r['output'].replace('.', '_redo.', 1), noise_level=500)
+            for r in ok[:2]]
+    manifest = osp.join(osp.dirname(data.manifest), 'two_runs.jsonl')
+    with open(manifest, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows + redo)
+    index = ManifestIndex(manifest)
+    assert index.stats['conflicts'] == 2 and index.stats['duplicates'] == 0
+    assert ManifestIndex(data.manifest).stats['conflicts'] == 0
+    from genview_mm.engine.hooks.genview_pair_hook import manifest_warnings
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger('test_conflicts')
+    logger.addHandler(handler)
+    manifest_warnings(index, logger)
+    assert messages[-1] == (f'GenView manifest {manifest}: 2 ok rows give another view of an '
+                            'image variation already listed (manifests of different runs '
+                            'concatenated?): those images draw from each of their views. '
+                            'tools/merge_manifests.py keeps the newest row of each image '
+                            'variation.')
+
+
 def test_image_without_generated_view_uses_original_twice(data, tmp_path):
     extra = write_photos(str(tmp_path / 'other'), 1, size=24, ext='.png')[0]
     t = GenViewPairDataset(manifest=data.manifest, transforms=[[]])

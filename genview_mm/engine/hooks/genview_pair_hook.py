@@ -139,6 +139,12 @@ def manifest_warnings(index, logger) -> None:
             f'GenView manifest {name}: {stats["duplicates"]} ok rows list a view already listed '
             '(manifests concatenated?); each view is used once. tools/merge_manifests.py writes '
             'one row per view.')
+    if stats['conflicts']:
+        logger.warning(
+            f'GenView manifest {name}: {stats["conflicts"]} ok rows give another view of an '
+            'image variation already listed (manifests of different runs concatenated?): those '
+            'images draw from each of their views. tools/merge_manifests.py keeps the newest '
+            'row of each image variation.')
 
 
 @HOOKS.register_module()
