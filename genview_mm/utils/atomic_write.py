@@ -4,9 +4,10 @@ Every file genview_mm writes that someone may read while it is written, or that 
 truncate (checkpoints, annotation lists, manifests, settings records, generated views), goes
 through :func:`atomic_write`: the data goes to a temporary file of this process in the same
 folder (same filesystem, so the rename is atomic), which replaces the target only once it is
-complete and closed (a replaced file keeps its permissions; a link to a file is written
-through, the link kept). On any error the temporary file is removed and the target is untouched;
-a full disk or quota raises :class:`DiskFull`, one line naming the folder. What a killed
+complete and closed (a replaced file keeps its permissions; a link is replaced, never
+written through: a link in an output folder may point at a user's file elsewhere). On any
+error the temporary file is removed and the target is untouched; a full disk or quota raises
+:class:`DiskFull`, one line naming the folder. What a killed
 process left (its temporary file of the same target) goes at the next write of that target.
 :func:`create_once` is the create-if-absent variant (the first writer wins), for a record that
 several processes may try to create at once.
@@ -72,8 +73,6 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
     """
     if mode not in ('w', 'wb'):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
-    if osp.islink(path) and osp.isfile(path):  # write through a link to a file, as open does
-        path = osp.realpath(path)
     tmp = temp_name(path)
     if tmp_dir is not None:
         tmp = osp.join(tmp_dir, osp.basename(tmp))
@@ -84,7 +83,8 @@ def atomic_write(path: str, mode: str = 'w', encoding: str = 'utf-8',
         text = {} if 'b' in mode else {'encoding': encoding, 'newline': newline}
         with open(tmp, mode, **text) as f:
             with contextlib.suppress(OSError):  # a replaced file keeps its permissions
-                os.chmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
+                if not osp.islink(path):
+                    os.chmod(f.fileno(), stat.S_IMODE(os.stat(path).st_mode))
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -252,10 +252,11 @@ def test_torch_save_filling_the_disk_is_disk_full(tmp_path, monkeypatch):
         write(1000)
 
 
-def test_atomic_write_keeps_the_mode_and_writes_through_a_link(tmp_path):
+def test_atomic_write_keeps_the_mode_and_never_writes_through_a_link(tmp_path):
     """A replaced file came back 0644 (a private 0600 record became readable by everyone, a
-    0750 script lost its x bit), and a link to a file was replaced by a regular file, its
-    target left stale."""
+    0750 script lost its x bit). A link is replaced by the new file and its target is left
+    as it was (a link in an output folder may point at a user's file elsewhere; see
+    tests/tools/test_file_safety.py)."""
     private = tmp_path / 'private.json'
     private.write_text('old')
     os.chmod(private, 0o600)
@@ -267,10 +268,11 @@ def test_atomic_write_keeps_the_mode_and_writes_through_a_link(tmp_path):
     real.write_text('old')
     link = tmp_path / 'manifest.jsonl'
     os.symlink(real, link)
+    os.chmod(real, 0o600)
     with atomic_write(str(link)) as f:
         f.write('new')
-    assert osp.islink(link) and real.read_text() == 'new'
-    assert sorted(os.listdir(tmp_path / 'shared')) == ['manifest.jsonl']
+    assert not osp.islink(link) and link.read_text() == 'new' and real.read_text() == 'old'
+    assert os.stat(link).st_mode & 0o777 != 0o600  # the target's mode is not the link's
 
 
 def test_a_name_near_the_limit_gets_a_temporary_name_within_it(tmp_path):
