@@ -70,6 +70,26 @@ def test_interval_validated():
         KNNMonitorHook(train_dataloader={}, val_dataloader={}, interval=0)
 
 
+@pytest.mark.parametrize('setting', [dict(k=0), dict(k=-3), dict(k=2.5), dict(temperature=0),
+                                     dict(temperature=-0.07), dict(num_classes=0),
+                                     dict(interval=0)])
+def test_vote_settings_refused_when_the_hook_is_built(setting):
+    """k=0 logged the share of class 0 as the accuracy (an empty vote argmaxes to 0) and a
+    temperature <= 0 inverted or broke the weights, both without a word: refused when the
+    runner builds the hook (train.py prints a StartCheckFailed as one line, exit 2)."""
+    from genview_mm.engine import StartCheckFailed
+    name = next(iter(setting))
+    with pytest.raises(StartCheckFailed, match=f'KNNMonitorHook: {name} must be'):
+        KNNMonitorHook(train_dataloader={}, val_dataloader={}, **setting)
+
+
+def test_labels_outside_num_classes_refused():
+    """A label >= num_classes crashed inside scatter_add_ with an index error."""
+    bank, labels = clusters(3)
+    with pytest.raises(ValueError, match=r'label 3 is outside 0\.\.2 \(num_classes=3\)'):
+        knn_predict(bank, labels, bank[:2], 3)
+
+
 def _gather_worker(rank, world, port, out_dir):
     init_gloo(rank, world, port)
     try:
@@ -159,6 +179,33 @@ def test_hook_refuses_bad_loaders_before_training(tmp_path, broken):
     assert {'missing': 'Found 0 files', 'empty': 'its val_dataloader: ',
             'unlabelled': 'without labels'}[broken] in str(exc.value)
     assert len(hook.loaders['train'].dataset) == 6  # the good one was built and checked
+
+
+@pytest.mark.parametrize('split', ['train', 'val'])
+def test_num_classes_below_the_labels_refused_before_training(tmp_path, split):
+    """num_classes at or below the largest label crashed the first evaluation, after an epoch
+    (scatter_add_ out of range): the loaders' labels are checked in before_train."""
+    from mmengine.registry import DefaultScope
+
+    from genview_mm.engine import StartCheckFailed
+    names = write_class_folders(str(tmp_path / 'data'), per_class=2, seed=0)
+    two = tmp_path / 'two.txt'  # the first two classes only
+    two.write_text(''.join(f'{n}/0.png {i}\n' for i, n in enumerate(names[:2])))
+    loader = lambda **ds: dict(batch_size=2, dataset=dict(  # noqa: E731
+        type='CustomDataset', data_root=str(tmp_path / 'data'),
+        pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')], **ds))
+    full, small = loader(), loader(ann_file=str(two))
+    cfgs = (full, small) if split == 'train' else (small, full)
+    hook = KNNMonitorHook(*cfgs, num_classes=2)
+    runner = _stand_in_runner(torch.nn.Linear(1, 1), f'knn_classes_{split}')
+    with DefaultScope.overwrite_default_scope('mmpretrain'), \
+            pytest.raises(StartCheckFailed, match=f'its {split}_dataloader has label 2 .* '
+                                                  'num_classes=2'):
+        hook.before_train(runner)
+    ok = KNNMonitorHook(small, small, num_classes=2)  # labels 0 and 1 fit
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        ok.before_train(runner)
+    assert len(ok.loaders['val'].dataset) == 2
 
 
 def test_hook_evaluate_logs_to_message_hub(tmp_path):

@@ -24,6 +24,7 @@ It runs after the epoch's checkpoint is saved: an evaluation that fails loses no
 import copy
 from typing import Optional, Tuple
 
+import numpy as np
 import torch
 from mmengine.dist import all_gather_object, all_reduce, get_world_size
 from mmengine.hooks import Hook
@@ -45,10 +46,10 @@ class KNNMonitorHook(Hook):
         val_dataloader (dict): labelled query loader config.
         interval (int): evaluate every ``interval`` epochs (or iterations). Defaults to 1.
         by_epoch (bool): count ``interval`` in epochs, else in iterations. Defaults to True.
-        k (int): neighbours. Defaults to 20 (InstDisc used 200).
-        temperature (float): vote temperature. Defaults to 0.07.
+        k (int): neighbours, >= 1. Defaults to 20 (InstDisc used 200).
+        temperature (float): vote temperature, > 0. Defaults to 0.07.
         num_classes (int, optional): defaults to 1 + the largest label of the bank (the vote
-            predicts no other).
+            predicts no other); a set value is checked against both loaders' labels at start.
         before_train (bool): also evaluate once before training. Defaults to False.
         prefix (str): metric name prefix. Defaults to 'knn'.
     """
@@ -60,14 +61,28 @@ class KNNMonitorHook(Hook):
                  by_epoch: bool = True, k: int = 20, temperature: float = 0.07,
                  num_classes: Optional[int] = None, before_train: bool = False,
                  prefix: str = 'knn') -> None:
-        if interval < 1:
-            raise ValueError(f'interval must be >= 1, got {interval}')
+        self._check_settings(interval=interval, k=k, temperature=temperature,
+                             num_classes=num_classes)
         self.loader_cfgs = {'train': self._loader_cfg(train_dataloader),
                             'val': self._loader_cfg(val_dataloader)}
         self.loaders: dict = {}
         self.interval, self.by_epoch = interval, by_epoch
         self.k, self.temperature, self.num_classes = k, temperature, num_classes
         self.at_start, self.prefix = before_train, prefix
+
+    @staticmethod
+    def _check_settings(**settings) -> None:
+        """Refuse settings the vote cannot use when the runner builds the hook: k=0 logged the
+        share of class 0 as the accuracy and a temperature <= 0 inverted the weights."""
+        for name, value in settings.items():
+            if name == 'temperature':
+                ok, need = isinstance(value, (int, float)) and value > 0, '> 0'
+            else:
+                ok = value is None if name == 'num_classes' else False
+                ok = ok or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+                need = 'an integer >= 1'
+            if not ok:
+                raise StartCheckFailed(f'KNNMonitorHook: {name} must be {need}, got {value!r}')
 
     @staticmethod
     def _loader_cfg(cfg: dict) -> dict:
@@ -111,6 +126,18 @@ class KNNMonitorHook(Hook):
                 raise StartCheckFailed(f'{what} gives images without labels: the kNN vote needs '
                                        'them (a labelled dataset, with_label=True, and PackInputs '
                                        'in its pipeline)')
+            self._check_labels(what, loader.dataset)
+
+    def _check_labels(self, what: str, dataset) -> None:
+        """A set ``num_classes`` at or below a label crashed the first evaluation, an epoch in."""
+        if self.num_classes is None:  # 1 + the largest bank label: every label fits
+            return
+        largest = max((int(np.max(dataset.get_data_info(i).get('gt_label', -1)))
+                       for i in range(len(dataset))), default=-1)
+        if largest >= self.num_classes:
+            raise StartCheckFailed(f'{what} has label {largest} but num_classes={self.num_classes}'
+                                   f': set num_classes to at least {largest + 1} (or leave it '
+                                   'unset: 1 + the largest label of the bank)')
 
     @torch.no_grad()
     def extract(self, model, loader) -> Tuple[torch.Tensor, torch.Tensor]:
