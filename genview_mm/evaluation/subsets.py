@@ -12,7 +12,7 @@ line per image (e.g. ``n01440764/n01440764_10026.JPEG 0``), relative to the data
 """
 import os.path as osp
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from genview_mm.utils.annotation_list import read_annotation_list
@@ -98,8 +98,8 @@ def read_simclr_names(path: str) -> List[str]:
     """Read a SimCLR subset file (one ``nXXXXXXXX_NNN.JPEG`` per line).
 
     Raises:
-        ValueError: the file is not UTF-8 text, holds no name, or a line is not one file name
-            of that form (a train list given by mistake, ``path label``).
+        ValueError: the file is not UTF-8 text, holds no name, a line is not one file name
+            of that form (a train list given by mistake, ``path label``), or a name repeats.
     """
     try:
         with open(path, encoding='utf-8') as f:
@@ -114,6 +114,11 @@ def read_simclr_names(path: str) -> List[str]:
     if bad:
         raise ValueError(f'{path}: not a SimCLR subset file (expected names like '
                          f'n01440764_10026.JPEG, one per line), got e.g. {bad[:3]}')
+    repeated = [name for name, count in Counter(names).items() if count > 1]
+    if repeated:
+        raise ValueError(f'{path}: {len(repeated)} names are listed more than once (e.g. '
+                         f'{repeated[0]!r}): remove the repeated lines (two files '
+                         'concatenated?); the subset would hold those images twice')
     return names
 
 

@@ -70,7 +70,11 @@ def test_simclr_subset(tmp_path):
     # written silently before: an empty list, a train list ('path label' lines), binary bytes
     for text, said in ((b'\n \n', 'no image names in it'),
                        (b'n00/n00_18.JPEG 0\n', "got e.g. ['n00_18.JPEG 0']"),
-                       (b'\xff\xd8\xff\xe0 JFIF', 'not UTF-8 text: invalid start byte at byte 0')):
+                       (b'\xff\xd8\xff\xe0 JFIF', 'not UTF-8 text: invalid start byte at byte 0'),
+                       # a repeated name wrote that image twice into the subset (two files
+                       # concatenated, or 1percent.txt appended to 10percent.txt)
+                       (('\n'.join(names + names[2:4]) + '\n').encode(),
+                        f"2 names are listed more than once (e.g. '{names[2]}')")):
         (tmp_path / 'bad.txt').write_bytes(text)
         with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'bad.txt'}: ") + '.*' +
                            re.escape(said)):
