@@ -1,6 +1,8 @@
 # Semi-supervised ImageNet-1k: fine-tune a GenView ResNet-50 (all layers) on 10% of the labels.
-#   python tools/make_semi_subsets.py --train-list data/imagenet/meta/train.txt --percent 10 \
-#       --out-dir data/imagenet/meta          # -> data/imagenet/meta/train_10percent.txt
+# Subset list: the paper's numbers use SimCLR's 10percent.txt (128,116 images):
+#   python tools/make_semi_subsets.py --train-list data/imagenet/meta/train.txt \
+#       --simclr 10percent.txt --out-dir data/imagenet/meta  # -> meta/train_10percent.txt
+# (--percent 10 instead of --simclr draws 128 a class: an approximation)
 #   bash tools/dist_train.sh configs/benchmarks/genview_r50_finetune-10pct-20e_in1k.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/genview_mocov2_r50_backbone.pth
 # The 1% config's recipe except the subset list and the weight decay (MMSelfSup's 10% benchmark:

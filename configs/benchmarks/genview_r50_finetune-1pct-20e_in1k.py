@@ -1,7 +1,8 @@
 # Semi-supervised ImageNet-1k: fine-tune a GenView ResNet-50 (all layers) on 1% of the labels.
-# Subset list (class-balanced, seeded, or the standard SimCLR 1percent.txt):
-#   python tools/make_semi_subsets.py --train-list data/imagenet/meta/train.txt --percent 1 \
-#       --out-dir data/imagenet/meta          # -> data/imagenet/meta/train_1percent.txt
+# Subset list: the paper's numbers use SimCLR's 1percent.txt (12,811 images, one name a line):
+#   python tools/make_semi_subsets.py --train-list data/imagenet/meta/train.txt \
+#       --simclr 1percent.txt --out-dir data/imagenet/meta   # -> meta/train_1percent.txt
+# (--percent 1 instead of --simclr draws a class-balanced, seeded 13 a class: an approximation)
 #   bash tools/dist_train.sh configs/benchmarks/genview_r50_finetune-1pct-20e_in1k.py 8 \
 #       --cfg-options model.backbone.init_cfg.checkpoint=checkpoints/genview_mocov2_r50_backbone.pth
 # Recipe of MMSelfSup's semi-supervised benchmark (SGD, backbone lr 0.01, head lr x100,
