@@ -322,15 +322,15 @@ def outside_views_folder(output: str) -> Optional[str]:
 
 
 def views_root(manifest: str, backend_args: Optional[dict] = None) -> str:
-    """The folder a manifest's relative ``output`` paths start from: the folder of the file
-    (of the file a symlink to the manifest file names: a manifest linked into another folder
-    still finds its views), its prefix on another backend."""
+    """The folder a manifest's relative ``output`` paths start from: the real folder of the
+    file, links resolved (of the file a symlink to the manifest file names: a manifest linked
+    into another folder still finds its views; and an output that climbs, ``..``, means the same
+    folder whichever path reaches the manifest, as the writers spell it from the real folders),
+    its prefix on another backend."""
     manifest = manifest_file(manifest, backend_args)
     if is_remote(manifest, backend_args):
         return manifest.rsplit('/', 1)[0]
-    if osp.islink(manifest):
-        manifest = osp.realpath(manifest)
-    return osp.dirname(osp.abspath(manifest))
+    return osp.dirname(osp.realpath(manifest))
 
 
 def output_resolver(manifest: str, backend_args: Optional[dict] = None) -> Callable[[str], str]:

@@ -465,3 +465,23 @@ def test_an_import_into_a_generation_runs_folder_is_refused(tmp_path, capsys, le
                        '--out (e.g. data/genview/views_released/manifest.jsonl) and point '
                        'genview.manifest at it.\n')
         assert (run / 'manifest.jsonl').read_bytes() == before
+
+
+def test_outputs_climbing_out_resolve_whatever_path_reaches_the_manifest(tmp_path, capsys):
+    """An in-place import (outputs ``../..``) written through a linked folder was spelled from
+    the link's path, and read through the real folder (or a link to the manifest, which is read
+    from its target's folder) it climbed to the wrong place: every view reported missing.
+    The outputs are spelled from the real folders now, and read from the real folder."""
+    real = tmp_path / 'real'
+    src, views = make_trees(str(real / 'imagenet'), LAYOUT)
+    (real / 'genview' / 'views').mkdir(parents=True)
+    (tmp_path / 'linked').symlink_to(real / 'genview')
+    out = tmp_path / 'linked' / 'views' / 'manifest.jsonl'
+    assert run_tool(capsys, views, '--source-root', src, '--out', out)[0] == 0
+    (tmp_path / 'elsewhere').mkdir()
+    (tmp_path / 'elsewhere' / 'm.jsonl').symlink_to(out)
+    for spelling in (out, real / 'genview' / 'views' / 'manifest.jsonl',
+                     tmp_path / 'elsewhere' / 'm.jsonl'):
+        rows = read_manifest(str(spelling))
+        assert len(rows) == 3 and all(osp.isfile(r['output']) for r in rows), spelling
+        assert rows[2]['output'] == osp.join(views, 'n02', 'n02_1.JPEG')

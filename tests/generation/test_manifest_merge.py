@@ -388,3 +388,23 @@ def test_merge_while_a_shard_finishes_loses_no_rows(tmp_path, monkeypatch):
     report = merge_manifests(out)
     monkeypatch.undo()
     assert [r['key'] for r in read_manifest(report['path'])] == ['a.jpg', 'b.jpg']
+
+
+def test_merge_elsewhere_through_links_resolves_from_any_path(tmp_path):
+    """``--out`` through a linked folder: the outputs (``../gen/...``) were spelled from the
+    link's path and climbed to the wrong folder when the manifest was read through its real
+    path; spelled from the real folders now."""
+    real = tmp_path / 'real'
+    out = str(real / 'gen')
+    write_record(out, 0, [row('a/x.jpg')], 1_000_000)
+    os.makedirs(osp.join(out, 'images', 'a'))
+    open(osp.join(out, 'images', 'a', 'x.jpg'), 'wb').write(b'x')
+    (real / 'lists').mkdir()
+    (tmp_path / 'lists_link').symlink_to(real / 'lists')
+    (tmp_path / 'gen_link').symlink_to(real / 'gen')
+    rep = merge_manifests(str(tmp_path / 'gen_link'), check_files=True,
+                          out=str(tmp_path / 'lists_link' / 'm.jsonl'))
+    assert rep['missing_files'] == []
+    for spelling in (tmp_path / 'lists_link' / 'm.jsonl', real / 'lists' / 'm.jsonl'):
+        assert read_manifest(str(spelling))[0]['output'] == osp.join(out, 'images', 'a',
+                                                                     'x.jpg'), spelling

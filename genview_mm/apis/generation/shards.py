@@ -143,8 +143,9 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
     conflicts = sorted({f'{r.key}#{r.variation}' for r in raw if r.ok and best[r.id].ok and
                         any(getattr(r, f) != getattr(best[r.id], f) for f in _IDENTITY)})
     out = out or osp.join(out_dir, manifest.MERGED_NAME)
-    root = osp.dirname(osp.abspath(out))
-    up = osp.relpath(osp.abspath(out_dir), root).replace(osp.sep, '/')  # outputs follow ``out``
+    root = osp.realpath(osp.dirname(osp.abspath(out)))  # real folders, as the reader's: a
+    # link's spelling climbed (..) to another folder when the manifest was reached otherwise
+    up = osp.relpath(osp.realpath(out_dir), root).replace(osp.sep, '/')  # outputs follow out
     rows = [replace(r, output=posixpath.normpath(f'{up}/{r.output}')) if r.output else r
             for r in (best[k] for k in sorted(best))]
     manifest.write_manifest(out, rows)

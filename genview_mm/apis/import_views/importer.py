@@ -151,11 +151,13 @@ def import_views(views_root: str, source_root: str, out: str,
 
     def rows() -> Iterator[ManifestRow]:
         try:
-            for folder in walk_pair(source_root, views_root):
+            # outputs are spelled between the real folders (as read_manifest resolves them): a
+            # link's path climbed (..) to another folder when the manifest was reached otherwise
+            for folder in walk_pair(source_root, osp.realpath(views_root)):
                 yield from _import_folder(folder, match_folder(folder.sources, folder.views,
                                                                exts),
                                           lists, report, f'import:{views_root}', source_root,
-                                          osp.dirname(out))
+                                          osp.realpath(osp.dirname(out)))
                 if bar is not None:
                     bar.set_postfix(matched=report['matched'], refresh=False)
                     bar.update()
