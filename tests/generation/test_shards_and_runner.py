@@ -121,6 +121,34 @@ def test_a_kill_inside_a_shard_keeps_its_finished_images(items, tmp_path):
     assert (stats['skipped'], stats['new']) == (2, 9) and not set(gen.calls) & set(dying.calls)
 
 
+def test_a_lost_view_whose_redo_fails_is_recorded_failed_not_ok(items, tmp_path):
+    """A view file deleted, and its redo failing: the shard record kept the old ok row (ok
+    beat failed), so the merged manifest listed a missing file as ok, the failure reason was
+    lost, and every rerun counted the image as lost again. The redo's row replaces it now."""
+    out = tmp_path / 'out'
+    run(items, out, FakeGen(), shard_size=4)
+    lost = items[5]
+    row = next(r for r in read_rows(shard_path(str(out), 1)) if r.key == lost.key)
+    os.remove(out / row.output)
+
+    class Failing(FakeGen):
+        def generate(self, images, keys, analysis=None):
+            if lost.key in keys:
+                raise RuntimeError('out of memory')
+            return super().generate(images, keys, analysis)
+
+    stats = run(items, out, Failing(), shard_size=4, batch_size=1)
+    assert (stats['redone'], stats['ok'], stats['failed']) == (1, 0, 1)
+    now = {r.key: r for r in read_rows(shard_path(str(out), 1))}
+    assert not now[lost.key].ok and 'out of memory' in now[lost.key].reason
+    assert len(now) == 4 and sum(r.ok for r in now.values()) == 3  # the others kept
+    merge_manifests(str(out))
+    merged = {r['key']: r for r in read_manifest(str(out), status=None)}
+    assert merged[lost.key]['status'] == 'failed' and len(merged) == len(items)
+    again = run(items, out, FakeGen(), shard_size=4)
+    assert (again['retried'], again['redone'], again['ok']) == (1, 0, 1)
+
+
 def test_outputs_independent_of_batch_shard_workers_and_threads(items, tmp_path):
     """The pooled path (prefetch thread, 3 writers) against the serial one (no prefetch, the
     main thread writes), at other batch and shard sizes and worker counts: the same bytes."""

@@ -168,9 +168,11 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                 new = _run_shard(generator, out_dir, s, todo, opts, bar)
                 stats.update(ok=sum(r.ok for r in new), failed=sum(not r.ok for r in new))
                 reasons.update((r.key, r.reason) for r in new if not r.ok)
-                # the chunk's rows and every row the shard held: one of an image that moved to
-                # a finished neighbour (the source grew or shrank) is in no other record
-                rows = manifest.newest_rows(list(old.values()) + new)
+                # the chunk's rows and every row the shard held (one of an image that moved to
+                # a finished neighbour, the source grown or shrunk, is in no other record); a
+                # redone image's rows replace its old ones (a lost view stays ok otherwise)
+                redone = {it.key for it in todo}
+                rows = manifest.newest_rows([r for r in old.values() if r.key not in redone] + new)
                 manifest.write_manifest(record, [rows[k] for k in sorted(rows)])
                 os.remove(journal)  # _run_shard opened it
         except OSError as exc:
