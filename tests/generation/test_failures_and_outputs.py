@@ -79,6 +79,26 @@ def test_output_names_never_collide():
     check_unique_outputs(keys, 1, '.jpg')
 
 
+def test_output_names_of_long_source_names_fit_the_file_system(tmp_path):
+    """A legal 250-byte source name gave a 259-byte view name: 'File name too long' on every
+    write, recorded as a transient failure (redone and thrown away on every rerun). The stem
+    is cut to fit 255 bytes (not inside a UTF-8 character); the hash of the whole key keeps
+    the names apart; shorter names are unchanged."""
+    long_keys = ['d/' + 'x' * 246 + '.jpg', 'd/' + 'x' * 246 + '.png',
+                 'd/' + '\u00e9' * 125 + '.jpg']
+    for variation, count in ((0, 1), (3, 4)):
+        names = [output_relpath(k, variation, count, '.jpeg') for k in long_keys]
+        assert len(set(names)) == 3
+        for name in names:
+            base = name.rsplit('/', 1)[1]
+            assert len(base.encode()) <= 255 and base.endswith('.jpeg')
+            base.encode().decode('utf-8')  # whole characters only
+            (tmp_path / base).write_bytes(b'x')  # the file system takes it
+    check_unique_outputs(long_keys, 1, '.jpg')
+    fits = output_relpath('d/' + 'x' * 200 + '.jpg', 0, 1, '.jpg')
+    assert fits.startswith('images/d/' + 'x' * 200 + '-')  # a name that fits keeps its stem
+
+
 def test_check_unique_outputs_refuses_a_collision(monkeypatch):
     monkeypatch.setattr(outputs, 'output_relpath',
                         lambda key, v, n, ext: 'images/' + osp.splitext(key)[0] + ext)

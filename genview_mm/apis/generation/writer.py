@@ -1,7 +1,8 @@
 """Where a view goes and how it is written (encoded, then renamed into place; the runner calls
 :func:`save_view` from a thread pool). Names mirror the source layout with a short hash of the
-key, ``images/<key folder>/<key stem>-<8 hex of sha1(key)>[_v<k>]<ext>``: distinct even for
-sources that differ only in extension or case (:func:`check_unique_outputs` refuses a clash).
+key, ``images/<key folder>/<key stem>-<8 hex of sha1(key)>[_v<k>]<ext>`` (the stem cut to fit
+255 bytes): distinct even for sources that differ only in extension or case
+(:func:`check_unique_outputs` refuses a clash).
 """
 import hashlib
 import os.path as osp
@@ -17,12 +18,14 @@ IMAGES_DIR = 'images'
 
 
 def output_relpath(key: str, variation: int, num_variations: int, ext: str) -> str:
-    """A view's path relative to the output folder."""
+    """A view's path relative to the output folder; a stem too long for a 255-byte file name is
+    cut (whole characters; the tag hashes the whole key, so names stay apart)."""
     folder, name = osp.split(key)
     tag = hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]
-    suffix = f'_v{variation}' if num_variations > 1 else ''
+    end = f'-{tag}{"_v%d" % variation if num_variations > 1 else ""}{ext}'
+    stem = osp.splitext(name)[0].encode('utf-8')[:255 - len(end.encode('utf-8'))]
     return '/'.join(p for p in (IMAGES_DIR, folder,
-                                f'{osp.splitext(name)[0]}-{tag}{suffix}{ext}') if p)
+                                stem.decode('utf-8', 'ignore') + end) if p)
 
 
 def check_unique_outputs(keys: Iterable[str], num_variations: int, ext: str) -> None:
