@@ -13,6 +13,7 @@ import os.path as osp
 import pickle
 import re
 import zipfile
+import zlib
 from typing import Any, Dict, Optional
 
 import torch
@@ -66,12 +67,36 @@ def check_torch_file(path: str) -> None:
     is_zip = zipfile.is_zipfile(path)
     if is_zip:
         with zipfile.ZipFile(path) as zf:
-            if any(n == 'data.pkl' or n.endswith('/data.pkl') for n in zf.namelist()):
-                return
+            names = zf.namelist()
+        if any(n.endswith('/constants.pkl') for n in names):  # also holds a data.pkl
+            raise CheckpointError(f'{path} is a TorchScript model, not a checkpoint: load it '
+                                  'with torch.jit.load and torch.save its state_dict()')
+        if any(n == 'data.pkl' or n.endswith('/data.pkl') for n in names):
+            return
     elif head[:1] == b'\x80' and head[2:2 + len(_LEGACY_MAGIC)] == _LEGACY_MAGIC:
         return
     raise CheckpointError(f'{path} is not a PyTorch checkpoint: it is {_describe(head, is_zip)}. '
                           + _EXPECTED)
+
+
+def check_checksums(path: str) -> None:
+    """Raise :class:`CheckpointError` if an entry of a zip checkpoint does not match its CRC-32
+    (``torch.load`` does not check them: zeroed or flipped tensor bytes loaded as weights).
+    Entries saved without one (CRC 0; torch >= 2.6 can) are not checked."""
+    if not zipfile.is_zipfile(path):
+        return
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.CRC == 0 and info.file_size:
+                continue
+            try:
+                with zf.open(info) as f:
+                    while f.read(1 << 24):
+                        pass
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise CheckpointError(
+                    f'{path} is damaged: its entry {info.filename} does not match its checksum '
+                    f'({exc}): copy or download it again') from None
 
 
 def _weights_only_detail(err: Exception) -> str:
@@ -91,6 +116,7 @@ def read_checkpoint(path: str) -> Dict[str, Any]:
         CheckpointError: with a message naming ``path`` and what is wrong with it.
     """
     check_torch_file(path)
+    check_checksums(path)
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:

@@ -165,6 +165,40 @@ def test_unreadable_and_refused_checkpoints(tmp_path):
                                             'list.pth', 'ok.pth']
 
 
+def test_damaged_tensor_bytes_and_torchscript_are_named(tmp_path):
+    """torch.load does not check the zip's CRC-32s: a checkpoint with a hole of zeros in a
+    tensor (a download with a gap, bit rot) loaded and was converted with other weights, exit
+    0. It is refused now, naming the damaged entry. A TorchScript archive was called 'truncated
+    or corrupted' (download it again): it is named as TorchScript. A file saved without CRCs
+    (torch >= 2.6 can) still loads."""
+    import zipfile
+    weights = {'state_dict': {'backbone.w': torch.arange(40000, dtype=torch.float32)}}
+    torch.save(weights, str(tmp_path / 'ok.pth'))
+    data = bytearray((tmp_path / 'ok.pth').read_bytes())
+    with zipfile.ZipFile(tmp_path / 'ok.pth') as zf:
+        entry = next(i for i in zf.infolist() if '/data/' in i.filename)
+    start = entry.header_offset + 30 + len(entry.filename.encode()) + len(entry.extra) + 64
+    data[start:start + 4096] = bytes(4096)
+    (tmp_path / 'holed.pth').write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r'holed\.pth is damaged: its entry \S*data/0 does '
+                       r'not match its checksum.*copy or download it again'):
+        read_checkpoint(str(tmp_path / 'holed.pth'))
+    with pytest.raises(CheckpointError, match='is damaged'):
+        convert_checkpoint(str(tmp_path / 'holed.pth'), str(tmp_path / 'out.pth'))
+    assert not (tmp_path / 'out.pth').exists()
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(tmp_path / 'ts.pt'))
+    with pytest.raises(CheckpointError, match=r'ts\.pt is a TorchScript model, not a checkpoint'
+                       r': load it with torch\.jit\.load and torch\.save its state_dict\(\)'):
+        read_checkpoint(str(tmp_path / 'ts.pt'))
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save(weights, str(tmp_path / 'no_crc.pth'))
+    finally:
+        torch.serialization.set_crc32_options(True)
+    got = read_checkpoint(str(tmp_path / 'no_crc.pth'))['state_dict']['backbone.w']
+    assert torch.equal(got, weights['state_dict']['backbone.w'])
+
+
 @pytest.fixture()
 def train_list(tmp_path):
     path = str(tmp_path / 'train.txt')
