@@ -116,13 +116,16 @@ def make_pca(args):
     from genview_mm.apis.pca_encoder import build_encoder_from_args
     from genview_mm.apis.pca_fit import sample_paths, token_batches
     from genview_mm.datasets.image_sources import list_images
-    from genview_mm.foreground.official import import_official_pca
+    from genview_mm.foreground.official import import_official_pca, load_vector
 
     items = list_images(args.fit_images) if args.fit_images else []
     if args.fit_images and not items:  # it failed inside torch.cat, after the encoder loaded
         raise ValueError(f'--fit-images {args.fit_images!r} holds no images to fit the '
                          'threshold on: give a folder or list of images, or the threshold '
                          'itself with --alpha')
+    load_vector(args.vector)  # a bad file is refused before the encoder loads (gigabytes)
+    if args.mean:
+        load_vector(args.mean, 'mean vector')
     encoder = build_encoder_from_args(args)
     fit_batches, paths = None, []
     if args.fit_images:

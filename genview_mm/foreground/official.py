@@ -30,8 +30,14 @@ def load_vector(path: str, what: str = 'PCA vector') -> torch.Tensor:
         raise FileNotFoundError(f'{what} not found: {path!r}')
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise ForegroundPCAError(f'{path!r} is not a .npy array ({exc})') from exc
+    except (ValueError, OSError, EOFError) as exc:
+        why = 'is empty' if osp.getsize(path) == 0 else f'is not a .npy array ({exc})'
+        raise ForegroundPCAError(f'{path!r} {why}: give the {what} file of the official '
+                                 'release (pca_results/<model>/eigenvecters/)') from exc
+    if not isinstance(array, np.ndarray):  # an NpzFile
+        array.close()
+        raise ForegroundPCAError(f'{path!r} is an .npz archive, not a .npy array: save the '
+                                 f'{what} alone with np.save')
     if array.ndim == 2 and 1 in array.shape:
         array = array.reshape(-1)
     if array.ndim != 1 or array.size < 2 or not np.issubdtype(array.dtype, np.floating):

@@ -292,6 +292,28 @@ def test_fit_images_without_images_is_one_line(fit_images, tmp_path, capsys, mon
     assert built == [] and not osp.exists(tmp_path / 'o.pth')
 
 
+@pytest.mark.parametrize('bad', ['empty', 'npz', 'mean_npz'])
+def test_a_vector_file_that_is_no_array_is_one_line_before_the_encoder(bad, tmp_path, capsys,
+                                                                        monkeypatch):
+    """An empty .npy (EOFError) or an .npz archive (no .ndim) crashed with a traceback, and only
+    after the encoder had loaded (gigabytes for the ViT-H): one line, exit 2, nothing built."""
+    import genview_mm.apis.pca_encoder as pca_encoder
+    from helpers import load_tool
+    built = []
+    monkeypatch.setattr(pca_encoder, 'build_encoder_from_args', lambda a: built.append(a))
+    vector = official_layout(str(tmp_path), 'm', 8, 0, False)
+    (tmp_path / 'empty.npy').write_bytes(b'')
+    np.savez(str(tmp_path / 'v.npz'), v=np.ones(8, np.float32))
+    args = {'empty': [str(tmp_path / 'empty.npy')], 'npz': [str(tmp_path / 'v.npz')],
+            'mean_npz': [vector, '--mean', str(tmp_path / 'v.npz')]}[bad]
+    assert load_tool('import_official_pca').main(
+        args + ['--alpha', '0.1', '--out', str(tmp_path / 'o.pth')]) == 2
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert said.startswith('import_official_pca.py: error: ')
+    assert ('is empty' if bad == 'empty' else 'is an .npz archive, not a .npy array') in said
+    assert built == [] and not osp.exists(tmp_path / 'o.pth')
+
+
 def test_a_threshold_that_is_not_finite_or_fitted_on_nothing_is_refused(tmp_path, monkeypatch,
                                                                           capsys):
     """``--alpha nan`` was saved, and every image then had no foreground (one noise level for

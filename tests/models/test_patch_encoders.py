@@ -1,6 +1,7 @@
 """TimmPatchEncoder and build_patch_encoder: the timm adapter (against a stand-in timm module
 and a real ConvNeXt), MODELS registration, building, freezing, errors, and a PCA fitted for a
 timm tower through tools/fit_foreground_pca.py."""
+import re
 import sys
 import types
 
@@ -173,3 +174,22 @@ def test_missing_timm_weights_file_is_named_with_the_setting_to_fix(tmp_path):
         'give the local weights file of that model (in a GenView config: --cfg-options '
         'model.scorer.encoder.checkpoint_path=FILE), or leave checkpoint_path unset to load '
         "timm's pretrained weights (Hugging Face cache or hub)")
+
+
+@pytest.mark.parametrize('damage', ['cut', 'text'])
+def test_a_damaged_timm_weights_file_is_named(tmp_path, damage):
+    """A truncated weights file gave '[Errno 22] Invalid argument' (no file named), a text file
+    a KeyError traceback: a ValueError naming the file and what to do (the tools print it as
+    one line)."""
+    import timm
+    path = tmp_path / 'atto.pth'
+    torch.save(timm.create_model('convnext_atto', pretrained=False, num_classes=0).state_dict(),
+               str(path))
+    if damage == 'cut':
+        path.write_bytes(path.read_bytes()[:20000])
+    else:
+        path.write_text('hello\n')
+    with pytest.raises(ValueError, match=rf'{re.escape(str(path))} cannot be read as weights '
+                       r'\(.*\): .*copy or download it again'):
+        build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                 pretrained=False, checkpoint_path=str(path), input_size=64))

@@ -1,5 +1,6 @@
 """A timm image model's last feature map as a frozen patch encoder."""
 import os.path as osp
+import pickle
 import sys
 from typing import Optional
 
@@ -39,7 +40,13 @@ class TimmPatchEncoder(PatchEncoderBase):
         layout that timm's own loader converts (OpenCLIP's ``open_clip_pytorch_model.bin``:
         ``visual.trunk.*``) goes through the model's ``checkpoint_filter_fn`` as it would."""
         from timm.models import load_state_dict
-        state = load_state_dict(path)
+        try:
+            state = load_state_dict(path)
+        except (RuntimeError, OSError, KeyError, EOFError, ValueError,
+                pickle.UnpicklingError) as exc:  # a truncated file said '[Errno 22]' alone
+            raise ValueError(f'{path} cannot be read as weights ({type(exc).__name__}: '
+                             f'{str(exc).splitlines()[0] if str(exc) else "no detail"}): it is '
+                             'truncated or not a weights file; copy or download it again') from None
         convert = getattr(sys.modules.get(type(self.model).__module__), 'checkpoint_filter_fn',
                           None)
         if convert is not None:
