@@ -86,16 +86,31 @@ def list_file(list_file: str, data_root: Optional[str] = None) -> List[ImageItem
                          'an MMPretrain config (.py)') from None
 
 
+def read_config(config: str):
+    """``Config.fromfile(config)``; a file that does not parse or run (a syntax error, an
+    undefined name, a base config that fails) is a ValueError naming it (a missing file stays
+    an OSError)."""
+    from mmengine.config import Config
+    try:
+        return Config.fromfile(config)
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (whatever the config's code raises)
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else 'no detail'
+        raise ValueError(f'{config} cannot be read as an MMPretrain config '
+                         f'({type(exc).__name__}: {detail}): fix it, or pass an image folder '
+                         'or list instead') from None
+
+
 def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
                 data_root: Optional[str] = None) -> List[ImageItem]:
     """Images of the dataset an MMPretrain config builds at ``dataset_key`` (dotted; a list's
     item by its index). A key the config lacks, or a dataset that fails to build, is a
     ValueError saying which (a missing file stays an OSError)."""
-    from mmengine.config import Config
     from mmpretrain.registry import DATASETS
     from mmpretrain.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    node, walked = Config.fromfile(config), []
+    node, walked = read_config(config), []
     for part in dataset_key.split('.'):
         walked.append(part)
         if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):

@@ -5,6 +5,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 import sys
 
 import pytest
@@ -354,6 +355,31 @@ def test_a_config_source_with_a_wrong_dataset_key_is_one_line(tmp_path, photo_di
     err = capsys.readouterr().err
     assert err.startswith("merge_manifests.py: error: --dataset-key 'val_dataloader.x': ")
     assert err.count('\n') == 1
+
+
+def test_a_config_source_that_does_not_parse_is_one_line(tmp_path, gen_main, merge_main, capsys,
+                                                         tiny_unclip_pca, tiny_unclip_path):
+    """A config with a syntax error or an undefined name: a SyntaxError / NameError traceback
+    (exit 1) from both tools, and --check-args (run by slurm_generate.sh before sbatch) passed
+    it, so every array task failed after queueing. One line, exit 2, before any model."""
+    from gen_tool import cmd
+    for text, said in (('train_dataloader = dict(dataset=dict(type="CustomDataset"\n',
+                        'SyntaxError'), ('x = undefined_name\n', 'NameError')):
+        cfg = tmp_path / 'bad.py'
+        cfg.write_text(text)
+        out = tmp_path / 'out'
+        for extra in ([], ['--check-args']):
+            assert gen_main(cmd(str(cfg), tiny_unclip_pca, tiny_unclip_path, str(out))[2:]
+                            + extra) == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f'generate_views.py: error: {cfg} cannot be read as an '
+                                  f'MMPretrain config ({said}'), err
+            assert err.count('\n') == 1 and not out.exists()
+        (out / 'shards').mkdir(parents=True)
+        assert merge_main([str(out), '--source', str(cfg)]) == 2
+        assert capsys.readouterr().err.startswith(f'merge_manifests.py: error: {cfg} cannot be '
+                                                  'read as an MMPretrain config')
+        shutil.rmtree(out)
 
 
 def test_merge_while_a_shard_finishes_loses_no_rows(tmp_path, monkeypatch):
