@@ -148,3 +148,22 @@ def test_cosine_loss_of_weights_that_underflow_is_zero_not_nan(w, dtype):
     loss.float().backward()
     assert torch.isfinite(loss) and abs(loss.item()) < 1e-6
     assert all(torch.isfinite(p.grad).all() for p in head.parameters() if p.grad is not None)
+
+
+def test_cosine_weights_are_not_rounded_to_the_autocast_dtype():
+    """BYOL/SimSiam under AMP: the mask w / max(w) was cast to the predictor's bfloat16 while
+    CosineSimilarityLoss's rows are float32, so the loss was off mean(w l) by ~0.2%; the
+    weights stay float32 (as the CE rule's, and the official code's)."""
+    head = _build('LatentPredictHead').eval()
+    g = torch.Generator().manual_seed(1)
+    x, t = torch.randn(8, C, generator=g), torch.randn(8, C, generator=g)
+    w = torch.tensor([1.37, .61, 1.13, .89, 1.71, .33, .97, .99])
+    w = w / w.mean()
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        pred = head.predictor([x])[0]
+        assert pred.dtype == torch.bfloat16
+        rows = torch.stack([head.loss_module(pred, t, mask=row)  # the loss's own rows
+                            for row in torch.eye(8)]).float()
+        with head.sample_weights(w):
+            got = head.loss(x, t)
+    torch.testing.assert_close(got.float(), (w * rows).mean(), rtol=1e-5, atol=1e-7)

@@ -70,11 +70,12 @@ def _ce_weighted(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: di
 def _cosine_weighted(head: nn.Module, weights: torch.Tensor, args: tuple, kwargs: dict
                      ) -> torch.Tensor:
     """``CosineSimilarityLoss(mask=m)`` gives ``sum(m l) / sum(m)``, ``m = w / max(w)`` (ones
-    if every weight is 0); rescaled by ``sum(w) / R`` to ``mean(w l)``. No host sync."""
+    if every weight is 0), in float32 (not the autocast dtype); rescaled by ``sum(w) / R`` to
+    ``mean(w l)``. No host sync."""
     w = weights.float()
     peak = w.max()
     mask = torch.where(peak > 0, w / peak.clamp_min(torch.finfo(w.dtype).tiny), torch.ones_like(w))
-    return _with_row_keyword(head, mask, args, kwargs, 'pred', 'mask', False,
+    return _with_row_keyword(head, mask, args, kwargs, 'pred', 'mask', True,
                              rescale=w.sum() / w.numel())
 
 
