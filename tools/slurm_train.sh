@@ -7,6 +7,9 @@ USAGE="usage: [GPUS=8 GPUS_PER_NODE=8 CPUS_PER_TASK=5] $0 PARTITION JOB_NAME \
 CONFIG WORK_DIR [train.py options]"
 if [ $# -lt 4 ]; then echo "$USAGE" >&2; exit 2; fi
 PARTITION=$1; JOB_NAME=$2; CONFIG=$3; WORK_DIR=$4
+if [ -z "${WORK_DIR// }" ]; then  # an unset variable: the run would go to the current folder
+  echo "$0: error: WORK_DIR is empty: pass the run's folder (e.g. work_dirs/NAME)" >&2; exit 2
+fi
 GPUS=${GPUS:-8}; GPUS_PER_NODE=${GPUS_PER_NODE:-8}; CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 for var in GPUS GPUS_PER_NODE CPUS_PER_TASK; do require_count "$var" "${!var}" 1 "$USAGE"; done

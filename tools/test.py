@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
-    check_work_dir(parser, args.work_dir)
+    check_work_dir(parser, args.work_dir, args.config)
     if args.out and not args.out.endswith(('.pkl', '.pickle')):
         usage_error(f'--out {args.out}: predictions are dumped as a pickle; give a .pkl or '
                     '.pickle file')

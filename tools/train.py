@@ -31,7 +31,7 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
-    check_work_dir(parser, args.work_dir)
+    check_work_dir(parser, args.work_dir, args.config)
     return args
 
 

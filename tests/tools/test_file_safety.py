@@ -474,3 +474,40 @@ def test_a_full_disk_is_exit_1_with_the_folder_named(tool, tmp_path, capsys, mon
     assert f'no space left on the device writing to {folder}' in line, line
     assert 'free space or write elsewhere' in line
     assert not [n for _, _, names in os.walk(folder) for n in names if '.tmp-' in n]
+
+
+def test_a_work_dir_that_is_empty_or_holds_the_config_is_refused(tmp_path):
+    """``--work-dir ''`` (an unset shell variable) turned --resume off and wrote the run into
+    the current folder over its checkpoints; a --work-dir that is the config's own folder had
+    MMEngine's config dump (flattened, --cfg-options baked in) replace the user's config. Both
+    are usage errors now (exit 2, before anything heavy), from train.py, test.py and
+    slurm_train.sh."""
+    import sys
+
+    from helpers import run_cmd
+    from helpers.tools import ROOT
+    proj = tmp_path / 'proj'
+    proj.mkdir()
+    config = proj / 'mine.py'
+    text = "_base_ = ['../base.py']  # the user's own config\n"
+    config.write_text(text)
+    (proj / 'ckpt.pth').write_bytes(b'x')
+    for tool, extra in (('train.py', []), ('test.py', [str(proj / 'ckpt.pth')])):
+        tool = osp.join(ROOT, 'tools', tool)
+        empty = run_cmd([sys.executable, tool, str(config), *extra, '--work-dir', ''],
+                        cwd=str(proj), returncode=2)
+        assert empty.stderr.strip().splitlines()[-1].endswith(
+            "error: --work-dir is empty: pass a folder, or leave the option out "
+            "(work_dirs/<config name>)"), empty.stderr
+        for work_dir in (str(proj), str(proj) + '/', str(tmp_path / 'link')):
+            if work_dir.endswith('link'):
+                (tmp_path / 'link').symlink_to(proj)
+            same = run_cmd([sys.executable, tool, str(config), *extra, '--work-dir', work_dir],
+                           returncode=2)
+            assert f'holds the config {config}' in same.stderr.strip().splitlines()[-1], \
+                same.stderr
+            (tmp_path / 'link').unlink(missing_ok=True)
+    assert config.read_text() == text and sorted(os.listdir(proj)) == ['ckpt.pth', 'mine.py']
+    slurm = run_cmd(['bash', 'tools/slurm_train.sh', 'part', 'job', str(config), '', '--resume'],
+                    returncode=2)
+    assert 'WORK_DIR is empty' in slurm.stderr
