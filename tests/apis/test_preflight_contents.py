@@ -495,8 +495,10 @@ def test_fix_lines_name_the_config_paths_and_the_overwrite_they_need(setup, tmp_
                              'model.backbone.init_cfg': None})
     check = next(c for c in run_preflight(cfg) if 'train_1percent.txt not found' in c.detail)
     assert check.fix[0] == (f"python tools/make_semi_subsets.py --train-list "
-                            f"{root / 'meta' / 'train.txt'} --percent 1 10 --out-dir "
-                            f"{root / 'meta'}")
+                            f"{root / 'meta' / 'train.txt'} --simclr 1percent.txt 10percent.txt "
+                            f"--out-dir {root / 'meta'}   (SimCLR's lists, the paper's subsets)")
+    assert check.fix[1] == 'or draw class-balanced ones (an approximation): --percent 1 10'
+
     damaged = tmp_path / 'pca.pth'
     damaged.write_bytes(b'not a PCA file')
     check = by_what(run_preflight(pretraining_cfg(setup, **{

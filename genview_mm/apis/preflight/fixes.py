@@ -37,8 +37,9 @@ FIXES: Dict[str, Tuple[str, ...]] = {
     'coco_annotations': ("download COCO 2017 into data/coco/ (annotations/instances_{{train,val}}"
                          "2017.json, train2017/, val2017/), MMDetection's layout",
                          'or --cfg-options {key}.ann_file=FILE'),
-    'semi_subsets': ('python tools/make_semi_subsets.py --train-list {ann} --percent 1 10 '
-                     '--out-dir {dir}',),
+    'semi_subsets': ('python tools/make_semi_subsets.py --train-list {ann} --simclr 1percent.txt '
+                     "10percent.txt --out-dir {dir}   (SimCLR's lists, the paper's subsets)",
+                     'or draw class-balanced ones (an approximation): --percent 1 10'),
     'extra_folder': ('put the candidate images under {folder} (a symlink to an ImageNet-21K or '
                      'LAION dump will do), or --cfg-options {key}.data_prefix.img_path=DIR',
                      'then ' + _EXTRA_MAKE),
