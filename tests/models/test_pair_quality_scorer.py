@@ -263,3 +263,16 @@ def test_arguments_and_pca_file_are_checked_before_the_encoder_loads(tmp_path):
                        (dict(gamma=-1.0), 'gamma must be a finite number >= 0')):
         with pytest.raises(ValueError, match=shown):
             MODELS.build(dict(tiny_model_cfg('MoCo', scorer), **bad))
+
+
+def test_a_one_value_mean_and_std_are_read_for_the_three_channels():
+    """MMEngine's preprocessors take a mean/std of 1 or 3 values; a 1-value one crashed the
+    scorer with "shape '[1, 3, 1, 1]' is invalid for input of size 1"."""
+    from mmpretrain.models import SelfSupDataPreprocessor
+
+    from genview_mm.models.scorers.normalization import ssl_normalisation
+    pre = SelfSupDataPreprocessor(mean=[127.5], std=[127.5], to_rgb=True)
+    mean, std, bgr = ssl_normalisation(pre, None, None)
+    assert (mean, std, bgr) == ([127.5] * 3, [127.5] * 3, False)
+    with pytest.raises(ValueError, match=r'mean of 2 values: give 1 or 3'):
+        ssl_normalisation(None, [1.0, 2.0], [1.0, 1.0, 1.0])

@@ -28,7 +28,18 @@ def ssl_normalisation(data_preprocessor: Optional[nn.Module], mean: Optional[Seq
         if mean is None and getattr(data_preprocessor, '_enable_normalize', False):
             mean = data_preprocessor.mean.flatten().tolist()
             std = data_preprocessor.std.flatten().tolist()
-    return mean, std, bgr
+    return _three(mean, 'mean'), _three(std, 'std'), bgr
+
+
+def _three(values: Optional[Sequence[float]], name: str) -> Optional[List[float]]:
+    """A mean or std for the three channels (MMEngine takes one value for all of them)."""
+    if values is None:
+        return None
+    values = [float(v) for v in values]
+    if len(values) not in (1, 3):
+        raise ValueError(f'the SSL {name} of {len(values)} values: give 1 or 3 (the '
+                         "data_preprocessor's, or the scorer's own)")
+    return values * 3 if len(values) == 1 else values
 
 
 def to_encoder_pixels(x: torch.Tensor, src_mean: Optional[Sequence[float]],
