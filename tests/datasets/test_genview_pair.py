@@ -777,3 +777,16 @@ def test_hook_refuses_a_manifest_whose_views_are_the_images_themselves(data):
     with pytest.raises(StartCheckFailed, match=f'^{N} of {N} sampled images .* have themselves '
                        'as their generated view'):
         GenViewPairHook().before_train(runner)
+
+
+@pytest.mark.parametrize('setting', [dict(max_check=0), dict(max_check=-1),
+                                     dict(min_coverage=1.5), dict(max_fallback_fraction=-0.1),
+                                     dict(fallback_window=0), dict(max_unweighted=-1)])
+def test_hook_settings_refused_when_built(setting):
+    """max_check=0 said that no image had a view ('matches 0 of 0'), a negative
+    max_fallback_fraction or max_unweighted stopped a healthy run: refused when the runner
+    builds the hook (train.py prints a StartCheckFailed as one line, exit 2)."""
+    from genview_mm.engine import StartCheckFailed
+    name = next(iter(setting))
+    with pytest.raises(StartCheckFailed, match=f'GenViewPairHook: {name} must be'):
+        GenViewPairHook(**setting)
