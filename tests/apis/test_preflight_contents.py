@@ -847,3 +847,17 @@ def test_auto_scale_lr_needs_the_configs_base_batch_size(tmp_path, capsys):
         run_script('train.py', GENVIEW_TINY, '--auto-scale-lr', '--work-dir', work, *without)
     assert exit_.value.code == 2 and not osp.exists(work)
     assert capsys.readouterr().err.startswith('train.py: error: --auto-scale-lr needs')
+
+
+@pytest.mark.parametrize('name, said', [
+    ('convnext_base.clip_laion2b_augre', 'has no pretrained tag clip_laion2b_augre'),
+    ('convnxt_base', 'is not a timm model')])
+def test_a_misspelt_timm_scorer_is_a_broken_line_not_a_traceback(name, said):
+    """A misspelt pretrained tag crashed the preflight itself (RuntimeError: Invalid pretrained
+    tag) in check_config.py and train.py; an unknown model passed the check and failed later."""
+    from genview_mm.apis.preflight.model_checks import check_scorer
+    checks = check_scorer(dict(type='PairQualityScorer', pca_path='x.pth', encoder=dict(
+        type='TimmPatchEncoder', model_name=name)))
+    assert len(checks) == 1 and checks[0].status == 'BROKEN', checks
+    assert said in checks[0].detail and name in checks[0].detail
+    assert any('model.scorer.encoder.model_name' in line for line in checks[0].fix)

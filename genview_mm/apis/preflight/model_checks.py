@@ -169,7 +169,11 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
     if encoder is None:
         return [Check(WHAT, NOTE, f"{spec['type']}: not checked (not a GenView encoder)")]
     args = {k: v for k, v in spec.items() if k != 'type'}
-    source = encoder.weights_source(**args)
+    try:
+        source = encoder.weights_source(**args)
+    except ValueError as exc:  # a model name the library does not know (a misspelt tag)
+        return [Check(WHAT, BROKEN, str(exc), ('fix the name: --cfg-options '
+                                               'model.scorer.encoder.model_name=NAME', ))]
     available = clip_check(source) if encoder is CLIPPatchEncoder else timm_check(spec, source)
     return [available, check_pca(scorer.get('pca_path'), spec, source, not available.failing,
                                  images, scorer.get('check_encoder', True) is not False)]

@@ -130,8 +130,17 @@ class TimmPatchEncoder(PatchEncoderBase):
         Returns:
             WeightsSource: the source.
         """
+        import timm
         from timm.models import get_pretrained_cfg
-        cfg = get_pretrained_cfg(model_name)
+        if not timm.is_model(model_name):
+            raise ValueError(f'TimmPatchEncoder: {model_name!r} is not a timm model '
+                             "(timm.list_models('NAME*') lists the names)")
+        try:
+            cfg = get_pretrained_cfg(model_name)
+        except RuntimeError:  # 'Invalid pretrained tag'
+            arch, _, tag = model_name.partition('.')
+            raise ValueError(f'TimmPatchEncoder: {model_name!r}: {arch} has no pretrained tag '
+                             f"{tag} (timm.list_pretrained('{arch}.*') lists its tags)") from None
         size = input_size or (cfg.input_size[-1] if cfg is not None else None)
         if checkpoint_path:
             return WeightsSource('file', checkpoint_path, input_size=size)
