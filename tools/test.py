@@ -259,11 +259,10 @@ def main() -> None:
         cfg = load_cfg(args, cfg_options(args))
     except GenViewSettingError as exc:
         usage_error(str(exc))
-    missing = [k for k in ('test_dataloader', 'test_cfg', 'test_evaluator') if cfg.get(k) is None]
-    if missing:  # MMEngine's 'self._test_loop should not be None' traceback, after the build
-        usage_error(f'{args.config} has no {", ".join(missing)}: it does not say how to test '
-                    '(a pretraining config?); test with an evaluation config such as '
-                    'configs/benchmarks/ or configs/detection/')
+    from genview_mm.apis.preflight import missing_test_settings
+    unable = missing_test_settings(cfg, args.config)
+    if unable:  # MMEngine's 'self._test_loop should not be None' traceback, after the build
+        usage_error(unable)
     if args.amp:
         check_amp(cfg)
     if args.preflight or (not args.skip_preflight and is_first_rank()):

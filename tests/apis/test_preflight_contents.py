@@ -861,3 +861,14 @@ def test_a_misspelt_timm_scorer_is_a_broken_line_not_a_traceback(name, said):
     assert len(checks) == 1 and checks[0].status == 'BROKEN', checks
     assert said in checks[0].detail and name in checks[0].detail
     assert any('model.scorer.encoder.model_name' in line for line in checks[0].fix)
+
+
+def test_test_mode_of_a_pretraining_config_is_broken(setup):
+    """check_config.py CONFIG CKPT on a pretraining config said 'all prerequisites found'
+    (exit 0), then test.py refused it: the preflight names what is missing."""
+    checks = run_preflight(pretraining_cfg(setup), mode='test')
+    broken = [c for c in checks if c.what == 'test settings']
+    assert len(broken) == 1 and broken[0].status == 'BROKEN'
+    assert 'has no test_dataloader, test_cfg, test_evaluator: it does not say how to test' in \
+        broken[0].detail
+    assert not preflight_passes(checks)

@@ -20,7 +20,7 @@ turn the answers into :class:`Check` lines.
 from typing import Iterator, List, Optional, Tuple
 
 from ..genview_settings import iter_pair_transforms
-from .checklist import FAILING, NOTE, Check, format_checklist
+from .checklist import BROKEN, FAILING, NOTE, Check, format_checklist
 from .checkpoint_checks import check_checkpoints
 from .data_checks import (
     check_dataset,
@@ -34,6 +34,17 @@ from .manifest_checks import check_manifest
 from .model_checks import check_scorer
 
 MODES = ('train', 'test')
+
+
+def missing_test_settings(cfg, config: str) -> Optional[str]:
+    """Why ``cfg`` cannot test (no ``test_dataloader``, ``test_cfg`` or ``test_evaluator``: a
+    pretraining config), or None."""
+    missing = [k for k in ('test_dataloader', 'test_cfg', 'test_evaluator') if cfg.get(k) is None]
+    if not missing:
+        return None
+    return (f'{config} has no {", ".join(missing)}: it does not say how to test (a pretraining '
+            'config?); test with an evaluation config such as configs/benchmarks/ or '
+            'configs/detection/')
 
 
 def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) -> List[Check]:
@@ -54,6 +65,9 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     validate = cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None
     names = ['test'] if mode == 'test' else ['train'] + (['val'] if validate else [])
     checks: List[Check] = []
+    unable = mode == 'test' and missing_test_settings(cfg, cfg.filename or 'the config')
+    if unable:  # check_config.py said OK, then test.py refused it
+        checks.append(Check('test settings', BROKEN, unable, ()))
     for name in names:
         loader = cfg.get(f'{name}_dataloader') or {}
         for key, ds in iter_datasets(loader.get('dataset'), f'{name}_dataloader.dataset'):
