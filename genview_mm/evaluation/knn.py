@@ -54,9 +54,10 @@ def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feat
     """
     if train_feats.shape[0] != train_labels.shape[0]:
         raise ValueError('train_feats and train_labels differ in length')
-    if train_labels.numel() and not 0 <= int(train_labels.min()) <= int(train_labels.max()) \
-            < num_classes:
-        bad = int(train_labels.max()) if int(train_labels.min()) >= 0 else int(train_labels.min())
+    low, high = (int(train_labels.min()), int(train_labels.max())) if train_labels.numel() \
+        else (0, -1)
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
         raise ValueError(f'train label {bad} is outside 0..{num_classes - 1} '
                          f'(num_classes={num_classes})')
     k = min(k, train_feats.shape[0])

@@ -9,7 +9,7 @@ from mmpretrain.registry import HOOKS
 from genview_mm.datasets.transforms.genview_pair import GEN_KEYS, GenViewPairDataset
 from genview_mm.utils.file_safety import same_file
 
-from ..errors import RunCheckFailed, StartCheckFailed
+from ..errors import RunCheckFailed, StartCheckFailed, refuse_settings
 
 
 def find_pair_transforms(dataset) -> Iterator[tuple]:
@@ -200,15 +200,14 @@ class GenViewPairHook(Hook):
     def __init__(self, max_check: int = 50000, min_coverage: float = 0.0,
                  max_unweighted: int = 100, max_fallback_fraction: float = 0.5,
                  fallback_window: int = 1000) -> None:
-        for name, value, ok, need in (
-                ('max_check', max_check, max_check >= 1, 'an integer >= 1'),
-                ('min_coverage', min_coverage, 0 <= min_coverage <= 1, 'in [0, 1]'),
-                ('max_unweighted', max_unweighted, max_unweighted >= 0, '>= 0 (0: never stop)'),
-                ('max_fallback_fraction', max_fallback_fraction,
-                 0 <= max_fallback_fraction <= 1, 'in [0, 1] (1: never stop)'),
-                ('fallback_window', fallback_window, fallback_window >= 1, 'an integer >= 1')):
-            if not ok:  # 0 checked images read as 'no view matches'; < 0 stopped healthy runs
-                raise StartCheckFailed(f'GenViewPairHook: {name} must be {need}, got {value!r}')
+        # 0 checked images read as 'no view matches'; a value < 0 stopped healthy runs
+        refuse_settings('GenViewPairHook', (
+            ('max_check', max_check, max_check >= 1, 'an integer >= 1'),
+            ('min_coverage', min_coverage, 0 <= min_coverage <= 1, 'in [0, 1]'),
+            ('max_unweighted', max_unweighted, max_unweighted >= 0, '>= 0 (0: never stop)'),
+            ('max_fallback_fraction', max_fallback_fraction, 0 <= max_fallback_fraction <= 1,
+             'in [0, 1] (1: never stop)'),
+            ('fallback_window', fallback_window, fallback_window >= 1, 'an integer >= 1')))
         self.max_check = max_check
         self.min_coverage = min_coverage
         self.max_unweighted = max_unweighted

@@ -33,7 +33,7 @@ from mmpretrain.registry import HOOKS
 
 from genview_mm.evaluation.knn import knn_hits, pool_features
 
-from ..errors import StartCheckFailed
+from ..errors import StartCheckFailed, is_count, refuse_settings
 
 
 @HOOKS.register_module()
@@ -61,28 +61,20 @@ class KNNMonitorHook(Hook):
                  by_epoch: bool = True, k: int = 20, temperature: float = 0.07,
                  num_classes: Optional[int] = None, before_train: bool = False,
                  prefix: str = 'knn') -> None:
-        self._check_settings(interval=interval, k=k, temperature=temperature,
-                             num_classes=num_classes)
+        # k=0 logged the share of class 0 as the accuracy, a temperature <= 0 inverted weights
+        refuse_settings('KNNMonitorHook', (
+            ('interval', interval, is_count(interval), 'an integer >= 1'),
+            ('k', k, is_count(k), 'an integer >= 1'),
+            ('temperature', temperature,
+             isinstance(temperature, (int, float)) and temperature > 0, '> 0'),
+            ('num_classes', num_classes, num_classes is None or is_count(num_classes),
+             'an integer >= 1')))
         self.loader_cfgs = {'train': self._loader_cfg(train_dataloader),
                             'val': self._loader_cfg(val_dataloader)}
         self.loaders: dict = {}
         self.interval, self.by_epoch = interval, by_epoch
         self.k, self.temperature, self.num_classes = k, temperature, num_classes
         self.at_start, self.prefix = before_train, prefix
-
-    @staticmethod
-    def _check_settings(**settings) -> None:
-        """Refuse settings the vote cannot use when the runner builds the hook: k=0 logged the
-        share of class 0 as the accuracy and a temperature <= 0 inverted the weights."""
-        for name, value in settings.items():
-            if name == 'temperature':
-                ok, need = isinstance(value, (int, float)) and value > 0, '> 0'
-            else:
-                ok = value is None if name == 'num_classes' else False
-                ok = ok or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
-                need = 'an integer >= 1'
-            if not ok:
-                raise StartCheckFailed(f'KNNMonitorHook: {name} must be {need}, got {value!r}')
 
     @staticmethod
     def _loader_cfg(cfg: dict) -> dict:
