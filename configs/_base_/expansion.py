@@ -1,7 +1,8 @@
 # The extra set of the data-expansion baselines (docs/reproducing_the_paper.md): unlabelled real
 # images listed by tools/sample_extra_images.py, as many as GenView has views (one per ImageNet-1K
 # train image). A config concatenates it with its method's ImageNet train set and gives it that
-# set's pipeline: dict(_base_.extra_images, pipeline=...).
+# set's pipeline: dict(_base_.extra_images, pipeline=...), as the last of its datasets (the
+# preflight takes the last one for the extra set).
 #   python tools/sample_extra_images.py data/extra_images \
 #       --imagenet data/imagenet/train data/imagenet/val --num 1281167 \
 #       --out data/expansion/extra_images.txt

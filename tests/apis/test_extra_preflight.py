@@ -140,3 +140,26 @@ def test_a_list_that_is_not_utf8_is_broken(setup, junk):
     assert check.detail == (f'{setup["list"]}: line 2 is not UTF-8 text, but MMPretrain reads '
                             'every line as an image path, as it is, so training would fail '
                             'there')
+
+
+def test_an_unlabelled_main_list_is_not_taken_for_the_extra_set(setup, tmp_path):
+    """The extra set is the last dataset of the train ConcatDataset. Any unlabelled
+    CustomDataset with a list used to be taken for it: a main set of that form was checked
+    against expansion.num_extra, and the fix line told the user to write the extra sample over
+    their main list; the tools that read the train folder were sent to the extra folder."""
+    from genview_mm.apis.preflight.data_checks import train_images
+    main_list = str(tmp_path / 'main.txt')
+    names = sorted(os.listdir(osp.join(setup['main'], 'all')))
+    with open(main_list, 'w') as f:
+        f.writelines(f'all/{n}\n' for n in names)
+    cfg = tiny_cfg(setup)
+    pipeline = cfg.train_dataloader.dataset.datasets[0].pipeline
+    cfg.train_dataloader.dataset.datasets[0] = dict(
+        type='CustomDataset', data_root=setup['main'], ann_file=main_list, with_label=False,
+        pipeline=pipeline)
+    checks = run_preflight(cfg)
+    text = format_checklist(checks, 'cfg', verbose=True)
+    assert preflight_passes(checks), text
+    assert [c.what for c in checks if c.what.startswith('extra images')] == [EXTRA], text
+    assert 'sample_extra_images' not in text and main_list + ':' not in text
+    assert train_images(cfg) == setup['main']

@@ -25,7 +25,7 @@ from .checkpoint_checks import check_checkpoints
 from .data_checks import (
     check_dataset,
     check_evaluator,
-    is_extra_images,
+    extra_images_key,
     iter_datasets,
     train_images,
 )
@@ -68,10 +68,11 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     unable = mode == 'test' and missing_test_settings(cfg, cfg.filename or 'the config')
     if unable:  # check_config.py said OK, then test.py refused it
         checks.append(Check('test settings', BROKEN, unable, ()))
+    extra = extra_images_key(cfg)
     for name in names:
         loader = cfg.get(f'{name}_dataloader') or {}
         for key, ds in iter_datasets(loader.get('dataset'), f'{name}_dataloader.dataset'):
-            if is_extra_images(cfg, ds):  # a data-expansion baseline's extra set
+            if key == extra:  # a data-expansion baseline's extra set
                 checks += check_extra_images(cfg, key, ds)
                 continue
             checks += check_dataset(key, ds)

@@ -69,10 +69,20 @@ def image_folder(ds: Optional[dict]) -> str:
     return (folder.rstrip('/') or '/') if folder else DEFAULT_TRAIN_IMAGES
 
 
-def is_extra_images(cfg, ds: dict) -> bool:
-    """Whether ``ds`` is the extra set of an expansion config (``cfg.expansion`` is set)."""
-    return bool(cfg.get('expansion')) and ds.get('type') == 'CustomDataset' and \
-        ds.get('with_label') is False and bool(ds.get('ann_file'))
+def extra_images_key(cfg) -> Optional[str]:
+    """The config key of an expansion config's extra set (``cfg.expansion`` is set): the last
+    of the train loader's datasets, when there are two or more and it is an unlabelled
+    ``CustomDataset`` reading a list (``configs/_base_/expansion.py``); None otherwise. By
+    position, so that a main set of the same form is never taken for it."""
+    if not cfg.get('expansion'):
+        return None
+    loader = cfg.get('train_dataloader') or {}
+    sets = list(iter_datasets(loader.get('dataset'), 'train_dataloader.dataset'))
+    if len(sets) < 2:
+        return None
+    key, ds = sets[-1]
+    unlabelled = ds.get('type') == 'CustomDataset' and ds.get('with_label') is False
+    return key if unlabelled and ds.get('ann_file') else None
 
 
 def train_images(cfg) -> str:
@@ -80,8 +90,9 @@ def train_images(cfg) -> str:
     expansion config's extra set), the folder the tools that make views, PCA files and extra
     sets read; :data:`DEFAULT_TRAIN_IMAGES` when the config names none."""
     loader = cfg.get('train_dataloader') or {}
-    for _, ds in iter_datasets(loader.get('dataset'), 'train_dataloader.dataset'):
-        if not is_extra_images(cfg, ds):
+    extra = extra_images_key(cfg)
+    for key, ds in iter_datasets(loader.get('dataset'), 'train_dataloader.dataset'):
+        if key != extra:
             return image_folder(ds)
     return DEFAULT_TRAIN_IMAGES
 

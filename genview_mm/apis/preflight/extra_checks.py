@@ -1,7 +1,7 @@
 """Preflight check of a data-expansion baseline's extra images (``configs/expansion/``).
 
 A config with an ``expansion = dict(num_extra=N)`` setting trains on its dataset plus an extra
-set: a ``CustomDataset(with_label=False)`` reading an annotation list that
+set, the last of its train datasets: a ``CustomDataset(with_label=False)`` reading a list that
 ``tools/sample_extra_images.py`` writes. This check replaces the generic dataset check for that
 set: the image folder and the list exist, every line of the list is a plain path, it holds N
 images, and its first paths are files of the folder; each missing item names the command that
