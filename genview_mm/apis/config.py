@@ -3,7 +3,41 @@ from typing import Optional
 
 from mmengine.config import Config
 
-from .genview_settings import apply_genview_settings
+from .genview_settings import GenViewSettingError, apply_genview_settings
+
+#: settings that hold a path even where the config leaves them None
+_PATH_KEYS = ('load_from', 'resume_from', 'data_root', 'ann_file', 'img_path', 'checkpoint',
+              'pretrained', 'work_dir')
+
+
+def _current(cfg, key: str):
+    """The config's value at a dotted ``--cfg-options`` key (list items by index), or None."""
+    node = cfg
+    for part in key.split('.'):
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def refuse_split_paths(cfg, options: dict) -> None:
+    """Refuse an option MMEngine split at its commas into a list of texts where the config has
+    a path or a text (a path with a comma: the run failed on a list, far from the option).
+    ``genview.*`` settings have their own checks (:func:`apply_genview_settings`)."""
+    for key, value in options.items():
+        texts = isinstance(value, (list, tuple)) and len(value) > 1 and \
+            all(isinstance(v, str) for v in value)
+        if key.startswith('genview.') or not texts:
+            continue
+        current = _current(cfg, key)
+        if isinstance(current, str) or (current is None and key.rsplit('.', 1)[-1] in _PATH_KEYS):
+            raise GenViewSettingError(
+                f'--cfg-options {key}: MMEngine split the value at its comma into {list(value)}, '
+                f'where the config has a path or text; quote it to keep it whole: '
+                f"--cfg-options '{key}=\"{','.join(value)}\"'")
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
@@ -18,6 +52,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """
     cfg = Config.fromfile(path)
     if cfg_options:
+        refuse_split_paths(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     apply_genview_settings(cfg)
     return cfg

@@ -23,8 +23,9 @@ PAIR_SETTINGS = ('manifest', 'prob', 'source_root', 'min_clip_sim')
 
 
 class GenViewSettingError(ValueError):
-    """A misspelt or unknown ``genview`` key, a ``genview`` that is not a dict, or a setting of
-    the wrong type or range (the tools print it in one line and exit with status 2)."""
+    """A misspelt or unknown ``genview`` key, a ``genview`` that is not a dict, a setting of
+    the wrong type or range, or a ``--cfg-options`` path split at its commas (the tools print
+    it in one line and exit with status 2)."""
 
 
 def iter_pair_transforms(node: Any) -> Iterator[dict]:

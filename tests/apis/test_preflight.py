@@ -379,6 +379,29 @@ def test_a_cfg_option_path_with_spaces_keeps_them(capsys):
             capsys.readouterr().err
 
 
+def test_a_cfg_option_path_with_a_comma_is_kept_when_quoted_and_refused_when_split(
+        capsys, tmp_path):
+    """MMEngine splits a --cfg-options value at its commas: a path with a comma became a list and
+    crashed the preflight (TypeError in os.stat, AttributeError on load_from). Quoted whole it
+    is kept as the text it is; unquoted, where the config has text or a path, it is one line."""
+    items = ['a="/data/a,b"', "b='x,y'", 'c="[1,2]"', 'd=x,y']
+    options = load_tool('_launch_args').cfg_options(argparse.Namespace(cfg_options=items))
+    assert options == {'a': '/data/a,b', 'b': 'x,y', 'c': [1, 2], 'd': ['x', 'y']}
+    folder = tmp_path / 'a,b'
+    folder.mkdir()
+    for key in ('train_dataloader.dataset.data_root', 'load_from'):
+        rc = load_tool('check_config').main([GENVIEW_TINY, '--cfg-options', f'{key}={folder}'])
+        err = capsys.readouterr().err
+        parent = str(tmp_path)
+        assert rc == 2 and err == (
+            f"check_config.py: error: --cfg-options {key}: MMEngine split the value at its "
+            f"comma into ['{parent}/a', 'b'], where the config has a path or text; quote it "
+            f"to keep it whole: --cfg-options '{key}=\"{folder}\"'\n")
+    cfg = load_config(GENVIEW_TINY, load_tool('_launch_args').cfg_options(argparse.Namespace(
+        cfg_options=[f'train_dataloader.dataset.data_root="{folder}"'])))
+    assert cfg.train_dataloader.dataset.data_root == str(folder)
+
+
 def test_an_unknown_genview_key_is_one_line(capsys):
     """A misspelt genview key: one line naming the known ones (a KeyError traceback on main)."""
     rc = load_tool('check_config').main([GENVIEW_TINY, '--cfg-options', 'genview.probability=1'])
