@@ -15,6 +15,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from .encoder_identity import file_sha256
 from .fit import alpha_histogram
 from .pca import ForegroundPCA, ForegroundPCAError
 
@@ -22,6 +23,27 @@ MASK_TYPES = ('gt', 'lt')
 #: how far from 1 the norm of an imported direction may be (the official vectors are unit norm
 #: in float32: off by ~1e-6; a mean vector or another array is off by far more)
 UNIT_NORM_TOL = 1e-3
+#: the released ``pca_vectors.npy`` files by sha256 (official repository, commit 38a6a78):
+#: (what it is, the architecture signature of its encoder, how to import it). The width check
+#: alone would take the 1024-d one for any 1024-d encoder (a CLIP ViT-L/14).
+OFFICIAL_VECTORS = {
+    'b3da42f1fa1770630c1c026458a842c11aa56a75672b72636206c957a5559c81': (
+        'ViT-H/14 (laion2b_s32b_b79k)', 'clip-vit:d1280-l32-p14',
+        "the generator's encoder (--encoder <Stable unCLIP 2.1 folder>)"),
+    'f5ce0e99116aeca7baaa70b60ce59ae4e6c361fb1a939789147fe8bbfdb12e95': (
+        'ConvNeXt-Base-W (laion2B-s13B-b82K-augreg)', 'timm:convnext_base',
+        "the scorer's encoder (--timm-model convnext_base.clip_laion2b_augreg)"),
+}
+
+
+def check_official_encoder(vector: str, encoder, arch: Optional[str]) -> None:
+    """Refuse a released vector (known by its sha256) for an encoder of another architecture
+    (``arch``, its signature; None: unknown, not checked)."""
+    known = OFFICIAL_VECTORS.get(file_sha256(vector))
+    if known and arch and arch != known[1] and not arch.startswith(known[1] + '-'):
+        raise ForegroundPCAError(
+            f'{vector!r} is the official {known[0]} vector, but {encoder.name!r} is {arch}, not '
+            f'{known[1]}: import it for {known[2]}')
 
 
 def load_vector(path: str, what: str = 'PCA vector') -> torch.Tensor:
@@ -86,6 +108,8 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
             f'{vector!r} has {direction.numel()} entries, but {encoder.name!r} gives '
             f'{encoder.dim}-d tokens: it is the vector of another encoder (ViT-H/14: 1280, '
             'ConvNeXt-Base-W: 1024). Import it for the encoder it was fitted for.')
+    identity = encoder.identity() if hasattr(encoder, 'identity') else None
+    check_official_encoder(vector, encoder, getattr(identity, 'arch', None))
     norm = float(direction.double().norm())
     if norm == 0:
         raise ForegroundPCAError(
@@ -100,7 +124,6 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
         raise ForegroundPCAError(f'{mean!r} has {mean_t.numel()} entries, the vector '
                                  f'{direction.numel()}')
     sign = 1.0 if mask_type == 'gt' else -1.0
-    identity = encoder.identity() if hasattr(encoder, 'identity') else None
     pca = ForegroundPCA(
         direction=direction * sign, mean=mean_t, alpha=None if alpha is None else alpha * sign,
         threshold_rule='given', encoder=encoder.name,

@@ -399,3 +399,35 @@ def test_input_size_help_states_the_default_used(tool, default, capsys):
     assert shown == ("the model's own; the paper's scorer uses 224" if default is None else
                      f"{default}, as the authors' scripts fit")
     assert args.input_size == (None if default is None else int(default))
+
+
+def test_an_official_vector_is_refused_for_another_encoder_of_its_width(tmp_path, monkeypatch):
+    """The width check alone let the ConvNeXt-Base-W vector (1024) through for any 1024-d
+    encoder (a CLIP ViT-L/14): every score then came from a direction fitted for other tokens.
+    An official file is known by its sha256 and goes with its encoder's architecture only."""
+    from types import SimpleNamespace
+
+    import genview_mm.foreground.official as official
+    from genview_mm.foreground.encoder_identity import file_sha256
+    vector = official_layout(str(tmp_path), 'convnext_base_w_laion2b-s13k-b82k-augreg', 8, 0,
+                             False)
+    assert set(official.OFFICIAL_VECTORS) == {  # the release's two vectors (commit 38a6a78)
+        'b3da42f1fa1770630c1c026458a842c11aa56a75672b72636206c957a5559c81',
+        'f5ce0e99116aeca7baaa70b60ce59ae4e6c361fb1a939789147fe8bbfdb12e95'}
+    convnext = official.OFFICIAL_VECTORS[
+        'f5ce0e99116aeca7baaa70b60ce59ae4e6c361fb1a939789147fe8bbfdb12e95']
+    monkeypatch.setitem(official.OFFICIAL_VECTORS, file_sha256(vector), convnext)
+
+    def encoder(arch):
+        return SimpleNamespace(dim=8, name='enc', grid=(2, 2), input_size=32,
+                               identity=lambda: SimpleNamespace(arch=arch, fingerprint=None))
+    with pytest.raises(ForegroundPCAError) as exc:
+        official.import_official_pca(vector, encoder('clip-vit:d8-l2-p14-s224'))
+    assert str(exc.value) == (
+        f"{vector!r} is the official ConvNeXt-Base-W (laion2B-s13B-b82K-augreg) vector, but "
+        "'enc' is clip-vit:d8-l2-p14-s224, not timm:convnext_base: import it for the scorer's "
+        'encoder (--timm-model convnext_base.clip_laion2b_augreg)')
+    pca = official.import_official_pca(vector, encoder('timm:convnext_base'))
+    assert pca.encoder_arch == 'timm:convnext_base'
+    other = official_layout(str(tmp_path / 'own'), 'mine', 8, 5, False)  # not a released file
+    assert official.import_official_pca(other, encoder('clip-vit:d8-l2-p14-s224')).dim == 8
