@@ -173,21 +173,10 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
-    from genview_mm.apis.generation.job import (
-        ABORTS,
-        UsageError,
-        check_overwrite,
-        run_from_args,
-    )
+    from genview_mm.apis.generation.job import ABORTS, check_args, run_from_args
     try:
         if args.check_args:
-            check_overwrite(args.overwrite, args.world_size or 1)
-            if args.source.endswith('.py'):  # parsed, not built (a folder dataset walks it)
-                from genview_mm.datasets.image_sources import read_config
-                try:
-                    read_config(args.source)
-                except ValueError as exc:
-                    raise UsageError(str(exc)) from None
+            check_args(args)
             return 0
         return run_from_args(args)
     except ABORTS as exc:

@@ -20,9 +20,9 @@
 # an earlier copy of it still runs, the shard lock refuses the newcomer (it waits --lock-wait
 # 120 s first). If a task failed, submit the same command again (any NTASKS works: the shards
 # are fixed): finished shards end in seconds.
-# The arguments and paths are checked before anything is submitted (generate_views.py
-# --check-args: exit 2 and one line). --overwrite is refused with NTASKS > 1: delete OUT_DIR
-# first instead.
+# The arguments, paths and OUT_DIR's settings record are checked before anything is
+# submitted (generate_views.py --check-args: exit 2 and one line). --overwrite is refused with
+# NTASKS > 1: delete OUT_DIR first instead.
 set -euo pipefail
 
 if [ "${1:-}" = "--array-task" ]; then  # inside the allocation of one array task

@@ -345,3 +345,39 @@ def test_images_added_to_the_source_lose_no_row(gen_main, photo_dir, tiny_unclip
     assert {r['key']: os.path.getmtime(r['output']) for r in rows if r['key'] in first} == first
     assert gen_main(args) == 0  # and a rerun finds everything done
     assert 'share 12, skipped 12, new 0' in capsys.readouterr().out
+
+
+def test_check_args_compares_the_settings_record(gen_main, photo_dir, tiny_unclip_pca,
+                                                 tiny_unclip_path, tmp_path, capsys,
+                                                 monkeypatch):
+    """slurm_generate.sh runs --check-args before sbatch. It did not read the settings record,
+    so a rerun with other settings was submitted, every array task stopped with exit 2 and the
+    afterok merge job waited forever. The record is compared now, before any model loads; the
+    settings a task resolves on its own device (dtype, output, with no --device) are left to
+    the task, as the submitting node may have no GPU."""
+    out = str(tmp_path / 'out')
+    args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+    assert gen_main(args) == 0
+    capsys.readouterr()
+
+    def loaded(*a, **k):
+        raise ModelLoaded
+
+    import genview_mm.apis.generation.job as job
+    monkeypatch.setattr(job, 'load_generator', loaded)
+    assert gen_main(args + ['--steps', '2', '--check-args']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'generate_views.py: error: {out} holds views generated with other '
+                          'settings') and 'steps: 3 -> 2' in err
+    assert gen_main(args + ['--check-args']) == 0 and capsys.readouterr().err == ''
+    record = osp.join(out, 'generation_settings.json')
+    with open(record) as f:
+        settings = json.load(f)
+    with open(record, 'w') as f:  # as a GPU run records them
+        json.dump(dict(settings, dtype='float16', output='tensor'), f)
+    no_device = [a for a in args if a not in ('--device', 'cpu')]
+    assert gen_main(no_device + ['--check-args']) == 0, capsys.readouterr().err
+    assert gen_main(no_device + ['--check-args', '--dtype', 'float32']) == 2
+    assert "dtype: 'float16' -> 'float32'" in capsys.readouterr().err
+    assert gen_main(args + ['--check-args']) == 2  # --device cpu: float32 and pil there
+    assert "output: 'tensor' -> 'pil'" in capsys.readouterr().err

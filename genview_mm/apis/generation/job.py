@@ -9,14 +9,20 @@ import logging
 from collections import Counter
 from typing import Iterable, Optional
 
-from ...datasets.image_sources import list_images
+from ...datasets.image_sources import list_images, read_config
 from ...foreground.encoder_identity import is_fingerprint
 from ...structures.manifest import failure_cause
 from ...utils.dist import LAUNCH_MODES, launch_from, resolve_device
 from ...utils.file_safety import check_outside_sources
 from . import ABORTS, SettingsMismatch, SetupError, ShardLocked, UsageError  # noqa: F401
 from .runner import generate_views
-from .settings import check_settings, clear_outputs, settings_of, write_settings
+from .settings import (
+    check_settings,
+    clear_outputs,
+    read_settings,
+    settings_of,
+    write_settings,
+)
 from .shards import merge_manifests
 
 logger = logging.getLogger(__name__)
@@ -69,6 +75,22 @@ def make_generator(args: argparse.Namespace, device: str):
         compile=args.compile, check_encoder=not args.no_encoder_check))
 
 
+def checked_generator(args: argparse.Namespace, device: str):
+    """:func:`make_generator`, its one setting argparse leaves unchecked a UsageError."""
+    try:
+        return make_generator(args, device)
+    except ValueError as exc:
+        raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
+
+
+def settings_or_refuse(generator, args: argparse.Namespace) -> dict:
+    """:func:`settings_of`; a damaged weights file (the fingerprint reads them) a SetupError."""
+    try:
+        return settings_of(generator, args)
+    except ValueError as exc:
+        raise SetupError(str(exc)) from None
+
+
 def load_generator(gen, quiet: bool = False) -> None:
     """Load the pipeline and the PCA now, before any work (SetupError); ``quiet``: without
     diffusers' loading bar."""
@@ -89,6 +111,29 @@ def check_overwrite(overwrite: bool, world_size: int) -> None:
                          'once before launching instead')
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """``--check-args`` (slurm_generate.sh, before it submits): what a task would refuse
+    before its model loads, on a node that may have no GPU: ``--overwrite`` with several
+    workers, a config source that does not parse, and the settings record of ``--out-dir``.
+    Without ``--device`` the settings a task resolves on its device (dtype, output) are the
+    record's: the task compares them."""
+    check_overwrite(args.overwrite, args.world_size or 1)
+    if args.source.endswith('.py'):  # parsed, not built (a folder dataset walks it)
+        try:
+            read_config(args.source)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    generator = checked_generator(args, args.device or 'cpu')
+    old = read_settings(args.out_dir)
+    if old is None:
+        return
+    settings = settings_or_refuse(generator, args)
+    if not args.device:
+        unresolved = dict(dtype=args.dtype is None, output=args.output == 'auto')
+        settings.update({k: old.get(k, settings[k]) for k, keep in unresolved.items() if keep})
+    check_settings(args.out_dir, settings, args.overwrite, args.pretrained)
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     """Run this worker's shards, merge if every shard is then done; 0, or 1 if too many of
     the images tried failed."""
@@ -97,17 +142,11 @@ def run_from_args(args: argparse.Namespace) -> int:
         device = resolve_device(args.device, launch.local_rank)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    try:
-        generator = make_generator(args, device)
-    except ValueError as exc:  # the only setting argparse leaves unchecked
-        raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
+    generator = checked_generator(args, device)
     check_overwrite(args.overwrite, launch.world_size)
     logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
                 launch.world_size)
-    try:
-        settings = settings_of(generator, args)
-    except ValueError as exc:  # a damaged weights file (the fingerprint reads them)
-        raise SetupError(str(exc)) from None
+    settings = settings_or_refuse(generator, args)
     clear = check_settings(args.out_dir, settings, args.overwrite, args.pretrained)  # unloaded
     try:
         items = list_images(args.source, args.data_root, args.dataset_key)
