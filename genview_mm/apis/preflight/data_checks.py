@@ -4,12 +4,14 @@ not empty), evaluator annotation files.
 Nothing scans a whole dataset: a folder is walked until its first image, an image list is read
 and a sample of its images looked up.
 """
+import inspect
 import os
 import os.path as osp
 import random
-from typing import Iterator, List, Optional, Tuple
+from itertools import islice
+from typing import Callable, Iterator, List, Optional, Tuple
 
-from genview_mm.utils.annotation_list import read_annotation_list
+from genview_mm.utils.annotation_list import parse_annotation_line, read_annotation_list
 from genview_mm.utils.image_files import is_image_file
 
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
@@ -103,9 +105,11 @@ def is_empty_file(path: str) -> bool:
         return not f.read(1 << 16).strip()
 
 
-def has_images(folder: str, budget: int = 64) -> Optional[bool]:
-    """Whether a folder holds an image file at any depth: True at the first one found, False
-    when a walk of the whole tree found none, None when ``budget`` folders did not settle it."""
+def has_images(folder: str, budget: int = 64,
+               accept: Callable[[str], bool] = is_image_file) -> Optional[bool]:
+    """Whether a folder holds an image file (a name ``accept`` takes) at any depth: True at the
+    first one found, False when a walk of the whole tree found none, None when ``budget``
+    folders did not settle it."""
     queue = [folder]
     for _ in range(budget):
         if not queue:
@@ -115,7 +119,7 @@ def has_images(folder: str, budget: int = 64) -> Optional[bool]:
                 for e in entries:
                     if e.is_dir():
                         queue.append(e.path)
-                    elif is_image_file(e.name) and e.is_file():
+                    elif accept(e.name) and e.is_file():
                         return True
         except OSError:
             return None
@@ -129,12 +133,82 @@ def skips_missing(ds: dict) -> bool:
         isinstance(t, dict) and t.get('ignore_empty') for t in ds.get('pipeline') or ())
 
 
+def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], int]]:
+    """How a dataset of MMPretrain's ``CustomDataset`` family reads its files, asked of its
+    class: (type name, with_label, extensions, number of classes or 0 when not fixed); None for
+    any other type."""
+    from mmpretrain.datasets import CustomDataset, ImageNet
+    from mmpretrain.registry import DATASETS
+    kind = ds.get('type')
+    cls = DATASETS.get(kind) if isinstance(kind, str) else kind
+    if not (isinstance(cls, type) and issubclass(cls, CustomDataset)):
+        return None
+    default = inspect.signature(CustomDataset.__init__).parameters['extensions'].default
+    extensions = ds.get('extensions') or getattr(cls, 'IMG_EXTENSIONS', default)
+    with_label = ds.get('with_label', True) is not False and not (
+        issubclass(cls, ImageNet) and ds.get('split') == 'test')
+    classes = (ds.get('metainfo') or {}).get('classes') or cls.METAINFO.get('classes') or ()
+    return cls.__name__, with_label, tuple(extensions), len(classes)
+
+
+def list_form(ann: str, base: str, kind: str, with_label: bool) -> Optional[str]:
+    """What in the first lines of an image list the dataset cannot read: a line without a
+    label where ``with_label`` splits one off, a labelled line where it reads lines whole."""
+    with open(ann, encoding='utf-8', errors='replace') as f:
+        for number, raw in enumerate(islice(f, 10), 1):
+            line = raw.rstrip('\n\r')
+            entry = parse_annotation_line(line)
+            shown = f'{ann} line {number} ({line!r})'
+            if with_label and (entry is None or entry[1] is None):
+                return (f"{shown} has no label, but {kind} (with_label=True) reads 'PATH LABEL' "
+                        'lines: label every line, or set with_label=False for a list of paths')
+            if not with_label and entry is not None and entry[1] is not None and \
+                    not osp.isfile(_join(base, line)):
+                return (f'{shown} ends in a label, but with_label=False reads each line whole '
+                        'as an image path: set with_label=True, or list paths only')
+    return None
+
+
+def folder_form(folder: str, reading: Tuple[str, bool, Tuple[str, ...], int]) -> Optional[str]:
+    """What a dataset without a list cannot read in ``folder``: with labels, one folder per
+    class (as many as its fixed classes); images of its extensions."""
+    kind, with_label, extensions, classes = reading
+    if with_label:
+        try:
+            with os.scandir(folder) as entries:
+                count = sum(1 for e in entries if e.is_dir())
+        except OSError:
+            return None
+        if count == 0 or (classes and count != classes):
+            many = f'its {classes} classes from as many folders' if classes else \
+                'one class per folder (with_label=True)'
+            fix = (f'the folder of the {classes} class folders' if classes else
+                   'put the images in class folders, or set with_label=False')
+            return (f'{folder} has {count} class folder{"" if count == 1 else "s"}, but {kind} '
+                    f'without an annotation list reads {many}: give the list (ann_file, e.g. '
+                    f'meta/train.txt), or {fix}')
+    if has_images(folder, accept=lambda name: name.lower().endswith(extensions)) is False:
+        return (f'image folder {folder} holds no images {kind} reads ({", ".join(extensions)}): '
+                'convert them, or set the dataset\'s extensions')
+    return None
+
+
 def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
                      ) -> Optional[Tuple[str, str]]:
     """What is wrong with an existing dataset's contents (sampled): ``(status, detail)``, or
     None."""
     if ann is not None and is_empty_file(ann):
         return BROKEN, f'annotation file {ann} is empty'
+    reading = mmpretrain_reading(ds)
+    if reading and ann is not None and not ann.endswith('.json'):
+        problem = list_form(ann, folders[0] if folders else root, reading[0], reading[1])
+        if problem:
+            return BROKEN, problem
+    if reading and ann is None:
+        problem = next(filter(None, (folder_form(f, reading) for f in folders or [root] if f)),
+                       None)
+        if problem:
+            return BROKEN, problem
     if ann is not None and not ann.endswith('.json'):  # an image list: do its images exist?
         listed = sample_images(ds, k=20)
         missing = [p for p in listed if not osp.isfile(p)]

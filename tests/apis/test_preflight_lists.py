@@ -1,0 +1,83 @@
+"""The preflight reads a dataset as MMPretrain's CustomDataset family will: a list's lines in the
+form its with_label asks, a folder's images by the class's extensions, ImageNet's class folders.
+Each of these passed the preflight and then failed when the dataset was built or first read."""
+import os.path as osp
+
+import pytest
+
+from genview_mm.apis.preflight.checklist import OK
+from genview_mm.apis.preflight.data_checks import check_dataset
+from helpers import write_photos
+
+
+@pytest.fixture
+def images(tmp_path):
+    root = str(tmp_path / 'data')
+    names = [osp.relpath(p, root) for p in write_photos(osp.join(root, 'n01'), 3, size=16)]
+    return root, names
+
+
+def write_list(tmp_path, lines):
+    path = str(tmp_path / 'list.txt')
+    with open(path, 'w') as f:
+        f.writelines(line + '\n' for line in lines)
+    return path
+
+
+def only(checks):
+    assert len(checks) == 1, checks
+    return checks[0]
+
+
+@pytest.mark.parametrize('with_label, labelled, ok', [
+    (None, True, True), (False, False, True), (None, False, False), (False, True, False)])
+def test_a_list_in_the_form_with_label_reads(tmp_path, images, with_label, labelled, ok):
+    root, names = images
+    ann = write_list(tmp_path, [f'{n} 0' if labelled else n for n in names])
+    ds = dict(type='CustomDataset', data_root=root, ann_file=ann)
+    if with_label is not None:
+        ds['with_label'] = with_label
+    check = only(check_dataset('train_dataloader.dataset', ds))
+    if ok:
+        assert check.status == OK, check
+    elif labelled:
+        assert (check.status, check.detail) == ('BROKEN', (
+            f"{ann} line 1 ('{names[0]} 0') ends in a label, but with_label=False reads each "
+            'line whole as an image path: set with_label=True, or list paths only'))
+    else:
+        assert (check.status, check.detail) == ('BROKEN', (
+            f"{ann} line 1 ('{names[0]}') has no label, but CustomDataset (with_label=True) "
+            "reads 'PATH LABEL' lines: label every line, or set with_label=False for a list "
+            'of paths'))
+
+
+def test_the_imagenet_test_split_reads_paths_only(tmp_path, images):
+    root, names = images
+    ann = write_list(tmp_path, names)
+    ds = dict(type='ImageNet', split='test', data_root=root, data_prefix=root, ann_file=ann)
+    assert only(check_dataset('test_dataloader.dataset', ds)).status == OK
+
+
+def test_a_folder_of_images_mmpretrain_does_not_read(tmp_path):
+    from PIL import Image
+    root = tmp_path / 'webp'
+    (root / 'c').mkdir(parents=True)
+    Image.new('RGB', (8, 8)).save(root / 'c' / 'a.webp')
+    check = only(check_dataset('k', dict(type='CustomDataset', data_root=str(root))))
+    assert check.status == 'BROKEN'
+    assert check.detail.startswith(f'image folder {root} holds no images CustomDataset reads '
+                                   '(.jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif')
+
+
+def test_imagenet_without_a_list_needs_its_class_folders(tmp_path, images):
+    root, _ = images  # one class folder, n01/
+    ds = dict(type='ImageNet', data_root=root, data_prefix='')
+    check = only(check_dataset('k', ds))
+    assert (check.status, check.detail) == ('BROKEN', (
+        f'{root} has 1 class folder, but ImageNet without an annotation list reads its 1000 '
+        'classes from as many folders: give the list (ann_file, e.g. meta/train.txt), or the '
+        'folder of the 1000 class folders'))
+    flat = str(tmp_path / 'flat')  # raw ILSVRC val: 50,000 images side by side, no folders
+    write_photos(flat, 2, size=16)
+    check = only(check_dataset('k', dict(type='ImageNet', data_root=flat, data_prefix='')))
+    assert check.status == 'BROKEN' and check.detail.startswith(f'{flat} has 0 class folders')
