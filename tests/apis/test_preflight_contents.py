@@ -872,3 +872,20 @@ def test_test_mode_of_a_pretraining_config_is_broken(setup):
     assert 'has no test_dataloader, test_cfg, test_evaluator: it does not say how to test' in \
         broken[0].detail
     assert not preflight_passes(checks)
+
+
+def test_the_state_dict_check_builds_a_genview_model_without_a_false_warning(tmp_path,
+                                                                              monkeypatch):
+    """To compare a checkpoint, the preflight builds the model without its frozen scorer: the
+    model then warned 'GenViewMoCo has no scorer: it trains the upstream loss', a warning
+    meant for a config that lost its scorer, in the output of a config that has one."""
+    import genview_mm.models.selfsup.genview_mixin as mixin
+    said = []
+    monkeypatch.setattr(mixin, 'print_log', lambda msg, *a, **k: said.append(msg))
+    ckpt = str(tmp_path / 'x.pth')
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(8, 3, 7, 7)}}, ckpt)
+    checks = run_preflight(load_config(GENVIEW_TINY, {'load_from': ckpt}))
+    assert 'load_from checkpoint' in by_what(checks)
+    assert not [m for m in said if 'has no scorer' in m], said
+    assert "e.g. 'queue', 'queue_ptr'" in by_what(checks)[
+        'load_from checkpoint'].detail  # the model was built and compared

@@ -67,7 +67,8 @@ def module_shapes(node: dict, scope: Optional[str]) -> Tuple[Optional[Shapes], s
     """
     node = copy.deepcopy(dict(node))
     node.pop('init_cfg', None)
-    node.pop('scorer', None)  # GenView's frozen scorer: never in checkpoints
+    if 'scorer' in node:  # GenView's frozen scorer: never in checkpoints, and without one
+        node['scorer'] = torch.nn.Identity()  # the model warns that it has none
     kind = str(node.get('type', 'model'))
     try:
         with DefaultScope.overwrite_default_scope(scope), parameters_on_meta():
