@@ -889,3 +889,26 @@ def test_the_state_dict_check_builds_a_genview_model_without_a_false_warning(tmp
     assert not [m for m in said if 'has no scorer' in m], said
     assert "e.g. 'queue', 'queue_ptr'" in by_what(checks)[
         'load_from checkpoint'].detail  # the model was built and compared
+
+
+def test_coco_images_named_by_the_json_must_be_in_the_image_folder(coco, tmp_path):
+    """A COCO json whose file_names are not in data_prefix's folder (train2017/ given for the
+    val json, or names with a folder the prefix repeats) passed: the folder held images. The
+    first names the json gives are looked up now."""
+    import json
+    cfg = detection_cfg(coco)
+    cfg.model.backbone.init_cfg = None
+    key = 'CocoDataset data [train_dataloader.dataset]'
+    assert by_what(run_preflight(cfg))[key].status == 'ok'
+    with open(coco + 'annotations.json') as f:
+        data = json.load(f)
+    for image in data['images']:
+        image['file_name'] = 'val2017/' + image['file_name']
+    with open(coco + 'annotations.json', 'w') as f:
+        json.dump(data, f)
+    check = by_what(run_preflight(cfg))[key]
+    first = data['images'][0]['file_name']
+    assert (check.status, check.detail) == ('BROKEN', (
+        f"none of the first 2 images named in {coco}annotations.json is in {coco}images/ "
+        f"(e.g. {coco}images/{first}): point data_prefix.img at the folder its file_names "
+        'are relative to'))
