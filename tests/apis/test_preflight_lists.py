@@ -81,3 +81,14 @@ def test_imagenet_without_a_list_needs_its_class_folders(tmp_path, images):
     write_photos(flat, 2, size=16)
     check = only(check_dataset('k', dict(type='ImageNet', data_root=flat, data_prefix='')))
     assert check.status == 'BROKEN' and check.detail.startswith(f'{flat} has 0 class folders')
+
+
+def test_classes_from_a_file_are_not_counted_as_its_characters(tmp_path, images):
+    """metainfo.classes may name a file of class names: its length is not a class count."""
+    root, _ = images
+    ds = dict(type='CustomDataset', data_root=root, metainfo=dict(classes='classes.txt'))
+    assert only(check_dataset('k', ds)).status == OK
+    ds['metainfo'] = dict(classes=['a', 'b'])  # two classes, one folder
+    check = only(check_dataset('k', ds))
+    assert check.status == 'BROKEN' and check.detail.startswith(f'{root} has 1 class folder, '
+                                                                'but CustomDataset')

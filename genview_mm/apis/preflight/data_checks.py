@@ -150,7 +150,8 @@ def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], i
     with_label = ds.get('with_label', True) is not False and not (
         issubclass(cls, ImageNet) and ds.get('split') == 'test')
     classes = (ds.get('metainfo') or {}).get('classes') or cls.METAINFO.get('classes') or ()
-    return cls.__name__, with_label, tuple(extensions), len(classes)
+    fixed = 0 if isinstance(classes, str) else len(classes)  # a file of names: not read here
+    return cls.__name__, with_label, tuple(extensions), fixed
 
 
 def list_form(ann: str, base: str, kind: str, with_label: bool) -> Optional[str]:
