@@ -64,8 +64,8 @@ def check_work_dir(parser: argparse.ArgumentParser, work_dir: Optional[str],
 
 def cfg_options(args: argparse.Namespace) -> Optional[dict]:
     """``--cfg-options`` as MMEngine's DictAction types them (numbers, lists, bools), except
-    that a value quoted whole (``'"/data/a,b"'``, not a quoted list) or with spaces and no list
-    syntax (``[](),``) is kept as the text it is, and one
+    that a value quoted whole with a comma inside (``'"/data/a,b"'``, not a quoted list) or
+    with spaces and no list syntax (``[](),``) is kept as the text it is, and one
     with list syntax and a space inside an item is read as a Python literal
     (``"['x y', 'z']"``) or refused (exit status 2), never run together."""
     if not args.cfg_options:
@@ -79,9 +79,10 @@ def cfg_options(args: argparse.Namespace) -> Optional[dict]:
     for item in args.cfg_options:  # DictAction drops every space: '/my data' became '/mydata'
         key, value = item.split('=', 1)
         text = value.strip()
-        if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"' and \
-                text[1] not in '[(':  # quoted whole: one text, commas and spaces kept
-            parsed.options[key] = text[1:-1]
+        inner = text[1:-1]
+        if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"' and ',' in inner and \
+                text[0] not in inner and inner[:1] not in '[(':  # one quoted text with a
+            parsed.options[key] = inner  # comma: kept whole (MMEngine splits it into a list)
             continue
         if ' ' not in text:
             continue

@@ -5,14 +5,14 @@ from mmengine.config import Config
 
 from .genview_settings import GenViewSettingError, apply_genview_settings
 
-#: settings that hold a path even where the config leaves them None
-_PATH_KEYS = ('load_from', 'resume_from', 'data_root', 'ann_file', 'img_path', 'checkpoint',
-              'pretrained', 'work_dir')
+#: settings that hold one path, by the last part of their key (``data_prefix.img`` too)
+_PATH_KEYS = ('load_from', 'resume_from', 'checkpoint', 'pretrained', 'img', 'img_path')
+_PATH_ENDINGS = ('_root', '_file', '_dir', '_path', '_prefix')
 
 
 def _current(cfg, key: str):
     """The config's value at a dotted ``--cfg-options`` key (list items by index), or None."""
-    node = cfg
+    node = getattr(cfg, '_cfg_dict', cfg)  # a Config holds its dict; it is not one itself
     for part in key.split('.'):
         if isinstance(node, dict):
             node = node.get(part)
@@ -24,16 +24,18 @@ def _current(cfg, key: str):
 
 
 def refuse_split_paths(cfg, options: dict) -> None:
-    """Refuse an option MMEngine split at its commas into a list of texts where the config has
-    a path or a text (a path with a comma: the run failed on a list, far from the option).
-    ``genview.*`` settings have their own checks (:func:`apply_genview_settings`)."""
+    """Refuse an option MMEngine split at its commas into a list of texts for a setting that
+    holds one path (by its key's name: ``*_root``, ``*_file``, ``load_from``, ...; a path with
+    a comma: the run failed on a list, far from the option), unless the config holds a list
+    there. ``genview.*`` settings have their own checks (:func:`apply_genview_settings`)."""
     for key, value in options.items():
         texts = isinstance(value, (list, tuple)) and len(value) > 1 and \
             all(isinstance(v, str) for v in value)
-        if key.startswith('genview.') or not texts:
+        last = key.rsplit('.', 1)[-1]
+        if key.startswith('genview.') or not texts or not (
+                last in _PATH_KEYS or last.endswith(_PATH_ENDINGS)):
             continue
-        current = _current(cfg, key)
-        if isinstance(current, str) or (current is None and key.rsplit('.', 1)[-1] in _PATH_KEYS):
+        if not isinstance(_current(cfg, key), (list, tuple)):
             raise GenViewSettingError(
                 f'--cfg-options {key}: MMEngine split the value at its comma into {list(value)}, '
                 f'where the config has a path or text; quote it to keep it whole: '

@@ -403,6 +403,18 @@ def test_a_cfg_option_path_with_a_comma_is_kept_when_quoted_and_refused_when_spl
     cfg = load_config(GENVIEW_TINY, load_tool('_launch_args').cfg_options(argparse.Namespace(
         cfg_options=[f'train_dataloader.dataset.data_root="{folder}"'])))
     assert cfg.train_dataloader.dataset.data_root == str(folder)
+    # quoted values without a comma are typed as MMEngine types them; a quote inside is not
+    # one quoted text
+    items = ['e="100"', "f='None'", 'g="true"', 'h="a","b"']
+    options = load_tool('_launch_args').cfg_options(argparse.Namespace(cfg_options=items))
+    assert options == {'e': 100, 'f': None, 'g': True, 'h': ['a', 'b']}
+    # a path-like setting the config holds as a dict item (data_prefix.img_path) is refused
+    # too; a setting that takes a list of texts (a metric's names) is not
+    from genview_mm.apis.config import refuse_split_paths
+    cfg = load_config(GENVIEW_TINY)
+    with pytest.raises(ValueError, match='MMEngine split the value at its comma'):
+        refuse_split_paths(cfg, {'train_dataloader.dataset.data_prefix': ['/a', 'b']})
+    refuse_split_paths(cfg, {'val_evaluator.metric': ['bbox', 'segm']})
 
 
 def test_an_unknown_genview_key_is_one_line(capsys):
