@@ -163,3 +163,14 @@ def test_an_unlabelled_main_list_is_not_taken_for_the_extra_set(setup, tmp_path)
     assert [c.what for c in checks if c.what.startswith('extra images')] == [EXTRA], text
     assert 'sample_extra_images' not in text and main_list + ':' not in text
     assert train_images(cfg) == setup['main']
+
+
+def test_an_extra_set_listed_first_is_still_found(setup):
+    """The extra set is the last train dataset; a config listing it first (the only unlabelled
+    list) had no extra-set check at all, and the tools were sent to its folder for ImageNet."""
+    from genview_mm.apis.preflight.data_checks import extra_images_key, train_images
+    cfg = tiny_cfg(setup)
+    sets = cfg.train_dataloader.dataset.datasets
+    sets[0], sets[1] = sets[1], sets[0]
+    assert extra_images_key(cfg) == 'train_dataloader.dataset.datasets.0'
+    assert train_images(cfg) == setup['main']

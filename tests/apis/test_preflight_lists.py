@@ -92,3 +92,35 @@ def test_classes_from_a_file_are_not_counted_as_its_characters(tmp_path, images)
     check = only(check_dataset('k', ds))
     assert check.status == 'BROKEN' and check.detail.startswith(f'{root} has 1 class folder, '
                                                                 'but CustomDataset')
+
+
+@pytest.mark.parametrize('spelling', ['ImageNet', 'mmpretrain.ImageNet', 'class'])
+def test_imagenet_split_defaults_whatever_the_type_spelling(tmp_path, spelling):
+    """ImageNet's split defaults (split/ folder, meta/<split>.txt) were applied only to the type
+    spelt 'ImageNet': 'mmpretrain.ImageNet' (or the class) was read as a folder dataset and its
+    data_root's train/, val/, meta/ counted as 3 of 1000 class folders."""
+    from mmpretrain.datasets import ImageNet
+    root = tmp_path / 'imagenet'
+    write_photos(str(root / 'train' / 'n01'), 2, size=16)
+    (root / 'val').mkdir()
+    (root / 'meta').mkdir()
+    (root / 'meta' / 'train.txt').write_text('n01/img_0000.jpg 0\nn01/img_0001.jpg 0\n')
+    kind = ImageNet if spelling == 'class' else spelling
+    check = only(check_dataset('k', dict(type=kind, data_root=str(root), split='train')))
+    assert check.status == OK, check
+
+
+def test_extensions_are_read_in_any_case(tmp_path, images):
+    """MMPretrain lowercases a dataset's extensions: ('.JPEG',) reads .jpg files too."""
+    root, _ = images
+    ds = dict(type='CustomDataset', data_root=root, extensions=('.JPG',))
+    assert only(check_dataset('k', ds)).status == OK
+
+
+def test_a_list_that_is_not_utf8_is_one_line(tmp_path, images):
+    root, names = images
+    ann = str(tmp_path / 'list.txt')
+    with open(ann, 'wb') as f:
+        f.write(f'{names[0]} 0\n'.encode() + b'n01/\xff.jpg 0\n')
+    check = only(check_dataset('k', dict(type='CustomDataset', data_root=root, ann_file=ann)))
+    assert check.status == 'BROKEN' and check.detail.startswith(f'{ann} is not UTF-8 text')

@@ -13,7 +13,11 @@ import re
 from itertools import islice
 from typing import Callable, Iterator, List, Optional, Tuple
 
-from genview_mm.utils.annotation_list import parse_annotation_line, read_annotation_list
+from genview_mm.utils.annotation_list import (
+    NotText,
+    parse_annotation_line,
+    read_annotation_list,
+)
 from genview_mm.utils.image_files import is_image_file
 
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
@@ -48,13 +52,28 @@ def _join(root: str, path: str) -> str:
     return path if not path or osp.isabs(path) or '://' in path else osp.join(root, path)
 
 
+def dataset_class(ds: dict):
+    """The registered class a dataset config builds (its type spelt any way: a name, a
+    scoped name, the class), None when unknown here."""
+    from mmpretrain.registry import DATASETS
+    kind = ds.get('type')
+    cls = DATASETS.get(kind) if isinstance(kind, str) else kind
+    return cls if isinstance(cls, type) else None
+
+
+def is_imagenet(ds: dict) -> bool:
+    from mmpretrain.datasets import ImageNet
+    cls = dataset_class(ds)
+    return cls is not None and issubclass(cls, ImageNet)
+
+
 def dataset_paths(ds: dict) -> Tuple[str, Optional[str], List[str]]:
     """(data_root, annotation file or None, image folders) a dataset config reads."""
     root = ds.get('data_root') or ''
     ann = ds.get('ann_file') or ''
     prefix = ds.get('data_prefix') or ''
     split = ds.get('split') or ''
-    if ds.get('type') == 'ImageNet' and split:  # mmpretrain's ImageNet defaults
+    if split and is_imagenet(ds):  # mmpretrain's ImageNet defaults
         prefix = prefix or split
         if not ann and osp.isfile(osp.join(root, 'meta', f'{split}.txt')):
             ann = osp.join('meta', f'{split}.txt')
@@ -76,17 +95,22 @@ def image_folder(ds: Optional[dict]) -> str:
 def extra_images_key(cfg) -> Optional[str]:
     """The config key of an expansion config's extra set (``cfg.expansion`` is set): the last
     of the train loader's datasets, when there are two or more and it is an unlabelled
-    ``CustomDataset`` reading a list (``configs/_base_/expansion.py``); None otherwise. By
-    position, so that a main set of the same form is never taken for it."""
+    ``CustomDataset`` reading a list (``configs/_base_/expansion.py``), else the one dataset of
+    that form; None otherwise. By position first, so that a main set of the same form is not
+    taken for it."""
     if not cfg.get('expansion'):
         return None
     loader = cfg.get('train_dataloader') or {}
     sets = list(iter_datasets(loader.get('dataset'), 'train_dataloader.dataset'))
     if len(sets) < 2:
         return None
-    key, ds = sets[-1]
-    unlabelled = ds.get('type') == 'CustomDataset' and ds.get('with_label') is False
-    return key if unlabelled and ds.get('ann_file') else None
+    def unlabelled_list(ds: dict) -> bool:
+        return ds.get('type') == 'CustomDataset' and ds.get('with_label') is False and \
+            bool(ds.get('ann_file'))
+    if unlabelled_list(sets[-1][1]):
+        return sets[-1][0]
+    forms = [key for key, ds in sets if unlabelled_list(ds)]  # listed elsewhere: the only one
+    return forms[0] if len(forms) == 1 else None
 
 
 def train_images(cfg) -> str:
@@ -139,19 +163,18 @@ def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], i
     """How a dataset of MMPretrain's ``CustomDataset`` family reads its files, asked of its
     class: (type name, with_label, extensions, number of classes or 0 when not fixed); None for
     any other type."""
-    from mmpretrain.datasets import CustomDataset, ImageNet
-    from mmpretrain.registry import DATASETS
-    kind = ds.get('type')
-    cls = DATASETS.get(kind) if isinstance(kind, str) else kind
-    if not (isinstance(cls, type) and issubclass(cls, CustomDataset)):
+    from mmpretrain.datasets import CustomDataset
+    cls = dataset_class(ds)
+    if not (cls is not None and issubclass(cls, CustomDataset)):
         return None
     default = inspect.signature(CustomDataset.__init__).parameters['extensions'].default
     extensions = ds.get('extensions') or getattr(cls, 'IMG_EXTENSIONS', default)
+    extensions = tuple(e.lower() for e in extensions)  # as MMPretrain compares them
     with_label = ds.get('with_label', True) is not False and not (
-        issubclass(cls, ImageNet) and ds.get('split') == 'test')
+        is_imagenet(ds) and ds.get('split') == 'test')
     classes = (ds.get('metainfo') or {}).get('classes') or cls.METAINFO.get('classes') or ()
     fixed = 0 if isinstance(classes, str) else len(classes)  # a file of names: not read here
-    return cls.__name__, with_label, tuple(extensions), fixed
+    return cls.__name__, with_label, extensions, fixed
 
 
 def list_form(ann: str, base: str, kind: str, with_label: bool) -> Optional[str]:
@@ -213,7 +236,10 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
         if problem:
             return BROKEN, problem
     if ann is not None and not ann.endswith('.json'):  # an image list: do its images exist?
-        listed = sample_images(ds, k=20)
+        try:
+            listed = sample_images(ds, k=20)
+        except NotText as exc:
+            return BROKEN, str(exc)
         missing = [p for p in listed if not osp.isfile(p)]
         if missing and len(missing) == len(listed):
             return BROKEN, (f'none of {len(listed)} sampled images listed in {ann} exists '
