@@ -912,3 +912,7 @@ def test_coco_images_named_by_the_json_must_be_in_the_image_folder(coco, tmp_pat
         f"none of the first 2 images named in {coco}annotations.json is in {coco}images/ "
         f"(e.g. {coco}images/{first}): point data_prefix.img at the folder its file_names "
         'are relative to'))
+    # datasets that rewrite file_name as they read it (LVIS v0.5, Objects365 v2) are not judged
+    from genview_mm.apis.preflight.data_checks import check_dataset
+    ds = dict(cfg.train_dataloader.dataset, type='LVISV05Dataset')
+    assert check_dataset('k', ds)[0].status == 'ok'

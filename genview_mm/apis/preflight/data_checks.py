@@ -256,7 +256,9 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
     for folder in folders or [root]:
         if folder and has_images(folder) is False:
             return BROKEN, f'image folder {folder} holds no images'
-    if ann is not None and ann.endswith('.json'):
+    # CocoDataset itself: its subclasses LVIS v0.5 and Objects365 v2 rewrite file_name
+    kind = ds.get('type') if isinstance(ds.get('type'), str) else ''
+    if ann is not None and ann.endswith('.json') and kind.split('.')[-1] == 'CocoDataset':
         return json_images(ann, folders[0] if folders else root)
     return None
 
