@@ -3,24 +3,12 @@ from typing import Optional
 
 from mmengine.config import Config
 
+from ..utils.config_keys import dotted_get
 from .genview_settings import GenViewSettingError, apply_genview_settings
 
 #: settings that hold one path, by the last part of their key (``data_prefix.img`` too)
 _PATH_KEYS = ('load_from', 'resume_from', 'checkpoint', 'pretrained', 'img', 'img_path')
 _PATH_ENDINGS = ('_root', '_file', '_dir', '_path', '_prefix')
-
-
-def _current(cfg, key: str):
-    """The config's value at a dotted ``--cfg-options`` key (list items by index), or None."""
-    node = getattr(cfg, '_cfg_dict', cfg)  # a Config holds its dict; it is not one itself
-    for part in key.split('.'):
-        if isinstance(node, dict):
-            node = node.get(part)
-        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
 
 
 def refuse_split_paths(cfg, options: dict) -> None:
@@ -35,7 +23,11 @@ def refuse_split_paths(cfg, options: dict) -> None:
         if key.startswith('genview.') or not texts or not (
                 last in _PATH_KEYS or last.endswith(_PATH_ENDINGS)):
             continue
-        if not isinstance(_current(cfg, key), (list, tuple)):
+        try:
+            current = dotted_get(cfg, key)
+        except KeyError:
+            current = None
+        if not isinstance(current, (list, tuple)):
             raise GenViewSettingError(
                 f'--cfg-options {key}: MMEngine split the value at its comma into {list(value)}, '
                 f'where the config has a path or text; quote it to keep it whole: '

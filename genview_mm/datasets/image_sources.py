@@ -10,6 +10,7 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from ..structures.manifest import TRANSIENT, UNDECODABLE, failure_reason, source_key
 from ..utils.annotation_list import NotText, read_annotation_list
+from ..utils.config_keys import dotted_get
 from ..utils.image_files import IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -110,17 +111,12 @@ def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
     from mmpretrain.registry import DATASETS
     from mmpretrain.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    node, walked = read_config(config), []
-    for part in dataset_key.split('.'):
-        walked.append(part)
-        if isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif hasattr(node, 'keys') and part in node:
-            node = node[part]
-        else:
-            raise ValueError(f'--dataset-key {dataset_key!r}: {config} has no '
-                             f'{".".join(walked)!r}: pass the dotted key of its dataset, e.g. '
-                             'train_dataloader.dataset')
+    try:
+        node = dotted_get(read_config(config), dataset_key)
+    except KeyError as exc:
+        raise ValueError(f'--dataset-key {dataset_key!r}: {config} has no {exc.args[0]!r}: '
+                         'pass the dotted key of its dataset, e.g. train_dataloader.dataset'
+                         ) from None
     if not hasattr(node, 'keys') or 'type' not in node:
         raise ValueError(f'--dataset-key {dataset_key!r}: that entry of {config} is not a '
                          'dataset (a dict with a type): pass the dotted key of its dataset, e.g. '

@@ -163,7 +163,7 @@ def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], i
     """How a dataset of MMPretrain's ``CustomDataset`` family reads its files, asked of its
     class: (type name, with_label, extensions, number of classes or 0 when not fixed); None for
     any other type."""
-    from mmpretrain.datasets import CustomDataset
+    from mmpretrain.datasets import CustomDataset, ImageNet
     cls = dataset_class(ds)
     if not (cls is not None and issubclass(cls, CustomDataset)):
         return None
@@ -171,7 +171,7 @@ def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], i
     extensions = ds.get('extensions') or getattr(cls, 'IMG_EXTENSIONS', default)
     extensions = tuple(e.lower() for e in extensions)  # as MMPretrain compares them
     with_label = ds.get('with_label', True) is not False and not (
-        is_imagenet(ds) and ds.get('split') == 'test')
+        issubclass(cls, ImageNet) and ds.get('split') == 'test')
     classes = (ds.get('metainfo') or {}).get('classes') or cls.METAINFO.get('classes') or ()
     fixed = 0 if isinstance(classes, str) else len(classes)  # a file of names: not read here
     return cls.__name__, with_label, extensions, fixed
