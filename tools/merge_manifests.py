@@ -3,8 +3,9 @@
     python tools/merge_manifests.py data/genview/views --source data/imagenet/train --check-files
 
 tools/generate_views.py merges by itself when its worker finds every shard done; this command
-does the same at any time (idempotent). Repeated rows (from resumed runs) are dropped: an 'ok'
-row beats a 'failed' one, a newer row an older one; rows are sorted by source key. Two different
+does the same at any time (idempotent). Repeated rows (from resumed runs) are dropped: a later
+'attempt' beats an earlier one; of one attempt an 'ok' row beats a 'failed' one, a newer row an
+older one; rows are sorted by source key. Two different
 'ok' rows of one image are reported as conflicts (the newer is kept; exit code 1 with --strict).
 With --source, images without a row are reported (exit code 1 if any, or if --check-files finds
 listed outputs missing or empty). An --out that is not a GenView manifest is left alone (exit

@@ -19,6 +19,8 @@ field             type     meaning
 ``status``        str      'ok' or 'failed'
 ``reason``        str      why it failed ('' when ok): ``'transient: ...'`` or
                            ``'undecodable: ...'``
+``attempt``       int      how many times generation tried this view (1 for the first; a
+                           redo or retry counts up); 0 if unknown (imported, older rows)
 ================  =======  ===============================================================
 
 This module owns the row type, the format of a failed row's ``reason`` (:func:`failure_reason`;
@@ -76,6 +78,7 @@ class ManifestRow:
     clip_sim: Optional[float] = None
     status: str = 'ok'
     reason: str = ''
+    attempt: int = 0
 
     @property
     def id(self) -> tuple:
@@ -431,12 +434,14 @@ class ManifestJournal:
 
 
 def newest_rows(rows: Iterable[ManifestRow]) -> Dict[tuple, ManifestRow]:
-    """One row per (key, variation), rows given oldest first: an 'ok' row beats a 'failed' one,
-    a later row one of the same status (a rerun that redid a lost output)."""
+    """One row per (key, variation), rows given oldest first: a later ``attempt`` beats an
+    earlier one; of one attempt (rows without one: 0), an 'ok' row beats a 'failed' one and a
+    later row one of the same status."""
     best: Dict[tuple, ManifestRow] = {}
     for row in rows:
         old = best.get(row.id)
-        if old is None or row.ok or not old.ok:
+        if old is None or row.attempt > old.attempt or (row.attempt == old.attempt and
+                                                        (row.ok or not old.ok)):
             best[row.id] = row
     return best
 

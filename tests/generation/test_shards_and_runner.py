@@ -16,7 +16,7 @@ from gen_tool import leftovers
 from genview_mm.apis.generation.job import SetupError
 from genview_mm.apis.generation.runner import generate_views
 from genview_mm.apis.generation.shards import merge_manifests, my_shards, shard_count, shard_path
-from genview_mm.datasets.image_sources import list_folder
+from genview_mm.datasets.image_sources import ImageItem, list_folder
 from genview_mm.generation import GeneratedView, image_seed
 from genview_mm.generation.device_images import to_pil
 from genview_mm.structures.manifest import read_manifest, read_rows
@@ -147,6 +147,42 @@ def test_a_lost_view_whose_redo_fails_is_recorded_failed_not_ok(items, tmp_path)
     assert merged[lost.key]['status'] == 'failed' and len(merged) == len(items)
     again = run(items, out, FakeGen(), shard_size=4)
     assert (again['retried'], again['redone'], again['ok']) == (1, 0, 1)
+
+
+def test_a_failed_redo_in_another_shard_beats_the_older_ok_row(items, tmp_path):
+    """The source grew, so a lost view's image moved to the next shard, where its redo failed.
+    Its old ok row stays in its former shard's record, and rows of two records were ordered by
+    the files' times with an ok row beating a failed one: the merged manifest listed the
+    missing file as ok. Each row now carries its attempt: the later attempt wins."""
+    out = tmp_path / 'out'
+    order = sorted(items, key=lambda it: it.key)
+    run(order, out, FakeGen(), shard_size=4)
+    lost = order[5]  # shard 1 of 0..2
+    row = next(r for r in read_rows(shard_path(str(out), 1)) if r.key == lost.key)
+    assert row.attempt == 1
+    os.remove(out / row.output)
+    grown = [ImageItem(order[i].path, f'a/{i}.png') for i in range(3)] + order  # lost -> shard 2
+
+    class Failing(FakeGen):
+        def generate(self, images, keys, analysis=None):
+            if lost.key in keys:
+                raise RuntimeError('out of memory')
+            return super().generate(images, keys, analysis)
+
+    stats = run(grown, out, Failing(), shard_size=4, batch_size=1)
+    assert (stats['new'], stats['redone'], stats['failed']) == (3, 1, 1)
+    assert any(r.key == lost.key and r.ok for r in read_rows(shard_path(str(out), 1)))
+    now = next(r for r in read_rows(shard_path(str(out), 2)) if r.key == lost.key)
+    assert (now.ok, now.attempt) == (False, 2)
+    os.utime(shard_path(str(out), 1))  # the older record written last: file times do not order
+    summary = merge_manifests(str(out), check_files=True)
+    merged = {r['key']: r for r in read_manifest(str(out), status=None)}
+    assert merged[lost.key]['status'] == 'failed' and 'out of memory' in merged[lost.key]['reason']
+    assert summary['missing_files'] == [] and len(merged) == len(grown)
+    again = run(grown, out, FakeGen(), shard_size=4)
+    assert (again['retried'], again['redone'], again['ok']) == (1, 0, 1)
+    merge_manifests(str(out))
+    assert {r['key']: r['attempt'] for r in read_manifest(str(out))}[lost.key] == 3
 
 
 def test_outputs_independent_of_batch_shard_workers_and_threads(items, tmp_path):

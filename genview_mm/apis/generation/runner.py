@@ -72,9 +72,10 @@ def _generate(gen, pairs: Sequence, info: Optional[Dict]) -> list:
 
 
 def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: Dict,
-               bar) -> List[ManifestRow]:
+               bar, before: Dict[tuple, ManifestRow]) -> List[ManifestRow]:
     """Generate ``todo`` (what is left of one shard), journaling each row once its view is in
-    place; the rows. The main thread's part between the prefetch thread and the writers."""
+    place, its ``attempt`` one more than that of its row in ``before``; the rows. The main
+    thread's part between the prefetch thread and the writers."""
     tmp_dir = shards.shard_path(out_dir, shard, 'tmp')
     shutil.rmtree(tmp_dir, ignore_errors=True)  # what a killed run left
     journal = manifest.ManifestJournal(shards.shard_path(out_dir, shard, 'journal'))
@@ -83,6 +84,7 @@ def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: D
 
     def record(new: Sequence[ManifestRow], images: int = 0) -> None:
         for row in new:
+            row.attempt = 1 + (before[row.id].attempt if row.id in before else 0)
             journal.write(row)
             rows.append(row)
         bar.update(images)
@@ -165,14 +167,13 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                     begin()
                 stats.update(counts, tried=len(todo))
                 bar.update(counts['skipped'])
-                new = _run_shard(generator, out_dir, s, todo, opts, bar)
+                new = _run_shard(generator, out_dir, s, todo, opts, bar, old)
                 stats.update(ok=sum(r.ok for r in new), failed=sum(not r.ok for r in new))
                 reasons.update((r.key, r.reason) for r in new if not r.ok)
                 # the chunk's rows and every row the shard held (one of an image that moved to
                 # a finished neighbour, the source grown or shrunk, is in no other record); a
-                # redone image's rows replace its old ones (a lost view stays ok otherwise)
-                redone = {it.key for it in todo}
-                rows = manifest.newest_rows([r for r in old.values() if r.key not in redone] + new)
+                # redone image's rows replace its old ones (a later attempt)
+                rows = manifest.newest_rows(list(old.values()) + new)
                 manifest.write_manifest(record, [rows[k] for k in sorted(rows)])
                 os.remove(journal)  # _run_shard opened it
         except OSError as exc:

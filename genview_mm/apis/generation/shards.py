@@ -123,7 +123,8 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
                     out: Optional[str] = None) -> Dict:
     """Write one row per (key, variation) of the records and journals under ``out_dir`` to
     ``out`` (default ``OUT/manifest.jsonl``; elsewhere, the outputs relative to its folder), sorted
-    by key; an ok row beats a failed one, a newer row an older one. Idempotent.
+    by key; the newest row of each (:func:`~genview_mm.structures.manifest.newest_rows`).
+    Idempotent.
 
     Returns:
         dict: ``path, files, rows, ok, failed, duplicates`` (repeats dropped), ``conflicts``
