@@ -18,13 +18,17 @@ class NotText(ValueError):
 
 def parse_annotation_line(line: str) -> Optional[Entry]:
     """``'a/b.JPEG 3'`` -> ``('a/b.JPEG', 3)``; ``'a/b.JPEG'`` -> ``('a/b.JPEG', None)``; a
-    blank or ``#`` line -> None."""
+    blank or ``#`` line -> None. The label is the last word if ``int()`` reads it, as
+    MMPretrain's ``CustomDataset`` reads it (``+1`` and ``1_0`` too)."""
     line = line.strip()
     if not line or line.startswith('#'):
         return None
     parts = line.rsplit(' ', 1)
-    if len(parts) == 2 and parts[1].lstrip('-').isdigit() and parts[0].strip():
-        return parts[0].rstrip(), int(parts[1])
+    if len(parts) == 2 and parts[0].strip():
+        try:
+            return parts[0].rstrip(), int(parts[1])
+        except ValueError:
+            pass
     return line, None
 
 

@@ -27,6 +27,12 @@ def test_annotation_lines_split_a_trailing_integer_label():
     assert parse_annotation_line('n01/a.JPEG -1') == ('n01/a.JPEG', -1)
     assert parse_annotation_line('n01/a b.JPEG') == ('n01/a b.JPEG', None)
     assert parse_annotation_line('n01/a.JPEG x3') == ('n01/a.JPEG x3', None)
+    # a label as MMPretrain's int() reads it: '+1' and '1_0' are labels, '²' (a digit to
+    # str.isdigit) is none and no crash
+    assert parse_annotation_line('n01/a.JPEG +1') == ('n01/a.JPEG', 1)
+    assert parse_annotation_line('n01/a.JPEG 1_0') == ('n01/a.JPEG', 10)
+    assert parse_annotation_line('n01/a.JPEG \u00b2') == ('n01/a.JPEG \u00b2', None)
+    assert parse_annotation_line(' 3') == ('3', None)
     assert parse_annotation_line('   ') is None
     assert parse_annotation_line('# a comment 3') is None
 
