@@ -51,6 +51,30 @@ def test_a_list_in_the_form_with_label_reads(tmp_path, images, with_label, label
             'of paths'))
 
 
+def test_every_line_of_a_list_is_in_the_form(tmp_path, images):
+    """The form was checked on the first 10 lines: an unlabelled line further on passed, and
+    MMPretrain stopped at build ('not enough values to unpack'). A blank line in a list of
+    paths passed too (MMPretrain reads it as the image folder: IsADirectoryError in training);
+    '+1' is a label, as int() reads it."""
+    root, names = images
+    lines = [f'{names[i % 3]} +1' for i in range(30)]
+    ann = write_list(tmp_path, lines[:20] + [names[0]] + lines[20:])
+    check = only(check_dataset('k', dict(type='CustomDataset', data_root=root, ann_file=ann)))
+    assert (check.status, check.detail.split(', but')[0]) == (
+        'BROKEN', f"{ann} line 21 ('{names[0]}') has no label")
+    ann = write_list(tmp_path, [names[i % 3] for i in range(12)] + ['', names[0]])
+    ds = dict(type='CustomDataset', data_root=root, ann_file=ann, with_label=False)
+    check = only(check_dataset('k', ds))
+    assert (check.status, check.detail) == (
+        'BROKEN', f'{ann} line 13 is blank, but with_label=False reads each line whole as an '
+        'image path: remove it')
+    ann = write_list(tmp_path, names + ['# drawn 2026'])
+    check = only(check_dataset('k', dict(ds, ann_file=ann)))
+    assert (check.status, check.detail.split(':')[0]) == (
+        'BROKEN', f"{ann} line 4 ('# drawn 2026') is a comment, but with_label=False reads each "
+        'line whole as an image path')
+
+
 def test_the_imagenet_test_split_reads_paths_only(tmp_path, images):
     root, names = images
     ann = write_list(tmp_path, names)

@@ -178,20 +178,31 @@ def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], i
 
 
 def list_form(ann: str, base: str, kind: str, with_label: bool) -> Optional[str]:
-    """What in the first lines of an image list the dataset cannot read: a line without a
-    label where ``with_label`` splits one off, a labelled line where it reads lines whole."""
+    """The first line of an image list the dataset cannot read: one without a label where
+    ``with_label`` splits one off; where it reads lines whole, a blank or ``#`` line, or one
+    ending in a label, unless that whole line names a file (after 10 such, none is looked up)."""
+    looked_up = 0
     with open(ann, encoding='utf-8', errors='replace') as f:
-        for number, raw in enumerate(islice(f, 10), 1):
+        for number, raw in enumerate(f, 1):
             line = raw.rstrip('\n\r')
             entry = parse_annotation_line(line)
             shown = f'{ann} line {number} ({line!r})'
-            if with_label and (entry is None or entry[1] is None):
-                return (f"{shown} has no label, but {kind} (with_label=True) reads 'PATH LABEL' "
-                        'lines: label every line, or set with_label=False for a list of paths')
-            if not with_label and entry is not None and entry[1] is not None and \
-                    not osp.isfile(_join(base, line)):
-                return (f'{shown} ends in a label, but with_label=False reads each line whole '
-                        'as an image path: set with_label=True, or list paths only')
+            if with_label:
+                if entry is None or entry[1] is None:
+                    return (f"{shown} has no label, but {kind} (with_label=True) reads 'PATH "
+                            "LABEL' lines: label every line, or set with_label=False for a list "
+                            'of paths')
+                continue
+            if not line.strip():
+                return (f'{ann} line {number} is blank, but with_label=False reads each line '
+                        'whole as an image path: remove it')
+            if (entry is None or entry[1] is not None) and looked_up < 10:
+                looked_up += 1
+                if not osp.isfile(_join(base, line)):
+                    what, fix = (('is a comment', 'remove it') if entry is None else
+                                 ('ends in a label', 'set with_label=True, or list paths only'))
+                    return (f'{shown} {what}, but with_label=False reads each line whole as an '
+                            f'image path: {fix}')
     return None
 
 
