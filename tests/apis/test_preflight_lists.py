@@ -67,7 +67,7 @@ def test_every_line_of_a_list_is_in_the_form(tmp_path, images):
     check = only(check_dataset('k', ds))
     assert (check.status, check.detail) == (
         'BROKEN', f'{ann} line 13 is blank, but with_label=False reads each line whole as an '
-        'image path: remove it')
+        'image path: remove or fix that line')
     ann = write_list(tmp_path, names + ['# drawn 2026'])
     check = only(check_dataset('k', dict(ds, ann_file=ann)))
     assert (check.status, check.detail.split(':')[0]) == (

@@ -20,6 +20,7 @@ from genview_mm.utils.annotation_list import (
 )
 from genview_mm.utils.image_files import is_image_file
 
+from ..extra_images.image_list import count_list_images
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
 from .fixes import dataset_fix_kind, fix_lines
 
@@ -179,30 +180,30 @@ def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], i
 
 def list_form(ann: str, base: str, kind: str, with_label: bool) -> Optional[str]:
     """The first line of an image list the dataset cannot read: one without a label where
-    ``with_label`` splits one off; where it reads lines whole, a blank or ``#`` line, or one
-    ending in a label, unless that whole line names a file (after 10 such, none is looked up)."""
+    ``with_label`` splits one off; where it reads lines whole, one that names no file as it is
+    (blank, a comment, spaces around it: :func:`count_list_images`) or that ends in a label
+    (the first 10 such are looked up: a path may end in a number)."""
+    if not with_label:
+        problem = count_list_images(ann, base)[1]
+        if problem:
+            return (f'{ann} {problem}, but with_label=False reads each line whole as an image '
+                    'path: remove or fix that line')
     looked_up = 0
     with open(ann, encoding='utf-8', errors='replace') as f:
         for number, raw in enumerate(f, 1):
             line = raw.rstrip('\n\r')
             entry = parse_annotation_line(line)
             shown = f'{ann} line {number} ({line!r})'
-            if with_label:
-                if entry is None or entry[1] is None:
-                    return (f"{shown} has no label, but {kind} (with_label=True) reads 'PATH "
-                            "LABEL' lines: label every line, or set with_label=False for a list "
-                            'of paths')
-                continue
-            if not line.strip():
-                return (f'{ann} line {number} is blank, but with_label=False reads each line '
-                        'whole as an image path: remove it')
-            if (entry is None or entry[1] is not None) and looked_up < 10:
-                looked_up += 1
+            if with_label and (entry is None or entry[1] is None):
+                return (f"{shown} has no label, but {kind} (with_label=True) reads 'PATH LABEL' "
+                        'lines: label every line, or set with_label=False for a list of paths')
+            if not with_label and entry is not None and entry[1] is not None:
                 if not osp.isfile(_join(base, line)):
-                    what, fix = (('is a comment', 'remove it') if entry is None else
-                                 ('ends in a label', 'set with_label=True, or list paths only'))
-                    return (f'{shown} {what}, but with_label=False reads each line whole as an '
-                            f'image path: {fix}')
+                    return (f'{shown} ends in a label, but with_label=False reads each line '
+                            'whole as an image path: set with_label=True, or list paths only')
+                looked_up += 1
+                if looked_up == 10:
+                    break
     return None
 
 
