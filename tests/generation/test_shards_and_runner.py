@@ -61,6 +61,19 @@ class FakeGen:
         return views
 
 
+class FailingOn(FakeGen):
+    """A :class:`FakeGen` whose generate call fails for a batch holding ``key``."""
+
+    def __init__(self, key, **kw):
+        super().__init__(**kw)
+        self.key = key
+
+    def generate(self, images, keys, analysis=None):
+        if self.key in keys:
+            raise RuntimeError('out of memory')
+        return super().generate(images, keys, analysis)
+
+
 @pytest.fixture(scope='module')
 def items(tmp_path_factory):
     root = tmp_path_factory.mktemp('src')
@@ -131,13 +144,7 @@ def test_a_lost_view_whose_redo_fails_is_recorded_failed_not_ok(items, tmp_path)
     row = next(r for r in read_rows(shard_path(str(out), 1)) if r.key == lost.key)
     os.remove(out / row.output)
 
-    class Failing(FakeGen):
-        def generate(self, images, keys, analysis=None):
-            if lost.key in keys:
-                raise RuntimeError('out of memory')
-            return super().generate(images, keys, analysis)
-
-    stats = run(items, out, Failing(), shard_size=4, batch_size=1)
+    stats = run(items, out, FailingOn(lost.key), shard_size=4, batch_size=1)
     assert (stats['redone'], stats['ok'], stats['failed']) == (1, 0, 1)
     now = {r.key: r for r in read_rows(shard_path(str(out), 1))}
     assert not now[lost.key].ok and 'out of memory' in now[lost.key].reason
@@ -163,13 +170,7 @@ def test_a_failed_redo_in_another_shard_beats_the_older_ok_row(items, tmp_path):
     os.remove(out / row.output)
     grown = [ImageItem(order[i].path, f'a/{i}.png') for i in range(3)] + order  # lost -> shard 2
 
-    class Failing(FakeGen):
-        def generate(self, images, keys, analysis=None):
-            if lost.key in keys:
-                raise RuntimeError('out of memory')
-            return super().generate(images, keys, analysis)
-
-    stats = run(grown, out, Failing(), shard_size=4, batch_size=1)
+    stats = run(grown, out, FailingOn(lost.key), shard_size=4, batch_size=1)
     assert (stats['new'], stats['redone'], stats['failed']) == (3, 1, 1)
     assert any(r.key == lost.key and r.ok for r in read_rows(shard_path(str(out), 1)))
     now = next(r for r in read_rows(shard_path(str(out), 2)) if r.key == lost.key)
