@@ -12,11 +12,15 @@ The source is streamed (a 100M-image dump is never held in memory: the sample is
 bottom-k reservoir of N entries, about 135 bytes each); the content check hashes only the
 sampled images whose size equals an ImageNet file's, and the ImageNet files of those sizes.
 Same seed and same set of files, same list, whatever order the files are walked or listed in.
+The scan is saved to OUT.scan every 5 minutes and once done: a stopped run (killed, out of
+time) rerun with the same source, --num and --seed goes on from it, a finished scan is not
+redone (the same list as one uninterrupted run); OUT.scan is removed once the list is written.
 Exit status 2, with nothing written, when no image is eligible, when fewer than N are (unless
 --allow-fewer), or when --out (or OUT.json) is the SOURCE list itself.
 """
 import argparse
 import json
+import os
 import os.path as osp
 import sys
 import time
@@ -57,7 +61,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--workers', type=int, default=8,
                         help='threads for stat and hashing (default: 8)')
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace an --out (or OUT.json) that this tool did not write')
+                        help='replace an --out (or OUT.json, OUT.scan) that this tool did not '
+                        'write')
     args = parser.parse_args()
     if args.num < 1:
         parser.error(f'--num must be at least 1, got {args.num}')
@@ -83,6 +88,8 @@ def parse_args() -> argparse.Namespace:
                       args.overwrite)
         check_replace(args.out + '.json', _provenance, "an image list's provenance",
                       '--overwrite', args.overwrite)
+        check_replace(args.out + '.scan', _saved_scan, "the scan's progress", '--overwrite',
+                      args.overwrite)
         check_writable(args.out)  # nor is it found unwritable after hours of scanning
     except ReplaceRefused as exc:
         parser.error(f'{exc} (nothing was written)')
@@ -103,10 +110,17 @@ def _provenance(path: str) -> bool:
     return isinstance(record, dict) and {'num_written', 'num_asked', 'seed'} <= set(record)
 
 
+def _saved_scan(path: str) -> bool:
+    """Whether ``path`` is the OUT.scan this tool saves a scan to."""
+    with open(path, encoding='utf-8') as f:
+        return f.read(16) == '{"genview_scan":'
+
+
 def main() -> None:
     args = parse_args()
     from genview_mm.apis.extra_images import (
         ImageNetIndex,
+        NotEnoughImages,
         default_data_root,
         sample_extra_images,
         write_image_list,
@@ -115,13 +129,19 @@ def main() -> None:
     def progress(line: str) -> None:
         print(f'[{time.strftime("%H:%M:%S")}] {line}', file=sys.stderr, flush=True)
 
+    scan = args.out + '.scan'  # the scan saved as it goes: a stopped run goes on from it
     try:
         imagenet = ImageNetIndex.from_folders(args.imagenet, not args.names_only, progress)
         report = sample_extra_images(args.source, args.num, imagenet, args.data_root, args.seed,
                                      args.allow_fewer, args.workers, progress,
-                                     verify=args.verify)
+                                     verify=args.verify, resume=scan)
     except (ValueError, OSError) as err:  # NotEnoughImages included: it says how many exist
-        print(f'sample_extra_images.py: error: {err} (nothing was written)', file=sys.stderr)
+        if isinstance(err, NotEnoughImages) and osp.isfile(scan):  # the same again: no use
+            os.remove(scan)
+        kept = (f'no list was written; the scan is saved in {scan}: a rerun with the same '
+                'source, --num and --seed goes on from it' if osp.isfile(scan) else
+                'nothing was written')
+        print(f'sample_extra_images.py: error: {err} ({kept})', file=sys.stderr)
         sys.exit(2)
     data_root = args.data_root or default_data_root(args.source)
     provenance = dict(
@@ -136,6 +156,8 @@ def main() -> None:
     except OSError as err:  # a full disk (DiskFull names the folder), a folder turned read-only
         print(f'sample_extra_images.py: error: cannot write {args.out}: {err}', file=sys.stderr)
         sys.exit(1)
+    if osp.isfile(scan):  # the list is written: nothing to go on from
+        os.remove(scan)
     print(f'wrote {args.out}: {len(report.paths):,} images (relative to {data_root}) of '
           f'{report.candidates:,} candidates; excluded {report.excluded_by_name:,} by ImageNet '
           f'name, {report.excluded_by_content:,} by content; dropped {report.unreadable:,} '

@@ -1,5 +1,6 @@
 """tools/sample_extra_images.py: writes the list and its provenance, shows progress, and on too
 few images says how many there are, writes nothing and exits with status 2."""
+import functools
 import json
 import os
 import os.path as osp
@@ -153,10 +154,11 @@ def test_out_is_never_the_candidate_list(folders, capsys, out):
     assert not (tmp / 'list.json').exists()
 
 
-@pytest.mark.parametrize('mine', ['extra.txt', 'extra.txt.json'])
+@pytest.mark.parametrize('mine', ['extra.txt', 'extra.txt.json', 'extra.txt.scan'])
 def test_a_users_file_at_out_is_kept_unless_overwrite(folders, capsys, mine):
-    """--out (or OUT.json) naming a file this tool did not write: refused before the scan, the
-    file kept; a list it wrote is replaced on a rerun, and --overwrite replaces the user's."""
+    """--out (or OUT.json, OUT.scan) naming a file this tool did not write: refused before the
+    scan, the file kept; a list it wrote is replaced on a rerun, and --overwrite replaces the
+    user's."""
     imagenet, dump, tmp = folders
     out = tmp / 'extra.txt'
     (tmp / mine).write_text('my notes\n')
@@ -196,6 +198,50 @@ def test_a_run_stopped_between_its_two_files_is_rerun_as_is(folders, monkeypatch
     run_script(*cmd)  # no --overwrite
     assert len(out.read_text().splitlines()) == 2
     assert json.load(open(f'{out}.json'))['num_written'] == 2
+
+
+def test_a_stopped_scan_goes_on_and_its_file_goes_once_the_list_is_written(folders, capsys,
+                                                                           monkeypatch):
+    """A run killed during the scan started over. The scan is saved to OUT.scan as it goes,
+    the rerun goes on from it (the counts of the whole scan, ImageNet's name excluded once),
+    and OUT.scan is removed once the list is written (or when there are too few images)."""
+    import genview_mm.apis.extra_images as extra_images
+    from genview_mm.apis.extra_images import KeyedReservoir
+    imagenet, dump, tmp = folders
+    shutil.copy(osp.join(dump, 'part0', 'n01_1.JPEG'), osp.join(dump, 'part1'))  # whichever
+    out = tmp / 'extra.txt'  # folder is walked first, it excludes a name
+    real, offered = KeyedReservoir.offer, []
+
+    def offer(self, item):
+        if len(offered) == 4:
+            raise KeyboardInterrupt
+        offered.append(item)
+        real(self, item)
+
+    monkeypatch.setattr(KeyedReservoir, 'offer', offer)
+    monkeypatch.setattr(extra_images, 'sample_extra_images', functools.partial(
+        extra_images.sample_extra_images, save_every=0))  # saved at each folder's end
+    cmd = ['sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 6, '--out', out]
+    with pytest.raises(KeyboardInterrupt):
+        run_script(*cmd)
+    saved = json.load(open(f'{out}.scan'))
+    assert (saved['candidates'], saved['excluded_by_name']) in ((4, 1), (5, 1))
+    assert not out.exists()
+    offered.clear()
+    monkeypatch.setattr(KeyedReservoir, 'offer', lambda self, item: (offered.append(item),
+                                                                   real(self, item)))
+    capsys.readouterr()
+    run_script(*cmd)
+    err = capsys.readouterr().err
+    assert f'going on from {out}.scan: pass 1, {saved["candidates"]} candidates read' in err
+    assert len(offered) == 7 - saved['candidates'] + saved['excluded_by_name']
+    meta = json.load(open(f'{out}.json'))
+    assert (meta['candidates'], meta['excluded_by_name'], meta['num_written']) == (9, 2, 6)
+    assert sorted(os.listdir(tmp)) == ['dump', 'extra.txt', 'extra.txt.json', 'imagenet']
+    with pytest.raises(SystemExit):  # too few: the same scan again is of no use
+        run_script(*cmd[:-2], '--num', 7, '--out', tmp / 'few.txt')
+    assert capsys.readouterr().err.endswith('(nothing was written)\n')
+    assert not (tmp / 'few.txt.scan').exists()
 
 
 @pytest.mark.parametrize('where,message', [

@@ -10,7 +10,7 @@ import logging
 import os
 import os.path as osp
 import posixpath
-from typing import Iterator, Optional, Set, Tuple
+from typing import Iterator, List, Optional, Set, Tuple
 
 from ...utils.annotation_list import read_annotation_list
 from ...utils.image_files import is_image_file
@@ -42,35 +42,63 @@ def _relative(path: str, root: str) -> Optional[str]:
     return None if rel == '..' or rel.startswith('../') else rel
 
 
-def iter_image_entries(folder: str) -> Iterator[Tuple[os.DirEntry, str]]:
+class Walk:
+    """Where a folder walk stands between two directories: the folders left to list (a
+    stack of ``(path, relative path)``), the folders listed (``(st_dev, st_ino)``: each once)
+    and the names skipped so far; :meth:`to_json` and :meth:`from_json` carry it over a stop."""
+
+    def __init__(self, folder: str) -> None:
+        self.stack: List[Tuple[str, str]] = [(folder, '')]
+        self.seen: Set[Tuple[int, int]] = set()
+        self.unlistable, self.example = 0, ''
+
+    def to_json(self) -> dict:
+        return dict(stack=list(self.stack), seen=sorted(self.seen), unlistable=self.unlistable,
+                    example=self.example)
+
+    @classmethod
+    def from_json(cls, state: dict) -> 'Walk':
+        walk = cls('')
+        walk.stack = [(path, rel) for path, rel in state['stack']]
+        walk.seen = {(dev, ino) for dev, ino in state['seen']}
+        walk.unlistable, walk.example = state['unlistable'], state['example']
+        return walk
+
+
+def iter_image_entries(folder: str,
+                       walk: Optional[Walk] = None) -> Iterator[Optional[Tuple[os.DirEntry, str]]]:
     """(entry, path relative to ``folder``) of the image files under ``folder``, recursively.
 
     Dot-files and dot-folders are skipped, and so are names a UTF-8 list cannot hold (a line
     break, or bytes that are not UTF-8), with a warning that counts them. Links to folders are
-    followed, each folder once (a link loop ends the walk of that branch).
+    followed, each folder once (a link loop ends the walk of that branch). With ``walk`` (a
+    :class:`Walk` of ``folder``, new or carried over a stop) the walk goes on from it and yields
+    None after each directory, where ``walk`` holds the rest.
     """
-    seen: Set[Tuple[int, int]] = set()
-    stack, unlistable = [(folder, '')], []
-    while stack:
-        current, rel = stack.pop()
+    marks, walk = walk is not None, walk or Walk(folder)
+    while walk.stack:
+        current, rel = walk.stack.pop()
         info = os.stat(current)
-        if (info.st_dev, info.st_ino) in seen:
+        if (info.st_dev, info.st_ino) in walk.seen:
             continue
-        seen.add((info.st_dev, info.st_ino))
+        walk.seen.add((info.st_dev, info.st_ino))
         with os.scandir(current) as entries:
             for entry in entries:
                 if entry.name.startswith('.'):
                     continue
                 if not listable(entry.name):
-                    unlistable.append(rel + entry.name)
+                    walk.unlistable += 1
+                    walk.example = walk.example or rel + entry.name
                 elif entry.is_dir():
-                    stack.append((entry.path, rel + entry.name + '/'))
+                    walk.stack.append((entry.path, rel + entry.name + '/'))
                 elif is_image_file(entry.name) and entry.is_file():
                     yield entry, rel + entry.name
-    if unlistable:
+        if marks:
+            yield None
+    if walk.unlistable:
         logger.warning('%s: skipped %d names that a list cannot hold (a line break, or bytes '
                        'that are not UTF-8), e.g. %r: rename them to include them', folder,
-                       len(unlistable), unlistable[0])
+                       walk.unlistable, walk.example)
 
 
 def listable(name: str) -> bool:
@@ -85,19 +113,9 @@ def listable(name: str) -> bool:
 
 
 def iter_folder(folder: str, data_root: str) -> Iterator[str]:
-    """Image files under ``folder`` (:func:`iter_image_entries`).
-
-    Args:
-        folder (str): the folder to walk.
-        data_root (str): the folder the yielded paths are relative to (``folder`` or above).
-
-    Yields:
-        str: a path relative to ``data_root``.
-    """
-    prefix = relative_to(folder, data_root)
-    prefix = '' if prefix == '.' else prefix + '/'
-    for _, rel in iter_image_entries(folder):
-        yield prefix + rel
+    """Image files under ``folder`` (:func:`iter_image_entries`), relative to ``data_root``
+    (``folder`` or above)."""
+    return (rel for rel in Scan(folder, data_root) if rel is not None)
 
 
 def iter_list(list_file: str, data_root: str) -> Iterator[str]:
@@ -129,10 +147,35 @@ def iter_list(list_file: str, data_root: str) -> Iterator[str]:
         yield rel
 
 
-def iter_candidates(source: str, data_root: str) -> Iterator[str]:
-    """:func:`iter_folder` for a folder, :func:`iter_list` for a file."""
-    if osp.isdir(source):
-        return iter_folder(source, data_root)
-    if osp.isfile(source):
-        return iter_list(source, data_root)
-    raise FileNotFoundError(f'{source} is neither a folder nor a list file')
+class Scan:
+    """The candidate images of a source, a folder (:func:`iter_image_entries`) or a list file
+    (:func:`iter_list`), as paths relative to ``data_root``, and None at each place the scan
+    may stop and resume from: after each of a folder's directories, every ``every`` list
+    entries. There :attr:`position` (JSON) is what ``Scan(source, data_root, position)`` goes
+    on from; a list's is the count of its entries read (it must not change meanwhile)."""
+
+    def __init__(self, source: str, data_root: str, position=None, every: int = 10_000) -> None:
+        if not (osp.isdir(source) or osp.isfile(source)):
+            raise FileNotFoundError(f'{source} is neither a folder nor a list file')
+        self.source, self.data_root, self.position, self.every = source, data_root, position, every
+
+    def __iter__(self) -> Iterator[Optional[str]]:
+        if osp.isfile(self.source):
+            done = self.position or 0
+            for count, rel in enumerate(iter_list(self.source, self.data_root), 1):
+                if count <= done:
+                    continue  # read before the stop
+                yield rel
+                if count % self.every == 0:
+                    self.position = count
+                    yield None
+            return
+        prefix = relative_to(self.source, self.data_root)
+        prefix = '' if prefix == '.' else prefix + '/'
+        walk = Walk(self.source) if self.position is None else Walk.from_json(self.position)
+        for found in iter_image_entries(self.source, walk):
+            if found is None:
+                self.position = walk.to_json()
+                yield None
+            else:
+                yield prefix + found[1]

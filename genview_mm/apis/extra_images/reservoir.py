@@ -68,6 +68,18 @@ class KeyedReservoir:
         elif entry > self._heap[0]:  # a larger inverted key is a smaller key
             heapq.heapreplace(self._heap, entry)
 
+    def to_json(self) -> dict:
+        """What :meth:`from_json` restores: the kept items with their keys, the count offered."""
+        return dict(capacity=self.capacity, seed=self.seed, offered=self.offered,
+                    heap=self._heap)
+
+    @classmethod
+    def from_json(cls, state: dict) -> 'KeyedReservoir':
+        reservoir = cls(state['capacity'], state['seed'])
+        reservoir.offered, reservoir._heap = state['offered'], list(state['heap'])
+        heapq.heapify(reservoir._heap)  # already a heap when saved: linear, and safe
+        return reservoir
+
     def ranked(self) -> List[str]:
         """The kept items, smallest key first, each once (an item offered twice was kept twice;
         :attr:`duplicates` counts the copies dropped); empties the reservoir. The list is the

@@ -11,15 +11,19 @@ folder: more passes would only end with the whole source in memory). Memory: the
 (~135 bytes per image for 60-character paths), 20 MB for ImageNet's names and sizes, 20 bytes
 per hashed ImageNet file.
 """
+import hashlib
+import json
 import os
 import os.path as osp
 import stat
+import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
 import numpy as np
 
-from .candidates import iter_candidates
+from ...utils.atomic_write import atomic_write
+from .candidates import Scan
 from .exclusion import ImageNetIndex, bounded_map, file_sha1
 from .reservoir import KeyedReservoir
 
@@ -115,10 +119,49 @@ def filter_reservoir(items: List[str], num: int, data_root: str,
     return kept
 
 
+def scan_identity(source: str, num: int, imagenet: Optional[ImageNetIndex], data_root: str,
+                  seed: int) -> dict:
+    """What a saved scan must have been made with to be carried on (a list file also by its
+    size and time: a list that changed is scanned again)."""
+    names = None if imagenet is None else hashlib.blake2b(
+        imagenet.name_hashes.tobytes(), digest_size=16).hexdigest()
+    info = os.stat(source) if osp.isfile(source) else None
+    return dict(source=osp.abspath(source), data_root=osp.abspath(data_root), seed=seed, num=num,
+                imagenet_names=names, list=info and [info.st_size, info.st_mtime_ns])
+
+
+def load_scan(path: Optional[str], identity: dict, progress: Progress = None) -> Optional[dict]:
+    """The scan saved at ``path`` if it was made with ``identity``; else None (said through
+    ``progress``: a damaged one or one of other settings is scanned again, and replaced)."""
+    if not path or not osp.isfile(path):
+        return None
+    try:
+        with open(path, encoding='utf-8') as f:
+            state = json.load(f)
+        same = state['genview_scan'] == 1 and state['identity'] == identity
+    except (ValueError, KeyError, TypeError):
+        state, same = None, False
+    if progress and not same:
+        progress(f'{path} is {"the scan of other settings" if state else "damaged"}: scanning '
+                 'from the start (it is replaced)')
+    return state if same else None
+
+
+def save_scan(path: str, identity: dict, report: 'SampleReport', reservoir: KeyedReservoir,
+              position, finished: bool) -> None:
+    """Save where the scan stands (atomically: a kill while saving keeps the last one)."""
+    state = dict(genview_scan=1, identity=identity, passes=report.passes, finished=finished,
+                 position=position, candidates=report.candidates,
+                 excluded_by_name=report.excluded_by_name, reservoir=reservoir.to_json())
+    with atomic_write(path) as f:
+        json.dump(state, f)
+
+
 def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex],
                         data_root: Optional[str] = None, seed: int = 0,
                         allow_fewer: bool = False, workers: int = 8, progress: Progress = None,
-                        progress_every: int = 100_000, verify: bool = False) -> SampleReport:
+                        progress_every: int = 100_000, verify: bool = False,
+                        resume: Optional[str] = None, save_every: float = 300.0) -> SampleReport:
     """A seeded uniform sample of ``num`` images of ``source`` that are not ImageNet's.
 
     Args:
@@ -135,6 +178,11 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
             candidates.
         verify (bool): decode every kept image as training does, dropping those that fail
             (:func:`filter_reservoir`). Defaults to False.
+        resume (str, optional): a file the scan is saved to every ``save_every`` seconds (at a
+            folder's end, or every 10,000 list entries) and once done, and goes on from when
+            made with the same arguments: a stopped scan resumes, a finished one is not redone
+            (the same sample as one uninterrupted scan). The caller removes it once the list is
+            written. Defaults to None (nothing saved).
 
     Returns:
         SampleReport: the kept paths (relative to ``data_root``, sorted) and the counts.
@@ -147,12 +195,31 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
         raise ValueError(f'num must be at least 1, got {num}')
     data_root = default_data_root(source) if data_root is None else data_root
     margin = max(100, num // 100)  # places for images found to be copies or missing after the draw
-    capacity = num + margin
+    identity = scan_identity(source, num, imagenet, data_root, seed) if resume else None
+    state = load_scan(resume, identity, progress)
+    capacity = state['reservoir']['capacity'] if state else num + margin
     report = SampleReport()
     while True:
         report = SampleReport(passes=report.passes + 1)
         reservoir = KeyedReservoir(capacity, seed)
-        for rel in iter_candidates(source, data_root):
+        scan, finished = Scan(source, data_root), False
+        if state:  # a scan saved by a stopped run
+            report.passes, report.candidates = state['passes'], state['candidates']
+            report.excluded_by_name = state['excluded_by_name']
+            reservoir = KeyedReservoir.from_json(state['reservoir'])
+            scan, finished = Scan(source, data_root, state['position']), state['finished']
+            if progress:
+                progress(f'going on from {resume}: pass {report.passes}, '
+                         f'{report.candidates:,} candidates read'
+                         f'{", the scan is done" if finished else ""}')
+            state = None
+        saved = time.monotonic()
+        for rel in [] if finished else scan:
+            if rel is None:  # a place to stop and resume from
+                if resume and time.monotonic() - saved >= save_every:
+                    save_scan(resume, identity, report, reservoir, scan.position, False)
+                    saved = time.monotonic()
+                continue
             report.candidates += 1
             if imagenet is not None and imagenet.has_name(rel.rsplit('/', 1)[-1]):
                 report.excluded_by_name += 1
@@ -161,6 +228,8 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
             if progress and report.candidates % progress_every == 0:
                 progress(f'{report.candidates:,} candidates read, {report.excluded_by_name:,} '
                          f'excluded by name, reservoir {len(reservoir):,}/{capacity:,}')
+        if resume and not finished:
+            save_scan(resume, identity, report, reservoir, None, True)
         if progress:
             progress(f'{report.candidates:,} candidates, {report.excluded_by_name:,} excluded '
                      f'by name, {reservoir.offered:,} eligible by name')

@@ -1,0 +1,120 @@
+"""The extra-image scan goes on where a stopped run left it (``resume``): a 100M-image dump takes
+hours to walk, and a job killed near its end used to start over. The sample is the one an
+uninterrupted run draws, and nothing walked before the stop is walked again."""
+import functools
+import json
+import os
+import os.path as osp
+
+import pytest
+
+from genview_mm.apis.extra_images import (
+    KeyedReservoir,
+    NotEnoughImages,
+    sample_extra_images,
+    sampling,
+)
+from genview_mm.apis.extra_images.candidates import Scan
+
+
+class Stop(BaseException):  # a kill: not caught as an error
+    pass
+
+
+def write_dump(root, folders=8, per=40):
+    for d in range(folders):
+        os.makedirs(osp.join(root, f'd{d}'), exist_ok=True)
+        for i in range(per):
+            with open(osp.join(root, f'd{d}', f'{i}.jpg'), 'wb') as f:
+                f.write(b'x')
+    return str(root)
+
+
+@pytest.fixture
+def offers(monkeypatch):
+    """Counts the candidates offered to the reservoir; ``stop_after`` makes the next run stop
+    (a kill) after that many."""
+    seen = dict(count=0, stop_after=None)
+    real = KeyedReservoir.offer
+
+    def offer(self, item):
+        if seen['stop_after'] is not None and seen['count'] >= seen['stop_after']:
+            raise Stop
+        seen['count'] += 1
+        real(self, item)
+
+    monkeypatch.setattr(KeyedReservoir, 'offer', offer)
+    return seen
+
+
+def draw(source, tmp_path, **kw):
+    lines = []
+    kw = dict(dict(resume=str(tmp_path / 'extra.txt.scan'), save_every=0, progress=lines.append),
+              **kw)
+    report = sample_extra_images(source, 50, None, **kw)
+    return report, lines
+
+
+def test_a_stopped_folder_scan_goes_on_where_it_stopped(tmp_path, offers):
+    dump = write_dump(tmp_path / 'dump')
+    whole = sample_extra_images(dump, 50, None)
+    offers.update(count=0, stop_after=150)
+    with pytest.raises(Stop):
+        draw(dump, tmp_path)
+    saved = json.load(open(tmp_path / 'extra.txt.scan'))
+    assert not saved['finished'] and saved['candidates'] == 120  # 3 folders done
+    offers.update(count=0, stop_after=None)
+    report, lines = draw(dump, tmp_path)
+    assert offers['count'] == 320 - saved['candidates']  # the folders left, each once
+    assert report.paths == whole.paths and report.candidates == whole.candidates == 320
+    assert f'going on from {tmp_path / "extra.txt.scan"}: pass 1, 120 candidates read' in lines
+    assert json.load(open(tmp_path / 'extra.txt.scan'))['finished'] is True
+    offers.update(count=0)
+    again, lines = draw(dump, tmp_path)  # a finished scan is not redone
+    assert offers['count'] == 0 and again.paths == whole.paths and again.candidates == 320
+    assert lines[0].endswith('320 candidates read, the scan is done')
+
+
+def test_a_stopped_list_scan_skips_the_entries_read(tmp_path, offers, monkeypatch):
+    dump = write_dump(tmp_path / 'dump', folders=3, per=100)
+    lst = tmp_path / 'list.txt'
+    lst.write_text(''.join(f'd{i % 3}/{i // 3}.jpg\n' for i in range(300)))
+    whole = sample_extra_images(str(lst), 50, None, data_root=dump)
+    monkeypatch.setattr(sampling, 'Scan', functools.partial(Scan, every=25))
+    offers.update(count=0, stop_after=110)
+    with pytest.raises(Stop):
+        draw(str(lst), tmp_path, data_root=dump)
+    assert json.load(open(tmp_path / 'extra.txt.scan'))['position'] == 100
+    offers.update(count=0, stop_after=None)
+    report, _ = draw(str(lst), tmp_path, data_root=dump)
+    assert offers['count'] == 200 and report.paths == whole.paths
+    lst.write_text(lst.read_text() + 'd0/0.jpg\n')  # the list changed: scanned again
+    offers.update(count=0)
+    report, lines = draw(str(lst), tmp_path, data_root=dump)
+    assert offers['count'] == 301 and report.paths == whole.paths
+    assert any('is the scan of other settings: scanning from the start' in x for x in lines)
+
+
+def test_a_scan_of_other_settings_or_a_damaged_one_is_not_used(tmp_path, offers):
+    dump = write_dump(tmp_path / 'dump', folders=2)
+    scan = tmp_path / 'extra.txt.scan'
+    other, _ = draw(dump, tmp_path, seed=1)
+    offers.update(count=0)
+    report, lines = draw(dump, tmp_path)  # seed 0: the seed-1 scan is not carried on
+    assert offers['count'] == 80 and report.paths == sample_extra_images(dump, 50, None).paths
+    assert report.paths != other.paths and lines[0] == (
+        f'{scan} is the scan of other settings: scanning from the start (it is replaced)')
+    scan.write_text(scan.read_text()[:1000])  # cut short
+    offers.update(count=0)
+    again, lines = draw(dump, tmp_path)
+    assert offers['count'] == 80 and again.paths == report.paths
+    assert lines[0] == f'{scan} is damaged: scanning from the start (it is replaced)'
+
+
+def test_a_finished_scan_serves_a_rerun_that_allows_fewer(tmp_path, offers):
+    dump = write_dump(tmp_path / 'dump', folders=1)
+    with pytest.raises(NotEnoughImages, match='has 40 eligible images'):
+        draw(dump, tmp_path)
+    offers.update(count=0)
+    report, _ = draw(dump, tmp_path, allow_fewer=True)
+    assert offers['count'] == 0 and len(report.paths) == 40
