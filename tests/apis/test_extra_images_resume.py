@@ -118,3 +118,16 @@ def test_a_finished_scan_serves_a_rerun_that_allows_fewer(tmp_path, offers):
     offers.update(count=0)
     report, _ = draw(dump, tmp_path, allow_fewer=True)
     assert offers['count'] == 0 and len(report.paths) == 40
+
+
+def test_the_walk_is_saved_only_when_due(tmp_path, monkeypatch):
+    """The walk's state (its folders seen grow with the dump) was taken after every folder,
+    saved or not: quadratic in the folders of the dump. It is taken when a save is due."""
+    from genview_mm.apis.extra_images.candidates import Walk
+    dump = write_dump(tmp_path / 'dump', folders=8, per=10)
+    taken, real = [], Walk.to_json
+    monkeypatch.setattr(Walk, 'to_json', lambda self: taken.append(1) or real(self))
+    draw(dump, tmp_path, save_every=3600)
+    assert taken == []  # only the finished scan was saved: no walk in it
+    draw(dump, tmp_path, save_every=0, seed=1)
+    assert len(taken) == 9  # the 8 folders and the top one

@@ -157,25 +157,27 @@ class Scan:
     def __init__(self, source: str, data_root: str, position=None, every: int = 10_000) -> None:
         if not (osp.isdir(source) or osp.isfile(source)):
             raise FileNotFoundError(f'{source} is neither a folder nor a list file')
-        self.source, self.data_root, self.position, self.every = source, data_root, position, every
+        self.source, self.data_root, self.every = source, data_root, every
+        self._start, self._walk, self._count = position, None, 0
+
+    @property
+    def position(self):
+        """Where the scan stands: read at a None (the walk's state is taken then only, as a
+        folder's folders seen grow with it)."""
+        return self._count if self._walk is None else self._walk.to_json()
 
     def __iter__(self) -> Iterator[Optional[str]]:
         if osp.isfile(self.source):
-            done = self.position or 0
             for count, rel in enumerate(iter_list(self.source, self.data_root), 1):
-                if count <= done:
+                if count <= (self._start or 0):
                     continue  # read before the stop
                 yield rel
                 if count % self.every == 0:
-                    self.position = count
+                    self._count = count
                     yield None
             return
         prefix = relative_to(self.source, self.data_root)
         prefix = '' if prefix == '.' else prefix + '/'
-        walk = Walk(self.source) if self.position is None else Walk.from_json(self.position)
-        for found in iter_image_entries(self.source, walk):
-            if found is None:
-                self.position = walk.to_json()
-                yield None
-            else:
-                yield prefix + found[1]
+        self._walk = Walk(self.source) if self._start is None else Walk.from_json(self._start)
+        for found in iter_image_entries(self.source, self._walk):
+            yield None if found is None else prefix + found[1]
