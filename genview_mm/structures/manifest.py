@@ -257,6 +257,7 @@ _TYPES = {
     'clip_sim': ('a number or null', lambda v: v is None or _is_int(v) or isinstance(v, float)),
     'seed': ('an integer or null', lambda v: v is None or _is_int(v)),
     'status': ('a string', lambda v: isinstance(v, str)),
+    'attempt': ('an integer', _is_int),
 }
 
 
@@ -284,7 +285,7 @@ def _typed(row: ManifestRow) -> bool:
     return (type(row.key) in _STR and type(row.variation) is int and type(row.source) in _STR
             and type(row.status) in _STR and (row.output is None or type(row.output) in _STR)
             and (row.output or row.status != 'ok') and type(row.noise_level) in _INT
-            and type(row.seed) in _INT
+            and type(row.seed) in _INT and type(row.attempt) is int
             and type(row.fg_ratio) in _NUM and type(row.clip_sim) in _NUM)
 
 

@@ -193,6 +193,8 @@ def test_a_damaged_record_is_named_with_the_way_out(tmp_path, capsys, damage):
     ('noise_level', '"abc"', "noise_level must be an integer or null: got 'abc'"),
     ('clip_sim', '"0.5"', "clip_sim must be a number or null: got '0.5'"),
     ('output', '5', 'output must be a string or null: got 5'),
+    ('attempt', 'null', 'attempt must be an integer: got None'),
+    ('attempt', '"2"', "attempt must be an integer: got '2'"),
     ('output', 'null', "an ok row needs an output (its view's path): got None"),
     ('output', '""', "an ok row needs an output (its view's path): got ''"),
 ])
@@ -217,7 +219,7 @@ def test_a_field_of_the_wrong_type_names_the_line(tmp_path, field, value, said):
 def test_the_fast_type_check_agrees_with_the_one_that_explains():
     from genview_mm.structures.manifest import ManifestRow, _type_error, _typed
     fields = ('key', 'variation', 'source', 'status', 'output', 'noise_level', 'seed',
-              'fg_ratio', 'clip_sim')
+              'fg_ratio', 'clip_sim', 'attempt')
     verdicts = set()
     for status in ('ok', 'failed'):
         for field in fields:
