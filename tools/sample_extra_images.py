@@ -15,8 +15,8 @@ Same seed and same set of files, same list, whatever order the files are walked 
 The scan is saved to OUT.scan every 5 minutes and once done: a stopped run (killed, out of
 time) rerun with the same source, --num and --seed goes on from it, a finished scan is not
 redone (the same list as one uninterrupted run); OUT.scan is removed once the list is written.
-Exit status 2, with nothing written, when no image is eligible, when fewer than N are (unless
---allow-fewer), or when --out (or OUT.json) is the SOURCE list itself.
+Exit status 2, with no list written, when no image is eligible, when fewer than N are (unless
+--allow-fewer; OUT.scan is kept for it), or when --out (or OUT.json) is the SOURCE list itself.
 """
 import argparse
 import json
@@ -136,11 +136,12 @@ def main() -> None:
                                      args.allow_fewer, args.workers, progress,
                                      verify=args.verify, resume=scan)
     except (ValueError, OSError) as err:  # NotEnoughImages included: it says how many exist
-        if isinstance(err, NotEnoughImages) and osp.isfile(scan):  # the same again: no use
-            os.remove(scan)
-        kept = (f'no list was written; the scan is saved in {scan}: a rerun with the same '
-                'source, --num and --seed goes on from it' if osp.isfile(scan) else
-                'nothing was written')
+        if isinstance(err, NotEnoughImages) and not err.fewer and osp.isfile(scan):
+            os.remove(scan)  # none, or a --data-root to fix: the same scan is of no use
+        kept = 'nothing was written'
+        if osp.isfile(scan):
+            kept = (f'no list was written; the scan is saved in {scan}: the same command goes '
+                    'on from it (--allow-fewer too); delete it to scan from the start')
         print(f'sample_extra_images.py: error: {err} ({kept})', file=sys.stderr)
         sys.exit(2)
     data_root = args.data_root or default_data_root(args.source)

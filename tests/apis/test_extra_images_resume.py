@@ -131,3 +131,35 @@ def test_the_walk_is_saved_only_when_due(tmp_path, monkeypatch):
     assert taken == []  # only the finished scan was saved: no walk in it
     draw(dump, tmp_path, save_every=0, seed=1)
     assert len(taken) == 9  # the 8 folders and the top one
+
+
+def test_a_scan_goes_on_from_another_working_folder(tmp_path, offers, monkeypatch):
+    """The walk saved its folders as spelt from the working folder: a rerun from another one,
+    naming the same dump otherwise, stopped at a FileNotFoundError (or walked other folders)."""
+    dump = write_dump(tmp_path / 'data' / 'dump', folders=4)
+    whole = sample_extra_images(dump, 50, None)
+    monkeypatch.chdir(tmp_path / 'data')
+    offers.update(count=0, stop_after=50)
+    with pytest.raises(Stop):
+        draw('dump', tmp_path)
+    monkeypatch.chdir(tmp_path)
+    offers.update(count=0, stop_after=None)
+    report, lines = draw(osp.join('data', 'dump'), tmp_path)
+    assert lines[0].startswith('going on from') and report.paths == whole.paths
+    assert offers['count'] == 160 - 40
+
+
+def test_a_folder_removed_after_the_stop_is_counted_not_fatal(tmp_path, offers, caplog):
+    """A folder listed before the stop and removed before the rerun reached it ended every rerun
+    in a FileNotFoundError, and the saved scan kept it so."""
+    import shutil
+    dump = write_dump(tmp_path / 'dump', folders=4)
+    offers.update(count=0, stop_after=50)
+    with pytest.raises(Stop):
+        draw(dump, tmp_path)
+    left = json.load(open(tmp_path / 'extra.txt.scan'))['position']['stack']
+    shutil.rmtree(left[0][0])
+    offers.update(count=0, stop_after=None)
+    report, _ = draw(dump, tmp_path)
+    assert offers['count'] == 80 and report.candidates == 120
+    assert f'{dump}: 1 folders were removed before the walk reached them' in caplog.text

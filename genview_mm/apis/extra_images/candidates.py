@@ -44,24 +44,26 @@ def _relative(path: str, root: str) -> Optional[str]:
 
 class Walk:
     """Where a folder walk stands between two directories: the folders left to list (a
-    stack of ``(path, relative path)``), the folders listed (``(st_dev, st_ino)``: each once)
-    and the names skipped so far; :meth:`to_json` and :meth:`from_json` carry it over a stop."""
+    stack of ``(absolute path, relative path)``: a rerun from another folder goes on), the
+    folders listed (``(st_dev, st_ino)``: each once), the names skipped and the folders gone
+    so far; :meth:`to_json` and :meth:`from_json` carry it over a stop."""
 
     def __init__(self, folder: str) -> None:
-        self.stack: List[Tuple[str, str]] = [(folder, '')]
+        self.stack: List[Tuple[str, str]] = [(osp.abspath(folder), '')]
         self.seen: Set[Tuple[int, int]] = set()
-        self.unlistable, self.example = 0, ''
+        self.unlistable, self.example, self.gone = 0, '', 0
 
     def to_json(self) -> dict:
         return dict(stack=list(self.stack), seen=sorted(self.seen), unlistable=self.unlistable,
-                    example=self.example)
+                    example=self.example, gone=self.gone)
 
     @classmethod
     def from_json(cls, state: dict) -> 'Walk':
         walk = cls('')
         walk.stack = [(path, rel) for path, rel in state['stack']]
         walk.seen = {(dev, ino) for dev, ino in state['seen']}
-        walk.unlistable, walk.example = state['unlistable'], state['example']
+        walk.unlistable, walk.example, walk.gone = (state['unlistable'], state['example'],
+                                                    state['gone'])
         return walk
 
 
@@ -71,18 +73,27 @@ def iter_image_entries(folder: str,
 
     Dot-files and dot-folders are skipped, and so are names a UTF-8 list cannot hold (a line
     break, or bytes that are not UTF-8), with a warning that counts them. Links to folders are
-    followed, each folder once (a link loop ends the walk of that branch). With ``walk`` (a
-    :class:`Walk` of ``folder``, new or carried over a stop) the walk goes on from it and yields
-    None after each directory, where ``walk`` holds the rest.
+    followed, each folder once (a link loop ends the walk of that branch); one removed before
+    the walk reaches it is counted in a warning. With ``walk`` (a :class:`Walk` of ``folder``,
+    new or carried over a stop) the walk goes on from it and yields None after each directory,
+    where ``walk`` holds the rest.
     """
     marks, walk = walk is not None, walk or Walk(folder)
     while walk.stack:
         current, rel = walk.stack.pop()
-        info = os.stat(current)
+        try:
+            info = os.stat(current)
+            listing = os.scandir(current)
+        except FileNotFoundError:  # removed since its parent was listed (or since a stop)
+            if not rel:
+                raise
+            walk.gone += 1
+            continue
         if (info.st_dev, info.st_ino) in walk.seen:
+            listing.close()
             continue
         walk.seen.add((info.st_dev, info.st_ino))
-        with os.scandir(current) as entries:
+        with listing as entries:
             for entry in entries:
                 if entry.name.startswith('.'):
                     continue
@@ -99,6 +110,9 @@ def iter_image_entries(folder: str,
         logger.warning('%s: skipped %d names that a list cannot hold (a line break, or bytes '
                        'that are not UTF-8), e.g. %r: rename them to include them', folder,
                        walk.unlistable, walk.example)
+    if walk.gone:
+        logger.warning('%s: %d folders were removed before the walk reached them (after their '
+                       'parent was listed, or after the scan was saved)', folder, walk.gone)
 
 
 def listable(name: str) -> bool:

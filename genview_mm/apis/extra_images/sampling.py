@@ -45,11 +45,12 @@ class SampleReport:
 
 
 class NotEnoughImages(ValueError):
-    """Fewer eligible images than asked (``report.paths`` holds all of them)."""
+    """Fewer eligible images than asked (``report.paths`` holds all of them); ``fewer``: some,
+    which ``allow_fewer`` takes."""
 
-    def __init__(self, message: str, report: SampleReport) -> None:
+    def __init__(self, message: str, report: SampleReport, fewer: bool = False) -> None:
         super().__init__(message)
-        self.report = report
+        self.report, self.fewer = report, fewer
 
 
 def default_data_root(source: str) -> str:
@@ -266,5 +267,5 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
     if len(kept) < num and not allow_fewer:
         raise NotEnoughImages(
             f'{source} has {len(kept):,} eligible images ({counts}), fewer than the {num:,} '
-            f'asked: pass --num {len(kept)} or --allow-fewer', report)
+            f'asked: pass --num {len(kept)} or --allow-fewer', report, fewer=True)
     return report
