@@ -140,8 +140,9 @@ def main() -> None:
             os.remove(scan)  # none, or a --data-root to fix: the same scan is of no use
         kept = 'nothing was written'
         if osp.isfile(scan):
-            kept = (f'no list was written; the scan is saved in {scan}: the same command goes '
-                    'on from it (--allow-fewer too); delete it to scan from the start')
+            also = ' (--allow-fewer too)' if isinstance(err, NotEnoughImages) else ''
+            kept = (f'no list was written; the scan is saved in {scan}: the same command{also} '
+                    'goes on from it; delete it to scan from the start')
         print(f'sample_extra_images.py: error: {err} ({kept})', file=sys.stderr)
         sys.exit(2)
     data_root = args.data_root or default_data_root(args.source)

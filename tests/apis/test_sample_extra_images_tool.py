@@ -58,7 +58,7 @@ def test_too_few_images_writes_no_list_and_exits_2(folders, capsys):
     err = capsys.readouterr().err
     assert 'has 6 eligible images (8 image files, 1 excluded by name, 1 by content' in err
     assert err.endswith(f'pass --num 6 or --allow-fewer (no list was written; the scan is saved '
-                        f'in {out}.scan: the same command goes on from it (--allow-fewer too); '
+                        f'in {out}.scan: the same command (--allow-fewer too) goes on from it; '
                         'delete it to scan from the start)\n')
     assert 'Traceback' not in err and not osp.exists(out)
     run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 7, '--out', out,
@@ -244,6 +244,36 @@ def test_a_stopped_scan_goes_on_and_its_file_goes_once_the_list_is_written(folde
     meta = json.load(open(f'{out}.json'))
     assert (meta['candidates'], meta['excluded_by_name'], meta['num_written']) == (9, 2, 6)
     assert sorted(os.listdir(tmp)) == ['dump', 'extra.txt', 'extra.txt.json', 'imagenet']
+
+
+def test_an_error_mid_scan_keeps_the_scan_and_says_how_to_start_over(folders, capsys,
+                                                                     monkeypatch):
+    import errno
+
+    import genview_mm.apis.extra_images as extra_images
+    imagenet, dump, tmp = folders
+    out = tmp / 'extra.txt'
+    monkeypatch.setattr(extra_images, 'sample_extra_images', functools.partial(
+        extra_images.sample_extra_images, save_every=0))
+    real = os.scandir
+
+    def failing(path='.'):
+        if str(path).endswith('part1'):
+            raise OSError(errno.EIO, 'Input/output error', str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, 'scandir', failing)
+    cmd = ['sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 6, '--out', out]
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(*cmd)
+    assert exit_info.value.code == 2 and osp.isfile(f'{out}.scan')
+    assert capsys.readouterr().err.endswith(
+        f"part1' (no list was written; the scan is saved in {out}.scan: the same command goes "
+        'on from it; delete it to scan from the start)\n')
+    monkeypatch.setattr(os, 'scandir', real)
+    run_script(*cmd)
+    assert 'going on from' in capsys.readouterr().err and not osp.exists(f'{out}.scan')
+    assert len(out.read_text().splitlines()) == 6
 
 
 @pytest.mark.parametrize('where,message', [
