@@ -163,3 +163,26 @@ def test_a_folder_removed_after_the_stop_is_counted_not_fatal(tmp_path, offers, 
     report, _ = draw(dump, tmp_path)
     assert offers['count'] == 80 and report.candidates == 120
     assert f'{dump}: 1 folders were removed before the walk reached them' in caplog.text
+
+
+def test_a_scan_goes_on_where_the_dump_has_another_device_number(tmp_path, offers):
+    """A job resumed on another node (or after a remount) sees the dump's file system under
+    another device number: the folders seen before the stop were not recognised through a
+    link, and a link back to the dump listed it all again under the link's name."""
+    dump = write_dump(tmp_path / 'dump', folders=4)
+    for d in range(4):
+        os.symlink('..', osp.join(dump, f'd{d}', 'up'))  # a loop back to the dump
+    whole = sample_extra_images(dump, 50, None)
+    assert whole.candidates == 160
+    offers.update(count=0, stop_after=50)
+    with pytest.raises(Stop):
+        draw(dump, tmp_path)
+    scan = tmp_path / 'extra.txt.scan'
+    saved = json.load(open(scan))
+    walk = saved['position']
+    walk['seen'] = [[dev + 7, ino] for dev, ino in walk['seen']]  # as another node numbers it
+    walk['root_dev'] += 7
+    scan.write_text(json.dumps(saved))
+    offers.update(count=0, stop_after=None)
+    report, _ = draw(dump, tmp_path)
+    assert report.candidates == 160 and report.paths == whole.paths

@@ -45,26 +45,36 @@ def _relative(path: str, root: str) -> Optional[str]:
 class Walk:
     """Where a folder walk stands between two directories: the folders left to list (a
     stack of ``(absolute path, relative path)``: a rerun from another folder goes on), the
-    folders listed (``(st_dev, st_ino)``: each once), the names skipped and the folders gone
-    so far; :meth:`to_json` and :meth:`from_json` carry it over a stop."""
+    folders listed (``(st_dev, st_ino)``: each once; ``root_dev`` the top folder's device),
+    the names skipped and the folders gone so far; :meth:`to_json` and :meth:`from_json`
+    carry it over a stop."""
 
     def __init__(self, folder: str) -> None:
         self.stack: List[Tuple[str, str]] = [(osp.abspath(folder), '')]
         self.seen: Set[Tuple[int, int]] = set()
+        self.root_dev: Optional[int] = None
         self.unlistable, self.example, self.gone = 0, '', 0
 
     def to_json(self) -> dict:
-        return dict(stack=list(self.stack), seen=sorted(self.seen), unlistable=self.unlistable,
-                    example=self.example, gone=self.gone)
+        return dict(stack=list(self.stack), seen=sorted(self.seen), root_dev=self.root_dev,
+                    unlistable=self.unlistable, example=self.example, gone=self.gone)
 
     @classmethod
     def from_json(cls, state: dict) -> 'Walk':
         walk = cls('')
         walk.stack = [(path, rel) for path, rel in state['stack']]
         walk.seen = {(dev, ino) for dev, ino in state['seen']}
-        walk.unlistable, walk.example, walk.gone = (state['unlistable'], state['example'],
-                                                    state['gone'])
+        walk.root_dev, walk.unlistable, walk.example, walk.gone = (
+            state['root_dev'], state['unlistable'], state['example'], state['gone'])
         return walk
+
+    def renumber(self, folder: str) -> None:
+        """Take the top folder's device number as it is now for the folders seen on it (another
+        node, a remount: a network file system is numbered anew)."""
+        now = os.stat(folder).st_dev
+        if self.root_dev is not None and now != self.root_dev:
+            self.seen = {(now if dev == self.root_dev else dev, ino) for dev, ino in self.seen}
+        self.root_dev = now
 
 
 def iter_image_entries(folder: str,
@@ -79,6 +89,7 @@ def iter_image_entries(folder: str,
     where ``walk`` holds the rest.
     """
     marks, walk = walk is not None, walk or Walk(folder)
+    walk.renumber(folder)
     while walk.stack:
         current, rel = walk.stack.pop()
         try:
