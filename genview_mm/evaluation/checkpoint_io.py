@@ -180,12 +180,12 @@ def pretraining_normalisation(cfg_text: str) -> Optional[Dict[str, Any]]:
             found = items
         elif name == 'model' and 'data_preprocessor' in items:
             found = _dict_items(items['data_preprocessor']) or found
-    try:
-        mean, std = (ast.literal_eval(found[k]) for k in ('mean', 'std'))
+    try:  # a mean of None (no normalisation) or one number: not recorded as three channels
+        mean, std = ([float(v) for v in ast.literal_eval(found[k])] for k in ('mean', 'std'))
         rgb = ast.literal_eval(found.get('to_rgb', found.get('bgr_to_rgb', ast.Constant(False))))
     except (KeyError, ValueError, TypeError, SyntaxError):
         return None
-    return dict(mean=[float(v) for v in mean], std=[float(v) for v in std], to_rgb=bool(rgb))
+    return dict(mean=mean, std=std, to_rgb=bool(rgb))
 
 
 def recorded_normalisation(ckpt: Any) -> Optional[Dict[str, Any]]:

@@ -100,6 +100,8 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbon
     """
     if prefix and not prefix.endswith('.'):
         prefix += '.'
+    if prefix.startswith('module.') and not any(k.startswith(prefix) for k in state_dict):
+        prefix = prefix[len('module.'):]  # DDP's, which state_dict_of drops from the keys
     tops = sorted({k.split('.', 1)[0] for k in state_dict})
     if not prefix and set(tops) & set(_MODEL_PARTS):  # names saved under a second module name
         raise NoBackboneError(
@@ -155,10 +157,12 @@ def detectron2_name(name: str) -> str:
 
 
 def to_detectron2(backbone: Dict[str, torch.Tensor]) -> dict:
-    """The detectron2 pickle (numpy arrays; ``num_batches_tracked`` dropped)."""
+    """The detectron2 pickle (numpy arrays, bfloat16 ones as float32: numpy has no bfloat16;
+    ``num_batches_tracked`` dropped)."""
     check_resnet(backbone, 'detectron2')
-    model = OrderedDict((detectron2_name(k), v.cpu().numpy()) for k, v in backbone.items()
-                        if not k.endswith('num_batches_tracked'))
+    model = OrderedDict(
+        (detectron2_name(k), (v.float() if v.dtype == torch.bfloat16 else v).cpu().numpy())
+        for k, v in backbone.items() if not k.endswith('num_batches_tracked'))
     return {'model': model, '__author__': 'genview_mm', 'matching_heuristics': True}
 
 

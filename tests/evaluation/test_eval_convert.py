@@ -107,6 +107,20 @@ def test_detectron2_format(moco_ckpt, tmp_path):
     assert detectron2_name('bn1.bias') == 'stem.conv1.norm.bias'
 
 
+def test_a_bfloat16_checkpoint_converts_to_detectron2(moco_ckpt, tmp_path):
+    """numpy has no bfloat16: the detectron2 pickle of a bf16 checkpoint was a TypeError
+    traceback. Its weights go in as float32 (detectron2 loads them so)."""
+    path, model = moco_ckpt
+    state = torch.load(path, weights_only=False)['state_dict']
+    half = {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state.items()}
+    torch.save({'state_dict': half}, str(tmp_path / 'bf16.pth'))
+    convert_checkpoint(str(tmp_path / 'bf16.pth'), str(tmp_path / 'd2.pkl'), 'detectron2')
+    with open(tmp_path / 'd2.pkl', 'rb') as f:
+        arr = pickle.load(f)['model']['res4.0.conv2.weight']
+    assert arr.dtype == np.float32
+    np.testing.assert_array_equal(arr, half['backbone.layer3.0.conv2.weight'].float().numpy())
+
+
 def test_refuses_checkpoint_without_backbone(tmp_path):
     path = str(tmp_path / 'head_only.pth')
     torch.save({'state_dict': {'head.fc.weight': torch.zeros(2, 2),
@@ -169,6 +183,13 @@ def test_prefix_without_its_dot_names_the_module(moco_ckpt, tmp_path):
     assert list(extract_backbone({'encoder_q.0.conv1.weight': torch.ones(1),
                                   'encoder_q.1.fc.weight': torch.ones(1)}, 'encoder_q.0')) == \
         ['conv1.weight']
+    # a DDP checkpoint's prefix as its keys spell it: the reader drops 'module.' from the keys,
+    # and the prefix was then said to name nothing
+    ddp = {'module.' + k: v for k, v in state.items()}
+    torch.save({'state_dict': ddp}, str(tmp_path / 'ddp.pth'))
+    out = convert_checkpoint(str(tmp_path / 'ddp.pth'), str(tmp_path / 'ddp_out.pth'),
+                             'mmpretrain', prefix='module.backbone.')
+    assert set(out['state_dict']) == {'backbone.' + k for k in model.backbone.state_dict()}
 
 
 def test_an_empty_prefix_of_a_whole_model_is_refused(moco_ckpt, tmp_path):
@@ -238,7 +259,9 @@ def test_pretraining_normalisation_reads_config_text_without_running_it(tmp_path
     assert top['to_rgb'] is False and not matches_transfer_normalisation(top)  # BGR, ImageNet
     assert not matches_transfer_normalisation(dict(top, to_rgb=True))  # ImageNet's mean/std
     for bad in ('', None, 'model = dict(type="X")', 'data_preprocessor = dict(mean=m, std=s)',
-                'def broken(:'):
+                'def broken(:', 'data_preprocessor = dict(mean=None, std=None)',  # a traceback
+                'data_preprocessor = dict(mean=127.5, std=127.5)',  # in the converter, and
+                "data_preprocessor = dict(mean=['a'], std=[1])"):  # in the preflight
         assert pretraining_normalisation(bad) is None
 
 
