@@ -26,7 +26,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--prefix', default='backbone.',
                         help='key prefix of the backbone inside the checkpoint')
     parser.add_argument('--overwrite', action='store_true',
-                        help='replace a dst that is not a backbone file this tool wrote')
+                        help='replace a dst that is not a backbone file this tool wrote in '
+                        'the mmpretrain or detectron2 format (a torchvision file carries no mark '
+                        'of it: replacing one needs --overwrite too)')
     return parser.parse_args()
 
 

@@ -102,7 +102,7 @@ def read_simclr_names(path: str) -> List[str]:
             of that form (a train list given by mistake, ``path label``), or a name repeats.
     """
     try:
-        with open(path, encoding='utf-8') as f:
+        with open(path, encoding='utf-8-sig') as f:
             names = [osp.basename(line.strip()) for line in f if line.strip()]
     except UnicodeDecodeError as exc:
         raise ValueError(f'{path}: not a SimCLR subset file (not UTF-8 text: {exc.reason} at '

@@ -55,7 +55,9 @@ def test_simclr_subset(tmp_path):
     (tmp_path / '1percent.txt').write_text('\n'.join(names) + '\n')
     read = read_simclr_names(str(tmp_path / '1percent.txt'))
     assert read == names
-    with_list = simclr_subset(read, entries)
+    (tmp_path / 'bom.txt').write_text('\n'.join(names) + '\n', encoding='utf-8-sig')
+    assert read_simclr_names(str(tmp_path / 'bom.txt')) == names  # saved by a Windows editor:
+    with_list = simclr_subset(read, entries)                     # its first name was not found
     assert with_list == entries[::40]
     without = simclr_subset(read, num_classes=4)  # labels from sorted wnids: ImageNet's order
     assert without == with_list                    # when every class is present
