@@ -11,6 +11,7 @@ from typing import Callable, Iterator, List, Optional, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from genview_mm.datasets.image_sources import load_image
 from genview_mm.foreground.fit import fit_foreground_pca
 from genview_mm.foreground.pca import ForegroundPCA
 from genview_mm.utils.file_safety import ReplaceRefused, check_replace
@@ -20,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 class _PreprocessedImages(Dataset):
-    """Loads and preprocesses images on CPU (``pixels``: the encoder's
+    """Loads images as the generator and training decode them (:func:`load_image`: OpenCV,
+    EXIF rotation, 16-bit scaled) and preprocesses them on CPU (``pixels``: the encoder's
     :meth:`~genview_mm.models.encoders.PatchEncoderBase.pixel_transform`); unreadable images
     give None."""
 
@@ -31,13 +33,14 @@ class _PreprocessedImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int):
-        from PIL import Image
+        image, why = load_image(self.paths[i])
         try:
-            with Image.open(self.paths[i]) as img:
-                return self.pixels([img.convert('RGB')])[0]
-        except Exception as exc:  # noqa: BLE001  (any decode error: skip the image)
-            logger.warning('skipping unreadable image %s (%s)', self.paths[i], exc)
-            return None
+            if image is not None:
+                return self.pixels([image])[0]
+        except Exception as exc:  # noqa: BLE001  (any preprocessing error: skip the image)
+            why = str(exc)
+        logger.warning('skipping unreadable image %s (%s)', self.paths[i], why)
+        return None
 
 
 def _collate(batch):
@@ -181,14 +184,7 @@ def draw_sheet(pca: ForegroundPCA, encoder, paths: Sequence[str], path: str,
                batch_size: int = 64) -> Optional[str]:
     """Contact sheet of ``pca``'s masks over ``paths`` (unreadable images left out), encoded
     ``batch_size`` images a call (the fit's batch: ``--sheet-images`` may be larger)."""
-    from PIL import Image
-    images = []
-    for p in paths:
-        try:
-            with Image.open(p) as img:
-                images.append(img.convert('RGB'))
-        except Exception:  # noqa: BLE001
-            continue
+    images = [image for image, _ in map(load_image, paths) if image is not None]
     if not images:
         return None
     masks = torch.cat([pca.foreground_mask(encoder(encoder.preprocess(

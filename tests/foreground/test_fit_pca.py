@@ -168,3 +168,46 @@ def test_fit_records_histogram_rule():
     assert (pca.encoder_arch, pca.fingerprint) == ('a', [1.0])
     with pytest.raises(ValueError, match='threshold rule'):
         fit_foreground_pca(lambda: iter(batches), (4, 4), 'enc', 32, threshold_rule='mean')
+
+
+def test_the_fit_and_its_sheet_decode_images_as_the_generator_does(tmp_path, monkeypatch):
+    """The fit read images with PIL, the generator (and training) with OpenCV: a 16-bit PNG
+    was fitted white and an EXIF-rotated JPEG unrotated, so the PCA was fitted on other pixels
+    than those it scores, and the contact sheet showed them so."""
+    import cv2
+    from PIL import Image
+
+    from genview_mm.apis import pca_fit
+    from genview_mm.datasets.image_sources import load_image
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (20, 40, 3), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    photo.save(tmp_path / 'rotated.jpg', exif=exif, quality=95)
+    cv2.imwrite(str(tmp_path / 'deep.png'),
+                (np.arange(24 * 24).reshape(24, 24) * 113).astype(np.uint16))
+    paths = [str(tmp_path / 'rotated.jpg'), str(tmp_path / 'deep.png')]
+    wanted = [np.asarray(load_image(p)[0]) for p in paths]
+    data = pca_fit._PreprocessedImages(paths, lambda ims: [torch.from_numpy(np.array(ims[0]))])
+    for i, want in enumerate(wanted):
+        assert np.array_equal(data[i].numpy(), want), paths[i]
+
+    class Encoder:
+        def preprocess(self, images):
+            return torch.zeros(len(images), 1)
+
+        def __call__(self, pixels):
+            return torch.zeros(len(pixels), 4, 2)
+
+    class PCA:
+        grid, encoder, threshold_rule, alpha, fg_fraction, sign_rule, source = \
+            (2, 2), 'e', 'quantile', 0.0, 0.5, 'center', 'fit'
+
+        def foreground_mask(self, tokens):
+            return torch.zeros(tokens.shape[0], 4, dtype=torch.bool)
+
+    drawn = []
+    monkeypatch.setattr(pca_fit, 'save_contact_sheet',
+                        lambda path, images, masks, caption: drawn.extend(images) or path)
+    assert pca_fit.draw_sheet(PCA(), Encoder(), paths, str(tmp_path / 'sheet.png'))
+    assert [np.asarray(im).shape for im in drawn] == [w.shape for w in wanted]
+    assert all(np.array_equal(np.asarray(im), w) for im, w in zip(drawn, wanted))
