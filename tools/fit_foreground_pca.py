@@ -102,7 +102,12 @@ def main(argv=None):
         print(f'fit_foreground_pca.py: error: {exc}', file=sys.stderr)
         return 2
 
-    items = list_images(args.source, args.data_root, args.dataset_key)
+    try:  # a source that is no folder, list or config: the library says what it takes
+        items = list_images(args.source, args.data_root, args.dataset_key)
+    except (OSError, ValueError) as exc:
+        print(f'fit_foreground_pca.py: error: {str(exc).strip().splitlines()[0]}',
+              file=sys.stderr)
+        return 2
     if not items:
         print(f'fit_foreground_pca.py: error: no images found in {args.source!r}',
               file=sys.stderr)

@@ -123,3 +123,20 @@ def test_a_source_without_images_is_a_usage_error(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"fit_foreground_pca.py: error: no images found in '{tmp_path / 'imgs'}'")
     assert not osp.exists(tmp_path / 'o.pth')
+
+
+def test_a_source_that_cannot_be_listed_is_one_line(tmp_path, capsys):
+    """A single image, a config without train_dataloader or one that does not parse: the
+    library's messages came out as tracebacks (the listing sat outside the tool's errors)."""
+    photo = write_photos(str(tmp_path / 'imgs'), 1, size=16)[0]
+    (tmp_path / 'other.py').write_text('x = 1\n')
+    (tmp_path / 'broken.py').write_text('x = (\n')
+    tool = load_tool('fit_foreground_pca').main
+    for source, said in ((photo, 'is not a text list of image paths'),
+                         (str(tmp_path / 'other.py'), "has no 'train_dataloader'"),
+                         (str(tmp_path / 'broken.py'), 'broken.py')):
+        assert tool([source, '--out', str(tmp_path / 'o.pth'), '--device', 'cpu']) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith('fit_foreground_pca.py: error: ') and \
+            said in err[0], err
+    assert not osp.exists(tmp_path / 'o.pth')
