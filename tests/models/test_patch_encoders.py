@@ -160,6 +160,18 @@ def test_local_timm_weights_load_offline_with_or_without_a_classifier(tmp_path, 
     with pytest.raises(ValueError, match=f'{other} does not hold the weights of this timm model'):
         build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
                                  checkpoint_path=other, input_size=64))
+    # a wider model of the same family: the same names, other sizes (a RuntimeError of dozens
+    # of 'size mismatch' lines, a traceback in import_official_pca.py)
+    other = str(tmp_path / 'femto.pth')
+    torch.save(timm.create_model('convnext_femto', pretrained=False).state_dict(), other)
+    with pytest.raises(ValueError) as info:
+        build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                 checkpoint_path=other, input_size=64))
+    assert str(info.value).startswith(
+        f'{other} does not hold the weights of this timm model: size mismatch for stem.0.weight')
+    assert re.search(r' \(and \d+ more\): pass the file saved from the model_name given$',
+                     str(info.value))
+    assert '\n' not in str(info.value)
 
 
 def test_missing_timm_weights_file_is_named_with_the_setting_to_fix(tmp_path):

@@ -56,7 +56,14 @@ class TimmPatchEncoder(PatchEncoderBase):
                 pass  # not a layout it knows (another model's file): the key check names it
         state = {k: v for k, v in state.items()
                  if not (classifier and k.startswith(classifier + '.'))}
-        missing, extra = self.model.load_state_dict(state, strict=False)
+        try:
+            missing, extra = self.model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # the same names at other sizes: a wider model's file
+            sizes = [line.strip() for line in str(exc).splitlines() if 'size mismatch' in line]
+            more = f' (and {len(sizes) - 1} more)' if len(sizes) > 1 else ''
+            raise ValueError(f'{path} does not hold the weights of this timm model: '
+                             f'{(sizes or str(exc).splitlines())[0]}{more}: pass the file saved '
+                             'from the model_name given') from None
         if missing or extra:
             raise ValueError(f'{path} does not hold the weights of this timm model: missing '
                              f'{list(missing)[:5]}, unexpected {list(extra)[:5]} (of '
