@@ -62,6 +62,9 @@ def parse_args(argv=None):
     threshold.add_argument('--fit-images', default=None,
                            help='image folder or list to fit the threshold on with the official '
                            'histogram rule')
+    p.add_argument('--data-root', default=None, help='root for relative paths in a '
+                   "--fit-images list (default: the list's folder), e.g. data/imagenet/train "
+                   "for the authors' train_sampled_1000cls_10img.txt")
     p.add_argument('--num-images', type=int, default=10000,
                    help='images sampled from --fit-images; <=0: all (default: %(default)s)')
     p.add_argument('--per-folder', action='store_true',
@@ -118,7 +121,7 @@ def make_pca(args):
     from genview_mm.datasets.image_sources import list_images
     from genview_mm.foreground.official import import_official_pca, load_vector
 
-    items = list_images(args.fit_images) if args.fit_images else []
+    items = list_images(args.fit_images, args.data_root) if args.fit_images else []
     if args.fit_images and not items:  # it failed inside torch.cat, after the encoder loaded
         raise ValueError(f'--fit-images {args.fit_images!r} holds no images to fit the '
                          'threshold on: give a folder or list of images, or the threshold '

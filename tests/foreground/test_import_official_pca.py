@@ -431,3 +431,21 @@ def test_an_official_vector_is_refused_for_another_encoder_of_its_width(tmp_path
     assert pca.encoder_arch == 'timm:convnext_base'
     other = official_layout(str(tmp_path / 'own'), 'mine', 8, 5, False)  # not a released file
     assert official.import_official_pca(other, encoder('clip-vit:d8-l2-p14-s224')).dim == 8
+
+
+def test_fit_images_listed_relative_to_another_folder(tmp_path, tiny_clip_path, capsys):
+    """The authors' sample list (train_sampled_1000cls_10img.txt) holds paths relative to
+    ImageNet's train folder: --fit-images had no --data-root (fit_foreground_pca.py has), so
+    every image was 'unreadable' unless the list was moved next to them."""
+    from helpers import load_tool
+    photos = write_photos(str(tmp_path / 'train' / 'n01'), 4, size=32)
+    listed = tmp_path / 'lists' / 'sample.txt'
+    listed.parent.mkdir()
+    listed.write_text(''.join(osp.relpath(p, tmp_path / 'train') + '\n' for p in photos))
+    vector = official_layout(str(tmp_path), 'm', 32, 5, False)
+    out = str(tmp_path / 'p.pth')
+    assert load_tool('import_official_pca').main([
+        vector, '--encoder', tiny_clip_path, '--fit-images', str(listed), '--data-root',
+        str(tmp_path / 'train'), '--num-workers', '0', '--device', 'cpu', '--out', out]) == 0, \
+        capsys.readouterr().err
+    assert ForegroundPCA.load(out).num_images == 4
