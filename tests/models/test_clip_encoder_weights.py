@@ -75,3 +75,22 @@ def test_timm_weights_missing_offline_say_what_to_do(monkeypatch):
     with pytest.raises(OSError, match=r'hf download timm/convnext_atto\.d2_in1k; .*'
                        r'checkpoint_path=FILE \(tools: --timm-checkpoint FILE\)'):
         TimmPatchEncoder('convnext_atto.d2_in1k')
+
+
+def test_a_damaged_preprocessor_config_is_refused_not_replaced(tiny_clip_path, tmp_path):
+    """A preprocessor_config.json cut short was skipped like an absent one: the encoder took
+    the built-in CLIP preprocessing instead of the folder's (its size, mean and std), so a PCA
+    fit and its use could see other pixels, without a word. An absent file still falls back."""
+    folder = shutil.copytree(tiny_clip_path, str(tmp_path / 'cut'))
+    config = osp.join(folder, 'preprocessor_config.json')
+    assert CLIPPatchEncoder(pretrained=folder).processor is not None
+    with open(config) as f:
+        text = f.read()
+    with open(config, 'w') as f:
+        f.write(text[:len(text) // 2])
+    with pytest.raises(ValueError, match=f'^{config} cannot be read') as info:
+        CLIPPatchEncoder(pretrained=folder)
+    assert str(info.value).endswith('copy the model folder again, or delete that file to use '
+                                    "CLIP's own preprocessing")
+    os.remove(config)
+    assert CLIPPatchEncoder(pretrained=folder).processor is None

@@ -175,12 +175,19 @@ def _load_vision_model(path_or_id: str, subfolder: Optional[str],
 
 def _load_processor(path_or_id: str, subfolder: Optional[str]):
     """The CLIP image processor beside the model (in ``subfolder``, else in a sibling
-    ``feature_extractor`` folder as in diffusers pipelines), or None."""
+    ``feature_extractor`` folder as in diffusers pipelines), or None; a local
+    ``preprocessor_config.json`` that does not load is a ValueError (skipped, it would give way
+    to other preprocessing without a word)."""
     from transformers import CLIPImageProcessor
     for sub in ([subfolder] if subfolder else [None]) + ['feature_extractor']:
         try:
             return CLIPImageProcessor.from_pretrained(path_or_id,
                                                       **({'subfolder': sub} if sub else {}))
-        except (OSError, ValueError, TypeError):
-            continue
+        except (OSError, ValueError, TypeError) as exc:
+            config = osp.join(path_or_id, sub or '', 'preprocessor_config.json')
+            if osp.isfile(config):
+                raise ValueError(f'{config} cannot be read ({type(exc).__name__}: '
+                                 f'{str(exc).splitlines()[0] if str(exc) else "no detail"}): '
+                                 'copy the model folder again, or delete that file to use '
+                                 "CLIP's own preprocessing") from None
     return None
