@@ -1,26 +1,29 @@
 """The mark a picture drawn by a genview_mm tool carries, so that a rerun may replace it and
 nothing else (a PNG text chunk, or a JPEG comment)."""
-import os
 import os.path as osp
 from typing import Optional
 
 from PIL import Image, PngImagePlugin
 
+from ..utils.atomic_write import atomic_write
+
 MARK_KEY = 'genview_mm'
 
 
 def save_marked(image: Image.Image, path: str, what: str, fmt: Optional[str] = None) -> str:
-    """Save ``image`` to ``path`` (its folder created) marked as ``what``; ``fmt`` 'PNG' or
-    'JPEG', by default JPEG for a .jpg/.jpeg name and PNG for any other."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    """Save ``image`` to ``path`` (its folder created) marked as ``what``, whole or not at all
+    (:func:`~genview_mm.utils.atomic_write.atomic_write`: half a picture would carry the
+    mark); ``fmt`` 'PNG' or 'JPEG', by default JPEG for a .jpg/.jpeg name and PNG for any
+    other."""
     if fmt is None:
         fmt = 'JPEG' if osp.splitext(path)[1].lower() in ('.jpg', '.jpeg') else 'PNG'
-    if fmt == 'JPEG':
-        image.save(path, format='JPEG', quality=95, comment=f'{MARK_KEY}: {what}')
-    else:
-        info = PngImagePlugin.PngInfo()
-        info.add_text(MARK_KEY, what)
-        image.save(path, format='PNG', pnginfo=info)
+    with atomic_write(path, 'wb') as f:
+        if fmt == 'JPEG':
+            image.save(f, format='JPEG', quality=95, comment=f'{MARK_KEY}: {what}')
+        else:
+            info = PngImagePlugin.PngInfo()
+            info.add_text(MARK_KEY, what)
+            image.save(f, format='PNG', pnginfo=info)
     return path
 
 

@@ -292,3 +292,28 @@ def test_a_name_near_the_limit_gets_a_temporary_name_within_it(tmp_path):
     with atomic_write(str(target), 'wb') as f:
         f.write(b'view')
     assert target.read_bytes() == b'view' and os.listdir(tmp_path) == [name]
+
+
+def test_a_marked_picture_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A contact sheet or pair grid was written in place: a kill or a full disk mid-write left
+    half a PNG (the mark comes first, so a rerun took it for its own and nothing warned)."""
+    from PIL import Image
+
+    from genview_mm.visualization.marks import is_marked, save_marked
+    path = str(tmp_path / 'sheet.png')
+    save_marked(Image.new('RGB', (8, 8), 'red'), path, 'sheet')
+    before = open(path, 'rb').read()
+    real = Image.Image.save
+
+    def cut_short(self, fp, *args, **kwargs):
+        real(self, fp, *args, **kwargs)
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(Image.Image, 'save', cut_short)
+    with pytest.raises(OSError):
+        save_marked(Image.new('RGB', (64, 64), 'blue'), path, 'sheet')
+    assert open(path, 'rb').read() == before and os.listdir(tmp_path) == ['sheet.png']
+    monkeypatch.setattr(Image.Image, 'save', real)
+    for name in ('grid.jpg', 'sheet.png'):
+        save_marked(Image.new('RGB', (8, 8)), str(tmp_path / name), 'x')
+        assert is_marked(str(tmp_path / name), 'x')
