@@ -85,6 +85,12 @@ def parse_args(argv=None):
     return args
 
 
+def _error(exc: BaseException, code: int) -> int:
+    """Print the first line of ``exc`` in the tool's form; ``code``, the exit status."""
+    print(f'fit_foreground_pca.py: error: {str(exc).strip().splitlines()[0]}', file=sys.stderr)
+    return code
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
@@ -105,9 +111,7 @@ def main(argv=None):
     try:  # a source that is no folder, list or config: the library says what it takes
         items = list_images(args.source, args.data_root, args.dataset_key)
     except (OSError, ValueError) as exc:
-        print(f'fit_foreground_pca.py: error: {str(exc).strip().splitlines()[0]}',
-              file=sys.stderr)
-        return 2
+        return _error(exc, 2)
     if not items:
         print(f'fit_foreground_pca.py: error: no images found in {args.source!r}',
               file=sys.stderr)
@@ -126,9 +130,7 @@ def main(argv=None):
                       sheet_images=args.sheet_images, threshold_rule=args.threshold_rule,
                       overwrite=args.overwrite)
     except (OSError, ValueError, RuntimeError) as exc:
-        print(f'fit_foreground_pca.py: error: {str(exc).strip().splitlines()[0]}',
-              file=sys.stderr)
-        return 1
+        return _error(exc, 1)
     print(f'saved {args.out}: encoder={pca.encoder} grid={pca.grid} alpha={pca.alpha:.4f} '
           f'rule={pca.threshold_rule} foreground={100 * pca.fg_fraction:.1f}% '
           f'images={pca.num_images}')

@@ -148,7 +148,7 @@ def load_scan(path: Optional[str], identity: dict, progress: Progress = None) ->
     return state if same else None
 
 
-def save_scan(path: str, identity: dict, report: 'SampleReport', reservoir: KeyedReservoir,
+def save_scan(path: str, identity: dict, report: SampleReport, reservoir: KeyedReservoir,
               position, finished: bool) -> None:
     """Save where the scan stands (atomically: a kill while saving keeps the last one)."""
     state = dict(genview_scan=1, identity=identity, passes=report.passes, finished=finished,
@@ -201,12 +201,9 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
     capacity = state['reservoir']['capacity'] if state else num + margin
     report = SampleReport()
     while True:
-        report = SampleReport(passes=report.passes + 1)
-        reservoir = KeyedReservoir(capacity, seed)
-        scan, finished = Scan(source, data_root), False
         if state:  # a scan saved by a stopped run
-            report.passes, report.candidates = state['passes'], state['candidates']
-            report.excluded_by_name = state['excluded_by_name']
+            report = SampleReport(passes=state['passes'], candidates=state['candidates'],
+                                  excluded_by_name=state['excluded_by_name'])
             reservoir = KeyedReservoir.from_json(state['reservoir'])
             scan, finished = Scan(source, data_root, state['position']), state['finished']
             if progress:
@@ -214,6 +211,10 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
                          f'{report.candidates:,} candidates read'
                          f'{", the scan is done" if finished else ""}')
             state = None
+        else:
+            report = SampleReport(passes=report.passes + 1)
+            reservoir = KeyedReservoir(capacity, seed)
+            scan, finished = Scan(source, data_root), False
         saved = time.monotonic()
         for rel in [] if finished else scan:
             if rel is None:  # a place to stop and resume from
