@@ -104,6 +104,9 @@ def main() -> None:
         if not args.overwrite and osp.lexists(out) and not holds_text(out, ann_text(subset)):
             refuse(f'{out} exists and holds other lines than this subset: pass --overwrite to '
                    'replace it, or another --out-dir (nothing was written)')
+    classes = len({label for _, label in entries or []})
+    clamped = {name: 100 * kw['fraction'] for name, kw in jobs  # per_class_count's floor of 1
+               if 'fraction' in kw and round(kw['fraction'] * len(entries) / classes) < 1}
     for name, subset, how in subsets:
         out = osp.join(args.out_dir, name)
         kept = holds_text(out, ann_text(subset))  # a list holding these lines is left as is
@@ -118,6 +121,11 @@ def main() -> None:
         per_class = f'{low} per class' if low == high else f'{low} to {high} per class'
         print(f'{"kept" if kept else "wrote"} {out}: {len(subset)} images of {len(counts)} '
               f'classes, {per_class}, {how}')
+        if name in clamped:
+            print(f'note: {clamped[name]:g}% of {len(entries)} images rounds to none per class, '
+                  f'so {name} keeps one per class '
+                  f'({100 * len(subset) / len(entries):.2g}%); --num-per-class 1 says so',
+                  file=sys.stderr)
 
 
 if __name__ == '__main__':

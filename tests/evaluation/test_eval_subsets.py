@@ -146,3 +146,16 @@ def test_a_train_list_with_repeated_images_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"train.txt: 3 images are listed more than once \(e\.g\. "
                        r"'n01440764/.*'\): remove the repeated lines"):
         read_ann_file(path)
+
+
+def test_a_percent_under_one_image_per_class_says_it_keeps_one(tmp_path, capsys):
+    """0.05% of 446 images is 0.22 per class: per_class_count keeps one per class (4 images,
+    0.9%), which the tool used to write without a word."""
+    write_ann_file(train_list(), str(tmp_path / 'train.txt'))
+    run_cli(['--train-list', str(tmp_path / 'train.txt'), '--percent', '0.05', '1',
+             '--out-dir', str(tmp_path / 'meta')])
+    out, err = capsys.readouterr()
+    assert 'train_0.05percent.txt: 4 images of 4 classes, 1 per class' in out
+    assert err.splitlines() == ['note: 0.05% of 446 images rounds to none per class, so '
+                                'train_0.05percent.txt keeps one per class (0.9%); '
+                                '--num-per-class 1 says so']  # 1% rounds to one: no note
