@@ -32,7 +32,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-
 def main() -> None:
     args = parse_args()
     from genview_mm.evaluation.checkpoint_io import (
@@ -52,7 +51,7 @@ def main() -> None:
         sys.exit(2)
     try:  # a training checkpoint (or any other file) given as dst is never replaced silently
         if not osp.isdir(args.dst):  # a folder: convert_checkpoint says which name to give
-                check_replace(args.dst, is_converted_backbone, 'backbone weights', '--overwrite',
+            check_replace(args.dst, is_converted_backbone, 'backbone weights', '--overwrite',
                           args.overwrite)
     except ReplaceRefused as err:
         print(f'convert_checkpoint.py: error: {err}', file=sys.stderr)
@@ -79,7 +78,12 @@ def main() -> None:
     norm = info['pretrain_normalisation']
     if fmt != 'mmpretrain':  # those libraries' defaults are ImageNet's (detectron2: caffe BGR)
         print(consumer_normalisation(norm, fmt))
-    elif norm and not matches_transfer_normalisation(norm):
+    elif norm is None:  # nothing for the preflight to check against the transfer config
+        print('note: the checkpoint records no config, so the input normalisation it was '
+              'pretrained with is unknown; configs/benchmarks and configs/detection use the CLIP '
+              "mean/std of GenView's pretraining: if yours differed, set data_preprocessor.mean"
+              '/.std (detection: model.data_preprocessor.mean/.std) in --cfg-options')
+    elif not matches_transfer_normalisation(norm):
         mean, std = ([round(v, 3) for v in norm[k]] for k in ('mean', 'std'))
         print(f'note: this checkpoint was pretrained on inputs normalised with mean={mean} '
               f'std={std} (to_rgb={norm["to_rgb"]}), not the CLIP mean/std that '

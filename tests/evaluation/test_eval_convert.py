@@ -326,6 +326,12 @@ def test_torchvision_and_detectron2_outputs_say_how_to_normalise(moco_ckpt, tmp_
         'mean=[122.771, 116.746, 104.094]')
     run_script('convert_checkpoint.py', with_cfg, tmp_path / 'mm.pth')  # the configs match
     assert 'note' not in capsys.readouterr().out
+    run_script('convert_checkpoint.py', path, tmp_path / 'mm0.pth')  # no config: said (it
+    assert capsys.readouterr().out.splitlines()[-1] == (  # was the one format without a word)
+        'note: the checkpoint records no config, so the input normalisation it was pretrained '
+        'with is unknown; configs/benchmarks and configs/detection use the CLIP mean/std of '
+        "GenView's pretraining: if yours differed, set data_preprocessor.mean/.std (detection: "
+        'model.data_preprocessor.mean/.std) in --cfg-options')
     # a converted file converted again keeps what it records (it has no config: the record
     # was dropped, the note said 'records no config', and the preflight then checked nothing)
     run_script('convert_checkpoint.py', tmp_path / 'mm.pth', tmp_path / 'mm2.pth')
