@@ -18,6 +18,8 @@ import copy
 import difflib
 from typing import Any, Iterator
 
+from ..utils.config_keys import type_name
+
 #: the ``genview`` keys that are ``GenViewPairDataset`` arguments
 PAIR_SETTINGS = ('manifest', 'prob', 'source_root', 'min_clip_sim')
 
@@ -31,7 +33,7 @@ class GenViewSettingError(ValueError):
 def iter_pair_transforms(node: Any) -> Iterator[dict]:
     """Every ``dict(type='GenViewPairDataset', ...)`` in a config tree."""
     if isinstance(node, dict):
-        if node.get('type') == 'GenViewPairDataset':
+        if type_name(node) == 'GenViewPairDataset':
             yield node
         for value in node.values():
             yield from iter_pair_transforms(value)
@@ -104,10 +106,8 @@ def check_pair_hook(tree) -> None:
     drawing = [n for n in iter_pair_transforms(tree.get('train_dataloader'))
                if n.get('prob') is None or n.get('prob') > 0]
     hooks = tree.get('custom_hooks') or []
-    names = [h.get('type') if isinstance(h, dict) else h for h in hooks]
-    names = [n if isinstance(n, str) else getattr(n, '__name__', type(n).__name__)
-             for n in names]
-    if drawing and not any(n.split('.')[-1] == 'GenViewPairHook' for n in names):
+    names = [type_name(h) if isinstance(h, dict) else type(h).__name__ for h in hooks]
+    if drawing and 'GenViewPairHook' not in names:
         raise GenViewSettingError(
             f'custom_hooks {names} has no GenViewPairHook, but the train pipeline draws '
             'generated views (GenViewPairDataset): the checks of the views would not run. A '

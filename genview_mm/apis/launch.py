@@ -26,6 +26,7 @@ import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
+from ..utils.config_keys import type_name
 from .config import load_config
 from .genview_settings import without_applied_settings
 from .preflight import format_checklist, has_notes, preflight_passes, run_preflight
@@ -41,7 +42,7 @@ def replace_sync_bn(node: Any) -> int:
     """
     count = 0
     if isinstance(node, dict):
-        if node.get('type') in SYNC_BN_TYPES:
+        if type_name(node) in SYNC_BN_TYPES:
             node['type'] = 'BN'
             count += 1
         for value in node.values():
@@ -239,7 +240,7 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
     has_amp_device = has_cuda or getattr(torch, 'npu', None) is not None
     optim_wrapper = cfg.get('optim_wrapper')
     if not has_amp_device and isinstance(optim_wrapper, dict) and \
-            optim_wrapper.get('type') == 'AmpOptimWrapper':  # MMEngine asserts an accelerator
+            type_name(optim_wrapper) == 'AmpOptimWrapper':  # MMEngine asserts an accelerator
         cfg.optim_wrapper = type(optim_wrapper)(
             {k: v for k, v in optim_wrapper.items()
              if k not in ('loss_scale', 'dtype', 'use_fsdp')}, type='OptimWrapper')

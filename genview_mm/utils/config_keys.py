@@ -1,4 +1,5 @@
-"""The value at a dotted config key, the way ``--cfg-options`` and ``--dataset-key`` name it."""
+"""The value at a dotted config key, the way ``--cfg-options`` and ``--dataset-key`` name it,
+and the class a config dict's ``type`` names."""
 from typing import Any
 
 
@@ -15,3 +16,12 @@ def dotted_get(node: Any, key: str) -> Any:
         else:
             raise KeyError('.'.join(walked))
     return node
+
+
+def type_name(node: Any) -> str:
+    """The class name ``node['type']`` names, however spelt: ``'Name'``, a scoped
+    ``'mmpretrain.Name'`` or the class itself (new-style configs); '' for a node without one."""
+    kind = node.get('type') if isinstance(node, dict) else None
+    if isinstance(kind, str):
+        return kind.rsplit('.', 1)[-1]
+    return getattr(kind, '__name__', '') if kind is not None else ''

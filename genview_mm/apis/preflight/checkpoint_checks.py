@@ -10,6 +10,7 @@ from ...evaluation.checkpoint_io import (
     recorded_normalisation,
     same_normalisation,
 )
+from ...utils.config_keys import type_name
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
 from .fixes import fix_lines
 from .state_dict_checks import as_loaded, checkpoint_shapes, compare, module_shapes
@@ -36,8 +37,7 @@ def iter_pretrained(node, key: str = 'model') -> Iterator[Tuple[str, str, dict, 
     if isinstance(node, dict):
         init = node.get('init_cfg')
         for item in init if isinstance(init, list) else [init]:
-            if isinstance(item, dict) and item.get('type') == 'Pretrained' and \
-                    item.get('checkpoint'):
+            if type_name(item) == 'Pretrained' and item.get('checkpoint'):
                 yield f'{key}.init_cfg.checkpoint', item['checkpoint'], item, node
         for k, v in node.items():
             if k != 'init_cfg':

@@ -18,6 +18,7 @@ from genview_mm.utils.annotation_list import (
     parse_annotation_line,
     read_annotation_list,
 )
+from genview_mm.utils.config_keys import type_name
 from genview_mm.utils.image_files import is_image_file
 
 from ..extra_images.image_list import count_list_images
@@ -106,7 +107,7 @@ def extra_images_key(cfg) -> Optional[str]:
     if len(sets) < 2:
         return None
     def unlabelled_list(ds: dict) -> bool:
-        return ds.get('type') == 'CustomDataset' and ds.get('with_label') is False and \
+        return type_name(ds) == 'CustomDataset' and ds.get('with_label') is False and \
             bool(ds.get('ann_file'))
     if unlabelled_list(sets[-1][1]):
         return sets[-1][0]
@@ -269,8 +270,7 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
         if folder and has_images(folder) is False:
             return BROKEN, f'image folder {folder} holds no images'
     # CocoDataset itself: its subclasses LVIS v0.5 and Objects365 v2 rewrite file_name
-    kind = ds.get('type') if isinstance(ds.get('type'), str) else ''
-    if ann is not None and ann.endswith('.json') and kind.split('.')[-1] == 'CocoDataset':
+    if ann is not None and ann.endswith('.json') and type_name(ds) == 'CocoDataset':
         return json_images(ann, folders[0] if folders else root)
     return None
 

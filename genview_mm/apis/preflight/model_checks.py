@@ -13,6 +13,7 @@ from genview_mm.models.encoders import CLIPPatchEncoder, TimmPatchEncoder
 from genview_mm.models.encoders.clip_folder import clip_folder_identity
 from genview_mm.models.encoders.weights_source import WeightsSource, hub_offline
 from genview_mm.models.scorers.pair_quality_scorer import OFFICIAL_ENCODER
+from genview_mm.utils.config_keys import type_name
 
 from .checklist import BROKEN, MISSING, NOTE, OFFLINE, OK, Check
 from .data_checks import DEFAULT_TRAIN_IMAGES
@@ -24,11 +25,11 @@ ENCODERS = {'CLIPPatchEncoder': CLIPPatchEncoder, 'TimmPatchEncoder': TimmPatchE
 
 
 def encoder_spec(scorer: dict) -> dict:
-    """The scorer's encoder config as a dict with a ``type``."""
+    """The scorer's encoder config as a dict with a ``type`` (its class name, unscoped)."""
     enc = scorer.get('encoder') or OFFICIAL_ENCODER
     if isinstance(enc, str):
         return dict(type='CLIPPatchEncoder', pretrained=enc)
-    return dict(dict(type='CLIPPatchEncoder'), **enc)
+    return dict(enc, type=type_name(enc) or 'CLIPPatchEncoder')
 
 
 def hub_check(source: WeightsSource, kind: str, key: str, problem: Optional[str]) -> Check:

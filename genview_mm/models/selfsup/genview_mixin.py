@@ -8,6 +8,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import nn
 
+from ...utils.config_keys import type_name
 from ..scorers import PairScores
 from ..scorers.side_stream import PendingScores, deferred_head_loss
 from ..weighting import NORMALIZE_MODES, QualityWeights, quality_weights
@@ -17,8 +18,7 @@ HEAD_WRAPPER = 'QualityDrivenContrastiveHead'
 
 def wrap_head(head: Optional[dict]) -> Optional[dict]:
     """Wrap an upstream head config in ``QualityDrivenContrastiveHead`` (once)."""
-    kind = None if head is None else head.get('type')
-    if head is None or HEAD_WRAPPER in (kind, getattr(kind, '__name__', None)):
+    if head is None or type_name(head) == HEAD_WRAPPER:
         return head
     return dict(type=HEAD_WRAPPER, head=head)
 
