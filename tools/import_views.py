@@ -40,7 +40,10 @@ def parse_args(argv=None):
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
                    'not a GenView manifest (without it the tool stops and leaves it alone)')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.out.strip():  # '' is read as the working folder: its manifest.jsonl replaced
+        p.error('--out is empty (an unset variable?): name the manifest to write')
+    return args
 
 
 def load_package() -> types.ModuleType:

@@ -16,7 +16,9 @@ import json
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS = osp.dirname(osp.abspath(__file__))
+sys.path[:0] = [osp.dirname(TOOLS), TOOLS]
+from _pca_args import int_at_least  # noqa: E402  (plain argparse types)
 
 
 def main(argv=None):
@@ -29,22 +31,29 @@ def main(argv=None):
     p.add_argument('--dataset-key', default='train_dataloader.dataset',
                    help='with a config --source: the dotted key of its dataset (default: '
                    'train_dataloader.dataset)')
-    p.add_argument('--num-variations', type=int, default=None)
+    p.add_argument('--num-variations', type=int_at_least(1), default=None,
+                   help='views per image (default: the most the rows hold)')
     p.add_argument('--check-files', action='store_true',
                    help='verify listed outputs exist and are not empty')
     p.add_argument('--strict', action='store_true',
                    help='exit with status 1 if two different ok rows exist for one image')
-    p.add_argument('--out', default=None, help='merged manifest (default: '
-                   'OUT_DIR/manifest.jsonl; elsewhere, its outputs are relative to its folder)')
+    p.add_argument('--out', default=None, help='merged manifest; a folder (or a name ending '
+                   'in /) gets manifest.jsonl inside (default: OUT_DIR/manifest.jsonl; '
+                   'elsewhere, its outputs are relative to its folder)')
     p.add_argument('--overwrite', action='store_true', help='replace an --out that is not a '
                    'GenView manifest (without it the tool stops and leaves it alone)')
     args = p.parse_args(argv)
+    if args.out is not None and not args.out.strip():
+        p.error('--out is empty (an unset variable?): name the manifest to write, or leave '
+                '--out out for OUT_DIR/manifest.jsonl')
 
     import genview_mm  # noqa: F401
     from genview_mm.apis.generation.shards import merge_manifests
     from genview_mm.datasets.image_sources import list_images
     from genview_mm.structures.manifest import MERGED_NAME, read_rows
     from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+    if args.out and (osp.isdir(args.out) or args.out.endswith(('/', osp.sep))):
+        args.out = osp.join(args.out, MERGED_NAME)  # a folder, maybe still to make
     try:  # a user's file given as --out is never replaced silently
         check_replace(args.out or osp.join(args.out_dir, MERGED_NAME),
                       lambda path: next(read_rows(path), None) is not None,

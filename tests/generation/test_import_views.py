@@ -485,3 +485,15 @@ def test_outputs_climbing_out_resolve_whatever_path_reaches_the_manifest(tmp_pat
         rows = read_manifest(str(spelling))
         assert len(rows) == 3 and all(osp.isfile(r['output']) for r in rows), spelling
         assert rows[2]['output'] == osp.join(views, 'n02', 'n02_1.JPEG')
+
+
+def test_an_empty_out_is_refused_not_read_as_the_working_folder(tmp_path, capsys, monkeypatch):
+    """``--out "$MANIFEST"`` with the variable unset: the guard checked '' (not there) and the
+    import wrote ./manifest.jsonl over a user's file of that name."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG'], ['a.JPEG'])})
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'manifest.jsonl').write_text('my precious list\n')
+    with pytest.raises(SystemExit) as exc:
+        run_tool(capsys, views, '--source-root', src, '--out', '')
+    assert exc.value.code == 2 and '--out is empty' in capsys.readouterr().err
+    assert (tmp_path / 'manifest.jsonl').read_text() == 'my precious list\n'

@@ -436,3 +436,28 @@ def test_merge_elsewhere_through_links_resolves_from_any_path(tmp_path):
     for spelling in (tmp_path / 'lists_link' / 'm.jsonl', real / 'lists' / 'm.jsonl'):
         assert read_manifest(str(spelling))[0]['output'] == osp.join(out, 'images', 'a',
                                                                      'x.jpg'), spelling
+
+
+def test_merge_tool_out_folder_empty_out_and_variations(tmp_path, capsys):
+    """``--out newdir/`` was a raw 'Not a directory' rename error that left newdir/ behind; a
+    folder gets manifest.jsonl inside, as import_views.py does. ``--out ''`` (an unset
+    variable) and ``--num-variations 0`` or ``-3`` are usage errors: -3 listed no image as
+    missing (exit 0)."""
+    from helpers import load_tool
+    out = str(tmp_path / 'gen')
+    write_record(out, 0, [row('a.jpg')], 1_000_000)
+    tool = load_tool('merge_manifests')
+    assert tool.main([out, '--out', str(tmp_path / 'newdir') + '/']) == 0
+    assert [r['key'] for r in read_manifest(str(tmp_path / 'newdir' / 'manifest.jsonl'))] == \
+        ['a.jpg']
+    (tmp_path / 'src').mkdir()
+    for name in ('a.jpg', 'b.jpg'):  # listed by name: the contents are not read
+        (tmp_path / 'src' / name).write_bytes(b'\xff\xd8')
+    for bad, said in ((['--out', ''], '--out is empty'),
+                      (['--num-variations', '0'], 'must be >= 1, got 0'),
+                      (['--num-variations', '-3'], 'must be >= 1, got -3')):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exc:
+            tool.main([out, '--source', str(tmp_path / 'src'), *bad])
+        assert exc.value.code == 2 and said in capsys.readouterr().err
+    assert tool.main([out, '--source', str(tmp_path / 'src')]) == 1  # b.jpg has no row

@@ -150,7 +150,8 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
     rows = [replace(r, output=posixpath.normpath(f'{up}/{r.output}')) if r.output else r
             for r in (best[k] for k in sorted(best))]
     manifest.write_manifest(out, rows)
-    nvar = num_variations or (1 + max((int(r.variation) for r in rows), default=0))
+    nvar = num_variations if num_variations is not None else \
+        1 + max((int(r.variation) for r in rows), default=0)
     return dict(path=out, files=len(files), rows=len(rows), ok=sum(r.ok for r in rows),
                 failed=sum(not r.ok for r in rows), duplicates=len(raw) - len(rows),
                 conflicts=conflicts,
