@@ -67,7 +67,8 @@ def cfg_options(args: argparse.Namespace) -> Optional[dict]:
     that a value quoted whole with a comma inside (``'"/data/a,b"'``, not a quoted list) or
     with spaces and no list syntax (``[](),``) is kept as the text it is, and one
     with list syntax and a space inside an item is read as a Python literal
-    (``"['x y', 'z']"``) or refused (exit status 2), never run together."""
+    (``"['x y', 'z']"``; quoted whole, ``'"[1, 2]"'``, too) or refused (exit status 2), never
+    run together."""
     if not args.cfg_options:
         return None
     import ast
@@ -89,8 +90,10 @@ def cfg_options(args: argparse.Namespace) -> Optional[dict]:
         if not any(c in value for c in '[](),'):
             parsed.options[key] = value.strip().strip('\'"')
             continue
+        quoted = len(text) > 1 and text[0] == text[-1] and text[0] in '\'"' and \
+            inner[:1] in '[('  # MMEngine's quoted list 'a="[1, 2]"': the list, not its text
         try:  # a Python literal: its quoted items keep their spaces
-            parsed.options[key] = ast.literal_eval(value.strip())
+            parsed.options[key] = ast.literal_eval(inner if quoted else text)
         except (ValueError, SyntaxError):
             # else a space inside an item would go: '/d/ImageNet (2012)/x' -> '/d/ImageNet(2012)/x'
             if re.search(r'[^\s,\[(]\s+[^\s,\])]', value.strip()):

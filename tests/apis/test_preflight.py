@@ -374,6 +374,11 @@ def test_a_cfg_option_path_with_spaces_keeps_them(capsys):
     items = ["f=['x y', 'z']", "g=('/data/ImageNet (2012)', 3)", "h=['a', 'b']"]
     options = load_tool('_launch_args').cfg_options(argparse.Namespace(cfg_options=items))
     assert options == {'f': ['x y', 'z'], 'g': ('/data/ImageNet (2012)', 3), 'h': ['a', 'b']}
+    # MMEngine's quoted list with spaces: the list (it was the text '[120, 116, 103]', and
+    # data_preprocessor.mean then failed with '15 values'), its items' spaces kept
+    items = ['m="[120, 116, 103]"', "n='(1, 2)'", '''o="['x y', 'z']"''']
+    options = load_tool('_launch_args').cfg_options(argparse.Namespace(cfg_options=items))
+    assert options == {'m': [120, 116, 103], 'n': (1, 2), 'o': ['x y', 'z']}
     for item in ('i=/data/ImageNet (2012)/train', 'j=my data, more'):
         with pytest.raises(SystemExit) as exit_:
             load_tool('_launch_args').cfg_options(argparse.Namespace(cfg_options=[item]))
