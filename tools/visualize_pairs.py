@@ -7,6 +7,7 @@ r"""Render positive pairs with their GenView scores s_f, s_b and weight w (paper
         [--encoder openai/clip-vit-base-patch32] --out pairs.png
 """
 import argparse
+import math
 import os
 
 
@@ -29,6 +30,8 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if args.num < 1:
         p.error(f'--num must be at least 1, got {args.num}')
+    if not (math.isfinite(args.gamma) and args.gamma >= 0):  # GenViewMixin's rule
+        p.error(f'--gamma must be a finite number >= 0, got {args.gamma}')
     if args.cell < 1:  # it failed in PIL after every pair was scored
         p.error(f'--cell must be at least 1, got {args.cell}')
     if os.path.isdir(args.out) or not args.out.lower().endswith(('.png', '.jpg', '.jpeg')):

@@ -34,6 +34,11 @@ def refuse_split_paths(cfg, options: dict) -> None:
                 f"--cfg-options '{key}=\"{','.join(value)}\"'")
 
 
+class ConfigLoadError(GenViewSettingError):
+    """The config file (or a base it inherits) cannot be read or run: a syntax error, a
+    missing ``_base_``, a failing import; one line, exit status 2, as the other config errors."""
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """``Config.fromfile`` + ``--cfg-options`` + the config's ``genview`` settings.
 
@@ -43,8 +48,19 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
     Returns:
         Config: the config with :func:`genview_mm.apis.apply_genview_settings` applied.
+
+    Raises:
+        ConfigLoadError: MMEngine cannot load the file (its error, named, in one line).
+        GenViewSettingError: an option or a ``genview`` setting is refused.
     """
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as exc:  # noqa: BLE001  (a config is code: whatever it raises is its own)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'
+        if isinstance(exc, SyntaxError):  # MMEngine parses the text: no file name in it
+            detail = f'{exc.msg}, line {exc.lineno}'
+        raise ConfigLoadError(f'config {path} cannot be loaded ({type(exc).__name__}: '
+                              f'{detail}): fix it or its _base_ files') from exc
     if cfg_options:
         refuse_split_paths(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)

@@ -431,6 +431,24 @@ def test_an_unknown_genview_key_is_one_line(capsys):
     assert err.count('\n') == 1
 
 
+@pytest.mark.parametrize('tool', ['check_config', 'train', 'test'])
+def test_a_config_that_does_not_load_is_one_line(tool, tmp_path, capsys):
+    """A syntax error or a missing _base_ was MMEngine's traceback (exit 1)."""
+    (tmp_path / 'bad.py').write_text('x = (\n')
+    (tmp_path / 'nobase.py').write_text("_base_ = ['./gone.py']\n")
+    for name, said in (('bad.py', "SyntaxError: '(' was never closed, line 1"),
+                       ('nobase.py', 'FileNotFoundError: [Errno 2] No such file or directory')):
+        argv = [str(tmp_path / name)] + (['ckpt.pth'] if tool == 'test' else [])
+        with pytest.raises(SystemExit) as exc:
+            code = load_tool(tool).main(argv) if tool == 'check_config' else \
+                run_script(f'{tool}.py', *argv)
+            raise SystemExit(code)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.count('\n') == 1, err
+        assert err.startswith(f'{tool}.py: error: config {tmp_path / name} cannot be loaded '
+                              f'({said}') and err.endswith('fix it or its _base_ files\n')
+
+
 def test_a_misspelt_genview_dict_is_refused_not_ignored(capsys):
     """``genveiw.prob=0`` was a new top-level dict MMEngine keeps and nothing reads: the run
     went on with the config's prob."""

@@ -110,7 +110,11 @@ def test_tool_errors_are_one_line(tmp_path, tiny_scorer_pca, monkeypatch, capsys
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
               'p.pth', '--out', str(tmp_path / 'a')], f"--out {str(tmp_path / 'a')!r}: give an "
              'image file name ending in .png, .jpg or .jpeg'),
-            (['--config', 'c.py', '--out', 'pairs.pdf'], "--out 'pairs.pdf': give an image")):
+            (['--config', 'c.py', '--out', 'pairs.pdf'], "--out 'pairs.pdf': give an image"),
+            # the model refuses these; the tool drew weights with them (nan: all nan)
+            *((['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
+                'p.pth', '--gamma', g], f'--gamma must be a finite number >= 0, got {g}')
+              for g in ('nan', '-5.0', 'inf'))):
         monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', *argv])
         with pytest.raises(SystemExit) as exc:
             tool.main()
@@ -129,6 +133,13 @@ def test_tool_errors_are_one_line(tmp_path, tiny_scorer_pca, monkeypatch, capsys
         tool.main()
     # no hub here: the encoder's loading error, said as the tool's error (not a traceback)
     assert str(exc.value).startswith('visualize_pairs.py: error: Cannot load a CLIP vision')
+    (tmp_path / 'bad.py').write_text('x = (\n')  # a SyntaxError traceback
+    monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', '--config', str(tmp_path / 'bad.py')])
+    with pytest.raises(SystemExit) as exc:
+        tool.main()
+    assert str(exc.value) == (f"visualize_pairs.py: error: config {tmp_path / 'bad.py'} cannot "
+                              "be loaded (SyntaxError: '(' was never closed, line 1): fix it "
+                              'or its _base_ files')
 
 
 def test_out_replaces_only_a_grid_the_tool_wrote(tmp_path, tiny_clip_path, tiny_scorer_pca,
