@@ -16,7 +16,6 @@ from .fixes import fix_lines
 from .state_dict_checks import as_loaded, checkpoint_shapes, compare, module_shapes
 from .weights import load_weights
 
-REMOTE = ('http://', 'https://', 'torchvision://', 'open-mmlab://', 'mmcls://', 's3://')
 PCA_FORMAT = 'genview_mm.ForegroundPCA'
 
 
@@ -114,7 +113,8 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
     """The file exists, loads with ``weights_only=True`` (memory-mapped: no full read), holds
     weights that fit ``target`` (when given) and, with ``expect`` (a
     :func:`config_normalisation`), records no other pretraining normalisation."""
-    if path.startswith(REMOTE):
+    if '://' in path:  # any scheme MMEngine's CheckpointLoader reads (modelzoo://, petrel://,
+        # cluster1:s3://, ...): not a local file
         return Check(what, NOTE, f'{path} is downloaded when the run starts')
     fix = fix or fix_lines('checkpoint', path=path, key=key)
     if not osp.isfile(path):
