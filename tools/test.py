@@ -238,7 +238,13 @@ def main() -> None:
     args = parse_args()
     import genview_mm  # noqa: F401  (applies genview_mm.compat before any mmpretrain import)
     from genview_mm.apis import GenViewSettingError
-    from genview_mm.apis.launch import build_runner, load_cfg, preflight_or_exit, prepare_cfg
+    from genview_mm.apis.launch import (
+        OptionRefused,
+        build_runner,
+        load_cfg,
+        preflight_or_exit,
+        prepare_cfg,
+    )
     from genview_mm.utils.atomic_write import DiskFull
     from genview_mm.utils.file_safety import (
         NotWritable,
@@ -267,7 +273,10 @@ def main() -> None:
         check_amp(cfg)
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'test', args.checkpoint)
-    prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=False)
+    try:  # --launcher without the variables its launcher sets
+        prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=False)
+    except OptionRefused as exc:
+        usage_error(str(exc))
     cfg.load_from = args.checkpoint
     if args.show_dir:
         enable_show_dir(cfg, args.show_dir)

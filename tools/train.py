@@ -55,7 +55,11 @@ def main() -> None:
         sys.exit(2)
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'train')
-    prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=args.amp)
+    try:  # --launcher without the variables its launcher sets
+        prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=args.amp)
+    except OptionRefused as exc:
+        print(f'train.py: error: {exc}', file=sys.stderr)
+        sys.exit(2)
     from genview_mm.engine import RunCheckFailed, StartCheckFailed
     try:
         build_runner(cfg).train()

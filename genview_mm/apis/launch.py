@@ -69,10 +69,15 @@ def init_cpu_distributed(launcher: str) -> None:
     Why this exists: MMEngine's ``init_dist`` (which the Runner calls for ``--launcher``) calls
     ``torch.cuda.set_device`` and NCCL unconditionally, so multi-process training on CPU (tests,
     laptops) would die; once a process group exists, the Runner skips its own initialisation.
+    A variable the launcher must set and did not (the script run without it): OptionRefused.
     """
     if dist.is_initialized():
         return
     if launcher == 'slurm':
+        unset = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS') if k not in os.environ]
+        if unset:
+            raise OptionRefused(f'--launcher slurm outside a Slurm job step ({unset} not set): '
+                                'start it with srun (tools/slurm_train.sh), or drop --launcher')
         os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
         os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
         os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
@@ -80,18 +85,20 @@ def init_cpu_distributed(launcher: str) -> None:
         if 'MASTER_ADDR' not in os.environ:  # the first node, as MMEngine's GPU path finds it
             host = first_slurm_host(os.environ.get('SLURM_NODELIST', ''))
             if host is None:
-                raise RuntimeError('slurm launch on CPU: the first node of SLURM_NODELIST could '
+                raise OptionRefused('slurm launch on CPU: the first node of SLURM_NODELIST could '
                                    'not be found with scontrol: set MASTER_ADDR to its host name')
             os.environ['MASTER_ADDR'] = host
     elif launcher == 'mpi':
         os.environ.setdefault('RANK', os.environ.get('OMPI_COMM_WORLD_RANK', '0'))
         os.environ.setdefault('WORLD_SIZE', os.environ.get('OMPI_COMM_WORLD_SIZE', '1'))
         os.environ.setdefault('LOCAL_RANK', os.environ.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'))
+        os.environ.setdefault('MASTER_PORT', '29500')  # as MMEngine's MPI path
     missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
                if k not in os.environ]
     if missing:
-        raise RuntimeError(f'--launcher {launcher} needs {missing} in the environment: start the '
-                           'job through tools/dist_train.sh (torchrun) or tools/slurm_train.sh.')
+        raise OptionRefused(f'--launcher {launcher} needs {missing} in the environment: start '
+                            'the job through tools/dist_train.sh (torchrun) or '
+                            'tools/slurm_train.sh, or drop --launcher')
     dist.init_process_group(backend='gloo', init_method='env://')
 
 

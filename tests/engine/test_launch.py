@@ -84,7 +84,7 @@ def test_slurm_on_cpu_finds_the_first_node_as_mmengine_does(tmp_path, monkeypatc
     assert started == [dict(backend='gloo', init_method='env://')]
     monkeypatch.delenv('MASTER_ADDR')
     monkeypatch.setenv('PATH', str(tmp_path / 'nothing'))  # no scontrol: told what to set
-    with pytest.raises(RuntimeError, match='set MASTER_ADDR to its host name'):
+    with pytest.raises(launch.OptionRefused, match='set MASTER_ADDR to its host name'):
         launch.init_cpu_distributed('slurm')
 
 
@@ -116,3 +116,33 @@ def test_a_config_with_amp_trains_in_fp32_without_an_accelerator(repo_root, tmp_
         wrapper = build_optim_wrapper(torch.nn.Conv2d(3, 4, 1), cfg.optim_wrapper)
     assert type(wrapper).__name__ == 'OptimWrapper'
     assert type(wrapper.optimizer).__name__ == 'LARS'
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+@pytest.mark.parametrize('launcher, said', [
+    ('pytorch', "--launcher pytorch needs ['RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'] "
+                'in the environment'),
+    ('slurm', "--launcher slurm outside a Slurm job step (['SLURM_PROCID', 'SLURM_NTASKS'] not "
+              'set)'),
+    ('mpi', "--launcher mpi needs ['MASTER_ADDR'] in the environment")])
+def test_a_launcher_without_its_variables_is_one_line(tool, launcher, said, repo_root, tmp_path,
+                                                      monkeypatch, capsys):
+    """Tracebacks before (a RuntimeError, or KeyError: 'SLURM_PROCID'); MPI's MASTER_PORT
+    defaults to 29500 as in MMEngine."""
+    import os.path as osp
+
+    from helpers import run_script
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID',
+                'SLURM_NTASKS'):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    config = osp.join(repo_root, 'configs', *(
+        ['demo', 'genview_mocov2_r18_tiny_cpu.py'] if tool == 'train' else
+        ['benchmarks', 'genview_mocov2_r50_linear-steplr-100e_in1k.py']))
+    extra = ['ckpt.pth'] if tool == 'test' else []
+    with pytest.raises(SystemExit) as exc:
+        run_script(f'{tool}.py', config, *extra, '--launcher', launcher, '--skip-preflight',
+                   '--work-dir', str(tmp_path / 'w'))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith(f'{tool}.py: error: {said}'), err
+    assert err.count('\n') == 1
