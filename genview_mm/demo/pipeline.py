@@ -30,7 +30,7 @@ import numpy as np
 
 from genview_mm.structures.manifest import read_manifest
 from genview_mm.utils.atomic_write import atomic_write
-from genview_mm.utils.file_safety import lies_under
+from genview_mm.utils.file_safety import lies_under, writable_problem
 from genview_mm.utils.installation import configs_dir, tools_dir
 
 #: the folder holding the package (a checkout's root, or site-packages): on the stages' path
@@ -52,8 +52,14 @@ def demo_config() -> str:
 def check_out_dir(out_dir: str) -> None:
     """Raise ValueError unless ``out_dir`` is missing, an empty folder or a demo's own (its
     mark, or the ``stages/photos.json`` of a demo from before the mark): a stage overwrites its
-    files, and one whose settings changed deletes them."""
+    files, and one whose settings changed deletes them. An empty name (an unset variable; it
+    would be the working folder) or a folder that cannot be made is refused too."""
+    if not out_dir.strip():
+        raise ValueError('--out-dir is empty (an unset variable?): name the demo\'s folder')
     if not osp.lexists(out_dir):
+        problem = writable_problem(out_dir)
+        if problem:
+            raise ValueError(f'--out-dir {out_dir}: {problem}: pass a folder it can create')
         return
     if not osp.isdir(out_dir):
         raise ValueError(f'--out-dir {out_dir} is a file: pass a folder (it is created)')

@@ -208,6 +208,13 @@ def test_out_dir_must_be_new_empty_or_a_demos_own(tmp_path):
     (tmp_path / 'users' / 'summary.json').write_text('my results')
     with pytest.raises(ValueError, match='holds files that a demo did not write'):
         check_out_dir(str(tmp_path / 'users'))
+    # '' (an unset variable) was the working folder: a ValueError traceback from the run, as
+    # was a folder under a file (NotADirectoryError)
+    with pytest.raises(ValueError, match=r'^--out-dir is empty \(an unset variable\?\)'):
+        check_out_dir('')
+    with pytest.raises(ValueError, match=f'^--out-dir {tmp_path}/users/summary.json/x: '
+                       f'{tmp_path}/users/summary.json is a file, not a folder'):
+        check_out_dir(str(tmp_path / 'users' / 'summary.json' / 'x'))
 
 
 def test_the_size_checks_follow_the_demo_config():
