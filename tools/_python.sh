@@ -4,6 +4,7 @@
 # Also defines require_count, the launchers' check of their numeric arguments, and
 # require_whole_nodes, the Slurm launchers' check of GPUS against GPUS_PER_NODE, and
 # stop_after_preflight.
+unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 _tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GENVIEW_ROOT="$(dirname "$_tools_dir")"
 if [ -z "${PYTHON:-}" ]; then

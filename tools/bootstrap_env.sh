@@ -13,6 +13,7 @@
 #   GENVIEW_TORCH_SPEC  pip spec for torch/torchvision (default: torch==2.14.1 torchvision==0.29.1)
 set -euo pipefail
 
+unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${GENVIEW_VENV:-$REPO/.venv}"
 CACHE="${GENVIEW_CACHE:-$HOME/.cache/genview_mm}"

@@ -2,6 +2,7 @@
 # Lint (ruff: pyflakes, pycodestyle, import order, 100 columns; settings in ruff.toml).
 #   bash tools/lint.sh            # check;   bash tools/lint.sh --fix   to fix what ruff can
 set -euo pipefail
+unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/bootstrap_env.sh" >/dev/null
 cd "$ROOT"

@@ -3,6 +3,7 @@
 #   bash tools/run_demo.sh [--out-dir DIR] [--unclip ID_OR_DIR] [--scorer-clip ID_OR_DIR]
 # A relative --out-dir is relative to the directory you run this from.
 set -euo pipefail
+unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/tools/_signals.sh"
 run_child bash "$ROOT/tools/bootstrap_env.sh"

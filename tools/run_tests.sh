@@ -3,6 +3,7 @@
 #   bash tools/run_tests.sh                             # everything under tests/
 #   bash tools/run_tests.sh tests/engine -m "not slow"  # a path given replaces tests/
 set -euo pipefail
+unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/tools/_signals.sh"
 run_child bash "$ROOT/tools/bootstrap_env.sh"

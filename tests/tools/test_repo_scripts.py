@@ -315,3 +315,13 @@ def test_slurm_generate_takes_gpus_per_task_0(tmp_path):
             env=dict(stand_ins, NTASKS='3', GPUS_PER_TASK='0', MAX_RUNNING='2'))
     array = (tmp_path / 'pids.txt.args').read_text().splitlines()[0]
     assert '--array=0-2%2 ' in array and '--gres=gpu:0 ' in array
+
+
+def test_launchers_run_from_a_relative_path_with_cdpath_exported(tmp_path):
+    """With CDPATH exported, ``cd tools`` prints the folder it found, so ``$(cd ... && pwd)``
+    held two lines: 'tools/_python.sh: line 52: .../tools\\n.../tools/_signals.sh: No such
+    file or directory' for every launch script."""
+    stand_ins = scratch_tools(str(tmp_path), 'dist_train.sh')
+    run = run_cmd(['bash', 'tools/dist_train.sh', 'cfg.py', '0'], cwd=str(tmp_path),
+                  env=dict(stand_ins, CDPATH=str(tmp_path)), returncode=2)
+    assert run.stderr.startswith("dist_train.sh: GPUS must be a whole number >= 1, not '0'")
