@@ -292,3 +292,21 @@ def test_manifest_json_written_by_others_is_read(tmp_path):
             f.write(json.dumps(dict(source=f'/d/a/{i}.jpg', key=f'a/{i}.jpg', output=f'{i}.png',
                                     extra='x'), separators=(',', ':')) + '\n')
     assert probe_manifest(path, ['/elsewhere/a/2.jpg']).hits == 1
+
+
+@pytest.mark.parametrize('name, text', [('preprocessor_config.json', '{"crop_size": '),
+                                        ('config.json', '{"hidden_size": ')])
+def test_a_clip_folder_with_a_damaged_json_file_is_broken_with_the_folder_fix(
+        name, text, tmp_path, tiny_clip_path, tiny_scorer_pca):
+    """A preprocessor_config.json the encoder refuses passed the preflight ('OK', then
+    training's traceback); a damaged config.json was 'Expecting value: line 2 column 1' with
+    timm's 'fix the name' advice."""
+    from genview_mm.apis.preflight.model_checks import check_scorer
+    folder = tmp_path / 'clip'
+    shutil.copytree(tiny_clip_path, folder)
+    assert check_scorer(dict(encoder=str(folder), pca_path=tiny_scorer_pca))[0].status == 'ok'
+    (folder / name).write_text(text)
+    check = check_scorer(dict(encoder=str(folder), pca_path=tiny_scorer_pca))[0]
+    assert (check.status, check.detail.split(' ')[0]) == ('BROKEN', str(folder / name))
+    assert check.fix == fix_lines('clip_folder_broken', folder=str(folder),
+                                  key='model.scorer.encoder')

@@ -10,6 +10,7 @@ from typing import List, Optional
 from genview_mm.foreground import EncoderIdentity, ForegroundPCA, ForegroundPCAError, encoder_id
 from genview_mm.foreground.encoder_check import fits_encoder
 from genview_mm.models.encoders import CLIPPatchEncoder, TimmPatchEncoder
+from genview_mm.models.encoders.clip_encoder import load_processor
 from genview_mm.models.encoders.clip_folder import clip_folder_identity
 from genview_mm.models.encoders.weights_source import WeightsSource, hub_offline
 from genview_mm.models.scorers.pair_quality_scorer import OFFICIAL_ENCODER
@@ -61,8 +62,9 @@ def clip_folder(source: WeightsSource) -> Optional[str]:
     return source.location if source.kind == 'folder' else None
 
 
-def clip_check(source: WeightsSource) -> Check:
-    """Availability of a CLIP encoder's weights at their source."""
+def clip_check(source: WeightsSource, spec: dict) -> Check:
+    """Availability of a CLIP encoder's weights at their source, and of a local folder's
+    image processor as the encoder loads it."""
     key = 'model.scorer.encoder'
     folder = clip_folder(source)
     if source.kind != 'folder':
@@ -72,6 +74,11 @@ def clip_check(source: WeightsSource) -> Check:
         return Check(WHAT, MISSING, f'{folder} is not a model folder (no config.json)',
                      fix_lines('clip_folder', key=key))
     problem = folder_weights_problem(folder)
+    if not problem:
+        try:  # a damaged preprocessor_config.json: the encoder refuses it
+            load_processor(osp.expanduser(spec['pretrained']), spec.get('subfolder'))
+        except ValueError as exc:
+            problem = str(exc)
     if problem:
         return Check(WHAT, BROKEN, problem, fix_lines('clip_folder_broken', folder=folder,
                                                       key=key))
@@ -172,9 +179,12 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
     args = {k: v for k, v in spec.items() if k != 'type'}
     try:
         source = encoder.weights_source(**args)
-    except ValueError as exc:  # a model name the library does not know (a misspelt tag)
-        return [Check(WHAT, BROKEN, str(exc), ('fix the name: --cfg-options '
-                                               'model.scorer.encoder.model_name=NAME', ))]
-    available = clip_check(source) if encoder is CLIPPatchEncoder else timm_check(spec, source)
+    except ValueError as exc:  # a model name timm does not know (a misspelt tag); a CLIP
+        fix = ('fix the name: --cfg-options model.scorer.encoder.model_name=NAME', ) if \
+            encoder is TimmPatchEncoder else fix_lines(  # config.json that is not JSON
+                'clip_folder_broken', folder=spec.get('pretrained'), key='model.scorer.encoder')
+        return [Check(WHAT, BROKEN, str(exc), fix)]
+    available = clip_check(source, spec) if encoder is CLIPPatchEncoder else \
+        timm_check(spec, source)
     return [available, check_pca(scorer.get('pca_path'), spec, source, not available.failing,
                                  images, scorer.get('check_encoder', True) is not False)]

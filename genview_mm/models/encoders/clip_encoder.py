@@ -57,7 +57,7 @@ class CLIPPatchEncoder(PatchEncoderBase):
                 raise ValueError('CLIPPatchEncoder needs `pretrained` (hub id or folder) or a '
                                  'loaded `model`')
             model = _load_vision_model(pretrained, subfolder, torch_dtype)
-            processor = processor or _load_processor(pretrained, subfolder)
+            processor = processor or load_processor(pretrained, subfolder)
         self.model = model
         self.processor = processor
         self.name = name or (encoder_id(pretrained, subfolder) if pretrained else
@@ -130,11 +130,16 @@ class CLIPPatchEncoder(PatchEncoderBase):
 
 
 def _image_size(config_file: str) -> Optional[int]:
-    """The vision tower's ``image_size`` in a (CLIP or CLIP vision) ``config.json``."""
+    """The vision tower's ``image_size`` in a (CLIP or CLIP vision) ``config.json``; a file
+    that is not JSON is a ValueError naming it."""
     if not osp.isfile(config_file):
         return None
-    with open(config_file, encoding='utf-8') as f:
-        config = json.load(f)
+    try:
+        with open(config_file, encoding='utf-8') as f:
+            config = json.load(f)
+    except ValueError as exc:
+        raise ValueError(f'{config_file} cannot be read ({exc}): the model folder is damaged; '
+                         'copy it again') from None
     size = (config.get('vision_config') or config).get('image_size')
     return int(size) if size is not None else None
 
@@ -173,7 +178,7 @@ def _load_vision_model(path_or_id: str, subfolder: Optional[str],
     return model
 
 
-def _load_processor(path_or_id: str, subfolder: Optional[str]):
+def load_processor(path_or_id: str, subfolder: Optional[str]):
     """The CLIP image processor beside the model (in ``subfolder``, else in a sibling
     ``feature_extractor`` folder as in diffusers pipelines), or None; a local
     ``preprocessor_config.json`` that does not load is a ValueError (skipped, it would give way
