@@ -225,6 +225,7 @@ def test_encoders_say_where_their_weights_are(tmp_path, tiny_clip_path, monkeypa
     monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path / 'empty-cache'))
     source = CLIPPatchEncoder.weights_source(pretrained=tiny_clip_path)
     assert (source.kind, source.location, source.input_size) == ('folder', tiny_clip_path, 32)
+    assert source.tokens == (32, (8, 8))  # width and grid, from config.json
     assert CLIPPatchEncoder.weights_source(str(tmp_path / 'nothing')).input_size is None
     from huggingface_hub import constants
     monkeypatch.setattr(constants, 'HF_HUB_CACHE', str(tmp_path / 'empty-cache'))
@@ -310,3 +311,17 @@ def test_a_clip_folder_with_a_damaged_json_file_is_broken_with_the_folder_fix(
     assert (check.status, check.detail.split(' ')[0]) == ('BROKEN', str(folder / name))
     assert check.fix == fix_lines('clip_folder_broken', folder=str(folder),
                                   key='model.scorer.encoder')
+
+
+@pytest.mark.parametrize('check_encoder', [True, False])
+def test_a_pca_file_of_another_token_width_is_broken_whatever_check_encoder_says(
+        check_encoder, tmp_path, tiny_clip_path):
+    """With check_encoder=False the preflight passed a PCA file of 64-d tokens on a 4x4 grid
+    for the 32-d, 8x8 tiny CLIP; the scorer refuses it as it builds."""
+    from genview_mm.apis.preflight.model_checks import check_scorer
+    pca = save_pca(str(tmp_path / 'p.pth'), 'other-encoder', 64, (4, 4), 32)
+    check = check_scorer(dict(encoder=tiny_clip_path, pca_path=pca,
+                              check_encoder=check_encoder))[1]
+    assert (check.status, check.detail) == ('BROKEN', (
+        f"{pca} was made for 'other-encoder', 64-d tokens, 4x4 grid at 32 px; the scorer "
+        f"encoder {tiny_clip_path!r} gives 32-d tokens on a 8x8 grid"))

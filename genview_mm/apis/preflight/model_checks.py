@@ -149,9 +149,14 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
     if why == 'input size':
         return Check(what, BROKEN, f'{path} was made for {pca.describe()}; the scorer encoder '
                      f'{name!r} takes {size} px', pca_fix(spec, path, images))
+    tokens = source.tokens  # compared by the scorer as it builds, whatever check_encoder says
+    if tokens and (pca.dim, tuple(pca.grid)) != (tokens[0], tuple(tokens[1])):
+        return Check(what, BROKEN, f'{path} was made for {pca.describe()}; the scorer encoder '
+                     f'{name!r} gives {tokens[0]}-d tokens on a {tokens[1][0]}x{tokens[1][1]} '
+                     'grid', pca_fix(spec, path, images))
     if fits:
         return Check(what, OK, f'{path} ({pca.encoder}, {pca.input_size} px)')
-    if not check_identity:  # the scorer compares token width and grid as it builds
+    if not check_identity:
         return Check(what, OK, f'{path} ({pca.encoder}, {pca.input_size} px; not compared with '
                      f'{name!r}: check_encoder=False)')
     folder = clip_folder(source) if spec['type'] == 'CLIPPatchEncoder' else None

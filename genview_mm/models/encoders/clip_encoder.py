@@ -101,10 +101,10 @@ class CLIPPatchEncoder(PatchEncoderBase):
             folder = osp.expanduser(pretrained)
             folder = osp.join(folder, subfolder) if subfolder else folder
             return WeightsSource('folder', folder, files=('config.json',),
-                                 input_size=_image_size(osp.join(folder, 'config.json')))
+                                 **_config_shape(osp.join(folder, 'config.json')))
         source = hub_source(pretrained, [config])
         if source.location:  # the cached config.json
-            source = source._replace(input_size=_image_size(source.location))
+            source = source._replace(**_config_shape(source.location))
         return source
 
     def weights(self) -> nn.Module:
@@ -129,19 +129,25 @@ class CLIPPatchEncoder(PatchEncoderBase):
         return self.encode(pixel_values)[1]
 
 
-def _image_size(config_file: str) -> Optional[int]:
-    """The vision tower's ``image_size`` in a (CLIP or CLIP vision) ``config.json``; a file
-    that is not JSON is a ValueError naming it."""
+def _config_shape(config_file: str) -> dict:
+    """The vision tower's ``input_size`` and ``tokens`` (width, grid) that a (CLIP or CLIP
+    vision) ``config.json`` gives, as :class:`WeightsSource` fields; a file that is not JSON is
+    a ValueError naming it."""
     if not osp.isfile(config_file):
-        return None
+        return {}
     try:
         with open(config_file, encoding='utf-8') as f:
             config = json.load(f)
     except ValueError as exc:
         raise ValueError(f'{config_file} cannot be read ({exc}): the model folder is damaged; '
                          'copy it again') from None
-    size = (config.get('vision_config') or config).get('image_size')
-    return int(size) if size is not None else None
+    vision = config.get('vision_config') or config
+    size, patch, width = (vision.get(k) for k in ('image_size', 'patch_size', 'hidden_size'))
+    shape = dict(input_size=int(size) if size is not None else None)
+    if None not in (size, patch, width):
+        side = int(size) // int(patch)
+        shape['tokens'] = (int(width), (side, side))
+    return shape
 
 
 def _load_vision_model(path_or_id: str, subfolder: Optional[str],

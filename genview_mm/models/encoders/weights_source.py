@@ -26,12 +26,14 @@ class WeightsSource(NamedTuple):
         files (Tuple[str, ...]): the files looked for in the repository.
         input_size (int, optional): the encoder's input side, when its config tells it without
             the weights.
+        tokens (Tuple[int, Tuple[int, int]], optional): its token width and grid, likewise.
     """
     kind: str
     location: Optional[str] = None
     repo: Optional[str] = None
     files: Tuple[str, ...] = ()
     input_size: Optional[int] = None
+    tokens: Optional[Tuple[int, Tuple[int, int]]] = None
 
 
 def hub_offline() -> bool:
