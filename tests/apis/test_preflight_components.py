@@ -325,3 +325,24 @@ def test_a_pca_file_of_another_token_width_is_broken_whatever_check_encoder_says
     assert (check.status, check.detail) == ('BROKEN', (
         f"{pca} was made for 'other-encoder', 64-d tokens, 4x4 grid at 32 px; the scorer "
         f"encoder {tiny_clip_path!r} gives 32-d tokens on a 8x8 grid"))
+
+
+def test_a_timm_weights_file_of_another_model_is_broken(tmp_path):
+    """convnext_femto's file for convnext_atto passed ('OK ... weights'); the encoder then
+    refused it as it loaded (size mismatch for stem.0.weight). Checked on the meta device."""
+    import timm
+    import torch
+
+    from genview_mm.apis.preflight.model_checks import check_scorer
+    paths = {}
+    for name in ('convnext_atto', 'convnext_femto'):
+        paths[name] = str(tmp_path / f'{name}.pth')
+        torch.save(timm.create_model(name, pretrained=False, num_classes=0).state_dict(),
+                   paths[name])
+    for name, verdict in (('convnext_atto', 'ok'), ('convnext_femto', 'BROKEN')):
+        check = check_scorer(dict(encoder=dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                               input_size=64, checkpoint_path=paths[name])))[0]
+        assert check.status == verdict, check
+    assert check.detail.startswith(f'convnext_atto weights {paths["convnext_femto"]} does not hold '
+                                   'the weights of this timm model: size mismatch for '
+                                   'stem.0.weight')

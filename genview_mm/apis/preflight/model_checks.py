@@ -94,8 +94,11 @@ def timm_check(spec: dict, source: WeightsSource) -> Check:
         if not osp.isfile(path):
             return Check(WHAT, MISSING, f'{name} weights {path} not found',
                          fix_lines('timm_weights', key=key))
-        problem = weights_file_problem(path)
-        if problem:
+        extra = {k: v for k, v in spec.items()  # timm.create_model's other arguments
+                 if k not in ('type', 'model_name', 'pretrained', 'input_size', 'checkpoint_path')}
+        problem = weights_file_problem(path) or TimmPatchEncoder.weights_problem(name, path,
+                                                                                 **extra)
+        if problem:  # a file of another model: the encoder refuses it as it loads
             return Check(WHAT, BROKEN, f'{name} weights {problem}',
                          fix_lines('timm_weights_broken', key=key, name=name))
         return Check(WHAT, OK, f'{name} weights {path}')

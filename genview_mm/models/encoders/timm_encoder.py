@@ -2,6 +2,7 @@
 import os.path as osp
 import pickle
 import sys
+import warnings
 from typing import Optional
 
 import torch
@@ -34,12 +35,30 @@ class TimmPatchEncoder(PatchEncoderBase):
         **kwargs: passed to ``timm.create_model``.
     """
 
-    def _load(self, path: str, classifier: Optional[str]) -> None:
-        """The weights of ``path`` without the classifier this headless tower lacks (a full timm
-        checkpoint has one); any other missing or extra key is a ValueError. A file in another
-        layout that timm's own loader converts (OpenCLIP's ``open_clip_pytorch_model.bin``:
-        ``visual.trunk.*``) goes through the model's ``checkpoint_filter_fn`` as it would."""
+    @classmethod
+    def weights_problem(cls, model_name: str, path: str, **kwargs) -> Optional[str]:
+        """Why the weights file ``path`` does not load into ``model_name`` (None if it does),
+        checked as the encoder loads it, on a model without memory (the meta device)."""
+        import timm
+        with torch.device('meta'):
+            model = timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs)
+        try:
+            with warnings.catch_warnings():  # one per tensor: copying to meta is a no-op
+                warnings.filterwarnings('ignore', 'for .*: copying from a non-meta parameter')
+                cls._load(model, path)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    @staticmethod
+    def _load(model: nn.Module, path: str) -> None:
+        """The weights of ``path`` into timm ``model``, without the classifier this headless
+        tower lacks (a full timm checkpoint has one); any other missing or extra key is a
+        ValueError. A file in another layout that timm's own loader converts (OpenCLIP's
+        ``open_clip_pytorch_model.bin``: ``visual.trunk.*``) goes through the model's
+        ``checkpoint_filter_fn`` as it would."""
         from timm.models import load_state_dict
+        classifier = (getattr(model, 'pretrained_cfg', None) or {}).get('classifier')
         try:
             state = load_state_dict(path)
         except (RuntimeError, OSError, KeyError, EOFError, ValueError,
@@ -47,17 +66,16 @@ class TimmPatchEncoder(PatchEncoderBase):
             raise ValueError(f'{path} cannot be read as weights ({type(exc).__name__}: '
                              f'{str(exc).splitlines()[0] if str(exc) else "no detail"}): it is '
                              'truncated or not a weights file; copy or download it again') from None
-        convert = getattr(sys.modules.get(type(self.model).__module__), 'checkpoint_filter_fn',
-                          None)
+        convert = getattr(sys.modules.get(type(model).__module__), 'checkpoint_filter_fn', None)
         if convert is not None:
             try:
-                state = convert(state, self.model)
+                state = convert(state, model)
             except (KeyError, ValueError, RuntimeError, AttributeError):
                 pass  # not a layout it knows (another model's file): the key check names it
         state = {k: v for k, v in state.items()
                  if not (classifier and k.startswith(classifier + '.'))}
         try:
-            missing, extra = self.model.load_state_dict(state, strict=False)
+            missing, extra = model.load_state_dict(state, strict=False)
         except RuntimeError as exc:  # the same names at other sizes: a wider model's file
             sizes = [line.strip() for line in str(exc).splitlines() if 'size mismatch' in line]
             more = f' (and {len(sizes) - 1} more)' if len(sizes) > 1 else ''
@@ -99,7 +117,7 @@ class TimmPatchEncoder(PatchEncoderBase):
                 'checkpoint_path=FILE (tools: --timm-checkpoint FILE)') from exc
         cfg = getattr(self.model, 'pretrained_cfg', None) or {}
         if checkpoint_path:
-            self._load(checkpoint_path, cfg.get('classifier'))
+            self._load(self.model, checkpoint_path)
         self.input_size = int(input_size or cfg.get('input_size', (3, 224, 224))[-1])
         self.mean = tuple(float(v) for v in cfg.get('mean', CLIP_MEAN))
         self.std = tuple(float(v) for v in cfg.get('std', CLIP_STD))
