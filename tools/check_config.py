@@ -21,7 +21,7 @@ from _launch_args import cfg_options, key_value  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(description=__doc__, allow_abbrev=False,  # as train.py
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', nargs='?', default=None,

@@ -19,7 +19,8 @@ from _launch_args import add_common_args, cfg_options, check_work_dir, is_first_
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a model',
+                                     allow_abbrev=False)  # the launchers match --preflight
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')

@@ -17,7 +17,8 @@ from _launch_args import add_common_args, cfg_options, check_work_dir, is_first_
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a model (MMPretrain or MMDetection config)')
+    parser = argparse.ArgumentParser(description='Train a model (MMPretrain or MMDetection config)',
+                                     allow_abbrev=False)  # the launchers match --preflight
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
