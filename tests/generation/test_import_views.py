@@ -155,7 +155,12 @@ def test_list_folders_match_by_trailing_path(tmp_path):
                     'n02\\e.JPEG 100\n')  # a Windows path too
     lists = NoiseLevelLists([str(path)])
     assert lists.folders_for('n01') == [['/d/train/n01', 'n01'], ['']]
-    assert lists.folders_for('imagenet/train/n02') == [['n02'], ['']]  # suffixes that exist
+    # any prefix before the components shared, at every depth of the source folder: with
+    # --source-root above train/ a list of '/ssd/ILSVRC2012_img_train/n01/x.JPEG' lines
+    # matched nothing (only the deepest group took a prefix), with it at train/ everything
+    assert lists.folders_for('imagenet/train/n02') == [['n02', 'x/n02'], ['']]
+    assert lists.folders_for('train/n01') == [['/d/train/n01'], ['n01'], ['']]
+    assert lists.folders_for('data/n01') == [['/d/train/n01', 'n01'], ['']]
     assert lists.folders_for('') == [['']] and lists.folders_for('n09') == [['']]
     entries = lists.lookup('n01', ['a', 'b', 'c', 'd'])
     assert [(e.level, e.fg_ratio) for e in entries[:3]] == [(100, None), (100, 0.3), (100, None)]

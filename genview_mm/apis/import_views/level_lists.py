@@ -175,11 +175,15 @@ class NoiseLevelLists:
     def folders_for(self, rel: str) -> List[List[str]]:
         """List folders whose images may be those of source folder ``rel``, grouped by how many
         trailing path components they share with it, most first: for ``train/n01``,
-        ``[['/data/train/n01', 'train/n01'], ['n01'], ['']]`` (the groups that exist)."""
+        ``[['/data/train/n01', 'train/n01'], ['/ssd/img_train/n01', 'n01'], ['']]`` (the groups
+        that exist; any prefix before the shared components, whatever ``rel``'s depth)."""
         parts = rel.split('/') if rel else []
-        groups = [[f for f in self._by_last.get(parts[-1], []) if f == rel
-                   or f.endswith('/' + rel)]] if parts else []
-        groups += [['/'.join(parts[k:])] for k in range(1, len(parts))]
+        named, seen, groups = self._by_last.get(parts[-1], []) if parts else [], set(), []
+        for k in range(len(parts)):
+            tail = '/'.join(parts[k:])
+            groups.append([f for f in named if f not in seen and (f == tail or
+                                                                  f.endswith('/' + tail))])
+            seen.update(groups[-1])
         groups.append([''] if '' in self.tables or parts else list(self.tables))
         return [[f for f in g if f in self.tables] for g in groups
                 if any(f in self.tables for f in g)]
