@@ -127,9 +127,9 @@ def manifest_file(path: str, backend_args: Optional[dict] = None) -> str:
 
 def read_rows(path: str, backend_args: Optional[dict] = None,
               names: Optional[AbstractSet[str]] = None,
-              counts: Optional[Counter] = None) -> Iterator[ManifestRow]:
+              counts: Optional[Counter] = None, journal: bool = False) -> Iterator[ManifestRow]:
     """The rows of one manifest file, one at a time; a last line cut short by a kill (no line
-    end, no closing brace) is skipped.
+    end, no closing brace; of a ``journal``, no line end) is skipped.
 
     Lines are decoded a chunk at a time (one ``json.loads`` per chunk; line by line only to name
     a bad one), so 1.28M rows stream in seconds.
@@ -143,6 +143,9 @@ def read_rows(path: str, backend_args: Optional[dict] = None,
             decoded all the same, so a damaged one is named. Defaults to None (every row).
         counts (Counter, optional): ``counts['rows']`` is increased by the rows read, skipped
             ones included. Defaults to None.
+        journal (bool): the file is a :class:`ManifestJournal`, whose rows all end their line:
+            one without is cut short even where it ends in ``}`` (inside a failure reason).
+            Defaults to False.
 
     Raises:
         FileNotFoundError: no such manifest (the message says how to make one).
@@ -155,13 +158,13 @@ def read_rows(path: str, backend_args: Optional[dict] = None,
             'merges when the last shard is done) or merge with tools/merge_manifests.py OUT_DIR.')
     counts = Counter() if counts is None else counts
     try:
-        yield from _read(path, backend_args, names, counts)
+        yield from _read(path, backend_args, names, counts, journal)
     except UnicodeDecodeError as exc:  # a ValueError that named no file
         raise ValueError(f'{path}: not UTF-8 text, so not a manifest ({exc})') from None
 
 
 def _read(path: str, backend_args: Optional[dict], names: Optional[AbstractSet[str]],
-          counts: Counter) -> Iterator[ManifestRow]:
+          counts: Counter, journal: bool = False) -> Iterator[ManifestRow]:
     """:func:`read_rows` of a manifest file's path."""
     with _local_copy(path, backend_args) as local:
         with open(local, 'r', encoding='utf-8') as f:
@@ -181,8 +184,8 @@ def _read(path: str, backend_args: Optional[dict], names: Optional[AbstractSet[s
                 number += len(lines)
             for n, line in held:  # cut short: no line end, and no '}' that ends an object
                 # (a complete line that does not decode is damaged, named as any other)
-                row = _parse(line, path, n, last=not (line.endswith('\n') or
-                                                      line.rstrip().endswith('}')))
+                row = _parse(line, path, n, last=not (line.endswith('\n') or (
+                    not journal and line.rstrip().endswith('}'))))
                 if row is None:
                     counts['rows'] -= 1
                 else:

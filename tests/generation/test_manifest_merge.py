@@ -50,6 +50,25 @@ def test_truncated_last_line_ignored(tmp_path):
     assert [r.key for r in read_rows(path)] == ['a.jpg']
 
 
+def test_a_journal_cut_after_a_brace_inside_a_reason_is_cut_short(tmp_path):
+    """A kill while a failed row was written left '..."reason": "transient: KeyError: {}' as
+    the journal's last line: read as a complete, damaged line, the merge (and the generator's
+    start) refused and told to delete the journal, and with it the shard's finished rows. A
+    journal's rows all end their line; a manifest's last line ending in '}' still counts as
+    complete, and is named when it does not decode."""
+    out = str(tmp_path)
+    cut = row('b.jpg', 'failed').to_line().replace('"bad"', '"transient: KeyError: {}"')
+    cut = cut[:cut.index('{}') + 2]
+    write_record(out, 0, [row('c.jpg')])
+    with open(shard_path(out, 1, 'journal'), 'w') as f:
+        f.write(row('a.jpg').to_line() + cut)
+    report = merge_manifests(out)
+    assert (report['rows'], report['ok'], report['failed']) == (2, 2, 0)
+    (tmp_path / 'm.jsonl').write_text(row('a.jpg').to_line() + cut)
+    with pytest.raises(ValueError, match='m.jsonl:2: corrupt manifest line'):
+        list(read_rows(str(tmp_path / 'm.jsonl')))
+
+
 def test_corrupt_middle_line_raises(tmp_path):
     path = tmp_path / 'm.jsonl'
     path.write_text('{"broken\n' + row('a.jpg').to_line())

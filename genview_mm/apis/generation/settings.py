@@ -14,12 +14,12 @@ from typing import Dict, List, Optional
 
 from ...foreground.encoder_identity import file_sha256, is_fingerprint, model_fingerprint
 from ...generation.pipeline_loader import local_folder, native_size, resolve_dtype
-from ...structures.manifest import MERGED_NAME, read_rows
+from ...structures.manifest import MERGED_NAME
 from ...utils.atomic_write import atomic_write, create_once
 from ...utils.file_lock import FileLock
 from ...utils.file_safety import lies_under
 from . import SettingsMismatch, SetupError
-from .shards import SHARDS_DIR, row_files
+from .shards import SHARDS_DIR, read_row_files, row_files
 from .writer import IMAGES_DIR
 
 SETTINGS_NAME = 'generation_settings.json'
@@ -141,8 +141,7 @@ def clear_outputs(out_dir: str) -> int:
             stack.enter_context(FileLock(path))
         files = row_files(out_dir)
         try:
-            views = {osp.join(out_dir, r.output) for p in files for r in read_rows(p)
-                     if r.output}
+            views = {osp.join(out_dir, r.output) for r in read_row_files(files) if r.output}
         except ValueError as exc:  # a damaged record: its views cannot all be listed
             raise SetupError(f'{exc}: delete that file (its views are then not deleted, the '
                              'new run writes over them) and rerun') from None

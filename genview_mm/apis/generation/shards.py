@@ -63,8 +63,8 @@ def read_row_files(paths: Sequence[str]) -> Iterator[manifest.ManifestRow]:
     for path in paths:
         journal = path.endswith('.journal')
         for one in [path] + ([path[:-len('journal')] + 'jsonl'] if journal else []):
-            try:
-                rows = list(manifest.read_rows(one))  # one shard's rows
+            try:  # one shard's rows (a journal's last line may be cut short by a kill)
+                rows = list(manifest.read_rows(one, journal=one == path and journal))
             except FileNotFoundError:  # gone since it was listed
                 continue
             yield from rows
