@@ -1,6 +1,6 @@
 r"""Render positive pairs with their GenView scores s_f, s_b and weight w (paper Fig. 5).
 
-    # from a GenView config (its training set and scorer), optionally with a checkpoint
+    # from a GenView config (its training set and frozen scorer: a checkpoint changes no score)
     python tools/visualize_pairs.py --config CONFIG [--checkpoint CKPT] --num 8 --out pairs.png
     # from two folders of images paired by file name (x.jpg with x.png; unmatched are listed)
     python tools/visualize_pairs.py --view1-dir A --view2-dir B --pca PCA.pth \
@@ -14,7 +14,8 @@ import os
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument('--config', help='GenView pretraining config')
-    p.add_argument('--checkpoint', help='optional SSL checkpoint for the config')
+    p.add_argument('--checkpoint', help='SSL checkpoint of the config (read and loaded; the '
+                   'scores and weights come from the frozen scorer and do not change with it)')
     p.add_argument('--view1-dir', help='folder of first views')
     p.add_argument('--view2-dir', help='folder of second views')
     p.add_argument('--encoder', default='openai/clip-vit-base-patch32',
