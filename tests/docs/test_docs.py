@@ -75,7 +75,8 @@ BAD = {  # documents with drift of each kind, and what the checks say of them, i
                 'model = dict(type=NoSuchModel)\n```\n```bash\nbash tools/dist_train.sh configs/'
                 'demo/mocov2_r18_tiny_cpu.py 2 --cfg-options model.backbon.depth=18\n'
                 'python tools/train.py mine/x.py --cfg-options model.type=MoCo\n```\n',
-                ["+custom_hooks = [dict(type='PairHook')]", '-> does not load: NameError',
+                ["+custom_hooks = [dict(type='PairHook')]",
+                 "cannot be loaded (NameError: name 'NoSuchModel' is not defined)",
                  '--cfg-options model.backbon.depth: no such key',
                  'mine/x.py does not load with its --cfg-options']),
     'hooks': ('```python\n# mine/knn.py\n_base_ = "./demo/genview_mocov2_r18_tiny_cpu.py"\n'
