@@ -85,8 +85,9 @@ def init_cpu_distributed(launcher: str) -> None:
         if 'MASTER_ADDR' not in os.environ:  # the first node, as MMEngine's GPU path finds it
             host = first_slurm_host(os.environ.get('SLURM_NODELIST', ''))
             if host is None:
-                raise OptionRefused('slurm launch on CPU: the first node of SLURM_NODELIST could '
-                                   'not be found with scontrol: set MASTER_ADDR to its host name')
+                raise OptionRefused('slurm launch on CPU: the first node of SLURM_NODELIST '
+                                    'could not be found with scontrol: set MASTER_ADDR to its '
+                                    'host name')
             os.environ['MASTER_ADDR'] = host
     elif launcher == 'mpi':
         os.environ.setdefault('RANK', os.environ.get('OMPI_COMM_WORLD_RANK', '0'))

@@ -187,9 +187,10 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
     args = {k: v for k, v in spec.items() if k != 'type'}
     try:
         source = encoder.weights_source(**args)
-    except ValueError as exc:  # a model name timm does not know (a misspelt tag); a CLIP
+    except ValueError as exc:  # timm: a model name it does not know (a misspelt tag); CLIP:
+        # a config.json that is not JSON
         fix = ('fix the name: --cfg-options model.scorer.encoder.model_name=NAME', ) if \
-            encoder is TimmPatchEncoder else fix_lines(  # config.json that is not JSON
+            encoder is TimmPatchEncoder else fix_lines(
                 'clip_folder_broken', folder=spec.get('pretrained'), key='model.scorer.encoder')
         return [Check(WHAT, BROKEN, str(exc), fix)]
     available = clip_check(source, spec) if encoder is CLIPPatchEncoder else \
