@@ -346,3 +346,30 @@ def test_a_timm_weights_file_of_another_model_is_broken(tmp_path):
     assert check.detail.startswith(f'convnext_atto weights {paths["convnext_femto"]} does not hold '
                                    'the weights of this timm model: size mismatch for '
                                    'stem.0.weight')
+
+
+def test_a_timm_pca_file_fits_its_weights_under_another_tag(tmp_path):
+    """A PCA file fitted for 'convnext_atto' with a local weights file was 'BROKEN ... weights
+    could not be compared' for a config naming 'convnext_atto.d2_in1k' with the same file,
+    which the scorer accepts (it compares weights). The file's identity, read on the meta
+    device, is the one the built encoder reports."""
+    import timm
+    import torch
+
+    from genview_mm.apis.preflight.model_checks import check_scorer
+    path = str(tmp_path / 'atto.pth')
+    torch.save(timm.create_model('convnext_atto', pretrained=False, num_classes=0).state_dict(),
+               path)
+    built = TimmPatchEncoder('convnext_atto', pretrained=False, checkpoint_path=path,
+                             input_size=64).identity()
+    assert TimmPatchEncoder.file_identity('convnext_atto', path) == built
+    pca = save_pca(str(tmp_path / 'p.pth'), 'convnext_atto', 320, (2, 2), 64, arch=built.arch,
+                   fingerprint=built.fingerprint)
+    for name, verdict in (('convnext_atto.d2_in1k', 'ok'), ('convnext_femto', 'BROKEN')):
+        if name == 'convnext_femto':
+            torch.save(timm.create_model(name, pretrained=False, num_classes=0).state_dict(),
+                       path)
+        check = check_scorer(dict(encoder=dict(type='TimmPatchEncoder', model_name=name,
+                                               input_size=64, checkpoint_path=path),
+                                  pca_path=pca))[-1]
+        assert check.status == verdict, check

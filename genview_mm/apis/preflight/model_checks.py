@@ -5,7 +5,7 @@ whether it fits that encoder (:func:`~genview_mm.foreground.encoder_check.fits_e
 model is loaded.
 """
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from genview_mm.foreground import EncoderIdentity, ForegroundPCA, ForegroundPCAError, encoder_id
 from genview_mm.foreground.encoder_check import fits_encoder
@@ -85,6 +85,17 @@ def clip_check(source: WeightsSource, spec: dict) -> Check:
     return Check(WHAT, OK, folder)
 
 
+def timm_file(spec: dict, path: str) -> Tuple[Optional[EncoderIdentity], Optional[str]]:
+    """(identity, None) of a timm scorer encoder with the local weights file ``path``, read
+    as the encoder reads it, or (None, why the encoder refuses the file)."""
+    extra = {k: v for k, v in spec.items()  # timm.create_model's other arguments
+             if k not in ('type', 'model_name', 'pretrained', 'input_size', 'checkpoint_path')}
+    try:
+        return TimmPatchEncoder.file_identity(spec.get('model_name', '?'), path, **extra), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
 def timm_check(spec: dict, source: WeightsSource) -> Check:
     """Availability of a timm encoder's weights at their source."""
     key = 'model.scorer.encoder.checkpoint_path'
@@ -94,10 +105,7 @@ def timm_check(spec: dict, source: WeightsSource) -> Check:
         if not osp.isfile(path):
             return Check(WHAT, MISSING, f'{name} weights {path} not found',
                          fix_lines('timm_weights', key=key))
-        extra = {k: v for k, v in spec.items()  # timm.create_model's other arguments
-                 if k not in ('type', 'model_name', 'pretrained', 'input_size', 'checkpoint_path')}
-        problem = weights_file_problem(path) or TimmPatchEncoder.weights_problem(name, path,
-                                                                                 **extra)
+        problem = weights_file_problem(path) or timm_file(spec, path)[1]
         if problem:  # a file of another model: the encoder refuses it as it loads
             return Check(WHAT, BROKEN, f'{name} weights {problem}',
                          fix_lines('timm_weights_broken', key=key, name=name))
@@ -111,9 +119,13 @@ def timm_check(spec: dict, source: WeightsSource) -> Check:
 
 
 def expected_identity(spec: dict, source: WeightsSource) -> EncoderIdentity:
-    """The scorer encoder's identity as its config tells it (no weights read)."""
+    """The scorer encoder's identity as its config tells it; a timm encoder's local weights
+    file is read for its fingerprint (the scorer compares weights: one PCA file serves the
+    model under any of its names or tags)."""
     if spec['type'] == 'TimmPatchEncoder':
-        return EncoderIdentity(spec['model_name'])
+        local = source.kind == 'file' and osp.isfile(source.location)
+        return (local and timm_file(spec, source.location)[0]) or \
+            EncoderIdentity(spec['model_name'])
     return EncoderIdentity(encoder_id(spec['pretrained'], spec.get('subfolder')))
 
 

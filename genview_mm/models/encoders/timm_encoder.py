@@ -2,12 +2,13 @@
 import os.path as osp
 import pickle
 import sys
-import warnings
 from typing import Optional
 
 import torch
 from mmpretrain.registry import MODELS
 from torch import nn
+
+from genview_mm.foreground.encoder_identity import EncoderIdentity, weights_fingerprint
 
 from .base import CLIP_MEAN, CLIP_STD, PatchEncoderBase
 from .weights_source import HUB_WEIGHT_FILES, WeightsSource, hub_source
@@ -36,22 +37,19 @@ class TimmPatchEncoder(PatchEncoderBase):
     """
 
     @classmethod
-    def weights_problem(cls, model_name: str, path: str, **kwargs) -> Optional[str]:
-        """Why the weights file ``path`` does not load into ``model_name`` (None if it does),
-        checked as the encoder loads it, on a model without memory (the meta device)."""
+    def file_identity(cls, model_name: str, path: str, **kwargs) -> EncoderIdentity:
+        """The identity (name, architecture, weights fingerprint) the encoder reports with the
+        weights file ``path``, without building it (the file's tensors put into a meta-device
+        model); a file that does not fit ``model_name`` is the ValueError the encoder raises."""
         import timm
         with torch.device('meta'):
             model = timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs)
-        try:
-            with warnings.catch_warnings():  # one per tensor: copying to meta is a no-op
-                warnings.filterwarnings('ignore', 'for .*: copying from a non-meta parameter')
-                cls._load(model, path)
-        except ValueError as exc:
-            return str(exc)
-        return None
+        cls._load(model, path, assign=True)
+        return EncoderIdentity(model_name, _arch(model_name),
+                               weights_fingerprint(model.state_dict()))
 
     @staticmethod
-    def _load(model: nn.Module, path: str) -> None:
+    def _load(model: nn.Module, path: str, assign: bool = False) -> None:
         """The weights of ``path`` into timm ``model``, without the classifier this headless
         tower lacks (a full timm checkpoint has one); any other missing or extra key is a
         ValueError. A file in another layout that timm's own loader converts (OpenCLIP's
@@ -75,7 +73,7 @@ class TimmPatchEncoder(PatchEncoderBase):
         state = {k: v for k, v in state.items()
                  if not (classifier and k.startswith(classifier + '.'))}
         try:
-            missing, extra = model.load_state_dict(state, strict=False)
+            missing, extra = model.load_state_dict(state, strict=False, assign=assign)
         except RuntimeError as exc:  # the same names at other sizes: a wider model's file
             sizes = [line.strip() for line in str(exc).splitlines() if 'size mismatch' in line]
             more = f' (and {len(sizes) - 1} more)' if len(sizes) > 1 else ''
@@ -122,7 +120,7 @@ class TimmPatchEncoder(PatchEncoderBase):
         self.mean = tuple(float(v) for v in cfg.get('mean', CLIP_MEAN))
         self.std = tuple(float(v) for v in cfg.get('std', CLIP_STD))
         self.name = model_name
-        self.arch = 'timm:' + model_name.split('.')[0]
+        self.arch = _arch(model_name)
         self.freeze()
         with torch.no_grad():
             fmap = self.model.forward_features(torch.zeros(1, 3, self.input_size,
@@ -183,3 +181,8 @@ class TimmPatchEncoder(PatchEncoderBase):
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) encoder-normalised pixels -> (B, h*w, C) tokens (row-major)."""
         return self.model.forward_features(pixel_values).flatten(2).transpose(1, 2)
+
+
+def _arch(model_name: str) -> str:
+    """The architecture signature of a timm model name (its pretrained tag dropped)."""
+    return 'timm:' + model_name.split('.')[0]
