@@ -40,18 +40,18 @@ def check_work_dir(parser: argparse.ArgumentParser, work_dir: Optional[str],
     """A usage error for a ``--work-dir`` that is a file, lies under one or cannot be written
     (MMEngine's makedirs ended in a FileExistsError or NotADirectoryError traceback while the
     runner was built), that is empty (an unset shell variable: the run went to the current
-    folder, --resume off, its checkpoints replaced) or that holds ``config`` (MMEngine's dump
-    of the config, flattened, replaced it)."""
+    folder, --resume off, its checkpoints replaced) or that holds ``config``, a config of the
+    user's own that MMEngine's dump would replace (``config_dump_problem``; the default work
+    dir is checked by :func:`genview_mm.apis.launch.prepare_cfg`)."""
     if work_dir is not None and not work_dir.strip():
         parser.error('--work-dir is empty: pass a folder, or leave the option out '
                      '(work_dirs/<config name>)')
     if not work_dir:
         return
-    if config and os.path.realpath(os.path.join(work_dir, os.path.basename(config))) == \
-            os.path.realpath(config):
-        parser.error(f'--work-dir {work_dir} holds the config {config}: the run writes its '
-                     'config dump there under that name, replacing it; pass another folder '
-                     '(default: work_dirs/<config name>)')
+    from _early import library_module
+    problem = library_module('utils/file_safety.py').config_dump_problem(work_dir, config)
+    if problem:
+        parser.error(f'--work-dir {problem}')
     if os.path.exists(work_dir) and not os.path.isdir(work_dir):
         parser.error(f'--work-dir {work_dir} is a file, not a folder: pass a folder (it is '
                      'created if missing)')

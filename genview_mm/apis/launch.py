@@ -27,6 +27,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
 from ..utils.config_keys import type_name
+from ..utils.file_safety import config_dump_problem
 from .config import load_config
 from .genview_settings import without_applied_settings
 from .preflight import format_checklist, has_notes, preflight_passes, run_preflight
@@ -220,6 +221,9 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
     cfg.launcher = launcher
     folder = work_dir_of(cfg, work_dir, config_path)
     if folder is not None:
+        problem = config_dump_problem(folder, config_path)
+        if problem:  # the default work dir too (--work-dir is checked as the tools parse it)
+            raise OptionRefused(f'the work dir {problem}')
         cfg.work_dir = folder
 
     has_cuda = torch.cuda.is_available()

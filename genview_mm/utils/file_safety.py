@@ -11,6 +11,7 @@ Standard library only: the tools ask before torch loads.
 """
 import os
 import os.path as osp
+import re
 import tempfile
 from typing import Callable, Optional, Sequence
 
@@ -151,3 +152,20 @@ def check_outside_sources(out_dir: str, source: str, source_paths: Sequence[str]
             f'holds source images ({held!r})'
         raise ValueError(f'--out-dir {out_dir!r} {what}: pass an --out-dir outside the '
                          'source (views would be listed as sources on the next run)')
+
+
+def config_dump_problem(work_dir: str, config: Optional[str]) -> str:
+    """Why a run in ``work_dir`` must not start from ``config`` ('' if it may): MMEngine's config
+    dump (``WORK_DIR/<config file name>``, flattened, the options baked in) would replace it,
+    and it is a config of the user's own (it inherits: ``_base_``, ``read_base``). A run's own
+    dump given to a rerun in its work dir (``tools/train.py WORK_DIR/CONFIG.py --resume``) is
+    replaced by the new dump, as upstream does."""
+    if not config or osp.realpath(osp.join(work_dir, osp.basename(config))) != \
+            osp.realpath(config):
+        return ''
+    with open(config, encoding='utf-8', errors='replace') as f:
+        if not re.search(r'^\s*_base_\s*=|\bread_base\(', f.read(), re.MULTILINE):
+            return ''
+    return (f'{work_dir} holds the config {config}: the run writes its config dump there under '
+            'that name, which would replace it, flattened (its _base_ lost); pass --work-dir '
+            'another folder, or keep the config elsewhere')

@@ -511,3 +511,37 @@ def test_a_work_dir_that_is_empty_or_holds_the_config_is_refused(tmp_path):
     slurm = run_cmd(['bash', 'tools/slurm_train.sh', 'part', 'job', str(config), '', '--resume'],
                     returncode=2)
     assert 'WORK_DIR is empty' in slurm.stderr
+
+
+def test_a_config_of_the_users_in_the_default_work_dir_is_refused_a_dump_is_not(tmp_path,
+                                                                                monkeypatch):
+    """Only an explicit --work-dir was checked: ``train.py work_dirs/mine/mine.py`` (the default
+    work dir is that folder) had MMEngine's flattened dump replace the user's config, while a
+    run's own dump resumed with ``--work-dir`` its folder was refused (upstream replaces it)."""
+    import argparse
+    import sys
+
+    from genview_mm.utils.file_safety import config_dump_problem
+    from helpers import load_tool, run_cmd
+    from helpers.tools import ROOT
+    work = tmp_path / 'work_dirs' / 'mine'
+    work.mkdir(parents=True)
+    config = work / 'mine.py'
+    text = f"_base_ = ['{ROOT}/configs/demo/mocov2_r18_tiny_cpu.py']\n"
+    config.write_text(text)
+    run = run_cmd([sys.executable, osp.join(ROOT, 'tools', 'train.py'), 'work_dirs/mine/mine.py',
+                   '--skip-preflight'], cwd=str(tmp_path), returncode=2)
+    assert run.stderr.strip().splitlines()[-1] == (
+        'train.py: error: the work dir ./work_dirs/mine holds the config work_dirs/mine/mine.py: '
+        'the run writes its config dump there under that name, which would replace it, '
+        'flattened (its _base_ lost); pass --work-dir another folder, or keep the config '
+        'elsewhere')
+    assert config.read_text() == text and os.listdir(work) == ['mine.py']
+    dump = tmp_path / 'run' / 'run.py'  # a run's own dump: flattened, no _base_
+    dump.parent.mkdir()
+    dump.write_text("model = dict(type='MoCo')\nwork_dir = './run'\n")
+    assert config_dump_problem(str(dump.parent), str(dump)) == ''
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'tools'))  # as the tools run: _early.py
+    load_tool('_launch_args').check_work_dir(argparse.ArgumentParser(), str(dump.parent),
+                                             str(dump))  # no usage error
+    assert config_dump_problem(str(tmp_path / 'elsewhere'), str(config)) == ''
