@@ -48,14 +48,13 @@ def check_work_dir(parser: argparse.ArgumentParser, work_dir: Optional[str],
                      '(work_dirs/<config name>)')
     if not work_dir:
         return
-    from _early import library_module
-    problem = library_module('utils/file_safety.py').config_dump_problem(work_dir, config)
+    from _early import config_dump_problem, writable_problem
+    problem = config_dump_problem(work_dir, config)
     if problem:
         parser.error(f'--work-dir {problem}')
     if os.path.exists(work_dir) and not os.path.isdir(work_dir):
         parser.error(f'--work-dir {work_dir} is a file, not a folder: pass a folder (it is '
                      'created if missing)')
-    from _early import writable_problem
     problem = writable_problem(work_dir)
     if problem:
         parser.error(f'--work-dir {work_dir}: {problem}, so it cannot be created: pass a '

@@ -96,8 +96,9 @@ def timm_file(spec: dict, path: str) -> Tuple[Optional[EncoderIdentity], Optiona
         return None, str(exc)
 
 
-def timm_check(spec: dict, source: WeightsSource) -> Check:
-    """Availability of a timm encoder's weights at their source."""
+def timm_check(spec: dict, source: WeightsSource, refused: Optional[str] = None) -> Check:
+    """Availability of a timm encoder's weights at their source; ``refused``: why the encoder
+    refuses a local file (:func:`timm_file`)."""
     key = 'model.scorer.encoder.checkpoint_path'
     name = spec.get('model_name', '?')
     if source.kind == 'file':
@@ -105,7 +106,7 @@ def timm_check(spec: dict, source: WeightsSource) -> Check:
         if not osp.isfile(path):
             return Check(WHAT, MISSING, f'{name} weights {path} not found',
                          fix_lines('timm_weights', key=key))
-        problem = weights_file_problem(path) or timm_file(spec, path)[1]
+        problem = weights_file_problem(path) or refused
         if problem:  # a file of another model: the encoder refuses it as it loads
             return Check(WHAT, BROKEN, f'{name} weights {problem}',
                          fix_lines('timm_weights_broken', key=key, name=name))
@@ -119,13 +120,9 @@ def timm_check(spec: dict, source: WeightsSource) -> Check:
 
 
 def expected_identity(spec: dict, source: WeightsSource) -> EncoderIdentity:
-    """The scorer encoder's identity as its config tells it; a timm encoder's local weights
-    file is read for its fingerprint (the scorer compares weights: one PCA file serves the
-    model under any of its names or tags)."""
+    """The scorer encoder's identity as its config tells it (no weights read)."""
     if spec['type'] == 'TimmPatchEncoder':
-        local = source.kind == 'file' and osp.isfile(source.location)
-        return (local and timm_file(spec, source.location)[0]) or \
-            EncoderIdentity(spec['model_name'])
+        return EncoderIdentity(spec['model_name'])
     return EncoderIdentity(encoder_id(spec['pretrained'], spec.get('subfolder')))
 
 
@@ -142,11 +139,14 @@ def pca_fix(spec: dict, path: str, images: str = DEFAULT_TRAIN_IMAGES) -> List[s
 
 def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
               encoder_there: bool = True, images: str = DEFAULT_TRAIN_IMAGES,
-              check_identity: bool = True) -> Check:
+              check_identity: bool = True,
+              identity: Optional[EncoderIdentity] = None) -> Check:
     """The scorer's PCA file exists, loads and fits the scorer's encoder (asked of the file,
     only when the encoder is there; ``check_identity=False``, the scorer's
     ``check_encoder=False``: its input size only); the fix fits one on the training images in
-    ``images``."""
+    ``images``. ``identity``: the encoder's as its weights give it (a timm file's fingerprint:
+    the scorer compares weights, so one PCA file serves the model under any of its tags), else
+    :func:`expected_identity`."""
     what = 'scorer PCA file'
     if not path or not osp.isfile(path):
         return Check(what, MISSING, f'{path} not found', pca_fix(spec, path or 'PCA.pth', images))
@@ -158,7 +158,7 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
     if not encoder_there:
         return Check(what, OK, f'{path} ({pca.encoder}; compared with the scorer encoder once '
                      'that is there)')
-    identity, size = expected_identity(spec, source), source.input_size
+    identity, size = identity or expected_identity(spec, source), source.input_size
     fits, why = fits_encoder(pca, identity, size)
     name = identity.name
     if why == 'input size':
@@ -205,7 +205,10 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
             encoder is TimmPatchEncoder else fix_lines(
                 'clip_folder_broken', folder=spec.get('pretrained'), key='model.scorer.encoder')
         return [Check(WHAT, BROKEN, str(exc), fix)]
+    local = encoder is TimmPatchEncoder and source.kind == 'file' and osp.isfile(source.location)
+    identity, refused = timm_file(spec, source.location) if local else (None, None)  # read once
     available = clip_check(source, spec) if encoder is CLIPPatchEncoder else \
-        timm_check(spec, source)
+        timm_check(spec, source, refused)
     return [available, check_pca(scorer.get('pca_path'), spec, source, not available.failing,
-                                 images, scorer.get('check_encoder', True) is not False)]
+                                 images, scorer.get('check_encoder', True) is not False,
+                                 identity)]
