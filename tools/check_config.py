@@ -8,7 +8,8 @@ Checks dataset folders and annotation files, the GenView manifest (parses, cover
 the dataset), the pair scorer's encoder (local, Hugging Face cache or hub) and PCA file, and
 checkpoints. Prints the checklist (only problems and notes with --quiet) and exits with 0 when
 all is there, 2 otherwise. The launch scripts run it once before starting their processes, with the
-options they pass to tools/train.py or tools/test.py (unknown options are ignored;
+options they pass to tools/train.py or tools/test.py (the options this tool does not know are
+parsed as that tool parses them, so a mistyped one stops here, not on every rank;
 ``--skip-preflight`` among them turns the checks off; after ``--preflight`` they start nothing).
 """
 import argparse
@@ -48,12 +49,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--skip-preflight', action='store_true',
                         help="check nothing (the launch scripts pass on the user's flag); the "
                         'config and --resume are still read')
-    args, _unknown = parser.parse_known_args(argv)  # the launchers pass train/test options
+    args, unknown = parser.parse_known_args(argv)  # the launchers pass train/test options
     args.checkpoint = args.checkpoint_opt or args.checkpoint
     args.mode = args.mode or ('test' if args.checkpoint else 'train')
+    if unknown:
+        run_tool_parser(args.mode).parse_args(
+            [args.config, *([args.checkpoint or 'CHECKPOINT'] if args.mode == 'test' else []),
+             *unknown])
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
     return args
+
+
+def run_tool_parser(mode: str) -> argparse.ArgumentParser:
+    """The parser of tools/train.py or tools/test.py, whose errors say that tool's name."""
+    import importlib.util
+    name = f'{mode}.py'
+    spec = importlib.util.spec_from_file_location(  # not `import test`: the stdlib has one
+        f'_genview_{mode}_tool', osp.join(osp.dirname(osp.abspath(__file__)), name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_parser(prog=name)
 
 
 def main(argv=None) -> int:

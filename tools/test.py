@@ -18,8 +18,9 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from _launch_args import add_common_args, cfg_options, check_work_dir, is_first_rank  # noqa: E402
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a model',
+def build_parser(prog=None) -> argparse.ArgumentParser:
+    """test.py's options (tools/check_config.py parses the launchers' options with it)."""
+    parser = argparse.ArgumentParser(prog=prog, description='Test (and evaluate) a model',
                                      allow_abbrev=False)  # the launchers match --preflight
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -35,6 +36,11 @@ def parse_args() -> argparse.Namespace:
                         'common folder (a config without a visualization hook or visualizer '
                         "gets its kind's default ones)")
     add_common_args(parser)
+    return parser
+
+
+def parse_args() -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args()
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')

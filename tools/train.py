@@ -16,9 +16,11 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from _launch_args import add_common_args, cfg_options, check_work_dir, is_first_rank  # noqa: E402
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train a model (MMPretrain or MMDetection config)',
-                                     allow_abbrev=False)  # the launchers match --preflight
+def build_parser(prog=None) -> argparse.ArgumentParser:
+    """train.py's options (tools/check_config.py parses the launchers' options with it)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description='Train a model (MMPretrain or MMDetection config)',
+        allow_abbrev=False)  # the launchers match --preflight
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
@@ -29,6 +31,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual batch size')
     add_common_args(parser)
+    return parser
+
+
+def parse_args() -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args()
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')

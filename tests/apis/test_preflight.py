@@ -692,3 +692,28 @@ def test_a_child_config_that_drops_the_pair_hook_is_refused(tmp_path, capsys):
                      "dict(type='EMAHook', momentum=0.001)]\n")
     assert [h['type'] for h in load_config(str(child)).custom_hooks] == ['GenViewPairHook',
                                                                         'EMAHook']
+
+
+def test_check_config_refuses_what_the_run_tool_would_refuse(capsys):
+    """dist_train.sh passes the user's options to check_config.py, which ignored the ones it
+    does not know: ``--pref`` (train.py refuses abbreviations) or ``--launcher slrum`` passed
+    the check, then torchrun started every rank and each one failed with the same usage error.
+    The options check_config does not know are now parsed as the run's tool parses them."""
+    check = load_tool('check_config').main
+    with pytest.raises(SystemExit) as exc:
+        check([GENVIEW_TINY, '--mode', 'train', '--quiet', '--skip-preflight', '--pref'])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and 'train.py: error: unrecognized arguments: --pref' in err, err
+    with pytest.raises(SystemExit) as exc:
+        check([GENVIEW_TINY, '--mode', 'train', '--skip-preflight', '--launcher', 'slrum'])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "argument --launcher: invalid choice: 'slrum'" in err, err
+    with pytest.raises(SystemExit) as exc:  # test.py's own options are test.py's to judge
+        check([MASK_RCNN, 'ckpt.pth', '--quiet', '--skip-preflight', '--show-dir'])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and 'test.py: error: argument --show-dir: expected one' in err, err
+    assert check([GENVIEW_TINY, '--mode', 'train', '--skip-preflight', '--amp',
+                  '--launcher', 'pytorch', '--local-rank=0']) == 0
+    assert check([MASK_RCNN, 'ckpt.pth', '--skip-preflight', '--out', 'x.pkl', '--show-dir',
+                  'shown', '--overwrite']) == 0
+    assert capsys.readouterr().err == ''
