@@ -51,9 +51,10 @@ class ManifestIndex:
         #: rows 'failed' (of them 'undecodable') and 'ok' (of them 'no_clip_sim': no similarity
         #: recorded, so ``min_clip_sim`` keeps them); outputs 'inside', 'absolute', 'climbs';
         #: 'duplicates': ok rows of a view already listed (each view is drawn with one chance);
-        #: 'conflicts': ok rows of another view of a (key, variation) already listed
+        #: 'conflicts': ok rows of another view of a (key, variation) already listed (rows of
+        #: one source: a mixed key's other sources have their own views)
         self.stats: Counter = Counter()
-        variations: Dict[str, int] = {}  # key -> bit mask of the variations with a view
+        listed: Set[tuple] = set()  # (key, variation) of the views of each key's first source
         for row in read_rows(manifest, backend_args):
             # every row's source is matched, so a source whose rows failed is still itself
             source = self.matcher.source_id(row.source)
@@ -75,12 +76,12 @@ class ManifestIndex:
             views = self.by_key.setdefault(key, [])
             if self._add_view(views, row, resolve):
                 self.num_rows += 1
-                bit = 1 << int(row.variation)
-                self.stats['conflicts'] += bool(variations.get(key, 0) & bit)
-                variations[key] = variations.get(key, 0) | bit
+                if self.matcher.keys[key] == source:  # another dataset's rows are no conflict
+                    self.stats['conflicts'] += (key, row.variation) in listed
+                    listed.add((key, row.variation))
             else:  # listed again (concatenated manifests)
                 self.stats['duplicates'] += 1
-        del variations
+        del listed
         for row in read_rows(manifest, backend_args) if self.mixed else ():
             key = self.matcher.key_id(row.key)
             if row.ok and not row.below(min_clip_sim) and key in self.mixed:

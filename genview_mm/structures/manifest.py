@@ -271,6 +271,8 @@ def _type_error(row: ManifestRow) -> Optional[str]:
     if not (isinstance(row.key, str) and _is_int(row.variation)):
         return (f'key must be a string, variation an integer: got {row.key!r}, '
                 f'{row.variation!r}')
+    if row.variation < 0:
+        return f'variation must be >= 0: got {row.variation}'
     for field, (kind, ok) in _TYPES.items():
         if not ok(getattr(row, field)):
             return f'{field} must be {kind}: got {getattr(row, field)!r}'
@@ -285,7 +287,8 @@ _STR, _INT, _NUM = (str, ), (int, type(None)), (int, float, type(None))
 def _typed(row: ManifestRow) -> bool:
     """Whether every field of a row has its type (:func:`_type_error` says which has not;
     this is its fast form, run on every row: 0.3 us instead of 1.2)."""
-    return (type(row.key) in _STR and type(row.variation) is int and type(row.source) in _STR
+    return (type(row.key) in _STR and type(row.variation) is int and row.variation >= 0
+            and type(row.source) in _STR
             and type(row.status) in _STR and (row.output is None or type(row.output) in _STR)
             and (row.output or row.status != 'ok') and type(row.noise_level) in _INT
             and type(row.seed) in _INT and type(row.attempt) is int

@@ -178,6 +178,51 @@ def test_two_views_claiming_one_variation_are_counted_and_warned(data, tmp_path)
                             'variation.')
 
 
+def test_rows_of_two_datasets_sharing_a_key_are_no_conflict(tmp_path):
+    """A manifest of two datasets whose images share a relative path: each image draws only
+    its own views (mixed keys), yet the rows were counted as conflicts and the warning advised
+    tools/merge_manifests.py, which keeps one row per (key, variation): the other dataset's
+    views would be dropped."""
+    import json
+    (tmp_path / 'v1').mkdir()
+    (tmp_path / 'v2').mkdir()
+    rows = []
+    for n, root in ((1, '/d1/train'), (2, '/d2/train')):
+        Image.new('RGB', (8, 8)).save(tmp_path / f'v{n}' / 'a.jpg')
+        rows.append(dict(source=f'{root}/n01/a.jpg', key='n01/a.jpg', variation=0,
+                         output=f'v{n}/a.jpg', status='ok'))
+    redo = dict(rows[0], output='v1/b.jpg')  # a real conflict: d1's image, another view
+    manifest = tmp_path / 'manifest.jsonl'
+    manifest.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    index = ManifestIndex(str(manifest))
+    assert index.stats['conflicts'] == 0 and index.mixed == {'n01/a.jpg'}
+    assert index.lookup('/d1/train/n01/a.jpg')[0][0].endswith('v1/a.jpg')
+    manifest.write_text(''.join(json.dumps(r) + '\n' for r in rows + [redo]))
+    assert ManifestIndex(str(manifest)).stats['conflicts'] == 1
+
+
+def test_a_variation_out_of_range_is_a_damaged_row(tmp_path):
+    """``variation`` -1 ended in 'negative shift count' naming no file; 2**32 - 1 (an
+    unsigned -1) took 20 s and 2 GB for one row (a bit mask per key)."""
+    import json
+    import tracemalloc
+    Image.new('RGB', (8, 8)).save(tmp_path / 'a.jpg')
+    manifest = tmp_path / 'manifest.jsonl'
+    row = dict(source='/d/train/n01/a.jpg', key='n01/a.jpg', output='a.jpg', status='ok')
+    manifest.write_text(json.dumps(dict(row, variation=-1)) + '\n')
+    with pytest.raises(ValueError, match=r'manifest\.jsonl:1: not a manifest row \(variation '
+                       r'must be >= 0: got -1\)'):
+        ManifestIndex(str(manifest))
+    manifest.write_text(json.dumps(dict(row, variation=2 ** 32 - 1)) + '\n')
+    tracemalloc.start()
+    try:
+        index = ManifestIndex(str(manifest))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert index.lookup('/x/n01/a.jpg')[0][0].endswith('a.jpg') and peak < 2 ** 24, peak
+
+
 def test_image_without_generated_view_uses_original_twice(data, tmp_path):
     extra = write_photos(str(tmp_path / 'other'), 1, size=24, ext='.png')[0]
     t = GenViewPairDataset(manifest=data.manifest, transforms=[[]])
@@ -545,6 +590,45 @@ def test_hook_stops_a_run_whose_views_cannot_be_read(data):
                        r'could not be read'):
         step(1, 4)  # 9 drawn: the window is full
     assert runner.message_hub.get_scalar('train/genview_fallbacks').current() == 12.0
+
+
+def test_a_resumed_run_stops_where_an_uninterrupted_one_would(data):
+    """The fallback window and the streak of unweighted iterations were not in the
+    checkpoint: a run resumed mid-window (or mid-streak) started both from 0, so a run preempted
+    often never stopped, where the same run uninterrupted did."""
+    import torch
+    from mmengine.logging import MessageHub
+    from mmengine.structures import BaseDataElement
+
+    from genview_mm.engine import RunCheckFailed
+
+    def step(hook, runner, fell, nonfinite=0.0):
+        samples = [BaseDataElement(genview_slot=-1, genview_fallback=True)] * fell + \
+            [BaseDataElement(genview_slot=0, genview_fallback=False)]
+        hook.after_train_iter(runner, 0, dict(data_samples=samples),
+                              dict(genview_nonfinite=torch.tensor(nonfinite)))
+    dataset = build_dataset(data.src_root, data.manifest)
+    runner, _ = fake_runner(dataset)
+    hook = GenViewPairHook(fallback_window=8, max_unweighted=3)
+    hook.before_train(runner)
+    step(hook, runner, 3, nonfinite=1.0)
+    step(hook, runner, 2, nonfinite=1.0)  # 7 drawn, 5 unreadable; 2 unweighted in a row
+    checkpoint = dict(meta=dict())
+    hook.before_save_checkpoint(runner, checkpoint)
+    hub = MessageHub(f'resumed-{len(MessageHub._instance_dict)}')
+    hub.load_state_dict(runner.message_hub.state_dict())
+    resumed, _ = fake_runner(dataset, hub)
+    again = GenViewPairHook(fallback_window=8, max_unweighted=3)
+    again.after_load_checkpoint(resumed, checkpoint)
+    again.before_train(resumed)
+    with pytest.raises(RunCheckFailed, match=r'and so did the 2 before it'):
+        again._check_scores(resumed, 1.0)
+    with pytest.raises(RunCheckFailed, match=r'^GenView: 6 of the last 9 generated views'):
+        step(again, resumed, 1)
+    fresh = GenViewPairHook(fallback_window=8)  # load_from (no resume): a fresh count
+    fresh.after_load_checkpoint(runner, checkpoint)
+    fresh.before_train(fake_runner(dataset)[0])
+    assert (fresh._window, fresh._unweighted) == ([0, 0], 0)
 
 
 def test_hook_says_when_min_clip_sim_took_the_views(data):

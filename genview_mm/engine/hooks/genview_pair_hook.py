@@ -147,6 +147,9 @@ def manifest_warnings(index, logger) -> None:
             'row of each image variation.')
 
 
+_STATE = 'genview_pair_hook'  # the hook's counts in a checkpoint's meta
+
+
 @HOOKS.register_module()
 class GenViewPairHook(Hook):
     """Validates GenView data at the start of training and logs how pairs were built.
@@ -174,7 +177,8 @@ class GenViewPairHook(Hook):
     rank 0's share of the batches in a distributed run); when more than
     ``max_fallback_fraction`` of the last ``fallback_window`` generated views this process drew
     could not be read (their images trained on the original), it raises
-    :class:`~genview_mm.engine.errors.RunCheckFailed`.
+    :class:`~genview_mm.engine.errors.RunCheckFailed` (the window and the streak below are saved
+    in checkpoints: a resumed run stops where the run uninterrupted would).
     These need the fields GenViewPairDataset adds in the data samples:
     ``PackInputs(algorithm_keys=GEN_KEYS)`` (or ``meta_keys``), as every GenView config has;
     when a pipeline drops them while generated views are in use, it warns once, at the first
@@ -215,12 +219,25 @@ class GenViewPairHook(Hook):
         self.fallbacks = self._unweighted = 0
         self._window = [0, 0]  # generated views drawn, of them unreadable
         self._expects_fields = self._warned_fields = self._warned_scores = False
+        self._loaded: Optional[dict] = None  # the counts a loaded checkpoint holds
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """The fallback window and the unweighted streak go into the checkpoint, so that a
+        resumed run stops where the same run uninterrupted would."""
+        checkpoint.setdefault('meta', {})[_STATE] = dict(window=list(self._window),
+                                                         unweighted=self._unweighted)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._loaded = (checkpoint.get('meta') or {}).get(_STATE)
 
     def before_train(self, runner) -> None:
         resumed = runner.message_hub.log_scalars.get('train/genview_fallbacks')
         self.fallbacks = int(resumed.current()) if resumed is not None else 0
         self._expects_fields = self._warned_fields = self._warned_scores = False
+        state = self._loaded if resumed is not None else None  # a resume, not a load_from
         self._unweighted, self._window = 0, [0, 0]
+        if isinstance(state, dict):
+            self._unweighted, self._window = int(state['unweighted']), list(state['window'])
         dataset = runner.train_dataloader.dataset
         found, warned, readers, checked = False, set(), {}, {}
         pairs = list(find_pair_transforms(dataset))
