@@ -16,6 +16,7 @@ train_dataloader.dataset.pipeline.1.manifest=...``, wins.
 """
 import copy
 import difflib
+import math
 from typing import Any, Iterator
 
 from ..utils.config_keys import type_name
@@ -118,8 +119,8 @@ def check_pair_hook(tree) -> None:
 
 def check_setting(key: str, value: Any, where: str) -> None:
     """Refuse a ``prob`` that is not a number in [0, 1], a ``min_clip_sim`` that is not a
-    number and a ``manifest`` or ``source_root`` that is not a path (None: unset), in one line
-    naming ``where`` it was set."""
+    finite number and a ``manifest`` or ``source_root`` that is not a path (None: unset), in one
+    line naming ``where`` it was set."""
     if key in ('manifest', 'source_root') and value is not None and not isinstance(value, str):
         what = 'a manifest file or generation folder' if key == 'manifest' else 'a folder'
         raise GenViewSettingError(  # a list of manifests failed at the first sample
@@ -128,9 +129,9 @@ def check_setting(key: str, value: Any, where: str) -> None:
     if key == 'prob' and value is not None and not (number and 0 <= value <= 1):
         raise GenViewSettingError(f'{where} must be a number in [0, 1] (the probability of '
                                   f'using a generated view), got {value!r}')
-    if key == 'min_clip_sim' and value is not None and not number:
+    if key == 'min_clip_sim' and value is not None and not (number and math.isfinite(value)):
         raise GenViewSettingError(f'{where} must be a number (the lowest CLIP similarity of a '
-                                  f'view to its source) or None, got {value!r}')
+                                  f'view to its source) or None, got {value!r}')  # NaN: no filter
 
 
 def without_applied_settings(cfg):

@@ -54,6 +54,8 @@ def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feat
     """
     if train_feats.shape[0] != train_labels.shape[0]:
         raise ValueError('train_feats and train_labels differ in length')
+    if not train_feats.shape[0]:  # no neighbours: every query voted for class 0
+        raise ValueError('the memory bank is empty: a kNN vote needs labelled train features')
     low, high = (int(train_labels.min()), int(train_labels.max())) if train_labels.numel() \
         else (0, -1)
     if low < 0 or high >= num_classes:

@@ -5,6 +5,7 @@ import argparse
 import glob
 import os
 import os.path as osp
+import re
 import shlex
 import shutil
 import subprocess
@@ -346,6 +347,20 @@ def test_bad_genview_values_are_refused_in_one_line(option, message, capsys):
         run_script('train.py', GENVIEW_TINY, '--cfg-options', option)
     assert exc.value.code == 2
     assert capsys.readouterr().err == f'train.py: error: {message}\n'
+
+
+def test_a_min_clip_sim_that_is_not_finite_is_refused():
+    """``min_clip_sim=float('nan')`` (a Python config) was taken: no similarity is below NaN,
+    so nothing was filtered, without a word."""
+    from genview_mm.apis.genview_settings import GenViewSettingError, check_setting
+    from genview_mm.datasets import GenViewPairDataset
+    for value in (float('nan'), float('inf')):
+        with pytest.raises(GenViewSettingError, match=f'genview.min_clip_sim {re.escape(MIN_SIM)}'):
+            check_setting('min_clip_sim', value, 'genview.min_clip_sim')
+        with pytest.raises(ValueError, match='min_clip_sim must be a finite number'):
+            GenViewPairDataset(manifest='m.jsonl', transforms=[[]], num_views=2,
+                               min_clip_sim=value)
+    check_setting('min_clip_sim', 0.25, 'genview.min_clip_sim')
 
 
 def test_a_cfg_option_without_a_value_is_a_usage_error(capsys):

@@ -90,6 +90,14 @@ def test_labels_outside_num_classes_refused():
         knn_predict(bank, labels, bank[:2], 3)
 
 
+def test_an_empty_memory_bank_is_refused():
+    """No neighbours: every vote was 0, argmax said class 0, and the 'accuracy' was the
+    share of class 0 (100.0 here)."""
+    with pytest.raises(ValueError, match='the memory bank is empty'):
+        knn_top1(torch.zeros(0, 8), torch.zeros(0, dtype=torch.long), torch.randn(5, 8),
+                 torch.zeros(5, dtype=torch.long), 10)
+
+
 def _gather_worker(rank, world, port, out_dir):
     init_gloo(rank, world, port)
     try:
@@ -229,8 +237,14 @@ def test_hook_evaluate_logs_to_message_hub(tmp_path):
     hook = KNNMonitorHook(loader('train'), loader('val'), k=5)
     runner = _stand_in_runner(model, 'knn_hook_test')
     hub = runner.message_hub
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
     with DefaultScope.overwrite_default_scope('mmpretrain'):  # as inside an mmpretrain Runner
         top1 = hook.evaluate(runner, 'after iter 7', 7)
+    # each pass over a loader drew a base seed from the global generator: adding the monitor
+    # changed every later random draw of training (augmentations, the queue's init, ...)
+    assert torch.equal(torch.rand(3), expected)
     assert top1 > 80.0
     assert hub.get_scalar('knn/top1').current() == top1 == hub.get_info('knn/top1')
     assert model.training  # restored after extraction

@@ -1,6 +1,7 @@
 """GenViewPairDataset: ``MultiView`` whose pair takes one view from the generated image."""
 import copy
 import logging
+import math
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -79,6 +80,8 @@ class GenViewPairDataset(BaseTransform):
                              f'transforms ({len(transforms)} given), as in MultiView')
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
+        if min_clip_sim is not None and not math.isfinite(min_clip_sim):  # NaN filtered nothing
+            raise ValueError(f'min_clip_sim must be a finite number or None, got {min_clip_sim}')
         self.num_views, self.manifest, self.prob = num_views, manifest, float(prob)
         #: one Compose per entry of ``transforms``, and the pipeline of every view (MultiView's)
         self.pipelines = [Compose(t) for t in transforms]

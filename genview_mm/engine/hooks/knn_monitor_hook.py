@@ -180,9 +180,11 @@ class KNNMonitorHook(Hook):
         self.build_loaders(runner)
         was_training = model.training
         model.eval()
-        try:
-            bank, bank_labels = self.gather(*self.extract(model, self.loaders['train']))
-            query, query_labels = self.extract(model, self.loaders['val'])  # this rank's share
+        try:  # each pass over a loader draws a base seed from torch's global generator: forked,
+            # training's random stream stays as it is without the monitor
+            with torch.random.fork_rng(devices=[]):
+                bank, bank_labels = self.gather(*self.extract(model, self.loaders['train']))
+                query, query_labels = self.extract(model, self.loaders['val'])  # rank's share
         finally:
             model.train(was_training)
         device = next(model.parameters(), torch.zeros(0)).device
