@@ -26,6 +26,7 @@ other settings is refused (see --overwrite).
 """
 import argparse
 import logging
+import math
 import os
 import os.path as osp
 import sys
@@ -45,6 +46,8 @@ def number_in(kind, low, high=None, low_open=False):
     """An argparse type: ``kind(text)`` in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
     def parse(text: str):
         value = kind(text)
+        if value != value:  # NaN passes every comparison below
+            raise argparse.ArgumentTypeError(f'must be a number, got {text}')
         if value < low or (low_open and value == low) or (high is not None and value > high):
             span = (f'>= {low}' if high is None else f'in ({low}, {high}]' if low_open else
                     f'in {low}..{high}')
@@ -54,6 +57,15 @@ def number_in(kind, low, high=None, low_open=False):
 
 
 positive_int = number_in(int, 1)
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite float (a NaN guidance was recorded, then refused its own
+    run: 'guidance: nan -> nan')."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'must be a finite number, got {text}')
+    return value
 
 
 def multiple_of_8(text: str) -> int:
@@ -68,6 +80,10 @@ def multiple_of_8(text: str) -> int:
 
 def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Paths named on the command line, checked before any heavy import."""
+    if not args.out_dir.strip():  # an unset shell variable: the views went to the current
+        p.error('--out-dir is empty: pass the folder for the views')  # folder
+    if not args.pretrained.strip():
+        p.error('--pretrained is empty: pass an unCLIP pipeline folder or hub id')
     if not osp.exists(args.source):
         p.error(f'source {args.source!r} does not exist: pass an image folder, an image list / '
                 'MMPretrain annotation file, or an MMPretrain config (.py)')
@@ -87,7 +103,8 @@ def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 
 def parse_args(argv=None):
-    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+               allow_abbrev=False)  # slurm_generate.sh passes some options on by their names
     p.add_argument('source', help='image folder, image list / MMPretrain annotation file, or '
                    'MMPretrain config (.py)')
     p.add_argument('--pca', required=True, help='foreground PCA file of the pipeline image '
@@ -108,7 +125,8 @@ def parse_args(argv=None):
     p.add_argument('--scheduler', default=None, help='diffusers scheduler class to use')
     p.add_argument('--steps', type=positive_int, default=20,
                    help='inference steps (default: 20)')
-    p.add_argument('--guidance', type=float, default=10.0, help='guidance scale (default: 10)')
+    p.add_argument('--guidance', type=finite_float, default=10.0,
+                   help='guidance scale (default: 10)')
     p.add_argument('--prompt', default='', help='text prompt (default: empty)')
     p.add_argument('--gen-size', type=multiple_of_8, default=None, help='generation size in px '
                    "(default: the pipeline's native size)")

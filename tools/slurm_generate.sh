@@ -25,13 +25,28 @@
 # NTASKS > 1: delete OUT_DIR first instead.
 set -euo pipefail
 
+# needs VAR...: the variables the submission exported to a job (a spooled copy of this script
+# runs there), or one line saying how to keep them
+needs() {
+  local var missing=""
+  for var in "$@"; do
+    if [ -z "${!var:-}" ]; then missing="${missing:+$missing, }$var"; fi
+  done
+  if [ -n "$missing" ]; then
+    echo "slurm_generate.sh: the job has no $missing from its submission: keep the environment" \
+      "(SBATCH_ARGS without --export=NONE; --export=ALL) and submit again" >&2
+    exit 2
+  fi
+}
 if [ "${1:-}" = "--array-task" ]; then  # inside the allocation of one array task
+  needs PYTHON GENVIEW_ROOT GENVIEW_NTASKS
   shift
   export RANK="$SLURM_ARRAY_TASK_ID" WORLD_SIZE="$GENVIEW_NTASKS"
   exec "$PYTHON" -u "$GENVIEW_ROOT/tools/generate_views.py" --lock-wait 120 "$@" \
     --rank "$RANK" --world-size "$WORLD_SIZE"
 fi
 if [ "${1:-}" = "--merge-task" ]; then  # after all array tasks succeeded
+  needs PYTHON GENVIEW_ROOT
   shift
   exec "$PYTHON" -u "$GENVIEW_ROOT/tools/merge_manifests.py" "$@" --check-files
 fi

@@ -34,6 +34,7 @@ from .pipeline_loader import (
     load_unclip_pipeline,
     prepare_pipeline,
     resolve_auto,
+    scheduler_class,
 )
 from .seeding import image_seed
 
@@ -127,7 +128,9 @@ class AdaptiveNoiseGenerator:
         self.output = _check_output(output)
         self.torch_dtype = torch_dtype
         self.pretrained = pretrained
-        self.scheduler = scheduler
+        self.scheduler = scheduler or None  # '' is the pipeline's own, recorded as such
+        if self.scheduler is not None:
+            scheduler_class(self.scheduler)  # an unknown one refused now, not after the load
         self.num_inference_steps = num_inference_steps
         self.guidance_scale = guidance_scale
         self.prompt = prompt

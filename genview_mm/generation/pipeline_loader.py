@@ -99,14 +99,21 @@ def load_unclip_pipeline(pretrained: str, device: torch.device,
                       '(set HF_HOME / download it first on offline nodes).') from exc
 
 
+def scheduler_class(name: str) -> type:
+    """The diffusers scheduler class called ``name``; ValueError for another name (a model
+    class such as UNet2DConditionModel has ``from_config`` too)."""
+    import diffusers
+    cls = getattr(diffusers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, diffusers.SchedulerMixin)):
+        raise ValueError(f'unknown diffusers scheduler {name!r}: give the name of a scheduler '
+                         'class, e.g. DDIMScheduler or EulerDiscreteScheduler')
+    return cls
+
+
 def prepare_pipeline(pipe: Any, device: torch.device, scheduler: Optional[str] = None) -> Any:
     """Move to ``device``, optionally swap the scheduler, silence the per-call progress bar."""
     if scheduler is not None:
-        import diffusers
-        cls = getattr(diffusers, scheduler, None)
-        if cls is None or not hasattr(cls, 'from_config'):
-            raise ValueError(f'unknown diffusers scheduler {scheduler!r}')
-        pipe.scheduler = cls.from_config(pipe.scheduler.config)
+        pipe.scheduler = scheduler_class(scheduler).from_config(pipe.scheduler.config)
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe

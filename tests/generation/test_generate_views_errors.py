@@ -58,8 +58,34 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
                                  out), 'unCLIP pipeline folder not found'),
         'bad PCA path': (cmd(photo_dir, str(tmp_path / 'pca.pth'), tiny_unclip_path,
                              out), 'fit one with tools/fit_foreground_pca.py'),
+        # an unset shell variable: the views, records and manifest went to the current folder
+        # (slurm_generate.sh made /slurm for its logs)
+        'empty out-dir': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, ''),
+                          "--out-dir is empty: pass the folder for the views"),
+        'empty pretrained': (cmd(photo_dir, tiny_unclip_pca, '', out),
+                             '--pretrained is empty: pass an unCLIP pipeline folder or hub id'),
+        # NaN passed every range check: the record then refused its own run ('nan -> nan'),
+        # a lock wait spun forever, and any single failure ended the run with status 1
+        'guidance nan': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                             '--guidance', 'nan'),
+                         'argument --guidance: must be a finite number, got nan'),
+        'guidance inf': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                             '--guidance', 'inf'),
+                         'argument --guidance: must be a finite number, got inf'),
+        'lock wait nan': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                              '--lock-wait', 'nan'),
+                          'argument --lock-wait: must be a number, got nan'),
+        'fail fraction nan': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                                  '--max-fail-fraction', 'nan'),
+                              'argument --max-fail-fraction: must be a number, got nan'),
+        # an abbreviation the tool took, but slurm_generate.sh did not pass to its merge job
+        'abbreviated option': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                                   '--data-r', str(tmp_path)),
+                               'unrecognized arguments: --data-r'),
     }
-    procs = {name: subprocess.Popen(c, env=tool_env(), stdout=subprocess.PIPE,
+    cwd = tmp_path / 'cwd'  # where an empty --out-dir wrote
+    cwd.mkdir()
+    procs = {name: subprocess.Popen(c, env=tool_env(), stdout=subprocess.PIPE, cwd=cwd,
                                     stderr=subprocess.PIPE, text=True)
              for name, (c, _) in cases.items()}
     for name, proc in procs.items():
@@ -70,7 +96,7 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
             (name, stderr)
         assert cases[name][1] in lines[0], (name, lines[0])
         assert 'Traceback' not in stderr and stdout == ''
-    assert not osp.exists(out)
+    assert not osp.exists(out) and os.listdir(cwd) == []
 
 
 @pytest.mark.parametrize('extra,shown', [
@@ -86,6 +112,41 @@ def test_errors_found_by_the_package(gen_main, photo_dir, tiny_unclip_pca, tiny_
     err = capsys.readouterr().err
     assert err.startswith(f'generate_views.py: error: {shown}') and err.count('\n') == 1, err
     assert not osp.exists(out)
+
+
+def test_check_args_refuses_what_a_task_would_refuse(gen_main, photo_dir, tiny_unclip_pca,
+                                                     tiny_unclip_path, tmp_path, capsys):
+    """slurm_generate.sh runs --check-args before it submits. It passed an --out-dir inside
+    the source, an unknown --scheduler (found after the model loaded), a --rank without
+    --world-size or out of range, and a bogus --device (a traceback): the array was queued,
+    every task failed and the merge job waited forever."""
+    out = str(tmp_path / 'out')
+    for extra, shown in (
+            (['--out-dir', osp.join(photo_dir, 'a', 'views')], 'is inside the source folder'),
+            (['--scheduler', 'Bogus'], "--scheduler: unknown diffusers scheduler 'Bogus'"),
+            (['--scheduler', 'UNet2DConditionModel'],  # a model class has from_config too
+             "--scheduler: unknown diffusers scheduler 'UNet2DConditionModel'"),
+            (['--rank', '0'], '--rank and --world-size go together'),
+            (['--rank', '5', '--world-size', '2'], 'need 0 <= rank < world size, got rank 5'),
+            (['--device', 'bogus'], '--device bogus: ')):
+        args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+        args = [a for a in args if a not in ('--device', 'cpu')] + extra + ['--check-args']
+        assert gen_main(args) == 2, extra
+        err = capsys.readouterr().err
+        assert err.startswith('generate_views.py: error: ') and shown in err, (extra, err)
+        assert err.count('\n') == 1, err
+    assert not osp.exists(out) and not osp.exists(osp.join(photo_dir, 'a', 'views'))
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:] + [
+        '--scheduler', 'DDIMScheduler', '--rank', '1', '--world-size', '2', '--check-args']) == 0
+
+
+def test_an_empty_scheduler_is_the_default(tiny_unclip_pca):
+    """``--scheduler ''`` ran with the default scheduler but recorded '' for it, so a rerun
+    without the flag was refused ('scheduler: '' -> None')."""
+    from genview_mm.generation import AdaptiveNoiseGenerator
+    assert AdaptiveNoiseGenerator(tiny_unclip_pca, scheduler='').scheduler is None
+    with pytest.raises(ValueError, match="unknown diffusers scheduler 'Bogus'"):
+        AdaptiveNoiseGenerator(tiny_unclip_pca, scheduler='Bogus')
 
 
 def test_a_refused_start_leaves_no_settings_record(gen_main, photo_dir, tiny_unclip_pca,

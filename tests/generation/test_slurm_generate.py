@@ -89,6 +89,19 @@ def test_job_array_submission(tmp_path):
     assert 'usage:' in usage.stderr
 
 
+def submit_host(tmp_path, **extra):
+    """A login node in ``tmp_path``: the stand-in sbatch (logging to the returned file), this
+    interpreter, a source folder ``src`` and a PCA file ``p.pth``; (environment, log)."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    script(bin_dir / 'sbatch', FAKE_SBATCH)
+    log = tmp_path / 'calls.log'
+    (tmp_path / 'src').mkdir()
+    (tmp_path / 'p.pth').write_bytes(b'pca')
+    return dict(PATH=f'{bin_dir}:{os.environ["PATH"]}', FAKE_LOG=str(log), PYTHON=sys.executable,
+                **extra), log
+
+
 @pytest.mark.parametrize('options, ntasks, said', [
     (['--batch-size', '4'], '2', 'the following arguments are required: --pca'),
     (['--pca', 'p.pth', '--overwrite'], '2', '--overwrite with 2 workers (a job array or '
@@ -104,15 +117,29 @@ def test_bad_arguments_are_refused_before_anything_is_submitted(tmp_path, option
     task) the script said 'submitted' and exited 0, every array task then failed and the merge
     job waited forever on afterok; a --data-root without its value ended in 'unbound
     variable'. The tasks' arguments are checked first now (exit 2, one line, no job)."""
-    bin_dir = tmp_path / 'bin'
-    bin_dir.mkdir()
-    script(bin_dir / 'sbatch', FAKE_SBATCH)
-    log = tmp_path / 'calls.log'
-    (tmp_path / 'src').mkdir()
-    (tmp_path / 'p.pth').write_bytes(b'pca')
-    env = dict(PATH=f'{bin_dir}:{os.environ["PATH"]}', FAKE_LOG=str(log), PYTHON=sys.executable,
-               NTASKS=ntasks)
+    env, log = submit_host(tmp_path, NTASKS=ntasks)
     run = run_tool('slurm_generate.sh', 'gpu', 'gv', 'src', 'views', *options, env=env,
                    cwd=str(tmp_path), timeout=120, returncode=2)
     assert run.stderr.splitlines()[-1] == f'generate_views.py: error: {said}'
     assert not log.exists() and not (tmp_path / 'views').exists()
+
+
+def test_an_empty_out_dir_or_a_task_without_its_environment_is_one_line(tmp_path):
+    """OUT_DIR '' (an unset variable) passed the check, then ``mkdir -p "$OUT_DIR/slurm"`` made
+    /slurm and every task wrote into its working folder; an array task submitted with
+    SBATCH_ARGS=--export=NONE ended in 'GENVIEW_NTASKS: unbound variable'."""
+    env, log = submit_host(tmp_path)
+    run = run_tool('slurm_generate.sh', 'gpu', 'gv', 'src', '', '--pca', 'p.pth', env=env,
+                   cwd=str(tmp_path), timeout=120, returncode=2)
+    assert run.stderr.splitlines()[-1] == ('generate_views.py: error: --out-dir is empty: pass '
+                                           'the folder for the views')
+    assert not log.exists() and sorted(os.listdir(tmp_path)) == ['bin', 'p.pth', 'src']
+    for branch in ('--array-task', '--merge-task'):
+        run = run_tool('slurm_generate.sh', branch, 'src', '--out-dir', 'views',
+                       env=dict(SLURM_ARRAY_TASK_ID='0', PYTHON='', GENVIEW_ROOT=''),
+                       cwd=str(tmp_path), timeout=60, returncode=2)
+        assert run.stderr.strip() == (
+            'slurm_generate.sh: the job has no PYTHON, GENVIEW_ROOT' + (
+                ', GENVIEW_NTASKS' if branch == '--array-task' else '') +
+            ' from its submission: keep the environment (SBATCH_ARGS without --export=NONE; '
+            '--export=ALL) and submit again')

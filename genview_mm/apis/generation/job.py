@@ -9,8 +9,11 @@ import logging
 from collections import Counter
 from typing import Iterable, Optional
 
+import torch
+
 from ...datasets.image_sources import list_images, read_config
 from ...foreground.encoder_identity import is_fingerprint
+from ...generation.pipeline_loader import scheduler_class
 from ...structures.manifest import failure_cause
 from ...utils.dist import LAUNCH_MODES, launch_from, resolve_device
 from ...utils.file_safety import check_outside_sources
@@ -76,7 +79,13 @@ def make_generator(args: argparse.Namespace, device: str):
 
 
 def checked_generator(args: argparse.Namespace, device: str):
-    """:func:`make_generator`, its one setting argparse leaves unchecked a UsageError."""
+    """:func:`make_generator`, the settings argparse leaves unchecked (scheduler, noise rule) a
+    UsageError."""
+    try:
+        if args.scheduler:
+            scheduler_class(args.scheduler)
+    except ValueError as exc:
+        raise UsageError(f'--scheduler: {exc}') from None
     try:
         return make_generator(args, device)
     except ValueError as exc:
@@ -113,10 +122,21 @@ def check_overwrite(overwrite: bool, world_size: int) -> None:
 
 def check_args(args: argparse.Namespace) -> None:
     """``--check-args`` (slurm_generate.sh, before it submits): what a task would refuse
-    before its model loads, on a node that may have no GPU: ``--overwrite`` with several
-    workers, a config source that does not parse, and the settings record of ``--out-dir``.
+    before its model loads, on a node that may have no GPU: ``--rank/--world-size``, a
+    ``--device`` that is no device name, an ``--out-dir`` inside a source folder, ``--overwrite``
+    with several workers, a config source that does not parse, the generator's settings (noise
+    rule, scheduler) and the settings record of ``--out-dir``.
     Without ``--device`` the settings a task resolves on its device (dtype, output) are the
     record's: the task compares them."""
+    try:
+        launch_from(args.rank, args.world_size)
+        check_outside_sources(args.out_dir, args.source, [])  # a folder source: no listing
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        torch.device(args.device or 'cpu')  # a name only: a login node may have no GPU
+    except RuntimeError as exc:
+        raise UsageError(f'--device {args.device}: {exc} (e.g. cuda, cuda:1, cpu)') from None
     check_overwrite(args.overwrite, args.world_size or 1)
     if args.source.endswith('.py'):  # parsed, not built (a folder dataset walks it)
         try:
