@@ -99,13 +99,19 @@ def main(argv=None):
     from genview_mm.apis.pca_fit import check_outputs, run_fit, sample_paths, sheet_path
     from genview_mm.datasets.image_sources import list_images
     from genview_mm.utils.dist import resolve_device
-    from genview_mm.utils.file_safety import ReplaceRefused
+    from genview_mm.utils.file_safety import ReplaceRefused, lies_under
 
+    sheet = sheet_path(args.out, args.sheet)
     try:  # before the listing and the (long) fit
-        check_outputs(args.out, sheet_path(args.out, args.sheet), args.overwrite)
+        check_outputs(args.out, sheet, args.overwrite)
         resolve_device(args.device)
     except (ReplaceRefused, ValueError) as exc:
         print(f'fit_foreground_pca.py: error: {exc}', file=sys.stderr)
+        return 2
+    if osp.isdir(args.source) and lies_under(osp.realpath(sheet), osp.realpath(args.source)):
+        print(f'fit_foreground_pca.py: error: the contact sheet {sheet} would be written inside '
+              f'the source folder {args.source}, where a later fit or generation would read it '
+              'as an image: give --sheet (or --out) a path outside it', file=sys.stderr)
         return 2
 
     try:  # a source that is no folder, list or config: the library says what it takes

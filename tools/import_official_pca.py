@@ -48,6 +48,10 @@ def finite_float(text: str) -> float:
     return value
 
 
+#: the options of the threshold fit on --fit-images (taken and ignored without it)
+_FIT_ONLY = ('data_root', 'num_images', 'per_folder', 'seed', 'batch_size', 'num_workers')
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,6 +88,13 @@ def parse_args(argv=None):
         p.error(f'--mean {args.mean!r} not found')
     if args.fit_images and not (osp.isdir(args.fit_images) or osp.isfile(args.fit_images)):
         p.error(f'--fit-images {args.fit_images!r} is neither a folder nor a file')
+    if args.mask_type == 'lt' and args.alpha is None and not args.fit_images:
+        p.error('--mask-type lt needs a threshold: give --alpha A or --fit-images IMAGES (the '
+                'scorer takes the vector without --mask-type)')  # both refused the file
+    ignored = [f'--{dest.replace("_", "-")}' for dest in _FIT_ONLY
+               if getattr(args, dest) != p.get_default(dest)]
+    if ignored and not args.fit_images:
+        p.error(f'{", ".join(ignored)} only apply with --fit-images')
     check_encoder_args(p, args)
     if args.timm_model and args.input_size is None:  # the authors' scripts fit at 224 px (timm's
         args.input_size = 224  # own size for convnext_base.clip_laion2b_augreg is 256)

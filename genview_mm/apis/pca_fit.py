@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from genview_mm.datasets.image_sources import load_image
 from genview_mm.foreground.fit import fit_foreground_pca
 from genview_mm.foreground.pca import ForegroundPCA
-from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+from genview_mm.utils.file_safety import ReplaceRefused, check_replace, lies_under
 from genview_mm.visualization.contact_sheet import is_contact_sheet, save_contact_sheet
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,9 @@ def check_outputs(out: str, sheet: Optional[str] = None, overwrite: bool = False
     if sheet and osp.realpath(sheet) == osp.realpath(out):  # the sheet would replace the fit
         raise ReplaceRefused(f'the contact sheet and the PCA file would both be written to {out}'
                              ': give --out a .pth name, or --sheet another path')
+    if sheet and lies_under(osp.realpath(out), osp.realpath(sheet)):  # made by the save
+        raise ReplaceRefused(f'--sheet {sheet} is the folder the PCA file {out} goes into: give '
+                             '--sheet a file path (.png)')
     kind = None if overwrite else _pca_kind(out)  # one load of what is there
     check_replace(out, lambda path: kind == ('official' if official else 'fit'),
                   f"a foreground PCA file {'imported' if official else 'fitted'} by this tool",

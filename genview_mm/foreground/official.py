@@ -58,8 +58,9 @@ def load_vector(path: str, what: str = 'PCA vector') -> torch.Tensor:
                                  'release (pca_results/<model>/eigenvecters/)') from exc
     if not isinstance(array, np.ndarray):  # an NpzFile
         array.close()
-        raise ForegroundPCAError(f'{path!r} is an .npz archive, not a .npy array: save the '
-                                 f'{what} alone with np.save')
+        raise ForegroundPCAError(f'{path!r} is a zip archive (an .npz, or a .pth such as a PCA '
+                                 f'file this project wrote), not a .npy array: give the {what} '
+                                 'file of the official release, or save it alone with np.save')
     if array.ndim == 2 and 1 in array.shape:
         array = array.reshape(-1)
     if array.ndim != 1 or array.size < 2 or not np.issubdtype(array.dtype, np.floating):

@@ -113,6 +113,16 @@ def test_usage_errors_before_any_model_loads(tmp_path):
     res = import_pca(vector, '--out', '/sys/genview-test/o.pth', returncode=2)
     assert res.stderr.strip().endswith('--out /sys/genview-test/o.pth: no file can be created in '
                                        '/sys (Permission denied); choose another path')
+    # --mask-type lt without a threshold wrote a file the scorer and the generator both refuse
+    res = import_pca(vector, '--out', tmp_path / 'o.pth', '--mask-type', 'lt', returncode=2)
+    assert res.stderr.strip().endswith('--mask-type lt needs a threshold: give --alpha A or '
+                                       '--fit-images IMAGES (the scorer takes the vector without '
+                                       '--mask-type)')
+    # the options of --fit-images without it were taken and ignored
+    res = import_pca(vector, '--out', tmp_path / 'o.pth', '--num-images', '5', '--per-folder',
+                     returncode=2)
+    assert res.stderr.strip().endswith('--num-images, --per-folder only apply with --fit-images')
+    assert not osp.exists(tmp_path / 'o.pth')
 
 
 @pytest.fixture(scope='module')
@@ -310,7 +320,8 @@ def test_a_vector_file_that_is_no_array_is_one_line_before_the_encoder(bad, tmp_
         args + ['--alpha', '0.1', '--out', str(tmp_path / 'o.pth')]) == 2
     said = capsys.readouterr().err.strip().splitlines()[-1]
     assert said.startswith('import_official_pca.py: error: ')
-    assert ('is empty' if bad == 'empty' else 'is an .npz archive, not a .npy array') in said
+    assert ('is empty' if bad == 'empty' else 'is a zip archive (an .npz, or a .pth such as a '
+            'PCA file this project wrote), not a .npy array') in said
     assert built == [] and not osp.exists(tmp_path / 'o.pth')
 
 

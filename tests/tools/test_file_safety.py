@@ -252,6 +252,30 @@ def test_fit_pca_refuses_a_sheet_over_its_own_out(tmp_path, capsys, tiny_clip_pa
         f'written to {out}: give --out a .pth name, or --sheet another path')
     assert not osp.exists(out)
 
+
+def test_fit_pca_refuses_a_sheet_in_its_image_folder_or_in_place_of_a_folder(tmp_path, capsys,
+                                                                             tiny_clip_path):
+    """``--out IMAGES/fg.pth``: the default sheet IMAGES/fg.png was written among the images,
+    and the next fit (or generation) read it as one (13 images, another alpha). ``--sheet`` as
+    the folder --out is written into: the fit ran and was saved, then the sheet failed (exit
+    1, 'Is a directory'). Both are one line before the fit now."""
+    tool = load_tool('fit_foreground_pca')
+    images = tmp_path / 'images'
+    assert tool.main(fit_args(tmp_path, tiny_clip_path, images / 'fg.pth')) == 2
+    assert one_error_line(capsys.readouterr().err, 'fit_foreground_pca.py') == (
+        f'fit_foreground_pca.py: error: the contact sheet {images / "fg.png"} would be written '
+        f'inside the source folder {images}, where a later fit or generation would read it as '
+        'an image: give --sheet (or --out) a path outside it')
+    assert not osp.exists(images / 'fg.pth') and not osp.exists(images / 'fg.png')
+    out = tmp_path / 'o2' / 'fg.pth'
+    assert tool.main(fit_args(tmp_path, tiny_clip_path, out, '--sheet',
+                              str(tmp_path / 'o2'))) == 2
+    assert one_error_line(capsys.readouterr().err, 'fit_foreground_pca.py') == (
+        f'fit_foreground_pca.py: error: --sheet {tmp_path / "o2"} is the folder the PCA file '
+        f'{out} goes into: give --sheet a file path (.png)')
+    assert not osp.exists(tmp_path / 'o2')
+
+
 def test_import_official_pca_keeps_a_user_out_and_refuses_a_wrong_width(tmp_path, capsys,
                                                                          tiny_clip_path):
     tool = load_tool('import_official_pca')
