@@ -1,7 +1,8 @@
 r"""Render positive pairs with their GenView scores s_f, s_b and weight w (paper Fig. 5).
 
     # from a GenView config (its training set and frozen scorer: a checkpoint changes no score)
-    python tools/visualize_pairs.py --config CONFIG [--checkpoint CKPT] --num 8 --out pairs.png
+    python tools/visualize_pairs.py --config CONFIG [--checkpoint CKPT] [--cfg-options K=V] \
+        --num 8 --out pairs.png
     # from two folders of images paired by file name (x.jpg with x.png; unmatched are listed)
     python tools/visualize_pairs.py --view1-dir A --view2-dir B --pca PCA.pth \
         [--encoder openai/clip-vit-base-patch32] --out pairs.png
@@ -9,11 +10,18 @@ r"""Render positive pairs with their GenView scores s_f, s_b and weight w (paper
 import argparse
 import math
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _launch_args import cfg_options, key_value  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument('--config', help='GenView pretraining config')
+    p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', type=key_value,
+                   help='override settings of --config, as tools/train.py takes them')
     p.add_argument('--checkpoint', help='SSL checkpoint of the config (read and loaded; the '
                    'scores and weights come from the frozen scorer and do not change with it)')
     p.add_argument('--view1-dir', help='folder of first views')
@@ -59,6 +67,8 @@ def main() -> None:
     args = parse_args()
     if not (args.config or (args.view1_dir and args.view2_dir and args.pca)):
         raise SystemExit('give --config, or --view1-dir, --view2-dir and --pca')
+    if args.cfg_options and not args.config:
+        raise SystemExit('visualize_pairs.py: error: --cfg-options changes --config: give one')
     import genview_mm  # noqa: F401  (compat fixes and registration first)
     from genview_mm.apis.pair_samples import score_config_samples, score_folders
     from genview_mm.models.scorers import PairQualityScorer
@@ -70,8 +80,8 @@ def main() -> None:
         raise SystemExit(f'visualize_pairs.py: error: {exc}') from None
     try:  # a missing or empty manifest, a PCA file that does not fit: one line
         if args.config:
-            img1, img2, scores, weights = score_config_samples(args.config, args.num,
-                                                               args.checkpoint, args.device)
+            img1, img2, scores, weights = score_config_samples(
+                args.config, args.num, args.checkpoint, args.device, cfg_options(args))
         else:
             report_unmatched(args.view1_dir, args.view2_dir)
             scorer = PairQualityScorer(args.pca, encoder=args.encoder)

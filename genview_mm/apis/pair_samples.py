@@ -82,7 +82,7 @@ def score_folders(dir1: str, dir2: str, scorer: PairQualityScorer, num: int = 8,
 
 
 def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = None,
-                         device: str = 'cpu') -> Scored:
+                         device: str = 'cpu', cfg_options: Optional[dict] = None) -> Scored:
     """Build a GenView config's model and training set; score its first ``num`` pairs and
     weight them with the model's rule (over these pairs, as on one GPU).
 
@@ -92,12 +92,14 @@ def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = 
         checkpoint (str, optional): SSL checkpoint to load into the model (the frozen scorer
             does not depend on it). Defaults to None.
         device (str): device to score on. Defaults to 'cpu'.
+        cfg_options (dict, optional): settings that override the config's (``--cfg-options``).
+            Defaults to None.
     """
     from mmengine.dataset import default_collate
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import DATASETS, MODELS
 
-    cfg = load_config(config)
+    cfg = load_config(config, cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model = MODELS.build(cfg.model).to(device).eval()
     if getattr(model, 'scorer', None) is None:

@@ -93,6 +93,13 @@ def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(1)}}, ckpt)  # whole
     load_tool('visualize_pairs').main()
     assert Image.open(out).size == (6 + 3 * 70, 6 + 54)
+    # --cfg-options, as the training tools take them (the tool had none: a config had to be
+    # copied and edited to look at another dataset or scorer)
+    write_photos(str(tmp_path / 'two'), 2, 48)
+    monkeypatch.setattr(sys, 'argv', sys.argv + [
+        '--cfg-options', f'train_dataloader.dataset.data_root={tmp_path / "two"}'])
+    load_tool('visualize_pairs').main()
+    assert Image.open(out).size == (6 + 2 * 70, 6 + 54)
 
 
 def test_tool_errors_are_one_line(tmp_path, tiny_scorer_pca, monkeypatch, capsys):
