@@ -68,8 +68,11 @@ def parse_args() -> argparse.Namespace:
         parser.error(f'--num must be at least 1, got {args.num}')
     if not osp.exists(args.source):
         parser.error(f'{args.source} not found: give a folder of images or a list file')
-    if osp.isfile(args.source):  # the candidate list must survive the run
-        for out in (args.out, args.out + '.json'):
+    if not osp.basename(args.out):  # '' (an unset variable) or a folder: written after the scan
+        parser.error(f'--out {args.out!r} names no file: give the path of the list to write '
+                     '(nothing was written)')
+    if osp.isfile(args.source):  # the candidate list must survive the run (even --overwrite)
+        for out in (args.out, args.out + '.json', args.out + '.scan'):
             if osp.exists(out) and osp.samefile(out, args.source):
                 parser.error(f'--out {args.out!r} would write {out!r}, which is the candidate '
                              f'list {args.source!r} itself: pass another --out (nothing was '

@@ -133,6 +133,26 @@ def test_folder_walk_follows_links_to_folders_once(tmp_path):
         'in21k/a.jpg', 'laion/b.jpg']
 
 
+def test_links_inside_the_source_are_not_walked_twice(tmp_path):
+    """A link to a folder (or file) inside the source itself: the first path to reach the
+    folder won, so the sample's paths, and through them its hashes and images, depended on the
+    listing order (another file system); a linked file was offered twice."""
+    for i in range(6):
+        write(str(tmp_path / 'o1' / 'real' / f'img{i}.jpg'), bytes([i]))
+    os.symlink(tmp_path / 'o1' / 'real', tmp_path / 'o1' / 'alias')
+    os.symlink(tmp_path / 'o1' / 'real' / 'img0.jpg', tmp_path / 'o1' / 'real' / 'copy.jpg')
+    root = str(tmp_path / 'o1')
+    assert sorted(iter_folder(root, root)) == [f'real/img{i}.jpg' for i in range(6)]
+
+
+def test_a_list_skips_images_under_dot_folders_as_a_folder_walk_does(tmp_path):
+    write(str(tmp_path / '.thumbs' / 't.jpg'), b'x')
+    write(str(tmp_path / 'x' / 'p.jpg'), b'y')
+    (tmp_path / 'list.txt').write_text('.thumbs/t.jpg\nx/./p.jpg\nx/.cache/q.jpg\n')
+    assert list(iter_list(str(tmp_path / 'list.txt'), str(tmp_path))) == ['x/p.jpg']
+    assert sorted(iter_folder(str(tmp_path), str(tmp_path))) == ['x/p.jpg']
+
+
 def test_a_path_listed_twice_is_drawn_once(tmp_path):
     lst = tmp_path / 'list.txt'
     names = [f'{i}.jpg' for i in range(150)]

@@ -138,20 +138,23 @@ def test_no_eligible_image_writes_nothing_and_exits_2(folders, capsys, source, a
     assert not out.exists() and not osp.exists(f'{out}.json')
 
 
-@pytest.mark.parametrize('out', ['candidates.txt', 'link.txt', 'list.json'])
+@pytest.mark.parametrize('out', ['candidates.txt', 'link.txt', 'list.json', 'list.scan'])
 def test_out_is_never_the_candidate_list(folders, capsys, out):
     """--out naming the source list (or a link to it, or OUT.json being it) replaced the
-    candidate list by its own sample."""
+    candidate list by its own sample; with OUT.scan being it (``cands.scan`` sampled to
+    ``--out cands``), --overwrite let the scan's progress replace the list, then deleted it.
+    Refused even with --overwrite."""
     imagenet, dump, tmp = folders
     lst = tmp / 'candidates.txt'
     lst.write_text('part0/0.jpg\npart1/1.jpg\n')
     (tmp / 'link.txt').symlink_to(lst)
     (tmp / 'list.json.json').symlink_to(lst)
+    (tmp / 'list.scan.scan').symlink_to(lst)
     with pytest.raises(SystemExit) as exit_info:
         run_script('sample_extra_images.py', lst, '--data-root', dump, '--imagenet', imagenet,
-                   '--num', 1, '--out', tmp / out)
+                   '--num', 1, '--out', tmp / out, '--overwrite')
     assert exit_info.value.code == 2
-    written = tmp / out if out != 'list.json' else tmp / 'list.json.json'
+    written = tmp / {'list.json': 'list.json.json', 'list.scan': 'list.scan.scan'}.get(out, out)
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"sample_extra_images.py: error: --out {str(tmp / out)!r} would write {str(written)!r}, "
         f"which is the candidate list {str(lst)!r} itself: pass another --out (nothing was "
@@ -299,6 +302,23 @@ def test_an_out_that_cannot_be_written_is_refused_before_the_scan(folders, capsy
     assert 'ImageNet:' not in err  # nothing was scanned
     assert (tmp / 'a_file').read_text() == 'mine'
     assert sorted(os.listdir(tmp)) == ['a_file', 'dump', 'imagenet']
+
+
+@pytest.mark.parametrize('out', ['', 'meta/'])
+def test_an_out_without_a_file_name_is_a_usage_error(folders, capsys, out, monkeypatch):
+    """``--out ''`` (an unset variable) scanned everything, then failed to write (exit 1) and
+    left .json and .scan in the current folder."""
+    imagenet, dump, tmp = folders
+    monkeypatch.chdir(tmp)
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--num', 2,
+                   '--out', out)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (f'sample_extra_images.py: error: --out {out!r} names no '
+                                    'file: give the path of the list to write (nothing was '
+                                    'written)')
+    assert 'ImageNet:' not in err and sorted(os.listdir(tmp)) == ['dump', 'imagenet']
 
 
 def test_a_full_disk_at_the_end_is_one_line(folders, capsys, monkeypatch):

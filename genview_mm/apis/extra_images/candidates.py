@@ -13,6 +13,7 @@ import posixpath
 from typing import Iterator, List, Optional, Set, Tuple
 
 from ...utils.annotation_list import read_annotation_list
+from ...utils.file_safety import lies_under
 from ...utils.image_files import is_image_file
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class Walk:
         self.seen: Set[Tuple[int, int]] = set()
         self.root_dev: Optional[int] = None
         self.unlistable, self.example, self.gone = 0, '', 0
+        self.real_root: Optional[str] = None  # the walked folder's real path (renumber)
 
     def to_json(self) -> dict:
         return dict(stack=list(self.stack), seen=sorted(self.seen), root_dev=self.root_dev,
@@ -68,9 +70,17 @@ class Walk:
             state['root_dev'], state['unlistable'], state['example'], state['gone'])
         return walk
 
+    def inside(self, path: str) -> bool:
+        """Whether ``path`` (a link) leads into the walked folder, or is it."""
+        if self.real_root is None:
+            return False
+        target = osp.realpath(path)
+        return target == self.real_root or lies_under(target, self.real_root)
+
     def renumber(self, folder: str) -> None:
         """Take the top folder's device number as it is now for the folders seen on it (another
         node, a remount: a network file system is numbered anew)."""
+        self.real_root = osp.realpath(folder)
         now = os.stat(folder).st_dev
         if self.root_dev is not None and now != self.root_dev:
             self.seen = {(now if dev == self.root_dev else dev, ino) for dev, ino in self.seen}
@@ -82,8 +92,10 @@ def iter_image_entries(folder: str,
     """(entry, path relative to ``folder``) of the image files under ``folder``, recursively.
 
     Dot-files and dot-folders are skipped, and so are names a UTF-8 list cannot hold (a line
-    break, or bytes that are not UTF-8), with a warning that counts them. Links to folders are
-    followed, each folder once (a link loop ends the walk of that branch); one removed before
+    break, or bytes that are not UTF-8), with a warning that counts them. Links into ``folder``
+    itself are not followed (their targets are walked under their own paths, so the paths do
+    not depend on the listing order); links to folders elsewhere are followed, each folder once
+    (a link loop ends the walk of that branch); one removed before
     the walk reaches it is counted in a warning. With ``walk`` (a :class:`Walk` of ``folder``,
     new or carried over a stop) the walk goes on from it and yields None after each directory,
     where ``walk`` holds the rest.
@@ -111,6 +123,8 @@ def iter_image_entries(folder: str,
                 if not listable(entry.name):
                     walk.unlistable += 1
                     walk.example = walk.example or rel + entry.name
+                elif entry.is_symlink() and walk.inside(entry.path):
+                    continue  # its target is walked as itself: one path, whatever the order
                 elif entry.is_dir():
                     walk.stack.append((entry.path, rel + entry.name + '/'))
                 elif is_image_file(entry.name) and entry.is_file():
@@ -159,8 +173,9 @@ def iter_list(list_file: str, data_root: str) -> Iterator[str]:
         ValueError: a path points outside ``data_root``.
     """
     for entry, _ in read_annotation_list(list_file):
-        name = posixpath.basename(entry.replace(os.sep, '/'))
-        if name.startswith('.') or not is_image_file(name):
+        parts = posixpath.normpath(entry.replace(os.sep, '/')).split('/')
+        if any(part.startswith('.') and part != '..' for part in parts) or \
+                not is_image_file(parts[-1]):  # as a folder walk: dot-files, dot-folders
             continue
         if osp.isabs(entry):
             yield relative_to(entry, data_root)
