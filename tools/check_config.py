@@ -8,8 +8,8 @@ Checks dataset folders and annotation files, the GenView manifest (parses, cover
 the dataset), the pair scorer's encoder (local, Hugging Face cache or hub) and PCA file, and
 checkpoints. Prints the checklist (only problems and notes with --quiet) and exits with 0 when
 all is there, 2 otherwise. The launch scripts run it once before starting their processes, with the
-options they pass to tools/train.py or tools/test.py (the options this tool does not know are
-parsed as that tool parses them, so a mistyped one stops here, not on every rank;
+options they pass to tools/train.py or tools/test.py (they are checked as that tool checks them,
+a mistyped option or an --out it would refuse among them, so they stop here, not on every rank;
 ``--skip-preflight`` among them turns the checks off; after ``--preflight`` they start nothing).
 """
 import argparse
@@ -52,24 +52,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     args, unknown = parser.parse_known_args(argv)  # the launchers pass train/test options
     args.checkpoint = args.checkpoint_opt or args.checkpoint
     args.mode = args.mode or ('test' if args.checkpoint else 'train')
-    if unknown:
-        run_tool_parser(args.mode).parse_args(
-            [args.config, *([args.checkpoint or 'CHECKPOINT'] if args.mode == 'test' else []),
-             *unknown])
+    run_tool(args.mode).parse_args(  # exits as the tool would, before any rank starts
+        [args.config, *([args.checkpoint or 'CHECKPOINT'] if args.mode == 'test' else []),
+         *(['--work-dir', args.work_dir] if args.work_dir is not None else []), *unknown],
+        prog=f'{args.mode}.py')
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
     return args
 
 
-def run_tool_parser(mode: str) -> argparse.ArgumentParser:
-    """The parser of tools/train.py or tools/test.py, whose errors say that tool's name."""
+def run_tool(mode: str):
+    """tools/train.py or tools/test.py as a module (its ``parse_args`` checks the options)."""
     import importlib.util
-    name = f'{mode}.py'
     spec = importlib.util.spec_from_file_location(  # not `import test`: the stdlib has one
-        f'_genview_{mode}_tool', osp.join(osp.dirname(osp.abspath(__file__)), name))
+        f'_genview_{mode}_tool', osp.join(osp.dirname(osp.abspath(__file__)), f'{mode}.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.build_parser(prog=name)
+    return module
 
 
 def main(argv=None) -> int:

@@ -29,7 +29,10 @@ def parse_args() -> argparse.Namespace:
                         help='replace a dst that is not a backbone file this tool wrote in '
                         'the mmpretrain or detectron2 format (a torchvision file carries no mark '
                         'of it: replacing one needs --overwrite too)')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if not args.dst.strip():  # an unset variable: found by the last rename, after the work
+        parser.error('the output path is empty: give the file to write the backbone weights to')
+    return args
 
 
 def main() -> None:

@@ -39,12 +39,17 @@ def build_parser(prog=None) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args() -> argparse.Namespace:
-    parser = build_parser()
-    args = parser.parse_args()
+def parse_args(argv=None, prog=None) -> argparse.Namespace:
+    """The options, checked before anything heavy is imported or any rank starts
+    (tools/check_config.py runs this for the launchers, with the options they pass on)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
     check_work_dir(parser, args.work_dir, args.config)
+    for flag, value in (('--out', args.out), ('--show-dir', args.show_dir)):
+        if value is not None and not value.strip():  # an unset shell variable: nothing was
+            usage_error(f'{flag} is empty: pass a path, or leave the option out')  # written
     if args.out and not args.out.endswith(('.pkl', '.pickle')):
         usage_error(f'--out {args.out}: predictions are dumped as a pickle; give a .pkl or '
                     '.pickle file')
@@ -52,6 +57,17 @@ def parse_args() -> argparse.Namespace:
         if args.out and osp.realpath(args.out) == osp.realpath(path):  # even with --overwrite
             usage_error(f'--out {args.out} is the {name}: the dump would replace it; give '
                         'another path')
+    if args.out:  # before the test: the dump is written only at its end
+        from _early import library_module
+        safety = library_module('utils/file_safety.py')  # its exceptions are this copy's
+        try:
+            safety.check_writable(args.out)
+            safety.check_replace(args.out, is_results_dump, 'a dump of predictions',
+                                 '--overwrite', args.overwrite)
+        except safety.NotWritable as exc:
+            usage_error(f'--out {exc}')
+        except safety.ReplaceRefused as exc:
+            usage_error(str(exc))
     return args
 
 
@@ -253,21 +269,6 @@ def main() -> None:
         prepare_cfg,
     )
     from genview_mm.utils.atomic_write import DiskFull
-    from genview_mm.utils.file_safety import (
-        NotWritable,
-        ReplaceRefused,
-        check_replace,
-        check_writable,
-    )
-    if args.out:  # before the test: the dump is written only at its end
-        try:
-            check_writable(args.out)
-            check_replace(args.out, is_results_dump, 'a dump of predictions', '--overwrite',
-                          args.overwrite)
-        except NotWritable as exc:
-            usage_error(f'--out {exc}')
-        except ReplaceRefused as exc:
-            usage_error(str(exc))
     try:
         cfg = load_cfg(args, cfg_options(args))
     except GenViewSettingError as exc:

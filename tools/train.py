@@ -34,9 +34,11 @@ def build_parser(prog=None) -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args() -> argparse.Namespace:
-    parser = build_parser()
-    args = parser.parse_args()
+def parse_args(argv=None, prog=None) -> argparse.Namespace:
+    """The options, checked before anything heavy is imported or any rank starts
+    (tools/check_config.py runs this for the launchers, with the options they pass on)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
     check_work_dir(parser, args.work_dir, args.config)

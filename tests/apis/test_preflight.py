@@ -709,7 +709,7 @@ def test_a_child_config_that_drops_the_pair_hook_is_refused(tmp_path, capsys):
                                                                         'EMAHook']
 
 
-def test_check_config_refuses_what_the_run_tool_would_refuse(capsys):
+def test_check_config_refuses_what_the_run_tool_would_refuse(capsys, tmp_path):
     """dist_train.sh passes the user's options to check_config.py, which ignored the ones it
     does not know: ``--pref`` (train.py refuses abbreviations) or ``--launcher slrum`` passed
     the check, then torchrun started every rank and each one failed with the same usage error.
@@ -727,6 +727,21 @@ def test_check_config_refuses_what_the_run_tool_would_refuse(capsys):
         check([MASK_RCNN, 'ckpt.pth', '--quiet', '--skip-preflight', '--show-dir'])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and 'test.py: error: argument --show-dir: expected one' in err, err
+    # and test.py's checks of the values: every rank printed them after torchrun started it
+    notes = tmp_path / 'notes.pkl'
+    notes.write_text('my notes')
+    for extra, said in ((['--out', 'preds.txt'], '--out preds.txt: predictions are dumped as a '
+                         'pickle; give a .pkl or .pickle file'),
+                        (['--out', str(notes)], f'{notes} exists and is not a dump of '
+                         'predictions'),
+                        (['--show-dir', ''], '--show-dir is empty: pass a path, or leave the '
+                         'option out'),
+                        (['--out', ' '], '--out is empty')):
+        with pytest.raises(SystemExit) as exc:
+            check([MASK_RCNN, 'ckpt.pth', '--quiet', *extra])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.startswith(f'test.py: error: {said}'), err
+    assert notes.read_text() == 'my notes'
     assert check([GENVIEW_TINY, '--mode', 'train', '--skip-preflight', '--amp',
                   '--launcher', 'pytorch', '--local-rank=0']) == 0
     assert check([MASK_RCNN, 'ckpt.pth', '--skip-preflight', '--out', 'x.pkl', '--show-dir',

@@ -92,6 +92,16 @@ def test_convert_tool_into_a_path_under_a_file_is_one_line(where, ssl_ckpt, tmp_
     assert (tmp_path / 'a_file').read_text() == 'mine'
 
 
+def test_convert_tool_into_an_empty_path_is_a_usage_error(ssl_ckpt, tmp_path):
+    """``DST=''`` (an unset variable): the checkpoint was read and extracted, then the rename
+    failed ('No such file or directory ... -> ''', exit 1)."""
+    proc = run_tool('convert_checkpoint.py', ssl_ckpt, '', returncode=2, cwd=str(tmp_path))
+    assert proc.stderr.strip().splitlines()[-1] == (
+        'convert_checkpoint.py: error: the output path is empty: give the file to write the '
+        'backbone weights to')
+    assert sorted(os.listdir(tmp_path)) == ['ssl.pth']
+
+
 def test_convert_tool_into_a_read_only_folder_is_one_line(ssl_ckpt, tmp_path, monkeypatch,
                                                           capsys):
     """A folder where no file can be created (read-only folder or filesystem; root writes a
