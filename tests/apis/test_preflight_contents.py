@@ -144,6 +144,26 @@ def test_a_backbone_checkpoint_with_fewer_blocks_is_refused(coco, tmp_path):
     status, _ = compare({'layer1.0.w': (1,)}, {'layer1.0.w': (1,), 'layer1.1.w': (1,)}, 'M',
                         False, lenient=True)
     assert status == 'note'  # load_from may start from a partial model on purpose
+    # a GroupNorm backbone: its convolutions fitted, every norm layer stayed at its
+    # initialisation, and the check said 'note' (the frozen linear probe learned on that)
+    bn = ('weight', 'bias', 'running_mean', 'running_var')
+    model = {k: (4,) for m in ('', 'layer1.0.') for k in
+             [f'{m}conv1.weight'] + [f'{m}bn1.{leaf}' for leaf in bn]}
+    gn = {k: (4,) for m in ('', 'layer1.0.') for k in
+          [f'{m}conv1.weight', f'{m}gn1.weight', f'{m}gn1.bias']}
+    status, found = compare(gn, model, 'ResNet', False)
+    assert status == 'BROKEN' and found == (
+        "most of the ResNet's tensors are not in it: 8 of 10 would keep their random "
+        "initialisation, e.g. 'bn1.weight', 'bn1.bias', 'bn1.running_mean', while 4 of its "
+        "tensors have no place in the ResNet, e.g. 'gn1.weight', 'gn1.bias', "
+        "'layer1.0.gn1.weight' (a network with other layers or another normalisation, or keys "
+        "renamed?)")
+    fits = {f'layer2.{i}.conv.weight': (1,) for i in range(10)}
+    status, found = compare(dict(gn, **fits), dict(model, **fits), 'ResNet', False)
+    # most of it fits: a note, that names the unused tensors
+    assert status == 'note' and found.endswith("; the checkpoint's tensors it has no place "
+                                               "for: 'gn1.weight', 'gn1.bias', "
+                                               "'layer1.0.gn1.weight'")
 
 
 def test_checkpoint_to_test_must_be_this_models(coco, tmp_path, tiny_scorer_pca):

@@ -96,9 +96,10 @@ def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
     checkpoint lacks (``layer3.6.*`` missing beside ``layer3.0.*``) or tensors before the first
     that loads (the stem, ``conv1``/``bn1``, of a backbone file without it), or, for a whole
     model, when a component with weights (``neck``, ``roi_head``, ...) has none in the
-    checkpoint; NOTE when some of the model's tensors are not in it; else OK. ``lenient``
-    (``load_from``, which may fine-tune from another head on purpose) notes what a strict check
-    refuses, unless nothing fits.
+    checkpoint, or when most of the model's tensors are missing while the checkpoint has
+    tensors the model has no place for (layers under other names); NOTE when some of the model's
+    tensors are not in it; else OK. ``lenient`` (``load_from``, which may fine-tune from another
+    head on purpose) notes what a strict check refuses, unless nothing fits.
     """
     bad = NOTE if lenient else BROKEN
     common = set(loaded) & set(model)
@@ -141,8 +142,17 @@ def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
         return bad, (f'it has no weights for {", ".join(parts)} of the {kind} (a checkpoint '
                         'of another model: a pretraining, classification or backbone-only '
                         'file?)')
+    unused = [k for k in loaded if k not in model and not k.endswith(IGNORED)]
+    if unused and 2 * len(missing) > len(model):  # most of it stays random, and the file has
+        # tensors it has no place for: its layers go by other names (GroupNorm for BatchNorm)
+        return bad, (f'most of the {kind}\'s tensors are not in it: {len(missing)} of '
+                     f'{len(model)} would keep their random initialisation, e.g. '
+                     f'{_examples(missing)}, while {len(unused)} of its tensors have no place in '
+                     f'the {kind}, e.g. {_examples(unused)} (a network with other layers or '
+                     'another normalisation, or keys renamed?)')
     if missing:
         return NOTE, (f'{len(common)} tensors fit the {kind}, {len(missing)} of its tensors are '
                       f'not in the checkpoint and keep their initialisation, e.g. '
-                      f'{_examples(missing)}')
+                      f'{_examples(missing)}' + (f'; the checkpoint\'s tensors it has no place '
+                                                 f'for: {_examples(unused)}' if unused else ''))
     return OK, f'all {len(common)} tensors fit the {kind}'
