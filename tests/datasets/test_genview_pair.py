@@ -301,7 +301,7 @@ def test_hook_stops_a_run_whose_scores_are_not_finite(data):
     with pytest.raises(RunCheckFailed, match=r'4 pair score\(s\) of iteration 7 were not finite.*'
                        r'and so did the 2 before it: the run is training the upstream loss'):
         step(4)
-    hook.before_train(runner)  # a resumed run starts its count again
+    hook.before_train(runner)  # a new run (no checkpoint loaded) starts its count again
     step(4)
     step(4)
     never = GenViewPairHook(max_unweighted=0)
