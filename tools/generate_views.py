@@ -80,8 +80,8 @@ def multiple_of_8(text: str) -> int:
 
 def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Paths named on the command line, checked before any heavy import."""
-    if not args.out_dir.strip():  # an unset shell variable: the views went to the current
-        p.error('--out-dir is empty: pass the folder for the views')  # folder
+    if not args.out_dir.strip():  # an unset variable: the views went to the current folder
+        p.error('--out-dir is empty: pass the folder for the views')
     if not args.pretrained.strip():
         p.error('--pretrained is empty: pass an unCLIP pipeline folder or hub id')
     if not osp.exists(args.source):

@@ -18,8 +18,9 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from _launch_args import add_common_args, cfg_options, check_work_dir, is_first_rank  # noqa: E402
 
 
-def build_parser(prog=None) -> argparse.ArgumentParser:
-    """test.py's options (tools/check_config.py parses the launchers' options with it)."""
+def parse_args(argv=None, prog=None) -> argparse.Namespace:
+    """The options, checked before anything heavy is imported or any rank starts
+    (tools/check_config.py runs this for the launchers, with the options they pass on)."""
     parser = argparse.ArgumentParser(prog=prog, description='Test (and evaluate) a model',
                                      allow_abbrev=False)  # the launchers match --preflight
     parser.add_argument('config', help='test config file path')
@@ -36,20 +37,14 @@ def build_parser(prog=None) -> argparse.ArgumentParser:
                         'common folder (a config without a visualization hook or visualizer '
                         "gets its kind's default ones)")
     add_common_args(parser)
-    return parser
-
-
-def parse_args(argv=None, prog=None) -> argparse.Namespace:
-    """The options, checked before anything heavy is imported or any rank starts
-    (tools/check_config.py runs this for the launchers, with the options they pass on)."""
-    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
     check_work_dir(parser, args.work_dir, args.config)
     for flag, value in (('--out', args.out), ('--show-dir', args.show_dir)):
-        if value is not None and not value.strip():  # an unset shell variable: nothing was
-            usage_error(f'{flag} is empty: pass a path, or leave the option out')  # written
+        # an unset variable: the test ran, and neither dump nor drawings were written
+        if value is not None and not value.strip():
+            usage_error(f'{flag} is empty: pass a path, or leave the option out')
     if args.out and not args.out.endswith(('.pkl', '.pickle')):
         usage_error(f'--out {args.out}: predictions are dumped as a pickle; give a .pkl or '
                     '.pickle file')

@@ -16,8 +16,9 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from _launch_args import add_common_args, cfg_options, check_work_dir, is_first_rank  # noqa: E402
 
 
-def build_parser(prog=None) -> argparse.ArgumentParser:
-    """train.py's options (tools/check_config.py parses the launchers' options with it)."""
+def parse_args(argv=None, prog=None) -> argparse.Namespace:
+    """The options, checked before anything heavy is imported or any rank starts
+    (tools/check_config.py runs this for the launchers, with the options they pass on)."""
     parser = argparse.ArgumentParser(
         prog=prog, description='Train a model (MMPretrain or MMDetection config)',
         allow_abbrev=False)  # the launchers match --preflight
@@ -31,13 +32,6 @@ def build_parser(prog=None) -> argparse.ArgumentParser:
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual batch size')
     add_common_args(parser)
-    return parser
-
-
-def parse_args(argv=None, prog=None) -> argparse.Namespace:
-    """The options, checked before anything heavy is imported or any rank starts
-    (tools/check_config.py runs this for the launchers, with the options they pass on)."""
-    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if not osp.isfile(args.config):
         parser.error(f'config {args.config} not found')
