@@ -145,6 +145,20 @@ def test_links_inside_the_source_are_not_walked_twice(tmp_path):
     assert sorted(iter_folder(root, root)) == [f'real/img{i}.jpg' for i in range(6)]
 
 
+def test_a_broken_link_in_imagenet_still_excludes_its_name(tmp_path):
+    """An ImageNet file that is a link to a missing file (a copy being restored, an unmounted
+    share) was skipped by the walk, so a candidate of that name was not excluded."""
+    write(str(tmp_path / 'train' / 'n01' / 'n01_0.JPEG'), b'x')
+    os.symlink(tmp_path / 'gone' / 'n01_77.JPEG', tmp_path / 'train' / 'n01' / 'n01_77.JPEG')
+    index = ImageNetIndex.from_folders([str(tmp_path / 'train')])
+    assert index.has_name('n01_77.JPEG') and index.has_name('n01_0.JPEG')
+    write(str(tmp_path / 'dump' / 'n01_77.JPEG'), b'y')
+    write(str(tmp_path / 'dump' / 'other.jpg'), b'z')
+    os.symlink(tmp_path / 'gone' / 'c.jpg', tmp_path / 'dump' / 'c.jpg')  # no candidate
+    report = sample_extra_images(str(tmp_path / 'dump'), 1, index)
+    assert report.paths == ['other.jpg'] and report.excluded_by_name == 1
+
+
 def test_a_list_skips_images_under_dot_folders_as_a_folder_walk_does(tmp_path):
     write(str(tmp_path / '.thumbs' / 't.jpg'), b'x')
     write(str(tmp_path / 'x' / 'p.jpg'), b'y')

@@ -71,11 +71,12 @@ class Walk:
         return walk
 
     def inside(self, path: str) -> bool:
-        """Whether ``path`` (a link) leads into the walked folder, or is it."""
+        """Whether ``path`` (a link) leads to something in the walked folder, or to it."""
         if self.real_root is None:
             return False
         target = osp.realpath(path)
-        return target == self.real_root or lies_under(target, self.real_root)
+        return (target == self.real_root or lies_under(target, self.real_root)) and \
+            osp.exists(target)  # a broken link's target is walked by no other path
 
     def renumber(self, folder: str) -> None:
         """Take the top folder's device number as it is now for the folders seen on it (another
@@ -87,8 +88,8 @@ class Walk:
         self.root_dev = now
 
 
-def iter_image_entries(folder: str,
-                       walk: Optional[Walk] = None) -> Iterator[Optional[Tuple[os.DirEntry, str]]]:
+def iter_image_entries(folder: str, walk: Optional[Walk] = None, broken_links: bool = False
+                       ) -> Iterator[Optional[Tuple[os.DirEntry, str]]]:
     """(entry, path relative to ``folder``) of the image files under ``folder``, recursively.
 
     Dot-files and dot-folders are skipped, and so are names a UTF-8 list cannot hold (a line
@@ -98,7 +99,8 @@ def iter_image_entries(folder: str,
     (a link loop ends the walk of that branch); one removed before
     the walk reaches it is counted in a warning. With ``walk`` (a :class:`Walk` of ``folder``,
     new or carried over a stop) the walk goes on from it and yields None after each directory,
-    where ``walk`` holds the rest.
+    where ``walk`` holds the rest. ``broken_links``: also links to a missing file (their names
+    are ImageNet's all the same).
     """
     marks, walk = walk is not None, walk or Walk(folder)
     walk.renumber(folder)
@@ -127,7 +129,8 @@ def iter_image_entries(folder: str,
                     continue  # its target is walked as itself: one path, whatever the order
                 elif entry.is_dir():
                     walk.stack.append((entry.path, rel + entry.name + '/'))
-                elif is_image_file(entry.name) and entry.is_file():
+                elif is_image_file(entry.name) and (entry.is_file() or (
+                        broken_links and entry.is_symlink())):
                     yield entry, rel + entry.name
         if marks:
             yield None

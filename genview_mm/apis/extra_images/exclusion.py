@@ -58,9 +58,12 @@ def bounded_map(fn: Callable[[T], R], items: Iterable[T], workers: int,
 
 def walk_images(root: str, with_size: bool) -> Iterator[Tuple[str, str, int]]:
     """(path, base name, size or -1) of the image files under ``root``
-    (:func:`~.candidates.iter_image_entries`)."""
-    for entry, _ in iter_image_entries(root):
-        yield entry.path, entry.name, entry.stat().st_size if with_size else -1
+    (:func:`~.candidates.iter_image_entries`), and the names of links there to a missing file
+    (size -1: a copy being restored, an unmounted share; a candidate of that name is still
+    ImageNet's)."""
+    for entry, _ in iter_image_entries(root, broken_links=True):
+        size = entry.stat().st_size if with_size and entry.is_file() else -1
+        yield entry.path, entry.name, size
 
 
 class ImageNetIndex:
