@@ -4,7 +4,6 @@ Plain argparse, no heavy import: the tools parse and check their arguments befor
 genview_mm load, so --help and usage errors answer at once.
 """
 import argparse
-import math
 import os
 import os.path as osp
 
@@ -48,15 +47,6 @@ def int_at_least(low: int):
         return value
     parse.__name__ = 'int'
     return parse
-
-
-def finite_float(text: str) -> float:
-    """An argparse type: a finite number (NaN passes every range check: an --alpha nan gave
-    every image zero foreground, a --guidance nan was recorded and then refused its own run)."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f'must be a finite number, got {value}')
-    return value
 
 
 def add_loader_args(p: argparse.ArgumentParser) -> None:

@@ -26,14 +26,13 @@ other settings is refused (see --overwrite).
 """
 import argparse
 import logging
+import math
 import os
 import os.path as osp
 import sys
 
 TOOLS = osp.dirname(osp.abspath(__file__))
 sys.path[:0] = [osp.dirname(TOOLS), TOOLS]
-
-from _pca_args import finite_float  # noqa: E402
 
 
 class Parser(argparse.ArgumentParser):
@@ -58,6 +57,15 @@ def number_in(kind, low, high=None, low_open=False):
 
 
 positive_int = number_in(int, 1)
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite float (a NaN guidance was recorded, then refused its own
+    run: 'guidance: nan -> nan')."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'must be a finite number, got {text}')
+    return value
 
 
 def multiple_of_8(text: str) -> int:

@@ -24,6 +24,7 @@ The projection is the official one (tokens @ v, no mean subtraction).
 """
 import argparse
 import logging
+import math
 import os
 import os.path as osp
 import sys
@@ -36,8 +37,16 @@ from _pca_args import (  # noqa: E402
     add_loader_args,
     check_encoder_args,
     check_output_file,
-    finite_float,
 )
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (``nan`` gave every image zero foreground)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f'must be a finite number, got {value}')
+    return value
+
 
 #: the options of the threshold fit on --fit-images (taken and ignored without it)
 _FIT_ONLY = ('data_root', 'num_images', 'per_folder', 'seed', 'batch_size', 'num_workers')
