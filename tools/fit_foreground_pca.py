@@ -45,8 +45,9 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True, help='output PCA file (.pth)')
     p.add_argument('--data-root', default=None, help='root for relative paths in a list file, '
                    'or data_root override for a config')
-    p.add_argument('--dataset-key', default='train_dataloader.dataset',
-                   help='where the dataset sits in a config (default: %(default)s)')
+    p.add_argument('--dataset-key', default=None,
+                   help='with a config SOURCE: where its dataset sits (default: '
+                   'train_dataloader.dataset)')
     p.add_argument('--num-images', type=int, default=10000,
                    help='images sampled for the fit; <=0: all (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='sampling seed (default: %(default)s)')

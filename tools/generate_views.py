@@ -112,7 +112,7 @@ def parse_args(argv=None):
     p.add_argument('--out-dir', required=True, help='output root (images/, shards/)')
     p.add_argument('--data-root', default=None, help='root for relative paths in a list '
                    'file, or data_root override for a config')
-    p.add_argument('--dataset-key', default='train_dataloader.dataset',
+    p.add_argument('--dataset-key', default=None,
                    help='with a config SOURCE: the dotted key of its dataset, a list item by '
                    'its index, e.g. train_dataloader.dataset.datasets.0 (default: '
                    'train_dataloader.dataset)')

@@ -28,7 +28,7 @@ def main(argv=None):
     p.add_argument('--source', default=None, help='the source given to generate_views.py, to '
                    'report images without a row')
     p.add_argument('--data-root', default=None)
-    p.add_argument('--dataset-key', default='train_dataloader.dataset',
+    p.add_argument('--dataset-key', default=None,
                    help='with a config --source: the dotted key of its dataset (default: '
                    'train_dataloader.dataset)')
     p.add_argument('--num-variations', type=int_at_least(1), default=None,

@@ -15,6 +15,8 @@ from ..utils.image_files import IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_DATASET_KEY = 'train_dataloader.dataset'  # where a config source's dataset sits
+
 
 class ImageItem(NamedTuple):
     path: str  # absolute path
@@ -103,7 +105,7 @@ def read_config(config: str):
                          'or list instead') from None
 
 
-def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
+def list_config(config: str, dataset_key: str = DEFAULT_DATASET_KEY,
                 data_root: Optional[str] = None) -> List[ImageItem]:
     """Images of the dataset an MMPretrain config builds at ``dataset_key`` (dotted; a list's
     item by its index). A key the config lacks, or a dataset that fails to build, is a
@@ -133,16 +135,33 @@ def list_config(config: str, dataset_key: str = 'train_dataloader.dataset',
     return _items((dataset.get_data_info(i)['img_path'] for i in range(len(dataset))), root)
 
 
+def check_source_options(source: str, data_root: Optional[str] = None,
+                         dataset_key: Optional[str] = None) -> None:
+    """ValueError if ``--data-root`` or ``--dataset-key`` does not apply to ``source``: a
+    folder is read from its own paths and only a config has dataset keys, so such an option
+    was ignored and a user who meant another dataset got this one's images."""
+    if data_root is not None and osp.isdir(source):
+        raise ValueError(f'--data-root applies to a list file or a config, but {source!r} is a '
+                         'folder, whose images are read from their own paths: drop --data-root, '
+                         'or pass the folder it names as the source')
+    if dataset_key is not None and not source.endswith('.py'):
+        raise ValueError(f'--dataset-key applies to an MMPretrain config (.py) source, but '
+                         f'{source!r} is not one: drop --dataset-key, or pass the config')
+
+
 def list_images(source: str, data_root: Optional[str] = None,
-                dataset_key: str = 'train_dataloader.dataset') -> List[ImageItem]:
-    """A folder, a ``.py`` MMPretrain config, or a list / annotation file."""
+                dataset_key: Optional[str] = None) -> List[ImageItem]:
+    """A folder, a ``.py`` MMPretrain config (its dataset at ``dataset_key``, default
+    ``train_dataloader.dataset``), or a list / annotation file. An option that does not
+    apply to the source is a ValueError (``check_source_options``)."""
     if not osp.exists(source):
         raise FileNotFoundError(f'source not found: {source!r} (pass an image folder, an image '
                                 'list / MMPretrain annotation file, or an MMPretrain config .py)')
+    check_source_options(source, data_root, dataset_key)
     if osp.isdir(source):
         return list_folder(source)
     if source.endswith('.py'):
-        return list_config(source, dataset_key, data_root)
+        return list_config(source, dataset_key or DEFAULT_DATASET_KEY, data_root)
     return list_file(source, data_root)
 
 

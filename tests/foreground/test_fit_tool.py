@@ -140,3 +140,20 @@ def test_a_source_that_cannot_be_listed_is_one_line(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith('fit_foreground_pca.py: error: ') and \
             said in err[0], err
     assert not osp.exists(tmp_path / 'o.pth')
+
+
+def test_options_a_folder_source_ignores_are_refused(tmp_path, capsys):
+    """--data-root and --dataset-key were ignored with a folder source: a user who meant
+    another dataset's images got the fit of this folder's."""
+    write_photos(str(tmp_path / 'imgs'), 2, size=16)
+    (tmp_path / 'other').mkdir()
+    tool = load_tool('fit_foreground_pca').main
+    for extra, said in ((['--data-root', str(tmp_path / 'other')],
+                         '--data-root applies to a list file or a config, but '),
+                        (['--dataset-key', 'val_dataloader.dataset'],
+                         '--dataset-key applies to an MMPretrain config (.py) source, but ')):
+        assert tool([str(tmp_path / 'imgs'), '--out', str(tmp_path / 'o.pth'), '--device', 'cpu',
+                     *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f'fit_foreground_pca.py: error: {said}'), err
+    assert not osp.exists(tmp_path / 'o.pth') and not osp.exists(tmp_path / 'o.png')

@@ -104,14 +104,24 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
      '--noise-bins/--noise-levels: noise levels must be integers in 0..999'),
     (['--rank', '1'], '--rank and --world-size go together'),
     (['--rank', '2', '--world-size', '2'],
-     '--rank/--world-size: need 0 <= rank < world size, got rank 2 of 2')])
+     '--rank/--world-size: need 0 <= rank < world size, got rank 2 of 2'),
+    # ignored with a folder source: a user who meant another dataset got this one's images
+    (['--data-root', 'DIR'], '--data-root applies to a list file or a config, but '),
+    (['--dataset-key', 'val_dataloader.dataset'],
+     '--dataset-key applies to an MMPretrain config (.py) source, but ')])
 def test_errors_found_by_the_package(gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,
                                      tmp_path, capsys, extra, shown):
     out = str(tmp_path / 'out')
+    extra = [photo_dir if a == 'DIR' else a for a in extra]
     assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, *extra)[2:]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f'generate_views.py: error: {shown}') and err.count('\n') == 1, err
     assert not osp.exists(out)
+    args = [a for a in cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, *extra)[2:]
+            if a not in ('--device', 'cpu')]  # slurm_generate.sh's check before it submits
+    assert gen_main(args + ['--check-args']) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f'generate_views.py: error: {shown}') and err.count('\n') == 1, err
 
 
 def test_check_args_refuses_what_a_task_would_refuse(gen_main, photo_dir, tiny_unclip_pca,

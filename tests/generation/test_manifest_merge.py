@@ -378,6 +378,28 @@ def test_a_config_source_with_a_wrong_dataset_key_is_one_line(tmp_path, photo_di
     assert err.count('\n') == 1
 
 
+def test_list_options_a_source_ignores_are_refused(tmp_path, photo_dir, merge_main, capsys):
+    """--data-root with a folder, --dataset-key with a folder or list: ignored, so the images
+    of another dataset than the one meant were listed (and generated, fitted or merged)."""
+    from genview_mm.datasets.image_sources import list_images
+    listing = tmp_path / 'list.txt'
+    listing.write_text('a/img_0000.jpg\n')
+    with pytest.raises(ValueError, match='^--data-root applies to a list file or a config, but '):
+        list_images(photo_dir, data_root=str(tmp_path))
+    for source in (photo_dir, str(listing)):
+        with pytest.raises(ValueError, match=r'^--dataset-key applies to an MMPretrain config '):
+            list_images(source, data_root=None, dataset_key='train_dataloader.dataset')
+    assert [it.key for it in list_images(str(listing), data_root=photo_dir)] == ['a/img_0000.jpg']
+    assert len(list_images(photo_dir)) == 10
+    (tmp_path / 'out' / 'shards').mkdir(parents=True)
+    assert merge_main([str(tmp_path / 'out'), '--source', photo_dir, '--data-root',
+                       str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('merge_manifests.py: error: --data-root applies to a list file or a '
+                          'config, but ') and err.count('\n') == 1
+    assert not osp.exists(tmp_path / 'out' / 'manifest.jsonl')
+
+
 def test_a_config_source_that_does_not_parse_is_one_line(tmp_path, gen_main, merge_main, capsys,
                                                          tiny_unclip_pca, tiny_unclip_path):
     """A config with a syntax error or an undefined name: a SyntaxError / NameError traceback

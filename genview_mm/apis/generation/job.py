@@ -11,7 +11,7 @@ from typing import Iterable, Optional
 
 import torch
 
-from ...datasets.image_sources import list_images, read_config
+from ...datasets.image_sources import check_source_options, list_images, read_config
 from ...foreground.encoder_identity import is_fingerprint
 from ...generation.pipeline_loader import scheduler_class
 from ...structures.manifest import failure_cause
@@ -123,14 +123,16 @@ def check_overwrite(overwrite: bool, world_size: int) -> None:
 def check_args(args: argparse.Namespace) -> None:
     """``--check-args`` (slurm_generate.sh, before it submits): what a task would refuse
     before its model loads, on a node that may have no GPU: ``--rank/--world-size``, a
-    ``--device`` that is no device name, an ``--out-dir`` inside a source folder, ``--overwrite``
-    with several workers, a config source that does not parse, the generator's settings (noise
-    rule, scheduler) and the settings record of ``--out-dir``.
+    ``--device`` that is no device name, an ``--out-dir`` inside a source folder, an option
+    the source ignores, ``--overwrite`` with several workers, a config source that does not
+    parse, the generator's settings (noise rule, scheduler) and the settings record of
+    ``--out-dir``.
     Without ``--device`` the settings a task resolves on its device (dtype, output) are the
     record's: the task compares them."""
     try:
         launch_from(args.rank, args.world_size)
         check_outside_sources(args.out_dir, args.source, [])  # a folder source: no listing
+        check_source_options(args.source, args.data_root, args.dataset_key)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
