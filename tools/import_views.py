@@ -6,8 +6,10 @@
         [--fg-ratios fg_ratios_0.txt fg_ratios_100.txt ...]
 
 VIEWS_ROOT mirrors --source-root: VIEWS_ROOT/n01440764/x.JPEG is the view of
-SOURCE_ROOT/n01440764/x.JPEG (any image extension; compared case-insensitively). One row per
-source image with a view; noise levels come from the official fg_ratios_<level>.txt lists if
+SOURCE_ROOT/n01440764/x.JPEG (any image extension, compared case-insensitively; folder and
+file names exactly; hidden names such as ._x.JPEG skipped). One row per source image with a
+usable view (not empty, not a link to nothing or to the source itself; with --verify, one that
+decodes); noise levels come from the official fg_ratios_<level>.txt lists if
 given (else null). Prints what did not match; exits with status 1 if nothing matched, 2 on bad
 input. Rerunning rewrites the same manifest byte for byte; an existing --out that is not a
 GenView manifest (e.g. an image list) is left alone unless --overwrite.
@@ -37,6 +39,9 @@ def parse_args(argv=None):
                    '<value>" lines; the level is taken from the file name)')
     p.add_argument('--ext', default='any', help="extension of the view files, e.g. '.JPEG' "
                    "(case-insensitive), or 'any' image extension (default: %(default)s)")
+    p.add_argument('--verify', action='store_true', help='decode every matched view and '
+                   'import only those that decode: finds views cut short by an unpack that was '
+                   'stopped (reads every file; without it only empty files are found)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
                    'not a GenView manifest (without it the tool stops and leaves it alone)')
@@ -97,7 +102,7 @@ def main(argv=None) -> int:
         return 2
     try:
         report = import_views(args.views_root, args.source_root, args.out, args.fg_ratios,
-                              args.ext, progress=not args.no_progress)
+                              args.ext, progress=not args.no_progress, verify=args.verify)
     except (OSError, ValueError) as exc:  # a full disk (DiskFull): 1, as everywhere
         print(f'import_views.py: error: {exc}', file=sys.stderr)
         return getattr(exc, 'exit_code', 2)
@@ -109,4 +114,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
+    load_package()
+    from genview_mm.utils.interrupt import exit_on_sigterm
+    exit_on_sigterm()  # a job's time limit or kill: the manifest's temporary file is removed
     sys.exit(main())

@@ -502,3 +502,131 @@ def test_an_empty_out_is_refused_not_read_as_the_working_folder(tmp_path, capsys
         run_tool(capsys, views, '--source-root', src, '--out', '')
     assert exc.value.code == 2 and '--out is empty' in capsys.readouterr().err
     assert (tmp_path / 'manifest.jsonl').read_text() == 'my precious list\n'
+
+
+def test_views_that_are_their_own_sources_get_no_row(tmp_path, capsys):
+    """A class folder of the views linked to the source's (to fill in classes whose views
+    failed to download) or a view linked to its source image passed the roots check: the
+    sources were imported as their own views, 100% matched, and their pairs were plain SSL."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG'], []), 'n02': (['b.JPEG'], []),
+                                            'n03': (['c.JPEG'], ['c.JPEG'])})
+    os.symlink(osp.join(src, 'n01'), osp.join(views, 'n01'))
+    os.makedirs(osp.join(views, 'n02'), exist_ok=True)
+    os.symlink(osp.join(src, 'n02', 'b.JPEG'), osp.join(views, 'n02', 'b.JPEG'))
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    assert [r['key'] for r in read_manifest(str(out))] == ['n03/c.JPEG']
+    lines = stdout.splitlines()
+    assert '  matched (rows written)         1 (33.33%)' in lines
+    assert any(line.startswith('  views that are their sources   2  [no row: links to the '
+                               'source image itself') for line in lines), stdout
+    assert '      e.g. n01/a.JPEG' in lines and '      e.g. n02/b.JPEG' in lines
+
+
+def test_verify_leaves_out_views_that_do_not_decode(tmp_path, capsys):
+    """A view cut short by a stopped unpack (not empty) was imported as ok; training then
+    fell back to the original for it. --verify decodes each view and leaves those out."""
+    from PIL import Image
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG', 'b.JPEG', 'c.JPEG'], [])})
+    whole = osp.join(views, 'n01', 'a.JPEG')
+    os.makedirs(osp.dirname(whole))
+    Image.new('RGB', (64, 48), (200, 30, 30)).save(whole, quality=90)
+    data = open(whole, 'rb').read()
+    touch(osp.join(views, 'n01', 'b.JPEG'), data[:len(data) // 3])  # cut short
+    touch(osp.join(views, 'n01', 'c.png'), b'\x89PNG garbage')
+    out = tmp_path / 'm.jsonl'
+    assert run_tool(capsys, views, '--source-root', src, '--out', out)[0] == 0
+    assert len(read_manifest(str(out))) == 3  # without --verify: only empty files are found
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out, '--verify')
+    assert rc == 0, stdout
+    assert [r['key'] for r in read_manifest(str(out))] == ['n01/a.JPEG']
+    lines = stdout.splitlines()
+    assert '  views that do not decode       2  [no row (--verify): cut short or damaged; ' \
+        'unpack the views again and rerun]' in lines
+    assert '      e.g. n01/b.JPEG' in lines and '      e.g. n01/c.JPEG' in lines
+
+
+def test_a_usable_view_is_taken_before_an_unusable_one_of_the_same_source(tmp_path, capsys):
+    """x.JPEG (0 bytes) beside x.png: the empty one was taken (the source's extension), so the
+    source got no row although it had a usable view. Of x.jpg beside x.JPG, x.JPG was taken."""
+    src, views = make_trees(str(tmp_path), {'n01': (['x.JPEG', 'y.jpg'],
+                                                    ['x.png', 'y.JPG', 'y.jpg'])})
+    touch(osp.join(views, 'n01', 'x.JPEG'), b'')
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    rows = read_manifest(str(out))
+    assert [(r['key'], osp.basename(r['output'])) for r in rows] == [
+        ('n01/x.JPEG', 'x.png'), ('n01/y.jpg', 'y.jpg')]
+    lines = stdout.splitlines()
+    assert '      e.g. n01/x.JPEG: took x.png, ignored x.JPEG' in lines, stdout
+    assert '      e.g. n01/y.jpg: took y.jpg, ignored y.JPG' in lines
+    assert 'sources whose view is empty' not in stdout
+    assert match_folder(['y.jpg'], ['y.JPG', 'y.jpg']).pairs == [('y.jpg', 'y.jpg')]
+
+
+def test_an_ext_that_cannot_match_is_refused_or_explained(tmp_path, capsys):
+    """--ext txt, jpg,png or '*' matched nothing and blamed the folder layout (exit 1); --ext
+    .jpg for views named .JPEG did the same, with no word about --ext."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG', 'b.JPEG'],
+                                                    ['a.JPEG', 'b.JPEG'])})
+    out = tmp_path / 'm.jsonl'
+    for ext in ('txt', 'jpg,png', '*'):
+        rc, _, err = run_tool(capsys, views, '--source-root', src, '--out', out, '--ext', ext)
+        assert rc == 2 and err.count('\n') == 1, (ext, err)
+        assert 'is not an image extension, so no view would match' in err, err
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out, '--ext', '.jpg')
+    assert rc == 1 and stdout.splitlines()[-1] == (
+        '--ext .jpg left out 2 files among the views (e.g. n01/a.JPEG): if the views have '
+        'another extension, pass it, or --ext any.'), stdout
+    assert not out.exists()
+    assert run_tool(capsys, views, '--source-root', src, '--out', out, '--ext', ' ANY ')[0] == 0
+    assert len(read_manifest(str(out))) == 2
+
+
+def test_hidden_files_and_folders_are_skipped_on_both_sides(tmp_path, capsys):
+    """macOS's ._x.JPEG beside each x.JPEG (in both trees after a copy) was counted as a
+    source and imported as a view pair; the training datasets and the generation skip them."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG', '._a.JPEG'],
+                                                    ['a.JPEG', '._a.JPEG']),
+                                            '.cache': (['b.JPEG'], ['b.JPEG'])})
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    assert [r['key'] for r in read_manifest(str(out))] == ['n01/a.JPEG']
+    assert '  source images scanned          1' in stdout.splitlines()
+    assert 'view files without a source' not in stdout
+
+
+def test_a_terminated_import_leaves_no_temporary_file(tmp_path):
+    """SIGTERM (a job's time limit) ended the tool at once and left the manifest's partial
+    temporary file beside it; the tool now exits through its clean-up (status 143)."""
+    import signal
+    import subprocess
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG'], ['a.JPEG']),
+                                            'n02': (['b.JPEG'], ['b.JPEG'])})
+    out = tmp_path / 'out' / 'm.jsonl'
+    out.parent.mkdir()
+    code = ('import runpy, sys, time; sys.path.insert(0, "tools"); import import_views; '
+            'import_views.load_package(); '
+            'import genview_mm.apis.import_views.importer as im; '
+            'im.image_file_ok = lambda path, **k: "n02" not in path or '
+            '(print("walking", flush=True), time.sleep(60)); '
+            'sys.argv = ["import_views.py"] + sys.argv[1:]; '
+            'runpy.run_path("tools/import_views.py", run_name="__main__")')
+    from helpers import tool_env
+    proc = subprocess.Popen([sys.executable, '-c', code, views, '--source-root', src, '--out',
+                             str(out), '--verify', '--no-progress'], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=tool_env(),
+                            cwd=osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    try:
+        assert proc.stdout.readline() == 'walking\n'  # n01's row is in the temporary file
+        assert len(os.listdir(out.parent)) == 1 and \
+            os.listdir(out.parent)[0].startswith('.m.jsonl.tmp')
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 143, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert os.listdir(out.parent) == []

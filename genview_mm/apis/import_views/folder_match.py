@@ -10,14 +10,18 @@ def view_extensions(ext: str = 'any') -> Tuple[str, ...]:
     else the one given (``'png'``, ``'.JPEG'``, ... are all accepted).
 
     Raises:
-        ValueError: an empty extension.
+        ValueError: an empty extension, or one that is not an image's (no view could match).
     """
-    if ext.lower() == 'any':
-        return IMAGE_EXTENSIONS
     ext = ext.strip().lower()
+    if ext == 'any':
+        return IMAGE_EXTENSIONS
     if ext in ('', '.'):
         raise ValueError("--ext takes an extension such as '.jpg' or 'png', or 'any'")
-    return (ext if ext.startswith('.') else '.' + ext, )
+    ext = ext if ext.startswith('.') else '.' + ext
+    if ext not in IMAGE_EXTENSIONS:
+        raise ValueError(f'--ext {ext!r} is not an image extension, so no view would match: '
+                         f"pass one of {' '.join(IMAGE_EXTENSIONS)}, or 'any'")
+    return (ext, )
 
 
 def split_name(name: str) -> Tuple[str, str]:
@@ -47,10 +51,13 @@ class FolderMatch(NamedTuple):
 
 
 def _pick(source: str, candidates: Sequence[str]) -> Optional[str]:
-    """The view of ``source`` among views with its stem: the only one; else the first (by name)
-    with the source's extension (case-insensitively); else the first by name."""
+    """The view of ``source`` among views with its stem: the only one; else the one of its
+    name; else the first (by name) with the source's extension (case-insensitively); else the
+    first by name."""
     if len(candidates) == 1:
         return candidates[0]
+    if source in candidates:  # x.jpg beside x.JPG took x.JPG
+        return source
     ext = split_name(source)[1]
     same = [v for v in candidates if split_name(v)[1] == ext]
     return (same or list(candidates))[0]

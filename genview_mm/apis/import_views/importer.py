@@ -6,6 +6,7 @@ from typing import Iterator, Optional, Sequence
 
 from ...structures.manifest import MERGED_NAME, ManifestRow, source_key, write_manifest
 from ...utils.atomic_write import DiskFull
+from ...utils.image_files import image_file_ok
 from .folder_match import FolderMatch, match_folder, split_name, view_extensions
 from .level_lists import NoiseLevelLists
 from .report import EXAMPLES, ImportReport
@@ -32,29 +33,58 @@ def _relative_output(view: str, manifest_dir: str) -> str:
     return rel.replace(os.sep, '/')
 
 
+#: why a matched view gets no row (counts of the report), besides 'ok'
+UNUSABLE = ('empty', 'dangling', 'themselves', 'undecodable')
+
+
+def _view_state(view: str, source: str, verify: bool) -> str:
+    """'ok', or why ``view`` gets no row: 'dangling' (a link to nothing: views on a disk that
+    is not mounted, or a file gone meanwhile), 'empty' (0 bytes: a full disk while unpacking
+    leaves such files), 'themselves' (the source file itself, through a link: its pairs would
+    be plain SSL), 'undecodable' (``verify``: it does not decode)."""
+    try:
+        info = os.stat(view)
+    except OSError:
+        return 'dangling'
+    if info.st_size == 0:
+        return 'empty'
+    try:
+        if osp.samestat(info, os.stat(source)):
+            return 'themselves'
+    except OSError:  # the source is not readable: training reports it, not this import
+        pass
+    return 'undecodable' if verify and not image_file_ok(view, verify=True) else 'ok'
+
+
 def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLevelLists],
                    report: ImportReport, generator: str, source_root: str,
-                   manifest_dir: str) -> Iterator[ManifestRow]:
-    """One folder's rows; counts what did not match, and empty or dangling views (no row)."""
+                   manifest_dir: str, verify: bool = False) -> Iterator[ManifestRow]:
+    """One folder's rows; counts what did not match, and the views that are not usable
+    (:data:`UNUSABLE`, no row; a source with several views takes a usable one first)."""
     prefix = f'{folder.rel}/' if folder.rel else ''
     report['folders'] += 1
     report['sources'] += len(folder.sources)
     for kind in ('missing', 'extra', 'ambiguous', 'ignored'):
         names = getattr(m, kind)
         report.note(kind, len(names), [prefix + n for n in names[:EXAMPLES]])
+    views = {src: (view, ) + others for src, view, others in m.duplicates}
+    pairs, unusable = [], {kind: [] for kind in UNUSABLE}
+    for src, view in m.pairs:
+        source = osp.join(folder.source_dir, src)
+        states = [_view_state(osp.join(folder.view_dir, v), source, verify)
+                  for v in views.get(src, (view, ))]
+        if 'ok' in states:
+            pairs.append((src, views.get(src, (view, ))[states.index('ok')]))
+        else:
+            unusable[states[0]].append(src)
+    took = dict(pairs)
     report.note('duplicates', len(m.duplicates),
-                [f'{prefix}{s}: took {v}, ignored {", ".join(o)}'
+                [f'{prefix}{s}: took {took.get(s, v)}, ignored '
+                 f'{", ".join(x for x in (v, ) + o if x != took.get(s, v))}'
                  for s, v, o in m.duplicates[:EXAMPLES]])
-    pairs = m.pairs
-    sizes = [_size(osp.join(folder.view_dir, view)) for _, view in pairs]
-    empty = [src for (src, _), size in zip(pairs, sizes) if size == 0]
-    dangling = [src for (src, _), size in zip(pairs, sizes) if size is None]
-    for kind, names in (('empty', empty), ('dangling', dangling)):
+    for kind, names in unusable.items():
         if names:
             report.note(kind, len(names), [prefix + n for n in names[:EXAMPLES]])
-    if empty or dangling:
-        skip = set(empty) | set(dangling)
-        pairs = [(src, view) for src, view in pairs if src not in skip]
     entries = (lists.lookup(folder.rel, [split_name(s)[0] for s, _ in pairs]) if lists
                else [None] * len(pairs))
     for (src, view), entry in zip(pairs, entries):
@@ -67,16 +97,6 @@ def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLeve
                           entry.level if entry else None, entry.fg_ratio if entry else None,
                           None, generator)
     report['matched'] += len(pairs)
-
-
-def _size(path: str) -> Optional[int]:
-    """The size of a view file (0: a full disk while unpacking leaves such files); None when it
-    cannot be read: a link whose target does not exist (views on a disk that is not mounted),
-    or a file gone meanwhile."""
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return None
 
 
 def _check_apart(views_root: str, source_root: str) -> None:
@@ -98,9 +118,10 @@ def _check_apart(views_root: str, source_root: str) -> None:
 
 def import_views(views_root: str, source_root: str, out: str,
                  level_lists: Sequence[str] = (), ext: str = 'any',
-                 progress: bool = True) -> ImportReport:
-    """Write a manifest with one ``ok`` row per source image that has a view in ``views_root``
-    (an empty view file, 0 bytes, or a link to nothing is counted and gets no row).
+                 progress: bool = True, verify: bool = False) -> ImportReport:
+    """Write a manifest with one ``ok`` row per source image that has a usable view in
+    ``views_root`` (an empty view file, 0 bytes, a link to nothing or to the source image
+    itself, and with ``verify`` one that does not decode, is counted and gets no row).
 
     ``views_root`` mirrors ``source_root`` (the released ``train_variations/`` mirrors
     ``train/``); a view and its source share their relative path up to the extension. Rows get
@@ -116,6 +137,8 @@ def import_views(views_root: str, source_root: str, out: str,
         level_lists (Sequence[str]): official ``fg_ratios_<level>.txt`` lists. Defaults to ().
         ext (str): extension of the view files, or 'any' image extension. Defaults to 'any'.
         progress (bool): show a tqdm bar (one step per folder). Defaults to True.
+        verify (bool): decode every matched view (reads each file; finds views cut short by
+            an unpack that was stopped). Defaults to False.
 
     Returns:
         ImportReport: the counts and examples.
@@ -157,7 +180,7 @@ def import_views(views_root: str, source_root: str, out: str,
                 yield from _import_folder(folder, match_folder(folder.sources, folder.views,
                                                                exts),
                                           lists, report, f'import:{views_root}', source_root,
-                                          osp.realpath(osp.dirname(out)))
+                                          osp.realpath(osp.dirname(out)), verify)
                 if bar is not None:
                     bar.set_postfix(matched=report['matched'], refresh=False)
                     bar.update()
@@ -188,6 +211,10 @@ def import_views(views_root: str, source_root: str, out: str,
             'them) and the sources are in class folders: put each view in the folder of its '
             "source (ImageNet's names start with the class: cd VIEWS_ROOT && for f in *_*.*; "
             'do d="${f%%_*}"; mkdir -p "$d" && mv "$f" "$d/"; done), then import again.')
+    elif len(exts) == 1 and report['ignored']:  # --ext .jpg for views named .JPEG
+        report['hint'] = (f"--ext {exts[0]} left out {report['ignored']} files among the views "
+                          f"(e.g. {report['examples']['ignored'][0]}): if the views have "
+                          'another extension, pass it, or --ext any.')
     if lists is not None:
         unused, examples = lists.unused(EXAMPLES)
         report.note('list_unused', unused, examples)

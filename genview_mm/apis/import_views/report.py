@@ -3,7 +3,8 @@ from typing import List, Sequence
 
 EXAMPLES = 5  # examples kept per kind of problem
 
-COUNTS = ('folders', 'sources', 'matched', 'missing', 'empty', 'dangling', 'extra',
+COUNTS = ('folders', 'sources', 'matched', 'missing', 'empty', 'dangling', 'themselves',
+          'undecodable', 'extra',
           'duplicates', 'ambiguous', 'ignored', 'with_level', 'level_conflicts', 'list_entries',
           'list_unused')
 
@@ -16,9 +17,13 @@ LINES = (  # (count, label, what it means / what was done)
      'them; unpack the views again and rerun'),
     ('dangling', 'sources whose view is dangling', 'no row: links to files that do not exist; '
      'mount or fix their targets and rerun'),
+    ('themselves', 'views that are their sources', 'no row: links to the source image '
+     'itself, so its pairs would be two views of the original; put the generated views there'),
+    ('undecodable', 'views that do not decode', 'no row (--verify): cut short or damaged; '
+     'unpack the views again and rerun'),
     ('extra', 'view files without a source', 'not imported'),
-    ('duplicates', 'sources with several views', 'took the view with the source\'s extension, '
-     'else the first by name'),
+    ('duplicates', 'sources with several views', 'took the view of the source\'s name, else '
+     'of its extension, else the first by name; a usable one before an unusable one'),
     ('ambiguous', 'ambiguous sources', 'x.jpg and x.png are both sources and no view has its '
      'extension (x.JPG beside x.jpg: its name): no row'),
     ('ignored', 'other files among the views', 'not images, or not --ext'),

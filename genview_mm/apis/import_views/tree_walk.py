@@ -22,7 +22,8 @@ class FolderPair(NamedTuple):
 def scan_folder(path: Optional[str], skip: Tuple[str, ...] = (),
                 ancestors: Tuple[str, ...] = ()) -> Tuple[List[str], List[str]]:
     """(sorted file names, sorted sub-folder names) of one folder, following symlinks like
-    ``os.walk(followlinks=True)``; ``([], [])`` for None. Sub-folders whose absolute path is in
+    ``os.walk(followlinks=True)``, without hidden names (``.x``, ``._x``: the training datasets
+    and the generation skip them); ``([], [])`` for None. Sub-folders whose absolute path is in
     ``skip`` are left out, and so, with a warning, are links back to a folder whose real path
     is in ``ancestors`` (a symlink cycle: walked, it would never end)."""
     if path is None:
@@ -30,6 +31,8 @@ def scan_folder(path: Optional[str], skip: Tuple[str, ...] = (),
     files, dirs = [], []
     with os.scandir(path) as it:
         for entry in it:
+            if entry.name.startswith('.'):  # macOS's ._x beside each x, .cache/, ...
+                continue
             try:
                 is_dir = entry.is_dir()
             except OSError:  # a dangling link or a file gone meanwhile
