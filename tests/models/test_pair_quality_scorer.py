@@ -149,6 +149,15 @@ def test_views_of_two_sizes_are_each_resized(fake_encoder, fake_pca_path):
     torch.testing.assert_close(scores.q, same.q, atol=1e-4, rtol=0)
 
 
+def test_views_of_two_batch_sizes_are_refused(fake_encoder, fake_pca_path):
+    """3 first views and 5 second ones were joined and split in the middle: 4 scores of
+    mixed-up pairs, no error."""
+    scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder)
+    with pytest.raises(ValueError, match=re.escape(
+            'view1 has 3 images and view2 5: the scorer takes one pair per row')):
+        scorer(torch.randn(3, 3, 32, 32), torch.randn(5, 3, 32, 32), _preprocessor())
+
+
 def test_encoder_stays_out_of_state_dict_and_frozen(fake_encoder, fake_pca_path):
     scorer = PairQualityScorer(fake_pca_path, encoder=fake_encoder, autocast_dtype='bfloat16')
     assert scorer.autocast_dtype is torch.bfloat16

@@ -107,6 +107,12 @@ def test_wrong_row_count_and_unsupported_loss_raise():
     with head.sample_weights(torch.ones(N + 1)):
         with pytest.raises(ValueError, match='loss rows'):
             head.loss(*CASES['ContrastiveHead'][1])
+    # (N, 1) weights passed the count and broadcast against the (N,) row losses into an
+    # (N, N) product: a wrong loss (7.10 -> 9.97 for CrossEntropy), no error
+    with pytest.raises(ValueError, match=r'must be a 1-D \(R,\) tensor, one per loss row, got '
+                       rf'shape \({N}, 1\)'):
+        with head.sample_weights(torch.ones(N, 1)):
+            pass
     with pytest.raises(NotImplementedError, match='supported losses'):
         MODELS.build(dict(type='QualityDrivenContrastiveHead', head=dict(
             type='LatentCrossCorrelationHead', in_channels=4,

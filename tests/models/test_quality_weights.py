@@ -78,3 +78,12 @@ def test_no_host_read_in_a_local_step(monkeypatch):
     assert torch.equal(got.weights, expected.weights) and got.num_nonfinite == 0
     assert all(torch.equal(got_vars[k], log_vars[k]) for k in log_vars)
     assert log_vars['genview_nonfinite'].dtype == torch.float32
+
+
+@pytest.mark.parametrize('gamma', [float('nan'), float('inf'), -5.0])
+def test_gamma_is_checked_by_the_rule_itself(gamma):
+    """Only GenViewMixin checked gamma: the public rule gave NaN weights for a NaN or inf
+    gamma with num_nonfinite 0 (its fallback counts non-finite scores only), and favoured the
+    worst pairs for a negative one."""
+    with pytest.raises(ValueError, match=f'gamma must be a finite number >= 0 .*got {gamma}'):
+        quality_weights(torch.tensor([0.5, -0.2, 1.0]), gamma)

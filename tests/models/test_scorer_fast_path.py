@@ -81,6 +81,19 @@ def test_one_call_matches_the_official_two_calls_in_float32(pca, convnext):
                                                      None), atol=1e-5, rtol=0)
 
 
+def test_the_official_reference_is_float32_under_an_outer_autocast(pca, convnext):
+    """Inside a training step's AMP the official path's pair maths ran in bfloat16: its
+    'float32 reference' (dtype None) gave bfloat16 scores, far from float32."""
+    u = scorer(pca, convnext).__dict__['_direction']
+    v1, v2 = views(4)
+    plain = official_scores(convnext, u, v1, v2, None, SSL_MEAN, SSL_STD)
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        amp = official_scores(convnext, u, v1, v2, None, SSL_MEAN, SSL_STD)
+    for key in ('s_f', 's_b', 'q'):
+        assert amp[key].dtype == torch.float32, key
+        torch.testing.assert_close(amp[key], plain[key], atol=1e-6, rtol=0)
+
+
 def errors_of(pca, convnext, pairs=8, **kwargs):
     """Errors of the official bf16 path (O) and of a scorer (P) against float32."""
     v1, v2 = views(pairs, seed=3)

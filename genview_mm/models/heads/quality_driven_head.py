@@ -84,7 +84,14 @@ class QualityDrivenContrastiveHead(BaseModule):
         Args:
             weights (torch.Tensor, optional): (R,) detached weights, one per loss row of each
                 call (the algorithm maps pair weights to rows). None: unweighted.
+
+        Raises:
+            ValueError: ``weights`` is not 1-D (an (R, 1) tensor broadcast against the (R,)
+                row losses into an (R, R) product: a wrong loss, no error).
         """
+        if weights is not None and weights.dim() != 1:
+            raise ValueError(f'sample weights must be a 1-D (R,) tensor, one per loss row, got '
+                             f'shape {tuple(weights.shape)}')
         previous, self._row_weights = self._row_weights, (
             None if weights is None else weights.detach())
         try:

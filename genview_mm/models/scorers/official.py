@@ -62,7 +62,8 @@ def official_scores(encoder: nn.Module, direction: torch.Tensor, view1: torch.Te
                             enabled=dtype is not None):
             tokens.append(encoder(x).float())
     u = direction.to(tokens[0].device)
-    s_f, s_b, q = pair_quality(tokens[0], tokens[1], u)
+    with torch.autocast(device_type=device_type, enabled=False):  # a training step's AMP too
+        s_f, s_b, q = pair_quality(tokens[0], tokens[1], u.float())
     return dict(s_f=s_f, s_b=s_b, q=q)
 
 

@@ -246,8 +246,15 @@ class PairQualityScorer(nn.Module):
 
         Returns:
             PairScores: ``s_f``, ``s_b`` and ``q`` on ``view1``'s device.
+
+        Raises:
+            ValueError: the views hold different numbers of images (the batch is split in the
+                middle: the pairs would be mixed up).
         """
         n = view1.size(0)
+        if view2.size(0) != n:
+            raise ValueError(f'view1 has {n} images and view2 {view2.size(0)}: the scorer takes '
+                             'one pair per row, view1[i] with view2[i]')
         if view1.shape[-2:] == view2.shape[-2:]:
             x = self._pixels(torch.cat([view1, view2.to(view1.dtype)]), data_preprocessor, n)
         else:  # two pipelines cropping to other sizes: each resized to the encoder's input

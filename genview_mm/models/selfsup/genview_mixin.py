@@ -11,7 +11,7 @@ from torch import nn
 from ...utils.config_keys import type_name
 from ..scorers import PairScores
 from ..scorers.side_stream import PendingScores, deferred_head_loss
-from ..weighting import NORMALIZE_MODES, QualityWeights, quality_weights
+from ..weighting import NORMALIZE_MODES, QualityWeights, check_gamma, quality_weights
 
 HEAD_WRAPPER = 'QualityDrivenContrastiveHead'
 
@@ -52,9 +52,7 @@ class GenViewMixin:
 
     def __init__(self, *args, scorer: Optional[Union[dict, nn.Module]] = None,
                  gamma: float = 1.0, normalize: str = 'local', **kwargs) -> None:
-        if not 0 <= float(gamma) < float('inf'):  # inf/nan: NaN weights the fallback misses
-            raise ValueError(f'gamma must be a finite number >= 0 (0: uniform weights; a '
-                             f'negative one favours the worst pairs), got {gamma!r}')
+        check_gamma(gamma)  # at build time, not at the first step
         if normalize not in NORMALIZE_MODES:  # both before anything is built or loaded
             raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got {normalize!r}')
         if 'head' in kwargs:

@@ -26,6 +26,15 @@ class QualityWeights(NamedTuple):
     num_nonfinite: torch.Tensor
 
 
+def check_gamma(gamma: float) -> float:
+    """``gamma`` as a float, or a ValueError unless it is finite and >= 0 (inf or NaN gives
+    NaN weights that the non-finite fallback misses; a negative one favours the worst pairs)."""
+    if not 0 <= float(gamma) < float('inf'):
+        raise ValueError(f'gamma must be a finite number >= 0 (0: uniform weights; a '
+                         f'negative one favours the worst pairs), got {gamma!r}')
+    return float(gamma)
+
+
 @torch.no_grad()
 def quality_weights(q: torch.Tensor, gamma: float = 1.0,
                     normalize: str = 'local') -> QualityWeights:
@@ -33,8 +42,8 @@ def quality_weights(q: torch.Tensor, gamma: float = 1.0,
 
     Args:
         q (torch.Tensor): (N,) pair-quality scores ``s_f - s_b`` of this rank's samples.
-        gamma (float): softmax temperature multiplier; 0 gives uniform weights.
-            Defaults to 1.0.
+        gamma (float): softmax temperature multiplier, finite and >= 0 (:func:`check_gamma`);
+            0 gives uniform weights. Defaults to 1.0.
         normalize (str): ``'local'`` normalises over this rank's batch (as the official code,
             so results depend on the GPU count); ``'global'`` all-gathers ``q`` across ranks,
             normalises over the global batch (``N_global * softmax``, global mean 1) and returns
@@ -48,6 +57,7 @@ def quality_weights(q: torch.Tensor, gamma: float = 1.0,
         raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got {normalize!r}')
     if q.dim() != 1:
         raise ValueError(f'q must be a 1-D (N,) tensor, got shape {tuple(q.shape)}')
+    gamma = check_gamma(gamma)
     q = q.detach().to(torch.float64)
     n_local, offset = q.numel(), 0
     if normalize == 'global':
