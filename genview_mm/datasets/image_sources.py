@@ -168,7 +168,6 @@ def list_images(source: str, data_root: Optional[str] = None,
 def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:
     """(the RGB PIL image at ``path``, None) or (None, failure reason): a read error is
     transient, a folder or a file that does not decode undecodable."""
-    import mmcv
     from PIL import Image
     try:
         with open(path, 'rb') as f:
@@ -179,6 +178,14 @@ def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:
         return None, failure_reason(UNDECODABLE, 'not a file', exc)
     except (OSError, MemoryError) as exc:
         return None, failure_reason(TRANSIENT, 'unreadable file', exc)
+    array, reason = decode_image(data, path)
+    return (None if array is None else Image.fromarray(array)), reason
+
+
+def decode_image(data: bytes, path: str) -> Tuple[Optional[object], Optional[str]]:
+    """(the RGB uint8 array of an image file's bytes, None) or (None, failure reason),
+    decoded as training decodes it; ``path`` names the file in the reason."""
+    import mmcv
     try:
         array = mmcv.imfrombytes(data, flag='color', channel_order='rgb', backend='cv2')
     except MemoryError as exc:
@@ -188,4 +195,4 @@ def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:
     if array is None:
         exc = ValueError(f'cannot decode image file {path!r}')
         return None, failure_reason(UNDECODABLE, 'undecodable image', exc)
-    return Image.fromarray(array), None
+    return array, None

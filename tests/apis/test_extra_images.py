@@ -383,6 +383,45 @@ def test_verify_drops_files_that_do_not_decode(tmp_path, imagenet):
         sample_extra_images(src, 7, index, verify=True)
 
 
+@pytest.mark.parametrize('where', ['stat', 'read'])
+def test_a_read_error_that_can_go_away_stops_the_draw(tmp_path, monkeypatch, where):
+    """An EIO on a flaky mount dropped the image as unreadable, so the same seed drew another
+    sample than a rerun would. Now it stops the draw, naming the file; a file that is missing
+    or may not be read is still dropped."""
+    import errno
+
+    from genview_mm.apis.extra_images import sampling
+    from PIL import Image
+    for i in range(5):
+        Image.new('RGB', (8, 8), (40 * i, 0, 0)).save(str(tmp_path / f'{i}.jpg'))
+    flaky = str(tmp_path / '2.jpg')
+    err = {'code': errno.EIO}
+    real_stat, real_open = os.stat, open
+
+    def fail(path):
+        if str(path) == flaky:
+            raise OSError(err['code'], os.strerror(err['code']), str(path))
+
+    def fake_stat(path, *args, **kwargs):
+        fail(path)
+        return real_stat(path, *args, **kwargs)
+
+    def fake_open(path, *args, **kwargs):
+        fail(path)
+        return real_open(path, *args, **kwargs)
+
+    if where == 'stat':
+        monkeypatch.setattr(sampling.os, 'stat', fake_stat)
+    else:
+        monkeypatch.setattr(sampling, 'open', fake_open, raising=False)
+    with pytest.raises(OSError, match=rf'^cannot read {flaky} \(Input/output '
+                       r'error\): dropping it would change which images this seed draws'):
+        sample_extra_images(str(tmp_path), 4, None, verify=True)
+    err['code'] = errno.EACCES  # not to be read: dropped and replaced, as before
+    report = sample_extra_images(str(tmp_path), 4, None, verify=True)
+    assert report.paths == ['0.jpg', '1.jpg', '3.jpg', '4.jpg'] and report.unreadable == 1
+
+
 def test_a_seed_longer_than_the_hash_key_is_refused():
     with pytest.raises(ValueError, match='at most 64 characters, got 65'):
         KeyedReservoir(3, int('9' * 65))

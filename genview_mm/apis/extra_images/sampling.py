@@ -11,6 +11,7 @@ folder: more passes would only end with the whole source in memory). Memory: the
 (~135 bytes per image for 60-character paths), 20 MB for ImageNet's names and sizes, 20 bytes
 per hashed ImageNet file.
 """
+import errno
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from ...structures.manifest import TRANSIENT, failure_cause
 from ...utils.atomic_write import atomic_write
 from .candidates import Scan
 from .exclusion import ImageNetIndex, bounded_map, file_sha1
@@ -58,14 +60,52 @@ def default_data_root(source: str) -> str:
     return source if osp.isdir(source) else osp.dirname(osp.abspath(source))
 
 
+#: read errors of a file that is not there or may not be read: it is dropped. Any other one
+#: (EIO, ESTALE, ETIMEDOUT: a flaky mount) stops the draw with :class:`ReadFailed`, since
+#: dropping the file would change which images the same seed draws.
+DROPPED_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES,
+                            errno.EPERM, errno.ELOOP, errno.ENAMETOOLONG})
+
+
+class ReadFailed(OSError):
+    """A reservoir image could not be read for a reason that may go away (exit 2)."""
+
+
+def _checked(path: str, exc: OSError) -> None:
+    """Return if ``exc`` says the file is not there or may not be read (it is dropped); else
+    raise :class:`ReadFailed` naming it."""
+    if exc.errno in DROPPED_ERRNOS:
+        return
+    raise ReadFailed(f'cannot read {path} ({exc.strerror or exc}): dropping it would change '
+                     'which images this seed draws. If the mount is flaky, rerun; if the file '
+                     'is damaged, delete it and rerun') from exc
+
+
 def _size(path: str) -> int:
     """The file's size; -1 if it is missing, unreadable, empty or not a file (a folder named
-    ``x.jpg``): training would fail on it mid-epoch."""
+    ``x.jpg``): training would fail on it mid-epoch (:class:`ReadFailed` on another error)."""
     try:
         info = os.stat(path)
-    except OSError:
+    except OSError as exc:
+        _checked(path, exc)
         return -1
     return info.st_size if stat.S_ISREG(info.st_mode) and info.st_size > 0 else -1
+
+
+def _decodes(path: str) -> bool:
+    """Whether the file decodes as training decodes it (:class:`ReadFailed` on a read error
+    that is not :data:`DROPPED_ERRNOS`', or when out of memory: no verdict on the file)."""
+    from ...datasets.image_sources import decode_image
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except OSError as exc:
+        _checked(path, exc)
+        return False
+    array, reason = decode_image(data, path)
+    if reason and failure_cause(reason) == f'{TRANSIENT}: out of memory':
+        raise ReadFailed(f'out of memory decoding {path}: lower --workers and rerun')
+    return array is not None
 
 
 def _nearly_all_missing(report: SampleReport, kept: int) -> bool:
@@ -83,7 +123,6 @@ def filter_reservoir(items: List[str], num: int, data_root: str,
     empty files and folders are dropped in both modes: a list naming them would fail training
     mid-epoch). ``verify``: a kept file must also decode as training decodes it (a read and a
     decode each: an HTML page saved as ``.jpg``, a truncated JPEG are dropped too)."""
-    from ...datasets.image_sources import load_image
     paths = (osp.join(data_root, item) for item in items)
     sizes = np.fromiter(bounded_map(_size, paths, workers), np.int64, len(items))
     content = imagenet is not None and imagenet.checks_content
@@ -100,11 +139,12 @@ def filter_reservoir(items: List[str], num: int, data_root: str,
         if maybe[i]:
             try:
                 digest = np.frombuffer(file_sha1(osp.join(data_root, items[i])), 'S20')[0]
-            except OSError:
+            except OSError as exc:
+                _checked(osp.join(data_root, items[i]), exc)
                 return 'unreadable'
             j = int(np.searchsorted(digests, digest))
             result = 'copy' if j < len(digests) and digests[j] == digest else 'hashed'
-        if verify and result != 'copy' and load_image(osp.join(data_root, items[i]))[1]:
+        if verify and result != 'copy' and not _decodes(osp.join(data_root, items[i])):
             return 'unreadable'
         return result
 
