@@ -390,8 +390,9 @@ def test_a_read_error_that_can_go_away_stops_the_draw(tmp_path, monkeypatch, whe
     or may not be read is still dropped."""
     import errno
 
-    from genview_mm.apis.extra_images import sampling
     from PIL import Image
+
+    from genview_mm.apis.extra_images import sampling
     for i in range(5):
         Image.new('RGB', (8, 8), (40 * i, 0, 0)).save(str(tmp_path / f'{i}.jpg'))
     flaky = str(tmp_path / '2.jpg')
