@@ -166,6 +166,39 @@ def test_a_backbone_checkpoint_with_fewer_blocks_is_refused(coco, tmp_path):
                                                "'layer1.0.gn1.weight'")
 
 
+def test_a_backbone_checkpoint_with_more_blocks_is_refused(coco, tmp_path):
+    """A ResNet-34 backbone in a ResNet-18 config (a ResNet-101 in a ResNet-50 one) fitted
+    every key: OK, while MMEngine dropped the extra blocks and the later stages got features
+    they were not trained on. A stage the model lacks altogether (C4: layer4 in the RoI head)
+    is not counted as more blocks."""
+    from mmpretrain.models import ResNet
+    r34 = save_backbone_checkpoint(ResNet(depth=34, stem_channels=8, base_channels=8),
+                                   str(tmp_path / 'r34.pth'))
+    check = by_what(run_preflight(detection_cfg(coco, r34)))[INIT_KEY]
+    assert check.status == 'BROKEN' and check.detail.startswith(
+        f'{r34}: it has more blocks than the ResNet: '), check.detail
+    assert "e.g. 'layer1.2.conv1.weight', 'layer1.2.bn1.weight', 'layer1.2.bn1.bias'" in \
+        check.detail and 'a ResNet-101 for a ResNet-50?' in check.detail
+    from genview_mm.apis.preflight.state_dict_checks import compare
+    model = {f'layer{s}.0.conv1.weight': (4, 4) for s in (1, 2, 3)}
+    status, found = compare(dict(model, **{'layer4.0.conv1.weight': (4, 4)}), model, 'ResNet',
+                            False)
+    assert (status, found) == ('ok', 'all 3 tensors fit the ResNet')  # not 'more blocks'
+    r18 = save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'r18.pth'))
+    assert by_what(run_preflight(detection_cfg(coco, r18)))[INIT_KEY].status == 'ok'
+
+
+def test_a_checkpoint_path_under_the_home_folder_is_found(coco, tmp_path, monkeypatch):
+    """MMEngine's loader expands '~' (a config's load_from, or --cfg-options ...checkpoint=~/x,
+    which bash leaves alone): the preflight said MISSING and train.py stopped."""
+    monkeypatch.setenv('HOME', str(tmp_path))
+    save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'r18.pth'))
+    check = by_what(run_preflight(detection_cfg(coco, '~/r18.pth')))[INIT_KEY]
+    assert check.status == 'ok', check.detail
+    check = by_what(run_preflight(detection_cfg(coco, '~/none.pth')))[INIT_KEY]
+    assert check.status == 'MISSING' and check.detail == f"{tmp_path / 'none.pth'} not found"
+
+
 def test_checkpoint_to_test_must_be_this_models(coco, tmp_path, tiny_scorer_pca):
     """A PCA file, a classification and a raw pretraining checkpoint are refused for a detection
     config; the detector's own checkpoint passes."""

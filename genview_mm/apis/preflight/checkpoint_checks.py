@@ -117,6 +117,7 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
         # cluster1:s3://, ...): not a local file
         return Check(what, NOTE, f'{path} is downloaded when the run starts')
     fix = fix or fix_lines('checkpoint', path=path, key=key)
+    path = osp.expanduser(path)  # as MMEngine's loader reads it (a config's '~/x.pth')
     if not osp.isfile(path):
         return Check(what, MISSING, f'{path} not found', fix)
     try:

@@ -87,13 +87,33 @@ def _examples(keys, n: int = 3) -> str:
     return ', '.join(f"'{k}'" for k in list(keys)[:n])
 
 
+def _extra_blocks(unused: List[str], common: set) -> List[str]:
+    """The unused checkpoint keys that are further blocks of a stage the model has: the key of
+    a loaded tensor with only a block number changed (``layer3.6.conv1.weight`` beside
+    ``layer3.5.conv1.weight``, ``layers.12.*`` beside ``layers.11.*``). A stage the model has
+    not at all (a C4 backbone's ``layer4``, which its RoI head holds) does not count."""
+    loaded_by_pattern: Dict[str, List[List[str]]] = {}
+    for k in common:
+        loaded_by_pattern.setdefault(re.sub(r'\d+', '#', k), []).append(k.split('.'))
+    extra = []
+    for k in unused:
+        parts = k.split('.')
+        for other in loaded_by_pattern.get(re.sub(r'\d+', '#', k), ()):
+            first = next(i for i, (a, b) in enumerate(zip(parts, other)) if a != b)
+            if parts[first].isdigit():
+                extra.append(k)
+                break
+    return extra
+
+
 def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
             lenient: bool = False) -> Tuple[str, str]:
     """(status, what was found): the checkpoint's keys and shapes against the model's.
 
     BROKEN when no key matches, when a matching key has another shape (MMEngine would skip it
     with a warning and keep the random initialisation), when the model has blocks or stages the
-    checkpoint lacks (``layer3.6.*`` missing beside ``layer3.0.*``) or tensors before the first
+    checkpoint lacks (``layer3.6.*`` missing beside ``layer3.0.*``) or blocks more than the
+    model has (``layer3.6.*`` unused beside ``layer3.5.*``), or tensors before the first
     that loads (the stem, ``conv1``/``bn1``, of a backbone file without it), or, for a whole
     model, when a component with weights (``neck``, ``roi_head``, ...) has none in the
     checkpoint, or when most of the model's tensors are missing while the checkpoint has
@@ -124,6 +144,13 @@ def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
                      f'{kind}\'s tensors are not in it and would keep their random '
                      f'initialisation, e.g. {_examples(short)} (a checkpoint of a shallower '
                      'network, or one missing layers?)')
+    extra = _extra_blocks([k for k in loaded if k not in model and not k.endswith(IGNORED)],
+                          common)
+    if extra:
+        return bad, (f'it has more blocks than the {kind}: {len(extra)} of its tensors are '
+                     f'blocks the {kind} has no place for, e.g. {_examples(extra)}, so the '
+                     'layers after them would start from features they were not trained on '
+                     '(a checkpoint of a deeper network, e.g. a ResNet-101 for a ResNet-50?)')
     # the tensors before the first one that loads: the input side (a ResNet's stem, a ViT's
     # embeddings), which every later layer depends on; a new layer is added further on
     first = next(i for i, k in enumerate(model) if k in common)
