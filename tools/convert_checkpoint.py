@@ -43,14 +43,17 @@ def main() -> None:
         matches_transfer_normalisation,
         normalisation_options,
     )
-    from genview_mm.evaluation.convert import convert_checkpoint, is_converted_backbone
+    from genview_mm.evaluation.convert import (
+        check_apart,
+        convert_checkpoint,
+        is_converted_backbone,
+    )
     from genview_mm.utils.atomic_write import DiskFull
-    from genview_mm.utils.file_safety import NotWritable, ReplaceRefused, check_replace, same_file
-    if same_file(args.src, args.dst):
-        print(f'convert_checkpoint.py: error: {args.dst} is the input checkpoint {args.src} (the '
-              'same file): converting would replace it by its backbone weights, and the rest '
-              '(heads, optimizer state, training progress) would be lost; write the output to '
-              'another path', file=sys.stderr)
+    from genview_mm.utils.file_safety import NotWritable, ReplaceRefused, check_replace
+    try:
+        check_apart(args.src, args.dst)
+    except ValueError as exc:
+        print(f'convert_checkpoint.py: error: {exc}', file=sys.stderr)
         sys.exit(2)
     try:  # a training checkpoint (or any other file) given as dst is never replaced silently
         if not osp.isdir(args.dst):  # a folder: convert_checkpoint says which name to give

@@ -31,7 +31,7 @@ import torch
 
 from genview_mm.utils import numpy1_pickle
 from genview_mm.utils.atomic_write import atomic_write
-from genview_mm.utils.file_safety import check_writable
+from genview_mm.utils.file_safety import check_writable, same_file
 
 from .checkpoint_io import CheckpointError, read_checkpoint, recorded_normalisation
 
@@ -180,6 +180,16 @@ def is_converted_backbone(path: str) -> bool:
     return 'converted_from' in read_checkpoint(path)['meta']
 
 
+def check_apart(src: str, dst: str) -> None:
+    """ValueError if ``dst`` is the file ``src`` (links resolved): converting would replace a
+    training checkpoint by its backbone weights."""
+    if same_file(src, dst):
+        raise ValueError(f'{dst} is the input checkpoint {src} (the same file): converting '
+                         'would replace it by its backbone weights, and the rest (heads, '
+                         'optimizer state, training progress) would be lost; write the output '
+                         'to another path')
+
+
 def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
                        prefix: str = 'backbone.', info: Optional[dict] = None) -> dict:
     """Convert ``src`` into ``dst`` in format ``fmt`` (one of :data:`FORMATS`).
@@ -200,12 +210,14 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
     Raises:
         FileNotFoundError, CheckpointError: ``src`` is missing or not a usable checkpoint (nothing
             is written then).
-        IsADirectoryError: ``dst`` is a folder (checked first).
+        ValueError: ``dst`` is ``src`` (:func:`check_apart`; checked first).
+        IsADirectoryError: ``dst`` is a folder (checked next).
         NotWritable: ``dst`` cannot be created: under a file, or in a folder where this process
             cannot create files (checked next; :func:`genview_mm.utils.file_safety.check_writable`).
     """
     if fmt not in FORMATS:
         raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
+    check_apart(src, dst)
     if osp.isdir(dst):  # before the work: writing would fail only at the end
         name = 'backbone.pkl' if fmt == 'detectron2' else 'backbone.pth'
         raise IsADirectoryError(f'{dst} is a folder: give the output file, e.g. '

@@ -50,7 +50,9 @@ def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feat
         chunk_size (int): test rows per similarity block. Defaults to 1024.
 
     Returns:
-        Tensor: (M, num_classes) summed neighbour weights.
+        Tensor: (M, num_classes) summed neighbour weights ``exp((cos - cos_1) / T)``, where
+        ``cos_1`` is the row's nearest similarity: ``exp(cos / T)`` over a constant per row (the
+        same vote, finite for any T > 0).
     """
     if train_feats.shape[0] != train_labels.shape[0]:
         raise ValueError('train_feats and train_labels differ in length')
@@ -72,7 +74,9 @@ def knn_predict(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feat
     for start in range(0, test_feats.shape[0], chunk_size):
         sim = test_feats[start:start + chunk_size] @ train_feats.t()  # (m, N)
         top_sim, top_idx = sim.topk(k, dim=1)
-        weights = (top_sim / temperature).exp()
+        # each row's votes scaled by exp(-max / T): the same argmax, and no overflow to inf
+        # (a tie picking class 0) once cos / T > 88.7, i.e. for any T below ~0.0113
+        weights = ((top_sim - top_sim[:, :1]) / temperature).exp()
         votes = torch.zeros(sim.shape[0], num_classes, device=sim.device, dtype=weights.dtype)
         votes.scatter_add_(1, labels[top_idx], weights)
         scores.append(votes)

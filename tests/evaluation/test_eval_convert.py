@@ -354,3 +354,19 @@ def test_a_detectron2_file_must_be_named_pkl(moco_ckpt, tmp_path, capsys):
         f'convert_checkpoint.py: error: {tmp_path / "d2.pth"}: detectron2 reads a file as its '
         'pickle format only when the name ends in .pkl (any other name goes to torch.load, '
         'which fails on it): name the output .pkl\n')
+
+
+def test_the_function_refuses_to_write_over_its_source(moco_ckpt, tmp_path):
+    """Only the tool checked it: convert_checkpoint(p, p), exported from genview_mm.evaluation,
+    replaced a training checkpoint by its backbone weights (heads, optimizer and progress
+    gone)."""
+    import shutil
+    src = str(tmp_path / 'train.pth')
+    shutil.copyfile(moco_ckpt[0], src)
+    before = open(src, 'rb').read()
+    os.symlink(src, str(tmp_path / 'link.pth'))
+    for dst in (src, str(tmp_path / 'link.pth')):
+        with pytest.raises(ValueError, match=r'is the input checkpoint .* \(the same file\): '
+                           'converting would replace it by its backbone weights'):
+            convert_checkpoint(src, dst)
+    assert open(src, 'rb').read() == before

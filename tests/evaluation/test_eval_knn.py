@@ -34,8 +34,9 @@ def test_knn_vote_weights():
     bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
     labels = torch.tensor([0, 1, 1])
     scores = knn_predict(bank, labels, torch.tensor([[1.0, 0.0]]), 2, k=2, temperature=0.5)
-    # neighbours: bank[0] (cos 1, class 0) and bank[2] (cos 0.6, class 1)
-    torch.testing.assert_close(scores, torch.tensor([[torch.e ** 2, torch.e ** 1.2]]))
+    # neighbours: bank[0] (cos 1, class 0) and bank[2] (cos 0.6, class 1): exp(cos / T) over
+    # exp(1 / T), the nearest one's
+    torch.testing.assert_close(scores, torch.tensor([[1.0, torch.e ** -0.8]]))
     # the vote is over cosines whatever the features' lengths (raw features overflowed exp)
     scaled = knn_predict(bank * torch.tensor([[50.0], [3.0], [80.0]]), labels,
                          torch.tensor([[40.0, 0.0]]), 2, k=2, temperature=0.5)
@@ -53,6 +54,19 @@ def test_half_precision_features_vote_in_float32():
     assert half.dtype == torch.float32 and torch.isfinite(half).all()
     torch.testing.assert_close(half, ref, rtol=2e-2, atol=0)
     assert knn_top1(bank.half(), labels, query.half(), torch.tensor([1]), 4) == 100.0
+
+
+@pytest.mark.parametrize('temperature', [0.011, 0.01, 1e-4])
+def test_a_small_temperature_does_not_overflow_the_vote(temperature):
+    """exp(cos / T) overflowed float32 for T below ~0.0113: every class with a neighbour got
+    inf, and the tie went to class 0 (0% here instead of 100%)."""
+    bank = torch.tensor([[1.0, 0.0], [0.99, 0.141], [0.98, 0.199]])
+    labels = torch.tensor([1, 0, 0])
+    query = torch.tensor([[1.0, 0.0]])
+    scores = knn_predict(bank, labels, query, 2, k=3, temperature=temperature)
+    assert torch.isfinite(scores).all() and scores.argmax(1).tolist() == [1], scores
+    assert knn_top1(bank, labels, query, torch.tensor([1]), 2, k=3,
+                    temperature=temperature) == 100.0
 
 
 def test_pool_features_shapes():
