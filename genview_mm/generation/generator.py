@@ -15,6 +15,7 @@ QKV (:mod:`.pipeline_loader`); ``compile=True`` at a fixed, padded batch and the
 halved on CUDA out-of-memory (:mod:`.mixed_levels`).
 """
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -26,7 +27,7 @@ from ..models.encoders import CLIPPatchEncoder, encoder_id
 from .analysis import analysis_size, analyze_pixels
 from .device_images import clip_pixels, decode_latents, to_hwc_cpu, to_uint8
 from .mixed_levels import CallBatches, call_mixed_levels
-from .noise import DEFAULT_BINS, DEFAULT_LEVELS, validate_noise_rule
+from .noise import DEFAULT_BINS, DEFAULT_LEVELS, check_noise_level, validate_noise_rule
 from .pipeline_loader import (
     apply_layout,
     compile_models,
@@ -52,6 +53,22 @@ class GeneratedView:
     fg_ratio: float
     seed: int
     clip_sim: Optional[float]
+
+
+def eight_bit(image: Any) -> Any:
+    """A PIL ``image`` with 16-bit samples as 8-bit greyscale (the high byte, as training's
+    OpenCV decoder keeps it): PIL's RGB conversion clips them, so a 16-bit image turned white.
+    A 32-bit ``'I'`` image counts as 16-bit when a value exceeds 255 (a 16-bit PNG opened so);
+    other images are returned as they are."""
+    mode = getattr(image, 'mode', '')
+    if not mode.startswith('I;16') and mode != 'I':
+        return image
+    import numpy as np
+    from PIL import Image
+    array = np.asarray(image).astype(np.int64)
+    if mode == 'I' and array.max(initial=0) <= 255:
+        return image
+    return Image.fromarray((np.clip(array, 0, 65535) >> 8).astype(np.uint8), 'L')
 
 
 @MODELS.register_module()
@@ -117,8 +134,14 @@ class AdaptiveNoiseGenerator:
                  fuse_qkv: Optional[bool] = None, compile: bool = False,
                  compile_mode: Optional[str] = None, compile_backend: str = 'inductor') -> None:
         self.noise_bins, self.noise_levels = validate_noise_rule(noise_bins, noise_levels)
-        if num_variations < 1:
-            raise ValueError(f'num_variations must be >= 1, got {num_variations}')
+        for what, value, low in (('num_variations', num_variations, 1),
+                                 ('num_inference_steps', num_inference_steps, 1),
+                                 ('output_size', output_size, 1), ('base_seed', base_seed, None)):
+            if not (value is None and what == 'output_size') and (  # found only after a model
+                    isinstance(value, bool) or not isinstance(value, numbers.Integral)  # load
+                    or (low is not None and value < low)):              # or a whole diffusion
+                raise ValueError(f'{what} must be an integer' + (f' >= {low}' if low else '')
+                                 + f', got {value!r}')
         for side, size in (('height', height), ('width', width)):  # the VAE's 8-pixel blocks
             if size is not None and (size < 8 or size % 8):
                 raise ValueError(f'{side} must be a positive multiple of 8, got {size}')
@@ -137,7 +160,6 @@ class AdaptiveNoiseGenerator:
         self.height, self.width, self.output_size = height, width, output_size
         self.base_seed = base_seed
         self.num_variations = num_variations
-        self.max_batch_size = max_batch_size
         self._batches = CallBatches(max_batch_size, fixed=compile)
         self.cache_prompt_embeds = cache_prompt_embeds
         self._prompt_embeds = None  # ((prompt, guidance), (prompt, negative prompt) embeddings)
@@ -153,6 +175,12 @@ class AdaptiveNoiseGenerator:
         self._name = name
         if pipeline is not None:
             self._setup(pipeline)
+
+    @property
+    def max_batch_size(self) -> Optional[int]:
+        """The most samples per pipeline call now (halved on out-of-memory; set it when the
+        generator is built)."""
+        return self._batches.limit
 
     # ------------------------------------------------------------------ components
     @property
@@ -196,8 +224,9 @@ class AdaptiveNoiseGenerator:
 
     # ------------------------------------------------------------------ analysis
     def preprocess(self, images: List) -> torch.Tensor:
-        """Pixel values of PIL ``images`` from the pipeline's own ``feature_extractor``."""
-        return self.encoder.preprocess(images)  # the encoder's processor is the pipeline's
+        """Pixel values of PIL ``images`` from the pipeline's own ``feature_extractor`` (a
+        16-bit image scaled to 8 bits first, as training's decoder scales it)."""
+        return self.encoder.preprocess([eight_bit(im) for im in images])
 
     def analyze(self, images: List, pixels: Optional[torch.Tensor] = None) -> Dict[str, Any]:
         """Foreground ratios, noise levels and CLIP image embeddings of PIL ``images`` (one
@@ -239,8 +268,9 @@ class AdaptiveNoiseGenerator:
         output = _check_output(output or self.output)
         if len(images) != len(keys):
             raise ValueError(f'got {len(images)} images but {len(keys)} keys')
-        if len(set(keys)) != len(keys):  # one key, one seed: two images would share it
-            repeated = sorted({k for k in keys if list(keys).count(k) > 1})
+        names = [str(k) for k in keys]  # the seed reads a key as text: 1 and '1' share one
+        if len(set(names)) != len(names):  # one key, one seed: two images would share it
+            repeated = sorted({k for k in names if names.count(k) > 1})
             raise ValueError(f'duplicate keys in one call (each key seeds its image): '
                              f'{repeated[:5]}')
         if not images:
@@ -251,7 +281,9 @@ class AdaptiveNoiseGenerator:
                              f'{len(images)}')
         samples = [(i, v) for i in range(len(images)) for v in range(self.num_variations)]
         seeds = [image_seed(keys[i], self.base_seed, v) for i, v in samples]
-        levels = [info['noise_level'][i] for i, _ in samples]
+        given = [check_noise_level(level, f' for image {keys[i]!r}')  # an analysis passed in:
+                 for i, level in enumerate(info['noise_level'])]    # diffusers checks row 0 only
+        levels = [given[i] for i, _ in samples]
         groups: Dict[int, List[int]] = {}
         for s in range(len(samples)):
             key = {'mixed': 0, 'level': levels[s], 'none': -1 - s}[batching]

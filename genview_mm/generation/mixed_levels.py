@@ -70,13 +70,16 @@ def call_mixed_levels(pipe: Any, embeds: torch.Tensor, levels: List[int], seeds:
         text = dict(prompt_embeds=pos.expand(n, -1, -1),
                     negative_prompt_embeds=None if neg is None else neg.expand(n, -1, -1))
     patched = len(set(levels)) > 1
+    own = vars(pipe).get('noise_image_embeddings')  # one the caller set on this pipeline
     if patched:  # the pipeline takes one noise_level per call: noise each level's rows apart
         pipe.noise_image_embeddings = per_sample_noising(pipe.noise_image_embeddings, levels)
     try:
         return pipe(image_embeds=embeds, noise_level=int(levels[0]), generator=gens,
                     output_type=output_type, **text, **call_kwargs).images
     finally:
-        if patched:
+        if patched and own is not None:
+            pipe.noise_image_embeddings = own
+        elif patched:
             del pipe.noise_image_embeddings  # back to the class method
 
 

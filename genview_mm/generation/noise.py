@@ -31,11 +31,21 @@ def validate_noise_rule(bins: Sequence[float] = DEFAULT_BINS,
         raise ValueError(f'need len(levels) == len(bins) + 1 (one level per bin), got '
                          f'{len(levels)} levels for {len(bins)} bins')
     for level in levels:
-        if isinstance(level, bool) or int(level) != level or not 0 <= level <= MAX_NOISE_LEVEL:
-            raise ValueError(f'noise levels must be integers in 0..{MAX_NOISE_LEVEL} (the '
-                             f'unCLIP noising scheduler has 1000 steps), got {level!r} in '
-                             f'{levels}')
+        check_noise_level(level, f' in {levels}')
     return bins, tuple(int(v) for v in levels)
+
+
+def check_noise_level(level, where: str = '') -> int:
+    """``level`` as an int, or a ValueError unless it is an integer in 0..999 (``where`` ends
+    the message)."""
+    try:
+        whole = not isinstance(level, (bool, str, bytes)) and float(level) == int(level)
+    except (TypeError, ValueError, OverflowError):  # None, 'x', inf, nan
+        whole = False
+    if not whole or not 0 <= int(level) <= MAX_NOISE_LEVEL:
+        raise ValueError(f'noise levels must be integers in 0..{MAX_NOISE_LEVEL} (the unCLIP '
+                         f'noising scheduler has 1000 steps), got {level!r}{where}')
+    return int(level)
 
 
 def noise_level_from_ratio(p: float, bins: Sequence[float] = DEFAULT_BINS,

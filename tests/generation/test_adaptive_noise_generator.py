@@ -1,6 +1,7 @@
 """AdaptiveNoiseGenerator (arXiv:2403.12003, Sec. 3.2): the noise level from each image's
 foreground ratio, order and metadata, batching modes that give the same images, seeds and
 variations, half precision, the pipeline's own conditioning, and one encoding per image."""
+import re
 import shutil
 
 import numpy as np
@@ -261,3 +262,74 @@ def test_a_similarity_that_is_not_finite_is_recorded_as_unknown(gen, monkeypatch
                         lambda pixels: torch.tensor([[1.0, 0.0], [float('nan'), 1.0]]))
     sims = gen._similarity_pixels(torch.zeros(2, 3, 8, 8), torch.tensor([[1.0, 0.0]] * 2))
     assert sims == [pytest.approx(1.0), None]
+
+
+@pytest.mark.parametrize('bad,row', [([0, -1], 1), ([0, 1000], 1), ([0, 150.7], 1),
+                                     ([-1, 0], 0)])
+def test_every_level_of_an_analysis_passed_in_is_checked(gen, photos, bad, row):
+    """diffusers checks the first row's level only: -1 in a later row indexed the scheduler's
+    last step and was recorded as the view's level; 1000 and 150.7 gave an IndexError."""
+    images, keys = photos
+    info = gen.analyze(images[:2])
+    with pytest.raises(ValueError, match=re.escape(
+            f'noise levels must be integers in 0..999 (the unCLIP noising scheduler has 1000 '
+            f'steps), got {bad[row]!r} for image {keys[row]!r}')):
+        gen.generate(images[:2], keys[:2], analysis=dict(info, noise_level=bad))
+
+
+def test_a_16_bit_image_is_read_as_training_reads_it(gen, photos):
+    """PIL's RGB conversion clips 16-bit samples: a 16-bit greyscale image was analysed as
+    white (foreground ratio 1.0, the top noise level). It is scaled to 8 bits as OpenCV does."""
+    grey = photos[0][0].convert('L')
+    sixteen = Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)
+    assert sixteen.mode == 'I;16'
+    wide = Image.fromarray(np.asarray(grey).astype(np.int32) * 257, 'I')
+    ref = gen.analyze([grey])
+    for image in (sixteen, wide):
+        info = gen.analyze([image])
+        assert info['noise_level'] == ref['noise_level'], image.mode
+        assert abs(float(info['fg_ratio'][0]) - float(ref['fg_ratio'][0])) < 1e-6, image.mode
+    small = Image.fromarray(np.asarray(grey).astype(np.int32), 'I')  # 0..255 in 'I': as it is
+    assert float(gen.analyze([small])['fg_ratio'][0]) == pytest.approx(float(ref['fg_ratio'][0]))
+
+
+def test_constructor_values_are_checked_before_any_load(tiny_unclip_pca):
+    """num_inference_steps=0 failed in diffusers after the load and the analysis; an
+    output_size of -4 or a tuple only after a whole diffusion; num_variations=2.5 at generate;
+    a float base_seed was truncated (1.7 seeded as 1)."""
+    for option, value, shown in (('num_inference_steps', 0, 'an integer >= 1, got 0'),
+                                 ('output_size', -4, 'an integer >= 1, got -4'),
+                                 ('output_size', (16, 24), 'an integer >= 1, got (16, 24)'),
+                                 ('num_variations', 2.5, 'an integer >= 1, got 2.5'),
+                                 ('num_variations', 0, 'an integer >= 1, got 0'),
+                                 ('base_seed', 1.7, 'an integer, got 1.7')):
+        with pytest.raises(ValueError, match=re.escape(f'{option} must be {shown}')):
+            AdaptiveNoiseGenerator(pca=tiny_unclip_pca, **{option: value})
+    g = AdaptiveNoiseGenerator(pca=tiny_unclip_pca, output_size=None, base_seed=np.int64(3),
+                               max_batch_size=4)
+    assert g.output_size is None and g.max_batch_size == 4
+    with pytest.raises(AttributeError):  # the splitter is built once: setting it did nothing
+        g.max_batch_size = 2
+
+
+def test_keys_that_read_alike_are_refused_and_a_callers_patch_is_kept(gen, photos):
+    """Keys 1 and '1' passed the duplicate check and got one seed (the seed reads the key as
+    text). A mixed-level call removed a noise_image_embeddings the caller had set on the
+    pipeline, putting the class method back."""
+    images, keys = photos
+    with pytest.raises(ValueError, match=r"duplicate keys in one call .*\['1'\]"):
+        gen.generate(images[:2], [1, '1'])
+    pipe = gen.pipeline
+    calls = []
+    original = pipe.noise_image_embeddings
+
+    def own(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+    pipe.noise_image_embeddings = own
+    try:
+        info = gen.analyze(images[:2])
+        gen.generate(images[:2], keys[:2], analysis=dict(info, noise_level=[0, 100]))
+        assert vars(pipe).get('noise_image_embeddings') is own and calls
+    finally:
+        del pipe.noise_image_embeddings
