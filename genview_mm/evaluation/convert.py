@@ -225,6 +225,12 @@ def convert_checkpoint(src: str, dst: str, fmt: str = 'mmpretrain',
     check_writable(dst)
     ckpt = read_checkpoint(src)
     state = state_dict_of(ckpt)
+    nested = sorted(k for k, v in ckpt.items() if isinstance(v, dict)) if not state else []
+    if nested:  # DINO's {'student': ..., 'teacher': ...}: --prefix cannot reach inside
+        raise CheckpointError(
+            f'{src} holds no tensors at its top level or under state_dict/model; its top-level '
+            f'keys are {nested[:10]}: save the model you mean as a flat state dict first, e.g. '
+            f"torch.save(torch.load('{src}')['{nested[0]}'], 'flat.pth'), and convert that")
     heads = sorted({k.split('.')[0] for k in state if k.startswith(_DETECTOR_HEADS)})
     if heads:  # its backbone may lack res5 (C4: in the RoI head) and was trained on COCO
         raise CheckpointError(f'{src} is a detector checkpoint ({", ".join(heads)}): convert '

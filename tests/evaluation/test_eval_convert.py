@@ -3,6 +3,7 @@ tools/convert_checkpoint.py's choice of format."""
 import os
 import pickle
 import pickletools
+import re
 
 import numpy as np
 import pytest
@@ -370,3 +371,18 @@ def test_the_function_refuses_to_write_over_its_source(moco_ckpt, tmp_path):
                            'converting would replace it by its backbone weights'):
             convert_checkpoint(src, dst)
     assert open(src, 'rb').read() == before
+
+
+def test_a_nested_checkpoint_names_its_keys(moco_ckpt, tmp_path):
+    """{'student': ..., 'teacher': ...} (DINO) got 'top-level names found: none' and a --prefix
+    hint that cannot reach inside a nested dict."""
+    from genview_mm.evaluation.checkpoint_io import CheckpointError
+    state = torch.load(moco_ckpt[0], weights_only=False)['state_dict']
+    src = str(tmp_path / 'dino.pth')
+    torch.save({'student': state, 'teacher': state, 'epoch': 3}, src)
+    with pytest.raises(CheckpointError, match=re.escape(
+            f"{src} holds no tensors at its top level or under state_dict/model; its top-level "
+            f"keys are ['student', 'teacher']: save the model you mean as a flat state dict "
+            f"first, e.g. torch.save(torch.load('{src}')['student'], 'flat.pth')")):
+        convert_checkpoint(src, str(tmp_path / 'out.pth'))
+    assert not (tmp_path / 'out.pth').exists()
