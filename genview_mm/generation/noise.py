@@ -58,6 +58,8 @@ def noise_level_from_ratio(p: float, bins: Sequence[float] = DEFAULT_BINS,
     p = float(p)
     if math.isnan(p):
         raise ValueError('foreground ratio is NaN')
+    if not 0.0 <= p <= 1.0:  # a share of tokens: anything else is a caller's bug, not a bin
+        raise ValueError(f'foreground ratio must lie in [0, 1], got {p}')
     for edge, level in zip(bins, levels):
         if p <= edge:
             return level

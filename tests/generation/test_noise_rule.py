@@ -79,3 +79,10 @@ def test_invalid_rules_are_clear(bins, levels, msg):
 def test_nan_ratio_rejected():
     with pytest.raises(ValueError, match='NaN'):
         noise_level_from_ratio(float('nan'))
+
+
+@pytest.mark.parametrize('p', [-0.1, 1.5, float('inf'), -float('inf')])
+def test_a_ratio_outside_zero_to_one_is_refused(p):
+    """-0.1 got level 0 and 1.5 level 400, silently: a ratio is a share of tokens."""
+    with pytest.raises(ValueError, match=r'foreground ratio must lie in \[0, 1\], got '):
+        noise_level_from_ratio(p)
