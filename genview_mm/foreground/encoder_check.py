@@ -43,9 +43,7 @@ def fits_encoder(pca: ForegroundPCA, identity: EncoderIdentity,
     """
     if input_size is not None and pca.input_size != int(input_size):
         return False, 'input size'
-    if pca.encoder == identity.name and not identity.fingerprint:
-        return True, 'same name'
-    return same_encoder(pca, identity)
+    return same_encoder(pca, identity)  # by name only where the architectures agree
 
 
 def describe_encoder(encoder) -> str:

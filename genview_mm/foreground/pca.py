@@ -109,10 +109,12 @@ class ForegroundPCA:
 
     def scores(self, tokens: Tensor) -> Tensor:
         """Projection scores: (..., N, D) -> (..., N); ``(tokens - mean) @ direction`` when
-        ``center``, else ``tokens @ direction``."""
-        direction = self.direction.to(tokens.device, tokens.dtype)
+        ``center``, else ``tokens @ direction``; in float32 at least (float16 tokens moved
+        masks; integer ones truncated the direction to zeros)."""
+        dtype = torch.promote_types(tokens.dtype, torch.float32)
+        tokens, direction = tokens.to(dtype), self.direction.to(tokens.device, dtype)
         if self.center:
-            tokens = tokens - self.mean.to(tokens.device, tokens.dtype)
+            tokens = tokens - self.mean.to(tokens.device, dtype)
         return tokens @ direction
 
     def require_scorer_direction(self) -> 'ForegroundPCA':
@@ -152,6 +154,8 @@ class ForegroundPCA:
         ratio on a bin edge of the noise rule (60 of 100 tokens) stays in its right-closed bin,
         where a float32 mean (3/5 -> 0.6000000238) read above the edge. The division is on the
         CPU: some devices (MPS) have no float64."""
+        if tokens.shape[-2] == 0:  # 0/0: NaN ratios, which no noise bin takes
+            raise ValueError(f'no tokens to count: got tokens of shape {tuple(tokens.shape)}')
         mask = self.foreground_mask(tokens)
         return mask.sum(-1).cpu().double() / mask.shape[-1]
 

@@ -493,7 +493,7 @@ def source_key(path: str, root: Optional[str]) -> str:
     path without its leading slash when it is not under ``root``)."""
     path = osp.abspath(path)
     rel = osp.relpath(path, root) if root else path
-    if rel.startswith('..'):
+    if not root or rel == '..' or rel.startswith('..' + os.sep):  # not '..hidden/x.jpg'
         rel = path.lstrip('/\\')
     return rel.replace(os.sep, '/')
 

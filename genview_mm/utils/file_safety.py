@@ -146,7 +146,12 @@ def check_outside_sources(out_dir: str, source: str, source_paths: Sequence[str]
     outs = {osp.realpath(out_dir), osp.abspath(out_dir)}
     roots = {osp.realpath(source), osp.abspath(source)} if osp.isdir(source) else set()
     inside = [r for r in roots for o in outs if o == r or lies_under(o, r)]
-    held = next((p for p in source_paths for o in outs if lies_under(p, o)), None)
+    folders: dict = {}  # each image's folder as spelled and resolved (a list naming the
+    for p in source_paths:  # images through a link to --out-dir): one realpath per folder
+        folders.setdefault(osp.dirname(p), p)
+    spelled = {f: p for d, p in folders.items() for f in (d, osp.realpath(d))}
+    held = next((p for f, p in spelled.items() for o in outs if f == o or lies_under(f, o)),
+                None)
     if inside or held:
         what = f'is inside the source folder {source!r}' if inside else \
             f'holds source images ({held!r})'

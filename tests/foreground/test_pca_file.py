@@ -180,3 +180,34 @@ def test_an_all_zero_direction_is_refused_at_load(tmp_path):
     with pytest.raises(ForegroundPCAError, match='the direction is all zeros'):
         ForegroundPCA(direction=torch.zeros(8), mean=torch.zeros(8), alpha=0.0, encoder='e',
                       grid=(2, 4), input_size=32)
+
+
+def test_low_precision_tokens_score_in_float32_and_no_tokens_are_refused():
+    """The projection ran in the tokens' dtype: float16 tokens moved masks against the same
+    tokens in float32, integer tokens truncated the direction to zeros (ratio 0). A batch
+    without tokens gave NaN ratios."""
+    g = torch.Generator().manual_seed(1)
+    d = torch.randn(64, generator=g)
+    pca = ForegroundPCA(direction=d / d.norm(), mean=torch.randn(64, generator=g) * 3,
+                        alpha=0.0, encoder='e', grid=(16, 16), input_size=32)
+    tokens = (torch.randn(8, 256, 64, generator=g) * 40).half()
+    assert pca.scores(tokens).dtype == torch.float32
+    assert torch.equal(pca.foreground_mask(tokens), pca.foreground_mask(tokens.float()))
+    ints = torch.randint(-50, 50, (2, 256, 64), generator=g)
+    assert torch.equal(pca.foreground_ratio(ints), pca.foreground_ratio(ints.float()))
+    assert pca.foreground_ratio(ints).min() > 0
+    with pytest.raises(ValueError, match=r'no tokens to count: got tokens of shape \(2, 0, 64\)'):
+        pca.foreground_ratio(torch.zeros(2, 0, 64))
+
+
+def test_a_name_match_does_not_hide_another_architecture():
+    """fits_encoder said 'same name' for an encoder of another architecture when the config's
+    identity had no fingerprint (a model folder swapped under the same path)."""
+    from genview_mm.foreground import fits_encoder
+    pca = _pca(encoder='/models/enc')
+    pca.encoder_arch, pca.fingerprint = 'clip-vit:d1280-l32-p14-s224', [1.0, 2.0]
+    assert fits_encoder(pca, EncoderIdentity('/models/enc', 'clip-vit:d1024-l24-p14-s224')) == (
+        False, 'its architecture differs (clip-vit:d1280-l32-p14-s224 vs '
+        'clip-vit:d1024-l24-p14-s224)')
+    assert fits_encoder(pca, EncoderIdentity('/models/enc', 'clip-vit:d1280-l32-p14-s224')) == (
+        True, 'same name')

@@ -502,3 +502,16 @@ def test_merge_tool_out_folder_empty_out_and_variations(tmp_path, capsys):
             tool.main([out, '--source', str(tmp_path / 'src'), *bad])
         assert exc.value.code == 2 and said in capsys.readouterr().err
     assert tool.main([out, '--source', str(tmp_path / 'src')]) == 1  # b.jpg has no row
+
+
+def test_a_source_key_inside_the_root_may_start_with_two_dots(tmp_path):
+    """'..hidden/x.jpg' and '...jpg' lie inside the root, but a name starting with '..' was
+    read as outside it: the key (and so the seed, the output name and the manifest match) was
+    built from the absolute path."""
+    from genview_mm.structures.manifest import source_key
+    root = str(tmp_path / 'root')
+    assert source_key(osp.join(root, '..hidden', 'x.jpg'), root) == '..hidden/x.jpg'
+    assert source_key(osp.join(root, '...jpg'), root) == '...jpg'
+    assert source_key(str(tmp_path / 'other' / 'y.jpg'), root) == \
+        str(tmp_path / 'other' / 'y.jpg').lstrip('/')
+    assert source_key('/data/x.jpg', None) == 'data/x.jpg'  # the docstring's promise

@@ -440,6 +440,14 @@ def test_paths_that_cannot_be_written_as_files_are_refused_first(tmp_path):
         check_outside_sources(str(tmp_path / 'out'), '/', [])
     with pytest.raises(ValueError, match=r"^--out-dir '/' holds source images"):
         check_outside_sources('/', str(tmp_path / 'src'), [str(tmp_path / 'src' / 'a.jpg')])
+    # a list naming its images through a link: --out-dir as the real folder passed
+    os.makedirs(str(tmp_path / 'real' / 'src'))
+    os.symlink(str(tmp_path / 'real'), str(tmp_path / 'link'))
+    listed = [str(tmp_path / 'link' / 'src' / 'x.jpg')]
+    for out in (tmp_path / 'real' / 'src', tmp_path / 'link' / 'src', tmp_path / 'real'):
+        with pytest.raises(ValueError, match=r'holds source images'):
+            check_outside_sources(str(out), str(tmp_path / 'list.txt'), listed)
+    check_outside_sources(str(tmp_path / 'real' / 'out'), str(tmp_path / 'list.txt'), listed)
 
 
 def test_tool_docstrings_keep_their_line_continuations_and_toy_coco_refuses_a_bad_seed(
