@@ -100,15 +100,20 @@ def apply_genview_settings(cfg) -> int:
 
 def check_pair_hook(tree) -> None:
     """Refuse a train pipeline whose ``GenViewPairDataset`` draws generated views (prob > 0)
-    when ``custom_hooks`` has no ``GenViewPairHook``: the views' checks (coverage at the start,
-    unreadable views and non-finite scores during training) would not run. MMEngine replaces a
+    when neither ``custom_hooks`` nor ``default_hooks`` has a ``GenViewPairHook``: the views'
+    checks (coverage at the start, unreadable views and non-finite scores during training)
+    would not run. MMEngine replaces a
     base's list with a child's, so ``custom_hooks = [dict(type='EMAHook')]`` in a child config
     dropped the hook, and a run whose views were gone trained as plain SSL to the end."""
     drawing = [n for n in iter_pair_transforms(tree.get('train_dataloader'))
                if n.get('prob') is None or n.get('prob') > 0]
-    hooks = tree.get('custom_hooks') or []
+    hooks = list(tree.get('custom_hooks') or [])
     names = [type_name(h) if isinstance(h, dict) else type(h).__name__ for h in hooks]
-    if drawing and 'GenViewPairHook' not in names:
+    default = tree.get('default_hooks') or {}  # MMEngine registers hooks there too
+    registered = names + [type_name(h) if isinstance(h, dict) else type(h).__name__
+                          for h in (default.values() if hasattr(default, 'values') else ())
+                          if h is not None]
+    if drawing and 'GenViewPairHook' not in registered:
         raise GenViewSettingError(
             f'custom_hooks {names} has no GenViewPairHook, but the train pipeline draws '
             'generated views (GenViewPairDataset): the checks of the views would not run. A '

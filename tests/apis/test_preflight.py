@@ -707,6 +707,10 @@ def test_a_child_config_that_drops_the_pair_hook_is_refused(tmp_path, capsys):
                      "dict(type='EMAHook', momentum=0.001)]\n")
     assert [h['type'] for h in load_config(str(child)).custom_hooks] == ['GenViewPairHook',
                                                                         'EMAHook']
+    # registered among the default hooks, as MMEngine allows: it was refused
+    child.write_text(f'_base_ = {GENVIEW_TINY!r}\ncustom_hooks = []\n'
+                     "default_hooks = dict(genview=dict(type='GenViewPairHook'))\n")
+    assert load_config(str(child)).default_hooks.genview.type == 'GenViewPairHook'
 
 
 def test_check_config_refuses_what_the_run_tool_would_refuse(capsys, tmp_path):

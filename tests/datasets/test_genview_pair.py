@@ -104,6 +104,22 @@ def test_after_upstream_loader_and_without_manifest(data):
         run(t, data.sources[0])
 
 
+def test_the_generated_view_is_decoded_as_the_original_was(data):
+    """Behind a loader with to_float32=True or color_type='grayscale' the generated view was
+    still colour uint8: the two views of a pair (and the slots of a batch) had other dtypes
+    or shapes."""
+    from mmcv.transforms import Compose, LoadImageFromFile
+    for options, dtype, shape in ((dict(to_float32=True), np.float32, (24, 24, 3)),
+                                  (dict(color_type='grayscale'), np.uint8, (24, 24))):
+        np.random.seed(0)
+        pipeline = Compose([LoadImageFromFile(**options),
+                            GenViewPairDataset(manifest=data.manifest, transforms=[[]], prob=1)])
+        out = pipeline(dict(img_path=data.sources[2], sample_idx=0))
+        assert [v.dtype for v in out['img']] == [dtype, dtype], options
+        assert [v.shape for v in out['img']] == [shape, shape], options
+        assert np.all(out['img'][out['genview_slot']] == 30)  # view 2 is solid 30
+
+
 @pytest.mark.parametrize('damage', ['delete', 'corrupt'])
 def test_bad_generated_file_falls_back_to_original(data, damage):
     victim = osp.join(data.gen_dir, osp.splitext(osp.basename(data.sources[2]))[0] + '.png')

@@ -1,6 +1,7 @@
 """KNNMonitorHook and genview_mm.evaluation.knn: the weighted vote, pooling, the cross-rank
 gather, and an evaluation logged to the message hub."""
 import os
+import re
 
 import pytest
 import torch
@@ -95,6 +96,36 @@ def test_vote_settings_refused_when_the_hook_is_built(setting):
     name = next(iter(setting))
     with pytest.raises(StartCheckFailed, match=f'KNNMonitorHook: {name} must be'):
         KNNMonitorHook(train_dataloader={}, val_dataloader={}, **setting)
+
+
+def test_a_monitor_that_would_never_run_is_refused():
+    """Under IterBasedTrainLoop, by_epoch=True fired once, at the very end (its single
+    'epoch'), so the monitor never ran with an interval > 1, without a word. val_dataloader
+    None was a TypeError; an infinite temperature gave every neighbour the same vote."""
+    from types import SimpleNamespace
+
+    from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+
+    from genview_mm.engine import StartCheckFailed
+    hook = KNNMonitorHook(train_dataloader={}, val_dataloader={}, interval=2)
+    built = []
+    hook.build_loaders = built.append
+    with pytest.raises(StartCheckFailed, match=r'KNNMonitorHook: by_epoch=True, but the run '
+                       r'counts iterations \(IterBasedTrainLoop\): set by_epoch=False'):
+        hook.before_train(SimpleNamespace(
+            train_loop=IterBasedTrainLoop.__new__(IterBasedTrainLoop)))
+    assert built == []
+    hook.before_train(SimpleNamespace(train_loop=EpochBasedTrainLoop.__new__(EpochBasedTrainLoop)))
+    iters = KNNMonitorHook(train_dataloader={}, val_dataloader={}, by_epoch=False, interval=2)
+    iters.build_loaders = built.append
+    iters.before_train(SimpleNamespace(train_loop=IterBasedTrainLoop.__new__(IterBasedTrainLoop)))
+    assert len(built) == 2
+    for setting, shown in ((dict(val_dataloader=None), 'val_dataloader must be a dataloader '
+                            'config (a dict), got None'),
+                           (dict(temperature=float('inf')), 'temperature must be a finite '
+                            'number > 0, got inf')):
+        with pytest.raises(StartCheckFailed, match=re.escape(f'KNNMonitorHook: {shown}')):
+            KNNMonitorHook(**dict(dict(train_dataloader={}, val_dataloader={}), **setting))
 
 
 def test_labels_outside_num_classes_refused():

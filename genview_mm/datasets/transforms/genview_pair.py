@@ -4,6 +4,7 @@ import logging
 import math
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
+import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform, Compose, LoadImageFromFile
 from mmengine.logging import print_log
@@ -14,6 +15,15 @@ from ..manifest_index import ManifestIndex
 #: per-sample fields this transform adds; pass them to ``PackInputs(algorithm_keys=...)``
 GEN_KEYS = ('genview_slot', 'genview_noise_level', 'genview_fallback')
 Transform = Union[dict, Callable[[dict], dict]]  # a transform or its config
+
+
+def decoded_like(view: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """A copy of the generated ``view`` (decoded as colour uint8) as the original was decoded:
+    grey where the user's loader has ``color_type='grayscale'``, float32 where it has
+    ``to_float32=True`` (the two views of a pair had other shapes or dtypes)."""
+    if original.ndim == 2 and view.ndim == 3:
+        view = mmcv.bgr2gray(view)
+    return view.astype(original.dtype)  # a copy, also when the dtype is the same
 
 
 @TRANSFORMS.register_module()
@@ -160,8 +170,8 @@ class GenViewPairDataset(BaseTransform):
         for i, pipeline in enumerate(self.transforms):
             view = copy.deepcopy(results)
             if i == slot:
-                view.update(img=generated.copy(), img_shape=generated.shape[:2],
-                            ori_shape=generated.shape[:2])
+                img = decoded_like(generated, results['img'])
+                view.update(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2])
             imgs.append(pipeline(view)['img'])
         results.update(img=imgs, genview_slot=slot, genview_noise_level=level,
                        genview_fallback=fallback)

@@ -65,8 +65,12 @@ class KNNMonitorHook(Hook):
         refuse_settings('KNNMonitorHook', (
             ('interval', interval, is_count(interval), 'an integer >= 1'),
             ('k', k, is_count(k), 'an integer >= 1'),
-            ('temperature', temperature,
-             isinstance(temperature, (int, float)) and temperature > 0, '> 0'),
+            ('temperature', temperature, isinstance(temperature, (int, float)) and
+             0 < temperature < float('inf'), 'a finite number > 0'),  # inf: equal votes
+            ('train_dataloader', train_dataloader, isinstance(train_dataloader, dict),
+             'a dataloader config (a dict)'),
+            ('val_dataloader', val_dataloader, isinstance(val_dataloader, dict),
+             'a dataloader config (a dict)'),
             ('num_classes', num_classes, num_classes is None or is_count(num_classes),
              'an integer >= 1')))
         self.loader_cfgs = {'train': self._loader_cfg(train_dataloader),
@@ -85,6 +89,13 @@ class KNNMonitorHook(Hook):
         return cfg
 
     def before_train(self, runner) -> None:
+        from mmengine.runner import IterBasedTrainLoop
+        if self.by_epoch and isinstance(runner.train_loop, IterBasedTrainLoop):  # one 'epoch'
+            raise StartCheckFailed(   # at the very end: the monitor never ran, without a word
+                'KNNMonitorHook: by_epoch=True, but the run counts iterations '
+                f'({type(runner.train_loop).__name__}): set by_epoch=False and an interval in '
+                "iterations, e.g. dict(type='KNNMonitorHook', by_epoch=False, interval=5000, "
+                '...)')
         self.build_loaders(runner)  # bad data fails now, not after an epoch (that checkpoint lost)
         if self.at_start:
             self.evaluate(runner, 'before training', runner.iter)
