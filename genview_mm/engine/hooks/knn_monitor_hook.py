@@ -90,10 +90,11 @@ class KNNMonitorHook(Hook):
 
     def before_train(self, runner) -> None:
         from mmengine.runner import IterBasedTrainLoop
-        if self.by_epoch and isinstance(runner.train_loop, IterBasedTrainLoop):  # one 'epoch'
+        loop = getattr(runner, 'train_loop', None)
+        if self.by_epoch and isinstance(loop, IterBasedTrainLoop):  # a single 'epoch'
             raise StartCheckFailed(   # at the very end: the monitor never ran, without a word
                 'KNNMonitorHook: by_epoch=True, but the run counts iterations '
-                f'({type(runner.train_loop).__name__}): set by_epoch=False and an interval in '
+                f'({type(loop).__name__}): set by_epoch=False and an interval in '
                 "iterations, e.g. dict(type='KNNMonitorHook', by_epoch=False, interval=5000, "
                 '...)')
         self.build_loaders(runner)  # bad data fails now, not after an epoch (that checkpoint lost)
