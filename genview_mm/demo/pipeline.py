@@ -113,8 +113,9 @@ class Demo:
         made again."""
         record = self.path('stages', f'{key}.json')
         old = _read_record(record)
+        gone = [p for p in outputs if not osp.lexists(p)] if old and old['done'] else []
         same = (old is not None and old['settings'] == settings
-                and not self.ran - {key})
+                and not self.ran - {key} and not gone)
         print(f'\n===== [genview demo] {name}' +
               (' (done earlier, skipped)' if same and old['done'] else ''), flush=True)
         if same and old['done']:
@@ -122,7 +123,8 @@ class Demo:
         if not same:
             if old is not None:
                 why = (f'settings changed ({old["settings"]} -> {settings})'
-                       if old['settings'] != settings else 'an earlier stage ran again')
+                       if old['settings'] != settings else
+                       f'its output {gone[0]} is gone' if gone else 'an earlier stage ran again')
                 print(f'===== [genview demo] {why}: starting over')
             for path in (p for p in outputs if lies_under(p, self.out)):
                 if osp.isdir(path) and not osp.islink(path):
@@ -141,14 +143,14 @@ class Demo:
             json.dump(dict(settings=settings, done=True), f)
         print(f'===== [genview demo] {name}: {self.times[name]} s', flush=True)
 
-    def run_tool(self, cmd: List[str], log_name: str) -> None:
+    def run_tool(self, cmd: List[str], log_name: str, extra_env: Optional[dict] = None) -> None:
         """Run a stage's ``cmd`` (from the user's folder), its output shown and saved to the log
         ``log_name``. Its shell launchers (tools/_python.sh) get this interpreter as ``PYTHON``,
         so every stage runs under the demo's Python: from a conda env without the repo's .venv,
         ``tools/dist_train.sh`` picked ``python``/``python3`` from the PATH instead."""
         env = dict(os.environ, PYTHONPATH=PACKAGE_PARENT + os.pathsep +
                    os.environ.get('PYTHONPATH', ''),
-                   PYTHONUNBUFFERED='1', PYTHON=sys.executable)
+                   PYTHONUNBUFFERED='1', PYTHON=sys.executable, **(extra_env or {}))
         log_path = self.path('logs', log_name + '.log')
         os.makedirs(osp.dirname(log_path), exist_ok=True)
         print('$ ' + ' '.join(cmd), flush=True)
@@ -215,7 +217,9 @@ class Demo:
 
     def train(self, config: str) -> None:
         self.run_tool(['bash', tool('dist_train.sh'), config, str(self.gpus), '--work-dir',
-                       self.work, '--resume'], 'train')
+                       self.work, '--resume'], 'train',
+                      {'PORT': os.environ.get('PORT') or str(free_port())})  # not 29500: two
+        # demos at once, or a demo beside another dist_train.sh job, failed with EADDRINUSE
 
     def visualize(self, config: str) -> None:
         self.run_tool([sys.executable, tool('visualize_pairs.py'), '--config', config,
@@ -258,10 +262,12 @@ class Demo:
         ok = [r for r in rows if r['status'] == 'ok']
         sims = [r['clip_sim'] for r in ok if r['clip_sim'] is not None]
         levels, counts = np.unique([r['noise_level'] for r in ok], return_counts=True)
-        logs = []
+        by_iter = {}  # a resumed run logs again the iterations its checkpoint came before
         for p in sorted(glob.glob(osp.join(self.work, '*', 'vis_data', 'scalars.json'))):
-            with open(p) as f:
-                logs += [json.loads(line) for line in f if '"loss"' in line]
+            with open(p) as f:  # runs in time order (timestamped folders): the last one wins
+                by_iter.update((row.get('iter', row.get('step')), row)
+                               for row in map(json.loads, f) if 'loss' in row)
+        logs = [by_iter[k] for k in sorted(by_iter)]
         tiny = 'tiny, randomly initialised (outputs are noise; pass --unclip/--scorer-clip ' \
                'for real weights)'
         return dict(
@@ -279,6 +285,14 @@ class Demo:
             checkpoint=osp.join(self.work, f'epoch_{self.epochs}.pth'),
             pairs_picture=self.path('pairs.png'), manifest=manifest,
             stage_seconds=self.times)
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now, for a single-node torchrun."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def _read_record(path: str) -> Optional[dict]:

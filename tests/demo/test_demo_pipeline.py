@@ -132,8 +132,15 @@ def test_the_number_of_processes_is_a_training_setting(tmp_path, monkeypatch):
     """--gpus 1 after a finished 2-process demo reused the 2-process training (12 iterations
     where 1 process makes 24) under a '1 processes' header."""
     calls = []
-    for name in ('write_photos', 'save_models', 'fit_pca', 'generate', 'train', 'visualize'):
-        monkeypatch.setattr(Demo, name, lambda self, *a, _n=name: calls.append(_n))
+    made = dict(write_photos=lambda d, a: d.images, save_models=lambda d, a: d.path('models'),
+                fit_pca=lambda d, a: a[-1], generate=lambda d, a: d.views,
+                train=lambda d, a: d.work, visualize=lambda d, a: d.path('pairs.png'))
+
+    def stub(self, *args, _n):  # each stage leaves its output: a done stage's is checked
+        calls.append(_n)
+        os.makedirs(made[_n](self, args), exist_ok=True)
+    for name in made:
+        monkeypatch.setattr(Demo, name, lambda self, *a, _n=name: stub(self, *a, _n=_n))
     monkeypatch.setattr(Demo, 'write_config', lambda self, scorer: 'cfg.py')
     monkeypatch.setattr(Demo, 'summary', lambda self, *a: {})
     Demo(str(tmp_path / 'demo'), gpus=2).run()
@@ -270,3 +277,61 @@ def test_summary_leaves_out_similarities_recorded_as_unknown(tmp_path):
     write_manifest(manifest, [ManifestRow('/s/b.jpg', 'b.jpg', 0, 'images/b.jpg', 200, 0.5, 2,
                                           'g', None)])
     assert Demo.summary(demo, 'u', 'c', manifest)['mean_clip_sim'] is None
+
+
+def test_a_done_stage_whose_output_is_gone_runs_again(tmp_path, capsys):
+    """A stage recorded as done was skipped although its output had been moved away: the
+    summary then ended in a traceback (the manifest not found)."""
+    ran = []
+    out = tmp_path / 'demo' / 'views'
+
+    def make(tag):
+        out.mkdir(parents=True, exist_ok=True)
+        ran.append(tag)
+
+    Demo(str(tmp_path / 'demo')).stage('v', 'views', dict(x=1), [str(out)], make, 1)
+    Demo(str(tmp_path / 'demo')).stage('v', 'views', dict(x=1), [str(out)], make, 2)
+    assert ran == [1] and 'skipped' in capsys.readouterr().out
+    out.rmdir()
+    again = Demo(str(tmp_path / 'demo'))
+    again.stage('v', 'views', dict(x=1), [str(out)], make, 3)
+    again.stage('t', 'train', dict(y=1), [], make, 4)  # a later stage runs again too
+    assert ran == [1, 3, 4] and out.is_dir()
+    assert f'its output {out} is gone: starting over' in capsys.readouterr().out
+
+
+def test_summary_counts_a_resumed_runs_iterations_once(tmp_path):
+    """A training stage resumed from epoch 2 logs epoch 3's iterations again (the cut run had
+    logged some of them): the summary counted 23 iterations for 7 epochs of 3."""
+    from types import SimpleNamespace
+
+    from genview_mm.structures.manifest import ManifestRow, write_manifest
+    manifest = str(tmp_path / 'manifest.jsonl')
+    write_manifest(manifest, [ManifestRow('/s/a.jpg', 'a.jpg', 0, 'images/a.jpg', 100, 0.3, 1,
+                                          'g', 0.8)])
+    for run, iters in (('20261206_010000', range(1, 9)), ('20261206_020000', range(7, 22))):
+        os.makedirs(tmp_path / 'train' / run / 'vis_data')
+        with open(tmp_path / 'train' / run / 'vis_data' / 'scalars.json', 'w') as f:
+            for i in iters:
+                f.write(json.dumps(dict(loss=float(i) + (0.5 if run.endswith('2') else 0),
+                                        genview_w_std=0.1, iter=i, step=i)) + '\n')
+            f.write(json.dumps(dict(coco_mAP=0.1, step=21)) + '\n')  # a row without a loss
+    demo = SimpleNamespace(unclip='u', scorer_clip='c', num_images=1, epochs=7, times={},
+                           work=str(tmp_path / 'train'), path=lambda name: str(tmp_path / name))
+    summary = Demo.summary(demo, 'u', 'c', manifest)
+    assert summary['iterations'] == 21
+    assert (summary['loss_first'], summary['loss_last']) == (1.0, 21.0)
+
+
+def test_the_training_stage_takes_a_free_port(tmp_path, monkeypatch):
+    """dist_train.sh's default port 29500: two demos at once (or a demo beside another job)
+    failed with EADDRINUSE, and nothing said PORT."""
+    seen = []
+    monkeypatch.delenv('PORT', raising=False)
+    demo = Demo(str(tmp_path / 'demo'))
+    demo.run_tool = lambda cmd, log, env=None: seen.append(env)
+    demo.train('cfg.py')
+    monkeypatch.setenv('PORT', '29611')
+    demo.train('cfg.py')
+    assert seen[0]['PORT'] != '29500' and int(seen[0]['PORT']) > 0
+    assert seen[1] == {'PORT': '29611'}
