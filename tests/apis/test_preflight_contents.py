@@ -188,6 +188,19 @@ def test_a_backbone_checkpoint_with_more_blocks_is_refused(coco, tmp_path):
     assert by_what(run_preflight(detection_cfg(coco, r18)))[INIT_KEY].status == 'ok'
 
 
+def test_a_vit_checkpoint_of_another_image_size_fits():
+    """MMPretrain's ViTs resize pos_embed while loading (a 224-px checkpoint for a 384-px
+    model): the preflight called it BROKEN and stopped a run that would have loaded."""
+    from genview_mm.apis.preflight.state_dict_checks import compare
+    model = {'cls_token': (1, 1, 32), 'pos_embed': (1, 577, 32), 'layers.0.w': (32, 32)}
+    saved = dict(model, pos_embed=(1, 197, 32))
+    assert compare(saved, model, 'VisionTransformer', False) == (
+        'ok', 'all 3 tensors fit the VisionTransformer')
+    status, found = compare(dict(model, pos_embed=(1, 197, 16)), model, 'VisionTransformer',
+                            False)  # another width is no resize
+    assert status == 'BROKEN' and "'pos_embed' (1, 197, 16) in the checkpoint" in found
+
+
 def test_a_checkpoint_path_under_the_home_folder_is_found(coco, tmp_path, monkeypatch):
     """MMEngine's loader expands '~' (a config's load_from, or --cfg-options ...checkpoint=~/x,
     which bash leaves alone): the preflight said MISSING and train.py stopped."""

@@ -87,6 +87,13 @@ def _examples(keys, n: int = 3) -> str:
     return ', '.join(f"'{k}'" for k in list(keys)[:n])
 
 
+def _resized_on_load(key: str, saved: tuple, wanted: tuple) -> bool:
+    """Whether MMPretrain's ViTs resize this tensor while loading it: a ``pos_embed`` of
+    another token count (a checkpoint of another image size), its width the same."""
+    return (key.split('.')[-1] == 'pos_embed' and len(saved) == len(wanted) == 3
+            and saved[0] == wanted[0] and saved[2] == wanted[2])
+
+
 def _extra_blocks(unused: List[str], common: set) -> List[str]:
     """The unused checkpoint keys that are further blocks of a stage the model has: the key of
     a loaded tensor with only a block number changed (``layer3.6.conv1.weight`` beside
@@ -127,7 +134,8 @@ def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
         return BROKEN, (f'none of its {len(loaded)} tensors belongs to the {kind} it loads '
                         f'into (checkpoint keys: {_examples(loaded)}; the {kind}\'s: '
                         f'{_examples(model)})')
-    wrong = [k for k in model if k in common and loaded[k] != model[k]]
+    wrong = [k for k in model if k in common and loaded[k] != model[k]
+             and not _resized_on_load(k, loaded[k], model[k])]
     if wrong:
         k = wrong[0]
         return bad, (f'{len(wrong)} of its tensors have other shapes than the {kind}\'s, '
