@@ -48,6 +48,10 @@ class CovarianceAccumulator:
     def update(self, tokens: Tensor) -> None:
         """Add tokens of shape (..., D)."""
         x = tokens.detach().reshape(-1, self.dim).to('cpu', torch.float64)
+        if not torch.isfinite(x).all():  # one NaN made the covariance NaN: 'eigh failed to
+            raise ValueError(            # converge' at the end, naming nothing
+                'the encoder gave non-finite tokens (NaN or inf): its weights are damaged, or '
+                'it overflowed in half precision (fit in float32)')
         self.count += x.shape[0]
         self.sum += x.sum(0)
         self.outer += x.T @ x

@@ -211,3 +211,15 @@ def test_the_fit_and_its_sheet_decode_images_as_the_generator_does(tmp_path, mon
     assert pca_fit.draw_sheet(PCA(), Encoder(), paths, str(tmp_path / 'sheet.png'))
     assert [np.asarray(im).shape for im in drawn] == [w.shape for w in wanted]
     assert all(np.array_equal(np.asarray(im), w) for im, w in zip(drawn, wanted))
+
+
+def test_non_finite_tokens_are_named_not_an_eigh_failure():
+    """A NaN token (damaged weights, fp16 overflow) made the covariance NaN, and the fit ended
+    in 'linalg.eigh: failed to converge', naming nothing."""
+    stats = CovarianceAccumulator(4)
+    stats.update(torch.randn(2, 3, 4))
+    bad = torch.randn(2, 3, 4)
+    bad[1, 2, 0] = float('nan')
+    with pytest.raises(ValueError, match=r'the encoder gave non-finite tokens \(NaN or inf\)'):
+        stats.update(bad)
+    assert stats.count == 6  # the bad batch was not added
