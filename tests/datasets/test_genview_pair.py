@@ -890,3 +890,21 @@ def test_hook_settings_refused_when_built(setting):
     name = next(iter(setting))
     with pytest.raises(StartCheckFailed, match=f'GenViewPairHook: {name} must be'):
         GenViewPairHook(**setting)
+
+
+def test_a_member_without_image_files_is_one_clear_line_in_the_shared_rows_check():
+    """shared_keys read img_path by indexing: a ConcatDataset part holding its images in
+    memory was a bare KeyError instead of the hook's StartCheckFailed."""
+    from genview_mm.engine import StartCheckFailed
+    from genview_mm.engine.hooks.genview_pair_hook import shared_keys
+
+    class InMemory:
+        def __len__(self):
+            return 2
+
+        def get_data_info(self, i):
+            return dict(img=np.zeros((2, 2, 3), np.uint8), gt_label=0)
+
+    with pytest.raises(StartCheckFailed, match=r'GenView: GenViewPairDataset needs image files: '
+                       r'sample 0 has no img_path \(InMemory holds its images in memory\)'):
+        shared_keys([(InMemory(), SimpleNamespace(identity=lambda path: None))])

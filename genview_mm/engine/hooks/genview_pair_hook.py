@@ -97,13 +97,12 @@ def shared_keys(members: Sequence[tuple]) -> Tuple[int, Optional[Tuple[str, str,
     shared, example = set(), None
     for m, (dataset, index) in enumerate(members):
         for i in range(len(dataset)):
-            path = _same(dataset.get_data_info(i)['img_path'])
+            path = _same(_image_path(dataset, i))  # an in-memory part: one clear line
             ident = index.identity(path)
             if ident is None:
                 continue
             j, k = first.setdefault(ident, (m, i))
-            other = path if (j, k) == (m, i) else _same(
-                members[j][0].get_data_info(k)['img_path'])
+            other = path if (j, k) == (m, i) else _same(_image_path(members[j][0], k))
             if other != path:
                 shared.update((other, path))
                 example = example or (ident[0], other, path)
