@@ -3,6 +3,7 @@ the views a manifest names, empty folders and annotation files, unloadable score
 checkpoint to resume; a config at prob=0 needs no manifest."""
 import os
 import os.path as osp
+import random
 import shutil
 
 import pytest
@@ -186,6 +187,25 @@ def test_a_backbone_checkpoint_with_more_blocks_is_refused(coco, tmp_path):
     assert (status, found) == ('ok', 'all 3 tensors fit the ResNet')  # not 'more blocks'
     r18 = save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'r18.pth'))
     assert by_what(run_preflight(detection_cfg(coco, r18)))[INIT_KEY].status == 'ok'
+
+
+def test_a_checkpoint_without_batchnorm_statistics_is_refused(coco, tmp_path):
+    """A backbone saved from named_parameters() (no buffers) was a note: every BatchNorm kept
+    running mean 0 and variance 1, and the frozen linear probe learned on those features."""
+    r18 = tiny_backbone()
+    path = str(tmp_path / 'params.pth')
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in r18.named_parameters()}}, path)
+    check = by_what(run_preflight(detection_cfg(coco, path)))[INIT_KEY]
+    assert check.status == 'BROKEN' and 'it has no normalisation statistics: all 40 ' \
+        'running_mean and running_var tensors of the ResNet are missing' in check.detail, \
+        check.detail
+    from genview_mm.apis.preflight.state_dict_checks import compare
+    model = {'conv.weight': (4, 4), 'bn.weight': (4,), 'bn.bias': (4,), 'bn.running_mean': (4,),
+             'bn.running_var': (4,)}
+    saved = {k: v for k, v in model.items() if 'running' not in k}
+    assert compare(saved, model, 'ResNet', False, lenient=True)[0] == 'note'  # load_from
+    assert compare(dict(saved, **{'bn.running_mean': (4,)}), model, 'ResNet', False)[0] == \
+        'note'  # some statistics are there: a partial file, as before
 
 
 def test_a_vit_checkpoint_of_another_image_size_fits():
@@ -462,7 +482,10 @@ def test_prob0_needs_no_manifest(setup):
     assert not preflight_passes(run_preflight(pretraining_cfg(setup)))  # prob 1 still refuses
 
 
-@pytest.mark.parametrize('content', [b'', os.urandom(4096)], ids=['zero_bytes', 'random'])
+# seed 2: bytes on which the unpickler raises IndexError ('pop from empty list'), which the
+# timm file's identity let through as a traceback (the test failed now and then)
+@pytest.mark.parametrize('content', [b'', os.urandom(4096), random.Random(2).randbytes(4096)],
+                         ids=['zero_bytes', 'random', 'unpickler_index_error'])
 def test_scorer_weights_that_do_not_load(setup, tmp_path, content):
     weights = osp.join(setup['clip'], 'model.safetensors')
     assert osp.isfile(weights)

@@ -168,6 +168,14 @@ def compare(loaded: Shapes, model: Shapes, kind: str, whole_model: bool,
                      f'before the first that loads would keep their random initialisation, '
                      f'e.g. {_examples(front)} (a checkpoint of a network with another stem, '
                      'or one missing layers?)')
+    stats = [k for k in model if k.endswith(('.running_mean', '.running_var'))]
+    if stats and set(stats) <= set(missing) and any(
+            k.rsplit('.', 1)[0] + '.weight' in common for k in stats):
+        return bad, (f'it has no normalisation statistics: all {len(stats)} running_mean and '
+                     f'running_var tensors of the {kind} are missing while its norm weights '
+                     'load, so its BatchNorms would normalise with 0 and 1 (a frozen probe '
+                     'learns on that): a file saved from named_parameters(), without buffers? '
+                     'Save the model\'s state_dict() instead')
     parts: List[str] = []
     for k in missing if whole_model else ():
         part = k.split('.', 1)[0]
