@@ -188,7 +188,7 @@ def test_missing_timm_weights_file_is_named_with_the_setting_to_fix(tmp_path):
         "timm's pretrained weights (Hugging Face cache or hub)")
 
 
-@pytest.mark.parametrize('damage', ['cut', 'text'])
+@pytest.mark.parametrize('damage', ['cut', 'text', 'unpickler_index_error'])
 def test_a_damaged_timm_weights_file_is_named(tmp_path, damage):
     """A truncated weights file gave '[Errno 22] Invalid argument' (no file named), a text file
     a KeyError traceback: a ValueError naming the file and what to do (the tools print it as
@@ -199,8 +199,11 @@ def test_a_damaged_timm_weights_file_is_named(tmp_path, damage):
                str(path))
     if damage == 'cut':
         path.write_bytes(path.read_bytes()[:20000])
-    else:
+    elif damage == 'text':
         path.write_text('hello\n')
+    else:  # bytes on which the unpickler raises IndexError: a traceback
+        import random
+        path.write_bytes(random.Random(2).randbytes(4096))
     with pytest.raises(ValueError, match=rf'{re.escape(str(path))} cannot be read as weights '
                        r'\(.*\): .*copy or download it again'):
         build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
