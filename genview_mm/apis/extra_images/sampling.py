@@ -94,7 +94,7 @@ def _size(path: str) -> int:
 
 def _decodes(path: str) -> bool:
     """Whether the file decodes as training decodes it (:class:`ReadFailed` on a read error
-    that is not :data:`DROPPED_ERRNOS`', or when out of memory: no verdict on the file)."""
+    that is not one of :data:`DROPPED_ERRNOS`, or when out of memory: no verdict on the file)."""
     from ...datasets.image_sources import decode_image
     try:
         with open(path, 'rb') as f:
