@@ -2,6 +2,8 @@
 # Run the test suite, bootstrapping .venv first if needed.   bash tools/run_tests.sh [pytest args]
 #   bash tools/run_tests.sh                             # everything under tests/
 #   bash tools/run_tests.sh tests/engine -m "not slow"  # a path given replaces tests/
+# It runs pytest in the repository root, from wherever it is called: give test paths relative
+# to the root (tests/...), not to the current folder.
 set -euo pipefail
 unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
