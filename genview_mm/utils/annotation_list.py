@@ -25,8 +25,8 @@ def parse_annotation_line(line: str) -> Optional[Entry]:
         return None
     parts = line.rsplit(' ', 1)
     if len(parts) == 2 and parts[0].strip():
-        try:
-            return parts[0].rstrip(), int(parts[1])
+        try:  # 'a.jpg  0': MMPretrain's path is 'a.jpg ' (kept, so no file is found here too)
+            return parts[0], int(parts[1])
         except ValueError:
             pass
     return line, None

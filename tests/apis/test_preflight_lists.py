@@ -148,3 +148,57 @@ def test_a_list_that_is_not_utf8_is_one_line(tmp_path, images):
         f.write(f'{names[0]} 0\n'.encode() + b'n01/\xff.jpg 0\n')
     check = only(check_dataset('k', dict(type='CustomDataset', data_root=root, ann_file=ann)))
     assert check.status == 'BROKEN' and check.detail.startswith(f'{ann} is not UTF-8 text')
+
+
+def test_the_manifest_line_of_a_list_that_is_not_text_is_no_traceback(tmp_path, images):
+    """The dataset's line said BROKEN, then the manifest's check read the same list outside
+    its error handling: check_config.py ended in a NotText traceback, no checklist."""
+    from genview_mm.apis.preflight.manifest_checks import check_manifest
+    root, _ = images
+    ann = str(tmp_path / 'list.txt')
+    with open(ann, 'wb') as f:
+        f.write(b'\xff\xd8\xff\xe0 binary\n')
+    manifest = tmp_path / 'manifest.jsonl'
+    manifest.write_text('')
+    ds = dict(type='CustomDataset', data_root=root, ann_file=ann, with_label=False)
+    check = check_manifest(str(manifest), ds)
+    assert check.status == 'BROKEN' and check.detail == f'{manifest} is empty'
+
+
+def test_home_paths_are_read_as_mmpretrain_reads_them(tmp_path, images, monkeypatch):
+    """MMPretrain expands '~' in a string data_prefix and in ann_file: the preflight said
+    MISSING for both, and train.py stopped a run that would have read its data."""
+    root, names = images
+    monkeypatch.setenv('HOME', str(tmp_path))
+    write_list(tmp_path, [f'{n} 0' for n in names])
+    ds = dict(type='CustomDataset', data_prefix='~/data', ann_file='~/list.txt')
+    assert only(check_dataset('k', ds)).status == OK
+    check = only(check_dataset('k', dict(ds, ann_file='~/none.txt')))
+    assert check.status == 'MISSING' and str(tmp_path / 'none.txt') in check.detail
+
+
+def test_class_folders_without_images_are_refused_whatever_lies_beside_them(tmp_path):
+    """Empty class folders with the images at the top: MMPretrain reads the class folders only
+    ('Found 0 files in subfolders'), but the walk of the whole folder found the top images."""
+    root = tmp_path / 'flat'
+    write_photos(str(root), 3, size=16)
+    (root / 'c1').mkdir()
+    (root / 'c2').mkdir()
+    check = only(check_dataset('k', dict(type='CustomDataset', data_root=str(root))))
+    assert check.status == 'BROKEN' and check.detail.startswith(
+        f'image folder {root} holds no images CustomDataset reads ('), check.detail
+    assert ') in its class folders: ' in check.detail
+    write_photos(str(root / 'c2'), 1, size=16)
+    assert only(check_dataset('k', dict(type='CustomDataset', data_root=str(root)))).status == OK
+
+
+def test_two_spaces_before_a_label_keep_a_space_in_the_path(tmp_path, images):
+    """'a.jpg  0': MMPretrain's path is 'a.jpg ' (it splits at the last space), which does not
+    exist; the reader trimmed it, so the preflight found the file and said OK."""
+    from genview_mm.utils.annotation_list import parse_annotation_line
+    assert parse_annotation_line('a/b.jpg  3\n') == ('a/b.jpg ', 3)
+    assert parse_annotation_line('a/b.jpg 3') == ('a/b.jpg', 3)
+    root, names = images
+    ann = write_list(tmp_path, [f'{n}  0' for n in names])
+    check = only(check_dataset('k', dict(type='CustomDataset', data_root=root, ann_file=ann)))
+    assert check.status == 'BROKEN', check

@@ -79,7 +79,9 @@ def dataset_paths(ds: dict) -> Tuple[str, Optional[str], List[str]]:
         prefix = prefix or split
         if not ann and osp.isfile(osp.join(root, 'meta', f'{split}.txt')):
             ann = osp.join('meta', f'{split}.txt')
-    folders = list(prefix.values()) if isinstance(prefix, dict) else [prefix]
+    if isinstance(ann, str):  # MMPretrain expands '~' in these two (not in data_root or a
+        ann = osp.expanduser(ann)  # dict data_prefix)
+    folders = list(prefix.values()) if isinstance(prefix, dict) else [osp.expanduser(prefix)]
     folders = [_join(root, f) for f in folders if f and isinstance(f, str)]
     return root, (_join(root, ann) if ann else None), folders
 
@@ -212,12 +214,14 @@ def folder_form(folder: str, reading: Tuple[str, bool, Tuple[str, ...], int]) ->
     """What a dataset without a list cannot read in ``folder``: with labels, one folder per
     class (as many as its fixed classes); images of its extensions."""
     kind, with_label, extensions, classes = reading
+    class_dirs: List[str] = []
     if with_label:
         try:
             with os.scandir(folder) as entries:
-                count = sum(1 for e in entries if e.is_dir())
+                class_dirs = sorted(e.path for e in entries if e.is_dir())
         except OSError:
             return None
+        count = len(class_dirs)
         if count == 0 or (classes and count != classes):
             many = f'its {classes} classes from as many folders' if classes else \
                 'one class per folder (with_label=True)'
@@ -226,7 +230,15 @@ def folder_form(folder: str, reading: Tuple[str, bool, Tuple[str, ...], int]) ->
             return (f'{folder} has {count} class folder{"" if count == 1 else "s"}, but {kind} '
                     f'without an annotation list reads {many}: give the list (ann_file, e.g. '
                     f'meta/train.txt), or {fix}')
-    if has_images(folder, accept=lambda name: name.lower().endswith(extensions)) is False:
+    accept = lambda name: name.lower().endswith(extensions)  # noqa: E731
+    if with_label:  # MMPretrain reads the class folders only: an image at the top counts not
+        found = next((r for r in (has_images(d, accept=accept) for d in class_dirs[:64])
+                      if r is not False), False if len(class_dirs) <= 64 else None)
+        if found is False:
+            return (f'image folder {folder} holds no images {kind} reads '
+                    f'({", ".join(extensions)}) in its class folders: put each class\'s '
+                    'images in its folder, convert them, or set the dataset\'s extensions')
+    elif has_images(folder, accept=accept) is False:
         return (f'image folder {folder} holds no images {kind} reads ({", ".join(extensions)}): '
                 'convert them, or set the dataset\'s extensions')
     return None

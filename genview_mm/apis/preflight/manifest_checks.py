@@ -144,7 +144,10 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
     missing = Check(WHAT, MISSING, f'{path} not found', fix_lines('manifest', images=images))
     if not is_remote(path, backend_args) and not osp.isfile(path):
         return unmerged_generation(path) or missing  # (another backend: asked by reading it)
-    sample = sample_images(ds) if ds is not None else []
+    try:  # a list that is no text: the dataset's own line says so (no traceback here)
+        sample = sample_images(ds) if ds is not None else []
+    except (ValueError, OSError):
+        sample = []
     try:
         probe = probe_manifest(path, sample, backend_args, source_root,
                                min_clip_sim=min_clip_sim)
