@@ -20,9 +20,9 @@ def build_encoder_from_args(args: argparse.Namespace):
             type='TimmPatchEncoder', model_name=args.timm_model, input_size=args.input_size,
             pretrained=args.timm_checkpoint is None, checkpoint_path=args.timm_checkpoint))
         return encoder.to(device, dtype or torch.float32)
-    subfolder = args.subfolder
-    pipeline_folder = (osp.isfile(osp.join(args.encoder, 'image_encoder', 'config.json'))
-                       and not osp.isfile(osp.join(args.encoder, 'config.json')))
+    subfolder, folder = args.subfolder, osp.expanduser(args.encoder)  # '~/pipe' too
+    pipeline_folder = (osp.isfile(osp.join(folder, 'image_encoder', 'config.json'))
+                       and not osp.isfile(osp.join(folder, 'config.json')))
     if subfolder is None and (args.encoder == DEFAULT_ENCODER or pipeline_folder):
         subfolder = 'image_encoder'  # a diffusers unCLIP pipeline: use its image encoder
     return CLIPPatchEncoder.from_pretrained(args.encoder, subfolder=subfolder,

@@ -333,3 +333,29 @@ def test_keys_that_read_alike_are_refused_and_a_callers_patch_is_kept(gen, photo
         assert vars(pipe).get('noise_image_embeddings') is own and calls
     finally:
         del pipe.noise_image_embeddings
+
+
+def test_a_pipelines_image_encoder_given_itself_reads_its_feature_extractor(
+        tiny_unclip_path, monkeypatch, tmp_path):
+    """pipe/image_encoder given as the folder found no processor (only pipe/image_encoder/
+    feature_extractor was looked at), so it preprocessed with CLIP's defaults while the same
+    encoder spelled (pipe, subfolder='image_encoder') used the pipeline's: one name, two
+    preprocessings. A pipeline root without subfolder was transformers' 'model_type' error,
+    and the PCA tools missed a pipeline given as '~/...'."""
+    import argparse
+    import os
+    import os.path as osp
+    as_sub = CLIPPatchEncoder.from_pretrained(tiny_unclip_path, subfolder='image_encoder')
+    direct = CLIPPatchEncoder.from_pretrained(osp.join(tiny_unclip_path, 'image_encoder'))
+    assert direct.processor is not None and direct.name == as_sub.name
+    image = Image.new('RGB', (40, 24), (90, 140, 200))
+    assert torch.equal(direct.preprocess([image]), as_sub.preprocess([image]))
+    with pytest.raises(ValueError, match="it is a diffusers pipeline folder: pass "
+                       "subfolder='image_encoder'"):
+        CLIPPatchEncoder.from_pretrained(tiny_unclip_path)
+    from genview_mm.apis.pca_encoder import build_encoder_from_args
+    monkeypatch.setenv('HOME', str(tmp_path))
+    os.symlink(tiny_unclip_path, str(tmp_path / 'pipe'))
+    encoder = build_encoder_from_args(argparse.Namespace(
+        encoder='~/pipe', subfolder=None, timm_model=None, fp16=False, device='cpu'))
+    assert encoder.name.endswith('image_encoder')

@@ -169,6 +169,13 @@ def _load_vision_model(path_or_id: str, subfolder: Optional[str],
         raise OSError(f'Cannot load a CLIP vision encoder from {where}: {exc}. Pass a local '
                       'folder holding config.json + weights, or a hub id that is in the '
                       'Hugging Face cache (hf download ID) or reachable.') from exc
+    except ValueError as exc:  # transformers' 'Unrecognized model ... model_type'
+        pipeline = not subfolder and osp.isfile(osp.join(osp.expanduser(path_or_id),
+                                                         'image_encoder', 'config.json'))
+        raise ValueError(f'Cannot load a CLIP vision encoder from {where}: ' + (
+            "it is a diffusers pipeline folder: pass subfolder='image_encoder' (tools: "
+            '--subfolder image_encoder)' if pipeline else
+            f'{str(exc).splitlines()[0]}')) from exc
     # transformers fills what the files lack with random weights, and only logs it
     missing = [k for k in info.get('missing_keys', ())
                if not k.startswith('visual_projection.')]
@@ -190,12 +197,15 @@ def load_processor(path_or_id: str, subfolder: Optional[str]):
     ``preprocessor_config.json`` that does not load is a ValueError (skipped, it would give way
     to other preprocessing without a word)."""
     from transformers import CLIPImageProcessor
-    for sub in ([subfolder] if subfolder else [None]) + ['feature_extractor']:
+    places = [(path_or_id, sub) for sub in ([subfolder] if subfolder else [None]) +
+              ['feature_extractor']]
+    if not subfolder and osp.isdir(path_or_id):  # a pipeline's image_encoder/ given itself:
+        places.append((osp.dirname(osp.abspath(path_or_id)), 'feature_extractor'))  # sibling
+    for where, sub in places:
         try:
-            return CLIPImageProcessor.from_pretrained(path_or_id,
-                                                      **({'subfolder': sub} if sub else {}))
+            return CLIPImageProcessor.from_pretrained(where, **({'subfolder': sub} if sub else {}))
         except (OSError, ValueError, TypeError) as exc:
-            config = osp.join(path_or_id, sub or '', 'preprocessor_config.json')
+            config = osp.join(where, sub or '', 'preprocessor_config.json')
             if osp.isfile(config):
                 raise ValueError(f'{config} cannot be read ({type(exc).__name__}: '
                                  f'{str(exc).splitlines()[0] if str(exc) else "no detail"}): '
