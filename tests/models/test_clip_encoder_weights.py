@@ -94,3 +94,17 @@ def test_a_damaged_preprocessor_config_is_refused_not_replaced(tiny_clip_path, t
                                     "CLIP's own preprocessing")
     os.remove(config)
     assert CLIPPatchEncoder(pretrained=folder).processor is None
+
+
+def test_a_mean_and_std_given_reach_the_folders_processor(tiny_clip_path):
+    """The folder's image processor normalised with its own mean/std while the encoder
+    reported the ones given: the PCA fit (through the processor) and the scorer (through
+    encoder.mean/std) normalised apart."""
+    from PIL import Image
+    plain = CLIPPatchEncoder.from_pretrained(tiny_clip_path)
+    assert plain.processor is not None
+    given = CLIPPatchEncoder(pretrained=tiny_clip_path, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    pixels = given.preprocess([Image.new('RGB', (40, 40), (128, 128, 128))])
+    torch.testing.assert_close(pixels[0, :, 5, 5], torch.full((3, ), 128 / 255), atol=1e-3,
+                               rtol=0)
+    assert given.mean == (0.0, 0.0, 0.0) and list(plain.processor.image_mean) != [0.0] * 3

@@ -1,4 +1,5 @@
 """A transformers CLIP vision tower as a frozen patch encoder."""
+import copy
 import json
 import os.path as osp
 from typing import Optional, Sequence, Tuple
@@ -39,8 +40,8 @@ class CLIPPatchEncoder(PatchEncoderBase):
         name (str, optional): canonical id; defaults to :func:`encoder_id` of ``pretrained``.
         processor (optional): the ``CLIPImageProcessor`` to preprocess PIL images with; loaded
             from ``subfolder`` or a sibling ``feature_extractor`` folder when None.
-        mean (Sequence[float], optional): pixel mean (0-1, RGB); defaults to the processor's or
-            CLIP's.
+        mean (Sequence[float], optional): pixel mean (0-1, RGB), also given to a copy of the
+            processor; defaults to the processor's or CLIP's.
         std (Sequence[float], optional): pixel std; likewise.
     """
 
@@ -58,6 +59,12 @@ class CLIPPatchEncoder(PatchEncoderBase):
                                  'loaded `model`')
             model = _load_vision_model(pretrained, subfolder, torch_dtype)
             processor = processor or load_processor(pretrained, subfolder)
+        if processor is not None and (mean or std):  # the processor normalises: the values
+            processor = copy.deepcopy(processor)     # given were ignored there (the fit and
+            if mean:                                 # the scorer normalised apart)
+                processor.image_mean = [float(v) for v in mean]
+            if std:
+                processor.image_std = [float(v) for v in std]
         self.model = model
         self.processor = processor
         self.name = name or (encoder_id(pretrained, subfolder) if pretrained else
