@@ -39,6 +39,13 @@ def test_a_vision_model_without_projection_has_no_random_projection(tiny_clip_pa
     pixels = torch.rand(1, 3, config.image_size, config.image_size)
     assert torch.equal(one.image_embeds(pixels), two.image_embeds(pixels))
     assert one.image_embeds(pixels).shape == (1, config.hidden_size)
+    # the preflight's identity of the folder, read without loading it, is the encoder's: it
+    # was None (the projection it sampled is not in the file), so a copy of the folder was
+    # compared by name and refused with a refit advice that the runtime check contradicted
+    from genview_mm.models.encoders.clip_folder import clip_folder_identity
+    assert clip_folder_identity(str(tmp_path / 'plain'), one.name) == one.identity()
+    full = CLIPPatchEncoder(pretrained=tiny_clip_path)
+    assert clip_folder_identity(tiny_clip_path, full.name) == full.identity()
 
 
 @pytest.mark.parametrize('model_name', ['swin_tiny_patch4_window7_224', 'vit_tiny_patch16_224'])

@@ -47,6 +47,7 @@ def clip_folder_identity(folder: str, name: str) -> Optional[EncoderIdentity]:
         EncoderIdentity, optional: the identity.
     """
     try:
+        from safetensors import safe_open
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
         files = sorted(glob.glob(osp.join(folder, '*.safetensors')))
         if not files:
@@ -54,11 +55,21 @@ def clip_folder_identity(folder: str, name: str) -> Optional[EncoderIdentity]:
         config = CLIPVisionConfig.from_pretrained(folder)
         with torch.device('meta'):
             model = CLIPVisionModelWithProjection(config)
-        shapes: Dict[str, tuple] = {k: tuple(v.shape) for k, v in model.state_dict().items()
-                                    if v.is_floating_point()}
+        stored = set()
+        for path in files:  # headers only
+            with safe_open(path, framework='pt') as f:
+                stored.update(f.keys())
+        def in_file(key: str) -> Optional[str]:  # a CLIPVisionModel folder keeps no
+            short = key[len('vision_model.'):] if key.startswith('vision_model.') else None
+            return key if key in stored else short if short in stored else None  # prefix
+
+        shapes: Dict[str, tuple] = {  # a CLIPVisionModel folder has no projection, and the
+            k: tuple(v.shape) for k, v in model.state_dict().items()  # loaded encoder drops
+            if v.is_floating_point()  # it: its fingerprint samples the keys without it
+            and (in_file(k) or not k.startswith('visual_projection.'))}
         values = []
         for key in fingerprint_keys(shapes):
-            head = _read_head(files, key, FINGERPRINT_ELEMENTS)
+            head = _read_head(files, in_file(key) or key, FINGERPRINT_ELEMENTS)
             if head is None:
                 return None
             values.append(tensor_statistic(head))
