@@ -1,6 +1,7 @@
 """The preflight reads a dataset as MMPretrain's CustomDataset family will: a list's lines in the
 form its with_label asks, a folder's images by the class's extensions, ImageNet's class folders.
 Each of these passed the preflight and then failed when the dataset was built or first read."""
+import os
 import os.path as osp
 
 import pytest
@@ -202,3 +203,20 @@ def test_two_spaces_before_a_label_keep_a_space_in_the_path(tmp_path, images):
     ann = write_list(tmp_path, [f'{n}  0' for n in names])
     check = only(check_dataset('k', dict(type='CustomDataset', data_root=root, ann_file=ann)))
     assert check.status == 'BROKEN', check
+
+
+def test_a_coco_json_named_in_capitals_is_read_as_json(tmp_path):
+    """'annotations.JSON' was read as a list of image paths: BROKEN, 'none of 1 sampled images
+    listed ... exists (e.g. .../{"images": ...'. MMDetection reads the file by its contents."""
+    import shutil
+
+    from genview_mm.demo.coco_shapes import write_coco_shapes
+    root = str(tmp_path / 'coco')
+    shutil.move(write_coco_shapes(root, 2), osp.join(root, 'annotations.JSON'))
+    ds = dict(type='CocoDataset', data_root=root, ann_file='annotations.JSON',
+              data_prefix=dict(img='images/'))
+    assert only(check_dataset('k', ds)).status == OK
+    shutil.rmtree(osp.join(root, 'images'))
+    os.makedirs(osp.join(root, 'images'))
+    check = only(check_dataset('k', ds))  # the json's images looked up, as for '.json'
+    assert check.status == 'BROKEN' and 'images' in check.detail, check

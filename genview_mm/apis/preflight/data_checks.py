@@ -251,7 +251,8 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
     if ann is not None and is_empty_file(ann):
         return BROKEN, f'annotation file {ann} is empty'
     reading = mmpretrain_reading(ds)
-    if reading and ann is not None and not ann.endswith('.json'):
+    is_json = ann is not None and ann.lower().endswith('.json')  # annotations.JSON too
+    if reading and ann is not None and not is_json:
         problem = list_form(ann, folders[0] if folders else root, reading[0], reading[1])
         if problem:
             return BROKEN, problem
@@ -260,7 +261,7 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
                        None)
         if problem:
             return BROKEN, problem
-    if ann is not None and not ann.endswith('.json'):  # an image list: do its images exist?
+    if ann is not None and not is_json:  # an image list: do its images exist?
         try:
             listed = sample_images(ds, k=20)
         except NotText as exc:
@@ -282,7 +283,7 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
         if folder and has_images(folder) is False:
             return BROKEN, f'image folder {folder} holds no images'
     # CocoDataset itself: its subclasses LVIS v0.5 and Objects365 v2 rewrite file_name
-    if ann is not None and ann.endswith('.json') and type_name(ds) == 'CocoDataset':
+    if is_json and type_name(ds) == 'CocoDataset':
         return json_images(ann, folders[0] if folders else root)
     return None
 
