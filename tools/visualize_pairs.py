@@ -72,11 +72,13 @@ def main() -> None:
     import genview_mm  # noqa: F401  (compat fixes and registration first)
     from genview_mm.apis.pair_samples import score_config_samples, score_folders
     from genview_mm.models.scorers import PairQualityScorer
+    from genview_mm.utils.dist import resolve_device
     from genview_mm.utils.file_safety import ReplaceRefused, check_replace
     from genview_mm.visualization import is_pair_grid, render_pair_grid
     try:  # before any pair is scored
         check_replace(args.out, is_pair_grid, 'a grid of pairs', '--overwrite', args.overwrite)
-    except ReplaceRefused as exc:
+        resolve_device(args.device)  # 'gpu', or cuda where there is none: a traceback later
+    except (ReplaceRefused, ValueError) as exc:
         raise SystemExit(f'visualize_pairs.py: error: {exc}') from None
     try:  # a missing or empty manifest, a PCA file that does not fit: one line
         if args.config:

@@ -63,6 +63,14 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
                               f'{detail}): fix it or its _base_ files') from exc
     if cfg_options:
         refuse_split_paths(cfg, cfg_options)
-        cfg.merge_from_dict(cfg_options)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except (KeyError, AttributeError, TypeError) as exc:  # an index past a list's end,
+            detail = str(exc.args[0] if exc.args else exc)    # a list item set to None
+            raise GenViewSettingError(
+                f'--cfg-options {" ".join(f"{k}={v!r}" for k, v in cfg_options.items())} '
+                f'cannot be applied to {path} ({type(exc).__name__}: '
+                f'{detail.split(" of list ")[0][:200]}): check the key against the config '
+                '(a list item by its index, from 0)') from None
     apply_genview_settings(cfg)
     return cfg

@@ -110,8 +110,19 @@ def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = 
 
         from ..evaluation.checkpoint_io import read_checkpoint
         from ..evaluation.convert import state_dict_of
-        load_state_dict(model, state_dict_of(read_checkpoint(checkpoint)), strict=False)
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+        state = state_dict_of(read_checkpoint(checkpoint))
+        if not set(state) & set(model.state_dict()):  # hundreds of 'missing keys', then exit 0
+            raise ValueError(f'{checkpoint} holds no weights of the model {config!r} builds '
+                             f'(its keys: {", ".join(list(state)[:3]) or "none"}): pass a '
+                             'checkpoint this config trained')
+        load_state_dict(model, state, strict=False)
+    try:
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    except RuntimeError as exc:  # MMPretrain's 'Found 0 files in subfolders of ...'
+        raise ValueError(f'the train dataset of {config!r} cannot be built: '
+                         f'{str(exc).splitlines()[0]}') from None
+    if not len(dataset):
+        raise ValueError(f'the train dataset of {config!r} has no images')
     batch = default_collate([dataset[i] for i in range(min(num, len(dataset)))])
     data = model.data_preprocessor(batch, False)
     v1, v2 = model.pair_views(data['inputs'])

@@ -100,6 +100,24 @@ def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
         '--cfg-options', f'train_dataloader.dataset.data_root={tmp_path / "two"}'])
     load_tool('visualize_pairs').main()
     assert Image.open(out).size == (6 + 2 * 70, 6 + 54)
+    # each of these was a traceback, or (another model's checkpoint) hundreds of 'missing
+    # keys' and exit 0
+    (tmp_path / 'empty').mkdir()
+    torch.save({'state_dict': {'foo.weight': torch.zeros(3)}}, tmp_path / 'other.pth')
+    base = ['visualize_pairs.py', '--config', str(path), '--out', str(out), '--overwrite']
+    for extra, shown in (
+            (['--device', 'gpu'], '--device gpu: '),
+            (['--checkpoint', str(tmp_path / 'other.pth')],
+             f"{tmp_path / 'other.pth'} holds no weights of the model"),
+            (['--cfg-options', f'train_dataloader.dataset.data_root={tmp_path / "empty"}'],
+             'the train dataset of'),
+            (['--cfg-options', 'train_dataloader.dataset.pipeline.9.prob=0.5'],
+             'cannot be applied to')):
+        monkeypatch.setattr(sys, 'argv', base + extra)
+        with pytest.raises(SystemExit) as exc:
+            load_tool('visualize_pairs').main()
+        assert str(exc.value).startswith('visualize_pairs.py: error: ') and shown in str(
+            exc.value), (extra, str(exc.value))
 
 
 def test_tool_errors_are_one_line(tmp_path, tiny_scorer_pca, monkeypatch, capsys):
