@@ -131,7 +131,8 @@ def read_checkpoint(path: str) -> Dict[str, Any]:
                 'file, save its state dict as plain tensors and convert that.') from None
         raise CheckpointError(f'{path} could not be read ({detail or err}); it may be truncated '
                               'or corrupted: copy or download it again.') from None
-    except (RuntimeError, EOFError, OSError, KeyError, ValueError) as err:
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError, TypeError, AttributeError,
+            IndexError) as err:  # odd pickles: 'Cannot unpickle a scalar with object dtype'
         raise CheckpointError(f'{path} could not be read ({type(err).__name__}: '
                               f'{str(err).splitlines()[0] if str(err) else "no detail"}); it may '
                               'be truncated or corrupted: copy or download it again.') from None

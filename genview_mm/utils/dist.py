@@ -65,6 +65,11 @@ def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
     flags = rank is not None
     if not flags:
         rank, world_size = _int_env(env, 'RANK', 0), _int_env(env, 'WORLD_SIZE', 1)
+        if ('RANK' in env) != ('WORLD_SIZE' in env):  # WORLD_SIZE alone: every task rank 0
+            given, absent = ('WORLD_SIZE', 'RANK') if 'WORLD_SIZE' in env else \
+                ('RANK', 'WORLD_SIZE')                # of N, all doing the same shards
+            raise ValueError(f'{given} is set without {absent}: set both (torchrun does), or '
+                             'pass --rank and --world-size')
     if world_size < 1 or not 0 <= rank < world_size:
         src = '--rank/--world-size' if flags else 'RANK/WORLD_SIZE'
         raise ValueError(f'{src}: need 0 <= rank < world size, got rank {rank} of '

@@ -315,3 +315,18 @@ def test_semi_subsets_unwritable_out_dir_is_one_line(train_list, tmp_path, capsy
         assert err.startswith(f'make_semi_subsets.py: error: --out-dir {out_dir!r}: {problem}')
         assert err.endswith(': pass a writable folder (nothing was written)')
         assert not osp.exists(out_dir)
+
+
+def test_an_odd_pickle_is_a_checkpoint_error(tmp_path):
+    """A meta value whose unpickling raises TypeError ('Cannot unpickle a scalar with object
+    dtype') escaped read_checkpoint's error handling as a traceback."""
+    import numpy as np
+
+    class Scalar:
+        def __reduce__(self):
+            return np._core.multiarray.scalar, (np.dtype('O'), 'hello')
+
+    path = str(tmp_path / 'odd.pth')
+    torch.save({'state_dict': {}, 'meta': Scalar()}, path)
+    with pytest.raises(CheckpointError, match=r'could not be read \(TypeError: '):
+        read_checkpoint(path)

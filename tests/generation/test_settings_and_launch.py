@@ -265,6 +265,11 @@ def test_launch_modes():
         launch_from(env={'RANK': '5', 'WORLD_SIZE': '2'})
     with pytest.raises(ValueError, match='not an integer'):
         launch_from(env={'RANK': 'x'})
+    # WORLD_SIZE alone: four tasks were each rank 0 of 4 and did the same shards
+    for env, shown in (({'WORLD_SIZE': '4'}, 'WORLD_SIZE is set without RANK'),
+                       ({'RANK': '1'}, 'RANK is set without WORLD_SIZE')):
+        with pytest.raises(ValueError, match=f'^{shown}: set both'):
+            launch_from(env=env)
 
 
 def test_resolve_device(monkeypatch):
