@@ -129,6 +129,12 @@ def read_checkpoint(path: str) -> Dict[str, Any]:
                 'types MMEngine checkpoints hold (numpy arrays, scalars and dtypes, HistoryBuffer) '
                 'are loaded, because unpickling other objects can run code. If you trust the '
                 'file, save its state dict as plain tensors and convert that.') from None
+        if 'Unsupported operand' in detail:  # torch.save(..., pickle_protocol=3 or more)
+            raise CheckpointError(
+                f'{path} could not be read ({detail}): it was saved with a pickle protocol that '
+                'weights_only loading cannot read; save it again with torch.save\'s default '
+                '(pickle_protocol=2), e.g. torch.save(torch.load(path, weights_only=False), '
+                'path) where you trust the file.') from None
         raise CheckpointError(f'{path} could not be read ({detail or err}); it may be truncated '
                               'or corrupted: copy or download it again.') from None
     except (RuntimeError, EOFError, OSError, KeyError, ValueError, TypeError, AttributeError,

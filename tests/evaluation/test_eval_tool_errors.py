@@ -330,3 +330,14 @@ def test_an_odd_pickle_is_a_checkpoint_error(tmp_path):
     torch.save({'state_dict': {}, 'meta': Scalar()}, path)
     with pytest.raises(CheckpointError, match=r'could not be read \(TypeError: '):
         read_checkpoint(path)
+
+
+def test_a_newer_pickle_protocol_is_named_not_called_corrupt(tmp_path):
+    """torch.save(..., pickle_protocol=3) is whole, but weights_only loading cannot read its
+    opcodes: the message said 'truncated or corrupted: download it again', which cannot help."""
+    from numpy1_checkpoints import runner_checkpoint
+    path = str(tmp_path / 'p3.pth')
+    torch.save(runner_checkpoint({'w': torch.zeros(2)}), path, pickle_protocol=3)
+    with pytest.raises(CheckpointError, match=r'saved with a pickle protocol that weights_only '
+                       r'loading cannot read; save it again'):
+        read_checkpoint(path)
