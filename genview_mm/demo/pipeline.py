@@ -30,6 +30,7 @@ import numpy as np
 
 from genview_mm.structures.manifest import read_manifest
 from genview_mm.utils.atomic_write import atomic_write
+from genview_mm.utils.dist import free_port
 from genview_mm.utils.file_safety import lies_under, writable_problem
 from genview_mm.utils.installation import configs_dir, tools_dir
 
@@ -285,14 +286,6 @@ class Demo:
             checkpoint=osp.join(self.work, f'epoch_{self.epochs}.pth'),
             pairs_picture=self.path('pairs.png'), manifest=manifest,
             stage_seconds=self.times)
-
-
-def free_port() -> int:
-    """A TCP port free on this machine now, for a single-node torchrun."""
-    import socket
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _read_record(path: str) -> Optional[dict]:

@@ -2,6 +2,7 @@
 the environment, no process group needed) and its device (:func:`resolve_device`), and
 gathers built on ``mmengine.dist`` (a no-op without a process group)."""
 import os
+import socket
 from typing import Mapping, NamedTuple, Optional, Tuple
 
 import torch
@@ -100,3 +101,10 @@ def resolve_device(device: Optional[str] = None, local_rank: int = 0) -> str:
         raise ValueError(f'{what}: this node has {torch.cuda.device_count()} CUDA devices, '
                          'cuda:0 to cuda:N-1 (CUDA_VISIBLE_DEVICES counts)')
     return device
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (a single-node torchrun's master)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]

@@ -8,11 +8,12 @@ import os
 import os.path as osp
 import runpy
 import shlex
-import socket
 import subprocess
 import sys
 import types
 from typing import Dict, List, Optional, Sequence
+
+from genview_mm.utils.dist import free_port  # noqa: F401  (the tests' master ports)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools')
@@ -102,13 +103,6 @@ def run_script(name: str, *args: object) -> None:
         runpy.run_path(path, run_name='__main__')
     finally:
         sys.argv = saved
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (for a process group's master)."""
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def scalar_rows(work_dir: str, key: Optional[str] = None) -> List[dict]:

@@ -94,9 +94,8 @@ def timm_file(spec: dict, path: str) -> Tuple[Optional[EncoderIdentity], Optiona
         return TimmPatchEncoder.file_identity(spec.get('model_name', '?'), path, **extra), None
     except ValueError as exc:
         return None, str(exc)
-    except Exception as exc:  # noqa: BLE001  (a damaged file: the unpickler's IndexError,
-        first = (str(exc).strip().splitlines() or [''])[0][:160]  # ...; not a traceback)
-        return None, f'{path} is not a loadable torch file ({type(exc).__name__}: {first})'
+    except Exception as exc:  # noqa: BLE001  (a damaged file: the unpickler's IndexError, ...)
+        return None, weights_file_problem(path) or f'{path}: {type(exc).__name__}: {exc}'
 
 
 def timm_check(spec: dict, source: WeightsSource, refused: Optional[str] = None) -> Check:
