@@ -220,3 +220,21 @@ def test_a_coco_json_named_in_capitals_is_read_as_json(tmp_path):
     os.makedirs(osp.join(root, 'images'))
     check = only(check_dataset('k', ds))  # the json's images looked up, as for '.json'
     assert check.status == 'BROKEN' and 'images' in check.detail, check
+
+
+@pytest.mark.parametrize('label', [2, -1])
+def test_a_label_beyond_the_fixed_classes(tmp_path, images, label):
+    """A label that is not one of the dataset's fixed classes passed the preflight; the loss
+    failed where that line was drawn (a device-side assert on CUDA), maybe hours in."""
+    root, names = images
+    ann = write_list(tmp_path, [f'{names[0]} 0', f'{names[1]} 1', f'{names[2]} {label}'])
+    ds = dict(type='CustomDataset', data_root=root, ann_file=ann,
+              metainfo=dict(classes=['a', 'b']))
+    check = only(check_dataset('k', ds))
+    assert (check.status, check.detail) == ('BROKEN', (
+        f"{ann} line 3 ('{names[2]} {label}') has label {label}, but CustomDataset has 2 "
+        'classes (labels 0 to 1): fix that line'))
+    ds['metainfo'] = dict(classes=['a', 'b', 'c'])
+    assert only(check_dataset('k', ds)).status == ('BROKEN' if label < 0 else OK)
+    del ds['metainfo']  # classes not fixed: the labels are the classes
+    assert only(check_dataset('k', ds)).status == OK

@@ -181,11 +181,13 @@ def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], i
     return cls.__name__, with_label, extensions, fixed
 
 
-def list_form(ann: str, base: str, kind: str, with_label: bool) -> Optional[str]:
+def list_form(ann: str, base: str, kind: str, with_label: bool,
+              classes: int = 0) -> Optional[str]:
     """The first line of an image list the dataset cannot read: one without a label where
-    ``with_label`` splits one off; where it reads lines whole, one that names no file as it is
-    (blank, a comment, spaces around it: :func:`count_list_images`) or that ends in a label
-    (the first 10 such are looked up: a path may end in a number)."""
+    ``with_label`` splits one off, or whose label is not one of its ``classes`` (when fixed);
+    where it reads lines whole, one that names no file as it is (blank, a comment, spaces
+    around it: :func:`count_list_images`) or that ends in a label (the first 10 such are
+    looked up: a path may end in a number)."""
     if not with_label:
         problem = count_list_images(ann, base)[1]
         if problem:
@@ -200,6 +202,11 @@ def list_form(ann: str, base: str, kind: str, with_label: bool) -> Optional[str]
             if with_label and (entry is None or entry[1] is None):
                 return (f"{shown} has no label, but {kind} (with_label=True) reads 'PATH LABEL' "
                         'lines: label every line, or set with_label=False for a list of paths')
+            # a label out of range: cross-entropy fails where it is drawn (on CUDA, a device
+            # assert), maybe hours in
+            if with_label and classes and not 0 <= entry[1] < classes:
+                return (f'{shown} has label {entry[1]}, but {kind} has {classes} classes '
+                        f'(labels 0 to {classes - 1}): fix that line')
             if not with_label and entry is not None and entry[1] is not None:
                 if not osp.isfile(_join(base, line)):
                     return (f'{shown} ends in a label, but with_label=False reads each line '
@@ -253,7 +260,7 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
     reading = mmpretrain_reading(ds)
     is_json = ann is not None and ann.lower().endswith('.json')  # annotations.JSON too
     if reading and ann is not None and not is_json:
-        problem = list_form(ann, folders[0] if folders else root, reading[0], reading[1])
+        problem = list_form(ann, folders[0] if folders else root, *reading[:2], reading[3])
         if problem:
             return BROKEN, problem
     if reading and ann is None:
