@@ -13,8 +13,9 @@ Stages (each one a ``tools/`` command run as a subprocess, exactly as a user wou
 A stage records the settings it starts with and, once finished, that it is done (its record
 under ``stages/``), so an interrupted demo resumes where it stopped: a stage cut short runs again
 with the same settings (its tools resume); one started or finished with other settings
-(``--num-images``, ``--epochs``, ``--gpus``, the models), or after an earlier stage that ran
-again, starts over from clean outputs.
+(``--num-images``, ``--epochs``, ``--gpus``, the models it uses), or after a stage it uses ran
+again, starts over from clean outputs (a new scorer CLIP redoes its PCA and the training, not
+the generation).
 """
 import glob
 import json
@@ -24,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional, Sequence, Set
 
 import numpy as np
 
@@ -106,9 +107,10 @@ class Demo:
         except (OSError, ValueError, AttributeError):
             return {}
 
-    def stage(self, name: str, key: str, settings: dict, outputs: List[str], fn, *args) -> None:
+    def stage(self, name: str, key: str, settings: dict, outputs: List[str], fn, *args,
+              after: Optional[Sequence[str]] = None) -> None:
         """Run ``fn(*args)`` unless stage ``key`` finished before with these ``settings`` and
-        no earlier stage ran in this run. It resumes (its tools pick up what they left) when
+        none of the stages it uses (``after``; None: every earlier one) ran in this run. It resumes (its tools pick up what they left) when
         it was cut short with these settings; otherwise its ``outputs`` (in the demo's folder)
         are deleted first: it started or finished with other settings, or its inputs were
         made again."""
@@ -116,7 +118,8 @@ class Demo:
         old = _read_record(record)
         gone = [p for p in outputs if not osp.lexists(p)] if old and old['done'] else []
         same = (old is not None and old['settings'] == settings
-                and not self.ran - {key} and not gone)
+                and not (self.ran - {key} if after is None else self.ran & set(after))
+                and not gone)
         print(f'\n===== [genview demo] {name}' +
               (' (done earlier, skipped)' if same and old['done'] else ''), flush=True)
         if same and old['done']:
@@ -125,7 +128,7 @@ class Demo:
             if old is not None:
                 why = (f'settings changed ({old["settings"]} -> {settings})'
                        if old['settings'] != settings else
-                       f'its output {gone[0]} is gone' if gone else 'an earlier stage ran again')
+                       f'its output {gone[0]} is gone' if gone else 'a stage it uses ran again')
                 print(f'===== [genview demo] {why}: starting over')
             for path in (p for p in outputs if lies_under(p, self.out)):
                 if osp.isdir(path) and not osp.islink(path):
@@ -182,11 +185,12 @@ class Demo:
             os.makedirs(folder, exist_ok=True)
             Image.fromarray(img).save(osp.join(folder, f'img_{i:04d}.jpg'), quality=95)
 
-    def save_models(self) -> None:
+    def save_model(self, which: str) -> None:
+        """The tiny ``'unclip'`` or ``'scorer'`` model, where no real one is given."""
         from .tiny_models import save_tiny_clip_vision, save_tiny_unclip
-        if self.unclip is None:
+        if which == 'unclip' and self.unclip is None:
             save_tiny_unclip(self.path('models', 'tiny_unclip'))
-        if self.scorer_clip is None:
+        if which == 'scorer' and self.scorer_clip is None:
             save_tiny_clip_vision(self.path('models', 'tiny_clip'))
 
     def fit_pca(self, encoder: str, subfolder: Optional[str], out: str) -> None:
@@ -234,20 +238,28 @@ class Demo:
         unclip = self.unclip or self.path('models', 'tiny_unclip')
         scorer_clip = self.scorer_clip or self.path('models', 'tiny_clip')
         data = dict(images=self.num_images)
-        models = dict(data, unclip=unclip, scorer_clip=scorer_clip)
+        # each stage redone only when what it uses changed: a new scorer CLIP, not the views
+        gen, scorer = dict(data, unclip=unclip), dict(data, scorer_clip=scorer_clip)
         self.stage('1/7 photos (scikit-image)', 'photos', data, [self.images],
                    self.write_photos)
-        self.stage('2/7 models', 'models', models, [self.path('models')], self.save_models)
+        self.stage('2/7 generator model', 'model_unclip', dict(unclip=unclip),
+                   [unclip] if self.unclip is None else [], self.save_model, 'unclip', after=())
+        self.stage('2/7 scorer model', 'model_scorer', dict(scorer_clip=scorer_clip),
+                   [scorer_clip] if self.scorer_clip is None else [], self.save_model, 'scorer',
+                   after=())
         gen_pca, scorer_pca = self.path('pca', 'generator.pth'), self.path('pca', 'scorer.pth')
-        self.stage('3/7 foreground PCA of the generator encoder', 'pca_generator', models,
-                   [gen_pca], self.fit_pca, unclip, 'image_encoder', gen_pca)
-        self.stage('3/7 foreground PCA of the scorer encoder', 'pca_scorer', models,
-                   [scorer_pca], self.fit_pca, scorer_clip, None, scorer_pca)
+        self.stage('3/7 foreground PCA of the generator encoder', 'pca_generator', gen,
+                   [gen_pca], self.fit_pca, unclip, 'image_encoder', gen_pca,
+                   after=('photos', 'model_unclip'))
+        self.stage('3/7 foreground PCA of the scorer encoder', 'pca_scorer', scorer,
+                   [scorer_pca], self.fit_pca, scorer_clip, None, scorer_pca,
+                   after=('photos', 'model_scorer'))
         manifest = osp.join(self.views, 'manifest.jsonl')
-        self.stage('4/7 adaptive view generation', 'views', models, [self.views],
-                   self.generate, unclip)
+        self.stage('4/7 adaptive view generation', 'views', gen, [self.views],
+                   self.generate, unclip, after=('photos', 'model_unclip', 'pca_generator'))
         config = self.write_config(scorer_clip)
-        trained = dict(models, epochs=self.epochs, gpus=self.gpus)
+        trained = dict(data, unclip=unclip, scorer_clip=scorer_clip, epochs=self.epochs,
+                       gpus=self.gpus)
         self.stage(f'5/7 GenView MoCo v2 pretraining ({self.gpus} processes)', 'train', trained,
                    [self.work], self.train, config)
         self.stage('6/7 pairs and weights picture', 'pairs', trained, [self.path('pairs.png')],

@@ -40,13 +40,13 @@ def test_demo_runs_every_stage_and_resumes(tmp_path):
     assert osp.isfile(summary['checkpoint'])
     with Image.open(summary['pairs_picture']) as im:
         assert im.width > 100 and im.height > 50
-    assert len(summary['stage_seconds']) == 7 and '(done earlier, skipped)' not in log
+    assert len(summary['stage_seconds']) == 8 and '(done earlier, skipped)' not in log
     # a normal run prints no warning from genview_mm or its tools
     assert not [line for line in log.splitlines() if 'warn' in line.lower()
                 and ('genview_mm' in line or 'tools/' in line)], log[-3000:]
 
     again = run_demo(str(tmp_path), 'demo')
-    assert again.count('(done earlier, skipped)') == 7
+    assert again.count('(done earlier, skipped)') == 8
     with open(osp.join(out, 'summary.json')) as f:
         assert json.load(f)['stage_seconds'] == summary['stage_seconds']  # kept on a rerun
 
@@ -125,14 +125,16 @@ def test_a_stage_after_one_that_ran_again_runs_again(tmp_path, capsys):
     third.stage('a', 'a', dict(x=2), [], ran.append, 'a3')
     third.stage('b', 'b', dict(y=1), [], ran.append, 'b3')
     assert ran == ['a1', 'b1', 'a3', 'b3']
-    assert 'an earlier stage ran again: starting over' in capsys.readouterr().out
+    assert 'a stage it uses ran again: starting over' in capsys.readouterr().out
 
 
 def test_the_number_of_processes_is_a_training_setting(tmp_path, monkeypatch):
     """--gpus 1 after a finished 2-process demo reused the 2-process training (12 iterations
     where 1 process makes 24) under a '1 processes' header."""
     calls = []
-    made = dict(write_photos=lambda d, a: d.images, save_models=lambda d, a: d.path('models'),
+    made = dict(write_photos=lambda d, a: d.images,
+                save_model=lambda d, a: d.path('models', dict(unclip='tiny_unclip',
+                                                              scorer='tiny_clip')[a[0]]),
                 fit_pca=lambda d, a: a[-1], generate=lambda d, a: d.views,
                 train=lambda d, a: d.work, visualize=lambda d, a: d.path('pairs.png'))
 
@@ -144,13 +146,24 @@ def test_the_number_of_processes_is_a_training_setting(tmp_path, monkeypatch):
     monkeypatch.setattr(Demo, 'write_config', lambda self, scorer: 'cfg.py')
     monkeypatch.setattr(Demo, 'summary', lambda self, *a: {})
     Demo(str(tmp_path / 'demo'), gpus=2).run()
-    assert calls == ['write_photos', 'save_models', 'fit_pca', 'fit_pca', 'generate', 'train',
-                     'visualize']
+    assert calls == ['write_photos', 'save_model', 'save_model', 'fit_pca', 'fit_pca',
+                     'generate', 'train', 'visualize']
     calls.clear()
     Demo(str(tmp_path / 'demo'), gpus=2).run()
     assert calls == []
     Demo(str(tmp_path / 'demo'), gpus=1).run()
     assert calls == ['train', 'visualize']
+    calls.clear()  # a real scorer CLIP: its PCA and the training again, not the views
+    scorer = tmp_path / 'clip'
+    scorer.mkdir()
+    Demo(str(tmp_path / 'demo'), scorer_clip=str(scorer), gpus=1).run()
+    assert calls == ['save_model', 'fit_pca', 'train', 'visualize']
+    calls.clear()  # and a real generator: its PCA, the views and the training
+    Demo(str(tmp_path / 'demo'), unclip=str(scorer), scorer_clip=str(scorer), gpus=1).run()
+    assert calls == ['save_model', 'fit_pca', 'generate', 'train', 'visualize']
+    calls.clear()  # done: no tiny model to look for
+    Demo(str(tmp_path / 'demo'), unclip=str(scorer), scorer_clip=str(scorer), gpus=1).run()
+    assert calls == []
 
 
 BAD_SIZES = [  # arguments, the error line (after "genview_demo.py: error: ")
