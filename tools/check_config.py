@@ -52,6 +52,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     args, unknown = parser.parse_known_args(argv)  # the launchers pass train/test options
     args.checkpoint = args.checkpoint_opt or args.checkpoint
     args.mode = args.mode or ('test' if args.checkpoint else 'train')
+    if args.mode == 'test':  # train.py's options, read above: tools/test.py refuses them
+        unknown += [flag for flag, given in (
+            ('--resume' if args.resume in (None, 'auto') else f'--resume={args.resume}',
+             args.resume is not None), ('--no-validate', args.no_validate),
+            ('--auto-scale-lr', args.auto_scale_lr)) if given]
     run_tool(args.mode).parse_args(  # exits as the tool would, before any rank starts
         [args.config, *([args.checkpoint or 'CHECKPOINT'] if args.mode == 'test' else []),
          *(['--work-dir', args.work_dir] if args.work_dir is not None else []), *unknown],

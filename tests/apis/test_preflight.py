@@ -245,6 +245,11 @@ def test_headline_commands_end_in_the_checklist_and_nothing_else(tmp_path):
     for command in ('tools/import_views.py', 'tools/import_official_pca.py',
                     'hf download timm/convnext_base.clip_laion2b_augreg'):
         assert command in out
+    # a Slurm login node may not see the compute nodes' files: the way past the check
+    assert out.splitlines()[-1] == (
+        '4 of 4 prerequisites are missing or unusable; nothing was started. See README "Before '
+        'your first real run" (files only the job\'s nodes see, e.g. from a Slurm login node: '
+        'pass --skip-preflight).')
     fpn = osp.join(ROOT, 'configs', 'detection', 'genview_mask-rcnn_r50-fpn_ms-1x_coco.py')
     proc = run_tool('test.py', fpn, 'epoch_12.pth', cwd=str(tmp_path), timeout=300, returncode=2)
     out = proc.output
@@ -746,6 +751,15 @@ def test_check_config_refuses_what_the_run_tool_would_refuse(capsys, tmp_path):
         err = capsys.readouterr().err
         assert exc.value.code == 2 and err.startswith(f'test.py: error: {said}'), err
     assert notes.read_text() == 'my notes'
+    # train.py's options, which check_config reads itself: test.py refuses them (they passed,
+    # then dist_test.sh or slurm_test.sh started every rank to fail on them)
+    for extra, said in ((['--resume'], '--resume'), (['--resume', 'a.pth'], '--resume=a.pth'),
+                        (['--no-validate', '--auto-scale-lr'], '--no-validate --auto-scale-lr')):
+        with pytest.raises(SystemExit) as exc:
+            check([MASK_RCNN, 'ckpt.pth', '--skip-preflight', *extra])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2, err
+        assert err.endswith(f'test.py: error: unrecognized arguments: {said}\n'), err
     assert check([GENVIEW_TINY, '--mode', 'train', '--skip-preflight', '--amp',
                   '--launcher', 'pytorch', '--local-rank=0']) == 0
     assert check([MASK_RCNN, 'ckpt.pth', '--skip-preflight', '--out', 'x.pkl', '--show-dir',

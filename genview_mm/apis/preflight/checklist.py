@@ -40,7 +40,9 @@ def format_checklist(checks: Sequence[Check], config: str, verbose: bool = False
         previous = c.fix or previous
     if failing:
         lines.append(f'{len(failing)} of {len(checks)} prerequisites are missing or unusable; '
-                     'nothing was started. See README "Before your first real run".')
+                     'nothing was started. See README "Before your first real run" (files '
+                     'only the job\'s nodes see, e.g. from a Slurm login node: pass '
+                     '--skip-preflight).')
     else:
         lines.append(f'all {len(checks)} prerequisites found.')
     return '\n'.join(lines)
