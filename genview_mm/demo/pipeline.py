@@ -110,10 +110,10 @@ class Demo:
     def stage(self, name: str, key: str, settings: dict, outputs: List[str], fn, *args,
               after: Optional[Sequence[str]] = None) -> None:
         """Run ``fn(*args)`` unless stage ``key`` finished before with these ``settings`` and
-        none of the stages it uses (``after``; None: every earlier one) ran in this run. It resumes (its tools pick up what they left) when
-        it was cut short with these settings; otherwise its ``outputs`` (in the demo's folder)
-        are deleted first: it started or finished with other settings, or its inputs were
-        made again."""
+        none of the stages it uses (``after``; None: every earlier one) ran in this run. It
+        resumes (its tools pick up what they left) when it was cut short with these settings;
+        otherwise its ``outputs`` (in the demo's folder) are deleted first: it started or
+        finished with other settings, or its inputs were made again."""
         record = self.path('stages', f'{key}.json')
         old = _read_record(record)
         gone = [p for p in outputs if not osp.lexists(p)] if old and old['done'] else []
