@@ -23,16 +23,23 @@ class ImageItem(NamedTuple):
     key: str  # path relative to the source root, '/'-separated (structures.manifest.source_key)
 
 
-def _items(paths, root: str) -> List[ImageItem]:
-    root = osp.abspath(root)
+def _items(paths, root: Optional[str]) -> List[ImageItem]:
+    """The images at ``paths`` keyed under ``root`` (none, or ``''``: by their absolute paths,
+    not by the folder the tool runs from); ValueError for two images of one key (one output
+    file, one seed and one row for two images)."""
+    root = osp.abspath(root) if root else None
     items = sorted({ImageItem(osp.abspath(p), source_key(p, root)) for p in paths},
                    key=lambda it: it.key)
-    for item in items:
+    for item, after in zip(items, items[1:] + [None]):
         try:
             item.key.encode('utf-8')
         except UnicodeEncodeError:
             raise ValueError(f'{item.path!r}: the file name is not valid UTF-8 (keys and '
                              'manifests are UTF-8 text): rename it') from None
+        if after is not None and after.key == item.key:  # one under root, one outside it
+            first, second = sorted((item.path, after.path))
+            raise ValueError(f'{first!r} and {second!r} have the same key {item.key!r} '
+                             f'(paths relative to {root}, else absolute): list one of them')
     return items
 
 

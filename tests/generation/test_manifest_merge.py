@@ -515,3 +515,41 @@ def test_a_source_key_inside_the_root_may_start_with_two_dots(tmp_path):
     assert source_key(str(tmp_path / 'other' / 'y.jpg'), root) == \
         str(tmp_path / 'other' / 'y.jpg').lstrip('/')
     assert source_key('/data/x.jpg', None) == 'data/x.jpg'  # the docstring's promise
+
+
+def test_keys_of_a_config_source_without_a_root_do_not_follow_the_cwd(tmp_path, photo_dir,
+                                                                      monkeypatch):
+    """A config whose dataset lists absolute paths without a data_root keyed its images
+    relative to the folder the tool ran from: a rerun from elsewhere generated every image
+    again under other keys, seeds and names. They are keyed by their absolute paths."""
+    from genview_mm.datasets.image_sources import list_images
+    ann = tmp_path / 'ann.txt'
+    ann.write_text(''.join(f'{photo_dir}/a/img_{i:04d}.jpg 0\n' for i in range(2)))
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(f"train_dataloader = dict(dataset=dict(type='CustomDataset', "
+                   f"ann_file={str(ann)!r}, pipeline=[]))\n")
+    keys = []
+    for cwd in (tmp_path, photo_dir):
+        monkeypatch.chdir(cwd)
+        keys.append([it.key for it in list_images(str(cfg))])
+    expected = [f'{photo_dir}/a/img_{i:04d}.jpg'.lstrip('/') for i in range(2)]
+    assert keys == [expected, expected]
+
+
+def test_two_images_of_one_key_are_refused(tmp_path, photo_dir, monkeypatch):
+    """'x.jpg' under --data-root and '/x.jpg' outside it (its key: the absolute path without
+    its slash) shared one key: one output file, one seed and one row (naming one source with
+    the other's foreground ratio) for two images. Refused, naming both."""
+    from genview_mm.datasets.image_sources import list_images
+    root = tmp_path / 'root'
+    inner = root / photo_dir.lstrip('/') / 'a'
+    inner.mkdir(parents=True)
+    (inner / 'img_0000.jpg').write_bytes(open(f'{photo_dir}/a/img_0000.jpg', 'rb').read())
+    listing = tmp_path / 'list.txt'
+    listing.write_text(f'{photo_dir.lstrip("/")}/a/img_0000.jpg\n{photo_dir}/a/img_0000.jpg\n')
+    first, second = sorted((str(inner / 'img_0000.jpg'), f'{photo_dir}/a/img_0000.jpg'))
+    with pytest.raises(ValueError, match=re.escape(
+            f"{first!r} and {second!r} have the same key "
+            f"{photo_dir.lstrip('/') + '/a/img_0000.jpg'!r} (paths relative to {root}, else "
+            'absolute): list one of them')):
+        list_images(str(listing), data_root=str(root))
