@@ -146,3 +146,18 @@ def test_sources_decoded_as_training_decodes_them(tmp_path):
         assert ours.shape == shape and np.array_equal(ours, training), name
     deep = np.asarray(load_image(str(tmp_path / 'deep.png'))[0])
     assert np.array_equal(deep[..., 0], (gray16 >> 8).astype(np.uint8))  # not all white
+
+
+def test_two_sources_of_one_output_name_are_one_line(tmp_path, gen_main, capsys,
+                                                     tiny_unclip_pca, tiny_unclip_path):
+    """'x.30106' and 'x.108228' share their stem and the 8 hex digits of their keys' sha1, so
+    one output name: refused, as a ValueError the tool did not catch (a traceback)."""
+    from gen_tool import cmd
+    listing = tmp_path / 'list.txt'
+    listing.write_text('x.30106\nx.108228\n')
+    out = tmp_path / 'out'
+    assert gen_main(cmd(str(listing), tiny_unclip_pca, tiny_unclip_path, str(out))[2:]) == 2
+    err = capsys.readouterr().err
+    assert err == ("generate_views.py: error: sources 'x.108228' and 'x.30106' would share the "
+                   "output file 'images/x-98457cf5.jpg': rename one of them\n")
+    assert not (out / 'shards').exists()

@@ -12,7 +12,7 @@ from ...generation.device_images import to_pil
 from ...structures.manifest import TRANSIENT, ManifestRow, failure_reason
 from ...utils.atomic_write import DiskFull
 from ...utils.image_files import save_image
-from . import SetupError
+from . import SetupError, UsageError
 
 IMAGES_DIR = 'images'
 
@@ -29,12 +29,13 @@ def output_relpath(key: str, variation: int, num_variations: int, ext: str) -> s
 
 
 def check_unique_outputs(keys: Iterable[str], num_variations: int, ext: str) -> None:
-    """Raise ValueError if two keys would write the same file on a case-insensitive disk."""
+    """Raise UsageError (a ValueError) if two keys would write the same file on a
+    case-insensitive disk."""
     seen: Dict[str, str] = {}
     for key in keys:
         folded = output_relpath(key, 0, num_variations, ext).casefold()
         if seen.setdefault(folded, key) != key:
-            raise ValueError(f'sources {seen[folded]!r} and {key!r} would share the output '
+            raise UsageError(f'sources {seen[folded]!r} and {key!r} would share the output '
                              f'file {folded!r}: rename one of them')
 
 
