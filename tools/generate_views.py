@@ -183,6 +183,10 @@ def parse_args(argv=None):
                    'then exit without loading a model (tools/slurm_generate.sh runs this '
                    'before it submits)')
     args = p.parse_args(argv)
+    largest = {'.jpg': 65500, '.webp': 16383}.get(args.ext)  # what libjpeg and libwebp write
+    if largest and args.output_size > largest:  # every view failed (or a traceback), retried
+        p.error(f'--output-size {args.output_size}: a {args.ext} image is at most {largest} px '
+                'a side: pass a smaller size, or --ext .png')
     check_paths(p, args)
     return args
 

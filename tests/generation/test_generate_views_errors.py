@@ -78,6 +78,15 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
         'fail fraction nan': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
                                   '--max-fail-fraction', 'nan'),
                               'argument --max-fail-fraction: must be a number, got nan'),
+        # sizes the encoders cannot write: a WebP traceback after the first batch, or every
+        # JPEG view a 'transient: write failed' (with a full-disk hint), retried by each rerun
+        'webp too large': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                               '--output-size', '16384', '--ext', '.webp'),
+                           '--output-size 16384: a .webp image is at most 16383 px a side: '
+                           'pass a smaller size, or --ext .png'),
+        'jpeg too large': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                               '--output-size', '65501'),
+                           '--output-size 65501: a .jpg image is at most 65500 px a side'),
         # an abbreviation the tool took, but slurm_generate.sh did not pass to its merge job
         'abbreviated option': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
                                    '--data-r', str(tmp_path)),
