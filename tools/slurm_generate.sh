@@ -78,10 +78,12 @@ for ((i = 0; i < ${#args[@]}; i++)); do
 done
 
 mkdir -p "$OUT_DIR/slurm"
+GRES=()  # none for a CPU partition: sbatch refuses gpu:0 where no gpu GRES is configured
+if [ "$GPUS_PER_TASK" -gt 0 ]; then GRES=(--gres=gpu:"$GPUS_PER_TASK"); fi
 ARRAY="0-$((NTASKS - 1))${MAX_RUNNING:+%$MAX_RUNNING}"
 # shellcheck disable=SC2086
 JOB=$(sbatch --parsable -p "$PARTITION" --job-name="$JOB_NAME" --array="$ARRAY" --requeue \
-  --ntasks=1 --gres=gpu:"$GPUS_PER_TASK" --cpus-per-task="$CPUS_PER_TASK" \
+  --ntasks=1 ${GRES[@]+"${GRES[@]}"} --cpus-per-task="$CPUS_PER_TASK" \
   --output="$OUT_DIR/slurm/%A_%a.log" ${SBATCH_ARGS:-} \
   "$0" --array-task "$SOURCE" --out-dir "$OUT_DIR" "$@")
 JOB=${JOB%%;*}

@@ -85,6 +85,7 @@ def test_job_array_submission(tmp_path):
     assert log.read_text().splitlines()[5] == 'python RANK= WORLD_SIZE= ' + args(
         '-u', f'{TOOLS}/merge_manifests.py', out, '--source', 'cfg.py',
         '--dataset-key=val_dataloader.dataset', '--num-variations=2', '--check-files')
+    assert ' --ntasks=1 --gres=gpu:1 --cpus-per-task=8 ' in log.read_text().splitlines()[1]
     usage = run_tool('slurm_generate.sh', 'gpu', env=env, timeout=60, returncode=2)
     assert 'usage:' in usage.stderr
 

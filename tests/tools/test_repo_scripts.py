@@ -306,7 +306,9 @@ def test_slurm_launchers_refuse_gpus_that_are_not_whole_nodes(tmp_path, script, 
 
 
 def test_slurm_generate_takes_gpus_per_task_0(tmp_path):
-    """A CPU partition: --gres=gpu:0 (the count check allows 0 where 0 makes sense)."""
+    """A CPU partition (the count check allows 0 where 0 makes sense): no --gres at all;
+    --gres=gpu:0 was refused by sbatch where no gpu GRES is configured ('Invalid generic
+    resource (gres) specification')."""
     stand_ins = scratch_tools(str(tmp_path), 'slurm_generate.sh')
     executable(str(tmp_path / 'bin' / 'sbatch'),
                '#!/usr/bin/env bash\necho "$*" >> "$PIDS.args"\necho 7\n')
@@ -314,7 +316,8 @@ def test_slurm_generate_takes_gpus_per_task_0(tmp_path):
              'views', '--pca', 'p.pth'], cwd=str(tmp_path),
             env=dict(stand_ins, NTASKS='3', GPUS_PER_TASK='0', MAX_RUNNING='2'))
     array = (tmp_path / 'pids.txt.args').read_text().splitlines()[0]
-    assert '--array=0-2%2 ' in array and '--gres=gpu:0 ' in array
+    assert '--array=0-2%2 ' in array and ' --ntasks=1 --cpus-per-task=8 ' in array
+    assert '--gres' not in array
 
 
 def test_launchers_run_from_a_relative_path_with_cdpath_exported(tmp_path):
