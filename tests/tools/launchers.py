@@ -12,10 +12,11 @@ from typing import List, Set
 from helpers import TOOLS
 
 # stand-in interpreter/srun/bootstrap: records its PID, then runs until killed (the preflight
-# step ends at once unless $CHECK_SLEEPS is set)
+# step, or slurm_generate.sh's --check-args, ends at once unless $CHECK_SLEEPS is set: a test
+# of slurm_generate.sh waited the whole 300 s on its check)
 STAND_IN = '''#!/usr/bin/env bash
 echo $$ >> "$PIDS"
-case "$*" in *check_config.py*) [ -n "${CHECK_SLEEPS:-}" ] || exit 0;; esac
+case "$*" in *check_config.py*|*--check-args*) [ -n "${CHECK_SLEEPS:-}" ] || exit 0;; esac
 exec sleep 300
 '''
 
