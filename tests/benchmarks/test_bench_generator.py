@@ -37,6 +37,9 @@ def test_tiny_preset_prints_both_arms(bench, capsys, monkeypatch):
     out = capsys.readouterr().out
     head = fields('preset=', out)
     assert head['preset'] == 'tiny' and head['images'] == '4' and head['dtype'] == 'float32'
+    # arm P as generate_views runs it on a CPU: PIL output (the tensor path was forced, its
+    # torch resize taking 6.5 ms per image of the main thread that a CPU run never spends)
+    assert head['output'] == 'pil'
     assert float(head['gflop_per_image']) > 0 and float(head['peak_tflops']) > 0
     for arm in ('O', 'P'):
         row = fields(f'arm={arm} ', out)
@@ -72,7 +75,13 @@ def test_bad_counts_and_a_missing_gpu_are_usage_errors(bench, capsys, monkeypatc
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     for argv, shown in ((['--images', '0'], 'must be at least 1: --images 0'),
                         (['--batch-size', '-2'], 'must be at least 1: --batch-size -2'),
-                        (['--device', 'cuda'], '--device cuda: no CUDA device here')):
+                        (['--device', 'cuda'], '--device cuda: no CUDA device here'),
+                        # taken as the defaults (all threads; the H100 peak or the CPU's)
+                        (['--threads', '0'], 'must be at least 1: --threads 0'),
+                        (['--peak-tflops', '0'], '--peak-tflops must be > 0, got 0.0'),
+                        # an fp32 run's MFU was taken against the dense fp16 peak
+                        (['--device', 'cuda', '--dtype', 'float32'], '--dtype float32 on '
+                         "CUDA: pass --peak-tflops, the device's peak for it")):
         with pytest.raises(SystemExit) as exc:
             bench.parse_args(argv)
         assert exc.value.code == 2 and shown in capsys.readouterr().err
@@ -170,6 +179,65 @@ def test_host_clock_cpu_time_leaves_out_waits(bench):
     assert clock.host_cpu_s(cpu) == pytest.approx(0.05, abs=0.015)
 
 
+def test_host_clock_measures_its_own_thread_only(bench):
+    """The prefetch thread's preprocessing, wrapped as host work, was added to the main
+    thread's host time whenever the main thread was in a device section then."""
+    import threading
+    import time
+
+    import torch
+    from generator_arms import HostClock
+    clock = HostClock(torch.device('cpu'))
+    host = clock.host_fn(lambda: time.sleep(0.03))
+    other = threading.Thread(target=lambda: (host(), clock.device_fn(host)()))
+    clock.device_fn(lambda: (other.start(), other.join()))()
+    assert clock.nested_host_s == 0 and clock.nested_host_cpu_s == 0
+    assert clock.device_s == pytest.approx(0.06, abs=0.03)  # the main thread's wait
+
+
+@pytest.mark.parametrize('device', ['cpu', 'meta'])
+def test_output_resizing_is_host_work_on_a_cpu(bench, device):
+    """to_uint8 (the resize to the output size) and clip_pixels were counted as device work on
+    a CPU too, where they run on the main thread as arm O's PIL resize does (host time there):
+    P's CPU host time left out 6.5 ms per image."""
+    import types
+
+    import torch
+    from generator_arms import HostClock, instrument_project
+
+    import genview_mm.generation.generator as module
+    saved = {}
+
+    def patch(obj, name, value):
+        saved.setdefault((id(obj), name), (obj, name, getattr(obj, name)))
+        setattr(obj, name, value)
+    clock = HostClock(torch.device(device))
+    gen = types.SimpleNamespace(encoder=types.SimpleNamespace(encode=lambda x: x))
+    try:
+        instrument_project(gen, clock, patch)
+        clock.device = torch.device('cpu')  # nothing to synchronise
+        module.to_uint8(torch.zeros(1, 3, 4, 4), 2)
+        on_device = clock.device_s
+    finally:
+        for obj, name, old in saved.values():
+            setattr(obj, name, old)
+    assert (on_device > 0) == (device != 'cpu')
+    assert clock.nested_host_s == 0  # outside any device section: host time already
+
+
+def test_attention_is_counted_on_a_cpu(bench):
+    """On a CPU, SDPA ran the flash kernel, which torch's flop counter has no formula for:
+    the count (and the CPU MFU) left attention out."""
+    import torch
+    import torch.nn.functional as F
+    from generator_arms import counted_attention
+    from torch.utils.flop_counter import FlopCounterMode
+    q = torch.randn(1, 2, 64, 32)
+    with FlopCounterMode(display=False) as counter, counted_attention(torch.device('cpu')):
+        F.scaled_dot_product_attention(q, q, q)
+    assert counter.get_total_flops() == 2 * 2 * (2 * 64 * 64 * 32)  # QK^T and AV
+
+
 @pytest.mark.slow
 def test_calls_that_ran_out_of_memory_are_not_counted(bench, capsys, monkeypatch):
     """P's pipeline calls were counted before they ran: a call that ran out of memory (and was
@@ -189,7 +257,9 @@ def test_calls_that_ran_out_of_memory_are_not_counted(bench, capsys, monkeypatch
     monkeypatch.setattr(AdaptiveNoiseGenerator, '_run', once_out_of_memory)
     assert bench.main(['--preset', 'tiny', '--images', '4', '--batch-size', '2', '--steps',
                        '1', '--output-size', '32', '--psnr-images', '1', '--host-images', '1',
-                       '--threads', '1']) == 0
-    ratio = fields('ratio_p_over_o=', capsys.readouterr().out)
+                       '--threads', '1', '--output', 'tensor']) == 0  # the GPU's path
+    out = capsys.readouterr().out
+    ratio = fields('ratio_p_over_o=', out)
+    assert fields('preset=', out)['output'] == 'tensor'
     assert len(pairs) == 2  # one call of 2 ran out of memory: the limit went down to 1
     assert (ratio['p_pipeline_calls'], ratio['p_padded_rows']) == ('4', '0')

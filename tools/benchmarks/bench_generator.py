@@ -55,7 +55,8 @@ def parse_args(argv=None):
                    '64, real-size: 384)')
     p.add_argument('--compile', action='store_true', help='arm P with torch.compile')
     p.add_argument('--output', choices=['auto', 'pil', 'tensor'], default='auto',
-                   help="arm P's generator output (auto: tensor, which the runner's writer takes)")
+                   help="arm P's generator output (auto: the generator's own choice, tensor on "
+                   'CUDA and PIL on a CPU, as a run of tools/generate_views.py gets)')
     p.add_argument('--psnr-images', type=int, default=4, help='images of the fp16/fp32 run')
     p.add_argument('--host-images', type=int, default=None,
                    help='images of the host-time pass (tiny: all, real-size: 16)')
@@ -64,11 +65,19 @@ def parse_args(argv=None):
                    'H200 dense fp16 value; on CPU the measured float32 matmul rate)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     args = p.parse_args(argv)
-    counts = ('images', 'host_images', 'batch_size', 'source_size', 'steps', 'psnr_images')
+    counts = ('images', 'host_images', 'batch_size', 'source_size', 'steps', 'psnr_images',
+              'threads')  # 0 threads or a peak of 0 was taken as the default
     bad = [f'--{k.replace("_", "-")} {getattr(args, k)}' for k in counts
            if getattr(args, k, None) is not None and getattr(args, k) < 1]
     if bad:
         p.error(f'must be at least 1: {", ".join(bad)}')
+    if args.peak_tflops is not None and not args.peak_tflops > 0:
+        p.error(f'--peak-tflops must be > 0, got {args.peak_tflops}')
+    half = ('float16', 'fp16', 'half', 'bfloat16', 'bf16')
+    if args.device.startswith('cuda') and args.dtype and args.peak_tflops is None and \
+            args.dtype.replace('torch.', '') not in half:  # an fp32 MFU against fp16's peak
+        p.error(f'--dtype {args.dtype} on CUDA: pass --peak-tflops, the device\'s peak for it '
+                f'(the default {H100_DENSE_FP16_TFLOPS} is the dense fp16/bf16 one)')
     real = args.preset == 'real-size'
     args.images = args.images or (64 if real else 16)
     args.host_images = args.host_images or (16 if real else args.images)

@@ -83,12 +83,12 @@ def prepare(args, tmp: str, device: torch.device) -> SimpleNamespace:
     write_photos(osp.join(tmp, 'src'), args.images, args.source_size)
     items = list_folder(osp.join(tmp, 'src'))
     paths, keys = [it.path for it in items], [it.key for it in items]
-    output = 'tensor' if args.output == 'auto' else args.output
     gen = AdaptiveNoiseGenerator(pca=_pca(pipe_p), pipeline=pipe_p, device=str(device),
                                  num_inference_steps=args.steps, guidance_scale=args.guidance,
                                  output_size=args.output_size, max_batch_size=args.batch_size,
-                                 output=output, compile=args.compile, check_encoder=False,
-                                 name='bench')
+                                 output=args.output, compile=args.compile,
+                                 check_encoder=False, name='bench')
+    output = gen.output  # auto: the generator's own choice (tensor on CUDA, PIL on a CPU)
     from PIL import Image
     info = gen.analyze([Image.open(p).convert('RGB') for p in paths])
     levels = dict(zip(keys, info['noise_level']))
