@@ -23,6 +23,27 @@ def test_wrong_arguments_print_the_usage(tmp_path, args):
     assert not (tmp_path / 'OUT').exists()
 
 
+def test_a_relative_out_and_a_failed_benchmark(tmp_path):
+    """A relative OUT named another folder once the script changed to the repository root
+    (tee: no such file, no logs); a benchmark that failed (a package missing without the
+    wheels) ended the run with status 0."""
+    stub = tmp_path / 'python'
+    stub.write_text('#!/usr/bin/env bash\necho "stub $*"\n'
+                    'case "$*" in *bench_*) exit "${STUB_RC:-0}";; esac\n')
+    stub.chmod(0o755)
+    (tmp_path / 'wheels').mkdir()
+    env = dict(PYTHON=str(stub), WHEELS_DIR=str(tmp_path / 'wheels'))
+    run_cmd(['bash', SCRIPT, 'run', 'rel', 'generator', '--smoke'], cwd=str(tmp_path), env=env)
+    assert sorted(os.listdir(tmp_path / 'rel')) == ['device.log', 'generator.log']
+    assert 'stub tools/benchmarks/bench_generator.py' in (tmp_path / 'rel' / 'generator.log'
+                                                          ).read_text()
+    res = run_cmd(['bash', SCRIPT, 'run', str(tmp_path / 'out'), 'scorer', '--smoke'],
+                  env=dict(env, STUB_RC='1'), returncode=1)
+    assert res.stderr.splitlines()[-1] == (
+        f'{SCRIPT}: failed: scorer scorer_compiled step_mocov2 step_mocov3 (see '
+        f'{tmp_path}/out/<name>.log)')
+
+
 @pytest.mark.slow
 def test_smoke_run_writes_every_benchmark_log(tmp_path):
     """Without wheels (an empty WHEELS_DIR) it uses this interpreter's packages."""

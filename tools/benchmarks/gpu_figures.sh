@@ -53,6 +53,7 @@ bench() {
   timeout "$limit" "$PY" "$@" >>"$OUT/$name.log" 2>&1 || rc=$?
   grep -v -i -e warn -e 'it/s]' "$OUT/$name.log" | tail -n 12
   echo "== $name: exit $rc"
+  if [ "$rc" != 0 ]; then FAILED="${FAILED:+$FAILED }$name"; fi
 }
 
 run() {
@@ -62,6 +63,8 @@ run() {
   case "$what" in scorer|generator|all) ;; *) usage ;; esac
   [ -z "$smoke" ] || [ "$smoke" = --smoke ] || usage
   mkdir -p "$OUT"
+  OUT="$(CDPATH='' cd -- "$OUT" && pwd)"  # a relative OUT still names it after the cd below
+  FAILED=""
   if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
     local site
     site="$(mktemp -d)"
@@ -102,6 +105,10 @@ torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" | tee "$O
       bench generator 300 "$gen" --preset tiny --images 5 --batch-size 2 --steps 2 \
         --output-size 64 --psnr-images 2 --host-images 2 --compile "${cpu[@]}"
     fi
+  fi
+  if [ -n "$FAILED" ]; then  # every log is kept; a missing package failed them all silently
+    echo "$0: failed: $FAILED (see $OUT/<name>.log)" >&2
+    return 1
   fi
 }
 
