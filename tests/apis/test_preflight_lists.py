@@ -238,3 +238,20 @@ def test_a_label_beyond_the_fixed_classes(tmp_path, images, label):
     assert only(check_dataset('k', ds)).status == ('BROKEN' if label < 0 else OK)
     del ds['metainfo']  # classes not fixed: the labels are the classes
     assert only(check_dataset('k', ds)).status == OK
+
+
+@pytest.mark.parametrize('with_label', [True, False])
+def test_a_list_saved_with_a_byte_order_mark(tmp_path, images, with_label):
+    """A list saved as 'UTF-8 with BOM' passed (its first image was rarely among the sampled
+    ones); MMPretrain reads the mark as part of the first path, a missing file in training."""
+    root, names = images
+    lines = [f'{n} 0' if with_label else n for n in names]
+    ann = tmp_path / 'list.txt'
+    ann.write_text('\ufeff' + '\n'.join(lines) + '\n', encoding='utf-8')
+    ds = dict(type='CustomDataset', data_root=root, ann_file=str(ann), with_label=with_label)
+    check = only(check_dataset('k', ds))
+    assert (check.status, check.detail) == ('BROKEN', (
+        f'{ann} starts with a byte-order mark (saved as UTF-8 with BOM), which CustomDataset '
+        'reads as part of its first image path: save it as plain UTF-8'))
+    ann.write_text('\n'.join(lines) + '\n', encoding='utf-8')
+    assert only(check_dataset('k', ds)).status == OK

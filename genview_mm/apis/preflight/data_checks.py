@@ -199,6 +199,9 @@ def list_form(ann: str, base: str, kind: str, with_label: bool,
             line = raw.rstrip('\n\r')
             entry = parse_annotation_line(line)
             shown = f'{ann} line {number} ({line!r})'
+            if number == 1 and line.startswith('\ufeff'):  # MMPretrain keeps it in the path
+                return (f'{ann} starts with a byte-order mark (saved as UTF-8 with BOM), which '
+                        f'{kind} reads as part of its first image path: save it as plain UTF-8')
             if with_label and (entry is None or entry[1] is None):
                 return (f"{shown} has no label, but {kind} (with_label=True) reads 'PATH LABEL' "
                         'lines: label every line, or set with_label=False for a list of paths')
