@@ -67,8 +67,8 @@ def parse_args(argv=None):
     p.add_argument('--sheet', default=None, help='contact sheet PNG path (default: --out with '
                    '.png)')
     p.add_argument('--sheet-images', type=int_at_least(1), default=32,
-                   help='images on the contact sheet, >= 1: the first N of the sample, all of '
-                   'it when the sample is smaller (default: %(default)s)')
+                   help='images on the contact sheet, >= 1: the first N readable ones of the '
+                   'sample, all of it when the sample is smaller (default: %(default)s)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
                    "not a fit of this tool (another file, or the authors' vector imported by "
                    'tools/import_official_pca.py), or an existing sheet that is not a contact '
@@ -129,8 +129,11 @@ def main(argv=None):
         logging.warning('--num-images %d asked, but %r has only %d images: fitting on all %d',
                         args.num_images, args.source, len(items), len(items))
     logging.info('fitting on %d of %d images', len(paths), len(items))
-    try:  # a model timm does not know, weights of another model, no CUDA, no readable image
-        encoder = build_encoder_from_args(args)
+    try:  # a model timm does not know, an encoder folder not there: exit 2, as
+        encoder = build_encoder_from_args(args)  # import_official_pca.py's
+    except (OSError, ValueError, RuntimeError) as exc:
+        return _error(exc, 2)
+    try:  # weights of another model, no CUDA, no readable image
         pca = run_fit(paths, encoder, args.out, fg_fraction=args.fg_fraction,
                       sign_rule=args.sign, batch_size=args.batch_size,
                       num_workers=args.num_workers, sheet=args.sheet,

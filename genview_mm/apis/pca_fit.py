@@ -176,18 +176,30 @@ def run_fit(paths: Sequence[str], encoder, out: str, fg_fraction: float = 0.4,
                              threshold_rule=threshold_rule, progress=progress,
                              encoder_arch=identity.arch, fingerprint=identity.fingerprint)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    if osp.isfile(sheet):  # an earlier fit's (check_outputs let it go): never beside this one
+        os.remove(sheet)
     pca.save(out)
-    draw_sheet(pca, encoder, list(paths)[:sheet_images], sheet, batch_size)
-    logger.info('saved %s (alpha=%.4f, %d images) and contact sheet %s', out, pca.alpha,
-                pca.num_images, sheet)
+    if draw_sheet(pca, encoder, paths, sheet, batch_size, sheet_images):
+        logger.info('saved %s (alpha=%.4f, %d images) and contact sheet %s', out, pca.alpha,
+                    pca.num_images, sheet)
+    else:
+        logger.warning('saved %s (alpha=%.4f, %d images); no contact sheet: none of the '
+                       'images could be read for it', out, pca.alpha, pca.num_images)
     return pca
 
 
 def draw_sheet(pca: ForegroundPCA, encoder, paths: Sequence[str], path: str,
-               batch_size: int = 64) -> Optional[str]:
-    """Contact sheet of ``pca``'s masks over ``paths`` (unreadable images left out), encoded
-    ``batch_size`` images a call (the fit's batch: ``--sheet-images`` may be larger)."""
-    images = [image for image, _ in map(load_image, paths) if image is not None]
+               batch_size: int = 64, limit: Optional[int] = None) -> Optional[str]:
+    """Contact sheet of ``pca``'s masks over the first ``limit`` readable images of ``paths``
+    (None: all), encoded ``batch_size`` images a call (the fit's batch: ``--sheet-images`` may
+    be larger); None, and nothing written, when none is readable."""
+    images = []
+    for p in paths:  # the first readable ones: the first N paths, unreadable, drew no sheet
+        if limit is not None and len(images) >= limit:
+            break
+        image = load_image(p)[0]
+        if image is not None:
+            images.append(image)
     if not images:
         return None
     masks = torch.cat([pca.foreground_mask(encoder(encoder.preprocess(

@@ -79,7 +79,8 @@ def test_option_values_are_usage_errors(extra, shown, tmp_path, capsys):
 
 
 def test_unreadable_images_and_unknown_models_are_one_line(tiny_clip_path, tmp_path, capsys):
-    """Every image unreadable, or a model timm does not know: one line, exit 1 (tracebacks)."""
+    """Every image unreadable (exit 1), or a model timm does not know (exit 2, a usage error
+    as in import_official_pca.py): one line each (they were tracebacks)."""
     (tmp_path / 'imgs').mkdir()
     for i in range(3):
         (tmp_path / 'imgs' / f'{i}.jpg').write_text('not an image')
@@ -89,7 +90,7 @@ def test_unreadable_images_and_unknown_models_are_one_line(tiny_clip_path, tmp_p
     assert tool(args + ['--encoder', tiny_clip_path]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == 'fit_foreground_pca.py: error: no images to fit the foreground PCA on'
-    assert tool(args + ['--timm-model', 'not_a_model', '--input-size', '64']) == 1
+    assert tool(args + ['--timm-model', 'not_a_model', '--input-size', '64']) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith('fit_foreground_pca.py: error: ') and 'not_a_model' in err[-1]
     assert not osp.exists(tmp_path / 'o.pth')
@@ -157,3 +158,30 @@ def test_options_a_folder_source_ignores_are_refused(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f'fit_foreground_pca.py: error: {said}'), err
     assert not osp.exists(tmp_path / 'o.pth') and not osp.exists(tmp_path / 'o.png')
+
+
+
+def test_a_refit_never_leaves_the_earlier_sheet(tiny_clip_path, tmp_path, caplog,
+                                                monkeypatch):
+    """The sheet was drawn from the first --sheet-images paths only: when those were
+    unreadable, no sheet was written and the earlier fit's stayed beside the new file, while
+    the log said 'and contact sheet'. The first readable images are drawn; with none, the old
+    sheet is gone and the log says so."""
+    from genview_mm.apis import pca_fit
+    good = write_photos(str(tmp_path / 'imgs'), 4, 48)
+    broken = str(tmp_path / 'imgs' / '000_broken.jpg')
+    with open(broken, 'wb') as f:
+        f.write(b'not an image')
+    enc = CLIPPatchEncoder.from_pretrained(tiny_clip_path)
+    out, sheet = str(tmp_path / 'fg.pth'), tmp_path / 'fg.png'
+    pca_fit.run_fit(good, enc, out, batch_size=4, show_progress=False, sign_rule='+1')
+    first = sheet.read_bytes()
+    pca_fit.run_fit([broken] + good, enc, out, batch_size=4, show_progress=False,
+                    sheet_images=1, sign_rule='-1')
+    assert sheet.read_bytes() != first  # this fit's masks, over the first readable image
+    monkeypatch.setattr(pca_fit, 'draw_sheet', lambda *args: None)  # nothing readable now
+    with caplog.at_level('INFO'):
+        pca_fit.run_fit(good, enc, out, batch_size=4, show_progress=False, sign_rule='+1')
+    assert not sheet.exists()
+    assert 'no contact sheet: none of the images could be read for it' in caplog.text
+    assert 'and contact sheet' not in caplog.text
