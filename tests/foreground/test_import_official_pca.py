@@ -122,6 +122,12 @@ def test_usage_errors_before_any_model_loads(tmp_path):
     res = import_pca(vector, '--out', tmp_path / 'o.pth', '--num-images', '5', '--per-folder',
                      returncode=2)
     assert res.stderr.strip().endswith('--num-images, --per-folder only apply with --fit-images')
+    # a misspelt timm model: timm's RuntimeError was a traceback (exit 1)
+    res = import_pca(vector, '--out', tmp_path / 'o.pth', '--timm-model', 'no_such_model_xyz',
+                     returncode=2)
+    assert res.stderr.strip().splitlines()[-1] == (
+        "import_official_pca.py: error: TimmPatchEncoder: 'no_such_model_xyz' is not a timm "
+        "model (timm.list_models('NAME*') lists the names)")
     assert not osp.exists(tmp_path / 'o.pth')
 
 

@@ -100,6 +100,7 @@ class TimmPatchEncoder(PatchEncoderBase):
                 '--cfg-options model.scorer.encoder.checkpoint_path=FILE), or leave '
                 "checkpoint_path unset to load timm's pretrained weights (Hugging Face cache or "
                 'hub)')
+        _check_name(timm, model_name)  # timm's RuntimeError: a traceback from the tools
         # a local file replaces the download (timm would still fetch with pretrained=True)
         try:
             self.model = timm.create_model(model_name,
@@ -154,9 +155,7 @@ class TimmPatchEncoder(PatchEncoderBase):
         """
         import timm
         from timm.models import get_pretrained_cfg
-        if not timm.is_model(model_name):
-            raise ValueError(f'TimmPatchEncoder: {model_name!r} is not a timm model '
-                             "(timm.list_models('NAME*') lists the names)")
+        _check_name(timm, model_name)
         try:
             cfg = get_pretrained_cfg(model_name)
         except RuntimeError:  # 'Invalid pretrained tag'
@@ -185,3 +184,10 @@ class TimmPatchEncoder(PatchEncoderBase):
 def _arch(model_name: str) -> str:
     """The architecture signature of a timm model name (its pretrained tag dropped)."""
     return 'timm:' + model_name.split('.')[0]
+
+
+def _check_name(timm, model_name: str) -> None:
+    """ValueError unless timm knows ``model_name``."""
+    if not timm.is_model(model_name):
+        raise ValueError(f'TimmPatchEncoder: {model_name!r} is not a timm model '
+                         "(timm.list_models('NAME*') lists the names)")
