@@ -32,6 +32,7 @@ class TinyConvNet(nn.Module):
 def fake_timm(monkeypatch):
     module = types.ModuleType('timm')
     module.create_model = lambda name, **kw: TinyConvNet(name=name, **kw)
+    module.is_model = lambda name: True
     monkeypatch.setitem(sys.modules, 'timm', module)
     return module
 
