@@ -48,6 +48,11 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    replace ``mmcv.adjust_hue`` by a version that rotates the hue channel modulo 256, as numpy 1's
    wrap-around did; the result is a writable array, bit-identical to upstream's wherever
    upstream worked (a factor >= 0).
+7. **A Ctrl-C (or SIGTERM) while MMEngine formats a config.** ``Config.pretty_text`` runs yapf
+   under a bare ``except:`` and raises ``SyntaxError`` with the whole config for anything,
+   a ``KeyboardInterrupt`` included; every checkpoint save formats the config, so a run stopped
+   then ended in hundreds of lines blaming the config's syntax, exit status 1. We let the
+   interrupt through (:mod:`genview_mm.utils.interrupt` then says it in one line).
 """
 import copy
 import importlib.util
@@ -306,6 +311,26 @@ def fix_mmcv_adjust_hue() -> None:
         module.adjust_hue = adjust_hue
 
 
+def keep_config_interrupts() -> None:
+    """Re-raise an interrupt that ``Config.pretty_text`` turned into a ``SyntaxError``."""
+    from mmengine.config import Config
+    upstream = Config.pretty_text.fget
+    if getattr(upstream, '_genview_mm', False):
+        return
+
+    def pretty_text(self) -> str:
+        try:
+            return upstream(self)
+        except SyntaxError as exc:
+            cause = exc.__context__  # what the bare except caught
+            if isinstance(cause, BaseException) and not isinstance(cause, Exception):
+                raise cause from None  # KeyboardInterrupt, SystemExit (a SIGTERM handler)
+            raise
+
+    pretty_text._genview_mm = True
+    Config.pretty_text = property(pretty_text, doc=Config.pretty_text.__doc__)
+
+
 def apply() -> None:
     """Apply every fix once; safe to call repeatedly."""
     global _applied
@@ -319,4 +344,5 @@ def apply() -> None:
     register_config_package()
     fix_collate_fn_scope()
     fix_mmcv_adjust_hue()
+    keep_config_interrupts()
     _applied = True

@@ -268,3 +268,26 @@ def test_adjust_hue_negative_factor_rotates_hue(backend):
     np.testing.assert_array_equal(out_zero, img)
     with pytest.raises(ValueError):
         mmcv.adjust_hue(img, 0.6, backend=backend)
+
+
+@pytest.mark.parametrize('interrupt', [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_while_mmengine_formats_a_config_stays_an_interrupt(interrupt, monkeypatch):
+    """Config.pretty_text's bare except turned a Ctrl-C during a checkpoint save into
+    'SyntaxError: Failed to format the config file' with the whole config (exit status 1);
+    a config that does not format is still that SyntaxError."""
+    import mmengine.config.config as mm_config
+    from mmengine.config import Config
+
+    import genview_mm  # noqa: F401
+    cfg = Config(dict(a=1))
+
+    def stop(*args, **kwargs):
+        raise interrupt()
+    monkeypatch.setattr(mm_config, 'FormatCode', stop)
+    with pytest.raises(interrupt):
+        cfg.pretty_text  # noqa: B018
+    monkeypatch.setattr(mm_config, 'FormatCode', lambda *a, **k: 1 / 0)
+    with pytest.raises(SyntaxError, match='Failed to format the config file'):
+        cfg.pretty_text  # noqa: B018
+    monkeypatch.undo()
+    assert cfg.pretty_text.strip() == 'a = 1'
