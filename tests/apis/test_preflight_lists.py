@@ -224,20 +224,42 @@ def test_a_coco_json_named_in_capitals_is_read_as_json(tmp_path):
 
 @pytest.mark.parametrize('label', [2, -1])
 def test_a_label_beyond_the_fixed_classes(tmp_path, images, label):
-    """A label that is not one of the dataset's fixed classes passed the preflight; the loss
-    failed where that line was drawn (a device-side assert on CUDA), maybe hours in."""
+    """A label that is not one of the dataset's fixed classes passed the preflight; a
+    classifier's loss failed where that line was drawn (a device-side assert on CUDA), maybe
+    hours in. Where the labels are not trained on (pretraining) any label passes."""
     root, names = images
     ann = write_list(tmp_path, [f'{names[0]} 0', f'{names[1]} 1', f'{names[2]} {label}'])
     ds = dict(type='CustomDataset', data_root=root, ann_file=ann,
               metainfo=dict(classes=['a', 'b']))
-    check = only(check_dataset('k', ds))
+    check = only(check_dataset('k', ds, labels=True))
     assert (check.status, check.detail) == ('BROKEN', (
         f"{ann} line 3 ('{names[2]} {label}') has label {label}, but CustomDataset has 2 "
         'classes (labels 0 to 1): fix that line'))
+    assert only(check_dataset('k', ds)).status == OK  # a pretraining set: labels unread
     ds['metainfo'] = dict(classes=['a', 'b', 'c'])
-    assert only(check_dataset('k', ds)).status == ('BROKEN' if label < 0 else OK)
+    assert only(check_dataset('k', ds, labels=True)).status == ('BROKEN' if label < 0 else OK)
     del ds['metainfo']  # classes not fixed: the labels are the classes
-    assert only(check_dataset('k', ds)).status == OK
+    assert only(check_dataset('k', ds, labels=True)).status == OK
+
+
+def test_only_a_classifier_s_train_set_has_its_labels_checked(tmp_path, images):
+    """run_preflight checks the labels of the train set of a model with a classification head
+    (a linear probe), not of a pretraining model's."""
+    from mmengine.config import Config
+
+    from genview_mm.apis.preflight import run_preflight
+    root, names = images
+    ann = write_list(tmp_path, [f'{n} 5' for n in names])
+    ds = dict(type='CustomDataset', data_root=root, ann_file=ann,
+              metainfo=dict(classes=['a', 'b']))
+    cfg = Config(dict(train_dataloader=dict(dataset=ds),
+                      model=dict(type='ImageClassifier', head=dict(num_classes=2))))
+    bad = [c for c in run_preflight(cfg) if c.status == 'BROKEN']
+    assert [c.detail.split(': ')[0] for c in bad] == [
+        f"{ann} line 1 ('{names[0]} 5') has label 5, but CustomDataset has 2 classes (labels "
+        '0 to 1)']
+    cfg.model = dict(type='MoCo', head=dict(type='ContrastiveHead'))
+    assert not [c for c in run_preflight(cfg) if c.status == 'BROKEN']
 
 
 @pytest.mark.parametrize('with_label', [True, False])
@@ -253,5 +275,12 @@ def test_a_list_saved_with_a_byte_order_mark(tmp_path, images, with_label):
     assert (check.status, check.detail) == ('BROKEN', (
         f'{ann} starts with a byte-order mark (saved as UTF-8 with BOM), which CustomDataset '
         'reads as part of its first image path: save it as plain UTF-8'))
+    # a pipeline that skips a missing image trains on: a note
+    ds['pipeline'] = [dict(type='LoadImageFromFile', ignore_empty=True)]
+    check = only(check_dataset('k', ds))
+    assert (check.status, check.detail) == ('note', (
+        f'{ann} starts with a byte-order mark (saved as UTF-8 with BOM), which CustomDataset '
+        'reads as part of its first image path: ignore_empty=True skips that image: save it '
+        'as plain UTF-8'))
     ann.write_text('\n'.join(lines) + '\n', encoding='utf-8')
     assert only(check_dataset('k', ds)).status == OK

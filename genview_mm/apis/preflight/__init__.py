@@ -69,13 +69,15 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     if unable:  # check_config.py said OK, then test.py refused it
         checks.append(Check('test settings', BROKEN, unable, ()))
     extra = extra_images_key(cfg)
+    # a classifier (a linear probe, fine-tuning) trains on the labels: each must be a class
+    labels = bool(((cfg.get('model') or {}).get('head') or {}).get('num_classes'))
     for name in names:
         loader = cfg.get(f'{name}_dataloader') or {}
         for key, ds in iter_datasets(loader.get('dataset'), f'{name}_dataloader.dataset'):
             if key == extra:  # a data-expansion baseline's extra set
                 checks += check_extra_images(cfg, key, ds)
                 continue
-            checks += check_dataset(key, ds)
+            checks += check_dataset(key, ds, labels and mode == 'train' and name == 'train')
             if mode == 'train' and name == 'train':
                 checks += [check_manifest(t.get('manifest'), ds, t.get('prob', 1.0),
                                           t.get('source_root'), t.get('backend_args'),

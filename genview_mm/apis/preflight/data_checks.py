@@ -199,14 +199,11 @@ def list_form(ann: str, base: str, kind: str, with_label: bool,
             line = raw.rstrip('\n\r')
             entry = parse_annotation_line(line)
             shown = f'{ann} line {number} ({line!r})'
-            if number == 1 and line.startswith('\ufeff'):  # MMPretrain keeps it in the path
-                return (f'{ann} starts with a byte-order mark (saved as UTF-8 with BOM), which '
-                        f'{kind} reads as part of its first image path: save it as plain UTF-8')
             if with_label and (entry is None or entry[1] is None):
                 return (f"{shown} has no label, but {kind} (with_label=True) reads 'PATH LABEL' "
                         'lines: label every line, or set with_label=False for a list of paths')
-            # a label out of range: cross-entropy fails where it is drawn (on CUDA, a device
-            # assert), maybe hours in
+            # a label out of range: a classifier's loss fails where it is drawn (on CUDA, a
+            # device assert), maybe hours in
             if with_label and classes and not 0 <= entry[1] < classes:
                 return (f'{shown} has label {entry[1]}, but {kind} has {classes} classes '
                         f'(labels 0 to {classes - 1}): fix that line')
@@ -254,16 +251,31 @@ def folder_form(folder: str, reading: Tuple[str, bool, Tuple[str, ...], int]) ->
     return None
 
 
-def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
-                     ) -> Optional[Tuple[str, str]]:
+def starts_with_bom(path: str) -> bool:
+    """Whether the file starts with a UTF-8 byte-order mark."""
+    with open(path, 'rb') as f:
+        return f.read(3) == b'\xef\xbb\xbf'
+
+
+def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str,
+                     labels: bool = False) -> Optional[Tuple[str, str]]:
     """What is wrong with an existing dataset's contents (sampled): ``(status, detail)``, or
-    None."""
+    None. ``labels``: the model trains on the labels (a classifier's loss), so each must be
+    one of the dataset's fixed classes."""
     if ann is not None and is_empty_file(ann):
         return BROKEN, f'annotation file {ann} is empty'
     reading = mmpretrain_reading(ds)
     is_json = ann is not None and ann.lower().endswith('.json')  # annotations.JSON too
+    if reading and ann is not None and not is_json and starts_with_bom(ann):
+        skips = skips_missing(ds)  # mmengine's list_from_file keeps it in the first path
+        return (NOTE if skips else BROKEN), (
+            f'{ann} starts with a byte-order mark (saved as UTF-8 with BOM), which {reading[0]} '
+            'reads as part of its first image path' + (': ignore_empty=True skips that image'
+                                                       if skips else '') +
+            ': save it as plain UTF-8')
     if reading and ann is not None and not is_json:
-        problem = list_form(ann, folders[0] if folders else root, *reading[:2], reading[3])
+        problem = list_form(ann, folders[0] if folders else root, *reading[:2],
+                            reading[3] if labels else 0)
         if problem:
             return BROKEN, problem
     if reading and ann is None:
@@ -318,9 +330,10 @@ def json_images(ann: str, folder: str, k: int = 5) -> Optional[Tuple[str, str]]:
     return None
 
 
-def check_dataset(key: str, ds: dict) -> List[Check]:
+def check_dataset(key: str, ds: dict, labels: bool = False) -> List[Check]:
     """The dataset's root, annotation file and image folders exist and are not empty (an
-    image list's sampled images exist)."""
+    image list's sampled images exist); ``labels``: the model trains on them
+    (:func:`dataset_contents`)."""
     kind = str(ds.get('type', 'dataset'))
     split = f" ({ds['split']})" if ds.get('split') else ''
     what = f'{kind}{split} data [{key}]'
@@ -345,7 +358,7 @@ def check_dataset(key: str, ds: dict) -> List[Check]:
         checks.append(Check(what, MISSING, f'image folder {missing[0]} not found',
                             dataset_fix(kind, key)))
     if not checks:
-        problem = dataset_contents(ds, ann, folders, root)
+        problem = dataset_contents(ds, ann, folders, root, labels)
         if problem:
             status, detail = problem
             checks.append(Check(what, status, detail,
