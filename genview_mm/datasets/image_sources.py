@@ -24,12 +24,14 @@ class ImageItem(NamedTuple):
 
 
 def _items(paths, root: Optional[str]) -> List[ImageItem]:
-    """The images at ``paths`` keyed under ``root`` (none, or ``''``: by their absolute paths,
-    not by the folder the tool runs from); ValueError for two images of one key (one output
-    file, one seed and one row for two images)."""
+    """The images at ``paths`` keyed under ``root``; without one (None or ``''``: a config
+    dataset without data_root) a relative path is keyed as the dataset reads it, from the
+    current folder, and an absolute one by itself (it was keyed relative to the folder the
+    tool ran from: a rerun from elsewhere made every view again). ValueError for two images of
+    one key (one output file, one seed and one row for two images)."""
     root = osp.abspath(root) if root else None
-    items = sorted({ImageItem(osp.abspath(p), source_key(p, root)) for p in paths},
-                   key=lambda it: it.key)
+    items = sorted({ImageItem(osp.abspath(p), source_key(p, root or (
+        None if osp.isabs(p) else os.getcwd()))) for p in paths}, key=lambda it: it.key)
     for item, after in zip(items, items[1:] + [None]):
         try:
             item.key.encode('utf-8')

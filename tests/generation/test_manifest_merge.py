@@ -534,6 +534,9 @@ def test_keys_of_a_config_source_without_a_root_do_not_follow_the_cwd(tmp_path, 
         keys.append([it.key for it in list_images(str(cfg))])
     expected = [f'{photo_dir}/a/img_{i:04d}.jpg'.lstrip('/') for i in range(2)]
     assert keys == [expected, expected]
+    # relative entries are read from the current folder (by MMPretrain too): keyed as written
+    ann.write_text('a/img_0000.jpg 0\n')
+    assert [it.key for it in list_images(str(cfg))] == ['a/img_0000.jpg']
 
 
 def test_two_images_of_one_key_are_refused(tmp_path, photo_dir, monkeypatch):
