@@ -129,11 +129,11 @@ def main(argv=None):
         logging.warning('--num-images %d asked, but %r has only %d images: fitting on all %d',
                         args.num_images, args.source, len(items), len(items))
     logging.info('fitting on %d of %d images', len(paths), len(items))
-    try:  # a model timm does not know, an encoder folder not there: exit 2, as
-        encoder = build_encoder_from_args(args)  # import_official_pca.py's
-    except (OSError, ValueError, RuntimeError) as exc:
+    try:  # the encoder (a model timm does not know, a folder not there, weights of another
+        encoder = build_encoder_from_args(args)  # model or not downloaded): exit 2, as in
+    except (OSError, ValueError, RuntimeError) as exc:  # import_official_pca.py
         return _error(exc, 2)
-    try:  # weights of another model, no CUDA, no readable image
+    try:  # no readable image, non-finite tokens, a full disk
         pca = run_fit(paths, encoder, args.out, fg_fraction=args.fg_fraction,
                       sign_rule=args.sign, batch_size=args.batch_size,
                       num_workers=args.num_workers, sheet=args.sheet,

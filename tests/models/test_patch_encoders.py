@@ -209,3 +209,16 @@ def test_a_damaged_timm_weights_file_is_named(tmp_path, damage):
                        r'\(.*\): .*copy or download it again'):
         build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
                                  pretrained=False, checkpoint_path=str(path), input_size=64))
+
+
+def test_timm_names_with_a_source_are_timm_s_to_resolve():
+    """``hf-hub:`` and ``local-dir:`` names, which timm.create_model takes and timm.is_model
+    says no to, were refused as unknown models; a misspelt plain name still is."""
+    import timm
+
+    from genview_mm.models.encoders.timm_encoder import _check_name
+    for name in ('local-dir:/models/convnext', 'hf-hub:timm/convnext_atto.d2_in1k'):
+        assert not timm.is_model(name)
+        _check_name(timm, name)
+    with pytest.raises(ValueError, match="'convnext_atoo' is not a timm model"):
+        _check_name(timm, 'convnext_atoo')

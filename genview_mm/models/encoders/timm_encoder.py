@@ -187,7 +187,8 @@ def _arch(model_name: str) -> str:
 
 
 def _check_name(timm, model_name: str) -> None:
-    """ValueError unless timm knows ``model_name``."""
-    if not timm.is_model(model_name):
+    """ValueError unless timm knows ``model_name`` (a name with a source, ``hf-hub:`` or
+    ``local-dir:``, is timm's to resolve: ``is_model`` says no to it)."""
+    if ':' not in model_name and not timm.is_model(model_name):
         raise ValueError(f'TimmPatchEncoder: {model_name!r} is not a timm model '
                          "(timm.list_models('NAME*') lists the names)")
