@@ -91,7 +91,8 @@ def test_installed_tools_run_outside_the_repository(installed):
     # its PCA stage, run from the installed copy outside the repository
     out = osp.join(cwd, 'demo')
     probe = ('from genview_mm.demo import pipeline as p; d = p.Demo(%r, unclip="unused", '
-             'num_images=4); import os; os.makedirs(d.out); d.write_photos(); d.save_models(); '
+             'num_images=4); import os; os.makedirs(d.out); d.write_photos(); '
+             'd.save_model("scorer"); '
              'd.fit_pca(d.path("models", "tiny_clip"), None, d.path("pca.pth")); '
              'print(p.demo_config())' % out)
     demo_config = run_cmd([sys.executable, '-c', probe], cwd=cwd, env=env).stdout.split()[-1]
