@@ -73,9 +73,16 @@ def parse_args(argv=None):
         p.error(f'must be at least 1: {", ".join(bad)}')
     if args.peak_tflops is not None and not args.peak_tflops > 0:
         p.error(f'--peak-tflops must be > 0, got {args.peak_tflops}')
-    half = ('float16', 'fp16', 'half', 'bfloat16', 'bf16')
-    if args.device.startswith('cuda') and args.dtype and args.peak_tflops is None and \
-            args.dtype.replace('torch.', '') not in half:  # an fp32 MFU against fp16's peak
+    import torch
+
+    from genview_mm.generation.pipeline_loader import resolve_dtype
+    try:  # the generator's own reading of --dtype (the arms' dtype)
+        dtype = resolve_dtype(args.dtype, torch.device('cuda' if args.device.startswith('cuda')
+                                                       else 'cpu'))
+    except ValueError as exc:
+        p.error(f'--dtype: {exc}')
+    if args.device.startswith('cuda') and args.peak_tflops is None and \
+            dtype not in (torch.float16, torch.bfloat16):  # an fp32 MFU against fp16's peak
         p.error(f'--dtype {args.dtype} on CUDA: pass --peak-tflops, the device\'s peak for it '
                 f'(the default {H100_DENSE_FP16_TFLOPS} is the dense fp16/bf16 one)')
     real = args.preset == 'real-size'
