@@ -29,9 +29,9 @@ def _items(paths, root: Optional[str]) -> List[ImageItem]:
     current folder, and an absolute one by itself (it was keyed relative to the folder the
     tool ran from: a rerun from elsewhere made every view again). ValueError for two images of
     one key (one output file, one seed and one row for two images)."""
-    root = osp.abspath(root) if root else None
+    root, cwd = (osp.abspath(root) if root else None), os.getcwd()
     items = sorted({ImageItem(osp.abspath(p), source_key(p, root or (
-        None if osp.isabs(p) else os.getcwd()))) for p in paths}, key=lambda it: it.key)
+        None if osp.isabs(p) else cwd))) for p in paths}, key=lambda it: it.key)
     for item, after in zip(items, items[1:] + [None]):
         try:
             item.key.encode('utf-8')
