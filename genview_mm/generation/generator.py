@@ -16,6 +16,7 @@ halved on CUDA out-of-memory (:mod:`.mixed_levels`).
 """
 import math
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -119,6 +120,10 @@ class AdaptiveNoiseGenerator:
             size are always checked. Defaults to True.
         name (str, optional): generator id written to manifests; defaults to the pipeline's
             path or hub id.
+        host_threads (int): threads for the PIL output's per-image host work (the resize to
+            ``output_size``, the CLIP pixels for ``clip_sim``), off the calling thread that
+            runs the models; 0: on the calling thread. The same outputs either way. Defaults
+            to 4.
     """
 
     def __init__(self, pca: Union[ForegroundPCA, str], pipeline: Any = None,
@@ -132,16 +137,18 @@ class AdaptiveNoiseGenerator:
                  check_encoder: bool = True, name: Optional[str] = None, output: str = 'pil',
                  cache_prompt_embeds: bool = True, channels_last: Optional[bool] = None,
                  fuse_qkv: Optional[bool] = None, compile: bool = False,
-                 compile_mode: Optional[str] = None, compile_backend: str = 'inductor') -> None:
+                 compile_mode: Optional[str] = None, compile_backend: str = 'inductor',
+                 host_threads: int = 4) -> None:
         self.noise_bins, self.noise_levels = validate_noise_rule(noise_bins, noise_levels)
         for what, value, low in (('num_variations', num_variations, 1),
                                  ('num_inference_steps', num_inference_steps, 1),
-                                 ('output_size', output_size, 1), ('base_seed', base_seed, None)):
+                                 ('output_size', output_size, 1), ('base_seed', base_seed, None),
+                                 ('host_threads', host_threads, 0)):
             if not (value is None and what == 'output_size') and (  # found only after a model
                     isinstance(value, bool) or not isinstance(value, numbers.Integral)  # load
                     or (low is not None and value < low)):              # or a whole diffusion
-                raise ValueError(f'{what} must be an integer' + (f' >= {low}' if low else '')
-                                 + f', got {value!r}')
+                raise ValueError(f'{what} must be an integer'
+                                 + (f' >= {low}' if low is not None else '') + f', got {value!r}')
         for side, size in (('height', height), ('width', width)):  # the VAE's 8-pixel blocks
             if size is not None and (size < 8 or size % 8):
                 raise ValueError(f'{side} must be a positive multiple of 8, got {size}')
@@ -168,6 +175,7 @@ class AdaptiveNoiseGenerator:
         self.compile, self.compile_mode, self.compile_backend = (compile, compile_mode,
                                                                  compile_backend)
         self.check_encoder = check_encoder
+        self.host_threads, self._host_pool = host_threads, None  # the pool made on first use
         self._pca_src = pca
         self._pca: Optional[ForegroundPCA] = pca if isinstance(pca, ForegroundPCA) else None
         self._pipe = pipeline
@@ -302,8 +310,10 @@ class AdaptiveNoiseGenerator:
             sims = self._similarity_pixels(clip_pixels(batch, self.encoder.processor),
                                            src_embeds)
             outputs = to_hwc_cpu(batch)
-        else:
-            sims = self._similarity_pixels(self.preprocess(outputs), src_embeds)
+        else:  # resized and preprocessed off this thread (the models' one)
+            done = self._host_map(self._finish_pil, outputs)
+            outputs = [im for im, _ in done]
+            sims = self._similarity_pixels(torch.cat([px for _, px in done]), src_embeds)
         return [GeneratedView(outputs[s], keys[i], v, levels[s], float(info['fg_ratio'][i]),
                               seeds[s], sims[s])
                 for s, (i, v) in enumerate(samples)]
@@ -327,11 +337,23 @@ class AdaptiveNoiseGenerator:
                                 width=self.width)
         if output == 'tensor':
             return to_uint8(decode_latents(pipe, out), self.output_size)
-        if self.output_size:
+        return out  # resized by _finish_pil
+
+    def _finish_pil(self, image: Any) -> tuple:
+        """A PIL output at ``output_size`` (PIL's bicubic) and its CLIP pixels (1, 3, S, S)."""
+        size = (self.output_size, self.output_size)
+        if self.output_size and image.size != size:
             from PIL import Image
-            size = (self.output_size, self.output_size)
-            out = [im if im.size == size else im.resize(size, Image.BICUBIC) for im in out]
-        return out
+            image = image.resize(size, Image.BICUBIC)
+        return image, self.preprocess([image])
+
+    def _host_map(self, fn, items: List) -> List:
+        """``[fn(x) for x in items]`` on the ``host_threads`` pool (0, or one item: here)."""
+        if self.host_threads < 1 or len(items) < 2:
+            return [fn(x) for x in items]
+        if self._host_pool is None:
+            self._host_pool = ThreadPoolExecutor(self.host_threads, 'view-host')
+        return list(self._host_pool.map(fn, items))
 
     def _similarity_pixels(self, pixels: torch.Tensor,
                            src_embeds: torch.Tensor) -> List[Optional[float]]:

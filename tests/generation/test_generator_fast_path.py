@@ -235,3 +235,29 @@ def test_out_of_memory_halves_the_call_and_says_so_once(tiny_unclip_path, tiny_u
         torch.OutOfMemoryError('CUDA out of memory (injected)')))
     with pytest.raises(torch.OutOfMemoryError):  # nothing left to halve: the caller decides
         one.generate(images[:1], keys[:1])
+
+
+@pytest.mark.parametrize('size', [None, 20, 48])
+def test_pil_host_work_off_the_calling_thread(tiny_unclip_path, tiny_unclip_pca, photos, size):
+    """The PIL output's resize and CLIP pixels run on the ``host_threads`` pool, not the
+    thread that runs the models, and give the serial path's views exactly: pixels, clip_sim
+    (the encoder sees the same batch), order."""
+    import threading
+    images, keys = photos
+    serial = make(tiny_unclip_path, tiny_unclip_pca, output_size=size, host_threads=0,
+                  num_variations=2)
+    pooled = make(tiny_unclip_path, tiny_unclip_pca, output_size=size, host_threads=3,
+                  num_variations=2)
+    assert make(tiny_unclip_path, tiny_unclip_pca).host_threads == 4  # the default
+    ran_on = []
+    finish = pooled._finish_pil
+    pooled._finish_pil = lambda im: (ran_on.append(threading.current_thread().name),
+                                     finish(im))[1]
+    a, b = serial.generate(images[:5], keys[:5]), pooled.generate(images[:5], keys[:5])
+    assert len(ran_on) == 10 and all(n.startswith('view-host') for n in ran_on)
+    assert [(v.key, v.variation, v.seed) for v in a] == [(v.key, v.variation, v.seed) for v in b]
+    assert max_diff(pixels(a), pixels(b)) == 0
+    assert {v.image.size for v in b} == {(size or 32,) * 2}
+    assert [v.clip_sim for v in a] == [v.clip_sim for v in b]
+    with pytest.raises(ValueError, match='host_threads must be an integer >= 0'):
+        make(tiny_unclip_path, tiny_unclip_pca, host_threads=-1)
