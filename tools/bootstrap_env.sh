@@ -10,7 +10,9 @@
 #   PYTHON              interpreter that creates the venv (default: python3)
 #   FORCE_CUDA=1        build mmcv's CUDA ops even if no GPU is visible (needs nvcc);
 #                       by default they are built exactly when torch sees a GPU.
-#   GENVIEW_TORCH_SPEC  pip spec for torch/torchvision (default: torch==2.14.1 torchvision==0.29.1)
+#   GENVIEW_TORCH_SPEC  pip spec for torch/torchvision (default: torch==2.14.1 torchvision==0.29.1),
+#                       pip options included, e.g. '--index-url https://download.pytorch.org/whl/cpu
+#                       torch==2.14.1 torchvision==0.29.1'
 set -euo pipefail
 
 unset CDPATH  # a relative cd would print its CDPATH match into $(...)
@@ -40,7 +42,9 @@ stamp="$(printf '%s' "$stamp_src" | sha256sum | cut -d' ' -f1)"
 mim_ok=1
 for name in configs tools; do
   link="$REPO/genview_mm/.mim/$name"
-  if [ ! -L "$link" ] || [ "$(cd "$link" 2>/dev/null && pwd -P)" != "$(cd "$REPO/$name" && pwd -P)" ]; then
+  if [ ! -e "$link" ] && [ ! -L "$link" ]; then
+    mim_ok=0  # not installed yet (a fresh clone)
+  elif [ ! -L "$link" ] || [ "$(cd "$link" 2>/dev/null && pwd -P)" != "$(cd "$REPO/$name" && pwd -P)" ]; then
     echo "[bootstrap] genview_mm/.mim/$name is not a link to $name/ (a stale copy?): reinstalling genview_mm"
     mim_ok=0
   fi
@@ -63,8 +67,15 @@ fi
 step "1/6 virtual environment at $VENV"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV" || fail "create venv" "install python3-venv (Debian: apt-get install python3-venv) or set PYTHON=/path/to/python3.11"
+elif ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+  # a venv whose creation stopped before pip (Debian without python3-venv, or Ctrl-C)
+  echo "[bootstrap] $VENV has no pip (its creation stopped early?): adding it with ensurepip"
+  "$VENV/bin/python" -m ensurepip --upgrade >/dev/null \
+    || fail "venv pip" "install python3-venv (Debian: apt-get install python3-venv), or delete $VENV, and run again"
 fi
 PY="$VENV/bin/python"
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || fail "python version" "$VENV has Python $("$PY" -c 'import platform; print(platform.python_version())'); the pinned torch needs 3.10 or newer (3.11 verified): delete $VENV and set PYTHON=/path/to/python3.11"
 PIP=("$PY" -m pip --disable-pip-version-check)
 
 step "2/6 build tools (pip, setuptools>=77,<81: mmcv and mmengine still import pkg_resources)"
@@ -81,6 +92,17 @@ torch_failed() {
   local tmp="${TMPDIR:-/tmp}"
   fail "torch" "if pip said 'No space left on device': torch with its CUDA libraries takes ~5.5 GB in $VENV ($(free_gb "$VENV") GB free there) and room for one wheel (<1 GB) in $tmp ($(free_gb "$tmp") GB free): free space or set GENVIEW_VENV / TMPDIR to a larger disk. Otherwise set GENVIEW_TORCH_SPEC to a torch/torchvision pair your platform has"
 }
+# the spec's pip options (an index for a CPU or CUDA build) go to every install below too
+read -r -a spec_words <<< "$TORCH_SPEC"
+spec_opts=(); i=0
+while [ "$i" -lt "${#spec_words[@]}" ]; do
+  case "${spec_words[$i]}" in
+    -i|--index-url|--extra-index-url|-f|--find-links|--trusted-host|-c|--constraint)
+      spec_opts+=("${spec_words[$i]}" "${spec_words[$((i + 1))]:-}"); i=$((i + 2)); continue;;
+    -*) spec_opts+=("${spec_words[$i]}");;
+  esac
+  i=$((i + 1))
+done
 report="$(mktemp)"
 # shellcheck disable=SC2086
 "${PIP[@]}" install -q --no-cache-dir --dry-run --report "$report" $TORCH_SPEC || torch_failed
@@ -91,7 +113,7 @@ for item in (json.loads(text).get("install", []) if text.strip() else []):
     print(item["metadata"]["name"] + "==" + item["metadata"]["version"])' "$report")" || torch_failed
 rm -f "$report"
 for pin in $pins; do
-  "${PIP[@]}" install -q --no-cache-dir --no-deps "$pin" || torch_failed
+  "${PIP[@]}" install -q --no-cache-dir --no-deps ${spec_opts[@]+"${spec_opts[@]}"} "$pin" || torch_failed
 done
 # shellcheck disable=SC2086
 "${PIP[@]}" install -q --no-cache-dir $TORCH_SPEC || torch_failed  # nothing left to fetch: checks
@@ -100,7 +122,9 @@ step "4/6 mmcv $MMCV_VERSION with ops (built once, cached in $CACHE)"
 with_cuda="$("$PY" -c 'import os,torch; print(int(torch.cuda.is_available() or os.environ.get("FORCE_CUDA")=="1"))')"
 tag="cpu"; [ "$with_cuda" = 1 ] && tag="cuda$("$PY" -c 'import torch; print(torch.version.cuda)')"
 torch_ver="$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')"
-wheel_dir="$CACHE/wheels/mmcv-$MMCV_VERSION-torch$torch_ver-$tag"
+py_tag="$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
+# one cache for every node and venv: the wheel is for one torch, CUDA, Python and machine
+wheel_dir="$CACHE/wheels/mmcv-$MMCV_VERSION-torch$torch_ver-$tag-$py_tag-$(uname -m)"
 # installed at this version, with CUDA ops where they are to be built (a CUDA build serves CPUs too)
 mmcv_ok="import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'; from mmcv.ops import get_compiling_cuda_version as cuda; assert not $with_cuda or cuda() != 'not available'"
 if ! "$PY" -c "$mmcv_ok" >/dev/null 2>&1; then
@@ -117,13 +141,15 @@ if ! "$PY" -c "$mmcv_ok" >/dev/null 2>&1; then
     tar -xzf "$build"/mmcv-"$MMCV_VERSION".tar.gz -C "$build"
     # torch>=2.5 headers need C++20; mmcv 2.1.0's setup.py asks for C++14/17.
     sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$build/mmcv-$MMCV_VERSION/setup.py"
-    "${PIP[@]}" install -q ninja psutil "numpy>=2,<2.5" addict packaging Pillow pyyaml yapf opencv-python "mmengine==0.10.7"
+    "${PIP[@]}" install -q ninja psutil "numpy>=2,<2.5" addict packaging Pillow pyyaml yapf opencv-python "mmengine==0.10.7" \
+      || fail "mmcv build requirements" "check network access to PyPI"
     mkdir -p "$wheel_dir"
     if [ "$with_cuda" = 1 ]; then export FORCE_CUDA=1; fi
     (cd "$build/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
         "${PIP[@]}" wheel --no-build-isolation --no-deps . -w "$wheel_dir.tmp") \
       || fail "mmcv build" "see the compiler output above; a C++20 compiler (gcc>=10) is required; for CUDA ops nvcc must match torch.version.cuda"
-    mv "$wheel_dir.tmp"/mmcv-*.whl "$wheel_dir"/ && rm -rf "$wheel_dir.tmp" "$build"
+    mv "$wheel_dir.tmp"/mmcv-*.whl "$wheel_dir"/
+    rm -rf "$wheel_dir.tmp" "$build"
   fi
   "${PIP[@]}" install -q ${reinstall[@]+"${reinstall[@]}"} "$wheel_dir"/mmcv-*.whl \
     || fail "mmcv install" "delete $wheel_dir and run again to rebuild"
@@ -134,9 +160,13 @@ step "5/6 OpenMMLab, diffusers, transformers, test tools"
 
 step "6/6 genview_mm (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO" || fail "genview_mm" "run from a full clone of the repository"
-probe="$(mktemp -d)/probe_cfg.py"; echo "_base_ = 'genview_mm::demo/mocov2_r18_tiny_cpu.py'" > "$probe"
+probe_dir="$(mktemp -d)"; probe="$probe_dir/probe_cfg.py"
+echo "_base_ = 'genview_mm::demo/mocov2_r18_tiny_cpu.py'" > "$probe"
+probe_ok=1
 "$PY" -c "import sys, genview_mm; from mmengine.config import Config; Config.fromfile(sys.argv[1])" "$probe" >/dev/null 2>&1 \
-  || fail "genview_mm:: config resolution" "check that $REPO/genview_mm/.mim/configs exists (re-run pip install -e $REPO)"
+  || probe_ok=0
+rm -rf "$probe_dir"
+[ "$probe_ok" = 1 ] || fail "genview_mm:: config resolution" "check that $REPO/genview_mm/.mim/configs exists (re-run pip install -e $REPO)"
 "$PY" -c "import genview_mm, mmcv.ops; print('[bootstrap] genview_mm', genview_mm.__version__, 'ready; mmcv ops', mmcv.__version__)" \
   || fail "import check" "see the traceback above"
 echo "$stamp" > "$VENV/.genview_stamp"

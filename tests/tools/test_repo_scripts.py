@@ -106,6 +106,18 @@ def test_bootstrap_notices_a_stale_copy_of_the_configs(tmp_path):
     assert '6/6 genview_mm (editable)' in stale.stdout  # reinstalled (which relinks)
 
 
+def test_bootstrap_of_a_fresh_clone_calls_no_copy_stale(tmp_path):
+    """A fresh clone has no genview_mm/.mim yet: it is installed, without the stale-copy line
+    every first bootstrap printed."""
+    repo = scratch_repo(tmp_path)
+    venv = tmp_path / 'venv'
+    (venv / 'bin').mkdir(parents=True)
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\nexit 0\n')
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'))
+    out = run_cmd(['bash', osp.join(repo, 'tools', 'bootstrap_env.sh')], cwd=repo, env=env)
+    assert '6/6 genview_mm (editable)' in out.stdout and 'not a link' not in out.stdout
+
+
 def test_bootstrap_repoints_a_venv_another_checkout_installed_into(tmp_path):
     """Two checkouts sharing one venv (GENVIEW_VENV): the venv served the last one installed, so
     this checkout's tools run from elsewhere and its genview_mm:: configs were the other's, while
@@ -151,9 +163,10 @@ def test_bootstrap_on_a_gpu_node_replaces_a_cpu_build_of_mmcv(tmp_path):
                f'case "$*" in *genview_mm.__file__*) echo {served};; '  # the file gpu exists
                f'*cuda.is_available*) [ -f {gpu} ] && echo 1 || echo 0;; '
                '*torch.version.cuda*) echo 12.1;; *__version__.split*) echo 2.14.1;; '
+               '*version_info*) echo cp311;; '
                f'*get_compiling_cuda_version*) [ ! -f {gpu} ];; '  # mmcv: the CPU build
                f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\n')
-    wheel = (tmp_path / 'cache' / 'wheels' / 'mmcv-2.1.0-torch2.14.1-cuda12.1' /
+    wheel = (tmp_path / 'cache' / 'wheels' / f'mmcv-2.1.0-torch2.14.1-cuda12.1-cp311-{os.uname().machine}' /
              'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl')
     wheel.parent.mkdir(parents=True)
     wheel.write_bytes(b'')
@@ -221,6 +234,60 @@ def test_bootstrap_installs_torch_one_wheel_at_a_time_without_pips_cache(tmp_pat
     assert re.search(rf'takes ~5.5 GB in {re.escape(str(venv))} \(\d+\.\d GB free there\)',
                      failed.stderr)
     assert '5/6' not in failed.stdout  # stopped at the wheel that did not fit
+
+
+def test_bootstrap_passes_the_torch_specs_options_to_every_wheel(tmp_path):
+    """An index in GENVIEW_TORCH_SPEC (a CPU or CUDA build) reached the dry run only: the
+    one-wheel installs looked ``torch==2.14.1+cpu`` up on PyPI and failed."""
+    repo = linked_repo(tmp_path)
+    venv, log = tmp_path / 'venv', tmp_path / 'pip.log'
+    (venv / 'bin').mkdir(parents=True)
+    report = {'install': [{'metadata': {'name': 'torch', 'version': '2.14.1+cpu'}}]}
+    (tmp_path / 'report.json').write_text(json.dumps(report))
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\n'
+               f'case "$*" in *json.load*) exec {sys.executable} "$@";; '
+               f'*genview_mm.__file__*) echo {osp.join(os.path.realpath(repo), "genview_mm")};; '
+               f'*--report*) echo "$*" >> {log}; cp {tmp_path / "report.json"} "${{@: -5:1}}";; '
+               f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\nexit 0\n')
+    spec = '--index-url https://download.pytorch.org/whl/cpu --pre torch==2.14.1'
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'),
+               GENVIEW_TORCH_SPEC=spec)
+    run_cmd(['bash', osp.join(repo, 'tools', 'bootstrap_env.sh')], cwd=repo, env=env)
+    pip = [ln.split()[3:] for ln in log.read_text().splitlines()]
+    start = next(i for i, args in enumerate(pip) if '--dry-run' in args)
+    assert pip[start + 1] == ['install', '-q', '--no-cache-dir', '--no-deps', '--index-url',
+                              'https://download.pytorch.org/whl/cpu', '--pre',
+                              'torch==2.14.1+cpu']
+    assert pip[start + 2] == ['install', '-q', '--no-cache-dir'] + spec.split()
+
+
+def test_bootstrap_mends_a_venv_left_without_pip(tmp_path):
+    """A venv whose creation stopped before pip (Debian without python3-venv, or Ctrl-C) has
+    bin/python: every rerun failed at 'build tools' with a network hint until the user deleted
+    it. The bootstrap adds pip with ensurepip, or names the package and the folder."""
+    repo = linked_repo(tmp_path)
+    venv, log, has_pip = tmp_path / 'venv', tmp_path / 'pip.log', tmp_path / 'has_pip'
+    (venv / 'bin').mkdir(parents=True)
+    ensurepip_ok = tmp_path / 'ensurepip_ok'
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\n'
+               f'case "$*" in *genview_mm.__file__*) echo '
+               f'{osp.join(os.path.realpath(repo), "genview_mm")};; '
+               f'"-m pip --version") [ -f {has_pip} ] || exit 1;; '
+               f'"-m ensurepip --upgrade") echo "$*" >> {log}; [ -f {ensurepip_ok} ] && '
+               f'touch {has_pip} || exit 1;; '
+               f'*" -m pip "*|"-m pip "*) [ -f {has_pip} ] || exit 1; echo "$*" >> {log};; '
+               'esac\nexit 0\n')
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'))
+    script = osp.join(repo, 'tools', 'bootstrap_env.sh')
+    broken = run_cmd(['bash', script], cwd=repo, env=env, returncode=1)
+    assert '[bootstrap] FAILED at step: venv pip' in broken.stderr
+    assert f'install python3-venv (Debian: apt-get install python3-venv), or delete {venv}' \
+        in broken.stderr
+    ensurepip_ok.write_text('')  # python3-venv installed since
+    mended = run_cmd(['bash', script], cwd=repo, env=env)
+    assert f'{venv} has no pip (its creation stopped early?): adding it with ensurepip' \
+        in mended.stdout and 'done' in mended.stdout
+    assert any('--upgrade pip' in ln for ln in log.read_text().splitlines())
 
 
 def test_launchers_use_the_bootstrapped_venv(tmp_path):
