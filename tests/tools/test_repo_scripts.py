@@ -166,8 +166,8 @@ def test_bootstrap_on_a_gpu_node_replaces_a_cpu_build_of_mmcv(tmp_path):
                '*version_info*) echo cp311;; '
                f'*get_compiling_cuda_version*) [ ! -f {gpu} ];; '  # mmcv: the CPU build
                f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\n')
-    wheel = (tmp_path / 'cache' / 'wheels' / f'mmcv-2.1.0-torch2.14.1-cuda12.1-cp311-{os.uname().machine}' /
-             'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl')
+    key = f'mmcv-2.1.0-torch2.14.1-cuda12.1-cp311-{os.uname().machine}'
+    wheel = tmp_path / 'cache' / 'wheels' / key / 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl'
     wheel.parent.mkdir(parents=True)
     wheel.write_bytes(b'')
     bin_dir = tmp_path / 'bin'
