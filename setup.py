@@ -87,7 +87,7 @@ if __name__ == '__main__':
             osp.join(HERE, 'README.md')) else '',
         long_description_content_type='text/markdown',
         license='Apache-2.0',
-        python_requires='>=3.9',
+        python_requires='>=3.10',  # torch 2.14 (3.11 verified)
         packages=find_packages(exclude=('tests', 'tests.*', 'tools', 'configs')),
         include_package_data=True,
         package_data={'genview_mm': ['.mim/model-index.yml', '.mim/configs/**/*.py',
@@ -98,6 +98,9 @@ if __name__ == '__main__':
             # genview_mm.compat's safe loading is verified against 0.10.7 (checked at import)
             'mmengine==0.10.7', 'mmcv>=2.0.0,<2.2.0',
             'mmpretrain>=1.2.0,<1.3', 'numpy', 'tqdm', 'Pillow',
+            # every genview_mm:: or mmpretrain:: base goes through mmengine's pkg_resources
+            # import, which setuptools 81 drops (and Python 3.12 venvs have no setuptools)
+            'setuptools>=77,<81',
         ],
         extras_require={
             'generation': ['diffusers>=0.30', 'transformers>=4.40'],
@@ -105,7 +108,9 @@ if __name__ == '__main__':
             'detection': ['mmdet>=3.3.0,<3.4', 'pycocotools'],
             # genview_mm.demo (tools/run_demo.sh): real photos that ship in scikit-image
             'demo': ['scikit-image', 'diffusers>=0.30', 'transformers>=4.40', 'timm>=1.0'],
-            'tests': ['pytest', 'scikit-image', 'scikit-learn', 'ruff'],
+            'tests': ['pytest', 'scikit-image', 'scikit-learn', 'ruff', 'timm>=1.0',
+                      'diffusers>=0.30', 'transformers>=4.40', 'mmdet>=3.3.0,<3.4',
+                      'pycocotools'],
         },
         zip_safe=False,
     )

@@ -1,6 +1,7 @@
 # Sourced by the launch scripts: picks the Python interpreter that has genview_mm.
-# Order: $PYTHON if set; the active virtualenv/conda env; $GENVIEW_VENV (bootstrap_env.sh's
-# venv, default the repo's .venv); python3.
+# Order: $PYTHON if set; the active virtualenv/conda env if it has mmengine (conda's base env,
+# active by default, often has not); $GENVIEW_VENV (bootstrap_env.sh's venv, default the repo's
+# .venv); python3.
 # Also defines require_count, the launchers' check of their numeric arguments, and
 # require_whole_nodes, the Slurm launchers' check of GPUS against GPUS_PER_NODE, and
 # stop_after_preflight.
@@ -8,7 +9,8 @@ unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 _tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GENVIEW_ROOT="$(dirname "$_tools_dir")"
 if [ -z "${PYTHON:-}" ]; then
-  if [ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ]; then PYTHON=python
+  if [ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ] && python -c 'import importlib.util as u, sys
+sys.exit(u.find_spec("mmengine") is None)' >/dev/null 2>&1; then PYTHON=python
   elif [ -x "${GENVIEW_VENV:-$GENVIEW_ROOT/.venv}/bin/python" ]; then
     PYTHON="${GENVIEW_VENV:-$GENVIEW_ROOT/.venv}/bin/python"
   else PYTHON=python3

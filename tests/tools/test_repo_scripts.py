@@ -304,6 +304,26 @@ def test_launchers_use_the_bootstrapped_venv(tmp_path):
     assert picked == str(venv / 'bin' / 'python')
 
 
+@pytest.mark.parametrize('has_stack', [True, False])
+def test_an_active_env_without_the_stack_does_not_hide_the_venv(tmp_path, has_stack):
+    """Conda's base env is active by default (CONDA_PREFIX set): its ``python``, without
+    torch or mmengine, was picked over the bootstrapped venv, and every launcher failed on an
+    import. An active env is used when it has mmengine."""
+    venv, bin_dir = tmp_path / 'venv', tmp_path / 'conda' / 'bin'
+    (venv / 'bin').mkdir(parents=True)
+    bin_dir.mkdir(parents=True)
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\nexit 0\n')
+    executable(str(bin_dir / 'python'), f'#!/usr/bin/env bash\nexit {0 if has_stack else 1}\n')
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('PYTHON', 'VIRTUAL_ENV', 'CONDA_PREFIX')}
+    env.update(GENVIEW_VENV=str(venv), CONDA_PREFIX=str(tmp_path / 'conda'),
+               PATH=f'{bin_dir}:{env["PATH"]}')
+    script = f'source {osp.join(TOOLS, "_python.sh")} && echo "$PYTHON"'
+    picked = subprocess.run(['bash', '-c', script], env=env, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    assert picked == ('python' if has_stack else str(venv / 'bin' / 'python'))
+
+
 # script, arguments, extra environment, the one line it must print (after "<script>: ")
 BAD_COUNTS = [
     ('dist_train.sh', ['8', 'cfg.py'], {}, "GPUS must be a whole number >= 1, not 'cfg.py'"),
@@ -395,3 +415,20 @@ def test_launchers_run_from_a_relative_path_with_cdpath_exported(tmp_path):
     run = run_cmd(['bash', 'tools/dist_train.sh', 'cfg.py', '0'], cwd=str(tmp_path),
                   env=dict(stand_ins, CDPATH=str(tmp_path)), returncode=2)
     assert run.stderr.startswith("dist_train.sh: GPUS must be a whole number >= 1, not '0'")
+
+
+def test_setup_py_declares_what_an_install_without_the_bootstrap_needs(tmp_path):
+    """A wheel or ``pip install -e .`` in the user's own env got whatever setuptools pip chose:
+    81 has no pkg_resources, which mmengine imports for every ``genview_mm::`` base. The tests
+    extra lacked packages the tests import."""
+    repo = scratch_repo(tmp_path)
+    out = subprocess.run([sys.executable, '-c', 'import json; from distutils.core import '
+                          'run_setup; d = run_setup("setup.py", stop_after="init"); print('
+                          'json.dumps([d.install_requires, d.python_requires, '
+                          'd.extras_require["tests"]]))'], cwd=repo, text=True,
+                         capture_output=True, check=True).stdout
+    requires, python, tests = json.loads(out.strip().splitlines()[-1])
+    assert 'setuptools<81,>=77' in requires and python == '>=3.10'
+    names = {re.split(r'[<>=]', r)[0] for r in tests}
+    assert {'pytest', 'timm', 'diffusers', 'transformers', 'mmdet', 'pycocotools',
+            'scikit-image', 'scikit-learn'} <= names
