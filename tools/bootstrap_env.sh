@@ -25,8 +25,8 @@ MMCV_VERSION=2.1.0
 STACK=(
   "mmengine==0.10.7" "mmpretrain==1.2.0" "mmdet==3.3.0"
   "diffusers==0.42.1" "transformers==5.23.0" "huggingface-hub>=1.32"
-  "numpy>=2,<2.5" "timm" "scikit-image" "scikit-learn" "pycocotools" "tqdm" "pytest" "ninja" "psutil"
-  "tensorboard" "accelerate" "ruff"
+  "numpy>=2,<2.5" "timm==1.0.31" "scikit-image" "scikit-learn" "pycocotools" "tqdm" "pytest==9.2.0" "ninja" "psutil"
+  "tensorboard" "accelerate" "ruff==0.17.6"  # ruff and pytest pinned: a new release must not fail CI alone
 )
 
 step() { printf '\n[bootstrap] %s\n' "$*"; }
