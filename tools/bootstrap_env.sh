@@ -29,6 +29,16 @@ STACK=(
   "tensorboard" "accelerate" "ruff==0.17.6"  # ruff and pytest pinned: a new release must not fail CI alone
 )
 
+# one bootstrap of a venv at a time (tools/run_demo.sh and tools/run_tests.sh started together
+# would both pip-install into it): the second waits, then finds it up to date
+if command -v flock >/dev/null 2>&1 && mkdir -p "$CACHE" 2>/dev/null && [ -w "$CACHE" ]; then
+  exec 9>"$CACHE/bootstrap-$(printf '%s' "$VENV" | sha256sum | cut -c1-16).lock"
+  if ! flock -n 9; then
+    echo "[bootstrap] another bootstrap of $VENV is running: waiting for it to finish"
+    flock 9
+  fi
+fi
+
 step() { printf '\n[bootstrap] %s\n' "$*"; }
 fail() { printf '\n[bootstrap] FAILED at step: %s\n[bootstrap] fix: %s\n' "$1" "$2" >&2; exit 1; }
 

@@ -432,3 +432,28 @@ def test_setup_py_declares_what_an_install_without_the_bootstrap_needs(tmp_path)
     names = {re.split(r'[<>=]', r)[0] for r in tests}
     assert {'pytest', 'timm', 'diffusers', 'transformers', 'mmdet', 'pycocotools',
             'scikit-image', 'scikit-learn'} <= names
+
+
+def test_a_second_bootstrap_of_one_venv_waits_for_the_first(tmp_path):
+    """tools/run_demo.sh and tools/run_tests.sh started together both pip-installed into one
+    venv. The second bootstrap now waits for the first's lock, then runs."""
+    import fcntl
+    import hashlib
+    import time
+    repo = linked_repo(tmp_path)
+    venv, cache = tmp_path / 'venv', tmp_path / 'cache'
+    (venv / 'bin').mkdir(parents=True)
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\nexit 0\n')
+    cache.mkdir()
+    lock = cache / f'bootstrap-{hashlib.sha256(str(venv).encode()).hexdigest()[:16]}.lock'
+    env = dict(os.environ, GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(cache))
+    with open(lock, 'w') as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # the first bootstrap, running
+        proc = subprocess.Popen(['bash', osp.join(repo, 'tools', 'bootstrap_env.sh')],
+                                cwd=repo, env=env, stdout=subprocess.PIPE, text=True)
+        line = proc.stdout.readline()
+        time.sleep(0.5)
+        assert proc.poll() is None and not (venv / '.genview_stamp').exists()
+    out = line + proc.communicate(timeout=60)[0]
+    assert f'another bootstrap of {venv} is running: waiting for it to finish' in out
+    assert proc.returncode == 0 and 'done' in out and (venv / '.genview_stamp').is_file()
