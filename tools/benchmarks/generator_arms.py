@@ -102,9 +102,10 @@ def project_arm(gen: Any, items: List, out_dir: str, batch_size: int) -> Dict:
 def instrument_project(gen: Any, clock: HostClock, monkeypatch: Callable) -> None:
     """Route the generator's device sections through ``clock`` (``monkeypatch(obj, name,
     value)`` sets an attribute and remembers the old one). The resize, quantisation and CLIP
-    preprocessing of the outputs are device work on a GPU; on a CPU they are the main thread's
-    host work, as arm O's PIL conversion and resize are (counted as device time there, P's
-    host time on CPU was 6.5 ms per image short)."""
+    preprocessing of the outputs are device work on a GPU; on a CPU they are host work (counted
+    as device time there, P's host time on CPU was 6.5 ms per image short), of the main thread
+    for the tensor output and of the generator's ``host_threads`` pool for the PIL output (the
+    main thread's wall time then holds the wait for it)."""
     import genview_mm.generation.generator as module
     on_device = clock.device.type != 'cpu'
     for name in ('call_mixed_levels', 'decode_latents', 'to_uint8', 'clip_pixels'):
