@@ -31,12 +31,17 @@ STACK=(
 
 # one bootstrap of a venv at a time (tools/run_demo.sh and tools/run_tests.sh started together
 # would both pip-install into it): the second waits, then finds it up to date
-if command -v flock >/dev/null 2>&1 && mkdir -p "$CACHE" 2>/dev/null && [ -w "$CACHE" ]; then
-  exec 9>"$CACHE/bootstrap-$(printf '%s' "$VENV" | sha256sum | cut -c1-16).lock"
-  if ! flock -n 9; then
+# (a filesystem without locks, or a lock file of another user: on without it)
+lock="$CACHE/bootstrap-$(printf '%s' "$VENV" | sha256sum | cut -c1-16).lock"
+if command -v flock >/dev/null 2>&1 && mkdir -p "$CACHE" 2>/dev/null && touch "$lock" 2>/dev/null \
+   && [ -w "$lock" ]; then
+  exec 9>>"$lock"
+  held=0; flock -n 9 || held=$?
+  if [ "$held" = 1 ]; then
     echo "[bootstrap] another bootstrap of $VENV is running: waiting for it to finish"
-    flock 9
+    flock 9 || held=$?
   fi
+  [ "$held" = 0 ] || [ "$held" = 1 ] || echo "[bootstrap] cannot lock $lock (flock status $held): going on without the lock"
 fi
 
 step() { printf '\n[bootstrap] %s\n' "$*"; }
@@ -107,7 +112,12 @@ read -r -a spec_words <<< "$TORCH_SPEC"
 spec_opts=(); i=0
 while [ "$i" -lt "${#spec_words[@]}" ]; do
   case "${spec_words[$i]}" in
-    -i|--index-url|--extra-index-url|-f|--find-links|--trusted-host|-c|--constraint)
+    # pip install's options that take a value (pip 26); --opt=value forms are one word
+    -i|--index-url|--extra-index-url|-f|--find-links|--trusted-host|-c|--constraint|-r|\
+    --requirement|--build-constraint|--proxy|--cert|--client-cert|--timeout|--retries|\
+    --no-binary|--only-binary|--platform|--python-version|--implementation|--abi|-C|\
+    --config-settings|--keyring-provider|--use-feature|--use-deprecated|--progress-bar|\
+    --exists-action|--upgrade-strategy|--resume-retries|--log|--cache-dir|--uploaded-prior-to)
       spec_opts+=("${spec_words[$i]}" "${spec_words[$((i + 1))]:-}"); i=$((i + 2)); continue;;
     -*) spec_opts+=("${spec_words[$i]}");;
   esac

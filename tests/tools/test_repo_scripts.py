@@ -113,9 +113,27 @@ def test_bootstrap_of_a_fresh_clone_calls_no_copy_stale(tmp_path):
     venv = tmp_path / 'venv'
     (venv / 'bin').mkdir(parents=True)
     executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\nexit 0\n')
-    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'))
+    tmp = tmp_path / 'tmp'
+    tmp.mkdir()
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'), TMPDIR=str(tmp))
     out = run_cmd(['bash', osp.join(repo, 'tools', 'bootstrap_env.sh')], cwd=repo, env=env)
     assert '6/6 genview_mm (editable)' in out.stdout and 'not a link' not in out.stdout
+    assert os.listdir(tmp) == []  # the report and the config probe's folder removed
+
+
+def test_bootstrap_names_a_python_older_than_3_10(tmp_path):
+    repo = scratch_repo(tmp_path)
+    venv = tmp_path / 'venv'
+    (venv / 'bin').mkdir(parents=True)
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\ncase "$*" in '
+               '*"version_info < (3, 10)"*) exit 1;; *python_version*) echo 3.9.18;; esac\n'
+               'exit 0\n')
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'))
+    out = run_cmd(['bash', osp.join(repo, 'tools', 'bootstrap_env.sh')], cwd=repo, env=env,
+                  returncode=1)
+    assert '[bootstrap] FAILED at step: python version' in out.stderr
+    assert f'{venv} has Python 3.9.18; the pinned torch needs 3.10 or newer' in out.stderr
+    assert '2/6' not in out.stdout
 
 
 def test_bootstrap_repoints_a_venv_another_checkout_installed_into(tmp_path):
@@ -247,17 +265,19 @@ def test_bootstrap_passes_the_torch_specs_options_to_every_wheel(tmp_path):
     executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\n'
                f'case "$*" in *json.load*) exec {sys.executable} "$@";; '
                f'*genview_mm.__file__*) echo {osp.join(os.path.realpath(repo), "genview_mm")};; '
-               f'*--report*) echo "$*" >> {log}; cp {tmp_path / "report.json"} "${{@: -5:1}}";; '
+               f'*--report*) echo "$*" >> {log}; prev=; for a in "$@"; do [ "$prev" != '
+               f'--report ] || cp {tmp_path / "report.json"} "$a"; prev="$a"; done;; '
                f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\nexit 0\n')
-    spec = '--index-url https://download.pytorch.org/whl/cpu --pre torch==2.14.1'
+    spec = ('--index-url https://download.pytorch.org/whl/cpu --pre --proxy http://p:3128 '
+            '--timeout=60 torch==2.14.1')
     env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'),
                GENVIEW_TORCH_SPEC=spec)
     run_cmd(['bash', osp.join(repo, 'tools', 'bootstrap_env.sh')], cwd=repo, env=env)
     pip = [ln.split()[3:] for ln in log.read_text().splitlines()]
     start = next(i for i, args in enumerate(pip) if '--dry-run' in args)
     assert pip[start + 1] == ['install', '-q', '--no-cache-dir', '--no-deps', '--index-url',
-                              'https://download.pytorch.org/whl/cpu', '--pre',
-                              'torch==2.14.1+cpu']
+                              'https://download.pytorch.org/whl/cpu', '--pre', '--proxy',
+                              'http://p:3128', '--timeout=60', 'torch==2.14.1+cpu']
     assert pip[start + 2] == ['install', '-q', '--no-cache-dir'] + spec.split()
 
 
@@ -457,3 +477,20 @@ def test_a_second_bootstrap_of_one_venv_waits_for_the_first(tmp_path):
     out = line + proc.communicate(timeout=60)[0]
     assert f'another bootstrap of {venv} is running: waiting for it to finish' in out
     assert proc.returncode == 0 and 'done' in out and (venv / '.genview_stamp').is_file()
+
+
+def test_bootstrap_goes_on_where_the_cache_cannot_be_locked(tmp_path):
+    """A shared cache on NFS without lockd (flock: ENOLCK, status 71) or Lustre without flock:
+    the bootstrap said another one was running, then stopped with flock's status."""
+    repo = linked_repo(tmp_path)
+    venv, bin_dir = tmp_path / 'venv', tmp_path / 'bin'
+    (venv / 'bin').mkdir(parents=True)
+    bin_dir.mkdir()
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\nexit 0\n')
+    executable(str(bin_dir / 'flock'), '#!/usr/bin/env bash\n'
+               'echo "flock: 9: No locks available" >&2\nexit 71\n')
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'),
+               PATH=f'{bin_dir}:{os.environ["PATH"]}')
+    out = run_cmd(['bash', osp.join(repo, 'tools', 'bootstrap_env.sh')], cwd=repo, env=env)
+    assert '(flock status 71): going on without the lock' in out.stdout
+    assert 'waiting for it' not in out.stdout and 'done' in out.stdout
