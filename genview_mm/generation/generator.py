@@ -184,6 +184,11 @@ class AdaptiveNoiseGenerator:
         if pipeline is not None:
             self._setup(pipeline)
 
+    def __getstate__(self) -> Dict[str, Any]:
+        """A copy or pickle without the host thread pool (it cannot be pickled; the copy makes
+        its own on first use)."""
+        return dict(self.__dict__, _host_pool=None)
+
     @property
     def max_batch_size(self) -> Optional[int]:
         """The most samples per pipeline call now (halved on out-of-memory; set it when the

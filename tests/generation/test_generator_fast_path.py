@@ -259,5 +259,15 @@ def test_pil_host_work_off_the_calling_thread(tiny_unclip_path, tiny_unclip_pca,
     assert max_diff(pixels(a), pixels(b)) == 0
     assert {v.image.size for v in b} == {(size or 32,) * 2}
     assert [v.clip_sim for v in a] == [v.clip_sim for v in b]
+    # as before the pool: the outputs' CLIP pixels of one batched preprocess call
+    src = serial.analyze(images[:5])['embeds'].repeat_interleave(2, 0)
+    batched = serial._similarity_pixels(serial.preprocess([v.image for v in a]), src)
+    assert batched == [v.clip_sim for v in b]
     with pytest.raises(ValueError, match='host_threads must be an integer >= 0'):
         make(tiny_unclip_path, tiny_unclip_pca, host_threads=-1)
+    import copy
+    assert pooled._host_pool is not None
+    twin = copy.deepcopy(pooled)  # the pool cannot be copied: the copy makes its own
+    assert twin._host_pool is None and pooled._host_pool is not None
+    assert [v.clip_sim for v in twin.generate(images[:2], keys[:2])] == \
+        [v.clip_sim for v in pooled.generate(images[:2], keys[:2])]
