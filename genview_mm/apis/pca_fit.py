@@ -176,9 +176,9 @@ def run_fit(paths: Sequence[str], encoder, out: str, fg_fraction: float = 0.4,
                              threshold_rule=threshold_rule, progress=progress,
                              encoder_arch=identity.arch, fingerprint=identity.fingerprint)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    pca.save(out)  # a failed save keeps the earlier fit and its sheet
     if osp.isfile(sheet):  # an earlier fit's (check_outputs let it go): never beside this one
         os.remove(sheet)
-    pca.save(out)
     if draw_sheet(pca, encoder, paths, sheet, batch_size, sheet_images):
         logger.info('saved %s (alpha=%.4f, %d images) and contact sheet %s', out, pca.alpha,
                     pca.num_images, sheet)

@@ -185,3 +185,24 @@ def test_a_refit_never_leaves_the_earlier_sheet(tiny_clip_path, tmp_path, caplog
     assert not sheet.exists()
     assert 'no contact sheet: none of the images could be read for it' in caplog.text
     assert 'and contact sheet' not in caplog.text
+
+
+def test_a_failed_save_keeps_the_earlier_fit_and_its_sheet(tiny_clip_path, tmp_path,
+                                                           monkeypatch):
+    """The earlier sheet was removed before the save: a save that failed (a full disk) left
+    the earlier PCA file without its sheet."""
+    from genview_mm.apis import pca_fit
+    from genview_mm.foreground import ForegroundPCA
+    good = write_photos(str(tmp_path / 'imgs'), 4, 48)
+    enc = CLIPPatchEncoder.from_pretrained(tiny_clip_path)
+    out, sheet = tmp_path / 'fg.pth', tmp_path / 'fg.png'
+    pca_fit.run_fit(good, enc, str(out), batch_size=4, show_progress=False, sign_rule='+1')
+    before = out.read_bytes(), sheet.read_bytes()
+
+    def full_disk(self, path):
+        raise OSError(28, 'No space left on device', path)
+    monkeypatch.setattr(ForegroundPCA, 'save', full_disk)
+    with pytest.raises(OSError, match='No space left on device'):
+        pca_fit.run_fit(good, enc, str(out), batch_size=4, show_progress=False,
+                        sign_rule='-1')
+    assert (out.read_bytes(), sheet.read_bytes()) == before
