@@ -93,6 +93,14 @@ PY="$VENV/bin/python"
   || fail "python version" "$VENV has Python $("$PY" -c 'import platform; print(platform.python_version())'); the pinned torch needs 3.10 or newer (3.11 verified): delete $VENV and set PYTHON=/path/to/python3.11"
 PIP=("$PY" -m pip --disable-pip-version-check)
 
+# mmcv is built from source where no wheel is cached: a missing compiler is named now, not
+# after torch's download (~3 GB)
+if ! "$PY" -c "import mmcv.ops" >/dev/null 2>&1 \
+   && ! ls "$CACHE"/wheels/mmcv-"$MMCV_VERSION"-*/mmcv-*.whl >/dev/null 2>&1 \
+   && ! command -v "${CXX:-c++}" >/dev/null 2>&1; then
+  fail "C++ compiler" "mmcv $MMCV_VERSION is built from source here (no wheel in $CACHE/wheels): install a C++20 compiler (gcc>=10; Debian: apt-get install g++) or set CXX, and run again"
+fi
+
 step "2/6 build tools (pip, setuptools>=77,<81: mmcv and mmengine still import pkg_resources)"
 "${PIP[@]}" install -q --upgrade pip "setuptools>=77,<81" wheel \
   || fail "build tools" "check network access to PyPI"

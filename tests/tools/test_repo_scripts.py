@@ -494,3 +494,23 @@ def test_bootstrap_goes_on_where_the_cache_cannot_be_locked(tmp_path):
     out = run_cmd(['bash', osp.join(repo, 'tools', 'bootstrap_env.sh')], cwd=repo, env=env)
     assert '(flock status 71): going on without the lock' in out.stdout
     assert 'waiting for it' not in out.stdout and 'done' in out.stdout
+
+
+def test_bootstrap_names_a_missing_compiler_before_the_downloads(tmp_path):
+    """A machine without a C++ compiler failed at the mmcv build, after torch's ~3 GB download;
+    it now fails at once, unless a cached wheel or an installed mmcv makes no build needed."""
+    repo = scratch_repo(tmp_path)
+    venv, cache = tmp_path / 'venv', tmp_path / 'cache'
+    (venv / 'bin').mkdir(parents=True)
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\ncase "$*" in '
+               '*"import mmcv.ops"*) exit 1;; esac\nexit 0\n')  # no mmcv yet
+    script = osp.join(repo, 'tools', 'bootstrap_env.sh')
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(cache), CXX='/nowhere/c++')
+    out = run_cmd(['bash', script], cwd=repo, env=env, returncode=1)
+    assert '[bootstrap] FAILED at step: C++ compiler' in out.stderr
+    assert 'install a C++20 compiler (gcc>=10; Debian: apt-get install g++) or set CXX' \
+        in out.stderr and '2/6' not in out.stdout
+    wheel = cache / 'wheels' / 'mmcv-2.1.0-torch2.14.1-cpu-cp311-x86_64' / 'mmcv-2.1.0-x.whl'
+    wheel.parent.mkdir(parents=True)
+    wheel.write_bytes(b'')  # a cached wheel: nothing to compile
+    assert 'C++ compiler' not in run_cmd(['bash', script], cwd=repo, env=env).output
