@@ -294,6 +294,26 @@ def preflight_or_exit(cfg: Config, args: argparse.Namespace, mode: str,
         print(format_checklist(checks, args.config), flush=True)
 
 
+def _nothing_left_notice():
+    """A hook saying so when a resumed run is already at its end (MMEngine then trains nothing
+    and exits 0, which a requeued job wants, but a user who meant to train longer does not)."""
+    from mmengine.hooks import Hook
+
+    class NothingLeftNotice(Hook):
+        def before_train(self, runner) -> None:
+            _warn_if_nothing_left(runner)
+    return NothingLeftNotice()
+
+
+def _warn_if_nothing_left(runner) -> None:
+    epochs = type(runner.train_loop).__name__ != 'IterBasedTrainLoop'
+    at, end = (runner.epoch, runner.max_epochs) if epochs else (runner.iter, runner.max_iters)
+    if end is not None and at >= end:
+        what, key = ('epoch', 'max_epochs') if epochs else ('iteration', 'max_iters')
+        runner.logger.warning(f'resumed at {what} {at} of {end} (train_cfg.{key}): nothing '
+                              f'left to train; raise train_cfg.{key} to train longer')
+
+
 def build_runner(cfg: Config):
     """The config's runner: MMEngine's ``Runner`` unless it names a ``runner_type``. It records
     (in its work dir, checkpoints and visualizer) the config without the values the ``genview``
@@ -304,6 +324,8 @@ def build_runner(cfg: Config):
     from mmengine.runner import Runner
     plain = without_applied_settings(cfg)
     runner = Runner.from_cfg(plain) if 'runner_type' not in plain else RUNNERS.build(plain)
+    if cfg.get('resume') and cfg.get('train_cfg'):
+        runner.register_hook(_nothing_left_notice(), 'LOWEST')
     for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if isinstance(getattr(runner, f'_{name}', None), dict) and cfg.get(name) is not None:
             setattr(runner, f'_{name}', copy.deepcopy(cfg[name]))  # not built yet: still a dict

@@ -44,6 +44,11 @@ def test_train_then_resume(tmp_path, train_photos):
     # the resumed run really started from the saved weights: they differ after one more epoch
     w1 = ckpt1['state_dict']['backbone.conv1.weight']
     assert not torch.equal(w1, ckpt2['state_dict']['backbone.conv1.weight'])
+    # resumed at its end: nothing trained (exit 0, as a requeued job wants), and said so
+    out = run_tool('train.py', *common, 'train_cfg.max_epochs=2', '--resume').output
+    assert 'resumed at epoch 2 of 2 (train_cfg.max_epochs): nothing left to train; raise ' \
+        'train_cfg.max_epochs to train longer' in out, out[-3000:]
+    assert [it for it, _ in logged_losses(work)] == [1, 2, 3, 4]
 
 
 def test_dist_train_two_cpu_processes(tmp_path, train_photos):
