@@ -209,27 +209,36 @@ def test_bootstrap_on_a_gpu_node_replaces_a_cpu_build_of_mmcv(tmp_path):
     assert 'is up to date' in run_cmd(['bash', script], cwd=repo, env=env).stdout
 
 
+def torch_report_venv(tmp_path, repo: str, installs, more_cases: str = ''):
+    """A venv in ``tmp_path`` whose python writes a ``pip --report`` of ``installs`` ((name,
+    version) pairs), logs every pip call to ``pip.log`` (after ``more_cases``, bash case
+    branches) and answers everything else as installed; (venv, log)."""
+    venv, log = tmp_path / 'venv', tmp_path / 'pip.log'
+    (venv / 'bin').mkdir(parents=True)
+    report = {'install': [{'metadata': {'name': n, 'version': v}} for n, v in installs]}
+    (tmp_path / 'report.json').write_text(json.dumps(report))
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\n'
+               f'case "$*" in *json.load*) exec {sys.executable} "$@";; '
+               f'*genview_mm.__file__*) echo {osp.join(os.path.realpath(repo), "genview_mm")};; '
+               f'*--report*) echo "$*" >> {log}; prev=; for a in "$@"; do [ "$prev" != '
+               f'--report ] || cp {tmp_path / "report.json"} "$a"; prev="$a"; done;; '
+               + more_cases + f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\nexit 0\n')
+    return venv, log
+
+
 def test_bootstrap_installs_torch_one_wheel_at_a_time_without_pips_cache(tmp_path):
     """A CUDA build of torch is ~3 GB of wheels that unpack to ~5.5 GB: one `pip install` held
     every wheel on disk until all were unpacked, and pip's cache a second copy (a CI machine ran
     out of disk in step 3). Step 3 now asks pip what it would install, installs that one wheel at
     a time without the cache, then checks the whole spec; a failure there names the free space."""
     repo = linked_repo(tmp_path)
-    venv, log, full = tmp_path / 'venv', tmp_path / 'pip.log', tmp_path / 'full'
-    (venv / 'bin').mkdir(parents=True)
-    report = {'install': [{'metadata': {'name': name, 'version': version}}
-                          for name, version in (('torch', '2.14.1'), ('nvidia-cublas', '13.1'),
-                                                ('triton', '3.8.0'))]}
-    (tmp_path / 'report.json').write_text(json.dumps(report))
-    # --dry-run --report writes the report; the disk is full for nvidia-cublas once `full` exists
-    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\n'
-               f'case "$*" in *json.load*) exec {sys.executable} "$@";; '
-               f'*genview_mm.__file__*) echo {osp.join(os.path.realpath(repo), "genview_mm")};; '
-               f'*--report*) echo "$*" >> {log}; cp {tmp_path / "report.json"} "${{@: -3:1}}";; '
-               f'*nvidia-cublas*) echo "$*" >> {log}; [ ! -f {full} ] || {{ echo "ERROR: Could '
-               'not install packages due to an OSError: [Errno 28] No space left on device"; '
-               'exit 1; };; '
-               f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\nexit 0\n')
+    full = tmp_path / 'full'
+    # the disk is full for nvidia-cublas once `full` exists
+    venv, log = torch_report_venv(
+        tmp_path, repo, [('torch', '2.14.1'), ('nvidia-cublas', '13.1'), ('triton', '3.8.0')],
+        f'*nvidia-cublas*) echo "$*" >> {tmp_path / "pip.log"}; [ ! -f {full} ] || {{ echo '
+        '"ERROR: Could not install packages due to an OSError: [Errno 28] No space left on '
+        'device"; exit 1; };; ')
     env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'),
                GENVIEW_TORCH_SPEC='torch==2.14.1 torchvision==0.29.1')
     script = osp.join(repo, 'tools', 'bootstrap_env.sh')
@@ -258,16 +267,7 @@ def test_bootstrap_passes_the_torch_specs_options_to_every_wheel(tmp_path):
     """An index in GENVIEW_TORCH_SPEC (a CPU or CUDA build) reached the dry run only: the
     one-wheel installs looked ``torch==2.14.1+cpu`` up on PyPI and failed."""
     repo = linked_repo(tmp_path)
-    venv, log = tmp_path / 'venv', tmp_path / 'pip.log'
-    (venv / 'bin').mkdir(parents=True)
-    report = {'install': [{'metadata': {'name': 'torch', 'version': '2.14.1+cpu'}}]}
-    (tmp_path / 'report.json').write_text(json.dumps(report))
-    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\n'
-               f'case "$*" in *json.load*) exec {sys.executable} "$@";; '
-               f'*genview_mm.__file__*) echo {osp.join(os.path.realpath(repo), "genview_mm")};; '
-               f'*--report*) echo "$*" >> {log}; prev=; for a in "$@"; do [ "$prev" != '
-               f'--report ] || cp {tmp_path / "report.json"} "$a"; prev="$a"; done;; '
-               f'*" -m pip "*|"-m pip "*) echo "$*" >> {log};; esac\nexit 0\n')
+    venv, log = torch_report_venv(tmp_path, repo, [('torch', '2.14.1+cpu')])
     spec = ('--index-url https://download.pytorch.org/whl/cpu --pre --proxy http://p:3128 '
             '--timeout=60 torch==2.14.1')
     env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'),
