@@ -77,4 +77,5 @@ def test_downstream_config_outside_repo_inherits_genview(tmp_path, train_photos,
     assert ckpt['meta']['iter'] == 2
     assert ckpt['state_dict']['backbone.conv1.weight'].shape[0] == 8  # the override applied
     assert 'GenViewMoCo' in ckpt['meta']['cfg']  # the GenView model came from the base
-    assert all(math.isfinite(r['loss']) for r in scalar_rows(work, 'loss'))
+    rows = scalar_rows(work, 'loss')
+    assert [r['iter'] for r in rows] == [2] and all(math.isfinite(r['loss']) for r in rows)

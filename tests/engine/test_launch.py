@@ -16,8 +16,8 @@ def test_replace_sync_bn_walks_nested_dicts_and_lists():
     assert cfg['model']['heads'][1]['norm_cfg']['type'] == 'GN'
 
 
-def test_prepare_cfg_on_cpu(tmp_path):
-    assert not torch.cuda.is_available()
+def test_prepare_cfg_on_cpu(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)  # a GPU machine too
     cfg = Config(dict(model=dict(backbone=dict(norm_cfg=dict(type='SyncBN'))), sync_bn='torch',
                       optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1))))
     prepare_cfg(cfg, 'none', None, str(tmp_path / 'my_cfg.py'), amp=True)

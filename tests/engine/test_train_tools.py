@@ -60,7 +60,8 @@ def test_dist_train_two_cpu_processes(tmp_path, train_photos):
     ckpt = torch.load(osp.join(work, 'epoch_1.pth'), weights_only=True)
     # 16 images, 2 processes x batch 8 -> 1 iteration per epoch
     assert ckpt['meta']['iter'] == 1
-    assert all(math.isfinite(v) for _, v in logged_losses(work))
+    losses = logged_losses(work)
+    assert [it for it, _ in losses] == [1] and all(math.isfinite(v) for _, v in losses)
 
 
 def test_mask_rcnn_train_and_test(tmp_path):

@@ -229,8 +229,10 @@ def test_a_rerun_replaces_its_own_output_under_the_other_formats_extension(moco_
                    'mmpretrain')
     assert '(mmpretrain format)' in capsys.readouterr().out
     (tmp_path / 'user.pth').write_bytes(pickle.dumps({'model': {}}))  # not ours: kept
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as refused:
         run_script('convert_checkpoint.py', moco_ckpt[0], tmp_path / 'user.pth')
+    assert refused.value.code == 2
+    assert 'user.pth exists and is not backbone weights' in capsys.readouterr().err
     assert pickle.loads((tmp_path / 'user.pth').read_bytes()) == {'model': {}}
 
 
@@ -287,8 +289,9 @@ def test_cli_replaces_only_its_own_output(moco_ckpt, tmp_path, capsys, fmt):
     run_script('convert_checkpoint.py', *cmd, '--overwrite')
     assert other.read_bytes() != before
     if fmt == 'torchvision':
-        with pytest.raises(SystemExit):
+        with pytest.raises(SystemExit) as refused:
             run_script('convert_checkpoint.py', *cmd)
+        assert refused.value.code == 2 and 'pass --overwrite' in capsys.readouterr().err
     else:  # a rerun (after more training, say) replaces the tool's own file
         os.utime(other, (0, 0))
         run_script('convert_checkpoint.py', *cmd)

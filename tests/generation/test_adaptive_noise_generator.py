@@ -88,6 +88,7 @@ def test_mixed_batch_equals_per_level_and_per_image_calls(gen, photos):
     mixed = arrays(gen.generate(images, keys))
     for mode in ('level', 'none'):
         other = arrays(gen.generate(images, keys, batching=mode))
+        assert other.keys() == mixed.keys()
         for k, arr in other.items():
             assert np.abs(arr - mixed[k]).max() <= 2, (mode, k)  # uint8 rounding at most
 

@@ -28,12 +28,13 @@ def tool_env(**extra: str) -> Dict[str, str]:
 
     One thread per process (on a shared 2-core machine OpenMP's spinning threads slow tiny
     convolutions down several-fold), this checkout first on the path and this interpreter for
-    the shell launchers (``PYTHON``, read by tools/_python.sh), no model hub, unbuffered output,
-    no launcher variables; ``extra`` is applied last.
+    the shell launchers (``PYTHON``, read by tools/_python.sh), no model hub, no GPU (the runs
+    are CPU runs: gloo, SyncBN replaced, on a GPU machine too), unbuffered output, no launcher
+    variables; ``extra`` is applied last.
     """
     env = dict(os.environ, PYTHONPATH=ROOT, PYTHON=sys.executable, OMP_NUM_THREADS='1',
                MKL_NUM_THREADS='1', PYTHONUNBUFFERED='1', HF_HUB_OFFLINE='1',
-               TRANSFORMERS_OFFLINE='1')
+               TRANSFORMERS_OFFLINE='1', CUDA_VISIBLE_DEVICES='')
     for key in DIST_VARS:
         env.pop(key, None)
     env.update(extra)
