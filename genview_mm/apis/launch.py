@@ -307,8 +307,12 @@ def _nothing_left_notice():
 
 def _warn_if_nothing_left(runner) -> None:
     epochs = type(runner.train_loop).__name__ != 'IterBasedTrainLoop'
-    at, end = (runner.epoch, runner.max_epochs) if epochs else (runner.iter, runner.max_iters)
-    if end is not None and at >= end:
+    try:  # a custom loop may have neither: no notice, never a failed start
+        at, end = (runner.epoch, runner.max_epochs) if epochs else (runner.iter,
+                                                                     runner.max_iters)
+    except AttributeError:
+        return
+    if isinstance(end, int) and at >= end:
         what, key = ('epoch', 'max_epochs') if epochs else ('iteration', 'max_iters')
         runner.logger.warning(f'resumed at {what} {at} of {end} (train_cfg.{key}): nothing '
                               f'left to train; raise train_cfg.{key} to train longer')
