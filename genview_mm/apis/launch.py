@@ -298,24 +298,19 @@ def _nothing_left_notice():
     """A hook saying so when a resumed run is already at its end (MMEngine then trains nothing
     and exits 0, which a requeued job wants, but a user who meant to train longer does not)."""
     from mmengine.hooks import Hook
+    from mmengine.runner import IterBasedTrainLoop
 
     class NothingLeftNotice(Hook):
         def before_train(self, runner) -> None:
-            _warn_if_nothing_left(runner)
+            by_iter = isinstance(runner.train_loop, IterBasedTrainLoop)
+            what, key = ('iteration', 'max_iters') if by_iter else ('epoch', 'max_epochs')
+            at = runner.iter if by_iter else runner.epoch
+            end = getattr(runner.train_loop, key, None)  # a custom loop may have neither
+            if isinstance(end, int) and at >= end:
+                runner.logger.warning(f'resumed at {what} {at} of {end} (train_cfg.{key}): '
+                                      f'nothing left to train; raise train_cfg.{key} to '
+                                      'train longer')
     return NothingLeftNotice()
-
-
-def _warn_if_nothing_left(runner) -> None:
-    epochs = type(runner.train_loop).__name__ != 'IterBasedTrainLoop'
-    try:  # a custom loop may have neither: no notice, never a failed start
-        at, end = (runner.epoch, runner.max_epochs) if epochs else (runner.iter,
-                                                                     runner.max_iters)
-    except AttributeError:
-        return
-    if isinstance(end, int) and at >= end:
-        what, key = ('epoch', 'max_epochs') if epochs else ('iteration', 'max_iters')
-        runner.logger.warning(f'resumed at {what} {at} of {end} (train_cfg.{key}): nothing '
-                              f'left to train; raise train_cfg.{key} to train longer')
 
 
 def build_runner(cfg: Config):

@@ -315,10 +315,12 @@ class AdaptiveNoiseGenerator:
             sims = self._similarity_pixels(clip_pixels(batch, self.encoder.processor),
                                            src_embeds)
             outputs = to_hwc_cpu(batch)
-        else:  # resized and preprocessed off this thread (the models' one)
+        else:  # resized and preprocessed off this thread (the models' one), moved in one copy
             done = self._host_map(self._finish_pil, outputs)
             outputs = [im for im, _ in done]
-            sims = self._similarity_pixels(torch.cat([px for _, px in done]), src_embeds)
+            enc = self.encoder
+            sims = self._similarity_pixels(
+                torch.cat([px for _, px in done]).to(enc.device, enc.dtype), src_embeds)
         return [GeneratedView(outputs[s], keys[i], v, levels[s], float(info['fg_ratio'][i]),
                               seeds[s], sims[s])
                 for s, (i, v) in enumerate(samples)]
@@ -345,12 +347,13 @@ class AdaptiveNoiseGenerator:
         return out  # resized by _finish_pil
 
     def _finish_pil(self, image: Any) -> tuple:
-        """A PIL output at ``output_size`` (PIL's bicubic) and its CLIP pixels (1, 3, S, S)."""
+        """A PIL output at ``output_size`` (PIL's bicubic) and its CLIP pixels (1, 3, S, S) on
+        the CPU (the encoder's :meth:`preprocess` without the copy to its device)."""
         size = (self.output_size, self.output_size)
         if self.output_size and image.size != size:
             from PIL import Image
             image = image.resize(size, Image.BICUBIC)
-        return image, self.preprocess([image])
+        return image, self.encoder.pixel_transform()([image])
 
     def _host_map(self, fn, items: List) -> List:
         """``[fn(x) for x in items]`` on the ``host_threads`` pool (0, or one item: here)."""
