@@ -377,3 +377,34 @@ def test_a_full_disk_at_the_settings_record_or_the_merge_ends_in_one_line(
     assert gen_main(args) == 1  # every shard done: only the merge writes
     assert errors() == [line]
     assert sorted(os.listdir(out)) == ['generation_settings.json', 'images', 'shards']
+
+
+@pytest.mark.parametrize('locked', [False, True])
+def test_an_os_error_at_the_start_is_one_line_naming_its_file(
+        gen_main, photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_path, capsys, monkeypatch,
+        locked):
+    """The start (model load, settings record) runs before the first shard with work, or inside
+    a shard's lock when its locked re-plan finds work the first plan did not (``locked``). An
+    OSError there was a traceback before the lock and "cannot write to OUT/shards" inside it."""
+    from genview_mm.apis.generation import job, shards
+    out = str(tmp_path / 'out')
+    record = osp.join(out, 'generation_settings.json')
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, 'Permission denied', record)
+    monkeypatch.setattr(job, 'write_settings', refused)
+    if locked:  # the first plan of each shard finds nothing left, the locked one finds all
+        real_plan, calls = shards.plan_images, []
+
+        def plan(*args, **kwargs):
+            calls.append(1)
+            todo, counts = real_plan(*args, **kwargs)
+            return ([], counts) if len(calls) == 1 else (todo, counts)
+        monkeypatch.setattr(shards, 'plan_images', plan)
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 1
+    full = capsys.readouterr().err
+    assert 'Traceback' not in full
+    assert full.splitlines()[-1] == (
+        f'generate_views.py: error: cannot start in {out}: Permission denied ({record}): '
+        'fix that and rerun')
+    assert not osp.exists(osp.join(out, 'images'))

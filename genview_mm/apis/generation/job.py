@@ -17,7 +17,7 @@ from ...generation.pipeline_loader import scheduler_class
 from ...structures.manifest import failure_cause
 from ...utils.dist import LAUNCH_MODES, launch_from, resolve_device
 from ...utils.file_safety import check_outside_sources
-from . import ABORTS, SettingsMismatch, SetupError, ShardLocked, UsageError  # noqa: F401
+from . import ABORTS, DiskFull, SettingsMismatch, SetupError, ShardLocked, UsageError  # noqa: F401
 from .runner import generate_views
 from .settings import (
     check_settings,
@@ -180,11 +180,18 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     def start() -> None:  # the model loaded, this run starts: a failed start changes nothing
         load_generator(generator, args.no_progress)
-        loaded = settings_of(generator, args)  # a hub id is its downloaded folder now
-        if check_settings(args.out_dir, loaded, args.overwrite, args.pretrained):
-            logger.warning('--overwrite: deleted %d files this tool recorded in %s',
-                           clear_outputs(args.out_dir), args.out_dir)
-        write_settings(args.out_dir, loaded, args.pretrained)
+        try:  # an OSError here is not the shard's (it may run inside a shard's lock)
+            loaded = settings_of(generator, args)  # a hub id is its downloaded folder now
+            if check_settings(args.out_dir, loaded, args.overwrite, args.pretrained):
+                logger.warning('--overwrite: deleted %d files this tool recorded in %s',
+                               clear_outputs(args.out_dir), args.out_dir)
+            write_settings(args.out_dir, loaded, args.pretrained)
+        except DiskFull as exc:
+            raise SetupError(str(exc)) from None
+        except OSError as exc:
+            where = f' ({exc.filename})' if exc.filename else ''
+            raise SetupError(f'cannot start in {args.out_dir}: {exc.strerror or exc}{where}: '
+                             'fix that and rerun') from None
 
     # before the records are read where --overwrite may clear them (a hub id not downloaded
     # yet is compared once loaded); else before the first shard with work
