@@ -1,7 +1,11 @@
 """Loading a config the way every genview_mm tool does."""
-from typing import Optional
+import difflib
+import logging
+import os
+from typing import List, Optional
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 
 from ..utils.config_keys import dotted_get
 from .genview_settings import GenViewSettingError, apply_genview_settings
@@ -34,6 +38,30 @@ def refuse_split_paths(cfg, options: dict) -> None:
                 f"--cfg-options '{key}=\"{','.join(value)}\"'")
 
 
+def misspelt_option_keys(cfg, options: dict) -> List[str]:
+    """One line per ``--cfg-options`` key the config does not hold whose first missing part is
+    close to a name at that level (``optim_wraper``): MMEngine adds it as a new setting, and the
+    one meant is left unchanged. A new key with no near name (``init_cfg`` where a config has
+    none) is taken as meant; ``genview.*`` keys are checked by :func:`apply_genview_settings`,
+    a part under a list or a value is left to MMEngine's merge."""
+    lines = []
+    for key in options:
+        try:
+            if key.split('.')[0] != 'genview':
+                dotted_get(cfg, key)
+            continue
+        except KeyError as exc:
+            missing = exc.args[0]
+        above, _, part = missing.rpartition('.')
+        parent = dotted_get(cfg, above) if above else cfg
+        names = [str(k) for k in parent.keys()] if hasattr(parent, 'keys') else []
+        for near in difflib.get_close_matches(part, names, n=1, cutoff=0.75):
+            lines.append(f'--cfg-options {key}: the config has no {missing!r}, so it is added '
+                         f'as a new setting and {".".join(filter(None, (above, near)))!r} '
+                         'stays as it is: is that a misspelling?')
+    return lines
+
+
 class ConfigLoadError(GenViewSettingError):
     """The config file (or a base it inherits) cannot be read or run: a syntax error, a
     missing ``_base_``, a failing import; one line, exit status 2, as the other config errors."""
@@ -63,6 +91,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
                               f'{detail}): fix it or its _base_ files') from exc
     if cfg_options:
         refuse_split_paths(cfg, cfg_options)
+        if os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) in ('0', ''):
+            for line in misspelt_option_keys(cfg, cfg_options):  # one process says it
+                print_log(line, logger='current', level=logging.WARNING)
         try:
             cfg.merge_from_dict(cfg_options)
         except (KeyError, AttributeError, TypeError) as exc:  # an index past a list's end,
