@@ -100,7 +100,18 @@ def resolve_device(device: Optional[str] = None, local_rank: int = 0) -> str:
     if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
         raise ValueError(f'{what}: this node has {torch.cuda.device_count()} CUDA devices, '
                          'cuda:0 to cuda:N-1 (CUDA_VISIBLE_DEVICES counts)')
+    if dev.type not in ('cpu', 'cuda') and not _available(dev.type):  # meta runs nothing
+        raise ValueError(f'{what}: no {dev.type} device here (pass --device cpu, or cuda on a '
+                         'GPU node)')
     return device
+
+
+def _available(kind: str) -> bool:
+    """Whether torch has a device of this type here: ``torch.<type>.is_available()`` (xpu, npu
+    with torch_npu), ``torch.backends.mps`` for mps; False for a type without one (meta)."""
+    backend = torch.backends.mps if kind == 'mps' else getattr(torch, kind, None)
+    check = getattr(backend, 'is_available', None)
+    return bool(check and check())
 
 
 def free_port() -> int:

@@ -290,6 +290,15 @@ def test_resolve_device(monkeypatch):
         resolve_device('cuda')
     with pytest.raises(ValueError, match=r"^--device gpu0: .*'gpu0' \(e.g. cuda, cuda:1, cpu\)"):
         resolve_device('gpu0')
+    # a device type torch names but that is not here (mps on Linux) or runs nothing (meta,
+    # whose outputs have no values) was accepted and failed later with torch's traceback
+    monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: False)
+    for name in ('meta', 'mps', 'xla:1'):
+        with pytest.raises(ValueError, match=rf'^--device {name}: no {name.split(":")[0]} '
+                           r'device here \(pass --device cpu, or cuda on a GPU node\)$'):
+            resolve_device(name)
+    monkeypatch.setattr(torch.backends.mps, 'is_available', lambda: True)  # a Mac
+    assert resolve_device('mps') == 'mps'
 
 
 @pytest.mark.slow
