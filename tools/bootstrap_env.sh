@@ -147,6 +147,23 @@ done
 "${PIP[@]}" install -q --no-cache-dir $TORCH_SPEC || torch_failed  # nothing left to fetch: checks
 
 step "4/6 mmcv $MMCV_VERSION with ops (built once, cached in $CACHE)"
+# compile jobs (unless MAX_JOBS is set): the CPUs this process may use (its affinity), at most its
+# cgroup's CPU quota (a container's --cpus, which nproc does not see; a CUDA build with one
+# job per CPU of the host could run out of memory). GENVIEW_CGROUP_ROOT: for the tests.
+build_jobs() {
+  local n quota period root="${GENVIEW_CGROUP_ROOT:-/sys/fs/cgroup}"
+  n="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"  # nproc obeys these: 1 on many clusters
+  if [ -r "$root/cpu.max" ]; then  # cgroup v2: "QUOTA PERIOD" or "max PERIOD"
+    read -r quota period < "$root/cpu.max"
+  elif [ -r "$root/cpu/cpu.cfs_quota_us" ]; then  # v1: -1 for none
+    quota="$(cat "$root/cpu/cpu.cfs_quota_us")"; period="$(cat "$root/cpu/cpu.cfs_period_us" 2>/dev/null)"
+  fi
+  if [[ "${quota:-}" =~ ^[0-9]+$ && "${period:-}" =~ ^[1-9][0-9]*$ ]]; then
+    quota=$(( (quota + period - 1) / period ))
+    [ "$quota" -lt "$n" ] && n="$quota"
+  fi
+  echo $(( n < 1 ? 1 : n ))
+}
 with_cuda="$("$PY" -c 'import os,torch; print(int(torch.cuda.is_available() or os.environ.get("FORCE_CUDA")=="1"))')"
 tag="cpu"; [ "$with_cuda" = 1 ] && tag="cuda$("$PY" -c 'import torch; print(torch.version.cuda)')"
 torch_ver="$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')"
@@ -173,7 +190,9 @@ if ! "$PY" -c "$mmcv_ok" >/dev/null 2>&1; then
       || fail "mmcv build requirements" "check network access to PyPI"
     mkdir -p "$wheel_dir"
     if [ "$with_cuda" = 1 ]; then export FORCE_CUDA=1; fi
-    (cd "$build/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+    jobs="${MAX_JOBS:-$(build_jobs)}"
+    echo "[bootstrap] compiling with MAX_JOBS=$jobs (set MAX_JOBS to change it)"
+    (cd "$build/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 MAX_JOBS="$jobs" \
         "${PIP[@]}" wheel --no-build-isolation --no-deps . -w "$wheel_dir.tmp") \
       || fail "mmcv build" "see the compiler output above; a C++20 compiler (gcc>=10) is required; for CUDA ops nvcc must match torch.version.cuda"
     mv "$wheel_dir.tmp"/mmcv-*.whl "$wheel_dir"/

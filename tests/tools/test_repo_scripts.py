@@ -514,3 +514,44 @@ def test_bootstrap_names_a_missing_compiler_before_the_downloads(tmp_path):
     wheel.parent.mkdir(parents=True)
     wheel.write_bytes(b'')  # a cached wheel: nothing to compile
     assert 'C++ compiler' not in run_cmd(['bash', script], cwd=repo, env=env).output
+
+
+@pytest.mark.parametrize('cgroup, jobs', [
+    ({'cpu.max': '150000 100000\n'}, 2),  # v2, --cpus 1.5: 2 jobs
+    ({'cpu.max': 'max 100000\n'}, None),  # v2 without a quota: nproc
+    ({'cpu/cpu.cfs_quota_us': '100000\n', 'cpu/cpu.cfs_period_us': '100000\n'}, 1),  # v1
+    ({'cpu/cpu.cfs_quota_us': '-1\n', 'cpu/cpu.cfs_period_us': '100000\n'}, None)])
+def test_the_mmcv_build_runs_as_many_jobs_as_the_cgroup_quota_allows(tmp_path, cgroup, jobs):
+    """MAX_JOBS was nproc, which a container's CPU quota (--cpus) does not lower: a CUDA build
+    of mmcv ran one compiler per CPU of the host and could run out of memory. The build (no
+    cached wheel: download, unpack, ``pip wheel``) now runs at most the quota's CPUs, and not
+    one job where OMP_NUM_THREADS=1 is set (GNU nproc obeys it; the tests set it)."""
+    repo = linked_repo(tmp_path)
+    log, root = tmp_path / 'pip.log', tmp_path / 'cgroup'
+    for rel, text in cgroup.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    sdist = tmp_path / 'sdist'  # what `pip download` fetches: a tarball with its setup.py
+    (sdist / 'mmcv-2.1.0').mkdir(parents=True)
+    (sdist / 'mmcv-2.1.0' / 'setup.py').write_text("args = ['-std=c++14']\n")
+    subprocess.run(['tar', '-czf', str(tmp_path / 'mmcv-2.1.0.tar.gz'), '-C', str(sdist),
+                    'mmcv-2.1.0'], check=True)
+    venv, _ = torch_report_venv(
+        tmp_path, repo, [('torch', '2.14.1')],
+        '*get_compiling_cuda_version*|"-c import mmcv") exit 1;; '  # no mmcv installed
+        '*cuda.is_available*) echo 0;; *__version__.split*) echo 2.14.1;; '
+        '*version_info*) echo cp311;; '
+        f'*" download "*) echo "$*" >> {log}; cp {tmp_path / "mmcv-2.1.0.tar.gz"} "${{@: -1}}";; '
+        f'*" wheel "*) echo "MAX_JOBS=$MAX_JOBS $(grep -o c++20 setup.py)" >> {log}; '
+        'mkdir -p "${@: -1}"; touch "${@: -1}/mmcv-2.1.0-cp311-cp311-linux_x86_64.whl";; ')
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'), CXX='true',
+               GENVIEW_CGROUP_ROOT=str(root))
+    out = run_cmd(['bash', osp.join(repo, 'tools', 'bootstrap_env.sh')], cwd=repo, env=env)
+    cpus = len(os.sched_getaffinity(0))  # OMP_NUM_THREADS=1 here: nproc alone said 1
+    expected = min(jobs, cpus) if jobs else cpus
+    assert [ln for ln in log.read_text().splitlines() if ln.startswith('MAX_JOBS=')] == \
+        [f'MAX_JOBS={expected} c++20']
+    assert f'[bootstrap] compiling with MAX_JOBS={expected} (set MAX_JOBS' in out.stdout
+    wheels = list((tmp_path / 'cache' / 'wheels').rglob('*.whl'))
+    assert [w.parent.name for w in wheels] == [f'mmcv-2.1.0-torch2.14.1-cpu-cp311-'
+                                               f'{os.uname().machine}']
