@@ -40,7 +40,10 @@ def write_class_folders(root: str, per_class: int, size: int = 32, seed: int = 0
 def write_fake_manifest(folder: str, sources: List[str], src_root: str,
                         levels=(100, 200, 0, 300, 400, 100)) -> str:
     """A generation manifest whose 'generated views' are solid images of value 10*(i+1) (so
-    tests can tell them apart), plus one failed row; returns the manifest path."""
+    tests can tell them apart), plus one failed row; returns the manifest path. At most 25
+    sources (the values stop at 250)."""
+    if len(sources) > 25:  # 10 * 26 overflows uint8 (numpy's OverflowError, far from here)
+        raise ValueError(f'write_fake_manifest tells at most 25 views apart, got {len(sources)}')
     gen_dir = osp.join(folder, 'images')
     os.makedirs(gen_dir, exist_ok=True)
     rows = []
