@@ -55,7 +55,8 @@ def misspelt_option_keys(cfg, options: dict) -> List[str]:
         above, _, part = missing.rpartition('.')
         parent = dotted_get(cfg, above) if above else cfg
         names = [str(k) for k in parent.keys()] if hasattr(parent, 'keys') else []
-        for near in difflib.get_close_matches(part, names, n=1, cutoff=0.75):
+        for near in difflib.get_close_matches(part, [n for n in names if n != part], n=1,
+                                              cutoff=0.75):
             lines.append(f'--cfg-options {key}: the config has no {missing!r}, so it is added '
                          f'as a new setting and {".".join(filter(None, (above, near)))!r} '
                          'stays as it is: is that a misspelling?')
@@ -92,7 +93,11 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     if cfg_options:
         refuse_split_paths(cfg, cfg_options)
         if os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) in ('0', ''):
-            for line in misspelt_option_keys(cfg, cfg_options):  # one process says it
+            try:  # a warning: it never stops a load (MMEngine's merge names what is wrong)
+                lines = misspelt_option_keys(cfg, cfg_options)
+            except Exception:  # noqa: BLE001  (a key through a value that is no container)
+                lines = []
+            for line in lines:  # one process says it
                 print_log(line, logger='current', level=logging.WARNING)
         try:
             cfg.merge_from_dict(cfg_options)
