@@ -13,6 +13,8 @@
 #   GENVIEW_TORCH_SPEC  pip spec for torch/torchvision (default: torch==2.14.1 torchvision==0.29.1),
 #                       pip options included, e.g. '--index-url https://download.pytorch.org/whl/cpu
 #                       torch==2.14.1 torchvision==0.29.1'
+#   MAX_JOBS            compile jobs of the mmcv build (default: the CPUs this process may use,
+#                       at most its cgroup's CPU quota)
 set -euo pipefail
 
 unset CDPATH  # a relative cd would print its CDPATH match into $(...)

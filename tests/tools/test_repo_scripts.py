@@ -518,6 +518,7 @@ def test_bootstrap_names_a_missing_compiler_before_the_downloads(tmp_path):
 
 @pytest.mark.parametrize('cgroup, jobs', [
     ({'cpu.max': '150000 100000\n'}, 2),  # v2, --cpus 1.5: 2 jobs
+    ({'cpu.max': '50000 100000'}, 1),  # v2, --cpus 0.5 (no newline at the end): 1 job
     ({'cpu.max': 'max 100000\n'}, None),  # v2 without a quota: nproc
     ({'cpu/cpu.cfs_quota_us': '100000\n', 'cpu/cpu.cfs_period_us': '100000\n'}, 1),  # v1
     ({'cpu/cpu.cfs_quota_us': '-1\n', 'cpu/cpu.cfs_period_us': '100000\n'}, None)])

@@ -190,8 +190,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             raise SetupError(str(exc)) from None
         except OSError as exc:
             where = f' ({exc.filename})' if exc.filename else ''
-            raise SetupError(f'cannot start in {args.out_dir}: {exc.strerror or exc}{where}: '
-                             'fix that and rerun') from None
+            raise SetupError(f'cannot start: {exc.strerror or exc}{where}: fix that and '
+                             'rerun') from None
 
     # before the records are read where --overwrite may clear them (a hub id not downloaded
     # yet is compared once loaded); else before the first shard with work
