@@ -13,6 +13,8 @@ from .genview_settings import GenViewSettingError, apply_genview_settings
 #: settings that hold one path, by the last part of their key (``data_prefix.img`` too)
 _PATH_KEYS = ('load_from', 'resume_from', 'checkpoint', 'pretrained', 'img', 'img_path')
 _PATH_ENDINGS = ('_root', '_file', '_dir', '_path', '_prefix')
+#: a process's rank by launcher (pytorch/torchrun, slurm, mpi): the warnings are rank 0's
+_RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK')
 
 
 def refuse_split_paths(cfg, options: dict) -> None:
@@ -92,7 +94,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
                               f'{detail}): fix it or its _base_ files') from exc
     if cfg_options:
         refuse_split_paths(cfg, cfg_options)
-        if os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) in ('0', ''):
+        if all(os.environ.get(k, '0') in ('0', '') for k in _RANK_VARIABLES):
             try:  # a warning: it never stops a load (MMEngine's merge names what is wrong)
                 lines = misspelt_option_keys(cfg, cfg_options)
             except Exception:  # noqa: BLE001  (a key through a value that is no container)

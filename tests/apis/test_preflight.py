@@ -775,8 +775,8 @@ def test_a_misspelt_cfg_option_key_is_named_by_the_one_it_misses(monkeypatch):
     said = []
     monkeypatch.setattr(config_module, 'print_log',
                         lambda msg, logger=None, level=None: said.append((msg, level)))
-    monkeypatch.delenv('RANK', raising=False)
-    monkeypatch.delenv('SLURM_PROCID', raising=False)
+    for env in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'):
+        monkeypatch.delenv(env, raising=False)
     options = {'optim_wraper.optimizer.lr': 0.1, 'train_dataloader.batch_sise': 2,
                'optim_wrapper.optimizer.lr': 0.2, 'model.backbone.init_cfg.checkpoint': 'x',
                'model.normalize': True, 'genview.prob': 0.5,
@@ -800,15 +800,13 @@ def test_a_misspelt_cfg_option_key_is_named_by_the_one_it_misses(monkeypatch):
     said.clear()
     cfg = Config(dict(model=dict(x=1), odd=dict, ints={0: 1}))
     assert config_module.misspelt_option_keys(cfg, {'ints.0': 2}) == []
-    monkeypatch.setattr(config_module.Config, 'fromfile', staticmethod(lambda path: cfg))
-    with pytest.raises(ValueError, match=r"^--cfg-options odd.x=1 cannot be applied to x.py "
-                       r"\(TypeError: "):
-        load_config('x.py', {'odd.x': 1})
-    monkeypatch.undo()
-    monkeypatch.setattr(config_module, 'print_log',
-                        lambda msg, logger=None, level=None: said.append((msg, level)))
+    with monkeypatch.context() as patch:
+        patch.setattr(config_module.Config, 'fromfile', staticmethod(lambda path: cfg))
+        with pytest.raises(ValueError, match=r"^--cfg-options odd.x=1 cannot be applied to "
+                           r"x.py \(TypeError: "):
+            load_config('x.py', {'odd.x': 1})
     assert said == []
-    for env in ('RANK', 'SLURM_PROCID'):  # one process says it
+    for env in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'):  # one says it
         monkeypatch.setenv(env, '3')
         load_config(GENVIEW_TINY, options)
         assert said == []
