@@ -102,11 +102,3 @@ def cfg_options(args: argparse.Namespace) -> Optional[dict]:
                       'config file', file=sys.stderr)
                 raise SystemExit(2) from None
     return parsed.options
-
-
-def is_first_rank() -> bool:
-    """Whether this process is rank 0 of its job (or runs alone)."""
-    for var in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK'):
-        if os.environ.get(var, '0') != '0':
-            return False
-    return True

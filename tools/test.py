@@ -15,7 +15,7 @@ from typing import Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _launch_args import add_common_args, cfg_options, check_work_dir, is_first_rank  # noqa: E402
+from _launch_args import add_common_args, cfg_options, check_work_dir  # noqa: E402
 
 
 def parse_args(argv=None, prog=None) -> argparse.Namespace:
@@ -264,6 +264,7 @@ def main() -> None:
         prepare_cfg,
     )
     from genview_mm.utils.atomic_write import DiskFull
+    from genview_mm.utils.dist import is_first_rank
     try:
         cfg = load_cfg(args, cfg_options(args))
     except GenViewSettingError as exc:

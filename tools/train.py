@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _launch_args import add_common_args, cfg_options, check_work_dir, is_first_rank  # noqa: E402
+from _launch_args import add_common_args, cfg_options, check_work_dir  # noqa: E402
 
 
 def parse_args(argv=None, prog=None) -> argparse.Namespace:
@@ -51,6 +51,7 @@ def main() -> None:
         preflight_or_exit,
         prepare_cfg,
     )
+    from genview_mm.utils.dist import is_first_rank
     try:
         cfg = load_cfg(args, cfg_options(args))
         apply_train_options(cfg, args)  # --resume (the file named now: the preflight checks it)

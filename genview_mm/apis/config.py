@@ -1,20 +1,18 @@
 """Loading a config the way every genview_mm tool does."""
 import difflib
 import logging
-import os
 from typing import List, Optional
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..utils.config_keys import dotted_get
+from ..utils.dist import is_first_rank
 from .genview_settings import GenViewSettingError, apply_genview_settings
 
 #: settings that hold one path, by the last part of their key (``data_prefix.img`` too)
 _PATH_KEYS = ('load_from', 'resume_from', 'checkpoint', 'pretrained', 'img', 'img_path')
 _PATH_ENDINGS = ('_root', '_file', '_dir', '_path', '_prefix')
-#: a process's rank by launcher (pytorch/torchrun, slurm, mpi): the warnings are rank 0's
-_RANK_VARIABLES = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK')
 
 
 def refuse_split_paths(cfg, options: dict) -> None:
@@ -48,9 +46,10 @@ def misspelt_option_keys(cfg, options: dict) -> List[str]:
     a part under a list or a value is left to MMEngine's merge."""
     lines = []
     for key in options:
+        if key.split('.')[0] == 'genview':
+            continue
         try:
-            if key.split('.')[0] != 'genview':
-                dotted_get(cfg, key)
+            dotted_get(cfg, key)
             continue
         except KeyError as exc:
             missing = exc.args[0]
@@ -94,7 +93,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
                               f'{detail}): fix it or its _base_ files') from exc
     if cfg_options:
         refuse_split_paths(cfg, cfg_options)
-        if all(os.environ.get(k, '0') in ('0', '') for k in _RANK_VARIABLES):
+        if is_first_rank():
             try:  # a warning: it never stops a load (MMEngine's merge names what is wrong)
                 lines = misspelt_option_keys(cfg, cfg_options)
             except Exception:  # noqa: BLE001  (a key through a value that is no container)

@@ -106,6 +106,13 @@ def resolve_device(device: Optional[str] = None, local_rank: int = 0) -> str:
     return device
 
 
+def is_first_rank() -> bool:
+    """Whether this process is rank 0 of its job, or runs alone, by its launcher's variable
+    (torchrun ``RANK``, Slurm ``SLURM_PROCID``, Open MPI or Intel MPI); no process group needed."""
+    return all(os.environ.get(k, '0') in ('0', '') for k in
+               ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'))
+
+
 def _available(kind: str) -> bool:
     """Whether torch has a device of this type here: ``torch.<type>.is_available()`` (xpu, npu
     with torch_npu), ``torch.backends.mps`` for mps; False for a type without one (meta)."""
