@@ -24,11 +24,14 @@ CACHE="${GENVIEW_CACHE:-$HOME/.cache/genview_mm}"
 PYTHON="${PYTHON:-python3}"
 TORCH_SPEC="${GENVIEW_TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}"
 MMCV_VERSION=2.1.0
+# every other version (what the stack pulls in too): tools/constraints.txt, given to each pip
+# install below but torch's (it pins what is verified: a new release cannot change the venv)
+CONSTRAINTS="$REPO/tools/constraints.txt"
 STACK=(
   "mmengine==0.10.7" "mmpretrain==1.2.0" "mmdet==3.3.0"
   "diffusers==0.42.1" "transformers==5.23.0" "huggingface-hub>=1.32"
   "numpy>=2,<2.5" "timm==1.0.31" "scikit-image" "scikit-learn" "pycocotools" "tqdm" "pytest==9.2.0" "ninja" "psutil"
-  "tensorboard" "accelerate" "ruff==0.17.6"  # ruff and pytest pinned: a new release must not fail CI alone
+  "tensorboard" "accelerate" "ruff==0.17.6"
 )
 
 # one bootstrap of a venv at a time (tools/run_demo.sh and tools/run_tests.sh started together
@@ -49,10 +52,11 @@ fi
 step() { printf '\n[bootstrap] %s\n' "$*"; }
 fail() { printf '\n[bootstrap] FAILED at step: %s\n[bootstrap] fix: %s\n' "$1" "$2" >&2; exit 1; }
 
+[ -f "$CONSTRAINTS" ] || fail "constraints" "$CONSTRAINTS is missing: run from a full clone of the repository"
 # Everything that decides what gets installed goes into the stamp; same stamp -> nothing to do.
 # A visible GPU too: a venv bootstrapped on a CPU node has mmcv without CUDA ops (step 4).
 gpu=""; if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then gpu=gpu; fi
-stamp_src="$(cat "${BASH_SOURCE[0]}" "$REPO/setup.py"; echo "$TORCH_SPEC ${FORCE_CUDA:-} $gpu")"
+stamp_src="$(cat "${BASH_SOURCE[0]}" "$REPO/setup.py" "$CONSTRAINTS"; echo "$TORCH_SPEC ${FORCE_CUDA:-} $gpu")"
 stamp="$(printf '%s' "$stamp_src" | sha256sum | cut -d' ' -f1)"
 # The editable install serves genview_mm/.mim/{configs,tools} as links to configs/ and tools/; a
 # copy there (left by an older non-editable build) goes stale silently: reinstall to relink.
@@ -104,7 +108,7 @@ if ! "$PY" -c "import mmcv.ops" >/dev/null 2>&1 \
 fi
 
 step "2/6 build tools (pip, setuptools>=77,<81: mmcv and mmengine still import pkg_resources)"
-"${PIP[@]}" install -q --upgrade pip "setuptools>=77,<81" wheel \
+"${PIP[@]}" install -q -c "$CONSTRAINTS" --upgrade pip "setuptools>=77,<81" wheel \
   || fail "build tools" "check network access to PyPI"
 
 step "3/6 PyTorch ($TORCH_SPEC)"
@@ -188,7 +192,7 @@ if ! "$PY" -c "$mmcv_ok" >/dev/null 2>&1; then
     tar -xzf "$build"/mmcv-"$MMCV_VERSION".tar.gz -C "$build"
     # torch>=2.5 headers need C++20; mmcv 2.1.0's setup.py asks for C++14/17.
     sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$build/mmcv-$MMCV_VERSION/setup.py"
-    "${PIP[@]}" install -q ninja psutil "numpy>=2,<2.5" addict packaging Pillow pyyaml yapf opencv-python "mmengine==0.10.7" \
+    "${PIP[@]}" install -q -c "$CONSTRAINTS" ninja psutil "numpy>=2,<2.5" addict packaging Pillow pyyaml yapf opencv-python "mmengine==0.10.7" \
       || fail "mmcv build requirements" "check network access to PyPI"
     mkdir -p "$wheel_dir"
     if [ "$with_cuda" = 1 ]; then export FORCE_CUDA=1; fi
@@ -205,7 +209,8 @@ if ! "$PY" -c "$mmcv_ok" >/dev/null 2>&1; then
 fi
 
 step "5/6 OpenMMLab, diffusers, transformers, test tools"
-"${PIP[@]}" install -q "${STACK[@]}" "mmcv==$MMCV_VERSION" || fail "stack" "check network access to PyPI; versions are pinned in tools/bootstrap_env.sh"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" "${STACK[@]}" "mmcv==$MMCV_VERSION" \
+  || fail "stack" "check network access to PyPI; versions are pinned in tools/bootstrap_env.sh and tools/constraints.txt"
 
 step "6/6 genview_mm (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO" || fail "genview_mm" "run from a full clone of the repository"

@@ -44,7 +44,7 @@ def scratch_repo(root) -> str:
     """setup.py and what it reads, configs/ and tools/ with one file each."""
     repo = osp.join(str(root), 'repo')
     for rel in ('setup.py', 'README.md', 'genview_mm/version.py', 'genview_mm/tools/runner.py',
-                'tools/bootstrap_env.sh'):
+                'tools/bootstrap_env.sh', 'tools/constraints.txt'):
         os.makedirs(osp.dirname(osp.join(repo, rel)), exist_ok=True)
         shutil.copy(osp.join(ROOT, rel), osp.join(repo, rel))
     os.makedirs(osp.join(repo, 'configs'))
@@ -516,6 +516,27 @@ def test_bootstrap_names_a_missing_compiler_before_the_downloads(tmp_path):
     assert 'C++ compiler' not in run_cmd(['bash', script], cwd=repo, env=env).output
 
 
+def mmcv_build_env(tmp_path, repo: str) -> dict:
+    """The variables of a bootstrap in ``tmp_path`` with no mmcv and no cached wheel (its fake
+    pip logs to ``pip.log``: the calls, and for ``pip wheel`` its MAX_JOBS and whether the
+    unpacked sdist's setup.py asks for C++20)."""
+    log = tmp_path / 'pip.log'
+    sdist = tmp_path / 'sdist'  # what `pip download` fetches: a tarball with its setup.py
+    (sdist / 'mmcv-2.1.0').mkdir(parents=True)
+    (sdist / 'mmcv-2.1.0' / 'setup.py').write_text("args = ['-std=c++14']\n")
+    subprocess.run(['tar', '-czf', str(tmp_path / 'mmcv-2.1.0.tar.gz'), '-C', str(sdist),
+                    'mmcv-2.1.0'], check=True)
+    venv, _ = torch_report_venv(
+        tmp_path, repo, [('torch', '2.14.1')],
+        '*get_compiling_cuda_version*|"-c import mmcv") exit 1;; '  # no mmcv installed
+        '*cuda.is_available*) echo 0;; *__version__.split*) echo 2.14.1;; '
+        '*version_info*) echo cp311;; '
+        f'*" download "*) echo "$*" >> {log}; cp {tmp_path / "mmcv-2.1.0.tar.gz"} "${{@: -1}}";; '
+        f'*" wheel "*) echo "MAX_JOBS=$MAX_JOBS $(grep -o c++20 setup.py)" >> {log}; '
+        'mkdir -p "${@: -1}"; touch "${@: -1}/mmcv-2.1.0-cp311-cp311-linux_x86_64.whl";; ')
+    return dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'), CXX='true')
+
+
 @pytest.mark.parametrize('cgroup, jobs', [
     ({'cpu.max': '150000 100000\n'}, 2),  # v2, --cpus 1.5: 2 jobs
     ({'cpu.max': '50000 100000'}, 1),  # v2, --cpus 0.5 (no newline at the end): 1 job
@@ -532,21 +553,7 @@ def test_the_mmcv_build_runs_as_many_jobs_as_the_cgroup_quota_allows(tmp_path, c
     for rel, text in cgroup.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    sdist = tmp_path / 'sdist'  # what `pip download` fetches: a tarball with its setup.py
-    (sdist / 'mmcv-2.1.0').mkdir(parents=True)
-    (sdist / 'mmcv-2.1.0' / 'setup.py').write_text("args = ['-std=c++14']\n")
-    subprocess.run(['tar', '-czf', str(tmp_path / 'mmcv-2.1.0.tar.gz'), '-C', str(sdist),
-                    'mmcv-2.1.0'], check=True)
-    venv, _ = torch_report_venv(
-        tmp_path, repo, [('torch', '2.14.1')],
-        '*get_compiling_cuda_version*|"-c import mmcv") exit 1;; '  # no mmcv installed
-        '*cuda.is_available*) echo 0;; *__version__.split*) echo 2.14.1;; '
-        '*version_info*) echo cp311;; '
-        f'*" download "*) echo "$*" >> {log}; cp {tmp_path / "mmcv-2.1.0.tar.gz"} "${{@: -1}}";; '
-        f'*" wheel "*) echo "MAX_JOBS=$MAX_JOBS $(grep -o c++20 setup.py)" >> {log}; '
-        'mkdir -p "${@: -1}"; touch "${@: -1}/mmcv-2.1.0-cp311-cp311-linux_x86_64.whl";; ')
-    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(tmp_path / 'cache'), CXX='true',
-               GENVIEW_CGROUP_ROOT=str(root))
+    env = dict(mmcv_build_env(tmp_path, repo), GENVIEW_CGROUP_ROOT=str(root))
     out = run_cmd(['bash', osp.join(repo, 'tools', 'bootstrap_env.sh')], cwd=repo, env=env)
     cpus = len(os.sched_getaffinity(0))  # OMP_NUM_THREADS=1 here: nproc alone said 1
     expected = min(jobs, cpus) if jobs else cpus
@@ -556,3 +563,58 @@ def test_the_mmcv_build_runs_as_many_jobs_as_the_cgroup_quota_allows(tmp_path, c
     wheels = list((tmp_path / 'cache' / 'wheels').rglob('*.whl'))
     assert [w.parent.name for w in wheels] == [f'mmcv-2.1.0-torch2.14.1-cpu-cp311-'
                                                f'{os.uname().machine}']
+
+
+def test_every_install_but_torchs_takes_the_verified_versions(tmp_path):
+    """Packages without a version in the bootstrap (scikit-learn, huggingface-hub>=1.32, the
+    mmcv build's opencv-python, and all that the stack pulls in) came at their newest release:
+    a release after the last CI run could change, or break, a fresh venv. Every pip install of
+    steps 2, 4 and 5 now takes tools/constraints.txt, which pins each of them on the verified
+    Python; torch's install does not (GENVIEW_TORCH_SPEC may name another build). A change of the
+    constraints changes the stamp, so the venv follows it."""
+    repo = linked_repo(tmp_path)
+    env = mmcv_build_env(tmp_path, repo)
+    script, log = osp.join(repo, 'tools', 'bootstrap_env.sh'), tmp_path / 'pip.log'
+    run_cmd(['bash', script], cwd=repo, env=env)
+    constraints = osp.join(repo, 'tools', 'constraints.txt')
+    calls = [ln.split()[3:] for ln in log.read_text().splitlines()
+             if ln.split()[3:4] == ['install']]
+    pinned = [c for c in calls if c[2:4] == ['-c', constraints]]
+    assert len(pinned) == 3 and pinned[0][4:6] == ['--upgrade', 'pip']  # steps 2, 4, 5
+    assert 'opencv-python' in pinned[1] and 'mmengine==0.10.7' in pinned[2]
+    torch = [c for c in calls if any(a.startswith(('torch==', 'torchvision==')) for a in c)]
+    assert torch and not any('-c' in c for c in torch)
+
+    lines = [ln for ln in open(constraints).read().splitlines() if not ln.startswith('#')]
+    python = 'python_version == "%d.%d"' % sys.version_info[:2]
+    versions = {}
+    for line in lines:
+        spec, marker = line.split(' ; ')
+        name, version = spec.split('==')
+        assert marker == python and re.fullmatch(r'[a-z0-9-]+', name), line
+        versions[name] = version
+    assert len(versions) == len(lines) > 50
+    asked = {re.split(r'[<>=]', a)[0].lower().replace('_', '-') for c in pinned for a in c[4:]
+             if not a.startswith('-') and '==' not in a}
+    assert {'scikit-learn', 'huggingface-hub', 'opencv-python', 'pip', 'wheel'} <= asked
+    assert asked - {'setuptools'} <= set(versions), asked - set(versions)  # setuptools: torch's
+    assert not {'torch', 'torchvision', 'triton', 'sympy', 'mmcv'} & set(versions)
+    assert not [n for n in versions if n.startswith(('nvidia-', 'cuda-'))]
+
+    assert 'is up to date' in run_cmd(['bash', script], cwd=repo, env=env).stdout
+    with open(constraints, 'a') as f:
+        f.write(f'tqdm==4.0.0 ; {python}\n')
+    assert 'is up to date' not in run_cmd(['bash', script], cwd=repo, env=env).stdout
+
+
+def test_the_constraints_are_what_the_freeze_script_makes_of_this_env():
+    """tools/_freeze_constraints.py writes one pin per installed distribution at its installed
+    version, leaving out torch's closure, mmcv and genview_mm (checked against this env)."""
+    import importlib.metadata as md
+    out = run_cmd([sys.executable, osp.join(ROOT, 'tools', '_freeze_constraints.py')]).stdout
+    assert out.startswith('# The versions tools/bootstrap_env.sh installs')
+    pins = dict(ln.split(' ; ')[0].split('==') for ln in out.splitlines()
+                if not ln.startswith('#'))
+    assert pins['mmengine'] == md.version('mmengine') == '0.10.7'
+    assert pins['diffusers'] == md.version('diffusers')
+    assert not {'torch', 'torchvision', 'triton', 'filelock', 'mmcv', 'genview-mm'} & set(pins)
