@@ -229,9 +229,19 @@ def register_config_package() -> None:
         return
 
     def get_installed_path(package: str) -> str:
-        if package == 'genview_mm':
-            return osp.dirname(osp.abspath(sys.modules['genview_mm'].__file__))
-        return upstream_path(package)
+        if package != 'genview_mm':
+            return upstream_path(package)
+        path = osp.dirname(osp.abspath(sys.modules['genview_mm'].__file__))
+        repo = osp.dirname(path)
+        if not (osp.isdir(osp.join(path, '.mim', 'configs'))  # setup.py makes them
+                and osp.isfile(osp.join(path, '.mim', 'model-index.yml'))):
+            fix = (f'`pip install --no-deps --no-build-isolation -e {repo}` (or `bash '
+                   f'{osp.join(repo, "tools", "bootstrap_env.sh")}`) once'
+                   if osp.isfile(osp.join(repo, 'setup.py')) else 'reinstall genview_mm')
+            raise FileNotFoundError(f'genview_mm:: configs: {path} has no .mim/configs or '
+                                    f'.mim/model-index.yml (a checkout never installed?): '
+                                    f'{fix}, then rerun')
+        return path
 
     def get_package_and_cfg_path(cfg_path: str) -> tuple:
         # upstream insists on 'pkg::dir/file.py'; our main configs sit at the top of configs/

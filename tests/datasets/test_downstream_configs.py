@@ -77,3 +77,34 @@ def test_custom_dataset_switch_trains_from_outside_the_repo(tmp_path, train_phot
     ckpt = torch.load(osp.join(work, 'epoch_1.pth'), weights_only=True)
     assert ckpt['meta']['iter'] == 2
     assert ckpt['state_dict']['backbone.conv1.weight'].shape[0] == 8
+
+
+def test_a_checkout_never_installed_names_the_install_it_needs(tmp_path, monkeypatch):
+    """The launchers put their checkout first on PYTHONPATH. In a clone where setup.py never ran
+    (genview_mm installed from elsewhere), a ``genview_mm::`` base then failed with MMEngine's
+    ``No such file or directory: .../genview_mm/.mim/model-index.yml``, which check_config
+    reported as the config's fault. It now names what is missing and the command that makes it;
+    with setup.py's two files there, the same config loads."""
+    import sys
+
+    from mmengine.config import Config
+
+    from helpers import ROOT
+    clone = tmp_path / 'clone'
+    (clone / 'genview_mm').mkdir(parents=True)
+    (clone / 'setup.py').write_text('')
+    monkeypatch.setattr(sys.modules['genview_mm'], '__file__',
+                        str(clone / 'genview_mm' / '__init__.py'))
+    child = tmp_path / 'child.py'
+    child.write_text("_base_ = 'genview_mm::genview_mocov2_r50_in1k.py'\n")
+    with pytest.raises(FileNotFoundError) as err:
+        Config.fromfile(str(child))
+    assert str(err.value) == (
+        f'genview_mm:: configs: {clone / "genview_mm"} has no .mim/configs or '
+        '.mim/model-index.yml (a checkout never installed?): `pip install --no-deps '
+        f'--no-build-isolation -e {clone}` (or `bash {clone / "tools" / "bootstrap_env.sh"}`) '
+        'once, then rerun')
+    (clone / 'genview_mm' / '.mim').mkdir()
+    (clone / 'genview_mm' / '.mim' / 'configs').symlink_to(osp.join(ROOT, 'configs'))
+    (clone / 'genview_mm' / '.mim' / 'model-index.yml').write_text('Import: []\n')
+    assert Config.fromfile(str(child)).model.type == 'GenViewMoCo'
