@@ -130,6 +130,36 @@ def test_fix_lines_name_the_configs_training_images(tmp_path, monkeypatch, capsy
     assert 'python tools/import_views.py data/imagenet/train_variations --source-root' in out
 
 
+def test_the_manifest_fixes_make_it_where_the_config_reads_it(tmp_path, monkeypatch, capsys):
+    """A config naming its own manifest (/data/my_views/manifest.jsonl) got commands that wrote
+    data/genview/views/manifest.jsonl, where it does not look. They now write the configured
+    file (generate_views.py its folder, whose manifest.jsonl it writes; another file name is
+    said to be pointed at); a config without a manifest keeps the default and the line that
+    says to set it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    check = load_tool('check_config').main
+    mine = str(tmp_path / 'my views' / 'manifest.jsonl')
+    assert check([GENVIEW_IN1K, '--quiet', '--cfg-options', f'genview.manifest={mine}']) == 2
+    out = capsys.readouterr().out
+    quoted = shlex.quote(mine)
+    assert f'--source-root data/imagenet/train --out {quoted}\n' in out, out
+    assert f"--out-dir {shlex.quote(osp.dirname(mine))}\n" in out
+    assert 'or point the config at the manifest you have: --cfg-options genview.manifest=FILE' \
+        in out and 'then set genview = dict(manifest=...)' not in out
+    other = str(tmp_path / 'views' / 'pairs.jsonl')
+    assert check([GENVIEW_IN1K, '--quiet', '--cfg-options', f'genview.manifest={other}']) == 2
+    out = capsys.readouterr().out
+    views = osp.dirname(other)
+    assert f'--out {other}\n' in out
+    assert (f'--out-dir {views}   (then point genview.manifest at '
+            f'{osp.join(views, "manifest.jsonl")})\n') in out
+    assert check([GENVIEW_IN1K, '--quiet', '--cfg-options', 'genview.manifest=None']) == 2
+    out = capsys.readouterr().out
+    assert '--out data/genview/views/manifest.jsonl\n' in out
+    assert '--out-dir data/genview/views\n' in out and 'then set genview = dict(manifest=' in out
+
+
 def test_fix_lines_quote_paths_and_name_the_views_next_to_the_images(tmp_path):
     """A training folder with a space: each printed command, split as a shell splits it, gets
     the folder as one argument (they were pasted unquoted), and the released views are the

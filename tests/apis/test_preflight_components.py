@@ -102,7 +102,8 @@ def test_remote_missing_view_and_missing_manifest(mirror):
     check = check_manifest('mirror://elsewhere/manifest.jsonl', ds, backend_args=args)
     assert (check.status, check.detail) == ('MISSING',
                                             'mirror://elsewhere/manifest.jsonl not found')
-    assert check.fix == fix_lines('manifest', images=mirror.src_root)
+    assert check.fix == fix_lines('manifest_missing', images=mirror.src_root)  # local commands
+    assert check.fix[0].endswith(' --out data/genview/views/manifest.jsonl')
 
 
 def rows_for(keys, root='/data/train', status='ok'):
@@ -195,8 +196,10 @@ def test_a_jsonl_that_is_not_a_manifest_is_named_broken(tmp_path):
     ds = dict(type='CustomDataset', data_root=data.src_root, with_label=False)
     check = check_manifest(path, ds)
     assert (check.status, check.detail) == ('BROKEN', f'{path}: {message}')
-    assert check.fix == fix_lines('manifest_remake', images=data.src_root)
-    assert f'--source-root {data.src_root} --out' in check.fix[0]  # the dataset's own images
+    assert check.fix == fix_lines('manifest_remake', images=data.src_root, manifest=path)
+    assert check.fix[0].endswith(f'--source-root {data.src_root} --out {path}')  # its images
+    assert check.fix[1].endswith(f'--out-dir {tmp_path}   (then point genview.manifest at '
+                                 f'{tmp_path / "manifest.jsonl"})')  # it writes manifest.jsonl
     # one such line among rows is named by its number, the rows before it being good
     with open(data.manifest) as f:
         lines = f.readlines()

@@ -12,11 +12,13 @@ import os.path as osp
 import shlex
 from typing import Dict, List, Tuple
 
-_MANIFEST = (
-    'released views: python tools/import_views.py {views} '
-    '--source-root {images} --out data/genview/views/manifest.jsonl',
+from genview_mm.structures.manifest import MERGED_NAME
+
+_MANIFEST = (  # made where the config reads it ({manifest}, :func:`fix_lines`)
+    'released views: python tools/import_views.py {views} --source-root {images} --out {manifest}',
     'or generate them: python tools/generate_views.py {images} --pca '
-    'data/genview/pca/generator.pth --out-dir data/genview/views')
+    'data/genview/pca/generator.pth --out-dir {views_out}{views_note}')
+DEFAULT_MANIFEST = 'data/genview/views/manifest.jsonl'  # the configs' own
 _OTHER_DATA = 'or point the config at yours: --cfg-options {key}.data_root=DIR'
 _HUB = ('hf download {repo}   (on a machine with internet; copy ~/.cache/huggingface to '
         'offline nodes, or set HF_HOME)')
@@ -52,6 +54,8 @@ FIXES: Dict[str, Tuple[str, ...]] = {
     # the views manifest
     'manifest': _MANIFEST + ('then set genview = dict(manifest=...) in the config or '
                              '--cfg-options genview.manifest=...',),
+    'manifest_missing': _MANIFEST + ('or point the config at the manifest you have: '
+                                     '--cfg-options genview.manifest=FILE',),
     'manifest_remake': _MANIFEST,
     'manifest_unmerged': ('finish it: run the same tools/generate_views.py command again (it '
                           'skips the images done and merges at the end)',
@@ -112,7 +116,8 @@ FIXES: Dict[str, Tuple[str, ...]] = {
 
 
 #: the facts that are paths: shell-quoted in the lines (``shlex.quote``: a plain path stays as is)
-PATH_FACTS = ('images', 'views', 'path', 'folder', 'root', 'out', 'dir', 'imagenet', 'ann')
+PATH_FACTS = ('images', 'views', 'path', 'folder', 'root', 'out', 'dir', 'imagenet', 'ann',
+              'manifest', 'views_out')
 
 
 def released_views(images: str) -> str:
@@ -127,14 +132,23 @@ def fix_lines(problem: str, **facts) -> List[str]:
     Args:
         problem (str): a key of :data:`FIXES`.
         **facts: the values its templates name (``key``, ``path``, ``repo``, ...); ``views``
-            defaults to the :func:`released_views` of ``images``. The :data:`PATH_FACTS`
-            are shell-quoted.
+            defaults to the :func:`released_views` of ``images``; ``manifest`` (the config's
+            local file, where the commands that make one write it) to :data:`DEFAULT_MANIFEST`. The
+            :data:`PATH_FACTS` are shell-quoted.
 
     Returns:
         List[str]: one line per command or setting.
     """
     if isinstance(facts.get('images'), str):
         facts.setdefault('views', released_views(facts['images']))
+    manifest = facts.get('manifest')
+    if not isinstance(manifest, str):  # none set, or read through another backend
+        facts['manifest'] = manifest = DEFAULT_MANIFEST
+    out = osp.dirname(manifest) or '.'  # generate_views.py writes OUT/manifest.jsonl
+    facts.setdefault('views_out', out)
+    facts.setdefault('views_note', '' if osp.basename(manifest) == MERGED_NAME else
+                     f'   (then point genview.manifest at '
+                     f'{shlex.quote(osp.join(out, MERGED_NAME))})')
     facts = {k: shlex.quote(v) if k in PATH_FACTS and isinstance(v, str) else v
              for k, v in facts.items()}
     return [line.format(**facts) for line in FIXES[problem]]

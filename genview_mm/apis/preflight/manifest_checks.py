@@ -59,10 +59,12 @@ def undecodable_views(probe: ManifestProbe, backend_args: Optional[dict] = None,
 
 def _views_check(probe: ManifestProbe, detail: str,
                  undecodable: Tuple[List[str], int] = ([], 0),
-                 images: str = DEFAULT_TRAIN_IMAGES) -> Optional[Check]:
+                 images: str = DEFAULT_TRAIN_IMAGES,
+                 manifest: Optional[str] = None) -> Optional[Check]:
     """A check that notes sampled views that are missing or do not decode (at most half of
     them) or fails (more: the run would be mostly plain SSL), else None (``images``: the
-    dataset's image folder, which the fix's commands read)."""
+    dataset's image folder, which the fix's commands read; ``manifest``: the local file they
+    write)."""
     bad, decoded = undecodable
     own, n = probe.themselves, len(probe.outputs)
     if own and 2 * len(own) > n:  # training stops at its start (GenViewPairHook)
@@ -82,7 +84,8 @@ def _views_check(probe: ManifestProbe, detail: str,
         return Check(WHAT, NOTE, f'{detail}; {found}: those images train on the original')
     every = len(probe.missing) == n or (decoded and len(bad) == decoded)
     root = views_root(probe.path)
-    fix = (fix_lines('views_moved', root=root, images=images) if absent else []) + \
+    fix = (fix_lines('views_moved', root=root, images=images, manifest=manifest)
+           if absent else []) + \
         (fix_lines('views_empty') if probe.empty else []) + \
         (fix_lines('views_undecodable') if bad else [])
     return Check(WHAT, BROKEN, f'{detail}; {found}: training would fall back to the original '
@@ -141,7 +144,9 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
     if not manifest:
         return Check(WHAT, MISSING, 'no manifest set', fix_lines('manifest', images=images))
     path = manifest_file(manifest, backend_args)
-    missing = Check(WHAT, MISSING, f'{path} not found', fix_lines('manifest', images=images))
+    local = None if is_remote(path, backend_args) else path  # where the fixes make one
+    missing = Check(WHAT, MISSING, f'{path} not found',
+                    fix_lines('manifest_missing', images=images, manifest=local))
     if not is_remote(path, backend_args) and not osp.isfile(path):
         return unmerged_generation(path) or missing  # (another backend: asked by reading it)
     try:  # a list that is no text: the dataset's own line says so (no traceback here)
@@ -154,9 +159,11 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
     except FileNotFoundError:
         return missing
     except (ValueError, OSError) as exc:
-        return Check(WHAT, BROKEN, f'{path}: {exc}', fix_lines('manifest_remake', images=images))
+        return Check(WHAT, BROKEN, f'{path}: {exc}',
+                     fix_lines('manifest_remake', images=images, manifest=local))
     if probe.rows == 0:
-        return Check(WHAT, BROKEN, f'{path} is empty', fix_lines('manifest_remake', images=images))
+        return Check(WHAT, BROKEN, f'{path} is empty',
+                     fix_lines('manifest_remake', images=images, manifest=local))
     filtered = _filtered(probe, min_clip_sim)
     undecodable = undecodable_views(probe, backend_args, imdecode_backend)
     lower = fix_lines('min_clip_sim', value=min_clip_sim)
@@ -164,7 +171,7 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
         detail = f'{path} ({probe.rows} rows' + (f'; {filtered}' if filtered else '') + ')'
         if filtered and not probe.outputs:
             return Check(WHAT, BROKEN, f'{detail}: lower it', lower)
-        return _views_check(probe, detail, undecodable, images) or Check(WHAT, OK, detail)
+        return _views_check(probe, detail, undecodable, images, local) or Check(WHAT, OK, detail)
     detail = (f'{path}: {probe.rows} rows; {probe.hits} of {len(sample)} sampled dataset images '
               'have a view')
     if probe.filtered_hits:
@@ -178,5 +185,5 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
             return Check(WHAT, BROKEN, detail, fix_lines('manifest_failed'))
         return Check(WHAT, BROKEN, f'{detail} (a dataset image: {sample[0]}; a manifest key: '
                      f'{probe.example})', fix_lines('manifest_other_dataset'))
-    return _views_check(probe, detail, undecodable, images) or \
+    return _views_check(probe, detail, undecodable, images, local) or \
         Check(WHAT, OK if probe.hits == len(sample) else NOTE, detail)
