@@ -22,6 +22,10 @@ import torch
 # configs/benchmarks and configs/detection normalise with (configs/_base_/clip_normalization.py)
 TRANSFER_MEAN = (255 * 0.48145466, 255 * 0.4578275, 255 * 0.40821073)
 TRANSFER_STD = (255 * 0.26862954, 255 * 0.26130258, 255 * 0.27577711)
+# what torchvision's ImageNet models and detectron2's (caffe, BGR, std 1) configs normalise with
+_CONSUMER_DEFAULTS = {
+    'torchvision': dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True),
+    'detectron2': dict(mean=[103.53, 116.28, 123.675], std=[1.0, 1.0, 1.0], to_rgb=False)}
 # A legacy (pre-zip) torch.save file starts with a pickled magic number; after the 2-byte
 # protocol header its LONG1 opcode and value are the same for every protocol.
 _LEGACY_MAGIC = pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)[2:-1]
@@ -247,9 +251,10 @@ def consumer_normalisation(norm: Optional[Dict[str, Any]], fmt: str) -> str:
                f'{fmt_list(given["std"])} INPUT.FORMAT {order} MODEL.RESNETS.STRIDE_IN_1X1 False '
                "(a pytorch-style ResNet: detectron2's default True moves the stride to the 1x1 "
                'conv)')
+    default = same_normalisation(given, _CONSUMER_DEFAULTS[fmt])
     return (f'note: {source} mean={fmt_list(given["mean"])} '
-            f'std={fmt_list(given["std"])} ({order}, 0-255), not the ImageNet defaults of '
-            f'{fmt}: use {use}')
+            f'std={fmt_list(given["std"])} ({order}, 0-255), '
+            f'{"" if default else "not "}the ImageNet defaults of {fmt}: use {use}')
 
 
 def normalisation_options(norm: Dict[str, Any], key: str = 'data_preprocessor') -> str:

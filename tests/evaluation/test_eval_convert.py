@@ -324,6 +324,17 @@ def test_torchvision_and_detectron2_outputs_say_how_to_normalise(moco_ckpt, tmp_
                         f'0-255), not the ImageNet defaults of {fmt}: {expected}')
     with open(tmp_path / 'd2.pkl', 'rb') as f:
         assert pickle.load(f)['pretrain_normalisation'] == clip
+    # pretrained with ImageNet's own mean/std: it said "not the ImageNet defaults" of them
+    ckpt['meta']['cfg'] = ("model = dict(type='MoCo', data_preprocessor=dict(mean=[123.675, "
+                           "116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True))\n")
+    torch.save(ckpt, tmp_path / 'imagenet_norm.pth')
+    run_script('convert_checkpoint.py', tmp_path / 'imagenet_norm.pth', tmp_path / 'tv3.pth',
+               '--format', 'torchvision')
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        'note: this backbone was pretrained on inputs normalised with mean=[123.675, 116.28, '
+        '103.53] std=[58.395, 57.12, 57.375] (RGB, 0-255), the ImageNet defaults of torchvision: '
+        'use transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]) on RGB '
+        'images in [0, 1]')
     run_script('convert_checkpoint.py', path, tmp_path / 'tv2.pth', '--format', 'torchvision')
     assert capsys.readouterr().out.splitlines()[-1].startswith(
         'note: the checkpoint records no config; GenView pretrains on inputs normalised with '
