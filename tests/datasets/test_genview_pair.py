@@ -608,43 +608,74 @@ def test_hook_stops_a_run_whose_views_cannot_be_read(data):
     assert runner.message_hub.get_scalar('train/genview_fallbacks').current() == 12.0
 
 
-def test_a_resumed_run_stops_where_an_uninterrupted_one_would(data):
-    """The fallback window and the streak of unweighted iterations were not in the
-    checkpoint: a run resumed mid-window (or mid-streak) started both from 0, so a run preempted
-    often never stopped, where the same run uninterrupted did."""
+def _resume_step(hook, runner, fell, nonfinite=0.0):
+    """One iteration of ``hook`` with ``fell`` unreadable views and one read."""
     import torch
-    from mmengine.logging import MessageHub
     from mmengine.structures import BaseDataElement
+    samples = [BaseDataElement(genview_slot=-1, genview_fallback=True)] * fell + \
+        [BaseDataElement(genview_slot=0, genview_fallback=False)]
+    hook.after_train_iter(runner, 0, dict(data_samples=samples),
+                          dict(genview_nonfinite=torch.tensor(nonfinite)))
 
-    from genview_mm.engine import RunCheckFailed
 
-    def step(hook, runner, fell, nonfinite=0.0):
-        samples = [BaseDataElement(genview_slot=-1, genview_fallback=True)] * fell + \
-            [BaseDataElement(genview_slot=0, genview_fallback=False)]
-        hook.after_train_iter(runner, 0, dict(data_samples=samples),
-                              dict(genview_nonfinite=torch.tensor(nonfinite)))
+def _resumed_hook(data):
+    """A hook that saved a checkpoint mid-window (7 drawn, 5 unreadable) and mid-streak (2
+    unweighted in a row); (that checkpoint, the first runner, a resumed runner and its logs)."""
+    from mmengine.logging import MessageHub
     dataset = build_dataset(data.src_root, data.manifest)
     runner, _ = fake_runner(dataset)
     hook = GenViewPairHook(fallback_window=8, max_unweighted=3)
     hook.before_train(runner)
-    step(hook, runner, 3, nonfinite=1.0)
-    step(hook, runner, 2, nonfinite=1.0)  # 7 drawn, 5 unreadable; 2 unweighted in a row
+    _resume_step(hook, runner, 3, nonfinite=1.0)
+    _resume_step(hook, runner, 2, nonfinite=1.0)
     checkpoint = dict(meta=dict())
     hook.before_save_checkpoint(runner, checkpoint)
     hub = MessageHub(f'resumed-{len(MessageHub._instance_dict)}')
     hub.load_state_dict(runner.message_hub.state_dict())
-    resumed, _ = fake_runner(dataset, hub)
+    return checkpoint, runner, *fake_runner(dataset, hub)
+
+
+def test_a_resumed_run_stops_where_an_uninterrupted_one_would(data):
+    """The fallback window and the streak of unweighted iterations were not in the
+    checkpoint: a run resumed mid-window (or mid-streak) started both from 0, so a run preempted
+    often never stopped, where the same run uninterrupted did. (Views still unreadable at the
+    resume: 2 of the 6 here.)"""
+    from genview_mm.engine import RunCheckFailed
+    checkpoint, runner, resumed, logs = _resumed_hook(data)
+    for name in sorted(os.listdir(data.gen_dir))[:2]:
+        os.remove(osp.join(data.gen_dir, name))
     again = GenViewPairHook(fallback_window=8, max_unweighted=3)
     again.after_load_checkpoint(resumed, checkpoint)
     again.before_train(resumed)
+    assert '2 of 6 sampled view files are missing' in logs[0]
     with pytest.raises(RunCheckFailed, match=r'and so did the 2 before it'):
         again._check_scores(resumed, 1.0)
     with pytest.raises(RunCheckFailed, match=r'^GenView: 6 of the last 9 generated views'):
-        step(again, resumed, 1)
+        _resume_step(again, resumed, 1)
     fresh = GenViewPairHook(fallback_window=8)  # load_from (no resume): a fresh count
     fresh.after_load_checkpoint(runner, checkpoint)
-    fresh.before_train(fake_runner(dataset)[0])
+    fresh.before_train(fake_runner(build_dataset(data.src_root, data.manifest))[0])
     assert (fresh._window, fresh._unweighted) == ([0, 0], 0)
+
+
+def test_a_resume_after_the_views_are_restored_does_not_count_their_old_failures(data):
+    """The stop says: restore the views folder, then rerun with --resume. The window saved in
+    the checkpoint still held the failures of before, so the resumed run stopped again once it
+    filled, however often it was resumed. When every view file the start check samples reads,
+    they are now forgotten (said in the log); the streak of unweighted iterations is kept."""
+    from genview_mm.engine import RunCheckFailed
+    checkpoint, _, resumed, logs = _resumed_hook(data)  # every view file is there
+    again = GenViewPairHook(fallback_window=8, max_unweighted=3)
+    again.after_load_checkpoint(resumed, checkpoint)
+    again.before_train(resumed)
+    assert logs[-1] == ('GenView: the 5 unreadable generated views of the window saved in the '
+                        f'checkpoint are not counted: all {N} sampled view files read now.')
+    assert (again._window, again._unweighted) == ([0, 0], 2)  # the streak kept
+    for _ in range(2):
+        _resume_step(again, resumed, 0)  # 2 read: [2, 0] (with the saved window: [9, 5])
+    _resume_step(again, resumed, 3)  # [6, 3]: no stop
+    with pytest.raises(RunCheckFailed, match=r'^GenView: 6 of the last 10 generated views'):
+        _resume_step(again, resumed, 3)  # failing again: stopped within one window
 
 
 def test_hook_says_when_min_clip_sim_took_the_views(data):

@@ -177,7 +177,9 @@ class GenViewPairHook(Hook):
     ``max_fallback_fraction`` of the last ``fallback_window`` generated views this process drew
     could not be read (their images trained on the original), it raises
     :class:`~genview_mm.engine.errors.RunCheckFailed` (the window and the streak below are saved
-    in checkpoints: a resumed run stops where the run uninterrupted would).
+    in checkpoints: a resumed run stops where the run uninterrupted would, unless every view
+    file the start check samples reads: the window's unreadable views are then forgotten, as
+    after views restored for the ``--resume`` that the error message advises).
     These need the fields GenViewPairDataset adds in the data samples:
     ``PackInputs(algorithm_keys=GEN_KEYS)`` (or ``meta_keys``), as every GenView config has;
     when a pipeline drops them while generated views are in use, it warns once, at the first
@@ -239,6 +241,7 @@ class GenViewPairHook(Hook):
             self._unweighted, self._window = int(state['unweighted']), list(state['window'])
         dataset = runner.train_dataloader.dataset
         found, warned, readers, checked = False, set(), {}, {}
+        sampled = unreadable = 0  # view files read by the start check, and how many failed
         pairs = list(find_pair_transforms(dataset))
         for ds, transform in pairs:  # the datasets reading each manifest, checked together
             if transform.prob > 0:
@@ -258,6 +261,7 @@ class GenViewPairHook(Hook):
             hits, total = sum(bool(views) for _, views in matched), len(paths)
             picked = sampled_views(paths, matched)
             gone, looked = unusable_views(picked, transform.loader), len(picked)
+            sampled, unreadable = sampled + looked, unreadable + len(gone)
             if 2 * len(gone) > looked:  # the run would be mostly plain SSL
                 raise StartCheckFailed(
                     f'{len(gone)} of {looked} sampled views of {transform.index.manifest!r} are '
@@ -338,6 +342,11 @@ class GenViewPairHook(Hook):
                     'GenViewPairDataset to the folder the keys are relative to.')
         if not found:
             runner.logger.warning('GenViewPairHook: no GenViewPairDataset in the train pipeline.')
+        if self._window[1] and sampled and not unreadable:  # views restored before --resume
+            runner.logger.info(
+                f'GenView: the {self._window[1]} unreadable generated views of the window saved '
+                f'in the checkpoint are not counted: all {sampled} sampled view files read now.')
+            self._window = [0, 0]
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
@@ -364,6 +373,8 @@ class GenViewPairHook(Hook):
         known = levels[levels >= 0]  # imported views may have no level (-1)
         if known.size:
             hub.update_scalar('train/genview_noise_level', float(known.mean()))
+        else:  # else MMEngine logs the level of an earlier batch (or run: --resume) again
+            hub.log_scalars.pop('train/genview_noise_level', None)
         hub.update_scalar('train/genview_fallbacks', float(self.fallbacks))
         self._check_fallbacks(int(used.sum()) + fell, fell)
 
