@@ -128,8 +128,13 @@ def check_setting(key: str, value: Any, where: str) -> None:
     line naming ``where`` it was set."""
     if key in ('manifest', 'source_root') and value is not None and not isinstance(value, str):
         what = 'a manifest file or generation folder' if key == 'manifest' else 'a folder'
+        split = isinstance(value, (list, tuple)) and len(value) > 1 and \
+            all(isinstance(v, str) for v in value)  # --cfg-options cuts a path at its commas
+        quote = (f"; a path with a comma given by --cfg-options: quote it to keep it whole, "
+                 f"--cfg-options '{where}=\"{','.join(value)}\"'"
+                 if split and where.startswith('genview.') else '')
         raise GenViewSettingError(  # a list of manifests failed at the first sample
-            f'{where} must be one path ({what}) or None, got {value!r}')
+            f'{where} must be one path ({what}) or None, got {value!r}{quote}')
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if key == 'prob' and value is not None and not (number and 0 <= value <= 1):
         raise GenViewSettingError(f'{where} must be a number in [0, 1] (the probability of '

@@ -522,9 +522,14 @@ def test_a_misspelt_genview_dict_is_refused_not_ignored(capsys):
      "'min_clip_sim'] or None, got 0.5: set one of them, e.g. --cfg-options "
      'genview.manifest=PATH'),  # was: TypeError: 'float' object is not iterable
     ({'genview.manifest': ['a.jsonl', 'b.jsonl']}, "genview.manifest must be one path (a "
-     "manifest file or generation folder) or None, got ['a.jsonl', 'b.jsonl']"),  # failed at
+     "manifest file or generation folder) or None, got ['a.jsonl', 'b.jsonl']; a path with a "
+     "comma given by --cfg-options: quote it to keep it whole, --cfg-options "
+     '\'genview.manifest="a.jsonl,b.jsonl"\''),       # failed at the first sample's stat()
     ({'genview.source_root': 3}, 'genview.source_root must be one path (a folder) or None, '
-     'got 3'),                                                     # the first sample's stat()
+     'got 3'),
+    ({'genview.source_root': ['/a', 'b']}, "genview.source_root must be one path (a folder) or "
+     "None, got ['/a', 'b']; a path with a comma given by --cfg-options: quote it to keep it "
+     'whole, --cfg-options \'genview.source_root="/a,b"\''),  # /a,b: no advice, unlike *_root
 ])
 def test_genview_settings_that_would_be_ignored_or_fail_later_are_one_line(options, said):
     from genview_mm.apis.genview_settings import GenViewSettingError
