@@ -450,6 +450,15 @@ def test_a_list_relative_to_another_root_stops_after_one_pass(tmp_path):
         sample_extra_images(str(lst), 500, None, data_root=str(tmp_path / 'elsewhere'),
                             allow_fewer=True)
     assert info.value.report.passes == 1
+    # a source smaller than --num (the reservoir held all of it): the same hint, where it
+    # said "pass --num 100 or --allow-fewer" and wrote the 100 with --allow-fewer
+    for allow_fewer in (False, True):
+        with pytest.raises(NotEnoughImages, match=r': 100 of the 2,000 paths examined are usable '
+                           r'.*: most drawn paths are missing, empty or not files: check that they '
+                           r'are relative to --data-root .*list only the ones there$') as info:
+            sample_extra_images(str(lst), 3000, None, data_root=str(tmp_path / 'elsewhere'),
+                                allow_fewer=allow_fewer)
+        assert not info.value.fewer
 
 
 def test_a_half_broken_source_still_takes_more_passes(tmp_path):

@@ -133,8 +133,8 @@ def test_no_eligible_image_writes_nothing_and_exits_2(folders, capsys, source, a
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == (f'sample_extra_images.py: error: {src} has no eligible images ({counts}, '
                    '0 missing, empty or not files, 0 listed twice): give a source holding '
-                   'images that are not '
-                   'ImageNet-1K train images (nothing was written)')
+                   f'images other than those of {imagenet} (nothing was written)')  # it said
+    # "ImageNet-1K train images" also where val was excluded too
     assert not out.exists() and not osp.exists(f'{out}.json')
 
 

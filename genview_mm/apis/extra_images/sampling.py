@@ -280,7 +280,7 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
         kept = filter_reservoir(items, num, data_root, imagenet, report, workers, progress,
                                 verify)
         del items
-        missing = overflowed and _nearly_all_missing(report, len(kept))
+        missing = _nearly_all_missing(report, len(kept))
         if len(kept) >= num or not overflowed or missing:
             break
         lost = report.excluded_by_content + report.unreadable + report.duplicates
@@ -295,13 +295,16 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
               f'{report.excluded_by_content:,} by content, {report.unreadable:,} missing, empty'
               f'{", undecodable" if verify else ""} or not files, {report.duplicates:,} listed '
               'twice')
-    fix = ('give a source holding images that are not ImageNet-1K train images'
+    excluded = (' and '.join(imagenet.roots) if imagenet is not None and imagenet.roots
+                else 'ImageNet-1K')  # train, and val where it is excluded too
+    fix = (f'give a source holding images other than those of {excluded}'
            if report.unreadable <= len(kept) else 'most drawn paths are missing, empty or not '
            'files: check that they are relative to --data-root (default: the folder of the '
-           'source list)')
+           'source list), or, where those files are really gone, list only the ones there')
     if not kept:  # even with allow_fewer: an empty list would train on no extra image
         raise NotEnoughImages(f'{source} has no eligible images ({counts}): {fix}', report)
-    if missing:  # even with allow_fewer: the rest of the source was not examined
+    if missing:  # even with allow_fewer: a list for another --data-root (and when the
+        # reservoir overflowed, the rest of the source was not examined)
         examined = len(kept) + report.unreadable + report.excluded_by_content
         raise NotEnoughImages(f'{source}: {len(kept):,} of the {examined:,} paths examined are '
                               f'usable ({counts}): {fix}', report)
