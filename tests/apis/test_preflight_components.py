@@ -102,8 +102,9 @@ def test_remote_missing_view_and_missing_manifest(mirror):
     check = check_manifest('mirror://elsewhere/manifest.jsonl', ds, backend_args=args)
     assert (check.status, check.detail) == ('MISSING',
                                             'mirror://elsewhere/manifest.jsonl not found')
-    assert check.fix == fix_lines('manifest_missing', images=mirror.src_root)  # local commands
-    assert check.fix[0].endswith(' --out data/genview/views/manifest.jsonl')
+    assert check.fix == fix_lines('manifest', images=mirror.src_root)  # made locally, then
+    assert check.fix[0].endswith(' --out data/genview/views/manifest.jsonl')  # pointed at
+    assert check.fix[2].startswith('then set genview = dict(manifest=...) in the config')
 
 
 def rows_for(keys, root='/data/train', status='ok'):

@@ -145,8 +145,9 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
         return Check(WHAT, MISSING, 'no manifest set', fix_lines('manifest', images=images))
     path = manifest_file(manifest, backend_args)
     local = None if is_remote(path, backend_args) else path  # where the fixes make one
+    remade = 'manifest' if local is None else None  # else made locally: then set it
     missing = Check(WHAT, MISSING, f'{path} not found',
-                    fix_lines('manifest_missing', images=images, manifest=local))
+                    fix_lines(remade or 'manifest_missing', images=images, manifest=local))
     if not is_remote(path, backend_args) and not osp.isfile(path):
         return unmerged_generation(path) or missing  # (another backend: asked by reading it)
     try:  # a list that is no text: the dataset's own line says so (no traceback here)
@@ -160,10 +161,12 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
         return missing
     except (ValueError, OSError) as exc:
         return Check(WHAT, BROKEN, f'{path}: {exc}',
-                     fix_lines('manifest_remake', images=images, manifest=local))
+                     fix_lines(remade or 'manifest_remake', images=images,
+                               manifest=local))
     if probe.rows == 0:
         return Check(WHAT, BROKEN, f'{path} is empty',
-                     fix_lines('manifest_remake', images=images, manifest=local))
+                     fix_lines(remade or 'manifest_remake', images=images,
+                               manifest=local))
     filtered = _filtered(probe, min_clip_sim)
     undecodable = undecodable_views(probe, backend_args, imdecode_backend)
     lower = fix_lines('min_clip_sim', value=min_clip_sim)
