@@ -461,6 +461,22 @@ def test_a_list_relative_to_another_root_stops_after_one_pass(tmp_path):
         assert not info.value.fewer
 
 
+def test_a_request_met_in_full_is_kept_however_many_drawn_paths_are_missing(tmp_path):
+    """With the --data-root check run for sources of any size, a small --num met in full
+    (95 of 100 listed files missing, --num 1) was refused for some seeds and not for others;
+    the hint is for requests that fall short."""
+    names = [f'imgs/p{i}.jpg' for i in range(100)]
+    for name in names[:5]:
+        write(str(tmp_path / name), b'x')
+    lst = tmp_path / 'list.txt'
+    lst.write_text(''.join(n + '\n' for n in names))
+    for seed in range(5):
+        report = sample_extra_images(str(lst), 1, None, seed=seed)
+        assert len(report.paths) == 1 and report.paths[0] in names[:5], seed
+    with pytest.raises(NotEnoughImages, match=r'most drawn paths are missing'):
+        sample_extra_images(str(lst), 6, None, allow_fewer=True)  # 5 usable of 100: short
+
+
 def test_a_half_broken_source_still_takes_more_passes(tmp_path):
     """Missing files that are not nearly all of the drawn ones are replaced by a larger
     reservoir, as before."""

@@ -280,7 +280,7 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
         kept = filter_reservoir(items, num, data_root, imagenet, report, workers, progress,
                                 verify)
         del items
-        missing = _nearly_all_missing(report, len(kept))
+        missing = len(kept) < num and _nearly_all_missing(report, len(kept))
         if len(kept) >= num or not overflowed or missing:
             break
         lost = report.excluded_by_content + report.unreadable + report.duplicates
