@@ -102,6 +102,8 @@ def test_partial_coverage_training_data_hook_warning_and_levels(released):
     hook.after_train_iter(runner, 1, dict(data_samples=unknown_only))
     assert runner.message_hub.get_scalar('train/genview_gen_frac').current() == 1.0
     assert 'train/genview_noise_level' not in runner.message_hub.log_scalars
+    # nor kept as a resumed key: loading a checkpoint's hub warned 'not defined in message_hub'
+    assert 'train/genview_noise_level' not in hub.state_dict()['resumed_keys']
     hook.after_train_iter(runner, 2, dict(data_samples=samples))  # known again: logged
     assert hub.get_scalar('train/genview_noise_level').current() == pytest.approx(800 / 3)
 

@@ -374,7 +374,9 @@ class GenViewPairHook(Hook):
         if known.size:
             hub.update_scalar('train/genview_noise_level', float(known.mean()))
         else:  # else MMEngine logs the level of an earlier batch (or run: --resume) again
-            hub.log_scalars.pop('train/genview_noise_level', None)
+            hub.log_scalars.pop('train/genview_noise_level', None)  # and no resumed key left
+            getattr(hub, '_resumed_keys', {}).pop('train/genview_noise_level', None)  # (a
+            # warning when a checkpoint's hub is loaded); MessageHub has no public remove
         hub.update_scalar('train/genview_fallbacks', float(self.fallbacks))
         self._check_fallbacks(int(used.sum()) + fell, fell)
 
