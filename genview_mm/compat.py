@@ -58,6 +58,7 @@ import copy
 import importlib.util
 import os
 import os.path as osp
+import shlex
 import sys
 import warnings
 from typing import Any, List, Optional
@@ -235,8 +236,8 @@ def register_config_package() -> None:
         repo = osp.dirname(path)
         if not (osp.isdir(osp.join(path, '.mim', 'configs'))  # setup.py makes them
                 and osp.isfile(osp.join(path, '.mim', 'model-index.yml'))):
-            fix = (f'`pip install --no-deps --no-build-isolation -e {repo}` (or `bash '
-                   f'{osp.join(repo, "tools", "bootstrap_env.sh")}`) once'
+            fix = (f'`pip install --no-deps --no-build-isolation -e {shlex.quote(repo)}` (or '
+                   f'`bash {shlex.quote(osp.join(repo, "tools", "bootstrap_env.sh"))}`) once'
                    if osp.isfile(osp.join(repo, 'setup.py')) else 'reinstall genview_mm')
             raise FileNotFoundError(f'genview_mm:: configs: {path} has no .mim/configs or '
                                     f'.mim/model-index.yml (a checkout never installed?): '

@@ -90,7 +90,7 @@ def test_a_checkout_never_installed_names_the_install_it_needs(tmp_path, monkeyp
     from mmengine.config import Config
 
     from helpers import ROOT
-    clone = tmp_path / 'clone'
+    clone = tmp_path / 'my clone'  # quoted in the commands
     (clone / 'genview_mm').mkdir(parents=True)
     (clone / 'setup.py').write_text('')
     monkeypatch.setattr(sys.modules['genview_mm'], '__file__',
@@ -102,7 +102,7 @@ def test_a_checkout_never_installed_names_the_install_it_needs(tmp_path, monkeyp
     assert str(err.value) == (
         f'genview_mm:: configs: {clone / "genview_mm"} has no .mim/configs or '
         '.mim/model-index.yml (a checkout never installed?): `pip install --no-deps '
-        f'--no-build-isolation -e {clone}` (or `bash {clone / "tools" / "bootstrap_env.sh"}`) '
+        f"--no-build-isolation -e '{clone}'` (or `bash '{clone / 'tools' / 'bootstrap_env.sh'}'`) "
         'once, then rerun')
     (clone / 'genview_mm' / '.mim').mkdir()
     (clone / 'genview_mm' / '.mim' / 'configs').symlink_to(osp.join(ROOT, 'configs'))
