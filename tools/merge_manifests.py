@@ -43,6 +43,10 @@ def main(argv=None):
     p.add_argument('--overwrite', action='store_true', help='replace an --out that is not a '
                    'GenView manifest (without it the tool stops and leaves it alone)')
     args = p.parse_args(argv)
+    for flag, value in (('--data-root', args.data_root), ('--dataset-key', args.dataset_key)):
+        if value is not None and args.source is None:  # it describes the source: ignored
+            p.error(f'{flag} describes --source, which is not given: pass the --source of '
+                    'generate_views.py too (to report images without a row), or drop it')
     if args.out is not None and not args.out.strip():
         p.error('--out is empty (an unset variable?): name the manifest to write, or leave '
                 '--out out for OUT_DIR/manifest.jsonl')

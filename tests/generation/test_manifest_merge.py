@@ -398,6 +398,14 @@ def test_list_options_a_source_ignores_are_refused(tmp_path, photo_dir, merge_ma
     assert err.startswith('merge_manifests.py: error: --data-root applies to a list file or a '
                           'config, but ') and err.count('\n') == 1
     assert not osp.exists(tmp_path / 'out' / 'manifest.jsonl')
+    for flag in ('--data-root', '--dataset-key'):  # without --source: merged, not a word
+        with pytest.raises(SystemExit) as exit_:
+            merge_main([str(tmp_path / 'out'), flag, str(tmp_path)])
+        assert exit_.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1].endswith(  # prog: pytest's argv[0]
+            f'.py: error: {flag} describes --source, which is not given: pass the --source of '
+            'generate_views.py too (to report images without a row), or drop it')
+    assert not osp.exists(tmp_path / 'out' / 'manifest.jsonl')
 
 
 def test_a_config_source_that_does_not_parse_is_one_line(tmp_path, gen_main, merge_main, capsys,
