@@ -3,6 +3,7 @@ MMPretrain config's dataset, as ``ImageItem(path, key)`` sorted by key, and one 
 training decodes it (``mmcv.imfrombytes`` with OpenCV, as MMPretrain's ``LoadImageFromFile``:
 EXIF orientation applied, 16-bit images scaled to 8 bits). Used by view generation, the PCA
 fit, the official PCA import and the manifest merge."""
+import errno
 import logging
 import os
 import os.path as osp
@@ -135,13 +136,34 @@ def list_config(config: str, dataset_key: str = DEFAULT_DATASET_KEY,
     try:
         dataset = DATASETS.build(dict(node, pipeline=[], **(
             {'data_root': data_root} if data_root is not None else {})))
-    except (OSError, ValueError):
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # MMPretrain's scan follows links: it cannot skip a cycle
+            raise ValueError(
+                f'the dataset at {dataset_key} of {config} cannot be listed: a symlink cycle '
+                f'under its folder ({_cycle_link(str(exc.filename))} links back to a folder '
+                'above it); MMPretrain would stop there in training too: remove that link'
+                ) from None
+        raise
+    except ValueError:
         raise
     except Exception as exc:  # noqa: BLE001  (a registry KeyError, a dataset's own checks)
         raise ValueError(f'the dataset at {dataset_key} of {config} cannot be built '
                          f'({type(exc).__name__}: {exc})') from exc
     root = getattr(dataset, 'img_prefix', None) or dataset.data_root or ''
     return _items((dataset.get_data_info(i)['img_path'] for i in range(len(dataset))), root)
+
+
+def _cycle_link(path: str) -> str:
+    """The first link on ``path`` that points to a folder above itself (``path``: where a walk
+    following links gave up), else ``path``."""
+    parts = path.split(os.sep)
+    for end in range(2, len(parts) + 1):
+        here = os.sep.join(parts[:end])
+        if osp.islink(here):
+            target, parent = osp.realpath(here), osp.realpath(osp.dirname(here))
+            if parent == target or parent.startswith(target.rstrip(os.sep) + os.sep):
+                return here
+    return path
 
 
 def check_source_options(source: str, data_root: Optional[str] = None,

@@ -328,6 +328,18 @@ def test_sources_skip_hidden_files_and_symlink_cycles(tmp_path, caplog):
         keys = [it.key for it in list_folder(str(root))]
     assert keys == ['4.jpg', 'a/1.jpg', 'a/2.jpg', 'a/deep/3.jpg', 'a/link.jpg']
     assert caplog.text.count('symlink cycle') == 2
+    # a config's dataset is listed by MMPretrain, which follows the loop to the OS's limit: a
+    # line naming the cycle (it was the bare ELOOP error), not a skip training would not make
+    from genview_mm.datasets.image_sources import list_images
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(f"train_dataloader = dict(dataset=dict(type='CustomDataset', "
+                   f"data_root={str(root)!r}, data_prefix='', pipeline=[]))\n")
+    with pytest.raises(ValueError) as exc:
+        list_images(str(cfg))
+    assert str(exc.value) == (
+        f'the dataset at train_dataloader.dataset of {cfg} cannot be listed: a symlink cycle '
+        f'under its folder ({root / "a" / "root"} links back to a folder above it); MMPretrain '
+        'would stop there in training too: remove that link')
 
 
 def test_sources_mmpretrain_config(tmp_path, photo_dir):
