@@ -137,28 +137,67 @@ def _safe_history_buffer_getattr(obj: Any, name: str) -> Any:
         f'HistoryBuffer.{{{",".join(_HISTORY_BUFFER_STATS)}}} is allowed with weights_only=True.')
 
 
+class _PickledNdarray:
+    """What ``numpy.ndarray`` names in a checkpoint: a token, not the class. A numpy pickle
+    names the class only as the first argument of ``_reconstruct`` (:func:`_reconstruct`); the
+    class itself, allowed, could be called (``ndarray(shape, dtype('O'), buffer)`` makes
+    objects of raw bytes: forged pointers, a crash or worse)."""
+
+    def __repr__(self) -> str:
+        return "numpy.ndarray (as a checkpoint names it; not callable)"
+
+    def __call__(self, *args, **kwargs):
+        raise torch.serialization.pickle.UnpicklingError(
+            'genview_mm refuses a checkpoint that calls numpy.ndarray: numpy pickles arrays '
+            'through _reconstruct; a call of the class builds arrays over raw memory.')
+
+
+_NDARRAY_TOKEN = _PickledNdarray()
+# The class under a name no GLOBAL opcode can spell (it reads a name up to a newline): torch's
+# weights_only unpickler restores an array's state (BUILD) only for allowed types.
+_NDARRAY_UNNAMEABLE = 'numpy.ndarray\n(restored through _reconstruct only)'
+# numpy dtypes whose pickled state can redraw their layout (fields, subarrays) with the flags
+# that say "holds objects" cleared: an array of them from raw bytes forges pointers. No
+# MMEngine checkpoint holds them; without them allowed their state is never restored.
+_FLEXIBLE_DTYPES = ('VoidDType', 'BytesDType', 'StrDType', 'StringDType')
+
+
+def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+    """numpy's ``_reconstruct`` for a pickled plain ndarray (the only subtype allowed)."""
+    if subtype is not _NDARRAY_TOKEN:
+        raise torch.serialization.pickle.UnpicklingError(
+            f'genview_mm refuses an array of class {subtype!r} in a checkpoint: only '
+            'numpy.ndarray is allowed with weights_only=True.')
+    core = getattr(np, '_core', None) or np.core
+    return core.multiarray._reconstruct(np.ndarray, shape, dtype)
+
+
 def checkpoint_safe_globals() -> List[Any]:
     """The globals MMEngine checkpoints need under ``torch.load(weights_only=True)``.
 
-    Data types only: ``HistoryBuffer``, numpy's ndarray, dtypes and scalar/array rebuild
-    functions, and a ``getattr`` that resolves nothing but ``HistoryBuffer``'s statistics.
-    numpy pickles arrays as ``<module>._reconstruct`` and scalars as ``<module>.scalar``, where
-    ``<module>`` is ``numpy.core.multiarray`` under numpy 1.x and ``numpy._core.multiarray``
-    under numpy 2; each spelling is allowed as a ``(function, 'qualified.name')`` alias of the
-    installed function, so a checkpoint written under either numpy loads under both.
+    Data types only: ``HistoryBuffer``, numpy's dtypes (not the flexible ones), its scalar
+    rebuild function, a ``_reconstruct`` that rebuilds plain ndarrays only, ``numpy.ndarray``
+    as a token that names the class without making it callable, and a ``getattr`` that
+    resolves nothing but ``HistoryBuffer``'s statistics. numpy pickles arrays as
+    ``<module>._reconstruct`` and scalars as ``<module>.scalar``, where ``<module>`` is
+    ``numpy.core.multiarray`` under numpy 1.x and ``numpy._core.multiarray`` under numpy 2;
+    each spelling is allowed as a ``(function, 'qualified.name')`` alias, so a checkpoint
+    written under either numpy loads under both.
     """
     from mmengine.logging import HistoryBuffer
     safe: List[Any] = [HistoryBuffer, (_safe_history_buffer_getattr, 'builtins.getattr'),
-                       np.ndarray, np.dtype]
+                       (_NDARRAY_TOKEN, 'numpy.ndarray'), (np.ndarray, _NDARRAY_UNNAMEABLE),
+                       np.dtype]
     core = getattr(np, '_core', None) or np.core
     for module in _NUMPY_MULTIARRAY_NAMES:
-        safe += [(core.multiarray._reconstruct, f'{module}._reconstruct'),
+        safe += [(_reconstruct, f'{module}._reconstruct'),
                  (core.multiarray.scalar, f'{module}.scalar')]
-    # dtypes pickle as `numpy.dtype(...)`; numpy >= 1.25 also has a class per dtype
-    # (numpy.dtypes.<Name>DType), allowed in case a checkpoint pickles the class itself.
+    # dtypes pickle as `numpy.dtype(...)` and then their state, which torch restores only for
+    # allowed types: numpy >= 1.25's class per dtype (numpy.dtypes.<Name>DType)
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
-        safe += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
+        safe += [getattr(dtypes, n) for n in dir(dtypes)
+                 if n.endswith('DType') and n not in _FLEXIBLE_DTYPES]
     return safe
 
 

@@ -164,14 +164,60 @@ def test_numpy1_style_malicious_pickle_is_refused(tmp_path, payload, no_pwned_fi
 
 
 def test_numpy1_aliases_are_data_types_only():
-    from genview_mm.compat import checkpoint_safe_globals
+    from genview_mm.compat import _reconstruct, checkpoint_safe_globals
     named = {name: obj for obj, name in (g for g in checkpoint_safe_globals()
                                          if isinstance(g, tuple))}
-    assert named[NUMPY1_RECONSTRUCT] is NUMPY1_CORE._reconstruct
+    assert named[NUMPY1_RECONSTRUCT] is named['numpy._core.multiarray._reconstruct'] \
+        is _reconstruct  # plain ndarrays only
     assert named[NUMPY1_SCALAR] is NUMPY1_CORE.scalar
+    assert not isinstance(named['numpy.ndarray'], type)  # a token: the class is not callable
     assert sorted(n for n in named if n.startswith('numpy')) == sorted([
         NUMPY1_RECONSTRUCT, NUMPY1_SCALAR, 'numpy._core.multiarray._reconstruct',
-        'numpy._core.multiarray.scalar'])
+        'numpy._core.multiarray.scalar', 'numpy.ndarray',
+        'numpy.ndarray\n(restored through _reconstruct only)'])  # no GLOBAL spells a newline
+    plain = [g for g in checkpoint_safe_globals() if not isinstance(g, tuple)]
+    assert np.ndarray not in plain and np.dtypes.VoidDType not in plain
+    assert np.dtypes.Float64DType in plain
+
+
+class _NdarrayOverBytes:
+    """``numpy.ndarray((1,), dtype('O'), 8 bytes)``: an object whose address the bytes give
+    (with an address of the attacker's choosing, a crash or a forged object)."""
+
+    def __reduce__(self):
+        return np.ndarray, ((1,), np.dtype('O'), bytes(8))
+
+
+class _DtypeWithHiddenObjects:
+    """A bytes dtype whose pickled state gives it an object field and clears the flags that
+    say it holds objects: an array of it is then read from raw bytes (forged pointers)."""
+
+    def __reduce__(self):
+        state = (3, '|', None, ('a',), {'a': (np.dtype('O'), 0)}, 8, 1, 0)
+        return np.dtype, ('S8', False, True), state
+
+
+class _ArrayOfHiddenObjects:
+    def __reduce__(self):
+        return NUMPY1_CORE._reconstruct, (np.ndarray, (0,), b'b'), (
+            1, (1,), _DtypeWithHiddenObjects(), False, bytes(8))
+
+
+@pytest.mark.parametrize('payload', [_NdarrayOverBytes(), _DtypeWithHiddenObjects(),
+                                     _ArrayOfHiddenObjects()],
+                         ids=['ndarray-call', 'dtype-state', 'array-of-it'])
+@pytest.mark.parametrize('numpy1', [False, True], ids=['numpy2', 'numpy1'])
+def test_arrays_over_raw_memory_are_refused(tmp_path, payload, numpy1):
+    """numpy.ndarray itself was allowed, and every numpy dtype's state: a checkpoint could call
+    ``ndarray(shape, dtype('O'), buffer)`` (loaded with weights_only, the process crashed when
+    the element was read), or give a bytes dtype a hidden object field. Both are refused; the
+    numpy arrays and scalars of real checkpoints load as before (the tests above)."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+    path = str(tmp_path / 'forged.pth')
+    (save_numpy1 if numpy1 else torch.save)(dict(state_dict={}, meta=dict(x=payload)), path)
+    for load in (_load_checkpoint, lambda p: torch.load(p, weights_only=True)):
+        with pytest.raises((pickle.UnpicklingError, TypeError)):
+            load(path)
 
 
 # ---- the four ways a user loads a numpy-1 checkpoint -------------------------------------------
