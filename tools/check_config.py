@@ -57,7 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
             ('--resume' if args.resume in (None, 'auto') else f'--resume={args.resume}',
              args.resume is not None), ('--no-validate', args.no_validate),
             ('--auto-scale-lr', args.auto_scale_lr)) if given]
-    run_tool(args.mode).parse_args(  # exits as the tool would, before any rank starts
+    args.tool = run_tool(args.mode)
+    args.tool_args = args.tool.parse_args(  # exits as the tool would, before any rank starts
         [args.config, *([args.checkpoint or 'CHECKPOINT'] if args.mode == 'test' else []),
          *(['--work-dir', args.work_dir] if args.work_dir is not None else []), *unknown],
         prog=f'{args.mode}.py')
@@ -91,6 +92,8 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, cfg_options(args))
         if args.mode == 'train':
             apply_train_options(cfg, args)
+        elif getattr(args.tool_args, 'amp', False):
+            args.tool.refuse_amp(cfg)  # as test.py on each rank would: once, before they start
     except (GenViewSettingError, OptionRefused) as exc:
         print(f'check_config.py: error: {exc}', file=sys.stderr)
         return 2

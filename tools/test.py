@@ -183,7 +183,8 @@ class KeepFolders:
     ``SHOW_DIR/a/x.png`` and ``SHOW_DIR/b/x.png``; the hooks name a drawing after the image's
     file name alone, so the second overwrote the first). Images in one folder are drawn into
     SHOW_DIR itself, as before. That common folder is found from the whole test set (every rank
-    the same) at the first drawing, when the runner has built its test loop."""
+    the same) at the first drawing, when the runner has built its test loop. Every rank draws
+    its share of the images (:meth:`_draw`)."""
 
     def __init__(self, visualizer, runner) -> None:
         self._visualizer = visualizer
@@ -195,10 +196,26 @@ class KeepFolders:
         return getattr(self._visualizer, name)
 
     def add_datasample(self, *args, **kwargs):  # mmdet's DetLocalVisualizer
-        return self._visualizer.add_datasample(*args, **self._keep_folder(kwargs))
+        return self._draw('add_datasample', args, self._keep_folder(kwargs))
 
     def visualize_cls(self, *args, **kwargs):  # mmpretrain's UniversalVisualizer
-        return self._visualizer.visualize_cls(*args, **self._keep_folder(kwargs))
+        return self._draw('visualize_cls', args, self._keep_folder(kwargs))
+
+    def _draw(self, name: str, args: tuple, kwargs: dict):
+        """The visualizer's ``name``; into a file, on every rank: upstream's visualizers draw on
+        rank 0 only (their methods are ``master_only``), so a distributed test drew rank 0's
+        share of the images. Each drawing is a file of its own image, so the ranks never share
+        one; a drawing for the visualizer's backends (no file) stays rank 0's."""
+        method = getattr(self._visualizer, name)
+        if kwargs.get('out_file') is None:
+            return method(*args, **kwargs)
+        from mmengine.dist import utils as dist_utils
+        main = dist_utils.is_main_process  # what master_only asks, at each call
+        dist_utils.is_main_process = lambda *_, **__: True
+        try:
+            return method(*args, **kwargs)
+        finally:
+            dist_utils.is_main_process = main
 
     def _keep_folder(self, kwargs: dict) -> dict:
         out_file, sample = kwargs.get('out_file'), kwargs.get('data_sample')
@@ -234,6 +251,15 @@ def image_root(dataset) -> Optional[str]:
         return None
 
 
+def refuse_amp(cfg) -> None:
+    """The refusal of :func:`check_amp` (tools/check_config.py calls it too, so that the
+    launchers stop once, before any rank starts)."""
+    from mmengine.device import get_device
+    if get_device() == 'cpu' and cfg.get('default_scope') == 'mmdet':
+        usage_error('--amp without CUDA would test under bfloat16 autocast on the CPU, which '
+                    "mmcv's detection ops (NMS) do not take; drop --amp to test in float32")
+
+
 def check_amp(cfg) -> None:
     """``--amp`` on a machine without an accelerator, where MMEngine's autocast runs bfloat16
     on the CPU (float16 autocast needs a GPU). mmcv's detection ops (NMS) take only float32 on
@@ -242,11 +268,9 @@ def check_amp(cfg) -> None:
     tools/test.py runs it, with a warning that it tests in bfloat16."""
     from mmengine.device import get_device
     from mmengine.logging import print_log
+    refuse_amp(cfg)
     if get_device() != 'cpu':
         return
-    if cfg.get('default_scope') == 'mmdet':
-        usage_error('--amp without CUDA would test under bfloat16 autocast on the CPU, which '
-                    "mmcv's detection ops (NMS) do not take; drop --amp to test in float32")
     print_log('--amp without CUDA: testing under bfloat16 autocast on the CPU (float16 autocast '
               'needs a GPU); the metrics may differ slightly from a float32 test (without --amp)',
               logger='current', level=logging.WARNING)

@@ -282,6 +282,11 @@ def test_amp_without_cuda(cls, det, tmp_path):
         'test.py: error: --amp without CUDA would test under bfloat16 autocast on the CPU, which '
         "mmcv's detection ops (NMS) do not take; drop --amp to test in float32\n"))
     assert not (tmp_path / 'det_work').exists()
+    # the launchers' check before torchrun starts: refused there, once (it was said by every
+    # rank, then torchrun's ChildFailedError, exit status 1)
+    check = run_tool('check_config.py', MASK_CFG, '--checkpoint', det_ckpt, '--amp', '--quiet',
+                     '--cfg-options', *opts, env=no_cuda, returncode=2)
+    assert check.stderr == proc.stderr
 
 
 @pytest.mark.parametrize('kind', ['mmdet', 'mmpretrain'])
@@ -364,3 +369,22 @@ def test_a_config_that_cannot_test_and_a_work_dir_that_is_a_file(tmp_path, capsy
             'error: --work-dir /sys/genview-test-work: no file can be created in /sys '
             '(Permission denied), so it cannot be created: pass a folder path')
     assert a_file.read_text() == 'mine'
+
+
+def test_show_dir_draws_on_every_rank(tmp_path, monkeypatch):
+    """Upstream's drawing methods run on rank 0 only (``master_only``): a distributed test with
+    --show-dir drew rank 0's share of the images. Drawings into files now happen on every rank
+    (each its own images); without a file (a backend's log) it stays rank 0's."""
+    import numpy as np
+    from mmengine.dist import utils as dist_utils
+    from mmpretrain.structures import DataSample
+    from mmpretrain.visualization import UniversalVisualizer
+    keep = load_tool('test').KeepFolders
+    visualizer = keep(UniversalVisualizer(name=f'show_dir_ranks_{id(tmp_path)}'), runner=None)
+    monkeypatch.setattr(dist_utils, 'is_main_process', lambda *a, **k: False)  # rank 1
+    image = np.zeros((8, 8, 3), np.uint8)
+    out = tmp_path / 'shown' / 'x.png'
+    out.parent.mkdir()
+    visualizer.visualize_cls(image, DataSample().set_gt_label(0), out_file=str(out))
+    assert out.is_file()
+    assert visualizer.visualize_cls(image, DataSample().set_gt_label(0)) is None  # rank 0's
