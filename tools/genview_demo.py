@@ -1,7 +1,8 @@
 """The whole GenView pipeline on an embedded default (photos from scikit-image, tiny models).
 
     python tools/genview_demo.py [--out-dir work_dirs/genview_demo] [--unclip ID_OR_DIR]
-                                 [--scorer-clip ID_OR_DIR]
+                                 [--scorer-clip ID_OR_DIR] [--num-images N] [--epochs N]
+                                 [--gpus N]
 
 Real weights: --unclip stabilityai/stable-diffusion-2-1-unclip --scorer-clip
 openai/clip-vit-base-patch32 (or local folders; also GENVIEW_UNCLIP / GENVIEW_SCORER_CLIP).

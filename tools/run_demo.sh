@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: the whole GenView pipeline on an embedded default, bootstrapping .venv if needed.
 #   bash tools/run_demo.sh [--out-dir DIR] [--unclip ID_OR_DIR] [--scorer-clip ID_OR_DIR]
+#                          [--num-images N] [--epochs N] [--gpus N]   (--help: what each means)
 # A relative --out-dir is relative to the directory you run this from.
 set -euo pipefail
 unset CDPATH  # a relative cd would print its CDPATH match into $(...)

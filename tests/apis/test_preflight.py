@@ -846,3 +846,12 @@ def test_a_misspelt_cfg_option_key_is_named_by_the_one_it_misses(monkeypatch):
         load_config(GENVIEW_TINY, options)
         assert said == []
         monkeypatch.delenv(env)
+
+
+def test_the_summary_line_counts_one_prerequisite_in_the_singular():
+    """'all 1 prerequisites found.' (a tiny config of one prerequisite, dist_train.sh
+    --preflight)."""
+    from genview_mm.apis.preflight.checklist import OK, Check
+    one = [Check('config', OK, 'fine')]
+    assert format_checklist(one, 'c.py').splitlines()[-1] == 'the 1 prerequisite found.'
+    assert format_checklist(one * 2, 'c.py').splitlines()[-1] == 'all 2 prerequisites found.'

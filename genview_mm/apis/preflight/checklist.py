@@ -44,5 +44,6 @@ def format_checklist(checks: Sequence[Check], config: str, verbose: bool = False
                      'only the job\'s nodes see, e.g. from a Slurm login node: pass '
                      '--skip-preflight).')
     else:
-        lines.append(f'all {len(checks)} prerequisites found.')
+        lines.append('the 1 prerequisite found.' if len(checks) == 1 else
+                     f'all {len(checks)} prerequisites found.')
     return '\n'.join(lines)
