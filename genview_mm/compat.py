@@ -19,7 +19,12 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    official GenView model zoo, every OpenMMLab checkpoint before numpy 2) name numpy's pickle
    helpers ``numpy.core.multiarray._reconstruct`` / ``.scalar``, which numpy 2 moved to
    ``numpy._core``: both spellings are registered as aliases of today's functions (see
-   :func:`checkpoint_safe_globals`). All of this holds only while MMEngine loads with
+   :func:`checkpoint_safe_globals`). numpy is allowed as data only: ``numpy.ndarray`` names a
+   token that only ``_reconstruct`` takes (the class, called, builds arrays over raw memory),
+   and ``numpy.dtype`` gives numpy's own shared numeric dtypes, whose pickled state numpy then
+   leaves alone (a state can redraw a dtype's layout and flags: forged pointers, crashes). A
+   checkpoint's ``meta['config']`` (old OpenMMLab config text, which MMEngine's ``resume`` runs
+   as Python) is dropped when a Runner loads it. All of this holds only while MMEngine loads with
    ``weights_only`` on (0.10.7, pinned in setup.py; its main branch passes
    ``weights_only=False``): :func:`check_safe_checkpoint_loading` checks it at import by
    giving MMEngine's own loader a file that calls a function, and refuses to go on if it loads.
@@ -56,6 +61,7 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
 """
 import copy
 import importlib.util
+import logging
 import os
 import os.path as osp
 import shlex
@@ -156,10 +162,25 @@ _NDARRAY_TOKEN = _PickledNdarray()
 # The class under a name no GLOBAL opcode can spell (it reads a name up to a newline): torch's
 # weights_only unpickler restores an array's state (BUILD) only for allowed types.
 _NDARRAY_UNNAMEABLE = 'numpy.ndarray\n(restored through _reconstruct only)'
-# numpy dtypes whose pickled state can redraw their layout (fields, subarrays) with the flags
-# that say "holds objects" cleared: an array of them from raw bytes forges pointers. No
-# MMEngine checkpoint holds them; without them allowed their state is never restored.
-_FLEXIBLE_DTYPES = ('VoidDType', 'BytesDType', 'StrDType', 'StringDType')
+# The numpy dtypes a checkpoint may name (numpy.dtype('f8', False, True), then its state):
+# numbers only (kinds bool, int, uint, float, complex), each as numpy's own shared instance.
+_NUMERIC_KINDS = 'biufc'
+
+
+def _pickled_dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
+    """``numpy.dtype`` as a checkpoint calls it: a numeric dtype, always numpy's own shared
+    instance of it (``copy`` ignored). numpy leaves those as they are when a pickle restores a
+    state onto them, and that state (restored by torch for allowed types) could otherwise
+    redraw a dtype's layout and the flags that say it holds objects or needs care: an array of
+    such a dtype read from raw bytes forges pointers, and some states crash numpy outright.
+    MMEngine checkpoints hold numeric arrays and scalars only. (A dtype pickled on a
+    big-endian machine would read as native: no x86 or ARM checkpoint holds one.)"""
+    dtype = np.dtype(spec, align, False)
+    if dtype.kind not in _NUMERIC_KINDS or np.dtype(spec, align, False) is not dtype:
+        raise torch.serialization.pickle.UnpicklingError(
+            f'genview_mm refuses numpy dtype {spec!r} in a checkpoint: only numeric types are '
+            'allowed with weights_only=True (no object, text, structured or date types).')
+    return dtype
 
 
 def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
@@ -175,7 +196,7 @@ def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
 def checkpoint_safe_globals() -> List[Any]:
     """The globals MMEngine checkpoints need under ``torch.load(weights_only=True)``.
 
-    Data types only: ``HistoryBuffer``, numpy's dtypes (not the flexible ones), its scalar
+    Data types only: ``HistoryBuffer``, numpy's numeric dtypes (:func:`_pickled_dtype`), its scalar
     rebuild function, a ``_reconstruct`` that rebuilds plain ndarrays only, ``numpy.ndarray``
     as a token that names the class without making it callable, and a ``getattr`` that
     resolves nothing but ``HistoryBuffer``'s statistics. numpy pickles arrays as
@@ -187,18 +208,26 @@ def checkpoint_safe_globals() -> List[Any]:
     from mmengine.logging import HistoryBuffer
     safe: List[Any] = [HistoryBuffer, (_safe_history_buffer_getattr, 'builtins.getattr'),
                        (_NDARRAY_TOKEN, 'numpy.ndarray'), (np.ndarray, _NDARRAY_UNNAMEABLE),
-                       np.dtype]
+                       (_pickled_dtype, 'numpy.dtype')]
     core = getattr(np, '_core', None) or np.core
     for module in _NUMPY_MULTIARRAY_NAMES:
         safe += [(_reconstruct, f'{module}._reconstruct'),
                  (core.multiarray.scalar, f'{module}.scalar')]
     # dtypes pickle as `numpy.dtype(...)` and then their state, which torch restores only for
-    # allowed types: numpy >= 1.25's class per dtype (numpy.dtypes.<Name>DType)
+    # allowed types: numpy >= 1.25's class per dtype (numpy.dtypes.<Name>DType), numeric ones
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
-        safe += [getattr(dtypes, n) for n in dir(dtypes)
-                 if n.endswith('DType') and n not in _FLEXIBLE_DTYPES]
+        safe += [cls for cls in (getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType'))
+                 if _numeric_dtype_class(cls)]
     return safe
+
+
+def _numeric_dtype_class(cls: Any) -> bool:
+    """Whether a ``numpy.dtypes`` class makes numeric dtypes (by the kind of an instance)."""
+    try:
+        return np.dtype(cls.type).kind in _NUMERIC_KINDS and np.dtype(cls.type).__class__ is cls
+    except (TypeError, AttributeError):
+        return False
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -381,6 +410,32 @@ def keep_config_interrupts() -> None:
     Config.pretty_text = property(pretty_text, doc=Config.pretty_text.__doc__)
 
 
+def drop_checkpoint_config_text() -> None:
+    """Make ``Runner.load_checkpoint`` drop a checkpoint's ``meta['config']`` (with a warning).
+    MMEngine's ``resume`` runs that text as Python (``Config.fromstring``, only to compare
+    ``gpu_ids``), and a string passes ``weights_only`` loading: a checkpoint handed to
+    ``--resume`` ran code. MMEngine writes the config as ``meta['cfg']`` (kept); ``config`` is
+    an old OpenMMLab field."""
+    from mmengine.logging import print_log
+    from mmengine.runner import Runner
+    upstream = Runner.load_checkpoint
+    if getattr(upstream, '_genview_mm', False):
+        return
+
+    def load_checkpoint(self, filename, *args, **kwargs):
+        checkpoint = upstream(self, filename, *args, **kwargs)
+        meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+        if isinstance(meta, dict) and 'config' in meta:
+            meta.pop('config')
+            print_log(f"{filename}: its meta['config'] (config text that MMEngine's resume "
+                      'would run as Python) is ignored', logger='current', level=logging.WARNING)
+        return checkpoint
+
+    load_checkpoint._genview_mm = True
+    load_checkpoint.__doc__ = upstream.__doc__
+    Runner.load_checkpoint = load_checkpoint
+
+
 def apply() -> None:
     """Apply every fix once; safe to call repeatedly."""
     global _applied
@@ -393,6 +448,7 @@ def apply() -> None:
     check_safe_checkpoint_loading()
     register_config_package()
     fix_collate_fn_scope()
+    drop_checkpoint_config_text()
     fix_mmcv_adjust_hue()
     keep_config_interrupts()
     _applied = True

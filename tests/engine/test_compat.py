@@ -173,11 +173,14 @@ def test_numpy1_aliases_are_data_types_only():
     assert not isinstance(named['numpy.ndarray'], type)  # a token: the class is not callable
     assert sorted(n for n in named if n.startswith('numpy')) == sorted([
         NUMPY1_RECONSTRUCT, NUMPY1_SCALAR, 'numpy._core.multiarray._reconstruct',
-        'numpy._core.multiarray.scalar', 'numpy.ndarray',
+        'numpy._core.multiarray.scalar', 'numpy.dtype', 'numpy.ndarray',
         'numpy.ndarray\n(restored through _reconstruct only)'])  # no GLOBAL spells a newline
+    assert named['numpy.dtype'] is not np.dtype  # numeric, numpy's shared instances only
     plain = [g for g in checkpoint_safe_globals() if not isinstance(g, tuple)]
-    assert np.ndarray not in plain and np.dtypes.VoidDType not in plain
-    assert np.dtypes.Float64DType in plain
+    assert np.ndarray not in plain and np.dtype not in plain
+    assert not {np.dtypes.VoidDType, np.dtypes.ObjectDType, np.dtypes.DateTime64DType,
+                np.dtypes.BytesDType, np.dtypes.StrDType} & set(plain)
+    assert np.dtypes.Float64DType in plain and np.dtypes.BoolDType in plain
 
 
 class _NdarrayOverBytes:
@@ -203,9 +206,32 @@ class _ArrayOfHiddenObjects:
             1, (1,), _DtypeWithHiddenObjects(), False, bytes(8))
 
 
+class _ObjectDtypeWithoutFlags:
+    """An object dtype copy whose state clears its flags: numpy then took raw bytes as its
+    items (pointers; the process crashed on reading one)."""
+
+    def __reduce__(self):
+        return np.dtype, ('O8', False, True), (3, '|', None, None, None, -1, -1, 0)
+
+
+class _ArrayOfObjectsFromBytes:
+    def __reduce__(self):
+        return NUMPY1_CORE._reconstruct, (np.ndarray, (0,), b'b'), (
+            1, (1,), _ObjectDtypeWithoutFlags(), False, bytes.fromhex('4141414141414141'))
+
+
+class _DatetimeDtypeState:
+    """A datetime dtype given a state of another version: numpy crashed restoring it."""
+
+    def __reduce__(self):
+        return np.dtype, ('M8', False, True), (3, '<', None, None, None, -1, -1, 255)
+
+
 @pytest.mark.parametrize('payload', [_NdarrayOverBytes(), _DtypeWithHiddenObjects(),
-                                     _ArrayOfHiddenObjects()],
-                         ids=['ndarray-call', 'dtype-state', 'array-of-it'])
+                                     _ArrayOfHiddenObjects(), _ArrayOfObjectsFromBytes(),
+                                     _DatetimeDtypeState()],
+                         ids=['ndarray-call', 'dtype-state', 'array-of-it', 'object-flags',
+                              'datetime-state'])
 @pytest.mark.parametrize('numpy1', [False, True], ids=['numpy2', 'numpy1'])
 def test_arrays_over_raw_memory_are_refused(tmp_path, payload, numpy1):
     """numpy.ndarray itself was allowed, and every numpy dtype's state: a checkpoint could call
@@ -218,6 +244,75 @@ def test_arrays_over_raw_memory_are_refused(tmp_path, payload, numpy1):
     for load in (_load_checkpoint, lambda p: torch.load(p, weights_only=True)):
         with pytest.raises((pickle.UnpicklingError, TypeError)):
             load(path)
+
+
+class _LongDoubleBigEndianAllFlags:
+    def __reduce__(self):
+        return NUMPY1_CORE._reconstruct, (np.ndarray, (0,), b'b'), (
+            1, (2,), _LongDoubleState(), False, bytes(32))
+
+
+class _LongDoubleState:
+    """A long double dtype whose state sets every flag and a big-endian order: numpy crashed
+    when an array of it was used."""
+
+    def __reduce__(self):
+        return np.dtype, ('f16', False, True), (3, '>', None, None, None, -1, -1, 255)
+
+
+class _FloatWithObjectField:
+    """A float64 copy whose state gives it an object field and no flags (numpy then read the
+    array's bytes as pointers)."""
+
+    def __reduce__(self):
+        return np.dtype, ('f8', False, True), (3, '<', None, ('a',), {'a': (np.dtype('O'), 0)},
+                                               8, 8, 0)
+
+
+class _FloatArrayWithObjectField:
+    def __reduce__(self):
+        return NUMPY1_CORE._reconstruct, (np.ndarray, (0,), b'b'), (
+            1, (1,), _FloatWithObjectField(), False, bytes.fromhex('4141414141414140'))
+
+
+class _ObjectScalarFromBytes:
+    def __reduce__(self):
+        return NUMPY1_CORE.scalar, (_ObjectDtypeWithoutFlags(), bytes(8))
+
+
+def test_a_numeric_dtype_state_cannot_change_numpys_shared_dtype(tmp_path):
+    """``numpy.dtype`` gives numpy's own shared instance (numpy leaves those unchanged when a
+    state is restored onto them): a forged state is ignored, the array is a plain one read as
+    its numbers, and the dtype numpy hands out elsewhere is untouched. An object dtype is
+    refused, also through numpy's scalar function."""
+    path = str(tmp_path / 'forged.pth')
+    torch.save(dict(meta=dict(x=_LongDoubleBigEndianAllFlags())), path)
+    arr = torch.load(path, weights_only=True)['meta']['x']
+    assert type(arr) is np.ndarray and arr.dtype == np.longdouble and arr.tolist() == [0.0, 0.0]
+    assert np.dtype(np.longdouble).flags == 0 and np.concatenate([arr, arr]).shape == (4,)
+    for payload in (_FloatArrayWithObjectField(), _ObjectScalarFromBytes()):
+        torch.save(dict(meta=dict(x=payload)), path)
+        with pytest.raises(pickle.UnpicklingError, match="refuses numpy dtype 'O8'"):
+            torch.load(path, weights_only=True)
+    assert np.dtype('f8').fields is None and np.dtype('O').flags == 63
+
+
+def test_a_checkpoints_config_text_is_not_run_on_resume(numpy1_run, tmp_path, no_pwned_file):
+    """MMEngine's resume runs meta['config'] as Python (Config.fromstring, to compare gpu_ids),
+    and a string passes weights_only loading: a checkpoint handed to --resume ran code. The
+    Runner now drops it, with a warning, and resumes."""
+    ckpt = dict(numpy1_run['original'])
+    ckpt['meta'] = dict(ckpt['meta'], config=f"__import__('os').system('touch {PWNED}')\n")
+    handed = str(tmp_path / 'handed.pth')
+    torch.save(ckpt, handed)
+    out = run_tool('train.py', DEMO_CFG, '--work-dir', str(tmp_path / 'work'), '--resume',
+                   handed, '--cfg-options',
+                   f'train_dataloader.dataset.data_root={numpy1_run["photos"]}',
+                   'train_cfg.max_epochs=2').output
+    assert not os.path.exists(PWNED)
+    assert f"{handed}: its meta['config'] (config text that MMEngine's resume would run as " \
+        'Python) is ignored' in out
+    assert re.search(r'resumed epoch: 1, iter: 2', out), out[-3000:]
 
 
 # ---- the four ways a user loads a numpy-1 checkpoint -------------------------------------------
