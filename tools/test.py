@@ -204,13 +204,16 @@ class KeepFolders:
     def _draw(self, name: str, args: tuple, kwargs: dict):
         """The visualizer's ``name``; into a file, on every rank: upstream's visualizers draw on
         rank 0 only (their methods are ``master_only``), so a distributed test drew rank 0's
-        share of the images. Each drawing is a file of its own image, so the ranks never share
-        one; a drawing for the visualizer's backends (no file) stays rank 0's."""
+        share of the images. Each drawing is a file of its own image (the sampler pads the
+        ranks to one length, so an image may be drawn twice, the same); a drawing for the
+        visualizer's backends (no file) stays rank 0's, and so does ``show``."""
         method = getattr(self._visualizer, name)
         if kwargs.get('out_file') is None:
             return method(*args, **kwargs)
         from mmengine.dist import utils as dist_utils
         main = dist_utils.is_main_process  # what master_only asks, at each call
+        if not main():
+            kwargs = dict(kwargs, show=False)
         dist_utils.is_main_process = lambda *_, **__: True
         try:
             return method(*args, **kwargs)
