@@ -20,7 +20,8 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    helpers ``numpy.core.multiarray._reconstruct`` / ``.scalar``, which numpy 2 moved to
    ``numpy._core``: both spellings are registered as aliases of today's functions (see
    :func:`checkpoint_safe_globals`). numpy is allowed as data only: ``numpy.ndarray`` names a
-   token that only ``_reconstruct`` takes (the class, called, builds arrays over raw memory),
+   token that only ``_reconstruct`` takes (the class, called, builds arrays over raw memory;
+   ``_reconstruct`` takes numpy's own arguments only, and an array's state is restored once),
    and ``numpy.dtype`` gives numpy's own shared numeric dtypes, whose pickled state numpy then
    leaves alone (a state can redraw a dtype's layout and flags: forged pointers, crashes). A
    checkpoint's ``meta['config']`` (old OpenMMLab config text, which MMEngine's ``resume`` runs
@@ -159,9 +160,33 @@ class _PickledNdarray:
 
 
 _NDARRAY_TOKEN = _PickledNdarray()
-# The class under a name no GLOBAL opcode can spell (it reads a name up to a newline): torch's
-# weights_only unpickler restores an array's state (BUILD) only for allowed types.
-_NDARRAY_UNNAMEABLE = 'numpy.ndarray\n(restored through _reconstruct only)'
+
+
+class _PickledArray(np.ndarray):
+    """An ndarray as a checkpoint rebuilds it (:func:`_reconstruct`): its state is restored
+    once. A pickle can name one array twice and restore a second state onto it; numpy then
+    frees the buffer a tensor rebuilt from the array in between still uses (torch's
+    ``_rebuild_device_tensor_from_numpy``): garbage or another object's numbers as weights, or a
+    crash. Pickled again, it is a plain ndarray."""
+
+    def __setstate__(self, state) -> None:
+        if getattr(self, '_genview_restored', False):
+            raise torch.serialization.pickle.UnpicklingError(
+                'genview_mm refuses a checkpoint that restores one numpy array twice (it would '
+                'free memory that a tensor still uses).')
+        np.ndarray.__setstate__(self, state)
+        self._genview_restored = True
+
+    def __reduce__(self):
+        return np.asarray(self).__reduce__()
+
+    def __reduce_ex__(self, protocol):
+        return np.asarray(self).__reduce_ex__(protocol)
+
+
+# That class under a name no GLOBAL opcode can spell (it reads a name up to a newline): torch's
+# weights_only unpickler restores a state (BUILD) only for allowed types.
+_ARRAY_UNNAMEABLE = 'numpy.ndarray\n(restored through _reconstruct only, once)'
 # The numpy dtypes a checkpoint may name (numpy.dtype('f8', False, True), then its state):
 # numbers only (kinds bool, int, uint, float, complex), each as numpy's own shared instance.
 _NUMERIC_KINDS = 'biufc'
@@ -184,13 +209,18 @@ def _pickled_dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dty
 
 
 def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
-    """numpy's ``_reconstruct`` for a pickled plain ndarray (the only subtype allowed)."""
+    """numpy's ``_reconstruct`` as numpy pickles a plain ndarray, ``(ndarray, (0,), b'b')``,
+    and nothing else (another class; a shape of uninitialised memory: heap bytes, pointers
+    among them, would be loaded as data); its state is restored once (:class:`_PickledArray`)."""
     if subtype is not _NDARRAY_TOKEN:
         raise torch.serialization.pickle.UnpicklingError(
             f'genview_mm refuses an array of class {subtype!r} in a checkpoint: only '
             'numpy.ndarray is allowed with weights_only=True.')
-    core = getattr(np, '_core', None) or np.core
-    return core.multiarray._reconstruct(np.ndarray, shape, dtype)
+    if tuple(shape) != (0,) or dtype not in (b'b', 'b'):
+        raise torch.serialization.pickle.UnpicklingError(
+            f'genview_mm refuses a numpy array made as _reconstruct(ndarray, {shape!r}, '
+            f"{dtype!r}) in a checkpoint: numpy writes (ndarray, (0,), b'b').")
+    return np.ndarray.__new__(_PickledArray, (0,), np.uint8)
 
 
 def checkpoint_safe_globals() -> List[Any]:
@@ -207,7 +237,7 @@ def checkpoint_safe_globals() -> List[Any]:
     """
     from mmengine.logging import HistoryBuffer
     safe: List[Any] = [HistoryBuffer, (_safe_history_buffer_getattr, 'builtins.getattr'),
-                       (_NDARRAY_TOKEN, 'numpy.ndarray'), (np.ndarray, _NDARRAY_UNNAMEABLE),
+                       (_NDARRAY_TOKEN, 'numpy.ndarray'), (_PickledArray, _ARRAY_UNNAMEABLE),
                        (_pickled_dtype, 'numpy.dtype')]
     core = getattr(np, '_core', None) or np.core
     for module in _NUMPY_MULTIARRAY_NAMES:

@@ -174,7 +174,7 @@ def test_numpy1_aliases_are_data_types_only():
     assert sorted(n for n in named if n.startswith('numpy')) == sorted([
         NUMPY1_RECONSTRUCT, NUMPY1_SCALAR, 'numpy._core.multiarray._reconstruct',
         'numpy._core.multiarray.scalar', 'numpy.dtype', 'numpy.ndarray',
-        'numpy.ndarray\n(restored through _reconstruct only)'])  # no GLOBAL spells a newline
+        'numpy.ndarray\n(restored through _reconstruct only, once)'])  # no GLOBAL spells \n
     assert named['numpy.dtype'] is not np.dtype  # numeric, numpy's shared instances only
     plain = [g for g in checkpoint_safe_globals() if not isinstance(g, tuple)]
     assert np.ndarray not in plain and np.dtype not in plain
@@ -288,7 +288,7 @@ def test_a_numeric_dtype_state_cannot_change_numpys_shared_dtype(tmp_path):
     path = str(tmp_path / 'forged.pth')
     torch.save(dict(meta=dict(x=_LongDoubleBigEndianAllFlags())), path)
     arr = torch.load(path, weights_only=True)['meta']['x']
-    assert type(arr) is np.ndarray and arr.dtype == np.longdouble and arr.tolist() == [0.0, 0.0]
+    assert isinstance(arr, np.ndarray) and arr.dtype == np.longdouble and arr.tolist() == [0.0, 0.0]
     assert np.dtype(np.longdouble).flags == 0 and np.concatenate([arr, arr]).shape == (4,)
     for payload in (_FloatArrayWithObjectField(), _ObjectScalarFromBytes()):
         torch.save(dict(meta=dict(x=payload)), path)
@@ -432,3 +432,61 @@ def test_an_interrupt_while_mmengine_formats_a_config_stays_an_interrupt(interru
         cfg.pretty_text  # noqa: B018
     monkeypatch.undo()
     assert cfg.pretty_text.strip() == 'a = 1'
+
+
+def _double_restore_pickle() -> bytes:
+    """A protocol-2 pickle (torch's allowed opcodes) that rebuilds an array, rebuilds a tensor
+    over it (torch's ``_rebuild_device_tensor_from_numpy`` shares the memory), then restores a
+    second state onto the same array (memo 0), which frees the memory the tensor uses."""
+    import struct
+    P = pickle
+
+    def text(s):
+        return P.BINUNICODE + struct.pack('<I', len(s.encode())) + s.encode()
+
+    def glob(module, name):
+        return P.GLOBAL + f'{module}\n{name}\n'.encode()
+
+    def raw(data):
+        return glob('_codecs', 'encode') + text(data.decode('latin1')) + text('latin1') + \
+            P.TUPLE2 + P.REDUCE
+
+    def dtype(spec):
+        return glob('numpy', 'dtype') + text(spec) + P.NEWFALSE + P.NEWTRUE + P.TUPLE3 + P.REDUCE
+
+    def state(shape, spec, data):
+        return (P.MARK + P.BININT1 + b'\x01' + P.BININT1 + bytes([shape]) + P.TUPLE1 +
+                dtype(spec) + P.NEWFALSE + raw(data) + P.TUPLE)
+    return (P.PROTO + b'\x02' + P.EMPTY_DICT + text('a') +
+            glob('numpy.core.multiarray', '_reconstruct') + glob('numpy', 'ndarray') +
+            P.BININT1 + b'\x00' + P.TUPLE1 + raw(b'b') + P.TUPLE3 + P.REDUCE + P.BINPUT + b'\x00' +
+            state(64, 'f4', struct.pack('<f', 0.5) * 64) + P.BUILD + P.SETITEM + text('w') +
+            glob('torch._utils', '_rebuild_device_tensor_from_numpy') + P.MARK + P.BINGET +
+            b'\x00' + glob('torch', 'float32') + text('cpu') + P.NEWFALSE + P.TUPLE + P.REDUCE +
+            P.SETITEM + text('x') + P.BINGET + b'\x00' + state(1, 'u1', b'x') + P.BUILD +
+            P.SETITEM + P.STOP)
+
+
+def test_an_array_restored_twice_is_refused(tmp_path):
+    """A pickle can name one array twice and restore a second state onto it: numpy freed the
+    buffer a tensor rebuilt from the array in between still used (loaded weights read garbage,
+    another object's numbers, or crashed the process). An array's state is restored once; and
+    _reconstruct takes numpy's own (ndarray, (0,), b'b') only (a larger shape loaded
+    uninitialised heap memory, pointers among it)."""
+    import io
+    import zipfile
+
+    from genview_mm.compat import _NDARRAY_TOKEN, _reconstruct
+    buf = io.BytesIO()
+    torch.save({}, buf)
+    src, path = zipfile.ZipFile(io.BytesIO(buf.getvalue())), str(tmp_path / 'twice.pth')
+    with zipfile.ZipFile(path, 'w') as out:
+        for name in src.namelist():
+            out.writestr(name, _double_restore_pickle() if name.endswith('data.pkl')
+                         else src.read(name))
+    with pytest.raises(pickle.UnpicklingError, match='restores one numpy array twice'):
+        torch.load(path, weights_only=True)
+    with pytest.raises(pickle.UnpicklingError, match=r'made as _reconstruct\(ndarray, '):
+        _reconstruct(_NDARRAY_TOKEN, (20000,), b'b')
+    torch.save(dict(a=np.arange(4.0)), str(tmp_path / 'ok.pth'))  # one restore: loads
+    assert torch.load(str(tmp_path / 'ok.pth'), weights_only=True)['a'].tolist() == [0, 1, 2, 3]
