@@ -24,7 +24,9 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    ``_reconstruct`` takes numpy's own arguments only, and an array's state is restored once),
    and ``numpy.dtype`` gives numpy's own shared numeric dtypes, whose pickled state numpy then
    leaves alone (a state can redraw a dtype's layout and flags: forged pointers, crashes). A
-   checkpoint's ``meta['config']`` (old OpenMMLab config text, which MMEngine's ``resume`` runs
+   restored ``HistoryBuffer`` keeps its own statistics only (upstream let a checkpoint replace
+   them for every buffer of the process). A checkpoint's ``meta['config']`` (old OpenMMLab
+   config text, which MMEngine's ``resume`` runs
    as Python) is dropped when a Runner loads it. All of this holds only while MMEngine loads with
    ``weights_only`` on (0.10.7, pinned in setup.py; its main branch passes
    ``weights_only=False``): :func:`check_safe_checkpoint_loading` checks it at import by
@@ -440,6 +442,30 @@ def keep_config_interrupts() -> None:
     Config.pretty_text = property(pretty_text, doc=Config.pretty_text.__doc__)
 
 
+def keep_history_buffer_statistics() -> None:
+    """Make ``HistoryBuffer.__setstate__`` restore only its own statistics. Upstream updates
+    the class-wide ``_statistics_methods`` from the pickled state, so a loaded checkpoint could
+    make every buffer of the process report ``mean`` as ``max`` (or crash MMEngine's logging
+    with a value that is not a function); entries other than HistoryBuffer's own
+    min/max/current/mean are dropped."""
+    from mmengine.logging import HistoryBuffer
+    upstream = HistoryBuffer.__setstate__
+    if getattr(upstream, '_genview_mm', False):
+        return
+
+    def __setstate__(self, state):
+        methods = state.get('statistics_methods') if isinstance(state, dict) else None
+        if isinstance(methods, dict):
+            state = dict(state, statistics_methods={
+                k: v for k, v in methods.items()
+                if k in _HISTORY_BUFFER_STATS and v is getattr(HistoryBuffer, k)})
+        upstream(self, state)
+
+    __setstate__._genview_mm = True
+    __setstate__.__doc__ = upstream.__doc__
+    HistoryBuffer.__setstate__ = __setstate__
+
+
 def drop_checkpoint_config_text() -> None:
     """Make ``Runner.load_checkpoint`` drop a checkpoint's ``meta['config']`` (with a warning).
     MMEngine's ``resume`` runs that text as Python (``Config.fromstring``, only to compare
@@ -475,6 +501,7 @@ def apply() -> None:
     if _transformers_breaks_mmpretrain():
         disable_mmpretrain_multimodal()
     allow_mmengine_checkpoints()
+    keep_history_buffer_statistics()
     check_safe_checkpoint_loading()
     register_config_package()
     fix_collate_fn_scope()

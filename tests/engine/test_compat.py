@@ -490,3 +490,21 @@ def test_an_array_restored_twice_is_refused(tmp_path):
         _reconstruct(_NDARRAY_TOKEN, (20000,), b'b')
     torch.save(dict(a=np.arange(4.0)), str(tmp_path / 'ok.pth'))  # one restore: loads
     assert torch.load(str(tmp_path / 'ok.pth'), weights_only=True)['a'].tolist() == [0, 1, 2, 3]
+
+
+def test_a_checkpoint_cannot_change_how_every_history_buffer_computes(tmp_path, monkeypatch):
+    """HistoryBuffer's pickled state updated its class-wide statistics: a loaded checkpoint
+    made every buffer of the process report mean as max (or crash MMEngine's logging with a
+    value that is not a function). Its own min/max/current/mean are the only ones kept."""
+    from mmengine.logging import HistoryBuffer
+    forged = HistoryBuffer([1.0, 2.0, 3.0, 100.0], [1, 1, 1, 1])
+    forged._statistics_methods = {'mean': HistoryBuffer.max, 'odd': HistoryBuffer.max}
+    path = str(tmp_path / 'hb.pth')
+    torch.save({'meta': {'log_scalars': {'x': forged}}}, path)
+    forged._statistics_methods = {}
+    monkeypatch.setattr(HistoryBuffer, '_statistics_methods', {})  # as in a fresh process
+    loaded = torch.load(path, weights_only=True)['meta']['log_scalars']['x']
+    assert loaded.mean() == pytest.approx(26.5)
+    other = HistoryBuffer([1.0, 2.0, 3.0], [1, 1, 1])
+    assert other.statistics('mean') == pytest.approx(2.0)
+    assert 'odd' not in HistoryBuffer._statistics_methods
