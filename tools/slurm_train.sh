@@ -14,12 +14,13 @@ GPUS=${GPUS:-8}; GPUS_PER_NODE=${GPUS_PER_NODE:-8}; CPUS_PER_TASK=${CPUS_PER_TAS
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 for var in GPUS GPUS_PER_NODE CPUS_PER_TASK; do require_count "$var" "${!var}" 1 "$USAGE"; done
 require_whole_nodes "$GPUS" "$GPUS_PER_NODE" "$USAGE"
+ON_NODE=$(( GPUS < GPUS_PER_NODE ? GPUS : GPUS_PER_NODE ))  # part of a node: only its GPUs
 # check the prerequisites once, here, before the job starts (tools/check_config.py)
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet \
   --work-dir="$WORK_DIR" "${@:5}"
 stop_after_preflight "${@:5}"
 # shellcheck disable=SC2086
-exec srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" \
-  --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 \
+exec srun -p "$PARTITION" --job-name="$JOB_NAME" --gres=gpu:"$ON_NODE" --ntasks="$GPUS" \
+  --ntasks-per-node="$ON_NODE" --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 \
   ${SRUN_ARGS:-} "$PYTHON" -u "$GENVIEW_ROOT/tools/train.py" "$CONFIG" --work-dir="$WORK_DIR" \
   --launcher=slurm --skip-preflight "${@:5}"

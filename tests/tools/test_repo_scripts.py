@@ -391,7 +391,8 @@ SLURM_JOBS = [('slurm_train.sh', ['part', 'job', 'cfg.py', 'work']),
 def test_slurm_launchers_refuse_gpus_that_are_not_whole_nodes(tmp_path, script, args):
     """GPUS=12 with GPUS_PER_NODE=8 reached srun as is; now more GPUs than one node holds must
     be whole nodes (exit 2, one line and the usage, before the preflight or srun). One partial
-    node (GPUS=4) and whole nodes (GPUS=16) still go to srun."""
+    node (GPUS=4, asking for those 4 GPUs: it asked for the whole node's 8, idling 4) and whole
+    nodes (GPUS=16) still go to srun."""
     stand_ins = scratch_tools(str(tmp_path), script)
     executable(str(tmp_path / 'bin' / 'python'), '#!/usr/bin/env bash\necho $$ >> "$PIDS"\n')
     executable(str(tmp_path / 'bin' / 'srun'),
@@ -407,9 +408,9 @@ def test_slurm_launchers_refuse_gpus_that_are_not_whole_nodes(tmp_path, script, 
     for gpus in ('4', '16'):
         run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, GPUS=gpus, GPUS_PER_NODE='8'))
     sruns = (tmp_path / 'pids.txt.srun').read_text().splitlines()
-    assert [line.split()[4:7] for line in sruns] == [
-        ['--ntasks=4', '--ntasks-per-node=8', '--cpus-per-task=5'],
-        ['--ntasks=16', '--ntasks-per-node=8', '--cpus-per-task=5']]
+    assert [line.split()[3:7] for line in sruns] == [  # part of a node: its GPUs only (it held
+        ['--gres=gpu:4', '--ntasks=4', '--ntasks-per-node=4', '--cpus-per-task=5'],  # all 8)
+        ['--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8', '--cpus-per-task=5']]
 
 
 def test_slurm_generate_takes_gpus_per_task_0(tmp_path):
