@@ -31,8 +31,8 @@ require_count() {
 
 # require_whole_nodes GPUS GPUS_PER_NODE USAGE: exit 2 with one line (what is wrong, then USAGE)
 # when GPUS spans more than one node but is not a multiple of GPUS_PER_NODE (GPUS=12 with 8 per
-# node reached srun as is). GPUS below GPUS_PER_NODE (part of one node) is fine: the launchers then ask for GPUS GPUs. Call it after
-# require_count has checked both numbers.
+# node reached srun as is). GPUS below GPUS_PER_NODE (part of one node) is fine: the launchers
+# then ask for GPUS GPUs. Call it after require_count has checked both numbers.
 require_whole_nodes() {
   if (( $1 > $2 && $1 % $2 != 0 )); then
     echo "$(basename "$0"): GPUS=$1 spans several nodes but is not a multiple of" \
