@@ -46,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--preflight', action='store_true',
                         help='print the whole checklist, even with --quiet (the launch scripts '
                         "pass on the user's flag, then stop)")
+    parser.add_argument('--procs-per-node', type=int, default=None,
+                        help='the processes, one per GPU, a launcher starts on this node '
+                        '(dist_train.sh, dist_test.sh): more than its CUDA devices is an error')
     parser.add_argument('--skip-preflight', action='store_true',
                         help="check nothing (the launch scripts pass on the user's flag); the "
                         'config and --resume are still read')
@@ -88,6 +91,13 @@ def main(argv=None) -> int:
         preflight_passes,
         run_preflight,
     )
+    from genview_mm.utils.dist import check_processes_per_node
+    try:
+        if args.procs_per_node is not None:  # before any rank starts: else 'invalid device
+            check_processes_per_node(args.procs_per_node)  # ordinal' from the ranks past it
+    except ValueError as exc:
+        print(f'check_config.py: error: {exc}', file=sys.stderr)
+        return 2
     try:
         cfg = load_config(args.config, cfg_options(args))
         if args.mode == 'train':

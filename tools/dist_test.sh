@@ -10,7 +10,8 @@ CHECKPOINT=$2
 GPUS=$3
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 require_count GPUS "$GPUS" 1 "$USAGE"
-run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" "$CHECKPOINT" --quiet "${@:4}"
+run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" "$CHECKPOINT" \
+  --quiet --procs-per-node="$GPUS" "${@:4}"
 stop_after_preflight "${@:4}"
 exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \

@@ -11,7 +11,8 @@ CONFIG=$1
 GPUS=$2
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 require_count GPUS "$GPUS" 1 "$USAGE"
-run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet "${@:3}"
+run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" \
+  --mode train --quiet --procs-per-node="$GPUS" "${@:3}"
 stop_after_preflight "${@:3}"
 exec "$PYTHON" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \

@@ -44,7 +44,8 @@ def main() -> None:
                         '76 are distinct, more repeat them)')
     parser.add_argument('--epochs', type=int, default=4, help='pretraining epochs (>= 1)')
     parser.add_argument('--gpus', type=int, default=2,
-                        help='training processes (CPU processes without CUDA): 1, 2, 4 or 8')
+                        help='training processes, one per GPU (CPU processes without CUDA): '
+                        '1, 2, 4 or 8')
     args = parser.parse_args()
     check_sizes(parser, args)
     for flag, model in (('--unclip', args.unclip), ('--scorer-clip', args.scorer_clip)):
@@ -56,7 +57,9 @@ def main() -> None:
     from genview_mm.utils.interrupt import exit_on_sigterm
     exit_on_sigterm()  # `kill`/`timeout` of the demo stops the stage it runs (see Demo.run_tool)
     from genview_mm.demo.pipeline import Demo, check_out_dir
+    from genview_mm.utils.dist import check_processes_per_node
     try:
+        check_processes_per_node(args.gpus, '--gpus')  # else stage 5 fails, after stages 1-4
         check_out_dir(args.out_dir)
     except ValueError as exc:
         parser.error(str(exc))

@@ -106,6 +106,17 @@ def resolve_device(device: Optional[str] = None, local_rank: int = 0) -> str:
     return device
 
 
+def check_processes_per_node(count: int, what: str = 'GPUS') -> None:
+    """ValueError naming the fix when ``count`` processes, one per GPU, would start on this
+    node but CUDA shows fewer devices (rank ``count - 1`` failed only once it had started,
+    with 'invalid device ordinal'); without CUDA, processes run on CPU: any count."""
+    if torch.cuda.is_available() and count > torch.cuda.device_count():
+        have = torch.cuda.device_count()
+        raise ValueError(f'{what}={count} starts one process per GPU, but this node has {have} '
+                         f'CUDA device{"s" if have != 1 else ""} (CUDA_VISIBLE_DEVICES counts): '
+                         f'pass {what} <= {have}')
+
+
 def is_first_rank() -> bool:
     """Whether this process is rank 0 of its job, or runs alone, by its launcher's variable
     (torchrun ``RANK``, Slurm ``SLURM_PROCID``, Open MPI or Intel MPI); no process group needed."""

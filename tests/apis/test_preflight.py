@@ -366,6 +366,25 @@ MIN_SIM = ('must be a number (the lowest CLIP similarity of a view to its source
            'got')
 
 
+def test_more_processes_than_the_nodes_gpus_are_refused_before_any_starts(monkeypatch,
+                                                                            capsys):
+    """``dist_train.sh CONFIG 8`` on a node with 2 GPUs started 8 ranks; ranks 2-7 then died
+    with 'invalid device ordinal' tracebacks. The launchers pass their count to the preflight,
+    which refuses it in one line; without CUDA the processes run on CPU, any count."""
+    tool = load_tool('check_config')
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    assert tool.main([GENVIEW_TINY, '--procs-per-node', '8', '--skip-preflight']) == 2
+    out = capsys.readouterr()
+    assert out.out == '' and out.err == (
+        'check_config.py: error: GPUS=8 starts one process per GPU, but this node has 2 CUDA '
+        'devices (CUDA_VISIBLE_DEVICES counts): pass GPUS <= 2\n')
+    assert tool.main([GENVIEW_TINY, '--procs-per-node', '2', '--skip-preflight']) == 0
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    assert tool.main([GENVIEW_TINY, '--procs-per-node', '8', '--skip-preflight']) == 0
+    assert capsys.readouterr().err == ''
+
+
 @pytest.mark.parametrize('option, message', [
     ('genview.prob=1.5', f'genview.prob {PROB} 1.5'),
     ('genview.prob=yes', f"genview.prob {PROB} 'yes'"),

@@ -190,6 +190,24 @@ def test_sizes_a_stage_would_fail_on_are_usage_errors(tmp_path, args, message):
     assert not osp.exists(tmp_path / 'demo')
 
 
+def test_more_gpus_than_cuda_shows_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    """--gpus 2 (the default) on a one-GPU machine ran stages 1-4, then stage 5's second rank
+    failed on 'invalid device ordinal'; now nothing runs."""
+    import torch
+
+    from genview_mm.utils import interrupt
+    monkeypatch.setattr(interrupt, 'exit_on_sigterm', lambda: None)  # pytest's own SIGTERM
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    monkeypatch.setattr(sys, 'argv', ['genview_demo.py', '--out-dir', str(tmp_path / 'demo')])
+    with pytest.raises(SystemExit) as exc:
+        load_tool('genview_demo').main()
+    assert exc.value.code == 2 and capsys.readouterr().err.splitlines()[-1] == (
+        'genview_demo.py: error: --gpus=2 starts one process per GPU, but this node has 1 CUDA '
+        'device (CUDA_VISIBLE_DEVICES counts): pass --gpus <= 1')
+    assert not osp.exists(tmp_path / 'demo')
+
+
 def test_out_dir_must_be_new_empty_or_a_demos_own(tmp_path):
     """An --out-dir holding the user's files was written into (data/images/a/img_0000.jpg
     replaced, other images taken into the dataset), and a change of settings deleted its

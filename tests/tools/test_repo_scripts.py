@@ -428,6 +428,20 @@ def test_slurm_generate_takes_gpus_per_task_0(tmp_path):
     assert '--gres' not in array
 
 
+@pytest.mark.parametrize('script, args', [('dist_train.sh', ['cfg.py', '3']),
+                                          ('dist_test.sh', ['cfg.py', 'ckpt.pth', '3'])])
+def test_torchrun_launchers_tell_the_preflight_their_process_count(tmp_path, script, args):
+    """The preflight refuses more processes than the node's GPUs (test_preflight.py) only if
+    the launcher passes its count."""
+    stand_ins = scratch_tools(str(tmp_path), script)
+    executable(str(tmp_path / 'bin' / 'python'), '#!/usr/bin/env bash\necho "$*" >> "$PIDS"\n')
+    run_cmd(['bash', f'tools/{script}', *args, '--amp'], cwd=str(tmp_path), env=stand_ins)
+    check, torchrun = (tmp_path / 'pids.txt').read_text().splitlines()
+    assert check.split()[0].endswith('tools/check_config.py')
+    assert check.endswith(' --quiet --procs-per-node=3 --amp')
+    assert '--nproc_per_node=3 ' in torchrun and '--procs-per-node' not in torchrun
+
+
 def test_launchers_run_from_a_relative_path_with_cdpath_exported(tmp_path):
     """With CDPATH exported, ``cd tools`` prints the folder it found, so ``$(cd ... && pwd)``
     held two lines: 'tools/_python.sh: line 52: .../tools\\n.../tools/_signals.sh: No such
