@@ -65,15 +65,15 @@ def add_mim_files() -> None:
 
 
 def tool_commands() -> list:
-    """``genview-<tool>`` console scripts, from ``genview_mm.tools.runner.TOOLS`` (the one list
-    of tools; read without importing genview_mm)."""
-    with open(osp.join(HERE, 'genview_mm', 'tools', 'runner.py')) as f:
+    """``genview-<tool>`` console scripts, from ``genview_mm.utils.installation.TOOLS`` (the
+    one list of tools; read without importing genview_mm)."""
+    with open(osp.join(HERE, 'genview_mm', 'utils', 'installation.py')) as f:
         tree = ast.parse(f.read())
     for node in tree.body:
         if isinstance(node, ast.AnnAssign) and getattr(node.target, 'id', '') == 'TOOLS':
             tools = ast.literal_eval(node.value)
             return [f'{command} = genview_mm.tools.{name}:main' for name, command in tools.items()]
-    raise RuntimeError('genview_mm/tools/runner.py defines no TOOLS')
+    raise RuntimeError('genview_mm/utils/installation.py defines no TOOLS')
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ name. "Refit" is advised only when the encoder really differs.
 import os.path as osp
 from typing import Optional, Tuple
 
+from ..utils.installation import tool_command
 from .encoder_identity import EncoderIdentity, same_fingerprint
 from .pca import ForegroundPCA, ForegroundPCAError
 
@@ -55,16 +56,16 @@ def describe_encoder(encoder) -> str:
 
 
 def refit_command(encoder) -> str:
-    """The command that fits a PCA file for ``encoder``."""
-    name = encoder.name
+    """The command that fits a PCA file for ``encoder`` (run from the working folder)."""
+    name, tool = encoder.name, tool_command('fit_foreground_pca')
     if getattr(encoder, 'arch', '') and str(encoder.arch).startswith('timm:'):
-        return (f'python tools/fit_foreground_pca.py IMAGES --timm-model {name} --input-size '
-                f'{encoder.input_size} --out PCA.pth')
+        return (f'{tool} IMAGES --timm-model {name} --input-size {encoder.input_size} '
+                '--out PCA.pth')
     folder, sub = name.rsplit('/', 1) if '/' in name else ('', '')
     if sub == 'image_encoder' and not osp.isdir(name):  # a pipeline's by hub id: the tool
-        return (f'python tools/fit_foreground_pca.py IMAGES --encoder {folder} --subfolder '
-                'image_encoder --out PCA.pth')  # takes the id, not 'id/image_encoder'
-    return f'python tools/fit_foreground_pca.py IMAGES --encoder {name} --out PCA.pth'
+        return (f'{tool} IMAGES --encoder {folder} --subfolder image_encoder '
+                '--out PCA.pth')  # takes the id, not 'id/image_encoder'
+    return f'{tool} IMAGES --encoder {name} --out PCA.pth'
 
 
 def check_pca_encoder(pca: ForegroundPCA, encoder, path: str = '<pca>',

@@ -8,28 +8,10 @@ file runs as ``__main__`` with the command line unchanged, exactly as
 import os.path as osp
 import runpy
 import sys
-from typing import Callable, Dict, Optional
+from typing import Callable, Optional
 
 from ..utils import interrupt
-from ..utils.installation import tools_dir
-
-#: tool file (tools/<name>.py) -> console command (setup.py's entry points)
-TOOLS: Dict[str, str] = {
-    'train': 'genview-train',
-    'test': 'genview-test',
-    'check_config': 'genview-check-config',
-    'generate_views': 'genview-generate',
-    'merge_manifests': 'genview-merge-manifests',
-    'import_views': 'genview-import-views',
-    'fit_foreground_pca': 'genview-fit-pca',
-    'import_official_pca': 'genview-import-official-pca',
-    'convert_checkpoint': 'genview-convert-checkpoint',
-    'visualize_pairs': 'genview-visualize-pairs',
-    'make_semi_subsets': 'genview-make-semi-subsets',
-    'make_toy_coco': 'genview-make-toy-coco',
-    'genview_demo': 'genview-demo',
-    'sample_extra_images': 'genview-sample-extra-images',
-}
+from ..utils.installation import TOOLS, tools_dir
 
 
 def run_tool(name: str, argv: Optional[list] = None) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from genview_mm.apis import load_config
 from genview_mm.apis.preflight import format_checklist, preflight_passes, run_preflight
-from helpers import ROOT, write_photos
+from helpers import ROOT, checkout_root, write_photos
 
 TINY = osp.join(ROOT, 'configs', 'demo', 'mocov2_r18_tiny_cpu_expansion.py')
 MOCOV2 = osp.join(ROOT, 'configs', 'expansion', 'mocov2_r50_in1k-plus-extra.py')
@@ -92,7 +92,7 @@ def test_list_drawn_for_another_folder(setup, tmp_path):
 
 
 def test_fresh_clone_names_imagenet_and_the_extra_set(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(checkout_root(tmp_path))
     checks = run_preflight(load_config(MOCOV2))
     text = format_checklist(checks, 'configs/expansion/mocov2_r50_in1k-plus-extra.py')
     assert [c.what for c in checks if c.failing] == [

@@ -19,6 +19,7 @@ from genview_mm.apis.preflight import format_checklist, preflight_passes, run_pr
 from genview_mm.apis.preflight.fixes import released_views
 from helpers import (
     ROOT,
+    checkout_root,
     load_tool,
     photos_with_views,
     run_script,
@@ -111,7 +112,7 @@ def test_fix_lines_name_the_configs_training_images(tmp_path, monkeypatch, capsy
     """The commands that make the views manifest and the scorer's PCA file read the config's
     own training images (here moved with --cfg-options): they named data/imagenet/train, a
     folder that need not exist; that stays the folder when the config names no other."""
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(checkout_root(tmp_path))
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     check = load_tool('check_config').main
     in1k = str(tmp_path / 'in1k')
@@ -128,6 +129,16 @@ def test_fix_lines_name_the_configs_training_images(tmp_path, monkeypatch, capsy
     assert '--source-root data/imagenet/train --out' in out
     assert 'python tools/fit_foreground_pca.py data/imagenet/train --per-folder' in out
     assert 'python tools/import_views.py data/imagenet/train_variations --source-root' in out
+    # outside the checkout's root (the user's own project, a wheel) there is no tools/ to
+    # run: the console commands (`python tools/X.py` failed there)
+    (tmp_path / 'my_project').mkdir()
+    monkeypatch.chdir(tmp_path / 'my_project')
+    assert check([GENVIEW_IN1K, '--quiet']) == 2
+    out = capsys.readouterr().out
+    assert 'released views: genview-import-views data/imagenet/train_variations' in out
+    assert 'or generate them: genview-generate data/imagenet/train --pca' in out
+    assert 'or fit one: genview-fit-pca data/imagenet/train --per-folder' in out
+    assert 'python tools/' not in out
 
 
 def test_the_manifest_fixes_make_it_where_the_config_reads_it(tmp_path, monkeypatch, capsys):
@@ -267,8 +278,9 @@ def test_detection_config_train_and_test(tmp_path):
 @pytest.mark.slow
 def test_headline_commands_end_in_the_checklist_and_nothing_else(tmp_path):
     """On a fresh checkout (no data/), the user's first commands print only the checklist."""
-    proc = run_tool('dist_train.sh', osp.join(ROOT, 'configs', 'genview_mocov2_r50_in1k.py'), '1',
-                    cwd=str(tmp_path), env=dict(HF_HUB_OFFLINE='1'), timeout=300, returncode=2)
+    proc = run_tool('dist_train.sh', osp.join(ROOT, 'configs', 'genview_mocov2_r50_in1k.py'),
+                    '1', cwd=checkout_root(tmp_path), env=dict(HF_HUB_OFFLINE='1'), timeout=300,
+                    returncode=2)
     out = proc.output
     assert out.startswith('genview_mm preflight:') and 'Traceback' not in out
     assert out.count('MISSING') == 3 and 'OFFLINE' in out and len(out.splitlines()) < 25

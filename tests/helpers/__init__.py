@@ -24,6 +24,7 @@ from .tools import (  # noqa: F401
                    ROOT,
                    TOOLS,
                    ToolRun,
+                   checkout_root,
                    free_port,
                    load_tool,
                    run_cmd,

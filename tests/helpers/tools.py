@@ -23,6 +23,13 @@ DIST_VARS = ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT',
 TAIL = 6000  # characters of output an assertion message shows
 
 
+def checkout_root(folder) -> str:
+    """``folder`` as the root of a fresh clone of this checkout (no data/): a ``tools`` link to
+    its tools, so the fix lines name ``python tools/X.py`` there as in the checkout's root."""
+    os.symlink(TOOLS, osp.join(str(folder), 'tools'))
+    return str(folder)
+
+
 def tool_env(**extra: str) -> Dict[str, str]:
     """The environment of a tool subprocess.
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from genview_mm.tools.runner import TOOLS
+from genview_mm.utils.installation import TOOLS
 from helpers import ROOT, run_cmd
 
 pytestmark = pytest.mark.slow
@@ -84,6 +84,11 @@ def test_installed_tools_run_outside_the_repository(installed):
                     env=env, returncode=2)  # the demo data is not there
     assert config in check.stdout and 'data' in check.stdout
     assert 'Traceback' not in check.output
+    in1k = osp.join(target, 'genview_mm', '.mim', 'configs', 'genview_mocov2_r50_in1k.py')
+    check = run_cmd([osp.join(target, 'bin', 'genview-check-config'), in1k, '--quiet'], cwd=cwd,
+                    env=dict(env, HF_HUB_OFFLINE='1'), returncode=2)
+    assert 'released views: genview-import-views data/imagenet/train_variations' in check.stdout
+    assert 'python tools/' not in check.stdout  # no tools/ here to run
     usage = run_cmd([sys.executable, '-m', 'genview_mm.tools.convert_checkpoint', '--help'],
                     cwd=cwd, env=env)
     assert 'pretraining checkpoint' in usage.stdout

@@ -43,7 +43,8 @@ def test_run_tests_sh_runs_the_path_it_is_given(tmp_path):
 def scratch_repo(root) -> str:
     """setup.py and what it reads, configs/ and tools/ with one file each."""
     repo = osp.join(str(root), 'repo')
-    for rel in ('setup.py', 'README.md', 'genview_mm/version.py', 'genview_mm/tools/runner.py',
+    for rel in ('setup.py', 'README.md', 'genview_mm/version.py',
+                'genview_mm/utils/installation.py',
                 'tools/bootstrap_env.sh', 'tools/constraints.txt'):
         os.makedirs(osp.dirname(osp.join(repo, rel)), exist_ok=True)
         shutil.copy(osp.join(ROOT, rel), osp.join(repo, rel))

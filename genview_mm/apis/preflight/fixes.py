@@ -9,10 +9,12 @@ the released views the ``train_variations`` folder next to it (``{views}``). Pat
 shell-quoted (:data:`PATH_FACTS`), so a line pasted into a shell works for a folder with a space.
 """
 import os.path as osp
+import re
 import shlex
 from typing import Dict, List, Tuple
 
 from genview_mm.structures.manifest import MERGED_NAME
+from genview_mm.utils.installation import tool_command
 
 _MANIFEST = (  # made where the config reads it ({manifest}, :func:`fix_lines`)
     'released views: python tools/import_views.py {views} --source-root {images} --out {manifest}',
@@ -115,6 +117,9 @@ FIXES: Dict[str, Tuple[str, ...]] = {
 }
 
 
+#: a tool command of the templates, run as :func:`~genview_mm.utils.installation.tool_command`
+#: says from the working folder (``genview-import-views`` outside the checkout's root)
+_TOOL_CALL = re.compile(r'python tools/(\w+)\.py')
 #: the facts that are paths: shell-quoted in the lines (``shlex.quote``: a plain path stays as is)
 PATH_FACTS = ('images', 'views', 'path', 'folder', 'root', 'out', 'dir', 'imagenet', 'ann',
               'manifest', 'views_out')
@@ -137,7 +142,8 @@ def fix_lines(problem: str, **facts) -> List[str]:
             :data:`PATH_FACTS` are shell-quoted.
 
     Returns:
-        List[str]: one line per command or setting.
+        List[str]: one line per command or setting; ``python tools/X.py`` where the working
+        folder is the checkout's root, else X's console command.
     """
     if isinstance(facts.get('images'), str):
         facts.setdefault('views', released_views(facts['images']))
@@ -151,7 +157,8 @@ def fix_lines(problem: str, **facts) -> List[str]:
                      f'{shlex.quote(osp.join(out, MERGED_NAME))})')
     facts = {k: shlex.quote(v) if k in PATH_FACTS and isinstance(v, str) else v
              for k, v in facts.items()}
-    return [line.format(**facts) for line in FIXES[problem]]
+    return [_TOOL_CALL.sub(lambda m: tool_command(m.group(1)), line).format(**facts)
+            for line in FIXES[problem]]
 
 
 def dataset_fix_kind(kind: str) -> str:
