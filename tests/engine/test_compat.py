@@ -183,53 +183,44 @@ def test_numpy1_aliases_are_data_types_only():
     assert np.dtypes.Float64DType in plain and np.dtypes.BoolDType in plain
 
 
-class _NdarrayOverBytes:
-    """``numpy.ndarray((1,), dtype('O'), 8 bytes)``: an object whose address the bytes give
-    (with an address of the attacker's choosing, a crash or a forged object)."""
+class _Pickled:
+    """Pickles as ``call(*args)``, then ``state`` restored onto it: what a forged checkpoint
+    can hold."""
+
+    def __init__(self, call, args, state=None):
+        self.call, self.args, self.state = call, args, state
 
     def __reduce__(self):
-        return np.ndarray, ((1,), np.dtype('O'), bytes(8))
+        return (self.call, self.args) + (() if self.state is None else (self.state,))
 
 
-class _DtypeWithHiddenObjects:
-    """A bytes dtype whose pickled state gives it an object field and clears the flags that
-    say it holds objects: an array of it is then read from raw bytes (forged pointers)."""
-
-    def __reduce__(self):
-        state = (3, '|', None, ('a',), {'a': (np.dtype('O'), 0)}, 8, 1, 0)
-        return np.dtype, ('S8', False, True), state
+def _dtype(name: str, state: tuple) -> _Pickled:
+    """numpy's dtype ``name`` as numpy pickles one, with a forged ``state``."""
+    return _Pickled(np.dtype, (name, False, True), state)
 
 
-class _ArrayOfHiddenObjects:
-    def __reduce__(self):
-        return NUMPY1_CORE._reconstruct, (np.ndarray, (0,), b'b'), (
-            1, (1,), _DtypeWithHiddenObjects(), False, bytes(8))
+def _array(shape: tuple, dtype, raw: bytes) -> _Pickled:
+    """An array as numpy pickles one: ``_reconstruct``, then ``shape``, ``dtype``, ``raw``."""
+    return _Pickled(NUMPY1_CORE._reconstruct, (np.ndarray, (0,), b'b'),
+                    (1, shape, dtype, False, raw))
 
 
-class _ObjectDtypeWithoutFlags:
-    """An object dtype copy whose state clears its flags: numpy then took raw bytes as its
-    items (pointers; the process crashed on reading one)."""
-
-    def __reduce__(self):
-        return np.dtype, ('O8', False, True), (3, '|', None, None, None, -1, -1, 0)
-
-
-class _ArrayOfObjectsFromBytes:
-    def __reduce__(self):
-        return NUMPY1_CORE._reconstruct, (np.ndarray, (0,), b'b'), (
-            1, (1,), _ObjectDtypeWithoutFlags(), False, bytes.fromhex('4141414141414141'))
-
-
-class _DatetimeDtypeState:
-    """A datetime dtype given a state of another version: numpy crashed restoring it."""
-
-    def __reduce__(self):
-        return np.dtype, ('M8', False, True), (3, '<', None, None, None, -1, -1, 255)
+# ``numpy.ndarray((1,), dtype('O'), 8 bytes)``: an object whose address the bytes give (with an
+# address of the attacker's choosing, a crash or a forged object)
+_NDARRAY_OVER_BYTES = _Pickled(np.ndarray, ((1,), np.dtype('O'), bytes(8)))
+# a bytes dtype whose state gives it an object field and clears the flags that say it holds
+# objects: an array of it is then read from raw bytes (forged pointers)
+_HIDDEN_OBJECTS = _dtype('S8', (3, '|', None, ('a',), {'a': (np.dtype('O'), 0)}, 8, 1, 0))
+# an object dtype copy whose state clears its flags: numpy then took raw bytes as its items
+# (pointers; the process crashed on reading one)
+_OBJECTS_WITHOUT_FLAGS = _dtype('O8', (3, '|', None, None, None, -1, -1, 0))
+# a datetime dtype given a state of another version: numpy crashed restoring it
+_DATETIME_STATE = _dtype('M8', (3, '<', None, None, None, -1, -1, 255))
 
 
-@pytest.mark.parametrize('payload', [_NdarrayOverBytes(), _DtypeWithHiddenObjects(),
-                                     _ArrayOfHiddenObjects(), _ArrayOfObjectsFromBytes(),
-                                     _DatetimeDtypeState()],
+@pytest.mark.parametrize('payload', [
+    _NDARRAY_OVER_BYTES, _HIDDEN_OBJECTS, _array((1,), _HIDDEN_OBJECTS, bytes(8)),
+    _array((1,), _OBJECTS_WITHOUT_FLAGS, bytes.fromhex('4141414141414141')), _DATETIME_STATE],
                          ids=['ndarray-call', 'dtype-state', 'array-of-it', 'object-flags',
                               'datetime-state'])
 @pytest.mark.parametrize('numpy1', [False, True], ids=['numpy2', 'numpy1'])
@@ -246,38 +237,16 @@ def test_arrays_over_raw_memory_are_refused(tmp_path, payload, numpy1):
             load(path)
 
 
-class _LongDoubleBigEndianAllFlags:
-    def __reduce__(self):
-        return NUMPY1_CORE._reconstruct, (np.ndarray, (0,), b'b'), (
-            1, (2,), _LongDoubleState(), False, bytes(32))
-
-
-class _LongDoubleState:
-    """A long double dtype whose state sets every flag and a big-endian order: numpy crashed
-    when an array of it was used."""
-
-    def __reduce__(self):
-        return np.dtype, ('f16', False, True), (3, '>', None, None, None, -1, -1, 255)
-
-
-class _FloatWithObjectField:
-    """A float64 copy whose state gives it an object field and no flags (numpy then read the
-    array's bytes as pointers)."""
-
-    def __reduce__(self):
-        return np.dtype, ('f8', False, True), (3, '<', None, ('a',), {'a': (np.dtype('O'), 0)},
-                                               8, 8, 0)
-
-
-class _FloatArrayWithObjectField:
-    def __reduce__(self):
-        return NUMPY1_CORE._reconstruct, (np.ndarray, (0,), b'b'), (
-            1, (1,), _FloatWithObjectField(), False, bytes.fromhex('4141414141414140'))
-
-
-class _ObjectScalarFromBytes:
-    def __reduce__(self):
-        return NUMPY1_CORE.scalar, (_ObjectDtypeWithoutFlags(), bytes(8))
+# a long double dtype whose state sets every flag and a big-endian order: numpy crashed when
+# an array of it was used
+_LONG_DOUBLE_ALL_FLAGS = _array((2,), _dtype('f16', (3, '>', None, None, None, -1, -1, 255)),
+                                bytes(32))
+# a float64 copy whose state gives it an object field and no flags (numpy then read the
+# array's bytes as pointers)
+_FLOAT_WITH_OBJECT_FIELD = _array((1,), _dtype(
+    'f8', (3, '<', None, ('a',), {'a': (np.dtype('O'), 0)}, 8, 8, 0)),
+    bytes.fromhex('4141414141414140'))
+_OBJECT_SCALAR_FROM_BYTES = _Pickled(NUMPY1_CORE.scalar, (_OBJECTS_WITHOUT_FLAGS, bytes(8)))
 
 
 def test_a_numeric_dtype_state_cannot_change_numpys_shared_dtype(tmp_path):
@@ -286,11 +255,11 @@ def test_a_numeric_dtype_state_cannot_change_numpys_shared_dtype(tmp_path):
     its numbers, and the dtype numpy hands out elsewhere is untouched. An object dtype is
     refused, also through numpy's scalar function."""
     path = str(tmp_path / 'forged.pth')
-    torch.save(dict(meta=dict(x=_LongDoubleBigEndianAllFlags())), path)
+    torch.save(dict(meta=dict(x=_LONG_DOUBLE_ALL_FLAGS)), path)
     arr = torch.load(path, weights_only=True)['meta']['x']
     assert isinstance(arr, np.ndarray) and arr.dtype == np.longdouble and arr.tolist() == [0.0, 0.0]
     assert np.dtype(np.longdouble).flags == 0 and np.concatenate([arr, arr]).shape == (4,)
-    for payload in (_FloatArrayWithObjectField(), _ObjectScalarFromBytes()):
+    for payload in (_FLOAT_WITH_OBJECT_FIELD, _OBJECT_SCALAR_FROM_BYTES):
         torch.save(dict(meta=dict(x=payload)), path)
         with pytest.raises(pickle.UnpicklingError, match="refuses numpy dtype 'O8'"):
             torch.load(path, weights_only=True)
