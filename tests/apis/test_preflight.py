@@ -64,6 +64,27 @@ def test_complete_pretraining_setup_passes(setup, tiny_clip_path):
     assert '6 of 6 sampled dataset images have a view' in manifest.detail
 
 
+def test_hidden_files_are_not_sampled_as_dataset_images(setup, tmp_path):
+    """A dataset unpacked from a Mac has a ``._x.jpg`` beside each ``x.jpg``: MMEngine's listing
+    skips them (training reads 6 images), but the preflight sampled them, said '6 of 12 sampled
+    dataset images have a view' (a note: regenerate for nothing), and took a folder holding
+    only such files as one that holds images."""
+    for folder, _, files in os.walk(setup['images']):
+        for name in files:
+            with open(osp.join(folder, '._' + name), 'wb') as f:
+                f.write(b'\x00\x05\x16\x07 AppleDouble')
+    checks = run_preflight(pretraining_cfg(setup))
+    manifest = next(c for c in checks if c.what == 'GenView views manifest')
+    assert preflight_passes(checks) and manifest.status == 'ok', manifest
+    assert '6 of 6 sampled dataset images have a view' in manifest.detail
+    from genview_mm.apis.preflight.data_checks import has_images
+    (tmp_path / 'mac' / 'n01').mkdir(parents=True)
+    (tmp_path / 'mac' / 'n01' / '._img.jpg').write_bytes(b'AppleDouble')
+    assert has_images(str(tmp_path / 'mac')) is False
+    (tmp_path / 'mac' / 'n01' / 'img.jpg').write_bytes(b'jpeg')
+    assert has_images(str(tmp_path / 'mac')) is True
+
+
 @pytest.mark.parametrize('piece', ['images', 'manifest', 'clip', 'pca'])
 def test_each_missing_piece_alone_names_its_command(setup, piece):
     gone = setup[piece]

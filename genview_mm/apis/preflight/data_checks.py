@@ -137,9 +137,10 @@ def is_empty_file(path: str) -> bool:
 
 def has_images(folder: str, budget: int = 64,
                accept: Callable[[str], bool] = is_image_file) -> Optional[bool]:
-    """Whether a folder holds an image file (a name ``accept`` takes) at any depth: True at the
-    first one found, False when a walk of the whole tree found none, None when ``budget``
-    folders did not settle it."""
+    """Whether a folder holds an image file (a name ``accept`` takes, not hidden: MMEngine's
+    listing skips ``.x`` files, macOS's ``._x`` among them) at any depth: True at the first one
+    found, False when a walk of the whole tree found none, None when ``budget`` folders did not
+    settle it."""
     queue = [folder]
     for _ in range(budget):
         if not queue:
@@ -149,7 +150,7 @@ def has_images(folder: str, budget: int = 64,
                 for e in entries:
                     if e.is_dir():
                         queue.append(e.path)
-                    elif accept(e.name) and e.is_file():
+                    elif not e.name.startswith('.') and accept(e.name) and e.is_file():
                         return True
         except OSError:
             return None
@@ -412,10 +413,12 @@ def sample_images(ds: dict, k: int = SAMPLE, seed: int = 0) -> List[str]:
 
 
 def _scan(folder: str) -> Tuple[List[str], List[str]]:
-    """The image files and the subfolders of ``folder``, sorted (none if it cannot be read)."""
+    """The image files (not hidden ones, as :func:`has_images`) and the subfolders of
+    ``folder``, sorted (none if it cannot be read)."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return [], []
-    return ([e.path for e in entries if e.is_file() and is_image_file(e.name)],
+    return ([e.path for e in entries if not e.name.startswith('.') and e.is_file() and
+             is_image_file(e.name)],
             [e.path for e in entries if e.is_dir()])
