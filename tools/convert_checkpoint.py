@@ -71,10 +71,10 @@ def main() -> None:
     try:
         info: dict = {}
         out = convert_checkpoint(args.src, args.dst, fmt, args.prefix, info=info)
-    except (IsADirectoryError, NotWritable) as err:  # a bad argument (checked before the work)
-        print(f'convert_checkpoint.py: error: {err}', file=sys.stderr)
-        sys.exit(2)
-    except (CheckpointError, FileNotFoundError, DiskFull) as err:
+    except (IsADirectoryError, NotWritable, FileNotFoundError) as err:  # a bad argument (a
+        print(f'convert_checkpoint.py: error: {err}', file=sys.stderr)  # path that is not
+        sys.exit(2)  # there), checked before the work
+    except (CheckpointError, DiskFull) as err:
         sys.exit(f'convert_checkpoint.py: error: {err}')
     except OSError as err:  # writing dst (reading src gives a CheckpointError)
         sys.exit(f'convert_checkpoint.py: error: cannot write {args.dst} ({err.strerror or err}); '

@@ -92,6 +92,18 @@ def test_convert_tool_into_a_path_under_a_file_is_one_line(where, ssl_ckpt, tmp_
     assert (tmp_path / 'a_file').read_text() == 'mine'
 
 
+@pytest.mark.slow
+def test_convert_tool_from_a_missing_source_is_a_usage_error(tmp_path):
+    """A mistyped source path exited 1, as a damaged file does; every tool's refusal of a path
+    that is not there is exit 2 (make_semi_subsets.py --train-list, a missing dst folder)."""
+    proc = run_tool('convert_checkpoint.py', tmp_path / 'nope.pth', tmp_path / 'out.pth',
+                    returncode=2)
+    assert (proc.stdout, proc.stderr) == ('', f'convert_checkpoint.py: error: checkpoint '
+                                          f'{tmp_path / "nope.pth"} does not exist (or is not a '
+                                          'file)\n')
+    assert os.listdir(tmp_path) == []
+
+
 def test_convert_tool_into_an_empty_path_is_a_usage_error(ssl_ckpt, tmp_path):
     """``DST=''`` (an unset variable): the checkpoint was read and extracted, then the rename
     failed ('No such file or directory ... -> ''', exit 1)."""
