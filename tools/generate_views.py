@@ -161,8 +161,8 @@ def parse_args(argv=None):
                    'other settings, delete the views and records this tool wrote there and '
                    'start over (one process only)')
     p.add_argument('--max-fail-fraction', type=number_in(float, 0, 1, low_open=True),
-                   default=0.5, help='exit with status 1 '
-                   'if at least this share of the images tried fails (default: 0.5)')
+                   default=0.5, help='exit with status 1 if the images that fail in this '
+                   "run are at least this share of the worker's images (default: 0.5)")
     p.add_argument('--no-encoder-check', action='store_true',
                    help='accept a PCA file made for another encoder of the same token width, '
                    'grid and input size (the weights/name check is skipped)')
