@@ -138,10 +138,15 @@ def test_check_args_refuses_what_a_task_would_refuse(gen_main, photo_dir, tiny_u
     """slurm_generate.sh runs --check-args before it submits. It passed an --out-dir inside
     the source, an unknown --scheduler (found after the model loaded), a --rank without
     --world-size or out of range, and a bogus --device (a traceback): the array was queued,
-    every task failed and the merge job waited forever."""
+    every task failed and the merge job waited forever. So did an --out-dir holding views
+    this tool did not record (import_views.py's manifest): every task refuses it."""
     out = str(tmp_path / 'out')
+    (tmp_path / 'imported').mkdir()
+    (tmp_path / 'imported' / 'manifest.jsonl').write_text('')
     for extra, shown in (
             (['--out-dir', osp.join(photo_dir, 'a', 'views')], 'is inside the source folder'),
+            (['--out-dir', str(tmp_path / 'imported')],
+             'holds images or manifests but no generation_settings.json of this tool'),
             (['--scheduler', 'Bogus'], "--scheduler: unknown diffusers scheduler 'Bogus'"),
             (['--scheduler', 'UNet2DConditionModel'],  # a model class has from_config too
              "--scheduler: unknown diffusers scheduler 'UNet2DConditionModel'"),

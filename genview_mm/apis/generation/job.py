@@ -126,7 +126,7 @@ def check_args(args: argparse.Namespace) -> None:
     ``--device`` that is no device name, an ``--out-dir`` inside a source folder, an option
     the source ignores, ``--overwrite`` with several workers, a config source that does not
     parse, the generator's settings (noise rule, scheduler) and the settings record of
-    ``--out-dir``.
+    ``--out-dir`` (or its lack beside views or manifests).
     Without ``--device`` the settings a task resolves on its device (dtype, output) are the
     record's: the task compares them."""
     try:
@@ -147,7 +147,8 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(str(exc)) from None
     generator = checked_generator(args, args.device or 'cpu')
     old = read_settings(args.out_dir)
-    if old is None:
+    if old is None:  # views or manifests of another tool (import_views.py) are refused too
+        check_settings(args.out_dir, {}, args.overwrite)
         return
     settings = settings_or_refuse(generator, args)
     if not args.device:
