@@ -116,9 +116,10 @@ def read_config(config: str):
 
 
 def list_config(config: str, dataset_key: str = DEFAULT_DATASET_KEY,
-                data_root: Optional[str] = None) -> List[ImageItem]:
+                data_root: Optional[str] = None) -> Tuple[List[ImageItem], Optional[str]]:
     """Images of the dataset an MMPretrain config builds at ``dataset_key`` (dotted; a list's
-    item by its index). A key the config lacks, or a dataset that fails to build, is a
+    item by its index), and the folder it walks (its image folder; None where it reads an
+    annotation list). A key the config lacks, or a dataset that fails to build, is a
     ValueError saying which (a missing file stays an OSError)."""
     from mmpretrain.registry import DATASETS
     from mmpretrain.utils import register_all_modules
@@ -150,7 +151,8 @@ def list_config(config: str, dataset_key: str = DEFAULT_DATASET_KEY,
         raise ValueError(f'the dataset at {dataset_key} of {config} cannot be built '
                          f'({type(exc).__name__}: {exc})') from exc
     root = getattr(dataset, 'img_prefix', None) or dataset.data_root or ''
-    return _items((dataset.get_data_info(i)['img_path'] for i in range(len(dataset))), root)
+    return (_items((dataset.get_data_info(i)['img_path'] for i in range(len(dataset))), root),
+            None if getattr(dataset, 'ann_file', '') else root or '.')
 
 
 def _cycle_link(path: str) -> str:
@@ -185,15 +187,23 @@ def list_images(source: str, data_root: Optional[str] = None,
     """A folder, a ``.py`` MMPretrain config (its dataset at ``dataset_key``, default
     ``train_dataloader.dataset``), or a list / annotation file. An option that does not
     apply to the source is a ValueError (``check_source_options``)."""
+    return list_source(source, data_root, dataset_key)[0]
+
+
+def list_source(source: str, data_root: Optional[str] = None, dataset_key: Optional[str] = None
+                ) -> Tuple[List[ImageItem], Optional[str]]:
+    """:func:`list_images`, and the folder the source walks (a folder source itself, the
+    image folder of a config's dataset that reads no annotation list; None for a list): what a
+    later listing would find an output folder's files in."""
     if not osp.exists(source):
         raise FileNotFoundError(f'source not found: {source!r} (pass an image folder, an image '
                                 'list / MMPretrain annotation file, or an MMPretrain config .py)')
     check_source_options(source, data_root, dataset_key)
     if osp.isdir(source):
-        return list_folder(source)
+        return list_folder(source), source
     if source.endswith('.py'):
         return list_config(source, dataset_key or DEFAULT_DATASET_KEY, data_root)
-    return list_file(source, data_root)
+    return list_file(source, data_root), None
 
 
 def load_image(path: str) -> Tuple[Optional[object], Optional[str]]:

@@ -212,15 +212,22 @@ def test_a_refused_start_leaves_no_settings_record(gen_main, photo_dir, tiny_unc
 
 def test_out_dir_inside_or_around_the_source_is_refused(gen_main, photo_dir, tiny_unclip_pca,
                                                         tiny_unclip_path, tmp_path, capsys):
-    """On main a rerun with --out-dir = source made views of views."""
+    """On main a rerun with --out-dir = source made views of views. A config whose dataset
+    walks its folder (no annotation list) is that folder: its first run wrote views into the
+    dataset, every rerun was then refused (they were listed as its images), and training
+    would read them as a class."""
     src = tmp_path / 'src'
     shutil.copytree(photo_dir, src)
     listing = tmp_path / 'train.txt'
     listing.write_text('src/a/img_0000.jpg 0\n')
+    config = tmp_path / 'cfg.py'
+    config.write_text(f"train_dataloader = dict(dataset=dict(type='CustomDataset', "
+                      f"data_root={str(src)!r}, with_label=False))\n")
     for source, out, shown in ((src, src, 'is inside the source folder'),
                                (src, src / 'views', 'is inside the source folder'),
                                (src / 'a', src, 'holds source images'),
-                               (listing, tmp_path, 'holds source images')):
+                               (listing, tmp_path, 'holds source images'),
+                               (config, src / 'views', 'is inside the source folder')):
         assert gen_main(cmd(str(source), tiny_unclip_pca, tiny_unclip_path, str(out))[2:]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f'generate_views.py: error: --out-dir {str(out)!r} {shown}')

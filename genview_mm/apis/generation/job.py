@@ -11,7 +11,7 @@ from typing import Iterable, Optional
 
 import torch
 
-from ...datasets.image_sources import check_source_options, list_images, read_config
+from ...datasets.image_sources import check_source_options, list_source, read_config
 from ...foreground.encoder_identity import is_fingerprint
 from ...generation.pipeline_loader import scheduler_class
 from ...structures.manifest import failure_cause
@@ -172,8 +172,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     settings = settings_or_refuse(generator, args)
     clear = check_settings(args.out_dir, settings, args.overwrite, args.pretrained)  # unloaded
     try:
-        items = list_images(args.source, args.data_root, args.dataset_key)
-        check_outside_sources(args.out_dir, args.source, [it.path for it in items])
+        items, walked = list_source(args.source, args.data_root, args.dataset_key)
+        check_outside_sources(args.out_dir, walked or '', [it.path for it in items])
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     if not items:
