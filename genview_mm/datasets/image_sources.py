@@ -78,6 +78,11 @@ def _is_file(entry: os.DirEntry) -> bool:
         return False
 
 
+def has_image(folder: str) -> bool:
+    """Whether :func:`list_folder` would find an image (stops at the first)."""
+    return next(_walk(osp.abspath(folder)), None) is not None
+
+
 def list_folder(folder: str) -> List[ImageItem]:
     """All images under ``folder`` (recursive), keyed by their relative path."""
     if not osp.isdir(folder):

@@ -139,21 +139,30 @@ def test_check_args_refuses_what_a_task_would_refuse(gen_main, photo_dir, tiny_u
     the source, an unknown --scheduler (found after the model loaded), a --rank without
     --world-size or out of range, and a bogus --device (a traceback): the array was queued,
     every task failed and the merge job waited forever. So did an --out-dir holding views
-    this tool did not record (import_views.py's manifest): every task refuses it."""
+    this tool did not record (import_views.py's manifest), and a source folder without
+    images: every task refuses them."""
     out = str(tmp_path / 'out')
     (tmp_path / 'imported').mkdir()
     (tmp_path / 'imported' / 'manifest.jsonl').write_text('')
-    for extra, shown in (
-            (['--out-dir', osp.join(photo_dir, 'a', 'views')], 'is inside the source folder'),
-            (['--out-dir', str(tmp_path / 'imported')],
+    (tmp_path / 'empty' / '.cache').mkdir(parents=True)  # no image: only a hidden one
+    (tmp_path / 'empty' / '.cache' / 'img.jpg').write_bytes(b'jpeg')
+    (tmp_path / 'empty' / 'notes.txt').write_text('no images yet')
+    empty = str(tmp_path / 'empty')
+    for source, extra, shown in (
+            (photo_dir, ['--out-dir', osp.join(photo_dir, 'a', 'views')],
+             'is inside the source folder'),
+            (photo_dir, ['--out-dir', str(tmp_path / 'imported')],
              'holds images or manifests but no generation_settings.json of this tool'),
-            (['--scheduler', 'Bogus'], "--scheduler: unknown diffusers scheduler 'Bogus'"),
-            (['--scheduler', 'UNet2DConditionModel'],  # a model class has from_config too
+            (empty, [], f'no images found in source {empty!r}'),
+            (photo_dir, ['--scheduler', 'Bogus'],
+             "--scheduler: unknown diffusers scheduler 'Bogus'"),
+            (photo_dir, ['--scheduler', 'UNet2DConditionModel'],  # a model class has from_config
              "--scheduler: unknown diffusers scheduler 'UNet2DConditionModel'"),
-            (['--rank', '0'], '--rank and --world-size go together'),
-            (['--rank', '5', '--world-size', '2'], 'need 0 <= rank < world size, got rank 5'),
-            (['--device', 'bogus'], '--device bogus: ')):
-        args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]
+            (photo_dir, ['--rank', '0'], '--rank and --world-size go together'),
+            (photo_dir, ['--rank', '5', '--world-size', '2'],
+             'need 0 <= rank < world size, got rank 5'),
+            (photo_dir, ['--device', 'bogus'], '--device bogus: ')):
+        args = cmd(source, tiny_unclip_pca, tiny_unclip_path, out)[2:]
         args = [a for a in args if a not in ('--device', 'cpu')] + extra + ['--check-args']
         assert gen_main(args) == 2, extra
         err = capsys.readouterr().err

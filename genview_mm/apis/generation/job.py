@@ -6,12 +6,13 @@ finds every shard recorded at its end merges (idempotent)."""
 import argparse
 import json
 import logging
+import os.path as osp
 from collections import Counter
 from typing import Iterable, Optional
 
 import torch
 
-from ...datasets.image_sources import check_source_options, list_source, read_config
+from ...datasets.image_sources import check_source_options, has_image, list_source, read_config
 from ...foreground.encoder_identity import is_fingerprint
 from ...generation.pipeline_loader import scheduler_class
 from ...structures.manifest import failure_cause
@@ -123,17 +124,20 @@ def check_overwrite(overwrite: bool, world_size: int) -> None:
 def check_args(args: argparse.Namespace) -> None:
     """``--check-args`` (slurm_generate.sh, before it submits): what a task would refuse
     before its model loads, on a node that may have no GPU: ``--rank/--world-size``, a
-    ``--device`` that is no device name, an ``--out-dir`` inside a source folder, an option
-    the source ignores, ``--overwrite`` with several workers, a config source that does not
-    parse, the generator's settings (noise rule, scheduler) and the settings record of
-    ``--out-dir`` (or its lack beside views or manifests).
+    ``--device`` that is no device name, a source folder without images, an ``--out-dir``
+    inside a source folder, an option the source ignores, ``--overwrite`` with several
+    workers, a config source that does not parse, the generator's settings (noise rule,
+    scheduler) and the settings record of ``--out-dir`` (or its lack beside views or
+    manifests).
     Without ``--device`` the settings a task resolves on its device (dtype, output) are the
     record's: the task compares them."""
     try:
         launch_from(args.rank, args.world_size)
         check_outside_sources(args.out_dir, args.source, [])  # a folder source: no listing
         check_source_options(args.source, args.data_root, args.dataset_key)
-    except ValueError as exc:
+        if osp.isdir(args.source) and not has_image(args.source):  # a look, not a listing
+            raise ValueError(f'no images found in source {args.source!r}')
+    except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     try:
         torch.device(args.device or 'cpu')  # a name only: a login node may have no GPU
