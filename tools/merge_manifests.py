@@ -55,14 +55,21 @@ def main(argv=None):
     from genview_mm.apis.generation.shards import merge_manifests
     from genview_mm.datasets.image_sources import list_images
     from genview_mm.structures.manifest import MERGED_NAME, read_rows
-    from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+    from genview_mm.utils.file_safety import (
+        NotWritable,
+        ReplaceRefused,
+        check_replace,
+        check_writable,
+    )
     if args.out and (osp.isdir(args.out) or args.out.endswith(('/', osp.sep))):
         args.out = osp.join(args.out, MERGED_NAME)  # a folder, maybe still to make
     try:  # a user's file given as --out is never replaced silently
+        if args.out:  # a file in the way of its folder: one line, before the merge
+            check_writable(args.out)
         check_replace(args.out or osp.join(args.out_dir, MERGED_NAME),
                       lambda path: next(read_rows(path), None) is not None,
                       'a GenView manifest', '--overwrite', args.overwrite)
-    except ReplaceRefused as exc:
+    except (ReplaceRefused, NotWritable) as exc:
         print(f'merge_manifests.py: error: {exc}', file=sys.stderr)
         return 2
     try:

@@ -180,6 +180,11 @@ def test_merge_tool_replaces_only_a_manifest(tmp_path, capsys):
     assert [r['key'] for r in read_manifest(str(mine))] == ['a.jpg']
     assert tool.main([out, '--out', str(mine)]) == 0  # its own manifest: a rerun replaces it
     assert tool.main([out]) == 0 and tool.main([out]) == 0  # OUT/manifest.jsonl, rerun
+    capsys.readouterr()  # a file where --out's folder would be: '[Errno 17] File exists'
+    assert tool.main([out, '--out', str(mine / 'm.jsonl')]) == 2
+    assert capsys.readouterr().err == (f'merge_manifests.py: error: cannot write '
+                                       f'{mine / "m.jsonl"}: {mine} is a file, not a folder; '
+                                       'choose another path\n')
 
 @pytest.mark.parametrize('damage', ['null variation', 'text variation', 'not utf-8'])
 def test_a_damaged_record_is_named_with_the_way_out(tmp_path, capsys, damage):
