@@ -9,6 +9,7 @@ silently used with another. Fit one with ``tools/fit_foreground_pca.py`` or impo
 vectors with ``tools/import_official_pca.py``.
 """
 import math
+import os
 import os.path as osp
 from dataclasses import asdict, dataclass
 from typing import List, Optional, Tuple
@@ -187,6 +188,9 @@ class ForegroundPCA:
         Raises:
             ForegroundPCAError: the file is missing or is not a foreground PCA file.
         """
+        if not isinstance(path, (str, os.PathLike)):  # an unset pca_path (None)
+            raise ForegroundPCAError(f'No foreground PCA file given (the path is {path!r}): '
+                                     f'set it (e.g. model.scorer.pca_path). {_REFIT}.')
         if not osp.isfile(path):
             raise ForegroundPCAError(f'Foreground PCA file not found: {path!r}. {_REFIT}.')
         try:

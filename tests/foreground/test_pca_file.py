@@ -82,6 +82,10 @@ def test_a_killed_save_leaves_the_old_file(tmp_path, monkeypatch):
 def test_missing_file_says_how_to_fit(tmp_path):
     with pytest.raises(ForegroundPCAError, match='not found.*fit_foreground_pca.py'):
         ForegroundPCA.load(str(tmp_path / 'nope.pth'))
+    # a config whose model.scorer.pca_path stayed None: a bare TypeError from os.stat
+    with pytest.raises(ForegroundPCAError, match=r'^No foreground PCA file given \(the path is '
+                       r'None\): set it \(e\.g\. model\.scorer\.pca_path\)\. Fit one with '):
+        ForegroundPCA.load(None)
 
 
 @pytest.mark.parametrize('content', [b'garbage', None])

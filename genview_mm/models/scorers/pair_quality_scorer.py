@@ -58,10 +58,11 @@ class PairQualityScorer(nn.Module):
 
     Speed (:mod:`.fast_path`; each switch is True, False or ``'auto'`` = on for CUDA only):
     ``cast_weights`` changes no score, ``channels_last`` only the rounding (bit-identical on
-    CPU), ``cuda_graph`` replays the same kernels; ``compile`` rounds differently (its largest
-    errors against float32 were 0.97-1.04x the official path's on CPU, 1.05-1.19x at 32 pairs
-    and 0.85x at 512 on an H200, so it is opt-in: the accuracy rule asks for no more than the
-    official error; docs/benchmarks.md). ``compile`` and ``cuda_graph`` fix the batch at the
+    CPU for the ConvNeXt scorer, not for every encoder), ``cuda_graph`` replays the same
+    kernels; ``compile`` rounds differently (its largest errors against float32 were
+    0.97-1.04x the official path's on CPU, 1.05-1.19x at 32 pairs and 0.85x at 512 on an H200,
+    so it is opt-in: the accuracy rule asks for no more than the official error;
+    docs/benchmarks.md). ``compile`` and ``cuda_graph`` fix the batch at the
     first call.
 
     Args:
