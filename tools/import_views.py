@@ -11,8 +11,8 @@ file names exactly; hidden names such as ._x.JPEG skipped). One row per source i
 usable view (not empty, not a link to nothing or to the source itself; with --verify, one that
 decodes); noise levels come from the official fg_ratios_<level>.txt lists if
 given (else null). Prints what did not match; exits with status 1 if nothing matched, 2 on bad
-input. Rerunning rewrites the same manifest byte for byte; an existing --out that is not a
-GenView manifest (e.g. an image list) is left alone unless --overwrite.
+input. Rerunning rewrites the same manifest byte for byte; an existing --out that this tool did
+not write (an image list, a manifest of generated views) is left alone unless --overwrite.
 """
 import argparse
 import importlib
@@ -43,8 +43,8 @@ def parse_args(argv=None):
                    'import only those that decode: finds views cut short by an unpack that was '
                    'stopped (reads every file; without it only empty files are found)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    p.add_argument('--overwrite', action='store_true', help='replace an existing --out that is '
-                   'not a GenView manifest (without it the tool stops and leaves it alone)')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing --out that '
+                   'this tool did not write (without it the tool stops and leaves it alone)')
     args = p.parse_args(argv)
     if not args.out.strip():  # '' is read as the working folder: its manifest.jsonl replaced
         p.error('--out is empty (an unset variable?): name the manifest to write')
@@ -71,12 +71,15 @@ GENERATION_RUN = ('generation_settings.json', 'shards')
 
 
 def is_manifest(path: str) -> bool:
-    """Whether ``path`` starts with a GenView manifest row (a JSON object with the row keys)."""
+    """Whether ``path`` starts with a row this tool writes (a GenView manifest row whose
+    ``generator`` is ``import:<views root>``): a manifest of generated views (its seeds, noise
+    levels and CLIP similarities) is the user's work, replaced only with ``--overwrite``."""
     with open(path, encoding='utf-8') as f:
         for line in f:
             if line.strip():
                 row = json.loads(line)
-                return isinstance(row, dict) and {'source', 'key', 'output'} <= set(row)
+                return isinstance(row, dict) and {'source', 'key', 'output'} <= set(row) and \
+                    str(row.get('generator') or '').startswith('import:')
     return True  # only blank lines: nothing to lose
 
 
@@ -96,7 +99,8 @@ def main(argv=None) -> int:
               'and point genview.manifest at it.', file=sys.stderr)
         return 2
     try:
-        check_replace(args.out, is_manifest, 'a GenView manifest', '--overwrite', args.overwrite)
+        check_replace(args.out, is_manifest, 'a manifest of imported views', '--overwrite',
+                      args.overwrite)
     except ReplaceRefused as exc:
         print(f'import_views.py: error: {exc}', file=sys.stderr)
         return 2

@@ -223,7 +223,8 @@ def test_bad_inputs_give_clear_errors(tmp_path, capsys):
 
     # nothing matches: exit 1, and an existing manifest is left as it was
     out = tmp_path / 'm.jsonl'
-    previous = json.dumps(dict.fromkeys(FIELDS, 'previous')) + '\n'  # a manifest of ours
+    previous = json.dumps(dict(dict.fromkeys(FIELDS, 'previous'),  # a manifest of ours
+                               generator='import:previous')) + '\n'
     out.write_text(previous)
     other = tmp_path / 'other_views'
     touch(str(other / 'n01' / 'b.JPEG'))

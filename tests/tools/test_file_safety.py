@@ -87,12 +87,23 @@ def test_import_views_refuses_to_replace_a_user_file(tmp_path, capsys):
     rc = tool.main([views, '--source-root', source, '--out', target, '--no-progress'])
     line = one_error_line(capsys.readouterr().err, 'import_views.py')
     assert rc == 2 and read(target) == USER_LIST
-    assert 'not a GenView manifest' in line and '--overwrite' in line and 'bytes' in line
+    assert 'not a manifest of imported views' in line and '--overwrite' in line and \
+        'bytes' in line
 
     # a manifest it wrote is replaced on a rerun; --overwrite replaces a foreign file
     out = str(tmp_path / 'views.jsonl')
     assert tool.main([views, '--source-root', source, '--out', out, '--no-progress']) == 0
     first = read(out)
+    # a manifest of generated views (merge_manifests.py --out) was replaced as if it were one
+    # of this tool's: its seeds, noise levels and CLIP similarities lost, training on the
+    # released views instead
+    generated = tmp_path / 'merged.jsonl'
+    generated.write_bytes(first.replace(b'"generator": "import:', b'"generator": "unclip:'))
+    before = read(str(generated))
+    assert tool.main([views, '--source-root', source, '--out', str(generated),
+                      '--no-progress']) == 2
+    line = one_error_line(capsys.readouterr().err, 'import_views.py')
+    assert 'not a manifest of imported views' in line and read(str(generated)) == before
     assert tool.main([views, '--source-root', source, '--out', out, '--no-progress']) == 0
     assert read(out) == first
     assert tool.main([views, '--source-root', source, '--out', target, '--no-progress',
