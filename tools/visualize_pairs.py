@@ -37,6 +37,10 @@ def parse_args() -> argparse.Namespace:
                    'replaces only a grid this tool wrote, anything else with --overwrite')
     p.add_argument('--overwrite', action='store_true', help='replace whatever --out names')
     args = p.parse_args()
+    if not (args.config or (args.view1_dir and args.view2_dir and args.pca)):
+        p.error('give --config, or --view1-dir, --view2-dir and --pca')
+    if args.cfg_options and not args.config:
+        p.error('--cfg-options changes --config: give one')
     if args.num < 1:
         p.error(f'--num must be at least 1, got {args.num}')
     if not (math.isfinite(args.gamma) and args.gamma >= 0):  # GenViewMixin's rule
@@ -65,21 +69,18 @@ def report_unmatched(dir1: str, dir2: str, show: int = 10) -> None:
 
 def main() -> None:
     args = parse_args()
-    if not (args.config or (args.view1_dir and args.view2_dir and args.pca)):
-        raise SystemExit('give --config, or --view1-dir, --view2-dir and --pca')
-    if args.cfg_options and not args.config:
-        raise SystemExit('visualize_pairs.py: error: --cfg-options changes --config: give one')
     import genview_mm  # noqa: F401  (compat fixes and registration first)
     from genview_mm.apis.pair_samples import score_config_samples, score_folders
     from genview_mm.models.scorers import PairQualityScorer
     from genview_mm.utils.dist import resolve_device
     from genview_mm.utils.file_safety import ReplaceRefused, check_replace
     from genview_mm.visualization import is_pair_grid, render_pair_grid
-    try:  # before any pair is scored
+    try:  # before any pair is scored: a refused request (exit 2, as every tool's)
         check_replace(args.out, is_pair_grid, 'a grid of pairs', '--overwrite', args.overwrite)
         resolve_device(args.device)  # 'gpu', or cuda where there is none: a traceback later
     except (ReplaceRefused, ValueError) as exc:
-        raise SystemExit(f'visualize_pairs.py: error: {exc}') from None
+        print(f'visualize_pairs.py: error: {exc}', file=sys.stderr)
+        sys.exit(2)
     try:  # a missing or empty manifest, a PCA file that does not fit: one line
         if args.config:
             img1, img2, scores, weights = score_config_samples(

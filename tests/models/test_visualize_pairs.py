@@ -61,7 +61,7 @@ def test_folder_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
     assert asked == ['cpu:0']
 
 
-def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch):
+def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch, capsys):
     write_photos(str(tmp_path / 'imgs'), 4, 48)
     scorer = dict(type='PairQualityScorer', encoder=tiny_clip_path, pca_path=tiny_scorer_pca)
     view = [dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.3, 1.0)),
@@ -105,8 +105,12 @@ def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
     (tmp_path / 'empty').mkdir()
     torch.save({'state_dict': {'foo.weight': torch.zeros(3)}}, tmp_path / 'other.pth')
     base = ['visualize_pairs.py', '--config', str(path), '--out', str(out), '--overwrite']
+    monkeypatch.setattr(sys, 'argv', base + ['--device', 'gpu'])
+    with pytest.raises(SystemExit) as exc:
+        load_tool('visualize_pairs').main()
+    assert exc.value.code == 2 and capsys.readouterr().err.startswith(
+        'visualize_pairs.py: error: --device gpu: ')
     for extra, shown in (
-            (['--device', 'gpu'], '--device gpu: '),
             (['--checkpoint', str(tmp_path / 'other.pth')],
              f"{tmp_path / 'other.pth'} holds no weights of the model"),
             (['--cfg-options', f'train_dataloader.dataset.data_root={tmp_path / "empty"}'],
@@ -126,7 +130,12 @@ def test_tool_errors_are_one_line(tmp_path, tiny_scorer_pca, monkeypatch, capsys
     messages."""
     tool = load_tool('visualize_pairs')
     (tmp_path / 'a').mkdir()
-    for argv, shown in (
+    for argv, shown in (  # exit 1, and the first without the tool's 'error:'
+            (['--view1-dir', str(tmp_path / 'a')],
+             'visualize_pairs.py: error: give --config, or --view1-dir, --view2-dir and --pca'),
+            (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
+              'p.pth', '--cfg-options', 'a=1'],
+             'visualize_pairs.py: error: --cfg-options changes --config: give one'),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'gone'),
               '--pca', 'p.pth'], f"--view2-dir {str(tmp_path / 'gone')!r} is not a folder"),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
@@ -181,8 +190,9 @@ def test_out_replaces_only_a_grid_the_tool_wrote(tmp_path, tiny_clip_path, tiny_
     monkeypatch.setattr(sys, 'argv', argv + ['--out', str(photo)])
     with pytest.raises(SystemExit) as exc:
         tool.main()
-    assert str(exc.value).startswith(f'visualize_pairs.py: error: {photo} exists and is not a '
-                                     'grid of pairs (written by genview_mm)')
+    assert exc.value.code == 2 and capsys.readouterr().err.startswith(  # a refusal: 2, was 1
+        f'visualize_pairs.py: error: {photo} exists and is not a grid of pairs (written by '
+        'genview_mm)')
     assert photo.read_bytes() == before
     for name in ('grid.png', 'grid.jpg'):  # the tool's own grid: a rerun replaces it
         out = tmp_path / name
