@@ -631,3 +631,14 @@ def test_a_terminated_import_leaves_no_temporary_file(tmp_path):
         proc.kill()
         proc.wait()
     assert os.listdir(out.parent) == []
+
+
+def test_a_ratio_of_zero_in_the_level_0_list_is_a_ratio():
+    """``fg_ratios_0.txt`` with the ratio 0.0 of an image with no foreground: the value was
+    taken for the level repeated (fg_ratio null); the level written as a whole number is."""
+    from genview_mm.apis.import_views import ratio_from_value
+    assert ratio_from_value('0.0', 0) == 0.0 and ratio_from_value('0.25', 0) == 0.25
+    assert ratio_from_value('0', 0) is None and ratio_from_value('100', 100) is None
+    assert ratio_from_value('100.0', 100) is None  # not a ratio: the level
+    with pytest.raises(ValueError, match="second column '7' is neither the noise level 100"):
+        ratio_from_value('7', 100)

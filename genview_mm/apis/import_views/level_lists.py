@@ -54,13 +54,14 @@ def level_from_filename(path: str) -> int:
 
 
 def ratio_from_value(value: str, level: int) -> Optional[float]:
-    """The foreground ratio a list's second column gives (None when it repeats the level).
+    """The foreground ratio a list's second column gives (None when it repeats the level,
+    written as a whole number: ``0`` in ``fg_ratios_0.txt``, whereas ``0.0`` is a ratio).
 
     Raises:
         ValueError: a value that is neither the level nor a ratio in [0, 1].
     """
     v = float(value)
-    if v == level:
+    if value.strip().lstrip('+') == str(level) or (v == level and not 0.0 <= v <= 1.0):
         return None
     if math.isfinite(v) and 0.0 <= v <= 1.0:
         return v
