@@ -60,13 +60,13 @@ def parse_args(argv=None) -> argparse.Namespace:
             ('--resume' if args.resume in (None, 'auto') else f'--resume={args.resume}',
              args.resume is not None), ('--no-validate', args.no_validate),
             ('--auto-scale-lr', args.auto_scale_lr)) if given]
+    if not osp.isfile(args.config):  # this tool's usage, not the one it checks options for
+        parser.error(f'config {args.config} not found')
     args.tool = run_tool(args.mode)
     args.tool_args = args.tool.parse_args(  # exits as the tool would, before any rank starts
         [args.config, *([args.checkpoint or 'CHECKPOINT'] if args.mode == 'test' else []),
          *(['--work-dir', args.work_dir] if args.work_dir is not None else []), *unknown],
         prog=f'{args.mode}.py')
-    if not osp.isfile(args.config):
-        parser.error(f'config {args.config} not found')
     return args
 
 

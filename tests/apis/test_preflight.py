@@ -9,6 +9,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -397,6 +398,17 @@ def test_check_config_resume_without_a_path_checks_the_last_checkpoint(setup, tm
 PROB = 'must be a number in [0, 1] (the probability of using a generated view), got'
 MIN_SIM = ('must be a number (the lowest CLIP similarity of a view to its source) or None, '
            'got')
+
+
+def test_a_missing_config_is_check_configs_own_error(tmp_path, capsys, monkeypatch):
+    """It printed train.py's (or test.py's) usage: the tool whose options it checks."""
+    monkeypatch.setattr(sys, 'argv', [osp.join(ROOT, 'tools', 'check_config.py')])
+    for argv in ([str(tmp_path / 'nope.py')], [str(tmp_path / 'nope.py'), 'ckpt.pth']):
+        with pytest.raises(SystemExit) as exc:
+            load_tool('check_config').main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.startswith('usage: check_config.py')
+        assert err.endswith(f'check_config.py: error: config {tmp_path / "nope.py"} not found\n')
 
 
 def test_more_processes_than_the_nodes_gpus_are_refused_before_any_starts(monkeypatch,
