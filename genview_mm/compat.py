@@ -61,6 +61,10 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    a ``KeyboardInterrupt`` included; every checkpoint save formats the config, so a run stopped
    then ended in hundreds of lines blaming the config's syntax, exit status 1. We let the
    interrupt through (:mod:`genview_mm.utils.interrupt` then says it in one line).
+8. **MMEngine's ``CheckpointHook`` deletes old checkpoints before it saves the new one.** With
+   ``max_keep_ckpts=1`` a kill during the save left a half-written file and ``last_checkpoint``
+   naming the deleted one: nothing to resume. The old ones go once the new one and
+   ``last_checkpoint`` are written (:func:`prune_checkpoints_after_saving`).
 """
 import copy
 import importlib.util
@@ -492,6 +496,30 @@ def drop_checkpoint_config_text() -> None:
     Runner.load_checkpoint = load_checkpoint
 
 
+def prune_checkpoints_after_saving() -> None:
+    """Make ``CheckpointHook`` delete its checkpoints beyond ``max_keep_ckpts`` after the new
+    one and ``last_checkpoint`` are written, not before: with ``max_keep_ckpts=1`` a kill during
+    the save (a Slurm time limit) left a half-written file and ``last_checkpoint`` naming the
+    deleted one, so every checkpoint of the run was lost. A save that fails deletes nothing."""
+    from mmengine.hooks import CheckpointHook
+    upstream = CheckpointHook._save_checkpoint_with_step
+    if getattr(upstream, '_genview_mm', False):
+        return
+
+    def _save_checkpoint_with_step(self, runner, step, meta):
+        backend, pruned = self.file_backend, []
+        backend.remove = pruned.append  # this call's deletions, held back (an instance
+        try:  # attribute over the backend's method, for this call only)
+            upstream(self, runner, step, meta)
+        finally:
+            del backend.remove
+        for path in pruned:
+            backend.remove(path)
+
+    _save_checkpoint_with_step._genview_mm = True
+    CheckpointHook._save_checkpoint_with_step = _save_checkpoint_with_step
+
+
 def apply() -> None:
     """Apply every fix once; safe to call repeatedly."""
     global _applied
@@ -506,6 +534,7 @@ def apply() -> None:
     register_config_package()
     fix_collate_fn_scope()
     drop_checkpoint_config_text()
+    prune_checkpoints_after_saving()
     fix_mmcv_adjust_hue()
     keep_config_interrupts()
     _applied = True

@@ -477,3 +477,36 @@ def test_a_checkpoint_cannot_change_how_every_history_buffer_computes(tmp_path, 
     other = HistoryBuffer([1.0, 2.0, 3.0], [1, 1, 1])
     assert other.statistics('mean') == pytest.approx(2.0)
     assert 'odd' not in HistoryBuffer._statistics_methods
+
+
+def test_old_checkpoints_are_deleted_only_after_a_save(tmp_path):
+    """MMEngine's CheckpointHook deleted the checkpoints beyond max_keep_ckpts before saving
+    the new one: with max_keep_ckpts=1, a kill during the save (a Slurm time limit) left half
+    a file and last_checkpoint naming the deleted one, so the run had nothing to resume."""
+    import types
+    from collections import deque
+
+    from mmengine.fileio import get_file_backend
+    from mmengine.hooks import CheckpointHook
+    from mmengine.logging import MessageHub
+
+    def save_checkpoint(out_dir, name, *args, **kwargs):
+        with open(osp.join(out_dir, name), 'wb') as f:
+            f.write(b'half a file' if name == 'epoch_2.pth' else b'whole')
+        if name == 'epoch_2.pth':
+            raise KeyboardInterrupt  # the kill, mid-save
+
+    hook = CheckpointHook(interval=1, max_keep_ckpts=1)
+    hook.out_dir, hook.filename_tmpl, hook.keep_ckpt_ids = str(tmp_path), 'epoch_{}.pth', deque()
+    hook.file_backend = get_file_backend(hook.out_dir)
+    runner = types.SimpleNamespace(message_hub=MessageHub.get_instance('prune_test'),
+                                   work_dir=str(tmp_path), save_checkpoint=save_checkpoint)
+    hook._save_checkpoint_with_step(runner, 1, {})
+    with pytest.raises(KeyboardInterrupt):
+        hook._save_checkpoint_with_step(runner, 2, {})
+    assert sorted(os.listdir(tmp_path)) == ['epoch_1.pth', 'epoch_2.pth', 'last_checkpoint']
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'epoch_1.pth')
+    hook._save_checkpoint_with_step(runner, 3, {})  # a whole save prunes, once it is written
+    assert sorted(os.listdir(tmp_path)) == ['epoch_1.pth', 'epoch_3.pth', 'last_checkpoint']
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'epoch_3.pth')
+    assert 'remove' not in vars(hook.file_backend)  # the backend's own method again
