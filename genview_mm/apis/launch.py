@@ -146,8 +146,8 @@ def resume_checkpoint(work_dir: Optional[str], checkpoint_dir: Optional[str] = N
     ``work_dir``) means the folder was copied or moved: it is read from that folder itself, so
     a copy never resumes another run's checkpoint; the preflight then checks that file.
     :class:`ResumeRefused` when ``last_checkpoint`` is missing or empty (a kill or a full disk
-    while it was written) but the local checkpoint folder holds ``epoch_N.pth``/``iter_N.pth``:
-    starting afresh would overwrite them."""
+    while it was written), or names a local file that is gone, but the local checkpoint folder
+    holds ``epoch_N.pth``/``iter_N.pth``: starting afresh would overwrite them."""
     if not work_dir:
         return None
     folder, marker, named = checkpoint_dir or work_dir, osp.join(work_dir, 'last_checkpoint'), ''
@@ -155,27 +155,38 @@ def resume_checkpoint(work_dir: Optional[str], checkpoint_dir: Optional[str] = N
         with open(marker, encoding='utf-8') as f:
             named = f.read().strip()
     if not named:
-        names = os.listdir(folder) if '://' not in folder and osp.isdir(folder) else []
-        saved = sorted((int(m[2]), m[0]) for m in map(_CHECKPOINT_NAME.fullmatch, names) if m)
-        if saved:  # the newest whole zip (torch.save's format): a kill cuts a save short
-            newer = [name for _, name in reversed(saved)]
-            whole = next((i for i, name in enumerate(newer)
-                          if zipfile.is_zipfile(osp.join(folder, name))), 0)
-            cut = f' saved whole ({", ".join(newer[:whole])} {"is" if whole == 1 else "are"} ' \
-                'cut short: a kill during a save)' if whole else ''
-            raise ResumeRefused(
-                f'--resume: {marker} is {"empty" if osp.isfile(marker) else "missing"}, but '
-                f'{folder} holds {len(saved)} checkpoint(s) of a run that training afresh would '
-                f'overwrite: pass --resume {osp.join(folder, newer[whole])} to continue from the '
-                f'newest{cut}, or another --work-dir to start over')
+        _refuse_over_saved(folder, f'{marker} is {"empty" if osp.isfile(marker) else "missing"}')
         return None
     if '://' in folder or '://' in named:
         if named.rsplit('/', 1)[0] != folder.rstrip('/'):
             return f"{folder.rstrip('/')}/{named.rsplit('/', 1)[-1]}"
         return named
     if osp.realpath(osp.dirname(osp.join(work_dir, named))) != osp.realpath(folder):
-        return osp.join(folder, osp.basename(named))
+        named = osp.join(folder, osp.basename(named))
+    if not osp.isfile(named):  # deleted, with the save after it cut short (max_keep_ckpts)
+        _refuse_over_saved(folder, f'{marker} names {named}, which is not there')
     return named
+
+
+def _refuse_over_saved(folder: str, why: str) -> None:
+    """:class:`ResumeRefused` (``why``, and the newest checkpoint saved whole, or that none
+    is) when the local ``folder`` holds ``epoch_N.pth``/``iter_N.pth``; else nothing."""
+    names = os.listdir(folder) if '://' not in folder and osp.isdir(folder) else []
+    saved = sorted((int(m[2]), m[0]) for m in map(_CHECKPOINT_NAME.fullmatch, names) if m)
+    if not saved:
+        return
+    newer = [name for _, name in reversed(saved)]  # the newest whole zip (torch.save's
+    whole = next((i for i, name in enumerate(newer)  # format): a kill cuts a save short
+                  if zipfile.is_zipfile(osp.join(folder, name))), None)
+    head = f'--resume: {why}, but {folder} holds {len(saved)} checkpoint(s) of a run'
+    if whole is None:
+        raise ResumeRefused(f'{head}, none of them whole (each cut short: a kill during a '
+                            'save): delete them to start over, or pass another --work-dir')
+    cut = f' saved whole ({", ".join(newer[:whole])} {"is" if whole == 1 else "are"} cut ' \
+        'short: a kill during a save)' if whole else ''
+    raise ResumeRefused(f'{head} that training afresh would overwrite: pass --resume '
+                        f'{osp.join(folder, newer[whole])} to continue from the newest{cut}, '
+                        'or another --work-dir to start over')
 
 
 def apply_train_options(cfg: Config, args: argparse.Namespace) -> Config:

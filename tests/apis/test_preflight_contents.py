@@ -802,11 +802,13 @@ def test_resume_refuses_to_start_afresh_over_a_runs_checkpoints(tmp_path, capsys
     wrote it) or missing, beside the run's ``epoch_N.pth``: on main training started from
     scratch, exit 0, and overwrote epoch_2.pth .. epoch_4.pth. Now one line naming the newest
     checkpoint by number (epoch_10 after epoch_9), exit 2, every file as it was."""
+    import torch
+
     from helpers import load_tool, run_script
     work = tmp_path / 'work'
     work.mkdir()
-    for n in (2, 9, 10):
-        (work / f'epoch_{n}.pth').write_bytes(b'finished epoch %d' % n)
+    for n in (2, 9, 10):  # whole files (zip archives, as torch.save writes them)
+        torch.save({'meta': {'epoch': n}}, str(work / f'epoch_{n}.pth'))
     (work / 'best_accuracy_epoch_9.pth').write_bytes(b'not a resume point')
     if marker == 'empty':
         (work / 'last_checkpoint').write_text('\n')
@@ -848,6 +850,27 @@ def test_resume_refusal_names_the_newest_checkpoint_saved_whole(tmp_path, capsys
         'holds 3 checkpoint(s) of a run that training afresh would overwrite: pass --resume '
         f'{work}/epoch_9.pth to continue from the newest saved whole (epoch_10.pth is cut '
         'short: a kill during a save), or another --work-dir to start over\n')
+    # last_checkpoint naming a file that is gone (a kill after max_keep_ckpts deleted it and
+    # before last_checkpoint was rewritten): the preflight said it is missing and to pass
+    # --resume without a path, the option just used
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_8.pth'))
+    assert load_tool('check_config').main([GENVIEW_TINY, '--resume', '--work-dir',
+                                           str(work)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f'check_config.py: error: --resume: {work}/last_checkpoint names {work}/epoch_8.pth, '
+        f'which is not there, but {work} holds 3 checkpoint(s) of a run that training afresh '
+        f'would overwrite: pass --resume {work}/epoch_9.pth to continue from the newest saved '
+        'whole')
+    # none saved whole (a kill during the first save): it named the cut file to resume from
+    for n in (2, 9):
+        os.remove(work / f'epoch_{n}.pth')
+    os.remove(work / 'last_checkpoint')
+    assert load_tool('check_config').main([GENVIEW_TINY, '--resume', '--work-dir',
+                                           str(work)]) == 2
+    assert capsys.readouterr().err == (
+        f'check_config.py: error: --resume: {work}/last_checkpoint is missing, but {work} '
+        'holds 1 checkpoint(s) of a run, none of them whole (each cut short: a kill during a '
+        'save): delete them to start over, or pass another --work-dir\n')
 
 
 def test_a_configs_resume_true_follows_the_resume_rules(tmp_path):
