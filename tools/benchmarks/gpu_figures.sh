@@ -14,7 +14,8 @@
 # start, both only if they finish early). `prepare` downloads
 # pure-Python wheels for Python $WHEEL_PYTHON (default 3.12) and builds mmcv 2.1.0 without its
 # compiled ops (mmcv-lite); none of the benchmarks needs those ops. WHEELS_DIR replaces .whl/;
-# PYTHON replaces python3.
+# PYTHON replaces python3. .whl/ is git-ignored: a copy of the working tree to the GPU machine
+# must bring it along (the device tool's carry), or `run` has no wheels to install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WHEELS="${WHEELS_DIR:-$ROOT/.whl}"
@@ -30,9 +31,11 @@ prepare() {
              --python-version "${WHEEL_PYTHON:-3.12}" --platform manylinux_2_28_x86_64
              --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$WHEELS")
   mkdir -p "$WHEELS"
-  # the stack and what it needs beyond a PyTorch image (numpy, opencv, timm, transformers, ...)
+  # the stack and its pure-Python needs; the machine must already have numpy, opencv, timm,
+  # transformers, huggingface-hub, safetensors and matplotlib (as the 2026-12-04 H200 had)
   "${pip[@]}" mmengine==0.10.7 mmpretrain==1.2.0 diffusers==0.42.1 addict yapf termcolor \
-    platformdirs mat4py modelindex model-index ordered-set importlib_metadata lazy-importer
+    platformdirs mat4py modelindex model-index ordered-set importlib_metadata lazy-importer \
+    einops rich
   local build
   build="$(mktemp -d)"
   "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation mmcv==2.1.0 -d "$build"
