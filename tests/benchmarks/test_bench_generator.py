@@ -263,3 +263,17 @@ def test_calls_that_ran_out_of_memory_are_not_counted(bench, capsys, monkeypatch
     assert fields('preset=', out)['output'] == 'tensor'
     assert len(pairs) == 2  # one call of 2 ran out of memory: the limit went down to 1
     assert (ratio['p_pipeline_calls'], ratio['p_padded_rows']) == ('4', '0')
+
+
+def test_each_arm_gets_its_own_peak_memory_on_cpu(bench):
+    """On CPU the reset did nothing and the peak was the process's lifetime one: arm P's
+    printed peak could never be below arm O's (1030 vs 1036 MiB, both mostly arm O's)."""
+    import torch
+
+    from generator_arms import peak_memory_mib, reset_peak_memory
+    cpu = torch.device('cpu')
+    big = torch.ones(256 * 2 ** 20 // 4)  # 256 MiB touched
+    high = peak_memory_mib(cpu)
+    del big
+    reset_peak_memory(cpu)
+    assert peak_memory_mib(cpu) < high - 128

@@ -204,13 +204,26 @@ def cpu_matmul_tflops(n: int = 1024, repeats: int = 3) -> float:
 
 
 def peak_memory_mib(device: torch.device) -> float:
-    """Peak memory since the last reset: CUDA allocated, or the process's peak RSS on CPU."""
+    """Peak memory since the last reset: CUDA allocated, or on CPU the process's peak RSS
+    (Linux's VmHWM, which :func:`reset_peak_memory` resets; elsewhere the lifetime peak)."""
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2 ** 20
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        with open('/proc/self/status') as f:
+            return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:')) / 1024
+    except (OSError, StopIteration):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def reset_peak_memory(device: torch.device) -> None:
+    """Start a new peak: CUDA's statistics, or on Linux the process's VmHWM (each arm's own
+    peak, not the run's so far)."""
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        pass
