@@ -4,13 +4,13 @@ Every file genview_mm writes that someone may read while it is written, or that 
 truncate (converted checkpoints, annotation lists, manifests, settings records, generated
 views), goes through :func:`atomic_write` (MMEngine writes training checkpoints itself: a kill
 there is met by the resume rules of :mod:`genview_mm.apis.launch` and by
-:func:`genview_mm.compat.prune_checkpoints_after_saving`): the data goes to a temporary file of this process in the same
-folder (same filesystem, so the rename is atomic), which replaces the target only once it is
-complete and closed (a replaced file keeps its permissions; a link is replaced, never
-written through: a link in an output folder may point at a user's file elsewhere). On any
-error the temporary file is removed and the target is untouched; a full disk or quota raises
-:class:`DiskFull`, one line naming the folder. What a killed
-process left (its temporary file of the same target) goes at the next write of that target.
+:func:`genview_mm.compat.prune_checkpoints_after_saving`): the data goes to a temporary file
+of this process in the same folder (same filesystem, so the rename is atomic), which replaces
+the target only once it is complete and closed (a replaced file keeps its permissions; a link
+is replaced, never written through: a link in an output folder may point at a user's file
+elsewhere). On any error the temporary file is removed and the target is untouched; a full
+disk or quota raises :class:`DiskFull`, one line naming the folder. What a killed process left
+(its temporary file of the same target) goes at the next write of that target.
 :func:`create_once` is the create-if-absent variant (the first writer wins), for a record that
 several processes may try to create at once.
 """

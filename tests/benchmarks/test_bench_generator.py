@@ -269,7 +269,6 @@ def test_each_arm_gets_its_own_peak_memory_on_cpu(bench):
     """On CPU the reset did nothing and the peak was the process's lifetime one: arm P's
     printed peak could never be below arm O's (1030 vs 1036 MiB, both mostly arm O's)."""
     import torch
-
     from generator_arms import peak_memory_mib, reset_peak_memory
     cpu = torch.device('cpu')
     big = torch.ones(256 * 2 ** 20 // 4)  # 256 MiB touched
