@@ -60,6 +60,14 @@ def main() -> None:
         sys.exit(2)
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'train')
+    elif cfg.get('resume') and isinstance(cfg.get('load_from'), str) and \
+            '://' not in cfg.load_from:  # --skip-preflight (a login node's advice, and the
+        from genview_mm.evaluation.checkpoint_io import CheckpointError, check_torch_file
+        try:  # launchers' ranks): a file to resume that is gone or cut short is still one
+            check_torch_file(cfg.load_from)  # line, not a traceback on every rank
+        except (OSError, CheckpointError) as exc:
+            print(f'train.py: error: --resume: {exc}', file=sys.stderr)
+            sys.exit(2)
     try:  # --launcher without the variables its launcher sets
         prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=args.amp)
     except OptionRefused as exc:

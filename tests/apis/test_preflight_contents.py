@@ -1039,3 +1039,22 @@ def test_every_checkpoint_address_mmengine_downloads_is_a_note(path):
     from genview_mm.apis.preflight.checkpoint_checks import check_checkpoint
     check = check_checkpoint('pretrained weights', path, 'model.backbone.init_cfg.checkpoint')
     assert (check.status, check.detail) == ('note', f'{path} is downloaded when the run starts')
+
+
+def test_skip_preflight_still_names_a_checkpoint_to_resume_that_is_cut_short(tmp_path, capsys):
+    """``--skip-preflight`` (the README's advice on a Slurm login node; the launchers pass it to
+    their ranks) with a resume file cut short by a kill, or gone: a PytorchStreamReader or
+    FileNotFoundError traceback from every rank. Now one line, exit 2, before any runner."""
+    from helpers import run_script
+    torch.save({'state_dict': {'w': torch.zeros(1000)}}, str(tmp_path / 'whole.pth'))
+    data = (tmp_path / 'whole.pth').read_bytes()
+    (tmp_path / 'epoch_2.pth').write_bytes(data[:len(data) // 2])
+    for name, said in (('epoch_2.pth', 'is not a PyTorch checkpoint: it is a truncated or '
+                        'damaged zip archive'), ('gone.pth', 'does not exist')):
+        with pytest.raises(SystemExit) as exc:
+            run_script('train.py', GENVIEW_TINY, '--resume', tmp_path / name, '--skip-preflight',
+                       '--work-dir', tmp_path / 'work')
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.startswith('train.py: error: --resume: ') and \
+            said in err and err.count('\n') == 1, err
+    assert not (tmp_path / 'work').exists()
