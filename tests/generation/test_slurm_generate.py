@@ -92,12 +92,14 @@ def test_job_array_submission(tmp_path):
 
 def submit_host(tmp_path, **extra):
     """A login node in ``tmp_path``: the stand-in sbatch (logging to the returned file), this
-    interpreter, a source folder ``src`` and a PCA file ``p.pth``; (environment, log)."""
+    interpreter, a source folder ``src`` with an image (--check-args refuses one without) and a
+    PCA file ``p.pth``; (environment, log)."""
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
     script(bin_dir / 'sbatch', FAKE_SBATCH)
     log = tmp_path / 'calls.log'
     (tmp_path / 'src').mkdir()
+    (tmp_path / 'src' / 'img.jpg').write_bytes(b'a photo')
     (tmp_path / 'p.pth').write_bytes(b'pca')
     return dict(PATH=f'{bin_dir}:{os.environ["PATH"]}', FAKE_LOG=str(log), PYTHON=sys.executable,
                 **extra), log
