@@ -31,8 +31,9 @@ require_count() {
 
 # require_whole_nodes GPUS GPUS_PER_NODE USAGE: exit 2 with one line (what is wrong, then USAGE)
 # when GPUS spans more than one node but is not a multiple of GPUS_PER_NODE (GPUS=12 with 8 per
-# node reached srun as is). GPUS below GPUS_PER_NODE (part of one node) is fine: the launchers
-# then ask for GPUS GPUs. Call it after require_count has checked both numbers.
+# node reached srun as is). GPUS below GPUS_PER_NODE (part of one node) is fine. Then sets
+# ON_NODE, the GPUs (and ranks) to ask of each node: GPUS for part of one node (asking for the
+# whole node's held GPUs no rank used). Call it after require_count has checked both numbers.
 require_whole_nodes() {
   if (( $1 > $2 && $1 % $2 != 0 )); then
     echo "$(basename "$0"): GPUS=$1 spans several nodes but is not a multiple of" \
@@ -40,6 +41,7 @@ require_whole_nodes() {
       "nodes), or a GPUS_PER_NODE that divides it; $3" >&2
     exit 2
   fi
+  ON_NODE=$(( $1 < $2 ? $1 : $2 ))
 }
 
 # stop_after_preflight ARGS...: exit 0 when the user's options hold --preflight. The launchers

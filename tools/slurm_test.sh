@@ -10,8 +10,7 @@ PARTITION=$1; JOB_NAME=$2; CONFIG=$3; CHECKPOINT=$4
 GPUS=${GPUS:-8}; GPUS_PER_NODE=${GPUS_PER_NODE:-8}; CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 for var in GPUS GPUS_PER_NODE CPUS_PER_TASK; do require_count "$var" "${!var}" 1 "$USAGE"; done
-require_whole_nodes "$GPUS" "$GPUS_PER_NODE" "$USAGE"
-ON_NODE=$(( GPUS < GPUS_PER_NODE ? GPUS : GPUS_PER_NODE ))  # part of a node: only its GPUs
+require_whole_nodes "$GPUS" "$GPUS_PER_NODE" "$USAGE"  # sets ON_NODE
 # check the prerequisites once, here, before the job starts (tools/check_config.py)
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" "$CHECKPOINT" --quiet "${@:5}"
 stop_after_preflight "${@:5}"
