@@ -110,8 +110,8 @@ def check_processes_per_node(count: int, what: str = 'GPUS') -> None:
     """ValueError naming the fix when ``count`` processes, one per GPU, would start on this
     node but CUDA shows fewer devices (rank ``count - 1`` failed only once it had started,
     with 'invalid device ordinal'); without CUDA, processes run on CPU: any count."""
-    if torch.cuda.is_available() and count > torch.cuda.device_count():
-        have = torch.cuda.device_count()
+    have = torch.cuda.device_count() if torch.cuda.is_available() else count
+    if count > have:
         raise ValueError(f'{what}={count} starts one process per GPU, but this node has {have} '
                          f'CUDA device{"s" if have != 1 else ""} (CUDA_VISIBLE_DEVICES counts): '
                          f'pass {what} <= {have}')

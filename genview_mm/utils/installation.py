@@ -55,6 +55,6 @@ def tool_command(name: str, cwd: Optional[str] = None) -> str:
         mine = osp.join(tools_dir(), f'{name}.py')
         if osp.isfile(here) and osp.samefile(here, mine):
             return f'python tools/{name}.py'
-    except (FileNotFoundError, OSError):
+    except OSError:  # no tools folder (tools_dir), or a file gone between the checks
         pass
     return TOOLS[name]
