@@ -12,7 +12,7 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple
 from ..structures.manifest import TRANSIENT, UNDECODABLE, failure_reason, source_key
 from ..utils.annotation_list import NotText, read_annotation_list
 from ..utils.config_keys import dotted_get
-from ..utils.image_files import IMAGE_EXTENSIONS
+from ..utils.image_files import IMAGE_EXTENSIONS, is_hidden
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def _walk(folder: str) -> Iterator[str]:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
             try:
-                is_dir = not entry.name.startswith('.') and entry.is_dir()
+                is_dir = not is_hidden(entry.name) and entry.is_dir()
             except OSError:
                 continue  # a dangling link
             real = osp.realpath(entry.path) if is_dir else None
@@ -66,7 +66,7 @@ def _walk(folder: str) -> Iterator[str]:
                                real)
             elif is_dir:
                 stack.append((entry.path, ancestors + (real, )))
-            elif not entry.name.startswith('.') and \
+            elif not is_hidden(entry.name) and \
                     entry.name.lower().endswith(IMAGE_EXTENSIONS) and _is_file(entry):
                 yield entry.path  # a file, or a link to one: not a dangling link (mmengine's too)
 

@@ -13,6 +13,13 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.t
 WRITE_FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.webp': 'WEBP'}
 
 
+def is_hidden(name: str) -> bool:
+    """Whether a file or folder name is hidden (``.x``, macOS's ``._x`` beside each ``x``):
+    MMEngine's listing, and so every MMPretrain folder dataset, skips such files; so does every
+    listing of genview_mm."""
+    return name.startswith('.')
+
+
 def is_image_file(name: str) -> bool:
     """Whether ``name`` ends in one of :data:`IMAGE_EXTENSIONS` (any case)."""
     return name.lower().endswith(IMAGE_EXTENSIONS)

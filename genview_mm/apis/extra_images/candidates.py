@@ -14,7 +14,7 @@ from typing import Iterator, List, Optional, Set, Tuple
 
 from ...utils.annotation_list import read_annotation_list
 from ...utils.file_safety import lies_under
-from ...utils.image_files import is_image_file
+from ...utils.image_files import is_hidden, is_image_file
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def iter_image_entries(folder: str, walk: Optional[Walk] = None, broken_links: b
         walk.seen.add((info.st_dev, info.st_ino))
         with listing as entries:
             for entry in entries:
-                if entry.name.startswith('.'):
+                if is_hidden(entry.name):
                     continue
                 if not listable(entry.name):
                     walk.unlistable += 1
@@ -177,7 +177,7 @@ def iter_list(list_file: str, data_root: str) -> Iterator[str]:
     """
     for entry, _ in read_annotation_list(list_file):
         parts = posixpath.normpath(entry.replace(os.sep, '/')).split('/')
-        if any(part.startswith('.') and part != '..' for part in parts) or \
+        if any(is_hidden(part) and part != '..' for part in parts) or \
                 not is_image_file(parts[-1]):  # as a folder walk: dot-files, dot-folders
             continue
         if osp.isabs(entry):

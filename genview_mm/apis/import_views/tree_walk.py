@@ -4,7 +4,7 @@ import os
 import os.path as osp
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
-from ...utils.image_files import IMAGE_EXTENSIONS
+from ...utils.image_files import IMAGE_EXTENSIONS, is_hidden
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def scan_folder(path: Optional[str], skip: Tuple[str, ...] = (),
     files, dirs = [], []
     with os.scandir(path) as it:
         for entry in it:
-            if entry.name.startswith('.'):  # macOS's ._x beside each x, .cache/, ...
+            if is_hidden(entry.name):  # macOS's ._x beside each x, .cache/, ...
                 continue
             try:
                 is_dir = entry.is_dir()

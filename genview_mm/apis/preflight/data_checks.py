@@ -19,7 +19,7 @@ from genview_mm.utils.annotation_list import (
     read_annotation_list,
 )
 from genview_mm.utils.config_keys import type_name
-from genview_mm.utils.image_files import is_image_file
+from genview_mm.utils.image_files import is_hidden, is_image_file
 
 from ..extra_images.image_list import count_list_images
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
@@ -150,7 +150,7 @@ def has_images(folder: str, budget: int = 64,
                 for e in entries:
                     if e.is_dir():
                         queue.append(e.path)
-                    elif not e.name.startswith('.') and accept(e.name) and e.is_file():
+                    elif not is_hidden(e.name) and accept(e.name) and e.is_file():
                         return True
         except OSError:
             return None
@@ -419,6 +419,6 @@ def _scan(folder: str) -> Tuple[List[str], List[str]]:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return [], []
-    return ([e.path for e in entries if not e.name.startswith('.') and e.is_file() and
+    return ([e.path for e in entries if not is_hidden(e.name) and e.is_file() and
              is_image_file(e.name)],
             [e.path for e in entries if e.is_dir()])
