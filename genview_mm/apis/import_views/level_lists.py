@@ -61,8 +61,8 @@ def ratio_from_value(value: str, level: int) -> Optional[float]:
         ValueError: a value that is neither the level nor a ratio in [0, 1].
     """
     v = float(value)
-    if value.strip().lstrip('+') == str(level) or (v == level and not 0.0 <= v <= 1.0):
-        return None
+    if v == level and (value.strip().lstrip('+').isdigit() or not 0.0 <= v <= 1.0):
+        return None  # the level itself (a whole number; 0.0 in fg_ratios_0.txt is a ratio)
     if math.isfinite(v) and 0.0 <= v <= 1.0:
         return v
     raise ValueError(f'second column {value!r} is neither the noise level {level} (from the '
