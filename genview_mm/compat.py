@@ -65,6 +65,12 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    ``max_keep_ckpts=1`` a kill during the save left a half-written file and ``last_checkpoint``
    naming the deleted one: nothing to resume. The old ones go once the new one and
    ``last_checkpoint`` are written (:func:`prune_checkpoints_after_saving`).
+9. **MMEngine writes a checkpoint in place.** ``LocalBackend.put`` opens the target and writes
+   into it, so a kill during a save left half a file under the checkpoint's name, and a full
+   disk did too, with a traceback. The bytes now go through
+   :func:`genview_mm.utils.atomic_write.atomic_write` (:func:`write_files_whole`): the name
+   holds the old file or the whole new one, and a full disk raises ``DiskFull``, one line
+   naming the folder (``tools/train.py`` exits with status 1; the saved checkpoints stay).
 """
 import copy
 import importlib.util
@@ -520,6 +526,25 @@ def prune_checkpoints_after_saving() -> None:
     CheckpointHook._save_checkpoint_with_step = _save_checkpoint_with_step
 
 
+def write_files_whole() -> None:
+    """Make MMEngine's ``LocalBackend.put`` (checkpoints, dumped results) write through
+    :func:`~genview_mm.utils.atomic_write.atomic_write`: a killed or failed write leaves the
+    old file or none under the name, never part of one."""
+    from mmengine.fileio.backends.local_backend import LocalBackend
+
+    from .utils.atomic_write import atomic_write
+    if getattr(LocalBackend.put, '_genview_mm', False):
+        return
+
+    def put(self, obj: bytes, filepath) -> None:
+        with atomic_write(os.fspath(filepath), 'wb') as f:
+            f.write(obj)
+
+    put._genview_mm = True
+    put.__doc__ = LocalBackend.put.__doc__
+    LocalBackend.put = put
+
+
 def apply() -> None:
     """Apply every fix once; safe to call repeatedly."""
     global _applied
@@ -535,6 +560,7 @@ def apply() -> None:
     fix_collate_fn_scope()
     drop_checkpoint_config_text()
     prune_checkpoints_after_saving()
+    write_files_whole()
     fix_mmcv_adjust_hue()
     keep_config_interrupts()
     _applied = True

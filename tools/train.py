@@ -74,13 +74,14 @@ def main() -> None:
         print(f'train.py: error: {exc}', file=sys.stderr)
         sys.exit(2)
     from genview_mm.engine import RunCheckFailed, StartCheckFailed
+    from genview_mm.utils.atomic_write import DiskFull
     try:
         build_runner(cfg).train()
     except StartCheckFailed as exc:  # a hook's check of the data, before the first iteration
         print(f'train.py: error: {exc}', file=sys.stderr)
         sys.exit(2)
-    except RunCheckFailed as exc:  # a hook's check during training (the checkpoints stay)
-        print(f'train.py: error: {exc}', file=sys.stderr)
+    except (RunCheckFailed, DiskFull) as exc:  # during training (the saved checkpoints stay;
+        print(f'train.py: error: {exc}', file=sys.stderr)  # a full disk: no part of a new one)
         sys.exit(1)
 
 

@@ -2,10 +2,10 @@
 
 Every file genview_mm writes that someone may read while it is written, or that a crash could
 truncate (converted checkpoints, annotation lists, manifests, settings records, generated
-views), goes through :func:`atomic_write` (MMEngine writes training checkpoints itself: a kill
-there is met by the resume rules of :mod:`genview_mm.apis.launch` and by
-:func:`genview_mm.compat.prune_checkpoints_after_saving`): the data goes to a temporary file
-of this process in the same folder (same filesystem, so the rename is atomic), which replaces
+views, and MMEngine's training checkpoints through
+:func:`genview_mm.compat.write_files_whole`), goes through :func:`atomic_write`: the data goes
+to a temporary file of this process in the same folder (same filesystem, so the rename is
+atomic), which replaces
 the target only once it is complete and closed (a replaced file keeps its permissions; a link
 is replaced, never written through: a link in an output folder may point at a user's file
 elsewhere). On any error the temporary file is removed and the target is untouched; a full

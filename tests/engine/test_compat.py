@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import run_tool
+from helpers import run_script, run_tool
 from numpy1_checkpoints import (
     NUMPY1_RECONSTRUCT,
     NUMPY1_SCALAR,
@@ -510,3 +510,66 @@ def test_old_checkpoints_are_deleted_only_after_a_save(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['epoch_1.pth', 'epoch_3.pth', 'last_checkpoint']
     assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'epoch_3.pth')
     assert 'remove' not in vars(hook.file_backend)  # the backend's own method again
+
+
+def _failing_fsync(exc):
+    def fsync(fd):
+        raise exc
+    return fsync
+
+
+@pytest.mark.parametrize('failure', ['kill', 'full'])
+def test_a_checkpoint_is_written_whole_or_not_at_all(tmp_path, monkeypatch, failure):
+    """MMEngine's LocalBackend.put wrote a checkpoint into its own name: a kill or a full disk
+    during the save left half a file there, and a full disk was a traceback. Now the name
+    holds the old file or the whole new one; a full disk is DiskFull naming the folder."""
+    import errno
+
+    from mmengine.fileio import get_file_backend
+
+    from genview_mm.utils import atomic_write
+    from genview_mm.utils.atomic_write import DiskFull
+    path = tmp_path / 'epoch_1.pth'
+    path.write_bytes(b'the old checkpoint')
+    backend = get_file_backend(str(tmp_path))
+    if failure == 'kill':
+        monkeypatch.setattr(atomic_write.os, 'fsync', _failing_fsync(KeyboardInterrupt()))
+        with pytest.raises(KeyboardInterrupt):
+            backend.put(b'the new checkpoint', str(path))
+    else:
+        monkeypatch.setattr(atomic_write.os, 'fsync', _failing_fsync(
+            OSError(errno.ENOSPC, 'No space left on device')))
+        with pytest.raises(DiskFull) as exc:
+            backend.put(b'the new checkpoint', str(path))
+        assert str(exc.value) == (f'no space left on the device writing to {tmp_path} (No space '
+                                  'left on device): free space or write elsewhere, then rerun')
+    assert path.read_bytes() == b'the old checkpoint'
+    assert os.listdir(tmp_path) == ['epoch_1.pth']  # no temporary file left
+    monkeypatch.undo()
+    backend.put(b'the new checkpoint', str(tmp_path / 'sub' / 'epoch_2.pth'))  # folder made
+    assert (tmp_path / 'sub' / 'epoch_2.pth').read_bytes() == b'the new checkpoint'
+
+
+@pytest.mark.slow
+def test_a_full_disk_during_training_is_one_line(tmp_path, monkeypatch, capsys, train_photos):
+    """A full disk at the first checkpoint ended training in MMEngine's traceback and left half
+    a checkpoint; now train.py says so in one line naming the folder, exit status 1, and no
+    file of the checkpoint is left."""
+    import errno
+
+    from genview_mm.utils import atomic_write
+    monkeypatch.setattr(atomic_write.os, 'fsync', _failing_fsync(
+        OSError(errno.ENOSPC, 'No space left on device')))
+    work = tmp_path / 'work'
+    with pytest.raises(SystemExit) as exit_:
+        run_script('train.py', 'configs/demo/mocov2_r18_tiny_cpu.py', '--skip-preflight',
+                   '--work-dir', work, '--cfg-options',
+                   f'train_dataloader.dataset.data_root={train_photos.src_root}',
+                   'train_cfg.max_epochs=1')
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f'train.py: error: no space left on the device writing to {work} (No space left on '
+        'device): free space or write elsewhere, then rerun'), err[-2000:]
+    assert 'Traceback' not in err
+    assert not [n for n in os.listdir(work) if 'pth' in n or n == 'last_checkpoint']
