@@ -270,8 +270,11 @@ def test_linear_probe_config(tmp_path):
     (tmp_path / 'broken.pth').write_text('not a checkpoint')
     cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'broken.pth')
     bad = failing(run_preflight(cfg))
-    assert 'does not load with weights_only=True' in \
-        bad['pretrained weights [model.backbone.init_cfg.checkpoint]'].detail
+    assert bad['pretrained weights [model.backbone.init_cfg.checkpoint]'].detail == (
+        f"{tmp_path / 'broken.pth'} is not a PyTorch checkpoint: it is a text file starting with "
+        "'not a checkpoint'. Expected a file written by torch.save: an MMEngine runner checkpoint "
+        '(e.g. work_dirs/<config>/epoch_200.pth or an official GenView model-zoo .pth) or a state '
+        'dict of tensors.')
     # without meta/val.txt, ImageNet reads val/'s class folders: all 1000 of them (it was OK
     # here, and MMPretrain then refused the 1 folder when the dataset was built)
     assert bad['ImageNet (val) data [val_dataloader.dataset]'].detail.startswith(

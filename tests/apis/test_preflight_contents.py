@@ -4,6 +4,7 @@ checkpoint to resume; a config at prob=0 needs no manifest."""
 import os
 import os.path as osp
 import random
+import re
 import shutil
 
 import pytest
@@ -17,6 +18,7 @@ from helpers import (
     save_backbone_checkpoint,
     write_coco_shapes,
     write_photos,
+    zero_tensor_bytes,
 )
 
 GENVIEW_TINY = osp.join(ROOT, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
@@ -260,6 +262,19 @@ def test_checkpoint_to_test_must_be_this_models(coco, tmp_path, tiny_scorer_pca)
     checks = run_preflight(cfg, 'test', trained)
     assert preflight_passes(checks), format_checklist(checks, 'cfg', verbose=True)
     assert 'tensors fit the MaskRCNN' in by_what(checks)['checkpoint to test'].detail
+    # bytes of a tensor zeroed (CRC-32s as written): torch.load and MMEngine's loader check no
+    # checksum, so the preflight passed it and the test ran with other weights, exit 0
+    holed = zero_tensor_bytes(trained, str(tmp_path / 'holed.pth'))
+    check = by_what(run_preflight(cfg, 'test', holed))['checkpoint to test']
+    assert check.status == 'BROKEN' and re.fullmatch(
+        rf'{re.escape(holed)} is damaged: its entry \S*/data/\d+ does not match its checksum '
+        r'\(.*\): copy or download it again', check.detail), check.detail
+    with open(trained, 'rb') as f:  # cut short (a copy stopped half-way): what it is, not
+        (tmp_path / 'cut.pth').write_bytes(f.read()[:50000])  # torch's error cut mid-sentence
+    check = by_what(run_preflight(cfg, 'test', str(tmp_path / 'cut.pth')))['checkpoint to test']
+    assert check.status == 'BROKEN' and check.detail.startswith(
+        f"{tmp_path / 'cut.pth'} is not a PyTorch checkpoint: it is a truncated or damaged zip "
+        'archive (an interrupted copy or download?); copy or download it again.'), check.detail
     # load_from may fine-tune from another head on purpose: noted, not refused
     state = detector.state_dict()
     state['roi_head.bbox_head.fc_cls.weight'] = torch.zeros(81, 32)

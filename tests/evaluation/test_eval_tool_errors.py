@@ -12,7 +12,7 @@ import torch
 from genview_mm.evaluation.checkpoint_io import CheckpointError, read_checkpoint
 from genview_mm.evaluation.convert import convert_checkpoint
 from genview_mm.evaluation.subsets import write_ann_file
-from helpers import run_script, run_tool
+from helpers import run_script, run_tool, zero_tensor_bytes
 
 
 def write_bad(kind: str, path: str) -> None:
@@ -193,15 +193,9 @@ def test_damaged_tensor_bytes_and_torchscript_are_named(tmp_path):
     0. It is refused now, naming the damaged entry. A TorchScript archive was called 'truncated
     or corrupted' (download it again): it is named as TorchScript. A file saved without CRCs
     (torch >= 2.6 can) still loads."""
-    import zipfile
     weights = {'state_dict': {'backbone.w': torch.arange(40000, dtype=torch.float32)}}
     torch.save(weights, str(tmp_path / 'ok.pth'))
-    data = bytearray((tmp_path / 'ok.pth').read_bytes())
-    with zipfile.ZipFile(tmp_path / 'ok.pth') as zf:
-        entry = next(i for i in zf.infolist() if '/data/' in i.filename)
-    start = entry.header_offset + 30 + len(entry.filename.encode()) + len(entry.extra) + 64
-    data[start:start + 4096] = bytes(4096)
-    (tmp_path / 'holed.pth').write_bytes(bytes(data))
+    zero_tensor_bytes(str(tmp_path / 'ok.pth'), str(tmp_path / 'holed.pth'))
     with pytest.raises(CheckpointError, match=r'holed\.pth is damaged: its entry \S*data/0 does '
                        r'not match its checksum.*copy or download it again'):
         read_checkpoint(str(tmp_path / 'holed.pth'))

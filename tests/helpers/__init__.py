@@ -18,6 +18,7 @@ from .data import (  # noqa: F401
                    write_coco_shapes,
                    write_fake_manifest,
                    write_photos,
+                   zero_tensor_bytes,
 )
 from .tools import (  # noqa: F401
                    DIST_VARS,

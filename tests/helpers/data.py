@@ -102,3 +102,20 @@ def save_pca(path: str, encoder: str, dim: int, grid: Tuple[int, int], input_siz
                   encoder=encoder, grid=grid, input_size=input_size, encoder_arch=arch,
                   fingerprint=fingerprint).save(path)
     return path
+
+
+def zero_tensor_bytes(path: str, out: str, count: int = 4096) -> str:
+    """Write to ``out`` a copy of the zip checkpoint ``path`` with ``count`` bytes of its first
+    tensor zeroed and the CRC-32s left as they were (a download with a gap, bit rot)."""
+    import zipfile
+    with open(path, 'rb') as f:
+        data = bytearray(f.read())
+    with zipfile.ZipFile(path) as zf:
+        entry = next(i for i in zf.infolist() if '/data/' in i.filename)
+    start = entry.header_offset + 30 + len(entry.filename.encode()) + len(entry.extra) + 64
+    assert start + count <= entry.header_offset + entry.compress_size, 'tensor too small'
+    data[start:start + count] = bytes(count)
+    with open(out, 'wb') as f:
+        f.write(bytes(data))
+    return out
+

@@ -6,6 +6,9 @@ import os.path as osp
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from ...evaluation.checkpoint_io import (
+    CheckpointError,
+    check_checksums,
+    check_torch_file,
     normalisation_options,
     recorded_normalisation,
     same_normalisation,
@@ -110,7 +113,9 @@ def _normalisation_problem(ckpt, expect: Tuple[Dict[str, Any], str], trained: st
 def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = None,
                      fix: Optional[List[str]] = None,
                      expect: Optional[Tuple[Dict[str, Any], str]] = None) -> Check:
-    """The file exists, loads with ``weights_only=True`` (memory-mapped: no full read), holds
+    """The file exists, is a whole ``torch.save`` file (every zip entry matches its checksum:
+    ``torch.load`` and MMEngine's loader check none, so zeroed or flipped tensor bytes were
+    tested or trained from as weights), loads with ``weights_only=True`` (memory-mapped), holds
     weights that fit ``target`` (when given) and, with ``expect`` (a
     :func:`config_normalisation`), records no other pretraining normalisation."""
     if '://' in path:  # any scheme MMEngine's CheckpointLoader reads (modelzoo://, petrel://,
@@ -120,6 +125,11 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
     path = osp.expanduser(path)  # as MMEngine's loader reads it (a config's '~/x.pth')
     if not osp.isfile(path):
         return Check(what, MISSING, f'{path} not found', fix)
+    try:
+        check_torch_file(path)  # what the file is, if not a checkpoint (cut short: a zip
+        check_checksums(path)  # archive damaged, copy it again), and bytes as written
+    except CheckpointError as exc:
+        return Check(what, BROKEN, str(exc), fix)
     try:
         ckpt = load_weights(path)
     except Exception as exc:  # noqa: BLE001  (what torch.load says is the detail)
