@@ -261,6 +261,44 @@ def test_num_classes_below_the_labels_refused_before_training(tmp_path, split):
     assert len(ok.loaders['val'].dataset) == 2
 
 
+@pytest.mark.parametrize('val_classes', ['one_less_first', 'one_more', 'one_less_last'])
+def test_datasets_numbering_classes_differently_are_refused(tmp_path, val_classes):
+    """Folder datasets number their class folders in order: a val set without the first class
+    shifted every later label, and the vote scored 0% (logged as a result, no warning). A val
+    set without the last class numbers the others alike: it is used."""
+    import shutil
+
+    from mmengine.registry import DefaultScope
+
+    from genview_mm.engine import StartCheckFailed
+    names = write_class_folders(str(tmp_path / 'train'), per_class=2, seed=0)
+    write_class_folders(str(tmp_path / 'val'), per_class=1, seed=1)
+    if val_classes == 'one_more':
+        shutil.copytree(tmp_path / 'val' / names[-1], tmp_path / 'val' / 'zz_extra')
+    else:
+        shutil.rmtree(tmp_path / 'val' / names[0 if val_classes == 'one_less_first' else -1])
+    loader = lambda split: dict(batch_size=2, dataset=dict(  # noqa: E731
+        type='CustomDataset', data_root=str(tmp_path / split),
+        pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]))
+    hook = KNNMonitorHook(loader('train'), loader('val'))
+    runner = _stand_in_runner(torch.nn.Linear(1, 1), f'knn_names_{val_classes}')
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        if val_classes == 'one_less_last':
+            hook.before_train(runner)
+            assert len(hook.loaders['val'].dataset) == len(names) - 1
+            return
+        with pytest.raises(StartCheckFailed) as exc:
+            hook.before_train(runner)
+    first = {'one_less_first': f"label 0 is {names[0]!r} in train, {names[1]!r} in val; "
+             f"{len(names)} and {len(names) - 1} classes",
+             'one_more': f"label {len(names)} is none in train, 'zz_extra' in val; "
+             f"{len(names)} and {len(names) + 1} classes"}[val_classes]
+    assert str(exc.value) == (
+        'KNNMonitorHook: its train_dataloader and val_dataloader number their classes '
+        f'differently ({first}): give both datasets the same classes (every class folder in '
+        'both, or the same classes=[...] list), or annotation lists with the same labels')
+
+
 def test_hook_evaluate_logs_to_message_hub(tmp_path):
     """evaluate() on a real (tiny) MoCo with separable colour classes, with a stand-in runner."""
     from mmengine.registry import DefaultScope

@@ -131,6 +131,24 @@ class KNNMonitorHook(Hook):
                                        'them (a labelled dataset, with_label=True, and PackInputs '
                                        'in its pipeline)')
             self._check_labels(what, loader.dataset)
+        self._check_classes()
+
+    def _check_classes(self) -> None:
+        """The two datasets number the same classes alike: a folder dataset numbers its class
+        folders in their order, so a val set without one class shifted the labels after it and
+        the vote scored 0%, logged as a result."""
+        names = {split: tuple(loader.dataset.metainfo.get('classes') or ())
+                 for split, loader in self.loaders.items()}
+        bank, query = names.get('train'), names.get('val')
+        if bank and query and query != bank[:len(query)]:
+            first = next((i for i, (a, b) in enumerate(zip(bank, query)) if a != b),
+                         min(len(bank), len(query)))
+            raise StartCheckFailed(
+                f'KNNMonitorHook: its train_dataloader and val_dataloader number their classes '
+                f'differently (label {first} is {_at(bank, first)} in train, {_at(query, first)} '
+                f'in val; {len(bank)} and {len(query)} classes): give both datasets the same '
+                'classes (every class folder in both, or the same classes=[...] list), or '
+                'annotation lists with the same labels')
 
     def _check_labels(self, what: str, dataset) -> None:
         """A set ``num_classes`` at or below a label crashed the first evaluation, an epoch in."""
@@ -208,3 +226,9 @@ class KNNMonitorHook(Hook):
         runner.logger.info(f'{key}: {top1:.2f} (weighted kNN, k={self.k}, T={self.temperature}, '
                            f'{len(bank)} train / {num_queries} val images) {when}'.rstrip())
         return top1
+
+
+def _at(names: tuple, index: int) -> str:
+    """The class named at ``index``, quoted, or 'none'."""
+    return repr(names[index]) if index < len(names) else 'none'
+
