@@ -164,17 +164,36 @@ def enable_show_dir(cfg, show_dir: str) -> None:
 def place_show_dir(runner, show_dir: str) -> None:
     """Point mmpretrain's ``VisualizationHook`` of ``runner`` at ``<work_dir>/<timestamp>/
     show_dir``, where mmdet's ``DetVisualizationHook`` writes (it joins the folders itself), and
-    have both keep each image's folder (:class:`KeepFolders`)."""
+    have both keep each image's folder (:class:`KeepFolders`). A ``show_dir`` (absolute, or
+    reaching out with ``..``) among the test images is refused (exit status 2): the drawings
+    replaced COCO's images, or were added to a folder dataset's class folders and tested as
+    images from then on."""
     from mmpretrain.engine.hooks import VisualizationHook
+
+    from genview_mm.utils.file_safety import lies_under, writable_problem
+    target = osp.join(runner.log_dir, show_dir)
+    problem = writable_problem(target)  # a file there: a traceback after the whole test
+    if problem:
+        usage_error(f'--show-dir {show_dir}: {problem}; pass a folder path')
+    folders = image_folders(runner.test_loop.dataloader.dataset) or set()
+    outs = {osp.abspath(target), osp.realpath(target)}
+    for folder in sorted(folders):
+        spelled = {osp.abspath(folder), osp.realpath(folder)}
+        if any(o == f or lies_under(o, f) or lies_under(f, o) for o in outs for f in spelled):
+            usage_error(f'--show-dir {show_dir}: the drawings would be written among the test '
+                        f'images (into {target}, with images in {folder}), replacing them or '
+                        'adding to the test set; pass a folder outside the test data (a '
+                        "relative one is made in the run's folder)")
+    root = common_folder(folders)
     kinds = (VisualizationHook, )
     if runner.cfg.get('default_scope') == 'mmdet':
         from mmdet.engine.hooks import DetVisualizationHook
         kinds = (DetVisualizationHook, )
     for hook in runner.hooks:
         if isinstance(hook, VisualizationHook):
-            hook.out_dir = osp.join(runner.log_dir, show_dir)
+            hook.out_dir = target
         if isinstance(hook, kinds):
-            hook._visualizer = KeepFolders(hook._visualizer, runner)
+            hook._visualizer = KeepFolders(hook._visualizer, root)
 
 
 class KeepFolders:
@@ -182,15 +201,13 @@ class KeepFolders:
     relative to the folder that holds all the test images (``a/x.png`` and ``b/x.png`` drawn as
     ``SHOW_DIR/a/x.png`` and ``SHOW_DIR/b/x.png``; the hooks name a drawing after the image's
     file name alone, so the second overwrote the first). Images in one folder are drawn into
-    SHOW_DIR itself, as before. That common folder is found from the whole test set (every rank
-    the same) at the first drawing, when the runner has built its test loop. Every rank draws
-    its share of the images (:meth:`_draw`)."""
+    SHOW_DIR itself, as before. That common folder, ``root``, is found from the whole test set
+    (every rank the same; None: every drawing in SHOW_DIR). Every rank draws its share of the
+    images (:meth:`_draw`)."""
 
-    def __init__(self, visualizer, runner) -> None:
+    def __init__(self, visualizer, root: Optional[str]) -> None:
         self._visualizer = visualizer
-        self._runner = runner
-        self._root: Optional[str] = None
-        self._root_known = False
+        self._root = root
 
     def __getattr__(self, name: str):
         return getattr(self._visualizer, name)
@@ -223,12 +240,7 @@ class KeepFolders:
     def _keep_folder(self, kwargs: dict) -> dict:
         out_file, sample = kwargs.get('out_file'), kwargs.get('data_sample')
         img_path = sample.get('img_path') if sample is not None else None
-        if out_file is None or img_path is None:
-            return kwargs
-        if not self._root_known:
-            self._root = image_root(self._runner.test_loop.dataloader.dataset)
-            self._root_known = True
-        if self._root is None:
+        if out_file is None or img_path is None or self._root is None:
             return kwargs
         folder = osp.relpath(osp.dirname(img_path) or '.', self._root or '.')
         if folder == '.' or folder.split(osp.sep)[0] == '..':  # not under the root: as before
@@ -237,9 +249,9 @@ class KeepFolders:
         return dict(kwargs, out_file=osp.join(out_dir, folder, name))
 
 
-def image_root(dataset) -> Optional[str]:
-    """The deepest folder that holds every image of ``dataset`` (its ``img_path``s), or None
-    if some sample has none or they mix absolute and relative paths."""
+def image_folders(dataset) -> Optional[set]:
+    """The folders of the images of ``dataset`` (their ``img_path``s), or None if some sample
+    has none."""
     if hasattr(dataset, 'full_init'):
         dataset.full_init()
     folders = set()
@@ -248,6 +260,12 @@ def image_root(dataset) -> Optional[str]:
         if img_path is None:
             return None
         folders.add(osp.dirname(img_path))
+    return folders
+
+
+def common_folder(folders: Optional[set]) -> Optional[str]:
+    """The deepest folder that holds all ``folders``, or None if there are none or they mix
+    absolute and relative paths."""
     try:
         return osp.commonpath(folders) if folders else None
     except ValueError:

@@ -261,6 +261,47 @@ def test_show_dir_draws_every_image_into_the_run_folder(cls, det, tmp_path):
     assert not os.listdir(cwd)
 
 
+def _tree(folder):
+    return sorted((osp.relpath(osp.join(d, n), folder), os.path.getsize(osp.join(d, n)))
+                  for d, _, names in os.walk(folder) for n in names)
+
+
+@pytest.mark.slow
+def test_show_dir_among_the_test_images_is_refused(cls, det, tmp_path):
+    """An absolute --show-dir is used as given (mmdet's hook joins it to the run folder, which
+    drops the prefix): one naming COCO's image folder replaced the test images by drawings of
+    them, and one naming a folder dataset's root added a drawing beside each image, tested as
+    an image from then on. Both are refused before the test, exit 2, the data untouched; so is
+    a --show-dir naming a file (a traceback after the whole test)."""
+    root, cfg, ckpt = cls
+    images = root / 'images'
+    before = _tree(images)
+    for show in (images, images / 'blue' / '..', images / 'blue' / 'shown'):
+        proc = run_tool('test.py', cfg, ckpt, '--work-dir', tmp_path / 'work', '--show-dir',
+                        show, returncode=2)
+        target = str(show)
+        assert proc.stderr.splitlines()[-1].startswith(
+            f'test.py: error: --show-dir {show}: the drawings would be written among the test '
+            f'images (into {target}, with images in {images}/'), proc.stderr[-2000:]
+        assert proc.stderr.splitlines()[-1].endswith(
+            "pass a folder outside the test data (a relative one is made in the run's folder)")
+    assert _tree(images) == before
+    (tmp_path / 'a_file').write_text('mine')
+    proc = run_tool('test.py', cfg, ckpt, '--work-dir', tmp_path / 'work', '--show-dir',
+                    tmp_path / 'a_file', returncode=2)
+    assert proc.stderr.splitlines()[-1] == (
+        f"test.py: error: --show-dir {tmp_path / 'a_file'}: {tmp_path / 'a_file'} is a file, not "
+        'a folder; pass a folder path')
+    assert (tmp_path / 'a_file').read_text() == 'mine'
+    det_root, det_ckpt, opts = det
+    coco_images = det_root / 'coco' / 'images'
+    before = _tree(coco_images)
+    proc = run_tool('test.py', MASK_CFG, det_ckpt, '--work-dir', tmp_path / 'det_work',
+                    '--show-dir', coco_images, '--cfg-options', *opts, returncode=2)
+    assert 'the drawings would be written among the test images' in proc.stderr, proc.stderr
+    assert _tree(coco_images) == before
+
+
 @pytest.mark.slow
 def test_amp_without_cuda(cls, det, tmp_path):
     """--amp on a CPU-only machine tests under bfloat16 autocast (float16 needs a GPU). An
@@ -380,7 +421,7 @@ def test_show_dir_draws_on_every_rank(tmp_path, monkeypatch):
     from mmpretrain.structures import DataSample
     from mmpretrain.visualization import UniversalVisualizer
     keep = load_tool('test').KeepFolders
-    visualizer = keep(UniversalVisualizer(name=f'show_dir_ranks_{id(tmp_path)}'), runner=None)
+    visualizer = keep(UniversalVisualizer(name=f'show_dir_ranks_{id(tmp_path)}'), root=None)
     monkeypatch.setattr(dist_utils, 'is_main_process', lambda *a, **k: False)  # rank 1
     image = np.zeros((8, 8, 3), np.uint8)
     out = tmp_path / 'shown' / 'x.png'
