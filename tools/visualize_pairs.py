@@ -53,6 +53,10 @@ def parse_args() -> argparse.Namespace:
     for flag, folder in (('--view1-dir', args.view1_dir), ('--view2-dir', args.view2_dir)):
         if folder is not None and not os.path.isdir(folder):
             p.error(f'{flag} {folder!r} is not a folder')
+        if folder is not None and os.path.realpath(os.path.dirname(os.path.abspath(
+                args.out))) == os.path.realpath(folder):  # next run: a view of a false pair
+            p.error(f'--out {args.out!r} is inside {flag} {folder!r}: the grid would be paired '
+                    'as a view on the next run; write it elsewhere')
     return args
 
 
@@ -73,9 +77,10 @@ def main() -> None:
     from genview_mm.apis.pair_samples import score_config_samples, score_folders
     from genview_mm.models.scorers import PairQualityScorer
     from genview_mm.utils.dist import resolve_device
-    from genview_mm.utils.file_safety import ReplaceRefused, check_replace
+    from genview_mm.utils.file_safety import ReplaceRefused, check_replace, check_writable
     from genview_mm.visualization import is_pair_grid, render_pair_grid
     try:  # before any pair is scored: a refused request (exit 2, as every tool's)
+        check_writable(args.out)  # under a file: a traceback after every pair was scored
         check_replace(args.out, is_pair_grid, 'a grid of pairs', '--overwrite', args.overwrite)
         resolve_device(args.device)  # 'gpu', or cuda where there is none: a traceback later
     except (ReplaceRefused, ValueError) as exc:
@@ -90,9 +95,9 @@ def main() -> None:
             scorer = PairQualityScorer(args.pca, encoder=args.encoder)
             img1, img2, scores, weights = score_folders(args.view1_dir, args.view2_dir, scorer,
                                                         args.num, args.gamma, args.device)
-    except (OSError, ValueError) as exc:
+        path = render_pair_grid(img1, img2, scores, weights, args.out, cell=args.cell)
+    except (OSError, ValueError) as exc:  # the grid's write: a full disk (DiskFull) too
         raise SystemExit(f'visualize_pairs.py: error: {exc}') from None
-    path = render_pair_grid(img1, img2, scores, weights, args.out, cell=args.cell)
     print(f'wrote {path}: {len(img1)} pairs, w in [{weights.min():.3f}, {weights.max():.3f}]')
 
 

@@ -1,4 +1,5 @@
 """tools/visualize_pairs.py: a PNG grid of pairs with s_f, s_b and w, from folders or a config."""
+import os
 import sys
 
 import numpy as np
@@ -182,7 +183,8 @@ def test_out_replaces_only_a_grid_the_tool_wrote(tmp_path, tiny_clip_path, tiny_
     a, b = tmp_path / 'a', tmp_path / 'b'
     write_photos(str(a), 2, 48)
     write_photos(str(b), 2, 40)
-    photo = sorted(a.iterdir())[0]
+    photo = tmp_path / 'mine.png'  # a photo of the user's (one in a views folder: below)
+    photo.write_bytes(sorted(a.iterdir())[0].read_bytes())
     before = photo.read_bytes()
     tool = load_tool('visualize_pairs')
     argv = ['visualize_pairs.py', '--view1-dir', str(a), '--view2-dir', str(b), '--pca',
@@ -204,6 +206,26 @@ def test_out_replaces_only_a_grid_the_tool_wrote(tmp_path, tiny_clip_path, tiny_
     monkeypatch.setattr(sys, 'argv', argv + ['--out', str(photo), '--overwrite'])
     tool.main()
     assert is_pair_grid(str(photo)) and 'wrote ' in capsys.readouterr().out
+    # a grid written into a views folder was paired as a view by the next run (its stem
+    # matching an image of the other folder), and that pair was dropped as unmatched
+    views = sorted(os.listdir(a))
+    for flag, folder in (('--view1-dir', a), ('--view2-dir', b)):
+        out = folder / 'grid.png'
+        monkeypatch.setattr(sys, 'argv', argv + ['--out', str(out), '--overwrite'])
+        with pytest.raises(SystemExit) as exc:
+            tool.main()
+        assert exc.value.code == 2 and capsys.readouterr().err.endswith(
+            f"error: --out {str(out)!r} is inside {flag} {str(folder)!r}: the grid would be "
+            'paired as a view on the next run; write it elsewhere\n')
+        assert not out.exists()
+    assert sorted(os.listdir(a)) == views
+    # under a file: a FileExistsError traceback after every pair was scored
+    monkeypatch.setattr(sys, 'argv', argv + ['--out', str(photo / 'grid.png')])
+    with pytest.raises(SystemExit) as exc:
+        tool.main()
+    assert exc.value.code == 2 and capsys.readouterr().err == (
+        f"visualize_pairs.py: error: cannot write {photo / 'grid.png'}: {photo} is a file, not a "
+        'folder; choose another path\n')
 
 
 @pytest.mark.parametrize('cell', ['0', '-5'])
