@@ -147,10 +147,25 @@ def test_links_inside_the_source_are_not_walked_twice(tmp_path):
 
 def test_a_broken_link_in_imagenet_still_excludes_its_name(tmp_path):
     """An ImageNet file that is a link to a missing file (a copy being restored, an unmounted
-    share) was skipped by the walk, so a candidate of that name was not excluded."""
+    share) was skipped by the walk, so a candidate of that name was not excluded. With the
+    content check such files are refused: their bytes were skipped in silence, and a copy of
+    them under another name (val's, in ImageNet-21K) was drawn, the record saying the
+    contents were checked."""
     write(str(tmp_path / 'train' / 'n01' / 'n01_0.JPEG'), b'x')
+    write(str(tmp_path / 'val' / 'v_0.JPEG'), b'v')
+    for name in ('v_1.JPEG', 'v_2.JPEG'):
+        os.symlink(tmp_path / 'gone' / name, tmp_path / 'val' / name)
     os.symlink(tmp_path / 'gone' / 'n01_77.JPEG', tmp_path / 'train' / 'n01' / 'n01_77.JPEG')
-    index = ImageNetIndex.from_folders([str(tmp_path / 'train')])
+    roots = [str(tmp_path / 'train'), str(tmp_path / 'val')]
+    with pytest.raises(ValueError) as exc:
+        ImageNetIndex.from_folders(roots)
+    assert str(exc.value) == (
+        f"3 ImageNet files are links to missing files (1 under {roots[0]}, e.g. "
+        f"{tmp_path / 'train' / 'n01' / 'n01_77.JPEG'}): their bytes cannot be compared with the "
+        'extra images; mount or restore them, or pass --names-only to exclude ImageNet by file '
+        'name only')
+    index = ImageNetIndex.from_folders([str(tmp_path / 'train')], with_sizes=False)
+    assert not index.checks_content
     assert index.has_name('n01_77.JPEG') and index.has_name('n01_0.JPEG')
     write(str(tmp_path / 'dump' / 'n01_77.JPEG'), b'y')
     write(str(tmp_path / 'dump' / 'other.jpg'), b'z')

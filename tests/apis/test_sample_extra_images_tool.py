@@ -46,6 +46,32 @@ def test_writes_the_list_and_its_provenance(folders, capsys):
     assert sorted(os.listdir(tmp / 'meta')) == ['extra.txt', 'extra.txt.json']
 
 
+def test_an_unmounted_val_share_is_refused_unless_names_only(folders, capsys):
+    """ImageNet val files that are links to missing files (an unmounted share) had their bytes
+    skipped in silence: a copy of a val image under another name was listed, and the record
+    said content_check: true. The run is refused (exit 2, nothing written); --names-only runs,
+    recorded as such."""
+    imagenet, dump, tmp = folders
+    val = tmp / 'imagenet' / 'val'
+    val.mkdir()
+    for i in range(3):
+        os.symlink(tmp / 'unmounted' / f'ILSVRC_val_{i}.JPEG', val / f'ILSVRC_val_{i}.JPEG')
+    out = str(tmp / 'extra.txt')
+    args = [dump, '--imagenet', imagenet, str(val), '--num', 6, '--out', out]
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('sample_extra_images.py', *args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"sample_extra_images.py: error: 3 ImageNet files are links to missing files (3 under "
+        f"{val}, e.g. {val / 'ILSVRC_val_0.JPEG'}): their bytes cannot be compared with the "
+        'extra images; mount or restore them, or pass --names-only to exclude ImageNet by file '
+        'name only (nothing was written)')
+    assert not [n for n in os.listdir(tmp) if n.startswith('extra.txt')]
+    run_script('sample_extra_images.py', *args[:-4], '--num', 7, '--out', out, '--names-only')
+    assert json.load(open(out + '.json'))['content_check'] is False
+    assert 'part1/copy.jpg' in open(out).read().splitlines()  # bytes not compared, as asked
+
+
 def test_too_few_images_writes_no_list_and_exits_2(folders, capsys):
     """Too few images: no list, exit status 2, and the finished scan kept for the rerun with
     --allow-fewer the message suggests (it was deleted: that rerun scanned the dump again)."""

@@ -96,22 +96,37 @@ class ImageNetIndex:
     def from_folders(cls, roots: Sequence[str], with_sizes: bool = True,
                      progress: Optional[Callable[[str], None]] = None) -> 'ImageNetIndex':
         """Walk ImageNet's folders (train/ and val/) once (one ``stat`` per file when
-        ``with_sizes``); each must hold images."""
+        ``with_sizes``); each must hold images. Links there to a missing file count their
+        names; with ``with_sizes`` they are refused (ValueError): their bytes cannot be
+        compared, so a copy of such an image under another name (val's, in ImageNet-21K)
+        would be drawn while the record says the contents were checked."""
         for root in roots:
             if not osp.isdir(root):
                 raise FileNotFoundError(f'ImageNet folder {root} not found: give --imagenet '
                                         'TRAIN VAL (the train/ and val/ folders of ImageNet-1K)')
 
+        unread: dict = {}  # root: (count, first path) of its links to a missing file
+
         def entries() -> Iterator[Tuple[str, int]]:
             for root in roots:
                 found = 0
-                for _, name, size in walk_images(root, with_sizes):
+                for path, name, size in walk_images(root, with_sizes):
                     found += 1
+                    if with_sizes and size < 0:
+                        count, first = unread.get(root, (0, path))
+                        unread[root] = (count + 1, min(first, path))  # any walk order
                     yield name, size
                 if not found:
                     raise ValueError(f'no images found under {root}: give --imagenet the '
                                      'train/ and val/ folders of ImageNet-1K')
         index = cls.from_entries(entries(), roots if with_sizes else ())
+        if unread:
+            root, (count, first) = next(iter(unread.items()))
+            raise ValueError(
+                f'{sum(c for c, _ in unread.values())} ImageNet files are links to missing files '
+                f'({count} under {root}, e.g. {first}): their bytes cannot be compared with the '
+                'extra images; mount or restore them, or pass --names-only to exclude ImageNet '
+                'by file name only')
         if progress:
             progress(f'ImageNet: {len(index.name_hashes):,} file names'
                      + (f', {len(index.sizes):,} distinct sizes' if with_sizes else '')
