@@ -1,6 +1,9 @@
 """Look-up from a dataset sample's image path to its generated views in a manifest."""
+from array import array
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Set, Tuple
+
+import numpy as np
 
 from ..structures.manifest import RowMatcher, output_resolver, outside_views_folder, read_rows
 
@@ -52,9 +55,11 @@ class ManifestIndex:
         #: recorded, so ``min_clip_sim`` keeps them); outputs 'inside', 'absolute', 'climbs';
         #: 'duplicates': ok rows of a view already listed (each view is drawn with one chance);
         #: 'conflicts': ok rows of another view of a (key, variation) already listed (rows of
-        #: one source: a mixed key's other sources have their own views)
+        #: one source: a mixed key's other sources have their own views); 'shared_views': ok
+        #: rows whose view another image lists too (both images paired with one picture)
         self.stats: Counter = Counter()
         listed: Set[tuple] = set()  # (key, variation) of the views of each key's first source
+        outputs = array('q')  # a hash of each listed view (8 bytes a view), for shared views
         for row in read_rows(manifest, backend_args):
             # every row's source is matched, so a source whose rows failed is still itself
             source = self.matcher.source_id(row.source)
@@ -76,12 +81,16 @@ class ManifestIndex:
             views = self.by_key.setdefault(key, [])
             if self._add_view(views, row, resolve):
                 self.num_rows += 1
+                outputs.append(hash(views[-1][0]))
                 if self.matcher.keys[key] == source:  # another dataset's rows are no conflict
                     self.stats['conflicts'] += (key, row.variation) in listed
                     listed.add((key, row.variation))
             else:  # listed again (concatenated manifests)
                 self.stats['duplicates'] += 1
         del listed
+        hashes = np.sort(np.frombuffer(outputs, np.int64))
+        self.stats['shared_views'] = int(np.count_nonzero(hashes[1:] == hashes[:-1]))
+        del outputs, hashes
         for row in read_rows(manifest, backend_args) if self.mixed else ():
             key = self.matcher.key_id(row.key)
             if row.ok and not row.below(min_clip_sim) and key in self.mixed:

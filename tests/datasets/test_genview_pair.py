@@ -194,6 +194,41 @@ def test_two_views_claiming_one_variation_are_counted_and_warned(data, tmp_path)
                             'variation.')
 
 
+def test_a_view_listed_for_two_images_is_counted_and_warned(data, tmp_path):
+    """Two images whose rows name one output (a manifest written by hand, one placeholder for
+    missing views) were both paired with that picture, reported as 100% covered, no word."""
+    import json
+    import logging
+    rows = [json.loads(line) for line in open(data.manifest)]
+    ok = [r for r in rows if r['status'] == 'ok']
+    first_view = {}
+    for r in ok:  # the first view of each image
+        first_view.setdefault(r['key'], r['output'])
+    keys = sorted(first_view)
+    assert len(keys) >= 3
+    firsts = [next(r for r in ok if r['key'] == k) for k in keys[1:3]]
+    shared = [dict(r, output=first_view[keys[0]]) if r in firsts else r for r in rows]
+    manifest = osp.join(osp.dirname(data.manifest), 'shared.jsonl')
+    with open(manifest, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in shared)
+    index = ManifestIndex(manifest)
+    n = 2  # the first view of keys[1] and keys[2] is keys[0]'s
+    assert index.stats['shared_views'] == n and index.stats['duplicates'] == 0
+    assert ManifestIndex(data.manifest).stats['shared_views'] == 0
+    from genview_mm.engine.hooks.genview_pair_hook import manifest_warnings
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger('test_shared_views')
+    logger.addHandler(handler)
+    manifest_warnings(index, logger)
+    assert messages[-1] == (
+        f'GenView manifest {manifest}: {n} ok rows give a view that another image lists too '
+        '(one output named for several images: a manifest written or edited by hand?): those '
+        'images are paired with the same generated picture. Each image needs views of its own '
+        '(tools/generate_views.py and tools/import_views.py write them).')
+
+
 def test_rows_of_two_datasets_sharing_a_key_are_no_conflict(tmp_path):
     """A manifest of two datasets whose images share a relative path: each image draws only
     its own views (mixed keys), yet the rows were counted as conflicts and the warning advised

@@ -144,6 +144,13 @@ def manifest_warnings(index, logger) -> None:
             'image variation already listed (manifests of different runs concatenated?): those '
             'images draw from each of their views. tools/merge_manifests.py keeps the newest '
             'row of each image variation.')
+    if stats['shared_views']:
+        logger.warning(
+            f'GenView manifest {name}: {stats["shared_views"]} ok rows give a view that another '
+            'image lists too (one output named for several images: a manifest written or '
+            'edited by hand?): those images are paired with the same generated picture. Each '
+            'image needs views of its own (tools/generate_views.py and tools/import_views.py '
+            'write them).')
 
 
 _STATE = 'genview_pair_hook'  # the hook's counts in a checkpoint's meta
