@@ -186,6 +186,24 @@ def test_an_all_zero_direction_is_refused_at_load(tmp_path):
                       grid=(2, 4), input_size=32)
 
 
+@pytest.mark.parametrize('field,value,said', [
+    ('input_size', '32px', "ValueError: invalid literal for int() with base 10: '32px'"),
+    ('grid', (4, ), 'IndexError: '),
+    ('version', 'two', "ValueError: invalid literal for int() with base 10: 'two'"),
+])
+def test_a_field_edited_by_hand_is_named_for_the_file(tmp_path, field, value, said):
+    """A field that int()/float() cannot read, or a short grid, was a bare ValueError or
+    IndexError naming no file (the preflight, catching ForegroundPCAError, crashed on it)."""
+    pca = _pca()
+    pca.save(str(tmp_path / 'good.pth'))
+    raw = torch.load(str(tmp_path / 'good.pth'), weights_only=True)
+    raw[field] = value
+    torch.save(raw, str(tmp_path / 'edited.pth'))
+    with pytest.raises(ForegroundPCAError) as exc:
+        ForegroundPCA.load(str(tmp_path / 'edited.pth'))
+    assert str(exc.value).startswith(f"{str(tmp_path / 'edited.pth')!r} is malformed ({said}")
+
+
 def test_low_precision_tokens_score_in_float32_and_no_tokens_are_refused():
     """The projection ran in the tokens' dtype: float16 tokens moved masks against the same
     tokens in float32, integer tokens truncated the direction to zeros (ratio 0). A batch
