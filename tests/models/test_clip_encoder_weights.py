@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from genview_mm.models.encoders.clip_encoder import CLIPPatchEncoder
+from helpers import run_tool, write_photos
 
 
 def test_weights_that_do_not_fit_are_refused(tiny_clip_path, tmp_path):
@@ -83,6 +84,41 @@ def test_timm_weights_missing_offline_say_what_to_do(monkeypatch):
                        r'checkpoint_path=FILE \(tools: --timm-checkpoint FILE\)'):
         TimmPatchEncoder('convnext_atto.d2_in1k')
 
+
+def test_a_cut_weights_file_is_one_error_naming_the_model(tiny_clip_path, tmp_path):
+    """A model.safetensors cut short (a download or copy stopped half-way) raised safetensors'
+    SafetensorError, neither OSError nor ValueError: the PCA tools and the scorer ended in a
+    traceback. The same for timm weights cut short in the Hugging Face cache."""
+    folder = shutil.copytree(tiny_clip_path, str(tmp_path / 'cut'))
+    weights = osp.join(folder, 'model.safetensors')
+    with open(weights, 'r+b') as f:
+        f.truncate(os.path.getsize(weights) // 2)
+    with pytest.raises(ValueError) as info:
+        CLIPPatchEncoder(pretrained=folder)
+    assert str(info.value).startswith(f"Cannot load a CLIP vision encoder from {folder!r}: its "
+                                      'weights file is damaged or incomplete (')
+    assert str(info.value).endswith('); download or copy the model again')
+    import timm
+    repo = tmp_path / 'hf' / 'hub' / 'models--timm--convnext_atto.d2_in1k'
+    (repo / 'snapshots' / 'abc').mkdir(parents=True)
+    (repo / 'refs').mkdir()
+    (repo / 'refs' / 'main').write_text('abc')
+    cached = str(repo / 'snapshots' / 'abc' / 'model.safetensors')
+    save_file(timm.create_model('convnext_atto', pretrained=False).state_dict(), cached)
+    with open(cached, 'r+b') as f:
+        f.truncate(os.path.getsize(cached) // 2)
+    write_photos(str(tmp_path / 'images'), 2, 64)
+    proc = run_tool('fit_foreground_pca.py', tmp_path / 'images', '--timm-model',
+                    'convnext_atto.d2_in1k', '--input-size', '64', '--out', tmp_path / 'o.pth',
+                    env=dict(HF_HOME=str(tmp_path / 'hf')), returncode=None)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.splitlines()[-1].endswith(
+        'TimmPatchEncoder: the pretrained weights of convnext_atto.d2_in1k in the Hugging Face '
+        'cache are damaged or incomplete (Error while deserializing header: incomplete metadata, '
+        'file not fully covered): download them again (hf download timm/convnext_atto.d2_in1k '
+        '--force-download), or give the local file: checkpoint_path=FILE (tools: '
+        '--timm-checkpoint FILE)'), proc.stderr[-3000:]
+    assert not (tmp_path / 'o.pth').exists()
 
 def test_a_damaged_preprocessor_config_is_refused_not_replaced(tiny_clip_path, tmp_path):
     """A preprocessor_config.json cut short was skipped like an absent one: the encoder took

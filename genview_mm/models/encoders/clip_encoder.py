@@ -159,6 +159,7 @@ def _config_shape(config_file: str) -> dict:
 
 def _load_vision_model(path_or_id: str, subfolder: Optional[str],
                        torch_dtype: Optional[torch.dtype]) -> nn.Module:
+    from safetensors import SafetensorError
     from transformers import AutoConfig, CLIPConfig, CLIPVisionModelWithProjection
     kwargs = {'subfolder': subfolder} if subfolder else {}
     where = f'{path_or_id!r}' + (f' (subfolder {subfolder!r})' if subfolder else '')
@@ -172,6 +173,10 @@ def _load_vision_model(path_or_id: str, subfolder: Optional[str],
             kwargs['dtype'] = torch_dtype
         model, info = CLIPVisionModelWithProjection.from_pretrained(
             path_or_id, output_loading_info=True, **kwargs)
+    except SafetensorError as exc:  # a cut download or copy (not an OSError nor ValueError)
+        raise ValueError(f'Cannot load a CLIP vision encoder from {where}: its weights file is '
+                         f'damaged or incomplete ({exc}); download or copy the model '
+                         'again') from None
     except OSError as exc:
         raise OSError(f'Cannot load a CLIP vision encoder from {where}: {exc}. Pass a local '
                       'folder holding config.json + weights, or a hub id that is in the '

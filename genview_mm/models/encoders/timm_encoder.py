@@ -101,11 +101,19 @@ class TimmPatchEncoder(PatchEncoderBase):
                 "checkpoint_path unset to load timm's pretrained weights (Hugging Face cache or "
                 'hub)')
         _check_name(timm, model_name)  # timm's RuntimeError: a traceback from the tools
+        from safetensors import SafetensorError
         # a local file replaces the download (timm would still fetch with pretrained=True)
         try:
             self.model = timm.create_model(model_name,
                                            pretrained=pretrained and not checkpoint_path,
                                            num_classes=0, **kwargs)
+        except SafetensorError as exc:  # the cached download cut short (not an OSError)
+            repo = self.weights_source(model_name).repo or model_name
+            raise ValueError(
+                f'TimmPatchEncoder: the pretrained weights of {model_name} in the Hugging Face '
+                f'cache are damaged or incomplete ({exc}): download them again (hf download '
+                f'{repo} --force-download), or give the local file: checkpoint_path=FILE (tools: '
+                '--timm-checkpoint FILE)') from None
         except OSError as exc:  # hub weights neither cached nor reachable (offline nodes)
             repo = self.weights_source(model_name).repo or model_name
             raise OSError(
