@@ -164,12 +164,25 @@ def test_a_similarity_that_is_not_finite_counts_as_unknown(data, tmp_path):
     assert index.stats['no_clip_sim'] == unknown + 1
 
 
+def manifest_warnings_of(index) -> list:
+    """The messages :func:`manifest_warnings` logs for ``index``."""
+    import logging
+
+    from genview_mm.engine.hooks.genview_pair_hook import manifest_warnings
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = logging.getLogger(f'manifest_warnings_{id(index)}')
+    logger.addHandler(handler)
+    manifest_warnings(index, logger)
+    return messages
+
+
 def test_two_views_claiming_one_variation_are_counted_and_warned(data, tmp_path):
     """Manifests of two runs concatenated by hand: rows with the same (key, variation) and
     different outputs were all kept without a word, so those images drew from extra views at
     other noise levels (tools/merge_manifests.py reports them as conflicts)."""
     import json
-    import logging
     rows = [json.loads(line) for line in open(data.manifest)]
     ok = [r for r in rows if r['status'] == 'ok']
     redo = [dict(r, output=r['output'].replace('.', '_redo.', 1), noise_level=500)
@@ -180,13 +193,7 @@ def test_two_views_claiming_one_variation_are_counted_and_warned(data, tmp_path)
     index = ManifestIndex(manifest)
     assert index.stats['conflicts'] == 2 and index.stats['duplicates'] == 0
     assert ManifestIndex(data.manifest).stats['conflicts'] == 0
-    from genview_mm.engine.hooks.genview_pair_hook import manifest_warnings
-    messages = []
-    handler = logging.Handler()
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger = logging.getLogger('test_conflicts')
-    logger.addHandler(handler)
-    manifest_warnings(index, logger)
+    messages = manifest_warnings_of(index)
     assert messages[-1] == (f'GenView manifest {manifest}: 2 ok rows give another view of an '
                             'image variation already listed (manifests of different runs '
                             'concatenated?): those images draw from each of their views. '
@@ -198,7 +205,6 @@ def test_a_view_listed_for_two_images_is_counted_and_warned(data, tmp_path):
     """Two images whose rows name one output (a manifest written by hand, one placeholder for
     missing views) were both paired with that picture, reported as 100% covered, no word."""
     import json
-    import logging
     rows = [json.loads(line) for line in open(data.manifest)]
     ok = [r for r in rows if r['status'] == 'ok']
     first_view = {}
@@ -215,13 +221,7 @@ def test_a_view_listed_for_two_images_is_counted_and_warned(data, tmp_path):
     n = 2  # the first view of keys[1] and keys[2] is keys[0]'s
     assert index.stats['shared_views'] == n and index.stats['duplicates'] == 0
     assert ManifestIndex(data.manifest).stats['shared_views'] == 0
-    from genview_mm.engine.hooks.genview_pair_hook import manifest_warnings
-    messages = []
-    handler = logging.Handler()
-    handler.emit = lambda record: messages.append(record.getMessage())
-    logger = logging.getLogger('test_shared_views')
-    logger.addHandler(handler)
-    manifest_warnings(index, logger)
+    messages = manifest_warnings_of(index)
     assert messages[-1] == (
         f'GenView manifest {manifest}: {n} ok rows give a view that another image lists too '
         '(one output named for several images: a manifest written or edited by hand?): those '
