@@ -65,12 +65,13 @@ Applied once, at ``import genview_mm`` (before anything imports ``mmpretrain.mod
    ``max_keep_ckpts=1`` a kill during the save left a half-written file and ``last_checkpoint``
    naming the deleted one: nothing to resume. The old ones go once the new one and
    ``last_checkpoint`` are written (:func:`prune_checkpoints_after_saving`).
-9. **MMEngine writes a checkpoint in place.** ``LocalBackend.put`` opens the target and writes
-   into it, so a kill during a save left half a file under the checkpoint's name, and a full
-   disk did too, with a traceback. The bytes now go through
-   :func:`genview_mm.utils.atomic_write.atomic_write` (:func:`write_files_whole`): the name
-   holds the old file or the whole new one, and a full disk raises ``DiskFull``, one line
-   naming the folder (``tools/train.py`` exits with status 1; the saved checkpoints stay).
+9. **MMEngine writes a checkpoint in place.** Its ``save_checkpoint`` has ``LocalBackend.put``
+   open the target and write into it, so a kill during a save left half a file under the
+   checkpoint's name, and a full disk did too, with a traceback. A local checkpoint now goes
+   through :func:`genview_mm.utils.atomic_write.atomic_write` (:func:`write_checkpoints_whole`):
+   the name holds the old file or the whole new one, a full disk raises ``DiskFull``, one line
+   naming the folder (``tools/train.py`` exits with status 1; the saved checkpoints stay), and
+   what a killed save left is removed at a later save.
 """
 import copy
 import importlib.util
@@ -526,23 +527,41 @@ def prune_checkpoints_after_saving() -> None:
     CheckpointHook._save_checkpoint_with_step = _save_checkpoint_with_step
 
 
-def write_files_whole() -> None:
-    """Make MMEngine's ``LocalBackend.put`` (checkpoints, dumped results) write through
-    :func:`~genview_mm.utils.atomic_write.atomic_write`: a killed or failed write leaves the
-    old file or none under the name, never part of one."""
+def write_checkpoints_whole() -> None:
+    """Make MMEngine's ``save_checkpoint`` write a local checkpoint through
+    :func:`~genview_mm.utils.atomic_write.atomic_write`: a killed or failed save leaves the old
+    file or none under the name, never part of one. What a killed save left (a hidden
+    temporary file as large as a checkpoint, of a process now gone) is removed at a later save
+    into that folder (:func:`~genview_mm.utils.atomic_write.clear_stale_in`). Other writes
+    through MMEngine's file backend (drawings, dumps) are left as upstream writes them."""
+    import io
+
+    import mmengine.runner
+    import mmengine.runner.checkpoint as checkpoint_module
+    import mmengine.runner.runner as runner_module
+    from mmengine.fileio import get_file_backend
     from mmengine.fileio.backends.local_backend import LocalBackend
 
-    from .utils.atomic_write import atomic_write
-    if getattr(LocalBackend.put, '_genview_mm', False):
+    from .utils.atomic_write import atomic_write, clear_stale_in
+    upstream = checkpoint_module.save_checkpoint
+    if getattr(upstream, '_genview_mm', False):
         return
 
-    def put(self, obj: bytes, filepath) -> None:
-        with atomic_write(os.fspath(filepath), 'wb') as f:
-            f.write(obj)
+    def save_checkpoint(checkpoint, filename, file_client_args=None, backend_args=None):
+        path = os.fspath(filename)
+        if file_client_args is not None or path.startswith('pavi://') or not isinstance(
+                get_file_backend(path, backend_args=backend_args), LocalBackend):
+            return upstream(checkpoint, filename, file_client_args, backend_args)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        with atomic_write(path, 'wb') as f:
+            f.write(buffer.getbuffer())
+        clear_stale_in(osp.dirname(osp.abspath(path)))
 
-    put._genview_mm = True
-    put.__doc__ = LocalBackend.put.__doc__
-    LocalBackend.put = put
+    save_checkpoint._genview_mm = True
+    save_checkpoint.__doc__ = upstream.__doc__
+    for module in (checkpoint_module, runner_module, mmengine.runner):
+        module.save_checkpoint = save_checkpoint
 
 
 def apply() -> None:
@@ -560,7 +579,7 @@ def apply() -> None:
     fix_collate_fn_scope()
     drop_checkpoint_config_text()
     prune_checkpoints_after_saving()
-    write_files_whole()
+    write_checkpoints_whole()
     fix_mmcv_adjust_hue()
     keep_config_interrupts()
     _applied = True

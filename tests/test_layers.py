@@ -14,8 +14,8 @@ PACKAGE = osp.join(ROOT, 'genview_mm')
 
 #: floors from the ground up; a module may import its own sub-package and any lower floor
 FLOORS = (
-    ('compat', 'registry', 'version', 'utils'),
-    ('structures', 'foreground'),
+    ('registry', 'version', 'utils'),
+    ('compat', 'structures', 'foreground'),  # compat writes checkpoints with utils.atomic_write
     ('models', 'evaluation'),
     ('datasets', 'generation', 'visualization'),
     ('engine', 'demo'),

@@ -3,7 +3,7 @@
 Every file genview_mm writes that someone may read while it is written, or that a crash could
 truncate (converted checkpoints, annotation lists, manifests, settings records, generated
 views, and MMEngine's training checkpoints through
-:func:`genview_mm.compat.write_files_whole`), goes through :func:`atomic_write`: the data goes
+:func:`genview_mm.compat.write_checkpoints_whole`), goes through :func:`atomic_write`: the data goes
 to a temporary file of this process in the same folder (same filesystem, so the rename is
 atomic), which replaces
 the target only once it is complete and closed (a replaced file keeps its permissions; a link
@@ -129,13 +129,33 @@ def clear_stale(path: str) -> int:
     process gone and the file untouched for :data:`STALE_AFTER`: a live writer's file, or one
     of another host, is never removed); how many."""
     folder, name = osp.split(osp.abspath(path))
-    prefix, removed = _temp_prefix(name), 0
+    prefix = _temp_prefix(name)
     try:
-        names = [n for n in os.listdir(folder) if n.startswith(prefix)]
+        names = [(n, n[len(prefix):]) for n in os.listdir(folder) if n.startswith(prefix)]
     except OSError:
         return 0
-    for other in names:
-        pid, other = other[len(prefix):], osp.join(folder, other)
+    return _remove_stale(folder, names)
+
+
+def clear_stale_in(folder: str) -> int:
+    """:func:`clear_stale` for every target in ``folder`` (one listing): for files written
+    under a new name each time (``epoch_N.pth``), whose leftovers no later write of the same
+    name would clear; how many were removed."""
+    marker = f'.tmp-{socket.gethostname()}-'
+    try:
+        names = [(n, n.rpartition(marker)[2]) for n in os.listdir(folder)
+                 if n.startswith('.') and marker in n]
+    except OSError:
+        return 0
+    return _remove_stale(folder, names)
+
+
+def _remove_stale(folder: str, names: list) -> int:
+    """Remove the ``(file name, its pid)`` files in ``folder`` whose process of this host is
+    gone and that are untouched for :data:`STALE_AFTER`; how many."""
+    removed = 0
+    for other, pid in names:
+        other = osp.join(folder, other)
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
