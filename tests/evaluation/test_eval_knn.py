@@ -265,7 +265,8 @@ def test_num_classes_below_the_labels_refused_before_training(tmp_path, split):
 def test_datasets_numbering_classes_differently_are_refused(tmp_path, val_classes):
     """Folder datasets number their class folders in order: a val set without the first class
     shifted every later label, and the vote scored 0% (logged as a result, no warning). A val
-    set without the last class numbers the others alike: it is used."""
+    set without the last class numbers the others alike: it is used; so are class lists that
+    share no name (ImageNet's descriptions against wnid folders, labels alike)."""
     import shutil
 
     from mmengine.registry import DefaultScope
@@ -286,6 +287,10 @@ def test_datasets_numbering_classes_differently_are_refused(tmp_path, val_classe
         if val_classes == 'one_less_last':
             hook.before_train(runner)
             assert len(hook.loaders['val'].dataset) == len(names) - 1
+            named = dict(loader('train')['dataset'], classes=[f'the {n}' for n in names])
+            other = KNNMonitorHook(dict(loader('train'), dataset=named), loader('val'))
+            other.before_train(runner)  # no name in common: not compared
+            assert other.loaders['train'].dataset.metainfo['classes'][0] == f'the {names[0]}'
             return
         with pytest.raises(StartCheckFailed) as exc:
             hook.before_train(runner)

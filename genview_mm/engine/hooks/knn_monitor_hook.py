@@ -136,11 +136,12 @@ class KNNMonitorHook(Hook):
     def _check_classes(self) -> None:
         """The two datasets number the same classes alike: a folder dataset numbers its class
         folders in their order, so a val set without one class shifted the labels after it and
-        the vote scored 0%, logged as a result."""
-        names = {split: tuple(loader.dataset.metainfo.get('classes') or ())
-                 for split, loader in self.loaders.items()}
+        the vote scored 0%, logged as a result. Lists that share no name (ImageNet's
+        descriptions against wnid folders) say nothing of the numbering and are not compared."""
+        names = {split: tuple((getattr(loader.dataset, 'metainfo', None) or {}).get('classes')
+                              or ()) for split, loader in self.loaders.items()}
         bank, query = names.get('train'), names.get('val')
-        if bank and query and query != bank[:len(query)]:
+        if bank and query and set(bank) & set(query) and query != bank[:len(query)]:
             first = next((i for i, (a, b) in enumerate(zip(bank, query)) if a != b),
                          min(len(bank), len(query)))
             raise StartCheckFailed(
