@@ -175,16 +175,24 @@ def place_show_dir(runner, show_dir: str) -> None:
     problem = writable_problem(target)  # a file there: a traceback after the whole test
     if problem:
         usage_error(f'--show-dir {show_dir}: {problem}; pass a folder path')
-    folders = image_folders(runner.test_loop.dataloader.dataset) or set()
-    outs = {osp.abspath(target), osp.realpath(target)}
-    for folder in sorted(folders):
-        spelled = {osp.abspath(folder), osp.realpath(folder)}
-        if any(o == f or lies_under(o, f) or lies_under(f, o) for o in outs for f in spelled):
-            usage_error(f'--show-dir {show_dir}: the drawings would be written among the test '
-                        f'images (into {target}, with images in {folder}), replacing them or '
-                        'adding to the test set; pass a folder outside the test data (a '
-                        "relative one is made in the run's folder)")
+    dataset = runner.test_loop.dataloader.dataset
+    folders = image_folders(dataset) or set()
     root = common_folder(folders)
+    spelled = lambda path: {osp.abspath(path), osp.realpath(path)}  # noqa: E731
+    walked = listed_folder(dataset)
+    for folder in sorted(folders):  # where KeepFolders draws this folder's images
+        drawn = osp.join(target, keep_folder(folder, root))
+        if spelled(drawn) & spelled(folder):
+            usage_error(f'--show-dir {show_dir}: the drawings of the images in '
+                        f"{folder or '.'} would be written into that folder, replacing or "
+                        "joining them; pass a folder outside the test data (a relative one is "
+                        "made in the run's folder)")
+    if walked is not None and any(o == w or lies_under(o, w) for o in spelled(target)
+                                  for w in spelled(walked)):
+        usage_error(f'--show-dir {show_dir}: the drawings would be written inside '
+                    f"{walked or '.'}, which the test dataset lists its images from (no "
+                    'ann_file), so they would be tested as images from then on; pass a folder '
+                    "outside it (a relative one is made in the run's folder)")
     kinds = (VisualizationHook, )
     if runner.cfg.get('default_scope') == 'mmdet':
         from mmdet.engine.hooks import DetVisualizationHook
@@ -242,11 +250,31 @@ class KeepFolders:
         img_path = sample.get('img_path') if sample is not None else None
         if out_file is None or img_path is None or self._root is None:
             return kwargs
-        folder = osp.relpath(osp.dirname(img_path) or '.', self._root or '.')
-        if folder == '.' or folder.split(osp.sep)[0] == '..':  # not under the root: as before
+        folder = keep_folder(osp.dirname(img_path), self._root)
+        if not folder:  # not under the root: as before
             return kwargs
         out_dir, name = osp.split(out_file)
         return dict(kwargs, out_file=osp.join(out_dir, folder, name))
+
+
+def keep_folder(folder: str, root: Optional[str]) -> str:
+    """The subfolder of SHOW_DIR that the drawings of the images in ``folder`` go to: its path
+    relative to ``root``; '' (SHOW_DIR itself) for ``root`` or a folder outside it."""
+    if root is None:
+        return ''
+    rel = osp.relpath(folder or '.', root or '.')
+    return '' if rel == '.' or rel.split(osp.sep)[0] == '..' else rel
+
+
+def listed_folder(dataset) -> Optional[str]:
+    """The folder a dataset without an ``ann_file`` lists its images from (every image file
+    under it is a sample, a drawing too), or None for a dataset with an annotation file."""
+    if getattr(dataset, 'ann_file', None) or not hasattr(dataset, 'data_prefix'):
+        return None
+    prefix = (dataset.data_prefix or {}).get('img_path') if isinstance(
+        dataset.data_prefix, dict) else None
+    folder = prefix or getattr(dataset, 'data_root', None) or ''
+    return osp.normpath(folder) if folder else ''
 
 
 def image_folders(dataset) -> Optional[set]:

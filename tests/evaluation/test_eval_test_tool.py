@@ -279,12 +279,13 @@ def test_show_dir_among_the_test_images_is_refused(cls, det, tmp_path):
     for show in (images, images / 'blue' / '..', images / 'blue' / 'shown'):
         proc = run_tool('test.py', cfg, ckpt, '--work-dir', tmp_path / 'work', '--show-dir',
                         show, returncode=2)
-        target = str(show)
-        assert proc.stderr.splitlines()[-1].startswith(
-            f'test.py: error: --show-dir {show}: the drawings would be written among the test '
-            f'images (into {target}, with images in {images}/'), proc.stderr[-2000:]
-        assert proc.stderr.splitlines()[-1].endswith(
-            "pass a folder outside the test data (a relative one is made in the run's folder)")
+        assert proc.stderr.splitlines()[-1] == (f'test.py: error: --show-dir {show}: ' + (
+            f'the drawings of the images in {images / "blue"} would be written into that folder, '
+            'replacing or joining them; pass a folder outside the test data' if show.name != 'shown'
+            else f'the drawings would be written inside {images}, which the test dataset lists '
+            'its images from (no ann_file), so they would be tested as images from then on; pass '
+            'a folder outside it') + " (a relative one is made in the run's folder)"), \
+            proc.stderr[-2000:]
     assert _tree(images) == before
     (tmp_path / 'a_file').write_text('mine')
     proc = run_tool('test.py', cfg, ckpt, '--work-dir', tmp_path / 'work', '--show-dir',
@@ -298,8 +299,14 @@ def test_show_dir_among_the_test_images_is_refused(cls, det, tmp_path):
     before = _tree(coco_images)
     proc = run_tool('test.py', MASK_CFG, det_ckpt, '--work-dir', tmp_path / 'det_work',
                     '--show-dir', coco_images, '--cfg-options', *opts, returncode=2)
-    assert 'the drawings would be written among the test images' in proc.stderr, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith(
+        f'test.py: error: --show-dir {coco_images}: the drawings of the images in {coco_images} '
+        'would be written into that folder'), proc.stderr[-2000:]
     assert _tree(coco_images) == before
+    # beside the images, or holding them in a subfolder (an annotation file lists them): fine
+    run_tool('test.py', MASK_CFG, det_ckpt, '--work-dir', tmp_path / 'det_work', '--show-dir',
+             det_root / 'coco', '--cfg-options', *opts)
+    assert _tree(coco_images) == before and len(os.listdir(det_root / 'coco')) > 2
 
 
 @pytest.mark.slow
