@@ -290,7 +290,19 @@ def test_detection_config_train_and_test(tmp_path):
     bad = failing(run_preflight(cfg))
     assert {c.split(' [')[0] for c in bad} == {'CocoDataset data', 'CocoMetric annotations',
                                                 'pretrained weights'}
-    assert all('COCO 2017' in c.fix[0] for k, c in bad.items() if k.startswith('Coco'))
+    # the toy set this demo config reads: made by make_toy_coco.py (the lines said to download
+    # COCO 2017 into data/coco/, which this config never reads)
+    assert {c.fix[0] for k, c in bad.items() if k.startswith('Coco')} == {
+        f'python tools/make_toy_coco.py {coco}   (the toy COCO set of the demo configs: images/ '
+        'and annotations.json)'}
+    real = load_config(osp.join(ROOT, 'configs', 'detection',
+                                'genview_mask-rcnn_r50-c4_ms-1x_coco.py'),
+                       {'train_dataloader.dataset.data_root': coco})
+    lines = {k: c.fix[0] for k, c in failing(run_preflight(real)).items() if k.startswith('Coco')}
+    assert lines['CocoDataset data [train_dataloader.dataset]'].startswith(
+        f'download COCO 2017 into {coco} (annotations/instances_{{train,val}}2017.json')
+    assert lines['CocoMetric annotations [val_evaluator]'].startswith(
+        'download COCO 2017 into data/coco/ (')  # the config's own ann_file: data/coco/annotations/
     write_coco_shapes(coco, 2)
     assert set(failing(run_preflight(cfg))) == {
         'pretrained weights [model.backbone.init_cfg.checkpoint]'}

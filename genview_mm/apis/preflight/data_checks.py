@@ -23,7 +23,7 @@ from genview_mm.utils.image_files import is_hidden, is_image_file
 
 from ..extra_images.image_list import count_list_images
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
-from .fixes import dataset_fix_kind, fix_lines
+from .fixes import TOY_COCO_ANNOTATIONS, dataset_fix_kind, fix_lines
 
 #: dataset images a manifest's coverage is measured on
 SAMPLE = 200
@@ -32,9 +32,14 @@ SAMPLE = 200
 DEFAULT_TRAIN_IMAGES = 'data/imagenet/train'
 
 
-def dataset_fix(kind: str, key: str) -> List[str]:
-    """How to provide a dataset of ``kind`` (the config's dataset type)."""
-    return fix_lines(dataset_fix_kind(kind), kind=kind, key=key)
+def dataset_fix(kind: str, key: str, ds: Optional[dict] = None) -> List[str]:
+    """How to provide a dataset of ``kind`` (the config's dataset type; ``ds``: its config,
+    whose ``data_root`` and ``ann_file`` the lines name)."""
+    ds = ds if isinstance(ds, dict) else {}
+    root = ds.get('data_root') if isinstance(ds.get('data_root'), str) and \
+        ds.get('data_root') else ('data/coco/' if 'Coco' in kind else '')
+    ann = ds.get('ann_file') if isinstance(ds.get('ann_file'), str) else None
+    return fix_lines(dataset_fix_kind(kind, ann), kind=kind, key=key, root=root)
 
 
 def iter_datasets(node: dict, key: str) -> Iterator[Tuple[str, dict]]:
@@ -344,26 +349,26 @@ def check_dataset(key: str, ds: dict, labels: bool = False) -> List[Check]:
         gone = next((p for p in [root, ann, *folders] if p and '://' not in p
                      and not osp.exists(p)), None)
         if gone:
-            return [Check(what, MISSING, f'{gone} not found', dataset_fix(kind, key))]
+            return [Check(what, MISSING, f'{gone} not found', dataset_fix(kind, key, ds))]
         return [Check(what, NOTE, f'{remote} is on another storage backend: not checked here')]
     if root and not osp.isdir(root):
-        return [Check(what, MISSING, f'{root} not found', dataset_fix(kind, key))]
+        return [Check(what, MISSING, f'{root} not found', dataset_fix(kind, key, ds))]
     checks = []
     if ann is not None and not osp.isfile(ann):
         meta = osp.dirname(ann)  # the subsets go beside the train list they are drawn from
         fix = fix_lines('semi_subsets', ann=osp.join(meta, 'train.txt'), dir=meta) \
-            if 'percent' in osp.basename(ann) else dataset_fix(kind, key)
+            if 'percent' in osp.basename(ann) else dataset_fix(kind, key, ds)
         checks.append(Check(what, MISSING, f'annotation file {ann} not found', fix))
     missing = [f for f in folders if not osp.isdir(f)]
     if missing:
         checks.append(Check(what, MISSING, f'image folder {missing[0]} not found',
-                            dataset_fix(kind, key)))
+                            dataset_fix(kind, key, ds)))
     if not checks:
         problem = dataset_contents(ds, ann, folders, root, labels)
         if problem:
             status, detail = problem
             checks.append(Check(what, status, detail,
-                                dataset_fix(kind, key) if status == BROKEN else ()))
+                                dataset_fix(kind, key, ds) if status == BROKEN else ()))
     return checks or [Check(what, OK, ann or (folders[0] if folders else root))]
 
 
@@ -381,7 +386,9 @@ def check_evaluator(key: str, evaluator) -> List[Check]:
             detail = ann if status == OK else f'{ann} not found'
             if status == OK and is_empty_file(ann):
                 status, detail = BROKEN, f'{ann} is empty'
-            fix = fix_lines('coco_annotations', key=key)
+            toy = osp.basename(ann) == TOY_COCO_ANNOTATIONS
+            fix = fix_lines('toy_coco_annotations' if toy else 'coco_annotations', key=key,
+                            root=(osp.dirname(ann if toy else osp.dirname(ann)) or '.') + '/')
             checks.append(Check(f'{ev.get("type")} annotations [{key}]', status, detail,
                                 fix if status != OK else ()))
     return checks

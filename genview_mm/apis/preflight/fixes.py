@@ -11,7 +11,7 @@ shell-quoted (:data:`PATH_FACTS`), so a line pasted into a shell works for a fol
 import os.path as osp
 import re
 import shlex
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from genview_mm.structures.manifest import MERGED_NAME
 from genview_mm.utils.installation import tool_command
@@ -35,12 +35,17 @@ FIXES: Dict[str, Tuple[str, ...]] = {
     # data
     'imagenet_data': ('put ImageNet-1K under data/imagenet/ as MMPretrain expects (train/, val/, '
                       'meta/train.txt, meta/val.txt)', _OTHER_DATA),
-    'coco_data': ("download COCO 2017 into data/coco/ (annotations/instances_{{train,val}}2017."
+    'coco_data': ("download COCO 2017 into {root} (annotations/instances_{{train,val}}2017."
                   "json, train2017/, val2017/), MMDetection's layout", _OTHER_DATA),
+    'toy_coco': ('python tools/make_toy_coco.py {root}   (the toy COCO set of the demo configs: '
+                 'images/ and annotations.json)', _OTHER_DATA),
     'other_data': ('create it (a {kind})', _OTHER_DATA),
-    'coco_annotations': ("download COCO 2017 into data/coco/ (annotations/instances_{{train,val}}"
+    'coco_annotations': ("download COCO 2017 into {root} (annotations/instances_{{train,val}}"
                          "2017.json, train2017/, val2017/), MMDetection's layout",
                          'or --cfg-options {key}.ann_file=FILE'),
+    'toy_coco_annotations': ('python tools/make_toy_coco.py {root}   (the toy COCO set of the '
+                             'demo configs: images/ and annotations.json)',
+                             'or --cfg-options {key}.ann_file=FILE'),
     'semi_subsets': ('python tools/make_semi_subsets.py --train-list {ann} --simclr 1percent.txt '
                      "10percent.txt --out-dir {dir}   (SimCLR's lists, the paper's subsets)",
                      'or draw class-balanced ones (an approximation): --percent 1 10'),
@@ -161,8 +166,14 @@ def fix_lines(problem: str, **facts) -> List[str]:
             for line in FIXES[problem]]
 
 
-def dataset_fix_kind(kind: str) -> str:
-    """The :data:`FIXES` kind of a missing dataset of config type ``kind``."""
+#: the annotation file of the toy COCO set (tools/make_toy_coco.py) the demo configs read
+TOY_COCO_ANNOTATIONS = 'annotations.json'
+
+
+def dataset_fix_kind(kind: str, ann: Optional[str] = None) -> str:
+    """The :data:`FIXES` kind of a missing dataset of config type ``kind`` (``ann``: its
+    annotation file, which tells the toy COCO set of the demo configs)."""
     if 'Coco' in kind:
-        return 'coco_data'
+        toy = ann is not None and osp.basename(ann) == TOY_COCO_ANNOTATIONS
+        return 'toy_coco' if toy else 'coco_data'
     return 'imagenet_data' if kind == 'ImageNet' else 'other_data'
