@@ -29,6 +29,8 @@ def main(argv=None) -> int:
                    help='replace an OUT/annotations.json or OUT/images/*.png that differs from '
                    'the one these arguments give (without it the tool stops and writes nothing)')
     args = p.parse_args(argv)
+    if not args.out_dir.strip():  # an unset variable: the files went into the current folder
+        p.error('out_dir is empty (an unset variable?): name a folder')
     if args.num_images < 1 or args.size < 16:
         p.error('--num-images must be >= 1 and --size >= 16')
     if args.seed < 0:  # numpy's default_rng took it with a traceback

@@ -320,7 +320,7 @@ def test_import_official_pca_keeps_a_user_out_and_refuses_a_wrong_width(tmp_path
     assert tool.main([str(tmp_path / 'near.npy'), '--out', out, *base]) == 0
 
 
-def test_make_toy_coco_keeps_a_different_annotations_json(tmp_path, capsys):
+def test_make_toy_coco_keeps_a_different_annotations_json(tmp_path, capsys, monkeypatch):
     """tools/make_toy_coco.py replaced OUT/annotations.json silently; now one that differs is
     refused (exit 2, nothing written) unless --overwrite, and an identical rerun succeeds."""
     main = load_tool('make_toy_coco').main
@@ -341,6 +341,12 @@ def test_make_toy_coco_keeps_a_different_annotations_json(tmp_path, capsys):
     assert read(ann) == written
     assert main([str(out), '--num-images', '4']) == 2  # other arguments: refused again
     assert read(ann) == written and len(os.listdir(out / 'images')) == 3
+    monkeypatch.chdir(tmp_path / 'coco' / 'images')  # an unset $OUT wrote into the current folder
+    with pytest.raises(SystemExit) as exit_:
+        main([''])
+    assert exit_.value.code == 2 and capsys.readouterr().err.splitlines()[-1].endswith(
+        'error: out_dir is empty (an unset variable?): name a folder')
+    assert len(os.listdir('.')) == 3
 
 
 def test_make_toy_coco_overwrite_replaces_a_link_not_its_target(tmp_path):
