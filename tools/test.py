@@ -170,7 +170,8 @@ def place_show_dir(runner, show_dir: str) -> None:
     images from then on."""
     from mmpretrain.engine.hooks import VisualizationHook
 
-    from genview_mm.utils.file_safety import lies_under, writable_problem
+    from genview_mm.datasets.image_sources import walked_folder
+    from genview_mm.utils.file_safety import lies_under, same_file, writable_problem
     target = osp.join(runner.log_dir, show_dir)
     problem = writable_problem(target)  # a file there: a traceback after the whole test
     if problem:
@@ -178,19 +179,18 @@ def place_show_dir(runner, show_dir: str) -> None:
     dataset = runner.test_loop.dataloader.dataset
     folders = image_folders(dataset) or set()
     root = common_folder(folders)
-    spelled = lambda path: {osp.abspath(path), osp.realpath(path)}  # noqa: E731
-    walked = listed_folder(dataset)
     for folder in sorted(folders):  # where KeepFolders draws this folder's images
-        drawn = osp.join(target, keep_folder(folder, root))
-        if spelled(drawn) & spelled(folder):
+        if same_file(osp.join(target, keep_folder(folder, root)), folder or '.'):
             usage_error(f'--show-dir {show_dir}: the drawings of the images in '
                         f"{folder or '.'} would be written into that folder, replacing or "
                         "joining them; pass a folder outside the test data (a relative one is "
                         "made in the run's folder)")
+    walked = walked_folder(dataset)
+    spelled = lambda path: {osp.abspath(path), osp.realpath(path)}  # noqa: E731
     if walked is not None and any(o == w or lies_under(o, w) for o in spelled(target)
                                   for w in spelled(walked)):
         usage_error(f'--show-dir {show_dir}: the drawings would be written inside '
-                    f"{walked or '.'}, which the test dataset lists its images from (no "
+                    f"{walked}, which the test dataset lists its images from (no "
                     'ann_file), so they would be tested as images from then on; pass a folder '
                     "outside it (a relative one is made in the run's folder)")
     kinds = (VisualizationHook, )
@@ -264,17 +264,6 @@ def keep_folder(folder: str, root: Optional[str]) -> str:
         return ''
     rel = osp.relpath(folder or '.', root or '.')
     return '' if rel == '.' or rel.split(osp.sep)[0] == '..' else rel
-
-
-def listed_folder(dataset) -> Optional[str]:
-    """The folder a dataset without an ``ann_file`` lists its images from (every image file
-    under it is a sample, a drawing too), or None for a dataset with an annotation file."""
-    if getattr(dataset, 'ann_file', None) or not hasattr(dataset, 'data_prefix'):
-        return None
-    prefix = (dataset.data_prefix or {}).get('img_path') if isinstance(
-        dataset.data_prefix, dict) else None
-    folder = prefix or getattr(dataset, 'data_root', None) or ''
-    return osp.normpath(folder) if folder else ''
 
 
 def image_folders(dataset) -> Optional[set]:

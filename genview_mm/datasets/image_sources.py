@@ -157,7 +157,17 @@ def list_config(config: str, dataset_key: str = DEFAULT_DATASET_KEY,
                          f'({type(exc).__name__}: {exc})') from exc
     root = getattr(dataset, 'img_prefix', None) or dataset.data_root or ''
     return (_items((dataset.get_data_info(i)['img_path'] for i in range(len(dataset))), root),
-            None if getattr(dataset, 'ann_file', '') else root or '.')
+            walked_folder(dataset))
+
+
+def walked_folder(dataset) -> Optional[str]:
+    """The folder a built dataset without an ``ann_file`` lists its images from (its image
+    prefix, else its ``data_root``, else the current folder: every image file under it is a
+    sample, a file written there too), or None for one that reads an annotation file."""
+    if getattr(dataset, 'ann_file', ''):
+        return None
+    root = getattr(dataset, 'img_prefix', None) or getattr(dataset, 'data_root', None) or ''
+    return osp.normpath(root) if root else '.'
 
 
 def _cycle_link(path: str) -> str:
