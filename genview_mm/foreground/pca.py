@@ -202,17 +202,15 @@ class ForegroundPCA:
         if not isinstance(state, dict) or state.get('format') != FORMAT:
             raise ForegroundPCAError(f'{path!r} is not a foreground PCA file. {_REFIT}.')
         try:  # a field missing or not usable (a file edited by hand: int('32px'), a short
-            if int(state.get('version', 1)) > VERSION:  # grid) is said for the file
-                raise ForegroundPCAError(f'{path!r} was written by a newer genview_mm (format '
-                                         f'version {state["version"]}); upgrade genview_mm.')
-            return cls(**{k: v for k, v in state.items() if k not in ('format', 'version')})
-        except ForegroundPCAError as exc:
-            if 'newer genview_mm' in str(exc):
-                raise
-            raise ForegroundPCAError(f'{path!r} is malformed ({exc}). {_REFIT}.') from exc
-        except (TypeError, ValueError, IndexError) as exc:
-            raise ForegroundPCAError(f'{path!r} is malformed ({type(exc).__name__}: {exc}). '
-                                     f'{_REFIT}.') from exc
+            version = int(state.get('version', 1))  # grid) is said for the file
+            if version <= VERSION:
+                return cls(**{k: v for k, v in state.items() if k not in ('format', 'version')})
+        except (TypeError, ValueError, IndexError) as exc:  # ForegroundPCAError is a ValueError
+            detail = exc if isinstance(exc, ForegroundPCAError) else \
+                f'{type(exc).__name__}: {exc}'
+            raise ForegroundPCAError(f'{path!r} is malformed ({detail}). {_REFIT}.') from exc
+        raise ForegroundPCAError(f'{path!r} was written by a newer genview_mm (format version '
+                                 f'{version}); upgrade genview_mm.')
 
 
 def is_pca_file(path: str) -> bool:
