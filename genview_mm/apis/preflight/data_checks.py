@@ -23,7 +23,7 @@ from genview_mm.utils.image_files import is_hidden, is_image_file
 
 from ..extra_images.image_list import count_list_images
 from .checklist import BROKEN, MISSING, NOTE, OK, Check
-from .fixes import TOY_COCO_ANNOTATIONS, dataset_fix_kind, fix_lines
+from .fixes import dataset_fix_kind, fix_lines, is_toy_coco
 
 #: dataset images a manifest's coverage is measured on
 SAMPLE = 200
@@ -35,10 +35,10 @@ DEFAULT_TRAIN_IMAGES = 'data/imagenet/train'
 def dataset_fix(kind: str, key: str, ds: Optional[dict] = None) -> List[str]:
     """How to provide a dataset of ``kind`` (the config's dataset type; ``ds``: its config,
     whose ``data_root`` and ``ann_file`` the lines name)."""
-    ds = ds if isinstance(ds, dict) else {}
-    root = ds.get('data_root') if isinstance(ds.get('data_root'), str) and \
-        ds.get('data_root') else ('data/coco/' if 'Coco' in kind else '')
-    ann = ds.get('ann_file') if isinstance(ds.get('ann_file'), str) else None
+    root, ann = (ds.get('data_root'), ds.get('ann_file')) if isinstance(ds, dict) else (None, None)
+    if not (isinstance(root, str) and root):
+        root = 'data/coco/' if 'Coco' in kind else ''
+    ann = ann if isinstance(ann, str) else None
     return fix_lines(dataset_fix_kind(kind, ann), kind=kind, key=key, root=root)
 
 
@@ -386,7 +386,7 @@ def check_evaluator(key: str, evaluator) -> List[Check]:
             detail = ann if status == OK else f'{ann} not found'
             if status == OK and is_empty_file(ann):
                 status, detail = BROKEN, f'{ann} is empty'
-            toy = osp.basename(ann) == TOY_COCO_ANNOTATIONS
+            toy = is_toy_coco(ann)
             fix = fix_lines('toy_coco_annotations' if toy else 'coco_annotations', key=key,
                             root=(osp.dirname(ann if toy else osp.dirname(ann)) or '.') + '/')
             checks.append(Check(f'{ev.get("type")} annotations [{key}]', status, detail,

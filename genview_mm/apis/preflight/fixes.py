@@ -166,14 +166,15 @@ def fix_lines(problem: str, **facts) -> List[str]:
             for line in FIXES[problem]]
 
 
-#: the annotation file of the toy COCO set (tools/make_toy_coco.py) the demo configs read
-TOY_COCO_ANNOTATIONS = 'annotations.json'
+def is_toy_coco(ann: Optional[str]) -> bool:
+    """Whether ``ann`` is the annotation file of the toy COCO set the demo configs read
+    (tools/make_toy_coco.py writes ``annotations.json``; COCO's are ``instances_*.json``)."""
+    return ann is not None and osp.basename(ann) == 'annotations.json'
 
 
 def dataset_fix_kind(kind: str, ann: Optional[str] = None) -> str:
     """The :data:`FIXES` kind of a missing dataset of config type ``kind`` (``ann``: its
     annotation file, which tells the toy COCO set of the demo configs)."""
     if 'Coco' in kind:
-        toy = ann is not None and osp.basename(ann) == TOY_COCO_ANNOTATIONS
-        return 'toy_coco' if toy else 'coco_data'
+        return 'toy_coco' if is_toy_coco(ann) else 'coco_data'
     return 'imagenet_data' if kind == 'ImageNet' else 'other_data'
