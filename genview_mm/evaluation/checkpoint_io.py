@@ -103,6 +103,13 @@ def check_checksums(path: str) -> None:
                     f'({exc}): copy or download it again') from None
 
 
+def check_whole_file(path: str) -> None:
+    """:func:`check_torch_file` and :func:`check_checksums`: a ``torch.save`` file whose bytes
+    are as written (``FileNotFoundError`` or :class:`CheckpointError` otherwise)."""
+    check_torch_file(path)
+    check_checksums(path)
+
+
 def _weights_only_detail(err: Exception) -> str:
     """The unpickler's own reason, without torch's generic preamble and footer."""
     text = str(err)
@@ -119,8 +126,7 @@ def read_checkpoint(path: str) -> Dict[str, Any]:
         FileNotFoundError: ``path`` does not exist.
         CheckpointError: with a message naming ``path`` and what is wrong with it.
     """
-    check_torch_file(path)
-    check_checksums(path)
+    check_whole_file(path)
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as err:

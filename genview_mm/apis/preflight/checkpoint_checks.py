@@ -7,8 +7,7 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from ...evaluation.checkpoint_io import (
     CheckpointError,
-    check_checksums,
-    check_torch_file,
+    check_whole_file,
     normalisation_options,
     recorded_normalisation,
     same_normalisation,
@@ -126,8 +125,8 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
     if not osp.isfile(path):
         return Check(what, MISSING, f'{path} not found', fix)
     try:
-        check_torch_file(path)  # what the file is, if not a checkpoint (cut short: a zip
-        check_checksums(path)  # archive damaged, copy it again), and bytes as written
+        check_whole_file(path)  # what the file is, if not a checkpoint (cut short: a zip
+        # archive damaged, copy it again), and its bytes as written
     except CheckpointError as exc:
         return Check(what, BROKEN, str(exc), fix)
     try:
