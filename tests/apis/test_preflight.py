@@ -146,8 +146,12 @@ def test_fix_lines_name_the_configs_training_images(tmp_path, monkeypatch, capsy
     assert f'or generate them: python tools/generate_views.py {train} --pca ' in out
     assert f'or fit one: python tools/fit_foreground_pca.py {train} --per-folder ' in out
     assert 'data/imagenet/train ' not in out
+    # the missing dataset's own line: it said data/imagenet/ whatever the data_root
+    assert f'-> put ImageNet-1K under {in1k} as MMPretrain expects (train/' in out
+    assert 'data/imagenet/' not in out
     assert check([GENVIEW_IN1K, '--quiet']) == 2  # the config's own data_root: data/imagenet/
     out = capsys.readouterr().out
+    assert '-> put ImageNet-1K under data/imagenet/ as MMPretrain expects' in out
     assert '--source-root data/imagenet/train --out' in out
     assert 'python tools/fit_foreground_pca.py data/imagenet/train --per-folder' in out
     assert 'python tools/import_views.py data/imagenet/train_variations --source-root' in out
@@ -252,7 +256,8 @@ def test_linear_probe_config(tmp_path):
                         'pretrained weights [model.backbone.init_cfg.checkpoint]'}
     assert 'python tools/convert_checkpoint.py' in ' '.join(
         bad['pretrained weights [model.backbone.init_cfg.checkpoint]'].fix)
-    assert 'data/imagenet/' in bad['ImageNet (train) data [train_dataloader.dataset]'].fix[0]
+    assert bad['ImageNet (train) data [train_dataloader.dataset]'].fix[0].startswith(
+        f'put ImageNet-1K under {root} as MMPretrain expects')  # the config's data_root
     # a complete setup: an ImageNet-layout folder and a converted checkpoint
     for split in ('train', 'val'):
         write_photos(str(root / split / 'n01'), 2, size=32)

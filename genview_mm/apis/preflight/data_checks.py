@@ -36,8 +36,8 @@ def dataset_fix(kind: str, key: str, ds: Optional[dict] = None) -> List[str]:
     """How to provide a dataset of ``kind`` (the config's dataset type; ``ds``: its config,
     whose ``data_root`` and ``ann_file`` the lines name)."""
     root, ann = (ds.get('data_root'), ds.get('ann_file')) if isinstance(ds, dict) else (None, None)
-    if not (isinstance(root, str) and root):
-        root = 'data/coco/' if 'Coco' in kind else ''
+    if not (isinstance(root, str) and root):  # the folders MMDetection/MMPretrain expect
+        root = 'data/coco/' if 'Coco' in kind else 'data/imagenet/' if kind == 'ImageNet' else ''
     ann = ann if isinstance(ann, str) else None
     return fix_lines(dataset_fix_kind(kind, ann), kind=kind, key=key, root=root)
 

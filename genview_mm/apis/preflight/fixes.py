@@ -33,7 +33,7 @@ _EXTRA_MAKE = ('python tools/sample_extra_images.py {dir} --imagenet {imagenet}{
 #: problem kind -> fix lines (``str.format`` templates over the check's facts)
 FIXES: Dict[str, Tuple[str, ...]] = {
     # data
-    'imagenet_data': ('put ImageNet-1K under data/imagenet/ as MMPretrain expects (train/, val/, '
+    'imagenet_data': ('put ImageNet-1K under {root} as MMPretrain expects (train/, val/, '
                       'meta/train.txt, meta/val.txt)', _OTHER_DATA),
     'coco_data': ("download COCO 2017 into {root} (annotations/instances_{{train,val}}2017."
                   "json, train2017/, val2017/), MMDetection's layout", _OTHER_DATA),
