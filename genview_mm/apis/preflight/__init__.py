@@ -6,8 +6,9 @@ the resolved config and checks contents, not only existence, each on a sample: d
 and annotation files (not empty, listed images there), the GenView manifest (parses, covers a
 sample of the dataset, the sampled views exist), the scorer's encoder (local folder with
 loadable weights, Hugging Face cache or hub) and PCA file (made for that encoder and input
-size), and checkpoints (load with ``weights_only``, keys and shapes fit the module they load
-into, a checkpoint to resume was written by training). The result is a short checklist that
+size), checkpoints (load with ``weights_only``, keys and shapes fit the module they load
+into, a checkpoint to resume was written by training), and every ``type`` the config names (a
+registry of its scope holds it). The result is a short checklist that
 says, for each missing item, the command that makes it (from the one table of
 :mod:`.fixes`).
 
@@ -32,6 +33,7 @@ from .data_checks import (
 from .extra_checks import check_extra_images
 from .manifest_checks import check_manifest
 from .model_checks import check_scorer
+from .type_checks import check_types
 
 MODES = ('train', 'test')
 
@@ -68,6 +70,7 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     unable = mode == 'test' and missing_test_settings(cfg, cfg.filename or 'the config')
     if unable:  # check_config.py said OK, then test.py refused it
         checks.append(Check('test settings', BROKEN, unable, ()))
+    checks += check_types(cfg)  # a type no registry holds: the runner would not build
     extra = extra_images_key(cfg)
     # a classifier (a linear probe, fine-tuning) trains on the labels: each must be a class
     labels = bool(((cfg.get('model') or {}).get('head') or {}).get('num_classes'))

@@ -108,6 +108,11 @@ FIXES: Dict[str, Tuple[str, ...]] = {
     'pca_clip': ('python tools/fit_foreground_pca.py {images} --per-folder --encoder '
                  '{name} --out {path}{overwrite}',
                  'or set --cfg-options model.scorer.pca_path=FILE'),
+    # the config itself
+    'unknown_type': ('--cfg-options {key}=NAME with a registered name{close}, or fix it in the '
+                     'config',
+                     "or import the module that registers it: custom_imports = dict(imports=["
+                     "'your.module'], allow_failed_imports=False) in the config"),
     # checkpoints
     'checkpoint': ('python tools/convert_checkpoint.py work_dirs/<pretraining>/epoch_N.pth {path} '
                    '(or an official GenView checkpoint: '

@@ -1,0 +1,131 @@
+"""The preflight asks MMEngine's registries for every ``type`` a config names, as the runner will
+when it builds it: a misspelt type passed the preflight, and tools/train.py then stopped with a
+traceback from the registry."""
+import glob
+import os.path as osp
+import sys
+
+import pytest
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
+
+from genview_mm.apis import load_config
+from genview_mm.apis.preflight import preflight_passes, run_preflight
+from genview_mm.apis.preflight.type_checks import check_types, iter_types
+from helpers import ROOT, load_tool
+
+GENVIEW_TINY = osp.join(ROOT, 'configs', 'demo', 'genview_mocov2_r18_tiny_cpu.py')
+MASK_RCNN = osp.join(ROOT, 'configs', 'demo', 'mask-rcnn_r18_fpn_tiny_cpu.py')
+CONFIGS = sorted(c for c in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+                 if '_base_' not in c)
+
+
+def type_checks(cfg) -> dict:
+    return {c.what: c for c in run_preflight(cfg) if c.what.startswith('config type')}
+
+
+def test_every_shipped_config_names_buildable_types():
+    assert len(CONFIGS) >= 30
+    for config in CONFIGS:
+        cfg = load_config(config)
+        assert len(list(iter_types(cfg.to_dict()))) >= 40, config  # the walk reaches them
+        assert check_types(cfg) == [], config
+
+
+def test_misspelt_types_are_broken_with_the_key_and_the_close_names():
+    cfg = load_config(GENVIEW_TINY, {
+        'model.type': 'MoCoo', 'model.backbone.norm_cfg.type': 'BNN',
+        'train_dataloader.dataset.pipeline.0.type': 'mmpretrain.LoadImageFromFil'})
+    checks = type_checks(cfg)
+    assert set(checks) == {'config type [model.type]', 'config type [model.backbone.norm_cfg.type]',
+                           'config type [train_dataloader.dataset.pipeline.0.type]'}
+    model = checks['config type [model.type]']
+    assert model.status == 'BROKEN'
+    assert model.detail.startswith("'MoCoo' is in no registry of scope 'mmpretrain': the runner "
+                                   'cannot build it')
+    assert model.fix[0] == ('--cfg-options model.type=NAME with a registered name (close: MoCo), '
+                            'or fix it in the config')
+    assert 'custom_imports' in model.fix[1]
+    assert '(close: BN)' in checks['config type [model.backbone.norm_cfg.type]'].fix[0]
+    assert '(close: LoadImageFromFile)' in \
+        checks['config type [train_dataloader.dataset.pipeline.0.type]'].fix[0]
+    assert not preflight_passes(run_preflight(cfg))
+
+
+def test_types_mmdetection_takes_from_mmcv_ops_by_name():
+    """``nms`` and ``roi_layer`` name mmcv.ops functions and classes, in no registry: the
+    shipped detection configs pass (above), a misspelt one is named as such."""
+    cfg = load_config(MASK_RCNN, {'model.test_cfg.rcnn.nms.type': 'nmss',
+                                  'model.roi_head.bbox_roi_extractor.roi_layer.type': 'RoIAlgn'})
+    checks = type_checks(cfg)
+    assert set(checks) == {'config type [model.test_cfg.rcnn.nms.type]',
+                           'config type [model.roi_head.bbox_roi_extractor.roi_layer.type]'}
+    nms = checks['config type [model.test_cfg.rcnn.nms.type]']
+    assert nms.detail.startswith("'nmss' is no operation of mmcv.ops")
+    assert '(close: nms' in nms.fix[0]
+    assert '(close: RoIAlign' in \
+        checks['config type [model.roi_head.bbox_roi_extractor.roi_layer.type]'].fix[0]
+    # a type of the wrong scope: mmdet's registries hold no MoCo (the runner looks there)
+    cfg = load_config(MASK_RCNN, {'model.type': 'MoCo'})
+    assert "'MoCo' is in no registry of scope 'mmdet'" in \
+        type_checks(cfg)['config type [model.type]'].detail
+    cfg = load_config(MASK_RCNN, {'model.backbone.type': 'mmpretrain.ResNet'})
+    assert check_types(cfg) == []  # scoped: MMPretrain's
+
+
+def test_registered_by_the_users_own_module_or_scope_or_import_path(tmp_path, monkeypatch):
+    """No false alarm for what the runner does build: a class a config's custom_imports
+    registers, a config inheriting ours (its dicts carry _scope_='genview_mm'), an import path."""
+    package = tmp_path / 'my_heads_for_preflight'
+    package.mkdir()
+    (package / '__init__.py').write_text(
+        'from mmpretrain.models.heads import ContrastiveHead\n'
+        'from mmpretrain.registry import MODELS\n\n\n'
+        '@MODELS.register_module()\n'
+        'class MyPreflightHead(ContrastiveHead):\n'
+        '    pass\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    child = tmp_path / 'child.py'
+    child.write_text(
+        "_base_ = 'genview_mm::genview_mocov2_r50_in1k.py'\n"
+        "custom_imports = dict(imports=['my_heads_for_preflight'], allow_failed_imports=False)\n"
+        "model = dict(head=dict(type='MyPreflightHead'), neck=dict(act_cfg=dict("
+        "type='torch.nn.ReLU')))\n")
+    try:
+        cfg = load_config(str(child))
+        assert cfg.model.head.type == 'MyPreflightHead'
+        assert {scope for _, _, scope in iter_types(cfg.to_dict())} >= {'genview_mm'}
+        assert check_types(cfg) == []
+        child.write_text(child.read_text().replace("type='MyPreflightHead'",
+                                                   "type='MyPreflightHed'"))
+        checks = check_types(load_config(str(child)))
+    finally:  # out of this process's registry again
+        MODELS.module_dict.pop('MyPreflightHead', None)
+        sys.modules.pop('my_heads_for_preflight', None)
+    assert [c.what for c in checks] == ['config type [model.head.type]']
+    assert checks[0].detail.startswith("'MyPreflightHed' is in no registry of scope")
+    assert '(close: MyPreflightHead)' in checks[0].fix[0]
+
+
+def test_a_config_without_default_scope_takes_any_scopes_types():
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(type='CustomDataset')),
+                      model=dict(type='ImageClassifier', head=dict(type='LinearClsHead'))))
+    assert check_types(cfg) == []
+    cfg.model.type = 'ImageClasifier'
+    checks = check_types(cfg)
+    assert [c.what for c in checks] == ['config type [model.type]']
+    assert checks[0].detail.startswith("'ImageClasifier' is in no registry of any scope (the "
+                                       'config sets no default_scope)')
+    assert '(close: ImageClassifier)' in checks[0].fix[0]
+
+
+@pytest.mark.parametrize('mode', ['train', 'test'])
+def test_check_config_refuses_an_unknown_type(mode, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    argv = [GENVIEW_TINY, '--quiet', '--cfg-options', 'model.type=Nope']
+    if mode == 'test':
+        argv = [MASK_RCNN, 'x.pth', '--quiet', '--cfg-options', 'model.type=Nope']
+    assert load_tool('check_config').main(argv) == 2
+    out = capsys.readouterr().out
+    assert "  BROKEN   config type [model.type]: 'Nope' is in no registry of scope" in out
+    assert '-> --cfg-options model.type=NAME with a registered name' in out
