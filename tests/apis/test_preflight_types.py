@@ -41,6 +41,10 @@ def test_misspelt_types_are_broken_with_the_key_and_the_close_names():
                            'config type [train_dataloader.dataset.pipeline.0.type]'}
     model = checks['config type [model.type]']
     assert model.status == 'BROKEN'
+    # built by the backbone, through MMCV's build_norm_layer (a registry): a note, as for
+    # anything a module may read by a name of its own
+    assert checks['config type [model.backbone.norm_cfg.type]'].status == 'note'
+    assert checks['config type [train_dataloader.dataset.pipeline.0.type]'].status == 'BROKEN'
     assert model.detail.startswith("'MoCoo' is in no registry of scope 'mmpretrain': the runner "
                                    'cannot build it')
     assert model.fix[0] == ('--cfg-options model.type=NAME with a registered name (close: MoCo), '
@@ -61,6 +65,7 @@ def test_types_mmdetection_takes_from_mmcv_ops_by_name():
     assert set(checks) == {'config type [model.test_cfg.rcnn.nms.type]',
                            'config type [model.roi_head.bbox_roi_extractor.roi_layer.type]'}
     nms = checks['config type [model.test_cfg.rcnn.nms.type]']
+    assert nms.status == 'note'
     assert nms.detail.startswith("'nmss' is no operation of mmcv.ops")
     assert '(close: nms' in nms.fix[0]
     assert '(close: RoIAlign' in \
@@ -105,6 +110,42 @@ def test_registered_by_the_users_own_module_or_scope_or_import_path(tmp_path, mo
     assert [c.what for c in checks] == ['config type [model.head.type]']
     assert checks[0].detail.startswith("'MyPreflightHed' is in no registry of scope")
     assert '(close: MyPreflightHead)' in checks[0].fix[0]
+
+
+def test_names_a_module_reads_itself_are_notes_and_mmcv_ops_anywhere():
+    """MMDetection's FPG neck reads its transitions' ``type`` itself, DDQ passes an mmcv.ops
+    name under dqs_cfg, Albu albumentations' names, and an MMCV 1.x ``runner`` is read by no
+    one: none stops a run."""
+    cfg = load_config(MASK_RCNN, {
+        'model.neck.across_lateral_trans': dict(type='conv', kernel_size=1),
+        'model.dqs_cfg': dict(type='nms', iou_threshold=0.8),
+        'runner': dict(type='IterBasedRunner', max_iters=10)})
+    cfg.train_dataloader.dataset.pipeline.append(dict(type='Albu', transforms=[
+        dict(type='ShiftScaleRotate', shift_limit=0.0625)]))
+    checks = type_checks(cfg)
+    assert list(checks) == ['config type [model.neck.across_lateral_trans.type]']
+    assert checks['config type [model.neck.across_lateral_trans.type]'].detail == (
+        "'conv' is in no registry of scope 'mmdet': if the module above builds it from a "
+        'registry, the runner stops there (a typo?); some read a name of their own here')
+    assert checks['config type [model.neck.across_lateral_trans.type]'].status == 'note'
+    assert preflight_passes(list(checks.values()))
+    cfg.train_dataloader.dataset.pipeline[-1]['type'] = 'Albuu'  # a transform: built by a registry
+    last = len(cfg.train_dataloader.dataset.pipeline) - 1
+    assert type_checks(cfg)[f'config type [train_dataloader.dataset.pipeline.{last}.type]'
+                            ].status == 'BROKEN'
+
+
+def test_registries_of_a_package_without_a_parent_are_asked_too():
+    """MMPretrain's batch augments (a fine-tuning recipe's Mixup, CutMix) are in a registry with
+    no MMEngine parent: they were reported as unknown."""
+    cfg = Config(dict(default_scope='mmpretrain', model=dict(
+        type='ImageClassifier', train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8),
+                                                         dict(type='CutMix', alpha=1.0)]))))
+    assert check_types(cfg) == []
+    cfg.model.train_cfg.augments[1].type = 'CutMx'
+    checks = check_types(cfg)
+    assert [c.what for c in checks] == ['config type [model.train_cfg.augments.1.type]']
+    assert '(close: CutMix)' in checks[0].fix[0]
 
 
 def test_a_config_without_default_scope_takes_any_scopes_types():
