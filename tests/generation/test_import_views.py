@@ -6,6 +6,7 @@ import os
 import os.path as osp
 import sys
 import tracemalloc
+import unicodedata
 
 import pytest
 
@@ -76,6 +77,29 @@ def test_sources_that_differ_in_the_case_of_the_extension_keep_their_own_views()
     m = match_folder(['x.JPG', 'x.jpg', 'x.png'], ['x.Jpg', 'x.png'])
     assert m.pairs == [('x.png', 'x.png')] and m.ambiguous == ['x.JPG', 'x.jpg']
     assert m.extra == ['x.Jpg']
+
+
+def test_names_written_in_another_unicode_form_pair_up(tmp_path, capsys):
+    """Views copied through macOS spell café/crème.jpg in NFD (e + a combining accent), the
+    sources on Linux in NFC: alike on screen, other bytes. They were all "sources without a
+    view" and "view files without a source", listed under names that look the same."""
+    nfc, nfd = (lambda t: unicodedata.normalize('NFC', t)), (lambda t: unicodedata.normalize(
+        'NFD', t))
+    assert nfc('café') != nfd('café')
+    src, views = make_trees(str(tmp_path), {nfc('café'): ([nfc('crème.jpg'), 'b.jpg'], [])})
+    make_trees(str(tmp_path), {nfd('café'): ([], [nfd('crème.png'), 'b.png'])})
+    out = tmp_path / 'manifest.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    rows = read_manifest(str(out))
+    assert [r['key'] for r in rows] == [nfc('café/b.jpg'), nfc('café/crème.jpg')]  # the sources'
+    assert [r['output'] for r in rows] == [osp.join(views, nfd('café'), n)
+                                           for n in ('b.png', nfd('crème.png'))]  # as on disk
+    assert all(osp.isfile(r['output']) for r in rows)
+    assert '  matched (rows written)         2 (100.00%)' in stdout.splitlines()
+    # two names of one form side by side stay two (neither is dropped)
+    m = match_folder([nfc('é.jpg'), nfd('é.jpg')], [nfc('é.png')])
+    assert m.pairs == [(nfc('é.jpg'), nfc('é.png'))] and m.missing == [nfd('é.jpg')]
 
 
 LAYOUT = {

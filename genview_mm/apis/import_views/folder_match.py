@@ -1,5 +1,6 @@
 """The rule that pairs source images with pre-generated views inside one folder (pure)."""
 import os.path as osp
+import unicodedata
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ...utils.image_files import IMAGE_EXTENSIONS
@@ -28,6 +29,14 @@ def split_name(name: str) -> Tuple[str, str]:
     """(stem, lower-case extension) of a file name: ``'x.JPEG'`` -> ``('x', '.jpeg')``."""
     stem, ext = osp.splitext(name)
     return stem, ext.lower()
+
+
+def by_normal_form(names: Sequence[str]) -> Dict[str, str]:
+    """``{NFC form: name}``: a name written on macOS (NFD, ``e`` + a combining accent) and the
+    same name written on Linux (one ``é``) look alike but are different bytes. The names as they
+    are where two of them share a form (both are then kept)."""
+    forms = {unicodedata.normalize('NFC', n): n for n in names}
+    return forms if len(forms) == len(names) else {n: n for n in names}
 
 
 class FolderMatch(NamedTuple):
@@ -82,15 +91,16 @@ def match_folder(sources: Sequence[str], views: Sequence[str],
     """
     by_stem: Dict[str, List[str]] = {}
     ignored = []
-    for name in sorted(views):
-        stem, ext = split_name(name)
+    view_forms, src_forms = by_normal_form(views), by_normal_form(sources)
+    for form in sorted(view_forms):  # stems compared in one Unicode form (by_normal_form)
+        stem, ext = split_name(form)
         if ext in view_exts:
-            by_stem.setdefault(stem, []).append(name)
+            by_stem.setdefault(stem, []).append(view_forms[form])
         else:
-            ignored.append(name)
+            ignored.append(view_forms[form])
     src_stems: Dict[str, List[str]] = {}
-    for name in sorted(sources):
-        src_stems.setdefault(split_name(name)[0], []).append(name)
+    for form in sorted(src_forms):
+        src_stems.setdefault(split_name(form)[0], []).append(src_forms[form])
     pairs, missing, duplicates, ambiguous, taken = [], [], [], [], set()
     for stem, names in src_stems.items():
         candidates = by_stem.get(stem, [])
