@@ -327,6 +327,28 @@ def test_empty_views_are_counted_and_not_imported(tmp_path, capsys):
 
 
 
+def test_views_linked_to_one_file_are_counted(tmp_path, capsys):
+    """Views filled in with links to one placeholder picture were imported without a word:
+    training then paired each of those sources with that one picture. They are still imported
+    (two identical sources may share a view) and counted, with the first source named."""
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG', 'b.JPEG', 'c.JPEG'], ['c.JPEG']),
+                                            'n02': (['d.JPEG'], [])})
+    touch(str(tmp_path / 'placeholder.png'))
+    os.makedirs(osp.join(views, 'n02'))
+    for name in ('n01/a.png', 'n01/b.png', 'n02/d.png'):
+        os.symlink(tmp_path / 'placeholder.png', osp.join(views, name))
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    assert len(read_manifest(str(out))) == 4
+    lines = stdout.splitlines()
+    assert "  views linked to one file       2  [imported: links to the same file as another " \
+        "source's view (a placeholder?); training pairs each of these sources with that one " \
+        'picture]' in lines
+    assert '      e.g. n01/b.JPEG: the same file as the view of n01/a.JPEG' in lines
+    assert '      e.g. n02/d.JPEG: the same file as the view of n01/a.JPEG' in lines
+
+
 def test_dangling_view_links_are_counted_and_not_imported(tmp_path, capsys):
     """A view that is a link to a file that does not exist (views on a disk that is not
     mounted) gets no row and a line of the summary; on main it was written as an ok row,

@@ -91,9 +91,13 @@ def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLeve
         if entry is not None and entry.conflict:
             report.note('level_conflicts', 1, [prefix + src])
         report['with_level'] += entry is not None and entry.level is not None
-        source = osp.join(folder.source_dir, src)
-        yield ManifestRow(source, source_key(source, source_root), 0,
-                          _relative_output(osp.join(folder.view_dir, view), manifest_dir),
+        source, path = osp.join(folder.source_dir, src), osp.join(folder.view_dir, view)
+        key = source_key(source, source_root)
+        if osp.islink(path):  # links only: a dict of every view's real path would not fit
+            first = report.linked.setdefault(osp.realpath(path), key)
+            if first != key:
+                report.note('shared', 1, [f'{key}: the same file as the view of {first}'])
+        yield ManifestRow(source, key, 0, _relative_output(path, manifest_dir),
                           entry.level if entry else None, entry.fg_ratio if entry else None,
                           None, generator)
     report['matched'] += len(pairs)

@@ -1,10 +1,10 @@
 """What an import found: counts, a few examples of each problem, and their summary text."""
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 EXAMPLES = 5  # examples kept per kind of problem
 
 COUNTS = ('folders', 'sources', 'matched', 'missing', 'empty', 'dangling', 'themselves',
-          'undecodable', 'extra',
+          'undecodable', 'shared', 'extra',
           'duplicates', 'ambiguous', 'ignored', 'with_level', 'level_conflicts', 'list_entries',
           'list_unused')
 
@@ -21,6 +21,9 @@ LINES = (  # (count, label, what it means / what was done)
      'itself, so its pairs would be two views of the original; put the generated views there'),
     ('undecodable', 'views that do not decode', 'no row (--verify): cut short or damaged; '
      'unpack the views again and rerun'),
+    ('shared', 'views linked to one file', 'imported: links to the same file as another '
+     "source's view (a placeholder?); training pairs each of these sources with that one "
+     'picture'),
     ('extra', 'view files without a source', 'not imported'),
     ('duplicates', 'sources with several views', 'took the view of the source\'s name, else '
      'of its extension, else the first by name; a usable one before an unusable one'),
@@ -31,13 +34,15 @@ LINES = (  # (count, label, what it means / what was done)
 
 
 class ImportReport(dict):
-    """Counts of an import (:data:`COUNTS`, plus ``seconds``), ``manifest`` (the path written,
+    """Counts of an import (:data:`COUNTS`, plus ``seconds``; ``shared``: views that link to
+    the file another matched view links to), ``manifest`` (the path written,
     or None), ``hint`` (what may be wrong when nothing matched), ``views_root``,
     ``source_root``, ``num_lists`` and ``examples`` (up to :data:`EXAMPLES` per count)."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__({k: 0 for k in COUNTS}, manifest=None, hint=None, seconds=0.0,
                          examples={}, **kwargs)
+        self.linked: Dict[str, str] = {}  # the real file of each view that is a link -> its key
 
     def note(self, kind: str, count: int, examples: Sequence[str]) -> None:
         """Add ``count`` to ``kind`` and keep the first few examples."""
