@@ -252,7 +252,7 @@ def test_only_a_classifier_s_train_set_has_its_labels_checked(tmp_path, images):
     ann = write_list(tmp_path, [f'{n} 5' for n in names])
     ds = dict(type='CustomDataset', data_root=root, ann_file=ann,
               metainfo=dict(classes=['a', 'b']))
-    cfg = Config(dict(train_dataloader=dict(dataset=ds),
+    cfg = Config(dict(train_dataloader=dict(dataset=ds), default_scope='mmpretrain',
                       model=dict(type='ImageClassifier', head=dict(num_classes=2))))
     bad = [c for c in run_preflight(cfg) if c.status == 'BROKEN']
     assert [c.detail.split(': ')[0] for c in bad] == [

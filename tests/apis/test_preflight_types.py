@@ -148,16 +148,72 @@ def test_registries_of_a_package_without_a_parent_are_asked_too():
     assert '(close: CutMix)' in checks[0].fix[0]
 
 
-def test_a_config_without_default_scope_takes_any_scopes_types():
+def test_the_scope_is_mmengines_without_default_scope_and_a_bad_one_is_named():
+    """Runner.from_cfg builds in scope mmengine when the config sets none: MMPretrain's
+    ImageClassifier is not there. A misspelt default_scope is one line, not one per type."""
     cfg = Config(dict(train_dataloader=dict(dataset=dict(type='CustomDataset')),
                       model=dict(type='ImageClassifier', head=dict(type='LinearClsHead'))))
+    checks = {c.what: c for c in check_types(cfg)}
+    assert set(checks) == {'config type [model.type]', 'config type [model.head.type]',
+                           'config type [train_dataloader.dataset.type]'}
+    assert checks['config type [model.type]'].detail.startswith(
+        "'ImageClassifier' is in no registry of scope 'mmengine'")
+    cfg.default_scope = 'mmpretrain'
     assert check_types(cfg) == []
     cfg.model.type = 'ImageClasifier'
+    assert '(close: ImageClassifier)' in check_types(cfg)[0].fix[0]
+    cfg = load_config(GENVIEW_TINY, {'default_scope': 'mmpretrian'})
     checks = check_types(cfg)
-    assert [c.what for c in checks] == ['config type [model.type]']
-    assert checks[0].detail.startswith("'ImageClasifier' is in no registry of any scope (the "
-                                       'config sets no default_scope)')
-    assert '(close: ImageClassifier)' in checks[0].fix[0]
+    assert [(c.what, c.status) for c in checks] == [('config default_scope', 'BROKEN')]
+    assert checks[0].detail == ("'mmpretrian' is the scope of no registry: the runner would "
+                                'build nothing from it')
+    assert checks[0].fix[0].startswith("set default_scope to the package whose registries the "
+                                       "config's types are in: one of ")
+    assert 'mmpretrain' in checks[0].fix[0] and 'mmdet' in checks[0].fix[0]
+    for bad in (['mmpretrain'], '.x'):  # no traceback
+        assert check_types(load_config(GENVIEW_TINY, {'default_scope': bad}))[0].what == \
+            'config default_scope'
+    cfg = load_config(GENVIEW_TINY)
+    cfg.model['_scope_'] = ['mmpretrain']  # not a name: the default scope
+    assert check_types(cfg) == []
+
+
+def test_only_what_the_run_builds_is_checked():
+    """A test builds no optimizer (Lion is registered only where its package is installed) and
+    a training run no test loop; a distributed run alone wraps the model: none of these may
+    stop a run that would not build them."""
+    cfg = load_config(MASK_RCNN, {'test_evaluator.type': 'CocoMetrc',
+                                  'optim_wrapper.optimizer.type': 'Lionn',
+                                  'model_wrapper_cfg': dict(type='MMDistributedDataParalel')})
+    train = {c.what: c.status for c in check_types(cfg, ['train', 'val'])}
+    assert train == {'config type [optim_wrapper.optimizer.type]': 'BROKEN',
+                     'config type [model_wrapper_cfg.type]': 'note'}
+    test = {c.what: c.status for c in check_types(cfg, ['test'])}
+    assert test == {'config type [test_evaluator.type]': 'BROKEN',
+                    'config type [model_wrapper_cfg.type]': 'note'}
+    assert 'config type [optim_wrapper.optimizer.type]' not in {
+        c.what for c in run_preflight(cfg, 'test', 'x.pth')}
+
+
+def test_the_optimizer_is_built_in_the_default_scope_not_its_wrappers():
+    """The optimizer wrapper constructor builds the optimizer after the wrapper, in the
+    config's default scope: an MMDetection schedule's wrapper (_scope_ mmdet) holds MMPretrain's
+    LARS fine under default_scope mmpretrain, and not the other way round."""
+    cfg = load_config(GENVIEW_TINY, {'optim_wrapper': dict(
+        _scope_='mmdet', type='OptimWrapper', optimizer=dict(type='LARS', lr=0.1))})
+    assert check_types(cfg) == []
+    cfg = load_config(MASK_RCNN, {'optim_wrapper': dict(
+        _scope_='mmpretrain', type='OptimWrapper', optimizer=dict(type='LARS', lr=0.1))})
+    assert [c.detail.split(':')[0] for c in check_types(cfg)] == [
+        "'LARS' is in no registry of scope 'mmdet'"]
+
+
+def test_a_module_name_or_an_import_is_no_type():
+    """Registry.get returns a module for a bare module name ('timm'), and would import it."""
+    cfg = load_config(GENVIEW_TINY, {'model.type': 'timm', 'model.neck.type': 'this'})
+    assert [c.what for c in check_types(cfg)] == ['config type [model.type]',
+                                                  'config type [model.neck.type]']
+    assert 'this' not in sys.modules
 
 
 @pytest.mark.parametrize('mode', ['train', 'test'])

@@ -70,7 +70,7 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     unable = mode == 'test' and missing_test_settings(cfg, cfg.filename or 'the config')
     if unable:  # check_config.py said OK, then test.py refused it
         checks.append(Check('test settings', BROKEN, unable, ()))
-    checks += check_types(cfg)  # a type no registry holds: the runner would not build
+    checks += check_types(cfg, names)  # a type no registry holds: the runner would not build
     extra = extra_images_key(cfg)
     # a classifier (a linear probe, fine-tuning) trains on the labels: each must be a class
     labels = bool(((cfg.get('model') or {}).get('head') or {}).get('num_classes'))

@@ -113,6 +113,8 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                      'config',
                      "or import the module that registers it: custom_imports = dict(imports=["
                      "'your.module'], allow_failed_imports=False) in the config"),
+    'unknown_scope': ("set default_scope to the package whose registries the config's types "
+                      'are in: one of {scopes}',),
     # checkpoints
     'checkpoint': ('python tools/convert_checkpoint.py work_dirs/<pretraining>/epoch_N.pth {path} '
                    '(or an official GenView checkpoint: '

@@ -1,14 +1,15 @@
-"""The preflight check that every ``type`` a config names is one the runner can build, asked of
+"""The preflight check that every ``type`` a run builds is one the runner can build, asked of
 MMEngine's registries the way ``build_from_cfg`` asks them: in the dict's scope (its
-``_scope_``, else the config's ``default_scope``), then the registries above, then as an import
-path (``'torch.nn.ReLU'``). A misspelt type passed the preflight and stopped ``tools/train.py``
-with a traceback once the runner built it.
+``_scope_``, else the config's ``default_scope``, ``mmengine`` without one), then the
+registries above; a scoped name or an import path (``'torch.nn.ReLU'``) as ``Registry.get``
+reads it. A misspelt type passed the preflight and stopped ``tools/train.py`` with a traceback
+once the runner built it. Checked: only what the run builds (a test builds no optimizer).
 """
 import difflib
 import importlib
 import re
 import sys
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from mmengine import registry as mm_registry
 from mmengine.registry import Registry
@@ -19,16 +20,24 @@ from .fixes import fix_lines
 #: config keys whose ``type`` is a function or class of ``mmcv.ops`` looked up by name, not in a
 #: registry (MMDetection's NMS settings and RoI extractors)
 MMCV_OPS_KEYS = ('nms', 'roi_layer')
-
-
-#: the config keys the runner builds from (a top-level variable such as ``train_pipeline`` is
-#: built where one of these holds it; an MMCV 1.x ``runner`` is read by no one)
-RUNNER_KEYS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
-               'val_cfg', 'test_cfg', 'optim_wrapper', 'param_scheduler', 'default_hooks',
-               'custom_hooks', 'val_evaluator', 'test_evaluator', 'visualizer', 'log_processor',
-               'model_wrapper_cfg')
+#: the config keys every run builds from (hooks, the model, the visualiser: Runner.__init__)
+COMMON_KEYS = ('model', 'default_hooks', 'custom_hooks', 'visualizer', 'log_processor')
+#: and those of training (with the validation's ``val_*`` when it validates); a test builds
+#: ``test_*`` and no optimizer. ``model_wrapper_cfg`` is built by distributed runs only: a name
+#: there no registry holds is a note.
+TRAIN_KEYS = ('optim_wrapper', 'param_scheduler')
+#: a dict built outside the one that holds it, in the config's default scope (the optimizer:
+#: by the optimizer wrapper constructor, after the wrapper's build)
+DETACHED = ('optim_wrapper.optimizer', )
 #: transforms whose settings name another library's classes (albumentations')
 OTHER_LIBRARIES = ('Albu', )
+
+
+def runner_keys(loops: Sequence[str]) -> List[str]:
+    """The config keys a run of ``loops`` (``'train'``, ``'val'``, ``'test'``) builds from."""
+    keys = list(COMMON_KEYS) + [f'{loop}_{part}' for loop in loops
+                                for part in ('dataloader', 'cfg', 'evaluator')]
+    return keys + list(TRAIN_KEYS if 'train' in loops else ()) + ['model_wrapper_cfg']
 
 
 def root_registries() -> List[Registry]:
@@ -51,7 +60,7 @@ def iter_types(node, key: str = '', scope: Optional[str] = None
     """``(config key, type name, scope)`` of every dict in ``node`` whose ``type`` is a name
     (not inside :data:`OTHER_LIBRARIES`' transforms)."""
     if isinstance(node, dict):
-        scope = node.get('_scope_') or scope
+        scope = node.get('_scope_') or (None if key in DETACHED else scope)
         if isinstance(node.get('type'), str):
             yield key, node['type'], scope
             if node['type'].rsplit('.', 1)[-1] in OTHER_LIBRARIES:
@@ -65,14 +74,24 @@ def iter_types(node, key: str = '', scope: Optional[str] = None
 
 def is_buildable(name: str, scope: Optional[str],
                  roots: Optional[List[Registry]] = None) -> bool:
-    """Whether some registry of ``scope`` (or one above it) holds ``name``, or it imports."""
+    """Whether a registry of ``scope`` (or one above it) holds ``name``, ``name`` is a scoped
+    name (``'mmdet.X'``) or an import path (``'torch.nn.ReLU'``) of a class or function, or an
+    ``mmcv.ops`` name (MMDetection's NMS settings and RoI layers)."""
     for root in roots or root_registries():
-        try:  # as the runner: the registry of the scope, its parents, then an import path
-            if _scope_registry(root, scope).get(name) is not None:
+        node = _scope_registry(root, scope)
+        if '.' not in name:  # looked up, not imported ('this' would run an import)
+            while node is not None:
+                node.import_from_location()
+                if name in node.module_dict:
+                    return True
+                node = node.parent
+            continue
+        try:  # as the runner: a scope's registry, its parents, then an import path
+            if callable(node.get(name)):  # not a module ('timm')
                 return True
-        except (RuntimeError, ImportError, KeyError, AttributeError, TypeError):
-            pass  # `get` raises what an import path it tries raises: not there either
-    import mmcv.ops  # MMDetection's NMS settings and RoI layers (not only under those keys)
+        except Exception:  # noqa: BLE001  `get` raises what the import path's import raises
+            pass
+    import mmcv.ops
     return hasattr(mmcv.ops, name)
 
 
@@ -122,41 +141,54 @@ def built_by_a_registry(key: str) -> bool:
 
 _LOADER = r'(train|val|test)_dataloader(\.dataset|\.datasets\.\d+)*'
 _REGISTRY_BUILT = (r'model(\.[^.]+)?', r'(train|val|test)_cfg', r'optim_wrapper(\.optimizer)?',
-                   r'visualizer(\.vis_backends\.\d+)?', r'log_processor', r'model_wrapper_cfg',
-                   r'(val|test)_evaluator(\.\d+)?', r'param_scheduler(\.\d+)?', _LOADER,
+                   r'visualizer(\.vis_backends\.\d+)?', r'log_processor',
+                   r'(val|test)_evaluator(\.\d+|\.metrics\.\d+)?', r'param_scheduler(\.\d+)?',
+                   _LOADER,
                    _LOADER + r'\.pipeline\.\d+',
                    r'(train|val|test)_dataloader\.(sampler|batch_sampler|collate_fn)',
                    r'(default_hooks\.[^.]+|custom_hooks\.\d+)')
 
 
-def check_types(cfg) -> List[Check]:
-    """A check per config key whose ``type`` no registry of its scope holds: BROKEN where the
-    runner builds it from a registry (:func:`built_by_a_registry`), else a NOTE."""
-    default = cfg.get('default_scope')
-    found = [(key, name, scope or default) for top in RUNNER_KEYS
-             for key, name, scope in iter_types(cfg.get(top), top)]
-    for scope in {scope for _, _, scope in found if scope}:
-        try:  # where the scope's registries are made (build_from_cfg imports it too)
-            importlib.import_module(f'{scope}.registry')
-        except ImportError:
-            pass
+def _import_scope(scope: str) -> None:
+    """Import ``scope``'s registry module, as ``switch_scope_and_registry`` does (failures only
+    leave its registries out, as there)."""
+    try:
+        importlib.import_module(f'{scope}.registry')
+    except (ImportError, AttributeError, TypeError, ValueError):
+        pass
+
+
+def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
+    """A check per config key of a run of ``loops`` whose ``type`` no registry of its scope
+    holds: BROKEN where the runner builds it from a registry (:func:`built_by_a_registry`), else
+    a NOTE. The scope: a dict's ``_scope_``, else the config's ``default_scope`` (``mmengine``
+    without one, as ``Runner.from_cfg``); a ``default_scope`` no registry has is one BROKEN
+    check."""
+    default = cfg.get('default_scope') or 'mmengine'
+    if not isinstance(default, str):
+        return [Check('config default_scope', BROKEN, f'{default!r} is not a scope name',
+                      fix_lines('unknown_scope', scopes='mmpretrain, mmdet'))]
+    found = [(key, name, scope if isinstance(scope, str) else default)
+             for top in runner_keys(loops) for key, name, scope in iter_types(cfg.get(top), top)]
+    for scope in {default} | {scope for _, _, scope in found}:
+        _import_scope(scope)
     roots, broken, notes = root_registries(), [], []
+    scopes = all_scopes(roots)
+    if default not in scopes:
+        return [Check('config default_scope', BROKEN, f'{default!r} is the scope of no '
+                      'registry: the runner would build nothing from it',
+                      fix_lines('unknown_scope', scopes=', '.join(
+                          s for s in scopes if s not in ('mmengine', 'genview_mm'))))]
     for key, name, scope in found:
-        # no default_scope: what the tool's own default scope will be is not known here, so any
-        # scope's registries may hold it
-        scopes = [scope] if scope else all_scopes(roots)
-        if any(is_buildable(name, s, roots) for s in scopes):
+        if is_buildable(name, scope, roots):
             continue
         bare = name.rsplit('.', 1)[-1]
         ops = key.rsplit('.', 1)[-1] in MMCV_OPS_KEYS
         if ops:
             import mmcv.ops
-        names = set(dir(mmcv.ops)) if ops else {
-            n for s in scopes for n in registered_names(s, roots)}
+        names = set(dir(mmcv.ops)) if ops else registered_names(scope, roots)
         close = difflib.get_close_matches(bare, names, n=3, cutoff=0.75)
-        where = ('is no operation of mmcv.ops' if ops else
-                 f'is in no registry of scope {scope!r}' if scope else
-                 'is in no registry of any scope (the config sets no default_scope)')
+        where = 'is no operation of mmcv.ops' if ops else f'is in no registry of scope {scope!r}'
         certain = built_by_a_registry(key)
         (broken if certain else notes).append(Check(
             f'config type [{key}.type]', BROKEN if certain else NOTE,
