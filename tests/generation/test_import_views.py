@@ -97,9 +97,27 @@ def test_names_written_in_another_unicode_form_pair_up(tmp_path, capsys):
                                            for n in ('b.png', nfd('crème.png'))]  # as on disk
     assert all(osp.isfile(r['output']) for r in rows)
     assert '  matched (rows written)         2 (100.00%)' in stdout.splitlines()
-    # two names of one form side by side stay two (neither is dropped)
-    m = match_folder([nfc('é.jpg'), nfd('é.jpg')], [nfc('é.png')])
-    assert m.pairs == [(nfc('é.jpg'), nfc('é.png'))] and m.missing == [nfd('é.jpg')]
+    # exact names pair first, then the others by form, name by name (one clash in a folder
+    # left every name there to exact bytes, and an NFC name took an NFD pair of exact bytes)
+    m = match_folder([nfc('é.jpg'), nfd('é.jpg')], [nfd('é.png')])
+    assert m.pairs == [(nfd('é.jpg'), nfd('é.png'))] and m.missing == [nfc('é.jpg')]
+    m = match_folder([nfd('é.jpg')], [nfc('é.png'), nfd('é.png')])
+    assert m.pairs == [(nfd('é.jpg'), nfd('é.png'))] and m.extra == [nfc('é.png')]
+    m = match_folder([nfc('é.jpg'), nfc('à.jpg')], [nfc('é.png'), nfd('é.png'), nfd('à.png')])
+    assert m.pairs == [(nfc('à.jpg'), nfd('à.png')), (nfc('é.jpg'), nfc('é.png'))]
+    assert m.extra == [nfd('é.png')] and m.missing == []
+    # the rules of a name's own view hold across forms, as for ASCII names
+    m = match_folder([nfc('é.JPG'), nfc('é.jpg')], [nfd('é.jpg')])
+    assert m.pairs == [(nfc('é.jpg'), nfd('é.jpg'))] and m.ambiguous == [nfc('é.JPG')]
+    m = match_folder([nfc('é.jpg')], [nfd('é.JPG'), nfd('é.jpg')])
+    assert m.pairs == [(nfc('é.jpg'), nfd('é.jpg'))]
+    # folders too: the exact one first
+    src, views = make_trees(str(tmp_path / 'two'), {nfc('café'): (['a.jpg'], []),
+                                                    nfd('café'): (['a.jpg'], ['a.png'])})
+    out = tmp_path / 'two.jsonl'
+    assert run_tool(capsys, views, '--source-root', src, '--out', out)[0] == 0
+    assert [(r['key'], r['output']) for r in read_manifest(str(out))] == [
+        (nfd('café/a.jpg'), osp.join(views, nfd('café'), 'a.png'))]
 
 
 LAYOUT = {

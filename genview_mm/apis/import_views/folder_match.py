@@ -31,12 +31,25 @@ def split_name(name: str) -> Tuple[str, str]:
     return stem, ext.lower()
 
 
-def by_normal_form(names: Sequence[str]) -> Dict[str, str]:
-    """``{NFC form: name}``: a name written on macOS (NFD, ``e`` + a combining accent) and the
-    same name written on Linux (one ``é``) look alike but are different bytes. The names as they
-    are where two of them share a form (both are then kept)."""
-    forms = {unicodedata.normalize('NFC', n): n for n in names}
-    return forms if len(forms) == len(names) else {n: n for n in names}
+def nfc(name: str) -> str:
+    """``name`` in Unicode's composed form: a name written on macOS (NFD, ``e`` + a combining
+    accent) and the same name written on Linux (one ``é``) look alike but are other bytes."""
+    return unicodedata.normalize('NFC', name)
+
+
+def pair_by_form(left: Sequence[str], right: Sequence[str]) -> Dict[str, str]:
+    """``{right name: left name}`` for the names that pair only in one Unicode form: exact names
+    pair first; a right name with no exact match takes the one left name without an exact match
+    that has its :func:`nfc` form, where that form is unique on both sides."""
+    left_set, right_set = set(left), set(right)
+    loose_left: Dict[str, List[str]] = {}
+    loose_right: Dict[str, List[str]] = {}
+    for names, other, loose in ((left, right_set, loose_left), (right, left_set, loose_right)):
+        for name in names:
+            if name not in other:
+                loose.setdefault(nfc(name), []).append(name)
+    return {r[0]: lt[0] for form, r in loose_right.items()
+            for lt in [loose_left.get(form, [])] if len(r) == 1 and len(lt) == 1}
 
 
 class FolderMatch(NamedTuple):
@@ -65,8 +78,10 @@ def _pick(source: str, candidates: Sequence[str]) -> Optional[str]:
     first by name."""
     if len(candidates) == 1:
         return candidates[0]
-    if source in candidates:  # x.jpg beside x.JPG took x.JPG
-        return source
+    own_name = ([v for v in candidates if v == source] or  # x.jpg beside x.JPG took x.JPG
+                [v for v in candidates if nfc(v) == nfc(source)])
+    if own_name:
+        return own_name[0]
     ext = split_name(source)[1]
     same = [v for v in candidates if split_name(v)[1] == ext]
     return (same or list(candidates))[0]
@@ -89,18 +104,19 @@ def match_folder(sources: Sequence[str], views: Sequence[str],
     Returns:
         FolderMatch: the pairs and every kind of leftover.
     """
-    by_stem: Dict[str, List[str]] = {}
+    view_stems: Dict[str, List[str]] = {}
     ignored = []
-    view_forms, src_forms = by_normal_form(views), by_normal_form(sources)
-    for form in sorted(view_forms):  # stems compared in one Unicode form (by_normal_form)
-        stem, ext = split_name(form)
+    for name in sorted(views):
+        stem, ext = split_name(name)
         if ext in view_exts:
-            by_stem.setdefault(stem, []).append(view_forms[form])
+            view_stems.setdefault(stem, []).append(name)
         else:
-            ignored.append(view_forms[form])
+            ignored.append(name)
     src_stems: Dict[str, List[str]] = {}
-    for form in sorted(src_forms):
-        src_stems.setdefault(split_name(form)[0], []).append(src_forms[form])
+    for name in sorted(sources):
+        src_stems.setdefault(split_name(name)[0], []).append(name)
+    alias = pair_by_form(list(src_stems), list(view_stems))  # a stem in another Unicode form
+    by_stem = {alias.get(stem, stem): names for stem, names in view_stems.items()}
     pairs, missing, duplicates, ambiguous, taken = [], [], [], [], set()
     for stem, names in src_stems.items():
         candidates = by_stem.get(stem, [])
@@ -109,7 +125,8 @@ def match_folder(sources: Sequence[str], views: Sequence[str],
                 ext = split_name(name)[1]
                 own = [v for v in candidates if split_name(v)[1] == ext]
                 if sum(split_name(n)[1] == ext for n in names) > 1:  # x.JPG and x.jpg too
-                    own = [v for v in own if v == name]  # only its own name tells
+                    own = ([v for v in own if v == name] or  # only its own name tells
+                           [v for v in own if nfc(v) == nfc(name)])
                 if not own:
                     ambiguous.append(name)
                     continue

@@ -5,7 +5,7 @@ import os.path as osp
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 from ...utils.image_files import IMAGE_EXTENSIONS, is_hidden
-from .folder_match import by_normal_form
+from .folder_match import pair_by_form
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +76,10 @@ def _walk(src: Optional[str], view: Optional[str], rel: str, src_skip: Tuple[str
     del src_files
     yield FolderPair(rel, src, view, sources, view_files)
     del sources, view_files
-    src_forms, view_forms = by_normal_form(src_dirs), by_normal_form(view_dirs)  # é as é
-    for form in sorted(src_forms.keys() | view_forms.keys()):
-        name = src_forms.get(form, view_forms.get(form))  # the keys: the source's spelling
-        yield from _walk(osp.join(src, src_forms[form]) if form in src_forms else None,
-                         osp.join(view, view_forms[form]) if form in view_forms else None,
+    alias = pair_by_form(src_dirs, view_dirs)  # a folder name in another Unicode form
+    view_of = {alias.get(name, name): name for name in view_dirs}  # the source's spelling
+    src_set = set(src_dirs)
+    for name in sorted(src_set | view_of.keys()):
+        yield from _walk(osp.join(src, name) if name in src_set else None,
+                         osp.join(view, view_of[name]) if name in view_of else None,
                          f'{rel}/{name}' if rel else name, src_skip, view_skip, src_up, view_up)
