@@ -367,6 +367,34 @@ def test_views_linked_to_one_file_are_counted(tmp_path, capsys):
     assert '      e.g. n02/d.JPEG: the same file as the view of n01/a.JPEG' in lines
 
 
+def test_shared_links_one_source_twice_and_the_memory_bound(tmp_path, capsys, monkeypatch):
+    """One source reached through a folder link on both sides is not a shared view; the real
+    files of at most LINKS_REMEMBERED linked views are held (a tree of links only, as a Hugging
+    Face snapshot makes, held every view's)."""
+    from genview_mm.apis.import_views import importer
+    src, views = make_trees(str(tmp_path), {'a': (['x.jpg'], [])})
+    os.makedirs(tmp_path / 'store')
+    os.makedirs(osp.join(views, 'a'))
+    touch(str(tmp_path / 'store' / 'x.png'))
+    os.symlink(tmp_path / 'store' / 'x.png', osp.join(views, 'a', 'x.png'))
+    os.symlink('a', osp.join(src, 'b'))
+    os.symlink('a', osp.join(views, 'b'))
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0 and len(read_manifest(str(out))) == 2
+    assert 'linked to one file' not in stdout
+    # remembered: the first linked view only; a later pair of links to another file is missed
+    monkeypatch.setattr(importer, 'LINKS_REMEMBERED', 1)
+    for name in ('c', 'd', 'e'):
+        touch(osp.join(src, 'n', f'{name}.jpg'))
+    for name, target in (('c', 'p1'), ('d', 'p2'), ('e', 'p2')):
+        touch(str(tmp_path / 'store' / f'{target}.png'))
+        os.makedirs(osp.join(views, 'n'), exist_ok=True)
+        os.symlink(tmp_path / 'store' / f'{target}.png', osp.join(views, 'n', f'{name}.png'))
+    report = import_views(views, src, str(tmp_path / 'n.jsonl'), progress=False)
+    assert report['matched'] == 5 and report['shared'] == 0 and len(report.linked) == 1
+
+
 def test_dangling_view_links_are_counted_and_not_imported(tmp_path, capsys):
     """A view that is a link to a file that does not exist (views on a disk that is not
     mounted) gets no row and a line of the summary; on main it was written as an ok row,

@@ -56,6 +56,31 @@ def _view_state(view: str, source: str, verify: bool) -> str:
     return 'undecodable' if verify and not image_file_ok(view, verify=True) else 'ok'
 
 
+#: the linked views whose real files are remembered (a tree of links only, as a Hugging Face
+#: snapshot or git-annex makes, would otherwise hold every view's: ~10 MB for these)
+LINKS_REMEMBERED = 100_000
+
+
+def _note_shared(report: ImportReport, view: str, key: str, source: str,
+                 source_root: str) -> None:
+    """Count a linked ``view`` whose real file an earlier linked view of another source file
+    links to (``shared``; among the first :data:`LINKS_REMEMBERED` linked views)."""
+    real = hash(osp.realpath(view))
+    first = report.linked.get(real)
+    if first is None:
+        if len(report.linked) < LINKS_REMEMBERED:
+            report.linked[real] = key
+    elif not _same_file(source, osp.join(source_root, first)):  # not one source twice
+        report.note('shared', 1, [f'{key}: the same file as the view of {first}'])
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return osp.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLevelLists],
                    report: ImportReport, generator: str, source_root: str,
                    manifest_dir: str, verify: bool = False) -> Iterator[ManifestRow]:
@@ -93,10 +118,8 @@ def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLeve
         report['with_level'] += entry is not None and entry.level is not None
         source, path = osp.join(folder.source_dir, src), osp.join(folder.view_dir, view)
         key = source_key(source, source_root)
-        if osp.islink(path):  # links only: a dict of every view's real path would not fit
-            first = report.linked.setdefault(osp.realpath(path), key)
-            if first != key:
-                report.note('shared', 1, [f'{key}: the same file as the view of {first}'])
+        if osp.islink(path):
+            _note_shared(report, path, key, source, source_root)
         yield ManifestRow(source, key, 0, _relative_output(path, manifest_dir),
                           entry.level if entry else None, entry.fg_ratio if entry else None,
                           None, generator)

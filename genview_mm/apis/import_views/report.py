@@ -42,7 +42,7 @@ class ImportReport(dict):
     def __init__(self, **kwargs) -> None:
         super().__init__({k: 0 for k in COUNTS}, manifest=None, hint=None, seconds=0.0,
                          examples={}, **kwargs)
-        self.linked: Dict[str, str] = {}  # the real file of each view that is a link -> its key
+        self.linked: Dict[int, str] = {}  # hash of a linked view's real file -> its key
 
     def note(self, kind: str, count: int, examples: Sequence[str]) -> None:
         """Add ``count`` to ``kind`` and keep the first few examples."""
