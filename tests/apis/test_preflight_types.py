@@ -165,17 +165,42 @@ def test_the_scope_is_mmengines_without_default_scope_and_a_bad_one_is_named():
     cfg = load_config(GENVIEW_TINY, {'default_scope': 'mmpretrian'})
     checks = check_types(cfg)
     assert [(c.what, c.status) for c in checks] == [('config default_scope', 'BROKEN')]
-    assert checks[0].detail == ("'mmpretrian' is the scope of no registry: the runner would "
-                                'build nothing from it')
-    assert checks[0].fix[0].startswith("set default_scope to the package whose registries the "
-                                       "config's types are in: one of ")
-    assert 'mmpretrain' in checks[0].fix[0] and 'mmdet' in checks[0].fix[0]
+    assert checks[0].detail == ("'mmpretrian' is the scope of no registry, so no unscoped type "
+                                'name can be found')
+    assert checks[0].fix[0].startswith('--cfg-options default_scope=NAME (close: mmpretrain): '
+                                       "the package whose registries the config's types are in (")
+    assert 'mmdet' in checks[0].fix[0]
     for bad in (['mmpretrain'], '.x'):  # no traceback
         assert check_types(load_config(GENVIEW_TINY, {'default_scope': bad}))[0].what == \
             'config default_scope'
     cfg = load_config(GENVIEW_TINY)
     cfg.model['_scope_'] = ['mmpretrain']  # not a name: the default scope
     assert check_types(cfg) == []
+
+
+def test_default_scope_none_a_foreign_scope_and_mmcv_without_ops(monkeypatch):
+    """default_scope=None written in a config: the runner sets no scope and each module builds
+    its parts from its own package (it builds); a scope of no installed package with scoped names
+    only: the runner warns and builds; mmcv without compiled ops: a typo is still a line."""
+    model = dict(type='mmpretrain.ImageClassifier', backbone=dict(type='ResNet', depth=18),
+                 head=dict(type='LinearClsHead', num_classes=10, in_channels=512))
+    assert check_types(Config(dict(default_scope=None, model=model))) == []
+    cfg = Config(dict(default_scope=None, model=dict(model, head=dict(type='LinearClsHed'))))
+    assert [c.detail.split(':')[0] for c in check_types(cfg)] == [
+        "'LinearClsHed' is in no registry (the config sets default_scope=None)"]
+    scoped = dict(default_scope='mmsegx', model=dict(type='mmpretrain.ImageClassifier'))
+    assert [(c.what, c.status) for c in check_types(Config(scoped))] == [
+        ('config default_scope', 'note')]
+    cfg = Config(dict(default_scope='mmpretrain', model=dict(type='mmpretrain.ResNetX')))
+    assert check_types(cfg)[0].detail.startswith(
+        "'mmpretrain.ResNetX' resolves to nothing (a scoped name or an import path)")
+    cfg = load_config(MASK_RCNN, {'model.test_cfg.rcnn.nms.type': 'nmz'})
+    nms = type_checks(cfg)['config type [model.test_cfg.rcnn.nms.type]']
+    assert nms.fix == ['--cfg-options model.test_cfg.rcnn.nms.type=NAME with an operation of '
+                       'mmcv.ops (close: nms), or fix it in the config']
+    monkeypatch.setitem(sys.modules, 'mmcv.ops', None)  # an import of it fails
+    cfg = Config(dict(default_scope='mmpretrain', model=dict(type='ImageClassifierX')))
+    assert [c.what for c in check_types(cfg)] == ['config type [model.type]']
 
 
 def test_only_what_the_run_builds_is_checked():

@@ -113,8 +113,10 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                      'config',
                      "or import the module that registers it: custom_imports = dict(imports=["
                      "'your.module'], allow_failed_imports=False) in the config"),
-    'unknown_scope': ("set default_scope to the package whose registries the config's types "
-                      'are in: one of {scopes}',),
+    'unknown_scope': ('--cfg-options default_scope=NAME{close}: the package whose registries '
+                      "the config's types are in ({scopes})",),
+    'unknown_op': ('--cfg-options {key}=NAME with an operation of mmcv.ops{close}, or fix it in '
+                   'the config',),
     # checkpoints
     'checkpoint': ('python tools/convert_checkpoint.py work_dirs/<pretraining>/epoch_N.pth {path} '
                    '(or an official GenView checkpoint: '

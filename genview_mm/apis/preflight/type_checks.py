@@ -91,8 +91,16 @@ def is_buildable(name: str, scope: Optional[str],
                 return True
         except Exception:  # noqa: BLE001  `get` raises what the import path's import raises
             pass
-    import mmcv.ops
-    return hasattr(mmcv.ops, name)
+    return name in mmcv_ops_names()
+
+
+def mmcv_ops_names() -> Set[str]:
+    """The names of ``mmcv.ops`` (none where mmcv has no compiled ops, e.g. mmcv-lite)."""
+    try:
+        import mmcv.ops
+    except ImportError:
+        return set()
+    return set(dir(mmcv.ops))
 
 
 def _find(registry: Registry, scope: Optional[str]) -> Optional[Registry]:
@@ -164,31 +172,38 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
     a NOTE. The scope: a dict's ``_scope_``, else the config's ``default_scope`` (``mmengine``
     without one, as ``Runner.from_cfg``); a ``default_scope`` no registry has is one BROKEN
     check."""
-    default = cfg.get('default_scope') or 'mmengine'
-    if not isinstance(default, str):
+    # absent: mmengine, as Runner.from_cfg; None written: no default scope, each module builds
+    # its parts from its own package's registries (any scope's names may do)
+    default = cfg.get('default_scope', 'mmengine')
+    if default is not None and not isinstance(default, str):
         return [Check('config default_scope', BROKEN, f'{default!r} is not a scope name',
-                      fix_lines('unknown_scope', scopes='mmpretrain, mmdet'))]
-    found = [(key, name, scope if isinstance(scope, str) else default)
+                      fix_lines('unknown_scope', close='', scopes='mmpretrain, mmdet'))]
+    found = [(key, name, scope if isinstance(scope, str) and scope else default)
              for top in runner_keys(loops) for key, name, scope in iter_types(cfg.get(top), top)]
-    for scope in {default} | {scope for _, _, scope in found}:
+    for scope in {scope for _, _, scope in found if scope} | ({default} - {None}):
         _import_scope(scope)
     roots, broken, notes = root_registries(), [], []
     scopes = all_scopes(roots)
-    if default not in scopes:
-        return [Check('config default_scope', BROKEN, f'{default!r} is the scope of no '
-                      'registry: the runner would build nothing from it',
-                      fix_lines('unknown_scope', scopes=', '.join(
+    if default is not None and default not in scopes:
+        close = difflib.get_close_matches(default, scopes, n=1, cutoff=0.6)
+        scoped = all('.' in name for _, name, _ in found)  # the runner only warns then
+        return [Check('config default_scope', NOTE if scoped else BROKEN,
+                      f'{default!r} is the scope of no registry, so no unscoped type name can '
+                      'be found', fix_lines('unknown_scope', close=(
+                          f' (close: {close[0]})' if close else ''), scopes=', '.join(
                           s for s in scopes if s not in ('mmengine', 'genview_mm'))))]
     for key, name, scope in found:
-        if is_buildable(name, scope, roots):
+        if any(is_buildable(name, s, roots) for s in ([scope] if scope else scopes)):
             continue
         bare = name.rsplit('.', 1)[-1]
         ops = key.rsplit('.', 1)[-1] in MMCV_OPS_KEYS
-        if ops:
-            import mmcv.ops
-        names = set(dir(mmcv.ops)) if ops else registered_names(scope, roots)
-        close = difflib.get_close_matches(bare, names, n=3, cutoff=0.75)
-        where = 'is no operation of mmcv.ops' if ops else f'is in no registry of scope {scope!r}'
+        names = mmcv_ops_names() if ops else {n for s in ([scope] if scope else scopes)
+                                              for n in registered_names(s, roots)}
+        close = difflib.get_close_matches(bare, names, n=3, cutoff=0.6 if ops else 0.75)
+        where = ('is no operation of mmcv.ops' if ops else
+                 'resolves to nothing (a scoped name or an import path)' if '.' in name else
+                 f'is in no registry of scope {scope!r}' if scope else
+                 'is in no registry (the config sets default_scope=None)')
         certain = built_by_a_registry(key)
         (broken if certain else notes).append(Check(
             f'config type [{key}.type]', BROKEN if certain else NOTE,
@@ -196,6 +211,6 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
                 'the runner cannot build it (a typo, or a module of yours that is not imported)'
                 if certain else 'if the module above builds it from a registry, the runner '
                 'stops there (a typo?); some read a name of their own here'),
-            fix_lines('unknown_type', key=f'{key}.type', close=(
+            fix_lines('unknown_op' if ops else 'unknown_type', key=f'{key}.type', close=(
                 ' (close: ' + ', '.join(sorted(close)) + ')') if close else '')))
     return broken + notes
