@@ -52,6 +52,12 @@ def pair_by_form(left: Sequence[str], right: Sequence[str]) -> Dict[str, str]:
             for lt in [loose_left.get(form, [])] if len(r) == 1 and len(lt) == 1}
 
 
+def own_names(candidates: Sequence[str], name: str) -> List[str]:
+    """The candidates that are ``name`` itself, else those that are it in another Unicode form."""
+    return ([v for v in candidates if v == name] or
+            [v for v in candidates if nfc(v) == nfc(name)])
+
+
 class FolderMatch(NamedTuple):
     """How the files of one folder pair up; every list is in sorted name order.
 
@@ -78,8 +84,7 @@ def _pick(source: str, candidates: Sequence[str]) -> Optional[str]:
     first by name."""
     if len(candidates) == 1:
         return candidates[0]
-    own_name = ([v for v in candidates if v == source] or  # x.jpg beside x.JPG took x.JPG
-                [v for v in candidates if nfc(v) == nfc(source)])
+    own_name = own_names(candidates, source)  # x.jpg beside x.JPG took x.JPG
     if own_name:
         return own_name[0]
     ext = split_name(source)[1]
@@ -125,8 +130,7 @@ def match_folder(sources: Sequence[str], views: Sequence[str],
                 ext = split_name(name)[1]
                 own = [v for v in candidates if split_name(v)[1] == ext]
                 if sum(split_name(n)[1] == ext for n in names) > 1:  # x.JPG and x.jpg too
-                    own = ([v for v in own if v == name] or  # only its own name tells
-                           [v for v in own if nfc(v) == nfc(name)])
+                    own = own_names(own, name)  # only its own name tells
                 if not own:
                     ambiguous.append(name)
                     continue

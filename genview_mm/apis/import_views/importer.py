@@ -6,6 +6,7 @@ from typing import Iterator, Optional, Sequence
 
 from ...structures.manifest import MERGED_NAME, ManifestRow, source_key, write_manifest
 from ...utils.atomic_write import DiskFull
+from ...utils.file_safety import same_file
 from ...utils.image_files import image_file_ok
 from .folder_match import FolderMatch, match_folder, split_name, view_extensions
 from .level_lists import NoiseLevelLists
@@ -70,15 +71,8 @@ def _note_shared(report: ImportReport, view: str, key: str, source: str,
     if first is None:
         if len(report.linked) < LINKS_REMEMBERED:
             report.linked[real] = key
-    elif not _same_file(source, osp.join(source_root, first)):  # not one source twice
+    elif not same_file(source, osp.join(source_root, first)):  # not one source twice
         report.note('shared', 1, [f'{key}: the same file as the view of {first}'])
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return osp.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLevelLists],
