@@ -81,12 +81,13 @@ def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
     return Launch(rank, world_size, _int_env(env, 'LOCAL_RANK', 0) if torchrun else 0, mode)
 
 
-def resolve_device(device: Optional[str] = None, local_rank: int = 0) -> str:
+def resolve_device(device: Optional[str] = None, local_rank: int = 0, here: bool = True) -> str:
     """``--device`` as given, checked (a device name; CUDA present for a CUDA one), else
-    ``cuda:<local_rank>`` where CUDA is available, else ``cpu``; ValueError naming the fix."""
+    ``cuda:<local_rank>`` where CUDA is available, else ``cpu``; ValueError naming the fix.
+    ``here=False``: a name only, else ``cpu`` (checked on a node that may have no GPU)."""
     what = f'--device {device}'
     if not device:
-        if not torch.cuda.is_available():
+        if not (here and torch.cuda.is_available()):
             return 'cpu'
         device = f'cuda:{local_rank}'
         what = f'{device} (LOCAL_RANK {local_rank}: one process per GPU of a node)'
@@ -94,6 +95,8 @@ def resolve_device(device: Optional[str] = None, local_rank: int = 0) -> str:
         dev = torch.device(device)
     except RuntimeError as exc:
         raise ValueError(f'{what}: {exc} (e.g. cuda, cuda:1, cpu)') from None
+    if not here:
+        return device
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'{what}: no CUDA device here (pass --device cpu or run on a GPU '
                          'node)')

@@ -1,16 +1,13 @@
-"""The command behind ``tools/generate_views.py`` (docs/view_generation.md): launch mode ->
-checks -> settings check -> this worker's shards (the model loads and the settings record is
-written before the first shard with work) -> merge if every shard is done; and the errors
-that stop it. No process group and no barrier: a worker takes its shards by rank, and whichever
-finds every shard recorded at its end merges (idempotent)."""
+"""The command behind ``tools/generate_views.py`` (docs/view_generation.md): the checks a start
+makes before its model loads, this worker's shards (the model loads, and the settings record is
+written, before the first shard with work), then the merge if every shard is done. No process
+group and no barrier: whichever worker finds every shard recorded merges (idempotent)."""
 import argparse
 import json
 import logging
 import os.path as osp
 from collections import Counter
 from typing import Iterable, Optional
-
-import torch
 
 from ...datasets.image_sources import check_source_options, has_image, list_source, read_config
 from ...foreground.encoder_identity import is_fingerprint
@@ -20,13 +17,7 @@ from ...utils.dist import LAUNCH_MODES, launch_from, resolve_device
 from ...utils.file_safety import check_outside_sources
 from . import ABORTS, DiskFull, SettingsMismatch, SetupError, ShardLocked, UsageError  # noqa: F401
 from .runner import generate_views
-from .settings import (
-    check_settings,
-    clear_outputs,
-    read_settings,
-    settings_of,
-    write_settings,
-)
+from .settings import check_settings, clear_outputs, read_settings, settings_of, write_settings
 from .shards import merge_manifests
 
 logger = logging.getLogger(__name__)
@@ -63,42 +54,28 @@ def summarize_failures(reasons: Iterable[str], attempted: int,
 
 
 def make_generator(args: argparse.Namespace, device: str):
-    """The generator the arguments describe; nothing loads until :func:`load_generator`.
-    ``--compile`` fixes the pipeline batch at ``--max-pipeline-batch`` or a full batch."""
+    """The generator the arguments describe (nothing loads until :func:`load_generator`); a
+    setting argparse leaves unchecked (scheduler, noise rule) a UsageError. ``--compile`` fixes
+    the pipeline batch at ``--max-pipeline-batch`` or a full batch."""
     from mmpretrain.registry import MODELS
-    max_batch = args.max_pipeline_batch
-    if args.compile and max_batch is None:
-        max_batch = args.batch_size * args.num_variations
-    return MODELS.build(dict(
-        type='AdaptiveNoiseGenerator', pca=args.pca, pretrained=args.pretrained, device=device,
-        torch_dtype=args.dtype, scheduler=args.scheduler, num_inference_steps=args.steps,
-        guidance_scale=args.guidance, prompt=args.prompt, height=args.gen_size,
-        width=args.gen_size, output_size=args.output_size, noise_bins=args.noise_bins,
-        noise_levels=args.noise_levels, base_seed=args.seed,
-        num_variations=args.num_variations, max_batch_size=max_batch, output=args.output,
-        compile=args.compile, check_encoder=not args.no_encoder_check))
-
-
-def checked_generator(args: argparse.Namespace, device: str):
-    """:func:`make_generator`, the settings argparse leaves unchecked (scheduler, noise rule) a
-    UsageError."""
     try:
         if args.scheduler:
             scheduler_class(args.scheduler)
     except ValueError as exc:
         raise UsageError(f'--scheduler: {exc}') from None
+    full = args.batch_size * args.num_variations if args.compile else None
     try:
-        return make_generator(args, device)
+        return MODELS.build(dict(
+            type='AdaptiveNoiseGenerator', pca=args.pca, pretrained=args.pretrained,
+            device=device, torch_dtype=args.dtype, scheduler=args.scheduler,
+            num_inference_steps=args.steps, guidance_scale=args.guidance, prompt=args.prompt,
+            height=args.gen_size, width=args.gen_size, output_size=args.output_size,
+            noise_bins=args.noise_bins, noise_levels=args.noise_levels, base_seed=args.seed,
+            num_variations=args.num_variations, output=args.output, compile=args.compile,
+            max_batch_size=args.max_pipeline_batch or full,
+            check_encoder=not args.no_encoder_check))
     except ValueError as exc:
         raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
-
-
-def settings_or_refuse(generator, args: argparse.Namespace) -> dict:
-    """:func:`settings_of`; a damaged weights file (the fingerprint reads them) a SetupError."""
-    try:
-        return settings_of(generator, args)
-    except ValueError as exc:
-        raise SetupError(str(exc)) from None
 
 
 def load_generator(gen, quiet: bool = False) -> None:
@@ -113,68 +90,59 @@ def load_generator(gen, quiet: bool = False) -> None:
         raise SetupError(str(exc)) from exc
 
 
-def check_overwrite(overwrite: bool, world_size: int) -> None:
-    """UsageError for ``--overwrite`` with several workers."""
-    if overwrite and world_size > 1:
-        raise UsageError(f'--overwrite with {world_size} workers (a job array or torchrun) '
-                         'would let one delete what another already wrote: delete --out-dir '
-                         'once before launching instead')
+def checked_start(args: argparse.Namespace, check_only: bool = False):
+    """``(launch, generator, settings, clear)`` after what a start refuses before its model
+    loads: the launch and device, ``--overwrite`` with several workers, the generator's
+    settings and those of ``--out-dir``'s record (``clear``: ``--overwrite`` is to clear it).
+    ``check_only`` (``--check-args``, on a node that may have no GPU): a device checked by
+    name, and without ``--device`` the dtype and output the task resolves are the record's."""
+    try:
+        launch = launch_from(args.rank, args.world_size)
+        device = resolve_device(args.device, launch.local_rank, here=not check_only)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.overwrite and launch.world_size > 1:
+        raise UsageError(f'--overwrite with {launch.world_size} workers (a job array or '
+                         'torchrun) would let one delete what another already wrote: delete '
+                         '--out-dir once before launching instead')
+    generator = make_generator(args, device)
+    old = read_settings(args.out_dir)
+    if check_only and old is None:  # views or manifests of another tool are refused too
+        return launch, generator, None, check_settings(args.out_dir, {}, args.overwrite)
+    try:
+        settings = settings_of(generator, args)
+    except ValueError as exc:  # a damaged weights file (the fingerprint reads them)
+        raise SetupError(str(exc)) from None
+    if check_only and not args.device:
+        unresolved = dict(dtype=args.dtype is None, output=args.output == 'auto')
+        settings.update({k: old.get(k, settings[k]) for k, keep in unresolved.items() if keep})
+    return launch, generator, settings, check_settings(args.out_dir, settings, args.overwrite,
+                                                       args.pretrained)
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """``--check-args`` (slurm_generate.sh, before it submits): what a task would refuse
-    before its model loads, on a node that may have no GPU: ``--rank/--world-size``, a
-    ``--device`` that is no device name, a source folder without images, an ``--out-dir``
-    inside a source folder, an option the source ignores, ``--overwrite`` with several
-    workers, a config source that does not parse, the generator's settings (noise rule,
-    scheduler) and the settings record of ``--out-dir`` (or its lack beside views or
-    manifests).
-    Without ``--device`` the settings a task resolves on its device (dtype, output) are the
-    record's: the task compares them."""
+    """``--check-args`` (slurm_generate.sh, before it submits): what a task would refuse before
+    its model loads (:func:`checked_start`), and a source folder without images, an
+    ``--out-dir`` inside a source folder, an option the source ignores, a config that does
+    not parse."""
     try:
-        launch_from(args.rank, args.world_size)
         check_outside_sources(args.out_dir, args.source, [])  # a folder source: no listing
         check_source_options(args.source, args.data_root, args.dataset_key)
         if osp.isdir(args.source) and not has_image(args.source):  # a look, not a listing
             raise ValueError(f'no images found in source {args.source!r}')
+        if args.source.endswith('.py'):  # parsed, not built (a folder dataset walks it)
+            read_config(args.source)
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    try:
-        torch.device(args.device or 'cpu')  # a name only: a login node may have no GPU
-    except RuntimeError as exc:
-        raise UsageError(f'--device {args.device}: {exc} (e.g. cuda, cuda:1, cpu)') from None
-    check_overwrite(args.overwrite, args.world_size or 1)
-    if args.source.endswith('.py'):  # parsed, not built (a folder dataset walks it)
-        try:
-            read_config(args.source)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    generator = checked_generator(args, args.device or 'cpu')
-    old = read_settings(args.out_dir)
-    if old is None:  # views or manifests of another tool (import_views.py) are refused too
-        check_settings(args.out_dir, {}, args.overwrite)
-        return
-    settings = settings_or_refuse(generator, args)
-    if not args.device:
-        unresolved = dict(dtype=args.dtype is None, output=args.output == 'auto')
-        settings.update({k: old.get(k, settings[k]) for k, keep in unresolved.items() if keep})
-    check_settings(args.out_dir, settings, args.overwrite, args.pretrained)
+    checked_start(args, check_only=True)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run this worker's shards, merge if every shard is then done; 0, or 1 if this run's
     failures are too many of the worker's images."""
-    try:
-        launch = launch_from(args.rank, args.world_size)
-        device = resolve_device(args.device, launch.local_rank)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    generator = checked_generator(args, device)
-    check_overwrite(args.overwrite, launch.world_size)
+    launch, generator, settings, clear = checked_start(args)
     logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
                 launch.world_size)
-    settings = settings_or_refuse(generator, args)
-    clear = check_settings(args.out_dir, settings, args.overwrite, args.pretrained)  # unloaded
     try:
         items, walked = list_source(args.source, args.data_root, args.dataset_key)
         check_outside_sources(args.out_dir, walked or '', [it.path for it in items])
@@ -231,9 +199,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-if __name__ == '__main__':
+if __name__ == '__main__':  # the library behind the tool runs nothing itself: say so
     import sys
     print('usage: python tools/generate_views.py SOURCE --pca PCA --out-dir OUT [options] '
-          '(this module is the library behind that tool; it runs nothing itself)',
-          file=sys.stderr)
+          '(this module is the library behind that tool)', file=sys.stderr)
     sys.exit(2)
