@@ -161,7 +161,7 @@ def test_runner_makes_one_mixed_level_call_per_batch(gen, photo_dir, tmp_path, m
     """Each loaded batch is one pipeline call, its images at their own noise levels (per-level
     buckets made one partial call per level), and the views equal those made one image a call."""
     from genview_mm.apis.generation.runner import generate_views
-    from genview_mm.apis.generation.writer import output_relpath
+    from genview_mm.apis.generation.shards import output_relpath
     items = list_folder(photo_dir)
     calls = []
     run = gen._run

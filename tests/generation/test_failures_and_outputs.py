@@ -5,9 +5,9 @@ import os.path as osp
 import pytest
 from PIL import Image
 
-from genview_mm.apis.generation import writer as outputs
+from genview_mm.apis.generation import shards as outputs
 from genview_mm.apis.generation.job import summarize_failures
-from genview_mm.apis.generation.writer import check_unique_outputs, output_relpath
+from genview_mm.apis.generation.shards import check_unique_outputs, output_relpath
 from genview_mm.datasets.image_sources import load_image
 from genview_mm.structures.manifest import (
     failure_cause,

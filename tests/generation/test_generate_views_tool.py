@@ -21,7 +21,7 @@ from helpers import run_cmd, tool_env
 
 def test_run_mirrors_layout_and_records_failures(gen_main, photo_dir, tiny_unclip_pca,
                                                  tiny_unclip_path, tmp_path):
-    from genview_mm.apis.generation.writer import output_relpath
+    from genview_mm.apis.generation.shards import output_relpath
     src = str(tmp_path / 'src')
     shutil.copytree(photo_dir, src)
     with open(osp.join(src, 'b', 'zz_broken.jpg'), 'wb') as f:

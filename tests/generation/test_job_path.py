@@ -49,4 +49,4 @@ def test_one_image_from_the_tool_to_its_row_visits_at_most_8_job_files(
         'tools/generate_views.py', 'tools/_early.py', 'genview_mm/structures/manifest.py',
         'genview_mm/apis/generation/job.py', 'genview_mm/apis/generation/settings.py',
         'genview_mm/apis/generation/runner.py',
-        'genview_mm/apis/generation/shards.py', 'genview_mm/apis/generation/writer.py'])
+        'genview_mm/apis/generation/shards.py'])

@@ -1,8 +1,7 @@
 """The view-generation job behind ``tools/generate_views.py`` (the method is
 :mod:`genview_mm.generation`), one module per stage: :mod:`.shards` (fixed shards, records,
-locks, merge), :mod:`.writer` (names, atomic writes), :mod:`.runner` (read, analyse, generate,
-write), :mod:`.settings` (what a rerun must match), :mod:`.job` (the command). Its errors are
-defined here, below every stage."""
+locks, view names, merge), :mod:`.runner` (read, analyse, generate, write), :mod:`.settings`
+(what a rerun must match), :mod:`.job` (the command). Its errors are defined here."""
 from ...utils.atomic_write import DiskFull  # a full disk, wherever the job writes (exit code 1)
 from ...utils.file_lock import FileLocked as ShardLocked  # another live writer (exit code 1)
 

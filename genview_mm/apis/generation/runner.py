@@ -16,13 +16,15 @@ from tqdm import tqdm
 
 from ...datasets.image_sources import ImageItem, load_image
 from ...generation.analysis import select_analysis
+from ...generation.device_images import to_pil
 from ...generation.seeding import image_seed
 from ...structures import manifest
 from ...structures.manifest import ManifestRow
+from ...utils.atomic_write import DiskFull
+from ...utils.image_files import save_image
 from ...utils.threads import OrderedPool
 from ...utils.threads import prefetch as read_ahead
 from . import SetupError, shards
-from .writer import check_unique_outputs, save_view
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,23 @@ def _generate(gen, pairs: Sequence, info: Optional[Dict]) -> list:
                 for r in _generate(gen, [one], info and select_analysis(info, [i]))]
     items = {item.key: item for item, _ in pairs}
     return [(items[view.key], view) for view in views]
+
+
+def save_view(item, view, gen, out_dir: str, ext: str, quality: int,
+              tmp_dir: str) -> ManifestRow:
+    """Write one of ``gen``'s views of ``item``; its row (failed for a write error)."""
+    rel = shards.output_relpath(item.key, view.variation, gen.num_variations, ext)
+    path = osp.join(out_dir, rel)
+    try:
+        save_image(to_pil(view.image), path, quality, tmp_dir)
+    except DiskFull as exc:  # every later write would fail too; named by the view's folder
+        raise SetupError(str(DiskFull(exc.errno, exc.strerror, osp.dirname(path)))) from None
+    except OSError as exc:
+        why = manifest.failure_reason(manifest.TRANSIENT, 'write failed', exc)
+        return ManifestRow(item.path, item.key, view.variation, seed=view.seed,
+                           generator=gen.name, status='failed', reason=why)
+    return ManifestRow(item.path, item.key, view.variation, rel, view.noise_level,
+                       view.fg_ratio, view.seed, gen.name, view.clip_sim)
 
 
 def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: Dict,
@@ -134,7 +153,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
         raise ValueError(f'batch_size and shard_size must be >= 1, got {batch_size}, '
                          f'{shard_size}')
     items, nvar = sorted(items, key=lambda it: it.key), generator.num_variations
-    check_unique_outputs((it.key for it in items), nvar, ext)
+    shards.check_unique_outputs((it.key for it in items), nvar, ext)
     num_shards = shards.shard_count(len(items), shard_size)
     chunks = {s: items[s * shard_size:(s + 1) * shard_size]
               for s in shards.my_shards(num_shards, rank, world_size)}

@@ -19,8 +19,7 @@ from ...utils.atomic_write import atomic_write, create_once
 from ...utils.file_lock import FileLock
 from ...utils.file_safety import lies_under
 from . import SettingsMismatch, SetupError
-from .shards import SHARDS_DIR, read_row_files, row_files
-from .writer import IMAGES_DIR
+from .shards import IMAGES_DIR, SHARDS_DIR, read_row_files, row_files
 
 SETTINGS_NAME = 'generation_settings.json'
 # bump when the code changes the views (or their names) that the same settings give

@@ -1,24 +1,29 @@
-"""Fixed shards, their records and locks, and the merge (datatrove's executor model).
+"""Fixed shards, their records and locks, the views' names and the merge (datatrove's executor
+model).
 
 Shard ``s`` holds the sorted images ``s*shard_size ..`` whatever the worker count; worker
 ``rank`` of ``world_size`` takes the shards ``s % world_size == rank``. Under ``OUT/shards/``:
 ``shard-SSSSS.jsonl`` (the record, written atomically: the shard is done), ``.journal`` (rows
 of the shard in progress, written out after each pipeline call) and ``.lock`` (the flock of
 its one live writer, dropped by the kernel however the holder exits); ``.tmp/`` holds the views
-being encoded (the next run of the shard clears what a killed one left).
+being encoded (the next run of the shard clears what a killed one left). A view's name mirrors
+its source's key with a short hash of it, ``images/<key folder>/<key stem>-<8 hex of
+sha1(key)>[_v<k>]<ext>`` (the stem cut to fit 255 bytes): distinct even for sources that differ
+only in extension or case (:func:`check_unique_outputs` refuses a clash).
 """
 import glob
+import hashlib
 import os.path as osp
 import posixpath
 from dataclasses import replace
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ...structures import manifest
 from ...utils.file_lock import FileLock
 from ...utils.image_files import image_file_ok
-from . import SetupError
+from . import SetupError, UsageError
 
-SHARDS_DIR = 'shards'
+SHARDS_DIR, IMAGES_DIR = 'shards', 'images'
 # the fields that say which view a row describes: two ok rows of one image differing here conflict
 # (not ``generator``, the model path as typed: the settings record holds the weights' fingerprint)
 _IDENTITY = ('source', 'output', 'seed', 'noise_level')
@@ -116,6 +121,28 @@ def shard_lock(out_dir: str, shard: int, wait: float = 0.0) -> FileLock:
                     advice='Two writers of one shard would redo the same images: wait for it '
                     'to finish or stop it (an overlapping Slurm requeue: pass --lock-wait '
                     'SECONDS).')
+
+
+def output_relpath(key: str, variation: int, num_variations: int, ext: str) -> str:
+    """A view's path relative to the output folder; a stem too long for a 255-byte file name is
+    cut (whole characters; the tag hashes the whole key, so names stay apart)."""
+    folder, name = osp.split(key)
+    tag = hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]
+    end = f'-{tag}{"_v%d" % variation if num_variations > 1 else ""}{ext}'
+    stem = osp.splitext(name)[0].encode('utf-8')[:255 - len(end.encode('utf-8'))]
+    return '/'.join(p for p in (IMAGES_DIR, folder,
+                                stem.decode('utf-8', 'ignore') + end) if p)
+
+
+def check_unique_outputs(keys: Iterable[str], num_variations: int, ext: str) -> None:
+    """Raise UsageError (a ValueError) if two keys would write the same file on a
+    case-insensitive disk."""
+    seen: Dict[str, str] = {}
+    for key in keys:
+        folded = output_relpath(key, 0, num_variations, ext).casefold()
+        if seen.setdefault(folded, key) != key:
+            raise UsageError(f'sources {seen[folded]!r} and {key!r} would share the output '
+                             f'file {folded!r}: rename one of them')
 
 
 def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
