@@ -1,9 +1,7 @@
 """The settings that decide a view's pixels, names and shards, recorded in
-``OUT/generation_settings.json`` once the model has loaded (a refused start leaves nothing) and
-matched by every rerun before any model loads; and what ``--overwrite`` may delete. The model is
-recorded by a fingerprint of its weights (a moved folder, or a hub id and its folder in the
-Hugging Face cache, still match), the dtype and output mode too (they change pixels), speed and
-placement settings not."""
+``OUT/generation_settings.json`` once the model has loaded and matched by every rerun before any
+model loads (the model by a fingerprint of its weights: a moved folder or a hub id still
+match); and what ``--overwrite`` may delete."""
 import argparse
 import glob
 import json
@@ -29,9 +27,9 @@ _UNRECORDED = {'output': 'pil'}  # what a record from before a setting existed h
 
 
 def settings_of(gen, args: argparse.Namespace) -> Dict:
-    """What changes the views' pixels, names or shards (JSON types): the settings ``gen`` was
-    built with (its dtype and output resolved for its device; the native generation size as
-    None, as if left unset) and the tool's ``--pca``, ``--ext``, ``--quality``, ``--shard-size``."""
+    """What changes the views' pixels, names or shards (JSON types): ``gen``'s settings (dtype
+    and output resolved for its device, the native size as None) and the tool's ``--pca``,
+    ``--ext``, ``--quality``, ``--shard-size``."""
     folder = local_folder(gen.pretrained)
     return json.loads(json.dumps(dict(
         format=OUTPUT_FORMAT, pretrained=model_fingerprint(folder),

@@ -1,15 +1,9 @@
 """Fixed shards, their records and locks, the views' names and the merge (datatrove's executor
-model).
-
-Shard ``s`` holds the sorted images ``s*shard_size ..`` whatever the worker count; worker
+model). Shard ``s`` holds the sorted images ``s*shard_size ..`` whatever the worker count; worker
 ``rank`` of ``world_size`` takes the shards ``s % world_size == rank``. Under ``OUT/shards/``:
 ``shard-SSSSS.jsonl`` (the record, written atomically: the shard is done), ``.journal`` (rows
-of the shard in progress, written out after each pipeline call) and ``.lock`` (the flock of
-its one live writer, dropped by the kernel however the holder exits); ``.tmp/`` holds the views
-being encoded (the next run of the shard clears what a killed one left). A view's name mirrors
-its source's key with a short hash of it, ``images/<key folder>/<key stem>-<8 hex of
-sha1(key)>[_v<k>]<ext>`` (the stem cut to fit 255 bytes): distinct even for sources that differ
-only in extension or case (:func:`check_unique_outputs` refuses a clash).
+of the shard in progress), ``.lock`` (the flock of its one live writer, dropped by the kernel
+however it exits), ``.tmp/`` (views being encoded, cleared by the shard's next run).
 """
 import glob
 import hashlib
@@ -104,8 +98,7 @@ def plan_images(items: Sequence, recorded: Dict[tuple, manifest.ManifestRow],
         else:
             state = 'skipped'
         counts[state] += 1
-        if state != 'skipped':
-            todo.append(item)
+        todo += [item] if state != 'skipped' else []
     return todo, counts
 
 
@@ -124,8 +117,8 @@ def shard_lock(out_dir: str, shard: int, wait: float = 0.0) -> FileLock:
 
 
 def output_relpath(key: str, variation: int, num_variations: int, ext: str) -> str:
-    """A view's path relative to the output folder; a stem too long for a 255-byte file name is
-    cut (whole characters; the tag hashes the whole key, so names stay apart)."""
+    """``images/<key folder>/<key stem>-<8 hex of sha1(key)>[_v<k>]<ext>``: distinct for keys
+    that differ only in extension or case; a stem cut to fit 255 bytes (whole characters)."""
     folder, name = osp.split(key)
     tag = hashlib.sha1(key.encode('utf-8')).hexdigest()[:8]
     end = f'-{tag}{"_v%d" % variation if num_variations > 1 else ""}{ext}'
@@ -135,8 +128,7 @@ def output_relpath(key: str, variation: int, num_variations: int, ext: str) -> s
 
 
 def check_unique_outputs(keys: Iterable[str], num_variations: int, ext: str) -> None:
-    """Raise UsageError (a ValueError) if two keys would write the same file on a
-    case-insensitive disk."""
+    """UsageError if two keys would write one file on a case-insensitive disk."""
     seen: Dict[str, str] = {}
     for key in keys:
         folded = output_relpath(key, 0, num_variations, ext).casefold()
@@ -148,16 +140,12 @@ def check_unique_outputs(keys: Iterable[str], num_variations: int, ext: str) -> 
 def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
                     num_variations: Optional[int] = None, check_files: bool = False,
                     out: Optional[str] = None) -> Dict:
-    """Write one row per (key, variation) of the records and journals under ``out_dir`` to
-    ``out`` (default ``OUT/manifest.jsonl``; elsewhere, the outputs relative to its folder), sorted
-    by key; the newest row of each (:func:`~genview_mm.structures.manifest.newest_rows`).
-    Idempotent.
-
-    Returns:
-        dict: ``path, files, rows, ok, failed, duplicates`` (repeats dropped), ``conflicts``
-        (keys with two different ok rows), ``missing`` (of ``items``, with ``num_variations``
-        or the most seen), ``missing_files`` (``check_files``: ok rows without a good output).
-    """
+    """Merge the records and journals under ``out_dir`` into ``out`` (default
+    ``OUT/manifest.jsonl``; elsewhere, the outputs relative to its folder): the newest row of
+    each (key, variation), sorted by key; idempotent. Returns ``path, files, rows, ok, failed,
+    duplicates`` (repeats dropped), ``conflicts`` (keys with two different ok rows),
+    ``missing`` (of ``items``, with ``num_variations`` or the most seen), ``missing_files``
+    (``check_files``: ok rows without a good output)."""
     files = row_files(out_dir)
     if not files:
         raise FileNotFoundError(f'no shard records under {osp.join(out_dir, SHARDS_DIR)!r}: '
@@ -171,8 +159,7 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
     conflicts = sorted({f'{r.key}#{r.variation}' for r in raw if r.ok and best[r.id].ok and
                         any(getattr(r, f) != getattr(best[r.id], f) for f in _IDENTITY)})
     out = out or osp.join(out_dir, manifest.MERGED_NAME)
-    root = osp.realpath(osp.dirname(osp.abspath(out)))  # real folders, as the reader's: a
-    # link's spelling climbed (..) to another folder when the manifest was reached otherwise
+    root = osp.realpath(osp.dirname(osp.abspath(out)))  # real folders, as the reader's
     up = osp.relpath(osp.realpath(out_dir), root).replace(osp.sep, '/')  # outputs follow out
     rows = [replace(r, output=posixpath.normpath(f'{up}/{r.output}')) if r.output else r
             for r in (best[k] for k in sorted(best))]
