@@ -251,3 +251,32 @@ def test_check_config_refuses_an_unknown_type(mode, capsys, monkeypatch, tmp_pat
     out = capsys.readouterr().out
     assert "  BROKEN   config type [model.type]: 'Nope' is in no registry of scope" in out
     assert '-> --cfg-options model.type=NAME with a registered name' in out
+
+
+
+def test_collate_fn_is_looked_up_as_the_runner_does_in_mmengines_functions():
+    """Runner.build_dataloader asks MMEngine's root FUNCTIONS for ``collate_fn``'s type,
+    whatever the default scope: a dotless name registered only in the default scope's FUNCTIONS
+    is None there (the runner then fails), its scoped name is found."""
+    from mmengine.registry import FUNCTIONS, Registry
+
+    def collate(batch):
+        return batch
+
+    scoped = Registry('function', parent=FUNCTIONS, scope='mmpretrain')  # MMPretrain has none
+    scoped.register_module(name='genview_test_collate', module=collate)
+    try:
+        assert FUNCTIONS.get('genview_test_collate') is None  # what the runner gets
+        assert FUNCTIONS.get('mmpretrain.genview_test_collate') is collate
+        bad = load_config(GENVIEW_TINY, {'train_dataloader.collate_fn.type':
+                                         'genview_test_collate'})
+        assert [(c.what, c.status) for c in check_types(bad)] == [
+            ('config type [train_dataloader.collate_fn.type]', 'BROKEN')]
+        assert check_types(bad)[0].detail.startswith(
+            "'genview_test_collate' is not in MMEngine's FUNCTIONS, where the runner looks a "
+            "collate_fn up (one of a package: 'scope.name')")
+        for name in ('mmpretrain.genview_test_collate', 'default_collate', 'pseudo_collate'):
+            ok = load_config(GENVIEW_TINY, {'train_dataloader.collate_fn.type': name})
+            assert check_types(ok) == [], name
+    finally:
+        FUNCTIONS._children.pop('mmpretrain')

@@ -31,6 +31,9 @@ TRAIN_KEYS = ('optim_wrapper', 'param_scheduler')
 DETACHED = ('optim_wrapper.optimizer', )
 #: transforms whose settings name another library's classes (albumentations')
 OTHER_LIBRARIES = ('Albu', )
+#: looked up by the runner in MMEngine's root FUNCTIONS registry whatever the default scope
+#: (``FUNCTIONS.get``: a dotless name registered only in a package's FUNCTIONS is None there)
+ROOT_LOOKUP = re.compile(r'(train|val|test)_dataloader\.collate_fn$')
 
 
 def runner_keys(loops: Sequence[str]) -> List[str]:
@@ -60,7 +63,8 @@ def iter_types(node, key: str = '', scope: Optional[str] = None
     """``(config key, type name, scope)`` of every dict in ``node`` whose ``type`` is a name
     (not inside :data:`OTHER_LIBRARIES`' transforms)."""
     if isinstance(node, dict):
-        scope = node.get('_scope_') or (None if key in DETACHED else scope)
+        scope = 'mmengine' if ROOT_LOOKUP.match(key) else \
+            node.get('_scope_') or (None if key in DETACHED else scope)
         if isinstance(node.get('type'), str):
             yield key, node['type'], scope
             if node['type'].rsplit('.', 1)[-1] in OTHER_LIBRARIES:
@@ -202,6 +206,8 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
         close = difflib.get_close_matches(bare, names, n=3, cutoff=0.6 if ops else 0.75)
         where = ('is no operation of mmcv.ops' if ops else
                  'resolves to nothing (a scoped name or an import path)' if '.' in name else
+                 "is not in MMEngine's FUNCTIONS, where the runner looks a collate_fn up (one "
+                 "of a package: 'scope.name')" if ROOT_LOOKUP.match(key) else
                  f'is in no registry of scope {scope!r}' if scope else
                  'is in no registry (the config sets default_scope=None)')
         certain = built_by_a_registry(key)
