@@ -280,3 +280,23 @@ def test_collate_fn_is_looked_up_as_the_runner_does_in_mmengines_functions():
             assert check_types(ok) == [], name
     finally:
         FUNCTIONS._children.pop('mmpretrain')
+
+
+def test_runner_type_and_the_optimizer_constructor_are_checked_in_the_default_scope():
+    """``runner_type`` (RUNNERS.build) and ``optim_wrapper.constructor`` (build_optim_wrapper)
+    are type names given as values; the constructor is built by training only."""
+    good = load_config(GENVIEW_TINY, {
+        'runner_type': 'Runner',
+        'optim_wrapper.constructor': 'LearningRateDecayOptimWrapperConstructor'})
+    assert check_types(good) == []
+    bad = load_config(GENVIEW_TINY, {'runner_type': 'Runer',
+                                     'optim_wrapper.constructor': 'DefaultOptimWrapperConstructer'})
+    checks = {c.what: c for c in check_types(bad)}
+    assert {k: c.status for k, c in checks.items()} == {
+        'config type [runner_type]': 'BROKEN', 'config type [optim_wrapper.constructor]': 'BROKEN'}
+    assert checks['config type [runner_type]'].fix[0] == (
+        '--cfg-options runner_type=NAME with a registered name (close: Runner), or fix it in the '
+        'config')
+    assert '(close: DefaultOptimWrapperConstructor)' in \
+        checks['config type [optim_wrapper.constructor]'].fix[0]
+    assert [c.what for c in check_types(bad, loops=('test', ))] == ['config type [runner_type]']

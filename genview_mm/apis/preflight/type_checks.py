@@ -31,6 +31,9 @@ TRAIN_KEYS = ('optim_wrapper', 'param_scheduler')
 DETACHED = ('optim_wrapper.optimizer', )
 #: transforms whose settings name another library's classes (albumentations')
 OTHER_LIBRARIES = ('Albu', )
+#: config keys whose value is a type name, built in the default scope (``runner_type`` by
+#: ``RUNNERS.build``, the optimizer wrapper's constructor by ``build_optim_wrapper``)
+NAME_KEYS = ('runner_type', 'optim_wrapper.constructor')
 #: looked up by the runner in MMEngine's root FUNCTIONS registry whatever the default scope
 #: (``FUNCTIONS.get``: a dotless name registered only in a package's FUNCTIONS is None there)
 ROOT_LOOKUP = re.compile(r'(train|val|test)_dataloader\.collate_fn$')
@@ -158,7 +161,14 @@ _REGISTRY_BUILT = (r'model(\.[^.]+)?', r'(train|val|test)_cfg', r'optim_wrapper(
                    _LOADER,
                    _LOADER + r'\.pipeline\.\d+',
                    r'(train|val|test)_dataloader\.(sampler|batch_sampler|collate_fn)',
-                   r'(default_hooks\.[^.]+|custom_hooks\.\d+)')
+                   r'(default_hooks\.[^.]+|custom_hooks\.\d+)', *map(re.escape, NAME_KEYS))
+
+
+def _value(cfg, dotted: str):
+    """``cfg``'s value at a dotted key, None where a part is missing."""
+    for part in dotted.split('.'):
+        cfg = cfg.get(part) if hasattr(cfg, 'get') else None
+    return cfg
 
 
 def _import_scope(scope: str) -> None:
@@ -184,6 +194,8 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
                       fix_lines('unknown_scope', close='', scopes='mmpretrain, mmdet'))]
     found = [(key, name, scope if isinstance(scope, str) and scope else default)
              for top in runner_keys(loops) for key, name, scope in iter_types(cfg.get(top), top)]
+    found += [(key, name, default) for key in NAME_KEYS for name in [_value(cfg, key)]
+              if isinstance(name, str) and (key == 'runner_type' or 'train' in loops)]
     for scope in {scope for _, _, scope in found if scope} | ({default} - {None}):
         _import_scope(scope)
     roots, broken, notes = root_registries(), [], []
@@ -211,12 +223,13 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
                  f'is in no registry of scope {scope!r}' if scope else
                  'is in no registry (the config sets default_scope=None)')
         certain = built_by_a_registry(key)
+        label = key if key in NAME_KEYS else f'{key}.type'
         (broken if certain else notes).append(Check(
-            f'config type [{key}.type]', BROKEN if certain else NOTE,
+            f'config type [{label}]', BROKEN if certain else NOTE,
             f'{name!r} {where}: ' + (
                 'the runner cannot build it (a typo, or a module of yours that is not imported)'
                 if certain else 'if the module above builds it from a registry, the runner '
                 'stops there (a typo?); some read a name of their own here'),
-            fix_lines('unknown_op' if ops else 'unknown_type', key=f'{key}.type', close=(
+            fix_lines('unknown_op' if ops else 'unknown_type', key=label, close=(
                 ' (close: ' + ', '.join(sorted(close)) + ')') if close else '')))
     return broken + notes
