@@ -429,3 +429,22 @@ def test_an_os_error_at_the_start_is_one_line_naming_its_file(
         f'generate_views.py: error: cannot start: Permission denied ({record}): fix that and '
         'rerun')
     assert not osp.exists(osp.join(out, 'images'))
+
+
+def test_make_generator_names_the_flag_only_for_what_it_checks(photo_dir, tiny_unclip_pca,
+                                                              tiny_unclip_path, tmp_path):
+    """The noise rule is checked as the flags' (one line naming them); another bad setting of a
+    caller that bypasses argparse is not blamed on the noise flags."""
+    from genview_mm.apis.generation import UsageError
+    from genview_mm.apis.generation.job import make_generator
+    from helpers import load_tool
+    args = load_tool('generate_views').parse_args(
+        cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, str(tmp_path / 'out'))[2:])
+    args.noise_levels = [0, 100, 200, 300, 1200]
+    with pytest.raises(UsageError, match=r'^--noise-bins/--noise-levels: noise levels must be '):
+        make_generator(args, 'cpu')
+    args.noise_levels, args.steps = [0, 100, 200, 300, 400], 0
+    with pytest.raises(UsageError, match=r'^num_inference_steps must be an integer >= 1'):
+        make_generator(args, 'cpu')
+    args.steps, args.compile = 2, True  # --compile: the pipeline batch fixed at a full batch
+    assert make_generator(args, 'cpu').max_batch_size == args.batch_size * args.num_variations

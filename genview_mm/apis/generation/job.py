@@ -11,6 +11,7 @@ from typing import Iterable, Optional
 
 from ...datasets.image_sources import check_source_options, has_image, list_source, read_config
 from ...foreground.encoder_identity import is_fingerprint
+from ...generation.noise import validate_noise_rule
 from ...generation.pipeline_loader import scheduler_class
 from ...structures.manifest import failure_cause
 from ...utils.dist import LAUNCH_MODES, launch_from, resolve_device
@@ -58,12 +59,16 @@ def make_generator(args: argparse.Namespace, device: str):
     setting argparse leaves unchecked (scheduler, noise rule) a UsageError. ``--compile`` fixes
     the pipeline batch at ``--max-pipeline-batch`` or a full batch."""
     from mmpretrain.registry import MODELS
-    try:
-        if args.scheduler:
-            scheduler_class(args.scheduler)
-    except ValueError as exc:
-        raise UsageError(f'--scheduler: {exc}') from None
-    full = args.batch_size * args.num_variations if args.compile else None
+    for flag, check in (('--scheduler', lambda: args.scheduler and scheduler_class(args.scheduler)),
+                        ('--noise-bins/--noise-levels',
+                         lambda: validate_noise_rule(args.noise_bins, args.noise_levels))):
+        try:
+            check()
+        except ValueError as exc:
+            raise UsageError(f'{flag}: {exc}') from None
+    max_batch = args.max_pipeline_batch
+    if args.compile and max_batch is None:
+        max_batch = args.batch_size * args.num_variations
     try:
         return MODELS.build(dict(
             type='AdaptiveNoiseGenerator', pca=args.pca, pretrained=args.pretrained,
@@ -72,10 +77,10 @@ def make_generator(args: argparse.Namespace, device: str):
             height=args.gen_size, width=args.gen_size, output_size=args.output_size,
             noise_bins=args.noise_bins, noise_levels=args.noise_levels, base_seed=args.seed,
             num_variations=args.num_variations, output=args.output, compile=args.compile,
-            max_batch_size=args.max_pipeline_batch or full,
+            max_batch_size=max_batch,
             check_encoder=not args.no_encoder_check))
-    except ValueError as exc:
-        raise UsageError(f'--noise-bins/--noise-levels: {exc}') from None
+    except ValueError as exc:  # a setting argparse cannot reach (a caller of this function)
+        raise UsageError(str(exc)) from None
 
 
 def load_generator(gen, quiet: bool = False) -> None:
@@ -101,6 +106,9 @@ def checked_start(args: argparse.Namespace, check_only: bool = False):
         device = resolve_device(args.device, launch.local_rank, here=not check_only)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not check_only:
+        logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
+                    launch.world_size)
     if args.overwrite and launch.world_size > 1:
         raise UsageError(f'--overwrite with {launch.world_size} workers (a job array or '
                          'torchrun) would let one delete what another already wrote: delete '
@@ -141,8 +149,6 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Run this worker's shards, merge if every shard is then done; 0, or 1 if this run's
     failures are too many of the worker's images."""
     launch, generator, settings, clear = checked_start(args)
-    logger.info('launch: %s, worker %d of %d', LAUNCH_MODES[launch.mode], launch.rank,
-                launch.world_size)
     try:
         items, walked = list_source(args.source, args.data_root, args.dataset_key)
         check_outside_sources(args.out_dir, walked or '', [it.path for it in items])
