@@ -300,3 +300,23 @@ def test_runner_type_and_the_optimizer_constructor_are_checked_in_the_default_sc
     assert '(close: DefaultOptimWrapperConstructor)' in \
         checks['config type [optim_wrapper.constructor]'].fix[0]
     assert [c.what for c in check_types(bad, loops=('test', ))] == ['config type [runner_type]']
+
+
+def test_losses_and_batch_augments_are_built_from_registries():
+    """Heads build their losses (MODELS.build) and data preprocessors their batch augments
+    (MMPretrain's BATCH_AUGMENTS, MMDetection's MODELS): a misspelt one stops the run, so it
+    is BROKEN, not a note."""
+    cfg = load_config(GENVIEW_TINY, {'model.head.loss.type': 'CrossEntropyLos'})
+    cfg.data_preprocessor['batch_augments'] = dict(augments=[dict(type='Mixupp', alpha=0.8)])
+    checks = type_checks(cfg)  # the top-level data_preprocessor: the runner gives it the model
+    assert {k: c.status for k, c in checks.items()} == {
+        'config type [model.head.loss.type]': 'BROKEN',
+        'config type [data_preprocessor.batch_augments.augments.0.type]': 'BROKEN'}
+    cfg.data_preprocessor['type'] = 'SelfSupDataPreprocesor'
+    assert type_checks(cfg)['config type [data_preprocessor.type]'].status == 'BROKEN'
+    cfg.model['data_preprocessor'] = dict(type='SelfSupDataPreprocessor')  # the model's own:
+    assert 'config type [data_preprocessor.type]' not in type_checks(cfg)  # the top one unused
+    assert '(close: CrossEntropyLoss)' in checks['config type [model.head.loss.type]'].fix[0]
+    det = load_config(MASK_RCNN, {'model.roi_head.bbox_head.loss_cls.type': 'CrossEntropyLos'})
+    assert [(c.what, c.status) for c in check_types(det)] == [
+        ('config type [model.roi_head.bbox_head.loss_cls.type]', 'BROKEN')]

@@ -155,7 +155,9 @@ def built_by_a_registry(key: str) -> bool:
 
 
 _LOADER = r'(train|val|test)_dataloader(\.dataset|\.datasets\.\d+)*'
-_REGISTRY_BUILT = (r'model(\.[^.]+)?', r'(train|val|test)_cfg', r'optim_wrapper(\.optimizer)?',
+_REGISTRY_BUILT = (r'model(\.[^.]+)?', r'model(\.\w+)*\.loss(_\w+)?',  # heads build losses
+                   r'(model\.)?data_preprocessor(\.batch_augments(\.augments)?\.\d+)?',
+                   r'(train|val|test)_cfg', r'optim_wrapper(\.optimizer)?',
                    r'visualizer(\.vis_backends\.\d+)?', r'log_processor',
                    r'(val|test)_evaluator(\.\d+|\.metrics\.\d+)?', r'param_scheduler(\.\d+)?',
                    _LOADER,
@@ -192,8 +194,11 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
     if default is not None and not isinstance(default, str):
         return [Check('config default_scope', BROKEN, f'{default!r} is not a scope name',
                       fix_lines('unknown_scope', close='', scopes='mmpretrain, mmdet'))]
+    model = cfg.get('model')  # the top-level data_preprocessor is the model's if it has none
+    tops = runner_keys(loops) + ([] if hasattr(model, 'get') and 'data_preprocessor' in model
+                                 else ['data_preprocessor'])
     found = [(key, name, scope if isinstance(scope, str) and scope else default)
-             for top in runner_keys(loops) for key, name, scope in iter_types(cfg.get(top), top)]
+             for top in tops for key, name, scope in iter_types(cfg.get(top), top)]
     found += [(key, name, default) for key in NAME_KEYS for name in [_value(cfg, key)]
               if isinstance(name, str) and (key == 'runner_type' or 'train' in loops)]
     for scope in {scope for _, _, scope in found if scope} | ({default} - {None}):
