@@ -67,17 +67,17 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
 
 
 def is_results_dump(path: str) -> bool:
-    """Whether ``path`` is a pickle of a list, as ``DumpResults`` and ``DumpDetResults`` write
-    (read from its first opcode: nothing is unpickled, a foreign file runs no code)."""
+    """Whether ``path`` is a pickle of a list of dicts (or of an empty list), as ``DumpResults``
+    and ``DumpDetResults`` write (read from its first opcodes: nothing is unpickled, a foreign
+    file runs no code; a user's list of numbers or names is not a dump)."""
     import pickletools
+    skip = ('PROTO', 'FRAME', 'MEMOIZE', 'BINPUT', 'LONG_BINPUT', 'PUT', 'MARK')
     try:
         with open(path, 'rb') as f:
-            for op, _, _ in pickletools.genops(f):
-                if op.name not in ('PROTO', 'FRAME'):
-                    return op.name == 'EMPTY_LIST'
+            ops = (op.name for op, _, _ in pickletools.genops(f) if op.name not in skip)
+            return next(ops, None) == 'EMPTY_LIST' and next(ops, None) in ('EMPTY_DICT', 'STOP')
     except Exception:  # noqa: BLE001  (not a pickle: not a dump)
-        pass
-    return False
+        return False
 
 
 def usage_error(message: str) -> None:

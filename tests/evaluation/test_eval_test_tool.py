@@ -119,15 +119,20 @@ def test_out_is_written_atomically(tmp_path):
 def test_out_replaces_only_a_dump_and_never_the_checkpoint(det, tmp_path):
     """--out replaced any file: a user's pickle, even the CHECKPOINT under test (a 749 kB
     checkpoint became a 10 kB dump). Refused now in one line before anything is built; an
-    earlier dump (a pickle of a list) is still replaced
+    earlier dump (a pickle of a list of dicts) is still replaced
     (:func:`test_out_dumps_mmdet_det_results`)."""
     _, ckpt, opts = det
     tool = load_tool('test')
     mine = tmp_path / 'mine.pkl'
     mine.write_bytes(pickle.dumps({'my': 'results'}))
     torch.save({'state_dict': {}}, tmp_path / 'ck.pkl')
-    (tmp_path / 'old.pkl').write_bytes(pickle.dumps([1], protocol=2))
+    (tmp_path / 'old.pkl').write_bytes(pickle.dumps([{'img_id': 1}], protocol=2))
     assert tool.is_results_dump(str(tmp_path / 'old.pkl'))
+    for proto in (2, 4, 5):  # a list of numbers or names is a user's, not a dump
+        for data, dump in (([], True), ([{'a': 1}, {'b': 2}], True), ([1], False),
+                           (['x', {'a': 1}], False), ({'a': [1]}, False)):
+            (tmp_path / 'p.pkl').write_bytes(pickle.dumps(data, protocol=proto))
+            assert tool.is_results_dump(str(tmp_path / 'p.pkl')) is dump, (data, proto)
     assert not tool.is_results_dump(str(mine)) and not tool.is_results_dump(ckpt)
     assert not tool.is_results_dump(str(tmp_path / 'ck.pkl'))
     for out, extra, said in (
