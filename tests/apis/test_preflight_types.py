@@ -157,7 +157,12 @@ def test_the_scope_is_mmengines_without_default_scope_and_a_bad_one_is_named():
     assert set(checks) == {'config type [model.type]', 'config type [model.head.type]',
                            'config type [train_dataloader.dataset.type]'}
     assert checks['config type [model.type]'].detail.startswith(
-        "'ImageClassifier' is in no registry of scope 'mmengine'")
+        "'ImageClassifier' is in no registry of scope 'mmengine' (it is in scope 'mmpretrain': "
+        "write 'mmpretrain.ImageClassifier' or set default_scope = 'mmpretrain'): the runner "
+        'cannot build it')
+    mixed = load_config(GENVIEW_TINY, {'model.type': 'MaskRCNN'})  # another package's model
+    assert "(it is in scope 'mmdet': write 'mmdet.MaskRCNN' or set default_scope = 'mmdet')" in \
+        check_types(mixed)[0].detail
     cfg.default_scope = 'mmpretrain'
     assert check_types(cfg) == []
     cfg.model.type = 'ImageClasifier'
@@ -230,7 +235,7 @@ def test_the_optimizer_is_built_in_the_default_scope_not_its_wrappers():
     cfg = load_config(MASK_RCNN, {'optim_wrapper': dict(
         _scope_='mmpretrain', type='OptimWrapper', optimizer=dict(type='LARS', lr=0.1))})
     assert [c.detail.split(':')[0] for c in check_types(cfg)] == [
-        "'LARS' is in no registry of scope 'mmdet'"]
+        "'LARS' is in no registry of scope 'mmdet' (it is in scope 'mmpretrain'"]
 
 
 def test_a_module_name_or_an_import_is_no_type():
@@ -273,8 +278,13 @@ def test_collate_fn_is_looked_up_as_the_runner_does_in_mmengines_functions():
         assert [(c.what, c.status) for c in check_types(bad)] == [
             ('config type [train_dataloader.collate_fn.type]', 'BROKEN')]
         assert check_types(bad)[0].detail.startswith(
-            "'genview_test_collate' is not in MMEngine's FUNCTIONS, where the runner looks a "
-            "collate_fn up (one of a package: 'scope.name')")
+            "'genview_test_collate' is not in MMEngine's root registry, where the runner looks "
+            "it up (one of a package: 'scope.name') (it is in scope 'mmpretrain': write "
+            "'mmpretrain.genview_test_collate'): the runner cannot build it")
+        bad = load_config(GENVIEW_TINY, {'train_dataloader.worker_init_fn': dict(
+            type='genview_test_collate')})  # looked up the same way
+        assert [(c.what, c.status) for c in check_types(bad)] == [
+            ('config type [train_dataloader.worker_init_fn.type]', 'BROKEN')]
         for name in ('mmpretrain.genview_test_collate', 'default_collate', 'pseudo_collate'):
             ok = load_config(GENVIEW_TINY, {'train_dataloader.collate_fn.type': name})
             assert check_types(ok) == [], name
@@ -282,9 +292,28 @@ def test_collate_fn_is_looked_up_as_the_runner_does_in_mmengines_functions():
         FUNCTIONS._children.pop('mmpretrain')
 
 
-def test_runner_type_and_the_optimizer_constructor_are_checked_in_the_default_scope():
-    """``runner_type`` (RUNNERS.build) and ``optim_wrapper.constructor`` (build_optim_wrapper)
+def test_runner_type_and_the_optimizer_constructor_are_checked_where_they_are_built():
+    """``runner_type`` (RUNNERS.build, before the runner sets the default scope: MMEngine's
+    root RUNNERS) and ``optim_wrapper.constructor`` (build_optim_wrapper, in the default scope)
     are type names given as values; the constructor is built by training only."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    from mmpretrain.registry import RUNNERS as PRETRAIN_RUNNERS
+
+    class MyRunner(Runner):
+        pass
+
+    PRETRAIN_RUNNERS.register_module(name='GenviewTestRunner', module=MyRunner)
+    try:
+        assert RUNNERS.get('GenviewTestRunner') is None  # what RUNNERS.build looks up
+        cfg = load_config(GENVIEW_TINY, {'runner_type': 'GenviewTestRunner'})
+        assert [(c.what, c.status) for c in check_types(cfg)] == [
+            ('config type [runner_type]', 'BROKEN')]
+        assert "write 'mmpretrain.GenviewTestRunner')" in check_types(cfg)[0].detail
+        cfg = load_config(GENVIEW_TINY, {'runner_type': 'mmpretrain.GenviewTestRunner'})
+        assert check_types(cfg) == []
+    finally:
+        PRETRAIN_RUNNERS._module_dict.pop('GenviewTestRunner')
     good = load_config(GENVIEW_TINY, {
         'runner_type': 'Runner',
         'optim_wrapper.constructor': 'LearningRateDecayOptimWrapperConstructor'})
@@ -314,9 +343,21 @@ def test_losses_and_batch_augments_are_built_from_registries():
         'config type [data_preprocessor.batch_augments.augments.0.type]': 'BROKEN'}
     cfg.data_preprocessor['type'] = 'SelfSupDataPreprocesor'
     assert type_checks(cfg)['config type [data_preprocessor.type]'].status == 'BROKEN'
+    cfg.data_preprocessor['type'] = 'SelfSupDataPreprocessor'  # built in the model's scope
+    cfg.data_preprocessor['batch_augments'] = dict(augments=dict(type='Mixupp'))  # one dict
+    cfg.default_scope, cfg.model['_scope_'] = 'mmdet', 'mmpretrain'
+    checks = type_checks(cfg)
+    assert 'config type [data_preprocessor.type]' not in checks
+    assert checks['config type [data_preprocessor.batch_augments.augments.type]'].status == \
+        'BROKEN'
     cfg.model['data_preprocessor'] = dict(type='SelfSupDataPreprocessor')  # the model's own:
-    assert 'config type [data_preprocessor.type]' not in type_checks(cfg)  # the top one unused
+    assert 'config type [data_preprocessor.batch_augments.augments.type]' not in \
+        type_checks(cfg)  # the top one unused
     assert '(close: CrossEntropyLoss)' in checks['config type [model.head.loss.type]'].fix[0]
     det = load_config(MASK_RCNN, {'model.roi_head.bbox_head.loss_cls.type': 'CrossEntropyLos'})
     assert [(c.what, c.status) for c in check_types(det)] == [
         ('config type [model.roi_head.bbox_head.loss_cls.type]', 'BROKEN')]
+    det = load_config(MASK_RCNN, {'model.roi_head.mask_head.loss_mask': [
+        dict(type='CrossEntropyLoss', use_mask=True), dict(type='DiceLos')]})  # a list of them
+    assert [(c.what, c.status) for c in check_types(det)] == [
+        ('config type [model.roi_head.mask_head.loss_mask.1.type]', 'BROKEN')]

@@ -31,12 +31,14 @@ TRAIN_KEYS = ('optim_wrapper', 'param_scheduler')
 DETACHED = ('optim_wrapper.optimizer', )
 #: transforms whose settings name another library's classes (albumentations')
 OTHER_LIBRARIES = ('Albu', )
-#: config keys whose value is a type name, built in the default scope (``runner_type`` by
-#: ``RUNNERS.build``, the optimizer wrapper's constructor by ``build_optim_wrapper``)
+#: config keys whose value is a type name: ``runner_type`` (``RUNNERS.build``, before any
+#: default scope is set) and the optimizer wrapper's constructor (``build_optim_wrapper``, in
+#: the default scope)
 NAME_KEYS = ('runner_type', 'optim_wrapper.constructor')
-#: looked up by the runner in MMEngine's root FUNCTIONS registry whatever the default scope
-#: (``FUNCTIONS.get``: a dotless name registered only in a package's FUNCTIONS is None there)
-ROOT_LOOKUP = re.compile(r'(train|val|test)_dataloader\.collate_fn$')
+#: looked up by the runner in MMEngine's root registries whatever the default scope
+#: (``FUNCTIONS.get``, ``RUNNERS.build``: a dotless name registered only in a package's
+#: registry is not found there; its scoped name is)
+ROOT_LOOKUP = re.compile(r'(train|val|test)_dataloader\.(collate_fn|worker_init_fn)$|runner_type$')
 
 
 def runner_keys(loops: Sequence[str]) -> List[str]:
@@ -155,14 +157,15 @@ def built_by_a_registry(key: str) -> bool:
 
 
 _LOADER = r'(train|val|test)_dataloader(\.dataset|\.datasets\.\d+)*'
-_REGISTRY_BUILT = (r'model(\.[^.]+)?', r'model(\.\w+)*\.loss(_\w+)?',  # heads build losses
-                   r'(model\.)?data_preprocessor(\.batch_augments(\.augments)?\.\d+)?',
+_REGISTRY_BUILT = (r'model(\.[^.]+)?', r'model(\.\w+)*\.loss(_\w+)?(\.\d+)?',  # heads' losses
+                   r'(model\.)?data_preprocessor(\.batch_augments(\.augments)?(\.\d+)?)?',
                    r'(train|val|test)_cfg', r'optim_wrapper(\.optimizer)?',
                    r'visualizer(\.vis_backends\.\d+)?', r'log_processor',
                    r'(val|test)_evaluator(\.\d+|\.metrics\.\d+)?', r'param_scheduler(\.\d+)?',
                    _LOADER,
                    _LOADER + r'\.pipeline\.\d+',
-                   r'(train|val|test)_dataloader\.(sampler|batch_sampler|collate_fn)',
+                   r'(train|val|test)_dataloader\.(sampler|batch_sampler|collate_fn|'
+                   r'worker_init_fn)',
                    r'(default_hooks\.[^.]+|custom_hooks\.\d+)', *map(re.escape, NAME_KEYS))
 
 
@@ -194,12 +197,14 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
     if default is not None and not isinstance(default, str):
         return [Check('config default_scope', BROKEN, f'{default!r} is not a scope name',
                       fix_lines('unknown_scope', close='', scopes='mmpretrain, mmdet'))]
-    model = cfg.get('model')  # the top-level data_preprocessor is the model's if it has none
-    tops = runner_keys(loops) + ([] if hasattr(model, 'get') and 'data_preprocessor' in model
-                                 else ['data_preprocessor'])
+    model = cfg.get('model') if hasattr(cfg.get('model'), 'get') else {}
+    tops = [(top, None) for top in runner_keys(loops)]
+    if 'data_preprocessor' not in model:  # the runner puts the top-level one into the model
+        tops.append(('data_preprocessor', model.get('_scope_')))
     found = [(key, name, scope if isinstance(scope, str) and scope else default)
-             for top in tops for key, name, scope in iter_types(cfg.get(top), top)]
-    found += [(key, name, default) for key in NAME_KEYS for name in [_value(cfg, key)]
+             for top, within in tops for key, name, scope in iter_types(cfg.get(top), top, within)]
+    found += [(key, name, 'mmengine' if ROOT_LOOKUP.match(key) else default or 'mmengine')
+              for key in NAME_KEYS for name in [_value(cfg, key)]
               if isinstance(name, str) and (key == 'runner_type' or 'train' in loops)]
     for scope in {scope for _, _, scope in found if scope} | ({default} - {None}):
         _import_scope(scope)
@@ -223,10 +228,15 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
         close = difflib.get_close_matches(bare, names, n=3, cutoff=0.6 if ops else 0.75)
         where = ('is no operation of mmcv.ops' if ops else
                  'resolves to nothing (a scoped name or an import path)' if '.' in name else
-                 "is not in MMEngine's FUNCTIONS, where the runner looks a collate_fn up (one "
-                 "of a package: 'scope.name')" if ROOT_LOOKUP.match(key) else
+                 "is not in MMEngine's root registry, where the runner looks it up (one of a "
+                 "package: 'scope.name')" if ROOT_LOOKUP.match(key) else
                  f'is in no registry of scope {scope!r}' if scope else
                  'is in no registry (the config sets default_scope=None)')
+        if scope and '.' not in name and not ops:  # registered in another package's scope
+            other = [s for s in scopes if s != scope and is_buildable(name, s, roots)]
+            where += (f" (it is in scope {other[0]!r}: write '{other[0]}.{name}'" + (
+                '' if ROOT_LOOKUP.match(key) else f' or set default_scope = {other[0]!r}') +
+                ')') if other else ''
         certain = built_by_a_registry(key)
         label = key if key in NAME_KEYS else f'{key}.type'
         (broken if certain else notes).append(Check(
