@@ -21,7 +21,8 @@
 # 120 s first). If a task failed, submit the same command again (any NTASKS works: the shards
 # are fixed): finished shards end in seconds.
 # The arguments, paths and OUT_DIR's settings record are checked before anything is
-# submitted (generate_views.py --check-args: exit 2 and one line). --overwrite is refused with
+# submitted (generate_views.py --check-args: exit 2 and one error; a settings mismatch lists
+# each differing setting on a line of its own). --overwrite is refused with
 # NTASKS > 1: delete OUT_DIR first instead.
 set -euo pipefail
 
