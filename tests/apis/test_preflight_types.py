@@ -361,3 +361,16 @@ def test_losses_and_batch_augments_are_built_from_registries():
         dict(type='CrossEntropyLoss', use_mask=True), dict(type='DiceLos')]})  # a list of them
     assert [(c.what, c.status) for c in check_types(det)] == [
         ('config type [model.roi_head.mask_head.loss_mask.1.type]', 'BROKEN')]
+
+
+def test_a_flexible_runners_strategy_is_checked_in_mmengines_strategies():
+    """FlexibleRunner builds ``strategy`` (STRATEGIES.build) before it sets the default scope;
+    the plain Runner never reads it."""
+    cfg = load_config(GENVIEW_TINY, {'strategy': dict(type='DeepSpeedStrategyy')})
+    assert check_types(cfg) == []  # Runner: not built
+    cfg.runner_type = 'FlexibleRunner'
+    checks = check_types(cfg)
+    assert [(c.what, c.status) for c in checks] == [('config type [strategy.type]', 'BROKEN')]
+    assert '(close: DeepSpeedStrategy)' in checks[0].fix[0]
+    cfg.strategy.type = 'FSDPStrategy'
+    assert check_types(cfg) == []

@@ -38,7 +38,8 @@ NAME_KEYS = ('runner_type', 'optim_wrapper.constructor')
 #: looked up by the runner in MMEngine's root registries whatever the default scope
 #: (``FUNCTIONS.get``, ``RUNNERS.build``: a dotless name registered only in a package's
 #: registry is not found there; its scoped name is)
-ROOT_LOOKUP = re.compile(r'(train|val|test)_dataloader\.(collate_fn|worker_init_fn)$|runner_type$')
+ROOT_LOOKUP = re.compile(r'(train|val|test)_dataloader\.(collate_fn|worker_init_fn)$|runner_type$|'
+                         r'strategy$')  # FlexibleRunner's, built before its default scope
 
 
 def runner_keys(loops: Sequence[str]) -> List[str]:
@@ -68,8 +69,10 @@ def iter_types(node, key: str = '', scope: Optional[str] = None
     """``(config key, type name, scope)`` of every dict in ``node`` whose ``type`` is a name
     (not inside :data:`OTHER_LIBRARIES`' transforms)."""
     if isinstance(node, dict):
-        scope = 'mmengine' if ROOT_LOOKUP.match(key) else \
-            node.get('_scope_') or (None if key in DETACHED else scope)
+        if ROOT_LOOKUP.match(key):  # a strategy is built by STRATEGIES.build: _scope_ holds
+            scope = (node.get('_scope_') if key == 'strategy' else None) or 'mmengine'
+        else:
+            scope = node.get('_scope_') or (None if key in DETACHED else scope)
         if isinstance(node.get('type'), str):
             yield key, node['type'], scope
             if node['type'].rsplit('.', 1)[-1] in OTHER_LIBRARIES:
@@ -166,7 +169,8 @@ _REGISTRY_BUILT = (r'model(\.[^.]+)?', r'model(\.\w+)*\.loss(_\w+)?(\.\d+)?',  #
                    _LOADER + r'\.pipeline\.\d+',
                    r'(train|val|test)_dataloader\.(sampler|batch_sampler|collate_fn|'
                    r'worker_init_fn)',
-                   r'(default_hooks\.[^.]+|custom_hooks\.\d+)', *map(re.escape, NAME_KEYS))
+                   r'(default_hooks\.[^.]+|custom_hooks\.\d+)', r'strategy',
+                   *map(re.escape, NAME_KEYS))
 
 
 def _value(cfg, dotted: str):
@@ -201,6 +205,8 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
     tops = [(top, None) for top in runner_keys(loops)]
     if 'data_preprocessor' not in model:  # the runner puts the top-level one into the model
         tops.append(('data_preprocessor', model.get('_scope_')))
+    if str(cfg.get('runner_type')).endswith('FlexibleRunner'):  # only it builds a strategy
+        tops.append(('strategy', None))
     found = [(key, name, scope if isinstance(scope, str) and scope else default)
              for top, within in tops for key, name, scope in iter_types(cfg.get(top), top, within)]
     found += [(key, name, 'mmengine' if ROOT_LOOKUP.match(key) else default or 'mmengine')
