@@ -160,9 +160,12 @@ def test_the_scope_is_mmengines_without_default_scope_and_a_bad_one_is_named():
         "'ImageClassifier' is in no registry of scope 'mmengine' (it is in scope 'mmpretrain': "
         "write 'mmpretrain.ImageClassifier' or set default_scope = 'mmpretrain'): the runner "
         'cannot build it')
-    mixed = load_config(GENVIEW_TINY, {'model.type': 'MaskRCNN'})  # another package's model
-    assert "(it is in scope 'mmdet': write 'mmdet.MaskRCNN' or set default_scope = 'mmdet')" in \
-        check_types(mixed)[0].detail
+    mixed = load_config(GENVIEW_TINY, {'model.type': 'MaskRCNN'})  # another package's model:
+    assert "(it is in scope 'mmdet': write 'mmdet.MaskRCNN'): " in \
+        check_types(mixed)[0].detail  # default_scope would break the config's other names
+    mixed = load_config(GENVIEW_TINY, {'model._scope_': 'mmdet'})  # _scope_ wins anyway
+    assert "(it is in scope 'mmpretrain': write 'mmpretrain.GenViewMoCo'): " in \
+        type_checks(mixed)['config type [model.type]'].detail
     cfg.default_scope = 'mmpretrain'
     assert check_types(cfg) == []
     cfg.model.type = 'ImageClasifier'

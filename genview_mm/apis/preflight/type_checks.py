@@ -207,8 +207,12 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
         tops.append(('data_preprocessor', model.get('_scope_')))
     if str(cfg.get('runner_type')).endswith('FlexibleRunner'):  # only it builds a strategy
         tops.append(('strategy', None))
+    walked = [hit for top, within in tops for hit in iter_types(cfg.get(top), top, within)]
+    # where default_scope would help: no _scope_ on the way and none set (scope mmengine)
+    unscoped = {key for key, _, scope in walked if not (isinstance(scope, str) and scope)
+                and 'default_scope' not in cfg}
     found = [(key, name, scope if isinstance(scope, str) and scope else default)
-             for top, within in tops for key, name, scope in iter_types(cfg.get(top), top, within)]
+             for key, name, scope in walked]
     found += [(key, name, 'mmengine' if ROOT_LOOKUP.match(key) else default or 'mmengine')
               for key in NAME_KEYS for name in [_value(cfg, key)]
               if isinstance(name, str) and (key == 'runner_type' or 'train' in loops)]
@@ -241,7 +245,7 @@ def check_types(cfg, loops: Sequence[str] = ('train', 'val')) -> List[Check]:
         if scope and '.' not in name and not ops:  # registered in another package's scope
             other = [s for s in scopes if s != scope and is_buildable(name, s, roots)]
             where += (f" (it is in scope {other[0]!r}: write '{other[0]}.{name}'" + (
-                '' if ROOT_LOOKUP.match(key) else f' or set default_scope = {other[0]!r}') +
+                f' or set default_scope = {other[0]!r}' if key in unscoped else '') +
                 ')') if other else ''
         certain = built_by_a_registry(key)
         label = key if key in NAME_KEYS else f'{key}.type'
