@@ -14,6 +14,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 from mmengine import registry as mm_registry
 from mmengine.registry import Registry
 
+from ...utils.config_keys import dotted_get
 from .checklist import BROKEN, NOTE, Check
 from .fixes import fix_lines
 
@@ -174,10 +175,11 @@ _REGISTRY_BUILT = (r'model(\.[^.]+)?', r'model(\.\w+)*\.loss(_\w+)?(\.\d+)?',  #
 
 
 def _value(cfg, dotted: str):
-    """``cfg``'s value at a dotted key, None where a part is missing."""
-    for part in dotted.split('.'):
-        cfg = cfg.get(part) if hasattr(cfg, 'get') else None
-    return cfg
+    """:func:`~genview_mm.utils.config_keys.dotted_get`, None where a part is missing."""
+    try:
+        return dotted_get(cfg, dotted)
+    except KeyError:
+        return None
 
 
 def _import_scope(scope: str) -> None:
