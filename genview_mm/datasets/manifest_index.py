@@ -17,9 +17,10 @@ class ManifestIndex:
 
     A sample's ``img_path`` is matched to rows by the manifest's one rule
     (:class:`genview_mm.structures.manifest.RowMatcher`: absolute ``source``, then the key under
-    ``source_root``, then the longest trailing part of the path that is a ``key``). The manifest
-    is read through ``mmengine.fileio`` (``backend_args`` as in ``LoadImageFromFile``), one row
-    at a time (no list of 1.28M row dicts: 2.5 GB of RSS per training process for ImageNet).
+    ``source_root`` if set, else the longest trailing part of the path that is a ``key``). The
+    manifest is read through ``mmengine.fileio`` (``backend_args`` as in ``LoadImageFromFile``),
+    one row at a time (no list of 1.28M row dicts: 2.5 GB of RSS per training process for
+    ImageNet).
     A row without a noise level (views imported without the official level lists) gets
     ``UNKNOWN_LEVEL`` (-1). A key whose rows (failed and filtered ones included) come from
     several sources (the manifests of two datasets with the same layout, concatenated) is

@@ -501,8 +501,9 @@ def source_key(path: str, root: Optional[str]) -> str:
 class RowMatcher:
     """The rule that finds a dataset sample's key among manifest rows.
 
-    A sample's ``img_path`` is matched, in order, against the rows' absolute ``source``; its
-    :func:`source_key` under ``source_root`` (when given) against the rows' ``key``; and the
+    A sample's ``img_path`` is matched, in order, against the rows' absolute ``source``; then,
+    with ``source_root``, its :func:`source_key` under it against the rows' ``key`` (an image
+    outside ``source_root`` has no key: the keys are relative to that folder); without it, the
     longest trailing part of the path that equals a ``key`` (so ``/data/imagenet/train/n01/x``
     finds key ``train/n01/x`` or ``n01/x`` wherever the data root is mounted).
     """
@@ -535,11 +536,13 @@ class RowMatcher:
 
     def candidates(self, img_path: str, depth: Optional[int] = None) -> List[str]:
         """The keys ``img_path`` may have, in the order :meth:`match` tries them (its absolute
-        path aside): its key under ``source_root`` when it lies there, else its trailing
-        parts, longest first (at most ``depth`` parts)."""
+        path aside): with ``source_root``, its key under it (none outside it: a trailing part
+        would pair an image of another folder with the view of one that has its file name),
+        else its trailing parts, longest first (at most ``depth`` parts)."""
         path = _norm(osp.abspath(img_path))
-        if self.source_root and path.startswith(self.source_root + '/'):
-            return [path[len(self.source_root) + 1:]]
+        if self.source_root:
+            inside = path.startswith(self.source_root.rstrip('/') + '/')
+            return [path[len(self.source_root.rstrip('/')) + 1:]] if inside else []
         parts = path.split('/')
         top = len(parts) if depth is None else min(depth, len(parts))
         return ['/'.join(parts[-d:]) for d in range(top, 0, -1)]

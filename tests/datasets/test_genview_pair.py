@@ -310,9 +310,9 @@ def test_manifest_index_matching(data, tmp_path):
     assert all(len(views) == 1 for views in index.by_key.values())
 
 
-def build_dataset(root, manifest):
+def build_dataset(root, manifest, **settings):
     from mmpretrain.datasets import CustomDataset
-    pipeline = [dict(type='GenViewPairDataset', manifest=manifest, transforms=[[]])]
+    pipeline = [dict(type='GenViewPairDataset', manifest=manifest, transforms=[[]], **settings)]
     return CustomDataset(data_root=root, with_label=False, pipeline=pipeline)
 
 
@@ -535,6 +535,14 @@ def test_hook_refuses_images_that_share_manifest_rows(data, tmp_path):
     assert str(exc.value).endswith('set genview.source_root to the folder its keys are '
                                    'relative to, or generate views for this dataset '
                                    '(tools/generate_views.py).')
+    # that advice works: b's images, outside source_root, have no key (they matched a's rows by
+    # their trailing path, and the hook refused again): a's train with views, b's on originals
+    runner, logs = fake_runner(build_dataset(str(root), str(manifest),
+                                             source_root=str(root / 'a')))
+    GenViewPairHook().before_train(runner)
+    assert [line.split(' checked')[0] for line in logs if 'checked images (' in line] == [
+        f'GenView: {N}/{2 * N}']
+    assert 'only partly GenView' in next(line for line in logs if 'checked images (' in line)
     # the two folders as two datasets of a ConcatDataset, each with the same manifest: each
     # was checked alone (every key once), so b's images trained on a's views, 100% covered
     from mmengine.dataset import ConcatDataset

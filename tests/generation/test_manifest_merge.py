@@ -88,7 +88,14 @@ def test_matching_rule():
     assert m.match('/old/mount/train/n01/x.JPEG') == 'n01/x.JPEG'  # the recorded source
     assert m.match('/data/imagenet/train/n01/x.JPEG') == 'n01/x.JPEG'  # the key under the root
     assert m.match('/data/imagenet/train/n02/x.JPEG') is None  # under the root: no suffix guess
-    assert m.match('/elsewhere/n01/x.JPEG') == 'n01/x.JPEG'  # the longest trailing key
+    # outside the root: no key (its trailing part paired b/0.jpg with a/0.jpg's view, and the
+    # hook's advice to set source_root to the manifest's folder changed nothing)
+    assert m.match('/elsewhere/n01/x.JPEG') is None
+    assert RowMatcher().match('/elsewhere/n01/x.JPEG') is None  # no row has this trailing part
+    m = RowMatcher()
+    m.add(ManifestRow('/old/mount/train/n01/x.JPEG', 'n01/x.JPEG'))
+    assert m.match('/elsewhere/n01/x.JPEG') == 'n01/x.JPEG'  # no root: the longest trailing key
+    assert RowMatcher('/').match('/n01/x.JPEG') is None  # the root '/': the whole path is the key
     assert RowMatcher().match('/x/z.jpg') is None
 
 

@@ -68,8 +68,9 @@ class GenViewPairDataset(BaseTransform):
             it. In the GenView configs it comes from ``genview.manifest`` (see
             :func:`genview_mm.apis.apply_genview_settings`). Required when ``prob > 0``.
         prob (float): probability of using a generated view. Defaults to 1.0.
-        source_root (str, optional): folder the manifest keys are relative to. Defaults to None
-            (match by trailing path, see :class:`ManifestIndex`).
+        source_root (str, optional): folder the manifest keys are relative to (an image
+            outside it gets no generated view). Defaults to None (match by trailing path, see
+            :class:`ManifestIndex`).
         min_clip_sim (float, optional): ignore generated views less similar to their source.
             Defaults to None.
         backend_args (dict, optional): file backend arguments of ``LoadImageFromFile``.
