@@ -32,6 +32,7 @@ one rule matching a dataset sample to its rows (:class:`RowMatcher`),
 and the cheap look the preflight takes at a manifest with both (:func:`probe_manifest`). It
 imports neither torch, diffusers nor transformers.
 """
+import filecmp
 import gc
 import itertools
 import json
@@ -555,6 +556,22 @@ class RowMatcher:
         return next((k for k in self.candidates(img_path, self.max_depth) if k in self.keys),
                     None)
 
+    def other_picture(self, img_path: str) -> Optional[str]:
+        """The source of the rows ``img_path`` matches by key alone where that source is
+        another picture: a local file there that is neither ``img_path`` nor a byte-identical
+        copy of it (the manifest was made for another dataset or folder with the same file
+        names: its views are of other pictures). None otherwise: matched by its own path, not
+        matched, a source not here (the released views name the authors' paths) or remote."""
+        key = None if self.source_id(img_path) in self.by_source else self.match(img_path)
+        source = self.keys.get(key) if key is not None else None
+        if source is None or '://' in img_path or not osp.isfile(source) or \
+                same_file(source, img_path):
+            return None
+        try:
+            return None if filecmp.cmp(source, img_path, shallow=False) else source
+        except OSError:  # the image unreadable: training's loader says so
+            return None
+
 
 class ManifestProbe(NamedTuple):
     """What :func:`probe_manifest` found.
@@ -575,6 +592,9 @@ class ManifestProbe(NamedTuple):
         failed_hits (int): sampled images without an ``ok`` row that have a failed one.
         themselves (List[str]): those of ``outputs`` that are their row's source image (local
             files; the views and source folders swapped at import: plain SSL).
+        others (List[Tuple[str, str]]): ``(sampled image, its rows' source)`` where that source
+            is another picture (:meth:`RowMatcher.other_picture`: a manifest of another dataset
+            with the same file names).
     """
     path: str
     rows: int
@@ -587,6 +607,7 @@ class ManifestProbe(NamedTuple):
     filtered_hits: int = 0
     failed_hits: int = 0
     themselves: Sequence[str] = ()
+    others: Sequence[Tuple[str, str]] = ()
 
 
 def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optional[dict] = None,
@@ -645,7 +666,9 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
                          outputs, [o for o, n in zip(outputs, sizes) if not n],
                          [o for o, n in zip(outputs, sizes) if n == 0], counts['filtered'],
                          filtered_hits, failed_hits,
-                         [o for (o, src), n in zip(views, sizes) if n and same_file(o, src)])
+                         [o for (o, src), n in zip(views, sizes) if n and same_file(o, src)],
+                         [(p, src) for p, key in zip(sample_paths, matched) if key is not None
+                          for src in [matcher.other_picture(p)] if src])
 
 
 def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:

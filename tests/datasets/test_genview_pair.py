@@ -921,6 +921,33 @@ def test_a_dataset_without_image_files_is_refused_by_the_hook_and_warned_by_the_
         'view: GenView pairs need image files named in the manifest (or set prob=0)']
 
 
+def test_hook_refuses_a_manifest_made_from_other_pictures(data, tmp_path):
+    """The manifest of one dataset used for another with the same layout (keys
+    'cls/img_0000.png'): each image matched a row by its trailing path and trained with the
+    view of the other dataset's picture, while the hook logged 100% coverage. The rows' sources
+    are still there and are other files: refused. A byte-identical copy (the data moved) is
+    not; a re-encoded copy is accepted when the hook is told so."""
+    other = tmp_path / 'other'
+    shutil.copytree(data.src_root, other)
+    mine = sorted(str(p) for p in (other / 'cls').iterdir())
+    GenViewPairHook().before_train(fake_runner(build_dataset(str(other), data.manifest))[0])
+    for path in mine:  # other pictures under the same names
+        Image.fromarray(255 - original_bgr(path)[..., ::-1]).save(path)
+    with pytest.raises(ValueError) as exc:
+        GenViewPairHook().before_train(fake_runner(build_dataset(str(other), data.manifest))[0])
+    assert str(exc.value).startswith(f'{N} of {N} sampled images match rows of ')
+    assert (f"made from another picture: {mine[0]!r} matched the rows of {data.sources[0]!r} "
+            '(a different file) by its file name') in str(exc.value)
+    assert str(exc.value).endswith('set check_sources=False of GenViewPairHook.')
+    runner, logs = fake_runner(build_dataset(str(other), data.manifest))
+    GenViewPairHook(check_sources=False).before_train(runner)
+    assert [line.split(' checked')[0] for line in logs if 'checked images (' in line] == [
+        f'GenView: {N}/{N}']
+    for path in data.sources:  # sources not here (the released views name the authors' paths)
+        os.remove(path)
+    GenViewPairHook().before_train(fake_runner(build_dataset(str(other), data.manifest))[0])
+
+
 def test_hook_refuses_a_manifest_whose_views_are_the_images_themselves(data):
     """tools/import_views.py run with VIEWS_ROOT and --source-root swapped matched 100%, and the
     hook said '6/6 checked images (100.0%) have generated views': every pair was two views of

@@ -167,9 +167,11 @@ class GenViewPairHook(Hook):
     that matches none of the images raises :class:`~genview_mm.engine.errors.StartCheckFailed`
     (a ``ValueError``) that names both sides, instead of silently training without generated
     views, and so do images (all of them) that match the same rows as another (each would be paired
-    with the other's views) and a sample of 200 view files of which most are missing, empty or
-    undecodable (read as training reads them; fewer are counted in the coverage line, a
-    warning). It also warns, once per manifest,
+    with the other's views), sampled images whose rows were made from another picture (their
+    key matched, their recorded source is a different local file: a manifest of another
+    dataset with the same file names) and a sample of 200 view files of which most are missing,
+    empty or undecodable (read as training reads them; fewer are counted in the coverage line,
+    a warning). It also warns, once per manifest,
     about rows that give no view (failed, ``undecodable`` sources among them) and rows whose
     ``output`` is absolute or climbs out of the manifest's folder (``..``; counted in the
     coverage line, and a warning unless all views climb out together, as views imported in
@@ -205,13 +207,16 @@ class GenViewPairHook(Hook):
         max_fallback_fraction (float): the fraction of unreadable generated views, over a
             window, that stops training; 1: never. Defaults to 0.5.
         fallback_window (int): generated views drawn per window. Defaults to 1000.
+        check_sources (bool): refuse sampled images whose rows were made from another local
+            file; False where this data is a re-encoded or resized copy of the images the
+            views were made from, with those still in place. Defaults to True.
     """
 
     priority = 'NORMAL'
 
     def __init__(self, max_check: int = 50000, min_coverage: float = 0.0,
                  max_unweighted: int = 100, max_fallback_fraction: float = 0.5,
-                 fallback_window: int = 1000) -> None:
+                 fallback_window: int = 1000, check_sources: bool = True) -> None:
         # 0 checked images read as 'no view matches'; a value < 0 stopped healthy runs
         refuse_settings('GenViewPairHook', (
             ('max_check', max_check, max_check >= 1, 'an integer >= 1'),
@@ -224,6 +229,7 @@ class GenViewPairHook(Hook):
         self.min_coverage = min_coverage
         self.max_unweighted = max_unweighted
         self.max_fallback_fraction, self.fallback_window = max_fallback_fraction, fallback_window
+        self.check_sources = check_sources
         self.fallbacks = self._unweighted = 0
         self._window = [0, 0]  # generated views drawn, of them unreadable
         self._expects_fields = self._warned_fields = self._warned_scores = False
@@ -286,6 +292,19 @@ class GenViewPairHook(Hook):
                 if 2 * len(own) > seen:
                     raise StartCheckFailed(text)
                 runner.logger.warning(f'GenView: {text}')
+            others = [(p, src) for p, _ in picked if self.check_sources
+                      for src in [transform.index.matcher.other_picture(p)] if src]
+            if others:  # paired with views of other pictures
+                raise StartCheckFailed(
+                    f'{len(others)} of {looked} sampled images match rows of '
+                    f'{transform.index.manifest!r} made from another picture: {others[0][0]!r} '
+                    f'matched the rows of {others[0][1]!r} (a different file) by its file name, '
+                    "so it would be paired with that picture's generated view. The manifest was "
+                    'made for another dataset or folder with the same file names: generate views '
+                    'for this dataset (tools/generate_views.py), or set genview.source_root to '
+                    "the folder the manifest's keys are relative to. If those files are the same "
+                    'pictures (this data is a re-encoded or resized copy), set '
+                    'check_sources=False of GenViewPairHook.')
             manifest = _same(transform.index.manifest)
             if manifest not in checked:  # once per manifest, over every dataset reading it
                 members = readers[manifest]
