@@ -443,6 +443,75 @@ def test_manifest_whose_views_are_not_images(setup):
     assert check.fix[0].startswith('copy, unpack or generate the views again')
 
 
+def test_missing_and_undecodable_views_count_together(setup):
+    """2 of 6 views missing and 2 of the 4 there not images: each at most half, so the
+    preflight noted it and exited 0, while GenViewPairHook (4 of 6 unusable) stopped the run
+    at its start. Counted together, as the hook counts them: BROKEN."""
+    views = sorted(osp.join(setup['views'], n) for n in os.listdir(setup['views']))
+    for path in views[:2]:
+        os.remove(path)
+    for path in views[2:4]:
+        with open(path, 'wb') as f:
+            f.write(b'<html>503 Service Unavailable</html>')
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert check.status == 'BROKEN', check
+    assert ('2 of 6 sampled views are missing' in check.detail and
+            '2 of 4 decoded sampled views are not images' in check.detail and
+            'fall back to the original for most images (plain SSL)' in check.detail)
+    os.remove(views[2])  # 3 of 6 missing, 1 of 3 there undecodable: 4 unusable, still BROKEN
+    assert by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest'].status \
+        == 'BROKEN'
+    shutil.copy(views[4], views[3])  # 3 missing, the 3 there decode: half, a note
+    assert by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest'].status \
+        == 'note'
+
+
+def test_a_manifest_made_from_other_pictures_is_broken(setup, tmp_path):
+    """The manifest of one dataset used for another with the same layout: every image matched
+    a row by its trailing path, the preflight said OK and training paired each image with a
+    view of another picture. The rows' sources are there and differ: BROKEN, unless
+    GenViewPairHook is told the data is a re-encoded copy (check_sources=False)."""
+    from PIL import Image
+    other = str(tmp_path / 'other')
+    shutil.copytree(setup['images'], other)
+    assert by_what(run_preflight(pretraining_cfg(setup, **{
+        'train_dataloader.dataset.data_root': other})))['GenView views manifest'].status == 'ok'
+    mine = sorted(osp.join(d, n) for d, _, names in os.walk(other) for n in names)
+    for path in mine:  # other pictures under the same names
+        with Image.open(path) as img:
+            img.convert('RGB').rotate(90).save(path)
+    cfg = pretraining_cfg(setup, **{'train_dataloader.dataset.data_root': other})
+    check = by_what(run_preflight(cfg))['GenView views manifest']
+    assert check.status == 'BROKEN', check
+    assert '; 6 of them matched rows made from another picture (e.g. ' in check.detail
+    assert ('a different file, by its file name): they would be paired with that picture\'s '
+            'view') in check.detail
+    assert check.fix[-1].endswith('check_sources=False of GenViewPairHook (custom_hooks)')
+    cfg.custom_hooks = [dict(type='GenViewPairHook', check_sources=False)]
+    assert by_what(run_preflight(cfg))['GenView views manifest'].status == 'ok'
+
+
+def test_the_preflight_applies_the_hooks_min_coverage(setup):
+    """GenViewPairHook(min_coverage=0.9) stops a run whose coverage is lower at its start; the
+    preflight noted 3 of 6 and exited 0."""
+    import json
+    with open(setup['manifest']) as f:
+        rows = [json.loads(line) for line in f]
+    with open(setup['manifest'], 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows[:3])
+    cfg = pretraining_cfg(setup)
+    assert by_what(run_preflight(cfg))['GenView views manifest'].status == 'note'
+    cfg.custom_hooks = [dict(type='genview_mm.GenViewPairHook', min_coverage=0.9)]
+    check = by_what(run_preflight(cfg))['GenView views manifest']
+    assert (check.status, check.detail.split(': ', 1)[1]) == (
+        'BROKEN', '3 rows; 3 of 6 sampled dataset images have a view: below min_coverage=0.9 '
+        'of GenViewPairHook, which stops training at its start'), check
+    assert check.fix == ['generate or import views for the images without one, or lower '
+                         'min_coverage of GenViewPairHook (custom_hooks)']
+    cfg.custom_hooks = [dict(type='GenViewPairHook', min_coverage=0.5)]
+    assert by_what(run_preflight(cfg))['GenView views manifest'].status == 'note'
+
+
 def test_manifest_of_a_generation_that_has_not_finished(setup):
     """The manifest's folder holds shard records of tools/generate_views.py but no merged
     manifest: the checklist said to import or generate the views from scratch."""

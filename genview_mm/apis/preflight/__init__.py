@@ -64,6 +64,7 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     """
     if mode not in MODES:
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+    hook = pair_hook_settings(cfg.get('custom_hooks'))
     validate = cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None
     names = ['test'] if mode == 'test' else ['train'] + (['val'] if validate else [])
     checks: List[Check] = []
@@ -85,7 +86,9 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
                 checks += [check_manifest(t.get('manifest'), ds, t.get('prob', 1.0),
                                           t.get('source_root'), t.get('backend_args'),
                                           t.get('min_clip_sim'),
-                                          t.get('imdecode_backend') or 'cv2')
+                                          t.get('imdecode_backend') or 'cv2',
+                                          hook.get('min_coverage', 0.0),
+                                          hook.get('check_sources', True))
                            for t in iter_pair_transforms(ds.get('pipeline') or [])]
         checks += check_evaluator(f'{name}_evaluator', cfg.get(f'{name}_evaluator') or [])
     if mode == 'train':
@@ -99,6 +102,16 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
             seen.add((c.what, c.detail))
             unique.append(c)
     return unique
+
+
+def pair_hook_settings(hooks) -> dict:
+    """The settings of the GenViewPairHook among ``hooks`` (``custom_hooks``; {} without one),
+    which its start check applies to the manifest."""
+    for hook in hooks if isinstance(hooks, (list, tuple)) else []:
+        kind = hook.get('type') if isinstance(hook, dict) else None
+        if getattr(kind, '__name__', str(kind)).split('.')[-1] == 'GenViewPairHook':
+            return hook
+    return {}
 
 
 def iter_hook_datasets(hooks) -> Iterator[Tuple[str, dict]]:

@@ -73,6 +73,12 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                         'merges at the end',),
     'manifest_other_dataset': ('generate or import views for this dataset, or set '
                                'genview.source_root to the folder the keys are relative to',),
+    'manifest_other_pictures': ('generate or import views for this dataset, or set '
+                                'genview.source_root to the folder the keys are relative to',
+                                'or, if this data is a re-encoded or resized copy of those '
+                                'files: check_sources=False of GenViewPairHook (custom_hooks)'),
+    'min_coverage': ('generate or import views for the images without one, or lower '
+                     'min_coverage of GenViewPairHook (custom_hooks)',),
     'views_moved': ("outputs are relative to the manifest's folder ({root}): move or copy the "
                     'views folder together with its manifest',) + _MANIFEST,
     'min_clip_sim': ('lower it: --cfg-options genview.min_clip_sim=X (below {value}), or '

@@ -62,7 +62,8 @@ def _views_check(probe: ManifestProbe, detail: str,
                  images: str = DEFAULT_TRAIN_IMAGES,
                  manifest: Optional[str] = None) -> Optional[Check]:
     """A check that notes sampled views that are missing or do not decode (at most half of
-    them) or fails (more: the run would be mostly plain SSL), else None (``images``: the
+    them together, the decoded share taken for the views there: GenViewPairHook stops a run
+    with more) or fails (more: the run would be mostly plain SSL), else None (``images``: the
     dataset's image folder, which the fix's commands read; ``manifest``: the local file they
     write)."""
     bad, decoded = undecodable
@@ -80,7 +81,8 @@ def _views_check(probe: ManifestProbe, detail: str,
             f'{probe.empty[0]}: written on a full disk?)'] if probe.empty else [])
         + ([f'{len(bad)} of {decoded} decoded sampled views are not images (e.g. {bad[0]}: '
             'copied or unpacked only in part?)'] if bad else []))
-    if 2 * len(probe.missing) <= n and 2 * len(bad) <= decoded:  # at most half: a note
+    usable = (n - len(probe.missing)) * (1 - len(bad) / decoded if decoded else 1)
+    if 2 * usable >= n:  # at most half unusable (missing, or there and undecodable): a note
         return Check(WHAT, NOTE, f'{detail}; {found}: those images train on the original')
     every = len(probe.missing) == n or (decoded and len(bad) == decoded)
     root = views_root(probe.path)
@@ -119,8 +121,8 @@ def _filtered(probe: ManifestProbe, min_clip_sim: Optional[float]) -> str:
 
 def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.0,
                    source_root: Optional[str] = None, backend_args: Optional[dict] = None,
-                   min_clip_sim: Optional[float] = None, imdecode_backend: str = 'cv2'
-                   ) -> Check:
+                   min_clip_sim: Optional[float] = None, imdecode_backend: str = 'cv2',
+                   min_coverage: float = 0.0, check_sources: bool = True) -> Check:
     """The GenView manifest exists, parses, matches a sample of the dataset's images and the
     sampled views exist and decode; nothing is needed at ``prob=0``.
 
@@ -133,6 +135,10 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
         min_clip_sim (float, optional): the pair transform's ``min_clip_sim``: views it filters
             out count as absent, as in training. Defaults to None.
         imdecode_backend (str): the pair transform's ``imdecode_backend``. Defaults to 'cv2'.
+        min_coverage (float): GenViewPairHook's ``min_coverage``: a sampled coverage below it
+            fails, as the hook stops training then. Defaults to 0.0.
+        check_sources (bool): GenViewPairHook's ``check_sources``: sampled images whose rows
+            were made from another local picture fail. Defaults to True.
 
     Returns:
         Check: the manifest's line of the checklist.
@@ -188,5 +194,15 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
             return Check(WHAT, BROKEN, detail, fix_lines('manifest_failed'))
         return Check(WHAT, BROKEN, f'{detail} (a dataset image: {sample[0]}; a manifest key: '
                      f'{probe.example})', fix_lines('manifest_other_dataset'))
+    if check_sources and probe.others:  # GenViewPairHook stops these
+        image, source = probe.others[0]
+        return Check(WHAT, BROKEN, f'{detail}; {len(probe.others)} of them matched rows made from '
+                     f'another picture (e.g. {image} matched the rows of {source}, a different '
+                     "file, by its file name): they would be paired with that picture's view",
+                     fix_lines('manifest_other_pictures'))
+    if isinstance(min_coverage, (int, float)) and probe.hits < min_coverage * len(sample):
+        return Check(WHAT, BROKEN, f'{detail}: below min_coverage={min_coverage} of '
+                     'GenViewPairHook, which stops training at its start',
+                     fix_lines('min_coverage'))
     return _views_check(probe, detail, undecodable, images, local) or \
         Check(WHAT, OK if probe.hits == len(sample) else NOTE, detail)
