@@ -982,7 +982,8 @@ def test_hook_refuses_a_manifest_whose_views_are_the_images_themselves(data):
 
 @pytest.mark.parametrize('setting', [dict(max_check=0), dict(max_check=-1),
                                      dict(min_coverage=1.5), dict(max_fallback_fraction=-0.1),
-                                     dict(fallback_window=0), dict(max_unweighted=-1)])
+                                     dict(fallback_window=0), dict(max_unweighted=-1),
+                                     dict(check_sources='no'), dict(min_coverage='0.9')])
 def test_hook_settings_refused_when_built(setting):
     """max_check=0 said that no image had a view ('matches 0 of 0'), a negative
     max_fallback_fraction or max_unweighted stopped a healthy run: refused when the runner

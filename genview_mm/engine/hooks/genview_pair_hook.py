@@ -220,11 +220,13 @@ class GenViewPairHook(Hook):
         # 0 checked images read as 'no view matches'; a value < 0 stopped healthy runs
         refuse_settings('GenViewPairHook', (
             ('max_check', max_check, max_check >= 1, 'an integer >= 1'),
-            ('min_coverage', min_coverage, 0 <= min_coverage <= 1, 'in [0, 1]'),
+            ('min_coverage', min_coverage, isinstance(min_coverage, (int, float))
+             and 0 <= min_coverage <= 1, 'in [0, 1]'),
             ('max_unweighted', max_unweighted, max_unweighted >= 0, '>= 0 (0: never stop)'),
             ('max_fallback_fraction', max_fallback_fraction, 0 <= max_fallback_fraction <= 1,
              'in [0, 1] (1: never stop)'),
-            ('fallback_window', fallback_window, fallback_window >= 1, 'an integer >= 1')))
+            ('fallback_window', fallback_window, fallback_window >= 1, 'an integer >= 1'),
+            ('check_sources', check_sources, isinstance(check_sources, bool), 'True or False')))
         self.max_check = max_check
         self.min_coverage = min_coverage
         self.max_unweighted = max_unweighted
