@@ -107,19 +107,36 @@ def check_pair_hook(tree) -> None:
     dropped the hook, and a run whose views were gone trained as plain SSL to the end."""
     drawing = [n for n in iter_pair_transforms(tree.get('train_dataloader'))
                if n.get('prob') is None or n.get('prob') > 0]
-    hooks = list(tree.get('custom_hooks') or [])
-    names = [type_name(h) if isinstance(h, dict) else type(h).__name__ for h in hooks]
-    default = tree.get('default_hooks') or {}  # MMEngine registers hooks there too
-    registered = names + [type_name(h) if isinstance(h, dict) else type(h).__name__
-                          for h in (default.values() if hasattr(default, 'values') else ())
-                          if h is not None]
-    if drawing and 'GenViewPairHook' not in registered:
+    names = [_hook_name(h) for h in tree.get('custom_hooks') or []]
+    if drawing and not any(_hook_name(h) == 'GenViewPairHook' for h in _hooks(tree)):
         raise GenViewSettingError(
             f'custom_hooks {names} has no GenViewPairHook, but the train pipeline draws '
             'generated views (GenViewPairDataset): the checks of the views would not run. A '
             "child config's custom_hooks replaces its base's list: start it with "
             "*_base_.custom_hooks, e.g. custom_hooks = [*_base_.custom_hooks, "
             "dict(type='EMAHook')], or set genview.prob=0 for plain MultiView pairs")
+
+
+def _hooks(tree) -> list:
+    """The hooks of ``custom_hooks`` and ``default_hooks`` (MMEngine registers both), as
+    configured: dicts or hook objects."""
+    default = tree.get('default_hooks') or {}
+    return list(tree.get('custom_hooks') or []) + [
+        h for h in (default.values() if hasattr(default, 'values') else ()) if h is not None]
+
+
+def _hook_name(hook) -> str:
+    return type_name(hook) if isinstance(hook, dict) else type(hook).__name__
+
+
+def pair_hook_settings(tree) -> dict:
+    """The settings of the config's GenViewPairHook (in ``custom_hooks`` or
+    ``default_hooks``; a hook object's attributes), which its start check applies to the
+    manifest; ``{}`` without one."""
+    hook = next((h for h in _hooks(tree) if _hook_name(h) == 'GenViewPairHook'), None)
+    if hook is None or isinstance(hook, dict):
+        return dict(hook or {})
+    return {k: getattr(hook, k) for k in ('min_coverage', 'check_sources') if hasattr(hook, k)}
 
 
 def check_setting(key: str, value: Any, where: str) -> None:

@@ -50,6 +50,7 @@ class ManifestIndex:
         #: keys with rows of several sources, and the views of each of their sources
         self.mixed: Set[str] = set()
         self.by_exact_source: Dict[str, Views] = {}
+        self._mixed_sources: Optional[Dict[str, List[str]]] = None  # key -> its sources
         self.num_rows = self.num_filtered = 0
         resolve = output_resolver(manifest, backend_args)
         #: rows 'failed' (of them 'undecodable') and 'ok' (of them 'no_clip_sim': no similarity
@@ -136,6 +137,19 @@ class ManifestIndex:
             return None
         source = self.matcher.source_id(img_path)
         return key, source if key in self.mixed and source in self.matcher.by_source else None
+
+    def other_picture(self, img_path: str) -> Optional[str]:
+        """:meth:`RowMatcher.other_picture` over the sources whose views ``img_path`` draws
+        (each source of a mixed key it matches by key alone)."""
+        key, sources = self.matcher.match(img_path), None
+        if key in self.mixed:
+            if self._mixed_sources is None:
+                self._mixed_sources = {}
+                for source in self.by_exact_source:
+                    self._mixed_sources.setdefault(self.matcher.by_source[source],
+                                                   []).append(source)
+            sources = self._mixed_sources.get(key, [])
+        return self.matcher.other_picture(img_path, sources)
 
     def filtered_note(self) -> str:
         """'N views filtered by min_clip_sim=X' ('' when none was)."""

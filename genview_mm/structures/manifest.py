@@ -511,6 +511,8 @@ class RowMatcher:
 
     def __init__(self, source_root: Optional[str] = None) -> None:
         self.source_root = _norm(osp.abspath(source_root)) if source_root else None
+        #: the folder it is a link to, if it is one (or the data is reached through one)
+        self.real_root = _norm(osp.realpath(source_root)) if source_root else None
         self.keys: Dict[str, str] = {}  #: key -> the source id of its first row
         self.by_source: Dict[str, str] = {}
         self.max_depth = 0
@@ -537,13 +539,16 @@ class RowMatcher:
 
     def candidates(self, img_path: str, depth: Optional[int] = None) -> List[str]:
         """The keys ``img_path`` may have, in the order :meth:`match` tries them (its absolute
-        path aside): with ``source_root``, its key under it (none outside it: a trailing part
-        would pair an image of another folder with the view of one that has its file name),
-        else its trailing parts, longest first (at most ``depth`` parts)."""
+        path aside): with ``source_root``, its key under it, links resolved on either side
+        when it is not there as spelt (none outside it: a trailing part would pair an image of
+        another folder with the view of one that has its file name), else its trailing parts,
+        longest first (at most ``depth`` parts)."""
         path = _norm(osp.abspath(img_path))
         if self.source_root:
-            inside = path.startswith(self.source_root.rstrip('/') + '/')
-            return [path[len(self.source_root.rstrip('/')) + 1:]] if inside else []
+            root = self.source_root.rstrip('/')
+            if not path.startswith(root + '/'):  # a data root or source_root that is a link
+                root, path = self.real_root.rstrip('/'), _norm(osp.realpath(path))
+            return [path[len(root) + 1:]] if path.startswith(root + '/') else []
         parts = path.split('/')
         top = len(parts) if depth is None else min(depth, len(parts))
         return ['/'.join(parts[-d:]) for d in range(top, 0, -1)]
@@ -556,21 +561,24 @@ class RowMatcher:
         return next((k for k in self.candidates(img_path, self.max_depth) if k in self.keys),
                     None)
 
-    def other_picture(self, img_path: str) -> Optional[str]:
-        """The source of the rows ``img_path`` matches by key alone where that source is
-        another picture: a local file there that is neither ``img_path`` nor a byte-identical
-        copy of it (the manifest was made for another dataset or folder with the same file
-        names: its views are of other pictures). None otherwise: matched by its own path, not
-        matched, a source not here (the released views name the authors' paths) or remote."""
-        key = None if self.source_id(img_path) in self.by_source else self.match(img_path)
-        source = self.keys.get(key) if key is not None else None
-        if source is None or '://' in img_path or not osp.isfile(source) or \
-                same_file(source, img_path):
-            return None
-        try:
-            return None if filecmp.cmp(source, img_path, shallow=False) else source
-        except OSError:  # the image unreadable: training's loader says so
-            return None
+    def other_picture(self, img_path: str,
+                      sources: Optional[Sequence[str]] = None) -> Optional[str]:
+        """A source of the rows ``img_path`` matches by key alone that is another picture: a
+        local file there that is neither ``img_path`` nor a byte-identical copy of it (the
+        manifest was made for another dataset or folder with the same file names: views of
+        other pictures). None otherwise: matched by its own path, not matched, sources not here
+        (the released views name the authors' paths) or remote. ``sources``: those of the
+        key's usable rows (default: its first row's; a key's rows of one source share it)."""
+        key = None if '://' in img_path or self.source_id(img_path) in self.by_source else \
+            self.match(img_path)
+        for source in [] if key is None else [self.keys[key]] if sources is None else sources:
+            if osp.isfile(source) and not same_file(source, img_path):
+                try:
+                    if not filecmp.cmp(source, img_path, shallow=False):
+                        return source
+                except OSError:  # the image unreadable: training's loader says so
+                    pass
+        return None
 
 
 class ManifestProbe(NamedTuple):
@@ -636,7 +644,7 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
     matcher, counts = RowMatcher(source_root), Counter()
     wanted = {c for p in sample_paths for c in matcher.candidates(p)}
     sources = {_norm(osp.abspath(p)) for p in sample_paths}
-    names = {c.rsplit('/', 1)[-1] for c in wanted} if sample_paths else None
+    names = {c.rsplit('/', 1)[-1] for c in wanted | sources} if sample_paths else None
     example, picked, filtered, failed = None, [], RowMatcher(source_root), RowMatcher(source_root)
     for row in read_rows(path, backend_args, names, counts):
         example = example or row.key
@@ -657,6 +665,9 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
                                       for p, key in zip(sample_paths, matched))
                                   for m in (filtered, failed))
     hit = set(matched) - {None}
+    of_key = {}  # the sources of each key's ok rows
+    for source, key in matcher.by_source.items():
+        of_key.setdefault(key, []).append(source)
     resolve = output_resolver(path, backend_args)
     views = [(resolve(out), src) for key, out, src in picked
              if out and (key in hit or not sample_paths)]
@@ -668,7 +679,7 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
                          filtered_hits, failed_hits,
                          [o for (o, src), n in zip(views, sizes) if n and same_file(o, src)],
                          [(p, src) for p, key in zip(sample_paths, matched) if key is not None
-                          for src in [matcher.other_picture(p)] if src])
+                          for src in [matcher.other_picture(p, of_key[key])] if src])
 
 
 def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:

@@ -132,6 +132,10 @@ def test_probe_manifest_uses_the_one_matching_rule(tmp_path):
     assert probe_manifest(path, sample, source_root='/mnt/other/train').hits == 2
     # nothing sampled: the views of the first rows
     assert len(probe_manifest(path, [], first=5).outputs) == 5
+    # outside source_root, matched by its own path (the rows' source), as training matches it:
+    # its row was skipped unread (its file name was no candidate's) and the check failed
+    write_manifest(path, rows_for(['n0/img_0.jpg', 'n2/img_7.jpg'], root='/mnt/other/train'))
+    assert probe_manifest(path, sample[:2], source_root='/data/train').hits == 2
 
 
 def test_read_rows_across_chunks_skips_only_a_cut_last_line(tmp_path, monkeypatch):

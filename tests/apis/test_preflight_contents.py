@@ -489,6 +489,14 @@ def test_a_manifest_made_from_other_pictures_is_broken(setup, tmp_path):
     assert check.fix[-1].endswith('check_sources=False of GenViewPairHook (custom_hooks)')
     cfg.custom_hooks = [dict(type='GenViewPairHook', check_sources=False)]
     assert by_what(run_preflight(cfg))['GenView views manifest'].status == 'ok'
+    # the hook in default_hooks (MMEngine registers it there too), or as a hook object
+    from genview_mm.engine import GenViewPairHook
+    cfg.custom_hooks = []
+    cfg.default_hooks['genview'] = dict(type='GenViewPairHook', check_sources=False)
+    assert by_what(run_preflight(cfg))['GenView views manifest'].status == 'ok'
+    cfg.default_hooks.pop('genview')
+    cfg.custom_hooks = [GenViewPairHook(check_sources=False)]
+    assert by_what(run_preflight(cfg))['GenView views manifest'].status == 'ok'
 
 
 def test_the_preflight_applies_the_hooks_min_coverage(setup):

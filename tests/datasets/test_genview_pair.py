@@ -948,6 +948,37 @@ def test_hook_refuses_a_manifest_made_from_other_pictures(data, tmp_path):
     GenViewPairHook().before_train(fake_runner(build_dataset(str(other), data.manifest))[0])
 
 
+def test_other_pictures_among_the_sources_of_a_mixed_key(data, tmp_path):
+    """The manifests of datasets A and B (same file names, other pictures) concatenated, used
+    for a copy of B: each image draws A's views too. Only the key's first source was compared,
+    so A+B was refused and B+A passed; a key whose A rows all failed (B's views only) was
+    refused in one order. Every source whose views the image draws is compared now."""
+    import json
+    b = tmp_path / 'b'
+    shutil.copytree(data.src_root, b)
+    for path in (b / 'cls').iterdir():
+        Image.fromarray(255 - original_bgr(str(path))[..., ::-1]).save(path)
+    copy = tmp_path / 'copy_of_b'
+    shutil.copytree(b, copy)
+    with open(data.manifest) as f:
+        rows_a = [json.loads(line) for line in f if '"ok"' in line]
+    rows_b = [dict(r, source=str(b / r['key'])) for r in rows_a]
+    failed_a = [dict(r, status='failed', output=None, reason='transient: x') for r in rows_a]
+    mixed = osp.join(osp.dirname(data.manifest), 'mixed.jsonl')
+    for rows, refused in ((rows_a + rows_b, True), (rows_b + rows_a, True),
+                          (failed_a + rows_b, False), (rows_b + failed_a, False)):
+        with open(mixed, 'w') as f:
+            f.writelines(json.dumps(r) + '\n' for r in rows)
+        runner, logs = fake_runner(build_dataset(str(copy), mixed))
+        if refused:
+            with pytest.raises(ValueError, match=f'^{N} of {N} sampled images match rows of .* '
+                               'made from another picture'):
+                GenViewPairHook().before_train(runner)
+        else:
+            GenViewPairHook().before_train(runner)
+            assert any(f'GenView: {N}/{N} checked' in line for line in logs)
+
+
 def test_hook_refuses_a_manifest_whose_views_are_the_images_themselves(data):
     """tools/import_views.py run with VIEWS_ROOT and --source-root swapped matched 100%, and the
     hook said '6/6 checked images (100.0%) have generated views': every pair was two views of

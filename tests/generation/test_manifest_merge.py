@@ -99,6 +99,21 @@ def test_matching_rule():
     assert RowMatcher().match('/x/z.jpg') is None
 
 
+def test_source_root_through_a_link_on_either_side(tmp_path):
+    """A data root that is a link to the folder source_root names (data/imagenet -> a mount),
+    or the reverse: the key under it is found (strict source_root refused these runs)."""
+    real = tmp_path / 'real'
+    (real / 'n01').mkdir(parents=True)
+    (real / 'n01' / 'x.JPEG').write_bytes(b'x')
+    os.symlink(real, tmp_path / 'link')
+    for root, image in ((real, tmp_path / 'link' / 'n01' / 'x.JPEG'),
+                        (tmp_path / 'link', real / 'n01' / 'x.JPEG')):
+        m = RowMatcher(str(root))
+        m.add(ManifestRow('/gone/n01/x.JPEG', 'n01/x.JPEG'))
+        assert m.match(str(image)) == 'n01/x.JPEG', root
+        assert m.match(str(tmp_path / 'n01' / 'x.JPEG')) is None  # outside, linked or not
+
+
 READ = r'''
 import importlib, sys, types
 root = importlib.util.find_spec('genview_mm').submodule_search_locations[0]

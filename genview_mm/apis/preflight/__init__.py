@@ -20,7 +20,7 @@ turn the answers into :class:`Check` lines.
 """
 from typing import Iterator, List, Optional, Tuple
 
-from ..genview_settings import iter_pair_transforms
+from ..genview_settings import iter_pair_transforms, pair_hook_settings
 from .checklist import BROKEN, FAILING, NOTE, Check, format_checklist
 from .checkpoint_checks import check_checkpoints
 from .data_checks import (
@@ -64,7 +64,7 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     """
     if mode not in MODES:
         raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
-    hook = pair_hook_settings(cfg.get('custom_hooks'))
+    hook = pair_hook_settings(cfg)
     validate = cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None
     names = ['test'] if mode == 'test' else ['train'] + (['val'] if validate else [])
     checks: List[Check] = []
@@ -102,16 +102,6 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
             seen.add((c.what, c.detail))
             unique.append(c)
     return unique
-
-
-def pair_hook_settings(hooks) -> dict:
-    """The settings of the GenViewPairHook among ``hooks`` (``custom_hooks``; {} without one),
-    which its start check applies to the manifest."""
-    for hook in hooks if isinstance(hooks, (list, tuple)) else []:
-        kind = hook.get('type') if isinstance(hook, dict) else None
-        if getattr(kind, '__name__', str(kind)).split('.')[-1] == 'GenViewPairHook':
-            return hook
-    return {}
 
 
 def iter_hook_datasets(hooks) -> Iterator[Tuple[str, dict]]:

@@ -295,7 +295,7 @@ class GenViewPairHook(Hook):
                     raise StartCheckFailed(text)
                 runner.logger.warning(f'GenView: {text}')
             others = [(p, src) for p, _ in picked if self.check_sources
-                      for src in [transform.index.matcher.other_picture(p)] if src]
+                      for src in [transform.index.other_picture(p)] if src]
             if others:  # paired with views of other pictures
                 raise StartCheckFailed(
                     f'{len(others)} of {looked} sampled images match rows of '
