@@ -24,26 +24,46 @@ MASK_TYPES = ('gt', 'lt')
 #: in float32: off by ~1e-6; a mean vector or another array is off by far more)
 UNIT_NORM_TOL = 1e-3
 #: the released ``pca_vectors.npy`` files by sha256 (official repository, commit 38a6a78):
-#: (what it is, the architecture signature of its encoder, how to import it). The width check
-#: alone would take the 1024-d one for any 1024-d encoder (a CLIP ViT-L/14).
+#: (what it is, the architecture signature of its encoder, how to import it, the timm weights
+#: tag it was fitted with or None). The width check alone would take the 1024-d one for any
+#: 1024-d encoder (a CLIP ViT-L/14); the architecture alone, for ConvNeXt-Base weights of
+#: another training (``convnext_base.clip_laion2b``, ``.fb_in22k``).
 OFFICIAL_VECTORS = {
     'b3da42f1fa1770630c1c026458a842c11aa56a75672b72636206c957a5559c81': (
         'ViT-H/14 (laion2b_s32b_b79k)', 'clip-vit:d1280-l32-p14',
-        "the generator's encoder (--encoder <Stable unCLIP 2.1 folder>)"),
+        "the generator's encoder (--encoder <Stable unCLIP 2.1 folder>)", None),
     'f5ce0e99116aeca7baaa70b60ce59ae4e6c361fb1a939789147fe8bbfdb12e95': (
         'ConvNeXt-Base-W (laion2B-s13B-b82K-augreg)', 'timm:convnext_base',
-        "the scorer's encoder (--timm-model convnext_base.clip_laion2b_augreg)"),
+        "the scorer's encoder (--timm-model convnext_base.clip_laion2b_augreg)",
+        'clip_laion2b_augreg'),
 }
+#: the input side the authors' scripts fitted both vectors at
+OFFICIAL_INPUT_SIZE = 224
 
 
 def check_official_encoder(vector: str, encoder, arch: Optional[str]) -> None:
     """Refuse a released vector (known by its sha256) for an encoder of another architecture
-    (``arch``, its signature; None: unknown, not checked)."""
+    (``arch``, its signature; None: unknown, not checked), for timm weights of another tag
+    (a name without one, weights from a file, is not checked) or at another input side than
+    the authors' :data:`OFFICIAL_INPUT_SIZE`."""
     known = OFFICIAL_VECTORS.get(file_sha256(vector))
-    if known and arch and arch != known[1] and not arch.startswith(known[1] + '-'):
+    if not known:
+        return
+    what, signature, use, tag = known
+    if arch and arch != signature and not arch.startswith(signature + '-'):
         raise ForegroundPCAError(
-            f'{vector!r} is the official {known[0]} vector, but {encoder.name!r} is {arch}, not '
-            f'{known[1]}: import it for {known[2]}')
+            f'{vector!r} is the official {what} vector, but {encoder.name!r} is {arch}, not '
+            f'{signature}: import it for {use}')
+    name = str(encoder.name).rsplit('/', 1)[-1]  # 'hf-hub:timm/convnext_base.x' -> its model
+    if tag and arch and '.' in name and name.split('.', 1)[1] != tag:
+        raise ForegroundPCAError(
+            f'{vector!r} is the official {what} vector, fitted on the {tag!r} weights; '
+            f'{encoder.name!r} has others: import it for {use}')
+    if encoder.input_size != OFFICIAL_INPUT_SIZE:
+        raise ForegroundPCAError(
+            f'{vector!r} is the official {what} vector, fitted at {OFFICIAL_INPUT_SIZE} px; '
+            f'this encoder takes {encoder.input_size} px: import it with --input-size '
+            f'{OFFICIAL_INPUT_SIZE} (the scorer then runs at that size, as in the paper)')
 
 
 def load_vector(path: str, what: str = 'PCA vector') -> torch.Tensor:

@@ -435,8 +435,8 @@ def test_an_official_vector_is_refused_for_another_encoder_of_its_width(tmp_path
         'f5ce0e99116aeca7baaa70b60ce59ae4e6c361fb1a939789147fe8bbfdb12e95']
     monkeypatch.setitem(official.OFFICIAL_VECTORS, file_sha256(vector), convnext)
 
-    def encoder(arch):
-        return SimpleNamespace(dim=8, name='enc', grid=(2, 2), input_size=32,
+    def encoder(arch, name='enc', size=224):
+        return SimpleNamespace(dim=8, name=name, grid=(7, 7), input_size=size,
                                identity=lambda: SimpleNamespace(arch=arch, fingerprint=None))
     with pytest.raises(ForegroundPCAError) as exc:
         official.import_official_pca(vector, encoder('clip-vit:d8-l2-p14-s224'))
@@ -446,6 +446,18 @@ def test_an_official_vector_is_refused_for_another_encoder_of_its_width(tmp_path
         'encoder (--timm-model convnext_base.clip_laion2b_augreg)')
     pca = official.import_official_pca(vector, encoder('timm:convnext_base'))
     assert pca.encoder_arch == 'timm:convnext_base'
+    # ConvNeXt-Base weights of another training (the docs' trap), or another input side: the
+    # architecture alone let both through, so the scorer used a direction of other features
+    for name in ('convnext_base.clip_laion2b', 'hf-hub:timm/convnext_base.fb_in22k'):
+        with pytest.raises(ForegroundPCAError, match="fitted on the 'clip_laion2b_augreg' "
+                           f"weights; '{name}' has others: import it for the scorer's"):
+            official.import_official_pca(vector, encoder('timm:convnext_base', name))
+    for name in ('convnext_base.clip_laion2b_augreg', 'hf-hub:timm/convnext_base.clip_laion2b_'
+                 'augreg', 'convnext_base'):  # a name without a tag: weights from a file
+        assert official.import_official_pca(vector, encoder('timm:convnext_base', name)).dim == 8
+    with pytest.raises(ForegroundPCAError, match='fitted at 224 px; this encoder takes 320 px: '
+                       'import it with --input-size 224'):
+        official.import_official_pca(vector, encoder('timm:convnext_base', size=320))
     other = official_layout(str(tmp_path / 'own'), 'mine', 8, 5, False)  # not a released file
     assert official.import_official_pca(other, encoder('clip-vit:d8-l2-p14-s224')).dim == 8
 
