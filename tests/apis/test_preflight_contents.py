@@ -1067,6 +1067,41 @@ def test_a_misspelt_timm_scorer_is_a_broken_line_not_a_traceback(name, said):
     assert any('model.scorer.encoder.model_name' in line for line in checks[0].fix)
 
 
+@pytest.mark.parametrize('encoder, said', [
+    (dict(type='CLIPPatchEncoder', model_name='convnext_base'), 'needs pretrained (a name), '
+     'got None'),
+    (dict(type='TimmPatchEncoder', checkpoint_path='w.pth'), 'needs model_name (a name), got '
+     'None'),
+    (dict(type='CLIPPatchEncoder', pretrained=None), 'needs pretrained (a name), got None'),
+    (dict(type='CLIPPatchEncoder', pretrained='openai/clip', input_sise=224),
+     "takes no ['input_sise']")])
+def test_an_encoder_dict_the_encoder_cannot_take_is_a_broken_line(encoder, said):
+    """A timm dict whose type was switched to CLIPPatchEncoder (no 'pretrained'), a dict without
+    its model name, or a setting the encoder does not take: tracebacks of check_config.py
+    (TypeError, AttributeError), or OK and then the build's TypeError."""
+    from genview_mm.apis.preflight.model_checks import check_scorer
+    checks = check_scorer(dict(type='PairQualityScorer', pca_path='x.pth', encoder=encoder))
+    assert len(checks) == 1 and checks[0].status == 'BROKEN', checks
+    assert checks[0].detail == f"model.scorer.encoder ({encoder['type']}) {said}"
+    assert checks[0].fix[0].startswith(f"fix the encoder dict: {encoder['type']} takes ")
+
+
+def test_the_pca_fix_names_the_input_side_the_timm_encoder_takes(tmp_path):
+    """Without input_size a timm encoder takes its pretrained config's side (160 px for
+    resnet18.a3_in1k); the fix said --input-size 224, and the file it made was refused again."""
+    import timm
+    import torch
+
+    from genview_mm.apis.preflight.model_checks import check_scorer
+    weights = str(tmp_path / 'r18.pth')
+    torch.save(timm.create_model('resnet18', pretrained=False, num_classes=0).state_dict(),
+               weights)
+    checks = check_scorer(dict(pca_path=str(tmp_path / 'none.pth'), encoder=dict(
+        type='TimmPatchEncoder', model_name='resnet18.a3_in1k', checkpoint_path=weights)))
+    assert checks[-1].status == 'MISSING', checks
+    assert '--timm-model resnet18.a3_in1k --input-size 160 --out' in checks[-1].fix[0]
+
+
 def test_test_mode_of_a_pretraining_config_is_broken(setup):
     """check_config.py CONFIG CKPT on a pretraining config said 'all prerequisites found'
     (exit 0), then test.py refused it: the preflight names what is missing."""

@@ -111,6 +111,8 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                  'the official GenView repository)',
                  'or fit one: python tools/fit_foreground_pca.py {images} --per-folder '
                  '--timm-model {name} --input-size {size} --out {path}{overwrite}'),
+    'encoder_setting': ('fix the encoder dict: {kind} takes {takes} ({key} required), e.g. '
+                        '--cfg-options {key}=NAME',),
     'pca_clip': ('python tools/fit_foreground_pca.py {images} --per-folder --encoder '
                  '{name} --out {path}{overwrite}',
                  'or set --cfg-options model.scorer.pca_path=FILE'),

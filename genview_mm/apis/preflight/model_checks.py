@@ -4,6 +4,7 @@ cache, the hub), the weights there are checked to load (:mod:`.weights`), and th
 whether it fits that encoder (:func:`~genview_mm.foreground.encoder_check.fits_encoder`); no
 model is loaded.
 """
+import inspect
 import os.path as osp
 from typing import List, Optional, Tuple
 
@@ -23,6 +24,8 @@ from .weights import folder_weights_problem, weights_file_problem
 
 WHAT = 'scorer encoder'
 ENCODERS = {'CLIPPatchEncoder': CLIPPatchEncoder, 'TimmPatchEncoder': TimmPatchEncoder}
+#: the setting each encoder cannot do without (a CLIP encoder given a model object aside)
+REQUIRED = {'CLIPPatchEncoder': 'pretrained', 'TimmPatchEncoder': 'model_name'}
 
 
 def encoder_spec(scorer: dict) -> dict:
@@ -128,13 +131,15 @@ def expected_identity(spec: dict, source: WeightsSource) -> EncoderIdentity:
     return EncoderIdentity(encoder_id(spec['pretrained'], spec.get('subfolder')))
 
 
-def pca_fix(spec: dict, path: str, images: str = DEFAULT_TRAIN_IMAGES) -> List[str]:
-    """How to make a PCA file for the scorer's encoder (fitted on the images in ``images``);
-    with ``--overwrite`` where a file is in the way (the tools keep one they did not write)."""
+def pca_fix(spec: dict, path: str, images: str = DEFAULT_TRAIN_IMAGES,
+            size: Optional[int] = None) -> List[str]:
+    """How to make a PCA file for the scorer's encoder (fitted on the images in ``images``;
+    ``size``: the input side the encoder takes, as its weights source says); with
+    ``--overwrite`` where a file is in the way (the tools keep one they did not write)."""
     overwrite = ' --overwrite' if osp.isfile(path) else ''
     if spec['type'] == 'TimmPatchEncoder':
         return fix_lines('pca_timm', name=spec['model_name'], path=path, overwrite=overwrite,
-                         size=spec.get('input_size') or 224, images=images)
+                         size=size or spec.get('input_size') or 224, images=images)
     return fix_lines('pca_clip', name=spec['pretrained'], path=path, images=images,
                      overwrite=overwrite)
 
@@ -149,14 +154,14 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
     ``images``. ``identity``: the encoder's as its weights give it (a timm file's fingerprint:
     the scorer compares weights, so one PCA file serves the model under any of its tags), else
     :func:`expected_identity`."""
-    what = 'scorer PCA file'
+    what, fix = 'scorer PCA file', pca_fix(spec, path or 'PCA.pth', images, source.input_size)
     if not path or not osp.isfile(path):
-        return Check(what, MISSING, f'{path} not found', pca_fix(spec, path or 'PCA.pth', images))
+        return Check(what, MISSING, f'{path} not found', fix)
     try:
         pca = ForegroundPCA.load(path)
         pca.require_scorer_direction()
     except ForegroundPCAError as exc:
-        return Check(what, BROKEN, str(exc).split(' Fit one')[0], pca_fix(spec, path, images))
+        return Check(what, BROKEN, str(exc).split(' Fit one')[0], fix)
     if not encoder_there:
         return Check(what, OK, f'{path} ({pca.encoder}; compared with the scorer encoder once '
                      'that is there)')
@@ -165,12 +170,12 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
     name = identity.name
     if why == 'input size':
         return Check(what, BROKEN, f'{path} was made for {pca.describe()}; the scorer encoder '
-                     f'{name!r} takes {size} px', pca_fix(spec, path, images))
+                     f'{name!r} takes {size} px', fix)
     tokens = source.tokens  # compared by the scorer as it builds, whatever check_encoder says
     if tokens and (pca.dim, tuple(pca.grid)) != (tokens[0], tuple(tokens[1])):
         return Check(what, BROKEN, f'{path} was made for {pca.describe()}; the scorer encoder '
                      f'{name!r} gives {tokens[0]}-d tokens on a {tokens[1][0]}x{tokens[1][1]} '
-                     'grid', pca_fix(spec, path, images))
+                     'grid', fix)
     if fits:
         return Check(what, OK, f'{path} ({pca.encoder}, {pca.input_size} px)')
     if not check_identity:
@@ -183,9 +188,9 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
         if fits:
             return Check(what, OK, f'{path} (made for the same weights as {name})')
         return Check(what, BROKEN, f'{path} was made for {pca.encoder!r}, whose weights '
-                     f'differ from {name!r}', pca_fix(spec, path, images))
+                     f'differ from {name!r}', fix)
     return Check(what, BROKEN, f'{path} was made for {pca.encoder!r}, the scorer encoder is '
-                 f'{name!r} (weights could not be compared)', pca_fix(spec, path, images))
+                 f'{name!r} (weights could not be compared)', fix)
 
 
 def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> List[Check]:
@@ -199,6 +204,18 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
     if encoder is None:
         return [Check(WHAT, NOTE, f"{spec['type']}: not checked (not a GenView encoder)")]
     args = {k: v for k, v in spec.items() if k != 'type'}
+    required, takes = REQUIRED[spec['type']], inspect.signature(encoder.__init__).parameters
+    unknown = sorted(set(args) - set(takes)) if all(
+        p.kind != p.VAR_KEYWORD for p in takes.values()) else []  # timm's go to create_model
+    missing = (not isinstance(args.get(required), str) or not args[required]) and \
+        'model' not in args
+    if missing or unknown:  # the encoder's build would stop with a TypeError
+        why = f'needs {required} (a name), got {args.get(required)!r}' if missing else \
+            f'takes no {unknown}'
+        return [Check(WHAT, BROKEN, f"model.scorer.encoder ({spec['type']}) {why}",
+                      fix_lines('encoder_setting', key=f'model.scorer.encoder.{required}',
+                                kind=spec['type'], takes=', '.join(
+                                    k for k in takes if k not in ('self', 'kwargs'))))]
     try:
         source = encoder.weights_source(**args)
     except ValueError as exc:  # timm: a model name it does not know (a misspelt tag); CLIP:
