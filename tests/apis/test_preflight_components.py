@@ -356,6 +356,48 @@ def test_a_timm_weights_file_of_another_model_is_broken(tmp_path):
                                    'stem.0.weight')
 
 
+def test_a_timm_pca_file_is_compared_with_the_cached_weights(tmp_path, monkeypatch):
+    """A timm encoder whose weights come from the Hugging Face cache was compared with a PCA
+    file by name alone: a file fitted on other weights under the same name passed (the scorer
+    then refused it), one fitted on these weights under their tag was BROKEN (the scorer takes
+    it). The cached file's identity is read as a local file's is."""
+    import huggingface_hub.constants
+    import timm
+    import torch
+    from safetensors.torch import save_file
+    from timm.models import get_pretrained_cfg
+
+    from genview_mm.apis.preflight.model_checks import check_scorer
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hub'))
+    repo = get_pretrained_cfg('convnext_atto').hf_hub_id
+    snapshot = tmp_path / 'hub' / ('models--' + repo.replace('/', '--')) / 'snapshots' / ('0' * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot.parent.parent / 'refs').mkdir()
+    (snapshot.parent.parent / 'refs' / 'main').write_text('0' * 40)
+    cached = str(snapshot / 'model.safetensors')
+    save_file(timm.create_model('convnext_atto', pretrained=False, num_classes=0).state_dict(),
+              cached)
+    other = str(tmp_path / 'other.pth')
+    torch.manual_seed(1)
+    torch.save(timm.create_model('convnext_atto', pretrained=False, num_classes=0).state_dict(),
+               other)
+    these = TimmPatchEncoder.file_identity('convnext_atto', cached)
+    elsewhere = TimmPatchEncoder.file_identity('convnext_atto', other)
+    assert these.fingerprint != elsewhere.fingerprint
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_OFFLINE', True)
+    built = TimmPatchEncoder('convnext_atto', input_size=64).identity()  # from the cache
+    assert (built.arch, built.fingerprint) == (these.arch, these.fingerprint)
+    for name, ident, verdict in ((repo.split('/')[-1], these, 'ok'),  # these, under their tag
+                                 ('convnext_atto', elsewhere, 'BROKEN')):  # other weights
+        pca = save_pca(str(tmp_path / f'{verdict}.pth'), name, 320, (2, 2), 64, arch=ident.arch,
+                       fingerprint=ident.fingerprint)
+        checks = check_scorer(dict(encoder=dict(type='TimmPatchEncoder',
+                                                model_name='convnext_atto', input_size=64),
+                                   pca_path=pca))
+        assert checks[0].status == 'ok', checks[0]
+        assert checks[-1].status == verdict, checks[-1]
+
+
 def test_a_timm_pca_file_fits_its_weights_under_another_tag(tmp_path):
     """A PCA file fitted for 'convnext_atto' with a local weights file was 'BROKEN ... weights
     could not be compared' for a config naming 'convnext_atto.d2_in1k' with the same file,

@@ -224,7 +224,10 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
             encoder is TimmPatchEncoder else fix_lines(
                 'clip_folder_broken', folder=spec.get('pretrained'), key='model.scorer.encoder')
         return [Check(WHAT, BROKEN, str(exc), fix)]
-    local = encoder is TimmPatchEncoder and source.kind == 'file' and osp.isfile(source.location)
+    # a local or cached weights file: the PCA file is compared with its weights, as the scorer
+    # compares them (by name alone, one of other weights passed and one of a tag refused)
+    local = encoder is TimmPatchEncoder and source.kind in ('file', 'cache') and \
+        bool(source.location) and osp.isfile(source.location)
     identity, refused = timm_file(spec, source.location) if local else (None, None)  # read once
     available = clip_check(source, spec) if encoder is CLIPPatchEncoder else \
         timm_check(spec, source, refused)
