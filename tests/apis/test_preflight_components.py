@@ -247,11 +247,24 @@ def test_encoders_say_where_their_weights_are(tmp_path, tiny_clip_path, monkeypa
     assert TimmPatchEncoder.weights_source('resnet18', pretrained=False).kind == 'random'
 
 
-def test_clip_folder_identity_is_what_the_loaded_encoder_reports(tiny_clip_path):
+def test_clip_folder_identity_is_what_the_loaded_encoder_reports(tiny_clip_path, tmp_path):
     loaded = CLIPPatchEncoder.from_pretrained(tiny_clip_path).identity()
     read = clip_folder_identity(tiny_clip_path, loaded.name)
     assert (read.name, read.arch) == (loaded.name, loaded.arch)
     assert same_fingerprint(read.fingerprint, loaded.fingerprint)
+    # the same weights saved as pytorch_model.bin (an older save): the identity was None, so
+    # the preflight compared names and refused a PCA file of these weights the scorer takes
+    import torch
+    from transformers import CLIPVisionModelWithProjection
+    binary = str(tmp_path / 'bin')
+    shutil.copytree(tiny_clip_path, binary, ignore=shutil.ignore_patterns('*.safetensors'))
+    torch.save(CLIPVisionModelWithProjection.from_pretrained(tiny_clip_path).state_dict(),
+               osp.join(binary, 'pytorch_model.bin'))
+    read = clip_folder_identity(binary, 'other')
+    assert (read.name, read.arch) == ('other', loaded.arch)
+    assert same_fingerprint(read.fingerprint, loaded.fingerprint)
+    assert same_fingerprint(CLIPPatchEncoder(pretrained=binary).identity().fingerprint,
+                            read.fingerprint)
 
 
 def test_fix_commands_come_from_one_table():

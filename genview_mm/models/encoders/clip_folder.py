@@ -1,6 +1,7 @@
 """The identity of a CLIP vision tower saved in a folder, read without loading it: its
 architecture from ``config.json`` and its weights fingerprint from the heads of a few
-safetensors tensors (what :meth:`PatchEncoderBase.identity` computes after loading)."""
+safetensors tensors, or of a ``pytorch_model.bin`` mapped from disk (what
+:meth:`PatchEncoderBase.identity` computes after loading)."""
 import glob
 import math
 import os.path as osp
@@ -19,8 +20,11 @@ from .clip_encoder import clip_arch
 
 
 def _read_head(files: List[str], key: str, count: int):
-    """The first ``count`` elements (flattened) of tensor ``key`` in safetensors ``files``."""
+    """The first ``count`` elements (flattened) of tensor ``key`` in safetensors ``files`` (a
+    dict: the tensors of a ``.bin`` file)."""
     from safetensors import safe_open
+    if isinstance(files, dict):
+        return files[key].reshape(-1)[:count] if key in files else None
     for path in files:
         with safe_open(path, framework='pt') as f:
             if key not in f.keys():
@@ -36,8 +40,9 @@ def _read_head(files: List[str], key: str, count: int):
 
 def clip_folder_identity(folder: str, name: str) -> Optional[EncoderIdentity]:
     """The identity (``name``, architecture, weights fingerprint) of the CLIP vision tower in
-    ``folder`` (``config.json`` + ``*.safetensors``), as the loaded encoder would report it;
-    None when the folder has no safetensors weights or another layout.
+    ``folder`` (``config.json`` + ``*.safetensors``, else ``pytorch_model.bin``, as
+    transformers loads them), as the loaded encoder would report it; None when the folder has
+    no weights or another layout.
 
     Args:
         folder (str): the model folder.
@@ -50,15 +55,19 @@ def clip_folder_identity(folder: str, name: str) -> Optional[EncoderIdentity]:
         from safetensors import safe_open
         from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
         files = sorted(glob.glob(osp.join(folder, '*.safetensors')))
-        if not files:
-            return None
-        config = CLIPVisionConfig.from_pretrained(folder)
-        with torch.device('meta'):
-            model = CLIPVisionModelWithProjection(config)
         stored = set()
         for path in files:  # headers only
             with safe_open(path, framework='pt') as f:
                 stored.update(f.keys())
+        if not files:  # an older save: mapped, not read (a ViT-H's 2.5 GB)
+            binary = osp.join(folder, 'pytorch_model.bin')
+            if not osp.isfile(binary):
+                return None
+            files = torch.load(binary, map_location='cpu', mmap=True, weights_only=True)
+            stored = set(files)
+        config = CLIPVisionConfig.from_pretrained(folder)
+        with torch.device('meta'):
+            model = CLIPVisionModelWithProjection(config)
         def in_file(key: str) -> Optional[str]:  # a CLIPVisionModel folder keeps no
             short = key[len('vision_model.'):] if key.startswith('vision_model.') else None
             return key if key in stored else short if short in stored else None  # prefix
