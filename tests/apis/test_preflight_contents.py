@@ -16,6 +16,7 @@ from helpers import (
     ROOT,
     photos_with_views,
     save_backbone_checkpoint,
+    save_pca,
     write_coco_shapes,
     write_photos,
     zero_tensor_bytes,
@@ -664,6 +665,19 @@ def test_scorer_check_encoder_false_is_asked_of_the_pca_check(setup, tmp_path):
     assert check.status == 'ok' and 'check_encoder=False' in check.detail, check
     replace(pca, encoder='some-other-clip', input_size=pca.input_size * 2).save(other)
     assert by_what(run_preflight(cfg))['scorer PCA file'].status == 'BROKEN'  # a size still
+    # a timm encoder's token width and grid are compared too (measured on the meta device):
+    # a 320-d convnext_atto file for a 512-d resnet18 passed, and the scorer refused it
+    import timm
+    weights = str(tmp_path / 'r18.pth')
+    torch.save(timm.create_model('resnet18', pretrained=False, num_classes=0).state_dict(),
+               weights)
+    atto = save_pca(str(tmp_path / 'atto.pth'), 'convnext_atto', 320, (2, 2), 64)
+    cfg.model.scorer.pca_path = atto
+    cfg.model.scorer.encoder = dict(type='TimmPatchEncoder', model_name='resnet18',
+                                    checkpoint_path=weights, input_size=64)
+    check = by_what(run_preflight(cfg))['scorer PCA file']
+    assert check.status == 'BROKEN' and check.detail.endswith(
+        "the scorer encoder 'resnet18' gives 512-d tokens on a 2x2 grid"), check
 
 
 def test_fix_lines_name_the_config_paths_and_the_overwrite_they_need(setup, tmp_path):

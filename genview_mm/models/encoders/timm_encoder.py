@@ -149,14 +149,15 @@ class TimmPatchEncoder(PatchEncoderBase):
         """Where the weights of ``TimmPatchEncoder(model_name, ...)`` come from, without
         loading them: ``checkpoint_path`` (``'file'``), none (``'random'``), the Hugging Face
         cache or hub repository of timm's pretrained config, or timm's own download; with the
-        input size the encoder will take.
+        input size the encoder will take and its token width and grid there (the model run
+        on the meta device; None where that fails).
 
         Args:
             model_name (str): timm model name.
             pretrained (bool): load pretrained weights. Defaults to True.
             input_size (int, optional): input side; defaults to the pretrained config's.
             checkpoint_path (str, optional): local weights file. Defaults to None.
-            **kwargs: the other arguments of the class (ignored).
+            **kwargs: the other arguments of the class (``timm.create_model``'s).
 
         Returns:
             WeightsSource: the source.
@@ -170,16 +171,22 @@ class TimmPatchEncoder(PatchEncoderBase):
             arch, _, tag = model_name.partition('.')
             raise ValueError(f'TimmPatchEncoder: {model_name!r}: {arch} has no pretrained tag '
                              f"{tag} (timm.list_pretrained('{arch}.*') lists its tags)") from None
-        size = input_size or (cfg.input_size[-1] if cfg is not None else None)
-        if checkpoint_path:
-            return WeightsSource('file', checkpoint_path, input_size=size)
-        if not pretrained:
-            return WeightsSource('random', input_size=size)
+        size = input_size or (cfg.input_size[-1] if cfg is not None else 224)
+        try:  # the shapes alone, as the encoder measures them (a PCA file of other tokens)
+            with torch.device('meta'):
+                fmap = timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs
+                                         ).forward_features(torch.zeros(1, 3, size, size))
+            tokens = (int(fmap.shape[1]), (int(fmap.shape[2]), int(fmap.shape[3]))) \
+                if fmap.ndim == 4 else None
+        except Exception:  # noqa: BLE001  (a model that cannot run there: not compared)
+            tokens = None
         repo = getattr(cfg, 'hf_hub_id', None) if cfg is not None else None
-        if not repo:
-            return WeightsSource('download', input_size=size)
+        if checkpoint_path or not pretrained or not repo:
+            kind = 'file' if checkpoint_path else 'random' if not pretrained else 'download'
+            return WeightsSource(kind, checkpoint_path, input_size=size, tokens=tokens)
         filename = getattr(cfg, 'hf_hub_filename', None)
-        return hub_source(repo, [filename] if filename else HUB_WEIGHT_FILES, size)
+        return hub_source(repo, [filename] if filename else HUB_WEIGHT_FILES, size)._replace(
+            tokens=tokens)
 
     def weights(self) -> nn.Module:
         return self.model
