@@ -39,6 +39,8 @@ OFFICIAL_VECTORS = {
 }
 #: the input side the authors' scripts fitted both vectors at
 OFFICIAL_INPUT_SIZE = 224
+#: the timm name of the scorer's encoder (the ConvNeXt vector's weights)
+OFFICIAL_TIMM = 'convnext_base.clip_laion2b_augreg'
 
 
 def check_official_encoder(vector: str, encoder, arch: Optional[str]) -> None:
@@ -50,6 +52,10 @@ def check_official_encoder(vector: str, encoder, arch: Optional[str]) -> None:
     if not known:
         return
     what, signature, use, tag = known
+    if arch and arch.startswith('timm:hf-hub:'):  # 'timm:hf-hub:timm/convnext_base' (its repo)
+        arch = 'timm:' + arch.rsplit('/', 1)[-1]
+    if arch and arch.startswith('timm:local-dir:'):  # a folder's name: not an architecture
+        arch = None
     if arch and arch != signature and not arch.startswith(signature + '-'):
         raise ForegroundPCAError(
             f'{vector!r} is the official {what} vector, but {encoder.name!r} is {arch}, not '

@@ -245,6 +245,14 @@ def test_encoders_say_where_their_weights_are(tmp_path, tiny_clip_path, monkeypa
                                              input_size=64)
     assert (source.kind, source.location, source.input_size) == ('file', weights, 64)
     assert TimmPatchEncoder.weights_source('resnet18', pretrained=False).kind == 'random'
+    # the token shape, measured on the meta device: none for a channels-last map (swin's
+    # (B, h, w, C) read as 7-d tokens on a 7x768 grid) or a size only the load tells
+    source = TimmPatchEncoder.weights_source('resnet18', pretrained=False, input_size=64)
+    assert source.tokens == (512, (2, 2))
+    assert TimmPatchEncoder.weights_source('swin_tiny_patch4_window7_224',
+                                           pretrained=False).tokens is None
+    unknown = TimmPatchEncoder.weights_source('local-dir:/nowhere/model')  # its config.json's
+    assert (unknown.input_size, unknown.tokens) == (None, None)  # size (224 said: BROKEN)
 
 
 def test_clip_folder_identity_is_what_the_loaded_encoder_reports(tiny_clip_path, tmp_path):
@@ -258,11 +266,14 @@ def test_clip_folder_identity_is_what_the_loaded_encoder_reports(tiny_clip_path,
     from transformers import CLIPVisionModelWithProjection
     binary = str(tmp_path / 'bin')
     shutil.copytree(tiny_clip_path, binary, ignore=shutil.ignore_patterns('*.safetensors'))
-    torch.save(CLIPVisionModelWithProjection.from_pretrained(tiny_clip_path).state_dict(),
-               osp.join(binary, 'pytorch_model.bin'))
+    state = CLIPVisionModelWithProjection.from_pretrained(tiny_clip_path).state_dict()
+    torch.save(state, osp.join(binary, 'pytorch_model.bin'))
     read = clip_folder_identity(binary, 'other')
     assert (read.name, read.arch) == ('other', loaded.arch)
     assert same_fingerprint(read.fingerprint, loaded.fingerprint)
+    torch.save(state, osp.join(binary, 'pytorch_model.bin'),  # torch's legacy format: no mmap
+               _use_new_zipfile_serialization=False)
+    assert same_fingerprint(clip_folder_identity(binary, 'other').fingerprint, read.fingerprint)
     assert same_fingerprint(CLIPPatchEncoder(pretrained=binary).identity().fingerprint,
                             read.fingerprint)
 

@@ -1087,8 +1087,8 @@ def test_a_misspelt_timm_scorer_is_a_broken_line_not_a_traceback(name, said):
     (dict(type='TimmPatchEncoder', checkpoint_path='w.pth'), 'needs model_name (a name), got '
      'None'),
     (dict(type='CLIPPatchEncoder', pretrained=None), 'needs pretrained (a name), got None'),
-    (dict(type='CLIPPatchEncoder', pretrained='openai/clip', input_sise=224),
-     "takes no ['input_sise']")])
+    (dict(type='CLIPPatchEncoder', pretrained='openai/clip', input_sise=224,
+          _scope_='genview_mm'), "takes no ['input_sise']")])
 def test_an_encoder_dict_the_encoder_cannot_take_is_a_broken_line(encoder, said):
     """A timm dict whose type was switched to CLIPPatchEncoder (no 'pretrained'), a dict without
     its model name, or a setting the encoder does not take: tracebacks of check_config.py
@@ -1097,7 +1097,28 @@ def test_an_encoder_dict_the_encoder_cannot_take_is_a_broken_line(encoder, said)
     checks = check_scorer(dict(type='PairQualityScorer', pca_path='x.pth', encoder=encoder))
     assert len(checks) == 1 and checks[0].status == 'BROKEN', checks
     assert checks[0].detail == f"model.scorer.encoder ({encoder['type']}) {said}"
-    assert checks[0].fix[0].startswith(f"fix the encoder dict: {encoder['type']} takes ")
+    assert checks[0].fix[0].startswith("remove ['input_sise'] from the encoder dict" if
+                                       'input_sise' in encoder else
+                                       f"fix the encoder dict: {encoder['type']} takes ")
+
+
+def test_an_encoder_dicts_scope_is_the_builders(setup, tmp_path):
+    """MODELS.build takes _scope_ out of a dict before the class sees it: a CLIP dict with one
+    was 'takes no ['_scope_']', a timm dict's went to timm.create_model (a TypeError line)."""
+    import timm
+
+    from genview_mm.apis.preflight.model_checks import check_scorer
+    checks = check_scorer(dict(pca_path=setup['pca'], encoder=dict(
+        type='genview_mm.CLIPPatchEncoder', pretrained=setup['clip'], _scope_='genview_mm')))
+    assert [c.status for c in checks] == ['ok', 'ok'], checks
+    weights = str(tmp_path / 'r18.pth')
+    torch.save(timm.create_model('resnet18', pretrained=False, num_classes=0).state_dict(),
+               weights)
+    pca = save_pca(str(tmp_path / 'r18_pca.pth'), 'resnet18', 512, (2, 2), 64)
+    checks = check_scorer(dict(pca_path=pca, check_encoder=False, encoder=dict(
+        type='TimmPatchEncoder', model_name='resnet18', checkpoint_path=weights, input_size=64,
+        _scope_='genview_mm')))
+    assert [c.status for c in checks] == ['ok', 'ok'], checks
 
 
 def test_the_pca_fix_names_the_input_side_the_timm_encoder_takes(tmp_path):
@@ -1113,7 +1134,21 @@ def test_the_pca_fix_names_the_input_side_the_timm_encoder_takes(tmp_path):
     checks = check_scorer(dict(pca_path=str(tmp_path / 'none.pth'), encoder=dict(
         type='TimmPatchEncoder', model_name='resnet18.a3_in1k', checkpoint_path=weights)))
     assert checks[-1].status == 'MISSING', checks
-    assert '--timm-model resnet18.a3_in1k --input-size 160 --out' in checks[-1].fix[0]
+    # a fit: no official vector was fitted for resnet18 (the import would be refused)
+    from genview_mm.apis.preflight.data_checks import DEFAULT_TRAIN_IMAGES
+    assert checks[-1].fix == [f'python tools/fit_foreground_pca.py {DEFAULT_TRAIN_IMAGES} '
+                              '--per-folder --timm-model resnet18.a3_in1k --input-size 160 --out '
+                              f"{tmp_path / 'none.pth'}"]
+    # the official vector's encoder: the import first, at 224 px only (at its pretrained
+    # config's 256 px the import is refused: the fit then)
+    from genview_mm.apis.preflight.model_checks import pca_fix
+    spec = dict(type='TimmPatchEncoder', model_name='convnext_base.clip_laion2b_augreg')
+    assert pca_fix(spec, 'p.pth', size=224)[0].startswith(
+        'python tools/import_official_pca.py PCA_RESULTS/convnext_base_w_laion2b-s13k-b82k-'
+        'augreg/eigenvecters/pca_vectors.npy --timm-model convnext_base.clip_laion2b_augreg '
+        '--input-size 224 --out p.pth')
+    assert pca_fix(spec, 'p.pth', size=256)[0].startswith(
+        'python tools/fit_foreground_pca.py')
 
 
 def test_test_mode_of_a_pretraining_config_is_broken(setup):

@@ -453,8 +453,9 @@ def test_an_official_vector_is_refused_for_another_encoder_of_its_width(tmp_path
                            f"weights; '{name}' has others: import it for the scorer's"):
             official.import_official_pca(vector, encoder('timm:convnext_base', name))
     for name in ('convnext_base.clip_laion2b_augreg', 'hf-hub:timm/convnext_base.clip_laion2b_'
-                 'augreg', 'convnext_base'):  # a name without a tag: weights from a file
-        assert official.import_official_pca(vector, encoder('timm:convnext_base', name)).dim == 8
+                 'augreg', 'convnext_base', 'local-dir:/models/x.v2'):  # no tag: a file, a folder
+        from genview_mm.models.encoders.timm_encoder import _arch
+        assert official.import_official_pca(vector, encoder(_arch(name), name)).dim == 8
     with pytest.raises(ForegroundPCAError, match='fitted at 224 px; this encoder takes 320 px: '
                        'import it with --input-size 224'):
         official.import_official_pca(vector, encoder('timm:convnext_base', size=320))

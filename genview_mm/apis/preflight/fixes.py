@@ -27,6 +27,8 @@ _HUB = ('hf download {repo}   (on a machine with internet; copy ~/.cache/hugging
 _FORCE = 'hf download {repo} --force-download   (replaces the damaged cached files)'
 _EXTRA_SOURCES = ('(candidates: an ImageNet-21K or LAION image dump, in {dir} or a list file '
                   'with --data-root {dir})')
+_TIMM_FIT = ('python tools/fit_foreground_pca.py {images} --per-folder --timm-model {name} '
+             '--input-size {size} --out {path}{overwrite}')
 _EXTRA_MAKE = ('python tools/sample_extra_images.py {dir} --imagenet {imagenet}{and_val}{count} '
                '--out {ann}')
 
@@ -108,11 +110,12 @@ FIXES: Dict[str, Tuple[str, ...]] = {
     'pca_timm': ('python tools/import_official_pca.py PCA_RESULTS/convnext_base_w_laion2b-s13k-'
                  'b82k-augreg/eigenvecters/pca_vectors.npy --timm-model {name} --input-size '
                  '{size} --out {path}{overwrite}   (PCA_RESULTS: tools/clip_pca/pca_results of '
-                 'the official GenView repository)',
-                 'or fit one: python tools/fit_foreground_pca.py {images} --per-folder '
-                 '--timm-model {name} --input-size {size} --out {path}{overwrite}'),
+                 'the official GenView repository)', 'or fit one: ' + _TIMM_FIT),
+    'pca_timm_fit': (_TIMM_FIT,),  # an encoder no official vector was fitted for
     'encoder_setting': ('fix the encoder dict: {kind} takes {takes} ({key} required), e.g. '
                         '--cfg-options {key}=NAME',),
+    'encoder_unknown': ('remove {keys} from the encoder dict in the config ({kind} takes '
+                        '{takes})',),
     'pca_clip': ('python tools/fit_foreground_pca.py {images} --per-folder --encoder '
                  '{name} --out {path}{overwrite}',
                  'or set --cfg-options model.scorer.pca_path=FILE'),

@@ -10,6 +10,7 @@ from typing import List, Optional, Tuple
 
 from genview_mm.foreground import EncoderIdentity, ForegroundPCA, ForegroundPCAError, encoder_id
 from genview_mm.foreground.encoder_check import fits_encoder
+from genview_mm.foreground.official import OFFICIAL_INPUT_SIZE, OFFICIAL_TIMM
 from genview_mm.models.encoders import CLIPPatchEncoder, TimmPatchEncoder
 from genview_mm.models.encoders.clip_encoder import load_processor
 from genview_mm.models.encoders.clip_folder import clip_folder_identity
@@ -137,9 +138,12 @@ def pca_fix(spec: dict, path: str, images: str = DEFAULT_TRAIN_IMAGES,
     ``size``: the input side the encoder takes, as its weights source says); with
     ``--overwrite`` where a file is in the way (the tools keep one they did not write)."""
     overwrite = ' --overwrite' if osp.isfile(path) else ''
-    if spec['type'] == 'TimmPatchEncoder':
-        return fix_lines('pca_timm', name=spec['model_name'], path=path, overwrite=overwrite,
-                         size=size or spec.get('input_size') or 224, images=images)
+    if spec['type'] == 'TimmPatchEncoder':  # the official vector: its weights, at its size
+        size = size or spec.get('input_size') or OFFICIAL_INPUT_SIZE
+        name = spec['model_name']
+        official = name.rsplit('/', 1)[-1] == OFFICIAL_TIMM and size == OFFICIAL_INPUT_SIZE
+        return fix_lines('pca_timm' if official else 'pca_timm_fit', name=name, path=path,
+                         overwrite=overwrite, size=size, images=images)
     return fix_lines('pca_clip', name=spec['pretrained'], path=path, images=images,
                      overwrite=overwrite)
 
@@ -203,6 +207,7 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
     encoder = ENCODERS.get(spec['type'])
     if encoder is None:
         return [Check(WHAT, NOTE, f"{spec['type']}: not checked (not a GenView encoder)")]
+    spec = {k: v for k, v in spec.items() if not k.startswith('_')}  # _scope_: the builder's
     args = {k: v for k, v in spec.items() if k != 'type'}
     required, takes = REQUIRED[spec['type']], inspect.signature(encoder.__init__).parameters
     unknown = sorted(set(args) - set(takes)) if all(
@@ -212,10 +217,10 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
     if missing or unknown:  # the encoder's build would stop with a TypeError
         why = f'needs {required} (a name), got {args.get(required)!r}' if missing else \
             f'takes no {unknown}'
+        facts = dict(key=f'model.scorer.encoder.{required}', kind=spec['type'], keys=unknown,
+                     takes=', '.join(k for k in takes if k not in ('self', 'kwargs')))
         return [Check(WHAT, BROKEN, f"model.scorer.encoder ({spec['type']}) {why}",
-                      fix_lines('encoder_setting', key=f'model.scorer.encoder.{required}',
-                                kind=spec['type'], takes=', '.join(
-                                    k for k in takes if k not in ('self', 'kwargs'))))]
+                      fix_lines('encoder_setting' if missing else 'encoder_unknown', **facts))]
     try:
         source = encoder.weights_source(**args)
     except ValueError as exc:  # timm: a model name it does not know (a misspelt tag); CLIP:

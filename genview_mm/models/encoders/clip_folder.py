@@ -63,7 +63,10 @@ def clip_folder_identity(folder: str, name: str) -> Optional[EncoderIdentity]:
             binary = osp.join(folder, 'pytorch_model.bin')
             if not osp.isfile(binary):
                 return None
-            files = torch.load(binary, map_location='cpu', mmap=True, weights_only=True)
+            try:
+                files = torch.load(binary, map_location='cpu', mmap=True, weights_only=True)
+            except RuntimeError:  # a legacy (not zip) file cannot be mapped: read it
+                files = torch.load(binary, map_location='cpu', weights_only=True)
             stored = set(files)
         config = CLIPVisionConfig.from_pretrained(folder)
         with torch.device('meta'):

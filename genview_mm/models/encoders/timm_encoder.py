@@ -171,15 +171,18 @@ class TimmPatchEncoder(PatchEncoderBase):
             arch, _, tag = model_name.partition('.')
             raise ValueError(f'TimmPatchEncoder: {model_name!r}: {arch} has no pretrained tag '
                              f"{tag} (timm.list_pretrained('{arch}.*') lists its tags)") from None
-        size = input_size or (cfg.input_size[-1] if cfg is not None else 224)
+        # unknown without a pretrained config here (local-dir:, hf-hub: read theirs on load)
+        size = input_size or (cfg.input_size[-1] if cfg is not None else None)
+        tokens = None
         try:  # the shapes alone, as the encoder measures them (a PCA file of other tokens)
             with torch.device('meta'):
-                fmap = timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs
-                                         ).forward_features(torch.zeros(1, 3, size, size))
-            tokens = (int(fmap.shape[1]), (int(fmap.shape[2]), int(fmap.shape[3]))) \
-                if fmap.ndim == 4 else None
+                model = timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs)
+                fmap = model.forward_features(torch.zeros(1, 3, size, size)) if size else None
+            if fmap is not None and fmap.ndim == 4 and fmap.shape[1] == getattr(
+                    model, 'num_features', fmap.shape[1]):  # not a channels-last map (swin)
+                tokens = (int(fmap.shape[1]), (int(fmap.shape[2]), int(fmap.shape[3])))
         except Exception:  # noqa: BLE001  (a model that cannot run there: not compared)
-            tokens = None
+            pass
         repo = getattr(cfg, 'hf_hub_id', None) if cfg is not None else None
         if checkpoint_path or not pretrained or not repo:
             kind = 'file' if checkpoint_path else 'random' if not pretrained else 'download'
