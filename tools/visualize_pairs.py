@@ -31,6 +31,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument('--pca', help='foreground PCA file for the encoder (folder mode)')
     p.add_argument('--gamma', type=float, default=1.0, help='weight-rule gamma (folder mode)')
     p.add_argument('--num', type=int, default=8, help='number of pairs')
+    p.add_argument('--seed', type=int, default=None, help="seed of the config's random crops "
+                   "(default: its randomness.seed, else 0): the same seed draws the same grid")
     p.add_argument('--cell', type=int, default=128, help='pixel side of each view (>= 1)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--out', default='pairs.png', help='output image (.png, .jpg or .jpeg); '
@@ -39,8 +41,8 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if not (args.config or (args.view1_dir and args.view2_dir and args.pca)):
         p.error('give --config, or --view1-dir, --view2-dir and --pca')
-    if args.cfg_options and not args.config:
-        p.error('--cfg-options changes --config: give one')
+    if (args.cfg_options or args.seed is not None) and not args.config:
+        p.error(f"{'--cfg-options' if args.cfg_options else '--seed'} changes --config: give one")
     if args.num < 1:
         p.error(f'--num must be at least 1, got {args.num}')
     if not (math.isfinite(args.gamma) and args.gamma >= 0):  # GenViewMixin's rule
@@ -73,6 +75,9 @@ def report_unmatched(dir1: str, dir2: str, show: int = 10) -> None:
 
 def main() -> None:
     args = parse_args()
+    if getattr(sys.stdout, 'errors', None) == 'strict' and hasattr(sys.stdout, 'reconfigure'):
+        # file names that are not UTF-8 (surrogate escapes) print as \udcXX, not an error
+        sys.stdout.reconfigure(errors='backslashreplace')
     import genview_mm  # noqa: F401  (compat fixes and registration first)
     from genview_mm.apis.pair_samples import score_config_samples, score_folders
     from genview_mm.models.scorers import PairQualityScorer
@@ -89,7 +94,8 @@ def main() -> None:
     try:  # a missing or empty manifest, a PCA file that does not fit: one line
         if args.config:
             img1, img2, scores, weights = score_config_samples(
-                args.config, args.num, args.checkpoint, args.device, cfg_options(args))
+                args.config, args.num, args.checkpoint, args.device, cfg_options(args),
+                args.seed)
         else:
             report_unmatched(args.view1_dir, args.view2_dir)
             scorer = PairQualityScorer(args.pca, encoder=args.encoder)

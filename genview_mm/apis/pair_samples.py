@@ -15,9 +15,13 @@ from .config import load_config
 
 
 def _load_square(path: str, size: int) -> np.ndarray:
-    """Resize the short side to ``size`` and centre-crop (uint8 RGB)."""
+    """Resize the short side to ``size`` and centre-crop (uint8 RGB); an image that does not
+    decode is an OSError that names it."""
     from PIL import Image
-    img = Image.open(path).convert('RGB')
+    try:
+        img = Image.open(path).convert('RGB')
+    except OSError as exc:  # PIL's 'Truncated File Read' names no file
+        raise OSError(f'{path}: {exc}' if path not in str(exc) else str(exc)) from None
     scale = size / min(img.size)
     img = img.resize((max(size, round(img.width * scale)), max(size, round(img.height * scale))),
                      Image.BICUBIC)
@@ -82,9 +86,11 @@ def score_folders(dir1: str, dir2: str, scorer: PairQualityScorer, num: int = 8,
 
 
 def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = None,
-                         device: str = 'cpu', cfg_options: Optional[dict] = None) -> Scored:
+                         device: str = 'cpu', cfg_options: Optional[dict] = None,
+                         seed: Optional[int] = None) -> Scored:
     """Build a GenView config's model and training set; score its first ``num`` pairs and
-    weight them with the model's rule (over these pairs, as on one GPU).
+    weight them with the model's rule (over these pairs, as on one GPU). The same seed draws
+    the same crops, so the same pairs and numbers (with or without ``checkpoint``).
 
     Args:
         config (str): a GenView pretraining config (its model has a ``scorer``).
@@ -94,6 +100,8 @@ def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = 
         device (str): device to score on. Defaults to 'cpu'.
         cfg_options (dict, optional): settings that override the config's (``--cfg-options``).
             Defaults to None.
+        seed (int, optional): the seed of the random crops. Defaults to the config's
+            ``randomness.seed``, else 0.
     """
     from mmengine.dataset import default_collate
     from mmengine.registry import init_default_scope
@@ -123,6 +131,8 @@ def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = 
                          f'{str(exc).splitlines()[0]}') from None
     if not len(dataset):
         raise ValueError(f'the train dataset of {config!r} has no images')
+    from mmengine.runner import set_random_seed
+    set_random_seed((cfg.get('randomness') or {}).get('seed') or 0 if seed is None else seed)
     batch = default_collate([dataset[i] for i in range(min(num, len(dataset)))])
     data = model.data_preprocessor(batch, False)
     v1, v2 = model.pair_views(data['inputs'])

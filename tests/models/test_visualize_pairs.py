@@ -37,6 +37,34 @@ def test_views_to_uint8_inverts_preprocessing():
     assert np.array_equal(out, raw.permute(0, 2, 3, 1).numpy().astype(np.uint8))
 
 
+def test_folder_mode_names_a_view_that_does_not_decode(tmp_path, tiny_clip_path,
+                                                       tiny_scorer_pca, monkeypatch, capsys):
+    """A view cut short said 'error: Truncated File Read' without naming it; a stray file whose
+    name is not UTF-8 made the list of unmatched images an encoding error (no grid)."""
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    paths = write_photos(str(a), 2, 48)
+    write_photos(str(b), 2, 40)
+    with open(paths[1], 'rb') as f:
+        head = f.read(300)
+    with open(paths[1], 'wb') as f:
+        f.write(head)
+    stray = os.fsencode(str(a)) + b'/\xff.jpg'
+    with open(stray, 'wb') as f:
+        f.write(open(paths[0], 'rb').read())
+    argv = ['visualize_pairs.py', '--view1-dir', str(a), '--view2-dir', str(b), '--pca',
+            tiny_scorer_pca, '--encoder', tiny_clip_path, '--out', str(tmp_path / 'p.png')]
+    monkeypatch.setattr(sys, 'argv', argv)
+    import io
+    strict = io.TextIOWrapper(io.BytesIO(), encoding='utf-8', errors='strict')
+    monkeypatch.setattr(sys, 'stdout', strict)
+    with pytest.raises(SystemExit) as exc:
+        load_tool('visualize_pairs').main()
+    assert str(exc.value).startswith(f'visualize_pairs.py: error: {paths[1]}: ')
+    strict.seek(0)
+    assert 'unmatched in' in strict.buffer.getvalue().decode() and '\\udcff.jpg' in \
+        strict.buffer.getvalue().decode()
+
+
 def test_folder_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch):
     a, b = tmp_path / 'a', tmp_path / 'b'
     write_photos(str(a), 3, 48)
@@ -81,6 +109,16 @@ def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
                                       '--out', str(out), '--cell', '32'])
     load_tool('visualize_pairs').main()
     assert Image.open(out).size == (6 + 3 * 70, 6 + 54)
+    # the same grid every run (the crops were unseeded: other pairs, other numbers), another
+    # with --seed
+    first = out.read_bytes()
+    monkeypatch.setattr(sys, 'argv', sys.argv + ['--overwrite'])
+    load_tool('visualize_pairs').main()
+    assert out.read_bytes() == first
+    monkeypatch.setattr(sys, 'argv', sys.argv + ['--seed', '5'])
+    load_tool('visualize_pairs').main()
+    assert out.read_bytes() != first
+    monkeypatch.setattr(sys, 'argv', sys.argv[:-3])
     # --checkpoint: a cut-short file is one line (it was a RuntimeError traceback)
     import torch
     ckpt = tmp_path / 'epoch_1.pth'
@@ -137,6 +175,8 @@ def test_tool_errors_are_one_line(tmp_path, tiny_scorer_pca, monkeypatch, capsys
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
               'p.pth', '--cfg-options', 'a=1'],
              'visualize_pairs.py: error: --cfg-options changes --config: give one'),
+            (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
+              'p.pth', '--seed', '1'], 'visualize_pairs.py: error: --seed changes --config'),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'gone'),
               '--pca', 'p.pth'], f"--view2-dir {str(tmp_path / 'gone')!r} is not a folder"),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
