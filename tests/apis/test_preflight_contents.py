@@ -1162,6 +1162,20 @@ def test_test_mode_of_a_pretraining_config_is_broken(setup):
     assert not preflight_passes(checks)
 
 
+@pytest.mark.parametrize('text', ['x = 1\n', ''])
+def test_a_config_that_says_nothing_to_train_is_broken(tmp_path, capsys, text):
+    """check_config.py on a file without model or data (a wrong file; a _base_ that gave none)
+    said 'all 0 prerequisites found' (exit 0, and --quiet nothing), then train.py stopped with
+    a KeyError traceback."""
+    from helpers import load_tool
+    path = tmp_path / 'x1.py'
+    path.write_text(text)
+    assert load_tool('check_config').main([str(path), '--quiet']) == 2
+    out = capsys.readouterr().out
+    assert (f'BROKEN   train settings: {path} has no model, train_dataloader, train_cfg, '
+            'optim_wrapper: it does not say what to train') in out, out
+
+
 def test_the_state_dict_check_builds_a_genview_model_without_a_false_warning(tmp_path,
                                                                               monkeypatch):
     """To compare a checkpoint, the preflight builds the model without its frozen scorer: the

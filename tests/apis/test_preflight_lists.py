@@ -253,7 +253,9 @@ def test_only_a_classifier_s_train_set_has_its_labels_checked(tmp_path, images):
     ds = dict(type='CustomDataset', data_root=root, ann_file=ann,
               metainfo=dict(classes=['a', 'b']))
     cfg = Config(dict(train_dataloader=dict(dataset=ds), default_scope='mmpretrain',
-                      model=dict(type='ImageClassifier', head=dict(num_classes=2))))
+                      model=dict(type='ImageClassifier', head=dict(num_classes=2)),
+                      train_cfg=dict(by_epoch=True, max_epochs=1),
+                      optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1))))
     bad = [c for c in run_preflight(cfg) if c.status == 'BROKEN']
     assert [c.detail.split(': ')[0] for c in bad] == [
         f"{ann} line 1 ('{names[0]} 5') has label 5, but CustomDataset has 2 classes (labels "

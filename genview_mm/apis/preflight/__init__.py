@@ -49,6 +49,18 @@ def missing_test_settings(cfg, config: str) -> Optional[str]:
             'configs/detection/')
 
 
+def missing_train_settings(cfg, config: str) -> Optional[str]:
+    """Why ``cfg`` cannot train (no ``model``, ``train_dataloader``, ``train_cfg`` or
+    ``optim_wrapper``: the runner stops with a KeyError traceback), or None."""
+    missing = [k for k in ('model', 'train_dataloader', 'train_cfg', 'optim_wrapper')
+               if not cfg.get(k)]
+    if not missing:
+        return None
+    return (f'{config} has no {", ".join(missing)}: it does not say what to train (not a '
+            'training config, or its _base_ does not give them); train with a config such as '
+            'configs/genview_mocov2_r50_in1k.py, or inherit one')
+
+
 def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) -> List[Check]:
     """All checks of a loaded config (``genview_mm.apis.load_config``).
 
@@ -68,9 +80,10 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     validate = cfg.get('val_cfg') is not None and cfg.get('val_dataloader') is not None
     names = ['test'] if mode == 'test' else ['train'] + (['val'] if validate else [])
     checks: List[Check] = []
-    unable = mode == 'test' and missing_test_settings(cfg, cfg.filename or 'the config')
-    if unable:  # check_config.py said OK, then test.py refused it
-        checks.append(Check('test settings', BROKEN, unable, ()))
+    unable = (missing_test_settings if mode == 'test' else missing_train_settings)(
+        cfg, cfg.filename or 'the config')
+    if unable:  # check_config.py said OK, then test.py refused it (train.py: a traceback)
+        checks.append(Check(f'{mode} settings', BROKEN, unable, ()))
     checks += check_types(cfg, names)  # a type no registry holds: the runner would not build
     extra = extra_images_key(cfg)
     # a classifier (a linear probe, fine-tuning) trains on the labels: each must be a class
