@@ -39,7 +39,9 @@ def main(argv=None) -> int:
     from genview_mm.utils.file_safety import ReplaceRefused, holds_text
     ann = osp.join(args.out_dir, 'annotations.json')
     _, dataset = coco_shapes(args.num_images, args.size, args.seed)
-    if not args.overwrite and osp.lexists(ann) and not holds_text(ann, annotation_text(dataset)):
+    empty = osp.isfile(ann) and not osp.islink(ann) and osp.getsize(ann) == 0  # nothing to lose
+    if not (args.overwrite or empty) and osp.lexists(ann) and \
+            not holds_text(ann, annotation_text(dataset)):
         print(f'make_toy_coco.py: error: {ann} exists and differs from the annotations these '
               'arguments give (another --num-images, --size or --seed, or not this tool\'s): '
               'pass --overwrite to replace it, or another output folder (nothing was written)',

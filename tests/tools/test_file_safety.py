@@ -341,6 +341,8 @@ def test_make_toy_coco_keeps_a_different_annotations_json(tmp_path, capsys, monk
     assert read(ann) == written
     assert main([str(out), '--num-images', '4']) == 2  # other arguments: refused again
     assert read(ann) == written and len(os.listdir(out / 'images')) == 3
+    open(ann, 'wb').close()  # an empty file has nothing to lose (it was refused as 'differs')
+    assert main([str(out), '--num-images', '3']) == 0 and read(ann) == written
     monkeypatch.chdir(tmp_path / 'coco' / 'images')  # an unset $OUT wrote into the current folder
     with pytest.raises(SystemExit) as exit_:
         main([''])
