@@ -58,6 +58,11 @@ def main() -> None:
     except (GenViewSettingError, OptionRefused) as exc:
         print(f'train.py: error: {exc}', file=sys.stderr)
         sys.exit(2)
+    from genview_mm.apis.preflight import missing_train_settings
+    unable = missing_train_settings(cfg, args.config)
+    if unable:  # the runner's KeyError traceback, on every rank (--skip-preflight too)
+        print(f'train.py: error: {unable}', file=sys.stderr)
+        sys.exit(2)
     if args.preflight or (not args.skip_preflight and is_first_rank()):
         preflight_or_exit(cfg, args, 'train')
     elif cfg.get('resume') and isinstance(cfg.get('load_from'), str) and \

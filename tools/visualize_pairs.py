@@ -45,6 +45,8 @@ def parse_args() -> argparse.Namespace:
         p.error(f"{'--cfg-options' if args.cfg_options else '--seed'} changes --config: give one")
     if args.num < 1:
         p.error(f'--num must be at least 1, got {args.num}')
+    if args.seed is not None and not 0 <= args.seed < 2 ** 32:  # numpy's range, after the build
+        p.error(f'--seed must be in [0, 2**32 - 1], got {args.seed}')
     if not (math.isfinite(args.gamma) and args.gamma >= 0):  # GenViewMixin's rule
         p.error(f'--gamma must be a finite number >= 0, got {args.gamma}')
     if args.cell < 1:  # it failed in PIL after every pair was scored

@@ -1,6 +1,8 @@
 """Load a few positive pairs and score them, for :mod:`tools/visualize_pairs.py`."""
+import functools
 import os
 import os.path as osp
+import random
 from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
@@ -85,6 +87,21 @@ def score_folders(dir1: str, dir2: str, scorer: PairQualityScorer, num: int = 8,
     return imgs[0], imgs[1], scores, quality_weights(scores.q, gamma).weights
 
 
+def _keeps_random_state(fn):
+    """``fn`` with its caller's Python, numpy and torch (CPU) random states restored after it."""
+    @functools.wraps(fn)
+    def kept(*args, **kwargs):
+        states = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                random.setstate(states[0])
+                np.random.set_state(states[1])
+    return kept
+
+
+@_keeps_random_state  # a library call: the model's init and the seeded crops are its own
 def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = None,
                          device: str = 'cpu', cfg_options: Optional[dict] = None,
                          seed: Optional[int] = None) -> Scored:
@@ -108,6 +125,11 @@ def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = 
     from mmpretrain.registry import DATASETS, MODELS
 
     cfg = load_config(config, cfg_options)
+    if seed is None:
+        seed = (cfg.get('randomness') or {}).get('seed') or 0
+    if not (isinstance(seed, int) and 0 <= seed < 2 ** 32):  # numpy's range
+        raise ValueError(f"the seed must be an integer in [0, 2**32 - 1] (--seed, or the "
+                         f"config's randomness.seed), got {seed!r}")
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model = MODELS.build(cfg.model).to(device).eval()
     if getattr(model, 'scorer', None) is None:
@@ -131,8 +153,9 @@ def score_config_samples(config: str, num: int = 8, checkpoint: Optional[str] = 
                          f'{str(exc).splitlines()[0]}') from None
     if not len(dataset):
         raise ValueError(f'the train dataset of {config!r} has no images')
-    from mmengine.runner import set_random_seed
-    set_random_seed((cfg.get('randomness') or {}).get('seed') or 0 if seed is None else seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.default_generator.manual_seed(seed)
     batch = default_collate([dataset[i] for i in range(min(num, len(dataset)))])
     data = model.data_preprocessor(batch, False)
     v1, v2 = model.pair_views(data['inputs'])

@@ -1174,6 +1174,23 @@ def test_a_config_that_says_nothing_to_train_is_broken(tmp_path, capsys, text):
     out = capsys.readouterr().out
     assert (f'BROKEN   train settings: {path} has no model, train_dataloader, train_cfg, '
             'optim_wrapper: it does not say what to train') in out, out
+    from helpers import run_script
+    with pytest.raises(SystemExit) as exc:  # without the preflight (other ranks, login nodes)
+        run_script('train.py', path, '--skip-preflight', '--work-dir', tmp_path / 'w')
+    assert exc.value.code == 2 and capsys.readouterr().err.startswith(
+        f'train.py: error: {path} has no model, ')
+
+
+def test_an_mmcv_optimizer_key_is_named(setup):
+    """An MMCV 1.x config's 'optimizer' (MMEngine reads optim_wrapper.optimizer) was told it
+    'does not say what to train'."""
+    cfg = pretraining_cfg(setup)
+    cfg.optimizer = cfg.optim_wrapper.optimizer
+    cfg.optim_wrapper = None
+    check = by_what(run_preflight(cfg))['train settings']
+    assert check.status == 'BROKEN' and check.detail.endswith(
+        'has optimizer but no optim_wrapper: MMEngine reads the optimizer from optim_wrapper = '
+        "dict(optimizer=dict(...)) (MMCV 1.x's 'optimizer' key is not read): move it there")
 
 
 def test_the_state_dict_check_builds_a_genview_model_without_a_false_warning(tmp_path,

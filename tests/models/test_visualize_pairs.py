@@ -119,6 +119,24 @@ def test_config_mode_tool(tmp_path, tiny_clip_path, tiny_scorer_pca, monkeypatch
     load_tool('visualize_pairs').main()
     assert out.read_bytes() != first
     monkeypatch.setattr(sys, 'argv', sys.argv[:-3])
+    # the library call keeps its caller's random state (it reseeded the whole process)
+    import random
+
+    import numpy as np
+    import torch
+
+    from genview_mm.apis.pair_samples import score_config_samples
+    random.seed(11)
+    np.random.seed(11)
+    torch.manual_seed(11)
+    expected = random.random(), np.random.rand(), torch.rand(1).item()
+    random.seed(11)
+    np.random.seed(11)
+    torch.manual_seed(11)
+    score_config_samples(str(path), 2)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+    with pytest.raises(ValueError, match=r"\(--seed, or the config's randomness.seed\), got -3"):
+        score_config_samples(str(path), 2, cfg_options={'randomness': dict(seed=-3)})
     # --checkpoint: a cut-short file is one line (it was a RuntimeError traceback)
     import torch
     ckpt = tmp_path / 'epoch_1.pth'
@@ -177,6 +195,8 @@ def test_tool_errors_are_one_line(tmp_path, tiny_scorer_pca, monkeypatch, capsys
              'visualize_pairs.py: error: --cfg-options changes --config: give one'),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
               'p.pth', '--seed', '1'], 'visualize_pairs.py: error: --seed changes --config'),
+            *((['--config', 'c.py', '--seed', s], f'--seed must be in [0, 2**32 - 1], got {s}')
+              for s in ('-1', '4294967296')),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'gone'),
               '--pca', 'p.pth'], f"--view2-dir {str(tmp_path / 'gone')!r} is not a folder"),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',

@@ -56,6 +56,10 @@ def missing_train_settings(cfg, config: str) -> Optional[str]:
                if not cfg.get(k)]
     if not missing:
         return None
+    if missing == ['optim_wrapper'] and cfg.get('optimizer'):  # an MMCV 1.x config
+        return (f"{config} has optimizer but no optim_wrapper: MMEngine reads the optimizer "
+                "from optim_wrapper = dict(optimizer=dict(...)) (MMCV 1.x's 'optimizer' key "
+                'is not read): move it there')
     return (f'{config} has no {", ".join(missing)}: it does not say what to train (not a '
             'training config, or its _base_ does not give them); train with a config such as '
             'configs/genview_mocov2_r50_in1k.py, or inherit one')
