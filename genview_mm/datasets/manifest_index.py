@@ -138,18 +138,17 @@ class ManifestIndex:
         source = self.matcher.source_id(img_path)
         return key, source if key in self.mixed and source in self.matcher.by_source else None
 
-    def other_picture(self, img_path: str) -> Optional[str]:
-        """:meth:`RowMatcher.other_picture` over the sources whose views ``img_path`` draws
-        (each source of a mixed key it matches by key alone)."""
-        key, sources = self.matcher.match(img_path), None
-        if key in self.mixed:
-            if self._mixed_sources is None:
-                self._mixed_sources = {}
-                for source in self.by_exact_source:
-                    self._mixed_sources.setdefault(self.matcher.by_source[source],
-                                                   []).append(source)
-            sources = self._mixed_sources.get(key, [])
-        return self.matcher.other_picture(img_path, sources)
+    def drawn_sources(self, img_path: str) -> Optional[List[str]]:
+        """The sources whose views ``img_path`` draws when it matches a mixed key by key
+        alone (each of them); None for another key (its rows' one source)."""
+        key = self.matcher.match(img_path)
+        if key not in self.mixed:
+            return None
+        if self._mixed_sources is None:
+            self._mixed_sources = {}
+            for source in self.by_exact_source:
+                self._mixed_sources.setdefault(self.matcher.by_source[source], []).append(source)
+        return self._mixed_sources.get(key, [])
 
     def filtered_note(self) -> str:
         """'N views filtered by min_clip_sim=X' ('' when none was)."""

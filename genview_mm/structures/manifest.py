@@ -512,7 +512,8 @@ class RowMatcher:
     def __init__(self, source_root: Optional[str] = None) -> None:
         self.source_root = _norm(osp.abspath(source_root)) if source_root else None
         #: the folder it is a link to, if it is one (or the data is reached through one)
-        self.real_root = _norm(osp.realpath(source_root)) if source_root else None
+        self.real_root = _norm(osp.realpath(source_root)).rstrip('/') if source_root else None
+        self._real_dirs: Dict[str, str] = {}  # folder -> its real path (one call per folder)
         self.keys: Dict[str, str] = {}  #: key -> the source id of its first row
         self.by_source: Dict[str, str] = {}
         self.max_depth = 0
@@ -546,12 +547,28 @@ class RowMatcher:
         path = _norm(osp.abspath(img_path))
         if self.source_root:
             root = self.source_root.rstrip('/')
-            if not path.startswith(root + '/'):  # a data root or source_root that is a link
-                root, path = self.real_root.rstrip('/'), _norm(osp.realpath(path))
-            return [path[len(root) + 1:]] if path.startswith(root + '/') else []
+            if path.startswith(root + '/'):
+                return [path[len(root) + 1:]]
+            key = self._key_through_links(path)  # a data root or source_root that is a link
+            return [key] if key else []
         parts = path.split('/')
         top = len(parts) if depth is None else min(depth, len(parts))
         return ['/'.join(parts[-d:]) for d in range(top, 0, -1)]
+
+    def _key_through_links(self, path: str) -> Optional[str]:
+        """The key of ``path`` under ``source_root`` with the links of its folders resolved,
+        nearest folder first (a linked class folder, a data root that is a link to the mount
+        source_root names, or the reverse), the rest as spelt (a linked file keeps its name);
+        each folder's real path is asked once."""
+        parts, root = path.split('/'), self.real_root
+        for i in range(len(parts) - 1, 0, -1):
+            folder = '/'.join(parts[:i]) or '/'
+            real = self._real_dirs.get(folder)
+            if real is None:
+                real = self._real_dirs[folder] = _norm(osp.realpath(folder)).rstrip('/')
+            if real == root or real.startswith(root + '/'):
+                return '/'.join([real[len(root) + 1:]] * (real != root) + parts[i:])
+        return None
 
     def match(self, img_path: str) -> Optional[str]:
         """The key ``img_path`` belongs to, or None."""
@@ -561,18 +578,25 @@ class RowMatcher:
         return next((k for k in self.candidates(img_path, self.max_depth) if k in self.keys),
                     None)
 
-    def other_picture(self, img_path: str,
-                      sources: Optional[Sequence[str]] = None) -> Optional[str]:
-        """A source of the rows ``img_path`` matches by key alone that is another picture: a
-        local file there that is neither ``img_path`` nor a byte-identical copy of it (the
-        manifest was made for another dataset or folder with the same file names: views of
-        other pictures). None otherwise: matched by its own path, not matched, sources not here
-        (the released views name the authors' paths) or remote. ``sources``: those of the
-        key's usable rows (default: its first row's; a key's rows of one source share it)."""
+    def local_sources(self, img_path: str,
+                      sources: Optional[Sequence[str]] = None) -> List[str]:
+        """The sources of the rows ``img_path`` matches by key alone that are local files
+        there (what :meth:`other_picture` compares it with); none where it matches by its own
+        path, matches nothing or is remote, or the sources are not here (the released views
+        name the authors' paths). ``sources``: those of the key's usable rows (default: its
+        first row's; a key's rows of one source share it)."""
         key = None if '://' in img_path or self.source_id(img_path) in self.by_source else \
             self.match(img_path)
-        for source in [] if key is None else [self.keys[key]] if sources is None else sources:
-            if osp.isfile(source) and not same_file(source, img_path):
+        return [] if key is None else [s for s in ([self.keys[key]] if sources is None else
+                                                   sources) if osp.isfile(s)]
+
+    def other_picture(self, img_path: str,
+                      sources: Optional[Sequence[str]] = None) -> Optional[str]:
+        """One of :meth:`local_sources` that is another picture: neither ``img_path`` nor a
+        byte-identical copy of it (a manifest made for another dataset or folder with the same
+        file names: views of other pictures; or an image re-saved since); else None."""
+        for source in self.local_sources(img_path, sources):
+            if not same_file(source, img_path):
                 try:
                     if not filecmp.cmp(source, img_path, shallow=False):
                         return source
@@ -603,6 +627,7 @@ class ManifestProbe(NamedTuple):
         others (List[Tuple[str, str]]): ``(sampled image, its rows' source)`` where that source
             is another picture (:meth:`RowMatcher.other_picture`: a manifest of another dataset
             with the same file names).
+        compared (int): sampled images with :meth:`RowMatcher.local_sources` (compared).
     """
     path: str
     rows: int
@@ -616,6 +641,7 @@ class ManifestProbe(NamedTuple):
     failed_hits: int = 0
     themselves: Sequence[str] = ()
     others: Sequence[Tuple[str, str]] = ()
+    compared: int = 0
 
 
 def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optional[dict] = None,
@@ -660,14 +686,20 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
                 filtered.add(row)
         elif sample_paths or len(picked) < first:
             picked.append((matcher.add(row), row.output, row.source))
-    matched = [matcher.match(p) for p in sample_paths]
+    # an image whose own path is the source of rows that give no view (failed, filtered) has
+    # none, whatever rows of other sources share its key (as ManifestIndex: its own rows)
+    given_none = {**failed.by_source, **filtered.by_source}
+    matched = [None if matcher.source_id(p) in given_none and
+               matcher.source_id(p) not in matcher.by_source else matcher.match(p)
+               for p in sample_paths]
     filtered_hits, failed_hits = (sum(key is None and m.match(p) is not None
                                       for p, key in zip(sample_paths, matched))
                                   for m in (filtered, failed))
     hit = set(matched) - {None}
-    of_key = {}  # the sources of each key's ok rows
-    for source, key in matcher.by_source.items():
-        of_key.setdefault(key, []).append(source)
+    of_key: Dict[str, List[str]] = {}  # the sources of each key's ok rows
+    for key, _, source in picked:
+        known = of_key.setdefault(key, [])
+        known += [] if matcher.source_id(source) in known else [matcher.source_id(source)]
     resolve = output_resolver(path, backend_args)
     views = [(resolve(out), src) for key, out, src in picked
              if out and (key in hit or not sample_paths)]
@@ -679,7 +711,10 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
                          filtered_hits, failed_hits,
                          [o for (o, src), n in zip(views, sizes) if n and same_file(o, src)],
                          [(p, src) for p, key in zip(sample_paths, matched) if key is not None
-                          for src in [matcher.other_picture(p, of_key[key])] if src])
+                          for src in [matcher.other_picture(p, of_key.get(key, []))] if src],
+                         sum(key is not None and bool(matcher.local_sources(p, of_key.get(key,
+                                                                                           [])))
+                             for p, key in zip(sample_paths, matched)))
 
 
 def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:

@@ -136,6 +136,17 @@ def test_probe_manifest_uses_the_one_matching_rule(tmp_path):
     # its row was skipped unread (its file name was no candidate's) and the check failed
     write_manifest(path, rows_for(['n0/img_0.jpg', 'n2/img_7.jpg'], root='/mnt/other/train'))
     assert probe_manifest(path, sample[:2], source_root='/data/train').hits == 2
+    # one source under two keys (two runs with other --source-root, merged): a KeyError
+    rows = rows_for(['train/n0/img_0.jpg'], root='/mnt/other') + rows_for(['n0/img_0.jpg'],
+                                                                          root='/mnt/other/train')
+    write_manifest(path, rows)
+    assert probe_manifest(path, ['/copy/train/n0/img_0.jpg']).hits == 1
+    # an image whose own rows failed has no view, whatever another source's rows under its key
+    # (the hook's rule; the probe counted it a hit, of another picture)
+    write_manifest(path, rows_for(['n0/img_0.jpg'], root='/mnt/other/train', status='failed')
+                   + rows_for(['n0/img_0.jpg'], root='/mnt/third/train'))
+    probe = probe_manifest(path, ['/mnt/other/train/n0/img_0.jpg'])
+    assert (probe.hits, probe.failed_hits, probe.others) == (0, 1, [])
 
 
 def test_read_rows_across_chunks_skips_only_a_cut_last_line(tmp_path, monkeypatch):

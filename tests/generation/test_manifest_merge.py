@@ -112,6 +112,19 @@ def test_source_root_through_a_link_on_either_side(tmp_path):
         m.add(ManifestRow('/gone/n01/x.JPEG', 'n01/x.JPEG'))
         assert m.match(str(image)) == 'n01/x.JPEG', root
         assert m.match(str(tmp_path / 'n01' / 'x.JPEG')) is None  # outside, linked or not
+    # links inside the tree: a class folder linked from elsewhere (ImageNet-100 subsets), files
+    # linked one by one into a store: the folders' links are resolved, the file keeps its name
+    (tmp_path / 'store').mkdir()
+    (tmp_path / 'store' / 'blob1').write_bytes(b'y')
+    (real / 'n02').mkdir()
+    os.symlink(tmp_path / 'store' / 'blob1', real / 'n02' / 'y.JPEG')
+    os.symlink(tmp_path / 'store', real / 'n03')
+    m = RowMatcher(str(real))
+    for key in ('n02/y.JPEG', 'n03/blob1'):
+        m.add(ManifestRow(f'/gone/{key}', key))
+    assert m.match(str(tmp_path / 'link' / 'n02' / 'y.JPEG')) == 'n02/y.JPEG'
+    assert m.match(str(tmp_path / 'link' / 'n03' / 'blob1')) == 'n03/blob1'
+    assert len(m._real_dirs) == 3  # link/n02, link (its real path found), link/n03
 
 
 READ = r'''

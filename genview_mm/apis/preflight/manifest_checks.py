@@ -194,12 +194,14 @@ def check_manifest(manifest: Optional[str], ds: Optional[dict], prob: float = 1.
             return Check(WHAT, BROKEN, detail, fix_lines('manifest_failed'))
         return Check(WHAT, BROKEN, f'{detail} (a dataset image: {sample[0]}; a manifest key: '
                      f'{probe.example})', fix_lines('manifest_other_dataset'))
-    if check_sources and probe.others:  # GenViewPairHook stops these
+    if check_sources and probe.others:  # most: GenViewPairHook stops the run
         image, source = probe.others[0]
-        return Check(WHAT, BROKEN, f'{detail}; {len(probe.others)} of them matched rows made from '
-                     f'another picture (e.g. {image} matched the rows of {source}, a different '
-                     "file, by its file name): they would be paired with that picture's view",
-                     fix_lines('manifest_other_pictures'))
+        found = (f'{detail}; {len(probe.others)} of the {probe.compared} that match rows by file '
+                 f'name differ from those rows\' source (e.g. {image} and {source}): they would '
+                 "be paired with another picture's view")
+        if 2 * len(probe.others) > probe.compared:
+            return Check(WHAT, BROKEN, found, fix_lines('manifest_other_pictures'))
+        return Check(WHAT, NOTE, f'{found} (re-saved since their views were made?)')
     if isinstance(min_coverage, (int, float)) and probe.hits < min_coverage * len(sample):
         return Check(WHAT, BROKEN, f'{detail}: below min_coverage={min_coverage} of '
                      'GenViewPairHook, which stops training at its start',

@@ -168,8 +168,9 @@ class GenViewPairHook(Hook):
     (a ``ValueError``) that names both sides, instead of silently training without generated
     views, and so do images (all of them) that match the same rows as another (each would be paired
     with the other's views), sampled images whose rows were made from another picture (their
-    key matched, their recorded source is a different local file: a manifest of another
-    dataset with the same file names) and a sample of 200 view files of which most are missing,
+    key matched, their recorded source is a different local file: most of those compared, a
+    manifest of another dataset with the same file names; a few are a warning, re-saved
+    images) and a sample of 200 view files of which most are missing,
     empty or undecodable (read as training reads them; fewer are counted in the coverage line,
     a warning). It also warns, once per manifest,
     about rows that give no view (failed, ``undecodable`` sources among them) and rows whose
@@ -294,19 +295,27 @@ class GenViewPairHook(Hook):
                 if 2 * len(own) > seen:
                     raise StartCheckFailed(text)
                 runner.logger.warning(f'GenView: {text}')
-            others = [(p, src) for p, _ in picked if self.check_sources
-                      for src in [transform.index.other_picture(p)] if src]
-            if others:  # paired with views of other pictures
-                raise StartCheckFailed(
-                    f'{len(others)} of {looked} sampled images match rows of '
-                    f'{transform.index.manifest!r} made from another picture: {others[0][0]!r} '
-                    f'matched the rows of {others[0][1]!r} (a different file) by its file name, '
-                    "so it would be paired with that picture's generated view. The manifest was "
-                    'made for another dataset or folder with the same file names: generate views '
-                    'for this dataset (tools/generate_views.py), or set genview.source_root to '
-                    "the folder the manifest's keys are relative to. If those files are the same "
-                    'pictures (this data is a re-encoded or resized copy), set '
-                    'check_sources=False of GenViewPairHook.')
+            matcher = transform.index.matcher  # images matched by key, their sources here
+            compared = [(p, drawn) for p, _ in picked if self.check_sources
+                        for drawn in [transform.index.drawn_sources(p)]
+                        if matcher.local_sources(p, drawn)]
+            others = [(p, src) for p, drawn in compared
+                      for src in [matcher.other_picture(p, drawn)] if src]
+            if others:  # paired with views of other pictures: most, another dataset's manifest
+                text = (f'{len(others)} of {len(compared)} sampled images that match rows of '
+                        f'{transform.index.manifest!r} by file name differ from those rows\' '
+                        f'source (e.g. {others[0][0]!r} and {others[0][1]!r}), so they would be '
+                        "paired with another picture's generated view. ")
+                if 2 * len(others) > len(compared):
+                    raise StartCheckFailed(
+                        text + 'The manifest was made for another dataset or folder with the '
+                        'same file names: generate views for this dataset (tools/generate_'
+                        "views.py), or set genview.source_root to the folder the manifest's "
+                        'keys are relative to. If those files are the same pictures (this data '
+                        'is a re-encoded or resized copy), set check_sources=False of '
+                        'GenViewPairHook.')
+                runner.logger.warning(f'GenView: {text}Were they re-saved since their views '
+                                      'were made? Generate their views again.')
             manifest = _same(transform.index.manifest)
             if manifest not in checked:  # once per manifest, over every dataset reading it
                 members = readers[manifest]
