@@ -556,18 +556,25 @@ class RowMatcher:
         return ['/'.join(parts[-d:]) for d in range(top, 0, -1)]
 
     def _key_through_links(self, path: str) -> Optional[str]:
-        """The key of ``path`` under ``source_root`` with the links of its folders resolved,
-        nearest folder first (a linked class folder, a data root that is a link to the mount
-        source_root names, or the reverse), the rest as spelt (a linked file keeps its name);
-        each folder's real path is asked once."""
+        """The key of ``path`` under ``source_root`` with the links of its folders resolved:
+        the rest as spelt under the first folder, from the top, that is the root (a data root
+        that is a link to the mount source_root names, or the reverse: the generation tool's
+        key, links inside the root kept as spelt), else under the nearest folder that lies in
+        the root (a class folder linked in from outside it); a linked file keeps its name. Each
+        folder's real path is asked once."""
         parts, root = path.split('/'), self.real_root
-        for i in range(len(parts) - 1, 0, -1):
+        reals = []
+        for i in range(1, len(parts)):
             folder = '/'.join(parts[:i]) or '/'
             real = self._real_dirs.get(folder)
             if real is None:
                 real = self._real_dirs[folder] = _norm(osp.realpath(folder)).rstrip('/')
-            if real == root or real.startswith(root + '/'):
-                return '/'.join([real[len(root) + 1:]] * (real != root) + parts[i:])
+            if real == root:
+                return '/'.join(parts[i:])
+            reals.append(real)
+        for i in range(len(reals), 0, -1):
+            if reals[i - 1].startswith(root + '/'):
+                return '/'.join([reals[i - 1][len(root) + 1:]] + parts[i:])
         return None
 
     def match(self, img_path: str) -> Optional[str]:

@@ -124,7 +124,24 @@ def test_source_root_through_a_link_on_either_side(tmp_path):
         m.add(ManifestRow(f'/gone/{key}', key))
     assert m.match(str(tmp_path / 'link' / 'n02' / 'y.JPEG')) == 'n02/y.JPEG'
     assert m.match(str(tmp_path / 'link' / 'n03' / 'blob1')) == 'n03/blob1'
-    assert len(m._real_dirs) == 3  # link/n02, link (its real path found), link/n03
+    asked = len(m._real_dirs)  # each folder's real path once
+    assert m.match(str(tmp_path / 'link' / 'n03' / 'blob1')) == 'n03/blob1'
+    assert len(m._real_dirs) == asked
+    # a subset made of links inside the root (in100/n01 -> imagenet/train/n01), read through
+    # the real root while source_root names the link: the key generation wrote, in100/n01/x,
+    # not the class folder's real place (the nearest folder was resolved first)
+    (real / 'imagenet' / 'train' / 'n01').mkdir(parents=True)
+    (real / 'in100').mkdir()
+    os.symlink(real / 'imagenet' / 'train' / 'n01', real / 'in100' / 'n01')
+    m = RowMatcher(str(tmp_path / 'link'))
+    m.add(ManifestRow(str(tmp_path / 'link' / 'in100' / 'n01' / 'x.jpg'), 'in100/n01/x.jpg'))
+    assert m.match(str(real / 'in100' / 'n01' / 'x.jpg')) == 'in100/n01/x.jpg'
+    # a subset outside the root whose class folders are links into it: the nearest folder
+    (tmp_path / 'subset').mkdir()
+    os.symlink(real / 'n01', tmp_path / 'subset' / 'n01')
+    m = RowMatcher(str(real))
+    m.add(ManifestRow('/gone/n01/x.JPEG', 'n01/x.JPEG'))
+    assert m.match(str(tmp_path / 'subset' / 'n01' / 'x.JPEG')) == 'n01/x.JPEG'
 
 
 READ = r'''
