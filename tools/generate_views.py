@@ -94,8 +94,11 @@ def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error(f'--pca {args.pca!r} does not exist: fit one with tools/fit_foreground_pca.py')
     if args.pretrained.startswith(('/', '.', '~')) and \
             not osp.isdir(osp.expanduser(args.pretrained)):
-        p.error(f'--pretrained {args.pretrained!r}: unCLIP pipeline folder not found; pass a '
-                'folder saved with save_pretrained or a hub id')
+        found = ('is a file (a single-file checkpoint?), not a diffusers pipeline folder'
+                 if osp.isfile(osp.expanduser(args.pretrained)) else
+                 'unCLIP pipeline folder not found')
+        p.error(f'--pretrained {args.pretrained!r}: {found}; pass a folder saved with '
+                'save_pretrained or a hub id')
     from _early import writable_problem
     problem = writable_problem(args.out_dir)
     if problem:

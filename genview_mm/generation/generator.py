@@ -56,20 +56,23 @@ class GeneratedView:
     clip_sim: Optional[float]
 
 
-def eight_bit(image: Any) -> Any:
-    """A PIL ``image`` with 16-bit samples as 8-bit greyscale (the high byte, as training's
-    OpenCV decoder keeps it): PIL's RGB conversion clips them, so a 16-bit image turned white.
-    A 32-bit ``'I'`` image counts as 16-bit when a value exceeds 255 (a 16-bit PNG opened so);
-    other images are returned as they are."""
-    mode = getattr(image, 'mode', '')
-    if not mode.startswith('I;16') and mode != 'I':
+def as_training_decodes(image: Any) -> Any:
+    """A PIL ``image`` as training's OpenCV decoder reads its file: turned by its EXIF
+    orientation, 16-bit samples kept by their high byte (PIL's RGB conversion clipped them to
+    white; a 32-bit ``'I'`` image counts as 16-bit when a value exceeds 255, as a 16-bit PNG
+    opens so) and an alpha channel dropped (the CLIP processor would lay the image on white);
+    RGB. Anything else is returned as it is."""
+    from PIL import Image, ImageOps
+    if not isinstance(image, Image.Image):
         return image
-    import numpy as np
-    from PIL import Image
-    array = np.asarray(image).astype(np.int64)
-    if mode == 'I' and array.max(initial=0) <= 255:
-        return image
-    return Image.fromarray((np.clip(array, 0, 65535) >> 8).astype(np.uint8), 'L')
+    if image.getexif().get(0x0112, 1) != 1:  # an Orientation tag (load_image's images have none)
+        image = ImageOps.exif_transpose(image)
+    if image.mode.startswith('I;16') or image.mode == 'I':
+        import numpy as np
+        array = np.asarray(image).astype(np.int64)
+        if image.mode != 'I' or array.max(initial=0) > 255:
+            image = Image.fromarray((np.clip(array, 0, 65535) >> 8).astype(np.uint8), 'L')
+    return image if image.mode == 'RGB' else image.convert('RGB')
 
 
 @MODELS.register_module()
@@ -237,9 +240,10 @@ class AdaptiveNoiseGenerator:
 
     # ------------------------------------------------------------------ analysis
     def preprocess(self, images: List) -> torch.Tensor:
-        """Pixel values of PIL ``images`` from the pipeline's own ``feature_extractor`` (a
-        16-bit image scaled to 8 bits first, as training's decoder scales it)."""
-        return self.encoder.preprocess([eight_bit(im) for im in images])
+        """Pixel values of PIL ``images`` from the pipeline's own ``feature_extractor``, each
+        read as training reads its file (:func:`as_training_decodes`: EXIF orientation, 16-bit
+        samples, alpha)."""
+        return self.encoder.preprocess([as_training_decodes(im) for im in images])
 
     def analyze(self, images: List, pixels: Optional[torch.Tensor] = None) -> Dict[str, Any]:
         """Foreground ratios, noise levels and CLIP image embeddings of PIL ``images`` (one

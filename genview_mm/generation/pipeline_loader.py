@@ -84,8 +84,12 @@ def load_unclip_pipeline(pretrained: str, device: torch.device,
     dtype = resolve_dtype(torch_dtype, torch.device(device))
     looks_local = pretrained.startswith(('/', '.', '~')) or osp.exists(pretrained)
     if looks_local and not osp.isdir(osp.expanduser(pretrained)):
+        found = (f'{pretrained!r} is a file (a single-file checkpoint such as '
+                 'sd21-unclip-h.ckpt?), not a diffusers pipeline folder'
+                 if osp.isfile(osp.expanduser(pretrained)) else
+                 f'unCLIP pipeline folder not found: {pretrained!r}')
         raise FileNotFoundError(
-            f'unCLIP pipeline folder not found: {pretrained!r}. Pass a folder saved with '
+            f'{found}. Pass a folder saved with '
             "pipeline.save_pretrained(...) or a hub id such as "
             "'stabilityai/stable-diffusion-2-1-unclip'.")
     if looks_local:

@@ -131,6 +131,12 @@ def test_injected_pipeline(tiny_unclip_path, tiny_unclip_pca, photos):
 def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_path):
     with pytest.raises(FileNotFoundError, match='unCLIP pipeline folder not found'):
         AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pretrained=str(tmp_path / 'nope')).pipeline
+    ckpt = tmp_path / 'sd21-unclip-h.ckpt'  # the repository's single file: said to be missing
+    ckpt.write_bytes(b'0')
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f"{str(ckpt)!r} is a file (a single-file checkpoint such as sd21-unclip-h.ckpt?), "
+            'not a diffusers pipeline folder. Pass a folder')):
+        AdaptiveNoiseGenerator(pca=tiny_unclip_pca, pretrained=str(ckpt)).pipeline
     # a folder that is not an unCLIP pipeline: named before diffusers' 'no file named
     # model.safetensors' (Stable Diffusion 2.1 itself has no image_encoder)
     not_unclip = shutil.copytree(tiny_unclip_path, str(tmp_path / 'sd21'),
@@ -292,6 +298,30 @@ def test_a_16_bit_image_is_read_as_training_reads_it(gen, photos):
         assert abs(float(info['fg_ratio'][0]) - float(ref['fg_ratio'][0])) < 1e-6, image.mode
     small = Image.fromarray(np.asarray(grey).astype(np.int32), 'I')  # 0..255 in 'I': as it is
     assert float(gen.analyze([small])['fg_ratio'][0]) == pytest.approx(float(ref['fg_ratio'][0]))
+
+
+def test_an_opened_file_is_read_as_the_tool_and_training_read_it(gen, photos, tmp_path):
+    """``gen.analyze(Image.open(path))`` ignored the EXIF orientation (the tool and training
+    turn the image) and gave a transparent PNG to the CLIP processor, which lays it on white
+    where OpenCV drops the alpha: another foreground ratio and noise level than the tool's."""
+    from genview_mm.datasets.image_sources import load_image
+    base = photos[0][0].resize((48, 32))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees
+    base.save(tmp_path / 'exif.jpg', quality=95, exif=exif)
+    rgba = np.asarray(base.convert('RGBA')).copy()
+    rgba[:, :24] = 0  # the left half transparent black
+    Image.fromarray(rgba, 'RGBA').save(tmp_path / 'rgba.png')
+    for name in ('exif.jpg', 'rgba.png'):
+        decoded, why = load_image(str(tmp_path / name))
+        assert why is None
+        with Image.open(tmp_path / name) as opened:
+            assert opened.mode != 'RGB' or opened.getexif().get(0x0112) == 6
+            got = gen.analyze([opened])
+        ref = gen.analyze([decoded])
+        assert float(got['fg_ratio'][0]) == pytest.approx(float(ref['fg_ratio'][0])), name
+        assert got['noise_level'] == ref['noise_level'], name
+        assert torch.allclose(gen.preprocess([opened]), gen.preprocess([decoded])), name
 
 
 def test_constructor_values_are_checked_before_any_load(tiny_unclip_pca):

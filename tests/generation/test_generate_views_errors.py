@@ -56,6 +56,9 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
                                'argument --lock-wait: must be >= 0, got -1.0'),
         'missing pipeline': (cmd(photo_dir, tiny_unclip_pca, str(tmp_path / 'none'),
                                  out), 'unCLIP pipeline folder not found'),
+        'pipeline a file': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_pca, out),
+                            'is a file (a single-file checkpoint?), not a diffusers pipeline '
+                            'folder; pass a folder saved with save_pretrained or a hub id'),
         'bad PCA path': (cmd(photo_dir, str(tmp_path / 'pca.pth'), tiny_unclip_path,
                              out), 'fit one with tools/fit_foreground_pca.py'),
         # an unset shell variable: the views, records and manifest went to the current folder
