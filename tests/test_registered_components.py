@@ -56,6 +56,9 @@ BUILT_BY: Dict[str, List[str]] = {
         'test_hook_reports_coverage_and_rejects_mismatched_manifest',
         'tests/datasets/test_released_views.py::'
         'test_partial_coverage_training_data_hook_warning_and_levels'],
+    'CPUDistributedDataParallel': [
+        'tests/engine/test_launch.py::test_ddp_on_cpu_turns_a_necks_default_sync_bn_into_bn',
+        'tests/engine/test_train_tools.py::test_dist_train_two_cpu_processes'],
     'KNNMonitorHook': [
         'tests/evaluation/test_eval_knn.py::test_hook_evaluate_logs_to_message_hub',
         'tests/evaluation/test_eval_knn.py::test_gather_across_ranks'],

@@ -5,7 +5,9 @@ Keeps the launch scripts thin and makes the same config run on a GPU cluster and
 * ``--launcher pytorch|slurm|mpi`` without CUDA initialises a ``gloo`` process group before the
   Runner is built (MMEngine's own ``init_dist`` calls ``torch.cuda.set_device`` and dies on CPU)
   and wraps the model in DDP with ``device_ids=None``;
-* without CUDA, ``SyncBN`` in a config becomes ``BN`` (SyncBN needs CUDA) with a logged warning;
+* without CUDA, ``SyncBN`` in a config becomes ``BN`` (SyncBN needs CUDA) with a logged warning,
+  and DDP on CPU (:class:`~genview_mm.engine.CPUDistributedDataParallel`) turns the SyncBN
+  layers a model builds by default (MMPretrain's necks) into BatchNorm;
 * ``--amp`` selects ``AmpOptimWrapper`` where an accelerator exists and warns otherwise.
 
 (The ``_scope_`` of inherited ``collate_fn`` configs is handled in :mod:`genview_mm.compat`.)
@@ -26,6 +28,7 @@ import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 
+from ..engine import CPU_DDP
 from ..utils.config_keys import type_name
 from ..utils.file_safety import config_dump_problem
 from .config import load_config
@@ -249,6 +252,8 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
         if launcher != 'none':
             init_cpu_distributed(launcher)
             wrapper = cfg.get('model_wrapper_cfg') or ConfigDict(type='MMDistributedDataParallel')
+            if type_name(wrapper) == 'MMDistributedDataParallel':  # and the neck defaults' SyncBN
+                wrapper['type'] = CPU_DDP
             wrapper['device_ids'] = None
             cfg.model_wrapper_cfg = wrapper
             env_cfg = cfg.get('env_cfg') or ConfigDict()

@@ -1,5 +1,7 @@
-"""Runner-side components (hooks), as mmpretrain's ``engine`` package."""
+"""Runner-side components (hooks, the CPU model wrapper), as mmpretrain's ``engine`` package."""
+from .cpu_ddp import CPU_DDP, CPUDistributedDataParallel
 from .errors import RunCheckFailed, StartCheckFailed
 from .hooks import GenViewPairHook, KNNMonitorHook
 
-__all__ = ['GenViewPairHook', 'KNNMonitorHook', 'RunCheckFailed', 'StartCheckFailed']
+__all__ = ['CPU_DDP', 'CPUDistributedDataParallel', 'GenViewPairHook', 'KNNMonitorHook',
+           'RunCheckFailed', 'StartCheckFailed']

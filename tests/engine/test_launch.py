@@ -161,3 +161,50 @@ def test_option_abbreviations_are_refused(tool, repo_root, capsys):
         run_script(f'{tool}.py', config, *(['ckpt.pth'] if tool == 'test' else []), '--pref')
     assert exc.value.code == 2
     assert 'unrecognized arguments: --pref' in capsys.readouterr().err
+
+
+def test_ddp_on_cpu_turns_a_necks_default_sync_bn_into_bn(tmp_path, monkeypatch):
+    """The config's SyncBN entries became BN, but MMPretrain's NonLinearNeck (MoCo v3, BYOL,
+    SimSiam, SimCLR) builds SyncBN by default: DDP on CPU processes ended in 'SyncBatchNorm
+    layers only work with GPU modules'. The CPU wrapper turns them into BatchNorm."""
+    import torch.distributed as dist
+    from mmengine.registry import MODEL_WRAPPERS, DefaultScope
+    from mmpretrain.registry import MODELS
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    from genview_mm.apis import launch
+    from genview_mm.engine import CPU_DDP
+
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    monkeypatch.setattr(launch, 'init_cpu_distributed', lambda launcher: None)
+    cfg = Config(dict(model=dict(type='NonLinearNeck', in_channels=4, hid_channels=6,
+                                 out_channels=3, num_layers=2)))
+    prepare_cfg(cfg, 'pytorch', str(tmp_path / 'w'), None)
+    assert cfg.model_wrapper_cfg == dict(type=CPU_DDP, device_ids=None)
+    own = Config(dict(model_wrapper_cfg=dict(type='MyWrapper', find_unused_parameters=True)))
+    prepare_cfg(own, 'pytorch', str(tmp_path / 'w'), None)
+    assert own.model_wrapper_cfg == dict(type='MyWrapper', find_unused_parameters=True,
+                                         device_ids=None)  # a wrapper of the user's: kept
+
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path / "store"}', rank=0,
+                            world_size=1)
+    try:
+        for scope in ('mmpretrain', 'mmdet'):  # found from a detection config too
+            neck = MODELS.build(cfg.model)
+            synced = [m for m in neck.modules() if isinstance(m, torch.nn.SyncBatchNorm)]
+            assert len(synced) == 2  # the neck's default norm_cfg
+            synced[0].running_mean.fill_(0.5)
+            keys = sorted(neck.state_dict())
+            with DefaultScope.overwrite_default_scope(scope):
+                model = MODEL_WRAPPERS.build(dict(cfg.model_wrapper_cfg),
+                                             default_args=dict(module=neck))
+            assert type(model).__name__ == 'CPUDistributedDataParallel'
+            assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in model.modules())
+            assert sorted(model.module.state_dict()) == keys
+            bn = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+            assert len(bn) == 2 and torch.all(bn[0].running_mean == 0.5)  # statistics kept
+            out = model([torch.randn(4, 4, 1, 1)])[0]
+            out.sum().backward()
+            assert out.shape == (4, 3) and torch.isfinite(out).all()
+    finally:
+        dist.destroy_process_group()

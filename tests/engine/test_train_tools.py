@@ -52,11 +52,17 @@ def test_train_then_resume(tmp_path, train_photos):
 
 
 def test_dist_train_two_cpu_processes(tmp_path, train_photos):
+    """With MMPretrain's NonLinearNeck (the MoCo v3, BYOL, SimSiam and SimCLR neck), whose
+    default norm is SyncBN: DDP on CPU refused it ('SyncBatchNorm layers only work with GPU
+    modules')."""
     work = str(tmp_path / 'dist')
     out = run_tool('dist_train.sh', MOCO_CFG, '2', '--work-dir', work, '--cfg-options',
                    f'train_dataloader.dataset.data_root={train_photos.src_root}',
-                   'train_cfg.max_epochs=1', env=dict(PORT=str(free_port()))).output
+                   'model.neck.type=NonLinearNeck', 'train_cfg.max_epochs=1',
+                   env=dict(PORT=str(free_port()))).output
     assert 'Distributed training: True' in out
+    # the neck and its momentum copy
+    assert 'No CUDA: 4 SyncBatchNorm layer(s) the model built without a config entry' in out
     ckpt = torch.load(osp.join(work, 'epoch_1.pth'), weights_only=True)
     # 16 images, 2 processes x batch 8 -> 1 iteration per epoch
     assert ckpt['meta']['iter'] == 1
