@@ -404,6 +404,25 @@ def test_hook_warns_once_when_the_pipeline_drops_the_genview_fields(data):
     assert runner.message_hub.get_scalar('train/genview_gen_frac').current() == 1.0
 
 
+def test_hook_counts_a_batch_that_mixes_genview_and_plain_samples(data):
+    """A ConcatDataset of a GenView part and a plain MultiView part: a batch whose first
+    sample was GenView's ended in AttributeError ('no attribute genview_slot') on a plain one;
+    one whose first sample was plain logged nothing and warned that PackInputs drops the
+    fields. The plain samples count as originals."""
+    from mmengine.structures import BaseDataElement
+    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    hook = GenViewPairHook()
+    hook.before_train(runner)
+    started = len(logs)
+    gen = BaseDataElement(genview_slot=1, genview_noise_level=200, genview_fallback=False)
+    for i, samples in enumerate(([gen, BaseDataElement()], [BaseDataElement()] * 3 + [gen])):
+        hook.after_train_iter(runner, i, dict(data_samples=samples))
+        hub = runner.message_hub
+        assert hub.get_scalar('train/genview_gen_frac').current() == 1 / len(samples)
+        assert hub.get_scalar('train/genview_noise_level').current() == 200.0
+    assert logs[started:] == []
+
+
 def test_a_symlinked_manifest_finds_its_views_beside_the_file_it_names(tmp_path):
     """A manifest file linked into a config folder resolved its relative outputs from the
     link's folder: no view was found, and every image trained on its original."""

@@ -389,8 +389,9 @@ class GenViewPairHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         self._check_scores(runner, (outputs or {}).get('genview_nonfinite'))
         samples: Sequence = (data_batch or {}).get('data_samples') or []
-        if samples and 'genview_slot' not in samples[0] and self._expects_fields \
-                and not self._warned_fields:
+        carried = any('genview_slot' in s for s in samples)  # a ConcatDataset may mix in
+        if samples and not carried and self._expects_fields \
+                and not self._warned_fields:  # a part without GenView: its samples have none
             self._warned_fields = True
             runner.logger.warning(
                 'GenViewPairHook: the data samples carry no genview_slot, so '
@@ -398,9 +399,9 @@ class GenViewPairHook(Hook):
                 'logged (nor are generated views that could not be read counted): pack them '
                 f'with PackInputs(algorithm_keys={GEN_KEYS}) after GenViewPairDataset, as the '
                 'GenView configs do (genview_keys of configs/_base_/genview_defaults.py).')
-        if not samples or 'genview_slot' not in samples[0]:
+        if not carried:
             return
-        slots = np.array([s.genview_slot for s in samples])
+        slots = np.array([s.get('genview_slot', -1) for s in samples])  # none: the original
         used = slots >= 0
         fell = sum(bool(s.get('genview_fallback', False)) for s in samples)
         self.fallbacks += fell
