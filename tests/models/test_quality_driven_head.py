@@ -102,6 +102,21 @@ def test_swav_per_sample_matches_upstream_with_queue():
         assert abs(head.loss(x).item() - ref.item()) < 1e-6
 
 
+def test_swav_per_sample_loss_of_a_sample_reaches_only_its_crops():
+    """The references above are built with swav_per_sample_loss itself, and a mean does not
+    see the order: a loss returned flipped (sample i weighted as sample N-1-i) passed them.
+    Sample i's loss must reach rows i, i+N, ... of the crop-major features, and no other."""
+    head = _build('SwAVHead')
+    (x, ) = CASES['SwAVHead'][1]
+    crops = x.shape[0] // N
+    assert crops >= 2 and x.shape[0] == crops * N
+    for i in (0, 2, N - 1):
+        leaf = x.detach().clone().requires_grad_(True)
+        swav_per_sample_loss(copy.deepcopy(head.loss_module), leaf)[i].backward()
+        reached = sorted(leaf.grad.abs().sum(dim=1).nonzero().flatten().tolist())
+        assert reached == [i + k * N for k in range(crops)], i
+
+
 def test_wrong_row_count_and_unsupported_loss_raise():
     head = _build('ContrastiveHead')
     with head.sample_weights(torch.ones(N + 1)):
