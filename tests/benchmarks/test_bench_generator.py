@@ -70,6 +70,17 @@ def test_tiny_preset_prints_both_arms(bench, capsys, monkeypatch):
     assert len(made) == 1 and not osp.exists(made[0])  # its work folder went (one was left)
 
 
+def test_the_reference_psnr_names_the_dtypes_it_compares(bench, capsys):
+    """bfloat16 arms are compared with an fp32 run of arm O: the line said fp16."""
+    assert bench.main(['--preset', 'tiny', '--images', '2', '--batch-size', '2', '--steps',
+                       '1', '--output-size', '32', '--psnr-images', '1', '--host-images', '1',
+                       '--threads', '1', '--dtype', 'bfloat16']) == 0
+    out = capsys.readouterr().out
+    assert fields('preset=', out)['dtype'] == 'bfloat16'
+    assert NUMBER.match(fields('psnr_o_bf16_to_o_fp32_db=', out)['psnr_o_bf16_to_o_fp32_db'])
+    assert 'psnr_o_fp16' not in out
+
+
 def test_bad_counts_and_a_missing_gpu_are_usage_errors(bench, capsys, monkeypatch):
     import torch
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
@@ -78,6 +89,8 @@ def test_bad_counts_and_a_missing_gpu_are_usage_errors(bench, capsys, monkeypatc
                         (['--device', 'cuda'], '--device cuda: no CUDA device here'),
                         # taken as the defaults (all threads; the H100 peak or the CPU's)
                         (['--threads', '0'], 'must be at least 1: --threads 0'),
+                        # a traceback after the pipelines were built (real size: minutes)
+                        (['--output-size', '0'], 'must be at least 1: --output-size 0'),
                         (['--peak-tflops', '0'], '--peak-tflops must be > 0, got 0.0'),
                         # an fp32 run's MFU was taken against the dense fp16 peak
                         (['--device', 'cuda', '--dtype', 'float32'], '--dtype float32 on '

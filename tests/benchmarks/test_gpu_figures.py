@@ -14,7 +14,9 @@ SCRIPT = osp.join(ROOT, 'tools', 'benchmarks', 'gpu_figures.sh')
 
 
 @pytest.mark.parametrize('args', [[], ['run'], ['run', 'OUT', 'nothing'],
-                                  ['run', 'OUT', 'all', '--fast'], ['prepare', 'x']])
+                                  ['run', 'OUT', 'all', '--fast'], ['prepare', 'x'],
+                                  ['run', 'OUT', '--smoke', '--smoke'],
+                                  ['run', 'OUT', 'scorer', 'generator']])
 def test_wrong_arguments_print_the_usage(tmp_path, args):
     res = run_cmd(['bash', SCRIPT, *[str(tmp_path / a) if a == 'OUT' else a for a in args]],
                   returncode=2)
@@ -37,11 +39,28 @@ def test_a_relative_out_and_a_failed_benchmark(tmp_path):
     assert sorted(os.listdir(tmp_path / 'rel')) == ['device.log', 'generator.log']
     assert 'stub tools/benchmarks/bench_generator.py' in (tmp_path / 'rel' / 'generator.log'
                                                           ).read_text()
+    # --smoke first: its WHAT was dropped and all five ran; a second run into the same OUT
+    # replaced the first one's device.log
+    res = run_cmd(['bash', SCRIPT, 'run', 'rel', '--smoke', 'scorer'], cwd=str(tmp_path),
+                  env=env)
+    assert '== generator' not in res.stdout and '== scorer: exit 0' in res.stdout
+    device = (tmp_path / 'rel' / 'device.log').read_text()
+    assert device.count('== run ') == 2 and '== run scorer --smoke' in device
     res = run_cmd(['bash', SCRIPT, 'run', str(tmp_path / 'out'), 'scorer', '--smoke'],
                   env=dict(env, STUB_RC='1'), returncode=1)
     assert res.stderr.splitlines()[-1] == (
         f'{SCRIPT}: failed: scorer scorer_compiled step_mocov2 step_mocov3 (see '
         f'{tmp_path}/out/<name>.log)')
+    # a package missing (markdown, requests, scikit-image were not in the wheels): one line
+    # in seconds, instead of every benchmark failing on its imports in turn
+    stub.write_text('#!/usr/bin/env bash\ncase "$*" in *skimage*) echo "ModuleNotFoundError: '
+                    'No module named skimage" >&2; exit 1;; esac\necho "stub $*"\n')
+    res = run_cmd(['bash', SCRIPT, 'run', str(tmp_path / 'miss'), 'scorer'], env=env,
+                  returncode=1)
+    assert res.stderr.splitlines()[-2:] == [
+        'ModuleNotFoundError: No module named skimage',
+        f'{SCRIPT}: a package the benchmarks need is missing (see {tmp_path}/miss/imports.log)']
+    assert os.listdir(tmp_path / 'miss') == ['imports.log'] and '==' not in res.stdout
 
 
 @pytest.mark.slow

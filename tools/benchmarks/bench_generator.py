@@ -66,7 +66,7 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     args = p.parse_args(argv)
     counts = ('images', 'host_images', 'batch_size', 'source_size', 'steps', 'psnr_images',
-              'threads')  # 0 threads or a peak of 0 was taken as the default
+              'threads', 'output_size')  # 0 threads or a peak of 0 was taken as the default
     bad = [f'--{k.replace("_", "-")} {getattr(args, k)}' for k in counts
            if getattr(args, k, None) is not None and getattr(args, k) < 1]
     if bad:
@@ -218,7 +218,8 @@ def measure(args, tmp: str) -> int:
               f'host_wall_ms_per_image={host_wall:.2f}', flush=True)
     ref_db, n = s.psnr_reference()
     first = [k for k in s.keys[:n] if k in same]
-    print(f'psnr_o_fp16_to_o_fp32_db={ref_db:.2f} psnr_p_to_o_same_images_db='
+    half = {'bfloat16': 'bf16'}.get(s.dtype, 'fp16')  # the reference's other half: fp32
+    print(f'psnr_o_{half}_to_o_fp32_db={ref_db:.2f} psnr_p_to_o_same_images_db='
           f'{mean_psnr(s.psnr_pairs(osp.join(tmp, "O"), osp.join(tmp, "P"), first)):.2f} '
           f'psnr_images={n}', flush=True)
     return 0

@@ -14,8 +14,10 @@
 # start, both only if they finish early). `prepare` downloads
 # pure-Python wheels for Python $WHEEL_PYTHON (default 3.12) and builds mmcv 2.1.0 without its
 # compiled ops (mmcv-lite); none of the benchmarks needs those ops. WHEELS_DIR replaces .whl/;
-# PYTHON replaces python3. .whl/ is git-ignored: a copy of the working tree to the GPU machine
-# must bring it along (the device tool's carry), or `run` has no wheels to install.
+# PYTHON replaces python3. `run` first checks that every package the benchmarks import is there
+# (a missing one ends it in seconds, named in OUT/imports.log). .whl/ is git-ignored: a copy of
+# the working tree to the GPU machine must bring it along (the device tool's carry), or `run`
+# has no wheels to install.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 WHEELS="${WHEELS_DIR:-$ROOT/.whl}"
@@ -31,11 +33,12 @@ prepare() {
              --python-version "${WHEEL_PYTHON:-3.12}" --platform manylinux_2_28_x86_64
              --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d "$WHEELS")
   mkdir -p "$WHEELS"
-  # the stack and its pure-Python needs; the machine must already have numpy, opencv, timm,
-  # transformers, huggingface-hub, safetensors and matplotlib (as the 2026-12-04 H200 had)
+  # the stack and its pure-Python needs (model-index imports markdown, diffusers requests); the
+  # machine must already have numpy, opencv, timm, transformers, huggingface-hub, safetensors,
+  # matplotlib and scikit-image (as the 2026-12-04 H200 had)
   "${pip[@]}" mmengine==0.10.7 mmpretrain==1.2.0 diffusers==0.42.1 addict yapf termcolor \
     platformdirs mat4py modelindex model-index ordered-set importlib_metadata lazy-importer \
-    einops rich
+    einops rich markdown requests urllib3 idna certifi charset-normalizer
   local build
   build="$(mktemp -d)"
   "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation mmcv==2.1.0 -d "$build"
@@ -61,10 +64,16 @@ bench() {
 
 run() {
   OUT="$1"
-  local what="${2:-all}" smoke="${3:-}"
-  if [ "$what" = --smoke ]; then what=all smoke=--smoke; fi
-  case "$what" in scorer|generator|all) ;; *) usage ;; esac
-  [ -z "$smoke" ] || [ "$smoke" = --smoke ] || usage
+  shift
+  local what="" smoke="" arg
+  for arg in "$@"; do  # WHAT and --smoke, in either order
+    case "$arg" in
+      --smoke) [ -z "$smoke" ] || usage; smoke=--smoke ;;
+      scorer|generator|all) [ -z "$what" ] || usage; what="$arg" ;;
+      *) usage ;;
+    esac
+  done
+  what="${what:-all}"
   mkdir -p "$OUT"
   OUT="$(CDPATH='' cd -- "$OUT" && pwd)"  # a relative OUT still names it after the cd below
   FAILED=""
@@ -80,8 +89,17 @@ run() {
   fi
   export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
   cd "$ROOT"
+  # every package the benchmarks import, in seconds: a missing one fails here, not in each log
+  if ! "$PY" -c "import genview_mm, mmpretrain, diffusers, timm, skimage, matplotlib" \
+      >"$OUT/imports.log" 2>&1; then
+    tail -n 3 "$OUT/imports.log" >&2
+    echo "$0: a package the benchmarks need is missing (see $OUT/imports.log)" >&2
+    return 1
+  fi
+  rm -f "$OUT/imports.log"
+  echo "== run $what${smoke:+ $smoke}" >>"$OUT/device.log"  # appended: one OUT for each WHAT
   "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(),
-torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" | tee "$OUT/device.log"
+torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu')" | tee -a "$OUT/device.log"
   date -u '+%Y-%m-%d %H:%M UTC' | tee -a "$OUT/device.log"
   local sc=tools/benchmarks/bench_scorer.py gen=tools/benchmarks/bench_generator.py
   if [ -z "$smoke" ]; then
