@@ -77,23 +77,30 @@ def check_pipeline_folder(folder: str, cls: Any) -> None:
                       "stabilityai/stable-diffusion-2-1-unclip saved with save_pretrained)")
 
 
+def check_unclip_source(pretrained: str) -> None:
+    """Raise FileNotFoundError or OSError unless ``pretrained`` is a hub id or a folder holding
+    a saved Stable unCLIP pipeline (what :func:`load_unclip_pipeline` checks before loading)."""
+    from diffusers import StableUnCLIPImg2ImgPipeline
+    folder = osp.expanduser(pretrained)
+    if not (pretrained.startswith(('/', '.', '~')) or osp.exists(pretrained)):
+        return  # a hub id
+    if not osp.isdir(folder):
+        found = (f'{pretrained!r} is a file (a single-file checkpoint such as '
+                 'sd21-unclip-h.ckpt?), not a diffusers pipeline folder' if osp.isfile(folder)
+                 else f'unCLIP pipeline folder not found: {pretrained!r}')
+        raise FileNotFoundError(
+            f'{found}. Pass a folder saved with '
+            "pipeline.save_pretrained(...) or a hub id such as "
+            "'stabilityai/stable-diffusion-2-1-unclip'.")
+    check_pipeline_folder(folder, StableUnCLIPImg2ImgPipeline)
+
+
 def load_unclip_pipeline(pretrained: str, device: torch.device,
                          torch_dtype: Optional[str] = None) -> Any:
     """``StableUnCLIPImg2ImgPipeline.from_pretrained(pretrained)`` with a clear error."""
     from diffusers import StableUnCLIPImg2ImgPipeline
     dtype = resolve_dtype(torch_dtype, torch.device(device))
-    looks_local = pretrained.startswith(('/', '.', '~')) or osp.exists(pretrained)
-    if looks_local and not osp.isdir(osp.expanduser(pretrained)):
-        found = (f'{pretrained!r} is a file (a single-file checkpoint such as '
-                 'sd21-unclip-h.ckpt?), not a diffusers pipeline folder'
-                 if osp.isfile(osp.expanduser(pretrained)) else
-                 f'unCLIP pipeline folder not found: {pretrained!r}')
-        raise FileNotFoundError(
-            f'{found}. Pass a folder saved with '
-            "pipeline.save_pretrained(...) or a hub id such as "
-            "'stabilityai/stable-diffusion-2-1-unclip'.")
-    if looks_local:
-        check_pipeline_folder(osp.expanduser(pretrained), StableUnCLIPImg2ImgPipeline)
+    check_unclip_source(pretrained)
     try:
         return StableUnCLIPImg2ImgPipeline.from_pretrained(osp.expanduser(pretrained),
                                                            dtype=dtype)

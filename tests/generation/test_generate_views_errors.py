@@ -151,7 +151,21 @@ def test_check_args_refuses_what_a_task_would_refuse(gen_main, photo_dir, tiny_u
     (tmp_path / 'empty' / '.cache' / 'img.jpg').write_bytes(b'jpeg')
     (tmp_path / 'empty' / 'notes.txt').write_text('no images yet')
     empty = str(tmp_path / 'empty')
+    # on a fresh --out-dir (no settings record to compare them with), a model folder that is
+    # no pipeline, a PCA file without a threshold and an empty list passed too
+    (tmp_path / 'no_model').mkdir()
+    from genview_mm.foreground import ForegroundPCA
+    scorer_only = ForegroundPCA.load(tiny_unclip_pca)
+    scorer_only.alpha = None
+    scorer_only.save(str(tmp_path / 'scorer_only.pth'))
+    (tmp_path / 'empty.txt').write_text('\n')
     for source, extra, shown in (
+            (photo_dir, ['--pretrained', str(tmp_path / 'no_model')],
+             f"{str(tmp_path / 'no_model')!r} is not a saved diffusers pipeline"),
+            (photo_dir, ['--pca', str(tmp_path / 'scorer_only.pth')],
+             'has no foreground threshold, which foreground ratios need'),
+            (str(tmp_path / 'empty.txt'), [],
+             f"no images found in source {str(tmp_path / 'empty.txt')!r}"),
             (photo_dir, ['--out-dir', osp.join(photo_dir, 'a', 'views')],
              'is inside the source folder'),
             (photo_dir, ['--out-dir', str(tmp_path / 'imported')],

@@ -9,10 +9,17 @@ import os.path as osp
 from collections import Counter
 from typing import Iterable, Optional
 
-from ...datasets.image_sources import check_source_options, has_image, list_source, read_config
+from ...datasets.image_sources import (
+    check_source_options,
+    has_image,
+    list_file,
+    list_source,
+    read_config,
+)
+from ...foreground import ForegroundPCA
 from ...foreground.encoder_identity import is_fingerprint
 from ...generation.noise import validate_noise_rule
-from ...generation.pipeline_loader import scheduler_class
+from ...generation.pipeline_loader import check_unclip_source, scheduler_class
 from ...structures.manifest import failure_cause
 from ...utils.dist import LAUNCH_MODES, launch_from, resolve_device
 from ...utils.file_safety import check_outside_sources
@@ -114,6 +121,12 @@ def checked_start(args: argparse.Namespace, check_only: bool = False):
                          'torchrun) would let one delete what another already wrote: delete '
                          '--out-dir once before launching instead')
     generator = make_generator(args, device)
+    if check_only:  # what the start refuses once the model loads (no record may compare them)
+        try:
+            check_unclip_source(args.pretrained)
+            ForegroundPCA.load(args.pca).require_threshold()
+        except (OSError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
     old = read_settings(args.out_dir)
     if check_only and old is None:  # views or manifests of another tool are refused too
         return launch, generator, None, check_settings(args.out_dir, {}, args.overwrite)
@@ -136,10 +149,11 @@ def check_args(args: argparse.Namespace) -> None:
     try:
         check_outside_sources(args.out_dir, args.source, [])  # a folder source: no listing
         check_source_options(args.source, args.data_root, args.dataset_key)
-        if osp.isdir(args.source) and not has_image(args.source):  # a look, not a listing
-            raise ValueError(f'no images found in source {args.source!r}')
         if args.source.endswith('.py'):  # parsed, not built (a folder dataset walks it)
             read_config(args.source)
+        elif not (has_image(args.source) if osp.isdir(args.source)  # a look, not a listing
+                  else list_file(args.source, args.data_root)):  # a list: read, not stat'ed
+            raise ValueError(f'no images found in source {args.source!r}')
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     checked_start(args, check_only=True)
