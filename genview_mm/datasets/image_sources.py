@@ -47,9 +47,9 @@ def _items(paths, root: Optional[str]) -> List[ImageItem]:
 
 
 def _walk(folder: str) -> Iterator[str]:
-    """Image files under ``folder``, following links, skipping hidden names (``.x``, ``._x``)
-    and dangling links as mmengine's listing does, and each symlink back to a folder above it
-    (with a warning)."""
+    """Image files under ``folder``, following links, skipping hidden files (``.x``, ``._x``;
+    hidden folders are walked) and dangling links as mmengine's listing, and so MMPretrain's
+    folder datasets, do, and each symlink back to a folder above it (with a warning)."""
     stack = [(folder, (osp.realpath(folder), ))]
     while stack:
         path, ancestors = stack.pop()
@@ -57,7 +57,7 @@ def _walk(folder: str) -> Iterator[str]:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
             try:
-                is_dir = not is_hidden(entry.name) and entry.is_dir()
+                is_dir = entry.is_dir()
             except OSError:
                 continue  # a dangling link
             real = osp.realpath(entry.path) if is_dir else None

@@ -15,8 +15,8 @@ WRITE_FORMATS = {'.jpg': 'JPEG', '.jpeg': 'JPEG', '.png': 'PNG', '.webp': 'WEBP'
 
 def is_hidden(name: str) -> bool:
     """Whether a file or folder name is hidden (``.x``, macOS's ``._x`` beside each ``x``):
-    MMEngine's listing, and so every MMPretrain folder dataset, skips such files; so does every
-    listing of genview_mm."""
+    MMEngine's listing, and so every MMPretrain folder dataset, skips such files (it walks
+    hidden folders); so does every listing of genview_mm."""
     return name.startswith('.')
 
 

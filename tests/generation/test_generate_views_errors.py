@@ -147,8 +147,8 @@ def test_check_args_refuses_what_a_task_would_refuse(gen_main, photo_dir, tiny_u
     out = str(tmp_path / 'out')
     (tmp_path / 'imported').mkdir()
     (tmp_path / 'imported' / 'manifest.jsonl').write_text('')
-    (tmp_path / 'empty' / '.cache').mkdir(parents=True)  # no image: only a hidden one
-    (tmp_path / 'empty' / '.cache' / 'img.jpg').write_bytes(b'jpeg')
+    (tmp_path / 'empty' / 'a').mkdir(parents=True)  # no image: only a hidden one
+    (tmp_path / 'empty' / 'a' / '._img.jpg').write_bytes(b'jpeg')
     (tmp_path / 'empty' / 'notes.txt').write_text('no images yet')
     empty = str(tmp_path / 'empty')
     # on a fresh --out-dir (no settings record to compare them with), a model folder that is

@@ -678,17 +678,18 @@ def test_an_ext_that_cannot_match_is_refused_or_explained(tmp_path, capsys):
     assert len(read_manifest(str(out))) == 2
 
 
-def test_hidden_files_and_folders_are_skipped_on_both_sides(tmp_path, capsys):
+def test_hidden_files_are_skipped_on_both_sides_and_hidden_folders_walked(tmp_path, capsys):
     """macOS's ._x.JPEG beside each x.JPEG (in both trees after a copy) was counted as a
-    source and imported as a view pair; the training datasets and the generation skip them."""
+    source and imported as a view pair; the training datasets and the generation skip them.
+    They train on the images of a hidden folder: those are imported."""
     src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG', '._a.JPEG'],
                                                     ['a.JPEG', '._a.JPEG']),
                                             '.cache': (['b.JPEG'], ['b.JPEG'])})
     out = tmp_path / 'm.jsonl'
     rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
     assert rc == 0, stdout
-    assert [r['key'] for r in read_manifest(str(out))] == ['n01/a.JPEG']
-    assert '  source images scanned          1' in stdout.splitlines()
+    assert [r['key'] for r in read_manifest(str(out))] == ['.cache/b.JPEG', 'n01/a.JPEG']
+    assert '  source images scanned          2' in stdout.splitlines()
     assert 'view files without a source' not in stdout
 
 

@@ -365,9 +365,10 @@ def test_sources_folder_and_list(tmp_path):
 
 
 def test_sources_skip_hidden_files_and_symlink_cycles(tmp_path, caplog):
-    """As mmengine's listing: no ``.x`` or ``._x`` (macOS resource forks) files, no hidden
-    folders, no dangling links or other non-files; a symlink back to an ancestor is skipped with
-    a warning (on main a loop listed 164 keys for 4 images)."""
+    """As mmengine's listing: no ``.x`` or ``._x`` (macOS resource forks) files, no dangling
+    links or other non-files, but the images in hidden folders (MMPretrain's datasets train on
+    them: skipped, they had no view); a symlink back to an ancestor is skipped with a warning
+    (on main a loop listed 164 keys for 4 images)."""
     root = tmp_path / 'src'
     (root / 'a' / 'deep').mkdir(parents=True)
     (root / '.cache').mkdir()
@@ -383,7 +384,14 @@ def test_sources_skip_hidden_files_and_symlink_cycles(tmp_path, caplog):
     os.symlink('1.jpg', root / 'a' / 'link.jpg')
     with caplog.at_level('WARNING'):
         keys = [it.key for it in list_folder(str(root))]
-    assert keys == ['4.jpg', 'a/1.jpg', 'a/2.jpg', 'a/deep/3.jpg', 'a/link.jpg']
+    assert keys == ['.cache/5.jpg', '4.jpg', 'a/1.jpg', 'a/2.jpg', 'a/deep/3.jpg', 'a/link.jpg']
+    from mmpretrain.datasets import CustomDataset  # what training reads (without the loops)
+    plain = tmp_path / 'plain'
+    shutil.copytree(root, plain, symlinks=True, ignore=lambda d, names: [
+        n for n in names if n in ('loop', 'root', 'dangling.jpg', 'pipe.jpg')])
+    dataset = CustomDataset(data_root=str(plain), with_label=False, pipeline=[])
+    assert sorted(osp.relpath(dataset.get_data_info(i)['img_path'], str(plain))
+                  for i in range(len(dataset))) == keys
     assert caplog.text.count('symlink cycle') == 2
     # a config's dataset is listed by MMPretrain, which follows the loop to the OS's limit: a
     # line naming the cycle (it was the bare ELOOP error), not a skip training would not make

@@ -23,23 +23,22 @@ class FolderPair(NamedTuple):
 def scan_folder(path: Optional[str], skip: Tuple[str, ...] = (),
                 ancestors: Tuple[str, ...] = ()) -> Tuple[List[str], List[str]]:
     """(sorted file names, sorted sub-folder names) of one folder, following symlinks like
-    ``os.walk(followlinks=True)``, without hidden names (``.x``, ``._x``: the training datasets
-    and the generation skip them); ``([], [])`` for None. Sub-folders whose absolute path is in
-    ``skip`` are left out, and so, with a warning, are links back to a folder whose real path
-    is in ``ancestors`` (a symlink cycle: walked, it would never end)."""
+    ``os.walk(followlinks=True)``, without hidden files (``.x``, ``._x``: the training
+    datasets and the generation skip them, and walk hidden folders); ``([], [])`` for None.
+    Sub-folders whose absolute path is in ``skip`` are left out, and so, with a warning, are
+    links back to a folder whose real path is in ``ancestors`` (a symlink cycle: walked, it
+    would never end)."""
     if path is None:
         return [], []
     files, dirs = [], []
     with os.scandir(path) as it:
         for entry in it:
-            if is_hidden(entry.name):  # macOS's ._x beside each x, .cache/, ...
-                continue
             try:
                 is_dir = entry.is_dir()
             except OSError:  # a dangling link or a file gone meanwhile
                 continue
-            if not is_dir:
-                files.append(entry.name)
+            if not is_dir:  # not macOS's ._x beside each x; hidden folders, as MMPretrain's
+                files += [] if is_hidden(entry.name) else [entry.name]  # datasets, are walked
             elif osp.realpath(entry.path) in ancestors:
                 logger.warning('skipping %s: a symlink cycle (it leads back to %s)', entry.path,
                                osp.realpath(entry.path))
