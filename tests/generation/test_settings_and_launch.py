@@ -120,6 +120,23 @@ def test_overwrite_deletes_only_recorded_files_inside_out_dir(tmp_path):
     assert sorted(os.listdir(out)) == ['images']
 
 
+def test_overwrite_leaves_a_linked_images_folder_and_its_target(tmp_path):
+    """OUT/images a link to a folder elsewhere: the clear walked the target, removed its empty
+    folders (outside --out-dir) and ended in 'Not a directory' on the link, with the records
+    already deleted."""
+    out, target = tmp_path / 'out', tmp_path / 'elsewhere'
+    (target / 'empty_class').mkdir(parents=True)
+    (target / 'a').mkdir()
+    (target / 'a' / 'v1.jpg').write_bytes(b'x')
+    write_settings(str(out), base())
+    os.symlink(str(target), out / 'images')
+    write_manifest(str(out / 'shards' / 'shard-00000.jsonl'),
+                   [ManifestRow('/s/1', '1', 0, 'images/a/v1.jpg')])
+    assert clear_outputs(str(out)) == 2  # the record and the settings (the view is elsewhere)
+    assert osp.islink(out / 'images') and sorted(os.listdir(target)) == ['a', 'empty_class']
+    assert os.listdir(target / 'a') == ['v1.jpg'] and sorted(os.listdir(out)) == ['images']
+
+
 def test_an_overwrite_cut_short_can_be_rerun(tmp_path, monkeypatch):
     """A clear killed (or failing) after some deletions keeps the settings record, so the
     next --overwrite clears the rest; deleted first (it sorts before images/), it left views

@@ -148,8 +148,9 @@ def clear_outputs(out_dir: str) -> int:
         targets += [p for p in [osp.join(out_dir, SETTINGS_NAME)] if osp.isfile(p)]
         for path in targets:
             os.remove(path)
-        for folder in (IMAGES_DIR, SHARDS_DIR):  # folders left empty
-            for d, _, _ in sorted(os.walk(osp.join(out_dir, folder)), reverse=True):
+        for folder in (IMAGES_DIR, SHARDS_DIR):  # folders left empty (not a link's target's)
+            top = osp.join(out_dir, folder)
+            for d, _, _ in sorted(os.walk(top) if not osp.islink(top) else [], reverse=True):
                 if not os.listdir(d):
                     os.rmdir(d)
     return len(targets)
