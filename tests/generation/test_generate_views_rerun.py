@@ -97,6 +97,16 @@ def test_lost_and_damaged_outputs_are_redone(gen_main, merge_main, photo_dir, ti
         assert np.abs(np.asarray(Image.open(r['output']), np.int16) - first[r['key']]).max() <= 3
     assert len(list(read_rows(osp.join(out, RECORD)))) == 10  # one newest row per image
     assert merge_main([out, '--source', photo_dir, '--check-files']) == 0
+    # the worker's own merge failing (a folder where the manifest goes): a traceback before
+    os.remove(osp.join(out, 'manifest.jsonl'))
+    os.mkdir(osp.join(out, 'manifest.jsonl'))
+    capsys.readouterr()
+    assert gen_main(args) == 1
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err and err.count('\n') == 1, err
+    assert err.startswith('generate_views.py: error: every shard is done, but the merge failed: ')
+    assert err.rstrip().endswith(f'fix that and run tools/merge_manifests.py {out}')
+    assert [f for f in os.listdir(out) if f.startswith('.')] == []  # no temporary file left
 
 
 def test_same_file_name_with_other_extension_or_case(gen_main, photo_dir, tiny_unclip_pca,

@@ -211,7 +211,11 @@ def run_from_args(args: argparse.Namespace) -> int:
                     'finishes last merges (or run tools/merge_manifests.py %s)', launch.rank,
                     args.out_dir)
     elif not args.no_merge:
-        report = merge_manifests(args.out_dir, items, args.num_variations)
+        try:  # the views are done: only the merge failed (a record damaged meanwhile, a folder
+            report = merge_manifests(args.out_dir, items, args.num_variations)  # in the way)
+        except (OSError, ValueError) as exc:
+            raise SetupError(f'every shard is done, but the merge failed: {exc}; fix that and '
+                             f'run tools/merge_manifests.py {args.out_dir}') from None
         logger.info('every shard done: merged %d rows (%d ok, %d failed) into %s; %d missing',
                     report['rows'], report['ok'], report['failed'], report['path'],
                     len(report['missing']))
