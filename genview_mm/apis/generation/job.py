@@ -213,6 +213,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     elif not args.no_merge:
         try:  # the views are done: only the merge failed (a record damaged meanwhile, a folder
             report = merge_manifests(args.out_dir, items, args.num_variations)  # in the way)
+        except DiskFull:
+            raise  # its own line
         except (OSError, ValueError) as exc:
             raise SetupError(f'every shard is done, but the merge failed: {exc}; fix that and '
                              f'run tools/merge_manifests.py {args.out_dir}') from None
