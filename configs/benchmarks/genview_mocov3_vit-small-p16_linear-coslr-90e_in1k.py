@@ -5,8 +5,8 @@
 # checkpoint works too, with the same prefix='backbone.'.
 #   bash tools/dist_train.sh \
 #       configs/benchmarks/genview_mocov3_vit-small-p16_linear-coslr-90e_in1k.py 8 \
-#       --cfg-options model.backbone.init_cfg.checkpoint=\
-#       checkpoints/genview_mocov3_vit-small-p16_backbone.pth
+#       --cfg-options \
+#       model.backbone.init_cfg.checkpoint=checkpoints/genview_mocov3_vit-small-p16_backbone.pth
 _base_ = ['mmpretrain::mocov3/benchmarks/vit-small-p16_8xb128-linear-coslr-90e_in1k.py',
           '../_base_/clip_normalization.py']
 

@@ -5,8 +5,8 @@
 # checkpoint works too, with the same prefix='backbone.'.
 #   bash tools/dist_train.sh \
 #       configs/benchmarks/genview_simsiam_r50_linear-lars-coslr-90e_in1k.py 8 \
-#       --cfg-options model.backbone.init_cfg.checkpoint=\
-#       checkpoints/genview_simsiam_r50_backbone.pth
+#       --cfg-options \
+#       model.backbone.init_cfg.checkpoint=checkpoints/genview_simsiam_r50_backbone.pth
 _base_ = ['mmpretrain::simsiam/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py',
           '../_base_/clip_normalization.py']
 

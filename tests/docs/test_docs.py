@@ -175,3 +175,16 @@ def test_generation_examples_use_the_layout_the_configs_read():
                         wrong.append(f'{path.relative_to(ROOT)}: {flag} {value}')
     assert not wrong, f'expected {expected}:\n' + '\n'.join(wrong)
     assert {'--out-dir', '--pca', 'merge_manifests.py'} <= set(seen) and len(seen) >= 12
+
+
+def test_config_header_commands_keep_each_option_whole():
+    """Three linear-probe headers split ``KEY=\\`` from its value on the next line: pasted,
+    bash passed the key with an empty value and the path as a separate argument."""
+    import glob
+    import os.path as osp
+    split = [f'{osp.relpath(path, ROOT)}:{n}'
+             for path in sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'),
+                                          recursive=True))
+             for n, line in enumerate(open(path, encoding='utf-8'), 1)
+             if line.lstrip().startswith('#') and line.rstrip().endswith('=\\')]
+    assert split == []
