@@ -141,6 +141,11 @@ def test_the_number_of_processes_is_a_training_setting(tmp_path, monkeypatch):
     def stub(self, *args, _n):  # each stage leaves its output: a done stage's is checked
         calls.append(_n)
         os.makedirs(made[_n](self, args), exist_ok=True)
+        files = dict(generate=['manifest.jsonl', 'images/'],
+                     train=[f'epoch_{self.epochs}.pth']).get(_n, [])
+        for name in files:  # the files a done stage's rerun checks (folders alone were)
+            path = osp.join(made[_n](self, args), name)
+            os.makedirs(path) if name.endswith('/') else open(path, 'w').close()
     for name in made:
         monkeypatch.setattr(Demo, name, lambda self, *a, _n=name: stub(self, *a, _n=_n))
     monkeypatch.setattr(Demo, 'write_config', lambda self, scorer: 'cfg.py')
@@ -158,6 +163,17 @@ def test_the_number_of_processes_is_a_training_setting(tmp_path, monkeypatch):
     scorer.mkdir()
     Demo(str(tmp_path / 'demo'), scorer_clip=str(scorer), gpus=1).run()
     assert calls == ['save_model', 'fit_pca', 'train', 'visualize']
+    # the manifest or the checkpoint deleted from a finished demo: every stage was skipped and
+    # the summary named files that were not there (or ended in a traceback)
+    for gone, again in (('views/manifest.jsonl', ['generate', 'train', 'visualize']),
+                        ('views/images', ['generate', 'train', 'visualize']),
+                        ('train/epoch_4.pth', ['train', 'visualize'])):  # 4 epochs
+        calls.clear()
+        path = tmp_path / 'demo' / gone
+        os.rmdir(path) if path.is_dir() else os.remove(path)
+        Demo(str(tmp_path / 'demo'), scorer_clip=str(scorer), gpus=1).run()
+        assert calls == again, gone
+        assert path.exists()
     calls.clear()  # and a real generator: its PCA, the views and the training
     Demo(str(tmp_path / 'demo'), unclip=str(scorer), scorer_clip=str(scorer), gpus=1).run()
     assert calls == ['save_model', 'fit_pca', 'generate', 'train', 'visualize']
