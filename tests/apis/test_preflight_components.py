@@ -368,6 +368,12 @@ def test_a_pca_file_of_another_token_width_is_broken_whatever_check_encoder_says
     assert (check.status, check.detail) == ('BROKEN', (
         f"{pca} was made for 'other-encoder', 64-d tokens, 4x4 grid at 32 px; the scorer "
         f"encoder {tiny_clip_path!r} gives 32-d tokens on a 8x8 grid"))
+    # the fix made the scorer's file over this one (--overwrite): a sound file of another
+    # encoder, perhaps the one another config uses, was lost. It now goes beside it.
+    new = osp.join(str(tmp_path), osp.basename(tiny_clip_path.rstrip('/')) + '.pth')
+    assert check.fix[0].endswith(f'--out {new}') and '--overwrite' not in ' '.join(check.fix)
+    assert check.fix[1] == (f'then --cfg-options model.scorer.pca_path={new}   ({pca} is left '
+                            'as it is)')
 
 
 def test_a_timm_weights_file_of_another_model_is_broken(tmp_path):

@@ -6,6 +6,7 @@ model is loaded.
 """
 import inspect
 import os.path as osp
+import re
 from typing import List, Optional, Tuple
 
 from genview_mm.foreground import EncoderIdentity, ForegroundPCA, ForegroundPCAError, encoder_id
@@ -148,6 +149,20 @@ def pca_fix(spec: dict, path: str, images: str = DEFAULT_TRAIN_IMAGES,
                      overwrite=overwrite)
 
 
+def other_encoder_fix(spec: dict, path: str, images: str, size: Optional[int]) -> List[str]:
+    """:func:`pca_fix` for a sound PCA file of another encoder: the scorer's own made beside
+    it, named after its encoder, and the config pointed there (the file in the way is kept: it
+    may be the one another config or encoder uses)."""
+    name = spec['model_name'] if spec['type'] == 'TimmPatchEncoder' else spec['pretrained']
+    slug = re.sub(r'[^A-Za-z0-9._-]+', '-', osp.basename(str(name).rstrip('/\\'))) or 'encoder'
+    new = osp.join(osp.dirname(path), f'{slug}.pth')
+    if osp.abspath(new) == osp.abspath(path):
+        new = osp.join(osp.dirname(path), f'{slug}-{size or "new"}.pth')
+    make = pca_fix(spec, new, images, size)
+    return make[:1] + [f'then --cfg-options model.scorer.pca_path={new}   ({path} is left as '
+                       'it is)'] + make[1:]
+
+
 def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
               encoder_there: bool = True, images: str = DEFAULT_TRAIN_IMAGES,
               check_identity: bool = True,
@@ -171,6 +186,7 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
                      'that is there)')
     identity, size = identity or expected_identity(spec, source), source.input_size
     fits, why = fits_encoder(pca, identity, size)
+    fix = other_encoder_fix(spec, path, images, size)  # a sound file: not overwritten
     name = identity.name
     if why == 'input size':
         return Check(what, BROKEN, f'{path} was made for {pca.describe()}; the scorer encoder '
