@@ -31,8 +31,7 @@ from collections import Counter
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-
-H100_DENSE_FP16_TFLOPS = 989.0  # H100/H200 SXM dense fp16/bf16 tensor-core peak
+from device_peak import H100_PEAK_TFLOPS  # noqa: E402  (the MFU reference on CUDA)
 
 
 def parse_args(argv=None):
@@ -61,7 +60,7 @@ def parse_args(argv=None):
     p.add_argument('--host-images', type=int, default=None,
                    help='images of the host-time pass (tiny: all, real-size: 16)')
     p.add_argument('--peak-tflops', type=float, default=None,
-                   help=f'device peak (default: {H100_DENSE_FP16_TFLOPS} on CUDA, the H100/'
+                   help=f'device peak (default: {H100_PEAK_TFLOPS} on CUDA, the H100/'
                    'H200 dense fp16 value; on CPU the measured float32 matmul rate)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     args = p.parse_args(argv)
@@ -84,7 +83,7 @@ def parse_args(argv=None):
     if args.device.startswith('cuda') and args.peak_tflops is None and \
             dtype not in (torch.float16, torch.bfloat16):  # an fp32 MFU against fp16's peak
         p.error(f'--dtype {args.dtype} on CUDA: pass --peak-tflops, the device\'s peak for it '
-                f'(the default {H100_DENSE_FP16_TFLOPS} is the dense fp16/bf16 one)')
+                f'(the default {H100_PEAK_TFLOPS} is the dense fp16/bf16 one)')
     real = args.preset == 'real-size'
     args.images = args.images or (64 if real else 16)
     args.host_images = args.host_images or (16 if real else args.images)
@@ -160,7 +159,7 @@ def measure(args, tmp: str) -> int:
     )
     device = torch.device(args.device)
     s = prepare(args, tmp, device)  # pipelines, generator, sources, levels, seeds, FLOPs
-    peak = args.peak_tflops or (H100_DENSE_FP16_TFLOPS if device.type == 'cuda'
+    peak = args.peak_tflops or (H100_PEAK_TFLOPS if device.type == 'cuda'
                                 else cpu_matmul_tflops())
     print(f'preset={args.preset} device={device} dtype={s.dtype} images={len(s.keys)} '
           f'batch={args.batch_size} steps={args.steps} output={s.output} '

@@ -36,11 +36,10 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from device_peak import H100_PEAK_TFLOPS  # noqa: E402  (the MFU reference on CUDA)
 
 SCORERS = ('convnext', 'vit-b32', 'tiny-clip')
 DEFAULT_SCORERS = {'cpu': ['tiny-clip'], 'gpu': ['convnext', 'vit-b32']}
-#: dense fp16/bf16 peak of an H100/H200 SXM in TFLOP/s, the MFU reference on CUDA
-H100_PEAK_TFLOPS = 989.4
 
 
 def scorer_option(text: str) -> tuple:

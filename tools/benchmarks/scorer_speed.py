@@ -17,8 +17,6 @@ from scorer_step import CLOCKS, random_pca
 #: the SSL normalisation of the GenView configs (CLIP's, 0-255 units)
 CLIP_MEAN_255 = [0.48145466 * 255, 0.4578275 * 255, 0.40821073 * 255]
 CLIP_STD_255 = [0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255]
-#: dense fp16/bf16 tensor-core peak of an H100/H200 SXM, TFLOP/s (the default on CUDA)
-H100_PEAK_TFLOPS = 989.4
 #: ``--preset``: timm model, input side and pair counts
 PRESETS = {'gpu': dict(model='convnext_base.clip_laion2b_augreg', size=224, pairs=[32, 512]),
            'cpu': dict(model='convnext_atto', size=224, pairs=[2, 8])}
