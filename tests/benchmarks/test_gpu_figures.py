@@ -55,12 +55,14 @@ def test_a_relative_out_and_a_failed_benchmark(tmp_path):
     # in seconds, instead of every benchmark failing on its imports in turn
     stub.write_text('#!/usr/bin/env bash\ncase "$*" in *skimage*) echo "ModuleNotFoundError: '
                     'No module named skimage" >&2; exit 1;; esac\necho "stub $*"\n')
-    res = run_cmd(['bash', SCRIPT, 'run', str(tmp_path / 'miss'), 'scorer'], env=env,
+    res = run_cmd(['bash', SCRIPT, 'run', str(tmp_path / 'miss'), 'generator'], env=env,
                   returncode=1)
     assert res.stderr.splitlines()[-2:] == [
         'ModuleNotFoundError: No module named skimage',
         f'{SCRIPT}: a package the benchmarks need is missing (see {tmp_path}/miss/imports.log)']
     assert os.listdir(tmp_path / 'miss') == ['imports.log'] and '==' not in res.stdout
+    res = run_cmd(['bash', SCRIPT, 'run', str(tmp_path / 'miss'), 'scorer'], env=env)
+    assert '== scorer: exit 0' in res.stdout  # the scorer's benchmarks need no photos
 
 
 @pytest.mark.slow

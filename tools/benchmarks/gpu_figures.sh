@@ -90,8 +90,9 @@ run() {
   export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
   cd "$ROOT"
   # every package the benchmarks import, in seconds: a missing one fails here, not in each log
-  if ! "$PY" -c "import genview_mm, mmpretrain, diffusers, timm, skimage, matplotlib" \
-      >"$OUT/imports.log" 2>&1; then
+  local needs="genview_mm, mmpretrain, timm, transformers"
+  [ "$what" = scorer ] || needs="$needs, diffusers, skimage"  # the generator's (and its photos)
+  if ! "$PY" -c "import $needs" >"$OUT/imports.log" 2>&1; then
     tail -n 3 "$OUT/imports.log" >&2
     echo "$0: a package the benchmarks need is missing (see $OUT/imports.log)" >&2
     return 1
