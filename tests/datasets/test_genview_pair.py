@@ -408,18 +408,26 @@ def test_hook_counts_a_batch_that_mixes_genview_and_plain_samples(data):
     """A ConcatDataset of a GenView part and a plain MultiView part: a batch whose first
     sample was GenView's ended in AttributeError ('no attribute genview_slot') on a plain one;
     one whose first sample was plain logged nothing and warned that PackInputs drops the
-    fields. The plain samples count as originals."""
+    fields. The plain samples count as originals, and a batch of plain samples alone logs a
+    generated fraction of 0 (it repeated the batch before) and no warning."""
+    from mmengine.dataset import ConcatDataset
     from mmengine.structures import BaseDataElement
-    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    from mmpretrain.datasets import CustomDataset
+    plain = CustomDataset(data_root=data.src_root, with_label=False, pipeline=[])
+    runner, logs = fake_runner(ConcatDataset([build_dataset(data.src_root, data.manifest),
+                                              plain]))
     hook = GenViewPairHook()
     hook.before_train(runner)
     started = len(logs)
     gen = BaseDataElement(genview_slot=1, genview_noise_level=200, genview_fallback=False)
+    hub = runner.message_hub
     for i, samples in enumerate(([gen, BaseDataElement()], [BaseDataElement()] * 3 + [gen])):
         hook.after_train_iter(runner, i, dict(data_samples=samples))
-        hub = runner.message_hub
         assert hub.get_scalar('train/genview_gen_frac').current() == 1 / len(samples)
         assert hub.get_scalar('train/genview_noise_level').current() == 200.0
+    hook.after_train_iter(runner, 2, dict(data_samples=[BaseDataElement()] * 4))
+    assert hub.get_scalar('train/genview_gen_frac').current() == 0.0
+    assert 'train/genview_noise_level' not in hub.log_scalars
     assert logs[started:] == []
 
 

@@ -236,6 +236,7 @@ class GenViewPairHook(Hook):
         self.fallbacks = self._unweighted = 0
         self._window = [0, 0]  # generated views drawn, of them unreadable
         self._expects_fields = self._warned_fields = self._warned_scores = False
+        self._plain_parts = False  # the dataset has samples no GenView transform makes
         self._loaded: Optional[dict] = None  # the counts a loaded checkpoint holds
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -259,6 +260,8 @@ class GenViewPairHook(Hook):
         found, warned, readers, checked = False, set(), {}, {}
         sampled = unreadable = 0  # view files read by the start check, and how many failed
         pairs = list(find_pair_transforms(dataset))
+        # a ConcatDataset part without GenView: its samples (and whole batches) carry no fields
+        self._plain_parts = sum(len(ds) for ds, _ in pairs) < len(dataset)
         for ds, transform in pairs:  # the datasets reading each manifest, checked together
             if transform.prob > 0:
                 index = _read_index(transform)
@@ -390,7 +393,7 @@ class GenViewPairHook(Hook):
         self._check_scores(runner, (outputs or {}).get('genview_nonfinite'))
         samples: Sequence = (data_batch or {}).get('data_samples') or []
         carried = any('genview_slot' in s for s in samples)  # a ConcatDataset may mix in
-        if samples and not carried and self._expects_fields \
+        if samples and not carried and self._expects_fields and not self._plain_parts \
                 and not self._warned_fields:  # a part without GenView: its samples have none
             self._warned_fields = True
             runner.logger.warning(
@@ -399,7 +402,7 @@ class GenViewPairHook(Hook):
                 'logged (nor are generated views that could not be read counted): pack them '
                 f'with PackInputs(algorithm_keys={GEN_KEYS}) after GenViewPairDataset, as the '
                 'GenView configs do (genview_keys of configs/_base_/genview_defaults.py).')
-        if not carried:
+        if not (carried or samples and self._plain_parts):  # a plain part's batch: 0 generated
             return
         slots = np.array([s.get('genview_slot', -1) for s in samples])  # none: the original
         used = slots >= 0
