@@ -374,6 +374,10 @@ def test_a_pca_file_of_another_token_width_is_broken_whatever_check_encoder_says
     assert check.fix[0].endswith(f'--out {new}') and '--overwrite' not in ' '.join(check.fix)
     assert check.fix[1] == (f'then --cfg-options model.scorer.pca_path={new}   ({pca} is left '
                             'as it is)')
+    open(new, 'wb').close()  # a file of that name: not overwritten either
+    check = check_scorer(dict(encoder=tiny_clip_path, pca_path=pca,
+                              check_encoder=check_encoder))[1]
+    assert check.fix[0].endswith(f"--out {new[:-4]}-2.pth") and '--overwrite' not in check.fix[0]
 
 
 def test_a_timm_weights_file_of_another_model_is_broken(tmp_path):

@@ -112,6 +112,7 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                  '{size} --out {path}{overwrite}   (PCA_RESULTS: tools/clip_pca/pca_results of '
                  'the official GenView repository)', 'or fit one: ' + _TIMM_FIT),
     'pca_timm_fit': (_TIMM_FIT,),  # an encoder no official vector was fitted for
+    'pca_beside': ('then --cfg-options model.scorer.pca_path={path}   ({kept} is left as it is)',),
     'encoder_setting': ('fix the encoder dict: {kind} takes {takes} ({key} required), e.g. '
                         '--cfg-options {key}=NAME',),
     'encoder_unknown': ('remove {keys} from the encoder dict in the config ({kind} takes '

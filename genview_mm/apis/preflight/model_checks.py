@@ -155,12 +155,13 @@ def other_encoder_fix(spec: dict, path: str, images: str, size: Optional[int]) -
     may be the one another config or encoder uses)."""
     name = spec['model_name'] if spec['type'] == 'TimmPatchEncoder' else spec['pretrained']
     slug = re.sub(r'[^A-Za-z0-9._-]+', '-', osp.basename(str(name).rstrip('/\\'))) or 'encoder'
-    new = osp.join(osp.dirname(path), f'{slug}.pth')
-    if osp.abspath(new) == osp.abspath(path):
-        new = osp.join(osp.dirname(path), f'{slug}-{size or "new"}.pth')
+    stem, k = osp.join(osp.dirname(path), slug), 1
+    new = f'{stem}.pth'
+    while osp.lexists(new) or osp.abspath(new) == osp.abspath(path):  # no file overwritten
+        k += 1
+        new = f'{stem}-{k}.pth'
     make = pca_fix(spec, new, images, size)
-    return make[:1] + [f'then --cfg-options model.scorer.pca_path={new}   ({path} is left as '
-                       'it is)'] + make[1:]
+    return make[:1] + fix_lines('pca_beside', path=new, kept=path) + make[1:]
 
 
 def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
