@@ -112,9 +112,9 @@ class Demo:
         """Run ``fn(*args)`` unless stage ``key`` finished before with these ``settings`` and
         none of the stages it uses (``after``; None: every earlier one) ran in this run. It
         resumes (its tools pick up what they left) when it was cut short with these settings;
-        otherwise its ``outputs`` (in the demo's folder) are deleted first (folders; a file
-        listed is checked only): it started or finished with other settings, one of its
-        ``outputs`` is gone, or its inputs were made again."""
+        otherwise its ``outputs`` (in the demo's folder) are deleted first: it started or
+        finished with other settings, one of its ``outputs`` is gone, or its inputs were made
+        again."""
         record = self.path('stages', f'{key}.json')
         old = _read_record(record)
         gone = [p for p in outputs if not osp.lexists(p)] if old and old['done'] else []
@@ -256,9 +256,9 @@ class Demo:
                    [scorer_pca], self.fit_pca, scorer_clip, None, scorer_pca,
                    after=('photos', 'model_scorer'))
         manifest = osp.join(self.views, 'manifest.jsonl')
-        self.stage('4/7 adaptive view generation', 'views', gen,  # (files: checked, not
-                   [self.views, manifest, osp.join(self.views, 'images')],  # deleted alone)
-                   self.generate, unclip, after=('photos', 'model_unclip', 'pca_generator'))
+        self.stage('4/7 adaptive view generation', 'views', gen,
+                   [self.views, manifest, osp.join(self.views, 'images')], self.generate,
+                   unclip, after=('photos', 'model_unclip', 'pca_generator'))
         config = self.write_config(scorer_clip)
         trained = dict(data, unclip=unclip, scorer_clip=scorer_clip, epochs=self.epochs,
                        gpus=self.gpus)

@@ -159,7 +159,9 @@ def test_check_args_refuses_what_a_task_would_refuse(gen_main, photo_dir, tiny_u
     scorer_only.alpha = None
     scorer_only.save(str(tmp_path / 'scorer_only.pth'))
     (tmp_path / 'empty.txt').write_text('\n')
+    (tmp_path / 'inside.txt').write_text(f"{osp.join(out, 'imgs', 'a.jpg')}\n")  # under OUT
     for source, extra, shown in (
+            (str(tmp_path / 'inside.txt'), [], f"--out-dir {out!r} holds source images"),
             (photo_dir, ['--pretrained', str(tmp_path / 'no_model')],
              f"{str(tmp_path / 'no_model')!r} is not a saved diffusers pipeline"),
             (photo_dir, ['--pca', str(tmp_path / 'scorer_only.pth')],

@@ -143,17 +143,19 @@ def checked_start(args: argparse.Namespace, check_only: bool = False):
 
 def check_args(args: argparse.Namespace) -> None:
     """``--check-args`` (slurm_generate.sh, before it submits): what a task would refuse before
-    its model loads (:func:`checked_start`), and a source folder without images, an
-    ``--out-dir`` inside a source folder, an option the source ignores, a config that does
-    not parse."""
+    its model loads (:func:`checked_start`), and a source folder or list without images, an
+    ``--out-dir`` inside a source folder or holding a list's images, an option the source
+    ignores, a config that does not parse."""
     try:
         check_outside_sources(args.out_dir, args.source, [])  # a folder source: no listing
         check_source_options(args.source, args.data_root, args.dataset_key)
+        listed = not (args.source.endswith('.py') or osp.isdir(args.source))
+        items = list_file(args.source, args.data_root) if listed else []  # read, not stat'ed
         if args.source.endswith('.py'):  # parsed, not built (a folder dataset walks it)
             read_config(args.source)
-        elif not (has_image(args.source) if osp.isdir(args.source)  # a look, not a listing
-                  else list_file(args.source, args.data_root)):  # a list: read, not stat'ed
+        elif not (items or not listed and has_image(args.source)):  # a look, not a listing
             raise ValueError(f'no images found in source {args.source!r}')
+        check_outside_sources(args.out_dir, '', [it.path for it in items])  # a list's images
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     checked_start(args, check_only=True)
