@@ -37,8 +37,9 @@ def scan_folder(path: Optional[str], skip: Tuple[str, ...] = (),
                 is_dir = entry.is_dir()
             except OSError:  # a dangling link or a file gone meanwhile
                 continue
-            if not is_dir:  # not macOS's ._x beside each x; hidden folders, as MMPretrain's
-                files += [] if is_hidden(entry.name) else [entry.name]  # datasets, are walked
+            if not is_dir:  # not macOS's ._x beside each x (hidden folders, as MMPretrain's
+                if not is_hidden(entry.name):  # datasets, are walked)
+                    files.append(entry.name)
             elif osp.realpath(entry.path) in ancestors:
                 logger.warning('skipping %s: a symlink cycle (it leads back to %s)', entry.path,
                                osp.realpath(entry.path))
