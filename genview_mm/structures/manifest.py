@@ -597,12 +597,13 @@ class RowMatcher:
         return [] if key is None else [s for s in ([self.keys[key]] if sources is None else
                                                    sources) if osp.isfile(s)]
 
-    def other_picture(self, img_path: str,
-                      sources: Optional[Sequence[str]] = None) -> Optional[str]:
-        """One of :meth:`local_sources` that is another picture: neither ``img_path`` nor a
-        byte-identical copy of it (a manifest made for another dataset or folder with the same
-        file names: views of other pictures; or an image re-saved since); else None."""
-        for source in self.local_sources(img_path, sources):
+    @staticmethod
+    def other_picture(img_path: str, local: Sequence[str]) -> Optional[str]:
+        """One of ``local`` (the image's :meth:`local_sources`) that is another picture:
+        neither ``img_path`` nor a byte-identical copy of it (a manifest made for another
+        dataset or folder with the same file names: views of other pictures; or an image
+        re-saved since); else None."""
+        for source in local:
             if not same_file(source, img_path):
                 try:
                     if not filecmp.cmp(source, img_path, shallow=False):
@@ -706,7 +707,10 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
     of_key: Dict[str, List[str]] = {}  # the sources of each key's ok rows
     for key, _, source in picked:
         known = of_key.setdefault(key, [])
-        known += [] if matcher.source_id(source) in known else [matcher.source_id(source)]
+        if matcher.source_id(source) not in known:
+            known.append(matcher.source_id(source))
+    local = [(p, matcher.local_sources(p, of_key.get(key, [])) if key is not None else [])
+             for p, key in zip(sample_paths, matched)]  # compared with each sampled image
     resolve = output_resolver(path, backend_args)
     views = [(resolve(out), src) for key, out, src in picked
              if out and (key in hit or not sample_paths)]
@@ -717,11 +721,9 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
                          [o for o, n in zip(outputs, sizes) if n == 0], counts['filtered'],
                          filtered_hits, failed_hits,
                          [o for (o, src), n in zip(views, sizes) if n and same_file(o, src)],
-                         [(p, src) for p, key in zip(sample_paths, matched) if key is not None
-                          for src in [matcher.other_picture(p, of_key.get(key, []))] if src],
-                         sum(key is not None and bool(matcher.local_sources(p, of_key.get(key,
-                                                                                           [])))
-                             for p, key in zip(sample_paths, matched)))
+                         [(p, src) for p, srcs in local
+                          for src in [matcher.other_picture(p, srcs)] if src],
+                         sum(bool(srcs) for _, srcs in local))
 
 
 def file_exists(path: str, backend_args: Optional[dict] = None) -> bool:

@@ -299,11 +299,11 @@ class GenViewPairHook(Hook):
                     raise StartCheckFailed(text)
                 runner.logger.warning(f'GenView: {text}')
             matcher = transform.index.matcher  # images matched by key, their sources here
-            compared = [(p, drawn) for p, _ in picked if self.check_sources
-                        for drawn in [transform.index.drawn_sources(p)]
-                        if matcher.local_sources(p, drawn)]
-            others = [(p, src) for p, drawn in compared
-                      for src in [matcher.other_picture(p, drawn)] if src]
+            compared = [(p, local) for p, _ in picked if self.check_sources
+                        for local in [matcher.local_sources(
+                            p, transform.index.drawn_sources(p))] if local]
+            others = [(p, src) for p, local in compared
+                      for src in [matcher.other_picture(p, local)] if src]
             if others:  # paired with views of other pictures: most, another dataset's manifest
                 text = (f'{len(others)} of {len(compared)} sampled images that match rows of '
                         f'{transform.index.manifest!r} by file name differ from those rows\' '
