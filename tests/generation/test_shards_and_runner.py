@@ -324,6 +324,46 @@ def test_full_disk_stops_with_one_line_and_no_temp_file(items, tmp_path, monkeyp
     assert stats['complete'] and stats['new'] + stats['retried'] == 11
 
 
+def test_a_folder_that_cannot_be_written_stops_the_run_early(tmp_path, monkeypatch):
+    """A persistent write error (a read-only or foreign-owned folder) is not a full disk: each
+    view was a failed row, and the worker generated its whole share (GPU-hours) before it ended.
+    It stops once the views failing in a row reach the limit; failures with written views in
+    between do not stop it, and a rerun redoes the failed views."""
+    root = tmp_path / 'src'
+    root.mkdir()
+    for i in range(60):
+        Image.fromarray(np.full((4, 4, 3), i, np.uint8)).save(root / f'{i:02d}.png')
+    many, out = list_folder(str(root)), tmp_path / 'out'
+    real_save = Image.Image.save
+    calls = Counter()
+
+    def denied(self, fp, *args, **kwargs):
+        calls['save'] += 1
+        if calls['save'] % calls['every'] == 0:
+            raise PermissionError(errno.EACCES, 'Permission denied', 'x.jpg')
+        real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, 'save', denied)
+    calls['every'] = 2  # every other view: the run goes on, each failure a retried row
+    stats = run(many, out, FakeGen(), shard_size=100, batch_size=2, writers=2)
+    assert (stats['ok'], stats['failed']) == (30, 30) and stats['complete']
+    calls.update(save=-calls['save'], every=1 - calls['every'])  # now every view fails
+    gen = FakeGen()
+    with pytest.raises(SetupError) as err:
+        run(many, tmp_path / 'denied', gen, shard_size=100, batch_size=2, writers=2)
+    message = str(err.value)
+    assert '\n' not in message and message.startswith(
+        f'16 views in a row could not be written, the last to {tmp_path}/denied/images (')
+    assert 'Permission denied' in message and message.endswith('fix that and rerun (it '
+                                                               'redoes them)')
+    assert sum(gen.calls.values()) <= 16 + 4 * 2 + 2  # the limit, the writers' queue, a batch
+    journal = list(read_rows(shard_path(str(tmp_path / 'denied'), 0, 'journal')))
+    assert len(journal) >= 16 and not any(r.ok for r in journal)
+    monkeypatch.undo()
+    stats = run(many, tmp_path / 'denied', FakeGen(), shard_size=100)
+    assert stats['complete'] and stats['ok'] == 60 and stats['retried'] == len(journal)
+
+
 def test_seed_is_pure_and_distinct():
     # pinned: the same in every process and Python (no salted hash()); OUTPUT_FORMAT otherwise
     assert image_seed('n01/a.jpg', 0) == 5341660829684192621

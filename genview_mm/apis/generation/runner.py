@@ -27,6 +27,7 @@ from ...utils.threads import prefetch as read_ahead
 from . import SetupError, shards
 
 logger = logging.getLogger(__name__)
+WRITE_FAILURES_IN_A_ROW = 16  # at least two batches' views: then the run stops (SetupError)
 
 
 def failed_rows(item: ImageItem, reason: str, gen) -> List[ManifestRow]:
@@ -100,13 +101,24 @@ def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: D
     journal = manifest.ManifestJournal(shards.shard_path(out_dir, shard, 'journal'))
     pool = OrderedPool(opts['writers'], name='view-writer')
     rows: List[ManifestRow] = []
+    unwritten: List[ManifestRow] = []  # the views that failed to write since one was written
+    limit = max(WRITE_FAILURES_IN_A_ROW, 2 * opts['batch_size'] * gen.num_variations)
 
     def record(new: Sequence[ManifestRow], images: int = 0) -> None:
         for row in new:
             row.attempt = 1 + (before[row.id].attempt if row.id in before else 0)
             journal.write(row)
             rows.append(row)
+            if row.ok or manifest.failure_cause(row.reason) == 'transient: write failed':
+                unwritten[:] = [] if row.ok else unwritten + [row]
         bar.update(images)
+        if len(unwritten) >= limit:  # a folder not writable: not the rest of the share too
+            last = unwritten[-1]
+            folder = osp.dirname(osp.join(out_dir, shards.output_relpath(
+                last.key, last.variation, gen.num_variations, opts['ext'])))
+            raise SetupError(f'{len(unwritten)} views in a row could not be written, the last '
+                             f'to {folder} ({last.reason.split(": ", 2)[-1]}): fix that and '
+                             'rerun (it redoes them)')
 
     try:
         batches = read_batches(gen, todo, opts['batch_size'])
