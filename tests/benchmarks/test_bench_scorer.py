@@ -197,6 +197,23 @@ def test_scorer_mode_reports_throughput_mfu_and_errors(bench, capsys):
                      "q=1.000 w=1.000)") == 2
 
 
+def test_one_pair_has_no_weight_error_ratio(bench):
+    """One pair's weight is 1 on every path (N softmax over one score): both weight errors are
+    0, and their ratio printed 'inf' as if P were infinitely worse than O."""
+    import torch
+    from scorer_speed import report
+    ref = torch.tensor([0.5])
+    result = dict(first=dict(O=1.0, P=1.0), warmup=dict(O=1.0, P=1.0),
+                  block=dict(O=2.0, P=1.0),
+                  q=dict(ref=ref, O=ref + 2e-3, P=ref + 1e-3))
+    verdict = report(1, result, 4, 1e9, None)[-1]
+    assert verdict == ("pairs=1 P within the accuracy rule (errors <= O's): yes (P/O error "
+                       'ratio q=0.500 w=n/a (both 0))')
+    result['q']['P'] = ref
+    assert report(1, result, 4, 1e9, None)[-1].endswith('(P/O error ratio q=0.000 w=n/a '
+                                                        '(both 0))')
+
+
 @pytest.mark.slow
 def test_scorer_mode_compiles_on_cpu(bench, capsys):
     tool, _ = bench

@@ -142,9 +142,8 @@ def report(pairs: int, result: dict, reps: int, flops_img: float,
         lines.append(f'pairs={pairs} arm={name} err_q={errors[name]["q"]:.3e} '
                      f'err_w={errors[name]["w"]:.3e}')
     ok = within_accuracy_rule(errors['P'], errors['O'])
-    ratio = {k: errors['P'][k] / errors['O'][k] if errors['O'][k] else float('inf')
-             for k in ('q', 'w')}
+    ratio = {k: f'{p / o:.3f}' if o else 'inf' if p else 'n/a (both 0)'  # one pair: w = 1
+             for k, p, o in ((k, errors['P'][k], errors['O'][k]) for k in ('q', 'w'))}
     lines.append(f'pairs={pairs} P within the accuracy rule (errors <= O\'s): '
-                 f'{"yes" if ok else "no"} (P/O error ratio q={ratio["q"]:.3f} '
-                 f'w={ratio["w"]:.3f})')
+                 f'{"yes" if ok else "no"} (P/O error ratio q={ratio["q"]} w={ratio["w"]})')
     return lines
