@@ -70,13 +70,23 @@ def test_tiny_preset_prints_both_arms(bench, capsys, monkeypatch):
     assert len(made) == 1 and not osp.exists(made[0])  # its work folder went (one was left)
 
 
-def test_the_reference_psnr_names_the_dtypes_it_compares(bench, capsys):
-    """bfloat16 arms are compared with an fp32 run of arm O: the line said fp16."""
+def test_the_reference_psnr_names_the_dtypes_it_compares(bench, capsys, monkeypatch):
+    """bfloat16 arms are compared with an fp32 run of arm O: the line said fp16; and their MFU
+    on a CPU is against the bfloat16 matmul rate (it was the float32 one)."""
+    import generator_arms
+    import torch
+    peaks = []
+
+    def peak(n=1024, repeats=3, dtype=torch.float32):
+        peaks.append(dtype)
+        return 0.5 if dtype == torch.bfloat16 else 2.0
+    monkeypatch.setattr(generator_arms, 'cpu_matmul_tflops', peak)
     assert bench.main(['--preset', 'tiny', '--images', '2', '--batch-size', '2', '--steps',
                        '1', '--output-size', '32', '--psnr-images', '1', '--host-images', '1',
                        '--threads', '1', '--dtype', 'bfloat16']) == 0
     out = capsys.readouterr().out
     assert fields('preset=', out)['dtype'] == 'bfloat16'
+    assert peaks == [torch.bfloat16] and fields('preset=', out)['peak_tflops'] == '0.500'
     assert NUMBER.match(fields('psnr_o_bf16_to_o_fp32_db=', out)['psnr_o_bf16_to_o_fp32_db'])
     assert 'psnr_o_fp16' not in out
 

@@ -61,7 +61,7 @@ def parse_args(argv=None):
                    help='images of the host-time pass (tiny: all, real-size: 16)')
     p.add_argument('--peak-tflops', type=float, default=None,
                    help=f'device peak (default: {H100_PEAK_TFLOPS} on CUDA, the H100/'
-                   'H200 dense fp16 value; on CPU the measured float32 matmul rate)')
+                   'H200 dense fp16 value; on CPU the measured matmul rate in the arms\' dtype)')
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     args = p.parse_args(argv)
     counts = ('images', 'host_images', 'batch_size', 'source_size', 'steps', 'psnr_images',
@@ -160,7 +160,7 @@ def measure(args, tmp: str) -> int:
     device = torch.device(args.device)
     s = prepare(args, tmp, device)  # pipelines, generator, sources, levels, seeds, FLOPs
     peak = args.peak_tflops or (H100_PEAK_TFLOPS if device.type == 'cuda'
-                                else cpu_matmul_tflops())
+                                else cpu_matmul_tflops(dtype=getattr(torch, s.dtype)))
     print(f'preset={args.preset} device={device} dtype={s.dtype} images={len(s.keys)} '
           f'batch={args.batch_size} steps={args.steps} output={s.output} '
           f'compile={args.compile} compile_s={s.compile_s:.1f} weight_scale={s.weight_scale:g} '
