@@ -111,6 +111,28 @@ def test_import_views_refuses_to_replace_a_user_file(tmp_path, capsys):
     assert tool.is_manifest(target) and read(target).count(b'\n') == first.count(b'\n')
 
 
+def test_import_views_keeps_generated_rows_that_follow_imported_ones(tmp_path, capsys):
+    """A manifest of imported views with generated rows appended (manifests concatenated) was
+    replaced as one of this tool's, since only its first row was looked at: the generated rows
+    were lost without --overwrite."""
+    tool = load_tool('import_views')
+    views, source = _trees(str(tmp_path))
+    out = str(tmp_path / 'combined.jsonl')
+    assert tool.main([views, '--source-root', source, '--out', out, '--no-progress']) == 0
+    imported = read(out)
+    with open(out, 'ab') as f:
+        f.write(imported.replace(b'"generator": "import:', b'"generator": "unclip:')
+                .replace(b'"variation": 0', b'"variation": 1'))
+    before = read(out)
+    assert tool.main([views, '--source-root', source, '--out', out, '--no-progress']) == 2
+    line = one_error_line(capsys.readouterr().err, 'import_views.py')
+    assert 'not a manifest of imported views' in line and read(out) == before
+    assert not tool.is_manifest(out)
+    with open(out, 'wb') as f:  # imported rows only, blank lines among them: a rerun's
+        f.write(imported + b'\n' + imported)
+    assert tool.is_manifest(out)
+
+
 def test_import_views_out_folder_gets_its_manifest_inside(tmp_path, capsys):
     """``--out newdir/`` (not there yet) wrote a file named ``newdir``; an existing folder was
     refused. Both get ``manifest.jsonl`` inside, as the importer's docstring says."""
