@@ -364,6 +364,27 @@ def test_a_folder_that_cannot_be_written_stops_the_run_early(tmp_path, monkeypat
     assert stats['complete'] and stats['ok'] == 60 and stats['retried'] == len(journal)
 
 
+def test_verify_decodes_each_view_once_per_run(items, tmp_path, monkeypatch):
+    """--verify decoded every view of a shard with work twice: in the plan made before its
+    lock is taken and again in the one made under it (ImageNet: two full decodes)."""
+    from genview_mm.apis.generation import shards
+    out = tmp_path / 'out'
+    run(items, out, FakeGen(), shard_size=100)
+    view = sorted(r['output'] for r in read_manifest(str(out)))[3]
+    with open(view, 'r+b') as f:  # cut short: only a full decode finds it
+        f.truncate(os.path.getsize(view) // 2)
+    decoded, real_ok = Counter(), shards.image_file_ok
+    monkeypatch.setattr(shards, 'image_file_ok', lambda path, verify=False: (
+        decoded.update([path]) if verify else None, real_ok(path, verify))[1])
+    gen = FakeGen()
+    stats = run(items, out, gen, shard_size=100, verify=True)
+    assert (stats['redone'], stats['skipped'], sum(gen.calls.values())) == (1, 10, 1)
+    assert len(decoded) == 11 and set(decoded.values()) == {1}
+    decoded.clear()
+    assert run(items, out, FakeGen(), shard_size=100, verify=True)['skipped'] == 11
+    assert len(decoded) == 11 and set(decoded.values()) == {1}
+
+
 def test_seed_is_pure_and_distinct():
     # pinned: the same in every process and Python (no salted hash()); OUTPUT_FORMAT otherwise
     assert image_seed('n01/a.jpg', 0) == 5341660829684192621

@@ -181,7 +181,9 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                desc=f'worker {rank}/{world_size}', disable=not show_progress)
     for s, chunk in chunks.items():
         record, journal = shards.shard_path(out_dir, s), shards.shard_path(out_dir, s, 'journal')
-        left = shards.plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify)[0]
+        checked: Dict = {}  # --verify decodes a view once, not once a plan
+        left = shards.plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify,
+                                  checked)[0]
         if not left and osp.isfile(record) and not osp.exists(journal):
             stats['skipped'] += len(chunk)
             bar.update(len(chunk))
@@ -193,7 +195,8 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                 fresh = list(shards.recorded_rows([record, journal]).values())
                 old = manifest.newest_rows([r for it in chunk for v in range(nvar)
                                             for r in [recorded.get((it.key, v))] if r] + fresh)
-                todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed, verify)
+                todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed,
+                                                  verify, checked)
                 if todo:  # work since the plan above (a shard only journaled)
                     begin()
                 stats.update(counts, tried=len(todo))

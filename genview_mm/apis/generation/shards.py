@@ -7,6 +7,7 @@ however it exits), ``.tmp/`` (views being encoded, cleared by the shard's next r
 """
 import glob
 import hashlib
+import os
 import os.path as osp
 import posixpath
 from dataclasses import replace
@@ -81,16 +82,31 @@ def recorded_rows(paths: Sequence[str]) -> Dict[tuple, manifest.ManifestRow]:
 
 def plan_images(items: Sequence, recorded: Dict[tuple, manifest.ManifestRow],
                 num_variations: int, out_dir: str, retry_failed: bool = False,
-                verify: bool = False) -> Tuple[list, Dict[str, int]]:
+                verify: bool = False, verdicts: Optional[Dict] = None
+                ) -> Tuple[list, Dict[str, int]]:
     """The images still to generate: a variation without a row (counted ``new``), else an ok
     row whose output is lost (``redone``), else a failure worth retrying (``retried``); the
-    others are ``skipped``."""
+    others are ``skipped``. ``verify``: decode each view; ``verdicts``: where their verdicts are
+    kept (a plan made again decodes only the files changed since)."""
     counts, todo = dict(skipped=0, new=0, redone=0, retried=0), []
+
+    def file_ok(path: str) -> bool:
+        if not verify or verdicts is None:
+            return image_file_ok(path, verify)
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+        seen = (path, info.st_mtime_ns, info.st_size)
+        if seen not in verdicts:
+            verdicts[seen] = image_file_ok(path, True)
+        return verdicts[seen]
+
     for item in items:
         rows = [recorded.get((item.key, v)) for v in range(num_variations)]
         if None in rows:
             state = 'new'
-        elif any(r.ok and not (r.output and image_file_ok(osp.join(out_dir, r.output), verify))
+        elif any(r.ok and not (r.output and file_ok(osp.join(out_dir, r.output)))
                  for r in rows):
             state = 'redone'
         elif any(not r.ok and manifest.should_retry(r.reason, retry_failed) for r in rows):
