@@ -4,6 +4,7 @@ kills, prefetch + writer pool equal to the serial path bit for bit, the views a 
 a full disk, and the per-image seeds."""
 import errno
 import os
+import re
 import weakref
 from collections import Counter
 
@@ -351,9 +352,10 @@ def test_a_folder_that_cannot_be_written_stops_the_run_early(tmp_path, monkeypat
     gen = FakeGen()
     with pytest.raises(SetupError) as err:
         run(many, tmp_path / 'denied', gen, shard_size=100, batch_size=2, writers=2)
-    message = str(err.value)
-    assert '\n' not in message and message.startswith(
-        f'16 views in a row could not be written, the last to {tmp_path}/denied/images (')
+    message = str(err.value)  # at least 16: the writers hand back several rows at once
+    assert '\n' not in message and re.match(
+        rf'(1[6-9]|2[0-6]) views in a row could not be written, the last to {tmp_path}/denied/'
+        r'images \(', message), message
     assert 'Permission denied' in message and message.endswith('fix that and rerun (it '
                                                                'redoes them)')
     assert sum(gen.calls.values()) <= 16 + 4 * 2 + 2  # the limit, the writers' queue, a batch
