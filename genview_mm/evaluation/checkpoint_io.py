@@ -119,6 +119,39 @@ def _weights_only_detail(err: Exception) -> str:
     return ' '.join(text.split())
 
 
+#: what ``torch.load(weights_only=True)`` raises on a file it cannot read or refuses (odd pickles:
+#: 'Cannot unpickle a scalar with object dtype' is a TypeError, ...)
+LOAD_ERRORS = (pickle.UnpicklingError, RuntimeError, EOFError, OSError, KeyError, ValueError,
+               TypeError, AttributeError, IndexError)
+
+
+def load_error(path: str, err: Exception) -> CheckpointError:
+    """The :class:`CheckpointError` saying why ``torch.load(path, weights_only=True)`` raised
+    ``err``: what a refused file pickles, a pickle protocol it cannot read, or a damaged file
+    (torch's own message opens with a generic preamble, its reason further on)."""
+    if isinstance(err, pickle.UnpicklingError):
+        detail = _weights_only_detail(err)
+        name = re.search(r'GLOBAL (\S+)', detail)
+        if name or 'getattr' in detail or 'allowlist' in detail:
+            what = f'it pickles {name.group(1)}' if name else detail
+            return CheckpointError(
+                f'{path} was refused by weights_only loading: {what}. Only tensors and the data '
+                'types MMEngine checkpoints hold (numpy arrays, scalars and dtypes, HistoryBuffer) '
+                'are loaded, because unpickling other objects can run code. If you trust the '
+                'file, save its state dict as plain tensors and convert that.')
+        if 'Unsupported operand' in detail:  # torch.save(..., pickle_protocol=3 or more)
+            return CheckpointError(
+                f'{path} could not be read ({detail}): it was saved with a pickle protocol that '
+                'weights_only loading cannot read; save it again with torch.save\'s default '
+                '(pickle_protocol=2), e.g. torch.save(torch.load(path, weights_only=False), '
+                'path) where you trust the file.')
+        return CheckpointError(f'{path} could not be read ({detail or err}); it may be truncated '
+                               'or corrupted: copy or download it again.')
+    return CheckpointError(f'{path} could not be read ({type(err).__name__}: '
+                           f'{str(err).splitlines()[0] if str(err) else "no detail"}); it may '
+                           'be truncated or corrupted: copy or download it again.')
+
+
 def read_checkpoint(path: str) -> Dict[str, Any]:
     """``torch.load(path, map_location='cpu', weights_only=True)``, checked to be a dict.
 
@@ -129,29 +162,8 @@ def read_checkpoint(path: str) -> Dict[str, Any]:
     check_whole_file(path)
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        detail = _weights_only_detail(err)
-        name = re.search(r'GLOBAL (\S+)', detail)
-        if name or 'getattr' in detail or 'allowlist' in detail:
-            what = f'it pickles {name.group(1)}' if name else detail
-            raise CheckpointError(
-                f'{path} was refused by weights_only loading: {what}. Only tensors and the data '
-                'types MMEngine checkpoints hold (numpy arrays, scalars and dtypes, HistoryBuffer) '
-                'are loaded, because unpickling other objects can run code. If you trust the '
-                'file, save its state dict as plain tensors and convert that.') from None
-        if 'Unsupported operand' in detail:  # torch.save(..., pickle_protocol=3 or more)
-            raise CheckpointError(
-                f'{path} could not be read ({detail}): it was saved with a pickle protocol that '
-                'weights_only loading cannot read; save it again with torch.save\'s default '
-                '(pickle_protocol=2), e.g. torch.save(torch.load(path, weights_only=False), '
-                'path) where you trust the file.') from None
-        raise CheckpointError(f'{path} could not be read ({detail or err}); it may be truncated '
-                              'or corrupted: copy or download it again.') from None
-    except (RuntimeError, EOFError, OSError, KeyError, ValueError, TypeError, AttributeError,
-            IndexError) as err:  # odd pickles: 'Cannot unpickle a scalar with object dtype'
-        raise CheckpointError(f'{path} could not be read ({type(err).__name__}: '
-                              f'{str(err).splitlines()[0] if str(err) else "no detail"}); it may '
-                              'be truncated or corrupted: copy or download it again.') from None
+    except LOAD_ERRORS as err:
+        raise load_error(path, err) from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'{path} is a torch.save file but not a checkpoint: it holds a '
                               f'{type(ckpt).__name__}, not a dict. ' + _EXPECTED)

@@ -1271,3 +1271,28 @@ def test_skip_preflight_still_names_a_checkpoint_to_resume_that_is_cut_short(tmp
         assert exc.value.code == 2 and err.startswith('train.py: error: --resume: ') and \
             said in err and err.count('\n') == 1, err
     assert not (tmp_path / 'work').exists()
+
+
+def test_a_checkpoint_refused_by_weights_only_says_why(tmp_path):
+    """A checkpoint pickling an object (DINO's and many repositories' argparse.Namespace of
+    arguments) or saved with pickle protocol 3+ was BROKEN with torch's first line only: 'Weights
+    only load failed. This file can still be loaded, to do so you have two options, <ANSI bold>do
+    those steps only if you trust ...' (the options cut off, the reason never said). The check
+    says what read_checkpoint and convert_checkpoint say."""
+    import argparse
+
+    from genview_mm.apis.preflight.checkpoint_checks import check_checkpoint
+    from genview_mm.evaluation.checkpoint_io import CheckpointError, read_checkpoint
+    weights = {'state_dict': {'backbone.w': torch.ones(2)}}
+    torch.save(dict(weights, args=argparse.Namespace(arch='resnet50')), str(tmp_path / 'ns.pth'))
+    torch.save(weights, str(tmp_path / 'p4.pth'), pickle_protocol=4)
+    for name, reason in (('ns.pth', 'was refused by weights_only loading: it pickles '
+                          'argparse.Namespace.'),
+                         ('p4.pth', 'saved with a pickle protocol that weights_only loading '
+                          'cannot read')):
+        path = str(tmp_path / name)
+        check = check_checkpoint('pretrained weights', path, 'model.backbone.init_cfg.checkpoint')
+        with pytest.raises(CheckpointError) as exc:
+            read_checkpoint(path)
+        assert check.status == 'BROKEN' and reason in check.detail, check.detail
+        assert check.detail == str(exc.value) and '\x1b' not in check.detail

@@ -6,8 +6,10 @@ import os.path as osp
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from ...evaluation.checkpoint_io import (
+    LOAD_ERRORS,
     CheckpointError,
     check_whole_file,
+    load_error,
     normalisation_options,
     recorded_normalisation,
     same_normalisation,
@@ -131,6 +133,9 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
         return Check(what, BROKEN, str(exc), fix)
     try:
         ckpt = load_weights(path)
+    except LOAD_ERRORS as exc:  # torch's first line is its preamble ('Weights only load
+        # failed. This file can still be loaded, ...'): what the file pickles comes after it
+        return Check(what, BROKEN, str(load_error(path, exc)), fix)
     except Exception as exc:  # noqa: BLE001  (what torch.load says is the detail)
         return Check(what, BROKEN, f'{path} does not load with weights_only=True '
                      f'({type(exc).__name__}: {_first_line(exc)})', fix)
