@@ -881,6 +881,10 @@ def test_c4_backbone_and_shared_head_load_one_file():
     cfg = load_config(c4, {'model.backbone.init_cfg.checkpoint': './checkpoints/'
                            'genview_mocov2_r50_backbone.pth'})
     assert 'one backbone checkpoint' not in {c.what for c in check_checkpoints(cfg)}
+    home = osp.expanduser('~')  # '~/bb.pth' and the same file by its full path: MMEngine's
+    cfg = load_config(c4, {'model.backbone.init_cfg.checkpoint': '~/bb.pth',  # loader expands
+                           'model.roi_head.shared_head.init_cfg.checkpoint': f'{home}/bb.pth'})
+    assert 'one backbone checkpoint' not in {c.what for c in check_checkpoints(cfg)}
 
 
 def test_resume_with_nothing_to_resume_keeps_the_configs_load_from(tmp_path):

@@ -190,8 +190,9 @@ def check_one_backbone_file(pretrained) -> List[Check]:
              if init.get('prefix') == 'backbone.' and
              key in ('model.backbone.init_cfg.checkpoint',
                      'model.roi_head.shared_head.init_cfg.checkpoint')}
-    if len({osp.realpath(p) if '://' not in p else p for p in files.values()}) < 2:
-        return []  # one file, however it is spelt (bb.pth, ./bb.pth, a link to it)
+    if len({osp.realpath(osp.expanduser(p)) if '://' not in p else p
+            for p in files.values()}) < 2:
+        return []  # one file, however it is spelt (bb.pth, ./bb.pth, ~/bb.pth, a link to it)
     return [Check('one backbone checkpoint', BROKEN, 'the backbone (res2-res4) and the RoI '
                   "head's shared head (res5) load different files: " +
                   ', '.join(f'{k}={v}' for k, v in files.items()),
