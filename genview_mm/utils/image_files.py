@@ -3,7 +3,7 @@ file (atomically) and whether a written one is whole."""
 import os
 import os.path as osp
 import stat
-from typing import Optional
+from typing import Callable, Dict, Optional
 
 from .atomic_write import atomic_write
 
@@ -54,3 +54,22 @@ def image_file_ok(path: str, verify: bool = False) -> bool:
         return True
     except Exception:  # noqa: BLE001  (any decode error: the file is bad)
         return False
+
+
+def remembered_check(verify: bool = False) -> Callable[[str], bool]:
+    """:func:`image_file_ok` that, with ``verify``, decodes each file once: its verdict is kept
+    by path, mtime and size (a file changed since it was decoded is decoded again)."""
+    if not verify:
+        return image_file_ok
+    verdicts: Dict[tuple, bool] = {}
+
+    def file_ok(path: str) -> bool:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+        seen = (path, info.st_mtime_ns, info.st_size)
+        if seen not in verdicts:
+            verdicts[seen] = image_file_ok(path, True)
+        return verdicts[seen]
+    return file_ok

@@ -369,15 +369,14 @@ def test_a_folder_that_cannot_be_written_stops_the_run_early(tmp_path, monkeypat
 def test_verify_decodes_each_view_once_per_run(items, tmp_path, monkeypatch):
     """--verify decoded every view of a shard with work twice: in the plan made before its
     lock is taken and again in the one made under it (ImageNet: two full decodes)."""
-    from genview_mm.apis.generation import shards
     out = tmp_path / 'out'
     run(items, out, FakeGen(), shard_size=100)
     view = sorted(r['output'] for r in read_manifest(str(out)))[3]
     with open(view, 'r+b') as f:  # cut short: only a full decode finds it
         f.truncate(os.path.getsize(view) // 2)
-    decoded, real_ok = Counter(), shards.image_file_ok
-    monkeypatch.setattr(shards, 'image_file_ok', lambda path, verify=False: (
-        decoded.update([path]) if verify else None, real_ok(path, verify))[1])
+    decoded, real_open = Counter(), Image.open
+    monkeypatch.setattr(Image, 'open', lambda path, *a, **k: (
+        decoded.update([path]), real_open(path, *a, **k))[1])
     gen = FakeGen()
     stats = run(items, out, gen, shard_size=100, verify=True)
     assert (stats['redone'], stats['skipped'], sum(gen.calls.values())) == (1, 10, 1)

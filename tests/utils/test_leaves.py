@@ -19,7 +19,7 @@ from genview_mm.utils.atomic_write import (
     create_once,
     temp_name,
 )
-from genview_mm.utils.image_files import image_file_ok, save_image
+from genview_mm.utils.image_files import image_file_ok, remembered_check, save_image
 
 
 def test_annotation_lines_split_a_trailing_integer_label():
@@ -177,6 +177,21 @@ def test_create_once_keeps_the_first_writer(tmp_path, monkeypatch):
     assert create_once(str(other), 'a') is True and other.read_text() == 'a'
     assert create_once(str(other), 'b') is False and other.read_text() == 'a'
     assert sorted(os.listdir(path.parent)) == ['other.json', 'settings.json']
+
+
+def test_remembered_check_decodes_a_file_again_only_once_it_changed(tmp_path, monkeypatch):
+    path = str(tmp_path / 'v.jpg')
+    Image.effect_noise((64, 64), 50).convert('RGB').save(path)
+    opened, real_open = [], Image.open
+    monkeypatch.setattr(Image, 'open', lambda p, *a, **k: opened.append(p) or real_open(p))
+    assert remembered_check(False) is image_file_ok  # no decode: nothing to remember
+    ok = remembered_check(True)
+    assert ok(path) and ok(path) and len(opened) == 1
+    with open(path, 'r+b') as f:  # cut short (another size): decoded again, now bad
+        f.truncate(os.path.getsize(path) // 2)
+    assert not ok(path) and not ok(path) and len(opened) == 2
+    os.remove(path)
+    assert not ok(path) and len(opened) == 2  # gone: no decode
 
 
 def test_save_image_writes_atomically_through_a_temp_name_of_this_process(tmp_path,

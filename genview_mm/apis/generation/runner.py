@@ -21,7 +21,7 @@ from ...generation.seeding import image_seed
 from ...structures import manifest
 from ...structures.manifest import ManifestRow
 from ...utils.atomic_write import DiskFull
-from ...utils.image_files import save_image
+from ...utils.image_files import remembered_check, save_image
 from ...utils.threads import OrderedPool
 from ...utils.threads import prefetch as read_ahead
 from . import SetupError, shards
@@ -181,9 +181,8 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                desc=f'worker {rank}/{world_size}', disable=not show_progress)
     for s, chunk in chunks.items():
         record, journal = shards.shard_path(out_dir, s), shards.shard_path(out_dir, s, 'journal')
-        checked: Dict = {}  # --verify decodes a view once, not once a plan
-        left = shards.plan_images(chunk, recorded, nvar, out_dir, retry_failed, verify,
-                                  checked)[0]
+        file_ok = remembered_check(verify)  # --verify decodes a view once, not once a plan
+        left = shards.plan_images(chunk, recorded, nvar, out_dir, retry_failed, file_ok)[0]
         if not left and osp.isfile(record) and not osp.exists(journal):
             stats['skipped'] += len(chunk)
             bar.update(len(chunk))
@@ -196,7 +195,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
                 old = manifest.newest_rows([r for it in chunk for v in range(nvar)
                                             for r in [recorded.get((it.key, v))] if r] + fresh)
                 todo, counts = shards.plan_images(chunk, old, nvar, out_dir, retry_failed,
-                                                  verify, checked)
+                                                  file_ok)
                 if todo:  # work since the plan above (a shard only journaled)
                     begin()
                 stats.update(counts, tried=len(todo))

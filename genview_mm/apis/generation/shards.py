@@ -7,11 +7,10 @@ however it exits), ``.tmp/`` (views being encoded, cleared by the shard's next r
 """
 import glob
 import hashlib
-import os
 import os.path as osp
 import posixpath
 from dataclasses import replace
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ...structures import manifest
 from ...utils.file_lock import FileLock
@@ -82,26 +81,11 @@ def recorded_rows(paths: Sequence[str]) -> Dict[tuple, manifest.ManifestRow]:
 
 def plan_images(items: Sequence, recorded: Dict[tuple, manifest.ManifestRow],
                 num_variations: int, out_dir: str, retry_failed: bool = False,
-                verify: bool = False, verdicts: Optional[Dict] = None
-                ) -> Tuple[list, Dict[str, int]]:
+                file_ok: Callable[[str], bool] = image_file_ok) -> Tuple[list, Dict[str, int]]:
     """The images still to generate: a variation without a row (counted ``new``), else an ok
-    row whose output is lost (``redone``), else a failure worth retrying (``retried``); the
-    others are ``skipped``. ``verify``: decode each view; ``verdicts``: where their verdicts are
-    kept (a plan made again decodes only the files changed since)."""
+    row whose output is lost (``redone``, by ``file_ok``), else a failure worth retrying
+    (``retried``); the others are ``skipped``."""
     counts, todo = dict(skipped=0, new=0, redone=0, retried=0), []
-
-    def file_ok(path: str) -> bool:
-        if not verify or verdicts is None:
-            return image_file_ok(path, verify)
-        try:
-            info = os.stat(path)
-        except OSError:
-            return False
-        seen = (path, info.st_mtime_ns, info.st_size)
-        if seen not in verdicts:
-            verdicts[seen] = image_file_ok(path, True)
-        return verdicts[seen]
-
     for item in items:
         rows = [recorded.get((item.key, v)) for v in range(num_variations)]
         if None in rows:
