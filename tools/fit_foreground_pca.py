@@ -97,7 +97,13 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
     from genview_mm.apis.pca_encoder import build_encoder_from_args
-    from genview_mm.apis.pca_fit import check_outputs, run_fit, sample_paths, sheet_path
+    from genview_mm.apis.pca_fit import (
+        check_outputs,
+        check_paths_exist,
+        run_fit,
+        sample_paths,
+        sheet_path,
+    )
     from genview_mm.datasets.image_sources import list_images
     from genview_mm.utils.dist import resolve_device
     from genview_mm.utils.file_safety import ReplaceRefused, lies_under
@@ -129,6 +135,10 @@ def main(argv=None):
         logging.warning('--num-images %d asked, but %r has only %d images: fitting on all %d',
                         args.num_images, args.source, len(items), len(items))
     logging.info('fitting on %d of %d images', len(paths), len(items))
+    try:  # a list read from the wrong folder: before the encoder loads
+        check_paths_exist(paths, args.source)
+    except ValueError as exc:
+        return _error(exc, 2)
     try:  # the encoder (a model timm does not know, a folder not there, weights of another
         encoder = build_encoder_from_args(args)  # model or not downloaded): exit 2, as in
     except (OSError, ValueError, RuntimeError) as exc:  # import_official_pca.py

@@ -67,8 +67,9 @@ def parse_args(argv=None):
                            help='image folder or list to fit the threshold on with the official '
                            'histogram rule')
     p.add_argument('--data-root', default=None, help='root for relative paths in a '
-                   "--fit-images list (default: the list's folder), e.g. data/imagenet/train "
-                   "for the authors' train_sampled_1000cls_10img.txt")
+                   "--fit-images list (default: the list's folder), e.g. . (the folder holding "
+                   "data/) for the authors' train_sampled_1000cls_10img.txt, whose paths start "
+                   'with data/imagenet/train/')
     p.add_argument('--num-images', type=int, default=10000,
                    help='images sampled from --fit-images; <=0: all (default: %(default)s)')
     p.add_argument('--per-folder', action='store_true',
@@ -128,7 +129,7 @@ def main(argv=None):
 def make_pca(args):
     """The imported :class:`ForegroundPCA` (the encoder built, the threshold given or fitted)."""
     from genview_mm.apis.pca_encoder import build_encoder_from_args
-    from genview_mm.apis.pca_fit import sample_paths, token_batches
+    from genview_mm.apis.pca_fit import check_paths_exist, sample_paths, token_batches
     from genview_mm.datasets.image_sources import list_images
     from genview_mm.foreground.official import import_official_pca, load_vector
 
@@ -140,11 +141,12 @@ def make_pca(args):
     load_vector(args.vector)  # a bad file is refused before the encoder loads (gigabytes)
     if args.mean:
         load_vector(args.mean, 'mean vector')
+    paths = sample_paths([it.path for it in items], args.num_images, args.seed,
+                         args.per_folder) if args.fit_images else []
+    check_paths_exist(paths, args.fit_images)  # a list read from the wrong folder, too
     encoder = build_encoder_from_args(args)
-    fit_batches, paths = None, []
+    fit_batches = None
     if args.fit_images:
-        paths = sample_paths([it.path for it in items], args.num_images, args.seed,
-                             args.per_folder)
         logging.info('fitting the threshold on %d of %d images', len(paths), len(items))
         batches, progress = token_batches(paths, encoder, args.batch_size, args.num_workers)
 

@@ -74,6 +74,22 @@ def sample_paths(paths: Sequence[str], num_images: int, seed: int = 0,
     return sorted(picked)
 
 
+def check_paths_exist(paths: Sequence[str], source: str) -> None:
+    """ValueError unless some of ``paths`` (sampled from ``source``) is a file: a list read
+    from the wrong folder failed only after the encoder loaded, each image a warning.
+
+    Args:
+        paths (Sequence[str]): the sampled image paths.
+        source (str): where they were listed from, for the message.
+    """
+    if paths and not any(osp.isfile(p) for p in paths):
+        raise ValueError(
+            f'none of the {len(paths)} images sampled from {source!r} exists (e.g. {paths[0]}): '
+            "a list's relative paths start from --data-root (default: the list's folder); the "
+            "authors' train_sampled_1000cls_10img.txt names data/imagenet/train/..., so give "
+            'the folder that holds data/ (e.g. --data-root .)')
+
+
 def token_batches(paths: Sequence[str], encoder, batch_size: int = 64, num_workers: int = 0,
                   show_progress: bool = True):
     """``(batches, progress)``: ``batches()`` yields float32 (B, N, D) tokens of ``paths``

@@ -464,9 +464,9 @@ def test_an_official_vector_is_refused_for_another_encoder_of_its_width(tmp_path
 
 
 def test_fit_images_listed_relative_to_another_folder(tmp_path, tiny_clip_path, capsys):
-    """The authors' sample list (train_sampled_1000cls_10img.txt) holds paths relative to
-    ImageNet's train folder: --fit-images had no --data-root (fit_foreground_pca.py has), so
-    every image was 'unreadable' unless the list was moved next to them."""
+    """A list of paths relative to another folder than its own: --fit-images had no
+    --data-root (fit_foreground_pca.py has), so every image was 'unreadable' unless the list
+    was moved next to them."""
     from helpers import load_tool
     photos = write_photos(str(tmp_path / 'train' / 'n01'), 4, size=32)
     listed = tmp_path / 'lists' / 'sample.txt'
@@ -479,3 +479,29 @@ def test_fit_images_listed_relative_to_another_folder(tmp_path, tiny_clip_path, 
         str(tmp_path / 'train'), '--num-workers', '0', '--device', 'cpu', '--out', out]) == 0, \
         capsys.readouterr().err
     assert ForegroundPCA.load(out).num_images == 4
+
+
+def test_the_authors_sample_list_and_a_wrong_data_root(tmp_path, tiny_clip_path, capsys,
+                                                        monkeypatch):
+    """train_sampled_1000cls_10img.txt names data/imagenet/train/n.../x.JPEG (paths from the
+    folder holding data/): with the documented --data-root data/imagenet/train every image was
+    missing, found only after the encoder loaded (10,000 warnings, then 'none could be read')."""
+    from helpers import load_tool
+    photos = write_photos(str(tmp_path / 'data' / 'imagenet' / 'train' / 'n01'), 3, size=32)
+    listed = tmp_path / 'train_sampled_1000cls_10img.txt'
+    listed.write_text(''.join(osp.relpath(p, tmp_path) + '\n' for p in photos))
+    vector = official_layout(str(tmp_path), 'm', 32, 5, False)
+    tool = load_tool('import_official_pca')
+    args = [vector, '--encoder', tiny_clip_path, '--fit-images', str(listed),
+            '--num-workers', '0', '--device', 'cpu', '--out', str(tmp_path / 'p.pth')]
+    monkeypatch.chdir(tmp_path)
+    assert tool.main(args + ['--data-root', '.']) == 0, capsys.readouterr().err
+    assert ForegroundPCA.load(str(tmp_path / 'p.pth')).num_images == 3
+    import genview_mm.apis.pca_encoder as pca_encoder
+
+    def no_encoder(_):
+        raise AssertionError('the encoder was loaded')
+    monkeypatch.setattr(pca_encoder, 'build_encoder_from_args', no_encoder)
+    assert tool.main(args + ['--data-root', 'data/imagenet/train', '--overwrite']) == 2
+    err = capsys.readouterr().err
+    assert 'none of the 3 images sampled' in err and '--data-root .' in err, err
