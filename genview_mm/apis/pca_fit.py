@@ -53,8 +53,10 @@ def sample_paths(paths: Sequence[str], num_images: int, seed: int = 0,
     """A seeded random sample of ``num_images`` paths (all of them if fewer), sorted.
 
     With ``per_folder`` the sample is spread evenly over the images' folders (classes, in an
-    ImageNet layout; the official fit used 10 images per class): folders take turns, each
-    giving its next randomly ordered image, until ``num_images`` are drawn.
+    ImageNet layout; the official fit used 10 images per class): folders take turns, in a
+    seeded random order, each giving its next randomly ordered image, until ``num_images`` are
+    drawn (so fewer images than folders come from a random choice of folders, not from the
+    first ones by name).
     """
     paths = sorted(paths)
     if num_images <= 0 or num_images >= len(paths):
@@ -66,6 +68,7 @@ def sample_paths(paths: Sequence[str], num_images: int, seed: int = 0,
     for p in paths:
         groups.setdefault(osp.dirname(p), []).append(p)
     queues = [rng.sample(g, len(g)) for _, g in sorted(groups.items())]
+    rng.shuffle(queues)  # the turn order: the last, partial round takes random folders
     picked: List[str] = []
     while len(picked) < num_images:
         for q in queues:

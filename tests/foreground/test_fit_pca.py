@@ -121,6 +121,20 @@ def test_sample_paths_seeded_and_per_folder():
     assert sample_paths(paths, 0) == sorted(paths)
 
 
+def test_per_folder_sample_of_fewer_images_than_folders_is_not_the_first_folders():
+    """500 images of ImageNet's 1000 classes came from the first 500 class folders by name
+    (mostly animals), for every seed; the partial round's extra images likewise."""
+    from genview_mm.apis.pca_fit import sample_paths
+    paths = [f'/d/c{c:02d}/img{i}.jpg' for c in range(20) for i in range(3)]
+    folders = [{p.split('/')[2] for p in sample_paths(paths, 5, seed, per_folder=True)}
+               for seed in range(4)]
+    assert all(len(f) == 5 for f in folders)  # one image each from five folders
+    assert len({frozenset(f) for f in folders}) > 1, folders  # which ones: the seed's choice
+    assert folders[0] != {f'c{c:02d}' for c in range(5)}
+    full = sample_paths(paths, 40, 0, per_folder=True)  # whole rounds: two from each folder
+    assert [sum(p.startswith(f'/d/c{c:02d}/') for p in full) for c in range(20)] == [2] * 20
+
+
 def _official_threshold(values: np.ndarray) -> float:
     """The authors' rule as their fit script runs it: a dict from cumulative fraction to bin
     left edge (later bins with the same fraction overwrite the value), scanned in insertion
