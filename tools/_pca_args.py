@@ -62,8 +62,12 @@ def add_loader_args(p: argparse.ArgumentParser) -> None:
 
 def check_encoder_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors for the ``--timm-*`` options: given without ``--timm-model`` they were
-    ignored (the CLIP --encoder was fitted), a missing checkpoint was a bare FileNotFoundError,
-    a tiny input a convolution traceback."""
+    ignored (the CLIP --encoder was fitted), and ``--encoder``/``--subfolder`` with it (the
+    timm model was fitted), a missing checkpoint was a bare FileNotFoundError, a tiny input a
+    convolution traceback."""
+    if args.timm_model and (args.encoder != DEFAULT_ENCODER or args.subfolder is not None):
+        p.error('--encoder and --subfolder name a transformers CLIP, --timm-model a timm model: '
+                'give one of them (the CLIP was ignored and the timm model fitted)')
     if (args.timm_checkpoint or args.input_size is not None) and not args.timm_model:
         p.error('--timm-checkpoint and --input-size go with --timm-model (the CLIP --encoder '
                 'takes its own input size)')

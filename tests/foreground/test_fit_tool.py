@@ -63,6 +63,9 @@ def test_fit_tool_finds_pipeline_image_encoder(tmp_path):
     (['--timm-model', 'convnext_atto', '--timm-checkpoint', 'nowhere.pth'],
      "--timm-checkpoint 'nowhere.pth' is not a file"),
     (['--timm-model', 'convnext_atto', '--input-size', '20'], '--input-size must be >= 32, got 20'),
+    # the CLIP was ignored: the timm model was fitted (or its download tried) in its place
+    (['--timm-model', 'convnext_atto', '--encoder', 'clip'], 'give one of them'),
+    (['--timm-model', 'convnext_atto', '--subfolder', 'image_encoder'], 'give one of them'),
     # -3 meant 'all but 3' (a Python slice), 0 an empty sheet while the log named it saved
     (['--sheet-images', '-3'], 'argument --sheet-images: must be >= 1, got -3'),
     (['--sheet-images', '0'], 'argument --sheet-images: must be >= 1, got 0'),
