@@ -58,8 +58,8 @@ def parse_args(argv=None):
     p.add_argument('--threshold-rule', choices=['quantile', 'histogram'], default='quantile',
                    help="'quantile': --fg-fraction of the fitted tokens are foreground; "
                    "'histogram': the official 200-bin rule (~35%%) (default: %(default)s)")
-    p.add_argument('--fg-fraction', type=float, default=0.4,
-                   help='target foreground fraction of the quantile rule (default: %(default)s)')
+    p.add_argument('--fg-fraction', type=float, default=None,
+                   help='target foreground fraction of the quantile rule (default: 0.4)')
     p.add_argument('--sign', choices=['center', '+1', '-1'], default='center',
                    help="direction sign: 'center' = centre tokens score higher than border "
                    "tokens; '+1'/'-1' = manual override (default: %(default)s)")
@@ -75,6 +75,10 @@ def parse_args(argv=None):
                    'sheet this tool wrote (without it such files are left alone and the tool '
                    'stops)')
     args = p.parse_args(argv)
+    if args.fg_fraction is not None and args.threshold_rule == 'histogram':
+        p.error('--fg-fraction is the quantile rule\'s: --threshold-rule histogram fits its own '
+                'threshold (the official rule); leave one of them out')
+    args.fg_fraction = 0.4 if args.fg_fraction is None else args.fg_fraction
     if not 0.0 < args.fg_fraction < 1.0:
         p.error(f'--fg-fraction must be between 0 and 1 (exclusive), got {args.fg_fraction}')
     if not (osp.isdir(args.source) or osp.isfile(args.source)):

@@ -66,6 +66,9 @@ def test_fit_tool_finds_pipeline_image_encoder(tmp_path):
     # the CLIP was ignored: the timm model was fitted (or its download tried) in its place
     (['--timm-model', 'convnext_atto', '--encoder', 'clip'], 'give one of them'),
     (['--timm-model', 'convnext_atto', '--subfolder', 'image_encoder'], 'give one of them'),
+    # ignored: the histogram rule fits its own threshold
+    (['--threshold-rule', 'histogram', '--fg-fraction', '0.3'],
+     "--fg-fraction is the quantile rule's: --threshold-rule histogram fits its own threshold"),
     # -3 meant 'all but 3' (a Python slice), 0 an empty sheet while the log named it saved
     (['--sheet-images', '-3'], 'argument --sheet-images: must be >= 1, got -3'),
     (['--sheet-images', '0'], 'argument --sheet-images: must be >= 1, got 0'),
