@@ -107,10 +107,11 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
-    from genview_mm.apis.pca_fit import check_outputs
+    from genview_mm.apis.pca_fit import check_outputs, sheet_path
     from genview_mm.foreground import ForegroundPCAError
     from genview_mm.foreground.official import describe_import
     from genview_mm.utils.file_safety import ReplaceRefused
+    from genview_mm.visualization.contact_sheet import is_contact_sheet
     try:
         check_outputs(args.out, None, args.overwrite, official=True)
         pca = make_pca(args)
@@ -123,6 +124,10 @@ def main(argv=None):
         print(f'import_official_pca.py: error: {exc}', file=sys.stderr)
         return 1
     print(f'saved {args.out}: {describe_import(pca)}')
+    sheet = sheet_path(args.out)  # a fit's masks of the threshold this import replaced
+    if osp.isfile(sheet) and is_contact_sheet(sheet):
+        os.remove(sheet)
+        print(f'removed {osp.basename(sheet)}, the contact sheet of the fit it replaced')
     return 0
 
 

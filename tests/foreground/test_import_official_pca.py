@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from genview_mm.foreground import ForegroundPCA, ForegroundPCAError
 from genview_mm.foreground.fit import alpha_histogram
@@ -386,6 +387,11 @@ def test_a_fitted_file_is_not_replaced_without_overwrite(tmp_path, tiny_clip_pat
                            alpha=0.1, encoder='fitted/here', grid=(8, 8), input_size=32)
     fitted.save(out)
     before = open(out, 'rb').read()
+    from genview_mm.visualization.contact_sheet import save_contact_sheet
+    sheet = save_contact_sheet(str(tmp_path / 'p.png'), [Image.new('RGB', (8, 8))],
+                               [np.ones((2, 2), bool)], caption='the fit')  # the fit's masks
+    mine = tmp_path / 'notes.png'  # a picture of the user's own beside it stays
+    Image.new('RGB', (4, 4)).save(mine)
     args = [vector, '--encoder', tiny_clip_path, '--alpha', '0.25', '--device', 'cpu',
             '--out', out]
     assert main(args) == 2
@@ -393,9 +399,12 @@ def test_a_fitted_file_is_not_replaced_without_overwrite(tmp_path, tiny_clip_pat
     assert err.startswith(f'import_official_pca.py: error: {out} exists and is not a foreground '
                           'PCA file imported by this tool') and '--overwrite' in err
     assert 'the PCA fit it holds would be lost' in err
-    assert open(out, 'rb').read() == before  # left as it was
+    assert open(out, 'rb').read() == before and osp.isfile(sheet)  # left as they were
     assert main(args + ['--overwrite']) == 0
     assert ForegroundPCA.load(out).source == 'official:pca_vectors.npy'
+    # the fit's contact sheet showed masks of a threshold the file no longer holds
+    assert not osp.exists(sheet) and mine.is_file()
+    assert 'removed p.png, the contact sheet of the fit it replaced' in capsys.readouterr().out
     assert main(args[:4] + ['0.5'] + args[5:]) == 0  # an import replaces an import
     assert ForegroundPCA.load(out).alpha == 0.5
 
