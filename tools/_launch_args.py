@@ -21,7 +21,8 @@ def key_value(text: str) -> str:
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """``--cfg-options``, ``--amp``, ``--launcher``, ``--local-rank`` and the preflight flags."""
     parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', type=key_value,
+    parser.add_argument('--cfg-options', nargs='+', action='extend', metavar='KEY=VALUE',
+                        type=key_value,  # repeated: all of them, as MMEngine's DictAction
                         help='override config settings, e.g. train_dataloader.batch_size=8 '
                         'genview.manifest=/data/views/manifest.jsonl')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],

@@ -31,7 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='the same, as an option')
     parser.add_argument('--mode', choices=['train', 'test'], default=None,
                         help='what the run does (default: test with a checkpoint, else train)')
-    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', type=key_value)
+    parser.add_argument('--cfg-options', nargs='+', action='extend', metavar='KEY=VALUE',
+                        type=key_value)  # repeated: all of them, as train.py
     # tools/train.py's options that change what the run needs (the launch scripts pass them)
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='check the checkpoint to resume (no path: the one the work dir\'s '
