@@ -92,6 +92,7 @@ class Demo:
         self.num_images, self.epochs, self.gpus = num_images, epochs, gpus
         self.times: Dict[str, float] = self._load_times()
         self.ran: Set[str] = set()  # the stages that ran in this run: later ones start over
+        self.seen: List[str] = []  # the stages met in this run, in order
         self.images = osp.join(self.out, 'data', 'images')
         self.views = osp.join(self.out, 'views')
         self.work = osp.join(self.out, 'train')
@@ -110,17 +111,23 @@ class Demo:
     def stage(self, name: str, key: str, settings: dict, outputs: List[str], fn, *args,
               after: Optional[Sequence[str]] = None) -> None:
         """Run ``fn(*args)`` unless stage ``key`` finished before with these ``settings`` and
-        none of the stages it uses (``after``; None: every earlier one) ran in this run. It
-        resumes (its tools pick up what they left) when it was cut short with these settings;
-        otherwise its ``outputs`` (in the demo's folder) are deleted first: it started or
-        finished with other settings, one of its ``outputs`` is gone, or its inputs were made
-        again."""
+        none of the stages it uses (``after``; None: every earlier one) ran in this run or
+        started after it did (a record's ``seq``: a demo stopped between a stage that ran again
+        and the next one's record kept the next one, made from the old output). It resumes (its
+        tools pick up what they left) when it was cut short with these settings; otherwise its
+        ``outputs`` (in the demo's folder) are deleted first: it started or finished with other
+        settings, one of its ``outputs`` is gone, or its inputs were made again."""
         record = self.path('stages', f'{key}.json')
         old = _read_record(record)
+        uses = [k for k in (self.seen if after is None else after) if k != key]
+        self.seen.append(key)
         gone = [p for p in outputs if not osp.lexists(p)] if old and old['done'] else []
+        newer = old is not None and any(
+            (_read_record(self.path('stages', f'{k}.json')) or {}).get('seq', 0) > old['seq']
+            for k in uses)
         same = (old is not None and old['settings'] == settings
                 and not (self.ran - {key} if after is None else self.ran & set(after))
-                and not gone)
+                and not newer and not gone)
         print(f'\n===== [genview demo] {name}' +
               (' (done earlier, skipped)' if same and old['done'] else ''), flush=True)
         if same and old['done']:
@@ -137,15 +144,17 @@ class Demo:
                 elif osp.lexists(path):
                     os.remove(path)
         self.ran.add(key)
+        seq = 1 + max((r['seq'] for r in map(_read_record, glob.glob(
+            self.path('stages', '*.json'))) if r), default=0)  # after every stage's start
         with atomic_write(record) as f:  # before it runs: cut short, a rerun knows its settings
-            json.dump(dict(settings=settings, done=False), f)
+            json.dump(dict(settings=settings, done=False, seq=seq), f)
         start = time.time()
         fn(*args)
         self.times[name] = round(time.time() - start, 1)
         with atomic_write(self.path('stage_seconds.json')) as f:
             json.dump(self.times, f, indent=2)
         with atomic_write(record) as f:  # last: the stage is done
-            json.dump(dict(settings=settings, done=True), f)
+            json.dump(dict(settings=settings, done=True, seq=seq), f)
         print(f'===== [genview demo] {name}: {self.times[name]} s', flush=True)
 
     def run_tool(self, cmd: List[str], log_name: str, extra_env: Optional[dict] = None) -> None:
@@ -304,9 +313,10 @@ class Demo:
 
 
 def _read_record(path: str) -> Optional[dict]:
-    """A stage record: ``{'settings': ..., 'done': bool}``; a demo's from before the
-    start records held the settings alone, written when the stage was done; None if there is
-    none, or it does not parse."""
+    """A stage record: ``{'settings': ..., 'done': bool, 'seq': int}`` (``seq``: the order in
+    which the stages started; 0 in a demo's from before it); a demo's from before the start
+    records held the settings alone, written when the stage was done; None if there is none,
+    or it does not parse."""
     try:
         with open(path) as f:
             record = json.load(f)
@@ -314,6 +324,7 @@ def _read_record(path: str) -> Optional[dict]:
         return None
     if not isinstance(record, dict):
         return None
-    if set(record) == {'settings', 'done'}:
-        return record
-    return dict(settings=record, done=True)
+    if set(record) in ({'settings', 'done'}, {'settings', 'done', 'seq'}):
+        seq = record.get('seq', 0)
+        return dict(record, seq=seq if isinstance(seq, int) else 0)
+    return dict(settings=record, done=True, seq=0)

@@ -79,7 +79,7 @@ def test_a_stage_is_done_only_once_finished_with_the_same_settings(tmp_path, cap
     assert 'settings changed' in capsys.readouterr().out
     assert osp.isfile(tmp_path / 'mine.txt')  # outside the demo's folder: never deleted
     with open(demo.path('stages', 'photos.json')) as f:
-        assert json.load(f) == dict(settings=dict(images=2), done=True)
+        assert json.load(f) == dict(settings=dict(images=2), done=True, seq=3)
     # cut short after a change of settings: the next run resumes (no second clean start)
     with pytest.raises(KeyboardInterrupt):
         demo.stage('1/7 photos', 'photos', dict(images=3), [out], write, 3, True)
@@ -126,6 +126,33 @@ def test_a_stage_after_one_that_ran_again_runs_again(tmp_path, capsys):
     third.stage('b', 'b', dict(y=1), [], ran.append, 'b3')
     assert ran == ['a1', 'b1', 'a3', 'b3']
     assert 'a stage it uses ran again: starting over' in capsys.readouterr().out
+
+
+def test_a_stage_after_one_that_ran_again_in_a_stopped_demo_runs_again(tmp_path, capsys):
+    """A demo stopped after a stage ran again but before the next stage's record was written
+    (Ctrl-C or a kill in the second the config takes to write, or while the next stage's old
+    outputs are deleted): the rerun skipped the next stage, its record done with the same
+    settings, and kept its output made from the old input (a training on the old scorer PCA,
+    its checkpoint older than the PCA file). It starts over now; a stage after others that
+    were all made before it is still skipped."""
+    ran = []
+    first = Demo(str(tmp_path / 'demo'))
+    for key in 'abc':
+        first.stage(key, key, dict(x=1), [], ran.append, f'{key}1')
+    Demo(str(tmp_path / 'demo')).stage('a', 'a', dict(x=1), [str(tmp_path / 'demo' / 'f')],
+                                       ran.append, 'a2')  # ran again; stopped before b
+    capsys.readouterr()
+    third = Demo(str(tmp_path / 'demo'))
+    third.stage('a', 'a', dict(x=1), [], ran.append, 'a3')
+    third.stage('b', 'b', dict(x=1), [], ran.append, 'b3')
+    third.stage('c', 'c', dict(x=1), [], ran.append, 'c3', after=('a', ))
+    assert ran == ['a1', 'b1', 'c1', 'a2', 'b3', 'c3']
+    out = capsys.readouterr().out
+    assert out.count('a stage it uses ran again: starting over') == 2
+    fourth = Demo(str(tmp_path / 'demo'))  # all made in order: every stage skipped
+    for key in 'abc':
+        fourth.stage(key, key, dict(x=1), [], ran.append, f'{key}4')
+    assert len(ran) == 6 and capsys.readouterr().out.count('(done earlier, skipped)') == 3
 
 
 def test_the_number_of_processes_is_a_training_setting(tmp_path, monkeypatch):
