@@ -10,11 +10,12 @@ CHECKPOINT=$2
 GPUS=$3
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 require_count GPUS "$GPUS" 1 "$USAGE"
+require_torchrun_env "$USAGE"  # NNODES, NODE_RANK, PORT: set, checked
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" "$CHECKPOINT" \
   --quiet --procs-per-node="$GPUS" "${@:4}"
 stop_after_preflight "${@:4}"
 exec "$PYTHON" -m torch.distributed.run \
-  --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
-  --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
+  --nnodes="$NNODES" --node_rank="$NODE_RANK" \
+  --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="$PORT" \
   --nproc_per_node="$GPUS" \
   "$GENVIEW_ROOT/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch --skip-preflight "${@:4}"

@@ -351,6 +351,14 @@ BAD_COUNTS = [
     ('dist_train.sh', ['cfg.py', '0'], {}, "GPUS must be a whole number >= 1, not '0'"),
     ('dist_test.sh', ['cfg.py', 'ckpt.pth', '2x'], {}, "GPUS must be a whole number >= 1, "
      "not '2x'"),
+    ('dist_train.sh', ['cfg.py', '2'], dict(NNODES='0'),
+     "NNODES must be a whole number >= 1, not '0'"),
+    ('dist_test.sh', ['cfg.py', 'ckpt.pth', '2'], dict(NNODES='two'),
+     "NNODES must be a whole number >= 1, not 'two'"),
+    ('dist_train.sh', ['cfg.py', '2'], dict(NODE_RANK='-1'),
+     "NODE_RANK must be a whole number >= 0, not '-1'"),
+    ('dist_train.sh', ['cfg.py', '2'], dict(PORT='70000'),
+     "PORT must be a TCP port, 1 to 65535, not '70000'"),
     ('slurm_train.sh', ['part', 'job', 'cfg.py', 'work'], dict(GPUS='eight'),
      "GPUS must be a whole number >= 1, not 'eight'"),
     ('slurm_train.sh', ['part', 'job', 'cfg.py', 'work'], dict(GPUS_PER_NODE='0'),
@@ -382,6 +390,29 @@ def test_launchers_refuse_a_bad_count_before_starting_anything(tmp_path, script,
     assert run.stderr.startswith(f'{script}: {message}; usage: ')
     assert recorded(stand_ins['PIDS']) == []  # no preflight, torchrun, srun or sbatch
     assert not (tmp_path / 'views').exists()
+
+
+@pytest.mark.parametrize('script, args', [('dist_train.sh', ['cfg.py', '2']),
+                                          ('dist_test.sh', ['cfg.py', 'ckpt.pth', '2'])])
+def test_torchrun_launchers_refuse_a_node_rank_past_the_nodes(tmp_path, script, args):
+    """NODE_RANK=1 without NNODES (the second node's command with NNODES forgotten: it is 1 by
+    default), or NODE_RANK=NNODES (ranks counted from 1), started torchrun, which waited
+    silently, forever, for nodes that never came. Now one line and exit 2 before anything
+    starts; ranks 0 to NNODES-1 reach torchrun with the given NNODES, NODE_RANK and PORT."""
+    stand_ins = scratch_tools(str(tmp_path), script)
+    executable(str(tmp_path / 'bin' / 'python'), '#!/usr/bin/env bash\necho "$*" >> "$PIDS"\n')
+    cmd = ['bash', str(tmp_path / 'tools' / script), *args]
+    for env in (dict(NODE_RANK='1'), dict(NNODES='2', NODE_RANK='2')):
+        run = run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, **env), returncode=2)
+        assert run.stdout == '' and run.stderr.count('\n') == 1
+        assert run.stderr.startswith(
+            f"{script}: NODE_RANK={env['NODE_RANK']} with NNODES={env.get('NNODES', 1)}: node "
+            'ranks are 0 to NNODES-1; set NNODES to the number of nodes (the same on every '
+            "node) and NODE_RANK to this node's rank; usage: ")
+        assert recorded(stand_ins['PIDS']) == []  # no preflight, no torchrun
+    run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES='2', NODE_RANK='1', PORT='29600'))
+    torchrun = (tmp_path / 'pids.txt').read_text().splitlines()[-1]
+    assert ' --nnodes=2 --node_rank=1 --master_addr=127.0.0.1 --master_port=29600 ' in torchrun
 
 
 SLURM_JOBS = [('slurm_train.sh', ['part', 'job', 'cfg.py', 'work']),
