@@ -85,7 +85,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import genview_mm  # noqa: F401
     from genview_mm.apis import GenViewSettingError, load_config
-    from genview_mm.apis.launch import OptionRefused, apply_train_options
+    from genview_mm.apis.launch import OptionRefused, apply_train_options, run_work_dir
     from genview_mm.apis.preflight import (
         format_checklist,
         has_notes,
@@ -101,6 +101,8 @@ def main(argv=None) -> int:
         return 2
     try:
         cfg = load_config(args.config, cfg_options(args))
+        # a work dir holding the config (the default one too): each rank refused it
+        run_work_dir(cfg, args.work_dir, args.config)
         if args.mode == 'train':
             apply_train_options(cfg, args)
         elif getattr(args.tool_args, 'amp', False):

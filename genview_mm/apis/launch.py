@@ -229,15 +229,26 @@ def apply_train_options(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def run_work_dir(cfg: Config, work_dir: Optional[str] = None,
+                 config_path: Optional[str] = None) -> Optional[str]:
+    """The run's work dir (:func:`work_dir_of`); :class:`OptionRefused` when it holds
+    ``config_path``, a config of the user's own that MMEngine's dump would replace
+    (``config_dump_problem``): the default work dir or the config's ``work_dir`` too (``--work-dir``
+    is checked as the tools parse it). ``tools/check_config.py`` calls it as well, so that the
+    launchers stop once, before their processes start."""
+    folder = work_dir_of(cfg, work_dir, config_path)
+    problem = config_dump_problem(folder, config_path) if folder is not None else ''
+    if problem:
+        raise OptionRefused(f'the work dir {problem}')
+    return folder
+
+
 def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = None,
                 config_path: Optional[str] = None, amp: bool = False) -> Config:
     """Apply the launch-time rules above to ``cfg`` in place and return it."""
     cfg.launcher = launcher
-    folder = work_dir_of(cfg, work_dir, config_path)
+    folder = run_work_dir(cfg, work_dir, config_path)
     if folder is not None:
-        problem = config_dump_problem(folder, config_path)
-        if problem:  # the default work dir too (--work-dir is checked as the tools parse it)
-            raise OptionRefused(f'the work dir {problem}')
         cfg.work_dir = folder
 
     has_cuda = torch.cuda.is_available()

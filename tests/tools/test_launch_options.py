@@ -1,4 +1,5 @@
 """The launch tools' options as a user writes them (parsed, nothing run)."""
+import os
 import os.path as osp
 import sys
 
@@ -22,3 +23,32 @@ def test_a_repeated_cfg_options_keeps_every_item(monkeypatch):
     monkeypatch.setattr(sys, 'argv', ['visualize_pairs.py', '--config', CONFIG, *argv[:3],
                                       *argv[4:]])
     assert load_tool('visualize_pairs').parse_args().cfg_options == want
+
+
+def test_the_launchers_check_refuses_a_default_work_dir_holding_the_config(tmp_path,
+                                                                           monkeypatch, capsys):
+    """``dist_train.sh work_dirs/mine/mine.py 8`` (the default work dir is the config's folder,
+    whose dump would replace it): the launchers' check (check_config.py, --work-dir not given)
+    passed, and every rank then printed the refusal and torchrun ended in a ChildFailedError
+    traceback, exit 1. The check refuses it once, as it does a --work-dir holding the config;
+    a config whose own work_dir is its folder too. In both modes, --skip-preflight too."""
+    work = tmp_path / 'work_dirs' / 'mine'
+    work.mkdir(parents=True)
+    (work / 'mine.py').write_text(f"_base_ = ['{CONFIG}']\n")
+    own = tmp_path / 'own.py'
+    own.write_text(f"_base_ = ['{CONFIG}']\nwork_dir = '{tmp_path}'\n")
+    monkeypatch.chdir(tmp_path)
+    check = load_tool('check_config').main
+    for argv, where, config in (
+            (['work_dirs/mine/mine.py', '--skip-preflight'], './work_dirs/mine',
+             'work_dirs/mine/mine.py'),
+            (['work_dirs/mine/mine.py', 'ckpt.pth', '--skip-preflight'], './work_dirs/mine',
+             'work_dirs/mine/mine.py'),
+            ([str(own), '--skip-preflight', '--resume'], str(tmp_path), str(own))):
+        assert check(argv) == 2
+        assert capsys.readouterr().err == (
+            f'check_config.py: error: the work dir {where} holds the config {config}: the run '
+            'writes its config dump there under that name, which would replace it, flattened '
+            '(its _base_ lost); pass --work-dir another folder, or keep the config elsewhere\n')
+    assert check(['work_dirs/mine/mine.py', '--work-dir', 'elsewhere', '--skip-preflight']) == 0
+    assert sorted(os.listdir(work)) == ['mine.py']
