@@ -11,7 +11,8 @@
 # It submits `sbatch --array=0-(NTASKS-1)`: array task i runs tools/generate_views.py with
 # --rank i --world-size NTASKS (no process group), so it makes the shards s with
 # s % NTASKS == i and exits; the task that finds every shard done merges them. A second job, held
-# until every task succeeded (--dependency=afterok), reports with tools/merge_manifests.py
+# until every task succeeded (--dependency=afterok; cancelled by Slurm if one failed, not left
+# pending forever), reports with tools/merge_manifests.py
 # OUT_DIR --source SOURCE --check-files (an idempotent merge). MAX_RUNNING=k caps the tasks
 # running at once (--array=...%k). Logs: OUT_DIR/slurm/.
 #
@@ -90,7 +91,7 @@ JOB=$(sbatch --parsable -p "$PARTITION" --job-name="$JOB_NAME" --array="$ARRAY" 
 JOB=${JOB%%;*}
 # shellcheck disable=SC2086
 MERGE=$(sbatch --parsable -p "$PARTITION" --job-name="$JOB_NAME-merge" \
-  --dependency=afterok:"$JOB" --ntasks=1 --cpus-per-task=2 \
+  --dependency=afterok:"$JOB" --kill-on-invalid-dep=yes --ntasks=1 --cpus-per-task=2 \
   --output="$OUT_DIR/slurm/%j_merge.log" ${SBATCH_ARGS:-} \
   "$0" --merge-task "$OUT_DIR" --source "$SOURCE" ${MERGE_ARGS[@]+"${MERGE_ARGS[@]}"})
 echo "submitted generation array job $JOB (tasks 0-$((NTASKS - 1))) and merge job ${MERGE%%;*}"

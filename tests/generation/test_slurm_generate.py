@@ -73,8 +73,9 @@ def test_job_array_submission(tmp_path):
                                                                     '--world-size', '2')
     assert calls[2] == f'python RANK=1 WORLD_SIZE=2 {task} ' + args('--rank', '1',
                                                                     '--world-size', '2')
+    # a task that failed left the merge pending forever: Slurm now cancels it
     assert calls[3].startswith('sbatch --parsable -p gpu --job-name=gv-merge '
-                               '--dependency=afterok:77 ')
+                               '--dependency=afterok:77 --kill-on-invalid-dep=yes ')
     assert calls[4] == 'python RANK= WORLD_SIZE= ' + args(
         '-u', f'{TOOLS}/merge_manifests.py', out, '--source', 'train.txt', '--data-root',
         'data/in', '--check-files')
