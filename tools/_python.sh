@@ -47,20 +47,25 @@ require_whole_nodes() {
 
 # require_torchrun_env USAGE: the torchrun launchers' check of NNODES, NODE_RANK and PORT, set to
 # their defaults (1, 0, 29500) when unset: exit 2 with one line (what is wrong, then USAGE)
-# unless NNODES >= 1, 0 <= NODE_RANK < NNODES and PORT is a TCP port. NODE_RANK=1 with NNODES
-# unset (the second node's command without it) or NODE_RANK=NNODES (ranks counted from 1)
-# started torchrun, which waited silently, forever, for nodes that never came; NNODES=0 or
-# NNODES=two was a torchrun traceback, after the preflight.
+# unless NNODES >= 1 (or torchrun's elastic MIN:MAX), 0 <= NODE_RANK < NNODES (MAX) and PORT is a
+# TCP port. NODE_RANK=1 with NNODES unset (the second node's command without it) or
+# NODE_RANK=NNODES (ranks counted from 1) started torchrun, which waited silently, forever, for
+# nodes that never came; NNODES=0 or NNODES=two was a torchrun traceback, after the preflight.
 require_torchrun_env() {
   NNODES=${NNODES:-1}; NODE_RANK=${NODE_RANK:-0}; PORT=${PORT:-29500}
-  require_count NNODES "$NNODES" 1 "$1"
+  local most=$NNODES
+  if [[ "$NNODES" =~ ^([1-9][0-9]{0,8}):([1-9][0-9]{0,8})$ ]] && \
+      (( BASH_REMATCH[1] <= BASH_REMATCH[2] )); then
+    most=${BASH_REMATCH[2]}
+  fi
+  require_count NNODES "$most" 1 "$1"
   require_count NODE_RANK "$NODE_RANK" 0 "$1"
   require_count PORT "$PORT" 1 "$1"
   if (( PORT > 65535 )); then
     echo "$(basename "$0"): PORT must be a TCP port, 1 to 65535, not '$PORT'; $1" >&2
     exit 2
   fi
-  if (( NODE_RANK >= NNODES )); then
+  if (( NODE_RANK >= most )); then
     echo "$(basename "$0"): NODE_RANK=$NODE_RANK with NNODES=$NNODES: node ranks are 0 to" \
       "NNODES-1; set NNODES to the number of nodes (the same on every node) and NODE_RANK to" \
       "this node's rank; $1" >&2

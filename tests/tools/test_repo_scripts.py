@@ -413,6 +413,15 @@ def test_torchrun_launchers_refuse_a_node_rank_past_the_nodes(tmp_path, script, 
     run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES='2', NODE_RANK='1', PORT='29600'))
     torchrun = (tmp_path / 'pids.txt').read_text().splitlines()[-1]
     assert ' --nnodes=2 --node_rank=1 --master_addr=127.0.0.1 --master_port=29600 ' in torchrun
+    # torchrun's elastic MIN:MAX nodes (passed on as upstream's launchers do): ranks below MAX
+    run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES='1:3', NODE_RANK='2'))
+    assert ' --nnodes=1:3 --node_rank=2 ' in (tmp_path / 'pids.txt').read_text()
+    for nodes, rank in (('1:3', '3'), ('3:1', '0'), ('0:2', '0')):
+        run = run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES=nodes, NODE_RANK=rank),
+                      returncode=2)
+        assert run.stderr.startswith(f'{script}: NODE_RANK=3 with NNODES=1:3: node ranks' if
+                                     rank == '3' else f"{script}: NNODES must be a whole "
+                                     f"number >= 1, not '{nodes}'"), run.stderr
 
 
 SLURM_JOBS = [('slurm_train.sh', ['part', 'job', 'cfg.py', 'work']),
