@@ -77,8 +77,11 @@ def cfg_options(args: argparse.Namespace) -> Optional[dict]:
     from mmengine.config import DictAction
     parsed = argparse.Namespace()
     DictAction(option_strings=['--cfg-options'], dest='options')(None, parsed, args.cfg_options)
-    for item in args.cfg_options:  # DictAction drops every space: '/my data' became '/mydata'
-        key, value = item.split('=', 1)
+    last = {item.split('=', 1)[0]: i for i, item in enumerate(args.cfg_options)}
+    for i, item in enumerate(args.cfg_options):  # DictAction drops every space: '/my data'
+        key, value = item.split('=', 1)  # became '/mydata'
+        if last[key] != i:  # a later item sets the key (the last one wins, as in DictAction)
+            continue
         text = value.strip()
         inner = text[1:-1]
         if len(text) > 1 and text[0] == text[-1] and text[0] in '\'"' and ',' in inner and \

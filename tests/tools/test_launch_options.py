@@ -52,3 +52,17 @@ def test_the_launchers_check_refuses_a_default_work_dir_holding_the_config(tmp_p
             '(its _base_ lost); pass --work-dir another folder, or keep the config elsewhere\n')
     assert check(['work_dirs/mine/mine.py', '--work-dir', 'elsewhere', '--skip-preflight']) == 0
     assert sorted(os.listdir(work)) == ['mine.py']
+
+
+def test_a_key_given_again_takes_its_last_value_with_spaces_or_commas_in_the_first():
+    """``--cfg-options 'k=/my data' --cfg-options k=/x`` (a job script overriding the user's
+    value) kept '/my data': the fix-up of values with spaces or a quoted comma rewrote the key
+    from its first item after DictAction had taken the last one."""
+    train, launch = load_tool('train'), load_tool('_launch_args')
+    for first in ('/my data/x', '"/d/a,b"', "['my data', 'x']"):
+        for argv in (['--cfg-options', f'k={first}', '--cfg-options', 'k=/x'],
+                     ['--cfg-options', f'k={first}', 'k=/x']):
+            assert launch.cfg_options(train.parse_args([CONFIG, *argv])) == dict(k='/x'), argv
+    argv = ['--cfg-options', 'k=/x', '--cfg-options', 'k=/my data', 'j="/d/a,b"']
+    assert launch.cfg_options(train.parse_args([CONFIG, *argv])) == dict(k='/my data',
+                                                                        j='/d/a,b')
