@@ -366,6 +366,30 @@ def test_a_folder_that_cannot_be_written_stops_the_run_early(tmp_path, monkeypat
     assert stats['complete'] and stats['ok'] == 60 and stats['retried'] == len(journal)
 
 
+def test_a_folder_that_cannot_be_written_stops_a_run_of_small_shards(tmp_path, monkeypatch):
+    """The count of views failing to write in a row started again with each shard: with
+    shards of fewer views than the limit (--shard-size 5) the run never stopped and generated
+    its whole share into a folder it could not write. The count goes on across shards; a
+    rerun redoes every failed view."""
+    root = tmp_path / 'src'
+    root.mkdir()
+    for i in range(60):
+        Image.fromarray(np.full((4, 4, 3), i, np.uint8)).save(root / f'{i:02d}.png')
+    many = list_folder(str(root))
+
+    def denied(self, fp, *args, **kwargs):
+        raise PermissionError(errno.EACCES, 'Permission denied', 'x.jpg')
+
+    monkeypatch.setattr(Image.Image, 'save', denied)
+    gen = FakeGen()
+    with pytest.raises(SetupError, match='views in a row could not be written'):
+        run(many, tmp_path / 'out', gen, shard_size=5, batch_size=2, writers=2)
+    assert sum(gen.calls.values()) <= 16 + 4 * 2 + 2  # the limit, the writers' queue, a batch
+    monkeypatch.undo()
+    stats = run(many, tmp_path / 'out', FakeGen(), shard_size=5)
+    assert stats['complete'] and stats['ok'] == 60
+
+
 def test_verify_decodes_each_view_once_per_run(items, tmp_path, monkeypatch):
     """--verify decoded every view of a shard with work twice: in the plan made before its
     lock is taken and again in the one made under it (ImageNet: two full decodes)."""

@@ -101,7 +101,9 @@ def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: D
     journal = manifest.ManifestJournal(shards.shard_path(out_dir, shard, 'journal'))
     pool = OrderedPool(opts['writers'], name='view-writer')
     rows: List[ManifestRow] = []
-    unwritten: List[ManifestRow] = []  # the views that failed to write since one was written
+    # the views that failed to write since one was written, in this shard or the ones before
+    # it (a shard of fewer views than the limit would start the count again each time)
+    unwritten: List[ManifestRow] = opts.setdefault('unwritten', [])
     limit = max(WRITE_FAILURES_IN_A_ROW, 2 * opts['batch_size'] * gen.num_variations)
 
     def record(new: Sequence[ManifestRow], images: int = 0) -> None:
@@ -176,7 +178,7 @@ def generate_views(items: Sequence[ImageItem], generator, out_dir: str, rank: in
     reasons = {}  # one per failed image
     begin = functools.cache(start or (lambda: None))  # runs once, on the first call
     opts = dict(batch_size=batch_size, ext=ext, quality=quality, prefetch=prefetch,
-                writers=writers)
+                writers=writers, unwritten=[])  # unwritten: the failed-write streak (_run_shard)
     bar = tqdm(total=stats['share'], unit='img', dynamic_ncols=True,
                desc=f'worker {rank}/{world_size}', disable=not show_progress)
     for s, chunk in chunks.items():
