@@ -225,7 +225,8 @@ def _reconstruct(subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
     """numpy's ``_reconstruct`` as numpy pickles a plain ndarray, ``(ndarray, (0,), b'b')``,
     and nothing else (another class; a shape of uninitialised memory: heap bytes, pointers
     among them, would be loaded as data); its state is restored once (:class:`_PickledArray`)."""
-    if subtype is not _NDARRAY_TOKEN:
+    # the class itself where a user allow-listed numpy.ndarray (prefer_users_safe_globals)
+    if subtype is not _NDARRAY_TOKEN and subtype is not np.ndarray:
         raise torch.serialization.pickle.UnpicklingError(
             f'genview_mm refuses an array of class {subtype!r} in a checkpoint: only '
             'numpy.ndarray is allowed with weights_only=True.')
@@ -278,6 +279,33 @@ def allow_mmengine_checkpoints() -> None:
     add = getattr(torch.serialization, 'add_safe_globals', None)
     if add is not None:
         add(checkpoint_safe_globals())
+        prefer_users_safe_globals()
+
+
+def prefer_users_safe_globals() -> None:
+    """Let a global that the user allow-lists (``torch.serialization.safe_globals([np.ndarray,
+    ...])``, as torch's docs advise) win over genview_mm's stand-in of the same name
+    (``numpy.ndarray``, ``numpy.dtype``, ``_reconstruct``, ``builtins.getattr``). torch maps
+    names to objects from a set, so which of two entries of one name won was a matter of hash
+    order: after ``import genview_mm`` a user's own ``torch.load`` of arrays they had allowed
+    failed (``_reconstruct() argument 1 must be type``, or a string array refused), differently
+    from run to run."""
+    import torch._weights_only_unpickler as unpickler
+    upstream = getattr(unpickler, '_get_user_allowed_globals', None)
+    if upstream is None or getattr(upstream, '_genview_mm', False):
+        return
+    ours = {id(g[0]) for g in checkpoint_safe_globals() if isinstance(g, tuple)}
+
+    def _get_user_allowed_globals():
+        allowed = upstream()
+        for g in getattr(unpickler, '_marked_safe_globals_set', ()):
+            obj, name = g if isinstance(g, tuple) else (g, f'{g.__module__}.{g.__qualname__}')
+            if id(obj) not in ours and id(allowed.get(name)) in ours:
+                allowed[name] = obj  # the user's own entry of a name we stand in for
+        return allowed
+
+    _get_user_allowed_globals._genview_mm = True
+    unpickler._get_user_allowed_globals = _get_user_allowed_globals
 
 
 class UnsafeCheckpointLoading(RuntimeError):

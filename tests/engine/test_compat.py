@@ -590,3 +590,27 @@ def test_a_full_disk_during_training_is_one_line(tmp_path, monkeypatch, capsys, 
         'device): free space or write elsewhere, then rerun'), err[-2000:]
     assert 'Traceback' not in err
     assert not [n for n in os.listdir(work) if 'pth' in n or n == 'last_checkpoint']
+
+
+def test_a_users_own_allowed_numpy_globals_win_over_the_stand_ins(tmp_path):
+    """A user's own ``torch.load`` of arrays they allow-listed as torch's docs say: after
+    ``import genview_mm`` it failed, by hash order (``_reconstruct() argument 1 must be type``,
+    a string array refused), as genview_mm's stand-ins share those names."""
+    import torch._weights_only_unpickler as unpickler
+    path = str(tmp_path / 'own.pth')
+    torch.save({'names': np.array(['cat', 'dog']), 'x': np.arange(3.0)}, path)
+    core = getattr(np, '_core', None) or np.core
+    users = [core.multiarray._reconstruct, np.ndarray, np.dtype, getattr,
+             type(np.dtype('U3'))]
+    with torch.serialization.safe_globals(users):
+        named = unpickler._get_user_allowed_globals()
+        assert [named[n] for n in ('numpy._core.multiarray._reconstruct', 'numpy.ndarray',
+                                   'numpy.dtype', 'builtins.getattr')] == users[:4]
+        loaded = torch.load(path, weights_only=True)
+    assert loaded['names'].tolist() == ['cat', 'dog'] and loaded['x'].tolist() == [0, 1, 2]
+    with torch.serialization.safe_globals([np.ndarray]):  # the class alone: numbers still load
+        torch.save({'x': np.arange(2.0)}, path)
+        assert torch.load(path, weights_only=True)['x'].tolist() == [0, 1]
+    with pytest.raises(pickle.UnpicklingError):  # and without them, strings stay refused
+        torch.save({'names': np.array(['cat'])}, path)
+        torch.load(path, weights_only=True)
