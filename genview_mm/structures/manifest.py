@@ -168,7 +168,8 @@ def _read(path: str, backend_args: Optional[dict], names: Optional[AbstractSet[s
           counts: Counter, journal: bool = False) -> Iterator[ManifestRow]:
     """:func:`read_rows` of a manifest file's path."""
     with _local_copy(path, backend_args) as local:
-        with open(local, 'r', encoding='utf-8') as f:
+        # utf-8-sig: a byte-order mark (a manifest saved by a Windows editor) is not a row's
+        with open(local, 'r', encoding='utf-8-sig') as f:
             held: List[Tuple[int, str]] = []  # the last line so far: only it may be cut short
             number = 0
             while True:

@@ -641,3 +641,12 @@ def test_two_images_of_one_key_are_refused(tmp_path, photo_dir, monkeypatch):
             f"{photo_dir.lstrip('/') + '/a/img_0000.jpg'!r} (paths relative to {root}, else "
             'absolute): list one of them')):
         list_images(str(listing), data_root=str(root))
+
+
+def test_a_manifest_with_a_byte_order_mark_reads(tmp_path):
+    """A manifest saved by a Windows editor starts with a BOM: its first row was 'corrupt'."""
+    from genview_mm.structures.manifest import ManifestRow, read_rows
+    rows = [ManifestRow(f'/s/{n}', n, 0, f'o/{n}') for n in ('a.jpg', 'b.jpg')]
+    path = tmp_path / 'manifest.jsonl'
+    path.write_bytes(b'\xef\xbb\xbf' + ''.join(r.to_line() for r in rows).encode())
+    assert [r.key for r in read_rows(str(path))] == ['a.jpg', 'b.jpg']
