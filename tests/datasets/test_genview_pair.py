@@ -431,6 +431,23 @@ def test_hook_counts_a_batch_that_mixes_genview_and_plain_samples(data):
     assert logs[started:] == []
 
 
+def test_a_repeated_genview_dataset_has_no_plain_part(data):
+    """A wrapper that repeats its dataset (RepeatDataset, ClassBalancedDataset) is longer than
+    the dataset it wraps: the hook took the difference for a plain ConcatDataset part, so a
+    pipeline dropping the genview fields logged a generated fraction of 0 each iteration and
+    never said why (nor counted unreadable views)."""
+    from mmengine.dataset import RepeatDataset
+    from mmengine.structures import BaseDataElement
+    runner, logs = fake_runner(RepeatDataset(build_dataset(data.src_root, data.manifest), 2))
+    hook = GenViewPairHook()
+    hook.before_train(runner)
+    started = len(logs)
+    hook.after_train_iter(runner, 0, dict(data_samples=[BaseDataElement()] * 2))
+    assert [line.split(',')[0] for line in logs[started:]] == [
+        'GenViewPairHook: the data samples carry no genview_slot']
+    assert 'train/genview_gen_frac' not in runner.message_hub.log_scalars
+
+
 def test_a_symlinked_manifest_finds_its_views_beside_the_file_it_names(tmp_path):
     """A manifest file linked into a config folder resolved its relative outputs from the
     link's folder: no view was found, and every image trained on its original."""

@@ -24,6 +24,20 @@ def find_pair_transforms(dataset) -> Iterator[tuple]:
             yield dataset, t
 
 
+def has_plain_part(dataset) -> bool:
+    """Whether some samples of a (wrapped) dataset come through no ``GenViewPairDataset``: a
+    part of a ConcatDataset without one. A wrapper that repeats or resamples its dataset
+    (RepeatDataset, ClassBalancedDataset) has the parts of the dataset it wraps (their
+    lengths differ: comparing them took a repeated GenView dataset for one with plain parts)."""
+    if any(isinstance(t, GenViewPairDataset)
+           for t in getattr(getattr(dataset, 'pipeline', None), 'transforms', [])):
+        return False
+    parts = list(getattr(dataset, 'datasets', None) or [])
+    inner = getattr(dataset, 'dataset', None)
+    parts += [inner] if inner is not None else []
+    return not parts or any(has_plain_part(part) for part in parts)
+
+
 def _read_index(transform: GenViewPairDataset):
     """The transform's manifest index; a manifest that is gone or has a damaged row is a
     :class:`StartCheckFailed` naming the file (and line)."""
@@ -261,7 +275,7 @@ class GenViewPairHook(Hook):
         sampled = unreadable = 0  # view files read by the start check, and how many failed
         pairs = list(find_pair_transforms(dataset))
         # a ConcatDataset part without GenView: its samples (and whole batches) carry no fields
-        self._plain_parts = sum(len(ds) for ds, _ in pairs) < len(dataset)
+        self._plain_parts = has_plain_part(dataset)
         for ds, transform in pairs:  # the datasets reading each manifest, checked together
             if transform.prob > 0:
                 index = _read_index(transform)
