@@ -1300,3 +1300,31 @@ def test_a_checkpoint_refused_by_weights_only_says_why(tmp_path):
             read_checkpoint(path)
         assert check.status == 'BROKEN' and reason in check.detail, check.detail
         assert check.detail == str(exc.value) and '\x1b' not in check.detail
+
+
+def test_images_read_through_a_path_mapping_backend_are_not_looked_up_locally(tmp_path, coco):
+    """A loading step (or an MMDetection dataset or metric) with petrel-style ``backend_args``
+    reads plain, local-looking paths from an object store (``path_mapping``): the preflight
+    looked them up on the local disk and refused a run that trains (BROKEN: none of the sampled
+    images exists; MISSING: the COCO folder and annotation file)."""
+    linear = osp.join(ROOT, 'configs', 'benchmarks',
+                      'genview_mocov2_r50_linear-steplr-100e_in1k.py')
+    root = tmp_path / 'imagenet'  # the lists here, the images in the store only
+    (root / 'meta').mkdir(parents=True)
+    (root / 'meta' / 'train.txt').write_text('n01/img_0000.jpg 0\nn01/img_0001.jpg 0\n')
+    cfg = load_config(linear, {'train_dataloader.dataset.data_root': str(root),
+                               'model.backbone.init_cfg': None})
+    petrel = dict(backend='petrel', path_mapping={f'{root}/': 's3://bucket/imagenet/'})
+    cfg.train_dataloader.dataset.pipeline[0].backend_args = petrel
+    check = by_what(run_preflight(cfg))['ImageNet (train) data [train_dataloader.dataset]']
+    assert check.status == 'note' and 'read through the petrel storage backend' in \
+        check.detail, check
+    cfg = detection_cfg('data/nowhere/')
+    cfg.model.backbone.init_cfg = None
+    petrel = dict(backend='petrel', path_mapping={'data/': 's3://bucket/'})
+    for name in ('train', 'val', 'test'):
+        cfg[f'{name}_dataloader'].dataset.backend_args = petrel
+    cfg.val_evaluator.backend_args = cfg.test_evaluator.backend_args = petrel
+    checks = by_what(run_preflight(cfg))
+    assert checks['CocoDataset data [train_dataloader.dataset]'].status == 'note'
+    assert checks['CocoMetric annotations [val_evaluator]'].status == 'note'

@@ -169,6 +169,21 @@ def skips_missing(ds: dict) -> bool:
         isinstance(t, dict) and t.get('ignore_empty') for t in ds.get('pipeline') or ())
 
 
+def other_backend(args) -> Optional[str]:
+    """The storage backend ``backend_args`` name when it is not local files (e.g. petrel, whose
+    ``path_mapping`` maps plain local-looking paths onto an object store), else None."""
+    backend = args.get('backend', 'local') if isinstance(args, dict) else 'local'
+    return None if backend == 'local' else str(backend)
+
+
+def image_backend(ds: dict) -> Optional[str]:
+    """The storage backend, not local files, a dataset reads its images through: its own
+    ``backend_args`` (MMDetection's datasets) or its image loading step's; None when local."""
+    loads = [t.get('backend_args') for t in ds.get('pipeline') or ()
+             if isinstance(t, dict) and 'LoadImage' in type_name(t)]
+    return next(filter(None, map(other_backend, [ds.get('backend_args'), *loads])), None)
+
+
 def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], int]]:
     """How a dataset of MMPretrain's ``CustomDataset`` family reads its files, asked of its
     class: (type name, with_label, extensions, number of classes or 0 when not fixed); None for
@@ -289,6 +304,10 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
                        None)
         if problem:
             return BROKEN, problem
+    backend = image_backend(ds)  # images read elsewhere: the local paths need not exist
+    if ann is not None and not is_json and backend:
+        return NOTE, (f'the images listed in {ann} are read through the {backend} storage '
+                      'backend (backend_args): not checked here')
     if ann is not None and not is_json:  # an image list: do its images exist?
         try:
             listed = sample_images(ds, k=20)
@@ -311,7 +330,7 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
         if folder and has_images(folder) is False:
             return BROKEN, f'image folder {folder} holds no images'
     # CocoDataset itself: its subclasses LVIS v0.5 and Objects365 v2 rewrite file_name
-    if is_json and type_name(ds) == 'CocoDataset':
+    if is_json and type_name(ds) == 'CocoDataset' and not backend:
         return json_images(ann, folders[0] if folders else root)
     return None
 
@@ -344,6 +363,10 @@ def check_dataset(key: str, ds: dict, labels: bool = False) -> List[Check]:
     split = f" ({ds['split']})" if ds.get('split') else ''
     what = f'{kind}{split} data [{key}]'
     root, ann, folders = dataset_paths(ds)
+    backend = other_backend(ds.get('backend_args'))  # MMDetection's: its files all read there
+    if backend:
+        return [Check(what, NOTE, f'{ann or root} is read through the {backend} storage backend '
+                      '(backend_args): not checked here')]
     remote = next((p for p in [root, ann, *folders] if p and '://' in p), None)
     if remote:  # read through the dataset's backend_args; its local parts must still be there
         gone = next((p for p in [root, ann, *folders] if p and '://' not in p
@@ -351,7 +374,8 @@ def check_dataset(key: str, ds: dict, labels: bool = False) -> List[Check]:
         if gone:
             return [Check(what, MISSING, f'{gone} not found', dataset_fix(kind, key, ds))]
         return [Check(what, NOTE, f'{remote} is on another storage backend: not checked here')]
-    if root and not osp.isdir(root):
+    listed = ann is not None and bool(image_backend(ds))  # only the list is a local file
+    if root and not osp.isdir(root) and not (listed and osp.isfile(ann)):
         return [Check(what, MISSING, f'{root} not found', dataset_fix(kind, key, ds))]
     checks = []
     if ann is not None and not osp.isfile(ann):
@@ -359,7 +383,7 @@ def check_dataset(key: str, ds: dict, labels: bool = False) -> List[Check]:
         fix = fix_lines('semi_subsets', ann=osp.join(meta, 'train.txt'), dir=meta) \
             if 'percent' in osp.basename(ann) else dataset_fix(kind, key, ds)
         checks.append(Check(what, MISSING, f'annotation file {ann} not found', fix))
-    missing = [f for f in folders if not osp.isdir(f)]
+    missing = [f for f in folders if not listed and not osp.isdir(f)]
     if missing:
         checks.append(Check(what, MISSING, f'image folder {missing[0]} not found',
                             dataset_fix(kind, key, ds)))
@@ -378,8 +402,8 @@ def check_evaluator(key: str, evaluator) -> List[Check]:
     checks = []
     for ev in items:
         ann = ev.get('ann_file') if isinstance(ev, dict) else None
-        if ann and '://' in ann:  # read through the metric's backend_args
-            checks.append(Check(f'{ev.get("type")} annotations [{key}]', NOTE,
+        if ann and ('://' in ann or other_backend(ev.get('backend_args'))):  # read through
+            checks.append(Check(f'{ev.get("type")} annotations [{key}]', NOTE,  # backend_args
                                 f'{ann} is on another storage backend: not checked here'))
         elif ann:
             status = OK if osp.isfile(ann) else MISSING
