@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Set
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -91,7 +91,6 @@ class Demo:
         self.unclip, self.scorer_clip = unclip, scorer_clip
         self.num_images, self.epochs, self.gpus = num_images, epochs, gpus
         self.times: Dict[str, float] = self._load_times()
-        self.ran: Set[str] = set()  # the stages that ran in this run: later ones start over
         self.seen: List[str] = []  # the stages met in this run, in order
         self.images = osp.join(self.out, 'data', 'images')
         self.views = osp.join(self.out, 'views')
@@ -111,9 +110,9 @@ class Demo:
     def stage(self, name: str, key: str, settings: dict, outputs: List[str], fn, *args,
               after: Optional[Sequence[str]] = None) -> None:
         """Run ``fn(*args)`` unless stage ``key`` finished before with these ``settings`` and
-        none of the stages it uses (``after``; None: every earlier one) ran in this run or
-        started after it did (a record's ``seq``: a demo stopped between a stage that ran again
-        and the next one's record kept the next one, made from the old output). It resumes (its
+        none of the stages it uses (``after``; None: every earlier one) started after it did
+        (a record's ``seq``, the order the stages started in: one that ran in this run, or in a
+        demo stopped before the next one's record was written). It resumes (its
         tools pick up what they left) when it was cut short with these settings; otherwise its
         ``outputs`` (in the demo's folder) are deleted first: it started or finished with other
         settings, one of its ``outputs`` is gone, or its inputs were made again."""
@@ -125,9 +124,7 @@ class Demo:
         newer = old is not None and any(
             (_read_record(self.path('stages', f'{k}.json')) or {}).get('seq', 0) > old['seq']
             for k in uses)
-        same = (old is not None and old['settings'] == settings
-                and not (self.ran - {key} if after is None else self.ran & set(after))
-                and not newer and not gone)
+        same = old is not None and old['settings'] == settings and not newer and not gone
         print(f'\n===== [genview demo] {name}' +
               (' (done earlier, skipped)' if same and old['done'] else ''), flush=True)
         if same and old['done']:
@@ -143,7 +140,6 @@ class Demo:
                     shutil.rmtree(path)
                 elif osp.lexists(path):
                     os.remove(path)
-        self.ran.add(key)
         seq = 1 + max((r['seq'] for r in map(_read_record, glob.glob(
             self.path('stages', '*.json'))) if r), default=0)  # after every stage's start
         with atomic_write(record) as f:  # before it runs: cut short, a rerun knows its settings
