@@ -12,29 +12,34 @@ from genview_mm.utils.file_safety import same_file
 from ..errors import RunCheckFailed, StartCheckFailed, refuse_settings
 
 
+def _parts(dataset) -> list:
+    """The datasets a (wrapped) dataset draws its samples from: a ConcatDataset's parts, the
+    dataset a wrapper (RepeatDataset, ClassBalancedDataset, ...) holds; none for a plain one."""
+    inner = getattr(dataset, 'dataset', None)
+    return [*(getattr(dataset, 'datasets', None) or []), *([inner] if inner is not None else [])]
+
+
+def _own_pair_transforms(dataset) -> list:
+    return [t for t in getattr(getattr(dataset, 'pipeline', None), 'transforms', [])
+            if isinstance(t, GenViewPairDataset)]
+
+
 def find_pair_transforms(dataset) -> Iterator[tuple]:
     """Yield (dataset, GenViewPairDataset) for every pipeline in a (wrapped) dataset."""
-    for sub in getattr(dataset, 'datasets', None) or []:  # ConcatDataset
+    for sub in _parts(dataset):
         yield from find_pair_transforms(sub)
-    inner = getattr(dataset, 'dataset', None)  # RepeatDataset, ClassBalancedDataset, ...
-    if inner is not None:
-        yield from find_pair_transforms(inner)
-    for t in getattr(getattr(dataset, 'pipeline', None), 'transforms', []):
-        if isinstance(t, GenViewPairDataset):
-            yield dataset, t
+    for t in _own_pair_transforms(dataset):
+        yield dataset, t
 
 
 def has_plain_part(dataset) -> bool:
     """Whether some samples of a (wrapped) dataset come through no ``GenViewPairDataset``: a
-    part of a ConcatDataset without one. A wrapper that repeats or resamples its dataset
-    (RepeatDataset, ClassBalancedDataset) has the parts of the dataset it wraps (their
-    lengths differ: comparing them took a repeated GenView dataset for one with plain parts)."""
-    if any(isinstance(t, GenViewPairDataset)
-           for t in getattr(getattr(dataset, 'pipeline', None), 'transforms', [])):
+    part of a ConcatDataset without one. A wrapper that repeats or resamples its dataset has
+    the parts of the dataset it wraps (their lengths differ: comparing them took a repeated
+    GenView dataset for one with plain parts)."""
+    if _own_pair_transforms(dataset):
         return False
-    parts = list(getattr(dataset, 'datasets', None) or [])
-    inner = getattr(dataset, 'dataset', None)
-    parts += [inner] if inner is not None else []
+    parts = _parts(dataset)
     return not parts or any(has_plain_part(part) for part in parts)
 
 
