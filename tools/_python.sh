@@ -4,8 +4,8 @@
 # .venv); python3.
 # Also defines require_count, the launchers' check of their numeric arguments,
 # require_torchrun_env, the torchrun launchers' check of NNODES, NODE_RANK and PORT,
-# require_whole_nodes, the Slurm launchers' check of GPUS against GPUS_PER_NODE, and
-# stop_after_preflight.
+# require_whole_nodes, the Slurm launchers' check of GPUS against GPUS_PER_NODE,
+# export_slurm_port, their rendezvous port, and stop_after_preflight.
 unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 _tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GENVIEW_ROOT="$(dirname "$_tools_dir")"
@@ -45,6 +45,25 @@ require_whole_nodes() {
   ON_NODE=$(( $1 < $2 ? $1 : $2 ))
 }
 
+# require_port NAME VALUE USAGE: exit 2 with one line unless VALUE is a TCP port (1 to 65535).
+require_port() {
+  require_count "$1" "$2" 1 "$3"
+  if (( $2 > 65535 )); then
+    echo "$(basename "$0"): $1 must be a TCP port, 1 to 65535, not '$2'; $3" >&2
+    exit 2
+  fi
+}
+
+# export_slurm_port USAGE: the Slurm launchers' rendezvous port, exported as MASTER_PORT (what
+# MMEngine's Slurm start reads): MASTER_PORT, else PORT (the torchrun launchers' name), else
+# 29500; exit 2 unless a TCP port. PORT alone was taken by the CPU start only: a GPU job kept
+# 29500, where a second job on its first node could not start.
+export_slurm_port() {
+  MASTER_PORT=${MASTER_PORT:-${PORT:-29500}}
+  require_port MASTER_PORT "$MASTER_PORT" "$1"
+  export MASTER_PORT
+}
+
 # require_torchrun_env USAGE: the torchrun launchers' check of NNODES, NODE_RANK and PORT, set to
 # their defaults (1, 0, 29500) when unset: exit 2 with one line (what is wrong, then USAGE)
 # unless NNODES >= 1 (or torchrun's elastic MIN:MAX), 0 <= NODE_RANK < NNODES (MAX) and PORT is a
@@ -60,11 +79,7 @@ require_torchrun_env() {
   fi
   require_count NNODES "$most" 1 "$1"
   require_count NODE_RANK "$NODE_RANK" 0 "$1"
-  require_count PORT "$PORT" 1 "$1"
-  if (( PORT > 65535 )); then
-    echo "$(basename "$0"): PORT must be a TCP port, 1 to 65535, not '$PORT'; $1" >&2
-    exit 2
-  fi
+  require_port PORT "$PORT" "$1"
   if (( NODE_RANK >= most )); then
     echo "$(basename "$0"): NODE_RANK=$NODE_RANK with NNODES=$NNODES: node ranks are 0 to" \
       "NNODES-1; set NNODES to the number of nodes (the same on every node) and NODE_RANK to" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training on a Slurm cluster.
-# Usage: [GPUS=8 GPUS_PER_NODE=8 CPUS_PER_TASK=5 SRUN_ARGS=...] \
+# Usage: [GPUS=8 GPUS_PER_NODE=8 CPUS_PER_TASK=5 MASTER_PORT=29500 SRUN_ARGS=...] \
 #        bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args]
 set -euo pipefail
 USAGE="usage: [GPUS=8 GPUS_PER_NODE=8 CPUS_PER_TASK=5] $0 PARTITION JOB_NAME \
@@ -14,6 +14,7 @@ GPUS=${GPUS:-8}; GPUS_PER_NODE=${GPUS_PER_NODE:-8}; CPUS_PER_TASK=${CPUS_PER_TAS
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 for var in GPUS GPUS_PER_NODE CPUS_PER_TASK; do require_count "$var" "${!var}" 1 "$USAGE"; done
 require_whole_nodes "$GPUS" "$GPUS_PER_NODE" "$USAGE"  # sets ON_NODE
+export_slurm_port "$USAGE"  # MASTER_PORT, else PORT, else 29500
 # check the prerequisites once, here, before the job starts (tools/check_config.py)
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet \
   --work-dir="$WORK_DIR" "${@:5}"

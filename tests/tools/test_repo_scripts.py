@@ -454,6 +454,28 @@ def test_slurm_launchers_refuse_gpus_that_are_not_whole_nodes(tmp_path, script, 
         ['--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8', '--cpus-per-task=5']]
 
 
+@pytest.mark.parametrize('script, args', SLURM_JOBS, ids=[s for s, _ in SLURM_JOBS])
+def test_slurm_launchers_pass_the_port_to_every_task(tmp_path, monkeypatch, script, args):
+    """PORT, the torchrun launchers' name, reached the CPU start only: MMEngine's GPU Slurm
+    start reads MASTER_PORT, so a GPU job kept 29500. Now srun gets MASTER_PORT: its own value,
+    else PORT, else 29500; a port that is not one is refused before anything starts."""
+    for name in ('PORT', 'MASTER_PORT'):  # the defaults, whatever the tests' shell has
+        monkeypatch.delenv(name, raising=False)
+    stand_ins = scratch_tools(str(tmp_path), script)
+    executable(str(tmp_path / 'bin' / 'python'), '#!/usr/bin/env bash\necho $$ >> "$PIDS"\n')
+    executable(str(tmp_path / 'bin' / 'srun'),
+               '#!/usr/bin/env bash\necho "$MASTER_PORT" >> "$PIDS.port"\n')
+    cmd = ['bash', str(tmp_path / 'tools' / script), *args]
+    for env in (dict(), dict(PORT='29611'), dict(PORT='29611', MASTER_PORT='29612')):
+        run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, **env))
+    assert (tmp_path / 'pids.txt.port').read_text().split() == ['29500', '29611', '29612']
+    (tmp_path / 'pids.txt').unlink()
+    run = run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, PORT='70000'), returncode=2)
+    assert run.stderr.startswith(f"{script}: MASTER_PORT must be a TCP port, 1 to 65535, not "
+                                 "'70000'; usage: ")
+    assert not (tmp_path / 'pids.txt').exists()  # no preflight, no srun
+
+
 def test_slurm_generate_takes_gpus_per_task_0(tmp_path):
     """A CPU partition (the count check allows 0 where 0 makes sense): no --gres at all;
     --gres=gpu:0 was refused by sbatch where no gpu GRES is configured ('Invalid generic
