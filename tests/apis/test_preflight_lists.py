@@ -76,6 +76,28 @@ def test_every_line_of_a_list_is_in_the_form(tmp_path, images):
         'line whole as an image path')
 
 
+def test_a_comment_or_blank_line_in_a_labelled_list(tmp_path, images):
+    """A '#' line (a comment to our tools, an image to MMPretrain, whose lists have none) was
+    reported as 'has no label', even with a label ('# n01/x.jpg 3'), and a blank line too: each
+    is now named for what it is. '#tag.jpg 0' is an image where that file exists."""
+    root, names = images
+    ds = dict(type='CustomDataset', data_root=root)
+    for extra, what in (('# n01/x.jpg 3', 'is a comment'), ('#', 'is a comment'),
+                        ('', 'is blank')):
+        ann = write_list(tmp_path, [f'{n} 0' for n in names] + [extra])
+        check = only(check_dataset('k', dict(ds, ann_file=ann)))
+        assert (check.status, check.detail.split(', but')[0]) == (
+            'BROKEN', f"{ann} line 4 ({extra!r}) {what}"), check.detail
+    assert check.detail.endswith("reads 'PATH LABEL' lines: label every line, or set "
+                                 'with_label=False for a list of paths')
+    os.rename(osp.join(root, names[0]), osp.join(root, 'n01', '#tag.jpg'))
+    ann = write_list(tmp_path, [f'{n} 0' for n in ['n01/#tag.jpg'] + names[1:]] + ['#x.jpg 1'])
+    check = only(check_dataset('k', dict(ds, ann_file=ann)))
+    assert (check.status, check.detail) == ('BROKEN', (
+        f"{ann} line 4 ('#x.jpg 1') is a comment, but CustomDataset reads every line as 'PATH "
+        "LABEL' (MMPretrain's lists have no comments): remove that line"))
+
+
 def test_the_imagenet_test_split_reads_paths_only(tmp_path, images):
     root, names = images
     ann = write_list(tmp_path, names)

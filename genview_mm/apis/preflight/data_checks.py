@@ -220,9 +220,16 @@ def list_form(ann: str, base: str, kind: str, with_label: bool,
             line = raw.rstrip('\n\r')
             entry = parse_annotation_line(line)
             shown = f'{ann} line {number} ({line!r})'
+            if with_label and entry is None and line.strip():  # '#': a comment of our tools
+                path, label = parse_annotation_line('_' + line)  # as if not one: MMPretrain's
+                entry = (path[1:], label)  # '#tag.jpg 3' may name a file
+                if label is None or not osp.isfile(_join(base, entry[0])):
+                    return (f"{shown} is a comment, but {kind} reads every line as 'PATH "
+                            "LABEL' (MMPretrain's lists have no comments): remove that line")
             if with_label and (entry is None or entry[1] is None):
-                return (f"{shown} has no label, but {kind} (with_label=True) reads 'PATH LABEL' "
-                        'lines: label every line, or set with_label=False for a list of paths')
+                return (f"{shown} {'is blank' if entry is None else 'has no label'}, but "
+                        f"{kind} (with_label=True) reads 'PATH LABEL' lines: label every line, "
+                        'or set with_label=False for a list of paths')
             # a label out of range: a classifier's loss fails where it is drawn (on CUDA, a
             # device assert), maybe hours in
             if with_label and classes and not 0 <= entry[1] < classes:
