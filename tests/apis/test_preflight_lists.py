@@ -98,6 +98,24 @@ def test_a_comment_or_blank_line_in_a_labelled_list(tmp_path, images):
         "LABEL' (MMPretrain's lists have no comments): remove that line"))
 
 
+def test_a_key_the_dataset_class_does_not_take(tmp_path, images):
+    """A config inheriting ours that changed only the dataset's type to CustomDataset kept the
+    base's split='train' (configs merge): the preflight said OK, the build a TypeError. Asked
+    of the class: its __init__ and those its **kwargs reach."""
+    from genview_mm.apis.preflight.data_checks import unknown_arguments
+    from mmpretrain.datasets import CustomDataset, ImageNet
+    root, names = images
+    ds = dict(type='CustomDataset', data_root=root, split='train', _scope_='mmpretrain')
+    check = only(check_dataset('k', ds))
+    assert (check.status, check.detail) == ('BROKEN', (
+        "CustomDataset takes no 'split' (a key of the base config's dataset, kept when a config "
+        'changes only its type?): give the dataset dict _delete_=True and all of its keys, its '
+        'pipeline too'))
+    assert unknown_arguments(CustomDataset, dict(ds, lazy_init=True, serialize_data=False,
+                                                 sprit=1)) == ['split', 'sprit']
+    assert unknown_arguments(ImageNet, dict(ds, max_refetch=3)) == []  # ImageNet's split
+
+
 def test_the_imagenet_test_split_reads_paths_only(tmp_path, images):
     root, names = images
     ann = write_list(tmp_path, names)

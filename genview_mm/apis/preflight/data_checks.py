@@ -68,6 +68,25 @@ def dataset_class(ds: dict):
     return cls if isinstance(cls, type) else None
 
 
+def unknown_arguments(cls, cfg: dict) -> List[str]:
+    """The keys of ``cfg`` (besides ``type`` and ``_scope_``) that building ``cls`` from it
+    refuses: its ``__init__`` names none of them, nor do those it passes ``**kwargs`` on to
+    (the next ``__init__`` up its MRO, as ``super().__init__(**kwargs)``)."""
+    taken = {'type', '_scope_'}
+    for klass in cls.__mro__ if cls is not None else ():
+        init = vars(klass).get('__init__')
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):  # a builtin's: nothing known
+            return []
+        taken.update(p.name for p in params)
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return sorted(k for k in cfg if isinstance(k, str) and k not in taken)
+    return []
+
+
 def is_imagenet(ds: dict) -> bool:
     from mmpretrain.datasets import ImageNet
     cls = dataset_class(ds)
@@ -369,6 +388,12 @@ def check_dataset(key: str, ds: dict, labels: bool = False) -> List[Check]:
     kind = str(ds.get('type', 'dataset'))
     split = f" ({ds['split']})" if ds.get('split') else ''
     what = f'{kind}{split} data [{key}]'
+    unknown = unknown_arguments(dataset_class(ds), ds)
+    if unknown:  # a key of an inherited dataset of another type: a TypeError at its build
+        return [Check(what, BROKEN, f'{kind} takes no {", ".join(map(repr, unknown))} (a key of '
+                      "the base config's dataset, kept when a config changes only its type?): "
+                      "give the dataset dict _delete_=True and all of its keys, its pipeline "
+                      'too', ())]
     root, ann, folders = dataset_paths(ds)
     backend = other_backend(ds.get('backend_args'))  # MMDetection's: its files all read there
     if backend:
