@@ -102,8 +102,9 @@ def test_a_key_the_dataset_class_does_not_take(tmp_path, images):
     """A config inheriting ours that changed only the dataset's type to CustomDataset kept the
     base's split='train' (configs merge): the preflight said OK, the build a TypeError. Asked
     of the class: its __init__ and those its **kwargs reach."""
-    from genview_mm.apis.preflight.data_checks import unknown_arguments
     from mmpretrain.datasets import CustomDataset, ImageNet
+
+    from genview_mm.apis.preflight.data_checks import unknown_arguments
     root, names = images
     ds = dict(type='CustomDataset', data_root=root, split='train', _scope_='mmpretrain')
     check = only(check_dataset('k', ds))
