@@ -182,6 +182,19 @@ def test_a_list_skips_images_under_dot_folders_as_a_folder_walk_does(tmp_path):
     assert sorted(iter_folder(str(tmp_path), str(tmp_path))) == ['x/p.jpg']
 
 
+def test_a_list_of_absolute_paths_under_a_dot_folder_root_keeps_them(tmp_path):
+    """Only the dot-folders under the data root count: a root in ~/.cache (an img2dataset or
+    Hugging Face download) listed with absolute paths drew nothing ('no eligible images')."""
+    root = tmp_path / '.cache' / 'laion'
+    for rel in ('s/1.jpg', 's/2.jpg', '.trash/3.jpg'):
+        write(str(root / rel), b'x')
+    (root / 'list.txt').write_text(''.join(f'{root / r}\n' for r in
+                                           ('s/1.jpg', 's/2.jpg', '.trash/3.jpg')))
+    assert list(iter_list(str(root / 'list.txt'), str(root))) == ['s/1.jpg', 's/2.jpg']
+    assert sorted(iter_folder(str(root), str(root))) == ['s/1.jpg', 's/2.jpg']
+    assert sample_extra_images(str(root / 'list.txt'), 2, None).paths == ['s/1.jpg', 's/2.jpg']
+
+
 def test_a_path_listed_twice_is_drawn_once(tmp_path):
     lst = tmp_path / 'list.txt'
     names = [f'{i}.jpg' for i in range(150)]

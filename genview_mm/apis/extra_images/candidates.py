@@ -176,14 +176,13 @@ def iter_list(list_file: str, data_root: str) -> Iterator[str]:
         ValueError: a path points outside ``data_root``.
     """
     for entry, _ in read_annotation_list(list_file):
-        parts = posixpath.normpath(entry.replace(os.sep, '/')).split('/')
-        if any(is_hidden(part) and part != '..' for part in parts) or \
-                not is_image_file(parts[-1]):  # as a folder walk: dot-files, dot-folders
-            continue
-        if osp.isabs(entry):
-            yield relative_to(entry, data_root)
-            continue
         rel = posixpath.normpath(entry.replace(os.sep, '/'))
+        if not is_image_file(rel.rsplit('/', 1)[-1]):
+            continue
+        if osp.isabs(entry):  # its dot-folders are those under the data root, as a walk's
+            rel = relative_to(entry, data_root)  # (a root in ~/.cache holds every image)
+        if any(is_hidden(part) and part != '..' for part in rel.split('/')):
+            continue  # as a folder walk: dot-files, dot-folders
         if rel == '..' or rel.startswith('../'):
             raise ValueError(f'{list_file}: {entry} points outside the data root '
                              f'{data_root}: give --data-root a folder that holds it')
