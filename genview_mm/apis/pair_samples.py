@@ -10,7 +10,7 @@ import torch
 
 from genview_mm.models.scorers import PairQualityScorer, PairScores
 from genview_mm.models.weighting import quality_weights
-from genview_mm.utils.image_files import IMAGE_EXTENSIONS
+from genview_mm.utils.image_files import is_hidden, is_image_file
 from genview_mm.visualization.pair_grid import views_to_uint8
 
 from .config import load_config
@@ -51,7 +51,8 @@ def pair_by_stem(dir1: str, dir2: str) -> FolderPairs:
     """Pair the images of ``dir1`` and ``dir2`` by file stem (see :class:`FolderPairs`)."""
     stems, unmatched = [], ([], [])
     for d, lost in zip((dir1, dir2), unmatched):
-        names = sorted(f for f in os.listdir(d) if f.lower().endswith(IMAGE_EXTENSIONS))
+        names = sorted(f for f in os.listdir(d)  # not macOS's '._x.jpg' (not an image)
+                       if is_image_file(f) and not is_hidden(f))
         by_stem = {}
         for name in names:
             by_stem.setdefault(osp.splitext(name)[0], []).append(name)

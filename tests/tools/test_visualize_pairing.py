@@ -60,3 +60,21 @@ def test_folders_pair_by_name_and_report_the_rest(tmp_path, capsys):
                    'eel.jpg',
                    f'unmatched in {b}: 3 images without a partner of the same name: apple.png, '
                    'dog.png, dog.webp']
+
+
+def test_folders_copied_from_a_mac_skip_the_resource_files(tmp_path):
+    """macOS leaves '._x.jpg' (AppleDouble metadata, not an image) beside each x.jpg on a
+    shared or FAT volume; paired as '._bird' with '._bird', it sorted first and the tool
+    stopped on 'cannot identify image file' (every other listing skips dot-files)."""
+    a = folder(tmp_path / 'a', ['bird.jpg', 'cat.jpg'])
+    b = folder(tmp_path / 'b', ['bird.png', 'cat.png'])
+    for side, ext in ((a, 'jpg'), (b, 'png')):
+        for stem in ('bird', 'cat'):
+            with open(os.path.join(side, f'._{stem}.{ext}'), 'wb') as f:
+                f.write(b'\x00\x05\x16\x07 Mac OS X resource fork')
+    from genview_mm.apis.pair_samples import pair_by_stem
+    found = pair_by_stem(a, b)
+    assert found.pairs == [('bird.jpg', 'bird.png'), ('cat.jpg', 'cat.png')]
+    assert found.unmatched1 == found.unmatched2 == []
+    img1, img2, _, _ = score_folders(a, b, RecordingScorer(), num=8)
+    np.testing.assert_array_equal(img1[:, 0, 0, 0], [COLOURS['bird'], COLOURS['cat']])
