@@ -42,8 +42,15 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if not (args.config or (args.view1_dir and args.view2_dir and args.pca)):
         p.error('give --config, or --view1-dir, --view2-dir and --pca')
-    if (args.cfg_options or args.seed is not None) and not args.config:
-        p.error(f"{'--cfg-options' if args.cfg_options else '--seed'} changes --config: give one")
+    folder_mode = [f for f, v in (('--view1-dir', args.view1_dir), ('--view2-dir', args.view2_dir),
+                                  ('--pca', args.pca)) if v]
+    if args.config and folder_mode:  # the config's pairs were drawn, the folders ignored
+        p.error(f'--config and {folder_mode[0]} pick two different sources of pairs: give '
+                '--config, or --view1-dir, --view2-dir and --pca')
+    if (args.cfg_options or args.seed is not None or args.checkpoint) and not args.config:
+        flag = ('--cfg-options' if args.cfg_options else '--seed' if args.seed is not None
+                else '--checkpoint')
+        p.error(f'{flag} changes --config: give one')
     if args.num < 1:
         p.error(f'--num must be at least 1, got {args.num}')
     if args.seed is not None and not 0 <= args.seed < 2 ** 32:  # numpy's range, after the build

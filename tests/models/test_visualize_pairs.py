@@ -195,6 +195,13 @@ def test_tool_errors_are_one_line(tmp_path, tiny_scorer_pca, monkeypatch, capsys
              'visualize_pairs.py: error: --cfg-options changes --config: give one'),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
               'p.pth', '--seed', '1'], 'visualize_pairs.py: error: --seed changes --config'),
+            # the config's pairs were drawn and the folders (or the checkpoint) ignored
+            (['--config', 'c.py', '--view1-dir', str(tmp_path / 'a'), '--view2-dir',
+              str(tmp_path / 'a'), '--pca', 'p.pth'], 'visualize_pairs.py: error: --config and '
+             '--view1-dir pick two different sources of pairs'),
+            (['--config', 'c.py', '--pca', 'p.pth'], 'error: --config and --pca pick two'),
+            (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
+              'p.pth', '--checkpoint', 'c.pth'], 'error: --checkpoint changes --config'),
             *((['--config', 'c.py', '--seed', s], f'--seed must be in [0, 2**32 - 1], got {s}')
               for s in ('-1', '4294967296')),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'gone'),
