@@ -18,13 +18,19 @@ def key_value(text: str) -> str:
     return text
 
 
+def add_cfg_options(parser: argparse.ArgumentParser,
+                    help: str = 'override config settings, e.g. train_dataloader.batch_size=8 '
+                    'genview.manifest=/data/views/manifest.jsonl') -> None:
+    """``--cfg-options KEY=VALUE ...`` (typed later by :func:`cfg_options`); repeated, all of
+    them, the last value of a key winning, as MMEngine's DictAction."""
+    parser.add_argument('--cfg-options', nargs='+', action='extend', metavar='KEY=VALUE',
+                        type=key_value, help=help)
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """``--cfg-options``, ``--amp``, ``--launcher``, ``--local-rank`` and the preflight flags."""
     parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision')
-    parser.add_argument('--cfg-options', nargs='+', action='extend', metavar='KEY=VALUE',
-                        type=key_value,  # repeated: all of them, as MMEngine's DictAction
-                        help='override config settings, e.g. train_dataloader.batch_size=8 '
-                        'genview.manifest=/data/views/manifest.jsonl')
+    add_cfg_options(parser)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)

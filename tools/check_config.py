@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _launch_args import cfg_options, key_value  # noqa: E402
+from _launch_args import add_cfg_options, cfg_options  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,8 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='the same, as an option')
     parser.add_argument('--mode', choices=['train', 'test'], default=None,
                         help='what the run does (default: test with a checkpoint, else train)')
-    parser.add_argument('--cfg-options', nargs='+', action='extend', metavar='KEY=VALUE',
-                        type=key_value)  # repeated: all of them, as train.py
+    add_cfg_options(parser, 'override config settings, as tools/train.py takes them')
     # tools/train.py's options that change what the run needs (the launch scripts pass them)
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='check the checkpoint to resume (no path: the one the work dir\'s '

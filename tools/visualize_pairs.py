@@ -14,15 +14,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _launch_args import cfg_options, key_value  # noqa: E402
+from _launch_args import add_cfg_options, cfg_options  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument('--config', help='GenView pretraining config')
-    p.add_argument('--cfg-options', nargs='+', action='extend', metavar='KEY=VALUE',
-                   type=key_value,
-                   help='override settings of --config, as tools/train.py takes them')
+    add_cfg_options(p, 'override settings of --config, as tools/train.py takes them')
     p.add_argument('--checkpoint', help='SSL checkpoint of the config (read and loaded; the '
                    'scores and weights come from the frozen scorer and do not change with it)')
     p.add_argument('--view1-dir', help='folder of first views')
