@@ -1,6 +1,7 @@
 """The value at a dotted config key, the way ``--cfg-options`` and ``--dataset-key`` name it,
-and the class a config dict's ``type`` names."""
-from typing import Any
+the class a config dict's ``type`` names, and the keys that class does not take."""
+import inspect
+from typing import Any, List
 
 
 def dotted_get(node: Any, key: str) -> Any:
@@ -25,3 +26,22 @@ def type_name(node: Any) -> str:
     if isinstance(kind, str):
         return kind.rsplit('.', 1)[-1]
     return getattr(kind, '__name__', '') if kind is not None else ''
+
+
+def unknown_arguments(cls, cfg: dict) -> List[str]:
+    """The keys of ``cfg`` (besides ``type`` and ``_scope_``) that building ``cls`` from it
+    refuses: its ``__init__`` names none of them, nor do those it passes ``**kwargs`` on to
+    (the next ``__init__`` up its MRO, as ``super().__init__(**kwargs)``)."""
+    taken = {'type', '_scope_'}
+    for klass in cls.__mro__ if cls is not None else ():
+        init = vars(klass).get('__init__')
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):  # a builtin's: nothing known
+            return []
+        taken.update(p.name for p in params)
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return sorted(k for k in cfg if isinstance(k, str) and k not in taken)
+    return []

@@ -65,6 +65,27 @@ def test_complete_pretraining_setup_passes(setup, tiny_clip_path):
     assert '6 of 6 sampled dataset images have a view' in manifest.detail
 
 
+@pytest.mark.parametrize('options, detail', [
+    (dict(gama=2.0), "GenViewMoCo takes no 'gama'"),
+    (dict(gamma=-3.0), 'gamma must be a finite number >= 0 (0: uniform weights; a negative one '
+     'favours the worst pairs), got -3.0'),
+    (dict(normalize='batch'), "normalize must be one of ('local', 'global'), got 'batch'"),
+    (dict(gamma=0.5, normalize='global'), None)])
+def test_a_model_setting_its_build_refuses(setup, options, detail):
+    """A misspelt key (model.gama) or a weight rule the algorithm refuses passed the preflight
+    and stopped the runner's model build on the job's nodes (a TypeError, a ValueError): asked
+    of the model's class and of the rule's own check before the job starts."""
+    cfg = pretraining_cfg(setup)
+    cfg.model.update(options)
+    checks = run_preflight(cfg)
+    model = [c for c in checks if c.what == 'model [GenViewMoCo]']
+    if detail is None:
+        assert model == [] and preflight_passes(checks), format_checklist(checks, 'cfg')
+        return
+    assert [(c.status, c.detail) for c in model] == [('BROKEN', detail)]
+    assert not preflight_passes(checks)
+
+
 def test_hidden_files_are_not_sampled_as_dataset_images(setup, tmp_path):
     """A dataset unpacked from a Mac has a ``._x.jpg`` beside each ``x.jpg``: MMEngine's listing
     skips them (training reads 6 images), but the preflight sampled them, said '6 of 12 sampled

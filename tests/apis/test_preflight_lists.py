@@ -104,7 +104,7 @@ def test_a_key_the_dataset_class_does_not_take(tmp_path, images):
     of the class: its __init__ and those its **kwargs reach."""
     from mmpretrain.datasets import CustomDataset, ImageNet
 
-    from genview_mm.apis.preflight.data_checks import unknown_arguments
+    from genview_mm.utils.config_keys import unknown_arguments
     root, names = images
     ds = dict(type='CustomDataset', data_root=root, split='train', _scope_='mmpretrain')
     check = only(check_dataset('k', ds))

@@ -32,7 +32,7 @@ from .data_checks import (
 )
 from .extra_checks import check_extra_images
 from .manifest_checks import check_manifest
-from .model_checks import check_scorer
+from .model_checks import check_model, check_scorer
 from .type_checks import check_types
 
 MODES = ('train', 'test')
@@ -89,6 +89,7 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     if unable:  # check_config.py said OK, then test.py refused it (train.py: a traceback)
         checks.append(Check(f'{mode} settings', BROKEN, unable, ()))
     checks += check_types(cfg, names)  # a type no registry holds: the runner would not build
+    checks += check_model(cfg.get('model'))  # a key or weight rule its build refuses
     extra = extra_images_key(cfg)
     # a classifier (a linear probe, fine-tuning) trains on the labels: each must be a class
     labels = bool(((cfg.get('model') or {}).get('head') or {}).get('num_classes'))

@@ -18,7 +18,7 @@ from genview_mm.utils.annotation_list import (
     parse_annotation_line,
     read_annotation_list,
 )
-from genview_mm.utils.config_keys import type_name
+from genview_mm.utils.config_keys import type_name, unknown_arguments
 from genview_mm.utils.image_files import is_hidden, is_image_file
 
 from ..extra_images.image_list import count_list_images
@@ -66,25 +66,6 @@ def dataset_class(ds: dict):
     kind = ds.get('type')
     cls = DATASETS.get(kind) if isinstance(kind, str) else kind
     return cls if isinstance(cls, type) else None
-
-
-def unknown_arguments(cls, cfg: dict) -> List[str]:
-    """The keys of ``cfg`` (besides ``type`` and ``_scope_``) that building ``cls`` from it
-    refuses: its ``__init__`` names none of them, nor do those it passes ``**kwargs`` on to
-    (the next ``__init__`` up its MRO, as ``super().__init__(**kwargs)``)."""
-    taken = {'type', '_scope_'}
-    for klass in cls.__mro__ if cls is not None else ():
-        init = vars(klass).get('__init__')
-        if init is None:
-            continue
-        try:
-            params = inspect.signature(init).parameters.values()
-        except (TypeError, ValueError):  # a builtin's: nothing known
-            return []
-        taken.update(p.name for p in params)
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
-            return sorted(k for k in cfg if isinstance(k, str) and k not in taken)
-    return []
 
 
 def is_imagenet(ds: dict) -> bool:

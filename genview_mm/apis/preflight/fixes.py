@@ -117,6 +117,10 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                         '--cfg-options {key}=NAME',),
     'encoder_unknown': ('remove {keys} from the encoder dict in the config ({kind} takes '
                         '{takes})',),
+    'model_unknown': ('remove {keys} from the model dict in the config, or fix its name (a key of '
+                      "the base config's model, kept when a config changes only its type: give "
+                      'the model dict _delete_=True and all of its keys)',),
+    'weight_rule': ('--cfg-options model.gamma=1.0 model.normalize=local   (the paper\'s rule)',),
     'pca_clip': ('python tools/fit_foreground_pca.py {images} --per-folder --encoder '
                  '{name} --out {path}{overwrite}',
                  'or set --cfg-options model.scorer.pca_path=FILE'),

@@ -17,7 +17,9 @@ from genview_mm.models.encoders.clip_encoder import load_processor
 from genview_mm.models.encoders.clip_folder import clip_folder_identity
 from genview_mm.models.encoders.weights_source import WeightsSource, hub_offline
 from genview_mm.models.scorers.pair_quality_scorer import OFFICIAL_ENCODER
-from genview_mm.utils.config_keys import type_name
+from genview_mm.models.selfsup import GenViewMixin
+from genview_mm.models.weighting import check_weight_rule
+from genview_mm.utils.config_keys import type_name, unknown_arguments
 
 from .checklist import BROKEN, MISSING, NOTE, OFFLINE, OK, Check
 from .data_checks import DEFAULT_TRAIN_IMAGES
@@ -256,3 +258,24 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
     return [available, check_pca(scorer.get('pca_path'), spec, source, not available.failing,
                                  images, scorer.get('check_encoder', True) is not False,
                                  identity)]
+
+
+def check_model(model) -> List[Check]:
+    """What building ``model`` would refuse, asked of its class (MMPretrain's registry; none
+    for another package's model) before anything loads: a key its constructor does not take,
+    and a GenView algorithm's weight rule (``gamma``, ``normalize``); no check when fine."""
+    from mmpretrain.registry import MODELS
+    kind = model.get('type') if isinstance(model, dict) else None
+    cls = MODELS.get(kind) if isinstance(kind, str) else kind
+    if not isinstance(cls, type):
+        return []
+    what, unknown = f'model [{cls.__name__}]', unknown_arguments(cls, model)
+    if unknown:  # the runner's build would stop with a TypeError
+        return [Check(what, BROKEN, f'{cls.__name__} takes no {", ".join(map(repr, unknown))}',
+                      fix_lines('model_unknown', keys=', '.join(unknown)))]
+    if issubclass(cls, GenViewMixin):
+        try:
+            check_weight_rule(model.get('gamma', 1.0), model.get('normalize', 'local'))
+        except (TypeError, ValueError) as exc:
+            return [Check(what, BROKEN, str(exc), fix_lines('weight_rule'))]
+    return []

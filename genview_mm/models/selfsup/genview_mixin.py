@@ -11,7 +11,7 @@ from torch import nn
 from ...utils.config_keys import type_name
 from ..scorers import PairScores
 from ..scorers.side_stream import PendingScores, deferred_head_loss
-from ..weighting import NORMALIZE_MODES, QualityWeights, check_gamma, quality_weights
+from ..weighting import QualityWeights, check_weight_rule, quality_weights
 
 HEAD_WRAPPER = 'QualityDrivenContrastiveHead'
 
@@ -52,9 +52,7 @@ class GenViewMixin:
 
     def __init__(self, *args, scorer: Optional[Union[dict, nn.Module]] = None,
                  gamma: float = 1.0, normalize: str = 'local', **kwargs) -> None:
-        check_gamma(gamma)  # at build time, not at the first step
-        if normalize not in NORMALIZE_MODES:  # both before anything is built or loaded
-            raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got {normalize!r}')
+        check_weight_rule(gamma, normalize)  # before anything is built or loaded
         if 'head' in kwargs:
             kwargs['head'] = wrap_head(kwargs['head'])
         super().__init__(*args, **kwargs)

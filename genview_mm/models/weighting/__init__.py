@@ -6,8 +6,14 @@ rules (:func:`weighting_rule`) make an upstream head's own loss module compute
 loss module has no hook for.
 """
 from .loss_rules import WEIGHTING_RULES, weighting_rule
-from .quality_weights import NORMALIZE_MODES, QualityWeights, check_gamma, quality_weights
+from .quality_weights import (
+    NORMALIZE_MODES,
+    QualityWeights,
+    check_gamma,
+    check_weight_rule,
+    quality_weights,
+)
 from .swav_per_sample import swav_per_sample_loss
 
 __all__ = ['WEIGHTING_RULES', 'weighting_rule', 'NORMALIZE_MODES', 'QualityWeights',
-           'check_gamma', 'quality_weights', 'swav_per_sample_loss']
+           'check_gamma', 'check_weight_rule', 'quality_weights', 'swav_per_sample_loss']

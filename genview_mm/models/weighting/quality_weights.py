@@ -35,6 +35,15 @@ def check_gamma(gamma: float) -> float:
     return float(gamma)
 
 
+def check_weight_rule(gamma: float, normalize: str) -> None:
+    """A ValueError unless ``gamma`` passes :func:`check_gamma` and ``normalize`` is one of
+    :data:`NORMALIZE_MODES` (what a GenView algorithm checks when built, and the preflight
+    before a job starts)."""
+    check_gamma(gamma)
+    if normalize not in NORMALIZE_MODES:
+        raise ValueError(f'normalize must be one of {NORMALIZE_MODES}, got {normalize!r}')
+
+
 @torch.no_grad()
 def quality_weights(q: torch.Tensor, gamma: float = 1.0,
                     normalize: str = 'local') -> QualityWeights:
