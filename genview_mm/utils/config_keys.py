@@ -28,10 +28,16 @@ def type_name(node: Any) -> str:
     return getattr(kind, '__name__', '') if kind is not None else ''
 
 
+#: the packages whose classes pass ``**kwargs`` on to ``super().__init__`` (a class of
+#: another, the user's, may read some of them itself: then nothing is known)
+PASSES_KWARGS_ON = ('genview_mm.', 'mmpretrain.', 'mmdet.', 'mmengine.')
+
+
 def unknown_arguments(cls, cfg: dict) -> List[str]:
     """The keys of ``cfg`` (besides ``type`` and ``_scope_``) that building ``cls`` from it
     refuses: its ``__init__`` names none of them, nor do those it passes ``**kwargs`` on to
-    (the next ``__init__`` up its MRO, as ``super().__init__(**kwargs)``)."""
+    (the next ``__init__`` up its MRO, as ``super().__init__(**kwargs)``, in the packages of
+    :data:`PASSES_KWARGS_ON`; none where that is not known)."""
     taken = {'type', '_scope_'}
     for klass in cls.__mro__ if cls is not None else ():
         init = vars(klass).get('__init__')
@@ -44,4 +50,6 @@ def unknown_arguments(cls, cfg: dict) -> List[str]:
         taken.update(p.name for p in params)
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             return sorted(k for k in cfg if isinstance(k, str) and k not in taken)
+        if not klass.__module__.startswith(PASSES_KWARGS_ON):
+            return []
     return []

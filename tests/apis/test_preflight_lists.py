@@ -116,6 +116,12 @@ def test_a_key_the_dataset_class_does_not_take(tmp_path, images):
                                                  sprit=1)) == ['split', 'sprit']
     assert unknown_arguments(ImageNet, dict(ds, max_refetch=3)) == []  # ImageNet's split
 
+    class Mine(CustomDataset):  # a user's class may read keys of its **kwargs itself
+        def __init__(self, **kwargs):
+            self.split = kwargs.pop('split')
+            super().__init__(**kwargs)
+    assert unknown_arguments(Mine, ds) == []
+
 
 def test_the_imagenet_test_split_reads_paths_only(tmp_path, images):
     root, names = images
