@@ -92,8 +92,8 @@ def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
                 "list's relative paths start from")
     if not osp.isfile(args.pca):
         p.error(f'--pca {args.pca!r} does not exist: fit one with tools/fit_foreground_pca.py')
-    if args.pretrained.startswith(('/', '.', '~')) and \
-            not osp.isdir(osp.expanduser(args.pretrained)):
+    if (args.pretrained.startswith(('/', '.', '~')) or args.pretrained.count('/') != 1) and \
+            not osp.isdir(osp.expanduser(args.pretrained)):  # a hub id: 'owner/name'
         found = ('is a file (a single-file checkpoint?), not a diffusers pipeline folder'
                  if osp.isfile(osp.expanduser(args.pretrained)) else
                  'unCLIP pipeline folder not found')

@@ -12,6 +12,8 @@ from typing import Any, Optional, Tuple
 
 import torch
 
+from ..models.encoders.weights_source import looks_like_path
+
 logger = logging.getLogger(__name__)
 _DTYPES = {'float16': torch.float16, 'fp16': torch.float16, 'bfloat16': torch.bfloat16,
            'bf16': torch.bfloat16, 'float32': torch.float32, 'fp32': torch.float32}
@@ -82,7 +84,7 @@ def check_unclip_source(pretrained: str) -> None:
     a saved Stable unCLIP pipeline (what :func:`load_unclip_pipeline` checks before loading)."""
     from diffusers import StableUnCLIPImg2ImgPipeline
     folder = osp.expanduser(pretrained)
-    if not (pretrained.startswith(('/', '.', '~')) or osp.exists(pretrained)):
+    if not looks_like_path(pretrained):  # 'data/models/sd21' is no hub id (one '/' at most)
         return  # a hub id
     if not osp.isdir(folder):
         found = (f'{pretrained!r} is a file (a single-file checkpoint such as '

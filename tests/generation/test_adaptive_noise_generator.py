@@ -390,3 +390,16 @@ def test_a_pipelines_image_encoder_given_itself_reads_its_feature_extractor(
     encoder = build_encoder_from_args(argparse.Namespace(
         encoder='~/pipe', subfolder=None, timm_model=None, fp16=False, device='cpu'))
     assert encoder.name.endswith('image_encoder')
+
+
+def test_a_relative_folder_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    """'models/unclip/sd21' (a relative path without './') was taken for a hub id: a download
+    error (offline: 'cannot reach the hub') for a folder that was simply not there. A hub id
+    is 'owner/name': more than one '/' (or none) names a folder."""
+    from genview_mm.generation.pipeline_loader import check_unclip_source
+    monkeypatch.chdir(tmp_path)
+    for name in ('models/unclip/sd21', 'sd21'):
+        with pytest.raises(FileNotFoundError, match=re.escape(
+                f'unCLIP pipeline folder not found: {name!r}')):
+            check_unclip_source(name)
+    assert check_unclip_source('stabilityai/stable-diffusion-2-1-unclip') is None  # a hub id

@@ -56,6 +56,9 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
                                'argument --lock-wait: must be >= 0, got -1.0'),
         'missing pipeline': (cmd(photo_dir, tiny_unclip_pca, str(tmp_path / 'none'),
                                  out), 'unCLIP pipeline folder not found'),
+        'relative pipeline': (cmd(photo_dir, tiny_unclip_pca, 'models/unclip/sd21', out),
+                              "--pretrained 'models/unclip/sd21': unCLIP pipeline folder not "
+                              'found'),  # was taken for a hub id (one '/' at most)
         'pipeline a file': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_pca, out),
                             'is a file (a single-file checkpoint?), not a diffusers pipeline '
                             'folder; pass a folder saved with save_pretrained or a hub id'),
