@@ -29,8 +29,9 @@ def analyze_pixels(encoder: Any, pca: Any, pixel_values: torch.Tensor, bins: Seq
     finite = (torch.isfinite(tokens.flatten(1)).all(1) & torch.isfinite(embeds.flatten(1)).all(1))
     if not bool(finite.all()):  # NaN would read as no foreground: level 0, garbage views
         raise ValueError(f'the image encoder gave non-finite values for images '
-                         f'{(~finite).nonzero().flatten().tolist()} of the batch (fp16 overflow?'
-                         ' damaged pixels?)')
+                         f'{(~finite).nonzero().flatten().tolist()} of the batch (in float16, '
+                         "an overflow: pass torch_dtype='bfloat16' or 'float32', the tool's "
+                         '--dtype; else damaged pixels)')
     ratios = [float(p) for p in pca.foreground_ratio(tokens.float()).tolist()]
     noise = [noise_level_from_ratio(p, bins, levels) for p in ratios]
     return dict(fg_ratio=ratios, noise_level=noise, embeds=embeds)

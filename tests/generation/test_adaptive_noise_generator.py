@@ -255,7 +255,9 @@ def test_bad_pixels_non_finite_features_and_repeated_keys_are_refused(gen, photo
         tokens, embeds = encode(x)
         return tokens, torch.cat([embeds[:1], torch.full_like(embeds[1:], float('nan'))])
     monkeypatch.setattr(gen.encoder, 'encode', overflow)
-    with pytest.raises(ValueError, match=r'non-finite values for images \[1\] of the batch'):
+    with pytest.raises(ValueError, match=r"non-finite values for images \[1\] of the batch \(in "
+                       r"float16, an overflow: pass torch_dtype='bfloat16' or 'float32', the "
+                       r"tool's --dtype; else damaged pixels\)"):
         gen.analyze(images[:2], pixels)
     monkeypatch.undo()
     with pytest.raises(ValueError, match=r"duplicate keys in one call .*\['a/x.jpg'\]"):
