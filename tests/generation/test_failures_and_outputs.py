@@ -146,6 +146,13 @@ def test_sources_decoded_as_training_decodes_them(tmp_path):
         assert ours.shape == shape and np.array_equal(ours, training), name
     deep = np.asarray(load_image(str(tmp_path / 'deep.png'))[0])
     assert np.array_equal(deep[..., 0], (gray16 >> 8).astype(np.uint8))  # not all white
+    # a PIL image given to the generator (docs/view_generation.md, "From Python"): opened
+    # as it is, or converted to RGB (which keeps the EXIF tag), it is turned as training turns it
+    from genview_mm.generation.generator import as_training_decodes
+    opened = Image.open(tmp_path / 'rotated.jpg')
+    for given in (opened, opened.convert('RGB')):
+        assert np.array_equal(np.asarray(as_training_decodes(given)),
+                              np.asarray(load_image(str(tmp_path / 'rotated.jpg'))[0]))
 
 
 def test_two_sources_of_one_output_name_are_one_line(tmp_path, gen_main, capsys,
