@@ -156,9 +156,7 @@ class AdaptiveNoiseGenerator:
             if size is not None and (size < 8 or size % 8):
                 raise ValueError(f'{side} must be a positive multiple of 8, got {size}')
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
-        if output == 'auto':
-            output = 'tensor' if self.device.type == 'cuda' else 'pil'
-        self.output = _check_output(output)
+        self.output = _check_output(output, self.device)
         self.torch_dtype = torch_dtype
         self.pretrained = pretrained
         self.scheduler = scheduler or None  # '' is the pipeline's own, recorded as such
@@ -277,12 +275,12 @@ class AdaptiveNoiseGenerator:
             analysis: :meth:`analyze` of these ``images`` if the caller already has it (the
                 runner analyses each batch once, on pixels its prefetch thread made); None:
                 analyse them now.
-            output: ``'pil'`` or ``'tensor'`` (see the class arguments); None: the
-                generator's ``output``.
+            output: ``'pil'``, ``'tensor'`` or ``'auto'`` (see the class arguments); None:
+                the generator's ``output``.
         """
         if batching not in ('mixed', 'level', 'none'):
             raise ValueError(f"batching must be 'mixed', 'level' or 'none', got {batching!r}")
-        output = _check_output(output or self.output)
+        output = _check_output(output or self.output, self.device)
         if len(images) != len(keys):
             raise ValueError(f'got {len(images)} images but {len(keys)} keys')
         names = [str(k) for k in keys]  # the seed reads a key as text: 1 and '1' share one
@@ -378,7 +376,10 @@ class AdaptiveNoiseGenerator:
         return [s if math.isfinite(s) else None for s in sims.tolist()]
 
 
-def _check_output(output: str) -> str:
+def _check_output(output: str, device: torch.device) -> str:
+    """``'pil'`` or ``'tensor'``; ``'auto'``: tensor on CUDA, else PIL."""
+    if output == 'auto':
+        return 'tensor' if device.type == 'cuda' else 'pil'
     if output not in ('pil', 'tensor'):
-        raise ValueError(f"output must be 'pil' or 'tensor', got {output!r}")
+        raise ValueError(f"output must be 'pil', 'tensor' or 'auto', got {output!r}")
     return output

@@ -68,8 +68,10 @@ def test_tensor_output_equals_pil_output(tiny_unclip_path, tiny_unclip_pca, phot
     for a, b in zip(pil, ten):
         assert a.clip_sim == b.clip_sim if (side, hw) == (32, None) else \
             abs(a.clip_sim - b.clip_sim) < 1e-3
-    with pytest.raises(ValueError, match="output must be 'pil' or 'tensor'"):
+    with pytest.raises(ValueError, match="output must be 'pil', 'tensor' or 'auto', got 'numpy'"):
         gen.generate(images[:1], keys[:1], output='numpy')
+    # 'auto', as the class takes it (refused by generate before): PIL on this CPU generator
+    assert isinstance(gen.generate(images[:1], keys[:1], output='auto')[0].image, Image.Image)
 
 
 def test_tensor_output_as_generator_default(tiny_unclip_path, tiny_unclip_pca, photos):

@@ -47,7 +47,7 @@ def test_output_auto_follows_the_device(tiny_unclip_pca):
                                       output=output).output
     assert built('auto', 'cuda:1') == 'tensor' and built('auto', 'cpu') == 'pil'
     assert built('pil', 'cuda') == 'pil' and built('tensor', 'cpu') == 'tensor'
-    with pytest.raises(ValueError, match="output must be 'pil' or 'tensor', got 'gpu'"):
+    with pytest.raises(ValueError, match="output must be 'pil', 'tensor' or 'auto', got 'gpu'"):
         built('gpu', 'cpu')
 
 
