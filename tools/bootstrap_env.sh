@@ -99,12 +99,18 @@ PY="$VENV/bin/python"
   || fail "python version" "$VENV has Python $("$PY" -c 'import platform; print(platform.python_version())'); the pinned torch needs 3.10 or newer (3.11 verified): delete $VENV and set PYTHON=/path/to/python3.11"
 PIP=("$PY" -m pip --disable-pip-version-check)
 
-# mmcv is built from source where no wheel is cached: a missing compiler is named now, not
-# after torch's download (~3 GB)
+# mmcv is built from source where no wheel is cached: a missing compiler, or Python's headers
+# (Python.h: Debian's python3 has none without python3-dev), is named now, not after torch's
+# download (~3 GB) and minutes into the compile
 if ! "$PY" -c "import mmcv.ops" >/dev/null 2>&1 \
-   && ! ls "$CACHE"/wheels/mmcv-"$MMCV_VERSION"-*/mmcv-*.whl >/dev/null 2>&1 \
-   && ! command -v "${CXX:-c++}" >/dev/null 2>&1; then
-  fail "C++ compiler" "mmcv $MMCV_VERSION is built from source here (no wheel in $CACHE/wheels): install a C++20 compiler (gcc>=10; Debian: apt-get install g++) or set CXX, and run again"
+   && ! ls "$CACHE"/wheels/mmcv-"$MMCV_VERSION"-*/mmcv-*.whl >/dev/null 2>&1; then
+  if ! command -v "${CXX:-c++}" >/dev/null 2>&1; then
+    fail "C++ compiler" "mmcv $MMCV_VERSION is built from source here (no wheel in $CACHE/wheels): install a C++20 compiler (gcc>=10; Debian: apt-get install g++) or set CXX, and run again"
+  fi
+  if ! "$PY" -c 'import os, sys, sysconfig
+sys.exit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' >/dev/null 2>&1; then
+    fail "Python headers" "mmcv $MMCV_VERSION is built from source here (no wheel in $CACHE/wheels) and needs Python.h, which $("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null) lacks: install Python's headers for $("$PY" -c 'import platform; print("Python", platform.python_version())' 2>/dev/null) (Debian/Ubuntu: apt-get install python3-dev, or python3.X-dev for PYTHON=python3.X; Fedora: dnf install python3-devel), and run again"
+  fi
 fi
 
 step "2/6 build tools (pip, setuptools>=77,<81: mmcv and mmengine still import pkg_resources)"

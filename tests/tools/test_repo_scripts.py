@@ -594,6 +594,31 @@ def test_bootstrap_names_a_missing_compiler_before_the_downloads(tmp_path):
     assert 'C++ compiler' not in run_cmd(['bash', script], cwd=repo, env=env).output
 
 
+def test_bootstrap_names_missing_python_headers_before_the_downloads(tmp_path):
+    """mmcv's ops are compiled against Python.h, which Debian's and Ubuntu's python3 lacks
+    without python3-dev: a fresh machine downloaded torch (~3 GB), then failed in the compile
+    with 'Python.h: No such file or directory' and a fix that named only the C++ compiler. It
+    now fails at once, naming the package, unless a cached wheel makes no build needed."""
+    repo = scratch_repo(tmp_path)
+    venv, cache = tmp_path / 'venv', tmp_path / 'cache'
+    (venv / 'bin').mkdir(parents=True)
+    executable(str(venv / 'bin' / 'python'), '#!/usr/bin/env bash\ncase "$*" in '
+               '*"import mmcv.ops"*|*Python.h*) exit 1;; '  # no mmcv, no headers
+               '*get_paths*) echo /usr/include/python3.11;; '
+               '*python_version*) echo Python 3.11.2;; esac\nexit 0\n')
+    script = osp.join(repo, 'tools', 'bootstrap_env.sh')
+    env = dict(GENVIEW_VENV=str(venv), GENVIEW_CACHE=str(cache), CXX='true')
+    out = run_cmd(['bash', script], cwd=repo, env=env, returncode=1)
+    assert '[bootstrap] FAILED at step: Python headers' in out.stderr
+    assert 'needs Python.h, which /usr/include/python3.11 lacks: install Python\'s headers ' \
+        'for Python 3.11.2 (Debian/Ubuntu: apt-get install python3-dev' in out.stderr
+    assert '2/6' not in out.stdout
+    wheel = cache / 'wheels' / 'mmcv-2.1.0-torch2.14.1-cpu-cp311-x86_64' / 'mmcv-2.1.0-x.whl'
+    wheel.parent.mkdir(parents=True)
+    wheel.write_bytes(b'')  # a cached wheel: nothing to compile
+    assert 'Python headers' not in run_cmd(['bash', script], cwd=repo, env=env).output
+
+
 def mmcv_build_env(tmp_path, repo: str) -> dict:
     """The variables of a bootstrap in ``tmp_path`` with no mmcv and no cached wheel (its fake
     pip logs to ``pip.log``: the calls, and for ``pip wheel`` its MAX_JOBS and whether the
