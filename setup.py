@@ -94,7 +94,9 @@ if __name__ == '__main__':
                                     '.mim/configs/*.py', '.mim/tools/*.py', '.mim/tools/*.sh']},
         entry_points={'console_scripts': tool_commands()},
         install_requires=[
-            'torch>=2.0', 'torchvision',
+            # torch>=2.6: weights_only loading by default, which genview_mm.compat checks at
+            # import (MMEngine 0.10.7 passes no weights_only)
+            'torch>=2.6', 'torchvision',
             # genview_mm.compat's safe loading is verified against 0.10.7 (checked at import)
             'mmengine==0.10.7', 'mmcv>=2.0.0,<2.2.0',
             'mmpretrain>=1.2.0,<1.3', 'numpy', 'tqdm', 'Pillow',

@@ -344,8 +344,12 @@ def check_safe_checkpoint_loading() -> None:
         except pickle.UnpicklingError:
             return  # refused: weights_only is on
     import mmengine
+    from mmengine.utils import digit_version
     if os.environ.get('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '0') not in ('', '0'):
         fix = 'unset TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+    elif digit_version(torch.__version__) < digit_version('2.6.0'):  # weights_only=False
+        fix = ('torch before 2.6 loads with weights_only=False by default: install torch>=2.6 '
+               '(verified: torch==2.14.1 torchvision==0.29.1) and mmcv built for it')
     elif mmengine.__version__ != VERIFIED_MMENGINE:
         fix = f"install the verified MMEngine: pip install 'mmengine=={VERIFIED_MMENGINE}'"
     else:

@@ -52,6 +52,26 @@ def test_another_mmengine_release_is_told_to_pin(monkeypatch):
         compat.check_safe_checkpoint_loading()
 
 
+def test_a_torch_before_2_6_is_told_to_upgrade(monkeypatch, repo_root):
+    """torch < 2.6 loads with weights_only=False unless told otherwise, and setup.py accepted
+    torch>=2.0 (the usual OpenMMLab env: torch 2.1 with mmcv 2.1.0's prebuilt wheel): import
+    genview_mm then stopped telling the user to remove a replaced MMEngine loader that nobody
+    had replaced. It names torch now, and setup.py asks for the torch that loads safely."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    monkeypatch.setitem(CheckpointLoader._schemes, '', weights_only_false_loader)  # 2.5's default
+    monkeypatch.setattr(torch, '__version__', '2.5.1+cu121')
+    with pytest.raises(compat.UnsafeCheckpointLoading) as err:
+        compat.check_safe_checkpoint_loading()
+    assert str(err.value).endswith(
+        '(MMEngine 0.10.7, torch 2.5.1+cu121) runs code from checkpoint files: it loaded a test '
+        'file whose unpickling calls a function, so genview_mm stops rather than load unsafely; '
+        'torch before 2.6 loads with weights_only=False by default: install torch>=2.6 '
+        '(verified: torch==2.14.1 torchvision==0.29.1) and mmcv built for it.')
+    with open(os.path.join(repo_root, 'setup.py')) as f:
+        text = f.read()
+    assert "'torch>=2.6'" in text and "'torch>=2.0'" not in text
+
+
 def test_torch_switch_off_variable_is_caught(monkeypatch):
     monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')  # torch's own switch
     with warnings.catch_warnings():
