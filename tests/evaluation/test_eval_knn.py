@@ -210,17 +210,27 @@ def _stand_in_runner(model, name):
         logger=MMLogger.get_instance(f'{name}_log'))
 
 
-@pytest.mark.parametrize('broken', ['missing', 'empty', 'unlabelled'])
+@pytest.mark.parametrize('broken', ['missing', 'empty', 'unlabelled', 'undecodable'])
 def test_hook_refuses_bad_loaders_before_training(tmp_path, broken):
     """Data the vote cannot use fails in before_train, naming the loader: found only at the
-    first evaluation, after an epoch, the error came before that epoch's checkpoint was saved."""
+    first evaluation, after an epoch, the error came before that epoch's checkpoint was saved.
+    A first image that does not decode was a traceback (not named by loader)."""
+    import glob
+    import shutil
+
     from mmengine.registry import DefaultScope
+
+    from genview_mm.engine import StartCheckFailed
     write_class_folders(str(tmp_path / 'train'), per_class=2, seed=0)
+    shutil.copytree(tmp_path / 'train', tmp_path / 'bad')
+    with open(sorted(glob.glob(str(tmp_path / 'bad' / '*' / '*')))[0], 'wb') as f:
+        f.write(b'not an image')
     (tmp_path / 'missing').mkdir()
     (tmp_path / 'empty.txt').write_text('')
     val = dict(missing=dict(data_root=str(tmp_path / 'missing')),
                empty=dict(data_root=str(tmp_path / 'train'), ann_file=str(tmp_path / 'empty.txt')),
-               unlabelled=dict(data_root=str(tmp_path / 'train'), with_label=False))[broken]
+               unlabelled=dict(data_root=str(tmp_path / 'train'), with_label=False),
+               undecodable=dict(data_root=str(tmp_path / 'bad')))[broken]
     loader = lambda **ds: dict(batch_size=2, dataset=dict(  # noqa: E731
         type='CustomDataset', pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')],
         **ds))
@@ -230,7 +240,10 @@ def test_hook_refuses_bad_loaders_before_training(tmp_path, broken):
             pytest.raises(Exception, match='val_dataloader') as exc:
         hook.before_train(runner)
     assert {'missing': 'Found 0 files', 'empty': 'its val_dataloader: ',
-            'unlabelled': 'without labels'}[broken] in str(exc.value)
+            'unlabelled': 'without labels',
+            'undecodable': 'its val_dataloader: its first image could not be read through its '
+                           'pipeline ('}[broken] in str(exc.value)
+    assert broken != 'undecodable' or exc.type is StartCheckFailed  # one line, exit 2
     assert len(hook.loaders['train'].dataset) == 6  # the good one was built and checked
 
 

@@ -125,7 +125,11 @@ class KNNMonitorHook(Hook):
             if len(loader.dataset) == 0:
                 raise StartCheckFailed(f'{what} has no images: check its dataset (data_root, '
                                        'ann_file, data_prefix)')
-            sample = loader.dataset[0].get('data_samples')
+            try:
+                sample = loader.dataset[0].get('data_samples')
+            except Exception as exc:  # noqa: BLE001  an image that does not decode, a step
+                raise StartCheckFailed(f'{what}: its first image could not be read through its '
+                                       f'pipeline ({type(exc).__name__}: {exc})') from exc
             if sample is None or 'gt_label' not in sample:
                 raise StartCheckFailed(f'{what} gives images without labels: the kNN vote needs '
                                        'them (a labelled dataset, with_label=True, and PackInputs '
