@@ -7,6 +7,10 @@
 set -euo pipefail
 unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+case "${GENVIEW_VENV:-}" in  # a relative one is the caller's, as bootstrap_env.sh reads it
+  ''|/*) ;;
+  *) export GENVIEW_VENV="$PWD/$GENVIEW_VENV" ;;
+esac
 source "$ROOT/tools/_signals.sh"
 run_child bash "$ROOT/tools/bootstrap_env.sh"
 cd "$ROOT"

@@ -38,6 +38,14 @@ def test_run_tests_sh_runs_the_path_it_is_given(tmp_path):
     assert '1 passed, 1 deselected' in picked.stdout  # no path: pytest.ini's testpaths
     everything = run_cmd(['bash', script], cwd=str(tmp_path), env=env, returncode=1)
     assert '1 failed, 1 passed' in everything.stdout
+    # a relative GENVIEW_VENV is the caller's, as bootstrap_env.sh reads it (run_tests.sh
+    # read it from the root, after its cd: the bootstrap filled one venv, pytest ran another)
+    (tmp_path / 'sub' / 'venv' / 'bin').mkdir(parents=True)
+    executable(str(tmp_path / 'sub' / 'venv' / 'bin' / 'python'),
+               f'#!/usr/bin/env bash\necho caller-venv\nexec {sys.executable} "$@"\n')
+    mine = run_cmd(['bash', script, 'tests/test_a.py'], cwd=str(tmp_path / 'sub'),
+                   env=dict(GENVIEW_VENV='venv'))
+    assert mine.stdout.startswith('caller-venv\n') and '1 passed' in mine.stdout
 
 
 def scratch_repo(root) -> str:
