@@ -232,7 +232,8 @@ class AdaptiveNoiseGenerator:
     def pca(self) -> ForegroundPCA:
         if self._pca is None:  # the threshold first: a file without one loads no pipeline
             self._pca = ForegroundPCA.load(self._pca_src).require_threshold()
-        check_pca_encoder(self._pca, self.encoder, str(self._pca_src), 'generator encoder',
+        source = self._pca_src if isinstance(self._pca_src, str) else 'the given ForegroundPCA'
+        check_pca_encoder(self._pca, self.encoder, source, 'generator encoder',
                           check_identity=self.check_encoder)
         return self._pca
 

@@ -161,6 +161,10 @@ def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_pat
                                device='cpu')
     with pytest.raises(ForegroundPCAError, match='was fitted for.*the generator encoder is'):
         g.pca
+    g = AdaptiveNoiseGenerator(pca=other, pretrained=tiny_unclip_path, device='cpu')
+    with pytest.raises(ForegroundPCAError) as given:  # named, not printed (~500 characters)
+        g.pca
+    assert str(given.value).startswith("'the given ForegroundPCA' was fitted for"), given.value
 
 
 def test_runner_makes_one_mixed_level_call_per_batch(gen, photo_dir, tmp_path, monkeypatch):
