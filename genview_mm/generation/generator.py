@@ -34,8 +34,11 @@ from .pipeline_loader import (
     compile_models,
     encode_empty_prompt,
     load_unclip_pipeline,
+    local_folder,
+    native_size,
     prepare_pipeline,
     resolve_auto,
+    resolve_dtype,
     scheduler_class,
 )
 from .seeding import image_seed
@@ -227,6 +230,21 @@ class AdaptiveNoiseGenerator:
     def name(self) -> str:
         """Generator id for manifests."""
         return self._name or self.pretrained
+
+    def pixel_settings(self) -> Dict[str, Any]:
+        """The settings of this generator that decide its views' pixels (JSON types; the
+        model aside, which a settings record names by its weights): dtype and output resolved
+        for the device, the size None where it is the model's native one (found in its folder
+        or cached snapshot, without loading it)."""
+        native = native_size(local_folder(self.pretrained))
+        dtype = resolve_dtype(self.torch_dtype, self.device)
+        return dict(output=self.output, dtype=str(dtype).replace('torch.', ''),
+                    scheduler=self.scheduler, steps=self.num_inference_steps,
+                    guidance=float(self.guidance_scale),
+                    prompt=self.prompt, seed=self.base_seed, noise_bins=list(self.noise_bins),
+                    noise_levels=list(self.noise_levels),
+                    gen_size=None if self.height == native else self.height,
+                    output_size=self.output_size, num_variations=self.num_variations)
 
     @property
     def pca(self) -> ForegroundPCA:

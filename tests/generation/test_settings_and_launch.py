@@ -51,6 +51,26 @@ def test_output_auto_follows_the_device(tiny_unclip_pca):
         built('gpu', 'cpu')
 
 
+def test_every_generator_setting_is_recorded_or_changes_no_pixels(tiny_unclip_pca):
+    """The generator owns the list of its settings that decide its pixels (pixel_settings,
+    which the settings record holds): a new constructor argument must join it or the list of
+    those that change no pixels beyond rounding (speed, memory, where things run)."""
+    import inspect
+    params = set(inspect.signature(AdaptiveNoiseGenerator.__init__).parameters) - {'self'}
+    recorded_as = dict(torch_dtype='dtype', num_inference_steps='steps', base_seed='seed',
+                       guidance_scale='guidance', height='gen_size',
+                       width='gen_size')  # the tool sets width = height = --gen-size
+    elsewhere = {'pca', 'pretrained'}  # the record: pca_sha256, the weights' fingerprint
+    no_pixels = {'pipeline', 'device', 'max_batch_size', 'check_encoder', 'name',
+                 'cache_prompt_embeds', 'channels_last', 'fuse_qkv', 'compile', 'compile_mode',
+                 'compile_backend', 'host_threads'}
+    gen = AdaptiveNoiseGenerator(tiny_unclip_pca, pretrained='/absent', device='cpu')
+    settings = gen.pixel_settings()
+    assert {recorded_as.get(p, p) for p in params - elsewhere - no_pixels} == set(settings)
+    assert settings['dtype'] == 'float32' and settings['output'] == 'pil'  # resolved for cpu
+    assert json.loads(json.dumps(settings)) == settings  # JSON types
+
+
 def test_write_then_check_and_refuse(tmp_path):
     out = str(tmp_path / 'out')
     check_settings(out, base())  # nothing there yet

@@ -11,7 +11,7 @@ from contextlib import ExitStack
 from typing import Dict, List, Optional
 
 from ...foreground.encoder_identity import file_sha256, is_fingerprint, model_fingerprint
-from ...generation.pipeline_loader import local_folder, native_size, resolve_dtype
+from ...generation.pipeline_loader import local_folder, native_size
 from ...structures.manifest import MERGED_NAME
 from ...utils.atomic_write import atomic_write, create_once
 from ...utils.file_lock import FileLock
@@ -27,21 +27,14 @@ _UNRECORDED = {'output': 'pil'}  # what a record from before a setting existed h
 
 
 def settings_of(gen, args: argparse.Namespace) -> Dict:
-    """What changes the views' pixels, names or shards (JSON types): ``gen``'s settings (dtype
-    and output resolved for its device, the native size as None) and the tool's ``--pca``,
+    """What changes the views' pixels, names or shards (JSON types): ``gen``'s
+    ``pixel_settings()``, the fingerprint of its model's weights, and the tool's ``--pca``,
     ``--ext``, ``--quality``, ``--shard-size``."""
-    folder = local_folder(gen.pretrained)
     return json.loads(json.dumps(dict(
-        format=OUTPUT_FORMAT, pretrained=model_fingerprint(folder),
-        pca_sha256=file_sha256(args.pca), output=gen.output,
-        dtype=str(resolve_dtype(gen.torch_dtype, gen.device)).replace('torch.', ''),
-        scheduler=gen.scheduler, steps=gen.num_inference_steps,
-        guidance=float(gen.guidance_scale), prompt=gen.prompt, seed=gen.base_seed,
-        noise_bins=list(gen.noise_bins), noise_levels=list(gen.noise_levels),
-        gen_size=None if gen.height == native_size(folder) else gen.height,
-        output_size=gen.output_size, ext=args.ext,
-        quality=args.quality if args.ext in _JPEG_LIKE else None,
-        num_variations=gen.num_variations, shard_size=args.shard_size)))
+        gen.pixel_settings(), format=OUTPUT_FORMAT,
+        pretrained=model_fingerprint(local_folder(gen.pretrained)),
+        pca_sha256=file_sha256(args.pca), ext=args.ext,
+        quality=args.quality if args.ext in _JPEG_LIKE else None, shard_size=args.shard_size)))
 
 
 def read_settings(out_dir: str) -> Optional[Dict]:
