@@ -71,11 +71,18 @@ def test_a_small_temperature_does_not_overflow_the_vote(temperature):
 
 
 def test_pool_features_shapes():
+    """The last output, average pooled (maps) or averaged (tokens), then L2-normalised: a norm
+    of 1 alone held for any pooling (the first token, a max pool, the first output)."""
+    unit = torch.nn.functional.normalize
     maps = (torch.randn(2, 8, 4, 4), torch.randn(2, 16, 2, 2))
     out = pool_features(maps)
     assert out.shape == (2, 16)
-    torch.testing.assert_close(out.norm(dim=1), torch.ones(2))
-    torch.testing.assert_close(pool_features(torch.randn(3, 5, 7)).norm(dim=1), torch.ones(3))
+    torch.testing.assert_close(out, unit(maps[-1].mean(dim=(2, 3)), dim=1))
+    tokens = torch.randn(3, 5, 7)
+    torch.testing.assert_close(pool_features(tokens), unit(tokens.mean(dim=1), dim=1))
+    # a ViT's last output (patch_tokens, cls_token): its last tensor, here (B, C)
+    vit = ((torch.randn(2, 8, 3, 3), torch.randn(2, 8)), )
+    torch.testing.assert_close(pool_features(vit), unit(vit[0][1], dim=1))
     with pytest.raises(ValueError, match='cannot pool'):
         pool_features(torch.randn(5))
 
