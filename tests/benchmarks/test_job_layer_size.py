@@ -49,3 +49,6 @@ def test_totals_are_the_files_sums_and_wc_counts(tool, repo_root, capsys):
                        f'code_lines={sum(int(r.group(3)) for r in rows)}')
     with pytest.raises(SystemExit):
         tool.main(['--folder', 'no/such/folder'])
+    # the tool's own refusal, not argparse's (an unknown option exits the same way)
+    assert f"error: no .py files in {osp.join(repo_root, 'no/such/folder')}" in \
+        capsys.readouterr().err
