@@ -1096,3 +1096,44 @@ def test_a_member_without_image_files_is_one_clear_line_in_the_shared_rows_check
     with pytest.raises(StartCheckFailed, match=r'GenView: GenViewPairDataset needs image files: '
                        r'sample 0 has no img_path \(InMemory holds its images in memory\)'):
         shared_keys([(InMemory(), SimpleNamespace(identity=lambda path: None))])
+
+
+def test_each_generated_view_of_an_image_is_drawn_alike_at_its_own_size(tmp_path):
+    """Two variations of one image (--num-variations 2): each is drawn about half the time with
+    its own noise level, and the swapped-in view brings its own img_shape/ori_shape to the
+    slot's pipeline (views need not have the source's size). No test had more than one view
+    per image, so always taking the first, or keeping the source's shape, passed."""
+    import json
+
+    from mmcv.transforms import BaseTransform
+    from mmengine.registry import TRANSFORMS
+
+    @TRANSFORMS.register_module(force=True)
+    class ShapeMustMatch(BaseTransform):  # what a shape-reading step (e.g. a crop) relies on
+        def transform(self, results):
+            assert tuple(results['img_shape']) == results['img'].shape[:2], results['img_shape']
+            assert tuple(results['ori_shape']) == results['img'].shape[:2], results['ori_shape']
+            return results
+
+    src = write_photos(str(tmp_path / 'images' / 'cls'), 1, size=24)[0]
+    os.makedirs(tmp_path / 'views' / 'images')
+    rows = []
+    for v, (value, size, level) in enumerate(((50, 16, 100), (200, 32, 300))):
+        out = f'images/x_v{v}.png'
+        Image.fromarray(np.full((size, size, 3), value, np.uint8)).save(tmp_path / 'views' / out)
+        rows.append(dict(source=src, key='cls/' + osp.basename(src), variation=v, output=out,
+                         noise_level=level, fg_ratio=0.5, seed=v, generator='t', clip_sim=0.9,
+                         status='ok', reason=''))
+    manifest = tmp_path / 'views' / 'manifest.jsonl'
+    manifest.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    np.random.seed(3)
+    t = GenViewPairDataset(manifest=str(manifest), transforms=[[dict(type='ShapeMustMatch')]])
+    seen = []
+    for _ in range(400):
+        out = run(t, src)
+        view = out['img'][out['genview_slot']]
+        seen.append((int(view[0, 0, 0]), view.shape[0], out['genview_noise_level']))
+        assert out['img'][1 - out['genview_slot']].shape[:2] == (24, 24)  # the original
+    assert set(seen) == {(50, 16, 100), (200, 32, 300)}
+    second = np.mean([s[0] == 200 for s in seen])
+    assert abs(second - 0.5) < 4 * np.sqrt(0.25 / 400), second  # binomial, 4 sigma
