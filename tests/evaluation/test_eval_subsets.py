@@ -47,6 +47,10 @@ def test_errors():
         balanced_subset(train_list(), fraction=0.1, num_per_class=3)
     with pytest.raises(ValueError, match=r'\(0, 1\]'):
         per_class_count(10, 2, 1.5)
+    # ImageNet's 1,281,167 images in 1000 classes: 1% is 12.81 a class, rounded to 13 (not
+    # cut to 12, 1.6% fewer images than asked); 10% is 128.1, 128
+    assert per_class_count(1281167, 1000, 0.01) == 13
+    assert per_class_count(1281167, 1000, 0.1) == 128
 
 
 def test_simclr_subset(tmp_path):
