@@ -42,6 +42,10 @@ def test_knn_vote_weights():
     scaled = knn_predict(bank * torch.tensor([[50.0], [3.0], [80.0]]), labels,
                          torch.tensor([[40.0, 0.0]]), 2, k=2, temperature=0.5)
     torch.testing.assert_close(scaled, scores)
+    # k above the bank's size (a small val run, k=200): every bank image votes, the farthest
+    # too (cos 0: exp(-1 / T))
+    every = knn_predict(bank, labels, torch.tensor([[1.0, 0.0]]), 2, k=200, temperature=0.5)
+    torch.testing.assert_close(every, torch.tensor([[1.0, torch.e ** -0.8 + torch.e ** -2]]))
 
 
 def test_half_precision_features_vote_in_float32():
