@@ -12,7 +12,8 @@ The source is streamed (a 100M-image dump is never held in memory: the sample is
 bottom-k reservoir of N entries, about 135 bytes each); the content check hashes only the
 sampled images whose size equals an ImageNet file's, and the ImageNet files of those sizes.
 Same seed and same set of files, same list, whatever order the files are walked or listed in.
-The scan is saved to OUT.scan every 5 minutes and once done: a stopped run (killed, out of
+The scan is saved to OUT.scan every 5 minutes, on a Ctrl-C or SIGTERM (at its next folder's
+end or 10,000 list entries; then the run ends) and once done: a stopped run (killed, out of
 time) rerun with the same source, --num and --seed goes on from it, a finished scan is not
 redone (the same list as one uninterrupted run); OUT.scan is removed once the list is written.
 Exit status 2, with no list written, when no image is eligible, when fewer than N are (unless

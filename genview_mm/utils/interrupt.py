@@ -10,7 +10,9 @@ stops a calling shell loop too. Every other exception reaches the previous hook 
 import os.path as osp
 import signal
 import sys
-from typing import Optional
+import threading
+from contextlib import contextmanager
+from typing import Iterator, List, Optional
 
 from .installation import TOOLS_MARKER
 
@@ -45,6 +47,55 @@ def exit_on_sigterm() -> None:
         raise SystemExit(128 + signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+class StopRequest:
+    """What :func:`deferred_stop` records: the first SIGINT or SIGTERM, until :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self.signals: List[int] = []
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.signals)
+
+    def stop(self) -> None:
+        """End the process as the recorded signal would have, now that the work is saved:
+        ``KeyboardInterrupt`` for SIGINT, ``SystemExit(143)`` for SIGTERM."""
+        if self.signals and self.signals[0] == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.signals:
+            raise SystemExit(128 + self.signals[0])
+
+
+@contextmanager
+def deferred_stop() -> Iterator[StopRequest]:
+    """While inside, the first SIGINT (Ctrl-C) or SIGTERM (Slurm's preemption, ``scancel``) is
+    recorded for the work to save at its next safe point and then :meth:`StopRequest.stop`; a
+    second one acts at once, as without this. Outside the main thread (no signals there):
+    nothing is recorded. The previous handlers come back on leaving."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    previous = {kind: signal.getsignal(kind) for kind in kinds}
+
+    def record(signum, frame) -> None:
+        if request.signals:  # the second one: no more waiting
+            request.signals.append(signum)
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        request.signals.append(signum)
+
+    for kind in kinds:
+        signal.signal(kind, record)
+    try:
+        yield request
+    finally:
+        for kind, handler in previous.items():
+            signal.signal(kind, handler if handler is not None else signal.SIG_DFL)
 
 
 def is_tool_process() -> bool:

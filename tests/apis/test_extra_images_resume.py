@@ -186,3 +186,39 @@ def test_a_scan_goes_on_where_the_dump_has_another_device_number(tmp_path, offer
     offers.update(count=0, stop_after=None)
     report, _ = draw(dump, tmp_path)
     assert report.candidates == 160 and report.paths == whole.paths
+
+
+@pytest.mark.parametrize('signum, ends', [('SIGTERM', SystemExit), ('SIGINT', KeyboardInterrupt)])
+def test_a_signal_saves_the_scan_at_its_next_stop(tmp_path, monkeypatch, signum, ends):
+    """Slurm's preemption (SIGTERM) or Ctrl-C ended the scan at once, losing up to save_every
+    (5 minutes) of it: now the scan is saved at its next stop (the folder's end) and the run
+    ends as the signal asked (status 143; KeyboardInterrupt), and the rerun goes on from
+    there. The handler before the scan is back after it."""
+    import signal
+    dump = write_dump(tmp_path / 'dump')
+    whole = sample_extra_images(dump, 50, None)
+    kind, count, real = getattr(signal, signum), [0], KeyedReservoir.offer
+
+    def offer(self, item):  # the signal lands in the middle of the 4th folder
+        count[0] += 1
+        if count[0] == 150:
+            os.kill(os.getpid(), kind)
+        real(self, item)
+
+    def at_once(signum, frame):  # what the process did before: end without saving
+        raise Stop
+    monkeypatch.setattr(KeyedReservoir, 'offer', offer)
+    previous = signal.signal(kind, at_once)
+    try:
+        with pytest.raises(ends) as stopped:
+            draw(dump, tmp_path, save_every=1e9)
+        assert signal.getsignal(kind) is at_once
+    finally:
+        signal.signal(kind, previous)
+    assert ends is KeyboardInterrupt or stopped.value.code == 143
+    saved = json.load(open(tmp_path / 'extra.txt.scan'))
+    assert not saved['finished'] and saved['candidates'] == 160  # 4 folders: the 4th finished
+    monkeypatch.setattr(KeyedReservoir, 'offer', real)
+    report, lines = draw(dump, tmp_path)
+    assert report.paths == whole.paths and report.candidates == 320
+    assert f'going on from {tmp_path / "extra.txt.scan"}: pass 1, 160 candidates read' in lines

@@ -18,6 +18,7 @@ import os
 import os.path as osp
 import stat
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from ...structures.manifest import TRANSIENT, failure_cause
 from ...utils.atomic_write import atomic_write
+from ...utils.interrupt import StopRequest, deferred_stop
 from .candidates import Scan
 from .exclusion import ImageNetIndex, bounded_map, file_sha1
 from .reservoir import KeyedReservoir
@@ -198,6 +200,16 @@ def save_scan(path: str, identity: dict, report: SampleReport, reservoir: KeyedR
         json.dump(state, f)
 
 
+def _stop_saved(stop: StopRequest, saved_in: Optional[str], progress: Progress) -> None:
+    """End the run as a Ctrl-C or SIGTERM received during the scan asked, now that the scan
+    is saved; nothing without one."""
+    if stop.requested:
+        if progress:
+            progress(f'stopped: the scan is saved in {saved_in}; the same command goes on from '
+                     'it')
+        stop.stop()
+
+
 def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex],
                         data_root: Optional[str] = None, seed: int = 0,
                         allow_fewer: bool = False, workers: int = 8, progress: Progress = None,
@@ -220,10 +232,12 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
         verify (bool): decode every kept image as training does, dropping those that fail
             (:func:`filter_reservoir`). Defaults to False.
         resume (str, optional): a file the scan is saved to every ``save_every`` seconds (at a
-            folder's end, or every 10,000 list entries) and once done, and goes on from when
-            made with the same arguments: a stopped scan resumes, a finished one is not redone
-            (the same sample as one uninterrupted scan). The caller removes it once the list is
-            written. Defaults to None (nothing saved).
+            folder's end, or every 10,000 list entries), at the next such place after a SIGINT
+            or SIGTERM (then the run ends as that signal asks:
+            :func:`~genview_mm.utils.interrupt.deferred_stop`) and once done, and goes on from
+            when made with the same arguments: a stopped scan resumes, a finished one is not
+            redone (the same sample as one uninterrupted scan). The caller removes it once the
+            list is written. Defaults to None (nothing saved).
 
     Returns:
         SampleReport: the kept paths (relative to ``data_root``, sorted) and the counts.
@@ -256,22 +270,26 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
             reservoir = KeyedReservoir(capacity, seed)
             scan, finished = Scan(source, data_root), False
         saved = time.monotonic()
-        for rel in [] if finished else scan:
-            if rel is None:  # a place to stop and resume from
-                if resume and time.monotonic() - saved >= save_every:
-                    save_scan(resume, identity, report, reservoir, scan.position, False)
-                    saved = time.monotonic()
-                continue
-            report.candidates += 1
-            if imagenet is not None and imagenet.has_name(rel.rsplit('/', 1)[-1]):
-                report.excluded_by_name += 1
-            else:
-                reservoir.offer(rel)
-            if progress and report.candidates % progress_every == 0:
-                progress(f'{report.candidates:,} candidates read, {report.excluded_by_name:,} '
-                         f'excluded by name, reservoir {len(reservoir):,}/{capacity:,}')
-        if resume and not finished:
-            save_scan(resume, identity, report, reservoir, None, True)
+        with deferred_stop() if resume else nullcontext(StopRequest()) as stop:
+            for rel in [] if finished else scan:
+                if rel is None:  # a place to stop and resume from (a Ctrl-C or SIGTERM: now)
+                    if resume and (stop.requested or time.monotonic() - saved >= save_every):
+                        save_scan(resume, identity, report, reservoir, scan.position, False)
+                        saved = time.monotonic()
+                        _stop_saved(stop, resume, progress)
+                    continue
+                report.candidates += 1
+                if imagenet is not None and imagenet.has_name(rel.rsplit('/', 1)[-1]):
+                    report.excluded_by_name += 1
+                else:
+                    reservoir.offer(rel)
+                if progress and report.candidates % progress_every == 0:
+                    progress(f'{report.candidates:,} candidates read, '
+                             f'{report.excluded_by_name:,} excluded by name, reservoir '
+                             f'{len(reservoir):,}/{capacity:,}')
+            if resume and not finished:
+                save_scan(resume, identity, report, reservoir, None, True)
+            _stop_saved(stop, resume, progress)
         if progress:
             progress(f'{report.candidates:,} candidates, {report.excluded_by_name:,} excluded '
                      f'by name, {reservoir.offered:,} eligible by name')
