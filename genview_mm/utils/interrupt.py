@@ -6,6 +6,8 @@ uncaught ``KeyboardInterrupt``, which a shell reports as status 130 (128 + SIGIN
 stops a calling shell loop too. Every other exception reaches the previous hook unchanged.
 ``import genview_mm`` installs it when the running program is one of the tools
 (:func:`install_if_tool`); the ``genview-*`` commands install it before anything else.
+:func:`deferred_stop` lets a long loop save its work at its next safe point before a Ctrl-C or
+SIGTERM ends it (the extra-image scan).
 """
 import os.path as osp
 import signal
