@@ -287,6 +287,12 @@ def test_checkpoint_to_test_must_be_this_models(coco, tmp_path, tiny_scorer_pca)
     assert "'roi_head.bbox_head.fc_cls.weight' (81, 32) in the checkpoint" in check.detail
     cfg.load_from = tiny_scorer_pca
     assert by_what(run_preflight(cfg))['load_from checkpoint'].status == 'BROKEN'
+    # a missing one: the fix names a whole model's checkpoint, not convert_checkpoint.py's
+    # backbone-only file (which the check then refused: no model key in it)
+    cfg.load_from = str(tmp_path / 'gone.pth')
+    check = by_what(run_preflight(cfg))['load_from checkpoint']
+    assert check.status == 'MISSING' and 'convert_checkpoint.py work_dirs' not in check.fix[0]
+    assert check.fix[0].startswith("give a checkpoint of this config's whole model")
 
 
 def test_a_checkpoint_trained_with_another_normalisation_is_refused_for_test(coco, tmp_path):

@@ -172,7 +172,8 @@ def check_checkpoints(cfg, checkpoint: Optional[str] = None) -> List[Check]:
                                        whole, fix_lines('checkpoint_to_resume'), expect=expect))
     elif cfg.get('load_from'):
         checks.append(check_checkpoint('load_from checkpoint', cfg.load_from, 'load_from',
-                                       whole._replace(lenient=True), expect=expect))
+                                       whole._replace(lenient=True), fix_lines('load_from'),
+                                       expect=expect))
     if not checkpoint:  # a tested checkpoint replaces the initial weights
         pretrained = list(iter_pretrained(cfg.get('model')))
         for key, path, init, node in pretrained:

@@ -138,6 +138,11 @@ FIXES: Dict[str, Tuple[str, ...]] = {
                    '(or an official GenView checkpoint: '
                    'docs/released_views_and_official_artefacts.md)',
                    'or --cfg-options {key}=PATH'),
+    'load_from': ("give a checkpoint of this config's whole model (e.g. work_dirs/<config>/"
+                  'epoch_N.pth, which tools/train.py writes; a backbone-only file of '
+                  "tools/convert_checkpoint.py is the model's init_cfg, not load_from)",
+                  'or --cfg-options load_from=PATH, or load_from=None to start from the '
+                  "config's own initial weights"),
     'checkpoint_to_test': ('train the model first (tools/train.py CONFIG) or give the path of its '
                            'checkpoint (work_dirs/<config>/epoch_N.pth)',),
     'checkpoint_to_resume': ('pass --resume work_dirs/<config>/epoch_N.pth: a checkpoint that '
