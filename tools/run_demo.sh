@@ -7,5 +7,8 @@ set -euo pipefail
 unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/tools/_signals.sh"
+for arg in "$@"; do  # the help needs no venv (the demo's options parse before any import)
+  case "$arg" in -h|--help) exec "${PYTHON:-python3}" "$ROOT/tools/genview_demo.py" --help ;; esac
+done
 run_child bash "$ROOT/tools/bootstrap_env.sh"
 exec "${GENVIEW_VENV:-$ROOT/.venv}/bin/python" "$ROOT/tools/genview_demo.py" "$@"

@@ -48,6 +48,20 @@ def test_run_tests_sh_runs_the_path_it_is_given(tmp_path):
     assert mine.stdout.startswith('caller-venv\n') and '1 passed' in mine.stdout
 
 
+def test_run_demo_sh_help_needs_no_bootstrap(tmp_path):
+    """--help ran the bootstrap first: in a fresh clone, minutes of building .venv (torch's
+    ~3 GB download) to print the options."""
+    (tmp_path / 'tools').mkdir()
+    for name in ('run_demo.sh', '_signals.sh', 'genview_demo.py'):
+        shutil.copy(osp.join(TOOLS, name), tmp_path / 'tools')
+    executable(str(tmp_path / 'tools' / 'bootstrap_env.sh'),
+               '#!/usr/bin/env bash\necho bootstrapped >&2\nexit 1\n')
+    run = run_cmd(['bash', str(tmp_path / 'tools' / 'run_demo.sh'), '--epochs', '2', '--help'],
+                  cwd=str(tmp_path), env=dict(PYTHON=sys.executable))
+    assert run.stdout.startswith('usage: genview_demo.py [-h] [--out-dir OUT_DIR]')
+    assert 'bootstrapped' not in run.stderr
+
+
 def scratch_repo(root) -> str:
     """setup.py and what it reads, configs/ and tools/ with one file each."""
     repo = osp.join(str(root), 'repo')
