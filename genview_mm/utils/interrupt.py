@@ -74,14 +74,16 @@ class StopRequest:
 def deferred_stop() -> Iterator[StopRequest]:
     """While inside, the first SIGINT (Ctrl-C) or SIGTERM (Slurm's preemption, ``scancel``) is
     recorded for the work to save at its next safe point and then :meth:`StopRequest.stop`; a
-    second one acts at once, as without this. Outside the main thread (no signals there):
-    nothing is recorded. The previous handlers come back on leaving."""
+    second one acts at once, as without this. A signal the process ignores (``SIG_IGN``: a
+    background job of a script ignores SIGINT) stays ignored. Outside the main thread (no
+    signals there): nothing is recorded. The previous handlers come back on leaving."""
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request
         return
-    kinds = (signal.SIGINT, signal.SIGTERM)
-    previous = {kind: signal.getsignal(kind) for kind in kinds}
+    previous = {kind: signal.getsignal(kind) for kind in (signal.SIGINT, signal.SIGTERM)}
+    previous = {kind: handler for kind, handler in previous.items()
+                if handler is not signal.SIG_IGN}  # ignored before: ignored still
 
     def record(signum, frame) -> None:
         if request.signals:  # the second one: no more waiting
@@ -91,7 +93,7 @@ def deferred_stop() -> Iterator[StopRequest]:
             raise SystemExit(128 + signum)
         request.signals.append(signum)
 
-    for kind in kinds:
+    for kind in previous:
         signal.signal(kind, record)
     try:
         yield request

@@ -97,3 +97,19 @@ def test_sigterm_to_the_demo_stops_its_stage(tmp_path):
     finally:
         if alive(stage):
             os.kill(stage, signal.SIGKILL)
+
+
+def test_deferred_stop_leaves_an_ignored_signal_ignored():
+    """A tool started with SIGINT ignored (``tool &`` in a script: a Ctrl-C at the terminal
+    reaches the whole process group) went on with its scan; deferred_stop must not turn that
+    ignored SIGINT into a stop."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupt.deferred_stop() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            assert not stop.requested
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
