@@ -333,3 +333,14 @@ def test_a_list_saved_with_a_byte_order_mark(tmp_path, images, with_label):
         'as plain UTF-8'))
     ann.write_text('\n'.join(lines) + '\n', encoding='utf-8')
     assert only(check_dataset('k', ds)).status == OK
+
+
+def test_an_indented_hash_line_naming_a_file_is_an_image(tmp_path, images):
+    """MMPretrain strips each line before splitting off its label, so '  #tag.jpg 0' is the
+    image '#tag.jpg': the preflight must not call it a comment (a false BROKEN stops every
+    launcher)."""
+    root, names = images
+    os.rename(osp.join(root, names[0]), osp.join(root, '#tag.jpg'))
+    ann = write_list(tmp_path, ['  #tag.jpg 0'] + [f'{n} 0' for n in names[1:]])
+    assert only(check_dataset('k', dict(type='CustomDataset', data_root=root,
+                                        ann_file=ann))).status == 'ok'
