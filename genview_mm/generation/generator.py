@@ -250,7 +250,8 @@ class AdaptiveNoiseGenerator:
     def pca(self) -> ForegroundPCA:
         if self._pca is None:  # the threshold first: a file without one loads no pipeline
             self._pca = ForegroundPCA.load(self._pca_src).require_threshold()
-        source = self._pca_src if isinstance(self._pca_src, str) else 'the given ForegroundPCA'
+        source = ('the given ForegroundPCA' if isinstance(self._pca_src, ForegroundPCA)
+                  else str(self._pca_src))  # a path: str or os.PathLike
         check_pca_encoder(self._pca, self.encoder, source, 'generator encoder',
                           check_identity=self.check_encoder)
         return self._pca

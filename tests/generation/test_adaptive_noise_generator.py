@@ -165,6 +165,11 @@ def test_clear_errors(tiny_unclip_path, tiny_unclip_pca, tiny_clip_path, tmp_pat
     with pytest.raises(ForegroundPCAError) as given:  # named, not printed (~500 characters)
         g.pca
     assert str(given.value).startswith("'the given ForegroundPCA' was fitted for"), given.value
+    path = tmp_path / 'other.pth'  # a pathlib.Path, which ForegroundPCA.load reads: its path
+    g = AdaptiveNoiseGenerator(pca=path, pretrained=tiny_unclip_path, device='cpu')
+    with pytest.raises(ForegroundPCAError) as given:
+        g.pca
+    assert str(given.value).startswith(f"'{path}' was fitted for"), given.value
 
 
 def test_runner_makes_one_mixed_level_call_per_batch(gen, photo_dir, tmp_path, monkeypatch):
