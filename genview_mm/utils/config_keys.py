@@ -1,6 +1,8 @@
 """The value at a dotted config key, the way ``--cfg-options`` and ``--dataset-key`` name it,
 the class a config dict's ``type`` names, and the keys that class does not take."""
+import ast
 import inspect
+import textwrap
 from typing import Any, List
 
 
@@ -33,11 +35,27 @@ def type_name(node: Any) -> str:
 PASSES_KWARGS_ON = ('genview_mm.', 'mmpretrain.', 'mmdet.', 'mmengine.')
 
 
+def passes_kwargs_on(init, name: str) -> bool:
+    """Whether ``init``'s source hands its ``**name`` to an ``__init__`` call (``super().__init__
+    (**kwargs)``, ``Base.__init__(self, **kwargs)``); False where it does not (MMPretrain's
+    ``TimmClassifier`` gives them to ``timm.create_model``) or its source is not at hand."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+               and node.func.attr == '__init__'
+               and any(k.arg is None and isinstance(k.value, ast.Name) and k.value.id == name
+                       for k in node.keywords)
+               for node in ast.walk(tree))
+
+
 def unknown_arguments(cls, cfg: dict) -> List[str]:
     """The keys of ``cfg`` (besides ``type`` and ``_scope_``) that building ``cls`` from it
     refuses: its ``__init__`` names none of them, nor do those it passes ``**kwargs`` on to
     (the next ``__init__`` up its MRO, as ``super().__init__(**kwargs)``, in the packages of
-    :data:`PASSES_KWARGS_ON`; none where that is not known)."""
+    :data:`PASSES_KWARGS_ON` and where its source shows that call; none where that is not
+    known)."""
     taken = {'type', '_scope_'}
     for klass in cls.__mro__ if cls is not None else ():
         init = vars(klass).get('__init__')
@@ -48,8 +66,10 @@ def unknown_arguments(cls, cfg: dict) -> List[str]:
         except (TypeError, ValueError):  # a builtin's: nothing known
             return []
         taken.update(p.name for p in params)
-        if not any(p.kind is p.VAR_KEYWORD for p in params):
+        varkw = [p.name for p in params if p.kind is p.VAR_KEYWORD]
+        if not varkw:
             return sorted(k for k in cfg if isinstance(k, str) and k not in taken)
-        if not klass.__module__.startswith(PASSES_KWARGS_ON):
+        if not (klass.__module__.startswith(PASSES_KWARGS_ON)
+                and passes_kwargs_on(init, varkw[0])):
             return []
     return []

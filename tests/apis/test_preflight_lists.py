@@ -344,3 +344,17 @@ def test_an_indented_hash_line_naming_a_file_is_an_image(tmp_path, images):
     ann = write_list(tmp_path, ['  #tag.jpg 0'] + [f'{n} 0' for n in names[1:]])
     assert only(check_dataset('k', dict(type='CustomDataset', data_root=root,
                                         ann_file=ann))).status == 'ok'
+
+
+def test_kwargs_given_to_another_call_are_not_followed_up_the_mro():
+    """MMPretrain's TimmClassifier hands its **kwargs to timm.create_model, not to its base's
+    __init__: its documented model=dict(type='TimmClassifier', model_name=..., pretrained=...)
+    was a false BROKEN, which stops every launcher."""
+    from mmpretrain.models import TimmClassifier
+
+    from genview_mm.apis.preflight.model_checks import check_model
+    from genview_mm.utils.config_keys import unknown_arguments
+    model = dict(type='TimmClassifier', model_name='resnet50', pretrained=True, num_classes=10)
+    assert unknown_arguments(TimmClassifier, model) == []
+    assert check_model(model) == []
+    assert unknown_arguments(TimmClassifier, dict(model, init_cfg=None)) == []
