@@ -229,8 +229,7 @@ def check_scorer(scorer: Optional[dict], images: str = DEFAULT_TRAIN_IMAGES) -> 
     spec = {k: v for k, v in spec.items() if not k.startswith('_')}  # _scope_: the builder's
     args = {k: v for k, v in spec.items() if k != 'type'}
     required, takes = REQUIRED[spec['type']], inspect.signature(encoder.__init__).parameters
-    unknown = sorted(set(args) - set(takes)) if all(
-        p.kind != p.VAR_KEYWORD for p in takes.values()) else []  # timm's go to create_model
+    unknown = unknown_arguments(encoder, args)  # none for timm's: they go to create_model
     missing = (not isinstance(args.get(required), str) or not args[required]) and \
         'model' not in args
     if missing or unknown:  # the encoder's build would stop with a TypeError
