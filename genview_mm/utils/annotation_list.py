@@ -16,12 +16,13 @@ class NotText(ValueError):
     """The file given as a list is not UTF-8 text (an image or an archive, say)."""
 
 
-def parse_annotation_line(line: str) -> Optional[Entry]:
+def parse_annotation_line(line: str, comments: bool = True) -> Optional[Entry]:
     """``'a/b.JPEG 3'`` -> ``('a/b.JPEG', 3)``; ``'a/b.JPEG'`` -> ``('a/b.JPEG', None)``; a
-    blank or ``#`` line -> None. The label is the last word if ``int()`` reads it, as
-    MMPretrain's ``CustomDataset`` reads it (``+1`` and ``1_0`` too)."""
+    blank line -> None, and a ``#`` line too unless ``comments=False`` (MMPretrain reads it as
+    an image). The label is the last word if ``int()`` reads it, as MMPretrain's
+    ``CustomDataset`` reads it (``+1`` and ``1_0`` too)."""
     line = line.strip()
-    if not line or line.startswith('#'):
+    if not line or (comments and line.startswith('#')):
         return None
     parts = line.rsplit(' ', 1)
     if len(parts) == 2 and parts[0].strip():
