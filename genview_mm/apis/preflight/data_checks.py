@@ -221,10 +221,8 @@ def list_form(ann: str, base: str, kind: str, with_label: bool,
             entry = parse_annotation_line(line)
             shown = f'{ann} line {number} ({line!r})'
             if with_label and entry is None and line.strip():  # '#': a comment of our tools
-                # as if not one: MMPretrain's '#tag.jpg 3' (each line stripped) may name a file
-                path, label = parse_annotation_line('_' + line.strip())
-                entry = (path[1:], label)
-                if label is None or not osp.isfile(_join(base, entry[0])):
+                entry = parse_annotation_line(line, comments=False)  # as MMPretrain reads it:
+                if entry[1] is None or not osp.isfile(_join(base, entry[0])):  # '#tag.jpg 3'
                     return (f"{shown} is a comment, but {kind} reads every line as 'PATH "
                             "LABEL' (MMPretrain's lists have no comments): remove that line")
             if with_label and (entry is None or entry[1] is None):
