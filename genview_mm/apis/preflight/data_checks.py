@@ -13,6 +13,7 @@ import re
 from itertools import islice
 from typing import Callable, Iterator, List, Optional, Tuple
 
+from genview_mm.structures.manifest import is_remote
 from genview_mm.utils.annotation_list import (
     NotText,
     parse_annotation_line,
@@ -414,7 +415,7 @@ def check_evaluator(key: str, evaluator) -> List[Check]:
     checks = []
     for ev in items:
         ann = ev.get('ann_file') if isinstance(ev, dict) else None
-        if ann and ('://' in ann or other_backend(ev.get('backend_args'))):  # read through
+        if ann and is_remote(ann, ev.get('backend_args')):  # read through
             checks.append(Check(f'{ev.get("type")} annotations [{key}]', NOTE,  # backend_args
                                 f'{ann} is on another storage backend: not checked here'))
         elif ann:
