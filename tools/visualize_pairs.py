@@ -5,7 +5,7 @@ r"""Render positive pairs with their GenView scores s_f, s_b and weight w (paper
         --num 8 --out pairs.png
     # from two folders of images paired by file name (x.jpg with x.png; unmatched are listed)
     python tools/visualize_pairs.py --view1-dir A --view2-dir B --pca PCA.pth \
-        [--encoder openai/clip-vit-base-patch32] --out pairs.png
+        [--encoder openai/clip-vit-base-patch32] [--gamma 1.0] --out pairs.png
 """
 import argparse
 import math
@@ -16,6 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _launch_args import add_cfg_options, cfg_options  # noqa: E402
 
+DEFAULT_ENCODER = 'openai/clip-vit-base-patch32'
+
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -25,10 +27,11 @@ def parse_args() -> argparse.Namespace:
                    'scores and weights come from the frozen scorer and do not change with it)')
     p.add_argument('--view1-dir', help='folder of first views')
     p.add_argument('--view2-dir', help='folder of second views')
-    p.add_argument('--encoder', default='openai/clip-vit-base-patch32',
-                   help='CLIP id or folder (folder mode)')
+    p.add_argument('--encoder', help='CLIP id or folder (folder mode; default: '
+                   f'{DEFAULT_ENCODER}; with --config the config names its scorer)')
     p.add_argument('--pca', help='foreground PCA file for the encoder (folder mode)')
-    p.add_argument('--gamma', type=float, default=1.0, help='weight-rule gamma (folder mode)')
+    p.add_argument('--gamma', type=float, help='weight-rule gamma (folder mode; default: 1.0; '
+                   "with --config the config's model.gamma)")
     p.add_argument('--num', type=int, default=8, help='number of pairs')
     p.add_argument('--seed', type=int, default=None, help="seed of the config's random crops "
                    "(default: its randomness.seed, else 0): the same seed draws the same grid")
@@ -49,6 +52,13 @@ def parse_args() -> argparse.Namespace:
         flag = ('--cfg-options' if args.cfg_options else '--seed' if args.seed is not None
                 else '--checkpoint')
         p.error(f'{flag} changes --config: give one')
+    for flag, value, key in (('--encoder', args.encoder, 'model.scorer.encoder'),
+                             ('--gamma', args.gamma, 'model.gamma')):
+        if args.config and value is not None:  # the config's own was used, this one ignored
+            p.error(f'{flag} is for folder mode: with --config the config\'s {key} is used; '
+                    f'change it with --cfg-options {key}=...')
+    args.encoder = DEFAULT_ENCODER if args.encoder is None else args.encoder
+    args.gamma = 1.0 if args.gamma is None else args.gamma
     if args.num < 1:
         p.error(f'--num must be at least 1, got {args.num}')
     if args.seed is not None and not 0 <= args.seed < 2 ** 32:  # numpy's range, after the build
