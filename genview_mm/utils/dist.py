@@ -57,8 +57,9 @@ def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
 
 def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
                 env: Optional[Mapping[str, str]] = None) -> Launch:
-    """This worker from ``--rank/--world-size``, else RANK/WORLD_SIZE (and LOCAL_RANK under a
-    torchrun agent); pure, ValueError naming the fix."""
+    """This worker from ``--rank/--world-size``, else RANK/WORLD_SIZE (and LOCAL_RANK, set by a
+    torchrun agent or by hand: one process per GPU of a node); pure, ValueError naming the
+    fix. With the flags, a LOCAL_RANK of the environment is not this task's: GPU 0."""
     env = os.environ if env is None else env
     if (rank is None) != (world_size is None):
         raise ValueError('--rank and --world-size go together: pass both (or neither and let '
@@ -78,7 +79,11 @@ def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
     torchrun = not flags and 'TORCHELASTIC_RUN_ID' in env
     mode = ('flags' if flags else 'torchrun' if torchrun else
             'environment' if 'RANK' in env or 'WORLD_SIZE' in env else 'single')
-    return Launch(rank, world_size, _int_env(env, 'LOCAL_RANK', 0) if torchrun else 0, mode)
+    local_rank = 0 if flags else _int_env(env, 'LOCAL_RANK', 0)
+    if local_rank < 0:
+        raise ValueError(f'LOCAL_RANK={local_rank} in the environment: need >= 0 (the GPU of '
+                         'this process on its node)')
+    return Launch(rank, world_size, local_rank, mode)
 
 
 def resolve_device(device: Optional[str] = None, local_rank: int = 0, here: bool = True) -> str:

@@ -292,7 +292,11 @@ def test_launch_modes():
     # MASTER_ADDR without torchrun's agent: a separate task (on main: a 30-minute barrier)
     no_agent = dict(torchrun, TORCHELASTIC_RUN_ID='')
     del no_agent['TORCHELASTIC_RUN_ID']
-    assert launch_from(env=no_agent) == (3, 4, 0, 'environment')
+    # a LOCAL_RANK set by hand (srun with one task per GPU) is this process's GPU; it was 0,
+    # every process of the node on GPU 0
+    assert launch_from(env=no_agent) == (3, 4, 1, 'environment')
+    with pytest.raises(ValueError, match=r'LOCAL_RANK=-1 in the environment: need >= 0'):
+        launch_from(env=dict(no_agent, LOCAL_RANK='-1'))
     assert launch_from(1, 2, env=torchrun) == (1, 2, 0, 'flags')  # flags win: separate launch
     with pytest.raises(ValueError, match='go together'):
         launch_from(rank=1)
