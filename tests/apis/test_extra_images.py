@@ -277,7 +277,8 @@ def test_too_few_images_says_how_many(tmp_path, imagenet):
     with pytest.raises(NotEnoughImages, match=r'has 12 eligible images \(13 image files, 1 '
                        r'excluded by name, 0 by content, 0 missing, empty or not files, 0 '
                        r'listed twice\), fewer than the 20 '
-                       r'asked: pass --num 12 or --allow-fewer'):
+                       r'asked: pass --allow-fewer to write these 12 \(the list --num 12 '
+                       r'would write, without scanning again\)'):
         sample_extra_images(str(tmp_path / 'extra'), 20, ImageNetIndex.from_folders([imagenet]))
     report = sample_extra_images(str(tmp_path / 'extra'), 20,
                                  ImageNetIndex.from_folders([imagenet]), allow_fewer=True)
@@ -370,7 +371,7 @@ def test_missing_files_are_dropped_without_the_content_check_too(tmp_path):
         report = sample_extra_images(str(lst), 30, imagenet, data_root=str(tmp_path / 'src'))
         assert report.paths == sorted(names) and report.unreadable == 2
         with pytest.raises(NotEnoughImages, match=r'has 30 eligible .* 2 missing, empty or not '
-                           r'files.*: pass --num 30'):
+                           r'files.*: pass --allow-fewer to write these 30 \(the list --num 30'):
             sample_extra_images(str(lst), 32, imagenet, data_root=str(tmp_path / 'src'))
     # a list relative to another root: the fix named is --data-root, not 'another source'
     with pytest.raises(NotEnoughImages, match=r'no eligible images .* 32 missing, empty or not '

@@ -83,7 +83,10 @@ def test_too_few_images_writes_no_list_and_exits_2(folders, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert 'has 6 eligible images (8 image files, 1 excluded by name, 1 by content' in err
-    assert err.endswith(f'pass --num 6 or --allow-fewer (no list was written; the scan is saved '
+    # it said "pass --num 6 or --allow-fewer": --num 6 is another scan's settings, so that
+    # rerun scanned the dump again
+    assert err.endswith('pass --allow-fewer to write these 6 (the list --num 6 would write, '
+                        'without scanning again) (no list was written; the scan is saved '
                         f'in {out}.scan: the same command (--allow-fewer too) goes on from it; '
                         'delete it to scan from the start)\n')
     assert 'Traceback' not in err and not osp.exists(out)

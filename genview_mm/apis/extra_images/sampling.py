@@ -329,5 +329,6 @@ def sample_extra_images(source: str, num: int, imagenet: Optional[ImageNetIndex]
     if len(kept) < num and not allow_fewer:
         raise NotEnoughImages(
             f'{source} has {len(kept):,} eligible images ({counts}), fewer than the {num:,} '
-            f'asked: pass --num {len(kept)} or --allow-fewer', report, fewer=True)
+            f'asked: pass --allow-fewer to write these {len(kept):,} (the list --num '
+            f'{len(kept)} would write, without scanning again)', report, fewer=True)
     return report
