@@ -261,7 +261,8 @@ _TYPES = {
     'fg_ratio': ('a number or null', lambda v: v is None or _is_int(v) or isinstance(v, float)),
     'clip_sim': ('a number or null', lambda v: v is None or _is_int(v) or isinstance(v, float)),
     'seed': ('an integer or null', lambda v: v is None or _is_int(v)),
-    'status': ('a string', lambda v: isinstance(v, str)),
+    # any other status ('OK', 'done') was read as a failure: its view silently unused
+    'status': ("'ok' or 'failed'", lambda v: isinstance(v, str) and v in _STATUSES),
     'attempt': ('an integer', _is_int),
 }
 
@@ -284,6 +285,7 @@ def _type_error(row: ManifestRow) -> Optional[str]:
 
 
 _STR, _INT, _NUM = (str, ), (int, type(None)), (int, float, type(None))
+_STATUSES = ('ok', 'failed')
 
 
 def _typed(row: ManifestRow) -> bool:
@@ -291,7 +293,8 @@ def _typed(row: ManifestRow) -> bool:
     this is its fast form, run on every row: 0.3 us instead of 1.2)."""
     return (type(row.key) in _STR and type(row.variation) is int and row.variation >= 0
             and type(row.source) in _STR
-            and type(row.status) in _STR and (row.output is None or type(row.output) in _STR)
+            and type(row.status) in _STR and row.status in _STATUSES
+            and (row.output is None or type(row.output) in _STR)
             and (row.output or row.status != 'ok') and type(row.noise_level) in _INT
             and type(row.seed) in _INT and type(row.attempt) is int
             and type(row.fg_ratio) in _NUM and type(row.clip_sim) in _NUM)

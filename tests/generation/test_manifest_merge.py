@@ -273,6 +273,10 @@ def test_a_damaged_record_is_named_with_the_way_out(tmp_path, capsys, damage):
     ('attempt', '"2"', "attempt must be an integer: got '2'"),
     ('output', 'null', "an ok row needs an output (its view's path): got None"),
     ('output', '""', "an ok row needs an output (its view's path): got ''"),
+    # another status ('OK', 'success' in a manifest written by hand) was read as a failure:
+    # the image silently had no view, and the hook advised rerunning the generation
+    ('status', '"OK"', "status must be 'ok' or 'failed': got 'OK'"),
+    ('status', '"success"', "status must be 'ok' or 'failed': got 'success'"),
 ])
 def test_a_field_of_the_wrong_type_names_the_line(tmp_path, field, value, said):
     """A hand-edited row ("noise_level": "abc", "clip_sim": "0.5", "output": 5) passed the
