@@ -684,10 +684,13 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
     sources = {_norm(osp.abspath(p)) for p in sample_paths}
     names = {c.rsplit('/', 1)[-1] for c in wanted | sources} if sample_paths else None
     example, picked, filtered, failed = None, [], RowMatcher(source_root), RowMatcher(source_root)
+    every = RowMatcher(source_root)  # the sampled images' rows, as training matches them
     for row in read_rows(path, backend_args, names, counts):
         example = example or row.key
         if sample_paths and _norm(row.key) not in wanted and _norm(row.source) not in sources:
             continue
+        if sample_paths:
+            every.add(row)
         if not row.ok:
             if sample_paths:
                 failed.add(row)
@@ -701,8 +704,11 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
     # an image whose own path is the source of rows that give no view (failed, filtered) has
     # none, whatever rows of other sources share its key (as ManifestIndex: its own rows)
     given_none = {**failed.by_source, **filtered.by_source}
+    # the key of every row, failed and filtered ones too, as ManifestIndex matches: an image
+    # whose own key gave no view is not matched by a shorter trailing key (another image's)
     matched = [None if matcher.source_id(p) in given_none and
-               matcher.source_id(p) not in matcher.by_source else matcher.match(p)
+               matcher.source_id(p) not in matcher.by_source else
+               next((k for k in [every.match(p)] if k in matcher.keys), None)
                for p in sample_paths]
     filtered_hits, failed_hits = (sum(key is None and m.match(p) is not None
                                       for p, key in zip(sample_paths, matched))

@@ -149,6 +149,25 @@ def test_probe_manifest_uses_the_one_matching_rule(tmp_path):
     assert (probe.hits, probe.failed_hits, probe.others) == (0, 1, [])
 
 
+def test_probe_does_not_match_a_shorter_key_when_the_image_own_key_gave_no_view(tmp_path):
+    """Matched by trailing path, an image whose own key (n1/x.jpg) has only a failed or a
+    filtered row has no view in training (ManifestIndex matches that key); the probe knew only
+    the keys of usable rows, fell back to the shorter key x.jpg (another image's view) and
+    counted it a hit."""
+    from genview_mm.datasets.manifest_index import ManifestIndex
+    path = str(tmp_path / 'manifest.jsonl')
+    for status, clip_sim in (('failed', None), ('ok', 0.1)):
+        own = rows_for(['n1/x.jpg'], status=status)[0]
+        own.clip_sim, own.output = clip_sim, own.output if status == 'ok' else None
+        write_manifest(path, [own] + rows_for(['x.jpg', 'n2/x.jpg'], root='/data/other'))
+        sample = ['/mnt/train/n1/x.jpg', '/mnt/train/n2/x.jpg']
+        index = ManifestIndex(path, min_clip_sim=0.5)
+        assert [bool(index.lookup(p)) for p in sample] == [False, True]
+        probe = probe_manifest(path, sample, min_clip_sim=0.5)
+        assert (probe.hits, probe.failed_hits, probe.filtered_hits) == (
+            1, int(status == 'failed'), int(status == 'ok')), status
+
+
 def test_read_rows_across_chunks_skips_only_a_cut_last_line(tmp_path, monkeypatch):
     """The chunked reader gives every row once, skips rows of other file names only when asked,
     names the line of a corrupt row and drops a last line cut short."""
