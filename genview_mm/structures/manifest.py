@@ -264,6 +264,9 @@ _TYPES = {
     # any other status ('OK', 'done') was read as a failure: its view silently unused
     'status': ("'ok' or 'failed'", lambda v: isinstance(v, str) and v in _STATUSES),
     'attempt': ('an integer', _is_int),
+    # a number here failed later, in the merge or a rerun's retry rule (an AttributeError)
+    'reason': ('a string or null', lambda v: v is None or isinstance(v, str)),
+    'generator': ('a string or null', lambda v: v is None or isinstance(v, str)),
 }
 
 
@@ -285,6 +288,7 @@ def _type_error(row: ManifestRow) -> Optional[str]:
 
 
 _STR, _INT, _NUM = (str, ), (int, type(None)), (int, float, type(None))
+_TEXT = (str, type(None))
 _STATUSES = ('ok', 'failed')
 
 
@@ -297,7 +301,8 @@ def _typed(row: ManifestRow) -> bool:
             and (row.output is None or type(row.output) in _STR)
             and (row.output or row.status != 'ok') and type(row.noise_level) in _INT
             and type(row.seed) in _INT and type(row.attempt) is int
-            and type(row.fg_ratio) in _NUM and type(row.clip_sim) in _NUM)
+            and type(row.fg_ratio) in _NUM and type(row.clip_sim) in _NUM
+            and type(row.reason) in _TEXT and type(row.generator) in _TEXT)
 
 
 def _local_copy(path: str, backend_args: Optional[dict]):

@@ -277,6 +277,9 @@ def test_a_damaged_record_is_named_with_the_way_out(tmp_path, capsys, damage):
     # the image silently had no view, and the hook advised rerunning the generation
     ('status', '"OK"', "status must be 'ok' or 'failed': got 'OK'"),
     ('status', '"success"', "status must be 'ok' or 'failed': got 'success'"),
+    # read, then an AttributeError in the merge or a rerun's retry rule (failure_kind)
+    ('reason', '5', 'reason must be a string or null: got 5'),
+    ('generator', '[1]', 'generator must be a string or null: got [1]'),
 ])
 def test_a_field_of_the_wrong_type_names_the_line(tmp_path, field, value, said):
     """A hand-edited row ("noise_level": "abc", "clip_sim": "0.5", "output": 5) passed the
@@ -299,7 +302,7 @@ def test_a_field_of_the_wrong_type_names_the_line(tmp_path, field, value, said):
 def test_the_fast_type_check_agrees_with_the_one_that_explains():
     from genview_mm.structures.manifest import ManifestRow, _type_error, _typed
     fields = ('key', 'variation', 'source', 'status', 'output', 'noise_level', 'seed',
-              'fg_ratio', 'clip_sim', 'attempt')
+              'fg_ratio', 'clip_sim', 'attempt', 'reason', 'generator')
     verdicts = set()
     for status in ('ok', 'failed'):
         for field in fields:
