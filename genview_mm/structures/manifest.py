@@ -156,7 +156,9 @@ def read_rows(path: str, backend_args: Optional[dict] = None,
     if not is_remote(path, backend_args) and not osp.isfile(path):
         raise FileNotFoundError(
             f'Manifest not found: {path!r}. Generate views with tools/generate_views.py (it '
-            'merges when the last shard is done) or merge with tools/merge_manifests.py OUT_DIR.')
+            'merges when the last shard is done) or merge with tools/merge_manifests.py OUT_DIR; '
+            'for views made elsewhere (the released ones), write one with '
+            'tools/import_views.py VIEWS_ROOT.')
     counts = Counter() if counts is None else counts
     try:
         yield from _read(path, backend_args, names, counts, journal)

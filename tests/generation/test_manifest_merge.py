@@ -657,3 +657,18 @@ def test_a_manifest_with_a_byte_order_mark_reads(tmp_path):
     path = tmp_path / 'manifest.jsonl'
     path.write_bytes(b'\xef\xbb\xbf' + ''.join(r.to_line() for r in rows).encode())
     assert [r.key for r in read_rows(str(path))] == ['a.jpg', 'b.jpg']
+
+
+def test_a_missing_manifest_names_the_tools_that_make_one(tmp_path):
+    """Training's own error named only generate_views.py and merge_manifests.py; a user who
+    pointed genview.manifest at the released views' folder needs import_views.py."""
+    from genview_mm.datasets.manifest_index import ManifestIndex
+    (tmp_path / 'views').mkdir()
+    for read in (lambda: list(read_rows(str(tmp_path / 'views'))),
+                 lambda: ManifestIndex(str(tmp_path / 'views'))):
+        with pytest.raises(FileNotFoundError) as exc:
+            read()
+        said = str(exc.value)
+        assert said.startswith(f"Manifest not found: '{tmp_path / 'views' / 'manifest.jsonl'}'")
+        assert said.endswith('for views made elsewhere (the released ones), write one with '
+                             'tools/import_views.py VIEWS_ROOT.')
