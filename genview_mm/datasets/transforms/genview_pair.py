@@ -69,7 +69,8 @@ class GenViewPairDataset(BaseTransform):
             :func:`genview_mm.apis.apply_genview_settings`). Required when ``prob > 0``.
         prob (float): probability of using a generated view. Defaults to 1.0.
         source_root (str, optional): folder the manifest keys are relative to (an image
-            outside it gets no generated view). Defaults to None (match by trailing path, see
+            outside it has no key: it gets a generated view only from rows whose ``source``
+            is its own path). Defaults to None (match by trailing path, see
             :class:`ManifestIndex`).
         min_clip_sim (float, optional): ignore generated views less similar to their source.
             Defaults to None.
