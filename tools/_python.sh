@@ -1,7 +1,7 @@
 # Sourced by the launch scripts: picks the Python interpreter that has genview_mm.
 # Order: $PYTHON if set; the active virtualenv/conda env if it has mmengine (conda's base env,
 # active by default, often has not); $GENVIEW_VENV (bootstrap_env.sh's venv, default the repo's
-# .venv); python3.
+# .venv); python3 if it has mmengine; else exit 2 naming the fix.
 # Also defines require_count, the launchers' check of their numeric arguments,
 # require_torchrun_env, the torchrun launchers' check of NNODES, NODE_RANK and PORT,
 # require_whole_nodes, the Slurm launchers' check of GPUS against GPUS_PER_NODE,
@@ -14,7 +14,17 @@ if [ -z "${PYTHON:-}" ]; then
 sys.exit(u.find_spec("mmengine") is None)' >/dev/null 2>&1; then PYTHON=python
   elif [ -x "${GENVIEW_VENV:-$GENVIEW_ROOT/.venv}/bin/python" ]; then
     PYTHON="${GENVIEW_VENV:-$GENVIEW_ROOT/.venv}/bin/python"
-  else PYTHON=python3
+  elif python3 -c 'import importlib.util as u, sys
+sys.exit(u.find_spec("mmengine") is None)' >/dev/null 2>&1; then PYTHON=python3
+  else  # a traceback of the first import (torch) named no fix
+    if [ -f "$GENVIEW_ROOT/setup.py" ]; then
+      _fix="run bash $GENVIEW_ROOT/tools/bootstrap_env.sh (it makes ${GENVIEW_VENV:-$GENVIEW_ROOT/.venv})"
+    else _fix="activate the env genview_mm is installed in"  # an installed copy: no .venv here
+    fi
+    echo "$(basename "$0"): no Python with genview_mm's stack (mmengine) found: neither an" \
+      "active env, ${GENVIEW_VENV:-$GENVIEW_ROOT/.venv} nor python3 has it; $_fix, or set" \
+      "PYTHON=/path/to/python" >&2
+    exit 2
   fi
 fi
 export PYTHONPATH="$GENVIEW_ROOT${PYTHONPATH:+:$PYTHONPATH}"

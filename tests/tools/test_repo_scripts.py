@@ -367,6 +367,27 @@ def test_an_active_env_without_the_stack_does_not_hide_the_venv(tmp_path, has_st
     assert picked == ('python' if has_stack else str(venv / 'bin' / 'python'))
 
 
+def test_no_python_with_the_stack_is_one_line_naming_the_fix(tmp_path):
+    """No active env, no venv and a python3 without mmengine: the launcher ran python3, whose
+    first import (torch) failed in a traceback naming no fix."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    executable(str(bin_dir / 'python3'), '#!/usr/bin/env bash\nexit 1\n')  # no mmengine
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('PYTHON', 'VIRTUAL_ENV', 'CONDA_PREFIX')}
+    env.update(GENVIEW_VENV=str(tmp_path / 'none'), PATH=f'{bin_dir}:{env["PATH"]}')
+    script = f'source {osp.join(TOOLS, "_python.sh")} && echo "picked $PYTHON"'
+    out = subprocess.run(['bash', '-c', script], env=env, capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ''
+    assert out.stderr == (
+        "bash: no Python with genview_mm's stack (mmengine) found: neither an active env, "
+        f"{tmp_path / 'none'} nor python3 has it; run bash {TOOLS}/bootstrap_env.sh (it makes "
+        f"{tmp_path / 'none'}), or set PYTHON=/path/to/python\n")
+    executable(str(bin_dir / 'python3'), '#!/usr/bin/env bash\nexit 0\n')  # it has the stack
+    out = subprocess.run(['bash', '-c', script], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout == 'picked python3\n'
+
+
 # script, arguments, extra environment, the one line it must print (after "<script>: ")
 BAD_COUNTS = [
     ('dist_train.sh', ['8', 'cfg.py'], {}, "GPUS must be a whole number >= 1, not 'cfg.py'"),
