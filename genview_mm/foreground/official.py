@@ -46,7 +46,8 @@ OFFICIAL_TIMM = 'convnext_base.clip_laion2b_augreg'
 def check_official_encoder(vector: str, encoder, arch: Optional[str]) -> None:
     """Refuse a released vector (known by its sha256) for an encoder of another architecture
     (``arch``, its signature; None: unknown, not checked), for timm weights of another tag
-    (a name without one, weights from a file, is not checked) or at another input side than
+    (a name without one: the tag of timm's default weights it loaded; weights from a file are
+    not checked) or at another input side than
     the authors' :data:`OFFICIAL_INPUT_SIZE`."""
     known = OFFICIAL_VECTORS.get(file_sha256(vector))
     if not known:
@@ -61,10 +62,14 @@ def check_official_encoder(vector: str, encoder, arch: Optional[str]) -> None:
             f'{vector!r} is the official {what} vector, but {encoder.name!r} is {arch}, not '
             f'{signature}: import it for {use}')
     name = str(encoder.name).rsplit('/', 1)[-1]  # 'hf-hub:timm/convnext_base.x' -> its model
-    if tag and arch and '.' in name and name.split('.', 1)[1] != tag:
+    # a name without a tag loads timm's default weights (convnext_base: fb_in22k_ft_in1k),
+    # which the encoder names (``pretrained_tag``; None for weights from a file)
+    used = name.split('.', 1)[1] if '.' in name else getattr(encoder, 'pretrained_tag', None)
+    if tag and arch and used and used != tag:
+        has = 'has others' if '.' in name else f"loads timm's {used!r} weights"
         raise ForegroundPCAError(
             f'{vector!r} is the official {what} vector, fitted on the {tag!r} weights; '
-            f'{encoder.name!r} has others: import it for {use}')
+            f'{encoder.name!r} {has}: import it for {use}')
     if encoder.input_size != OFFICIAL_INPUT_SIZE:
         raise ForegroundPCAError(
             f'{vector!r} is the official {what} vector, fitted at {OFFICIAL_INPUT_SIZE} px; '

@@ -514,3 +514,44 @@ def test_the_authors_sample_list_and_a_wrong_data_root(tmp_path, tiny_clip_path,
     assert tool.main(args + ['--data-root', 'data/imagenet/train', '--overwrite']) == 2
     err = capsys.readouterr().err
     assert 'none of the 3 images sampled' in err and '--data-root .' in err, err
+
+
+def test_an_untagged_timm_name_is_checked_by_the_weights_timm_loads(tmp_path, monkeypatch,
+                                                                      convnext_weights):
+    """``--timm-model convnext_base`` loads timm's default weights (``fb_in22k_ft_in1k``, an
+    ImageNet classifier), not the authors' CLIP ConvNeXt: the tag check skipped every name
+    without a tag, so the scorer's vector was imported for them and scored other features."""
+    from types import SimpleNamespace
+
+    import genview_mm.foreground.official as official
+    from genview_mm.foreground.encoder_identity import file_sha256
+    from genview_mm.models.encoders import TimmPatchEncoder
+    vector = official_layout(str(tmp_path), 'convnext_base_w_laion2b-s13k-b82k-augreg', 8, 0,
+                             False)
+    monkeypatch.setitem(official.OFFICIAL_VECTORS, file_sha256(vector), official.OFFICIAL_VECTORS[
+        'f5ce0e99116aeca7baaa70b60ce59ae4e6c361fb1a939789147fe8bbfdb12e95'])
+
+    def encoder(tag):
+        return SimpleNamespace(dim=8, name='convnext_base', grid=(7, 7), input_size=224,
+                               pretrained_tag=tag, identity=lambda: SimpleNamespace(
+                                   arch='timm:convnext_base', fingerprint=None))
+    with pytest.raises(ForegroundPCAError) as exc:
+        official.import_official_pca(vector, encoder('fb_in22k_ft_in1k'))
+    assert str(exc.value) == (
+        f"{vector!r} is the official ConvNeXt-Base-W (laion2B-s13B-b82K-augreg) vector, fitted "
+        "on the 'clip_laion2b_augreg' weights; 'convnext_base' loads timm's 'fb_in22k_ft_in1k' "
+        "weights: import it for the scorer's encoder (--timm-model "
+        'convnext_base.clip_laion2b_augreg)')
+    assert official.import_official_pca(vector, encoder('clip_laion2b_augreg')).dim == 8
+    assert official.import_official_pca(vector, encoder(None)).dim == 8  # weights from a file
+    # the encoder names the tag only for timm's own weights
+    from_file = TimmPatchEncoder('convnext_atto', checkpoint_path=convnext_weights[0],
+                                 input_size=64)
+    assert from_file.pretrained_tag is None
+    assert TimmPatchEncoder('convnext_atto', pretrained=False, input_size=64).pretrained_tag \
+        is None
+    import timm  # timm's download stood in for by its random init: the default tag is named
+    create = timm.create_model
+    monkeypatch.setattr(timm, 'create_model', lambda name, pretrained=False, **kw: create(
+        name, pretrained=False, **kw))
+    assert TimmPatchEncoder('convnext_atto', input_size=64).pretrained_tag == 'd2_in1k'

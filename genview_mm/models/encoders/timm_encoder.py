@@ -129,6 +129,9 @@ class TimmPatchEncoder(PatchEncoderBase):
         self.std = tuple(float(v) for v in cfg.get('std', CLIP_STD))
         self.name = model_name
         self.arch = _arch(model_name)
+        #: the tag of timm's pretrained weights loaded (``convnext_base`` alone: its default,
+        #: ``fb_in22k_ft_in1k``); None for weights from a file or random ones
+        self.pretrained_tag = cfg.get('tag') if pretrained and not checkpoint_path else None
         self.freeze()
         with torch.no_grad():
             fmap = self.model.forward_features(torch.zeros(1, 3, self.input_size,
