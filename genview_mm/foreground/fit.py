@@ -163,7 +163,8 @@ def fit_foreground_pca(batches: Callable[[], Iterable[Tensor]], grid: Tuple[int,
         acc.update(tokens)
         num_images += tokens.shape[0]
     if acc is None:
-        raise ValueError('no images to fit the foreground PCA on')
+        raise ValueError('no images to fit the foreground PCA on: none of them could be read; '
+                         'check them (the warnings above name them) or give another source')
     pca = ForegroundPCA(direction=acc.top_direction(), mean=acc.mean(), alpha=0.0,
                         encoder=encoder, grid=grid, input_size=input_size,
                         fg_fraction=fg_fraction, num_images=num_images, sign_rule=sign_rule,

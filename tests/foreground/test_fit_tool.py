@@ -95,7 +95,9 @@ def test_unreadable_images_and_unknown_models_are_one_line(tiny_clip_path, tmp_p
             '--device', 'cpu']
     assert tool(args + ['--encoder', tiny_clip_path]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == 'fit_foreground_pca.py: error: no images to fit the foreground PCA on'
+    assert err[-1] == ('fit_foreground_pca.py: error: no images to fit the foreground PCA on: '
+                       'none of them could be read; check them (the warnings above name them) '
+                       'or give another source')
     assert tool(args + ['--timm-model', 'not_a_model', '--input-size', '64']) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith('fit_foreground_pca.py: error: ') and 'not_a_model' in err[-1]
