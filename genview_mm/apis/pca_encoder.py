@@ -14,12 +14,14 @@ def build_encoder_from_args(args: argparse.Namespace):
     import torch
 
     device = resolve_device(args.device)
-    dtype = torch.float16 if args.fp16 else None
+    # float32 unless --fp16: transformers 5 loads a model in the dtype it was saved in, so a
+    # pipeline saved in fp16 was fitted in half precision without --fp16
+    dtype = torch.float16 if args.fp16 else torch.float32
     if args.timm_model:
         encoder = build_patch_encoder(dict(
             type='TimmPatchEncoder', model_name=args.timm_model, input_size=args.input_size,
             pretrained=args.timm_checkpoint is None, checkpoint_path=args.timm_checkpoint))
-        return encoder.to(device, dtype or torch.float32)
+        return encoder.to(device, dtype)
     subfolder, folder = args.subfolder, osp.expanduser(args.encoder)  # '~/pipe' too
     pipeline_folder = (osp.isfile(osp.join(folder, 'image_encoder', 'config.json'))
                        and not osp.isfile(osp.join(folder, 'config.json')))

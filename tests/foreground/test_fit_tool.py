@@ -214,3 +214,24 @@ def test_a_failed_save_keeps_the_earlier_fit_and_its_sheet(tiny_clip_path, tmp_p
         pca_fit.run_fit(good, enc, str(out), batch_size=4, show_progress=False,
                         sign_rule='-1')
     assert (out.read_bytes(), sheet.read_bytes()) == before
+
+
+def test_the_encoder_is_fitted_in_float32_unless_fp16_is_given(tmp_path):
+    """transformers 5 loads a model in the dtype it was saved in: a CLIP (or a pipeline's
+    image_encoder) saved in float16 was encoded in half precision without --fp16, where the
+    fit's own advice for an overflow is 'fit in float32'."""
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from genview_mm.apis.pca_encoder import build_encoder_from_args
+    config = CLIPVisionConfig(hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                              num_attention_heads=4, image_size=32, patch_size=8,
+                              projection_dim=16)
+    folder = str(tmp_path / 'clip_fp16')
+    CLIPVisionModelWithProjection(config).half().save_pretrained(folder)
+    (tmp_path / 'imgs').mkdir()
+    tool = load_tool('fit_foreground_pca')
+    args = [str(tmp_path / 'imgs'), '--out', str(tmp_path / 'o.pth'), '--encoder', folder,
+            '--device', 'cpu']
+    assert build_encoder_from_args(tool.parse_args(args)).dtype == torch.float32
+    assert build_encoder_from_args(tool.parse_args(args + ['--fp16'])).dtype == torch.float16
