@@ -6,6 +6,7 @@ loaded from), or, where a fingerprint is missing on one side, the same architect
 name. "Refit" is advised only when the encoder really differs.
 """
 import os.path as osp
+import shlex
 from typing import Optional, Tuple
 
 from ..utils.installation import tool_command
@@ -56,16 +57,17 @@ def describe_encoder(encoder) -> str:
 
 
 def refit_command(encoder) -> str:
-    """The command that fits a PCA file for ``encoder`` (run from the working folder)."""
+    """The command that fits a PCA file for ``encoder`` (run from the working folder; the
+    encoder's folder shell-quoted: a path with a space split into two arguments)."""
     name, tool = encoder.name, tool_command('fit_foreground_pca')
     if getattr(encoder, 'arch', '') and str(encoder.arch).startswith('timm:'):
-        return (f'{tool} IMAGES --timm-model {name} --input-size {encoder.input_size} '
-                '--out PCA.pth')
+        return (f'{tool} IMAGES --timm-model {shlex.quote(name)} --input-size '
+                f'{encoder.input_size} --out PCA.pth')
     folder, sub = name.rsplit('/', 1) if '/' in name else ('', '')
     if sub == 'image_encoder' and not osp.isdir(name):  # a pipeline's by hub id: the tool
-        return (f'{tool} IMAGES --encoder {folder} --subfolder image_encoder '
+        return (f'{tool} IMAGES --encoder {shlex.quote(folder)} --subfolder image_encoder '
                 '--out PCA.pth')  # takes the id, not 'id/image_encoder'
-    return f'{tool} IMAGES --encoder {name} --out PCA.pth'
+    return f'{tool} IMAGES --encoder {shlex.quote(name)} --out PCA.pth'
 
 
 def check_pca_encoder(pca: ForegroundPCA, encoder, path: str = '<pca>',

@@ -118,6 +118,16 @@ def test_wrong_encoder_or_width(tmp_path):
         check_pca_encoder(pca, Enc('enc/b', input_size=64), check_identity=False)
 
 
+def test_the_refit_command_quotes_a_folder_with_a_space(tmp_path):
+    """The refusal's fix named an encoder folder as it is: a path with a space ran the fit on
+    two arguments (an unknown image source, then an error) instead of the folder."""
+    folder = tmp_path / 'my models' / 'clip'
+    folder.mkdir(parents=True)
+    with pytest.raises(ForegroundPCAError) as err:
+        check_pca_encoder(_pca(encoder='enc/a'), Enc(str(folder)))
+    assert str(err.value).endswith(f"IMAGES --encoder '{folder}' --out PCA.pth")
+
+
 def test_input_size_mismatch_names_both(tmp_path):
     """A ConvNeXt PCA fitted at 256 px (timm's default) is refused for the 224-px scorer."""
     pca = ForegroundPCA(direction=torch.ones(8) / 8 ** 0.5, mean=torch.zeros(8), alpha=None,
