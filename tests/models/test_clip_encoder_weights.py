@@ -151,3 +151,19 @@ def test_a_mean_and_std_given_reach_the_folders_processor(tiny_clip_path):
     torch.testing.assert_close(pixels[0, :, 5, 5], torch.full((3, ), 128 / 255), atol=1e-3,
                                rtol=0)
     assert given.mean == (0.0, 0.0, 0.0) and list(plain.processor.image_mean) != [0.0] * 3
+
+
+def test_a_model_saved_in_fp16_is_loaded_in_float32(tiny_clip_path, tmp_path):
+    """transformers 5 loads the dtype the weights were saved in: a CLIP saved in fp16 was a
+    half-precision scorer, and on CPU its first call failed (float pixels, half weights)."""
+    config = CLIPVisionConfig.from_pretrained(tiny_clip_path)
+    torch.manual_seed(0)
+    CLIPVisionModel(config).half().save_pretrained(str(tmp_path / 'fp16'))
+    enc = CLIPPatchEncoder(pretrained=str(tmp_path / 'fp16'))
+    assert {p.dtype for p in enc.model.parameters()} == {torch.float32}
+    pixels = torch.rand(1, 3, config.image_size, config.image_size)
+    assert enc.image_embeds(pixels).dtype == torch.float32
+    half = CLIPPatchEncoder(pretrained=str(tmp_path / 'fp16'), torch_dtype=torch.float16)
+    assert {p.dtype for p in half.model.parameters()} == {torch.float16}
+    from genview_mm.models.encoders.clip_folder import clip_folder_identity
+    assert clip_folder_identity(str(tmp_path / 'fp16'), enc.name) == enc.identity()

@@ -35,7 +35,8 @@ class CLIPPatchEncoder(PatchEncoderBase):
             (or of a full CLIP model). Defaults to None.
         subfolder (str, optional): subfolder holding it, e.g. ``'image_encoder'`` of a diffusers
             pipeline. Defaults to None.
-        torch_dtype (torch.dtype, optional): dtype to load the weights in. Defaults to None.
+        torch_dtype (torch.dtype, optional): dtype to load the weights in. Defaults to None
+            (float32, whatever dtype they were saved in).
         model (nn.Module, optional): an already loaded CLIP vision model. Defaults to None.
         name (str, optional): canonical id; defaults to :func:`encoder_id` of ``pretrained``.
         processor (optional): the ``CLIPImageProcessor`` to preprocess PIL images with; loaded
@@ -169,8 +170,9 @@ def _load_vision_model(path_or_id: str, subfolder: Optional[str],
             vision = config.vision_config  # (its vision_config says 512 whatever it is)
             vision.projection_dim = config.projection_dim
             kwargs['config'] = vision
-        if torch_dtype is not None:
-            kwargs['dtype'] = torch_dtype
+        # float32 by default: transformers 5 loads the dtype the weights were saved in, and
+        # a model saved in fp16 failed on CPU (float pixels, half weights)
+        kwargs['dtype'] = torch_dtype or torch.float32
         model, info = CLIPVisionModelWithProjection.from_pretrained(
             path_or_id, output_loading_info=True, **kwargs)
     except SafetensorError as exc:  # a cut download or copy (not an OSError nor ValueError)
