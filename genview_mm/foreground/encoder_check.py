@@ -61,7 +61,9 @@ def refit_command(encoder) -> str:
     encoder's folder shell-quoted: a path with a space split into two arguments)."""
     name, tool = encoder.name, tool_command('fit_foreground_pca')
     if getattr(encoder, 'arch', '') and str(encoder.arch).startswith('timm:'):
-        return (f'{tool} IMAGES --timm-model {shlex.quote(name)} --input-size '
+        weights = getattr(encoder, 'checkpoint_path', None)  # else timm's download was fitted
+        weights = f' --timm-checkpoint {shlex.quote(weights)}' if weights else ''
+        return (f'{tool} IMAGES --timm-model {shlex.quote(name)}{weights} --input-size '
                 f'{encoder.input_size} --out PCA.pth')
     folder, sub = name.rsplit('/', 1) if '/' in name else ('', '')
     if sub == 'image_encoder' and not osp.isdir(name):  # a pipeline's by hub id: the tool

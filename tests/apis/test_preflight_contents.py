@@ -1152,9 +1152,11 @@ def test_the_pca_fix_names_the_input_side_the_timm_encoder_takes(tmp_path):
     assert checks[-1].status == 'MISSING', checks
     # a fit: no official vector was fitted for resnet18 (the import would be refused)
     from genview_mm.apis.preflight.data_checks import DEFAULT_TRAIN_IMAGES
+    # with the scorer's weights file: without it the fit took timm's download (or failed
+    # offline), and the file it made was refused again
     assert checks[-1].fix == [f'python tools/fit_foreground_pca.py {DEFAULT_TRAIN_IMAGES} '
-                              '--per-folder --timm-model resnet18.a3_in1k --input-size 160 --out '
-                              f"{tmp_path / 'none.pth'}"]
+                              '--per-folder --timm-model resnet18.a3_in1k --timm-checkpoint '
+                              f"{weights} --input-size 160 --out {tmp_path / 'none.pth'}"]
     # the official vector's encoder: the import first, at 224 px only (at its pretrained
     # config's 256 px the import is refused: the fit then)
     from genview_mm.apis.preflight.model_checks import pca_fix
@@ -1165,6 +1167,9 @@ def test_the_pca_fix_names_the_input_side_the_timm_encoder_takes(tmp_path):
         '--input-size 224 --out p.pth')
     assert pca_fix(spec, 'p.pth', size=256)[0].startswith(
         'python tools/fit_foreground_pca.py')
+    own = dict(spec, checkpoint_path='my weights/cnx.bin')  # the import reads those weights
+    assert ("--timm-model convnext_base.clip_laion2b_augreg --timm-checkpoint 'my weights/cnx.bin'"
+            ' --input-size 224 --out p.pth') in pca_fix(own, 'p.pth', size=224)[0]
 
 
 def test_test_mode_of_a_pretraining_config_is_broken(setup):

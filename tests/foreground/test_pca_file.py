@@ -128,6 +128,23 @@ def test_the_refit_command_quotes_a_folder_with_a_space(tmp_path):
     assert str(err.value).endswith(f"IMAGES --encoder '{folder}' --out PCA.pth")
 
 
+def test_the_refit_command_of_a_timm_file_names_the_file(tmp_path):
+    """A timm encoder with its weights from a file: the refit command fitted timm's download
+    instead (or failed offline), and the file it made was refused again."""
+    import timm
+
+    from genview_mm.models.encoders import TimmPatchEncoder
+    weights = tmp_path / 'my weights' / 'r18.pth'
+    weights.parent.mkdir()
+    torch.save(timm.create_model('resnet18', pretrained=False, num_classes=0).state_dict(),
+               str(weights))
+    enc = TimmPatchEncoder('resnet18', input_size=64, checkpoint_path=str(weights))
+    with pytest.raises(ForegroundPCAError) as err:
+        check_pca_encoder(_pca(encoder='enc/a'), enc)
+    assert str(err.value).endswith(f"IMAGES --timm-model resnet18 --timm-checkpoint '{weights}' "
+                                   '--input-size 64 --out PCA.pth')
+
+
 def test_input_size_mismatch_names_both(tmp_path):
     """A ConvNeXt PCA fitted at 256 px (timm's default) is refused for the 224-px scorer."""
     pca = ForegroundPCA(direction=torch.ones(8) / 8 ** 0.5, mean=torch.zeros(8), alpha=None,

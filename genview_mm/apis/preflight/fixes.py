@@ -27,8 +27,8 @@ _HUB = ('hf download {repo}   (on a machine with internet; copy ~/.cache/hugging
 _FORCE = 'hf download {repo} --force-download   (replaces the damaged cached files)'
 _EXTRA_SOURCES = ('(candidates: an ImageNet-21K or LAION image dump, in {dir} or a list file '
                   'with --data-root {dir})')
-_TIMM_FIT = ('python tools/fit_foreground_pca.py {images} --per-folder --timm-model {name} '
-             '--input-size {size} --out {path}{overwrite}')
+_TIMM_FIT = ('python tools/fit_foreground_pca.py {images} --per-folder --timm-model {name}'
+             '{weights} --input-size {size} --out {path}{overwrite}')
 _EXTRA_MAKE = ('python tools/sample_extra_images.py {dir} --imagenet {imagenet}{and_val}{count} '
                '--out {ann}')
 
@@ -108,9 +108,10 @@ FIXES: Dict[str, Tuple[str, ...]] = {
     'timm_weights_broken': ('--cfg-options {key}=/path/to/weights (a safetensors or torch file '
                             'of {name})',),
     'pca_timm': ('python tools/import_official_pca.py PCA_RESULTS/convnext_base_w_laion2b-s13k-'
-                 'b82k-augreg/eigenvecters/pca_vectors.npy --timm-model {name} --input-size '
-                 '{size} --out {path}{overwrite}   (PCA_RESULTS: tools/clip_pca/pca_results of '
-                 'the official GenView repository)', 'or fit one: ' + _TIMM_FIT),
+                 'b82k-augreg/eigenvecters/pca_vectors.npy --timm-model {name}{weights} '
+                 '--input-size {size} --out {path}{overwrite}   (PCA_RESULTS: '
+                 'tools/clip_pca/pca_results of the official GenView repository)',
+                 'or fit one: ' + _TIMM_FIT),
     'pca_timm_fit': (_TIMM_FIT,),  # an encoder no official vector was fitted for
     'pca_beside': ('then --cfg-options model.scorer.pca_path={path}   ({kept} is left as it is)',),
     'encoder_setting': ('fix the encoder dict: {kind} takes {takes} ({key} required), e.g. '

@@ -128,6 +128,7 @@ class TimmPatchEncoder(PatchEncoderBase):
         self.mean = tuple(float(v) for v in cfg.get('mean', CLIP_MEAN))
         self.std = tuple(float(v) for v in cfg.get('std', CLIP_STD))
         self.name = model_name
+        self.checkpoint_path = checkpoint_path  # the refit command names it
         self.arch = _arch(model_name)
         #: the tag of timm's pretrained weights loaded (``convnext_base`` alone: its default,
         #: ``fb_in22k_ft_in1k``); None for weights from a file or random ones
