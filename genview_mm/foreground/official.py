@@ -94,6 +94,11 @@ def load_vector(path: str, what: str = 'PCA vector') -> torch.Tensor:
                                  'file of the official release, or save it alone with np.save')
     if array.ndim == 2 and 1 in array.shape:
         array = array.reshape(-1)
+    elif array.ndim == 2 and 1 < array.shape[1] < array.shape[0]:  # extract_features_pca.py
+        raise ForegroundPCAError(  # with n_components > 1: one component per column
+            f'{path!r} holds {array.shape[1]} principal components (shape {array.shape}); the '
+            f'{what} is the first alone: keep its first column, e.g. '
+            f'np.save(NEW, np.load(OLD)[:, :1]), and import that')
     if array.ndim != 1 or array.size < 2 or not np.issubdtype(array.dtype, np.floating):
         raise ForegroundPCAError(f'{path!r}: expected a float {what} of shape (D,) or (D, 1), '
                                  f'got {array.dtype} {array.shape}')
@@ -183,6 +188,8 @@ def import_official_pca(vector: str, encoder, mean: Optional[str] = None,
 def describe_import(pca: ForegroundPCA) -> str:
     """One line for the tool's output."""
     alpha = 'none (scorer only)' if pca.alpha is None else f'{pca.alpha:.4f}'
+    if pca.inclusive and pca.alpha is not None:  # stored negated: the user's is -alpha
+        alpha += f' (of -v: the official threshold {-pca.alpha:.4f} with --mask-type lt)'
     return (f'encoder={pca.encoder} grid={pca.grid} input={pca.input_size}px dim={pca.dim} '
             f'alpha={alpha} rule={pca.threshold_rule} source={pca.source}')
 

@@ -179,8 +179,12 @@ def test_generator_vector_with_histogram_threshold(tmp_path, unclip_and_photos):
 def test_given_alpha_and_lt_mask(tmp_path, tiny_clip_path):
     vector = official_layout(str(tmp_path), 'm', 32, 5, False)
     out = str(tmp_path / 'p.pth')
-    import_pca(vector, '--encoder', tiny_clip_path, '--alpha', '0.25', '--mask-type', 'lt',
-               '--out', out)
+    res = import_pca(vector, '--encoder', tiny_clip_path, '--alpha', '0.25', '--mask-type', 'lt',
+                     '--out', out)
+    # the stored threshold is of -v; the printout named it alone ('alpha=-0.2500'), not the
+    # user's 0.25
+    assert ' alpha=-0.2500 (of -v: the official threshold 0.2500 with --mask-type lt) ' in \
+        res.stdout
     pca = ForegroundPCA.load(out)
     v = torch.from_numpy(np.load(vector).reshape(-1))
     assert (pca.threshold_rule, pca.sign_rule, pca.alpha) == ('given', '-1', -0.25)
@@ -307,6 +311,23 @@ def test_fit_images_without_images_is_one_line(fit_images, tmp_path, capsys, mon
         f'import_official_pca.py: error: --fit-images {source!r} holds no images to fit the '
         'threshold on: give a folder or list of images, or the threshold itself with --alpha')
     assert built == [] and not osp.exists(tmp_path / 'o.pth')
+
+
+def test_a_vector_of_several_components_says_to_keep_the_first(tmp_path):
+    """The authors' extract_features_pca.py run with n_components=3 writes (D, 3), one
+    component per column: 'expected (D,) or (D, 1)' said what, not how."""
+    from genview_mm.foreground.official import load_vector
+    path = str(tmp_path / 'pca_vectors.npy')
+    np.save(path, np.ones((8, 3), np.float32))
+    with pytest.raises(ForegroundPCAError) as err:
+        load_vector(path)
+    assert str(err.value) == (f'{path!r} holds 3 principal components (shape (8, 3)); the PCA '
+                              'vector is the first alone: keep its first column, e.g. '
+                              'np.save(NEW, np.load(OLD)[:, :1]), and import that')
+    np.save(path, np.ones((3, 8), np.float32))  # not that layout: the shape, as before
+    with pytest.raises(ForegroundPCAError, match=r'expected a float PCA vector of shape \(D,\) '
+                       r'or \(D, 1\), got float32 \(3, 8\)'):
+        load_vector(path)
 
 
 @pytest.mark.parametrize('bad', ['empty', 'npz', 'mean_npz'])
