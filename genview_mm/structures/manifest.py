@@ -129,8 +129,9 @@ def manifest_file(path: str, backend_args: Optional[dict] = None) -> str:
 def read_rows(path: str, backend_args: Optional[dict] = None,
               names: Optional[AbstractSet[str]] = None,
               counts: Optional[Counter] = None, journal: bool = False) -> Iterator[ManifestRow]:
-    """The rows of one manifest file, one at a time; a last line cut short by a kill (no line
-    end, no closing brace; of a ``journal``, no line end) is skipped.
+    """The rows of one manifest file, one at a time; a ``journal``'s last line cut short by a
+    kill (no line end) is skipped, that of any other file (no line end, no closing brace: a
+    truncated copy) is an error.
 
     Lines are decoded a chunk at a time (one ``json.loads`` per chunk; line by line only to name
     a bad one), so 1.28M rows stream in seconds.
@@ -187,9 +188,11 @@ def _read(path: str, backend_args: Optional[dict], names: Optional[AbstractSet[s
                     held = [(number + last, texts[-1])]
                 number += len(lines)
             for n, line in held:  # cut short: no line end, and no '}' that ends an object
-                # (a complete line that does not decode is damaged, named as any other)
-                row = _parse(line, path, n, last=not (line.endswith('\n') or (
-                    not journal and line.rstrip().endswith('}'))))
+                # (a complete line that does not decode is damaged, named as any other); only
+                # a journal's is skipped: every other file is written whole (atomic_write), so
+                # one cut short is a truncated copy, whose lost rows would go unnoticed
+                cut = not (line.endswith('\n') or (not journal and line.rstrip().endswith('}')))
+                row = _parse(line, path, n, last=cut and journal, cut=cut)
                 if row is None:
                     counts['rows'] -= 1
                 else:
@@ -316,7 +319,8 @@ def _local_copy(path: str, backend_args: Optional[dict]):
     return fileio.get_local_path(path, backend_args=backend_args)
 
 
-def _parse(line: str, path: str, number: int, last: bool) -> Optional[ManifestRow]:
+def _parse(line: str, path: str, number: int, last: bool,
+           cut: bool = False) -> Optional[ManifestRow]:
     try:
         data = json.loads(line)
         if not isinstance(data, dict):
@@ -324,6 +328,10 @@ def _parse(line: str, path: str, number: int, last: bool) -> Optional[ManifestRo
     except json.JSONDecodeError as exc:
         if last:
             return None
+        if cut:
+            raise ValueError(f'{path}:{number}: the last line is cut short ({exc}): the file is '
+                             'truncated (a copy or download cut off?), so rows may be lost: '
+                             'copy it again, or make it again') from exc
         raise ValueError(f'{path}:{number}: corrupt manifest line ({exc})') from exc
     if not _REQUIRED <= data.keys():
         raise ValueError(f'{path}:{number}: not a manifest row (needs source, key)')

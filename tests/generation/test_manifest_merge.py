@@ -43,11 +43,21 @@ def test_writer_reader_round_trip_and_status_filter(tmp_path):
     assert os.listdir(tmp_path) == ['m.jsonl']  # no temporary file left
 
 
-def test_truncated_last_line_ignored(tmp_path):
+def test_a_truncated_last_line_is_skipped_in_a_journal_only(tmp_path):
+    """A journal's last line cut by a kill is skipped; any other file is written whole, so a
+    cut last line is a truncated copy: it was skipped too, and the rows lost with the rest of
+    the file went unnoticed."""
     path = str(tmp_path / 'm.jsonl')
     with open(path, 'w') as f:
         f.write(row('a.jpg').to_line() + row('b.jpg').to_line()[:25])
-    assert [r.key for r in read_rows(path)] == ['a.jpg']
+    assert [r.key for r in read_rows(path, journal=True)] == ['a.jpg']
+    with pytest.raises(ValueError, match=r'm\.jsonl:2: the last line is cut short \(.*\): the '
+                       r'file is truncated \(a copy or download cut off\?\), so rows may be '
+                       'lost: copy it again, or make it again$'):
+        list(read_rows(path))
+    with open(path, 'w') as f:  # a file written by hand without a final line end: complete
+        f.write(row('a.jpg').to_line() + row('b.jpg').to_line().rstrip('\n'))
+    assert [r.key for r in read_rows(path)] == ['a.jpg', 'b.jpg']
 
 
 def test_a_journal_cut_after_a_brace_inside_a_reason_is_cut_short(tmp_path):
