@@ -400,3 +400,19 @@ def test_a_nested_checkpoint_names_its_keys(moco_ckpt, tmp_path):
             f"first, e.g. torch.save(torch.load('{src}')['student'], 'flat.pth')")):
         convert_checkpoint(src, str(tmp_path / 'out.pth'))
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_a_prefix_naming_a_momentum_encoder_is_refused_with_its_backbone_prefix(moco_ckpt,
+                                                                              tmp_path):
+    """``--prefix encoder_k`` (MoCo v2's momentum encoder; ``momentum_encoder``/``target_net``
+    for MoCo v3/BYOL) wrote 125 tensors named ``backbone.module.0.*``/``module.1.*`` (backbone
+    and neck inside MMEngine's EMA wrapper) with exit 0: init_cfg loaded none of them, and the
+    probe trained on a random backbone with only a warning. The backbone's prefix is named."""
+    path, model = moco_ckpt
+    with pytest.raises(NoBackboneError, match=r'--prefix encoder_k names a momentum encoder .*'
+                       r'Pass --prefix encoder_k\.module\.0 for its backbone'):
+        convert_checkpoint(path, str(tmp_path / 'k.pth'), 'mmpretrain', prefix='encoder_k')
+    assert not (tmp_path / 'k.pth').exists()
+    out = convert_checkpoint(path, str(tmp_path / 'k.pth'), 'mmpretrain',
+                             prefix='encoder_k.module.0')
+    assert set(out['state_dict']) == {'backbone.' + k for k in model.backbone.state_dict()}
