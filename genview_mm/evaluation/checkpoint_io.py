@@ -9,6 +9,7 @@ unpickling them could run code). :func:`pretraining_normalisation` reads the dat
 mean/std from the config text that MMEngine stores in ``meta['cfg']``, without executing it.
 """
 import ast
+import os
 import os.path as osp
 import pickle
 import re
@@ -61,9 +62,27 @@ def _describe(head: bytes, is_zip: bool) -> str:
         'a text file of blank lines'
 
 
+def _checkpoint_in(folder: str) -> str:
+    """The checkpoint a work_dir's ``last_checkpoint`` names, else its newest ``*.pth``, else
+    ``<folder>/epoch_N.pth``."""
+    try:
+        with open(osp.join(folder, 'last_checkpoint'), encoding='utf-8') as f:
+            named = f.read().strip()
+        if named and osp.isfile(named):
+            return named
+    except (OSError, UnicodeDecodeError):
+        pass
+    found = [osp.join(folder, n) for n in os.listdir(folder) if n.endswith('.pth')]
+    found = [p for p in found if osp.isfile(p)]
+    return max(found, key=osp.getmtime) if found else osp.join(folder, 'epoch_N.pth')
+
+
 def check_torch_file(path: str) -> None:
     """Raise :class:`CheckpointError` unless ``path`` looks like a ``torch.save`` file
     (``FileNotFoundError`` if there is no such file)."""
+    if osp.isdir(path):  # a work_dir given for its checkpoint: 'does not exist' misled
+        raise FileNotFoundError(f'checkpoint {path} is a folder, not a file: give a checkpoint '
+                                f'file, e.g. {_checkpoint_in(path)}')
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path} does not exist (or is not a file)')
     with open(path, 'rb') as f:

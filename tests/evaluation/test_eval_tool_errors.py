@@ -104,6 +104,26 @@ def test_convert_tool_from_a_missing_source_is_a_usage_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_folder_given_as_the_checkpoint_names_a_checkpoint_in_it(tmp_path):
+    """A work_dir given for its checkpoint was called one that 'does not exist', with nothing to
+    do; it is named as a folder, with the checkpoint its last_checkpoint names (else its newest
+    .pth) as the file to give."""
+    work_dir = tmp_path / 'genview_mocov2_r50_in1k'
+    work_dir.mkdir()
+    with pytest.raises(FileNotFoundError, match=r'is a folder, not a file: give a checkpoint '
+                       r'file, e\.g\. .*/genview_mocov2_r50_in1k/epoch_N\.pth$'):
+        read_checkpoint(str(work_dir))
+    for epoch in (9, 10):
+        torch.save({'state_dict': {}}, str(work_dir / f'epoch_{epoch}.pth'))
+    os.utime(work_dir / 'epoch_9.pth', (1, 1))  # epoch_10 is the newest, though 9 sorts last
+    with pytest.raises(FileNotFoundError, match=r'e\.g\. .*/epoch_10\.pth$'):
+        convert_checkpoint(str(work_dir), str(tmp_path / 'out.pth'))
+    (work_dir / 'last_checkpoint').write_text(str(work_dir / 'epoch_9.pth'))
+    with pytest.raises(FileNotFoundError, match=r'e\.g\. .*/epoch_9\.pth$'):
+        convert_checkpoint(str(work_dir), str(tmp_path / 'out.pth'))
+    assert not (tmp_path / 'out.pth').exists()
+
+
 def test_convert_tool_into_an_empty_path_is_a_usage_error(ssl_ckpt, tmp_path):
     """``DST=''`` (an unset variable): the checkpoint was read and extracted, then the rename
     failed ('No such file or directory ... -> ''', exit 1)."""
