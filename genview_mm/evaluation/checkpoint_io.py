@@ -72,7 +72,10 @@ def _checkpoint_in(folder: str) -> str:
             return named
     except (OSError, UnicodeDecodeError):
         pass
-    found = [osp.join(folder, n) for n in os.listdir(folder) if n.endswith('.pth')]
+    try:  # (an unreadable folder: the example name only)
+        found = [osp.join(folder, n) for n in os.listdir(folder) if n.endswith('.pth')]
+    except OSError:
+        found = []
     found = [p for p in found if osp.isfile(p)]
     return max(found, key=osp.getmtime) if found else osp.join(folder, 'epoch_N.pth')
 
