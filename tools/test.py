@@ -343,7 +343,10 @@ def main() -> None:
         prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=False)
     except OptionRefused as exc:
         usage_error(str(exc))
-    cfg.load_from = args.checkpoint
+    # the checkpoint's weights only: a config dumped by a resumed run holds resume=True, with
+    # which MMEngine's test() resumed CHECKPOINT as a training state (building the train loop
+    # and its data, then KeyError 'epoch' for a checkpoint without its training meta)
+    cfg.resume, cfg.load_from = False, args.checkpoint
     if args.show_dir:
         enable_show_dir(cfg, args.show_dir)
     if args.out:

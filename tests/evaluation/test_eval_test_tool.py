@@ -441,3 +441,18 @@ def test_show_dir_draws_on_every_rank(tmp_path, monkeypatch):
     visualizer.visualize_cls(image, DataSample().set_gt_label(0), out_file=str(out))
     assert out.is_file()
     assert visualizer.visualize_cls(image, DataSample().set_gt_label(0)) is None  # rank 0's
+
+
+@pytest.mark.slow
+def test_a_config_dumped_by_a_resumed_run_tests_the_checkpoint(cls, tmp_path):
+    """The config a run started with --resume dumps into its work dir holds resume=True (and
+    load_from, the checkpoint it resumed). tools/test.py with that config resumed CHECKPOINT as
+    a training state: it built the train loop (the train data had to be there) and ended in a
+    KeyError 'epoch' traceback for a checkpoint without training meta; it now loads weights."""
+    root, cfg, ckpt = cls
+    dumped = tmp_path / 'dumped.py'
+    dumped.write_text(f"_base_ = '{cfg}'\nresume = True\n"
+                      f"load_from = '{tmp_path}/old_work/epoch_3.pth'\n")
+    out = run_tool('test.py', dumped, ckpt, '--work-dir', tmp_path / 'work').output
+    assert "{'accuracy/top1': " in out
+    assert f'Load checkpoint from {ckpt}' in out
