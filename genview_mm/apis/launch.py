@@ -93,10 +93,13 @@ def init_cpu_distributed(launcher: str) -> None:
                                     'could not be found with scontrol: set MASTER_ADDR to its '
                                     'host name')
             os.environ['MASTER_ADDR'] = host
-    elif launcher == 'mpi':
-        os.environ.setdefault('RANK', os.environ.get('OMPI_COMM_WORLD_RANK', '0'))
-        os.environ.setdefault('WORLD_SIZE', os.environ.get('OMPI_COMM_WORLD_SIZE', '1'))
-        os.environ.setdefault('LOCAL_RANK', os.environ.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'))
+    elif launcher == 'mpi':  # Open MPI's variables, else MPICH's and Intel MPI's (PMI_*):
+        env = os.environ     # without these every process was rank 0 of 1, N copies of one run
+        env.setdefault('RANK', env.get('OMPI_COMM_WORLD_RANK', env.get('PMI_RANK', '0')))
+        env.setdefault('WORLD_SIZE',
+                       env.get('OMPI_COMM_WORLD_SIZE', env.get('PMI_SIZE', '1')))
+        env.setdefault('LOCAL_RANK', env.get('OMPI_COMM_WORLD_LOCAL_RANK',
+                                             env.get('MPI_LOCALRANKID', '0')))
         os.environ.setdefault('MASTER_PORT', '29500')  # as MMEngine's MPI path
     missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
                if k not in os.environ]

@@ -208,3 +208,30 @@ def test_ddp_on_cpu_turns_a_necks_default_sync_bn_into_bn(tmp_path, monkeypatch)
             assert out.shape == (4, 3) and torch.isfinite(out).all()
     finally:
         dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('variables, rank, size', [
+    (dict(OMPI_COMM_WORLD_RANK='2', OMPI_COMM_WORLD_SIZE='4'), '2', '4'),
+    (dict(PMI_RANK='1', PMI_SIZE='3'), '1', '3'),  # MPICH, Intel MPI
+    ({}, '0', '1')])  # not started by mpirun: one process
+def test_mpi_on_cpu_takes_the_rank_of_each_mpi(variables, rank, size, monkeypatch):
+    """Under MPICH or Intel MPI (PMI_RANK/PMI_SIZE, which is_first_rank reads too) every process
+    started as rank 0 of a group of 1: N copies of one run writing the same checkpoints."""
+    import os
+
+    import torch.distributed as dist
+
+    from genview_mm.apis import launch
+    for key in ('RANK', 'WORLD_SIZE', 'OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE',
+                'PMI_RANK', 'PMI_SIZE'):
+        monkeypatch.setenv(key, '')  # recorded, so what the launch sets is undone after
+        monkeypatch.delenv(key)
+    monkeypatch.setenv('MASTER_ADDR', 'node1')
+    monkeypatch.setenv('MASTER_PORT', '29501')
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    started = []
+    monkeypatch.setattr(dist, 'init_process_group', lambda **kw: started.append(kw))
+    launch.init_cpu_distributed('mpi')
+    assert (os.environ['RANK'], os.environ['WORLD_SIZE']) == (rank, size)
+    assert started == [dict(backend='gloo', init_method='env://')]
