@@ -657,6 +657,13 @@ def test_a_usable_view_is_taken_before_an_unusable_one_of_the_same_source(tmp_pa
     assert '      e.g. n01/y.jpg: took y.jpg, ignored y.JPG' in lines
     assert 'sources whose view is empty' not in stdout
     assert match_folder(['y.jpg'], ['y.JPG', 'y.jpg']).pairs == [('y.jpg', 'y.jpg')]
+    # every view of a source unusable: the example said 'took x.JPEG' of a source with no row
+    touch(osp.join(views, 'n01', 'x.png'), b'')
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    assert [r['key'] for r in read_manifest(str(out))] == ['n01/y.jpg']
+    assert '      e.g. n01/x.JPEG: none of x.JPEG, x.png is usable (no row)' in \
+        stdout.splitlines(), stdout
 
 
 def test_an_ext_that_cannot_match_is_refused_or_explained(tmp_path, capsys):

@@ -98,8 +98,9 @@ def _import_folder(folder: FolderPair, m: FolderMatch, lists: Optional[NoiseLeve
             unusable[states[0]].append(src)
     took = dict(pairs)
     report.note('duplicates', len(m.duplicates),
-                [f'{prefix}{s}: took {took.get(s, v)}, ignored '
-                 f'{", ".join(x for x in (v, ) + o if x != took.get(s, v))}'
+                [f'{prefix}{s}: took {took[s]}, ignored '
+                 f'{", ".join(x for x in (v, ) + o if x != took[s])}' if s in took else
+                 f'{prefix}{s}: none of {", ".join((v, ) + o)} is usable (no row)'
                  for s, v, o in m.duplicates[:EXAMPLES]])
     for kind, names in unusable.items():
         if names:
