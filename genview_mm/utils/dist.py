@@ -79,7 +79,9 @@ def launch_from(rank: Optional[int] = None, world_size: Optional[int] = None,
     torchrun = not flags and 'TORCHELASTIC_RUN_ID' in env
     mode = ('flags' if flags else 'torchrun' if torchrun else
             'environment' if 'RANK' in env or 'WORLD_SIZE' in env else 'single')
-    local_rank = 0 if flags else _int_env(env, 'LOCAL_RANK', 0)
+    # only a launch of several processes (torchrun, RANK/WORLD_SIZE) has one per GPU: a
+    # LOCAL_RANK left in a single process's environment is not its GPU
+    local_rank = _int_env(env, 'LOCAL_RANK', 0) if mode in ('torchrun', 'environment') else 0
     if local_rank < 0:
         raise ValueError(f'LOCAL_RANK={local_rank} in the environment: need >= 0 (the GPU of '
                          'this process on its node)')

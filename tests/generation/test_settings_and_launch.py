@@ -297,6 +297,9 @@ def test_launch_modes():
     assert launch_from(env=no_agent) == (3, 4, 1, 'environment')
     with pytest.raises(ValueError, match=r'LOCAL_RANK=-1 in the environment: need >= 0'):
         launch_from(env=dict(no_agent, LOCAL_RANK='-1'))
+    # a LOCAL_RANK without RANK/WORLD_SIZE (left in the shell) is no launcher's: GPU 0, as
+    # before (it picked cuda:LOCAL_RANK, an error on a node with fewer GPUs)
+    assert launch_from(env={'LOCAL_RANK': '3'}) == (0, 1, 0, 'single')
     assert launch_from(1, 2, env=torchrun) == (1, 2, 0, 'flags')  # flags win: separate launch
     with pytest.raises(ValueError, match='go together'):
         launch_from(rank=1)
