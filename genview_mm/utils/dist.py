@@ -108,8 +108,13 @@ def resolve_device(device: Optional[str] = None, local_rank: int = 0, here: bool
         raise ValueError(f'{what}: no CUDA device here (pass --device cpu or run on a GPU '
                          'node)')
     if dev.type == 'cuda' and (dev.index or 0) >= torch.cuda.device_count():
+        # a task that sees its own GPU alone (srun --gpus-per-task, Slurm's GPU binding) with
+        # LOCAL_RANK exported: the default named a GPU it cannot see, and nothing to do
+        own = '' if what.startswith('--device') else (
+            '; where each process sees only its own GPU (srun --gpus-per-task), pass '
+            '--device cuda:0; else start at most that many processes per node')
         raise ValueError(f'{what}: this node has {torch.cuda.device_count()} CUDA devices, '
-                         'cuda:0 to cuda:N-1 (CUDA_VISIBLE_DEVICES counts)')
+                         f'cuda:0 to cuda:N-1 (CUDA_VISIBLE_DEVICES counts){own}')
     if dev.type not in ('cpu', 'cuda') and not _available(dev.type):  # meta runs nothing
         raise ValueError(f'{what}: no {dev.type} device here (pass --device cpu, or cuda on a '
                          'GPU node)')

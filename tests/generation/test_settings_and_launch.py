@@ -328,6 +328,15 @@ def test_resolve_device(monkeypatch):
     with pytest.raises(ValueError, match=r'^cuda:3 \(LOCAL_RANK 3: one process per GPU of a '
                        r'node\): this node has 2 CUDA devices'):
         resolve_device(None, 3)  # torchrun --nproc-per-node 4 on a node with 2
+    # srun --gpus-per-task=1 with LOCAL_RANK exported: each task sees one GPU; the message
+    # named no way out
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    with pytest.raises(ValueError, match=r'\(CUDA_VISIBLE_DEVICES counts\); where each process '
+                       r'sees only its own GPU \(srun --gpus-per-task\), pass --device cuda:0; '
+                       r'else start at most that many processes per node$'):
+        resolve_device(None, 3)
+    with pytest.raises(ValueError, match=r'counts\)$'):  # the user's own --device: no hint
+        resolve_device('cuda:3')
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     assert resolve_device(None, 3) == 'cpu' and resolve_device('cpu') == 'cpu'
     with pytest.raises(ValueError, match=r'^--device cuda: no CUDA device here \(pass --device'):
