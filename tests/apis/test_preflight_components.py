@@ -170,7 +170,8 @@ def test_probe_does_not_match_a_shorter_key_when_the_image_own_key_gave_no_view(
 
 def test_read_rows_across_chunks_skips_only_a_cut_last_line(tmp_path, monkeypatch):
     """The chunked reader gives every row once, skips rows of other file names only when asked,
-    names the line of a corrupt row and drops a last line cut short."""
+    names the line of a corrupt row and drops a last line cut short (of a journal: any other
+    file is written whole, so there it is a truncated copy, an error)."""
     monkeypatch.setattr(manifest_module, '_CHUNK', 300)  # a few lines per chunk
     path = str(tmp_path / 'manifest.jsonl')
     keys = [f'n{i % 7}/img_{i}.jpg' for i in range(40)]
@@ -179,9 +180,12 @@ def test_read_rows_across_chunks_skips_only_a_cut_last_line(tmp_path, monkeypatc
     with open(path, 'a') as f:
         f.write('\n{"source": "/x", "key": "cut')  # a kill mid-write, after a blank line
     counts = manifest_module.Counter()
-    picked = [r.key for r in read_rows(path, names={'img_3.jpg', 'img_39.jpg'}, counts=counts)]
+    picked = [r.key for r in read_rows(path, names={'img_3.jpg', 'img_39.jpg'}, counts=counts,
+                                       journal=True)]
     assert {'n3/img_3.jpg', 'n4/img_39.jpg'} <= set(picked) and len(picked) < len(keys)
     assert counts['rows'] == 40
+    with pytest.raises(ValueError, match=r'manifest.jsonl:42: the last line is cut short'):
+        list(read_rows(path, names={'img_3.jpg', 'img_39.jpg'}))
     with open(path) as f:
         lines = f.readlines()
     lines[20] = '{"source": "/x", "key": broken}\n'
@@ -207,9 +211,9 @@ def test_read_rows_across_chunks_skips_only_a_cut_last_line(tmp_path, monkeypatc
     with pytest.raises(ValueError, match=r'manifest.jsonl:41: corrupt manifest line'):
         list(read_rows(path))
     write_manifest(path, rows_for(keys))
-    with open(path, 'a') as f:  # cut short by a kill: skipped, as before
+    with open(path, 'a') as f:  # cut short by a kill: skipped in a journal, as before
         f.write("{'source': '/x', 'key': 'n4/img_40.jpg', 'vari")
-    assert len(list(read_rows(path))) == 40
+    assert len(list(read_rows(path, journal=True))) == 40
 
 
 def test_a_jsonl_that_is_not_a_manifest_is_named_broken(tmp_path):
