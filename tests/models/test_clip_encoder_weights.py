@@ -167,3 +167,25 @@ def test_a_model_saved_in_fp16_is_loaded_in_float32(tiny_clip_path, tmp_path):
     assert {p.dtype for p in half.model.parameters()} == {torch.float16}
     from genview_mm.models.encoders.clip_folder import clip_folder_identity
     assert clip_folder_identity(str(tmp_path / 'fp16'), enc.name) == enc.identity()
+
+
+@pytest.mark.parametrize('version, name', [('4.55.4', 'torch_dtype'), ('5.23.0', 'dtype')])
+def test_the_dtype_is_passed_under_the_name_transformers_takes(tiny_clip_path, monkeypatch,
+                                                               version, name):
+    """setup.py allows transformers 4.40: before 4.56 ``from_pretrained`` takes
+    ``torch_dtype``, and ``dtype`` reached the model's __init__ (a TypeError). Since the
+    float32 default, every load passed ``dtype``, so no CLIP loaded under those versions."""
+    import transformers
+    from transformers import CLIPVisionModelWithProjection
+    given = []
+    real = CLIPVisionModelWithProjection.from_pretrained.__func__
+
+    def spy(cls, path, *args, **kwargs):
+        given.append({k: v for k, v in kwargs.items() if k in ('dtype', 'torch_dtype')})
+        kwargs['dtype'] = kwargs.pop(name)  # the installed transformers' own name
+        return real(cls, path, *args, **kwargs)
+    monkeypatch.setattr(transformers, '__version__', version)
+    monkeypatch.setattr(CLIPVisionModelWithProjection, 'from_pretrained', classmethod(spy))
+    CLIPPatchEncoder(pretrained=tiny_clip_path)
+    CLIPPatchEncoder(pretrained=tiny_clip_path, torch_dtype=torch.float16)
+    assert given == [{name: torch.float32}, {name: torch.float16}]

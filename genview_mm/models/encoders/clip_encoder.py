@@ -158,6 +158,14 @@ def _config_shape(config_file: str) -> dict:
     return shape
 
 
+def _dtype_kwarg() -> str:
+    """The ``from_pretrained`` argument naming the dtype: ``dtype`` from transformers 4.56
+    (``torch_dtype`` deprecated), ``torch_dtype`` before (setup.py allows 4.40)."""
+    import transformers
+    from packaging.version import Version
+    return 'dtype' if Version(transformers.__version__).release >= (4, 56) else 'torch_dtype'
+
+
 def _load_vision_model(path_or_id: str, subfolder: Optional[str],
                        torch_dtype: Optional[torch.dtype]) -> nn.Module:
     from safetensors import SafetensorError
@@ -172,7 +180,9 @@ def _load_vision_model(path_or_id: str, subfolder: Optional[str],
             kwargs['config'] = vision
         # float32 by default: transformers 5 loads the dtype the weights were saved in, and
         # a model saved in fp16 failed on CPU (float pixels, half weights)
-        kwargs['dtype'] = torch_dtype or torch.float32
+        # (under the name this transformers takes: 'dtype' from 4.56, 'torch_dtype' before,
+        # where 'dtype' reached the model's __init__, a TypeError on every load)
+        kwargs[_dtype_kwarg()] = torch_dtype or torch.float32
         model, info = CLIPVisionModelWithProjection.from_pretrained(
             path_or_id, output_loading_info=True, **kwargs)
     except SafetensorError as exc:  # a cut download or copy (not an OSError nor ValueError)
