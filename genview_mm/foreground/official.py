@@ -61,7 +61,8 @@ def check_official_encoder(vector: str, encoder, arch: Optional[str]) -> None:
         raise ForegroundPCAError(
             f'{vector!r} is the official {what} vector, but {encoder.name!r} is {arch}, not '
             f'{signature}: import it for {use}')
-    name = str(encoder.name).rsplit('/', 1)[-1]  # 'hf-hub:timm/convnext_base.x' -> its model
+    # 'hf-hub:timm/convnext_base.x@main' -> its model and tag, without the hub revision
+    name = str(encoder.name).rsplit('/', 1)[-1].split('@', 1)[0]
     # a name without a tag loads timm's default weights (convnext_base: fb_in22k_ft_in1k),
     # which the encoder names (``pretrained_tag``; None for weights from a file)
     used = name.split('.', 1)[1] if '.' in name else getattr(encoder, 'pretrained_tag', None)
@@ -189,7 +190,7 @@ def describe_import(pca: ForegroundPCA) -> str:
     """One line for the tool's output."""
     alpha = 'none (scorer only)' if pca.alpha is None else f'{pca.alpha:.4f}'
     if pca.inclusive and pca.alpha is not None:  # stored negated: the user's is -alpha
-        alpha += f' (of -v: the official threshold {-pca.alpha:.4f} with --mask-type lt)'
+        alpha += f' (of -v: the threshold {-pca.alpha:.4f} of tokens @ v with --mask-type lt)'
     return (f'encoder={pca.encoder} grid={pca.grid} input={pca.input_size}px dim={pca.dim} '
             f'alpha={alpha} rule={pca.threshold_rule} source={pca.source}')
 

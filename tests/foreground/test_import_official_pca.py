@@ -183,7 +183,7 @@ def test_given_alpha_and_lt_mask(tmp_path, tiny_clip_path):
                      '--out', out)
     # the stored threshold is of -v; the printout named it alone ('alpha=-0.2500'), not the
     # user's 0.25
-    assert ' alpha=-0.2500 (of -v: the official threshold 0.2500 with --mask-type lt) ' in \
+    assert ' alpha=-0.2500 (of -v: the threshold 0.2500 of tokens @ v with --mask-type lt) ' in \
         res.stdout
     pca = ForegroundPCA.load(out)
     v = torch.from_numpy(np.load(vector).reshape(-1))
@@ -552,10 +552,13 @@ def test_an_untagged_timm_name_is_checked_by_the_weights_timm_loads(tmp_path, mo
     monkeypatch.setitem(official.OFFICIAL_VECTORS, file_sha256(vector), official.OFFICIAL_VECTORS[
         'f5ce0e99116aeca7baaa70b60ce59ae4e6c361fb1a939789147fe8bbfdb12e95'])
 
-    def encoder(tag):
-        return SimpleNamespace(dim=8, name='convnext_base', grid=(7, 7), input_size=224,
+    def encoder(tag, name='convnext_base'):
+        return SimpleNamespace(dim=8, name=name, grid=(7, 7), input_size=224,
                                pretrained_tag=tag, identity=lambda: SimpleNamespace(
                                    arch='timm:convnext_base', fingerprint=None))
+    # a hub name with its revision: the tag was read as 'clip_laion2b_augreg@main', refused
+    hub = 'hf-hub:timm/convnext_base.clip_laion2b_augreg@main'
+    assert official.import_official_pca(vector, encoder(None, hub)).dim == 8
     with pytest.raises(ForegroundPCAError) as exc:
         official.import_official_pca(vector, encoder('fb_in22k_ft_in1k'))
     assert str(exc.value) == (
