@@ -52,11 +52,13 @@ def parse_args() -> argparse.Namespace:
         flag = ('--cfg-options' if args.cfg_options else '--seed' if args.seed is not None
                 else '--checkpoint')
         p.error(f'{flag} changes --config: give one')
-    for flag, value, key in (('--encoder', args.encoder, 'model.scorer.encoder'),
-                             ('--gamma', args.gamma, 'model.gamma')):
+    for flag, value, fix in (
+            ('--encoder', args.encoder, "the config's model.scorer is used (its encoder with "
+             'its pca_path): change both in the config'),
+            ('--gamma', args.gamma, "the config's model.gamma is used: change it with "
+             '--cfg-options model.gamma=...')):
         if args.config and value is not None:  # the config's own was used, this one ignored
-            p.error(f'{flag} is for folder mode: with --config the config\'s {key} is used; '
-                    f'change it with --cfg-options {key}=...')
+            p.error(f'{flag} is for folder mode: with --config {fix}')
     args.encoder = DEFAULT_ENCODER if args.encoder is None else args.encoder
     args.gamma = 1.0 if args.gamma is None else args.gamma
     if args.num < 1:

@@ -202,10 +202,10 @@ def test_tool_errors_are_one_line(tmp_path, tiny_scorer_pca, monkeypatch, capsys
             (['--config', 'c.py', '--pca', 'p.pth'], 'error: --config and --pca pick two'),
             # the config's scorer and model.gamma were used, these silently ignored
             (['--config', 'c.py', '--encoder', 'x/y'], "error: --encoder is for folder mode: "
-             "with --config the config's model.scorer.encoder is used; change it with "
-             '--cfg-options model.scorer.encoder=...'),
+             "with --config the config's model.scorer is used (its encoder with its pca_path): "
+             'change both in the config'),
             (['--config', 'c.py', '--gamma', '2'], "--gamma is for folder mode: with --config "
-             "the config's model.gamma is used"),
+             "the config's model.gamma is used: change it with --cfg-options model.gamma=..."),
             (['--view1-dir', str(tmp_path / 'a'), '--view2-dir', str(tmp_path / 'a'), '--pca',
               'p.pth', '--checkpoint', 'c.pth'], 'error: --checkpoint changes --config'),
             *((['--config', 'c.py', '--seed', s], f'--seed must be in [0, 2**32 - 1], got {s}')
