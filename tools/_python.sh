@@ -18,12 +18,14 @@ sys.exit(u.find_spec("mmengine") is None)' >/dev/null 2>&1; then PYTHON=python
 sys.exit(u.find_spec("mmengine") is None)' >/dev/null 2>&1; then PYTHON=python3
   else  # a traceback of the first import (torch) named no fix
     if [ -f "$GENVIEW_ROOT/setup.py" ]; then
+      _looked="an active env, ${GENVIEW_VENV:-$GENVIEW_ROOT/.venv} nor python3"
       _fix="run bash $GENVIEW_ROOT/tools/bootstrap_env.sh (it makes ${GENVIEW_VENV:-$GENVIEW_ROOT/.venv})"
-    else _fix="activate the env genview_mm is installed in"  # an installed copy: no .venv here
+    else  # an installed copy (site-packages/genview_mm/.mim): no venv of its own
+      _looked="an active env${GENVIEW_VENV:+, $GENVIEW_VENV} nor python3"
+      _fix="activate the env genview_mm is installed in"
     fi
-    echo "$(basename "$0"): no Python with genview_mm's stack (mmengine) found: neither an" \
-      "active env, ${GENVIEW_VENV:-$GENVIEW_ROOT/.venv} nor python3 has it; $_fix, or set" \
-      "PYTHON=/path/to/python" >&2
+    echo "$(basename "$0"): no Python with genview_mm's stack (mmengine) found: neither" \
+      "$_looked has it; $_fix, or set PYTHON=/path/to/python" >&2
     exit 2
   fi
 fi
