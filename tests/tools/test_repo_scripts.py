@@ -383,6 +383,17 @@ def test_no_python_with_the_stack_is_one_line_naming_the_fix(tmp_path):
         "bash: no Python with genview_mm's stack (mmengine) found: neither an active env, "
         f"{tmp_path / 'none'} nor python3 has it; run bash {TOOLS}/bootstrap_env.sh (it makes "
         f"{tmp_path / 'none'}), or set PYTHON=/path/to/python\n")
+    # an installed copy (no setup.py above its tools/): no bootstrap, no venv of its own named
+    installed = tmp_path / 'site' / 'genview_mm' / '.mim' / 'tools'
+    installed.mkdir(parents=True)
+    shutil.copy(osp.join(TOOLS, '_python.sh'), str(installed))
+    out = subprocess.run(['bash', '-c', f'source {installed}/_python.sh'],
+                         env={k: v for k, v in env.items() if k != 'GENVIEW_VENV'},
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr == (
+        "bash: no Python with genview_mm's stack (mmengine) found: neither an active env nor "
+        'python3 has it; activate the env genview_mm is installed in, or set '
+        'PYTHON=/path/to/python\n')
     executable(str(bin_dir / 'python3'), '#!/usr/bin/env bash\nexit 0\n')  # it has the stack
     out = subprocess.run(['bash', '-c', script], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout == 'picked python3\n'
