@@ -62,7 +62,7 @@ def _describe(head: bytes, is_zip: bool) -> str:
         'a text file of blank lines'
 
 
-def _checkpoint_in(folder: str) -> str:
+def checkpoint_in(folder: str) -> str:
     """The checkpoint a work_dir's ``last_checkpoint`` names, else its newest ``*.pth``, else
     ``<folder>/epoch_N.pth``."""
     try:
@@ -85,7 +85,7 @@ def check_torch_file(path: str) -> None:
     (``FileNotFoundError`` if there is no such file)."""
     if osp.isdir(path):  # a work_dir given for its checkpoint: 'does not exist' misled
         raise FileNotFoundError(f'checkpoint {path} is a folder, not a file: give a checkpoint '
-                                f'file, e.g. {_checkpoint_in(path)}')
+                                f'file, e.g. {checkpoint_in(path)}')
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path} does not exist (or is not a file)')
     with open(path, 'rb') as f:

@@ -1339,3 +1339,17 @@ def test_images_read_through_a_path_mapping_backend_are_not_looked_up_locally(tm
     checks = by_what(run_preflight(cfg))
     assert checks['CocoDataset data [train_dataloader.dataset]'].status == 'note'
     assert checks['CocoMetric annotations [val_evaluator]'].status == 'note'
+
+
+def test_a_folder_given_as_the_checkpoint_to_test_is_named_a_folder(tmp_path):
+    """tools/test.py CONFIG WORK_DIR: the preflight (run before the loader) said 'WORK_DIR not
+    found', which misled (the folder is there) and named no file; it now says it is a folder
+    and names the checkpoint in it, as check_torch_file does (53bcc93)."""
+    from genview_mm.apis.preflight.checkpoint_checks import check_checkpoint
+    work_dir = tmp_path / 'genview_mocov2_r50_in1k'
+    work_dir.mkdir()
+    torch.save({'state_dict': {}}, str(work_dir / 'epoch_3.pth'))
+    check = check_checkpoint('checkpoint to test', str(work_dir), 'CHECKPOINT')
+    assert check.status == 'BROKEN' and check.detail == (
+        f'{work_dir} is a folder, not a file: give a checkpoint file, e.g. '
+        f'{work_dir / "epoch_3.pth"}')

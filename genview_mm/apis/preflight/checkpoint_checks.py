@@ -9,6 +9,7 @@ from ...evaluation.checkpoint_io import (
     LOAD_ERRORS,
     CheckpointError,
     check_whole_file,
+    checkpoint_in,
     load_error,
     normalisation_options,
     recorded_normalisation,
@@ -124,6 +125,9 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
         return Check(what, NOTE, f'{path} is downloaded when the run starts')
     fix = fix or fix_lines('checkpoint', path=path, key=key)
     path = osp.expanduser(path)  # as MMEngine's loader reads it (a config's '~/x.pth')
+    if osp.isdir(path):  # a work_dir given for its checkpoint: 'not found' misled
+        return Check(what, BROKEN, f'{path} is a folder, not a file: give a checkpoint file, '
+                     f'e.g. {checkpoint_in(path)}', fix)
     if not osp.isfile(path):
         return Check(what, MISSING, f'{path} not found', fix)
     try:
