@@ -210,11 +210,12 @@ def test_ddp_on_cpu_turns_a_necks_default_sync_bn_into_bn(tmp_path, monkeypatch)
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize('variables, rank, size', [
-    (dict(OMPI_COMM_WORLD_RANK='2', OMPI_COMM_WORLD_SIZE='4'), '2', '4'),
-    (dict(PMI_RANK='1', PMI_SIZE='3'), '1', '3'),  # MPICH, Intel MPI
-    ({}, '0', '1')])  # not started by mpirun: one process
-def test_mpi_on_cpu_takes_the_rank_of_each_mpi(variables, rank, size, monkeypatch):
+@pytest.mark.parametrize('variables, rank, size, local', [
+    (dict(OMPI_COMM_WORLD_RANK='2', OMPI_COMM_WORLD_SIZE='4', OMPI_COMM_WORLD_LOCAL_RANK='1',
+          PMI_RANK='0', PMI_SIZE='1', MPI_LOCALRANKID='0'), '2', '4', '1'),  # Open MPI's first
+    (dict(PMI_RANK='1', PMI_SIZE='3', MPI_LOCALRANKID='1'), '1', '3', '1'),  # MPICH, Intel MPI
+    ({}, '0', '1', '0')])  # not started by mpirun: one process
+def test_mpi_on_cpu_takes_the_rank_of_each_mpi(variables, rank, size, local, monkeypatch):
     """Under MPICH or Intel MPI (PMI_RANK/PMI_SIZE, which is_first_rank reads too) every process
     started as rank 0 of a group of 1: N copies of one run writing the same checkpoints."""
     import os
@@ -222,8 +223,9 @@ def test_mpi_on_cpu_takes_the_rank_of_each_mpi(variables, rank, size, monkeypatc
     import torch.distributed as dist
 
     from genview_mm.apis import launch
-    for key in ('RANK', 'WORLD_SIZE', 'OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE',
-                'PMI_RANK', 'PMI_SIZE'):
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'OMPI_COMM_WORLD_RANK',
+                'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK', 'PMI_RANK', 'PMI_SIZE',
+                'MPI_LOCALRANKID'):  # (LOCAL_RANK too: the launch sets it, and it stayed set)
         monkeypatch.setenv(key, '')  # recorded, so what the launch sets is undone after
         monkeypatch.delenv(key)
     monkeypatch.setenv('MASTER_ADDR', 'node1')
@@ -234,4 +236,5 @@ def test_mpi_on_cpu_takes_the_rank_of_each_mpi(variables, rank, size, monkeypatc
     monkeypatch.setattr(dist, 'init_process_group', lambda **kw: started.append(kw))
     launch.init_cpu_distributed('mpi')
     assert (os.environ['RANK'], os.environ['WORLD_SIZE']) == (rank, size)
+    assert os.environ['LOCAL_RANK'] == local
     assert started == [dict(backend='gloo', init_method='env://')]
