@@ -97,6 +97,18 @@ def check_unclip_source(pretrained: str) -> None:
     check_pipeline_folder(folder, StableUnCLIPImg2ImgPipeline)
 
 
+def _dtype_kwarg() -> str:
+    """The ``from_pretrained`` argument naming the dtype: ``dtype`` in diffusers that take it
+    (the release with ``deprecation_utils._resolve_dtype``, ``torch_dtype`` deprecated),
+    ``torch_dtype`` before (setup.py allows 0.30), where ``dtype`` was ignored with a warning:
+    the pipeline loaded in float32 whatever ``--dtype`` said."""
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return 'torch_dtype'
+    return 'dtype'
+
+
 def load_unclip_pipeline(pretrained: str, device: torch.device,
                          torch_dtype: Optional[str] = None) -> Any:
     """``StableUnCLIPImg2ImgPipeline.from_pretrained(pretrained)`` with a clear error."""
@@ -105,7 +117,7 @@ def load_unclip_pipeline(pretrained: str, device: torch.device,
     check_unclip_source(pretrained)
     try:
         return StableUnCLIPImg2ImgPipeline.from_pretrained(osp.expanduser(pretrained),
-                                                           dtype=dtype)
+                                                           **{_dtype_kwarg(): dtype})
     except (OSError, ValueError) as exc:
         raise OSError(f'Cannot load a StableUnCLIPImg2ImgPipeline from {pretrained!r}: {exc}. '
                       'Pass a local folder saved with save_pretrained or a reachable hub id '
