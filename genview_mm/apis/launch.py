@@ -255,6 +255,16 @@ def prepare_cfg(cfg: Config, launcher: str = 'none', work_dir: Optional[str] = N
         cfg.work_dir = folder
 
     has_cuda = torch.cuda.is_available()
+    if has_cuda and launcher == 'mpi':  # MMEngine's own MPI start reads Open MPI's variables
+        unset = [k for k in ('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE',
+                             'OMPI_COMM_WORLD_LOCAL_RANK', 'MASTER_ADDR') if k not in os.environ]
+        if unset:  # (a KeyError traceback on every rank; under MPICH or Intel MPI, PMI_RANK,
+            # after the preflight of one of them)
+            raise OptionRefused(
+                f'--launcher mpi on GPU needs {unset} in the environment (MMEngine starts '
+                "from Open MPI's mpirun, with MASTER_ADDR set): start it with Open MPI's "
+                'mpirun -x MASTER_ADDR=HOST, or through tools/dist_train.sh (torchrun) or '
+                'tools/slurm_train.sh')
     if not has_cuda:
         n = replace_sync_bn(cfg._cfg_dict) if isinstance(cfg, Config) else replace_sync_bn(cfg)
         if cfg.get('sync_bn'):

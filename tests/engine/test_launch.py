@@ -238,3 +238,29 @@ def test_mpi_on_cpu_takes_the_rank_of_each_mpi(variables, rank, size, local, mon
     assert (os.environ['RANK'], os.environ['WORLD_SIZE']) == (rank, size)
     assert os.environ['LOCAL_RANK'] == local
     assert started == [dict(backend='gloo', init_method='env://')]
+
+
+@pytest.mark.parametrize('variables', [
+    dict(PMI_RANK='1', PMI_SIZE='2', MPI_LOCALRANKID='1', MASTER_ADDR='node1'),  # MPICH
+    dict(OMPI_COMM_WORLD_RANK='1', OMPI_COMM_WORLD_SIZE='2',
+         OMPI_COMM_WORLD_LOCAL_RANK='1')])  # Open MPI without MASTER_ADDR
+def test_mpi_on_gpu_without_open_mpi_variables_is_refused(variables, monkeypatch, tmp_path):
+    """On GPU MMEngine's own MPI start reads OMPI_COMM_WORLD_* and MASTER_ADDR: under MPICH
+    or Intel MPI (which 757a644 made work on CPU) every rank died in a KeyError traceback,
+    after rank 0's preflight; it is one line naming the launchers that work."""
+    from genview_mm.apis.launch import OptionRefused
+    for key in ('OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK',
+                'PMI_RANK', 'PMI_SIZE', 'MPI_LOCALRANKID', 'MASTER_ADDR'):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    with pytest.raises(OptionRefused, match=r"^--launcher mpi on GPU needs \[.*\] in the "
+                       r'environment .*tools/slurm_train\.sh$') as exc:
+        prepare_cfg(Config(dict()), 'mpi', str(tmp_path / 'w'), None)
+    unset = str(exc.value).split('needs ', 1)[1].split(']', 1)[0]
+    assert ('MASTER_ADDR' in unset) == ('MASTER_ADDR' not in variables)
+    for key, value in dict(OMPI_COMM_WORLD_RANK='1', OMPI_COMM_WORLD_SIZE='2',
+                           OMPI_COMM_WORLD_LOCAL_RANK='1', MASTER_ADDR='node1').items():
+        monkeypatch.setenv(key, value)
+    prepare_cfg(Config(dict()), 'mpi', str(tmp_path / 'w'), None)  # mpirun -x MASTER_ADDR
