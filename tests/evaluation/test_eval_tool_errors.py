@@ -124,6 +124,23 @@ def test_a_folder_given_as_the_checkpoint_names_a_checkpoint_in_it(tmp_path):
     assert not (tmp_path / 'out.pth').exists()
 
 
+def test_an_unreadable_folder_given_as_the_checkpoint_is_still_named_a_folder(tmp_path,
+                                                                            monkeypatch):
+    """f1f9758: a work_dir that cannot be listed (no read permission; root lists any, so
+    os.listdir is made to refuse) raised the PermissionError of the hint's own listing, not
+    the one-line folder message."""
+    from genview_mm.evaluation import checkpoint_io
+    work_dir = tmp_path / 'locked'
+    work_dir.mkdir()
+
+    def refuse(path):
+        raise PermissionError(13, 'Permission denied', str(path))
+    monkeypatch.setattr(checkpoint_io.os, 'listdir', refuse)
+    with pytest.raises(FileNotFoundError, match=r'locked is a folder, not a file: give a '
+                       r'checkpoint file, e\.g\. .*/locked/epoch_N\.pth$'):
+        read_checkpoint(str(work_dir))
+
+
 def test_convert_tool_into_an_empty_path_is_a_usage_error(ssl_ckpt, tmp_path):
     """``DST=''`` (an unset variable): the checkpoint was read and extracted, then the rename
     failed ('No such file or directory ... -> ''', exit 1)."""
