@@ -319,6 +319,15 @@ def _local_copy(path: str, backend_args: Optional[dict]):
     return fileio.get_local_path(path, backend_args=backend_args)
 
 
+class CutShort(ValueError):
+    """A file's last line cut short (a truncated copy): ``what`` says so, the message adds
+    the general fix (a reader that knows a better one says ``what`` with its own)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f'{what}: copy it again, or make it again')
+        self.what = what
+
+
 def _parse(line: str, path: str, number: int, last: bool,
            cut: bool = False) -> Optional[ManifestRow]:
     try:
@@ -329,9 +338,8 @@ def _parse(line: str, path: str, number: int, last: bool,
         if last:
             return None
         if cut:
-            raise ValueError(f'{path}:{number}: the last line is cut short ({exc}): the file is '
-                             'truncated (a copy or download cut off?), so rows may be lost: '
-                             'copy it again, or make it again') from exc
+            raise CutShort(f'{path}:{number}: the last line is cut short ({exc}): the file is '
+                           'truncated (a copy or download cut off?), so rows may be lost') from exc
         raise ValueError(f'{path}:{number}: corrupt manifest line ({exc})') from exc
     if not _REQUIRED <= data.keys():
         raise ValueError(f'{path}:{number}: not a manifest row (needs source, key)')

@@ -60,6 +60,28 @@ def test_a_truncated_last_line_is_skipped_in_a_journal_only(tmp_path):
     assert [r.key for r in read_rows(path)] == ['a.jpg', 'b.jpg']
 
 
+def test_a_cut_shard_record_names_one_fix(tmp_path):
+    """A shard record cut short: the reader's 'copy it again, or make it again' and the
+    merge's 'delete that file ... and merge again' were chained into one line."""
+    from genview_mm.apis.generation import SetupError
+    from genview_mm.apis.generation.shards import recorded_rows
+    out = str(tmp_path)
+    write_record(out, 0, [row('a.jpg'), row('b.jpg')])
+    record = shard_path(out, 0, 'jsonl')
+    text = open(record).read()
+    open(record, 'w').write(text[:len(text) - 20])
+    with pytest.raises(ValueError) as exc:
+        merge_manifests(out)
+    assert str(exc.value).startswith(f'{record}:2: the last line is cut short (')
+    assert str(exc.value).endswith('the file is truncated (a copy or download cut off?), so '
+                                   'rows may be lost: delete that file (tools/generate_views.py '
+                                   'redoes its shard) and merge again')
+    with pytest.raises(SetupError) as exc:
+        recorded_rows([record])
+    assert str(exc.value).endswith('so rows may be lost: delete that file (its shard is redone) '
+                                   'and rerun')
+
+
 def test_a_journal_cut_after_a_brace_inside_a_reason_is_cut_short(tmp_path):
     """A kill while a failed row was written left '..."reason": "transient: KeyError: {}' as
     the journal's last line: read as a complete, damaged line, the merge (and the generator's

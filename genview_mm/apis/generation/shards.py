@@ -75,8 +75,9 @@ def recorded_rows(paths: Sequence[str]) -> Dict[tuple, manifest.ManifestRow]:
     damaged line other than a last one is a SetupError naming the file and the way out."""
     try:
         return manifest.newest_rows(read_row_files(paths))
-    except ValueError as exc:
-        raise SetupError(f'{exc}: delete that file (its shard is redone) and rerun') from None
+    except ValueError as exc:  # (a cut record: its own fix, not 'copy it again')
+        said = getattr(exc, 'what', exc)
+        raise SetupError(f'{said}: delete that file (its shard is redone) and rerun') from None
 
 
 def plan_images(items: Sequence, recorded: Dict[tuple, manifest.ManifestRow],
@@ -153,7 +154,8 @@ def merge_manifests(out_dir: str, items: Optional[Sequence] = None,
     try:
         raw = list(read_row_files(files))
     except ValueError as exc:
-        raise ValueError(f'{exc}: delete that file (tools/generate_views.py redoes its shard) '
+        said = getattr(exc, 'what', exc)  # (a cut record: this fix, not 'copy it again')
+        raise ValueError(f'{said}: delete that file (tools/generate_views.py redoes its shard) '
                          'and merge again') from None
     best = manifest.newest_rows(raw)
     conflicts = sorted({f'{r.key}#{r.variation}' for r in raw if r.ok and best[r.id].ok and
