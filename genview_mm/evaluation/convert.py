@@ -116,13 +116,16 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor], prefix: str = 'backbon
             'Pass a checkpoint written by GenView/MMPretrain self-supervised pretraining (e.g. '
             'work_dirs/<config>/epoch_200.pth), or set --prefix to the key prefix of the backbone.')
     inner = {k.split('.', 1)[0] for k in out}
-    if 'module' in inner and inner <= {'module', 'steps'}:  # MMEngine's EMA wrapper
+    wrapper = 'module' in inner and inner <= {'module', 'steps'}  # MMEngine's EMA wrapper
+    if wrapper or prefix.endswith('module.') and inner <= {'0', '1'}:  # or its (backbone, neck)
         # (encoder_k, momentum_encoder, target_net): module.0.* is the backbone, module.1.* the
         # neck; kept as they are, no name fits a backbone and init_cfg loads nothing
-        fix = prefix + ('module.0' if any(k.startswith('module.0.') for k in out) else 'module')
+        first = 'module.0' if wrapper else '0'
+        fix = prefix + (first if any(k.startswith(first + '.') for k in out) else 'module')
         raise NoBackboneError(
             f"--prefix {prefix.rstrip('.')} names a momentum encoder of {source} (an EMA "
-            f"wrapper: {prefix}module.*), not a backbone: its weights would load into nothing. "
+            f"wrapper: {prefix}{'module.' if wrapper else ''}0.* its backbone, 1.* its neck), "
+            'not a backbone: its weights would load into nothing. '
             f'Pass --prefix {fix} for its backbone, or --prefix backbone for the online one')
     return out
 

@@ -412,6 +412,12 @@ def test_a_prefix_naming_a_momentum_encoder_is_refused_with_its_backbone_prefix(
     with pytest.raises(NoBackboneError, match=r'--prefix encoder_k names a momentum encoder .*'
                        r'Pass --prefix encoder_k\.module\.0 for its backbone'):
         convert_checkpoint(path, str(tmp_path / 'k.pth'), 'mmpretrain', prefix='encoder_k')
+    # one level down (the wrapper's module, a Sequential of backbone and neck): it wrote
+    # backbone.0.*/backbone.1.* with exit 0
+    with pytest.raises(NoBackboneError, match=r'--prefix encoder_k\.module names a momentum '
+                       r'encoder .*\(an EMA wrapper: encoder_k\.module\.0\.\* its backbone, '
+                       r'1\.\* its neck\).*Pass --prefix encoder_k\.module\.0 for its backbone'):
+        convert_checkpoint(path, str(tmp_path / 'k.pth'), 'mmpretrain', prefix='encoder_k.module')
     assert not (tmp_path / 'k.pth').exists()
     out = convert_checkpoint(path, str(tmp_path / 'k.pth'), 'mmpretrain',
                              prefix='encoder_k.module.0')
