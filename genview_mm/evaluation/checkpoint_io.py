@@ -15,6 +15,7 @@ import pickle
 import re
 import zipfile
 import zlib
+from contextlib import suppress
 from typing import Any, Dict, Optional
 
 import torch
@@ -76,8 +77,12 @@ def checkpoint_in(folder: str) -> str:
         found = [osp.join(folder, n) for n in os.listdir(folder) if n.endswith('.pth')]
     except OSError:
         found = []
-    found = [p for p in found if osp.isfile(p)]
-    return max(found, key=osp.getmtime) if found else osp.join(folder, 'epoch_N.pth')
+    times = {}
+    for p in found:
+        with suppress(OSError):  # (one removed since the listing: not named)
+            if osp.isfile(p):
+                times[p] = osp.getmtime(p)
+    return max(times, key=times.get) if times else osp.join(folder, 'epoch_N.pth')
 
 
 def check_torch_file(path: str) -> None:
