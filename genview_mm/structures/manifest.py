@@ -192,7 +192,7 @@ def _read(path: str, backend_args: Optional[dict], names: Optional[AbstractSet[s
                 # a journal's is skipped: every other file is written whole (atomic_write), so
                 # one cut short is a truncated copy, whose lost rows would go unnoticed
                 cut = not (line.endswith('\n') or (not journal and line.rstrip().endswith('}')))
-                row = _parse(line, path, n, last=cut and journal, cut=cut)
+                row = _parse(line, path, n, cut=cut, journal=journal)
                 if row is None:
                     counts['rows'] -= 1
                 else:
@@ -229,7 +229,7 @@ def _decode(held: List[Tuple[int, str]], texts: List[str], lines: List[str], fir
         rows = None if data is None or len(data) != len(batch) else _rows(data)
         if rows is None:
             numbered = held + [(n, x) for n, x in enumerate(lines, first) if x.strip()]
-            return [_parse(x, path, n, last=False) for n, x in numbered[:len(held) + len(texts)]
+            return [_parse(x, path, n) for n, x in numbered[:len(held) + len(texts)]
                     if _wanted(x, names)]
         return rows
     finally:
@@ -328,14 +328,16 @@ class CutShort(ValueError):
         self.what = what
 
 
-def _parse(line: str, path: str, number: int, last: bool,
-           cut: bool = False) -> Optional[ManifestRow]:
+def _parse(line: str, path: str, number: int, cut: bool = False,
+           journal: bool = False) -> Optional[ManifestRow]:
+    """The row of one line; ``cut``: the file's last line, cut short (None where it does not
+    decode and the file is a ``journal``: a kill's half line; else :class:`CutShort`)."""
     try:
         data = json.loads(line)
         if not isinstance(data, dict):
             raise json.JSONDecodeError('not a JSON object', line, 0)
     except json.JSONDecodeError as exc:
-        if last:
+        if cut and journal:
             return None
         if cut:
             raise CutShort(f'{path}:{number}: the last line is cut short ({exc}): the file is '
@@ -729,9 +731,12 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
     given_none = {**failed.by_source, **filtered.by_source}
     # the key of every row, failed and filtered ones too, as ManifestIndex matches: an image
     # whose own key gave no view is not matched by a shorter trailing key (another image's)
+
+    def usable_key(p: str) -> Optional[str]:
+        key = every.match(p)
+        return key if key in matcher.keys else None
     matched = [None if matcher.source_id(p) in given_none and
-               matcher.source_id(p) not in matcher.by_source else
-               next((k for k in [every.match(p)] if k in matcher.keys), None)
+               matcher.source_id(p) not in matcher.by_source else usable_key(p)
                for p in sample_paths]
     filtered_hits, failed_hits = (sum(key is None and m.match(p) is not None
                                       for p, key in zip(sample_paths, matched))
