@@ -56,13 +56,18 @@ def describe_encoder(encoder) -> str:
             f'{encoder.grid[1]} grid at {encoder.input_size} px')
 
 
+def timm_weights_option(path: Optional[str]) -> str:
+    """``' --timm-checkpoint PATH'`` (shell-quoted) for a timm encoder's weights file, '' for
+    none: without it the PCA tools take timm's download."""
+    return f' --timm-checkpoint {shlex.quote(path)}' if isinstance(path, str) and path else ''
+
+
 def refit_command(encoder) -> str:
     """The command that fits a PCA file for ``encoder`` (run from the working folder; the
     encoder's folder shell-quoted: a path with a space split into two arguments)."""
     name, tool = encoder.name, tool_command('fit_foreground_pca')
     if getattr(encoder, 'arch', '') and str(encoder.arch).startswith('timm:'):
-        weights = getattr(encoder, 'checkpoint_path', None)  # else timm's download was fitted
-        weights = f' --timm-checkpoint {shlex.quote(weights)}' if weights else ''
+        weights = timm_weights_option(getattr(encoder, 'checkpoint_path', None))
         return (f'{tool} IMAGES --timm-model {shlex.quote(name)}{weights} --input-size '
                 f'{encoder.input_size} --out PCA.pth')
     folder, sub = name.rsplit('/', 1) if '/' in name else ('', '')

@@ -7,11 +7,10 @@ model is loaded.
 import inspect
 import os.path as osp
 import re
-import shlex
 from typing import List, Optional, Tuple
 
 from genview_mm.foreground import EncoderIdentity, ForegroundPCA, ForegroundPCAError, encoder_id
-from genview_mm.foreground.encoder_check import fits_encoder
+from genview_mm.foreground.encoder_check import fits_encoder, timm_weights_option
 from genview_mm.foreground.official import OFFICIAL_INPUT_SIZE, OFFICIAL_TIMM
 from genview_mm.models.encoders import CLIPPatchEncoder, TimmPatchEncoder
 from genview_mm.models.encoders.clip_encoder import load_processor
@@ -146,10 +145,9 @@ def pca_fix(spec: dict, path: str, images: str = DEFAULT_TRAIN_IMAGES,
         size = size or spec.get('input_size') or OFFICIAL_INPUT_SIZE
         name = spec['model_name']
         official = name.rsplit('/', 1)[-1] == OFFICIAL_TIMM and size == OFFICIAL_INPUT_SIZE
-        weights = spec.get('checkpoint_path')  # else the tools take timm's download
-        weights = f' --timm-checkpoint {shlex.quote(weights)}' if isinstance(weights, str) else ''
         return fix_lines('pca_timm' if official else 'pca_timm_fit', name=name, path=path,
-                         overwrite=overwrite, size=size, images=images, weights=weights)
+                         overwrite=overwrite, size=size, images=images,
+                         weights=timm_weights_option(spec.get('checkpoint_path')))
     return fix_lines('pca_clip', name=spec['pretrained'], path=path, images=images,
                      overwrite=overwrite)
 
