@@ -7,9 +7,10 @@ gets that bin's noise level. The defaults give the paper's rule
 import math
 from typing import Sequence, Tuple
 
+from ..structures.manifest import MAX_NOISE_LEVEL
+
 DEFAULT_BINS: Tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
 DEFAULT_LEVELS: Tuple[int, ...] = (0, 100, 200, 300, 400)
-MAX_NOISE_LEVEL = 999  # StableUnCLIP's image-embedding noising scheduler has 1000 steps
 
 
 def validate_noise_rule(bins: Sequence[float] = DEFAULT_BINS,

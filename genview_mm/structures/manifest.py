@@ -59,6 +59,7 @@ from genview_mm.utils.atomic_write import atomic_write
 from genview_mm.utils.file_safety import same_file
 
 MERGED_NAME = 'manifest.jsonl'
+MAX_NOISE_LEVEL = 999  # StableUnCLIP's image-embedding noising scheduler has 1000 steps
 _CHUNK = 1 << 22  # characters decoded at once by read_rows
 #: a row's key, read from its line without decoding it (see ``names`` of read_rows)
 _KEY = re.compile(r'"key":\s*"([^"\\]*)"')
@@ -258,13 +259,20 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_num(value) -> bool:
+    return _is_int(value) or isinstance(value, float)
+
+
 #: field -> (what it must be, check); None is allowed where the field is optional
 _TYPES = {
     'source': ('a string', lambda v: isinstance(v, str)),
     'output': ('a string or null', lambda v: v is None or isinstance(v, str)),
-    'noise_level': ('an integer or null', lambda v: v is None or _is_int(v)),
-    'fg_ratio': ('a number or null', lambda v: v is None or _is_int(v) or isinstance(v, float)),
-    'clip_sim': ('a number or null', lambda v: v is None or _is_int(v) or isinstance(v, float)),
+    # a level or ratio out of range was kept, the level reported as the view's (a NaN clip_sim
+    # is read: earlier generators wrote it, and it counts as unknown, as null)
+    'noise_level': (f'an integer in 0..{MAX_NOISE_LEVEL} or null',
+                    lambda v: v is None or (_is_int(v) and 0 <= v <= MAX_NOISE_LEVEL)),
+    'fg_ratio': ('a number in [0, 1] or null', lambda v: v is None or (_is_num(v) and 0 <= v <= 1)),
+    'clip_sim': ('a number or null', lambda v: v is None or _is_num(v)),
     'seed': ('an integer or null', lambda v: v is None or _is_int(v)),
     # any other status ('OK', 'done') was read as a failure: its view silently unused
     'status': ("'ok' or 'failed'", lambda v: isinstance(v, str) and v in _STATUSES),
@@ -305,8 +313,10 @@ def _typed(row: ManifestRow) -> bool:
             and type(row.status) in _STR and row.status in _STATUSES
             and (row.output is None or type(row.output) in _STR)
             and (row.output or row.status != 'ok') and type(row.noise_level) in _INT
+            and (row.noise_level is None or 0 <= row.noise_level <= MAX_NOISE_LEVEL)
             and type(row.seed) in _INT and type(row.attempt) is int
-            and type(row.fg_ratio) in _NUM and type(row.clip_sim) in _NUM
+            and type(row.fg_ratio) in _NUM and (row.fg_ratio is None or 0 <= row.fg_ratio <= 1)
+            and type(row.clip_sim) in _NUM
             and type(row.reason) in _TEXT and type(row.generator) in _TEXT)
 
 

@@ -298,7 +298,7 @@ def test_a_damaged_record_is_named_with_the_way_out(tmp_path, capsys, damage):
         list(read_rows(record))  # training's reader too
 
 @pytest.mark.parametrize('field, value, said', [
-    ('noise_level', '"abc"', "noise_level must be an integer or null: got 'abc'"),
+    ('noise_level', '"abc"', "noise_level must be an integer in 0..999 or null: got 'abc'"),
     ('clip_sim', '"0.5"', "clip_sim must be a number or null: got '0.5'"),
     ('output', '5', 'output must be a string or null: got 5'),
     ('attempt', 'null', 'attempt must be an integer: got None'),
@@ -312,6 +312,11 @@ def test_a_damaged_record_is_named_with_the_way_out(tmp_path, capsys, damage):
     # read, then an AttributeError in the merge or a rerun's retry rule (failure_kind)
     ('reason', '5', 'reason must be a string or null: got 5'),
     ('generator', '[1]', 'generator must be a string or null: got [1]'),
+    # read and kept: a level or ratio out of range was reported as the view's
+    ('noise_level', '1000', 'noise_level must be an integer in 0..999 or null: got 1000'),
+    ('noise_level', '-1', 'noise_level must be an integer in 0..999 or null: got -1'),
+    ('fg_ratio', '1.5', 'fg_ratio must be a number in [0, 1] or null: got 1.5'),
+    ('fg_ratio', 'NaN', 'fg_ratio must be a number in [0, 1] or null: got nan'),
 ])
 def test_a_field_of_the_wrong_type_names_the_line(tmp_path, field, value, said):
     """A hand-edited row ("noise_level": "abc", "clip_sim": "0.5", "output": 5) passed the
@@ -338,7 +343,8 @@ def test_the_fast_type_check_agrees_with_the_one_that_explains():
     verdicts = set()
     for status in ('ok', 'failed'):
         for field in fields:
-            for value in (None, True, 1, 1.5, 's', '', [1]):
+            for value in (None, True, 1, 1.5, -1, 1000, float('nan'), float('inf'), 's', '',
+                          [1]):
                 row = ManifestRow(**dict(dict(source='/a', key='k', variation=0, output='o.jpg',
                                               status=status), **{field: value}))
                 assert _typed(row) == (_type_error(row) is None), (status, field, value)
