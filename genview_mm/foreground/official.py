@@ -43,6 +43,12 @@ OFFICIAL_INPUT_SIZE = 224
 OFFICIAL_TIMM = 'convnext_base.clip_laion2b_augreg'
 
 
+def _hub_model(name: str) -> str:
+    """A timm name's model (and tag), without its hub repo's owner or revision:
+    ``'hf-hub:timm/convnext_base.x@refs/pr/1'`` -> ``'convnext_base.x'``."""
+    return name.split('@', 1)[0].rsplit('/', 1)[-1]
+
+
 def check_official_encoder(vector: str, encoder, arch: Optional[str]) -> None:
     """Refuse a released vector (known by its sha256) for an encoder of another architecture
     (``arch``, its signature; None: unknown, not checked), for timm weights of another tag
@@ -53,16 +59,15 @@ def check_official_encoder(vector: str, encoder, arch: Optional[str]) -> None:
     if not known:
         return
     what, signature, use, tag = known
-    if arch and arch.startswith('timm:hf-hub:'):  # 'timm:hf-hub:timm/convnext_base' (its repo)
-        arch = 'timm:' + arch.rsplit('/', 1)[-1]
+    if arch and arch.startswith('timm:hf-hub:'):  # 'timm:hf-hub:timm/convnext_base' (its repo;
+        arch = 'timm:' + _hub_model(arch)          # a revision may hold '/': '@refs/pr/1')
     if arch and arch.startswith('timm:local-dir:'):  # a folder's name: not an architecture
         arch = None
     if arch and arch != signature and not arch.startswith(signature + '-'):
         raise ForegroundPCAError(
             f'{vector!r} is the official {what} vector, but {encoder.name!r} is {arch}, not '
             f'{signature}: import it for {use}')
-    # 'hf-hub:timm/convnext_base.x@main' -> its model and tag, without the hub revision
-    name = str(encoder.name).rsplit('/', 1)[-1].split('@', 1)[0]
+    name = _hub_model(str(encoder.name))  # its model and tag
     # a name without a tag loads timm's default weights (convnext_base: fb_in22k_ft_in1k),
     # which the encoder names (``pretrained_tag``; None for weights from a file)
     used = name.split('.', 1)[1] if '.' in name else getattr(encoder, 'pretrained_tag', None)

@@ -559,6 +559,16 @@ def test_an_untagged_timm_name_is_checked_by_the_weights_timm_loads(tmp_path, mo
     # a hub name with its revision: the tag was read as 'clip_laion2b_augreg@main', refused
     hub = 'hf-hub:timm/convnext_base.clip_laion2b_augreg@main'
     assert official.import_official_pca(vector, encoder(None, hub)).dim == 8
+    # a revision with a '/' (a pull request's): its last part was read as the model
+    hub = 'hf-hub:timm/convnext_base.clip_laion2b_augreg@refs/pr/1'
+    assert official.import_official_pca(vector, encoder(None, hub)).dim == 8
+    untagged = SimpleNamespace(dim=8, name='hf-hub:timm/convnext_base@refs/pr/1', grid=(7, 7),
+                               input_size=224, pretrained_tag='fb_in22k_ft_in1k',
+                               identity=lambda: SimpleNamespace(
+                                   arch='timm:hf-hub:timm/convnext_base@refs/pr/1',
+                                   fingerprint=None))
+    with pytest.raises(ForegroundPCAError, match="loads timm's 'fb_in22k_ft_in1k' weights"):
+        official.import_official_pca(vector, untagged)
     with pytest.raises(ForegroundPCAError) as exc:
         official.import_official_pca(vector, encoder('fb_in22k_ft_in1k'))
     assert str(exc.value) == (
