@@ -95,6 +95,11 @@ def init_cpu_distributed(launcher: str) -> None:
             os.environ['MASTER_ADDR'] = host
     elif launcher == 'mpi':  # Open MPI's variables, else MPICH's and Intel MPI's (PMI_*):
         env = os.environ     # without these every process was rank 0 of 1, N copies of one run
+        if not {'RANK', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'} & env.keys() and 'PMIX_RANK' in env:
+            raise OptionRefused(  # srun --mpi=pmix: PMIx gives the rank alone, no world size
+                f"--launcher mpi found only PMIx's PMIX_RANK={env['PMIX_RANK']} (srun "
+                '--mpi=pmix?), not the world size: under srun use --launcher slurm '
+                '(tools/slurm_train.sh), or start the job with mpirun')
         env.setdefault('RANK', env.get('OMPI_COMM_WORLD_RANK', env.get('PMI_RANK', '0')))
         env.setdefault('WORLD_SIZE',
                        env.get('OMPI_COMM_WORLD_SIZE', env.get('PMI_SIZE', '1')))

@@ -225,7 +225,7 @@ def test_mpi_on_cpu_takes_the_rank_of_each_mpi(variables, rank, size, local, mon
     from genview_mm.apis import launch
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'OMPI_COMM_WORLD_RANK',
                 'OMPI_COMM_WORLD_SIZE', 'OMPI_COMM_WORLD_LOCAL_RANK', 'PMI_RANK', 'PMI_SIZE',
-                'MPI_LOCALRANKID'):  # (LOCAL_RANK too: the launch sets it, and it stayed set)
+                'MPI_LOCALRANKID', 'PMIX_RANK'):  # (LOCAL_RANK: the launch sets it, it stayed)
         monkeypatch.setenv(key, '')  # recorded, so what the launch sets is undone after
         monkeypatch.delenv(key)
     monkeypatch.setenv('MASTER_ADDR', 'node1')
@@ -238,6 +238,18 @@ def test_mpi_on_cpu_takes_the_rank_of_each_mpi(variables, rank, size, local, mon
     assert (os.environ['RANK'], os.environ['WORLD_SIZE']) == (rank, size)
     assert os.environ['LOCAL_RANK'] == local
     assert started == [dict(backend='gloo', init_method='env://')]
+    if variables:
+        return
+    # srun --mpi=pmix sets PMIx's rank alone: each process ran as rank 0 of 1
+    monkeypatch.setenv('PMIX_RANK', '3')
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
+        monkeypatch.delenv(key)
+    with pytest.raises(launch.OptionRefused) as exc:
+        launch.init_cpu_distributed('mpi')
+    assert str(exc.value) == (
+        "--launcher mpi found only PMIx's PMIX_RANK=3 (srun --mpi=pmix?), not the world size: "
+        'under srun use --launcher slurm (tools/slurm_train.sh), or start the job with mpirun')
+    assert len(started) == 1 and 'RANK' not in os.environ
 
 
 @pytest.mark.parametrize('variables', [
