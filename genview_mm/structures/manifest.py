@@ -56,7 +56,7 @@ from typing import (
 )
 
 from genview_mm.utils.atomic_write import atomic_write
-from genview_mm.utils.file_safety import same_file
+from genview_mm.utils.file_safety import same_file, same_picture
 
 MERGED_NAME = 'manifest.jsonl'
 MAX_NOISE_LEVEL = 999  # StableUnCLIP's image-embedding noising scheduler has 1000 steps
@@ -669,8 +669,9 @@ class ManifestProbe(NamedTuple):
             sampled) whose view ``min_clip_sim`` filters out.
         filtered_hits (int): sampled images without a view only because of that.
         failed_hits (int): sampled images without an ``ok`` row that have a failed one.
-        themselves (List[str]): those of ``outputs`` that are their row's source image (local
-            files; the views and source folders swapped at import: plain SSL).
+        themselves (List[str]): those of ``outputs`` that are their row's source image, or a
+            copy of it (local files; the views and source folders swapped at import, or a
+            views folder copied from the sources: plain SSL).
         others (List[Tuple[str, str]]): ``(sampled image, its rows' source)`` where that source
             is another picture (:meth:`RowMatcher.other_picture`: a manifest of another dataset
             with the same file names).
@@ -768,7 +769,7 @@ def probe_manifest(path: str, sample_paths: Sequence[str], backend_args: Optiona
                          outputs, [o for o, n in zip(outputs, sizes) if not n],
                          [o for o, n in zip(outputs, sizes) if n == 0], counts['filtered'],
                          filtered_hits, failed_hits,
-                         [o for (o, src), n in zip(views, sizes) if n and same_file(o, src)],
+                         [o for (o, src), n in zip(views, sizes) if n and same_picture(o, src)],
                          [(p, src) for p, srcs in local
                           for src in [matcher.other_picture(p, srcs)] if src],
                          sum(bool(srcs) for _, srcs in local))

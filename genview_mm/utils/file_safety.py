@@ -5,10 +5,12 @@ or a file that ``is_ours`` recognises as its own kind of output: go ahead. Anyth
 user's list, image or checkpoint): :class:`ReplaceRefused`, naming what would be lost and the
 flag that forces it. :func:`check_writable` (:func:`writable_problem`) tells, before any work,
 that an output cannot be created where it is asked for. :func:`same_file` catches an output
-that is the input under another name (another relative path, a symlink, a hard link).
+that is the input under another name (another relative path, a symlink, a hard link);
+:func:`same_picture` a view that is its source, or a copy of it.
 :func:`check_outside_sources` keeps an output folder out of the folder its inputs come from.
 Standard library only: the tools ask before torch loads.
 """
+import filecmp
 import os
 import os.path as osp
 import re
@@ -79,6 +81,22 @@ def same_file(a: str, b: str) -> bool:
     try:
         return osp.samefile(a, b)
     except OSError:
+        return False
+
+
+def same_picture(view: str, source: str, view_stat: Optional[os.stat_result] = None,
+                 source_stat: Optional[os.stat_result] = None) -> bool:
+    """Whether ``view`` is the image ``source`` itself: one file (a link to it), or a
+    byte-for-byte copy of it (a views folder copied from the sources, not linked: its pairs
+    would be two views of the original). Sizes are compared before any byte (``*_stat``: the
+    files' ``os.stat`` where the caller has it); False for a remote path or a missing file."""
+    try:
+        a = view_stat or os.stat(view)
+        b = source_stat or os.stat(source)
+        if osp.samestat(a, b):
+            return True
+        return a.st_size == b.st_size > 0 and filecmp.cmp(view, source, shallow=False)
+    except (OSError, ValueError):  # missing, unreadable, a remote path, or NUL in a name
         return False
 
 

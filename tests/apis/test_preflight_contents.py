@@ -403,9 +403,26 @@ def test_manifest_whose_views_are_the_dataset_images(setup):
     check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
     assert check.status == 'BROKEN', check
     assert check.detail.endswith('; 6 of 6 sampled views are the dataset images themselves '
-                                 f'(e.g. {rows[0]["source"]}): every pair would be two views '
-                                 'of the original (plain SSL)')
-    assert check.fix[0].startswith('import again with the released views folder first')
+                                 f'or copies of them (e.g. {rows[0]["source"]}): every pair '
+                                 'would be two views of the original (plain SSL)')
+    assert check.fix[0].startswith('import again with the released views folder (the generated '
+                                   'views, not a copy of the images) first')
+
+
+def test_manifest_whose_views_are_copies_of_the_dataset_images(setup):
+    """A views folder copied from the sources (not linked) passed: only one file under two
+    names counted as the image itself, and training was plain SSL."""
+    import json
+    folder = osp.dirname(setup['manifest'])
+    with open(setup['manifest']) as f:
+        rows = [json.loads(line) for line in f]
+    for r in rows:
+        if r['output']:
+            shutil.copyfile(r['source'], osp.join(folder, r['output']))
+    check = by_what(run_preflight(pretraining_cfg(setup)))['GenView views manifest']
+    assert check.status == 'BROKEN', check
+    assert '6 of 6 sampled views are the dataset images themselves or copies of them (e.g. ' \
+        f'{osp.join(folder, rows[0]["output"])})' in check.detail, check.detail
 
 
 def test_manifest_whose_views_are_empty_files(setup):

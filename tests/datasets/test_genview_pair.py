@@ -1056,10 +1056,21 @@ def test_hook_refuses_a_manifest_whose_views_are_the_images_themselves(data):
         f'GenView: 1 of {N} sampled images (e.g. {rows[0]["source"]!r}) have themselves as '
         f'their generated view in {data.manifest!r}, so their pairs are two views of the '
         'original (plain SSL): the views folder and --source-root of tools/import_views.py were '
-        'swapped, or the rows name the sources as outputs; import or generate the views again.']
+        'swapped, the views folder is a copy of the sources, or the rows name the sources as '
+        'outputs; import or generate the views again.']
     with open(data.manifest, 'w') as f:  # every row: the run stops
         f.writelines(json.dumps(dict(r, output=osp.relpath(r['source'], folder))) + '\n'
                      for r in rows)
+    runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
+    with pytest.raises(StartCheckFailed, match=f'^{N} of {N} sampled images .* have themselves '
+                       'as their generated view'):
+        GenViewPairHook().before_train(runner)
+    # a views folder copied from the sources (not linked): the same pictures, other files
+    with open(data.manifest, 'w') as f:
+        f.writelines(json.dumps(r) + '\n' for r in rows)
+    for r in rows:
+        if r['output']:
+            shutil.copyfile(r['source'], osp.join(folder, r['output']))
     runner, logs = fake_runner(build_dataset(data.src_root, data.manifest))
     with pytest.raises(StartCheckFailed, match=f'^{N} of {N} sampled images .* have themselves '
                        'as their generated view'):

@@ -23,11 +23,12 @@ from helpers import load_tool, run_cmd
 tool = load_tool('import_views')
 
 
-def touch(path, data=b'x'):
-    """A file of one byte (a 0-byte view is counted as empty and not imported)."""
+def touch(path, data=None):
+    """A small file; by default its own path (a 0-byte view is counted as empty and not
+    imported, a byte-for-byte copy of its source as the source itself)."""
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'wb') as f:
-        f.write(data)
+        f.write(str(path).encode() if data is None else data)
 
 
 def make_trees(root, layout):
@@ -615,6 +616,26 @@ def test_views_that_are_their_own_sources_get_no_row(tmp_path, capsys):
     assert any(line.startswith('  views that are their sources   2  [no row: links to the '
                                'source image itself') for line in lines), stdout
     assert '      e.g. n01/a.JPEG' in lines and '      e.g. n02/b.JPEG' in lines
+
+
+def test_views_copied_from_their_sources_get_no_row(tmp_path, capsys):
+    """A views folder copied from the sources (cp -r train/n01 train_variations/, not a link)
+    was imported: every pair two views of the original. A view of the source's size but other
+    bytes is a view."""
+    import shutil
+    src, views = make_trees(str(tmp_path), {'n01': (['a.JPEG', 'b.JPEG'], []),
+                                            'n02': (['c.JPEG'], ['c.JPEG'])})
+    shutil.copytree(osp.join(src, 'n01'), osp.join(views, 'n01'))
+    same_size = bytes(b ^ 1 for b in open(osp.join(src, 'n01', 'b.JPEG'), 'rb').read())
+    touch(osp.join(views, 'n01', 'b.JPEG'), same_size)  # its source's size: another picture
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, _ = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 0, stdout
+    assert [r['key'] for r in read_manifest(str(out))] == ['n01/b.JPEG', 'n02/c.JPEG']
+    lines = stdout.splitlines()
+    assert any(line.startswith('  views that are their sources   1  [no row: links to the '
+                               'source image itself, or copies of it') for line in lines), stdout
+    assert '      e.g. n01/a.JPEG' in lines
 
 
 def test_verify_leaves_out_views_that_do_not_decode(tmp_path, capsys):

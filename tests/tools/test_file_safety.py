@@ -76,7 +76,7 @@ def _trees(root):
     for sub in ('train/n0', 'train_variations/n0'):
         os.makedirs(osp.join(root, sub))
         with open(osp.join(root, sub, 'a.jpg'), 'wb') as f:
-            f.write(b'x')  # a 0-byte view is not imported
+            f.write(sub.encode())  # a 0-byte view is not imported, nor a copy of its source
     return osp.join(root, 'train_variations'), osp.join(root, 'train')
 
 

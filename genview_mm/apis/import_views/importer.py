@@ -6,7 +6,7 @@ from typing import Iterator, Optional, Sequence
 
 from ...structures.manifest import MERGED_NAME, ManifestRow, source_key, write_manifest
 from ...utils.atomic_write import DiskFull
-from ...utils.file_safety import same_file
+from ...utils.file_safety import same_file, same_picture
 from ...utils.image_files import image_file_ok
 from .folder_match import FolderMatch, match_folder, split_name, view_extensions
 from .level_lists import NoiseLevelLists
@@ -41,19 +41,16 @@ UNUSABLE = ('empty', 'dangling', 'themselves', 'undecodable')
 def _view_state(view: str, source: str, verify: bool) -> str:
     """'ok', or why ``view`` gets no row: 'dangling' (a link to nothing: views on a disk that
     is not mounted, or a file gone meanwhile), 'empty' (0 bytes: a full disk while unpacking
-    leaves such files), 'themselves' (the source file itself, through a link: its pairs would
-    be plain SSL), 'undecodable' (``verify``: it does not decode)."""
+    leaves such files), 'themselves' (the source file itself, through a link, or a copy of
+    it: its pairs would be plain SSL), 'undecodable' (``verify``: it does not decode)."""
     try:
         info = os.stat(view)
     except OSError:
         return 'dangling'
     if info.st_size == 0:
         return 'empty'
-    try:
-        if osp.samestat(info, os.stat(source)):
-            return 'themselves'
-    except OSError:  # the source is not readable: training reports it, not this import
-        pass
+    if same_picture(view, source, info):  # (a source not readable: training reports it)
+        return 'themselves'
     return 'undecodable' if verify and not image_file_ok(view, verify=True) else 'ok'
 
 

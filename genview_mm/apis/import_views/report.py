@@ -18,7 +18,8 @@ LINES = (  # (count, label, what it means / what was done)
     ('dangling', 'sources whose view is dangling', 'no row: links to files that do not exist; '
      'mount or fix their targets and rerun'),
     ('themselves', 'views that are their sources', 'no row: links to the source image '
-     'itself, so its pairs would be two views of the original; put the generated views there'),
+     'itself, or copies of it, so its pairs would be two views of the original; put the '
+     'generated views there'),
     ('undecodable', 'views that do not decode', 'no row (--verify): cut short or damaged; '
      'unpack the views again and rerun'),
     ('shared', 'views linked to one file', 'imported: links to the same file as another '

@@ -90,9 +90,10 @@ FIXES: Dict[str, Tuple[str, ...]] = {
     'views_undecodable': ('copy, unpack or generate the views again (a copy or unpack that '
                           'stopped part-way leaves files that are not images), then import or '
                           'merge their manifest again',),
-    'views_themselves': ('import again with the released views folder first and the ImageNet '
-                         'train folder as --source-root (python tools/import_views.py '
-                         'VIEWS_ROOT --source-root IMAGES --out ...)',),
+    'views_themselves': ('import again with the released views folder (the generated views, '
+                         'not a copy of the images) first and the ImageNet train folder as '
+                         '--source-root (python tools/import_views.py VIEWS_ROOT --source-root '
+                         'IMAGES --out ...)',),
     # the scorer's encoder and PCA file
     'clip_folder': ('--cfg-options {key}=/path/to/clip-folder (a folder saved by save_pretrained '
                     'or downloaded with hf download)',),

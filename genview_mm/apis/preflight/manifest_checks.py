@@ -70,8 +70,8 @@ def _views_check(probe: ManifestProbe, detail: str,
     own, n = probe.themselves, len(probe.outputs)
     if own and 2 * len(own) > n:  # training stops at its start (GenViewPairHook)
         return Check(WHAT, BROKEN, f'{detail}; {len(own)} of {n} sampled views are the dataset '
-                     f'images themselves (e.g. {own[0]}): every pair would be two views of the '
-                     'original (plain SSL)', fix_lines('views_themselves'))
+                     f'images themselves or copies of them (e.g. {own[0]}): every pair would be '
+                     'two views of the original (plain SSL)', fix_lines('views_themselves'))
     if not probe.missing and not bad:
         return None
     absent = [o for o in probe.missing if o not in probe.empty]

@@ -7,7 +7,7 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
 from genview_mm.datasets.transforms.genview_pair import GEN_KEYS, GenViewPairDataset
-from genview_mm.utils.file_safety import same_file
+from genview_mm.utils.file_safety import same_picture
 
 from ..errors import RunCheckFailed, StartCheckFailed, refuse_settings
 
@@ -94,10 +94,10 @@ def unusable_views(picked: Sequence[Tuple[str, str]],
 
 
 def views_of_themselves(picked: Sequence[Tuple[str, str]]) -> List[str]:
-    """The images of ``picked`` (:func:`sampled_views`) whose view is the image itself (a
-    manifest imported with the views and source folders swapped: every pair two views of the
-    original, plain SSL)."""
-    return [p for p, view in picked if _same(p) == _same(view) or same_file(p, view)]
+    """The images of ``picked`` (:func:`sampled_views`) whose view is the image itself, or a
+    copy of it (a manifest imported with the views and source folders swapped, or from a
+    views folder copied from the sources: every pair two views of the original, plain SSL)."""
+    return [p for p, view in picked if _same(p) == _same(view) or same_picture(view, p)]
 
 
 def _same(path: str) -> str:
@@ -312,8 +312,9 @@ class GenViewPairHook(Hook):
                 text = (f'{len(own)} of {seen} sampled images (e.g. {own[0]!r}) have themselves '
                         f'as their generated view in {transform.index.manifest!r}, so their pairs '
                         'are two views of the original (plain SSL): the views folder and '
-                        '--source-root of tools/import_views.py were swapped, or the rows name '
-                        'the sources as outputs; import or generate the views again.')
+                        '--source-root of tools/import_views.py were swapped, the views folder is '
+                        'a copy of the sources, or the rows name the sources as outputs; import '
+                        'or generate the views again.')
                 if 2 * len(own) > seen:
                     raise StartCheckFailed(text)
                 runner.logger.warning(f'GenView: {text}')
