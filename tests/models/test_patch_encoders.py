@@ -1,9 +1,11 @@
 """TimmPatchEncoder and build_patch_encoder: the timm adapter (against a stand-in timm module
 and a real ConvNeXt), MODELS registration, building, freezing, errors, and a PCA fitted for a
 timm tower through tools/fit_foreground_pca.py."""
+import logging
 import re
 import sys
 import types
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -35,6 +37,20 @@ def fake_timm(monkeypatch):
     module.is_model = lambda name: True
     monkeypatch.setitem(sys.modules, 'timm', module)
     return module
+
+
+@contextmanager
+def capture_logs():
+    """The messages print_log(logger='current') writes inside the block."""
+    from mmengine.logging import MMLogger
+    logger, messages = MMLogger.get_current_instance(), []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
 
 
 def test_timm_adapter_tokens_and_metadata(fake_timm):
@@ -141,9 +157,22 @@ def test_local_timm_weights_load_offline_with_or_without_a_classifier(tmp_path, 
     full = timm.create_model('convnext_atto', pretrained=False, num_classes=10)
     weights = str(tmp_path / 'full.pth')
     torch.save(full.state_dict(), weights)
-    enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
-                                   checkpoint_path=weights, input_size=64))
+    with capture_logs() as logs:
+        enc = build_patch_encoder(dict(type='TimmPatchEncoder', model_name='convnext_atto',
+                                       checkpoint_path=weights, input_size=64))
     assert torch.equal(enc.model.stem[0].weight, full.stem[0].weight)
+    # no tag in the name: the file's weights get the default tag's mean and std, said aloud (an
+    # untagged convnext_base with the authors' CLIP weights took ImageNet's, silently)
+    tag = timm.models.get_pretrained_cfg('convnext_atto').tag
+    assert [m for m in logs if 'names no pretrained tag' in m] == [
+        f"TimmPatchEncoder: 'convnext_atto' names no pretrained tag, so the weights of {weights} "
+        f"get the input mean and std of timm's default tag {tag!r} ({enc.mean}, {enc.std}): if "
+        'the file holds other weights, name their tag (convnext_atto.TAG; the authors\' scorer: '
+        'convnext_base.clip_laion2b_augreg)']
+    with capture_logs() as logs:
+        build_patch_encoder(dict(type='TimmPatchEncoder', model_name=f'convnext_atto.{tag}',
+                                 checkpoint_path=weights, input_size=64))
+    assert not [m for m in logs if 'names no pretrained tag' in m]
     # OpenCLIP's file of the same tower (open_clip_pytorch_model.bin: visual.trunk.*, the
     # projection, the text tower), which timm's loader converts, was refused as another model's
     openclip = {f'visual.trunk.{k}': v for k, v in full.state_dict().items()

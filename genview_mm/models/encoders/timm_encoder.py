@@ -1,9 +1,11 @@
 """A timm image model's last feature map as a frozen patch encoder."""
+import logging
 import os.path as osp
 import sys
 from typing import Optional
 
 import torch
+from mmengine.logging import print_log
 from mmpretrain.registry import MODELS
 from torch import nn
 
@@ -127,6 +129,13 @@ class TimmPatchEncoder(PatchEncoderBase):
         self.input_size = int(input_size or cfg.get('input_size', (3, 224, 224))[-1])
         self.mean = tuple(float(v) for v in cfg.get('mean', CLIP_MEAN))
         self.std = tuple(float(v) for v in cfg.get('std', CLIP_STD))
+        if checkpoint_path and not {':', '.'} & set(model_name) and cfg.get('tag'):
+            print_log(  # the file's weights may want others (CLIP's for the authors' scorer)
+                f"TimmPatchEncoder: {model_name!r} names no pretrained tag, so the weights of "
+                f"{checkpoint_path} get the input mean and std of timm's default tag "
+                f"{cfg['tag']!r} ({self.mean}, {self.std}): if the file holds other weights, "
+                f"name their tag ({model_name}.TAG; the authors' scorer: "
+                'convnext_base.clip_laion2b_augreg)', logger='current', level=logging.WARNING)
         self.name = model_name
         self.checkpoint_path = checkpoint_path  # the refit command names it
         self.arch = _arch(model_name)
