@@ -358,3 +358,20 @@ def test_kwargs_given_to_another_call_are_not_followed_up_the_mro():
     assert unknown_arguments(TimmClassifier, model) == []
     assert check_model(model) == []
     assert unknown_arguments(TimmClassifier, dict(model, init_cfg=None)) == []
+
+
+def test_an_mmpretrain_dataset_reads_its_images_from_data_prefix_img_path(tmp_path, images):
+    """MMDetection's data_prefix=dict(img=...) in an MMPretrain dataset passed the preflight
+    (its folder was there) and MMPretrain's build stopped with KeyError: 'img_path'; beside
+    img_path, another key's folder was taken for the one its list's paths are relative to."""
+    root, names = images
+    ds = dict(type='CustomDataset', data_root=str(tmp_path), data_prefix=dict(img='data'))
+    check = only(check_dataset('k', ds))
+    assert (check.status, check.detail) == ('BROKEN', (
+        "CustomDataset reads its images from data_prefix['img_path'], but its data_prefix has "
+        "only 'img'"))
+    assert check.fix[0].endswith('--cfg-options k.data_prefix.img_path=DIR')
+    ann = write_list(tmp_path, [f'{n} 0' for n in names])
+    os.makedirs(tmp_path / 'elsewhere')
+    ds = dict(ds, ann_file=ann, data_prefix=dict(img='elsewhere', img_path='data'))
+    assert only(check_dataset('k', ds)).status == OK

@@ -87,7 +87,8 @@ def dataset_paths(ds: dict) -> Tuple[str, Optional[str], List[str]]:
             ann = osp.join('meta', f'{split}.txt')
     if isinstance(ann, str):  # MMPretrain expands '~' in these two (not in data_root or a
         ann = osp.expanduser(ann)  # dict data_prefix)
-    folders = list(prefix.values()) if isinstance(prefix, dict) else [osp.expanduser(prefix)]
+    folders = sorted(prefix.values(), key=lambda f: f != prefix.get('img_path')) if \
+        isinstance(prefix, dict) else [osp.expanduser(prefix)]  # MMPretrain's img_path first
     folders = [_join(root, f) for f in folders if f and isinstance(f, str)]
     return root, (_join(root, ann) if ann else None), folders
 
@@ -375,6 +376,12 @@ def check_dataset(key: str, ds: dict, labels: bool = False) -> List[Check]:
                       "the base config's dataset, kept when a config changes only its type?): "
                       "give the dataset dict _delete_=True and all of its keys, its pipeline "
                       'too', ())]
+    prefix = ds.get('data_prefix')
+    if isinstance(prefix, dict) and 'img_path' not in prefix and mmpretrain_reading(ds):
+        # MMDetection's spelling (img=...): MMPretrain's build stops with KeyError: 'img_path'
+        return [Check(what, BROKEN, f'{kind} reads its images from data_prefix[\'img_path\'], '
+                      f'but its data_prefix has only {", ".join(map(repr, prefix))}',
+                      fix_lines('img_path_prefix', key=key))]
     root, ann, folders = dataset_paths(ds)
     backend = other_backend(ds.get('backend_args'))  # MMDetection's: its files all read there
     if backend:

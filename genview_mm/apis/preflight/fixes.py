@@ -42,6 +42,9 @@ FIXES: Dict[str, Tuple[str, ...]] = {
     'toy_coco': ('python tools/make_toy_coco.py {root}   (the toy COCO set of the demo configs: '
                  'images/ and annotations.json)', _OTHER_DATA),
     'other_data': ('create it (a {kind})', _OTHER_DATA),
+    'img_path_prefix': ("name the image folder data_prefix=dict(img_path=DIR) in the config "
+                        "(MMPretrain's key; img= is MMDetection's), or --cfg-options "
+                        '{key}.data_prefix.img_path=DIR',),
     'coco_annotations': ("download COCO 2017 into {root} (annotations/instances_{{train,val}}"
                          "2017.json, train2017/, val2017/), MMDetection's layout",
                          'or --cfg-options {key}.ann_file=FILE'),
