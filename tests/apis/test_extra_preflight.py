@@ -174,3 +174,19 @@ def test_an_extra_set_listed_first_is_still_found(setup):
     sets[0], sets[1] = sets[1], sets[0]
     assert extra_images_key(cfg) == 'train_dataloader.dataset.datasets.0'
     assert train_images(cfg) == setup['main']
+
+
+def test_a_list_saved_with_a_byte_order_mark_says_so(setup):
+    """A list saved as UTF-8 with BOM (an editor's 'UTF-8 BOM') was said to be drawn for
+    another folder, its fix a new draw: MMPretrain reads the mark as part of the first path,
+    and saving the same list as plain UTF-8 fixes it."""
+    with open(setup['list'], 'rb') as f:
+        text = f.read()
+    with open(setup['list'], 'wb') as f:
+        f.write(b'\xef\xbb\xbf' + text)
+    check = only_failure(run_preflight(tiny_cfg(setup)))
+    assert (check.what, check.status) == (EXTRA, 'BROKEN')
+    assert check.detail == (f'{setup["list"]} starts with a byte-order mark (saved as UTF-8 '
+                            'with BOM), which MMPretrain reads as part of its first image path')
+    assert check.fix == ['save it as plain UTF-8 (no byte-order mark); '
+                         'tools/sample_extra_images.py writes one plain path per line']

@@ -14,7 +14,7 @@ from typing import List
 
 from ..extra_images import count_list_images
 from .checklist import BROKEN, MISSING, OK, Check
-from .data_checks import dataset_paths, train_images
+from .data_checks import dataset_paths, starts_with_bom, train_images
 from .fixes import fix_lines
 
 #: listed paths whose files must exist (a list drawn for another folder fails on the first)
@@ -50,6 +50,10 @@ def check_extra_images(cfg, key: str, ds: dict) -> List[Check]:
                       f'{"fewer" if count < num else "more"} than the {num:,} asked '
                       '(expansion.num_extra)', fix_lines('extra_too_few', found=count,
                                                          **facts))]
+    if starts_with_bom(ann):  # not a list of another folder: the same list, saved plainly
+        return [Check(what, BROKEN, f'{ann} starts with a byte-order mark (saved as UTF-8 with '
+                      'BOM), which MMPretrain reads as part of its first image path',
+                      ['save it as plain UTF-8 (no byte-order mark); ' + _EXTRA_WRITES])]
     with open(ann, encoding='utf-8') as f:
         listed = [line.rstrip('\n\r') for line in islice(f, SPOT_CHECKED)]
     absent = [p for p in listed if not osp.isfile(osp.join(folder, p))]
