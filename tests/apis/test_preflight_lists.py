@@ -375,3 +375,21 @@ def test_an_mmpretrain_dataset_reads_its_images_from_data_prefix_img_path(tmp_pa
     os.makedirs(tmp_path / 'elsewhere')
     ds = dict(ds, ann_file=ann, data_prefix=dict(img='elsewhere', img_path='data'))
     assert only(check_dataset('k', ds)).status == OK
+
+
+def test_the_classes_of_mmpretrains_old_classes_key_are_fixed_too(tmp_path, images):
+    """MMPretrain still takes classes=[...] (its old spelling of metainfo's): the preflight
+    read metainfo's only, so a label beyond them, or more class folders than them, passed and
+    failed in training (a device assert) or at build (an AssertionError)."""
+    root, names = images
+    ann = write_list(tmp_path, [f'{names[0]} 0', f'{names[1]} 2'])
+    ds = dict(type='CustomDataset', data_root=root, ann_file=ann, classes=['a', 'b'])
+    check = only(check_dataset('k', ds, labels=True))
+    assert (check.status, check.detail.split(':')[0]) == ('BROKEN', (
+        f"{ann} line 2 ('{names[1]} 2') has label 2, but CustomDataset has 2 classes (labels 0 "
+        'to 1)'))
+    assert only(check_dataset('k', dict(ds, classes=['a', 'b', 'c']), labels=True)).status == OK
+    os.makedirs(osp.join(root, 'n02'))
+    check = only(check_dataset('k', dict(type='CustomDataset', data_root=root, classes=['a'])))
+    assert (check.status, check.detail.split(',')[0]) == (
+        'BROKEN', f'{root} has 2 class folders')

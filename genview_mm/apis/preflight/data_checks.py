@@ -199,7 +199,8 @@ def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], i
     extensions = tuple(e.lower() for e in extensions)  # as MMPretrain compares them
     with_label = ds.get('with_label', True) is not False and not (
         issubclass(cls, ImageNet) and ds.get('split') == 'test')
-    classes = (ds.get('metainfo') or {}).get('classes') or cls.METAINFO.get('classes') or ()
+    classes = ((ds.get('metainfo') or {}).get('classes') or ds.get('classes')  # the old key
+               or cls.METAINFO.get('classes') or ())
     fixed = 0 if isinstance(classes, str) else len(classes)  # a file of names: not read here
     return cls.__name__, with_label, extensions, fixed
 
