@@ -1077,14 +1077,15 @@ def test_hook_refuses_a_manifest_whose_views_are_the_images_themselves(data):
         GenViewPairHook().before_train(runner)
 
 
-@pytest.mark.parametrize('setting', [dict(max_check=0), dict(max_check=-1),
+@pytest.mark.parametrize('setting', [dict(max_check=0), dict(max_check=-1), dict(max_check=2.0),
                                      dict(min_coverage=1.5), dict(max_fallback_fraction=-0.1),
                                      dict(fallback_window=0), dict(max_unweighted=-1),
                                      dict(check_sources='no'), dict(min_coverage='0.9')])
 def test_hook_settings_refused_when_built(setting):
-    """max_check=0 said that no image had a view ('matches 0 of 0'), a negative
-    max_fallback_fraction or max_unweighted stopped a healthy run: refused when the runner
-    builds the hook (train.py prints a StartCheckFailed as one line, exit 2)."""
+    """max_check=0 said that no image had a view ('matches 0 of 0'), a float one (1e5) was a
+    TypeError of np.linspace once the dataset was bigger, a negative max_fallback_fraction or
+    max_unweighted stopped a healthy run: refused when the runner builds the hook (train.py
+    prints a StartCheckFailed as one line, exit 2)."""
     from genview_mm.engine import StartCheckFailed
     name = next(iter(setting))
     with pytest.raises(StartCheckFailed, match=f'GenViewPairHook: {name} must be'):

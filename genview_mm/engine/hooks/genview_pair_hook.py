@@ -9,7 +9,7 @@ from mmpretrain.registry import HOOKS
 from genview_mm.datasets.transforms.genview_pair import GEN_KEYS, GenViewPairDataset
 from genview_mm.utils.file_safety import same_picture
 
-from ..errors import RunCheckFailed, StartCheckFailed, refuse_settings
+from ..errors import RunCheckFailed, StartCheckFailed, is_count, refuse_settings
 
 
 def _parts(dataset) -> list:
@@ -237,9 +237,10 @@ class GenViewPairHook(Hook):
     def __init__(self, max_check: int = 50000, min_coverage: float = 0.0,
                  max_unweighted: int = 100, max_fallback_fraction: float = 0.5,
                  fallback_window: int = 1000, check_sources: bool = True) -> None:
-        # 0 checked images read as 'no view matches'; a value < 0 stopped healthy runs
+        # 0 checked images read as 'no view matches'; a value < 0 stopped healthy runs; a float
+        # (1e5) was a TypeError of np.linspace at the start of training, on a bigger dataset
         refuse_settings('GenViewPairHook', (
-            ('max_check', max_check, max_check >= 1, 'an integer >= 1'),
+            ('max_check', max_check, is_count(max_check), 'an integer >= 1'),
             ('min_coverage', min_coverage, isinstance(min_coverage, (int, float))
              and 0 <= min_coverage <= 1, 'in [0, 1]'),
             ('max_unweighted', max_unweighted, max_unweighted >= 0, '>= 0 (0: never stop)'),
