@@ -2,6 +2,7 @@
 manifest matching, and GenViewPairHook's start-of-training check."""
 import os
 import os.path as osp
+import re
 import shutil
 from types import SimpleNamespace
 
@@ -66,6 +67,14 @@ def test_multiview_arguments_one_pipeline_per_slot_and_more_views(data):
         GenViewPairDataset(manifest=data.manifest, transforms=resize, num_views=[1, 1])
     with pytest.raises(ValueError, match='at least 2 views'):
         GenViewPairDataset(manifest=data.manifest, transforms=[[]], num_views=1)
+    # one pipeline without its brackets: the message said to give num_views an entry for each
+    # transform, which builds a pipeline of each transform alone (views of a flip, of a crop)
+    with pytest.raises(ValueError, match=re.escape(
+            'num_views [2] needs one entry per pipeline in transforms (2 given), as in MultiView'
+            ': transforms holds transforms, not pipelines (lists of them); for one pipeline '
+            'write transforms=[pipeline]')):
+        GenViewPairDataset(manifest=data.manifest, num_views=2,
+                           transforms=[dict(type='Resize', scale=8), dict(type='RandomFlip')])
 
 
 def test_swav_layout_generated_view_only_among_the_global_crops(data):

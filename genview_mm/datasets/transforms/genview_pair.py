@@ -88,8 +88,14 @@ class GenViewPairDataset(BaseTransform):
                  imdecode_backend: str = 'cv2', ignore_empty: bool = False) -> None:
         num_views = [num_views] if isinstance(num_views, int) else list(num_views)
         if len(num_views) != len(transforms):
+            # a pipeline given without its list (transforms=view_pipeline): each transform read
+            # as a pipeline of its own, and the fix is its brackets, not more num_views entries
+            flat = not any(isinstance(t, (list, tuple)) for t in transforms)
             raise ValueError(f'num_views {num_views} needs one entry per pipeline in '
-                             f'transforms ({len(transforms)} given), as in MultiView')
+                             f'transforms ({len(transforms)} given), as in MultiView' + (
+                                 ': transforms holds transforms, not pipelines (lists of '
+                                 'them); for one pipeline write transforms=[pipeline]'
+                                 if flat and transforms else ''))
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
         if min_clip_sim is not None and not math.isfinite(min_clip_sim):  # NaN filtered nothing
