@@ -20,6 +20,8 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from ..utils.config_keys import type_name
+
 # CLIP's mean/std in 0-255, RGB: what GenView pretraining (ours and the official configs),
 # configs/benchmarks and configs/detection normalise with (configs/_base_/clip_normalization.py)
 TRANSFER_MEAN = (255 * 0.48145466, 255 * 0.4578275, 255 * 0.40821073)
@@ -302,16 +304,40 @@ def consumer_normalisation(norm: Optional[Dict[str, Any]], fmt: str) -> str:
             f'{"" if default else "not "}the ImageNet defaults of {fmt}: use {use}')
 
 
-def normalisation_options(norm: Dict[str, Any], key: str = 'data_preprocessor') -> str:
+#: MMPretrain's preprocessors, whose channel flip is ``to_rgb`` (MMEngine's and MMDetection's
+#: is ``bgr_to_rgb``)
+MMPRETRAIN_PREPROCESSORS = ('ClsDataPreprocessor', 'SelfSupDataPreprocessor',
+                            'TwoNormDataPreprocessor', 'VideoDataPreprocessor',
+                            'MultiModalDataPreprocessor')
+
+
+def rgb_option(pre: Any, key: str = 'data_preprocessor') -> str:
+    """The name of the channel-order flag of the preprocessor ``pre`` (a config dict) set at
+    ``key``: the one it sets, else ``to_rgb`` for one of MMPretrain's types, ``bgr_to_rgb``
+    for another type, else by where it sits (``model.``: a detection config's)."""
+    if isinstance(pre, dict):
+        for name in ('bgr_to_rgb', 'to_rgb'):
+            if name in pre:
+                return name
+        kind = type_name(pre)
+        if kind:
+            return 'to_rgb' if kind in MMPRETRAIN_PREPROCESSORS else 'bgr_to_rgb'
+    return 'bgr_to_rgb' if key.startswith('model.') else 'to_rgb'
+
+
+def normalisation_options(norm: Dict[str, Any], key: str = 'data_preprocessor',
+                          rgb: Optional[str] = None) -> str:
     """``--cfg-options`` that make a transfer config normalise like pretraining.
 
     Args:
         norm (dict): from :func:`pretraining_normalisation`.
         key (str): the config key of the preprocessor: 'data_preprocessor' for configs/benchmarks,
             'model.data_preprocessor' for configs/detection. Defaults to 'data_preprocessor'.
+        rgb (str, optional): the name of its channel-order flag (:func:`rgb_option`); None:
+            by ``key`` (``model.``: MMDetection's ``bgr_to_rgb``, else ``to_rgb``).
     """
     def fmt(values):
         return '[' + ','.join(f'{v:.10g}' for v in values) + ']'
-    rgb = 'bgr_to_rgb' if key.startswith('model.') else 'to_rgb'
+    rgb = rgb or rgb_option(None, key)
     return (f'{key}.mean="{fmt(norm["mean"])}" {key}.std="{fmt(norm["std"])}" '
             f'{key}.{rgb}={norm["to_rgb"]}')

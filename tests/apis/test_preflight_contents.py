@@ -116,6 +116,31 @@ def test_a_backbone_pretrained_with_another_normalisation_is_refused(coco, tmp_p
     assert by_what(check_checkpoints(detection_cfg(coco, plain)))[INIT_KEY].status == 'ok'
 
 
+@pytest.mark.parametrize('pre, flag', [
+    (dict(type='ClsDataPreprocessor', to_rgb=True), 'to_rgb'),  # MMPretrain's, under model.
+    (dict(type='mmpretrain.SelfSupDataPreprocessor'), 'to_rgb'),
+    (dict(type='DetDataPreprocessor'), 'bgr_to_rgb'), (dict(bgr_to_rgb=True), 'bgr_to_rgb'),
+    (dict(), 'bgr_to_rgb')])  # no type, no flag: by where it sits (model.: detection)
+def test_the_normalisation_fix_names_the_flag_of_the_configs_preprocessor(pre, flag, tmp_path):
+    """An MMPretrain config with its preprocessor under model. was told to set
+    model.data_preprocessor.bgr_to_rgb, MMDetection's name, which MMPretrain's preprocessors
+    refuse when the model is built: the fix did not run."""
+    from mmengine.config import Config
+
+    from genview_mm.apis.preflight.checkpoint_checks import check_checkpoint, config_normalisation
+    raw = save_backbone_checkpoint(tiny_backbone(), str(tmp_path / 'raw.pth'))
+    imagenet = ('data_preprocessor = dict(type=\'SelfSupDataPreprocessor\', '
+                'mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)\n')
+    torch.save(dict(torch.load(raw, weights_only=True), meta=dict(cfg=imagenet)), raw)
+    cfg = Config(dict(model=dict(type='ImageClassifier', data_preprocessor=dict(
+        pre, mean=[122.771, 116.746, 104.094], std=[68.501, 66.632, 70.323]))))
+    check = check_checkpoint('load_from checkpoint', raw, 'load_from',
+                             expect=config_normalisation(cfg))
+    assert check.status == 'BROKEN', check
+    assert check.fix[0].endswith(f' model.data_preprocessor.{flag}=True'), check.fix
+    assert check.fix[1].endswith(f'model.data_preprocessor.mean/std/{flag} say)'), check.fix
+
+
 def test_a_backbone_checkpoint_with_fewer_blocks_is_refused(coco, tmp_path):
     """A ResNet-18 backbone in a ResNet-34 config and a converted file without layer4 fitted
     'partly' (a note, silent at launch): the missing blocks kept their random initialisation.

@@ -13,6 +13,7 @@ from ...evaluation.checkpoint_io import (
     load_error,
     normalisation_options,
     recorded_normalisation,
+    rgb_option,
     same_normalisation,
 )
 from ...utils.config_keys import type_name
@@ -89,7 +90,8 @@ def config_normalisation(cfg) -> Tuple[Optional[Dict[str, Any]], str]:
     if not isinstance(pre, dict) or pre.get('mean') is None or pre.get('std') is None:
         return None, key
     rgb = pre.get('to_rgb', pre.get('bgr_to_rgb', False))
-    return dict(mean=list(pre['mean']), std=list(pre['std']), to_rgb=bool(rgb)), key
+    return dict(mean=list(pre['mean']), std=list(pre['std']), to_rgb=bool(rgb),
+                option=rgb_option(pre, key)), key
 
 
 def _normalisation_problem(ckpt, expect: Tuple[Dict[str, Any], str], trained: str = 'pretrained'
@@ -104,11 +106,11 @@ def _normalisation_problem(ckpt, expect: Tuple[Dict[str, Any], str], trained: st
         return (f"mean={[round(float(v), 3) for v in n['mean']]} "
                 f"std={[round(float(v), 3) for v in n['std']]} "
                 f"({'RGB' if n['to_rgb'] else 'BGR'})")
-    rgb = 'bgr_to_rgb' if key.startswith('model.') else 'to_rgb'
+    rgb = used.get('option') or rgb_option(None, key)  # MMPretrain's to_rgb, MMDetection's
     return (f'was {trained} on inputs normalised with {text(norm)}, but this config normalises '
             f'with {text(used)} ({key}): the backbone would see inputs scaled and ordered '
             f"otherwise than in {trained.replace('ed', 'ing')}",
-            [f'append to --cfg-options: {normalisation_options(norm, key)}',
+            [f'append to --cfg-options: {normalisation_options(norm, key, rgb)}',
              f'(or use weights {trained} as {key}.mean/std/{rgb} say)'])
 
 
