@@ -130,6 +130,17 @@ def test_the_imagenet_test_split_reads_paths_only(tmp_path, images):
     assert only(check_dataset('test_dataloader.dataset', ds)).status == OK
 
 
+def test_an_ann_file_that_is_a_folder_is_named_as_one(tmp_path, images):
+    """ann_file given the images' folder (data_prefix's place) was 'not found', though it is
+    there: the fix looked for a missing file."""
+    root, _ = images
+    ds = dict(type='CustomDataset', data_root=root, ann_file='n01')
+    check = only(check_dataset('k', ds))
+    assert (check.status, check.detail) == ('BROKEN', (
+        f'annotation file {osp.join(root, "n01")} is a folder, not a list of images (ann_file '
+        'names the list; the folder of the images is data_prefix)'))
+
+
 def test_a_folder_of_images_mmpretrain_does_not_read(tmp_path):
     from PIL import Image
     root = tmp_path / 'webp'

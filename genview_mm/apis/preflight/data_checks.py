@@ -403,7 +403,10 @@ def check_dataset(key: str, ds: dict, labels: bool = False) -> List[Check]:
         meta = osp.dirname(ann)  # the subsets go beside the train list they are drawn from
         fix = fix_lines('semi_subsets', ann=osp.join(meta, 'train.txt'), dir=meta) \
             if 'percent' in osp.basename(ann) else dataset_fix(kind, key, ds)
-        checks.append(Check(what, MISSING, f'annotation file {ann} not found', fix))
+        checks.append(Check(what, BROKEN, f'annotation file {ann} is a folder, not a list of '
+                            'images (ann_file names the list; the folder of the images is '
+                            'data_prefix)', fix) if osp.isdir(ann) else
+                      Check(what, MISSING, f'annotation file {ann} not found', fix))
     missing = [f for f in folders if not listed and not osp.isdir(f)]
     if missing:
         checks.append(Check(what, MISSING, f'image folder {missing[0]} not found',
