@@ -633,13 +633,19 @@ def test_prob0_needs_no_manifest(setup):
 # timm file's identity let through as a traceback (the test failed now and then)
 @pytest.mark.parametrize('content', [b'', os.urandom(4096), random.Random(2).randbytes(4096)],
                          ids=['zero_bytes', 'random', 'unpickler_index_error'])
-def test_scorer_weights_that_do_not_load(setup, tmp_path, content):
+def test_scorer_weights_that_do_not_load(setup, tmp_path, content, tiny_clip_path):
     weights = osp.join(setup['clip'], 'model.safetensors')
     assert osp.isfile(weights)
     with open(weights, 'wb') as f:
         f.write(content)
     check = by_what(run_preflight(pretraining_cfg(setup)))['scorer encoder']
     assert check.status == 'BROKEN' and 'is not a loadable safetensors file' in check.detail
+    good = open(osp.join(tiny_clip_path, 'model.safetensors'), 'rb').read()
+    shutil.move(weights, osp.join(setup['clip'], 'pytorch_model.bin'))  # an old, damaged save
+    with open(weights, 'wb') as f:  # beside the whole one, which transformers loads
+        f.write(good)
+    assert by_what(run_preflight(pretraining_cfg(setup)))['scorer encoder'].status == 'ok'
+    os.remove(osp.join(setup['clip'], 'pytorch_model.bin'))
     os.remove(weights)
     check = by_what(run_preflight(pretraining_cfg(setup)))['scorer encoder']
     assert check.status == 'BROKEN' and 'has no weights file' in check.detail

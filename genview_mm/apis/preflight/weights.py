@@ -54,8 +54,11 @@ def weights_file_problem(path: str) -> Optional[str]:
 def folder_weights_problem(folder: str, required: bool = True) -> Optional[str]:
     """Why a model folder's weights cannot be loaded (one unreadable, or none there when
     ``required``), or None."""
-    files = [osp.join(folder, n) for n in FOLDER_WEIGHTS if osp.isfile(osp.join(folder, n))]
-    for index in sorted(glob.glob(osp.join(folder, '*.index.json'))):
+    # the loaders (transformers, timm) read the first of these they find: another one beside
+    # it (an older save, damaged or not) is not read, nor a .bin index beside a safetensors one
+    files = [osp.join(folder, n) for n in FOLDER_WEIGHTS if osp.isfile(osp.join(folder, n))][:1]
+    indexes = sorted(glob.glob(osp.join(folder, '*.index.json')))
+    for index in [i for i in indexes if '.safetensors.' in i] or indexes:
         try:
             with open(index, encoding='utf-8') as f:
                 shards = sorted(set(json.load(f)['weight_map'].values()))
