@@ -610,6 +610,16 @@ def test_hook_refuses_images_that_share_manifest_rows(data, tmp_path):
     twice = ConcatDataset([build_dataset(str(root / 'a'), str(manifest)),  # one folder twice
                            build_dataset(osp.join(str(root), '.', 'a'), spelled)])
     GenViewPairHook().before_train(fake_runner(twice)[0])
+    # the same manifest named by its folder (out/) or through a link: checked apart before
+    out = tmp_path / 'out'
+    out.mkdir()
+    shutil.copyfile(manifest, out / 'manifest.jsonl')
+    os.symlink(out / 'manifest.jsonl', tmp_path / 'link.jsonl')
+    for spelled in (str(out), str(tmp_path / 'link.jsonl')):
+        concat = ConcatDataset([build_dataset(str(root / 'a'), str(out / 'manifest.jsonl')),
+                                build_dataset(str(root / 'b'), spelled)])
+        with pytest.raises(ValueError, match=f'^{2 * N} of {2 * N} dataset images share '):
+            GenViewPairHook().before_train(fake_runner(concat)[0])
     other = photos_with_views(str(tmp_path / 'other'), N, 24, ext='.png')  # its own manifest
     runner, logs = fake_runner(ConcatDataset([build_dataset(str(root / 'a'), str(manifest)),
                                               build_dataset(other.src_root, other.manifest)]))

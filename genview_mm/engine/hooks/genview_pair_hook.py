@@ -7,6 +7,7 @@ from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
 from genview_mm.datasets.transforms.genview_pair import GEN_KEYS, GenViewPairDataset
+from genview_mm.structures.manifest import is_remote, manifest_file
 from genview_mm.utils.file_safety import same_picture
 
 from ..errors import RunCheckFailed, StartCheckFailed, is_count, refuse_settings
@@ -98,6 +99,14 @@ def views_of_themselves(picked: Sequence[Tuple[str, str]]) -> List[str]:
     copy of it (a manifest imported with the views and source folders swapped, or from a
     views folder copied from the sources: every pair two views of the original, plain SSL)."""
     return [p for p, view in picked if _same(p) == _same(view) or same_picture(view, p)]
+
+
+def _manifest_id(transform: GenViewPairDataset) -> str:
+    """One name of the manifest file ``transform`` reads, however it is given: its folder
+    (``out/``) or the file, through a link or not (a remote one as it is)."""
+    backend = transform.loader.backend_args
+    path = manifest_file(transform.manifest, backend)
+    return path if is_remote(path, backend) else osp.realpath(path)
 
 
 def _same(path: str) -> str:
@@ -285,7 +294,7 @@ class GenViewPairHook(Hook):
         for ds, transform in pairs:  # the datasets reading each manifest, checked together
             if transform.prob > 0:
                 index = _read_index(transform)
-                readers.setdefault(_same(index.manifest), []).append((ds, index))
+                readers.setdefault(_manifest_id(transform), []).append((ds, index))
         for ds, transform in pairs:
             found = True
             self._expects_fields |= transform.prob > 0
@@ -340,7 +349,7 @@ class GenViewPairHook(Hook):
                         'GenViewPairHook.')
                 runner.logger.warning(f'GenView: {text}Were they re-saved since their views '
                                       'were made? Generate their views again.')
-            manifest = _same(transform.index.manifest)
+            manifest = _manifest_id(transform)
             if manifest not in checked:  # once per manifest, over every dataset reading it
                 members = readers[manifest]
                 checked[manifest] = (*shared_keys(members), sum(len(d) for d, _ in members))
