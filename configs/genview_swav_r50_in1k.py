@@ -6,6 +6,8 @@ _base_ = ['mmpretrain::swav/swav_resnet50_8xb32-mcrop-coslr-200e_in1k-224px-96px
 
 model = dict(type='GenViewSwAV', scorer=_base_.convnext_scorer,  # SwAV normalises in model
              data_preprocessor=dict(mean=_base_.clip_mean, std=_base_.clip_std))
+# upstream's top-level one too (unused while the model has its own, but read by whoever edits it)
+data_preprocessor = dict(mean=_base_.clip_mean, std=_base_.clip_std)
 # upstream's MultiView becomes GenViewPairDataset (manifest and prob: `genview` settings)
 train_pipeline = [_base_.train_pipeline[0],
                   dict(_base_.train_pipeline[1], type='GenViewPairDataset'),

@@ -59,9 +59,13 @@ def test_config_builds_and_runs_a_loss_step(path, manifest, tiny_clip_path, tiny
     assert cfg.model.scorer.encoder == dict(
         type='TimmPatchEncoder', model_name='convnext_base.clip_laion2b_augreg', input_size=224)
     assert cfg.model.get('normalize', 'local') == 'local' and cfg.model.get('gamma', 1.0) == 1.0
-    preprocessor = cfg.model.get('data_preprocessor') or cfg.data_preprocessor
-    assert preprocessor['mean'] == pytest.approx([122.7709383, 116.7460125, 104.09373615])
-    assert preprocessor['std'] == pytest.approx([68.5005327, 66.6321579, 70.32316305])
+    # the model's own, and a top-level one that agrees (SwAV's kept upstream's ImageNet values)
+    for preprocessor in (cfg.model.get('data_preprocessor'), cfg.get('data_preprocessor')):
+        if preprocessor is not None:
+            assert preprocessor['mean'] == pytest.approx([122.7709383, 116.7460125,
+                                                          104.09373615])
+            assert preprocessor['std'] == pytest.approx([68.5005327, 66.6321579, 70.32316305])
+    assert cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor')
     # upstream's pipeline with MultiView turned into GenViewPairDataset (same views)
     upstream = Config.fromfile(_upstream_path(path)).train_dataloader.dataset.pipeline
     pipeline_cfg = cfg.train_dataloader.dataset.pipeline
