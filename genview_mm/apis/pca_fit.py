@@ -198,6 +198,10 @@ def run_fit(paths: Sequence[str], encoder, out: str, fg_fraction: float = 0.4,
     pca.save(out)  # a failed save keeps the earlier fit and its sheet
     if osp.isfile(sheet):  # an earlier fit's (check_outputs let it go): never beside this one
         os.remove(sheet)
+    beside = sheet_path(out)  # an earlier fit's default sheet, this one's going elsewhere
+    if osp.realpath(beside) != osp.realpath(sheet) and osp.isfile(beside) and \
+            is_contact_sheet(beside):
+        os.remove(beside)
     if draw_sheet(pca, encoder, paths, sheet, batch_size, sheet_images):
         logger.info('saved %s (alpha=%.4f, %d images) and contact sheet %s', out, pca.alpha,
                     pca.num_images, sheet)

@@ -193,6 +193,17 @@ def test_a_refit_never_leaves_the_earlier_sheet(tiny_clip_path, tmp_path, caplog
     assert not sheet.exists()
     assert 'no contact sheet: none of the images could be read for it' in caplog.text
     assert 'and contact sheet' not in caplog.text
+    # a refit drawing its sheet elsewhere (--sheet): the earlier fit's beside the file is gone
+    monkeypatch.undo()
+    pca_fit.run_fit(good, enc, out, batch_size=4, show_progress=False, sign_rule='+1')
+    assert sheet.exists()
+    pca_fit.run_fit(good, enc, out, batch_size=4, show_progress=False, sign_rule='-1',
+                    sheet=str(tmp_path / 'elsewhere.png'))
+    assert not sheet.exists() and (tmp_path / 'elsewhere.png').exists()
+    sheet.write_bytes(b'my own picture')  # a file not drawn here stays
+    pca_fit.run_fit(good, enc, out, batch_size=4, show_progress=False, sign_rule='+1',
+                    sheet=str(tmp_path / 'elsewhere.png'))
+    assert sheet.read_bytes() == b'my own picture'
 
 
 def test_a_failed_save_keeps_the_earlier_fit_and_its_sheet(tiny_clip_path, tmp_path,
