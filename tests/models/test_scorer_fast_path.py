@@ -72,6 +72,17 @@ def test_weights_in_the_autocast_dtype_give_identical_scores(pca, convnext):
     assert {p.dtype for p in plain.encoder.parameters()} == {torch.float32}
     assert cast.speed_settings() == dict(autocast=True, cast_weights=True, channels_last=False,
                                          compile=False, cuda_graph=False)
+    # then a device without autocast (the scorer moved from a GPU to the CPU, where 'auto'
+    # is off): its bfloat16 weights failed on a dtype mismatch; it scores as loaded again
+    fp32 = scorer(pca, convnext, cast_weights=False, autocast=False, channels_last=False,
+                  compile=False, cuda_graph=False)
+    cast.switches['autocast'] = False
+    cast.__dict__['_plan'] = None  # (the plan of another device)
+    for x, y in zip(fp32(v1, v2), cast(v1, v2)):
+        assert torch.equal(x, y)
+    assert {p.dtype for p in cast.encoder.parameters()} == {torch.float32}
+    assert all(torch.equal(p, q) for p, q in zip(cast.encoder.parameters(),
+                                                 convnext.parameters()))
 
 
 def test_one_call_matches_the_official_two_calls_in_float32(pca, convnext):

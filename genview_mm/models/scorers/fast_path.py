@@ -61,7 +61,8 @@ def resolve_graph(value: Switch, device: torch.device, pairs: int, seen: set,
     return resolve_switch('cuda_graph', value, device, seen, cuda_only=True)
 
 
-def cast_autocast_weights(module: nn.Module, dtype: torch.dtype) -> int:
+def cast_autocast_weights(module: nn.Module, dtype: torch.dtype,
+                          originals: Optional[Dict[Tuple[str, str], torch.Tensor]] = None) -> int:
     """Store the weight and bias of every Conv/Linear of ``module`` in ``dtype``, in place.
 
     Under ``torch.autocast(dtype=dtype)`` these layers cast their weights to ``dtype`` at every
@@ -71,20 +72,35 @@ def cast_autocast_weights(module: nn.Module, dtype: torch.dtype) -> int:
     Args:
         module (nn.Module): the frozen encoder.
         dtype (torch.dtype): the autocast dtype.
+        originals (dict, optional): gets a CPU copy of each tensor before its first cast, by
+            (layer name, 'weight' or 'bias'), for :func:`restore_weights`.
 
     Returns:
         int: the number of tensors cast.
     """
     count = 0
-    for layer in module.modules():
+    for layer_name, layer in module.named_modules():
         if not isinstance(layer, AUTOCAST_CAST_MODULES):
             continue
         for name in ('weight', 'bias'):
             param = getattr(layer, name, None)
             if param is not None and param.is_floating_point() and param.dtype != dtype:
+                if originals is not None and (layer_name, name) not in originals:
+                    originals[layer_name, name] = param.data.to('cpu', copy=True)
                 param.data = param.data.to(dtype)
                 count += 1
     return count
+
+
+def restore_weights(module: nn.Module, originals: Dict[Tuple[str, str], torch.Tensor]) -> int:
+    """Put back the tensors :func:`cast_autocast_weights` kept in ``originals`` (on the device
+    of the module's tensor): the encoder as loaded, for a device that runs without autocast
+    (its fp16 weights failed there on a dtype mismatch). Returns the number restored."""
+    layers = dict(module.named_modules())
+    for (layer_name, name), tensor in originals.items():
+        param = getattr(layers[layer_name], name)
+        param.data = tensor.to(param.device, copy=True)
+    return len(originals)
 
 
 def pad_rows(x: torch.Tensor, rows: int) -> torch.Tensor:

@@ -16,6 +16,7 @@ from .fast_path import (
     check_switch,
     resolve_graph,
     resolve_switch,
+    restore_weights,
 )
 from .normalization import ssl_normalisation, to_encoder_pixels
 from .pair_scores import pair_quality
@@ -132,6 +133,7 @@ class PairQualityScorer(nn.Module):
         self.__dict__['_encoder'] = enc
         self.__dict__['_direction'] = pca.direction.detach().float().clone()
         self.__dict__['_plan'] = None  # (device, settings, runner), made at the first call
+        self.__dict__['_originals'] = {}  # cast_autocast_weights' copies, for restore_weights
         # the SSL normalisation read from a preprocessor, and its per-device tensors: reading a
         # preprocessor's buffers, or making tensors from floats, syncs a GPU at every step
         self.__dict__['_ssl_norm'] = None  # (data_preprocessor, (mean, std, bgr))
@@ -166,8 +168,12 @@ class PairQualityScorer(nn.Module):
                         compile=resolve_switch('compile', sw['compile'], device, seen),
                         cuda_graph=graph)
         enc = self.encoder.to(device).eval()
+        originals = self.__dict__['_originals']  # the weights before any cast, on the CPU
         if settings['cast_weights']:
-            cast_autocast_weights(enc, self.autocast_dtype)
+            cast_autocast_weights(enc, self.autocast_dtype, originals)
+        elif originals:  # cast for autocast on another device: as loaded again (not rounded)
+            restore_weights(enc, originals)
+            originals.clear()
         if settings['channels_last']:
             enc.to(memory_format=torch.channels_last)
         self.__dict__['_direction'] = self.__dict__['_direction'].to(device)
