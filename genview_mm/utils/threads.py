@@ -56,10 +56,14 @@ class OrderedPool:
             ready.append(self.pending.pop(0).result())
         return ready
 
-    def close(self) -> None:
-        """Wait for running calls (none left half-done), drop the rest."""
-        if self.pool is not None:
-            for future in self.pending:
-                future.cancel()
-            self.pool.shutdown(wait=True)
-            self.pending = []
+    def close(self) -> list:
+        """Wait for running calls (none left half-done), drop the rest; the results of the
+        waiting calls that finished without an error, in order (work done before a stop)."""
+        if self.pool is None:
+            return []
+        for future in self.pending:
+            future.cancel()
+        self.pool.shutdown(wait=True)
+        finished = [f.result() for f in self.pending if not f.cancelled() and not f.exception()]
+        self.pending = []
+        return finished

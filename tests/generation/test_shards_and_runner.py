@@ -5,6 +5,7 @@ a full disk, and the per-image seeds."""
 import errno
 import os
 import re
+import time
 import weakref
 from collections import Counter
 
@@ -133,6 +134,37 @@ def test_a_kill_inside_a_shard_keeps_its_finished_images(items, tmp_path):
     gen = FakeGen()
     stats = run(items, out, gen, shard_size=100)
     assert (stats['skipped'], stats['new']) == (2, 9) and not set(gen.calls) & set(dying.calls)
+
+
+class DiesOnceWritten(FakeGen):
+    """Dies in its second generate call, once the first call's views are on disk."""
+
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+
+    def generate(self, images, keys, analysis=None):
+        if self.calls:
+            for _ in range(500):  # the writer threads' files, not yet their rows
+                if len([f for _, _, fs in os.walk(self.out / 'images') for f in fs]) == 2:
+                    break
+                time.sleep(0.01)
+            raise Killed
+        return super().generate(images, keys, analysis)
+
+
+def test_a_kill_journals_the_views_the_writers_finished(items, tmp_path):
+    """Ctrl-C (or an error) during a generate call: the views the writer threads had written
+    by then were dropped with the pool, unjournaled, so the rerun generated them again."""
+    out = tmp_path / 'out'
+    dying = DiesOnceWritten(out)
+    with pytest.raises(Killed):
+        run(items, out, dying, shard_size=100, batch_size=2, writers=2)
+    journaled = {r.key for r in read_rows(shard_path(str(out), 0, 'journal'))}
+    assert journaled == set(dying.calls) and len(journaled) == 2
+    gen = FakeGen()
+    stats = run(items, out, gen, shard_size=100)
+    assert (stats['skipped'], stats['new']) == (2, 9) and not set(gen.calls) & journaled
 
 
 def test_a_lost_view_whose_redo_fails_is_recorded_failed_not_ok(items, tmp_path):

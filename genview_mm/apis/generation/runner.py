@@ -106,11 +106,14 @@ def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: D
     unwritten: List[ManifestRow] = opts.setdefault('unwritten', [])
     limit = max(WRITE_FAILURES_IN_A_ROW, 2 * opts['batch_size'] * gen.num_variations)
 
+    def keep(row: ManifestRow) -> None:
+        row.attempt = 1 + (before[row.id].attempt if row.id in before else 0)
+        journal.write(row)
+        rows.append(row)
+
     def record(new: Sequence[ManifestRow], images: int = 0) -> None:
         for row in new:
-            row.attempt = 1 + (before[row.id].attempt if row.id in before else 0)
-            journal.write(row)
-            rows.append(row)
+            keep(row)
             if row.ok or manifest.failure_cause(row.reason) == 'transient: write failed':
                 unwritten[:] = [] if row.ok else unwritten + [row]
         bar.update(images)
@@ -141,8 +144,9 @@ def _run_shard(gen, out_dir: str, shard: int, todo: Sequence[ImageItem], opts: D
             bar.update(len(pairs))
         record(pool.done(True))
     finally:  # each step also when one before it fails (a full disk fails the journal too)
-        try:
-            pool.close()
+        try:  # views written before a stop (Ctrl-C, an error) are journaled, not redone
+            for row in pool.close():
+                keep(row)
             journal.close()
         finally:
             shutil.rmtree(tmp_dir, ignore_errors=True)
