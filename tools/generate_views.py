@@ -199,6 +199,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
     from genview_mm.apis.generation.job import ABORTS, check_args, run_from_args
+    from genview_mm.utils.interrupt import exit_on_sigterm
+    exit_on_sigterm()  # a job's time limit or scancel: the views written so far are journaled
     try:
         if args.check_args:
             check_args(args)
