@@ -96,6 +96,21 @@ def test_list_source_drops_labels_comments_and_non_images(tmp_path):
         list(iter_list(str(lst), str(tmp_path)))
 
 
+def test_a_list_saved_with_a_byte_order_mark_draws_as_the_plain_list(tmp_path):
+    """A list saved as UTF-8 with BOM (an editor's 'UTF-8 BOM'): the mark went into its first
+    path, whose image was then never drawn and was counted as missing."""
+    names = [f'x/{i}.jpg' for i in range(5)]
+    for name in names:
+        write(str(tmp_path / name), b'x')
+    for first in (names[0], f'{tmp_path}/{names[0]}'):  # relative or absolute
+        write(str(tmp_path / 'bom.txt'), '\n'.join([first] + names[1:]).encode('utf-8-sig'))
+        assert list(iter_list(str(tmp_path / 'bom.txt'), str(tmp_path))) == names
+        report = sample_extra_images(str(tmp_path / 'bom.txt'), 5, None)
+        assert (report.paths, report.unreadable) == (names, 0)
+    write(str(tmp_path / 'bom.txt'), '# header x.jpg\nx/1.jpg\n'.encode('utf-8-sig'))
+    assert list(iter_list(str(tmp_path / 'bom.txt'), str(tmp_path))) == ['x/1.jpg']
+
+
 def test_reservoir_keeps_the_smallest_keys_whatever_the_order():
     items = [f'img/{i}.jpg' for i in range(500)]
     expected = sorted(items, key=lambda s: item_key(s, 3))[:40]
