@@ -163,3 +163,20 @@ def test_a_percent_under_one_image_per_class_says_it_keeps_one(tmp_path, capsys)
     assert err.splitlines() == ['note: 0.05% of 446 images rounds to none per class, so '
                                 'train_0.05percent.txt keeps one per class (0.9%); '
                                 '--num-per-class 1 says so']  # 1% rounds to one: no note
+
+
+def test_a_train_list_saved_with_a_byte_order_mark_reads_as_the_plain_list(tmp_path):
+    """A train list saved as UTF-8 with BOM: the mark went into its first path, which a subset
+    then listed mid-file (a path that names no image: training failed when it reached it)."""
+    plain, bom = str(tmp_path / 'train.txt'), str(tmp_path / 'train_bom.txt')
+    write_ann_file(train_list(), plain)
+    with open(plain, encoding='utf-8') as f:
+        text = f.read()
+    for head in ('', '# header\n', '\n'):
+        with open(bom, 'w', encoding='utf-8-sig') as f:
+            f.write(head + text)
+        assert read_ann_file(bom) == read_ann_file(plain)
+    subset = balanced_subset(read_ann_file(bom), num_per_class=95)
+    assert all(not p.startswith('\ufeff') for p, _ in subset)
+    assert simclr_subset([osp.basename(train_list()[0][0])], read_ann_file(bom)) == \
+        [train_list()[0]]
