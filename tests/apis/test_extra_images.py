@@ -160,6 +160,46 @@ def test_links_inside_the_source_are_not_walked_twice(tmp_path):
     assert sorted(iter_folder(root, root)) == [f'real/img{i}.jpg' for i in range(6)]
 
 
+class _Listing:
+    """``os.scandir``'s entries of a folder in a given order (a context manager, closable)."""
+
+    def __init__(self, entries):
+        self.entries = entries
+
+    def __enter__(self):
+        return iter(self.entries)
+
+    def __exit__(self, *exc):
+        return False
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize('target', ['ext', 'ext/sub'])
+def test_two_links_to_one_folder_elsewhere_give_one_path_whatever_the_order(
+        tmp_path, monkeypatch, target):
+    """Two links to one folder outside the source (or to it and to a folder in it): the link
+    the walk reached first won, so the paths, and with them the sample, depended on the
+    listing order (another file system, a copy of the dump)."""
+    for i in range(4):
+        write(str(tmp_path / 'ext' / 'sub' / f'img{i}.jpg'), bytes([i]))
+    os.makedirs(tmp_path / 'dump')
+    os.symlink(tmp_path / 'ext', tmp_path / 'dump' / 'a')
+    os.symlink(tmp_path / target, tmp_path / 'dump' / 'b')
+    root, real = str(tmp_path / 'dump'), os.scandir
+
+    def listing(path, backwards):
+        with real(path) as entries:
+            return _Listing(sorted(entries, key=lambda e: e.name, reverse=backwards))
+
+    walks = []
+    for backwards in (False, True):
+        monkeypatch.setattr(os, 'scandir', lambda path: listing(path, backwards))
+        walks.append(sorted(iter_folder(root, root)))
+    assert walks[0] == walks[1] and len(walks[0]) == 4
+
+
 def test_a_broken_link_in_imagenet_still_excludes_its_name(tmp_path):
     """An ImageNet file that is a link to a missing file (a copy being restored, an unmounted
     share) was skipped by the walk, so a candidate of that name was not excluded. With the

@@ -118,7 +118,8 @@ def iter_image_entries(folder: str, walk: Optional[Walk] = None, broken_links: b
             listing.close()
             continue
         walk.seen.add((info.st_dev, info.st_ino))
-        with listing as entries:
+        folders = []  # walked in name order: which of two links to one folder elsewhere wins
+        with listing as entries:  # (its path) is the tree's, not the listing order's
             for entry in entries:
                 if is_hidden(entry.name):
                     continue
@@ -128,10 +129,11 @@ def iter_image_entries(folder: str, walk: Optional[Walk] = None, broken_links: b
                 elif entry.is_symlink() and walk.inside(entry.path):
                     continue  # its target is walked as itself: one path, whatever the order
                 elif entry.is_dir():
-                    walk.stack.append((entry.path, rel + entry.name + '/'))
+                    folders.append((entry.path, rel + entry.name + '/'))
                 elif is_image_file(entry.name) and (entry.is_file() or (
                         broken_links and entry.is_symlink())):
                     yield entry, rel + entry.name
+        walk.stack += sorted(folders, key=lambda folder: folder[1], reverse=True)
         if marks:
             yield None
     if walk.unlistable:
