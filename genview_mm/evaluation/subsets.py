@@ -23,15 +23,9 @@ Entry = Tuple[str, int]
 
 def read_ann_file(path: str) -> List[Entry]:
     """Read ``path label`` lines (blank lines ignored); every line must have a label, and no
-    image may be listed twice (a subset drawn from it would hold repeats). The byte-order mark
-    of a list saved as UTF-8 with BOM is no part of its first path (a subset would list it so,
-    mid-file, naming no image)."""
+    image may be listed twice (a subset drawn from it would hold repeats)."""
     entries, seen, repeated = [], set(), []
     for name, label in read_annotation_list(path):
-        if not entries and name.startswith('\ufeff'):
-            name = name[1:]
-            if not name.strip() or name.startswith('#'):  # blank, or a comment: skipped
-                continue
         if label is None:
             raise ValueError(f'{path}: expected "relative/path.JPEG label" lines, got '
                              f'{name!r} without a label')

@@ -4,7 +4,8 @@ MMPretrain's ``CustomDataset`` reads such a file line by line and splits the las
 field off as the integer label. Every genview_mm tool that takes a list (view generation, the
 preflight's dataset sample, the semi-supervised subsets, the extra-image sampler) reads it here,
 the same way: blank lines and ``#`` comments are skipped, a trailing integer after a space is the
-label, anything else is part of the path. Files are streamed (a 1.28M-line list is never held as
+label, anything else is part of the path (a byte-order mark is not: MMPretrain's datasets keep it,
+which the preflight reports). Files are streamed (a 1.28M-line list is never held as
 a whole) and may live on any ``mmengine.fileio`` backend.
 """
 from typing import Iterator, Optional, Tuple
@@ -48,7 +49,9 @@ def read_annotation_list(path: str, backend_args: Optional[dict] = None) -> Iter
     """
     from mmengine.fileio import get_local_path
     with get_local_path(path, backend_args=backend_args) as local:
-        with open(local, encoding='utf-8') as f:
+        # a list saved as UTF-8 with BOM: the mark is no part of its first path (a subset or
+        # extra-image sample drawn from it listed that path mid-file, naming no image)
+        with open(local, encoding='utf-8-sig') as f:
             try:
                 for line in f:
                     entry = parse_annotation_line(line)

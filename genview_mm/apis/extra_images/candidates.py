@@ -165,8 +165,8 @@ def iter_folder(folder: str, data_root: str) -> Iterator[str]:
 def iter_list(list_file: str, data_root: str) -> Iterator[str]:
     """Image paths of a list file, read by the one annotation-list reader
     (:func:`~genview_mm.utils.annotation_list.read_annotation_list`: blank lines and ``#``
-    comments skipped, a trailing integer label dropped); dot-files and non-images skipped, and
-    the byte-order mark of a list saved as UTF-8 with BOM.
+    comments skipped, a trailing integer label dropped, a byte-order mark too); dot-files and
+    non-images skipped.
 
     Args:
         list_file (str): one path per line, relative to ``data_root`` or absolute.
@@ -178,11 +178,7 @@ def iter_list(list_file: str, data_root: str) -> Iterator[str]:
     Raises:
         ValueError: a path points outside ``data_root``.
     """
-    for count, (entry, _) in enumerate(read_annotation_list(list_file)):
-        if count == 0 and entry.startswith('\ufeff'):  # saved as UTF-8 with BOM: the mark is
-            entry = entry[1:]  # no part of the first path (which would be dropped as missing)
-            if not entry.strip() or entry.startswith('#'):
-                continue
+    for entry, _ in read_annotation_list(list_file):
         rel = posixpath.normpath(entry.replace(os.sep, '/'))
         if not is_image_file(rel.rsplit('/', 1)[-1]):
             continue
