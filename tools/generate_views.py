@@ -73,8 +73,9 @@ def multiple_of_8(text: str) -> int:
     sizes at the first call, which failed every image of the run)."""
     value = positive_int(text)
     if value % 8:
+        near = sorted({max(8, value - value % 8), value - value % 8 + 8})  # 4: 8 alone
         raise argparse.ArgumentTypeError(f'must be a multiple of 8, got {value} (e.g. '
-                                         f'{max(8, value - value % 8)} or {value - value % 8 + 8})')
+                                         f'{" or ".join(map(str, near))})')
     return value
 
 

@@ -49,6 +49,9 @@ def test_clear_early_errors(photo_dir, tiny_unclip_pca, tiny_unclip_path, tmp_pa
                                              '--gen-size', '36'),  # every image failed
                                          'argument --gen-size: must be a multiple of 8, got 36 '
                                          '(e.g. 32 or 40)'),
+        'gen size below 8': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
+                                 '--gen-size', '4'),  # said '(e.g. 8 or 8)'
+                             'argument --gen-size: must be a multiple of 8, got 4 (e.g. 8)'),
         'negative writers': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
                                  '--writers', '-1'), 'argument --writers: must be >= 0, got -1'),
         'negative lock wait': (cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out,
