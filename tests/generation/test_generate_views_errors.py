@@ -198,6 +198,25 @@ def test_check_args_refuses_what_a_task_would_refuse(gen_main, photo_dir, tiny_u
         '--scheduler', 'DDIMScheduler', '--rank', '1', '--world-size', '2', '--check-args']) == 0
 
 
+def test_a_file_the_settings_cannot_read_is_one_line(gen_main, photo_dir, tiny_unclip_pca,
+                                                     tiny_unclip_path, tmp_path, capsys,
+                                                     monkeypatch):
+    """The settings record hashes the PCA file and fingerprints the weights: one that could
+    not be read (EIO, another user's file) ended in a traceback."""
+    import errno
+
+    from genview_mm.apis.generation import settings
+
+    def unreadable(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, 'Permission denied', path)
+    monkeypatch.setattr(settings, 'file_sha256', unreadable)
+    out = str(tmp_path / 'out')
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 1
+    err = capsys.readouterr().err
+    assert err == (f'generate_views.py: error: cannot read {tiny_unclip_pca} (Permission '
+                   'denied): fix its permissions or its disk, or copy it again\n'), err
+
+
 def test_an_empty_scheduler_is_the_default(tiny_unclip_pca):
     """``--scheduler ''`` ran with the default scheduler but recorded '' for it, so a rerun
     without the flag was refused ('scheduler: '' -> None')."""

@@ -84,8 +84,7 @@ def make_generator(args: argparse.Namespace, device: str):
             height=args.gen_size, width=args.gen_size, output_size=args.output_size,
             noise_bins=args.noise_bins, noise_levels=args.noise_levels, base_seed=args.seed,
             num_variations=args.num_variations, output=args.output, compile=args.compile,
-            max_batch_size=max_batch,
-            check_encoder=not args.no_encoder_check))
+            max_batch_size=max_batch, check_encoder=not args.no_encoder_check))
     except ValueError as exc:  # a setting argparse cannot reach (a caller of this function)
         raise UsageError(str(exc)) from None
 
@@ -132,8 +131,10 @@ def checked_start(args: argparse.Namespace, check_only: bool = False):
         return launch, generator, None, check_settings(args.out_dir, {}, args.overwrite)
     try:
         settings = settings_of(generator, args)
-    except ValueError as exc:  # a damaged weights file (the fingerprint reads them)
-        raise SetupError(str(exc)) from None
+    except (OSError, ValueError) as exc:  # a damaged weights file (the fingerprint reads it),
+        raise SetupError(str(exc) if isinstance(exc, ValueError) else  # or one not readable
+                         f'cannot read {exc.filename} ({exc.strerror}): fix its permissions or '
+                         'its disk, or copy it again') from None
     if check_only and not args.device:
         unresolved = dict(dtype=args.dtype is None, output=args.output == 'auto')
         settings.update({k: old.get(k, settings[k]) for k, keep in unresolved.items() if keep})
