@@ -51,6 +51,10 @@ def parse_args() -> argparse.Namespace:
     if bad:
         parser.error(f'--num-per-class must be at least 1, got {" ".join(bad)} (nothing was '
                      'written)')
+    for flag, path in [('--train-list', args.train_list)] + [('--simclr', p) for p in args.simclr]:
+        if path and '://' not in path and not osp.isfile(path):  # '[Errno 2] No such file'
+            parser.error(f'{flag} {path!r} {"is a folder" if osp.isdir(path) else "does not exist"}'
+                         ': give the list file (nothing was written)')
     if osp.exists(args.out_dir) and not osp.isdir(args.out_dir):
         parser.error(f'--out-dir {args.out_dir!r} is a file, not a folder (nothing was written)')
     from _early import writable_problem

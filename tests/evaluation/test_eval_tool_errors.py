@@ -287,8 +287,13 @@ def test_semi_subsets_writes_nothing_when_one_request_fails(train_list, tmp_path
     assert not out_dir.exists()
     missing = run_tool('make_semi_subsets.py', '--train-list', tmp_path / 'nope.txt',
                        '--percent', '1', '--out-dir', out_dir, returncode=2)
-    assert 'nope.txt' in missing.stderr
+    assert missing.stderr.strip().endswith(  # it said '[Errno 2] No such file ...' alone
+        f"--train-list {str(tmp_path / 'nope.txt')!r} does not exist: give the list file "
+        '(nothing was written)'), missing.stderr
     assert 'Traceback' not in missing.stderr and not out_dir.exists()
+    folder = run_tool('make_semi_subsets.py', '--simclr', tmp_path, '--out-dir', out_dir,
+                      returncode=2)
+    assert f"--simclr {str(tmp_path)!r} is a folder: give the list file" in folder.stderr
 
 
 @pytest.mark.slow
