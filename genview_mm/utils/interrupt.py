@@ -43,9 +43,17 @@ def install(prog: Optional[str] = None) -> None:
 
 def exit_on_sigterm() -> None:
     """Turn SIGTERM into ``SystemExit(143)``, so that ``finally`` blocks run (a tool that
-    starts child processes stops them) instead of the process vanishing at once."""
+    starts child processes stops them) instead of the process vanishing at once. A SIGTERM
+    after the first is ignored: the exit is under way, and a repeat (torchrun or the demo
+    passing on the SIGTERM that Slurm or ``timeout`` sent to every process) cut those
+    ``finally`` blocks short; SIGKILL, which a scheduler sends after its grace time, still
+    ends the process."""
+    stopping: List[int] = []
 
     def handler(signum, frame) -> None:
+        if stopping:  # a repeat: not a second SystemExit inside the first one's finally
+            return
+        stopping.append(signum)
         raise SystemExit(128 + signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, handler)

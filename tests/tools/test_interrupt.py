@@ -113,3 +113,25 @@ def test_deferred_stop_leaves_an_ignored_signal_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_repeated_sigterm_lets_the_first_ones_cleanup_finish():
+    """SIGTERM reaches a torchrun worker (or the demo's generate_views stage) twice: from Slurm
+    or ``timeout``, which signal every process, then passed on by torchrun (or the demo). The
+    second SystemExit was raised inside the first one's finally: generate_views stopped
+    before journaling the views its writers had finished."""
+    previous = signal.getsignal(signal.SIGTERM)
+    cleaned = []
+    try:
+        interrupt.exit_on_sigterm()
+        with pytest.raises(SystemExit) as exc:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)  # (the handler runs at once)
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)  # the repeat, during the cleanup
+                time.sleep(0.05)
+                cleaned.append(True)
+        assert exc.value.code == 143 and cleaned == [True]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
