@@ -659,6 +659,32 @@ def test_scorer_weights_that_do_not_load(setup, tmp_path, content, tiny_clip_pat
     assert check.status == 'BROKEN' and 'is not a loadable torch file' in check.detail
 
 
+def test_a_model_folders_weights_are_checked_in_transformers_order(tmp_path):
+    """transformers reads model.safetensors, else a safetensors shard index, else
+    pytorch_model.bin, else a .bin index: a damaged old pytorch_model.bin beside a whole
+    sharded safetensors save, or a .bin index with its shards gone beside model.safetensors,
+    failed the preflight though neither is read."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from genview_mm.apis.preflight.weights import folder_weights_problem
+    shard = 'model-00001-of-00001.safetensors'
+    save_file(dict(w=torch.zeros(2)), str(tmp_path / shard))
+    (tmp_path / 'model.safetensors.index.json').write_text(json.dumps(dict(
+        metadata={}, weight_map=dict(w=shard))))
+    (tmp_path / 'pytorch_model.bin').write_bytes(b'an old save, cut short')
+    assert folder_weights_problem(str(tmp_path)) is None
+    os.remove(tmp_path / shard)  # the index read: its shard missing is said
+    assert 'lacks 1 weight shards' in folder_weights_problem(str(tmp_path))
+    os.remove(tmp_path / 'model.safetensors.index.json')  # now the .bin is read
+    assert 'is not a loadable torch file' in folder_weights_problem(str(tmp_path))
+    save_file(dict(w=torch.zeros(2)), str(tmp_path / 'model.safetensors'))
+    (tmp_path / 'pytorch_model.bin.index.json').write_text(json.dumps(dict(
+        weight_map=dict(w='pytorch_model-00001-of-00002.bin'))))
+    assert folder_weights_problem(str(tmp_path)) is None
+
+
 def test_damaged_weights_in_the_hugging_face_cache(setup, tmp_path, monkeypatch):
     """A timm encoder whose cached weights file is random bytes (an interrupted download)."""
     import huggingface_hub.constants

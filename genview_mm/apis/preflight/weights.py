@@ -55,10 +55,16 @@ def folder_weights_problem(folder: str, required: bool = True) -> Optional[str]:
     """Why a model folder's weights cannot be loaded (one unreadable, or none there when
     ``required``), or None."""
     # the loaders (transformers, timm) read the first of these they find: another one beside
-    # it (an older save, damaged or not) is not read, nor a .bin index beside a safetensors one
+    # it (an older save, damaged or not) is not read, nor a .bin index beside a safetensors one;
+    # transformers reads model.safetensors, else a safetensors index, else pytorch_model.bin
     files = [osp.join(folder, n) for n in FOLDER_WEIGHTS if osp.isfile(osp.join(folder, n))][:1]
     indexes = sorted(glob.glob(osp.join(folder, '*.index.json')))
-    for index in [i for i in indexes if '.safetensors.' in i] or indexes:
+    safe = [i for i in indexes if '.safetensors.' in i]
+    if files and (files[0].endswith('.safetensors') or not safe):
+        indexes = []  # a single file read before any index
+    else:  # a safetensors index is read before pytorch_model.bin
+        files, indexes = ([] if safe else files), (safe or indexes)
+    for index in indexes:
         try:
             with open(index, encoding='utf-8') as f:
                 shards = sorted(set(json.load(f)['weight_map'].values()))
