@@ -382,6 +382,10 @@ def test_an_mmpretrain_dataset_reads_its_images_from_data_prefix_img_path(tmp_pa
         "CustomDataset reads its images from data_prefix['img_path'], but its data_prefix has "
         "only 'img'"))
     assert check.fix[0].endswith('--cfg-options k.data_prefix.img_path=DIR')
+    check = only(check_dataset('k', dict(ds, data_prefix={})))  # the same KeyError at build
+    assert (check.status, check.detail) == ('BROKEN', (
+        "CustomDataset reads its images from data_prefix['img_path'], but its data_prefix is "
+        'empty'))
     ann = write_list(tmp_path, [f'{n} 0' for n in names])
     os.makedirs(tmp_path / 'elsewhere')
     ds = dict(ds, ann_file=ann, data_prefix=dict(img='elsewhere', img_path='data'))

@@ -380,8 +380,9 @@ def check_dataset(key: str, ds: dict, labels: bool = False) -> List[Check]:
     prefix = ds.get('data_prefix')
     if isinstance(prefix, dict) and 'img_path' not in prefix and mmpretrain_reading(ds):
         # MMDetection's spelling (img=...): MMPretrain's build stops with KeyError: 'img_path'
+        held = f'has only {", ".join(map(repr, prefix))}' if prefix else 'is empty'
         return [Check(what, BROKEN, f'{kind} reads its images from data_prefix[\'img_path\'], '
-                      f'but its data_prefix has only {", ".join(map(repr, prefix))}',
+                      f'but its data_prefix {held}',
                       fix_lines('img_path_prefix', key=key))]
     root, ann, folders = dataset_paths(ds)
     backend = other_backend(ds.get('backend_args'))  # MMDetection's: its files all read there
