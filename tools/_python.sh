@@ -82,6 +82,7 @@ export_slurm_port() {
 # TCP port. NODE_RANK=1 with NNODES unset (the second node's command without it) or
 # NODE_RANK=NNODES (ranks counted from 1) started torchrun, which waited silently, forever, for
 # nodes that never came; NNODES=0 or NNODES=two was a torchrun traceback, after the preflight.
+# NODE_RANK > 0 also needs MASTER_ADDR (the default, 127.0.0.1, is node 0 only on node 0).
 require_torchrun_env() {
   NNODES=${NNODES:-1}; NODE_RANK=${NODE_RANK:-0}; PORT=${PORT:-29500}
   local most=$NNODES
@@ -96,6 +97,13 @@ require_torchrun_env() {
     echo "$(basename "$0"): NODE_RANK=$NODE_RANK with NNODES=$NNODES: node ranks are 0 to" \
       "NNODES-1; set NNODES to the number of nodes (the same on every node) and NODE_RANK to" \
       "this node's rank; $1" >&2
+    exit 2
+  fi
+  if (( NODE_RANK > 0 )) && [ -z "${MASTER_ADDR:-}" ]; then  # torchrun then looked for node 0
+    # at 127.0.0.1, this node itself, and waited silently for a rendezvous that never came
+    echo "$(basename "$0"): NODE_RANK=$NODE_RANK without MASTER_ADDR: this node would look for" \
+      "node 0 at 127.0.0.1 (itself) and wait; set MASTER_ADDR to node 0's address (the same" \
+      "on every node; 127.0.0.1 only when all nodes are this machine); $1" >&2
     exit 2
   fi
 }

@@ -464,11 +464,28 @@ def test_torchrun_launchers_refuse_a_node_rank_past_the_nodes(tmp_path, script, 
             'ranks are 0 to NNODES-1; set NNODES to the number of nodes (the same on every '
             "node) and NODE_RANK to this node's rank; usage: ")
         assert recorded(stand_ins['PIDS']) == []  # no preflight, no torchrun
-    run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES='2', NODE_RANK='1', PORT='29600'))
+    # a node past the first without MASTER_ADDR: torchrun looked for node 0 at 127.0.0.1, its
+    # own address, and waited silently (900 s, then a rendezvous timeout traceback)
+    for value in (None, ''):
+        env = dict(stand_ins, NNODES='2', NODE_RANK='1', PORT='29600')
+        env.pop('MASTER_ADDR', None) if value is None else env.update(MASTER_ADDR=value)
+        run = run_cmd(cmd, cwd=str(tmp_path), env=env, returncode=2)
+        assert run.stdout == '' and run.stderr.count('\n') == 1
+        assert run.stderr.startswith(
+            f"{script}: NODE_RANK=1 without MASTER_ADDR: this node would look for node 0 at "
+            "127.0.0.1 (itself) and wait; set MASTER_ADDR to node 0's address (the same on "
+            'every node; 127.0.0.1 only when all nodes are this machine); usage: ')
+        assert recorded(stand_ins['PIDS']) == []  # no preflight, no torchrun
+    run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES='2', NODE_RANK='1', PORT='29600',
+                                             MASTER_ADDR='10.0.0.1'))
     torchrun = (tmp_path / 'pids.txt').read_text().splitlines()[-1]
-    assert ' --nnodes=2 --node_rank=1 --master_addr=127.0.0.1 --master_port=29600 ' in torchrun
+    assert ' --nnodes=2 --node_rank=1 --master_addr=10.0.0.1 --master_port=29600 ' in torchrun
+    run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES='2', PORT='29600'))  # node 0
+    assert ' --node_rank=0 --master_addr=127.0.0.1 --master_port=29600 ' in \
+        (tmp_path / 'pids.txt').read_text().splitlines()[-1]
     # torchrun's elastic MIN:MAX nodes (passed on as upstream's launchers do): ranks below MAX
-    run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES='1:3', NODE_RANK='2'))
+    run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES='1:3', NODE_RANK='2',
+                                             MASTER_ADDR='10.0.0.1'))
     assert ' --nnodes=1:3 --node_rank=2 ' in (tmp_path / 'pids.txt').read_text()
     for nodes, rank in (('1:3', '3'), ('3:1', '0'), ('0:2', '0')):
         run = run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES=nodes, NODE_RANK=rank),
