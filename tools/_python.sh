@@ -5,7 +5,7 @@
 # Also defines require_count, the launchers' check of their numeric arguments,
 # require_torchrun_env, the torchrun launchers' check of NNODES, NODE_RANK and PORT,
 # require_whole_nodes, the Slurm launchers' check of GPUS against GPUS_PER_NODE,
-# export_slurm_port, their rendezvous port, and stop_after_preflight.
+# export_slurm_port, their rendezvous port, help_of_tool and stop_after_preflight.
 unset CDPATH  # a relative cd would print its CDPATH match into $(...)
 _tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GENVIEW_ROOT="$(dirname "$_tools_dir")"
@@ -106,6 +106,19 @@ require_torchrun_env() {
       "on every node; 127.0.0.1 only when all nodes are this machine); $1" >&2
     exit 2
   fi
+}
+
+# help_of_tool TOOL ARGS...: print tools/TOOL's --help and exit 0 when the user's options hold
+# -h or --help. The launchers call it before the preflight: check_config.py answered --help with
+# its own options (--mode, --quiet: not the tool's), then every rank printed the tool's help.
+help_of_tool() {
+  local tool=$1 arg
+  shift
+  for arg in "$@"; do
+    if [ "$arg" = -h ] || [ "$arg" = --help ]; then
+      exec "$PYTHON" "$GENVIEW_ROOT/tools/$tool" --help
+    fi
+  done
 }
 
 # stop_after_preflight ARGS...: exit 0 when the user's options hold --preflight. The launchers

@@ -11,6 +11,7 @@ GPUS=$3
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 require_count GPUS "$GPUS" 1 "$USAGE"
 require_torchrun_env "$USAGE"  # NNODES, NODE_RANK, PORT: set, checked
+help_of_tool test.py "${@:4}"
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" "$CHECKPOINT" \
   --quiet --procs-per-node="$GPUS" "${@:4}"
 stop_after_preflight "${@:4}"

@@ -12,6 +12,7 @@ GPUS=$2
 source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 require_count GPUS "$GPUS" 1 "$USAGE"
 require_torchrun_env "$USAGE"  # NNODES, NODE_RANK, PORT: set, checked
+help_of_tool train.py "${@:3}"
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" \
   --mode train --quiet --procs-per-node="$GPUS" "${@:3}"
 stop_after_preflight "${@:3}"

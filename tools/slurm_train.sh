@@ -15,6 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 for var in GPUS GPUS_PER_NODE CPUS_PER_TASK; do require_count "$var" "${!var}" 1 "$USAGE"; done
 require_whole_nodes "$GPUS" "$GPUS_PER_NODE" "$USAGE"  # sets ON_NODE
 export_slurm_port "$USAGE"  # MASTER_PORT, else PORT, else 29500
+help_of_tool train.py "${@:5}"
 # check the prerequisites once, here, before the job starts (tools/check_config.py)
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet \
   --work-dir="$WORK_DIR" "${@:5}"

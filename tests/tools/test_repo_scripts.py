@@ -576,6 +576,32 @@ def test_torchrun_launchers_tell_the_preflight_their_process_count(tmp_path, scr
     assert '--nproc_per_node=3 ' in torchrun and '--procs-per-node' not in torchrun
 
 
+HELP_RUNS = [('dist_train.sh', ['cfg.py', '2'], 'train.py'),
+             ('dist_test.sh', ['cfg.py', 'ckpt.pth', '2'], 'test.py'),
+             ('slurm_train.sh', ['part', 'job', 'cfg.py', 'work'], 'train.py'),
+             ('slurm_test.sh', ['part', 'job', 'cfg.py', 'ckpt.pth'], 'test.py')]
+
+
+@pytest.mark.parametrize('script, args, tool', HELP_RUNS, ids=[s for s, _, _ in HELP_RUNS])
+def test_launchers_answer_help_with_the_tools_help_once(tmp_path, script, args, tool):
+    """``dist_train.sh CONFIG 8 --help`` printed tools/check_config.py's help (its --mode,
+    --quiet: options train.py refuses), then started torchrun, whose every rank printed
+    train.py's. Now the tool's help, once, and nothing started."""
+    stand_ins = scratch_tools(str(tmp_path), script)
+    executable(str(tmp_path / 'bin' / 'python'), '#!/usr/bin/env bash\necho "$*" >> "$PIDS"\n')
+    executable(str(tmp_path / 'bin' / 'srun'), '#!/usr/bin/env bash\necho srun >> "$PIDS"\n')
+    for flag in ('--help', '-h'):
+        (tmp_path / 'pids.txt').unlink(missing_ok=True)
+        run_cmd(['bash', str(tmp_path / 'tools' / script), *args, '--amp', flag],
+                cwd=str(tmp_path), env=stand_ins)
+        assert recorded_lines(stand_ins['PIDS']) == [f'{tmp_path}/tools/{tool} --help']
+
+
+def recorded_lines(path: str) -> list:
+    with open(path) as f:
+        return f.read().splitlines()
+
+
 def test_launchers_run_from_a_relative_path_with_cdpath_exported(tmp_path):
     """With CDPATH exported, ``cd tools`` prints the folder it found, so ``$(cd ... && pwd)``
     held two lines: 'tools/_python.sh: line 52: .../tools\\n.../tools/_signals.sh: No such
