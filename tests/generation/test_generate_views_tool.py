@@ -112,10 +112,10 @@ def test_sigterm_journals_the_written_views_and_cleans_up(photo_dir, tiny_unclip
     assert not osp.isdir(osp.join(out, 'shards', 'shard-00000.tmp'))
     journaled = {osp.normpath(osp.join(out, r.output)) for r in read_rows(journal) if r.ok}
     written = set(glob.glob(osp.join(out, 'images', '**', '*.*'), recursive=True))
-    # every row's view is on disk; a view without its row only if the signal fell between its
-    # write's end and its row (microseconds; test_a_kill_journals_the_views_the_writers_finished
-    # checks the writers' part exactly)
-    assert journaled and journaled <= written and len(written - journaled) <= 1
+    # every row's view is on disk; views without their rows only if the signal fell while the
+    # main thread journaled the rows the writers had just handed back (a few, in microseconds;
+    # test_a_kill_journals_the_views_the_writers_finished checks the writers' part exactly)
+    assert journaled and journaled <= written and len(written - journaled) <= 4
 
 
 @pytest.mark.slow
