@@ -16,7 +16,7 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ...generation.noise import MAX_NOISE_LEVEL
+from ...structures.manifest import MAX_NOISE_LEVEL
 
 CONFLICT = -2  # the same image listed with different values
 
