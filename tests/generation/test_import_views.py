@@ -638,6 +638,25 @@ def test_views_copied_from_their_sources_get_no_row(tmp_path, capsys):
     assert '      e.g. n01/a.JPEG' in lines
 
 
+def test_an_import_of_a_copy_of_the_sources_stops_early(tmp_path, capsys, monkeypatch):
+    """A views folder that is a copy of train/ was read whole, view by view (each compared
+    with its source to the last byte: hours for 1.28M images), to write no row. The import
+    stops once the first views are all copies, with no manifest."""
+    import shutil
+
+    from genview_mm.apis.import_views import importer
+    monkeypatch.setattr(importer, 'COPIES_STOP', 3)
+    src, views = make_trees(str(tmp_path), {f'n{i:02d}': ([f'{i}.JPEG'], []) for i in range(6)})
+    shutil.copytree(src, views)
+    out = tmp_path / 'm.jsonl'
+    rc, stdout, err = run_tool(capsys, views, '--source-root', src, '--out', out)
+    assert rc == 2 and not out.exists()
+    assert err.strip() == (f'import_views.py: error: The first 3 views in {views} are their '
+                           'source images (links to them, or copies): VIEWS_ROOT is the source '
+                           'folder or a copy of it. Pass the folder of the released views '
+                           '(train_variations/) as VIEWS_ROOT; no manifest was written.')
+
+
 def test_verify_leaves_out_views_that_do_not_decode(tmp_path, capsys):
     """A view cut short by a stopped unpack (not empty) was imported as ok; training then
     fell back to the original for it. --verify decodes each view and leaves those out."""

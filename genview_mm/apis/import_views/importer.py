@@ -54,6 +54,8 @@ def _view_state(view: str, source: str, verify: bool) -> str:
     return 'undecodable' if verify and not image_file_ok(view, verify=True) else 'ok'
 
 
+#: views found to be their sources, with none usable, that stop an import (a copied train/)
+COPIES_STOP = 1000
 #: the linked views whose real files are remembered (a tree of links only, as a Hugging Face
 #: snapshot or git-annex makes, would otherwise hold every view's: ~10 MB for these)
 LINKS_REMEMBERED = 100_000
@@ -203,6 +205,12 @@ def import_views(views_root: str, source_root: str, out: str,
                 if bar is not None:
                     bar.set_postfix(matched=report['matched'], refresh=False)
                     bar.update()
+                if report['themselves'] >= COPIES_STOP and not report['matched']:
+                    raise ValueError(  # a copy of train/: each view read whole, hours for none
+                        f"The first {report['themselves']} views in {views_root} are their "
+                        'source images (links to them, or copies): VIEWS_ROOT is the source '
+                        'folder or a copy of it. Pass the folder of the released views '
+                        '(train_variations/) as VIEWS_ROOT; no manifest was written.')
         except OSError as exc:  # reading the trees, not writing the manifest
             raise UnreadableFolder(
                 f'Cannot read {exc.filename or "a folder of the trees"} ({exc.strerror or exc}): '
