@@ -43,6 +43,20 @@ def test_run_mirrors_layout_and_records_failures(gen_main, photo_dir, tiny_uncli
     assert settings['steps'] == 3 and settings['ext'] == '.png' and settings['quality'] is None
 
 
+def started_until_journaled(args, journal: str, rows: int = 2) -> subprocess.Popen:
+    """The tool started with ``args``, once ``journal`` holds ``rows`` rows (still running)."""
+    proc = subprocess.Popen(args, env=tool_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if osp.isfile(journal) and len(list(read_rows(journal))) >= rows:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, 'run finished before it could be stopped: ' + \
+        proc.stderr.read().decode()[-2000:]
+    return proc
+
+
 @pytest.mark.slow
 def test_kill_and_resume(gen_main, merge_main, photo_dir, tiny_unclip_pca, tiny_unclip_path,
                          tmp_path, capsys):
@@ -56,15 +70,7 @@ def test_kill_and_resume(gen_main, merge_main, photo_dir, tiny_unclip_pca, tiny_
     args = cmd(src, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '1',
                '--shard-size', '6', '--no-merge')
     journal = osp.join(out, 'shards', 'shard-00001.journal')
-    proc = subprocess.Popen(args, env=tool_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if osp.isfile(journal) and len(list(read_rows(journal))) >= 2:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, 'run finished before it could be killed: ' + \
-        proc.stderr.read().decode()[-2000:]
+    proc = started_until_journaled(args, journal)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert len(list(read_rows(osp.join(out, 'shards', 'shard-00000.jsonl')))) == 6
@@ -98,15 +104,7 @@ def test_sigterm_journals_the_written_views_and_cleans_up(photo_dir, tiny_unclip
     args = cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out, '--batch-size', '1',
                '--shard-size', '100', '--no-merge')
     journal = osp.join(out, 'shards', 'shard-00000.journal')
-    proc = subprocess.Popen(args, env=tool_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        if osp.isfile(journal) and len(list(read_rows(journal))) >= 2:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, 'run finished before it could be stopped: ' + \
-        proc.stderr.read().decode()[-2000:]
+    proc = started_until_journaled(args, journal)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM, proc.stderr.read().decode()[-2000:]
     assert not osp.isdir(osp.join(out, 'shards', 'shard-00000.tmp'))

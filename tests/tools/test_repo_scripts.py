@@ -446,6 +446,14 @@ def test_launchers_refuse_a_bad_count_before_starting_anything(tmp_path, script,
     assert not (tmp_path / 'views').exists()
 
 
+def refused_up_front(cmd, env, pids: str, said: str, cwd: str) -> None:
+    """``cmd`` exits 2 with one line starting ``said``, before any preflight or torchrun."""
+    run = run_cmd(cmd, cwd=cwd, env=env, returncode=2)
+    assert run.stdout == '' and run.stderr.count('\n') == 1
+    assert run.stderr.startswith(said), run.stderr
+    assert recorded(pids) == []  # no preflight, no torchrun
+
+
 @pytest.mark.parametrize('script, args', [('dist_train.sh', ['cfg.py', '2']),
                                           ('dist_test.sh', ['cfg.py', 'ckpt.pth', '2'])])
 def test_torchrun_launchers_refuse_a_node_rank_past_the_nodes(tmp_path, script, args):
@@ -457,25 +465,20 @@ def test_torchrun_launchers_refuse_a_node_rank_past_the_nodes(tmp_path, script, 
     executable(str(tmp_path / 'bin' / 'python'), '#!/usr/bin/env bash\necho "$*" >> "$PIDS"\n')
     cmd = ['bash', str(tmp_path / 'tools' / script), *args]
     for env in (dict(NODE_RANK='1'), dict(NNODES='2', NODE_RANK='2')):
-        run = run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, **env), returncode=2)
-        assert run.stdout == '' and run.stderr.count('\n') == 1
-        assert run.stderr.startswith(
+        refused_up_front(cmd, dict(stand_ins, **env), stand_ins['PIDS'], (
             f"{script}: NODE_RANK={env['NODE_RANK']} with NNODES={env.get('NNODES', 1)}: node "
             'ranks are 0 to NNODES-1; set NNODES to the number of nodes (the same on every '
-            "node) and NODE_RANK to this node's rank; usage: ")
-        assert recorded(stand_ins['PIDS']) == []  # no preflight, no torchrun
+            "node) and NODE_RANK to this node's rank; usage: "), str(tmp_path))
     # a node past the first without MASTER_ADDR: torchrun looked for node 0 at 127.0.0.1, its
     # own address, and waited silently (900 s, then a rendezvous timeout traceback)
     for value in (None, ''):
         env = dict(stand_ins, NNODES='2', NODE_RANK='1', PORT='29600')
         env.pop('MASTER_ADDR', None) if value is None else env.update(MASTER_ADDR=value)
-        run = run_cmd(cmd, cwd=str(tmp_path), env=env, returncode=2)
-        assert run.stdout == '' and run.stderr.count('\n') == 1
-        assert run.stderr.startswith(
+        refused_up_front(cmd, env, stand_ins['PIDS'], (
             f"{script}: NODE_RANK=1 without MASTER_ADDR: this node would look for node 0 at "
             "127.0.0.1 (itself) and wait; set MASTER_ADDR to node 0's address (the same on "
-            'every node; 127.0.0.1 only when all nodes are this machine); usage: ')
-        assert recorded(stand_ins['PIDS']) == []  # no preflight, no torchrun
+            'every node; 127.0.0.1 only when all nodes are this machine); usage: '),
+            str(tmp_path))
     run_cmd(cmd, cwd=str(tmp_path), env=dict(stand_ins, NNODES='2', NODE_RANK='1', PORT='29600',
                                              MASTER_ADDR='10.0.0.1'))
     torchrun = (tmp_path / 'pids.txt').read_text().splitlines()[-1]
