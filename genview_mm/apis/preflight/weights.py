@@ -9,9 +9,11 @@ import torch
 
 from genview_mm.evaluation.checkpoint_io import CheckpointError, check_torch_file
 
-#: weights files of a model folder (Hugging Face layouts), single or sharded (``.index.json``)
-FOLDER_WEIGHTS = ('model.safetensors', 'pytorch_model.bin', 'open_clip_model.safetensors',
-                  'open_clip_pytorch_model.bin')
+#: weights files of a model folder (Hugging Face layouts), single or sharded (``.index.json``),
+#: in the order the loaders look for them (transformers: model.safetensors, else a safetensors
+#: index, else pytorch_model.bin, else its index; timm's local-dir: the single files)
+FOLDER_WEIGHTS = ('model.safetensors', '*.safetensors.index.json', 'pytorch_model.bin',
+                  '*.index.json', 'open_clip_model.safetensors', 'open_clip_pytorch_model.bin')
 
 
 def load_weights(path: str):
@@ -54,16 +56,13 @@ def weights_file_problem(path: str) -> Optional[str]:
 def folder_weights_problem(folder: str, required: bool = True) -> Optional[str]:
     """Why a model folder's weights cannot be loaded (one unreadable, or none there when
     ``required``), or None."""
-    # the loaders (transformers, timm) read the first of these they find: another one beside
-    # it (an older save, damaged or not) is not read, nor a .bin index beside a safetensors one;
-    # transformers reads model.safetensors, else a safetensors index, else pytorch_model.bin
-    files = [osp.join(folder, n) for n in FOLDER_WEIGHTS if osp.isfile(osp.join(folder, n))][:1]
-    indexes = sorted(glob.glob(osp.join(folder, '*.index.json')))
-    safe = [i for i in indexes if '.safetensors.' in i]
-    if files and (files[0].endswith('.safetensors') or not safe):
-        indexes = []  # a single file read before any index
-    else:  # a safetensors index is read before pytorch_model.bin
-        files, indexes = ([] if safe else files), (safe or indexes)
+    # only the first kind found is read: another beside it (an older save, damaged or not) is not
+    chosen = next((found for pattern in FOLDER_WEIGHTS
+                   for found in [sorted(p for p in glob.glob(osp.join(glob.escape(folder),
+                                                                   pattern)) if osp.isfile(p))]
+                   if found), [])
+    files = [p for p in chosen if not p.endswith('.index.json')]
+    indexes = [p for p in chosen if p.endswith('.index.json')]
     for index in indexes:
         try:
             with open(index, encoding='utf-8') as f:
@@ -75,7 +74,7 @@ def folder_weights_problem(folder: str, required: bool = True) -> Optional[str]:
             return f'{folder} lacks {len(missing)} weight shards of {index}, e.g. {missing[0]}'
         files += [osp.join(folder, s) for s in shards]
     if not files and required:
-        return f'{folder} has no weights file ({", ".join(FOLDER_WEIGHTS[:2])})'
+        return f'{folder} has no weights file ({FOLDER_WEIGHTS[0]}, {FOLDER_WEIGHTS[2]})'
     for path in files:
         problem = weights_file_problem(path)
         if problem:
