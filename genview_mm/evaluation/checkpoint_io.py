@@ -87,12 +87,16 @@ def checkpoint_in(folder: str) -> str:
     return max(times, key=times.get) if times else osp.join(folder, 'epoch_N.pth')
 
 
+def folder_given(path: str) -> str:
+    """What to say of a folder given as a checkpoint (a work_dir: 'not found' misled)."""
+    return f'{path} is a folder, not a file: give a checkpoint file, e.g. {checkpoint_in(path)}'
+
+
 def check_torch_file(path: str) -> None:
     """Raise :class:`CheckpointError` unless ``path`` looks like a ``torch.save`` file
     (``FileNotFoundError`` if there is no such file)."""
-    if osp.isdir(path):  # a work_dir given for its checkpoint: 'does not exist' misled
-        raise FileNotFoundError(f'checkpoint {path} is a folder, not a file: give a checkpoint '
-                                f'file, e.g. {checkpoint_in(path)}')
+    if osp.isdir(path):
+        raise FileNotFoundError(f'checkpoint {folder_given(path)}')
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path} does not exist (or is not a file)')
     with open(path, 'rb') as f:

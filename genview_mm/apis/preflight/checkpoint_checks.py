@@ -9,7 +9,7 @@ from ...evaluation.checkpoint_io import (
     LOAD_ERRORS,
     CheckpointError,
     check_whole_file,
-    checkpoint_in,
+    folder_given,
     load_error,
     normalisation_options,
     recorded_normalisation,
@@ -106,7 +106,7 @@ def _normalisation_problem(ckpt, expect: Tuple[Dict[str, Any], str], trained: st
         return (f"mean={[round(float(v), 3) for v in n['mean']]} "
                 f"std={[round(float(v), 3) for v in n['std']]} "
                 f"({'RGB' if n['to_rgb'] else 'BGR'})")
-    rgb = used.get('option') or rgb_option(None, key)  # MMPretrain's to_rgb, MMDetection's
+    rgb = used['option']  # MMPretrain's to_rgb, MMDetection's bgr_to_rgb
     return (f'was {trained} on inputs normalised with {text(norm)}, but this config normalises '
             f'with {text(used)} ({key}): the backbone would see inputs scaled and ordered '
             f"otherwise than in {trained.replace('ed', 'ing')}",
@@ -127,9 +127,8 @@ def check_checkpoint(what: str, path: str, key: str, target: Optional[Target] = 
         return Check(what, NOTE, f'{path} is downloaded when the run starts')
     fix = fix or fix_lines('checkpoint', path=path, key=key)
     path = osp.expanduser(path)  # as MMEngine's loader reads it (a config's '~/x.pth')
-    if osp.isdir(path):  # a work_dir given for its checkpoint: 'not found' misled
-        return Check(what, BROKEN, f'{path} is a folder, not a file: give a checkpoint file, '
-                     f'e.g. {checkpoint_in(path)}', fix)
+    if osp.isdir(path):
+        return Check(what, BROKEN, folder_given(path), fix)
     if not osp.isfile(path):
         return Check(what, MISSING, f'{path} not found', fix)
     try:
