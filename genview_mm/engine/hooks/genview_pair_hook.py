@@ -3,6 +3,8 @@ import os.path as osp
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 
@@ -184,6 +186,18 @@ def manifest_warnings(index, logger) -> None:
 _STATE = 'genview_pair_hook'  # the hook's counts in a checkpoint's meta
 
 
+def summed_counts(*counts: float) -> List[float]:
+    """``counts`` summed over the processes of a distributed run (one all-reduce of a few
+    numbers), so that every process decides to stop at the same iteration: one stopping alone
+    would leave the others waiting in their next collective (plain ``srun``: until it times
+    out). Alone: the counts as they are."""
+    if get_world_size() < 2:
+        return list(counts)
+    total = torch.tensor(counts, dtype=torch.float64)
+    all_reduce(total)  # on the group's device (NCCL: the GPU) and back
+    return total.tolist()
+
+
 @HOOKS.register_module()
 class GenViewPairHook(Hook):
     """Validates GenView data at the start of training and logs how pairs were built.
@@ -212,8 +226,10 @@ class GenViewPairHook(Hook):
     ``train/genview_fallbacks`` (generated files that could not be read, summed over training
     and continued by ``--resume``; like the losses MMEngine logs, all three are this process's:
     rank 0's share of the batches in a distributed run); when more than
-    ``max_fallback_fraction`` of the last ``fallback_window`` generated views this process drew
-    could not be read (their images trained on the original), it raises
+    ``max_fallback_fraction`` of the last ``fallback_window`` generated views drawn could not
+    be read (their images trained on the original; counted over all processes together, like
+    the streak below, with one all-reduce of three numbers an iteration, so that every process
+    stops at the same iteration), it raises
     :class:`~genview_mm.engine.errors.RunCheckFailed` (the window and the streak below are saved
     in checkpoints: a resumed run stops where the run uninterrupted would, unless every view
     file the start check samples reads: the window's unreadable views are then forgotten, as
@@ -231,8 +247,8 @@ class GenViewPairHook(Hook):
         max_check (int): most images checked at start. Defaults to 50000.
         min_coverage (float): raise if the checked coverage is below this. Defaults to 0 (raise
             only when nothing matches).
-        max_unweighted (int): iterations in a row with non-finite scores that stop training;
-            0: never. Defaults to 100.
+        max_unweighted (int): iterations in a row with non-finite scores (on any process) that
+            stop training; 0: never. Defaults to 100.
         max_fallback_fraction (float): the fraction of unreadable generated views, over a
             window, that stops training; 1: never. Defaults to 0.5.
         fallback_window (int): generated views drawn per window. Defaults to 1000.
@@ -420,8 +436,15 @@ class GenViewPairHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
-        self._check_scores(runner, (outputs or {}).get('genview_nonfinite'))
-        samples: Sequence = (data_batch or {}).get('data_samples') or []
+        drawn, fell = self._log_views(runner, (data_batch or {}).get('data_samples') or [])
+        nonfinite = (outputs or {}).get('genview_nonfinite')
+        total = summed_counts(drawn, fell, 0 if nonfinite is None else float(nonfinite))
+        self._check_scores(runner, total[2])
+        self._check_fallbacks(int(total[0]), int(total[1]))
+
+    def _log_views(self, runner, samples: Sequence) -> Tuple[int, int]:
+        """Log this process's pair statistics of one batch; its generated views drawn and, of
+        them, the unreadable ones (fallbacks)."""
         carried = any('genview_slot' in s for s in samples)  # a ConcatDataset may mix in
         if samples and not carried and self._expects_fields and not self._plain_parts \
                 and not self._warned_fields:  # a part without GenView: its samples have none
@@ -433,7 +456,7 @@ class GenViewPairHook(Hook):
                 f'with PackInputs(algorithm_keys={GEN_KEYS}) after GenViewPairDataset, as the '
                 'GenView configs do (genview_keys of configs/_base_/genview_defaults.py).')
         if not (carried or samples and self._plain_parts):  # a plain part's batch: 0 generated
-            return
+            return 0, 0
         slots = np.array([s.get('genview_slot', -1) for s in samples])  # none: the original
         used = slots >= 0
         fell = sum(bool(s.get('genview_fallback', False)) for s in samples)
@@ -449,7 +472,7 @@ class GenViewPairHook(Hook):
             getattr(hub, '_resumed_keys', {}).pop('train/genview_noise_level', None)  # (a
             # warning when a checkpoint's hub is loaded); MessageHub has no public remove
         hub.update_scalar('train/genview_fallbacks', float(self.fallbacks))
-        self._check_fallbacks(int(used.sum()) + fell, fell)
+        return int(used.sum()) + fell, fell
 
     def _check_fallbacks(self, drawn: int, fell: int) -> None:
         """Stop when most generated views of a window could not be read (a run turning into
@@ -470,7 +493,8 @@ class GenViewPairHook(Hook):
 
     def _check_scores(self, runner, nonfinite) -> None:
         """Warn at the first batch trained unweighted (``nonfinite`` > 0), stop after
-        ``max_unweighted`` in a row (MMEngine has already read the value: no extra sync)."""
+        ``max_unweighted`` in a row; ``nonfinite``: the count of all processes (MMEngine has
+        already read each one's value)."""
         if nonfinite is None or float(nonfinite) <= 0:
             self._unweighted = 0
             return
