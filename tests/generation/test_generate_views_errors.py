@@ -217,6 +217,37 @@ def test_a_file_the_settings_cannot_read_is_one_line(gen_main, photo_dir, tiny_u
                    'denied): fix its permissions or its disk, or copy it again\n'), err
 
 
+@pytest.mark.parametrize('which', ['record', 'journal'])
+def test_a_shard_record_that_cannot_be_read_is_one_line(gen_main, photo_dir, tiny_unclip_pca,
+                                                        tiny_unclip_path, tmp_path, capsys,
+                                                        monkeypatch, which):
+    """A shard record of another user (or a disk error) was a traceback when a rerun read the
+    records, and "cannot write to OUT/shards" when read again inside the shard's lock."""
+    from genview_mm.apis.generation import shards
+    from genview_mm.structures import manifest
+    out = str(tmp_path / 'out')
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 0
+    record = shards.shard_path(out, 0)
+    if which == 'journal':  # a stopped run's journal: the shard is re-planned in its lock
+        shutil.copy(record, shards.shard_path(out, 0, 'journal'))
+    real_open, opened = open, []
+
+    def refusing(path, *args, **kwargs):
+        if path == record:
+            opened.append(path)
+            if which == 'record' or len(opened) > 1:  # journal: the read in the lock fails
+                raise PermissionError(errno.EACCES, 'Permission denied', path)
+        return real_open(path, *args, **kwargs)
+    monkeypatch.setattr(manifest, 'open', refusing, raising=False)
+    capsys.readouterr()
+    assert gen_main(cmd(photo_dir, tiny_unclip_pca, tiny_unclip_path, out)[2:]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f'generate_views.py: error: cannot read {record} (Permission denied): fix its '
+        'permissions or its disk, or delete it (its shard is redone)'), err
+    assert 'Traceback' not in err
+
+
 def test_an_empty_scheduler_is_the_default(tiny_unclip_pca):
     """``--scheduler ''`` ran with the default scheduler but recorded '' for it, so a rerun
     without the flag was refused ('scheduler: '' -> None')."""

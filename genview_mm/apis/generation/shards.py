@@ -72,9 +72,13 @@ def read_row_files(paths: Sequence[str]) -> Iterator[manifest.ManifestRow]:
 
 def recorded_rows(paths: Sequence[str]) -> Dict[tuple, manifest.ManifestRow]:
     """The newest row of every (key, variation) in these files (missing ones skipped); a
-    damaged line other than a last one is a SetupError naming the file and the way out."""
+    damaged line other than a last one, or a file that cannot be read, is a SetupError naming
+    the file and the way out."""
     try:
         return manifest.newest_rows(read_row_files(paths))
+    except OSError as exc:  # another user's record, a disk error (else a traceback, or in a
+        raise SetupError(f'cannot read {exc.filename} ({exc.strerror}): fix its permissions '
+                         'or its disk, or delete it (its shard is redone)') from None  # lock
     except ValueError as exc:  # (a cut record: its own fix, not 'copy it again')
         said = getattr(exc, 'what', exc)
         raise SetupError(f'{said}: delete that file (its shard is redone) and rerun') from None
