@@ -154,6 +154,23 @@ def test_an_empty_memory_bank_is_refused():
                  torch.zeros(5, dtype=torch.long), 10)
 
 
+def test_an_image_without_a_label_is_left_out_of_the_bank():
+    """Multi-label data: an image with no label gave no label but its features, so every label
+    after it belonged to the image before it."""
+    from types import SimpleNamespace
+
+    from mmpretrain.structures import DataSample
+    model = SimpleNamespace(data_preprocessor=lambda data, training: data,
+                            backbone=lambda x: (x[:, :, None, None],))
+    inputs = torch.eye(4)
+    batch = dict(inputs=inputs, data_samples=[DataSample().set_gt_label(g)
+                                              for g in ([3], [], [1, 2], [0])])
+    hook = KNNMonitorHook(train_dataloader={}, val_dataloader={})
+    feats, labels = hook.extract(model, [batch])
+    assert labels.tolist() == [3, 1, 0]
+    assert feats.argmax(1).tolist() == [0, 2, 3]  # the features of those images
+
+
 def _gather_worker(rank, world, port, out_dir):
     init_gloo(rank, world, port)
     try:

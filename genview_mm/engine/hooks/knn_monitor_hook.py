@@ -168,7 +168,9 @@ class KNNMonitorHook(Hook):
 
     @torch.no_grad()
     def extract(self, model, loader) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Pooled, L2-normalised backbone features and labels of this rank's share of a loader."""
+        """Pooled, L2-normalised backbone features and labels of this rank's share of a loader:
+        an image's first label; an image without one (multi-label data) is left out (its
+        features once shifted every label after it)."""
         feats, labels = [], []
         for data in loader:
             data = model.data_preprocessor(data, False)
@@ -176,10 +178,12 @@ class KNNMonitorHook(Hook):
             if isinstance(inputs, (list, tuple)):  # multi-view layout: take the single view
                 inputs = inputs[0]
             feats.append(pool_features(model.backbone(inputs)).cpu())
-            labels.append(torch.cat([s.gt_label.view(-1)[:1] for s in data['data_samples']]))
+            labels.append(torch.cat([s.gt_label.view(-1)[:1] if s.gt_label.numel() else
+                                     s.gt_label.new_full((1,), -1) for s in data['data_samples']]))
         if not feats:
             return torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)
-        return torch.cat(feats), torch.cat(labels).long().cpu()
+        feats, labels = torch.cat(feats), torch.cat(labels).long().cpu()
+        return feats[labels >= 0], labels[labels >= 0]
 
     def gather(self, feats: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor,
                                                                           torch.Tensor]:
