@@ -334,6 +334,25 @@ def fake_runner(dataset, hub=None):
                            message_hub=hub, iter=0), logs
 
 
+def test_hook_names_an_empty_dataset(data, tmp_path):
+    """An empty annotation list was "matches 0 of 0 dataset images ... A dataset image is
+    '<empty dataset>' ... Generate views for this dataset"."""
+    from mmpretrain.datasets import CustomDataset
+
+    from genview_mm.engine import StartCheckFailed
+    (tmp_path / 'empty.txt').write_text('')  # (serialized, MMEngine fails on it first)
+    dataset = CustomDataset(data_root=data.src_root, ann_file=str(tmp_path / 'empty.txt'),
+                            with_label=False, serialize_data=False, pipeline=[dict(
+                                type='GenViewPairDataset', manifest=data.manifest,
+                                transforms=[[]])])
+    runner, _ = fake_runner(dataset)
+    with pytest.raises(StartCheckFailed) as err:
+        GenViewPairHook().before_train(runner)
+    assert str(err.value) == (
+        'The training dataset CustomDataset (pipeline with GenViewPairDataset) has no images: '
+        'check its data_root, ann_file and data_prefix.')
+
+
 def test_hook_stops_a_run_whose_scores_are_not_finite(data):
     """A batch with a non-finite score trains unweighted (decided on the device, counted in
     genview_nonfinite): a scorer failing every iteration turned the run into the baseline with

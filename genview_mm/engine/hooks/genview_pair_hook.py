@@ -319,7 +319,12 @@ class GenViewPairHook(Hook):
                                    "MultiView's); the manifest is not read.")
                 continue
             n = len(ds)
-            idx = np.unique(np.linspace(0, n - 1, min(n, self.max_check)).astype(int)) if n else []
+            if not n:  # else: 'matches 0 of 0 dataset images ... generate views'
+                raise StartCheckFailed(
+                    f'The training dataset {type(ds).__name__} (pipeline with '
+                    'GenViewPairDataset) has no images: check its data_root, ann_file and '
+                    'data_prefix.')
+            idx = np.unique(np.linspace(0, n - 1, min(n, self.max_check)).astype(int))
             paths = [_image_path(ds, int(i)) for i in idx]
             matched = transform.index.matches(paths)  # one match per checked image
             hits, total = sum(bool(views) for _, views in matched), len(paths)
@@ -413,7 +418,7 @@ class GenViewPairHook(Hook):
                 warned.add(transform.index.manifest)
                 manifest_warnings(transform.index, runner.logger)
             if hits == 0 or frac < self.min_coverage:
-                example = ds.get_data_info(0)['img_path'] if n else '<empty dataset>'
+                example = ds.get_data_info(0)['img_path']
                 some_key = next(iter(transform.index.by_key))
                 if filtered:
                     raise StartCheckFailed(
