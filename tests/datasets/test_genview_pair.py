@@ -129,6 +129,30 @@ def test_the_generated_view_is_decoded_as_the_original_was(data):
         assert np.all(out['img'][out['genview_slot']] == 30)  # view 2 is solid 30
 
 
+@pytest.mark.parametrize('kind', ['16-bit', 'BGRA'])
+def test_an_unchanged_original_gets_its_depth_and_channels(data, kind):
+    """Behind color_type='unchanged' a 16-bit original was paired with a view of values 0..255
+    (nearly black beside it) and a BGRA original with a 3-channel view (a batch that does not
+    stack)."""
+    import cv2
+    from mmcv.transforms import Compose, LoadImageFromFile
+    src = data.sources[2]
+    grey = np.full((24, 24, 3), 100, np.uint8)
+    cv2.imwrite(src, grey.astype(np.uint16) * 257 if kind == '16-bit' else
+                np.dstack([grey, np.full((24, 24), 9, np.uint8)]))
+    np.random.seed(0)
+    pipeline = Compose([LoadImageFromFile(color_type='unchanged'),
+                        GenViewPairDataset(manifest=data.manifest, transforms=[[]], prob=1)])
+    out = pipeline(dict(img_path=src, sample_idx=0))
+    view, orig = out['img'][out['genview_slot']], out['img'][1 - out['genview_slot']]
+    assert (view.dtype, view.shape) == (orig.dtype, orig.shape)
+    if kind == '16-bit':
+        assert view.dtype == np.uint16 and np.all(view == 30 * 257) and np.all(orig == 25700)
+    else:
+        assert view.shape == (24, 24, 4)
+        assert np.all(view[..., :3] == 30) and np.all(view[..., 3] == 255)
+
+
 @pytest.mark.parametrize('damage', ['delete', 'corrupt'])
 def test_bad_generated_file_falls_back_to_original(data, damage):
     victim = osp.join(data.gen_dir, osp.splitext(osp.basename(data.sources[2]))[0] + '.png')

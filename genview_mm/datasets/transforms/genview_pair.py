@@ -20,9 +20,15 @@ Transform = Union[dict, Callable[[dict], dict]]  # a transform or its config
 def decoded_like(view: np.ndarray, original: np.ndarray) -> np.ndarray:
     """A copy of the generated ``view`` (decoded as colour uint8) as the original was decoded:
     grey where the user's loader has ``color_type='grayscale'``, float32 where it has
-    ``to_float32=True`` (the two views of a pair had other shapes or dtypes)."""
+    ``to_float32=True`` (the two views of a pair had other shapes or dtypes); behind
+    ``color_type='unchanged'`` an opaque alpha channel for a BGRA original and 16-bit values
+    (x 257: 255 is 65535) for a 16-bit one (whose view was 255 at most: nearly black)."""
     if original.ndim == 2 and view.ndim == 3:
         view = mmcv.bgr2gray(view)
+    elif original.ndim == 3 and original.shape[2] == 4 and view.ndim == 3 and view.shape[2] == 3:
+        view = np.dstack([view, np.full(view.shape[:2], 255, view.dtype)])
+    if original.dtype == np.uint16 and view.dtype == np.uint8:
+        return view.astype(np.uint16) * 257
     return view.astype(original.dtype)  # a copy, also when the dtype is the same
 
 
