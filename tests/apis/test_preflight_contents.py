@@ -822,6 +822,28 @@ def test_a_dataset_on_another_storage_backend_is_noted_not_missing(setup, coco):
     assert preflight_passes(checks)
 
 
+def test_labels_of_a_dataset_without_classes_are_bound_by_the_head(tmp_path):
+    """A CustomDataset fixes no classes: a label beyond the head's num_classes (or -1) passed
+    the preflight, and the linear probe's loss failed where that line was drawn."""
+    linear = osp.join(ROOT, 'configs', 'benchmarks',
+                      'genview_mocov2_r50_linear-steplr-100e_in1k.py')
+    write_photos(str(tmp_path / 'n01'), 2, size=32)
+    ann = tmp_path / 'train.txt'
+    ann.write_text('n01/img_0000.jpg 0\nn01/img_0001.jpg 1000\n')
+    cfg = load_config(linear, {'train_dataloader.dataset': dict(
+        type='CustomDataset', data_root=str(tmp_path), ann_file=str(ann), _delete_=True,
+        pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]),
+        'val_cfg': None, 'val_dataloader': None, 'val_evaluator': None,
+        'model.backbone.init_cfg': None})
+    check = by_what(run_preflight(cfg))['CustomDataset data [train_dataloader.dataset]']
+    assert (check.status, check.detail) == ('BROKEN', (
+        f"{ann} line 2 ('n01/img_0001.jpg 1000') has label 1000, but the model's head "
+        '(num_classes=1000) has 1000 classes (labels 0 to 999): fix that line'))
+    ann.write_text('n01/img_0000.jpg 0\nn01/img_0001.jpg 999\n')
+    assert by_what(run_preflight(cfg))[
+        'CustomDataset data [train_dataloader.dataset]'].status == 'ok'
+
+
 def test_empty_image_folder_and_annotation_files(setup, tmp_path, coco):
     empty = tmp_path / 'empty'
     (empty / 'cls').mkdir(parents=True)

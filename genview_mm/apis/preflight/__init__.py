@@ -92,14 +92,16 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     checks += check_model(cfg.get('model'))  # a key or weight rule its build refuses
     extra = extra_images_key(cfg)
     # a classifier (a linear probe, fine-tuning) trains on the labels: each must be a class
-    labels = bool(((cfg.get('model') or {}).get('head') or {}).get('num_classes'))
+    # (its num_classes bound them where the dataset fixes no classes)
+    num = ((cfg.get('model') or {}).get('head') or {}).get('num_classes')
+    labels = num if type(num) is int and num > 0 else bool(num)
     for name in names:
         loader = cfg.get(f'{name}_dataloader') or {}
         for key, ds in iter_datasets(loader.get('dataset'), f'{name}_dataloader.dataset'):
             if key == extra:  # a data-expansion baseline's extra set
                 checks += check_extra_images(cfg, key, ds)
                 continue
-            checks += check_dataset(key, ds, labels and mode == 'train' and name == 'train')
+            checks += check_dataset(key, ds, labels if mode == name == 'train' else False)
             if mode == 'train' and name == 'train':
                 checks += [check_manifest(t.get('manifest'), ds, t.get('prob', 1.0),
                                           t.get('source_root'), t.get('backend_args'),

@@ -11,7 +11,7 @@ import os.path as osp
 import random
 import re
 from itertools import islice
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple, Union
 
 from genview_mm.structures.manifest import is_remote
 from genview_mm.utils.annotation_list import (
@@ -205,10 +205,11 @@ def mmpretrain_reading(ds: dict) -> Optional[Tuple[str, bool, Tuple[str, ...], i
     return cls.__name__, with_label, extensions, fixed
 
 
-def list_form(ann: str, base: str, kind: str, with_label: bool,
-              classes: int = 0) -> Optional[str]:
+def list_form(ann: str, base: str, kind: str, with_label: bool, classes: int = 0,
+              owner: Optional[str] = None) -> Optional[str]:
     """The first line of an image list the dataset cannot read: one without a label where
-    ``with_label`` splits one off, or whose label is not one of its ``classes`` (when fixed);
+    ``with_label`` splits one off, or whose label is not one of its ``classes`` (when known:
+    the dataset's fixed ones, or those of ``owner``, the model's head);
     where it reads lines whole, one that names no file as it is (blank, a comment, spaces
     around it: :func:`count_list_images`) or that ends in a label (the first 10 such are
     looked up: a path may end in a number)."""
@@ -235,8 +236,8 @@ def list_form(ann: str, base: str, kind: str, with_label: bool,
             # a label out of range: a classifier's loss fails where it is drawn (on CUDA, a
             # device assert), maybe hours in
             if with_label and classes and not 0 <= entry[1] < classes:
-                return (f'{shown} has label {entry[1]}, but {kind} has {classes} classes '
-                        f'(labels 0 to {classes - 1}): fix that line')
+                return (f'{shown} has label {entry[1]}, but {owner or kind} has {classes} '
+                        f'classes (labels 0 to {classes - 1}): fix that line')
             if not with_label and entry is not None and entry[1] is not None:
                 if not osp.isfile(_join(base, line)):
                     return (f'{shown} ends in a label, but with_label=False reads each line '
@@ -288,10 +289,11 @@ def starts_with_bom(path: str) -> bool:
 
 
 def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str,
-                     labels: bool = False) -> Optional[Tuple[str, str]]:
+                     labels: Union[bool, int] = False) -> Optional[Tuple[str, str]]:
     """What is wrong with an existing dataset's contents (sampled): ``(status, detail)``, or
     None. ``labels``: the model trains on the labels (a classifier's loss), so each must be
-    one of the dataset's fixed classes."""
+    one of the dataset's fixed classes, or, where it fixes none, one of the head's
+    ``num_classes`` (an int ``labels``)."""
     if ann is not None and is_empty_file(ann):
         return BROKEN, f'annotation file {ann} is empty'
     reading = mmpretrain_reading(ds)
@@ -304,8 +306,10 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
                                                        if skips else '') +
             ': save it as plain UTF-8')
     if reading and ann is not None and not is_json:
+        head = labels if type(labels) is int and not reading[3] else 0  # (not a bool)
         problem = list_form(ann, folders[0] if folders else root, *reading[:2],
-                            reading[3] if labels else 0)
+                            (reading[3] or head) if labels else 0,
+                            f"the model's head (num_classes={head})" if head else None)
         if problem:
             return BROKEN, problem
     if reading and ann is None:
@@ -364,7 +368,7 @@ def json_images(ann: str, folder: str, k: int = 5) -> Optional[Tuple[str, str]]:
     return None
 
 
-def check_dataset(key: str, ds: dict, labels: bool = False) -> List[Check]:
+def check_dataset(key: str, ds: dict, labels: Union[bool, int] = False) -> List[Check]:
     """The dataset's root, annotation file and image folders exist and are not empty (an
     image list's sampled images exist); ``labels``: the model trains on them
     (:func:`dataset_contents`)."""
