@@ -30,6 +30,13 @@ def type_name(node: Any) -> str:
     return getattr(kind, '__name__', '') if kind is not None else ''
 
 
+def shown_type(node: Any, default: str) -> str:
+    """``node['type']`` as a message shows it: as spelt, a class by its name (not
+    ``<class '...'>``), ``default`` for a node without one."""
+    kind = node.get('type') if isinstance(node, dict) else None
+    return kind if isinstance(kind, str) else (type_name(node) or default)
+
+
 #: the packages whose classes pass ``**kwargs`` on to ``super().__init__`` (a class of
 #: another, the user's, may read some of them itself: then nothing is known)
 PASSES_KWARGS_ON = ('genview_mm.', 'mmpretrain.', 'mmdet.', 'mmengine.')

@@ -377,3 +377,19 @@ def test_a_flexible_runners_strategy_is_checked_in_mmengines_strategies():
     assert '(close: DeepSpeedStrategy)' in checks[0].fix[0]
     cfg.strategy.type = 'FSDPStrategy'
     assert check_types(cfg) == []
+
+
+def test_a_type_given_as_a_class_is_shown_by_its_name(tmp_path):
+    """A new-style config gives types as classes: the preflight's lines said
+    "<class 'mmpretrain.datasets.custom.CustomDataset'> data [...]"."""
+    from mmpretrain.datasets import CustomDataset
+    from mmpretrain.models import ResNet
+
+    from genview_mm.apis.preflight.data_checks import check_dataset
+    from genview_mm.apis.preflight.state_dict_checks import module_shapes
+    check, = check_dataset('k', dict(type=CustomDataset, data_root=str(tmp_path / 'gone')))
+    assert check.what == 'CustomDataset data [k]'
+    assert check_dataset('k', dict(type='mmpretrain.CustomDataset',
+                                   data_root=str(tmp_path)))[0].what == \
+        'mmpretrain.CustomDataset data [k]'  # a string as spelt
+    assert module_shapes(dict(type=ResNet, depth=18), 'mmpretrain')[1] == 'ResNet'

@@ -19,7 +19,7 @@ from genview_mm.utils.annotation_list import (
     parse_annotation_line,
     read_annotation_list,
 )
-from genview_mm.utils.config_keys import type_name, unknown_arguments
+from genview_mm.utils.config_keys import shown_type, type_name, unknown_arguments
 from genview_mm.utils.image_files import is_hidden, is_image_file
 
 from ..extra_images.image_list import count_list_images
@@ -372,7 +372,7 @@ def check_dataset(key: str, ds: dict, labels: Union[bool, int] = False) -> List[
     """The dataset's root, annotation file and image folders exist and are not empty (an
     image list's sampled images exist); ``labels``: the model trains on them
     (:func:`dataset_contents`)."""
-    kind = str(ds.get('type', 'dataset'))
+    kind = shown_type(ds, 'dataset')
     split = f" ({ds['split']})" if ds.get('split') else ''
     what = f'{kind}{split} data [{key}]'
     unknown = unknown_arguments(dataset_class(ds), ds)

@@ -13,6 +13,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import torch
 from mmengine.registry import MODELS, DefaultScope
 
+from ...utils.config_keys import shown_type
 from .checklist import BROKEN, NOTE, OK
 
 Shapes = Dict[str, Tuple[int, ...]]
@@ -69,7 +70,7 @@ def module_shapes(node: dict, scope: Optional[str]) -> Tuple[Optional[Shapes], s
     node.pop('init_cfg', None)
     if 'scorer' in node:  # GenView's frozen scorer: never in checkpoints, and without one
         node['scorer'] = torch.nn.Identity()  # the model warns that it has none
-    kind = str(node.get('type', 'model'))
+    kind = shown_type(node, 'model')
     try:
         with DefaultScope.overwrite_default_scope(scope), parameters_on_meta():
             module = MODELS.build(node)
