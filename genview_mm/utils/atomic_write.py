@@ -199,6 +199,8 @@ def create_once(path: str, text: str) -> bool:
             os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
             with open(tmp, 'w', encoding='utf-8') as f:
                 f.write(text)
+                f.flush()
+                os.fsync(f.fileno())  # on disk before it has the name (a crash: not empty)
         except OSError as exc:
             _raise_disk_full(exc, osp.dirname(osp.abspath(path)))
             raise

@@ -179,6 +179,19 @@ def test_create_once_keeps_the_first_writer(tmp_path, monkeypatch):
     assert sorted(os.listdir(path.parent)) == ['other.json', 'settings.json']
 
 
+def test_create_once_puts_the_text_on_disk_before_it_has_the_name(tmp_path, monkeypatch):
+    """A crash just after the link could leave the settings record empty (read as damaged:
+    only --overwrite went on): the temporary file is now synced before it is linked."""
+    path, synced, real_fsync = tmp_path / 'settings.json', [], os.fsync
+
+    def fsync(fd):
+        synced.append((os.readlink(f'/proc/self/fd/{fd}'), os.fstat(fd).st_size, path.exists()))
+        real_fsync(fd)
+    monkeypatch.setattr(os, 'fsync', fsync)
+    assert create_once(str(path), 'first\n') is True
+    assert synced == [(temp_name(str(path)), 6, False)]
+
+
 def test_remembered_check_decodes_a_file_again_only_once_it_changed(tmp_path, monkeypatch):
     path = str(tmp_path / 'v.jpg')
     Image.effect_noise((64, 64), 50).convert('RGB').save(path)
