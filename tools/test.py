@@ -337,7 +337,7 @@ def main() -> None:
         usage_error(unable)
     if args.amp:
         check_amp(cfg)
-    if args.preflight or (not args.skip_preflight and is_first_rank()):
+    if args.preflight or (not args.skip_preflight and is_first_rank(args.launcher)):
         preflight_or_exit(cfg, args, 'test', args.checkpoint)
     try:  # --launcher without the variables its launcher sets
         prepare_cfg(cfg, args.launcher, args.work_dir, args.config, amp=False)

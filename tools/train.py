@@ -63,7 +63,7 @@ def main() -> None:
     if unable:  # the runner's KeyError traceback, on every rank (--skip-preflight too)
         print(f'train.py: error: {unable}', file=sys.stderr)
         sys.exit(2)
-    if args.preflight or (not args.skip_preflight and is_first_rank()):
+    if args.preflight or (not args.skip_preflight and is_first_rank(args.launcher)):
         preflight_or_exit(cfg, args, 'train')
     elif cfg.get('resume') and isinstance(cfg.get('load_from'), str) and \
             '://' not in cfg.load_from:  # --skip-preflight (a login node's advice, and the

@@ -132,11 +132,24 @@ def check_processes_per_node(count: int, what: str = 'GPUS') -> None:
                          f'pass {what} <= {have}')
 
 
-def is_first_rank() -> bool:
-    """Whether this process is rank 0 of its job, or runs alone, by its launcher's variable
-    (torchrun ``RANK``, Slurm ``SLURM_PROCID``, Open MPI or Intel MPI); no process group needed."""
-    return all(os.environ.get(k, '0') in ('0', '') for k in
-               ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK'))
+#: the variables that name a process's rank, by launcher: the one of its own launch decides
+RANK_VARIABLES = {'pytorch': ('RANK',), 'slurm': ('SLURM_PROCID',),
+                  'mpi': ('OMPI_COMM_WORLD_RANK', 'PMI_RANK')}
+
+
+def is_first_rank(launcher: Optional[str] = None) -> bool:
+    """Whether this process is rank 0 of its job, or runs alone; no process group needed.
+
+    The rank is read from ``launcher``'s variable (``--launcher``: torchrun's RANK, Slurm's
+    SLURM_PROCID, Open MPI's, else Intel MPI's or MPICH's), as the launch takes it; without one
+    (or ``none``), from the innermost launcher's that is set: RANK, the MPI ones, SLURM_PROCID.
+    One variable decides: torchrun started by ``srun``, one task per node, numbers its nodes
+    apart from SLURM_PROCID, so RANK=0 could run with SLURM_PROCID=1 and no process was first.
+    """
+    names = RANK_VARIABLES.get(launcher, ('RANK', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK',
+                                          'SLURM_PROCID'))
+    rank = next((os.environ[k] for k in names if os.environ.get(k, '') != ''), '0')
+    return rank == '0'
 
 
 def _available(kind: str) -> bool:

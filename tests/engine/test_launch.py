@@ -276,3 +276,67 @@ def test_mpi_on_gpu_without_open_mpi_variables_is_refused(variables, monkeypatch
                            OMPI_COMM_WORLD_LOCAL_RANK='1', MASTER_ADDR='node1').items():
         monkeypatch.setenv(key, value)
     prepare_cfg(Config(dict()), 'mpi', str(tmp_path / 'w'), None)  # mpirun -x MASTER_ADDR
+
+
+RANK_ENV = ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK', 'PMI_RANK')
+
+
+@pytest.mark.parametrize('variables, launcher, first', [
+    (dict(RANK='0', SLURM_PROCID='1'), 'pytorch', True),  # srun torchrun: nodes numbered apart
+    (dict(RANK='0', SLURM_PROCID='1'), 'none', True),     # (load_config: no launcher known)
+    (dict(RANK='0', SLURM_PROCID='1'), None, True),
+    (dict(RANK='3', SLURM_PROCID='0'), 'pytorch', False),
+    (dict(RANK='3', SLURM_PROCID='0'), None, False),
+    (dict(RANK='0', SLURM_PROCID='2'), 'slurm', False),   # MMEngine's slurm start: SLURM_PROCID
+    (dict(SLURM_PROCID='0', RANK=''), 'slurm', True),
+    (dict(SLURM_PROCID='1'), None, False),
+    (dict(OMPI_COMM_WORLD_RANK='0', SLURM_PROCID='1'), 'mpi', True),  # mpirun in an allocation
+    (dict(OMPI_COMM_WORLD_RANK='0', SLURM_PROCID='1'), None, True),
+    (dict(OMPI_COMM_WORLD_RANK='2', PMI_RANK='0'), 'mpi', False),  # Open MPI's first
+    (dict(PMI_RANK='1'), 'mpi', False),
+    ({}, None, True), ({}, 'none', True)])
+def test_the_first_rank_is_read_from_one_launchers_variable(variables, launcher, first,
+                                                             monkeypatch):
+    """Every variable had to be 0: torchrun started by srun (one task per node) gave RANK=0 to a
+    process with SLURM_PROCID=1, so no process ran the preflight or said a warning once. The
+    launcher's own variable decides, else the innermost set (RANK before SLURM_PROCID)."""
+    from genview_mm.utils.dist import is_first_rank
+    for key in RANK_ENV:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    assert is_first_rank(launcher) is first
+
+
+@pytest.mark.parametrize('tool', ['train', 'test'])
+@pytest.mark.parametrize('launcher, variables, checked', [
+    ('pytorch', dict(RANK='0', SLURM_PROCID='1'), True),   # srun, one torchrun per node
+    ('pytorch', dict(RANK='5', SLURM_PROCID='0'), False),
+    ('slurm', dict(RANK='0', SLURM_PROCID='2'), False)])   # a RANK the slurm start overwrites
+def test_the_tools_preflight_runs_on_their_launchers_first_rank(tool, launcher, variables,
+                                                                checked, repo_root, monkeypatch):
+    """Under ``srun torchrun``, RANK=0 ran with SLURM_PROCID=1: no rank checked the config."""
+    import os.path as osp
+
+    from genview_mm.apis import launch
+    from helpers import run_script
+    for key in RANK_ENV:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    ran = []
+
+    def stop(what):
+        def record(*args, **kwargs):
+            ran.append(what)
+            raise SystemExit(0)
+        return record
+    monkeypatch.setattr(launch, 'preflight_or_exit', stop('preflight'))
+    monkeypatch.setattr(launch, 'prepare_cfg', stop('prepare'))
+    config = osp.join(repo_root, 'configs', *(
+        ['demo', 'genview_mocov2_r18_tiny_cpu.py'] if tool == 'train' else
+        ['benchmarks', 'genview_mocov2_r50_linear-steplr-100e_in1k.py']))
+    with pytest.raises(SystemExit):
+        run_script(f'{tool}.py', config, *(['ckpt.pth'] if tool == 'test' else []),
+                   '--launcher', launcher)
+    assert ran == ['preflight' if checked else 'prepare']
