@@ -108,14 +108,17 @@ require_torchrun_env() {
   fi
 }
 
-# help_of_tool TOOL ARGS...: print tools/TOOL's --help and exit 0 when the user's options hold
-# -h or --help. The launchers call it before the preflight: check_config.py answered --help with
-# its own options (--mode, --quiet: not the tool's), then every rank printed the tool's help.
+# help_of_tool TOOL USAGE ARGS...: print USAGE (the launcher's own arguments) and tools/TOOL's
+# --help, and exit 0, when ARGS, all the launcher's arguments, hold -h or --help. The launchers
+# call it before they read their arguments: check_config.py answered --help with its own options
+# (--mode, --quiet: not the tool's), then every rank printed the tool's help; `dist_train.sh
+# CONFIG --help` (no GPUS) was a GPUS error, `slurm_test.sh P J CONFIG --help` that help again.
 help_of_tool() {
-  local tool=$1 arg
-  shift
+  local tool=$1 usage=$2 arg
+  shift 2
   for arg in "$@"; do
     if [ "$arg" = -h ] || [ "$arg" = --help ]; then
+      printf "%s\n\n" "$usage"
       exec "$PYTHON" "$GENVIEW_ROOT/tools/$tool" --help
     fi
   done

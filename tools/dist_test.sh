@@ -4,14 +4,14 @@
 # The test data, annotations and checkpoint are checked once before the processes start.
 set -euo pipefail
 USAGE="usage: $0 CONFIG CHECKPOINT GPUS [test.py options]"
+source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+help_of_tool test.py "$USAGE" "$@"  # before the arguments are read: a missing one too
 if [ $# -lt 3 ]; then echo "$USAGE" >&2; exit 2; fi
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
-source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 require_count GPUS "$GPUS" 1 "$USAGE"
 require_torchrun_env "$USAGE"  # NNODES, NODE_RANK, PORT: set, checked
-help_of_tool test.py "${@:4}"
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" "$CHECKPOINT" \
   --quiet --procs-per-node="$GPUS" "${@:4}"
 stop_after_preflight "${@:4}"

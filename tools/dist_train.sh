@@ -6,13 +6,13 @@
 # processes start (tools/check_config.py); a missing one stops here with a short checklist.
 set -euo pipefail
 USAGE="usage: $0 CONFIG GPUS [train.py options]"
+source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+help_of_tool train.py "$USAGE" "$@"  # before the arguments are read: a missing one too
 if [ $# -lt 2 ]; then echo "$USAGE" >&2; exit 2; fi
 CONFIG=$1
 GPUS=$2
-source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 require_count GPUS "$GPUS" 1 "$USAGE"
 require_torchrun_env "$USAGE"  # NNODES, NODE_RANK, PORT: set, checked
-help_of_tool train.py "${@:3}"
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" \
   --mode train --quiet --procs-per-node="$GPUS" "${@:3}"
 stop_after_preflight "${@:3}"

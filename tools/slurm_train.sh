@@ -5,17 +5,17 @@
 set -euo pipefail
 USAGE="usage: [GPUS=8 GPUS_PER_NODE=8 CPUS_PER_TASK=5] $0 PARTITION JOB_NAME \
 CONFIG WORK_DIR [train.py options]"
+source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
+help_of_tool train.py "$USAGE" "$@"  # before the arguments are read: a missing one too
 if [ $# -lt 4 ]; then echo "$USAGE" >&2; exit 2; fi
 PARTITION=$1; JOB_NAME=$2; CONFIG=$3; WORK_DIR=$4
 if [ -z "${WORK_DIR// }" ]; then  # an unset variable: the run would go to the current folder
   echo "$0: error: WORK_DIR is empty: pass the run's folder (e.g. work_dirs/NAME)" >&2; exit 2
 fi
 GPUS=${GPUS:-8}; GPUS_PER_NODE=${GPUS_PER_NODE:-8}; CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-source "$(dirname "${BASH_SOURCE[0]}")/_python.sh"
 for var in GPUS GPUS_PER_NODE CPUS_PER_TASK; do require_count "$var" "${!var}" 1 "$USAGE"; done
 require_whole_nodes "$GPUS" "$GPUS_PER_NODE" "$USAGE"  # sets ON_NODE
 export_slurm_port "$USAGE"  # MASTER_PORT, else PORT, else 29500
-help_of_tool train.py "${@:5}"
 # check the prerequisites once, here, before the job starts (tools/check_config.py)
 run_child "$PYTHON" "$GENVIEW_ROOT/tools/check_config.py" "$CONFIG" --mode train --quiet \
   --work-dir="$WORK_DIR" "${@:5}"

@@ -600,6 +600,26 @@ def test_launchers_answer_help_with_the_tools_help_once(tmp_path, script, args, 
         assert recorded_lines(stand_ins['PIDS']) == [f'{tmp_path}/tools/{tool} --help']
 
 
+@pytest.mark.parametrize('script, args, tool', HELP_RUNS, ids=[s for s, _, _ in HELP_RUNS])
+def test_launchers_answer_help_before_their_own_arguments(tmp_path, script, args, tool):
+    """``dist_train.sh CONFIG --help`` (no GPUS) was a GPUS error, ``dist_test.sh --help`` the
+    usage line with exit 2, ``slurm_test.sh P J CONFIG --help`` check_config.py's help (its
+    CHECKPOINT) and then srun, ``slurm_train.sh P J CONFIG --help`` a preflight of work dir
+    '--help'. Wherever -h/--help stands: the launcher's usage and the tool's help, exit 0."""
+    stand_ins = scratch_tools(str(tmp_path), script)
+    executable(str(tmp_path / 'bin' / 'python'), '#!/usr/bin/env bash\necho "$*" >> "$PIDS"\n')
+    executable(str(tmp_path / 'bin' / 'srun'), '#!/usr/bin/env bash\necho srun >> "$PIDS"\n')
+    for given in range(len(args) + 1):
+        for flag in ('--help', '-h'):
+            (tmp_path / 'pids.txt').unlink(missing_ok=True)
+            run = run_cmd(['bash', str(tmp_path / 'tools' / script), *args[:given], flag],
+                          cwd=str(tmp_path), env=dict(stand_ins, GPUS='eight'))
+            assert recorded_lines(stand_ins['PIDS']) == [f'{tmp_path}/tools/{tool} --help']
+            usage = run.stdout.splitlines()[0]
+            assert usage.startswith('usage: ') and f'/tools/{script} ' in usage, run.stdout
+            assert f'[{tool} options]' in usage and run.stderr == ''
+
+
 def recorded_lines(path: str) -> list:
     with open(path) as f:
         return f.read().splitlines()
