@@ -200,6 +200,29 @@ def _refuse_over_saved(folder: str, why: str) -> None:
                         'or another --work-dir to start over')
 
 
+def _refuse_a_dumps_old_resume(cfg: Config, args: argparse.Namespace) -> None:
+    """:class:`ResumeRefused` when ``args.config`` is a run's own config dump (``WORK_DIR/<its
+    name>``) whose ``resume=True`` and ``load_from``, baked in by that run's ``--resume``, name a
+    local checkpoint other than the newest of the work dir: rerun without ``--resume``, MMEngine
+    resumed that older one (in a copied work dir, the original run's) and overwrote the rest."""
+    load_from, config = cfg.load_from, getattr(args, 'config', None)
+    work_dir = work_dir_of(cfg, getattr(args, 'work_dir', None), config)
+    if not (isinstance(load_from, str) and config and work_dir) or '://' in load_from + work_dir \
+            or osp.realpath(osp.join(work_dir, osp.basename(config))) != osp.realpath(config):
+        return
+    try:
+        newest = resume_checkpoint(work_dir, checkpoint_dir_of(cfg, work_dir))
+    except ResumeRefused:  # no last_checkpoint to go by: the config's load_from, as before
+        return
+    if newest is None or not osp.isfile(newest) or osp.realpath(newest) == osp.realpath(load_from):
+        return
+    raise ResumeRefused(
+        f'{config} holds resume=True and load_from={load_from} (the config dump of a run with '
+        f'--resume), but {work_dir} has saved {newest} since: resuming {load_from} would train '
+        f'again from there and overwrite it; pass --resume to continue from the newest, or '
+        f'--resume {load_from} to go back to it')
+
+
 def apply_train_options(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply ``tools/train.py``'s ``--resume [CKPT]``, ``--no-validate`` and ``--auto-scale-lr``
     (:class:`OptionRefused` without ``auto_scale_lr.base_batch_size``) to ``cfg`` in place
@@ -215,6 +238,8 @@ def apply_train_options(cfg: Config, args: argparse.Namespace) -> Config:
     resume = getattr(args, 'resume', None)
     if resume is None and cfg.get('resume') is True and not cfg.get('load_from'):
         resume = 'auto'  # the config's resume=True: MMEngine's own search skips the rules below
+    elif resume is None and cfg.get('resume') is True:
+        _refuse_a_dumps_old_resume(cfg, args)
     if resume == 'auto':
         work_dir = work_dir_of(cfg, getattr(args, 'work_dir', None), args.config)
         found = resume_checkpoint(work_dir, checkpoint_dir_of(cfg, work_dir))

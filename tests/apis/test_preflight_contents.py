@@ -1122,6 +1122,57 @@ def test_a_configs_resume_true_follows_the_resume_rules(tmp_path):
     assert not cfg.resume and cfg.get('load_from') is None  # nothing yet: starts afresh
 
 
+def test_a_resumed_runs_config_dump_rerun_without_resume_is_refused(tmp_path, capsys):
+    """A run with ``--resume`` dumps resume=True and load_from=<the checkpoint it resumed> into
+    ``WORK_DIR/<config>.py``: ``train.py WORK_DIR/<config>.py`` resumed that checkpoint again
+    (exit 0), trained the epochs after it once more and overwrote their checkpoints; in a copied
+    work dir it resumed the original run's. Now one line naming both fixes, every file as it
+    was; ``--resume`` continues from the newest, and the newest named is resumed as before."""
+    import argparse
+
+    from mmengine.config import Config
+
+    from genview_mm.apis.launch import ResumeRefused, apply_train_options
+    from helpers import load_tool, run_script
+    work = tmp_path / 'work'
+    work.mkdir()
+    for n in (1, 2):
+        torch.save({'meta': {'epoch': n}}, str(work / f'epoch_{n}.pth'))
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_2.pth'))
+    dump = work / 'genview_mocov2_r18_tiny_cpu.py'
+    cfg = load_config(GENVIEW_TINY)
+    cfg.merge_from_dict(dict(resume=True, load_from=str(work / 'epoch_1.pth'),
+                             work_dir=str(work)))
+    cfg.dump(str(dump))
+    before = {p.name: p.read_bytes() for p in work.iterdir()}
+    said = (f'{dump} holds resume=True and load_from={work}/epoch_1.pth (the config dump of a '
+            f'run with --resume), but {work} has saved {work}/epoch_2.pth since: resuming '
+            f'{work}/epoch_1.pth would train again from there and overwrite it; pass --resume '
+            f'to continue from the newest, or --resume {work}/epoch_1.pth to go back to it\n')
+    assert load_tool('check_config').main([str(dump), '--mode', 'train', '--quiet']) == 2
+    assert capsys.readouterr().err == f'check_config.py: error: {said}'
+    with pytest.raises(SystemExit) as exit_:  # before the preflight and any runner
+        run_script('train.py', dump)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == f'train.py: error: {said}'
+    assert {p.name: p.read_bytes() for p in work.iterdir()} == before
+
+    def applied(load_from, resume=None, config=str(dump)):
+        args = argparse.Namespace(config=config, resume=resume, work_dir=None,
+                                  no_validate=False)
+        cfg = apply_train_options(Config(dict(model=dict(), resume=True, load_from=load_from,
+                                              work_dir=str(work))), args)
+        return cfg.resume, cfg.load_from
+    newest = str(work / 'epoch_2.pth')
+    assert applied(str(work / 'epoch_1.pth'), 'auto') == (True, newest)
+    assert applied(str(work / 'epoch_1.pth'), str(work / 'epoch_1.pth')) == \
+        (True, str(work / 'epoch_1.pth'))  # going back, by name
+    assert applied(newest) == (True, newest)  # the dump of a run killed before its next save
+    with pytest.raises(ResumeRefused, match=r'load_from=/elsewhere/run/epoch_2\.pth \(the '):
+        applied('/elsewhere/run/epoch_2.pth')  # a copied work dir's dump: the original's file
+    assert applied('a.pth', config=str(tmp_path / 'my_cfg.py')) == (True, 'a.pth')  # not a dump
+
+
 def test_a_manifest_of_failed_rows_is_named_so(setup):
     """Every sampled image has only a failed row (a generation that ran out of memory): the
     preflight said the manifest belongs to another dataset and suggested genview.source_root;
