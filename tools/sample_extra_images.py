@@ -100,10 +100,11 @@ def parse_args() -> argparse.Namespace:
     except NotWritable as exc:
         parser.error(f'--out {exc} (nothing was written)')
     for folder in args.imagenet:
-        if not osp.isdir(folder):
-            parser.error(f'ImageNet folder {folder} not found: give --imagenet TRAIN VAL (the '
-                         "train/ and val/ folders of ImageNet-1K: neither's images may be in the "
-                         'extra set)')
+        if not osp.isdir(folder):  # a file: an archive, or a list given for a folder
+            what = 'is a file, not a folder' if osp.exists(folder) else 'not found'
+            parser.error(f'ImageNet folder {folder} {what}: give --imagenet TRAIN VAL (the '
+                         "train/ and val/ folders of ImageNet-1K, unpacked: neither's images may "
+                         'be in the extra set)')
     return args
 
 

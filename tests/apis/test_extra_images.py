@@ -325,6 +325,16 @@ def test_every_folder_given_is_excluded(tmp_path, imagenet):
         ImageNetIndex.from_folders([imagenet, str(tmp_path / 'empty')])
 
 
+def test_an_imagenet_file_is_said_to_be_a_file(tmp_path, imagenet):
+    """A file given for an ImageNet folder (the train tar) was said to be "not found"."""
+    archive = write(str(tmp_path / 'ILSVRC2012_img_val.tar'), b'tar')
+    with pytest.raises(NotADirectoryError) as error:
+        ImageNetIndex.from_folders([imagenet, archive])
+    assert str(error.value) == (f'ImageNet folder {archive} is a file, not a folder: give '
+                                '--imagenet TRAIN VAL (the train/ and val/ folders of '
+                                'ImageNet-1K, unpacked)')
+
+
 def test_too_few_images_says_how_many(tmp_path, imagenet):
     for i in range(12):
         write(str(tmp_path / 'extra' / f'{i}.jpg'), bytes([i]) * 50)

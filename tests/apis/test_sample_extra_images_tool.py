@@ -116,6 +116,21 @@ def test_missing_imagenet_is_a_usage_error(folders, capsys):
     assert f'ImageNet folder {tmp / "nowhere"} not found' in capsys.readouterr().err
 
 
+def test_an_imagenet_file_is_said_to_be_a_file(folders, capsys):
+    """An --imagenet that is a file (the train tar, a list) was said to be "not found"."""
+    _, dump, tmp = folders
+    archive = tmp / 'ILSVRC2012_img_train.tar'
+    archive.write_bytes(b'tar')
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('sample_extra_images.py', dump, '--imagenet', str(archive),
+                   '--out', str(tmp / 'x.txt'))
+    assert exit_info.value.code == 2 and not osp.exists(tmp / 'x.txt')
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f'sample_extra_images.py: error: ImageNet folder {archive} is a file, not a folder: '
+        "give --imagenet TRAIN VAL (the train/ and val/ folders of ImageNet-1K, unpacked: "
+        "neither's images may be in the extra set)")
+
+
 def test_imagenet_val_is_excluded_by_default(folders, capsys, monkeypatch):
     """The default --imagenet is train and val: an ImageNet-21K dump holds val's images under
     its own names, and only train's were excluded (the baseline pretrained on the images it is

@@ -101,9 +101,12 @@ class ImageNetIndex:
         compared, so a copy of such an image under another name (val's, in ImageNet-21K)
         would be drawn while the record says the contents were checked."""
         for root in roots:
-            if not osp.isdir(root):
-                raise FileNotFoundError(f'ImageNet folder {root} not found: give --imagenet '
-                                        'TRAIN VAL (the train/ and val/ folders of ImageNet-1K)')
+            if not osp.isdir(root):  # a file: an archive, or a list given for a folder
+                there = osp.exists(root)
+                raise (NotADirectoryError if there else FileNotFoundError)(
+                    f'ImageNet folder {root} {"is a file, not a folder" if there else "not found"}'
+                    ': give --imagenet TRAIN VAL (the train/ and val/ folders of ImageNet-1K, '
+                    'unpacked)')
 
         unread: dict = {}  # root: (count, first path) of its links to a missing file
 
