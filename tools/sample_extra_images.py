@@ -126,6 +126,7 @@ def main() -> None:
     from genview_mm.apis.extra_images import (
         ImageNetIndex,
         NotEnoughImages,
+        check_source,
         default_data_root,
         sample_extra_images,
         write_image_list,
@@ -134,6 +135,12 @@ def main() -> None:
     def progress(line: str) -> None:
         print(f'[{time.strftime("%H:%M:%S")}] {line}', file=sys.stderr, flush=True)
 
+    data_root = args.data_root or default_data_root(args.source)
+    try:  # before ImageNet's walk (minutes on ImageNet): a --data-root not holding the source
+        check_source(args.source, data_root)
+    except (ValueError, OSError) as err:
+        print(f'sample_extra_images.py: error: {err} (nothing was written)', file=sys.stderr)
+        sys.exit(2)
     scan = args.out + '.scan'  # the scan saved as it goes: a stopped run goes on from it
     try:
         imagenet = ImageNetIndex.from_folders(args.imagenet, not args.names_only, progress)
@@ -150,7 +157,6 @@ def main() -> None:
                     'goes on from it; delete it to scan from the start')
         print(f'sample_extra_images.py: error: {err} ({kept})', file=sys.stderr)
         sys.exit(2)
-    data_root = args.data_root or default_data_root(args.source)
     provenance = dict(
         source=osp.abspath(args.source), data_root=osp.abspath(data_root),
         imagenet=[osp.abspath(d) for d in args.imagenet], content_check=not args.names_only,

@@ -131,6 +131,27 @@ def test_an_imagenet_file_is_said_to_be_a_file(folders, capsys):
         "neither's images may be in the extra set)")
 
 
+def test_a_data_root_without_the_source_is_refused_before_imagenet_is_walked(
+        folders, capsys, monkeypatch):
+    """A --data-root that does not hold the source folder was found only once ImageNet's
+    folders had been walked (minutes on ImageNet)."""
+    import genview_mm.apis.extra_images as extra_images
+    imagenet, dump, tmp = folders
+    walked = []
+    monkeypatch.setattr(extra_images.ImageNetIndex, 'from_folders',
+                        classmethod(lambda cls, roots, *args: walked.append(roots)))
+    elsewhere = tmp / 'elsewhere'
+    elsewhere.mkdir()
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('sample_extra_images.py', dump, '--imagenet', imagenet, '--data-root',
+                   str(elsewhere), '--out', str(tmp / 'x.txt'))
+    assert exit_info.value.code == 2 and walked == []
+    assert capsys.readouterr().err == (
+        f'sample_extra_images.py: error: {dump} is not inside the data root {elsewhere}: give '
+        '--data-root a folder that holds every extra image (nothing was written)\n')
+    assert sorted(os.listdir(tmp)) == ['dump', 'elsewhere', 'imagenet']
+
+
 def test_imagenet_val_is_excluded_by_default(folders, capsys, monkeypatch):
     """The default --imagenet is train and val: an ImageNet-21K dump holds val's images under
     its own names, and only train's were excluded (the baseline pretrained on the images it is

@@ -192,6 +192,16 @@ def iter_list(list_file: str, data_root: str) -> Iterator[str]:
         yield rel
 
 
+def check_source(source: str, data_root: str) -> None:
+    """Raise at once what a scan would stop on: ``source`` neither a folder nor a list file
+    (FileNotFoundError), or a folder not inside ``data_root`` (ValueError, as
+    :func:`relative_to`), found before any long work (ImageNet's walk, the scan)."""
+    if not (osp.isdir(source) or osp.isfile(source)):
+        raise FileNotFoundError(f'{source} is neither a folder nor a list file')
+    if osp.isdir(source):
+        relative_to(source, data_root)
+
+
 class Scan:
     """The candidate images of a source, a folder (:func:`iter_image_entries`) or a list file
     (:func:`iter_list`), as paths relative to ``data_root``, and None at each place the scan
@@ -200,8 +210,7 @@ class Scan:
     on from; a list's is the count of its entries read (it must not change meanwhile)."""
 
     def __init__(self, source: str, data_root: str, position=None, every: int = 10_000) -> None:
-        if not (osp.isdir(source) or osp.isfile(source)):
-            raise FileNotFoundError(f'{source} is neither a folder nor a list file')
+        check_source(source, data_root)
         self.source, self.data_root, self.every = source, data_root, every
         self._start, self._walk, self._count = position, None, 0
 
