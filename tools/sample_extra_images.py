@@ -126,6 +126,7 @@ def main() -> None:
     from genview_mm.apis.extra_images import (
         ImageNetIndex,
         NotEnoughImages,
+        OutsideDataRoot,
         check_source,
         default_data_root,
         sample_extra_images,
@@ -148,8 +149,10 @@ def main() -> None:
                                      args.allow_fewer, args.workers, progress,
                                      verify=args.verify, resume=scan)
     except (ValueError, OSError) as err:  # NotEnoughImages included: it says how many exist
-        if isinstance(err, NotEnoughImages) and not err.fewer and osp.isfile(scan):
-            os.remove(scan)  # none, or a --data-root to fix: the same scan is of no use
+        stale = isinstance(err, OutsideDataRoot) or isinstance(err, NotEnoughImages) and \
+            not err.fewer  # none, or a --data-root (or list) to fix: the same scan stops again
+        if stale and osp.isfile(scan):
+            os.remove(scan)
         kept = 'nothing was written'
         if osp.isfile(scan):
             also = ' (--allow-fewer too)' if isinstance(err, NotEnoughImages) else ''

@@ -344,6 +344,29 @@ def test_an_error_mid_scan_keeps_the_scan_and_says_how_to_start_over(folders, ca
     assert len(out.read_text().splitlines()) == 6
 
 
+def test_an_entry_outside_the_data_root_mid_scan_keeps_no_scan(folders, capsys, monkeypatch):
+    """A list entry outside --data-root met after the scan was saved: the error said "the same
+    command goes on from it", and that command stopped on the same entry again. The scan is
+    of no use (another --data-root or list scans from the start): it is removed."""
+    import genview_mm.apis.extra_images as extra_images
+    imagenet, dump, tmp = folders
+    monkeypatch.setattr(extra_images, 'sample_extra_images', functools.partial(
+        extra_images.sample_extra_images, save_every=0))
+    lst = tmp / 'candidates.txt'
+    lst.write_text(''.join(f'part0/{i}.jpg\n' for i in range(10_000)) + '../elsewhere.jpg\n')
+    out = tmp / 'extra.txt'
+    cmd = ['sample_extra_images.py', str(lst), '--data-root', dump, '--imagenet', imagenet,
+           '--num', 2, '--out', out, '--names-only']
+    for _ in range(2):  # the rerun was told to go on from the scan
+        with pytest.raises(SystemExit) as exit_info:
+            run_script(*cmd)
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f'sample_extra_images.py: error: {lst}: ../elsewhere.jpg points outside the data '
+            f'root {dump}: give --data-root a folder that holds it (nothing was written)')
+        assert sorted(os.listdir(tmp)) == ['candidates.txt', 'dump', 'imagenet']
+
+
 @pytest.mark.parametrize('where,message', [
     ('a_file/extra.txt', 'cannot write {out}: {tmp}/a_file is a file, not a folder; choose '
                          'another path'),

@@ -19,21 +19,26 @@ from ...utils.image_files import is_hidden, is_image_file
 logger = logging.getLogger(__name__)
 
 
+class OutsideDataRoot(ValueError):
+    """A candidate (or the source folder) is not inside the data root: a rerun with the same
+    data root and source stops on it again."""
+
+
 def relative_to(path: str, data_root: str) -> str:
     """``path`` relative to ``data_root`` with ``/`` separators; when its folder is inside
     ``data_root`` only once links are resolved (``data_root`` a link to the dump), relative to
     the resolved root.
 
     Raises:
-        ValueError: ``path`` is not inside ``data_root``.
+        OutsideDataRoot: ``path`` is not inside ``data_root``.
     """
     rel = _relative(osp.abspath(path), osp.abspath(data_root))
     if rel is None:  # the file's own name stays: a link to a file is read through its name
         folder, name = osp.split(osp.abspath(path))
         rel = _relative(osp.join(osp.realpath(folder), name), osp.realpath(data_root))
     if rel is None:
-        raise ValueError(f'{path} is not inside the data root {data_root}: give --data-root a '
-                         'folder that holds every extra image')
+        raise OutsideDataRoot(f'{path} is not inside the data root {data_root}: give '
+                              '--data-root a folder that holds every extra image')
     return rel
 
 
@@ -176,7 +181,7 @@ def iter_list(list_file: str, data_root: str) -> Iterator[str]:
         str: a normalised path relative to ``data_root``.
 
     Raises:
-        ValueError: a path points outside ``data_root``.
+        OutsideDataRoot: a path points outside ``data_root``.
     """
     for entry, _ in read_annotation_list(list_file):
         rel = posixpath.normpath(entry.replace(os.sep, '/'))
@@ -187,15 +192,15 @@ def iter_list(list_file: str, data_root: str) -> Iterator[str]:
         if any(is_hidden(part) and part != '..' for part in rel.split('/')):
             continue  # as a folder walk: dot-files, dot-folders
         if rel == '..' or rel.startswith('../'):
-            raise ValueError(f'{list_file}: {entry} points outside the data root '
-                             f'{data_root}: give --data-root a folder that holds it')
+            raise OutsideDataRoot(f'{list_file}: {entry} points outside the data root '
+                                  f'{data_root}: give --data-root a folder that holds it')
         yield rel
 
 
 def check_source(source: str, data_root: str) -> None:
     """Raise at once what a scan would stop on: ``source`` neither a folder nor a list file
-    (FileNotFoundError), or a folder not inside ``data_root`` (ValueError, as
-    :func:`relative_to`), found before any long work (ImageNet's walk, the scan)."""
+    (FileNotFoundError), or a folder not inside ``data_root`` (:class:`OutsideDataRoot`),
+    found before any long work (ImageNet's walk, the scan)."""
     if not (osp.isdir(source) or osp.isfile(source)):
         raise FileNotFoundError(f'{source} is neither a folder nor a list file')
     if osp.isdir(source):
