@@ -200,6 +200,31 @@ def test_two_links_to_one_folder_elsewhere_give_one_path_whatever_the_order(
     assert walks[0] == walks[1] and len(walks[0]) == 4
 
 
+@pytest.mark.parametrize('link', ['symlink', 'hard link'])
+def test_a_file_under_two_paths_is_drawn_once(tmp_path, link):
+    """Two links in the source to one image file outside it (or two hard links) were two
+    candidates: the same picture could be listed twice. It is listed once, under its path of
+    smaller key (not the walk's first), and counted as listed twice."""
+    for i in range(4):
+        write(str(tmp_path / 'dump' / f'{i}.jpg'), bytes([i]) * (10 + i))
+    picture = write(str(tmp_path / 'elsewhere' / 'x.jpg'), b'x' * 50)
+    os.makedirs(tmp_path / 'dump' / 'sub')
+    make = os.symlink if link == 'symlink' else os.link
+    make(picture, tmp_path / 'dump' / 'a.jpg')
+    make(picture, tmp_path / 'dump' / 'sub' / 'b.jpg')
+    kept = set()
+    for seed in range(5):
+        first = min(['a.jpg', 'sub/b.jpg'], key=lambda path: item_key(path, seed))
+        with pytest.raises(NotEnoughImages, match=r'has 5 eligible images \(6 image files, .*, '
+                                                  r'1 listed twice\)') as error:
+            sample_extra_images(str(tmp_path / 'dump'), 6, None, seed=seed)
+        report = error.value.report
+        assert report.paths == sorted([f'{i}.jpg' for i in range(4)] + [first])
+        assert (report.candidates, report.duplicates, report.unreadable) == (6, 1, 0)
+        kept.add(first)
+    assert kept == {'a.jpg', 'sub/b.jpg'}  # not the walk's first: seed 4 keeps sub/b.jpg
+
+
 def test_a_broken_link_in_imagenet_still_excludes_its_name(tmp_path):
     """An ImageNet file that is a link to a missing file (a copy being restored, an unmounted
     share) was skipped by the walk, so a candidate of that name was not excluded. With the

@@ -42,6 +42,12 @@ def synthetic_size(path: str) -> int:
         % 3_000_000 + 1
 
 
+def synthetic_stat(path: str) -> tuple:
+    """(size, device, inode) as the sampler's ``stat`` gives them: one file per path."""
+    return synthetic_size(path), 1, int.from_bytes(
+        hashlib.blake2b(path.encode(), digest_size=8).digest(), 'big') | 1
+
+
 def main() -> None:
     args = parse_args()
     sys.path.insert(0, REPO)
@@ -73,7 +79,7 @@ def main() -> None:
             filler = np.frombuffer(os.urandom(20 * n), 'S20')
             return np.unique(np.concatenate([filler, copy_digests]))
 
-        with mock.patch.object(sampling, '_size', lambda p: synthetic_size(osp.relpath(p, tmp))), \
+        with mock.patch.object(sampling, '_stat', lambda p: synthetic_stat(osp.relpath(p, tmp))), \
                 mock.patch.object(sampling, 'file_sha1',
                                   lambda p: hashlib.sha1(osp.relpath(p, tmp).encode()).digest()), \
                 mock.patch.object(imagenet, 'digests_of_sizes', digests_of_sizes):

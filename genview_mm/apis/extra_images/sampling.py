@@ -3,13 +3,14 @@
 One streamed pass over the source offers every image whose file name is not an ImageNet-1K train
 name to a seeded :class:`KeyedReservoir` of ``num`` + 1% places; the content check then runs on
 the reservoir alone, in rank order, and stops once ``num`` images are accepted: a ``stat`` per
-reservoir image, a SHA-1 of those whose size is the size of an ImageNet file, and a SHA-1 of the
-ImageNet files whose size is the size of a reservoir image (see :mod:`.exclusion`). If more than
+reservoir image (which also drops a file drawn a second time under another path: two links to
+it), a SHA-1 of those whose size is the size of an ImageNet file, and a SHA-1 of the ImageNet
+files whose size is the size of a reservoir image (see :mod:`.exclusion`). If more than
 1% turn out to be ImageNet copies, the pass is repeated with a larger reservoir (same seed, so
 the same ranking), unless nearly all drawn paths are missing (a list relative to another
 folder: more passes would only end with the whole source in memory). Memory: the reservoir
-(~135 bytes per image for 60-character paths), 20 MB for ImageNet's names and sizes, 20 bytes
-per hashed ImageNet file.
+(~135 bytes per image for 60-character paths, and 24 for its file's size, device and inode
+while it is examined), 20 MB for ImageNet's names and sizes, 20 bytes per hashed ImageNet file.
 """
 import errno
 import hashlib
@@ -20,7 +21,7 @@ import stat
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
@@ -43,7 +44,8 @@ class SampleReport:
     excluded_by_content: int = 0  # among the reservoir images examined
     unreadable: int = 0  # reservoir images missing, unreadable, empty or not files (dropped;
     #                      with ``verify``, also those that do not decode)
-    duplicates: int = 0  # reservoir entries of a path listed more than once (dropped)
+    duplicates: int = 0  # reservoir entries of a path listed more than once, or of a file
+    #                      examined under another path (two links to it) (dropped)
     hashed: int = 0  # reservoir images whose bytes were hashed
     passes: int = 0
 
@@ -83,15 +85,30 @@ def _checked(path: str, exc: OSError) -> None:
                      'is damaged, delete it and rerun') from exc
 
 
-def _size(path: str) -> int:
-    """The file's size; -1 if it is missing, unreadable, empty or not a file (a folder named
-    ``x.jpg``): training would fail on it mid-epoch (:class:`ReadFailed` on another error)."""
+def _stat(path: str) -> Tuple[int, int, int]:
+    """The file's size, -1 if it is missing, unreadable, empty or not a file (a folder named
+    ``x.jpg``): training would fail on it mid-epoch (:class:`ReadFailed` on another error); and
+    its device and inode, which the paths of one file share (two links to it)."""
     try:
         info = os.stat(path)
     except OSError as exc:
         _checked(path, exc)
-        return -1
-    return info.st_size if stat.S_ISREG(info.st_mode) and info.st_size > 0 else -1
+        return -1, 0, 0
+    size = info.st_size if stat.S_ISREG(info.st_mode) and info.st_size > 0 else -1
+    return size, info.st_dev, info.st_ino
+
+
+def _seen_before(devs: np.ndarray, inos: np.ndarray) -> np.ndarray:
+    """Whether each (device, inode) pair is also at an earlier index (one file, two paths)."""
+    order = np.lexsort((inos, devs))  # stable: each file's earliest index first
+    repeat = np.ones(max(len(order) - 1, 0), bool)
+    for key in (devs, inos):  # a column at a time: this is a draw's memory peak
+        ranked = key[order]
+        repeat &= ranked[1:] == ranked[:-1]
+        del ranked
+    again = np.zeros(len(order), bool)
+    again[order[1:][repeat]] = True
+    return again
 
 
 def _decodes(path: str) -> bool:
@@ -123,12 +140,19 @@ def filter_reservoir(items: List[str], num: int, data_root: str,
     """The first ``num`` of ``items`` (rank order) that exist and, where ``imagenet`` checks
     content, are not byte copies of an ImageNet file (a ``stat`` each; missing, unreadable or
     empty files and folders are dropped in both modes: a list naming them would fail training
-    mid-epoch). ``verify``: a kept file must also decode as training decodes it (a read and a
-    decode each: an HTML page saved as ``.jpg``, a truncated JPEG are dropped too)."""
+    mid-epoch). A file drawn under a second path (two links to it, a hard link) is dropped as a
+    duplicate: it is listed once, under its path of smaller key, whatever the walk's order.
+    ``verify``: a kept file must also decode as training decodes it (a read and a decode each:
+    an HTML page saved as ``.jpg``, a truncated JPEG are dropped too)."""
     paths = (osp.join(data_root, item) for item in items)
-    sizes = np.fromiter(bounded_map(_size, paths, workers), np.int64, len(items))
+    sizes = np.empty(len(items), np.int64)
+    devs, inos = np.empty(len(items), np.uint64), np.empty(len(items), np.uint64)
+    for i, (size, dev, ino) in enumerate(bounded_map(_stat, paths, workers)):
+        sizes[i], devs[i], inos[i] = size, dev, ino
+    again = _seen_before(devs, inos) & (sizes >= 0) & (inos > 0)  # inode 0: none known
+    del devs, inos
     content = imagenet is not None and imagenet.checks_content
-    maybe = np.isin(sizes, imagenet.sizes) if content else np.zeros(len(items), bool)
+    maybe = np.isin(sizes, imagenet.sizes) & ~again if content else np.zeros(len(items), bool)
     if content and progress:
         progress(f'{int(maybe.sum()):,} of {len(items):,} reservoir images have the size of an '
                  'ImageNet file: hashing the ImageNet files of those sizes')
@@ -137,6 +161,8 @@ def filter_reservoir(items: List[str], num: int, data_root: str,
     def verdict(i: int) -> str:
         if sizes[i] < 0:
             return 'unreadable'
+        if again[i]:
+            return 'duplicate'
         result = 'kept'
         if maybe[i]:
             try:
@@ -155,6 +181,7 @@ def filter_reservoir(items: List[str], num: int, data_root: str,
         report.hashed += result in ('hashed', 'copy')
         report.excluded_by_content += result == 'copy'
         report.unreadable += result == 'unreadable'
+        report.duplicates += result == 'duplicate'
         if result in ('kept', 'hashed'):
             kept.append(items[i])
             if len(kept) == num:
