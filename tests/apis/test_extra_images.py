@@ -464,6 +464,7 @@ def test_missing_files_are_dropped_without_the_content_check_too(tmp_path):
                            r'files.*: pass --allow-fewer to write these 30 \(the list --num 30'):
             sample_extra_images(str(lst), 32, imagenet, data_root=str(tmp_path / 'src'))
     # a list relative to another root: the fix named is --data-root, not 'another source'
+    (tmp_path / 'nowhere').mkdir()  # (one that is not a folder is refused at once)
     with pytest.raises(NotEnoughImages, match=r'no eligible images .* 32 missing, empty or not '
                        r'files, 0 listed twice\): most drawn paths are missing, empty or not '
                        r'files: check that they are relative to --data-root'):
@@ -557,6 +558,7 @@ def test_a_list_relative_to_another_root_stops_after_one_pass(tmp_path):
     that finds nearly every drawn path missing ends with that hint."""
     lst = tmp_path / 'list.txt'
     lst.write_text(''.join(f'shard{i % 10}/img_{i}.jpg\n' for i in range(2000)))
+    (tmp_path / 'elsewhere').mkdir()  # (one that is not a folder is refused at once)
     with pytest.raises(NotEnoughImages, match=r'most drawn paths are missing, empty or not '
                        r'files: check that they are relative to --data-root') as info:
         sample_extra_images(str(lst), 5, None, data_root=str(tmp_path / 'elsewhere'))

@@ -152,6 +152,27 @@ def test_a_data_root_without_the_source_is_refused_before_imagenet_is_walked(
     assert sorted(os.listdir(tmp)) == ['dump', 'elsewhere', 'imagenet']
 
 
+def test_a_list_with_a_data_root_that_is_not_a_folder_is_refused_at_once(
+        folders, capsys, monkeypatch):
+    """A list source's --data-root that does not exist was found only after ImageNet's walk
+    and the whole scan ('most drawn paths are missing')."""
+    import genview_mm.apis.extra_images as extra_images
+    imagenet, dump, tmp = folders
+    walked = []
+    monkeypatch.setattr(extra_images.ImageNetIndex, 'from_folders',
+                        classmethod(lambda cls, roots, *args: walked.append(roots)))
+    listed = tmp / 'extra.txt'
+    listed.write_text('a/x.jpg\n')
+    with pytest.raises(SystemExit) as exit_info:
+        run_script('sample_extra_images.py', str(listed), '--imagenet', imagenet,
+                   '--data-root', str(tmp / 'gone'), '--out', str(tmp / 'x.txt'))
+    assert exit_info.value.code == 2 and walked == []
+    assert capsys.readouterr().err == (
+        f'sample_extra_images.py: error: the data root {tmp / "gone"} is not a folder: give '
+        '--data-root the folder that holds the extra images (nothing was written)\n')
+    assert sorted(os.listdir(tmp)) == ['dump', 'extra.txt', 'imagenet']
+
+
 def test_imagenet_val_is_excluded_by_default(folders, capsys, monkeypatch):
     """The default --imagenet is train and val: an ImageNet-21K dump holds val's images under
     its own names, and only train's were excluded (the baseline pretrained on the images it is

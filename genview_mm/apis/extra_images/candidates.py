@@ -198,11 +198,15 @@ def iter_list(list_file: str, data_root: str) -> Iterator[str]:
 
 
 def check_source(source: str, data_root: str) -> None:
-    """Raise at once what a scan would stop on: ``source`` neither a folder nor a list file
+    """Raise at once what a scan would stop on: ``source`` neither a folder nor a list file,
+    ``data_root`` not a folder (a list's paths all missing, said after the whole scan)
     (FileNotFoundError), or a folder not inside ``data_root`` (:class:`OutsideDataRoot`),
     found before any long work (ImageNet's walk, the scan)."""
     if not (osp.isdir(source) or osp.isfile(source)):
         raise FileNotFoundError(f'{source} is neither a folder nor a list file')
+    if not osp.isdir(data_root):
+        raise FileNotFoundError(f'the data root {data_root} is not a folder: give --data-root '
+                                'the folder that holds the extra images')
     if osp.isdir(source):
         relative_to(source, data_root)
 
