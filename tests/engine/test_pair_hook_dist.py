@@ -44,6 +44,9 @@ def _worker(rank: int, world: int, port: int, out_dir: str):
         # rank 1's scorer gives 2 non-finite scores an iteration, rank 0's none
         scores = GenViewPairHook(max_unweighted=3)
         got['scores'] = _stops_at(scores, runner, [({}, 2 * rank)] * 8)
+        # normalize='global': each rank counts the 3 non-finite scores of the global batch
+        runner.model = SimpleNamespace(normalize='global')
+        got['global'] = _stops_at(GenViewPairHook(max_unweighted=2), runner, [({}, 3)] * 8)
         with open(os.path.join(out_dir, f'rank{rank}.json'), 'w') as f:
             json.dump(got, f)
     finally:
@@ -62,3 +65,7 @@ def test_processes_stop_together(tmp_path):
         iter=2, message='GenView: 2 pair score(s) of iteration 3 were not finite, so its batch '
         'trained with uniform weights (the upstream loss; counted in train/genview_nonfinite), '
         'and so did the 2 before it: the run is training the upstream loss, not GenView\'s')
+    assert got[0]['global'] == dict(  # 3 scores, counted once (not once per rank: 6)
+        iter=1, message='GenView: 3 pair score(s) of iteration 2 were not finite, so its batch '
+        'trained with uniform weights (the upstream loss; counted in train/genview_nonfinite), '
+        'and so did the 1 before it: the run is training the upstream loss, not GenView\'s')

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from genview_mm.datasets.transforms.genview_pair import GEN_KEYS, GenViewPairDataset
@@ -196,6 +197,15 @@ def summed_counts(*counts: float) -> List[float]:
     total = torch.tensor(counts, dtype=torch.float64)
     all_reduce(total)  # on the group's device (NCCL: the GPU) and back
     return total.tolist()
+
+
+def _scored_globally(runner) -> bool:
+    """Whether the model normalises its weights over the global batch
+    (``normalize='global'``): each process's ``genview_nonfinite`` then counts the scores of
+    all processes, and their sum would count each score once per process."""
+    model = getattr(runner, 'model', None)
+    model = model.module if is_model_wrapper(model) else model
+    return getattr(model, 'normalize', None) == 'global'
 
 
 @HOOKS.register_module()
@@ -444,6 +454,8 @@ class GenViewPairHook(Hook):
         drawn, fell = self._log_views(runner, (data_batch or {}).get('data_samples') or [])
         nonfinite = (outputs or {}).get('genview_nonfinite')
         total = summed_counts(drawn, fell, 0 if nonfinite is None else float(nonfinite))
+        if _scored_globally(runner):  # every process counted the whole batch: once, not N times
+            total[2] /= get_world_size()
         self._check_scores(runner, total[2])
         self._check_fallbacks(int(total[0]), int(total[1]))
 
@@ -498,8 +510,8 @@ class GenViewPairHook(Hook):
 
     def _check_scores(self, runner, nonfinite) -> None:
         """Warn at the first batch trained unweighted (``nonfinite`` > 0), stop after
-        ``max_unweighted`` in a row; ``nonfinite``: the count of all processes (MMEngine has
-        already read each one's value)."""
+        ``max_unweighted`` in a row; ``nonfinite``: the count of all processes, each score once
+        (MMEngine has already read each one's value)."""
         if nonfinite is None or float(nonfinite) <= 0:
             self._unweighted = 0
             return
