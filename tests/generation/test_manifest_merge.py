@@ -82,6 +82,27 @@ def test_a_cut_shard_record_names_one_fix(tmp_path):
                                    'and rerun')
 
 
+def test_a_record_with_a_read_error_is_named(tmp_path, monkeypatch):
+    """A disk error while reading (EIO) names no file: the line said 'cannot read None'."""
+    import errno
+    import io
+
+    from genview_mm.apis.generation import SetupError
+    from genview_mm.apis.generation.shards import recorded_rows
+    from genview_mm.structures import manifest
+    write_record(str(tmp_path), 0, [row('a.jpg')])
+    record = shard_path(str(tmp_path), 0, 'jsonl')
+
+    class Failing(io.StringIO):
+        def readlines(self, *args):
+            raise OSError(errno.EIO, 'Input/output error')
+    monkeypatch.setattr(manifest, 'open', lambda *a, **k: Failing(), raising=False)
+    with pytest.raises(SetupError) as exc:
+        recorded_rows([record])
+    assert str(exc.value) == (f'cannot read {record} (Input/output error): fix its '
+                              'permissions or its disk, or delete it (its shard is redone)')
+
+
 def test_a_journal_cut_after_a_brace_inside_a_reason_is_cut_short(tmp_path):
     """A kill while a failed row was written left '..."reason": "transient: KeyError: {}' as
     the journal's last line: read as a complete, damaged line, the merge (and the generator's
