@@ -302,6 +302,20 @@ def test_num_classes_below_the_labels_refused_before_training(tmp_path, split):
     assert len(ok.loaders['val'].dataset) == 2
 
 
+def test_num_classes_check_passes_an_image_without_a_label():
+    """Multi-label data: an image with no label (its gt_label []) was a ValueError of np.max
+    (a zero-size array) before training when num_classes was set; extract leaves it out."""
+    from genview_mm.engine import StartCheckFailed
+    infos = [dict(gt_label=[1, 2]), dict(gt_label=[]), dict(gt_label=[0])]
+    dataset = type('Labels', (), dict(get_data_info=lambda self, i: infos[i],
+                                      __len__=lambda self: len(infos)))()
+    hook = KNNMonitorHook(train_dataloader={}, val_dataloader={}, num_classes=3)
+    hook._check_labels('what', dataset)  # labels 0 to 2 fit
+    with pytest.raises(StartCheckFailed, match='what has label 2 but num_classes=2'):
+        KNNMonitorHook(train_dataloader={}, val_dataloader={},
+                       num_classes=2)._check_labels('what', dataset)
+
+
 @pytest.mark.parametrize('val_classes', ['one_less_first', 'one_more', 'one_less_last'])
 def test_datasets_numbering_classes_differently_are_refused(tmp_path, val_classes):
     """Folder datasets number their class folders in order: a val set without the first class

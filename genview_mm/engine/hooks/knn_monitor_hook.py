@@ -156,10 +156,11 @@ class KNNMonitorHook(Hook):
                 'annotation lists with the same labels')
 
     def _check_labels(self, what: str, dataset) -> None:
-        """A set ``num_classes`` at or below a label crashed the first evaluation, an epoch in."""
+        """A set ``num_classes`` at or below a label crashed the first evaluation, an epoch in
+        (an image without a label, multi-label data's ``[]``, has none to check)."""
         if self.num_classes is None:  # 1 + the largest bank label: every label fits
             return
-        largest = max((int(np.max(dataset.get_data_info(i).get('gt_label', -1)))
+        largest = max((int(np.max(dataset.get_data_info(i).get('gt_label', -1), initial=-1))
                        for i in range(len(dataset))), default=-1)
         if largest >= self.num_classes:
             raise StartCheckFailed(f'{what} has label {largest} but num_classes={self.num_classes}'
