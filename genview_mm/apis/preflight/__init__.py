@@ -92,7 +92,7 @@ def run_preflight(cfg, mode: str = 'train', checkpoint: Optional[str] = None) ->
     checks += check_model(cfg.get('model'))  # a key or weight rule its build refuses
     extra = extra_images_key(cfg)
     # a classifier (a linear probe, fine-tuning) trains on the labels: each must be a class
-    # (its num_classes bound them where the dataset fixes no classes)
+    # (and one of its head's num_classes: the tighter bound where the dataset fixes classes)
     num = ((cfg.get('model') or {}).get('head') or {}).get('num_classes')
     labels = num if type(num) is int and num > 0 else bool(num)
     for name in names:

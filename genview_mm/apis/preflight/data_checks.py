@@ -209,7 +209,7 @@ def list_form(ann: str, base: str, kind: str, with_label: bool, classes: int = 0
               owner: Optional[str] = None) -> Optional[str]:
     """The first line of an image list the dataset cannot read: one without a label where
     ``with_label`` splits one off, or whose label is not one of its ``classes`` (when known:
-    the dataset's fixed ones, or those of ``owner``, the model's head);
+    the dataset's fixed ones, or those of ``owner``, the model's head, where fewer);
     where it reads lines whole, one that names no file as it is (blank, a comment, spaces
     around it: :func:`count_list_images`) or that ends in a label (the first 10 such are
     looked up: a path may end in a number)."""
@@ -292,8 +292,8 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
                      labels: Union[bool, int] = False) -> Optional[Tuple[str, str]]:
     """What is wrong with an existing dataset's contents (sampled): ``(status, detail)``, or
     None. ``labels``: the model trains on the labels (a classifier's loss), so each must be
-    one of the dataset's fixed classes, or, where it fixes none, one of the head's
-    ``num_classes`` (an int ``labels``)."""
+    one of the dataset's fixed classes and, when known (an int ``labels``), one of the head's
+    ``num_classes``."""
     if ann is not None and is_empty_file(ann):
         return BROKEN, f'annotation file {ann} is empty'
     reading = mmpretrain_reading(ds)
@@ -306,9 +306,10 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
                                                        if skips else '') +
             ': save it as plain UTF-8')
     if reading and ann is not None and not is_json:
-        head = labels if type(labels) is int and not reading[3] else 0  # (not a bool)
+        # the head's num_classes where it is the tighter bound (labels is an int, not a bool)
+        head = labels if type(labels) is int and not 0 < reading[3] <= labels else 0
         problem = list_form(ann, folders[0] if folders else root, *reading[:2],
-                            (reading[3] or head) if labels else 0,
+                            (head or reading[3]) if labels else 0,
                             f"the model's head (num_classes={head})" if head else None)
         if problem:
             return BROKEN, problem
