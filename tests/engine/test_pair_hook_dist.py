@@ -53,6 +53,43 @@ def _worker(rank: int, world: int, port: int, out_dir: str):
         dist.destroy_process_group()
 
 
+def _resume_worker(rank: int, world: int, port: int, out_dir: str):
+    """A resumed run whose saved window held unreadable views; rank 1's start check finds one
+    of its sampled view files unreadable, rank 0's reads all of its own."""
+    from mmpretrain.datasets import CustomDataset
+
+    from helpers.data import photos_with_views
+    init_gloo(rank, world, port)
+    try:
+        data = photos_with_views(os.path.join(out_dir, f'rank{rank}'), 6, 24, ext='.png')
+        if rank:
+            os.remove(os.path.join(data.gen_dir, sorted(os.listdir(data.gen_dir))[0]))
+        dataset = CustomDataset(data_root=data.src_root, with_label=False, pipeline=[dict(
+            type='GenViewPairDataset', manifest=data.manifest, transforms=[[]])])
+        hub = MessageHub(f'dist-resume-{rank}')
+        hub.update_scalar('train/genview_fallbacks', 5.0)  # a resume: the hub's count
+        runner = SimpleNamespace(logger=SimpleNamespace(info=print, warning=print),
+                                 message_hub=hub, iter=0,
+                                 train_dataloader=SimpleNamespace(dataset=dataset))
+        hook = GenViewPairHook(fallback_window=8)
+        hook.after_load_checkpoint(runner, dict(meta=dict(genview_pair_hook=dict(
+            window=[6, 5], unweighted=0))))
+        hook.before_train(runner)
+        with open(os.path.join(out_dir, f'rank{rank}.json'), 'w') as f:
+            json.dump(hook._window, f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_resume_forgets_the_saved_window_on_every_process_or_none(tmp_path):
+    """Each process decided alone whether the views were restored (every sampled view file
+    read): with a view unreadable on one node only, the windows differed and that process
+    could stop alone, the others waiting in their next collective."""
+    run_processes(_resume_worker, (2, free_port(), str(tmp_path)), timeout=90)
+    windows = [json.loads((tmp_path / f'rank{r}.json').read_text()) for r in range(2)]
+    assert windows == [[6, 5], [6, 5]]
+
+
 def test_processes_stop_together(tmp_path):
     run_processes(_worker, (2, free_port(), str(tmp_path)), timeout=90)
     got = [json.loads((tmp_path / f'rank{r}.json').read_text()) for r in range(2)]

@@ -242,8 +242,9 @@ class GenViewPairHook(Hook):
     stops at the same iteration), it raises
     :class:`~genview_mm.engine.errors.RunCheckFailed` (the window and the streak below are saved
     in checkpoints: a resumed run stops where the run uninterrupted would, unless every view
-    file the start check samples reads: the window's unreadable views are then forgotten, as
-    after views restored for the ``--resume`` that the error message advises).
+    file the start check samples reads, on every process: the window's unreadable views are
+    then forgotten, as after views restored for the ``--resume`` that the error message
+    advises).
     These need the fields GenViewPairDataset adds in the data samples:
     ``PackInputs(algorithm_keys=GEN_KEYS)`` (or ``meta_keys``), as every GenView config has;
     when a pipeline drops them while generated views are in use, it warns once, at the first
@@ -443,7 +444,9 @@ class GenViewPairHook(Hook):
                     'GenViewPairDataset to the folder the keys are relative to.')
         if not found:
             runner.logger.warning('GenViewPairHook: no GenViewPairDataset in the train pipeline.')
-        if self._window[1] and sampled and not unreadable:  # views restored before --resume
+        # every process forgets the saved window, or none does (one's reads may fail alone)
+        everywhere = summed_counts(sampled, unreadable)
+        if self._window[1] and everywhere[0] and not everywhere[1]:  # views restored before
             runner.logger.info(
                 f'GenView: the {self._window[1]} unreadable generated views of the window saved '
                 f'in the checkpoint are not counted: all {sampled} sampled view files read now.')
