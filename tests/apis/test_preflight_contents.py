@@ -838,7 +838,7 @@ def test_labels_of_a_dataset_without_classes_are_bound_by_the_head(tmp_path):
     check = by_what(run_preflight(cfg))['CustomDataset data [train_dataloader.dataset]']
     assert (check.status, check.detail) == ('BROKEN', (
         f"{ann} line 2 ('n01/img_0001.jpg 1000') has label 1000, but the model's head "
-        '(num_classes=1000) has 1000 classes (labels 0 to 999): fix that line'))
+        '(num_classes) has 1000 classes (labels 0 to 999): fix that line'))
     ann.write_text('n01/img_0000.jpg 0\nn01/img_0001.jpg 999\n')
     assert by_what(run_preflight(cfg))[
         'CustomDataset data [train_dataloader.dataset]'].status == 'ok'

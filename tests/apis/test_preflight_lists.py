@@ -299,7 +299,7 @@ def test_a_label_beyond_the_fixed_classes(tmp_path, images, label):
     check = only(check_dataset('k', ds, labels=2))  # a head with fewer classes: it bounds them
     assert (check.status, check.detail) == ('BROKEN', (
         f"{ann} line 3 ('{names[2]} {label}') has label {label}, but the model's head "
-        '(num_classes=2) has 2 classes (labels 0 to 1): fix that line'))
+        '(num_classes) has 2 classes (labels 0 to 1): fix that line'))
     assert only(check_dataset('k', ds, labels=5)).status == ('BROKEN' if label < 0 else OK)
     del ds['metainfo']  # classes not fixed: the head's num_classes bound them (a -1 passed)
     assert only(check_dataset('k', ds, labels=True)).status == OK  # the number not known
@@ -307,7 +307,7 @@ def test_a_label_beyond_the_fixed_classes(tmp_path, images, label):
     check = only(check_dataset('k', ds, labels=2))
     assert (check.status, check.detail) == ('BROKEN', (
         f"{ann} line 3 ('{names[2]} {label}') has label {label}, but the model's head "
-        '(num_classes=2) has 2 classes (labels 0 to 1): fix that line'))
+        '(num_classes) has 2 classes (labels 0 to 1): fix that line'))
 
 
 def test_only_a_classifier_s_train_set_has_its_labels_checked(tmp_path, images):

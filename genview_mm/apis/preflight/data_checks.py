@@ -310,7 +310,7 @@ def dataset_contents(ds: dict, ann: Optional[str], folders: List[str], root: str
         head = labels if type(labels) is int and not 0 < reading[3] <= labels else 0
         problem = list_form(ann, folders[0] if folders else root, *reading[:2],
                             (head or reading[3]) if labels else 0,
-                            f"the model's head (num_classes={head})" if head else None)
+                            "the model's head (num_classes)" if head else None)
         if problem:
             return BROKEN, problem
     if reading and ann is None:
