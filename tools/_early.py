@@ -29,3 +29,4 @@ def library_module(relpath: str):
 
 writable_problem = library_module('utils/file_safety.py').writable_problem
 config_dump_problem = library_module('utils/file_safety.py').config_dump_problem
+same_file = library_module('utils/file_safety.py').same_file

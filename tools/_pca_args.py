@@ -6,6 +6,7 @@ genview_mm load, so --help and usage errors answer at once.
 import argparse
 import os
 import os.path as osp
+from typing import Optional, Sequence, Tuple
 
 #: the generator's encoder: the image encoder of Stable unCLIP 2.1 (OpenCLIP ViT-H/14);
 #: genview_mm.apis.pca_encoder uses the same default
@@ -77,11 +78,22 @@ def check_encoder_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> 
         p.error(f'--input-size must be >= 32, got {args.input_size}')
 
 
-def check_output_file(p: argparse.ArgumentParser, path: str, flag: str = '--out') -> None:
-    """Exit with a usage error unless ``path`` can be written: its folder, or the nearest one
-    above that exists, is a writable folder. Nothing is created (the save creates the folder):
-    a start refused later leaves nothing behind."""
-    from _early import writable_problem
+def check_output_file(p: argparse.ArgumentParser, path: str, flag: str = '--out',
+                      inputs: Sequence[Tuple[str, Optional[str]]] = ()) -> None:
+    """Exit with a usage error unless ``path`` can be written: a file name (``DIR/`` was taken,
+    and the save failed after the fit, leaving the folder made), not one of the tool's
+    ``inputs`` (``(flag, path)``; links resolved: the authors' vector was replaced by the PCA
+    file, also with ``--overwrite``), in a folder, or below the nearest one that exists, that
+    is writable. Nothing is created (the save creates the folder): a start refused later
+    leaves nothing behind."""
+    from _early import same_file, writable_problem
+    if path.endswith(('/', os.sep)):
+        p.error(f"{flag} {path} ends with '/': give the file to write, e.g. "
+                f"{osp.join(path, 'pca.pth' if flag == '--out' else 'sheet.png')}")
+    for name, given in inputs:
+        if given and same_file(given, path):
+            p.error(f'{flag} {path} is the {name} {given} (the same file): writing would replace '
+                    'that input; give another path')
     problem = writable_problem(osp.dirname(osp.abspath(path)))
     if problem:
         p.error(f'{flag} {path}: {problem}; choose another path')

@@ -84,9 +84,10 @@ def parse_args(argv=None):
     if not (osp.isdir(args.source) or osp.isfile(args.source)):
         p.error(f'source {args.source!r} is neither a folder nor a file')
     check_encoder_args(p, args)
-    check_output_file(p, args.out)
+    inputs = [('source', args.source), ('--timm-checkpoint', args.timm_checkpoint)]
+    check_output_file(p, args.out, inputs=inputs)
     if args.sheet:
-        check_output_file(p, args.sheet, '--sheet')
+        check_output_file(p, args.sheet, '--sheet', inputs=inputs)
     return args
 
 

@@ -99,7 +99,9 @@ def parse_args(argv=None):
     check_encoder_args(p, args)
     if args.timm_model and args.input_size is None:  # the authors' scripts fit at 224 px (timm's
         args.input_size = 224  # own size for convnext_base.clip_laion2b_augreg is 256)
-    check_output_file(p, args.out)
+    check_output_file(p, args.out, inputs=[('vector', args.vector), ('--mean', args.mean),
+                                           ('--timm-checkpoint', args.timm_checkpoint),
+                                           ('--fit-images list', args.fit_images)])
     return args
 
 

@@ -589,3 +589,41 @@ def test_an_untagged_timm_name_is_checked_by_the_weights_timm_loads(tmp_path, mo
     monkeypatch.setattr(timm, 'create_model', lambda name, pretrained=False, **kw: create(
         name, pretrained=False, **kw))
     assert TimmPatchEncoder('convnext_atto', input_size=64).pretrained_tag == 'd2_in1k'
+
+
+@pytest.mark.parametrize('tool', ['import_official_pca', 'fit_foreground_pca'])
+def test_an_output_that_is_an_input_or_a_folder_name_is_a_usage_error(tool, tmp_path, capsys):
+    """--out naming the authors' vector (as the preflight's fix printed it for a config whose
+    pca_path was pca_vectors.npy) replaced it by the PCA file, with --overwrite; --out DIR/ was
+    taken, the encoder loaded and the threshold fitted, and the save then failed with a bare
+    '[Errno 20] Not a directory' (exit 1), leaving DIR made. Now both are exit 2 at once."""
+    from helpers import load_tool
+    vector = official_layout(str(tmp_path), 'm', 8, 0, False)
+    listed = tmp_path / 'list.txt'
+    listed.write_text('a.jpg\n')
+    first = [vector, '--alpha', '0.1'] if tool == 'import_official_pca' else [str(listed)]
+    given = vector if tool == 'import_official_pca' else str(listed)
+    link = str(tmp_path / 'link')
+    os.symlink(given, link)
+    what = 'vector' if tool == 'import_official_pca' else 'source'
+    before = open(given, 'rb').read()
+    for out, shown in ((given, f'--out {given} is the {what} {given} (the same file)'),
+                       (link, f'--out {link} is the {what} {given} (the same file)'),
+                       (str(tmp_path / 'new') + '/',
+                        f"--out {tmp_path / 'new'}/ ends with '/': give the file to write, "
+                        f"e.g. {tmp_path / 'new' / 'pca.pth'}")):
+        with pytest.raises(SystemExit) as exc:
+            load_tool(tool).main([*first, '--out', out, '--overwrite'])
+        assert exc.value.code == 2
+        assert shown in capsys.readouterr().err.strip().splitlines()[-1]
+    assert open(given, 'rb').read() == before and not osp.exists(tmp_path / 'new')
+    if tool == 'import_official_pca':  # the mean file too
+        with pytest.raises(SystemExit):
+            load_tool(tool).main([vector, '--alpha', '0.1', '--mean', vector, '--out', vector])
+        assert f'--out {vector} is the vector {vector}' in capsys.readouterr().err
+        mean = str(tmp_path / 'mean.npy')
+        np.save(mean, np.zeros(8, np.float32))
+        with pytest.raises(SystemExit):
+            load_tool(tool).main([vector, '--alpha', '0.1', '--mean', mean, '--out', mean,
+                                  '--overwrite'])
+        assert f'--out {mean} is the --mean {mean} (the same file)' in capsys.readouterr().err
