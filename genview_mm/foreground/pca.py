@@ -193,6 +193,11 @@ class ForegroundPCA:
                                      f'set it (e.g. model.scorer.pca_path). {_REFIT}.')
         if not osp.isfile(path):
             raise ForegroundPCAError(f'Foreground PCA file not found: {path!r}. {_REFIT}.')
+        if is_npy_file(path):  # the official configs name pca_vectors.npy itself
+            raise ForegroundPCAError(
+                f"{path!r} is a NumPy array (the authors' pca_vectors.npy?), not a foreground "
+                f'PCA file: import it with tools/import_official_pca.py {path} --out NEW.pth '
+                '(docs/released_views_and_official_artefacts.md) and give NEW.pth instead.')
         try:
             state = torch.load(path, map_location='cpu', weights_only=True)
         except Exception as exc:  # noqa: BLE001  (any unreadable file gets the same advice)
@@ -211,6 +216,16 @@ class ForegroundPCA:
             raise ForegroundPCAError(f'{path!r} is malformed ({detail}). {_REFIT}.') from exc
         raise ForegroundPCAError(f'{path!r} was written by a newer genview_mm (format version '
                                  f'{version}); upgrade genview_mm.')
+
+
+def is_npy_file(path: str) -> bool:
+    """Whether ``path`` is a NumPy ``.npy`` array (its magic bytes), such as the authors'
+    ``pca_vectors.npy``: a vector to import, not a PCA file (False if unreadable)."""
+    try:
+        with open(path, 'rb') as f:
+            return f.read(6) == b'\x93NUMPY'
+    except OSError:
+        return False
 
 
 def is_pca_file(path: str) -> bool:

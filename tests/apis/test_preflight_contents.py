@@ -7,6 +7,7 @@ import random
 import re
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -785,6 +786,23 @@ def test_fix_lines_name_the_config_paths_and_the_overwrite_they_need(setup, tmp_
     check = by_what(run_preflight(pretraining_cfg(setup, **{
         'model.scorer.pca_path': str(damaged)})))['scorer PCA file']
     assert check.status == 'BROKEN' and check.fix[0].endswith(f'--out {damaged} --overwrite')
+
+
+def test_the_authors_vector_as_pca_path_is_imported_beside_it(setup, tmp_path):
+    """pca_path naming the authors' pca_vectors.npy (as their configs do): the detail was
+    'not a foreground PCA file (... UnpicklingError)' and the fix wrote the PCA file over the
+    vector (--out pca_vectors.npy --overwrite). Now the detail says to import it, and the fix
+    writes beside it and points pca_path there."""
+    folder = tmp_path / 'eigenvecters'
+    folder.mkdir()
+    vector = folder / 'pca_vectors.npy'
+    np.save(str(vector), np.ones((32, 1), np.float32) / np.sqrt(32))
+    check = by_what(run_preflight(pretraining_cfg(setup, **{
+        'model.scorer.pca_path': str(vector)})))['scorer PCA file']
+    assert check.status == 'BROKEN' and "is a NumPy array (the authors' pca_vectors.npy?)" in \
+        check.detail and 'tools/import_official_pca.py' in check.detail, check
+    assert f'--out {vector}' not in ' '.join(check.fix) and '--overwrite' not in check.fix[0]
+    assert check.fix[1].startswith(f'then --cfg-options model.scorer.pca_path={folder}/'), check
 
 
 def test_a_manifest_is_checked_against_images_two_folders_deep(setup, tmp_path):

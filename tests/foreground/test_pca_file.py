@@ -260,3 +260,15 @@ def test_a_name_match_does_not_hide_another_architecture():
         'clip-vit:d1024-l24-p14-s224)')
     assert fits_encoder(pca, EncoderIdentity('/models/enc', 'clip-vit:d1280-l32-p14-s224')) == (
         True, 'same name')
+
+
+def test_the_authors_npy_vector_given_as_a_pca_file_says_to_import_it(tmp_path):
+    """The official configs point at pca_vectors.npy; given as a PCA file (pca_path, the
+    generator's --pca) it was 'not a foreground PCA file (... UnpicklingError)'."""
+    import numpy as np
+    vector = str(tmp_path / 'pca_vectors.npy')
+    np.save(vector, np.ones((8, 1), np.float32))
+    with pytest.raises(ForegroundPCAError, match=r"is a NumPy array \(the authors' "
+                       r'pca_vectors.npy\?\), not a foreground PCA file: import it with '
+                       r'tools/import_official_pca.py'):
+        ForegroundPCA.load(vector)

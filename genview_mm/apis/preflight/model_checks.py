@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 from genview_mm.foreground import EncoderIdentity, ForegroundPCA, ForegroundPCAError, encoder_id
 from genview_mm.foreground.encoder_check import fits_encoder, timm_weights_option
 from genview_mm.foreground.official import OFFICIAL_INPUT_SIZE, OFFICIAL_TIMM
+from genview_mm.foreground.pca import is_npy_file
 from genview_mm.models.encoders import CLIPPatchEncoder, TimmPatchEncoder
 from genview_mm.models.encoders.clip_encoder import load_processor
 from genview_mm.models.encoders.clip_folder import clip_folder_identity
@@ -184,6 +185,8 @@ def check_pca(path: Optional[str], spec: dict, source: WeightsSource,
         pca = ForegroundPCA.load(path)
         pca.require_scorer_direction()
     except ForegroundPCAError as exc:
+        if is_npy_file(path):  # the authors' vector: kept, the file made beside it (an --out
+            fix = other_encoder_fix(spec, path, images, source.input_size)  # naming it: refused)
         return Check(what, BROKEN, str(exc).split(' Fit one')[0], fix)
     if not encoder_there:
         return Check(what, OK, f'{path} ({pca.encoder}; compared with the scorer encoder once '
