@@ -37,6 +37,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    if getattr(sys.stdout, 'errors', None) == 'strict' and hasattr(sys.stdout, 'reconfigure'):
+        # a path that is not UTF-8 (surrogate escapes) prints as \udcXX, not a traceback after
+        sys.stdout.reconfigure(errors='backslashreplace')  # the file was written (exit 1)
     from genview_mm.evaluation.checkpoint_io import (
         CheckpointError,
         consumer_normalisation,

@@ -107,6 +107,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if getattr(sys.stdout, 'errors', None) == 'strict' and hasattr(sys.stdout, 'reconfigure'):
+        # a path that is not UTF-8 (surrogate escapes) prints as \udcXX, not a traceback after
+        sys.stdout.reconfigure(errors='backslashreplace')  # the file was written (exit 1)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     import genview_mm  # noqa: F401
     from genview_mm.apis.pca_fit import check_outputs, sheet_path

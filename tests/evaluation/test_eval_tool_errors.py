@@ -391,3 +391,18 @@ def test_a_newer_pickle_protocol_is_named_not_called_corrupt(tmp_path):
     with pytest.raises(CheckpointError, match=r'saved with a pickle protocol that weights_only '
                        r'loading cannot read; save it again'):
         read_checkpoint(path)
+
+
+def test_convert_tool_into_a_name_that_is_not_utf8_prints_it(tmp_path):
+    """A dst whose name is not UTF-8: with a strict stdout (a UTF-8 locale other than C.UTF-8)
+    the closing 'wrote ... to DST' raised UnicodeEncodeError after the file was written (a
+    traceback, exit 1)."""
+    src = str(tmp_path / 'ssl.pth')
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.ones(2, 3, 1, 1),
+                               'neck.fc.weight': torch.ones(2)}, 'meta': {}}, src)
+    dst = osp.join(str(tmp_path), 'caf\udce9.pth')
+    run = run_tool('convert_checkpoint.py', src, dst, env={'PYTHONIOENCODING': 'utf-8:strict'},
+                   returncode=None)
+    assert run.returncode == 0 and 'Traceback' not in run.stderr, run.stderr
+    assert 'backbone tensors to ' + dst.replace('\udce9', '\\udce9') in run.stdout
+    assert list(read_checkpoint(dst)['state_dict']) == ['backbone.conv1.weight']

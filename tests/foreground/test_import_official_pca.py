@@ -627,3 +627,17 @@ def test_an_output_that_is_an_input_or_a_folder_name_is_a_usage_error(tool, tmp_
             load_tool(tool).main([vector, '--alpha', '0.1', '--mean', mean, '--out', mean,
                                   '--overwrite'])
         assert f'--out {mean} is the --mean {mean} (the same file)' in capsys.readouterr().err
+
+
+def test_an_out_that_is_not_utf8_is_printed_not_a_traceback(tmp_path, tiny_clip_path):
+    """With a strict stdout (a UTF-8 locale other than C.UTF-8), 'saved OUT: ...' raised
+    UnicodeEncodeError for an --out whose name is not UTF-8, after the file was saved (exit 1)."""
+    vector = official_layout(str(tmp_path), 'm', 32, 0, False)
+    out = osp.join(str(tmp_path), 'caf\udce9.pth')
+    res = run_tool('import_official_pca.py', vector, '--encoder', tiny_clip_path, '--alpha',
+                   '0.1', '--out', out, '--device', 'cpu', returncode=None, timeout=300,
+                   env={'PYTHONIOENCODING': 'utf-8:strict'})
+    assert res.returncode == 0 and 'Traceback' not in res.stderr, res.stderr
+    shown = out.replace('\udce9', '\\udce9')
+    assert f'saved {shown}: ' in res.stdout
+    assert ForegroundPCA.load(out).alpha == pytest.approx(0.1)
