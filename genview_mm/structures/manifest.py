@@ -166,6 +166,10 @@ def read_rows(path: str, backend_args: Optional[dict] = None,
         yield from _read(path, backend_args, names, counts, journal)
     except UnicodeDecodeError as exc:  # a ValueError that named no file
         raise ValueError(f'{path}: not UTF-8 text, so not a manifest ({exc})') from None
+    except OSError as exc:  # a read's error (EIO, a failing disk) names no file: this one
+        if exc.filename is None:
+            exc.filename = path
+        raise
 
 
 def _read(path: str, backend_args: Optional[dict], names: Optional[AbstractSet[str]],
