@@ -3,7 +3,7 @@ the environment, no process group needed) and its device (:func:`resolve_device`
 gathers built on ``mmengine.dist`` (a no-op without a process group)."""
 import os
 import socket
-from typing import Mapping, NamedTuple, Optional, Tuple
+from typing import List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 from mmengine import dist as mm_dist
@@ -45,6 +45,18 @@ LAUNCH_MODES = {'single': 'one process', 'flags': 'separate task (--rank/--world
                 'torchrun': 'torchrun (RANK/WORLD_SIZE/LOCAL_RANK from its agent)',
                 'environment': 'RANK/WORLD_SIZE from the environment, no torchrun agent: a '
                                'separate task'}
+
+
+def summed_counts(*counts: float) -> List[float]:
+    """``counts`` summed over the processes of a distributed run (one all-reduce of a few
+    numbers, on the group's device and back), so that every process decides alike: one
+    stopping alone would leave the others waiting in their next collective (plain ``srun``:
+    until it times out). Alone: the counts as they are."""
+    if mm_dist.get_world_size() < 2:
+        return [float(c) for c in counts]
+    total = torch.tensor(counts, dtype=torch.float64)
+    mm_dist.all_reduce(total)
+    return total.tolist()
 
 
 def _int_env(env: Mapping[str, str], name: str, default: int) -> int:

@@ -3,14 +3,14 @@ import os.path as osp
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
-from mmengine.dist import all_reduce, get_world_size
+from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from genview_mm.datasets.transforms.genview_pair import GEN_KEYS, GenViewPairDataset
 from genview_mm.structures.manifest import is_remote, manifest_file
+from genview_mm.utils.dist import summed_counts
 from genview_mm.utils.file_safety import same_picture
 
 from ..errors import RunCheckFailed, StartCheckFailed, is_count, refuse_settings
@@ -185,18 +185,6 @@ def manifest_warnings(index, logger) -> None:
 
 
 _STATE = 'genview_pair_hook'  # the hook's counts in a checkpoint's meta
-
-
-def summed_counts(*counts: float) -> List[float]:
-    """``counts`` summed over the processes of a distributed run (one all-reduce of a few
-    numbers), so that every process decides to stop at the same iteration: one stopping alone
-    would leave the others waiting in their next collective (plain ``srun``: until it times
-    out). Alone: the counts as they are."""
-    if get_world_size() < 2:
-        return list(counts)
-    total = torch.tensor(counts, dtype=torch.float64)
-    all_reduce(total)  # on the group's device (NCCL: the GPU) and back
-    return total.tolist()
 
 
 def _scored_globally(runner) -> bool:

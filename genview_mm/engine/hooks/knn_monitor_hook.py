@@ -26,12 +26,13 @@ from typing import Optional, Tuple
 
 import numpy as np
 import torch
-from mmengine.dist import all_gather_object, all_reduce, get_world_size
+from mmengine.dist import all_gather_object, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
 
 from genview_mm.evaluation.knn import knn_hits, pool_features
+from genview_mm.utils.dist import summed_counts
 
 from ..errors import StartCheckFailed, is_count, refuse_settings
 
@@ -202,11 +203,10 @@ class KNNMonitorHook(Hook):
         num_classes = self.num_classes or int(bank_labels.max()) + 1  # no other is predicted
         hits = knn_hits(bank.to(device), bank_labels, query.to(device), query_labels,
                         num_classes, self.k, self.temperature)
-        counts = torch.tensor([hits, len(query)], dtype=torch.float64, device=device)
-        all_reduce(counts)  # a no-op in one process
-        if counts[1] == 0:
+        hits, count = summed_counts(hits, len(query))
+        if count == 0:
             raise ValueError('no val features to classify')
-        return 100.0 * float(counts[0] / counts[1]), int(counts[1])
+        return 100.0 * (hits / count), int(count)
 
     def evaluate(self, runner, when: str = '', step: Optional[int] = None) -> float:
         """Extract features, run the kNN vote and log ``<prefix>/top1``.
